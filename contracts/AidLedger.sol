@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
+import {IAidLedger} from "./interfaces/IAidLedger.sol";
+import {MerkleLog} from "./libraries/MerkleLog.sol";
+
+/// @title AidLedger
+/// @notice Bangfu Ledger (帮扶链): author-signed aid records on an append-only RFC 9162 log.
+/// @dev Canonical record bytes (the leaf data, also emitted in `RecordAppended`) are
+/// `FORMAT_VERSION ‖ kind ‖ chainid ‖ address(this) ‖ signer ‖ abi.encode(struct) ‖ r ‖ s ‖ v`,
+/// packed. ledger/records.py builds and parses exactly these bytes.
+contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
+    using MerkleLog for MerkleLog.Log;
+
+    bytes32 public constant ADMIN_ROLE = keccak256("ADMIN");
+    bytes32 public constant COUNTY_ROLE = keccak256("COUNTY");
+    bytes32 public constant ORG_ROLE = keccak256("ORG");
+    bytes32 public constant AUDITOR_ROLE = keccak256("AUDITOR");
+
+    uint8 public constant FORMAT_VERSION = 1;
+    uint8 internal constant KIND_PROJECT_ANCHOR = 1;
+    uint8 internal constant KIND_COMMITMENT = 2;
+    uint8 internal constant KIND_DELIVERY = 3;
+    uint8 internal constant KIND_RECEIPT = 4;
+    uint8 internal constant KIND_FLAG = 5;
+    uint8 internal constant KIND_DELIVERY_BATCH = 6;
+    uint8 internal constant PROJECT_NEED = 1;
+    uint8 internal constant PROJECT_SUPPLY = 2;
+    uint8 internal constant CATEGORY_COUNT = 10;
+    uint8 internal constant RESOURCE_KIND_COUNT = 3;
+
+    bytes32 internal constant PROJECT_ANCHOR_TYPEHASH = keccak256(
+        "ProjectAnchor(bytes32 id,bytes32 projectId,uint8 projectKind,uint32 county,uint8 category,bytes32 contentHash,uint32 version)"
+    );
+    bytes32 internal constant COMMITMENT_TYPEHASH = keccak256(
+        "Commitment(bytes32 id,bytes32 needId,bytes32 matchId,uint8 resourceKind,uint128 quantity,bytes32 unit,uint64 dueDate,bytes32 termsHash)"
+    );
+    bytes32 internal constant DELIVERY_TYPEHASH = keccak256(
+        "Delivery(bytes32 id,bytes32 commitmentId,uint128 quantity,uint64 deliveredAt,bytes32 evidenceHash,uint32 beneficiaryCount,bytes32 beneficiaryRoot)"
+    );
+    bytes32 internal constant RECEIPT_TYPEHASH =
+        keccak256("Receipt(bytes32 id,bytes32 deliveryId,uint128 confirmedQuantity,bytes32 noteHash)");
+    bytes32 internal constant FLAG_TYPEHASH =
+        keccak256("Flag(bytes32 id,bytes32 recordId,uint16 reasonCode,bytes32 noteHash)");
+    bytes32 internal constant DELIVERY_BATCH_TYPEHASH = keccak256(
+        "DeliveryBatch(bytes32 id,bytes32[] commitmentIds,uint128[] quantities,uint32 lineCount,bytes32 batchRoot,bytes32 evidenceHash)"
+    );
+
+    struct ProjectState {
+        address owner;
+        uint32 version;
+        uint32 county;
+        uint8 projectKind;
+    }
+
+    struct CommitmentState {
+        address org;
+        uint32 county;
+        uint128 quantity;
+        uint128 delivered;
+        uint128 confirmed;
+    }
+
+    struct DeliveryState {
+        // For a batch, its single commitment, or zero when it serves several.
+        bytes32 commitmentId;
+        uint128 quantity;
+        bool receipted;
+    }
+
+    MerkleLog.Log private _log;
+    mapping(bytes32 id => uint8 kind) private _recordKinds;
+    mapping(bytes32 projectId => ProjectState) private _projects;
+    mapping(bytes32 commitmentId => CommitmentState) private _commitments;
+    mapping(bytes32 deliveryId => DeliveryState) private _deliveries;
+    mapping(address account => uint32 county) private _countyOf;
+    mapping(address account => bytes32 orgCode) private _orgCodeOf;
+
+    /// @param admin the civil-affairs office, which registers and revokes every other role
+    constructor(address admin) EIP712("BangfuLedger", "1") {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(ADMIN_ROLE, admin);
+        _setRoleAdmin(COUNTY_ROLE, ADMIN_ROLE);
+        _setRoleAdmin(ORG_ROLE, ADMIN_ROLE);
+        _setRoleAdmin(AUDITOR_ROLE, ADMIN_ROLE);
+    }
+
+    // ------------------------------------------------------------------ administration
+
+    /// @inheritdoc IAidLedger
+    function registerCounty(address account, uint32 county) external onlyRole(ADMIN_ROLE) {
+        if (county < 100000 || county > 999999) revert InvalidCountyCode(county);
+        _countyOf[account] = county;
+        _grantRole(COUNTY_ROLE, account);
+        emit CountyRegistered(account, county);
+    }
+
+    /// @inheritdoc IAidLedger
+    function registerOrganization(address account, bytes32 orgCode) external onlyRole(ADMIN_ROLE) {
+        if (orgCode == bytes32(0)) revert InvalidOrgCode(account);
+        _orgCodeOf[account] = orgCode;
+        _grantRole(ORG_ROLE, account);
+        emit OrganizationRegistered(account, orgCode);
+    }
+
+    /// @inheritdoc IAidLedger
+    function registerAuditor(address account) external onlyRole(ADMIN_ROLE) {
+        _grantRole(AUDITOR_ROLE, account);
+        emit AuditorRegistered(account);
+    }
+
+    // ------------------------------------------------------------------ records
+
+    /// @inheritdoc IAidLedger
+    function submitProjectAnchor(ProjectAnchor calldata anchor, bytes calldata signature) external {
+        address signer = _recoverSigner(keccak256(abi.encode(PROJECT_ANCHOR_TYPEHASH, anchor)), anchor.id, signature);
+        _checkProjectAnchor(anchor, signer);
+        ProjectState storage project = _projects[anchor.projectId];
+        if (project.version == 0) {
+            project.owner = signer;
+            project.county = anchor.county;
+            project.projectKind = anchor.projectKind;
+        }
+        project.version = anchor.version;
+        _append(anchor.id, KIND_PROJECT_ANCHOR, signer, abi.encode(anchor), signature);
+        emit ProjectAnchored(anchor.id, anchor.projectId, signer, anchor.version);
+    }
+
+    /// @inheritdoc IAidLedger
+    function submitCommitment(Commitment calldata commitment, bytes calldata signature) external {
+        address signer = _recoverSigner(keccak256(abi.encode(COMMITMENT_TYPEHASH, commitment)), commitment.id, signature);
+        _requireRole(ORG_ROLE, signer);
+        ProjectState storage need = _projects[commitment.needId];
+        if (need.version == 0 || need.projectKind != PROJECT_NEED) revert UnknownNeed(commitment.needId);
+        if (
+            commitment.quantity == 0 || commitment.resourceKind == 0
+                || commitment.resourceKind > RESOURCE_KIND_COUNT
+        ) revert InvalidQuantity(commitment.id);
+        CommitmentState storage state = _commitments[commitment.id];
+        state.org = signer;
+        state.county = need.county;
+        state.quantity = commitment.quantity;
+        _append(commitment.id, KIND_COMMITMENT, signer, abi.encode(commitment), signature);
+        emit CommitmentRecorded(commitment.id, commitment.needId, signer, commitment.quantity);
+    }
+
+    /// @inheritdoc IAidLedger
+    function submitDelivery(Delivery calldata delivery, bytes calldata signature) external {
+        address signer = _recoverSigner(keccak256(abi.encode(DELIVERY_TYPEHASH, delivery)), delivery.id, signature);
+        _requireRole(ORG_ROLE, signer);
+        if (delivery.quantity == 0) revert InvalidQuantity(delivery.id);
+        _deliver(delivery.commitmentId, delivery.quantity, signer);
+        _deliveries[delivery.id] = DeliveryState(delivery.commitmentId, delivery.quantity, false);
+        _append(delivery.id, KIND_DELIVERY, signer, abi.encode(delivery), signature);
+        emit DeliveryRecorded(delivery.id, delivery.commitmentId, signer, delivery.quantity);
+    }
+
+    /// @inheritdoc IAidLedger
+    function submitReceipt(Receipt calldata receipt, bytes calldata signature) external {
+        address signer = _recoverSigner(keccak256(abi.encode(RECEIPT_TYPEHASH, receipt)), receipt.id, signature);
+        _requireRole(COUNTY_ROLE, signer);
+        DeliveryState storage delivery = _deliveries[receipt.deliveryId];
+        if (delivery.quantity == 0) revert UnknownDelivery(receipt.deliveryId);
+        if (delivery.commitmentId == bytes32(0)) revert BatchReceiptNeedsSingleCommitment(receipt.deliveryId);
+        if (delivery.receipted) revert AlreadyReceipted(receipt.deliveryId);
+        if (receipt.confirmedQuantity > delivery.quantity) {
+            revert OverConfirmation(receipt.deliveryId, delivery.quantity, receipt.confirmedQuantity);
+        }
+        CommitmentState storage commitment = _commitments[delivery.commitmentId];
+        if (_countyOf[signer] != commitment.county) revert WrongCounty(signer, commitment.county, _countyOf[signer]);
+        delivery.receipted = true;
+        commitment.confirmed += receipt.confirmedQuantity;
+        _append(receipt.id, KIND_RECEIPT, signer, abi.encode(receipt), signature);
+        emit ReceiptRecorded(receipt.id, receipt.deliveryId, signer, receipt.confirmedQuantity);
+    }
+
+    /// @inheritdoc IAidLedger
+    function submitFlag(Flag calldata flag, bytes calldata signature) external {
+        address signer = _recoverSigner(keccak256(abi.encode(FLAG_TYPEHASH, flag)), flag.id, signature);
+        _requireRole(AUDITOR_ROLE, signer);
+        if (_recordKinds[flag.recordId] == 0) revert UnknownRecord(flag.recordId);
+        _append(flag.id, KIND_FLAG, signer, abi.encode(flag), signature);
+        emit FlagRaised(flag.id, flag.recordId, signer, flag.reasonCode);
+    }
+
+    /// @inheritdoc IAidLedger
+    function submitDeliveryBatch(DeliveryBatch calldata batch, bytes calldata signature) external {
+        address signer = _recoverSigner(_hashDeliveryBatch(batch), batch.id, signature);
+        _requireRole(ORG_ROLE, signer);
+        uint128 total = _deliverBatch(batch, signer);
+        bytes32 single = batch.commitmentIds.length == 1 ? batch.commitmentIds[0] : bytes32(0);
+        _deliveries[batch.id] = DeliveryState(single, total, false);
+        _append(batch.id, KIND_DELIVERY_BATCH, signer, abi.encode(batch), signature);
+        emit DeliveryBatchRecorded(batch.id, signer, batch.lineCount, batch.batchRoot);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @inheritdoc IAidLedger
+    function logSize() external view returns (uint256) {
+        return _log.size;
+    }
+
+    /// @inheritdoc IAidLedger
+    function logRoot() external view returns (bytes32) {
+        return _log.root();
+    }
+
+    /// @inheritdoc IAidLedger
+    function recordKind(bytes32 id) external view returns (uint8) {
+        return _recordKinds[id];
+    }
+
+    /// @inheritdoc IAidLedger
+    function commitmentTotals(bytes32 commitmentId)
+        external
+        view
+        returns (uint128 committed, uint128 delivered, uint128 confirmed)
+    {
+        CommitmentState storage state = _commitments[commitmentId];
+        return (state.quantity, state.delivered, state.confirmed);
+    }
+
+    /// @inheritdoc IAidLedger
+    function countyOf(address account) external view returns (uint32) {
+        return _countyOf[account];
+    }
+
+    /// @inheritdoc IAidLedger
+    function orgCodeOf(address account) external view returns (bytes32) {
+        return _orgCodeOf[account];
+    }
+
+    /// @notice The EIP-712 domain separator records are signed under.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// @dev Recovers the EIP-712 signer; OpenZeppelin's ECDSA rejects high-s (malleable)
+    /// signatures and any signature that is not 65 bytes.
+    function _recoverSigner(bytes32 structHash, bytes32 id, bytes calldata signature)
+        internal
+        view
+        returns (address signer)
+    {
+        if (_recordKinds[id] != 0) revert RecordIdUsed(id);
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), signature);
+        if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(id);
+        return recovered;
+    }
+
+    function _requireRole(bytes32 role, address signer) internal view {
+        if (!hasRole(role, signer)) revert MissingRole(signer, role);
+    }
+
+    function _checkProjectAnchor(ProjectAnchor calldata anchor, address signer) internal view {
+        if (anchor.category == 0 || anchor.category > CATEGORY_COUNT) revert InvalidProject(anchor.projectId);
+        if (anchor.projectKind == PROJECT_NEED) {
+            _requireRole(COUNTY_ROLE, signer);
+            if (_countyOf[signer] != anchor.county) revert WrongCounty(signer, anchor.county, _countyOf[signer]);
+        } else if (anchor.projectKind == PROJECT_SUPPLY) {
+            _requireRole(ORG_ROLE, signer);
+        } else {
+            revert InvalidProject(anchor.projectId);
+        }
+        ProjectState storage project = _projects[anchor.projectId];
+        if (project.version != 0) {
+            if (project.owner != signer) revert NotProjectOwner(anchor.projectId, project.owner, signer);
+            if (project.projectKind != anchor.projectKind || project.county != anchor.county) {
+                revert InvalidProject(anchor.projectId);
+            }
+        }
+        // Cannot overflow in practice: 2**32 versions of one project cannot be signed.
+        unchecked {
+            if (anchor.version != project.version + 1) {
+                revert WrongProjectVersion(anchor.projectId, project.version + 1, anchor.version);
+            }
+        }
+    }
+
+    /// @dev Adds `quantity` to a commitment's delivered total, owned by `signer`, within bounds.
+    function _deliver(bytes32 commitmentId, uint128 quantity, address signer) internal {
+        CommitmentState storage commitment = _commitments[commitmentId];
+        if (commitment.quantity == 0) revert UnknownCommitment(commitmentId);
+        if (commitment.org != signer) revert NotCommitmentOwner(commitmentId, commitment.org, signer);
+        uint256 wouldBe = uint256(commitment.delivered) + quantity;
+        if (wouldBe > commitment.quantity) revert OverDelivery(commitmentId, commitment.quantity, wouldBe);
+        // Cannot truncate: wouldBe is at most commitment.quantity, a uint128.
+        commitment.delivered = uint128(wouldBe);
+    }
+
+    function _deliverBatch(DeliveryBatch calldata batch, address signer) internal returns (uint128 total) {
+        uint256 n = batch.commitmentIds.length;
+        if (n == 0 || n != batch.quantities.length || batch.lineCount == 0) revert MalformedBatch(batch.id);
+        uint256 sum = 0;
+        for (uint256 i = 0; i < n; ++i) {
+            for (uint256 j = 0; j < i; ++j) {
+                if (batch.commitmentIds[j] == batch.commitmentIds[i]) revert MalformedBatch(batch.id);
+            }
+            if (batch.quantities[i] == 0) revert InvalidQuantity(batch.id);
+            _deliver(batch.commitmentIds[i], batch.quantities[i], signer);
+            sum += batch.quantities[i];
+        }
+        if (sum > type(uint128).max) revert InvalidQuantity(batch.id);
+        // Cannot truncate: checked just above.
+        return uint128(sum);
+    }
+
+    function _hashDeliveryBatch(DeliveryBatch calldata batch) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                DELIVERY_BATCH_TYPEHASH,
+                batch.id,
+                keccak256(abi.encodePacked(batch.commitmentIds)),
+                keccak256(abi.encodePacked(batch.quantities)),
+                batch.lineCount,
+                batch.batchRoot,
+                batch.evidenceHash
+            )
+        );
+    }
+
+    /// @dev Marks the id used and appends the record's canonical bytes to the log.
+    function _append(bytes32 id, uint8 kind, address signer, bytes memory fields, bytes calldata signature) internal {
+        _recordKinds[id] = kind;
+        bytes memory record =
+            abi.encodePacked(FORMAT_VERSION, kind, block.chainid, address(this), signer, fields, signature);
+        bytes32 leaf = MerkleLog.leafHash(record);
+        uint256 index = _log.append(leaf);
+        emit RecordAppended(index, id, kind, leaf, record);
+    }
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @title IAidLedger
+/// @notice The Bangfu Ledger (帮扶链): aid records signed by their authors (EIP-712), each
+/// appended as a leaf of one RFC 9162 Merkle log that this contract maintains.
+/// @dev Anyone may submit a record and pay its gas; the contract checks the author's
+/// signature and role. Every record's id is inside its signed struct and can be used once.
+interface IAidLedger {
+    // ------------------------------------------------------------------ record kinds
+    /// @dev Kind numbers, as they appear in `RecordAppended` and in canonical record bytes.
+    /// 1 ProjectAnchor, 2 Commitment, 3 Delivery, 4 Receipt, 5 Flag, 6 DeliveryBatch.
+
+    /// @notice A version of a need (projectKind 1) or supply (projectKind 2) project.
+    /// Need projects are signed by their county, supply projects by their organization.
+    struct ProjectAnchor {
+        bytes32 id;
+        bytes32 projectId;
+        uint8 projectKind;
+        uint32 county;
+        uint8 category;
+        bytes32 contentHash;
+        uint32 version;
+    }
+
+    /// @notice An organization's promise of funds (1, fen), goods (2) or services (3, hours)
+    /// for a need it has an accepted match on.
+    struct Commitment {
+        bytes32 id;
+        bytes32 needId;
+        bytes32 matchId;
+        uint8 resourceKind;
+        uint128 quantity;
+        bytes32 unit;
+        uint64 dueDate;
+        bytes32 termsHash;
+    }
+
+    /// @notice Part of a commitment, delivered; signed by the committing organization.
+    struct Delivery {
+        bytes32 id;
+        bytes32 commitmentId;
+        uint128 quantity;
+        uint64 deliveredAt;
+        bytes32 evidenceHash;
+        uint32 beneficiaryCount;
+        bytes32 beneficiaryRoot;
+    }
+
+    /// @notice The need's county confirms a delivery (or a single-commitment batch).
+    struct Receipt {
+        bytes32 id;
+        bytes32 deliveryId;
+        uint128 confirmedQuantity;
+        bytes32 noteHash;
+    }
+
+    /// @notice An auditor's note on any record.
+    struct Flag {
+        bytes32 id;
+        bytes32 recordId;
+        uint16 reasonCode;
+        bytes32 noteHash;
+    }
+
+    /// @notice Many delivery lines as one record: the root of their RFC 9162 tree, and the
+    /// total quantity the lines deliver against each commitment.
+    struct DeliveryBatch {
+        bytes32 id;
+        bytes32[] commitmentIds;
+        uint128[] quantities;
+        uint32 lineCount;
+        bytes32 batchRoot;
+        bytes32 evidenceHash;
+    }
+
+    // ------------------------------------------------------------------ errors
+    /// @notice The signature does not recover to a signer (malformed or malleable high-s).
+    error InvalidSignature(bytes32 id);
+    /// @notice The record id was already used by an earlier record.
+    error RecordIdUsed(bytes32 id);
+    /// @notice The record's signer lacks the role this kind of record needs.
+    error MissingRole(address signer, bytes32 role);
+    /// @notice The signer's county is not the county the record concerns.
+    error WrongCounty(address signer, uint32 expected, uint32 actual);
+    /// @notice A project anchor's fields are not valid (kind, county or category).
+    error InvalidProject(bytes32 projectId);
+    /// @notice A project's next version must be exactly one more than its last.
+    error WrongProjectVersion(bytes32 projectId, uint32 expected, uint32 got);
+    /// @notice Only the author of a project's first version may anchor later versions.
+    error NotProjectOwner(bytes32 projectId, address owner, address signer);
+    /// @notice No need project with this id is anchored.
+    error UnknownNeed(bytes32 needId);
+    /// @notice No commitment with this id is recorded.
+    error UnknownCommitment(bytes32 commitmentId);
+    /// @notice No delivery or delivery batch with this id is recorded.
+    error UnknownDelivery(bytes32 deliveryId);
+    /// @notice No record with this id is recorded.
+    error UnknownRecord(bytes32 recordId);
+    /// @notice Only the organization that made a commitment may deliver against it.
+    error NotCommitmentOwner(bytes32 commitmentId, address owner, address signer);
+    /// @notice Delivering this would take the commitment past what was committed.
+    error OverDelivery(bytes32 commitmentId, uint256 committed, uint256 wouldBeDelivered);
+    /// @notice A quantity is zero, or a resource kind is unknown.
+    error InvalidQuantity(bytes32 id);
+    /// @notice The receipt confirms more than was delivered.
+    error OverConfirmation(bytes32 deliveryId, uint256 delivered, uint256 confirmed);
+    /// @notice A delivery already has a receipt.
+    error AlreadyReceipted(bytes32 deliveryId);
+    /// @notice A receipt may confirm a batch only when the batch serves one commitment.
+    error BatchReceiptNeedsSingleCommitment(bytes32 batchId);
+    /// @notice A batch's commitments and quantities differ in length, are empty or repeat.
+    error MalformedBatch(bytes32 batchId);
+    /// @notice A county code is not six digits (100000..999999).
+    error InvalidCountyCode(uint32 county);
+    /// @notice An organization code is empty.
+    error InvalidOrgCode(address account);
+
+    // ------------------------------------------------------------------ events
+    /// @notice A county office's signing key was registered for a county.
+    event CountyRegistered(address indexed account, uint32 indexed county);
+    /// @notice A social organization's signing key was registered with its credit code.
+    event OrganizationRegistered(address indexed account, bytes32 indexed orgCode);
+    /// @notice An auditor's signing key was registered.
+    event AuditorRegistered(address indexed account);
+    /// @notice A record became leaf `index` of the log. `record` is its canonical bytes.
+    event RecordAppended(uint256 indexed index, bytes32 indexed recordId, uint8 indexed kind, bytes32 leafHash, bytes record);
+    /// @notice A project version was anchored.
+    event ProjectAnchored(bytes32 indexed id, bytes32 indexed projectId, address indexed author, uint32 version);
+    /// @notice A commitment was recorded.
+    event CommitmentRecorded(bytes32 indexed id, bytes32 indexed needId, address indexed org, uint128 quantity);
+    /// @notice A delivery was recorded.
+    event DeliveryRecorded(bytes32 indexed id, bytes32 indexed commitmentId, address indexed org, uint128 quantity);
+    /// @notice A receipt was recorded.
+    event ReceiptRecorded(bytes32 indexed id, bytes32 indexed deliveryId, address indexed county, uint128 confirmedQuantity);
+    /// @notice An audit flag was raised.
+    event FlagRaised(bytes32 indexed id, bytes32 indexed recordId, address indexed auditor, uint16 reasonCode);
+    /// @notice A delivery batch was recorded.
+    event DeliveryBatchRecorded(bytes32 indexed id, address indexed org, uint32 lineCount, bytes32 batchRoot);
+
+    // ------------------------------------------------------------------ administration
+    /// @notice Registers `account` as the signing key of the county office of `county`.
+    /// @param account the county office's signing address
+    /// @param county the 6-digit GB/T 2260 county code
+    function registerCounty(address account, uint32 county) external;
+
+    /// @notice Registers `account` as a social organization's signing key.
+    /// @param account the organization's signing address
+    /// @param orgCode its 18-character unified social credit code, left-aligned in 32 bytes
+    function registerOrganization(address account, bytes32 orgCode) external;
+
+    /// @notice Registers `account` as an auditor's signing key.
+    /// @param account the auditor's signing address
+    function registerAuditor(address account) external;
+
+    // ------------------------------------------------------------------ records
+    /// @notice Appends a signed project version.
+    /// @param anchor the project anchor
+    /// @param signature the author's 65-byte EIP-712 signature (r, s, v)
+    function submitProjectAnchor(ProjectAnchor calldata anchor, bytes calldata signature) external;
+
+    /// @notice Appends a signed commitment.
+    /// @param commitment the commitment
+    /// @param signature the organization's 65-byte EIP-712 signature
+    function submitCommitment(Commitment calldata commitment, bytes calldata signature) external;
+
+    /// @notice Appends a signed delivery.
+    /// @param delivery the delivery
+    /// @param signature the organization's 65-byte EIP-712 signature
+    function submitDelivery(Delivery calldata delivery, bytes calldata signature) external;
+
+    /// @notice Appends a signed receipt.
+    /// @param receipt the receipt
+    /// @param signature the county's 65-byte EIP-712 signature
+    function submitReceipt(Receipt calldata receipt, bytes calldata signature) external;
+
+    /// @notice Appends a signed audit flag.
+    /// @param flag the flag
+    /// @param signature the auditor's 65-byte EIP-712 signature
+    function submitFlag(Flag calldata flag, bytes calldata signature) external;
+
+    /// @notice Appends a signed delivery batch as one leaf.
+    /// @param batch the batch
+    /// @param signature the organization's 65-byte EIP-712 signature
+    function submitDeliveryBatch(DeliveryBatch calldata batch, bytes calldata signature) external;
+
+    // ------------------------------------------------------------------ views
+    /// @notice The number of leaves in the log.
+    function logSize() external view returns (uint256);
+
+    /// @notice The RFC 9162 root of the log.
+    function logRoot() external view returns (bytes32);
+
+    /// @notice The kind of the record with this id, or 0 if none.
+    /// @param id a record id
+    function recordKind(bytes32 id) external view returns (uint8);
+
+    /// @notice A commitment's committed, delivered and confirmed quantities.
+    /// @param commitmentId a commitment id
+    function commitmentTotals(bytes32 commitmentId)
+        external
+        view
+        returns (uint128 committed, uint128 delivered, uint128 confirmed);
+
+    /// @notice The county bound to a county office's key, or 0.
+    /// @param account an address
+    function countyOf(address account) external view returns (uint32);
+
+    /// @notice The unified social credit code bound to an organization's key, or 0.
+    /// @param account an address
+    function orgCodeOf(address account) external view returns (bytes32);
+}

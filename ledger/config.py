@@ -1,0 +1,69 @@
+"""Settings: one pydantic-settings class read from the environment (BANGFU_*) and `.env`.
+
+Paths are relative to the project root unless absolute. `BANGFU_RPC_URL` points everything
+at another EVM JSON-RPC node instead of the local anvil.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting of the ledger, the relayer, the indexer and the API."""
+
+    model_config = SettingsConfigDict(env_prefix="BANGFU_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=PROJECT_ROOT, description="project root: contracts/, var/, build/")
+    rpc_url: str | None = Field(default=None, description="JSON-RPC URL; unset = the local anvil")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite")
+    localchain_file: Path = Path("localchain.toml")
+    deployment_file: Path = Path("var/deployment.json")
+    confirmations: int = Field(default=0, ge=0, description="blocks a record needs on top of it")
+    relayer_key: str | None = Field(default=None, description="hex key paying gas; dev: anvil #0")
+    relayer_batch_size: int = Field(default=200, ge=1, le=5000)
+    relayer_gas_margin: float = Field(default=1.25, ge=1.0)
+    relayer_stuck_after: float = Field(default=30.0, description="seconds before a fee bump")
+    indexer_range: int = Field(default=2000, ge=1, description="blocks per eth_getLogs call")
+    poll_interval: float = Field(default=0.5, gt=0)
+    max_body_bytes: int = Field(default=2_000_000, description="largest JSON body the API takes")
+    custodial: bool = Field(default=False, description="server keeps org keys and signs for them")
+    keystore_password: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    def path(self, p: Path) -> Path:
+        """An absolute path, relative paths taken from the project home."""
+        return p if p.is_absolute() else self.home / p
+
+    @property
+    def var_dir(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.home / "build"
+
+    @property
+    def contracts_dir(self) -> Path:
+        return self.home / "contracts"
+
+    @property
+    def node_modules(self) -> Path:
+        return self.home / "node_modules"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'ledger.sqlite3'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings`)."""
+    return Settings()
