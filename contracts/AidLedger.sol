@@ -32,6 +32,8 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
     uint8 internal constant PROJECT_SUPPLY = 2;
     uint8 internal constant CATEGORY_COUNT = 10;
     uint8 internal constant RESOURCE_KIND_COUNT = 3;
+    /// @dev Quantities fit a signed 64-bit integer, so every SQL read model can hold them.
+    uint128 internal constant MAX_QUANTITY = uint128(type(uint64).max >> 1);
 
     bytes32 internal constant PROJECT_ANCHOR_TYPEHASH = keccak256(
         "ProjectAnchor(bytes32 id,bytes32 projectId,uint8 projectKind,uint32 county,uint8 category,bytes32 contentHash,uint32 version)"
@@ -137,7 +139,7 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
         ProjectState storage need = _projects[commitment.needId];
         if (need.version == 0 || need.projectKind != PROJECT_NEED) revert UnknownNeed(commitment.needId);
         if (
-            commitment.quantity == 0 || commitment.resourceKind == 0
+            commitment.quantity == 0 || commitment.quantity > MAX_QUANTITY || commitment.resourceKind == 0
                 || commitment.resourceKind > RESOURCE_KIND_COUNT
         ) revert InvalidQuantity(commitment.id);
         CommitmentState storage state = _commitments[commitment.id];

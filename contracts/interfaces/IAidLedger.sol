@@ -101,7 +101,7 @@ interface IAidLedger {
     error NotCommitmentOwner(bytes32 commitmentId, address owner, address signer);
     /// @notice Delivering this would take the commitment past what was committed.
     error OverDelivery(bytes32 commitmentId, uint256 committed, uint256 wouldBeDelivered);
-    /// @notice A quantity is zero, or a resource kind is unknown.
+    /// @notice A quantity is zero or above 2**63-1, or a resource kind is unknown.
     error InvalidQuantity(bytes32 id);
     /// @notice The receipt confirms more than was delivered.
     error OverConfirmation(bytes32 deliveryId, uint256 delivered, uint256 confirmed);

@@ -1,0 +1,51 @@
+# Bangfu Ledger (帮扶链). `make run` sets up and runs everything; `make test` sets up and
+# runs ruff, mypy and the tests. Both work from a clean clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_PY := $(VENV)/.installed
+STAMP_NPM := node_modules/.installed
+
+.PHONY: setup run test lint typecheck pytest compile chain-up chain-down demo bench clean
+
+setup: $(STAMP_PY) $(STAMP_NPM)
+
+$(STAMP_PY): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(STAMP_NPM): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+compile: setup
+	$(BIN)/bangfu compile
+
+lint: setup
+	$(BIN)/ruff check ledger api tests scripts
+	$(BIN)/ruff format --check ledger api tests scripts
+
+typecheck: setup
+	$(BIN)/mypy ledger api
+
+pytest: setup compile
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: setup compile lint typecheck pytest
+
+run: setup compile
+	$(BIN)/bangfu run
+
+chain-up: setup
+	$(BIN)/bangfu chain up
+
+chain-down: setup
+	$(BIN)/bangfu chain down
+
+demo: setup
+	$(BIN)/bangfu demo
+
+clean:
+	rm -rf build var .pytest_cache .mypy_cache .ruff_cache

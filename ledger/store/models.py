@@ -1,0 +1,249 @@
+"""SQLAlchemy models of the read model, the outbox, roles and indexer checkpoints.
+
+Ids and hashes are stored as 0x-prefixed lowercase hex (66 chars), addresses checksummed.
+Every indexed row descends from a `LogEntry`, which says where on chain it came from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+HEX32 = String(66)
+ADDRESS = String(42)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OutboxRecord(Base):
+    """A signed record the API acknowledged; the relayer owns it until it is confirmed."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(HEX32, unique=True)
+    kind: Mapped[int] = mapped_column(Integer)
+    signer: Mapped[str] = mapped_column(ADDRESS, index=True)
+    record_bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    # queued → sent → confirmed; failed (with error) when the chain refuses it for good
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    tx_hash: Mapped[str | None] = mapped_column(HEX32, index=True)
+    sender: Mapped[str | None] = mapped_column(ADDRESS)
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(HEX32)
+    leaf_index: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class SentTransaction(Base):
+    """One relayer transaction (a multicall of outbox records): its nonce and fees."""
+
+    __tablename__ = "sent_transactions"
+
+    tx_hash: Mapped[str] = mapped_column(HEX32, primary_key=True)
+    sender: Mapped[str] = mapped_column(ADDRESS)
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    max_fee: Mapped[int] = mapped_column(BigInteger)
+    priority_fee: Mapped[int] = mapped_column(BigInteger)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    record_count: Mapped[int] = mapped_column(Integer)
+    # pending → mined | replaced | dropped
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_sent_sender_nonce", "sender", "nonce"),)
+
+
+class NonceState(Base):
+    """The next nonce of each sending account, advanced in the same transaction as a send."""
+
+    __tablename__ = "nonces"
+
+    sender: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)
+
+
+class LogEntry(Base):
+    """A leaf of the on-chain log, from its RecordAppended event."""
+
+    __tablename__ = "log_entries"
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    record_id: Mapped[str] = mapped_column(HEX32, unique=True)
+    kind: Mapped[int] = mapped_column(Integer, index=True)
+    signer: Mapped[str] = mapped_column(ADDRESS, index=True)
+    leaf_hash: Mapped[str] = mapped_column(HEX32)
+    record_bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_hash: Mapped[str] = mapped_column(HEX32)
+    block_time: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(HEX32, index=True)
+    log_index: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("chain_id", "block_hash", "tx_hash", "log_index", name="uq_log_position"),
+    )
+
+
+def _entry_fk() -> Mapped[str]:
+    return mapped_column(HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"),
+                         primary_key=True)
+
+
+class ProjectAnchorRow(Base):
+    __tablename__ = "project_anchors"
+
+    record_id: Mapped[str] = _entry_fk()
+    project_id: Mapped[str] = mapped_column(HEX32, index=True)
+    project_kind: Mapped[int] = mapped_column(Integer)
+    county: Mapped[int] = mapped_column(Integer, index=True)
+    category: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(HEX32)
+    version: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(ADDRESS)
+
+
+class CommitmentRow(Base):
+    __tablename__ = "commitments"
+
+    record_id: Mapped[str] = _entry_fk()
+    need_id: Mapped[str] = mapped_column(HEX32, index=True)
+    match_id: Mapped[str] = mapped_column(HEX32)
+    org: Mapped[str] = mapped_column(ADDRESS, index=True)
+    county: Mapped[int] = mapped_column(Integer, index=True)
+    category: Mapped[int] = mapped_column(Integer, index=True)
+    resource_kind: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    unit: Mapped[str] = mapped_column(String(64))
+    due_date: Mapped[int] = mapped_column(BigInteger)
+    terms_hash: Mapped[str] = mapped_column(HEX32)
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed: Mapped[int] = mapped_column(BigInteger, default=0)
+    block_time: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class DeliveryRow(Base):
+    """A single delivery record, or (with `batch` true) a delivery batch's share of one
+    commitment; a batch serving n commitments has n rows, one per commitment."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(
+        HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"), index=True
+    )
+    commitment_id: Mapped[str] = mapped_column(HEX32, index=True)
+    org: Mapped[str] = mapped_column(ADDRESS, index=True)
+    county: Mapped[int] = mapped_column(Integer, index=True)
+    category: Mapped[int] = mapped_column(Integer, index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    delivered_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    evidence_hash: Mapped[str] = mapped_column(HEX32)
+    beneficiary_count: Mapped[int] = mapped_column(Integer)
+    beneficiary_root: Mapped[str] = mapped_column(HEX32)
+    batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    line_count: Mapped[int] = mapped_column(Integer, default=1)
+    receipted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (UniqueConstraint("record_id", "commitment_id", name="uq_delivery_share"),)
+
+
+class ReceiptRow(Base):
+    __tablename__ = "receipts"
+
+    record_id: Mapped[str] = _entry_fk()
+    delivery_id: Mapped[str] = mapped_column(HEX32, index=True)
+    commitment_id: Mapped[str] = mapped_column(HEX32, index=True)
+    county: Mapped[int] = mapped_column(Integer, index=True)
+    category: Mapped[int] = mapped_column(Integer, index=True)
+    org: Mapped[str] = mapped_column(ADDRESS, index=True)
+    signer: Mapped[str] = mapped_column(ADDRESS)
+    confirmed_quantity: Mapped[int] = mapped_column(BigInteger)
+    note_hash: Mapped[str] = mapped_column(HEX32)
+
+
+class FlagRow(Base):
+    __tablename__ = "flags"
+
+    record_id: Mapped[str] = _entry_fk()
+    target_id: Mapped[str] = mapped_column(HEX32, index=True)
+    auditor: Mapped[str] = mapped_column(ADDRESS)
+    reason_code: Mapped[int] = mapped_column(Integer)
+    note_hash: Mapped[str] = mapped_column(HEX32)
+
+
+class Account(Base):
+    """A registered signing key and its role, as the chain's role events say."""
+
+    __tablename__ = "accounts"
+
+    address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    county: Mapped[int | None] = mapped_column(Integer, index=True)
+    org_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(HEX32)
+
+
+class Organization(Base):
+    """Off-chain facts about an organization (its name), keyed by its credit code."""
+
+    __tablename__ = "organizations"
+
+    org_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+
+
+class IndexedBlock(Base):
+    """Recent blocks the indexer processed, to find the fork point after a reorg."""
+
+    __tablename__ = "indexed_blocks"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(HEX32)
+    parent_hash: Mapped[str] = mapped_column(HEX32)
+
+
+class IndexerCheckpoint(Base):
+    """Where the indexer stands: the last block it processed, and the log at that block."""
+
+    __tablename__ = "indexer_checkpoints"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(ADDRESS)
+    last_block: Mapped[int] = mapped_column(BigInteger)
+    last_block_hash: Mapped[str] = mapped_column(HEX32)
+    log_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    log_root: Mapped[str] = mapped_column(HEX32)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
