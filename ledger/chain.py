@@ -14,6 +14,7 @@ import subprocess
 import time
 import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +99,15 @@ def connect(settings: Settings | None = None, *, url: str | None = None, timeout
 
 def dev_accounts(cfg: AnvilConfig) -> list[LocalAccount]:
     """The dev chain's accounts, derived from its public mnemonic (never for real chains)."""
-    return [
-        Account.from_mnemonic(cfg.mnemonic, account_path=f"m/44'/60'/0'/0/{i}")
-        for i in range(cfg.accounts)
-    ]
+    return list(_derive_accounts(cfg.mnemonic, cfg.accounts))
+
+
+@lru_cache(maxsize=8)
+def _derive_accounts(mnemonic: str, count: int) -> tuple[LocalAccount, ...]:
+    # BIP-32 derivation in pure Python is slow (~0.5 s a key): derive once per process.
+    return tuple(
+        Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count)
+    )
 
 
 # ------------------------------------------------------------------ local anvil
@@ -289,7 +295,7 @@ class Deployment:
     @classmethod
     def load(cls, settings: Settings | None = None) -> Deployment:
         settings = settings or get_settings()
-        path = settings.path(settings.deployment_file)
+        path = settings.deployment_path
         try:
             data = json.loads(path.read_text())
             return cls(**data)
@@ -302,7 +308,7 @@ class Deployment:
 
     def save(self, settings: Settings | None = None) -> Path:
         settings = settings or get_settings()
-        path = settings.path(settings.deployment_file)
+        path = settings.deployment_path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.to_json(), indent=2))

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     rpc_url: str | None = Field(default=None, description="JSON-RPC URL; unset = the local anvil")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite")
     localchain_file: Path = Path("localchain.toml")
-    deployment_file: Path = Path("var/deployment.json")
+    var: Path = Field(default=Path("var"), description="runtime files: database, pids, logs")
     confirmations: int = Field(default=0, ge=0, description="blocks a record needs on top of it")
     relayer_key: str | None = Field(default=None, description="hex key paying gas; dev: anvil #0")
     relayer_batch_size: int = Field(default=200, ge=1, le=5000)
@@ -44,7 +44,11 @@ class Settings(BaseSettings):
 
     @property
     def var_dir(self) -> Path:
-        return self.home / "var"
+        return self.path(self.var)
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.var_dir / "deployment.json"
 
     @property
     def build_dir(self) -> Path:
