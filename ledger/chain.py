@@ -6,6 +6,7 @@ attaches to any other EVM JSON-RPC node instead; nothing else changes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -61,7 +62,9 @@ def load_localchain(settings: Settings | None = None, path: Path | None = None) 
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path} not found: copy it from the repository", code="no_localchain")
+        raise ConfigError(
+            f"{path} not found: copy it from the repository", code="no_localchain"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}", code="bad_localchain") from None
     if "anvil" not in data:
@@ -81,7 +84,9 @@ def rpc_url(settings: Settings | None = None) -> str:
     return settings.rpc_url or load_localchain(settings).rpc_url
 
 
-def connect(settings: Settings | None = None, *, url: str | None = None, timeout: float = 30) -> Web3:
+def connect(
+    settings: Settings | None = None, *, url: str | None = None, timeout: float = 30
+) -> Web3:
     """A Web3 connected to the configured node, or a ChainError naming the URL."""
     settings = settings or get_settings()
     url = url or rpc_url(settings)
@@ -246,10 +251,8 @@ class LocalChain:
             try:
                 os.kill(pid, 0)
                 # reap it if it is our child (tests); otherwise just wait
-                try:
+                with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
             except ProcessLookupError:
                 break
             time.sleep(0.05)
@@ -304,7 +307,9 @@ class Deployment:
                 f"{path} not found: deploy first with `bangfu deploy`", code="no_deployment"
             ) from None
         except (ValueError, TypeError) as exc:
-            raise DeploymentError(f"{path} is malformed ({exc}); redeploy", code="bad_deployment") from None
+            raise DeploymentError(
+                f"{path} is malformed ({exc}); redeploy", code="bad_deployment"
+            ) from None
 
     def save(self, settings: Settings | None = None) -> Path:
         settings = settings or get_settings()
@@ -366,7 +371,10 @@ def deploy(
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     admin = admin or deployer.address
     tx = factory.constructor(Web3.to_checksum_address(admin)).build_transaction(
-        {"from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address, "pending")}
+        {
+            "from": deployer.address,
+            "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+        }
     )
     receipt = send_transaction(w3, deployer, dict(tx))
     return Deployment(

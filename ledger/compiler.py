@@ -131,7 +131,7 @@ def solc_binary(settings: Settings | None = None) -> Path:
     try:
         for installed in solcx.get_installed_solc_versions():
             if str(installed) == SOLC_VERSION:
-                return Path(solcx.get_executable(installed))
+                return Path(solcx.install.get_executable(installed))
     except Exception:  # noqa: BLE001 - py-solc-x's own folder may simply not exist
         pass
     shim = settings.home / "scripts" / "solc.js"

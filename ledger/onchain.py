@@ -12,6 +12,7 @@ from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.types import BlockIdentifier
 
 from ledger.chain import Deployment, ledger_contract, send_transaction
 from ledger.compiler import Artifact, compile_contracts
@@ -115,7 +116,7 @@ class LedgerContract:
     def submit_calldata(self, signed: SignedRecord) -> bytes:
         return bytes.fromhex(self.submit_call(signed)._encode_transaction_data()[2:])
 
-    def check(self, signed: SignedRecord, *, block: str | int = "latest") -> None:
+    def check(self, signed: SignedRecord, *, block: BlockIdentifier = "latest") -> None:
         """Simulates the submission (eth_call); raises the contract's named error if refused."""
         try:
             self.submit_call(signed).call(block_identifier=block)
@@ -129,10 +130,10 @@ class LedgerContract:
         return send_transaction(self.w3, payer, dict(tx))
 
     # ---- views --------------------------------------------------------------------
-    def log_size(self, block: str | int = "latest") -> int:
+    def log_size(self, block: BlockIdentifier = "latest") -> int:
         return int(self.contract.functions.logSize().call(block_identifier=block))
 
-    def log_root(self, block: str | int = "latest") -> bytes:
+    def log_root(self, block: BlockIdentifier = "latest") -> bytes:
         return bytes(self.contract.functions.logRoot().call(block_identifier=block))
 
     def record_kind(self, record_id: bytes) -> int:
@@ -145,9 +146,9 @@ class LedgerContract:
     def county_of(self, account: str) -> int:
         return int(self.contract.functions.countyOf(Web3.to_checksum_address(account)).call())
 
-    def has_role(self, role: str, account: str, block: str | int = "latest") -> bool:
+    def has_role(self, role: str, account: str, block: BlockIdentifier = "latest") -> bool:
         return bool(
-            self.contract.functions.hasRole(self.role(role), Web3.to_checksum_address(account)).call(
-                block_identifier=block
-            )
+            self.contract.functions.hasRole(
+                self.role(role), Web3.to_checksum_address(account)
+            ).call(block_identifier=block)
         )

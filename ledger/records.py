@@ -169,7 +169,9 @@ def parse_bytes32(value: Any, name: str) -> bytes:
         try:
             raw = bytes.fromhex(text)
         except ValueError:
-            raise RecordError(f"{name} must be 0x-prefixed hex", code="bad_hex", field=name) from None
+            raise RecordError(
+                f"{name} must be 0x-prefixed hex", code="bad_hex", field=name
+            ) from None
     else:
         raise RecordError(f"{name} must be a 32-byte hex string", code="bad_type", field=name)
     if len(raw) != 32:
@@ -315,7 +317,7 @@ class Record:
         kwargs = {}
         for (name, typ), value in zip(cls.SCHEMA, values, strict=True):
             kwargs[name] = tuple(value) if typ.endswith("[]") else value
-        return cls(**kwargs)
+        return cls(**kwargs)  # type: ignore[arg-type]
 
     def call_args(self) -> tuple[Any, ...]:
         """The struct as web3.py passes a tuple argument."""
@@ -601,9 +603,12 @@ class SignedRecord:
         try:
             record = rtype.from_abi(body)
         except Exception as exc:  # noqa: BLE001 - eth_abi raises many decoding errors
-            raise RecordError(f"record fields do not decode: {exc}", code="bad_record_bytes") from None
-        signed = cls(record=record, domain=Domain(chain_id, contract), signer=signer,
-                     signature=signature)
+            raise RecordError(
+                f"record fields do not decode: {exc}", code="bad_record_bytes"
+            ) from None
+        signed = cls(
+            record=record, domain=Domain(chain_id, contract), signer=signer, signature=signature
+        )
         if signed.canonical_bytes() != data:
             raise RecordError("record bytes are not canonical", code="bad_record_bytes")
         return signed

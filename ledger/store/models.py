@@ -41,6 +41,10 @@ class OutboxRecord(Base):
     kind: Mapped[int] = mapped_column(Integer)
     signer: Mapped[str] = mapped_column(ADDRESS, index=True)
     record_bytes: Mapped[bytes] = mapped_column(LargeBinary)
+    # main referenced id (need, commitment, delivery or flagged record) and quantity, so
+    # pending records count in reference and over-delivery checks before they are indexed
+    ref_id: Mapped[str | None] = mapped_column(HEX32, index=True)
+    quantity: Mapped[int | None] = mapped_column(BigInteger)
     # queued → sent → confirmed; failed (with error) when the chain refuses it for good
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     error_code: Mapped[str | None] = mapped_column(String(64))
@@ -111,8 +115,9 @@ class LogEntry(Base):
 
 
 def _entry_fk() -> Mapped[str]:
-    return mapped_column(HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"),
-                         primary_key=True)
+    return mapped_column(
+        HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class ProjectAnchorRow(Base):
@@ -197,18 +202,30 @@ class FlagRow(Base):
     note_hash: Mapped[str] = mapped_column(HEX32)
 
 
-class Account(Base):
-    """A registered signing key and its role, as the chain's role events say."""
+class RoleEvent(Base):
+    """A role granted or revoked on chain (AccessControl events and our registrations).
 
-    __tablename__ = "accounts"
+    The current roles are the latest event per (address, role); keeping events rather than
+    a mutable table makes rolling back a reorg a delete.
+    """
 
-    address: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
-    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    __tablename__ = "role_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(ADDRESS, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    granted: Mapped[bool] = mapped_column(Boolean)
     county: Mapped[int | None] = mapped_column(Integer, index=True)
     org_code: Mapped[str | None] = mapped_column(String(32), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    block_number: Mapped[int] = mapped_column(BigInteger)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
     block_hash: Mapped[str] = mapped_column(HEX32)
+    tx_hash: Mapped[str] = mapped_column(HEX32)
+    log_index: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("chain_id", "block_hash", "tx_hash", "log_index", name="uq_role_position"),
+    )
 
 
 class Organization(Base):

@@ -1,0 +1,560 @@
+"""The indexer: chain events → SQL read model, reorg-safe and resumable.
+
+It reads the contract's logs in block ranges with `eth_getLogs`, writes each range and its
+checkpoint in one database transaction (idempotent: rows are keyed by their chain
+position), keeps recent block hashes to find the fork point when a parent hash no longer
+matches, and at every checkpoint requires its own RFC 9162 root to equal the contract's
+`logRoot()` at the same block. A difference stops it loudly: the read model would lie.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import event_abi_to_log_topic, keccak
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from web3 import Web3
+from web3._utils.events import get_event_data
+
+from ledger.errors import LedgerError
+from ledger.merkle import EMPTY_ROOT, MerkleTree
+from ledger.onchain import LedgerContract
+from ledger.records import Kind, SignedRecord, from_text32
+from ledger.store.db import Database
+from ledger.store.models import (
+    CommitmentRow,
+    DeliveryRow,
+    FlagRow,
+    IndexedBlock,
+    IndexerCheckpoint,
+    LogEntry,
+    ProjectAnchorRow,
+    ReceiptRow,
+    RoleEvent,
+)
+
+log = logging.getLogger("bangfu.indexer")
+
+ROLE_NAMES = {keccak(text=n): n for n in ("ADMIN", "COUNTY", "ORG", "AUDITOR")}
+ROLE_NAMES[bytes(32)] = "DEFAULT_ADMIN"
+KEEP_BLOCKS = 256  # recent block hashes kept to find a fork point
+
+
+class IndexerIntegrityError(LedgerError):
+    """The read model's log differs from the contract's: stop, something is wrong."""
+
+    code = "index_diverged"
+    http_status = 500
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
+@dataclass
+class IndexStatus:
+    last_block: int
+    head: int
+    log_size: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.last_block)
+
+
+class Indexer:
+    """Follows one AidLedger deployment into one database."""
+
+    NAME = "main"
+
+    def __init__(
+        self,
+        db: Database,
+        ledger: LedgerContract,
+        *,
+        confirmations: int = 0,
+        block_range: int = 2000,
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.w3: Web3 = ledger.w3
+        self.deployment = ledger.deployment
+        self.confirmations = confirmations
+        self.block_range = block_range
+        self.chain_id = int(self.w3.eth.chain_id)
+        self.address = Web3.to_checksum_address(self.deployment.address)
+        self._events: dict[bytes, dict[str, Any]] = {
+            event_abi_to_log_topic(item): item  # type: ignore[arg-type]
+            for item in ledger.abi
+            if item.get("type") == "event"
+            and item["name"]
+            in {
+                "RecordAppended",
+                "RoleGranted",
+                "RoleRevoked",
+                "CountyRegistered",
+                "OrganizationRegistered",
+            }
+        }
+        self.tree = MerkleTree()
+        self._load_tree()
+
+    # ---- state -------------------------------------------------------------------
+    def _load_tree(self) -> None:
+        with self.db.session() as session:
+            hashes = session.scalars(select(LogEntry.leaf_hash).order_by(LogEntry.leaf_index))
+            self.tree = MerkleTree(bytes.fromhex(h[2:]) for h in hashes)
+
+    def checkpoint(self, session: Session) -> IndexerCheckpoint:
+        cp = session.get(IndexerCheckpoint, self.NAME)
+        if cp is None:
+            start = max(0, self.deployment.block - 1)
+            block = self.w3.eth.get_block(start)
+            cp = IndexerCheckpoint(
+                name=self.NAME,
+                chain_id=self.chain_id,
+                contract=self.address,
+                last_block=start,
+                last_block_hash=block["hash"].to_0x_hex(),
+                log_size=0,
+                log_root=_hex(EMPTY_ROOT),
+            )
+            session.add(cp)
+            session.add(
+                IndexedBlock(
+                    chain_id=self.chain_id,
+                    number=start,
+                    hash=cp.last_block_hash,
+                    parent_hash=block["parentHash"].to_0x_hex(),
+                )
+            )
+            session.flush()
+        elif cp.contract != self.address or cp.chain_id != self.chain_id:
+            raise IndexerIntegrityError(
+                f"this database indexes {cp.contract} on chain {cp.chain_id}, not {self.address} "
+                f"on chain {self.chain_id}; use a fresh database (BANGFU_DATABASE_URL)"
+            )
+        return cp
+
+    def status(self) -> IndexStatus:
+        with self.db.session() as session:
+            cp = self.checkpoint(session)
+            return IndexStatus(cp.last_block, int(self.w3.eth.block_number), cp.log_size)
+
+    # ---- main loop -----------------------------------------------------------------
+    def run_once(self) -> int:
+        """Indexes the next range (or rolls back a fork); returns blocks processed."""
+        head = int(self.w3.eth.block_number) - self.confirmations
+        with self.db.session() as session:
+            cp = self.checkpoint(session)
+            if self._forked(session, cp, head):
+                return 1
+            if cp.last_block >= head:
+                return 0
+            start = cp.last_block + 1
+            end = min(head, start + self.block_range - 1)
+            end_block = self.w3.eth.get_block(end)
+            logs = self.w3.eth.get_logs(
+                {"address": self.address, "fromBlock": start, "toBlock": end}
+            )
+            first = self.w3.eth.get_block(start) if start != end else end_block
+            if first["parentHash"].to_0x_hex() != cp.last_block_hash:
+                return 0  # a reorg raced us: the next pass finds the fork point
+            if any(
+                entry["blockHash"] != self.w3.eth.get_block(entry["blockNumber"])["hash"]
+                for entry in logs[-1:]
+            ):
+                return 0  # the range changed under us
+            appended = self._apply(session, logs)
+            cp.last_block = end
+            cp.last_block_hash = end_block["hash"].to_0x_hex()
+            session.merge(
+                IndexedBlock(
+                    chain_id=self.chain_id,
+                    number=end,
+                    hash=cp.last_block_hash,
+                    parent_hash=end_block["parentHash"].to_0x_hex(),
+                )
+            )
+            session.execute(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
+            self._verify_root(cp, end, appended)
+            return end - start + 1
+
+    def run_until_synced(self, max_passes: int = 100_000) -> IndexStatus:
+        for _ in range(max_passes):
+            if not self.run_once():
+                break
+        return self.status()
+
+    def run_forever(self, stop: threading.Event, poll: float = 0.5) -> None:
+        while not stop.is_set():
+            try:
+                work = self.run_once()
+            except IndexerIntegrityError:
+                log.critical("index diverged from the chain; stopping", exc_info=True)
+                raise
+            except Exception:
+                log.exception("indexer pass failed; retrying")
+                work = 0
+            if not work:
+                stop.wait(poll)
+
+    # ---- reorgs -------------------------------------------------------------------
+    def _forked(self, session: Session, cp: IndexerCheckpoint, head: int) -> bool:
+        """Rolls back to the fork point if the last indexed block is no longer canonical."""
+        try:
+            current = (
+                self.w3.eth.get_block(cp.last_block)
+                if cp.last_block <= head + self.confirmations
+                else None
+            )
+        except Exception:  # noqa: BLE001 - the block is gone (a chain restarted shorter)
+            current = None
+        if current is not None and current["hash"].to_0x_hex() == cp.last_block_hash:
+            return False
+        fork = self._fork_point(session, cp)
+        log.warning("chain reorganized below block %s; rolling back to %s", cp.last_block, fork)
+        self._rollback(session, cp, fork)
+        return True
+
+    def _fork_point(self, session: Session, cp: IndexerCheckpoint) -> int:
+        known = session.scalars(
+            select(IndexedBlock)
+            .where(IndexedBlock.chain_id == self.chain_id)
+            .order_by(IndexedBlock.number.desc())
+        ).all()
+        head = int(self.w3.eth.block_number)
+        for block in known:
+            if block.number > head:
+                continue
+            try:
+                if self.w3.eth.get_block(block.number)["hash"].to_0x_hex() == block.hash:
+                    return block.number
+            except Exception:  # noqa: BLE001
+                continue
+        # Older than anything we kept: start again from the deployment.
+        return max(0, self.deployment.block - 1)
+
+    def _rollback(self, session: Session, cp: IndexerCheckpoint, fork: int) -> None:
+        gone = select(LogEntry.record_id).where(LogEntry.block_number > fork)
+        touched = set(
+            session.scalars(
+                select(DeliveryRow.commitment_id).where(DeliveryRow.record_id.in_(gone))
+            )
+        )
+        touched |= set(
+            session.scalars(select(ReceiptRow.commitment_id).where(ReceiptRow.record_id.in_(gone)))
+        )
+        receipted = set(
+            session.scalars(select(ReceiptRow.delivery_id).where(ReceiptRow.record_id.in_(gone)))
+        )
+        for model in (ProjectAnchorRow, CommitmentRow, DeliveryRow, ReceiptRow, FlagRow):
+            session.execute(delete(model).where(model.record_id.in_(gone)))
+        session.execute(delete(LogEntry).where(LogEntry.block_number > fork))
+        session.execute(delete(RoleEvent).where(RoleEvent.block_number > fork))
+        session.execute(delete(IndexedBlock).where(IndexedBlock.number > fork))
+        for delivery_id in receipted:
+            for row in session.scalars(
+                select(DeliveryRow).where(DeliveryRow.record_id == delivery_id)
+            ):
+                row.receipted = False
+        for cid in touched:
+            self._recompute_commitment(session, cid)
+        block = self.w3.eth.get_block(fork)
+        cp.last_block = fork
+        cp.last_block_hash = block["hash"].to_0x_hex()
+        size = session.scalar(select(func.count()).select_from(LogEntry)) or 0
+        session.flush()
+        self._load_tree_from(session)
+        cp.log_size = size
+        cp.log_root = _hex(self.tree.root())
+
+    def _load_tree_from(self, session: Session) -> None:
+        hashes = session.scalars(select(LogEntry.leaf_hash).order_by(LogEntry.leaf_index))
+        self.tree = MerkleTree(bytes.fromhex(h[2:]) for h in hashes)
+
+    def _recompute_commitment(self, session: Session, cid: str) -> None:
+        row = session.get(CommitmentRow, cid)
+        if row is None:
+            return
+        row.delivered = int(
+            session.scalar(
+                select(func.coalesce(func.sum(DeliveryRow.quantity), 0)).where(
+                    DeliveryRow.commitment_id == cid
+                )
+            )
+            or 0
+        )
+        row.confirmed = int(
+            session.scalar(
+                select(func.coalesce(func.sum(ReceiptRow.confirmed_quantity), 0)).where(
+                    ReceiptRow.commitment_id == cid
+                )
+            )
+            or 0
+        )
+
+    # ---- applying logs ------------------------------------------------------------------
+    def _apply(self, session: Session, logs: Sequence[Any]) -> int:
+        appended = 0
+        times: dict[int, int] = {}
+        for entry in logs:
+            topic = bytes(entry["topics"][0]) if entry["topics"] else b""
+            abi = self._events.get(topic)
+            if abi is None:
+                continue
+            event = get_event_data(self.w3.codec, abi, entry)
+            args = event["args"]
+            pos = dict(
+                chain_id=self.chain_id,
+                block_number=int(entry["blockNumber"]),
+                block_hash=entry["blockHash"].to_0x_hex(),
+                tx_hash=entry["transactionHash"].to_0x_hex(),
+                log_index=int(entry["logIndex"]),
+            )
+            name = abi["name"]
+            if name == "RecordAppended":
+                number = pos["block_number"]
+                if number not in times:
+                    times[number] = int(self.w3.eth.get_block(number)["timestamp"])
+                if self._append(session, args, pos, times[number]):
+                    appended += 1
+            elif name in ("RoleGranted", "RoleRevoked"):
+                self._role(
+                    session,
+                    pos,
+                    args["account"],
+                    ROLE_NAMES.get(bytes(args["role"]), _hex(args["role"])[:16]),
+                    name == "RoleGranted",
+                )
+            elif name == "CountyRegistered":
+                self._role(
+                    session, pos, args["account"], "COUNTY", True, county=int(args["county"])
+                )
+            elif name == "OrganizationRegistered":
+                code = bytes(args["orgCode"]).rstrip(b"\0").decode("ascii", "replace")
+                self._role(session, pos, args["account"], "ORG", True, org_code=code)
+        return appended
+
+    def _role(
+        self,
+        session: Session,
+        pos: dict[str, Any],
+        account: str,
+        role: str,
+        granted: bool,
+        *,
+        county: int | None = None,
+        org_code: str | None = None,
+    ) -> None:
+        exists = session.scalar(
+            select(RoleEvent.id).where(
+                RoleEvent.chain_id == pos["chain_id"],
+                RoleEvent.block_hash == pos["block_hash"],
+                RoleEvent.tx_hash == pos["tx_hash"],
+                RoleEvent.log_index == pos["log_index"],
+            )
+        )
+        if exists is None:
+            session.add(
+                RoleEvent(
+                    address=Web3.to_checksum_address(account),
+                    role=role,
+                    granted=granted,
+                    county=county,
+                    org_code=org_code,
+                    **pos,
+                )
+            )
+
+    def _append(self, session: Session, args: Any, pos: dict[str, Any], block_time: int) -> bool:
+        index = int(args["index"])
+        if session.get(LogEntry, index) is not None:
+            return False  # already indexed (idempotent re-run of a range)
+        data = bytes(args["record"])
+        signed = SignedRecord.from_bytes(data)
+        if index != self.tree.size:
+            raise IndexerIntegrityError(
+                f"log index {index} arrived while the index holds {self.tree.size} leaves"
+            )
+        leaf = signed.leaf_hash()
+        if leaf != bytes(args["leafHash"]):
+            raise IndexerIntegrityError(f"leaf {index}: the event's hash is not its bytes' hash")
+        rid = _hex(signed.id)
+        session.add(
+            LogEntry(
+                leaf_index=index,
+                record_id=rid,
+                kind=int(signed.kind),
+                signer=signed.signer,
+                leaf_hash=_hex(leaf),
+                record_bytes=data,
+                block_time=block_time,
+                **pos,
+            )
+        )
+        session.flush()
+        self._project(session, signed, rid, block_time)
+        self.tree.append(leaf)
+        return True
+
+    def _project(self, session: Session, signed: SignedRecord, rid: str, block_time: int) -> None:
+        """Writes the record's own row (the per-kind table) and updates totals."""
+        r: Any = signed.record
+        kind = signed.kind
+        if kind == Kind.PROJECT_ANCHOR:
+            session.add(
+                ProjectAnchorRow(
+                    record_id=rid,
+                    project_id=_hex(r.project_id),
+                    project_kind=r.project_kind,
+                    county=r.county,
+                    category=r.category,
+                    content_hash=_hex(r.content_hash),
+                    version=r.version,
+                    author=signed.signer,
+                )
+            )
+        elif kind == Kind.COMMITMENT:
+            need = session.scalars(
+                select(ProjectAnchorRow)
+                .where(ProjectAnchorRow.project_id == _hex(r.need_id))
+                .order_by(ProjectAnchorRow.version.desc())
+                .limit(1)
+            ).first()
+            session.add(
+                CommitmentRow(
+                    record_id=rid,
+                    need_id=_hex(r.need_id),
+                    match_id=_hex(r.match_id),
+                    org=signed.signer,
+                    county=need.county if need else 0,
+                    category=need.category if need else 0,
+                    resource_kind=r.resource_kind,
+                    quantity=r.quantity,
+                    unit=from_text32(r.unit),
+                    due_date=r.due_date,
+                    terms_hash=_hex(r.terms_hash),
+                    delivered=0,
+                    confirmed=0,
+                    block_time=block_time,
+                )
+            )
+        elif kind == Kind.DELIVERY:
+            self._delivery_share(
+                session,
+                rid,
+                signed.signer,
+                _hex(r.commitment_id),
+                r.quantity,
+                r.delivered_at,
+                _hex(r.evidence_hash),
+                r.beneficiary_count,
+                _hex(r.beneficiary_root),
+                batch=False,
+                line_count=1,
+            )
+        elif kind == Kind.DELIVERY_BATCH:
+            for cid, qty in zip(r.commitment_ids, r.quantities, strict=True):
+                self._delivery_share(
+                    session,
+                    rid,
+                    signed.signer,
+                    _hex(cid),
+                    qty,
+                    block_time,
+                    _hex(r.evidence_hash),
+                    r.line_count,
+                    _hex(r.batch_root),
+                    batch=True,
+                    line_count=r.line_count,
+                )
+        elif kind == Kind.RECEIPT:
+            shares = session.scalars(
+                select(DeliveryRow).where(DeliveryRow.record_id == _hex(r.delivery_id))
+            ).all()
+            share = shares[0] if shares else None
+            if share is not None:
+                share.receipted = True
+            commitment = session.get(CommitmentRow, share.commitment_id) if share else None
+            if commitment is not None:
+                commitment.confirmed += r.confirmed_quantity
+            session.add(
+                ReceiptRow(
+                    record_id=rid,
+                    delivery_id=_hex(r.delivery_id),
+                    commitment_id=share.commitment_id if share else _hex(bytes(32)),
+                    county=commitment.county if commitment else 0,
+                    category=commitment.category if commitment else 0,
+                    org=commitment.org if commitment else "",
+                    signer=signed.signer,
+                    confirmed_quantity=r.confirmed_quantity,
+                    note_hash=_hex(r.note_hash),
+                )
+            )
+        elif kind == Kind.FLAG:
+            session.add(
+                FlagRow(
+                    record_id=rid,
+                    target_id=_hex(r.record_id),
+                    auditor=signed.signer,
+                    reason_code=r.reason_code,
+                    note_hash=_hex(r.note_hash),
+                )
+            )
+
+    def _delivery_share(
+        self,
+        session: Session,
+        rid: str,
+        org: str,
+        cid: str,
+        qty: int,
+        delivered_at: int,
+        evidence: str,
+        beneficiaries: int,
+        root: str,
+        *,
+        batch: bool,
+        line_count: int,
+    ) -> None:
+        commitment = session.get(CommitmentRow, cid)
+        if commitment is not None:
+            commitment.delivered += qty
+        session.add(
+            DeliveryRow(
+                record_id=rid,
+                commitment_id=cid,
+                org=org,
+                county=commitment.county if commitment else 0,
+                category=commitment.category if commitment else 0,
+                quantity=qty,
+                delivered_at=delivered_at,
+                evidence_hash=evidence,
+                beneficiary_count=beneficiaries,
+                beneficiary_root=root,
+                batch=batch,
+                line_count=line_count,
+                receipted=False,
+            )
+        )
+
+    # ---- integrity -------------------------------------------------------------------
+    def _verify_root(self, cp: IndexerCheckpoint, block: int, appended: int) -> None:
+        size = self.tree.size
+        root = self.tree.root()
+        chain_size = self.ledger.log_size(block)
+        chain_root = self.ledger.log_root(block)
+        if chain_size != size or chain_root != root:
+            raise IndexerIntegrityError(
+                f"at block {block} the contract's log has {chain_size} leaves, root "
+                f"{_hex(chain_root)}, but the index has {size}, root {_hex(root)}: stop and run "
+                "`bangfu audit`"
+            )
+        cp.log_size = size
+        cp.log_root = _hex(root)
