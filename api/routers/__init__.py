@@ -1,0 +1,1 @@
+"""One module per audience; each exposes `router` and is included by api.app."""

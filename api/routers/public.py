@@ -1,0 +1,81 @@
+"""The public: lists, totals and single records with their chain location; no login."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import SessionDep
+from api.schemas import PageOut
+from ledger import queries
+
+router = APIRouter(prefix="/api/v1/public", tags=["public 公众"])
+
+ListName = Literal["commitments", "deliveries", "receipts", "flags", "projects"]
+
+
+def _filters(
+    county: int | None,
+    category: int | None,
+    org: str | None,
+    project: str | None,
+    commitment: str | None,
+    since: int | None,
+    until: int | None,
+) -> queries.Filters:
+    return queries.Filters(
+        county=county,
+        category=category,
+        org=org,
+        project=project,
+        commitment=commitment,
+        since=since,
+        until=until,
+    )
+
+
+@router.get("/{what}", response_model=PageOut, summary="公开列表 Public lists")
+def public_list(
+    what: ListName,
+    session: SessionDep,
+    county: int | None = Query(None, ge=100000, le=999999, description="6-digit county code"),
+    category: int | None = Query(None, ge=1, le=10, description="category 1..10"),
+    org: str | None = Query(None, max_length=42, description="credit code or signing address"),
+    project: str | None = Query(None, pattern=r"^0x[0-9a-fA-F]{64}$", description="need id"),
+    commitment: str | None = Query(None, pattern=r"^0x[0-9a-fA-F]{64}$"),
+    since: int | None = Query(None, ge=0, description="block time ≥ (unix seconds)"),
+    until: int | None = Query(None, ge=0, description="block time < (unix seconds)"),
+    cursor: str | None = Query(None, max_length=200),
+    limit: int = Query(50, ge=1, le=queries.MAX_PAGE),
+) -> PageOut:
+    """Newest first; each item carries its tx hash, block and log index."""
+    page = queries.list_records(
+        session,
+        what,
+        _filters(county, category, org, project, commitment, since, until),
+        cursor=cursor,
+        limit=limit,
+    )
+    return PageOut(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get("/totals/{by}", summary="汇总 Totals by county, category or organization")
+def public_totals(
+    by: Literal["county", "category", "org"],
+    session: SessionDep,
+    county: int | None = Query(None, ge=100000, le=999999),
+    category: int | None = Query(None, ge=1, le=10),
+    org: str | None = Query(None, max_length=42),
+    since: int | None = Query(None, ge=0),
+    until: int | None = Query(None, ge=0),
+) -> list[dict[str, Any]]:
+    """Committed, delivered and confirmed, per resource kind and unit."""
+    return queries.totals(session, by, _filters(county, category, org, None, None, since, until))
+
+
+@router.get("/record/{record_id}", summary="单条记录 One record with its chain location")
+def public_record(
+    session: SessionDep, record_id: str = Path(..., pattern=r"^0x[0-9a-fA-F]{64}$")
+) -> dict[str, Any]:
+    return queries.get_record(session, record_id)

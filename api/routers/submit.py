@@ -1,0 +1,96 @@
+"""Organizations and counties: submit signed records, follow their status, get the
+EIP-712 domain and types to sign with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import ServiceDep
+from api.schemas import AcceptedOut, SignedRecordIn, StatusOut, SubmissionIn, SubmissionOut
+from ledger.errors import LedgerError
+from ledger.records import BY_SLUG, SignedRecord
+
+router = APIRouter(prefix="/api/v1", tags=["orgs & counties 社会组织与县"])
+
+
+def _parse(service: ServiceDep, items: list[SignedRecordIn]) -> list[SignedRecord]:
+    domain = service.domain
+    out = []
+    for i, item in enumerate(items):
+        try:
+            out.append(SignedRecord.from_json(item.model_dump(exclude_none=True), domain))
+        except LedgerError as exc:
+            exc.fields.setdefault("index", i)
+            raise
+    return out
+
+
+@router.post(
+    "/records",
+    response_model=SubmissionOut,
+    status_code=202,
+    summary="提交签名记录 Submit signed records",
+)
+def submit_records(body: SubmissionIn, service: ServiceDep) -> SubmissionOut:
+    """Checks each record (signature, role, unused id, references, no over-delivery) and
+    writes all of them durably to the outbox before answering 202. Nothing is written if one
+    is refused. Resubmitting an accepted record answers its status with `duplicate: true`."""
+    accepted = service.relayer.accept(_parse(service, body.records))
+    return SubmissionOut(
+        accepted=[
+            AcceptedOut(record_id=a.record_id, kind=a.kind, status=a.status, duplicate=a.duplicate)
+            for a in accepted
+        ]
+    )
+
+
+@router.get(
+    "/records/status",
+    response_model=list[StatusOut],
+    summary="记录状态 Status of submitted records",
+)
+def record_status(
+    service: ServiceDep,
+    ids: list[str] = Query(..., max_length=1000, description="record ids, 0x-hex"),
+) -> list[StatusOut]:
+    """queued → sent → confirmed, or failed with the contract's reason."""
+    rows = service.relayer.status(ids)
+    out = []
+    for rid in ids:
+        row = rows.get(rid.lower())
+        if row is None:
+            out.append(StatusOut(record_id=rid.lower(), kind="unknown", status="unknown"))
+            continue
+        out.append(
+            StatusOut(
+                record_id=row.record_id,
+                kind=_slug(row.kind),
+                status=row.status,
+                error_code=row.error_code,
+                error=row.error,
+                tx_hash=row.tx_hash,
+                block_number=row.block_number,
+                leaf_index=row.leaf_index,
+            )
+        )
+    return out
+
+
+def _slug(kind: int) -> str:
+    from ledger.records import Kind
+
+    return Kind(kind).slug
+
+
+@router.get("/eip712", summary="签名域与类型 EIP-712 domain and types")
+def eip712(service: ServiceDep) -> dict[str, Any]:
+    """What a client needs to sign records for this deployment."""
+    return {
+        "domain": service.domain.as_dict(),
+        "types": {cls.primary_type(): cls.eip712_types() for cls in BY_SLUG.values()},
+        "kinds": {slug: cls.primary_type() for slug, cls in BY_SLUG.items()},
+        "record_bytes": "version u8 ‖ kind u8 ‖ chainId u256 ‖ contract ‖ signer ‖ "
+        "abi.encode(struct) ‖ r ‖ s ‖ v; leaf = SHA-256(0x00 ‖ bytes)",
+    }
