@@ -56,8 +56,8 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str) -> None:
-    """Brings the schema to the newest migration (idempotent)."""
-    command.upgrade(alembic_config(url), "head")
+    """Brings the schema to every newest migration (each feature area is its own branch)."""
+    command.upgrade(alembic_config(url), "heads")
 
 
 class Database:
