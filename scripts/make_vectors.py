@@ -1,0 +1,212 @@
+"""Writes tests/vectors/records.json: fixed EIP-712 and leaf-hash vectors for every record kind.
+
+One example of each kind with fixed ids and hashes, under a fixed domain (chain 31337, the
+first contract anvil's account #0 deploys), signed with anvil's public dev key #0. Each
+entry holds the full EIP-712 typed data, its struct hash and digest, the signature, the
+canonical record bytes and their RFC 9162 leaf hash; delivery lines give their line bytes,
+leaf hashes and the batch root. Other implementations (a wallet, an auditor in another
+language) can check themselves against these without a chain.
+
+    .venv/bin/python scripts/make_vectors.py           # rewrite the file
+    .venv/bin/python scripts/make_vectors.py --check   # exit 1 if the file is stale
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ledger import merkle
+from ledger.records import (
+    Commitment,
+    Delivery,
+    DeliveryBatch,
+    DeliveryLine,
+    Domain,
+    Flag,
+    FlagReason,
+    ProjectAnchor,
+    ProjectKind,
+    Receipt,
+    Record,
+    ResourceKind,
+    text32,
+)
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "records.json"
+
+#: anvil's well-known development key #0 (public; never use it on a real chain)
+DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+DEV_ADDRESS_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
+
+
+def fixed(label: str) -> bytes:
+    """A fixed 32-byte value: SHA-256 of a label, so the vectors need no randomness."""
+    return hashlib.sha256(f"bangfu-vector:{label}".encode()).digest()
+
+
+def delivery_lines() -> list[DeliveryLine]:
+    commitment_id = fixed("commitment")
+    return [
+        DeliveryLine(
+            commitment_id,
+            "化肥 fertilizer",
+            100,
+            "kg",
+            1_735_689_600,
+            fixed("beneficiary-1"),
+            fixed("evidence-line-1"),
+        ),
+        DeliveryLine(
+            commitment_id,
+            "化肥 fertilizer",
+            150,
+            "kg",
+            1_735_776_000,
+            fixed("beneficiary-2"),
+            fixed("evidence-line-2"),
+        ),
+        DeliveryLine(
+            fixed("commitment-2"),
+            "鸡苗",
+            50,
+            "只",
+            1_735_862_400,
+            fixed("beneficiary-3"),
+            fixed("evidence-line-3"),
+        ),
+    ]
+
+
+def examples() -> list[Record]:
+    """One record of each kind, in kind order, referring to one another."""
+    project_id = fixed("need-project")
+    lines = delivery_lines()
+    return [
+        ProjectAnchor(
+            id=ProjectAnchor.anchor_id(project_id, 1),
+            project_id=project_id,
+            project_kind=ProjectKind.NEED,
+            county=522327,
+            category=3,
+            content_hash=fixed("need-content"),
+            version=1,
+        ),
+        Commitment(
+            id=fixed("commitment"),
+            need_id=project_id,
+            match_id=fixed("match"),
+            resource_kind=ResourceKind.GOODS,
+            quantity=5_000,
+            unit=text32("斤"),
+            due_date=1_767_225_600,
+            terms_hash=fixed("terms"),
+        ),
+        Delivery(
+            id=fixed("delivery"),
+            commitment_id=fixed("commitment"),
+            quantity=1_200,
+            delivered_at=1_735_689_600,
+            evidence_hash=fixed("evidence"),
+            beneficiary_count=12,
+            beneficiary_root=fixed("beneficiaries"),
+        ),
+        Receipt(
+            id=fixed("receipt"),
+            delivery_id=fixed("delivery"),
+            confirmed_quantity=1_150,
+            note_hash=fixed("receipt-note"),
+        ),
+        Flag(
+            id=fixed("flag"),
+            record_id=fixed("delivery"),
+            reason_code=FlagReason.RECEIPT_SHORTFALL,
+            note_hash=fixed("flag-note"),
+        ),
+        DeliveryBatch(
+            id=fixed("batch"),
+            commitment_ids=(fixed("commitment"), fixed("commitment-2")),
+            quantities=(250, 50),
+            line_count=len(lines),
+            batch_root=merkle.root([line.leaf_hash() for line in lines]),
+            evidence_hash=fixed("batch-evidence"),
+        ),
+    ]
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def record_vector(record: Record) -> dict[str, Any]:
+    signed = record.sign(DEV_KEY_0, DOMAIN)
+    return {
+        "kind": record.KIND.slug,
+        "kind_number": int(record.KIND),
+        "type_string": record.type_string(),
+        "typehash": _hex(record.typehash()),
+        "typed_data": record.typed_data(DOMAIN),
+        "abi_encoded": _hex(record.abi_encoded()),
+        "struct_hash": _hex(record.struct_hash()),
+        "digest": _hex(record.digest(DOMAIN)),
+        "signature": _hex(signed.signature),
+        "canonical_bytes": _hex(signed.canonical_bytes()),
+        "leaf_hash": _hex(signed.leaf_hash()),
+    }
+
+
+def line_vector(line: DeliveryLine) -> dict[str, Any]:
+    return {
+        "line": {
+            "commitmentId": _hex(line.commitment_id),
+            "item": line.item,
+            "quantity": line.quantity,
+            "unit": line.unit,
+            "deliveredAt": line.delivered_at,
+            "beneficiary": _hex(line.beneficiary),
+            "evidenceHash": _hex(line.evidence_hash),
+        },
+        "line_bytes": _hex(line.line_bytes()),
+        "leaf_hash": _hex(line.leaf_hash()),
+    }
+
+
+def build() -> dict[str, Any]:
+    """The whole vector file as a JSON-ready dict (deterministic)."""
+    lines = delivery_lines()
+    return {
+        "about": "Bangfu Ledger record vectors, format version 1. Regenerate with "
+        "`.venv/bin/python scripts/make_vectors.py`.",
+        "domain": DOMAIN.as_dict(),
+        "domain_separator": _hex(DOMAIN.separator()),
+        "signer": {"private_key": DEV_KEY_0, "address": DEV_ADDRESS_0},
+        "records": [record_vector(r) for r in examples()],
+        "delivery_lines": [line_vector(line) for line in lines],
+        "batch_root": _hex(merkle.root([line.leaf_hash() for line in lines])),
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if not OUT.is_file() or OUT.read_text(encoding="utf-8") != text:
+            print(f"{OUT} is stale: run scripts/make_vectors.py", file=sys.stderr)
+            return 1
+        print(f"{OUT} is up to date")
+        return 0
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

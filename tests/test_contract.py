@@ -1,0 +1,948 @@
+"""AidLedger against a real anvil: the on-chain RFC 9162 log, every record kind accepted, and
+every way a record can be wrong refused with its named custom error.
+
+Leaf hashes are checked twice: as the contract emits them in `RecordAppended` and as
+`SignedRecord.canonical_bytes()` makes them in Python; both must give the contract's root.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.logs import DISCARD
+
+from ledger import merkle
+from ledger.chain import deploy, send_transaction
+from ledger.errors import ChainError, RecordError
+from ledger.onchain import LedgerContract, revert_error
+from ledger.records import (
+    Commitment,
+    Delivery,
+    DeliveryBatch,
+    DeliveryLine,
+    Flag,
+    Kind,
+    ProjectAnchor,
+    ProjectKind,
+    Receipt,
+    Record,
+    ResourceKind,
+    SignedRecord,
+    batch_totals,
+    new_id,
+    text32,
+)
+from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+# ---------------------------------------------------------------------------- record makers
+
+
+def need(
+    county: int = COUNTY_A, *, project_id: bytes | None = None, version: int = 1, category: int = 3
+) -> ProjectAnchor:
+    pid = project_id or new_id()
+    return ProjectAnchor(
+        id=ProjectAnchor.anchor_id(pid, version),
+        project_id=pid,
+        project_kind=ProjectKind.NEED,
+        county=county,
+        category=category,
+        content_hash=new_id(),
+        version=version,
+    )
+
+
+def supply(*, project_id: bytes | None = None, version: int = 1) -> ProjectAnchor:
+    pid = project_id or new_id()
+    return ProjectAnchor(
+        id=ProjectAnchor.anchor_id(pid, version),
+        project_id=pid,
+        project_kind=ProjectKind.SUPPLY,
+        county=COUNTY_A,
+        category=5,
+        content_hash=new_id(),
+        version=version,
+    )
+
+
+def commitment(
+    need_id: bytes, quantity: int = 100, resource_kind: int = ResourceKind.GOODS
+) -> Commitment:
+    return Commitment(
+        id=new_id(),
+        need_id=need_id,
+        match_id=new_id(),
+        resource_kind=resource_kind,
+        quantity=quantity,
+        unit=text32("斤"),
+        due_date=1_767_225_600,
+        terms_hash=new_id(),
+    )
+
+
+def delivery(commitment_id: bytes, quantity: int) -> Delivery:
+    return Delivery(
+        id=new_id(),
+        commitment_id=commitment_id,
+        quantity=quantity,
+        delivered_at=1_735_689_600,
+        evidence_hash=new_id(),
+        beneficiary_count=3,
+        beneficiary_root=new_id(),
+    )
+
+
+def receipt(delivery_id: bytes, confirmed: int) -> Receipt:
+    return Receipt(
+        id=new_id(), delivery_id=delivery_id, confirmed_quantity=confirmed, note_hash=new_id()
+    )
+
+
+def flag(record_id: bytes, reason: int = 1) -> Flag:
+    return Flag(id=new_id(), record_id=record_id, reason_code=reason, note_hash=new_id())
+
+
+def batch(
+    commitment_ids: Sequence[bytes], quantities: Sequence[int], line_count: int | None = None
+) -> DeliveryBatch:
+    return DeliveryBatch(
+        id=new_id(),
+        commitment_ids=tuple(commitment_ids),
+        quantities=tuple(quantities),
+        line_count=len(quantities) if line_count is None else line_count,
+        batch_root=new_id(),
+        evidence_hash=new_id(),
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def appended(ledger: LedgerContract, tx_receipt: Any) -> list[Any]:
+    """The RecordAppended events of one transaction, in log order."""
+    return list(ledger.contract.events.RecordAppended().process_receipt(tx_receipt, errors=DISCARD))
+
+
+@dataclass
+class Book:
+    """Signs and submits records on one deployment, remembering what went in."""
+
+    ledger: LedgerContract
+    payer: LocalAccount
+    signed: list[SignedRecord] = field(default_factory=list)
+
+    @property
+    def domain(self) -> Any:
+        return self.ledger.deployment.domain
+
+    def sign(self, record: Record, who: LocalAccount) -> SignedRecord:
+        return record.sign(who.key, self.domain)
+
+    def submit(self, record: Record | SignedRecord, who: LocalAccount | None = None) -> Any:
+        """Submits one record in its own transaction; returns the transaction receipt."""
+        signed = record if isinstance(record, SignedRecord) else self.sign(record, _req(who))
+        tx_receipt = self.ledger.submit(signed, self.payer)
+        self.signed.append(signed)
+        return tx_receipt
+
+    def refused(self, record: Record | SignedRecord, who: LocalAccount | None = None) -> str:
+        """Submits a record that must be refused; returns the contract's error name."""
+        signed = record if isinstance(record, SignedRecord) else self.sign(record, _req(who))
+        size = self.ledger.log_size()
+        with pytest.raises(RecordError) as info:
+            self.ledger.submit(signed, self.payer)
+        assert self.ledger.log_size() == size
+        return info.value.code
+
+    def multicall(self, signed: Sequence[SignedRecord]) -> Any:
+        calls = [self.ledger.submit_calldata(s) for s in signed]
+        fn = self.ledger.contract.functions.multicall(calls)
+        try:
+            fn.call({"from": self.payer.address})
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise revert_error(self.ledger.abi, exc) from None
+        tx = fn.build_transaction({"from": self.payer.address})
+        tx_receipt = send_transaction(self.ledger.w3, self.payer, dict(tx))
+        self.signed.extend(signed)
+        return tx_receipt
+
+
+def _req(who: LocalAccount | None) -> LocalAccount:
+    assert who is not None, "an unsigned record needs a signer"
+    return who
+
+
+def with_signature(signed: SignedRecord, signature: bytes) -> SignedRecord:
+    return dataclasses.replace(signed, signature=signature)
+
+
+def high_s(signature: bytes) -> bytes:
+    """The malleated twin of a valid signature: s' = n - s with v flipped, same signer."""
+    s = int.from_bytes(signature[32:64], "big")
+    return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+
+
+def fresh_ledger(env: ChainEnv) -> LedgerContract:
+    """A new AidLedger (empty log) on the session's anvil, with the session's roles."""
+    a = env.actors
+    deployment = deploy(env.w3, a.admin, settings=env.settings)
+    ledger = LedgerContract(env.w3, deployment, env.ledger.artifact)
+    c = ledger.contract
+    calls = [
+        c.encode_abi("registerCounty", args=[a.county_a.address, COUNTY_A]),
+        c.encode_abi("registerCounty", args=[a.county_b.address, COUNTY_B]),
+        c.encode_abi(
+            "registerOrganization", args=[a.org_a.address, ORG_CODE_A.encode().ljust(32, b"\0")]
+        ),
+        c.encode_abi(
+            "registerOrganization", args=[a.org_b.address, ORG_CODE_B.encode().ljust(32, b"\0")]
+        ),
+        c.encode_abi("registerAuditor", args=[a.auditor.address]),
+    ]
+    tx = c.functions.multicall(calls).build_transaction({"from": a.admin.address})
+    send_transaction(env.w3, a.admin, dict(tx))
+    assert ledger.county_of(a.county_b.address) == COUNTY_B
+    return ledger
+
+
+@pytest.fixture
+def book(env: ChainEnv) -> Book:
+    return Book(env.ledger, env.actors.relayers[0])
+
+
+@pytest.fixture(scope="module")
+def new_ledger(env: ChainEnv) -> Callable[[], LedgerContract]:
+    return lambda: fresh_ledger(env)
+
+
+def open_commitment(
+    book: Book, env: ChainEnv, quantity: int = 100, org: LocalAccount | None = None
+) -> tuple[ProjectAnchor, Commitment]:
+    """A need of county A and a commitment against it by org A (or `org`)."""
+    n = need()
+    book.submit(n, env.actors.county_a)
+    c = commitment(n.project_id, quantity)
+    book.submit(c, org or env.actors.org_a)
+    return n, c
+
+
+# ---------------------------------------------------------------------------- a mixed scenario
+
+
+class Scenario:
+    """Builds a valid sequence of records of random kinds from a list of choices.
+
+    Each step asks for a kind; when what it needs does not exist yet (no need to commit
+    to, nothing left to deliver…) it anchors a new need instead, so every step is valid.
+    """
+
+    KINDS = ("need", "supply", "version", "commitment", "delivery", "batch", "receipt", "flag")
+
+    def __init__(self, env: ChainEnv) -> None:
+        self.a = env.actors
+        self.needs: list[tuple[bytes, int]] = []  # (project id, county)
+        self.projects: list[tuple[bytes, int, LocalAccount, ProjectKind, int]] = []
+        self.open: list[tuple[bytes, int, LocalAccount, int]] = []  # commitment, left, org, county
+        self.deliveries: list[tuple[bytes, int, int]] = []  # unreceipted: id, quantity, county
+        self.ids: list[bytes] = []
+
+    def county_key(self, county: int) -> LocalAccount:
+        return self.a.county_a if county == COUNTY_A else self.a.county_b
+
+    def step(self, kind: str, amount: int) -> tuple[Record, LocalAccount]:
+        record, who = self._step(kind, amount)
+        self.ids.append(record.id)
+        return record, who
+
+    def _need(self, amount: int) -> tuple[Record, LocalAccount]:
+        county = COUNTY_A if amount % 2 == 0 else COUNTY_B
+        n = need(county, category=1 + amount % 10)
+        self.needs.append((n.project_id, county))
+        self.projects.append((n.project_id, 1, self.county_key(county), ProjectKind.NEED, county))
+        return n, self.county_key(county)
+
+    def _step(self, kind: str, amount: int) -> tuple[Record, LocalAccount]:
+        if kind == "supply":
+            org = self.a.org_a if amount % 2 == 0 else self.a.org_b
+            s = supply()
+            self.projects.append((s.project_id, 1, org, ProjectKind.SUPPLY, COUNTY_A))
+            return s, org
+        if kind == "version" and self.projects:
+            i = amount % len(self.projects)
+            pid, version, owner, pkind, county = self.projects[i]
+            anchor = ProjectAnchor(
+                id=ProjectAnchor.anchor_id(pid, version + 1),
+                project_id=pid,
+                project_kind=pkind,
+                county=county,
+                category=2,
+                content_hash=new_id(),
+                version=version + 1,
+            )
+            self.projects[i] = (pid, version + 1, owner, pkind, county)
+            return anchor, owner
+        if kind == "commitment" and self.needs:
+            pid, county = self.needs[amount % len(self.needs)]
+            org = self.a.org_a if amount % 3 else self.a.org_b
+            quantity = 1 + amount % 1000
+            c = commitment(pid, quantity, resource_kind=1 + amount % 3)
+            self.open.append((c.id, quantity, org, county))
+            return c, org
+        live = [o for o in self.open if o[1] > 0]
+        if kind == "delivery" and live:
+            cid, left, org, county = live[amount % len(live)]
+            quantity = 1 + amount % left
+            d = delivery(cid, quantity)
+            self._deliver(cid, quantity)
+            self.deliveries.append((d.id, quantity, county))
+            return d, org
+        if kind == "batch" and live:
+            org = live[amount % len(live)][2]
+            mine = [o for o in live if o[2] == org][: 1 + amount % 3]
+            quantities = [1 + amount % o[1] for o in mine]
+            b = batch([o[0] for o in mine], quantities, line_count=1 + amount % 5000)
+            for o, q in zip(mine, quantities, strict=True):
+                self._deliver(o[0], q)
+            if len(mine) == 1:
+                self.deliveries.append((b.id, quantities[0], mine[0][3]))
+            return b, org
+        if kind == "receipt" and self.deliveries:
+            did, quantity, county = self.deliveries.pop(amount % len(self.deliveries))
+            return receipt(did, amount % (quantity + 1)), self.county_key(county)
+        if kind == "flag" and self.ids:
+            return flag(self.ids[amount % len(self.ids)], 1 + amount % 5), self.a.auditor
+        return self._need(amount)
+
+    def _deliver(self, cid: bytes, quantity: int) -> None:
+        self.open = [
+            (c, left - quantity if c == cid else left, o, k) for c, left, o, k in self.open
+        ]
+
+
+def check_proofs(leaves: Sequence[bytes], roots: dict[int, bytes]) -> None:
+    """Every inclusion and consistency proof between the sizes in `roots` verifies."""
+    sizes = sorted(roots)
+    for m in sizes:
+        assert merkle.root(leaves[:m]) == roots[m]
+        for i in range(m):
+            proof = merkle.inclusion_proof(leaves[:m], i)
+            merkle.verify_inclusion(leaves[i], i, m, proof, roots[m])
+        for old in sizes:
+            if old <= m:
+                proof = merkle.consistency_proof(leaves[:m], old)
+                merkle.verify_consistency(old, m, roots[old], roots[m], proof)
+
+
+# ---------------------------------------------------------------------------- the log
+
+
+def test_empty_log_root_is_sha256_of_nothing(new_ledger: Callable[[], LedgerContract]) -> None:
+    ledger = new_ledger()
+    assert ledger.log_size() == 0
+    assert ledger.log_root() == hashlib.sha256(b"").digest() == merkle.EMPTY_ROOT
+
+
+def test_log_roots_known_answers(env: ChainEnv, new_ledger: Callable[[], LedgerContract]) -> None:
+    """After each of 0..33 appends, logRoot() equals the Python root of the leaves, taken
+    both from the events and from canonical_bytes(); history stays readable per block."""
+    ledger = new_ledger()
+    book = Book(ledger, env.actors.relayers[1])
+    scenario = Scenario(env)
+    kinds = Scenario.KINDS
+    event_leaves: list[bytes] = []
+    python_leaves: list[bytes] = []
+    frontier = merkle.Frontier()
+    at_block: dict[int, tuple[int, bytes]] = {}
+    for n in range(1, 34):
+        record, who = scenario.step(kinds[(n * 5) % len(kinds)], n * 7919)
+        signed = book.sign(record, who)
+        tx_receipt = book.submit(signed)
+        (event,) = appended(ledger, tx_receipt)
+        args = event["args"]
+        assert args["index"] == n - 1
+        assert args["recordId"] == record.id
+        assert args["kind"] == int(record.KIND)
+        assert bytes(args["record"]) == signed.canonical_bytes()
+        assert bytes(args["leafHash"]) == merkle.leaf_hash(bytes(args["record"]))
+        event_leaves.append(bytes(args["leafHash"]))
+        python_leaves.append(signed.leaf_hash())
+        frontier.append(signed.leaf_hash())
+        onchain = ledger.log_root()
+        assert ledger.log_size() == n
+        assert onchain == merkle.root(event_leaves) == merkle.root(python_leaves)
+        assert onchain == frontier.root()
+        at_block[int(tx_receipt["blockNumber"])] = (n, onchain)
+    assert len({leaf for leaf in python_leaves}) == len(python_leaves)
+    for block, (size, root) in at_block.items():
+        assert ledger.log_size(block) == size
+        assert ledger.log_root(block) == root
+    assert ledger.log_root(ledger.deployment.block) == merkle.EMPTY_ROOT
+    # The same leaves read back the way an indexer reads them.
+    logs = ledger.contract.events.RecordAppended().get_logs(from_block=ledger.deployment.block)
+    assert [bytes(e["args"]["leafHash"]) for e in logs] == event_leaves
+    for e, signed in zip(logs, book.signed, strict=True):
+        assert SignedRecord.from_bytes(bytes(e["args"]["record"])) == signed
+        assert SignedRecord.from_bytes(bytes(e["args"]["record"])).verify() == signed.signer
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    groups=st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(Scenario.KINDS), st.integers(0, 2**32)),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_random_appends_match_python_tree(
+    env: ChainEnv, groups: list[list[tuple[str, int]]]
+) -> None:
+    """Random records, one transaction (a multicall) per group: after each transaction the
+    contract's root is the Python root, and every proof over the event leaves verifies."""
+    ledger = fresh_ledger(env)
+    book = Book(ledger, env.actors.relayers[1])
+    scenario = Scenario(env)
+    leaves: list[bytes] = []
+    roots = {0: ledger.log_root()}
+    for group in groups:
+        signed = [book.sign(*scenario.step(kind, amount)) for kind, amount in group]
+        tx_receipt = book.multicall(signed) if len(signed) > 1 else book.submit(signed[0])
+        events = appended(ledger, tx_receipt)
+        assert [e["args"]["index"] for e in events] == list(
+            range(len(leaves), len(leaves) + len(signed))
+        )
+        assert [bytes(e["args"]["leafHash"]) for e in events] == [s.leaf_hash() for s in signed]
+        leaves += [bytes(e["args"]["leafHash"]) for e in events]
+        roots[len(leaves)] = ledger.log_root()
+        assert ledger.log_size() == len(leaves)
+    check_proofs(leaves, roots)
+
+
+def test_batch_line_proves_to_log_root(env: ChainEnv, book: Book) -> None:
+    """A delivery line: line → batch root (the signed field) → the contract's log root."""
+    a = env.actors
+    _, c1 = open_commitment(book, env, 1000)
+    _, c2 = open_commitment(book, env, 1000)
+    lines = [
+        DeliveryLine(cid, "化肥", 10 + i, "kg", 1_735_689_600 + i, new_id(), new_id())
+        for i, cid in enumerate([c1.id, c2.id, c1.id, c1.id, c2.id])
+    ]
+    line_leaves = [line.leaf_hash() for line in lines]
+    ids, quantities = batch_totals(lines)
+    b = DeliveryBatch(
+        id=new_id(),
+        commitment_ids=ids,
+        quantities=quantities,
+        line_count=len(lines),
+        batch_root=merkle.root(line_leaves),
+        evidence_hash=new_id(),
+    )
+    tx_receipt = book.submit(b, a.org_a)
+    (event,) = appended(env.ledger, tx_receipt)
+    index = event["args"]["index"]
+    logs = env.ledger.contract.events.RecordAppended().get_logs(
+        from_block=env.ledger.deployment.block
+    )
+    log_leaves = [bytes(e["args"]["leafHash"]) for e in logs]
+    size = env.ledger.log_size()
+    assert len(log_leaves) == size
+    log_root = env.ledger.log_root()
+    record = SignedRecord.from_bytes(bytes(event["args"]["record"]))
+    assert isinstance(record.record, DeliveryBatch)
+    for i, line in enumerate(lines):
+        merkle.verify_inclusion(
+            line.leaf_hash(),
+            i,
+            len(lines),
+            merkle.inclusion_proof(line_leaves, i),
+            record.record.batch_root,
+        )
+    merkle.verify_inclusion(
+        record.leaf_hash(), index, size, merkle.inclusion_proof(log_leaves, index), log_root
+    )
+    assert env.ledger.commitment_totals(c1.id) == (1000, 10 + 12 + 13, 0)
+    assert env.ledger.commitment_totals(c2.id) == (1000, 11 + 14, 0)
+
+
+# ---------------------------------------------------------------------------- accepted
+
+
+def test_every_kind_accepted(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    ledger = env.ledger
+    s = supply()
+    n = need()
+    c = commitment(n.project_id, 500, ResourceKind.FUNDS)
+    d = delivery(c.id, 200)
+    r = receipt(d.id, 150)
+    b = batch([c.id], [300], line_count=42)
+    rb = receipt(b.id, 300)
+    f = flag(d.id, 2)
+    n2 = need(project_id=n.project_id, version=2)
+    steps: list[tuple[Record, LocalAccount]] = [
+        (s, a.org_b),
+        (n, a.county_a),
+        (c, a.org_a),
+        (d, a.org_a),
+        (r, a.county_a),
+        (b, a.org_a),
+        (rb, a.county_a),
+        (f, a.auditor),
+        (n2, a.county_a),
+    ]
+    for record, who in steps:
+        size = ledger.log_size()
+        signed = book.sign(record, who)
+        tx_receipt = book.submit(signed)
+        (event,) = appended(ledger, tx_receipt)
+        assert event["args"]["index"] == size
+        assert event["args"]["kind"] == int(record.KIND)
+        assert bytes(event["args"]["record"]) == signed.canonical_bytes()
+        assert bytes(event["args"]["leafHash"]) == signed.leaf_hash()
+        assert ledger.record_kind(record.id) == int(record.KIND)
+        assert ledger.log_size() == size + 1
+    assert ledger.commitment_totals(c.id) == (500, 500, 450)
+    assert {int(k) for k in Kind} == {int(rec.KIND) for rec, _ in steps}
+
+
+def test_kind_specific_events(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    _, c = open_commitment(book, env, 80)
+    d = delivery(c.id, 80)
+    tx_receipt = book.submit(d, a.org_a)
+    (ev,) = env.ledger.contract.events.DeliveryRecorded().process_receipt(
+        tx_receipt, errors=DISCARD
+    )
+    assert ev["args"]["id"] == d.id
+    assert ev["args"]["commitmentId"] == c.id
+    assert ev["args"]["org"] == a.org_a.address
+    assert ev["args"]["quantity"] == 80
+    tx_receipt = book.submit(receipt(d.id, 80), a.county_a)
+    (ev,) = env.ledger.contract.events.ReceiptRecorded().process_receipt(tx_receipt, errors=DISCARD)
+    assert ev["args"]["county"] == a.county_a.address
+    assert env.ledger.commitment_totals(c.id) == (80, 80, 80)
+
+
+# ---------------------------------------------------------------------------- forged signatures
+
+
+def test_unregistered_signer_refused_for_every_kind(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n, c = open_commitment(book, env)
+    d = delivery(c.id, 10)
+    book.submit(d, a.org_a)
+    records: list[Record] = [
+        need(),
+        supply(),
+        commitment(n.project_id),
+        delivery(c.id, 1),
+        receipt(d.id, 1),
+        flag(d.id),
+        batch([c.id], [1]),
+    ]
+    for record in records:
+        assert book.refused(record, a.stranger) == "MissingRole", record.KIND
+
+
+def test_altered_signature_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n, _ = open_commitment(book, env)
+    signed = book.sign(commitment(n.project_id), a.org_a)
+    sig = signed.signature
+    # Any flipped bit of r or s recovers some other key (or none): never org A.
+    for pos in (0, 17, 31, 32, 50, 63):
+        altered = bytearray(sig)
+        altered[pos] ^= 0x04
+        code = book.refused(with_signature(signed, bytes(altered)))
+        assert code in {"MissingRole", "InvalidSignature"}, (pos, code)
+    assert book.refused(with_signature(signed, sig[:64] + bytes([55 - sig[64]]))) in {
+        "MissingRole",
+        "InvalidSignature",
+    }
+    assert book.refused(with_signature(signed, sig[:64] + bytes([29]))) == "InvalidSignature"
+    assert book.refused(with_signature(signed, sig[:64] + bytes([0]))) == "InvalidSignature"
+    assert book.refused(with_signature(signed, sig[:64])) == "InvalidSignature"
+    assert book.refused(with_signature(signed, sig + b"\0")) == "InvalidSignature"
+    assert book.refused(with_signature(signed, bytes(65))) == "InvalidSignature"
+    book.submit(signed)  # the untouched original still goes in
+
+
+def test_high_s_malleated_signature_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n, c = open_commitment(book, env)
+    originals: list[tuple[Record, LocalAccount]] = [
+        (need(), a.county_a),
+        (commitment(n.project_id), a.org_a),
+        (delivery(c.id, 1), a.org_a),
+        (flag(c.id), a.auditor),
+        (batch([c.id], [1]), a.org_a),
+    ]
+    for record, who in originals:
+        signed = book.sign(record, who)
+        twin = with_signature(signed, high_s(signed.signature))
+        assert book.refused(twin) == "InvalidSignature", record.KIND
+        book.submit(signed)  # the low-s original is fine, and only once
+        assert book.refused(twin) == "RecordIdUsed", record.KIND
+
+
+def test_tampered_field_with_original_signature_refused(env: ChainEnv, book: Book) -> None:
+    """A relayer that changes a signed field (here the quantity) changes the signer."""
+    a = env.actors
+    n, c = open_commitment(book, env, 100)
+    d = delivery(c.id, 10)
+    signed = book.sign(d, a.org_a)
+    bigger = dataclasses.replace(signed, record=dataclasses.replace(d, quantity=90))
+    assert book.refused(bigger) == "MissingRole"
+    cm = commitment(n.project_id, 5)
+    signed_c = book.sign(cm, a.org_a)
+    moved = dataclasses.replace(signed_c, record=dataclasses.replace(cm, need_id=new_id()))
+    assert book.refused(moved) in {"MissingRole", "UnknownNeed"}
+
+
+def test_record_for_another_deployment_refused(
+    env: ChainEnv, book: Book, new_ledger: Callable[[], LedgerContract]
+) -> None:
+    """EIP-712 domain separation: a record signed for one AidLedger is no use on another."""
+    a = env.actors
+    other = Book(new_ledger(), env.actors.relayers[1])
+    n = need()
+    signed_elsewhere = other.sign(n, a.county_a)
+    assert book.refused(signed_elsewhere) == "MissingRole"
+    other.submit(signed_elsewhere)
+    assert env.ledger.record_kind(n.id) == 0
+
+
+def test_refused_in_a_sent_transaction_too(env: ChainEnv, book: Book) -> None:
+    """The contract itself is the gate: a forged record sent without the eth_call check
+    reverts on chain and appends nothing."""
+    a = env.actors
+    signed = book.sign(need(), a.stranger)
+    size = env.ledger.log_size()
+    tx = env.ledger.submit_call(signed).build_transaction(
+        {"from": book.payer.address, "gas": 500_000}
+    )
+    with pytest.raises(ChainError) as info:
+        send_transaction(env.w3, book.payer, dict(tx))
+    assert info.value.code == "tx_reverted"
+    assert env.ledger.log_size() == size
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+def test_replay_refused_for_every_kind(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n = need()
+    c = commitment(n.project_id, 100)
+    d = delivery(c.id, 10)
+    steps: list[tuple[Record, LocalAccount]] = [
+        (n, a.county_a),
+        (supply(), a.org_a),
+        (c, a.org_a),
+        (d, a.org_a),
+        (receipt(d.id, 10), a.county_a),
+        (flag(c.id), a.auditor),
+        (batch([c.id], [5]), a.org_a),
+    ]
+    for record, who in steps:
+        signed = book.sign(record, who)
+        book.submit(signed)
+        assert book.refused(signed) == "RecordIdUsed", record.KIND
+    # A new record reusing a used id, even by another author, is refused as well.
+    assert book.refused(dataclasses.replace(flag(d.id), id=d.id), a.auditor) == "RecordIdUsed"
+    assert env.ledger.commitment_totals(c.id) == (100, 15, 10)
+
+
+# ---------------------------------------------------------------------------- roles and counties
+
+
+def test_wrong_role_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n, c = open_commitment(book, env)
+    d = delivery(c.id, 10)
+    book.submit(d, a.org_a)
+    cases: list[tuple[Record, LocalAccount]] = [
+        (receipt(d.id, 10), a.org_a),  # org signs a receipt
+        (commitment(n.project_id), a.county_a),  # county signs a commitment
+        (delivery(c.id, 1), a.county_a),
+        (batch([c.id], [1]), a.auditor),
+        (flag(d.id), a.org_a),
+        (flag(d.id), a.county_a),
+        (need(), a.org_a),  # a need project is the county's
+        (supply(), a.county_a),  # a supply project is an organization's
+        (need(), a.auditor),
+        (receipt(d.id, 10), a.admin),  # the admin registers roles but signs no records
+    ]
+    for record, who in cases:
+        assert book.refused(record, who) == "MissingRole", (record.KIND, who.address)
+
+
+def test_missing_role_error_names_signer_and_role(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n, _ = open_commitment(book, env)
+    with pytest.raises(RecordError) as info:
+        env.ledger.submit(book.sign(commitment(n.project_id), a.county_a), book.payer)
+    assert info.value.code == "MissingRole"
+    signer, role = info.value.fields["args"]
+    assert signer.lower() == a.county_a.address.lower()  # eth_abi decodes lowercase
+    assert role == "0x" + env.ledger.role("ORG").hex()
+
+
+def test_wrong_county_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    _, c = open_commitment(book, env)
+    d = delivery(c.id, 10)
+    book.submit(d, a.org_a)
+    assert book.refused(receipt(d.id, 10), a.county_b) == "WrongCounty"
+    assert book.refused(need(COUNTY_A), a.county_b) == "WrongCounty"
+    assert book.refused(need(COUNTY_B), a.county_a) == "WrongCounty"
+    book.submit(receipt(d.id, 10), a.county_a)
+
+
+def test_role_revocation(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    org: LocalAccount = Account.create()
+    env.ledger.register_organization(a.admin, org.address, "91110000MA01XXXX1X")
+    n = need()
+    book.submit(n, a.county_a)
+    c = commitment(n.project_id, 50)
+    book.submit(c, org)
+    book.submit(delivery(c.id, 10), org)
+    env.ledger.revoke(a.admin, "ORG", org.address)
+    assert not env.ledger.has_role("ORG", org.address)
+    assert book.refused(delivery(c.id, 10), org) == "MissingRole"
+    assert book.refused(commitment(n.project_id), org) == "MissingRole"
+    assert book.refused(supply(), org) == "MissingRole"
+    assert env.ledger.commitment_totals(c.id) == (50, 10, 0)
+
+
+def test_only_admin_registers(env: ChainEnv) -> None:
+    a = env.actors
+    with pytest.raises(RecordError) as info:
+        env.ledger.register_auditor(a.stranger, a.stranger.address)
+    assert info.value.code == "AccessControlUnauthorizedAccount"
+    with pytest.raises(RecordError) as info:
+        env.ledger.register_organization(a.org_a, a.stranger.address, ORG_CODE_B)
+    assert info.value.code == "AccessControlUnauthorizedAccount"
+    with pytest.raises(RecordError) as info:
+        env.ledger.register_county(a.admin, a.stranger.address, 52232)
+    assert info.value.code == "InvalidCountyCode"
+    with pytest.raises(RecordError) as info:
+        env.ledger.register_organization(a.admin, a.stranger.address, "")
+    assert info.value.code == "InvalidOrgCode"
+
+
+# ---------------------------------------------------------------------------- references
+
+
+def test_unknown_references_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    s = supply()
+    book.submit(s, a.org_a)
+    n, c = open_commitment(book, env)
+    assert book.refused(commitment(new_id()), a.org_a) == "UnknownNeed"
+    assert book.refused(commitment(s.project_id), a.org_a) == "UnknownNeed"  # not a need
+    assert book.refused(commitment(n.id), a.org_a) == "UnknownNeed"  # anchor id ≠ project id
+    assert book.refused(delivery(new_id(), 1), a.org_a) == "UnknownCommitment"
+    assert book.refused(batch([c.id, new_id()], [1, 1]), a.org_a) == "UnknownCommitment"
+    assert book.refused(receipt(new_id(), 1), a.county_a) == "UnknownDelivery"
+    assert book.refused(receipt(c.id, 1), a.county_a) == "UnknownDelivery"  # not a delivery
+    assert book.refused(flag(new_id()), a.auditor) == "UnknownRecord"
+    book.submit(flag(s.id), a.auditor)
+    book.submit(flag(c.id), a.auditor)
+
+
+def test_not_commitment_owner_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    _, c = open_commitment(book, env)
+    assert book.refused(delivery(c.id, 1), a.org_b) == "NotCommitmentOwner"
+    assert book.refused(batch([c.id], [1]), a.org_b) == "NotCommitmentOwner"
+
+
+# ---------------------------------------------------------------------------- quantities
+
+
+def test_over_delivery_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    _, c = open_commitment(book, env, 100)
+    book.submit(delivery(c.id, 60), a.org_a)
+    assert book.refused(delivery(c.id, 41), a.org_a) == "OverDelivery"
+    assert book.refused(batch([c.id], [41]), a.org_a) == "OverDelivery"
+    with pytest.raises(RecordError) as info:
+        env.ledger.submit(book.sign(delivery(c.id, 41), a.org_a), book.payer)
+    assert info.value.fields["args"] == ["0x" + c.id.hex(), "100", "101"]
+    book.submit(batch([c.id], [30]), a.org_a)
+    book.submit(delivery(c.id, 10), a.org_a)
+    assert book.refused(delivery(c.id, 1), a.org_a) == "OverDelivery"
+    assert env.ledger.commitment_totals(c.id) == (100, 100, 0)
+
+
+def test_over_delivery_in_multi_commitment_batch_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    _, c1 = open_commitment(book, env, 100)
+    _, c2 = open_commitment(book, env, 10)
+    assert book.refused(batch([c1.id, c2.id], [50, 11]), a.org_a) == "OverDelivery"
+    assert env.ledger.commitment_totals(c1.id) == (100, 0, 0)  # nothing half-applied
+    book.submit(batch([c1.id, c2.id], [50, 10]), a.org_a)
+    assert env.ledger.commitment_totals(c2.id) == (10, 10, 0)
+
+
+def test_invalid_quantities_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n, c = open_commitment(book, env)
+    max_quantity = (1 << 63) - 1
+    assert book.refused(commitment(n.project_id, 0), a.org_a) == "InvalidQuantity"
+    assert book.refused(commitment(n.project_id, max_quantity + 1), a.org_a) == "InvalidQuantity"
+    assert book.refused(commitment(n.project_id, 5, resource_kind=0), a.org_a) == "InvalidQuantity"
+    assert book.refused(commitment(n.project_id, 5, resource_kind=4), a.org_a) == "InvalidQuantity"
+    assert book.refused(delivery(c.id, 0), a.org_a) == "InvalidQuantity"
+    assert book.refused(batch([c.id], [0]), a.org_a) == "InvalidQuantity"
+    book.submit(commitment(n.project_id, max_quantity), a.org_a)
+
+
+def test_over_confirmation_and_already_receipted(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    _, c = open_commitment(book, env)
+    d = delivery(c.id, 20)
+    book.submit(d, a.org_a)
+    assert book.refused(receipt(d.id, 21), a.county_a) == "OverConfirmation"
+    book.submit(receipt(d.id, 20), a.county_a)
+    assert book.refused(receipt(d.id, 20), a.county_a) == "AlreadyReceipted"
+    assert book.refused(receipt(d.id, 0), a.county_a) == "AlreadyReceipted"
+    b = batch([c.id], [30])
+    book.submit(b, a.org_a)
+    assert book.refused(receipt(b.id, 31), a.county_a) == "OverConfirmation"
+    book.submit(receipt(b.id, 25), a.county_a)
+    assert book.refused(receipt(b.id, 1), a.county_a) == "AlreadyReceipted"
+    assert env.ledger.commitment_totals(c.id) == (100, 50, 45)
+
+
+def test_receipt_for_multi_commitment_batch_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    _, c1 = open_commitment(book, env)
+    _, c2 = open_commitment(book, env)
+    b = batch([c1.id, c2.id], [1, 2])
+    book.submit(b, a.org_a)
+    assert book.refused(receipt(b.id, 1), a.county_a) == "BatchReceiptNeedsSingleCommitment"
+
+
+def test_malformed_batch_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    _, c1 = open_commitment(book, env)
+    _, c2 = open_commitment(book, env)
+    assert book.refused(batch([], []), a.org_a) == "MalformedBatch"
+    assert book.refused(batch([], [], line_count=1), a.org_a) == "MalformedBatch"
+    assert book.refused(batch([c1.id], [1, 2]), a.org_a) == "MalformedBatch"
+    assert book.refused(batch([c1.id, c2.id], [1]), a.org_a) == "MalformedBatch"
+    assert book.refused(batch([c1.id, c2.id, c1.id], [1, 1, 1]), a.org_a) == "MalformedBatch"
+    assert book.refused(batch([c1.id], [1], line_count=0), a.org_a) == "MalformedBatch"
+    assert env.ledger.commitment_totals(c1.id) == (100, 0, 0)
+
+
+# ---------------------------------------------------------------------------- projects
+
+
+def test_project_versions(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n = need()
+    assert book.refused(need(project_id=n.project_id, version=2), a.county_a) == (
+        "WrongProjectVersion"
+    )
+    assert book.refused(need(project_id=n.project_id, version=0), a.county_a) == (
+        "WrongProjectVersion"
+    )
+    book.submit(n, a.county_a)
+    again = dataclasses.replace(need(project_id=n.project_id, version=1), id=new_id())
+    assert book.refused(again, a.county_a) == "WrongProjectVersion"
+    assert book.refused(need(project_id=n.project_id, version=3), a.county_a) == (
+        "WrongProjectVersion"
+    )
+    book.submit(need(project_id=n.project_id, version=2), a.county_a)
+    with pytest.raises(RecordError) as info:
+        env.ledger.submit(
+            book.sign(need(project_id=n.project_id, version=2), a.county_a), book.payer
+        )
+    assert info.value.code == "RecordIdUsed"  # anchor ids are derived from project + version
+    moved = dataclasses.replace(need(project_id=n.project_id, version=3), county=COUNTY_B)
+    assert book.refused(moved, a.county_b) == "NotProjectOwner"
+
+
+def test_not_project_owner_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    s = supply()
+    book.submit(s, a.org_a)
+    assert book.refused(supply(project_id=s.project_id, version=2), a.org_b) == "NotProjectOwner"
+    book.submit(supply(project_id=s.project_id, version=2), a.org_a)
+    n = need()
+    book.submit(n, a.county_a)
+    as_supply = supply(project_id=n.project_id, version=2)
+    assert book.refused(as_supply, a.org_a) == "NotProjectOwner"
+
+
+def test_invalid_project_refused(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    assert book.refused(need(category=0), a.county_a) == "InvalidProject"
+    assert book.refused(need(category=11), a.county_a) == "InvalidProject"
+    assert book.refused(dataclasses.replace(need(), project_kind=3), a.county_a) == (
+        "InvalidProject"
+    )
+    s = supply()
+    book.submit(s, a.org_a)
+    changed = dataclasses.replace(supply(project_id=s.project_id, version=2), county=COUNTY_B)
+    assert book.refused(changed, a.org_a) == "InvalidProject"
+    book.submit(need(category=10), a.county_a)
+
+
+# ---------------------------------------------------------------------------- multicall
+
+
+def test_multicall_appends_all_in_one_transaction(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n = need()
+    c = commitment(n.project_id, 100)
+    d = delivery(c.id, 40)
+    signed = [
+        book.sign(n, a.county_a),
+        book.sign(c, a.org_a),
+        book.sign(d, a.org_a),
+        book.sign(receipt(d.id, 40), a.county_a),
+        book.sign(flag(d.id), a.auditor),
+        book.sign(batch([c.id], [60], line_count=600), a.org_a),
+    ]
+    size = env.ledger.log_size()
+    tx_receipt = book.multicall(signed)
+    events = appended(env.ledger, tx_receipt)
+    assert [e["args"]["index"] for e in events] == list(range(size, size + len(signed)))
+    assert [bytes(e["args"]["record"]) for e in events] == [s.canonical_bytes() for s in signed]
+    assert {e["transactionHash"] for e in events} == {tx_receipt["transactionHash"]}
+    assert env.ledger.log_size() == size + len(signed)
+    assert env.ledger.commitment_totals(c.id) == (100, 100, 40)
+
+
+def test_multicall_is_all_or_nothing(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    n = need()
+    used = book.sign(need(), a.county_a)
+    book.submit(used)
+    size = env.ledger.log_size()
+    with pytest.raises(RecordError) as info:
+        book.multicall([book.sign(n, a.county_a), used])
+    assert info.value.code == "RecordIdUsed"
+    assert env.ledger.log_size() == size
+    assert env.ledger.record_kind(n.id) == 0
