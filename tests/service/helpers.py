@@ -1,0 +1,182 @@
+"""Helpers for the service tests: record makers, a service stack on a database, and loops
+that drive the relayer and the indexer until records are settled on chain."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import func, select
+from web3 import Web3
+
+from ledger.config import Settings
+from ledger.indexer import Indexer
+from ledger.records import (
+    Commitment,
+    Delivery,
+    Domain,
+    ProjectAnchor,
+    ProjectKind,
+    Receipt,
+    ResourceKind,
+    SignedRecord,
+    new_id,
+    text32,
+)
+from ledger.relayer import RelayWorker
+from ledger.service import LedgerService
+from ledger.store.models import LogEntry, OutboxRecord
+from tests.conftest import COUNTY_A
+
+
+def need(county: int = COUNTY_A, category: int = 3) -> ProjectAnchor:
+    pid = new_id()
+    return ProjectAnchor(
+        id=ProjectAnchor.anchor_id(pid, 1),
+        project_id=pid,
+        project_kind=ProjectKind.NEED,
+        county=county,
+        category=category,
+        content_hash=new_id(),
+        version=1,
+    )
+
+
+def commitment(need_id: bytes, quantity: int = 100) -> Commitment:
+    return Commitment(
+        id=new_id(),
+        need_id=need_id,
+        match_id=new_id(),
+        resource_kind=ResourceKind.GOODS,
+        quantity=quantity,
+        unit=text32("斤"),
+        due_date=1_767_225_600,
+        terms_hash=new_id(),
+    )
+
+
+def delivery(commitment_id: bytes, quantity: int) -> Delivery:
+    return Delivery(
+        id=new_id(),
+        commitment_id=commitment_id,
+        quantity=quantity,
+        delivered_at=1_735_689_600,
+        evidence_hash=new_id(),
+        beneficiary_count=3,
+        beneficiary_root=new_id(),
+    )
+
+
+def receipt(delivery_id: bytes, confirmed: int) -> Receipt:
+    return Receipt(
+        id=new_id(), delivery_id=delivery_id, confirmed_quantity=confirmed, note_hash=new_id()
+    )
+
+
+def body(*signed: SignedRecord) -> dict[str, Any]:
+    """The JSON body of POST /api/v1/records."""
+    return {"records": [s.to_json() for s in signed]}
+
+
+@dataclass
+class Chain:
+    """A flow of records: a need, a commitment, deliveries and receipts, signed by actors."""
+
+    domain: Domain
+    county: LocalAccount
+    org: LocalAccount
+    records: list[SignedRecord] = field(default_factory=list)
+
+    def sign(self, record: Any, key: LocalAccount) -> SignedRecord:
+        signed: SignedRecord = record.sign(key.key, self.domain)
+        self.records.append(signed)
+        return signed
+
+    def need(self) -> SignedRecord:
+        return self.sign(need(), self.county)
+
+    def commit(self, need_rec: SignedRecord, quantity: int = 100) -> SignedRecord:
+        return self.sign(commitment(need_rec.record.project_id, quantity), self.org)  # type: ignore[attr-defined]
+
+    def deliver(self, commit_rec: SignedRecord, quantity: int) -> SignedRecord:
+        return self.sign(delivery(commit_rec.id, quantity), self.org)
+
+    def confirm(self, delivery_rec: SignedRecord, quantity: int) -> SignedRecord:
+        return self.sign(receipt(delivery_rec.id, quantity), self.county)
+
+
+def service_for(settings: Settings, database_url: str) -> LedgerService:
+    svc = LedgerService(settings.model_copy(update={"database_url": database_url}))
+    svc.db.migrate()
+    return svc
+
+
+@dataclass
+class Stack:
+    svc: LedgerService
+    indexer: Indexer
+    worker: RelayWorker
+
+    def step(self) -> int:
+        return self.worker.run_once() + self.indexer.run_once()
+
+    def settle(
+        self,
+        ids: Iterable[str] | None = None,
+        *,
+        timeout: float = 120,
+        tick: Callable[[], None] | None = None,
+    ) -> None:
+        """Runs the relayer and the indexer until every record (or every outbox record) is
+        confirmed by the relayer and indexed; fails the test on timeout."""
+        wanted = None if ids is None else {i.lower() for i in ids}
+        deadline = time.monotonic() + timeout
+        while True:
+            work = self.step()
+            if tick is not None:
+                tick()
+            with self.svc.db.session() as s:
+                q = select(OutboxRecord.record_id, OutboxRecord.status)
+                rows = dict(s.execute(q).tuples().all())
+                indexed = set(s.scalars(select(LogEntry.record_id)))
+            if wanted is not None:
+                rows = {k: v for k, v in rows.items() if k in wanted}
+                assert set(rows) == wanted, f"missing from outbox: {wanted - set(rows)}"
+            failed = {k: v for k, v in rows.items() if v == "failed"}
+            assert not failed, f"records failed: {failed}"
+            if all(v == "confirmed" for v in rows.values()) and set(rows) <= indexed:
+                self.indexer.run_until_synced()
+                return
+            assert time.monotonic() < deadline, f"not settled: {rows}"
+            if not work:
+                time.sleep(0.05)
+
+
+def stack(svc: LedgerService, relayers: Sequence[LocalAccount], **worker: Any) -> Stack:
+    ledger = svc.ledger()
+    indexer = Indexer(svc.db, ledger, block_range=worker.pop("block_range", 2000))
+    indexer.run_until_synced()
+    return Stack(svc, indexer, RelayWorker(svc.db, ledger, relayers, **worker))
+
+
+def leaf_count(svc: LedgerService, record_id: str) -> int:
+    with svc.db.session() as s:
+        return int(
+            s.scalar(
+                select(func.count()).select_from(LogEntry).where(LogEntry.record_id == record_id)
+            )
+            or 0
+        )
+
+
+def sender_nonces(w3: Web3, sender: str, first_block: int) -> list[int]:
+    """Nonces of every mined transaction from `sender` since `first_block`, in order."""
+    out: list[int] = []
+    for n in range(first_block, int(w3.eth.block_number) + 1):
+        for tx in w3.eth.get_block(n, full_transactions=True)["transactions"]:
+            if tx["from"] == sender:  # type: ignore[index]
+                out.append(int(tx["nonce"]))  # type: ignore[index]
+    return out
