@@ -1,0 +1,100 @@
+"""Custodial signing (off by default): a token holder sends an unsigned record, the server
+signs it with the key bound to the token and submits it like any signed record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Header
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import ServiceDep, SessionDep
+from api.schemas import AcceptedOut, RecordKindName
+from ledger.config import Settings
+from ledger.custodial import Custodian, CustodialDisabled, custodian_for
+
+
+@asynccontextmanager
+async def _refuse_without_password(app: FastAPI) -> AsyncIterator[None]:
+    # Custodial mode without a keystore password must stop the server at start, not at the
+    # first request: building the Custodian raises ConfigError in that case.
+    settings: Settings | None = getattr(app.state, "settings", None)
+    if settings is not None and settings.custodial:
+        Custodian(settings)
+    yield
+
+
+router = APIRouter(
+    prefix="/api/v1/custodial",
+    tags=["custodial 托管签名"],
+    lifespan=_refuse_without_password,
+)
+
+
+class CustodialRecordIn(BaseModel):
+    """An unsigned record for the server to sign; leave `id` out to get a fresh one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "delivery",
+                    "record": {
+                        "commitmentId": "0x" + "22" * 32,
+                        "quantity": 40,
+                        "deliveredAt": 1790000000,
+                        "evidenceHash": "0x" + "33" * 32,
+                        "beneficiaryCount": 3,
+                        "beneficiaryRoot": "0x" + "44" * 32,
+                    },
+                }
+            ]
+        },
+    )
+
+    kind: RecordKindName
+    record: dict[str, Any] = Field(description="the EIP-712 message, camelCase, bytes as 0x-hex")
+
+
+class CustodialRecordOut(AcceptedOut):
+    signer: str
+    signature: str
+    record: dict[str, Any]
+
+
+@router.post(
+    "/records",
+    response_model=CustodialRecordOut,
+    status_code=202,
+    summary="托管签名并提交 Sign with the custodial key and submit",
+    responses={401: {"description": "bad_token"}, 404: {"description": "custodial_disabled"}},
+)
+def custodial_record(
+    body: CustodialRecordIn,
+    service: ServiceDep,
+    session: SessionDep,
+    authorization: str | None = Header(default=None, description="Bearer <token>"),
+) -> CustodialRecordOut:
+    """Only where the operator turned custodial mode on: the server, not the author, holds
+    the key, so the signature shows only that the token holder asked for the record."""
+    if not service.settings.custodial:
+        raise CustodialDisabled(
+            "custodial signing is off on this server; sign records yourself and use "
+            "POST /api/v1/records (see docs/client.md)"
+        )
+    custodian = custodian_for(service, service.settings)
+    signed = custodian.sign(session, authorization, body.kind, body.record, service.domain)
+    (accepted,) = service.relayer.accept([signed])
+    return CustodialRecordOut(
+        record_id=accepted.record_id,
+        kind=accepted.kind,
+        status=accepted.status,
+        duplicate=accepted.duplicate,
+        signer=signed.signer,
+        signature="0x" + signed.signature.hex(),
+        record=signed.record.to_json(),
+    )
