@@ -4,8 +4,8 @@ import pytest
 
 from ledger.library.regions import (
     RegionError,
-    county_name,
     counties,
+    county_name,
     make_org_code,
     province_of,
     require_county,

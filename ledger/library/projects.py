@@ -1,0 +1,653 @@
+"""Need and supply projects: content schemas, canonical JSON, lifecycle, signed versions.
+
+Every published version (and every status change) is one ProjectAnchor record signed by the
+owner — a COUNTY key of the need's county, or an ORG key of the supply project's organization
+— whose contentHash is SHA-256 of that version's canonical JSON. The canonical JSON of every
+version is kept, so any past version can be proven against the on-chain log.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ledger.errors import ConflictError, LedgerError, NotFoundError, PermissionError_
+from ledger.library.models import KeyCounty, LibraryProject, LibraryProjectVersion
+from ledger.library.regions import require_county, require_province
+from ledger.merkle import MerkleTree
+from ledger.records import (
+    CATEGORIES,
+    Domain,
+    ProjectAnchor,
+    ProjectKind,
+    SignedRecord,
+    category_code,
+    new_id,
+    parse_bytes32,
+    recover_signer,
+    sha256,
+)
+from ledger.relayer import current_roles
+from ledger.store.models import LogEntry
+
+# ------------------------------------------------------------------ errors
+
+
+class LibraryError(LedgerError):
+    """A project or match request is malformed or not allowed in the project's state."""
+
+    code = "invalid_project"
+    http_status = 422
+
+
+# ------------------------------------------------------------------ canonical JSON
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, Mapping):
+        return {_nfc(k): _nfc(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nfc(v) for v in value]
+    if isinstance(value, float):
+        # floats have no single text form; amounts are integers (fen, units, hours)
+        raise LibraryError("numbers in project content must be integers", code="bad_number")
+    return value
+
+
+def canonical_json(content: Mapping[str, Any]) -> bytes:
+    """THE canonical form: NFC strings, sorted keys, no whitespace, UTF-8, integers only."""
+    return json.dumps(
+        _nfc(content), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def content_hash(content: Mapping[str, Any]) -> bytes:
+    return sha256(canonical_json(content))
+
+
+def search_text(*parts: str) -> str:
+    """Text for LIKE search: NFC, case-folded, so 'ABC' finds 'abc' and 册亨 finds 册亨县."""
+    return unicodedata.normalize("NFC", " ".join(parts)).casefold()
+
+
+# ------------------------------------------------------------------ content
+
+MAX_QUANTITY = 10**15  # a hard ceiling: larger asks are typing errors, not aid
+STATUSES = ("draft", "published", "matched", "in_progress", "completed", "closed")
+#: Allowed lifecycle moves; a match that falls through returns a project to published.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"published"}),
+    "published": frozenset({"matched", "closed"}),
+    "matched": frozenset({"in_progress", "published", "closed"}),
+    "in_progress": frozenset({"completed"}),
+    "completed": frozenset({"closed"}),
+    "closed": frozenset(),
+}
+EDITABLE = frozenset({"draft", "published", "matched", "in_progress"})
+RESOURCE_KINDS = {"funds": 1, "goods": 2, "service": 3}
+RESOURCE_UNITS = {"funds": "fen", "service": "hour"}
+
+Text100 = Annotated[str, Field(min_length=1, max_length=100)]
+Text64 = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _category(value: Any) -> str:
+    if not isinstance(value, str):
+        raise LibraryError("category must be text", code="unknown_category")
+    return CATEGORIES[category_code(value.strip()) - 1]
+
+
+class Resource(BaseModel):
+    """A resource asked for (need) or offered (supply): funds in fen, goods, service hours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["funds", "goods", "service"]
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    unit: str = Field(default="", max_length=16)
+    item: str = Field(default="", max_length=64)
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_fits(cls, v: str) -> str:
+        if len(v.encode("utf-8")) > 32:
+            raise ValueError("unit must fit in 32 UTF-8 bytes")
+        return v
+
+    def normalized(self) -> Resource:
+        unit = RESOURCE_UNITS.get(self.kind, self.unit or "件")
+        return self.model_copy(update={"unit": unit})
+
+
+class NeedContent(BaseModel):
+    """What a county publishes in the needs library (no personal data: roles, not names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    county: int
+    village: str = Field(default="", max_length=64)
+    title: Text100
+    description: str = Field(default="", max_length=4000)
+    category: str
+    mode: Literal["relief", "capacity"]  # 输血 / 造血
+    beneficiaries: int = Field(ge=0, le=10_000_000)
+    budget_fen: int = Field(ge=0, le=MAX_QUANTITY)
+    resources: list[Resource] = Field(min_length=1, max_length=20)
+    deadline: date
+    contact_role: Text64
+
+    @field_validator("county", mode="before")
+    @classmethod
+    def _county(cls, v: Any) -> int:
+        return require_county(v).code
+
+    @field_validator("category", mode="before")
+    @classmethod
+    def _cat(cls, v: Any) -> str:
+        return _category(v)
+
+
+class SupplyContent(BaseModel):
+    """What an organization publishes in the supply library."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Text100
+    description: str = Field(default="", max_length=4000)
+    categories: list[str] = Field(min_length=1, max_length=10)
+    regions: list[int] = Field(min_length=1, max_length=500)  # provinces (52) or counties
+    capacity: list[Resource] = Field(min_length=1, max_length=20)
+    period_start: date
+    period_end: date
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _cats(cls, v: Any) -> list[str]:
+        if not isinstance(v, list):
+            raise LibraryError("categories must be a list", code="unknown_category")
+        return sorted({_category(c) for c in v}, key=CATEGORIES.index)
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions(cls, v: Any) -> list[int]:
+        if not isinstance(v, list):
+            raise LibraryError("regions must be a list of codes", code="bad_county_code")
+        out = {
+            require_province(c) if len(str(c).strip()) == 2 else require_county(c).code for c in v
+        }
+        return sorted(out)
+
+
+def parse_content(kind: ProjectKind, data: Mapping[str, Any]) -> NeedContent | SupplyContent:
+    """Validated content, or LibraryError naming the first bad field."""
+    model: type[NeedContent] | type[SupplyContent] = (
+        NeedContent if kind == ProjectKind.NEED else SupplyContent
+    )
+    try:
+        parsed = model.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise LibraryError(
+            f"{where}: {first.get('msg')}", code="invalid_project", field=where
+        ) from None
+    if isinstance(parsed, SupplyContent) and parsed.period_end < parsed.period_start:
+        raise LibraryError("period_end is before period_start", code="invalid_project")
+    return parsed
+
+
+def _resources(content: NeedContent | SupplyContent) -> list[Resource]:
+    items = content.resources if isinstance(content, NeedContent) else content.capacity
+    return [r.normalized() for r in items]
+
+
+def document(
+    kind: ProjectKind,
+    project_id: str,
+    content: NeedContent | SupplyContent,
+    status: str,
+    org_code: str | None = None,
+) -> dict[str, Any]:
+    """The JSON that is hashed and anchored for one version (status included, so a status
+    change is a signed, provable version too)."""
+    body = content.model_dump(mode="json")
+    body["resources" if kind == ProjectKind.NEED else "capacity"] = [
+        r.model_dump(mode="json") for r in _resources(content)
+    ]
+    doc: dict[str, Any] = {
+        "format": "bangfu-project/1",
+        "project_id": project_id,
+        "kind": "need" if kind == ProjectKind.NEED else "supply",
+        "status": status,
+        **body,
+    }
+    if org_code is not None:
+        doc["org_code"] = org_code
+    return doc
+
+
+# ------------------------------------------------------------------ ownership
+
+
+def _org_code_of(session: Session, address: str) -> str | None:
+    role = current_roles(session, address).get("ORG")
+    return role.org_code if role is not None else None
+
+
+def _county_of(session: Session, address: str) -> int | None:
+    role = current_roles(session, address).get("COUNTY")
+    return role.county if role is not None else None
+
+
+def check_owner(session: Session, project: LibraryProject, address: str) -> None:
+    """Only a COUNTY key of the need's county, or an ORG key of the supply project's
+    organization, may act on a project."""
+    if project.kind == ProjectKind.NEED:
+        county = _county_of(session, address)
+        if county is None or county != project.county:
+            raise PermissionError_(
+                f"{address} is not a registered key of county {project.county}; only that "
+                "county's rural-revitalization office may change this need",
+                code="not_project_owner",
+            )
+    else:
+        org = _org_code_of(session, address)
+        if org is None or org != project.org_code:
+            raise PermissionError_(
+                f"{address} is not a registered key of organization {project.org_code}; only "
+                "that organization may change this supply project",
+                code="not_project_owner",
+            )
+
+
+def is_key_county(session: Session, county: int | None) -> bool:
+    return county is not None and session.get(KeyCounty, county) is not None
+
+
+# ------------------------------------------------------------------ state
+
+
+def get_project(session: Session, project_id: str) -> LibraryProject:
+    pid = "0x" + parse_bytes32(project_id, "project_id").hex()
+    row = session.get(LibraryProject, pid)
+    if row is None:
+        raise NotFoundError(f"no project {pid} in the library", code="unknown_project")
+    return row
+
+
+def create_draft(
+    session: Session, kind: ProjectKind, owner: str, data: Mapping[str, Any]
+) -> LibraryProject:
+    """A new draft owned by `owner`, who must hold the matching role already."""
+    content = parse_content(kind, data)
+    project_id = "0x" + new_id().hex()
+    org_code: str | None = None
+    county: int | None = None
+    if isinstance(content, NeedContent):
+        county = content.county
+        if _county_of(session, owner) != county:
+            raise PermissionError_(
+                f"{owner} is not a registered key of county {county}; register the county "
+                "office's key first (bangfu register county)",
+                code="not_project_owner",
+            )
+    else:
+        org_code = _org_code_of(session, owner)
+        if org_code is None:
+            raise PermissionError_(
+                f"{owner} is not a registered organization key; register it first "
+                "(bangfu register org)",
+                code="not_project_owner",
+            )
+    row = LibraryProject(
+        project_id=project_id,
+        kind=int(kind),
+        status="draft",
+        owner=owner,
+        county=county,
+        org_code=org_code,
+        version=0,
+        origin="local",
+        draft_json="",
+        title="",
+        search_text="",
+        category=1,
+        categories="",
+        resource_kinds="",
+        key_county=is_key_county(session, county),
+    )
+    # the pending content is what version 1 will anchor, so it already says "published"
+    _apply(row, content, "published")
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _apply(row: LibraryProject, content: NeedContent | SupplyContent, status: str) -> None:
+    doc = document(ProjectKind(row.kind), row.project_id, content, status, row.org_code)
+    row.draft_json = canonical_json(doc).decode("utf-8")
+    row.title = content.title
+    row.search_text = search_text(content.title, content.description)
+    cats = [content.category] if isinstance(content, NeedContent) else content.categories
+    row.category = category_code(cats[0])
+    row.categories = "," + ",".join(str(category_code(c)) for c in cats) + ","
+    kinds = sorted({RESOURCE_KINDS[r.kind] for r in _resources(content)})
+    row.resource_kinds = "," + ",".join(map(str, kinds)) + ","
+
+
+def content_of(row: LibraryProject) -> NeedContent | SupplyContent:
+    doc = json.loads(row.draft_json)
+    for key in ("format", "project_id", "kind", "status", "org_code"):
+        doc.pop(key, None)
+    return parse_content(ProjectKind(row.kind), doc)
+
+
+def update_draft(
+    session: Session, project_id: str, data: Mapping[str, Any], *, status: str | None = None
+) -> LibraryProject:
+    """Replaces the pending content (and optionally the target status) of the next version.
+
+    Nothing is public until the owner signs it with `publish`."""
+    row = get_project(session, project_id)
+    if row.status not in EDITABLE:
+        raise LibraryError(
+            f"a {row.status} project can no longer be edited", code="project_not_editable"
+        )
+    content = parse_content(ProjectKind(row.kind), data)
+    if isinstance(content, NeedContent) and content.county != row.county:
+        raise LibraryError("a need cannot move to another county", code="county_changed")
+    _apply(row, content, status or _next_status(row))
+    return row
+
+
+def _next_status(row: LibraryProject) -> str:
+    return "published" if row.status == "draft" else row.status
+
+
+def pending_status(row: LibraryProject) -> str:
+    return str(json.loads(row.draft_json)["status"])
+
+
+def request_transition(session: Session, project_id: str, status: str) -> LibraryProject:
+    """Prepares the next version with a new status; refused unless the move is allowed."""
+    row = get_project(session, project_id)
+    if status not in STATUSES:
+        raise LibraryError(f"unknown status {status!r}; use one of {STATUSES}", code="bad_status")
+    if status not in TRANSITIONS[row.status]:
+        allowed = ", ".join(sorted(TRANSITIONS[row.status])) or "none"
+        raise ConflictError(
+            f"a {row.status} project cannot become {status} (allowed: {allowed})",
+            code="transition_not_allowed",
+        )
+    if status == "matched":
+        from ledger.library.matching import accepted_matches
+
+        if not accepted_matches(session, row.project_id):
+            raise ConflictError(
+                "a project becomes matched only after a 点单/接单 is accepted",
+                code="no_accepted_match",
+            )
+    _apply(row, content_of(row), status)
+    return row
+
+
+def next_anchor(row: LibraryProject) -> ProjectAnchor:
+    """The ProjectAnchor the owner signs to publish the pending content as the next version."""
+    version = row.version + 1
+    pid = parse_bytes32(row.project_id, "project_id")
+    return ProjectAnchor(
+        id=ProjectAnchor.anchor_id(pid, version),
+        project_id=pid,
+        project_kind=row.kind,
+        county=row.county or 0,
+        category=row.category,
+        content_hash=sha256(row.draft_json.encode("utf-8")),
+        version=version,
+    )
+
+
+@dataclass(frozen=True)
+class ToSign:
+    """What the owner signs to publish the pending version."""
+
+    project_id: str
+    version: int
+    status: str
+    content_json: str
+    content_hash: str
+    typed_data: dict[str, Any]
+
+
+def to_sign(row: LibraryProject, domain: Domain) -> ToSign:
+    anchor = next_anchor(row)
+    return ToSign(
+        project_id=row.project_id,
+        version=anchor.version,
+        status=pending_status(row),
+        content_json=row.draft_json,
+        content_hash="0x" + anchor.content_hash.hex(),
+        typed_data=anchor.typed_data(domain),
+    )
+
+
+def check_publish(
+    session: Session, project_id: str, signature: bytes, domain: Domain
+) -> SignedRecord:
+    """The owner's signed anchor for the pending version, after every check (read only).
+
+    The caller queues it with the relayer and then calls `record_version`; both steps are
+    idempotent, so a crash between them is healed by publishing again with the same signature.
+    """
+    row = get_project(session, project_id)
+    if row.origin != "local":
+        raise LibraryError("imported projects are read-only here", code="imported_project")
+    if (
+        row.version
+        and pending_status(row) == row.status
+        and row.draft_json == _latest_json(session, row)
+    ):
+        raise ConflictError("nothing changed since the last version", code="nothing_to_publish")
+    anchor = next_anchor(row)
+    signer = recover_signer(anchor.digest(domain), signature)
+    check_owner(session, row, signer)
+    return SignedRecord(record=anchor, domain=domain, signer=signer, signature=signature)
+
+
+def record_version(session: Session, project_id: str, signed: SignedRecord) -> LibraryProject:
+    """Stores the version the signed anchor publishes and moves the project's status."""
+    row = get_project(session, project_id)
+    anchor = signed.record
+    assert isinstance(anchor, ProjectAnchor)
+    done = session.get(LibraryProjectVersion, (row.project_id, anchor.version))
+    if done is not None and done.anchor_id == "0x" + anchor.id.hex():
+        return row
+    if anchor.version != row.version + 1 or "0x" + anchor.content_hash.hex() != (
+        "0x" + sha256(row.draft_json.encode("utf-8")).hex()
+    ):
+        raise ConflictError(
+            "the project changed while publishing; fetch it and sign again", code="stale_version"
+        )
+    new_status = pending_status(row)
+    session.add(
+        LibraryProjectVersion(
+            project_id=row.project_id,
+            version=anchor.version,
+            status=new_status,
+            content_json=row.draft_json,
+            content_hash="0x" + anchor.content_hash.hex(),
+            anchor_id="0x" + anchor.id.hex(),
+            anchor_bytes=signed.canonical_bytes(),
+            signer=signed.signer,
+        )
+    )
+    row.version = anchor.version
+    if row.status == "draft":
+        row.published_at = datetime.now(UTC)
+    row.status = new_status
+    session.flush()
+    return row
+
+
+def _latest_json(session: Session, row: LibraryProject) -> str | None:
+    v = session.get(LibraryProjectVersion, (row.project_id, row.version))
+    return v.content_json if v else None
+
+
+def versions(session: Session, project_id: str) -> list[LibraryProjectVersion]:
+    row = get_project(session, project_id)
+    return list(
+        session.scalars(
+            select(LibraryProjectVersion)
+            .where(LibraryProjectVersion.project_id == row.project_id)
+            .order_by(LibraryProjectVersion.version)
+        )
+    )
+
+
+# ------------------------------------------------------------------ proofs
+
+
+def version_proof(session: Session, project_id: str, version: int) -> dict[str, Any]:
+    """A past version's canonical JSON, its ProjectAnchor record bytes and an RFC 9162
+    inclusion proof against the indexed log (raises if the anchor is not indexed yet)."""
+    row = get_project(session, project_id)
+    v = session.get(LibraryProjectVersion, (row.project_id, version))
+    if v is None:
+        raise NotFoundError(f"project {row.project_id} has no version {version}", code="no_version")
+    entry = session.scalar(select(LogEntry).where(LogEntry.record_id == v.anchor_id))
+    if entry is None:
+        raise ConflictError(
+            f"version {version} is not on chain yet; wait for the relayer and indexer",
+            code="not_yet_on_chain",
+        )
+    leaves = [
+        bytes.fromhex(h[2:])
+        for h in session.scalars(select(LogEntry.leaf_hash).order_by(LogEntry.leaf_index))
+    ]
+    tree = MerkleTree(leaves)
+    return {
+        "project_id": row.project_id,
+        "version": version,
+        "content_json": v.content_json,
+        "content_hash": v.content_hash,
+        "record": "0x" + entry.record_bytes.hex(),
+        "leaf_index": entry.leaf_index,
+        "tree_size": tree.size,
+        "root": "0x" + tree.root().hex(),
+        "inclusion_proof": ["0x" + p.hex() for p in tree.inclusion_proof(entry.leaf_index)],
+    }
+
+
+def verify_version_proof(proof: Mapping[str, Any]) -> SignedRecord:
+    """Checks a version proof offline: content hash, anchor fields, signature, inclusion."""
+    from ledger.merkle import verify_inclusion
+    from ledger.records import leaf_hash
+
+    try:
+        data = bytes.fromhex(str(proof["record"])[2:])
+        signed = SignedRecord.from_bytes(data)
+        signed.verify()
+        anchor = signed.record
+        content = str(proof["content_json"]).encode("utf-8")
+        path = [bytes.fromhex(str(p)[2:]) for p in proof["inclusion_proof"]]
+        root = bytes.fromhex(str(proof["root"])[2:])
+        index, size = int(proof["leaf_index"]), int(proof["tree_size"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise LibraryError(f"malformed proof: {exc}", code="bad_proof") from None
+    if not isinstance(anchor, ProjectAnchor):
+        raise LibraryError("the proven record is not a ProjectAnchor", code="bad_proof")
+    if sha256(content) != anchor.content_hash:
+        raise LibraryError(
+            "content does not hash to the anchored contentHash", code="content_mismatch"
+        )
+    doc = json.loads(content)
+    if doc.get("project_id") != "0x" + anchor.project_id.hex() or anchor.version != int(
+        proof.get("version", -1)
+    ):
+        raise LibraryError("content and anchor name different projects", code="content_mismatch")
+    verify_inclusion(leaf_hash(data), index, size, path, root)
+    return signed
+
+
+# ------------------------------------------------------------------ search
+
+
+@dataclass(frozen=True)
+class Search:
+    kind: ProjectKind | None = None
+    county: int | None = None
+    province: int | None = None
+    category: int | None = None
+    key_county: bool | None = None
+    status: str | None = None
+    resource_kind: int | None = None
+    text: str | None = None
+    owner_org: str | None = None
+    include_drafts: bool = False
+    limit: int = 50
+    offset: int = 0
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search(session: Session, q: Search) -> list[LibraryProject]:
+    """Projects matching every given filter, newest first. Free text is a case-folded,
+    NFC-normalized substring match (works for Chinese, on SQLite and PostgreSQL alike)."""
+    stmt = select(LibraryProject)
+    if not q.include_drafts:
+        stmt = stmt.where(LibraryProject.status != "draft")
+    if q.kind is not None:
+        stmt = stmt.where(LibraryProject.kind == int(q.kind))
+    if q.county is not None:
+        stmt = stmt.where(LibraryProject.county == q.county)
+    if q.province is not None:
+        stmt = stmt.where(
+            LibraryProject.county >= q.province * 10000,
+            LibraryProject.county < (q.province + 1) * 10000,
+        )
+    if q.category is not None:
+        stmt = stmt.where(LibraryProject.categories.like(f"%,{q.category},%"))
+    if q.key_county is not None:
+        stmt = stmt.where(LibraryProject.key_county.is_(q.key_county))
+    if q.status is not None:
+        stmt = stmt.where(LibraryProject.status == q.status)
+    if q.resource_kind is not None:
+        stmt = stmt.where(LibraryProject.resource_kinds.like(f"%,{q.resource_kind},%"))
+    if q.owner_org is not None:
+        stmt = stmt.where(LibraryProject.org_code == q.owner_org)
+    if q.text:
+        for word in search_text(q.text).split():
+            pattern = f"%{_like_escape(word)}%"
+            stmt = stmt.where(
+                or_(LibraryProject.search_text.like(pattern, escape="\\")),
+            )
+    stmt = stmt.order_by(LibraryProject.updated_at.desc(), LibraryProject.project_id)
+    return list(session.scalars(stmt.limit(min(q.limit, 200)).offset(q.offset)))
+
+
+def project_json(row: LibraryProject) -> dict[str, Any]:
+    """A project as the API shows it (the pending content for drafts)."""
+    return {
+        "project_id": row.project_id,
+        "kind": "need" if row.kind == ProjectKind.NEED else "supply",
+        "status": row.status,
+        "version": row.version,
+        "county": row.county,
+        "org_code": row.org_code,
+        "key_county": row.key_county,
+        "origin": row.origin,
+        "content": json.loads(row.draft_json),
+        "published_at": row.published_at.isoformat() if row.published_at else None,
+    }
