@@ -11,6 +11,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+import ledger.library  # noqa: F401 - registers the match rule
 from ledger.chain import Deployment, check_deployed, connect, dev_accounts, load_localchain
 from ledger.config import Settings, get_settings
 from ledger.onchain import LedgerContract
