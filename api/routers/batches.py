@@ -1,0 +1,170 @@
+"""Bulk deliveries: open a batch upload with the signed DeliveryBatch, stream its lines
+(resumable by line index), and fetch any line with its two-level proof."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from api.deps import ServiceDep
+from api.schemas import SignedRecordIn
+from ledger.batches import FLUSH_LINES, BatchError, BatchService, UploadInfo
+from ledger.records import SignedRecord
+
+# The relayer's own pending-aware totals, so `check --api` sees what `accept` will see.
+from ledger.relayer import _commitment
+
+router = APIRouter(prefix="/api/v1/batches", tags=["bulk deliveries 批量交付"])
+
+LINES_MEDIA_TYPE = "application/vnd.bangfu.lines"
+
+
+def get_batches(request: Request, service: ServiceDep) -> BatchService:
+    batches: BatchService | None = getattr(request.app.state, "batches", None)
+    if batches is None or batches.db is not service.db:
+        batches = BatchService(service.db, service.relayer, service.domain)
+        request.app.state.batches = batches
+    return batches
+
+
+BatchesDep = Annotated[BatchService, Depends(get_batches)]
+
+
+class UploadOut(BaseModel):
+    upload_id: str
+    batch_id: str
+    signer: str
+    status: str
+    line_count: int
+    lines_received: int
+    error_code: str | None = None
+    error: str | None = None
+
+
+def _out(info: UploadInfo) -> UploadOut:
+    return UploadOut(
+        upload_id=info.upload_id,
+        batch_id=info.batch_id,
+        signer=info.signer,
+        status=info.status,
+        line_count=info.line_count,
+        lines_received=info.lines_received,
+        error_code=info.error_code,
+        error=info.error,
+    )
+
+
+@router.post(
+    "", response_model=UploadOut, status_code=201, summary="开始批量上传 Open a batch upload"
+)
+def open_upload(body: SignedRecordIn, batches: BatchesDep) -> UploadOut:
+    """Takes the signed `delivery_batch` record and answers an upload id. Posting the same
+    record again answers the same upload with how many lines the server already holds, so a
+    client that lost everything but the file can resume."""
+    signed = SignedRecord.from_json(body.model_dump(exclude_none=True), batches.domain)
+    return _out(batches.open(signed))
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadOut, summary="上传状态 Upload status")
+def upload_status(upload_id: str, batches: BatchesDep) -> UploadOut:
+    """`lines_received` is what is durably held: resume from there."""
+    return _out(batches.info(upload_id))
+
+
+@router.put(
+    "/uploads/{upload_id}/lines",
+    response_model=UploadOut,
+    summary="上传明细 Stream the lines",
+    openapi_extra={
+        "requestBody": {
+            "content": {LINES_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "for each line from `start`: length u32 big-endian ‖ line bytes",
+        }
+    },
+)
+async def put_lines(
+    upload_id: str,
+    request: Request,
+    batches: BatchesDep,
+    start: int = Query(0, ge=0, description="index of the first line in the body"),
+) -> UploadOut:
+    """Streams lines in; they are checked and written in chunks as they arrive, never held
+    whole. Lines below the held count are skipped (idempotent by index). When the last line
+    is in, the lines' root and totals are checked against the signed record and the record is
+    queued for the chain; a refusal deletes the upload's lines."""
+    rx = await run_in_threadpool(batches.receiver, upload_id, start)
+    try:
+        try:
+            async for chunk in request.stream():
+                if chunk and await run_in_threadpool(rx.feed, chunk) >= FLUSH_LINES:
+                    await run_in_threadpool(rx.flush)
+        except ClientDisconnect:
+            # Keep every complete line that arrived; the client resumes from the held count.
+            await run_in_threadpool(rx.flush)
+            return _out(await run_in_threadpool(batches.info, upload_id))
+        await run_in_threadpool(rx.flush)
+    except BatchError as err:
+        await run_in_threadpool(batches.refuse, upload_id, err)
+        raise
+    if rx.held == rx.line_count:
+        return _out(await run_in_threadpool(batches.finish, upload_id))
+    return _out(await run_in_threadpool(batches.info, upload_id))
+
+
+@router.post(
+    "/uploads/{upload_id}/finish", response_model=UploadOut, summary="完成上传 Finish an upload"
+)
+def finish_upload(upload_id: str, batches: BatchesDep) -> UploadOut:
+    """Checks the held lines against the signed record and queues it (idempotent)."""
+    return _out(batches.finish(upload_id))
+
+
+@router.get("/commitments", summary="承诺余量 Commitments and what is left of them")
+def commitments(
+    batches: BatchesDep,
+    ids: list[str] = Query(..., max_length=256, description="commitment ids, 0x-hex"),
+) -> dict[str, Any]:
+    """For `bangfu batch check --api`: each commitment's owner, committed and delivered
+    quantities (pending deliveries included), or null when it is unknown."""
+    out: dict[str, Any] = {}
+    with batches.db.session() as session:
+        for cid in ids:
+            found = _commitment(session, cid.lower())
+            out[cid.lower()] = (
+                None
+                if found is None
+                else {"org": found[0], "committed": found[2], "delivered": found[3]}
+            )
+    return out
+
+
+@router.get("/{batch_id}/lines/{index}", summary="一条明细 One line of a batch")
+def get_line(batch_id: str, index: int, batches: BatchesDep) -> dict[str, Any]:
+    """A line's fields and exact bytes. Beneficiaries appear only as pseudonyms."""
+    row = batches.line(batch_id, index)
+    return {
+        "batch_id": row.batch_id,
+        "line_index": row.line_index,
+        "commitment_id": row.commitment_id,
+        "item": row.item,
+        "quantity": row.quantity,
+        "unit": row.unit,
+        "delivered_at": row.delivered_at,
+        "beneficiary": row.beneficiary,
+        "evidence_hash": row.evidence_hash,
+        "line_bytes": "0x" + row.line_bytes.hex(),
+        "leaf_hash": row.leaf_hash,
+    }
+
+
+@router.get(
+    "/{batch_id}/lines/{index}/proof", summary="明细证明 A line's proof (line → batch → log)"
+)
+def line_proof(batch_id: str, index: int, batches: BatchesDep) -> dict[str, Any]:
+    """A "bangfu-proof/1" bundle with its `batch` section; check it offline with
+    `python ledger/proofcheck.py bundle.json --root <logRoot() from the chain>`."""
+    return batches.line_proof(batch_id, index)
