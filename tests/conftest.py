@@ -34,8 +34,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_localchain(path: Path, port: int, state_file: Path, *, block_time: float = 0,
-                     state_interval: int = 1) -> Path:
+def write_localchain(
+    path: Path, port: int, state_file: Path, *, block_time: float = 0, state_interval: int = 1
+) -> Path:
     base = (PROJECT_ROOT / "localchain.toml").read_text()
     cfg = load_localchain(Settings(), PROJECT_ROOT / "localchain.toml")
     path.write_text(
@@ -51,8 +52,9 @@ def make_settings(tmp: Path, *, block_time: float = 0, **overrides: object) -> S
     """Settings for a private anvil and var/ under `tmp` (the project's code and node_modules)."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    toml = write_localchain(tmp / "localchain.toml", port, tmp / "anvil-state.json",
-                            block_time=block_time)
+    toml = write_localchain(
+        tmp / "localchain.toml", port, tmp / "anvil-state.json", block_time=block_time
+    )
     values: dict[str, object] = {
         "home": PROJECT_ROOT,
         "var": tmp,
@@ -98,8 +100,9 @@ def start_env(tmp: Path, *, block_time: float = 0) -> ChainEnv:
     chain.up()
     w3 = connect(settings)
     accts = dev_accounts(chain.cfg)
-    actors = Actors(accts[0], accts[1], accts[2], accts[3], accts[4], accts[5], accts[6],
-                    relayers=accts[7:10])
+    actors = Actors(
+        accts[0], accts[1], accts[2], accts[3], accts[4], accts[5], accts[6], relayers=accts[7:10]
+    )
     deployment = deploy(w3, actors.admin, settings=settings)
     deployment.save(settings)
     ledger = LedgerContract(w3, deployment)
@@ -132,8 +135,9 @@ def fresh_database_url(kind: str, tmp: Path) -> Iterator[str]:
     if not base:
         pytest.skip("BANGFU_TEST_POSTGRES_URL is not set")
     name = f"bangfu_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.rsplit("/", 1)[0] + f"/{name}"
@@ -141,9 +145,10 @@ def fresh_database_url(kind: str, tmp: Path) -> Iterator[str]:
         yield url
     finally:
         with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-            ), {"n": name})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
