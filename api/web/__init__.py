@@ -1,0 +1,2 @@
+"""The public transparency portal: server-rendered bilingual pages, SVG charts and the
+in-browser verifier's assets. `api/routers/portal.py` exposes it as routes."""

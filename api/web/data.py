@@ -1,0 +1,711 @@
+"""Read-model queries the portal's pages need beyond `ledger.queries`: chart series, project
+libraries, project timelines, organization and county scorecards, and proof bundles.
+
+Everything reads the SQL read model (a cache of the chain); the verify page then lets the
+browser check what matters against the chain itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.errors import NotFoundError
+from ledger.merkle import MerkleTree
+from ledger.records import Kind, ProjectKind, ResourceKind
+from ledger.store.models import (
+    CommitmentRow,
+    DeliveryRow,
+    FlagRow,
+    LogEntry,
+    Organization,
+    ProjectAnchorRow,
+    ReceiptRow,
+    RoleEvent,
+)
+
+PROOF_FORMAT = "bangfu-proof/1"
+
+
+# ----------------------------------------------------------------- counties
+
+
+def county_name(code: int) -> str | None:
+    """The county's Chinese name when the region table (ledger.library.regions) is present."""
+    try:
+        from ledger.library import regions
+    except ImportError:  # the library package is optional for the portal
+        return None
+    county = regions.counties().get(int(code))
+    return county.full_name if county else None
+
+
+def key_counties() -> set[int]:
+    """Nationally designated key counties (重点帮扶县) known to the library, if any."""
+    try:
+        from ledger.library import regions
+    except ImportError:
+        return set()
+    loader = getattr(regions, "key_counties", None)
+    if loader is None:
+        return _key_counties_from_sample()
+    try:
+        return {int(c) for c in loader()}
+    except Exception:  # noqa: BLE001 - an optional source; the portal works without it
+        return set()
+
+
+def _key_counties_from_sample() -> set[int]:
+    try:
+        from importlib import resources
+
+        text = (
+            resources.files("ledger.library.data")
+            .joinpath("key_counties_sample.csv")
+            .read_text("utf-8")
+        )
+    except (ModuleNotFoundError, FileNotFoundError):
+        return set()
+    out = set()
+    for line in text.splitlines():
+        head = line.split(",", 1)[0].strip()
+        if head.isdigit() and len(head) == 6:
+            out.add(int(head))
+    return out
+
+
+# ----------------------------------------------------------------- totals and series
+
+
+@dataclass
+class Triple:
+    """Committed, delivered and confirmed quantities of one resource kind."""
+
+    committed: int = 0
+    delivered: int = 0
+    confirmed: int = 0
+    commitments: int = 0
+
+
+def totals_by(session: Session, key: str, resource_kind: int) -> dict[Any, Triple]:
+    """Committed/delivered/confirmed of one resource kind per county, category or org."""
+    col = getattr(CommitmentRow, key)
+    stmt = (
+        select(
+            col,
+            func.count(),
+            func.sum(CommitmentRow.quantity),
+            func.sum(CommitmentRow.delivered),
+            func.sum(CommitmentRow.confirmed),
+        )
+        .where(CommitmentRow.resource_kind == resource_kind)
+        .group_by(col)
+        .order_by(col)
+    )
+    out: dict[Any, Triple] = {}
+    for k, n, c, d, f in session.execute(stmt).all():
+        out[k] = Triple(int(c or 0), int(d or 0), int(f or 0), int(n))
+    return out
+
+
+def grand_totals(session: Session) -> dict[int, Triple]:
+    """Totals per resource kind (funds in fen, goods summed across units, service hours)."""
+    stmt = select(
+        CommitmentRow.resource_kind,
+        func.count(),
+        func.sum(CommitmentRow.quantity),
+        func.sum(CommitmentRow.delivered),
+        func.sum(CommitmentRow.confirmed),
+    ).group_by(CommitmentRow.resource_kind)
+    out = {int(k): Triple() for k in ResourceKind}
+    for k, n, c, d, f in session.execute(stmt).all():
+        out[int(k)] = Triple(int(c or 0), int(d or 0), int(f or 0), int(n))
+    return out
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def series_over_time(session: Session, resource_kind: int) -> list[tuple[str, Triple]]:
+    """Cumulative committed/delivered/confirmed per UTC day (block time) for one kind."""
+    per_day: dict[str, Triple] = defaultdict(Triple)
+    committed = select(CommitmentRow.block_time, CommitmentRow.quantity).where(
+        CommitmentRow.resource_kind == resource_kind
+    )
+    for ts, q in session.execute(committed):
+        per_day[_day(ts)].committed += int(q)
+    delivered = (
+        select(LogEntry.block_time, DeliveryRow.quantity)
+        .join(LogEntry, LogEntry.record_id == DeliveryRow.record_id)
+        .join(CommitmentRow, CommitmentRow.record_id == DeliveryRow.commitment_id)
+        .where(CommitmentRow.resource_kind == resource_kind)
+    )
+    for ts, q in session.execute(delivered):
+        per_day[_day(ts)].delivered += int(q)
+    confirmed = (
+        select(LogEntry.block_time, ReceiptRow.confirmed_quantity)
+        .join(LogEntry, LogEntry.record_id == ReceiptRow.record_id)
+        .join(CommitmentRow, CommitmentRow.record_id == ReceiptRow.commitment_id)
+        .where(CommitmentRow.resource_kind == resource_kind)
+    )
+    for ts, q in session.execute(confirmed):
+        per_day[_day(ts)].confirmed += int(q)
+    running = Triple()
+    out = []
+    for day in sorted(per_day):
+        d = per_day[day]
+        running = Triple(
+            running.committed + d.committed,
+            running.delivered + d.delivered,
+            running.confirmed + d.confirmed,
+        )
+        out.append((day, running))
+    return out
+
+
+def log_counts(session: Session) -> dict[int, int]:
+    rows = session.execute(select(LogEntry.kind, func.count()).group_by(LogEntry.kind)).all()
+    return {int(k): int(n) for k, n in rows}
+
+
+# ----------------------------------------------------------------- organizations
+
+
+def org_names(session: Session) -> dict[str, tuple[str, str | None]]:
+    rows = session.execute(select(Organization.org_code, Organization.name, Organization.name_en))
+    return {code: (name, en) for code, name, en in rows}
+
+
+def org_addresses(session: Session) -> dict[str, str]:
+    """Signing address → credit code, from the indexed role grants."""
+    rows = session.execute(
+        select(RoleEvent.address, RoleEvent.org_code).where(RoleEvent.org_code.is_not(None))
+    ).all()
+    return {a: c for a, c in rows if c}
+
+
+def county_of_signers(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(RoleEvent.address, RoleEvent.county).where(RoleEvent.county.is_not(None))
+    ).all()
+    return {a: int(c) for a, c in rows if c}
+
+
+@dataclass
+class Scorecard:
+    """How an organization (or everyone in a county) keeps its commitments.
+
+    fulfilment: commitments delivered in full / all commitments;
+    on_time: commitments delivered in full by their due date / commitments already due
+    (due date passed) or delivered in full; confirmed: commitments whose deliveries the
+    county confirmed in full / commitments with any delivery.
+    """
+
+    commitments: int = 0
+    fulfilled: int = 0
+    due_or_fulfilled: int = 0
+    on_time: int = 0
+    with_delivery: int = 0
+    confirmed: int = 0
+
+    @staticmethod
+    def _rate(n: int, d: int) -> float | None:
+        return n / d if d else None
+
+    @property
+    def fulfilment_rate(self) -> float | None:
+        return self._rate(self.fulfilled, self.commitments)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self._rate(self.on_time, self.due_or_fulfilled)
+
+    @property
+    def confirmed_rate(self) -> float | None:
+        return self._rate(self.confirmed, self.with_delivery)
+
+
+def scorecard(session: Session, commitments: list[CommitmentRow], now: int) -> Scorecard:
+    ids = [c.record_id for c in commitments]
+    deliveries: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for chunk in _chunks(ids, 500):
+        rows = session.execute(
+            select(DeliveryRow.commitment_id, DeliveryRow.delivered_at, DeliveryRow.quantity)
+            .where(DeliveryRow.commitment_id.in_(chunk))
+            .order_by(DeliveryRow.delivered_at)
+        )
+        for cid, at, q in rows:
+            deliveries[cid].append((int(at), int(q)))
+    card = Scorecard()
+    for c in commitments:
+        card.commitments += 1
+        done_at = None
+        total = 0
+        for at, q in deliveries.get(c.record_id, []):
+            total += q
+            if total >= c.quantity:
+                done_at = at
+                break
+        if done_at is not None:
+            card.fulfilled += 1
+        if done_at is not None or c.due_date <= now:
+            card.due_or_fulfilled += 1
+            if done_at is not None and done_at <= c.due_date:
+                card.on_time += 1
+        if c.delivered > 0:
+            card.with_delivery += 1
+            if c.confirmed >= c.delivered:
+                card.confirmed += 1
+    return card
+
+
+def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+@dataclass
+class OrgPage:
+    org_code: str | None
+    name: tuple[str, str | None] | None
+    addresses: list[str]
+    card: Scorecard
+    commitments: list[CommitmentRow]
+    locations: dict[str, LogEntry]
+
+
+def org_page(session: Session, org: str, limit: int = 500) -> OrgPage:
+    """An organization by credit code or signing address: its commitments and scorecard."""
+    codes = org_addresses(session)
+    if org.lower().startswith("0x"):
+        addrs = [a for a in codes if a.lower() == org.lower()]
+        if not addrs:
+            rows = session.scalars(
+                select(CommitmentRow.org).where(func.lower(CommitmentRow.org) == org.lower())
+            ).first()
+            addrs = [rows] if rows else []
+        code = codes.get(addrs[0]) if addrs else None
+        if code:
+            addrs = [a for a, c in codes.items() if c == code]
+    else:
+        code = org.upper()
+        addrs = [a for a, c in codes.items() if c == code]
+    if not addrs:
+        raise NotFoundError(
+            f"no organization {org} is registered on this ledger; check the credit code",
+            code="org_not_found",
+        )
+    commitments = list(
+        session.scalars(
+            select(CommitmentRow)
+            .where(CommitmentRow.org.in_(addrs))
+            .order_by(CommitmentRow.block_time.desc())
+        )
+    )
+    card = scorecard(session, commitments, int(time.time()))
+    shown = commitments[:limit]
+    return OrgPage(
+        code,
+        org_names(session).get(code) if code else None,
+        addrs,
+        card,
+        shown,
+        _locations(session, [c.record_id for c in shown]),
+    )
+
+
+def org_list(session: Session) -> list[dict[str, Any]]:
+    """Every organization with commitments: code, name, counts and rates."""
+    codes = org_addresses(session)
+    names = org_names(session)
+    by_org: dict[str, list[CommitmentRow]] = defaultdict(list)
+    for c in session.scalars(select(CommitmentRow)):
+        by_org[codes.get(c.org, c.org)].append(c)
+    for code in set(codes.values()):
+        by_org.setdefault(code, [])
+    now = int(time.time())
+    out = []
+    for code, rows in sorted(by_org.items()):
+        card = scorecard(session, rows, now)
+        name = names.get(code)
+        out.append(
+            {
+                "org": code,
+                "name": name[0] if name else "",
+                "name_en": (name[1] or "") if name else "",
+                "commitments": card.commitments,
+                "fulfilment_rate": card.fulfilment_rate,
+                "on_time_rate": card.on_time_rate,
+                "confirmed_rate": card.confirmed_rate,
+            }
+        )
+    return out
+
+
+# ----------------------------------------------------------------- projects
+
+
+@dataclass
+class ProjectSummary:
+    project_id: str
+    project_kind: int
+    county: int
+    category: int
+    version: int
+    published: int
+    commitments: int = 0
+    totals: dict[int, Triple] = field(default_factory=dict)
+
+
+def projects(
+    session: Session,
+    *,
+    project_kind: int | None = None,
+    county: int | None = None,
+    category: int | None = None,
+    q: str | None = None,
+    key_only: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ProjectSummary], int]:
+    """Latest version of each anchored project matching the filters, newest first, and the
+    number that match."""
+    latest = (
+        select(ProjectAnchorRow.project_id, func.max(ProjectAnchorRow.version).label("v"))
+        .group_by(ProjectAnchorRow.project_id)
+        .subquery()
+    )
+    stmt = (
+        select(ProjectAnchorRow, LogEntry.block_time)
+        .join(
+            latest,
+            (latest.c.project_id == ProjectAnchorRow.project_id)
+            & (latest.c.v == ProjectAnchorRow.version),
+        )
+        .join(LogEntry, LogEntry.record_id == ProjectAnchorRow.record_id)
+    )
+    if project_kind is not None:
+        stmt = stmt.where(ProjectAnchorRow.project_kind == project_kind)
+    if county is not None:
+        stmt = stmt.where(ProjectAnchorRow.county == county)
+    if category is not None:
+        stmt = stmt.where(ProjectAnchorRow.category == category)
+    if key_only:
+        stmt = stmt.where(ProjectAnchorRow.county.in_(sorted(key_counties()) or [-1]))
+    if q:
+        stmt = stmt.where(_search(q))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(
+        stmt.order_by(LogEntry.leaf_index.desc()).offset(offset).limit(limit)
+    ).all()
+    out = [
+        ProjectSummary(a.project_id, a.project_kind, a.county, a.category, a.version, int(ts))
+        for a, ts in rows
+    ]
+    _attach_totals(session, out)
+    return out, int(total)
+
+
+def _search(q: str) -> Any:
+    """Free text: a project id (or its prefix), a county code, or part of a county name."""
+    text = q.strip().lower()
+    conds: list[Any] = []
+    if text.startswith("0x") and all(ch in "0123456789abcdef" for ch in text[2:]):
+        conds.append(ProjectAnchorRow.project_id.startswith(text))
+    if text.isdigit():
+        conds.append(ProjectAnchorRow.county == int(text))
+    try:
+        from ledger.library import regions
+
+        codes = [c.code for c in regions.counties().values() if q.strip() in c.full_name]
+        if codes and len(codes) < 5000:
+            conds.append(ProjectAnchorRow.county.in_(codes))
+    except ImportError:
+        pass
+    if not conds:
+        return ProjectAnchorRow.project_id == "-"  # nothing matches
+    from sqlalchemy import or_
+
+    return or_(*conds)
+
+
+def _attach_totals(session: Session, items: list[ProjectSummary]) -> None:
+    by_id = {p.project_id: p for p in items}
+    if not by_id:
+        return
+    stmt = (
+        select(
+            CommitmentRow.need_id,
+            CommitmentRow.resource_kind,
+            func.count(),
+            func.sum(CommitmentRow.quantity),
+            func.sum(CommitmentRow.delivered),
+            func.sum(CommitmentRow.confirmed),
+        )
+        .where(CommitmentRow.need_id.in_(list(by_id)))
+        .group_by(CommitmentRow.need_id, CommitmentRow.resource_kind)
+    )
+    for pid, rk, n, c, d, f in session.execute(stmt):
+        p = by_id[pid]
+        p.commitments += int(n)
+        p.totals[int(rk)] = Triple(int(c or 0), int(d or 0), int(f or 0), int(n))
+
+
+@dataclass
+class Step:
+    """One step of a project's timeline, in chain order."""
+
+    stage: str  # published | matched | committed | delivered | confirmed | flagged
+    record_id: str
+    kind: int
+    leaf_index: int
+    block_time: int
+    tx_hash: str
+    block_number: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProjectPage:
+    project_id: str
+    anchor: ProjectAnchorRow
+    steps: list[Step]
+    commitments: list[CommitmentRow]
+
+
+def project_page(session: Session, project_id: str) -> ProjectPage:
+    """A project with its timeline: published → matched → committed → deliveries → receipts,
+    and any auditor flags on those records."""
+    pid = project_id.lower()
+    anchors = list(
+        session.scalars(
+            select(ProjectAnchorRow)
+            .where(ProjectAnchorRow.project_id == pid)
+            .order_by(ProjectAnchorRow.version)
+        )
+    )
+    if not anchors:
+        raise NotFoundError(
+            f"no project {project_id} is anchored on this ledger; check the id",
+            code="project_not_found",
+        )
+    commitments = list(session.scalars(select(CommitmentRow).where(CommitmentRow.need_id == pid)))
+    cids = [c.record_id for c in commitments]
+    deliveries = (
+        list(session.scalars(select(DeliveryRow).where(DeliveryRow.commitment_id.in_(cids))))
+        if cids
+        else []
+    )
+    receipts = (
+        list(session.scalars(select(ReceiptRow).where(ReceiptRow.commitment_id.in_(cids))))
+        if cids
+        else []
+    )
+    ids = (
+        [a.record_id for a in anchors]
+        + cids
+        + [d.record_id for d in deliveries]
+        + [r.record_id for r in receipts]
+    )
+    flags = list(session.scalars(select(FlagRow).where(FlagRow.target_id.in_(ids))))
+    loc = _locations(session, ids + [f.record_id for f in flags])
+    codes = org_addresses(session)
+
+    def step(stage: str, record_id: str, **detail: Any) -> Step:
+        e = loc[record_id]
+        return Step(
+            stage, record_id, e.kind, e.leaf_index, e.block_time, e.tx_hash, e.block_number, detail
+        )
+
+    steps = [
+        step("published", a.record_id, version=a.version, content_hash=a.content_hash)
+        for a in anchors
+    ]
+    seen_matches: set[str] = set()
+    for c in commitments:
+        if c.match_id not in seen_matches and int(c.match_id, 16) != 0:
+            seen_matches.add(c.match_id)
+            steps.append(step("matched", c.record_id, match_id=c.match_id))
+        steps.append(
+            step(
+                "committed",
+                c.record_id,
+                org=codes.get(c.org, c.org),
+                resource_kind=c.resource_kind,
+                quantity=c.quantity,
+                unit=c.unit,
+                due_date=c.due_date,
+            )
+        )
+    for d in deliveries:
+        steps.append(
+            step(
+                "delivered",
+                d.record_id,
+                commitment_id=d.commitment_id,
+                quantity=d.quantity,
+                batch=d.batch,
+                line_count=d.line_count,
+                beneficiary_count=d.beneficiary_count,
+            )
+        )
+    for r in receipts:
+        steps.append(
+            step(
+                "confirmed",
+                r.record_id,
+                delivery_id=r.delivery_id,
+                quantity=r.confirmed_quantity,
+            )
+        )
+    for f in flags:
+        steps.append(step("flagged", f.record_id, target_id=f.target_id, reason=f.reason_code))
+    order = {"published": 0, "matched": 1, "committed": 2, "delivered": 3, "confirmed": 4}
+    steps.sort(key=lambda s: (s.leaf_index, order.get(s.stage, 5)))
+    return ProjectPage(pid, anchors[-1], steps, commitments)
+
+
+def _locations(session: Session, ids: list[str]) -> dict[str, LogEntry]:
+    out: dict[str, LogEntry] = {}
+    for chunk in _chunks(sorted(set(ids)), 500):
+        for e in session.scalars(select(LogEntry).where(LogEntry.record_id.in_(chunk))):
+            out[e.record_id] = e
+    return out
+
+
+# ----------------------------------------------------------------- counties
+
+
+@dataclass
+class CountyPage:
+    county: int
+    name: str | None
+    key: bool
+    by_category: dict[int, Triple]
+    card: Scorecard
+    needs: list[ProjectSummary]
+    commitments: list[CommitmentRow]
+
+
+def county_page(session: Session, county: int) -> CountyPage:
+    commitments = list(
+        session.scalars(
+            select(CommitmentRow)
+            .where(CommitmentRow.county == county)
+            .order_by(CommitmentRow.block_time.desc())
+        )
+    )
+    needs, _ = projects(session, project_kind=ProjectKind.NEED, county=county, limit=200)
+    if not commitments and not needs:
+        raise NotFoundError(
+            f"county {county} has no projects or commitments on this ledger yet",
+            code="county_not_found",
+        )
+    by_category: dict[int, Triple] = defaultdict(Triple)
+    for c in commitments:
+        if c.resource_kind == ResourceKind.FUNDS:
+            t = by_category[c.category]
+            t.committed += c.quantity
+            t.delivered += c.delivered
+            t.confirmed += c.confirmed
+            t.commitments += 1
+    card = scorecard(session, commitments, int(time.time()))
+    return CountyPage(
+        county,
+        county_name(county),
+        county in key_counties(),
+        dict(by_category),
+        card,
+        needs,
+        commitments[:500],
+    )
+
+
+# ----------------------------------------------------------------- proof bundles
+
+
+class _TreeCache:
+    """The log's Merkle tree rebuilt from log_entries once, then extended as leaves arrive.
+
+    A reorg rollback deletes leaves: the cache notices (its last leaf no longer matches the
+    database) and rebuilds from scratch."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.trees: dict[str, MerkleTree] = {}
+
+    def tree(self, session: Session) -> MerkleTree:
+        key = str(session.get_bind().engine.url)
+        with self.lock:
+            tree = self.trees.get(key) or MerkleTree()
+            size = session.scalar(select(func.count()).select_from(LogEntry)) or 0
+            if tree.size:
+                last = session.scalar(
+                    select(LogEntry.leaf_hash).where(LogEntry.leaf_index == tree.size - 1)
+                )
+                if size < tree.size or last != "0x" + tree.leaf(tree.size - 1).hex():
+                    tree = MerkleTree()
+            if tree.size < size:
+                rows = session.scalars(
+                    select(LogEntry.leaf_hash)
+                    .where(LogEntry.leaf_index >= tree.size)
+                    .order_by(LogEntry.leaf_index)
+                )
+                tree.extend(bytes.fromhex(h[2:]) for h in rows)
+            self.trees[key] = tree
+            return tree
+
+
+_TREES = _TreeCache()
+
+
+def proof_bundle(session: Session, record_id: str) -> dict[str, Any]:
+    """A "bangfu-proof/1" bundle (see ledger/proofcheck.py) for one record, against the log
+    as indexed; `chain.block` is the block whose logRoot() must equal `log.root`."""
+    rid = record_id.lower()
+    entry = session.scalars(select(LogEntry).where(LogEntry.record_id == rid)).first()
+    if entry is None:
+        raise NotFoundError(
+            f"no record {record_id} is indexed (yet); check the id or try again in a minute",
+            code="record_not_found",
+        )
+    tree = _TREES.tree(session)
+    size = tree.size
+    last_block = session.scalar(
+        select(LogEntry.block_number).where(LogEntry.leaf_index == size - 1)
+    )
+    from ledger.records import SignedRecord
+
+    contract = SignedRecord.from_bytes(entry.record_bytes).domain.verifying_contract
+    return {
+        "format": PROOF_FORMAT,
+        "record": {
+            "bytes": "0x" + entry.record_bytes.hex(),
+            "leaf_hash": entry.leaf_hash,
+            "index": entry.leaf_index,
+        },
+        "log": {
+            "size": size,
+            "root": "0x" + tree.root(size).hex(),
+            "inclusion": ["0x" + h.hex() for h in tree.inclusion_proof(entry.leaf_index, size)],
+        },
+        "batch": None,
+        "consistency": None,
+        "chain": {"chain_id": entry.chain_id, "contract": contract, "block": last_block},
+    }
+
+
+def kind_name(kind: int) -> str:
+    try:
+        return Kind(kind).slug
+    except ValueError:
+        return "unknown"

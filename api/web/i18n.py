@@ -1,0 +1,77 @@
+"""Language choice for the portal: Chinese by default, English with ?lang=en."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.datastructures import URL, QueryParams
+
+from ledger.records import CATEGORIES, CATEGORY_EN, ResourceKind
+
+LANGS = ("zh", "en")
+
+KIND_NAMES: dict[int, tuple[str, str]] = {
+    1: ("项目锚定", "project anchor"),
+    2: ("承诺", "commitment"),
+    3: ("交付", "delivery"),
+    4: ("签收", "receipt"),
+    5: ("审计标记", "flag"),
+    6: ("批量交付", "delivery batch"),
+}
+RESOURCE_NAMES: dict[int, tuple[str, str]] = {
+    ResourceKind.FUNDS: ("资金", "funds"),
+    ResourceKind.GOODS: ("物资", "goods"),
+    ResourceKind.SERVICE: ("服务", "services"),
+}
+PROJECT_KIND_NAMES: dict[int, tuple[str, str]] = {
+    1: ("需求项目", "need"),
+    2: ("供给项目", "supply"),
+}
+
+
+@dataclass(frozen=True)
+class Lang:
+    """The page's language and helpers the templates call as `t(zh, en)` and `switch_url`."""
+
+    code: str
+
+    @classmethod
+    def pick(cls, value: str | None) -> Lang:
+        return cls("en" if (value or "").lower().startswith("en") else "zh")
+
+    @property
+    def html_lang(self) -> str:
+        return "en" if self.code == "en" else "zh-CN"
+
+    def t(self, zh: str, en: str) -> str:
+        return en if self.code == "en" else zh
+
+    def category(self, code: int) -> str:
+        if 1 <= code <= len(CATEGORIES):
+            return CATEGORY_EN[code - 1] if self.code == "en" else CATEGORIES[code - 1]
+        return self.t("未知", "unknown")
+
+    def kind(self, kind: int) -> str:
+        return self.t(*KIND_NAMES.get(kind, ("未知", "unknown")))
+
+    def resource(self, kind: int) -> str:
+        return self.t(*RESOURCE_NAMES.get(kind, ("未知", "unknown")))
+
+    def project_kind(self, kind: int) -> str:
+        return self.t(*PROJECT_KIND_NAMES.get(kind, ("未知", "unknown")))
+
+    def url(self, path: str, **params: object) -> str:
+        """A link inside the portal that keeps this language."""
+        query = {k: v for k, v in params.items() if v not in (None, "")}
+        if self.code == "en":
+            query["lang"] = "en"
+        return path + ("?" + urlencode(query) if query else "")
+
+    def switch_url(self, url: URL) -> str:
+        """The same page in the other language."""
+        params = [(k, v) for k, v in QueryParams(url.query).multi_items() if k != "lang"]
+        if self.code == "zh":
+            params.append(("lang", "en"))
+        query = urlencode(params)
+        return url.path + ("?" + query if query else "")
