@@ -1,0 +1,184 @@
+"""The audit: a clean ledger has no finding; each kind of tampering is found and named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from ledger.audit import AuditOptions, run_audit
+from ledger.config import PROJECT_ROOT
+from tests.audit.conftest import Ledger
+
+
+def opts(ledger: Ledger, **kw: object) -> AuditOptions:
+    base: dict[str, object] = dict(
+        rpc_url=ledger.rpc,
+        contract=ledger.contract,
+        database_url=ledger.db_url,
+        evidence_dir=ledger.evidence,
+        workers=2,
+    )
+    base.update(kw)
+    return AuditOptions(**base)  # type: ignore[arg-type]
+
+
+def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
+    report = run_audit(opts(ledger, sources=PROJECT_ROOT / "contracts"))
+    assert report.findings == []
+    assert report.exit_code(strict=True) == 0
+    assert report.stats["records"] == len(ledger.records)
+    assert report.stats["by_kind"]["delivery"] == 3
+    assert set(report.checks) >= {
+        "bytecode",
+        "signatures",
+        "log_root",
+        "commitment_totals",
+        "database",
+        "evidence",
+    }
+
+
+def _copy_db(ledger: Ledger, tmp_path: Path) -> str:
+    src = Path(ledger.db_url.removeprefix("sqlite:///"))
+    dst = tmp_path / "copy.sqlite3"
+    shutil.copy(src, dst)
+    return f"sqlite:///{dst}"
+
+
+def _tamper(url: str, sql: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        assert conn.execute(text(sql)).rowcount == 1
+    engine.dispose()
+
+
+def _finding(report, code: str):  # type: ignore[no-untyped-def]
+    found = [f for f in report.findings if f.code == code]
+    assert found, f"no {code} finding in {report.counts()}"
+    return found[0]
+
+
+def test_altered_row_is_named(ledger: Ledger, tmp_path: Path) -> None:
+    url = _copy_db(ledger, tmp_path)
+    delivery = ledger.records[2]
+    _tamper(url, f"UPDATE deliveries SET quantity = 3000 WHERE record_id = '0x{delivery.id.hex()}'")
+    report = run_audit(opts(ledger, database_url=url))
+    f = _finding(report, "db_row_altered")
+    assert f.where["table"] == "deliveries"
+    assert f.where["key"]["record_id"] == "0x" + delivery.id.hex()
+    assert f.where["columns"] == {"quantity": {"database": 3000, "chain": 30}}
+    assert report.exit_code() == 1
+
+
+def test_altered_record_bytes_are_named(ledger: Ledger, tmp_path: Path) -> None:
+    url = _copy_db(ledger, tmp_path)
+    _tamper(
+        url,
+        "UPDATE log_entries SET record_bytes = CAST(X'00' || record_bytes AS BLOB)"
+        " WHERE leaf_index = 1",
+    )
+    f = _finding(run_audit(opts(ledger, database_url=url)), "db_row_altered")
+    assert f.where == {
+        "table": "log_entries",
+        "key": {"leaf_index": 1},
+        "columns": f.where["columns"],
+    }
+    assert list(f.where["columns"]) == ["record_bytes"]
+
+
+def test_deleted_row_is_named(ledger: Ledger, tmp_path: Path) -> None:
+    url = _copy_db(ledger, tmp_path)
+    receipt = ledger.records[4]
+    _tamper(url, f"DELETE FROM receipts WHERE record_id = '0x{receipt.id.hex()}'")
+    f = _finding(run_audit(opts(ledger, database_url=url)), "db_row_missing")
+    assert f.where == {"table": "receipts", "key": {"record_id": "0x" + receipt.id.hex()}}
+
+
+def test_inserted_row_is_named(ledger: Ledger, tmp_path: Path) -> None:
+    url = _copy_db(ledger, tmp_path)
+    fake = "0x" + "ab" * 32
+    _tamper(
+        url,
+        f"""INSERT INTO flags (record_id, target_id, auditor, reason_code, note_hash)
+                     SELECT '{fake}', target_id, auditor, reason_code, note_hash FROM flags""",
+    )
+    report = run_audit(opts(ledger, database_url=url))
+    f = _finding(report, "db_row_extra")
+    assert f.where == {"table": "flags", "key": {"record_id": fake}}
+    assert report.codes() == {"db_row_extra"}
+
+
+def test_altered_evidence_is_named(ledger: Ledger, tmp_path: Path) -> None:
+    folder = tmp_path / "evidence"
+    shutil.copytree(ledger.evidence, folder)
+    victim = sorted(folder.iterdir())[0]
+    victim.write_bytes(victim.read_bytes() + b" (edited)")
+    report = run_audit(opts(ledger, evidence_dir=folder, database_url=None))
+    f = _finding(report, "evidence_altered")
+    assert f.where["file"] == str(victim)
+    assert len(f.where["records"]) == 1
+    assert report.exit_code() == 1
+
+
+def test_missing_evidence_is_an_anomaly(ledger: Ledger, tmp_path: Path) -> None:
+    folder = tmp_path / "evidence"
+    shutil.copytree(ledger.evidence, folder)
+    sorted(folder.iterdir())[0].unlink()
+    report = run_audit(opts(ledger, evidence_dir=folder, database_url=None))
+    assert report.codes() == {"evidence_missing"}
+    assert report.exit_code() == 0
+    assert report.exit_code(strict=True) == 2
+
+
+def test_modified_contract_source_is_found(ledger: Ledger, tmp_path: Path) -> None:
+    """A contract built from changed sources is deployed; the audit against the original
+    sources names the bytecode mismatch."""
+    from ledger.chain import deploy
+    from ledger.config import Settings
+
+    home = tmp_path / "home"
+    shutil.copytree(PROJECT_ROOT / "contracts", home / "contracts")
+    shutil.copytree(PROJECT_ROOT / "scripts", home / "scripts")
+    (home / "node_modules").symlink_to(PROJECT_ROOT / "node_modules")
+    src = home / "contracts" / "AidLedger.sol"
+    code = src.read_text()
+    weakened = code.replace(
+        "if (wouldBe > commitment.quantity) revert OverDelivery("
+        "commitmentId, commitment.quantity, wouldBe);",
+        "",
+    )
+    assert weakened != code
+    src.write_text(weakened)
+    env = ledger.env
+    evil = deploy(env.w3, env.actors.admin, settings=Settings(home=home))
+    report = run_audit(
+        AuditOptions(
+            rpc_url=ledger.rpc, contract=evil.address, sources=PROJECT_ROOT / "contracts", workers=1
+        )
+    )
+    f = _finding(report, "bytecode_mismatch")
+    assert f.severity == "integrity"
+    assert report.exit_code() == 1
+    # and the honest deployment still passes the same check
+    ok = run_audit(
+        AuditOptions(
+            rpc_url=ledger.rpc,
+            contract=ledger.contract,
+            sources=PROJECT_ROOT / "contracts",
+            workers=1,
+        )
+    )
+    assert "bytecode_mismatch" not in ok.codes()
+
+
+@pytest.mark.parametrize("days", [0])
+def test_anomalies_listed_beside_integrity(ledger: Ledger, days: int) -> None:
+    """With a zero-day receipt window the unreceipted deliveries become anomalies, which do
+    not fail the integrity verdict."""
+    report = run_audit(opts(ledger, receipt_days=days, database_url=None, evidence_dir=None))
+    assert report.codes() == {"delivery_unreceipted"}
+    assert len(report.anomalies) == 2
+    assert report.to_json()["verdict"] == "pass"
