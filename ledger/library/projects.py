@@ -651,3 +651,40 @@ def project_json(row: LibraryProject) -> dict[str, Any]:
         "content": json.loads(row.draft_json),
         "published_at": row.published_at.isoformat() if row.published_at else None,
     }
+
+
+# ------------------------------------------------------------------ key counties
+
+
+def parse_key_county_csv(text: str) -> list[int]:
+    """County codes from a CSV whose first column is the code ('#' comments, a header ok)."""
+    codes: list[int] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        cell = line.split(",")[0].strip().strip('"')
+        if not cell or cell.startswith("#") or cell.lower() == "code":
+            continue
+        try:
+            codes.append(require_county(cell).code)
+        except LedgerError as exc:
+            raise LibraryError(f"line {n}: {exc.message}", code=exc.code, line=n) from None
+    if not codes:
+        raise LibraryError("the key-county list has no county codes", code="empty_list")
+    return codes
+
+
+def load_key_counties(session: Session, codes: list[int], source: str) -> int:
+    """Replaces the key-county list and re-flags existing need projects."""
+    for row in session.scalars(select(KeyCounty)):
+        session.delete(row)
+    session.flush()
+    for code in sorted(set(codes)):
+        session.add(KeyCounty(code=code, name=require_county(code).full_name, source=source[:200]))
+    session.flush()
+    keys = set(codes)
+    for project in session.scalars(select(LibraryProject)):
+        project.key_county = project.county in keys
+    return len(keys)
+
+
+def key_counties(session: Session) -> list[KeyCounty]:
+    return list(session.scalars(select(KeyCounty).order_by(KeyCounty.code)))

@@ -1,0 +1,295 @@
+"""The libraries against a real anvil and real databases: lifecycle, signed versions and
+their proofs, permissions, ranking, the match rule, sharing and Chinese search."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from ledger.errors import ConflictError, LedgerError, PermissionError_
+from ledger.library import actions, matching, projects, sharing
+from ledger.library.models import LibraryProject
+from ledger.records import Commitment, ProjectKind, ResourceKind, new_id
+from tests.library.conftest import need, supply, sync
+
+
+def test_lifecycle_each_allowed_transition_and_a_refused_one(svc, env):
+    a = env.actors
+    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    with pytest.raises(ConflictError) as info:  # not before a match is accepted
+        actions.change_status(svc, nid, "matched", a.county_a.key)
+    assert info.value.code == "no_accepted_match"
+    actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, nid)
+    for status in ("matched", "in_progress", "completed", "closed"):
+        actions.change_status(svc, nid, status, a.county_a.key)
+        assert actions.get(svc, nid).status == status
+    with pytest.raises(ConflictError) as info:
+        actions.change_status(svc, nid, "published", a.county_a.key)
+    assert info.value.code == "transition_not_allowed"
+    with svc.db.session() as s:
+        assert [v.status for v in projects.versions(s, nid)] == [
+            "published",
+            "matched",
+            "in_progress",
+            "completed",
+            "closed",
+        ]
+    # a published project can go back from matched, and be closed from published
+    sid = actions.create_and_publish(svc, ProjectKind.SUPPLY, supply(), a.org_a.key)
+    actions.change_status(svc, sid, "closed", a.org_a.key)
+    with pytest.raises(ConflictError):
+        actions.change_status(svc, sid, "in_progress", a.org_a.key)
+
+
+def test_versions_anchored_and_old_version_proven(svc, env):
+    a = env.actors
+    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    actions.edit(svc, nid, need(title="册亨县者楼村油茶产业帮扶（第二版）"), a.county_a.key)
+    sync(svc, env)
+    with svc.db.session() as s:
+        old = projects.version_proof(s, nid, 1)
+        new = projects.version_proof(s, nid, 2)
+    signed = projects.verify_version_proof(old)
+    assert signed.signer == a.county_a.address
+    assert "第二版" not in old["content_json"] and "第二版" in new["content_json"]
+    assert json.loads(old["content_json"])["project_id"] == nid
+    # the chain's root at that size is the one the proof leads to
+    assert svc.ledger().log_root() == bytes.fromhex(old["root"][2:]) or old["tree_size"] < int(
+        svc.ledger().log_size()
+    )
+    forged = dict(old, content_json=old["content_json"].replace("120", "999"))
+    with pytest.raises(LedgerError) as info:
+        projects.verify_version_proof(forged)
+    assert info.value.code == "content_mismatch"
+
+
+def test_permissions(svc, env):
+    a = env.actors
+    # a county key cannot create a need for another county
+    with svc.db.session() as s, pytest.raises(PermissionError_):
+        projects.create_draft(s, ProjectKind.NEED, a.county_b.address, need())
+    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    for intruder in (a.county_b, a.org_a, a.stranger):
+        with pytest.raises(PermissionError_) as info:
+            actions.edit(svc, nid, need(title="被篡改"), intruder.key)
+        assert info.value.code == "not_project_owner"
+    sid = actions.create_and_publish(svc, ProjectKind.SUPPLY, supply(), a.org_a.key)
+    with pytest.raises(PermissionError_):
+        actions.change_status(svc, sid, "closed", a.org_b.key)
+    # the other side must answer a match: the proposing org cannot accept its own 接单
+    with svc.db.session() as s:
+        m = matching.prepare_match(s, "take", nid, org_code="91520000MA6DKTQX0U")
+        sig = matching.sign_match(m, "propose", svc.domain, a.org_a.key)
+        matching.propose(s, m.match_id, sig, svc.domain)
+        with pytest.raises(PermissionError_):
+            matching.respond(
+                s,
+                m.match_id,
+                "accept",
+                matching.sign_match(m, "accept", svc.domain, a.org_a.key),
+                svc.domain,
+            )
+
+
+def test_commitment_needs_an_accepted_match(svc, env):
+    a = env.actors
+    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    sync(svc, env)
+
+    def commitment(match_id: bytes) -> object:
+        return Commitment(
+            id=new_id(),
+            need_id=bytes.fromhex(nid[2:]),
+            match_id=match_id,
+            resource_kind=ResourceKind.FUNDS,
+            quantity=1_000_000,
+            due_date=int(datetime.now(UTC).timestamp()) + 86400 * 30,
+        ).sign(a.org_a.key, svc.domain)
+
+    with pytest.raises(LedgerError) as info:
+        svc.relayer.accept([commitment(new_id())])
+    assert info.value.code == "no_accepted_match"
+    mid = actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, nid)
+    with pytest.raises(LedgerError):  # the match is org A's, not org B's
+        svc.relayer.accept(
+            [
+                Commitment(
+                    id=new_id(),
+                    need_id=bytes.fromhex(nid[2:]),
+                    match_id=bytes.fromhex(mid[2:]),
+                    resource_kind=1,
+                    quantity=5,
+                    due_date=2_000_000_000,
+                ).sign(a.org_b.key, svc.domain)
+            ]
+        )
+    accepted = svc.relayer.accept([commitment(bytes.fromhex(mid[2:]))])
+    assert accepted[0].status == "queued"
+    sync(svc, env)
+    with svc.db.session() as s:
+        got = matching.progress(s, nid)["by_resource"]["funds"]
+    assert got == {"asked": 20_000_000, "committed": 1_000_000, "delivered": 0, "confirmed": 0}
+
+
+def test_ranking_on_a_fixed_data_set(svc, env):
+    a = env.actors
+    with svc.db.session() as s:
+        projects.load_key_counties(s, [522327], "test")
+    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    # best: serves the county itself, category fits, full capacity
+    best = actions.create_and_publish(
+        svc, ProjectKind.SUPPLY, supply(title="甲", regions=[522327]), a.org_a.key
+    )
+    # province only, half the goods
+    mid = actions.create_and_publish(
+        svc,
+        ProjectKind.SUPPLY,
+        supply(
+            title="乙",
+            capacity=[
+                {"kind": "funds", "quantity": 20_000_000},
+                {"kind": "goods", "quantity": 2500, "unit": "株"},
+            ],
+        ),
+        a.org_b.key,
+    )
+    # wrong category, wrong province
+    worst = actions.create_and_publish(
+        svc,
+        ProjectKind.SUPPLY,
+        supply(title="丙", categories=["文化体育"], regions=[11]),
+        a.org_b.key,
+    )
+    with svc.db.session() as s:
+        recs = [
+            r for r in matching.recommend(s, nid, limit=100) if r.project_id in (best, mid, worst)
+        ]
+        by_id = {r.project_id: r for r in recs}
+        assert [r.project_id for r in recs] == [best, mid, worst]
+        assert [(c["component"], c["points"]) for c in by_id[best].components] == [
+            ("category", 40),
+            ("region", 25),
+            ("capacity", 20),
+            ("key_county", 10),
+            ("waiting", 0),
+        ]
+        assert by_id[mid].score == 40 + 18 + 15 + 10
+        assert by_id[worst].score == 0 + 0 + 20 + 10
+        later = matching.recommend(s, nid, limit=100, today=date.today() + timedelta(days=90))
+        assert {r.project_id: r.score for r in later}[best] == 100
+        projects.load_key_counties(s, [520121], "test")
+
+
+def test_tampered_bundle_refused(svc, env):
+    a = env.actors
+    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    sync(svc, env)
+    with svc.db.session() as s:
+        bundle = sharing.export_bundle(s, a.admin.key, instance="guizhou", project_ids=[nid])
+    assert len(bundle["projects"]) == 1
+    trusted = [a.admin.address]
+
+    def refused(b, code):
+        with svc.db.session() as s, pytest.raises(LedgerError) as info:
+            sharing.import_bundle(s, b, trusted)
+        assert info.value.code == code
+
+    edited = copy.deepcopy(bundle)
+    edited["projects"][0]["versions"][0]["content_json"] = edited["projects"][0]["versions"][0][
+        "content_json"
+    ].replace("120", "121")
+    refused(edited, "bad_bundle_signature")
+    # re-signed by the tamperer: the signature is then not a trusted exporter's
+    with svc.db.session() as s:
+        other = sharing.export_bundle(s, a.stranger.key, instance="x", project_ids=[nid])
+    refused(other, "bad_bundle_signature")
+    # a trusted signer's bundle whose content was changed before signing fails the proof
+    with svc.db.session() as s:
+        good = sharing.export_bundle(s, a.stranger.key, instance="x", project_ids=[nid])
+    bad = copy.deepcopy(good)
+    bad["projects"][0]["versions"][0]["content_json"] += " "
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    bad.pop("signature")
+    bad["signature"] = (
+        "0x"
+        + bytes(
+            Account.sign_message(
+                encode_defunct(primitive=sharing._digest(bad)), a.stranger.key
+            ).signature
+        ).hex()
+    )
+    with svc.db.session() as s, pytest.raises(LedgerError) as info:
+        sharing.import_bundle(s, bad, [a.stranger.address])
+    assert info.value.code == "bad_bundle_proof"
+
+
+def test_bundle_import_into_another_database(svc, env, tmp_path):
+    from ledger.service import LedgerService
+    from tests.conftest import fresh_database_url
+
+    a = env.actors
+    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    sync(svc, env)
+    with svc.db.session() as s:
+        bundle = sharing.export_bundle(s, a.admin.key, instance="guizhou", project_ids=[nid])
+    url = next(fresh_database_url("sqlite", tmp_path))
+    other = LedgerService(env.settings.model_copy(update={"database_url": url}))
+    other.db.migrate()
+    with other.db.session() as s:
+        assert sharing.import_bundle(s, bundle, [a.admin.address]) == 1
+    with other.db.session() as s:
+        row = s.get(LibraryProject, nid)
+        assert row is not None and row.origin == "import:guizhou" and row.status == "published"
+    other.close()
+
+
+def test_chinese_search_and_filters(svc, env):
+    a = env.actors
+    tag = new_id().hex()[:6]
+    nid = actions.create_and_publish(
+        svc,
+        ProjectKind.NEED,
+        need(title=f"蜂蜜深加工项目{tag}", description="林下养蜂合作社"),
+        a.county_a.key,
+    )
+    actions.create_and_publish(
+        svc,
+        ProjectKind.NEED,
+        need(title=f"乡村学校图书室{tag}", category="文化体育"),
+        a.county_a.key,
+    )
+    with svc.db.session() as s:
+        found = projects.search(s, projects.Search(text=f"蜂蜜 {tag}"))
+        assert [p.project_id for p in found] == [nid]
+        assert [p.project_id for p in projects.search(s, projects.Search(text="养蜂合作"))][:1] == [
+            nid
+        ]
+        assert projects.search(s, projects.Search(text=f"蜂蜜{tag}", category=6)) == []
+        assert projects.search(s, projects.Search(text=f"{tag}", county=520121)) == []
+        got = projects.search(s, projects.Search(text=tag, resource_kind=2, status="published"))
+        assert len(got) == 2
+        assert projects.search(s, projects.Search(text="100%_")) == []
+
+
+@pytest.mark.parametrize(
+    ("override", "code"),
+    [
+        ({"county": 52232}, "bad_county_code"),
+        ({"county": 999999}, "unknown_county"),
+        ({"category": "炼金术"}, "unknown_category"),
+        ({"resources": [{"kind": "funds", "quantity": -5}]}, "invalid_project"),
+        ({"resources": [{"kind": "funds", "quantity": 10**18}]}, "invalid_project"),
+        ({"title": "长" * 101}, "invalid_project"),
+        ({"budget_fen": 1.5}, "invalid_project"),
+    ],
+)
+def test_bad_input_refused(svc, env, override, code):
+    with svc.db.session() as s, pytest.raises(LedgerError) as info:
+        projects.create_draft(s, ProjectKind.NEED, env.actors.county_a.address, need(**override))
+    assert info.value.code == code
+    assert 400 <= info.value.http_status < 500
