@@ -1,0 +1,57 @@
+"""Reports and exports for the public: organization indicators, CSV and IATI 2.03 XML."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response, StreamingResponse
+
+from api.deps import ServiceDep, SessionDep
+from ledger.export import csv_export, iati
+from ledger.export import indicators as ind
+from ledger.export.snapshot import load_key_counties, load_snapshot, parse_period
+
+router = APIRouter(prefix="/api/v1", tags=["reports 报告"])
+
+ExportKind = Literal["commitments", "deliveries", "receipts", "flags", "projects"]
+PERIOD = Query("all", max_length=40, description="2026-Q3, 2026-07, 2026-H1, 2026 or all")
+
+
+@router.get("/reports/indicators", summary="社会组织评价指标 Organization indicators")
+def indicators(
+    session: SessionDep,
+    org: str = Query(..., min_length=18, max_length=42, description="credit code or address"),
+    period: str = PERIOD,
+) -> dict[str, Any]:
+    """Participation, fulfilment, on-time, confirmed and key-county rates and flags of one
+    organization for a period (docs/reports.md), with the records behind each as a root."""
+    p = parse_period(period)
+    snap = load_snapshot(session, p.end)
+    result = ind.compute(snap, org, p, key_counties=load_key_counties(None)).to_dict()
+    result["record_counts"] = {k: len(v) for k, v in result.pop("records").items()}
+    return result
+
+
+@router.get("/exports/{kind}.csv", summary="CSV 导出 CSV export of one record kind")
+def export_csv(kind: ExportKind, service: ServiceDep) -> StreamingResponse:
+    """Every indexed record of the kind, in log order, with tx hash and proof path."""
+
+    def chunks() -> Any:
+        with service.db.session() as session:
+            yield from csv_export.iter_csv(session, kind)
+
+    return StreamingResponse(
+        chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{kind}.csv"'},
+    )
+
+
+@router.get("/exports/iati.xml", summary="IATI 2.03 导出 IATI 2.03 activities")
+def export_iati(session: SessionDep, period: str = PERIOD) -> Response:
+    """Needs as IATI activities, commitments and funds deliveries as transactions; the
+    document is validated against the IATI 2.03 schema before it is served."""
+    p = parse_period(period)
+    snap = load_snapshot(session, p.end)
+    return Response(iati.export(snap), media_type="application/xml")

@@ -1,0 +1,384 @@
+"""The read model as it stood at a cut-off time, with the log size and root at that time.
+
+Reports and indicators are computed from a `Snapshot`, never from the live running totals,
+so a report for a past period gives the same figures tomorrow as today, and every figure
+can name the records behind it and the log root they are all included under.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ledger.errors import LedgerError
+from ledger.merkle import MerkleTree, root
+from ledger.records import leaf_hash
+from ledger.store.models import (
+    CommitmentRow,
+    DeliveryRow,
+    FlagRow,
+    LogEntry,
+    Organization,
+    ProjectAnchorRow,
+    ReceiptRow,
+    RoleEvent,
+)
+
+#: Periods are calendar periods in China Standard Time (UTC+8, no daylight saving).
+CST = timezone(timedelta(hours=8), "CST")
+
+
+class PeriodError(LedgerError):
+    code = "bad_period"
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) in unix seconds; `end` is the report's cut-off."""
+
+    label: str
+    start: int
+    end: int
+
+    def contains(self, t: int) -> bool:
+        return self.start <= t < self.end
+
+    @property
+    def start_date(self) -> str:
+        return datetime.fromtimestamp(self.start, CST).date().isoformat()
+
+    @property
+    def last_date(self) -> str:
+        """The last calendar day inside the period."""
+        return (datetime.fromtimestamp(self.end, CST) - timedelta(seconds=1)).date().isoformat()
+
+
+def _ts(d: date) -> int:
+    return int(datetime(d.year, d.month, d.day, tzinfo=CST).timestamp())
+
+
+def _month_start(year: int, month: int) -> date:
+    year += (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    return date(year, month, 1)
+
+
+def parse_period(text: str, *, now: int | None = None) -> Period:
+    """`2026`, `2026-H1`, `2026-Q3`, `2026-07`, `2026-07-01..2026-09-30` or `all` (to now)."""
+    text = text.strip()
+    if text.lower() == "all":
+        end = now if now is not None else int(datetime.now(UTC).timestamp()) + 1
+        return Period("all", 0, end)
+    m = re.fullmatch(r"(\d{4})(?:-(Q[1-4]|H[12]|\d{2}))?", text, re.IGNORECASE)
+    if m:
+        year = int(m.group(1))
+        part = (m.group(2) or "").upper()
+        if not part:
+            first, months = 1, 12
+        elif part.startswith("Q"):
+            first, months = 3 * (int(part[1]) - 1) + 1, 3
+        elif part.startswith("H"):
+            first, months = 6 * (int(part[1]) - 1) + 1, 6
+        else:
+            first, months = int(part), 1
+            if not 1 <= first <= 12:
+                raise PeriodError(f"period {text}: month {part} is not 01..12", period=text)
+        start = _month_start(year, first)
+        end = _month_start(year, first + months)
+        return Period(f"{year}-{part}" if part else str(year), _ts(start), _ts(end))
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
+    if m:
+        try:
+            first_day = date.fromisoformat(m.group(1))
+            last_day = date.fromisoformat(m.group(2))
+        except ValueError:
+            raise PeriodError(f"{text!r} has an invalid date", period=text) from None
+        if last_day < first_day:
+            raise PeriodError("the period ends before it starts", period=text)
+        return Period(text, _ts(first_day), _ts(last_day + timedelta(days=1)))
+    raise PeriodError(
+        f"period {text!r} not understood; write 2026, 2026-H1, 2026-Q3, 2026-07, "
+        "2026-07-01..2026-09-30 or all",
+        period=text,
+    )
+
+
+def records_root(ids: Iterable[str]) -> str:
+    """RFC 9162 root over the sorted, distinct record ids (each id's 32 bytes is a leaf)."""
+    leaves = [leaf_hash(bytes.fromhex(i[2:])) for i in sorted(set(ids))]
+    return "0x" + root(leaves).hex()
+
+
+@dataclass
+class Need:
+    project_id: str
+    county: int
+    category: int
+    version: int
+    block_time: int
+    anchor_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CommitmentState:
+    record_id: str
+    need_id: str
+    org: str
+    county: int
+    category: int
+    resource_kind: int
+    quantity: int
+    unit: str
+    due_date: int
+    block_time: int
+    delivered: int = 0
+    confirmed: int = 0
+    delivered_by_due: int = 0
+    delivery_ids: list[str] = field(default_factory=list)
+    receipt_ids: list[str] = field(default_factory=list)
+
+    @property
+    def fully_delivered(self) -> bool:
+        return self.delivered >= self.quantity
+
+
+@dataclass
+class DeliveryShare:
+    record_id: str
+    commitment_id: str
+    org: str
+    county: int
+    category: int
+    quantity: int
+    block_time: int
+    beneficiary_count: int
+    batch: bool
+    confirmed: int | None = None  # quantity its receipt confirms, None while unreceipted
+    receipt_id: str | None = None
+    receipt_time: int | None = None
+
+
+@dataclass
+class FlagState:
+    record_id: str
+    target_id: str
+    reason_code: int
+    block_time: int
+
+
+@dataclass
+class Snapshot:
+    """Everything on the log before `cutoff` (block time), restricted to one province if
+    asked; `log_size`/`log_root` are the whole log's at the cut-off."""
+
+    cutoff: int
+    province: int | None
+    log_size: int
+    log_root: str
+    last_block: int | None
+    needs: dict[str, Need]
+    commitments: dict[str, CommitmentState]
+    deliveries: list[DeliveryShare]
+    flags: list[FlagState]
+    org_codes: dict[str, str]
+    org_names: dict[str, tuple[str, str | None]]
+    tx_hashes: dict[str, str]
+
+    def org_code(self, address: str) -> str:
+        return self.org_codes.get(address, address)
+
+    def org_label(self, address: str) -> str:
+        code = self.org_code(address)
+        name = self.org_names.get(code)
+        return f"{name[0]} ({code})" if name else code
+
+    def record_owner(self) -> dict[str, str]:
+        """Record id → the organization address whose record it is (for flag attribution)."""
+        owner = {c.record_id: c.org for c in self.commitments.values()}
+        owner.update({d.record_id: d.org for d in self.deliveries})
+        for c in self.commitments.values():
+            for rid in c.receipt_ids:
+                owner[rid] = c.org
+        return owner
+
+
+def _in_province(county: int, province: int | None) -> bool:
+    return province is None or county // 10000 == province
+
+
+def load_snapshot(session: Session, cutoff: int, *, province: int | None = None) -> Snapshot:
+    """The read model at `cutoff` (unix seconds, exclusive), computed from indexed rows."""
+    if province is not None and not 10 <= province <= 99:
+        raise LedgerError(
+            f"province {province} must be a 2-digit GB/T 2260 code such as 52 (贵州)",
+            code="bad_province",
+        )
+    size = session.scalar(
+        select(func.count()).select_from(LogEntry).where(LogEntry.block_time < cutoff)
+    )
+    size = int(size or 0)
+    leaves = session.execute(
+        select(LogEntry.leaf_index, LogEntry.leaf_hash, LogEntry.block_number)
+        .where(LogEntry.leaf_index < size)
+        .order_by(LogEntry.leaf_index)
+    ).all()
+    if len(leaves) != size or (leaves and leaves[-1][0] != size - 1):
+        # entries before the cut-off are a prefix of the log only if the index has no gaps
+        raise LedgerError(
+            "the indexed log has gaps before the cut-off; let the indexer catch up and retry",
+            code="index_incomplete",
+        )
+    tree = MerkleTree(bytes.fromhex(h[2:]) for _, h, _ in leaves)
+    last_block = int(leaves[-1][2]) if leaves else None
+
+    before = LogEntry.leaf_index < size
+    needs: dict[str, Need] = {}
+    rows = session.execute(
+        select(ProjectAnchorRow, LogEntry.block_time)
+        .join(LogEntry, LogEntry.record_id == ProjectAnchorRow.record_id)
+        .where(before, ProjectAnchorRow.project_kind == 1)
+        .order_by(LogEntry.leaf_index)
+    ).all()
+    for a, t in rows:
+        if not _in_province(a.county, province):
+            continue
+        need = needs.get(a.project_id)
+        if need is None:
+            need = needs[a.project_id] = Need(a.project_id, a.county, a.category, a.version, t)
+        need.category, need.version = a.category, a.version
+        need.anchor_ids.append(a.record_id)
+
+    commitments: dict[str, CommitmentState] = {}
+    tx_hashes: dict[str, str] = {}
+    for c, t, tx in session.execute(
+        select(CommitmentRow, LogEntry.block_time, LogEntry.tx_hash)
+        .join(LogEntry, LogEntry.record_id == CommitmentRow.record_id)
+        .where(before)
+        .order_by(LogEntry.leaf_index)
+    ).all():
+        if not _in_province(c.county, province):
+            continue
+        commitments[c.record_id] = CommitmentState(
+            c.record_id, c.need_id, c.org, c.county, c.category, c.resource_kind,
+            int(c.quantity), c.unit, int(c.due_date), int(t),
+        )  # fmt: skip
+        tx_hashes[c.record_id] = tx
+
+    deliveries: list[DeliveryShare] = []
+    by_record: dict[str, DeliveryShare] = {}
+    for d, t in session.execute(
+        select(DeliveryRow, LogEntry.block_time)
+        .join(LogEntry, LogEntry.record_id == DeliveryRow.record_id)
+        .where(before)
+        .order_by(LogEntry.leaf_index, DeliveryRow.commitment_id)
+    ).all():
+        state = commitments.get(d.commitment_id)
+        if state is None:
+            continue
+        share = DeliveryShare(
+            d.record_id, d.commitment_id, d.org, d.county, d.category, int(d.quantity), int(t),
+            d.beneficiary_count, d.batch,
+        )  # fmt: skip
+        deliveries.append(share)
+        by_record.setdefault(d.record_id, share)
+        state.delivered += share.quantity
+        if t <= state.due_date:
+            state.delivered_by_due += share.quantity
+        if d.record_id not in state.delivery_ids:
+            state.delivery_ids.append(d.record_id)
+
+    for r, rt in session.execute(
+        select(ReceiptRow, LogEntry.block_time)
+        .join(LogEntry, LogEntry.record_id == ReceiptRow.record_id)
+        .where(before)
+        .order_by(LogEntry.leaf_index)
+    ).all():
+        target = by_record.get(r.delivery_id)
+        if target is None:
+            continue
+        target.confirmed = int(r.confirmed_quantity)
+        target.receipt_id = r.record_id
+        target.receipt_time = int(rt)
+        state = commitments[target.commitment_id]
+        state.confirmed += int(r.confirmed_quantity)
+        state.receipt_ids.append(r.record_id)
+
+    flags = [
+        FlagState(f.record_id, f.target_id, f.reason_code, int(t))
+        for f, t in session.execute(
+            select(FlagRow, LogEntry.block_time)
+            .join(LogEntry, LogEntry.record_id == FlagRow.record_id)
+            .where(before)
+            .order_by(LogEntry.leaf_index)
+        ).all()
+    ]
+
+    codes: dict[str, str] = {}
+    for address, code in session.execute(
+        select(RoleEvent.address, RoleEvent.org_code)
+        .where(RoleEvent.org_code.is_not(None))
+        .order_by(RoleEvent.block_number, RoleEvent.log_index)
+    ).all():
+        if code:
+            codes[address] = code
+    names = {o.org_code: (o.name, o.name_en) for o in session.scalars(select(Organization)).all()}
+    return Snapshot(
+        cutoff=cutoff,
+        province=province,
+        log_size=size,
+        log_root="0x" + tree.root().hex(),
+        last_block=last_block,
+        needs=needs,
+        commitments=commitments,
+        deliveries=deliveries,
+        flags=flags,
+        org_codes=codes,
+        org_names=names,
+        tx_hashes=tx_hashes,
+    )
+
+
+def check_against_chain(snapshot: Snapshot, ledger: Any) -> bool:
+    """True if the contract's own logSize/logRoot at the last block before the cut-off equal
+    the snapshot's (needs a node that serves historical state, as anvil does)."""
+    if snapshot.last_block is None:
+        return snapshot.log_size == 0
+    size = ledger.log_size(snapshot.last_block)
+    chain_root = "0x" + bytes(ledger.log_root(snapshot.last_block)).hex()
+    return bool(size == snapshot.log_size and chain_root == snapshot.log_root)
+
+
+def load_key_counties(path: Path | None) -> set[int]:
+    """Key counties (重点帮扶县) from a file of 6-digit codes (one per line or the first CSV
+    column; `#` starts a comment). Without a file, the library's table if it has one."""
+    if path is None:
+        try:
+            from ledger.library import key_counties as table  # type: ignore[attr-defined]
+        except ImportError:
+            return set()
+        codes = getattr(table, "KEY_COUNTIES", None)
+        return {int(c) for c in codes} if codes else set()
+    try:
+        text = path.read_text("utf-8-sig")
+    except OSError as exc:
+        raise LedgerError(
+            f"cannot read the key-county file {path}: {exc.strerror}", code="bad_key_counties"
+        ) from None
+    out: set[int] = set()
+    for n, line in enumerate(text.splitlines(), 1):
+        value = line.split("#", 1)[0].split(",", 1)[0].strip()
+        if not value or (n == 1 and not value.isdigit()):
+            continue  # blank, comment or a header row
+        if not (value.isdigit() and len(value) == 6):
+            raise LedgerError(
+                f"{path}:{n}: {value!r} is not a 6-digit county code", code="bad_key_counties"
+            )
+        out.add(int(value))
+    return out

@@ -1,0 +1,385 @@
+"""Reports, indicators, IATI and CSV exports on a fixed demo ledger.
+
+The demo ledger runs on a private anvil whose block times the test sets (2030), so every
+figure is known in advance; the expected values below are computed by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from lxml import etree
+from sqlalchemy import select
+
+from api.app import create_app
+from ledger.export import csv_export, iati
+from ledger.export import indicators as ind
+from ledger.export.report import build_report, write_report
+from ledger.export.snapshot import (
+    CST,
+    check_against_chain,
+    load_key_counties,
+    load_snapshot,
+    parse_period,
+    records_root,
+)
+from ledger.indexer import Indexer
+from ledger.merkle import MerkleTree, verify_inclusion
+from ledger.records import (
+    Commitment,
+    Delivery,
+    Flag,
+    FlagReason,
+    ProjectAnchor,
+    Receipt,
+    ResourceKind,
+    SignedRecord,
+    derive_id,
+    text32,
+)
+from ledger.service import LedgerService
+from ledger.store.models import LogEntry
+from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
+
+
+def ts(day: str, hms: str = "10:00:00") -> int:
+    return int(datetime.fromisoformat(f"{day}T{hms}+08:00").timestamp())
+
+
+def rid(name: str) -> bytes:
+    return derive_id("export-demo", name)
+
+
+def hx(name: str) -> str:
+    return "0x" + rid(name).hex()
+
+
+@dataclass
+class Demo:
+    env: ChainEnv
+    service: LedgerService
+    key_file: Path
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    tmp = tmp_path_factory.mktemp("export-demo")
+    env = start_env(tmp)
+    try:
+        a = env.actors
+        dom = env.domain
+
+        def put(when: int, signed: SignedRecord) -> None:
+            env.w3.provider.make_request("evm_setNextBlockTimestamp", [when])  # type: ignore[arg-type]
+            env.ledger.submit(signed, a.relayers[0])
+
+        def need(name: str, county: int, cat: int, key: bytes, when: int) -> None:
+            pid = rid(name)
+            anchor = ProjectAnchor(
+                id=ProjectAnchor.anchor_id(pid, 1), project_id=pid, county=county, category=cat
+            )
+            put(when, anchor.sign(key, dom))
+
+        def commit(name: str, need_name: str, rk: int, qty: int, unit: str, due: int,
+                   key: bytes, when: int) -> None:  # fmt: skip
+            c = Commitment(
+                id=rid(name), need_id=rid(need_name), match_id=rid("m" + name), resource_kind=rk,
+                quantity=qty, unit=text32(unit), due_date=due,
+            )  # fmt: skip
+            put(when, c.sign(key, dom))
+
+        def deliver(name: str, c: str, qty: int, people: int, key: bytes, when: int) -> None:
+            d = Delivery(
+                id=rid(name), commitment_id=rid(c), quantity=qty, delivered_at=when - 60,
+                evidence_hash=rid("e" + name), beneficiary_count=people,
+                beneficiary_root=rid("b" + name) if people else bytes(32),
+            )  # fmt: skip
+            put(when, d.sign(key, dom))
+
+        def receipt(name: str, d: str, qty: int, key: bytes, when: int) -> None:
+            put(when, Receipt(id=rid(name), delivery_id=rid(d), confirmed_quantity=qty).sign(key, dom))
+
+        ka, kb = a.county_a.key, a.county_b.key
+        oa, ob = a.org_a.key, a.org_b.key
+        need("N1", COUNTY_A, 1, ka, ts("2030-06-20"))
+        need("N2", COUNTY_B, 8, kb, ts("2030-07-02"))
+        need("N3", COUNTY_A, 2, ka, ts("2030-07-03"))
+        commit("C1", "N1", ResourceKind.FUNDS, 100_000, "fen", ts("2030-08-31", "23:59:59"), oa,
+               ts("2030-07-05"))  # fmt: skip
+        commit("C2", "N2", ResourceKind.FUNDS, 50_000, "fen", ts("2030-07-31", "23:59:59"), ob,
+               ts("2030-07-06"))  # fmt: skip
+        commit("C3", "N2", ResourceKind.GOODS, 100, "斤", ts("2030-12-31", "23:59:59"), oa,
+               ts("2030-07-07"))  # fmt: skip
+        deliver("D1", "C1", 60_000, 0, oa, ts("2030-07-10"))
+        receipt("R1", "D1", 60_000, ka, ts("2030-07-12"))
+        deliver("D3", "C2", 20_000, 0, ob, ts("2030-07-15"))
+        deliver("D2", "C1", 40_000, 5, oa, ts("2030-08-20"))
+        receipt("R2", "D2", 30_000, ka, ts("2030-08-25"))
+        deliver("D4", "C3", 50, 50, oa, ts("2030-09-01"))
+        receipt("R4", "D4", 50, kb, ts("2030-09-02"))
+        flag = Flag(id=rid("F1"), record_id=rid("D2"), reason_code=FlagReason.RECEIPT_SHORTFALL)
+        put(ts("2030-09-10"), flag.sign(a.auditor.key, dom))
+        # after the 2030-Q3 cut-off: must not count in the Q3 report
+        deliver("D5", "C2", 30_000, 0, ob, ts("2030-10-05"))
+
+        service = LedgerService(env.settings)
+        service.db.migrate()
+        Indexer(service.db, service.ledger()).run_until_synced()
+        key_file = tmp / "key-counties.txt"
+        key_file.write_text(f"code\n{COUNTY_A}  # 册亨县\n")
+        yield Demo(env, service, key_file)
+    finally:
+        env.chain.down()
+
+
+Q3 = parse_period("2030-Q3")
+
+
+def test_parse_period() -> None:
+    assert Q3.start == ts("2030-07-01", "00:00:00") and Q3.end == ts("2030-10-01", "00:00:00")
+    assert parse_period("2030-07").end == ts("2030-08-01", "00:00:00")
+    assert parse_period("2030-H2").start == ts("2030-07-01", "00:00:00")
+    assert parse_period("2030-02-01..2030-02-28").end == ts("2030-03-01", "00:00:00")
+    for bad in ("2030-Q5", "2030-13", "yesterday", "2030-03-01..2030-02-01"):
+        with pytest.raises(Exception, match="period") as err:
+            parse_period(bad)
+        assert getattr(err.value, "code", "") == "bad_period"
+
+
+def test_key_county_file(tmp_path: Path) -> None:
+    good = tmp_path / "k.csv"
+    good.write_text("county,name\n522327,册亨县\n520121,开阳县\n")
+    assert load_key_counties(good) == {522327, 520121}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("522327\n52232\n")
+    with pytest.raises(Exception, match="6-digit"):
+        load_key_counties(bad)
+
+
+def _report(demo: Demo):  # type: ignore[no-untyped-def]
+    with demo.service.db.session() as session:
+        snap = load_snapshot(session, Q3.end, province=52)
+    keys = load_key_counties(demo.key_file)
+    return snap, build_report(snap, Q3, key_counties=keys, with_charts=False)
+
+
+def test_report_figures(demo: Demo) -> None:
+    snap, report = _report(demo)
+    # 3 anchors, 3 commitments, 4 deliveries, 3 receipts, 1 flag before the cut-off
+    assert snap.log_size == 14
+    assert check_against_chain(snap, demo.service.ledger()) is True
+    totals = {r.cells["resource"]: r.cells for r in report.tables["totals"].rows}
+    funds = totals["资金 funds"]
+    assert (funds["commitments_period"], funds["committed_period"]) == (2, "1500.00")
+    assert (funds["delivered_period"], funds["confirmed_period"]) == ("1200.00", "900.00")
+    assert funds["fulfilment_total"] == "80.0%"
+    goods = totals["物资 goods"]
+    assert (goods["committed_total"], goods["delivered_total"], goods["confirmed_total"]) == (
+        "100", "50", "50",
+    )  # fmt: skip
+    key = report.tables["key_counties"].rows
+    assert [r.cells["county"] for r in key] == [COUNTY_A]
+    assert key[0].cells["committed_yuan"] == "1000.00"
+    assert key[0].cells["delivered_yuan"] == "1000.00"
+    assert key[0].cells["confirmed_yuan"] == "900.00"
+    assert key[0].records == {hx(n) for n in ("C1", "D1", "D2", "R1", "R2")}
+    other = report.tables["other_counties"].rows
+    assert [(r.cells["county"], r.cells["commitments"], r.cells["in_kind"]) for r in other] == [
+        (COUNTY_B, 2, 1)
+    ]
+    assert other[0].cells["delivered_yuan"] == "200.00"  # D5 is after the cut-off
+    cats = {r.key: r.cells for r in report.tables["categories"].rows}
+    assert cats["category/1"]["committed_yuan"] == "1000.00"
+    assert cats["category/8"]["committed_yuan"] == "500.00"
+    orgs = {r.key: r.cells for r in report.tables["organizations"].rows}
+    assert orgs[f"org/{ORG_CODE_A}"]["delivered_yuan"] == "1000.00"
+    assert orgs[f"org/{ORG_CODE_B}"]["delivered_yuan"] == "200.00"
+    open_needs = {r.cells["need"]: r.cells["status"] for r in report.tables["open_needs"].rows}
+    assert open_needs == {hx("N2"): "执行中 in progress", hx("N3"): "未对接 no commitment"}
+    assert [r.cells["commitment"] for r in report.tables["overdue"].rows] == [hx("C2")]
+    anomalies = sorted((r.cells["kind"][:4], r.cells["record"]) for r in report.tables["anomalies"].rows)
+    assert anomalies == sorted(
+        [("逾期未交", hx("C2")), ("交付30", hx("D3")), ("签收少于", hx("R2"))]
+    )
+    trend = {r.cells["month"]: r.cells for r in report.tables["trend"].rows}
+    assert list(trend) == ["2030-07", "2030-08", "2030-09"]
+    assert trend["2030-07"]["delivered_yuan"] == "800.00"
+    assert trend["2030-08"]["confirmed_yuan"] == "300.00"
+
+
+def test_every_figure_ties_back_to_records(demo: Demo) -> None:
+    snap, report = _report(demo)
+    with demo.service.db.session() as session:
+        entries = session.scalars(select(LogEntry).order_by(LogEntry.leaf_index)).all()
+        leaves = [bytes.fromhex(e.leaf_hash[2:]) for e in entries]
+        index = {e.record_id: e for e in entries}
+    tree = MerkleTree(leaves)
+    root = bytes.fromhex(snap.log_root[2:])
+    assert tree.root(snap.log_size) == root
+    seen = 0
+    for table in report.tables.values():
+        for row in table.rows:
+            assert row.records_root == records_root(row.records)
+            for record in row.records:
+                entry = index[record]
+                assert entry.leaf_index < snap.log_size  # nothing after the cut-off
+                proof = tree.inclusion_proof(entry.leaf_index, snap.log_size)
+                verify_inclusion(leaves[entry.leaf_index], entry.leaf_index, snap.log_size,
+                                 proof, root)  # fmt: skip
+                seen += 1
+    assert seen > 20
+    # the county figure is re-derived from exactly the records it names
+    row = report.tables["key_counties"].rows[0]
+    delivered = sum(
+        d.quantity for d in snap.deliveries if d.record_id in row.records and d.county == COUNTY_A
+    )
+    assert f"{delivered // 100}.{delivered % 100:02d}" == row.cells["delivered_yuan"]
+
+
+def test_indicators_match_hand_computed(demo: Demo) -> None:
+    with demo.service.db.session() as session:
+        snap = load_snapshot(session, Q3.end)
+    keys = {COUNTY_A}
+    a = ind.compute(snap, ORG_CODE_A, Q3, key_counties=keys)
+    assert (a.commitments, a.needs, a.counties, a.committed_funds_fen) == (2, 2, 2, 100_000)
+    assert a.fulfilment_rate == pytest.approx(0.75)  # C1 1.0, C3 50/100
+    assert a.fulfilment_rate_funds == pytest.approx(1.0)
+    assert (a.on_time_rate, a.commitments_due) == (1.0, 1)  # C1 due 08-31, all by 08-20
+    assert a.confirmed_rate == pytest.approx(0.95)  # C1 90000/100000, C3 50/50
+    assert a.confirmed_rate_funds == pytest.approx(0.9)
+    assert a.key_county_share == pytest.approx(0.5)
+    assert a.key_county_share_funds == pytest.approx(1.0)
+    assert (a.flags_in_period, a.flags_total) == (1, 1)
+    assert a.records["flags"] == [hx("F1")]
+    b = ind.compute(snap, ORG_CODE_B, Q3, key_counties=keys)
+    assert b.commitments == 1 and b.fulfilment_rate == pytest.approx(0.4)
+    assert (b.on_time_rate, b.confirmed_rate, b.key_county_share) == (0.0, 0.0, 0.0)
+    assert b.flags_total == 0
+    with pytest.raises(Exception, match="no organization") as err:
+        ind.compute(snap, "91110000000000000X", Q3)
+    assert getattr(err.value, "code", "") == "org_not_found"
+
+
+def test_iati_export_validates(demo: Demo) -> None:
+    with demo.service.db.session() as session:
+        snap = load_snapshot(session, Q3.end)
+    data = iati.export(snap, reporting_org="CN-USCI-11100000000013127X")
+    doc = etree.fromstring(data)
+    assert doc.get("version") == "2.03"
+    acts = {a.findtext("iati-identifier"): a for a in doc.iter("iati-activity")}
+    assert len(acts) == 3
+    n1 = acts[f"CN-USCI-11100000000013127X-{hx('N1')}"]
+    types = [(t.find("transaction-type").get("code"), t.findtext("value")) for t in n1.iter("transaction")]
+    assert types == [("2", "1000.00"), ("3", "600.00"), ("4", "400.00")]
+    assert n1.find("sector").get("code") == "31120"
+    assert n1.find("participating-org[@role='1']").get("ref") == f"CN-USCI-{ORG_CODE_A}"
+    assert n1.find("activity-status").get("code") == "3"
+    assert acts[f"CN-USCI-11100000000013127X-{hx('N3')}"].find("activity-status").get("code") == "1"
+    # a broken document is refused with the schema's reason
+    del n1[0]
+    with pytest.raises(iati.IatiError, match="iati-identifier"):
+        iati.validate(doc)
+
+
+def test_sector_mapping_uses_real_dac_codes() -> None:
+    codes = iati.dac_sector_codes()
+    mapping = iati.sector_map()
+    assert sorted(mapping) == list(range(1, 11))
+    assert all(m["dac"] in codes for m in mapping.values())
+
+
+def test_csv_exports_carry_tx_and_proof(demo: Demo) -> None:
+    with demo.service.db.session() as session:
+        for kind in csv_export.KINDS:
+            buf = io.StringIO()
+            n = csv_export.write_csv(session, kind, buf)
+            rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
+            assert len(rows) == n
+            expected = {"commitments": 3, "deliveries": 5, "receipts": 3, "flags": 1, "projects": 3}
+            assert n == expected[kind]
+            for row in rows:
+                assert row["tx_hash"].startswith("0x") and len(row["tx_hash"]) == 66
+                assert row["proof_path"] == f"/api/v1/proofs/record/{row['record_id']}"
+                assert int(row["leaf_index"]) >= 0
+    with pytest.raises(Exception, match="unknown export kind"):
+        csv_export.columns("people")
+
+
+def test_api_routes(demo: Demo) -> None:
+    client = TestClient(create_app(demo.service))
+    r = client.get("/api/v1/reports/indicators", params={"org": ORG_CODE_A, "period": "2030-Q3"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["fulfilment_rate"] == pytest.approx(0.75) and body["commitments"] == 2
+    assert body["record_counts"]["flags"] == 1
+    r = client.get("/api/v1/reports/indicators", params={"org": ORG_CODE_A, "period": "soon"})
+    assert r.status_code == 400 and r.json()["code"] == "bad_period"
+    r = client.get("/api/v1/reports/indicators", params={"org": "91110000000000000X"})
+    assert r.status_code == 404 and r.json()["code"] == "org_not_found"
+    r = client.get("/api/v1/exports/deliveries.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert len(list(csv.DictReader(io.StringIO(r.text)))) == 5
+    assert client.get("/api/v1/exports/people.csv").status_code == 422
+    r = client.get("/api/v1/exports/iati.xml", params={"period": "2030-Q3"})
+    assert r.status_code == 200 and b'version="2.03"' in r.content
+
+
+def test_report_files_and_cli(demo: Demo, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    env = {
+        "BANGFU_HOME": str(demo.env.settings.home),
+        "BANGFU_VAR": str(demo.env.settings.var),
+        "BANGFU_RPC_URL": str(demo.env.settings.rpc_url),
+        "BANGFU_LOCALCHAIN_FILE": str(demo.env.settings.localchain_file),
+        "BANGFU_DATABASE_URL": str(demo.env.settings.sqlalchemy_url),
+        "PATH": "/usr/bin:/bin",
+    }
+    cmd = [sys.executable, "-m", "ledger.cli", "report", "--period", "2030-Q3", "--province",
+           "52", "--out", str(out), "--key-counties", str(demo.key_file)]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "chain match" in done.stdout
+    for name in ("report.pdf", "report.html", "figures.xlsx", "provenance.csv",
+                 "figures/key_counties.csv", "charts/counties.png"):  # fmt: skip
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    html = (out / "report.html").read_text("utf-8")
+    assert "重点帮扶县" in html and "<svg" in html and hx("R2") in html
+    prov = (out / "provenance.csv").read_text("utf-8")
+    assert "# log_root" in prov
+    from openpyxl import load_workbook
+
+    book = load_workbook(out / "figures.xlsx")
+    assert book["key_counties"]["E2"].value == 1000.0  # committed CNY of 522327
+    bad = subprocess.run(cmd[:4] + ["2030-Q9"] + cmd[5:], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "bad_period" in bad.stderr
+    csv_out = tmp_path / "d.csv"
+    done = subprocess.run([sys.executable, "-m", "ledger.cli", "export", "csv", "--kind",
+                           "receipts", "--out", str(csv_out)], env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(csv_out.read_text().splitlines()) == 4
+    ind_out = subprocess.run([sys.executable, "-m", "ledger.cli", "indicators", "--org",
+                              ORG_CODE_B, "--period", "2030-Q3"], env=env, capture_output=True,
+                             text=True)  # fmt: skip
+    assert ind_out.returncode == 0, ind_out.stderr
+    assert '"on_time_rate": 0.0' in ind_out.stdout
+
+
+def test_report_before_any_record(demo: Demo) -> None:
+    period = parse_period("2030-05")
+    with demo.service.db.session() as session:
+        snap = load_snapshot(session, period.end)
+    report = build_report(snap, period, with_charts=False)
+    assert snap.log_size == 0 and all(not t.rows for n, t in report.tables.items() if n != "trend")
+    assert check_against_chain(snap, demo.service.ledger()) is True
+    assert CST.utcoffset(None).total_seconds() == 8 * 3600
