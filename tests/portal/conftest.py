@@ -218,7 +218,11 @@ def build_world(env: ChainEnv, tmp: Path) -> World:
     svc = world.service
     svc.db.migrate()
     with svc.db.session() as s:
-        s.add(Organization(org_code=ORG_CODE_A, name="贵州乡村发展基金会", name_en="Guizhou Rural Fund"))
+        s.add(
+            Organization(
+                org_code=ORG_CODE_A, name="贵州乡村发展基金会", name_en="Guizhou Rural Fund"
+            )
+        )
         s.add(Organization(org_code=ORG_CODE_B, name="黔南公益服务中心", name_en=None))
     Indexer(svc.db, svc.ledger()).run_until_synced()
     return world

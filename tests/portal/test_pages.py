@@ -213,7 +213,9 @@ def test_verify_page_embeds_type_strings_that_match_the_records_module(
 ):
     body = client.get(f"/verify?id={world.records['d:funds1']}").text
     embedded = json.loads(
-        re.search(r'<script type="application/json" id="type-strings">(.*?)</script>', body).group(1)
+        re.search(r'<script type="application/json" id="type-strings">(.*?)</script>', body).group(
+            1
+        )
     )
     expected = {str(int(k)): cls.type_string() for k, cls in RECORD_TYPES.items()}
     assert embedded == expected
