@@ -1,0 +1,51 @@
+"""Proofs for auditors and the public: a record's inclusion, consistency between two sizes, and
+complete "bangfu-proof/1" bundles that `bangfu verify` or proofcheck.py check offline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import ServiceDep
+from ledger.proofs import LogProofs
+
+router = APIRouter(prefix="/api/v1/proofs", tags=["proofs"])
+
+
+@router.get("/root", summary="当前日志根 The indexed log's size and root")
+def root(service: ServiceDep) -> dict[str, Any]:
+    return LogProofs(service.db).root()
+
+
+@router.get("/consistency", summary="一致性证明 Consistency proof between two log sizes")
+def consistency(
+    service: ServiceDep,
+    old: int = Query(..., ge=0, description="the older size"),
+    new: int | None = Query(None, ge=0, description="the newer size (default: current)"),
+) -> dict[str, Any]:
+    return LogProofs(service.db).consistency(old, new)
+
+
+@router.get(
+    "/record/{record_id}",
+    summary="记录包含证明 A record's bytes, leaf hash, index and inclusion proof",
+)
+def inclusion(
+    service: ServiceDep,
+    record_id: str,
+    size: int | None = Query(None, ge=0, description="prove against this log size"),
+) -> dict[str, Any]:
+    return LogProofs(service.db).inclusion(record_id, size)
+
+
+@router.get("/bundle/{record_id}", summary="证明包 A bangfu-proof/1 bundle for offline checking")
+def bundle(
+    service: ServiceDep,
+    record_id: str,
+    size: int | None = Query(None, ge=0, description="prove against this log size"),
+    consistency_from: int | None = Query(
+        None, ge=0, description="also prove this older size (e.g. a witnessed one) a prefix"
+    ),
+) -> dict[str, Any]:
+    return LogProofs(service.db).bundle(record_id, size, consistency_from)
