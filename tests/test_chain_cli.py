@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,18 +32,13 @@ BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"
 
 
 def run(
-    args: list[str], cwd: Path, timeout: float = 120, **env: str | Path
+    args: list[str], cwd: Path, settings: Mapping[str, str | Path], *, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Runs `bangfu ARGS` with only the given BANGFU_* settings (others removed)."""
+    """Runs `bangfu ARGS` with only the given settings as BANGFU_* variables (others removed)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("BANGFU_")}
-    environ.update({f"BANGFU_{k.upper()}": str(v) for k, v in env.items()})
+    environ.update({f"BANGFU_{k.upper()}": str(v) for k, v in settings.items()})
     return subprocess.run(
-        [str(BANGFU), *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        [str(BANGFU), *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -92,34 +87,34 @@ def local(tmp_path: Path) -> Iterator[LocalSetup]:
 
 
 def test_up_status_down(local: LocalSetup) -> None:
-    up = run(["chain", "up"], local.tmp, **local.env)
+    up = run(["chain", "up"], local.tmp, local.env)
     assert up.returncode == 0, up.stderr
     assert f"127.0.0.1:{local.port}" in up.stdout
     pid = local.chain().pid()
     assert pid is not None and str(pid) in up.stdout
 
-    info = json.loads(run(["chain", "status"], local.tmp, **local.env).stdout)
+    info = json.loads(run(["chain", "status"], local.tmp, local.env).stdout)
     assert info["running"] is True and info["answering"] is True
     assert info["pid"] == pid
     assert info["chain_id"] == 31337
     assert info["rpc_url"] == f"http://127.0.0.1:{local.port}"
     assert local.chain().up() == pid  # already up: the same anvil, not a second one
 
-    down = run(["chain", "down"], local.tmp, **local.env)
+    down = run(["chain", "down"], local.tmp, local.env)
     assert down.returncode == 0, down.stderr
     assert "stopped" in down.stdout
     assert local.chain().pid() is None
     assert not local.chain().answers()
 
-    after = run(["chain", "status"], local.tmp, **local.env)
+    after = run(["chain", "status"], local.tmp, local.env)
     assert after.returncode == 0, after.stderr
     info = json.loads(after.stdout)
     assert info["running"] is False and info["answering"] is False
 
 
 def test_state_survives_restart(local: LocalSetup) -> None:
-    assert run(["chain", "up"], local.tmp, **local.env).returncode == 0
-    deployed = run(["deploy"], local.tmp, **local.env)
+    assert run(["chain", "up"], local.tmp, local.env).returncode == 0
+    deployed = run(["deploy"], local.tmp, local.env)
     assert deployed.returncode == 0, deployed.stderr
     settings = local.settings()
     deployment = Deployment.load(settings)
@@ -145,10 +140,10 @@ def test_state_survives_restart(local: LocalSetup) -> None:
     root, block = ledger.log_root(), w3.eth.block_number
     assert ledger.log_size() == 1
 
-    assert run(["chain", "down"], local.tmp, **local.env).returncode == 0
+    assert run(["chain", "down"], local.tmp, local.env).returncode == 0
     assert not local.chain().answers()
     assert (local.tmp / "anvil-state.json").is_file()
-    assert run(["chain", "up"], local.tmp, **local.env).returncode == 0
+    assert run(["chain", "up"], local.tmp, local.env).returncode == 0
 
     w3 = connect(settings)
     ledger = LedgerContract(w3, deployment)
@@ -229,7 +224,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: ChainEnv) -> dict[st
         # reachable (test_register_commands_are_reachable); `rebuild` loads the deployment too.
         "no_contract": BadCase(
             ["rebuild", "--into", f"sqlite:///{tmp / 'rebuilt.sqlite3'}"],
-            {"var": empty_var, "rpc_url": env.settings.rpc_url},
+            {"var": empty_var, "rpc_url": str(env.settings.rpc_url)},
             "no_contract",
             "no contract at 0x000000000000000000000000000000000000bEEF",
         ),
@@ -237,7 +232,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: ChainEnv) -> dict[st
     with socket.socket() as busy, ThreadPoolExecutor(max_workers=len(cases)) as pool:
         busy.bind(("127.0.0.1", busy_port))
         busy.listen()
-        futures = {name: pool.submit(run, c.args, tmp, **c.env) for name, c in cases.items()}
+        futures = {name: pool.submit(run, c.args, tmp, c.env) for name, c in cases.items()}
         for name, future in futures.items():
             cases[name].result = future.result()
     busy_settings = Settings(home=PROJECT_ROOT, var=tmp / "busy-var", localchain_file=busy_toml)
