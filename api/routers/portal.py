@@ -67,6 +67,15 @@ def _short(h: str | None, n: int = 10) -> str:
     return "—" if not h else (h[:n] + "…" if len(h) > n + 2 else h)
 
 
+STATUS_NAMES = {
+    "draft": ("草稿", "draft"),
+    "published": ("已发布", "published"),
+    "matched": ("已对接", "matched"),
+    "in_progress": ("实施中", "in progress"),
+    "completed": ("已完成", "completed"),
+    "closed": ("已关闭", "closed"),
+}
+
 templates.env.filters.update(dt=_dt, date=_date, pct=_pct, short=_short)
 templates.env.globals.update(qty=_qty, CATEGORIES=CATEGORIES, ResourceKind=ResourceKind)
 
@@ -79,6 +88,7 @@ def _render(request: Request, name: str, lang: Lang, status: int = 200, **ctx: A
         "t": lang.t,
         "switch_url": lang.switch_url(request.url),
         "has_bundle": bundle,
+        "status_name": lambda status: lang.t(*STATUS_NAMES.get(status, (status, status))),
         **ctx,
     }
     return templates.TemplateResponse(request, name, context, status_code=status)
@@ -133,7 +143,7 @@ def home(
         )
         for code, t in sorted(by_cat.items())
     ]
-    keys = data.key_counties()
+    keys = data.key_counties(session)
     by_county = data.totals_by(session, "county", rk)
     top = sorted(by_county.items(), key=lambda kv: (kv[0] not in keys, -kv[1].committed))[:15]
     county_bars = [
@@ -281,7 +291,7 @@ def _library(
         page=page,
         pages=max(1, -(-total // PAGE)),
         filters=filters,
-        keys=data.key_counties(),
+        keys=data.key_counties(session),
         county_name=data.county_name,
     )
 
@@ -464,7 +474,7 @@ def project(
         L,
         p=page,
         county_name=data.county_name,
-        keys=data.key_counties(),
+        keys=data.key_counties(session),
     )
 
 
@@ -579,7 +589,7 @@ def counties(
     for rk in ResourceKind:
         for code, t in data.totals_by(session, "county", rk).items():
             counts[code] = counts.get(code, 0) + t.commitments
-    keys = data.key_counties()
+    keys = data.key_counties(session)
     rows = [
         (
             code,

@@ -7,6 +7,8 @@ browser check what matters against the chain itself.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections import defaultdict
@@ -15,10 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFoundError
+from ledger.library import projects as library
+from ledger.library import regions
+from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
 from ledger.merkle import MerkleTree
 from ledger.records import Kind, ProjectKind, ResourceKind
 from ledger.store.models import (
@@ -39,47 +44,20 @@ PROOF_FORMAT = "bangfu-proof/1"
 
 
 def county_name(code: int) -> str | None:
-    """The county's Chinese name when the region table (ledger.library.regions) is present."""
-    try:
-        from ledger.library import regions
-    except ImportError:  # the library package is optional for the portal
-        return None
+    """The county's full Chinese name from the GB/T 2260 table, or None if unknown."""
     county = regions.counties().get(int(code))
     return county.full_name if county else None
 
 
-def key_counties() -> set[int]:
-    """Nationally designated key counties (重点帮扶县) known to the library, if any."""
-    try:
-        from ledger.library import regions
-    except ImportError:
-        return set()
-    loader = getattr(regions, "key_counties", None)
-    if loader is None:
-        return _key_counties_from_sample()
-    try:
-        return {int(c) for c in loader()}
-    except Exception:  # noqa: BLE001 - an optional source; the portal works without it
-        return set()
+def county_short(code: int) -> str:
+    """The county's own name (册亨县) for chart labels, or its code."""
+    county = regions.counties().get(int(code))
+    return county.name if county else str(code)
 
 
-def _key_counties_from_sample() -> set[int]:
-    try:
-        from importlib import resources
-
-        text = (
-            resources.files("ledger.library.data")
-            .joinpath("key_counties_sample.csv")
-            .read_text("utf-8")
-        )
-    except (ModuleNotFoundError, FileNotFoundError):
-        return set()
-    out = set()
-    for line in text.splitlines():
-        head = line.split(",", 1)[0].strip()
-        if head.isdigit() and len(head) == 6:
-            out.add(int(head))
-    return out
+def key_counties(session: Session) -> set[int]:
+    """Nationally designated key counties (重点帮扶县) as loaded into the library."""
+    return {k.code for k in library.key_counties(session)}
 
 
 # ----------------------------------------------------------------- totals and series
@@ -364,6 +342,8 @@ class ProjectSummary:
     published: int
     commitments: int = 0
     totals: dict[int, Triple] = field(default_factory=dict)
+    title: str = ""
+    status: str = ""
 
 
 def projects(
@@ -385,13 +365,14 @@ def projects(
         .subquery()
     )
     stmt = (
-        select(ProjectAnchorRow, LogEntry.block_time)
+        select(ProjectAnchorRow, LogEntry.block_time, LibraryProject.title, LibraryProject.status)
         .join(
             latest,
             (latest.c.project_id == ProjectAnchorRow.project_id)
             & (latest.c.v == ProjectAnchorRow.version),
         )
         .join(LogEntry, LogEntry.record_id == ProjectAnchorRow.record_id)
+        .outerjoin(LibraryProject, LibraryProject.project_id == ProjectAnchorRow.project_id)
     )
     if project_kind is not None:
         stmt = stmt.where(ProjectAnchorRow.project_kind == project_kind)
@@ -400,7 +381,7 @@ def projects(
     if category is not None:
         stmt = stmt.where(ProjectAnchorRow.category == category)
     if key_only:
-        stmt = stmt.where(ProjectAnchorRow.county.in_(sorted(key_counties()) or [-1]))
+        stmt = stmt.where(ProjectAnchorRow.county.in_(sorted(key_counties(session)) or [-1]))
     if q:
         stmt = stmt.where(_search(q))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -408,34 +389,48 @@ def projects(
         stmt.order_by(LogEntry.leaf_index.desc()).offset(offset).limit(limit)
     ).all()
     out = [
-        ProjectSummary(a.project_id, a.project_kind, a.county, a.category, a.version, int(ts))
-        for a, ts in rows
+        ProjectSummary(
+            a.project_id,
+            a.project_kind,
+            a.county,
+            a.category,
+            a.version,
+            int(ts),
+            title=title or "",
+            status=status or "",
+        )
+        for a, ts, title, status in rows
     ]
     _attach_totals(session, out)
     return out, int(total)
 
 
 def _search(q: str) -> Any:
-    """Free text: a project id (or its prefix), a county code, or part of a county name."""
+    """Free text: words of a project's title or description (the library's normalized
+    search text), a project id prefix, a county code, or part of a county's name."""
     text = q.strip().lower()
     conds: list[Any] = []
     if text.startswith("0x") and all(ch in "0123456789abcdef" for ch in text[2:]):
         conds.append(ProjectAnchorRow.project_id.startswith(text))
     if text.isdigit():
         conds.append(ProjectAnchorRow.county == int(text))
-    try:
-        from ledger.library import regions
-
-        codes = [c.code for c in regions.counties().values() if q.strip() in c.full_name]
-        if codes and len(codes) < 5000:
-            conds.append(ProjectAnchorRow.county.in_(codes))
-    except ImportError:
-        pass
-    if not conds:
-        return ProjectAnchorRow.project_id == "-"  # nothing matches
-    from sqlalchemy import or_
-
-    return or_(*conds)
+    codes = [c.code for c in regions.counties().values() if q.strip() in c.full_name]
+    if codes and len(codes) < 500:
+        conds.append(ProjectAnchorRow.county.in_(codes))
+    words = library.search_text(q).split()
+    if words:
+        conds.append(
+            and_(
+                *(
+                    LibraryProject.search_text.like(
+                        "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",
+                        escape="\\",
+                    )
+                    for w in words
+                )
+            )
+        )
+    return or_(*conds) if conds else ProjectAnchorRow.project_id == "-"
 
 
 def _attach_totals(session: Session, items: list[ProjectSummary]) -> None:
@@ -480,6 +475,11 @@ class ProjectPage:
     anchor: ProjectAnchorRow
     steps: list[Step]
     commitments: list[CommitmentRow]
+    title: str = ""
+    status: str = ""
+    content: dict[str, Any] | None = None
+    #: per anchored version: does the library's stored content hash to the anchored hash?
+    content_checks: dict[int, bool] = field(default_factory=dict)
 
 
 def project_page(session: Session, project_id: str) -> ProjectPage:
@@ -531,10 +531,23 @@ def project_page(session: Session, project_id: str) -> ProjectPage:
         for a in anchors
     ]
     seen_matches: set[str] = set()
+    matches = {
+        m.match_id: m
+        for m in session.scalars(select(LibraryMatch).where(LibraryMatch.need_id == pid))
+    }
     for c in commitments:
         if c.match_id not in seen_matches and int(c.match_id, 16) != 0:
             seen_matches.add(c.match_id)
-            steps.append(step("matched", c.record_id, match_id=c.match_id))
+            m = matches.get(c.match_id)
+            steps.append(
+                step(
+                    "matched",
+                    c.record_id,
+                    match_id=c.match_id,
+                    direction=m.direction if m else None,
+                    supply_id=m.supply_id if m and int(m.supply_id, 16) else None,
+                )
+            )
         steps.append(
             step(
                 "committed",
@@ -546,11 +559,15 @@ def project_page(session: Session, project_id: str) -> ProjectPage:
                 due_date=c.due_date,
             )
         )
+    by_id = {c.record_id: c for c in commitments}
     for d in deliveries:
+        c = by_id[d.commitment_id]
         steps.append(
             step(
                 "delivered",
                 d.record_id,
+                resource_kind=c.resource_kind,
+                unit=c.unit,
                 commitment_id=d.commitment_id,
                 quantity=d.quantity,
                 batch=d.batch,
@@ -559,10 +576,13 @@ def project_page(session: Session, project_id: str) -> ProjectPage:
             )
         )
     for r in receipts:
+        c = by_id[r.commitment_id]
         steps.append(
             step(
                 "confirmed",
                 r.record_id,
+                resource_kind=c.resource_kind,
+                unit=c.unit,
                 delivery_id=r.delivery_id,
                 quantity=r.confirmed_quantity,
             )
@@ -571,7 +591,20 @@ def project_page(session: Session, project_id: str) -> ProjectPage:
         steps.append(step("flagged", f.record_id, target_id=f.target_id, reason=f.reason_code))
     order = {"published": 0, "matched": 1, "committed": 2, "delivered": 3, "confirmed": 4}
     steps.sort(key=lambda s: (s.leaf_index, order.get(s.stage, 5)))
-    return ProjectPage(pid, anchors[-1], steps, commitments)
+    page = ProjectPage(pid, anchors[-1], steps, commitments)
+    row = session.get(LibraryProject, pid)
+    if row is not None:
+        page.title, page.status = row.title, row.status
+        anchored = {a.version: a.content_hash for a in anchors}
+        for v in session.scalars(
+            select(LibraryProjectVersion).where(LibraryProjectVersion.project_id == pid)
+        ):
+            if v.version in anchored:
+                digest = "0x" + hashlib.sha256(v.content_json.encode("utf-8")).hexdigest()
+                page.content_checks[v.version] = digest == anchored[v.version]
+                if v.version == anchors[-1].version:
+                    page.content = json.loads(v.content_json)
+    return page
 
 
 def _locations(session: Session, ids: list[str]) -> dict[str, LogEntry]:
@@ -622,7 +655,7 @@ def county_page(session: Session, county: int) -> CountyPage:
     return CountyPage(
         county,
         county_name(county),
-        county in key_counties(),
+        county in key_counties(session),
         dict(by_category),
         card,
         needs,

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ import uvicorn
 from api.app import create_app
 from ledger.chain import deploy
 from ledger.indexer import Indexer
+from ledger.library import actions
+from ledger.library import projects as library
 from ledger.onchain import LedgerContract
 from ledger.records import (
     Commitment,
@@ -27,10 +30,10 @@ from ledger.records import (
     Receipt,
     ResourceKind,
     SignedRecord,
-    category_code,
     new_id,
     text32,
 )
+from ledger.relayer import RelayWorker
 from ledger.service import LedgerService
 from ledger.store.models import Organization
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, free_port
@@ -50,8 +53,14 @@ def _hex(b: bytes) -> str:
     return "0x" + b.hex()
 
 
+def _b(h: str) -> bytes:
+    return bytes.fromhex(h[2:])
+
+
 def build_world(env: ChainEnv, tmp: Path) -> World:
-    """Deploys a fresh AidLedger (a clean log) and records a small, realistic history."""
+    """Deploys a fresh AidLedger (a clean log) and records a small, realistic history: library
+    projects published and matched through ledger.library, then commitments, deliveries,
+    receipts and a flag signed by their authors and submitted on chain."""
     a = env.actors
     settings = env.settings.model_copy(
         update={"var": tmp, "database_url": f"sqlite:///{tmp / 'portal.sqlite3'}"}
@@ -65,9 +74,22 @@ def build_world(env: ChainEnv, tmp: Path) -> World:
     ledger.register_organization(a.admin, a.org_b.address, ORG_CODE_B)
     ledger.register_auditor(a.admin, a.auditor.address)
     domain = deployment.domain
-    payer = env.actors.relayers[0]
+    payer = a.relayers[0]
     world = World(LedgerService(settings))
+    svc = world.service
+    svc.db.migrate()
+    indexer = Indexer(svc.db, svc.ledger())
+    indexer.run_until_synced()  # roles, so the library knows who owns which county
+    with svc.db.session() as s:
+        s.add(
+            Organization(
+                org_code=ORG_CODE_A, name="贵州乡村发展基金会", name_en="Guizhou Rural Fund"
+            )
+        )
+        s.add(Organization(org_code=ORG_CODE_B, name="黔南公益服务中心", name_en=None))
+        library.load_key_counties(s, [COUNTY_A], "tests/portal")
     now = int(time.time())
+    deadline = (date.today() + timedelta(days=120)).isoformat()
 
     def put(name: str, signer: object, record: object) -> bytes:
         signed = record.sign(signer.key, domain)  # type: ignore[attr-defined]
@@ -76,43 +98,53 @@ def build_world(env: ChainEnv, tmp: Path) -> World:
         world.signed[name] = signed
         return signed.id  # type: ignore[no-any-return]
 
-    def need(name: str, county_acct: object, county: int, category: str) -> bytes:
-        pid = new_id()
-        put(
-            f"anchor:{name}",
-            county_acct,
-            ProjectAnchor(
-                id=ProjectAnchor.anchor_id(pid, 1),
-                project_id=pid,
-                project_kind=ProjectKind.NEED,
-                county=county,
-                category=category_code(category),
-                content_hash=new_id(),
-                version=1,
-            ),
-        )
-        world.needs[name] = _hex(pid)
-        return pid
+    def need(name: str, county_acct: object, county: int, category: str, title: str) -> bytes:
+        content = {
+            "county": county,
+            "village": "者楼村",
+            "title": title,
+            "description": f"{title}：面向脱贫户，带动增收",
+            "category": category,
+            "mode": "capacity",
+            "beneficiaries": 120,
+            "budget_fen": 20_000_000,
+            "resources": [{"kind": "funds", "quantity": 20_000_000}],
+            "deadline": deadline,
+            "contact_role": "县乡村振兴局项目办",
+        }
+        key = county_acct.key  # type: ignore[attr-defined]
+        world.needs[name] = actions.create_and_publish(svc, ProjectKind.NEED, content, key)
+        return _b(world.needs[name])
 
-    school = need("school", a.county_a, COUNTY_A, "民生保障")
-    clinic = need("clinic", a.county_a, COUNTY_A, "卫生健康")
-    tea = need("tea", a.county_b, COUNTY_B, "产业发展")
-    need("training", a.county_a, COUNTY_A, "人才培育")
-    supply_id = new_id()
-    put(
-        "anchor:supply",
-        a.org_a,
-        ProjectAnchor(
-            id=ProjectAnchor.anchor_id(supply_id, 1),
-            project_id=supply_id,
-            project_kind=ProjectKind.SUPPLY,
-            county=COUNTY_A,
-            category=category_code("科技助农"),
-            content_hash=new_id(),
-            version=1,
-        ),
+    school = need("school", a.county_a, COUNTY_A, "民生保障", "者楼小学营养午餐")
+    clinic = need("clinic", a.county_a, COUNTY_A, "卫生健康", "村卫生室医疗设备")
+    tea = need("tea", a.county_b, COUNTY_B, "产业发展", "开阳富硒茶产业")
+    need("training", a.county_a, COUNTY_A, "人才培育", "电商带头人培训")
+    world.needs["supply"] = actions.create_and_publish(
+        svc,
+        ProjectKind.SUPPLY,
+        {
+            "title": "乡村医疗物资捐赠",
+            "description": "为贵州脱贫县卫生室提供医疗物资",
+            "categories": ["卫生健康"],
+            "regions": [52],
+            "capacity": [{"kind": "goods", "quantity": 2000, "unit": "箱", "item": "医疗包"}],
+            "period_start": date.today().isoformat(),
+            "period_end": (date.today() + timedelta(days=365)).isoformat(),
+        },
+        a.org_b.key,
     )
-    world.needs["supply"] = _hex(supply_id)
+    worker = RelayWorker(svc.db, svc.ledger(), a.relayers, confirmations=0)
+    for _ in range(5):
+        worker.run_once()
+    indexer.run_until_synced()
+    for name in ("school", "clinic", "tea", "training", "supply"):
+        world.records[f"anchor:{name}"] = _hex(ProjectAnchor.anchor_id(_b(world.needs[name]), 1))
+    m_school = actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, _hex(school))
+    m_clinic = actions.create_and_accept_match(
+        svc, a.county_a.key, a.org_b.key, _hex(clinic), supply_id=world.needs["supply"]
+    )
+    m_tea = actions.create_and_accept_match(svc, a.county_b.key, a.org_b.key, _hex(tea))
 
     c_funds = put(
         "c:funds",
@@ -120,7 +152,7 @@ def build_world(env: ChainEnv, tmp: Path) -> World:
         Commitment(
             id=new_id(),
             need_id=school,
-            match_id=new_id(),
+            match_id=_b(m_school),
             resource_kind=ResourceKind.FUNDS,
             quantity=12_000_000,  # ¥120,000.00
             unit=text32("fen"),
@@ -134,7 +166,7 @@ def build_world(env: ChainEnv, tmp: Path) -> World:
         Commitment(
             id=new_id(),
             need_id=clinic,
-            match_id=new_id(),
+            match_id=_b(m_clinic),
             resource_kind=ResourceKind.GOODS,
             quantity=500,
             unit=text32("箱"),
@@ -148,7 +180,7 @@ def build_world(env: ChainEnv, tmp: Path) -> World:
         Commitment(
             id=new_id(),
             need_id=tea,
-            match_id=new_id(),
+            match_id=_b(m_tea),
             resource_kind=ResourceKind.FUNDS,
             quantity=5_000_000,
             unit=text32("fen"),
@@ -210,21 +242,12 @@ def build_world(env: ChainEnv, tmp: Path) -> World:
         a.auditor,
         Flag(
             id=new_id(),
-            record_id=bytes.fromhex(world.records["d:goods"][2:]),
+            record_id=_b(world.records["d:goods"]),
             reason_code=FlagReason.LATE_DELIVERY,
             note_hash=new_id(),
         ),
     )
-    svc = world.service
-    svc.db.migrate()
-    with svc.db.session() as s:
-        s.add(
-            Organization(
-                org_code=ORG_CODE_A, name="贵州乡村发展基金会", name_en="Guizhou Rural Fund"
-            )
-        )
-        s.add(Organization(org_code=ORG_CODE_B, name="黔南公益服务中心", name_en=None))
-    Indexer(svc.db, svc.ledger()).run_until_synced()
+    indexer.run_until_synced()
     return world
 
 

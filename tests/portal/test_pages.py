@@ -99,6 +99,13 @@ def test_library_filters_and_search(client: TestClient, world: World):
     assert world.needs["school"] in key_only and world.needs["tea"] not in key_only
     supply = client.get("/supply").text
     assert world.needs["supply"] in supply and world.needs["school"] not in supply
+    assert "乡村医疗物资捐赠" in supply
+    # Chinese full-text search over the library's titles and descriptions, and county names
+    lunch = client.get("/needs", params={"q": "营养午餐"}).text
+    assert world.needs["school"] in lunch and world.needs["clinic"] not in lunch
+    assert "者楼小学营养午餐" in lunch
+    cehang = client.get("/needs", params={"q": "册亨"}).text
+    assert world.needs["clinic"] in cehang and world.needs["tea"] not in cehang
     # junk filters are ignored or refused, never a server error
     assert client.get("/needs?county=abc&category=99").status_code == 200
     assert client.get("/needs?page=0").status_code == 422
@@ -120,8 +127,14 @@ def test_project_timeline_in_chain_order(client: TestClient, world: World):
         assert f"/verify?id={world.records[name]}" in body
         assert f"/portal/proofs/{world.records[name]}.json" in body
     assert "/tx/0x" in body
+    assert "<h1>者楼小学营养午餐</h1>" in body
+    assert "社会组织接单" in body  # the accepted library match: the org took the need
+    # the library's stored content hashes to the anchored content hash
+    assert 'id="content-check" class="ok"' in body
+    assert "¥80,000.00" in body  # deliveries shown in the commitment's unit
     flagged = client.get(f"/projects/{world.needs['clinic']}").text
     assert re.findall(r'data-stage="(\w+)"', flagged)[-1] == "flagged"
+    assert "县点单" in flagged and f"/projects/{world.needs['supply']}" in flagged
 
 
 def test_org_and_county_scorecards(client: TestClient):
@@ -195,9 +208,11 @@ def test_csv_downloads_parse(client: TestClient, world: World):
 
 def test_proof_bundles_verify_against_the_chain(client: TestClient, world: World):
     ledger = world.service.ledger()
-    for name in ("anchor:school", "c:funds", "r:funds2", "f:goods"):
+    for name, kind in (("anchor:school", 1), ("c:funds", 2), ("r:funds2", 4), ("f:goods", 5)):
         bundle = client.get(f"/portal/proofs/{world.records[name]}.json").json()
-        assert bundle["record"]["bytes"] == "0x" + world.signed[name].canonical_bytes().hex()
+        if name in world.signed:
+            assert bundle["record"]["bytes"] == "0x" + world.signed[name].canonical_bytes().hex()
+        assert int(bundle["record"]["bytes"][4:6], 16) == kind
         onchain = ledger.log_root(bundle["chain"]["block"])
         summary = verify_bundle(bundle, "0x" + onchain.hex())
         assert summary["ok"]
