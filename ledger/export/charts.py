@@ -16,11 +16,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import font_manager  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib import font_manager
+from matplotlib.figure import Figure
 
-from ledger.errors import ToolchainError  # noqa: E402
+from ledger.errors import ToolchainError
 
 #: TrueType-outline CJK fonts, which both matplotlib and reportlab can embed.
 CJK_FONT_CANDIDATES = (

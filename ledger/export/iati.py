@@ -27,6 +27,7 @@ SCHEMA_DIR = DATA / "iati-2.03"
 ORG_PREFIX = "CN-USCI-"
 #: Publishers pass their own credit code; this placeholder only keeps a demo export valid.
 DEFAULT_REPORTING_ORG = "CN-USCI-000000000000000000"
+REPORTING_NAME = "社会组织参与乡村振兴对接平台 Social organizations rural revitalization platform"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
@@ -81,7 +82,7 @@ def build(
     snapshot: Snapshot,
     *,
     reporting_org: str = DEFAULT_REPORTING_ORG,
-    reporting_name: str = "社会组织参与乡村振兴对接平台 Social organizations rural revitalization platform",
+    reporting_name: str = REPORTING_NAME,
     generated: datetime | None = None,
 ) -> etree._Element:
     """The <iati-activities> tree for every need in the snapshot."""

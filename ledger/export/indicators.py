@@ -61,7 +61,9 @@ def _ratio(num: int, den: int) -> float | None:
 def org_addresses(snapshot: Snapshot, org: str) -> list[str]:
     """Signing addresses of an organization given by credit code (or one 0x address)."""
     if org.startswith("0x"):
-        return [a for a in {c.org for c in snapshot.commitments.values()} if a.lower() == org.lower()]
+        return [
+            a for a in {c.org for c in snapshot.commitments.values()} if a.lower() == org.lower()
+        ]
     return sorted(a for a, code in snapshot.org_codes.items() if code == org)
 
 

@@ -264,14 +264,14 @@ def build_report(
 
     # -- by county, key counties apart
     county_flows = _flows(snapshot, period, lambda c: c.county)
-    for name, title, pick in (
-        ("key_counties", "重点帮扶县 Key counties", lambda k: k in keys),
-        ("other_counties", "其他县 Other counties", lambda k: k not in keys),
+    for name, title, wanted in (
+        ("key_counties", "重点帮扶县 Key counties", True),
+        ("other_counties", "其他县 Other counties", False),
     ):
         rows = [
             Row(f"county/{k}", {"county": k, **agg.cells()}, agg.records)
             for k, agg in sorted(county_flows.items())
-            if pick(k)
+            if (k in keys) == wanted
         ]
         tables[name] = Table(
             name, f"按县 By county — {title}", [("county", "县 county"), *GROUP_COLUMNS], rows,
@@ -296,7 +296,11 @@ def build_report(
         [
             Row(
                 f"org/{k}",
-                {"org": snapshot.org_names.get(k, (k, None))[0] + ("" if k not in snapshot.org_names else f" ({k})"), **agg.cells()},  # noqa: E501
+                {
+                    "org": snapshot.org_names.get(k, (k, None))[0]
+                    + ("" if k not in snapshot.org_names else f" ({k})"),
+                    **agg.cells(),
+                },
                 agg.records,
             )
             for k, agg in sorted(org_flows.items(), key=lambda kv: -kv[1].committed)
@@ -505,7 +509,7 @@ def write_tables(report: Report, out: Path) -> list[Path]:
     figures.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    book.remove(book.active)
     for table in report.tables.values():
         path = figures / f"{table.name}.csv"
         with path.open("w", newline="", encoding="utf-8") as fh:
@@ -634,7 +638,8 @@ def write_pdf(report: Report, path: Path) -> None:
     )
     story.append(
         Paragraph(
-            "每个数字可追溯：附录列出每行的记录数与记录 id 的默克尔根，provenance.csv 列出全部记录 id；"
+            "每个数字可追溯：附录列出每行的记录数与记录 id 的默克尔根，"
+            "provenance.csv 列出全部记录 id；"
             "每条记录可用 /api/v1/proofs/record/&lt;id&gt; 证明包含在上述日志根中。 Every figure "
             "traces to its records: the appendix gives each row's record count and ids root; "
             "provenance.csv lists every id.",
@@ -642,13 +647,20 @@ def write_pdf(report: Report, path: Path) -> None:
         )
     )
     story.append(Spacer(1, 4 * mm))
+    images = []
     for name in ("trend", "counties", "categories", "organizations"):
         if name in report.charts:
-            png = report.charts[name][0]
-            img = Image(io.BytesIO(png))
-            scale = min(width * 0.62 / img.imageWidth, 95 * mm / img.imageHeight)
+            img = Image(io.BytesIO(report.charts[name][0]))
+            scale = min(width * 0.49 / img.imageWidth, 80 * mm / img.imageHeight)
             img.drawWidth, img.drawHeight = img.imageWidth * scale, img.imageHeight * scale
-            story.append(img)
+            images.append(img)
+    if images:
+        # two charts a row, so the charts fit on the first pages
+        grid = [
+            images[i : i + 2] + [""] * (2 - len(images[i : i + 2]))
+            for i in range(0, len(images), 2)
+        ]
+        story.append(PdfTable(grid, colWidths=[width / 2] * 2))
     style = PdfTableStyle(
         [
             ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
@@ -666,7 +678,9 @@ def write_pdf(report: Report, path: Path) -> None:
         data = [[Paragraph(h, cell) for _, h in table.columns]]
         for row in table.rows:
             data.append([Paragraph(str(row.cells[k]), cell) for k, _ in table.columns])
-        t = PdfTable(data, repeatRows=1, colWidths=[width / len(table.columns)] * len(table.columns))
+        t = PdfTable(
+            data, repeatRows=1, colWidths=[width / len(table.columns)] * len(table.columns)
+        )
         t.setStyle(style)
         story.append(t)
     story.append(PageBreak())

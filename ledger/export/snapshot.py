@@ -90,9 +90,10 @@ def parse_period(text: str, *, now: int | None = None) -> Period:
             first, months = int(part), 1
             if not 1 <= first <= 12:
                 raise PeriodError(f"period {text}: month {part} is not 01..12", period=text)
-        start = _month_start(year, first)
-        end = _month_start(year, first + months)
-        return Period(f"{year}-{part}" if part else str(year), _ts(start), _ts(end))
+        first_day = _month_start(year, first)
+        next_day = _month_start(year, first + months)
+        label = f"{year}-{part}" if part else str(year)
+        return Period(label, _ts(first_day), _ts(next_day))
     m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
     if m:
         try:
