@@ -3,6 +3,7 @@ that drive the relayer and the indexer until records are settled on chain."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,14 +99,43 @@ class Chain:
     def need(self) -> SignedRecord:
         return self.sign(need(), self.county)
 
-    def commit(self, need_rec: SignedRecord, quantity: int = 100) -> SignedRecord:
-        return self.sign(commitment(need_rec.record.project_id, quantity), self.org)  # type: ignore[attr-defined]
+    def commit(self, need_id: str, match_id: str, quantity: int = 100) -> SignedRecord:
+        """A commitment of the org to a need, citing an accepted match (see `matched`)."""
+        rec = commitment(bytes.fromhex(need_id[2:]), quantity)
+        return self.sign(dataclasses.replace(rec, match_id=bytes.fromhex(match_id[2:])), self.org)
 
     def deliver(self, commit_rec: SignedRecord, quantity: int) -> SignedRecord:
         return self.sign(delivery(commit_rec.id, quantity), self.org)
 
     def confirm(self, delivery_rec: SignedRecord, quantity: int) -> SignedRecord:
         return self.sign(receipt(delivery_rec.id, quantity), self.county)
+
+
+NEED_CONTENT: dict[str, Any] = {
+    "title": "大米帮扶 rice for a county",
+    "category": "民生保障",
+    "mode": "relief",
+    "beneficiaries": 120,
+    "budget_fen": 0,
+    "resources": [{"kind": "goods", "quantity": 10_000, "unit": "斤", "item": "大米"}],
+    "deadline": "2030-12-31",
+    "contact_role": "县乡村振兴局",
+}
+
+
+def matched(
+    st: Stack, county: LocalAccount, org: LocalAccount, county_code: int = COUNTY_A
+) -> tuple[str, str]:
+    """(need id, match id): a need the county publishes in the library and a match with
+    the org that both sides accepted, which the relayer requires of every Commitment."""
+    from ledger.library import actions
+
+    need_id = actions.create_and_publish(
+        st.svc, ProjectKind.NEED, {**NEED_CONTENT, "county": county_code}, county.key
+    )
+    st.settle()
+    match_id = actions.create_and_accept_match(st.svc, county.key, org.key, need_id)
+    return need_id, match_id
 
 
 def service_for(settings: Settings, database_url: str) -> LedgerService:

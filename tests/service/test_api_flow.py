@@ -14,7 +14,7 @@ from ledger.rebuild import digest, rebuild
 from ledger.service import LedgerService
 from ledger.store.models import OutboxRecord
 from tests.conftest import ChainEnv, fresh_database_url
-from tests.service.helpers import Chain, Stack, body, leaf_count, service_for, stack
+from tests.service.helpers import Chain, Stack, body, leaf_count, matched, service_for, stack
 
 
 @pytest.fixture
@@ -39,13 +39,16 @@ def test_record_life_through_the_api(
     env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient
 ) -> None:
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
+    # A need anchored straight through the API (the library's own route does the same).
     n = flow.need()
     r = client.post("/api/v1/records", json=body(n))
     assert r.status_code == 202, r.text
     assert r.json()["accepted"][0]["status"] == "queued"
     st.settle(["0x" + n.id.hex()])
+    assert client.get(f"/api/v1/public/record/0x{n.id.hex()}").status_code == 200
 
-    c = flow.commit(n, 100)
+    nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
+    c = flow.commit(nid, mid, 100)
     assert client.post("/api/v1/records", json=body(c)).status_code == 202
     st.settle()
     d = flow.deliver(c, 60)
@@ -67,7 +70,6 @@ def test_record_life_through_the_api(
         assert s["leaf_index"] in [int(e["args"]["index"]) for e in events]
 
     cid = "0x" + c.id.hex()
-    nid = "0x" + n.record.project_id.hex()  # type: ignore[attr-defined]
     commits = client.get("/api/v1/public/commitments", params={"project": nid}).json()
     deliveries = client.get("/api/v1/public/deliveries", params={"commitment": cid}).json()
     receipts = client.get("/api/v1/public/receipts", params={"project": nid}).json()
@@ -117,9 +119,9 @@ def test_rebuild_from_chain_equals_live_read_model(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_b)
-    n = flow.need()
-    c = flow.commit(n, 50)
-    assert client.post("/api/v1/records", json=body(n, c)).status_code == 202
+    nid, mid = matched(st, env.actors.county_a, env.actors.org_b)
+    c = flow.commit(nid, mid, 50)
+    assert client.post("/api/v1/records", json=body(c)).status_code == 202
     st.settle()
     d = flow.deliver(c, 20)
     assert client.post("/api/v1/records", json=body(d)).status_code == 202

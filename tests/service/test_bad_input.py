@@ -1,0 +1,251 @@
+"""Bad input through the HTTP API: each refusal a 4xx problem document with a clear `code`,
+never a 5xx, no forgery accepted, and nothing half-written when one record of several is bad."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.app import create_app
+from ledger.records import new_id
+from ledger.service import LedgerService
+from ledger.store.models import OutboxRecord
+from tests.conftest import ChainEnv
+from tests.service.helpers import (
+    Chain,
+    Stack,
+    body,
+    commitment,
+    delivery,
+    matched,
+    need,
+    receipt,
+    service_for,
+    stack,
+)
+
+
+@pytest.fixture
+def svc(env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
+    s = service_for(env.settings, database_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def st(svc: LedgerService, env: ChainEnv) -> Stack:
+    return stack(svc, env.actors.relayers)
+
+
+@pytest.fixture
+def client(svc: LedgerService) -> Iterator[TestClient]:
+    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
+        yield c
+
+
+def outbox_size(svc: LedgerService) -> int:
+    with svc.db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
+
+
+def refused(r: Any, status: int, code: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == code, r.json()
+
+
+def test_malformed_bodies(env: ChainEnv, svc: LedgerService, client: TestClient) -> None:
+    url = "/api/v1/records"
+    headers = {"content-type": "application/json"}
+    refused(client.post(url, content=b"{not json", headers=headers), 400, "invalid_json")
+    refused(client.post(url, content=b"\xff\xfe", headers=headers), 400, "invalid_json")
+    refused(client.post(url, json={"records": "x"}), 422, "invalid_request")
+    refused(client.post(url, json={"records": []}), 422, "invalid_request")
+    refused(client.post(url, json=[1, 2]), 422, "invalid_request")
+    refused(client.post(url, json={"records": [], "extra": 1}), 422, "invalid_request")
+    signed = Chain(env.domain, env.actors.county_a, env.actors.org_a).need()
+    item = signed.to_json()
+    refused(client.post(url, json={"records": [{**item, "x": 1}]}), 422, "invalid_request")
+    refused(client.post(url, json={"records": [{**item, "kind": "gift"}]}), 422, "invalid_request")
+    refused(client.post(url, json={"records": [{**item, "record": []}]}), 422, "invalid_request")
+    refused(client.post(url, json={"records": [{**item, "signature": 5}]}), 422, "invalid_request")
+    for bad_record in (
+        {**item["record"], "county": "五"},
+        {**item["record"], "county": -1},
+        {**item["record"], "projectId": "0x1234"},
+        {**item["record"], "surprise": True},
+        {k: v for k, v in item["record"].items() if k != "category"},
+    ):
+        r = client.post(url, json={"records": [{**item, "record": bad_record}]})
+        assert 400 <= r.status_code < 500, r.text
+        assert r.json()["code"], r.json()
+    big = {"records": [{**item, "record": {**item["record"], "pad": "x" * 2_100_000}}]}
+    refused(client.post(url, json=big), 413, "body_too_large")
+    refused(
+        client.post(url, content=b"{}", headers={**headers, "content-length": "x1"}),
+        400,
+        "bad_content_length",
+    )
+    refused(client.get("/api/v1/records/status"), 422, "invalid_request")
+    refused(client.get("/api/v1/public/record/0x12"), 422, "invalid_request")
+    refused(client.get("/api/v1/public/commitments", params={"cursor": "@@"}), 400, "bad_cursor")
+    refused(client.get("/api/v1/public/totals/planet"), 422, "invalid_request")
+    assert outbox_size(svc) == 0
+
+
+def test_forged_signatures_are_refused(
+    env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient
+) -> None:
+    url = "/api/v1/records"
+    flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
+    good = flow.need().to_json()
+    sig = bytes.fromhex(good["signature"][2:])
+    # A flipped bit recovers some other key (or none): never the county's.
+    flipped = "0x" + (sig[:10] + bytes([sig[10] ^ 1]) + sig[11:]).hex()
+    r = client.post(url, json={"records": [{**good, "signature": flipped}]})
+    assert r.status_code in (403, 422) and r.json()["code"] in ("MissingRole", "bad_signature")
+    r = client.post(
+        url, json={"records": [{**good, "signature": flipped, "signer": good["signer"]}]}
+    )
+    refused(r, 422, "bad_signature")
+    refused(
+        client.post(url, json={"records": [{**good, "signature": "0x" + "00" * 65}]}),
+        422,
+        "bad_signature",
+    )
+    refused(
+        client.post(url, json={"records": [{**good, "signature": "0xzz"}]}), 422, "bad_signature"
+    )
+    # The record changed after signing: the signature recovers to a stranger.
+    tampered = {**good, "record": {**good["record"], "category": 4}}
+    r = client.post(url, json={"records": [tampered]})
+    assert r.status_code == 422 and r.json()["code"] in ("MissingRole", "bad_signature")
+    # Signed by a key without the role, or by the wrong county's office.
+    refused(client.post(url, json=body(flow.sign(need(), env.actors.stranger))), 422, "MissingRole")
+    refused(client.post(url, json=body(flow.sign(need(), env.actors.county_b))), 422, "WrongCounty")
+    refused(client.post(url, json=body(flow.sign(need(), env.actors.org_a))), 422, "MissingRole")
+    # Signed for another deployment (domain): recovers to someone else here.
+    other = dataclasses.replace(env.domain, chain_id=env.domain.chain_id + 1)
+    foreign = need().sign(env.actors.county_a.key, other).to_json()
+    refused(client.post(url, json={"records": [foreign]}), 422, "bad_signature")
+    del foreign["signer"]
+    refused(client.post(url, json={"records": [foreign]}), 422, "MissingRole")
+    assert outbox_size(svc) == 0
+
+
+def test_replays_and_unknown_references(
+    env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient
+) -> None:
+    url = "/api/v1/records"
+    flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
+    nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
+    c = flow.commit(nid, mid, 10)
+    assert client.post(url, json=body(c)).status_code == 202
+    # The same signed record again: a duplicate answer, not a second record.
+    r = client.post(url, json=body(c))
+    assert r.status_code == 202 and r.json()["accepted"][0]["duplicate"] is True
+    # The same id with different content (a new signature over other fields): 409.
+    twin = dataclasses.replace(c.record, quantity=11)  # type: ignore[type-var]
+    refused(
+        client.post(url, json=body(twin.sign(env.actors.org_a.key, env.domain))),
+        409,
+        "RecordIdUsed",
+    )
+    refused(client.post(url, json=body(c, c)), 409, "duplicate_in_submission")
+    st.settle()
+    refused(
+        client.post(url, json=body(twin.sign(env.actors.org_a.key, env.domain))),
+        409,
+        "RecordIdUsed",
+    )
+    r = client.post(url, json=body(c))
+    assert r.status_code == 202 and r.json()["accepted"][0] == {
+        "record_id": "0x" + c.id.hex(),
+        "kind": "commitment",
+        "status": "confirmed",
+        "duplicate": True,
+    }
+    # References to things that do not exist.
+    refused(
+        client.post(url, json=body(flow.sign(commitment(new_id()), env.actors.org_a))),
+        422,
+        "UnknownNeed",
+    )
+    # A real need, but a match that was never accepted.
+    refused(
+        client.post(url, json=body(flow.commit(nid, "0x" + new_id().hex(), 5))),
+        422,
+        "no_accepted_match",
+    )
+    refused(
+        client.post(url, json=body(flow.sign(delivery(new_id(), 1), env.actors.org_a))),
+        422,
+        "UnknownCommitment",
+    )
+    refused(
+        client.post(url, json=body(flow.sign(receipt(new_id(), 1), env.actors.county_a))),
+        422,
+        "UnknownDelivery",
+    )
+    refused(client.post(url, json=body(flow.deliver(c, 11))), 422, "OverDelivery")
+    refused(
+        client.post(url, json=body(flow.sign(delivery(c.id, 1), env.actors.org_b))),
+        422,
+        "NotCommitmentOwner",
+    )
+    before = outbox_size(svc)
+    # Three records where the third is bad: none is written.
+    d1, d2 = flow.deliver(c, 3), flow.deliver(c, 3)
+    bad = flow.deliver(c, 5)  # 3 + 3 + 5 > 10
+    refused(client.post(url, json=body(d1, d2, bad)), 422, "OverDelivery")
+    r = client.post(
+        url, json={"records": [d1.to_json(), d2.to_json(), {**bad.to_json(), "kind": "x"}]}
+    )
+    refused(r, 422, "invalid_request")
+    assert outbox_size(svc) == before
+    statuses = client.get(url + "/status", params={"ids": ["0x" + d1.id.hex()]}).json()
+    assert statuses[0]["status"] == "unknown"
+    assert client.post(url, json=body(d1, d2)).status_code == 202
+    st.settle()
+    assert env.ledger.commitment_totals(c.id)[1] == 6
+
+
+def test_openapi_fuzz_never_answers_5xx(svc: LedgerService, st: Stack) -> None:
+    """Schemathesis against the app's own OpenAPI, a bounded number of examples per route."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
+    @schemathesis.serializer("application/vnd.bangfu.lines", "text/csv")
+    def _lines(_ctx: Any, value: Any) -> bytes:
+        return value if isinstance(value, bytes) else json.dumps(value, default=str).encode()
+
+    app = create_app(svc)
+    failures: list[str] = []
+    with TestClient(app):
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+        def run(case: Any) -> None:
+            response = case.call()
+            if response.status_code >= 500:
+                failures.append(
+                    f"{case.method} {case.formatted_path}: {response.status_code} "
+                    f"{response.text[:200]} body={json.dumps(case.body, default=str)[:200]}"
+                )
+
+        operations = 0
+        for result in schema.get_all_operations():
+            op = result.ok()
+            try:
+                given(op.as_strategy())(run)()
+            except Exception as exc:  # noqa: BLE001 - a server error raised through the client
+                failures.append(f"{op.method.upper()} {op.path}: {type(exc).__name__}: {exc}"[:300])
+            operations += 1
+    assert operations >= 5
+    assert not failures, "\n".join(failures)
