@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from api.web.i18n import Lang
 from ledger import queries
 from ledger.errors import LedgerError, NotFoundError
 from ledger.proofcheck import ProofCheckError, verify_bundle
+from ledger.proofs import LogProofs
 from ledger.records import CATEGORIES, RECORD_TYPES, Kind, ProjectKind, ResourceKind
 from ledger.store.models import LogEntry
 
@@ -148,7 +149,7 @@ def home(
     top = sorted(by_county.items(), key=lambda kv: (kv[0] not in keys, -kv[1].committed))[:15]
     county_bars = [
         charts.Bar(
-            (data.county_name(code) or str(code)) if L.code == "zh" else str(code),
+            data.county_short(code) if L.code == "zh" else str(code),
             (t.committed, t.delivered, t.confirmed),
             highlight=code in keys,
             href=L.url(f"/counties/{code}"),
@@ -729,7 +730,7 @@ def verify(
                 )
             ctx["record"] = queries.get_record(session, rid)
             ctx["kind_num"] = int(Kind[ctx["record"]["kind"].upper()])
-            bundle = data.proof_bundle(session, rid)
+            bundle = LogProofs(service.db).bundle(rid)
             ctx["bundle"] = bundle
             try:
                 verify_bundle(bundle)
@@ -748,18 +749,6 @@ def verify(
         type_strings=_type_strings(),
         **ctx,
     )
-
-
-@router.get("/portal/proofs/{record_id}.json")
-def proof_json(session: SessionDep, record_id: str) -> Response:
-    """The record's "bangfu-proof/1" bundle against the log as indexed."""
-    if not re.match(HEX32, record_id):
-        return problem(422, "bad_record_id", "a record id is 0x followed by 64 hex digits")
-    try:
-        bundle = data.proof_bundle(session, record_id)
-    except LedgerError as exc:
-        return problem(exc.http_status, exc.code, exc.message)
-    return JSONResponse(bundle)
 
 
 @router.get("/portal/static/{path:path}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -24,7 +23,6 @@ from ledger.errors import NotFoundError
 from ledger.library import projects as library
 from ledger.library import regions
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
-from ledger.merkle import MerkleTree
 from ledger.records import Kind, ProjectKind, ResourceKind
 from ledger.store.models import (
     CommitmentRow,
@@ -36,9 +34,6 @@ from ledger.store.models import (
     ReceiptRow,
     RoleEvent,
 )
-
-PROOF_FORMAT = "bangfu-proof/1"
-
 
 # ----------------------------------------------------------------- counties
 
@@ -661,80 +656,6 @@ def county_page(session: Session, county: int) -> CountyPage:
         needs,
         commitments[:500],
     )
-
-
-# ----------------------------------------------------------------- proof bundles
-
-
-class _TreeCache:
-    """The log's Merkle tree rebuilt from log_entries once, then extended as leaves arrive.
-
-    A reorg rollback deletes leaves: the cache notices (its last leaf no longer matches the
-    database) and rebuilds from scratch."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.trees: dict[str, MerkleTree] = {}
-
-    def tree(self, session: Session) -> MerkleTree:
-        key = str(session.get_bind().engine.url)
-        with self.lock:
-            tree = self.trees.get(key) or MerkleTree()
-            size = session.scalar(select(func.count()).select_from(LogEntry)) or 0
-            if tree.size:
-                last = session.scalar(
-                    select(LogEntry.leaf_hash).where(LogEntry.leaf_index == tree.size - 1)
-                )
-                if size < tree.size or last != "0x" + tree.leaf(tree.size - 1).hex():
-                    tree = MerkleTree()
-            if tree.size < size:
-                rows = session.scalars(
-                    select(LogEntry.leaf_hash)
-                    .where(LogEntry.leaf_index >= tree.size)
-                    .order_by(LogEntry.leaf_index)
-                )
-                tree.extend(bytes.fromhex(h[2:]) for h in rows)
-            self.trees[key] = tree
-            return tree
-
-
-_TREES = _TreeCache()
-
-
-def proof_bundle(session: Session, record_id: str) -> dict[str, Any]:
-    """A "bangfu-proof/1" bundle (see ledger/proofcheck.py) for one record, against the log
-    as indexed; `chain.block` is the block whose logRoot() must equal `log.root`."""
-    rid = record_id.lower()
-    entry = session.scalars(select(LogEntry).where(LogEntry.record_id == rid)).first()
-    if entry is None:
-        raise NotFoundError(
-            f"no record {record_id} is indexed (yet); check the id or try again in a minute",
-            code="record_not_found",
-        )
-    tree = _TREES.tree(session)
-    size = tree.size
-    last_block = session.scalar(
-        select(LogEntry.block_number).where(LogEntry.leaf_index == size - 1)
-    )
-    from ledger.records import SignedRecord
-
-    contract = SignedRecord.from_bytes(entry.record_bytes).domain.verifying_contract
-    return {
-        "format": PROOF_FORMAT,
-        "record": {
-            "bytes": "0x" + entry.record_bytes.hex(),
-            "leaf_hash": entry.leaf_hash,
-            "index": entry.leaf_index,
-        },
-        "log": {
-            "size": size,
-            "root": "0x" + tree.root(size).hex(),
-            "inclusion": ["0x" + h.hex() for h in tree.inclusion_proof(entry.leaf_index, size)],
-        },
-        "batch": None,
-        "consistency": None,
-        "chain": {"chain_id": entry.chain_id, "contract": contract, "block": last_block},
-    }
 
 
 def kind_name(kind: int) -> str:

@@ -125,7 +125,7 @@ def test_project_timeline_in_chain_order(client: TestClient, world: World):
     ]
     for name in ("anchor:school", "c:funds", "d:funds1", "d:funds2", "r:funds1", "r:funds2"):
         assert f"/verify?id={world.records[name]}" in body
-        assert f"/portal/proofs/{world.records[name]}.json" in body
+        assert f"/api/v1/proofs/bundle/{world.records[name]}" in body
     assert "/tx/0x" in body
     assert "<h1>者楼小学营养午餐</h1>" in body
     assert "社会组织接单" in body  # the accepted library match: the org took the need
@@ -162,8 +162,6 @@ def test_bad_input_gives_clear_pages_not_server_errors(client: TestClient):
         ("/tx/0x" + "00" * 32, 404),
         ("/verify?id=0xzz", 404),
         ("/verify?id=0x" + "11" * 32, 404),
-        ("/portal/proofs/0x12.json", 422),
-        ("/portal/proofs/0x" + "11" * 32 + ".json", 404),
         ("/portal/static/../app.py", 404),
         ("/commitments?cursor=garbage", 400),
     ):
@@ -209,7 +207,7 @@ def test_csv_downloads_parse(client: TestClient, world: World):
 def test_proof_bundles_verify_against_the_chain(client: TestClient, world: World):
     ledger = world.service.ledger()
     for name, kind in (("anchor:school", 1), ("c:funds", 2), ("r:funds2", 4), ("f:goods", 5)):
-        bundle = client.get(f"/portal/proofs/{world.records[name]}.json").json()
+        bundle = client.get(f"/api/v1/proofs/bundle/{world.records[name]}").json()
         if name in world.signed:
             assert bundle["record"]["bytes"] == "0x" + world.signed[name].canonical_bytes().hex()
         assert int(bundle["record"]["bytes"][4:6], 16) == kind
@@ -266,7 +264,7 @@ def test_js_verifier_accepts_real_bundles_and_rejects_bit_flips(client: TestClie
         pytest.skip("npm ci has not installed @noble/curves")
     bundles = []
     for name in ("anchor:school", "c:funds", "d:funds1", "r:funds1", "f:goods"):
-        bundles.append(client.get(f"/portal/proofs/{world.records[name]}.json").json())
+        bundles.append(client.get(f"/api/v1/proofs/bundle/{world.records[name]}").json())
     good = bundles[1]
     flip_proof = json.loads(json.dumps(good))
     p = flip_proof["log"]["inclusion"][-1]
