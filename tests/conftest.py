@@ -24,8 +24,8 @@ from ledger.records import Domain
 
 COUNTY_A = 522327  # 册亨县, Guizhou
 COUNTY_B = 520121  # 开阳县, Guizhou
-ORG_CODE_A = "91520000MA6DKTQX0U"
-ORG_CODE_B = "52520000MJY4508021"
+ORG_CODE_A = "91520000MA6DKTQX0C"
+ORG_CODE_B = "52520000MJY450802G"
 
 
 def free_port() -> int:
