@@ -28,7 +28,7 @@ def indicators(
     organization for a period (docs/reports.md), with the records behind each as a root."""
     p = parse_period(period)
     snap = load_snapshot(session, p.end)
-    result = ind.compute(snap, org, p, key_counties=load_key_counties(None)).to_dict()
+    result = ind.compute(snap, org, p, key_counties=load_key_counties(None, session)).to_dict()
     result["record_counts"] = {k: len(v) for k, v in result.pop("records").items()}
     return result
 

@@ -42,10 +42,9 @@ def report_cmd(
     service.db.migrate()
     with service.db.session() as session:
         snap = load_snapshot(session, p.end, province=province)
+        keys = load_key_counties(key_counties, session)
     verified = check_against_chain(snap, service.ledger()) if check_chain else None
-    report = build_report(
-        snap, p, key_counties=load_key_counties(key_counties), chain_verified=verified
-    )
+    report = build_report(snap, p, key_counties=keys, chain_verified=verified)
     files = write_report(report, out_dir)
     out.print(
         f"报告 report {p.label}: log size {snap.log_size}, root {snap.log_root}"
@@ -67,7 +66,8 @@ def indicators_cmd(
     service.db.migrate()
     with service.db.session() as session:
         snap = load_snapshot(session, p.end)
-    result = ind.compute(snap, org, p, key_counties=load_key_counties(key_counties))
+        keys = load_key_counties(key_counties, session)
+    result = ind.compute(snap, org, p, key_counties=keys)
     data = result.to_dict()
     data.pop("records")
     print(json.dumps(data, ensure_ascii=False, indent=2))

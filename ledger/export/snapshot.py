@@ -356,16 +356,15 @@ def check_against_chain(snapshot: Snapshot, ledger: Any) -> bool:
     return bool(size == snapshot.log_size and chain_root == snapshot.log_root)
 
 
-def load_key_counties(path: Path | None) -> set[int]:
+def load_key_counties(path: Path | None, session: Session | None = None) -> set[int]:
     """Key counties (重点帮扶县) from a file of 6-digit codes (one per line or the first CSV
-    column; `#` starts a comment). Without a file, the library's table if it has one."""
+    column; `#` starts a comment); without a file, the library's key-county table."""
     if path is None:
-        try:
-            from ledger.library import key_counties as table  # type: ignore[attr-defined]
-        except ImportError:
+        if session is None:
             return set()
-        codes = getattr(table, "KEY_COUNTIES", None)
-        return {int(c) for c in codes} if codes else set()
+        from ledger.library.models import KeyCounty
+
+        return {int(c) for c in session.scalars(select(KeyCounty.code)).all()}
     try:
         text = path.read_text("utf-8-sig")
     except OSError as exc:

@@ -391,3 +391,17 @@ def test_report_before_any_record(demo: Demo) -> None:
     assert snap.log_size == 0 and all(not t.rows for n, t in report.tables.items() if n != "trend")
     assert check_against_chain(snap, demo.service.ledger()) is True
     assert CST.utcoffset(None).total_seconds() == 8 * 3600
+
+
+def test_key_counties_from_library_table(demo: Demo) -> None:
+    from ledger.library.models import KeyCounty
+
+    with demo.service.db.session() as session:
+        assert load_key_counties(None, session) == set()
+        session.add(KeyCounty(code=COUNTY_B, name="开阳县", source="test"))
+    with demo.service.db.session() as session:
+        assert load_key_counties(None, session) == {COUNTY_B}
+        snap = load_snapshot(session, Q3.end)
+        b = ind.compute(snap, ORG_CODE_B, Q3, key_counties=load_key_counties(None, session))
+        session.delete(session.get(KeyCounty, COUNTY_B))
+    assert b.key_county_share == 1.0
