@@ -133,7 +133,7 @@ def home(
     rk = {"funds": ResourceKind.FUNDS, "goods": ResourceKind.GOODS, "service": 3}.get(
         kind, ResourceKind.FUNDS
     )
-    scale, unit = (0.01, "元") if rk == ResourceKind.FUNDS else (1.0, "")
+    scale, unit = (0.01, L.t("元", " CNY")) if rk == ResourceKind.FUNDS else (1.0, "")
     series = [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
     by_cat = data.totals_by(session, "category", rk)
     cat_bars = [
@@ -160,7 +160,7 @@ def home(
         (day, (t.committed, t.delivered, t.confirmed))
         for day, t in data.series_over_time(session, rk)
     ]
-    what = L.resource(rk) + (f" ({unit})" if unit else "")
+    what = L.resource(rk) + (f" ({unit.strip()})" if unit else "")
     return _render(
         request,
         "home.html",
@@ -179,6 +179,7 @@ def home(
             series,
             scale=scale,
             unit=unit,
+            cjk=L.code == "zh",
         ),
         chart_county=charts.grouped_bars(
             "chart-county",
@@ -187,6 +188,7 @@ def home(
             series,
             scale=scale,
             unit=unit,
+            cjk=L.code == "zh",
         ),
         chart_time=charts.cumulative_lines(
             "chart-time",
@@ -194,6 +196,7 @@ def home(
             over_time,
             series,
             scale=scale,
+            cjk=L.code == "zh",
         ),
         over_time=over_time,
         scale=scale,
@@ -649,7 +652,8 @@ def county(
         ],
         series,
         scale=0.01,
-        unit="元",
+        unit=L.t("元", " CNY"),
+        cjk=L.code == "zh",
     )
     return _render(request, "county.html", L, c=page, chart=chart)
 

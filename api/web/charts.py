@@ -20,11 +20,12 @@ class Bar:
     href: str | None = None
 
 
-def _fmt(value: float) -> str:
-    if value >= 100_000_000:
-        return f"{value / 100_000_000:.1f}亿"
-    if value >= 10_000:
-        return f"{value / 10_000:.1f}万"
+def _fmt(value: float, cjk: bool = True) -> str:
+    """Compact numbers: 万/亿 for Chinese readers, k/M for English ones."""
+    steps = ((1e8, "亿"), (1e4, "万")) if cjk else ((1e9, "B"), (1e6, "M"), (1e3, "k"))
+    for size, suffix in steps:
+        if value >= size:
+            return f"{value / size:.1f}{suffix}"
     return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
 
 
@@ -48,9 +49,10 @@ def grouped_bars(
     *,
     scale: float = 1.0,
     unit: str = "",
+    cjk: bool = True,
 ) -> Markup:
     """Horizontal grouped bars: one group per label, three bars per group."""
-    label_w, width, bar_h, gap = 150, 640, 9, 10
+    label_w, width, bar_h, gap = (150 if cjk else 230), 660, 9, 10
     plot_w = width - label_w - 70
     group_h = 3 * bar_h + gap
     height = 30 + max(1, len(bars)) * group_h + 10
@@ -66,30 +68,30 @@ def grouped_bars(
     for i, bar in enumerate(bars):
         y0 = 30 + i * group_h
         label = ("★ " if bar.highlight else "") + bar.label
+        if bar.highlight:
+            out.append(
+                f'<rect x="0" y="{y0 - 2}" width="{width}" height="{3 * bar_h + 4}" '
+                f'fill="#fff3c4"/>'
+            )
         weight = ' font-weight="bold"' if bar.highlight else ""
         text = (
             f'<text x="{label_w - 6}" y="{y0 + 1.5 * bar_h + 4}" font-size="12" '
-            f'text-anchor="end"{weight}>{escape(label[:18])}</text>'
+            f'text-anchor="end"{weight}>{escape(label[: 18 if cjk else 34])}</text>'
         )
         if bar.href:
             text = f'<a href="{escape(bar.href)}">{text}</a>'
         out.append(text)
-        if bar.highlight:
-            out.append(
-                f'<rect x="0" y="{y0 - 2}" width="{width}" height="{3 * bar_h + 4}" '
-                f'fill="#fff3c4" opacity="0.6"/>'
-            )
         for j, value in enumerate(bar.values):
             w = max(0.0, plot_w * value / peak)
             y = y0 + j * bar_h
             out.append(
                 f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 1}" '
                 f'fill="{COLOURS[j]}"><title>{escape(series[j])}: '
-                f"{_fmt(value * scale)}{escape(unit)}</title></rect>"
+                f"{_fmt(value * scale, cjk)}{escape(unit)}</title></rect>"
             )
             out.append(
                 f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 1}" font-size="9">'
-                f"{_fmt(value * scale)}</text>"
+                f"{_fmt(value * scale, cjk)}</text>"
             )
     out.append("</svg>")
     return Markup("".join(out))
@@ -102,6 +104,7 @@ def cumulative_lines(
     series: Sequence[str],
     *,
     scale: float = 1.0,
+    cjk: bool = True,
 ) -> Markup:
     """Cumulative committed/delivered/confirmed over time, one line each."""
     width, height, left, bottom, top = 640, 260, 70, 30, 30
@@ -122,7 +125,7 @@ def cumulative_lines(
         f'stroke="#555"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#555"/>',
         f'<text x="{left - 4}" y="{top + 8}" font-size="10" text-anchor="end">'
-        f"{_fmt(peak * scale)}</text>",
+        f"{_fmt(peak * scale, cjk)}</text>",
         f'<text x="{left - 4}" y="{top + plot_h}" font-size="10" text-anchor="end">0</text>',
     ]
     for j in range(3):
@@ -139,7 +142,8 @@ def cumulative_lines(
         for (x, y), (day, vs) in zip(coords, points, strict=True):
             out.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{COLOURS[j]}">'
-                f"<title>{escape(day)} {escape(series[j])}: {_fmt(vs[j] * scale)}</title></circle>"
+                f"<title>{escape(day)} {escape(series[j])}: "
+                f"{_fmt(vs[j] * scale, cjk)}</title></circle>"
             )
     if points:
         for i in sorted({0, n - 1}):
