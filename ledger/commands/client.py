@@ -5,12 +5,15 @@ signed records travel to the API.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ledger.client import (
@@ -32,7 +35,30 @@ from ledger.records import BY_SLUG, SignedRecord
 
 NAME = ""
 out = Console()
+err = Console(stderr=True)
 app = typer.Typer()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(fn: F) -> F:
+    """Prints a LedgerError as one line with its code and exits 1.
+
+    Done here rather than left to ledger/cli.py because there the code is printed inside Rich
+    markup, where `[code]` is read as a style tag and vanishes, and `typer.Exit(1)` under
+    `standalone_mode=False` is returned, not raised, so the exit status would be 0.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LedgerError as exc:
+            err.print(f"[bold red]错误 error[/] {escape(f'[{exc.code}]')} {escape(exc.message)}")
+            raise SystemExit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
 
 API_OPTION = typer.Option(
     DEFAULT_API, "--api", envvar=API_ENV, help="API 地址 URL of the Bangfu Ledger API"
@@ -58,6 +84,7 @@ def _short(value: Any) -> str:
 
 
 @app.command("keygen")
+@one_line_errors
 def keygen(
     out_file: Path = typer.Option(..., "--out", help="密钥文件 key file to create (keystore v3)"),
 ) -> None:
@@ -155,6 +182,7 @@ def _status_table(statuses: list[RecordStatus]) -> Table:
 
 
 @app.command("submit")
+@one_line_errors
 def submit(
     kind: str | None = typer.Argument(None, help=f"记录类型 record kind: {KINDS}"),
     field: list[str] = typer.Option(
@@ -200,6 +228,7 @@ def submit(
 
 
 @app.command("status")
+@one_line_errors
 def status(
     ids: list[str] = typer.Argument(..., help="记录编号 record ids, 0x-hex"),
     api: str = API_OPTION,
@@ -211,7 +240,7 @@ def status(
         statuses = client.wait_confirmed(ids, timeout=timeout) if wait else client.status(ids)
         out.print(_status_table(statuses))
     if any(s.status == "failed" for s in statuses):
-        raise typer.Exit(1)
+        raise SystemExit(1)  # see one_line_errors for why not typer.Exit
 
 
 def _cell(value: Any) -> str:
@@ -221,6 +250,7 @@ def _cell(value: Any) -> str:
 
 
 @app.command("query")
+@one_line_errors
 def query(
     what: str = typer.Argument(..., help=f"列表 list: {', '.join(LISTS)}"),
     county: int | None = typer.Option(None, help="县级代码 6-digit county code"),
@@ -260,6 +290,7 @@ def query(
 
 
 @app.command("totals")
+@one_line_errors
 def totals(
     by: str = typer.Argument(..., help="分组 group by: county, category or org"),
     county: int | None = typer.Option(None, help="县级代码 6-digit county code"),

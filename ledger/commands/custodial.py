@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ledger.commands.client import one_line_errors
 from ledger.config import get_settings
 from ledger.custodial import Custodian
 from ledger.keys import load_key_file, resolve_password
@@ -34,6 +35,7 @@ def _custodian() -> Custodian:
 
 
 @app.command("add-key")
+@one_line_errors
 def add_key(
     key: Path = typer.Option(..., "--key", help="密钥文件 key file from `bangfu keygen`"),
     label: str = typer.Option("", help="备注 label for the token, e.g. the organization"),
@@ -57,6 +59,7 @@ def add_key(
 
 
 @app.command("token")
+@one_line_errors
 def token(
     address: str = typer.Argument(..., help="签名地址 address of a stored key"),
     label: str = typer.Option("", help="备注 label for the token"),
@@ -66,6 +69,7 @@ def token(
 
 
 @app.command("revoke")
+@one_line_errors
 def revoke(
     address: str = typer.Argument(..., help="签名地址 address whose tokens to revoke"),
 ) -> None:
@@ -75,6 +79,7 @@ def revoke(
 
 
 @app.command("list")
+@one_line_errors
 def list_tokens() -> None:
     """列出令牌 List issued tokens (digests only)."""
     table = Table(title="托管令牌 custodial tokens")

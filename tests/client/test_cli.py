@@ -1,0 +1,263 @@
+"""`bangfu keygen/submit/status/query/totals` as a user runs them: the installed command in a
+subprocess against the app served by uvicorn, a real anvil and a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger.keys import encrypt_key, write_key_file
+from ledger.service import LedgerService
+from tests.client.conftest import LiveServer, Pump, matched_need
+from tests.conftest import ORG_CODE_A, ChainEnv, free_port
+from tests.service.helpers import Stack
+
+BANGFU = str(Path(sys.executable).parent / "bangfu")
+PASSWORD = "cli-test-password"
+
+
+def bangfu(
+    *args: str, api: str | None = None, password: str = PASSWORD
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BANGFU_KEY_PASSWORD": password, "COLUMNS": "250"}
+    if api is not None:
+        env["BANGFU_API_URL"] = api
+    return subprocess.run(
+        [BANGFU, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def key_file(tmp: Path, account: object, name: str) -> Path:
+    path = tmp / name
+    write_key_file(path, encrypt_key(bytes(account.key), PASSWORD, iterations=2**10))  # type: ignore[attr-defined]
+    return path
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_keygen(tmp_path: Path) -> None:
+    out = tmp_path / "new.json"
+    result = bangfu("keygen", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["version"] == 3
+    assert doc["address"].lower() in result.stdout.lower()
+    again = one_error_line(bangfu("keygen", "--out", str(out)))
+    assert "[key_file_exists]" in again
+    weak = one_error_line(bangfu("keygen", "--out", str(tmp_path / "b.json"), password="short"))
+    assert "[weak_password]" in weak
+
+
+def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
+    good = key_file(tmp_path, env.actors.org_a, "org.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ this is not a key")
+    args = [
+        "submit",
+        "receipt",
+        "-f",
+        "deliveryId=0x" + "11" * 32,
+        "-f",
+        "confirmedQuantity=1",
+        "-f",
+        "noteHash=0x" + "00" * 32,
+    ]
+    down = f"http://127.0.0.1:{free_port()}"
+    assert "[bad_key_file]" in one_error_line(bangfu(*args, "--key", str(bad), api=down))
+    assert "[key_file_not_found]" in one_error_line(
+        bangfu(*args, "--key", str(tmp_path / "missing.json"), api=down)
+    )
+    assert "[wrong_password]" in one_error_line(
+        bangfu(*args, "--key", str(good), api=down, password="not the password")
+    )
+    line = one_error_line(bangfu(*args, "--key", str(good), api=down))
+    assert "[api_unreachable]" in line and down in line
+    line = one_error_line(bangfu("status", "0x" + "22" * 32, "--api", down))
+    assert "[api_unreachable]" in line and down in line
+    assert "[bad_field]" in one_error_line(
+        bangfu("submit", "receipt", "-f", "oops", "--key", str(good), api=down)
+    )
+    assert "[unknown_kind]" in one_error_line(
+        bangfu("submit", "gift", "-f", "a=1", "--key", str(good), api=down)
+    )
+
+
+def test_submit_status_query_totals(
+    env: ChainEnv, svc: LedgerService, st: Stack, pump: Pump, live: LiveServer, tmp_path: Path
+) -> None:
+    need_id, match_id = matched_need(svc, st, env)
+    pump.start()
+    org_key = key_file(tmp_path, env.actors.org_a, "org.json")
+    county_key = key_file(tmp_path, env.actors.county_a, "county.json")
+
+    # A 4xx problem from the server: its code and detail, one line.
+    line = one_error_line(
+        bangfu(
+            "submit",
+            "delivery",
+            "--key",
+            str(org_key),
+            "-f",
+            "commitmentId=0x" + "33" * 32,
+            "-f",
+            "quantity=5",
+            "-f",
+            "evidenceHash=0x" + "00" * 32,
+            "-f",
+            "beneficiaryCount=0",
+            "-f",
+            "beneficiaryRoot=0x" + "00" * 32,
+            api=live.url,
+        )
+    )
+    assert "[UnknownCommitment]" in line and "0x" + "33" * 32 in line
+    line = one_error_line(
+        bangfu(
+            "submit",
+            "receipt",
+            "--key",
+            str(org_key),
+            "-f",
+            "deliveryId=0x" + "33" * 32,
+            "-f",
+            "confirmedQuantity=1",
+            "-f",
+            "noteHash=0x" + "00" * 32,
+            api=live.url,
+        )
+    )
+    assert "[MissingRole]" in line
+
+    (tmp_path / "terms.txt").write_text("交付条款 terms")
+    (tmp_path / "commit.json").write_text(
+        json.dumps(
+            {
+                "kind": "commitment",
+                "record": {
+                    "needId": need_id,
+                    "matchId": match_id,
+                    "resourceKind": "funds",
+                    "quantity": 1_000_000,
+                    "unit": "分",
+                    "dueDate": "2030-06-30",
+                    "termsHash": "@terms.txt",
+                },
+            },
+            ensure_ascii=False,
+        )
+    )
+    result = bangfu(
+        "submit",
+        "--json",
+        str(tmp_path / "commit.json"),
+        "--key",
+        str(org_key),
+        "--wait",
+        "--timeout",
+        "120",
+        api=live.url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "confirmed" in result.stdout
+    commits = json.loads(
+        bangfu(
+            "query", "commitments", "--org", ORG_CODE_A, "--json", "--limit", "500", api=live.url
+        ).stdout
+    )
+    mine = [i for i in commits["items"] if i["need_id"] == need_id]
+    assert len(mine) == 1 and mine[0]["quantity"] == 1_000_000
+    cid = mine[0]["record_id"]
+    assert cid in result.stdout
+
+    # Two deliveries from one JSON-lines file, signed and submitted together.
+    lines = [
+        {
+            "kind": "delivery",
+            "record": {
+                "commitmentId": cid,
+                "quantity": q,
+                "evidenceHash": "0x" + "ee" * 32,
+                "beneficiaryCount": 1,
+                "beneficiaryRoot": "0x" + "00" * 32,
+            },
+        }
+        for q in (300_000, 200_000)
+    ]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    result = bangfu(
+        "submit", "--json", str(tmp_path / "d.jsonl"), "--key", str(org_key), api=live.url
+    )
+    assert result.returncode == 0, result.stderr
+    ids = [w for w in result.stdout.split() if w.startswith("0x") and len(w) == 66]
+    assert len(ids) == 2
+    status = bangfu("status", *ids, "--wait", "--timeout", "120", api=live.url)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.count("confirmed") == 2
+
+    # Over-delivery is refused by the server, with its code.
+    line = one_error_line(
+        bangfu(
+            "submit",
+            "delivery",
+            "--key",
+            str(org_key),
+            "-f",
+            f"commitmentId={cid}",
+            "-f",
+            "quantity=600000",
+            "-f",
+            "evidenceHash=0x" + "00" * 32,
+            "-f",
+            "beneficiaryCount=0",
+            "-f",
+            "beneficiaryRoot=0x" + "00" * 32,
+            api=live.url,
+        )
+    )
+    assert "[OverDelivery]" in line
+
+    result = bangfu(
+        "submit",
+        "receipt",
+        "--key",
+        str(county_key),
+        "-f",
+        f"deliveryId={ids[0]}",
+        "-f",
+        "confirmedQuantity=300000",
+        "-f",
+        "noteHash=0x" + "00" * 32,
+        "--wait",
+        api=live.url,
+    )
+    assert result.returncode == 0, result.stderr
+
+    totals = json.loads(bangfu("totals", "org", "--org", ORG_CODE_A, "--json", api=live.url).stdout)
+    funds = [t for t in totals if t["resource_kind"] == 1 and t["unit"] == "分"]
+    assert funds and funds[0]["committed"] >= 1_000_000 and funds[0]["confirmed"] >= 300_000
+    table = bangfu("totals", "category", api=live.url)
+    assert table.returncode == 0 and "民生保障" in table.stdout
+    table = bangfu("query", "deliveries", "--category", "民生保障", api=live.url)
+    assert table.returncode == 0 and "deliveries" in table.stdout
+
+
+@pytest.mark.parametrize("what", ["gifts"])
+def test_query_refuses_unknown_lists(what: str) -> None:
+    line = one_error_line(bangfu("query", what, api="http://127.0.0.1:9"))
+    assert "[bad_list]" in line
