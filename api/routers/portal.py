@@ -536,7 +536,8 @@ def org(
     except LedgerError as exc:
         return _error(request, L, exc)
     if format == "csv":
-        return _commitment_csv(f"org-{page.org_code or 'unknown'}.csv", page.commitments)
+        full = data.org_page(session, org[:64], limit=1_000_000)
+        return _commitment_csv(f"org-{page.org_code or 'unknown'}.csv", full.commitments)
     return _render(request, "org.html", L, o=page, county_name=data.county_name)
 
 
@@ -641,7 +642,8 @@ def county(
     except LedgerError as exc:
         return _error(request, L, exc)
     if format == "csv":
-        return _commitment_csv(f"county-{code}.csv", page.commitments)
+        full = data.county_page(session, code, limit=10_000_000)
+        return _commitment_csv(f"county-{code}.csv", full.commitments)
     series = [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
     chart = charts.grouped_bars(
         "chart-county-category",

@@ -108,8 +108,11 @@ def _day(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
-def series_over_time(session: Session, resource_kind: int) -> list[tuple[str, Triple]]:
-    """Cumulative committed/delivered/confirmed per UTC day (block time) for one kind."""
+def series_over_time(
+    session: Session, resource_kind: int, max_points: int = 90
+) -> list[tuple[str, Triple]]:
+    """Cumulative committed/delivered/confirmed per UTC day (block time) for one kind; per
+    month when there are more than `max_points` days, so the page stays small."""
     per_day: dict[str, Triple] = defaultdict(Triple)
     committed = select(CommitmentRow.block_time, CommitmentRow.quantity).where(
         CommitmentRow.resource_kind == resource_kind
@@ -142,6 +145,11 @@ def series_over_time(session: Session, resource_kind: int) -> list[tuple[str, Tr
             running.confirmed + d.confirmed,
         )
         out.append((day, running))
+    if len(out) > max_points:
+        monthly: dict[str, Triple] = {}
+        for day, t in out:
+            monthly[day[:7]] = t  # cumulative: the month's last day is the month's value
+        out = list(monthly.items())
     return out
 
 
@@ -256,7 +264,7 @@ class OrgPage:
     locations: dict[str, LogEntry]
 
 
-def org_page(session: Session, org: str, limit: int = 500) -> OrgPage:
+def org_page(session: Session, org: str, limit: int = 200) -> OrgPage:
     """An organization by credit code or signing address: its commitments and scorecard."""
     codes = org_addresses(session)
     if org.lower().startswith("0x"):
@@ -624,7 +632,7 @@ class CountyPage:
     commitments: list[CommitmentRow]
 
 
-def county_page(session: Session, county: int) -> CountyPage:
+def county_page(session: Session, county: int, limit: int = 200) -> CountyPage:
     commitments = list(
         session.scalars(
             select(CommitmentRow)
@@ -654,7 +662,7 @@ def county_page(session: Session, county: int) -> CountyPage:
         dict(by_category),
         card,
         needs,
-        commitments[:500],
+        commitments[:limit],
     )
 
 
