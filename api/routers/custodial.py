@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ServiceDep, SessionDep
 from api.schemas import AcceptedOut, RecordKindName
 from ledger.config import Settings
-from ledger.custodial import Custodian, CustodialDisabled, custodian_for
+from ledger.custodial import CustodialDisabled, Custodian, custodian_for
 
 
 @asynccontextmanager
