@@ -14,10 +14,12 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from ledger.batches import BatchError, build_batch, iter_frames
+from ledger.batches import BatchError, LineProblem, ParsedFile, build_batch, iter_frames
 from ledger.errors import ConfigError, LedgerError
 from ledger.records import DeliveryLine, Domain, SignedRecord
 
+#: Answers after which the client asks the held count again and resumes.
+RETRY_CODES = frozenset({"busy", "upload_gap", "upload_incomplete"})
 #: (lines the server holds, lines in the batch) after each chunk sent.
 Progress = Callable[[int, int], None]
 
@@ -190,8 +192,10 @@ class BatchClient:
                     info = self.send_lines(
                         info["upload_id"], lines, info["lines_received"], progress
                     )
-            except httpx.TransportError:
-                if attempts > self.retries:
+            except (httpx.TransportError, LedgerError) as exc:
+                # "busy": an earlier, broken request of ours is still writing its last lines.
+                retry = isinstance(exc, httpx.TransportError) or exc.code in RETRY_CODES
+                if not retry or attempts > self.retries:
                     raise
                 time.sleep(min(10.0, self.backoff * attempts))
                 info = self.status(info["upload_id"])
@@ -214,3 +218,54 @@ class BatchClient:
         _raise_problem(resp)
         out: dict[str, Any] = resp.json()[0]
         return out
+
+
+def api_problems(
+    parsed: ParsedFile, commitments: dict[str, Any], signer: str | None = None
+) -> list[LineProblem]:
+    """Problems only the server's data shows: unknown commitments, commitments of another
+    organization, and the first line that takes a commitment past what is left of it."""
+    problems: list[LineProblem] = []
+    running: dict[str, int] = {}
+    reported: set[str] = set()
+    for line, number in zip(parsed.lines, parsed.line_numbers, strict=True):
+        cid = "0x" + line.commitment_id.hex()
+        if cid in reported:
+            continue
+        info = commitments.get(cid)
+        if info is None:
+            reported.add(cid)
+            problems.append(
+                LineProblem(
+                    number,
+                    "UnknownCommitment",
+                    f"no commitment {cid} is recorded; check the id",
+                    "commitment_id",
+                )
+            )
+            continue
+        if signer is not None and str(info["org"]).lower() != signer.lower():
+            reported.add(cid)
+            problems.append(
+                LineProblem(
+                    number,
+                    "NotCommitmentOwner",
+                    f"commitment {cid} belongs to {info['org']}, not to the signing key",
+                    "commitment_id",
+                )
+            )
+            continue
+        running[cid] = running.get(cid, 0) + line.quantity
+        left = int(info["committed"]) - int(info["delivered"])
+        if running[cid] > left:
+            reported.add(cid)
+            problems.append(
+                LineProblem(
+                    number,
+                    "OverDelivery",
+                    f"this line takes commitment {cid} to {running[cid]}, more than the {left} "
+                    "left of it",
+                    "quantity",
+                )
+            )
+    return problems

@@ -1,0 +1,123 @@
+"""Refused batches leave nothing behind, and the refusal names what to fix."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger.batch_client import sign_batch
+from ledger.batches import build_batch, iter_frames
+from ledger.errors import LedgerError
+from ledger.records import DeliveryLine
+from ledger.store.batch_models import BatchLine, BatchUpload
+from ledger.store.models import OutboxRecord
+from tests.batches.conftest import BatchEnv, make_lines
+
+
+def _stored_lines(benv: BatchEnv, batch_id: str) -> int:
+    with benv.service.db.session() as session:
+        return int(
+            session.scalar(
+                select(func.count()).select_from(BatchLine).where(BatchLine.batch_id == batch_id)
+            )
+            or 0
+        )
+
+
+def _in_outbox(benv: BatchEnv, batch_id: str) -> bool:
+    with benv.service.db.session() as session:
+        return (
+            session.scalar(select(OutboxRecord.id).where(OutboxRecord.record_id == batch_id))
+            is not None
+        )
+
+
+def test_lines_that_do_not_match_the_signed_root_are_refused(benv: BatchEnv) -> None:
+    env = benv.env
+    cid = benv.commitment(1000)
+    lines = make_lines(cid, 50)
+    signed = sign_batch(lines, env.actors.org_a.key, env.domain)
+    # Same count and totals, one beneficiary swapped: only the root can tell.
+    forged = list(lines)
+    forged[17] = DeliveryLine(**{**lines[17].__dict__, "beneficiary": b"\x42" * 32})
+    with pytest.raises(LedgerError) as exc:
+        benv.client.upload(signed, [line.line_bytes() for line in forged])
+    assert exc.value.code == "batch_root_mismatch"
+    batch_id = "0x" + signed.id.hex()
+    assert _stored_lines(benv, batch_id) == 0
+    assert not _in_outbox(benv, batch_id)
+    status = benv.http.get(f"/api/v1/batches/uploads/{exc.value.fields.get('upload_id', '')}")
+    assert status.status_code == 404  # the problem does not leak an upload id
+    # The honest lines of the same signed batch are then accepted.
+    result = benv.client.upload(signed, [line.line_bytes() for line in lines])
+    assert result.status == "accepted"
+    assert _stored_lines(benv, batch_id) == 50
+
+
+def test_over_delivery_names_the_line_and_the_commitment(benv: BatchEnv) -> None:
+    env = benv.env
+    small, big = benv.commitment(100), benv.commitment(10_000)
+    # 30 lines of 3 against `small` are fine (90); line 41 of the upload makes it 102.
+    lines = make_lines(big, 10, quantity=5) + make_lines(small, 34, quantity=3)
+    signed = sign_batch(lines, env.actors.org_a.key, env.domain)
+    with pytest.raises(LedgerError) as exc:
+        benv.client.upload(signed, [line.line_bytes() for line in lines])
+    assert exc.value.code == "OverDelivery"
+    assert exc.value.fields["commitment_id"] == "0x" + small.hex()
+    assert exc.value.fields["line_index"] == 10 + 33
+    batch_id = "0x" + signed.id.hex()
+    assert _stored_lines(benv, batch_id) == 0
+    assert not _in_outbox(benv, batch_id)
+    with benv.service.db.session() as session:
+        row = session.scalars(select(BatchUpload).where(BatchUpload.batch_id == batch_id)).one()
+        assert (row.status, row.error_code) == ("refused", "OverDelivery")
+
+
+def test_a_malformed_line_on_the_wire_refuses_the_upload(benv: BatchEnv) -> None:
+    env = benv.env
+    cid, other = benv.commitment(1000), benv.commitment(1000)
+    lines = make_lines(cid, 20)
+    signed = sign_batch(lines, env.actors.org_a.key, env.domain)
+    info = benv.client.open(signed)
+    wire = [line.line_bytes() for line in lines]
+    wire[5] = make_lines(other, 1)[0].line_bytes()  # a commitment the signed batch lacks
+    resp = benv.http.put(
+        f"/api/v1/batches/uploads/{info['upload_id']}/lines",
+        params={"start": 0},
+        content=b"".join(iter_frames(wire)),
+    )
+    assert resp.status_code == 422
+    assert resp.json()["code"] == "line_commitment_not_in_batch"
+    assert resp.json()["line_index"] == 5
+    assert _stored_lines(benv, "0x" + signed.id.hex()) == 0
+
+    garbage = benv.http.put(
+        f"/api/v1/batches/uploads/{info['upload_id']}/lines", content=b"\xff\xff\xff\xff"
+    )
+    assert garbage.status_code == 409  # refused uploads take no more lines
+    assert garbage.json()["code"] == "upload_refused"
+
+
+def test_bad_frames_and_foreign_signers_are_clear_errors(benv: BatchEnv) -> None:
+    env = benv.env
+    cid = benv.commitment(1000)
+    lines = make_lines(cid, 3)
+    # Signed by a key without the ORG role: refused when the lines are complete.
+    stranger = sign_batch(lines, env.actors.stranger.key, env.domain)
+    with pytest.raises(LedgerError) as exc:
+        benv.client.upload(stranger, [line.line_bytes() for line in lines])
+    assert exc.value.code == "MissingRole"
+
+    record = build_batch(lines, env.actors.org_a.address)
+    signed = record.sign(env.actors.org_a.key, env.domain)
+    info = benv.client.open(signed)
+    resp = benv.http.put(
+        f"/api/v1/batches/uploads/{info['upload_id']}/lines", content=b"\x00\x10\x00\x00abc"
+    )
+    assert resp.status_code == 422
+    assert resp.json()["code"] == "bad_frame"
+    bad_sig = signed.to_json()
+    bad_sig["signature"] = "0x" + "00" * 65
+    resp = benv.http.post("/api/v1/batches", json=bad_sig)
+    assert resp.status_code == 422
+    assert resp.json()["code"] == "bad_signature"
