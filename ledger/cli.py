@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ledger import commands
 from ledger.errors import LedgerError
@@ -51,7 +52,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except LedgerError as exc:
-        console.print(f"[bold red]错误 error[/] [{exc.code}] {exc.message}")
+        console.print(f"[bold red]错误 error[/] {escape(f'[{exc.code}]')} {escape(exc.message)}")
         sys.exit(1)
     except (typer.Abort, KeyboardInterrupt):
         console.print("已取消 aborted")
