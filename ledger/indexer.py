@@ -149,6 +149,15 @@ class Indexer:
     # ---- main loop -----------------------------------------------------------------
     def run_once(self) -> int:
         """Indexes the next range (or rolls back a fork); returns blocks processed."""
+        try:
+            return self._run_once()
+        except BaseException:
+            # The DB transaction rolled back; the in-memory tree may hold leaves it never
+            # committed, so take it again from the database before the next pass.
+            self._load_tree()
+            raise
+
+    def _run_once(self) -> int:
         head = int(self.w3.eth.block_number) - self.confirmations
         with self.db.session() as session:
             cp = self.checkpoint(session)

@@ -11,9 +11,10 @@ configured depth, and sends again any record that later disappears from the chai
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +42,17 @@ from ledger.store.models import (
 
 log = logging.getLogger("bangfu.relayer")
 
+#: Test hook for the crash tests: with BANGFU_RELAYER_CRASH_AFTER=durable the process dies
+#: (exit 137, as after SIGKILL) right after the first 'sent' rows are committed and before the
+#: transaction is broadcast, the worst moment for durability. Never set it in production.
+CRASH_AFTER_ENV = "BANGFU_RELAYER_CRASH_AFTER"
+
 PENDING = ("queued", "sent")
+#: Refusals that a record still in flight (e.g. its need's anchor) may cure.
+MISSING_REFERENCE = frozenset(
+    {"UnknownNeed", "UnknownCommitment", "UnknownDelivery", "UnknownRecord"}
+)
+MAX_DEFERRALS = 50
 LIVE = ("queued", "sent", "confirmed")
 
 #: A pre-check sees each record before it is accepted, in the accepting DB transaction.
@@ -543,11 +554,13 @@ class RelayWorker:
         self.nonces = NonceManager(db, self.w3)
         self.stats = WorkerStats()
         self._next_sender = 0
+        self._deferred: set[str] = set()
         self.chain_id = int(self.w3.eth.chain_id)
 
     # ---- one pass ---------------------------------------------------------------
     def run_once(self) -> int:
         """One pass: reconcile the chain, confirm, replace stuck, send. Returns work done."""
+        self._deferred = set()
         work = self.reconcile()
         work += self.confirm()
         work += self.replace_stuck()
@@ -584,22 +597,39 @@ class RelayWorker:
             return None
 
     def _weed(self, session: Session, rows: list[OutboxRecord], sender: str) -> list[OutboxRecord]:
-        """Simulates records one by one and fails those the contract refuses for good."""
+        """Finds the records of a batch the contract would refuse, simulating them in order
+        (a commitment may depend on an anchor earlier in the same batch). A record whose
+        reference is still in flight in another of our transactions is deferred to a later
+        pass; any other refusal fails the record for good, with the contract's reason."""
         good: list[OutboxRecord] = []
+        calls: list[bytes] = []
+        inflight = bool(
+            session.scalar(
+                select(func.count())
+                .select_from(SentTransaction)
+                .where(SentTransaction.status == "pending")
+            )
+        )
         for row in rows:
             signed = SignedRecord.from_bytes(row.record_bytes)
+            call = self.ledger.submit_calldata(signed)
             try:
-                self.ledger.submit_call(signed).call({"from": sender})
+                self.ledger.contract.functions.multicall([*calls, call]).call({"from": sender})
             except (ContractCustomError, ContractLogicError) as exc:
                 err = revert_error(self.ledger.abi, exc)
                 if err.code == "RecordIdUsed" and self._on_chain_same(signed):
                     # Already on chain (sent before a crash, or re-included after a reorg).
                     self._mark_found(session, row)
                     continue
+                if err.code in MISSING_REFERENCE and inflight and row.attempts < MAX_DEFERRALS:
+                    row.attempts += 1
+                    self._deferred.add(row.record_id)
+                    continue
                 row.status, row.error_code, row.error = "failed", err.code, err.message
                 self.stats.failed += 1
                 continue
             good.append(row)
+            calls.append(call)
         return good
 
     def _mark_found(self, session: Session, row: OutboxRecord) -> None:
@@ -628,7 +658,10 @@ class RelayWorker:
                 rows = list(
                     session.scalars(
                         select(OutboxRecord)
-                        .where(OutboxRecord.status == "queued")
+                        .where(
+                            OutboxRecord.status == "queued",
+                            OutboxRecord.record_id.not_in(self._deferred),
+                        )
                         .order_by(OutboxRecord.id)
                         .limit(self.batch_size)
                     )
@@ -675,6 +708,8 @@ class RelayWorker:
                     row.attempts += 1
                     row.sent_at = now
             # Durable before broadcast: a crash here leaves a pending tx we rebroadcast.
+            if os.environ.get(CRASH_AFTER_ENV) == "durable":
+                os._exit(137)
             self._broadcast(raw)
             self.stats.sent_txs += 1
             self.stats.sent_records += len(rows)
@@ -734,7 +769,11 @@ class RelayWorker:
                 except Exception:  # noqa: BLE001 - one unknown hash fails some nodes' batches
                     receipts = [self._receipt(tx.tx_hash) for tx in pending]
             for tx, receipt in zip(pending, receipts, strict=True):
-                if not receipt or isinstance(receipt, Exception):
+                if receipt is not None and not isinstance(receipt, Mapping):
+                    # web3's batch answers an unknown hash with an error tuple, not None:
+                    # ask for that one receipt on its own.
+                    receipt = self._receipt(tx.tx_hash)
+                if not receipt:
                     continue
                 if int(receipt["blockNumber"]) + self.confirmations > head:
                     continue
@@ -800,6 +839,14 @@ class RelayWorker:
                     )
                     if chain_nonce > tx.nonce:
                         continue  # mined by a replacement or about to be seen by confirm()
+                    # Signed and durable but never seen by the node (a crash between commit
+                    # and broadcast, or a node that restarted): send the same bytes again so
+                    # the nonce sequence stays gap-free. Only if the node still refuses them
+                    # are the records requeued under a fresh nonce.
+                    self._broadcast(tx.raw)
+                    if self._known(tx.tx_hash):
+                        work += 1
+                        continue
                     tx.status = "dropped"
                     for row in session.scalars(
                         select(OutboxRecord).where(OutboxRecord.tx_hash == tx.tx_hash)

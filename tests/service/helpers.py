@@ -89,6 +89,7 @@ class Chain:
     domain: Domain
     county: LocalAccount
     org: LocalAccount
+    county_code: int = COUNTY_A
     records: list[SignedRecord] = field(default_factory=list)
 
     def sign(self, record: Any, key: LocalAccount) -> SignedRecord:
@@ -97,7 +98,7 @@ class Chain:
         return signed
 
     def need(self) -> SignedRecord:
-        return self.sign(need(), self.county)
+        return self.sign(need(self.county_code), self.county)
 
     def commit(self, need_id: str, match_id: str, quantity: int = 100) -> SignedRecord:
         """A commitment of the org to a need, citing an accepted match (see `matched`)."""
@@ -210,3 +211,17 @@ def sender_nonces(w3: Web3, sender: str, first_block: int) -> list[int]:
             if tx["from"] == sender:  # type: ignore[index]
                 out.append(int(tx["nonce"]))  # type: ignore[index]
     return out
+
+
+def appended_ids(env: Any, first_block: int) -> list[str]:
+    """Record ids of every RecordAppended event of the env's contract since `first_block`."""
+    event = env.ledger.contract.events.RecordAppended()
+    logs = env.w3.eth.get_logs(
+        {
+            "address": env.deployment.address,
+            "fromBlock": first_block,
+            "toBlock": "latest",
+            "topics": [event.topic],
+        }
+    )
+    return ["0x" + bytes(event.process_log(x)["args"]["recordId"]).hex() for x in logs]
