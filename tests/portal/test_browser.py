@@ -82,6 +82,11 @@ def test_journey(page: object, served: Served) -> None:
     for chart in ("#chart-category", "#chart-county", "#chart-time"):
         expect(pg.locator(chart)).to_be_visible()  # type: ignore[attr-defined]
     shot(pg, "01-home-zh")
+    # keyboard: the first Tab reaches the skip link, which moves focus to the content
+    pg.keyboard.press("Tab")  # type: ignore[attr-defined]
+    expect(pg.locator("a.skip")).to_be_focused()  # type: ignore[attr-defined]
+    pg.keyboard.press("Enter")  # type: ignore[attr-defined]
+    expect(pg.locator("main")).to_be_focused()  # type: ignore[attr-defined]
 
     # needs library: filter by county with the form, by keyboard
     pg.click("nav >> text=需求项目库")  # type: ignore[attr-defined]
