@@ -5,10 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
+WEB_BUNDLE := api/web/static/dist/verify.js
 
-.PHONY: setup run test lint typecheck pytest compile chain-up chain-down demo bench clean
+.PHONY: setup system-deps run test lint typecheck pytest compile chain-up chain-down demo bench clean
 
-setup: $(STAMP_PY) $(STAMP_NPM)
+setup: $(STAMP_PY) $(STAMP_NPM) $(WEB_BUNDLE)
 
 $(STAMP_PY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,16 @@ $(STAMP_PY): pyproject.toml
 $(STAMP_NPM): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
+
+# The portal's in-browser verifier (noble hashes/curves), bundled with esbuild.
+$(WEB_BUNDLE): $(wildcard web/*.js) package-lock.json $(STAMP_NPM)
+	npm run --silent build:web
+
+# What the tests need from Debian: chromium (browser tests), a CJK font and poppler (reports).
+# Each script installs only what is missing.
+system-deps:
+	bash scripts/ensure_report_deps.sh
+	sh scripts/ensure_chromium.sh
 
 compile: setup
 	$(BIN)/bangfu compile
@@ -33,7 +44,7 @@ typecheck: setup
 pytest: setup compile
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-test: setup compile lint typecheck pytest
+test: system-deps setup compile lint typecheck pytest
 
 run: setup compile
 	$(BIN)/bangfu run
