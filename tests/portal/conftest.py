@@ -36,7 +36,15 @@ from ledger.records import (
 from ledger.relayer import RelayWorker
 from ledger.service import LedgerService
 from ledger.store.models import Organization
-from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, free_port
+from tests.conftest import (
+    COUNTY_A,
+    COUNTY_B,
+    ORG_CODE_A,
+    ORG_CODE_B,
+    ChainEnv,
+    free_port,
+    fresh_database_url,
+)
 
 DAY = 86_400
 
@@ -57,14 +65,12 @@ def _b(h: str) -> bytes:
     return bytes.fromhex(h[2:])
 
 
-def build_world(env: ChainEnv, tmp: Path) -> World:
+def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
     """Deploys a fresh AidLedger (a clean log) and records a small, realistic history: library
     projects published and matched through ledger.library, then commitments, deliveries,
     receipts and a flag signed by their authors and submitted on chain."""
     a = env.actors
-    settings = env.settings.model_copy(
-        update={"var": tmp, "database_url": f"sqlite:///{tmp / 'portal.sqlite3'}"}
-    )
+    settings = env.settings.model_copy(update={"var": tmp, "database_url": database_url})
     deployment = deploy(env.w3, a.admin, settings=settings)
     deployment.save(settings)
     ledger = LedgerContract(env.w3, deployment)
@@ -251,11 +257,17 @@ def build_world(env: ChainEnv, tmp: Path) -> World:
     return world
 
 
-@pytest.fixture(scope="package")
-def world(env: ChainEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = build_world(env, tmp_path_factory.mktemp("portal"))
+@pytest.fixture(scope="package", params=["sqlite", "postgres"])
+def world(
+    request: pytest.FixtureRequest, env: ChainEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The demo ledger on a fresh SQLite database, and on PostgreSQL when configured."""
+    tmp = tmp_path_factory.mktemp("portal")
+    urls = fresh_database_url(request.param, tmp)
+    w = build_world(env, tmp, next(urls))
     yield w
     w.service.close()
+    next(urls, None)  # drops the PostgreSQL database
 
 
 @dataclass
