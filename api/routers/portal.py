@@ -356,16 +356,7 @@ def commitments(
     )
     try:
         if format == "csv":
-            rows: list[dict[str, Any]] = []
-            next_cursor: str | None = None
-            while True:
-                page = queries.list_records(
-                    session, "commitments", f, cursor=next_cursor, limit=queries.MAX_PAGE
-                )
-                rows.extend(page.items)
-                next_cursor = page.next_cursor
-                if not next_cursor or len(rows) >= 200_000:
-                    break
+            codes = data.org_addresses(session)
             return _csv(
                 "commitments.csv",
                 [
@@ -387,23 +378,23 @@ def commitments(
                 ],
                 (
                     [
-                        r["record_id"],
-                        r["need_id"],
-                        r.get("org_code") or "",
-                        r["org"],
-                        r["county"],
-                        r["category"]["zh"],
-                        r["resource_kind"],
-                        r["quantity"],
-                        r["unit"],
-                        _dt(r["due_date"]),
-                        r["delivered"],
-                        r["confirmed"],
-                        _dt(r["block_time"]),
-                        r["chain"]["tx_hash"],
-                        r["chain"]["leaf_index"],
+                        c.record_id,
+                        c.need_id,
+                        codes.get(c.org, ""),
+                        c.org,
+                        c.county,
+                        CATEGORIES[c.category - 1] if 1 <= c.category <= len(CATEGORIES) else "",
+                        c.resource_kind,
+                        c.quantity,
+                        c.unit,
+                        _dt(c.due_date),
+                        c.delivered,
+                        c.confirmed,
+                        _dt(e.block_time),
+                        e.tx_hash,
+                        e.leaf_index,
                     ]
-                    for r in rows
+                    for c, e in data.commitment_export(session, f.county, f.category, f.org)
                 ),
             )
         result = queries.list_records(session, "commitments", f, cursor=cursor, limit=PAGE)

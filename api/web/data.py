@@ -342,6 +342,28 @@ def org_list(session: Session) -> list[dict[str, Any]]:
     return out
 
 
+def commitment_export(
+    session: Session, county: int | None, category: int | None, org: str | None
+) -> list[tuple[CommitmentRow, LogEntry]]:
+    """Every commitment matching the filters with its chain location, newest first, in one
+    query (the CSV download; pages use the cursor-paginated `ledger.queries`)."""
+    stmt = select(CommitmentRow, LogEntry).join(
+        LogEntry, LogEntry.record_id == CommitmentRow.record_id
+    )
+    if county is not None:
+        stmt = stmt.where(CommitmentRow.county == county)
+    if category is not None:
+        stmt = stmt.where(CommitmentRow.category == category)
+    if org:
+        if org.lower().startswith("0x"):
+            stmt = stmt.where(func.lower(CommitmentRow.org) == org.lower())
+        else:
+            keys = select(RoleEvent.address).where(RoleEvent.org_code == org.upper())
+            stmt = stmt.where(CommitmentRow.org.in_(keys))
+    rows = session.execute(stmt.order_by(LogEntry.leaf_index.desc())).all()
+    return [(c, e) for c, e in rows]
+
+
 # ----------------------------------------------------------------- projects
 
 
