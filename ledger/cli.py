@@ -40,8 +40,8 @@ def _load_commands() -> None:
         if name:
             app.add_typer(sub, name=name)
         else:
-            for command in sub.registered_commands:
-                app.registered_commands.append(command)
+            app.registered_commands.extend(sub.registered_commands)
+            app.registered_groups.extend(sub.registered_groups)
 
 
 _load_commands()
@@ -50,7 +50,8 @@ _load_commands()
 def main() -> None:
     """Entry point: runs the app, turning LedgerError into one clear line and exit code 1."""
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False hands back the exit code of `typer.Exit` instead of exiting.
+        code = app(standalone_mode=False)
     except LedgerError as exc:
         console.print(f"[bold red]错误 error[/] {escape(f'[{exc.code}]')} {escape(exc.message)}")
         sys.exit(1)
@@ -66,6 +67,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
