@@ -12,11 +12,11 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import NotFoundError
@@ -68,7 +68,7 @@ class Triple:
     commitments: int = 0
 
 
-def totals_by(session: Session, key: str, resource_kind: int) -> dict[Any, Triple]:
+def totals_by(session: Session, key: str, resource_kind: int, *where: Any) -> dict[Any, Triple]:
     """Committed/delivered/confirmed of one resource kind per county, category or org."""
     col = getattr(CommitmentRow, key)
     stmt = (
@@ -79,7 +79,7 @@ def totals_by(session: Session, key: str, resource_kind: int) -> dict[Any, Tripl
             func.sum(CommitmentRow.delivered),
             func.sum(CommitmentRow.confirmed),
         )
-        .where(CommitmentRow.resource_kind == resource_kind)
+        .where(CommitmentRow.resource_kind == resource_kind, *where)
         .group_by(col)
         .order_by(col)
     )
@@ -225,38 +225,51 @@ class Scorecard:
         return self._rate(self.confirmed, self.with_delivery)
 
 
-def scorecard(session: Session, commitments: list[CommitmentRow], now: int) -> Scorecard:
-    ids = [c.record_id for c in commitments]
-    deliveries: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for chunk in _chunks(ids, 500):
-        rows = session.execute(
-            select(DeliveryRow.commitment_id, DeliveryRow.delivered_at, DeliveryRow.quantity)
-            .where(DeliveryRow.commitment_id.in_(chunk))
-            .order_by(DeliveryRow.delivered_at)
+def scorecards(session: Session, key: Any, *where: Any) -> dict[Any, Scorecard]:
+    """Scorecards per value of `key` (e.g. CommitmentRow.org) over the commitments matching
+    `where`, aggregated in SQL. A commitment is fulfilled when its delivered total reaches
+    its quantity; the contract refuses over-delivery, so its last delivery is the one that
+    completed it, and that delivery's time decides "on time"."""
+    now = int(time.time())
+    last = (
+        select(
+            DeliveryRow.commitment_id.label("cid"), func.max(DeliveryRow.delivered_at).label("at")
         )
-        for cid, at, q in rows:
-            deliveries[cid].append((int(at), int(q)))
-    card = Scorecard()
-    for c in commitments:
-        card.commitments += 1
-        done_at = None
-        total = 0
-        for at, q in deliveries.get(c.record_id, []):
-            total += q
-            if total >= c.quantity:
-                done_at = at
-                break
-        if done_at is not None:
-            card.fulfilled += 1
-        if done_at is not None or c.due_date <= now:
-            card.due_or_fulfilled += 1
-            if done_at is not None and done_at <= c.due_date:
-                card.on_time += 1
-        if c.delivered > 0:
-            card.with_delivery += 1
-            if c.confirmed >= c.delivered:
-                card.confirmed += 1
-    return card
+        .group_by(DeliveryRow.commitment_id)
+        .subquery()
+    )
+    full = CommitmentRow.delivered >= CommitmentRow.quantity
+
+    def count(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    stmt = (
+        select(
+            key if key is not None else literal(None),
+            func.count(),
+            count(full),
+            count(or_(full, CommitmentRow.due_date <= now)),
+            count(and_(full, last.c.at <= CommitmentRow.due_date)),
+            count(CommitmentRow.delivered > 0),
+            count(
+                and_(
+                    CommitmentRow.delivered > 0, CommitmentRow.confirmed >= CommitmentRow.delivered
+                )
+            ),
+        )
+        .outerjoin(last, last.c.cid == CommitmentRow.record_id)
+        .where(*where)
+    )
+    if key is not None:
+        stmt = stmt.group_by(key)
+    return {
+        k: Scorecard(*(int(v or 0) for v in values)) for k, *values in session.execute(stmt).all()
+    }
+
+
+def scorecard(session: Session, *where: Any) -> Scorecard:
+    """One scorecard over the commitments matching `where`."""
+    return scorecards(session, None, *where).get(None, Scorecard())
 
 
 def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
@@ -295,15 +308,15 @@ def org_page(session: Session, org: str, limit: int = 200) -> OrgPage:
             f"no organization {org} is registered on this ledger; check the credit code",
             code="org_not_found",
         )
-    commitments = list(
+    shown = list(
         session.scalars(
             select(CommitmentRow)
             .where(CommitmentRow.org.in_(addrs))
             .order_by(CommitmentRow.block_time.desc())
+            .limit(limit)
         )
     )
-    card = scorecard(session, commitments, int(time.time()))
-    shown = commitments[:limit]
+    card = scorecard(session, CommitmentRow.org.in_(addrs))
     return OrgPage(
         code,
         org_names(session).get(code) if code else None,
@@ -318,15 +331,15 @@ def org_list(session: Session) -> list[dict[str, Any]]:
     """Every organization with commitments: code, name, counts and rates."""
     codes = org_addresses(session)
     names = org_names(session)
-    by_org: dict[str, list[CommitmentRow]] = defaultdict(list)
-    for c in session.scalars(select(CommitmentRow)):
-        by_org[codes.get(c.org, c.org)].append(c)
+    by_org: dict[str, Scorecard] = defaultdict(Scorecard)
+    for address, card in scorecards(session, CommitmentRow.org).items():
+        total = by_org[codes.get(address, address)]
+        for f in fields(Scorecard):
+            setattr(total, f.name, getattr(total, f.name) + getattr(card, f.name))
     for code in set(codes.values()):
-        by_org.setdefault(code, [])
-    now = int(time.time())
+        by_org.setdefault(code, Scorecard())
     out = []
-    for code, rows in sorted(by_org.items()):
-        card = scorecard(session, rows, now)
+    for code, card in sorted(by_org.items()):
         name = names.get(code)
         out.append(
             {
@@ -670,6 +683,7 @@ def county_page(session: Session, county: int, limit: int = 200) -> CountyPage:
             select(CommitmentRow)
             .where(CommitmentRow.county == county)
             .order_by(CommitmentRow.block_time.desc())
+            .limit(limit)
         )
     )
     needs, _ = projects(session, project_kind=ProjectKind.NEED, county=county, limit=200)
@@ -678,23 +692,16 @@ def county_page(session: Session, county: int, limit: int = 200) -> CountyPage:
             f"county {county} has no projects or commitments on this ledger yet",
             code="county_not_found",
         )
-    by_category: dict[int, Triple] = defaultdict(Triple)
-    for c in commitments:
-        if c.resource_kind == ResourceKind.FUNDS:
-            t = by_category[c.category]
-            t.committed += c.quantity
-            t.delivered += c.delivered
-            t.confirmed += c.confirmed
-            t.commitments += 1
-    card = scorecard(session, commitments, int(time.time()))
+    by_category = totals_by(session, "category", ResourceKind.FUNDS, CommitmentRow.county == county)
+    card = scorecard(session, CommitmentRow.county == county)
     return CountyPage(
         county,
         county_name(county),
         county in key_counties(session),
-        dict(by_category),
+        by_category,
         card,
         needs,
-        commitments[:limit],
+        commitments,
     )
 
 
