@@ -1,0 +1,29 @@
+"""Signed checkpoints of the log (C2SP tlog-checkpoint notes with witness cosignatures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from api.deps import SessionDep
+from ledger.checkpoints_service import latest_note, list_checkpoints
+
+router = APIRouter(prefix="/api/v1/checkpoints", tags=["checkpoints"])
+
+
+@router.get(
+    "/latest",
+    response_class=PlainTextResponse,
+    summary="最新检查点 The latest signed checkpoint note, with witness cosignatures",
+)
+def latest(session: SessionDep) -> PlainTextResponse:
+    return PlainTextResponse(latest_note(session), media_type="text/plain; charset=utf-8")
+
+
+@router.get("", summary="检查点列表 Signed checkpoints, newest first")
+def checkpoints(
+    session: SessionDep, limit: int = Query(100, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    return list_checkpoints(session, limit)
