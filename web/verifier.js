@@ -234,16 +234,18 @@ export function verifyBundle(bundle) {
 
 const SELECTOR = (sig) => toHex(keccak_256(enc.encode(sig)).slice(0, 4));
 
-async function ethCall(rpcUrl, to, data, block) {
+async function rpc(rpcUrl, method, params) {
   const res = await fetch(rpcUrl, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_call", params: [{ to, data }, block] }),
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
   });
   const body = await res.json();
-  if (body.error) throw new VerifyError(body.error.message || "eth_call failed");
+  if (body.error) throw new VerifyError(body.error.message || `${method} failed`);
   return body.result;
 }
+
+const ethCall = (rpcUrl, to, data, block) => rpc(rpcUrl, "eth_call", [{ to, data }, block]);
 
 /** Reads logSize() and logRoot() of the record's own contract at a block (or latest). */
 export async function chainRoot(rpcUrl, contract, block) {
@@ -257,6 +259,10 @@ export async function chainRoot(rpcUrl, contract, block) {
 /** Compares the bundle's root with the chain's, at the bundle's block, else at latest. */
 export async function checkAgainstChain(rpcUrl, result, bundle) {
   if (!result.parsed || !result.root) throw new VerifyError("verify the bundle first");
+  // the record names its chain; a node of another chain cannot vouch for it
+  const chainId = BigInt(await rpc(rpcUrl, "eth_chainId", []));
+  if (chainId !== result.parsed.chainId)
+    throw new VerifyError(`the node is chain ${chainId}, the record was signed for chain ${result.parsed.chainId}`);
   let onChain;
   try {
     onChain = await chainRoot(rpcUrl, result.parsed.contract, bundle.chain && bundle.chain.block);
