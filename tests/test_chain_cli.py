@@ -220,10 +220,14 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: ChainEnv) -> dict[st
             "chain_unreachable",
             "does not answer",
         ),
-        # `bangfu register auditor` would be the natural command here, but it is not
-        # reachable (test_register_commands_are_reachable); `rebuild` loads the deployment too.
         "no_contract": BadCase(
             ["rebuild", "--into", f"sqlite:///{tmp / 'rebuilt.sqlite3'}"],
+            {"var": empty_var, "rpc_url": str(env.settings.rpc_url)},
+            "no_contract",
+            "no contract at 0x000000000000000000000000000000000000bEEF",
+        ),
+        "no_contract_register": BadCase(
+            ["register", "auditor", "0x" + "12" * 20],
             {"var": empty_var, "rpc_url": str(env.settings.rpc_url)},
             "no_contract",
             "no contract at 0x000000000000000000000000000000000000bEEF",
@@ -240,13 +244,25 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: ChainEnv) -> dict[st
     return cases
 
 
-BAD_CASES = [
+WORKING_CASES = [
     "toml_syntax",
     "toml_field",
     "no_node_modules",
     "port_in_use",
     "rpc_unreachable",
     "no_contract",
+]
+BAD_CASES = [
+    *WORKING_CASES,
+    pytest.param(
+        "no_contract_register",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="ledger/commands/core.py _contract() does not call check_deployed, so "
+            "`bangfu register auditor` with no contract at the deployed address sends a "
+            "transaction to an empty account and reports success (exit 0)",
+        ),
+    ),
 ]
 
 
@@ -255,27 +271,21 @@ def test_bad_input_fails_cleanly(bad_runs: dict[str, BadCase], case: str) -> Non
     bad = bad_runs[case]
     assert bad.result is not None
     assert_clean_failure(bad.result, bad.phrase)
+    assert f"[{bad.code}]" in bad.result.stderr, bad.result.stderr
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="ledger/cli.py:54 prints the code as `[{exc.code}]` through Rich markup, which eats "
-    "it as an unknown style tag, and Rich wraps at 80 columns when stderr is not a terminal",
+    reason="ledger/cli.py: the error console (Console(stderr=True)) wraps at 80 columns when "
+    "stderr is not a terminal, so long errors span several lines in logs and pipes",
 )
-@pytest.mark.parametrize("case", BAD_CASES)
-def test_bad_input_error_is_one_line_with_its_code(bad_runs: dict[str, BadCase], case: str) -> None:
-    bad = bad_runs[case]
-    assert bad.result is not None
-    lines = bad.result.stderr.strip().splitlines()
-    assert len(lines) == 1, bad.result.stderr
-    assert f"[{bad.code}]" in lines[0], bad.result.stderr
+def test_bad_input_errors_are_one_line(bad_runs: dict[str, BadCase]) -> None:
+    for name in WORKING_CASES:
+        result = bad_runs[name].result
+        assert result is not None
+        assert len(result.stderr.strip().splitlines()) == 1, (name, result.stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/cli.py _load_commands copies only registered_commands of top-level modules, "
-    "so the `register` group that ledger/commands/core.py adds with add_typer is dropped",
-)
 def test_register_commands_are_reachable() -> None:
     from ledger.cli import app
 
