@@ -120,7 +120,7 @@ class Indexer:
                 chain_id=self.chain_id,
                 contract=self.address,
                 last_block=start,
-                last_block_hash=block["hash"].to_0x_hex(),
+                last_block_hash=self._block_hash(start),
                 log_size=0,
                 log_root=_hex(EMPTY_ROOT),
             )
@@ -140,6 +140,18 @@ class Indexer:
                 f"on chain {self.chain_id}; use a fresh database (BANGFU_DATABASE_URL)"
             )
         return cp
+
+    def _block_hash(self, number: int) -> str:
+        """The block's hash as its child links to it. For the block before the deployment
+        that is the child's parentHash: anvil re-derives its genesis hash when it loads a
+        state file, while block 1 keeps the old parentHash, and the first range would
+        otherwise never link."""
+        if number == max(0, self.deployment.block - 1):
+            try:
+                return str(self.w3.eth.get_block(number + 1)["parentHash"].to_0x_hex())
+            except Exception:  # noqa: BLE001 - no child yet: the block's own hash
+                pass
+        return str(self.w3.eth.get_block(number)["hash"].to_0x_hex())
 
     def status(self) -> IndexStatus:
         with self.db.session() as session:
@@ -224,7 +236,7 @@ class Indexer:
             )
         except Exception:  # noqa: BLE001 - the block is gone (a chain restarted shorter)
             current = None
-        if current is not None and current["hash"].to_0x_hex() == cp.last_block_hash:
+        if current is not None and self._block_hash(cp.last_block) == cp.last_block_hash:
             return False
         fork = self._fork_point(session, cp)
         log.warning("chain reorganized below block %s; rolling back to %s", cp.last_block, fork)
@@ -274,9 +286,8 @@ class Indexer:
                 row.receipted = False
         for cid in touched:
             self._recompute_commitment(session, cid)
-        block = self.w3.eth.get_block(fork)
         cp.last_block = fork
-        cp.last_block_hash = block["hash"].to_0x_hex()
+        cp.last_block_hash = self._block_hash(fork)
         size = session.scalar(select(func.count()).select_from(LogEntry)) or 0
         session.flush()
         self._load_tree_from(session)

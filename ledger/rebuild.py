@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import Table, inspect, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import ConfigError
+from ledger.errors import ChainError, ConfigError
 from ledger.indexer import Indexer, IndexStatus
 from ledger.onchain import LedgerContract
 from ledger.store.db import Database
@@ -121,5 +122,17 @@ def rebuild(
                 code="rebuild_target_not_empty",
             )
     indexer = Indexer(db, ledger, confirmations=confirmations, block_range=block_range)
+    target = int(ledger.w3.eth.block_number) - confirmations
     status = indexer.run_until_synced()
-    return db, status
+    for _ in range(50):
+        # A pass that meets a reorg returns 0 without reaching the head: go on to the head
+        # as it was when the rebuild began, so a rebuild is never silently short.
+        if status.last_block >= target:
+            return db, status
+        time.sleep(0.1)
+        status = indexer.run_until_synced()
+    raise ChainError(
+        f"the rebuild stopped at block {status.last_block}, short of {target}; the chain keeps "
+        "reorganizing or does not link (see the indexer log) — run it again",
+        code="rebuild_incomplete",
+    )

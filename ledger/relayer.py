@@ -686,18 +686,7 @@ class RelayWorker:
                         gas = self._estimate(sender.address, calls) or 2_000_000
                 raw, tx_hash, nonce, max_fee, tip = self._sign(session, sender, calls, gas)
                 now = datetime.now(UTC)
-                session.add(
-                    SentTransaction(
-                        tx_hash=tx_hash,
-                        sender=sender.address,
-                        nonce=nonce,
-                        max_fee=max_fee,
-                        priority_fee=tip,
-                        raw=raw,
-                        record_count=len(rows),
-                        status="pending",
-                    )
-                )
+                _record_sent(session, tx_hash, sender.address, nonce, max_fee, tip, raw, len(rows))
                 for row in rows:
                     row.status, row.tx_hash, row.sender, row.nonce = (
                         "sent",
@@ -892,18 +881,7 @@ class RelayWorker:
         raw, tx_hash, nonce, max_fee, tip = self._sign(
             session, sender, calls, gas, nonce=tx.nonce, fees=fees
         )
-        session.add(
-            SentTransaction(
-                tx_hash=tx_hash,
-                sender=tx.sender,
-                nonce=nonce,
-                max_fee=fees[0],
-                priority_fee=fees[1],
-                raw=raw,
-                record_count=len(rows),
-                status="pending",
-            )
-        )
+        _record_sent(session, tx_hash, tx.sender, nonce, fees[0], fees[1], raw, len(rows))
         tx.status = "replaced"
         for row in rows:
             row.tx_hash = tx_hash
@@ -972,6 +950,39 @@ class RelayWorker:
                 for sender in self.senders:
                     self.nonces.resync(session, sender.address)
             return work
+
+
+def _record_sent(
+    session: Session,
+    tx_hash: str,
+    sender: str,
+    nonce: int,
+    max_fee: int,
+    tip: int,
+    raw: bytes,
+    count: int,
+) -> None:
+    """Records a signed transaction as pending. After a chain rollback the relayer can sign
+    exactly the transaction it signed before (same records, nonce and fees, so the same
+    hash): the old row is revived rather than inserted twice."""
+    existing = session.get(SentTransaction, tx_hash)
+    if existing is None:
+        session.add(
+            SentTransaction(
+                tx_hash=tx_hash,
+                sender=sender,
+                nonce=nonce,
+                max_fee=max_fee,
+                priority_fee=tip,
+                raw=raw,
+                record_count=count,
+                status="pending",
+            )
+        )
+    else:
+        existing.status = "pending"
+        existing.sent_at = datetime.now(UTC)
+    session.flush()
 
 
 def _discard() -> Any:
