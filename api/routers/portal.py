@@ -378,23 +378,23 @@ def commitments(
                 ],
                 (
                     [
-                        c.record_id,
-                        c.need_id,
-                        codes.get(c.org, ""),
-                        c.org,
-                        c.county,
-                        CATEGORIES[c.category - 1] if 1 <= c.category <= len(CATEGORIES) else "",
-                        c.resource_kind,
-                        c.quantity,
-                        c.unit,
-                        _dt(c.due_date),
-                        c.delivered,
-                        c.confirmed,
-                        _dt(e.block_time),
-                        e.tx_hash,
-                        e.leaf_index,
+                        r.record_id,
+                        r.need_id,
+                        codes.get(r.org, ""),
+                        r.org,
+                        r.county,
+                        CATEGORIES[r.category - 1] if 1 <= r.category <= len(CATEGORIES) else "",
+                        r.resource_kind,
+                        r.quantity,
+                        r.unit,
+                        _dt(r.due_date),
+                        r.delivered,
+                        r.confirmed,
+                        _dt(r.block_time),
+                        r.tx_hash,
+                        r.leaf_index,
                     ]
-                    for c, e in data.commitment_export(session, f.county, f.category, f.org)
+                    for r in data.commitment_export(session, f.county, f.category, f.org)
                 ),
             )
         result = queries.list_records(session, "commitments", f, cursor=cursor, limit=PAGE)

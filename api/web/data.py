@@ -357,12 +357,26 @@ def org_list(session: Session) -> list[dict[str, Any]]:
 
 def commitment_export(
     session: Session, county: int | None, category: int | None, org: str | None
-) -> list[tuple[CommitmentRow, LogEntry]]:
+) -> list[Any]:
     """Every commitment matching the filters with its chain location, newest first, in one
-    query (the CSV download; pages use the cursor-paginated `ledger.queries`)."""
-    stmt = select(CommitmentRow, LogEntry).join(
-        LogEntry, LogEntry.record_id == CommitmentRow.record_id
-    )
+    query of plain columns (the CSV download; pages use the paginated `ledger.queries`)."""
+    c = CommitmentRow
+    stmt = select(
+        c.record_id,
+        c.need_id,
+        c.org,
+        c.county,
+        c.category,
+        c.resource_kind,
+        c.quantity,
+        c.unit,
+        c.due_date,
+        c.delivered,
+        c.confirmed,
+        LogEntry.block_time,
+        LogEntry.tx_hash,
+        LogEntry.leaf_index,
+    ).join(LogEntry, LogEntry.record_id == CommitmentRow.record_id)
     if county is not None:
         stmt = stmt.where(CommitmentRow.county == county)
     if category is not None:
@@ -373,8 +387,7 @@ def commitment_export(
         else:
             keys = select(RoleEvent.address).where(RoleEvent.org_code == org.upper())
             stmt = stmt.where(CommitmentRow.org.in_(keys))
-    rows = session.execute(stmt.order_by(LogEntry.leaf_index.desc())).all()
-    return [(c, e) for c, e in rows]
+    return list(session.execute(stmt.order_by(LogEntry.leaf_index.desc())).all())
 
 
 # ----------------------------------------------------------------- projects
