@@ -28,9 +28,11 @@ function show(checks) {
   const verdict = document.getElementById("verdict");
   const failed = checks.some((c) => !c.ok && !c.skip);
   verdict.dataset.status = failed ? "fail" : "ok";
+  const onChain = checks.some((c) => c.name === "chain" && c.ok && !c.skip);
   verdict.textContent = failed
     ? T("✘ 验证失败：此证明包被拒绝。", "✘ Verification failed: this proof bundle is rejected.")
-    : T("✔ 验证通过：记录在日志中，且由所述作者签名。", "✔ Verified: the record is in the log and signed by its stated author.");
+    : T("✔ 验证通过：记录在日志中，且由所述作者签名", "✔ Verified: the record is in the log and signed by its stated author") +
+      (onChain ? T("；日志根与链上 logRoot() 一致。", "; the log root equals logRoot() on chain.") : T("。", "."));
 }
 
 async function run() {
