@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Benchmark single signed records through the API (accepted/s and confirmed/s at 1, 8 and
+32 concurrent clients) against the naive path (one transaction per record via web3.py), and
+the latency of the public list and totals queries over a large read model. Prints markdown
+tables (docs/bench-api.md has the results).
+
+    .venv/bin/python scripts/bench_api.py [--records 600] [--naive 300]
+        [--query-records 100000] [--queries 300] [--database-url postgresql://...]
+
+Everything is real: a private anvil (1 s interval mining, 300M gas limit), the API under
+uvicorn, the relayer and the indexer as separate processes, SQLite (default) or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ledger.chain import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
+from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
+from ledger.indexer import Indexer  # noqa: E402
+from ledger.onchain import LedgerContract  # noqa: E402
+from ledger.records import (  # noqa: E402
+    Commitment,
+    Delivery,
+    ProjectAnchor,
+    ProjectKind,
+    ResourceKind,
+    SignedRecord,
+    new_id,
+    text32,
+)
+from ledger.store.db import Database  # noqa: E402
+
+COUNTY = 522327
+ORG_CODE = "91520000MA6DKTQX0U"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chain_settings(tmp: Path, database_url: str | None) -> tuple[Settings, dict[str, str]]:
+    port = free_port()
+    cfg = load_localchain(Settings(), PROJECT_ROOT / "localchain.toml")
+    toml = (PROJECT_ROOT / "localchain.toml").read_text()
+    toml = toml.replace(f"port = {cfg.port}", f"port = {port}")
+    toml = toml.replace(f'state_file = "{cfg.state_file}"', f'state_file = "{tmp / "state.json"}"')
+    toml = toml.replace(f"state_interval = {cfg.state_interval}", "state_interval = 600")
+    (tmp / "localchain.toml").write_text(toml)
+    env = {
+        "BANGFU_HOME": str(PROJECT_ROOT),
+        "BANGFU_VAR": str(tmp),
+        "BANGFU_LOCALCHAIN_FILE": str(tmp / "localchain.toml"),
+        "BANGFU_RPC_URL": f"http://127.0.0.1:{port}",
+        "BANGFU_DATABASE_URL": database_url or f"sqlite:///{tmp / 'ledger.sqlite3'}",
+        "BANGFU_POLL_INTERVAL": "0.05",
+    }
+    settings = Settings(
+        home=PROJECT_ROOT,
+        var=tmp,
+        localchain_file=tmp / "localchain.toml",
+        rpc_url=env["BANGFU_RPC_URL"],
+        database_url=env["BANGFU_DATABASE_URL"],
+    )
+    return settings, env
+
+
+def need(county_key: bytes, domain: object) -> SignedRecord:
+    pid = new_id()
+    rec = ProjectAnchor(
+        id=ProjectAnchor.anchor_id(pid, 1),
+        project_id=pid,
+        project_kind=ProjectKind.NEED,
+        county=COUNTY,
+        category=1 + pid[0] % 10,
+        content_hash=new_id(),
+    )
+    return rec.sign(county_key, domain)  # type: ignore[arg-type]
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def bench_api(base: str, records: list[SignedRecord], clients: int) -> tuple[float, float]:
+    """(accepted/s, confirmed/s) for `records`, one POST per record from `clients` threads."""
+    ids = ["0x" + r.id.hex() for r in records]
+    with httpx.Client(base_url=base, timeout=120) as http:
+        t0 = time.perf_counter()
+
+        def post(r: SignedRecord) -> int:
+            return http.post("/api/v1/records", json={"records": [r.to_json()]}).status_code
+
+        with ThreadPoolExecutor(clients) as pool:
+            codes = list(pool.map(post, records))
+        accepted = time.perf_counter() - t0
+        assert codes == [202] * len(codes), set(codes)
+        pending = set(ids)
+        while pending:
+            chunk = list(pending)[:500]
+            got = http.get("/api/v1/records/status", params={"ids": chunk}).json()
+            pending -= {s["record_id"] for s in got if s["status"] == "confirmed"}
+            bad = [s for s in got if s["status"] in ("failed", "unknown")]
+            assert not bad, bad[:2]
+            if pending:
+                time.sleep(0.1)
+        confirmed = time.perf_counter() - t0
+    return len(records) / accepted, len(records) / confirmed
+
+
+def bench_naive(ledger: LedgerContract, records: list[SignedRecord], payer: object) -> float:
+    """One transaction per record through plain web3.py: sign, send all, wait for receipts."""
+    w3 = ledger.w3
+    acct = payer
+    nonce = w3.eth.get_transaction_count(acct.address, "pending")  # type: ignore[attr-defined]
+    base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+    t0 = time.perf_counter()
+    hashes = []
+    for i, r in enumerate(records):
+        tx = ledger.submit_call(r).build_transaction(
+            {
+                "from": acct.address,  # type: ignore[attr-defined]
+                "nonce": nonce + i,
+                "gas": 400_000,
+                "maxFeePerGas": 2 * base + 10**9,
+                "maxPriorityFeePerGas": 10**9,
+                "chainId": w3.eth.chain_id,
+            }
+        )
+        signed = acct.sign_transaction(tx)  # type: ignore[attr-defined]
+        hashes.append(w3.eth.send_raw_transaction(signed.raw_transaction))
+    for h in hashes:
+        assert w3.eth.wait_for_transaction_receipt(h, timeout=600, poll_latency=0.1)["status"] == 1
+    return len(records) / (time.perf_counter() - t0)
+
+
+def seed(ledger: LedgerContract, county_key: bytes, org_key: bytes, payer: object, n: int,
+         per_tx: int = 400) -> None:  # fmt: skip
+    """n records straight to the contract in multicalls: needs, commitments and deliveries."""
+    w3 = ledger.w3
+    domain = ledger.deployment.domain
+    recs: list[SignedRecord] = []
+    needs = max(1, n // 20)
+    for _ in range(needs):
+        recs.append(need(county_key, domain))
+    commits: list[SignedRecord] = []
+    for i in range(needs * 4):
+        nid = recs[i % needs].record.project_id  # type: ignore[attr-defined]
+        commits.append(Commitment(
+            id=new_id(), need_id=nid, match_id=new_id(), resource_kind=ResourceKind.GOODS,
+            quantity=10**9, unit=text32("斤"), due_date=1_900_000_000, terms_hash=new_id(),
+        ).sign(org_key, domain))  # fmt: skip
+    recs += commits
+    i = 0
+    while len(recs) < n:
+        c = commits[i % len(commits)]
+        recs.append(Delivery(
+            id=new_id(), commitment_id=c.id, quantity=1, delivered_at=1_735_689_600,
+            evidence_hash=new_id(), beneficiary_count=1, beneficiary_root=new_id(),
+        ).sign(org_key, domain))  # fmt: skip
+        i += 1
+    nonce = w3.eth.get_transaction_count(payer.address, "pending")  # type: ignore[attr-defined]
+    base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+    hashes = []
+    # Needs, then commitments, then deliveries: each chunk only cites earlier chunks.
+    for k in range(0, len(recs), per_tx):
+        calls = [ledger.submit_calldata(r) for r in recs[k : k + per_tx]]
+        tx = ledger.contract.functions.multicall(calls).build_transaction(
+            {
+                "from": payer.address,  # type: ignore[attr-defined]
+                "nonce": nonce,
+                "gas": 90_000_000,
+                "maxFeePerGas": 4 * base + 10**9,
+                "maxPriorityFeePerGas": 10**9,
+                "chainId": w3.eth.chain_id,
+            }
+        )
+        hashes.append(w3.eth.send_raw_transaction(payer.sign_transaction(tx).raw_transaction))  # type: ignore[attr-defined]
+        nonce += 1
+        if len(hashes) % 3 == 0:  # stay within a block's gas so order holds
+            w3.eth.wait_for_transaction_receipt(hashes[-1], timeout=600, poll_latency=0.2)
+    for h in hashes:
+        assert w3.eth.wait_for_transaction_receipt(h, timeout=600, poll_latency=0.2)["status"] == 1
+
+
+def latencies(base: str, paths: list[tuple[str, dict[str, object]]], n: int,
+              clients: int) -> dict[str, tuple[float, float]]:  # fmt: skip
+    out: dict[str, tuple[float, float]] = {}
+    with httpx.Client(base_url=base, timeout=60) as http:
+        for label, params in paths:
+            path = label.split(" ")[0]
+
+            def one(_: int, path: str = path, params: dict[str, object] = params) -> float:
+                t = time.perf_counter()
+                r = http.get(path, params=params)  # type: ignore[arg-type]
+                assert r.status_code == 200, r.text[:200]
+                return (time.perf_counter() - t) * 1000
+
+            with ThreadPoolExecutor(clients) as pool:
+                ms = sorted(pool.map(one, range(n)))
+            out[label] = (statistics.median(ms), ms[min(len(ms) - 1, int(len(ms) * 0.99))])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--records", type=int, default=600, help="records per API run")
+    ap.add_argument("--naive", type=int, default=300, help="records on the naive path")
+    ap.add_argument("--query-records", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=300, help="requests per query kind")
+    ap.add_argument("--query-clients", type=int, default=8)
+    ap.add_argument("--database-url", default=None)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    settings, env = chain_settings(tmp, args.database_url)
+    chain = LocalChain(load_localchain(settings), settings)
+    chain.up()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        w3 = connect(settings)
+        accts = dev_accounts(chain.cfg)
+        admin, county, org = accts[0], accts[1], accts[3]
+        deployment = deploy(w3, admin, settings=settings)
+        deployment.save(settings)
+        ledger = LedgerContract(w3, deployment)
+        ledger.register_county(admin, county.address, COUNTY)
+        ledger.register_organization(admin, org.address, ORG_CODE)
+        Database(settings=settings).migrate()
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        exe = sys.executable
+        procs.append(start([exe, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
+                            "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                            "--workers", "1"], env, tmp / "api.log"))  # fmt: skip
+        procs.append(start([exe, "-m", "ledger.cli", "indexer"], env, tmp / "indexer.log"))
+        deadline = time.monotonic() + 60
+        while True:  # ready once the API answers and the county's role is indexed
+            try:
+                probe = need(county.key, deployment.domain)
+                r = httpx.post(f"{base}/api/v1/records", json={"records": [probe.to_json()]})
+                if r.status_code == 202:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API or the indexer did not come up"
+            time.sleep(0.2)
+        procs.append(start([exe, "-m", "ledger.cli", "relayer"], env, tmp / "relayer.log"))
+
+        rows = []
+        for clients in (1, 8, 32):
+            recs = [need(county.key, deployment.domain) for _ in range(args.records)]
+            acc, conf = bench_api(base, recs, clients)
+            rows.append((clients, acc, conf))
+        naive_recs = [need(county.key, deployment.domain) for _ in range(args.naive)]
+        naive = bench_naive(ledger, naive_recs, accts[6])
+
+        t0 = time.perf_counter()
+        seed(ledger, county.key, org.key, accts[5], args.query_records)
+        seeded = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        db = Database(settings=settings)
+        indexer = Indexer(db, ledger)
+        size = ledger.log_size()
+        while indexer.status().log_size < size:
+            time.sleep(0.5)
+        indexed = time.perf_counter() - t0
+        paths: list[tuple[str, dict[str, object]]] = [
+            ("/api/v1/public/deliveries", {}),
+            ("/api/v1/public/deliveries (county+category)", {"county": COUNTY, "category": 3}),
+            ("/api/v1/public/commitments", {"limit": 100}),
+            ("/api/v1/public/totals/county", {}),
+            ("/api/v1/public/totals/category", {}),
+            ("/api/v1/public/totals/org", {}),
+        ]
+        lat = latencies(base, paths, args.queries, args.query_clients)
+
+        print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
+              f"{platform.python_version()}, database {db.engine.dialect.name}")  # fmt: skip
+        print("chain: anvil, 1 s interval mining, 300M gas limit\n")
+        print("| path | clients | records | accepted/s | confirmed/s |")
+        print("|---|---|---|---|---|")
+        for clients, acc, conf in rows:
+            print(f"| API → outbox → relayer multicall | {clients} | {args.records} | "
+                  f"{acc:,.0f} | {conf:,.0f} |")  # fmt: skip
+        print(f"| naive: one tx per record, web3.py | 1 | {args.naive} | – | {naive:,.0f} |")
+        best = max(c for _, _, c in rows)
+        print(f"\nbest API confirmed/s ÷ naive: {best / naive:.1f}×\n")
+        print(
+            f"read model: {size:,} leaves (seeded by multicall in {seeded:.0f} s, "
+            f"indexed by the indexer process in {indexed:.0f} s); "
+            f"{args.queries} requests per query, {args.query_clients} concurrent clients\n"
+        )
+        print("| query | p50 ms | p99 ms |")
+        print("|---|---|---|")
+        for label, (p50, p99) in lat.items():
+            print(f"| {label} | {p50:.1f} | {p99:.1f} |")
+    finally:
+        for p in procs:
+            stop(p)
+        chain.down()
+
+
+if __name__ == "__main__":
+    main()
