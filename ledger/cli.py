@@ -19,7 +19,7 @@ from rich.markup import escape
 from ledger import commands
 from ledger.errors import LedgerError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="bangfu",

@@ -8,7 +8,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -45,7 +45,14 @@ def decode_revert(abi: list[dict[str, Any]], data: bytes | str | None) -> tuple[
         args = list(abi_decode(types, data[4:]))
     except Exception:  # noqa: BLE001
         args = []
-    return name, [("0x" + a.hex()) if isinstance(a, bytes) else a for a in args]
+    return name, [
+        to_checksum_address(a)
+        if t == "address"
+        else ("0x" + a.hex())
+        if isinstance(a, bytes)
+        else a
+        for t, a in zip(types, args, strict=False)
+    ]
 
 
 def revert_error(abi: list[dict[str, Any]], exc: Exception) -> RecordError:

@@ -181,7 +181,7 @@ def parse_bytes32(value: Any, name: str) -> bytes:
 
 def _parse_uint(value: Any, bits: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and value.isascii() and value.isdigit():
             value = int(value)
         else:
             raise RecordError(f"{name} must be an integer", code="bad_type", field=name)
@@ -671,6 +671,11 @@ class DeliveryLine:
     def line_bytes(self) -> bytes:
         item = self.item.encode("utf-8")
         unit = self.unit.encode("utf-8")
+        if len(item) > 0xFFFF or len(unit) > 0xFFFF:
+            raise RecordError("item and unit must be under 64 KiB", code="text_too_long")
+        for name in ("commitment_id", "beneficiary", "evidence_hash"):
+            if len(getattr(self, name)) != 32:
+                raise RecordError(f"{name} must be 32 bytes", code="bad_length")
         return b"".join(
             (
                 b"\x01",
@@ -700,11 +705,14 @@ class DeliveryLine:
         beneficiary = data[pos + 56 : pos + 88]
         evidence = data[pos + 88 : pos + 120]
         pos += 120
-        n = int.from_bytes(data[pos : pos + 2], "big")
-        item = data[pos + 2 : pos + 2 + n].decode("utf-8")
-        pos += 2 + n
-        m = int.from_bytes(data[pos : pos + 2], "big")
-        unit = data[pos + 2 : pos + 2 + m].decode("utf-8")
+        try:
+            n = int.from_bytes(data[pos : pos + 2], "big")
+            item = data[pos + 2 : pos + 2 + n].decode("utf-8")
+            pos += 2 + n
+            m = int.from_bytes(data[pos : pos + 2], "big")
+            unit = data[pos + 2 : pos + 2 + m].decode("utf-8")
+        except UnicodeDecodeError:
+            raise RecordError("delivery line text is not UTF-8", code="bad_line_bytes") from None
         if pos + 2 + m != len(data):
             raise RecordError("delivery line bytes have trailing data", code="bad_line_bytes")
         return cls(commitment_id, item, quantity, unit, delivered_at, beneficiary, evidence)

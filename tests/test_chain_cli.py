@@ -252,18 +252,7 @@ WORKING_CASES = [
     "rpc_unreachable",
     "no_contract",
 ]
-BAD_CASES = [
-    *WORKING_CASES,
-    pytest.param(
-        "no_contract_register",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="ledger/commands/core.py _contract() does not call check_deployed, so "
-            "`bangfu register auditor` with no contract at the deployed address sends a "
-            "transaction to an empty account and reports success (exit 0)",
-        ),
-    ),
-]
+BAD_CASES = [*WORKING_CASES, "no_contract_register"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -274,11 +263,6 @@ def test_bad_input_fails_cleanly(bad_runs: dict[str, BadCase], case: str) -> Non
     assert f"[{bad.code}]" in bad.result.stderr, bad.result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/cli.py: the error console (Console(stderr=True)) wraps at 80 columns when "
-    "stderr is not a terminal, so long errors span several lines in logs and pipes",
-)
 def test_bad_input_errors_are_one_line(bad_runs: dict[str, BadCase]) -> None:
     for name in WORKING_CASES:
         result = bad_runs[name].result

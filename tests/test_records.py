@@ -291,11 +291,6 @@ def test_record_from_json_refusals_for_arrays_and_objects() -> None:
     assert info.value.code == "bad_type"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/records.py _parse_uint: str.isdigit() accepts Unicode digits, so '²' raises "
-    "ValueError (not RecordError) and '١٢' is read as 12; should accept ASCII digits only",
-)
 def test_record_from_json_refuses_non_ascii_digits() -> None:
     for text in ("²", "١٢"):
         with pytest.raises(RecordError) as info:
@@ -452,7 +447,6 @@ def test_delivery_line_round_trip(line: DeliveryLine) -> None:
     data = line.line_bytes()
     assert DeliveryLine.from_bytes(data) == line
     assert line.leaf_hash() == merkle.leaf_hash(data)
-    # (a cut inside a multi-byte character trips the UTF-8 bug marked xfail below)
     for cut in (0, 1, 124):
         with pytest.raises(RecordError):
             DeliveryLine.from_bytes(data[:cut])
@@ -460,11 +454,6 @@ def test_delivery_line_round_trip(line: DeliveryLine) -> None:
         DeliveryLine.from_bytes(data + b"\x00")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/records.py DeliveryLine.from_bytes: item/unit bytes that are not UTF-8 raise "
-    "UnicodeDecodeError instead of RecordError(code='bad_line_bytes')",
-)
 def test_delivery_line_refuses_bad_utf8() -> None:
     line = DeliveryLine(bytes(32), "x", 1, "kg", 0, bytes(32), bytes(32))
     data = bytearray(line.line_bytes())

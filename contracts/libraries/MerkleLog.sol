@@ -37,8 +37,9 @@ library MerkleLog {
         uint256 level = 0;
         uint256 bits = index;
         while (bits & 1 == 1) {
+            // The merged slot is left as it is: only levels whose bit is set in `size` are
+            // ever read, and overwriting a non-zero slot later is far cheaper than a fresh one.
             node = nodeHash(log.frontier[level], node);
-            delete log.frontier[level];
             bits >>= 1;
             // Cannot overflow: level is at most 255 because size is a uint256 that is never full.
             unchecked {

@@ -66,7 +66,10 @@ app.add_typer(register, name="register")
 
 def _contract() -> LedgerContract:
     settings = get_settings()
-    return LedgerContract(connect(settings), Deployment.load(settings))
+    w3 = connect(settings)
+    deployment = Deployment.load(settings)
+    check_deployed(w3, deployment)
+    return LedgerContract(w3, deployment)
 
 
 @register.command("county")
