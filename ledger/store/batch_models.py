@@ -52,8 +52,10 @@ class BatchLine(Base):
     line_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     line_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     leaf_hash: Mapped[str] = mapped_column(HEX32)
-    commitment_id: Mapped[str] = mapped_column(HEX32, index=True)
-    beneficiary: Mapped[str] = mapped_column(HEX32, index=True)
+    # No secondary indexes: they would slow the bulk insert that batches exist for, and
+    # every query here goes through the (batch_id, line_index) primary key.
+    commitment_id: Mapped[str] = mapped_column(HEX32)
+    beneficiary: Mapped[str] = mapped_column(HEX32)
     quantity: Mapped[int] = mapped_column(BigInteger)
     item: Mapped[str] = mapped_column(String(200))
     unit: Mapped[str] = mapped_column(String(32))

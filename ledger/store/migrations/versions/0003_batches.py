@@ -62,13 +62,9 @@ def upgrade() -> None:
         sa.Column("evidence_hash", sa.String(length=66), nullable=False),
         sa.PrimaryKeyConstraint("batch_id", "line_index"),
     )
-    op.create_index("ix_batch_lines_commitment_id", "batch_lines", ["commitment_id"])
-    op.create_index("ix_batch_lines_beneficiary", "batch_lines", ["beneficiary"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_batch_lines_beneficiary", table_name="batch_lines")
-    op.drop_index("ix_batch_lines_commitment_id", table_name="batch_lines")
     op.drop_table("batch_lines")
     op.drop_index("ix_batch_uploads_status", table_name="batch_uploads")
     op.drop_index("ix_batch_uploads_signer", table_name="batch_uploads")
