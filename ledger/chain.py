@@ -132,7 +132,10 @@ class LocalChain:
 
     @property
     def binary(self) -> Path:
-        return self.settings.node_modules / ".bin" / "anvil"
+        """The platform's anvil binary that @foundry-rs/anvil installed; its node wrapper in
+        .bin/ only as a fallback (signals sent to the wrapper need not reach anvil)."""
+        platform = sorted((self.settings.node_modules / "@foundry-rs").glob("anvil-*/bin/anvil"))
+        return platform[0] if platform else self.settings.node_modules / ".bin" / "anvil"
 
     @property
     def pid_file(self) -> Path:
@@ -245,7 +248,9 @@ class LocalChain:
         pid = self.pid()
         if pid is None:
             return False
-        os.kill(pid, sig)
+        # anvil runs in its own session (start_new_session): signal the whole group, so
+        # nothing it started outlives it and keeps the port.
+        _signal_group(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -257,7 +262,7 @@ class LocalChain:
                 break
             time.sleep(0.05)
         else:
-            os.kill(pid, signal.SIGKILL)
+            _signal_group(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -271,6 +276,14 @@ class LocalChain:
             info["answering"] = False
         info["state_file"] = str(self.state_file)
         return info
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 # ------------------------------------------------------------------ deployment
