@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     relayer_stuck_after: float = Field(default=30.0, description="seconds before a fee bump")
     indexer_range: int = Field(default=2000, ge=1, description="blocks per eth_getLogs call")
     poll_interval: float = Field(default=0.5, gt=0)
+    checkpoint_interval: float = Field(
+        default=60.0, gt=0, description="seconds between checkpoints"
+    )
     max_body_bytes: int = Field(default=2_000_000, description="largest JSON body the API takes")
     custodial: bool = Field(default=False, description="server keeps org keys and signs for them")
     keystore_password: str | None = None

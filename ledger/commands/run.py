@@ -71,6 +71,18 @@ def indexer_cmd() -> None:
     indexer.run_forever(_stop_on_signals(), poll=s.poll_interval)
 
 
+@app.command("checkpointer")
+def checkpointer_cmd() -> None:
+    """签署检查点 Sign C2SP checkpoints of the log at an interval and collect witnesses'
+    cosignatures (Ctrl-C stops)."""
+    from ledger.checkpoints_service import run_checkpointer
+
+    _logging()
+    service = LedgerService()
+    service.db.migrate()
+    run_checkpointer(_stop_on_signals(), service, service.settings.checkpoint_interval)
+
+
 @app.command("run")
 def run_cmd(
     no_chain: bool = typer.Option(False, help="不启动本地链 do not start the local anvil"),
@@ -88,6 +100,7 @@ def run_cmd(
     procs = {
         "relayer": subprocess.Popen([exe, "-m", "ledger.cli", "relayer"]),
         "indexer": subprocess.Popen([exe, "-m", "ledger.cli", "indexer"]),
+        "checkpointer": subprocess.Popen([exe, "-m", "ledger.cli", "checkpointer"]),
         "api": subprocess.Popen(
             [
                 exe,
