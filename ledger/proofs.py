@@ -162,6 +162,29 @@ class LogProofs:
                 "proof": [_hex(h) for h in tree.consistency_proof(old, n)],
             }
 
+    def _block_at_size(
+        self, session: Session, size: int, cp: IndexerCheckpoint | None
+    ) -> int | None:
+        """The block at whose end the log held exactly `size` leaves, where logRoot() read from
+        the chain equals the root of that size: the indexed head for the indexed size, else
+        the block of leaf size-1. None when leaf `size` was appended in that same block (no
+        block state has that size; a verifier reads the latest root and needs consistency)."""
+        if cp is not None and size == cp.log_size:
+            return int(cp.last_block)
+        if size == 0:
+            return None
+        rows = dict(
+            session.execute(
+                select(LogEntry.leaf_index, LogEntry.block_number).where(
+                    LogEntry.leaf_index.in_((size - 1, size))
+                )
+            ).all()
+        )
+        last, after = rows.get(size - 1), rows.get(size)
+        if last is None or (after is not None and after <= last):
+            return None
+        return int(last)
+
     def bundle(
         self, record: str | int, size: int | None = None, consistency_from: int | None = None
     ) -> dict[str, Any]:
@@ -177,7 +200,7 @@ class LogProofs:
                 if cp
                 else SignedRecord.from_bytes(entry.record_bytes).domain.verifying_contract
             )
-            block = cp.last_block if cp and inc["size"] == cp.log_size else entry.block_number
+            block = self._block_at_size(session, inc["size"], cp)
         cons = None
         if consistency_from is not None:
             c = self.consistency(consistency_from, inc["size"])
