@@ -173,13 +173,14 @@ class LogProofs:
             return int(cp.last_block)
         if size == 0:
             return None
-        rows = dict(
-            session.execute(
+        rows: dict[int, int] = {
+            index: number
+            for index, number in session.execute(
                 select(LogEntry.leaf_index, LogEntry.block_number).where(
                     LogEntry.leaf_index.in_((size - 1, size))
                 )
-            ).all()
-        )
+            )
+        }
         last, after = rows.get(size - 1), rows.get(size)
         if last is None or (after is not None and after <= last):
             return None
