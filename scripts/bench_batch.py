@@ -217,8 +217,8 @@ def wait_queryable(
     last: tuple[int, str] | None = None
     while last is None and time.monotonic() < deadline:
         statuses = []
-        for i in range(0, len(record_ids), 1000):
-            resp = http.get("/api/v1/records/status", params={"ids": record_ids[i : i + 1000]})
+        for i in range(0, len(record_ids), 100):
+            resp = http.get("/api/v1/records/status", params={"ids": record_ids[i : i + 100]})
             statuses += resp.json()
         if all(s["status"] == "unknown" for s in statuses):  # not relayed by us: ask directly
             pending = [
