@@ -162,3 +162,49 @@ def test_a_bad_file_stores_nothing(benv: BatchEnv, tmp_path: Path, garbage: byte
     resp = benv.http.put("/api/v1/batches/uploads/nope/lines", content=garbage)
     assert resp.status_code == 404
     assert resp.json()["code"] == "upload_not_found"
+
+
+def _id_number(seventeen: str) -> str:
+    total = sum(
+        int(d) * w
+        for d, w in zip(
+            seventeen, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), strict=True
+        )
+    )
+    return seventeen + "10X98765432"[total % 11]
+
+
+def test_cli_submit_with_id_numbers_end_to_end(
+    benv: BatchEnv, live_api: str, tmp_path: Path
+) -> None:
+    cid = "0x" + benv.commitment(1000).hex()
+    county_key = b"\x07" * 32
+    ids = [_id_number(f"5223271990010{i:04d}") for i in range(40)]
+    body = "承诺编号 commitment_id,item,quantity,unit,delivered_at,身份证号 id_number\n" + "".join(
+        f"{cid},大米 rice,{1 + i % 3},斤,2026-11-2{i % 9},{n}\n" for i, n in enumerate(ids)
+    )
+    data = _write(tmp_path, "deliveries.csv", body.encode())
+    key = _write(tmp_path, "org.key", benv.env.actors.org_a.key.hex().encode())
+    ck = _write(tmp_path, "county.key", county_key.hex().encode())
+    result = CliRunner().invoke(
+        app,
+        [
+            "batch",
+            "submit",
+            str(data),
+            "--key",
+            str(key),
+            "--api",
+            live_api,
+            "--county-key",
+            str(ck),
+        ],
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    with benv.service.db.session() as session:
+        upload = session.scalars(select(BatchUpload)).one()
+        stored = list(session.scalars(select(BatchLine.beneficiary).order_by(BatchLine.line_index)))
+        raw = b"".join(session.scalars(select(BatchLine.line_bytes)))
+    assert upload.status == "accepted" and upload.line_count == 40
+    assert stored == ["0x" + pseudonym(county_key, n).hex() for n in ids]
+    assert all(n.encode() not in raw for n in ids)

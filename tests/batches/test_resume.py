@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
-from api.app import create_app
 from ledger.batch_client import BatchClient, sign_batch
 from ledger.batches import iter_frames
 from ledger.store.batch_models import BatchLine
@@ -67,28 +63,6 @@ def test_partial_upload_then_overlapping_resume(benv: BatchEnv) -> None:
     # The finished upload is idempotent too.
     assert benv.client.upload(signed, wire).status == "accepted"
     assert _lines_held(benv, batch_id) == (1200, 1200)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def live_api(benv: BatchEnv) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(benv.service), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 def test_connection_dropped_mid_stream_resumes(benv: BatchEnv, live_api: str) -> None:
