@@ -685,7 +685,8 @@ class BatchService:
                     return UploadInfo.of(row)
                 session.delete(row)
                 session.flush()
-            if session.scalar(select(LogEntry.leaf_index).where(LogEntry.record_id == rid)):
+            on_chain = select(LogEntry.leaf_index).where(LogEntry.record_id == rid)
+            if session.scalar(on_chain) is not None:
                 raise ConflictError(f"batch {rid} is already on chain", code="RecordIdUsed")
             row = BatchUpload(
                 upload_id=os.urandom(16).hex(),

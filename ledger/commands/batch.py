@@ -22,6 +22,7 @@ from ledger.batch_client import (
     sign_batch,
 )
 from ledger.batches import BatchError, LineProblem, ParsedFile, describe_columns, parse_file
+from ledger.errors import LedgerError
 
 NAME = "batch"
 out = Console()
@@ -139,9 +140,16 @@ def submit(
             console=err,
         ) as bar:
             task = bar.add_task("上传 uploading", total=len(line_bytes))
-            result = client.upload(
-                signed, line_bytes, lambda done, _total: bar.update(task, completed=done)
-            )
+            try:
+                result = client.upload(
+                    signed, line_bytes, lambda done, _total: bar.update(task, completed=done)
+                )
+            except LedgerError as exc:
+                index = exc.fields.get("line_index")
+                if isinstance(index, int) and 0 <= index < len(parsed.line_numbers):
+                    # The server counts lines in upload order; the user edits the file.
+                    exc.message = f"{file} line {parsed.line_numbers[index]}: {exc.message}"
+                raise
             bar.update(task, completed=len(line_bytes))
         out.print(
             f"[green]已受理 accepted[/]: batch {result.batch_id} (upload {result.upload_id}); "
