@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from ledger.audit import AuditOptions, run_audit
 from ledger.config import PROJECT_ROOT
+from ledger.indexer import Indexer
+from ledger.store.db import Database
 from tests.audit.conftest import Ledger
 
 
@@ -41,18 +44,20 @@ def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
     }
 
 
-def _copy_db(ledger: Ledger, tmp_path: Path) -> str:
-    src = Path(ledger.db_url.removeprefix("sqlite:///"))
-    dst = tmp_path / "copy.sqlite3"
-    shutil.copy(src, dst)
-    return f"sqlite:///{dst}"
+@pytest.fixture
+def read_model(ledger: Ledger, database_url: str) -> Iterator[Database]:
+    """The ledger indexed by the real Indexer into a fresh database (SQLite and PostgreSQL),
+    for a test to tamper with."""
+    db = Database(database_url, ledger.env.settings)
+    db.migrate()
+    Indexer(db, ledger.env.ledger).run_until_synced()
+    yield db
+    db.dispose()
 
 
-def _tamper(url: str, sql: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
+def _tamper(db: Database, sql: str) -> None:
+    with db.engine.begin() as conn:
         assert conn.execute(text(sql)).rowcount == 1
-    engine.dispose()
 
 
 def _finding(report, code: str):  # type: ignore[no-untyped-def]
@@ -61,11 +66,13 @@ def _finding(report, code: str):  # type: ignore[no-untyped-def]
     return found[0]
 
 
-def test_altered_row_is_named(ledger: Ledger, tmp_path: Path) -> None:
-    url = _copy_db(ledger, tmp_path)
+def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
     delivery = ledger.records[2]
-    _tamper(url, f"UPDATE deliveries SET quantity = 3000 WHERE record_id = '0x{delivery.id.hex()}'")
-    report = run_audit(opts(ledger, database_url=url))
+    _tamper(
+        read_model,
+        f"UPDATE deliveries SET quantity = 3000 WHERE record_id = '0x{delivery.id.hex()}'",
+    )
+    report = run_audit(opts(ledger, database_url=read_model.url))
     f = _finding(report, "db_row_altered")
     assert f.where["table"] == "deliveries"
     assert f.where["key"]["record_id"] == "0x" + delivery.id.hex()
@@ -73,14 +80,15 @@ def test_altered_row_is_named(ledger: Ledger, tmp_path: Path) -> None:
     assert report.exit_code() == 1
 
 
-def test_altered_record_bytes_are_named(ledger: Ledger, tmp_path: Path) -> None:
-    url = _copy_db(ledger, tmp_path)
-    _tamper(
-        url,
-        "UPDATE log_entries SET record_bytes = CAST(X'00' || record_bytes AS BLOB)"
-        " WHERE leaf_index = 1",
+def test_altered_record_bytes_are_named(ledger: Ledger, read_model: Database) -> None:
+    # SQLite's || makes text of blobs, hence the cast of the whole expression
+    longer = (
+        "CAST(X'00' || record_bytes AS BLOB)"
+        if read_model.is_sqlite
+        else "'\\x00'::bytea || record_bytes"
     )
-    f = _finding(run_audit(opts(ledger, database_url=url)), "db_row_altered")
+    _tamper(read_model, f"UPDATE log_entries SET record_bytes = {longer} WHERE leaf_index = 1")
+    f = _finding(run_audit(opts(ledger, database_url=read_model.url)), "db_row_altered")
     assert f.where == {
         "table": "log_entries",
         "key": {"leaf_index": 1},
@@ -89,23 +97,23 @@ def test_altered_record_bytes_are_named(ledger: Ledger, tmp_path: Path) -> None:
     assert list(f.where["columns"]) == ["record_bytes"]
 
 
-def test_deleted_row_is_named(ledger: Ledger, tmp_path: Path) -> None:
-    url = _copy_db(ledger, tmp_path)
+def test_deleted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     receipt = ledger.records[4]
-    _tamper(url, f"DELETE FROM receipts WHERE record_id = '0x{receipt.id.hex()}'")
-    f = _finding(run_audit(opts(ledger, database_url=url)), "db_row_missing")
+    _tamper(read_model, f"DELETE FROM receipts WHERE record_id = '0x{receipt.id.hex()}'")
+    f = _finding(run_audit(opts(ledger, database_url=read_model.url)), "db_row_missing")
     assert f.where == {"table": "receipts", "key": {"record_id": "0x" + receipt.id.hex()}}
 
 
-def test_inserted_row_is_named(ledger: Ledger, tmp_path: Path) -> None:
-    url = _copy_db(ledger, tmp_path)
-    fake = "0x" + "ab" * 32
+def test_inserted_row_is_named(ledger: Ledger, read_model: Database) -> None:
+    # A flag row keyed by a delivery's id: flags.record_id must name a log entry (a foreign
+    # key the database enforces), so the forged flag borrows one that is not a flag.
+    fake = "0x" + ledger.records[6].id.hex()
     _tamper(
-        url,
+        read_model,
         f"""INSERT INTO flags (record_id, target_id, auditor, reason_code, note_hash)
                      SELECT '{fake}', target_id, auditor, reason_code, note_hash FROM flags""",
     )
-    report = run_audit(opts(ledger, database_url=url))
+    report = run_audit(opts(ledger, database_url=read_model.url))
     f = _finding(report, "db_row_extra")
     assert f.where == {"table": "flags", "key": {"record_id": fake}}
     assert report.codes() == {"db_row_extra"}
