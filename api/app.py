@@ -55,6 +55,11 @@ def create_app(service: LedgerService | None = None, settings: Settings | None =
     async def limit_body(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # No field of ours may hold a NUL; PostgreSQL cannot store one in text either.
+        if "\x00" in request.url.path or "%00" in request.url.query:
+            return problems.problem(
+                400, "bad_characters", "the URL contains a NUL character; remove it"
+            )
         length = request.headers.get("content-length")
         limit = settings.max_body_bytes
         if request.url.path.startswith("/api/v1/batches"):

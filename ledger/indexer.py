@@ -15,11 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import decode as abi_decode
 from eth_utils import event_abi_to_log_topic, keccak
-from sqlalchemy import delete, func, select
+from hexbytes import HexBytes
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3._utils.events import get_event_data
+from web3.types import RPCEndpoint
 
 from ledger.errors import LedgerError
 from ledger.merkle import EMPTY_ROOT, MerkleTree
@@ -43,6 +46,23 @@ log = logging.getLogger("bangfu.indexer")
 ROLE_NAMES = {keccak(text=n): n for n in ("ADMIN", "COUNTY", "ORG", "AUDITOR")}
 ROLE_NAMES[bytes(32)] = "DEFAULT_ADMIN"
 KEEP_BLOCKS = 256  # recent block hashes kept to find a fork point
+
+
+RECORD_APPENDED_TOPIC = keccak(text="RecordAppended(uint256,bytes32,uint8,bytes32,bytes)")
+
+
+def _record_appended(entry: Any) -> dict[str, Any]:
+    """RecordAppended's fields, decoded directly: the hot path of indexing."""
+    data = bytes(entry["data"])
+    leaf_hash, record = abi_decode(["bytes32", "bytes"], data)
+    topics = entry["topics"]
+    return {
+        "index": int.from_bytes(bytes(topics[1]), "big"),
+        "recordId": bytes(topics[2]),
+        "kind": int.from_bytes(bytes(topics[3]), "big"),
+        "leafHash": leaf_hash,
+        "record": record,
+    }
 
 
 class IndexerIntegrityError(LedgerError):
@@ -180,9 +200,7 @@ class Indexer:
             start = cp.last_block + 1
             end = min(head, start + self.block_range - 1)
             end_block = self.w3.eth.get_block(end)
-            logs = self.w3.eth.get_logs(
-                {"address": self.address, "fromBlock": start, "toBlock": end}
-            )
+            logs = self._get_logs(start, end)
             first = self.w3.eth.get_block(start) if start != end else end_block
             if first["parentHash"].to_0x_hex() != cp.last_block_hash:
                 return 0  # a reorg raced us: the next pass finds the fork point
@@ -320,16 +338,43 @@ class Indexer:
         )
 
     # ---- applying logs ------------------------------------------------------------------
+    def _get_logs(self, start: int, end: int) -> list[dict[str, Any]]:
+        """eth_getLogs without web3's result formatters (the slowest part of indexing):
+        numbers as ints, hashes and data as HexBytes, as the rest of this module expects."""
+        answer = self.w3.provider.make_request(
+            RPCEndpoint("eth_getLogs"),
+            [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}],
+        )
+        if "error" in answer:
+            raise LedgerError(f"eth_getLogs failed: {answer['error']}", code="rpc_error")
+        return [
+            {
+                "blockNumber": int(raw["blockNumber"], 16),
+                "blockHash": HexBytes(raw["blockHash"]),
+                "transactionHash": HexBytes(raw["transactionHash"]),
+                "logIndex": int(raw["logIndex"], 16),
+                "transactionIndex": int(raw.get("transactionIndex") or "0x0", 16),
+                "address": raw["address"],
+                "topics": [HexBytes(t) for t in raw["topics"]],
+                "data": HexBytes(raw["data"]),
+            }
+            for raw in answer["result"]
+        ]
+
     def _apply(self, session: Session, logs: Sequence[Any]) -> int:
         appended = 0
         times: dict[int, int] = {}
+        self._staged: list[tuple[dict[str, Any], SignedRecord]] = []
         for entry in logs:
             topic = bytes(entry["topics"][0]) if entry["topics"] else b""
             abi = self._events.get(topic)
             if abi is None:
                 continue
-            event = get_event_data(self.w3.codec, abi, entry)
-            args = event["args"]
+            args = (
+                _record_appended(entry)
+                if topic == RECORD_APPENDED_TOPIC
+                else get_event_data(self.w3.codec, abi, entry)["args"]
+            )
             pos = dict(
                 chain_id=self.chain_id,
                 block_number=int(entry["blockNumber"]),
@@ -359,6 +404,7 @@ class Indexer:
             elif name == "OrganizationRegistered":
                 code = bytes(args["orgCode"]).rstrip(b"\0").decode("ascii", "replace")
                 self._role(session, pos, args["account"], "ORG", True, org_code=code)
+        self._flush_staged(session)
         return appended
 
     def _role(
@@ -393,9 +439,12 @@ class Indexer:
             )
 
     def _append(self, session: Session, args: Any, pos: dict[str, Any], block_time: int) -> bool:
+        """Checks one RecordAppended and stages its log entry; `_flush_staged` writes them."""
         index = int(args["index"])
-        if session.get(LogEntry, index) is not None:
-            return False  # already indexed (idempotent re-run of a range)
+        if index < self.tree.size:
+            # Already indexed (an idempotent re-run of a range): the tree mirrors the
+            # committed log_entries and is reloaded after any failed pass.
+            return False
         data = bytes(args["record"])
         signed = SignedRecord.from_bytes(data)
         if index != self.tree.size:
@@ -406,22 +455,34 @@ class Indexer:
         if leaf != bytes(args["leafHash"]):
             raise IndexerIntegrityError(f"leaf {index}: the event's hash is not its bytes' hash")
         rid = _hex(signed.id)
-        session.add(
-            LogEntry(
-                leaf_index=index,
-                record_id=rid,
-                kind=int(signed.kind),
-                signer=signed.signer,
-                leaf_hash=_hex(leaf),
-                record_bytes=data,
-                block_time=block_time,
-                **pos,
+        self._staged.append(
+            (
+                {
+                    "leaf_index": index,
+                    "record_id": rid,
+                    "kind": int(signed.kind),
+                    "signer": signed.signer,
+                    "leaf_hash": _hex(leaf),
+                    "record_bytes": data,
+                    "block_time": block_time,
+                    **pos,
+                },
+                signed,
             )
         )
-        session.flush()
-        self._project(session, signed, rid, block_time)
         self.tree.append(leaf)
         return True
+
+    def _flush_staged(self, session: Session) -> None:
+        """Writes staged log entries in one executemany, then their per-kind rows (whose
+        foreign keys need the entries) in chain order."""
+        if not self._staged:
+            return
+        session.flush()
+        session.execute(insert(LogEntry), [row for row, _ in self._staged])
+        for row, signed in self._staged:
+            self._project(session, signed, row["record_id"], row["block_time"])
+        self._staged.clear()
 
     def _project(self, session: Session, signed: SignedRecord, rid: str, block_time: int) -> None:
         """Writes the record's own row (the per-kind table) and updates totals."""

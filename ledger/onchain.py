@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
@@ -18,6 +19,8 @@ from ledger.chain import Deployment, ledger_contract, send_transaction
 from ledger.compiler import Artifact, compile_contracts
 from ledger.errors import RecordError
 from ledger.records import SUBMIT_FUNCTION, SignedRecord
+
+MULTICALL_SELECTOR = keccak(text="multicall(bytes[])")[:4]
 
 
 def error_selectors(abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
@@ -121,7 +124,21 @@ class LedgerContract:
         return fn(signed.record.call_args(), signed.signature)
 
     def submit_calldata(self, signed: SignedRecord) -> bytes:
-        return bytes.fromhex(self.submit_call(signed)._encode_transaction_data()[2:])
+        """Calldata of the submit function for `signed`, encoded directly with eth_abi
+        (web3's contract encoder is ~50x slower and this is the relayer's hot path)."""
+        rtype = type(signed.record)
+        tuple_type = rtype.tuple_type()
+        selector = keccak(text=f"{SUBMIT_FUNCTION[signed.kind]}({tuple_type},bytes)")[:4]
+        return selector + abi_encode(
+            [tuple_type, "bytes"], [signed.record.values(), signed.signature]
+        )
+
+    def multicall_data(self, calls: list[bytes]) -> bytes:
+        """Calldata of `multicall(bytes[])` (OpenZeppelin Multicall) over submit calls."""
+        return MULTICALL_SELECTOR + abi_encode(["bytes[]"], [calls])
+
+    def multicall_tx(self, sender: str, calls: list[bytes]) -> dict[str, Any]:
+        return {"from": sender, "to": self.contract.address, "data": self.multicall_data(calls)}
 
     def check(self, signed: SignedRecord, *, block: BlockIdentifier = "latest") -> None:
         """Simulates the submission (eth_call); raises the contract's named error if refused."""

@@ -112,8 +112,11 @@ def _filter(stmt: Select[Any], model: Any, f: Filters, session: Session) -> Sele
                 CommitmentRow.need_id == f.project.lower()
             )
             stmt = stmt.where(model.commitment_id.in_(needs))
-    if f.commitment is not None and hasattr(model, "commitment_id"):
-        stmt = stmt.where(model.commitment_id == f.commitment.lower())
+    if f.commitment is not None:
+        if hasattr(model, "commitment_id"):
+            stmt = stmt.where(model.commitment_id == f.commitment.lower())
+        elif model is CommitmentRow:
+            stmt = stmt.where(CommitmentRow.record_id == f.commitment.lower())
     if f.since is not None:
         stmt = stmt.where(LogEntry.block_time >= f.since)
     if f.until is not None:

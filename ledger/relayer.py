@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
@@ -35,6 +35,7 @@ from ledger.store.models import (
     LogEntry,
     NonceState,
     OutboxRecord,
+    OutboxShare,
     ProjectAnchorRow,
     RoleEvent,
     SentTransaction,
@@ -100,6 +101,19 @@ def current_roles(session: Session, address: str) -> dict[str, RoleEvent]:
 
 
 def _county_of(session: Session, address: str) -> int | None:
+    cache = _cache(session)
+    if cache is not None:
+        return cache.signer(session, address)[1]
+    return _county_of_uncached(session, address)
+
+
+def _county_of_uncached(session: Session, address: str) -> int | None:
+    county = current_roles(session, address).get("COUNTY")
+    if county is None:
+        return None
+    if county.county is not None:
+        return county.county
+    # RoleGranted carries no county; CountyRegistered (same transaction) does.
     return session.scalar(
         select(RoleEvent.county)
         .where(RoleEvent.address == address, RoleEvent.county.is_not(None))
@@ -108,8 +122,70 @@ def _county_of(session: Session, address: str) -> int | None:
     )
 
 
+class CheckCache:
+    """What the accept path looks up again and again (a signer's roles and county, a
+    commitment's owner, size and delivered total), kept for a few seconds per Relayer.
+
+    The delivered totals move with every accepted delivery; a refused submission or a
+    failed commit drops the entries it touched. Staleness is bounded by `ttl` and only
+    affects records others relayed around us; the contract remains the final guard.
+    """
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self.roles: dict[str, tuple[float, frozenset[str], int | None]] = {}
+        self.commitments: dict[str, tuple[float, list[Any]]] = {}
+
+    def signer(self, session: Session, address: str) -> tuple[frozenset[str], int | None]:
+        now = time.monotonic()
+        hit = self.roles.get(address)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        roles = frozenset(current_roles(session, address))
+        county = _county_of_uncached(session, address) if "COUNTY" in roles else None
+        self.roles[address] = (now + self.ttl, roles, county)
+        return roles, county
+
+    def commitment(self, session: Session, cid: str) -> list[Any] | None:
+        now = time.monotonic()
+        hit = self.commitments.get(cid)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = _commitment_uncached(session, cid)
+        if value is None:
+            return None
+        entry = list(value)
+        self.commitments[cid] = (now + self.ttl, entry)
+        return entry
+
+    def add_delivered(self, cid: str, quantity: int) -> None:
+        hit = self.commitments.get(cid)
+        if hit is not None:
+            hit[1][3] += quantity
+
+    def forget(self, cids: Iterable[str] | None = None) -> None:
+        if cids is None:
+            self.commitments.clear()
+            self.roles.clear()
+        else:
+            for cid in cids:
+                self.commitments.pop(cid, None)
+
+
+def _cache(session: Session) -> CheckCache | None:
+    cache = session.info.get("check_cache")
+    return cache if isinstance(cache, CheckCache) else None
+
+
+def _roles_of(session: Session, address: str) -> frozenset[str]:
+    cache = _cache(session)
+    if cache is not None:
+        return cache.signer(session, address)[0]
+    return frozenset(current_roles(session, address))
+
+
 def _require_role(session: Session, signed: SignedRecord, role: str) -> None:
-    if role not in current_roles(session, signed.signer):
+    if role not in _roles_of(session, signed.signer):
         raise RecordError(
             f"{signed.signer} does not hold the {role} role on this ledger; ask the "
             "civil-affairs office to register the key",
@@ -146,8 +222,33 @@ def _need(session: Session, need_id: str) -> tuple[int, str] | None:
     return None
 
 
+def _delivered_so_far(session: Session, commitment_id: str) -> int:
+    """Delivered against a commitment: our live outbox shares (pending or on chain) plus
+    indexed deliveries that others relayed (not in our outbox)."""
+    ours = session.scalar(
+        select(func.coalesce(func.sum(OutboxShare.quantity), 0))
+        .join(OutboxRecord, OutboxRecord.record_id == OutboxShare.record_id)
+        .where(OutboxShare.commitment_id == commitment_id, OutboxRecord.status.in_(LIVE))
+    )
+    others = session.scalar(
+        select(func.coalesce(func.sum(DeliveryRow.quantity), 0)).where(
+            DeliveryRow.commitment_id == commitment_id,
+            ~exists().where(OutboxRecord.record_id == DeliveryRow.record_id),
+        )
+    )
+    return int(ours or 0) + int(others or 0)
+
+
 def _commitment(session: Session, commitment_id: str) -> tuple[str, int, int, int] | None:
     """(org, county, committed, delivered incl. pending) of a commitment, or None."""
+    cache = _cache(session)
+    if cache is None:
+        return _commitment_uncached(session, commitment_id)
+    entry = cache.commitment(session, commitment_id)
+    return None if entry is None else (entry[0], entry[1], entry[2], entry[3])
+
+
+def _commitment_uncached(session: Session, commitment_id: str) -> tuple[str, int, int, int] | None:
     row = session.get(CommitmentRow, commitment_id)
     if row is not None:
         org, county, quantity = row.org, row.county, row.quantity
@@ -162,39 +263,7 @@ def _commitment(session: Session, commitment_id: str) -> tuple[str, int, int, in
         rec = SignedRecord.from_bytes(pending.record_bytes).record
         need = _need(session, _hex(getattr(rec, "need_id", b"")))
         org, county, quantity = pending.signer, need[0] if need else 0, int(pending.quantity or 0)
-    delivered = session.scalar(
-        select(func.coalesce(func.sum(DeliveryRow.quantity), 0)).where(
-            DeliveryRow.commitment_id == commitment_id
-        )
-    )
-    pending_single = session.scalar(
-        select(func.coalesce(func.sum(OutboxRecord.quantity), 0)).where(
-            OutboxRecord.kind == int(Kind.DELIVERY),
-            OutboxRecord.ref_id == commitment_id,
-            OutboxRecord.status.in_(LIVE),
-            OutboxRecord.record_id.not_in(select(LogEntry.record_id)),
-        )
-    )
-    pending_batches = 0
-    for pending in session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.kind == int(Kind.DELIVERY_BATCH),
-            OutboxRecord.status.in_(LIVE),
-            OutboxRecord.record_id.not_in(select(LogEntry.record_id)),
-        )
-    ):
-        rec = SignedRecord.from_bytes(pending.record_bytes).record
-        for cid, qty in zip(
-            getattr(rec, "commitment_ids", ()), getattr(rec, "quantities", ()), strict=True
-        ):
-            if _hex(cid) == commitment_id:
-                pending_batches += int(qty)
-    return (
-        org,
-        county,
-        int(quantity),
-        int(delivered or 0) + int(pending_single or 0) + pending_batches,
-    )
+    return org, county, int(quantity), _delivered_so_far(session, commitment_id)
 
 
 def _check_delivery_amount(session: Session, signed: SignedRecord, cid: bytes, qty: int) -> None:
@@ -391,72 +460,140 @@ def _ref_and_quantity(signed: SignedRecord) -> tuple[str | None, int | None]:
 # ------------------------------------------------------------------ accepting
 
 
+def _shares(signed: SignedRecord) -> list[tuple[str, int]]:
+    rec: Any = signed.record
+    if signed.kind == Kind.DELIVERY:
+        return [(_hex(rec.commitment_id), int(rec.quantity))]
+    if signed.kind == Kind.DELIVERY_BATCH:
+        return [(_hex(c), int(q)) for c, q in zip(rec.commitment_ids, rec.quantities, strict=True)]
+    return []
+
+
+@dataclass
+class _Request:
+    records: Sequence[SignedRecord]
+    done: threading.Event
+    result: list[Acceptance] | None = None
+    error: Exception | None = None
+
+
 class Relayer:
-    """Accepts signed records into the outbox. Safe to share between API threads."""
+    """Accepts signed records into the outbox. Safe to share between API threads.
+
+    Concurrent submissions are written with group commit: whichever thread holds the lock
+    checks and writes every waiting submission in one database transaction, each in its own
+    savepoint (a refused submission rolls back alone), so one fsync serves many requests.
+    Checks and writes are serialized, so two concurrent deliveries cannot both pass the
+    over-delivery check; the contract remains the final guard.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Checks and inserts of one process are serialized so two concurrent deliveries
-        # cannot both pass the over-delivery check; the contract remains the final guard.
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Request] = []
+        self._cache = CheckCache()
 
     def accept(self, records: Sequence[SignedRecord], *, atomic: bool = True) -> list[Acceptance]:
-        """Checks every record, then writes them to the outbox in one transaction.
+        """Checks every record, then writes them to the outbox, all or none of them.
 
-        With `atomic`, one bad record refuses the whole submission (nothing is written).
-        Resubmitting a record already accepted (same bytes) answers its current status.
+        One bad record refuses the whole submission (nothing of it is written). The answer
+        comes only after the outbox rows are committed. Resubmitting a record already
+        accepted (same bytes) answers its current status with `duplicate`.
         """
-        with self._lock, self.db.session() as session:
-            results: list[Acceptance] = []
-            seen: set[str] = set()
-            for signed in records:
-                rid = _hex(signed.id)
-                if rid in seen:
-                    raise ConflictError(
-                        f"record {rid} appears twice in one submission",
-                        code="duplicate_in_submission",
-                    )
-                seen.add(rid)
-                existing = session.scalars(
-                    select(OutboxRecord).where(OutboxRecord.record_id == rid)
-                ).first()
-                data = signed.canonical_bytes()
-                if existing is not None:
-                    if existing.record_bytes != data:
-                        raise ConflictError(
-                            f"record id {rid} is already used by a different record",
-                            code="RecordIdUsed",
+        request = _Request(records, threading.Event())
+        with self._queue_lock:
+            self._queue.append(request)
+        with self._lock:
+            if not request.done.is_set():
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._write(batch)
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _write(self, batch: list[_Request]) -> None:
+        try:
+            with self.db.session() as session:
+                session.info["check_cache"] = self._cache
+                for request in batch:
+                    savepoint = session.begin_nested()
+                    try:
+                        request.result = self._accept_in(session, request.records)
+                        savepoint.commit()
+                    except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+                        savepoint.rollback()
+                        self._cache.forget(
+                            cid for signed in request.records for cid, _ in _shares(signed)
                         )
-                    if existing.status != "failed":
-                        results.append(
-                            Acceptance(rid, signed.kind.slug, existing.status, True, existing.id)
-                        )
-                        continue
-                    session.delete(existing)
-                    session.flush()
-                elif session.scalar(select(LogEntry.record_bytes).where(LogEntry.record_id == rid)):
-                    on_chain = session.scalar(
-                        select(LogEntry.record_bytes).where(LogEntry.record_id == rid)
-                    )
-                    if on_chain != data:
-                        raise ConflictError(
-                            f"record id {rid} is already used on chain", code="RecordIdUsed"
-                        )
-                check_record(session, signed)
-                ref_id, quantity = _ref_and_quantity(signed)
-                row = OutboxRecord(
-                    record_id=rid,
-                    kind=int(signed.kind),
-                    signer=signed.signer,
-                    record_bytes=data,
-                    status="queued",
-                    ref_id=ref_id,
-                    quantity=quantity,
+                        request.error = exc
+        except Exception as exc:  # noqa: BLE001 - the commit failed: nobody was accepted
+            self._cache.forget()
+            for request in batch:
+                if request.error is None:
+                    request.result, request.error = None, exc
+        finally:
+            for request in batch:
+                request.done.set()
+
+    def _accept_in(self, session: Session, records: Sequence[SignedRecord]) -> list[Acceptance]:
+        results: list[Acceptance] = []
+        seen: set[str] = set()
+        for signed in records:
+            rid = _hex(signed.id)
+            if rid in seen:
+                raise ConflictError(
+                    f"record {rid} appears twice in one submission",
+                    code="duplicate_in_submission",
                 )
-                session.add(row)
+            seen.add(rid)
+            existing = session.scalars(
+                select(OutboxRecord).where(OutboxRecord.record_id == rid)
+            ).first()
+            data = signed.canonical_bytes()
+            if existing is not None:
+                if existing.record_bytes != data:
+                    raise ConflictError(
+                        f"record id {rid} is already used by a different record",
+                        code="RecordIdUsed",
+                    )
+                if existing.status != "failed":
+                    results.append(
+                        Acceptance(rid, signed.kind.slug, existing.status, True, existing.id)
+                    )
+                    continue
+                session.delete(existing)
                 session.flush()
-                results.append(Acceptance(rid, signed.kind.slug, "queued", False, row.id))
-            return results
+            else:
+                on_chain = session.scalar(
+                    select(LogEntry.record_bytes).where(LogEntry.record_id == rid)
+                )
+                if on_chain is not None and on_chain != data:
+                    raise ConflictError(
+                        f"record id {rid} is already used on chain", code="RecordIdUsed"
+                    )
+            check_record(session, signed)
+            ref_id, quantity = _ref_and_quantity(signed)
+            row = OutboxRecord(
+                record_id=rid,
+                kind=int(signed.kind),
+                signer=signed.signer,
+                record_bytes=data,
+                status="queued",
+                ref_id=ref_id,
+                quantity=quantity,
+            )
+            session.add(row)
+            session.flush()  # the shares' foreign key needs the outbox row first
+            for cid, qty in _shares(signed):
+                session.add(OutboxShare(record_id=rid, commitment_id=cid, quantity=qty))
+                self._cache.add_delivered(cid, qty)
+            session.flush()
+            results.append(Acceptance(rid, signed.kind.slug, "queued", False, row.id))
+        return results
 
     def status(self, record_ids: Iterable[str]) -> dict[str, OutboxRecord]:
         ids = [r.lower() for r in record_ids]
@@ -590,9 +727,8 @@ class RelayWorker:
         ]
 
     def _estimate(self, sender: str, calls: list[bytes]) -> int | None:
-        fn = self.ledger.contract.functions.multicall(calls)
         try:
-            return int(fn.estimate_gas({"from": sender}))
+            return int(self.w3.eth.estimate_gas(self.ledger.multicall_tx(sender, calls)))  # type: ignore[arg-type]
         except (ContractCustomError, ContractLogicError, ValueError):
             return None
 
@@ -614,7 +750,7 @@ class RelayWorker:
             signed = SignedRecord.from_bytes(row.record_bytes)
             call = self.ledger.submit_calldata(signed)
             try:
-                self.ledger.contract.functions.multicall([*calls, call]).call({"from": sender})
+                self.w3.eth.call(self.ledger.multicall_tx(sender, [*calls, call]))  # type: ignore[arg-type]
             except (ContractCustomError, ContractLogicError) as exc:
                 err = revert_error(self.ledger.abi, exc)
                 if err.code == "RecordIdUsed" and self._on_chain_same(signed):
@@ -720,16 +856,17 @@ class RelayWorker:
                 nonce = self.nonces.next_nonce(session, sender.address)
                 self.nonces.advance(session, sender.address, nonce)
             max_fee, tip = fees or self._fees()
-            tx = self.ledger.contract.functions.multicall(calls).build_transaction(
-                {  # type: ignore[arg-type]
-                    "from": sender.address,
-                    "nonce": nonce,
-                    "gas": int(gas * self.gas_margin) + 50_000,
-                    "maxFeePerGas": max_fee,
-                    "maxPriorityFeePerGas": tip,
-                    "chainId": self.chain_id,
-                }
-            )
+            tx = {
+                "to": self.ledger.contract.address,
+                "data": self.ledger.multicall_data(calls),
+                "value": 0,
+                "nonce": nonce,
+                "gas": int(gas * self.gas_margin) + 50_000,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": tip,
+                "chainId": self.chain_id,
+                "type": 2,
+            }
             signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
             return bytes(signed.raw_transaction), signed.hash.to_0x_hex(), nonce, max_fee, tip
 

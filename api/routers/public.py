@@ -12,6 +12,7 @@ from ledger import queries
 
 router = APIRouter(prefix="/api/v1/public", tags=["public 公众"])
 
+MAX_TIME = 2**63 - 1
 ListName = Literal["commitments", "deliveries", "receipts", "flags", "projects"]
 
 
@@ -44,8 +45,8 @@ def public_list(
     org: str | None = Query(None, max_length=42, description="credit code or signing address"),
     project: str | None = Query(None, pattern=r"^0x[0-9a-fA-F]{64}$", description="need id"),
     commitment: str | None = Query(None, pattern=r"^0x[0-9a-fA-F]{64}$"),
-    since: int | None = Query(None, ge=0, description="block time ≥ (unix seconds)"),
-    until: int | None = Query(None, ge=0, description="block time < (unix seconds)"),
+    since: int | None = Query(None, ge=0, le=MAX_TIME, description="block time ≥ (unix s)"),
+    until: int | None = Query(None, ge=0, le=MAX_TIME, description="block time < (unix s)"),
     cursor: str | None = Query(None, max_length=200),
     limit: int = Query(50, ge=1, le=queries.MAX_PAGE),
 ) -> PageOut:
@@ -67,8 +68,8 @@ def public_totals(
     county: int | None = Query(None, ge=100000, le=999999),
     category: int | None = Query(None, ge=1, le=10),
     org: str | None = Query(None, max_length=42),
-    since: int | None = Query(None, ge=0),
-    until: int | None = Query(None, ge=0),
+    since: int | None = Query(None, ge=0, le=MAX_TIME),
+    until: int | None = Query(None, ge=0, le=MAX_TIME),
 ) -> list[dict[str, Any]]:
     """Committed, delivered and confirmed, per resource kind and unit."""
     return queries.totals(session, by, _filters(county, category, org, None, None, since, until))

@@ -3,9 +3,10 @@ EIP-712 domain and types to sign with."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import StringConstraints
 
 from api.deps import ServiceDep
 from api.schemas import AcceptedOut, SignedRecordIn, StatusOut, SubmissionIn, SubmissionOut
@@ -53,7 +54,9 @@ def submit_records(body: SubmissionIn, service: ServiceDep) -> SubmissionOut:
 )
 def record_status(
     service: ServiceDep,
-    ids: list[str] = Query(..., max_length=1000, description="record ids, 0x-hex"),
+    ids: list[Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]] = Query(
+        ..., max_length=1000, description="record ids, 0x-hex"
+    ),
 ) -> list[StatusOut]:
     """queued → sent → confirmed, or failed with the contract's reason."""
     rows = service.relayer.status(ids)

@@ -63,6 +63,19 @@ class OutboxRecord(Base):
     )
 
 
+class OutboxShare(Base):
+    """What a pending delivery or batch in the outbox delivers against each commitment, so
+    the over-delivery check is two indexed sums rather than a parse of pending records."""
+
+    __tablename__ = "outbox_shares"
+
+    record_id: Mapped[str] = mapped_column(
+        HEX32, ForeignKey("outbox.record_id", ondelete="CASCADE"), primary_key=True
+    )
+    commitment_id: Mapped[str] = mapped_column(HEX32, primary_key=True, index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+
+
 class SentTransaction(Base):
     """One relayer transaction (a multicall of outbox records): its nonce and fees."""
 
