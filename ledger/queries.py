@@ -191,7 +191,9 @@ def totals(session: Session, by: str, f: Filters) -> list[dict[str, Any]]:
         func.sum(CommitmentRow.quantity),
         func.sum(CommitmentRow.delivered),
         func.sum(CommitmentRow.confirmed),
-    ).join(LogEntry, LogEntry.record_id == CommitmentRow.record_id)
+    )
+    if f.since is not None or f.until is not None:  # only time filters need the log entry
+        stmt = stmt.join(LogEntry, LogEntry.record_id == CommitmentRow.record_id)
     stmt = _filter(stmt, CommitmentRow, f, session)
     stmt = stmt.group_by(key, CommitmentRow.resource_kind, CommitmentRow.unit).order_by(key)
     codes = _org_codes(session) if by == "org" else {}
