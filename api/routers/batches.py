@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -21,6 +22,12 @@ from ledger.relayer import _commitment
 router = APIRouter(prefix="/api/v1/batches", tags=["bulk deliveries 批量交付"])
 
 LINES_MEDIA_TYPE = "application/vnd.bangfu.lines"
+HEX32 = r"^0x[0-9a-fA-F]{64}$"
+# Bad ids and indexes are refused here, before they reach the database (PostgreSQL rejects
+# NUL bytes and integers past int4 with errors that would otherwise surface as 5xx).
+UploadId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="upload id")]
+BatchId = Annotated[str, Path(pattern=HEX32, description="batch record id, 0x-hex")]
+LineIndex = Annotated[int, Path(ge=0, lt=1 << 31, description="line index, from 0")]
 
 
 def get_batches(request: Request, service: ServiceDep) -> BatchService:
@@ -70,7 +77,7 @@ def open_upload(body: SignedRecordIn, batches: BatchesDep) -> UploadOut:
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadOut, summary="上传状态 Upload status")
-def upload_status(upload_id: str, batches: BatchesDep) -> UploadOut:
+def upload_status(upload_id: UploadId, batches: BatchesDep) -> UploadOut:
     """`lines_received` is what is durably held: resume from there."""
     return _out(batches.info(upload_id))
 
@@ -87,7 +94,7 @@ def upload_status(upload_id: str, batches: BatchesDep) -> UploadOut:
     },
 )
 async def put_lines(
-    upload_id: str,
+    upload_id: UploadId,
     request: Request,
     batches: BatchesDep,
     start: int = Query(0, ge=0, description="index of the first line in the body"),
@@ -118,7 +125,7 @@ async def put_lines(
 @router.post(
     "/uploads/{upload_id}/finish", response_model=UploadOut, summary="完成上传 Finish an upload"
 )
-def finish_upload(upload_id: str, batches: BatchesDep) -> UploadOut:
+def finish_upload(upload_id: UploadId, batches: BatchesDep) -> UploadOut:
     """Checks the held lines against the signed record and queues it (idempotent)."""
     return _out(batches.finish(upload_id))
 
@@ -130,6 +137,9 @@ def commitments(
 ) -> dict[str, Any]:
     """For `bangfu batch check --api`: each commitment's owner, committed and delivered
     quantities (pending deliveries included), or null when it is unknown."""
+    bad = [cid for cid in ids if not re.match(HEX32, cid)]
+    if bad:
+        raise BatchError(f"{bad[0]!r} is not a 0x-hex commitment id", code="bad_hex")
     out: dict[str, Any] = {}
     with batches.db.session() as session:
         for cid in ids:
@@ -143,7 +153,7 @@ def commitments(
 
 
 @router.get("/{batch_id}/lines/{index}", summary="一条明细 One line of a batch")
-def get_line(batch_id: str, index: int, batches: BatchesDep) -> dict[str, Any]:
+def get_line(batch_id: BatchId, index: LineIndex, batches: BatchesDep) -> dict[str, Any]:
     """A line's fields and exact bytes. Beneficiaries appear only as pseudonyms."""
     row = batches.line(batch_id, index)
     return {
@@ -164,7 +174,7 @@ def get_line(batch_id: str, index: int, batches: BatchesDep) -> dict[str, Any]:
 @router.get(
     "/{batch_id}/lines/{index}/proof", summary="明细证明 A line's proof (line → batch → log)"
 )
-def line_proof(batch_id: str, index: int, batches: BatchesDep) -> dict[str, Any]:
+def line_proof(batch_id: BatchId, index: LineIndex, batches: BatchesDep) -> dict[str, Any]:
     """A "bangfu-proof/1" bundle with its `batch` section; check it offline with
     `python ledger/proofcheck.py bundle.json --root <logRoot() from the chain>`."""
     return batches.line_proof(batch_id, index)

@@ -159,9 +159,18 @@ def test_a_bad_file_stores_nothing(benv: BatchEnv, tmp_path: Path, garbage: byte
         assert session.scalar(select(func.count()).select_from(BatchUpload)) == 0
         assert session.scalar(select(func.count()).select_from(BatchLine)) == 0
     # And a body of garbage for no upload at all is a clear 404, not a server error.
-    resp = benv.http.put("/api/v1/batches/uploads/nope/lines", content=garbage)
+    resp = benv.http.put(f"/api/v1/batches/uploads/{'0' * 32}/lines", content=garbage)
     assert resp.status_code == 404
     assert resp.json()["code"] == "upload_not_found"
+    # Ill-shaped ids and indexes are 422s before they reach the database.
+    for url in (
+        "/api/v1/batches/uploads/nope",
+        f"/api/v1/batches/0x{'ab' * 32}/lines/{1 << 40}/proof",
+        "/api/v1/batches/0x00/lines/1",
+        "/api/v1/batches/commitments?ids=0xzz",
+    ):
+        bad = benv.http.get(url)
+        assert bad.status_code == 422, (url, bad.text)
 
 
 def _id_number(seventeen: str) -> str:
