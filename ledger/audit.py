@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -286,50 +286,102 @@ def check_bytecode(rpc: Rpc, contract: str, sources: Path, report: AuditReport) 
 
 # ------------------------------------------------------------------------------ signatures
 
+#: A parsed record, or None with the parse error; then the signature error, if any.
+Parsed = tuple[SignedRecord | None, str | None, str | None]
 
-def _verify_chunk(items: Sequence[tuple[int, bytes]]) -> list[tuple[int, str, str]]:
-    """Parses and signature-checks records in a worker; returns only the failures."""
-    bad: list[tuple[int, str, str]] = []
-    for index, data in items:
+
+def _parse_verify_chunk(datas: Sequence[bytes]) -> list[Parsed]:
+    """Parses and signature-checks records (in a worker): parsing and the EIP-712 digest cost
+    as much as the recovery, so both are done once, here, off the main process."""
+    out: list[Parsed] = []
+    for data in datas:
         try:
-            SignedRecord.from_bytes(data).verify()
+            signed = SignedRecord.from_bytes(data)
         except RecordError as exc:
-            bad.append((index, exc.code, exc.message))
-    return bad
+            out.append((None, exc.code, exc.message))
+            continue
+        try:
+            signed.verify()
+        except RecordError as exc:
+            out.append((signed, exc.code, exc.message))
+            continue
+        out.append((signed, None, None))
+    return out
 
 
-class _SignatureChecker:
-    """Spreads signature recovery over a process pool (or checks inline with one worker)."""
+@dataclass
+class _Boundary:
+    """The end of one eth_getLogs range (historical roots are checked at these blocks)."""
 
-    def __init__(self, workers: int) -> None:
+    block: int
+
+
+def _decode_record_event(data: bytes) -> tuple[bytes, bytes]:
+    """RecordAppended's non-indexed (bytes32 leafHash, bytes record), sliced directly when
+    the encoding is the canonical one (eth_abi per event costs more than the rest)."""
+    if len(data) >= 96 and int.from_bytes(data[32:64], "big") == 64:
+        n = int.from_bytes(data[64:96], "big")
+        padded = 96 + (n + 31) // 32 * 32
+        if len(data) == padded and not any(data[96 + n :]):
+            return data[:32], data[96 : 96 + n]
+    leaf, record = abi_decode(["bytes32", "bytes"], data)
+    return bytes(leaf), bytes(record)
+
+
+@dataclass
+class _RawRecord:
+    """A RecordAppended event before its bytes are parsed."""
+
+    index: int
+    data: bytes
+    event_leaf_hash: bytes
+    event_id: bytes
+    pos: tuple[int, str, str, int]
+
+
+class _Pipeline:
+    """Events in chain order; records are parsed and verified in chunks on a process pool
+    (one worker per core) while the main process fetches the next logs and applies the
+    finished chunks in order."""
+
+    def __init__(self, workers: int, apply: Callable[[list[Any], list[Parsed]], None]) -> None:
         self.workers = workers or (os.cpu_count() or 1)
         self.pool = ProcessPoolExecutor(self.workers) if self.workers > 1 else None
-        self.futures: list[Future[list[tuple[int, str, str]]]] = []
-        self.inline: list[tuple[int, str, str]] = []
-        self.pending: list[tuple[int, bytes]] = []
+        self.apply = apply
+        self.events: list[Any] = []  # _RawRecord | RoleChange, in order
+        self.datas: list[bytes] = []
+        self.inflight: deque[tuple[Future[list[Parsed]], list[Any]]] = deque()
 
-    def add(self, index: int, data: bytes) -> None:
-        self.pending.append((index, data))
-        if len(self.pending) >= _CHUNK:
-            self._flush()
+    def add(self, event: Any) -> None:
+        self.events.append(event)
+        if isinstance(event, _RawRecord):
+            self.datas.append(event.data)
+            if len(self.datas) >= _CHUNK:
+                self._submit()
 
-    def _flush(self) -> None:
-        if not self.pending:
-            return
-        chunk, self.pending = self.pending, []
+    def _submit(self) -> None:
+        events, datas, self.events, self.datas = self.events, self.datas, [], []
         if self.pool is None:
-            self.inline.extend(_verify_chunk(chunk))
-        else:
-            self.futures.append(self.pool.submit(_verify_chunk, chunk))
+            self.apply(events, _parse_verify_chunk(datas))
+            return
+        self.inflight.append((self.pool.submit(_parse_verify_chunk, datas), events))
+        # bounded: enough chunks queued to keep every worker busy, not the whole log in memory
+        while len(self.inflight) > 3 * self.workers:
+            self._drain_one()
 
-    def results(self) -> list[tuple[int, str, str]]:
-        self._flush()
-        out = list(self.inline)
-        for fut in self.futures:
-            out.extend(fut.result())
-        if self.pool is not None:
-            self.pool.shutdown()
-        return sorted(out)
+    def _drain_one(self) -> None:
+        fut, events = self.inflight.popleft()
+        self.apply(events, fut.result())
+
+    def finish(self) -> None:
+        try:
+            if self.events:
+                self._submit()
+            while self.inflight:
+                self._drain_one()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------ replay
@@ -607,26 +659,20 @@ class Auditor:
 
         t0 = time.perf_counter()
         replay = Replay(report, report.chain_id, self.contract)
-        checker = _SignatureChecker(opts.workers)
-        for last, logs in fetch_events(
-            self.rpc, self.contract, start, to_block, opts.block_range, self.progress
-        ):
-            for entry in logs:
-                self._apply(replay, checker, entry)
-            self.boundaries.append((last, replay.tree.size))
+        pipeline = _Pipeline(opts.workers, lambda ev, parsed: self._apply_chunk(replay, ev, parsed))
+        try:
+            for last, logs in fetch_events(
+                self.rpc, self.contract, start, to_block, opts.block_range, self.progress
+            ):
+                for entry in logs:
+                    event = self._event(entry)
+                    if event is not None:
+                        pipeline.add(event)
+                # the log size at `last` is known once every event up to it is applied
+                pipeline.add(_Boundary(last))
+        finally:
+            pipeline.finish()
         self._timed("replay", t0)
-        t0 = time.perf_counter()
-        self._tick("signatures", 0, None)
-        for index, code, message in checker.results():
-            leaf = replay.leaves[index] if index < len(replay.leaves) else None
-            report.add(
-                "bad_signature",
-                INTEGRITY,
-                f"leaf {index}: {message} ({code})",
-                index=index,
-                record_id=leaf.id_hex if leaf else None,
-            )
-        self._timed("signatures", t0)
         report.checks["signatures"] = "checked"
         report.checks["roles_and_rules"] = "checked"
         report.stats.update(
@@ -669,7 +715,8 @@ class Auditor:
         return report
 
     # ---- events -----------------------------------------------------------------
-    def _apply(self, replay: Replay, checker: _SignatureChecker, entry: dict[str, Any]) -> None:
+    def _event(self, entry: dict[str, Any]) -> _RawRecord | RoleChange | None:
+        """One log entry, decoded as far as the main process needs (record bytes wait)."""
         topics: list[str] = entry["topics"]
         t0 = bytes.fromhex(topics[0][2:])
         pos = (
@@ -679,52 +726,72 @@ class Auditor:
             int(entry["logIndex"], 16),
         )
         if t0 == TOPIC_RECORD:
-            index = int(topics[1], 16)
-            leaf_hash, data = abi_decode(["bytes32", "bytes"], bytes.fromhex(entry["data"][2:]))
-            report = self.report
-            try:
-                signed = SignedRecord.from_bytes(data)
-            except RecordError as exc:
+            leaf_hash, data = _decode_record_event(bytes.fromhex(entry["data"][2:]))
+            return _RawRecord(
+                int(topics[1], 16), data, leaf_hash, bytes.fromhex(topics[2][2:]), pos
+            )
+        if t0 in (TOPIC_GRANTED, TOPIC_REVOKED):
+            role = ROLE_NAMES.get(bytes.fromhex(topics[1][2:]), topics[1][:16])
+            return RoleChange(
+                _topic_address(topics[2]), role, t0 == TOPIC_GRANTED, None, None, *pos
+            )
+        if t0 == TOPIC_COUNTY:
+            return RoleChange(
+                _topic_address(topics[1]), "COUNTY", True, int(topics[2], 16), None, *pos
+            )
+        if t0 == TOPIC_ORG:
+            code = bytes.fromhex(topics[2][2:]).rstrip(b"\0").decode("ascii", "replace")
+            return RoleChange(_topic_address(topics[1]), "ORG", True, None, code, *pos)
+        return None
+
+    def _apply_chunk(self, replay: Replay, events: list[Any], parsed: list[Parsed]) -> None:
+        """Applies events in chain order; `parsed` answers the chunk's records in order."""
+        report = self.report
+        results = iter(parsed)
+        for event in events:
+            if isinstance(event, RoleChange):
+                replay.role(event)
+                continue
+            if isinstance(event, _Boundary):
+                self.boundaries.append((event.block, replay.tree.size))
+                continue
+            signed, code, message = next(results)
+            index, data, pos = event.index, event.data, event.pos
+            computed = hashlib.sha256(b"\x00" + data).digest()
+            if signed is None:
                 report.add(
                     "malformed_record",
                     INTEGRITY,
-                    f"leaf {index}: {exc.message}",
+                    f"leaf {index}: {message}",
                     index=index,
                     block=pos[0],
                 )
-                replay.tree.append(hashlib.sha256(b"\x00" + data).digest())
-                return
-            computed = hashlib.sha256(b"\x00" + data).digest()
-            if computed != leaf_hash:
+                replay.tree.append(computed)
+                continue
+            if computed != event.event_leaf_hash:
                 report.add(
                     "leaf_hash_mismatch",
                     INTEGRITY,
                     f"leaf {index}: the event's leaf hash is not the hash of its bytes",
                     index=index,
                 )
-            if bytes.fromhex(topics[2][2:]) != signed.id:
+            if event.event_id != signed.id:
                 report.add(
                     "event_id_mismatch",
                     INTEGRITY,
                     f"leaf {index}: the event's recordId is not the record's id",
                     index=index,
                 )
-            checker.add(index, data)
-            replay.append(Leaf(index, signed, data, computed, *pos))
-        elif t0 in (TOPIC_GRANTED, TOPIC_REVOKED):
-            role = ROLE_NAMES.get(bytes.fromhex(topics[1][2:]), topics[1][:16])
-            replay.role(
-                RoleChange(_topic_address(topics[2]), role, t0 == TOPIC_GRANTED, None, None, *pos)
-            )
-        elif t0 == TOPIC_COUNTY:
-            replay.role(
-                RoleChange(
-                    _topic_address(topics[1]), "COUNTY", True, int(topics[2], 16), None, *pos
+            if code is not None:
+                report.add(
+                    "bad_signature",
+                    INTEGRITY,
+                    f"leaf {index}: {message} ({code})",
+                    index=index,
+                    record_id=_hex(signed.id),
                 )
-            )
-        elif t0 == TOPIC_ORG:
-            code = bytes.fromhex(topics[2][2:]).rstrip(b"\0").decode("ascii", "replace")
-            replay.role(RoleChange(_topic_address(topics[1]), "ORG", True, None, code, *pos))
+            replay.append(Leaf(index, signed, data, computed, *pos))
+        self._tick("records", replay.tree.size, None)
 
     def _deployment_block(self, head: int) -> int:
         """The first block with code at the contract (binary search over historical state)."""

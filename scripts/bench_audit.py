@@ -10,7 +10,7 @@ database diff with batch-line roots, anomalies).
 DeliveryBatch records of `--lines-per-batch` lines each; the lines go to `batch_lines` in the
 shape the batch ingest writes them, and the audit recomputes every batch root from them.
 
-The ledger is built fast and honestly: anvil (no state file, 1 s blocks, 2e9 gas limit)
+The ledger is built fast and honestly: anvil (no state file, 10 s blocks, 2e9 gas limit)
 mines multicall transactions of `--per-tx` records, signed locally with coincurve (EIP-712
 digests from ledger.records), sent as raw transactions in JSON-RPC batches from several dev
 accounts without waiting per transaction. The building and indexing times are printed but
@@ -108,7 +108,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_anvil(gas_limit: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_anvil(gas_limit: int, block_time: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     binary = sorted((PROJECT_ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil"))[0]
     port = _free_port()
     # no --state: anvil keeps its state (and history) in memory, as fast as it gets
@@ -120,7 +120,7 @@ def start_anvil(gas_limit: int, log: Path) -> tuple[subprocess.Popen[bytes], str
         "--accounts", "10",
         "--hardfork", "prague",
         "--gas-limit", str(gas_limit),
-        "--block-time", "1",
+        "--block-time", str(block_time),
     ]  # fmt: skip
     proc = subprocess.Popen(
         cmd,
@@ -388,6 +388,9 @@ def main() -> None:
     p.add_argument("--lines-per-batch", type=int, default=10_000)
     p.add_argument("--per-tx", type=int, default=200, help="records per multicall tx")
     p.add_argument("--gas-limit", type=int, default=2_000_000_000)
+    # anvil keeps every block's state in memory: 1 s blocks over a 100k-record build grew it
+    # to 21 GB and the kernel killed it; fewer, bigger blocks keep it small
+    p.add_argument("--block-time", type=int, default=10)
     p.add_argument("--postgres", help="base PostgreSQL URL; a fresh database is made in it")
     p.add_argument("--workers", type=int, default=0, help="audit signature workers (0: cores)")
     args = p.parse_args()
@@ -397,7 +400,7 @@ def main() -> None:
         db_url, drop = _postgres_db(args.postgres)
     else:
         db_url = f"sqlite:///{tmp / 'read.sqlite3'}"
-    proc, rpc = start_anvil(args.gas_limit, tmp / "anvil.log")
+    proc, rpc = start_anvil(args.gas_limit, args.block_time, tmp / "anvil.log")
     try:
         built = build(args, tmp, rpc, db_url)
         load = os.getloadavg()[0]
