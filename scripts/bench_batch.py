@@ -52,7 +52,7 @@ from ledger.records import (  # noqa: E402
 from ledger.store.db import Database  # noqa: E402
 
 COUNTY = 522327
-ORG_CODE = "91520000MA6DKTQX0U"
+ORG_CODE = "91520000MA6DKTQX0C"
 
 
 def free_port() -> int:

@@ -71,7 +71,7 @@ from ledger.records import (
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTY = 522327
-ORG_CODE = "91520000MA6DKTQX0U"
+ORG_CODE = "91520000MA6DKTQX0C"
 MAX_FEE = 100 * 10**9
 TIP = 10**9
 RPC_CHUNK = 500

@@ -50,7 +50,11 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE takes the write lock up front (waiting up to busy_timeout): a
+            # deferred transaction that reads and then writes fails at once with "database
+            # is locked" when another process wrote in between. The price: SQLite sessions
+            # run one at a time; transactions are short, and PostgreSQL serves concurrency.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)

@@ -81,7 +81,7 @@ def test_permissions(svc, env):
         actions.change_status(svc, sid, "closed", a.org_b.key)
     # the other side must answer a match: the proposing org cannot accept its own 接单
     with svc.db.session() as s:
-        m = matching.prepare_match(s, "take", nid, org_code="91520000MA6DKTQX0U")
+        m = matching.prepare_match(s, "take", nid, org_code="91520000MA6DKTQX0C")
         sig = matching.sign_match(m, "propose", svc.domain, a.org_a.key)
         matching.propose(s, m.match_id, sig, svc.domain)
         with pytest.raises(PermissionError_):
