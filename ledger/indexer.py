@@ -629,8 +629,7 @@ class Indexer:
     def _verify_root(self, cp: IndexerCheckpoint, block: int, appended: int) -> None:
         size = self.tree.size
         root = self.tree.root()
-        chain_size = self.ledger.log_size(block)
-        chain_root = self.ledger.log_root(block)
+        chain_size, chain_root = self.ledger.log_state(block)
         if chain_size != size or chain_root != root:
             raise IndexerIntegrityError(
                 f"at block {block} the contract's log has {chain_size} leaves, root "

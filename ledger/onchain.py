@@ -160,6 +160,17 @@ class LedgerContract:
     def log_root(self, block: BlockIdentifier = "latest") -> bytes:
         return bytes(self.contract.functions.logRoot().call(block_identifier=block))
 
+    def log_state(self, block: BlockIdentifier = "latest") -> tuple[int, bytes]:
+        """`logSize()` and `logRoot()` read in ONE eth_call (a multicall), so both come from
+        the same state even on a node that serves historical state unevenly."""
+        calls = [keccak(text="logSize()")[:4], keccak(text="logRoot()")[:4]]
+        raw = self.w3.eth.call(
+            {"to": self.contract.address, "data": self.multicall_data(calls)},
+            block_identifier=block,
+        )
+        (results,) = abi_decode(["bytes[]"], bytes(raw))
+        return int.from_bytes(results[0], "big"), bytes(results[1])
+
     def record_kind(self, record_id: bytes) -> int:
         return int(self.contract.functions.recordKind(record_id).call())
 
