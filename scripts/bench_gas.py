@@ -395,18 +395,9 @@ def multicall_appends(
     )
 
 
-def merkle_log_source(*, without_delete: bool = False) -> str:
-    """contracts/libraries/MerkleLog.sol, or a variant that leaves merged frontier slots in
-    place: root() and append() read only the levels whose bit of `size` is set, so stale
-    slots are never read, and rewriting a nonzero slot costs far less than filling an
-    empty one (a what-if for the contract's authors; the deployed library is unchanged)."""
-    text = (ROOT / "contracts" / "libraries" / "MerkleLog.sol").read_text(encoding="utf-8")
-    if without_delete:
-        statement = "delete log.frontier[level];"
-        if statement not in text:
-            raise RuntimeError(f"MerkleLog.sol no longer has `{statement}`: drop the variant")
-        text = text.replace(statement, "")
-    return text
+def merkle_log_source() -> str:
+    """contracts/libraries/MerkleLog.sol, as deployed."""
+    return (ROOT / "contracts" / "libraries" / "MerkleLog.sol").read_text(encoding="utf-8")
 
 
 def compile_harness(settings: Settings, library: str) -> tuple[list[dict[str, Any]], bytes]:
@@ -427,11 +418,9 @@ def compile_harness(settings: Settings, library: str) -> tuple[list[dict[str, An
     return contract["abi"], bytes.fromhex(contract["evm"]["bytecode"]["object"])
 
 
-def log_only(
-    sender: Sender, w3: Web3, settings: Settings, a: Actors, n: int, *, without_delete: bool = False
-) -> Row:
+def log_only(sender: Sender, w3: Web3, settings: Settings, a: Actors, n: int) -> Row:
     """MerkleLog.append alone, per append: harness append(leaf) minus skip(leaf)."""
-    abi, bytecode = compile_harness(settings, merkle_log_source(without_delete=without_delete))
+    abi, bytecode = compile_harness(settings, merkle_log_source())
     factory = w3.eth.contract(abi=abi, bytecode=bytecode)
     tx = factory.constructor().build_transaction({"from": a.admin.address})
     address = send_transaction(w3, a.admin, dict(tx))["contractAddress"]
@@ -446,8 +435,6 @@ def log_only(
     receipts = sender.send(call("append", leaf) for leaf in leaves)
     assert bytes(harness.functions.root().call()) == merkle.root(leaves)
     label = "MerkleLog.append alone (harness tx − empty tx with the same calldata)"
-    if without_delete:
-        label = "what-if: MerkleLog.append without `delete` of merged slots (same method)"
     return Row(
         label,
         [gas_used(r) - b for r, b in zip(receipts, baseline, strict=True)],
@@ -513,11 +500,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--appends", type=int, default=4096, help="log appends to measure")
     parser.add_argument("--repeat", type=int, default=8, help="records of each kind")
     parser.add_argument("--per-tx", type=int, default=256, help="records per multicall")
-    parser.add_argument(
-        "--what-if",
-        action="store_true",
-        help="also measure MerkleLog without `delete` of merged frontier slots",
-    )
     args = parser.parse_args(argv)
     console = Console(stderr=True)
 
@@ -540,11 +522,6 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"MerkleLog.append alone, {args.appends:,} appends…")
             alone = log_only(sender, w3, settings, actors, args.appends)
             log_rows_raw = [single, multi, alone]
-            if args.what_if:
-                console.print("what-if: MerkleLog.append without delete…")
-                log_rows_raw.append(
-                    log_only(sender, w3, settings, actors, args.appends, without_delete=True)
-                )
             elapsed = time.monotonic() - started
         finally:
             chain.down()
