@@ -174,7 +174,7 @@ class Indexer:
         return str(self.w3.eth.get_block(number)["hash"].to_0x_hex())
 
     def status(self) -> IndexStatus:
-        with self.db.session() as session:
+        with self.db.session(immediate=True) as session:
             cp = self.checkpoint(session)
             return IndexStatus(cp.last_block, int(self.w3.eth.block_number), cp.log_size)
 
@@ -191,7 +191,7 @@ class Indexer:
 
     def _run_once(self) -> int:
         head = int(self.w3.eth.block_number) - self.confirmations
-        with self.db.session() as session:
+        with self.db.session(immediate=True) as session:
             cp = self.checkpoint(session)
             if self._forked(session, cp, head):
                 return 1

@@ -517,7 +517,7 @@ class Relayer:
 
     def _write(self, batch: list[_Request]) -> None:
         try:
-            with self.db.session() as session:
+            with self.db.session(immediate=True) as session:
                 session.info["check_cache"] = self._cache
                 for request in batch:
                     savepoint = session.begin_nested()
@@ -783,7 +783,7 @@ class RelayWorker:
         """Sends up to `max_inflight` multicall transactions of queued records."""
         sent = 0
         for _ in range(self.max_inflight):
-            with self.db.session() as session:
+            with self.db.session(immediate=True) as session:
                 inflight = session.scalar(
                     select(func.count())
                     .select_from(SentTransaction)
@@ -879,7 +879,7 @@ class RelayWorker:
     # ---- confirming --------------------------------------------------------------
     def confirm(self) -> int:
         """Marks records confirmed once their transaction is at the required depth."""
-        with self.db.session() as session:
+        with self.db.session(immediate=True) as session:
             pending = list(
                 session.scalars(select(SentTransaction).where(SentTransaction.status == "pending"))
             )
@@ -950,7 +950,7 @@ class RelayWorker:
         and requeues those the node no longer knows (a restarted or rolled-back chain)."""
         cutoff = time.time() - self.stuck_after
         work = 0
-        with self.db.session() as session:
+        with self.db.session(immediate=True) as session:
             pending = list(
                 session.scalars(select(SentTransaction).where(SentTransaction.status == "pending"))
             )
@@ -1031,7 +1031,7 @@ class RelayWorker:
     def reconcile(self, window: int = 64) -> int:
         """Sends again confirmed records whose block is no longer on the chain."""
         head = int(self.w3.eth.block_number)
-        with self.db.session() as session:
+        with self.db.session(immediate=True) as session:
             blocks = session.execute(
                 select(OutboxRecord.block_number, OutboxRecord.block_hash)
                 .where(

@@ -50,11 +50,13 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front (waiting up to busy_timeout): a
-            # deferred transaction that reads and then writes fails at once with "database
-            # is locked" when another process wrote in between. The price: SQLite sessions
-            # run one at a time; transactions are short, and PostgreSQL serves concurrency.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers that read first (the relayer, the indexer) ask for IMMEDIATE: it takes
+            # the write lock up front, waiting up to busy_timeout, where a deferred
+            # transaction that reads and then writes would fail at once with "database is
+            # locked" if another process wrote in between. Everything else stays deferred,
+            # so WAL readers never wait and a request may open a second session.
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
@@ -89,9 +91,14 @@ class Database:
         migrate(self.url)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
+    def session(self, *, immediate: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error.
+
+        `immediate` (SQLite): take the write lock when the transaction begins; for a
+        writer that reads before it writes while other processes write too."""
         with self.sessions() as s, s.begin():
+            if immediate and self.is_sqlite:
+                s.connection(execution_options={"sqlite_immediate": True})
             yield s
 
     def dispose(self) -> None:

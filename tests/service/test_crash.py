@@ -166,7 +166,7 @@ def test_indexer_killed_mid_range_resumes_without_gap_or_duplicate(
     url = next(urls)
     try:
         fresh = service_for(svc.settings, url)
-        envs = worker_env(svc.settings, fresh.db.url, BANGFU_INDEXER_RANGE="3")
+        envs = worker_env(svc.settings, fresh.db.url, BANGFU_INDEXER_RANGE="1")
         log = tmp_path / "indexer.log"
         head = int(env.w3.eth.block_number)
         size = env.ledger.log_size()
@@ -181,7 +181,7 @@ def test_indexer_killed_mid_range_resumes_without_gap_or_duplicate(
                 return cp.last_block if cp else -1
 
         kills = 0
-        for fraction in (0.2, 0.5, 0.8):
+        for fraction in (0.1, 0.3, 0.5):
             proc = spawn("indexer", envs, log)
             target = int(size * fraction)
             wait_for(lambda t=target: indexed() >= t, 180, f"{target} leaves", proc, log)  # type: ignore[misc]
