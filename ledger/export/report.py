@@ -21,7 +21,6 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.errors import LedgerError
-from ledger.export import charts
 from ledger.export.snapshot import CST, Period, Snapshot, records_root
 from ledger.records import CATEGORIES, CATEGORY_EN, ResourceKind
 
@@ -452,6 +451,8 @@ def _anomalies(snapshot: Snapshot, overdue: list[Any]) -> Table:
 
 
 def _charts(report: Report) -> dict[str, tuple[bytes, str]]:
+    from ledger.export import charts  # matplotlib is slow to import: only when charting
+
     out: dict[str, tuple[bytes, str]] = {}
 
     def series(rows: list[Row]) -> list[tuple[str, list[float]]]:
@@ -606,6 +607,8 @@ def write_pdf(report: Report, path: Path) -> None:
     from reportlab.platypus import (
         TableStyle as PdfTableStyle,
     )
+
+    from ledger.export import charts
 
     font = "BangfuCJK"
     if font not in pdfmetrics.getRegisteredFontNames():
