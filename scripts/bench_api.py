@@ -17,7 +17,6 @@ import argparse
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchkit import free_port, private_chain  # noqa: E402
 
 from ledger.chain import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
@@ -51,36 +52,8 @@ COUNTY = 522327
 ORG_CODE = "91520000MA6DKTQX0C"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def chain_settings(tmp: Path, database_url: str | None) -> tuple[Settings, dict[str, str]]:
-    port = free_port()
-    cfg = load_localchain(Settings(), PROJECT_ROOT / "localchain.toml")
-    toml = (PROJECT_ROOT / "localchain.toml").read_text()
-    toml = toml.replace(f"port = {cfg.port}", f"port = {port}")
-    toml = toml.replace(f'state_file = "{cfg.state_file}"', f'state_file = "{tmp / "state.json"}"')
-    toml = toml.replace(f"state_interval = {cfg.state_interval}", "state_interval = 600")
-    (tmp / "localchain.toml").write_text(toml)
-    env = {
-        "BANGFU_HOME": str(PROJECT_ROOT),
-        "BANGFU_VAR": str(tmp),
-        "BANGFU_LOCALCHAIN_FILE": str(tmp / "localchain.toml"),
-        "BANGFU_RPC_URL": f"http://127.0.0.1:{port}",
-        "BANGFU_DATABASE_URL": database_url or f"sqlite:///{tmp / 'ledger.sqlite3'}",
-        "BANGFU_POLL_INTERVAL": "0.05",
-    }
-    settings = Settings(
-        home=PROJECT_ROOT,
-        var=tmp,
-        localchain_file=tmp / "localchain.toml",
-        rpc_url=env["BANGFU_RPC_URL"],
-        database_url=env["BANGFU_DATABASE_URL"],
-    )
-    return settings, env
+    return private_chain(tmp, database_url, poll_interval=0.05, state_interval=600)
 
 
 def need(county_key: bytes, domain: object) -> SignedRecord:

@@ -1,0 +1,53 @@
+"""What the benchmarks share: a private anvil's settings (free port, state under a temp
+dir) and the BANGFU_* environment that points the worker processes at it."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from ledger.chain import load_localchain
+from ledger.config import PROJECT_ROOT, Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def private_chain(
+    tmp: Path,
+    database_url: str | None,
+    *,
+    poll_interval: float,
+    state_interval: int | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """Settings and environment for an anvil on a free port with its state in `tmp`."""
+    port = free_port()
+    cfg = load_localchain(Settings(), PROJECT_ROOT / "localchain.toml")
+    toml = (PROJECT_ROOT / "localchain.toml").read_text()
+    toml = toml.replace(f"port = {cfg.port}", f"port = {port}")
+    toml = toml.replace(f'state_file = "{cfg.state_file}"', f'state_file = "{tmp / "state.json"}"')
+    if state_interval is not None:
+        toml = toml.replace(
+            f"state_interval = {cfg.state_interval}", f"state_interval = {state_interval}"
+        )
+    (tmp / "localchain.toml").write_text(toml)
+    env = {
+        "BANGFU_HOME": str(PROJECT_ROOT),
+        "BANGFU_VAR": str(tmp),
+        "BANGFU_LOCALCHAIN_FILE": str(tmp / "localchain.toml"),
+        "BANGFU_RPC_URL": f"http://127.0.0.1:{port}",
+        "BANGFU_DATABASE_URL": database_url or f"sqlite:///{tmp / 'ledger.sqlite3'}",
+        "BANGFU_POLL_INTERVAL": str(poll_interval),
+    }
+    settings = Settings(
+        home=PROJECT_ROOT,
+        var=tmp,
+        localchain_file=tmp / "localchain.toml",
+        rpc_url=env["BANGFU_RPC_URL"],
+        database_url=env["BANGFU_DATABASE_URL"],
+        poll_interval=poll_interval,
+    )
+    return settings, env
