@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,17 @@ def _record_appended(entry: Any) -> dict[str, Any]:
         "leafHash": leaf_hash,
         "record": record,
     }
+
+
+MAX_SHORT_READS = 20
+
+
+class _ShortRead(Exception):
+    """The index is behind the contract's log at a block it has just read: retry."""
+
+    def __init__(self, block: int) -> None:
+        super().__init__(block)
+        self.block = block
 
 
 class IndexerIntegrityError(LedgerError):
@@ -122,6 +134,7 @@ class Indexer:
             }
         }
         self.tree = MerkleTree()
+        self._short_reads: dict[int, int] = {}
         self._load_tree()
 
     # ---- state -------------------------------------------------------------------
@@ -183,6 +196,11 @@ class Indexer:
         """Indexes the next range (or rolls back a fork); returns blocks processed."""
         try:
             return self._run_once()
+        except _ShortRead as short:
+            log.info("logs up to block %s were incomplete; reading the range again", short.block)
+            self._load_tree()
+            time.sleep(0.05 * self._short_reads.get(short.block, 1))
+            return 0
         except BaseException:
             # The DB transaction rolled back; the in-memory tree may hold leaves it never
             # committed, so take it again from the database before the next pass.
@@ -630,6 +648,11 @@ class Indexer:
         size = self.tree.size
         root = self.tree.root()
         chain_size, chain_root = self.ledger.log_state(block)
+        if chain_size > size and self._short_reads.get(block, 0) < MAX_SHORT_READS:
+            # The node answered eth_getLogs before it had every log of a fresh block (seen
+            # with anvil under load): roll this range back and read it again.
+            self._short_reads[block] = self._short_reads.get(block, 0) + 1
+            raise _ShortRead(block)
         if chain_size != size or chain_root != root:
             raise IndexerIntegrityError(
                 f"at block {block} the contract's log has {chain_size} leaves, root "
