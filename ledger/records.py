@@ -127,9 +127,32 @@ def from_text32(raw: bytes) -> str:
     return raw.rstrip(b"\0").decode("utf-8", errors="replace")
 
 
-def new_id() -> bytes:
-    """A fresh random record id (32 bytes): unguessable and unique without coordination."""
-    return os.urandom(32)
+def _address_bytes(signer: str | bytes) -> bytes:
+    raw = (
+        bytes.fromhex(signer[2:] if signer[:2] in ("0x", "0X") else signer)
+        if isinstance(signer, str)
+        else bytes(signer)
+    )
+    if len(raw) != 20:
+        raise RecordError(f"{signer!r} is not a 20-byte address", code="invalid_address")
+    return raw
+
+
+def new_id(signer: str | bytes | None = None) -> bytes:
+    """A fresh record id (32 bytes), unique without coordination.
+
+    With `signer`, the id is scoped to it: the signer's 20-byte address followed by 12 random
+    bytes. The contract requires every record id (and a project's id) to start with its
+    signer's address, so nobody who sees a pending record can use its id first.
+    """
+    if signer is None:
+        return os.urandom(32)
+    return _address_bytes(signer) + os.urandom(12)
+
+
+def scoped_id(signer: str | bytes, digest: bytes) -> bytes:
+    """A deterministic id scoped to `signer`: its address, then the first 12 bytes of `digest`."""
+    return _address_bytes(signer) + digest[:12]
 
 
 def derive_id(*parts: bytes | str | int) -> bytes:
