@@ -40,6 +40,21 @@ class Settings(BaseSettings):
     keystore_password: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    checkpoint_log_key: str | None = Field(
+        default=None,
+        description="the log's C2SP note verifier key (vkey) that signs checkpoints; unset = "
+        "the key the server publishes at /api/v1/log/key, pinned on first use",
+    )
+    witness_keys: list[str] = Field(
+        default_factory=list,
+        description="verifier keys (vkeys) of the witnesses whose cosignatures count, as JSON",
+    )
+    witness_quorum: int = Field(
+        default=0,
+        ge=0,
+        description="witness cosignatures a checkpoint needs beside the log's own signature "
+        "(which is always required)",
+    )
 
     def path(self, p: Path) -> Path:
         """An absolute path, relative paths taken from the project home."""
