@@ -1,67 +1,73 @@
 // The verify page's glue: reads the bundle from the text area or an uploaded file, runs the
-// checks in web/verifier.js and shows each result, in the page's language.
-import { verifyBundle, checkAgainstChain } from "./verifier.js";
+// checks in web/verifier.js and shows each result, Chinese first with English beside. It says
+// "verified" only after the chain check (the trust anchor) passed: without a node URL the
+// bundle is shown as well formed but not verified.
+import { verifyBundle, checkAgainstChain, describeError, verdict } from "./verifier.js";
 
-const zh = document.documentElement.lang.startsWith("zh");
-const T = (a, b) => (zh ? a : b);
 const NAMES = {
-  format: T("格式", "Format"),
-  leaf: T("叶子哈希 SHA-256(0x00‖记录)", "Leaf hash SHA-256(0x00‖record)"),
-  inclusion: T("RFC 9162 包含证明", "RFC 9162 inclusion proof"),
-  batch: T("批量行证明", "Batch line proof"),
-  signature: T("EIP-712 作者签名", "EIP-712 author signature"),
-  chain: T("链上 logRoot()", "On-chain logRoot()"),
+  format: "格式 Format",
+  leaf: "叶子哈希 Leaf hash SHA-256(0x00‖record)",
+  record: "记录 Record",
+  inclusion: "包含证明 RFC 9162 inclusion proof",
+  batch: "批量行证明 Batch line proof",
+  consistency: "一致性证明 Consistency proof",
+  signature: "作者签名 EIP-712 author signature",
+  chain: "信任锚：链上 logRoot() 与签名者角色 Trust anchor: logRoot() and the signer's role on chain",
 };
 
-function show(checks) {
+function show(result, chainCheck) {
+  const checks = [...result.checks, ...(chainCheck ? [chainCheck] : [])];
   const list = document.getElementById("checks");
   list.replaceChildren(
     ...checks.map((c) => {
       const li = document.createElement("li");
       li.className = c.skip ? "skip" : c.ok ? "ok" : "fail";
       li.dataset.check = c.name;
+      if (c.code) li.dataset.code = c.code;
       const mark = c.skip ? "–" : c.ok ? "✔" : "✘";
       li.textContent = `${mark} ${NAMES[c.name] || c.name}: ${c.detail}`;
       return li;
     }),
   );
-  const verdict = document.getElementById("verdict");
-  const failed = checks.some((c) => !c.ok && !c.skip);
-  verdict.dataset.status = failed ? "fail" : "ok";
-  const onChain = checks.some((c) => c.name === "chain" && c.ok && !c.skip);
-  verdict.textContent = failed
-    ? T("✘ 验证失败：此证明包被拒绝。", "✘ Verification failed: this proof bundle is rejected.")
-    : T("✔ 验证通过：记录在日志中，且由所述作者签名", "✔ Verified: the record is in the log and signed by its stated author") +
-      (onChain ? T("；日志根与链上 logRoot() 一致。", "; the log root equals logRoot() on chain.") : T("。", "."));
+  const v = verdict(result, chainCheck);
+  const el = document.getElementById("verdict");
+  el.dataset.status = v.status;
+  el.textContent = `${v.zh} ${v.en}`;
 }
 
 async function run() {
   const button = document.getElementById("run");
   button.disabled = true;
-  const verdict = document.getElementById("verdict");
-  verdict.dataset.status = "busy";
-  verdict.textContent = T("正在验证…", "Verifying…");
+  const el = document.getElementById("verdict");
+  el.dataset.status = "busy";
+  el.textContent = "正在验证… Verifying…";
   let bundle;
   try {
     bundle = JSON.parse(document.getElementById("bundle").value);
   } catch (e) {
-    show([{ name: "format", ok: false, detail: T("不是有效的 JSON", "not valid JSON") }]);
+    const checks = [{ name: "format", ok: false, code: "bad_bundle", detail: "不是有效的 JSON / not valid JSON" }];
+    show({ checks, ok: false }, null);
     button.disabled = false;
     return;
   }
   const result = verifyBundle(bundle);
-  const checks = result.checks;
   const rpc = document.getElementById("rpc").value.trim();
-  if (rpc && checks.every((c) => c.ok)) {
+  let chainCheck = null;
+  if (result.ok && rpc) {
     try {
-      checks.push({ name: "chain", ok: true, detail: await checkAgainstChain(rpc, result, bundle) });
+      chainCheck = { name: "chain", ok: true, detail: await checkAgainstChain(rpc, result, bundle) };
     } catch (e) {
-      checks.push({ name: "chain", ok: false, detail: e.message || String(e) });
+      chainCheck = { name: "chain", ok: false, code: (e && e.code) || "chain_unreachable", detail: describeError(e) };
     }
-  } else if (!rpc) {
-    checks.push({ name: "chain", ok: true, skip: true, detail: T("未填写节点地址，未对照链上", "no node URL given; not compared with the chain") });
+  } else if (result.ok) {
+    chainCheck = {
+      name: "chain",
+      ok: false,
+      skip: true,
+      detail: "未检查：未填写节点地址，未对照链上 logRoot() / not checked: no node URL given, so the root was not compared with the chain",
+    };
   }
-  show(checks);
+  show(result, chainCheck);
   button.disabled = false;
 }
 

@@ -21,7 +21,39 @@ export const TYPE_STRINGS = {
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 const enc = new TextEncoder();
 
-export class VerifyError extends Error {}
+/** A failed check; `code` names it, the same codes as ledger/proofcheck.py. */
+export class VerifyError extends Error {
+  constructor(message, code = "bad_bundle") {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Chinese names of the failure codes (details are shown Chinese first, English beside). */
+export const CODE_ZH = {
+  bad_bundle: "证明包格式错误",
+  bad_format: "不是 bangfu-proof/1 证明包",
+  bad_leaf_hash: "叶子哈希与记录不符",
+  bad_record: "记录字节无法解析",
+  bad_inclusion: "包含证明不成立",
+  wrong_kind: "记录类型不符（批量行只能属于批量交付记录）",
+  line_count_mismatch: "行数与记录的 lineCount 不符",
+  batch_root_mismatch: "批量根与记录的 batchRoot 不符",
+  bad_line_proof: "批量行证明不成立",
+  bad_consistency: "一致性证明不成立",
+  bad_signature: "作者签名无效",
+  root_mismatch: "日志根与信任锚不符",
+  wrong_chain: "节点不是记录所属的链",
+  chain_unreachable: "无法读取链上数据",
+  signer_not_authorized: "签名者在链上没有相应角色",
+};
+
+/** "中文 / English" for an error, by its code. */
+export function describeError(e) {
+  const code = (e && e.code) || "bad_bundle";
+  const en = e instanceof Error ? e.message : String(e);
+  return `${CODE_ZH[code] || "验证失败"} / ${en}`;
+}
 
 export function fromHex(value, what, size) {
   if (typeof value !== "string") throw new VerifyError(`${what} must be a hex string`);
@@ -56,14 +88,14 @@ const leafHash = (data) => sha256(concat(Uint8Array.of(0), data));
 const nodeHash = (l, r) => sha256(concat(Uint8Array.of(1), l, r));
 
 /** RFC 9162 §2.1.3.2: the root an inclusion proof implies for a leaf at index in size. */
-export function rootFromInclusion(leaf, index, size, proof) {
-  if (!(size > 0) || index < 0 || index >= size)
-    throw new VerifyError(`leaf index ${index} is outside a tree of size ${size}`);
+export function rootFromInclusion(leaf, index, size, proof, code = "bad_inclusion") {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || !(size > 0) || index < 0 || index >= size)
+    throw new VerifyError(`leaf index ${index} is outside a tree of size ${size}`, code);
   let fn = BigInt(index);
   let sn = BigInt(size - 1);
   let r = leaf;
   for (const p of proof) {
-    if (sn === 0n) throw new VerifyError("the inclusion proof is too long");
+    if (sn === 0n) throw new VerifyError("the inclusion proof is too long", code);
     if (fn & 1n || fn === sn) {
       r = nodeHash(p, r);
       while (fn !== 0n && !(fn & 1n)) {
@@ -76,8 +108,50 @@ export function rootFromInclusion(leaf, index, size, proof) {
     fn >>= 1n;
     sn >>= 1n;
   }
-  if (sn !== 0n) throw new VerifyError("the inclusion proof is too short");
+  if (sn !== 0n) throw new VerifyError("the inclusion proof is too short", code);
   return r;
+}
+
+/** RFC 9162 §2.1.4.2: throws unless the tree (oldSize, oldRoot) is a prefix of (newSize, newRoot). */
+export function checkConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
+  const fail = (m) => {
+    throw new VerifyError(m, "bad_consistency");
+  };
+  if (!Number.isSafeInteger(oldSize) || !Number.isSafeInteger(newSize) || oldSize < 0 || newSize < oldSize)
+    fail(`a log cannot shrink from ${oldSize} to ${newSize} leaves`);
+  if (oldSize === 0 || oldSize === newSize) {
+    if (proof.length) fail(`the proof from size ${oldSize} to ${newSize} must be empty`);
+    if (oldSize === newSize && !equal(oldRoot, newRoot)) fail(`two different roots for the same size ${oldSize}`);
+    return;
+  }
+  if (!proof.length) fail("the consistency proof is empty");
+  const path = (oldSize & (oldSize - 1)) === 0 ? [oldRoot, ...proof] : [...proof];
+  let fn = BigInt(oldSize - 1);
+  let sn = BigInt(newSize - 1);
+  while (fn & 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) fail("the consistency proof has too many hashes");
+    if (fn & 1n || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      while (fn !== 0n && !(fn & 1n)) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n) fail("the consistency proof has too few hashes");
+  if (!equal(fr, oldRoot)) fail(`the consistency proof does not match the root at size ${oldSize}`);
+  if (!equal(sr, newRoot)) fail(`the consistency proof does not match the root at size ${newSize}`);
 }
 
 function fieldsOf(typeString) {
@@ -89,7 +163,7 @@ function fieldsOf(typeString) {
 }
 
 function word(body, pos) {
-  if (pos + 32 > body.length) throw new VerifyError("record fields are truncated");
+  if (pos + 32 > body.length) throw new VerifyError("record fields are truncated", "bad_record");
   return body.slice(pos, pos + 32);
 }
 
@@ -99,11 +173,11 @@ function wordInt(body, pos) {
 
 /** Parses canonical record bytes: version ‖ kind ‖ chainId ‖ contract ‖ signer ‖ abi ‖ r ‖ s ‖ v. */
 export function parseRecord(bytes) {
-  if (bytes.length < 74 + 65 + 32) throw new VerifyError("record bytes are too short");
-  if (bytes[0] !== 1) throw new VerifyError(`unknown record format version ${bytes[0]}`);
+  if (bytes.length < 74 + 65 + 32) throw new VerifyError("record bytes are too short", "bad_record");
+  if (bytes[0] !== 1) throw new VerifyError(`unknown record format version ${bytes[0]}`, "bad_record");
   const kind = bytes[1];
   const typeString = TYPE_STRINGS[kind];
-  if (!typeString) throw new VerifyError(`unknown record kind ${kind}`);
+  if (!typeString) throw new VerifyError(`unknown record kind ${kind}`, "bad_record");
   const chainId = BigInt(toHex(bytes.slice(2, 34)));
   const contract = bytes.slice(34, 54);
   const signer = bytes.slice(54, 74);
@@ -113,7 +187,7 @@ export function parseRecord(bytes) {
   const dynamic = fields.some((f) => f.type.endsWith("[]"));
   // abi.encode of a struct with dynamic members starts with the offset (0x20) of the tuple
   const base = dynamic ? 32 : 0;
-  if (dynamic && wordInt(body, 0) !== 32n) throw new VerifyError("record fields do not decode");
+  if (dynamic && wordInt(body, 0) !== 32n) throw new VerifyError("record fields do not decode", "bad_record");
   const encoded = [];
   const values = {};
   fields.forEach((f, i) => {
@@ -121,7 +195,7 @@ export function parseRecord(bytes) {
     if (f.type.endsWith("[]")) {
       const offset = Number(BigInt(toHex(head)));
       const length = Number(wordInt(body, base + offset));
-      if (length > 256) throw new VerifyError(`${f.name} is too long`);
+      if (length > 256) throw new VerifyError(`${f.name} is too long`, "bad_record");
       const items = [];
       for (let k = 0; k < length; k++) items.push(word(body, base + offset + 32 + 32 * k));
       encoded.push(keccak_256(concat(...items)));
@@ -132,7 +206,43 @@ export function parseRecord(bytes) {
     }
   });
   const structHash = keccak_256(concat(keccak_256(enc.encode(typeString)), ...encoded));
-  return { kind, typeString, chainId, contract, signer, structHash, sig, values };
+  return { kind, typeString, chainId, contract, signer, structHash, sig, values, body };
+}
+
+export const KIND_DELIVERY_BATCH = 6;
+
+/**
+ * Binds a batch line proof to its record, field by field (never by searching bytes): the
+ * record must be a canonically encoded DeliveryBatch whose signed batchRoot is the line tree's
+ * root and whose lineCount is the size of the tree the line is proven in.
+ */
+export function bindBatch(parsed, lineCount, batchRoot) {
+  if (parsed.kind !== KIND_DELIVERY_BATCH) {
+    const name = TYPE_STRINGS[parsed.kind].split("(")[0];
+    throw new VerifyError(
+      `the record is a ${name} (kind ${parsed.kind}), not a DeliveryBatch: a batch line can only be proven under a DeliveryBatch`,
+      "wrong_kind",
+    );
+  }
+  const v = parsed.values;
+  const n = v.commitmentIds.length;
+  const canonical =
+    parsed.body.length === 32 + 6 * 32 + 64 + 64 * n &&
+    wordInt(parsed.body, 64) === 192n &&
+    wordInt(parsed.body, 96) === BigInt(192 + 32 + 32 * n) &&
+    v.quantities.length === n;
+  if (!canonical) throw new VerifyError("the DeliveryBatch arrays are not canonically encoded", "bad_record");
+  if (BigInt(v.lineCount) !== BigInt(lineCount))
+    throw new VerifyError(
+      `the record's lineCount is ${v.lineCount}, but the line is proven in a tree of ${lineCount} lines`,
+      "line_count_mismatch",
+    );
+  if (v.batchRoot !== toHex(batchRoot))
+    throw new VerifyError(
+      `the record's batchRoot is ${v.batchRoot}, not the line tree's root ${toHex(batchRoot)}`,
+      "batch_root_mismatch",
+    );
+  return v;
 }
 
 function domainSeparator(chainId, contract) {
@@ -156,7 +266,7 @@ export function recoverAddress(digest, sig) {
   const v = sig[64];
   const s = BigInt(toHex(sig.slice(32, 64)));
   if ((v !== 27 && v !== 28) || s === 0n || s > HALF_N)
-    throw new VerifyError("the signature is malformed or malleable (v must be 27/28, low s)");
+    throw new VerifyError("the signature is malformed or malleable (v must be 27/28, low s)", "bad_signature");
   const signature = secp256k1.Signature.fromBytes(sig.slice(0, 64), "compact").addRecoveryBit(v - 27);
   const point = signature.recoverPublicKey(digest);
   const pub = point.toBytes(false);
@@ -169,67 +279,169 @@ export function checksum(address) {
   return "0x" + [...hex].map((c, i) => (parseInt(hash[i], 16) >= 8 ? c.toUpperCase() : c)).join("");
 }
 
-/** Verifies a bundle offline; returns {checks: [{name, ok, detail}], record, root, size}. */
+function intOf(value, what) {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
+    throw new VerifyError(`${what} must be a non-negative integer`);
+  return value;
+}
+
+function hashesOf(value, what) {
+  if (!Array.isArray(value)) throw new VerifyError(`${what} must be a list of hex hashes`);
+  return value.map((h, i) => fromHex(h, `${what}[${i}]`, 32));
+}
+
+function objOf(value, what) {
+  if (!value || typeof value !== "object" || Array.isArray(value)) throw new VerifyError(`${what} must be a JSON object`);
+  return value;
+}
+
+/**
+ * Verifies a bundle's structure offline, in the order of ledger/proofcheck.py: format, leaf
+ * hash, record, inclusion, batch line (bound to the record's fields), consistency, and the
+ * author's signature. Stops at the first failure. Returns {checks: [{name, ok, detail, code}],
+ * ok, code, parsed, root, size, index, consistency}. `ok` says only that the structure holds:
+ * without a trust anchor (see checkAgainstChain and verdict) nothing says the tree is the
+ * ledger's.
+ */
 export function verifyBundle(bundle) {
   const checks = [];
-  const check = (name, fn) => {
+  const out = { checks, ok: false, code: null };
+  const step = (name, fn) => {
     try {
-      const detail = fn();
-      checks.push({ name, ok: true, detail: detail || "" });
+      checks.push({ name, ok: true, detail: fn() || "", code: null });
       return true;
     } catch (e) {
-      checks.push({ name, ok: false, detail: e instanceof Error ? e.message : String(e) });
+      const code = (e && e.code) || "bad_bundle";
+      checks.push({ name, ok: false, detail: describeError(e), code });
+      if (!out.code) out.code = code;
       return false;
     }
   };
-  if (!bundle || bundle.format !== FORMAT) {
-    checks.push({ name: "format", ok: false, detail: `not a ${FORMAT} bundle` });
-    return { checks };
-  }
-  let bytes, leaf, parsed, root, size;
-  check("leaf", () => {
-    bytes = fromHex(bundle.record.bytes, "record.bytes");
-    leaf = leafHash(bytes);
-    const claimed = fromHex(bundle.record.leaf_hash, "record.leaf_hash", 32);
-    if (!equal(leaf, claimed))
-      throw new VerifyError(`SHA-256(0x00 ‖ bytes) is ${toHex(leaf)}, the bundle says ${toHex(claimed)}`);
-    return toHex(leaf);
-  });
-  check("inclusion", () => {
-    if (!leaf) throw new VerifyError("no leaf to prove");
-    size = Number(bundle.log.size);
-    root = fromHex(bundle.log.root, "log.root", 32);
-    const proof = (bundle.log.inclusion || []).map((h, i) => fromHex(h, `log.inclusion[${i}]`, 32));
-    const computed = rootFromInclusion(leaf, Number(bundle.record.index), size, proof);
-    if (!equal(computed, root))
-      throw new VerifyError(`the proof leads to root ${toHex(computed)}, not ${toHex(root)}`);
-    return `leaf ${bundle.record.index} of ${size}, root ${toHex(root)}`;
-  });
-  if (bundle.batch) {
-    check("batch", () => {
-      const b = bundle.batch;
-      const line = leafHash(fromHex(b.line_bytes, "batch.line_bytes"));
-      const batchRoot = fromHex(b.batch_root, "batch.batch_root", 32);
-      const proof = (b.inclusion || []).map((h, i) => fromHex(h, `batch.inclusion[${i}]`, 32));
-      const computed = rootFromInclusion(line, Number(b.line_index), Number(b.line_count), proof);
-      if (!equal(computed, batchRoot)) throw new VerifyError("the line does not prove into the batch root");
-      const hexBytes = toHex(bytes).slice(2);
-      if (!hexBytes.includes(toHex(batchRoot).slice(2))) throw new VerifyError("the batch root is not in the record");
-      return `line ${b.line_index} of ${b.line_count}`;
+  if (!bundle || typeof bundle !== "object" || bundle.format !== FORMAT) {
+    step("format", () => {
+      throw new VerifyError(`not a ${FORMAT} bundle`, "bad_format");
     });
+    return out;
   }
-  check("signature", () => {
-    if (!bytes) throw new VerifyError("no record bytes");
-    parsed = parseRecord(bytes);
-    const digest = keccak_256(
-      concat(Uint8Array.of(0x19, 0x01), domainSeparator(parsed.chainId, parsed.contract), parsed.structHash),
-    );
-    const recovered = recoverAddress(digest, parsed.sig);
-    if (!equal(recovered, parsed.signer))
-      throw new VerifyError(`signed by ${checksum(recovered)}, not by the stated ${checksum(parsed.signer)}`);
-    return `${parsed.typeString.split("(")[0]} ${checksum(recovered)}`;
-  });
-  return { checks, parsed, root, size };
+  let bytes, leaf;
+  // Each check runs when what it needs is there, so the page shows every finding; `code` is
+  // the first failure in this order, the same as the stdlib verifier's.
+  const leafOk = step("leaf", () => {
+      const record = objOf(bundle.record, "record");
+      bytes = fromHex(record.bytes, "record.bytes");
+      const claimed = fromHex(record.leaf_hash, "record.leaf_hash", 32);
+      leaf = leafHash(bytes);
+      if (!equal(leaf, claimed))
+        throw new VerifyError(`SHA-256(0x00 ‖ bytes) is ${toHex(leaf)}, the bundle says ${toHex(claimed)}`, "bad_leaf_hash");
+      return `叶子哈希 leaf hash ${toHex(leaf)}`;
+    });
+  const recordOk = !!bytes && step("record", () => {
+      out.parsed = parseRecord(bytes);
+      const name = out.parsed.typeString.split("(")[0];
+      return `${name}, chain ${out.parsed.chainId}, contract ${checksum(out.parsed.contract)}`;
+    });
+  const inclusionOk = leafOk && step("inclusion", () => {
+      const log = objOf(bundle.log, "log");
+      out.size = intOf(log.size, "log.size");
+      out.root = fromHex(log.root, "log.root", 32);
+      out.index = intOf(bundle.record.index, "record.index");
+      const computed = rootFromInclusion(leaf, out.index, out.size, hashesOf(log.inclusion, "log.inclusion"));
+      if (!equal(computed, out.root))
+        throw new VerifyError(`the proof leads to root ${toHex(computed)}, not ${toHex(out.root)}`, "bad_inclusion");
+      return `第 ${out.index} 项，共 ${out.size} 项 / leaf ${out.index} of ${out.size}, root ${toHex(out.root)}`;
+    });
+  const batchOk = bundle.batch === null || bundle.batch === undefined || (recordOk && step("batch", () => {
+        const b = objOf(bundle.batch, "batch");
+        const lineBytes = fromHex(b.line_bytes, "batch.line_bytes");
+        const lineIndex = intOf(b.line_index, "batch.line_index");
+        const lineCount = intOf(b.line_count, "batch.line_count");
+        const batchRoot = fromHex(b.batch_root, "batch.batch_root", 32);
+        const fields = bindBatch(out.parsed, lineCount, batchRoot);
+        const proof = hashesOf(b.inclusion, "batch.inclusion");
+        const computed = rootFromInclusion(leafHash(lineBytes), lineIndex, lineCount, proof, "bad_line_proof");
+        if (!equal(computed, batchRoot))
+          throw new VerifyError("the line does not prove into the batch root", "bad_line_proof");
+        return `第 ${lineIndex} 行，共 ${lineCount} 行，批量 ${fields.id} / line ${lineIndex} of ${lineCount}, under the batchRoot and lineCount of DeliveryBatch ${fields.id}`;
+      }));
+  const consistencyOk = bundle.consistency === null || bundle.consistency === undefined || (inclusionOk && step("consistency", () => {
+        const c = objOf(bundle.consistency, "consistency");
+        const cons = {
+          oldSize: intOf(c.old_size, "consistency.old_size"),
+          newSize: intOf(c.new_size, "consistency.new_size"),
+          oldRoot: fromHex(c.old_root, "consistency.old_root", 32),
+          newRoot: fromHex(c.new_root, "consistency.new_root", 32),
+        };
+        const startsAtLog = cons.oldSize === out.size && equal(cons.oldRoot, out.root);
+        const endsAtLog = cons.newSize === out.size && equal(cons.newRoot, out.root);
+        if (!startsAtLog && !endsAtLog)
+          throw new VerifyError("neither end of the consistency proof is the log (log.size, log.root)", "bad_consistency");
+        checkConsistency(cons.oldSize, cons.newSize, cons.oldRoot, cons.newRoot, hashesOf(c.proof, "consistency.proof"));
+        out.consistency = cons;
+        return `${cons.oldSize} → ${cons.newSize}`;
+      }));
+  const signatureOk = recordOk && step("signature", () => {
+      const parsed = out.parsed;
+      const digest = keccak_256(
+        concat(Uint8Array.of(0x19, 0x01), domainSeparator(parsed.chainId, parsed.contract), parsed.structHash),
+      );
+      const recovered = recoverAddress(digest, parsed.sig);
+      if (!equal(recovered, parsed.signer))
+        throw new VerifyError(`signed by ${checksum(recovered)}, not by the stated ${checksum(parsed.signer)}`, "bad_signature");
+      return `${parsed.typeString.split("(")[0]} ${checksum(recovered)}`;
+    });
+  out.ok = leafOk && recordOk && inclusionOk && batchOk && consistencyOk && signatureOk;
+  return out;
+}
+
+/**
+ * Whether a trusted (size, root) — read from the chain — covers the bundle's leaf: it is the
+ * log itself, or the newer end of the bundle's consistency proof from the log, or its older
+ * end when the leaf lies inside that older tree. Throws "root_mismatch" otherwise.
+ */
+export function anchorTo(result, trustedSize, trustedRoot) {
+  const c = result.consistency;
+  if (trustedSize === result.size && equal(trustedRoot, result.root)) return "log.root";
+  if (c) {
+    if (c.oldSize === result.size && equal(c.oldRoot, result.root) && c.newSize === trustedSize && equal(c.newRoot, trustedRoot))
+      return "consistency.new_root";
+    if (c.newSize === result.size && equal(c.newRoot, result.root) && c.oldSize === trustedSize && equal(c.oldRoot, trustedRoot) && result.index < trustedSize)
+      return "consistency.old_root";
+  }
+  throw new VerifyError(
+    `the trusted root ${toHex(trustedRoot)} (size ${trustedSize}) is neither the bundle's log root (size ${result.size}) nor a root proven consistent with it; fetch a fresh bundle`,
+    "root_mismatch",
+  );
+}
+
+/**
+ * The verdict on a verification: "fail" if any check failed; "ok" only when the structure
+ * holds AND the chain check (the trust anchor) passed; otherwise "unanchored" — never OK.
+ * Returns {status, zh, en, checked, notChecked}.
+ */
+export function verdict(result, chainCheck) {
+  const checks = [...result.checks, ...(chainCheck ? [chainCheck] : [])];
+  const failed = checks.find((c) => !c.ok && !c.skip);
+  if (failed)
+    return {
+      status: "fail",
+      code: failed.code,
+      zh: "✘ 验证失败：此证明包被拒绝。",
+      en: "✘ Verification failed: this proof bundle is rejected.",
+    };
+  const anchored = !!(chainCheck && chainCheck.ok && !chainCheck.skip);
+  if (anchored)
+    return {
+      status: "ok",
+      code: null,
+      zh: "✔ 验证通过：记录由所述作者签名，在链上的日志中（日志根与链上 logRoot() 一致，签名者持有相应角色）。",
+      en: "✔ Verified: the record is signed by its stated author and is in the ledger's log on chain (the log root equals logRoot() on chain and the signer holds its role).",
+    };
+  return {
+    status: "unanchored",
+    code: "not_anchored",
+    zh: "⚠ 未核验：证明结构与签名成立，但未对照链上 logRoot()（未提供信任锚），任何人都能伪造自洽的证明包。请填写节点地址后重新验证。",
+    en: "⚠ Not verified: the proofs and the signature are well formed, but nothing was compared with logRoot() on chain (no trust anchor) — anyone can make a self-consistent bundle. Give a node URL and verify again.",
+  };
 }
 
 const SELECTOR = (sig) => toHex(keccak_256(enc.encode(sig)).slice(0, 4));
@@ -256,24 +468,59 @@ export async function chainRoot(rpcUrl, contract, block) {
   return { size: Number(size), root: fromHex(root, "logRoot()", 32), tag };
 }
 
-/** Compares the bundle's root with the chain's, at the bundle's block, else at latest. */
-export async function checkAgainstChain(rpcUrl, result, bundle) {
-  if (!result.parsed || !result.root) throw new VerifyError("verify the bundle first");
-  // the record names its chain; a node of another chain cannot vouch for it
-  const chainId = BigInt(await rpc(rpcUrl, "eth_chainId", []));
-  if (chainId !== result.parsed.chainId)
-    throw new VerifyError(`the node is chain ${chainId}, the record was signed for chain ${result.parsed.chainId}`);
-  let onChain;
-  try {
-    onChain = await chainRoot(rpcUrl, result.parsed.contract, bundle.chain && bundle.chain.block);
-  } catch (e) {
-    onChain = await chainRoot(rpcUrl, result.parsed.contract, null);
+const ROLE_IDS = {
+  COUNTY: toHex(keccak_256(enc.encode("COUNTY"))),
+  ORG: toHex(keccak_256(enc.encode("ORG"))),
+  AUDITOR: toHex(keccak_256(enc.encode("AUDITOR"))),
+};
+/** The roles one of which a signer of each kind must hold (a project: county or organization). */
+export const KIND_ROLES = { 1: ["COUNTY", "ORG"], 2: ["ORG"], 3: ["ORG"], 4: ["COUNTY"], 5: ["AUDITOR"], 6: ["ORG"] };
+
+/** The roles of KIND_ROLES[kind] that `signer` holds on the contract at `tag`. */
+export async function signerRoles(rpcUrl, contract, signer, kind, tag) {
+  const to = checksum(contract);
+  const held = [];
+  for (const name of KIND_ROLES[kind] || []) {
+    const data = SELECTOR("hasRole(bytes32,address)") + ROLE_IDS[name].slice(2) + toHex(signer).slice(2).padStart(64, "0");
+    if (BigInt(await ethCall(rpcUrl, to, data, tag)) !== 0n) held.push(name);
   }
-  if (onChain.size !== result.size)
+  return held;
+}
+
+/**
+ * The trust anchor: reads eth_chainId, logSize() and logRoot() of the record's own contract at
+ * the bundle's block (else latest), requires them to cover the bundle's leaf (anchorTo), and
+ * requires the signer to hold its kind's role there. Returns a "中文 / English" detail.
+ */
+export async function checkAgainstChain(rpcUrl, result, bundle) {
+  if (!result.ok || !result.parsed || !result.root) throw new VerifyError("verify the bundle first");
+  let chainId;
+  try {
+    chainId = BigInt(await rpc(rpcUrl, "eth_chainId", []));
+  } catch (e) {
+    throw new VerifyError(`cannot read eth_chainId from ${rpcUrl}: ${e.message || e}`, "chain_unreachable");
+  }
+  // the record names its chain; a node of another chain cannot vouch for it
+  if (chainId !== result.parsed.chainId)
+    throw new VerifyError(`the node is chain ${chainId}, the record was signed for chain ${result.parsed.chainId}`, "wrong_chain");
+  let onChain = null;
+  const block = bundle.chain && bundle.chain.block;
+  try {
+    if (block !== undefined && block !== null) onChain = await chainRoot(rpcUrl, result.parsed.contract, block);
+  } catch (e) {
+    onChain = null; // a node that no longer keeps that block's state
+  }
+  try {
+    if (!onChain || onChain.size !== result.size) onChain = await chainRoot(rpcUrl, result.parsed.contract, null);
+  } catch (e) {
+    throw new VerifyError(`cannot read logRoot() from ${rpcUrl}: ${e.message || e}`, "chain_unreachable");
+  }
+  const how = anchorTo(result, onChain.size, onChain.root);
+  const roles = await signerRoles(rpcUrl, result.parsed.contract, result.parsed.signer, result.parsed.kind, onChain.tag);
+  if (!roles.length)
     throw new VerifyError(
-      `the chain's log has ${onChain.size} leaves at ${onChain.tag}, the bundle's ${result.size}; fetch a fresh bundle`,
+      `the signer ${checksum(result.parsed.signer)} holds none of ${KIND_ROLES[result.parsed.kind].join(", ")} on chain at ${onChain.tag}`,
+      "signer_not_authorized",
     );
-  if (!equal(onChain.root, result.root))
-    throw new VerifyError(`the chain's logRoot() is ${toHex(onChain.root)}, not the bundle's ${toHex(result.root)}`);
-  return `logRoot() at ${onChain.tag} = ${toHex(onChain.root)}`;
+  return `链上 logRoot() 与证明一致，签名者持有 ${roles.join("/")} 角色 / logRoot() at ${onChain.tag} (size ${onChain.size}) = ${toHex(onChain.root)} covers the leaf (${how}); the signer holds ${roles.join("/")}`;
 }
