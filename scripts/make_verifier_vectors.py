@@ -191,7 +191,7 @@ def write(env: Any) -> int:
     b3 = batch_of(lines3, line_count=5)
     s_b3 = submit(b3.sign(org.key, d))
     old_size = len(log)
-    s_late = submit(
+    submit(
         dataclasses.replace(delivery, id=new_id(org.address), quantity=2).sign(org.key, d)
     )
 

@@ -12,12 +12,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
+from eth_utils import keccak
+from typer.testing import CliRunner
 
 from ledger import proofcheck
+from ledger.cli import app as cli
+from ledger.commands.verify import verify_file
+from ledger.config import PROJECT_ROOT
+from ledger.errors import ProofError
 from ledger.merkle import MerkleTree, leaf_hash
-from ledger.proofcheck import ProofCheckError, check_consistency, check_inclusion, verify_bundle
+from ledger.proofcheck import (
+    ProofCheckError,
+    check_batch_binding,
+    check_consistency,
+    check_inclusion,
+    verify_bundle,
+)
+from ledger.records import Delivery, DeliveryBatch, Domain, new_id, sha256
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc6962.json").read_text())
+VERIFIER = json.loads((Path(__file__).parent / "vectors" / "verifier.json").read_text())
+ANCHOR = VERIFIER["anchor"]
+DOMAIN = Domain(31337, "0x" + "Ab" * 20)
+KEY = Account.create()
 LEAVES = [leaf_hash(bytes.fromhex(x)) for x in VECTORS["leaves"]]
 ROOTS = {int(k): bytes.fromhex(v) for k, v in VECTORS["roots"].items()}
 SOME_HASH = bytes.fromhex("abacaba000000000000000000000000000000000000000000060061e00123456")
@@ -40,7 +58,15 @@ def make_bundle() -> tuple[dict[str, Any], MerkleTree]:
     batch = MerkleTree(leaf_hash(x) for x in lines)
     batch_root = batch.root()
     records = [f"record {i}".encode() for i in range(52)]
-    records[12] = b"\x01batch" + batch_root + b"signature"
+    record = DeliveryBatch(
+        id=new_id(KEY.address),
+        commitment_ids=(sha256(b"c1"), sha256(b"c2")),
+        quantities=(600, 400),
+        line_count=1000,
+        batch_root=batch_root,
+        evidence_hash=sha256(b"sheet"),
+    )
+    records[12] = record.sign(KEY.key, DOMAIN).canonical_bytes()
     log = MerkleTree(leaf_hash(r) for r in records)
     bundle = {
         "format": "bangfu-proof/1",
@@ -85,11 +111,15 @@ def test_good_bundle() -> None:
     bundle, log = make_bundle()
     summary = verify_bundle(bundle)
     assert summary["ok"] is True
+    # well formed, but nothing anchors it: not verified, and it says what it did not check
+    assert summary["anchored"] is False and summary["root_checked"] is None
+    assert any("log root" in line for line in summary["not_checked"])
     assert summary["index"] == 12 and summary["log_size"] == 40
     assert summary["batch"]["line_index"] == 3
+    assert summary["record"]["kind_name"] == "DeliveryBatch"
     assert summary["consistency"]["new_size"] == 52
-    assert summary["root_checked"] is None
-    assert verify_bundle(bundle, hx(log.root(40)))["root_checked"] == "log.root"
+    anchored = verify_bundle(bundle, hx(log.root(40)))
+    assert anchored["root_checked"] == "log.root" and anchored["anchored"] is True
     assert verify_bundle(bundle, hx(log.root(52)))["root_checked"] == "consistency.new_root"
     minimal = dict(bundle, batch=None, consistency=None)
     assert verify_bundle(minimal, log.root(40).hex())["root_checked"] == "log.root"
@@ -108,6 +138,46 @@ def test_consistency_from_an_older_root() -> None:
     # The older root is not the chain's current root: a root check against it must fail.
     with pytest.raises(ProofCheckError):
         verify_bundle(bundle, hx(log.root(7)))
+    # trusted at size 7 (say, a witnessed checkpoint), it covers leaves 0..6 only
+    with pytest.raises(ProofCheckError) as info:
+        verify_bundle(bundle, hx(log.root(7)), 7)
+    assert info.value.code == "root_mismatch"
+    bundle["record"]["index"] = 5
+    bundle["record"]["bytes"] = hx(b"record 5")
+    bundle["record"]["leaf_hash"] = hx(leaf_hash(b"record 5"))
+    bundle["log"]["inclusion"] = [hx(p) for p in log.inclusion_proof(5, 40)]
+    bundle["batch"] = None
+    with pytest.raises(ProofCheckError) as info:  # fake record bytes do not parse
+        verify_bundle(bundle, hx(log.root(7)), 7)
+    assert info.value.code == "bad_record"
+
+
+def test_a_trusted_older_root_covers_the_leaves_inside_it() -> None:
+    leaves = [leaf_hash(b"%d" % i) for i in range(20)]
+    signed = Delivery(id=new_id(KEY.address), quantity=1).sign(KEY.key, DOMAIN)
+    leaves[3] = signed.leaf_hash()
+    log = MerkleTree(leaves)
+    bundle = {
+        "format": "bangfu-proof/1",
+        "record": {"bytes": hx(signed.canonical_bytes()), "leaf_hash": hx(leaves[3]), "index": 3},
+        "log": {
+            "size": 20,
+            "root": hx(log.root(20)),
+            "inclusion": [hx(p) for p in log.inclusion_proof(3, 20)],
+        },
+        "batch": None,
+        "consistency": {
+            "old_size": 8,
+            "old_root": hx(log.root(8)),
+            "new_size": 20,
+            "new_root": hx(log.root(20)),
+            "proof": [hx(p) for p in log.consistency_proof(8, 20)],
+        },
+    }
+    assert verify_bundle(bundle, hx(log.root(8)), 8)["root_checked"] == "consistency.old_root"
+    assert verify_bundle(bundle, hx(log.root(20)))["root_checked"] == "log.root"
+    with pytest.raises(ProofCheckError):
+        verify_bundle(bundle, hx(log.root(8)), 9)
 
 
 def mutations() -> list[tuple[str, dict[str, Any], str | None]]:
@@ -146,6 +216,7 @@ def mutations() -> list[tuple[str, dict[str, Any], str | None]]:
         )
     case("batch.inclusion extra")["batch"]["inclusion"].append(good["batch"]["batch_root"])
     case("batch.inclusion missing")["batch"]["inclusion"].pop()
+    case("line count - 1")["batch"]["line_count"] = 999
     # A valid batch proof whose root the record does not commit to.
     other = MerkleTree(leaf_hash(b"x%d" % i) for i in range(4))
     b = case("batch root not in the record")
@@ -180,7 +251,153 @@ def mutations() -> list[tuple[str, dict[str, Any], str | None]]:
 def test_rejections(desc: str, bundle: dict[str, Any], root: str | None) -> None:
     with pytest.raises(ProofCheckError) as info:
         verify_bundle(bundle, root)
-    assert str(info.value)
+    assert str(info.value) and info.value.code in proofcheck.CODE_ZH
+
+
+def test_batch_binding_compares_fields_not_bytes() -> None:
+    good, _ = make_bundle()
+    data = bytes.fromhex(good["record"]["bytes"][2:])
+    root = bytes.fromhex(good["batch"]["batch_root"][2:])
+    assert check_batch_binding(data, 1000, root)["line_count"] == 1000
+    evidence = sha256(b"sheet")
+    assert evidence in data  # present in the record, but as the evidenceHash
+    with pytest.raises(ProofCheckError) as info:
+        check_batch_binding(data, 1000, evidence)
+    assert info.value.code == "batch_root_mismatch"
+    with pytest.raises(ProofCheckError) as info:
+        check_batch_binding(data, 999, root)
+    assert info.value.code == "line_count_mismatch"
+    delivery = Delivery(id=new_id(KEY.address), evidence_hash=root).sign(KEY.key, DOMAIN)
+    with pytest.raises(ProofCheckError) as info:
+        check_batch_binding(delivery.canonical_bytes(), 1000, root)
+    assert info.value.code == "wrong_kind"
+    # non-canonical encodings: trailing data, a wrong array offset
+    for bad in (data[:-65] + bytes(32) + data[-65:], data[: 74 + 64] + b"\x01" + data[74 + 65 :]):
+        with pytest.raises(ProofCheckError) as info:
+            check_batch_binding(bad, 1000, root)
+        assert info.value.code == "bad_record"
+
+
+def test_chain_constants_are_the_contracts() -> None:
+    for name, role in proofcheck.ROLE_IDS.items():
+        assert keccak(text=name).hex() == role
+    assert {
+        "logSize()": keccak(text="logSize()")[:4].hex(),
+        "logRoot()": keccak(text="logRoot()")[:4].hex(),
+        "hasRole": keccak(text="hasRole(bytes32,address)")[:4].hex(),
+    } == proofcheck.SELECTORS
+    source = (PROJECT_ROOT / "contracts" / "AidLedger.sol").read_text()
+    for name in proofcheck.ROLE_IDS:
+        assert f'keccak256("{name}")' in source
+
+
+# ------------------------------------------------------------ the shared rejection vectors
+
+
+def vector_ids(v: dict[str, Any]) -> str:
+    return str(v["name"])
+
+
+@pytest.mark.parametrize("v", VERIFIER["vectors"], ids=vector_ids)
+def test_verifier_vectors(v: dict[str, Any]) -> None:
+    """Each vector gives its structure result offline and its result against the anchor."""
+    if v["structure"] == "ok":
+        summary = verify_bundle(v["bundle"])
+        assert summary["anchored"] is False  # never OK offline
+    else:
+        with pytest.raises(ProofCheckError) as info:
+            verify_bundle(v["bundle"])
+        assert info.value.code == v["structure"]
+    if v["anchored"] == "ok":
+        assert verify_bundle(v["bundle"], ANCHOR["root"], ANCHOR["size"])["anchored"] is True
+    else:
+        with pytest.raises(ProofCheckError) as info:
+            verify_bundle(v["bundle"], ANCHOR["root"], ANCHOR["size"])
+        assert info.value.code == v["anchored"]
+
+
+def test_vectors_cover_what_the_issue_names() -> None:
+    by_name = {v["name"]: v for v in VERIFIER["vectors"]}
+    kinds = {
+        "project_anchor",
+        "commitment",
+        "delivery",
+        "receipt",
+        "flag",
+        "delivery_batch",
+        "batch_line",
+    }
+    assert {f"genuine_{k}" for k in kinds} <= set(by_name)
+    assert by_name["substring"]["structure"] == "batch_root_mismatch"
+    assert by_name["wrong_kind"]["structure"] == "wrong_kind"
+    assert by_name["wrong_line_count"]["structure"] == "line_count_mismatch"
+    assert by_name["fabricated"]["structure"] == "ok"
+    assert by_name["fabricated"]["anchored"] == "root_mismatch"
+    # the substring case: the presented root is in the record bytes, at the wrong field
+    sub = by_name["substring"]["bundle"]
+    assert sub["batch"]["batch_root"][2:] in sub["record"]["bytes"]
+
+
+@pytest.mark.parametrize("v", VERIFIER["vectors"], ids=vector_ids)
+def test_bangfu_verify_reads_the_vectors(v: dict[str, Any], tmp_path: Path) -> None:
+    """`bangfu verify`: the same results, plus the signature; OK only with an anchor."""
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(v["bundle"]))
+    if v["structure"] != "ok":
+        with pytest.raises(ProofError) as info:
+            verify_file(path)
+        assert info.value.code == v["structure"]
+        assert info.value.message.split(" / ")[0] == proofcheck.CODE_ZH[v["structure"]]
+        return
+    summary = verify_file(path)
+    assert summary["verdict"] == "not_verified" and summary["anchored"] is False
+    assert any("日志根" in line for line in summary["not_checked"])
+    if v["anchored"] == "ok":
+        summary = verify_file(path, ANCHOR["root"], size=ANCHOR["size"])
+        assert summary["verdict"] == "ok" and summary["not_checked"] == [
+            "签名者角色 the signer's role on chain (pass --rpc)"
+        ]
+    else:
+        with pytest.raises(ProofError) as info:
+            verify_file(path, ANCHOR["root"], size=ANCHOR["size"])
+        assert info.value.code == v["anchored"]
+
+
+def test_bangfu_verify_exit_codes(tmp_path: Path) -> None:
+    by_name = {v["name"]: v for v in VERIFIER["vectors"]}
+    path = tmp_path / "bundle.json"
+    runner = CliRunner()
+    path.write_text(json.dumps(by_name["fabricated"]["bundle"]))
+    res = runner.invoke(cli, ["verify", str(path)])
+    assert res.exit_code == 2, res.output
+    assert "未核验 NOT VERIFIED" in res.output and "通过 OK" not in res.output
+    res = runner.invoke(cli, ["verify", str(path), "--structure-only"])
+    assert res.exit_code == 0, res.output
+    assert "仅结构 STRUCTURE ONLY" in res.output and "不能说明记录真实" in res.output
+    res = runner.invoke(
+        cli, ["verify", str(path), "--root", ANCHOR["root"], "--size", str(ANCHOR["size"])]
+    )
+    assert res.exit_code != 0 and "通过 OK" not in res.output
+    path.write_text(json.dumps(by_name["genuine_receipt"]["bundle"]))
+    res = runner.invoke(cli, ["verify", str(path), "--root", ANCHOR["root"], "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["verdict"] == "ok"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_browser_verifier_reads_the_same_vectors() -> None:
+    """web/verifier.js against tests/vectors/verifier.json (tests/js/verifier.test.mjs)."""
+    if not (PROJECT_ROOT / "node_modules" / "@noble" / "curves").is_dir():
+        pytest.skip("npm ci has not installed @noble/curves")
+    run = subprocess.run(
+        ["node", "--no-warnings", "--test", "tests/js/"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "# fail 0" in run.stdout and f"# pass {len(VERIFIER['vectors']) + 4}" in run.stdout
 
 
 # The same RFC 6962 known answers and rejections as test_merkle, against the independent copy.
@@ -247,10 +464,20 @@ def test_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path.write_text(json.dumps(bundle))
     assert proofcheck.main([str(path), "--root", hx(log.root(40))]) == 0
     out = capsys.readouterr()
-    assert json.loads(out.out)["ok"] is True
-    assert "OK" in out.err
+    assert json.loads(out.out)["anchored"] is True
+    assert "通过 OK" in out.err
     assert proofcheck.main([str(path), "--root", hx(SOME_HASH)]) == 1
-    assert "FAILED" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "未通过 FAILED [root_mismatch] 日志根与信任锚不符 / " in err
+    # no anchor: what was checked and what was not, never OK, exit 2
+    assert proofcheck.main([str(path)]) == 2
+    out = capsys.readouterr()
+    assert json.loads(out.out)["anchored"] is False
+    assert "未核验 NOT VERIFIED" in out.err and "通过 OK" not in out.err
+    assert "未检查 not checked" in out.err and "✔ 批量行 batch line 3 of 1000" in out.err
+    assert proofcheck.main([str(path), "--structure-only"]) == 0
+    out = capsys.readouterr()
+    assert "仅结构 STRUCTURE ONLY" in out.err and "通过 OK" not in out.err
     (tmp_path / "broken.json").write_text("{not json")
     assert proofcheck.main([str(tmp_path / "broken.json")]) == 1
 
@@ -280,3 +507,14 @@ def test_runs_as_a_copied_script(tmp_path: Path) -> None:
         timeout=60,
     )
     assert run.returncode == 1 and "FAILED" in run.stderr
+    by_name = {v["name"]: v for v in VERIFIER["vectors"]}
+    for name, status in (("fabricated", 2), ("substring", 1), ("genuine_batch_line", 2)):
+        (tmp_path / "bundle.json").write_text(json.dumps(by_name[name]["bundle"]))
+        run = subprocess.run(
+            [sys.executable, "-I", str(script), "bundle.json"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == status, (name, run.stderr)
