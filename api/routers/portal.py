@@ -697,6 +697,17 @@ def _type_strings() -> dict[str, str]:
     return {str(int(k)): cls.type_string() for k, cls in RECORD_TYPES.items()}
 
 
+def _log_key(service: Any) -> dict[str, Any] | None:
+    """The published log key (GET /api/v1/log/key), or None before the first checkpoint."""
+    from ledger.log_key import published_log_key
+
+    try:
+        d = service.deployment
+        return published_log_key(service.settings, d.chain_id, d.address)
+    except LedgerError:
+        return None
+
+
 @router.get("/verify", response_class=HTMLResponse)
 def verify(
     request: Request,
@@ -741,7 +752,8 @@ def verify(
         "verify.html",
         L,
         status=404 if ctx["error"] and rid else 200,
-        rpc_url=service.settings.rpc_url,
+        rpc_url=service.settings.rpc_url or "",
+        log_key=_log_key(service),
         bundle_json=json.dumps(ctx["bundle"], indent=1) if ctx["bundle"] else "",
         type_strings=_type_strings(),
         **ctx,

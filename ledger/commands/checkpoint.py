@@ -34,10 +34,10 @@ def sign() -> None:
     out.print(row.note)
 
 
-def published_log_key(base: str) -> VerifierKey:
+def published_log_key(base: str, http: httpx.Client | None = None) -> VerifierKey:
     """The log key the server publishes at /api/v1/log/key (to be pinned, not trusted anew)."""
     try:
-        r = httpx.get(f"{base}/api/v1/log/key", timeout=30)
+        r = (http or httpx).get(f"{base}/api/v1/log/key", timeout=30)
     except httpx.HTTPError as exc:
         raise ChainError(f"无法连接 / cannot reach {base}: {exc}", code="api_unreachable") from None
     if r.status_code != 200:
@@ -70,6 +70,7 @@ def check_url(
     witness_keys: list[str] | None = None,
     quorum: int | None = None,
     settings: Settings | None = None,
+    http: httpx.Client | None = None,
 ) -> CheckResult:
     """Fetches the latest checkpoint; refuses it unless it is signed by the log key and cosigned
     by the witness quorum, and if it is inconsistent with any checkpoint seen before.
@@ -78,9 +79,10 @@ def check_url(
     server publishes, pinned in the state file on first use (and refused if it ever changes)."""
     settings = settings or get_settings()
     base = url.rstrip("/")
+    get = (http or httpx).get
 
     def fetch(old: int, new: int) -> list[bytes]:
-        r = httpx.get(f"{base}/api/v1/proofs/consistency", params={"old": old, "new": new})
+        r = get(f"{base}/api/v1/proofs/consistency", params={"old": old, "new": new})
         if r.status_code != 200:
             raise ProofError(
                 f"the server gave no consistency proof from {old} to {new}: "
@@ -95,7 +97,7 @@ def check_url(
     elif settings.checkpoint_log_key:
         key, source = VerifierKey.parse(settings.checkpoint_log_key), "BANGFU_CHECKPOINT_LOG_KEY"
     else:
-        key = published_log_key(base)
+        key = published_log_key(base, http)
         first = key.name not in client.log_keys
         client.pin_log_key(key)
         source = (
@@ -110,7 +112,7 @@ def check_url(
     )
     client.policy = policy
     try:
-        note = httpx.get(f"{base}/api/v1/checkpoints/latest", timeout=30)
+        note = get(f"{base}/api/v1/checkpoints/latest", timeout=30)
     except httpx.HTTPError as exc:
         raise ChainError(f"无法连接 / cannot reach {base}: {exc}", code="api_unreachable") from None
     if note.status_code != 200:
