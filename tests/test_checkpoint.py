@@ -19,6 +19,7 @@ from ledger.checkpoint import (
     CheckpointClient,
     NoteSignature,
     SignerKey,
+    TrustPolicy,
     VerifierKey,
     Witness,
     add_signatures,
@@ -29,7 +30,9 @@ from ledger.checkpoint import (
     parse_signer_key,
     parse_verifier_key,
     sign_note,
+    verify_checkpoint,
 )
+from ledger.config import Settings
 from ledger.errors import ConfigError, ProofError
 from ledger.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
 
@@ -417,3 +420,109 @@ def test_client_other_refusals() -> None:
     client.observe(log.checkpoint(2))
     with pytest.raises(ProofError, match="get_consistency"):
         client.observe(log.checkpoint(4))
+
+
+# ------------------------------------------------------------------------ trust policy
+
+
+def _witnesses(n: int) -> list[SignerKey]:
+    return [SignerKey.generate(f"witness{i}.example", ALG_COSIGNATURE_V1) for i in range(n)]
+
+
+def test_verify_checkpoint_needs_the_log_key_and_the_quorum() -> None:
+    log = Log()
+    log.grow(6)
+    w = _witnesses(3)
+    body = log.checkpoint().body()
+    all_three = sign_note(body, [log.key, *w])
+    policy = TrustPolicy(log.key.verifier(), tuple(k.verifier() for k in w), quorum=2)
+    cp, cosigned = verify_checkpoint(all_three, policy)
+    assert cp == log.checkpoint() and cosigned == [k.name for k in w]
+    # exactly the quorum is enough; one short is not
+    assert verify_checkpoint(sign_note(body, [log.key, w[0], w[2]]), policy)[1] == [
+        w[0].name,
+        w[2].name,
+    ]
+    with pytest.raises(ProofError) as info:
+        verify_checkpoint(sign_note(body, [log.key, w[1]]), policy)
+    assert info.value.code == "quorum_not_met"
+    # the same witness twice counts once
+    twice = add_signatures(
+        sign_note(body, [log.key, w[1]]),
+        w[1].sign(body).line(),
+    )
+    with pytest.raises(ProofError) as info:
+        verify_checkpoint(twice, policy)
+    assert info.value.code == "quorum_not_met"
+    # witnesses alone, without the log's own signature: never
+    with pytest.raises(ProofError) as info:
+        verify_checkpoint(sign_note(body, w), policy)
+    assert info.value.code == "checkpoint_unsigned"
+    # the default quorum 0 still requires the log key
+    default = TrustPolicy(log.key.verifier())
+    assert verify_checkpoint(sign_note(body, log.key), default)[1] == []
+    impostor = SignerKey.generate(ORIGIN)  # same name, another key
+    with pytest.raises(ProofError) as info:
+        verify_checkpoint(sign_note(body, impostor), default)
+    assert info.value.code == "checkpoint_unsigned"
+    # a broken signature by a known key is an error, not something to skip
+    bad = all_three.replace("\n6\n", "\n5\n", 1)
+    with pytest.raises(ProofError) as info:
+        verify_checkpoint(bad, policy)
+    assert info.value.code == "bad_checkpoint_signature"
+    # a checkpoint of another log under this log's key name is refused
+    other = Checkpoint("bangfu.example/other", 6, log.checkpoint().root).sign(log.key)
+    with pytest.raises(ProofError) as info:
+        verify_checkpoint(other, default)
+    assert info.value.code == "wrong_origin"
+
+
+def test_trust_policy_settings() -> None:
+    log_key = SignerKey.generate(ORIGIN)
+    w = _witnesses(2)
+    # plain Ed25519 witness vkeys are read as their cosignature/v1 form
+    plain = [VerifierKey(k.name, k.public_key).encode() for k in w]
+    policy = TrustPolicy.from_texts(log_key.verifier().encode(), plain, 2)
+    assert [k.alg for k in policy.witnesses] == [ALG_COSIGNATURE_V1] * 2
+    assert policy.witnesses[0] == w[0].verifier()
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy.from_texts(log_key.verifier().encode(), plain, 3)
+    assert info.value.code == "bad_quorum"
+    with pytest.raises(ConfigError) as info:
+        TrustPolicy(w[0].verifier())
+    assert info.value.code == "bad_log_key"
+    # the settings: the default quorum is 0 (the log key alone), from the environment as JSON
+    assert Settings().witness_quorum == 0 and Settings().witness_keys == []
+    assert Settings().checkpoint_log_key is None
+    env = Settings.model_validate(
+        {
+            "witness_keys": plain,
+            "witness_quorum": 1,
+            "checkpoint_log_key": log_key.verifier().encode(),
+        }
+    )
+    assert TrustPolicy.from_texts(str(env.checkpoint_log_key), env.witness_keys, env.witness_quorum)
+
+
+def test_client_with_a_policy_and_a_pinned_key(tmp_path: Path) -> None:
+    log = Log()
+    log.grow(8)
+    w = _witnesses(1)
+    path = tmp_path / "seen.json"
+    policy = TrustPolicy(log.key.verifier(), (w[0].verifier(),), 1)
+    client = CheckpointClient(None, path, log.tree.consistency_proof, policy=policy)
+    with pytest.raises(ProofError) as info:
+        client.observe(log.note(4))  # signed by the log alone
+    assert info.value.code == "quorum_not_met"
+    assert client.seen(ORIGIN) == []
+    cp = client.observe(sign_note(log.checkpoint(4).body(), [log.key, w[0]]))
+    assert cp.size == 4 and client.witnessed == [w[0].name]
+    # pinning: first use remembers the key; the same key again is fine; another is refused
+    client.pin_log_key(log.key.verifier())
+    again = CheckpointClient(None, path)
+    assert again.log_keys == {ORIGIN: log.key.verifier().encode()}
+    assert again.pin_log_key(log.key.verifier()) == log.key.verifier()
+    with pytest.raises(ProofError) as info:
+        again.pin_log_key(SignerKey.generate(ORIGIN).verifier())
+    assert info.value.code == "log_key_changed"
+    assert [c.size for c in again.seen(ORIGIN)] == [4]

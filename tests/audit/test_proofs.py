@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from tests.audit.conftest import Ledger
 
 
 @pytest.fixture(scope="module")
-def client(ledger: Ledger):  # type: ignore[no-untyped-def]
+def client(ledger: Ledger) -> Iterator[TestClient]:
     svc = LedgerService(ledger.env.settings.model_copy(update={"database_url": ledger.db_url}))
     with TestClient(create_app(svc)) as c:
         yield c
@@ -53,7 +54,7 @@ def test_bundle_verifies_and_every_bit_flip_is_rejected(client: TestClient, ledg
     summary = verify_bundle(bundle, "0x" + root.hex())
     assert summary["index"] == 3 and summary["log_size"] == len(ledger.records)
     assert summary["root_checked"] == "log.root"
-    targets = [("record", "bytes"), ("record", "leaf_hash"), ("log", "root")]
+    targets: list[tuple[Any, ...]] = [("record", "bytes"), ("record", "leaf_hash"), ("log", "root")]
     targets += [("log", "inclusion", i) for i in range(len(bundle["log"]["inclusion"]))]
     targets += [("consistency", "proof", i) for i in range(len(bundle["consistency"]["proof"]))]
     for path in targets:
