@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from ledger.checkpoints_service import Checkpointer, origin_for
 from ledger.cli import app as cli
 from ledger.commands.checkpoint import check_url
 from ledger.commands.verify import verify_file
+from ledger.config import PROJECT_ROOT
 from ledger.errors import ProofError
 from ledger.merkle import MerkleTree, verify_consistency
 from ledger.proofcheck import ProofCheckError, check_against_chain, verify_bundle
@@ -351,3 +354,50 @@ def test_bundle_block_is_where_the_log_had_that_size(client: TestClient, ledger:
         assert isinstance(block, int), bundle["chain"]
         assert ledger.env.ledger.log_size(block) == size
         assert "0x" + ledger.env.ledger.log_root(block).hex() == bundle["log"]["root"]
+
+
+NODE_CHAIN_CHECK = """
+import { verifyBundle, checkAgainstChain, verdict } from "./web/verifier.js";
+const { rpc, bundles } = JSON.parse(await new Response(process.stdin).text());
+const out = [];
+for (const b of bundles) {
+  const result = verifyBundle(b);
+  let chain;
+  try {
+    chain = { name: "chain", ok: true, detail: await checkAgainstChain(rpc, result, b) };
+  } catch (e) {
+    chain = { name: "chain", ok: false, code: e.code, detail: e.message };
+  }
+  out.push({ structure: result.ok, offline: verdict(result, null).status,
+             anchored: verdict(result, chain).status, code: chain.code || null,
+             detail: chain.detail });
+}
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_browser_verifier_anchors_on_the_chain(client: TestClient, ledger: Ledger) -> None:
+    """web/verifier.js's chain check against the real anvil: a genuine bundle is verified only
+    with it; the fabricated one is well formed, never OK, and refused by the chain."""
+    if not (PROJECT_ROOT / "node_modules" / "@noble" / "curves").is_dir():
+        pytest.skip("npm ci has not installed @noble/curves")
+    genuine = client.get(f"/api/v1/proofs/bundle/0x{ledger.records[1].id.hex()}").json()
+    older = client.get(
+        f"/api/v1/proofs/bundle/0x{ledger.records[1].id.hex()}", params={"size": 3}
+    ).json()
+    run = subprocess.run(
+        ["node", "--no-warnings", "--input-type=module", "-e", NODE_CHAIN_CHECK],
+        input=json.dumps({"rpc": ledger.rpc, "bundles": [genuine, older, _fabricated(ledger)]}),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    ok, past, fake = json.loads(run.stdout)
+    assert ok["structure"] and ok["offline"] == "unanchored" and ok["anchored"] == "ok", ok
+    assert "ORG" in ok["detail"] and "logRoot()" in ok["detail"]
+    assert past["anchored"] == "ok", past  # read at the bundle's own block
+    assert fake["structure"] and fake["offline"] == "unanchored"
+    assert fake["anchored"] == "fail" and fake["code"] == "root_mismatch", fake
