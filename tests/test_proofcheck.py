@@ -29,7 +29,7 @@ from ledger.proofcheck import (
     check_inclusion,
     verify_bundle,
 )
-from ledger.records import Delivery, DeliveryBatch, Domain, new_id, sha256
+from ledger.records import RECORD_TYPES, Delivery, DeliveryBatch, Domain, new_id, sha256
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc6962.json").read_text())
 VERIFIER = json.loads((Path(__file__).parent / "vectors" / "verifier.json").read_text())
@@ -314,6 +314,14 @@ def test_verifier_vectors(v: dict[str, Any]) -> None:
         with pytest.raises(ProofCheckError) as info:
             verify_bundle(v["bundle"], ANCHOR["root"], ANCHOR["size"])
         assert info.value.code == v["anchored"]
+
+
+def test_vectors_are_of_the_current_record_encoding() -> None:
+    current = {str(int(k)): cls.type_string() for k, cls in RECORD_TYPES.items()}
+    assert VERIFIER["type_strings"] == current, (
+        "tests/vectors/verifier.json holds records of another encoding: rerun "
+        ".venv/bin/python scripts/make_verifier_vectors.py"
+    )
 
 
 def test_vectors_cover_what_the_issue_names() -> None:

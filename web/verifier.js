@@ -327,20 +327,24 @@ export function verifyBundle(bundle) {
   // Each check runs when what it needs is there, so the page shows every finding; `code` is
   // the first failure in this order, the same as the stdlib verifier's.
   const leafOk = step("leaf", () => {
-      const record = objOf(bundle.record, "record");
-      bytes = fromHex(record.bytes, "record.bytes");
-      const claimed = fromHex(record.leaf_hash, "record.leaf_hash", 32);
-      leaf = leafHash(bytes);
-      if (!equal(leaf, claimed))
-        throw new VerifyError(`SHA-256(0x00 ‖ bytes) is ${toHex(leaf)}, the bundle says ${toHex(claimed)}`, "bad_leaf_hash");
-      return `叶子哈希 leaf hash ${toHex(leaf)}`;
-    });
-  const recordOk = !!bytes && step("record", () => {
+    const record = objOf(bundle.record, "record");
+    bytes = fromHex(record.bytes, "record.bytes");
+    const claimed = fromHex(record.leaf_hash, "record.leaf_hash", 32);
+    leaf = leafHash(bytes);
+    if (!equal(leaf, claimed))
+      throw new VerifyError(`SHA-256(0x00 ‖ bytes) is ${toHex(leaf)}, the bundle says ${toHex(claimed)}`, "bad_leaf_hash");
+    return `叶子哈希 leaf hash ${toHex(leaf)}`;
+  });
+  const recordOk =
+    !!bytes &&
+    step("record", () => {
       out.parsed = parseRecord(bytes);
       const name = out.parsed.typeString.split("(")[0];
       return `${name}, chain ${out.parsed.chainId}, contract ${checksum(out.parsed.contract)}`;
     });
-  const inclusionOk = leafOk && step("inclusion", () => {
+  const inclusionOk =
+    leafOk &&
+    step("inclusion", () => {
       const log = objOf(bundle.log, "log");
       out.size = intOf(log.size, "log.size");
       out.root = fromHex(log.root, "log.root", 32);
@@ -350,7 +354,11 @@ export function verifyBundle(bundle) {
         throw new VerifyError(`the proof leads to root ${toHex(computed)}, not ${toHex(out.root)}`, "bad_inclusion");
       return `第 ${out.index} 项，共 ${out.size} 项 / leaf ${out.index} of ${out.size}, root ${toHex(out.root)}`;
     });
-  const batchOk = bundle.batch === null || bundle.batch === undefined || (recordOk && step("batch", () => {
+  const batchOk =
+    bundle.batch === null ||
+    bundle.batch === undefined ||
+    (recordOk &&
+      step("batch", () => {
         const b = objOf(bundle.batch, "batch");
         const lineBytes = fromHex(b.line_bytes, "batch.line_bytes");
         const lineIndex = intOf(b.line_index, "batch.line_index");
@@ -359,11 +367,14 @@ export function verifyBundle(bundle) {
         const fields = bindBatch(out.parsed, lineCount, batchRoot);
         const proof = hashesOf(b.inclusion, "batch.inclusion");
         const computed = rootFromInclusion(leafHash(lineBytes), lineIndex, lineCount, proof, "bad_line_proof");
-        if (!equal(computed, batchRoot))
-          throw new VerifyError("the line does not prove into the batch root", "bad_line_proof");
+        if (!equal(computed, batchRoot)) throw new VerifyError("the line does not prove into the batch root", "bad_line_proof");
         return `第 ${lineIndex} 行，共 ${lineCount} 行，批量 ${fields.id} / line ${lineIndex} of ${lineCount}, under the batchRoot and lineCount of DeliveryBatch ${fields.id}`;
       }));
-  const consistencyOk = bundle.consistency === null || bundle.consistency === undefined || (inclusionOk && step("consistency", () => {
+  const consistencyOk =
+    bundle.consistency === null ||
+    bundle.consistency === undefined ||
+    (inclusionOk &&
+      step("consistency", () => {
         const c = objOf(bundle.consistency, "consistency");
         const cons = {
           oldSize: intOf(c.old_size, "consistency.old_size"),
@@ -379,7 +390,9 @@ export function verifyBundle(bundle) {
         out.consistency = cons;
         return `${cons.oldSize} → ${cons.newSize}`;
       }));
-  const signatureOk = recordOk && step("signature", () => {
+  const signatureOk =
+    recordOk &&
+    step("signature", () => {
       const parsed = out.parsed;
       const digest = keccak_256(
         concat(Uint8Array.of(0x19, 0x01), domainSeparator(parsed.chainId, parsed.contract), parsed.structHash),
