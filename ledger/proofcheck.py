@@ -341,7 +341,8 @@ def _anchor_to(
             return "consistency.old_root"
     raise ProofCheckError(
         f"the trusted root 0x{trusted_root.hex()} (size {trusted_size}) is neither log.root "
-        f"(size {size}) nor a root proven consistent with it that covers leaf {index}",
+        f"(size {size}) nor a root proven consistent with it that covers leaf {index}; fetch "
+        "a fresh bundle, or one with a consistency proof to that size",
         "root_mismatch",
     )
 
@@ -511,6 +512,8 @@ SELECTORS = {"logSize()": "453d3fe1", "logRoot()": "f06f069e", "hasRole": "91d14
 
 
 def _rpc(url: str, method: str, params: list[Any]) -> Any:
+    if not url.startswith(("http://", "https://")):
+        raise ProofCheckError(f"the node URL {url!r} is not http(s)", "chain_unreachable")
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
     request = urllib.request.Request(
         url, data=body, headers={"content-type": "application/json"}, method="POST"

@@ -288,7 +288,12 @@ def test_js_verifier_accepts_real_bundles_and_rejects_bit_flips(client: TestClie
     )
     results = json.loads(out.stdout)
     for checks in results[:5]:
-        assert checks == [["leaf", True], ["record", True], ["inclusion", True], ["signature", True]]
+        assert checks == [
+            ["leaf", True],
+            ["record", True],
+            ["inclusion", True],
+            ["signature", True],
+        ]
     assert dict(results[5])["inclusion"] is False and dict(results[5])["signature"] is True
     assert dict(results[6])["leaf"] is False
     assert dict(results[7])["leaf"] is True and dict(results[7])["inclusion"] is False
