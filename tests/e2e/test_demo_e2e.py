@@ -252,6 +252,7 @@ def test_demo_five_times_under_load_then_audit(running: Running) -> None:
     thread = threading.Thread(target=load.loop, name="load", daemon=True)
     thread.start()
     results: list[tuple[int, str]] = []
+    started = time.monotonic()
     try:
         for _ in range(DEMO_RUNS):
             done = _bangfu(running, "demo", "--api", running.base, timeout=300)
@@ -260,6 +261,11 @@ def test_demo_five_times_under_load_then_audit(running: Running) -> None:
         load.stop.set()
         thread.join(timeout=60)
     failed = [(i, out) for i, (rc, out) in enumerate(results) if rc != 0]
+    print(
+        f"\n{DEMO_RUNS - len(failed)} of {DEMO_RUNS} demo runs passed in "
+        f"{time.monotonic() - started:.0f} s; load: {len(load.published)} needs published, "
+        f"{len(load.flags)} flags, {len(load.errors)} errors"
+    )
     assert not failed, (
         f"{len(failed)} of {DEMO_RUNS} demo runs failed; first (run {failed[0][0]}):\n"
         f"{failed[0][1]}\n--- bangfu run log ---\n{running.tail()}"
