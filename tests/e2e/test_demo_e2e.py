@@ -1,6 +1,7 @@
 """End to end as a user runs it: `bangfu run` as a subprocess (the command `make run` runs),
-`bangfu demo` against it five times in a row while a load generator submits signed records
-and library writes at the same time, then `bangfu audit`.
+`bangfu demo` against it (two runs stopped half-way, then five in a row) while a load
+generator submits signed records and library writes at the same time, then `bangfu audit`;
+the demo's data exists once.
 
 This is the test that catches "database is locked" between the API, the relayer, the
 indexer and the checkpointer, which only meet when they run as separate processes on one
@@ -232,6 +233,28 @@ class Load:
         auditor.close()
 
 
+def _killed_demo(run: Running) -> None:
+    """Starts `bangfu demo` and kills it (-9) once it has made its first draft."""
+    proc = subprocess.Popen(
+        [str(BIN / "bangfu"), "demo", "--api", run.base],
+        env=run.env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            states = list(run.var.glob("demo-*.json"))
+            if states and "need/0" in states[0].read_text():
+                break
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the demo ended before it could be interrupted"
+
+
 def _register_load_actors(run: Running) -> tuple[LocalAccount, LocalAccount]:
     settings = run.settings()
     cfg = load_localchain(settings)
@@ -254,6 +277,10 @@ def test_demo_five_times_under_load_then_audit(running: Running) -> None:
     results: list[tuple[int, str]] = []
     started = time.monotonic()
     try:
+        # first two runs that stop half-way: killed after its first draft, and one that
+        # gives up waiting for the chain after sending its records
+        _killed_demo(running)
+        _bangfu(running, "demo", "--api", running.base, "--timeout", "0", timeout=300)
         for _ in range(DEMO_RUNS):
             done = _bangfu(running, "demo", "--api", running.base, timeout=300)
             results.append((done.returncode, (done.stdout + done.stderr)[-3000:]))
