@@ -548,7 +548,7 @@ class LineReceiver:
         self.pending: list[tuple[Any, ...]] = []
         self.frontier = Frontier()
         self.totals: dict[str, int] = {}
-        with service.db.session() as session:
+        with service.db.read() as session:
             # Resuming: the tree and totals so far come from the durable lines themselves.
             for h in session.scalars(
                 select(BatchLine.leaf_hash)
@@ -609,7 +609,7 @@ class LineReceiver:
         rows, self.pending = self.pending, []
         new_held = self.held + len(rows)
         complete = new_held == self.line_count
-        with self.service.db.session() as session:
+        with self.service.db.write() as session:
             values: dict[str, Any] = {"lines_received": new_held}
             if complete:
                 values["lines_root"] = _hex(self.frontier.root())
@@ -674,7 +674,7 @@ class BatchService:
             )
         rid = _hex(rec.id)
         data = signed.canonical_bytes()
-        with self.db.session() as session:
+        with self.db.write() as session:
             row = session.scalars(select(BatchUpload).where(BatchUpload.batch_id == rid)).first()
             if row is not None:
                 if row.record_bytes != data:
@@ -711,11 +711,11 @@ class BatchService:
         return row
 
     def info(self, upload_id: str) -> UploadInfo:
-        with self.db.session() as session:
+        with self.db.read() as session:
             return UploadInfo.of(self._row(session, upload_id))
 
     def receiver(self, upload_id: str, start: int) -> LineReceiver:
-        with self.db.session() as session:
+        with self.db.read() as session:
             row = self._row(session, upload_id)
             session.expunge(row)
         if row.status != "receiving":
@@ -734,7 +734,7 @@ class BatchService:
 
     def refuse(self, upload_id: str, err: LedgerError) -> None:
         """Marks an upload refused and deletes its lines: nothing half-written stays."""
-        with self.db.session() as session:
+        with self.db.write() as session:
             row = self._row(session, upload_id)
             session.execute(delete(BatchLine).where(BatchLine.batch_id == row.batch_id))
             row.status, row.error_code, row.error = "refused", err.code, err.message
@@ -761,7 +761,7 @@ class BatchService:
         `Relayer.accept` (its own transaction). A crash in between leaves the upload
         "receiving" with every line held, and calling finish again completes it.
         """
-        with self.db.session() as session:
+        with self.db.read() as session:
             row = self._row(session, upload_id)
             session.expunge(row)
         if row.status == "accepted":
@@ -803,7 +803,7 @@ class BatchService:
         except LedgerError as err:
             self.refuse(upload_id, err)
             raise
-        with self.db.session() as session:
+        with self.db.write() as session:
             stored = self._row(session, upload_id)
             stored.status = "accepted"
             return UploadInfo.of(stored)
@@ -815,7 +815,7 @@ class BatchService:
         would_be = err.fields.get("would_be_delivered")
         if not isinstance(cid, str) or not isinstance(committed, int):
             return
-        with self.db.session() as session:
+        with self.db.read() as session:
             batch_qty = session.scalar(
                 select(func.sum(BatchLine.quantity)).where(
                     BatchLine.batch_id == batch_id, BatchLine.commitment_id == cid
@@ -840,7 +840,7 @@ class BatchService:
 
     # ---- lines and proofs ------------------------------------------------------------
     def line(self, batch_id: str, index: int) -> BatchLine:
-        with self.db.session() as session:
+        with self.db.read() as session:
             row = session.get(BatchLine, (batch_id.lower(), index))
             if row is None:
                 raise NotFoundError(f"batch {batch_id} has no line {index}", code="line_not_found")
@@ -900,7 +900,7 @@ class BatchService:
     def line_proof(self, batch_id: str, index: int) -> dict[str, Any]:
         """A "bangfu-proof/1" bundle for one line: line → batch root → log root."""
         batch_id = batch_id.lower()
-        with self.db.session() as session:
+        with self.db.read() as session:
             entry = session.scalars(select(LogEntry).where(LogEntry.record_id == batch_id)).first()
             if entry is None or entry.kind != int(Kind.DELIVERY_BATCH):
                 raise NotFoundError(

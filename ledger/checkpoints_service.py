@@ -123,7 +123,7 @@ class Checkpointer:
 
     def sign(self) -> CheckpointRow | None:
         """Signs the indexed log's current size if it is new; then asks every witness."""
-        with self.db.session() as session:
+        with self.db.write() as session:
             cp = session.get(IndexerCheckpoint, "main")
             if cp is None:
                 return None
@@ -142,7 +142,7 @@ class Checkpointer:
                 self.cosign(witness, row_id)
             except Exception as exc:  # noqa: BLE001 - one witness down must not stop the rest
                 log.warning("witness %s: %s", witness.name, exc)
-        with self.db.session() as session:
+        with self.db.read() as session:
             return session.get(CheckpointRow, row_id)
 
     def _latest(self, session: Session) -> CheckpointRow | None:
@@ -159,7 +159,7 @@ class Checkpointer:
         Returns "cosigned", or raises ConfigError with the witness's refusal (a 409 for a
         different root or 422 for a failed consistency proof means history was rewritten).
         """
-        with self.db.session() as session:
+        with self.db.read() as session:
             row = session.get(CheckpointRow, row_id)
             if row is None:
                 raise NotFoundError(f"no checkpoint {row_id}")
@@ -191,7 +191,7 @@ class Checkpointer:
             line = resp.text if resp.text.endswith("\n") else resp.text + "\n"
             cosigned = add_signatures(note, line)
             open_note(cosigned, [witness.vkey])  # refuse a line that is not its cosignature
-            with self.db.session() as session:
+            with self.db.write() as session:
                 session.merge(CosignatureRow(checkpoint_id=row_id, witness=witness.name, line=line))
                 session.merge(WitnessProgress(witness=witness.name, size=size))
             return "cosigned"

@@ -141,7 +141,7 @@ def commitments(
     if bad:
         raise BatchError(f"{bad[0]!r} is not a 0x-hex commitment id", code="bad_hex")
     out: dict[str, Any] = {}
-    with batches.db.session() as session:
+    with batches.db.read() as session:
         for cid in ids:
             found = _commitment(session, cid.lower())
             out[cid.lower()] = (

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from api.deps import SessionDep
+from api.deps import ReadSessionDep
 from ledger.checkpoints_service import latest_note, list_checkpoints
 
 router = APIRouter(prefix="/api/v1/checkpoints", tags=["checkpoints"])
@@ -18,12 +18,12 @@ router = APIRouter(prefix="/api/v1/checkpoints", tags=["checkpoints"])
     response_class=PlainTextResponse,
     summary="最新检查点 The latest signed checkpoint note, with witness cosignatures",
 )
-def latest(session: SessionDep) -> PlainTextResponse:
+def latest(session: ReadSessionDep) -> PlainTextResponse:
     return PlainTextResponse(latest_note(session), media_type="text/plain; charset=utf-8")
 
 
 @router.get("", summary="检查点列表 Signed checkpoints, newest first")
 def checkpoints(
-    session: SessionDep, limit: int = Query(100, ge=1, le=1000)
+    session: ReadSessionDep, limit: int = Query(100, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
     return list_checkpoints(session, limit)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ServiceDep, SessionDep
+from api.deps import ReadSessionDep, ServiceDep
 from api.schemas import AcceptedOut, RecordKindName
 from ledger.config import Settings
 from ledger.custodial import CustodialDisabled, Custodian, custodian_for
@@ -76,7 +76,7 @@ class CustodialRecordOut(AcceptedOut):
 def custodial_record(
     body: CustodialRecordIn,
     service: ServiceDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     authorization: str | None = Header(default=None, description="Bearer <token>"),
 ) -> CustodialRecordOut:
     """Only where the operator turned custodial mode on: the server, not the author, holds

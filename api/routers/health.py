@@ -33,7 +33,7 @@ def readyz(service: ServiceDep) -> JSONResponse:
     except LedgerError as exc:
         body["chain"] = {"reachable": False, "code": exc.code, "detail": exc.message}
         head, ready = -1, False
-    with service.db.session() as session:
+    with service.db.read() as session:
         cp = session.get(IndexerCheckpoint, "main")
         rows = session.execute(
             select(OutboxRecord.status, func.count()).group_by(OutboxRecord.status)

@@ -15,7 +15,7 @@ from eth_account.messages import encode_defunct
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import ServiceDep, SessionDep
+from api.deps import ReadSessionDep, ServiceDep, WriterDep
 from ledger.errors import LedgerError, PermissionError_
 from ledger.library import actions, matching, projects, sharing
 from ledger.records import ProjectKind, sha256
@@ -69,7 +69,7 @@ def _sig(text: str) -> bytes:
 
 
 def _to_sign(service: ServiceDep, project_id: str) -> dict[str, Any]:
-    with service.db.session() as session:
+    with service.db.read() as session:
         row = projects.get_project(session, project_id)
         out = dataclasses.asdict(projects.to_sign(row, service.domain))
         out["project"] = projects.project_json(row)
@@ -79,14 +79,14 @@ def _to_sign(service: ServiceDep, project_id: str) -> dict[str, Any]:
 @router.post("/needs", status_code=201, summary="新建需求项目草稿 Create a need draft")
 def create_need(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
     """Returns the draft and the ProjectAnchor typed data the county signs to publish it."""
-    with service.db.session() as session:
+    with service.db.write() as session:
         pid = projects.create_draft(session, ProjectKind.NEED, body.owner, body.content).project_id
     return _to_sign(service, pid)
 
 
 @router.post("/supply", status_code=201, summary="新建供给项目草稿 Create a supply draft")
 def create_supply(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.session() as session:
+    with service.db.write() as session:
         pid = projects.create_draft(
             session, ProjectKind.SUPPLY, body.owner, body.content
         ).project_id
@@ -95,14 +95,14 @@ def create_supply(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
 
 @router.put("/projects/{project_id}", summary="修改项目 Change a project (next version)")
 def change(project_id: str, body: ContentIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.session() as session:
+    with service.db.write() as session:
         projects.update_draft(session, project_id, body.content)
     return _to_sign(service, project_id)
 
 
 @router.post("/projects/{project_id}/transition", summary="状态变更 Lifecycle move")
 def transition(project_id: str, body: TransitionIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.session() as session:
+    with service.db.write() as session:
         projects.request_transition(session, project_id, body.status)
     return _to_sign(service, project_id)
 
@@ -120,7 +120,7 @@ def publish(project_id: str, body: SignatureIn, service: ServiceDep) -> dict[str
 
 @router.get("/projects", summary="检索项目 Search projects")
 def search(
-    session: SessionDep,
+    session: ReadSessionDep,
     kind: Literal["need", "supply"] | None = None,
     q: str | None = Query(None, max_length=100, description="标题与描述全文 free text"),
     county: int | None = Query(None, ge=100000, le=999999),
@@ -155,14 +155,14 @@ def search(
 
 
 @router.get("/projects/{project_id}", summary="项目详情 One project")
-def get_project(project_id: str, session: SessionDep) -> dict[str, Any]:
+def get_project(project_id: str, session: ReadSessionDep) -> dict[str, Any]:
     out = projects.project_json(projects.get_project(session, project_id))
     out["pushed_to"] = matching.pushes(session, project_id)
     return out
 
 
 @router.get("/projects/{project_id}/versions", summary="历史版本 Versions")
-def versions(project_id: str, session: SessionDep) -> list[dict[str, Any]]:
+def versions(project_id: str, session: ReadSessionDep) -> list[dict[str, Any]]:
     return [
         {
             "version": v.version,
@@ -177,30 +177,31 @@ def versions(project_id: str, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.get("/projects/{project_id}/versions/{version}/proof", summary="版本证明 Proof")
-def version_proof(project_id: str, version: int, session: SessionDep) -> dict[str, Any]:
+def version_proof(project_id: str, version: int, session: ReadSessionDep) -> dict[str, Any]:
     return projects.version_proof(session, project_id, version)
 
 
 @router.get("/projects/{project_id}/recommendations", summary="推荐 Recommendations")
 def recommendations(
-    project_id: str, session: SessionDep, limit: int = Query(10, ge=1, le=100)
+    project_id: str, session: ReadSessionDep, limit: int = Query(10, ge=1, le=100)
 ) -> list[dict[str, Any]]:
     return [r.as_dict() for r in matching.recommend(session, project_id, limit=limit)]
 
 
 @router.post("/projects/{project_id}/push", summary="推送 Push to the best matches")
-def push(project_id: str, session: SessionDep) -> list[str]:
-    return [p.target for p in matching.push(session, project_id)]
+def push(project_id: str, db: WriterDep) -> list[str]:
+    with db.write() as session:
+        return [p.target for p in matching.push(session, project_id)]
 
 
 @router.get("/needs/{project_id}/progress", summary="需求进度 Progress of a need")
-def progress(project_id: str, session: SessionDep) -> dict[str, Any]:
+def progress(project_id: str, session: ReadSessionDep) -> dict[str, Any]:
     return matching.progress(session, project_id)
 
 
 @router.post("/matches", status_code=201, summary="点单/接单 Prepare a match")
 def prepare_match(body: MatchIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.session() as session:
+    with service.db.write() as session:
         m = matching.prepare_match(
             session,
             body.direction,
@@ -217,21 +218,21 @@ def prepare_match(body: MatchIn, service: ServiceDep) -> dict[str, Any]:
 
 @router.post("/matches/{match_id}/propose", summary="提出 Sign the proposal")
 def propose(match_id: str, body: SignatureIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.session() as session:
+    with service.db.write() as session:
         m = matching.propose(session, match_id, body.signature, service.domain)
         return matching.match_json(m)
 
 
 @router.post("/matches/{match_id}/respond", summary="接受或拒绝 Accept or decline")
 def respond(match_id: str, body: RespondIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.session() as session:
+    with service.db.write() as session:
         m = matching.respond(session, match_id, body.action, body.signature, service.domain)
         return matching.match_json(m)
 
 
 @router.get("/matches/{match_id}", summary="匹配详情 One match")
 def get_match(match_id: str, service: ServiceDep) -> dict[str, Any]:
-    with service.db.session() as session:
+    with service.db.read() as session:
         m = matching.get_match(session, match_id)
         return {
             "match": matching.match_json(m),
@@ -241,14 +242,14 @@ def get_match(match_id: str, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/key-counties", summary="重点帮扶县 Key counties")
-def key_counties(session: SessionDep) -> list[dict[str, Any]]:
+def key_counties(session: ReadSessionDep) -> list[dict[str, Any]]:
     return [
         {"code": k.code, "name": k.name, "source": k.source} for k in projects.key_counties(session)
     ]
 
 
 @router.put("/key-counties", summary="载入重点帮扶县 Load key counties (admin)")
-def load_key_counties(body: KeyCountiesIn, session: SessionDep) -> dict[str, Any]:
+def load_key_counties(body: KeyCountiesIn, db: WriterDep) -> dict[str, Any]:
     """The admin signs SHA-256 of the CSV text with personal_sign (EIP-191)."""
     try:
         signer = Account.recover_message(
@@ -256,18 +257,20 @@ def load_key_counties(body: KeyCountiesIn, session: SessionDep) -> dict[str, Any
         )
     except Exception:  # noqa: BLE001 - malformed signatures raise several types
         raise LedgerError("signature is malformed", code="bad_signature") from None
-    if "ADMIN" not in current_roles(session, signer):
-        raise PermissionError_(f"{signer} is not an ADMIN of this ledger", code="not_admin")
-    count = projects.load_key_counties(
-        session, projects.parse_key_county_csv(body.csv), body.source
-    )
+    codes = projects.parse_key_county_csv(body.csv)
+    with db.write() as session:
+        if "ADMIN" not in current_roles(session, signer):
+            raise PermissionError_(f"{signer} is not an ADMIN of this ledger", code="not_admin")
+        count = projects.load_key_counties(session, codes, body.source)
     return {"loaded": count}
 
 
 @router.post("/bundles/import", summary="导入共享包 Import a signed bundle")
 def import_bundle(
     bundle: dict[str, Any],
-    session: SessionDep,
+    db: WriterDep,
     trusted: list[str] = Query(..., max_length=20, description="trusted exporter addresses"),
 ) -> dict[str, Any]:
-    return {"imported": sharing.import_bundle(session, bundle, trusted)}
+    with db.write() as session:
+        imported = sharing.import_bundle(session, bundle, trusted)
+    return {"imported": imported}

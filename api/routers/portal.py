@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import ServiceDep, SessionDep
+from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
 from api.web import charts, data
 from api.web.i18n import Lang
@@ -127,7 +127,7 @@ def _int_or_none(value: str | None, lo: int, hi: int) -> int | None:
 
 @router.get("/", response_class=HTMLResponse)
 def home(
-    request: Request, session: SessionDep, lang: str | None = None, kind: str = "funds"
+    request: Request, session: ReadSessionDep, lang: str | None = None, kind: str = "funds"
 ) -> Response:
     L = Lang.pick(lang)
     rk = {"funds": ResourceKind.FUNDS, "goods": ResourceKind.GOODS, "service": 3}.get(
@@ -303,7 +303,7 @@ def _library(
 @router.get("/needs", response_class=HTMLResponse)
 def needs(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: str | None = None,
     q: str | None = Query(None, max_length=100),
     county: str | None = Query(None, max_length=10),
@@ -320,7 +320,7 @@ def needs(
 @router.get("/supply", response_class=HTMLResponse)
 def supply(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: str | None = None,
     q: str | None = Query(None, max_length=100),
     county: str | None = Query(None, max_length=10),
@@ -340,7 +340,7 @@ def supply(
 @router.get("/commitments", response_class=HTMLResponse)
 def commitments(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: str | None = None,
     county: str | None = Query(None, max_length=10),
     category: str | None = Query(None, max_length=3),
@@ -417,7 +417,7 @@ def commitments(
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
 def project(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     project_id: str,
     lang: str | None = None,
     format: str | None = Query(None, pattern="^(html|csv)$"),
@@ -479,7 +479,7 @@ def project(
 @router.get("/orgs", response_class=HTMLResponse)
 def orgs(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: str | None = None,
     format: str | None = Query(None, pattern="^(html|csv)$"),
 ) -> Response:
@@ -516,7 +516,7 @@ def orgs(
 @router.get("/orgs/{org}", response_class=HTMLResponse)
 def org(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     org: str,
     lang: str | None = None,
     format: str | None = Query(None, pattern="^(html|csv)$"),
@@ -575,7 +575,7 @@ def _commitment_csv(filename: str, rows: Sequence[Any]) -> Response:
 @router.get("/counties", response_class=HTMLResponse)
 def counties(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: str | None = None,
     format: str | None = Query(None, pattern="^(html|csv)$"),
 ) -> Response:
@@ -616,7 +616,7 @@ def counties(
 @router.get("/counties/{county}", response_class=HTMLResponse)
 def county(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     county: str,
     lang: str | None = None,
     format: str | None = Query(None, pattern="^(html|csv)$"),
@@ -658,7 +658,7 @@ def county(
 def transaction(
     request: Request,
     service: ServiceDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     tx_hash: str,
     lang: str | None = None,
 ) -> Response:
@@ -712,7 +712,7 @@ def _log_key(service: Any) -> dict[str, Any] | None:
 def verify(
     request: Request,
     service: ServiceDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: str | None = None,
     id: str | None = Query(None, max_length=80),
 ) -> Response:

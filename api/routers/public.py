@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import SessionDep
+from api.deps import ReadSessionDep
 from api.schemas import PageOut
 from ledger import queries
 
@@ -39,7 +39,7 @@ def _filters(
 @router.get("/{what}", response_model=PageOut, summary="公开列表 Public lists")
 def public_list(
     what: ListName,
-    session: SessionDep,
+    session: ReadSessionDep,
     county: int | None = Query(None, ge=100000, le=999999, description="6-digit county code"),
     category: int | None = Query(None, ge=1, le=10, description="category 1..10"),
     org: str | None = Query(None, max_length=42, description="credit code or signing address"),
@@ -64,7 +64,7 @@ def public_list(
 @router.get("/totals/{by}", summary="汇总 Totals by county, category or organization")
 def public_totals(
     by: Literal["county", "category", "org"],
-    session: SessionDep,
+    session: ReadSessionDep,
     county: int | None = Query(None, ge=100000, le=999999),
     category: int | None = Query(None, ge=1, le=10),
     org: str | None = Query(None, max_length=42),
@@ -77,6 +77,6 @@ def public_totals(
 
 @router.get("/record/{record_id}", summary="单条记录 One record with its chain location")
 def public_record(
-    session: SessionDep, record_id: str = Path(..., pattern=r"^0x[0-9a-fA-F]{64}$")
+    session: ReadSessionDep, record_id: str = Path(..., pattern=r"^0x[0-9a-fA-F]{64}$")
 ) -> dict[str, Any]:
     return queries.get_record(session, record_id)

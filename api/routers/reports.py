@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
-from api.deps import ServiceDep, SessionDep
+from api.deps import ReadSessionDep, ServiceDep
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
 from ledger.export.snapshot import load_key_counties, load_snapshot, parse_period
@@ -20,7 +20,7 @@ PERIOD = Query("all", max_length=40, description="2026-Q3, 2026-07, 2026-H1, 202
 
 @router.get("/reports/indicators", summary="社会组织评价指标 Organization indicators")
 def indicators(
-    session: SessionDep,
+    session: ReadSessionDep,
     org: str = Query(..., min_length=18, max_length=42, description="credit code or address"),
     period: str = PERIOD,
 ) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def export_csv(kind: ExportKind, service: ServiceDep) -> StreamingResponse:
     """Every indexed record of the kind, in log order, with tx hash and proof path."""
 
     def chunks() -> Any:
-        with service.db.session() as session:
+        with service.db.read() as session:
             yield from csv_export.iter_csv(session, kind)
 
     return StreamingResponse(
@@ -49,7 +49,7 @@ def export_csv(kind: ExportKind, service: ServiceDep) -> StreamingResponse:
 
 
 @router.get("/exports/iati.xml", summary="IATI 2.03 导出 IATI 2.03 activities")
-def export_iati(session: SessionDep, period: str = PERIOD) -> Response:
+def export_iati(session: ReadSessionDep, period: str = PERIOD) -> Response:
     """Needs as IATI activities, commitments and funds deliveries as transactions; the
     document is validated against the IATI 2.03 schema before it is served."""
     p = parse_period(period)

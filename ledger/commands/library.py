@@ -33,7 +33,7 @@ def load(
 ) -> None:
     """载入重点帮扶县名单 Replace the key-county list from a CSV of county codes."""
     codes = projects.parse_key_county_csv(file.read_text(encoding="utf-8"))
-    with _service().db.session() as session:
+    with _service().db.write() as session:
         count = projects.load_key_counties(session, codes, source or file.name)
     out.print(f"已载入 loaded {count} key counties")
 
@@ -41,7 +41,7 @@ def load(
 @key_counties.command("list")
 def list_key_counties() -> None:
     """列出重点帮扶县 List the key counties."""
-    with _service().db.session() as session:
+    with _service().db.read() as session:
         for k in projects.key_counties(session):
             out.print(f"{k.code} {k.name}")
 
@@ -55,7 +55,7 @@ def search(
     limit: int = typer.Option(20, min=1, max=200),
 ) -> None:
     """检索项目 Search published projects."""
-    with _service().db.session() as session:
+    with _service().db.read() as session:
         rows = projects.search(
             session,
             projects.Search(
@@ -77,7 +77,7 @@ def search(
 @app.command("recommend")
 def recommend(project_id: str, limit: int = typer.Option(10, min=1, max=100)) -> None:
     """推荐匹配 Ranked matches for a project, each score explained."""
-    with _service().db.session() as session:
+    with _service().db.read() as session:
         for rec in matching.recommend(session, project_id, limit=limit):
             out.print(f"[bold]{rec.score:3d}[/] {rec.project_id[:12]} {rec.title}")
             for c in rec.components:
@@ -87,7 +87,7 @@ def recommend(project_id: str, limit: int = typer.Option(10, min=1, max=100)) ->
 @app.command("progress")
 def progress(need_id: str) -> None:
     """需求进度 Committed, delivered and confirmed against what a need asked."""
-    with _service().db.session() as session:
+    with _service().db.read() as session:
         out.print_json(json.dumps(matching.progress(session, need_id), ensure_ascii=False))
 
 
@@ -103,7 +103,7 @@ def export(
     key = os.environ.get(key_env)
     if not key:
         raise typer.BadParameter(f"set {key_env} to the exporting instance's private key")
-    with _service().db.session() as session:
+    with _service().db.read() as session:
         bundle = sharing.export_bundle(session, key, instance=instance)
     file.write_text(json.dumps(bundle, ensure_ascii=False, indent=1), encoding="utf-8")
     out.print(f"已导出 exported {len(bundle['projects'])} projects to {file}")
@@ -119,6 +119,6 @@ def import_(
         bundle = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise projects.LibraryError(f"{file} is not JSON: {exc}", code="bad_bundle") from None
-    with _service().db.session() as session:
+    with _service().db.write() as session:
         count = sharing.import_bundle(session, bundle, trusted)
     out.print(f"已导入 imported {count} projects")

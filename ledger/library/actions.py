@@ -16,10 +16,10 @@ from ledger.service import LedgerService
 
 def publish(service: LedgerService, project_id: str, signature: bytes) -> dict[str, Any]:
     """Verifies the owner's signature, queues the ProjectAnchor, then records the version."""
-    with service.db.session() as session:
+    with service.db.read() as session:
         signed = projects.check_publish(session, project_id, signature, service.domain)
     acceptance = service.relayer.accept([signed])[0]
-    with service.db.session() as session:
+    with service.db.write() as session:
         row = projects.record_version(session, project_id, signed)
         return {
             "project_id": row.project_id,
@@ -31,7 +31,7 @@ def publish(service: LedgerService, project_id: str, signature: bytes) -> dict[s
 
 
 def _sign_next(service: LedgerService, project_id: str, key: bytes | str) -> bytes:
-    with service.db.session() as session:
+    with service.db.read() as session:
         row = projects.get_project(session, project_id)
         anchor = projects.next_anchor(row)
     signed: SignedRecord = anchor.sign(key, service.domain)
@@ -43,7 +43,7 @@ def create_and_publish(
 ) -> str:
     """Creates a draft owned by `key`'s address, signs version 1 and publishes it."""
     owner = Account.from_key(key).address
-    with service.db.session() as session:
+    with service.db.write() as session:
         project_id = projects.create_draft(session, kind, owner, content).project_id
     publish(service, project_id, _sign_next(service, project_id, key))
     return project_id
@@ -51,7 +51,7 @@ def create_and_publish(
 
 def change_status(service: LedgerService, project_id: str, status: str, key: bytes | str) -> None:
     """Moves a project through its lifecycle as a new signed version."""
-    with service.db.session() as session:
+    with service.db.write() as session:
         projects.request_transition(session, project_id, status)
     publish(service, project_id, _sign_next(service, project_id, key))
 
@@ -60,7 +60,7 @@ def edit(
     service: LedgerService, project_id: str, content: Mapping[str, Any], key: bytes | str
 ) -> None:
     """Replaces the content as a new signed version."""
-    with service.db.session() as session:
+    with service.db.write() as session:
         projects.update_draft(session, project_id, content)
     publish(service, project_id, _sign_next(service, project_id, key))
 
@@ -80,7 +80,7 @@ def create_and_accept_match(
     Tests elsewhere call this before submitting commitments, since the relayer refuses a
     Commitment whose matchId is not an accepted match."""
     domain = service.domain
-    with service.db.session() as session:
+    with service.db.write() as session:
         org_code = projects._org_code_of(session, Account.from_key(org_key).address)
         direction = "order" if supply_id else "take"
         match = matching.prepare_match(
@@ -104,10 +104,10 @@ def create_and_accept_match(
 
 
 def get(service: LedgerService, project_id: str) -> LibraryProject:
-    with service.db.session() as session:
+    with service.db.read() as session:
         return projects.get_project(session, project_id)
 
 
 def get_match(service: LedgerService, match_id: str) -> LibraryMatch:
-    with service.db.session() as session:
+    with service.db.read() as session:
         return matching.get_match(session, match_id)

@@ -1,9 +1,26 @@
 """Engines and sessions: SQLite in WAL mode under var/, or PostgreSQL via psycopg 3;
 schema created and upgraded by Alembic migrations only.
+
+The session rule (one for every writer: API routes, library, relayer, indexer, checkpointer,
+batches, custodial):
+
+* `Database.write()` is the only way to change the database. On SQLite its transaction
+  begins `IMMEDIATE`: it takes the write lock up front, waiting up to busy_timeout for the
+  other processes, so a transaction that reads and then writes can never fail half-way
+  with "database is locked". Keep it short and never wait on JSON-RPC or HTTP inside it.
+  One thread holds at most one: a `write()` inside another fails at once (on SQLite the
+  inner one would wait for the outer one's lock for ever), so nesting is found by the first
+  test that runs it, not by a deadlock in production.
+* `Database.read()` is read-only, enforced by the database itself (`PRAGMA query_only` on
+  SQLite, `SET TRANSACTION READ ONLY` on PostgreSQL), so a write that slips into a read
+  session fails loudly in the first test. Readers never wait for the write lock (WAL).
+* Both commit (or roll back) when their `with` block ends, so whatever the block did is
+  durable before the code after it runs; the API answers only after that.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +35,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger.config import Settings, get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MODE_OPTION = "bangfu_mode"
+READ, WRITE = "read", "write"
+
+
+class NestedWriteError(RuntimeError):
+    """A write session opened while this thread already holds one (a programming error)."""
 
 
 def normalize_url(url: str) -> str:
@@ -50,16 +73,21 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Writers that read first (the relayer, the indexer) ask for IMMEDIATE: it takes
-            # the write lock up front, waiting up to busy_timeout, where a deferred
-            # transaction that reads and then writes would fail at once with "database is
-            # locked" if another process wrote in between. Everything else stays deferred,
-            # so WAL readers never wait and a request may open a second session.
-            immediate = conn.get_execution_options().get("sqlite_immediate")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # The mode comes from the session factory (Database.read/write): a write takes
+            # the write lock up front (IMMEDIATE); a read may not write at all.
+            mode = conn.get_execution_options().get(MODE_OPTION)
+            conn.exec_driver_sql(f"PRAGMA query_only={1 if mode == READ else 0}")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == WRITE else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _postgres_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(MODE_OPTION) == READ:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    return engine
 
 
 def alembic_config(url: str) -> Config:
@@ -75,13 +103,20 @@ def migrate(url: str) -> None:
 
 
 class Database:
-    """One engine and its session factory."""
+    """One engine and its session factories: `read()` and `write()` (see the module's rule)."""
 
     def __init__(self, url: str | None = None, settings: Settings | None = None) -> None:
         settings = settings or get_settings()
         self.url = normalize_url(url or settings.sqlalchemy_url)
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{MODE_OPTION: READ}), expire_on_commit=False
+        )
+        self._writers = sessionmaker(
+            self.engine.execution_options(**{MODE_OPTION: WRITE}), expire_on_commit=False
+        )
+        self._writing = threading.local()
 
     @property
     def is_sqlite(self) -> bool:
@@ -91,14 +126,43 @@ class Database:
         migrate(self.url)
 
     @contextmanager
-    def session(self, *, immediate: bool = False) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error.
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (the database refuses writes in it); ended on exit."""
+        with self._readers() as s, s.begin():
+            yield s
 
-        `immediate` (SQLite): take the write lock when the transaction begins; for a
-        writer that reads before it writes while other processes write too."""
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """The one way to write: a transaction that holds the write lock from its start
+        (SQLite `BEGIN IMMEDIATE`), committed when the block ends without an error and
+        rolled back otherwise. A commit that fails raises here, before any answer.
+
+        Never nest it, and never wait on the network inside it."""
+        if getattr(self._writing, "active", False):
+            raise NestedWriteError(
+                "a write session is already open in this thread; finish it before opening "
+                "another (on SQLite the second would wait for the first's lock for ever)"
+            )
+        self._writing.active = True
+        try:
+            with self._writers() as s, s.begin():
+                s.connection()  # BEGIN (IMMEDIATE) now, not at the first statement
+                yield s
+        finally:
+            self._writing.active = False
+
+    @contextmanager
+    def session(self, *, immediate: bool = False) -> Iterator[Session]:
+        """Deprecated: use `read()` or `write()`.
+
+        `session(immediate=True)` is `write()`. Plain `session()` is the old deferred
+        read-write transaction, kept for callers not yet moved (a read-then-write in it can
+        fail with "database is locked" on SQLite while another process writes)."""
+        if immediate:
+            with self.write() as s:
+                yield s
+            return
         with self.sessions() as s, s.begin():
-            if immediate and self.is_sqlite:
-                s.connection(execution_options={"sqlite_immediate": True})
             yield s
 
     def dispose(self) -> None:

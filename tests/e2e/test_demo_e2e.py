@@ -1,0 +1,333 @@
+"""End to end as a user runs it: `bangfu run` as a subprocess (the command `make run` runs),
+`bangfu demo` against it (two runs stopped half-way, then five in a row) while a load
+generator submits signed records and library writes at the same time, then `bangfu audit`;
+the demo's data exists once.
+
+This is the test that catches "database is locked" between the API, the relayer, the
+indexer and the checkpointer, which only meet when they run as separate processes on one
+SQLite file. Nothing is mocked: real anvil, real processes, real database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
+
+from ledger.chain import Deployment, connect, dev_accounts, load_localchain
+from ledger.client import ApiError, BangfuClient
+from ledger.config import PROJECT_ROOT, Settings
+from ledger.onchain import LedgerContract
+from ledger.records import Flag, FlagReason, new_id
+from ledger.store.batch_models import BatchUpload
+from ledger.store.db import Database
+from tests.conftest import free_port, fresh_database_url, write_localchain
+
+BIN = Path(sys.executable).parent
+DEMO_RUNS = 5
+LOAD_COUNTY = 522327  # 册亨县: a second key of this county, used by the load generator only
+
+
+@dataclass
+class Running:
+    """A `bangfu run` process group and what the test needs to talk to it."""
+
+    env: dict[str, str]
+    var: Path
+    base: str
+    rpc: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def settings(self) -> Settings:
+        return Settings(
+            home=PROJECT_ROOT,
+            var=self.var,
+            localchain_file=self.var / "localchain.toml",
+            rpc_url=self.rpc,
+            database_url=self.env.get("BANGFU_DATABASE_URL") or None,
+        )
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _bangfu(run: Running, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "bangfu"), *args],
+        env=run.env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _wait_ready(run: Running, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if run.proc.poll() is not None:
+            pytest.fail(f"bangfu run exited with {run.proc.returncode}:\n{run.tail()}")
+        try:
+            resp = httpx.get(run.base + "/readyz", timeout=5)
+            if resp.status_code == 200:
+                return
+            last = resp.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    pytest.fail(f"/readyz not ready after {timeout:g} s: {last}\n{run.tail()}")
+
+
+def _stop(run: Running) -> None:
+    if run.proc.poll() is None:
+        os.killpg(run.proc.pid, signal.SIGTERM)
+        try:
+            run.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+            run.proc.wait(timeout=10)
+    # anvil runs in its own session (it outlives the CLI that started it): stop it by pid
+    _bangfu(run, "chain", "down", timeout=60)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Running]:
+    """`bangfu run` exactly as `make run` starts it, on free ports, with var/ under tmp."""
+    db_urls = fresh_database_url(request.param, tmp_path)
+    db_url = next(db_urls)
+    var = tmp_path / "var"
+    var.mkdir()
+    cfg = load_localchain(Settings(), PROJECT_ROOT / "localchain.toml")
+    port = free_port()
+    # the project's own chain settings (1 s blocks, the state file rewritten every 5 s),
+    # only the port and the state file moved
+    write_localchain(
+        var / "localchain.toml",
+        port,
+        var / "anvil-state.json",
+        block_time=cfg.block_time,
+        state_interval=cfg.state_interval,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BANGFU_")}
+    env.update(
+        BANGFU_HOME=str(PROJECT_ROOT),
+        BANGFU_VAR=str(var),
+        BANGFU_LOCALCHAIN_FILE=str(var / "localchain.toml"),
+        BANGFU_API_PORT=str(free_port()),
+        PYTHONUNBUFFERED="1",
+    )
+    if request.param == "postgres":
+        env["BANGFU_DATABASE_URL"] = db_url
+    log = tmp_path / "run.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [str(BIN / "bangfu"), "run"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # one process group: the test stops it as Ctrl-C would
+        )
+    run = Running(
+        env=env,
+        var=var,
+        base=f"http://127.0.0.1:{env['BANGFU_API_PORT']}",
+        rpc=f"http://127.0.0.1:{port}",
+        proc=proc,
+        log=log,
+    )
+    try:
+        _wait_ready(run, timeout=180)
+        yield run
+    finally:
+        _stop(run)
+        for _ in db_urls:  # drops the PostgreSQL database
+            pass
+
+
+@dataclass
+class Load:
+    """Submits library writes and signed records alongside the demo, as other users would."""
+
+    run: Running
+    county: LocalAccount
+    auditor: LocalAccount
+    stop: threading.Event = field(default_factory=threading.Event)
+    published: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def publish_need(self, client: BangfuClient, n: int) -> str:
+        content = {
+            "county": LOAD_COUNTY,
+            "title": f"负载测试需求 load need {n}",
+            "category": "产业发展",
+            "description": "端到端测试的负载 end-to-end test load",
+            "mode": "relief",
+            "beneficiaries": 10,
+            "budget_fen": 100_000,
+            "resources": [{"kind": "funds", "quantity": 100_000}],
+            "village": "者楼村",
+            "deadline": (date.today() + timedelta(days=30)).isoformat(),
+            "contact_role": "县乡村振兴局项目办",
+        }
+        draft = client.request(
+            "POST",
+            "/api/v1/library/needs",
+            json={"owner": self.county.address, "content": content},
+        )
+        signature = Account.sign_typed_data(self.county.key, full_message=draft["typed_data"])
+        published = client.request(
+            "POST",
+            f"/api/v1/library/projects/{draft['project']['project_id']}/publish",
+            json={"signature": "0x" + bytes(signature.signature).hex()},
+        )
+        return str(published["anchor_id"])
+
+    def loop(self) -> None:
+        auditor = BangfuClient(self.run.base, account=self.auditor)
+        client = BangfuClient(self.run.base, http=auditor.http)
+        n = 0
+        flagged: set[str] = set()
+        while not self.stop.is_set():
+            n += 1
+            try:
+                self.published.append(self.publish_need(client, n))
+                waiting = [a for a in self.published if a not in flagged]
+                for status in auditor.status(waiting) if waiting else []:
+                    if status.status != "confirmed":
+                        continue
+                    flag = auditor.sign(
+                        Flag(
+                            id=new_id(self.auditor.address),
+                            record_id=bytes.fromhex(status.record_id[2:]),
+                            reason_code=int(FlagReason.OTHER),
+                            note_hash=bytes(32),
+                        )
+                    )
+                    auditor.submit([flag])
+                    flagged.add(status.record_id)
+                    self.flags.append("0x" + flag.id.hex())
+            except ApiError as exc:
+                self.errors.append(f"[{exc.code}] {exc.message}")
+            except Exception as exc:  # noqa: BLE001 - reported by the test, not raised here
+                self.errors.append(repr(exc))
+            self.stop.wait(0.2)
+        auditor.close()
+
+
+def _killed_demo(run: Running) -> None:
+    """Starts `bangfu demo` and kills it (-9) once it has made its first draft."""
+    proc = subprocess.Popen(
+        [str(BIN / "bangfu"), "demo", "--api", run.base],
+        env=run.env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            states = list(run.var.glob("demo-*.json"))
+            if states and "need/0" in states[0].read_text():
+                break
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the demo ended before it could be interrupted"
+
+
+def _register_load_actors(run: Running) -> tuple[LocalAccount, LocalAccount]:
+    settings = run.settings()
+    cfg = load_localchain(settings)
+    admin = dev_accounts(cfg)[0]
+    county = Account.from_mnemonic(cfg.mnemonic, account_path="m/44'/60'/0'/0/60")
+    auditor = Account.from_mnemonic(cfg.mnemonic, account_path="m/44'/60'/0'/0/61")
+    ledger = LedgerContract(connect(settings), Deployment.load(settings))
+    ledger.register_county(admin, county.address, LOAD_COUNTY)
+    ledger.register_auditor(admin, auditor.address)
+    return county, auditor
+
+
+@pytest.mark.timeout(900)
+def test_demo_five_times_under_load_then_audit(running: Running) -> None:
+    county, auditor = _register_load_actors(running)
+    _wait_ready(running, timeout=60)  # the roles are indexed
+    load = Load(running, county, auditor)
+    thread = threading.Thread(target=load.loop, name="load", daemon=True)
+    thread.start()
+    results: list[tuple[int, str]] = []
+    started = time.monotonic()
+    try:
+        # first two runs that stop half-way: killed after its first draft, and one that
+        # gives up waiting for the chain after sending its records
+        _killed_demo(running)
+        _bangfu(running, "demo", "--api", running.base, "--timeout", "0", timeout=300)
+        for _ in range(DEMO_RUNS):
+            done = _bangfu(running, "demo", "--api", running.base, timeout=300)
+            results.append((done.returncode, (done.stdout + done.stderr)[-3000:]))
+    finally:
+        load.stop.set()
+        thread.join(timeout=60)
+    failed = [(i, out) for i, (rc, out) in enumerate(results) if rc != 0]
+    print(
+        f"\n{DEMO_RUNS - len(failed)} of {DEMO_RUNS} demo runs passed in "
+        f"{time.monotonic() - started:.0f} s; load: {len(load.published)} needs published, "
+        f"{len(load.flags)} flags, {len(load.errors)} errors"
+    )
+    assert not failed, (
+        f"{len(failed)} of {DEMO_RUNS} demo runs failed; first (run {failed[0][0]}):\n"
+        f"{failed[0][1]}\n--- bangfu run log ---\n{running.tail()}"
+    )
+    assert not load.errors, f"the load generator got errors: {load.errors[:5]}"
+    assert load.published, "the load generator published nothing"
+    assert load.flags, "the load generator's flags never found a confirmed anchor"
+
+    with BangfuClient(running.base) as client:
+        # every acknowledged load record reaches the chain
+        client.wait_confirmed(load.published + load.flags, timeout=120)
+        # the demo ran five times but made its data once: one need per title, one supply
+        # project per organization
+        needs = client.request(
+            "GET", "/api/v1/library/projects", params={"kind": "need", "limit": 200}
+        )
+        titles = [p["content"]["title"] for p in needs]
+        demo_titles = [t for t in titles if not t.startswith("负载")]
+        assert len(demo_titles) == len(set(demo_titles)) == 4, demo_titles
+        supply = client.request(
+            "GET", "/api/v1/library/projects", params={"kind": "supply", "limit": 200}
+        )
+        assert len(supply) == 3, [p["content"]["title"] for p in supply]
+    db = Database(
+        running.env.get("BANGFU_DATABASE_URL") or f"sqlite:///{running.var / 'ledger.sqlite3'}"
+    )
+    try:
+        with db.session() as session:
+            uploads = session.scalars(select(BatchUpload.status)).all()
+    finally:
+        db.dispose()
+    assert uploads == ["accepted"], uploads
+
+    deployment = json.loads((running.var / "deployment.json").read_text())
+    args = ["audit", "--rpc", running.rpc, "--contract", deployment["address"]]
+    args += ["--database", db.url]
+    audit = _bangfu(running, *args, timeout=300)
+    assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]

@@ -1,0 +1,145 @@
+"""The session rule of `ledger.store.db`: writes hold the write lock from their start and
+never nest, reads cannot write, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from ledger.store.db import Database, NestedWriteError
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    with database.write() as s:
+        s.execute(text("CREATE TABLE counter (name VARCHAR(20) PRIMARY KEY, n INTEGER)"))
+        s.execute(text("INSERT INTO counter VALUES ('c', 0)"))
+    yield database
+    database.dispose()
+
+
+def _value(s: Session) -> int:
+    return int(s.execute(text("SELECT n FROM counter WHERE name = 'c'")).scalar_one())
+
+
+def _increment(database: Database, pause: float = 0.0) -> None:
+    """A read-then-write: what the library, the checkpointer and the batches do."""
+    with database.write() as s:
+        n = _value(s)
+        time.sleep(pause)
+        s.execute(text("UPDATE counter SET n = :n WHERE name = 'c'"), {"n": n + 1})
+
+
+def test_a_write_is_committed_when_its_block_ends(db: Database, database_url: str) -> None:
+    _increment(db)
+    other = Database(database_url)  # another process's view
+    try:
+        with other.read() as s:
+            assert _value(s) == 1
+    finally:
+        other.dispose()
+
+
+def test_a_read_session_refuses_every_write(db: Database) -> None:
+    with db.read() as s:
+        assert _value(s) == 0  # reading is what it is for
+    for statement in (
+        "UPDATE counter SET n = 5",
+        "INSERT INTO counter VALUES ('d', 1)",
+        "DELETE FROM counter",
+    ):
+        with pytest.raises(DBAPIError), db.read() as s:
+            s.execute(text(statement))
+    with db.read() as s:
+        assert _value(s) == 0
+    # the pooled connection went back writable: the next write session writes
+    _increment(db)
+    with db.read() as s:
+        assert _value(s) == 1
+
+
+def test_a_nested_write_fails_at_once(db: Database) -> None:
+    with db.write() as s:
+        s.execute(text("UPDATE counter SET n = 7"))
+        with pytest.raises(NestedWriteError), db.write():
+            pass
+    with db.read() as s:
+        assert _value(s) == 7  # the outer write still committed
+    with db.write() as s:  # and the thread may write again afterwards
+        s.execute(text("UPDATE counter SET n = 8"))
+    # a read inside a write is fine (it takes no lock)
+    with db.write() as s, db.read() as r:
+        assert _value(r) == 8
+        s.execute(text("UPDATE counter SET n = 9"))
+
+
+def test_legacy_immediate_session_is_a_write(db: Database) -> None:
+    with db.session(immediate=True) as s:
+        s.execute(text("UPDATE counter SET n = 3"))
+        with pytest.raises(NestedWriteError), db.write():
+            pass
+    with db.read() as s:
+        assert _value(s) == 3
+
+
+def test_concurrent_read_then_write_waits_instead_of_failing(tmp_path: Path) -> None:
+    """Two processes' worth of connections incrementing one counter on a SQLite file: each
+    write waits for the lock (none fails with "database is locked") and no increment is
+    lost, because the lock is taken before the read."""
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    first, second = Database(url), Database(url)
+    try:
+        with first.write() as s:
+            s.execute(text("CREATE TABLE counter (name VARCHAR(20) PRIMARY KEY, n INTEGER)"))
+            s.execute(text("INSERT INTO counter VALUES ('c', 0)"))
+        errors: list[BaseException] = []
+
+        def work(database: Database) -> None:
+            try:
+                for _ in range(10):
+                    _increment(database, pause=0.005)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(d,)) for d in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        with first.read() as s:
+            assert _value(s) == 20
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_the_old_deferred_read_then_write_fails_when_another_writer_commits_between(
+    tmp_path: Path,
+) -> None:
+    """Why the rule exists: a deferred transaction that read before another connection
+    committed cannot write at all (SQLite answers "database is locked" at once)."""
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    first, second = Database(url), Database(url)
+    try:
+        with first.write() as s:
+            s.execute(text("CREATE TABLE counter (name VARCHAR(20) PRIMARY KEY, n INTEGER)"))
+            s.execute(text("INSERT INTO counter VALUES ('c', 0)"))
+        # first.session(): deferred, the old default
+        with pytest.raises(OperationalError, match="database is locked"), first.session() as s:
+            n = _value(s)
+            _increment(second)  # another process writes in between
+            s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+        with first.read() as s:
+            assert _value(s) == 1
+    finally:
+        first.dispose()
+        second.dispose()
