@@ -30,6 +30,7 @@ from ledger.records import (
     ProjectKind,
     SignedRecord,
     category_code,
+    date_code,
     new_id,
     parse_bytes32,
     recover_signer,
@@ -290,7 +291,7 @@ def create_draft(
 ) -> LibraryProject:
     """A new draft owned by `owner`, who must hold the matching role already."""
     content = parse_content(kind, data)
-    project_id = "0x" + new_id().hex()
+    project_id = "0x" + new_id(owner).hex()
     org_code: str | None = None
     county: int | None = None
     if isinstance(content, NeedContent):
@@ -405,12 +406,21 @@ def next_anchor(row: LibraryProject) -> ProjectAnchor:
     """The ProjectAnchor the owner signs to publish the pending content as the next version."""
     version = row.version + 1
     pid = parse_bytes32(row.project_id, "project_id")
+    content = content_of(row)
+    if isinstance(content, NeedContent):
+        budget, end = content.budget_fen, content.deadline
+    else:
+        budget = sum(r.quantity for r in content.capacity if r.kind == "funds")
+        end = content.period_end
     return ProjectAnchor(
         id=ProjectAnchor.anchor_id(pid, version),
         project_id=pid,
         project_kind=row.kind,
         county=row.county or 0,
         category=row.category,
+        title=content.title,
+        budget=budget,
+        end_date=date_code(end),
         content_hash=sha256(row.draft_json.encode("utf-8")),
         version=version,
     )

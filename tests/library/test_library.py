@@ -101,7 +101,7 @@ def test_commitment_needs_an_accepted_match(svc, env):
 
     def commitment(match_id: bytes) -> object:
         return Commitment(
-            id=new_id(),
+            id=new_id(a.org_a.address),
             need_id=bytes.fromhex(nid[2:]),
             match_id=match_id,
             resource_kind=ResourceKind.FUNDS,
@@ -117,7 +117,7 @@ def test_commitment_needs_an_accepted_match(svc, env):
         svc.relayer.accept(
             [
                 Commitment(
-                    id=new_id(),
+                    id=new_id(a.org_b.address),
                     need_id=bytes.fromhex(nid[2:]),
                     match_id=bytes.fromhex(mid[2:]),
                     resource_kind=1,
