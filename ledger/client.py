@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from ledger.records import (
     SignedRecord,
     batch_totals,
     category_code,
+    date_code,
     new_id,
     parse_bytes32,
     record_type,
@@ -350,10 +351,17 @@ class BangfuClient:
         project_kind: ProjectKind | int,
         county: int,
         category: int | str,
+        title: str,
+        budget: int = 0,
+        end_date: date | int | None = None,
         content_hash: bytes | str = _ZERO,
         version: int = 1,
     ) -> SignedRecord:
-        """Anchors one version of a need (county) or supply (organization) project."""
+        """Anchors one version of a need (county) or supply (organization) project.
+
+        `title` is what the signer reads (1..200 UTF-8 bytes); `budget` is in fen;
+        `end_date` is a date (Beijing time) or YYYYMMDD. A new project's id must start with
+        the signer's address: make it with `new_project_id()`."""
         pid = as_bytes32(project_id, "project_id")
         return self.sign(
             ProjectAnchor(
@@ -362,10 +370,24 @@ class BangfuClient:
                 project_kind=int(project_kind),
                 county=county,
                 category=_category(category),
+                title=title,
+                budget=budget,
+                end_date=end_date if isinstance(end_date, int) else date_code(end_date),
                 content_hash=as_bytes32(content_hash, "content_hash"),
                 version=version,
             )
         )
+
+    def new_project_id(self) -> bytes:
+        """A fresh project id scoped to this client's key (the project's owner)."""
+        return new_id(self._signer())
+
+    def _signer(self) -> str:
+        if self.account is None:
+            raise RecordError(
+                "this client has no key; pass account= to sign records", code="no_key"
+            )
+        return str(self.account.address)
 
     def commitment(
         self,
@@ -381,7 +403,7 @@ class BangfuClient:
         """An organization's promise for a matched need, with a fresh id. Funds are in fen."""
         return self.sign(
             Commitment(
-                id=new_id(),
+                id=new_id(self._signer()),
                 need_id=as_bytes32(need_id, "need_id"),
                 match_id=as_bytes32(match_id, "match_id"),
                 resource_kind=int(resource_kind),
@@ -405,7 +427,7 @@ class BangfuClient:
         """One delivery against a commitment, with a fresh id (`delivered_at` defaults to now)."""
         return self.sign(
             Delivery(
-                id=new_id(),
+                id=new_id(self._signer()),
                 commitment_id=as_bytes32(commitment_id, "commitment_id"),
                 quantity=quantity,
                 delivered_at=int(time.time()) if delivered_at is None else delivered_at,
@@ -424,7 +446,7 @@ class BangfuClient:
         cids, quantities = batch_totals(lines)
         return self.sign(
             DeliveryBatch(
-                id=new_id(),
+                id=new_id(self._signer()),
                 commitment_ids=cids,
                 quantities=quantities,
                 line_count=len(lines),
@@ -443,7 +465,7 @@ class BangfuClient:
         """A county's confirmation of a delivery, with a fresh id."""
         return self.sign(
             Receipt(
-                id=new_id(),
+                id=new_id(self._signer()),
                 delivery_id=as_bytes32(delivery_id, "delivery_id"),
                 confirmed_quantity=confirmed_quantity,
                 note_hash=as_bytes32(note_hash, "note_hash"),
@@ -460,7 +482,7 @@ class BangfuClient:
         """An auditor's note on any record, with a fresh id."""
         return self.sign(
             Flag(
-                id=new_id(),
+                id=new_id(self._signer()),
                 record_id=as_bytes32(record_id, "record_id"),
                 reason_code=int(reason),
                 note_hash=as_bytes32(note_hash, "note_hash"),
@@ -928,14 +950,20 @@ def _loose_uint(value: Any, name: str) -> Any:
     raise RecordError(f"{name} must be a whole number{choices}", code="bad_type", field=name)
 
 
-def record_from_fields(kind: str, fields: Mapping[str, Any], *, base: Path | None = None) -> Record:
+def record_from_fields(
+    kind: str,
+    fields: Mapping[str, Any],
+    *,
+    base: Path | None = None,
+    signer: str | None = None,
+) -> Record:
     """A record from loosely typed input (the CLI's --field pairs or a JSON file).
 
     Names may be camelCase or snake_case. bytes32 fields take 0x-hex or `@FILE` (the SHA-256
     of the file); `unit` takes text such as 斤; `category` a name; kinds and reasons their
     names (funds, need, late_delivery); dates ISO text (Beijing time) or unix seconds. A left
-    out `id` is fresh (for project anchors: derived from project and version), a left out
-    `deliveredAt` is now.
+    out `id` is fresh and scoped to `signer` (for project anchors: derived from project and
+    version), a left out `deliveredAt` is now. `endDate` takes an ISO date or YYYYMMDD.
     """
     rtype = record_type(kind)
     if not isinstance(fields, Mapping):
@@ -947,6 +975,17 @@ def record_from_fields(kind: str, fields: Mapping[str, Any], *, base: Path | Non
         typ = schema.get(name)
         if typ is None:
             data[name] = value  # from_json names the unknown field
+        elif typ == "string":
+            data[name] = value
+        elif name == "endDate" and isinstance(value, str) and "-" in value:
+            try:
+                data[name] = date_code(date.fromisoformat(value.strip()))
+            except ValueError:
+                raise RecordError(
+                    "endDate must be an ISO date such as 2026-06-30, or YYYYMMDD",
+                    code="bad_type",
+                    field=name,
+                ) from None
         elif typ == "bytes32":
             data[name] = _loose_bytes32(value, name, base)
         elif typ == "bytes32[]":
@@ -968,10 +1007,14 @@ def record_from_fields(kind: str, fields: Mapping[str, Any], *, base: Path | Non
     if "id" not in data:
         data["id"] = "0x" + bytes(32).hex()
         record = rtype.from_json(data)
-        fresh = (
-            ProjectAnchor.anchor_id(record.project_id, record.version)
-            if isinstance(record, ProjectAnchor)
-            else new_id()
-        )
+        if isinstance(record, ProjectAnchor):
+            fresh = ProjectAnchor.anchor_id(record.project_id, record.version)
+        elif signer is None:
+            raise RecordError(
+                "a fresh record id starts with its signer's address; give the signer",
+                code="missing_signer",
+            )
+        else:
+            fresh = new_id(signer)
         return dataclasses.replace(record, id=fresh)
     return rtype.from_json(data)

@@ -46,6 +46,7 @@ from ledger.records import (
     ProjectKind,
     SignedRecord,
     category_code,
+    date_code,
     parse_bytes32,
     recover_signer,
     sha256,
@@ -330,8 +331,7 @@ def budget_of(content: NeedContent | SupplyContent) -> int:
 
 def end_date_of(content: NeedContent | SupplyContent) -> int:
     """YYYYMMDD: a need's deadline, or a supply project's period_end (decision 2)."""
-    day = content.deadline if isinstance(content, NeedContent) else content.period_end
-    return day.year * 10000 + day.month * 100 + day.day
+    return date_code(content.deadline if isinstance(content, NeedContent) else content.period_end)
 
 
 def _first_category(content: NeedContent | SupplyContent) -> int:
@@ -391,15 +391,11 @@ def make_anchor(
         county=content.county if isinstance(content, NeedContent) else 0,
         category=_first_category(content),
         content_hash=sha256(canonical_json(doc)),
+        title=content.title,
+        budget=budget_of(content),
+        end_date=end_date_of(content),
         version=version,
-        **_anchor_human_fields(content),
     )
-
-
-def _anchor_human_fields(content: NeedContent | SupplyContent) -> dict[str, Any]:
-    if "title" not in ProjectAnchor.__dataclass_fields__:  # before the contract change
-        return {}
-    return {"title": content.title, "budget": budget_of(content), "end_date": end_date_of(content)}
 
 
 def _owner_org(session: Session, kind: ProjectKind, content: Any, signer: str) -> str | None:
