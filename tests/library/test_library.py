@@ -220,25 +220,87 @@ def test_tampered_bundle_refused(svc, env):
     assert info.value.code == "bad_bundle_proof"
 
 
-def test_bundle_import_into_another_database(svc, env, tmp_path):
+def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from ledger.client import ApiError, BangfuClient
+    from ledger.indexer import Indexer
     from ledger.service import LedgerService
     from tests.conftest import fresh_database_url
 
     a = env.actors
-    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
-    sync(svc, env)
-    with svc.db.session() as s:
-        bundle = sharing.export_bundle(
-            s, a.admin.key, svc.domain, instance="guizhou", project_ids=[nid]
-        )
+    exporter = a.stranger
+    # the exporting instance: its own database on the same chain
     url = next(fresh_database_url("sqlite", tmp_path))
     other = LedgerService(env.settings.model_copy(update={"database_url": url}))
     other.db.migrate()
-    with other.db.session() as s:
-        assert sharing.import_bundle(s, bundle, [a.admin.address]) == 1
-    with other.db.session() as s:
+    Indexer(other.db, other.ledger()).run_until_synced()
+    nid = actions.create_and_publish(
+        other, ProjectKind.NEED, need(county=520121, title="开阳县茶园帮扶"), a.county_b.key
+    )
+    sync(other, env)
+
+    def export(instance: str = "guizhou") -> dict:
+        with other.db.session() as s:
+            return sharing.export_bundle(
+                s, exporter.key, other.domain, instance=instance, project_ids=[nid]
+            )
+
+    b1 = export()
+
+    def admin_client(trusted: str) -> BangfuClient:
+        target = LedgerService(
+            svc.settings.model_copy(update={"library_trusted_exporters": trusted})
+        )
+        return BangfuClient(http=TestClient(create_app(target)), account=a.admin)
+
+    # not in BANGFU_LIBRARY_TRUSTED_EXPORTERS: refused, nothing stored
+    with pytest.raises(ApiError) as info:
+        admin_client(a.org_b.address).library_import_bundle(b1)
+    assert info.value.code == "untrusted_exporter"
+    with svc.db.session() as s:
+        assert s.get(LibraryProject, nid) is None
+    # the caller cannot choose whom to trust: ?trusted= is gone, the query is ignored
+    admin = admin_client(exporter.address)
+    r = admin_client("").http.post(
+        "/api/v1/library/bundles/import", params={"trusted": exporter.address}, json={"bundle": b1}
+    )
+    assert r.status_code == 401 and r.json()["code"] == "signature_required"
+    # not the admin: refused
+    with pytest.raises(ApiError) as info:
+        BangfuClient(http=admin.http, account=a.county_a).library_import_bundle(b1)
+    assert info.value.code == "not_admin"
+
+    assert admin.library_import_bundle(b1) == {"imported": 1}
+    with svc.db.session() as s:
         row = s.get(LibraryProject, nid)
         assert row is not None and row.origin == "import:guizhou" and row.status == "published"
+    # a later version is added; the earlier one stays as it was
+    actions.edit(other, nid, need(county=520121, title="开阳县茶园帮扶（二期）"), a.county_b.key)
+    sync(other, env)
+    b2 = export()
+    assert admin.library_import_bundle(b2) == {"imported": 1}
+    # an older bundle again changes nothing
+    assert admin.library_import_bundle(b1) == {"imported": 0}
+    with svc.db.session() as s:
+        vs = projects.versions(s, nid)
+        assert [v.version for v in vs] == [1, 2] and "二期" not in vs[0].content_json
+        assert s.get(LibraryProject, nid).title == "开阳县茶园帮扶（二期）"
+    # the same project under another instance's name cannot overwrite it
+    with pytest.raises(ApiError) as info:
+        admin.library_import_bundle(export("someone-else"))
+    assert info.value.code == "import_conflict"
+    # nor can a bundle overwrite a local project
+    local = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    sync(svc, env)
+    with svc.db.session() as s:
+        mine = sharing.export_bundle(
+            s, exporter.key, svc.domain, instance="guizhou", project_ids=[local]
+        )
+    with pytest.raises(ApiError) as info:
+        admin.library_import_bundle(mine)
+    assert info.value.code == "import_conflict"
     other.close()
 
 
