@@ -16,7 +16,6 @@ from typing import Any
 
 import typer
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -103,10 +102,6 @@ def _demo_account(index: int) -> LocalAccount:
     return Account.from_mnemonic(cfg.mnemonic, account_path=f"m/44'/60'/0'/0/{20 + index}")
 
 
-def _sign_typed(account: LocalAccount, typed: dict[str, Any]) -> str:
-    return "0x" + bytes(Account.sign_typed_data(account.key, full_message=typed).signature).hex()
-
-
 def _register(counties: dict[int, Actor], orgs: list[tuple[str, Actor]], auditor: Actor) -> None:
     settings = get_settings()
     ledger = LedgerContract(connect(settings), Deployment.load(settings))
@@ -135,42 +130,33 @@ def _wait_indexed(client: BangfuClient, timeout: float = 60) -> None:
     )
 
 
-def _publish(client: BangfuClient, path: str, owner: Actor, content: dict[str, Any]) -> str:
-    draft = client.request(
-        "POST", f"/api/v1/library/{path}", json={"owner": owner.address, "content": content}
-    )
-    pid = str(draft["project"]["project_id"])
-    client.request(
-        "POST",
-        f"/api/v1/library/projects/{pid}/publish",
-        json={"signature": _sign_typed(owner.account, draft["typed_data"])},
-    )
+def _publish(
+    base: str,
+    client: BangfuClient,
+    owner: Actor,
+    kind: str,
+    content: dict[str, Any],
+    org: str | None = None,
+) -> str:
+    """The owner signs the draft and version 1 (the SDK checks what it signs)."""
+    sdk = BangfuClient(base, account=owner.account, http=client.http)
+    pid = str(sdk.library_create(kind, content, org_code=org)["project_id"])
+    sdk.library_publish(pid)
     return pid
 
 
-def _take(client: BangfuClient, need_id: str, org_code: str, org: Actor, county: Actor) -> str:
-    """接单: the organization takes the need and the county accepts."""
-    prepared = client.request(
-        "POST",
-        "/api/v1/library/matches",
-        json={"direction": "take", "need_id": need_id, "org_code": org_code, "note": "演示 demo"},
+def _take(
+    base: str, client: BangfuClient, need_id: str, org_code: str, org: Actor, county: Actor
+) -> str:
+    """接单: the organization takes the need and the county accepts, each signing."""
+    org_sdk = BangfuClient(base, account=org.account, http=client.http)
+    proposed = org_sdk.library_propose(
+        need_id, direction="take", org_code=org_code, note="演示 demo"
     )
-    match_id = str(prepared["match"]["match_id"])
-    client.request(
-        "POST",
-        f"/api/v1/library/matches/{match_id}/propose",
-        json={"signature": _sign_typed(org.account, prepared["typed_data"])},
+    BangfuClient(base, account=county.account, http=client.http).library_answer(
+        str(proposed["match_id"])
     )
-    detail = client.request("GET", f"/api/v1/library/matches/{match_id}")
-    client.request(
-        "POST",
-        f"/api/v1/library/matches/{match_id}/respond",
-        json={
-            "action": "accept",
-            "signature": _sign_typed(county.account, detail["accept_typed_data"]),
-        },
-    )
-    return match_id
+    return str(proposed["match_id"])
 
 
 @app.command("demo")
@@ -205,16 +191,9 @@ def demo(
         _wait_indexed(client)
         progress.advance(steps)
 
-        csv = "code\n522327\n522326\n"
-        admin = admin_account()
-        sig = Account.sign_message(
-            encode_defunct(primitive=hashlib.sha256(csv.encode()).digest()), admin.key
-        ).signature
-        client.request(
-            "PUT",
-            "/api/v1/library/key-counties",
-            json={"csv": csv, "source": "demo sample", "signature": "0x" + sig.hex()},
-        )
+        admin_sdk = BangfuClient(base, account=admin_account(), http=client.http)
+        if not admin_sdk.request("GET", "/api/v1/library/key-counties/version")["version"]:
+            admin_sdk.library_load_key_counties([522327, 522326], source="demo sample")
 
         task = progress.add_task("发布项目 publishing needs and supply", total=len(NEEDS) + 3)
         today = date.today()
@@ -226,13 +205,14 @@ def demo(
                 "deadline": (today + timedelta(days=90)).isoformat(),
                 "contact_role": "县乡村振兴局项目办",
             }
-            need_ids.append((_publish(client, "needs", counties[n["county"]], content), n))
+            need_ids.append((_publish(base, client, counties[n["county"]], "need", content), n))
             progress.advance(task)
-        for (_code, org), (_p, zh, _en) in zip(orgs, ORGS, strict=True):
+        for (org_code, org), (_p, zh, _en) in zip(orgs, ORGS, strict=True):
             _publish(
+                base,
                 client,
-                "supply",
                 org,
+                "supply",
                 {
                     "title": f"{zh}帮扶项目",
                     "description": "面向贵州脱贫地区的资金、物资与技术服务",
@@ -246,6 +226,7 @@ def demo(
                     "period_start": today.isoformat(),
                     "period_end": (today + timedelta(days=365)).isoformat(),
                 },
+                org_code,
             )
             progress.advance(task)
 
@@ -256,7 +237,7 @@ def demo(
         for i, (need_id, n) in enumerate(need_ids):
             org_code, org = orgs[i % len(orgs)]
             county = counties[n["county"]]
-            match_id = _take(client, need_id, org_code, org, county)
+            match_id = _take(base, client, need_id, org_code, org, county)
             want = n["resources"][0]
             kind = {
                 "funds": ResourceKind.FUNDS,

@@ -193,3 +193,17 @@ def test_personal_data_accepted_look_alikes_and_other_texts(svc, env):
             note="请打 13800138000",
         )
     assert info.value.fields["field"] == "note"
+
+
+def test_demo_library_call_sites(svc, env):
+    """`bangfu demo` publishes and matches through the signed SDK calls."""
+    from ledger.commands import demo
+
+    a = env.actors
+    client = _client(svc)
+    county, org = demo.Actor(a.county_a, "册亨县"), demo.Actor(a.org_a, "org")
+    nid = demo._publish("", client, county, "need", need())
+    sid = demo._publish("", client, org, "supply", supply(), ORG_CODE_A)
+    mid = demo._take("", client, nid, ORG_CODE_A, org, county)
+    assert client.request("GET", f"/api/v1/library/matches/{mid}")["match"]["status"] == "accepted"
+    assert client.request("GET", f"/api/v1/library/projects/{sid}")["status"] == "published"
