@@ -38,8 +38,6 @@ from ledger.store.models import CommitmentRow, OutboxRecord
 ZERO32 = "0x" + "00" * 32
 DIRECTIONS = {"order": "点单 county orders a supply project", "take": "接单 org takes a need"}
 ACTIONS = ("propose", "accept", "decline")
-#: Fields of a LibraryMatch that stay the same from the proposal to the answer.
-_FIXED = tuple(n for n in LIBRARY_MATCH.field_names if n not in ("action", "nonce", "expiry"))
 
 
 def _open_project(session: Session, project_id: str, kind: ProjectKind) -> LibraryProject:
@@ -211,6 +209,11 @@ def respond(
     action = verified.message["action"]
     if action not in ("accept", "decline"):
         raise LibraryError("action must be accept or decline", code="bad_action")
+    if not match.proposal_message:
+        raise ConflictError(
+            "this match was proposed before proposals were signed in full; propose it again",
+            code="match_closed",
+        )
     auth.require_equal(verified, proposal_of(match), skip=("action", "nonce", "expiry"))
     if match.status != "proposed":
         raise ConflictError(f"match is already {match.status}", code="match_closed")

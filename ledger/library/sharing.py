@@ -48,13 +48,18 @@ def bundle_hash(bundle: Mapping[str, Any]) -> str:
     return "0x" + sha256(canonical_json(bundle)).hex()
 
 
+def _count(bundle: Mapping[str, Any]) -> int:
+    items = bundle.get("projects")
+    return len(items) if isinstance(items, list) else 0
+
+
 def _bundle_message(bundle: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "instance": bundle.get("instance"),
         "exporter": bundle.get("exporter"),
         "treeSize": bundle.get("tree_size"),
         "root": bundle.get("root"),
-        "projects": len(bundle.get("projects") or []),
+        "projects": _count(bundle),
         "contentHash": "0x" + _digest(bundle).hex(),
     }
 
@@ -182,7 +187,7 @@ def import_message(bundle: Mapping[str, Any], nonce: str, expiry: int) -> dict[s
         "instance": bundle.get("instance"),
         "treeSize": bundle.get("tree_size"),
         "root": bundle.get("root"),
-        "projects": len(bundle.get("projects") or []),
+        "projects": _count(bundle),
         "nonce": nonce,
         "expiry": expiry,
     }
