@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from eth_utils import is_address
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -300,6 +301,10 @@ def match_to_sign(
 ) -> dict[str, Any]:
     """The LibraryMatch proposal with the need's and supply project's current human fields,
     a match id scoped to `proposer`, a nonce and an expiry."""
+    if not is_address(proposer):
+        raise projects.LibraryError(
+            "proposer must be a 0x address of 20 bytes", code="invalid_address", field="proposer"
+        )
     message = matching.match_message(
         session,
         "propose",
