@@ -34,9 +34,10 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
     uint8 internal constant RESOURCE_KIND_COUNT = 3;
     /// @dev Quantities fit a signed 64-bit integer, so every SQL read model can hold them.
     uint128 internal constant MAX_QUANTITY = uint128(type(uint64).max >> 1);
+    uint256 internal constant MAX_TITLE_BYTES = 200;
 
     bytes32 internal constant PROJECT_ANCHOR_TYPEHASH = keccak256(
-        "ProjectAnchor(bytes32 id,bytes32 projectId,uint8 projectKind,uint32 county,uint8 category,bytes32 contentHash,uint32 version)"
+        "ProjectAnchor(bytes32 id,bytes32 projectId,uint8 projectKind,uint32 county,uint8 category,string title,uint128 budget,uint32 endDate,bytes32 contentHash,uint32 version)"
     );
     bytes32 internal constant COMMITMENT_TYPEHASH = keccak256(
         "Commitment(bytes32 id,bytes32 needId,bytes32 matchId,uint8 resourceKind,uint128 quantity,bytes32 unit,uint64 dueDate,bytes32 termsHash)"
@@ -119,7 +120,7 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
 
     /// @inheritdoc IAidLedger
     function submitProjectAnchor(ProjectAnchor calldata anchor, bytes calldata signature) external {
-        address signer = _recoverSigner(keccak256(abi.encode(PROJECT_ANCHOR_TYPEHASH, anchor)), anchor.id, signature);
+        address signer = _recoverSigner(_hashProjectAnchor(anchor), anchor.id, signature);
         _checkProjectAnchor(anchor, signer);
         ProjectState storage project = _projects[anchor.projectId];
         if (project.version == 0) {
@@ -254,6 +255,7 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
         if (_recordKinds[id] != 0) revert RecordIdUsed(id);
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), signature);
         if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(id);
+        if (address(bytes20(id)) != recovered) revert RecordIdNotScoped(id, recovered);
         return recovered;
     }
 
@@ -263,6 +265,9 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
 
     function _checkProjectAnchor(ProjectAnchor calldata anchor, address signer) internal view {
         if (anchor.category == 0 || anchor.category > CATEGORY_COUNT) revert InvalidProject(anchor.projectId);
+        if (!_isTitle(bytes(anchor.title))) revert InvalidTitle(anchor.projectId);
+        if (anchor.budget > MAX_QUANTITY) revert InvalidBudget(anchor.projectId, anchor.budget);
+        if (!_isDate(anchor.endDate)) revert InvalidEndDate(anchor.projectId, anchor.endDate);
         if (anchor.projectKind == PROJECT_NEED) {
             _requireRole(COUNTY_ROLE, signer);
             if (_countyOf[signer] != anchor.county) revert WrongCounty(signer, anchor.county, _countyOf[signer]);
@@ -272,6 +277,9 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
             revert InvalidProject(anchor.projectId);
         }
         ProjectState storage project = _projects[anchor.projectId];
+        if (project.version == 0 && address(bytes20(anchor.projectId)) != signer) {
+            revert ProjectIdNotScoped(anchor.projectId, signer);
+        }
         if (project.version != 0) {
             if (project.owner != signer) revert NotProjectOwner(anchor.projectId, project.owner, signer);
             if (project.projectKind != anchor.projectKind || project.county != anchor.county) {
@@ -312,6 +320,74 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
         if (sum > type(uint128).max) revert InvalidQuantity(batch.id);
         // Cannot truncate: checked just above.
         return uint128(sum);
+    }
+
+    /// @dev EIP-712 hashes a `string` member as keccak256 of its bytes.
+    function _hashProjectAnchor(ProjectAnchor calldata anchor) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                PROJECT_ANCHOR_TYPEHASH,
+                anchor.id,
+                anchor.projectId,
+                anchor.projectKind,
+                anchor.county,
+                anchor.category,
+                keccak256(bytes(anchor.title)),
+                anchor.budget,
+                anchor.endDate,
+                anchor.contentHash,
+                anchor.version
+            )
+        );
+    }
+
+    /// @dev True for 1..MAX_TITLE_BYTES bytes of well-formed UTF-8 (Unicode 15, table 3-7:
+    /// no overlong forms, no surrogates, nothing above U+10FFFF), so every reader decodes it.
+    function _isTitle(bytes calldata title) internal pure returns (bool) {
+        uint256 n = title.length;
+        if (n == 0 || n > MAX_TITLE_BYTES) return false;
+        uint256 i = 0;
+        while (i < n) {
+            uint8 b = uint8(title[i]);
+            if (b < 0x80) {
+                ++i;
+                continue;
+            }
+            uint256 extra;
+            uint8 lo = 0x80;
+            uint8 hi = 0xBF;
+            if (b >= 0xC2 && b <= 0xDF) {
+                extra = 1;
+            } else if (b >= 0xE0 && b <= 0xEF) {
+                extra = 2;
+                if (b == 0xE0) lo = 0xA0;
+                else if (b == 0xED) hi = 0x9F;
+            } else if (b >= 0xF0 && b <= 0xF4) {
+                extra = 3;
+                if (b == 0xF0) lo = 0x90;
+                else if (b == 0xF4) hi = 0x8F;
+            } else {
+                return false;
+            }
+            if (i + extra >= n) return false;
+            uint8 second = uint8(title[i + 1]);
+            if (second < lo || second > hi) return false;
+            for (uint256 k = 2; k <= extra; ++k) {
+                uint8 c = uint8(title[i + k]);
+                if (c < 0x80 || c > 0xBF) return false;
+            }
+            i += extra + 1;
+        }
+        return true;
+    }
+
+    /// @dev True for 0 (no date) or YYYYMMDD with a month 01..12 and a day 01..31.
+    function _isDate(uint32 date) internal pure returns (bool) {
+        if (date == 0) return true;
+        if (date < 10000101 || date > 99991231) return false;
+        uint32 month = (date / 100) % 100;
+        uint32 day = date % 100;
+        return month >= 1 && month <= 12 && day >= 1 && day <= 31;
     }
 
     function _hashDeliveryBatch(DeliveryBatch calldata batch) internal pure returns (bytes32) {

@@ -34,6 +34,7 @@ from ledger.records import (
     batch_totals,
     derive_id,
     pseudonym,
+    scoped_id,
 )
 from ledger.relayer import Relayer
 from ledger.store.batch_models import BatchLine, BatchUpload
@@ -395,7 +396,8 @@ def parse_file(
 def batch_id_for(signer: str, batch_root: bytes, evidence_hash: bytes) -> bytes:
     """The batch id is derived, so signing the same lines again makes the same record and a
     rerun of an interrupted upload resumes it instead of starting a second batch."""
-    return derive_id("DeliveryBatch", bytes.fromhex(signer[2:]), batch_root, evidence_hash)
+    digest = derive_id("DeliveryBatch", bytes.fromhex(signer[2:]), batch_root, evidence_hash)
+    return scoped_id(signer, digest)  # the contract wants ids that start with their signer
 
 
 def build_batch(

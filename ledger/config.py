@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2_000_000, description="largest JSON body the API takes")
     custodial: bool = Field(default=False, description="server keeps org keys and signs for them")
     keystore_password: str | None = None
+    library_admins: str = Field(
+        default="",
+        description="comma-separated addresses that may sign key-county lists and bundle "
+        "imports; empty = any holder of the ledger's ADMIN role on chain",
+    )
+    library_trusted_exporters: str = Field(
+        default="",
+        description="comma-separated addresses of the other instances whose signed library "
+        "bundles may be imported; empty = none",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     checkpoint_log_key: str | None = Field(
@@ -59,6 +69,14 @@ class Settings(BaseSettings):
     def path(self, p: Path) -> Path:
         """An absolute path, relative paths taken from the project home."""
         return p if p.is_absolute() else self.home / p
+
+    @property
+    def library_admin_list(self) -> list[str]:
+        return [a.strip() for a in self.library_admins.split(",") if a.strip()]
+
+    @property
+    def trusted_exporter_list(self) -> list[str]:
+        return [a.strip() for a in self.library_trusted_exporters.split(",") if a.strip()]
 
     @property
     def var_dir(self) -> Path:

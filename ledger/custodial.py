@@ -256,7 +256,7 @@ class Custodian:
             fresh = (
                 ProjectAnchor.anchor_id(parsed.project_id, parsed.version)
                 if isinstance(parsed, ProjectAnchor)
-                else new_id()
+                else new_id(address)
             )
             parsed = dataclasses.replace(parsed, id=fresh)
         roles = set(current_roles(session, address))

@@ -19,6 +19,7 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import IntEnum
 from typing import Any, ClassVar, Self
 
@@ -31,6 +32,8 @@ from eth_utils import keccak, to_checksum_address
 from ledger.errors import RecordError
 
 FORMAT_VERSION = 1
+#: A project title's bound in UTF-8 bytes (the contract's MAX_TITLE_BYTES).
+MAX_TITLE_BYTES = 200
 DOMAIN_NAME = "BangfuLedger"
 DOMAIN_VERSION = "1"
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
@@ -155,6 +158,16 @@ def scoped_id(signer: str | bytes, digest: bytes) -> bytes:
     return _address_bytes(signer) + digest[:12]
 
 
+def id_scope(record_id: bytes) -> str:
+    """The checksummed address an id is scoped to (its first 20 bytes)."""
+    return to_checksum_address(record_id[:20])
+
+
+def is_scoped(record_id: bytes, signer: str) -> bool:
+    """True when `record_id` starts with `signer`'s address, as the contract requires."""
+    return len(record_id) == 32 and record_id[:20] == _address_bytes(signer)
+
+
 def derive_id(*parts: bytes | str | int) -> bytes:
     """A deterministic id: keccak256 over length-prefixed parts (for anchors and tests)."""
     buf = bytearray()
@@ -168,6 +181,29 @@ def derive_id(*parts: bytes | str | int) -> bytes:
         )
         buf += len(raw).to_bytes(4, "big") + raw
     return keccak(bytes(buf))
+
+
+def date_code(day: date | None) -> int:
+    """A calendar date (Beijing time) as YYYYMMDD, as in ProjectAnchor.endDate; 0 for none."""
+    if day is None:
+        return 0
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def valid_date_code(code: int) -> bool:
+    """The contract's rule for endDate: 0, or YYYYMMDD with month 1..12 and day 1..31."""
+    if code == 0:
+        return True
+    month, day = code // 100 % 100, code % 100
+    return 10000101 <= code <= 99991231 and 1 <= month <= 12 and 1 <= day <= 31
+
+
+def valid_title(title: str) -> bool:
+    """The contract's rule for a title: 1..MAX_TITLE_BYTES bytes of UTF-8."""
+    try:
+        return 0 < len(title.encode("utf-8")) <= MAX_TITLE_BYTES
+    except UnicodeEncodeError:
+        return False
 
 
 def sha256(data: bytes) -> bytes:
@@ -212,6 +248,18 @@ def _parse_uint(value: Any, bits: int, name: str) -> int:
         raise RecordError(
             f"{name} must be between 0 and 2^{bits}-1", code="out_of_range", field=name
         )
+    return value
+
+
+def _parse_text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise RecordError(f"{name} must be a string", code="bad_type", field=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError(
+            f"{name} is not valid Unicode text", code="bad_type", field=name
+        ) from None
     return value
 
 
@@ -296,7 +344,9 @@ class Record:
     def struct_hash(self) -> bytes:
         parts = [self.typehash()]
         for (_, typ), value in zip(self.SCHEMA, self.values(), strict=True):
-            if typ.endswith("[]"):
+            if typ == "string":
+                parts.append(keccak(value.encode("utf-8")))
+            elif typ.endswith("[]"):
                 elem = typ[:-2]
                 parts.append(keccak(b"".join(abi_encode([elem], [v]) for v in value)))
             else:
@@ -358,6 +408,8 @@ class Record:
                 out[_camel(name)] = [_hex(v) for v in value]
             elif typ.endswith("[]"):
                 out[_camel(name)] = [str(v) if v >= 1 << 53 else v for v in value]
+            elif typ == "string":
+                out[_camel(name)] = value
             else:
                 out[_camel(name)] = str(value) if value >= 1 << 53 else value
         return out
@@ -385,6 +437,8 @@ class Record:
             value = data[camel]
             if typ == "bytes32":
                 kwargs[name] = parse_bytes32(value, camel)
+            elif typ == "string":
+                kwargs[name] = _parse_text(value, camel)
             elif typ.endswith("[]"):
                 if not isinstance(value, list) or len(value) > 256:
                     raise RecordError(f"{camel} must be a list of at most 256", code="bad_type")
@@ -417,6 +471,9 @@ class ProjectAnchor(Record):
         ("project_kind", "uint8"),
         ("county", "uint32"),
         ("category", "uint8"),
+        ("title", "string"),
+        ("budget", "uint128"),
+        ("end_date", "uint32"),
         ("content_hash", "bytes32"),
         ("version", "uint32"),
     )
@@ -424,13 +481,20 @@ class ProjectAnchor(Record):
     project_kind: int = ProjectKind.NEED
     county: int = 0
     category: int = 1
+    #: UTF-8, 1..MAX_TITLE_BYTES bytes; signed so that a wallet shows it.
+    title: str = ""
+    #: fen: a need's budget; a supply's funds capacity, or 0.
+    budget: int = 0
+    #: YYYYMMDD in Beijing time (a need's deadline, a supply's period end), or 0.
+    end_date: int = 0
     content_hash: bytes = bytes(32)
     version: int = 1
 
     @staticmethod
     def anchor_id(project_id: bytes, version: int) -> bytes:
-        """Anchors have derived ids, so one version of a project is anchored once."""
-        return derive_id("ProjectAnchor", project_id, version)
+        """Anchors have derived ids, scoped to the project's owner (the first 20 bytes of
+        the project id, who alone may anchor its versions), so nobody can take them first."""
+        return scoped_id(project_id[:20], derive_id("ProjectAnchor", project_id, version))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,16 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 
 from ledger.errors import ConflictError, RecordError
 from ledger.onchain import LedgerContract, revert_error
-from ledger.records import Kind, ProjectKind, SignedRecord
+from ledger.records import (
+    MAX_TITLE_BYTES,
+    Kind,
+    ProjectKind,
+    SignedRecord,
+    id_scope,
+    is_scoped,
+    valid_date_code,
+    valid_title,
+)
 from ledger.store.db import Database
 from ledger.store.models import (
     CommitmentRow,
@@ -339,10 +348,57 @@ def _record_exists(session: Session, record_id: str) -> bool:
     )
 
 
+#: The largest quantity the contract accepts (its MAX_QUANTITY, so SQL's BIGINT holds it).
+MAX_QUANTITY = (1 << 63) - 1
+
+
+def _check_scope(signed: SignedRecord) -> None:
+    """The contract's id rule: a record id starts with its signer's address."""
+    if not is_scoped(signed.id, signed.signer):
+        raise RecordError(
+            f"记录编号不属于签名者 / the record id {_hex(signed.id)} is scoped to "
+            f"{id_scope(signed.id)}, not to its signer {signed.signer}; make ids with "
+            "new_id(signer)",
+            code="RecordIdNotScoped",
+        )
+
+
+def _check_anchor_fields(rec: Any, signed: SignedRecord) -> None:
+    """The contract's checks of a ProjectAnchor's human-readable fields and its project id."""
+    pid: bytes = getattr(rec, "project_id", b"")
+    if not valid_title(str(getattr(rec, "title", ""))):
+        raise RecordError(
+            f"标题须为 1..{MAX_TITLE_BYTES} 字节的 UTF-8 / the title must be 1..{MAX_TITLE_BYTES} "
+            "UTF-8 bytes",
+            code="InvalidTitle",
+        )
+    if not 0 <= int(getattr(rec, "budget", 0)) <= MAX_QUANTITY:
+        raise RecordError("预算超出范围 / the budget must be 0..2^63-1 fen", code="InvalidBudget")
+    if not valid_date_code(int(getattr(rec, "end_date", 0))):
+        raise RecordError(
+            "截止日期须为 YYYYMMDD 或 0 / endDate must be a date written YYYYMMDD, or 0",
+            code="InvalidEndDate",
+        )
+    if not is_scoped(pid, signed.signer):
+        # Only a project's first version can name a new id; a later one by anyone but the
+        # owner (whose address the id starts with) is someone else's project.
+        if int(getattr(rec, "version", 0)) == 1:
+            raise RecordError(
+                f"项目编号不属于签名者 / the project id {_hex(pid)} must start with its "
+                f"owner's address {signed.signer}",
+                code="ProjectIdNotScoped",
+            )
+        raise RecordError(
+            f"project {_hex(pid)} belongs to {id_scope(pid)}, not to the signer {signed.signer}",
+            code="NotProjectOwner",
+        )
+
+
 def check_record(session: Session, signed: SignedRecord) -> None:
     """The contract's rules, checked against the read model plus the pending outbox."""
     rec = signed.record
     kind = signed.kind
+    _check_scope(signed)
     if kind == Kind.PROJECT_ANCHOR:
         pk = int(getattr(rec, "project_kind", 0))
         if pk == ProjectKind.NEED:
@@ -360,6 +416,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
             raise RecordError("projectKind must be 1 (need) or 2 (supply)", code="InvalidProject")
         if not 1 <= int(getattr(rec, "category", 0)) <= 10:
             raise RecordError("category must be 1..10", code="InvalidProject")
+        _check_anchor_fields(rec, signed)
     elif kind == Kind.COMMITMENT:
         _require_role(session, signed, "ORG")
         need_id = _hex(getattr(rec, "need_id", b""))

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from eth_account import Account
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,13 +58,14 @@ def chain_settings(tmp: Path, database_url: str | None) -> tuple[Settings, dict[
 
 
 def need(county_key: bytes, domain: object) -> SignedRecord:
-    pid = new_id()
+    pid = new_id(Account.from_key(county_key).address)
     rec = ProjectAnchor(
         id=ProjectAnchor.anchor_id(pid, 1),
         project_id=pid,
         project_kind=ProjectKind.NEED,
         county=COUNTY,
-        category=1 + pid[0] % 10,
+        category=1 + pid[25] % 10,
+        title="民生保障 benchmark need",
         content_hash=new_id(),
     )
     return rec.sign(county_key, domain)  # type: ignore[arg-type]
@@ -142,6 +144,7 @@ def seed(ledger: LedgerContract, county_key: bytes, org_key: bytes, payer: objec
     """n records straight to the contract in multicalls: needs, commitments and deliveries."""
     w3 = ledger.w3
     domain = ledger.deployment.domain
+    org = Account.from_key(org_key).address
     recs: list[SignedRecord] = []
     needs = max(1, n // 20)
     for _ in range(needs):
@@ -150,7 +153,7 @@ def seed(ledger: LedgerContract, county_key: bytes, org_key: bytes, payer: objec
     for i in range(needs * 4):
         nid = recs[i % needs].record.project_id  # type: ignore[attr-defined]
         commits.append(Commitment(
-            id=new_id(), need_id=nid, match_id=new_id(), resource_kind=ResourceKind.GOODS,
+            id=new_id(org), need_id=nid, match_id=new_id(), resource_kind=ResourceKind.GOODS,
             quantity=10**9, unit=text32("斤"), due_date=1_900_000_000, terms_hash=new_id(),
         ).sign(org_key, domain))  # fmt: skip
     recs += commits
@@ -158,7 +161,7 @@ def seed(ledger: LedgerContract, county_key: bytes, org_key: bytes, payer: objec
     while len(recs) < n:
         c = commits[i % len(commits)]
         recs.append(Delivery(
-            id=new_id(), commitment_id=c.id, quantity=1, delivered_at=1_735_689_600,
+            id=new_id(org), commitment_id=c.id, quantity=1, delivered_at=1_735_689_600,
             evidence_hash=new_id(), beneficiary_count=1, beneficiary_root=new_id(),
         ).sign(org_key, domain))  # fmt: skip
         i += 1

@@ -61,6 +61,7 @@ from ledger.records import (
     SignedRecord,
     leaf_hash,
     new_id,
+    scoped_id,
     sha256,
     text32,
 )
@@ -87,7 +88,7 @@ def _sign_deliveries(job: tuple[bytes, str, int, str, bytes, int, int]) -> list[
     out = []
     for i in range(start, start + n):
         d = Delivery(
-            id=sha256(b"bench-delivery" + i.to_bytes(8, "big") + bytes.fromhex(contract[2:])),
+            id=scoped_id(signer, sha256(b"bench-delivery%d" % i + bytes.fromhex(contract[2:]))),
             commitment_id=commitment_id,
             quantity=1,
             delivered_at=1_700_000_000 + i,
@@ -247,19 +248,21 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
     sender = Sender(ledger, accts[5:10], rpc, args.per_tx)
 
     t0 = time.perf_counter()
+    need_id = new_id(county.address)
     need = ProjectAnchor(
-        id=new_id(),
-        project_id=new_id(),
+        id=ProjectAnchor.anchor_id(need_id, 1),
+        project_id=need_id,
         project_kind=ProjectKind.NEED,
         county=COUNTY,
         category=1,
+        title="产业发展 benchmark need",
         content_hash=sha256(b"need"),
         version=1,
     )
     n_batches = -(-args.lines // args.lines_per_batch) if args.lines else 0
     commits = [
         Commitment(
-            id=new_id(),
+            id=new_id(org.address),
             need_id=need.project_id,
             match_id=new_id(),
             resource_kind=ResourceKind.GOODS,
@@ -300,7 +303,7 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
     for b in range(n_batches):
         count = min(args.lines_per_batch, args.lines - b * args.lines_per_batch)
         cid = commits[1 + b].id
-        bid = new_id()
+        bid = new_id(org.address)
         tree, rows, qty = MerkleTree(), [], 0
         for i, line in enumerate(_lines(cid, b, count)):
             raw = line.line_bytes()

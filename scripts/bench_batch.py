@@ -130,20 +130,21 @@ def make_commitments(
     ledger: LedgerContract, domain: Domain, county: LocalAccount, org: LocalAccount,
     payer: LocalAccount, quantities: list[int],
 ) -> list[bytes]:  # fmt: skip
-    project_id = new_id()
+    project_id = new_id(county.address)
     anchor = ProjectAnchor(
         id=ProjectAnchor.anchor_id(project_id, 1),
         project_id=project_id,
         project_kind=ProjectKind.NEED,
         county=COUNTY,
         category=10,
+        title="民生保障 benchmark need",
         content_hash=os.urandom(32),
     ).sign(county.key, domain)
     ledger.submit(anchor, payer)
     ids = []
     for qty in quantities:
         c = Commitment(
-            id=new_id(),
+            id=new_id(org.address),
             need_id=project_id,
             match_id=new_id(),
             resource_kind=ResourceKind.GOODS,
@@ -304,7 +305,7 @@ def main() -> int:
         ids = []
         for _ in range(args.records):
             d = Delivery(
-                id=new_id(),
+                id=new_id(org.address),
                 commitment_id=cid,
                 quantity=1,
                 delivered_at=when,

@@ -276,6 +276,9 @@ def need_anchor(project_id: bytes, version: int) -> ProjectAnchor:
         project_kind=ProjectKind.NEED,
         county=COUNTY,
         category=3,
+        title="册亨县饮水安全工程 drinking water",
+        budget=12_000_000,
+        end_date=20261231,
         content_hash=new_id(),
         version=version,
     )
@@ -290,23 +293,24 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         labelled.append((label, record.sign(who.key, domain)))
 
     for _ in range(repeat):
-        pid = new_id()
+        pid = new_id(a.county.address)
         add("ProjectAnchor: need, version 1", need_anchor(pid, 1), a.county)
         add("ProjectAnchor: next version", need_anchor(pid, 2), a.county)
-        sid = new_id()
+        sid = new_id(a.org.address)
         supply = ProjectAnchor(
             id=ProjectAnchor.anchor_id(sid, 1),
             project_id=sid,
             project_kind=ProjectKind.SUPPLY,
             county=COUNTY,
             category=5,
+            title="农技服务 farm services",
             content_hash=new_id(),
             version=1,
         )
         add("ProjectAnchor: supply, version 1", supply, a.org)
         commitments = [
             Commitment(
-                id=new_id(),
+                id=new_id(a.org.address),
                 need_id=pid,
                 match_id=new_id(),
                 resource_kind=ResourceKind.GOODS,
@@ -320,7 +324,7 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         for c in commitments:
             add("Commitment", c, a.org)
         d = Delivery(
-            id=new_id(),
+            id=new_id(a.org.address),
             commitment_id=commitments[0].id,
             quantity=1_000,
             delivered_at=1_735_689_600,
@@ -331,13 +335,19 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         add("Delivery", d, a.org)
         add(
             "Receipt",
-            Receipt(id=new_id(), delivery_id=d.id, confirmed_quantity=1_000, note_hash=new_id()),
+            Receipt(
+                id=new_id(a.county.address),
+                delivery_id=d.id,
+                confirmed_quantity=1_000,
+                note_hash=new_id(),
+            ),
             a.county,
         )
-        add("Flag", Flag(id=new_id(), record_id=d.id, reason_code=1, note_hash=new_id()), a.auditor)
+        flag = Flag(id=new_id(a.auditor.address), record_id=d.id, reason_code=1, note_hash=new_id())
+        add("Flag", flag, a.auditor)
         for k in (1, 4):
             batch = DeliveryBatch(
-                id=new_id(),
+                id=new_id(a.org.address),
                 commitment_ids=tuple(c.id for c in commitments[:k]),
                 quantities=(500,) * k,
                 line_count=1_000,
@@ -355,16 +365,16 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
 def flags_for(ledger: LedgerContract, a: Actors, target: bytes, n: int) -> list[SignedRecord]:
     domain = ledger.deployment.domain
     return [
-        Flag(id=new_id(), record_id=target, reason_code=1, note_hash=new_id()).sign(
-            a.auditor.key, domain
-        )
+        Flag(
+            id=new_id(a.auditor.address), record_id=target, reason_code=1, note_hash=new_id()
+        ).sign(a.auditor.key, domain)
         for _ in range(n)
     ]
 
 
 def first_appends(sender: Sender, ledger: LedgerContract, a: Actors, n: int) -> Row:
     """The first n appends to a fresh log: a need anchor, then n-1 Flags, each alone."""
-    anchor = need_anchor(new_id(), 1).sign(a.county.key, ledger.deployment.domain)
+    anchor = need_anchor(new_id(a.county.address), 1).sign(a.county.key, ledger.deployment.domain)
     signed = [anchor, *flags_for(ledger, a, anchor.id, n - 1)]
     receipts = sender.send(record_tx(ledger, s) for s in signed)
     assert ledger.log_size() == n
@@ -376,7 +386,7 @@ def multicall_appends(
     sender: Sender, ledger: LedgerContract, a: Actors, n: int, per_tx: int
 ) -> Row:
     """n Flags (after one anchor) in multicalls of per_tx: each transaction's gas / per_tx."""
-    anchor = need_anchor(new_id(), 1).sign(a.county.key, ledger.deployment.domain)
+    anchor = need_anchor(new_id(a.county.address), 1).sign(a.county.key, ledger.deployment.domain)
     sender.send([record_tx(ledger, anchor)])
     flags = flags_for(ledger, a, anchor.id, n)
     txs = []

@@ -95,13 +95,14 @@ def fill(svc: LedgerService, n_projects: int, n_commitments: int) -> dict[str, s
             )
         needs: list[tuple[bytes, int, int]] = []
         for _ in range(n_projects):
-            pid, county, cat = new_id(), rng.choice(COUNTIES), rng.randint(1, 10)
+            pid, county, cat = new_id(KEYS[0].address), rng.choice(COUNTIES), rng.randint(1, 10)
             anchor = ProjectAnchor(
                 id=ProjectAnchor.anchor_id(pid, 1),
                 project_id=pid,
                 project_kind=ProjectKind.NEED,
                 county=county,
                 category=cat,
+                title=f"需求项目 {county}",
                 content_hash=new_id(),
                 version=1,
             ).sign(KEYS[0].key, domain)
@@ -126,7 +127,7 @@ def fill(svc: LedgerService, n_projects: int, n_commitments: int) -> dict[str, s
             org = rng.choice(KEYS[2:])
             qty = rng.randint(1, 500) * 10_000
             c = Commitment(
-                id=new_id(),
+                id=new_id(org.address),
                 need_id=pid,
                 match_id=new_id(),
                 resource_kind=ResourceKind.FUNDS,
@@ -159,7 +160,7 @@ def fill(svc: LedgerService, n_projects: int, n_commitments: int) -> dict[str, s
             )
             if delivered:
                 d = Delivery(
-                    id=new_id(),
+                    id=new_id(org.address),
                     commitment_id=c.id,
                     quantity=qty,
                     delivered_at=t + 86_400,

@@ -33,6 +33,7 @@ from ledger.records import (
     Receipt,
     Record,
     ResourceKind,
+    scoped_id,
     text32,
 )
 
@@ -49,8 +50,13 @@ def fixed(label: str) -> bytes:
     return hashlib.sha256(f"bangfu-vector:{label}".encode()).digest()
 
 
+def fixed_id(label: str, signer: str = DEV_ADDRESS_0) -> bytes:
+    """A fixed record or project id, scoped to its signer as the contract requires."""
+    return scoped_id(signer, fixed(label))
+
+
 def delivery_lines() -> list[DeliveryLine]:
-    commitment_id = fixed("commitment")
+    commitment_id = fixed_id("commitment")
     return [
         DeliveryLine(
             commitment_id,
@@ -71,7 +77,7 @@ def delivery_lines() -> list[DeliveryLine]:
             fixed("evidence-line-2"),
         ),
         DeliveryLine(
-            fixed("commitment-2"),
+            fixed_id("commitment-2"),
             "鸡苗",
             50,
             "只",
@@ -84,7 +90,7 @@ def delivery_lines() -> list[DeliveryLine]:
 
 def examples() -> list[Record]:
     """One record of each kind, in kind order, referring to one another."""
-    project_id = fixed("need-project")
+    project_id = fixed_id("need-project")
     lines = delivery_lines()
     return [
         ProjectAnchor(
@@ -93,11 +99,14 @@ def examples() -> list[Record]:
             project_kind=ProjectKind.NEED,
             county=522327,
             category=3,
+            title="册亨县饮水安全巩固提升工程 drinking water",
+            budget=12_000_000,
+            end_date=20261231,
             content_hash=fixed("need-content"),
             version=1,
         ),
         Commitment(
-            id=fixed("commitment"),
+            id=fixed_id("commitment"),
             need_id=project_id,
             match_id=fixed("match"),
             resource_kind=ResourceKind.GOODS,
@@ -107,8 +116,8 @@ def examples() -> list[Record]:
             terms_hash=fixed("terms"),
         ),
         Delivery(
-            id=fixed("delivery"),
-            commitment_id=fixed("commitment"),
+            id=fixed_id("delivery"),
+            commitment_id=fixed_id("commitment"),
             quantity=1_200,
             delivered_at=1_735_689_600,
             evidence_hash=fixed("evidence"),
@@ -116,20 +125,20 @@ def examples() -> list[Record]:
             beneficiary_root=fixed("beneficiaries"),
         ),
         Receipt(
-            id=fixed("receipt"),
-            delivery_id=fixed("delivery"),
+            id=fixed_id("receipt"),
+            delivery_id=fixed_id("delivery"),
             confirmed_quantity=1_150,
             note_hash=fixed("receipt-note"),
         ),
         Flag(
-            id=fixed("flag"),
-            record_id=fixed("delivery"),
+            id=fixed_id("flag"),
+            record_id=fixed_id("delivery"),
             reason_code=FlagReason.RECEIPT_SHORTFALL,
             note_hash=fixed("flag-note"),
         ),
         DeliveryBatch(
-            id=fixed("batch"),
-            commitment_ids=(fixed("commitment"), fixed("commitment-2")),
+            id=fixed_id("batch"),
+            commitment_ids=(fixed_id("commitment"), fixed_id("commitment-2")),
             quantities=(250, 50),
             line_count=len(lines),
             batch_root=merkle.root([line.leaf_hash() for line in lines]),

@@ -126,13 +126,14 @@ def test_state_survives_restart(local: LocalSetup) -> None:
     ledger.register_county(admin, county.address, COUNTY_A)
     auditor = Account.create()
     ledger.register_auditor(admin, auditor.address)
-    pid = new_id()
+    pid = new_id(county.address)
     anchor = ProjectAnchor(
         id=ProjectAnchor.anchor_id(pid, 1),
         project_id=pid,
         project_kind=ProjectKind.NEED,
         county=COUNTY_A,
         category=4,
+        title="乡村治理 village governance",
         content_hash=new_id(),
         version=1,
     )

@@ -51,80 +51,100 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def need(
-    county: int = COUNTY_A, *, project_id: bytes | None = None, version: int = 1, category: int = 3
+    by: LocalAccount,
+    county: int = COUNTY_A,
+    *,
+    project_id: bytes | None = None,
+    version: int = 1,
+    category: int = 3,
 ) -> ProjectAnchor:
-    pid = project_id or new_id()
+    """A need project version signed by county office `by` (a new project when no id)."""
+    pid = project_id or new_id(by.address)
     return ProjectAnchor(
         id=ProjectAnchor.anchor_id(pid, version),
         project_id=pid,
         project_kind=ProjectKind.NEED,
         county=county,
         category=category,
-        content_hash=new_id(),
+        title=f"饮水安全工程 第{version}版",
+        budget=12_000_000,
+        end_date=20261231,
+        content_hash=new_id(by.address),
         version=version,
     )
 
 
-def supply(*, project_id: bytes | None = None, version: int = 1) -> ProjectAnchor:
-    pid = project_id or new_id()
+def supply(by: LocalAccount, *, project_id: bytes | None = None, version: int = 1) -> ProjectAnchor:
+    pid = project_id or new_id(by.address)
     return ProjectAnchor(
         id=ProjectAnchor.anchor_id(pid, version),
         project_id=pid,
         project_kind=ProjectKind.SUPPLY,
         county=COUNTY_A,
         category=5,
-        content_hash=new_id(),
+        title="农技培训 supply",
+        budget=0,
+        end_date=0,
+        content_hash=new_id(by.address),
         version=version,
     )
 
 
 def commitment(
-    need_id: bytes, quantity: int = 100, resource_kind: int = ResourceKind.GOODS
+    by: LocalAccount, need_id: bytes, quantity: int = 100, resource_kind: int = ResourceKind.GOODS
 ) -> Commitment:
     return Commitment(
-        id=new_id(),
+        id=new_id(by.address),
         need_id=need_id,
-        match_id=new_id(),
+        match_id=new_id(by.address),
         resource_kind=resource_kind,
         quantity=quantity,
         unit=text32("斤"),
         due_date=1_767_225_600,
-        terms_hash=new_id(),
+        terms_hash=new_id(by.address),
     )
 
 
-def delivery(commitment_id: bytes, quantity: int) -> Delivery:
+def delivery(by: LocalAccount, commitment_id: bytes, quantity: int) -> Delivery:
     return Delivery(
-        id=new_id(),
+        id=new_id(by.address),
         commitment_id=commitment_id,
         quantity=quantity,
         delivered_at=1_735_689_600,
-        evidence_hash=new_id(),
+        evidence_hash=new_id(by.address),
         beneficiary_count=3,
-        beneficiary_root=new_id(),
+        beneficiary_root=new_id(by.address),
     )
 
 
-def receipt(delivery_id: bytes, confirmed: int) -> Receipt:
+def receipt(by: LocalAccount, delivery_id: bytes, confirmed: int) -> Receipt:
     return Receipt(
-        id=new_id(), delivery_id=delivery_id, confirmed_quantity=confirmed, note_hash=new_id()
+        id=new_id(by.address),
+        delivery_id=delivery_id,
+        confirmed_quantity=confirmed,
+        note_hash=new_id(by.address),
     )
 
 
-def flag(record_id: bytes, reason: int = 1) -> Flag:
-    return Flag(id=new_id(), record_id=record_id, reason_code=reason, note_hash=new_id())
+def flag(by: LocalAccount, record_id: bytes, reason: int = 1) -> Flag:
+    return Flag(
+        id=new_id(by.address), record_id=record_id, reason_code=reason, note_hash=new_id(by.address)
+    )
 
 
 def batch(
-    commitment_ids: Sequence[bytes], quantities: Sequence[int], line_count: int | None = None
+    by: LocalAccount,
+    commitment_ids: Sequence[bytes],
+    quantities: Sequence[int],
+    line_count: int | None = None,
 ) -> DeliveryBatch:
     return DeliveryBatch(
-        id=new_id(),
+        id=new_id(by.address),
         commitment_ids=tuple(commitment_ids),
         quantities=tuple(quantities),
         line_count=len(quantities) if line_count is None else line_count,
-        batch_root=new_id(),
-        evidence_hash=new_id(),
+        batch_root=new_id(by.address),
+        evidence_hash=new_id(by.address),
     )
 
 
@@ -180,6 +200,11 @@ class Book:
         return tx_receipt
 
 
+def own_id(record: Record, who: LocalAccount) -> Record:
+    """`record` with a fresh id scoped to `who` (who then can sign it without squatting)."""
+    return dataclasses.replace(record, id=new_id(who.address))
+
+
 def _req(who: LocalAccount | None) -> LocalAccount:
     assert who is not None, "an unsigned record needs a signer"
     return who
@@ -232,9 +257,9 @@ def open_commitment(
     book: Book, env: ChainEnv, quantity: int = 100, org: LocalAccount | None = None
 ) -> tuple[ProjectAnchor, Commitment]:
     """A need of county A and a commitment against it by org A (or `org`)."""
-    n = need()
+    n = need(env.actors.county_a)
     book.submit(n, env.actors.county_a)
-    c = commitment(n.project_id, quantity)
+    c = commitment(org or env.actors.org_a, n.project_id, quantity)
     book.submit(c, org or env.actors.org_a)
     return n, c
 
@@ -269,7 +294,7 @@ class Scenario:
 
     def _need(self, amount: int) -> tuple[Record, LocalAccount]:
         county = COUNTY_A if amount % 2 == 0 else COUNTY_B
-        n = need(county, category=1 + amount % 10)
+        n = need(self.county_key(county), county, category=1 + amount % 10)
         self.needs.append((n.project_id, county))
         self.projects.append((n.project_id, 1, self.county_key(county), ProjectKind.NEED, county))
         return n, self.county_key(county)
@@ -277,7 +302,7 @@ class Scenario:
     def _step(self, kind: str, amount: int) -> tuple[Record, LocalAccount]:
         if kind == "supply":
             org = self.a.org_a if amount % 2 == 0 else self.a.org_b
-            s = supply()
+            s = supply(org)
             self.projects.append((s.project_id, 1, org, ProjectKind.SUPPLY, COUNTY_A))
             return s, org
         if kind == "version" and self.projects:
@@ -289,7 +314,8 @@ class Scenario:
                 project_kind=pkind,
                 county=county,
                 category=2,
-                content_hash=new_id(),
+                title=f"第{version + 1}版",
+                content_hash=new_id(owner.address),
                 version=version + 1,
             )
             self.projects[i] = (pid, version + 1, owner, pkind, county)
@@ -298,14 +324,14 @@ class Scenario:
             pid, county = self.needs[amount % len(self.needs)]
             org = self.a.org_a if amount % 3 else self.a.org_b
             quantity = 1 + amount % 1000
-            c = commitment(pid, quantity, resource_kind=1 + amount % 3)
+            c = commitment(org, pid, quantity, resource_kind=1 + amount % 3)
             self.open.append((c.id, quantity, org, county))
             return c, org
         live = [o for o in self.open if o[1] > 0]
         if kind == "delivery" and live:
             cid, left, org, county = live[amount % len(live)]
             quantity = 1 + amount % left
-            d = delivery(cid, quantity)
+            d = delivery(org, cid, quantity)
             self._deliver(cid, quantity)
             self.deliveries.append((d.id, quantity, county))
             return d, org
@@ -313,7 +339,7 @@ class Scenario:
             org = live[amount % len(live)][2]
             mine = [o for o in live if o[2] == org][: 1 + amount % 3]
             quantities = [1 + amount % o[1] for o in mine]
-            b = batch([o[0] for o in mine], quantities, line_count=1 + amount % 5000)
+            b = batch(org, [o[0] for o in mine], quantities, line_count=1 + amount % 5000)
             for o, q in zip(mine, quantities, strict=True):
                 self._deliver(o[0], q)
             if len(mine) == 1:
@@ -321,9 +347,11 @@ class Scenario:
             return b, org
         if kind == "receipt" and self.deliveries:
             did, quantity, county = self.deliveries.pop(amount % len(self.deliveries))
-            return receipt(did, amount % (quantity + 1)), self.county_key(county)
+            who = self.county_key(county)
+            return receipt(who, did, amount % (quantity + 1)), who
         if kind == "flag" and self.ids:
-            return flag(self.ids[amount % len(self.ids)], 1 + amount % 5), self.a.auditor
+            auditor = self.a.auditor
+            return flag(auditor, self.ids[amount % len(self.ids)], 1 + amount % 5), auditor
         return self._need(amount)
 
     def _deliver(self, cid: bytes, quantity: int) -> None:
@@ -446,7 +474,7 @@ def test_batch_line_proves_to_log_root(env: ChainEnv, book: Book) -> None:
     line_leaves = [line.leaf_hash() for line in lines]
     ids, quantities = batch_totals(lines)
     b = DeliveryBatch(
-        id=new_id(),
+        id=new_id(a.org_a.address),
         commitment_ids=ids,
         quantities=quantities,
         line_count=len(lines),
@@ -486,15 +514,15 @@ def test_batch_line_proves_to_log_root(env: ChainEnv, book: Book) -> None:
 def test_every_kind_accepted(env: ChainEnv, book: Book) -> None:
     a = env.actors
     ledger = env.ledger
-    s = supply()
-    n = need()
-    c = commitment(n.project_id, 500, ResourceKind.FUNDS)
-    d = delivery(c.id, 200)
-    r = receipt(d.id, 150)
-    b = batch([c.id], [300], line_count=42)
-    rb = receipt(b.id, 300)
-    f = flag(d.id, 2)
-    n2 = need(project_id=n.project_id, version=2)
+    s = supply(a.org_b)
+    n = need(a.county_a)
+    c = commitment(a.org_a, n.project_id, 500, ResourceKind.FUNDS)
+    d = delivery(a.org_a, c.id, 200)
+    r = receipt(a.county_a, d.id, 150)
+    b = batch(a.org_a, [c.id], [300], line_count=42)
+    rb = receipt(a.county_a, b.id, 300)
+    f = flag(a.auditor, d.id, 2)
+    n2 = need(a.county_a, project_id=n.project_id, version=2)
     steps: list[tuple[Record, LocalAccount]] = [
         (s, a.org_b),
         (n, a.county_a),
@@ -524,7 +552,7 @@ def test_every_kind_accepted(env: ChainEnv, book: Book) -> None:
 def test_kind_specific_events(env: ChainEnv, book: Book) -> None:
     a = env.actors
     _, c = open_commitment(book, env, 80)
-    d = delivery(c.id, 80)
+    d = delivery(a.org_a, c.id, 80)
     tx_receipt = book.submit(d, a.org_a)
     (ev,) = env.ledger.contract.events.DeliveryRecorded().process_receipt(
         tx_receipt, errors=DISCARD
@@ -533,7 +561,7 @@ def test_kind_specific_events(env: ChainEnv, book: Book) -> None:
     assert ev["args"]["commitmentId"] == c.id
     assert ev["args"]["org"] == a.org_a.address
     assert ev["args"]["quantity"] == 80
-    tx_receipt = book.submit(receipt(d.id, 80), a.county_a)
+    tx_receipt = book.submit(receipt(a.county_a, d.id, 80), a.county_a)
     (ev,) = env.ledger.contract.events.ReceiptRecorded().process_receipt(tx_receipt, errors=DISCARD)
     assert ev["args"]["county"] == a.county_a.address
     assert env.ledger.commitment_totals(c.id) == (80, 80, 80)
@@ -545,16 +573,16 @@ def test_kind_specific_events(env: ChainEnv, book: Book) -> None:
 def test_unregistered_signer_refused_for_every_kind(env: ChainEnv, book: Book) -> None:
     a = env.actors
     n, c = open_commitment(book, env)
-    d = delivery(c.id, 10)
+    d = delivery(a.org_a, c.id, 10)
     book.submit(d, a.org_a)
     records: list[Record] = [
-        need(),
-        supply(),
-        commitment(n.project_id),
-        delivery(c.id, 1),
-        receipt(d.id, 1),
-        flag(d.id),
-        batch([c.id], [1]),
+        need(a.stranger),
+        supply(a.stranger),
+        commitment(a.stranger, n.project_id),
+        delivery(a.stranger, c.id, 1),
+        receipt(a.stranger, d.id, 1),
+        flag(a.stranger, d.id),
+        batch(a.stranger, [c.id], [1]),
     ]
     for record in records:
         assert book.refused(record, a.stranger) == "MissingRole", record.KIND
@@ -563,16 +591,17 @@ def test_unregistered_signer_refused_for_every_kind(env: ChainEnv, book: Book) -
 def test_altered_signature_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     n, _ = open_commitment(book, env)
-    signed = book.sign(commitment(n.project_id), a.org_a)
+    signed = book.sign(commitment(a.org_a, n.project_id), a.org_a)
     sig = signed.signature
-    # Any flipped bit of r or s recovers some other key (or none): never org A.
+    # Any flipped bit of r or s recovers some other key (or none): never org A, so the id
+    # (scoped to org A) is not the recovered signer's.
     for pos in (0, 17, 31, 32, 50, 63):
         altered = bytearray(sig)
         altered[pos] ^= 0x04
         code = book.refused(with_signature(signed, bytes(altered)))
-        assert code in {"MissingRole", "InvalidSignature"}, (pos, code)
+        assert code in {"RecordIdNotScoped", "InvalidSignature"}, (pos, code)
     assert book.refused(with_signature(signed, sig[:64] + bytes([55 - sig[64]]))) in {
-        "MissingRole",
+        "RecordIdNotScoped",
         "InvalidSignature",
     }
     assert book.refused(with_signature(signed, sig[:64] + bytes([29]))) == "InvalidSignature"
@@ -587,11 +616,11 @@ def test_high_s_malleated_signature_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     n, c = open_commitment(book, env)
     originals: list[tuple[Record, LocalAccount]] = [
-        (need(), a.county_a),
-        (commitment(n.project_id), a.org_a),
-        (delivery(c.id, 1), a.org_a),
-        (flag(c.id), a.auditor),
-        (batch([c.id], [1]), a.org_a),
+        (need(a.county_a), a.county_a),
+        (commitment(a.org_a, n.project_id), a.org_a),
+        (delivery(a.org_a, c.id, 1), a.org_a),
+        (flag(a.auditor, c.id), a.auditor),
+        (batch(a.org_a, [c.id], [1]), a.org_a),
     ]
     for record, who in originals:
         signed = book.sign(record, who)
@@ -605,14 +634,14 @@ def test_tampered_field_with_original_signature_refused(env: ChainEnv, book: Boo
     """A relayer that changes a signed field (here the quantity) changes the signer."""
     a = env.actors
     n, c = open_commitment(book, env, 100)
-    d = delivery(c.id, 10)
+    d = delivery(a.org_a, c.id, 10)
     signed = book.sign(d, a.org_a)
     bigger = dataclasses.replace(signed, record=dataclasses.replace(d, quantity=90))
-    assert book.refused(bigger) == "MissingRole"
-    cm = commitment(n.project_id, 5)
+    assert book.refused(bigger) == "RecordIdNotScoped"
+    cm = commitment(a.org_a, n.project_id, 5)
     signed_c = book.sign(cm, a.org_a)
     moved = dataclasses.replace(signed_c, record=dataclasses.replace(cm, need_id=new_id()))
-    assert book.refused(moved) in {"MissingRole", "UnknownNeed"}
+    assert book.refused(moved) == "RecordIdNotScoped"
 
 
 def test_record_for_another_deployment_refused(
@@ -621,9 +650,9 @@ def test_record_for_another_deployment_refused(
     """EIP-712 domain separation: a record signed for one AidLedger is no use on another."""
     a = env.actors
     other = Book(new_ledger(), env.actors.relayers[1])
-    n = need()
+    n = need(a.county_a)
     signed_elsewhere = other.sign(n, a.county_a)
-    assert book.refused(signed_elsewhere) == "MissingRole"
+    assert book.refused(signed_elsewhere) == "RecordIdNotScoped"
     other.submit(signed_elsewhere)
     assert env.ledger.record_kind(n.id) == 0
 
@@ -632,7 +661,7 @@ def test_refused_in_a_sent_transaction_too(env: ChainEnv, book: Book) -> None:
     """The contract itself is the gate: a forged record sent without the eth_call check
     reverts on chain and appends nothing."""
     a = env.actors
-    signed = book.sign(need(), a.stranger)
+    signed = book.sign(need(a.stranger), a.stranger)
     size = env.ledger.log_size()
     tx = env.ledger.submit_call(signed).build_transaction(
         {"from": book.payer.address, "gas": 500_000}
@@ -648,24 +677,27 @@ def test_refused_in_a_sent_transaction_too(env: ChainEnv, book: Book) -> None:
 
 def test_replay_refused_for_every_kind(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    n = need()
-    c = commitment(n.project_id, 100)
-    d = delivery(c.id, 10)
+    n = need(a.county_a)
+    c = commitment(a.org_a, n.project_id, 100)
+    d = delivery(a.org_a, c.id, 10)
     steps: list[tuple[Record, LocalAccount]] = [
         (n, a.county_a),
-        (supply(), a.org_a),
+        (supply(a.org_a), a.org_a),
         (c, a.org_a),
         (d, a.org_a),
-        (receipt(d.id, 10), a.county_a),
-        (flag(c.id), a.auditor),
-        (batch([c.id], [5]), a.org_a),
+        (receipt(a.county_a, d.id, 10), a.county_a),
+        (flag(a.auditor, c.id), a.auditor),
+        (batch(a.org_a, [c.id], [5]), a.org_a),
     ]
     for record, who in steps:
         signed = book.sign(record, who)
         book.submit(signed)
         assert book.refused(signed) == "RecordIdUsed", record.KIND
     # A new record reusing a used id, even by another author, is refused as well.
-    assert book.refused(dataclasses.replace(flag(d.id), id=d.id), a.auditor) == "RecordIdUsed"
+    assert (
+        book.refused(dataclasses.replace(flag(a.auditor, d.id), id=d.id), a.auditor)
+        == "RecordIdUsed"
+    )
     assert env.ledger.commitment_totals(c.id) == (100, 15, 10)
 
 
@@ -675,19 +707,19 @@ def test_replay_refused_for_every_kind(env: ChainEnv, book: Book) -> None:
 def test_wrong_role_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     n, c = open_commitment(book, env)
-    d = delivery(c.id, 10)
+    d = delivery(a.org_a, c.id, 10)
     book.submit(d, a.org_a)
     cases: list[tuple[Record, LocalAccount]] = [
-        (receipt(d.id, 10), a.org_a),  # org signs a receipt
-        (commitment(n.project_id), a.county_a),  # county signs a commitment
-        (delivery(c.id, 1), a.county_a),
-        (batch([c.id], [1]), a.auditor),
-        (flag(d.id), a.org_a),
-        (flag(d.id), a.county_a),
-        (need(), a.org_a),  # a need project is the county's
-        (supply(), a.county_a),  # a supply project is an organization's
-        (need(), a.auditor),
-        (receipt(d.id, 10), a.admin),  # the admin registers roles but signs no records
+        (receipt(a.org_a, d.id, 10), a.org_a),  # org signs a receipt
+        (commitment(a.county_a, n.project_id), a.county_a),  # county signs a commitment
+        (delivery(a.county_a, c.id, 1), a.county_a),
+        (batch(a.auditor, [c.id], [1]), a.auditor),
+        (flag(a.org_a, d.id), a.org_a),
+        (flag(a.county_a, d.id), a.county_a),
+        (need(a.org_a), a.org_a),  # a need project is the county's
+        (supply(a.county_a), a.county_a),  # a supply project is an organization's
+        (need(a.auditor), a.auditor),
+        (receipt(a.admin, d.id, 10), a.admin),  # the admin registers roles but signs no records
     ]
     for record, who in cases:
         assert book.refused(record, who) == "MissingRole", (record.KIND, who.address)
@@ -697,7 +729,7 @@ def test_missing_role_error_names_signer_and_role(env: ChainEnv, book: Book) -> 
     a = env.actors
     n, _ = open_commitment(book, env)
     with pytest.raises(RecordError) as info:
-        env.ledger.submit(book.sign(commitment(n.project_id), a.county_a), book.payer)
+        env.ledger.submit(book.sign(commitment(a.county_a, n.project_id), a.county_a), book.payer)
     assert info.value.code == "MissingRole"
     signer, role = info.value.fields["args"]
     assert signer.lower() == a.county_a.address.lower()  # eth_abi decodes lowercase
@@ -707,28 +739,28 @@ def test_missing_role_error_names_signer_and_role(env: ChainEnv, book: Book) -> 
 def test_wrong_county_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     _, c = open_commitment(book, env)
-    d = delivery(c.id, 10)
+    d = delivery(a.org_a, c.id, 10)
     book.submit(d, a.org_a)
-    assert book.refused(receipt(d.id, 10), a.county_b) == "WrongCounty"
-    assert book.refused(need(COUNTY_A), a.county_b) == "WrongCounty"
-    assert book.refused(need(COUNTY_B), a.county_a) == "WrongCounty"
-    book.submit(receipt(d.id, 10), a.county_a)
+    assert book.refused(receipt(a.county_b, d.id, 10), a.county_b) == "WrongCounty"
+    assert book.refused(need(a.county_b, COUNTY_A), a.county_b) == "WrongCounty"
+    assert book.refused(need(a.county_a, COUNTY_B), a.county_a) == "WrongCounty"
+    book.submit(receipt(a.county_a, d.id, 10), a.county_a)
 
 
 def test_role_revocation(env: ChainEnv, book: Book) -> None:
     a = env.actors
     org: LocalAccount = Account.create()
     env.ledger.register_organization(a.admin, org.address, "91110000MA01XXXX1X")
-    n = need()
+    n = need(a.county_a)
     book.submit(n, a.county_a)
-    c = commitment(n.project_id, 50)
+    c = commitment(org, n.project_id, 50)
     book.submit(c, org)
-    book.submit(delivery(c.id, 10), org)
+    book.submit(delivery(org, c.id, 10), org)
     env.ledger.revoke(a.admin, "ORG", org.address)
     assert not env.ledger.has_role("ORG", org.address)
-    assert book.refused(delivery(c.id, 10), org) == "MissingRole"
-    assert book.refused(commitment(n.project_id), org) == "MissingRole"
-    assert book.refused(supply(), org) == "MissingRole"
+    assert book.refused(delivery(org, c.id, 10), org) == "MissingRole"
+    assert book.refused(commitment(org, n.project_id), org) == "MissingRole"
+    assert book.refused(supply(org), org) == "MissingRole"
     assert env.ledger.commitment_totals(c.id) == (50, 10, 0)
 
 
@@ -753,26 +785,30 @@ def test_only_admin_registers(env: ChainEnv) -> None:
 
 def test_unknown_references_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    s = supply()
+    s = supply(a.org_a)
     book.submit(s, a.org_a)
     n, c = open_commitment(book, env)
-    assert book.refused(commitment(new_id()), a.org_a) == "UnknownNeed"
-    assert book.refused(commitment(s.project_id), a.org_a) == "UnknownNeed"  # not a need
-    assert book.refused(commitment(n.id), a.org_a) == "UnknownNeed"  # anchor id ≠ project id
-    assert book.refused(delivery(new_id(), 1), a.org_a) == "UnknownCommitment"
-    assert book.refused(batch([c.id, new_id()], [1, 1]), a.org_a) == "UnknownCommitment"
-    assert book.refused(receipt(new_id(), 1), a.county_a) == "UnknownDelivery"
-    assert book.refused(receipt(c.id, 1), a.county_a) == "UnknownDelivery"  # not a delivery
-    assert book.refused(flag(new_id()), a.auditor) == "UnknownRecord"
-    book.submit(flag(s.id), a.auditor)
-    book.submit(flag(c.id), a.auditor)
+    assert book.refused(commitment(a.org_a, new_id()), a.org_a) == "UnknownNeed"
+    assert book.refused(commitment(a.org_a, s.project_id), a.org_a) == "UnknownNeed"  # not a need
+    assert (
+        book.refused(commitment(a.org_a, n.id), a.org_a) == "UnknownNeed"
+    )  # anchor id ≠ project id
+    assert book.refused(delivery(a.org_a, new_id(), 1), a.org_a) == "UnknownCommitment"
+    assert book.refused(batch(a.org_a, [c.id, new_id()], [1, 1]), a.org_a) == "UnknownCommitment"
+    assert book.refused(receipt(a.county_a, new_id(), 1), a.county_a) == "UnknownDelivery"
+    assert (
+        book.refused(receipt(a.county_a, c.id, 1), a.county_a) == "UnknownDelivery"
+    )  # not a delivery
+    assert book.refused(flag(a.auditor, new_id()), a.auditor) == "UnknownRecord"
+    book.submit(flag(a.auditor, s.id), a.auditor)
+    book.submit(flag(a.auditor, c.id), a.auditor)
 
 
 def test_not_commitment_owner_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     _, c = open_commitment(book, env)
-    assert book.refused(delivery(c.id, 1), a.org_b) == "NotCommitmentOwner"
-    assert book.refused(batch([c.id], [1]), a.org_b) == "NotCommitmentOwner"
+    assert book.refused(delivery(a.org_b, c.id, 1), a.org_b) == "NotCommitmentOwner"
+    assert book.refused(batch(a.org_b, [c.id], [1]), a.org_b) == "NotCommitmentOwner"
 
 
 # ---------------------------------------------------------------------------- quantities
@@ -781,15 +817,15 @@ def test_not_commitment_owner_refused(env: ChainEnv, book: Book) -> None:
 def test_over_delivery_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     _, c = open_commitment(book, env, 100)
-    book.submit(delivery(c.id, 60), a.org_a)
-    assert book.refused(delivery(c.id, 41), a.org_a) == "OverDelivery"
-    assert book.refused(batch([c.id], [41]), a.org_a) == "OverDelivery"
+    book.submit(delivery(a.org_a, c.id, 60), a.org_a)
+    assert book.refused(delivery(a.org_a, c.id, 41), a.org_a) == "OverDelivery"
+    assert book.refused(batch(a.org_a, [c.id], [41]), a.org_a) == "OverDelivery"
     with pytest.raises(RecordError) as info:
-        env.ledger.submit(book.sign(delivery(c.id, 41), a.org_a), book.payer)
+        env.ledger.submit(book.sign(delivery(a.org_a, c.id, 41), a.org_a), book.payer)
     assert info.value.fields["args"] == ["0x" + c.id.hex(), "100", "101"]
-    book.submit(batch([c.id], [30]), a.org_a)
-    book.submit(delivery(c.id, 10), a.org_a)
-    assert book.refused(delivery(c.id, 1), a.org_a) == "OverDelivery"
+    book.submit(batch(a.org_a, [c.id], [30]), a.org_a)
+    book.submit(delivery(a.org_a, c.id, 10), a.org_a)
+    assert book.refused(delivery(a.org_a, c.id, 1), a.org_a) == "OverDelivery"
     assert env.ledger.commitment_totals(c.id) == (100, 100, 0)
 
 
@@ -797,9 +833,9 @@ def test_over_delivery_in_multi_commitment_batch_refused(env: ChainEnv, book: Bo
     a = env.actors
     _, c1 = open_commitment(book, env, 100)
     _, c2 = open_commitment(book, env, 10)
-    assert book.refused(batch([c1.id, c2.id], [50, 11]), a.org_a) == "OverDelivery"
+    assert book.refused(batch(a.org_a, [c1.id, c2.id], [50, 11]), a.org_a) == "OverDelivery"
     assert env.ledger.commitment_totals(c1.id) == (100, 0, 0)  # nothing half-applied
-    book.submit(batch([c1.id, c2.id], [50, 10]), a.org_a)
+    book.submit(batch(a.org_a, [c1.id, c2.id], [50, 10]), a.org_a)
     assert env.ledger.commitment_totals(c2.id) == (10, 10, 0)
 
 
@@ -807,29 +843,38 @@ def test_invalid_quantities_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     n, c = open_commitment(book, env)
     max_quantity = (1 << 63) - 1
-    assert book.refused(commitment(n.project_id, 0), a.org_a) == "InvalidQuantity"
-    assert book.refused(commitment(n.project_id, max_quantity + 1), a.org_a) == "InvalidQuantity"
-    assert book.refused(commitment(n.project_id, 5, resource_kind=0), a.org_a) == "InvalidQuantity"
-    assert book.refused(commitment(n.project_id, 5, resource_kind=4), a.org_a) == "InvalidQuantity"
-    assert book.refused(delivery(c.id, 0), a.org_a) == "InvalidQuantity"
-    assert book.refused(batch([c.id], [0]), a.org_a) == "InvalidQuantity"
-    book.submit(commitment(n.project_id, max_quantity), a.org_a)
+    assert book.refused(commitment(a.org_a, n.project_id, 0), a.org_a) == "InvalidQuantity"
+    assert (
+        book.refused(commitment(a.org_a, n.project_id, max_quantity + 1), a.org_a)
+        == "InvalidQuantity"
+    )
+    assert (
+        book.refused(commitment(a.org_a, n.project_id, 5, resource_kind=0), a.org_a)
+        == "InvalidQuantity"
+    )
+    assert (
+        book.refused(commitment(a.org_a, n.project_id, 5, resource_kind=4), a.org_a)
+        == "InvalidQuantity"
+    )
+    assert book.refused(delivery(a.org_a, c.id, 0), a.org_a) == "InvalidQuantity"
+    assert book.refused(batch(a.org_a, [c.id], [0]), a.org_a) == "InvalidQuantity"
+    book.submit(commitment(a.org_a, n.project_id, max_quantity), a.org_a)
 
 
 def test_over_confirmation_and_already_receipted(env: ChainEnv, book: Book) -> None:
     a = env.actors
     _, c = open_commitment(book, env)
-    d = delivery(c.id, 20)
+    d = delivery(a.org_a, c.id, 20)
     book.submit(d, a.org_a)
-    assert book.refused(receipt(d.id, 21), a.county_a) == "OverConfirmation"
-    book.submit(receipt(d.id, 20), a.county_a)
-    assert book.refused(receipt(d.id, 20), a.county_a) == "AlreadyReceipted"
-    assert book.refused(receipt(d.id, 0), a.county_a) == "AlreadyReceipted"
-    b = batch([c.id], [30])
+    assert book.refused(receipt(a.county_a, d.id, 21), a.county_a) == "OverConfirmation"
+    book.submit(receipt(a.county_a, d.id, 20), a.county_a)
+    assert book.refused(receipt(a.county_a, d.id, 20), a.county_a) == "AlreadyReceipted"
+    assert book.refused(receipt(a.county_a, d.id, 0), a.county_a) == "AlreadyReceipted"
+    b = batch(a.org_a, [c.id], [30])
     book.submit(b, a.org_a)
-    assert book.refused(receipt(b.id, 31), a.county_a) == "OverConfirmation"
-    book.submit(receipt(b.id, 25), a.county_a)
-    assert book.refused(receipt(b.id, 1), a.county_a) == "AlreadyReceipted"
+    assert book.refused(receipt(a.county_a, b.id, 31), a.county_a) == "OverConfirmation"
+    book.submit(receipt(a.county_a, b.id, 25), a.county_a)
+    assert book.refused(receipt(a.county_a, b.id, 1), a.county_a) == "AlreadyReceipted"
     assert env.ledger.commitment_totals(c.id) == (100, 50, 45)
 
 
@@ -837,21 +882,26 @@ def test_receipt_for_multi_commitment_batch_refused(env: ChainEnv, book: Book) -
     a = env.actors
     _, c1 = open_commitment(book, env)
     _, c2 = open_commitment(book, env)
-    b = batch([c1.id, c2.id], [1, 2])
+    b = batch(a.org_a, [c1.id, c2.id], [1, 2])
     book.submit(b, a.org_a)
-    assert book.refused(receipt(b.id, 1), a.county_a) == "BatchReceiptNeedsSingleCommitment"
+    assert (
+        book.refused(receipt(a.county_a, b.id, 1), a.county_a)
+        == "BatchReceiptNeedsSingleCommitment"
+    )
 
 
 def test_malformed_batch_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     _, c1 = open_commitment(book, env)
     _, c2 = open_commitment(book, env)
-    assert book.refused(batch([], []), a.org_a) == "MalformedBatch"
-    assert book.refused(batch([], [], line_count=1), a.org_a) == "MalformedBatch"
-    assert book.refused(batch([c1.id], [1, 2]), a.org_a) == "MalformedBatch"
-    assert book.refused(batch([c1.id, c2.id], [1]), a.org_a) == "MalformedBatch"
-    assert book.refused(batch([c1.id, c2.id, c1.id], [1, 1, 1]), a.org_a) == "MalformedBatch"
-    assert book.refused(batch([c1.id], [1], line_count=0), a.org_a) == "MalformedBatch"
+    assert book.refused(batch(a.org_a, [], []), a.org_a) == "MalformedBatch"
+    assert book.refused(batch(a.org_a, [], [], line_count=1), a.org_a) == "MalformedBatch"
+    assert book.refused(batch(a.org_a, [c1.id], [1, 2]), a.org_a) == "MalformedBatch"
+    assert book.refused(batch(a.org_a, [c1.id, c2.id], [1]), a.org_a) == "MalformedBatch"
+    assert (
+        book.refused(batch(a.org_a, [c1.id, c2.id, c1.id], [1, 1, 1]), a.org_a) == "MalformedBatch"
+    )
+    assert book.refused(batch(a.org_a, [c1.id], [1], line_count=0), a.org_a) == "MalformedBatch"
     assert env.ledger.commitment_totals(c1.id) == (100, 0, 0)
 
 
@@ -860,53 +910,63 @@ def test_malformed_batch_refused(env: ChainEnv, book: Book) -> None:
 
 def test_project_versions(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    n = need()
-    assert book.refused(need(project_id=n.project_id, version=2), a.county_a) == (
+    n = need(a.county_a)
+    assert book.refused(need(a.county_a, project_id=n.project_id, version=2), a.county_a) == (
         "WrongProjectVersion"
     )
-    assert book.refused(need(project_id=n.project_id, version=0), a.county_a) == (
+    assert book.refused(need(a.county_a, project_id=n.project_id, version=0), a.county_a) == (
         "WrongProjectVersion"
     )
     book.submit(n, a.county_a)
-    again = dataclasses.replace(need(project_id=n.project_id, version=1), id=new_id())
+    again = dataclasses.replace(
+        need(a.county_a, project_id=n.project_id, version=1), id=new_id(a.county_a.address)
+    )
     assert book.refused(again, a.county_a) == "WrongProjectVersion"
-    assert book.refused(need(project_id=n.project_id, version=3), a.county_a) == (
+    assert book.refused(need(a.county_a, project_id=n.project_id, version=3), a.county_a) == (
         "WrongProjectVersion"
     )
-    book.submit(need(project_id=n.project_id, version=2), a.county_a)
+    book.submit(need(a.county_a, project_id=n.project_id, version=2), a.county_a)
     with pytest.raises(RecordError) as info:
         env.ledger.submit(
-            book.sign(need(project_id=n.project_id, version=2), a.county_a), book.payer
+            book.sign(need(a.county_a, project_id=n.project_id, version=2), a.county_a), book.payer
         )
     assert info.value.code == "RecordIdUsed"  # anchor ids are derived from project + version
-    moved = dataclasses.replace(need(project_id=n.project_id, version=3), county=COUNTY_B)
-    assert book.refused(moved, a.county_b) == "NotProjectOwner"
+    moved = dataclasses.replace(
+        need(a.county_b, project_id=n.project_id, version=3), county=COUNTY_B
+    )
+    # the derived anchor id is the owner's; with an id of its own, the project still is not
+    assert book.refused(moved, a.county_b) == "RecordIdNotScoped"
+    assert book.refused(own_id(moved, a.county_b), a.county_b) == "NotProjectOwner"
 
 
 def test_not_project_owner_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    s = supply()
+    s = supply(a.org_a)
     book.submit(s, a.org_a)
-    assert book.refused(supply(project_id=s.project_id, version=2), a.org_b) == "NotProjectOwner"
-    book.submit(supply(project_id=s.project_id, version=2), a.org_a)
-    n = need()
+    other = supply(a.org_b, project_id=s.project_id, version=2)
+    assert book.refused(other, a.org_b) == "RecordIdNotScoped"
+    assert book.refused(own_id(other, a.org_b), a.org_b) == "NotProjectOwner"
+    book.submit(supply(a.org_a, project_id=s.project_id, version=2), a.org_a)
+    n = need(a.county_a)
     book.submit(n, a.county_a)
-    as_supply = supply(project_id=n.project_id, version=2)
+    as_supply = own_id(supply(a.org_a, project_id=n.project_id, version=2), a.org_a)
     assert book.refused(as_supply, a.org_a) == "NotProjectOwner"
 
 
 def test_invalid_project_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    assert book.refused(need(category=0), a.county_a) == "InvalidProject"
-    assert book.refused(need(category=11), a.county_a) == "InvalidProject"
-    assert book.refused(dataclasses.replace(need(), project_kind=3), a.county_a) == (
+    assert book.refused(need(a.county_a, category=0), a.county_a) == "InvalidProject"
+    assert book.refused(need(a.county_a, category=11), a.county_a) == "InvalidProject"
+    assert book.refused(dataclasses.replace(need(a.county_a), project_kind=3), a.county_a) == (
         "InvalidProject"
     )
-    s = supply()
+    s = supply(a.org_a)
     book.submit(s, a.org_a)
-    changed = dataclasses.replace(supply(project_id=s.project_id, version=2), county=COUNTY_B)
+    changed = dataclasses.replace(
+        supply(a.org_a, project_id=s.project_id, version=2), county=COUNTY_B
+    )
     assert book.refused(changed, a.org_a) == "InvalidProject"
-    book.submit(need(category=10), a.county_a)
+    book.submit(need(a.county_a, category=10), a.county_a)
 
 
 # ---------------------------------------------------------------------------- multicall
@@ -914,16 +974,16 @@ def test_invalid_project_refused(env: ChainEnv, book: Book) -> None:
 
 def test_multicall_appends_all_in_one_transaction(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    n = need()
-    c = commitment(n.project_id, 100)
-    d = delivery(c.id, 40)
+    n = need(a.county_a)
+    c = commitment(a.org_a, n.project_id, 100)
+    d = delivery(a.org_a, c.id, 40)
     signed = [
         book.sign(n, a.county_a),
         book.sign(c, a.org_a),
         book.sign(d, a.org_a),
-        book.sign(receipt(d.id, 40), a.county_a),
-        book.sign(flag(d.id), a.auditor),
-        book.sign(batch([c.id], [60], line_count=600), a.org_a),
+        book.sign(receipt(a.county_a, d.id, 40), a.county_a),
+        book.sign(flag(a.auditor, d.id), a.auditor),
+        book.sign(batch(a.org_a, [c.id], [60], line_count=600), a.org_a),
     ]
     size = env.ledger.log_size()
     tx_receipt = book.multicall(signed)
@@ -937,8 +997,8 @@ def test_multicall_appends_all_in_one_transaction(env: ChainEnv, book: Book) -> 
 
 def test_multicall_is_all_or_nothing(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    n = need()
-    used = book.sign(need(), a.county_a)
+    n = need(a.county_a)
+    used = book.sign(need(a.county_a), a.county_a)
     book.submit(used)
     size = env.ledger.log_size()
     with pytest.raises(RecordError) as info:

@@ -389,6 +389,8 @@ KEYS = [bytes.fromhex(f"{i:064x}") for i in (1, 2, 0xDEADBEEF, SECP256K1_N - 1)]
 def field_strategy(typ: str) -> st.SearchStrategy[Any]:
     if typ == "bytes32":
         return B32
+    if typ == "string":
+        return st.text(max_size=80)
     if typ == "bytes32[]":
         return st.lists(B32, max_size=5).map(tuple)
     if typ.endswith("[]"):

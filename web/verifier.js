@@ -10,7 +10,7 @@ export const FORMAT = "bangfu-proof/1";
 
 // EIP-712 type strings per record kind; tests/portal checks they equal ledger/records.py.
 export const TYPE_STRINGS = {
-  1: "ProjectAnchor(bytes32 id,bytes32 projectId,uint8 projectKind,uint32 county,uint8 category,bytes32 contentHash,uint32 version)",
+  1: "ProjectAnchor(bytes32 id,bytes32 projectId,uint8 projectKind,uint32 county,uint8 category,string title,uint128 budget,uint32 endDate,bytes32 contentHash,uint32 version)",
   2: "Commitment(bytes32 id,bytes32 needId,bytes32 matchId,uint8 resourceKind,uint128 quantity,bytes32 unit,uint64 dueDate,bytes32 termsHash)",
   3: "Delivery(bytes32 id,bytes32 commitmentId,uint128 quantity,uint64 deliveredAt,bytes32 evidenceHash,uint32 beneficiaryCount,bytes32 beneficiaryRoot)",
   4: "Receipt(bytes32 id,bytes32 deliveryId,uint128 confirmedQuantity,bytes32 noteHash)",
@@ -184,7 +184,7 @@ export function parseRecord(bytes) {
   const body = bytes.slice(74, bytes.length - 65);
   const sig = bytes.slice(bytes.length - 65);
   const fields = fieldsOf(typeString);
-  const dynamic = fields.some((f) => f.type.endsWith("[]"));
+  const dynamic = fields.some((f) => f.type.endsWith("[]") || f.type === "string");
   // abi.encode of a struct with dynamic members starts with the offset (0x20) of the tuple
   const base = dynamic ? 32 : 0;
   if (dynamic && wordInt(body, 0) !== 32n) throw new VerifyError("record fields do not decode", "bad_record");
@@ -192,7 +192,20 @@ export function parseRecord(bytes) {
   const values = {};
   fields.forEach((f, i) => {
     const head = word(body, base + 32 * i);
-    if (f.type.endsWith("[]")) {
+    if (f.type === "string") {
+      const offset = Number(BigInt(toHex(head)));
+      const length = Number(wordInt(body, base + offset));
+      if (length > 200) throw new VerifyError(`${f.name} is too long`);
+      const start = base + offset + 32;
+      if (start + length > body.length) throw new VerifyError("record fields are truncated");
+      const raw = body.slice(start, start + length);
+      encoded.push(keccak_256(raw));
+      try {
+        values[f.name] = new TextDecoder("utf-8", { fatal: true }).decode(raw);
+      } catch {
+        throw new VerifyError(`${f.name} is not UTF-8`);
+      }
+    } else if (f.type.endsWith("[]")) {
       const offset = Number(BigInt(toHex(head)));
       const length = Number(wordInt(body, base + offset));
       if (length > 256) throw new VerifyError(`${f.name} is too long`, "bad_record");

@@ -1,8 +1,12 @@
-"""Needs and supply libraries over HTTP: drafts, owner-signed publishing, search, proofs,
+"""Needs and supply libraries over HTTP: drafts, owner-signed versions, search, proofs,
 recommendations, 点单/接单 matches, progress, key counties and bundles.
 
-The server holds no county or organization key: each change returns the EIP-712 typed data
-of the next ProjectAnchor (or match message) and takes effect only with the owner's signature.
+The server holds no county or organization key, and no write happens without its author's
+EIP-712 signature (`ledger.library.messages`): each body carries the signed `message` and its
+`signature` (plus the ProjectAnchor's `anchor_signature` for a new version). Unsigned,
+expired, replayed or badly signed requests get 401, the wrong signer 403, and change nothing.
+Drafts are visible to their owner alone: send `X-Bangfu-Read: <address>:<expiry>:<signature>`
+with a signed `LibraryRead`.
 """
 
 from __future__ import annotations
@@ -10,77 +14,112 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from fastapi import APIRouter, Query
+from eth_utils import is_address
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from api.deps import ReadSessionDep, ServiceDep, WriterDep
-from ledger.errors import LedgerError, PermissionError_
-from ledger.library import actions, matching, projects, sharing
-from ledger.records import ProjectKind, sha256
-from ledger.relayer import current_roles
+from api.deps import ReadSessionDep, ServiceDep
+from ledger.errors import NotFoundError
+from ledger.library import actions, auth, matching, messages, projects, sharing
+from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_READ, SignatureError
+from ledger.library.models import LibraryProject
+from ledger.records import Domain, ProjectKind, new_id
 
 router = APIRouter(prefix="/api/v1/library", tags=["project libraries 项目库"])
 
+SIGNED = (
+    "作者的 EIP-712 签名 0x-hex 65 bytes; without it the write is refused with 401 "
+    "signature_required"
+)
 
-class DraftIn(BaseModel):
-    owner: str = Field(description="所有者签名地址 the county's or organization's address")
+
+class SignedIn(BaseModel):
+    message: dict[str, Any] | None = Field(
+        default=None,
+        description="签名的消息 the signed EIP-712 message (ledger.library.messages)",
+    )
+    signature: str | None = Field(default=None, max_length=140, description=SIGNED)
+
+
+class DraftIn(SignedIn):
     content: dict[str, Any]
 
 
-class ContentIn(BaseModel):
-    content: dict[str, Any]
-
-
-class TransitionIn(BaseModel):
-    status: Literal["published", "matched", "in_progress", "completed", "closed"]
-
-
-class SignatureIn(BaseModel):
-    signature: str = Field(max_length=140, description="0x-hex 65-byte signature")
-
-
-class MatchIn(BaseModel):
-    direction: Literal["order", "take"]
-    need_id: str
-    supply_id: str | None = None
-    org_code: str | None = Field(default=None, max_length=32)
-    note: str = Field(default="", max_length=500)
-
-
-class RespondIn(SignatureIn):
-    action: Literal["accept", "decline"]
-
-
-class KeyCountiesIn(BaseModel):
-    csv: str = Field(max_length=100_000, description="CSV, first column the county code")
-    source: str = Field(max_length=200)
-    signature: str = Field(
-        max_length=140, description="ADMIN's personal_sign of SHA-256(csv) as 0x-hex"
+class VersionIn(SignedIn):
+    anchor_signature: str | None = Field(
+        default=None, max_length=140, description="所有者对 ProjectAnchor 的签名 the owner's anchor"
     )
 
 
-def _sig(text: str) -> bytes:
+class EditIn(VersionIn):
+    content: dict[str, Any]
+
+
+class TransitionIn(VersionIn):
+    status: Literal["published", "matched", "in_progress", "completed", "closed"]
+
+
+class ImportIn(SignedIn):
+    bundle: dict[str, Any]
+
+
+def read_auth(
+    session: Session, domain: Domain, row: LibraryProject, header: str | None
+) -> LibraryProject:
+    """A draft is shown to its owner alone, on a signed LibraryRead; others get 404."""
+    if row.status != "draft":
+        return row
+    hidden = NotFoundError(f"no project {row.project_id} in the library", code="unknown_project")
+    if not header:
+        raise hidden
     try:
-        return bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise LedgerError("signature must be 0x-hex", code="bad_signature") from None
+        reader, expiry, signature = header.split(":")
+        message = messages.parse(
+            LIBRARY_READ, {"projectId": row.project_id, "reader": reader, "expiry": int(expiry)}
+        )
+    except (ValueError, messages.MessageError):
+        raise SignatureError(
+            "X-Bangfu-Read must be <address>:<expiry>:<signature>", code="bad_signature"
+        ) from None
+    signer = messages.recover(LIBRARY_READ, message, domain, signature)
+    messages.check_expiry(int(message["expiry"]), auth.now())
+    if signer != message["reader"]:
+        raise SignatureError("the read signature is not the reader's", code="bad_signature")
+    try:
+        projects.check_owner(session, row, signer)
+    except projects.PermissionError_:
+        raise hidden from None
+    return row
 
 
-def _to_sign(service: ServiceDep, project_id: str) -> dict[str, Any]:
+def _readable(session: Session, service: ServiceDep, project_id: str, header: str | None) -> Any:
+    return read_auth(session, service.domain, projects.get_project(session, project_id), header)
+
+
+ReadHeader = Header(
+    default=None,
+    alias="X-Bangfu-Read",
+    description="草稿仅所有者可见 drafts: <address>:<expiry>:<signature of LibraryRead>",
+)
+
+
+def _to_sign(service: ServiceDep, project_id: str, status: str | None = None) -> dict[str, Any]:
     with service.db.read() as session:
         row = projects.get_project(session, project_id)
-        out = dataclasses.asdict(projects.to_sign(row, service.domain))
+        out = dataclasses.asdict(projects.to_sign(session, row, service.domain, status=status))
         out["project"] = projects.project_json(row)
         return out
 
 
 @router.post("/needs", status_code=201, summary="新建需求项目草稿 Create a need draft")
 def create_need(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
-    """Returns the draft and the ProjectAnchor typed data the county signs to publish it."""
+    """Signed by the county's key ("draft" LibraryProject message, projectId starting with
+    its address). Returns the draft and what to sign to publish it."""
     with service.db.write() as session:
-        pid = projects.create_draft(session, ProjectKind.NEED, body.owner, body.content).project_id
+        pid = projects.create_draft(
+            session, ProjectKind.NEED, body.content, body.message, body.signature, service.domain
+        ).project_id
     return _to_sign(service, pid)
 
 
@@ -88,34 +127,62 @@ def create_need(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
 def create_supply(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.write() as session:
         pid = projects.create_draft(
-            session, ProjectKind.SUPPLY, body.owner, body.content
+            session,
+            ProjectKind.SUPPLY,
+            body.content,
+            body.message,
+            body.signature,
+            service.domain,
         ).project_id
     return _to_sign(service, pid)
 
 
 @router.put("/projects/{project_id}", summary="修改项目 Change a project (next version)")
-def change(project_id: str, body: ContentIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.write() as session:
-        projects.update_draft(session, project_id, body.content)
+def change(project_id: str, body: EditIn, service: ServiceDep) -> dict[str, Any]:
+    """A draft: a "draft" message. A published project: an "edit" message and the anchor
+    signature of the next version — published content is never changed in place."""
+    done = actions.edit_project(
+        service, project_id, body.content, body.message, body.signature, body.anchor_signature
+    )
+    if done is not None:
+        return done
     return _to_sign(service, project_id)
 
 
 @router.post("/projects/{project_id}/transition", summary="状态变更 Lifecycle move")
 def transition(project_id: str, body: TransitionIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.write() as session:
-        projects.request_transition(session, project_id, body.status)
-    return _to_sign(service, project_id)
+    """A "transition" message and the anchor signature of the next version."""
+    return actions.new_version(
+        service,
+        project_id,
+        "transition",
+        body.message,
+        body.signature,
+        body.anchor_signature,
+        status=body.status,
+    )
 
 
 @router.get("/projects/{project_id}/to-sign", summary="待签名数据 Typed data to sign")
-def pending(project_id: str, service: ServiceDep) -> dict[str, Any]:
-    return _to_sign(service, project_id)
+def pending(
+    project_id: str,
+    service: ServiceDep,
+    status: str | None = Query(None, max_length=16, description="a lifecycle move to prepare"),
+    x_bangfu_read: str | None = ReadHeader,
+) -> dict[str, Any]:
+    """For a draft: publishing it. With `status`: that move of a published project. The
+    request carries a suggested nonce and expiry; sign both documents as they are."""
+    with service.db.read() as session:
+        _readable(session, service, project_id, x_bangfu_read)
+    return _to_sign(service, project_id, status)
 
 
 @router.post("/projects/{project_id}/publish", status_code=202, summary="签名发布 Publish")
-def publish(project_id: str, body: SignatureIn, service: ServiceDep) -> dict[str, Any]:
-    """Checks the owner's signature and queues the ProjectAnchor for the chain."""
-    return actions.publish(service, project_id, _sig(body.signature))
+def publish(project_id: str, body: VersionIn, service: ServiceDep) -> dict[str, Any]:
+    """A "publish" message and the owner's ProjectAnchor signature for version 1."""
+    return actions.new_version(
+        service, project_id, "publish", body.message, body.signature, body.anchor_signature
+    )
 
 
 @router.get("/projects", summary="检索项目 Search projects")
@@ -155,8 +222,13 @@ def search(
 
 
 @router.get("/projects/{project_id}", summary="项目详情 One project")
-def get_project(project_id: str, session: ReadSessionDep) -> dict[str, Any]:
-    out = projects.project_json(projects.get_project(session, project_id))
+def get_project(
+    project_id: str,
+    session: ReadSessionDep,
+    service: ServiceDep,
+    x_bangfu_read: str | None = ReadHeader,
+) -> dict[str, Any]:
+    out = projects.project_json(_readable(session, service, project_id, x_bangfu_read))
     out["pushed_to"] = matching.pushes(session, project_id)
     return out
 
@@ -183,62 +255,99 @@ def version_proof(project_id: str, version: int, session: ReadSessionDep) -> dic
 
 @router.get("/projects/{project_id}/recommendations", summary="推荐 Recommendations")
 def recommendations(
-    project_id: str, session: ReadSessionDep, limit: int = Query(10, ge=1, le=100)
+    project_id: str,
+    session: ReadSessionDep,
+    service: ServiceDep,
+    limit: int = Query(10, ge=1, le=100),
+    x_bangfu_read: str | None = ReadHeader,
 ) -> list[dict[str, Any]]:
+    _readable(session, service, project_id, x_bangfu_read)
     return [r.as_dict() for r in matching.recommend(session, project_id, limit=limit)]
 
 
 @router.post("/projects/{project_id}/push", summary="推送 Push to the best matches")
-def push(project_id: str, db: WriterDep) -> list[str]:
-    with db.write() as session:
-        return [p.target for p in matching.push(session, project_id)]
+def push(project_id: str, body: SignedIn, service: ServiceDep) -> list[str]:
+    """The owner's signed LibraryPush."""
+    with service.db.write() as session:
+        return [
+            p.target
+            for p in matching.push(
+                session, project_id, body.message, body.signature, service.domain
+            )
+        ]
 
 
 @router.get("/needs/{project_id}/progress", summary="需求进度 Progress of a need")
-def progress(project_id: str, session: ReadSessionDep) -> dict[str, Any]:
+def progress(
+    project_id: str,
+    session: ReadSessionDep,
+    service: ServiceDep,
+    x_bangfu_read: str | None = ReadHeader,
+) -> dict[str, Any]:
+    _readable(session, service, project_id, x_bangfu_read)
     return matching.progress(session, project_id)
 
 
-@router.post("/matches", status_code=201, summary="点单/接单 Prepare a match")
-def prepare_match(body: MatchIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.write() as session:
-        m = matching.prepare_match(
-            session,
-            body.direction,
-            body.need_id,
-            supply_id=body.supply_id,
-            org_code=body.org_code,
-            note=body.note,
+@router.get("/matches/to-sign", summary="待签名的匹配提议 A proposal to sign")
+def match_to_sign(
+    session: ReadSessionDep,
+    service: ServiceDep,
+    direction: Literal["order", "take"],
+    need_id: str = Query(..., max_length=66),
+    proposer: str = Query(..., max_length=42, description="提议方地址 the proposing key"),
+    supply_id: str | None = Query(None, max_length=66),
+    org_code: str | None = Query(None, max_length=32),
+    note: str = Query("", max_length=500),
+) -> dict[str, Any]:
+    """The LibraryMatch proposal with the need's and supply project's current human fields,
+    a match id scoped to `proposer`, a nonce and an expiry."""
+    if not is_address(proposer):
+        raise projects.LibraryError(
+            "proposer must be a 0x address of 20 bytes", code="invalid_address", field="proposer"
         )
-        return {
-            "match": matching.match_json(m),
-            "typed_data": matching.match_typed_data(m, "propose", service.domain),
-        }
+    message = matching.match_message(
+        session,
+        "propose",
+        match_id="0x" + new_id(proposer).hex(),
+        direction=direction,
+        need_id=need_id,
+        supply_id=supply_id,
+        org_code=org_code,
+        note=note,
+        nonce=messages.new_nonce(),
+        expiry=auth.now() + DEFAULT_LIFETIME,
+    )
+    return {"message": message, "typed_data": matching.match_typed_data(message, service.domain)}
 
 
-@router.post("/matches/{match_id}/propose", summary="提出 Sign the proposal")
-def propose(match_id: str, body: SignatureIn, service: ServiceDep) -> dict[str, Any]:
+@router.post("/matches", status_code=201, summary="点单/接单 Propose a match (signed)")
+def propose_match(body: SignedIn, service: ServiceDep) -> dict[str, Any]:
+    """The proposing side's signed LibraryMatch (action propose)."""
     with service.db.write() as session:
-        m = matching.propose(session, match_id, body.signature, service.domain)
+        m = matching.propose(session, body.message, body.signature, service.domain)
         return matching.match_json(m)
 
 
 @router.post("/matches/{match_id}/respond", summary="接受或拒绝 Accept or decline")
-def respond(match_id: str, body: RespondIn, service: ServiceDep) -> dict[str, Any]:
+def respond(match_id: str, body: SignedIn, service: ServiceDep) -> dict[str, Any]:
+    """The other side's signed LibraryMatch (action accept or decline)."""
     with service.db.write() as session:
-        m = matching.respond(session, match_id, body.action, body.signature, service.domain)
+        m = matching.respond(session, match_id, body.message, body.signature, service.domain)
         return matching.match_json(m)
 
 
 @router.get("/matches/{match_id}", summary="匹配详情 One match")
 def get_match(match_id: str, service: ServiceDep) -> dict[str, Any]:
+    """The match, and the accept / decline messages to sign (fresh nonce and expiry)."""
     with service.db.read() as session:
         m = matching.get_match(session, match_id)
-        return {
-            "match": matching.match_json(m),
-            "accept_typed_data": matching.match_typed_data(m, "accept", service.domain),
-            "decline_typed_data": matching.match_typed_data(m, "decline", service.domain),
-        }
+        out: dict[str, Any] = {"match": matching.match_json(m)}
+        if m.status == "proposed":
+            expiry = auth.now() + DEFAULT_LIFETIME
+            for action in ("accept", "decline"):
+                msg = matching.response_message(m, action, messages.new_nonce(), expiry)
+                out[f"{action}_typed_data"] = matching.match_typed_data(msg, service.domain)
+        return out
 
 
 @router.get("/key-counties", summary="重点帮扶县 Key counties")
@@ -248,29 +357,38 @@ def key_counties(session: ReadSessionDep) -> list[dict[str, Any]]:
     ]
 
 
+@router.get("/key-counties/version", summary="名单版本 Version of the key-county list")
+def key_county_version(session: ReadSessionDep) -> dict[str, int]:
+    """A new list must carry a higher version."""
+    return {"version": projects.key_county_list_version(session)}
+
+
 @router.put("/key-counties", summary="载入重点帮扶县 Load key counties (admin)")
-def load_key_counties(body: KeyCountiesIn, db: WriterDep) -> dict[str, Any]:
-    """The admin signs SHA-256 of the CSV text with personal_sign (EIP-191)."""
-    try:
-        signer = Account.recover_message(
-            encode_defunct(primitive=sha256(body.csv.encode("utf-8"))), signature=body.signature
+def load_key_counties(body: SignedIn, service: ServiceDep) -> dict[str, Any]:
+    """The library admin's signed KeyCountyList (codes, source, version above the loaded one)."""
+    with service.db.write() as session:
+        count = projects.load_signed_key_counties(
+            session,
+            body.message,
+            body.signature,
+            service.domain,
+            service.settings.library_admin_list,
         )
-    except Exception:  # noqa: BLE001 - malformed signatures raise several types
-        raise LedgerError("signature is malformed", code="bad_signature") from None
-    codes = projects.parse_key_county_csv(body.csv)
-    with db.write() as session:
-        if "ADMIN" not in current_roles(session, signer):
-            raise PermissionError_(f"{signer} is not an ADMIN of this ledger", code="not_admin")
-        count = projects.load_key_counties(session, codes, body.source)
-    return {"loaded": count}
+        return {"loaded": count, "version": projects.key_county_list_version(session)}
 
 
-@router.post("/bundles/import", summary="导入共享包 Import a signed bundle")
-def import_bundle(
-    bundle: dict[str, Any],
-    db: WriterDep,
-    trusted: list[str] = Query(..., max_length=20, description="trusted exporter addresses"),
-) -> dict[str, Any]:
-    with db.write() as session:
-        imported = sharing.import_bundle(session, bundle, trusted)
-    return {"imported": imported}
+@router.post("/bundles/import", summary="导入共享包 Import a signed bundle (admin)")
+def import_bundle(body: ImportIn, service: ServiceDep) -> dict[str, Any]:
+    """The library admin's signed LibraryImport naming the bundle's hash; the exporter must
+    be in BANGFU_LIBRARY_TRUSTED_EXPORTERS."""
+    with service.db.write() as session:
+        count = sharing.import_signed_bundle(
+            session,
+            body.bundle,
+            body.message,
+            body.signature,
+            service.domain,
+            admins=service.settings.library_admin_list,
+            trusted=service.settings.trusted_exporter_list,
+        )
+        return {"imported": count}

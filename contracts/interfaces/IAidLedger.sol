@@ -13,12 +13,21 @@ interface IAidLedger {
 
     /// @notice A version of a need (projectKind 1) or supply (projectKind 2) project.
     /// Need projects are signed by their county, supply projects by their organization.
+    /// The human-readable fields (title, budget, end date) are signed beside the content
+    /// hash, so that a wallet shows what is being signed.
+    /// @dev `projectId` starts with its owner's address (`bytes20(projectId) == owner`).
+    /// `title` is UTF-8, 1..200 bytes. `budget` is in fen (a need's budget; a supply's funds
+    /// capacity, or 0). `endDate` is a calendar date in Beijing time as YYYYMMDD (a need's
+    /// deadline, a supply's period end), or 0 for none.
     struct ProjectAnchor {
         bytes32 id;
         bytes32 projectId;
         uint8 projectKind;
         uint32 county;
         uint8 category;
+        string title;
+        uint128 budget;
+        uint32 endDate;
         bytes32 contentHash;
         uint32 version;
     }
@@ -79,6 +88,17 @@ interface IAidLedger {
     error InvalidSignature(bytes32 id);
     /// @notice The record id was already used by an earlier record.
     error RecordIdUsed(bytes32 id);
+    /// @notice A record id must start with its signer's address (`bytes20(id) == signer`),
+    /// so that nobody who sees a pending record can use its id first.
+    error RecordIdNotScoped(bytes32 id, address signer);
+    /// @notice A new project's id must start with its owner's address.
+    error ProjectIdNotScoped(bytes32 projectId, address owner);
+    /// @notice A project title must be well-formed UTF-8 of 1..200 bytes.
+    error InvalidTitle(bytes32 projectId);
+    /// @notice A project budget must be at most 2**63-1 fen.
+    error InvalidBudget(bytes32 projectId, uint128 budget);
+    /// @notice A project end date must be 0 or a date written YYYYMMDD.
+    error InvalidEndDate(bytes32 projectId, uint32 endDate);
     /// @notice The record's signer lacks the role this kind of record needs.
     error MissingRole(address signer, bytes32 role);
     /// @notice The signer's county is not the county the record concerns.

@@ -215,7 +215,11 @@ def submit(
                 if "signature" in item:
                     records.append(SignedRecord.from_json(item, client.domain()))
                 else:
-                    records.append(record_from_fields(str(item["kind"]), item["record"], base=base))
+                    records.append(
+                        record_from_fields(
+                            str(item["kind"]), item["record"], base=base, signer=account.address
+                        )
+                    )
             except LedgerError as exc:
                 if len(items) > 1:
                     exc.message = f"item {i}: {exc.message}"

@@ -27,7 +27,6 @@ from typing import Any
 
 import typer
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -188,10 +187,6 @@ def _demo_account(index: int) -> LocalAccount:
     return Account.from_mnemonic(cfg.mnemonic, account_path=f"m/44'/60'/0'/0/{20 + index}")
 
 
-def _sign_typed(account: LocalAccount, typed: dict[str, Any]) -> str:
-    return "0x" + bytes(Account.sign_typed_data(account.key, full_message=typed).signature).hex()
-
-
 def _register(
     ledger: LedgerContract,
     counties: dict[int, Actor],
@@ -226,18 +221,18 @@ def _wait_indexed(client: BangfuClient, timeout: float = 60) -> None:
 # ------------------------------------------------------------------ library calls
 
 
+def _as(client: BangfuClient, actor: Actor | LocalAccount) -> BangfuClient:
+    """The SDK acting as `actor` (it signs every library write), over the same connection."""
+    account = actor.account if isinstance(actor, Actor) else actor
+    return BangfuClient(client.base_url, account=account, http=client.http)
+
+
 def _load_key_counties(client: BangfuClient) -> None:
-    """The admin loads the sample key-county list (a replacement: the same each run)."""
-    csv = "code\n522327\n522326\n"
-    admin = admin_account()
-    sig = Account.sign_message(
-        encode_defunct(primitive=hashlib.sha256(csv.encode()).digest()), admin.key
-    ).signature
-    client.request(
-        "PUT",
-        "/api/v1/library/key-counties",
-        json={"csv": csv, "source": "demo sample", "signature": "0x" + sig.hex()},
-    )
+    """The admin loads the sample key-county list once (signed and versioned: a list already
+    loaded is kept, and an older version could not come back)."""
+    admin = _as(client, admin_account())
+    if not admin.request("GET", "/api/v1/library/key-counties/version")["version"]:
+        admin.library_load_key_counties([522327, 522326], source="demo sample")
 
 
 def _find_published(
@@ -265,12 +260,14 @@ def _publish(
     org_code: str | None = None,
 ) -> str:
     """The project `key` of this deployment, published once: made on the first run, and
-    resumed (published) when a run stopped between its draft and its signature."""
+    resumed (published) when a run stopped between its draft and its signature. The owner
+    signs the draft and version 1; the SDK checks what it signs."""
+    sdk = _as(client, owner)
     pid = state.get(key)
     project: dict[str, Any] | None = None
     if pid is not None:
         try:
-            project = client.request("GET", f"/api/v1/library/projects/{pid}")
+            project = sdk.library_project(pid)
         except ApiError as exc:
             if exc.code != "unknown_project":
                 raise
@@ -280,22 +277,12 @@ def _publish(
         if pid is not None:
             state.put(key, pid)
             return pid
-        draft = client.request(
-            "POST", f"/api/v1/library/{path}", json={"owner": owner.address, "content": content}
-        )
-        pid = str(draft["project"]["project_id"])
+        kind = "need" if path == "needs" else "supply"
+        pid = str(sdk.library_create(kind, content, org_code=org_code)["project_id"])
         state.put(key, pid)
-        project, typed = draft["project"], draft["typed_data"]
-    else:
-        assert project is not None
-        if project["status"] != "draft":
-            return pid
-        typed = client.request("GET", f"/api/v1/library/projects/{pid}/to-sign")["typed_data"]
-    client.request(
-        "POST",
-        f"/api/v1/library/projects/{pid}/publish",
-        json={"signature": _sign_typed(owner.account, typed)},
-    )
+    elif project is not None and project["status"] != "draft":
+        return pid
+    sdk.library_publish(pid)
     return pid
 
 
@@ -308,55 +295,28 @@ def _take(
     org: Actor,
     county: Actor,
 ) -> str:
-    """接单: the organization takes the need and the county accepts; a match left proposed
-    or unsigned by an earlier run is finished instead of made again."""
+    """接单: the organization takes the need and the county accepts, each signing; a match
+    left proposed by an earlier run is answered instead of made again."""
     match_id = state.get(key)
-    detail: dict[str, Any] | None = None
+    status: str | None = None
     if match_id is not None:
         try:
             detail = client.request("GET", f"/api/v1/library/matches/{match_id}")
+            status = str(detail["match"]["status"])
         except ApiError as exc:
             if exc.code != "unknown_match":
                 raise
-    status = detail["match"]["status"] if detail else None
     if status == "accepted":
         assert match_id is not None
         return match_id
-    if detail is None or status not in ("unsigned", "proposed"):
-        prepared = client.request(
-            "POST",
-            "/api/v1/library/matches",
-            json={
-                "direction": "take",
-                "need_id": need_id,
-                "org_code": org_code,
-                "note": "演示 demo",
-            },
+    if status != "proposed":
+        proposed = _as(client, org).library_propose(
+            need_id, direction="take", org_code=org_code, note="演示 demo"
         )
-        match_id = str(prepared["match"]["match_id"])
+        match_id = str(proposed["match_id"])
         state.put(key, match_id)
-        propose_typed, status = prepared["typed_data"], "unsigned"
-    else:
-        # the proposal is the accept message with action "propose"
-        propose_typed = json.loads(json.dumps(detail["accept_typed_data"]))
-        propose_typed["message"]["action"] = "propose"
     assert match_id is not None
-    if status == "unsigned":
-        client.request(
-            "POST",
-            f"/api/v1/library/matches/{match_id}/propose",
-            json={"signature": _sign_typed(org.account, propose_typed)},
-        )
-        detail = client.request("GET", f"/api/v1/library/matches/{match_id}")
-    assert detail is not None
-    client.request(
-        "POST",
-        f"/api/v1/library/matches/{match_id}/respond",
-        json={
-            "action": "accept",
-            "signature": _sign_typed(county.account, detail["accept_typed_data"]),
-        },
-    )
+    _as(client, county).library_answer(match_id)
     return match_id
 
 

@@ -1,15 +1,22 @@
-"""`bangfu library`: key counties, search, recommendations, progress and signed bundles."""
+"""`bangfu library`: key counties, search, recommendations, progress and signed bundles.
+
+The writes here (loading the key-county list, importing a bundle) are signed by the library
+admin's key, taken from an environment variable, and go through the same checks as the API:
+the CLI has no way around a signature.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.library import matching, projects, sharing
+from ledger.library import matching, messages, projects, sharing
 from ledger.service import LedgerService
 
 NAME = "library"
@@ -26,16 +33,39 @@ def _service() -> LedgerService:
     return service
 
 
+ADMIN_KEY_ENV = "BANGFU_LIBRARY_ADMIN_KEY"
+
+
+def _env_key(name: str) -> str:
+    key = os.environ.get(name)
+    if not key:
+        raise projects.LibraryError(
+            f"设置 {name} 为签名私钥 / set {name} to the signing key (the library admin's)",
+            code="no_key",
+        )
+    return key
+
+
 @key_counties.command("load")
 def load(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, first column code"),
-    source: str = typer.Option("", help="名单来源 where the list comes from"),
+    source: str = typer.Option(..., help="名单来源 where the list comes from (signed)"),
+    version: int = typer.Option(0, min=0, help="名单版本 list version; 0 = the loaded one + 1"),
+    key_env: str = typer.Option(ADMIN_KEY_ENV, help="env var with the admin's signing key"),
 ) -> None:
-    """载入重点帮扶县名单 Replace the key-county list from a CSV of county codes."""
+    """载入重点帮扶县名单 Replace the key-county list: the admin signs a KeyCountyList with a
+    version above the loaded one (an old list cannot come back)."""
     codes = projects.parse_key_county_csv(file.read_text(encoding="utf-8"))
-    with _service().db.write() as session:
-        count = projects.load_key_counties(session, codes, source or file.name)
-    out.print(f"已载入 loaded {count} key counties")
+    service = _service()
+    with service.db.read() as session:
+        version = version or projects.key_county_list_version(session) + 1
+    message = projects.key_county_message(version, source, codes, int(time.time()) + 600)
+    sig = messages.sign(messages.KEY_COUNTY_LIST, message, service.domain, _env_key(key_env))
+    with service.db.write() as session:
+        count = projects.load_signed_key_counties(
+            session, message, sig, service.domain, service.settings.library_admin_list
+        )
+    out.print(f"已载入 loaded {count} key counties (version {version})")
 
 
 @key_counties.command("list")
@@ -98,13 +128,10 @@ def export(
     key_env: str = typer.Option("BANGFU_LIBRARY_EXPORT_KEY", help="env var with the signing key"),
 ) -> None:
     """导出共享包 Export published projects as a signed bundle with proofs."""
-    import os
-
-    key = os.environ.get(key_env)
-    if not key:
-        raise typer.BadParameter(f"set {key_env} to the exporting instance's private key")
-    with _service().db.read() as session:
-        bundle = sharing.export_bundle(session, key, instance=instance)
+    key = _env_key(key_env)
+    service = _service()
+    with service.db.read() as session:
+        bundle = sharing.export_bundle(session, key, service.domain, instance=instance)
     file.write_text(json.dumps(bundle, ensure_ascii=False, indent=1), encoding="utf-8")
     out.print(f"已导出 exported {len(bundle['projects'])} projects to {file}")
 
@@ -112,13 +139,27 @@ def export(
 @app.command("import")
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False),
-    trusted: list[str] = typer.Option(..., "--trust", help="可信导出方地址 exporter address"),
+    key_env: str = typer.Option(ADMIN_KEY_ENV, help="env var with the admin's signing key"),
 ) -> None:
-    """导入共享包 Verify every proof and signature, then import the projects."""
+    """导入共享包 Verify every proof and signature, then import the projects. The exporter
+    must be in BANGFU_LIBRARY_TRUSTED_EXPORTERS; the admin signs the import."""
     try:
         bundle = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise projects.LibraryError(f"{file} is not JSON: {exc}", code="bad_bundle") from None
-    with _service().db.write() as session:
-        count = sharing.import_bundle(session, bundle, trusted)
+    if not isinstance(bundle, dict):
+        raise projects.LibraryError(f"{file} is not a bundle", code="bad_bundle")
+    service = _service()
+    message = sharing.import_message(bundle, messages.new_nonce(), int(time.time()) + 600)
+    sig = messages.sign(messages.LIBRARY_IMPORT, message, service.domain, _env_key(key_env))
+    with service.db.write() as session:
+        count = sharing.import_signed_bundle(
+            session,
+            bundle,
+            message,
+            sig,
+            service.domain,
+            admins=service.settings.library_admin_list,
+            trusted=service.settings.trusted_exporter_list,
+        )
     out.print(f"已导入 imported {count} projects")

@@ -1,5 +1,9 @@
 """Library operations over a LedgerService: the steps the API and the CLI call, plus helpers
-that sign with a key in hand (demo, tests, and other areas' tests that need a real match)."""
+that sign with a key in hand (demo, tests, and other areas' tests that need a real match).
+
+Every helper that takes a key signs exactly the messages an SDK user would sign; nothing here
+skips a check.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,41 @@ from typing import Any
 
 from eth_account import Account
 
-from ledger.library import matching, projects
+from ledger.library import auth, matching, messages, projects
+from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_MATCH, LIBRARY_PROJECT
 from ledger.library.models import LibraryMatch, LibraryProject
-from ledger.records import ProjectKind, SignedRecord
+from ledger.records import ProjectKind, SignedRecord, new_id
 from ledger.service import LedgerService
 
 
-def publish(service: LedgerService, project_id: str, signature: bytes) -> dict[str, Any]:
-    """Verifies the owner's signature, queues the ProjectAnchor, then records the version."""
+def new_version(
+    service: LedgerService,
+    project_id: str,
+    action: str,
+    message: Any,
+    signature: str | None,
+    anchor_signature: str | None,
+    *,
+    data: Mapping[str, Any] | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """Checks the owner's request and anchor, queues the ProjectAnchor, then records the
+    version (publish, edit or transition)."""
     with service.db.read() as session:
-        signed = projects.check_publish(session, project_id, signature, service.domain)
-    acceptance = service.relayer.accept([signed])[0]
+        pending = projects.check_version(
+            session,
+            project_id,
+            action,
+            message,
+            signature,
+            anchor_signature,
+            service.domain,
+            data=data,
+            status=status,
+        )
+    acceptance = service.relayer.accept([pending.signed])[0]
     with service.db.write() as session:
-        row = projects.record_version(session, project_id, signed)
+        row = projects.record_version(session, project_id, pending)
         return {
             "project_id": row.project_id,
             "version": row.version,
@@ -30,39 +56,176 @@ def publish(service: LedgerService, project_id: str, signature: bytes) -> dict[s
         }
 
 
-def _sign_next(service: LedgerService, project_id: str, key: bytes | str) -> bytes:
+def edit_project(
+    service: LedgerService,
+    project_id: str,
+    data: Mapping[str, Any],
+    message: Any,
+    signature: str | None,
+    anchor_signature: str | None,
+) -> dict[str, Any] | None:
+    """A draft is edited in place ("draft" message); a published project gets a new version
+    ("edit" message and anchor signature). Returns the new version, or None for a draft."""
+    with service.db.write() as session:
+        row = projects.get_project(session, project_id)
+        if row.status == "draft":
+            projects.update_draft(session, project_id, data, message, signature, service.domain)
+            return None
+    return new_version(service, project_id, "edit", message, signature, anchor_signature, data=data)
+
+
+# ------------------------------------------------------------------ signing helpers
+
+
+def _expiry() -> int:
+    return auth.now() + DEFAULT_LIFETIME
+
+
+def _project_message(
+    row: LibraryProject,
+    content: projects.NeedContent | projects.SupplyContent,
+    action: str,
+    status: str,
+    version: int,
+) -> dict[str, Any]:
+    return projects.project_message(
+        ProjectKind(row.kind),
+        row.project_id,
+        content,
+        action=action,
+        status=status,
+        version=version,
+        org_code=row.org_code,
+        nonce=messages.new_nonce(),
+        expiry=_expiry(),
+    )
+
+
+def _sign_version(
+    service: LedgerService,
+    project_id: str,
+    key: bytes | str,
+    action: str,
+    *,
+    data: Mapping[str, Any] | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
     with service.db.read() as session:
         row = projects.get_project(session, project_id)
-        anchor = projects.next_anchor(row)
+        content = (
+            projects.parse_content(ProjectKind(row.kind), data)
+            if data is not None
+            else projects.content_of(row)
+        )
+        new_status = status or ("published" if row.status == "draft" else row.status)
+        version = row.version + 1
+        message = _project_message(row, content, action, new_status, version)
+        anchor = projects.make_anchor(
+            ProjectKind(row.kind),
+            row.project_id,
+            content,
+            status=new_status,
+            version=version,
+            org_code=row.org_code,
+        )
     signed: SignedRecord = anchor.sign(key, service.domain)
-    return signed.signature
+    return new_version(
+        service,
+        project_id,
+        action,
+        message,
+        messages.sign(LIBRARY_PROJECT, message, service.domain, key),
+        "0x" + signed.signature.hex(),
+        data=data,
+        status=status,
+    )
+
+
+def create_draft(
+    service: LedgerService, kind: ProjectKind, content: Mapping[str, Any], key: bytes | str
+) -> str:
+    """A draft owned by `key`'s address, signed with a "draft" message."""
+    owner = Account.from_key(key).address
+    project_id = "0x" + new_id(owner).hex()
+    with service.db.read() as session:
+        parsed = projects.parse_content(kind, content)
+        org_code = None if kind == ProjectKind.NEED else projects._org_code_of(session, owner)
+    message = projects.project_message(
+        kind,
+        project_id,
+        parsed,
+        action="draft",
+        status="published",
+        version=1,
+        org_code=org_code,
+        nonce=messages.new_nonce(),
+        expiry=_expiry(),
+    )
+    signature = messages.sign(LIBRARY_PROJECT, message, service.domain, key)
+    with service.db.write() as session:
+        projects.create_draft(session, kind, content, message, signature, service.domain)
+    return project_id
 
 
 def create_and_publish(
     service: LedgerService, kind: ProjectKind, content: Mapping[str, Any], key: bytes | str
 ) -> str:
     """Creates a draft owned by `key`'s address, signs version 1 and publishes it."""
-    owner = Account.from_key(key).address
-    with service.db.write() as session:
-        project_id = projects.create_draft(session, kind, owner, content).project_id
-    publish(service, project_id, _sign_next(service, project_id, key))
+    project_id = create_draft(service, kind, content, key)
+    _sign_version(service, project_id, key, "publish")
     return project_id
 
 
 def change_status(service: LedgerService, project_id: str, status: str, key: bytes | str) -> None:
     """Moves a project through its lifecycle as a new signed version."""
-    with service.db.write() as session:
-        projects.request_transition(session, project_id, status)
-    publish(service, project_id, _sign_next(service, project_id, key))
+    _sign_version(service, project_id, key, "transition", status=status)
 
 
 def edit(
     service: LedgerService, project_id: str, content: Mapping[str, Any], key: bytes | str
 ) -> None:
     """Replaces the content as a new signed version."""
+    _sign_version(service, project_id, key, "edit", data=content)
+
+
+def propose_match(
+    service: LedgerService,
+    key: bytes | str,
+    need_id: str,
+    *,
+    direction: str,
+    supply_id: str | None = None,
+    org_code: str | None = None,
+    note: str = "",
+) -> str:
+    """Signs and stores a 点单/接单 proposal with `key` (the proposing side)."""
+    proposer = Account.from_key(key).address
+    with service.db.read() as session:
+        message = matching.match_message(
+            session,
+            "propose",
+            match_id="0x" + new_id(proposer).hex(),
+            direction=direction,
+            need_id=need_id,
+            supply_id=supply_id,
+            org_code=org_code,
+            note=note,
+            nonce=messages.new_nonce(),
+            expiry=_expiry(),
+        )
+    signature = messages.sign(LIBRARY_MATCH, message, service.domain, key)
     with service.db.write() as session:
-        projects.update_draft(session, project_id, content)
-    publish(service, project_id, _sign_next(service, project_id, key))
+        return matching.propose(session, message, signature, service.domain).match_id
+
+
+def answer_match(service: LedgerService, key: bytes | str, match_id: str, action: str) -> None:
+    """Signs the other side's accept or decline of a proposal with `key`."""
+    with service.db.read() as session:
+        match = matching.get_match(session, match_id)
+        message = matching.response_message(match, action, messages.new_nonce(), _expiry())
+    signature = messages.sign(LIBRARY_MATCH, message, service.domain, key)
+    with service.db.write() as session:
+        matching.respond(session, match_id, message, signature, service.domain)
 
 
 def create_and_accept_match(
@@ -79,28 +242,17 @@ def create_and_accept_match(
 
     Tests elsewhere call this before submitting commitments, since the relayer refuses a
     Commitment whose matchId is not an accepted match."""
-    domain = service.domain
-    with service.db.write() as session:
+    with service.db.read() as session:
         org_code = projects._org_code_of(session, Account.from_key(org_key).address)
-        direction = "order" if supply_id else "take"
-        match = matching.prepare_match(
-            session, direction, need_id, supply_id=supply_id, org_code=org_code
+    if supply_id:
+        match_id = propose_match(
+            service, county_key, need_id, direction="order", supply_id=supply_id
         )
-        proposer, responder = (county_key, org_key) if supply_id else (org_key, county_key)
-        matching.propose(
-            session,
-            match.match_id,
-            matching.sign_match(match, "propose", domain, proposer),
-            domain,
-        )
-        matching.respond(
-            session,
-            match.match_id,
-            "accept",
-            matching.sign_match(match, "accept", domain, responder),
-            domain,
-        )
-        return match.match_id
+        answer_match(service, org_key, match_id, "accept")
+    else:
+        match_id = propose_match(service, org_key, need_id, direction="take", org_code=org_code)
+        answer_match(service, county_key, match_id, "accept")
+    return match_id
 
 
 def get(service: LedgerService, project_id: str) -> LibraryProject:

@@ -2,34 +2,36 @@
 the relayer rule that a Commitment must cite an accepted match, and per-need progress.
 
 Match messages are EIP-712 typed data under the ledger's domain (`LibraryMatch`), signed by
-the proposer and by the responder and stored with both signatures; they stay off chain, and a
+the proposer and by the responder and stored with both messages and signatures; they carry
+the need's title, version, content hash, county, resources and deadline, the supply project's
+title and the organization, so each side reads what it agrees to. They stay off chain, and a
 Commitment's `matchId` ties the on-chain promise to the accepted match.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import ConflictError, NotFoundError, PermissionError_, RecordError
-from ledger.library.models import LibraryMatch, LibraryProject, LibraryPush
+from ledger.library import auth, messages, pii
+from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH, MessageError
+from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion, LibraryPush
 from ledger.library.projects import (
     RESOURCE_KINDS,
     LibraryError,
     _county_of,
     _org_code_of,
+    check_owner,
     get_project,
 )
 from ledger.library.regions import province_of
-from ledger.records import Domain, Kind, ProjectKind, SignedRecord, new_id, parse_bytes32
+from ledger.records import Domain, Kind, ProjectKind, SignedRecord, parse_bytes32
 from ledger.relayer import register_pre_check
 from ledger.store.models import CommitmentRow, OutboxRecord
 
@@ -37,130 +39,147 @@ ZERO32 = "0x" + "00" * 32
 DIRECTIONS = {"order": "点单 county orders a supply project", "take": "接单 org takes a need"}
 ACTIONS = ("propose", "accept", "decline")
 
-_MATCH_TYPES = [
-    {"name": "matchId", "type": "bytes32"},
-    {"name": "needId", "type": "bytes32"},
-    {"name": "supplyId", "type": "bytes32"},
-    {"name": "county", "type": "uint32"},
-    {"name": "orgCode", "type": "string"},
-    {"name": "direction", "type": "string"},
-    {"name": "action", "type": "string"},
-]
+
+def _open_project(session: Session, project_id: str, kind: ProjectKind) -> LibraryProject:
+    row = get_project(session, project_id)
+    if row.kind != kind or row.status not in ("published", "matched"):
+        what = "need" if kind == ProjectKind.NEED else "supply project"
+        raise ConflictError(
+            f"only a published {what} can be matched",
+            code="need_not_open" if kind == ProjectKind.NEED else "supply_not_open",
+        )
+    return row
 
 
-def match_typed_data(match: LibraryMatch, action: str, domain: Domain) -> dict[str, Any]:
-    """The EIP-712 message a side signs to propose, accept or decline a match."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "LibraryMatch": _MATCH_TYPES,
-        },
-        "primaryType": "LibraryMatch",
-        "domain": domain.as_dict(),
-        "message": {
-            "matchId": match.match_id,
-            "needId": match.need_id,
-            "supplyId": match.supply_id,
-            "county": match.county,
-            "orgCode": match.org_code,
-            "direction": match.direction,
-            "action": action,
-        },
-    }
+def _latest_hash(session: Session, row: LibraryProject) -> str:
+    v = session.get(LibraryProjectVersion, (row.project_id, row.version))
+    return v.content_hash if v is not None else ZERO32
 
 
-def _recover(match: LibraryMatch, action: str, domain: Domain, signature: str) -> str:
-    try:
-        signable = encode_typed_data(full_message=match_typed_data(match, action, domain))
-        return str(Account.recover_message(signable, signature=signature))
-    except Exception:  # noqa: BLE001 - eth_account raises several types for bad signatures
-        raise RecordError(
-            "the match signature is malformed; sign the typed data this API returned",
-            code="bad_signature",
-        ) from None
-
-
-def sign_match(match: LibraryMatch, action: str, domain: Domain, private_key: bytes | str) -> str:
-    signable = encode_typed_data(full_message=match_typed_data(match, action, domain))
-    return "0x" + Account.sign_message(signable, private_key).signature.hex().removeprefix("0x")
-
-
-def _side_ok(session: Session, match: LibraryMatch, side: str, address: str) -> bool:
-    if side == "county":
-        return _county_of(session, address) == match.county
-    return _org_code_of(session, address) == match.org_code
-
-
-def prepare_match(
+def match_message(
     session: Session,
+    action: str,
+    *,
+    match_id: str,
     direction: str,
     need_id: str,
-    *,
-    supply_id: str | None = None,
-    org_code: str | None = None,
-    note: str = "",
-) -> LibraryMatch:
-    """An unsigned proposal: 点单 names a supply project, 接单 names the taking organization
-    (or its supply project). Signed with `propose`."""
+    supply_id: str | None,
+    org_code: str | None,
+    note: str,
+    nonce: str,
+    expiry: int,
+) -> dict[str, Any]:
+    """The LibraryMatch message for a proposal, from the library's current state: the need's
+    title, version, content hash, county, resources and deadline, the supply project's title
+    and the organization, beside the ids."""
     if direction not in DIRECTIONS:
         raise LibraryError("direction must be order (点单) or take (接单)", code="bad_direction")
-    if len(note) > 500:
-        raise LibraryError("note is longer than 500 characters", code="text_too_long")
-    need = get_project(session, need_id)
-    if need.kind != ProjectKind.NEED or need.status not in ("published", "matched"):
-        raise ConflictError("only a published need can be matched", code="need_not_open")
-    supply = ZERO32
+    if action not in ACTIONS:
+        raise LibraryError("action must be propose, accept or decline", code="bad_action")
+    need = _open_project(session, need_id, ProjectKind.NEED)
+    content = json.loads(need.draft_json)
+    supply, supply_title = ZERO32, ""
     if supply_id:
-        sp = get_project(session, supply_id)
-        if sp.kind != ProjectKind.SUPPLY or sp.status not in ("published", "matched"):
-            raise ConflictError(
-                "only a published supply project can be ordered", code="supply_not_open"
-            )
-        supply = sp.project_id
-        org_code = sp.org_code
+        sp = _open_project(session, supply_id, ProjectKind.SUPPLY)
+        supply, supply_title, org_code = sp.project_id, sp.title, sp.org_code
     elif direction == "order":
         raise LibraryError("点单 needs the supply project's id", code="missing_supply")
     if not org_code:
         raise LibraryError("接单 needs the organization's credit code", code="missing_org")
     assert need.county is not None
+    return {
+        "action": action,
+        "matchId": "0x" + parse_bytes32(match_id, "matchId").hex(),
+        "direction": direction,
+        "needId": need.project_id,
+        "needTitle": need.title,
+        "needVersion": need.version,
+        "needContentHash": _latest_hash(session, need),
+        "county": need.county,
+        "supplyId": supply,
+        "supplyTitle": supply_title,
+        "orgCode": org_code,
+        "resources": messages.resources_of(content["resources"]),
+        "deadline": messages.date_number(content.get("deadline")),
+        "note": note,
+        "nonce": nonce,
+        "expiry": expiry,
+    }
+
+
+def proposal_of(match: LibraryMatch) -> dict[str, Any]:
+    return dict(json.loads(match.proposal_message or "{}"))
+
+
+def response_message(match: LibraryMatch, action: str, nonce: str, expiry: int) -> dict[str, Any]:
+    """The message the other side signs to accept or decline: the proposal's fields."""
+    return {**proposal_of(match), "action": action, "nonce": nonce, "expiry": expiry}
+
+
+def match_typed_data(message: dict[str, Any], domain: Domain) -> dict[str, Any]:
+    """The EIP-712 document of a LibraryMatch message."""
+    return messages.typed_data(LIBRARY_MATCH, message, domain)
+
+
+def sign_match(message: dict[str, Any], domain: Domain, private_key: bytes | str) -> str:
+    return messages.sign(LIBRARY_MATCH, message, domain, private_key)
+
+
+def _side_ok(session: Session, county: int, org_code: str, side: str, address: str) -> bool:
+    if side == "county":
+        return _county_of(session, address) == county
+    return _org_code_of(session, address) == org_code
+
+
+def propose(session: Session, message: Any, signature: str | None, domain: Domain) -> LibraryMatch:
+    """Stores a proposal signed by the proposing side (county for 点单, org for 接单); its
+    fields must be the library's current ones for that need (and supply project)."""
+    verified = auth.verify(session, LIBRARY_MATCH, message, signature, domain)
+    m = verified.message
+    if m["action"] != "propose":
+        raise MessageError("this route takes action propose", code="message_mismatch")
+    side = "county" if m["direction"] == "order" else "org"
+    if not _side_ok(session, int(m["county"]), str(m["orgCode"]), side, verified.signer):
+        raise PermissionError_(
+            f"{verified.signer} 不能提出此匹配 / {verified.signer} may not propose this match: "
+            "a 点单 is signed by the need's county, a 接单 by the taking organization",
+            code="not_match_party",
+        )
+    auth.require_scoped(verified, str(m["matchId"]), "matchId")
+    note = str(m["note"])
+    if len(note) > 500:
+        raise LibraryError("note is longer than 500 characters", code="text_too_long")
+    pii.screen(note, "note")
+    expected = match_message(
+        session,
+        "propose",
+        match_id=m["matchId"],
+        direction=m["direction"],
+        need_id=m["needId"],
+        supply_id=None if m["supplyId"] == ZERO32 else m["supplyId"],
+        org_code=m["orgCode"],
+        note=note,
+        nonce=m["nonce"],
+        expiry=m["expiry"],
+    )
+    auth.require_equal(verified, expected)
+    if session.get(LibraryMatch, m["matchId"]) is not None:
+        raise ConflictError(f"match {m['matchId']} already exists", code="match_exists")
     match = LibraryMatch(
-        match_id="0x" + new_id().hex(),
-        direction=direction,
-        need_id=need.project_id,
-        supply_id=supply,
-        county=need.county,
-        org_code=org_code,
-        status="unsigned",
-        proposer="",
-        proposal_signature="",
+        match_id=m["matchId"],
+        direction=m["direction"],
+        need_id=m["needId"],
+        supply_id=m["supplyId"],
+        county=m["county"],
+        org_code=m["orgCode"],
+        status="proposed",
+        proposer=verified.signer,
+        proposal_signature=verified.signature,
+        proposal_message=json.dumps(m, ensure_ascii=False, sort_keys=True),
         note=note,
     )
     session.add(match)
-    session.flush()
-    return match
-
-
-def propose(session: Session, match_id: str, signature: str, domain: Domain) -> LibraryMatch:
-    """Stores a proposal signed by the proposing side (county for 点单, org for 接单)."""
-    match = get_match(session, match_id)
-    if match.status != "unsigned":
-        raise ConflictError(f"match is already {match.status}", code="match_closed")
-    signer = _recover(match, "propose", domain, signature)
-    side = "county" if match.direction == "order" else "org"
-    if not _side_ok(session, match, side, signer):
-        raise PermissionError_(
-            f"{signer} may not propose this match: a 点单 is signed by the need's county, a "
-            "接单 by the taking organization",
-            code="not_match_party",
-        )
-    match.status = "proposed"
-    match.proposer = signer
-    match.proposal_signature = signature
+    auth.consume(session, verified, "match_propose")
     session.flush()
     return match
 
@@ -174,26 +193,42 @@ def get_match(session: Session, match_id: str) -> LibraryMatch:
 
 
 def respond(
-    session: Session, match_id: str, action: str, signature: str, domain: Domain
+    session: Session, match_id: str, message: Any, signature: str | None, domain: Domain
 ) -> LibraryMatch:
-    """The other side accepts or declines, with its signature over the same match."""
+    """The other side accepts or declines, signing the proposal's fields; refused if the
+    need changed since it was proposed (the answer would be about other content)."""
     match = get_match(session, match_id)
-    if action not in ("accept", "decline"):
-        raise LibraryError("action must be accept or decline", code="bad_action")
-    if match.status != "proposed":
-        raise ConflictError(f"match is already {match.status}", code="match_closed")
-    signer = _recover(match, action, domain, signature)
+    verified = auth.verify(session, LIBRARY_MATCH, message, signature, domain)
     side = "org" if match.direction == "order" else "county"
-    if not _side_ok(session, match, side, signer):
+    if not _side_ok(session, match.county, match.org_code, side, verified.signer):
         raise PermissionError_(
-            f"{signer} may not answer this match: the {side} side answers a "
-            f"{'点单' if match.direction == 'order' else '接单'}",
+            f"{verified.signer} 不能答复此匹配 / {verified.signer} may not answer this match: "
+            f"the {side} side answers a {'点单' if match.direction == 'order' else '接单'}",
             code="not_match_party",
         )
+    action = verified.message["action"]
+    if action not in ("accept", "decline"):
+        raise LibraryError("action must be accept or decline", code="bad_action")
+    if not match.proposal_message:
+        raise ConflictError(
+            "this match was proposed before proposals were signed in full; propose it again",
+            code="match_closed",
+        )
+    auth.require_equal(verified, proposal_of(match), skip=("action", "nonce", "expiry"))
+    if match.status != "proposed":
+        raise ConflictError(f"match is already {match.status}", code="match_closed")
+    need = get_project(session, match.need_id)
+    if need.version != verified.message["needVersion"]:
+        raise ConflictError(
+            "需求已更新 / the need has a new version since this match was proposed; propose again",
+            code="need_changed",
+        )
     match.status = "accepted" if action == "accept" else "declined"
-    match.responder = signer
-    match.response_signature = signature
+    match.responder = verified.signer
+    match.response_signature = verified.signature
+    match.response_message = json.dumps(verified.message, ensure_ascii=False, sort_keys=True)
     match.responded_at = datetime.now(UTC)
+    auth.consume(session, verified, "match_respond")
     session.flush()
     return match
 
@@ -222,6 +257,8 @@ def match_json(m: LibraryMatch) -> dict[str, Any]:
         "proposal_signature": m.proposal_signature,
         "responder": m.responder,
         "response_signature": m.response_signature,
+        "proposal_message": json.loads(m.proposal_message) if m.proposal_message else None,
+        "response_message": json.loads(m.response_message) if m.response_message else None,
         "note": m.note,
     }
 
@@ -367,11 +404,43 @@ def recommend(
     return out[: max(1, min(limit, 100))]
 
 
-def push(session: Session, project_id: str, *, limit: int = 5) -> list[LibraryPush]:
-    """Records the top recommendations as pushes ("pushed to" a county or an organization)."""
+def push_message(
+    session: Session, project_id: str, limit: int, nonce: str, expiry: int
+) -> dict[str, Any]:
     row = get_project(session, project_id)
+    return {
+        "projectId": row.project_id,
+        "title": row.title,
+        "limit": limit,
+        "nonce": nonce,
+        "expiry": expiry,
+    }
+
+
+def push(
+    session: Session, project_id: str, message: Any, signature: str | None, domain: Domain
+) -> list[LibraryPush]:
+    """Records the top recommendations as pushes, on the owner's signed LibraryPush."""
+    row = get_project(session, project_id)
+    verified = auth.verify(session, LIBRARY_PUSH, message, signature, domain)
+    check_owner(session, row, verified.signer)
+    if row.status not in ("published", "matched"):
+        raise ConflictError("only a published project can be pushed", code="project_not_open")
+    limit = int(verified.message["limit"])
+    if not 1 <= limit <= 20:
+        raise MessageError("limit must be 1..20", code="bad_message", field="limit")
+    expected = push_message(
+        session, project_id, limit, verified.message["nonce"], verified.message["expiry"]
+    )
+    auth.require_equal(verified, expected)
+    pushed = _push(session, row, limit)
+    auth.consume(session, verified, "push")
+    return pushed
+
+
+def _push(session: Session, row: LibraryProject, limit: int) -> list[LibraryPush]:
     pushed: list[LibraryPush] = []
-    for rec in recommend(session, project_id, limit=limit):
+    for rec in recommend(session, row.project_id, limit=limit):
         other = get_project(session, rec.project_id)
         target = (
             f"county:{other.county}"
@@ -448,7 +517,3 @@ def accepted_match_ids(session: Session, need_id: str, org_code: str) -> list[st
         for m in accepted_matches(session, need_id)
         if m.org_code == org_code and m.need_id == need_id
     ]
-
-
-def parse_match_request(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: data.get(k) for k in ("direction", "need_id", "supply_id", "org_code", "note")}

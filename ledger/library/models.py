@@ -1,11 +1,12 @@
-"""Tables of the project libraries: projects, their anchored versions, matches, pushes and
-key counties. Same `Base` as the read model; created by migration 0002_library."""
+"""Tables of the project libraries: projects, their anchored versions, matches, pushes, key
+counties, used nonces and loaded key-county lists. Same `Base` as the read model; created by
+migrations 0002_library and 0006_library_auth."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, LargeBinary, String, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, LargeBinary, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.store.models import ADDRESS, HEX32, Base
@@ -74,6 +75,9 @@ class LibraryMatch(Base):
     responder: Mapped[str | None] = mapped_column(ADDRESS)
     response_signature: Mapped[str | None] = mapped_column(String(132))
     note: Mapped[str] = mapped_column(String(500), default="")
+    # the signed LibraryMatch messages (JSON), so anyone can re-check both signatures
+    proposal_message: Mapped[str | None] = mapped_column(Text)
+    response_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -97,4 +101,29 @@ class KeyCounty(Base):
     code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LibraryNonce(Base):
+    """A nonce a signer has used in a library write; kept until its message expires, since
+    an expired message is refused anyway (created by migration 0006_library_auth)."""
+
+    __tablename__ = "library_nonces"
+
+    signer: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    nonce: Mapped[str] = mapped_column(HEX32, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    expiry: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class KeyCountyList(Base):
+    """Each admin-signed KeyCountyList that was loaded: a new one needs a higher version."""
+
+    __tablename__ = "library_key_county_lists"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(200))
+    signer: Mapped[str] = mapped_column(ADDRESS)
+    message_json: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(132))
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

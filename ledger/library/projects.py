@@ -2,8 +2,14 @@
 
 Every published version (and every status change) is one ProjectAnchor record signed by the
 owner — a COUNTY key of the need's county, or an ORG key of the supply project's organization
-— whose contentHash is SHA-256 of that version's canonical JSON. The canonical JSON of every
-version is kept, so any past version can be proven against the on-chain log.
+— whose contentHash is SHA-256 of that version's canonical JSON, and which carries the title,
+budget and end date in clear. The canonical JSON of every version is kept, so any past
+version can be proven against the on-chain log.
+
+Every write is signed by the owner (`ledger.library.messages.LIBRARY_PROJECT`): a draft is
+created and edited with a "draft" message; publishing, editing a published project and a
+lifecycle move are "publish" / "edit" / "transition" messages sent with the ProjectAnchor
+signature of the next version. Published content is never changed in place.
 """
 
 from __future__ import annotations
@@ -16,11 +22,21 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.errors import ConflictError, LedgerError, NotFoundError, PermissionError_
-from ledger.library.models import KeyCounty, LibraryProject, LibraryProjectVersion
+from ledger.library import auth, pii
+from ledger.library.messages import (
+    DEFAULT_LIFETIME,
+    KEY_COUNTY_LIST,
+    LIBRARY_PROJECT,
+    MessageError,
+    SignatureError,
+    new_nonce,
+    typed_data,
+)
+from ledger.library.models import KeyCounty, KeyCountyList, LibraryProject, LibraryProjectVersion
 from ledger.library.regions import require_county, require_province
 from ledger.merkle import MerkleTree
 from ledger.records import (
@@ -30,7 +46,7 @@ from ledger.records import (
     ProjectKind,
     SignedRecord,
     category_code,
-    new_id,
+    date_code,
     parse_bytes32,
     recover_signer,
     sha256,
@@ -98,6 +114,8 @@ RESOURCE_KINDS = {"funds": 1, "goods": 2, "service": 3}
 RESOURCE_UNITS = {"funds": "fen", "service": "hour"}
 
 Text100 = Annotated[str, Field(min_length=1, max_length=100)]
+#: The on-chain ProjectAnchor takes a title of 1..200 UTF-8 bytes.
+MAX_TITLE_BYTES = 200
 Text64 = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -105,6 +123,14 @@ def _category(value: Any) -> str:
     if not isinstance(value, str):
         raise LibraryError("category must be text", code="unknown_category")
     return CATEGORIES[category_code(value.strip()) - 1]
+
+
+def _title_fits(v: str) -> str:
+    if not v.strip():
+        raise ValueError("title must not be blank")
+    if len(unicodedata.normalize("NFC", v).encode("utf-8")) > MAX_TITLE_BYTES:
+        raise ValueError(f"title must fit in {MAX_TITLE_BYTES} UTF-8 bytes (about 66 汉字)")
+    return v
 
 
 class Resource(BaseModel):
@@ -146,6 +172,11 @@ class NeedContent(BaseModel):
     deadline: date
     contact_role: Text64
 
+    @field_validator("title")
+    @classmethod
+    def _title_bytes(cls, v: str) -> str:
+        return _title_fits(v)
+
     @field_validator("county", mode="before")
     @classmethod
     def _county(cls, v: Any) -> int:
@@ -169,6 +200,11 @@ class SupplyContent(BaseModel):
     capacity: list[Resource] = Field(min_length=1, max_length=20)
     period_start: date
     period_end: date
+
+    @field_validator("title")
+    @classmethod
+    def _title_bytes(cls, v: str) -> str:
+        return _title_fits(v)
 
     @field_validator("categories", mode="before")
     @classmethod
@@ -203,6 +239,7 @@ def parse_content(kind: ProjectKind, data: Mapping[str, Any]) -> NeedContent | S
         ) from None
     if isinstance(parsed, SupplyContent) and parsed.period_end < parsed.period_start:
         raise LibraryError("period_end is before period_start", code="invalid_project")
+    pii.screen(parsed.model_dump(mode="json"))
     return parsed
 
 
@@ -285,35 +322,139 @@ def get_project(session: Session, project_id: str) -> LibraryProject:
     return row
 
 
-def create_draft(
-    session: Session, kind: ProjectKind, owner: str, data: Mapping[str, Any]
-) -> LibraryProject:
-    """A new draft owned by `owner`, who must hold the matching role already."""
-    content = parse_content(kind, data)
-    project_id = "0x" + new_id().hex()
-    org_code: str | None = None
-    county: int | None = None
+def budget_of(content: NeedContent | SupplyContent) -> int:
+    """Fen: a need's budget, or a supply project's funds capacity (decision 2)."""
     if isinstance(content, NeedContent):
-        county = content.county
-        if _county_of(session, owner) != county:
+        return content.budget_fen
+    return sum(r.quantity for r in content.capacity if r.kind == "funds")
+
+
+def end_date_of(content: NeedContent | SupplyContent) -> int:
+    """YYYYMMDD: a need's deadline, or a supply project's period_end (decision 2)."""
+    return date_code(content.deadline if isinstance(content, NeedContent) else content.period_end)
+
+
+def _first_category(content: NeedContent | SupplyContent) -> int:
+    cats = [content.category] if isinstance(content, NeedContent) else content.categories
+    return category_code(cats[0])
+
+
+def project_message(
+    kind: ProjectKind,
+    project_id: str,
+    content: NeedContent | SupplyContent,
+    *,
+    action: str,
+    status: str,
+    version: int,
+    org_code: str | None,
+    nonce: str,
+    expiry: int,
+) -> dict[str, Any]:
+    """The LibraryProject message for one version of a project: the human fields, and the
+    SHA-256 of the canonical JSON of that version's document."""
+    doc = document(kind, project_id, content, status, org_code)
+    return {
+        "action": action,
+        "projectId": project_id.lower(),
+        "projectKind": int(kind),
+        "county": content.county if isinstance(content, NeedContent) else 0,
+        "orgCode": org_code or "",
+        "title": content.title,
+        "category": _first_category(content),
+        "budget": budget_of(content),
+        "endDate": end_date_of(content),
+        "status": status,
+        "version": version,
+        "contentHash": "0x" + sha256(canonical_json(doc)).hex(),
+        "nonce": nonce,
+        "expiry": expiry,
+    }
+
+
+def make_anchor(
+    kind: ProjectKind,
+    project_id: str,
+    content: NeedContent | SupplyContent,
+    *,
+    status: str,
+    version: int,
+    org_code: str | None,
+) -> ProjectAnchor:
+    """The ProjectAnchor of one version, with its human-readable fields (decision 2)."""
+    pid = parse_bytes32(project_id, "project_id")
+    doc = document(kind, project_id, content, status, org_code)
+    return ProjectAnchor(
+        id=ProjectAnchor.anchor_id(pid, version),
+        project_id=pid,
+        project_kind=int(kind),
+        county=content.county if isinstance(content, NeedContent) else 0,
+        category=_first_category(content),
+        content_hash=sha256(canonical_json(doc)),
+        title=content.title,
+        budget=budget_of(content),
+        end_date=end_date_of(content),
+        version=version,
+    )
+
+
+def _owner_org(session: Session, kind: ProjectKind, content: Any, signer: str) -> str | None:
+    """Who may own a new project: a COUNTY key of the need's county, or any ORG key (the
+    project belongs to that organization). Returns the organization's code for supply."""
+    if isinstance(content, NeedContent):
+        if _county_of(session, signer) != content.county:
             raise PermissionError_(
-                f"{owner} is not a registered key of county {county}; register the county "
-                "office's key first (bangfu register county)",
+                f"{signer} 不是 {content.county} 县的登记密钥 / {signer} is not a registered key "
+                f"of county {content.county}; register the county office's key first "
+                "(bangfu register county)",
                 code="not_project_owner",
             )
-    else:
-        org_code = _org_code_of(session, owner)
-        if org_code is None:
-            raise PermissionError_(
-                f"{owner} is not a registered organization key; register it first "
-                "(bangfu register org)",
-                code="not_project_owner",
-            )
+        return None
+    org_code = _org_code_of(session, signer)
+    if org_code is None:
+        raise PermissionError_(
+            f"{signer} 不是登记的社会组织密钥 / {signer} is not a registered organization key; "
+            "register it first (bangfu register org)",
+            code="not_project_owner",
+        )
+    return org_code
+
+
+def create_draft(
+    session: Session,
+    kind: ProjectKind,
+    data: Mapping[str, Any],
+    message: Any,
+    signature: str | None,
+    domain: Domain,
+) -> LibraryProject:
+    """A new draft, signed by its owner with a LibraryProject "draft" message (version 1,
+    the document it will publish). The project id starts with the owner's address."""
+    verified = auth.verify(session, LIBRARY_PROJECT, message, signature, domain)
+    content = parse_content(kind, data)
+    org_code = _owner_org(session, kind, content, verified.signer)
+    pid = str(verified.message["projectId"])
+    auth.require_scoped(verified, pid, "projectId")
+    expected = project_message(
+        kind,
+        pid,
+        content,
+        action="draft",
+        status="published",
+        version=1,
+        org_code=org_code,
+        nonce=verified.message["nonce"],
+        expiry=verified.message["expiry"],
+    )
+    auth.require_equal(verified, expected)
+    if session.get(LibraryProject, pid) is not None:
+        raise ConflictError(f"project {pid} already exists", code="project_exists")
+    county = content.county if isinstance(content, NeedContent) else None
     row = LibraryProject(
-        project_id=project_id,
+        project_id=pid,
         kind=int(kind),
         status="draft",
-        owner=owner,
+        owner=verified.signer,
         county=county,
         org_code=org_code,
         version=0,
@@ -326,9 +467,10 @@ def create_draft(
         resource_kinds="",
         key_county=is_key_county(session, county),
     )
-    # the pending content is what version 1 will anchor, so it already says "published"
+    # the draft's content is what version 1 will anchor, so it already says "published"
     _apply(row, content, "published")
     session.add(row)
+    auth.consume(session, verified, "draft")
     session.flush()
     return row
 
@@ -345,45 +487,87 @@ def _apply(row: LibraryProject, content: NeedContent | SupplyContent, status: st
     row.resource_kinds = "," + ",".join(map(str, kinds)) + ","
 
 
-def content_of(row: LibraryProject) -> NeedContent | SupplyContent:
-    doc = json.loads(row.draft_json)
+def content_from_json(kind: ProjectKind, text: str) -> NeedContent | SupplyContent:
+    doc = json.loads(text)
     for key in ("format", "project_id", "kind", "status", "org_code"):
         doc.pop(key, None)
-    return parse_content(ProjectKind(row.kind), doc)
+    return parse_content(kind, doc)
+
+
+def content_of(row: LibraryProject) -> NeedContent | SupplyContent:
+    """A draft's pending content, or a published project's latest anchored content."""
+    return content_from_json(ProjectKind(row.kind), row.draft_json)
 
 
 def update_draft(
-    session: Session, project_id: str, data: Mapping[str, Any], *, status: str | None = None
+    session: Session,
+    project_id: str,
+    data: Mapping[str, Any],
+    message: Any,
+    signature: str | None,
+    domain: Domain,
 ) -> LibraryProject:
-    """Replaces the pending content (and optionally the target status) of the next version.
-
-    Nothing is public until the owner signs it with `publish`."""
+    """Replaces a draft's content, signed by its owner ("draft" message). Published projects
+    are immutable: change them with `check_version(..., "edit")`, a new signed version."""
     row = get_project(session, project_id)
-    if row.status not in EDITABLE:
-        raise LibraryError(
-            f"a {row.status} project can no longer be edited", code="project_not_editable"
+    verified = auth.verify(session, LIBRARY_PROJECT, message, signature, domain)
+    check_owner(session, row, verified.signer)
+    if row.status != "draft":
+        raise ConflictError(
+            "已发布内容不可修改，修改即新版本 / published content is immutable; a change is a "
+            "new version signed by the owner (action edit, with the anchor signature)",
+            code="published_is_immutable",
         )
     content = parse_content(ProjectKind(row.kind), data)
     if isinstance(content, NeedContent) and content.county != row.county:
         raise LibraryError("a need cannot move to another county", code="county_changed")
-    _apply(row, content, status or _next_status(row))
+    expected = project_message(
+        ProjectKind(row.kind),
+        row.project_id,
+        content,
+        action="draft",
+        status="published",
+        version=1,
+        org_code=row.org_code,
+        nonce=verified.message["nonce"],
+        expiry=verified.message["expiry"],
+    )
+    auth.require_equal(verified, expected)
+    _apply(row, content, "published")
+    auth.consume(session, verified, "draft")
+    session.flush()
     return row
 
 
-def _next_status(row: LibraryProject) -> str:
-    return "published" if row.status == "draft" else row.status
+@dataclass(frozen=True)
+class PendingVersion:
+    """A checked new version: the owner's request, the signed anchor and its document."""
+
+    verified: auth.Verified
+    signed: SignedRecord
+    action: str
+    status: str
+    content_json: str
 
 
-def pending_status(row: LibraryProject) -> str:
-    return str(json.loads(row.draft_json)["status"])
-
-
-def request_transition(session: Session, project_id: str, status: str) -> LibraryProject:
-    """Prepares the next version with a new status; refused unless the move is allowed."""
-    row = get_project(session, project_id)
+def _new_status(session: Session, row: LibraryProject, action: str, status: str | None) -> str:
+    if action == "publish":
+        if row.status != "draft":
+            raise ConflictError("the project is already published", code="already_published")
+        return "published"
+    if action == "edit":
+        if row.status == "draft":
+            raise ConflictError("edit a draft with action draft", code="project_is_draft")
+        if row.status not in EDITABLE:
+            raise LibraryError(
+                f"a {row.status} project can no longer be edited", code="project_not_editable"
+            )
+        return row.status
+    if action != "transition" or status is None:
+        raise LibraryError(f"unknown action {action!r}", code="bad_action")
     if status not in STATUSES:
         raise LibraryError(f"unknown status {status!r}; use one of {STATUSES}", code="bad_status")
-    if status not in TRANSITIONS[row.status]:
+    if row.status == "draft" or status not in TRANSITIONS[row.status]:
         allowed = ", ".join(sorted(TRANSITIONS[row.status])) or "none"
         raise ConflictError(
             f"a {row.status} project cannot become {status} (allowed: {allowed})",
@@ -397,110 +581,178 @@ def request_transition(session: Session, project_id: str, status: str) -> Librar
                 "a project becomes matched only after a 点单/接单 is accepted",
                 code="no_accepted_match",
             )
-    _apply(row, content_of(row), status)
-    return row
+    return status
 
 
-def next_anchor(row: LibraryProject) -> ProjectAnchor:
-    """The ProjectAnchor the owner signs to publish the pending content as the next version."""
-    version = row.version + 1
-    pid = parse_bytes32(row.project_id, "project_id")
-    return ProjectAnchor(
-        id=ProjectAnchor.anchor_id(pid, version),
-        project_id=pid,
-        project_kind=row.kind,
-        county=row.county or 0,
-        category=row.category,
-        content_hash=sha256(row.draft_json.encode("utf-8")),
-        version=version,
-    )
+def check_version(
+    session: Session,
+    project_id: str,
+    action: str,
+    message: Any,
+    signature: str | None,
+    anchor_signature: str | None,
+    domain: Domain,
+    *,
+    data: Mapping[str, Any] | None = None,
+    status: str | None = None,
+) -> PendingVersion:
+    """Checks a new version (read only): `publish` a draft, `edit` a published project's
+    content, or a lifecycle `transition`. The owner signs the LibraryProject request and the
+    ProjectAnchor of version current + 1; both must recover to the same owner.
 
-
-@dataclass(frozen=True)
-class ToSign:
-    """What the owner signs to publish the pending version."""
-
-    project_id: str
-    version: int
-    status: str
-    content_json: str
-    content_hash: str
-    typed_data: dict[str, Any]
-
-
-def to_sign(row: LibraryProject, domain: Domain) -> ToSign:
-    anchor = next_anchor(row)
-    return ToSign(
-        project_id=row.project_id,
-        version=anchor.version,
-        status=pending_status(row),
-        content_json=row.draft_json,
-        content_hash="0x" + anchor.content_hash.hex(),
-        typed_data=anchor.typed_data(domain),
-    )
-
-
-def check_publish(
-    session: Session, project_id: str, signature: bytes, domain: Domain
-) -> SignedRecord:
-    """The owner's signed anchor for the pending version, after every check (read only).
-
-    The caller queues it with the relayer and then calls `record_version`; both steps are
-    idempotent, so a crash between them is healed by publishing again with the same signature.
-    """
+    The caller queues the anchor with the relayer, then calls `record_version` (which
+    consumes the nonce); a crash between the two is healed by sending the request again."""
     row = get_project(session, project_id)
+    verified = auth.verify(session, LIBRARY_PROJECT, message, signature, domain)
+    check_owner(session, row, verified.signer)
     if row.origin != "local":
         raise LibraryError("imported projects are read-only here", code="imported_project")
-    if (
-        row.version
-        and pending_status(row) == row.status
-        and row.draft_json == _latest_json(session, row)
-    ):
+    if verified.message["action"] != action:
+        raise MessageError(
+            f"this route takes action {action!r}, the message says {verified.message['action']!r}",
+            code="message_mismatch",
+            field="action",
+        )
+    new_status = _new_status(session, row, action, status)
+    kind = ProjectKind(row.kind)
+    if action == "edit":
+        if data is None:
+            raise LibraryError("an edit needs the new content", code="invalid_project")
+        content = parse_content(kind, data)
+        if isinstance(content, NeedContent) and content.county != row.county:
+            raise LibraryError("a need cannot move to another county", code="county_changed")
+    else:
+        content = content_of(row)
+    version = row.version + 1
+    expected = project_message(
+        kind,
+        row.project_id,
+        content,
+        action=action,
+        status=new_status,
+        version=version,
+        org_code=row.org_code,
+        nonce=verified.message["nonce"],
+        expiry=verified.message["expiry"],
+    )
+    auth.require_equal(verified, expected)
+    doc_json = canonical_json(
+        document(kind, row.project_id, content, new_status, row.org_code)
+    ).decode("utf-8")
+    if action == "edit" and doc_json == row.draft_json:
         raise ConflictError("nothing changed since the last version", code="nothing_to_publish")
-    anchor = next_anchor(row)
-    signer = recover_signer(anchor.digest(domain), signature)
-    check_owner(session, row, signer)
-    return SignedRecord(record=anchor, domain=domain, signer=signer, signature=signature)
+    anchor = make_anchor(
+        kind, row.project_id, content, status=new_status, version=version, org_code=row.org_code
+    )
+    if not anchor_signature:
+        raise SignatureError(
+            "缺少锚定签名 / a new version needs the owner's signature over its ProjectAnchor "
+            "(anchor_signature)",
+            code="signature_required",
+        )
+    try:
+        raw = bytes.fromhex(anchor_signature.removeprefix("0x"))
+        anchor_signer = recover_signer(anchor.digest(domain), raw)
+    except (ValueError, LedgerError):
+        raise SignatureError(
+            "锚定签名无效 / anchor_signature is malformed; sign the ProjectAnchor typed data",
+            code="bad_signature",
+        ) from None
+    if anchor_signer != verified.signer:
+        raise PermissionError_(
+            f"the ProjectAnchor is signed by {anchor_signer}, the request by {verified.signer}; "
+            "the owner signs both",
+            code="not_project_owner",
+        )
+    signed = SignedRecord(record=anchor, domain=domain, signer=anchor_signer, signature=raw)
+    return PendingVersion(verified, signed, action, new_status, doc_json)
 
 
-def record_version(session: Session, project_id: str, signed: SignedRecord) -> LibraryProject:
-    """Stores the version the signed anchor publishes and moves the project's status."""
+def record_version(session: Session, project_id: str, pending: PendingVersion) -> LibraryProject:
+    """Stores the version (after the anchor was queued), consumes the request's nonce and
+    moves the project to the new content and status."""
     row = get_project(session, project_id)
+    signed = pending.signed
     anchor = signed.record
     assert isinstance(anchor, ProjectAnchor)
-    done = session.get(LibraryProjectVersion, (row.project_id, anchor.version))
-    if done is not None and done.anchor_id == "0x" + anchor.id.hex():
-        return row
-    if anchor.version != row.version + 1 or "0x" + anchor.content_hash.hex() != (
-        "0x" + sha256(row.draft_json.encode("utf-8")).hex()
-    ):
+    if anchor.version != row.version + 1:
         raise ConflictError(
             "the project changed while publishing; fetch it and sign again", code="stale_version"
         )
-    new_status = pending_status(row)
+    auth.consume(session, pending.verified, pending.action)
     session.add(
         LibraryProjectVersion(
             project_id=row.project_id,
             version=anchor.version,
-            status=new_status,
-            content_json=row.draft_json,
+            status=pending.status,
+            content_json=pending.content_json,
             content_hash="0x" + anchor.content_hash.hex(),
             anchor_id="0x" + anchor.id.hex(),
             anchor_bytes=signed.canonical_bytes(),
             signer=signed.signer,
         )
     )
+    _apply(row, content_from_json(ProjectKind(row.kind), pending.content_json), pending.status)
     row.version = anchor.version
     if row.status == "draft":
         row.published_at = datetime.now(UTC)
-    row.status = new_status
+    row.status = pending.status
     session.flush()
     return row
 
 
-def _latest_json(session: Session, row: LibraryProject) -> str | None:
-    v = session.get(LibraryProjectVersion, (row.project_id, row.version))
-    return v.content_json if v else None
+@dataclass(frozen=True)
+class ToSign:
+    """What the owner signs to make the next version: the LibraryProject request (with a
+    suggested nonce and expiry) and the ProjectAnchor, and the document both hash."""
+
+    project_id: str
+    version: int
+    status: str
+    content_json: str
+    content_hash: str
+    typed_data: dict[str, Any]  # the ProjectAnchor
+    request_typed_data: dict[str, Any]  # the LibraryProject message
+
+
+def to_sign(
+    session: Session,
+    row: LibraryProject,
+    domain: Domain,
+    *,
+    status: str | None = None,
+    lifetime: int = DEFAULT_LIFETIME,
+) -> ToSign:
+    """For a draft: publishing it; with `status`: that lifecycle move of a published project."""
+    action = "publish" if row.status == "draft" else "transition"
+    new_status = _new_status(session, row, action, status)
+    kind = ProjectKind(row.kind)
+    content = content_of(row)
+    version = row.version + 1
+    message = project_message(
+        kind,
+        row.project_id,
+        content,
+        action=action,
+        status=new_status,
+        version=version,
+        org_code=row.org_code,
+        nonce=new_nonce(),
+        expiry=auth.now() + lifetime,
+    )
+    anchor = make_anchor(
+        kind, row.project_id, content, status=new_status, version=version, org_code=row.org_code
+    )
+    doc = document(kind, row.project_id, content, new_status, row.org_code)
+    return ToSign(
+        project_id=row.project_id,
+        version=version,
+        status=new_status,
+        content_json=canonical_json(doc).decode("utf-8"),
+        content_hash=message["contentHash"],
+        typed_data=anchor.typed_data(domain),
+        request_typed_data=typed_data(LIBRARY_PROJECT, message, domain),
+    )
 
 
 def versions(session: Session, project_id: str) -> list[LibraryProjectVersion]:
@@ -688,3 +940,64 @@ def load_key_counties(session: Session, codes: list[int], source: str) -> int:
 
 def key_counties(session: Session) -> list[KeyCounty]:
     return list(session.scalars(select(KeyCounty).order_by(KeyCounty.code)))
+
+
+def key_county_list_version(session: Session) -> int:
+    """The version of the loaded key-county list (0 when none was loaded by signature)."""
+    return int(session.scalar(select(func.max(KeyCountyList.version))) or 0)
+
+
+def key_county_message(version: int, source: str, codes: list[int], expiry: int) -> dict[str, Any]:
+    """The KeyCountyList message the admin signs: the codes themselves, not a hash of them."""
+    return {
+        "version": version,
+        "source": source,
+        "counties": sorted({require_county(c).code for c in codes}),
+        "expiry": expiry,
+    }
+
+
+def load_signed_key_counties(
+    session: Session,
+    message: Any,
+    signature: str | None,
+    domain: Domain,
+    admins: list[str],
+) -> int:
+    """Replaces the key-county list with an admin-signed KeyCountyList whose version is
+    higher than the loaded one's; an older or equal version (a replay) is refused."""
+    verified = auth.verify(session, KEY_COUNTY_LIST, message, signature, domain)
+    auth.require_admin(session, verified.signer, admins)
+    current = key_county_list_version(session)
+    if verified.message["version"] <= current:
+        raise SignatureError(
+            f"名单版本 {verified.message['version']} 不新于已载入的 {current} / the list's "
+            f"version must be above the loaded version {current}; an old list cannot come back",
+            code="list_version_not_newer",
+            loaded_version=current,
+        )
+    codes = list(verified.message["counties"])
+    if not codes:
+        raise LibraryError("the key-county list has no county codes", code="empty_list")
+    if codes != sorted(set(codes)):
+        raise MessageError(
+            "counties must be ascending without repeats", code="bad_message", field="counties"
+        )
+    for code in codes:
+        require_county(code)
+    source = str(verified.message["source"])
+    if not 1 <= len(source) <= 200:
+        raise MessageError("source must be 1..200 characters", code="bad_message", field="source")
+    pii.screen(source, "source")
+    count = load_key_counties(session, codes, source)
+    session.add(
+        KeyCountyList(
+            version=verified.message["version"],
+            source=source,
+            signer=verified.signer,
+            message_json=json.dumps(verified.message, ensure_ascii=False, sort_keys=True),
+            signature=verified.signature,
+        )
+    )
+    session.flush()
+    return count

@@ -53,18 +53,22 @@ def populate(env: ChainEnv, evidence: Path) -> list[SignedRecord]:
     """A need, a commitment, two deliveries with evidence, a full receipt, a flag answered."""
     a, d = env.actors, env.domain
     out = []
+    need_id = new_id(a.county_a.address)
     need = ProjectAnchor(
-        id=new_id(),
-        project_id=new_id(),
+        id=ProjectAnchor.anchor_id(need_id, 1),
+        project_id=need_id,
         project_kind=ProjectKind.NEED,
         county=COUNTY_A,
         category=1,
+        title="大米帮扶 rice",
+        budget=500_000,
+        end_date=20301231,
         content_hash=sha256(b"need"),
         version=1,
     )
     out.append(submit(env, need.sign(a.county_a.key, d)))
     commit = Commitment(
-        id=new_id(),
+        id=new_id(a.org_a.address),
         need_id=need.project_id,
         match_id=new_id(),
         resource_kind=ResourceKind.GOODS,
@@ -80,7 +84,7 @@ def populate(env: ChainEnv, evidence: Path) -> list[SignedRecord]:
         blob = f"photo {i} of rice delivered".encode()
         (evidence / f"{sha256(blob).hex()}.txt").write_bytes(blob)
         dl = Delivery(
-            id=new_id(),
+            id=new_id(a.org_a.address),
             commitment_id=commit.id,
             quantity=30,
             delivered_at=int(time.time()),
@@ -91,11 +95,14 @@ def populate(env: ChainEnv, evidence: Path) -> list[SignedRecord]:
         deliveries.append(dl)
         out.append(submit(env, dl.sign(a.org_a.key, d)))
     rc = Receipt(
-        id=new_id(), delivery_id=deliveries[0].id, confirmed_quantity=30, note_hash=sha256(b"ok")
+        id=new_id(a.county_a.address),
+        delivery_id=deliveries[0].id,
+        confirmed_quantity=30,
+        note_hash=sha256(b"ok"),
     )
     out.append(submit(env, rc.sign(a.county_a.key, d)))
     fl = Flag(
-        id=new_id(),
+        id=new_id(a.auditor.address),
         record_id=deliveries[1].id,
         reason_code=FlagReason.EVIDENCE_MISMATCH,
         note_hash=sha256(b"blurry photo"),
@@ -104,7 +111,7 @@ def populate(env: ChainEnv, evidence: Path) -> list[SignedRecord]:
     blob = b"a sharper photo"
     (evidence / f"0x{sha256(blob).hex()}.jpg").write_bytes(blob)
     answer = Delivery(
-        id=new_id(),
+        id=new_id(a.org_a.address),
         commitment_id=commit.id,
         quantity=10,
         delivered_at=int(time.time()),

@@ -34,12 +34,14 @@ from tests.conftest import COUNTY_A, ChainEnv, start_env
 
 
 def _need(env: ChainEnv) -> None:
+    pid = new_id(env.actors.county_a.address)
     anchor = ProjectAnchor(
-        id=new_id(),
-        project_id=new_id(),
+        id=ProjectAnchor.anchor_id(pid, 1),
+        project_id=pid,
         project_kind=ProjectKind.NEED,
         county=COUNTY_A,
         category=2,
+        title="人才培育 training",
         content_hash=sha256(new_id()),
         version=1,
     )

@@ -57,19 +57,20 @@ class BatchEnv:
     def commitment(self, quantity: int, unit: str = "斤") -> bytes:
         """A need of county A and org A's commitment to it, both on chain and indexed."""
         env = self.env
-        project_id = new_id()
+        project_id = new_id(env.actors.county_a.address)
         anchor = ProjectAnchor(
             id=ProjectAnchor.anchor_id(project_id, 1),
             project_id=project_id,
             project_kind=ProjectKind.NEED,
             county=COUNTY_A,
             category=1,
+            title="化肥帮扶 fertilizer",
             content_hash=os.urandom(32),
             version=1,
         ).sign(env.actors.county_a.key, env.domain)
         env.ledger.submit(anchor, env.actors.admin)
         commitment = Commitment(
-            id=new_id(),
+            id=new_id(env.actors.org_a.address),
             need_id=project_id,
             match_id=new_id(),
             resource_kind=ResourceKind.GOODS,

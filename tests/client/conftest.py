@@ -101,9 +101,13 @@ def matched_need(svc: LedgerService, st: Stack, env: ChainEnv) -> tuple[str, str
         actions = None  # type: ignore[assignment]
     if actions is None:
         client = BangfuClient(http=TestClient(create_app(svc)), account=env.actors.county_a)
-        pid = new_id()
+        pid = client.new_project_id()
         anchor = client.project_anchor(
-            pid, project_kind=ProjectKind.NEED, county=COUNTY_A, category="民生保障"
+            pid,
+            project_kind=ProjectKind.NEED,
+            county=COUNTY_A,
+            category="民生保障",
+            title="大米帮扶 rice",
         )
         client.submit([anchor])
         st.settle()

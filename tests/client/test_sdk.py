@@ -165,6 +165,9 @@ def test_over_real_http(env: ChainEnv, st: Stack, live: LiveServer) -> None:
 # ---------------------------------------------------------------- loose input (no chain)
 
 
+SIGNER = "0x" + "ab" * 20
+
+
 def test_record_from_fields_converts_loose_values(tmp_path) -> None:
     evidence = tmp_path / "photo.jpg"
     evidence.write_bytes(b"jpeg bytes")
@@ -180,6 +183,7 @@ def test_record_from_fields_converts_loose_values(tmp_path) -> None:
             "termsHash": "@photo.jpg",
         },
         base=tmp_path,
+        signer=SIGNER,
     )
     assert isinstance(rec, Commitment)
     assert rec.resource_kind == ResourceKind.GOODS and rec.quantity == 500
@@ -188,7 +192,7 @@ def test_record_from_fields_converts_loose_values(tmp_path) -> None:
     import hashlib
 
     assert rec.terms_hash == hashlib.sha256(b"jpeg bytes").digest()
-    assert rec.id != bytes(32) and len(rec.id) == 32
+    assert len(rec.id) == 32 and rec.id[:20] == bytes.fromhex(SIGNER[2:])  # scoped to its signer
 
     anchor = record_from_fields(
         "project_anchor",
@@ -197,6 +201,9 @@ def test_record_from_fields_converts_loose_values(tmp_path) -> None:
             "projectKind": "need",
             "county": str(COUNTY_A),
             "category": "产业发展",
+            "title": "2026",
+            "budget": "1200",
+            "endDate": "2026-06-30",
             "contentHash": "0x" + "04" * 32,
             "version": 2,
         },
@@ -204,6 +211,7 @@ def test_record_from_fields_converts_loose_values(tmp_path) -> None:
     assert isinstance(anchor, ProjectAnchor)
     assert anchor.id == ProjectAnchor.anchor_id(b"\x03" * 32, 2)
     assert anchor.category == 1
+    assert (anchor.title, anchor.budget, anchor.end_date) == ("2026", 1200, 20260630)
 
     d = record_from_fields(
         "delivery",
@@ -214,8 +222,13 @@ def test_record_from_fields_converts_loose_values(tmp_path) -> None:
             "beneficiaryCount": 0,
             "beneficiaryRoot": "0x" + "00" * 32,
         },
+        signer=SIGNER,
     )
     assert isinstance(d, Delivery) and d.delivered_at > 1_700_000_000
+    with pytest.raises(RecordError) as exc:  # a fresh id needs to know whose it is
+        record_from_fields("receipt", {"deliveryId": "0x" + "05" * 32, "confirmedQuantity": 1,
+                                       "noteHash": "0x" + "00" * 32})  # fmt: skip
+    assert exc.value.code == "missing_signer"
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 from lxml import etree
 from sqlalchemy import select
@@ -44,6 +45,7 @@ from ledger.records import (
     ResourceKind,
     SignedRecord,
     derive_id,
+    scoped_id,
     text32,
 )
 from ledger.service import LedgerService
@@ -55,8 +57,19 @@ def ts(day: str, hms: str = "10:00:00") -> int:
     return int(datetime.fromisoformat(f"{day}T{hms}+08:00").timestamp())
 
 
+#: Who signs each named record: its id is scoped to that address (set when it is made).
+_SIGNERS: dict[str, str] = {}
+
+
+def own(name: str, key: bytes) -> None:
+    _SIGNERS[name] = Account.from_key(key).address
+
+
 def rid(name: str) -> bytes:
-    return derive_id("export-demo", name)
+    """A fixed id per name: scoped to the record's signer once `own` named it."""
+    digest = derive_id("export-demo", name)
+    signer = _SIGNERS.get(name)
+    return digest if signer is None else scoped_id(signer, digest)
 
 
 def hx(name: str) -> str:
@@ -83,14 +96,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             env.ledger.submit(signed, a.relayers[0])
 
         def need(name: str, county: int, cat: int, key: bytes, when: int) -> None:
+            own(name, key)
             pid = rid(name)
             anchor = ProjectAnchor(
-                id=ProjectAnchor.anchor_id(pid, 1), project_id=pid, county=county, category=cat
+                id=ProjectAnchor.anchor_id(pid, 1),
+                project_id=pid,
+                county=county,
+                category=cat,
+                title=f"需求 {name}",
             )
             put(when, anchor.sign(key, dom))
 
         def commit(name: str, need_name: str, rk: int, qty: int, unit: str, due: int,
                    key: bytes, when: int) -> None:  # fmt: skip
+            own(name, key)
             c = Commitment(
                 id=rid(name), need_id=rid(need_name), match_id=rid("m" + name), resource_kind=rk,
                 quantity=qty, unit=text32(unit), due_date=due,
@@ -98,6 +117,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             put(when, c.sign(key, dom))
 
         def deliver(name: str, c: str, qty: int, people: int, key: bytes, when: int) -> None:
+            own(name, key)
             d = Delivery(
                 id=rid(name), commitment_id=rid(c), quantity=qty, delivered_at=when - 60,
                 evidence_hash=rid("e" + name), beneficiary_count=people,
@@ -106,6 +126,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             put(when, d.sign(key, dom))
 
         def receipt(name: str, d: str, qty: int, key: bytes, when: int) -> None:
+            own(name, key)
             put(
                 when,
                 Receipt(id=rid(name), delivery_id=rid(d), confirmed_quantity=qty).sign(key, dom),
@@ -129,6 +150,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         receipt("R2", "D2", 30_000, ka, ts("2030-08-25"))
         deliver("D4", "C3", 50, 50, oa, ts("2030-09-01"))
         receipt("R4", "D4", 50, kb, ts("2030-09-02"))
+        own("F1", a.auditor.key)
         flag = Flag(id=rid("F1"), record_id=rid("D2"), reason_code=FlagReason.RECEIPT_SHORTFALL)
         put(ts("2030-09-10"), flag.sign(a.auditor.key, dom))
         # after the 2030-Q3 cut-off: must not count in the Q3 report

@@ -69,8 +69,8 @@ def test_versions_anchored_and_old_version_proven(svc, env):
 def test_permissions(svc, env):
     a = env.actors
     # a county key cannot create a need for another county
-    with svc.db.session() as s, pytest.raises(PermissionError_):
-        projects.create_draft(s, ProjectKind.NEED, a.county_b.address, need())
+    with pytest.raises(PermissionError_):
+        actions.create_draft(svc, ProjectKind.NEED, need(), a.county_b.key)
     nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     for intruder in (a.county_b, a.org_a, a.stranger):
         with pytest.raises(PermissionError_) as info:
@@ -80,18 +80,12 @@ def test_permissions(svc, env):
     with pytest.raises(PermissionError_):
         actions.change_status(svc, sid, "closed", a.org_b.key)
     # the other side must answer a match: the proposing org cannot accept its own 接单
-    with svc.db.session() as s:
-        m = matching.prepare_match(s, "take", nid, org_code="91520000MA6DKTQX0C")
-        sig = matching.sign_match(m, "propose", svc.domain, a.org_a.key)
-        matching.propose(s, m.match_id, sig, svc.domain)
-        with pytest.raises(PermissionError_):
-            matching.respond(
-                s,
-                m.match_id,
-                "accept",
-                matching.sign_match(m, "accept", svc.domain, a.org_a.key),
-                svc.domain,
-            )
+    mid = actions.propose_match(
+        svc, a.org_a.key, nid, direction="take", org_code="91520000MA6DKTQX0C"
+    )
+    with pytest.raises(PermissionError_):
+        actions.answer_match(svc, a.org_a.key, mid, "accept")
+    assert actions.get_match(svc, mid).status == "proposed"
 
 
 def test_commitment_needs_an_accepted_match(svc, env):
@@ -101,7 +95,7 @@ def test_commitment_needs_an_accepted_match(svc, env):
 
     def commitment(match_id: bytes) -> object:
         return Commitment(
-            id=new_id(),
+            id=new_id(a.org_a.address),
             need_id=bytes.fromhex(nid[2:]),
             match_id=match_id,
             resource_kind=ResourceKind.FUNDS,
@@ -110,14 +104,14 @@ def test_commitment_needs_an_accepted_match(svc, env):
         ).sign(a.org_a.key, svc.domain)
 
     with pytest.raises(LedgerError) as info:
-        svc.relayer.accept([commitment(new_id())])
+        svc.relayer.accept([commitment(new_id(a.org_a.address))])
     assert info.value.code == "no_accepted_match"
     mid = actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, nid)
     with pytest.raises(LedgerError):  # the match is org A's, not org B's
         svc.relayer.accept(
             [
                 Commitment(
-                    id=new_id(),
+                    id=new_id(a.org_b.address),
                     need_id=bytes.fromhex(nid[2:]),
                     match_id=bytes.fromhex(mid[2:]),
                     resource_kind=1,
@@ -188,7 +182,9 @@ def test_tampered_bundle_refused(svc, env):
     nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     sync(svc, env)
     with svc.db.session() as s:
-        bundle = sharing.export_bundle(s, a.admin.key, instance="guizhou", project_ids=[nid])
+        bundle = sharing.export_bundle(
+            s, a.admin.key, svc.domain, instance="guizhou", project_ids=[nid]
+        )
     assert len(bundle["projects"]) == 1
     trusted = [a.admin.address]
 
@@ -204,47 +200,107 @@ def test_tampered_bundle_refused(svc, env):
     refused(edited, "bad_bundle_signature")
     # re-signed by the tamperer: the signature is then not a trusted exporter's
     with svc.db.session() as s:
-        other = sharing.export_bundle(s, a.stranger.key, instance="x", project_ids=[nid])
-    refused(other, "bad_bundle_signature")
+        other = sharing.export_bundle(
+            s, a.stranger.key, svc.domain, instance="x", project_ids=[nid]
+        )
+    refused(other, "untrusted_exporter")
     # a trusted signer's bundle whose content was changed before signing fails the proof
     with svc.db.session() as s:
-        good = sharing.export_bundle(s, a.stranger.key, instance="x", project_ids=[nid])
+        good = sharing.export_bundle(s, a.stranger.key, svc.domain, instance="x", project_ids=[nid])
     bad = copy.deepcopy(good)
     bad["projects"][0]["versions"][0]["content_json"] += " "
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
+    from ledger.library import messages
 
     bad.pop("signature")
-    bad["signature"] = (
-        "0x"
-        + bytes(
-            Account.sign_message(
-                encode_defunct(primitive=sharing._digest(bad)), a.stranger.key
-            ).signature
-        ).hex()
+    bad["signature"] = messages.sign(
+        messages.LIBRARY_BUNDLE, sharing._bundle_message(bad), svc.domain, a.stranger.key
     )
     with svc.db.session() as s, pytest.raises(LedgerError) as info:
         sharing.import_bundle(s, bad, [a.stranger.address])
     assert info.value.code == "bad_bundle_proof"
 
 
-def test_bundle_import_into_another_database(svc, env, tmp_path):
+def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from ledger.client import ApiError, BangfuClient
+    from ledger.indexer import Indexer
     from ledger.service import LedgerService
     from tests.conftest import fresh_database_url
 
     a = env.actors
-    nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
-    sync(svc, env)
-    with svc.db.session() as s:
-        bundle = sharing.export_bundle(s, a.admin.key, instance="guizhou", project_ids=[nid])
+    exporter = a.stranger
+    # the exporting instance: its own database on the same chain
     url = next(fresh_database_url("sqlite", tmp_path))
     other = LedgerService(env.settings.model_copy(update={"database_url": url}))
     other.db.migrate()
-    with other.db.session() as s:
-        assert sharing.import_bundle(s, bundle, [a.admin.address]) == 1
-    with other.db.session() as s:
+    Indexer(other.db, other.ledger()).run_until_synced()
+    nid = actions.create_and_publish(
+        other, ProjectKind.NEED, need(county=520121, title="开阳县茶园帮扶"), a.county_b.key
+    )
+    sync(other, env)
+
+    def export(instance: str = "guizhou") -> dict:
+        with other.db.session() as s:
+            return sharing.export_bundle(
+                s, exporter.key, other.domain, instance=instance, project_ids=[nid]
+            )
+
+    b1 = export()
+
+    def admin_client(trusted: str) -> BangfuClient:
+        target = LedgerService(
+            svc.settings.model_copy(update={"library_trusted_exporters": trusted})
+        )
+        return BangfuClient(http=TestClient(create_app(target)), account=a.admin)
+
+    # not in BANGFU_LIBRARY_TRUSTED_EXPORTERS: refused, nothing stored
+    with pytest.raises(ApiError) as info:
+        admin_client(a.org_b.address).library_import_bundle(b1)
+    assert info.value.code == "untrusted_exporter"
+    with svc.db.session() as s:
+        assert s.get(LibraryProject, nid) is None
+    # the caller cannot choose whom to trust: ?trusted= is gone, the query is ignored
+    admin = admin_client(exporter.address)
+    r = admin_client("").http.post(
+        "/api/v1/library/bundles/import", params={"trusted": exporter.address}, json={"bundle": b1}
+    )
+    assert r.status_code == 401 and r.json()["code"] == "signature_required"
+    # not the admin: refused
+    with pytest.raises(ApiError) as info:
+        BangfuClient(http=admin.http, account=a.county_a).library_import_bundle(b1)
+    assert info.value.code == "not_admin"
+
+    assert admin.library_import_bundle(b1) == {"imported": 1}
+    with svc.db.session() as s:
         row = s.get(LibraryProject, nid)
         assert row is not None and row.origin == "import:guizhou" and row.status == "published"
+    # a later version is added; the earlier one stays as it was
+    actions.edit(other, nid, need(county=520121, title="开阳县茶园帮扶（二期）"), a.county_b.key)
+    sync(other, env)
+    b2 = export()
+    assert admin.library_import_bundle(b2) == {"imported": 1}
+    # an older bundle again changes nothing
+    assert admin.library_import_bundle(b1) == {"imported": 0}
+    with svc.db.session() as s:
+        vs = projects.versions(s, nid)
+        assert [v.version for v in vs] == [1, 2] and "二期" not in vs[0].content_json
+        assert s.get(LibraryProject, nid).title == "开阳县茶园帮扶（二期）"
+    # the same project under another instance's name cannot overwrite it
+    with pytest.raises(ApiError) as info:
+        admin.library_import_bundle(export("someone-else"))
+    assert info.value.code == "import_conflict"
+    # nor can a bundle overwrite a local project
+    local = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
+    sync(svc, env)
+    with svc.db.session() as s:
+        mine = sharing.export_bundle(
+            s, exporter.key, svc.domain, instance="guizhou", project_ids=[local]
+        )
+    with pytest.raises(ApiError) as info:
+        admin.library_import_bundle(mine)
+    assert info.value.code == "import_conflict"
     other.close()
 
 
@@ -289,7 +345,7 @@ def test_chinese_search_and_filters(svc, env):
     ],
 )
 def test_bad_input_refused(svc, env, override, code):
-    with svc.db.session() as s, pytest.raises(LedgerError) as info:
-        projects.create_draft(s, ProjectKind.NEED, env.actors.county_a.address, need(**override))
+    with pytest.raises(LedgerError) as info:
+        actions.create_draft(svc, ProjectKind.NEED, need(**override), env.actors.county_a.key)
     assert info.value.code == code
     assert 400 <= info.value.http_status < 500

@@ -156,7 +156,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
         "c:funds",
         a.org_a,
         Commitment(
-            id=new_id(),
+            id=new_id(a.org_a.address),
             need_id=school,
             match_id=_b(m_school),
             resource_kind=ResourceKind.FUNDS,
@@ -170,7 +170,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
         "c:goods",
         a.org_b,
         Commitment(
-            id=new_id(),
+            id=new_id(a.org_b.address),
             need_id=clinic,
             match_id=_b(m_clinic),
             resource_kind=ResourceKind.GOODS,
@@ -184,7 +184,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
         "c:tea",
         a.org_b,
         Commitment(
-            id=new_id(),
+            id=new_id(a.org_b.address),
             need_id=tea,
             match_id=_b(m_tea),
             resource_kind=ResourceKind.FUNDS,
@@ -198,7 +198,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
         "d:funds1",
         a.org_a,
         Delivery(
-            id=new_id(),
+            id=new_id(a.org_a.address),
             commitment_id=c_funds,
             quantity=8_000_000,
             delivered_at=now - 3600,
@@ -211,7 +211,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
         "d:funds2",
         a.org_a,
         Delivery(
-            id=new_id(),
+            id=new_id(a.org_a.address),
             commitment_id=c_funds,
             quantity=4_000_000,
             delivered_at=now - 600,
@@ -224,7 +224,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
         "d:goods",
         a.org_b,
         Delivery(
-            id=new_id(),
+            id=new_id(a.org_b.address),
             commitment_id=c_goods,
             quantity=200,
             delivered_at=now,
@@ -236,18 +236,28 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
     put(
         "r:funds1",
         a.county_a,
-        Receipt(id=new_id(), delivery_id=d1, confirmed_quantity=8_000_000, note_hash=new_id()),
+        Receipt(
+            id=new_id(a.county_a.address),
+            delivery_id=d1,
+            confirmed_quantity=8_000_000,
+            note_hash=new_id(),
+        ),
     )
     put(
         "r:funds2",
         a.county_a,
-        Receipt(id=new_id(), delivery_id=d2, confirmed_quantity=3_500_000, note_hash=new_id()),
+        Receipt(
+            id=new_id(a.county_a.address),
+            delivery_id=d2,
+            confirmed_quantity=3_500_000,
+            note_hash=new_id(),
+        ),
     )
     put(
         "f:goods",
         a.auditor,
         Flag(
-            id=new_id(),
+            id=new_id(a.auditor.address),
             record_id=_b(world.records["d:goods"]),
             reason_code=FlagReason.LATE_DELIVERY,
             note_hash=new_id(),

@@ -33,22 +33,26 @@ from ledger.store.models import LogEntry, OutboxRecord
 from tests.conftest import COUNTY_A
 
 
-def need(county: int = COUNTY_A, category: int = 3) -> ProjectAnchor:
-    pid = new_id()
+def need(signer: str, county: int = COUNTY_A, category: int = 3) -> ProjectAnchor:
+    """A new need project of `county`, its id scoped to the county office `signer`."""
+    pid = new_id(signer)
     return ProjectAnchor(
         id=ProjectAnchor.anchor_id(pid, 1),
         project_id=pid,
         project_kind=ProjectKind.NEED,
         county=county,
         category=category,
-        content_hash=new_id(),
+        title="大米帮扶 rice for a county",
+        budget=0,
+        end_date=20301231,
+        content_hash=new_id(signer),
         version=1,
     )
 
 
-def commitment(need_id: bytes, quantity: int = 100) -> Commitment:
+def commitment(signer: str, need_id: bytes, quantity: int = 100) -> Commitment:
     return Commitment(
-        id=new_id(),
+        id=new_id(signer),
         need_id=need_id,
         match_id=new_id(),
         resource_kind=ResourceKind.GOODS,
@@ -59,9 +63,9 @@ def commitment(need_id: bytes, quantity: int = 100) -> Commitment:
     )
 
 
-def delivery(commitment_id: bytes, quantity: int) -> Delivery:
+def delivery(signer: str, commitment_id: bytes, quantity: int) -> Delivery:
     return Delivery(
-        id=new_id(),
+        id=new_id(signer),
         commitment_id=commitment_id,
         quantity=quantity,
         delivered_at=1_735_689_600,
@@ -71,9 +75,12 @@ def delivery(commitment_id: bytes, quantity: int) -> Delivery:
     )
 
 
-def receipt(delivery_id: bytes, confirmed: int) -> Receipt:
+def receipt(signer: str, delivery_id: bytes, confirmed: int) -> Receipt:
     return Receipt(
-        id=new_id(), delivery_id=delivery_id, confirmed_quantity=confirmed, note_hash=new_id()
+        id=new_id(signer),
+        delivery_id=delivery_id,
+        confirmed_quantity=confirmed,
+        note_hash=new_id(),
     )
 
 
@@ -98,18 +105,18 @@ class Chain:
         return signed
 
     def need(self) -> SignedRecord:
-        return self.sign(need(self.county_code), self.county)
+        return self.sign(need(self.county.address, self.county_code), self.county)
 
     def commit(self, need_id: str, match_id: str, quantity: int = 100) -> SignedRecord:
         """A commitment of the org to a need, citing an accepted match (see `matched`)."""
-        rec = commitment(bytes.fromhex(need_id[2:]), quantity)
+        rec = commitment(self.org.address, bytes.fromhex(need_id[2:]), quantity)
         return self.sign(dataclasses.replace(rec, match_id=bytes.fromhex(match_id[2:])), self.org)
 
     def deliver(self, commit_rec: SignedRecord, quantity: int) -> SignedRecord:
-        return self.sign(delivery(commit_rec.id, quantity), self.org)
+        return self.sign(delivery(self.org.address, commit_rec.id, quantity), self.org)
 
     def confirm(self, delivery_rec: SignedRecord, quantity: int) -> SignedRecord:
-        return self.sign(receipt(delivery_rec.id, quantity), self.county)
+        return self.sign(receipt(self.county.address, delivery_rec.id, quantity), self.county)
 
 
 NEED_CONTENT: dict[str, Any] = {

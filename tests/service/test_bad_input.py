@@ -125,17 +125,21 @@ def test_forged_signatures_are_refused(
     # The record changed after signing: the signature recovers to a stranger.
     tampered = {**good, "record": {**good["record"], "category": 4}}
     r = client.post(url, json={"records": [tampered]})
-    assert r.status_code == 422 and r.json()["code"] in ("MissingRole", "bad_signature")
+    assert r.status_code == 422 and r.json()["code"] in ("RecordIdNotScoped", "bad_signature")
     # Signed by a key without the role, or by the wrong county's office.
-    refused(client.post(url, json=body(flow.sign(need(), env.actors.stranger))), 422, "MissingRole")
-    refused(client.post(url, json=body(flow.sign(need(), env.actors.county_b))), 422, "WrongCounty")
-    refused(client.post(url, json=body(flow.sign(need(), env.actors.org_a))), 422, "MissingRole")
+    a = env.actors
+    for who, code in (
+        (a.stranger, "MissingRole"),
+        (a.county_b, "WrongCounty"),
+        (a.org_a, "MissingRole"),
+    ):
+        refused(client.post(url, json=body(flow.sign(need(who.address), who))), 422, code)
     # Signed for another deployment (domain): recovers to someone else here.
     other = dataclasses.replace(env.domain, chain_id=env.domain.chain_id + 1)
-    foreign = need().sign(env.actors.county_a.key, other).to_json()
+    foreign = need(a.county_a.address).sign(a.county_a.key, other).to_json()
     refused(client.post(url, json={"records": [foreign]}), 422, "bad_signature")
     del foreign["signer"]
-    refused(client.post(url, json={"records": [foreign]}), 422, "MissingRole")
+    refused(client.post(url, json={"records": [foreign]}), 422, "RecordIdNotScoped")
     assert outbox_size(svc) == 0
 
 
@@ -173,7 +177,10 @@ def test_replays_and_unknown_references(
     }
     # References to things that do not exist.
     refused(
-        client.post(url, json=body(flow.sign(commitment(new_id()), env.actors.org_a))),
+        client.post(
+            url,
+            json=body(flow.sign(commitment(env.actors.org_a.address, new_id()), env.actors.org_a)),
+        ),
         422,
         "UnknownNeed",
     )
@@ -184,18 +191,28 @@ def test_replays_and_unknown_references(
         "no_accepted_match",
     )
     refused(
-        client.post(url, json=body(flow.sign(delivery(new_id(), 1), env.actors.org_a))),
+        client.post(
+            url,
+            json=body(flow.sign(delivery(env.actors.org_a.address, new_id(), 1), env.actors.org_a)),
+        ),
         422,
         "UnknownCommitment",
     )
     refused(
-        client.post(url, json=body(flow.sign(receipt(new_id(), 1), env.actors.county_a))),
+        client.post(
+            url,
+            json=body(
+                flow.sign(receipt(env.actors.county_a.address, new_id(), 1), env.actors.county_a)
+            ),
+        ),
         422,
         "UnknownDelivery",
     )
     refused(client.post(url, json=body(flow.deliver(c, 11))), 422, "OverDelivery")
     refused(
-        client.post(url, json=body(flow.sign(delivery(c.id, 1), env.actors.org_b))),
+        client.post(
+            url, json=body(flow.sign(delivery(env.actors.org_b.address, c.id, 1), env.actors.org_b))
+        ),
         422,
         "NotCommitmentOwner",
     )

@@ -27,14 +27,15 @@ def svc(env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
     s.close()
 
 
-def supply() -> ProjectAnchor:
-    pid = new_id()
+def supply(signer: str) -> ProjectAnchor:
+    pid = new_id(signer)
     return ProjectAnchor(
         id=ProjectAnchor.anchor_id(pid, 1),
         project_id=pid,
         project_kind=ProjectKind.SUPPLY,
         county=COUNTY_A,
         category=5,
+        title="农技服务 farm services",
         content_hash=new_id(),
         version=1,
     )
@@ -78,13 +79,13 @@ def test_200_concurrent_submissions_keep_nonces_contiguous(
     st = stack(svc, env.actors.relayers, batch_size=10, max_inflight=4)
     a = env.actors
     signers = [
-        (a.county_a, lambda: need(COUNTY_A)),
-        (a.county_b, lambda: need(COUNTY_B)),
+        (a.county_a, lambda who: need(who, COUNTY_A)),
+        (a.county_b, lambda who: need(who, COUNTY_B)),
         (a.org_a, supply),
         (a.org_b, supply),
     ]
     records: list[SignedRecord] = [
-        make().sign(key.key, env.domain) for key, make in signers for _ in range(50)
+        make(key.address).sign(key.key, env.domain) for key, make in signers for _ in range(50)
     ]
     first_block = int(env.w3.eth.block_number) + 1
     starts = {r.address: env.w3.eth.get_transaction_count(r.address) for r in a.relayers}
