@@ -2,6 +2,8 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
@@ -13,9 +15,15 @@ import {MerkleLog} from "./libraries/MerkleLog.sol";
 /// @dev Canonical record bytes (the leaf data, also emitted in `RecordAppended`) are
 /// `FORMAT_VERSION ‖ kind ‖ chainid ‖ address(this) ‖ signer ‖ abi.encode(struct) ‖ r ‖ s ‖ v`,
 /// packed. ledger/records.py builds and parses exactly these bytes.
-contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
+///
+/// Roles: the admin (the civil-affairs office) is OpenZeppelin's two-step
+/// `DEFAULT_ADMIN_ROLE` with a transfer delay set at deployment; `ADMIN_ROLE` always names
+/// the same account. COUNTY, ORG and AUDITOR are granted and revoked only through the
+/// (de)registration functions, and one address holds at most one of them.
+contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multicall {
     using MerkleLog for MerkleLog.Log;
 
+    /// @notice Held by exactly the account that holds DEFAULT_ADMIN_ROLE (mirrored).
     bytes32 public constant ADMIN_ROLE = keccak256("ADMIN");
     bytes32 public constant COUNTY_ROLE = keccak256("COUNTY");
     bytes32 public constant ORG_ROLE = keccak256("ORG");
@@ -35,6 +43,9 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
     /// @dev Quantities fit a signed 64-bit integer, so every SQL read model can hold them.
     uint128 internal constant MAX_QUANTITY = uint128(type(uint64).max >> 1);
     uint256 internal constant MAX_TITLE_BYTES = 200;
+    /// @notice The most commitments one DeliveryBatch may deliver against (ledger/batches.py
+    /// MAX_COMMITMENTS).
+    uint256 public constant MAX_BATCH_COMMITMENTS = 256;
 
     bytes32 internal constant PROJECT_ANCHOR_TYPEHASH = keccak256(
         "ProjectAnchor(bytes32 id,bytes32 projectId,uint8 projectKind,uint32 county,uint8 category,string title,uint128 budget,uint32 endDate,bytes32 contentHash,uint32 version)"
@@ -83,37 +94,84 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
     mapping(address account => uint32 county) private _countyOf;
     mapping(address account => bytes32 orgCode) private _orgCodeOf;
 
-    /// @param admin the civil-affairs office, which registers and revokes every other role
-    constructor(address admin) EIP712("BangfuLedger", "1") {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(ADMIN_ROLE, admin);
-        _setRoleAdmin(COUNTY_ROLE, ADMIN_ROLE);
-        _setRoleAdmin(ORG_ROLE, ADMIN_ROLE);
-        _setRoleAdmin(AUDITOR_ROLE, ADMIN_ROLE);
-    }
+    /// @param admin the civil-affairs office, which registers and deregisters every key
+    /// @param adminDelay seconds a transfer of the admin role waits between its two steps
+    constructor(address admin, uint48 adminDelay)
+        AccessControlDefaultAdminRules(adminDelay, admin)
+        EIP712("BangfuLedger", "1")
+    {}
 
     // ------------------------------------------------------------------ administration
 
     /// @inheritdoc IAidLedger
-    function registerCounty(address account, uint32 county) external onlyRole(ADMIN_ROLE) {
+    function registerCounty(address account, uint32 county) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (county < 100000 || county > 999999) revert InvalidCountyCode(county);
+        _requireNoOtherRole(account, COUNTY_ROLE);
         _countyOf[account] = county;
         _grantRole(COUNTY_ROLE, account);
         emit CountyRegistered(account, county);
     }
 
     /// @inheritdoc IAidLedger
-    function registerOrganization(address account, bytes32 orgCode) external onlyRole(ADMIN_ROLE) {
+    function registerOrganization(address account, bytes32 orgCode) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (orgCode == bytes32(0)) revert InvalidOrgCode(account);
+        _requireNoOtherRole(account, ORG_ROLE);
         _orgCodeOf[account] = orgCode;
         _grantRole(ORG_ROLE, account);
         emit OrganizationRegistered(account, orgCode);
     }
 
     /// @inheritdoc IAidLedger
-    function registerAuditor(address account) external onlyRole(ADMIN_ROLE) {
+    function registerAuditor(address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _requireNoOtherRole(account, AUDITOR_ROLE);
         _grantRole(AUDITOR_ROLE, account);
         emit AuditorRegistered(account);
+    }
+
+    /// @inheritdoc IAidLedger
+    function deregisterCounty(address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _deregister(COUNTY_ROLE, account);
+    }
+
+    /// @inheritdoc IAidLedger
+    function deregisterOrganization(address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _deregister(ORG_ROLE, account);
+    }
+
+    /// @inheritdoc IAidLedger
+    function deregisterAuditor(address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _deregister(AUDITOR_ROLE, account);
+    }
+
+    /// @notice Closed for every role: COUNTY, ORG and AUDITOR come only from the
+    /// registration functions, ADMIN and DEFAULT_ADMIN only from the two-step admin transfer
+    /// (`beginDefaultAdminTransfer`, `acceptDefaultAdminTransfer`).
+    function grantRole(bytes32 role, address) public pure override {
+        revert RoleManagedByRegistration(role);
+    }
+
+    /// @notice Closed for every role: use the deregistration functions, or the two-step admin
+    /// transfer for the admin.
+    function revokeRole(bytes32 role, address) public pure override {
+        revert RoleManagedByRegistration(role);
+    }
+
+    /// @notice A key gives up its own COUNTY, ORG or AUDITOR role (deregistering itself, with
+    /// the same event as the admin's deregistration), or the admin renounces as
+    /// AccessControlDefaultAdminRules allows. ADMIN_ROLE cannot be renounced on its own.
+    /// @param role the role to give up
+    /// @param callerConfirmation the caller's own address
+    function renounceRole(bytes32 role, address callerConfirmation)
+        public
+        override
+    {
+        if (role == ADMIN_ROLE) revert RoleManagedByRegistration(role);
+        if (role == COUNTY_ROLE || role == ORG_ROLE || role == AUDITOR_ROLE) {
+            if (callerConfirmation != _msgSender()) revert AccessControlBadConfirmation();
+            _deregister(role, callerConfirmation);
+            return;
+        }
+        super.renounceRole(role, callerConfirmation);
     }
 
     // ------------------------------------------------------------------ records
@@ -139,10 +197,12 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
         _requireRole(ORG_ROLE, signer);
         ProjectState storage need = _projects[commitment.needId];
         if (need.version == 0 || need.projectKind != PROJECT_NEED) revert UnknownNeed(commitment.needId);
-        if (
-            commitment.quantity == 0 || commitment.quantity > MAX_QUANTITY || commitment.resourceKind == 0
-                || commitment.resourceKind > RESOURCE_KIND_COUNT
-        ) revert InvalidQuantity(commitment.id);
+        if (commitment.quantity == 0 || commitment.quantity > MAX_QUANTITY) {
+            revert InvalidQuantity(commitment.id, commitment.quantity);
+        }
+        if (commitment.resourceKind == 0 || commitment.resourceKind > RESOURCE_KIND_COUNT) {
+            revert InvalidResourceKind(commitment.id, commitment.resourceKind);
+        }
         CommitmentState storage state = _commitments[commitment.id];
         state.org = signer;
         state.county = need.county;
@@ -155,7 +215,7 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
     function submitDelivery(Delivery calldata delivery, bytes calldata signature) external {
         address signer = _recoverSigner(keccak256(abi.encode(DELIVERY_TYPEHASH, delivery)), delivery.id, signature);
         _requireRole(ORG_ROLE, signer);
-        if (delivery.quantity == 0) revert InvalidQuantity(delivery.id);
+        if (delivery.quantity == 0) revert InvalidQuantity(delivery.id, 0);
         _deliver(delivery.commitmentId, delivery.quantity, signer);
         _deliveries[delivery.id] = DeliveryState(delivery.commitmentId, delivery.quantity, false);
         _append(delivery.id, KIND_DELIVERY, signer, abi.encode(delivery), signature);
@@ -174,6 +234,8 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
             revert OverConfirmation(receipt.deliveryId, delivery.quantity, receipt.confirmedQuantity);
         }
         CommitmentState storage commitment = _commitments[delivery.commitmentId];
+        // Unreachable while roles stay exclusive; it also holds for a key that was once an ORG.
+        if (commitment.org == signer) revert SelfReceipt(receipt.deliveryId, signer);
         if (_countyOf[signer] != commitment.county) revert WrongCounty(signer, commitment.county, _countyOf[signer]);
         delivery.receipted = true;
         commitment.confirmed += receipt.confirmedQuantity;
@@ -263,8 +325,47 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
         if (!hasRole(role, signer)) revert MissingRole(signer, role);
     }
 
+    /// @dev COUNTY, ORG and AUDITOR are exclusive: `account` may hold only `role` of them.
+    function _requireNoOtherRole(address account, bytes32 role) internal view {
+        if (role != COUNTY_ROLE && hasRole(COUNTY_ROLE, account)) revert RoleConflict(account, COUNTY_ROLE);
+        if (role != ORG_ROLE && hasRole(ORG_ROLE, account)) revert RoleConflict(account, ORG_ROLE);
+        if (role != AUDITOR_ROLE && hasRole(AUDITOR_ROLE, account)) revert RoleConflict(account, AUDITOR_ROLE);
+    }
+
+    /// @dev Revokes a registered role, forgets what was bound to the key, and says so.
+    function _deregister(bytes32 role, address account) internal {
+        if (!hasRole(role, account)) revert NotRegistered(account, role);
+        _revokeRole(role, account);
+        if (role == COUNTY_ROLE) {
+            uint32 county = _countyOf[account];
+            delete _countyOf[account];
+            emit CountyDeregistered(account, county);
+        } else if (role == ORG_ROLE) {
+            bytes32 orgCode = _orgCodeOf[account];
+            delete _orgCodeOf[account];
+            emit OrganizationDeregistered(account, orgCode);
+        } else {
+            emit AuditorDeregistered(account);
+        }
+    }
+
+    /// @dev ADMIN_ROLE follows DEFAULT_ADMIN_ROLE: granted with it (at deployment and when a
+    /// transfer is accepted), revoked with it.
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        granted = super._grantRole(role, account);
+        if (role == DEFAULT_ADMIN_ROLE) super._grantRole(ADMIN_ROLE, account);
+    }
+
+    /// @dev See `_grantRole`.
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (role == DEFAULT_ADMIN_ROLE) super._revokeRole(ADMIN_ROLE, account);
+    }
+
     function _checkProjectAnchor(ProjectAnchor calldata anchor, address signer) internal view {
-        if (anchor.category == 0 || anchor.category > CATEGORY_COUNT) revert InvalidProject(anchor.projectId);
+        if (anchor.category == 0 || anchor.category > CATEGORY_COUNT) {
+            revert InvalidCategory(anchor.projectId, anchor.category);
+        }
         if (!_isTitle(bytes(anchor.title))) revert InvalidTitle(anchor.projectId);
         if (anchor.budget > MAX_QUANTITY) revert InvalidBudget(anchor.projectId, anchor.budget);
         if (!_isDate(anchor.endDate)) revert InvalidEndDate(anchor.projectId, anchor.endDate);
@@ -273,8 +374,11 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
             if (_countyOf[signer] != anchor.county) revert WrongCounty(signer, anchor.county, _countyOf[signer]);
         } else if (anchor.projectKind == PROJECT_SUPPLY) {
             _requireRole(ORG_ROLE, signer);
+            if (anchor.county != 0 && (anchor.county < 100000 || anchor.county > 999999)) {
+                revert InvalidCountyCode(anchor.county);
+            }
         } else {
-            revert InvalidProject(anchor.projectId);
+            revert InvalidProjectKind(anchor.projectId, anchor.projectKind);
         }
         ProjectState storage project = _projects[anchor.projectId];
         if (project.version == 0 && address(bytes20(anchor.projectId)) != signer) {
@@ -282,8 +386,11 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
         }
         if (project.version != 0) {
             if (project.owner != signer) revert NotProjectOwner(anchor.projectId, project.owner, signer);
-            if (project.projectKind != anchor.projectKind || project.county != anchor.county) {
-                revert InvalidProject(anchor.projectId);
+            if (project.projectKind != anchor.projectKind) {
+                revert ProjectKindChanged(anchor.projectId, project.projectKind, anchor.projectKind);
+            }
+            if (project.county != anchor.county) {
+                revert ProjectCountyChanged(anchor.projectId, project.county, anchor.county);
             }
         }
         // Cannot overflow in practice: 2**32 versions of one project cannot be signed.
@@ -305,20 +412,25 @@ contract AidLedger is IAidLedger, AccessControl, EIP712, Multicall {
         commitment.delivered = uint128(wouldBe);
     }
 
+    /// @dev One pass, O(n): ids strictly increase, so none repeats without a nested loop.
     function _deliverBatch(DeliveryBatch calldata batch, address signer) internal returns (uint128 total) {
         uint256 n = batch.commitmentIds.length;
-        if (n == 0 || n != batch.quantities.length || batch.lineCount == 0) revert MalformedBatch(batch.id);
+        if (n == 0 || batch.lineCount == 0) revert EmptyBatch(batch.id);
+        if (n != batch.quantities.length) revert BatchLengthMismatch(batch.id, n, batch.quantities.length);
+        if (n > MAX_BATCH_COMMITMENTS) revert TooManyCommitments(batch.id, n, MAX_BATCH_COMMITMENTS);
         uint256 sum = 0;
+        bytes32 previous;
         for (uint256 i = 0; i < n; ++i) {
-            for (uint256 j = 0; j < i; ++j) {
-                if (batch.commitmentIds[j] == batch.commitmentIds[i]) revert MalformedBatch(batch.id);
-            }
-            if (batch.quantities[i] == 0) revert InvalidQuantity(batch.id);
-            _deliver(batch.commitmentIds[i], batch.quantities[i], signer);
-            sum += batch.quantities[i];
+            bytes32 id = batch.commitmentIds[i];
+            if (i > 0 && id <= previous) revert CommitmentsNotSorted(batch.id, i);
+            previous = id;
+            uint128 quantity = batch.quantities[i];
+            if (quantity == 0) revert InvalidQuantity(batch.id, 0);
+            _deliver(id, quantity, signer);
+            sum += quantity;
         }
-        if (sum > type(uint128).max) revert InvalidQuantity(batch.id);
-        // Cannot truncate: checked just above.
+        // Cannot truncate: _deliver bounds each quantity by its commitment's, at most
+        // MAX_QUANTITY (2**63-1), and there are at most 256 of them, so sum < 2**71.
         return uint128(sum);
     }
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ledger.errors import ConflictError, LedgerError, NotFoundError, RecordError
 from ledger.merkle import Frontier, MerkleTree, leaf_hash
 from ledger.records import (
+    MAX_BATCH_COMMITMENTS,
     DeliveryBatch,
     DeliveryLine,
     Domain,
@@ -56,8 +57,8 @@ __all__ = [
     "parse_file",
 ]
 
-#: A batch record's commitments are a bytes32[] the API caps at 256 entries.
-MAX_COMMITMENTS = 256
+#: A batch record's commitments: the contract's bound (MAX_BATCH_COMMITMENTS, 256).
+MAX_COMMITMENTS = MAX_BATCH_COMMITMENTS
 MAX_BATCH_LINES = 2_000_000
 #: Larger than any real single hand-out (10^12 fen is 10 billion yuan); a typo guard.
 MAX_LINE_QUANTITY = 10**12

@@ -375,15 +375,37 @@ def send_transaction(w3: Web3, account: LocalAccount, tx: dict[str, Any]) -> Any
     return receipt
 
 
+#: Seconds a transfer of the admin role waits between its two steps on a real chain.
+ADMIN_DELAY = 2 * 24 * 3600
+#: ... and on the local anvil (no BANGFU_RPC_URL), short enough to show both steps.
+DEV_ADMIN_DELAY = 60
+
+
 def deploy(
-    w3: Web3, deployer: LocalAccount, *, admin: str | None = None, settings: Settings | None = None
+    w3: Web3,
+    deployer: LocalAccount,
+    *,
+    admin: str | None = None,
+    admin_delay: int | None = None,
+    settings: Settings | None = None,
 ) -> Deployment:
-    """Deploys AidLedger with `admin` (default: the deployer) as the civil-affairs office."""
+    """Deploys AidLedger with `admin` (default: the deployer) as the civil-affairs office.
+
+    The admin role moves only in two steps (OpenZeppelin AccessControlDefaultAdminRules):
+    the admin names a successor, who accepts after `admin_delay` seconds (default: 2 days,
+    or DEV_ADMIN_DELAY on the local anvil)."""
     settings = settings or get_settings()
     artifact = compile_contracts(settings)
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     admin = admin or deployer.address
-    tx = factory.constructor(Web3.to_checksum_address(admin)).build_transaction(
+    if admin_delay is None:
+        admin_delay = DEV_ADMIN_DELAY if settings.rpc_url is None else ADMIN_DELAY
+    if not 0 <= admin_delay < 1 << 48:
+        raise ConfigError(
+            f"管理员移交延迟无效 / admin delay {admin_delay} must be 0..2^48-1 seconds",
+            code="bad_admin_delay",
+        )
+    tx = factory.constructor(Web3.to_checksum_address(admin), admin_delay).build_transaction(
         {
             "from": deployer.address,
             "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),

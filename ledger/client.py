@@ -442,7 +442,7 @@ class BangfuClient:
     ) -> SignedRecord:
         """Many delivery lines as one record: the RFC 9162 root over the lines is signed."""
         if not lines:
-            raise RecordError("a batch needs at least one line", code="MalformedBatch")
+            raise RecordError("批次没有明细行 / a batch needs at least one line", code="EmptyBatch")
         cids, quantities = batch_totals(lines)
         return self.sign(
             DeliveryBatch(

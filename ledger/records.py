@@ -34,6 +34,9 @@ from ledger.errors import RecordError
 FORMAT_VERSION = 1
 #: A project title's bound in UTF-8 bytes (the contract's MAX_TITLE_BYTES).
 MAX_TITLE_BYTES = 200
+#: The most commitments one DeliveryBatch delivers against (the contract's
+#: MAX_BATCH_COMMITMENTS); also the bound of every list field in JSON.
+MAX_BATCH_COMMITMENTS = 256
 DOMAIN_NAME = "BangfuLedger"
 DOMAIN_VERSION = "1"
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
@@ -440,8 +443,11 @@ class Record:
             elif typ == "string":
                 kwargs[name] = _parse_text(value, camel)
             elif typ.endswith("[]"):
-                if not isinstance(value, list) or len(value) > 256:
-                    raise RecordError(f"{camel} must be a list of at most 256", code="bad_type")
+                if not isinstance(value, list) or len(value) > MAX_BATCH_COMMITMENTS:
+                    raise RecordError(
+                        f"{camel} must be a list of at most {MAX_BATCH_COMMITMENTS}",
+                        code="bad_type",
+                    )
                 elem = typ[:-2]
                 kwargs[name] = tuple(
                     parse_bytes32(v, camel)
@@ -814,11 +820,13 @@ def pseudonym(county_key: bytes, id_number: str) -> bytes:
 
 
 def batch_totals(lines: Sequence[DeliveryLine]) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
-    """Commitments in first-seen order and the quantity the lines deliver against each."""
+    """Commitments in ascending id order (the contract requires strictly increasing ids, so
+    none repeats) and the quantity the lines deliver against each."""
     totals: dict[bytes, int] = {}
     for line in lines:
         totals[line.commitment_id] = totals.get(line.commitment_id, 0) + line.quantity
-    return tuple(totals), tuple(totals.values())
+    ids = tuple(sorted(totals))
+    return ids, tuple(totals[c] for c in ids)
 
 
 __all__ = [

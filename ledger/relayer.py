@@ -28,6 +28,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 from ledger.errors import ConflictError, RecordError
 from ledger.onchain import LedgerContract, revert_error
 from ledger.records import (
+    MAX_BATCH_COMMITMENTS,
     MAX_TITLE_BYTES,
     Kind,
     ProjectKind,
@@ -394,6 +395,33 @@ def _check_anchor_fields(rec: Any, signed: SignedRecord) -> None:
         )
 
 
+def _check_batch_shape(cids: Sequence[bytes], qtys: Sequence[int], line_count: int) -> None:
+    """The contract's batch rules: lines and commitments, one quantity each, at most
+    MAX_BATCH_COMMITMENTS, ids strictly increasing (so none repeats)."""
+    if not cids or not line_count:
+        raise RecordError(
+            "批次没有承诺或明细行 / the batch has no commitment or no line", code="EmptyBatch"
+        )
+    if len(cids) != len(qtys):
+        raise RecordError(
+            f"批次的承诺与数量个数不同 / {len(cids)} commitments but {len(qtys)} quantities",
+            code="BatchLengthMismatch",
+        )
+    if len(cids) > MAX_BATCH_COMMITMENTS:
+        raise RecordError(
+            f"批次承诺过多 / a batch serves at most {MAX_BATCH_COMMITMENTS} commitments, "
+            f"not {len(cids)}",
+            code="TooManyCommitments",
+        )
+    for i in range(1, len(cids)):
+        if cids[i] <= cids[i - 1]:
+            raise RecordError(
+                f"批次承诺编号须严格递增 / commitment ids must strictly increase (at {i}); "
+                "sort them (records.batch_totals does)",
+                code="CommitmentsNotSorted",
+            )
+
+
 def check_record(session: Session, signed: SignedRecord) -> None:
     """The contract's rules, checked against the read model plus the pending outbox."""
     rec = signed.record
@@ -413,9 +441,18 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         elif pk == ProjectKind.SUPPLY:
             _require_role(session, signed, "ORG")
         else:
-            raise RecordError("projectKind must be 1 (need) or 2 (supply)", code="InvalidProject")
+            raise RecordError(
+                "项目类型须为 1（需求）或 2（供给）/ projectKind must be 1 (need) or 2 (supply)",
+                code="InvalidProjectKind",
+            )
         if not 1 <= int(getattr(rec, "category", 0)) <= 10:
-            raise RecordError("category must be 1..10", code="InvalidProject")
+            raise RecordError("领域编号须为 1..10 / category must be 1..10", code="InvalidCategory")
+        county_code = int(getattr(rec, "county", 0))
+        if pk == ProjectKind.SUPPLY and county_code and not 100000 <= county_code <= 999999:
+            raise RecordError(
+                f"县级代码须为六位数字 / county {county_code} is not a six-digit code",
+                code="InvalidCountyCode",
+            )
         _check_anchor_fields(rec, signed)
     elif kind == Kind.COMMITMENT:
         _require_role(session, signed, "ORG")
@@ -428,7 +465,9 @@ def check_record(session: Session, signed: SignedRecord) -> None:
             raise RecordError("quantity must be between 1 and 2^63-1", code="InvalidQuantity")
         if int(getattr(rec, "resource_kind", 0)) not in (1, 2, 3):
             raise RecordError(
-                "resourceKind must be 1 funds, 2 goods or 3 service", code="InvalidQuantity"
+                "资源类型须为 1 资金、2 物资或 3 服务 / resourceKind must be 1 funds, 2 goods or "
+                "3 service",
+                code="InvalidResourceKind",
             )
     elif kind == Kind.DELIVERY:
         _require_role(session, signed, "ORG")
@@ -439,15 +478,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         _require_role(session, signed, "ORG")
         cids: tuple[bytes, ...] = getattr(rec, "commitment_ids", ())
         qtys = getattr(rec, "quantities", ())
-        if (
-            not cids
-            or len(cids) != len(qtys)
-            or len(set(cids)) != len(cids)
-            or not getattr(rec, "line_count", 0)
-        ):
-            raise RecordError(
-                "batch commitments and quantities are malformed", code="MalformedBatch"
-            )
+        _check_batch_shape(cids, qtys, int(getattr(rec, "line_count", 0)))
         for cid, qty in zip(cids, qtys, strict=True):
             _check_delivery_amount(session, signed, cid, int(qty))
     elif kind == Kind.RECEIPT:
@@ -459,6 +490,12 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         commitment_id, delivered = found
         commitment = _commitment(session, commitment_id)
         county = _county_of(session, signed.signer)
+        if commitment is not None and commitment[0] == signed.signer:
+            raise RecordError(
+                "不能签收自己的交付 / the signer made this commitment and cannot confirm its "
+                "own delivery",
+                code="SelfReceipt",
+            )
         if commitment is None or commitment[1] != county:
             raise RecordError(
                 f"only the county office of the need's county "

@@ -348,7 +348,7 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         for k in (1, 4):
             batch = DeliveryBatch(
                 id=new_id(a.org.address),
-                commitment_ids=tuple(c.id for c in commitments[:k]),
+                commitment_ids=tuple(sorted(c.id for c in commitments[:k])),
                 quantities=(500,) * k,
                 line_count=1_000,
                 batch_root=new_id(),

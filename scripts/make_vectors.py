@@ -1,7 +1,8 @@
 """Writes tests/vectors/records.json: fixed EIP-712 and leaf-hash vectors for every record kind.
 
 One example of each kind with fixed ids and hashes, under a fixed domain (chain 31337, the
-first contract anvil's account #0 deploys), signed with anvil's public dev key #0. Each
+first contract anvil's account #0 deploys), signed with anvil's public dev keys #1, #3 and #5 (a
+county office, an organization and an auditor, each kind by the role that signs it). Each
 entry holds the full EIP-712 typed data, its struct hash and digest, the signature, the
 canonical record bytes and their RFC 9162 leaf hash; delivery lines give their line bytes,
 leaf hashes and the batch root. Other implementations (a wallet, an auditor in another
@@ -19,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
+
 from ledger import merkle
 from ledger.records import (
     Commitment,
@@ -28,20 +31,38 @@ from ledger.records import (
     Domain,
     Flag,
     FlagReason,
+    Kind,
     ProjectAnchor,
     ProjectKind,
     Receipt,
     Record,
     ResourceKind,
+    batch_totals,
     scoped_id,
     text32,
 )
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "records.json"
 
-#: anvil's well-known development key #0 (public; never use it on a real chain)
-DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-DEV_ADDRESS_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+#: anvil's well-known development keys #1, #3 and #5 (public; never use them on a real
+#: chain): a county office of 522327, an organization and an auditor, as tests/conftest.py
+#: registers them. One address holds one role on chain, so each kind is signed by the key
+#: whose role signs it. Key #0 deploys (the admin).
+SIGNER_KEYS = {
+    "county": "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "org": "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "auditor": "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+}
+SIGNERS = {role: Account.from_key(key).address for role, key in SIGNER_KEYS.items()}
+#: Who signs each kind.
+ROLE_OF = {
+    Kind.PROJECT_ANCHOR: "county",
+    Kind.COMMITMENT: "org",
+    Kind.DELIVERY: "org",
+    Kind.RECEIPT: "county",
+    Kind.FLAG: "auditor",
+    Kind.DELIVERY_BATCH: "org",
+}
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 
 
@@ -50,13 +71,13 @@ def fixed(label: str) -> bytes:
     return hashlib.sha256(f"bangfu-vector:{label}".encode()).digest()
 
 
-def fixed_id(label: str, signer: str = DEV_ADDRESS_0) -> bytes:
+def fixed_id(label: str, role: str) -> bytes:
     """A fixed record or project id, scoped to its signer as the contract requires."""
-    return scoped_id(signer, fixed(label))
+    return scoped_id(SIGNERS[role], fixed(label))
 
 
 def delivery_lines() -> list[DeliveryLine]:
-    commitment_id = fixed_id("commitment")
+    commitment_id = fixed_id("commitment", "org")
     return [
         DeliveryLine(
             commitment_id,
@@ -77,7 +98,7 @@ def delivery_lines() -> list[DeliveryLine]:
             fixed("evidence-line-2"),
         ),
         DeliveryLine(
-            fixed_id("commitment-2"),
+            fixed_id("commitment-2", "org"),
             "鸡苗",
             50,
             "只",
@@ -90,7 +111,7 @@ def delivery_lines() -> list[DeliveryLine]:
 
 def examples() -> list[Record]:
     """One record of each kind, in kind order, referring to one another."""
-    project_id = fixed_id("need-project")
+    project_id = fixed_id("need-project", "county")
     lines = delivery_lines()
     return [
         ProjectAnchor(
@@ -106,7 +127,7 @@ def examples() -> list[Record]:
             version=1,
         ),
         Commitment(
-            id=fixed_id("commitment"),
+            id=fixed_id("commitment", "org"),
             need_id=project_id,
             match_id=fixed("match"),
             resource_kind=ResourceKind.GOODS,
@@ -116,8 +137,8 @@ def examples() -> list[Record]:
             terms_hash=fixed("terms"),
         ),
         Delivery(
-            id=fixed_id("delivery"),
-            commitment_id=fixed_id("commitment"),
+            id=fixed_id("delivery", "org"),
+            commitment_id=fixed_id("commitment", "org"),
             quantity=1_200,
             delivered_at=1_735_689_600,
             evidence_hash=fixed("evidence"),
@@ -125,21 +146,22 @@ def examples() -> list[Record]:
             beneficiary_root=fixed("beneficiaries"),
         ),
         Receipt(
-            id=fixed_id("receipt"),
-            delivery_id=fixed_id("delivery"),
+            id=fixed_id("receipt", "county"),
+            delivery_id=fixed_id("delivery", "org"),
             confirmed_quantity=1_150,
             note_hash=fixed("receipt-note"),
         ),
         Flag(
-            id=fixed_id("flag"),
-            record_id=fixed_id("delivery"),
+            id=fixed_id("flag", "auditor"),
+            record_id=fixed_id("delivery", "org"),
             reason_code=FlagReason.RECEIPT_SHORTFALL,
             note_hash=fixed("flag-note"),
         ),
         DeliveryBatch(
-            id=fixed_id("batch"),
-            commitment_ids=(fixed_id("commitment"), fixed_id("commitment-2")),
-            quantities=(250, 50),
+            id=fixed_id("batch", "org"),
+            # in ascending id order, as the contract requires (batch_totals sorts them)
+            commitment_ids=batch_totals(lines)[0],
+            quantities=batch_totals(lines)[1],
             line_count=len(lines),
             batch_root=merkle.root([line.leaf_hash() for line in lines]),
             evidence_hash=fixed("batch-evidence"),
@@ -152,10 +174,13 @@ def _hex(b: bytes) -> str:
 
 
 def record_vector(record: Record) -> dict[str, Any]:
-    signed = record.sign(DEV_KEY_0, DOMAIN)
+    role = ROLE_OF[record.KIND]
+    signed = record.sign(SIGNER_KEYS[role], DOMAIN)
     return {
         "kind": record.KIND.slug,
         "kind_number": int(record.KIND),
+        "signer_role": role,
+        "signer": signed.signer,
         "type_string": record.type_string(),
         "typehash": _hex(record.typehash()),
         "typed_data": record.typed_data(DOMAIN),
@@ -192,7 +217,10 @@ def build() -> dict[str, Any]:
         "`.venv/bin/python scripts/make_vectors.py`.",
         "domain": DOMAIN.as_dict(),
         "domain_separator": _hex(DOMAIN.separator()),
-        "signer": {"private_key": DEV_KEY_0, "address": DEV_ADDRESS_0},
+        "signers": {
+            role: {"private_key": key, "address": SIGNERS[role]}
+            for role, key in SIGNER_KEYS.items()
+        },
         "records": [record_vector(r) for r in examples()],
         "delivery_lines": [line_vector(line) for line in lines],
         "batch_root": _hex(merkle.root([line.leaf_hash() for line in lines])),

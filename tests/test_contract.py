@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -26,6 +28,8 @@ from ledger.chain import deploy, send_transaction
 from ledger.errors import ChainError, RecordError
 from ledger.onchain import LedgerContract, revert_error
 from ledger.records import (
+    MAX_BATCH_COMMITMENTS,
+    MAX_TITLE_BYTES,
     Commitment,
     Delivery,
     DeliveryBatch,
@@ -137,11 +141,19 @@ def batch(
     commitment_ids: Sequence[bytes],
     quantities: Sequence[int],
     line_count: int | None = None,
+    *,
+    sort: bool = True,
 ) -> DeliveryBatch:
+    """A batch by `by`; its commitments sorted by id (as the contract requires) unless not
+    `sort`, or unless the lists differ in length."""
+    ids, qtys = tuple(commitment_ids), tuple(quantities)
+    if sort and len(ids) == len(qtys):
+        pairs = sorted(zip(ids, qtys, strict=True))
+        ids, qtys = tuple(c for c, _ in pairs), tuple(q for _, q in pairs)
     return DeliveryBatch(
         id=new_id(by.address),
-        commitment_ids=tuple(commitment_ids),
-        quantities=tuple(quantities),
+        commitment_ids=ids,
+        quantities=qtys,
         line_count=len(quantities) if line_count is None else line_count,
         batch_root=new_id(by.address),
         evidence_hash=new_id(by.address),
@@ -220,10 +232,10 @@ def high_s(signature: bytes) -> bytes:
     return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
 
 
-def fresh_ledger(env: ChainEnv) -> LedgerContract:
+def fresh_ledger(env: ChainEnv, admin_delay: int | None = None) -> LedgerContract:
     """A new AidLedger (empty log) on the session's anvil, with the session's roles."""
     a = env.actors
-    deployment = deploy(env.w3, a.admin, settings=env.settings)
+    deployment = deploy(env.w3, a.admin, settings=env.settings, admin_delay=admin_delay)
     ledger = LedgerContract(env.w3, deployment, env.ledger.artifact)
     c = ledger.contract
     calls = [
@@ -756,8 +768,9 @@ def test_role_revocation(env: ChainEnv, book: Book) -> None:
     c = commitment(org, n.project_id, 50)
     book.submit(c, org)
     book.submit(delivery(org, c.id, 10), org)
-    env.ledger.revoke(a.admin, "ORG", org.address)
+    env.ledger.deregister(a.admin, "ORG", org.address)
     assert not env.ledger.has_role("ORG", org.address)
+    assert env.ledger.org_code_of(org.address) == ""
     assert book.refused(delivery(org, c.id, 10), org) == "MissingRole"
     assert book.refused(commitment(org, n.project_id), org) == "MissingRole"
     assert book.refused(supply(org), org) == "MissingRole"
@@ -778,6 +791,236 @@ def test_only_admin_registers(env: ChainEnv) -> None:
     with pytest.raises(RecordError) as info:
         env.ledger.register_organization(a.admin, a.stranger.address, "")
     assert info.value.code == "InvalidOrgCode"
+
+
+# ------------------------------------------------------------------------ ids cannot be squatted
+
+
+def test_id_squatting_refused(env: ChainEnv, book: Book) -> None:
+    """Another role holder who sees a pending record and submits its id first is refused
+    (the id is the victim's: it starts with the victim's address); the victim's lands."""
+    a = env.actors
+    victim_need = book.sign(need(a.county_a), a.county_a)  # pending, seen in the mempool
+    victim_id = victim_need.id
+    squats: list[tuple[Record, LocalAccount]] = [
+        (dataclasses.replace(flag(a.auditor, new_id()), id=victim_id), a.auditor),
+        (dataclasses.replace(supply(a.org_b), id=victim_id), a.org_b),
+        (dataclasses.replace(need(a.county_b, COUNTY_B), id=victim_id), a.county_b),
+    ]
+    for record, who in squats:
+        with pytest.raises(RecordError) as info:
+            env.ledger.submit(book.sign(record, who), book.payer)
+        assert info.value.code == "RecordIdNotScoped", who.address
+        rid, signer = info.value.fields["args"]
+        assert (rid, signer.lower()) == ("0x" + victim_id.hex(), who.address.lower())
+    # The victim's project id cannot be taken either, even under an id of the squatter's own.
+    pid = victim_need.record.project_id  # type: ignore[attr-defined]
+    taken = need(a.county_b, COUNTY_B, project_id=pid)
+    taken = dataclasses.replace(taken, id=new_id(a.county_b.address))
+    assert book.refused(taken, a.county_b) == "ProjectIdNotScoped"
+    book.submit(victim_need)
+    assert env.ledger.record_kind(victim_id) == int(Kind.PROJECT_ANCHOR)
+    # The same for a commitment: org B copies org A's pending commitment id.
+    c = book.sign(commitment(a.org_a, pid), a.org_a)
+    copied = dataclasses.replace(commitment(a.org_b, pid), id=c.id)
+    assert book.refused(copied, a.org_b) == "RecordIdNotScoped"
+    book.submit(c)
+    assert env.ledger.commitment_totals(c.id) == (100, 0, 0)
+
+
+# ---------------------------------------------------------------------- roles by registration only
+
+
+def _admin_call(ledger: LedgerContract, who: LocalAccount, fn: Any) -> Any:
+    return ledger._admin_tx(who, fn)
+
+
+def test_role_grant_bypass_refused(env: ChainEnv) -> None:
+    """grantRole, revokeRole and renounceRole cannot grant or take a role past the
+    registration functions, not even for the admin; what registration grants is intact."""
+    a = env.actors
+    ledger, c = env.ledger, env.ledger.contract
+    stranger = Account.create()
+    for role in ("ORG", "COUNTY", "AUDITOR", "ADMIN"):
+        with pytest.raises(RecordError) as info:
+            _admin_call(ledger, a.admin, c.functions.grantRole(ledger.role(role), stranger.address))
+        assert info.value.code == "RoleManagedByRegistration", role
+        assert info.value.fields["args"] == ["0x" + ledger.role(role).hex()]
+        assert not ledger.has_role(role, stranger.address)
+    with pytest.raises(RecordError) as info:
+        _admin_call(ledger, a.admin, c.functions.grantRole(bytes(32), stranger.address))
+    assert info.value.code == "RoleManagedByRegistration"
+    with pytest.raises(RecordError) as info:
+        _admin_call(ledger, a.admin, c.functions.revokeRole(ledger.role("ORG"), a.org_a.address))
+    assert info.value.code == "RoleManagedByRegistration"
+    assert ledger.has_role("ORG", a.org_a.address)
+    with pytest.raises(RecordError) as info:
+        _admin_call(
+            ledger, a.admin, c.functions.renounceRole(ledger.role("ADMIN"), a.admin.address)
+        )
+    assert info.value.code == "RoleManagedByRegistration"
+    assert ledger.has_role("ADMIN", a.admin.address)
+    # No organization without a credit code, no county with code 0, by any route.
+    for bad in (lambda: ledger.register_county(a.admin, stranger.address, 0),
+                lambda: ledger.register_organization(a.admin, stranger.address, "")):  # fmt: skip
+        with pytest.raises(RecordError):
+            bad()
+    assert not ledger.has_role("COUNTY", stranger.address)
+    assert not ledger.has_role("ORG", stranger.address)
+
+
+def test_self_receipt_refused(env: ChainEnv, book: Book) -> None:
+    """One address cannot be both an organization and a county office (or an auditor), so
+    nobody confirms their own deliveries; a former organization re-registered as a county
+    still cannot confirm what it delivered."""
+    a = env.actors
+    ledger = env.ledger
+    dual: LocalAccount = Account.create()
+    ledger.register_organization(a.admin, dual.address, "91110000MA01DUAL1X")
+    with pytest.raises(RecordError) as info:
+        ledger.register_county(a.admin, dual.address, COUNTY_A)
+    assert info.value.code == "RoleConflict"
+    held = info.value.fields["args"][1]
+    assert held == "0x" + ledger.role("ORG").hex()
+    with pytest.raises(RecordError) as info:
+        ledger.register_auditor(a.admin, dual.address)
+    assert info.value.code == "RoleConflict"
+    for register in (lambda: ledger.register_organization(a.admin, a.county_a.address, ORG_CODE_A),
+                     lambda: ledger.register_organization(a.admin, a.auditor.address, ORG_CODE_A),
+                     lambda: ledger.register_county(a.admin, a.auditor.address, COUNTY_A),
+                     lambda: ledger.register_auditor(a.admin, a.county_b.address)):  # fmt: skip
+        with pytest.raises(RecordError) as info:
+            register()
+        assert info.value.code == "RoleConflict"
+    assert not ledger.has_role("COUNTY", dual.address)
+    ledger.register_organization(a.admin, dual.address, "91110000MA01DUAL2X")  # again: fine
+    # The organization delivers; its own receipt is refused, the county's lands.
+    n = need(a.county_a)
+    book.submit(n, a.county_a)
+    c = commitment(dual, n.project_id, 50)
+    book.submit(c, dual)
+    d1, d2 = delivery(dual, c.id, 20), delivery(dual, c.id, 30)
+    book.submit(d1, dual)
+    book.submit(d2, dual)
+    assert book.refused(receipt(dual, d1.id, 20), dual) == "MissingRole"
+    book.submit(receipt(a.county_a, d1.id, 20), a.county_a)
+    # Deregistered and registered again as the county office: still not its own receipt.
+    s = supply(dual)
+    book.submit(s, dual)
+    ledger.deregister(a.admin, "ORG", dual.address)
+    ledger.register_county(a.admin, dual.address, COUNTY_A)
+    with pytest.raises(RecordError) as info:
+        ledger.submit(book.sign(receipt(dual, d2.id, 30), dual), book.payer)
+    assert info.value.code == "SelfReceipt"
+    assert info.value.fields["args"][0] == "0x" + d2.id.hex()
+    # ... nor turn its supply project into a need of its county
+    as_need = dataclasses.replace(
+        supply(dual, project_id=s.project_id, version=2), project_kind=ProjectKind.NEED
+    )
+    assert book.refused(as_need, dual) == "ProjectKindChanged"
+    book.submit(receipt(a.county_a, d2.id, 30), a.county_a)
+    assert ledger.commitment_totals(c.id) == (50, 50, 50)
+
+
+def test_deregistration_and_renouncing(env: ChainEnv, book: Book) -> None:
+    a = env.actors
+    ledger, c = env.ledger, env.ledger.contract
+    county: LocalAccount = Account.create()
+    ledger.register_county(a.admin, county.address, COUNTY_B)
+    book.submit(need(county, COUNTY_B), county)
+    with pytest.raises(RecordError) as info:
+        ledger.deregister(a.org_a, "COUNTY", county.address)
+    assert info.value.code == "AccessControlUnauthorizedAccount"
+    tx = ledger.deregister(a.admin, "COUNTY", county.address)
+    (ev,) = c.events.CountyDeregistered().process_receipt(tx, errors=DISCARD)
+    assert (ev["args"]["account"], ev["args"]["county"]) == (county.address, COUNTY_B)
+    assert ledger.county_of(county.address) == 0 and not ledger.has_role("COUNTY", county.address)
+    assert book.refused(need(county, COUNTY_B), county) == "MissingRole"
+    with pytest.raises(RecordError) as info:
+        ledger.deregister(a.admin, "COUNTY", county.address)
+    assert info.value.code == "NotRegistered"
+    # A key may give up its own role; that is a deregistration too, with the same event.
+    org: LocalAccount = Account.create()
+    ledger.register_organization(a.admin, org.address, "91110000MA01RENO1X")
+    send_transaction(env.w3, a.admin, {"to": org.address, "value": 10**17})
+    renounce = c.functions.renounceRole(ledger.role("ORG"), org.address)
+    with pytest.raises(RecordError) as info:  # only for oneself
+        _admin_call(ledger, a.admin, renounce)
+    assert info.value.code == "AccessControlBadConfirmation"
+    tx = _admin_call(ledger, org, renounce)
+    (ev,) = c.events.OrganizationDeregistered().process_receipt(tx, errors=DISCARD)
+    assert ev["args"]["account"] == org.address
+    assert not ledger.has_role("ORG", org.address) and ledger.org_code_of(org.address) == ""
+    auditor: LocalAccount = Account.create()
+    ledger.register_auditor(a.admin, auditor.address)
+    tx = ledger.deregister(a.admin, "AUDITOR", auditor.address)
+    (ev,) = c.events.AuditorDeregistered().process_receipt(tx, errors=DISCARD)
+    assert ev["args"]["account"] == auditor.address
+
+
+# ---------------------------------------------------------------------------- the admin
+
+
+def test_admin_transfer_takes_two_steps_and_the_delay(env: ChainEnv) -> None:
+    a = env.actors
+    ledger = fresh_ledger(env, admin_delay=600)
+    assert ledger.admin_delay() == 600
+    assert ledger.default_admin() == a.admin.address
+    assert ledger.has_role("ADMIN", a.admin.address)
+    new_admin = a.relayers[2]
+    with pytest.raises(RecordError) as info:  # nobody but the admin starts a transfer
+        ledger.begin_admin_transfer(new_admin, new_admin.address)
+    assert info.value.code == "AccessControlUnauthorizedAccount"
+    ledger.begin_admin_transfer(a.admin, new_admin.address)
+    pending, schedule = ledger.pending_admin()
+    assert pending == new_admin.address and schedule > 0
+    with pytest.raises(RecordError) as info:  # step two, too early
+        ledger.accept_admin_transfer(new_admin)
+    assert info.value.code == "AccessControlEnforcedDefaultAdminDelay"
+    with pytest.raises(RecordError) as info:  # only the named account accepts
+        ledger.accept_admin_transfer(a.stranger)
+    assert info.value.code == "AccessControlInvalidDefaultAdmin"
+    env.w3.provider.make_request("evm_increaseTime", [601])  # type: ignore[arg-type]
+    env.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    ledger.accept_admin_transfer(new_admin)
+    assert ledger.default_admin() == new_admin.address
+    assert ledger.has_role("ADMIN", new_admin.address)
+    assert not ledger.has_role("ADMIN", a.admin.address)
+    with pytest.raises(RecordError) as info:  # the old admin registers nobody any more
+        ledger.register_auditor(a.admin, Account.create().address)
+    assert info.value.code == "AccessControlUnauthorizedAccount"
+    newcomer = Account.create()
+    ledger.register_auditor(new_admin, newcomer.address)
+    assert ledger.has_role("AUDITOR", newcomer.address)
+
+
+# ---------------------------------------------------------------------------- batch bound
+
+
+def test_batch_commitments_bounded(env: ChainEnv, book: Book) -> None:
+    """MAX_BATCH_COMMITMENTS (256, as ledger/batches.py) commitments in one batch are
+    accepted; one more is refused before any is touched."""
+    a = env.actors
+    ledger = env.ledger
+    assert ledger.contract.functions.MAX_BATCH_COMMITMENTS().call() == MAX_BATCH_COMMITMENTS
+    n = need(a.county_a)
+    book.submit(n, a.county_a)
+    commitments = [
+        book.sign(commitment(a.org_a, n.project_id, 10), a.org_a)
+        for _ in range(MAX_BATCH_COMMITMENTS)
+    ]
+    for start in range(0, len(commitments), 64):
+        book.multicall(commitments[start : start + 64])
+    ids = [s.id for s in commitments]
+    over = batch(a.org_a, [*ids, new_id(a.org_a.address)], [1] * (MAX_BATCH_COMMITMENTS + 1))
+    with pytest.raises(RecordError) as info:
+        ledger.submit(book.sign(over, a.org_a), book.payer)
+    assert info.value.code == "TooManyCommitments"
+    assert info.value.fields["args"][1:] == [str(MAX_BATCH_COMMITMENTS + 1), "256"]
+    full = batch(a.org_a, ids, [2] * MAX_BATCH_COMMITMENTS, line_count=10_000)
+    tx = book.submit(full, a.org_a)
+    assert int(tx["gasUsed"]) < 15_000_000
+    assert ledger.commitment_totals(ids[0]) == (10, 2, 0)
 
 
 # ---------------------------------------------------------------------------- references
@@ -844,18 +1087,14 @@ def test_invalid_quantities_refused(env: ChainEnv, book: Book) -> None:
     n, c = open_commitment(book, env)
     max_quantity = (1 << 63) - 1
     assert book.refused(commitment(a.org_a, n.project_id, 0), a.org_a) == "InvalidQuantity"
-    assert (
-        book.refused(commitment(a.org_a, n.project_id, max_quantity + 1), a.org_a)
-        == "InvalidQuantity"
-    )
-    assert (
-        book.refused(commitment(a.org_a, n.project_id, 5, resource_kind=0), a.org_a)
-        == "InvalidQuantity"
-    )
-    assert (
-        book.refused(commitment(a.org_a, n.project_id, 5, resource_kind=4), a.org_a)
-        == "InvalidQuantity"
-    )
+    too_much = commitment(a.org_a, n.project_id, max_quantity + 1)
+    with pytest.raises(RecordError) as info:
+        env.ledger.submit(book.sign(too_much, a.org_a), book.payer)
+    assert info.value.code == "InvalidQuantity"
+    assert info.value.fields["args"] == ["0x" + too_much.id.hex(), str(max_quantity + 1)]
+    for kind in (0, 4):
+        refused = commitment(a.org_a, n.project_id, 5, resource_kind=kind)
+        assert book.refused(refused, a.org_a) == "InvalidResourceKind"
     assert book.refused(delivery(a.org_a, c.id, 0), a.org_a) == "InvalidQuantity"
     assert book.refused(batch(a.org_a, [c.id], [0]), a.org_a) == "InvalidQuantity"
     book.submit(commitment(a.org_a, n.project_id, max_quantity), a.org_a)
@@ -894,15 +1133,23 @@ def test_malformed_batch_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     _, c1 = open_commitment(book, env)
     _, c2 = open_commitment(book, env)
-    assert book.refused(batch(a.org_a, [], []), a.org_a) == "MalformedBatch"
-    assert book.refused(batch(a.org_a, [], [], line_count=1), a.org_a) == "MalformedBatch"
-    assert book.refused(batch(a.org_a, [c1.id], [1, 2]), a.org_a) == "MalformedBatch"
-    assert book.refused(batch(a.org_a, [c1.id, c2.id], [1]), a.org_a) == "MalformedBatch"
-    assert (
-        book.refused(batch(a.org_a, [c1.id, c2.id, c1.id], [1, 1, 1]), a.org_a) == "MalformedBatch"
-    )
-    assert book.refused(batch(a.org_a, [c1.id], [1], line_count=0), a.org_a) == "MalformedBatch"
+    lo, hi = sorted([c1.id, c2.id])
+    assert book.refused(batch(a.org_a, [], []), a.org_a) == "EmptyBatch"
+    assert book.refused(batch(a.org_a, [], [], line_count=1), a.org_a) == "EmptyBatch"
+    assert book.refused(batch(a.org_a, [c1.id], [1], line_count=0), a.org_a) == "EmptyBatch"
+    assert book.refused(batch(a.org_a, [c1.id], [1, 2]), a.org_a) == "BatchLengthMismatch"
+    assert book.refused(batch(a.org_a, [c1.id, c2.id], [1]), a.org_a) == "BatchLengthMismatch"
+    # ids strictly increase: a repeat, or the right ids in the wrong order, is refused
+    repeat = batch(a.org_a, [lo, hi, lo], [1, 1, 1], sort=False)
+    assert book.refused(repeat, a.org_a) == "CommitmentsNotSorted"
+    assert book.refused(batch(a.org_a, [lo, lo], [1, 1]), a.org_a) == "CommitmentsNotSorted"
+    backwards = batch(a.org_a, [hi, lo], [1, 1], sort=False)
+    with pytest.raises(RecordError) as info:
+        env.ledger.submit(book.sign(backwards, a.org_a), book.payer)
+    assert info.value.code == "CommitmentsNotSorted"
+    assert info.value.fields["args"] == ["0x" + backwards.id.hex(), "1"]
     assert env.ledger.commitment_totals(c1.id) == (100, 0, 0)
+    book.submit(batch(a.org_a, [lo, hi], [1, 2], sort=False), a.org_a)  # in order: accepted
 
 
 # ---------------------------------------------------------------------------- projects
@@ -953,20 +1200,38 @@ def test_not_project_owner_refused(env: ChainEnv, book: Book) -> None:
     assert book.refused(as_supply, a.org_a) == "NotProjectOwner"
 
 
-def test_invalid_project_refused(env: ChainEnv, book: Book) -> None:
+def test_invalid_project_refused_with_the_cause(env: ChainEnv, book: Book) -> None:
+    """Each way a project anchor can be wrong has its own error, naming the cause."""
     a = env.actors
-    assert book.refused(need(a.county_a, category=0), a.county_a) == "InvalidProject"
-    assert book.refused(need(a.county_a, category=11), a.county_a) == "InvalidProject"
+    assert book.refused(need(a.county_a, category=0), a.county_a) == "InvalidCategory"
+    assert book.refused(need(a.county_a, category=11), a.county_a) == "InvalidCategory"
     assert book.refused(dataclasses.replace(need(a.county_a), project_kind=3), a.county_a) == (
-        "InvalidProject"
+        "InvalidProjectKind"
     )
+    assert book.refused(dataclasses.replace(need(a.county_a), project_kind=0), a.county_a) == (
+        "InvalidProjectKind"
+    )
+    bad_county = dataclasses.replace(supply(a.org_a), county=52232)
+    assert book.refused(bad_county, a.org_a) == "InvalidCountyCode"
+    book.submit(dataclasses.replace(supply(a.org_a), county=0), a.org_a)  # a supply may name none
     s = supply(a.org_a)
     book.submit(s, a.org_a)
-    changed = dataclasses.replace(
+    moved = dataclasses.replace(
         supply(a.org_a, project_id=s.project_id, version=2), county=COUNTY_B
     )
-    assert book.refused(changed, a.org_a) == "InvalidProject"
+    with pytest.raises(RecordError) as info:
+        env.ledger.submit(book.sign(moved, a.org_a), book.payer)
+    assert info.value.code == "ProjectCountyChanged"
+    assert info.value.fields["args"] == ["0x" + s.project_id.hex(), str(COUNTY_A), str(COUNTY_B)]
+    n = need(a.county_a)
+    book.submit(n, a.county_a)
+    as_supply = dataclasses.replace(
+        need(a.county_a, project_id=n.project_id, version=2), project_kind=ProjectKind.SUPPLY
+    )
+    # a county office cannot sign a supply project: the role is checked before the kind change
+    assert book.refused(as_supply, a.county_a) == "MissingRole"
     book.submit(need(a.county_a, category=10), a.county_a)
+    book.submit(supply(a.org_a, project_id=s.project_id, version=2), a.org_a)
 
 
 # ---------------------------------------------------------------------------- multicall
@@ -1006,3 +1271,64 @@ def test_multicall_is_all_or_nothing(env: ChainEnv, book: Book) -> None:
     assert info.value.code == "RecordIdUsed"
     assert env.ledger.log_size() == size
     assert env.ledger.record_kind(n.id) == 0
+
+
+# ---------------------------------------------------------------------------- what a signer reads
+
+
+def _raw_title_calldata(
+    ledger: LedgerContract, anchor: ProjectAnchor, title: bytes, who: LocalAccount
+) -> bytes:
+    """submitProjectAnchor calldata whose title is `title` as raw bytes (maybe not UTF-8),
+    signed over those bytes as EIP-712 hashes a string: keccak256 of its bytes."""
+    domain = ledger.deployment.domain
+    parts = [anchor.typehash()]
+    for (name, typ), value in zip(anchor.SCHEMA, anchor.values(), strict=True):
+        parts.append(keccak(title) if name == "title" else abi_encode([typ], [value]))
+    digest = keccak(b"\x19\x01" + domain.separator() + keccak(b"".join(parts)))
+    signed = Account.unsafe_sign_hash(digest, who.key)
+    sig = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
+    raw_type = anchor.tuple_type().replace("string", "bytes")  # the same ABI encoding
+    values = tuple(
+        title if n == "title" else v
+        for (n, _), v in zip(anchor.SCHEMA, anchor.values(), strict=True)
+    )
+    selector = keccak(text=f"submitProjectAnchor({anchor.tuple_type()},bytes)")[:4]
+    return selector + abi_encode([raw_type, "bytes"], [values, sig])
+
+
+def test_anchor_titles_budgets_and_dates(env: ChainEnv, book: Book) -> None:
+    """The human-readable fields are signed and checked: a title of 1..200 bytes of UTF-8,
+    a budget within 2^63-1 fen, an end date 0 or YYYYMMDD."""
+    a = env.actors
+    ledger = env.ledger
+
+    def anchor(**fields: Any) -> ProjectAnchor:
+        return dataclasses.replace(need(a.county_a), **fields)
+
+    fits = "册" * 66 + "ok"  # 66 three-byte characters and two ASCII: exactly 200 bytes
+    assert len(fits.encode()) == MAX_TITLE_BYTES
+    for good in (anchor(title=fits), anchor(title="🌾 乡村 village"), anchor(title="x"),
+                 anchor(budget=(1 << 63) - 1), anchor(end_date=0), anchor(end_date=20260229),
+                 anchor(end_date=99991231)):  # fmt: skip
+        tx = book.submit(good, a.county_a)
+        (event,) = appended(ledger, tx)
+        parsed = SignedRecord.from_bytes(bytes(event["args"]["record"])).record
+        assert parsed == good
+    for bad, code in ((anchor(title=""), "InvalidTitle"),
+                      (anchor(title=fits + "k"), "InvalidTitle"),
+                      (anchor(budget=1 << 63), "InvalidBudget"),
+                      (anchor(end_date=20261301), "InvalidEndDate"),
+                      (anchor(end_date=20260100), "InvalidEndDate"),
+                      (anchor(end_date=20260132), "InvalidEndDate"),
+                      (anchor(end_date=1231), "InvalidEndDate")):  # fmt: skip
+        assert book.refused(bad, a.county_a) == code, (bad.title, bad.budget, bad.end_date)
+    # Bytes that are not UTF-8 (a lone continuation byte, an overlong form, a surrogate,
+    # a code point past U+10FFFF, a cut-off character) never reach the log.
+    for raw in (b"\x80", b"ok\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe5\x86"):
+        data = _raw_title_calldata(ledger, anchor(), raw, a.county_a)
+        with pytest.raises((ContractCustomError, ContractLogicError)) as info:
+            env.w3.eth.call({"to": ledger.contract.address, "data": data})
+        assert revert_error(ledger.abi, info.value).code == "InvalidTitle", raw
+    good = _raw_title_calldata(ledger, anchor(), "乡村".encode(), a.county_a)
+    env.w3.eth.call({"to": ledger.contract.address, "data": good})  # the same path accepts UTF-8

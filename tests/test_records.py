@@ -42,8 +42,11 @@ from tests.conftest import start_env
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS_PATH = ROOT / "tests" / "vectors" / "records.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
-KEY = VECTORS["signer"]["private_key"]
-ADDRESS = VECTORS["signer"]["address"]
+SIGNERS: dict[str, dict[str, str]] = VECTORS["signers"]
+#: The organization's key (it signs commitments, deliveries and batches), for the tests
+#: below that need one key of their own.
+KEY = SIGNERS["org"]["private_key"]
+ADDRESS = SIGNERS["org"]["address"]
 DOMAIN = Domain(VECTORS["domain"]["chainId"], VECTORS["domain"]["verifyingContract"])
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 BY_KIND = {v["kind"]: v for v in VECTORS["records"]}
@@ -61,6 +64,11 @@ def load_make_vectors() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def vector_key(vector: dict[str, Any]) -> str:
+    """The private key that signed a vector (the key of the role that signs its kind)."""
+    return SIGNERS[vector["signer_role"]]["private_key"]
 
 
 def vector_record(vector: dict[str, Any]) -> Record:
@@ -94,7 +102,12 @@ def test_vector_file_is_current() -> None:
 
 def test_vectors_cover_every_kind() -> None:
     assert sorted(v["kind_number"] for v in VECTORS["records"]) == sorted(int(k) for k in Kind)
-    assert Account.from_key(KEY).address == ADDRESS
+    for signer in SIGNERS.values():
+        assert Account.from_key(signer["private_key"]).address == signer["address"]
+    assert len({s["address"] for s in SIGNERS.values()}) == 3  # one role per address
+    for v in VECTORS["records"]:
+        assert v["signer"] == SIGNERS[v["signer_role"]]["address"]
+        assert unhex(v["typed_data"]["message"]["id"])[:20] == unhex(v["signer"])  # scoped
     assert "0x" + DOMAIN.separator().hex() == VECTORS["domain_separator"]
 
 
@@ -108,8 +121,8 @@ def test_record_vector(kind: str) -> None:
     assert "0x" + record.abi_encoded().hex() == v["abi_encoded"]
     assert "0x" + record.struct_hash().hex() == v["struct_hash"]
     assert "0x" + record.digest(DOMAIN).hex() == v["digest"]
-    signed = record.sign(KEY, DOMAIN)
-    assert signed.signer == ADDRESS
+    signed = record.sign(vector_key(v), DOMAIN)
+    assert signed.signer == v["signer"]
     assert "0x" + signed.signature.hex() == v["signature"]
     canonical = unhex(v["canonical_bytes"])
     assert signed.canonical_bytes() == canonical
@@ -118,7 +131,7 @@ def test_record_vector(kind: str) -> None:
     # The canonical bytes are self-describing: they alone give back record, domain, signer.
     parsed = SignedRecord.from_bytes(canonical)
     assert parsed == signed
-    assert parsed.verify() == ADDRESS
+    assert parsed.verify() == v["signer"]
     assert canonical[0] == 1 and canonical[1] == v["kind_number"]
     assert int.from_bytes(canonical[2:34], "big") == 31337
 
@@ -129,12 +142,12 @@ def test_record_vector_against_eth_account(kind: str) -> None:
     v = BY_KIND[kind]
     assert "0x" + eth_account_digest(v["typed_data"]).hex() == v["digest"]
     signable = encode_typed_data(full_message=v["typed_data"])
-    via_message = Account.sign_message(signable, private_key=KEY)
+    via_message = Account.sign_message(signable, private_key=vector_key(v))
     assert "0x" + bytes(via_message.signature).hex() == v["signature"]
     assert "0x" + bytes(via_message.message_hash).hex() == v["digest"]
-    via_typed = Account.sign_typed_data(KEY, full_message=v["typed_data"])
+    via_typed = Account.sign_typed_data(vector_key(v), full_message=v["typed_data"])
     assert "0x" + bytes(via_typed.signature).hex() == v["signature"]
-    assert Account.recover_message(signable, signature=unhex(v["signature"])) == ADDRESS
+    assert Account.recover_message(signable, signature=unhex(v["signature"])) == v["signer"]
 
 
 def test_delivery_line_vectors() -> None:
@@ -165,18 +178,19 @@ def test_delivery_line_vectors() -> None:
 
 def test_contract_reproduces_the_vectors(tmp_path: Path) -> None:
     """On a fresh anvil the first AidLedger lands at the vectors' verifying contract; with
-    key #0 holding every role, the contract emits exactly the vectors' bytes and leaves."""
+    keys #1, #3 and #5 registered as county, organization and auditor, the contract emits
+    exactly the vectors' bytes and leaves."""
     env = start_env(tmp_path)
     try:
         assert env.deployment.address == DOMAIN.verifying_contract
         assert env.deployment.chain_id == DOMAIN.chain_id
         ledger, admin = env.ledger, env.actors.admin
-        assert admin.address == ADDRESS
         separator = bytes(ledger.contract.functions.domainSeparator().call())
         assert "0x" + separator.hex() == VECTORS["domain_separator"]
-        ledger.register_county(admin, ADDRESS, 522327)
-        ledger.register_organization(admin, ADDRESS, "91520000MA6DKTQX0C")
-        ledger.register_auditor(admin, ADDRESS)
+        # start_env registered anvil keys #1, #3 and #5 as county 522327, org A and auditor
+        assert ledger.county_of(SIGNERS["county"]["address"]) == 522327
+        assert ledger.has_role("ORG", SIGNERS["org"]["address"])
+        assert ledger.has_role("AUDITOR", SIGNERS["auditor"]["address"])
         leaves: list[bytes] = []
         for v in VECTORS["records"]:
             record = vector_record(v)
@@ -184,10 +198,12 @@ def test_contract_reproduces_the_vectors(tmp_path: Path) -> None:
                 # the batch also delivers against a second commitment: make it exist
                 first = vector_record(BY_KIND["commitment"])
                 assert isinstance(first, Commitment)
-                second = dataclasses.replace(first, id=record.commitment_ids[1])
-                ledger.submit(second.sign(KEY, DOMAIN), admin)
-                leaves.append(second.sign(KEY, DOMAIN).leaf_hash())
-            signed = SignedRecord(record, DOMAIN, ADDRESS, unhex(v["signature"]))
+                other = next(c for c in record.commitment_ids if c != first.id)
+                second = dataclasses.replace(first, id=other)
+                org_key = SIGNERS["org"]["private_key"]
+                ledger.submit(second.sign(org_key, DOMAIN), admin)
+                leaves.append(second.sign(org_key, DOMAIN).leaf_hash())
+            signed = SignedRecord(record, DOMAIN, v["signer"], unhex(v["signature"]))
             receipt = ledger.submit(signed, admin)
             (event,) = ledger.contract.events.RecordAppended().process_receipt(
                 receipt, errors=DISCARD

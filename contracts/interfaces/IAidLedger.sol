@@ -34,6 +34,10 @@ interface IAidLedger {
 
     /// @notice An organization's promise of funds (1, fen), goods (2) or services (3, hours)
     /// for a need it has an accepted match on.
+    /// @dev The match rule (`matchId` names a 点单/接单 match the county accepted) is not
+    /// enforced on chain: matches are off-chain agreements with no on-chain state to check
+    /// against. The relayer refuses a commitment without an accepted match, and the audit
+    /// (`bangfu audit`) re-checks every commitment on chain against the library's matches.
     struct Commitment {
         bytes32 id;
         bytes32 needId;
@@ -74,6 +78,8 @@ interface IAidLedger {
 
     /// @notice Many delivery lines as one record: the root of their RFC 9162 tree, and the
     /// total quantity the lines deliver against each commitment.
+    /// @dev `commitmentIds` are strictly increasing (so none repeats), at most
+    /// `MAX_BATCH_COMMITMENTS` of them, one quantity each.
     struct DeliveryBatch {
         bytes32 id;
         bytes32[] commitmentIds;
@@ -103,8 +109,14 @@ interface IAidLedger {
     error MissingRole(address signer, bytes32 role);
     /// @notice The signer's county is not the county the record concerns.
     error WrongCounty(address signer, uint32 expected, uint32 actual);
-    /// @notice A project anchor's fields are not valid (kind, county or category).
-    error InvalidProject(bytes32 projectId);
+    /// @notice A project's category is not one of the notice's ten (1..10).
+    error InvalidCategory(bytes32 projectId, uint8 category);
+    /// @notice A project's kind is neither 1 (need) nor 2 (supply).
+    error InvalidProjectKind(bytes32 projectId, uint8 projectKind);
+    /// @notice A later version of a project changes its kind.
+    error ProjectKindChanged(bytes32 projectId, uint8 expected, uint8 got);
+    /// @notice A later version of a project changes its county.
+    error ProjectCountyChanged(bytes32 projectId, uint32 expected, uint32 got);
     /// @notice A project's next version must be exactly one more than its last.
     error WrongProjectVersion(bytes32 projectId, uint32 expected, uint32 got);
     /// @notice Only the author of a project's first version may anchor later versions.
@@ -121,20 +133,38 @@ interface IAidLedger {
     error NotCommitmentOwner(bytes32 commitmentId, address owner, address signer);
     /// @notice Delivering this would take the commitment past what was committed.
     error OverDelivery(bytes32 commitmentId, uint256 committed, uint256 wouldBeDelivered);
-    /// @notice A quantity is zero or above 2**63-1, or a resource kind is unknown.
-    error InvalidQuantity(bytes32 id);
+    /// @notice A quantity is zero or above 2**63-1.
+    error InvalidQuantity(bytes32 id, uint256 quantity);
+    /// @notice A commitment's resource kind is not 1 (funds), 2 (goods) or 3 (services).
+    error InvalidResourceKind(bytes32 id, uint8 resourceKind);
     /// @notice The receipt confirms more than was delivered.
     error OverConfirmation(bytes32 deliveryId, uint256 delivered, uint256 confirmed);
     /// @notice A delivery already has a receipt.
     error AlreadyReceipted(bytes32 deliveryId);
+    /// @notice Nobody confirms their own delivery: the receipt's signer made the commitment.
+    error SelfReceipt(bytes32 deliveryId, address signer);
     /// @notice A receipt may confirm a batch only when the batch serves one commitment.
     error BatchReceiptNeedsSingleCommitment(bytes32 batchId);
-    /// @notice A batch's commitments and quantities differ in length, are empty or repeat.
-    error MalformedBatch(bytes32 batchId);
+    /// @notice A batch has no commitment or no line.
+    error EmptyBatch(bytes32 batchId);
+    /// @notice A batch's commitments and quantities differ in length.
+    error BatchLengthMismatch(bytes32 batchId, uint256 commitments, uint256 quantities);
+    /// @notice A batch names more commitments than `MAX_BATCH_COMMITMENTS`.
+    error TooManyCommitments(bytes32 batchId, uint256 count, uint256 max);
+    /// @notice A batch's commitment ids are not strictly increasing (at `index`), so one may repeat.
+    error CommitmentsNotSorted(bytes32 batchId, uint256 index);
     /// @notice A county code is not six digits (100000..999999).
     error InvalidCountyCode(uint32 county);
     /// @notice An organization code is empty.
     error InvalidOrgCode(address account);
+    /// @notice An address may hold only one of COUNTY, ORG and AUDITOR, so that no one
+    /// confirms (or audits) their own deliveries; `held` is the role it already has.
+    error RoleConflict(address account, bytes32 held);
+    /// @notice The account does not hold the role it is being deregistered from.
+    error NotRegistered(address account, bytes32 role);
+    /// @notice COUNTY, ORG and AUDITOR are granted and revoked only by the registration
+    /// functions, which bind a county code or credit code to the key.
+    error RoleManagedByRegistration(bytes32 role);
 
     // ------------------------------------------------------------------ events
     /// @notice A county office's signing key was registered for a county.
@@ -143,6 +173,12 @@ interface IAidLedger {
     event OrganizationRegistered(address indexed account, bytes32 indexed orgCode);
     /// @notice An auditor's signing key was registered.
     event AuditorRegistered(address indexed account);
+    /// @notice A county office's signing key was deregistered (it may sign no more records).
+    event CountyDeregistered(address indexed account, uint32 indexed county);
+    /// @notice A social organization's signing key was deregistered.
+    event OrganizationDeregistered(address indexed account, bytes32 indexed orgCode);
+    /// @notice An auditor's signing key was deregistered.
+    event AuditorDeregistered(address indexed account);
     /// @notice A record became leaf `index` of the log. `record` is its canonical bytes.
     event RecordAppended(uint256 indexed index, bytes32 indexed recordId, uint8 indexed kind, bytes32 leafHash, bytes record);
     /// @notice A project version was anchored.
@@ -159,19 +195,35 @@ interface IAidLedger {
     event DeliveryBatchRecorded(bytes32 indexed id, address indexed org, uint32 lineCount, bytes32 batchRoot);
 
     // ------------------------------------------------------------------ administration
-    /// @notice Registers `account` as the signing key of the county office of `county`.
+    /// @notice Registers `account` as the signing key of the county office of `county`
+    /// (again, to move it to another county). Only the admin (the civil-affairs office).
+    /// @dev Reverts with `RoleConflict` if `account` is an organization or an auditor.
     /// @param account the county office's signing address
     /// @param county the 6-digit GB/T 2260 county code
     function registerCounty(address account, uint32 county) external;
 
-    /// @notice Registers `account` as a social organization's signing key.
+    /// @notice Registers `account` as a social organization's signing key. Only the admin.
+    /// @dev Reverts with `RoleConflict` if `account` is a county office or an auditor.
     /// @param account the organization's signing address
     /// @param orgCode its 18-character unified social credit code, left-aligned in 32 bytes
     function registerOrganization(address account, bytes32 orgCode) external;
 
-    /// @notice Registers `account` as an auditor's signing key.
+    /// @notice Registers `account` as an auditor's signing key. Only the admin.
+    /// @dev Reverts with `RoleConflict` if `account` is a county office or an organization.
     /// @param account the auditor's signing address
     function registerAuditor(address account) external;
+
+    /// @notice Deregisters a county office's key: it signs no more records. Only the admin.
+    /// @param account the county office's signing address
+    function deregisterCounty(address account) external;
+
+    /// @notice Deregisters an organization's key: it signs no more records. Only the admin.
+    /// @param account the organization's signing address
+    function deregisterOrganization(address account) external;
+
+    /// @notice Deregisters an auditor's key: it signs no more flags. Only the admin.
+    /// @param account the auditor's signing address
+    function deregisterAuditor(address account) external;
 
     // ------------------------------------------------------------------ records
     /// @notice Appends a signed project version.
@@ -179,7 +231,8 @@ interface IAidLedger {
     /// @param signature the author's 65-byte EIP-712 signature (r, s, v)
     function submitProjectAnchor(ProjectAnchor calldata anchor, bytes calldata signature) external;
 
-    /// @notice Appends a signed commitment.
+    /// @notice Appends a signed commitment. The match it cites is checked off chain (see
+    /// `Commitment`).
     /// @param commitment the commitment
     /// @param signature the organization's 65-byte EIP-712 signature
     function submitCommitment(Commitment calldata commitment, bytes calldata signature) external;
@@ -189,7 +242,8 @@ interface IAidLedger {
     /// @param signature the organization's 65-byte EIP-712 signature
     function submitDelivery(Delivery calldata delivery, bytes calldata signature) external;
 
-    /// @notice Appends a signed receipt.
+    /// @notice Appends a signed receipt; its signer must be the county office of the need's
+    /// county, and never the organization that made the commitment.
     /// @param receipt the receipt
     /// @param signature the county's 65-byte EIP-712 signature
     function submitReceipt(Receipt calldata receipt, bytes calldata signature) external;
@@ -229,4 +283,7 @@ interface IAidLedger {
     /// @notice The unified social credit code bound to an organization's key, or 0.
     /// @param account an address
     function orgCodeOf(address account) external view returns (bytes32);
+
+    /// @notice The EIP-712 domain separator records are signed under.
+    function domainSeparator() external view returns (bytes32);
 }
