@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from ledger.audit import AuditOptions, run_audit
 from ledger.config import PROJECT_ROOT
-from ledger.indexer import Indexer
 from ledger.store.db import Database
 from tests.audit.conftest import Ledger
+from tests.audit.conftest import read_model as fill_read_model
 
 
 def opts(ledger: Ledger, **kw: object) -> AuditOptions:
@@ -34,6 +34,7 @@ def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
     assert report.exit_code(strict=True) == 0
     assert report.stats["records"] == len(ledger.records)
     assert report.stats["by_kind"]["delivery"] == 3
+    assert report.stats["by_kind"]["delivery_batch"] == 2
     assert set(report.checks) >= {
         "bytecode",
         "signatures",
@@ -42,15 +43,17 @@ def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
         "database",
         "evidence",
     }
+    assert report.checks["match_rule"] == "checked 2 commitments against library_matches"
+    assert report.checks["library"] == "checked 1 anchored versions and 1 projects"
+    assert report.checks["checkpoints"] == "checked 3"
+    assert report.checks["batch_lines"].startswith("checked 1 batches")
 
 
 @pytest.fixture
 def read_model(ledger: Ledger, database_url: str) -> Iterator[Database]:
     """The ledger indexed by the real Indexer into a fresh database (SQLite and PostgreSQL),
-    for a test to tamper with."""
-    db = Database(database_url, ledger.env.settings)
-    db.migrate()
-    Indexer(db, ledger.env.ledger).run_until_synced()
+    with its off-chain rows, for a test to tamper with."""
+    db = fill_read_model(database_url, ledger)
     yield db
     db.dispose()
 
@@ -188,5 +191,5 @@ def test_anomalies_listed_beside_integrity(ledger: Ledger, days: int) -> None:
     not fail the integrity verdict."""
     report = run_audit(opts(ledger, receipt_days=days, database_url=None, evidence_dir=None))
     assert report.codes() == {"delivery_unreceipted"}
-    assert len(report.anomalies) == 2
+    assert len(report.anomalies) == 4  # two deliveries and two batches
     assert report.to_json()["verdict"] == "pass"
