@@ -161,8 +161,10 @@ def test_the_cli_writes_a_report_for_a_mistyped_database(
     sql(db, "UPDATE flags SET note_hash = 'nothing like a hash'")
     out = tmp_path / "report.json"
     run = subprocess.run(
-        [str(BANGFU), "audit", "--rpc", ledger.rpc, "--contract", ledger.contract]
-        + ["--database", db.url, "--json", str(out), "--workers", "1"],
+        [
+            *(str(BANGFU), "audit", "--rpc", ledger.rpc, "--contract", ledger.contract),
+            *("--database", db.url, "--json", str(out), "--workers", "1"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
