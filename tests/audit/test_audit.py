@@ -69,6 +69,7 @@ def _finding(report, code: str):  # type: ignore[no-untyped-def]
     return found[0]
 
 
+@pytest.mark.produces("db_row_altered")
 def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
     delivery = ledger.records[2]
     _tamper(
@@ -83,6 +84,7 @@ def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
     assert report.exit_code() == 1
 
 
+@pytest.mark.produces("db_row_altered")
 def test_altered_record_bytes_are_named(ledger: Ledger, read_model: Database) -> None:
     # SQLite's || makes text of blobs, hence the cast of the whole expression
     longer = (
@@ -100,6 +102,7 @@ def test_altered_record_bytes_are_named(ledger: Ledger, read_model: Database) ->
     assert list(f.where["columns"]) == ["record_bytes"]
 
 
+@pytest.mark.produces("db_row_missing")
 def test_deleted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     receipt = ledger.records[4]
     _tamper(read_model, f"DELETE FROM receipts WHERE record_id = '0x{receipt.id.hex()}'")
@@ -107,6 +110,7 @@ def test_deleted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     assert f.where == {"table": "receipts", "key": {"record_id": "0x" + receipt.id.hex()}}
 
 
+@pytest.mark.produces("db_row_extra")
 def test_inserted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     # A flag row keyed by a delivery's id: flags.record_id must name a log entry (a foreign
     # key the database enforces), so the forged flag borrows one that is not a flag.
@@ -122,6 +126,7 @@ def test_inserted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     assert report.codes() == {"db_row_extra"}
 
 
+@pytest.mark.produces("evidence_altered")
 def test_altered_evidence_is_named(ledger: Ledger, tmp_path: Path) -> None:
     folder = tmp_path / "evidence"
     shutil.copytree(ledger.evidence, folder)
@@ -134,6 +139,7 @@ def test_altered_evidence_is_named(ledger: Ledger, tmp_path: Path) -> None:
     assert report.exit_code() == 1
 
 
+@pytest.mark.produces("evidence_missing")
 def test_missing_evidence_is_an_anomaly(ledger: Ledger, tmp_path: Path) -> None:
     folder = tmp_path / "evidence"
     shutil.copytree(ledger.evidence, folder)
@@ -144,6 +150,7 @@ def test_missing_evidence_is_an_anomaly(ledger: Ledger, tmp_path: Path) -> None:
     assert report.exit_code(strict=True) == 2
 
 
+@pytest.mark.produces("bytecode_mismatch")
 def test_modified_contract_source_is_found(ledger: Ledger, tmp_path: Path) -> None:
     """A contract built from changed sources is deployed; the audit against the original
     sources names the bytecode mismatch."""
@@ -185,6 +192,7 @@ def test_modified_contract_source_is_found(ledger: Ledger, tmp_path: Path) -> No
     assert "bytecode_mismatch" not in ok.codes()
 
 
+@pytest.mark.produces("delivery_unreceipted")
 @pytest.mark.parametrize("days", [0])
 def test_anomalies_listed_beside_integrity(ledger: Ledger, days: int) -> None:
     """With a zero-day receipt window the unreceipted deliveries become anomalies, which do
