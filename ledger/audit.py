@@ -646,6 +646,10 @@ class Auditor:
     def _run(self) -> AuditReport:
         opts, report = self.opts, self.report
         t_all = time.perf_counter()
+        if opts.evidence_dir is not None and not opts.evidence_dir.is_dir():
+            raise LedgerError(
+                f"{opts.evidence_dir} is not a folder of evidence files", code="bad_evidence"
+            )
         report.chain_id = int(self.rpc.call("eth_chainId"), 16)
         head = int(self.rpc.call("eth_blockNumber"), 16)
         to_block = head if opts.to_block is None else min(head, opts.to_block)
@@ -699,6 +703,7 @@ class Auditor:
             self.engine = create_engine(_normalize_url(opts.database_url))
             batch_lines = self._guarded("database", self._diff_database, replay, to_block)
             self._guarded("checkpoints", self._check_checkpoints, replay)
+            self._guarded("outbox", self._check_outbox, replay, to_block)
             self._guarded("match_rule", self._check_matches, replay)
             self._guarded("library", self._check_library, replay)
             self._timed("database", t0)
@@ -706,7 +711,7 @@ class Auditor:
             report.checks["database"] = "skipped (no --database)"
         if opts.evidence_dir:
             t0 = time.perf_counter()
-            self._check_evidence(replay, opts.evidence_dir)
+            self._guarded("evidence", self._check_evidence, replay, opts.evidence_dir)
             self._timed("evidence", t0)
         else:
             report.checks["evidence"] = "skipped (no --evidence)"
@@ -916,6 +921,12 @@ class Auditor:
 
         assert self.engine is not None
         check_checkpoints(self.engine, replay, self.report)
+
+    def _check_outbox(self, replay: Replay, to_block: int) -> None:
+        from ledger.audit_db import check_outbox
+
+        assert self.engine is not None
+        check_outbox(self.engine, replay, self.report, to_block)
 
     def _check_matches(self, replay: Replay) -> None:
         from ledger.audit_library import check_matches

@@ -14,7 +14,7 @@ import base64
 import binascii
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -77,37 +77,67 @@ def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def check_value(value: Any, typ: str) -> Any:
-    """`value` normalized for comparison, or `Invalid(value)` when it does not fit `typ`.
+def _int(v: Any) -> Any:
+    return v if type(v) is int else Invalid(v)
+
+
+def _bool(v: Any) -> Any:
+    if type(v) is bool:
+        return int(v)
+    return v if type(v) is int and v in (0, 1) else Invalid(v)
+
+
+_hex32_match = _HEX32.fullmatch
+_address_match = _ADDRESS.fullmatch
+
+
+def _hex32(v: Any) -> Any:
+    return v.lower() if type(v) is str and _hex32_match(v) else Invalid(v)
+
+
+def _address(v: Any) -> Any:
+    return v if type(v) is str and _address_match(v) else Invalid(v)
+
+
+def _text(v: Any) -> Any:
+    return v if type(v) is str else Invalid(v)
+
+
+def _bytes(v: Any) -> Any:
+    if type(v) is bytes:
+        return v
+    return bytes(v) if isinstance(v, memoryview | bytearray) else Invalid(v)
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "int": _int,
+    "bool": _bool,
+    "hex32": _hex32,
+    "address": _address,
+    "text": _text,
+    "bytes": _bytes,
+}
+
+
+def validator(typ: str) -> Callable[[Any], Any]:
+    """The check of one column type: the value normalized for comparison, or `Invalid`.
 
     Types: int, hex32 (0x + 64 hex, compared lowercase), address (0x + 40 hex, compared as
-    stored: the read model keeps checksummed addresses), text, bytes, bool; a trailing "?"
-    allows NULL."""
-    if typ.endswith("?"):
-        if value is None:
-            return None
-        typ = typ[:-1]
-    if typ == "int":
-        return value if _is_int(value) else Invalid(value)
-    if typ == "bool":
-        if isinstance(value, bool):
-            return int(value)
-        return value if _is_int(value) and value in (0, 1) else Invalid(value)
-    if typ == "hex32":
-        if isinstance(value, str) and _HEX32.fullmatch(value):
-            return value.lower()
-        return Invalid(value)
-    if typ == "address":
-        if isinstance(value, str) and _ADDRESS.fullmatch(value):
-            return value
-        return Invalid(value)
-    if typ == "text":
-        return value if isinstance(value, str) else Invalid(value)
-    if typ == "bytes":
-        if isinstance(value, memoryview | bytearray):
-            return bytes(value)
-        return value if isinstance(value, bytes) else Invalid(value)
-    raise ValueError(f"unknown column type {typ}")
+    stored: the read model keeps checksummed addresses), text, bytes, bool (0/1 or a
+    boolean); a trailing "?" allows NULL."""
+    check = _CHECKS[typ.rstrip("?")]
+    if not typ.endswith("?"):
+        return check
+
+    def nullable(v: Any) -> Any:
+        return None if v is None else check(v)
+
+    return nullable
+
+
+def check_value(value: Any, typ: str) -> Any:
+    """`value` normalized for comparison, or `Invalid(value)` when it does not fit `typ`."""
+    return validator(typ)(value)
 
 
 def shown(value: Any) -> Any:
@@ -429,7 +459,7 @@ def _invalid(
     )
 
 
-def typed_rows(
+def iter_typed_rows(
     engine: Engine,
     report: Any,
     table: str,
@@ -437,21 +467,22 @@ def typed_rows(
     cols: Sequence[tuple[str, str]],
     *,
     order_by: str | None = None,
-) -> dict[Row, Row]:
-    """`SELECT keys, cols FROM table`, each value checked against its type. A row whose key
-    does not fit is reported and left out (the row the chain implies is then missing); a
-    column value that does not fit is reported and kept as `Invalid`."""
+) -> Iterator[tuple[Row, Row]]:
+    """`SELECT keys, cols FROM table`, streamed, each value checked against its type. A row
+    whose key does not fit is reported and left out (the row the chain implies is then
+    missing); a column value that does not fit is reported and kept as `Invalid`."""
     names = [k for k, _ in keys] + [c for c, _ in cols]
     types = [t for _, t in keys] + [t for _, t in cols]
-    rows: dict[Row, Row] = {}
     sql = f"SELECT {', '.join(names)} FROM {table}"
     if order_by:
         sql += f" ORDER BY {order_by}"
     nk = len(keys)
     key_names = names[:nk]
     with engine.connect() as conn:
-        for raw in conn.execute(text(sql)):
-            values = [check_value(v, t) for v, t in zip(raw, types, strict=True)]
+        result = conn.execution_options(stream_results=True).execute(text(sql))
+        checks = [validator(t) for t in types]
+        for raw in result:
+            values = [check(v) for check, v in zip(checks, raw, strict=True)]
             key = tuple(values[:nk])
             bad_key = next((i for i, v in enumerate(key) if isinstance(v, Invalid)), None)
             if bad_key is not None:
@@ -468,8 +499,20 @@ def typed_rows(
             for i in range(nk, len(values)):
                 if isinstance(values[i], Invalid):
                     _invalid(report, table, key_names, key, names[i], types[i], raw[i])
-            rows[key] = tuple(values[nk:])
-    return rows
+            yield key, tuple(values[nk:])
+
+
+def typed_rows(
+    engine: Engine,
+    report: Any,
+    table: str,
+    keys: Sequence[tuple[str, str]],
+    cols: Sequence[tuple[str, str]],
+    *,
+    order_by: str | None = None,
+) -> dict[Row, Row]:
+    """`iter_typed_rows` as a dict by key."""
+    return dict(iter_typed_rows(engine, report, table, keys, cols, order_by=order_by))
 
 
 def present_columns(
@@ -502,6 +545,8 @@ def compare(
 ) -> None:
     """A `db_row_altered` finding naming each column whose stored value is not the chain's
     (values already reported as invalid are not compared again)."""
+    if got == want:
+        return
     changed = {
         c: {"database": shown(g), "chain": shown(w)}
         for c, g, w in zip(cols, got, want, strict=True)
@@ -637,10 +682,12 @@ def _batch_lines(engine: Engine, replay: Any, report: Any) -> dict[str, list[Del
     lines: dict[str, list[DeliveryLine]] = defaultdict(list)
     trees: dict[str, MerkleTree] = defaultdict(MerkleTree)
     keys = [k for k, _ in LINE_KEYS]
-    rows = typed_rows(
+    rows = iter_typed_rows(
         engine, report, "batch_lines", LINE_KEYS, cols, order_by="batch_id, line_index"
     )
-    for (batch_id, line_index), vals in rows.items():
+    n_lines = 0
+    for (batch_id, line_index), vals in rows:
+        n_lines += 1
         data = vals[0]
         if isinstance(data, Invalid):
             trees[batch_id].append(leaf_hash(b""))  # the root can no longer match
@@ -697,7 +744,7 @@ def _batch_lines(engine: Engine, replay: Any, report: Any) -> dict[str, list[Del
             )
     report.checks["batch_lines"] = (
         f"checked {checked} batches against their roots ({pending} not on chain), "
-        f"and {len(rows)} lines' columns against their bytes"
+        f"and {n_lines} lines' columns against their bytes"
     )
     return dict(lines)
 
@@ -780,10 +827,10 @@ def check_checkpoints(engine: Engine, replay: Any, report: Any) -> None:
                     INTEGRITY,
                     f"checkpoint {cid}: its note states "
                     f"{'nothing readable' if stated is None else stated}, the row says "
-                    f"({origin}, {size}, {root}); the API serves the note",
+                    f"({shown(origin)}, {size}, {root}); the API serves the note",
                     id=cid,
                     note_states=list(stated) if stated else None,
-                    row=[origin, size, root],
+                    row=[shown(origin), size, root],
                 )
     _missing_checkpoints(engine, report, sorted(k[0] for k in rows), sizes)
     report.checks["checkpoints"] = f"checked {len(rows)}"
@@ -845,3 +892,70 @@ def _missing_checkpoints(engine: Engine, report: Any, ids: list[int], sizes: set
                 f"cosignatures remain for checkpoint(s) {orphans[:20]} that are gone",
                 ids=orphans[:200],
             )
+
+
+# ------------------------------------------------------------------ the outbox's answers
+
+OUTBOX = TableSpec(
+    (("record_id", "hex32"),),
+    (
+        ("status", "text"),
+        ("kind", "int"),
+        ("signer", "address"),
+        ("record_bytes", "bytes"),
+        ("tx_hash", "hex32?"),
+        ("block_number", "int?"),
+        ("block_hash", "hex32?"),
+        ("leaf_index", "int?"),
+    ),
+)
+
+
+def check_outbox(engine: Engine, replay: Any, report: Any, to_block: int) -> None:
+    """`GET /records/status` answers from the outbox: a record it calls confirmed must be on
+    chain, where and as it says (kind, signer, bytes, transaction, block, leaf index)."""
+    if not inspect(engine).has_table("outbox"):
+        report.checks["outbox"] = "skipped (no outbox table)"
+        return
+    cols = present_columns(engine, report, "outbox", OUTBOX)
+    if not cols:
+        return
+    names = [c for c, _ in cols]
+    by_id = {leaf.id_hex: leaf for leaf in replay.leaves}
+    checked = 0
+    for (rid,), vals in iter_typed_rows(engine, report, "outbox", OUTBOX.keys, cols):
+        row = dict(zip(names, vals, strict=True))
+        if row.get("status") != "confirmed":
+            continue
+        checked += 1
+        leaf = by_id.get(rid)
+        if leaf is None:
+            block = row.get("block_number")
+            if _is_int(block) and block > to_block:
+                continue  # confirmed after the audited head
+            compare(
+                report, "outbox", ["record_id"], (rid,), ["status"], ("confirmed",), ("absent",)
+            )
+            continue
+        want = {
+            "status": "confirmed",
+            "kind": int(leaf.record.kind),
+            "signer": leaf.record.signer,
+            "record_bytes": _hex(leaf_hash(leaf.data)),
+            "tx_hash": leaf.tx_hash.lower(),
+            "block_number": leaf.block_number,
+            "block_hash": leaf.block_hash.lower(),
+            "leaf_index": leaf.index,
+        }
+        if isinstance(row.get("record_bytes"), bytes):
+            row["record_bytes"] = _hex(leaf_hash(row["record_bytes"]))
+        compare(
+            report,
+            "outbox",
+            ["record_id"],
+            (rid,),
+            names,
+            tuple(row[c] for c in names),
+            tuple(want[c] for c in names),
+        )
+    report.checks["outbox"] = f"checked {checked} confirmed records against the chain"

@@ -61,6 +61,7 @@ from ledger.records import (
     SignedRecord,
     leaf_hash,
     new_id,
+    scoped_id,
     sha256,
     text32,
 )
@@ -87,7 +88,10 @@ def _sign_deliveries(job: tuple[bytes, str, int, str, bytes, int, int]) -> list[
     out = []
     for i in range(start, start + n):
         d = Delivery(
-            id=sha256(b"bench-delivery" + i.to_bytes(8, "big") + bytes.fromhex(contract[2:])),
+            id=scoped_id(
+                signer,
+                sha256(b"bench-delivery" + i.to_bytes(8, "big") + bytes.fromhex(contract[2:])),
+            ),
             commitment_id=commitment_id,
             quantity=1,
             delivered_at=1_700_000_000 + i,
@@ -248,20 +252,22 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
 
     t0 = time.perf_counter()
     need = ProjectAnchor(
-        id=new_id(),
-        project_id=new_id(),
+        id=new_id(county.address),
+        project_id=new_id(county.address),
         project_kind=ProjectKind.NEED,
         county=COUNTY,
         category=1,
         content_hash=sha256(b"need"),
         version=1,
+        # the anchor's human-readable title, where the record has one (issue 12)
+        **({"title": "bench need"} if "title" in ProjectAnchor.__dataclass_fields__ else {}),
     )
     n_batches = -(-args.lines // args.lines_per_batch) if args.lines else 0
     commits = [
         Commitment(
-            id=new_id(),
+            id=new_id(org.address),
             need_id=need.project_id,
-            match_id=new_id(),
+            match_id=new_id(org.address),
             resource_kind=ResourceKind.GOODS,
             quantity=1 << 62,
             unit=text32("kg"),
@@ -296,11 +302,37 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
         f"INSERT INTO batch_lines ({', '.join(LINE_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(LINE_COLUMNS))})"
     )
+    # the accepted 点单/接单 every commitment cites (the audit re-checks the match rule)
+    match_cols = (
+        "match_id, direction, need_id, supply_id, county, org_code, status, proposer, "
+        "proposal_signature, responder, response_signature, note"
+    )
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"INSERT INTO library_matches ({match_cols}) VALUES ({', '.join([mark] * 12)})",
+            [
+                (
+                    _hex(c.match_id),
+                    "take",
+                    _hex(need.project_id),
+                    "0x" + "00" * 32,
+                    COUNTY,
+                    ORG_CODE,
+                    "accepted",
+                    org.address,
+                    "0x",
+                    county.address,
+                    "0x",
+                    "",
+                )
+                for c in commits
+            ],
+        )
     batches = []
     for b in range(n_batches):
         count = min(args.lines_per_batch, args.lines - b * args.lines_per_batch)
         cid = commits[1 + b].id
-        bid = new_id()
+        bid = new_id(org.address)
         tree, rows, qty = MerkleTree(), [], 0
         for i, line in enumerate(_lines(cid, b, count)):
             raw = line.line_bytes()

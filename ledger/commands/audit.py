@@ -78,7 +78,9 @@ def audit(
         report = run_audit(opts, progress)
     print_summary(report)
     if json_path is not None:
-        json_path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        json_path.write_text(
+            json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=repr)
+        )
         out.print(f"报告 report: {json_path}")
     raise typer.Exit(report.exit_code(strict=strict))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from ledger.checkpoint import Checkpoint, SignerKey
 from ledger.indexer import Indexer
@@ -37,6 +38,7 @@ from ledger.records import (
 from ledger.store.batch_models import BatchLine
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
 from ledger.store.db import Database
+from ledger.store.models import LogEntry, OutboxRecord
 from tests.conftest import COUNTY_A, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
 
 
@@ -296,6 +298,27 @@ def fill_offchain(db: Database, env: ChainEnv, records: list[SignedRecord], off:
                 )
             )
     add_lines(db, off.lines)
+    with db.session() as session:  # the relayer's answers for two records it confirmed
+        for signed in records[1:3]:
+            entry = session.scalars(
+                select(LogEntry).where(LogEntry.record_id == _hex(signed.id))
+            ).one()
+            session.add(
+                OutboxRecord(
+                    record_id=entry.record_id,
+                    kind=int(signed.kind),
+                    signer=signed.signer,
+                    record_bytes=signed.canonical_bytes(),
+                    status="confirmed",
+                    tx_hash=entry.tx_hash,
+                    sender=a.relayers[0].address,
+                    nonce=0,
+                    attempts=1,
+                    block_number=entry.block_number,
+                    block_hash=entry.block_hash,
+                    leaf_index=entry.leaf_index,
+                )
+            )
     tree = MerkleTree()
     for signed in records:
         tree.append(signed.leaf_hash())

@@ -283,6 +283,29 @@ def test_the_match_rule_is_rechecked(ledger: Ledger, db: Database) -> None:
     assert found(audit(ledger, db), MATCH_MISSING)[0]["match_id"] == b
 
 
+def test_the_outbox_answers_what_the_chain_says(ledger: Ledger, db: Database) -> None:
+    """`GET /records/status` serves the outbox: a confirmed record is where it says."""
+    commitment, delivery = ("0x" + r.id.hex() for r in ledger.records[1:3])
+    sql(
+        db,
+        "UPDATE outbox SET leaf_index = 6, tx_hash = :t WHERE record_id = :r",
+        t="0x" + "ab" * 32,
+        r=delivery,
+    )
+    sql(
+        db,
+        "UPDATE outbox SET record_id = :n WHERE record_id = :r",
+        n="0x" + "cd" * 32,
+        r=commitment,
+    )
+    report = audit(ledger, db)
+    rows = {w["key"]["record_id"]: w["columns"] for w in found(report, DB_ROW_ALTERED)}
+    assert set(rows[delivery]) == {"tx_hash", "leaf_index"}
+    assert rows[delivery]["leaf_index"] == {"database": 6, "chain": 2}
+    assert rows["0x" + "cd" * 32] == {"status": {"database": "confirmed", "chain": "absent"}}
+    assert report.checks["outbox"] == "checked 2 confirmed records against the chain"
+
+
 def test_library_rows_shown_beside_the_anchor(ledger: Ledger, db: Database) -> None:
     """The portal's headline and the versions' content are the signed ones."""
     pid = "0x" + ledger.records[0].record.project_id.hex()  # type: ignore[attr-defined]
