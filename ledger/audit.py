@@ -621,8 +621,14 @@ class Auditor:
     def __init__(self, opts: AuditOptions, progress: Progress | None = None) -> None:
         self.opts = opts
         self.progress = progress
+        try:
+            self.contract = to_checksum_address(opts.contract)
+        except ValueError:
+            raise LedgerError(
+                f"--contract {opts.contract!r} is not an address (0x and 40 hex digits)",
+                code="bad_address",
+            ) from None
         self.rpc = Rpc(opts.rpc_url)
-        self.contract = to_checksum_address(opts.contract)
         self.report = AuditReport(contract=self.contract)
         self.engine: Engine | None = None
         self.block_times: dict[int, int] = {}
@@ -700,7 +706,7 @@ class Auditor:
         batch_lines: dict[str, list[DeliveryLine]] | None = None
         if opts.database_url:
             t0 = time.perf_counter()
-            self.engine = create_engine(_normalize_url(opts.database_url))
+            self.engine = _engine(opts.database_url)
             batch_lines = self._guarded("database", self._diff_database, replay, to_block)
             self._guarded("checkpoints", self._check_checkpoints, replay)
             self._guarded("outbox", self._check_outbox, replay, to_block)
@@ -1033,6 +1039,18 @@ def _normalize_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def _engine(url: str) -> Engine:
+    """The read model's engine; a URL SQLAlchemy cannot use is one clear error."""
+    try:
+        return create_engine(_normalize_url(url))
+    except Exception as exc:  # noqa: BLE001 - ArgumentError, NoSuchModuleError, ValueError
+        raise LedgerError(
+            f"--database {url!r} is not a database URL SQLAlchemy can open ({exc}); use e.g. "
+            "sqlite:///var/ledger.sqlite3 or postgresql://user@host:5432/db",
+            code="bad_database_url",
+        ) from None
 
 
 def run_audit(opts: AuditOptions, progress: Progress | None = None) -> AuditReport:

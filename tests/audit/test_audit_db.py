@@ -176,6 +176,21 @@ def test_the_cli_writes_a_report_for_a_mistyped_database(
     assert report["counts"] == {DB_VALUE_INVALID: 1}
 
 
+def test_a_bad_database_url_is_one_line(ledger: Ledger) -> None:
+    r = subprocess.run(
+        [
+            *(str(BANGFU), "audit", "--rpc", ledger.rpc, "--contract", ledger.contract),
+            *("--database", "nosuchdb://x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert "[bad_database_url]" in r.stderr
+
+
 @pytest.mark.produces(DB_TABLE_MISSING, DB_COLUMN_MISSING)
 def test_missing_tables_and_columns(ledger: Ledger, db: Database) -> None:
     sql(db, "DROP TABLE flags")
