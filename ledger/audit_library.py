@@ -42,6 +42,7 @@ from ledger.records import Commitment, ProjectAnchor, ProjectKind
 MATCHES = TableSpec(
     (("match_id", "hex32"),),
     (("need_id", "hex32"), ("county", "int"), ("org_code", "text"), ("status", "text")),
+    (("supply_id", "hex32"),),
 )
 VERSIONS = TableSpec(
     (("project_id", "hex32"), ("version", "int")),
@@ -66,6 +67,9 @@ PROJECTS = TableSpec(
         ("title", "text"),
     ),
 )
+
+
+_ZERO_HEX = "0x" + "00" * 32
 
 
 def _hex(b: bytes) -> str:
@@ -131,13 +135,25 @@ def check_matches(engine: Engine, replay: Any, report: Any) -> None:
             for k, v in chain.items()
             if k in m and not isinstance(m[k], Invalid) and m[k] != v
         }
+        supply_id = m.get("supply_id")
+        if isinstance(supply_id, str) and supply_id != _ZERO_HEX:
+            # a 点单 of a supply project anchored here: it is a supply project, and the
+            # committing organization's (one anchored on another ledger is not checked)
+            supply = replay.projects.get(bytes.fromhex(supply_id[2:]))
+            if supply is not None and (
+                supply.kind != ProjectKind.SUPPLY or codes.get(supply.owner) != chain["org_code"]
+            ):
+                differ["supply_id"] = {
+                    "database": supply_id,
+                    "chain": "a supply project of the committing organization",
+                }
         if differ:
             report.add(
                 MATCH_PARTIES_MISMATCH,
                 INTEGRITY,
                 f"commitment {leaf.id_hex} cites match {mid}, whose "
                 f"{', '.join(differ)} are not the commitment's (need, the need's county, the "
-                "signer's credit code)",
+                "signer's credit code, a supply project of the signer's)",
                 columns=differ,
                 **where,
             )

@@ -298,6 +298,16 @@ def test_the_match_rule_is_rechecked(ledger: Ledger, db: Database) -> None:
     assert found(audit(ledger, db), MATCH_MISSING)[0]["match_id"] == b
 
 
+def test_a_match_naming_a_need_as_its_supply_project(ledger: Ledger, db: Database) -> None:
+    a = "0x" + ledger.offchain.matches[0]["match_id"].hex()
+    need = "0x" + ledger.records[0].record.project_id.hex()  # type: ignore[attr-defined]
+    sql(db, "UPDATE library_matches SET supply_id = :s WHERE match_id = :m", s=need, m=a)
+    report = audit(ledger, db)
+    assert report.codes() == {MATCH_PARTIES_MISMATCH}
+    (where,) = found(report, MATCH_PARTIES_MISMATCH)
+    assert list(where["columns"]) == ["supply_id"]
+
+
 def test_the_outbox_answers_what_the_chain_says(ledger: Ledger, db: Database) -> None:
     """`GET /records/status` serves the outbox: a confirmed record is where it says."""
     commitment, delivery = ("0x" + r.id.hex() for r in ledger.records[1:3])
