@@ -240,9 +240,17 @@ def add_lines(db: Database, lines: dict[str, list[DeliveryLine]]) -> None:
                 )
 
 
-def fill_offchain(db: Database, env: ChainEnv, records: list[SignedRecord], off: Offchain) -> None:
-    """The library's rows for the need and both accepted matches, batch A's lines, and three
-    signed checkpoints (sizes 2, 5 and the whole log) with one witness's progress."""
+def fill_offchain(
+    db: Database,
+    env: ChainEnv,
+    records: list[SignedRecord],
+    off: Offchain,
+    *,
+    checkpoints: bool = True,
+) -> None:
+    """The library's rows for the need and both accepted matches, batch A's lines, the
+    outbox's answers for two records and (with `checkpoints`) three checkpoints signed by a
+    key of the test's own (sizes 2, 5 and the whole log) with one witness's progress."""
     a = env.actors
     need = records[0]
     anchor_rec: Any = need.record
@@ -319,6 +327,11 @@ def fill_offchain(db: Database, env: ChainEnv, records: list[SignedRecord], off:
                     leaf_index=entry.leaf_index,
                 )
             )
+    if checkpoints:
+        add_checkpoints(db, env, records)
+
+
+def add_checkpoints(db: Database, env: ChainEnv, records: list[SignedRecord]) -> None:
     tree = MerkleTree()
     for signed in records:
         tree.append(signed.leaf_hash())
@@ -336,13 +349,13 @@ def fill_offchain(db: Database, env: ChainEnv, records: list[SignedRecord], off:
         session.add(WitnessProgress(witness="w1", size=5))
 
 
-def read_model(url: str, ledger: Ledger) -> Database:
+def read_model(url: str, ledger: Ledger, *, checkpoints: bool = True) -> Database:
     """The ledger indexed by the real Indexer into the database at `url`, with its off-chain
     rows."""
     db = Database(url, ledger.env.settings)
     db.migrate()
     Indexer(db, ledger.env.ledger).run_until_synced()
-    fill_offchain(db, ledger.env, ledger.records, ledger.offchain)
+    fill_offchain(db, ledger.env, ledger.records, ledger.offchain, checkpoints=checkpoints)
     return db
 
 
@@ -354,7 +367,8 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         records, off = populate(env, tmp / "evidence")
         db_url = f"sqlite:///{tmp / 'read.sqlite3'}"
         led = Ledger(env, db_url, tmp / "evidence", records, off)
-        read_model(db_url, led).dispose()
+        # no checkpoints here: other tests sign the operator's own into this database
+        read_model(db_url, led, checkpoints=False).dispose()
         yield led
     finally:
         env.chain.down()

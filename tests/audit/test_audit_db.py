@@ -80,6 +80,8 @@ def test_the_clean_read_model_passes(ledger: Ledger, db: Database) -> None:
     report = audit(ledger, db)
     assert report.findings == []
     assert report.checks["match_rule"].startswith("checked 2 commitments")
+    assert report.checks["checkpoints"] == "checked 3"
+    assert report.checks["outbox"] == "checked 2 confirmed records against the chain"
 
 
 def _other(value: Any, typ: str) -> Any:
