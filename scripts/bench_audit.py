@@ -61,7 +61,6 @@ from ledger.records import (
     SignedRecord,
     leaf_hash,
     new_id,
-    scoped_id,
     sha256,
     text32,
 )
@@ -88,10 +87,7 @@ def _sign_deliveries(job: tuple[bytes, str, int, str, bytes, int, int]) -> list[
     out = []
     for i in range(start, start + n):
         d = Delivery(
-            id=scoped_id(
-                signer,
-                sha256(b"bench-delivery" + i.to_bytes(8, "big") + bytes.fromhex(contract[2:])),
-            ),
+            id=sha256(b"bench-delivery" + i.to_bytes(8, "big") + bytes.fromhex(contract[2:])),
             commitment_id=commitment_id,
             quantity=1,
             delivered_at=1_700_000_000 + i,
@@ -252,22 +248,20 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
 
     t0 = time.perf_counter()
     need = ProjectAnchor(
-        id=new_id(county.address),
-        project_id=new_id(county.address),
+        id=new_id(),
+        project_id=new_id(),
         project_kind=ProjectKind.NEED,
         county=COUNTY,
         category=1,
         content_hash=sha256(b"need"),
         version=1,
-        # the anchor's human-readable title, where the record has one (issue 12)
-        **({"title": "bench need"} if "title" in ProjectAnchor.__dataclass_fields__ else {}),
     )
     n_batches = -(-args.lines // args.lines_per_batch) if args.lines else 0
     commits = [
         Commitment(
-            id=new_id(org.address),
+            id=new_id(),
             need_id=need.project_id,
-            match_id=new_id(org.address),
+            match_id=new_id(),
             resource_kind=ResourceKind.GOODS,
             quantity=1 << 62,
             unit=text32("kg"),
@@ -332,7 +326,7 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
     for b in range(n_batches):
         count = min(args.lines_per_batch, args.lines - b * args.lines_per_batch)
         cid = commits[1 + b].id
-        bid = new_id(org.address)
+        bid = new_id()
         tree, rows, qty = MerkleTree(), [], 0
         for i, line in enumerate(_lines(cid, b, count)):
             raw = line.line_bytes()
