@@ -42,7 +42,16 @@ from ledger.records import Commitment, ProjectAnchor, ProjectKind
 MATCHES = TableSpec(
     (("match_id", "hex32"),),
     (("need_id", "hex32"), ("county", "int"), ("org_code", "text"), ("status", "text")),
-    (("supply_id", "hex32"),),
+    # the signed messages, where the library keeps them (issue 12): their ids and parties
+    # must be the row's (their signatures need the library's LibraryMatch type, not read here)
+    (("supply_id", "hex32"), ("proposal_message", "text?"), ("response_message", "text?")),
+)
+#: message field → the chain value it must carry (see `check_matches`)
+_MESSAGE_FIELDS = (
+    ("matchId", "match_id"),
+    ("needId", "need_id"),
+    ("county", "county"),
+    ("orgCode", "org_code"),
 )
 VERSIONS = TableSpec(
     (("project_id", "hex32"), ("version", "int")),
@@ -147,6 +156,27 @@ def check_matches(engine: Engine, replay: Any, report: Any) -> None:
                     "database": supply_id,
                     "chain": "a supply project of the committing organization",
                 }
+        for column in ("proposal_message", "response_message"):
+            raw = m.get(column)
+            if not isinstance(raw, str):
+                continue  # not kept (older library) or already reported as invalid
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                message = None
+            if not isinstance(message, dict):
+                differ[column] = {"database": raw[:200], "chain": "a signed LibraryMatch"}
+                continue
+            expect = {"match_id": mid, **chain}
+            for field_name, key in _MESSAGE_FIELDS:
+                value = message.get(field_name)
+                if isinstance(value, str) and key != "org_code":
+                    value = value.lower()
+                if value != expect[key]:
+                    differ[f"{column}.{field_name}"] = {
+                        "database": shown(message.get(field_name)),
+                        "chain": expect[key],
+                    }
         if differ:
             report.add(
                 MATCH_PARTIES_MISMATCH,

@@ -40,7 +40,7 @@ from ledger.records import sha256
 from ledger.store.db import Database
 from tests.audit.conftest import Ledger, add_lines
 from tests.audit.conftest import read_model as fill_read_model
-from tests.conftest import COUNTY_B, ORG_CODE_B
+from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 
 BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"
 
@@ -308,6 +308,45 @@ def test_a_match_naming_a_need_as_its_supply_project(ledger: Ledger, db: Databas
     assert report.codes() == {MATCH_PARTIES_MISMATCH}
     (where,) = found(report, MATCH_PARTIES_MISMATCH)
     assert list(where["columns"]) == ["supply_id"]
+
+
+def test_the_signed_match_messages_name_the_same_parties(ledger: Ledger, db: Database) -> None:
+    """Where the library keeps each side's signed LibraryMatch message, its ids, county and
+    credit code are the match's (and so the commitment's)."""
+    have = {c["name"] for c in inspect(db.engine).get_columns("library_matches")}
+    for column in ("proposal_message", "response_message"):
+        if column not in have:  # the library of issue 12 keeps them; older ones do not
+            sql(db, f"ALTER TABLE library_matches ADD COLUMN {column} TEXT")
+    for m in ledger.offchain.matches:
+        message = {
+            "matchId": "0x" + m["match_id"].hex(),
+            "needId": "0x" + m["need_id"].hex(),
+            "county": COUNTY_A,
+            "orgCode": m["org_code"],
+            "needTitle": "册亨县冬季取暖物资",
+        }
+        for column, action in (("proposal_message", "propose"), ("response_message", "accept")):
+            sql(
+                db,
+                f"UPDATE library_matches SET {column} = :j WHERE match_id = :m",
+                j=json.dumps({**message, "action": action}, ensure_ascii=False),
+                m=message["matchId"],
+            )
+    assert audit(ledger, db).findings == []
+    a, b = ("0x" + m["match_id"].hex() for m in ledger.offchain.matches)
+    forged = {"matchId": a, "needId": "0x" + ledger.offchain.matches[0]["need_id"].hex()}
+    forged |= {"county": COUNTY_A, "orgCode": ORG_CODE_B}
+    sql(
+        db,
+        "UPDATE library_matches SET response_message = :j WHERE match_id = :m",
+        j=json.dumps(forged),
+        m=a,
+    )
+    sql(db, "UPDATE library_matches SET proposal_message = 'not json' WHERE match_id = :m", m=b)
+    report = audit(ledger, db)
+    columns = {w["match_id"]: w["columns"] for w in found(report, MATCH_PARTIES_MISMATCH)}
+    assert columns[a] == {"response_message.orgCode": {"database": ORG_CODE_B, "chain": ORG_CODE_A}}
+    assert list(columns[b]) == ["proposal_message"]
 
 
 def test_the_outbox_answers_what_the_chain_says(ledger: Ledger, db: Database) -> None:
