@@ -26,9 +26,10 @@ import httpx
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from ledger.audit_codes import CHECK_FAILED
 from ledger.errors import ChainError, LedgerError, RecordError
 from ledger.merkle import MerkleTree
 from ledger.records import (
@@ -620,8 +621,14 @@ class Auditor:
     def __init__(self, opts: AuditOptions, progress: Progress | None = None) -> None:
         self.opts = opts
         self.progress = progress
+        try:
+            self.contract = to_checksum_address(opts.contract)
+        except ValueError:
+            raise LedgerError(
+                f"--contract {opts.contract!r} is not an address (0x and 40 hex digits)",
+                code="bad_address",
+            ) from None
         self.rpc = Rpc(opts.rpc_url)
-        self.contract = to_checksum_address(opts.contract)
         self.report = AuditReport(contract=self.contract)
         self.engine: Engine | None = None
         self.block_times: dict[int, int] = {}
@@ -645,6 +652,10 @@ class Auditor:
     def _run(self) -> AuditReport:
         opts, report = self.opts, self.report
         t_all = time.perf_counter()
+        if opts.evidence_dir is not None and not opts.evidence_dir.is_dir():
+            raise LedgerError(
+                f"{opts.evidence_dir} is not a folder of evidence files", code="bad_evidence"
+            )
         report.chain_id = int(self.rpc.call("eth_chainId"), 16)
         head = int(self.rpc.call("eth_blockNumber"), 16)
         to_block = head if opts.to_block is None else min(head, opts.to_block)
@@ -695,21 +706,24 @@ class Auditor:
         batch_lines: dict[str, list[DeliveryLine]] | None = None
         if opts.database_url:
             t0 = time.perf_counter()
-            self.engine = create_engine(_normalize_url(opts.database_url))
-            batch_lines = self._diff_database(replay, to_block)
-            self._check_checkpoints(replay)
+            self.engine = _engine(opts.database_url)
+            batch_lines = self._guarded("database", self._diff_database, replay, to_block)
+            self._guarded("checkpoints", self._check_checkpoints, replay)
+            self._guarded("outbox", self._check_outbox, replay, to_block)
+            self._guarded("match_rule", self._check_matches, replay)
+            self._guarded("library", self._check_library, replay)
             self._timed("database", t0)
         else:
             report.checks["database"] = "skipped (no --database)"
         if opts.evidence_dir:
             t0 = time.perf_counter()
-            self._check_evidence(replay, opts.evidence_dir)
+            self._guarded("evidence", self._check_evidence, replay, opts.evidence_dir)
             self._timed("evidence", t0)
         else:
             report.checks["evidence"] = "skipped (no --evidence)"
         t0 = time.perf_counter()
         now = self.block_times.get(to_block) or self._block_time(to_block)
-        self._anomalies(replay, now, batch_lines)
+        self._guarded("anomalies", self._anomalies, replay, now, batch_lines)
         self._timed("anomalies", t0)
         self._timed("total", t_all)
         return report
@@ -907,35 +921,50 @@ class Auditor:
         return diff_database(self.engine, replay, self.report, to_block, self._tick)
 
     def _check_checkpoints(self, replay: Replay) -> None:
-        """Operator checkpoints stored in the database must be roots of the replayed log."""
+        """Operator checkpoints stored in the database: roots of the replayed log, their
+        notes, and none deleted (`ledger.audit_db.check_checkpoints`)."""
+        from ledger.audit_db import check_checkpoints
+
         assert self.engine is not None
-        if not inspect(self.engine).has_table("checkpoints"):
-            self.report.checks["checkpoints"] = "skipped (no checkpoints table)"
-            return
-        with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT size, root, block_number FROM checkpoints")).all()
-        tree = replay.tree
-        n = 0
-        for size, root, block in rows:
-            n += 1
-            if size > tree.size:
-                self.report.add(
-                    "checkpoint_beyond_log",
-                    INTEGRITY,
-                    f"a signed checkpoint has {size} leaves; the chain has only "
-                    f"{tree.size}: the chain was rewritten or rolled back",
-                    size=size,
-                )
-            elif _hex(tree.root(size)) != root:
-                self.report.add(
-                    "checkpoint_mismatch",
-                    INTEGRITY,
-                    f"the signed checkpoint at size {size} has root {root}, the "
-                    f"chain's log {_hex(tree.root(size))}: history was rewritten",
-                    size=size,
-                    block=block,
-                )
-        self.report.checks["checkpoints"] = f"checked {n}"
+        check_checkpoints(self.engine, replay, self.report)
+
+    def _check_outbox(self, replay: Replay, to_block: int) -> None:
+        from ledger.audit_db import check_outbox
+
+        assert self.engine is not None
+        check_outbox(self.engine, replay, self.report, to_block)
+
+    def _check_matches(self, replay: Replay) -> None:
+        from ledger.audit_library import check_matches
+
+        assert self.engine is not None
+        check_matches(self.engine, replay, self.report)
+
+    def _check_library(self, replay: Replay) -> None:
+        from ledger.audit_library import check_library
+
+        assert self.engine is not None
+        check_library(self.engine, replay, self.report)
+
+    def _guarded(self, name: str, check: Callable[..., Any], *args: Any) -> Any:
+        """Runs one check over off-chain data; an error it did not foresee (a database that
+        is not the read model's shape, a driver error) becomes a `check_failed` finding
+        naming the check and the error, and the other checks still run."""
+        try:
+            return check(*args)
+        except (ChainError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a report is always written
+            message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            self.report.add(
+                CHECK_FAILED,
+                INTEGRITY,
+                f"the {name} check could not finish: {type(exc).__name__}: {message}",
+                check=name,
+                error=type(exc).__name__,
+            )
+            self.report.checks[name] = f"failed ({type(exc).__name__})"
+            return None
 
     # ---- evidence ---------------------------------------------------------------------
     def _check_evidence(self, replay: Replay, folder: Path) -> None:
@@ -1010,6 +1039,18 @@ def _normalize_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def _engine(url: str) -> Engine:
+    """The read model's engine; a URL SQLAlchemy cannot use is one clear error."""
+    try:
+        return create_engine(_normalize_url(url))
+    except Exception as exc:  # noqa: BLE001 - ArgumentError, NoSuchModuleError, ValueError
+        raise LedgerError(
+            f"--database {url!r} is not a database URL SQLAlchemy can open ({exc}); use e.g. "
+            "sqlite:///var/ledger.sqlite3 or postgresql://user@host:5432/db",
+            code="bad_database_url",
+        ) from None
 
 
 def run_audit(opts: AuditOptions, progress: Progress | None = None) -> AuditReport:

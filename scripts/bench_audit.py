@@ -299,6 +299,32 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
         f"INSERT INTO batch_lines ({', '.join(LINE_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(LINE_COLUMNS))})"
     )
+    # the accepted 点单/接单 every commitment cites (the audit re-checks the match rule)
+    match_cols = (
+        "match_id, direction, need_id, supply_id, county, org_code, status, proposer, "
+        "proposal_signature, responder, response_signature, note"
+    )
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"INSERT INTO library_matches ({match_cols}) VALUES ({', '.join([mark] * 12)})",
+            [
+                (
+                    _hex(c.match_id),
+                    "take",
+                    _hex(need.project_id),
+                    "0x" + "00" * 32,
+                    COUNTY,
+                    ORG_CODE,
+                    "accepted",
+                    org.address,
+                    "0x",
+                    county.address,
+                    "0x",
+                    "",
+                )
+                for c in commits
+            ],
+        )
     batches = []
     for b in range(n_batches):
         count = min(args.lines_per_batch, args.lines - b * args.lines_per_batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -17,7 +18,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ledger.audit import AuditOptions, AuditReport, run_audit
+from ledger.audit import REPORT_FORMAT, AuditOptions, AuditReport, run_audit
+from ledger.errors import LedgerError
 
 NAME = ""
 app = typer.Typer()
@@ -75,12 +77,33 @@ def audit(
                 tasks[phase] = bar.add_task(phase, total=total)
             bar.update(tasks[phase], completed=done, total=total)
 
-        report = run_audit(opts, progress)
+        try:
+            report = run_audit(opts, progress)
+        except LedgerError as exc:
+            # the audit could not start or reach the chain: the report says so, then one line
+            if json_path is not None:
+                _write(json_path, error_report(opts, exc))
+            raise
     print_summary(report)
     if json_path is not None:
-        json_path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        _write(json_path, report.to_json())
         out.print(f"报告 report: {json_path}")
     raise typer.Exit(report.exit_code(strict=strict))
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=repr))
+
+
+def error_report(opts: AuditOptions, exc: LedgerError) -> dict[str, Any]:
+    """The report of an audit that could not run: verdict "error", with the reason."""
+    return {
+        "format": REPORT_FORMAT,
+        "verdict": "error",
+        "chain": {"rpc": opts.rpc_url, "contract": opts.contract},
+        "error": {"code": exc.code, "message": exc.message},
+        "findings": [],
+    }
 
 
 def print_summary(report: AuditReport) -> None:

@@ -1,18 +1,29 @@
-"""Fixtures of the audit tests: a private anvil with a small, clean ledger indexed into SQLite."""
+"""Fixtures of the audit tests: a private anvil with a small, clean ledger indexed into SQLite,
+with the off-chain rows the audit also checks (the library's matches and anchored versions,
+a batch's lines, signed checkpoints)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from ledger.checkpoint import Checkpoint, SignerKey
 from ledger.indexer import Indexer
+from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
+from ledger.merkle import MerkleTree
 from ledger.records import (
     Commitment,
     Delivery,
+    DeliveryBatch,
+    DeliveryLine,
     Flag,
     FlagReason,
     ProjectAnchor,
@@ -24,8 +35,35 @@ from ledger.records import (
     sha256,
     text32,
 )
+from ledger.store.batch_models import BatchLine
+from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
 from ledger.store.db import Database
-from tests.conftest import COUNTY_A, ChainEnv, start_env
+from ledger.store.models import LogEntry, OutboxRecord
+from tests.conftest import COUNTY_A, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "produces(*codes): the audit finding codes this test makes the audit find"
+    )
+
+
+def anchor(**kw: Any) -> ProjectAnchor:
+    """A ProjectAnchor with a title where the record has one (issue 12 adds it)."""
+    names = {f.name for f in fields(ProjectAnchor)}
+    if "title" in names:
+        kw.setdefault("title", "册亨县冬季取暖物资")
+    return ProjectAnchor(**{k: v for k, v in kw.items() if k in names})
+
+
+@dataclass
+class Offchain:
+    """What the library and the batch service keep for the ledger (not on chain)."""
+
+    need_json: str
+    matches: list[dict[str, Any]]
+    lines: dict[str, list[DeliveryLine]]  # batch id → lines kept in the clean database
+    other_lines: dict[str, list[DeliveryLine]]  # org B's batch: kept only by some tests
 
 
 @dataclass
@@ -34,6 +72,7 @@ class Ledger:
     db_url: str
     evidence: Path
     records: list[SignedRecord]
+    offchain: Offchain
 
     @property
     def contract(self) -> str:
@@ -49,28 +88,50 @@ def submit(env: ChainEnv, signed: SignedRecord) -> SignedRecord:
     return signed
 
 
-def populate(env: ChainEnv, evidence: Path) -> list[SignedRecord]:
-    """A need, a commitment, two deliveries with evidence, a full receipt, a flag answered."""
+def _batch(
+    env: ChainEnv, key: Any, commitment: bytes, beneficiaries: list[bytes], evidence: bytes
+) -> tuple[DeliveryBatch, list[DeliveryLine]]:
+    lines = [
+        DeliveryLine(commitment, "棉被", 2, "床", int(time.time()), who, evidence)
+        for who in beneficiaries
+    ]
+    tree = MerkleTree()
+    for line in lines:
+        tree.append(line.leaf_hash())
+    batch = DeliveryBatch(
+        id=new_id(key.address),
+        commitment_ids=(commitment,),
+        quantities=(2 * len(lines),),
+        line_count=len(lines),
+        batch_root=tree.root(),
+        evidence_hash=evidence,
+    )
+    return batch, lines
+
+
+def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchain]:
+    """A need, a commitment, two deliveries with evidence, a full receipt, a flag answered;
+    then a batch of two lines, and org B's commitment on the same need with a one-line batch
+    that serves one of the same beneficiaries (kept out of the clean database)."""
     a, d = env.actors, env.domain
     out = []
-    need_id = new_id(a.county_a.address)
-    need = ProjectAnchor(
-        id=ProjectAnchor.anchor_id(need_id, 1),
-        project_id=need_id,
+    need_doc = {"format": "bangfu-project/1", "kind": "need", "status": "published"}
+    need_doc["title"] = "册亨县冬季取暖物资"
+    need_json = json.dumps(need_doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    need = anchor(
+        id=new_id(a.county_a.address),
+        project_id=new_id(a.county_a.address),
         project_kind=ProjectKind.NEED,
         county=COUNTY_A,
         category=1,
-        title="大米帮扶 rice",
-        budget=500_000,
-        end_date=20301231,
-        content_hash=sha256(b"need"),
+        content_hash=sha256(need_json.encode("utf-8")),
         version=1,
     )
     out.append(submit(env, need.sign(a.county_a.key, d)))
     commit = Commitment(
         id=new_id(a.org_a.address),
         need_id=need.project_id,
-        match_id=new_id(),
+        match_id=new_id(a.org_a.address),
         resource_kind=ResourceKind.GOODS,
         quantity=100,
         unit=text32("斤"),
@@ -90,7 +151,7 @@ def populate(env: ChainEnv, evidence: Path) -> list[SignedRecord]:
             delivered_at=int(time.time()),
             evidence_hash=sha256(blob),
             beneficiary_count=3,
-            beneficiary_root=new_id(),
+            beneficiary_root=sha256(f"beneficiaries {i}".encode()),
         )
         deliveries.append(dl)
         out.append(submit(env, dl.sign(a.org_a.key, d)))
@@ -117,10 +178,185 @@ def populate(env: ChainEnv, evidence: Path) -> list[SignedRecord]:
         delivered_at=int(time.time()),
         evidence_hash=sha256(blob),
         beneficiary_count=1,
-        beneficiary_root=new_id(),
+        beneficiary_root=sha256(b"beneficiaries 2"),
     )
     out.append(submit(env, answer.sign(a.org_a.key, d)))
-    return out
+    # a batch of two lines (index 7), then org B's commitment (8) and its batch (9)
+    blob = b"signed list of quilts handed out"
+    (evidence / f"{sha256(blob).hex()}.txt").write_bytes(blob)
+    p1, p2 = sha256(b"pseudonym 1"), sha256(b"pseudonym 2")
+    batch_a, lines_a = _batch(env, a.org_a, commit.id, [p1, p2], sha256(blob))
+    out.append(submit(env, batch_a.sign(a.org_a.key, d)))
+    commit_b = Commitment(
+        id=new_id(a.org_b.address),
+        need_id=need.project_id,
+        match_id=new_id(a.org_b.address),
+        resource_kind=ResourceKind.GOODS,
+        quantity=10,
+        unit=text32("床"),
+        due_date=int(time.time()) + 365 * 86_400,
+        terms_hash=sha256(b"terms b"),
+    )
+    out.append(submit(env, commit_b.sign(a.org_b.key, d)))
+    batch_b, lines_b = _batch(env, a.org_b, commit_b.id, [p1], sha256(blob))
+    out.append(submit(env, batch_b.sign(a.org_b.key, d)))
+    matches = [
+        {"match_id": commit.match_id, "org": a.org_a, "org_code": ORG_CODE_A},
+        {"match_id": commit_b.match_id, "org": a.org_b, "org_code": ORG_CODE_B},
+    ]
+    for m in matches:
+        m["need_id"] = need.project_id
+    off = Offchain(
+        need_json,
+        matches,
+        {"0x" + batch_a.id.hex(): lines_a},
+        {"0x" + batch_b.id.hex(): lines_b},
+    )
+    return out, off
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def add_lines(db: Database, lines: dict[str, list[DeliveryLine]]) -> None:
+    with db.session() as session:
+        for batch_id, items in lines.items():
+            for i, line in enumerate(items):
+                session.add(
+                    BatchLine(
+                        batch_id=batch_id,
+                        line_index=i,
+                        line_bytes=line.line_bytes(),
+                        leaf_hash=_hex(line.leaf_hash()),
+                        commitment_id=_hex(line.commitment_id),
+                        beneficiary=_hex(line.beneficiary),
+                        quantity=line.quantity,
+                        item=line.item,
+                        unit=line.unit,
+                        delivered_at=line.delivered_at,
+                        evidence_hash=_hex(line.evidence_hash),
+                    )
+                )
+
+
+def fill_offchain(
+    db: Database,
+    env: ChainEnv,
+    records: list[SignedRecord],
+    off: Offchain,
+    *,
+    checkpoints: bool = True,
+) -> None:
+    """The library's rows for the need and both accepted matches, batch A's lines, the
+    outbox's answers for two records and (with `checkpoints`) three checkpoints signed by a
+    key of the test's own (sizes 2, 5 and the whole log) with one witness's progress."""
+    a = env.actors
+    need = records[0]
+    anchor_rec: Any = need.record
+    pid = _hex(anchor_rec.project_id)
+    with db.session() as session:
+        session.add(
+            LibraryProject(
+                project_id=pid,
+                kind=int(ProjectKind.NEED),
+                status="published",
+                owner=need.signer,
+                county=COUNTY_A,
+                org_code=None,
+                category=anchor_rec.category,
+                categories=f",{anchor_rec.category},",
+                resource_kinds=",2,",
+                key_county=False,
+                title="册亨县冬季取暖物资",
+                search_text="册亨县冬季取暖物资",
+                version=1,
+                draft_json=off.need_json,
+                origin="local",
+                published_at=datetime.now(UTC),
+            )
+        )
+        session.add(
+            LibraryProjectVersion(
+                project_id=pid,
+                version=1,
+                status="published",
+                content_json=off.need_json,
+                content_hash=_hex(anchor_rec.content_hash),
+                anchor_id=_hex(need.id),
+                anchor_bytes=need.canonical_bytes(),
+                signer=need.signer,
+            )
+        )
+        for m in off.matches:
+            session.add(
+                LibraryMatch(
+                    match_id=_hex(m["match_id"]),
+                    direction="take",
+                    need_id=_hex(m["need_id"]),
+                    supply_id="0x" + "00" * 32,
+                    county=COUNTY_A,
+                    org_code=m["org_code"],
+                    status="accepted",
+                    proposer=m["org"].address,
+                    proposal_signature="0x" + "11" * 65,
+                    responder=a.county_a.address,
+                    response_signature="0x" + "22" * 65,
+                    note="",
+                )
+            )
+    add_lines(db, off.lines)
+    with db.session() as session:  # the relayer's answers for two records it confirmed
+        for signed in records[1:3]:
+            entry = session.scalars(
+                select(LogEntry).where(LogEntry.record_id == _hex(signed.id))
+            ).one()
+            session.add(
+                OutboxRecord(
+                    record_id=entry.record_id,
+                    kind=int(signed.kind),
+                    signer=signed.signer,
+                    record_bytes=signed.canonical_bytes(),
+                    status="confirmed",
+                    tx_hash=entry.tx_hash,
+                    sender=a.relayers[0].address,
+                    nonce=0,
+                    attempts=1,
+                    block_number=entry.block_number,
+                    block_hash=entry.block_hash,
+                    leaf_index=entry.leaf_index,
+                )
+            )
+    if checkpoints:
+        add_checkpoints(db, env, records)
+
+
+def add_checkpoints(db: Database, env: ChainEnv, records: list[SignedRecord]) -> None:
+    tree = MerkleTree()
+    for signed in records:
+        tree.append(signed.leaf_hash())
+    origin = f"bangfu.example/ledger/{env.domain.chain_id}/{env.domain.verifying_contract.lower()}"
+    key = SignerKey.generate(origin)
+    with db.session() as session:
+        for size in (2, 5, tree.size):
+            root = tree.root(size)
+            note = Checkpoint(origin, size, root).sign(key)
+            session.add(
+                CheckpointRow(origin=origin, size=size, root=_hex(root), block_number=0, note=note)
+            )
+        session.flush()
+        session.add(CosignatureRow(checkpoint_id=2, witness="w1", line="— w1 AAAA\n"))
+        session.add(WitnessProgress(witness="w1", size=5))
+
+
+def read_model(url: str, ledger: Ledger, *, checkpoints: bool = True) -> Database:
+    """The ledger indexed by the real Indexer into the database at `url`, with its off-chain
+    rows."""
+    db = Database(url, ledger.env.settings)
+    db.migrate()
+    Indexer(db, ledger.env.ledger).run_until_synced()
+    fill_offchain(db, ledger.env, ledger.records, ledger.offchain, checkpoints=checkpoints)
+    return db
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +364,11 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     tmp = tmp_path_factory.mktemp("auditchain")
     env = start_env(tmp)
     try:
-        records = populate(env, tmp / "evidence")
+        records, off = populate(env, tmp / "evidence")
         db_url = f"sqlite:///{tmp / 'read.sqlite3'}"
-        db = Database(db_url, env.settings)
-        db.migrate()
-        Indexer(db, env.ledger).run_until_synced()
-        db.dispose()
-        yield Ledger(env, db_url, tmp / "evidence", records)
+        led = Ledger(env, db_url, tmp / "evidence", records, off)
+        # no checkpoints here: other tests sign the operator's own into this database
+        read_model(db_url, led, checkpoints=False).dispose()
+        yield led
     finally:
         env.chain.down()

@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from ledger.audit import AuditOptions, run_audit
 from ledger.config import PROJECT_ROOT
-from ledger.indexer import Indexer
 from ledger.store.db import Database
 from tests.audit.conftest import Ledger
+from tests.audit.conftest import read_model as fill_read_model
 
 
 def opts(ledger: Ledger, **kw: object) -> AuditOptions:
@@ -34,6 +34,7 @@ def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
     assert report.exit_code(strict=True) == 0
     assert report.stats["records"] == len(ledger.records)
     assert report.stats["by_kind"]["delivery"] == 3
+    assert report.stats["by_kind"]["delivery_batch"] == 2
     assert set(report.checks) >= {
         "bytecode",
         "signatures",
@@ -42,15 +43,17 @@ def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
         "database",
         "evidence",
     }
+    assert report.checks["match_rule"] == "checked 2 commitments against library_matches"
+    assert report.checks["library"] == "checked 1 anchored versions and 1 projects"
+    assert report.checks["checkpoints"] == "checked 0"
+    assert report.checks["batch_lines"].startswith("checked 1 batches")
 
 
 @pytest.fixture
 def read_model(ledger: Ledger, database_url: str) -> Iterator[Database]:
     """The ledger indexed by the real Indexer into a fresh database (SQLite and PostgreSQL),
-    for a test to tamper with."""
-    db = Database(database_url, ledger.env.settings)
-    db.migrate()
-    Indexer(db, ledger.env.ledger).run_until_synced()
+    with its off-chain rows, for a test to tamper with."""
+    db = fill_read_model(database_url, ledger)
     yield db
     db.dispose()
 
@@ -66,6 +69,7 @@ def _finding(report, code: str):  # type: ignore[no-untyped-def]
     return found[0]
 
 
+@pytest.mark.produces("db_row_altered")
 def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
     delivery = ledger.records[2]
     _tamper(
@@ -80,6 +84,7 @@ def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
     assert report.exit_code() == 1
 
 
+@pytest.mark.produces("db_row_altered")
 def test_altered_record_bytes_are_named(ledger: Ledger, read_model: Database) -> None:
     # SQLite's || makes text of blobs, hence the cast of the whole expression
     longer = (
@@ -97,6 +102,7 @@ def test_altered_record_bytes_are_named(ledger: Ledger, read_model: Database) ->
     assert list(f.where["columns"]) == ["record_bytes"]
 
 
+@pytest.mark.produces("db_row_missing")
 def test_deleted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     receipt = ledger.records[4]
     _tamper(read_model, f"DELETE FROM receipts WHERE record_id = '0x{receipt.id.hex()}'")
@@ -104,6 +110,7 @@ def test_deleted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     assert f.where == {"table": "receipts", "key": {"record_id": "0x" + receipt.id.hex()}}
 
 
+@pytest.mark.produces("db_row_extra")
 def test_inserted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     # A flag row keyed by a delivery's id: flags.record_id must name a log entry (a foreign
     # key the database enforces), so the forged flag borrows one that is not a flag.
@@ -119,6 +126,7 @@ def test_inserted_row_is_named(ledger: Ledger, read_model: Database) -> None:
     assert report.codes() == {"db_row_extra"}
 
 
+@pytest.mark.produces("evidence_altered")
 def test_altered_evidence_is_named(ledger: Ledger, tmp_path: Path) -> None:
     folder = tmp_path / "evidence"
     shutil.copytree(ledger.evidence, folder)
@@ -131,6 +139,7 @@ def test_altered_evidence_is_named(ledger: Ledger, tmp_path: Path) -> None:
     assert report.exit_code() == 1
 
 
+@pytest.mark.produces("evidence_missing")
 def test_missing_evidence_is_an_anomaly(ledger: Ledger, tmp_path: Path) -> None:
     folder = tmp_path / "evidence"
     shutil.copytree(ledger.evidence, folder)
@@ -141,6 +150,7 @@ def test_missing_evidence_is_an_anomaly(ledger: Ledger, tmp_path: Path) -> None:
     assert report.exit_code(strict=True) == 2
 
 
+@pytest.mark.produces("bytecode_mismatch")
 def test_modified_contract_source_is_found(ledger: Ledger, tmp_path: Path) -> None:
     """A contract built from changed sources is deployed; the audit against the original
     sources names the bytecode mismatch."""
@@ -182,11 +192,12 @@ def test_modified_contract_source_is_found(ledger: Ledger, tmp_path: Path) -> No
     assert "bytecode_mismatch" not in ok.codes()
 
 
+@pytest.mark.produces("delivery_unreceipted")
 @pytest.mark.parametrize("days", [0])
 def test_anomalies_listed_beside_integrity(ledger: Ledger, days: int) -> None:
     """With a zero-day receipt window the unreceipted deliveries become anomalies, which do
     not fail the integrity verdict."""
     report = run_audit(opts(ledger, receipt_days=days, database_url=None, evidence_dir=None))
     assert report.codes() == {"delivery_unreceipted"}
-    assert len(report.anomalies) == 2
+    assert len(report.anomalies) == 4  # two deliveries and two batches
     assert report.to_json()["verdict"] == "pass"

@@ -1,0 +1,420 @@
+"""Each finding the audit makes from the chain alone, produced on a real anvil.
+
+The real AidLedger refuses every one of these records, so they are put on chain by a
+`Forger` contract (tests/audit/forger/Forger.sol): one built from other sources, which emits
+AidLedger's events with whatever it is told and keeps a real RFC 9162 log of what it emits.
+That is the attacker the audit exists for (its bytecode check names the contract itself);
+here the audit runs without `--sources`, so each test shows the one check it is about.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import solcx
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+
+from ledger.audit import AuditOptions, AuditReport, run_audit
+from ledger.audit_codes import (
+    BAD_SIGNATURE,
+    COMMITMENT_OVERDUE,
+    EVENT_ID_MISMATCH,
+    FLAG_UNANSWERED,
+    HISTORICAL_ROOT_MISMATCH,
+    LEAF_HASH_MISMATCH,
+    LOG_INDEX_GAP,
+    MALFORMED_RECORD,
+    NO_CONTRACT,
+    NOT_COMMITMENT_OWNER,
+    OVER_CONFIRMATION,
+    OVER_DELIVERY,
+    PROJECT_RULE_BROKEN,
+    RECEIPT_RULE_BROKEN,
+    RECEIPT_SHORTFALL,
+    RECORD_ID_REUSED,
+    ROOT_MISMATCH,
+    SIGNER_LACKS_ROLE,
+    TOTALS_MISMATCH,
+    UNKNOWN_COMMITMENT,
+    UNKNOWN_NEED,
+    UNKNOWN_RECORD,
+    WRONG_COUNTY,
+    WRONG_DOMAIN,
+)
+from ledger.chain import send_transaction
+from ledger.compiler import collect_sources, solc_binary, standard_input
+from ledger.config import PROJECT_ROOT, Settings
+from ledger.records import (
+    Commitment,
+    Delivery,
+    Domain,
+    Flag,
+    FlagReason,
+    ProjectKind,
+    Receipt,
+    ResourceKind,
+    SignedRecord,
+    new_id,
+    sha256,
+    text32,
+)
+from tests.audit.conftest import anchor
+from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
+
+FORGER = Path(__file__).parent / "forger" / "Forger.sol"
+
+
+@dataclass
+class Compiled:
+    abi: list[dict[str, Any]]
+    bytecode: str
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ChainEnv, Compiled]]:
+    tmp = tmp_path_factory.mktemp("forgerchain")
+    home = tmp / "home"
+    (home / "contracts" / "libraries").mkdir(parents=True)
+    shutil.copy(FORGER, home / "contracts" / "Forger.sol")
+    shutil.copy(
+        PROJECT_ROOT / "contracts" / "libraries" / "MerkleLog.sol",
+        home / "contracts" / "libraries" / "MerkleLog.sol",
+    )
+    shutil.copytree(PROJECT_ROOT / "scripts", home / "scripts")
+    (home / "node_modules").symlink_to(PROJECT_ROOT / "node_modules")
+    settings = Settings(home=home)
+    out = solcx.compile_standard(
+        standard_input(collect_sources(settings)), solc_binary=solc_binary(settings)
+    )
+    c = out["contracts"]["contracts/Forger.sol"]["Forger"]
+    env = start_env(tmp / "chain")
+    try:
+        yield env, Compiled(c["abi"], c["evm"]["bytecode"]["object"])
+    finally:
+        env.chain.down()
+
+
+class Forged:
+    """One fresh Forger with the test's roles registered on it."""
+
+    def __init__(self, env: ChainEnv, compiled: Compiled) -> None:
+        self.env = env
+        self.w3: Web3 = env.w3
+        self.admin: LocalAccount = env.actors.admin
+        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+        tx = factory.constructor().build_transaction({"from": self.admin.address})
+        receipt = send_transaction(self.w3, self.admin, dict(tx))
+        self.address = receipt["contractAddress"]
+        self.contract = self.w3.eth.contract(address=self.address, abi=compiled.abi)
+        self.domain = Domain(self.w3.eth.chain_id, self.address)
+        a = env.actors
+        self.send("registerCounty", a.county_a.address, COUNTY_A)
+        self.send("registerCounty", a.county_b.address, COUNTY_B)
+        self.send("registerOrganization", a.org_a.address, ORG_CODE_A.encode().ljust(32, b"\0"))
+        self.send("registerOrganization", a.org_b.address, ORG_CODE_B.encode().ljust(32, b"\0"))
+        self.send("grant", keccak(text="AUDITOR"), a.auditor.address)
+
+    def send(self, fn: str, *args: Any) -> Any:
+        call = getattr(self.contract.functions, fn)(*args)
+        return send_transaction(self.w3, self.admin, dict(call.build_transaction()))
+
+    def append(self, signed: SignedRecord) -> SignedRecord:
+        self.send("append", signed.id, int(signed.kind), signed.canonical_bytes())
+        return signed
+
+    def sign(self, record: Any, key: LocalAccount, domain: Domain | None = None) -> SignedRecord:
+        return record.sign(key.key, domain or self.domain)
+
+    def audit(self, **kw: Any) -> AuditReport:
+        base: dict[str, Any] = {
+            "rpc_url": str(self.env.settings.rpc_url),
+            "contract": self.address,
+            "workers": 1,
+            "compare_totals": False,
+        }
+        base.update(kw)
+        return run_audit(AuditOptions(**base))
+
+    # ---- a small honest ledger to build on
+    def need(self, county: LocalAccount | None = None, county_code: int = COUNTY_A) -> Any:
+        key = county or self.env.actors.county_a
+        rec = anchor(
+            id=new_id(key.address),
+            project_id=new_id(key.address),
+            project_kind=ProjectKind.NEED,
+            county=county_code,
+            category=1,
+            content_hash=sha256(b"need"),
+            version=1,
+        )
+        self.append(self.sign(rec, key))
+        return rec
+
+    def commitment(
+        self, need_id: bytes, org: LocalAccount | None = None, due: int | None = None
+    ) -> Commitment:
+        key = org or self.env.actors.org_a
+        rec = Commitment(
+            id=new_id(key.address),
+            need_id=need_id,
+            match_id=new_id(key.address),
+            resource_kind=ResourceKind.GOODS,
+            quantity=100,
+            unit=text32("斤"),
+            due_date=int(time.time()) + 365 * 86_400 if due is None else due,
+            terms_hash=sha256(b"terms"),
+        )
+        self.append(self.sign(rec, key))
+        return rec
+
+    def delivery(self, cid: bytes, qty: int = 30, org: LocalAccount | None = None) -> Delivery:
+        key = org or self.env.actors.org_a
+        rec = Delivery(
+            id=new_id(key.address),
+            commitment_id=cid,
+            quantity=qty,
+            delivered_at=int(time.time()),
+            evidence_hash=sha256(b"photo"),
+            beneficiary_count=1,
+            beneficiary_root=sha256(b"who"),
+        )
+        self.append(self.sign(rec, key))
+        return rec
+
+    def receipt(self, did: bytes, qty: int) -> Receipt:
+        key = self.env.actors.county_a
+        rec = Receipt(
+            id=new_id(key.address), delivery_id=did, confirmed_quantity=qty, note_hash=sha256(b"")
+        )
+        self.append(self.sign(rec, key))
+        return rec
+
+
+@pytest.fixture
+def forged(chain: tuple[ChainEnv, Compiled]) -> Forged:
+    return Forged(*chain)
+
+
+def found(report: AuditReport, code: str) -> dict[str, Any]:
+    hits = [f for f in report.findings if f.code == code]
+    assert hits, f"no {code} finding in {report.counts()}"
+    assert report.to_json()["counts"][code] == len(hits)
+    return hits[0].where
+
+
+def test_an_honest_forged_ledger_passes(forged: Forged) -> None:
+    """What the audit accepts: the same contract, given only valid records, has no finding."""
+    need = forged.need()
+    c = forged.commitment(need.project_id)
+    d = forged.delivery(c.id)
+    forged.receipt(d.id, 30)
+    report = forged.audit()
+    assert report.findings == []
+    assert report.stats["records"] == 4
+
+
+@pytest.mark.produces(MALFORMED_RECORD)
+def test_malformed_record(forged: Forged) -> None:
+    forged.send("append", new_id(forged.admin.address), 1, b"\x01\x01not a record")
+    report = forged.audit()
+    assert found(report, MALFORMED_RECORD)["index"] == 0
+    assert report.codes() == {MALFORMED_RECORD}  # the leaf still counts in the root
+
+
+@pytest.mark.produces(LEAF_HASH_MISMATCH)
+def test_leaf_hash_mismatch(forged: Forged) -> None:
+    signed = forged.sign(
+        anchor(
+            id=new_id(forged.env.actors.county_a.address),
+            project_id=new_id(forged.env.actors.county_a.address),
+            county=COUNTY_A,
+            content_hash=sha256(b"x"),
+        ),
+        forged.env.actors.county_a,
+    )
+    forged.send("forge", 0, signed.id, 1, sha256(b"another leaf"), signed.canonical_bytes())
+    assert forged.audit().codes() == {LEAF_HASH_MISMATCH}
+
+
+@pytest.mark.produces(EVENT_ID_MISMATCH, LOG_INDEX_GAP)
+def test_event_id_and_index(forged: Forged) -> None:
+    a = forged.env.actors.county_a
+    signed = forged.sign(
+        anchor(id=new_id(a.address), project_id=new_id(a.address), county=COUNTY_A), a
+    )
+    forged.send("forge", 0, new_id(a.address), 1, signed.leaf_hash(), signed.canonical_bytes())
+    assert forged.audit().codes() == {EVENT_ID_MISMATCH}
+    other = forged.sign(
+        anchor(id=new_id(a.address), project_id=new_id(a.address), county=COUNTY_A), a
+    )
+    forged.send("forge", 7, other.id, 1, other.leaf_hash(), other.canonical_bytes())
+    report = forged.audit()
+    assert found(report, LOG_INDEX_GAP)["index"] == 7
+
+
+@pytest.mark.produces(WRONG_DOMAIN, BAD_SIGNATURE)
+def test_wrong_domain_and_bad_signature(forged: Forged) -> None:
+    a = forged.env.actors
+    rec = anchor(id=new_id(a.county_a.address), project_id=new_id(a.county_a.address))
+    forged.append(forged.sign(rec, a.county_a, Domain(forged.domain.chain_id + 1, forged.address)))
+    assert WRONG_DOMAIN in forged.audit().codes()
+    rec2 = anchor(
+        id=new_id(a.county_b.address), project_id=new_id(a.county_b.address), county=COUNTY_B
+    )
+    real = forged.sign(rec2, a.county_a)
+    lie = SignedRecord(rec2, forged.domain, a.county_b.address, real.signature)
+    forged.append(lie)
+    where = found(forged.audit(), BAD_SIGNATURE)
+    assert where["record_id"] == "0x" + rec2.id.hex()
+
+
+@pytest.mark.produces(RECORD_ID_REUSED, PROJECT_RULE_BROKEN)
+def test_reused_id_and_project_rule(forged: Forged) -> None:
+    need = forged.need()
+    a = forged.env.actors.county_a
+    forged.append(forged.sign(need, a))  # the same record again
+    assert forged.audit().codes() == {RECORD_ID_REUSED, PROJECT_RULE_BROKEN}
+    again = anchor(
+        id=new_id(a.address),
+        project_id=need.project_id,
+        county=COUNTY_A,
+        version=need.version + 2,
+    )
+    forged.append(forged.sign(again, a))
+    assert len([f for f in forged.audit().findings if f.code == PROJECT_RULE_BROKEN]) == 2
+
+
+@pytest.mark.produces(SIGNER_LACKS_ROLE, WRONG_COUNTY)
+def test_roles(forged: Forged) -> None:
+    stranger = forged.env.actors.stranger
+    forged.need(stranger)
+    report = forged.audit()
+    assert found(report, SIGNER_LACKS_ROLE)
+    forged.need(forged.env.actors.county_a, COUNTY_B)
+    wrong = [f.where["index"] for f in forged.audit().findings if f.code == WRONG_COUNTY]
+    assert wrong == [0, 1]  # the stranger is no county's office either
+    # a revoked role no longer counts
+    forged.send("revoke", keccak(text="ORG"), forged.env.actors.org_b.address)
+    need = forged.need()
+    forged.commitment(need.project_id, forged.env.actors.org_b)
+    lacks = [f for f in forged.audit().findings if f.code == SIGNER_LACKS_ROLE]
+    assert [f.where["index"] for f in lacks] == [0, 3]
+
+
+@pytest.mark.produces(UNKNOWN_NEED, UNKNOWN_COMMITMENT, NOT_COMMITMENT_OWNER, OVER_DELIVERY)
+def test_commitment_and_delivery_rules(forged: Forged) -> None:
+    a = forged.env.actors
+    forged.commitment(new_id(a.county_a.address))
+    assert forged.audit().codes() == {UNKNOWN_NEED}
+    forged.delivery(new_id(a.org_a.address))
+    assert UNKNOWN_COMMITMENT in forged.audit().codes()
+    need = forged.need()
+    c = forged.commitment(need.project_id)
+    forged.delivery(c.id, 10, a.org_b)
+    assert NOT_COMMITMENT_OWNER in forged.audit().codes()
+    forged.delivery(c.id, 95)
+    assert OVER_DELIVERY in forged.audit().codes()
+
+
+@pytest.mark.produces(RECEIPT_RULE_BROKEN, OVER_CONFIRMATION, UNKNOWN_RECORD)
+def test_receipt_and_flag_rules(forged: Forged) -> None:
+    a = forged.env.actors
+    forged.receipt(new_id(a.org_a.address), 1)
+    assert forged.audit().codes() == {RECEIPT_RULE_BROKEN}
+    need = forged.need()
+    c = forged.commitment(need.project_id)
+    d = forged.delivery(c.id, 30)
+    forged.receipt(d.id, 50)
+    assert OVER_CONFIRMATION in forged.audit().codes()
+    flag = Flag(
+        id=new_id(a.auditor.address),
+        record_id=new_id(a.org_a.address),
+        reason_code=FlagReason.OTHER,
+        note_hash=sha256(b""),
+    )
+    forged.append(forged.sign(flag, a.auditor))
+    assert UNKNOWN_RECORD in forged.audit().codes()
+
+
+@pytest.mark.produces(ROOT_MISMATCH)
+def test_root_mismatch(forged: Forged) -> None:
+    forged.need()
+    forged.send("setRootOverride", sha256(b"a root of another log"))
+    report = forged.audit()
+    assert report.codes() == {ROOT_MISMATCH}
+    forged.send("setRootOverride", bytes(32))
+    assert forged.audit().findings == []
+
+
+@pytest.mark.produces(HISTORICAL_ROOT_MISMATCH)
+def test_historical_root_mismatch(forged: Forged) -> None:
+    """logRoot() lied at one earlier block only: the head's root is right again."""
+    a = forged.env.actors.county_a
+    signed = forged.sign(
+        anchor(id=new_id(a.address), project_id=new_id(a.address), county=COUNTY_A), a
+    )
+    c = forged.contract.functions
+    calls = [
+        c.setRootOverride(sha256(b"lie"))._encode_transaction_data(),
+        c.append(signed.id, 1, signed.canonical_bytes())._encode_transaction_data(),
+    ]
+    forged.send("multicall", calls)
+    forged.send("setRootOverride", bytes(32))
+    forged.need()
+    assert forged.audit().findings == []  # one getLogs range: only the head is compared
+    report = forged.audit(block_range=1)
+    assert report.codes() == {HISTORICAL_ROOT_MISMATCH}
+    assert found(report, HISTORICAL_ROOT_MISMATCH)["size"] == 1
+
+
+@pytest.mark.produces(TOTALS_MISMATCH)
+def test_totals_mismatch(forged: Forged) -> None:
+    need = forged.need()
+    c = forged.commitment(need.project_id)
+    forged.delivery(c.id, 30)
+    forged.send("setTotals", c.id, 100, 30, 0)
+    assert forged.audit(compare_totals=True).findings == []
+    forged.send("setTotals", c.id, 100, 60, 0)
+    where = found(forged.audit(compare_totals=True), TOTALS_MISMATCH)
+    assert where == {"commitment": "0x" + c.id.hex()}
+
+
+@pytest.mark.produces(NO_CONTRACT)
+def test_no_contract(forged: Forged) -> None:
+    nobody = forged.env.actors.stranger.address
+    report = forged.audit(contract=nobody, sources=PROJECT_ROOT / "contracts")
+    assert found(report, NO_CONTRACT)["contract"] == nobody
+
+
+@pytest.mark.produces(RECEIPT_SHORTFALL, COMMITMENT_OVERDUE, FLAG_UNANSWERED)
+def test_anomalies_of_a_consistent_ledger(forged: Forged) -> None:
+    a = forged.env.actors
+    need = forged.need()
+    c = forged.commitment(need.project_id, due=1_000_000)  # due in 1970
+    d = forged.delivery(c.id, 30)
+    forged.receipt(d.id, 20)
+    flag = Flag(
+        id=new_id(a.auditor.address),
+        record_id=d.id,
+        reason_code=FlagReason.QUANTITY_MISMATCH
+        if hasattr(FlagReason, "QUANTITY_MISMATCH")
+        else FlagReason.OTHER,
+        note_hash=sha256(b"only 20 arrived"),
+    )
+    forged.append(forged.sign(flag, a.auditor))
+    report = forged.audit()
+    assert report.codes() == {RECEIPT_SHORTFALL, COMMITMENT_OVERDUE, FLAG_UNANSWERED}
+    assert report.exit_code() == 0 and report.exit_code(strict=True) == 2
+    assert found(report, RECEIPT_SHORTFALL)["confirmed"] == 20
+    assert found(report, COMMITMENT_OVERDUE)["delivered"] == 30
+    # the organization answers the flag with a new delivery on the same commitment
+    forged.delivery(c.id, 70)
+    assert FLAG_UNANSWERED not in forged.audit().codes()
