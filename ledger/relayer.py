@@ -705,6 +705,7 @@ class _Plan:
 
 ROLLED_BACK = "rolled_back"
 RECORD_APPENDED = keccak(text="RecordAppended(uint256,bytes32,uint8,bytes32,bytes)")
+RECORD_KIND = keccak(text="recordKind(bytes32)")[:4]
 
 
 def locate(w3: Web3, address: str, from_block: int, record_id: bytes) -> OnChain | None:
@@ -835,6 +836,10 @@ class RelayWorker:
         # start) means: check every confirmed record once.
         self._anchor: tuple[int, str] | None = None
         self._halt_logged = False
+        # The first pass also asks the contract about every confirmed record id (recordKind,
+        # in multicalls), so a chain that lost records without changing block hashes (a
+        # hand-repaired state file) is caught too.
+        self._ids_checked = False
 
     # ---- one pass ---------------------------------------------------------------
     def run_once(self) -> int:
@@ -1356,6 +1361,36 @@ class RelayWorker:
         )
 
     # ---- reconciling with a chain that went back ----------------------------------
+    def record_kinds(self, ids: Sequence[bytes]) -> list[int]:
+        """`recordKind(id)` of each id, 500 to a multicall eth_call."""
+        out: list[int] = []
+        for i in range(0, len(ids), 500):
+            calls = [RECORD_KIND + bytes(rid).rjust(32, b"\0") for rid in ids[i : i + 500]]
+            raw = self.w3.eth.call(
+                {"to": self.ledger.contract.address, "data": self.ledger.multicall_data(calls)}
+            )
+            (results,) = abi_decode(["bytes[]"], bytes(raw))
+            out.extend(int.from_bytes(r, "big") for r in results)
+        return out
+
+    def _absent(self, gone: set[int]) -> list[int]:
+        """Outbox ids of confirmed records (outside the blocks already known gone) that the
+        contract does not know."""
+        with self.db.session() as session:
+            rows = [
+                (oid, rid)
+                for oid, rid, number in session.execute(
+                    select(OutboxRecord.id, OutboxRecord.record_id, OutboxRecord.block_number)
+                    .where(OutboxRecord.status == "confirmed")
+                    .order_by(OutboxRecord.id)
+                ).all()
+                if number not in gone
+            ]
+        if not rows:
+            return []
+        kinds = self.record_kinds([bytes.fromhex(rid[2:]) for _, rid in rows])
+        return [oid for (oid, _), kind in zip(rows, kinds, strict=True) if kind == 0]
+
     def reconcile(self) -> int:
         """Compares every confirmed record with the chain and queues again each one whose
         block is no longer the chain's block at that height (a reorg, a chain restarted from
@@ -1392,6 +1427,9 @@ class RelayWorker:
         canonical = block_hashes(self.w3, [n for n, _ in blocks])
         gone = [(n, h) for n, h in blocks if canonical.get(n) != h]
         lost_ids: list[int] = []
+        if not self._ids_checked:
+            lost_ids += self._absent({n for n, _ in gone})
+            self._ids_checked = True
         placed: dict[int, OnChain] = {}
         for oid, _rid, data in unplaced:
             signed = SignedRecord.from_bytes(data)
@@ -1430,7 +1468,7 @@ class RelayWorker:
                     work += 1
             for oid in lost_ids:
                 lost = session.get(OutboxRecord, oid)
-                if lost is not None and lost.status == "confirmed" and lost.block_number is None:
+                if lost is not None and lost.status == "confirmed":
                     requeue_lost(
                         session,
                         lost,

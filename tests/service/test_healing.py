@@ -257,6 +257,11 @@ def test_reorg_flips_confirmed_back_and_heals(
     st.worker.reconcile()
     # `confirmed` means on chain and still there: the status answers say so at once.
     assert set(statuses(svc, second).values()) == {"queued"}
+    with TestClient(create_app(svc)) as api:
+        answer = api.get(
+            "/api/v1/records/status", params={"ids": ["0x" + r.id.hex() for r in second]}
+        )
+        assert {s["status"] for s in answer.json()} == {"queued"}
     assert set(statuses(svc, first).values()) == {"confirmed"}
     with svc.db.session() as s:
         reasons = {
@@ -302,6 +307,10 @@ def test_record_id_used_by_different_bytes_is_a_conflict(
     assert found.status == "confirmed" and found.leaf_index is not None
     assert appended_ids(env, env.deployment.block).count("0x" + same.id.hex()) == 1
     with TestClient(create_app(svc)) as api:
+        answer = api.get("/api/v1/records/status", params={"ids": ["0x" + ours.id.hex()]})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()[0]["status"] == "conflict"
+        assert answer.json()[0]["error_code"] == "record_id_conflict"
         body = api.get("/readyz").json()
         (alarm,) = [d for d in body["divergence"] if d["code"] == RECORD_CONFLICT]
         assert alarm["record_id"] == "0x" + ours.id.hex()
@@ -347,3 +356,31 @@ def test_readyz_missing_log_row_and_short_read_model(
         assert body["read_model"]["complete"] is True
         assert body["read_model"]["chain_size_at_block"] == 4
         assert body["read_model"]["equals_chain"] is False
+
+
+def test_restarted_relayer_finds_confirmed_records_missing_on_chain(
+    own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
+) -> None:
+    """The outbox says confirmed in a block that is still canonical, but the chain has no
+    such record (the hand-repaired state file of issue 11): a relayer that starts asks the
+    contract about every confirmed id and sends the missing ones again, once."""
+    env = own_chain
+    st = stack(svc, env.actors.relayers)
+    good = [scoped_need(env.domain, env.actors.county_a) for _ in range(2)]
+    svc.relayer.accept(good)
+    st.settle()
+    ghost = scoped_need(env.domain, env.actors.county_a)
+    svc.relayer.accept([ghost])
+    head = env.w3.eth.get_block("latest")
+    with svc.db.session() as s:
+        row = s.scalars(
+            select(OutboxRecord).where(OutboxRecord.record_id == "0x" + ghost.id.hex())
+        ).one()
+        row.status, row.block_number = "confirmed", int(head["number"])
+        row.block_hash = head["hash"].to_0x_hex()
+    restarted = stack(svc, env.actors.relayers)
+    restarted.worker.reconcile()
+    assert statuses(svc, [ghost]) == {"0x" + ghost.id.hex(): "queued"}
+    assert set(statuses(svc, good).values()) == {"confirmed"}
+    restarted.settle()
+    assert_exactly_once(env, svc, [*good, ghost], tmp_path)
