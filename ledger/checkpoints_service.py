@@ -13,15 +13,17 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import alarms
+from ledger.chain import load_localchain
 from ledger.checkpoint import (
     Checkpoint,
     SignerKey,
@@ -33,7 +35,7 @@ from ledger.errors import ConfigError, ConflictError, LedgerError, NotFoundError
 from ledger.merkle import verify_consistency
 from ledger.proofs import LogProofs
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
-from ledger.store.models import IndexerCheckpoint
+from ledger.store.models import IndexerCheckpoint, LogEntry
 
 log = logging.getLogger("bangfu.checkpoints")
 ORIGIN_HOST = "bangfu.example"
@@ -107,10 +109,27 @@ def add_witness(var_dir: Path, name: str, vkey: str, url: str) -> None:
     path.write_text(json.dumps({"witnesses": entries}, indent=2) + "\n")
 
 
-class Checkpointer:
-    """Signs checkpoints of one deployment's indexed log and collects cosignatures."""
+def durable_hold(settings: Any) -> float:
+    """Seconds a block must be old before a checkpoint may cover it. The local anvil saves
+    its state every `state_interval` seconds, and a kill -9 loses what came after the last
+    save: a checkpoint over leaves the chain can still lose would turn a crash into a
+    rewritten history. Two intervals and a second; 0 for any other node."""
+    try:
+        cfg = load_localchain(settings)
+    except ConfigError:
+        return 0.0
+    local = {f"http://{h}:{cfg.port}" for h in (cfg.host, "127.0.0.1", "localhost")}
+    url = (settings.rpc_url or cfg.rpc_url).rstrip("/")
+    return 2.0 * cfg.state_interval + 1.0 if url in local else 0.0
 
-    def __init__(self, service: Any) -> None:
+
+class Checkpointer:
+    """Signs checkpoints of one deployment's indexed log and collects cosignatures.
+
+    A checkpoint covers only leaves in blocks at least `hold` seconds old (see
+    `durable_hold`), so it never commits to what a crashed chain may still forget."""
+
+    def __init__(self, service: Any, *, hold: float | None = None) -> None:
         self.service = service
         self.db = service.db
         self.var_dir: Path = service.settings.var_dir
@@ -119,6 +138,7 @@ class Checkpointer:
         self.key = operator_key(self.var_dir, self.origin)
         self.proofs = LogProofs(self.db)
         self.skipped: list[str] = []
+        self.hold = durable_hold(service.settings) if hold is None else hold
 
     @property
     def verifier(self) -> VerifierKey:
@@ -147,6 +167,13 @@ class Checkpointer:
                 return None
             size, root_hex, block = int(cp.log_size), cp.log_root, int(cp.last_block)
             block_hash = cp.last_block_hash
+            if self.hold > 0:
+                durable = self._durable(session, size)
+                if durable is None:
+                    return self._latest_row(session)
+                if durable[0] != size:
+                    size, block, block_hash = durable
+                    root_hex = self.proofs.consistency(0, size)["new_root"]
             last = alarms.binding_checkpoint(session)
             previous = (int(last.id), int(last.size), last.root) if last is not None else None
         self._check_chain(size, root_hex, block, block_hash, previous)
@@ -199,6 +226,31 @@ class Checkpointer:
             session.flush()
             session.expunge(row)
             return row
+
+    def _durable(self, session: Session, size: int) -> tuple[int, int, str] | None:
+        """(size, block, block hash) of the longest prefix of the indexed log whose blocks
+        are at least `hold` seconds old; None when no leaf is that old yet."""
+        cutoff = int(time.time() - self.hold)
+        n = int(
+            session.scalar(
+                select(func.count()).select_from(LogEntry).where(LogEntry.block_time <= cutoff)
+            )
+            or 0
+        )
+        if n == 0:
+            return None
+        last = session.scalars(select(LogEntry).where(LogEntry.leaf_index == n - 1)).first()
+        if last is None:
+            return None
+        if n == size:
+            return (size, -1, "")
+        return (n, int(last.block_number), last.block_hash)
+
+    def _latest_row(self, session: Session) -> CheckpointRow | None:
+        row = alarms.binding_checkpoint(session)
+        if row is not None:
+            session.expunge(row)
+        return row
 
     def _check_chain(
         self,

@@ -43,6 +43,8 @@ from tests.service.helpers import appended_ids, service_for, stack
 from tests.service.test_reorg import assert_exactly_once, reorg
 
 BANGFU = str(Path(sys.executable).parent / "bangfu")
+#: A little more than the checkpointer's hold on this anvil (state saved every second).
+HOLD = 3.5
 
 
 def scoped_need(
@@ -140,7 +142,7 @@ def test_rewritten_history_is_refused_then_recovered(
     kept = [scoped_need(env.domain, county) for _ in range(3)]
     svc.relayer.accept(kept)
     st.settle()
-    time.sleep(2.5)  # anvil writes its state file every second
+    time.sleep(HOLD)  # anvil writes its state file every second
     old_state = tmp_path / "state-early.json"
     shutil.copy(env.chain.state_file, old_state)
 
@@ -148,6 +150,10 @@ def test_rewritten_history_is_refused_then_recovered(
     svc.relayer.accept(lost)
     st.settle()
     assert set(statuses(svc, lost).values()) == {"confirmed"}
+    # A checkpoint covers only leaves old enough to be in anvil's state file.
+    durable = Checkpointer(svc).sign()
+    assert durable is not None and durable.size == 3
+    time.sleep(HOLD)
     signed = Checkpointer(svc).sign()
     assert signed is not None and signed.size == 7
 
@@ -192,7 +198,7 @@ def test_rewritten_history_is_refused_then_recovered(
 
     refused(cli(env, database_url, "checkpoint", "sign"), HISTORY_REWRITTEN)
     with svc.db.session() as s:
-        assert s.scalar(select(func.count()).select_from(CheckpointRow)) == 1
+        assert s.scalar(select(func.count()).select_from(CheckpointRow)) == 2
 
     report = run_audit(
         AuditOptions(
@@ -223,14 +229,15 @@ def test_rewritten_history_is_refused_then_recovered(
     assert env.ledger.log_size() == 12
     assert_exactly_once(env, svc, kept + lost, tmp_path)
     with svc.db.session() as s:
-        # The old checkpoint and the resolved alarm are kept as evidence.
-        assert s.scalar(select(func.count()).select_from(CheckpointRow)) == 1
+        # The old checkpoints and the resolved alarm are kept as evidence.
+        assert s.scalar(select(func.count()).select_from(CheckpointRow)) == 2
         alarm = s.scalars(select(Alarm).where(Alarm.code == HISTORY_REWRITTEN)).one()
         assert alarm.resolved_at is not None
     with TestClient(create_app(svc)) as api:
         ready = api.get("/readyz")
         assert ready.status_code == 200, ready.json()
         assert ready.json()["read_model"]["equals_chain"] is True
+    time.sleep(HOLD)
     again = Checkpointer(svc).sign()
     assert again is not None and again.size == 12
 
