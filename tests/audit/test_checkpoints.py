@@ -41,7 +41,7 @@ from ledger.store.checkpoint_models import CheckpointRow
 from ledger.store.models import IndexerCheckpoint
 from tests.audit.conftest import submit
 from tests.conftest import ChainEnv, free_port, start_env
-from tests.service.test_healing import scoped_need
+from tests.service.test_healing import scoped_need, wait_durable
 
 
 def _need(env: ChainEnv) -> None:
@@ -93,7 +93,7 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
             witness.verifier.encode(),
             f"http://127.0.0.1:{server.server_address[1]}",
         )
-        time.sleep(3.5)  # a checkpoint covers only leaves anvil has saved (its hold)
+        wait_durable(env)  # a checkpoint covers only leaves anvil has saved (its hold)
         row = checkpointer.sign()
         assert row is not None and row.size == 4
         with TestClient(create_app(svc)) as api:
@@ -118,7 +118,7 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
             _need(env)
         svc2 = _service(env, tmp_path / "second.sqlite3")
         forged = Checkpointer(svc2)
-        time.sleep(3.5)
+        wait_durable(env)
         # the witness refuses the new history: sign fails and stores nothing
         with pytest.raises(ConfigError) as refused:
             forged.sign()
@@ -225,7 +225,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
             checkpointer.sign()
         assert refused.value.code == "witness_refused" and refused.value.fields["status"] == 422
         assert _count(svc) == 1
-        time.sleep(3.5)  # the command's checkpointer holds back leaves anvil may not have saved
+        wait_durable(env)  # the command's checkpointer holds back what anvil may not have saved
         environ = {
             **os.environ,
             "BANGFU_VAR": str(var),
