@@ -148,11 +148,14 @@ class Indexer:
         """The indexer's checkpoint; `_ensure_checkpoint` creates it (RPC outside the lock)."""
         cp = session.get(IndexerCheckpoint, self.NAME)
         if cp is None:
-            raise LedgerError("the indexer has not started yet", code="indexer_not_started")
+            raise LedgerError(
+                "索引尚未开始 / the indexer has not started yet", code="indexer_not_started"
+            )
         if cp.contract != self.address or cp.chain_id != self.chain_id:
             raise IndexerIntegrityError(
-                f"this database indexes {cp.contract} on chain {cp.chain_id}, not {self.address} "
-                f"on chain {self.chain_id}; use a fresh database (BANGFU_DATABASE_URL)"
+                f"数据库属于另一个合约 / this database indexes {cp.contract} on chain "
+                f"{cp.chain_id}, not {self.address} on chain {self.chain_id}; use a fresh "
+                "database (BANGFU_DATABASE_URL)"
             )
         return cp
 
@@ -607,11 +610,14 @@ class Indexer:
         signed = SignedRecord.from_bytes(data)
         if index != self.tree.size:
             raise IndexerIntegrityError(
-                f"log index {index} arrived while the index holds {self.tree.size} leaves"
+                f"索引与链上日志不一致 / log index {index} arrived while the index holds "
+                f"{self.tree.size} leaves"
             )
         leaf = signed.leaf_hash()
         if leaf != bytes(args["leafHash"]):
-            raise IndexerIntegrityError(f"leaf {index}: the event's hash is not its bytes' hash")
+            raise IndexerIntegrityError(
+                f"叶子哈希不符 / leaf {index}: the event's hash is not its bytes' hash"
+            )
         rid = _hex(signed.id)
         self._staged.append(
             (
