@@ -158,28 +158,31 @@ def test_rewritten_history_is_refused_then_recovered(
     svc.relayer.accept(lost)
     st.settle()
     assert set(statuses(svc, lost).values()) == {"confirmed"}
+    foreign = scoped_need(env.domain, county)  # a leaf someone else relayed
+    env.ledger.submit(foreign, env.actors.stranger)
+    st.indexer.run_until_synced()
     # A checkpoint covers only leaves old enough to be in anvil's state file.
     assert Checkpointer(svc, hold=3600).sign() is None
     wait_durable(env)
     signed = Checkpointer(svc).sign()
-    assert signed is not None and signed.size == 7
+    assert signed is not None and signed.size == 8
 
     # The operator's chain is rewritten: an older state, then different records (relayed by
     # someone else) that grow the log past the signed size with another root.
     kill9_and_restore(env, old_state)
     assert env.ledger.log_size() == 3
-    others = [scoped_need(env.domain, county) for _ in range(5)]
+    others = [scoped_need(env.domain, county) for _ in range(6)]
     for record in others:
         env.ledger.submit(record, env.actors.stranger)
-    assert env.ledger.log_size() == 8
+    assert env.ledger.log_size() == 9
 
     # The indexer raises the alarm and keeps the signed history: no rollback, no re-index.
     for _ in range(3):
         st.indexer.run_once()
     with svc.db.session() as s:
         cp = s.get(IndexerCheckpoint, "main")
-        assert cp is not None and cp.log_size == 7 and cp.log_root == signed.root
-        assert s.scalar(select(func.count()).select_from(LogEntry)) == 7
+        assert cp is not None and cp.log_size == 8 and cp.log_root == signed.root
+        assert s.scalar(select(func.count()).select_from(LogEntry)) == 8
         alarm = s.scalars(select(Alarm).where(Alarm.code == HISTORY_REWRITTEN)).one()
         assert alarm.resolved_at is None
 
@@ -198,8 +201,8 @@ def test_rewritten_history_is_refused_then_recovered(
         assert body["status"] == "not_ready" and HISTORY_REWRITTEN in body["reasons"]
         (divergence,) = [d for d in body["divergence"] if d["code"] == HISTORY_REWRITTEN]
         assert divergence["checkpoint_root"] == signed.root
-        assert divergence["checkpoint_size"] == 7
-        assert divergence["chain_size"] == 8
+        assert divergence["checkpoint_size"] == 8
+        assert divergence["chain_size"] == 9
         assert divergence["chain_root"] == "0x" + env.ledger.log_root().hex()
         assert divergence["chain_root_at_checkpoint_size"] not in (None, signed.root)
 
@@ -227,14 +230,15 @@ def test_rewritten_history_is_refused_then_recovered(
     accepted = cli(env, database_url, "recover", "--accept-new-history")
     assert accepted.returncode == 0, accepted.stderr
     assert "accepted the chain's history" in accepted.stdout
+    assert "(1 lost leaves of others queued too)" in accepted.stdout
 
     st.settle(timeout=180)
     assert set(statuses(svc, kept + lost).values()) == {"confirmed"}
     on_chain = appended_ids(env, env.deployment.block)
-    for record in kept + lost + others:
+    for record in [*kept, *lost, foreign, *others]:
         assert on_chain.count("0x" + record.id.hex()) == 1
-    assert env.ledger.log_size() == 12
-    assert_exactly_once(env, svc, kept + lost, tmp_path)
+    assert env.ledger.log_size() == 14
+    assert_exactly_once(env, svc, [*kept, *lost, foreign], tmp_path)
     with svc.db.session() as s:
         # The old checkpoints and the resolved alarm are kept as evidence.
         assert s.scalar(select(func.count()).select_from(CheckpointRow)) == 1
@@ -246,7 +250,7 @@ def test_rewritten_history_is_refused_then_recovered(
         assert ready.json()["read_model"]["equals_chain"] is True
     wait_durable(env)
     again = Checkpointer(svc).sign()
-    assert again is not None and again.size == 12
+    assert again is not None and again.size == 14
 
 
 def test_reorg_flips_confirmed_back_and_heals(
