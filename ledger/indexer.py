@@ -236,12 +236,25 @@ class Indexer:
         # answers (SQLite has one writer for the API, the relayer and the indexer).
         self._ensure_checkpoint()
         with self.db.session() as session:
-            if alarms.is_active(session, alarms.HISTORY_REWRITTEN):
-                return 0  # the new history is not served as truth until the operator decides
+            rewritten = alarms.is_active(session, alarms.HISTORY_REWRITTEN)
             cp = self.checkpoint(session)
             last_block, last_hash = int(cp.last_block), cp.last_block_hash
+            indexed = (int(cp.log_size), cp.log_root)
             diverged = alarms.is_active(session, alarms.INDEX_DIVERGED)
         head = int(self.w3.eth.block_number) - self.confirmations
+        if rewritten:
+            # The new history is not served as truth until the operator decides, unless the
+            # chain has come back to the signed one (e.g. the right state file restored).
+            if not self._restored(last_block, last_hash, head, indexed):
+                return 0
+            with self.db.session(immediate=True) as session:
+                alarms.resolve(
+                    session,
+                    alarms.HISTORY_REWRITTEN,
+                    "the chain holds the signed history again",
+                    source="indexer",
+                )
+            log.warning("the chain holds the signed history again: indexing resumes")
         if not self._canonical(last_block, last_hash, head):
             return self._handle_fork(last_block)
         if last_block >= head:
@@ -338,6 +351,14 @@ class Indexer:
             return self._block_hash(number) == block_hash
         except Exception:  # noqa: BLE001 - the block is gone (a chain restarted shorter)
             return False
+
+    def _restored(
+        self, last_block: int, last_hash: str, head: int, indexed: tuple[int, str]
+    ) -> bool:
+        if not self._canonical(last_block, last_hash, head):
+            return False
+        size, root = self.ledger.log_state(last_block)
+        return (size, _hex(root)) == indexed
 
     def _handle_fork(self, last_block: int) -> int:
         """The last indexed block is gone: find the fork point, and roll back to it unless

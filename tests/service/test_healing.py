@@ -402,3 +402,43 @@ def test_restarted_relayer_finds_confirmed_records_missing_on_chain(
     assert set(statuses(svc, good).values()) == {"confirmed"}
     restarted.settle()
     assert_exactly_once(env, svc, [*good, ghost], tmp_path)
+
+
+def test_signed_history_restored_resumes(
+    own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
+) -> None:
+    """The alarm is lifted without the operator when the chain comes back to the signed
+    history (the right state file restored): the indexer resumes, and the relayer finds its
+    records on chain again (the same leaves) instead of sending them twice."""
+    env = own_chain
+    st = stack(svc, env.actors.relayers)
+    wait_durable(env)
+    empty = tmp_path / "state-empty.json"
+    shutil.copy(env.chain.state_file, empty)
+    records = [scoped_need(env.domain, env.actors.county_a) for _ in range(3)]
+    svc.relayer.accept(records)
+    st.settle()
+    wait_durable(env)
+    signed = Checkpointer(svc).sign()
+    assert signed is not None and signed.size == 3
+    good = tmp_path / "state-signed.json"
+    shutil.copy(env.chain.state_file, good)
+
+    kill9_and_restore(env, empty)
+    env.ledger.submit(scoped_need(env.domain, env.actors.county_a), env.actors.stranger)
+    st.indexer.run_once()
+    st.worker.run_once()
+    assert set(statuses(svc, records).values()) == {"queued"}
+    with TestClient(create_app(svc)) as api:
+        assert HISTORY_REWRITTEN in api.get("/readyz").json()["reasons"]
+
+    kill9_and_restore(env, good)
+    assert env.ledger.log_size() == 3
+    st.settle()
+    assert_exactly_once(env, svc, records, tmp_path)
+    with svc.db.session() as s:
+        alarm = s.scalars(select(Alarm).where(Alarm.code == HISTORY_REWRITTEN)).one()
+        assert alarm.resolved_at is not None
+        assert alarm.resolution == "the chain holds the signed history again"
+    with TestClient(create_app(svc)) as api:
+        assert api.get("/readyz").status_code == 200
