@@ -32,6 +32,8 @@ from ledger.alarms import HISTORY_REWRITTEN, RECORD_CONFLICT
 from ledger.audit import AuditOptions, run_audit
 from ledger.checkpoints_service import Checkpointer
 from ledger.config import PROJECT_ROOT
+from ledger.errors import LedgerError
+from ledger.indexer import Indexer, IndexerIntegrityError
 from ledger.merkle import MerkleTree
 from ledger.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, new_id, sha256
 from ledger.service import LedgerService
@@ -442,3 +444,29 @@ def test_signed_history_restored_resumes(
         assert alarm.resolution == "the chain holds the signed history again"
     with TestClient(create_app(svc)) as api:
         assert api.get("/readyz").status_code == 200
+
+
+def test_index_divergence_is_a_stored_alarm(own_chain: ChainEnv, svc: LedgerService) -> None:
+    """A read model whose log no longer hashes to the contract's root stops the indexer with
+    `index_diverged`, stored where `/readyz` reads it; `checkpoint sign` refuses meanwhile."""
+    env = own_chain
+    st = stack(svc, env.actors.relayers)
+    svc.relayer.accept([scoped_need(env.domain, env.actors.county_a) for _ in range(2)])
+    st.settle()
+    with svc.db.session() as s:
+        entry = s.get(LogEntry, 0)
+        assert entry is not None
+        entry.leaf_hash = "0x" + sha256(b"tampered").hex()
+    indexer = Indexer(svc.db, svc.ledger())
+    env.ledger.submit(scoped_need(env.domain, env.actors.county_a), env.actors.stranger)
+    with pytest.raises(IndexerIntegrityError):
+        indexer.run_once()
+    with TestClient(create_app(svc)) as api:
+        body = api.get("/readyz").json()
+        assert body["status"] == "not_ready" and "index_diverged" in body["reasons"]
+        (alarm,) = [d for d in body["divergence"] if d["code"] == "index_diverged"]
+        assert alarm["chain_size"] == 3 and alarm["index_size"] == 3
+        assert alarm["chain_root"] != alarm["index_root"]
+    with pytest.raises(LedgerError) as refused:
+        Checkpointer(svc, hold=0).sign()
+    assert refused.value.code == "index_diverged"
