@@ -64,7 +64,7 @@ class SubmissionOut(BaseModel):
 class StatusOut(BaseModel):
     record_id: str
     kind: str
-    status: Literal["queued", "sent", "confirmed", "failed", "unknown"]
+    status: Literal["queued", "sent", "confirmed", "failed", "conflict", "unknown"]
     error_code: str | None = None
     error: str | None = None
     tx_hash: str | None = None

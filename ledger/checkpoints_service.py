@@ -13,14 +13,17 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger import alarms
+from ledger.chain import load_localchain
 from ledger.checkpoint import (
     Checkpoint,
     SignerKey,
@@ -28,10 +31,11 @@ from ledger.checkpoint import (
     add_signatures,
     open_note,
 )
-from ledger.errors import ConfigError, NotFoundError
+from ledger.errors import ConfigError, ConflictError, LedgerError, NotFoundError, ProofError
+from ledger.merkle import verify_consistency
 from ledger.proofs import LogProofs
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
-from ledger.store.models import IndexerCheckpoint
+from ledger.store.models import IndexerCheckpoint, LogEntry
 
 log = logging.getLogger("bangfu.checkpoints")
 ORIGIN_HOST = "bangfu.example"
@@ -105,10 +109,27 @@ def add_witness(var_dir: Path, name: str, vkey: str, url: str) -> None:
     path.write_text(json.dumps({"witnesses": entries}, indent=2) + "\n")
 
 
-class Checkpointer:
-    """Signs checkpoints of one deployment's indexed log and collects cosignatures."""
+def durable_hold(settings: Any) -> float:
+    """Seconds a block must be old before a checkpoint may cover it. The local anvil saves
+    its state every `state_interval` seconds, and a kill -9 loses what came after the last
+    save: a checkpoint over leaves the chain can still lose would turn a crash into a
+    rewritten history. Two intervals and a second; 0 for any other node."""
+    try:
+        cfg = load_localchain(settings)
+    except ConfigError:
+        return 0.0
+    local = {f"http://{h}:{cfg.port}" for h in (cfg.host, "127.0.0.1", "localhost")}
+    url = (settings.rpc_url or cfg.rpc_url).rstrip("/")
+    return 2.0 * cfg.state_interval + 1.0 if url in local else 0.0
 
-    def __init__(self, service: Any) -> None:
+
+class Checkpointer:
+    """Signs checkpoints of one deployment's indexed log and collects cosignatures.
+
+    A checkpoint covers only leaves in blocks at least `hold` seconds old (see
+    `durable_hold`), so it never commits to what a crashed chain may still forget."""
+
+    def __init__(self, service: Any, *, hold: float | None = None) -> None:
         self.service = service
         self.db = service.db
         self.var_dir: Path = service.settings.var_dir
@@ -116,45 +137,208 @@ class Checkpointer:
         self.origin = origin_for(deployment.chain_id, deployment.address)
         self.key = operator_key(self.var_dir, self.origin)
         self.proofs = LogProofs(self.db)
+        self.skipped: list[str] = []
+        self.hold = durable_hold(service.settings) if hold is None else hold
 
     @property
     def verifier(self) -> VerifierKey:
         return self.key.verifier()
 
     def sign(self) -> CheckpointRow | None:
-        """Signs the indexed log's current size if it is new; then asks every witness."""
-        with self.db.write() as session:
+        """Signs the indexed log's current size if it is new, and asks every witness.
+
+        Refuses (raises, stores nothing) when the ledger is in a divergence state, when the
+        chain no longer holds the indexed log, when the new checkpoint is not consistent
+        with the last one this operator signed, or when a witness refuses it. A witness that
+        cannot be reached is skipped (named in `self.skipped`): the checkpoint is stored
+        without its cosignature and it is asked again at the next round.
+        """
+        self.skipped = []
+        with self.db.read() as session:
+            halting = [a for a in alarms.active(session) if a.code in alarms.NOT_READY]
+            if halting:
+                raise ProofError(
+                    f"拒绝签署检查点 / refusing to sign a checkpoint: {halting[0].message}",
+                    code=halting[0].code,
+                    **alarms.detail(halting[0]),
+                )
             cp = session.get(IndexerCheckpoint, "main")
             if cp is None:
                 return None
             size, root_hex, block = int(cp.log_size), cp.log_root, int(cp.last_block)
-            last = self._latest(session)
-            if last is None or last.size != size or last.root != root_hex:
-                note = Checkpoint(self.origin, size, bytes.fromhex(root_hex[2:])).sign(self.key)
-                last = CheckpointRow(
-                    origin=self.origin, size=size, root=root_hex, block_number=block, note=note
+            block_hash = cp.last_block_hash
+            if self.hold > 0:
+                durable = self._durable(session, size)
+                if durable is None:
+                    return self._latest_row(session)
+                if durable[0] != size:
+                    size, block, block_hash = durable
+                    root_hex = self.proofs.consistency(0, size)["new_root"]
+            last = alarms.binding_checkpoint(session)
+            previous = (int(last.id), int(last.size), last.root) if last is not None else None
+        self._check_chain(size, root_hex, block, block_hash, previous)
+        if previous is not None and previous[1:] == (size, root_hex):
+            row_id = previous[0]
+            with self.db.read() as session:
+                done = set(
+                    session.scalars(
+                        select(CosignatureRow.witness).where(CosignatureRow.checkpoint_id == row_id)
+                    )
                 )
-                session.add(last)
-                session.flush()
-            row_id = last.id
+            for witness in load_witnesses(self.var_dir):
+                if witness.name not in done:
+                    self._collect(witness, row_id)
+            with self.db.read() as session:
+                return session.get(CheckpointRow, row_id)
+        if previous is not None:
+            self._check_consistent(previous, size, root_hex)
+        note = Checkpoint(self.origin, size, bytes.fromhex(root_hex[2:])).sign(self.key)
+        lines: dict[str, str] = {}
         for witness in load_witnesses(self.var_dir):
             try:
-                self.cosign(witness, row_id)
-            except Exception as exc:  # noqa: BLE001 - one witness down must not stop the rest
-                log.warning("witness %s: %s", witness.name, exc)
-        with self.db.read() as session:
-            return session.get(CheckpointRow, row_id)
+                lines[witness.name] = self._ask(witness, note, size)
+            except _Unreachable as exc:
+                log.warning("witness %s unreachable: %s", witness.name, exc)
+                self.skipped.append(witness.name)
+            except ConfigError as exc:
+                with self.db.write() as session:
+                    alarms.raise_alarm(
+                        session, alarms.WITNESS_REFUSED, "checkpointer", exc.message, **exc.fields
+                    )
+                raise
+        with self.db.write() as session:
+            now = alarms.binding_checkpoint(session)
+            if (int(now.id) if now else None) != (previous[0] if previous else None):
+                raise ConflictError(
+                    "另一个检查点刚被签署 / another checkpoint was signed meanwhile; sign again",
+                    code="checkpoint_raced",
+                )
+            row = CheckpointRow(
+                origin=self.origin, size=size, root=root_hex, block_number=block, note=note
+            )
+            session.add(row)
+            session.flush()
+            for name, line in lines.items():
+                session.add(CosignatureRow(checkpoint_id=row.id, witness=name, line=line))
+                session.merge(WitnessProgress(witness=name, size=size))
+            if lines:
+                alarms.resolve(session, alarms.WITNESS_REFUSED, "a later checkpoint was cosigned")
+            session.flush()
+            session.expunge(row)
+            return row
 
-    def _latest(self, session: Session) -> CheckpointRow | None:
-        return session.scalar(
-            select(CheckpointRow)
-            .where(CheckpointRow.origin == self.origin)
-            .order_by(CheckpointRow.id.desc())
-            .limit(1)
+    def _durable(self, session: Session, size: int) -> tuple[int, int, str] | None:
+        """(size, block, block hash) of the longest prefix of the indexed log whose blocks
+        are at least `hold` seconds old; None when no leaf is that old yet."""
+        cutoff = int(time.time() - self.hold)
+        n = int(
+            session.scalar(
+                select(func.count()).select_from(LogEntry).where(LogEntry.block_time <= cutoff)
+            )
+            or 0
         )
+        if n == 0:
+            return None
+        last = session.scalars(select(LogEntry).where(LogEntry.leaf_index == n - 1)).first()
+        if last is None:
+            return None
+        if n == size:
+            return (size, -1, "")
+        return (n, int(last.block_number), last.block_hash)
+
+    def _latest_row(self, session: Session) -> CheckpointRow | None:
+        row = alarms.binding_checkpoint(session)
+        if row is not None:
+            session.expunge(row)
+        return row
+
+    def _check_chain(
+        self,
+        size: int,
+        root_hex: str,
+        block: int,
+        block_hash: str,
+        previous: tuple[int, int, str] | None,
+    ) -> None:
+        """The chain must still hold the indexed log: the indexed block is canonical and the
+        contract's log at it has this size and root; a chain whose log is now shorter than
+        the last signed checkpoint has rewritten history."""
+        ledger = self.service.ledger()
+        w3 = ledger.w3
+        chain_size, chain_root = ledger.log_state("latest")
+        if previous is not None and chain_size < previous[1]:
+            raise ProofError(
+                f"历史被改写：链上日志只有 {chain_size} 条，少于已签名检查点 #{previous[0]} 的 "
+                f"{previous[1]} 条 / history rewritten: the chain's log has {chain_size} leaves, "
+                f"fewer than checkpoint #{previous[0]} this operator signed ({previous[1]}, root "
+                f"{previous[2]}); run `bangfu recover`",
+                code=alarms.HISTORY_REWRITTEN,
+                checkpoint_size=previous[1],
+                checkpoint_root=previous[2],
+                chain_size=chain_size,
+                chain_root="0x" + chain_root.hex(),
+            )
+        try:
+            canonical = w3.eth.get_block(block)["hash"].to_0x_hex() == block_hash
+        except Exception:  # noqa: BLE001 - the block is gone
+            canonical = False
+        if block > 0 and not canonical:
+            raise ProofError(
+                f"链在索引之后重组 / the chain reorganized after block {block} was indexed: let "
+                "the indexer catch up, then sign again",
+                code="chain_reorganized",
+                block=block,
+            )
+        at_size, at_root = ledger.log_state(block)
+        if (at_size, "0x" + at_root.hex()) != (size, root_hex):
+            raise ProofError(
+                f"索引与链上日志不一致 / index diverged: at block {block} the contract's log has "
+                f"{at_size} leaves, root 0x{at_root.hex()}, the index {size}, root {root_hex}",
+                code=alarms.INDEX_DIVERGED,
+                chain_size=at_size,
+                chain_root="0x" + at_root.hex(),
+                index_size=size,
+                index_root=root_hex,
+            )
+
+    def _check_consistent(self, previous: tuple[int, int, str], size: int, root_hex: str) -> None:
+        """A new checkpoint must extend the last one this operator signed."""
+        cid, old_size, old_root = previous
+        refusal = ProofError(
+            f"新检查点与已签名检查点 #{cid} 不一致 / the new checkpoint (size {size}, root "
+            f"{root_hex}) is not consistent with checkpoint #{cid} this operator signed (size "
+            f"{old_size}, root {old_root}): refusing to sign",
+            code="inconsistent_checkpoint",
+            checkpoint_size=old_size,
+            checkpoint_root=old_root,
+            new_size=size,
+            new_root=root_hex,
+        )
+        if size < old_size:
+            raise refusal
+        proof = self.proofs.consistency(old_size, size)
+        if proof["old_root"] != old_root or proof["new_root"] != root_hex:
+            raise refusal
+        try:
+            verify_consistency(
+                old_size,
+                size,
+                bytes.fromhex(old_root[2:]),
+                bytes.fromhex(root_hex[2:]),
+                [bytes.fromhex(h[2:]) for h in proof["proof"]],
+            )
+        except ProofError:
+            raise refusal from None
+
+    def _collect(self, witness: WitnessConfig, row_id: int) -> None:
+        try:
+            self.cosign(witness, row_id)
+        except _Unreachable as exc:
+            log.warning("witness %s unreachable: %s", witness.name, exc)
+            self.skipped.append(witness.name)
 
     def cosign(self, witness: WitnessConfig, row_id: int) -> str:
-        """One add-checkpoint round; a 409 with the witness's size is retried once from it.
+        """Asks one witness to cosign a stored checkpoint and stores its cosignature.
 
         Returns "cosigned", or raises ConfigError with the witness's refusal (a 409 for a
         different root or 422 for a failed consistency proof means history was rewritten).
@@ -164,6 +348,17 @@ class Checkpointer:
             if row is None:
                 raise NotFoundError(f"no checkpoint {row_id}")
             note, size = row.note, row.size
+        line = self._ask(witness, note, size)
+        with self.db.write() as session:
+            session.merge(CosignatureRow(checkpoint_id=row_id, witness=witness.name, line=line))
+            session.merge(WitnessProgress(witness=witness.name, size=size))
+        return "cosigned"
+
+    def _ask(self, witness: WitnessConfig, note: str, size: int) -> str:
+        """One add-checkpoint round (a 409 with the witness's size is retried once from it);
+        returns the witness's verified cosignature line. Raises ConfigError
+        `witness_refused` when the witness refuses, `_Unreachable` when it cannot answer."""
+        with self.db.read() as session:
             progress = session.get(WitnessProgress, witness.name)
             old = progress.size if progress else 0
         for _ in range(2):
@@ -173,7 +368,12 @@ class Checkpointer:
                 base64.b64encode(bytes.fromhex(h[2:])).decode() for h in proof
             ]
             body = "\n".join(lines) + "\n\n" + note
-            resp = httpx.post(witness.url + "/add-checkpoint", content=body.encode(), timeout=30)
+            try:
+                resp = httpx.post(
+                    witness.url + "/add-checkpoint", content=body.encode(), timeout=30
+                )
+            except httpx.HTTPError as exc:
+                raise _Unreachable(str(exc)) from None
             if resp.status_code == 409 and resp.headers.get("content-type", "").startswith(
                 "text/x.tlog.size"
             ):
@@ -181,26 +381,32 @@ class Checkpointer:
                 if old > size:
                     break
                 continue
+            if resp.status_code >= 500:
+                raise _Unreachable(f"{resp.status_code} {resp.text.strip()[:200]}")
             if resp.status_code != 200:
                 raise ConfigError(
-                    f"witness {witness.name} refused the checkpoint at size {size}: "
-                    f"{resp.status_code} {resp.text.strip()}",
+                    f"见证人 {witness.name} 拒绝了检查点 / witness {witness.name} refused the "
+                    f"checkpoint at size {size}: {resp.status_code} {resp.text.strip()[:200]}; "
+                    "nothing was stored",
                     code="witness_refused",
                     status=resp.status_code,
+                    witness=witness.name,
                 )
             line = resp.text if resp.text.endswith("\n") else resp.text + "\n"
             cosigned = add_signatures(note, line)
             open_note(cosigned, [witness.vkey])  # refuse a line that is not its cosignature
-            with self.db.write() as session:
-                session.merge(CosignatureRow(checkpoint_id=row_id, witness=witness.name, line=line))
-                session.merge(WitnessProgress(witness=witness.name, size=size))
-            return "cosigned"
+            return line
         raise ConfigError(
-            f"witness {witness.name} has cosigned a larger size than the log has: the log was "
-            "rolled back",
+            f"见证人 {witness.name} 已签过更大的日志 / witness {witness.name} has cosigned a "
+            "larger size than the log has: the log was rolled back; nothing was stored",
             code="witness_refused",
             status=409,
+            witness=witness.name,
         )
+
+
+class _Unreachable(Exception):
+    """A witness did not answer (connection error, timeout, 5xx): not a refusal."""
 
 
 def note_with_cosignatures(session: Session, row: CheckpointRow) -> str:
@@ -249,6 +455,8 @@ def run_checkpointer(stop: threading.Event, service: Any, interval: float = 60.0
     while not stop.is_set():
         try:
             checkpointer.sign()
+        except LedgerError as exc:
+            log.error("checkpoint refused [%s] %s", exc.code, exc.message)
         except Exception:
             log.exception("checkpoint round failed")
         stop.wait(interval)

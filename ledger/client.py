@@ -251,7 +251,7 @@ class BangfuClient:
         deadline = time.monotonic() + timeout
         while True:
             statuses = self.status(ids)
-            failed = [s for s in statuses if s.status == "failed"]
+            failed = [s for s in statuses if s.status in ("failed", "conflict")]
             if failed:
                 f = failed[0]
                 raise RecordFailed(

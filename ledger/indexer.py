@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from web3 import Web3
 from web3._utils.events import get_event_data
 from web3.types import RPCEndpoint
 
+from ledger import alarms
 from ledger.errors import LedgerError
 from ledger.merkle import EMPTY_ROOT, MerkleTree
 from ledger.onchain import LedgerContract
@@ -144,35 +145,50 @@ class Indexer:
             self.tree = MerkleTree(bytes.fromhex(h[2:]) for h in hashes)
 
     def checkpoint(self, session: Session) -> IndexerCheckpoint:
+        """The indexer's checkpoint; `_ensure_checkpoint` creates it (RPC outside the lock)."""
         cp = session.get(IndexerCheckpoint, self.NAME)
         if cp is None:
-            start = max(0, self.deployment.block - 1)
-            block = self.w3.eth.get_block(start)
-            cp = IndexerCheckpoint(
-                name=self.NAME,
-                chain_id=self.chain_id,
-                contract=self.address,
-                last_block=start,
-                last_block_hash=self._block_hash(start),
-                log_size=0,
-                log_root=_hex(EMPTY_ROOT),
+            raise LedgerError(
+                "索引尚未开始 / the indexer has not started yet", code="indexer_not_started"
             )
-            session.add(cp)
+        if cp.contract != self.address or cp.chain_id != self.chain_id:
+            raise IndexerIntegrityError(
+                f"数据库属于另一个合约 / this database indexes {cp.contract} on chain "
+                f"{cp.chain_id}, not {self.address} on chain {self.chain_id}; use a fresh "
+                "database (BANGFU_DATABASE_URL)"
+            )
+        return cp
+
+    def _ensure_checkpoint(self) -> None:
+        with self.db.session() as session:
+            if session.get(IndexerCheckpoint, self.NAME) is not None:
+                self.checkpoint(session)  # the contract and chain must match
+                return
+        start = max(0, self.deployment.block - 1)
+        block = self.w3.eth.get_block(start)
+        start_hash = self._block_hash(start)
+        with self.db.session(immediate=True) as session:
+            if session.get(IndexerCheckpoint, self.NAME) is not None:
+                return
             session.add(
+                IndexerCheckpoint(
+                    name=self.NAME,
+                    chain_id=self.chain_id,
+                    contract=self.address,
+                    last_block=start,
+                    last_block_hash=start_hash,
+                    log_size=0,
+                    log_root=_hex(EMPTY_ROOT),
+                )
+            )
+            session.merge(
                 IndexedBlock(
                     chain_id=self.chain_id,
                     number=start,
-                    hash=cp.last_block_hash,
+                    hash=start_hash,
                     parent_hash=block["parentHash"].to_0x_hex(),
                 )
             )
-            session.flush()
-        elif cp.contract != self.address or cp.chain_id != self.chain_id:
-            raise IndexerIntegrityError(
-                f"this database indexes {cp.contract} on chain {cp.chain_id}, not {self.address} "
-                f"on chain {self.chain_id}; use a fresh database (BANGFU_DATABASE_URL)"
-            )
-        return cp
 
     def _block_hash(self, number: int) -> str:
         """The block's hash as its child links to it. For the block before the deployment
@@ -187,9 +203,11 @@ class Indexer:
         return str(self.w3.eth.get_block(number)["hash"].to_0x_hex())
 
     def status(self) -> IndexStatus:
-        with self.db.session(immediate=True) as session:
+        self._ensure_checkpoint()
+        head = int(self.w3.eth.block_number)
+        with self.db.session() as session:
             cp = self.checkpoint(session)
-            return IndexStatus(cp.last_block, int(self.w3.eth.block_number), cp.log_size)
+            return IndexStatus(cp.last_block, head, cp.log_size)
 
     # ---- main loop -----------------------------------------------------------------
     def run_once(self) -> int:
@@ -201,6 +219,11 @@ class Indexer:
             self._load_tree()
             time.sleep(0.05 * self._short_reads.get(short.block, 1))
             return 0
+        except IndexerIntegrityError as exc:
+            self._load_tree()
+            with self.db.session(immediate=True) as session:
+                alarms.raise_alarm(session, exc.code, "indexer", exc.message, **exc.fields)
+            raise
         except BaseException:
             # The DB transaction rolled back; the in-memory tree may hold leaves it never
             # committed, so take it again from the database before the next pass.
@@ -208,26 +231,54 @@ class Indexer:
             raise
 
     def _run_once(self) -> int:
+        # Every JSON-RPC read happens before the write transaction, which then only checks
+        # that nobody moved the checkpoint meanwhile: no write lock is held while the node
+        # answers (SQLite has one writer for the API, the relayer and the indexer).
+        self._ensure_checkpoint()
+        with self.db.session() as session:
+            rewritten = alarms.is_active(session, alarms.HISTORY_REWRITTEN)
+            cp = self.checkpoint(session)
+            last_block, last_hash = int(cp.last_block), cp.last_block_hash
+            indexed = (int(cp.log_size), cp.log_root)
+            diverged = alarms.is_active(session, alarms.INDEX_DIVERGED)
         head = int(self.w3.eth.block_number) - self.confirmations
+        if rewritten:
+            # The new history is not served as truth until the operator decides, unless the
+            # chain has come back to the signed one (e.g. the right state file restored).
+            if not self._restored(last_block, last_hash, head, indexed):
+                return 0
+            with self.db.session(immediate=True) as session:
+                alarms.resolve(
+                    session,
+                    alarms.HISTORY_REWRITTEN,
+                    "the chain holds the signed history again",
+                    source="indexer",
+                )
+            log.warning("the chain holds the signed history again: indexing resumes")
+        if not self._canonical(last_block, last_hash, head):
+            return self._handle_fork(last_block)
+        if last_block >= head:
+            return 0
+        start = last_block + 1
+        end = min(head, start + self.block_range - 1)
+        end_block = self.w3.eth.get_block(end)
+        logs = self._get_logs(start, end)
+        first = self.w3.eth.get_block(start) if start != end else end_block
+        if first["parentHash"].to_0x_hex() != last_hash:
+            return 0  # a reorg raced us: the next pass finds the fork point
+        if any(
+            entry["blockHash"] != self.w3.eth.get_block(entry["blockNumber"])["hash"]
+            for entry in logs[-1:]
+        ):
+            return 0  # the range changed under us
+        times = self._block_times(logs)
+        chain_state = self.ledger.log_state(end)
         with self.db.session(immediate=True) as session:
             cp = self.checkpoint(session)
-            if self._forked(session, cp, head):
-                return 1
-            if cp.last_block >= head:
-                return 0
-            start = cp.last_block + 1
-            end = min(head, start + self.block_range - 1)
-            end_block = self.w3.eth.get_block(end)
-            logs = self._get_logs(start, end)
-            first = self.w3.eth.get_block(start) if start != end else end_block
-            if first["parentHash"].to_0x_hex() != cp.last_block_hash:
-                return 0  # a reorg raced us: the next pass finds the fork point
-            if any(
-                entry["blockHash"] != self.w3.eth.get_block(entry["blockNumber"])["hash"]
-                for entry in logs[-1:]
-            ):
-                return 0  # the range changed under us
-            appended = self._apply(session, logs)
+            if cp.last_block != last_block or cp.last_block_hash != last_hash:
+                self._load_tree_from(session)
+                return 0  # another indexer moved on meanwhile
+            appended = self._apply(session, logs, times)
             cp.last_block = end
             cp.last_block_hash = end_block["hash"].to_0x_hex()
             session.merge(
@@ -239,8 +290,38 @@ class Indexer:
                 )
             )
             session.execute(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
-            self._verify_root(cp, end, appended)
+            self._verify_root(cp, end, appended, chain_state)
+            if diverged:
+                alarms.resolve(
+                    session,
+                    alarms.INDEX_DIVERGED,
+                    "the index equals the chain again",
+                    source="indexer",
+                )
             return end - start + 1
+
+    def _block_times(self, logs: Sequence[Any]) -> dict[int, int]:
+        numbers = sorted(
+            {
+                int(e["blockNumber"])
+                for e in logs
+                if e["topics"] and bytes(e["topics"][0]) == RECORD_APPENDED_TOPIC
+            }
+        )
+        if not numbers:
+            return {}
+        times: dict[int, int] = {}
+        for i in range(0, len(numbers), 500):
+            chunk = numbers[i : i + 500]
+            with self.w3.batch_requests() as batch:
+                for n in chunk:
+                    batch.add(self.w3.eth.get_block(n))
+                blocks: list[Any] = list(batch.execute())
+            for n, block in zip(chunk, blocks, strict=True):
+                if not isinstance(block, Mapping):
+                    block = self.w3.eth.get_block(n)
+                times[n] = int(block["timestamp"])
+        return times
 
     def run_until_synced(self, max_passes: int = 100_000) -> IndexStatus:
         for _ in range(max_passes):
@@ -262,42 +343,126 @@ class Indexer:
                 stop.wait(poll)
 
     # ---- reorgs -------------------------------------------------------------------
-    def _forked(self, session: Session, cp: IndexerCheckpoint, head: int) -> bool:
-        """Rolls back to the fork point if the last indexed block is no longer canonical."""
+    def _canonical(self, number: int, block_hash: str, head: int) -> bool:
+        """Is the last indexed block still the chain's block at its height?"""
         try:
-            current = (
-                self.w3.eth.get_block(cp.last_block)
-                if cp.last_block <= head + self.confirmations
-                else None
-            )
+            if number > head + self.confirmations:
+                return False
+            return self._block_hash(number) == block_hash
         except Exception:  # noqa: BLE001 - the block is gone (a chain restarted shorter)
-            current = None
-        if current is not None and self._block_hash(cp.last_block) == cp.last_block_hash:
             return False
-        fork = self._fork_point(session, cp)
-        log.warning("chain reorganized below block %s; rolling back to %s", cp.last_block, fork)
-        self._rollback(session, cp, fork)
-        return True
 
-    def _fork_point(self, session: Session, cp: IndexerCheckpoint) -> int:
-        known = session.scalars(
-            select(IndexedBlock)
-            .where(IndexedBlock.chain_id == self.chain_id)
-            .order_by(IndexedBlock.number.desc())
-        ).all()
+    def _restored(
+        self, last_block: int, last_hash: str, head: int, indexed: tuple[int, str]
+    ) -> bool:
+        if not self._canonical(last_block, last_hash, head):
+            return False
+        size, root = self.ledger.log_state(last_block)
+        return (size, _hex(root)) == indexed
+
+    def _handle_fork(self, last_block: int) -> int:
+        """The last indexed block is gone: find the fork point, and roll back to it unless
+        that would drop leaves of a checkpoint the operator signed that the chain's log no
+        longer holds (then history was rewritten: an alarm, not a re-index)."""
+        with self.db.session() as session:
+            known = [
+                (b.number, b.hash)
+                for b in session.scalars(
+                    select(IndexedBlock)
+                    .where(IndexedBlock.chain_id == self.chain_id)
+                    .order_by(IndexedBlock.number.desc())
+                )
+            ]
+        fork = self._fork_point(known)
+        with self.db.session() as session:
+            fork_size = int(
+                session.scalar(
+                    select(func.count()).select_from(LogEntry).where(LogEntry.block_number <= fork)
+                )
+                or 0
+            )
+            signed = [
+                (int(c.id), int(c.size), c.root, int(c.block_number))
+                for c in alarms.binding_checkpoints(session)
+                if c.size > fork_size
+            ]
+        if signed:
+            rewritten = self._contradicted(fork, fork_size, signed)
+            if rewritten is not None:
+                log.critical("history rewritten: %s", rewritten.message)
+                with self.db.session(immediate=True) as session:
+                    alarms.raise_alarm(
+                        session, rewritten.code, "indexer", rewritten.message, **rewritten.fields
+                    )
+                return 0
+        fork_hash = self._block_hash(fork)
+        with self.db.session(immediate=True) as session:
+            cp = self.checkpoint(session)
+            if cp.last_block != last_block:
+                return 0
+            log.warning("chain reorganized below block %s; rolling back to %s", last_block, fork)
+            self._rollback(session, cp, fork, fork_hash)
+        return 1
+
+    def _contradicted(
+        self, fork: int, fork_size: int, signed: list[tuple[int, int, str, int]]
+    ) -> LedgerError | None:
+        """The chain's log compared with each signed checkpoint beyond the fork point: leaves
+        below it are unchanged, the rest are read from the chain's RecordAppended events."""
+        chain_size, chain_root = self.ledger.log_state("latest")
+        want = max(size for _, size, _, _ in signed)
+        leaves: dict[int, bytes] = {}
         head = int(self.w3.eth.block_number)
-        for block in known:
-            if block.number > head:
+        start = fork + 1
+        while start <= head and len(leaves) < want - fork_size:
+            end = min(head, start + self.block_range - 1)
+            for entry in self._get_logs(start, end):
+                if entry["topics"] and bytes(entry["topics"][0]) == RECORD_APPENDED_TOPIC:
+                    args = _record_appended(entry)
+                    if fork_size <= args["index"] < want:
+                        leaves[args["index"]] = bytes(args["leafHash"])
+            start = end + 1
+        tree = MerkleTree(self.tree.leaf(i) for i in range(fork_size))
+        for i in range(fork_size, want):
+            if i not in leaves:
+                break
+            tree.append(leaves[i])
+        for cid, size, root, block in signed:
+            chain_root_at = _hex(tree.root(size)) if size <= tree.size else None
+            if chain_root_at == root:
+                continue
+            return LedgerError(
+                f"历史被改写：链上日志与已签名检查点 #{cid} 不一致 / history rewritten: the "
+                f"chain's log (size {chain_size}, root {_hex(chain_root)}) is not consistent "
+                f"with checkpoint #{cid} this operator signed (size {size}, root {root}); the "
+                "indexer keeps the signed history. Run `bangfu recover` to see what was lost",
+                code=alarms.HISTORY_REWRITTEN,
+                checkpoint_id=cid,
+                checkpoint_size=size,
+                checkpoint_root=root,
+                checkpoint_block=block,
+                chain_size=chain_size,
+                chain_root=_hex(chain_root),
+                chain_root_at_checkpoint_size=chain_root_at,
+                fork_block=fork,
+                fork_size=fork_size,
+            )
+        return None
+
+    def _fork_point(self, known: Sequence[tuple[int, str]]) -> int:
+        head = int(self.w3.eth.block_number)
+        for number, block_hash in known:
+            if number > head:
                 continue
             try:
-                if self.w3.eth.get_block(block.number)["hash"].to_0x_hex() == block.hash:
-                    return block.number
+                if self._block_hash(number) == block_hash:
+                    return number
             except Exception:  # noqa: BLE001
                 continue
         # Older than anything we kept: start again from the deployment.
         return max(0, self.deployment.block - 1)
 
-    def _rollback(self, session: Session, cp: IndexerCheckpoint, fork: int) -> None:
+    def _rollback(self, session: Session, cp: IndexerCheckpoint, fork: int, fork_hash: str) -> None:
         gone = select(LogEntry.record_id).where(LogEntry.block_number > fork)
         touched = set(
             session.scalars(
@@ -323,7 +488,7 @@ class Indexer:
         for cid in touched:
             self._recompute_commitment(session, cid)
         cp.last_block = fork
-        cp.last_block_hash = self._block_hash(fork)
+        cp.last_block_hash = fork_hash
         size = session.scalar(select(func.count()).select_from(LogEntry)) or 0
         session.flush()
         self._load_tree_from(session)
@@ -379,9 +544,8 @@ class Indexer:
             for raw in answer["result"]
         ]
 
-    def _apply(self, session: Session, logs: Sequence[Any]) -> int:
+    def _apply(self, session: Session, logs: Sequence[Any], times: dict[int, int]) -> int:
         appended = 0
-        times: dict[int, int] = {}
         self._staged: list[tuple[dict[str, Any], SignedRecord]] = []
         for entry in logs:
             topic = bytes(entry["topics"][0]) if entry["topics"] else b""
@@ -467,11 +631,14 @@ class Indexer:
         signed = SignedRecord.from_bytes(data)
         if index != self.tree.size:
             raise IndexerIntegrityError(
-                f"log index {index} arrived while the index holds {self.tree.size} leaves"
+                f"索引与链上日志不一致 / log index {index} arrived while the index holds "
+                f"{self.tree.size} leaves"
             )
         leaf = signed.leaf_hash()
         if leaf != bytes(args["leafHash"]):
-            raise IndexerIntegrityError(f"leaf {index}: the event's hash is not its bytes' hash")
+            raise IndexerIntegrityError(
+                f"叶子哈希不符 / leaf {index}: the event's hash is not its bytes' hash"
+            )
         rid = _hex(signed.id)
         self._staged.append(
             (
@@ -644,10 +811,12 @@ class Indexer:
         )
 
     # ---- integrity -------------------------------------------------------------------
-    def _verify_root(self, cp: IndexerCheckpoint, block: int, appended: int) -> None:
+    def _verify_root(
+        self, cp: IndexerCheckpoint, block: int, appended: int, chain_state: tuple[int, bytes]
+    ) -> None:
         size = self.tree.size
         root = self.tree.root()
-        chain_size, chain_root = self.ledger.log_state(block)
+        chain_size, chain_root = chain_state
         if chain_size > size and self._short_reads.get(block, 0) < MAX_SHORT_READS:
             # The node answered eth_getLogs before it had every log of a fresh block (seen
             # with anvil under load): roll this range back and read it again.
@@ -655,9 +824,14 @@ class Indexer:
             raise _ShortRead(block)
         if chain_size != size or chain_root != root:
             raise IndexerIntegrityError(
-                f"at block {block} the contract's log has {chain_size} leaves, root "
-                f"{_hex(chain_root)}, but the index has {size}, root {_hex(root)}: stop and run "
-                "`bangfu audit`"
+                f"索引与链上日志不一致 / index diverged: at block {block} the contract's log "
+                f"has {chain_size} leaves, root {_hex(chain_root)}, but the index has {size}, "
+                f"root {_hex(root)}: stop and run `bangfu audit`",
+                block=block,
+                chain_size=chain_size,
+                chain_root=_hex(chain_root),
+                index_size=size,
+                index_root=_hex(root),
             )
         cp.log_size = size
         cp.log_root = _hex(root)

@@ -15,16 +15,20 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from hexbytes import HexBytes
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
 
+from ledger import alarms
 from ledger.errors import ConflictError, RecordError
 from ledger.onchain import LedgerContract, revert_error
 from ledger.records import (
@@ -704,7 +708,10 @@ class Relayer:
 
 class NonceManager:
     """One lock per sending account; the next nonce lives in the DB and advances in the
-    same transaction that records the signed transaction, so none is reused or skipped."""
+    same transaction that records the signed transaction, so none is reused or skipped.
+
+    The chain's nonce is read by the caller before its write transaction (no JSON-RPC while
+    the SQLite write lock is held) and passed in."""
 
     def __init__(self, db: Database, w3: Web3) -> None:
         self.db = db
@@ -716,15 +723,26 @@ class NonceManager:
         with self._guard:
             return self._locks.setdefault(sender, threading.Lock())
 
-    def next_nonce(self, session: Session, sender: str) -> int:
+    def chain_nonce(self, sender: str) -> int:
+        return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "pending"))
+
+    def next_nonce(self, session: Session, sender: str, chain_nonce: int | None = None) -> int:
         state = session.get(NonceState, sender)
-        chain_nonce = int(
-            self.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "pending")
-        )
         if state is None:
-            state = NonceState(sender=sender, next_nonce=chain_nonce)
+            start = self.chain_nonce(sender) if chain_nonce is None else chain_nonce
+            state = NonceState(sender=sender, next_nonce=start)
             session.add(state)
             session.flush()
+        elif chain_nonce is not None and chain_nonce != state.next_nonce:
+            idle = not session.scalar(
+                select(SentTransaction.tx_hash)
+                .where(SentTransaction.sender == sender, SentTransaction.status == "pending")
+                .limit(1)
+            )
+            if idle:
+                # Nothing of ours is in flight, so the chain's nonce is the truth (a chain
+                # restarted from an older state forgot some of ours): no gap, no reuse.
+                state.next_nonce = chain_nonce
         return int(state.next_nonce)
 
     def advance(self, session: Session, sender: str, used: int) -> None:
@@ -732,12 +750,11 @@ class NonceManager:
         assert state is not None and state.next_nonce == used
         state.next_nonce = used + 1
 
-    def resync(self, session: Session, sender: str) -> int:
+    def resync(self, session: Session, sender: str, chain_nonce: int | None = None) -> int:
         """After the chain lost transactions: take the chain's nonce (nothing of ours is
         pending any more), so the next send fills the gap instead of waiting forever."""
-        chain_nonce = int(
-            self.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "pending")
-        )
+        if chain_nonce is None:
+            chain_nonce = self.chain_nonce(sender)
         state = session.get(NonceState, sender)
         if state is None:
             session.add(NonceState(sender=sender, next_nonce=chain_nonce))
@@ -754,10 +771,129 @@ class WorkerStats:
     failed: int = 0
     requeued: int = 0
     replaced: int = 0
+    conflicts: int = 0
+
+
+@dataclass
+class OnChain:
+    """Where a record id is in the chain's log: its RecordAppended event."""
+
+    index: int
+    leaf_hash: bytes
+    block_number: int
+    block_hash: str
+
+
+@dataclass
+class _Plan:
+    """What one send round decided from JSON-RPC answers, before its write transaction."""
+
+    good: list[int] = field(default_factory=list)  # outbox ids to send, in order
+    calls: list[bytes] = field(default_factory=list)
+    gas: int = 0
+    failed: dict[int, tuple[str, str]] = field(default_factory=dict)
+    deferred: set[int] = field(default_factory=set)
+    found: dict[int, OnChain] = field(default_factory=dict)
+    conflict: dict[int, OnChain] = field(default_factory=dict)
+
+
+ROLLED_BACK = "rolled_back"
+RECORD_APPENDED = keccak(text="RecordAppended(uint256,bytes32,uint8,bytes32,bytes)")
+RECORD_KIND = keccak(text="recordKind(bytes32)")[:4]
+
+
+def locate(w3: Web3, address: str, from_block: int, record_id: bytes) -> OnChain | None:
+    """The chain's RecordAppended event of `record_id` (its topic 2), or None."""
+    logs = w3.eth.get_logs(
+        {
+            "address": Web3.to_checksum_address(address),
+            "fromBlock": max(0, from_block),
+            "toBlock": "latest",
+            "topics": ["0x" + RECORD_APPENDED.hex(), None, "0x" + bytes(record_id).hex()],
+        }
+    )
+    if not logs:
+        return None
+    entry = logs[-1]
+    leaf, _record = abi_decode(["bytes32", "bytes"], bytes(entry["data"]))
+    return OnChain(
+        index=int.from_bytes(bytes(entry["topics"][1]), "big"),
+        leaf_hash=bytes(leaf),
+        block_number=int(entry["blockNumber"]),
+        block_hash=HexBytes(entry["blockHash"]).to_0x_hex(),
+    )
+
+
+def block_hashes(w3: Web3, numbers: Iterable[int]) -> dict[int, str | None]:
+    """The chain's hash at each height (None where it has no such block), in batches."""
+    wanted = sorted(set(numbers))
+    out: dict[int, str | None] = {}
+    if not wanted:
+        return out
+    head = int(w3.eth.block_number)
+    for n in wanted:
+        if n > head:
+            out[n] = None
+    wanted = [n for n in wanted if n <= head]
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        try:
+            with w3.batch_requests() as batch:
+                for n in chunk:
+                    batch.add(w3.eth.get_block(n))
+                blocks: list[Any] = list(batch.execute())
+        except Exception:  # noqa: BLE001 - a node without batches: one at a time
+            blocks = [None] * len(chunk)
+        for n, block in zip(chunk, blocks, strict=True):
+            if not isinstance(block, Mapping):
+                try:
+                    block = w3.eth.get_block(n)
+                except Exception:  # noqa: BLE001 - gone
+                    out[n] = None
+                    continue
+            out[n] = HexBytes(block["hash"]).to_0x_hex()
+    return out
+
+
+def requeue_lost(session: Session, row: OutboxRecord, why: str) -> None:
+    """An acknowledged record the chain no longer holds goes back to the queue (its status
+    answers `queued` again) with the reason kept beside it."""
+    row.status, row.tx_hash, row.block_number, row.block_hash = "queued", None, None, None
+    row.leaf_index = None
+    row.error_code, row.error = ROLLED_BACK, why
+
+
+def enqueue_signed(session: Session, signed: SignedRecord, *, why: str) -> OutboxRecord:
+    """Puts a signed record that was on chain (a leaf of a lost history) into the outbox as
+    queued, without the local checks: the contract decides when it is sent again."""
+    ref_id, quantity = _ref_and_quantity(signed)
+    rid = _hex(signed.id)
+    row = OutboxRecord(
+        record_id=rid,
+        kind=int(signed.kind),
+        signer=signed.signer,
+        record_bytes=signed.canonical_bytes(),
+        status="queued",
+        ref_id=ref_id,
+        quantity=quantity,
+        error_code=ROLLED_BACK,
+        error=why,
+    )
+    session.add(row)
+    session.flush()
+    for cid, qty in _shares(signed):
+        session.add(OutboxShare(record_id=rid, commitment_id=cid, quantity=qty))
+    session.flush()
+    return row
 
 
 class RelayWorker:
-    """Sends queued outbox records and follows them to confirmation."""
+    """Sends queued outbox records and follows them to confirmation.
+
+    No pass holds the database's write lock while it waits on JSON-RPC: each reads what it
+    needs, asks the node, then applies its decisions in one short write transaction that
+    re-checks the rows it touches are still as it read them.
+    """
 
     def __init__(
         self,
@@ -770,6 +906,7 @@ class RelayWorker:
         gas_margin: float = 1.25,
         stuck_after: float = 30.0,
         max_inflight: int = 8,
+        window: int = 64,
     ) -> None:
         if not senders:
             raise ValueError("the relayer needs at least one sending account")
@@ -782,21 +919,46 @@ class RelayWorker:
         self.gas_margin = gas_margin
         self.stuck_after = stuck_after
         self.max_inflight = max_inflight
+        self.window = window
         self.nonces = NonceManager(db, self.w3)
         self.stats = WorkerStats()
         self._next_sender = 0
         self._deferred: set[str] = set()
         self.chain_id = int(self.w3.eth.chain_id)
+        # Every confirmed record at or below this block was checked against the chain while
+        # this block had this hash: while it still has, they are all still there. None (at
+        # start) means: check every confirmed record once.
+        self._anchor: tuple[int, str] | None = None
+        self._halt_logged = False
+        # The first pass also asks the contract about every confirmed record id (recordKind,
+        # in multicalls), so a chain that lost records without changing block hashes (a
+        # hand-repaired state file) is caught too.
+        self._ids_checked = False
 
     # ---- one pass ---------------------------------------------------------------
     def run_once(self) -> int:
-        """One pass: reconcile the chain, confirm, replace stuck, send. Returns work done."""
+        """One pass: reconcile the chain, confirm, replace stuck, send. Returns work done.
+
+        While history is rewritten (an alarm only `bangfu recover --accept-new-history`
+        resolves) the worker reconciles and confirms but sends nothing."""
         self._deferred = set()
         work = self.reconcile()
         work += self.confirm()
+        if self.halted():
+            return work
         work += self.replace_stuck()
         work += self.send_queued()
         return work
+
+    def halted(self) -> bool:
+        with self.db.session() as session:
+            halted = alarms.is_active(session, alarms.HISTORY_REWRITTEN)
+        if halted and not self._halt_logged:
+            log.warning(
+                "history rewritten: sending is held until `bangfu recover --accept-new-history`"
+            )
+        self._halt_logged = halted
+        return halted
 
     def run_forever(self, stop: threading.Event, poll: float = 0.5) -> None:
         while not stop.is_set():
@@ -826,67 +988,152 @@ class RelayWorker:
         except (ContractCustomError, ContractLogicError, ValueError):
             return None
 
-    def _weed(self, session: Session, rows: list[OutboxRecord], sender: str) -> list[OutboxRecord]:
+    def locate(self, record_id: bytes) -> OnChain | None:
+        return locate(
+            self.w3, self.ledger.contract.address, self.ledger.deployment.block, record_id
+        )
+
+    def _plan(
+        self, rows: Sequence[tuple[int, str, bytes, int]], sender: str, inflight: bool
+    ) -> _Plan:
+        signed = [SignedRecord.from_bytes(data) for _, _, data, _ in rows]
+        calls = [self.ledger.submit_calldata(s) for s in signed]
+        gas = self._estimate(sender, calls)
+        if gas is not None:
+            return _Plan(good=[r[0] for r in rows], calls=calls, gas=gas)
+        plan = self._weed(rows, signed, sender, inflight)
+        if not plan.good:
+            return plan
+        gas = self._estimate(sender, plan.calls)
+        if gas is None:
+            # Dependent records in one batch (a delivery after its commitment) cannot be
+            # simulated together on some nodes: send one at a time.
+            plan.good, plan.calls = plan.good[:1], plan.calls[:1]
+            gas = self._estimate(sender, plan.calls) or 2_000_000
+        plan.gas = gas
+        return plan
+
+    def _weed(
+        self,
+        rows: Sequence[tuple[int, str, bytes, int]],
+        signed: Sequence[SignedRecord],
+        sender: str,
+        inflight: bool,
+    ) -> _Plan:
         """Finds the records of a batch the contract would refuse, simulating them in order
         (a commitment may depend on an anchor earlier in the same batch). A record whose
         reference is still in flight in another of our transactions is deferred to a later
-        pass; any other refusal fails the record for good, with the contract's reason."""
-        good: list[OutboxRecord] = []
-        calls: list[bytes] = []
-        inflight = bool(
-            session.scalar(
-                select(func.count())
-                .select_from(SentTransaction)
-                .where(SentTransaction.status == "pending")
-            )
-        )
-        for row in rows:
-            signed = SignedRecord.from_bytes(row.record_bytes)
-            call = self.ledger.submit_calldata(signed)
+        pass; a record id already used on chain is found (the same leaf) or a conflict (a
+        different one); any other refusal fails the record for good, with the contract's
+        reason."""
+        plan = _Plan()
+        head: int | None = None
+        for (oid, _rid, _data, attempts), record in zip(rows, signed, strict=True):
+            call = self.ledger.submit_calldata(record)
             try:
-                self.w3.eth.call(self.ledger.multicall_tx(sender, [*calls, call]))  # type: ignore[arg-type]
+                self.w3.eth.call(self.ledger.multicall_tx(sender, [*plan.calls, call]))  # type: ignore[arg-type]
             except (ContractCustomError, ContractLogicError) as exc:
                 err = revert_error(self.ledger.abi, exc)
-                if err.code == "RecordIdUsed" and self._on_chain_same(signed):
-                    # Already on chain (sent before a crash, or re-included after a reorg).
-                    self._mark_found(session, row)
+                if err.code == "RecordIdUsed":
+                    where = self.locate(record.id)
+                    if where is None:
+                        plan.deferred.add(oid)  # used, but its event not visible yet
+                    elif where.leaf_hash != record.leaf_hash():
+                        plan.conflict[oid] = where
+                    else:
+                        head = int(self.w3.eth.block_number) if head is None else head
+                        if where.block_number + self.confirmations <= head:
+                            plan.found[oid] = where
+                        else:
+                            plan.deferred.add(oid)
                     continue
-                if err.code in MISSING_REFERENCE and inflight and row.attempts < MAX_DEFERRALS:
-                    row.attempts += 1
-                    self._deferred.add(row.record_id)
+                if err.code in MISSING_REFERENCE and inflight and attempts < MAX_DEFERRALS:
+                    plan.deferred.add(oid)
                     continue
-                row.status, row.error_code, row.error = "failed", err.code, err.message
-                self.stats.failed += 1
+                plan.failed[oid] = (err.code, err.message)
                 continue
-            good.append(row)
-            calls.append(call)
-        return good
+            plan.good.append(oid)
+            plan.calls.append(call)
+        return plan
 
-    def _mark_found(self, session: Session, row: OutboxRecord) -> None:
-        entry = session.scalars(select(LogEntry).where(LogEntry.record_id == row.record_id)).first()
+    def _apply_plan(self, session: Session, plan: _Plan, rows: dict[int, OutboxRecord]) -> None:
+        for oid, (code, message) in plan.failed.items():
+            if oid in rows:
+                row = rows[oid]
+                row.status, row.error_code, row.error = "failed", code, message
+                self.stats.failed += 1
+        for oid in plan.deferred:
+            if oid in rows:
+                rows[oid].attempts += 1
+                self._deferred.add(rows[oid].record_id)
+        for oid, where in plan.found.items():
+            if oid in rows:
+                self._mark_found(rows[oid], where)
+        for oid, where in plan.conflict.items():
+            if oid in rows:
+                self._mark_conflict(session, rows[oid], where)
+
+    def _mark_found(self, row: OutboxRecord, where: OnChain) -> None:
+        """Already on chain with the same bytes (sent before a crash, re-included after a
+        reorg, or relayed by someone else): confirmed where it is."""
         row.status = "confirmed"
-        row.block_number = entry.block_number if entry else None
-        row.block_hash = entry.block_hash if entry else None
-        row.leaf_index = entry.leaf_index if entry else None
+        row.block_number, row.block_hash, row.leaf_index = (
+            where.block_number,
+            where.block_hash,
+            where.index,
+        )
+        if row.error_code == ROLLED_BACK:
+            row.error_code, row.error = None, None
+        self._confirmed_at(where.block_number)
         self.stats.confirmed += 1
 
-    def _on_chain_same(self, signed: SignedRecord) -> bool:
-        return self.ledger.record_kind(signed.id) == int(signed.kind)
+    def _mark_conflict(self, session: Session, row: OutboxRecord, where: OnChain) -> None:
+        """The chain holds a different record under this id: never 'confirmed'."""
+        message = (
+            f"记录编号冲突：链上第 {where.index} 号叶子是同一编号的另一条记录 / record id "
+            f"conflict: leaf {where.index} (block {where.block_number}) holds a different "
+            f"record under {row.record_id}, leaf hash 0x{where.leaf_hash.hex()}"
+        )
+        row.status, row.error_code, row.error = "conflict", "record_id_conflict", message
+        row.tx_hash = None
+        self.stats.conflicts += 1
+        count = session.scalar(
+            select(func.count()).select_from(OutboxRecord).where(OutboxRecord.status == "conflict")
+        )
+        alarms.raise_alarm(
+            session,
+            alarms.RECORD_CONFLICT,
+            "relayer",
+            message,
+            record_id=row.record_id,
+            leaf_index=where.index,
+            chain_leaf_hash="0x" + where.leaf_hash.hex(),
+            outbox_leaf_hash="0x" + SignedRecord.from_bytes(row.record_bytes).leaf_hash().hex(),
+            conflicts=int(count or 0),
+        )
+
+    def _confirmed_at(self, block_number: int) -> None:
+        if self._anchor is not None and block_number <= self._anchor[0]:
+            self._anchor = None  # confirmed below the checked mark: check everything again
 
     def send_queued(self) -> int:
         """Sends up to `max_inflight` multicall transactions of queued records."""
         sent = 0
         for _ in range(self.max_inflight):
-            with self.db.session(immediate=True) as session:
-                inflight = session.scalar(
-                    select(func.count())
-                    .select_from(SentTransaction)
-                    .where(SentTransaction.status == "pending")
+            with self.db.session() as session:
+                inflight = int(
+                    session.scalar(
+                        select(func.count())
+                        .select_from(SentTransaction)
+                        .where(SentTransaction.status == "pending")
+                    )
+                    or 0
                 )
-                if inflight and inflight >= self.max_inflight * len(self.senders):
+                if inflight >= self.max_inflight * len(self.senders):
                     break
-                rows = list(
-                    session.scalars(
+                rows = [
+                    (r.id, r.record_id, r.record_bytes, r.attempts)
+                    for r in session.scalars(
                         select(OutboxRecord)
                         .where(
                             OutboxRecord.status == "queued",
@@ -895,43 +1142,52 @@ class RelayWorker:
                         .order_by(OutboxRecord.id)
                         .limit(self.batch_size)
                     )
-                )
-                if not rows:
-                    break
-                sender = self.senders[self._next_sender % len(self.senders)]
-                self._next_sender += 1
-                calls = self._calldata(rows)
-                gas = self._estimate(sender.address, calls)
-                if gas is None:
-                    rows = self._weed(session, rows, sender.address)
-                    if not rows:
-                        continue
-                    calls = self._calldata(rows)
-                    gas = self._estimate(sender.address, calls)
-                    if gas is None:
-                        # Dependent records in one batch (a delivery after its commitment)
-                        # cannot be simulated together on some nodes: send one at a time.
-                        rows = rows[:1]
-                        calls = calls[:1]
-                        gas = self._estimate(sender.address, calls) or 2_000_000
-                raw, tx_hash, nonce, max_fee, tip = self._sign(session, sender, calls, gas)
-                now = datetime.now(UTC)
-                _record_sent(session, tx_hash, sender.address, nonce, max_fee, tip, raw, len(rows))
-                for row in rows:
-                    row.status, row.tx_hash, row.sender, row.nonce = (
-                        "sent",
-                        tx_hash,
-                        sender.address,
-                        nonce,
+                ]
+            if not rows:
+                break
+            sender = self.senders[self._next_sender % len(self.senders)]
+            self._next_sender += 1
+            plan = self._plan(rows, sender.address, bool(inflight))
+            fees = self._fees() if plan.good else None
+            chain_nonce = self.nonces.chain_nonce(sender.address) if plan.good else None
+            raw: bytes | None = None
+            with self.db.session(immediate=True) as session:
+                current = {
+                    r.id: r
+                    for r in session.scalars(
+                        select(OutboxRecord).where(
+                            OutboxRecord.id.in_([r[0] for r in rows]),
+                            OutboxRecord.status == "queued",
+                        )
                     )
-                    row.attempts += 1
-                    row.sent_at = now
+                }
+                self._apply_plan(session, plan, current)
+                good = [current[oid] for oid in plan.good if oid in current]
+                if good and len(good) == len(plan.good):
+                    raw, tx_hash, nonce, max_fee, tip = self._sign(
+                        session, sender, plan.calls, plan.gas, fees=fees, chain_nonce=chain_nonce
+                    )
+                    now = datetime.now(UTC)
+                    _record_sent(
+                        session, tx_hash, sender.address, nonce, max_fee, tip, raw, len(good)
+                    )
+                    for row in good:
+                        row.status, row.tx_hash, row.sender, row.nonce = (
+                            "sent",
+                            tx_hash,
+                            sender.address,
+                            nonce,
+                        )
+                        row.attempts += 1
+                        row.sent_at = now
+            if raw is None:
+                continue
             # Durable before broadcast: a crash here leaves a pending tx we rebroadcast.
             if os.environ.get(CRASH_AFTER_ENV) == "durable":
                 os._exit(137)
             self._broadcast(raw)
             self.stats.sent_txs += 1
-            self.stats.sent_records += len(rows)
+            self.stats.sent_records += len(plan.good)
             sent += 1
         return sent
 
@@ -944,10 +1200,11 @@ class RelayWorker:
         *,
         nonce: int | None = None,
         fees: tuple[int, int] | None = None,
+        chain_nonce: int | None = None,
     ) -> tuple[bytes, str, int, int, int]:
         with self.nonces.lock(sender.address):
             if nonce is None:
-                nonce = self.nonces.next_nonce(session, sender.address)
+                nonce = self.nonces.next_nonce(session, sender.address, chain_nonce)
                 self.nonces.advance(session, sender.address, nonce)
             max_fee, tip = fees or self._fees()
             tx = {
@@ -973,32 +1230,39 @@ class RelayWorker:
     # ---- confirming --------------------------------------------------------------
     def confirm(self) -> int:
         """Marks records confirmed once their transaction is at the required depth."""
-        with self.db.session(immediate=True) as session:
+        with self.db.session() as session:
             pending = list(
-                session.scalars(select(SentTransaction).where(SentTransaction.status == "pending"))
+                session.scalars(
+                    select(SentTransaction.tx_hash).where(SentTransaction.status == "pending")
+                )
             )
-            if not pending:
-                return 0
-            head = int(self.w3.eth.block_number)
-            done = 0
-            with self.w3.batch_requests() as batch:
-                for tx in pending:
-                    batch.add(self.w3.eth.get_transaction_receipt(tx.tx_hash))  # type: ignore[arg-type]
-                try:
-                    receipts: list[Any] = list(batch.execute())
-                except Exception:  # noqa: BLE001 - one unknown hash fails some nodes' batches
-                    receipts = [self._receipt(tx.tx_hash) for tx in pending]
-            for tx, receipt in zip(pending, receipts, strict=True):
-                if receipt is not None and not isinstance(receipt, Mapping):
-                    # web3's batch answers an unknown hash with an error tuple, not None:
-                    # ask for that one receipt on its own.
-                    receipt = self._receipt(tx.tx_hash)
-                if not receipt:
-                    continue
-                if int(receipt["blockNumber"]) + self.confirmations > head:
-                    continue
-                done += self._settle(session, tx, receipt)
-            return done
+        if not pending:
+            return 0
+        head = int(self.w3.eth.block_number)
+        with self.w3.batch_requests() as batch:
+            for tx_hash in pending:
+                batch.add(self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+            try:
+                receipts: list[Any] = list(batch.execute())
+            except Exception:  # noqa: BLE001 - one unknown hash fails some nodes' batches
+                receipts = [self._receipt(tx_hash) for tx_hash in pending]
+        deep: list[tuple[str, Any]] = []
+        for tx_hash, receipt in zip(pending, receipts, strict=True):
+            if receipt is not None and not isinstance(receipt, Mapping):
+                # web3's batch answers an unknown hash with an error tuple, not None:
+                # ask for that one receipt on its own.
+                receipt = self._receipt(tx_hash)
+            if receipt and int(receipt["blockNumber"]) + self.confirmations <= head:
+                deep.append((tx_hash, receipt))
+        if not deep:
+            return 0
+        done = 0
+        with self.db.session(immediate=True) as session:
+            for tx_hash, receipt in deep:
+                tx = session.get(SentTransaction, tx_hash)
+                if tx is not None and tx.status == "pending":
+                    done += self._settle(session, tx, receipt)
+        return done
 
     def _receipt(self, tx_hash: str) -> Any:
         try:
@@ -1031,56 +1295,94 @@ class RelayWorker:
             receipt, errors=_DISCARD
         ):
             leaves["0x" + bytes(ev["args"]["recordId"]).hex()] = int(ev["args"]["index"])
+        number = int(receipt["blockNumber"])
         for row in rows:
             row.status = "confirmed"
-            row.block_number = int(receipt["blockNumber"])
+            row.block_number = number
             row.block_hash = receipt["blockHash"].to_0x_hex()
             row.leaf_index = leaves.get(row.record_id)
+            if row.error_code == ROLLED_BACK:
+                row.error_code, row.error = None, None
             self.stats.confirmed += 1
+        self._confirmed_at(number)
         return len(rows)
 
     def replace_stuck(self) -> int:
         """Re-signs transactions pending too long with the same nonce and ≥ 12.5% higher fees,
         and requeues those the node no longer knows (a restarted or rolled-back chain)."""
         cutoff = time.time() - self.stuck_after
+        with self.db.session() as session:
+            pending = [
+                (
+                    tx.tx_hash,
+                    tx.sender,
+                    int(tx.nonce),
+                    tx.raw,
+                    tx.sent_at,
+                    tx.max_fee,
+                    tx.priority_fee,
+                )
+                for tx in session.scalars(
+                    select(SentTransaction).where(SentTransaction.status == "pending")
+                )
+            ]
+        if not pending:
+            return 0
         work = 0
-        with self.db.session(immediate=True) as session:
-            pending = list(
-                session.scalars(select(SentTransaction).where(SentTransaction.status == "pending"))
-            )
-            lost_senders: set[str] = set()
-            for tx in pending:
-                known = self._known(tx.tx_hash)
-                if not known:
-                    chain_nonce = int(
-                        self.w3.eth.get_transaction_count(
-                            Web3.to_checksum_address(tx.sender), "latest"
-                        )
-                    )
-                    if chain_nonce > tx.nonce:
-                        continue  # mined by a replacement or about to be seen by confirm()
-                    # Signed and durable but never seen by the node (a crash between commit
-                    # and broadcast, or a node that restarted): send the same bytes again so
-                    # the nonce sequence stays gap-free. Only if the node still refuses them
-                    # are the records requeued under a fresh nonce.
-                    self._broadcast(tx.raw)
-                    if self._known(tx.tx_hash):
-                        work += 1
-                        continue
-                    tx.status = "dropped"
-                    for row in session.scalars(
-                        select(OutboxRecord).where(OutboxRecord.tx_hash == tx.tx_hash)
-                    ):
-                        row.status, row.tx_hash = "queued", None
-                        self.stats.requeued += 1
-                    lost_senders.add(tx.sender)
+        drops: list[str] = []
+        bumps: list[tuple[str, bytes, str, int, int, int, int, str]] = []
+        lost_senders: set[str] = set()
+        for tx_hash, sender, nonce, raw, sent_at, max_fee_old, tip_old in pending:
+            known = self._known(tx_hash)
+            if not known:
+                chain_nonce = int(
+                    self.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest")
+                )
+                if chain_nonce > nonce:
+                    continue  # mined by a replacement or about to be seen by confirm()
+                # Signed and durable but never seen by the node (a crash between commit
+                # and broadcast, or a node that restarted): send the same bytes again so
+                # the nonce sequence stays gap-free. Only if the node still refuses them
+                # are the records requeued under a fresh nonce.
+                self._broadcast(raw)
+                if self._known(tx_hash):
                     work += 1
                     continue
-                sent_at = (
-                    tx.sent_at.replace(tzinfo=UTC) if tx.sent_at.tzinfo is None else tx.sent_at
-                )
-                if sent_at.timestamp() < cutoff and known == "pending":
-                    work += self._bump(session, tx)
+                drops.append(tx_hash)
+                lost_senders.add(sender)
+                continue
+            at = sent_at.replace(tzinfo=UTC) if sent_at.tzinfo is None else sent_at
+            if at.timestamp() < cutoff and known == "pending":
+                bump = self._prepare_bump(tx_hash, sender, nonce, max_fee_old, tip_old)
+                if bump is not None:
+                    bumps.append(bump)
+        if not drops and not bumps:
+            return work
+        chain_nonces = {s: self.nonces.chain_nonce(s) for s in lost_senders}
+        to_broadcast: list[bytes] = []
+        with self.db.session(immediate=True) as session:
+            for tx_hash in drops:
+                tx = session.get(SentTransaction, tx_hash)
+                if tx is None or tx.status != "pending":
+                    continue
+                tx.status = "dropped"
+                for row in session.scalars(
+                    select(OutboxRecord).where(OutboxRecord.tx_hash == tx_hash)
+                ):
+                    row.status, row.tx_hash = "queued", None
+                    self.stats.requeued += 1
+                work += 1
+            for old_hash, raw, new_hash, nonce, max_fee, tip, count, sender in bumps:
+                tx = session.get(SentTransaction, old_hash)
+                if tx is None or tx.status != "pending":
+                    continue
+                _record_sent(session, new_hash, sender, nonce, max_fee, tip, raw, count)
+                tx.status = "replaced"
+                for row in session.scalars(
+                    select(OutboxRecord).where(OutboxRecord.tx_hash == old_hash)
+                ):
+                    row.tx_hash = new_hash
+                to_broadcast.append(raw)
             for sender in lost_senders:
                 still = session.scalar(
                     select(func.count())
@@ -1089,7 +1391,12 @@ class RelayWorker:
                 )
                 if not still:
                     with self.nonces.lock(sender):
-                        self.nonces.resync(session, sender)
+                        self.nonces.resync(session, sender, chain_nonces[sender])
+        # Durable before broadcast: the replacement's row is committed first.
+        for raw in to_broadcast:
+            self._broadcast(raw)
+            self.stats.replaced += 1
+            work += 1
         return work
 
     def _known(self, tx_hash: str) -> str | None:
@@ -1100,75 +1407,174 @@ class RelayWorker:
             return None
         return "mined" if tx.get("blockNumber") is not None else "pending"
 
-    def _bump(self, session: Session, tx: SentTransaction) -> int:
-        sender = next((s for s in self.senders if s.address == tx.sender), None)
+    def _prepare_bump(
+        self, tx_hash: str, sender_address: str, nonce: int, old_fee: int, old_tip: int
+    ) -> tuple[str, bytes, str, int, int, int, int, str] | None:
+        """Signs the replacement of a stuck transaction (same nonce, higher fees); the caller
+        records it and broadcasts it after its write transaction."""
+        sender = next((s for s in self.senders if s.address == sender_address), None)
         if sender is None:
-            return 0
-        rows = list(session.scalars(select(OutboxRecord).where(OutboxRecord.tx_hash == tx.tx_hash)))
-        calls = self._calldata(rows)
+            return None
+        with self.db.session() as session:
+            data = [
+                r.record_bytes
+                for r in session.scalars(
+                    select(OutboxRecord)
+                    .where(OutboxRecord.tx_hash == tx_hash)
+                    .order_by(OutboxRecord.id)
+                )
+            ]
+        if not data:
+            return None
+        calls = [self.ledger.submit_calldata(SignedRecord.from_bytes(d)) for d in data]
         max_fee, tip = self._fees()
-        fees = (max(max_fee, tx.max_fee * 9 // 8 + 1), max(tip, tx.priority_fee * 9 // 8 + 1))
+        fees = (max(max_fee, old_fee * 9 // 8 + 1), max(tip, old_tip * 9 // 8 + 1))
         gas = self._estimate(sender.address, calls) or 2_000_000
-        raw, tx_hash, nonce, max_fee, tip = self._sign(
-            session, sender, calls, gas, nonce=tx.nonce, fees=fees
+        gas_limit = int(gas * self.gas_margin) + 50_000
+        tx = {
+            "to": self.ledger.contract.address,
+            "data": self.ledger.multicall_data(calls),
+            "value": 0,
+            "nonce": nonce,
+            "gas": gas_limit,
+            "maxFeePerGas": fees[0],
+            "maxPriorityFeePerGas": fees[1],
+            "chainId": self.chain_id,
+            "type": 2,
+        }
+        signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
+        return (
+            tx_hash,
+            bytes(signed.raw_transaction),
+            signed.hash.to_0x_hex(),
+            nonce,
+            fees[0],
+            fees[1],
+            len(data),
+            sender.address,
         )
-        _record_sent(session, tx_hash, tx.sender, nonce, fees[0], fees[1], raw, len(rows))
-        tx.status = "replaced"
-        for row in rows:
-            row.tx_hash = tx_hash
-        session.flush()
-        self._broadcast(raw)
-        self.stats.replaced += 1
-        return 1
 
     # ---- reconciling with a chain that went back ----------------------------------
-    def reconcile(self, window: int = 64) -> int:
-        """Sends again confirmed records whose block is no longer on the chain."""
+    def record_kinds(self, ids: Sequence[bytes]) -> list[int]:
+        """`recordKind(id)` of each id, 500 to a multicall eth_call."""
+        out: list[int] = []
+        for i in range(0, len(ids), 500):
+            calls = [RECORD_KIND + bytes(rid).rjust(32, b"\0") for rid in ids[i : i + 500]]
+            raw = self.w3.eth.call(
+                {"to": self.ledger.contract.address, "data": self.ledger.multicall_data(calls)}
+            )
+            (results,) = abi_decode(["bytes[]"], bytes(raw))
+            out.extend(int.from_bytes(r, "big") for r in results)
+        return out
+
+    def _absent(self, gone: set[int]) -> list[int]:
+        """Outbox ids of confirmed records (outside the blocks already known gone) that the
+        contract does not know."""
+        with self.db.session() as session:
+            rows = [
+                (oid, rid)
+                for oid, rid, number in session.execute(
+                    select(OutboxRecord.id, OutboxRecord.record_id, OutboxRecord.block_number)
+                    .where(OutboxRecord.status == "confirmed")
+                    .order_by(OutboxRecord.id)
+                ).all()
+                if number not in gone
+            ]
+        if not rows:
+            return []
+        kinds = self.record_kinds([bytes.fromhex(rid[2:]) for _, rid in rows])
+        return [oid for (oid, _), kind in zip(rows, kinds, strict=True) if kind == 0]
+
+    def reconcile(self) -> int:
+        """Compares every confirmed record with the chain and queues again each one whose
+        block is no longer the chain's block at that height (a reorg, a chain restarted from
+        an older state, a rewritten history). The first pass checks them all; later passes
+        check the records above a block whose hash is unchanged since it was checked."""
         head = int(self.w3.eth.block_number)
-        with self.db.session(immediate=True) as session:
-            blocks = session.execute(
-                select(OutboxRecord.block_number, OutboxRecord.block_hash)
-                .where(
-                    OutboxRecord.status == "confirmed",
-                    OutboxRecord.block_number >= max(0, head - window),
+        anchor = self._anchor
+        if anchor is not None:
+            now = block_hashes(self.w3, [anchor[0]]).get(anchor[0])
+            if now != anchor[1]:
+                anchor = None
+        low = anchor[0] if anchor is not None else -1
+        with self.db.session() as session:
+            blocks = [
+                (int(n), h)
+                for n, h in session.execute(
+                    select(OutboxRecord.block_number, OutboxRecord.block_hash)
+                    .where(
+                        OutboxRecord.status == "confirmed",
+                        OutboxRecord.block_number.is_not(None),
+                        OutboxRecord.block_number > low,
+                    )
+                    .distinct()
+                ).all()
+            ]
+            unplaced = [
+                (r.id, r.record_id, r.record_bytes)
+                for r in session.scalars(
+                    select(OutboxRecord).where(
+                        OutboxRecord.status == "confirmed", OutboxRecord.block_number.is_(None)
+                    )
                 )
-                .distinct()
-            ).all()
-            beyond = session.execute(
-                select(OutboxRecord.block_number, OutboxRecord.block_hash)
-                .where(OutboxRecord.status == "confirmed", OutboxRecord.block_number > head)
-                .distinct()
-            ).all()
-            gone: list[tuple[Any, Any]] = [tuple(r) for r in beyond]
-            for number, block_hash in blocks:
-                if number > head:
-                    continue
-                try:
-                    block = self.w3.eth.get_block(number)
-                except Exception:  # noqa: BLE001
-                    gone.append((number, block_hash))
-                    continue
-                if block["hash"].to_0x_hex() != block_hash:
-                    gone.append((number, block_hash))
-            work = 0
+            ]
+        canonical = block_hashes(self.w3, [n for n, _ in blocks])
+        gone = [(n, h) for n, h in blocks if canonical.get(n) != h]
+        lost_ids: list[int] = []
+        if not self._ids_checked:
+            lost_ids += self._absent({n for n, _ in gone})
+            self._ids_checked = True
+        placed: dict[int, OnChain] = {}
+        for oid, _rid, data in unplaced:
+            signed = SignedRecord.from_bytes(data)
+            where = self.locate(signed.id)
+            if where is None or where.leaf_hash != signed.leaf_hash():
+                lost_ids.append(oid)
+            else:
+                placed[oid] = where
+        mark = head - self.window
+        if not gone and not lost_ids and not placed:
+            if mark > 0 and (anchor is None or mark > anchor[0]):
+                h = block_hashes(self.w3, [mark]).get(mark)
+                self._anchor = (mark, h) if h is not None else anchor
+            else:
+                self._anchor = anchor
+            return 0
+        chain_nonces = (
+            {s.address: self.nonces.chain_nonce(s.address) for s in self.senders} if gone else {}
+        )
+        work = 0
+        with self.db.session(immediate=True) as session:
             for number, block_hash in gone:
-                rows = session.scalars(
+                why = (
+                    f"区块 {number} 已不在链上，重新发送 / block {number} ({block_hash}) is no "
+                    "longer on the chain: sending the record again"
+                )
+                for row in session.scalars(
                     select(OutboxRecord).where(
                         OutboxRecord.status == "confirmed",
                         OutboxRecord.block_number == number,
                         OutboxRecord.block_hash == block_hash,
                     )
-                )
-                for row in rows:
-                    row.status, row.tx_hash, row.block_number, row.block_hash = (
-                        "queued",
-                        None,
-                        None,
-                        None,
-                    )
-                    row.leaf_index = None
+                ):
+                    requeue_lost(session, row, why)
                     self.stats.requeued += 1
                     work += 1
+            for oid in lost_ids:
+                lost = session.get(OutboxRecord, oid)
+                if lost is not None and lost.status == "confirmed":
+                    requeue_lost(
+                        session,
+                        lost,
+                        "链上没有该记录 / the record is not on the chain: sending it again",
+                    )
+                    self.stats.requeued += 1
+                    work += 1
+            for oid, where in placed.items():
+                found = session.get(OutboxRecord, oid)
+                if found is not None and found.status == "confirmed" and found.block_number is None:
+                    found.block_number, found.block_hash = where.block_number, where.block_hash
+                    found.leaf_index = where.index
             if gone:
                 for tx in session.scalars(
                     select(SentTransaction).where(SentTransaction.status == "pending")
@@ -1179,8 +1585,17 @@ class RelayWorker:
                     ):
                         row.status, row.tx_hash = "queued", None
                 for sender in self.senders:
-                    self.nonces.resync(session, sender.address)
-            return work
+                    with self.nonces.lock(sender.address):
+                        self.nonces.resync(session, sender.address, chain_nonces[sender.address])
+        if gone:
+            log.warning(
+                "%d confirmed records are no longer on chain (blocks %s..%s): queued again",
+                work,
+                min(n for n, _ in gone),
+                max(n for n, _ in gone),
+            )
+        self._anchor = None  # check again from the bottom next pass
+        return work
 
 
 def _record_sent(

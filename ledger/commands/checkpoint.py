@@ -16,22 +16,31 @@ from ledger.errors import ChainError, ConfigError, ProofError
 
 NAME = "checkpoint"
 app = typer.Typer(help="检查点 Signed checkpoints of the log.")
-out = Console()
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.command("sign")
 def sign() -> None:
-    """签署检查点 Sign the indexed log's checkpoint and ask the witnesses to cosign."""
+    """签署检查点 Sign the indexed log's checkpoint and ask the witnesses to cosign.
+
+    Exits non-zero and stores nothing when a witness refuses, when the new checkpoint is not
+    consistent with the last one signed, or when the chain's log contradicts it."""
     from ledger.checkpoints_service import Checkpointer
     from ledger.service import LedgerService
 
     service = LedgerService()
     service.db.migrate()
-    row = Checkpointer(service).sign()
+    checkpointer = Checkpointer(service)
+    row = checkpointer.sign()
     if row is None:
         out.print("尚无索引 nothing indexed yet: run the indexer first")
         raise typer.Exit(1)
-    out.print(row.note)
+    out.print(row.note, end="")
+    for name in checkpointer.skipped:
+        err.print(
+            f"警告 warning: 见证人 {name} 无法连接 / witness {name} unreachable: not cosigned"
+        )
 
 
 def published_log_key(base: str, http: httpx.Client | None = None) -> VerifierKey:

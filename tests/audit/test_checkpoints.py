@@ -1,51 +1,51 @@
 """Checkpoints and witnesses: a rewritten chain (anvil killed and restarted from an older state,
-then different records appended) is refused by the witness and by a checkpoint client, and the
-audit names the stored checkpoint it contradicts."""
+then different records appended) is refused by the witness (so `checkpoint sign` stores
+nothing), by a checkpoint client, by the operator's own indexer and checkpointer, and the audit
+names the stored checkpoint it contradicts. A witness's refusal or a log inconsistent with the
+operator's own last checkpoint fails `checkpoint sign`; an unreachable witness is skipped."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from api.app import create_app
+from ledger import alarms
 from ledger.audit import AuditOptions, run_audit
 from ledger.checkpoint import (
     ALG_COSIGNATURE_V1,
+    Checkpoint,
     CheckpointClient,
     SignerKey,
     Witness,
     make_witness_server,
     open_note,
 )
-from ledger.checkpoints_service import Checkpointer, add_witness, load_witnesses
+from ledger.checkpoints_service import Checkpointer, add_witness, list_checkpoints
 from ledger.errors import ConfigError, ProofError
 from ledger.indexer import Indexer
-from ledger.records import ProjectAnchor, ProjectKind, new_id, sha256
+from ledger.records import sha256
 from ledger.service import LedgerService
+from ledger.store.checkpoint_models import CheckpointRow
+from ledger.store.models import IndexerCheckpoint
 from tests.audit.conftest import submit
-from tests.conftest import COUNTY_A, ChainEnv, start_env
+from tests.conftest import ChainEnv, free_port, start_env
+from tests.service.test_healing import scoped_need, wait_durable
 
 
 def _need(env: ChainEnv) -> None:
-    pid = new_id(env.actors.county_a.address)
-    anchor = ProjectAnchor(
-        id=ProjectAnchor.anchor_id(pid, 1),
-        project_id=pid,
-        project_kind=ProjectKind.NEED,
-        county=COUNTY_A,
-        category=2,
-        title="人才培育 training",
-        content_hash=sha256(new_id()),
-        version=1,
-    )
-    submit(env, anchor.sign(env.actors.county_a.key, env.domain))
+    submit(env, scoped_need(env.domain, env.actors.county_a))
 
 
 def _kill9(env: ChainEnv) -> None:
@@ -93,6 +93,7 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
             witness.verifier.encode(),
             f"http://127.0.0.1:{server.server_address[1]}",
         )
+        wait_durable(env)  # a checkpoint covers only leaves anvil has saved (its hold)
         row = checkpointer.sign()
         assert row is not None and row.size == 4
         with TestClient(create_app(svc)) as api:
@@ -117,15 +118,24 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
             _need(env)
         svc2 = _service(env, tmp_path / "second.sqlite3")
         forged = Checkpointer(svc2)
-        row2 = forged.sign()
-        assert row2 is not None and row2.size == 5
+        wait_durable(env)
+        # the witness refuses the new history: sign fails and stores nothing
         with pytest.raises(ConfigError) as refused:
-            forged.cosign(load_witnesses(env.settings.var_dir)[0], row2.id)
+            forged.sign()
+        assert refused.value.code == "witness_refused"
         assert refused.value.fields["status"] == 422
+        with svc2.db.session() as s:
+            assert list_checkpoints(s) == []
         assert witness.latest(forged.origin) == (4, bytes.fromhex(row.root[2:]))
 
+        # a checkpoint of the new history signed anyway is refused by a client that saw the old
+        with svc2.db.session() as s:
+            cp2 = s.get(IndexerCheckpoint, "main")
+            assert cp2 is not None and cp2.log_size == 5
+            note2 = Checkpoint(forged.origin, cp2.log_size, bytes.fromhex(cp2.log_root[2:])).sign(
+                forged.key
+            )
         with TestClient(create_app(svc2)) as api2:
-            note2 = api2.get("/api/v1/checkpoints/latest").text
 
             def fetch2(old: int, new: int) -> list[bytes]:
                 r = api2.get("/api/v1/proofs/consistency", params={"old": old, "new": new})
@@ -135,6 +145,17 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
             with pytest.raises(ProofError) as bad:
                 client.observe(note2, fetch2)
             assert bad.value.code == "inconsistent_checkpoint"
+
+        # the operator's own database: the indexer raises the alarm, keeps the signed history,
+        # and the operator's checkpointer refuses to sign
+        Indexer(svc.db, svc.ledger()).run_once()
+        with svc.db.session() as s:
+            cp1 = s.get(IndexerCheckpoint, "main")
+            assert cp1 is not None and (cp1.log_size, cp1.log_root) == (4, row.root)
+            assert [a.code for a in alarms.active(s)] == ["history_rewritten"]
+        with pytest.raises(ProofError) as rewritten:
+            checkpointer.sign()
+        assert rewritten.value.code == "history_rewritten"
 
         # the audit, given the first database, names the contradicted checkpoint
         report = run_audit(
@@ -152,3 +173,105 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
         if server is not None:
             server.shutdown()
         env.chain.down()
+
+
+class _Refuses(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = b"consistency proof does not verify\n"
+        self.send_response(422)
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _count(svc: LedgerService) -> int:
+    with svc.db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(CheckpointRow)) or 0)
+
+
+def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
+    """A witness's refusal, or a log not consistent with the operator's own last checkpoint,
+    makes `checkpoint sign` fail and store nothing; an unreachable witness is skipped."""
+    var = tmp_path / "var"
+    var.mkdir()
+    shutil.copy(env.settings.deployment_path, var / "deployment.json")
+    url = f"sqlite:///{var / 'ledger.sqlite3'}"
+    settings = env.settings.model_copy(update={"var": var, "database_url": url})
+    svc = LedgerService(settings)
+    svc.db.migrate()
+    indexer = Indexer(svc.db, svc.ledger())
+
+    def grow() -> None:
+        _need(env)
+        indexer.run_until_synced()
+
+    grow()
+    checkpointer = Checkpointer(svc, hold=0)
+    first = checkpointer.sign()
+    assert first is not None and _count(svc) == 1
+
+    server = HTTPServer(("127.0.0.1", 0), _Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    vkey = SignerKey.generate("auditor.example/w2", ALG_COSIGNATURE_V1).verifier().encode()
+    try:
+        add_witness(var, "w2", vkey, f"http://127.0.0.1:{server.server_address[1]}")
+        grow()
+        with pytest.raises(ConfigError) as refused:
+            checkpointer.sign()
+        assert refused.value.code == "witness_refused" and refused.value.fields["status"] == 422
+        assert _count(svc) == 1
+        wait_durable(env)  # the command's checkpointer holds back what anvil may not have saved
+        environ = {
+            **os.environ,
+            "BANGFU_VAR": str(var),
+            "BANGFU_DATABASE_URL": url,
+            "BANGFU_RPC_URL": str(env.settings.rpc_url),
+            "BANGFU_LOCALCHAIN_FILE": str(env.settings.path(env.settings.localchain_file)),
+            "COLUMNS": "250",
+        }
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "bangfu"), "checkpoint", "sign"],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        assert "[witness_refused]" in result.stderr and "Traceback" not in result.stderr
+        assert _count(svc) == 1
+        with svc.db.session() as s:
+            assert [a.code for a in alarms.active(s)] == ["witness_refused"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    # the same witness, now unreachable: skipped, the checkpoint is stored without it
+    add_witness(var, "w2", vkey, f"http://127.0.0.1:{free_port()}")
+    stored = checkpointer.sign()
+    assert stored is not None and stored.size == first.size + 1
+    assert checkpointer.skipped == ["w2"] and _count(svc) == 2
+    (var / "witnesses.json").unlink()
+
+    # a stored checkpoint the log does not extend (its root is not the log's at its size)
+    with svc.db.session() as s:
+        s.add(
+            CheckpointRow(
+                origin=checkpointer.origin,
+                size=stored.size,
+                root="0x" + sha256(b"another history").hex(),
+                block_number=stored.block_number,
+                note="forged",
+            )
+        )
+    grow()
+    with pytest.raises(ProofError) as inconsistent:
+        checkpointer.sign()
+    assert inconsistent.value.code == "inconsistent_checkpoint"
+    assert _count(svc) == 3
+    svc.close()
