@@ -12,6 +12,7 @@ from api.deps import ServiceDep
 from ledger import queries
 from ledger.errors import LedgerError
 from ledger.store.models import IndexerCheckpoint, OutboxRecord
+from ledger.supervisor import read_status
 
 router = APIRouter(tags=["health 运行状态"])
 
@@ -52,5 +53,12 @@ def readyz(service: ServiceDep) -> JSONResponse:
             "log_root": cp.log_root,
         }
         ready = ready and lag is not None and lag <= 10
+    # ---- workers (bangfu run's supervisor): each one's state, restarts, last error, heartbeat
+    workers = read_status(service.settings.var_dir)
+    if workers is None:
+        body["workers"] = {"supervised": False}
+    else:
+        body["workers"] = {"supervised": True, **workers}
+        ready = ready and bool(workers["ready"])
     body["status"] = "ready" if ready else "not_ready"
     return JSONResponse(body, status_code=200 if ready else 503)
