@@ -359,8 +359,10 @@ class StateFiles:
 
     @staticmethod
     def _lost(why: str | None, block: int, seen: int | None) -> str | None:
-        if seen is not None and seen > block:
+        if seen is not None and seen > block + 1:
             lost = f"blocks {block + 1}–{seen} were lost"
+        elif seen is not None and seen == block + 1:
+            lost = f"block {seen} was lost"
         elif why is not None:
             lost = "no block seen since was lost"
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -75,7 +76,7 @@ class RunGroup:
     tmp: Path
     database_url: str
     dump_pause: float = 0.0
-    state_interval: int = 2
+    state_interval: int = 3
     proc: subprocess.Popen[bytes] | None = None
     api_port: int = field(default_factory=free_port)
     chain_port: int = field(default_factory=free_port)
@@ -208,7 +209,7 @@ class Ledger:
         event = self.contract.contract.events.RecordAppended()
         logs = self.w3.eth.get_logs(
             {
-                "address": self.deployment.address,
+                "address": Web3.to_checksum_address(self.deployment.address),
                 "fromBlock": self.deployment.block,
                 "toBlock": "latest",
                 "topics": [event.topic],
@@ -230,6 +231,29 @@ class Ledger:
             return bool(cp.log_size == self.contract.log_size() == len(indexed))
         except Exception:  # noqa: BLE001 - the chain or database may be restarting
             return False
+
+    def chain_answers(self) -> bool:
+        try:
+            return self.w3.eth.block_number >= 0
+        except Exception:  # noqa: BLE001
+            return False
+
+    def confirmed(self) -> set[str]:
+        with self.db.session() as s:
+            q = select(OutboxRecord.record_id).where(OutboxRecord.status == "confirmed")
+            return set(s.scalars(q))
+
+    def diagnose(self) -> str:
+        """Outbox rows by status and error, for a failure message."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(OutboxRecord.status, OutboxRecord.error_code, OutboxRecord.error)
+            ).all()
+        counts: dict[tuple[str, str | None, str | None], int] = {}
+        for status, code, error in rows:
+            key = (status, code, (error or "")[:200] or None)
+            counts[key] = counts.get(key, 0) + 1
+        return "; ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str))
 
     def check(self, acked: set[str], tmp: Path, fresh_url: Iterator[str]) -> tuple[int, int]:
         """(lost, duplicated) among the acknowledged ids, counted by leaves; asserts the read
@@ -359,38 +383,83 @@ def run_scenario(
 ) -> tuple[Outcome, set[str]]:
     """Submits `records` under load, kills at the scenario's moment, recovers, drains and
     checks every acknowledged record so far. Returns the outcome and all acked ids."""
+    rolled_before = rollbacks(group)
     load = Load(group.base, ledger.sign(records))
     load.start()
     wait_until(lambda: len(load.acked) >= records // 4, 120, "a quarter of the load acked")
     note = ""
-    if scenario in ("api", "relayer", "indexer", "checkpointer", "anvil"):
+    confirmed_before = ledger.confirmed()
+    if scenario in ("api", "relayer", "indexer", "checkpointer"):
         os.kill(group.pid(scenario), signal.SIGKILL)
+    elif scenario == "anvil":
+        # halfway between two saves: the blocks mined since the last save are lost
+        saved = group.chain.state_file.stat().st_mtime
+        time.sleep(max(0.0, saved + group.state_interval / 2 - time.time()))
+        os.kill(group.pid("anvil"), signal.SIGKILL)
+        note = "killed between two saves"
     elif scenario == "anvil-during-write":
         size = wait_for_state_write(group)
         os.kill(group.pid("anvil"), signal.SIGKILL)
-        note = f"killed with {size} bytes of the copy written"
+        note = f"anvil killed with {size} bytes of the copy written (the keeper finishes it)"
     elif scenario == "chain-during-write":
         size = wait_for_state_write(group)
         keeper = group.chain.pid()
         assert keeper is not None
         os.killpg(keeper, signal.SIGKILL)  # keeper and anvil (it dies with its keeper)
         note = f"keeper and anvil killed with {size} bytes of the copy written"
+    elif scenario == "anvil-during-exit-dump":
+        # anvil's own write: SIGTERM makes it dump its state on exit; kill -9 while it does
+        node = group.pid("anvil")
+        exit_dump = group.chain.files.exit_dump
+        os.kill(node, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        size = 0
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                size = exit_dump.stat().st_size
+            if size > 0:
+                break
+            time.sleep(0.001)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(node, signal.SIGKILL)
+        note = f"anvil killed with {size} bytes of its exit dump written"
     elif scenario == "run-group":
         group.kill_group()
     else:
         raise ValueError(scenario)
     killed_at = time.monotonic()
+    if scenario in ("anvil", "anvil-during-exit-dump", "chain-during-write"):
+        # which records the relayer had confirmed are gone from the restarted chain
+        wait_until(lambda: ledger.chain_answers(), 120, "the chain back", group.log)
+        gone = confirmed_before - set(ledger.leaves())
+        note += f"; {len(gone)} records confirmed before were gone from the chain and re-sent"
     if scenario == "run-group":
         load.join()
         group.start()
     load.finish()
     acked = acked_before | load.acked
     assert load.ids <= acked, "a record was never acknowledged"
-    wait_until(lambda: ledger.settled(acked), 300, f"{len(acked)} acked records settled", group.log)
+    try:
+        wait_until(lambda: ledger.settled(acked), 300, f"{len(acked)} acked records settled")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; outbox: {ledger.diagnose()}") from None
     heal = time.monotonic() - killed_at
     wait_until(group.all_running, 120, "every worker running again", group.log)
     lost, dup = ledger.check(acked, group.tmp, fresh_url)
+    rolled = rollbacks(group)[len(rolled_before) :]
+    if rolled:
+        note = "; ".join([note, *rolled]) if note else "; ".join(rolled)
     return Outcome(scenario, records, 1, lost, dup, round(heal, 1), note), acked
+
+
+def rollbacks(group: RunGroup) -> list[str]:
+    """The keeper's one-line recovery messages so far ("blocks a–b were lost")."""
+    try:
+        text = group.chain.log_file.read_text(errors="replace")
+    except OSError:
+        return []
+    pattern = r"本地链已恢复 / chain recovered: .*?(resumes at block \d+; [^(]+?) \("
+    return ["anvil " + m.group(1) for m in re.finditer(pattern, text)]
 
 
 SCENARIOS = (
@@ -401,5 +470,6 @@ SCENARIOS = (
     "run-group",
     "anvil",
     "anvil-during-write",
+    "anvil-during-exit-dump",
     "chain-during-write",
 )
