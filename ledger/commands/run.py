@@ -106,12 +106,15 @@ def run_cmd(
     _logging()
     settings = get_settings()
     chain: LocalChain | None = None
+    chain_pid: int | None = None
     if not settings.rpc_url and not no_chain:
         chain = LocalChain.from_settings(settings)
-        pid, recovery = chain.start()
+        chain_pid, recovery = chain.start()
         if recovery is not None and recovery.message:
             out.print(f"[yellow]{recovery.message}[/]", soft_wrap=True)
-        out.print(f"本地链 local chain: {chain.cfg.rpc_url} (pid {pid}, state {chain.state_file})")
+        out.print(
+            f"本地链 local chain: {chain.cfg.rpc_url} (pid {chain_pid}, state {chain.state_file})"
+        )
     deployment = ensure_deployed()
     out.print(f"合约 AidLedger: {deployment.address} on chain {deployment.chain_id}")
     LedgerService(settings).db.migrate()
@@ -134,6 +137,8 @@ def run_cmd(
         restarters={"chain": chain.up} if chain is not None else None,
         beats={"api": lambda: _api_answers(base)},
     )
+    if chain is not None:
+        supervisor.probed["chain"].pid = chain_pid
     out.print(
         f"\n[bold green]帮扶链已运行 Bangfu Ledger is running[/]\n"
         f"  公开门户 portal:      {base}/\n"
