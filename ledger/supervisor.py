@@ -290,9 +290,10 @@ class Supervisor:
                 child.proc.kill()
                 child.proc.wait()
             child.state.state, child.state.pid = "stopped", None
-        for st in self.probed.values():
-            st.state = "stopped" if st.state != "running" else st.state
-        self.write_status()
+            log.info("%s stopped", child.name)
+        # A clean stop leaves no status behind: an API started alone later is not judged by
+        # workers that are gone on purpose (a kill -9 leaves it, naming a dead supervisor).
+        status_path(self.var_dir).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- what /readyz reads

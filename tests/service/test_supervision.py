@@ -51,9 +51,7 @@ def test_a_crashing_worker_is_restarted_with_backoff_and_the_others_run_on(
     finally:
         stop.set()
         thread.join(30)
-    after = read_status(tmp_path)
-    assert after is not None and after["ready"] is False
-    assert {w["name"]: w["state"] for w in after["workers"]}["steady"] == "stopped"
+    assert read_status(tmp_path) is None, "a clean stop leaves no status behind"
 
 
 def test_read_status_without_a_supervisor(tmp_path: Path) -> None:
