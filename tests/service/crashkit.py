@@ -256,10 +256,13 @@ class Ledger:
         except Exception:  # noqa: BLE001
             return False
 
-    def confirmed(self) -> set[str]:
+    def confirmed(self) -> dict[str, int]:
+        """Confirmed outbox records and the leaf each was confirmed at."""
         with self.db.session() as s:
-            q = select(OutboxRecord.record_id).where(OutboxRecord.status == "confirmed")
-            return set(s.scalars(q))
+            q = select(OutboxRecord.record_id, OutboxRecord.leaf_index).where(
+                OutboxRecord.status == "confirmed"
+            )
+            return {rid: int(leaf) for rid, leaf in s.execute(q).tuples() if leaf is not None}
 
     def diagnose(self) -> str:
         """Outbox rows by status and error, for a failure message."""
@@ -418,7 +421,8 @@ def run_scenario(
     load.start(pace=0.25)  # a steady load for ~4 s, so the kills land while records flow
     wait_until(lambda: len(load.acked) >= records // 4, 120, "a quarter of the load acked")
     note = ""
-    confirmed_before: set[str] = set()
+    confirmed_before: dict[str, int] = {}
+    old_node = group.chain.node_pid()
     if scenario in ("api", "relayer", "indexer", "checkpointer"):
         os.kill(group.pid(scenario), signal.SIGKILL)
     elif scenario == "anvil":
@@ -463,8 +467,15 @@ def run_scenario(
     killed_at = time.monotonic()
     if scenario in ("anvil", "anvil-during-exit-dump", "chain-during-write"):
         # which records the relayer had confirmed are gone from the restarted chain
-        gone = confirmed_before - set(retrying(ledger.leaves))
-        note += f"; {len(gone)} records confirmed before were gone from the chain and re-sent"
+        wait_until(
+            lambda: group.chain.node_pid() not in (None, old_node) and ledger.chain_answers(),
+            120,
+            "anvil restarted",
+            group.log,
+        )
+        log_size = int(retrying(lambda: [str(ledger.contract.log_size())])[0])
+        gone = [rid for rid, leaf in confirmed_before.items() if leaf >= log_size]
+        note += f"; {len(gone)} confirmed records were beyond the restarted log and re-sent"
     if scenario == "run-group":
         load.join()
         group.start()
