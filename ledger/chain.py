@@ -146,6 +146,8 @@ STATE_KEYS = ("block", "accounts", "blocks")
 #: Test hook: seconds the keeper pauses halfway through writing a state copy, so that a
 #: test can kill -9 anvil or the keeper *during* the write.
 DUMP_PAUSE_ENV = "BANGFU_CHAIN_DUMP_PAUSE"
+#: anvil's --state-interval: a year, so that anvil writes its dump only on a clean exit.
+ANVIL_NO_INTERVAL = 31_536_000
 
 
 class StateFileError(ChainError):
@@ -433,6 +435,8 @@ class LocalChain:
             "--hardfork", c.hardfork,
             "--gas-limit", str(c.gas_limit),
             "--dump-state", str(self.files.exit_dump),
+            # without an interval anvil would also rewrite the exit dump in place every 60 s
+            "--state-interval", str(ANVIL_NO_INTERVAL),
         ]  # fmt: skip
         if load is not None:
             cmd += ["--load-state", str(load)]

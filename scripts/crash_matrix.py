@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.chain import read_state
+from ledger.chain import StateFiles, read_state
 from tests.conftest import fresh_database_url
 from tests.service.crashkit import (
     SCENARIOS,
@@ -87,6 +87,16 @@ def growth(records: int, tmp: Path) -> None:
         wait_until(lambda: group.saved_block() >= head, 60, "a save")
         took = time.monotonic() - start
         after = read_state(group.chain.state_file)
+        t0 = time.monotonic()
+        data = group.chain.dump()
+        t1 = time.monotonic()
+        StateFiles(tmp / "timing.json", 1).save(data)
+        t2 = time.monotonic()
+        print(
+            f"one save at {len(data) / 1e6:.1f} MB: anvil_dumpState {t1 - t0:.2f} s, "
+            f"write+fsync+rename {t2 - t1:.2f} s",
+            file=sys.stderr,
+        )
         print(
             f"| {records:,} records | {after.block - before_block:,} blocks in {took:.0f} s | "
             f"{before / 1e6:.1f} MB → {after.size / 1e6:.1f} MB | "
