@@ -274,7 +274,26 @@ class Ledger:
         for status, code, error in rows:
             key = (status, code, (error or "")[:200] or None)
             counts[key] = counts.get(key, 0) + 1
-        return "; ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str))
+        out = "; ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str))
+        with self.db.session() as s:
+            cp = s.get(IndexerCheckpoint, "main")
+            indexed = set(s.scalars(select(LogEntry.record_id)))
+            confirmed = set(
+                s.scalars(select(OutboxRecord.record_id).where(OutboxRecord.status == "confirmed"))
+            )
+        try:
+            chain: object = self.contract.log_size()
+            absent = sum(
+                1 for i in confirmed if not self.contract.record_kind(bytes.fromhex(i[2:]))
+            )
+        except Exception as exc:  # noqa: BLE001
+            chain, absent = f"unreadable ({exc})", -1
+        return (
+            f"{out}; index: last block {cp.last_block if cp else None}, size "
+            f"{cp.log_size if cp else None}; chain log size {chain}; indexed rows {len(indexed)}; "
+            f"confirmed but not indexed {len(confirmed - indexed)}; confirmed but not on chain "
+            f"{absent}"
+        )
 
     def check(self, acked: set[str], tmp: Path, fresh_url: Iterator[str]) -> tuple[int, int]:
         """(lost, duplicated) among the acknowledged ids, counted by leaves; asserts the read
