@@ -2,16 +2,31 @@
 
 `localchain.toml` configures anvil (from node_modules, never Hardhat). `BANGFU_RPC_URL`
 attaches to any other EVM JSON-RPC node instead; nothing else changes.
+
+The local anvil never writes its state file itself: anvil truncates and rewrites a
+`--state` file in place, so a kill -9 during that write leaves a torn file. Instead a small
+keeper process (`python -m ledger.chain keep`) owns anvil: every `state_interval` seconds
+it asks anvil for its state (`anvil_dumpState`), writes it to a temporary file, fsyncs it
+and renames it over the state file, keeping the previous `state_copies - 1` good copies.
+anvil itself dumps only on a clean exit, to a side file the keeper promotes once it has
+checked it. On start, the state file is validated; a torn or missing one is recovered from
+the newest good copy, with one line that says which blocks were lost. The keeper restarts
+anvil if it dies, and anvil dies with the keeper (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import gzip
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -19,6 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, Field, ValidationError
@@ -27,10 +43,17 @@ from web3.contract import Contract
 
 from ledger.compiler import Artifact, compile_contracts
 from ledger.config import Settings, get_settings
-from ledger.errors import ChainError, ConfigError, DeploymentError, ToolchainError
+from ledger.errors import (
+    ChainError,
+    ConfigError,
+    DeploymentError,
+    LedgerError,
+    ToolchainError,
+)
 from ledger.records import Domain
 
 Account.enable_unaudited_hdwallet_features()
+log = logging.getLogger("bangfu.chain")
 
 
 class AnvilConfig(BaseModel):
@@ -48,6 +71,7 @@ class AnvilConfig(BaseModel):
     gas_limit: int = Field(300_000_000, ge=1_000_000)
     state_file: Path = Path("var/anvil-state.json")
     state_interval: int = Field(5, ge=1)
+    state_copies: int = Field(3, ge=1, le=20)
     start_timeout: float = Field(30, gt=0)
 
     @property
@@ -115,12 +139,249 @@ def _derive_accounts(mnemonic: str, count: int) -> tuple[LocalAccount, ...]:
     )
 
 
+# ------------------------------------------------------------------ the state file
+
+#: Keys every anvil state dump has (anvil's SerializableState).
+STATE_KEYS = ("block", "accounts", "blocks")
+#: Test hook: seconds the keeper pauses halfway through writing a state copy, so that a
+#: test can kill -9 anvil or the keeper *during* the write.
+DUMP_PAUSE_ENV = "BANGFU_CHAIN_DUMP_PAUSE"
+#: anvil's --state-interval: a year, so that anvil writes its dump only on a clean exit.
+ANVIL_NO_INTERVAL = 31_536_000
+
+
+class StateFileError(ChainError):
+    """A state file is torn, empty or not anvil's."""
+
+    code = "bad_state_file"
+
+
+@dataclass(frozen=True)
+class StateInfo:
+    """A state file that anvil can load: where, at which block, how large."""
+
+    path: Path
+    block: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What `LocalChain.prepare_state` decided before anvil starts."""
+
+    source: Path | None  # the file anvil loads; None for a new chain
+    block: int | None  # the block it holds
+    message: str | None  # one line when anything was recovered or lost
+
+
+def read_state(path: Path) -> StateInfo:
+    """Validates an anvil state file (JSON with a block, accounts and blocks) or raises
+    StateFileError naming what is wrong with it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise StateFileError(f"{path} is missing", path=str(path)) from None
+    except OSError as exc:
+        raise StateFileError(f"{path} is unreadable ({exc.strerror})", path=str(path)) from None
+    if not raw.strip():
+        raise StateFileError(f"{path} is empty (a write was cut off)", path=str(path))
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise StateFileError(
+            f"{path} is not JSON ({str(exc)[:80]}): torn by a crash, or not anvil's",
+            path=str(path),
+        ) from None
+    blocks = data.get("blocks") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or any(k not in data for k in STATE_KEYS) or not blocks:
+        raise StateFileError(
+            f"{path} is JSON but not an anvil state (it needs {', '.join(STATE_KEYS)})",
+            path=str(path),
+        )
+    best = data.get("best_block_number")
+    if best is None and isinstance(data["block"], dict):
+        best = data["block"].get("number")
+    try:
+        block = int(best, 16) if isinstance(best, str) else int(best)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise StateFileError(f"{path} has no block number", path=str(path)) from None
+    return StateInfo(path, block, len(raw))
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class StateFiles:
+    """The state file, its good copies (`<name>.1` … older), the temporary file a copy is
+    written to, anvil's own dump on a clean exit, and the last head the keeper saw."""
+
+    path: Path
+    copies: int
+
+    def _side(self, suffix: str) -> Path:
+        return self.path.with_name(self.path.name + suffix)
+
+    @property
+    def tmp(self) -> Path:
+        return self._side(".tmp")
+
+    @property
+    def exit_dump(self) -> Path:
+        return self._side(".exit")
+
+    @property
+    def head_file(self) -> Path:
+        return self._side(".head")
+
+    def copy(self, i: int) -> Path:
+        return self.path if i == 0 else self._side(f".{i}")
+
+    def check_writable(self) -> None:
+        """Raises ConfigError (state_dir_not_writable) unless files can be made beside the
+        state file: found before anvil starts, not after the first interval is lost."""
+        where = self.path.parent
+        probe = self._side(".probe")
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"状态目录不可写 / the state directory {where} is not writable "
+                f"({exc.strerror}): make it writable, or set `state_file` in localchain.toml "
+                "to a path in a writable directory",
+                code="state_dir_not_writable",
+                path=str(where),
+            ) from None
+
+    def save(self, data: bytes, *, pause: float = 0.0) -> None:
+        """Writes one complete dump as the new state file: temp file, fsync, then the older
+        copies shift by one (hard link, so the state file never goes missing) and the temp
+        file is renamed over the state file."""
+        half = len(data) // 2
+        with self.tmp.open("wb") as f:
+            f.write(data[:half])
+            if pause:
+                f.flush()
+                time.sleep(pause)
+            f.write(data[half:])
+            f.flush()
+            os.fsync(f.fileno())
+        if self.copies > 1 and self.path.exists():
+            for i in range(self.copies - 1, 1, -1):
+                if self.copy(i - 1).exists():
+                    os.replace(self.copy(i - 1), self.copy(i))
+            self.copy(1).unlink(missing_ok=True)
+            os.link(self.path, self.copy(1))
+        os.replace(self.tmp, self.path)
+        _fsync_dir(self.path.parent)
+
+    def last_head(self) -> int | None:
+        try:
+            return int(json.loads(self.head_file.read_text())["head"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def note_head(self, head: int) -> None:
+        tmp = self._side(".head.tmp")
+        tmp.write_text(json.dumps({"head": head}))
+        os.replace(tmp, self.head_file)
+
+    def promote_exit_dump(self) -> StateInfo | None:
+        """anvil's dump at a clean exit becomes the state file if it is whole and not older
+        than the state file; a torn one is set aside. Returns what was promoted."""
+        if not self.exit_dump.exists():
+            return None
+        try:
+            info = read_state(self.exit_dump)
+        except StateFileError as exc:
+            log.warning("anvil's exit dump is unusable, kept aside: %s", exc.message)
+            os.replace(self.exit_dump, self._side(f".exit-bad-{int(time.time())}"))
+            return None
+        try:
+            current: int | None = read_state(self.path).block
+        except StateFileError:
+            current = None
+        if current is not None and info.block < current:
+            self.exit_dump.unlink()
+            return None
+        self.save(self.exit_dump.read_bytes())
+        self.exit_dump.unlink()
+        return StateInfo(self.path, info.block, info.size)
+
+    def prepare(self) -> Recovery:
+        """Decides what anvil loads. A valid state file is used as it is (after promoting a
+        newer clean-exit dump). A torn or missing one is replaced by the newest good copy,
+        with a one-line message saying which blocks were lost. Raises StateFileError only
+        when the state file is not loadable and there is no good copy to fall back on."""
+        self.tmp.unlink(missing_ok=True)  # an unfinished copy: the state file is older
+        self.promote_exit_dump()
+        seen = self.last_head()
+        try:
+            info = read_state(self.path)
+            return Recovery(self.path, info.block, self._lost(None, info.block, seen))
+        except StateFileError as exc:
+            primary_error = exc if self.path.exists() else None
+        for i in range(1, self.copies):
+            try:
+                info = read_state(self.copy(i))
+            except StateFileError:
+                continue
+            if primary_error is not None:
+                aside = self._side(f".bad-{int(time.time())}")
+                os.replace(self.path, aside)
+                why = f"{primary_error.message}, kept as {aside.name}"
+            else:
+                why = f"{self.path} was missing"
+            os.link(info.path, self.tmp)
+            os.replace(self.tmp, self.path)
+            _fsync_dir(self.path.parent)
+            return Recovery(self.path, info.block, self._lost(why + ";", info.block, seen))
+        if primary_error is not None:
+            raise StateFileError(
+                f"本地链状态文件不可用 / {primary_error.message}; no good copy to recover from: "
+                f"move it away to start a new, empty chain, or restore a backup to {self.path}",
+                path=str(self.path),
+            )
+        if seen is not None:
+            return Recovery(
+                None,
+                None,
+                f"本地链状态已丢失 / {self.path} and its copies are missing: starting a new, "
+                f"empty chain; blocks 0–{seen} were lost (redeploy with `bangfu deploy`)",
+            )
+        return Recovery(None, None, None)
+
+    @staticmethod
+    def _lost(why: str | None, block: int, seen: int | None) -> str | None:
+        if seen is not None and seen > block + 1:
+            lost = f"blocks {block + 1}–{seen} were lost"
+        elif seen is not None and seen == block + 1:
+            lost = f"block {seen} was lost"
+        elif why is not None:
+            lost = "no block seen since was lost"
+        else:
+            return None
+        prefix = f"{why} " if why else ""
+        return (
+            f"本地链已恢复 / chain recovered: {prefix}anvil resumes at block {block}; {lost} "
+            "(the relayer re-sends their acknowledged records)"
+        )
+
+
 # ------------------------------------------------------------------ local anvil
 
 
 @dataclass(frozen=True)
 class LocalChain:
-    """The local anvil's files: binary, pid, log and state, all from localchain.toml."""
+    """The local anvil and its keeper: binary, pid, log and state, all from localchain.toml."""
 
     cfg: AnvilConfig
     settings: Settings
@@ -139,7 +400,13 @@ class LocalChain:
 
     @property
     def pid_file(self) -> Path:
+        """The keeper's pid (the process that owns anvil)."""
         return self.settings.var_dir / "anvil.pid"
+
+    @property
+    def node_pid_file(self) -> Path:
+        """anvil's own pid, written by the keeper."""
+        return self.settings.var_dir / "anvil-node.pid"
 
     @property
     def log_file(self) -> Path:
@@ -149,7 +416,14 @@ class LocalChain:
     def state_file(self) -> Path:
         return self.settings.path(self.cfg.state_file)
 
-    def command(self) -> list[str]:
+    @property
+    def files(self) -> StateFiles:
+        return StateFiles(self.state_file, self.cfg.state_copies)
+
+    def command(self, load: Path | None = None) -> list[str]:
+        """anvil's command line: it loads `load` (if any) and dumps only on a clean exit,
+        to a side file; the keeper writes the state file itself. No historical states are
+        kept (see docs/reliability.md)."""
         c = self.cfg
         cmd = [
             str(self.binary),
@@ -160,28 +434,53 @@ class LocalChain:
             "--accounts", str(c.accounts),
             "--hardfork", c.hardfork,
             "--gas-limit", str(c.gas_limit),
-            "--state", str(self.state_file),
-            "--state-interval", str(c.state_interval),
-            "--preserve-historical-states",
+            "--dump-state", str(self.files.exit_dump),
+            # without an interval anvil would also rewrite the exit dump in place every 60 s
+            "--state-interval", str(ANVIL_NO_INTERVAL),
         ]  # fmt: skip
+        if load is not None:
+            cmd += ["--load-state", str(load)]
         if c.block_time > 0:
             cmd += ["--block-time", str(c.block_time)]
         return cmd
 
-    def pid(self) -> int | None:
-        """The running anvil's pid from the pid file, or None (stale files are removed)."""
+    def keeper_command(self, *, prepared: bool = False) -> list[str]:
+        s = self.settings
+        cmd = [
+            sys.executable, "-m", "ledger.chain", "keep",
+            "--home", str(s.home),
+            "--var", str(s.var_dir),
+            "--localchain", str(s.path(s.localchain_file)),
+        ]  # fmt: skip
+        return [*cmd, "--prepared"] if prepared else cmd
+
+    @staticmethod
+    def _alive(pid_file: Path) -> int | None:
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid = int(pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            self.pid_file.unlink(missing_ok=True)
+            pid_file.unlink(missing_ok=True)
             return None
         except PermissionError:
             return pid
+        # a zombie child (tests that started it) counts as gone
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                pid_file.unlink(missing_ok=True)
+                return None
         return pid
+
+    def pid(self) -> int | None:
+        """The running keeper's pid from the pid file, or None (stale files are removed)."""
+        return self._alive(self.pid_file)
+
+    def node_pid(self) -> int | None:
+        """anvil's own pid, or None."""
+        return self._alive(self.node_pid_file)
 
     def answers(self) -> bool:
         try:
@@ -199,11 +498,31 @@ class LocalChain:
                 return False
         return True
 
+    def prepare_state(self) -> Recovery:
+        """Checks that the state directory is writable and decides which state anvil loads
+        (see StateFiles.prepare); raises a one-line error for bad input."""
+        self.files.check_writable()
+        return self.files.prepare()
+
     def up(self) -> int:
-        """Starts anvil in the background and waits until its RPC answers; returns its pid."""
+        """Starts anvil (under its keeper) in the background and waits until its RPC
+        answers; returns the keeper's pid."""
+        return self.start()[0]
+
+    def start(self) -> tuple[int, Recovery | None]:
+        """`up`, also returning what was recovered from the state files (None if anvil was
+        already running)."""
         running = self.pid()
-        if running is not None and self.answers():
-            return running
+        if running is not None:
+            # a keeper runs; it may be restarting anvil: wait for it rather than start another
+            if self._wait_answering(None):
+                return running, None
+            if self.pid() is not None:
+                raise ChainError(
+                    f"the local chain (keeper pid {running}) runs but anvil does not answer on "
+                    f"{self.cfg.rpc_url}; see {self.log_file}, or `bangfu chain down` and up",
+                    code="chain_start_timeout",
+                )
         if not self.binary.exists():
             raise ToolchainError(
                 f"{self.binary} is missing: run `npm ci` (or `make setup`) in the project root",
@@ -215,41 +534,60 @@ class LocalChain:
                 "stop it or change `port` in localchain.toml",
                 code="port_in_use",
             )
-        self.settings.var_dir.mkdir(parents=True, exist_ok=True)
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
+        try:
+            self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+            self.log_file.touch()
+        except OSError as exc:
+            raise ConfigError(
+                f"运行目录不可写 / {self.settings.var_dir} is not writable ({exc.strerror}): "
+                "make it writable or set BANGFU_VAR to a writable directory",
+                code="var_not_writable",
+            ) from None
+        recovery = self.prepare_state()
+        if recovery.message:
+            log.warning("%s", recovery.message)
+        with self.log_file.open("ab") as out:
+            if recovery.message:
+                out.write(f"{time.strftime('%F %T')} {recovery.message}\n".encode())
             proc = subprocess.Popen(
-                self.command(),
-                stdout=log,
+                self.keeper_command(prepared=True),
+                stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # survives the CLI that started it
+                cwd=self.settings.home,
             )
         self.pid_file.write_text(str(proc.pid))
+        if not self._wait_answering(proc):
+            raise ChainError(
+                f"anvil did not answer on {self.cfg.rpc_url} within "
+                f"{self.cfg.start_timeout:g} s; see {self.log_file}",
+                code="chain_start_timeout",
+            )
+        return proc.pid, recovery
+
+    def _wait_answering(self, proc: subprocess.Popen[bytes] | None) -> bool:
         deadline = time.monotonic() + self.cfg.start_timeout
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
+            if proc is not None and proc.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
                 raise ChainError(
                     f"anvil exited with code {proc.returncode}; see {self.log_file}",
                     code="chain_start_failed",
                 )
+            if proc is None and self.pid() is None:
+                return False
             if self.answers():
-                return proc.pid
+                return True
             time.sleep(0.1)
-        raise ChainError(
-            f"anvil did not answer on {self.cfg.rpc_url} within {self.cfg.start_timeout:g} s; "
-            f"see {self.log_file}",
-            code="chain_start_timeout",
-        )
+        return False
 
     def down(self, *, timeout: float = 30, sig: int = signal.SIGTERM) -> bool:
-        """Stops anvil by its pid (SIGTERM lets it write its state). False if not running."""
+        """Stops the keeper and anvil by the keeper's pid (SIGTERM: anvil writes its state
+        and the keeper keeps it). False if not running."""
         pid = self.pid()
         if pid is None:
             return False
-        # anvil runs in its own session (start_new_session): signal the whole group, so
-        # nothing it started outlives it and keeps the port.
         _signal_group(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -263,19 +601,145 @@ class LocalChain:
             time.sleep(0.05)
         else:
             _signal_group(pid, signal.SIGKILL)
+            node = self.node_pid()
+            if node is not None:
+                _signal_group(node, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
 
     def status(self) -> dict[str, Any]:
         pid = self.pid()
-        info: dict[str, Any] = {"pid": pid, "rpc_url": self.cfg.rpc_url, "running": pid is not None}
+        info: dict[str, Any] = {
+            "pid": pid,
+            "node_pid": self.node_pid(),
+            "rpc_url": self.cfg.rpc_url,
+            "running": pid is not None,
+        }
         if pid is not None and self.answers():
             w3 = Web3(Web3.HTTPProvider(self.cfg.rpc_url))
             info.update(answering=True, block=w3.eth.block_number, chain_id=w3.eth.chain_id)
         else:
             info["answering"] = False
         info["state_file"] = str(self.state_file)
+        with contextlib.suppress(OSError):
+            st = self.state_file.stat()
+            info["state_bytes"] = st.st_size
+            info["state_saved_at"] = st.st_mtime
         return info
+
+    # ---------------------------------------------------------------- the keeper
+
+    def dump(self) -> bytes:
+        """anvil's whole state (no historical states) as the JSON it loads."""
+        r = requests.post(
+            self.cfg.rpc_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "anvil_dumpState", "params": []},
+            timeout=120,
+        )
+        r.raise_for_status()
+        result = r.json()["result"]
+        data = gzip.decompress(bytes.fromhex(result[2:]))  # gzip's CRC: the dump is whole
+        if not (data.startswith(b"{") and data.rstrip().endswith(b"}")):
+            raise ChainError("anvil_dumpState returned no JSON object", code="bad_dump")
+        return data
+
+    def head(self) -> int | None:
+        try:
+            r = requests.post(
+                self.cfg.rpc_url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+                timeout=2,
+            )
+            return int(r.json()["result"], 16)
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return None
+
+    def keep(self, stop: threading.Event, *, prepared: bool = False) -> None:
+        """The keeper's loop: runs anvil, saves its state every `state_interval` seconds,
+        restarts it (from the last good state, with backoff) if it dies, and on `stop`
+        lets it write its final state and keeps that."""
+        files = self.files
+        pause = float(os.environ.get(DUMP_PAUSE_ENV) or 0)
+        failures = 0
+        while not stop.is_set():
+            if prepared:
+                prepared = False
+                recovery = Recovery(
+                    self.state_file if self.state_file.exists() else None, None, None
+                )
+            else:
+                recovery = self.prepare_state()
+                if recovery.message:
+                    log.warning("%s", recovery.message)
+            started = time.monotonic()
+            proc = subprocess.Popen(
+                self.command(recovery.source),
+                stdin=subprocess.DEVNULL,
+                process_group=0,  # group signals to the keeper do not reach anvil twice
+                preexec_fn=_die_with_parent,
+            )
+            self.node_pid_file.write_text(str(proc.pid))
+            log.info("anvil started: pid %s, %s", proc.pid, self.cfg.rpc_url)
+            self._serve(proc, stop, files, pause)
+            if stop.is_set():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)  # anvil writes its exit dump
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                promoted = files.promote_exit_dump()
+                log.info(
+                    "anvil stopped; state %s",
+                    f"saved at block {promoted.block}" if promoted else "kept from the last save",
+                )
+                break
+            code = proc.returncode
+            promoted = files.promote_exit_dump()
+            failures = failures + 1 if time.monotonic() - started < 30 else 1
+            delay = min(30.0, 0.5 * 2 ** (failures - 1))
+            log.error(
+                "anvil exited with code %s; restarting it in %.1f s from its last good state",
+                code,
+                delay,
+            )
+            stop.wait(delay)
+        self.node_pid_file.unlink(missing_ok=True)
+
+    def _serve(
+        self, proc: subprocess.Popen[bytes], stop: threading.Event, files: StateFiles, pause: float
+    ) -> None:
+        interval = float(self.cfg.state_interval)
+        next_dump = time.monotonic() + interval
+        dumped_at: int | None = None
+        seen = files.last_head()
+        while not stop.is_set() and proc.poll() is None:
+            head = self.head()
+            if head is not None and head != seen:
+                seen = head
+                with contextlib.suppress(OSError):
+                    files.note_head(head)
+            if head is not None and time.monotonic() >= next_dump:
+                next_dump = time.monotonic() + interval
+                if head != dumped_at:
+                    try:
+                        data = self.dump()
+                        files.save(data, pause=pause)
+                        dumped_at = head
+                    except (requests.RequestException, ChainError, OSError, ValueError) as exc:
+                        if proc.poll() is None:
+                            log.warning("state save failed (%s); the last good copy stays", exc)
+            stop.wait(0.2)
+
+
+def _die_with_parent() -> None:
+    """In anvil's child process: die with the keeper (Linux), so anvil never outlives it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -284,6 +748,34 @@ def _signal_group(pid: int, sig: int) -> None:
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+def _keeper_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ledger.chain")
+    parser.add_argument("command", choices=["keep"])
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--var", type=Path, required=True)
+    parser.add_argument("--localchain", type=Path, required=True)
+    parser.add_argument("--prepared", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s keeper %(levelname)s %(message)s", force=True
+    )
+    settings = Settings(home=args.home, var=args.var, localchain_file=args.localchain)
+    chain = LocalChain(load_localchain(settings), settings)
+    stop = threading.Event()
+
+    def handler(_sig: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    try:
+        chain.keep(stop, prepared=args.prepared)
+    except LedgerError as exc:
+        log.error("[%s] %s", exc.code, exc.message)
+        return 1
+    return 0
 
 
 # ------------------------------------------------------------------ deployment
@@ -421,3 +913,7 @@ def deploy(
         admin=Web3.to_checksum_address(admin),
         input_hash=artifact.input_hash,
     )
+
+
+if __name__ == "__main__":
+    sys.exit(_keeper_main(sys.argv[1:]))

@@ -272,7 +272,7 @@ class Indexer:
         ):
             return 0  # the range changed under us
         times = self._block_times(logs)
-        chain_state = self.ledger.log_state(end)
+        chain_state = _log_state_if_kept(self.ledger, end)
         with self.db.session(immediate=True) as session:
             cp = self.checkpoint(session)
             if cp.last_block != last_block or cp.last_block_hash != last_hash:
@@ -357,8 +357,10 @@ class Indexer:
     ) -> bool:
         if not self._canonical(last_block, last_hash, head):
             return False
-        size, root = self.ledger.log_state(last_block)
-        return (size, _hex(root)) == indexed
+        state = _log_state_if_kept(self.ledger, last_block)
+        if state is None:
+            return False  # the node keeps no state there: it cannot show the history is back
+        return (state[0], _hex(state[1])) == indexed
 
     def _handle_fork(self, last_block: int) -> int:
         """The last indexed block is gone: find the fork point, and roll back to it unless
@@ -812,10 +814,21 @@ class Indexer:
 
     # ---- integrity -------------------------------------------------------------------
     def _verify_root(
-        self, cp: IndexerCheckpoint, block: int, appended: int, chain_state: tuple[int, bytes]
+        self,
+        cp: IndexerCheckpoint,
+        block: int,
+        appended: int,
+        chain_state: tuple[int, bytes] | None,
     ) -> None:
         size = self.tree.size
         root = self.tree.root()
+        if chain_state is None:
+            # The node keeps no state at this past block (the local anvil keeps no historical
+            # states across a restart): the next range's check, at a block it keeps, covers
+            # these leaves too, since a root commits to every leaf before it.
+            cp.log_size = size
+            cp.log_root = _hex(root)
+            return
         chain_size, chain_root = chain_state
         if chain_size > size and self._short_reads.get(block, 0) < MAX_SHORT_READS:
             # The node answered eth_getLogs before it had every log of a fresh block (seen
@@ -835,3 +848,25 @@ class Indexer:
             )
         cp.log_size = size
         cp.log_root = _hex(root)
+
+
+#: How nodes say they keep no state at a past block (anvil, geth, besu, erigon).
+_NO_HISTORY = (
+    "blockoutofrange",
+    "missing trie node",
+    "historical state",
+    "header not found",
+    "state not available",
+    "pruned",
+)
+
+
+def _log_state_if_kept(ledger: LedgerContract, block: int) -> tuple[int, bytes] | None:
+    """`log_state(block)`, or None when the node answers that it keeps no state there."""
+    try:
+        return ledger.log_state(block)
+    except Exception as exc:
+        text = str(exc).lower()
+        if any(marker in text for marker in _NO_HISTORY):
+            return None
+        raise

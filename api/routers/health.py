@@ -20,6 +20,7 @@ from api.deps import ServiceDep
 from ledger import alarms, queries
 from ledger.errors import LedgerError
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord
+from ledger.supervisor import read_status
 
 router = APIRouter(tags=["health 运行状态"])
 
@@ -129,6 +130,14 @@ def readyz(service: ServiceDep) -> JSONResponse:
         body["relayer"] = {"confirmed_not_indexed": disagree}
         if disagree:
             reasons.append("relayer_index_disagree")
+    # ---- workers (bangfu run's supervisor): each one's state, restarts, last error, heartbeat
+    workers = read_status(service.settings.var_dir)
+    if workers is None:
+        body["workers"] = {"supervised": False}
+    else:
+        body["workers"] = {"supervised": True, **workers}
+        if not workers["ready"]:
+            reasons.append("worker_down")
     ready = not reasons
     body["status"] = "ready" if ready else "not_ready"
     body["reasons"] = reasons
@@ -148,7 +157,12 @@ def _compare_with_chain(ledger: Any, cp: IndexerCheckpoint, reasons: list[str]) 
         out["equals_chain"] = False
         reasons.append("chain_reorganized")
         return out
-    size, root = ledger.log_state(cp.last_block)
+    try:
+        size, root = ledger.log_state(cp.last_block)
+    except Exception:  # noqa: BLE001 - a node that keeps no state at that block (anvil after a restart)
+        out["equals_chain"] = None
+        out["note"] = "节点未保留该区块的状态 / the node keeps no state at that block"
+        return out
     out.update(
         {
             "chain_size_at_block": size,

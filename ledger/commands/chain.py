@@ -18,13 +18,15 @@ app = typer.Typer(help="本地链 Local chain (anvil from node_modules).", no_ar
 def up() -> None:
     """启动本地链 Start the local anvil in the background and wait until it answers."""
     chain = LocalChain.from_settings()
-    pid = chain.up()
+    pid, recovery = chain.start()
+    if recovery is not None and recovery.message:
+        out.print(f"[yellow]{recovery.message}[/]", soft_wrap=True)
     out.print(f"anvil 已启动 running: pid {pid}, {chain.cfg.rpc_url}, log {chain.log_file}")
 
 
 @app.command()
 def down() -> None:
-    """停止本地链 Stop the local anvil (its state is kept in the state file)."""
+    """停止本地链 Stop the local anvil (its final state is saved to the state file)."""
     chain = LocalChain.from_settings()
     if chain.down():
         out.print("anvil 已停止 stopped")
