@@ -26,6 +26,11 @@ from ledger.batches import MAX_BATCH_LINES, MAX_FRAME
 from ledger.config import Settings, get_settings
 from ledger.service import LedgerService
 
+# What uvicorn must be started with when it parses HTTP with h11 (`bangfu run` does): GET
+# /api/v1/records/status takes up to 500 ids in its query string (36 kB), past h11's default
+# 16 KiB limit on a request head.
+H11_MAX_INCOMPLETE_EVENT_SIZE = 131_072
+
 DESCRIPTION = """
 帮扶链 Bangfu Ledger: a tamper-evident ledger of aid that social organizations give to
 rural counties. Every record is signed by its author (EIP-712) and is a leaf of an RFC 9162

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,6 +57,9 @@ def _validation_detail(exc: RequestValidationError) -> tuple[int, str, str, list
         {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
         for e in errors[:20]
     ]
+    for e in simplified:
+        # pydantic names its validators in the location (function-after[…]): keep the fields.
+        e["loc"] = [p for p in e["loc"] if re.fullmatch(r"[\w.-]+", p)]
     first = simplified[0] if simplified else {"loc": [], "msg": "invalid"}
     where = ".".join(first["loc"][1:] if len(first["loc"]) > 1 else first["loc"])
     return 422, "invalid_request", f"{where}: {first['msg']}", simplified
@@ -155,9 +159,14 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                 for status in BODY_ONLY:
                     wanted.pop(status)
             for status, description in wanted.items():
-                entry = responses.setdefault(str(status), {"description": description})
-                entry["content"] = {PROBLEM: {"schema": ref}}
+                responses.setdefault(str(status), {"description": description})
             for status, entry in responses.items():
-                if status[:1] in ("4", "5") and isinstance(entry, dict):
-                    entry["content"] = {PROBLEM: {"schema": ref}}
+                if status[:1] not in ("4", "5") or not isinstance(entry, dict):
+                    continue
+                content = entry.setdefault("content", {})
+                json_schema = content.get("application/json", {}).get("schema", {})
+                if "HTTPValidationError" in str(json_schema.get("$ref", "")):
+                    del content["application/json"]
+                # A route's own body for a status (e.g. /readyz's 503) stays beside it.
+                content[PROBLEM] = {"schema": ref}
     return schema

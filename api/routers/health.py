@@ -21,7 +21,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="就绪 Readiness: chain, indexer lag, outbox")
+@router.get(
+    "/readyz",
+    summary="就绪 Readiness: chain, indexer lag, outbox",
+    responses={
+        200: {"description": "ready: the chain answers, the indexer is within 10 blocks"},
+        503: {
+            "description": "not ready: the same document, with what is missing",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    },
+)
 def readyz(service: ServiceDep) -> JSONResponse:
     """200 when the chain answers and the indexer is within 10 blocks; 503 otherwise."""
     body: dict[str, Any] = {}

@@ -8,16 +8,19 @@ of the next ProjectAnchor (or match message) and takes effect only with the owne
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from fastapi import APIRouter, Query
+from fastapi import Path as FPath
 from pydantic import BaseModel, Field
 
 from api.deps import ServiceDep, SessionDep
+from api.schemas import ORG_CODE, SIGNATURE, Address, Hex32, Hex32Path, Signature
 from ledger.errors import LedgerError, PermissionError_
 from ledger.library import actions, matching, projects, sharing
+from ledger.library.projects import NeedContent, SupplyContent
 from ledger.records import ProjectKind, sha256
 from ledger.relayer import current_roles
 
@@ -25,12 +28,26 @@ router = APIRouter(prefix="/api/v1/library", tags=["project libraries 项目库"
 
 
 class DraftIn(BaseModel):
-    owner: str = Field(description="所有者签名地址 the county's or organization's address")
+    owner: Address = Field(description="所有者签名地址 the county's or organization's address")
     content: dict[str, Any]
+
+
+class NeedDraftIn(DraftIn):
+    """A need draft: `content` as the needs library defines it."""
+
+    content: NeedContent  # type: ignore[assignment]
+
+
+class SupplyDraftIn(DraftIn):
+    """A supply draft: `content` as the supply library defines it."""
+
+    content: SupplyContent  # type: ignore[assignment]
 
 
 class ContentIn(BaseModel):
-    content: dict[str, Any]
+    content: NeedContent | SupplyContent = Field(
+        description="the new content: a need's or a supply project's, as the project is"
+    )
 
 
 class TransitionIn(BaseModel):
@@ -38,14 +55,14 @@ class TransitionIn(BaseModel):
 
 
 class SignatureIn(BaseModel):
-    signature: str = Field(max_length=140, description="0x-hex 65-byte signature")
+    signature: Signature
 
 
 class MatchIn(BaseModel):
     direction: Literal["order", "take"]
-    need_id: str
-    supply_id: str | None = None
-    org_code: str | None = Field(default=None, max_length=32)
+    need_id: Hex32
+    supply_id: Hex32 | None = None
+    org_code: str | None = Field(default=None, pattern=ORG_CODE)
     note: str = Field(default="", max_length=500)
 
 
@@ -57,7 +74,7 @@ class KeyCountiesIn(BaseModel):
     csv: str = Field(max_length=100_000, description="CSV, first column the county code")
     source: str = Field(max_length=200)
     signature: str = Field(
-        max_length=140, description="ADMIN's personal_sign of SHA-256(csv) as 0x-hex"
+        pattern=SIGNATURE, description="ADMIN's personal_sign of SHA-256(csv) as 0x-hex"
     )
 
 
@@ -77,43 +94,45 @@ def _to_sign(service: ServiceDep, project_id: str) -> dict[str, Any]:
 
 
 @router.post("/needs", status_code=201, summary="新建需求项目草稿 Create a need draft")
-def create_need(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
+def create_need(body: NeedDraftIn, service: ServiceDep) -> dict[str, Any]:
     """Returns the draft and the ProjectAnchor typed data the county signs to publish it."""
     with service.db.session() as session:
-        pid = projects.create_draft(session, ProjectKind.NEED, body.owner, body.content).project_id
+        pid = projects.create_draft(
+            session, ProjectKind.NEED, body.owner, body.content.model_dump(mode="json")
+        ).project_id
     return _to_sign(service, pid)
 
 
 @router.post("/supply", status_code=201, summary="新建供给项目草稿 Create a supply draft")
-def create_supply(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
+def create_supply(body: SupplyDraftIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.session() as session:
         pid = projects.create_draft(
-            session, ProjectKind.SUPPLY, body.owner, body.content
+            session, ProjectKind.SUPPLY, body.owner, body.content.model_dump(mode="json")
         ).project_id
     return _to_sign(service, pid)
 
 
 @router.put("/projects/{project_id}", summary="修改项目 Change a project (next version)")
-def change(project_id: str, body: ContentIn, service: ServiceDep) -> dict[str, Any]:
+def change(project_id: Hex32Path, body: ContentIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.session() as session:
-        projects.update_draft(session, project_id, body.content)
+        projects.update_draft(session, project_id, body.content.model_dump(mode="json"))
     return _to_sign(service, project_id)
 
 
 @router.post("/projects/{project_id}/transition", summary="状态变更 Lifecycle move")
-def transition(project_id: str, body: TransitionIn, service: ServiceDep) -> dict[str, Any]:
+def transition(project_id: Hex32Path, body: TransitionIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.session() as session:
         projects.request_transition(session, project_id, body.status)
     return _to_sign(service, project_id)
 
 
 @router.get("/projects/{project_id}/to-sign", summary="待签名数据 Typed data to sign")
-def pending(project_id: str, service: ServiceDep) -> dict[str, Any]:
+def pending(project_id: Hex32Path, service: ServiceDep) -> dict[str, Any]:
     return _to_sign(service, project_id)
 
 
 @router.post("/projects/{project_id}/publish", status_code=202, summary="签名发布 Publish")
-def publish(project_id: str, body: SignatureIn, service: ServiceDep) -> dict[str, Any]:
+def publish(project_id: Hex32Path, body: SignatureIn, service: ServiceDep) -> dict[str, Any]:
     """Checks the owner's signature and queues the ProjectAnchor for the chain."""
     return actions.publish(service, project_id, _sig(body.signature))
 
@@ -155,14 +174,14 @@ def search(
 
 
 @router.get("/projects/{project_id}", summary="项目详情 One project")
-def get_project(project_id: str, session: SessionDep) -> dict[str, Any]:
+def get_project(project_id: Hex32Path, session: SessionDep) -> dict[str, Any]:
     out = projects.project_json(projects.get_project(session, project_id))
     out["pushed_to"] = matching.pushes(session, project_id)
     return out
 
 
 @router.get("/projects/{project_id}/versions", summary="历史版本 Versions")
-def versions(project_id: str, session: SessionDep) -> list[dict[str, Any]]:
+def versions(project_id: Hex32Path, session: SessionDep) -> list[dict[str, Any]]:
     return [
         {
             "version": v.version,
@@ -177,7 +196,9 @@ def versions(project_id: str, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.get("/projects/{project_id}/versions/{version}/proof", summary="版本证明 Proof")
-def version_proof(project_id: str, version: int, session: SessionDep) -> dict[str, Any]:
+def version_proof(
+    project_id: Hex32Path, version: Annotated[int, FPath(ge=1, lt=1 << 31)], session: SessionDep
+) -> dict[str, Any]:
     return projects.version_proof(session, project_id, version)
 
 
@@ -189,12 +210,12 @@ def recommendations(
 
 
 @router.post("/projects/{project_id}/push", summary="推送 Push to the best matches")
-def push(project_id: str, session: SessionDep) -> list[str]:
+def push(project_id: Hex32Path, session: SessionDep) -> list[str]:
     return [p.target for p in matching.push(session, project_id)]
 
 
 @router.get("/needs/{project_id}/progress", summary="需求进度 Progress of a need")
-def progress(project_id: str, session: SessionDep) -> dict[str, Any]:
+def progress(project_id: Hex32Path, session: SessionDep) -> dict[str, Any]:
     return matching.progress(session, project_id)
 
 
@@ -216,21 +237,21 @@ def prepare_match(body: MatchIn, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/matches/{match_id}/propose", summary="提出 Sign the proposal")
-def propose(match_id: str, body: SignatureIn, service: ServiceDep) -> dict[str, Any]:
+def propose(match_id: Hex32Path, body: SignatureIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.session() as session:
         m = matching.propose(session, match_id, body.signature, service.domain)
         return matching.match_json(m)
 
 
 @router.post("/matches/{match_id}/respond", summary="接受或拒绝 Accept or decline")
-def respond(match_id: str, body: RespondIn, service: ServiceDep) -> dict[str, Any]:
+def respond(match_id: Hex32Path, body: RespondIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.session() as session:
         m = matching.respond(session, match_id, body.action, body.signature, service.domain)
         return matching.match_json(m)
 
 
 @router.get("/matches/{match_id}", summary="匹配详情 One match")
-def get_match(match_id: str, service: ServiceDep) -> dict[str, Any]:
+def get_match(match_id: Hex32Path, service: ServiceDep) -> dict[str, Any]:
     with service.db.session() as session:
         m = matching.get_match(session, match_id)
         return {
@@ -268,6 +289,8 @@ def load_key_counties(body: KeyCountiesIn, session: SessionDep) -> dict[str, Any
 def import_bundle(
     bundle: dict[str, Any],
     session: SessionDep,
-    trusted: list[str] = Query(..., max_length=20, description="trusted exporter addresses"),
+    trusted: list[Address] = Query(
+        ..., min_length=1, max_length=20, description="trusted exporter addresses"
+    ),
 ) -> dict[str, Any]:
     return {"imported": sharing.import_bundle(session, bundle, trusted)}

@@ -114,6 +114,10 @@ def run_cmd(
                 str(settings.api_port),
                 "--log-level",
                 "warning",
+                # Query strings of up to 500 record ids (GET /api/v1/records/status) pass
+                # h11's default 16 KiB limit on a request head (api.app says why).
+                "--h11-max-incomplete-event-size",
+                "131072",
             ]
         ),
     }

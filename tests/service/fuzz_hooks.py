@@ -19,3 +19,32 @@ def _lines(_ctx: Any, value: Any) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
     return json.dumps(value, default=str).encode()
+
+
+@schemathesis.check
+def schema_valid_is_never_invalid_request(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A request that fits the OpenAPI document must never be refused as `invalid_request`.
+
+    The ledger's own rules (a signature that must verify, a county code that must exist in
+    GB/T 2260, a period day that must exist) can still refuse a schema-valid request, with
+    their own codes; tests/service/schemathesis.toml lists the operations where that may
+    happen. What this check forbids is the document being looser than the server's own
+    validation: that is always the document's bug.
+    """
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.generation.mode.is_positive:
+        return None
+    if not 400 <= response.status_code < 500:
+        return None
+    if "problem+json" not in (response.headers.get("content-type") or [""])[0]:
+        return None
+    try:
+        code = json.loads(response.content).get("code")
+    except ValueError:
+        return None
+    if code == "invalid_request":
+        raise AssertionError(
+            f"a request valid by the OpenAPI document was refused as invalid_request: "
+            f"{response.content[:300]!r}"
+        )
+    return None
