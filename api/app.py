@@ -19,7 +19,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 
-from api import problems, routers
+from api import problems, routers, schemas
 from api.middleware import BodyLimit, RouteLimit, SecurityHeaders
 from ledger import __version__
 from ledger.batches import MAX_BATCH_LINES, MAX_FRAME
@@ -88,11 +88,13 @@ def create_app(service: LedgerService | None = None, settings: Settings | None =
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = problems.document(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    description=app.description,
-                    routes=app.routes,
+                schemas.add_components(
+                    get_openapi(
+                        title=app.title,
+                        version=app.version,
+                        description=app.description,
+                        routes=app.routes,
+                    )
                 )
             )
         return app.openapi_schema

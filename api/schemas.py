@@ -120,6 +120,58 @@ def record_model(cls: type[Record], *, id_optional: bool = False) -> type[BaseMo
     )
 
 
+# Models that appear in the OpenAPI document only: the ledger validates these values itself
+# (SignedRecord.from_json, the library's content models), with its own error codes, and the
+# document shows exactly what those validators take. `add_components` puts them in.
+DOCUMENTED: dict[str, type[BaseModel]] = {}
+MARK = "x-bangfu-model"
+
+
+def documented(model: type[BaseModel], description: str) -> Any:
+    """A JSON object typed in the OpenAPI document as `model`, passed on as a dict."""
+    DOCUMENTED[model.__name__] = model
+    return Annotated[
+        dict[str, Any],
+        BeforeValidator(_integral_floats),
+        # pydantic resolves "$ref"s itself: a marker, replaced by one in add_components.
+        WithJsonSchema({MARK: model.__name__, "description": description}),
+    ]
+
+
+def _integral_floats(value: Any) -> Any:
+    """4.0 is an integer in JSON Schema: pass it on as 4 (recursively), like any JSON parser."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats(v) for v in value]
+    return value
+
+
+def add_components(schema: dict[str, Any]) -> dict[str, Any]:
+    """Adds the DOCUMENTED models (and the models they use) to an OpenAPI document."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in DOCUMENTED.items():
+        doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for sub, sub_doc in doc.pop("$defs", {}).items():
+            components.setdefault(sub, sub_doc)
+        components[name] = doc
+
+    def link(node: Any) -> Any:
+        if isinstance(node, dict):
+            if MARK in node:
+                rest = {k: v for k, v in node.items() if k != MARK}
+                return {"$ref": f"#/components/schemas/{node[MARK]}", **rest}
+            return {k: link(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [link(v) for v in node]
+        return node
+
+    linked: dict[str, Any] = link(schema)
+    return linked
+
+
 DELIVERY_EXAMPLE: dict[str, Any] = {
     "kind": "delivery",
     "record": {
@@ -150,7 +202,7 @@ def _signed_model(slug: str, cls: type[Record]) -> type[BaseModel]:
         ),
         __doc__=f"A {cls.primary_type()} signed with EIP-712 by its author.",
         kind=(Literal[slug], ...),
-        record=(record_model(cls), Field(description="the EIP-712 message, camelCase")),
+        record=(documented(record_model(cls), "the EIP-712 message, camelCase"), ...),
         signature=(Signature, ...),
         signer=(
             Address | None,
@@ -188,7 +240,7 @@ else:
             __config__=ConfigDict(extra="forbid"),
             __doc__="A record for the custodial key to sign; leave `id` out to get a fresh one.",
             kind=(Literal[slug], ...),
-            record=(message, Field(description="the EIP-712 message, camelCase")),
+            record=(documented(message, "the EIP-712 message; `id` may be left out"), ...),
         )
 
     # An unsigned record for custodial signing, typed per kind like SignedRecordIn.

@@ -64,7 +64,7 @@ def custodial_record(
         session,
         authorization,
         body.kind,  # type: ignore[attr-defined]
-        body.record.model_dump(exclude_none=True),  # type: ignore[attr-defined]
+        body.record,  # type: ignore[attr-defined]
         service.domain,
     )
     (accepted,) = service.relayer.accept([signed])

@@ -17,7 +17,16 @@ from fastapi import Path as FPath
 from pydantic import BaseModel, Field
 
 from api.deps import ServiceDep, SessionDep
-from api.schemas import ORG_CODE, SIGNATURE, Address, Hex32, Hex32Path, Signature
+from api.schemas import (
+    MARK,
+    ORG_CODE,
+    SIGNATURE,
+    Address,
+    Hex32,
+    Hex32Path,
+    Signature,
+    documented,
+)
 from ledger.errors import LedgerError, PermissionError_
 from ledger.library import actions, matching, projects, sharing
 from ledger.library.projects import NeedContent, SupplyContent
@@ -32,21 +41,25 @@ class DraftIn(BaseModel):
     content: dict[str, Any]
 
 
+# `content` is typed in the document by the library's own models, which also validate it
+# (ledger.library.projects.parse_content), with the library's error codes.
 class NeedDraftIn(DraftIn):
     """A need draft: `content` as the needs library defines it."""
 
-    content: NeedContent  # type: ignore[assignment]
+    content: documented(NeedContent, "需求项目内容 the need's content")  # type: ignore[valid-type]
 
 
 class SupplyDraftIn(DraftIn):
     """A supply draft: `content` as the supply library defines it."""
 
-    content: SupplyContent  # type: ignore[assignment]
+    content: documented(SupplyContent, "供给项目内容 the supply project's content")  # type: ignore[valid-type]
 
 
 class ContentIn(BaseModel):
-    content: NeedContent | SupplyContent = Field(
-        description="the new content: a need's or a supply project's, as the project is"
+    content: dict[str, Any] = Field(
+        description="the new content: a need's (NeedContent) or a supply project's "
+        "(SupplyContent), as the project is",
+        json_schema_extra={"oneOf": [{MARK: "NeedContent"}, {MARK: "SupplyContent"}]},
     )
 
 
@@ -97,9 +110,7 @@ def _to_sign(service: ServiceDep, project_id: str) -> dict[str, Any]:
 def create_need(body: NeedDraftIn, service: ServiceDep) -> dict[str, Any]:
     """Returns the draft and the ProjectAnchor typed data the county signs to publish it."""
     with service.db.session() as session:
-        pid = projects.create_draft(
-            session, ProjectKind.NEED, body.owner, body.content.model_dump(mode="json")
-        ).project_id
+        pid = projects.create_draft(session, ProjectKind.NEED, body.owner, body.content).project_id
     return _to_sign(service, pid)
 
 
@@ -107,7 +118,7 @@ def create_need(body: NeedDraftIn, service: ServiceDep) -> dict[str, Any]:
 def create_supply(body: SupplyDraftIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.session() as session:
         pid = projects.create_draft(
-            session, ProjectKind.SUPPLY, body.owner, body.content.model_dump(mode="json")
+            session, ProjectKind.SUPPLY, body.owner, body.content
         ).project_id
     return _to_sign(service, pid)
 
@@ -115,7 +126,7 @@ def create_supply(body: SupplyDraftIn, service: ServiceDep) -> dict[str, Any]:
 @router.put("/projects/{project_id}", summary="修改项目 Change a project (next version)")
 def change(project_id: Hex32Path, body: ContentIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.session() as session:
-        projects.update_draft(session, project_id, body.content.model_dump(mode="json"))
+        projects.update_draft(session, project_id, body.content)
     return _to_sign(service, project_id)
 
 
@@ -204,7 +215,7 @@ def version_proof(
 
 @router.get("/projects/{project_id}/recommendations", summary="推荐 Recommendations")
 def recommendations(
-    project_id: str, session: SessionDep, limit: int = Query(10, ge=1, le=100)
+    project_id: Hex32Path, session: SessionDep, limit: int = Query(10, ge=1, le=100)
 ) -> list[dict[str, Any]]:
     return [r.as_dict() for r in matching.recommend(session, project_id, limit=limit)]
 

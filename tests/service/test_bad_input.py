@@ -93,7 +93,11 @@ def test_malformed_bodies(env: ChainEnv, svc: LedgerService, client: TestClient)
     )
     refused(client.get("/api/v1/records/status"), 422, "invalid_request")
     refused(client.get("/api/v1/public/record/0x12"), 422, "invalid_request")
-    refused(client.get("/api/v1/public/commitments", params={"cursor": "@@"}), 400, "bad_cursor")
+    # Not a cursor's alphabet: refused by the document; the alphabet, but not one of ours: 400.
+    refused(
+        client.get("/api/v1/public/commitments", params={"cursor": "@@"}), 422, "invalid_request"
+    )
+    refused(client.get("/api/v1/public/commitments", params={"cursor": "abcd"}), 400, "bad_cursor")
     refused(client.get("/api/v1/public/totals/planet"), 422, "invalid_request")
     assert outbox_size(svc) == 0
 
@@ -118,8 +122,9 @@ def test_forged_signatures_are_refused(
         422,
         "bad_signature",
     )
+    # Not 65 bytes of hex: the document's pattern refuses it before any signature check.
     refused(
-        client.post(url, json={"records": [{**good, "signature": "0xzz"}]}), 422, "bad_signature"
+        client.post(url, json={"records": [{**good, "signature": "0xzz"}]}), 422, "invalid_request"
     )
     # The record changed after signing: the signature recovers to a stranger.
     tampered = {**good, "record": {**good["record"], "category": 4}}
