@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 
 from api.app import H11_MAX_INCOMPLETE_EVENT_SIZE, create_app
+from ledger.chain import deploy
 from ledger.config import PROJECT_ROOT
 from ledger.service import LedgerService
 from tests.conftest import ChainEnv, free_port, fresh_database_url
@@ -38,8 +39,11 @@ MAX_EXAMPLES = 10  # per operation and phase: about a minute on two cores
 
 @pytest.fixture
 def served(env: ChainEnv, tmp_path: Path) -> Iterator[str]:
-    url = next(fresh_database_url("sqlite", tmp_path))
-    svc: LedgerService = service_for(env.settings, url)
+    # A fresh AidLedger of its own: what the run sees does not depend on which tests ran
+    # before it on the session's chain.
+    settings = env.settings.model_copy(update={"var": tmp_path})
+    deploy(env.w3, env.actors.admin, settings=settings).save(settings)
+    svc: LedgerService = service_for(settings, next(fresh_database_url("sqlite", tmp_path)))
     # The indexer has caught up with the chain, so /readyz answers 200 (ready), not 503.
     stack(svc, env.actors.relayers)
     port = free_port()
