@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp
 
 from api import problems, routers, schemas
 from api.middleware import BodyLimit, RouteLimit, SecurityHeaders
@@ -44,6 +45,14 @@ Errors are `application/problem+json` with a stable `code`.
 """
 
 
+class BangfuAPI(FastAPI):
+    """FastAPI with the security headers outside everything, so that even the 500 answer
+    of Starlette's outermost ServerErrorMiddleware carries them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(service: LedgerService | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or (service.settings if service else get_settings())
 
@@ -56,7 +65,7 @@ def create_app(service: LedgerService | None = None, settings: Settings | None =
         if service is None:
             app.state.service.close()
 
-    app = FastAPI(
+    app = BangfuAPI(
         title="帮扶链 Bangfu Ledger API",
         version=__version__,
         description=DESCRIPTION,
@@ -76,7 +85,6 @@ def create_app(service: LedgerService | None = None, settings: Settings | None =
         limit=settings.max_body_bytes,
         routes=[RouteLimit("PUT", re.compile(r"/api/v1/batches/uploads/[^/]+/lines"), lines_limit)],
     )
-    app.add_middleware(SecurityHeaders)
     _docs(app)
 
     for info in sorted(pkgutil.iter_modules(routers.__path__), key=lambda m: m.name):

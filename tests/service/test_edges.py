@@ -76,6 +76,10 @@ def served(env: ChainEnv, tmp_path: Path) -> Iterator[Served]:
         out.reached.append(len(body))
         return {"ok": 1}
 
+    @app.get("/api/v1/test-boom", include_in_schema=False)
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
     for url in serve(app):
         out.url = url
         yield out
@@ -183,7 +187,11 @@ def test_security_headers_and_allow(served: Served) -> None:
         assert docs.status_code == 200
         assert "'sha256-" in docs.headers["content-security-policy"]
         assert docs.headers["x-frame-options"] == "DENY"
-        # A refused body carries them too.
+        # A bug's 500 (answered by the outermost middleware) and a refused body carry them too.
+        # (its own connection: uvicorn closes a connection whose application raised)
+        r = httpx.get(served.url + "/api/v1/test-boom", timeout=30)
+        assert r.status_code == 500 and r.json()["code"] == "internal_error"
+        assert r.headers["x-frame-options"] == "DENY"
         r = http.post("/api/v1/records", content=b"x" * 2_000_001)
         assert r.status_code == 413 and r.headers["x-content-type-options"] == "nosniff"
         # 405 says what the path does take, for every route that shares the path.
