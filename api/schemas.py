@@ -30,7 +30,10 @@ SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
 _DAY = r"[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 # 2026, 2026-H1, 2026-Q3, 2026-07, 2026-07-01..2026-09-30 or all (see ledger.export.snapshot);
 # a day that does not exist (02-30) passes the pattern and is refused as bad_period.
-PERIOD = rf"^(all|[1-9][0-9]{{3}}(-([Qq][1-4]|[Hh][12]|0[1-9]|1[0-2]))?|{_DAY}\.\.{_DAY})$"
+_PART = r"(-([Qq][1-4]|[Hh][12]|0[1-9]|1[0-2]))?"
+# (years 1000..9998: ledger.export.snapshot needs the year after the period's to exist)
+_YEAR = r"([1-9][0-9]{2}[0-8]|[1-9][0-9][0-8]9|[1-9][0-8]99|[1-8]999)"
+PERIOD = rf"^\s*([Aa][Ll][Ll]|{_YEAR}{_PART}|{_DAY}\.\.{_DAY})\s*$"
 ORG_CODE = r"^[0-9A-HJ-NP-RTUW-Y]{18}$"  # 统一社会信用代码: 0-9, A-Y without I/O/S/V/Z
 ORG_OR_ADDRESS = r"^([0-9A-HJ-NP-RTUW-Y]{18}|0x[0-9a-fA-F]{40})$"
 
@@ -39,6 +42,11 @@ Address = Annotated[str, StringConstraints(pattern=ADDRESS)]
 Signature = Annotated[str, Field(pattern=SIGNATURE, description="65-byte r‖s‖v signature, 0x-hex")]
 # Path parameters: ids are 0x-hex, refused before they reach the database.
 Hex32Path = Annotated[str, Path(pattern=HEX32, description="0x-hex id (32 bytes)")]
+# The same in the document, checked by the ledger itself with its own codes (bad_hex,
+# bad_length), for routes whose callers rely on those codes.
+Hex32LedgerPath = Annotated[
+    str, Path(description="0x-hex id (32 bytes)", json_schema_extra={"pattern": HEX32})
+]
 
 SAFE_INTEGER_BITS = 53  # above this, JSON numbers lose precision: the SDK sends decimal text
 

@@ -18,7 +18,13 @@ from ledger.export.snapshot import load_key_counties, load_snapshot, parse_perio
 router = APIRouter(prefix="/api/v1", tags=["reports 报告"])
 
 ExportKind = Literal["commitments", "deliveries", "receipts", "flags", "projects"]
-PERIOD = Query("all", pattern=PERIOD_PATTERN, description="2026-Q3, 2026-07, 2026-H1, 2026 or all")
+# The pattern is the document's; ledger.export.snapshot.parse_period checks it (bad_period).
+PERIOD = Query(
+    "all",
+    max_length=40,
+    description="2026-Q3, 2026-07, 2026-H1, 2026 or all",
+    json_schema_extra={"pattern": PERIOD_PATTERN},
+)
 
 
 @router.get("/reports/indicators", summary="社会组织评价指标 Organization indicators")
