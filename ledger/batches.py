@@ -267,7 +267,30 @@ def _csv_rows(
 ) -> Iterator[tuple[int, Mapping[str, Any] | None]]:
     reader = csv.reader(_decoded_lines(raw, problems))
     header: list[str | None] | None = None
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # A field over csv.field_size_limit() (131,072 characters), a NUL, or a broken
+            # quote: a problem of this line, never a traceback. The reader goes on with the
+            # next line.
+            too_large = "field larger than field limit" in str(exc)
+            problems.append(
+                LineProblem(
+                    reader.line_num,
+                    "field_too_large" if too_large else "bad_csv",
+                    f"字段超过 {csv.field_size_limit():,} 个字符 / a field is longer than "
+                    f"{csv.field_size_limit():,} characters; check the quotes on this line"
+                    if too_large
+                    else f"不是有效的 CSV 行 / this line is not valid CSV ({exc}); check quotes",
+                )
+            )
+            if header is None:
+                return
+            yield reader.line_num, None
+            continue
         number = reader.line_num
         if not cells or not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
             continue

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.deps import ServiceDep
-from api.schemas import SignedRecordIn
+from api.schemas import Hex32, SignedBatchIn
 from ledger.batches import FLUSH_LINES, BatchError, BatchService, UploadInfo
 from ledger.records import SignedRecord
 
@@ -68,7 +68,7 @@ def _out(info: UploadInfo) -> UploadOut:
 @router.post(
     "", response_model=UploadOut, status_code=201, summary="开始批量上传 Open a batch upload"
 )
-def open_upload(body: SignedRecordIn, batches: BatchesDep) -> UploadOut:
+def open_upload(body: SignedBatchIn, batches: BatchesDep) -> UploadOut:
     """Takes the signed `delivery_batch` record and answers an upload id. Posting the same
     record again answers the same upload with how many lines the server already holds, so a
     client that lost everything but the file can resume."""
@@ -133,7 +133,7 @@ def finish_upload(upload_id: UploadId, batches: BatchesDep) -> UploadOut:
 @router.get("/commitments", summary="承诺余量 Commitments and what is left of them")
 def commitments(
     batches: BatchesDep,
-    ids: list[str] = Query(..., max_length=256, description="commitment ids, 0x-hex"),
+    ids: list[Hex32] = Query(..., min_length=1, max_length=256, description="commitment ids"),
 ) -> dict[str, Any]:
     """For `bangfu batch check --api`: each commitment's owner, committed and delivered
     quantities (pending deliveries included), or null when it is unknown."""

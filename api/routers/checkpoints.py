@@ -17,6 +17,12 @@ router = APIRouter(prefix="/api/v1/checkpoints", tags=["checkpoints"])
     "/latest",
     response_class=PlainTextResponse,
     summary="最新检查点 The latest signed checkpoint note, with witness cosignatures",
+    responses={
+        200: {
+            "description": "a C2SP signed note: origin, size, root, signature lines",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
 )
 def latest(session: ReadSessionDep) -> PlainTextResponse:
     return PlainTextResponse(latest_note(session), media_type="text/plain; charset=utf-8")

@@ -9,10 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header
-from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ReadSessionDep, ServiceDep
-from api.schemas import AcceptedOut, RecordKindName
+from api.schemas import AcceptedOut, UnsignedRecordIn
 from ledger.config import Settings
 from ledger.custodial import CustodialDisabled, Custodian, custodian_for
 
@@ -34,32 +33,6 @@ router = APIRouter(
 )
 
 
-class CustodialRecordIn(BaseModel):
-    """An unsigned record for the server to sign; leave `id` out to get a fresh one."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "kind": "delivery",
-                    "record": {
-                        "commitmentId": "0x" + "22" * 32,
-                        "quantity": 40,
-                        "deliveredAt": 1790000000,
-                        "evidenceHash": "0x" + "33" * 32,
-                        "beneficiaryCount": 3,
-                        "beneficiaryRoot": "0x" + "44" * 32,
-                    },
-                }
-            ]
-        },
-    )
-
-    kind: RecordKindName
-    record: dict[str, Any] = Field(description="the EIP-712 message, camelCase, bytes as 0x-hex")
-
-
 class CustodialRecordOut(AcceptedOut):
     signer: str
     signature: str
@@ -74,7 +47,7 @@ class CustodialRecordOut(AcceptedOut):
     responses={401: {"description": "bad_token"}, 404: {"description": "custodial_disabled"}},
 )
 def custodial_record(
-    body: CustodialRecordIn,
+    body: UnsignedRecordIn,
     service: ServiceDep,
     session: ReadSessionDep,
     authorization: str | None = Header(default=None, description="Bearer <token>"),
@@ -87,7 +60,13 @@ def custodial_record(
             "POST /api/v1/records (see docs/client.md)"
         )
     custodian = custodian_for(service, service.settings)
-    signed = custodian.sign(session, authorization, body.kind, body.record, service.domain)
+    signed = custodian.sign(
+        session,
+        authorization,
+        body.kind,  # type: ignore[attr-defined]
+        body.record,  # type: ignore[attr-defined]
+        service.domain,
+    )
     (accepted,) = service.relayer.accept([signed])
     return CustodialRecordOut(
         record_id=accepted.record_id,

@@ -57,7 +57,20 @@ def _relayer_vs_index(session: Any, last_block: int) -> int:
     )
 
 
-@router.get("/readyz", summary="就绪 Readiness: chain, indexer lag, read model vs chain, alarms")
+@router.get(
+    "/readyz",
+    summary="就绪 Readiness: chain, indexer lag, read model vs chain, alarms, workers",
+    responses={
+        200: {
+            "description": "ready: the chain answers, the indexer is within 10 blocks, "
+            "the read model equals the chain, no alarm, every worker up"
+        },
+        503: {
+            "description": "not ready: the same document, with what is missing",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    },
+)
 def readyz(service: ServiceDep) -> JSONResponse:
     """200 `ready` only when everything below holds; 503 `not_ready` with `reasons`."""
     body: dict[str, Any] = {}

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import ServiceDep
+from api.schemas import Hex32LedgerPath
 from ledger.proofs import LogProofs
 
 router = APIRouter(prefix="/api/v1/proofs", tags=["proofs"])
@@ -33,7 +34,7 @@ def consistency(
 )
 def inclusion(
     service: ServiceDep,
-    record_id: str,
+    record_id: Hex32LedgerPath,
     size: int | None = Query(None, ge=0, description="prove against this log size"),
 ) -> dict[str, Any]:
     return LogProofs(service.db).inclusion(record_id, size)
@@ -42,7 +43,7 @@ def inclusion(
 @router.get("/bundle/{record_id}", summary="证明包 A bangfu-proof/1 bundle for offline checking")
 def bundle(
     service: ServiceDep,
-    record_id: str,
+    record_id: Hex32LedgerPath,
     size: int | None = Query(None, ge=0, description="prove against this log size"),
     consistency_from: int | None = Query(
         None, ge=0, description="also prove this older size (e.g. a witnessed one) a prefix"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.deps import ReadSessionDep
-from api.schemas import PageOut
+from api.schemas import ORG_OR_ADDRESS, PageOut
 from ledger import queries
 
 router = APIRouter(prefix="/api/v1/public", tags=["public 公众"])
@@ -42,12 +42,14 @@ def public_list(
     session: ReadSessionDep,
     county: int | None = Query(None, ge=100000, le=999999, description="6-digit county code"),
     category: int | None = Query(None, ge=1, le=10, description="category 1..10"),
-    org: str | None = Query(None, max_length=42, description="credit code or signing address"),
+    org: str | None = Query(None, pattern=ORG_OR_ADDRESS, description="credit code or address"),
     project: str | None = Query(None, pattern=r"^0x[0-9a-fA-F]{64}$", description="need id"),
     commitment: str | None = Query(None, pattern=r"^0x[0-9a-fA-F]{64}$"),
     since: int | None = Query(None, ge=0, le=MAX_TIME, description="block time ≥ (unix s)"),
     until: int | None = Query(None, ge=0, le=MAX_TIME, description="block time < (unix s)"),
-    cursor: str | None = Query(None, max_length=200),
+    cursor: str | None = Query(
+        None, max_length=200, pattern=r"^[A-Za-z0-9_-]+={0,2}$", description="from next_cursor"
+    ),
     limit: int = Query(50, ge=1, le=queries.MAX_PAGE),
 ) -> PageOut:
     """Newest first; each item carries its tx hash, block and log index."""
@@ -67,7 +69,7 @@ def public_totals(
     session: ReadSessionDep,
     county: int | None = Query(None, ge=100000, le=999999),
     category: int | None = Query(None, ge=1, le=10),
-    org: str | None = Query(None, max_length=42),
+    org: str | None = Query(None, pattern=ORG_OR_ADDRESS),
     since: int | None = Query(None, ge=0, le=MAX_TIME),
     until: int | None = Query(None, ge=0, le=MAX_TIME),
 ) -> list[dict[str, Any]]:

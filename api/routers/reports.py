@@ -8,6 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
 from api.deps import ReadSessionDep, ServiceDep
+from api.schemas import ORG_OR_ADDRESS
+from api.schemas import PERIOD as PERIOD_PATTERN
+from ledger.errors import NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
 from ledger.export.snapshot import load_key_counties, load_snapshot, parse_period
@@ -15,13 +18,19 @@ from ledger.export.snapshot import load_key_counties, load_snapshot, parse_perio
 router = APIRouter(prefix="/api/v1", tags=["reports 报告"])
 
 ExportKind = Literal["commitments", "deliveries", "receipts", "flags", "projects"]
-PERIOD = Query("all", max_length=40, description="2026-Q3, 2026-07, 2026-H1, 2026 or all")
+# The pattern is the document's; ledger.export.snapshot.parse_period checks it (bad_period).
+PERIOD = Query(
+    "all",
+    max_length=40,
+    description="2026-Q3, 2026-07, 2026-H1, 2026 or all",
+    json_schema_extra={"pattern": PERIOD_PATTERN},
+)
 
 
 @router.get("/reports/indicators", summary="社会组织评价指标 Organization indicators")
 def indicators(
     session: ReadSessionDep,
-    org: str = Query(..., min_length=18, max_length=42, description="credit code or address"),
+    org: str = Query(..., pattern=ORG_OR_ADDRESS, description="credit code or address"),
     period: str = PERIOD,
 ) -> dict[str, Any]:
     """Participation, fulfilment, on-time, confirmed and key-county rates and flags of one
@@ -33,7 +42,17 @@ def indicators(
     return result
 
 
-@router.get("/exports/{kind}.csv", summary="CSV 导出 CSV export of one record kind")
+@router.get(
+    "/exports/{kind}.csv",
+    summary="CSV 导出 CSV export of one record kind",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "UTF-8 CSV with a header line",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def export_csv(kind: ExportKind, service: ServiceDep) -> StreamingResponse:
     """Every indexed record of the kind, in log order, with tx hash and proof path."""
 
@@ -48,10 +67,26 @@ def export_csv(kind: ExportKind, service: ServiceDep) -> StreamingResponse:
     )
 
 
-@router.get("/exports/iati.xml", summary="IATI 2.03 导出 IATI 2.03 activities")
+@router.get(
+    "/exports/iati.xml",
+    summary="IATI 2.03 导出 IATI 2.03 activities",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "an IATI 2.03 <iati-activities> document",
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def export_iati(session: ReadSessionDep, period: str = PERIOD) -> Response:
     """Needs as IATI activities, commitments and funds deliveries as transactions; the
     document is validated against the IATI 2.03 schema before it is served."""
     p = parse_period(period)
     snap = load_snapshot(session, p.end)
+    if not snap.needs:
+        # IATI 2.03 requires at least one activity: an empty ledger has no document to give.
+        raise NotFoundError(
+            f"此期间没有需求项目 / no need projects up to the end of {period}; nothing to export",
+            code="nothing_to_export",
+        )
     return Response(iati.export(snap), media_type="application/xml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,11 @@ def audit(
     """独立审计 Audit the ledger from the chain alone: bytecode, signatures, roles, log roots,
     totals, the database and evidence files. Exit 0 clean, 1 integrity findings, 2 anomalies
     (with --strict)."""
+    from ledger.commands.core import require_address
+
     opts = AuditOptions(
         rpc_url=rpc,
-        contract=contract,
+        contract=require_address(contract, "--contract"),
         from_block=from_block,
         sources=sources,
         database_url=database,
@@ -67,7 +70,9 @@ def audit(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=out,
+        # Only on a terminal: a log or a pipe gets no bar (Rich would still end it with a
+        # blank line), so an error stays the one line the CLI promises.
+        console=out if out.is_terminal else Console(file=io.StringIO()),
         transient=True,
     ) as bar:
         tasks: dict[str, TaskID] = {}

@@ -35,7 +35,7 @@ from ledger.records import BY_SLUG, SignedRecord
 
 NAME = ""
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 app = typer.Typer()
 
 F = TypeVar("F", bound=Callable[..., Any])

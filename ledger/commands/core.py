@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import re
+
 import typer
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
+from web3 import Web3
 
 from ledger.chain import Deployment, check_deployed, connect, deploy, dev_accounts, load_localchain
 from ledger.compiler import compile_contracts
 from ledger.config import get_settings
+from ledger.errors import LedgerError
 from ledger.onchain import LedgerContract
 
 NAME = ""
 out = Console()
 app = typer.Typer()
+
+
+def require_address(text: str, what: str = "address") -> str:
+    """A 0x-hex 20-byte address, checksummed; or a LedgerError before anything is sent."""
+    value = text.strip()
+    if not re.fullmatch(r"0x[0-9a-fA-F]{40}", value):
+        raise LedgerError(
+            f"{what} {text!r} 不是以太坊地址 / is not an address: 0x followed by 40 hex digits",
+            code="bad_address",
+        )
+    # Mixed case is an EIP-55 checksum: a typo in it must not register someone else.
+    mixed = value[2:] != value[2:].lower() and value[2:] != value[2:].upper()
+    if mixed and Web3.to_checksum_address(value) != value:
+        raise LedgerError(
+            f"{what} {text!r} 校验和不符 / has a wrong EIP-55 checksum; check for a typo",
+            code="bad_address",
+        )
+    return Web3.to_checksum_address(value)
 
 
 def admin_account() -> LocalAccount:
@@ -80,6 +102,7 @@ def register_county(
     """登记县级乡村振兴部门 Register a county office's signing key."""
     from ledger.library.regions import require_county
 
+    address = require_address(address, "county address")
     require_county(county)
     _contract().register_county(admin_account(), address, county)
     out.print(f"已登记 registered county {county}: {address}")
@@ -93,6 +116,7 @@ def register_org(
     """登记社会组织 Register a social organization's signing key."""
     from ledger.library.regions import require_org_code
 
+    address = require_address(address, "organization address")
     require_org_code(org_code)
     _contract().register_organization(admin_account(), address, org_code)
     out.print(f"已登记 registered organization {org_code}: {address}")
@@ -101,5 +125,6 @@ def register_org(
 @register.command("auditor")
 def register_auditor(address: str = typer.Argument(..., help="审计签名地址")) -> None:
     """登记审计人员 Register an auditor's signing key."""
+    address = require_address(address, "auditor address")
     _contract().register_auditor(admin_account(), address)
     out.print(f"已登记 registered auditor {address}")

@@ -17,7 +17,7 @@ from ledger.keys import load_key_file, resolve_password
 
 NAME = "custodial"
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 app = typer.Typer(
     help="托管签名（默认关闭）Custodial signing, off by default: the server holds the key.",
     no_args_is_help=True,

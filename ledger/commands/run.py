@@ -128,6 +128,9 @@ def run_cmd(
             exe, "-m", "uvicorn", "--factory", "api.app:create_app",
             "--host", settings.api_host, "--port", str(settings.api_port),
             "--log-level", "warning",
+            # Query strings of up to 500 record ids (GET /api/v1/records/status) pass
+            # h11's default 16 KiB limit on a request head (api.app says why).
+            "--h11-max-incomplete-event-size", "131072",
         ],
     }  # fmt: skip
     supervisor = Supervisor(

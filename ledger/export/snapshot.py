@@ -76,7 +76,8 @@ def parse_period(text: str, *, now: int | None = None) -> Period:
     if text.lower() == "all":
         end = now if now is not None else int(datetime.now(UTC).timestamp()) + 1
         return Period("all", 0, end)
-    m = re.fullmatch(r"(\d{4})(?:-(Q[1-4]|H[12]|\d{2}))?", text, re.IGNORECASE)
+    # ASCII digits only (\d would take ٢٠٢٦), and a year that has a next one.
+    m = re.fullmatch(r"([1-9][0-9]{3})(?:-(Q[1-4]|H[12]|[0-9]{2}))?", text, re.IGNORECASE)
     if m:
         year = int(m.group(1))
         part = (m.group(2) or "").upper()
@@ -90,11 +91,13 @@ def parse_period(text: str, *, now: int | None = None) -> Period:
             first, months = int(part), 1
             if not 1 <= first <= 12:
                 raise PeriodError(f"period {text}: month {part} is not 01..12", period=text)
+        if year >= 9999:
+            raise PeriodError(f"period {text}: the year must be before 9999", period=text)
         first_day = _month_start(year, first)
         next_day = _month_start(year, first + months)
         label = f"{year}-{part}" if part else str(year)
         return Period(label, _ts(first_day), _ts(next_day))
-    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
+    m = re.fullmatch(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.\.([0-9]{4}-[0-9]{2}-[0-9]{2})", text)
     if m:
         try:
             first_day = date.fromisoformat(m.group(1))
@@ -103,6 +106,8 @@ def parse_period(text: str, *, now: int | None = None) -> Period:
             raise PeriodError(f"{text!r} has an invalid date", period=text) from None
         if last_day < first_day:
             raise PeriodError("the period ends before it starts", period=text)
+        if last_day >= date.max:
+            raise PeriodError("the period must end before 9999-12-31", period=text)
         return Period(text, _ts(first_day), _ts(last_day + timedelta(days=1)))
     raise PeriodError(
         f"period {text!r} not understood; write 2026, 2026-H1, 2026-Q3, 2026-07, "

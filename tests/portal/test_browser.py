@@ -61,9 +61,23 @@ def page(browser: object) -> Iterator[object]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The portal sends a strict CSP (no inline script or style): the browser reports anything
+    # the pages do against it on the console, and that fails the test.
+    violations: list[str] = []
+    pg.on(
+        "console",
+        lambda msg: violations.append(msg.text)
+        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
+        else None,
+    )
+    pg.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+    )
     yield pg
     context.close()
     assert not errors, errors
+    assert not violations, violations
 
 
 def shot(page: object, name: str) -> None:
@@ -75,8 +89,11 @@ def test_journey(page: object, served: Served) -> None:
     base, world = served.url, served.world
     expect = sync_api.expect
 
-    # home: totals and the three server-rendered charts
-    pg.goto(base + "/")  # type: ignore[attr-defined]
+    # home: totals and the three server-rendered charts, under the portal's CSP
+    response = pg.goto(base + "/")  # type: ignore[attr-defined]
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
     expect(pg.locator("html")).to_have_attribute("lang", "zh-CN")  # type: ignore[attr-defined]
     expect(pg.locator("#totals")).to_contain_text("¥170,000.00")  # type: ignore[attr-defined]
     for chart in ("#chart-category", "#chart-county", "#chart-time"):

