@@ -525,10 +525,9 @@ def case_custodial(w: World) -> None:
             assert cw.seen(ids) == before and cw.leaves() == leaves
 
             assert custodian.revoke(county_addr) == 1
-            fresh = {**payload, "record": {**rec, "projectId": _hex(new_id(a.county_a.address))}}
-            fresh_id = _hex(
-                ProjectAnchor.anchor_id(bytes.fromhex(fresh["record"]["projectId"][2:]), 1)
-            )
+            fresh_pid = new_id(a.county_a.address)
+            fresh = {**payload, "record": {**rec, "projectId": _hex(fresh_pid)}}
+            fresh_id = _hex(ProjectAnchor.anchor_id(fresh_pid, 1))
             cw.refused(
                 "POST", url, 401, "bad_token", [fresh_id], json=fresh, headers=bearer(county_token)
             )
