@@ -37,7 +37,7 @@ from ledger.records import (
     pseudonym,
     scoped_id,
 )
-from ledger.relayer import Relayer
+from ledger.relayer import Relayer, check_batch_signer
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry
@@ -714,6 +714,8 @@ class BatchService:
             on_chain = select(LogEntry.leaf_index).where(LogEntry.record_id == rid)
             if session.scalar(on_chain) is not None:
                 raise ConflictError(f"batch {rid} is already on chain", code="RecordIdUsed")
+            # No upload (and no held id) for a signer who could never deliver this batch.
+            check_batch_signer(session, signed)
             row = BatchUpload(
                 upload_id=os.urandom(16).hex(),
                 batch_id=rid,

@@ -426,6 +426,22 @@ def _check_batch_shape(cids: Sequence[bytes], qtys: Sequence[int], line_count: i
             )
 
 
+def check_batch_signer(session: Session, signed: SignedRecord) -> None:
+    """Who may open a batch upload: the rules of a DeliveryBatch that concern its signer
+    (id scoped to the signer, the ORG role, and owning every known commitment it names).
+    The amounts are checked when the lines are complete (`check_record`)."""
+    _check_scope(signed)
+    _require_role(session, signed, "ORG")
+    for cid in getattr(signed.record, "commitment_ids", ()):
+        found = _commitment(session, _hex(cid))
+        if found is not None and found[0] != signed.signer:
+            raise RecordError(
+                f"承诺不属于签名者 / commitment {_hex(cid)} belongs to {found[0]}, not to the "
+                f"signer {signed.signer}",
+                code="NotCommitmentOwner",
+            )
+
+
 def check_record(session: Session, signed: SignedRecord) -> None:
     """The contract's rules, checked against the read model plus the pending outbox."""
     rec = signed.record

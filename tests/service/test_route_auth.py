@@ -1,0 +1,594 @@
+"""No write without its owner's signature, for every state-changing route of the whole app.
+
+`write_routes()` reads every non-GET/HEAD route from the real app's route table; each must
+have an entry in `TABLE` saying what its trust rests on and how its cases are built, or
+`test_every_write_route_is_in_the_table` fails (and so does its own parametrized case). A new
+route without a check therefore fails this test.
+
+What "signature" means differs per route; each entry says which cases apply and why the
+others do not:
+
+* library routes (`/api/v1/library/...`): an EIP-712 library message with expiry and nonce.
+  Their cases (unsigned, stranger, expired, tampered, accepted, replay) are built and run by
+  `tests/library/test_auth.py` from its own `WRITES` table; here a library route must be in
+  that table, so it cannot escape both.
+* `POST /api/v1/records`: the EIP-712 signed record itself.
+* `POST /api/v1/batches`: the signed DeliveryBatch record (its root binds the lines).
+* `PUT .../lines`, `POST .../finish`: the signed batch root — only lines that hash to the root
+  the owner signed are accepted; the upload id comes from the signed record.
+* `POST /api/v1/custodial/records`: off by default; with it on, a bearer token bound to a key.
+
+For every refusal the status, the stable `code` of the problem+json body, and that what GET
+shows is unchanged (plus the outbox and log rows, for records) are asserted; every valid
+request is shown to be accepted. On SQLite and PostgreSQL, against the real anvil.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import struct
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.app import create_app
+from ledger.batch_client import build_batch, sign_batch
+from ledger.config import Settings
+from ledger.custodial import Custodian
+from ledger.records import (
+    Commitment,
+    DeliveryLine,
+    ProjectAnchor,
+    ProjectKind,
+    ResourceKind,
+    SignedRecord,
+    new_id,
+    text32,
+)
+from ledger.service import LedgerService
+from ledger.store.batch_models import BatchUpload
+from ledger.store.models import LogEntry, OutboxRecord
+from tests.conftest import COUNTY_A, ChainEnv
+from tests.library.test_auth import WRITES as LIBRARY_WRITES
+from tests.service.helpers import Stack, body, need, service_for, stack
+
+LIBRARY = "/api/v1/library"
+FAST = 2**10  # scrypt n for test keystores: the default is slow by design
+
+
+# ------------------------------------------------------------------ the route table
+
+
+def write_routes() -> list[tuple[str, str]]:
+    """Every state-changing route of the real app (custodial on, so none is hidden)."""
+    app = create_app(settings=Settings())
+    out = []
+    for route in app.routes:
+        methods = getattr(route, "methods", None) or set()
+        for method in sorted(set(methods) - {"GET", "HEAD", "OPTIONS"}):
+            assert isinstance(route, APIRoute), f"{method} {route} is not an API route"
+            out.append((method, route.path))
+    return sorted(out)
+
+
+@dataclass
+class World:
+    env: ChainEnv
+    svc: LedgerService
+    st: Stack
+    client: TestClient
+    tmp: Path
+
+    def outbox(self) -> int:
+        with self.svc.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
+
+    def leaves(self) -> int:
+        with self.svc.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(LogEntry)) or 0)
+
+    def uploads(self) -> int:
+        with self.svc.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(BatchUpload)) or 0)
+
+    def seen(self, record_ids: Sequence[str], upload_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """What GET shows about these records and uploads, plus the row counts behind it."""
+        c = self.client
+        out: dict[str, Any] = {
+            "root": c.get("/api/v1/proofs/root").json(),
+            "outbox rows": self.outbox(),
+            "leaves": self.leaves(),
+            "uploads": self.uploads(),
+        }
+        if record_ids:
+            out["status"] = c.get("/api/v1/records/status", params={"ids": list(record_ids)}).json()
+            out["public"] = [
+                c.get(f"/api/v1/public/record/{rid}").status_code for rid in record_ids
+            ]
+        for uid in upload_ids:
+            out[f"upload {uid}"] = c.get(f"/api/v1/batches/uploads/{uid}").json()
+        return out
+
+    def refused(
+        self,
+        method: str,
+        url: str,
+        status: int,
+        code: str,
+        record_ids: Sequence[str],
+        upload_ids: Sequence[str] = (),
+        **kw: Any,
+    ) -> None:
+        before = self.seen(record_ids, upload_ids)
+        r = self.client.request(method, url, **kw)
+        assert r.status_code == status, (method, url, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json"), r.text
+        assert r.json()["code"] == code, (method, url, r.text)
+        assert self.seen(record_ids, upload_ids) == before, f"{method} {url} changed state"
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def _without_signature(signed: SignedRecord) -> dict[str, Any]:
+    data = signed.to_json()
+    del data["signature"]
+    return data
+
+
+def _zero_signature(signed: SignedRecord) -> dict[str, Any]:
+    return {**signed.to_json(), "signature": "0x" + "00" * 65}
+
+
+def _tampered(signed: SignedRecord, field: str, value: Any) -> dict[str, Any]:
+    """The signed JSON with one field changed after signing (the stated signer kept)."""
+    data = copy.deepcopy(signed.to_json())
+    data["record"][field] = value
+    return data
+
+
+# ------------------------------------------------------------------ POST /api/v1/records
+
+
+def case_records(w: World) -> None:
+    """EIP-712 records. Unsigned, a stranger, the wrong role, an id scoped to another
+    signer and a body altered after signing are refused; a replay is idempotent (duplicate,
+    no second outbox row, no second leaf). No expiry case: a record is a permanent signed
+    fact with no expiry field, and its unique id makes every replay a duplicate."""
+    a = w.env.actors
+    url = "/api/v1/records"
+    good = need(a.county_a.address).sign(a.county_a.key, w.env.domain)
+    rid = _hex(good.id)
+    ids = [rid]
+
+    w.refused(
+        "POST", url, 422, "invalid_request", ids, json={"records": [_without_signature(good)]}
+    )
+    w.refused("POST", url, 422, "bad_signature", ids, json={"records": [_zero_signature(good)]})
+    # a stranger (no role), on its own scoped ids
+    stranger = need(a.stranger.address).sign(a.stranger.key, w.env.domain)
+    w.refused("POST", url, 422, "MissingRole", [_hex(stranger.id)], json=body(stranger))
+    # the wrong role: an organization signing a county's need
+    org_need = need(a.org_a.address).sign(a.org_a.key, w.env.domain)
+    w.refused("POST", url, 422, "MissingRole", [_hex(org_need.id)], json=body(org_need))
+    # the wrong signer of this very id: county B signs a record whose id is county A's
+    squat = good.record.sign(a.county_b.key, w.env.domain)
+    w.refused("POST", url, 422, "RecordIdNotScoped", ids, json=body(squat))
+    # a body altered after signing
+    w.refused(
+        "POST",
+        url,
+        422,
+        "bad_signature",
+        ids,
+        json={"records": [_tampered(good, "title", "【已取消】请联系13800138000转账")]},
+    )
+
+    # accepted
+    outbox = w.outbox()
+    r = w.client.post(url, json=body(good))
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == [
+        {"record_id": rid, "kind": "project_anchor", "status": "queued", "duplicate": False}
+    ]
+    assert w.outbox() == outbox + 1
+    w.st.settle(ids)
+    assert w.client.get(f"/api/v1/public/record/{rid}").status_code == 200
+    leaves = w.leaves()
+
+    # a replay: idempotent, no second row or leaf
+    before = w.seen(ids)
+    r = w.client.post(url, json=body(good))
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"][0]["duplicate"] is True
+    assert r.json()["accepted"][0]["status"] == "confirmed"
+    w.st.settle()
+    assert w.seen(ids) == before
+    assert w.leaves() == leaves and w.outbox() == outbox + 1
+
+
+# ------------------------------------------------------------------ batches
+
+
+def _commitment(w: World, quantity: int = 1000) -> bytes:
+    """A need of county A and org A's commitment to it, straight on chain and indexed."""
+    env = w.env
+    project_id = new_id(env.actors.county_a.address)
+    anchor = ProjectAnchor(
+        id=ProjectAnchor.anchor_id(project_id, 1),
+        project_id=project_id,
+        project_kind=ProjectKind.NEED,
+        county=COUNTY_A,
+        category=1,
+        title="化肥帮扶 fertilizer",
+        content_hash=os.urandom(32),
+        version=1,
+    ).sign(env.actors.county_a.key, env.domain)
+    env.ledger.submit(anchor, env.actors.admin)
+    commitment = Commitment(
+        id=new_id(env.actors.org_a.address),
+        need_id=project_id,
+        match_id=new_id(env.actors.org_a.address),
+        resource_kind=ResourceKind.GOODS,
+        quantity=quantity,
+        unit=text32("斤"),
+        due_date=int(time.time()) + 86_400 * 90,
+        terms_hash=os.urandom(32),
+    ).sign(env.actors.org_a.key, env.domain)
+    env.ledger.submit(commitment, env.actors.admin)
+    w.st.indexer.run_until_synced()
+    return commitment.id
+
+
+def _lines(cid: bytes, n: int = 3) -> list[DeliveryLine]:
+    return [
+        DeliveryLine(
+            commitment_id=cid,
+            item="大米 rice",
+            quantity=2,
+            unit="斤",
+            delivered_at=int(time.time()) - 3600,
+            beneficiary=os.urandom(32),
+            evidence_hash=bytes(32),
+        )
+        for _ in range(n)
+    ]
+
+
+def _frames(lines: list[DeliveryLine]) -> bytes:
+    return b"".join(struct.pack(">I", len(b)) + b for b in (ln.line_bytes() for ln in lines))
+
+
+LINES = {"content-type": "application/vnd.bangfu.lines"}
+
+
+def case_open_batch(w: World) -> None:
+    """The signed DeliveryBatch. Unsigned, a stranger, the wrong role, another org's
+    commitments, a foreign id and a body altered after signing open no upload; the valid
+    record opens one; a replay answers the same upload (no second one). No expiry case: the
+    record has no expiry, and its id makes a replay answer the same upload."""
+    a = w.env.actors
+    url = "/api/v1/batches"
+    cid = _commitment(w)
+    lines = _lines(cid)
+    good = sign_batch(lines, a.org_a.key, w.env.domain)
+    ids = [_hex(good.id)]
+
+    w.refused("POST", url, 422, "invalid_request", ids, json=_without_signature(good))
+    w.refused("POST", url, 422, "bad_signature", ids, json=_zero_signature(good))
+    w.refused(
+        "POST",
+        url,
+        422,
+        "MissingRole",
+        ids,
+        json=sign_batch(lines, a.stranger.key, w.env.domain).to_json(),
+    )
+    w.refused(
+        "POST",
+        url,
+        422,
+        "MissingRole",
+        ids,
+        json=sign_batch(lines, a.county_a.key, w.env.domain).to_json(),
+    )
+    w.refused(
+        "POST",
+        url,
+        422,
+        "NotCommitmentOwner",
+        ids,
+        json=sign_batch(lines, a.org_b.key, w.env.domain).to_json(),
+    )
+    squat = build_batch(lines, a.org_a.address).sign(a.org_b.key, w.env.domain)
+    w.refused("POST", url, 422, "RecordIdNotScoped", ids, json=squat.to_json())
+    w.refused("POST", url, 422, "bad_signature", ids, json=_tampered(good, "lineCount", 4))
+
+    r = w.client.post(url, json=good.to_json())
+    assert r.status_code == 201, r.text
+    upload = r.json()
+    assert upload["status"] == "receiving" and upload["signer"] == a.org_a.address
+    assert w.client.get(f"/api/v1/batches/uploads/{upload['upload_id']}").json() == upload
+    before = w.seen(ids, [upload["upload_id"]])
+    again = w.client.post(url, json=good.to_json())
+    assert again.status_code == 201 and again.json() == upload
+    assert w.seen(ids, [upload["upload_id"]]) == before
+
+
+def _opened(w: World) -> tuple[SignedRecord, list[DeliveryLine], dict[str, Any]]:
+    cid = _commitment(w)
+    lines = _lines(cid)
+    good = sign_batch(lines, w.env.actors.org_a.key, w.env.domain)
+    r = w.client.post("/api/v1/batches", json=good.to_json())
+    assert r.status_code == 201, r.text
+    return good, lines, r.json()
+
+
+def case_put_lines(w: World) -> None:
+    """The signed batch root. Lines carry no signature of their own: they are accepted only
+    if they hash to the root the owner signed. An unknown upload takes nothing; lines of a
+    commitment the batch does not name, or lines other than the signed ones, are refused, queue
+    no record and hold no line (the upload shows it was refused; the signed record opens a
+    fresh one); the signed lines are accepted and queue the record; sending them again is
+    refused. No stranger / expiry case: there is no signer or expiry at this step."""
+    good, lines, upload = _opened(w)
+    uid = upload["upload_id"]
+    ids = [_hex(good.id)]
+    url = f"/api/v1/batches/uploads/{uid}/lines"
+
+    w.refused(
+        "PUT",
+        "/api/v1/batches/uploads/" + "ab" * 16 + "/lines",
+        404,
+        "upload_not_found",
+        ids,
+        content=_frames(lines),
+        headers=LINES,
+    )
+    # a line of another commitment: refused on arrival
+    other = _lines(new_id(w.env.actors.org_a.address), 1)
+    outbox = w.outbox()
+    r = w.client.put(url, content=_frames(other), headers=LINES)
+    assert r.status_code == 422 and r.json()["code"] == "line_commitment_not_in_batch", r.text
+    assert (
+        w.outbox() == outbox and w.client.get(f"/api/v1/public/record/{ids[0]}").status_code == 404
+    )
+    refused = w.client.get(f"/api/v1/batches/uploads/{uid}").json()
+    assert (refused["status"], refused["lines_received"]) == ("refused", 0)
+    w.refused("PUT", url, 409, "upload_refused", ids, [uid], content=_frames(lines), headers=LINES)
+
+    # lines other than the signed ones (same commitment and total, other beneficiaries)
+    uid = w.client.post("/api/v1/batches", json=good.to_json()).json()["upload_id"]
+    url = f"/api/v1/batches/uploads/{uid}/lines"
+    r = w.client.put(url, content=_frames(_lines(lines[0].commitment_id)), headers=LINES)
+    assert r.status_code == 422 and r.json()["code"] == "batch_root_mismatch", r.text
+    assert (
+        w.outbox() == outbox and w.client.get(f"/api/v1/public/record/{ids[0]}").status_code == 404
+    )
+
+    # the signed lines: accepted, the record queued
+    uid = w.client.post("/api/v1/batches", json=good.to_json()).json()["upload_id"]
+    url = f"/api/v1/batches/uploads/{uid}/lines"
+    r = w.client.put(url, content=_frames(lines), headers=LINES)
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    assert w.outbox() == outbox + 1
+    w.st.settle(ids)
+    assert w.client.get(f"/api/v1/batches/{ids[0]}/lines/2").status_code == 200
+    # a replay of the lines takes nothing
+    w.refused("PUT", url, 409, "upload_accepted", ids, [uid], content=_frames(lines), headers=LINES)
+
+
+def case_finish(w: World) -> None:
+    """The signed batch root, checked against the held lines. An unknown upload, an
+    incomplete one and a refused one are refused and queue nothing; complete signed lines are
+    queued; finishing again answers the same (no second row or leaf). No stranger / expiry
+    case: there is no signer or expiry at this step."""
+    good, lines, upload = _opened(w)
+    uid = upload["upload_id"]
+    ids = [_hex(good.id)]
+    url = f"/api/v1/batches/uploads/{uid}/finish"
+
+    w.refused(
+        "POST", "/api/v1/batches/uploads/" + "cd" * 16 + "/finish", 404, "upload_not_found", ids
+    )
+    w.refused("POST", url, 409, "upload_incomplete", ids, [uid])
+    r = w.client.put(
+        f"/api/v1/batches/uploads/{uid}/lines", content=_frames(lines[:2]), headers=LINES
+    )
+    assert r.status_code == 200 and r.json()["lines_received"] == 2, r.text
+    w.refused("POST", url, 409, "upload_incomplete", ids, [uid])
+
+    # every line held but not finished (a crash between the last flush and finish)
+    batches = w.client.app.state.batches  # type: ignore[attr-defined]
+    rx = batches.receiver(uid, 2)
+    rx.feed(_frames(lines[2:]))
+    rx.flush()
+    assert w.client.get(f"/api/v1/batches/uploads/{uid}").json()["status"] == "receiving"
+    outbox = w.outbox()
+    r = w.client.post(url)
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    assert w.outbox() == outbox + 1
+    w.st.settle(ids)
+    leaves = w.leaves()
+    before = w.seen(ids, [uid])
+    again = w.client.post(url)
+    assert again.status_code == 200 and again.json()["status"] == "accepted"
+    w.st.settle()
+    assert w.seen(ids, [uid]) == before and w.leaves() == leaves
+
+    # a refused upload cannot be finished into acceptance
+    good2, lines2, upload2 = _opened(w)
+    uid2 = upload2["upload_id"]
+    r = w.client.put(
+        f"/api/v1/batches/uploads/{uid2}/lines",
+        content=_frames(_lines(lines2[0].commitment_id)),
+        headers=LINES,
+    )
+    assert r.json()["code"] == "batch_root_mismatch", r.text
+    w.refused(
+        "POST",
+        f"/api/v1/batches/uploads/{uid2}/finish",
+        409,
+        "upload_refused",
+        [_hex(good2.id)],
+        [uid2],
+    )
+
+
+# ------------------------------------------------------------------ custodial
+
+
+def case_custodial(w: World) -> None:
+    """A bearer token bound to a custodial key. Off by default: refused even with a token.
+    On: no token, a wrong token, a revoked token and a key whose role may not sign the kind
+    are refused; the valid token is accepted; a replay of the same record is a duplicate
+    (no second row or leaf). No expiry case: tokens do not expire, revocation withdraws them."""
+    a = w.env.actors
+    url = "/api/v1/custodial/records"
+    rec = need(a.county_a.address).to_json()
+    del rec["id"]  # the server derives the anchor id
+    anchor_id = _hex(ProjectAnchor.anchor_id(bytes.fromhex(rec["projectId"][2:]), 1))
+    ids = [anchor_id]
+    payload = {"kind": "project_anchor", "record": rec}
+
+    # off (the default)
+    assert not w.svc.settings.custodial
+    w.refused("POST", url, 404, "custodial_disabled", ids, json=payload)
+    w.refused(
+        "POST",
+        url,
+        404,
+        "custodial_disabled",
+        ids,
+        json=payload,
+        headers={"Authorization": "Bearer bfc_anything"},
+    )
+
+    # on, with its own service on the same database
+    var = w.tmp / "custodial"
+    var.mkdir()
+    (var / "deployment.json").write_bytes(w.env.settings.deployment_path.read_bytes())
+    settings = w.svc.settings.model_copy(
+        update={"var": var, "custodial": True, "keystore_password": "route-auth-test-password"}
+    )
+    csvc = LedgerService(settings)
+    try:
+        custodian = Custodian(settings)
+        county_addr, county_token = custodian.add_key(bytes(a.county_a.key), iterations=FAST)
+        _, org_token = custodian.add_key(bytes(a.org_a.key), iterations=FAST)
+        _, stranger_token = custodian.add_key(bytes(a.stranger.key), iterations=FAST)
+        with TestClient(create_app(csvc)) as http:
+            cw = World(w.env, csvc, stack(csvc, w.env.actors.relayers), http, w.tmp)
+
+            def bearer(token: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {token}"}
+
+            cw.refused("POST", url, 401, "bad_token", ids, json=payload)
+            cw.refused(
+                "POST", url, 401, "bad_token", ids, json=payload, headers=bearer("bfc_wrong")
+            )
+            # keys whose roles may not sign a county's need
+            cw.refused(
+                "POST", url, 403, "kind_not_allowed", ids, json=payload, headers=bearer(org_token)
+            )
+            cw.refused(
+                "POST",
+                url,
+                403,
+                "kind_not_allowed",
+                ids,
+                json=payload,
+                headers=bearer(stranger_token),
+            )
+
+            outbox = cw.outbox()
+            r = http.post(url, json=payload, headers=bearer(county_token))
+            assert r.status_code == 202, r.text
+            out = r.json()
+            assert out["record_id"] == anchor_id and out["signer"] == a.county_a.address
+            assert out["duplicate"] is False and cw.outbox() == outbox + 1
+            cw.st.settle(ids)
+            leaves = cw.leaves()
+            before = cw.seen(ids)
+            again = http.post(url, json=payload, headers=bearer(county_token))
+            assert again.status_code == 202 and again.json()["duplicate"] is True, again.text
+            cw.st.settle()
+            assert cw.seen(ids) == before and cw.leaves() == leaves
+
+            assert custodian.revoke(county_addr) == 1
+            fresh_pid = new_id(a.county_a.address)
+            fresh = {**payload, "record": {**rec, "projectId": _hex(fresh_pid)}}
+            fresh_id = _hex(ProjectAnchor.anchor_id(fresh_pid, 1))
+            cw.refused(
+                "POST", url, 401, "bad_token", [fresh_id], json=fresh, headers=bearer(county_token)
+            )
+    finally:
+        csvc.close()
+
+
+# ------------------------------------------------------------------ the table
+
+
+def case_library(route: tuple[str, str]) -> Callable[[World], None]:
+    def run(w: World) -> None:
+        assert route in LIBRARY_WRITES, (
+            f"{route} has no signed-request builder in tests/library/test_auth.py WRITES"
+        )
+
+    run.__doc__ = (
+        "EIP-712 library messages with expiry and nonce; unsigned, stranger, expired, "
+        "tampered, accepted and replayed cases run in tests/library/test_auth.py"
+    )
+    return run
+
+
+TABLE: dict[tuple[str, str], Callable[[World], None]] = {
+    ("POST", "/api/v1/records"): case_records,
+    ("POST", "/api/v1/batches"): case_open_batch,
+    ("PUT", "/api/v1/batches/uploads/{upload_id}/lines"): case_put_lines,
+    ("POST", "/api/v1/batches/uploads/{upload_id}/finish"): case_finish,
+    ("POST", "/api/v1/custodial/records"): case_custodial,
+    **{route: case_library(route) for route in LIBRARY_WRITES},
+}
+
+
+def test_every_write_route_is_in_the_table() -> None:
+    routes = write_routes()
+    missing = [r for r in routes if r not in TABLE]
+    assert not missing, f"state-changing routes without an auth case: {missing}"
+    stale = [r for r in TABLE if r not in routes]
+    assert not stale, f"table entries for routes that no longer exist: {stale}"
+    library = [r for r in routes if r[1].startswith(LIBRARY)]
+    assert sorted(library) == sorted(LIBRARY_WRITES)
+    for route, case in TABLE.items():
+        if not route[1].startswith(LIBRARY):
+            # each case says which of the four cases apply and why the others do not
+            assert case.__doc__ and "No " in case.__doc__, route
+
+
+@pytest.fixture
+def world(env: ChainEnv, database_url: str, tmp_path: Path) -> Iterator[World]:
+    svc = service_for(env.settings, database_url)
+    st = stack(svc, env.actors.relayers, confirmations=0)
+    with TestClient(create_app(svc)) as client:
+        yield World(env, svc, st, client, tmp_path)
+    svc.close()
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in write_routes() if not r[1].startswith(LIBRARY)],
+    ids=lambda r: f"{r[0]} {r[1]}",
+)
+def test_write_refused_without_its_owners_signature(world: World, route: tuple[str, str]) -> None:
+    assert route in TABLE, f"{route} has no auth case: add one to TABLE"
+    TABLE[route](world)
