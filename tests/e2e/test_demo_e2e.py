@@ -188,17 +188,9 @@ class Load:
             "deadline": (date.today() + timedelta(days=30)).isoformat(),
             "contact_role": "县乡村振兴局项目办",
         }
-        draft = client.request(
-            "POST",
-            "/api/v1/library/needs",
-            json={"owner": self.county.address, "content": content},
-        )
-        signature = Account.sign_typed_data(self.county.key, full_message=draft["typed_data"])
-        published = client.request(
-            "POST",
-            f"/api/v1/library/projects/{draft['project']['project_id']}/publish",
-            json={"signature": "0x" + bytes(signature.signature).hex()},
-        )
+        county = BangfuClient(self.run.base, account=self.county, http=client.http)
+        pid = str(county.library_create("need", content)["project_id"])
+        published = county.library_publish(pid)
         return str(published["anchor_id"])
 
     def loop(self) -> None:
