@@ -4,8 +4,8 @@ is visible to the very next request, a failed commit is an error answer (never a
 
 from __future__ import annotations
 
-import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,13 +13,14 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import WriterDep
 from ledger.indexer import Indexer
+from ledger.library import messages, projects
+from ledger.library.messages import KEY_COUNTY_LIST
+from ledger.records import Domain
 from ledger.service import LedgerService
 from tests.conftest import free_port
 
@@ -78,20 +79,24 @@ def _local_port(response: httpx.Response) -> int:
     return int(stream.get_extra_info("client_addr")[1])
 
 
-def _key_counties_body(csv: str, key: Any) -> dict[str, str]:
-    sig = Account.sign_message(
-        encode_defunct(primitive=hashlib.sha256(csv.encode()).digest()), key
-    ).signature
-    return {"csv": csv, "source": "test", "signature": "0x" + sig.hex()}
+def _key_counties_body(codes: list[str], version: int, key: Any, domain: Domain) -> dict[str, Any]:
+    """The admin-signed KeyCountyList (EIP-712, versioned) that PUT /key-counties takes."""
+    message = projects.key_county_message(
+        version, "test", [int(c) for c in codes], int(time.time()) + 600
+    )
+    return {"message": message, "signature": messages.sign(KEY_COUNTY_LIST, message, domain, key)}
 
 
 def test_a_write_is_seen_by_the_next_request_on_the_same_connection(server: Server, env):  # type: ignore[no-untyped-def]
     with httpx.Client(base_url=server.base, timeout=30) as http:
         first: int | None = None
-        for codes in (["522327"], ["522326", "520121"], ["522327", "522326"]):
-            csv = "code\n" + "\n".join(codes) + "\n"
+        domain = server.service.domain
+        for version, codes in enumerate(
+            (["522327"], ["522326", "520121"], ["522327", "522326"]), start=1
+        ):
             put = http.put(
-                "/api/v1/library/key-counties", json=_key_counties_body(csv, env.actors.admin.key)
+                "/api/v1/library/key-counties",
+                json=_key_counties_body(codes, version, env.actors.admin.key, domain),
             )
             assert put.status_code == 200, put.text
             got = http.get("/api/v1/library/key-counties")
@@ -101,7 +106,7 @@ def test_a_write_is_seen_by_the_next_request_on_the_same_connection(server: Serv
         # a refusal (not the admin) is an answer on the same connection, and changes nothing
         bad = http.put(
             "/api/v1/library/key-counties",
-            json=_key_counties_body("code\n522327\n", env.actors.stranger.key),
+            json=_key_counties_body(["522327"], 4, env.actors.stranger.key, domain),
         )
         assert bad.status_code == 403 and bad.json()["code"] == "not_admin"
         after = http.get("/api/v1/library/key-counties")
