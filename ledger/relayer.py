@@ -615,7 +615,7 @@ class Relayer:
 
     def _write(self, batch: list[_Request]) -> None:
         try:
-            with self.db.session(immediate=True) as session:
+            with self.db.write() as session:
                 session.info["check_cache"] = self._cache
                 for request in batch:
                     savepoint = session.begin_nested()
@@ -695,7 +695,7 @@ class Relayer:
 
     def status(self, record_ids: Iterable[str]) -> dict[str, OutboxRecord]:
         ids = [r.lower() for r in record_ids]
-        with self.db.session() as session:
+        with self.db.read() as session:
             rows = session.scalars(select(OutboxRecord).where(OutboxRecord.record_id.in_(ids)))
             out = {row.record_id: row for row in rows}
             for row in out.values():
@@ -951,7 +951,7 @@ class RelayWorker:
         return work
 
     def halted(self) -> bool:
-        with self.db.session() as session:
+        with self.db.read() as session:
             halted = alarms.is_active(session, alarms.HISTORY_REWRITTEN)
         if halted and not self._halt_logged:
             log.warning(
@@ -1120,7 +1120,7 @@ class RelayWorker:
         """Sends up to `max_inflight` multicall transactions of queued records."""
         sent = 0
         for _ in range(self.max_inflight):
-            with self.db.session() as session:
+            with self.db.read() as session:
                 inflight = int(
                     session.scalar(
                         select(func.count())
@@ -1151,7 +1151,7 @@ class RelayWorker:
             fees = self._fees() if plan.good else None
             chain_nonce = self.nonces.chain_nonce(sender.address) if plan.good else None
             raw: bytes | None = None
-            with self.db.session(immediate=True) as session:
+            with self.db.write() as session:
                 current = {
                     r.id: r
                     for r in session.scalars(
@@ -1230,7 +1230,7 @@ class RelayWorker:
     # ---- confirming --------------------------------------------------------------
     def confirm(self) -> int:
         """Marks records confirmed once their transaction is at the required depth."""
-        with self.db.session() as session:
+        with self.db.read() as session:
             pending = list(
                 session.scalars(
                     select(SentTransaction.tx_hash).where(SentTransaction.status == "pending")
@@ -1257,7 +1257,7 @@ class RelayWorker:
         if not deep:
             return 0
         done = 0
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             for tx_hash, receipt in deep:
                 tx = session.get(SentTransaction, tx_hash)
                 if tx is not None and tx.status == "pending":
@@ -1311,7 +1311,7 @@ class RelayWorker:
         """Re-signs transactions pending too long with the same nonce and ≥ 12.5% higher fees,
         and requeues those the node no longer knows (a restarted or rolled-back chain)."""
         cutoff = time.time() - self.stuck_after
-        with self.db.session() as session:
+        with self.db.read() as session:
             pending = [
                 (
                     tx.tx_hash,
@@ -1360,7 +1360,7 @@ class RelayWorker:
             return work
         chain_nonces = {s: self.nonces.chain_nonce(s) for s in lost_senders}
         to_broadcast: list[bytes] = []
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             for tx_hash in drops:
                 tx = session.get(SentTransaction, tx_hash)
                 if tx is None or tx.status != "pending":
@@ -1415,7 +1415,7 @@ class RelayWorker:
         sender = next((s for s in self.senders if s.address == sender_address), None)
         if sender is None:
             return None
-        with self.db.session() as session:
+        with self.db.read() as session:
             data = [
                 r.record_bytes
                 for r in session.scalars(
@@ -1470,7 +1470,7 @@ class RelayWorker:
     def _absent(self, gone: set[int]) -> list[int]:
         """Outbox ids of confirmed records (outside the blocks already known gone) that the
         contract does not know."""
-        with self.db.session() as session:
+        with self.db.read() as session:
             rows = [
                 (oid, rid)
                 for oid, rid, number in session.execute(
@@ -1497,7 +1497,7 @@ class RelayWorker:
             if now != anchor[1]:
                 anchor = None
         low = anchor[0] if anchor is not None else -1
-        with self.db.session() as session:
+        with self.db.read() as session:
             blocks = [
                 (int(n), h)
                 for n, h in session.execute(
@@ -1544,7 +1544,7 @@ class RelayWorker:
             {s.address: self.nonces.chain_nonce(s.address) for s in self.senders} if gone else {}
         )
         work = 0
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             for number, block_hash in gone:
                 why = (
                     f"区块 {number} 已不在链上，重新发送 / block {number} ({block_hash}) is no "

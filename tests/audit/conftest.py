@@ -220,7 +220,7 @@ def _hex(b: bytes) -> str:
 
 
 def add_lines(db: Database, lines: dict[str, list[DeliveryLine]]) -> None:
-    with db.session() as session:
+    with db.write() as session:
         for batch_id, items in lines.items():
             for i, line in enumerate(items):
                 session.add(
@@ -255,7 +255,7 @@ def fill_offchain(
     need = records[0]
     anchor_rec: Any = need.record
     pid = _hex(anchor_rec.project_id)
-    with db.session() as session:
+    with db.write() as session:
         session.add(
             LibraryProject(
                 project_id=pid,
@@ -306,7 +306,7 @@ def fill_offchain(
                 )
             )
     add_lines(db, off.lines)
-    with db.session() as session:  # the relayer's answers for two records it confirmed
+    with db.write() as session:  # the relayer's answers for two records it confirmed
         for signed in records[1:3]:
             entry = session.scalars(
                 select(LogEntry).where(LogEntry.record_id == _hex(signed.id))
@@ -337,7 +337,7 @@ def add_checkpoints(db: Database, env: ChainEnv, records: list[SignedRecord]) ->
         tree.append(signed.leaf_hash())
     origin = f"bangfu.example/ledger/{env.domain.chain_id}/{env.domain.verifying_contract.lower()}"
     key = SignerKey.generate(origin)
-    with db.session() as session:
+    with db.write() as session:
         for size in (2, 5, tree.size):
             root = tree.root(size)
             note = Checkpoint(origin, size, root).sign(key)

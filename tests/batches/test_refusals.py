@@ -15,7 +15,7 @@ from tests.batches.conftest import BatchEnv, make_lines
 
 
 def _stored_lines(benv: BatchEnv, batch_id: str) -> int:
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         return int(
             session.scalar(
                 select(func.count()).select_from(BatchLine).where(BatchLine.batch_id == batch_id)
@@ -25,7 +25,7 @@ def _stored_lines(benv: BatchEnv, batch_id: str) -> int:
 
 
 def _in_outbox(benv: BatchEnv, batch_id: str) -> bool:
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         return (
             session.scalar(select(OutboxRecord.id).where(OutboxRecord.record_id == batch_id))
             is not None
@@ -68,7 +68,7 @@ def test_over_delivery_names_the_line_and_the_commitment(benv: BatchEnv) -> None
     batch_id = "0x" + signed.id.hex()
     assert _stored_lines(benv, batch_id) == 0
     assert not _in_outbox(benv, batch_id)
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         row = session.scalars(select(BatchUpload).where(BatchUpload.batch_id == batch_id)).one()
         assert (row.status, row.error_code) == ("refused", "OverDelivery")
 
