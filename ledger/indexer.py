@@ -684,6 +684,9 @@ class Indexer:
                     content_hash=_hex(r.content_hash),
                     version=r.version,
                     author=signed.signer,
+                    title=r.title,
+                    budget=r.budget,
+                    end_date=r.end_date,
                 )
             )
         elif kind == Kind.COMMITMENT:

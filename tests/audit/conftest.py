@@ -48,6 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+#: the need's human-readable anchor fields (the audit compares each with the chain)
+NEED_TITLE, NEED_BUDGET, NEED_END_DATE = "册亨县冬季取暖物资", 5_000_000, 20271231
+
+
 def anchor(**kw: Any) -> ProjectAnchor:
     """A ProjectAnchor with a title where the record has one (issue 12 adds it)."""
     names = {f.name for f in fields(ProjectAnchor)}
@@ -126,6 +130,8 @@ def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchai
         category=1,
         content_hash=sha256(need_json.encode("utf-8")),
         version=1,
+        budget=NEED_BUDGET,
+        end_date=NEED_END_DATE,
     )
     out.append(submit(env, need.sign(a.county_a.key, d)))
     commit = Commitment(
