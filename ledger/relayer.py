@@ -236,6 +236,38 @@ def _need(session: Session, need_id: str) -> tuple[int, str] | None:
     return None
 
 
+def _project_state(session: Session, project_id: str) -> tuple[str, int, int] | None:
+    """(owner, project kind, county) of a project as the contract will hold it when our
+    pending records land: its first version, indexed or pending in the outbox; None if no
+    version of it is known (the contract's `project.version == 0`)."""
+    row = session.scalars(
+        select(ProjectAnchorRow)
+        .where(ProjectAnchorRow.project_id == project_id)
+        .order_by(ProjectAnchorRow.version)
+        .limit(1)
+    ).first()
+    if row is not None:
+        return row.author, int(row.project_kind), int(row.county)
+    first: tuple[int, str, int, int] | None = None
+    for pending in session.scalars(
+        select(OutboxRecord).where(
+            OutboxRecord.kind == int(Kind.PROJECT_ANCHOR),
+            OutboxRecord.ref_id == project_id,
+            OutboxRecord.status.in_(LIVE),
+        )
+    ):
+        rec = SignedRecord.from_bytes(pending.record_bytes).record
+        version = int(getattr(rec, "version", 0))
+        if first is None or version < first[0]:
+            first = (
+                version,
+                pending.signer,
+                int(getattr(rec, "project_kind", 0)),
+                int(getattr(rec, "county", 0)),
+            )
+    return None if first is None else first[1:]
+
+
 def _delivered_so_far(session: Session, commitment_id: str) -> int:
     """Delivered against a commitment: our live outbox shares (pending or on chain) plus
     indexed deliveries that others relayed (not in our outbox)."""
@@ -368,8 +400,9 @@ def _check_scope(signed: SignedRecord) -> None:
         )
 
 
-def _check_anchor_fields(rec: Any, signed: SignedRecord) -> None:
-    """The contract's checks of a ProjectAnchor's human-readable fields and its project id."""
+def _check_anchor_fields(session: Session, rec: Any, signed: SignedRecord) -> None:
+    """The contract's checks of a ProjectAnchor's human-readable fields, its project id and
+    what a later version may not change (owner, kind, county)."""
     pid: bytes = getattr(rec, "project_id", b"")
     if not valid_title(str(getattr(rec, "title", ""))):
         raise RecordError(
@@ -384,18 +417,44 @@ def _check_anchor_fields(rec: Any, signed: SignedRecord) -> None:
             "截止日期须为 YYYYMMDD 或 0 / endDate must be a date written YYYYMMDD, or 0",
             code="InvalidEndDate",
         )
-    if not is_scoped(pid, signed.signer):
-        # Only a project's first version can name a new id; a later one by anyone but the
-        # owner (whose address the id starts with) is someone else's project.
-        if int(getattr(rec, "version", 0)) == 1:
+    state = _project_state(session, _hex(pid))
+    if state is None:
+        # A project's first known version names it: its id must start with the signer's
+        # address, whatever version number the record claims (the contract's order).
+        if not is_scoped(pid, signed.signer):
             raise RecordError(
                 f"项目编号不属于签名者 / the project id {_hex(pid)} must start with its "
                 f"owner's address {signed.signer}",
                 code="ProjectIdNotScoped",
+                project_id=_hex(pid),
             )
+        return
+    owner, kind, county = state
+    if owner != signed.signer:
         raise RecordError(
-            f"project {_hex(pid)} belongs to {id_scope(pid)}, not to the signer {signed.signer}",
+            f"项目不属于签名者 / project {_hex(pid)} belongs to {owner}, not to the signer "
+            f"{signed.signer}",
             code="NotProjectOwner",
+            project_id=_hex(pid),
+        )
+    got_kind, got_county = int(getattr(rec, "project_kind", 0)), int(getattr(rec, "county", 0))
+    if got_kind != kind:
+        raise RecordError(
+            f"项目类型不可更改 / project {_hex(pid)} is of kind {kind}; a later version cannot "
+            f"make it {got_kind}",
+            code="ProjectKindChanged",
+            project_id=_hex(pid),
+            expected=kind,
+            got=got_kind,
+        )
+    if got_county != county:
+        raise RecordError(
+            f"项目所属县不可更改 / project {_hex(pid)} serves county {county}; a later version "
+            f"cannot move it to {got_county}",
+            code="ProjectCountyChanged",
+            project_id=_hex(pid),
+            expected=county,
+            got=got_county,
         )
 
 
@@ -457,7 +516,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
                 f"县级代码须为六位数字 / county {county_code} is not a six-digit code",
                 code="InvalidCountyCode",
             )
-        _check_anchor_fields(rec, signed)
+        _check_anchor_fields(session, rec, signed)
     elif kind == Kind.COMMITMENT:
         _require_role(session, signed, "ORG")
         need_id = _hex(getattr(rec, "need_id", b""))
