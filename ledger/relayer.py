@@ -458,7 +458,7 @@ def _check_anchor_fields(session: Session, rec: Any, signed: SignedRecord) -> No
         )
 
 
-def _check_batch_shape(cids: Sequence[bytes], qtys: Sequence[int], line_count: int) -> None:
+def check_batch_shape(cids: Sequence[bytes], qtys: Sequence[int], line_count: int) -> None:
     """The contract's batch rules: lines and commitments, one quantity each, at most
     MAX_BATCH_COMMITMENTS, ids strictly increasing (so none repeats)."""
     if not cids or not line_count:
@@ -541,7 +541,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         _require_role(session, signed, "ORG")
         cids: tuple[bytes, ...] = getattr(rec, "commitment_ids", ())
         qtys = getattr(rec, "quantities", ())
-        _check_batch_shape(cids, qtys, int(getattr(rec, "line_count", 0)))
+        check_batch_shape(cids, qtys, int(getattr(rec, "line_count", 0)))
         for cid, qty in zip(cids, qtys, strict=True):
             _check_delivery_amount(session, signed, cid, int(qty))
     elif kind == Kind.RECEIPT:
