@@ -425,5 +425,6 @@ def test_key_counties_from_library_table(demo: Demo) -> None:
         assert load_key_counties(None, session) == {COUNTY_B}
         snap = load_snapshot(session, Q3.end)
         b = ind.compute(snap, ORG_CODE_B, Q3, key_counties=load_key_counties(None, session))
+    with demo.service.db.write() as session:
         session.delete(session.get(KeyCounty, COUNTY_B))
     assert b.key_county_share == 1.0

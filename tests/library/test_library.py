@@ -174,6 +174,7 @@ def test_ranking_on_a_fixed_data_set(svc, env):
         assert by_id[worst].score == 0 + 0 + 20 + 10
         later = matching.recommend(s, nid, limit=100, today=date.today() + timedelta(days=90))
         assert {r.project_id: r.score for r in later}[best] == 100
+    with svc.db.write() as s:
         projects.load_key_counties(s, [520121], "test")
 
 
