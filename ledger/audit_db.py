@@ -196,9 +196,11 @@ TABLES: dict[str, TableSpec] = {
             ("content_hash", "hex32"),
             ("version", "int"),
             ("author", "address"),
+            # the anchor's human-readable fields (migration 0007_anchor_fields)
+            ("title", "text"),
+            ("budget", "int"),
+            ("end_date", "int"),
         ),
-        # the human-readable fields of the anchor (issue 12), once the read model keeps them
-        (("title", "text"), ("budget", "int"), ("end_date", "int")),
     ),
     "commitments": TableSpec(
         (("record_id", "hex32"),),
@@ -324,9 +326,9 @@ def expected_rows(replay: Any, cutoff: int) -> dict[str, dict[Row, Row]]:
                 _hex(r.content_hash),
                 r.version,
                 s.signer,
-                getattr(r, "title", ""),
-                getattr(r, "budget", 0),
-                getattr(r, "end_date", 0),
+                r.title,
+                r.budget,
+                r.end_date,
             )
             anchors[_hex(r.project_id)].append((r.version, r.county, r.category))
         elif isinstance(r, Commitment):

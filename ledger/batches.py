@@ -37,7 +37,7 @@ from ledger.records import (
     pseudonym,
     scoped_id,
 )
-from ledger.relayer import Relayer, check_batch_signer
+from ledger.relayer import Relayer, check_batch_shape, check_batch_signer
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry
@@ -688,15 +688,15 @@ class BatchService:
             raise BatchError("the record is signed for another deployment", code="wrong_domain")
         signed.verify()
         rec = signed.record
-        if not 0 < rec.line_count <= MAX_BATCH_LINES:
-            raise BatchError(f"line_count must be 1..{MAX_BATCH_LINES}", code="bad_line_count")
-        if (
-            not rec.commitment_ids
-            or len(rec.commitment_ids) != len(rec.quantities)
-            or len(set(rec.commitment_ids)) != len(rec.commitment_ids)
-        ):
+        try:
+            # the contract's own shape rules, with its error names as codes: EmptyBatch,
+            # BatchLengthMismatch, TooManyCommitments, CommitmentsNotSorted (so no repeats)
+            check_batch_shape(rec.commitment_ids, rec.quantities, rec.line_count)
+        except RecordError as err:
+            raise BatchError(err.message, code=err.code) from None
+        if rec.line_count > MAX_BATCH_LINES:  # this service's bound, not the contract's
             raise BatchError(
-                "batch commitments and quantities are malformed", code="MalformedBatch"
+                f"批次明细行过多 / line_count must be 1..{MAX_BATCH_LINES}", code="bad_line_count"
             )
         rid = _hex(rec.id)
         data = signed.canonical_bytes()

@@ -140,7 +140,7 @@ class Indexer:
 
     # ---- state -------------------------------------------------------------------
     def _load_tree(self) -> None:
-        with self.db.session() as session:
+        with self.db.read() as session:
             hashes = session.scalars(select(LogEntry.leaf_hash).order_by(LogEntry.leaf_index))
             self.tree = MerkleTree(bytes.fromhex(h[2:]) for h in hashes)
 
@@ -160,14 +160,14 @@ class Indexer:
         return cp
 
     def _ensure_checkpoint(self) -> None:
-        with self.db.session() as session:
+        with self.db.read() as session:
             if session.get(IndexerCheckpoint, self.NAME) is not None:
                 self.checkpoint(session)  # the contract and chain must match
                 return
         start = max(0, self.deployment.block - 1)
         block = self.w3.eth.get_block(start)
         start_hash = self._block_hash(start)
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             if session.get(IndexerCheckpoint, self.NAME) is not None:
                 return
             session.add(
@@ -205,7 +205,7 @@ class Indexer:
     def status(self) -> IndexStatus:
         self._ensure_checkpoint()
         head = int(self.w3.eth.block_number)
-        with self.db.session() as session:
+        with self.db.read() as session:
             cp = self.checkpoint(session)
             return IndexStatus(cp.last_block, head, cp.log_size)
 
@@ -221,7 +221,7 @@ class Indexer:
             return 0
         except IndexerIntegrityError as exc:
             self._load_tree()
-            with self.db.session(immediate=True) as session:
+            with self.db.write() as session:
                 alarms.raise_alarm(session, exc.code, "indexer", exc.message, **exc.fields)
             raise
         except BaseException:
@@ -235,7 +235,7 @@ class Indexer:
         # that nobody moved the checkpoint meanwhile: no write lock is held while the node
         # answers (SQLite has one writer for the API, the relayer and the indexer).
         self._ensure_checkpoint()
-        with self.db.session() as session:
+        with self.db.read() as session:
             rewritten = alarms.is_active(session, alarms.HISTORY_REWRITTEN)
             cp = self.checkpoint(session)
             last_block, last_hash = int(cp.last_block), cp.last_block_hash
@@ -247,7 +247,7 @@ class Indexer:
             # chain has come back to the signed one (e.g. the right state file restored).
             if not self._restored(last_block, last_hash, head, indexed):
                 return 0
-            with self.db.session(immediate=True) as session:
+            with self.db.write() as session:
                 alarms.resolve(
                     session,
                     alarms.HISTORY_REWRITTEN,
@@ -273,7 +273,7 @@ class Indexer:
             return 0  # the range changed under us
         times = self._block_times(logs)
         chain_state = _log_state_if_kept(self.ledger, end)
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             cp = self.checkpoint(session)
             if cp.last_block != last_block or cp.last_block_hash != last_hash:
                 self._load_tree_from(session)
@@ -366,7 +366,7 @@ class Indexer:
         """The last indexed block is gone: find the fork point, and roll back to it unless
         that would drop leaves of a checkpoint the operator signed that the chain's log no
         longer holds (then history was rewritten: an alarm, not a re-index)."""
-        with self.db.session() as session:
+        with self.db.read() as session:
             known = [
                 (b.number, b.hash)
                 for b in session.scalars(
@@ -376,7 +376,7 @@ class Indexer:
                 )
             ]
         fork = self._fork_point(known)
-        with self.db.session() as session:
+        with self.db.read() as session:
             fork_size = int(
                 session.scalar(
                     select(func.count()).select_from(LogEntry).where(LogEntry.block_number <= fork)
@@ -392,13 +392,13 @@ class Indexer:
             rewritten = self._contradicted(fork, fork_size, signed)
             if rewritten is not None:
                 log.critical("history rewritten: %s", rewritten.message)
-                with self.db.session(immediate=True) as session:
+                with self.db.write() as session:
                     alarms.raise_alarm(
                         session, rewritten.code, "indexer", rewritten.message, **rewritten.fields
                     )
                 return 0
         fork_hash = self._block_hash(fork)
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             cp = self.checkpoint(session)
             if cp.last_block != last_block:
                 return 0
@@ -686,6 +686,9 @@ class Indexer:
                     content_hash=_hex(r.content_hash),
                     version=r.version,
                     author=signed.signer,
+                    title=r.title,
+                    budget=r.budget,
+                    end_date=r.end_date,
                 )
             )
         elif kind == Kind.COMMITMENT:

@@ -97,7 +97,7 @@ class LogProofs:
 
     # ---- answers ------------------------------------------------------------------------
     def root(self) -> dict[str, Any]:
-        with self.db.session() as session:
+        with self.db.read() as session:
             tree, size = self._sync(session)
             cp = session.get(IndexerCheckpoint, "main")
             return {
@@ -122,7 +122,7 @@ class LogProofs:
 
     def inclusion(self, record: str | int, size: int | None = None) -> dict[str, Any]:
         """A record's bytes, leaf hash and index, and its inclusion proof at `size`."""
-        with self.db.session() as session:
+        with self.db.read() as session:
             tree, current = self._sync(session)
             entry = self._entry(session, record)
             n = self._size(size, current)
@@ -147,7 +147,7 @@ class LogProofs:
             }
 
     def consistency(self, old: int, new: int | None = None) -> dict[str, Any]:
-        with self.db.session() as session:
+        with self.db.read() as session:
             tree, current = self._sync(session)
             n = self._size(new, current)
             if old < 0 or old > n:
@@ -192,7 +192,7 @@ class LogProofs:
         """A "bangfu-proof/1" bundle (see ledger/proofcheck.py), optionally with a consistency
         proof from an older (e.g. witnessed) size up to the bundle's log size."""
         inc = self.inclusion(record, size)
-        with self.db.session() as session:
+        with self.db.read() as session:
             cp = session.get(IndexerCheckpoint, "main")
             entry = self._entry(session, record)
             chain_id = entry.chain_id

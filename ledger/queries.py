@@ -107,6 +107,8 @@ def _filter(stmt: Select[Any], model: Any, f: Filters, session: Session) -> Sele
     if f.project is not None:
         if hasattr(model, "need_id"):
             stmt = stmt.where(model.need_id == f.project.lower())
+        elif model is ProjectAnchorRow:
+            stmt = stmt.where(ProjectAnchorRow.project_id == f.project.lower())
         elif hasattr(model, "commitment_id"):
             needs = select(CommitmentRow.record_id).where(
                 CommitmentRow.need_id == f.project.lower()

@@ -88,7 +88,7 @@ def digest(db: Database) -> Digest:
     tables: dict[str, str] = {}
     counts: dict[str, int] = {}
     present = set(inspect(db.engine).get_table_names())
-    with db.session() as session:
+    with db.read() as session:
         for name, skip in READ_MODEL.items():
             if name not in present:
                 continue
@@ -112,7 +112,7 @@ def rebuild(
     """
     db = Database(url)
     db.migrate()
-    with db.session() as session:
+    with db.read() as session:
         if session.scalar(select(LogEntry.leaf_index).limit(1)) is not None or session.scalar(
             select(RoleEvent.id).limit(1)
         ):

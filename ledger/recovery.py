@@ -78,7 +78,7 @@ def assess(service: Any, *, reconcile: bool = True) -> Assessment:
     if reconcile:
         _worker(service).reconcile()
     chain_size, chain_root = ledger.log_state("latest")
-    with service.db.session() as session:
+    with service.db.read() as session:
         active = [alarms.as_dict(a) for a in alarms.active(session)]
         cp = session.get(IndexerCheckpoint, "main")
         binding = alarms.binding_checkpoint(session)
@@ -122,7 +122,7 @@ def assess(service: Any, *, reconcile: bool = True) -> Assessment:
         conflicts=conflicts,
     )
     if gone:
-        with service.db.session() as session:
+        with service.db.read() as session:
             entries = [
                 (e.leaf_index, e.record_id, e.kind, e.block_number, e.record_bytes)
                 for e in session.scalars(
@@ -163,7 +163,7 @@ def recover(service: Any, *, accept_new_history: bool = False) -> Assessment:
     if not accept_new_history:
         return report
     missing = [leaf for leaf in report.lost_leaves if leaf.now == "missing" and not leaf.in_outbox]
-    with service.db.session(immediate=True) as session:
+    with service.db.write() as session:
         superseded = int(session.scalar(select(func.max(CheckpointRow.id))) or 0)
         for alarm in alarms.active(session, alarms.HISTORY_REWRITTEN):
             alarm.detail = json.dumps(

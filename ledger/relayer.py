@@ -236,6 +236,38 @@ def _need(session: Session, need_id: str) -> tuple[int, str] | None:
     return None
 
 
+def _project_state(session: Session, project_id: str) -> tuple[str, int, int] | None:
+    """(owner, project kind, county) of a project as the contract will hold it when our
+    pending records land: its first version, indexed or pending in the outbox; None if no
+    version of it is known (the contract's `project.version == 0`)."""
+    row = session.scalars(
+        select(ProjectAnchorRow)
+        .where(ProjectAnchorRow.project_id == project_id)
+        .order_by(ProjectAnchorRow.version)
+        .limit(1)
+    ).first()
+    if row is not None:
+        return row.author, int(row.project_kind), int(row.county)
+    first: tuple[int, str, int, int] | None = None
+    for pending in session.scalars(
+        select(OutboxRecord).where(
+            OutboxRecord.kind == int(Kind.PROJECT_ANCHOR),
+            OutboxRecord.ref_id == project_id,
+            OutboxRecord.status.in_(LIVE),
+        )
+    ):
+        rec = SignedRecord.from_bytes(pending.record_bytes).record
+        version = int(getattr(rec, "version", 0))
+        if first is None or version < first[0]:
+            first = (
+                version,
+                pending.signer,
+                int(getattr(rec, "project_kind", 0)),
+                int(getattr(rec, "county", 0)),
+            )
+    return None if first is None else first[1:]
+
+
 def _delivered_so_far(session: Session, commitment_id: str) -> int:
     """Delivered against a commitment: our live outbox shares (pending or on chain) plus
     indexed deliveries that others relayed (not in our outbox)."""
@@ -368,8 +400,9 @@ def _check_scope(signed: SignedRecord) -> None:
         )
 
 
-def _check_anchor_fields(rec: Any, signed: SignedRecord) -> None:
-    """The contract's checks of a ProjectAnchor's human-readable fields and its project id."""
+def _check_anchor_fields(session: Session, rec: Any, signed: SignedRecord) -> None:
+    """The contract's checks of a ProjectAnchor's human-readable fields, its project id and
+    what a later version may not change (owner, kind, county)."""
     pid: bytes = getattr(rec, "project_id", b"")
     if not valid_title(str(getattr(rec, "title", ""))):
         raise RecordError(
@@ -384,22 +417,48 @@ def _check_anchor_fields(rec: Any, signed: SignedRecord) -> None:
             "截止日期须为 YYYYMMDD 或 0 / endDate must be a date written YYYYMMDD, or 0",
             code="InvalidEndDate",
         )
-    if not is_scoped(pid, signed.signer):
-        # Only a project's first version can name a new id; a later one by anyone but the
-        # owner (whose address the id starts with) is someone else's project.
-        if int(getattr(rec, "version", 0)) == 1:
+    state = _project_state(session, _hex(pid))
+    if state is None:
+        # A project's first known version names it: its id must start with the signer's
+        # address, whatever version number the record claims (the contract's order).
+        if not is_scoped(pid, signed.signer):
             raise RecordError(
                 f"项目编号不属于签名者 / the project id {_hex(pid)} must start with its "
                 f"owner's address {signed.signer}",
                 code="ProjectIdNotScoped",
+                project_id=_hex(pid),
             )
+        return
+    owner, kind, county = state
+    if owner != signed.signer:
         raise RecordError(
-            f"project {_hex(pid)} belongs to {id_scope(pid)}, not to the signer {signed.signer}",
+            f"项目不属于签名者 / project {_hex(pid)} belongs to {owner}, not to the signer "
+            f"{signed.signer}",
             code="NotProjectOwner",
+            project_id=_hex(pid),
+        )
+    got_kind, got_county = int(getattr(rec, "project_kind", 0)), int(getattr(rec, "county", 0))
+    if got_kind != kind:
+        raise RecordError(
+            f"项目类型不可更改 / project {_hex(pid)} is of kind {kind}; a later version cannot "
+            f"make it {got_kind}",
+            code="ProjectKindChanged",
+            project_id=_hex(pid),
+            expected=kind,
+            got=got_kind,
+        )
+    if got_county != county:
+        raise RecordError(
+            f"项目所属县不可更改 / project {_hex(pid)} serves county {county}; a later version "
+            f"cannot move it to {got_county}",
+            code="ProjectCountyChanged",
+            project_id=_hex(pid),
+            expected=county,
+            got=got_county,
         )
 
 
-def _check_batch_shape(cids: Sequence[bytes], qtys: Sequence[int], line_count: int) -> None:
+def check_batch_shape(cids: Sequence[bytes], qtys: Sequence[int], line_count: int) -> None:
     """The contract's batch rules: lines and commitments, one quantity each, at most
     MAX_BATCH_COMMITMENTS, ids strictly increasing (so none repeats)."""
     if not cids or not line_count:
@@ -473,7 +532,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
                 f"县级代码须为六位数字 / county {county_code} is not a six-digit code",
                 code="InvalidCountyCode",
             )
-        _check_anchor_fields(rec, signed)
+        _check_anchor_fields(session, rec, signed)
     elif kind == Kind.COMMITMENT:
         _require_role(session, signed, "ORG")
         need_id = _hex(getattr(rec, "need_id", b""))
@@ -498,7 +557,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         _require_role(session, signed, "ORG")
         cids: tuple[bytes, ...] = getattr(rec, "commitment_ids", ())
         qtys = getattr(rec, "quantities", ())
-        _check_batch_shape(cids, qtys, int(getattr(rec, "line_count", 0)))
+        check_batch_shape(cids, qtys, int(getattr(rec, "line_count", 0)))
         for cid, qty in zip(cids, qtys, strict=True):
             _check_delivery_amount(session, signed, cid, int(qty))
     elif kind == Kind.RECEIPT:
@@ -631,7 +690,7 @@ class Relayer:
 
     def _write(self, batch: list[_Request]) -> None:
         try:
-            with self.db.session(immediate=True) as session:
+            with self.db.write() as session:
                 session.info["check_cache"] = self._cache
                 for request in batch:
                     savepoint = session.begin_nested()
@@ -711,7 +770,7 @@ class Relayer:
 
     def status(self, record_ids: Iterable[str]) -> dict[str, OutboxRecord]:
         ids = [r.lower() for r in record_ids]
-        with self.db.session() as session:
+        with self.db.read() as session:
             rows = session.scalars(select(OutboxRecord).where(OutboxRecord.record_id.in_(ids)))
             out = {row.record_id: row for row in rows}
             for row in out.values():
@@ -967,7 +1026,7 @@ class RelayWorker:
         return work
 
     def halted(self) -> bool:
-        with self.db.session() as session:
+        with self.db.read() as session:
             halted = alarms.is_active(session, alarms.HISTORY_REWRITTEN)
         if halted and not self._halt_logged:
             log.warning(
@@ -1136,7 +1195,7 @@ class RelayWorker:
         """Sends up to `max_inflight` multicall transactions of queued records."""
         sent = 0
         for _ in range(self.max_inflight):
-            with self.db.session() as session:
+            with self.db.read() as session:
                 inflight = int(
                     session.scalar(
                         select(func.count())
@@ -1167,7 +1226,7 @@ class RelayWorker:
             fees = self._fees() if plan.good else None
             chain_nonce = self.nonces.chain_nonce(sender.address) if plan.good else None
             raw: bytes | None = None
-            with self.db.session(immediate=True) as session:
+            with self.db.write() as session:
                 current = {
                     r.id: r
                     for r in session.scalars(
@@ -1246,7 +1305,7 @@ class RelayWorker:
     # ---- confirming --------------------------------------------------------------
     def confirm(self) -> int:
         """Marks records confirmed once their transaction is at the required depth."""
-        with self.db.session() as session:
+        with self.db.read() as session:
             pending = list(
                 session.scalars(
                     select(SentTransaction.tx_hash).where(SentTransaction.status == "pending")
@@ -1273,7 +1332,7 @@ class RelayWorker:
         if not deep:
             return 0
         done = 0
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             for tx_hash, receipt in deep:
                 tx = session.get(SentTransaction, tx_hash)
                 if tx is not None and tx.status == "pending":
@@ -1327,7 +1386,7 @@ class RelayWorker:
         """Re-signs transactions pending too long with the same nonce and ≥ 12.5% higher fees,
         and requeues those the node no longer knows (a restarted or rolled-back chain)."""
         cutoff = time.time() - self.stuck_after
-        with self.db.session() as session:
+        with self.db.read() as session:
             pending = [
                 (
                     tx.tx_hash,
@@ -1376,7 +1435,7 @@ class RelayWorker:
             return work
         chain_nonces = {s: self.nonces.chain_nonce(s) for s in lost_senders}
         to_broadcast: list[bytes] = []
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             for tx_hash in drops:
                 tx = session.get(SentTransaction, tx_hash)
                 if tx is None or tx.status != "pending":
@@ -1431,7 +1490,7 @@ class RelayWorker:
         sender = next((s for s in self.senders if s.address == sender_address), None)
         if sender is None:
             return None
-        with self.db.session() as session:
+        with self.db.read() as session:
             data = [
                 r.record_bytes
                 for r in session.scalars(
@@ -1486,7 +1545,7 @@ class RelayWorker:
     def _absent(self, gone: set[int]) -> list[int]:
         """Outbox ids of confirmed records (outside the blocks already known gone) that the
         contract does not know."""
-        with self.db.session() as session:
+        with self.db.read() as session:
             rows = [
                 (oid, rid)
                 for oid, rid, number in session.execute(
@@ -1513,7 +1572,7 @@ class RelayWorker:
             if now != anchor[1]:
                 anchor = None
         low = anchor[0] if anchor is not None else -1
-        with self.db.session() as session:
+        with self.db.read() as session:
             blocks = [
                 (int(n), h)
                 for n, h in session.execute(
@@ -1560,7 +1619,7 @@ class RelayWorker:
             {s.address: self.nonces.chain_nonce(s.address) for s in self.senders} if gone else {}
         )
         work = 0
-        with self.db.session(immediate=True) as session:
+        with self.db.write() as session:
             for number, block_hash in gone:
                 why = (
                     f"区块 {number} 已不在链上，重新发送 / block {number} ({block_hash}) is no "

@@ -77,7 +77,7 @@ def fill(svc: LedgerService, n_projects: int, n_commitments: int) -> dict[str, s
         leaf += 1
         return e
 
-    with svc.db.session() as s:
+    with svc.db.write() as s:
         for i, acct in enumerate(KEYS[2:]):
             s.add(
                 RoleEvent(

@@ -235,6 +235,10 @@ def get_project(
 
 @router.get("/projects/{project_id}/versions", summary="历史版本 Versions")
 def versions(project_id: str, session: ReadSessionDep) -> list[dict[str, Any]]:
+    """Each version; `anchored` is its anchor's title, budget (fen) and end date (YYYYMMDD)
+    as indexed from the chain, or null while the anchor is not indexed yet."""
+    rows = projects.versions(session, project_id)
+    anchored = projects.anchored_fields(session, [v.anchor_id for v in rows])
     return [
         {
             "version": v.version,
@@ -243,8 +247,9 @@ def versions(project_id: str, session: ReadSessionDep) -> list[dict[str, Any]]:
             "anchor_id": v.anchor_id,
             "signer": v.signer,
             "content_json": v.content_json,
+            "anchored": anchored.get(v.anchor_id.lower()),
         }
-        for v in projects.versions(session, project_id)
+        for v in rows
     ]
 
 

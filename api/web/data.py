@@ -457,7 +457,8 @@ def projects(
             a.category,
             a.version,
             int(ts),
-            title=title or "",
+            # the library's title, else the anchor's own (a project from another instance)
+            title=title or a.title or "",
             status=status or "",
         )
         for a, ts, title, status in rows
@@ -588,7 +589,15 @@ def project_page(session: Session, project_id: str) -> ProjectPage:
         )
 
     steps = [
-        step("published", a.record_id, version=a.version, content_hash=a.content_hash)
+        step(
+            "published",
+            a.record_id,
+            version=a.version,
+            content_hash=a.content_hash,
+            title=a.title,
+            budget=int(a.budget),
+            end_date=int(a.end_date),
+        )
         for a in anchors
     ]
     seen_matches: set[str] = set()

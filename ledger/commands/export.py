@@ -30,7 +30,7 @@ def iati_cmd(
     p = parse_period(period)
     service = LedgerService()
     service.db.migrate()
-    with service.db.session() as session:
+    with service.db.read() as session:
         snap = load_snapshot(session, p.end, province=province)
     data = iati.export(snap, reporting_org=reporting_org)
     out_file.write_bytes(data)
@@ -45,6 +45,6 @@ def csv_cmd(
     """导出 CSV Export one record kind with tx hash and proof reference on every row."""
     service = LedgerService()
     service.db.migrate()
-    with service.db.session() as session, out_file.open("w", newline="", encoding="utf-8") as fh:
+    with service.db.read() as session, out_file.open("w", newline="", encoding="utf-8") as fh:
         n = csv_export.write_csv(session, kind, fh)
     out.print(f"{kind}: {n} rows → {out_file}")

@@ -40,7 +40,7 @@ def report_cmd(
     p = parse_period(period)
     service = LedgerService()
     service.db.migrate()
-    with service.db.session() as session:
+    with service.db.read() as session:
         snap = load_snapshot(session, p.end, province=province)
         keys = load_key_counties(key_counties, session)
     verified = check_against_chain(snap, service.ledger()) if check_chain else None
@@ -64,7 +64,7 @@ def indicators_cmd(
     p = parse_period(period)
     service = LedgerService()
     service.db.migrate()
-    with service.db.session() as session:
+    with service.db.read() as session:
         snap = load_snapshot(session, p.end)
         keys = load_key_counties(key_counties, session)
     result = ind.compute(snap, org, p, key_counties=keys)

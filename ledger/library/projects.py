@@ -52,7 +52,7 @@ from ledger.records import (
     sha256,
 )
 from ledger.relayer import current_roles
-from ledger.store.models import LogEntry
+from ledger.store.models import LogEntry, ProjectAnchorRow
 
 # ------------------------------------------------------------------ errors
 
@@ -766,6 +766,23 @@ def versions(session: Session, project_id: str) -> list[LibraryProjectVersion]:
     )
 
 
+def anchored_fields(session: Session, anchor_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The human-readable fields of each anchor as the indexer read them from the chain
+    (title, budget in fen, end date as YYYYMMDD or 0), by anchor id; an anchor not indexed
+    yet is absent."""
+    if not anchor_ids:
+        return {}
+    rows = session.scalars(
+        select(ProjectAnchorRow).where(
+            ProjectAnchorRow.record_id.in_([a.lower() for a in anchor_ids])
+        )
+    )
+    return {
+        r.record_id: {"title": r.title, "budget": int(r.budget), "end_date": int(r.end_date)}
+        for r in rows
+    }
+
+
 # ------------------------------------------------------------------ proofs
 
 
@@ -792,6 +809,8 @@ def version_proof(session: Session, project_id: str, version: int) -> dict[str, 
         "version": version,
         "content_json": v.content_json,
         "content_hash": v.content_hash,
+        # as indexed from the chain: what the signed anchor says, beside the content
+        "anchored": anchored_fields(session, [v.anchor_id]).get(v.anchor_id.lower()),
         "record": "0x" + entry.record_bytes.hex(),
         "leaf_index": entry.leaf_index,
         "tree_size": tree.size,

@@ -16,6 +16,8 @@ batches, custodial):
   session fails loudly in the first test. Readers never wait for the write lock (WAL).
 * Both commit (or roll back) when their `with` block ends, so whatever the block did is
   durable before the code after it runs; the API answers only after that.
+* There is no third way: the old deferred read-write `session()` is gone, so a transaction
+  that reads and then writes without the lock cannot be written against this class.
 """
 
 from __future__ import annotations
@@ -109,7 +111,6 @@ class Database:
         settings = settings or get_settings()
         self.url = normalize_url(url or settings.sqlalchemy_url)
         self.engine = make_engine(self.url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(
             self.engine.execution_options(**{MODE_OPTION: READ}), expire_on_commit=False
         )
@@ -150,20 +151,6 @@ class Database:
                 yield s
         finally:
             self._writing.active = False
-
-    @contextmanager
-    def session(self, *, immediate: bool = False) -> Iterator[Session]:
-        """Deprecated: use `read()` or `write()`.
-
-        `session(immediate=True)` is `write()`. Plain `session()` is the old deferred
-        read-write transaction, kept for callers not yet moved (a read-then-write in it can
-        fail with "database is locked" on SQLite while another process writes)."""
-        if immediate:
-            with self.write() as s:
-                yield s
-            return
-        with self.sessions() as s, s.begin():
-            yield s
 
     def dispose(self) -> None:
         self.engine.dispose()

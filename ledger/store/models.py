@@ -144,6 +144,10 @@ class ProjectAnchorRow(Base):
     content_hash: Mapped[str] = mapped_column(HEX32)
     version: Mapped[int] = mapped_column(Integer)
     author: Mapped[str] = mapped_column(ADDRESS)
+    # the anchor's human-readable fields, as on chain (migration 0007_anchor_fields)
+    title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    budget: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    end_date: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class CommitmentRow(Base):

@@ -48,6 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+#: the need's human-readable anchor fields (the audit compares each with the chain)
+NEED_TITLE, NEED_BUDGET, NEED_END_DATE = "册亨县冬季取暖物资", 5_000_000, 20271231
+
+
 def anchor(**kw: Any) -> ProjectAnchor:
     """A ProjectAnchor with a title where the record has one (issue 12 adds it)."""
     names = {f.name for f in fields(ProjectAnchor)}
@@ -126,6 +130,8 @@ def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchai
         category=1,
         content_hash=sha256(need_json.encode("utf-8")),
         version=1,
+        budget=NEED_BUDGET,
+        end_date=NEED_END_DATE,
     )
     out.append(submit(env, need.sign(a.county_a.key, d)))
     commit = Commitment(
@@ -220,7 +226,7 @@ def _hex(b: bytes) -> str:
 
 
 def add_lines(db: Database, lines: dict[str, list[DeliveryLine]]) -> None:
-    with db.session() as session:
+    with db.write() as session:
         for batch_id, items in lines.items():
             for i, line in enumerate(items):
                 session.add(
@@ -255,7 +261,7 @@ def fill_offchain(
     need = records[0]
     anchor_rec: Any = need.record
     pid = _hex(anchor_rec.project_id)
-    with db.session() as session:
+    with db.write() as session:
         session.add(
             LibraryProject(
                 project_id=pid,
@@ -306,7 +312,7 @@ def fill_offchain(
                 )
             )
     add_lines(db, off.lines)
-    with db.session() as session:  # the relayer's answers for two records it confirmed
+    with db.write() as session:  # the relayer's answers for two records it confirmed
         for signed in records[1:3]:
             entry = session.scalars(
                 select(LogEntry).where(LogEntry.record_id == _hex(signed.id))
@@ -337,7 +343,7 @@ def add_checkpoints(db: Database, env: ChainEnv, records: list[SignedRecord]) ->
         tree.append(signed.leaf_hash())
     origin = f"bangfu.example/ledger/{env.domain.chain_id}/{env.domain.verifying_contract.lower()}"
     key = SignerKey.generate(origin)
-    with db.session() as session:
+    with db.write() as session:
         for size in (2, 5, tree.size):
             root = tree.root(size)
             note = Checkpoint(origin, size, root).sign(key)

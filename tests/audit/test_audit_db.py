@@ -38,7 +38,7 @@ from ledger.audit_db import TABLES
 from ledger.config import PROJECT_ROOT
 from ledger.records import sha256
 from ledger.store.db import Database
-from tests.audit.conftest import Ledger, add_lines
+from tests.audit.conftest import NEED_BUDGET, NEED_END_DATE, NEED_TITLE, Ledger, add_lines
 from tests.audit.conftest import read_model as fill_read_model
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 
@@ -131,6 +131,41 @@ def test_every_served_column_is_compared(ledger: Ledger, db: Database) -> None:
             assert col["database"] != col["chain"]
     assert named == changed
     assert set(report.codes()) <= {DB_ROW_ALTERED, "db_row_extra", "db_row_missing"}
+
+
+@pytest.mark.produces(DB_ROW_ALTERED)
+@pytest.mark.parametrize(
+    ("column", "chain", "forged"),
+    [
+        ("title", NEED_TITLE, "册亨县夏季取暖物资"),
+        ("budget", NEED_BUDGET, NEED_BUDGET * 10),
+        ("end_date", NEED_END_DATE, 20281231),
+    ],
+)
+def test_each_anchor_human_field_is_compared_with_the_chain(
+    ledger: Ledger, db: Database, column: str, chain: Any, forged: Any
+) -> None:
+    """The indexer stored the anchor's title, budget and end date as signed; a read model
+    that shows another one is a finding naming that column with both values."""
+    with db.read() as s:
+        stored = s.execute(
+            text(f"SELECT record_id, {column} FROM project_anchors WHERE {column} = :v"),
+            {"v": chain},
+        ).all()
+    assert len(stored) == 1  # the need, indexed with the value it was signed with
+    record_id = stored[0][0]
+    sql(db, f"UPDATE project_anchors SET {column} = :v WHERE record_id = :r", v=forged, r=record_id)
+    report = audit(ledger, db)
+    hits = found(report, DB_ROW_ALTERED)
+    assert hits == [
+        {
+            "table": "project_anchors",
+            "key": hits[0]["key"],
+            "columns": {column: {"database": forged, "chain": chain}},
+        }
+    ]
+    assert record_id in json.dumps(hits[0]["key"])
+    assert report.codes() == {DB_ROW_ALTERED}
 
 
 @pytest.mark.produces(DB_VALUE_INVALID)

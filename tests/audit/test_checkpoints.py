@@ -124,12 +124,12 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
             forged.sign()
         assert refused.value.code == "witness_refused"
         assert refused.value.fields["status"] == 422
-        with svc2.db.session() as s:
+        with svc2.db.read() as s:
             assert list_checkpoints(s) == []
         assert witness.latest(forged.origin) == (4, bytes.fromhex(row.root[2:]))
 
         # a checkpoint of the new history signed anyway is refused by a client that saw the old
-        with svc2.db.session() as s:
+        with svc2.db.read() as s:
             cp2 = s.get(IndexerCheckpoint, "main")
             assert cp2 is not None and cp2.log_size == 5
             note2 = Checkpoint(forged.origin, cp2.log_size, bytes.fromhex(cp2.log_root[2:])).sign(
@@ -149,7 +149,7 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
         # the operator's own database: the indexer raises the alarm, keeps the signed history,
         # and the operator's checkpointer refuses to sign
         Indexer(svc.db, svc.ledger()).run_once()
-        with svc.db.session() as s:
+        with svc.db.read() as s:
             cp1 = s.get(IndexerCheckpoint, "main")
             assert cp1 is not None and (cp1.log_size, cp1.log_root) == (4, row.root)
             assert [a.code for a in alarms.active(s)] == ["history_rewritten"]
@@ -190,7 +190,7 @@ class _Refuses(BaseHTTPRequestHandler):
 
 
 def _count(svc: LedgerService) -> int:
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         return int(s.scalar(select(func.count()).select_from(CheckpointRow)) or 0)
 
 
@@ -245,7 +245,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
         assert result.returncode == 1, (result.stdout, result.stderr)
         assert "[witness_refused]" in result.stderr and "Traceback" not in result.stderr
         assert _count(svc) == 1
-        with svc.db.session() as s:
+        with svc.db.read() as s:
             assert [a.code for a in alarms.active(s)] == ["witness_refused"]
     finally:
         server.shutdown()
@@ -259,7 +259,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
     (var / "witnesses.json").unlink()
 
     # a stored checkpoint the log does not extend (its root is not the log's at its size)
-    with svc.db.session() as s:
+    with svc.db.write() as s:
         s.add(
             CheckpointRow(
                 origin=checkpointer.origin,

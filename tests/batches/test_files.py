@@ -155,7 +155,7 @@ def test_a_bad_file_stores_nothing(benv: BatchEnv, tmp_path: Path, garbage: byte
         app, ["batch", "submit", str(bad), "--key", str(key), "--api", "http://127.0.0.1:9"]
     )
     assert getattr(result.exception, "code", None) == "bad_batch_file"
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         assert session.scalar(select(func.count()).select_from(BatchUpload)) == 0
         assert session.scalar(select(func.count()).select_from(BatchLine)) == 0
     # And a body of garbage for no upload at all is a clear 404, not a server error.
@@ -210,7 +210,7 @@ def test_cli_submit_with_id_numbers_end_to_end(
         ],
     )
     assert result.exit_code == 0, (result.output, result.exception)
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         upload = session.scalars(select(BatchUpload)).one()
         stored = list(session.scalars(select(BatchLine.beneficiary).order_by(BatchLine.line_index)))
         raw = b"".join(session.scalars(select(BatchLine.line_bytes)))

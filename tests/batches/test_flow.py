@@ -27,7 +27,7 @@ def test_thousand_lines_end_to_end_with_offline_proof(benv: BatchEnv) -> None:
 
     benv.relay_until_confirmed(batch_id)
     benv.index()
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         shares = {
             r.commitment_id: r
             for r in session.scalars(select(DeliveryRow).where(DeliveryRow.record_id == batch_id))

@@ -15,7 +15,7 @@ from tests.batches.conftest import BatchEnv, make_lines
 
 
 def _stored_lines(benv: BatchEnv, batch_id: str) -> int:
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         return int(
             session.scalar(
                 select(func.count()).select_from(BatchLine).where(BatchLine.batch_id == batch_id)
@@ -25,7 +25,7 @@ def _stored_lines(benv: BatchEnv, batch_id: str) -> int:
 
 
 def _in_outbox(benv: BatchEnv, batch_id: str) -> bool:
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         return (
             session.scalar(select(OutboxRecord.id).where(OutboxRecord.record_id == batch_id))
             is not None
@@ -68,7 +68,7 @@ def test_over_delivery_names_the_line_and_the_commitment(benv: BatchEnv) -> None
     batch_id = "0x" + signed.id.hex()
     assert _stored_lines(benv, batch_id) == 0
     assert not _in_outbox(benv, batch_id)
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         row = session.scalars(select(BatchUpload).where(BatchUpload.batch_id == batch_id)).one()
         assert (row.status, row.error_code) == ("refused", "OverDelivery")
 
@@ -121,3 +121,46 @@ def test_bad_frames_and_foreign_signers_are_clear_errors(benv: BatchEnv) -> None
     resp = benv.http.post("/api/v1/batches", json=bad_sig)
     assert resp.status_code == 422
     assert resp.json()["code"] == "bad_signature"
+
+
+def test_a_malformed_batch_record_gets_the_contract_s_code(benv: BatchEnv) -> None:
+    """Opening an upload checks the signed record's shape as the contract will, and answers
+    with the contract's error names; nothing is held. A well-formed batch of the same
+    commitments is accepted."""
+    import dataclasses
+
+    from ledger.records import MAX_BATCH_COMMITMENTS, DeliveryBatch
+
+    env = benv.env
+    key = env.actors.org_a.key
+    one, two = sorted([benv.commitment(1000), benv.commitment(1000)])
+    lines = make_lines(one, 3) + make_lines(two, 3)
+    good = sign_batch(lines, key, env.domain)
+    rec = good.record
+    assert isinstance(rec, DeliveryBatch) and rec.commitment_ids == (one, two)
+    many = tuple(bytes([i // 256, i % 256]) + bytes(30) for i in range(MAX_BATCH_COMMITMENTS + 1))
+    for change, code in [
+        ({"commitment_ids": (), "quantities": ()}, "EmptyBatch"),
+        ({"line_count": 0}, "EmptyBatch"),
+        ({"quantities": (3,)}, "BatchLengthMismatch"),
+        # refused before the shape check: no JSON list may be longer than the contract's bound
+        ({"commitment_ids": many, "quantities": (1,) * len(many)}, "bad_type"),
+        ({"commitment_ids": (two, one)}, "CommitmentsNotSorted"),
+        ({"commitment_ids": (one, one)}, "CommitmentsNotSorted"),
+    ]:
+        bad = dataclasses.replace(rec, **change).sign(key, env.domain)
+        with pytest.raises(LedgerError) as exc:
+            benv.client.upload(bad, [line.line_bytes() for line in lines])
+        assert exc.value.code == code, (change.keys(), exc.value.code)
+        assert _stored_lines(benv, "0x" + bad.id.hex()) == 0
+        assert not _in_outbox(benv, "0x" + bad.id.hex())
+    result = benv.client.upload(good, [line.line_bytes() for line in lines])
+    assert result.status == "accepted"
+    # in Python, where no JSON bound applies, the batch service names the contract's error
+    from ledger.batches import BatchService
+
+    service = BatchService(benv.service.db, benv.service.relayer, env.domain)
+    too_many = dataclasses.replace(rec, commitment_ids=many, quantities=(1,) * len(many))
+    with pytest.raises(LedgerError) as exc:
+        service.open(too_many.sign(key, env.domain))
+    assert exc.value.code == "TooManyCommitments"

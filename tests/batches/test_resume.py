@@ -16,7 +16,7 @@ from tests.batches.conftest import BatchEnv, make_lines
 
 
 def _lines_held(benv: BatchEnv, batch_id: str) -> tuple[int, int]:
-    with benv.service.db.session() as session:
+    with benv.service.db.read() as session:
         count = session.scalar(
             select(func.count()).select_from(BatchLine).where(BatchLine.batch_id == batch_id)
         )

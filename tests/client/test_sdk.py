@@ -128,7 +128,7 @@ def test_wait_confirmed_raises_when_the_chain_refused(
     org = sdk(http, env.actors.org_a)
     # A record the chain refused is marked failed by the relayer; stand one in directly.
     rid = "0x" + "66" * 32
-    with svc.db.session() as s:
+    with svc.db.write() as s:
         s.add(
             OutboxRecord(
                 record_id=rid,

@@ -312,7 +312,7 @@ def test_demo_five_times_under_load_then_audit(running: Running) -> None:
         running.env.get("BANGFU_DATABASE_URL") or f"sqlite:///{running.var / 'ledger.sqlite3'}"
     )
     try:
-        with db.session() as session:
+        with db.read() as session:
             uploads = session.scalars(select(BatchUpload.status)).all()
     finally:
         db.dispose()

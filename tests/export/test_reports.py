@@ -191,7 +191,7 @@ def test_key_county_file(tmp_path: Path) -> None:
 
 
 def _report(demo: Demo):  # type: ignore[no-untyped-def]
-    with demo.service.db.session() as session:
+    with demo.service.db.read() as session:
         snap = load_snapshot(session, Q3.end, province=52)
     keys = load_key_counties(demo.key_file)
     return snap, build_report(snap, Q3, key_counties=keys, with_charts=False)
@@ -245,7 +245,7 @@ def test_report_figures(demo: Demo) -> None:
 
 def test_every_figure_ties_back_to_records(demo: Demo) -> None:
     snap, report = _report(demo)
-    with demo.service.db.session() as session:
+    with demo.service.db.read() as session:
         entries = session.scalars(select(LogEntry).order_by(LogEntry.leaf_index)).all()
         leaves = [bytes.fromhex(e.leaf_hash[2:]) for e in entries]
         index = {e.record_id: e for e in entries}
@@ -273,7 +273,7 @@ def test_every_figure_ties_back_to_records(demo: Demo) -> None:
 
 
 def test_indicators_match_hand_computed(demo: Demo) -> None:
-    with demo.service.db.session() as session:
+    with demo.service.db.read() as session:
         snap = load_snapshot(session, Q3.end)
     keys = {COUNTY_A}
     a = ind.compute(snap, ORG_CODE_A, Q3, key_counties=keys)
@@ -297,7 +297,7 @@ def test_indicators_match_hand_computed(demo: Demo) -> None:
 
 
 def test_iati_export_validates(demo: Demo) -> None:
-    with demo.service.db.session() as session:
+    with demo.service.db.read() as session:
         snap = load_snapshot(session, Q3.end)
     data = iati.export(snap, reporting_org="CN-USCI-11100000000013127X")
     doc = etree.fromstring(data)
@@ -328,7 +328,7 @@ def test_sector_mapping_uses_real_dac_codes() -> None:
 
 
 def test_csv_exports_carry_tx_and_proof(demo: Demo) -> None:
-    with demo.service.db.session() as session:
+    with demo.service.db.read() as session:
         for kind in csv_export.KINDS:
             buf = io.StringIO()
             n = csv_export.write_csv(session, kind, buf)
@@ -407,7 +407,7 @@ def test_report_files_and_cli(demo: Demo, tmp_path: Path) -> None:
 
 def test_report_before_any_record(demo: Demo) -> None:
     period = parse_period("2030-05")
-    with demo.service.db.session() as session:
+    with demo.service.db.read() as session:
         snap = load_snapshot(session, period.end)
     report = build_report(snap, period, with_charts=False)
     assert snap.log_size == 0 and all(not t.rows for n, t in report.tables.items() if n != "trend")
@@ -418,12 +418,13 @@ def test_report_before_any_record(demo: Demo) -> None:
 def test_key_counties_from_library_table(demo: Demo) -> None:
     from ledger.library.models import KeyCounty
 
-    with demo.service.db.session() as session:
+    with demo.service.db.write() as session:
         assert load_key_counties(None, session) == set()
         session.add(KeyCounty(code=COUNTY_B, name="开阳县", source="test"))
-    with demo.service.db.session() as session:
+    with demo.service.db.read() as session:
         assert load_key_counties(None, session) == {COUNTY_B}
         snap = load_snapshot(session, Q3.end)
         b = ind.compute(snap, ORG_CODE_B, Q3, key_counties=load_key_counties(None, session))
+    with demo.service.db.write() as session:
         session.delete(session.get(KeyCounty, COUNTY_B))
     assert b.key_county_share == 1.0

@@ -211,3 +211,30 @@ def test_demo_library_call_sites(svc, env, tmp_path):
     assert demo._take(client, state, "match/0", nid, ORG_CODE_A, org, county) == mid
     assert client.request("GET", f"/api/v1/library/matches/{mid}")["match"]["status"] == "accepted"
     assert client.request("GET", f"/api/v1/library/projects/{sid}")["status"] == "published"
+
+
+def test_anchored_human_fields_are_served_from_the_read_model(svc, env):
+    """Once indexed, each anchored version's title, budget and end date are what the chain
+    says: in the library's versions and proof answers, in the public projects list and on
+    the portal's project page; a version not indexed yet says so (null)."""
+    from tests.library.conftest import sync
+
+    a = env.actors
+    county, public = _client(svc, a.county_a), _client(svc)
+    body = need(title="黔西南州蜂蜜合作社冷库建设", budget_fen=12_345_600, deadline="2027-03-31")
+    pid = county.library_create("need", body)["project_id"]
+    county.library_publish(pid)
+    http = public.http
+    before = http.get(f"/api/v1/library/projects/{pid}/versions").json()
+    assert [v["anchored"] for v in before] == [None]  # queued, not on chain yet
+    sync(svc, env)
+    want = {"title": "黔西南州蜂蜜合作社冷库建设", "budget": 12_345_600, "end_date": 20270331}
+    versions = http.get(f"/api/v1/library/projects/{pid}/versions").json()
+    assert [v["anchored"] for v in versions] == [want]
+    proof = http.get(f"/api/v1/library/projects/{pid}/versions/1/proof").json()
+    assert proof["anchored"] == want
+    projects.verify_version_proof(proof)
+    items = http.get("/api/v1/public/projects", params={"project": pid}).json()["items"]
+    assert [(i["project_id"], {k: i[k] for k in want}) for i in items] == [(pid, want)]
+    page = http.get(f"/projects/{pid}")
+    assert page.status_code == 200 and "「黔西南州蜂蜜合作社冷库建设」" in page.text

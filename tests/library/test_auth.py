@@ -91,7 +91,7 @@ def _version_request(
     w: World, pid: str, key: LocalAccount, delta: int, action: str, **kw: Any
 ) -> tuple[dict[str, Any], str, str]:
     """The LibraryProject request and the anchor signature for the next version."""
-    with w.svc.db.session() as s:
+    with w.svc.db.read() as s:
         row = projects.get_project(s, pid)
         kind = ProjectKind(row.kind)
         content = (
@@ -194,7 +194,7 @@ def b_publish(w: World, key: LocalAccount | None, delta: int) -> Request:
 
 
 def b_push(w: World, key: LocalAccount | None, delta: int) -> Request:
-    with w.svc.db.session() as s:
+    with w.svc.db.read() as s:
         message = matching.push_message(s, w.need, 5, messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
     return Request(
@@ -210,7 +210,7 @@ def b_push(w: World, key: LocalAccount | None, delta: int) -> Request:
 def b_propose(w: World, key: LocalAccount | None, delta: int) -> Request:
     signer = key or w.env.actors.org_b
     mid = "0x" + new_id(signer.address).hex()
-    with w.svc.db.session() as s:
+    with w.svc.db.read() as s:
         message = matching.match_message(
             s,
             "propose",
@@ -235,7 +235,7 @@ def b_propose(w: World, key: LocalAccount | None, delta: int) -> Request:
 
 
 def b_respond(w: World, key: LocalAccount | None, delta: int) -> Request:
-    with w.svc.db.session() as s:
+    with w.svc.db.read() as s:
         m = matching.get_match(s, w.match)
         message = matching.response_message(m, "accept", messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
@@ -250,7 +250,7 @@ def b_respond(w: World, key: LocalAccount | None, delta: int) -> Request:
 
 
 def b_key_counties(w: World, key: LocalAccount | None, delta: int) -> Request:
-    with w.svc.db.session() as s:
+    with w.svc.db.read() as s:
         version = projects.key_county_list_version(s) + 1
     message = projects.key_county_message(
         version, "国乡振发 test list", [522327, 522326], expiry(delta)
@@ -328,7 +328,7 @@ def _make_bundle(env, tmp_path) -> dict[str, Any]:
         other, ProjectKind.NEED, need(county=520121, title="外省共享需求"), env.actors.county_b.key
     )
     sync(other, env)
-    with other.db.session() as s:
+    with other.db.read() as s:
         bundle = sharing.export_bundle(
             s, EXPORTER.key, other.domain, instance="guizhou-2", project_ids=[pid]
         )

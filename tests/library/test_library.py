@@ -29,7 +29,7 @@ def test_lifecycle_each_allowed_transition_and_a_refused_one(svc, env):
     with pytest.raises(ConflictError) as info:
         actions.change_status(svc, nid, "published", a.county_a.key)
     assert info.value.code == "transition_not_allowed"
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         assert [v.status for v in projects.versions(s, nid)] == [
             "published",
             "matched",
@@ -49,7 +49,7 @@ def test_versions_anchored_and_old_version_proven(svc, env):
     nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     actions.edit(svc, nid, need(title="册亨县者楼村油茶产业帮扶（第二版）"), a.county_a.key)
     sync(svc, env)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         old = projects.version_proof(s, nid, 1)
         new = projects.version_proof(s, nid, 2)
     signed = projects.verify_version_proof(old)
@@ -123,14 +123,14 @@ def test_commitment_needs_an_accepted_match(svc, env):
     accepted = svc.relayer.accept([commitment(bytes.fromhex(mid[2:]))])
     assert accepted[0].status == "queued"
     sync(svc, env)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         got = matching.progress(s, nid)["by_resource"]["funds"]
     assert got == {"asked": 20_000_000, "committed": 1_000_000, "delivered": 0, "confirmed": 0}
 
 
 def test_ranking_on_a_fixed_data_set(svc, env):
     a = env.actors
-    with svc.db.session() as s:
+    with svc.db.write() as s:
         projects.load_key_counties(s, [522327], "test")
     nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     # best: serves the county itself, category fits, full capacity
@@ -157,7 +157,7 @@ def test_ranking_on_a_fixed_data_set(svc, env):
         supply(title="丙", categories=["文化体育"], regions=[11]),
         a.org_b.key,
     )
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         recs = [
             r for r in matching.recommend(s, nid, limit=100) if r.project_id in (best, mid, worst)
         ]
@@ -174,6 +174,7 @@ def test_ranking_on_a_fixed_data_set(svc, env):
         assert by_id[worst].score == 0 + 0 + 20 + 10
         later = matching.recommend(s, nid, limit=100, today=date.today() + timedelta(days=90))
         assert {r.project_id: r.score for r in later}[best] == 100
+    with svc.db.write() as s:
         projects.load_key_counties(s, [520121], "test")
 
 
@@ -181,7 +182,7 @@ def test_tampered_bundle_refused(svc, env):
     a = env.actors
     nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     sync(svc, env)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         bundle = sharing.export_bundle(
             s, a.admin.key, svc.domain, instance="guizhou", project_ids=[nid]
         )
@@ -189,7 +190,7 @@ def test_tampered_bundle_refused(svc, env):
     trusted = [a.admin.address]
 
     def refused(b, code):
-        with svc.db.session() as s, pytest.raises(LedgerError) as info:
+        with svc.db.write() as s, pytest.raises(LedgerError) as info:
             sharing.import_bundle(s, b, trusted)
         assert info.value.code == code
 
@@ -199,13 +200,13 @@ def test_tampered_bundle_refused(svc, env):
     ].replace("120", "121")
     refused(edited, "bad_bundle_signature")
     # re-signed by the tamperer: the signature is then not a trusted exporter's
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         other = sharing.export_bundle(
             s, a.stranger.key, svc.domain, instance="x", project_ids=[nid]
         )
     refused(other, "untrusted_exporter")
     # a trusted signer's bundle whose content was changed before signing fails the proof
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         good = sharing.export_bundle(s, a.stranger.key, svc.domain, instance="x", project_ids=[nid])
     bad = copy.deepcopy(good)
     bad["projects"][0]["versions"][0]["content_json"] += " "
@@ -215,7 +216,7 @@ def test_tampered_bundle_refused(svc, env):
     bad["signature"] = messages.sign(
         messages.LIBRARY_BUNDLE, sharing._bundle_message(bad), svc.domain, a.stranger.key
     )
-    with svc.db.session() as s, pytest.raises(LedgerError) as info:
+    with svc.db.write() as s, pytest.raises(LedgerError) as info:
         sharing.import_bundle(s, bad, [a.stranger.address])
     assert info.value.code == "bad_bundle_proof"
 
@@ -242,7 +243,7 @@ def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path
     sync(other, env)
 
     def export(instance: str = "guizhou") -> dict:
-        with other.db.session() as s:
+        with other.db.read() as s:
             return sharing.export_bundle(
                 s, exporter.key, other.domain, instance=instance, project_ids=[nid]
             )
@@ -259,7 +260,7 @@ def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path
     with pytest.raises(ApiError) as info:
         admin_client(a.org_b.address).library_import_bundle(b1)
     assert info.value.code == "untrusted_exporter"
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         assert s.get(LibraryProject, nid) is None
     # the caller cannot choose whom to trust: ?trusted= is gone, the query is ignored
     admin = admin_client(exporter.address)
@@ -273,7 +274,7 @@ def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path
     assert info.value.code == "not_admin"
 
     assert admin.library_import_bundle(b1) == {"imported": 1}
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         row = s.get(LibraryProject, nid)
         assert row is not None and row.origin == "import:guizhou" and row.status == "published"
     # a later version is added; the earlier one stays as it was
@@ -283,7 +284,7 @@ def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path
     assert admin.library_import_bundle(b2) == {"imported": 1}
     # an older bundle again changes nothing
     assert admin.library_import_bundle(b1) == {"imported": 0}
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         vs = projects.versions(s, nid)
         assert [v.version for v in vs] == [1, 2] and "二期" not in vs[0].content_json
         assert s.get(LibraryProject, nid).title == "开阳县茶园帮扶（二期）"
@@ -294,7 +295,7 @@ def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path
     # nor can a bundle overwrite a local project
     local = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     sync(svc, env)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         mine = sharing.export_bundle(
             s, exporter.key, svc.domain, instance="guizhou", project_ids=[local]
         )
@@ -319,7 +320,7 @@ def test_chinese_search_and_filters(svc, env):
         need(title=f"乡村学校图书室{tag}", category="文化体育"),
         a.county_a.key,
     )
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         found = projects.search(s, projects.Search(text=f"蜂蜜 {tag}"))
         assert [p.project_id for p in found] == [nid]
         assert [p.project_id for p in projects.search(s, projects.Search(text="养蜂合作"))][:1] == [

@@ -86,7 +86,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
     svc.db.migrate()
     indexer = Indexer(svc.db, svc.ledger())
     indexer.run_until_synced()  # roles, so the library knows who owns which county
-    with svc.db.session() as s:
+    with svc.db.write() as s:
         s.add(
             Organization(
                 org_code=ORG_CODE_A, name="贵州乡村发展基金会", name_en="Guizhou Rural Fund"

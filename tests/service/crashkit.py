@@ -238,7 +238,7 @@ class Ledger:
     def settled(self, ids: set[str]) -> bool:
         """Every id confirmed in the outbox and indexed, and the index as long as the log."""
         try:
-            with self.db.session() as s:
+            with self.db.read() as s:
                 statuses = set(
                     s.scalars(select(OutboxRecord.status).where(OutboxRecord.record_id.in_(ids)))
                 )
@@ -258,7 +258,7 @@ class Ledger:
 
     def confirmed(self) -> dict[str, int]:
         """Confirmed outbox records and the leaf each was confirmed at."""
-        with self.db.session() as s:
+        with self.db.read() as s:
             q = select(OutboxRecord.record_id, OutboxRecord.leaf_index).where(
                 OutboxRecord.status == "confirmed"
             )
@@ -266,7 +266,7 @@ class Ledger:
 
     def diagnose(self) -> str:
         """Outbox rows by status and error, for a failure message."""
-        with self.db.session() as s:
+        with self.db.read() as s:
             rows = s.execute(
                 select(OutboxRecord.status, OutboxRecord.error_code, OutboxRecord.error)
             ).all()
@@ -275,7 +275,7 @@ class Ledger:
             key = (status, code, (error or "")[:200] or None)
             counts[key] = counts.get(key, 0) + 1
         out = "; ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str))
-        with self.db.session() as s:
+        with self.db.read() as s:
             cp = s.get(IndexerCheckpoint, "main")
             indexed = set(s.scalars(select(LogEntry.record_id)))
             confirmed = set(

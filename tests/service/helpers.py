@@ -176,7 +176,7 @@ class Stack:
             work = self.step()
             if tick is not None:
                 tick()
-            with self.svc.db.session() as s:
+            with self.svc.db.read() as s:
                 q = select(OutboxRecord.record_id, OutboxRecord.status)
                 rows = dict(s.execute(q).tuples().all())
                 indexed = set(s.scalars(select(LogEntry.record_id)))
@@ -201,7 +201,7 @@ def stack(svc: LedgerService, relayers: Sequence[LocalAccount], **worker: Any) -
 
 
 def leaf_count(svc: LedgerService, record_id: str) -> int:
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         return int(
             s.scalar(
                 select(func.count()).select_from(LogEntry).where(LogEntry.record_id == record_id)

@@ -104,7 +104,7 @@ def test_same_record_twice_is_one_record(
     assert after.status_code == 202
     assert after.json()["accepted"][0] == {**first, "status": "confirmed", "duplicate": True}
     rid = "0x" + n.id.hex()
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         assert s.query(OutboxRecord).filter_by(record_id=rid).count() == 1
     st.settle()
     assert leaf_count(svc, rid) == 1

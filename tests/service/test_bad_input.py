@@ -49,7 +49,7 @@ def client(svc: LedgerService) -> Iterator[TestClient]:
 
 
 def outbox_size(svc: LedgerService) -> int:
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
 
 

@@ -83,7 +83,7 @@ def test_chain_comes_back_without_its_last_interval(
     lost = [flow.need() for _ in range(15)]
     svc.relayer.accept(lost)
     st.settle(timeout=120)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         cp = s.get(IndexerCheckpoint, "main")
         assert cp is not None and cp.log_size == 25
     assert all(env.ledger.record_kind(r.id) == 1 for r in lost)
@@ -102,7 +102,7 @@ def test_chain_comes_back_without_its_last_interval(
         if all(env.ledger.record_kind(r.id) == 1 for r in saved + lost + pending):
             break
         assert time.monotonic() < deadline
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         cp = s.get(IndexerCheckpoint, "main")
         assert cp is not None
         assert cp.log_size == env.ledger.log_size(cp.last_block) == 30

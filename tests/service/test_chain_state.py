@@ -250,7 +250,7 @@ def test_rebuild_after_restart_without_historical_states(
     rebuilt, status = rebuild(env.ledger, f"sqlite:///{tmp_path / 'again.sqlite3'}", block_range=3)
     assert status.log_size == env.ledger.log_size() == 7
     assert digest(live) == digest(rebuilt)
-    with live.session() as s:
+    with live.read() as s:
         assert list(s.scalars(select(LogEntry.leaf_index).order_by(LogEntry.leaf_index))) == list(
             range(7)
         )

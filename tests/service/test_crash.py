@@ -85,7 +85,7 @@ def st(svc: LedgerService, env: ChainEnv) -> Stack:
 
 
 def statuses(svc: LedgerService) -> dict[str, str]:
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         return dict(s.execute(select(OutboxRecord.record_id, OutboxRecord.status)).tuples().all())
 
 
@@ -103,7 +103,7 @@ def test_relayer_killed_between_durable_and_broadcast_loses_nothing(
     # 1. The relayer dies right after its 'sent' rows are durable, before the broadcast.
     proc = spawn("relayer", {**envs, CRASH_AFTER_ENV: "durable"}, log)
     assert proc.wait(120) == 137, log.read_text()[-3000:]
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         orphan = s.scalars(select(SentTransaction).where(SentTransaction.status == "pending")).all()
         assert len(orphan) == 1 and orphan[0].record_count == 7
         assert env.w3.eth.get_transaction_count(orphan[0].sender, "pending") <= orphan[0].nonce
@@ -137,11 +137,11 @@ def test_relayer_killed_between_durable_and_broadcast_loses_nothing(
     on_chain = appended_ids(env, first_block)
     assert all(on_chain.count(i) == 1 for i in ids), "a record is missing or duplicated"
     st.indexer.run_until_synced()
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         indexed = set(s.scalars(select(LogEntry.record_id).where(LogEntry.record_id.in_(ids))))
     assert indexed == set(ids)
     # The relayer's nonces stayed contiguous: the orphaned transaction was sent as signed.
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         assert (
             s.scalar(
                 select(func.count())
@@ -172,11 +172,11 @@ def test_indexer_killed_mid_range_resumes_without_gap_or_duplicate(
         size = env.ledger.log_size()
 
         def indexed() -> int:
-            with fresh.db.session() as s:
+            with fresh.db.read() as s:
                 return int(s.scalar(select(func.count()).select_from(LogEntry)) or 0)
 
         def last_block() -> int:
-            with fresh.db.session() as s:
+            with fresh.db.read() as s:
                 cp = s.get(IndexerCheckpoint, "main")
                 return cp.last_block if cp else -1
 
@@ -194,7 +194,7 @@ def test_indexer_killed_mid_range_resumes_without_gap_or_duplicate(
         finally:
             kill(proc)
         assert kills == 3
-        with fresh.db.session() as s:
+        with fresh.db.read() as s:
             leaves = list(s.scalars(select(LogEntry.leaf_index).order_by(LogEntry.leaf_index)))
         assert leaves == list(range(size))
         again_urls = fresh_database_url(kind, tmp_path / "again")

@@ -181,7 +181,7 @@ def test_rewritten_history_is_refused_then_recovered(
     # The indexer raises the alarm and keeps the signed history: no rollback, no re-index.
     for _ in range(3):
         st.indexer.run_once()
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         cp = s.get(IndexerCheckpoint, "main")
         assert cp is not None and cp.log_size == 8 and cp.log_root == signed.root
         assert s.scalar(select(func.count()).select_from(LogEntry)) == 8
@@ -209,7 +209,7 @@ def test_rewritten_history_is_refused_then_recovered(
         assert divergence["chain_root_at_checkpoint_size"] not in (None, signed.root)
 
     refused(cli(env, database_url, "checkpoint", "sign"), HISTORY_REWRITTEN)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         assert s.scalar(select(func.count()).select_from(CheckpointRow)) == 1
 
     report = run_audit(
@@ -241,7 +241,7 @@ def test_rewritten_history_is_refused_then_recovered(
         assert on_chain.count("0x" + record.id.hex()) == 1
     assert env.ledger.log_size() == 14
     assert_exactly_once(env, svc, [*kept, *lost, foreign], tmp_path)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         # The old checkpoints and the resolved alarm are kept as evidence.
         assert s.scalar(select(func.count()).select_from(CheckpointRow)) == 1
         alarm = s.scalars(select(Alarm).where(Alarm.code == HISTORY_REWRITTEN)).one()
@@ -283,7 +283,7 @@ def test_reorg_flips_confirmed_back_and_heals(
         )
         assert {s["status"] for s in answer.json()} == {"queued"}
     assert set(statuses(svc, first).values()) == {"confirmed"}
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         reasons = {
             r.error_code
             for r in s.scalars(select(OutboxRecord).where(OutboxRecord.status == "queued"))
@@ -296,7 +296,7 @@ def test_reorg_flips_confirmed_back_and_heals(
 
     st.settle(timeout=180)
     assert_exactly_once(env, svc, first + second, tmp_path)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         assert not s.scalar(
             select(func.count())
             .select_from(OutboxRecord)
@@ -354,14 +354,14 @@ def test_readyz_missing_log_row_and_short_read_model(
         assert body["read_model"]["complete"] is True
         assert body["read_model"]["size"] == body["chain"]["log_size"] == 4
 
-        with svc.db.session() as s:
+        with svc.db.write() as s:
             s.execute(delete(LogEntry).where(LogEntry.leaf_index == 1))
         missing = api.get("/readyz")
         assert missing.status_code == 503
         assert "log_incomplete" in missing.json()["reasons"]
 
         # The log table without a gap, but one leaf short of the chain at the indexed block.
-        with svc.db.session() as s:
+        with svc.db.write() as s:
             s.execute(delete(LogEntry).where(LogEntry.leaf_index >= 1))
             hashes = [bytes.fromhex(h[2:]) for h in s.scalars(select(LogEntry.leaf_hash))]
             cp = s.get(IndexerCheckpoint, "main")
@@ -392,7 +392,7 @@ def test_restarted_relayer_finds_confirmed_records_missing_on_chain(
     ghost = scoped_need(env.domain, env.actors.county_a)
     svc.relayer.accept([ghost])
     head = env.w3.eth.get_block("latest")
-    with svc.db.session() as s:
+    with svc.db.write() as s:
         row = s.scalars(
             select(OutboxRecord).where(OutboxRecord.record_id == "0x" + ghost.id.hex())
         ).one()
@@ -438,7 +438,7 @@ def test_signed_history_restored_resumes(
     assert env.ledger.log_size() == 3
     st.settle()
     assert_exactly_once(env, svc, records, tmp_path)
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         alarm = s.scalars(select(Alarm).where(Alarm.code == HISTORY_REWRITTEN)).one()
         assert alarm.resolved_at is not None
         assert alarm.resolution == "the chain holds the signed history again"
@@ -453,7 +453,7 @@ def test_index_divergence_is_a_stored_alarm(own_chain: ChainEnv, svc: LedgerServ
     st = stack(svc, env.actors.relayers)
     svc.relayer.accept([scoped_need(env.domain, env.actors.county_a) for _ in range(2)])
     st.settle()
-    with svc.db.session() as s:
+    with svc.db.write() as s:
         entry = s.get(LogEntry, 0)
         assert entry is not None
         entry.leaf_hash = "0x" + sha256(b"tampered").hex()

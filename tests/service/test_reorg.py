@@ -49,7 +49,7 @@ def assert_exactly_once(
     missing = [i for i in ids if on_chain.count(i) != 1]
     assert not missing, f"{len(missing)} acknowledged records are not on chain exactly once"
     assert len(on_chain) == len(set(on_chain)) == env.ledger.log_size()
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         assert set(s.scalars(select(OutboxRecord.status))) == {"confirmed"}
         indexed = list(s.scalars(select(LogEntry.leaf_index).order_by(LogEntry.leaf_index)))
     assert indexed == list(range(len(on_chain)))
@@ -80,7 +80,7 @@ def test_reorg_during_indexing(private: ChainEnv, svc: LedgerService, tmp_path: 
     head = int(env.w3.eth.block_number)
     depth = head - before
     assert depth >= 4
-    with svc.db.session() as s:
+    with svc.db.read() as s:
         raws = [
             tx.raw
             for tx in s.scalars(

@@ -88,15 +88,15 @@ class World:
     tmp: Path
 
     def outbox(self) -> int:
-        with self.svc.db.session() as s:
+        with self.svc.db.read() as s:
             return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
 
     def leaves(self) -> int:
-        with self.svc.db.session() as s:
+        with self.svc.db.read() as s:
             return int(s.scalar(select(func.count()).select_from(LogEntry)) or 0)
 
     def uploads(self) -> int:
-        with self.svc.db.session() as s:
+        with self.svc.db.read() as s:
             return int(s.scalar(select(func.count()).select_from(BatchUpload)) or 0)
 
     def seen(self, record_ids: Sequence[str], upload_ids: Sequence[str] = ()) -> dict[str, Any]:

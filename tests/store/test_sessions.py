@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.store.db import Database, NestedWriteError
 
@@ -81,13 +81,16 @@ def test_a_nested_write_fails_at_once(db: Database) -> None:
         s.execute(text("UPDATE counter SET n = 9"))
 
 
-def test_legacy_immediate_session_is_a_write(db: Database) -> None:
-    with db.session(immediate=True) as s:
-        s.execute(text("UPDATE counter SET n = 3"))
-        with pytest.raises(NestedWriteError), db.write():
-            pass
-    with db.read() as s:
-        assert _value(s) == 3
+def test_there_is_no_deferred_read_write_session() -> None:
+    """The wrong way can't be written: `Database` offers only `read()` and `write()`."""
+    public = {name for name in vars(Database) if not name.startswith("_")}
+    assert {"read", "write"} <= public
+    assert not public & {"session", "sessions"}
+    db = Database("sqlite://")
+    try:
+        assert not any(hasattr(db, name) for name in ("session", "sessions"))
+    finally:
+        db.dispose()
 
 
 def test_concurrent_read_then_write_waits_instead_of_failing(tmp_path: Path) -> None:
@@ -133,8 +136,13 @@ def test_the_old_deferred_read_then_write_fails_when_another_writer_commits_betw
         with first.write() as s:
             s.execute(text("CREATE TABLE counter (name VARCHAR(20) PRIMARY KEY, n INTEGER)"))
             s.execute(text("INSERT INTO counter VALUES ('c', 0)"))
-        # first.session(): deferred, the old default
-        with pytest.raises(OperationalError, match="database is locked"), first.session() as s:
+        # a plain deferred transaction on the bare engine: what the removed `session()` was
+        deferred = sessionmaker(first.engine)
+        with (
+            pytest.raises(OperationalError, match="database is locked"),
+            deferred() as s,
+            s.begin(),
+        ):
             n = _value(s)
             _increment(second)  # another process writes in between
             s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
