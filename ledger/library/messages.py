@@ -38,6 +38,10 @@ from ledger.records import Domain, recover_signer
 MAX_LIFETIME = 24 * 3600
 #: What the SDK asks for by default.
 DEFAULT_LIFETIME = 600
+#: The longest text field of a message (characters; NUL is never allowed).
+MAX_TEXT = 10_000
+#: The most elements of an array field (`Resource[]`, `uint32[]`).
+MAX_ITEMS = 5000
 
 
 class SignatureError(LedgerError):
@@ -232,7 +236,7 @@ def _bytes32(value: Any, field: str) -> str:
 
 def _value(typ: str, value: Any, field: str) -> Any:
     if typ == "string":
-        if not isinstance(value, str) or len(value) > 10_000 or "\x00" in value:
+        if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
             raise _bad(field, "must be text without NUL, at most 10,000 characters")
         return value
     if typ == "bytes32":
@@ -244,7 +248,7 @@ def _value(typ: str, value: Any, field: str) -> Any:
     if typ.startswith("uint") and not typ.endswith("[]"):
         return _uint(value, int(typ[4:]), field)
     if typ.endswith("[]"):
-        if not isinstance(value, list) or len(value) > 5000:
+        if not isinstance(value, list) or len(value) > MAX_ITEMS:
             raise _bad(field, "must be a list of at most 5,000")
         elem = typ[:-2]
         if elem == "Resource":
