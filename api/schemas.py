@@ -18,7 +18,13 @@ from pydantic import (
     create_model,
 )
 
-from ledger.library.messages import MAX_ITEMS, MAX_TEXT, RESOURCE_TYPE, MessageType
+from ledger.library.messages import (
+    MAX_ITEMS,
+    MAX_RESOURCES,
+    MAX_TEXT,
+    RESOURCE_TYPE,
+    MessageType,
+)
 from ledger.records import BY_SLUG, Record, _camel
 
 RecordKindName = Literal[
@@ -307,7 +313,8 @@ _MESSAGE_MODELS: dict[str, type[BaseModel]] = {}
 def _message_field_type(typ: str, name: str) -> Any:
     if typ.endswith("[]"):
         elem = _message_field_type(typ[:-2], name)
-        return Annotated[list[elem], Field(max_length=MAX_ITEMS)]  # type: ignore[valid-type]
+        most = MAX_RESOURCES if typ == "Resource[]" else MAX_ITEMS
+        return Annotated[list[elem], Field(max_length=most)]  # type: ignore[valid-type]
     if typ == "Resource":
         return _struct_model("Eip712Resource", RESOURCE_TYPE, "One Resource of a LibraryMatch.")
     if typ == "string":

@@ -119,7 +119,9 @@ class ImportIn(_Signed):
 
 
 Hex32Query = Annotated[str, Query(pattern=HEX32, description="0x-hex id (32 bytes)")]
-Version = Annotated[int, FPath(ge=1, lt=1 << 31, description="版本 1, 2, …")]
+# 0 is a version number too (GET /key-counties/version answers 0 before any list): it names
+# no project version, so its proof is 404 no_version.
+Version = Annotated[int, FPath(ge=0, lt=1 << 31, description="版本 1, 2, … (0: none)")]
 MoveStatus = Literal["published", "matched", "in_progress", "completed", "closed"]
 
 
