@@ -4,8 +4,8 @@ is visible to the very next request, a failed commit is an error answer (never a
 
 from __future__ import annotations
 
-import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,13 +13,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import WriterDep
 from ledger.indexer import Indexer
+from ledger.library import messages
 from ledger.service import LedgerService
 from tests.conftest import free_port
 
@@ -78,20 +77,27 @@ def _local_port(response: httpx.Response) -> int:
     return int(stream.get_extra_info("client_addr")[1])
 
 
-def _key_counties_body(csv: str, key: Any) -> dict[str, str]:
-    sig = Account.sign_message(
-        encode_defunct(primitive=hashlib.sha256(csv.encode()).digest()), key
-    ).signature
-    return {"csv": csv, "source": "test", "signature": "0x" + sig.hex()}
+def _key_counties_body(server: Server, codes: list[str], version: int, key: Any) -> dict[str, Any]:
+    """The library admin's signed KeyCountyList (issue 12: EIP-712, versioned)."""
+    message = {
+        "version": version,
+        "source": "test",
+        "counties": sorted(int(c) for c in codes),
+        "expiry": int(time.time()) + 600,
+    }
+    sig = messages.sign(messages.KEY_COUNTY_LIST, message, server.service.domain, key)
+    return {"message": message, "signature": sig}
 
 
 def test_a_write_is_seen_by_the_next_request_on_the_same_connection(server: Server, env):  # type: ignore[no-untyped-def]
     with httpx.Client(base_url=server.base, timeout=30) as http:
         first: int | None = None
-        for codes in (["522327"], ["522326", "520121"], ["522327", "522326"]):
-            csv = "code\n" + "\n".join(codes) + "\n"
+        for version, codes in enumerate(
+            (["522327"], ["522326", "520121"], ["522327", "522326"]), start=1
+        ):
             put = http.put(
-                "/api/v1/library/key-counties", json=_key_counties_body(csv, env.actors.admin.key)
+                "/api/v1/library/key-counties",
+                json=_key_counties_body(server, codes, version, env.actors.admin.key),
             )
             assert put.status_code == 200, put.text
             got = http.get("/api/v1/library/key-counties")
@@ -101,7 +107,7 @@ def test_a_write_is_seen_by_the_next_request_on_the_same_connection(server: Serv
         # a refusal (not the admin) is an answer on the same connection, and changes nothing
         bad = http.put(
             "/api/v1/library/key-counties",
-            json=_key_counties_body("code\n522327\n", env.actors.stranger.key),
+            json=_key_counties_body(server, ["522327"], 4, env.actors.stranger.key),
         )
         assert bad.status_code == 403 and bad.json()["code"] == "not_admin"
         after = http.get("/api/v1/library/key-counties")
