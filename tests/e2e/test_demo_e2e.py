@@ -188,17 +188,11 @@ class Load:
             "deadline": (date.today() + timedelta(days=30)).isoformat(),
             "contact_role": "县乡村振兴局项目办",
         }
-        draft = client.request(
-            "POST",
-            "/api/v1/library/needs",
-            json={"owner": self.county.address, "content": content},
-        )
-        signature = Account.sign_typed_data(self.county.key, full_message=draft["typed_data"])
-        published = client.request(
-            "POST",
-            f"/api/v1/library/projects/{draft['project']['project_id']}/publish",
-            json={"signature": "0x" + bytes(signature.signature).hex()},
-        )
+        # Signed by the county itself (issue 12): the SDK signs the draft and the publish
+        # request, after checking what the server asks it to sign.
+        county = BangfuClient(self.run.base, account=self.county, http=client.http)
+        draft = county.library_create("need", content)
+        published = county.library_publish(str(draft["project_id"]))
         return str(published["anchor_id"])
 
     def loop(self) -> None:
