@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from annotated_types import Interval
@@ -17,6 +18,13 @@ from pydantic import (
     create_model,
 )
 
+from ledger.library.messages import (
+    MAX_ITEMS,
+    MAX_RESOURCES,
+    MAX_TEXT,
+    RESOURCE_TYPE,
+    MessageType,
+)
 from ledger.records import BY_SLUG, Record, _camel
 
 RecordKindName = Literal[
@@ -290,3 +298,77 @@ class StatusOut(BaseModel):
 class PageOut(BaseModel):
     items: list[dict[str, Any]]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+# ------------------------------------------------ library messages (ledger.library.messages)
+# The JSON Schema of each signed library message is derived from its EIP-712 type table, the
+# same table messages.parse checks a message against (with its own code, bad_message): the
+# document and the server cannot drift apart.
+
+# messages.parse takes any text without NUL of at most MAX_TEXT characters.
+_MESSAGE_TEXT = Annotated[str, StringConstraints(max_length=MAX_TEXT, pattern=r"^[^\u0000]*$")]
+_MESSAGE_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def _message_field_type(typ: str, name: str) -> Any:
+    if typ.endswith("[]"):
+        elem = _message_field_type(typ[:-2], name)
+        most = MAX_RESOURCES if typ == "Resource[]" else MAX_ITEMS
+        return Annotated[list[elem], Field(max_length=most)]  # type: ignore[valid-type]
+    if typ == "Resource":
+        return _struct_model("Eip712Resource", RESOURCE_TYPE, "One Resource of a LibraryMatch.")
+    if typ == "string":
+        return _MESSAGE_TEXT
+    if typ == "bytes32":
+        return Hex32
+    if typ == "address":
+        return Annotated[
+            str,
+            StringConstraints(pattern=ADDRESS),
+            Field(description="0x address; in mixed case it must be its EIP-55 checksum"),
+        ]
+    if typ.startswith("uint"):
+        return _uint(int(typ[4:]), name)
+    raise TypeError(f"no JSON schema for the EIP-712 type {typ} of {name}")
+
+
+def _struct_model(
+    model_name: str, fields: Sequence[Mapping[str, str]], doc: str
+) -> type[BaseModel]:
+    if model_name not in _MESSAGE_MODELS:
+        definitions: dict[str, Any] = {
+            f["name"]: (_message_field_type(f["type"], f["name"]), ...) for f in fields
+        }
+        _MESSAGE_MODELS[model_name] = create_model(
+            model_name, __config__=ConfigDict(extra="forbid"), __doc__=doc, **definitions
+        )
+    return _MESSAGE_MODELS[model_name]
+
+
+def message_model(mtype: MessageType) -> type[BaseModel]:
+    """The JSON body of one library message: every field of its EIP-712 type, required, none
+    other (uint64/uint128 also as decimal text, as messages.parse takes them)."""
+    return _struct_model(
+        f"{mtype.name}Message",
+        [{"name": n, "type": t} for n, t in mtype.fields],
+        f"The {mtype.name} EIP-712 message (ledger.library.messages), signed by its author.",
+    )
+
+
+def signed_message(mtype: MessageType) -> Any:
+    """A request's optional `message`: typed in the document as `mtype`'s message, checked by
+    messages.parse with the library's own code (bad_message). Without it (and without a
+    signature) the write is refused as signature_required (401)."""
+    return documented(message_model(mtype), f"签名的消息 the signed {mtype.name} message") | None
+
+
+# A signature in the document; the ledger checks it itself (signature_required when absent,
+# bad_signature when malformed or not recovering), so its callers keep those codes.
+LedgerSignature = Annotated[
+    str,
+    Field(
+        description="65-byte r‖s‖v EIP-712 signature, 0x-hex; checked by the ledger "
+        "(signature_required, bad_signature)",
+        json_schema_extra={"pattern": SIGNATURE},
+    ),
+]

@@ -12,18 +12,39 @@ with a signed `LibraryRead`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from eth_utils import is_address
 from fastapi import APIRouter, Header, Query
+from fastapi import Path as FPath
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from api.deps import ReadSessionDep, ServiceDep
+from api.schemas import (
+    ADDRESS,
+    HEX32,
+    MARK,
+    ORG_CODE,
+    Hex32Path,
+    LedgerSignature,
+    documented,
+    signed_message,
+)
 from ledger.errors import NotFoundError
 from ledger.library import actions, auth, matching, messages, projects, sharing
-from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_READ, SignatureError
+from ledger.library.messages import (
+    DEFAULT_LIFETIME,
+    KEY_COUNTY_LIST,
+    LIBRARY_IMPORT,
+    LIBRARY_MATCH,
+    LIBRARY_PROJECT,
+    LIBRARY_PUSH,
+    LIBRARY_READ,
+    SignatureError,
+)
 from ledger.library.models import LibraryProject
+from ledger.library.projects import NeedContent, SupplyContent
 from ledger.records import Domain, ProjectKind, new_id
 
 router = APIRouter(prefix="/api/v1/library", tags=["project libraries 项目库"])
@@ -33,35 +54,75 @@ SIGNED = (
     "signature_required"
 )
 
-
-class SignedIn(BaseModel):
-    message: dict[str, Any] | None = Field(
-        default=None,
-        description="签名的消息 the signed EIP-712 message (ledger.library.messages)",
-    )
-    signature: str | None = Field(default=None, max_length=140, description=SIGNED)
-
-
-class DraftIn(SignedIn):
-    content: dict[str, Any]
+# Each body is typed in the document as exactly as the server checks it: `message` by the
+# EIP-712 type of the route's message (api.schemas.message_model, derived from the tables in
+# ledger.library.messages), `content` by the library's own models, signatures by their
+# pattern. The ledger still checks these values itself, with its own codes (bad_message,
+# invalid_project, signature_required, bad_signature), so a client sees the same code
+# whether or not it read the document. `message` and the signatures may be left out: the
+# write is then refused as signature_required (401), never as a malformed request.
 
 
-class VersionIn(SignedIn):
-    anchor_signature: str | None = Field(
-        default=None, max_length=140, description="所有者对 ProjectAnchor 的签名 the owner's anchor"
+class _Signed(BaseModel):
+    signature: LedgerSignature | None = Field(default=None, description=SIGNED)
+
+
+class ProjectSignedIn(_Signed):
+    message: signed_message(LIBRARY_PROJECT) = None  # type: ignore[valid-type]
+
+
+class PushIn(_Signed):
+    message: signed_message(LIBRARY_PUSH) = None  # type: ignore[valid-type]
+
+
+class MatchIn(_Signed):
+    message: signed_message(LIBRARY_MATCH) = None  # type: ignore[valid-type]
+
+
+class KeyCountiesIn(_Signed):
+    message: signed_message(KEY_COUNTY_LIST) = None  # type: ignore[valid-type]
+
+
+class NeedDraftIn(ProjectSignedIn):
+    """A need draft: `content` as the needs library defines it."""
+
+    content: documented(NeedContent, "需求项目内容 the need's content")  # type: ignore[valid-type]
+
+
+class SupplyDraftIn(ProjectSignedIn):
+    """A supply draft: `content` as the supply library defines it."""
+
+    content: documented(SupplyContent, "供给项目内容 the supply project's content")  # type: ignore[valid-type]
+
+
+class VersionIn(ProjectSignedIn):
+    anchor_signature: LedgerSignature | None = Field(
+        default=None, description="所有者对 ProjectAnchor 的签名 the owner's anchor"
     )
 
 
 class EditIn(VersionIn):
-    content: dict[str, Any]
+    content: dict[str, Any] = Field(
+        description="the new content: a need's (NeedContent) or a supply project's "
+        "(SupplyContent), as the project is",
+        json_schema_extra={"oneOf": [{MARK: "NeedContent"}, {MARK: "SupplyContent"}]},
+    )
 
 
 class TransitionIn(VersionIn):
     status: Literal["published", "matched", "in_progress", "completed", "closed"]
 
 
-class ImportIn(SignedIn):
+class ImportIn(_Signed):
+    message: signed_message(LIBRARY_IMPORT) = None  # type: ignore[valid-type]
     bundle: dict[str, Any]
+
+
+Hex32Query = Annotated[str, Query(pattern=HEX32, description="0x-hex id (32 bytes)")]
+# 0 is a version number too (GET /key-counties/version answers 0 before any list): it names
+# no project version, so its proof is 404 no_version.
+Version = Annotated[int, FPath(ge=0, lt=1 << 31, description="版本 1, 2, … (0: none)")]
+MoveStatus = Literal["published", "matched", "in_progress", "completed", "closed"]
 
 
 def read_auth(
@@ -113,7 +174,7 @@ def _to_sign(service: ServiceDep, project_id: str, status: str | None = None) ->
 
 
 @router.post("/needs", status_code=201, summary="新建需求项目草稿 Create a need draft")
-def create_need(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
+def create_need(body: NeedDraftIn, service: ServiceDep) -> dict[str, Any]:
     """Signed by the county's key ("draft" LibraryProject message, projectId starting with
     its address). Returns the draft and what to sign to publish it."""
     with service.db.write() as session:
@@ -124,7 +185,7 @@ def create_need(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/supply", status_code=201, summary="新建供给项目草稿 Create a supply draft")
-def create_supply(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
+def create_supply(body: SupplyDraftIn, service: ServiceDep) -> dict[str, Any]:
     with service.db.write() as session:
         pid = projects.create_draft(
             session,
@@ -138,7 +199,7 @@ def create_supply(body: DraftIn, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.put("/projects/{project_id}", summary="修改项目 Change a project (next version)")
-def change(project_id: str, body: EditIn, service: ServiceDep) -> dict[str, Any]:
+def change(project_id: Hex32Path, body: EditIn, service: ServiceDep) -> dict[str, Any]:
     """A draft: a "draft" message. A published project: an "edit" message and the anchor
     signature of the next version — published content is never changed in place."""
     done = actions.edit_project(
@@ -150,7 +211,7 @@ def change(project_id: str, body: EditIn, service: ServiceDep) -> dict[str, Any]
 
 
 @router.post("/projects/{project_id}/transition", summary="状态变更 Lifecycle move")
-def transition(project_id: str, body: TransitionIn, service: ServiceDep) -> dict[str, Any]:
+def transition(project_id: Hex32Path, body: TransitionIn, service: ServiceDep) -> dict[str, Any]:
     """A "transition" message and the anchor signature of the next version."""
     return actions.new_version(
         service,
@@ -165,9 +226,9 @@ def transition(project_id: str, body: TransitionIn, service: ServiceDep) -> dict
 
 @router.get("/projects/{project_id}/to-sign", summary="待签名数据 Typed data to sign")
 def pending(
-    project_id: str,
+    project_id: Hex32Path,
     service: ServiceDep,
-    status: str | None = Query(None, max_length=16, description="a lifecycle move to prepare"),
+    status: MoveStatus | None = Query(None, description="a lifecycle move to prepare"),
     x_bangfu_read: str | None = ReadHeader,
 ) -> dict[str, Any]:
     """For a draft: publishing it. With `status`: that move of a published project. The
@@ -178,7 +239,7 @@ def pending(
 
 
 @router.post("/projects/{project_id}/publish", status_code=202, summary="签名发布 Publish")
-def publish(project_id: str, body: VersionIn, service: ServiceDep) -> dict[str, Any]:
+def publish(project_id: Hex32Path, body: VersionIn, service: ServiceDep) -> dict[str, Any]:
     """A "publish" message and the owner's ProjectAnchor signature for version 1."""
     return actions.new_version(
         service, project_id, "publish", body.message, body.signature, body.anchor_signature
@@ -223,7 +284,7 @@ def search(
 
 @router.get("/projects/{project_id}", summary="项目详情 One project")
 def get_project(
-    project_id: str,
+    project_id: Hex32Path,
     session: ReadSessionDep,
     service: ServiceDep,
     x_bangfu_read: str | None = ReadHeader,
@@ -234,7 +295,7 @@ def get_project(
 
 
 @router.get("/projects/{project_id}/versions", summary="历史版本 Versions")
-def versions(project_id: str, session: ReadSessionDep) -> list[dict[str, Any]]:
+def versions(project_id: Hex32Path, session: ReadSessionDep) -> list[dict[str, Any]]:
     """Each version; `anchored` is its anchor's title, budget (fen) and end date (YYYYMMDD)
     as indexed from the chain, or null while the anchor is not indexed yet."""
     rows = projects.versions(session, project_id)
@@ -254,13 +315,15 @@ def versions(project_id: str, session: ReadSessionDep) -> list[dict[str, Any]]:
 
 
 @router.get("/projects/{project_id}/versions/{version}/proof", summary="版本证明 Proof")
-def version_proof(project_id: str, version: int, session: ReadSessionDep) -> dict[str, Any]:
+def version_proof(
+    project_id: Hex32Path, version: Version, session: ReadSessionDep
+) -> dict[str, Any]:
     return projects.version_proof(session, project_id, version)
 
 
 @router.get("/projects/{project_id}/recommendations", summary="推荐 Recommendations")
 def recommendations(
-    project_id: str,
+    project_id: Hex32Path,
     session: ReadSessionDep,
     service: ServiceDep,
     limit: int = Query(10, ge=1, le=100),
@@ -271,7 +334,7 @@ def recommendations(
 
 
 @router.post("/projects/{project_id}/push", summary="推送 Push to the best matches")
-def push(project_id: str, body: SignedIn, service: ServiceDep) -> list[str]:
+def push(project_id: Hex32Path, body: PushIn, service: ServiceDep) -> list[str]:
     """The owner's signed LibraryPush."""
     with service.db.write() as session:
         return [
@@ -284,7 +347,7 @@ def push(project_id: str, body: SignedIn, service: ServiceDep) -> list[str]:
 
 @router.get("/needs/{project_id}/progress", summary="需求进度 Progress of a need")
 def progress(
-    project_id: str,
+    project_id: Hex32Path,
     session: ReadSessionDep,
     service: ServiceDep,
     x_bangfu_read: str | None = ReadHeader,
@@ -298,10 +361,14 @@ def match_to_sign(
     session: ReadSessionDep,
     service: ServiceDep,
     direction: Literal["order", "take"],
-    need_id: str = Query(..., max_length=66),
-    proposer: str = Query(..., max_length=42, description="提议方地址 the proposing key"),
-    supply_id: str | None = Query(None, max_length=66),
-    org_code: str | None = Query(None, max_length=32),
+    need_id: Hex32Query,
+    proposer: str = Query(
+        ...,
+        pattern=ADDRESS,
+        description="提议方地址 the proposing key (mixed case: its EIP-55 checksum)",
+    ),
+    supply_id: str | None = Query(None, pattern=HEX32),
+    org_code: str | None = Query(None, pattern=ORG_CODE, description="统一社会信用代码"),
     note: str = Query("", max_length=500),
 ) -> dict[str, Any]:
     """The LibraryMatch proposal with the need's and supply project's current human fields,
@@ -326,7 +393,7 @@ def match_to_sign(
 
 
 @router.post("/matches", status_code=201, summary="点单/接单 Propose a match (signed)")
-def propose_match(body: SignedIn, service: ServiceDep) -> dict[str, Any]:
+def propose_match(body: MatchIn, service: ServiceDep) -> dict[str, Any]:
     """The proposing side's signed LibraryMatch (action propose)."""
     with service.db.write() as session:
         m = matching.propose(session, body.message, body.signature, service.domain)
@@ -334,7 +401,7 @@ def propose_match(body: SignedIn, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/matches/{match_id}/respond", summary="接受或拒绝 Accept or decline")
-def respond(match_id: str, body: SignedIn, service: ServiceDep) -> dict[str, Any]:
+def respond(match_id: Hex32Path, body: MatchIn, service: ServiceDep) -> dict[str, Any]:
     """The other side's signed LibraryMatch (action accept or decline)."""
     with service.db.write() as session:
         m = matching.respond(session, match_id, body.message, body.signature, service.domain)
@@ -342,7 +409,7 @@ def respond(match_id: str, body: SignedIn, service: ServiceDep) -> dict[str, Any
 
 
 @router.get("/matches/{match_id}", summary="匹配详情 One match")
-def get_match(match_id: str, service: ServiceDep) -> dict[str, Any]:
+def get_match(match_id: Hex32Path, service: ServiceDep) -> dict[str, Any]:
     """The match, and the accept / decline messages to sign (fresh nonce and expiry)."""
     with service.db.read() as session:
         m = matching.get_match(session, match_id)
@@ -369,7 +436,7 @@ def key_county_version(session: ReadSessionDep) -> dict[str, int]:
 
 
 @router.put("/key-counties", summary="载入重点帮扶县 Load key counties (admin)")
-def load_key_counties(body: SignedIn, service: ServiceDep) -> dict[str, Any]:
+def load_key_counties(body: KeyCountiesIn, service: ServiceDep) -> dict[str, Any]:
     """The library admin's signed KeyCountyList (codes, source, version above the loaded one)."""
     with service.db.write() as session:
         count = projects.load_signed_key_counties(

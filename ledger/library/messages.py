@@ -38,6 +38,15 @@ from ledger.records import Domain, recover_signer
 MAX_LIFETIME = 24 * 3600
 #: What the SDK asks for by default.
 DEFAULT_LIFETIME = 600
+#: The longest text field of a message (characters; NUL is never allowed). The longest text
+#: any message carries is a match's note (500) or a title (100); the limit also keeps the
+#: largest message the OpenAPI document allows well under the 2 MB body limit.
+MAX_TEXT = 1000
+#: The most resources a `Resource[]` holds: a need asks for (and a supply project offers) at
+#: most this many (ledger.library.projects takes this limit).
+MAX_RESOURCES = 20
+#: The most elements of any other array field (`uint32[]`: the key-county list's codes).
+MAX_ITEMS = 5000
 
 
 class SignatureError(LedgerError):
@@ -232,8 +241,8 @@ def _bytes32(value: Any, field: str) -> str:
 
 def _value(typ: str, value: Any, field: str) -> Any:
     if typ == "string":
-        if not isinstance(value, str) or len(value) > 10_000 or "\x00" in value:
-            raise _bad(field, "must be text without NUL, at most 10,000 characters")
+        if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
+            raise _bad(field, f"must be text without NUL, at most {MAX_TEXT:,} characters")
         return value
     if typ == "bytes32":
         return _bytes32(value, field)
@@ -244,9 +253,10 @@ def _value(typ: str, value: Any, field: str) -> Any:
     if typ.startswith("uint") and not typ.endswith("[]"):
         return _uint(value, int(typ[4:]), field)
     if typ.endswith("[]"):
-        if not isinstance(value, list) or len(value) > 5000:
-            raise _bad(field, "must be a list of at most 5,000")
         elem = typ[:-2]
+        most = MAX_RESOURCES if elem == "Resource" else MAX_ITEMS
+        if not isinstance(value, list) or len(value) > most:
+            raise _bad(field, f"must be a list of at most {most:,}")
         if elem == "Resource":
             return [_resource(v, f"{field}.{i}") for i, v in enumerate(value)]
         return [_value(elem, v, f"{field}.{i}") for i, v in enumerate(value)]

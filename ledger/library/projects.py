@@ -31,6 +31,7 @@ from ledger.library.messages import (
     DEFAULT_LIFETIME,
     KEY_COUNTY_LIST,
     LIBRARY_PROJECT,
+    MAX_RESOURCES,
     MessageError,
     SignatureError,
     new_nonce,
@@ -168,7 +169,7 @@ class NeedContent(BaseModel):
     mode: Literal["relief", "capacity"]  # 输血 / 造血
     beneficiaries: int = Field(ge=0, le=10_000_000)
     budget_fen: int = Field(ge=0, le=MAX_QUANTITY)
-    resources: list[Resource] = Field(min_length=1, max_length=20)
+    resources: list[Resource] = Field(min_length=1, max_length=MAX_RESOURCES)
     deadline: date
     contact_role: Text64
 
@@ -197,7 +198,7 @@ class SupplyContent(BaseModel):
     description: str = Field(default="", max_length=4000)
     categories: list[str] = Field(min_length=1, max_length=10)
     regions: list[int] = Field(min_length=1, max_length=500)  # provinces (52) or counties
-    capacity: list[Resource] = Field(min_length=1, max_length=20)
+    capacity: list[Resource] = Field(min_length=1, max_length=MAX_RESOURCES)
     period_start: date
     period_end: date
 

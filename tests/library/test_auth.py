@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -310,6 +311,37 @@ def library_writes() -> list[tuple[str, str]]:
     return sorted(out)
 
 
+#: The EIP-712 type each write's `message` is, in the server and in the OpenAPI document.
+MESSAGE_OF: dict[tuple[str, str], messages.MessageType] = {
+    route: LIBRARY_PROJECT for route in list(WRITES)[:5]
+} | {
+    ("POST", f"{PREFIX}/projects/{{project_id}}/push"): LIBRARY_PUSH,
+    ("POST", f"{PREFIX}/matches"): LIBRARY_MATCH,
+    ("POST", f"{PREFIX}/matches/{{match_id}}/respond"): LIBRARY_MATCH,
+    ("PUT", f"{PREFIX}/key-counties"): KEY_COUNTY_LIST,
+    ("POST", f"{PREFIX}/bundles/import"): LIBRARY_IMPORT,
+}
+
+
+def body_validator(doc: dict[str, Any], route: tuple[str, str]) -> Any:
+    """A JSON Schema validator for the route's request body, as the served document says."""
+    method, path = route
+    schema = doc["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]
+    return jsonschema_rs.Draft202012Validator(
+        {**schema["schema"], "components": doc["components"]}, validate_formats=True
+    )
+
+
+def message_schema(doc: dict[str, Any], route: tuple[str, str]) -> dict[str, Any]:
+    method, path = route
+    ref = doc["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]
+    body = doc["components"]["schemas"][ref["schema"]["$ref"].rsplit("/", 1)[1]]
+    typed = [s for s in body["properties"]["message"]["anyOf"] if "$ref" in s]
+    name = typed[0]["$ref"].rsplit("/", 1)[1]
+    out: dict[str, Any] = doc["components"]["schemas"][name]
+    return out
+
+
 def test_every_library_write_has_a_builder():
     missing = [r for r in library_writes() if r not in WRITES]
     assert not missing, f"library write routes without a signed-request case: {missing}"
@@ -396,6 +428,34 @@ def test_write_refused_unless_signed_by_its_owner(asvc, env, tmp_path, route):
     build = WRITES[route]
     w = _world(asvc, env, tmp_path, route)
     stranger = env.actors.stranger
+
+    # 0. the served document types the body as the server checks it: the message by its
+    # EIP-712 type (every field, required, no other), and it takes the valid signed request
+    # and the unsigned one; a message the document refuses, the server refuses as
+    # bad_message, changing nothing.
+    doc = w.client.get("/openapi.json").json()
+    mtype = MESSAGE_OF[route]
+    typed = message_schema(doc, route)
+    assert list(typed["properties"]) == list(mtype.field_names)
+    assert typed["required"] == list(mtype.field_names)
+    assert typed["additionalProperties"] is False
+    fits = body_validator(doc, route)
+    valid = build(w, None, 600)
+    assert fits.is_valid(valid.body), list(fits.iter_errors(valid.body))[:3]
+    assert fits.is_valid({k: v for k, v in valid.body.items() if "signature" not in k})
+    for change in ({"unsigned_extra": 1}, {mtype.field_names[0]: None}):
+        malformed = copy.deepcopy(valid)
+        malformed.body["message"].update(change)
+        assert not fits.is_valid(malformed.body)
+        _refused(w, malformed, (422,), {"bad_message"})
+    missing = copy.deepcopy(valid)
+    del missing.body["message"]["expiry"]
+    assert not fits.is_valid(missing.body)
+    _refused(w, missing, (422,), {"bad_message"})
+    bad_sig = copy.deepcopy(valid)
+    bad_sig.body["signature"] = "0x12"
+    assert not fits.is_valid(bad_sig.body)
+    _refused(w, bad_sig, (401,), {"bad_signature"})
 
     # 1. no signature at all
     unsigned = build(w, None, 600)

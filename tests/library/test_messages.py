@@ -202,3 +202,67 @@ def test_signature_checks():
         m.check_expiry(100 + m.MAX_LIFETIME + 1, now=100)
     assert info.value.code == "expiry_too_far"
     m.check_expiry(101, now=100)  # accepted: one second left
+
+
+def _schema_of(mtype: m.MessageType) -> object:
+    import jsonschema_rs
+
+    from api.schemas import message_model
+
+    return jsonschema_rs.Draft202012Validator(message_model(mtype).model_json_schema())
+
+
+def _parses(mtype: m.MessageType, msg: dict[str, object]) -> bool:
+    try:
+        m.parse(mtype, msg)
+    except m.MessageError as exc:
+        assert exc.code == "bad_message"
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(DIGESTS))
+def test_document_schema_and_parse_agree(name):
+    """The OpenAPI document's message schema (derived from the same EIP-712 table) takes
+    exactly what messages.parse takes at each boundary: the vector, text of MAX_TEXT and one
+    more, big integers as decimal text, lists at their limit and one over, NUL, a missing or
+    an unknown field."""
+    mtype = m.TYPES[name]
+    schema = _schema_of(mtype)
+    base = VECTORS[name]
+    cases: list[tuple[dict[str, object], bool]] = [
+        (base, True),
+        ({**base, "unknown": 1}, False),
+        ({k: v for k, v in base.items() if k != mtype.field_names[0]}, False),
+    ]
+    for field, typ in mtype.fields:
+        if typ == "string":
+            cases += [
+                ({**base, field: "汉" * m.MAX_TEXT}, True),
+                ({**base, field: "汉" * (m.MAX_TEXT + 1)}, False),
+                ({**base, field: "a\x00b"}, False),
+                ({**base, field: ""}, True),
+            ]
+        elif typ in ("uint64", "uint128"):
+            cases += [
+                ({**base, field: str(base[field])}, True),
+                ({**base, field: "-1"}, False),
+                ({**base, field: 1.5}, False),
+            ]
+        elif typ == "bytes32":
+            cases += [({**base, field: "0x12"}, False), ({**base, field: Z("AB")}, True)]
+        elif typ == "Resource[]":
+            one = base[field][0]  # type: ignore[index]
+            cases += [
+                ({**base, field: [one] * m.MAX_RESOURCES}, True),
+                ({**base, field: [one] * (m.MAX_RESOURCES + 1)}, False),
+                ({**base, field: [{**one, "extra": 1}]}, False),
+            ]
+        elif typ == "uint32[]":
+            cases += [
+                ({**base, field: list(range(m.MAX_ITEMS))}, True),
+                ({**base, field: list(range(m.MAX_ITEMS + 1))}, False),
+            ]
+    for msg, ok in cases:
+        assert schema.is_valid(msg) is ok, (name, msg if len(str(msg)) < 500 else "…")  # type: ignore[attr-defined]
+        assert _parses(mtype, msg) is ok, (name, msg if len(str(msg)) < 500 else "…")
