@@ -445,9 +445,24 @@ def run_scenario(
     if scenario in ("api", "relayer", "indexer", "checkpointer"):
         os.kill(group.pid(scenario), signal.SIGKILL)
     elif scenario == "anvil":
-        # halfway between two saves: the blocks mined since the last save are lost
-        saved = group.chain.state_file.stat().st_mtime
-        time.sleep(max(0.0, saved + group.state_interval / 2 - time.time()))
+        # halfway between two saves: the blocks mined since the last save are lost. Wait for
+        # a save to finish, then half an interval, and kill only if no save began meanwhile
+        # (a loaded machine can make a save late, and a kill during it loses nothing).
+        for _ in range(10):
+            before = group.chain.state_file.stat().st_mtime
+            wait_until(
+                lambda before=before: group.chain.state_file.stat().st_mtime != before,
+                4 * group.state_interval + 30,
+                "a state save",
+                group.log,
+            )
+            saved = group.chain.state_file.stat().st_mtime
+            time.sleep(group.state_interval / 2)
+            if (
+                group.chain.state_file.stat().st_mtime == saved
+                and not group.chain.files.tmp.exists()
+            ):
+                break
         confirmed_before = ledger.confirmed()
         os.kill(group.pid("anvil"), signal.SIGKILL)
         note = "killed between two saves"
