@@ -240,6 +240,10 @@ class StateFiles:
     def head_file(self) -> Path:
         return self._side(".head")
 
+    @property
+    def saved_file(self) -> Path:
+        return self._side(".saved")
+
     def copy(self, i: int) -> Path:
         return self.path if i == 0 else self._side(f".{i}")
 
@@ -261,10 +265,11 @@ class StateFiles:
                 path=str(where),
             ) from None
 
-    def save(self, data: bytes, *, pause: float = 0.0) -> None:
+    def save(self, data: bytes, *, block: int, pause: float = 0.0) -> None:
         """Writes one complete dump as the new state file: temp file, fsync, then the older
         copies shift by one (hard link, so the state file never goes missing) and the temp
-        file is renamed over the state file."""
+        file is renamed over the state file. `block` is a block the dump holds (a lower
+        bound of its head): it is noted as saved once the rename is durable."""
         half = len(data) // 2
         with self.tmp.open("wb") as f:
             f.write(data[:half])
@@ -282,6 +287,23 @@ class StateFiles:
             os.link(self.path, self.copy(1))
         os.replace(self.tmp, self.path)
         _fsync_dir(self.path.parent)
+        self.note_saved(block)
+
+    def saved_block(self) -> int | None:
+        """The newest block the state file is known to hold: a kill -9 of the chain cannot
+        lose it or any block below it. None before the first save."""
+        try:
+            return int(json.loads(self.saved_file.read_text())["block"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def note_saved(self, block: int | None) -> None:
+        if block is None:
+            self.saved_file.unlink(missing_ok=True)
+            return
+        tmp = self._side(".saved.tmp")
+        tmp.write_text(json.dumps({"block": block}))
+        os.replace(tmp, self.saved_file)
 
     def last_head(self) -> int | None:
         try:
@@ -312,7 +334,7 @@ class StateFiles:
         if current is not None and info.block < current:
             self.exit_dump.unlink()
             return None
-        self.save(self.exit_dump.read_bytes())
+        self.save(self.exit_dump.read_bytes(), block=info.block)
         self.exit_dump.unlink()
         return StateInfo(self.path, info.block, info.size)
 
@@ -326,6 +348,7 @@ class StateFiles:
         seen = self.last_head()
         try:
             info = read_state(self.path)
+            self.note_saved(info.block)
             return Recovery(self.path, info.block, self._lost(None, info.block, seen))
         except StateFileError as exc:
             primary_error = exc if self.path.exists() else None
@@ -343,7 +366,9 @@ class StateFiles:
             os.link(info.path, self.tmp)
             os.replace(self.tmp, self.path)
             _fsync_dir(self.path.parent)
+            self.note_saved(info.block)
             return Recovery(self.path, info.block, self._lost(why + ";", info.block, seen))
+        self.note_saved(None)
         if primary_error is not None:
             raise StateFileError(
                 f"本地链状态文件不可用 / {primary_error.message}; no good copy to recover from: "
@@ -724,8 +749,8 @@ class LocalChain:
                 next_dump = time.monotonic() + interval
                 if head != dumped_at:
                     try:
-                        data = self.dump()
-                        files.save(data, pause=pause)
+                        data = self.dump()  # holds `head` at least: it was mined before
+                        files.save(data, block=head, pause=pause)
                         dumped_at = head
                     except (requests.RequestException, ChainError, OSError, ValueError) as exc:
                         if proc.poll() is None:

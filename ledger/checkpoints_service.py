@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger import alarms
-from ledger.chain import load_localchain
+from ledger.chain import LocalChain, load_localchain
 from ledger.checkpoint import (
     Checkpoint,
     SignerKey,
@@ -109,27 +109,44 @@ def add_witness(var_dir: Path, name: str, vkey: str, url: str) -> None:
     path.write_text(json.dumps({"witnesses": entries}, indent=2) + "\n")
 
 
-def durable_hold(settings: Any) -> float:
-    """Seconds a block must be old before a checkpoint may cover it. The local anvil saves
-    its state every `state_interval` seconds, and a kill -9 loses what came after the last
-    save: a checkpoint over leaves the chain can still lose would turn a crash into a
-    rewritten history. Two intervals and a second; 0 for any other node."""
+#: Reads the newest block a crash of the chain cannot lose (-1: none yet).
+DurableBlock = Callable[[], int]
+
+
+def saved_block_reader(settings: Any) -> DurableBlock | None:
+    """For the local anvil, which its keeper saves every `state_interval` seconds: the block
+    its saved state holds (a kill -9 loses every block after it, so a checkpoint over them
+    would turn a crash into a rewritten history). None for any other node, whose mined
+    blocks are final. Bounded by the saved block itself, not by a time: a save that runs
+    late on a loaded machine, or a block stamped ahead of the clock, cannot outrun it."""
     try:
         cfg = load_localchain(settings)
     except ConfigError:
-        return 0.0
+        return None
     local = {f"http://{h}:{cfg.port}" for h in (cfg.host, "127.0.0.1", "localhost")}
     url = (settings.rpc_url or cfg.rpc_url).rstrip("/")
-    return 2.0 * cfg.state_interval + 1.0 if url in local else 0.0
+    if url not in local:
+        return None
+    files = LocalChain(cfg, settings).files
+
+    def saved() -> int:
+        block = files.saved_block()
+        return -1 if block is None else block
+
+    return saved
+
+
+_AUTO: Any = object()
 
 
 class Checkpointer:
     """Signs checkpoints of one deployment's indexed log and collects cosignatures.
 
-    A checkpoint covers only leaves in blocks at least `hold` seconds old (see
-    `durable_hold`), so it never commits to what a crashed chain may still forget."""
+    A checkpoint covers only leaves in blocks the chain cannot lose (see
+    `saved_block_reader`), so it never commits to what a crashed chain may still forget.
+    `durable=None` covers every indexed leaf."""
 
-    def __init__(self, service: Any, *, hold: float | None = None) -> None:
+    def __init__(self, service: Any, *, durable: DurableBlock | None = _AUTO) -> None:
         self.service = service
         self.db = service.db
         self.var_dir: Path = service.settings.var_dir
@@ -138,7 +155,7 @@ class Checkpointer:
         self.key = operator_key(self.var_dir, self.origin)
         self.proofs = LogProofs(self.db)
         self.skipped: list[str] = []
-        self.hold = durable_hold(service.settings) if hold is None else hold
+        self.durable = saved_block_reader(service.settings) if durable is _AUTO else durable
 
     @property
     def verifier(self) -> VerifierKey:
@@ -167,8 +184,8 @@ class Checkpointer:
                 return None
             size, root_hex, block = int(cp.log_size), cp.log_root, int(cp.last_block)
             block_hash = cp.last_block_hash
-            if self.hold > 0:
-                durable = self._durable(session, size)
+            if self.durable is not None:
+                durable = self._durable(session, size, self.durable())
                 if durable is None:
                     return self._latest_row(session)
                 if durable[0] != size:
@@ -227,13 +244,12 @@ class Checkpointer:
             session.expunge(row)
             return row
 
-    def _durable(self, session: Session, size: int) -> tuple[int, int, str] | None:
+    def _durable(self, session: Session, size: int, saved: int) -> tuple[int, int, str] | None:
         """(size, block, block hash) of the longest prefix of the indexed log whose blocks
-        are at least `hold` seconds old; None when no leaf is that old yet."""
-        cutoff = int(time.time() - self.hold)
+        are at or below the `saved` block; None when no leaf is."""
         n = int(
             session.scalar(
-                select(func.count()).select_from(LogEntry).where(LogEntry.block_time <= cutoff)
+                select(func.count()).select_from(LogEntry).where(LogEntry.block_number <= saved)
             )
             or 0
         )

@@ -211,7 +211,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
         indexer.run_until_synced()
 
     grow()
-    checkpointer = Checkpointer(svc, hold=0)
+    checkpointer = Checkpointer(svc, durable=None)
     first = checkpointer.sign()
     assert first is not None and _count(svc) == 1
 

@@ -303,7 +303,7 @@ def test_the_log_key_is_published(client: TestClient, ledger: Ledger, tmp_path: 
     assert 'id="no-log-key"' in client.get("/verify").text
     svc = LedgerService(ledger.env.settings.model_copy(update={"database_url": ledger.db_url}))
     try:
-        row = Checkpointer(svc, hold=0).sign()  # leaves are fresh: sign them now
+        row = Checkpointer(svc, durable=None).sign()  # leaves are fresh: sign them now
         assert row is not None
     finally:
         svc.close()

@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from web3 import Web3
 
+from ledger import alarms
 from ledger.chain import (
     DUMP_PAUSE_ENV,
     Deployment,
@@ -276,6 +277,7 @@ class Ledger:
             counts[key] = counts.get(key, 0) + 1
         out = "; ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str))
         with self.db.read() as s:
+            raised = [f"{a.code}: {a.message[:300]}" for a in alarms.active(s)]
             cp = s.get(IndexerCheckpoint, "main")
             indexed = set(s.scalars(select(LogEntry.record_id)))
             confirmed = set(
@@ -292,7 +294,7 @@ class Ledger:
             f"{out}; index: last block {cp.last_block if cp else None}, size "
             f"{cp.log_size if cp else None}; chain log size {chain}; indexed rows {len(indexed)}; "
             f"confirmed but not indexed {len(confirmed - indexed)}; confirmed but not on chain "
-            f"{absent}"
+            f"{absent}; active alarms: {raised or 'none'}"
         )
 
     def check(self, acked: set[str], tmp: Path, fresh_url: Iterator[str]) -> tuple[int, int]:

@@ -66,28 +66,31 @@ def test_read_state_accepts_anvil_and_names_what_is_wrong(tmp_path: Path) -> Non
 def test_save_keeps_good_copies_and_never_leaves_the_state_file_missing(tmp_path: Path) -> None:
     files = StateFiles(tmp_path / "state.json", copies=3)
     for block in (1, 2, 3, 4):
-        files.save(_dump(block))
+        files.save(_dump(block), block=block)
         assert read_state(files.path).block == block
+        assert files.saved_block() == block  # what a checkpoint may cover
         assert not files.tmp.exists()
     assert read_state(files.copy(1)).block == 3
     assert read_state(files.copy(2)).block == 2
     assert not files.copy(3).exists()
     one = StateFiles(tmp_path / "one.json", copies=1)
-    one.save(_dump(1))
-    one.save(_dump(2))
+    one.save(_dump(1), block=1)
+    one.save(_dump(2), block=2)
     assert read_state(one.path).block == 2 and not one.copy(1).exists()
 
 
 def test_prepare_recovers_a_torn_state_file_from_the_newest_good_copy(tmp_path: Path) -> None:
     files = StateFiles(tmp_path / "state.json", copies=3)
-    files.save(_dump(10))
-    files.save(_dump(20))
+    files.save(_dump(10), block=10)
+    files.save(_dump(20), block=20)
     files.note_head(23)
     # a torn file, as anvil's own in-place rewrite leaves it after a kill -9
     files.path.write_bytes(_dump(20)[:100])
     files.tmp.write_bytes(b'{"half a co')  # an unfinished copy is never used
+    assert files.saved_block() == 20
     recovery = files.prepare()
     assert recovery.block == 10 and read_state(files.path).block == 10
+    assert files.saved_block() == 10, "the copy anvil loads is older: so is what is saved"
     assert recovery.message is not None and "\n" not in recovery.message
     assert "anvil resumes at block 10; blocks 11–23 were lost" in recovery.message
     assert "is not JSON" in recovery.message
@@ -98,12 +101,13 @@ def test_prepare_recovers_a_torn_state_file_from_the_newest_good_copy(tmp_path: 
 def test_prepare_keeps_a_valid_state_file_as_it_is(tmp_path: Path) -> None:
     """An operator's restored state file is used as given, not replaced by a newer copy."""
     files = StateFiles(tmp_path / "state.json", copies=3)
-    files.save(_dump(30))
+    files.save(_dump(30), block=30)
     files.path.unlink()
     files.path.write_bytes(_dump(5))
     recovery = files.prepare()
     assert recovery.block == 5 and recovery.source == files.path
     assert read_state(files.path).block == 5
+    assert files.saved_block() == 5
 
 
 def test_prepare_refuses_a_foreign_state_file_without_copies(tmp_path: Path) -> None:
@@ -117,9 +121,10 @@ def test_prepare_refuses_a_foreign_state_file_without_copies(tmp_path: Path) -> 
 
 def test_a_clean_exit_dump_is_promoted_and_a_torn_one_set_aside(tmp_path: Path) -> None:
     files = StateFiles(tmp_path / "state.json", copies=2)
-    files.save(_dump(3))
+    files.save(_dump(3), block=3)
     files.exit_dump.write_bytes(_dump(4))
     assert files.prepare().block == 4
+    assert files.saved_block() == 4
     assert not files.exit_dump.exists()
     files.exit_dump.write_bytes(_dump(5)[:30])
     assert files.prepare().block == 4

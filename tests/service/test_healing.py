@@ -45,16 +45,16 @@ from tests.service.helpers import appended_ids, service_for, stack
 from tests.service.test_reorg import assert_exactly_once, reorg
 
 BANGFU = str(Path(sys.executable).parent / "bangfu")
-#: A little more than the checkpointer's hold on this anvil (state saved every second).
-HOLD = 3.5
 
 
-def wait_durable(env: ChainEnv) -> None:
-    """Waits until the newest block is older than the checkpointer's hold. An automining
-    anvil stamps a burst of blocks up to a few seconds ahead of the wall clock."""
-    ahead = int(env.w3.eth.get_block("latest")["timestamp"]) + HOLD - time.time()
-    if ahead > 0:
-        time.sleep(ahead)
+def wait_durable(env: ChainEnv, timeout: float = 60) -> None:
+    """Waits until the keeper has saved the newest block (state saved every second): only
+    then may a checkpoint cover it."""
+    head = int(env.w3.eth.block_number)
+    deadline = time.monotonic() + timeout
+    while (env.chain.files.saved_block() or -1) < head:
+        assert time.monotonic() < deadline, f"block {head} never saved"
+        time.sleep(0.1)
 
 
 def scoped_need(
@@ -164,7 +164,7 @@ def test_rewritten_history_is_refused_then_recovered(
     env.ledger.submit(foreign, env.actors.stranger)
     st.indexer.run_until_synced()
     # A checkpoint covers only leaves old enough to be in anvil's state file.
-    assert Checkpointer(svc, hold=3600).sign() is None
+    assert Checkpointer(svc, durable=lambda: -1).sign() is None
     wait_durable(env)
     signed = Checkpointer(svc).sign()
     assert signed is not None and signed.size == 8
@@ -468,5 +468,5 @@ def test_index_divergence_is_a_stored_alarm(own_chain: ChainEnv, svc: LedgerServ
         assert alarm["chain_size"] == 3 and alarm["index_size"] == 3
         assert alarm["chain_root"] != alarm["index_root"]
     with pytest.raises(LedgerError) as refused:
-        Checkpointer(svc, hold=0).sign()
+        Checkpointer(svc, durable=None).sign()
     assert refused.value.code == "index_diverged"

@@ -97,7 +97,7 @@ def test_workers_hold_no_write_lock_during_json_rpc(
     reorg(env, int(env.w3.eth.block_number) - before, [])
     st.settle(timeout=180)
     assert set(statuses(svc, first + second).values()) == {"confirmed"}
-    assert Checkpointer(svc, hold=0).sign() is not None
+    assert Checkpointer(svc, durable=None).sign() is not None
     assert len(probe.requests) > 50  # the workers did talk to the chain through the probe
     assert probe.violations == []
     svc.close()
