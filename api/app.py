@@ -23,9 +23,9 @@ from starlette.types import ASGIApp
 from api import problems, routers, schemas
 from api.middleware import BodyLimit, RouteLimit, SecurityHeaders
 from ledger import __version__
-from ledger.batches import MAX_BATCH_LINES, MAX_FRAME
+from ledger.app import LedgerService
+from ledger.batches.service import MAX_BATCH_LINES, MAX_FRAME
 from ledger.config import Settings, get_settings
-from ledger.service import LedgerService
 
 # What uvicorn must be started with when it parses HTTP with h11 (`bangfu run` does): GET
 # /api/v1/records/status takes up to 500 ids in its query string (36 kB), past h11's default

@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from ledger.service import LedgerService
+from ledger.app import LedgerService
 from ledger.store.db import Database
 
 

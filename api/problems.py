@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.errors import LedgerError
+from ledger.core.errors import LedgerError
 
 log = logging.getLogger("bangfu.api")
 PROBLEM = "application/problem+json"

@@ -18,6 +18,7 @@ from pydantic import (
     create_model,
 )
 
+from ledger.core.records import BY_SLUG, Record, _camel
 from ledger.library.messages import (
     MAX_ITEMS,
     MAX_RESOURCES,
@@ -25,7 +26,6 @@ from ledger.library.messages import (
     RESOURCE_TYPE,
     MessageType,
 )
-from ledger.records import BY_SLUG, Record, _camel
 
 RecordKindName = Literal[
     "project_anchor", "commitment", "delivery", "receipt", "flag", "delivery_batch"

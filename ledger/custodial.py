@@ -27,9 +27,14 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session
 
 from ledger.config import Settings
-from ledger.errors import ConfigError, LedgerError, NotFoundError, PermissionError_, RecordError
-from ledger.keys import decrypt_keystore, encrypt_key, read_keystore, write_key_file
-from ledger.records import (
+from ledger.core.errors import (
+    ConfigError,
+    LedgerError,
+    NotFoundError,
+    PermissionError_,
+    RecordError,
+)
+from ledger.core.records import (
     Domain,
     Kind,
     ProjectAnchor,
@@ -38,7 +43,8 @@ from ledger.records import (
     new_id,
     record_type,
 )
-from ledger.relayer import current_roles
+from ledger.relayer.worker import current_roles
+from ledger.sdk.keys import decrypt_keystore, encrypt_key, read_keystore, write_key_file
 
 TOKEN_PREFIX = "bfc_"
 TOKENS_FILE = "tokens.json"

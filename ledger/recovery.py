@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ledger import alarms
-from ledger.records import SignedRecord
-from ledger.relayer import ROLLED_BACK, RelayWorker, block_hashes, enqueue_signed, locate
+from ledger.core.records import SignedRecord
+from ledger.relayer.worker import ROLLED_BACK, RelayWorker, block_hashes, enqueue_signed, locate
+from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord
 

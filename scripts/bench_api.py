@@ -33,11 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchkit import free_port, private_chain  # noqa: E402
 
-from ledger.chain import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
-from ledger.indexer import Indexer  # noqa: E402
-from ledger.onchain import LedgerContract  # noqa: E402
-from ledger.records import (  # noqa: E402
+from ledger.core.records import (  # noqa: E402
     Commitment,
     Delivery,
     ProjectAnchor,
@@ -47,6 +44,9 @@ from ledger.records import (  # noqa: E402
     new_id,
     text32,
 )
+from ledger.evm.contract import LedgerContract  # noqa: E402
+from ledger.evm.node import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
+from ledger.indexer.worker import Indexer  # noqa: E402
 from ledger.store.db import Database  # noqa: E402
 
 COUNTY = 522327

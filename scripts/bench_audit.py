@@ -40,14 +40,11 @@ from eth_account import Account
 from sqlalchemy import create_engine, text
 from web3 import Web3
 
-from ledger.audit import AuditOptions, run_audit
-from ledger.batches import LINE_COLUMNS
-from ledger.chain import deploy
+from ledger.audit.pipeline import AuditOptions, run_audit
+from ledger.batches.service import LINE_COLUMNS
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.indexer import Indexer
-from ledger.merkle import MerkleTree
-from ledger.onchain import LedgerContract
-from ledger.records import (
+from ledger.core.merkle import MerkleTree
+from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
@@ -65,6 +62,9 @@ from ledger.records import (
     sha256,
     text32,
 )
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import deploy
+from ledger.indexer.worker import Indexer
 from ledger.store.db import Database
 
 MNEMONIC = "test test test test test test test test test test test junk"

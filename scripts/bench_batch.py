@@ -32,13 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchkit import free_port, private_chain  # noqa: E402
 
-from ledger.batch_client import BatchClient  # noqa: E402
-from ledger.batches import batch_id_for, iter_frames  # noqa: E402
-from ledger.chain import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
+from ledger.batches.service import batch_id_for, iter_frames  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
-from ledger.merkle import Frontier, leaf_hash  # noqa: E402
-from ledger.onchain import LedgerContract  # noqa: E402
-from ledger.records import (  # noqa: E402
+from ledger.core.merkle import Frontier, leaf_hash  # noqa: E402
+from ledger.core.records import (  # noqa: E402
     Commitment,
     Delivery,
     DeliveryBatch,
@@ -50,6 +47,9 @@ from ledger.records import (  # noqa: E402
     new_id,
     text32,
 )
+from ledger.evm.contract import LedgerContract  # noqa: E402
+from ledger.evm.node import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
+from ledger.sdk.batch_client import BatchClient  # noqa: E402
 from ledger.store.db import Database  # noqa: E402
 
 COUNTY = 522327
@@ -216,7 +216,7 @@ def wait_queryable(
 def upload_batch(
     client: BatchClient, signed: object, commitment: bytes, n: int, salt: bytes
 ) -> dict[str, object]:
-    from ledger.records import SignedRecord
+    from ledger.core.records import SignedRecord
 
     assert isinstance(signed, SignedRecord)
     info = client.open(signed)

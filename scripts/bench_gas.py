@@ -36,25 +36,9 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
-from ledger import merkle
-from ledger.chain import (
-    LocalChain,
-    connect,
-    deploy,
-    dev_accounts,
-    load_localchain,
-    send_transaction,
-)
-from ledger.compiler import (
-    EVM_VERSION,
-    OPTIMIZER_RUNS,
-    SOLC_VERSION,
-    compile_contracts,
-    solc_binary,
-)
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.onchain import LedgerContract
-from ledger.records import (
+from ledger.core import merkle
+from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
@@ -67,6 +51,22 @@ from ledger.records import (
     SignedRecord,
     new_id,
     text32,
+)
+from ledger.evm.compiler import (
+    EVM_VERSION,
+    OPTIMIZER_RUNS,
+    SOLC_VERSION,
+    compile_contracts,
+    solc_binary,
+)
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import (
+    LocalChain,
+    connect,
+    deploy,
+    dev_accounts,
+    load_localchain,
+    send_transaction,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

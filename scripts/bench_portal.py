@@ -26,8 +26,9 @@ from eth_account import Account
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.records import (
+from ledger.core.records import (
     Commitment,
     Delivery,
     Domain,
@@ -37,7 +38,6 @@ from ledger.records import (
     new_id,
     text32,
 )
-from ledger.service import LedgerService
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from ledger.chain import load_localchain
 from ledger.config import PROJECT_ROOT, Settings
+from ledger.evm.node import load_localchain
 
 
 def free_port() -> int:

@@ -22,8 +22,8 @@ from typing import Any
 
 from eth_account import Account
 
-from ledger import merkle
-from ledger.records import (
+from ledger.core import merkle
+from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,

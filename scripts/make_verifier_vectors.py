@@ -1,6 +1,6 @@
 """Writes tests/vectors/verifier.json: proof bundles that every verifier must accept or refuse.
 
-The stdlib verifier (ledger/proofcheck.py), `bangfu verify` and the browser verifier
+The stdlib verifier (ledger/tools/proofcheck.py), `bangfu verify` and the browser verifier
 (web/verifier.js) read the same file (tests/test_proofcheck.py, tests/js/verifier.test.mjs).
 It starts a private anvil, deploys AidLedger, registers a county, an organization and an
 auditor, submits real records of every kind — among them three crafted ones, each accepted by
@@ -40,10 +40,9 @@ from eth_account import Account
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ledger.batches import build_batch  # noqa: E402
-from ledger.merkle import MerkleTree  # noqa: E402
-from ledger.proofcheck import ProofCheckError, verify_bundle  # noqa: E402
-from ledger.records import (  # noqa: E402
+from ledger.batches.service import build_batch  # noqa: E402
+from ledger.core.merkle import MerkleTree  # noqa: E402
+from ledger.core.records import (  # noqa: E402
     RECORD_TYPES,
     Commitment,
     Delivery,
@@ -62,6 +61,7 @@ from ledger.records import (  # noqa: E402
     sha256,
     text32,
 )
+from ledger.tools.proofcheck import ProofCheckError, verify_bundle  # noqa: E402
 from tests.conftest import COUNTY_A, start_env  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors" / "verifier.json"

@@ -17,10 +17,10 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import create_engine, text
 from web3 import Web3
 
-from ledger.chain import Deployment, LocalChain, connect, deploy, dev_accounts, load_localchain
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.onchain import LedgerContract
-from ledger.records import Domain
+from ledger.core.records import Domain
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import Deployment, LocalChain, connect, deploy, dev_accounts, load_localchain
 
 COUNTY_A = 522327  # 册亨县, Guizhou
 COUNTY_B = 520121  # 开阳县, Guizhou

@@ -22,10 +22,10 @@ import pytest
 import typer
 from eth_account import Account
 
-from ledger.chain import Deployment, LocalChain, connect, dev_accounts, load_localchain
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.onchain import LedgerContract
-from ledger.records import ProjectAnchor, ProjectKind, new_id
+from ledger.core.records import ProjectAnchor, ProjectKind, new_id
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import Deployment, LocalChain, connect, dev_accounts, load_localchain
 from tests.conftest import COUNTY_A, ChainEnv, free_port, write_localchain
 
 BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"
@@ -272,7 +272,7 @@ def test_bad_input_errors_are_one_line(bad_runs: dict[str, BadCase]) -> None:
 
 
 def test_register_commands_are_reachable() -> None:
-    from ledger.cli import app
+    from ledger.cli.main import app
 
     command = typer.main.get_command(app)
     assert isinstance(command, click.Group)

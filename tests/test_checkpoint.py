@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.checkpoint import (
+from ledger.config import Settings
+from ledger.core.errors import ConfigError, ProofError
+from ledger.core.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
+from ledger.tlog.checkpoint import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
     Checkpoint,
@@ -32,9 +35,6 @@ from ledger.checkpoint import (
     sign_note,
     verify_checkpoint,
 )
-from ledger.config import Settings
-from ledger.errors import ConfigError, ProofError
-from ledger.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
 
 # golang.org/x/mod/sumdb/note example_test.go (ExampleSign / ExampleOpen).
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"

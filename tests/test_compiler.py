@@ -13,8 +13,9 @@ import pytest
 import solcx
 from eth_utils import keccak
 
-from ledger.chain import deploy
-from ledger.compiler import (
+from ledger.config import PROJECT_ROOT, Settings
+from ledger.core.errors import ToolchainError
+from ledger.evm.compiler import (
     MAIN_SOURCE,
     Artifact,
     code_matches,
@@ -23,8 +24,7 @@ from ledger.compiler import (
     matches_deployed,
     standard_input,
 )
-from ledger.config import PROJECT_ROOT, Settings
-from ledger.errors import ToolchainError
+from ledger.evm.node import deploy
 from tests.conftest import ChainEnv
 
 

@@ -23,11 +23,9 @@ from hypothesis import strategies as st
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
-from ledger import merkle
-from ledger.chain import deploy, send_transaction
-from ledger.errors import ChainError, RecordError
-from ledger.onchain import LedgerContract, revert_error
-from ledger.records import (
+from ledger.core import merkle
+from ledger.core.errors import ChainError, RecordError
+from ledger.core.records import (
     MAX_BATCH_COMMITMENTS,
     MAX_TITLE_BYTES,
     Commitment,
@@ -46,6 +44,8 @@ from ledger.records import (
     new_id,
     text32,
 )
+from ledger.evm.contract import LedgerContract, revert_error
+from ledger.evm.node import deploy, send_transaction
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -998,7 +998,7 @@ def test_admin_transfer_takes_two_steps_and_the_delay(env: ChainEnv) -> None:
 
 
 def test_batch_commitments_bounded(env: ChainEnv, book: Book) -> None:
-    """MAX_BATCH_COMMITMENTS (256, as ledger/batches.py) commitments in one batch are
+    """MAX_BATCH_COMMITMENTS (256, as ledger/batches/service.py) commitments in one batch are
     accepted; one more is refused before any is touched."""
     a = env.actors
     ledger = env.ledger

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import merkle
-from ledger.errors import NotFoundError, ProofError
-from ledger.merkle import (
+from ledger.core import merkle
+from ledger.core.errors import NotFoundError, ProofError
+from ledger.core.merkle import (
     EMPTY_ROOT,
     Frontier,
     MerkleTree,

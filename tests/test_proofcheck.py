@@ -1,4 +1,4 @@
-"""Tests for the standalone bundle checker ledger/proofcheck.py."""
+"""Tests for the standalone bundle checker ledger/tools/proofcheck.py."""
 
 from __future__ import annotations
 
@@ -16,20 +16,20 @@ from eth_account import Account
 from eth_utils import keccak
 from typer.testing import CliRunner
 
-from ledger import proofcheck
-from ledger.cli import app as cli
-from ledger.commands.verify import verify_file
+from ledger.cli.commands.verify import verify_file
+from ledger.cli.main import app as cli
 from ledger.config import PROJECT_ROOT
-from ledger.errors import ProofError
-from ledger.merkle import MerkleTree, leaf_hash
-from ledger.proofcheck import (
+from ledger.core.errors import ProofError
+from ledger.core.merkle import MerkleTree, leaf_hash
+from ledger.core.records import RECORD_TYPES, Delivery, DeliveryBatch, Domain, new_id, sha256
+from ledger.tools import proofcheck
+from ledger.tools.proofcheck import (
     ProofCheckError,
     check_batch_binding,
     check_consistency,
     check_inclusion,
     verify_bundle,
 )
-from ledger.records import RECORD_TYPES, Delivery, DeliveryBatch, Domain, new_id, sha256
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc6962.json").read_text())
 VERIFIER = json.loads((Path(__file__).parent / "vectors" / "verifier.json").read_text())

@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3.logs import DISCARD
 
-from ledger import merkle
-from ledger.errors import RecordError
-from ledger.records import (
+from ledger.core import merkle
+from ledger.core.errors import RecordError
+from ledger.core.records import (
     RECORD_TYPES,
     SECP256K1_HALF_N,
     Commitment,

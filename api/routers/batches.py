@@ -13,11 +13,11 @@ from starlette.requests import ClientDisconnect
 
 from api.deps import ServiceDep
 from api.schemas import Hex32, SignedBatchIn
-from ledger.batches import FLUSH_LINES, BatchError, BatchService, UploadInfo
-from ledger.records import SignedRecord
+from ledger.batches.service import FLUSH_LINES, BatchError, BatchService, UploadInfo
+from ledger.core.records import SignedRecord
 
 # The relayer's own pending-aware totals, so `check --api` sees what `accept` will see.
-from ledger.relayer import _commitment
+from ledger.relayer.worker import _commitment
 
 router = APIRouter(prefix="/api/v1/batches", tags=["bulk deliveries 批量交付"])
 
@@ -176,5 +176,5 @@ def get_line(batch_id: BatchId, index: LineIndex, batches: BatchesDep) -> dict[s
 )
 def line_proof(batch_id: BatchId, index: LineIndex, batches: BatchesDep) -> dict[str, Any]:
     """A "bangfu-proof/1" bundle with its `batch` section; check it offline with
-    `python ledger/proofcheck.py bundle.json --root <logRoot() from the chain>`."""
+    `python ledger/tools/proofcheck.py bundle.json --root <logRoot() from the chain>`."""
     return batches.line_proof(batch_id, index)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from api.deps import ReadSessionDep
-from ledger.checkpoints_service import latest_note, list_checkpoints
+from ledger.tlog.checkpointer import latest_note, list_checkpoints
 
 router = APIRouter(prefix="/api/v1/checkpoints", tags=["checkpoints"])
 

@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from api.deps import ServiceDep
-from ledger import alarms, queries
-from ledger.errors import LedgerError
+from ledger.core.errors import LedgerError
+from ledger.store import alarms, queries
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord
 from ledger.supervisor import read_status
 

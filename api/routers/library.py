@@ -31,7 +31,8 @@ from api.schemas import (
     documented,
     signed_message,
 )
-from ledger.errors import NotFoundError
+from ledger.core.errors import NotFoundError
+from ledger.core.records import Domain, ProjectKind, new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
 from ledger.library.messages import (
     DEFAULT_LIFETIME,
@@ -45,7 +46,6 @@ from ledger.library.messages import (
 )
 from ledger.library.models import LibraryProject
 from ledger.library.projects import NeedContent, SupplyContent
-from ledger.records import Domain, ProjectKind, new_id
 
 router = APIRouter(prefix="/api/v1/library", tags=["project libraries 项目库"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import ServiceDep
-from ledger.log_key import published_log_key
+from ledger.tlog.log_key import published_log_key
 
 router = APIRouter(prefix="/api/v1/log", tags=["checkpoints"])
 

@@ -24,12 +24,12 @@ from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
 from api.web import charts, data
 from api.web.i18n import Lang
-from ledger import queries
-from ledger.errors import LedgerError, NotFoundError
-from ledger.proofcheck import ProofCheckError, verify_bundle
-from ledger.proofs import LogProofs
-from ledger.records import CATEGORIES, RECORD_TYPES, Kind, ProjectKind, ResourceKind
+from ledger.core.errors import LedgerError, NotFoundError
+from ledger.core.records import CATEGORIES, RECORD_TYPES, Kind, ProjectKind, ResourceKind
+from ledger.store import queries
 from ledger.store.models import LogEntry
+from ledger.store.proofs import LogProofs
+from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 STATIC = WEB / "static"
@@ -699,7 +699,7 @@ def _type_strings() -> dict[str, str]:
 
 def _log_key(service: Any) -> dict[str, Any] | None:
     """The published log key (GET /api/v1/log/key), or None before the first checkpoint."""
-    from ledger.log_key import published_log_key
+    from ledger.tlog.log_key import published_log_key
 
     try:
         d = service.deployment

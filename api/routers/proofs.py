@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import ServiceDep
 from api.schemas import Hex32LedgerPath
-from ledger.proofs import LogProofs
+from ledger.store.proofs import LogProofs
 
 router = APIRouter(prefix="/api/v1/proofs", tags=["proofs"])
 

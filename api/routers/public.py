@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import ReadSessionDep
 from api.schemas import ORG_OR_ADDRESS, PageOut
-from ledger import queries
+from ledger.store import queries
 
 router = APIRouter(prefix="/api/v1/public", tags=["public 公众"])
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from api.deps import ReadSessionDep, ServiceDep
 from api.schemas import ORG_OR_ADDRESS
 from api.schemas import PERIOD as PERIOD_PATTERN
-from ledger.errors import NotFoundError
+from ledger.core.errors import NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
 from ledger.export.snapshot import load_key_counties, load_snapshot, parse_period

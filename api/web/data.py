@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import NotFoundError
+from ledger.core.errors import NotFoundError
+from ledger.core.records import Kind, ProjectKind, ResourceKind
 from ledger.library import projects as library
 from ledger.library import regions
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
-from ledger.records import Kind, ProjectKind, ResourceKind
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,

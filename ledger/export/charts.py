@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-from ledger.errors import ToolchainError
+from ledger.core.errors import ToolchainError
 
 #: TrueType-outline CJK fonts, which both matplotlib and reportlab can embed.
 CJK_FONT_CANDIDATES = (

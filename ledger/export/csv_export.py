@@ -12,10 +12,10 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.errors import LedgerError
-from ledger.queries import LISTS
-from ledger.records import CATEGORIES, CATEGORY_EN
+from ledger.core.errors import LedgerError
+from ledger.core.records import CATEGORIES, CATEGORY_EN
 from ledger.store.models import DeliveryRow, LogEntry, RoleEvent
+from ledger.store.queries import LISTS
 
 KINDS: tuple[str, ...] = tuple(LISTS)
 PROOF_PATH = "/api/v1/proofs/record/{id}"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from ledger.errors import LedgerError
+from ledger.core.errors import LedgerError
+from ledger.core.records import CATEGORIES, CATEGORY_EN, ResourceKind
 from ledger.export.snapshot import CST, Snapshot
-from ledger.records import CATEGORIES, CATEGORY_EN, ResourceKind
 
 DATA = Path(__file__).parent / "data"
 SCHEMA_DIR = DATA / "iati-2.03"

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ledger.errors import NotFoundError
+from ledger.core.errors import NotFoundError
+from ledger.core.records import ResourceKind
 from ledger.export.snapshot import CommitmentState, Period, Snapshot, records_root
-from ledger.records import ResourceKind
 
 
 @dataclass

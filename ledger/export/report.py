@@ -20,9 +20,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ledger.errors import LedgerError
+from ledger.core.errors import LedgerError
+from ledger.core.records import CATEGORIES, CATEGORY_EN, ResourceKind
 from ledger.export.snapshot import CST, Period, Snapshot, records_root
-from ledger.records import CATEGORIES, CATEGORY_EN, ResourceKind
 
 TEMPLATES = Path(__file__).parent / "templates"
 UNRECEIPTED_DAYS = 30

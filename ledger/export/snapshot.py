@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import LedgerError
-from ledger.merkle import MerkleTree, root
-from ledger.records import leaf_hash
+from ledger.core.errors import LedgerError
+from ledger.core.merkle import MerkleTree, root
+from ledger.core.records import leaf_hash
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,

@@ -12,11 +12,11 @@ from typing import Any
 
 from eth_account import Account
 
+from ledger.app import LedgerService
+from ledger.core.records import ProjectKind, SignedRecord, new_id
 from ledger.library import auth, matching, messages, projects
 from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_MATCH, LIBRARY_PROJECT
 from ledger.library.models import LibraryMatch, LibraryProject
-from ledger.records import ProjectKind, SignedRecord, new_id
-from ledger.service import LedgerService
 
 
 def new_version(

@@ -19,12 +19,12 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ledger.errors import PermissionError_
+from ledger.core.errors import PermissionError_
+from ledger.core.records import Domain
 from ledger.library import messages
 from ledger.library.messages import MessageError, MessageType, SignatureError
 from ledger.library.models import LibraryNonce
-from ledger.records import Domain
-from ledger.relayer import current_roles
+from ledger.relayer.worker import current_roles
 
 
 def now() -> int:

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import ConflictError, NotFoundError, PermissionError_, RecordError
+from ledger.core.errors import ConflictError, NotFoundError, PermissionError_, RecordError
+from ledger.core.records import Domain, Kind, ProjectKind, SignedRecord, parse_bytes32
 from ledger.library import auth, messages, pii
 from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH, MessageError
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion, LibraryPush
@@ -31,8 +32,7 @@ from ledger.library.projects import (
     get_project,
 )
 from ledger.library.regions import province_of
-from ledger.records import Domain, Kind, ProjectKind, SignedRecord, parse_bytes32
-from ledger.relayer import register_pre_check
+from ledger.relayer.worker import register_pre_check
 from ledger.store.models import CommitmentRow, OutboxRecord
 
 ZERO32 = "0x" + "00" * 32

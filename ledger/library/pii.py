@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ledger.errors import LedgerError
+from ledger.core.errors import LedgerError
 
 _SEP = r"[\s\-.]?"
 _ID = re.compile(

@@ -25,7 +25,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import ConflictError, LedgerError, NotFoundError, PermissionError_
+from ledger.core.errors import ConflictError, LedgerError, NotFoundError, PermissionError_
+from ledger.core.merkle import MerkleTree
+from ledger.core.records import (
+    CATEGORIES,
+    Domain,
+    ProjectAnchor,
+    ProjectKind,
+    SignedRecord,
+    category_code,
+    date_code,
+    parse_bytes32,
+    recover_signer,
+    sha256,
+)
 from ledger.library import auth, pii
 from ledger.library.messages import (
     DEFAULT_LIFETIME,
@@ -39,20 +52,7 @@ from ledger.library.messages import (
 )
 from ledger.library.models import KeyCounty, KeyCountyList, LibraryProject, LibraryProjectVersion
 from ledger.library.regions import require_county, require_province
-from ledger.merkle import MerkleTree
-from ledger.records import (
-    CATEGORIES,
-    Domain,
-    ProjectAnchor,
-    ProjectKind,
-    SignedRecord,
-    category_code,
-    date_code,
-    parse_bytes32,
-    recover_signer,
-    sha256,
-)
-from ledger.relayer import current_roles
+from ledger.relayer.worker import current_roles
 from ledger.store.models import LogEntry, ProjectAnchorRow
 
 # ------------------------------------------------------------------ errors
@@ -822,8 +822,8 @@ def version_proof(session: Session, project_id: str, version: int) -> dict[str, 
 
 def verify_version_proof(proof: Mapping[str, Any]) -> SignedRecord:
     """Checks a version proof offline: content hash, anchor fields, signature, inclusion."""
-    from ledger.merkle import verify_inclusion
-    from ledger.records import leaf_hash
+    from ledger.core.merkle import verify_inclusion
+    from ledger.core.records import leaf_hash
 
     try:
         data = bytes.fromhex(str(proof["record"])[2:])

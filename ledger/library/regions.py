@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from ledger.errors import LedgerError
+from ledger.core.errors import LedgerError
 
 DATA_FILE = "gbt2260_counties.csv"
 

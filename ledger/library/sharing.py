@@ -21,7 +21,8 @@ from eth_account import Account
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.errors import ConflictError, LedgerError, PermissionError_
+from ledger.core.errors import ConflictError, LedgerError, PermissionError_
+from ledger.core.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, sha256
 from ledger.library import auth, messages
 from ledger.library.messages import LIBRARY_BUNDLE, LIBRARY_IMPORT
 from ledger.library.models import LibraryProject, LibraryProjectVersion
@@ -33,7 +34,6 @@ from ledger.library.projects import (
     verify_version_proof,
     version_proof,
 )
-from ledger.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, sha256
 
 FORMAT = "bangfu-library-bundle/2"
 

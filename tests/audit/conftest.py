@@ -15,11 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger.checkpoint import Checkpoint, SignerKey
-from ledger.indexer import Indexer
-from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
-from ledger.merkle import MerkleTree
-from ledger.records import (
+from ledger.core.merkle import MerkleTree
+from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
@@ -35,10 +32,13 @@ from ledger.records import (
     sha256,
     text32,
 )
+from ledger.indexer.worker import Indexer
+from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
 from ledger.store.batch_models import BatchLine
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
 from ledger.store.db import Database
 from ledger.store.models import LogEntry, OutboxRecord
+from ledger.tlog.checkpoint import Checkpoint, SignerKey
 from tests.conftest import COUNTY_A, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ledger.audit import AuditOptions, run_audit
+from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.config import PROJECT_ROOT
 from ledger.store.db import Database
 from tests.audit.conftest import Ledger
@@ -154,8 +154,8 @@ def test_missing_evidence_is_an_anomaly(ledger: Ledger, tmp_path: Path) -> None:
 def test_modified_contract_source_is_found(ledger: Ledger, tmp_path: Path) -> None:
     """A contract built from changed sources is deployed; the audit against the original
     sources names the bytecode mismatch."""
-    from ledger.chain import deploy
     from ledger.config import Settings
+    from ledger.evm.node import deploy
 
     home = tmp_path / "home"
     shutil.copytree(PROJECT_ROOT / "contracts", home / "contracts")

@@ -22,8 +22,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
-from ledger.audit import AuditOptions, AuditReport, run_audit
-from ledger.audit_codes import (
+from ledger.audit.codes import (
     BAD_SIGNATURE,
     COMMITMENT_OVERDUE,
     EVENT_ID_MISMATCH,
@@ -49,10 +48,9 @@ from ledger.audit_codes import (
     WRONG_COUNTY,
     WRONG_DOMAIN,
 )
-from ledger.chain import send_transaction
-from ledger.compiler import collect_sources, solc_binary, standard_input
+from ledger.audit.pipeline import AuditOptions, AuditReport, run_audit
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.records import (
+from ledger.core.records import (
     Commitment,
     Delivery,
     Domain,
@@ -66,6 +64,8 @@ from ledger.records import (
     sha256,
     text32,
 )
+from ledger.evm.compiler import collect_sources, solc_binary, standard_input
+from ledger.evm.node import send_transaction
 from tests.audit.conftest import anchor
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
 

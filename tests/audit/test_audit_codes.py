@@ -10,15 +10,21 @@ import inspect
 import re
 from pathlib import Path
 
-from ledger import audit_codes
-from ledger.audit_codes import CODES
+from ledger.audit import codes as audit_codes
+from ledger.audit.codes import CODES
 from ledger.config import PROJECT_ROOT
 
-AUDIT_SOURCES = sorted((PROJECT_ROOT / "ledger").glob("audit*.py"))
+AUDIT_SOURCES = sorted((PROJECT_ROOT / "ledger" / "audit").glob("*.py"))
 TESTS = sorted(Path(__file__).parent.glob("test_*.py"))
 #: what the independent verifier may import of this repository: the encodings, the tree, the
 #: compiler (and the two modules those import themselves: errors and settings)
-ALLOWED = {"ledger.records", "ledger.merkle", "ledger.compiler", "ledger.errors", "ledger.config"}
+ALLOWED = {
+    "ledger.core.records",
+    "ledger.core.merkle",
+    "ledger.evm.compiler",
+    "ledger.core.errors",
+    "ledger.config",
+}
 
 
 def _codes_used() -> dict[str, str]:

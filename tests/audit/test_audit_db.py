@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from ledger.audit import AuditOptions, AuditReport, run_audit
-from ledger.audit_codes import (
+from ledger.audit.codes import (
     BATCH_LINE_MALFORMED,
     BATCH_LINES_ALTERED,
     CHECK_FAILED,
@@ -34,9 +33,10 @@ from ledger.audit_codes import (
     MATCH_NOT_ACCEPTED,
     MATCH_PARTIES_MISMATCH,
 )
-from ledger.audit_db import TABLES
+from ledger.audit.database import TABLES
+from ledger.audit.pipeline import AuditOptions, AuditReport, run_audit
 from ledger.config import PROJECT_ROOT
-from ledger.records import sha256
+from ledger.core.records import sha256
 from ledger.store.db import Database
 from tests.audit.conftest import NEED_BUDGET, NEED_END_DATE, NEED_TITLE, Ledger, add_lines
 from tests.audit.conftest import read_model as fill_read_model

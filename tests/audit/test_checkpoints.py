@@ -21,9 +21,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from ledger import alarms
-from ledger.audit import AuditOptions, run_audit
-from ledger.checkpoint import (
+from ledger.app import LedgerService
+from ledger.audit.pipeline import AuditOptions, run_audit
+from ledger.core.errors import ConfigError, ProofError
+from ledger.core.records import sha256
+from ledger.indexer.worker import Indexer
+from ledger.store import alarms
+from ledger.store.checkpoint_models import CheckpointRow
+from ledger.store.models import IndexerCheckpoint
+from ledger.tlog.checkpoint import (
     ALG_COSIGNATURE_V1,
     Checkpoint,
     CheckpointClient,
@@ -32,13 +38,7 @@ from ledger.checkpoint import (
     make_witness_server,
     open_note,
 )
-from ledger.checkpoints_service import Checkpointer, add_witness, list_checkpoints
-from ledger.errors import ConfigError, ProofError
-from ledger.indexer import Indexer
-from ledger.records import sha256
-from ledger.service import LedgerService
-from ledger.store.checkpoint_models import CheckpointRow
-from ledger.store.models import IndexerCheckpoint
+from ledger.tlog.checkpointer import Checkpointer, add_witness, list_checkpoints
 from tests.audit.conftest import submit
 from tests.conftest import ChainEnv, free_port, start_env
 from tests.service.test_healing import scoped_need, wait_durable

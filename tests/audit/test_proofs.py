@@ -19,18 +19,18 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from ledger import proofcheck
-from ledger.checkpoint import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, VerifierKey, sign_note
-from ledger.checkpoints_service import Checkpointer, origin_for
-from ledger.cli import app as cli
-from ledger.commands.checkpoint import check_url
-from ledger.commands.verify import verify_file
+from ledger.app import LedgerService
+from ledger.cli.commands.checkpoint import check_url
+from ledger.cli.commands.verify import verify_file
+from ledger.cli.main import app as cli
 from ledger.config import PROJECT_ROOT
-from ledger.errors import ProofError
-from ledger.merkle import MerkleTree, verify_consistency
-from ledger.proofcheck import ProofCheckError, check_against_chain, verify_bundle
-from ledger.records import Delivery, leaf_hash, new_id, sha256
-from ledger.service import LedgerService
+from ledger.core.errors import ProofError
+from ledger.core.merkle import MerkleTree, verify_consistency
+from ledger.core.records import Delivery, leaf_hash, new_id, sha256
+from ledger.tlog.checkpoint import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, VerifierKey, sign_note
+from ledger.tlog.checkpointer import Checkpointer, origin_for
+from ledger.tools import proofcheck
+from ledger.tools.proofcheck import ProofCheckError, check_against_chain, verify_bundle
 from tests.audit.conftest import Ledger
 
 

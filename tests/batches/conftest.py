@@ -15,9 +15,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.batch_client import BatchClient
-from ledger.indexer import Indexer
-from ledger.records import (
+from ledger.app import LedgerService
+from ledger.core.records import (
     Commitment,
     DeliveryLine,
     ProjectAnchor,
@@ -26,8 +25,9 @@ from ledger.records import (
     new_id,
     text32,
 )
-from ledger.relayer import RelayWorker
-from ledger.service import LedgerService
+from ledger.indexer.worker import Indexer
+from ledger.relayer.worker import RelayWorker
+from ledger.sdk.batch_client import BatchClient
 from tests.conftest import COUNTY_A, ChainEnv
 
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from ledger.batch_client import api_problems
-from ledger.batches import parse_file, valid_id_number
-from ledger.cli import app
-from ledger.records import pseudonym
+from ledger.batches.service import parse_file, valid_id_number
+from ledger.cli.main import app
+from ledger.core.records import pseudonym
+from ledger.sdk.batch_client import api_problems
 from ledger.store.batch_models import BatchLine, BatchUpload
 from tests.batches.conftest import BatchEnv
 

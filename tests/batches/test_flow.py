@@ -7,10 +7,10 @@ import random
 
 from sqlalchemy import func, select
 
-from ledger import proofcheck
-from ledger.batch_client import sign_batch
+from ledger.sdk.batch_client import sign_batch
 from ledger.store.batch_models import BatchLine
 from ledger.store.models import DeliveryRow
+from ledger.tools import proofcheck
 from tests.batches.conftest import BatchEnv, make_lines
 
 

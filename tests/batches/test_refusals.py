@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from ledger.batch_client import sign_batch
-from ledger.batches import build_batch, iter_frames
-from ledger.errors import LedgerError
-from ledger.records import DeliveryLine
+from ledger.batches.service import build_batch, iter_frames
+from ledger.core.errors import LedgerError
+from ledger.core.records import DeliveryLine
+from ledger.sdk.batch_client import sign_batch
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.models import OutboxRecord
 from tests.batches.conftest import BatchEnv, make_lines
@@ -129,7 +129,7 @@ def test_a_malformed_batch_record_gets_the_contract_s_code(benv: BatchEnv) -> No
     commitments is accepted."""
     import dataclasses
 
-    from ledger.records import MAX_BATCH_COMMITMENTS, DeliveryBatch
+    from ledger.core.records import MAX_BATCH_COMMITMENTS, DeliveryBatch
 
     env = benv.env
     key = env.actors.org_a.key
@@ -157,7 +157,7 @@ def test_a_malformed_batch_record_gets_the_contract_s_code(benv: BatchEnv) -> No
     result = benv.client.upload(good, [line.line_bytes() for line in lines])
     assert result.status == "accepted"
     # in Python, where no JSON bound applies, the batch service names the contract's error
-    from ledger.batches import BatchService
+    from ledger.batches.service import BatchService
 
     service = BatchService(benv.service.db, benv.service.relayer, env.domain)
     too_many = dataclasses.replace(rec, commitment_ids=many, quantities=(1,) * len(many))

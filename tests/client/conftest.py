@@ -15,9 +15,9 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.client import BangfuClient
-from ledger.records import ProjectKind, new_id
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.core.records import ProjectKind, new_id
+from ledger.sdk.client import BangfuClient
 from tests.conftest import COUNTY_A, ChainEnv, free_port
 from tests.service.helpers import Stack, service_for, stack
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.keys import encrypt_key, write_key_file
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.sdk.keys import encrypt_key, write_key_file
 from tests.client.conftest import LiveServer, Pump, matched_need
 from tests.conftest import ORG_CODE_A, ChainEnv, free_port
 from tests.service.helpers import Stack

@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.client import ApiError, BangfuClient
+from ledger.app import LedgerService
 from ledger.config import Settings
+from ledger.core.errors import ConfigError
+from ledger.core.records import Kind, SignedRecord
 from ledger.custodial import BadToken, CustodialDisabled, Custodian
-from ledger.errors import ConfigError
-from ledger.records import Kind, SignedRecord
-from ledger.service import LedgerService
+from ledger.sdk.client import ApiError, BangfuClient
 from tests.client.conftest import matched_need
 from tests.conftest import ChainEnv
 from tests.service.helpers import Stack, stack

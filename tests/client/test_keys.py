@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from ledger.keys import (
+from ledger.sdk.keys import (
     KeyFileError,
     create_key_file,
     encrypt_key,

@@ -6,16 +6,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from ledger.client import (
-    ApiError,
-    ApiUnreachable,
-    BangfuClient,
-    RecordFailed,
-    WaitTimeout,
-    record_from_fields,
-)
-from ledger.errors import LedgerError, RecordError
-from ledger.records import (
+from ledger.app import LedgerService
+from ledger.core.errors import LedgerError, RecordError
+from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryLine,
@@ -24,7 +17,14 @@ from ledger.records import (
     SignedRecord,
     text32,
 )
-from ledger.service import LedgerService
+from ledger.sdk.client import (
+    ApiError,
+    ApiUnreachable,
+    BangfuClient,
+    RecordFailed,
+    WaitTimeout,
+    record_from_fields,
+)
 from tests.client.conftest import LiveServer, Pump, matched_need, sdk
 from tests.conftest import COUNTY_A, ORG_CODE_A, ChainEnv, free_port
 from tests.service.helpers import Stack

@@ -17,11 +17,11 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import WriterDep
-from ledger.indexer import Indexer
+from ledger.app import LedgerService
+from ledger.core.records import Domain
+from ledger.indexer.worker import Indexer
 from ledger.library import messages, projects
 from ledger.library.messages import KEY_COUNTY_LIST
-from ledger.records import Domain
-from ledger.service import LedgerService
 from tests.conftest import free_port
 
 

@@ -28,11 +28,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
-from ledger.chain import Deployment, connect, dev_accounts, load_localchain
-from ledger.client import ApiError, BangfuClient
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.onchain import LedgerContract
-from ledger.records import Flag, FlagReason, new_id
+from ledger.core.records import Flag, FlagReason, new_id
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import Deployment, connect, dev_accounts, load_localchain
+from ledger.sdk.client import ApiError, BangfuClient
 from ledger.store.batch_models import BatchUpload
 from ledger.store.db import Database
 from tests.conftest import free_port, fresh_database_url, write_localchain

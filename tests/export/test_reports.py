@@ -22,20 +22,9 @@ from lxml import etree
 from sqlalchemy import select
 
 from api.app import create_app
-from ledger.export import csv_export, iati
-from ledger.export import indicators as ind
-from ledger.export.report import build_report
-from ledger.export.snapshot import (
-    CST,
-    check_against_chain,
-    load_key_counties,
-    load_snapshot,
-    parse_period,
-    records_root,
-)
-from ledger.indexer import Indexer
-from ledger.merkle import MerkleTree, verify_inclusion
-from ledger.records import (
+from ledger.app import LedgerService
+from ledger.core.merkle import MerkleTree, verify_inclusion
+from ledger.core.records import (
     Commitment,
     Delivery,
     Flag,
@@ -48,7 +37,18 @@ from ledger.records import (
     scoped_id,
     text32,
 )
-from ledger.service import LedgerService
+from ledger.export import csv_export, iati
+from ledger.export import indicators as ind
+from ledger.export.report import build_report
+from ledger.export.snapshot import (
+    CST,
+    check_against_chain,
+    load_key_counties,
+    load_snapshot,
+    parse_period,
+    records_root,
+)
+from ledger.indexer.worker import Indexer
 from ledger.store.models import LogEntry
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
 

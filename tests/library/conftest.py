@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ledger.indexer import Indexer
-from ledger.relayer import RelayWorker
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.indexer.worker import Indexer
+from ledger.relayer.worker import RelayWorker
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.client import ApiError, BangfuClient
-from ledger.errors import LedgerError
+from ledger.core.errors import LedgerError
+from ledger.core.records import ProjectKind, new_id
 from ledger.library import messages, projects
 from ledger.library.messages import LIBRARY_PROJECT
-from ledger.records import ProjectKind, new_id
+from ledger.sdk.client import ApiError, BangfuClient
 from tests.conftest import ORG_CODE_A
 from tests.library.conftest import need, supply
 
@@ -198,7 +198,7 @@ def test_personal_data_accepted_look_alikes_and_other_texts(svc, env):
 def test_demo_library_call_sites(svc, env, tmp_path):
     """`bangfu demo` publishes and matches through the signed SDK calls, once per key: a
     second pass finds what the first made instead of making it again."""
-    from ledger.commands import demo
+    from ledger.cli.commands import demo
 
     a = env.actors
     client = _client(svc)

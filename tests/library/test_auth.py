@@ -24,7 +24,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ledger.app import LedgerService
 from ledger.config import Settings
+from ledger.core.records import ProjectKind, new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
 from ledger.library.messages import (
     KEY_COUNTY_LIST,
@@ -34,8 +36,6 @@ from ledger.library.messages import (
     LIBRARY_PUSH,
     LIBRARY_READ,
 )
-from ledger.records import ProjectKind, new_id
-from ledger.service import LedgerService
 from tests.conftest import ORG_CODE_A, ORG_CODE_B, fresh_database_url
 from tests.library.conftest import need, supply, sync
 
@@ -51,7 +51,7 @@ def asvc(env, database_url) -> Iterator[LedgerService]:
     )
     service = LedgerService(settings)
     service.db.migrate()
-    from ledger.indexer import Indexer
+    from ledger.indexer.worker import Indexer
 
     Indexer(service.db, service.ledger()).run_until_synced()
     yield service
@@ -353,7 +353,7 @@ def _make_bundle(env, tmp_path) -> dict[str, Any]:
     url = next(fresh_database_url("sqlite", tmp_path))
     other = LedgerService(env.settings.model_copy(update={"database_url": url}))
     other.db.migrate()
-    from ledger.indexer import Indexer
+    from ledger.indexer.worker import Indexer
 
     Indexer(other.db, other.ledger()).run_until_synced()
     pid = actions.create_and_publish(

@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ledger.errors import ConflictError, LedgerError, PermissionError_
+from ledger.core.errors import ConflictError, LedgerError, PermissionError_
+from ledger.core.records import Commitment, ProjectKind, ResourceKind, new_id
 from ledger.library import actions, matching, projects, sharing
 from ledger.library.models import LibraryProject
-from ledger.records import Commitment, ProjectKind, ResourceKind, new_id
 from tests.library.conftest import need, supply, sync
 
 
@@ -225,9 +225,9 @@ def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from ledger.client import ApiError, BangfuClient
-    from ledger.indexer import Indexer
-    from ledger.service import LedgerService
+    from ledger.app import LedgerService
+    from ledger.indexer.worker import Indexer
+    from ledger.sdk.client import ApiError, BangfuClient
     from tests.conftest import fresh_database_url
 
     a = env.actors

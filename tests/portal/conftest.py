@@ -15,12 +15,8 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from ledger.chain import deploy
-from ledger.indexer import Indexer
-from ledger.library import actions
-from ledger.library import projects as library
-from ledger.onchain import LedgerContract
-from ledger.records import (
+from ledger.app import LedgerService
+from ledger.core.records import (
     Commitment,
     Delivery,
     Flag,
@@ -33,8 +29,12 @@ from ledger.records import (
     new_id,
     text32,
 )
-from ledger.relayer import RelayWorker
-from ledger.service import LedgerService
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import deploy
+from ledger.indexer.worker import Indexer
+from ledger.library import actions
+from ledger.library import projects as library
+from ledger.relayer.worker import RelayWorker
 from ledger.store.models import Organization
 from tests.conftest import (
     COUNTY_A,

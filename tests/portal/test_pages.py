@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.routers import portal
 from ledger.config import PROJECT_ROOT
-from ledger.proofcheck import ProofCheckError, verify_bundle
-from ledger.records import RECORD_TYPES
+from ledger.core.records import RECORD_TYPES
+from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 
 from .conftest import World

@@ -25,8 +25,10 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from web3 import Web3
 
-from ledger import alarms
-from ledger.chain import (
+from ledger.config import PROJECT_ROOT, Settings
+from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import (
     DUMP_PAUSE_ENV,
     Deployment,
     LocalChain,
@@ -35,10 +37,8 @@ from ledger.chain import (
     load_localchain,
     read_state,
 )
-from ledger.config import PROJECT_ROOT, Settings
-from ledger.onchain import LedgerContract
-from ledger.rebuild import digest, rebuild
-from ledger.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
+from ledger.indexer.rebuild import digest, rebuild
+from ledger.store import alarms
 from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord
 from ledger.supervisor import read_status

@@ -13,9 +13,9 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 from web3 import Web3
 
+from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.indexer import Indexer
-from ledger.records import (
+from ledger.core.records import (
     Commitment,
     Delivery,
     Domain,
@@ -27,8 +27,8 @@ from ledger.records import (
     new_id,
     text32,
 )
-from ledger.relayer import RelayWorker
-from ledger.service import LedgerService
+from ledger.indexer.worker import Indexer
+from ledger.relayer.worker import RelayWorker
 from ledger.store.models import LogEntry, OutboxRecord
 from tests.conftest import COUNTY_A
 

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from ledger.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
 from ledger.store.models import OutboxRecord, ProjectAnchorRow
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ChainEnv
 from tests.service.helpers import Stack, body, need, service_for, stack

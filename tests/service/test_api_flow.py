@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.rebuild import digest, rebuild
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.indexer.rebuild import digest, rebuild
 from ledger.store.models import OutboxRecord
 from tests.conftest import ChainEnv, fresh_database_url
 from tests.service.helpers import Chain, Stack, body, leaf_count, matched, service_for, stack

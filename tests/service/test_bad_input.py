@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from ledger.records import new_id
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.core.records import new_id
 from ledger.store.models import OutboxRecord
 from tests.conftest import ChainEnv
 from tests.service.helpers import (

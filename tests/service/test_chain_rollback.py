@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger.chain import LocalChain, load_localchain
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.evm.node import LocalChain, load_localchain
 from ledger.store.models import IndexerCheckpoint
 from tests.conftest import ChainEnv, start_env, write_localchain
 from tests.service.helpers import Chain, service_for, stack

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger.chain import LocalChain, StateFileError, StateFiles, load_localchain, read_state
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.indexer import Indexer
-from ledger.rebuild import digest, rebuild
+from ledger.evm.node import LocalChain, StateFileError, StateFiles, load_localchain, read_state
+from ledger.indexer.rebuild import digest, rebuild
+from ledger.indexer.worker import Indexer
 from ledger.store.db import Database
 from ledger.store.models import LogEntry
 from tests.conftest import COUNTY_A, ChainEnv, free_port, start_env, write_localchain

@@ -14,8 +14,8 @@ import pytest
 import uvicorn
 
 from api.app import create_app
-from ledger.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
 from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv, free_port
 from tests.service.helpers import Stack, appended_ids, need, sender_nonces, service_for, stack
 

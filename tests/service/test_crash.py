@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.rebuild import digest, rebuild
-from ledger.records import SignedRecord
-from ledger.relayer import CRASH_AFTER_ENV
-from ledger.service import LedgerService
+from ledger.core.records import SignedRecord
+from ledger.indexer.rebuild import digest, rebuild
+from ledger.relayer.worker import CRASH_AFTER_ENV
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord, SentTransaction
 from tests.conftest import COUNTY_B, ChainEnv, fresh_database_url
 from tests.service.helpers import Chain, Stack, appended_ids, service_for, stack

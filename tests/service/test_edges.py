@@ -22,9 +22,9 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.middleware import BodyLimit
-from ledger.batch_client import sign_batch
-from ledger.batches import MAX_BATCH_LINES, MAX_FRAME, iter_frames
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.batches.service import MAX_BATCH_LINES, MAX_FRAME, iter_frames
+from ledger.sdk.batch_client import sign_batch
 from tests.batches.conftest import BatchEnv, benv, make_lines  # noqa: F401 - fixture
 from tests.conftest import ChainEnv, free_port, fresh_database_url
 from tests.service.helpers import service_for

@@ -25,9 +25,9 @@ import pytest
 import uvicorn
 
 from api.app import H11_MAX_INCOMPLETE_EVENT_SIZE, create_app
-from ledger.chain import deploy
+from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT
-from ledger.service import LedgerService
+from ledger.evm.node import deploy
 from tests.conftest import ChainEnv, free_port, fresh_database_url
 from tests.service.helpers import service_for, stack
 

@@ -28,18 +28,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
 from api.app import create_app
-from ledger.alarms import HISTORY_REWRITTEN, RECORD_CONFLICT
-from ledger.audit import AuditOptions, run_audit
-from ledger.checkpoints_service import Checkpointer
+from ledger.app import LedgerService
+from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.config import PROJECT_ROOT
-from ledger.errors import LedgerError
-from ledger.indexer import Indexer, IndexerIntegrityError
-from ledger.merkle import MerkleTree
-from ledger.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, new_id, sha256
-from ledger.service import LedgerService
+from ledger.core.errors import LedgerError
+from ledger.core.merkle import MerkleTree
+from ledger.core.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, new_id, sha256
+from ledger.indexer.worker import Indexer, IndexerIntegrityError
 from ledger.store.alarm_models import Alarm
+from ledger.store.alarms import HISTORY_REWRITTEN, RECORD_CONFLICT
 from ledger.store.checkpoint_models import CheckpointRow
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord
+from ledger.tlog.checkpointer import Checkpointer
 from tests.conftest import COUNTY_A, ChainEnv, start_env
 from tests.service.helpers import appended_ids, service_for, stack
 from tests.service.test_reorg import assert_exactly_once, reorg

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger.rebuild import digest, rebuild
-from ledger.records import SignedRecord
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.core.records import SignedRecord
+from ledger.indexer.rebuild import digest, rebuild
 from ledger.store.models import LogEntry, OutboxRecord, SentTransaction
 from tests.conftest import ChainEnv, fresh_database_url, start_env
 from tests.service.helpers import Chain, Stack, appended_ids, service_for, stack

@@ -40,10 +40,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from ledger.batch_client import build_batch, sign_batch
+from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.custodial import Custodian
-from ledger.records import (
+from ledger.core.records import (
     Commitment,
     DeliveryLine,
     ProjectAnchor,
@@ -53,7 +52,8 @@ from ledger.records import (
     new_id,
     text32,
 )
-from ledger.service import LedgerService
+from ledger.custodial import Custodian
+from ledger.sdk.batch_client import build_batch, sign_batch
 from ledger.store.batch_models import BatchUpload
 from ledger.store.models import LogEntry, OutboxRecord
 from tests.conftest import COUNTY_A, ChainEnv

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger.checkpoints_service import Checkpointer
-from ledger.service import LedgerService
+from ledger.app import LedgerService
+from ledger.tlog.checkpointer import Checkpointer
 from tests.conftest import ChainEnv, start_env
 from tests.service.helpers import service_for, stack
 from tests.service.test_healing import scoped_need, statuses

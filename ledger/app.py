@@ -1,0 +1,60 @@
+"""The ledger as one object for the API and the workers: settings, database, relayer and a
+lazily attached chain (connection, deployment, contract).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+import ledger.library  # noqa: F401 - registers the match rule
+from ledger.config import Settings, get_settings
+from ledger.core.records import Domain
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import Deployment, check_deployed, connect, dev_accounts, load_localchain
+from ledger.relayer.worker import Relayer
+from ledger.store.db import Database
+
+
+class LedgerService:
+    """Everything a request handler or worker needs, created once per process."""
+
+    def __init__(self, settings: Settings | None = None, db: Database | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.db = db or Database(settings=self.settings)
+        self.relayer = Relayer(self.db)
+        self._chain_lock = threading.Lock()
+        self._ledger: LedgerContract | None = None
+
+    @cached_property
+    def deployment(self) -> Deployment:
+        return Deployment.load(self.settings)
+
+    @property
+    def domain(self) -> Domain:
+        return self.deployment.domain
+
+    def w3(self) -> Web3:
+        return self.ledger().w3
+
+    def ledger(self) -> LedgerContract:
+        """The contract handle, connected on first use (raises ChainError if unreachable)."""
+        with self._chain_lock:
+            if self._ledger is None:
+                w3 = connect(self.settings)
+                check_deployed(w3, self.deployment)
+                self._ledger = LedgerContract(w3, self.deployment)
+            return self._ledger
+
+    def relayer_accounts(self) -> list[LocalAccount]:
+        """Accounts that pay gas: BANGFU_RELAYER_KEY, or dev accounts #7-#9 on anvil."""
+        if self.settings.relayer_key:
+            return [Account.from_key(k.strip()) for k in self.settings.relayer_key.split(",")]
+        return dev_accounts(load_localchain(self.settings))[7:10]
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,150 @@
+"""Anomaly checks of the audit: a consistent ledger can still show aid that went wrong.
+
+Definitions (also in docs/audit.md), all judged at the audited head block's timestamp:
+- `delivery_unreceipted`: a delivery (or a single-commitment batch) older than the receipt
+  window with no receipt;
+- `receipt_shortfall`: a receipt confirming less than the delivery delivered;
+- `commitment_overdue`: a commitment whose due date has passed, not fully delivered;
+- `duplicate_beneficiary`: one beneficiary pseudonym served for one need by two or more
+  organizations (needs batch lines from the database; single deliveries carry only a
+  beneficiary root, which cannot be opened);
+- `flag_unanswered`: an auditor's flag on a record after which the record's author wrote no
+  record about the same commitment or project.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ledger.core.records import (
+    Commitment,
+    Delivery,
+    DeliveryBatch,
+    DeliveryLine,
+    Flag,
+    Receipt,
+)
+
+ANOMALY = "anomaly"
+_ZERO32 = bytes(32)
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
+def find_anomalies(
+    replay: Any,
+    report: Any,
+    now: int,
+    receipt_window: int,
+    batch_lines: dict[str, list[DeliveryLine]] | None,
+) -> None:
+    from ledger.audit.pipeline import iter_leaf_subjects
+
+    receipts: dict[bytes, int] = {}
+    delivered: dict[bytes, tuple[int, Any]] = {}  # delivery id → (quantity, leaf)
+    commitments: dict[bytes, Any] = {}
+    need_of: dict[bytes, bytes] = {}
+    by_id: dict[bytes, Any] = {}
+    for leaf in replay.leaves:
+        r: Any = leaf.record.record
+        by_id[r.id] = leaf
+        if isinstance(r, Commitment):
+            commitments[r.id] = (r, leaf)
+            need_of[r.id] = r.need_id
+        elif isinstance(r, Delivery):
+            delivered[r.id] = (r.quantity, leaf)
+        elif isinstance(r, DeliveryBatch) and len(r.commitment_ids) == 1:
+            delivered[r.id] = (sum(r.quantities), leaf)
+        elif isinstance(r, Receipt):
+            receipts[r.delivery_id] = r.confirmed_quantity
+            if r.delivery_id in delivered:
+                qty = delivered[r.delivery_id][0]
+                if r.confirmed_quantity < qty:
+                    report.add(
+                        "receipt_shortfall",
+                        ANOMALY,
+                        f"receipt {leaf.id_hex} confirms {r.confirmed_quantity} of {qty} delivered",
+                        record_id=leaf.id_hex,
+                        delivery_id=_hex(r.delivery_id),
+                        delivered=qty,
+                        confirmed=r.confirmed_quantity,
+                    )
+    for did, (qty, leaf) in delivered.items():
+        if did not in receipts and now - leaf.block_time > receipt_window:
+            days = (now - leaf.block_time) // 86_400
+            report.add(
+                "delivery_unreceipted",
+                ANOMALY,
+                f"delivery {leaf.id_hex} ({qty}) has had no receipt for {days} days",
+                record_id=leaf.id_hex,
+                days=days,
+            )
+    for cid, (c, leaf) in commitments.items():
+        state = replay.commitments.get(cid)
+        if c.due_date and c.due_date < now and state is not None and state.delivered < c.quantity:
+            report.add(
+                "commitment_overdue",
+                ANOMALY,
+                f"commitment {leaf.id_hex} was due at {c.due_date} and has {state.delivered}"
+                f" of {c.quantity} delivered",
+                record_id=leaf.id_hex,
+                due_date=c.due_date,
+                delivered=state.delivered,
+                committed=c.quantity,
+            )
+
+    if batch_lines is None:
+        report.checks["duplicate_beneficiary"] = "skipped (no batch lines in the database)"
+    else:
+        served: dict[tuple[bytes, bytes], set[str]] = defaultdict(set)
+        for batch_id, lines in batch_lines.items():
+            org = (
+                by_id[bytes.fromhex(batch_id[2:])].record.signer
+                if bytes.fromhex(batch_id[2:]) in by_id
+                else "?"
+            )
+            for line in lines:
+                need = need_of.get(line.commitment_id)
+                if need is not None:
+                    served[(need, line.beneficiary)].add(org)
+        for (need, who), orgs in served.items():
+            if len(orgs) > 1:
+                report.add(
+                    "duplicate_beneficiary",
+                    ANOMALY,
+                    f"beneficiary {_hex(who)[:18]}… was served for need {_hex(need)} by "
+                    f"{len(orgs)} organizations",
+                    need_id=_hex(need),
+                    pseudonym=_hex(who),
+                    orgs=sorted(orgs),
+                )
+        report.checks["duplicate_beneficiary"] = f"checked {len(served)} (need, pseudonym) pairs"
+
+    # A flag is answered when the flagged record's author later writes about the same subject.
+    later: dict[tuple[str, bytes], int] = {}
+    for leaf in replay.leaves:
+        for subject in iter_leaf_subjects(leaf, replay):
+            later[(leaf.record.signer, subject)] = leaf.index
+    for leaf in replay.leaves:
+        r = leaf.record.record
+        if not isinstance(r, Flag):
+            continue
+        target = by_id.get(r.record_id)
+        if target is None:
+            continue
+        author = target.record.signer
+        subjects = list(iter_leaf_subjects(target, replay))
+        if not any(later.get((author, s), -1) > leaf.index for s in subjects):
+            report.add(
+                "flag_unanswered",
+                ANOMALY,
+                f"flag {leaf.id_hex} on {_hex(r.record_id)} (reason {r.reason_code}) has "
+                f"no later record by {author} on the same commitment or project",
+                record_id=leaf.id_hex,
+                target=_hex(r.record_id),
+                author=author,
+            )
+    report.checks["anomalies"] = "checked"

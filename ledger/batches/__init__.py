@@ -1,0 +1,1 @@
+"""Delivery batches: file parsing, record building, the wire framing and the ingest service."""

@@ -1,0 +1,322 @@
+"""Client commands for counties and organizations: `bangfu keygen`, `bangfu submit`,
+`bangfu status`, `bangfu query`, `bangfu totals`. Records are signed on this machine; only
+signed records travel to the API.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ledger.core.errors import LedgerError, RecordError
+from ledger.core.records import BY_SLUG, SignedRecord
+from ledger.sdk.client import (
+    API_ENV,
+    DEFAULT_API,
+    Accepted,
+    BangfuClient,
+    RecordStatus,
+    record_from_fields,
+)
+from ledger.sdk.keys import (
+    create_key_file,
+    key_file_address,
+    load_key_file,
+    resolve_password,
+)
+
+NAME = ""
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+app = typer.Typer()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(fn: F) -> F:
+    """Prints a LedgerError as one line with its code and exits 1.
+
+    Done here rather than left to ledger/cli/main.py because there the code is printed inside Rich
+    markup, where `[code]` is read as a style tag and vanishes, and `typer.Exit(1)` under
+    `standalone_mode=False` is returned, not raised, so the exit status would be 0.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LedgerError as exc:
+            err.print(f"[bold red]错误 error[/] {escape(f'[{exc.code}]')} {escape(exc.message)}")
+            raise SystemExit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+API_OPTION = typer.Option(
+    DEFAULT_API, "--api", envvar=API_ENV, help="API 地址 URL of the Bangfu Ledger API"
+)
+KINDS = ", ".join(BY_SLUG)
+LISTS = ("commitments", "deliveries", "receipts", "flags", "projects")
+
+
+def _prompt(confirm: bool) -> Any:
+    def ask() -> str:
+        return str(
+            typer.prompt("密钥口令 key password", hide_input=True, confirmation_prompt=confirm)
+        )
+
+    return ask
+
+
+def _short(value: Any) -> str:
+    text = "" if value is None else str(value)
+    if text.startswith("0x") and len(text) > 18:
+        return f"{text[:10]}…{text[-6:]}"
+    return text
+
+
+@app.command("keygen")
+@one_line_errors
+def keygen(
+    out_file: Path = typer.Option(..., "--out", help="密钥文件 key file to create (keystore v3)"),
+) -> None:
+    """生成签名密钥 Make a new signing key, encrypted with a password.
+
+    口令取自 BANGFU_KEY_PASSWORD，否则提示输入。The password comes from BANGFU_KEY_PASSWORD,
+    or you are asked for it. Give the printed address (never the key) to the civil-affairs
+    office so they can register it.
+    """
+    password = resolve_password(_prompt(True), new=True)
+    address = create_key_file(out_file, password)
+    out.print(f"已生成 created {out_file}")
+    out.print(f"签名地址 address: [bold]{address}[/]")
+    out.print(
+        "请妥善保管密钥文件与口令 keep the file and its password safe; they cannot be recovered."
+    )
+
+
+def _load_items(kind: str | None, fields: list[str], json_file: Path | None) -> list[Any]:
+    """(kind, fields) pairs, or already signed records, from --field or --json."""
+    if json_file is not None:
+        if kind or fields:
+            raise LedgerError(
+                "give either KIND with --field, or --json, not both", code="bad_arguments"
+            )
+        try:
+            text = json_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise LedgerError(f"cannot read {json_file}: {exc.strerror}", code="bad_file") from None
+        try:
+            if json_file.suffix == ".jsonl":
+                data: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
+            else:
+                data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LedgerError(
+                f"{json_file} is not valid JSON (line {exc.lineno}: {exc.msg})", code="invalid_json"
+            ) from None
+        items = data if isinstance(data, list) else [data]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or "kind" not in item or "record" not in item:
+                raise RecordError(
+                    f"item {i} of {json_file} must be an object with kind and record",
+                    code="bad_type",
+                    index=i,
+                )
+        return items
+    if not kind:
+        raise LedgerError(
+            f"say which record to submit: KIND (one of {KINDS}) with --field, or --json FILE",
+            code="bad_arguments",
+        )
+    pairs: dict[str, str] = {}
+    for pair in fields:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise LedgerError(f"--field {pair!r} must look like name=value", code="bad_field")
+        pairs[name.strip()] = value
+    return [{"kind": kind, "record": pairs}]
+
+
+def _accepted_table(accepted: list[Accepted]) -> Table:
+    table = Table(title="已受理 accepted")
+    for col in ("记录 record id", "类型 kind", "状态 status", "重复 duplicate"):
+        table.add_column(col)
+    for a in accepted:
+        table.add_row(a.record_id, a.kind, a.status, "yes" if a.duplicate else "")
+    return table
+
+
+def _status_table(statuses: list[RecordStatus]) -> Table:
+    table = Table(title="记录状态 record status")
+    for col in (
+        "记录 record id",
+        "类型 kind",
+        "状态 status",
+        "区块 block",
+        "叶 leaf",
+        "交易 tx / 错误 error",
+    ):
+        table.add_column(col)
+    colors = {"confirmed": "green", "failed": "red", "unknown": "yellow"}
+    for s in statuses:
+        color = colors.get(s.status, "cyan")
+        detail = f"[{s.error_code}] {s.error}" if s.status == "failed" else _short(s.tx_hash)
+        table.add_row(
+            s.record_id,
+            s.kind,
+            f"[{color}]{s.status}[/]",
+            "" if s.block_number is None else str(s.block_number),
+            "" if s.leaf_index is None else str(s.leaf_index),
+            detail,
+        )
+    return table
+
+
+@app.command("submit")
+@one_line_errors
+def submit(
+    kind: str | None = typer.Argument(None, help=f"记录类型 record kind: {KINDS}"),
+    field: list[str] = typer.Option(
+        [], "--field", "-f", help="字段 name=value (0x-hex, @FILE to hash a file, 斤, 2025-06-30)"
+    ),
+    json_file: Path | None = typer.Option(
+        None, "--json", help="JSON 文件 one record or a list: {kind, record[, signature]}"
+    ),
+    key: Path = typer.Option(..., "--key", help="密钥文件 key file from `bangfu keygen`"),
+    api: str = API_OPTION,
+    wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
+    timeout: float = typer.Option(120.0, help="等待秒数 seconds to wait with --wait"),
+) -> None:
+    """签名并提交记录 Sign records with your key and submit them.
+
+    例 example: bangfu submit delivery --key org.json -f commitmentId=0x… -f quantity=40
+    -f evidenceHash=@photo.jpg. 未给出的 id 自动生成 a missing id is made fresh.
+    """
+    items = _load_items(kind, field, json_file)
+    base = json_file.parent if json_file is not None else Path.cwd()
+    # read the key before the network so a bad key file fails fast and offline
+    address = key_file_address(key)
+    account = load_key_file(key, resolve_password(_prompt(False)))
+    if address is not None and address != account.address:
+        raise LedgerError(f"{key} states {address} but holds another key", code="bad_key_file")
+    with BangfuClient(api, account=account) as client:
+        records: list[Any] = []
+        for i, item in enumerate(items):
+            try:
+                if "signature" in item:
+                    records.append(SignedRecord.from_json(item, client.domain()))
+                else:
+                    records.append(
+                        record_from_fields(
+                            str(item["kind"]), item["record"], base=base, signer=account.address
+                        )
+                    )
+            except LedgerError as exc:
+                if len(items) > 1:
+                    exc.message = f"item {i}: {exc.message}"
+                raise
+        accepted = client.submit(records)
+        out.print(_accepted_table(accepted))
+        if wait:
+            statuses = client.wait_confirmed([a.record_id for a in accepted], timeout=timeout)
+            out.print(_status_table(statuses))
+
+
+@app.command("status")
+@one_line_errors
+def status(
+    ids: list[str] = typer.Argument(..., help="记录编号 record ids, 0x-hex"),
+    api: str = API_OPTION,
+    wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
+    timeout: float = typer.Option(120.0, help="等待秒数 seconds to wait with --wait"),
+) -> None:
+    """查询记录状态 Show where submitted records are: queued, sent, confirmed or failed."""
+    with BangfuClient(api) as client:
+        statuses = client.wait_confirmed(ids, timeout=timeout) if wait else client.status(ids)
+        out.print(_status_table(statuses))
+    if any(s.status == "failed" for s in statuses):
+        raise SystemExit(1)  # see one_line_errors for why not typer.Exit
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict) and "zh" in value:
+        return f"{value['zh']} {value['en']}"
+    return _short(value)
+
+
+@app.command("query")
+@one_line_errors
+def query(
+    what: str = typer.Argument(..., help=f"列表 list: {', '.join(LISTS)}"),
+    county: int | None = typer.Option(None, help="县级代码 6-digit county code"),
+    category: str | None = typer.Option(None, help="类别 category: 1..10 or its name"),
+    org: str | None = typer.Option(None, help="统一社会信用代码或地址 credit code or address"),
+    limit: int = typer.Option(20, min=1, max=500, help="条数 rows per page"),
+    cursor: str | None = typer.Option(None, help="下一页 cursor from the previous page"),
+    as_json: bool = typer.Option(False, "--json", help="输出 JSON print JSON"),
+    api: str = API_OPTION,
+) -> None:
+    """公开查询 List public records, newest first."""
+    if what not in LISTS:
+        raise LedgerError(f"unknown list {what!r}; use one of: {', '.join(LISTS)}", code="bad_list")
+    with BangfuClient(api) as client:
+        page = client.query(
+            what, county=county, category=category, org=org, limit=limit, cursor=cursor
+        )
+    if as_json:
+        print(
+            json.dumps({"items": page.items, "next_cursor": page.next_cursor}, ensure_ascii=False)
+        )
+        return
+    table = Table(title=f"{what} ({len(page.items)})")
+    columns = [c for c in (page.items[0] if page.items else {}) if c != "chain"]
+    for col in [*columns, "leaf", "block"]:
+        table.add_column(col)
+    for item in page.items:
+        chain = item.get("chain") or {}
+        table.add_row(
+            *[_cell(item.get(c)) for c in columns],
+            str(chain.get("leaf_index", "")),
+            str(chain.get("block_number", "")),
+        )
+    out.print(table)
+    if page.next_cursor:
+        out.print(f"下一页 next page: --cursor {page.next_cursor}")
+
+
+@app.command("totals")
+@one_line_errors
+def totals(
+    by: str = typer.Argument(..., help="分组 group by: county, category or org"),
+    county: int | None = typer.Option(None, help="县级代码 6-digit county code"),
+    category: str | None = typer.Option(None, help="类别 category: 1..10 or its name"),
+    org: str | None = typer.Option(None, help="统一社会信用代码或地址 credit code or address"),
+    as_json: bool = typer.Option(False, "--json", help="输出 JSON print JSON"),
+    api: str = API_OPTION,
+) -> None:
+    """汇总 Committed, delivered and confirmed amounts (funds in fen, services in hours)."""
+    if by not in ("county", "category", "org"):
+        raise LedgerError("group by county, category or org", code="bad_group")
+    with BangfuClient(api) as client:
+        rows = client.totals(by, county=county, category=category, org=org)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title=f"汇总 totals by {by}")
+    columns = list(rows[0]) if rows else [by, "resource_kind", "unit", "committed"]
+    for col in columns:
+        table.add_column(
+            col, justify="right" if col in ("committed", "delivered", "confirmed") else "left"
+        )
+    for row in rows:
+        table.add_row(*[_cell(row.get(c)) for c in columns])
+    out.print(table)

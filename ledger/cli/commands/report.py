@@ -1,0 +1,73 @@
+"""`bangfu report` (periodic report: PDF, HTML, figures as CSV/XLSX, provenance) and
+`bangfu indicators` (one organization's evaluation indicators)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ledger.app import LedgerService
+from ledger.export import indicators as ind
+from ledger.export.report import build_report, write_report
+from ledger.export.snapshot import (
+    check_against_chain,
+    load_key_counties,
+    load_snapshot,
+    parse_period,
+)
+
+NAME = ""
+out = Console()
+app = typer.Typer()
+
+
+@app.command("report")
+def report_cmd(
+    period: str = typer.Option(..., help="期间 period: 2026-Q3, 2026-07, 2026-H1, 2026"),
+    out_dir: Path = typer.Option(..., "--out", help="输出目录 output folder"),
+    province: int | None = typer.Option(None, help="省级代码 2-digit province code, e.g. 52"),
+    key_counties: Path | None = typer.Option(
+        None, help="重点帮扶县名单 file of 6-digit key-county codes"
+    ),
+    check_chain: bool = typer.Option(
+        True, help="与链上日志根核对 compare the log root at the cut-off with the contract"
+    ),
+) -> None:
+    """生成定期报告 Periodic report: report.pdf, report.html, figures (CSV, XLSX), provenance."""
+    p = parse_period(period)
+    service = LedgerService()
+    service.db.migrate()
+    with service.db.read() as session:
+        snap = load_snapshot(session, p.end, province=province)
+        keys = load_key_counties(key_counties, session)
+    verified = check_against_chain(snap, service.ledger()) if check_chain else None
+    report = build_report(snap, p, key_counties=keys, chain_verified=verified)
+    files = write_report(report, out_dir)
+    out.print(
+        f"报告 report {p.label}: log size {snap.log_size}, root {snap.log_root}"
+        + ("" if verified is None else f", chain {'match' if verified else 'MISMATCH'}")
+    )
+    for name in sorted(files):
+        out.print(f"  {files[name]}")
+
+
+@app.command("indicators")
+def indicators_cmd(
+    org: str = typer.Option(..., help="统一社会信用代码 the organization's credit code"),
+    period: str = typer.Option("all", help="期间 period: 2026-Q3, 2026, all"),
+    key_counties: Path | None = typer.Option(None, help="重点帮扶县名单 key-county file"),
+) -> None:
+    """社会组织评价指标 An organization's evaluation indicators, as JSON."""
+    p = parse_period(period)
+    service = LedgerService()
+    service.db.migrate()
+    with service.db.read() as session:
+        snap = load_snapshot(session, p.end)
+        keys = load_key_counties(key_counties, session)
+    result = ind.compute(snap, org, p, key_counties=keys)
+    data = result.to_dict()
+    data.pop("records")
+    print(json.dumps(data, ensure_ascii=False, indent=2))

@@ -1,0 +1,1 @@
+"""Pure encodings and rules: records, delivery lines, the Merkle tree, errors. No I/O."""

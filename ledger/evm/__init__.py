@@ -1,0 +1,2 @@
+"""The EVM adapters: the Solidity compiler, the local anvil node, deployment and the typed
+contract handle."""

@@ -1,0 +1,2 @@
+"""The client side: the HTTP client, the batch client and signing-key files (keys stay on
+the device)."""

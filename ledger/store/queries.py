@@ -1,0 +1,246 @@
+"""Public read-model queries: lists with filters and cursor pagination, totals, one record.
+
+Everything here reads the SQL read model only; nothing returns personal data (there is
+none on chain: beneficiaries are keyed pseudonyms behind Merkle roots).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import LedgerError, NotFoundError
+from ledger.core.records import CATEGORIES, CATEGORY_EN, Kind, SignedRecord
+from ledger.store.models import (
+    CommitmentRow,
+    DeliveryRow,
+    FlagRow,
+    LogEntry,
+    ProjectAnchorRow,
+    ReceiptRow,
+    RoleEvent,
+)
+
+MAX_PAGE = 500
+
+
+@dataclass
+class Filters:
+    county: int | None = None
+    category: int | None = None
+    org: str | None = None
+    project: str | None = None
+    commitment: str | None = None
+    since: int | None = None  # unix seconds, block time
+    until: int | None = None
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode_cursor(leaf_index: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"before": leaf_index}).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["before"]
+        if not isinstance(value, int) or value < 0:
+            raise ValueError
+        return value
+    except (ValueError, KeyError, TypeError):
+        raise LedgerError(
+            "the cursor is not one this server gave out; start again without it", code="bad_cursor"
+        ) from None
+
+
+def _location(entry: LogEntry) -> dict[str, Any]:
+    return {
+        "record_id": entry.record_id,
+        "leaf_index": entry.leaf_index,
+        "signer": entry.signer,
+        "chain_id": entry.chain_id,
+        "block_number": entry.block_number,
+        "block_hash": entry.block_hash,
+        "block_time": entry.block_time,
+        "tx_hash": entry.tx_hash,
+        "log_index": entry.log_index,
+    }
+
+
+def category_label(code: int) -> dict[str, Any]:
+    if 1 <= code <= len(CATEGORIES):
+        return {"code": code, "zh": CATEGORIES[code - 1], "en": CATEGORY_EN[code - 1]}
+    return {"code": code, "zh": "未知", "en": "unknown"}
+
+
+def _org_codes(session: Session) -> dict[str, str]:
+    rows = session.execute(
+        select(RoleEvent.address, RoleEvent.org_code).where(RoleEvent.org_code.is_not(None))
+    ).all()
+    return {a: c for a, c in rows if c}
+
+
+def _filter(stmt: Select[Any], model: Any, f: Filters, session: Session) -> Select[Any]:
+    if f.county is not None and hasattr(model, "county"):
+        stmt = stmt.where(model.county == f.county)
+    if f.category is not None and hasattr(model, "category"):
+        stmt = stmt.where(model.category == f.category)
+    if f.org is not None and hasattr(model, "org"):
+        org = f.org
+        if not org.startswith("0x"):  # a credit code: map to its signing keys
+            keys = select(RoleEvent.address).where(RoleEvent.org_code == org)
+            stmt = stmt.where(model.org.in_(keys))
+        else:
+            stmt = stmt.where(func.lower(model.org) == org.lower())
+    if f.project is not None:
+        if hasattr(model, "need_id"):
+            stmt = stmt.where(model.need_id == f.project.lower())
+        elif model is ProjectAnchorRow:
+            stmt = stmt.where(ProjectAnchorRow.project_id == f.project.lower())
+        elif hasattr(model, "commitment_id"):
+            needs = select(CommitmentRow.record_id).where(
+                CommitmentRow.need_id == f.project.lower()
+            )
+            stmt = stmt.where(model.commitment_id.in_(needs))
+    if f.commitment is not None:
+        if hasattr(model, "commitment_id"):
+            stmt = stmt.where(model.commitment_id == f.commitment.lower())
+        elif model is CommitmentRow:
+            stmt = stmt.where(CommitmentRow.record_id == f.commitment.lower())
+    if f.since is not None:
+        stmt = stmt.where(LogEntry.block_time >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(LogEntry.block_time < f.until)
+    return stmt
+
+
+def _row_dict(row: Any, codes: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for col in row.__table__.columns:
+        if col.name in ("id",):
+            continue
+        out[col.name] = getattr(row, col.name)
+    if "category" in out:
+        out["category"] = category_label(int(out["category"]))
+    if "org" in out:
+        out["org_code"] = codes.get(out["org"])
+    return out
+
+
+LISTS: dict[str, Any] = {
+    "commitments": CommitmentRow,
+    "deliveries": DeliveryRow,
+    "receipts": ReceiptRow,
+    "flags": FlagRow,
+    "projects": ProjectAnchorRow,
+}
+
+
+def list_records(
+    session: Session, what: str, f: Filters, *, cursor: str | None = None, limit: int = 50
+) -> Page:
+    """One page of a public list, newest first, with the chain location of each row."""
+    model = LISTS[what]
+    limit = max(1, min(limit, MAX_PAGE))
+    before = decode_cursor(cursor)
+    stmt = select(model, LogEntry).join(LogEntry, LogEntry.record_id == model.record_id)
+    stmt = _filter(stmt, model, f, session)
+    if before is not None:
+        stmt = stmt.where(LogEntry.leaf_index < before)
+    order: list[Any] = [LogEntry.leaf_index.desc()]
+    if model is DeliveryRow:
+        order.append(DeliveryRow.commitment_id)
+    stmt = stmt.order_by(*order).limit(limit + 1)
+    rows = session.execute(stmt).all()
+    codes = _org_codes(session)
+    items = [{**_row_dict(r, codes), "chain": _location(e)} for r, e in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1][1].leaf_index) if len(rows) > limit else None
+    if (
+        model is DeliveryRow
+        and next_cursor
+        and rows[limit][1].leaf_index == rows[limit - 1][1].leaf_index
+    ):
+        # a multi-commitment batch straddles the page edge: end the page before it
+        edge = rows[limit - 1][1].leaf_index
+        items = [i for i in items if i["chain"]["leaf_index"] != edge]
+        next_cursor = encode_cursor(edge + 1)
+    return Page(items, next_cursor)
+
+
+def totals(session: Session, by: str, f: Filters) -> list[dict[str, Any]]:
+    """Committed, delivered and confirmed per county, category or organization, and per
+    resource kind (funds in fen, goods in their units, services in hours)."""
+    if by not in ("county", "category", "org"):
+        raise LedgerError("totals can be grouped by county, category or org", code="bad_group")
+    key = getattr(CommitmentRow, by)
+    stmt = select(
+        key,
+        CommitmentRow.resource_kind,
+        CommitmentRow.unit,
+        func.count(),
+        func.sum(CommitmentRow.quantity),
+        func.sum(CommitmentRow.delivered),
+        func.sum(CommitmentRow.confirmed),
+    )
+    if f.since is not None or f.until is not None:  # only time filters need the log entry
+        stmt = stmt.join(LogEntry, LogEntry.record_id == CommitmentRow.record_id)
+    stmt = _filter(stmt, CommitmentRow, f, session)
+    stmt = stmt.group_by(key, CommitmentRow.resource_kind, CommitmentRow.unit).order_by(key)
+    codes = _org_codes(session) if by == "org" else {}
+    out = []
+    for k, rk, unit, n, committed, delivered, confirmed in session.execute(stmt).all():
+        item: dict[str, Any] = {
+            by: category_label(k) if by == "category" else k,
+            "resource_kind": rk,
+            "unit": unit,
+            "commitments": n,
+            "committed": int(committed or 0),
+            "delivered": int(delivered or 0),
+            "confirmed": int(confirmed or 0),
+        }
+        if by == "org":
+            item["org_code"] = codes.get(k)
+        out.append(item)
+    return out
+
+
+def get_record(session: Session, record_id: str) -> dict[str, Any]:
+    """One record: its decoded fields, canonical bytes, leaf hash and chain location."""
+    entry = session.scalars(select(LogEntry).where(LogEntry.record_id == record_id.lower())).first()
+    if entry is None:
+        raise NotFoundError(f"no record {record_id} is indexed (yet)", code="record_not_found")
+    signed = SignedRecord.from_bytes(entry.record_bytes)
+    return {
+        "kind": Kind(entry.kind).slug,
+        "record": signed.record.to_json(),
+        "signer": signed.signer,
+        "signature": "0x" + signed.signature.hex(),
+        "bytes": "0x" + entry.record_bytes.hex(),
+        "leaf_hash": entry.leaf_hash,
+        "chain": _location(entry),
+    }
+
+
+def overview(session: Session) -> dict[str, Any]:
+    """Counts for the health page and the portal's home."""
+    counts = {
+        kind.slug: session.scalar(
+            select(func.count()).select_from(LogEntry).where(LogEntry.kind == int(kind))
+        )
+        or 0
+        for kind in Kind
+    }
+    size = session.scalar(select(func.count()).select_from(LogEntry)) or 0
+    return {"log_size": size, "records": counts}

@@ -1,0 +1,1 @@
+"""Standalone tools shipped with the package: the stdlib-only proof verifier."""
