@@ -37,6 +37,7 @@ compile: setup
 lint: setup
 	$(BIN)/ruff check ledger api tests scripts
 	$(BIN)/ruff format --check ledger api tests scripts
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy ledger api

@@ -21,10 +21,9 @@ from ledger.evm.compiler import (
     code_matches,
     collect_sources,
     compile_contracts,
-    matches_deployed,
     standard_input,
 )
-from ledger.evm.node import deploy
+from ledger.evm.node import deploy, matches_deployed
 from tests.conftest import ChainEnv
 
 

@@ -220,13 +220,3 @@ def code_matches(onchain: bytes, artifact: Artifact) -> bool:
     return mask_immutables(onchain, artifact.immutable_ranges) == mask_immutables(
         artifact.deployed_bytecode, artifact.immutable_ranges
     )
-
-
-def matches_deployed(address: str, settings: Settings | None = None) -> bool:
-    """Whether the code at `address` equals the pinned compile of contracts/."""
-    from ledger.evm.node import connect  # local import: chain imports this module
-
-    settings = settings or get_settings()
-    w3 = connect(settings)
-    onchain = bytes(w3.eth.get_code(w3.to_checksum_address(address)))
-    return code_matches(onchain, compile_contracts(settings))

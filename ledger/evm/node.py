@@ -50,7 +50,7 @@ from ledger.core.errors import (
     ToolchainError,
 )
 from ledger.core.records import Domain
-from ledger.evm.compiler import Artifact, compile_contracts
+from ledger.evm.compiler import Artifact, code_matches, compile_contracts
 
 Account.enable_unaudited_hdwallet_features()
 log = logging.getLogger("bangfu.chain")
@@ -854,6 +854,14 @@ class Deployment:
 def ledger_contract(w3: Web3, address: str, artifact: Artifact | None = None) -> Contract:
     artifact = artifact or compile_contracts()
     return w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
+
+
+def matches_deployed(address: str, settings: Settings | None = None) -> bool:
+    """Whether the code at `address` equals the pinned compile of contracts/."""
+    settings = settings or get_settings()
+    w3 = connect(settings)
+    onchain = bytes(w3.eth.get_code(w3.to_checksum_address(address)))
+    return code_matches(onchain, compile_contracts(settings))
 
 
 def check_deployed(w3: Web3, deployment: Deployment) -> None:
