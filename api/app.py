@@ -24,7 +24,8 @@ from api import problems, routers, schemas
 from api.middleware import BodyLimit, RouteLimit, SecurityHeaders
 from ledger import __version__
 from ledger.app import LedgerService
-from ledger.batches.service import MAX_BATCH_LINES, MAX_FRAME
+from ledger.batches.files import MAX_BATCH_LINES
+from ledger.batches.wire import MAX_FRAME
 from ledger.config import Settings, get_settings
 
 # What uvicorn must be started with when it parses HTTP with h11 (`bangfu run` does): GET

@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, text
 from web3 import Web3
 
 from ledger.audit.pipeline import AuditOptions, run_audit
-from ledger.batches.service import LINE_COLUMNS
+from ledger.batches.receive import LINE_COLUMNS
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import (

@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchkit import free_port, private_chain  # noqa: E402
 
-from ledger.batches.service import batch_id_for, iter_frames  # noqa: E402
+from ledger.batches.build import batch_id_for  # noqa: E402
+from ledger.batches.wire import iter_frames  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
 from ledger.core.merkle import Frontier, leaf_hash  # noqa: E402
 from ledger.core.records import (  # noqa: E402

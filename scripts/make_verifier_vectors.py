@@ -40,7 +40,7 @@ from eth_account import Account
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ledger.batches.service import build_batch  # noqa: E402
+from ledger.batches.build import build_batch  # noqa: E402
 from ledger.core.merkle import MerkleTree  # noqa: E402
 from ledger.core.records import (  # noqa: E402
     RECORD_TYPES,

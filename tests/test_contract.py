@@ -998,7 +998,7 @@ def test_admin_transfer_takes_two_steps_and_the_delay(env: ChainEnv) -> None:
 
 
 def test_batch_commitments_bounded(env: ChainEnv, book: Book) -> None:
-    """MAX_BATCH_COMMITMENTS (256, as ledger/batches/service.py) commitments in one batch are
+    """MAX_BATCH_COMMITMENTS (256, as ledger/batches/files.py) commitments in one batch are
     accepted; one more is refused before any is touched."""
     a = env.actors
     ledger = env.ledger

@@ -13,7 +13,9 @@ from starlette.requests import ClientDisconnect
 
 from api.deps import ServiceDep
 from api.schemas import Hex32, SignedBatchIn
-from ledger.batches.service import FLUSH_LINES, BatchError, BatchService, UploadInfo
+from ledger.batches.receive import FLUSH_LINES
+from ledger.batches.service import BatchService, UploadInfo
+from ledger.core.errors import BatchError
 from ledger.core.records import SignedRecord
 
 # The relayer's own pending-aware totals, so `check --api` sees what `accept` will see.

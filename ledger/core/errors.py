@@ -85,3 +85,13 @@ class PermissionError_(LedgerError):
 
     code = "forbidden"
     http_status = 403
+
+
+# ------------------------------------------------------------------ moved from the service
+# modules (issue 13): the errors of batches, the SDK and the libraries live with the others.
+
+
+class BatchError(RecordError):
+    """A batch or one of its lines is refused; `problems` lists every bad line found."""
+
+    code = "invalid_batch"

@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from ledger.batches.service import BatchError, LineProblem, ParsedFile, build_batch, iter_frames
-from ledger.core.errors import ConfigError, LedgerError
+from ledger.batches.build import build_batch
+from ledger.batches.files import LineProblem, ParsedFile
+from ledger.batches.wire import iter_frames
+from ledger.core.errors import BatchError, ConfigError, LedgerError
 from ledger.core.records import DeliveryLine, Domain, SignedRecord
 
 #: Answers after which the client asks the held count again and resumes.

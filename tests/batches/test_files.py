@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from ledger.batches.service import parse_file, valid_id_number
+from ledger.batches.files import parse_file, valid_id_number
 from ledger.cli.main import app
 from ledger.core.records import pseudonym
 from ledger.sdk.batch_client import api_problems

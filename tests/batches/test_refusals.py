@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from ledger.batches.service import build_batch, iter_frames
+from ledger.batches.build import build_batch
+from ledger.batches.wire import iter_frames
 from ledger.core.errors import LedgerError
 from ledger.core.records import DeliveryLine
 from ledger.sdk.batch_client import sign_batch

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from ledger.batches.service import iter_frames
+from ledger.batches.wire import iter_frames
 from ledger.sdk.batch_client import BatchClient, sign_batch
 from ledger.store.batch_models import BatchLine
 from tests.batches.conftest import BatchEnv, make_lines

@@ -23,7 +23,8 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.middleware import BodyLimit
 from ledger.app import LedgerService
-from ledger.batches.service import MAX_BATCH_LINES, MAX_FRAME, iter_frames
+from ledger.batches.files import MAX_BATCH_LINES
+from ledger.batches.wire import MAX_FRAME, iter_frames
 from ledger.sdk.batch_client import sign_batch
 from tests.batches.conftest import BatchEnv, benv, make_lines  # noqa: F401 - fixture
 from tests.conftest import ChainEnv, free_port, fresh_database_url

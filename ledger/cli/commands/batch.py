@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from ledger.batches.service import BatchError, LineProblem, ParsedFile, describe_columns, parse_file
-from ledger.core.errors import LedgerError
+from ledger.batches.files import LineProblem, ParsedFile, describe_columns, parse_file
+from ledger.core.errors import BatchError, LedgerError
 from ledger.sdk.batch_client import (
     BatchClient,
     api_problems,

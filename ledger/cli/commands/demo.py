@@ -31,7 +31,7 @@ from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ledger.batches.service import CST, parse_file
+from ledger.batches.files import CST, parse_file
 from ledger.cli.commands.core import admin_account
 from ledger.config import get_settings
 from ledger.core.errors import LedgerError
