@@ -95,3 +95,29 @@ class BatchError(RecordError):
     """A batch or one of its lines is refused; `problems` lists every bad line found."""
 
     code = "invalid_batch"
+
+
+class ApiError(LedgerError):
+    """The server refused a request; `code` and the message come from its problem JSON."""
+
+    code = "api_error"
+
+
+class ApiUnreachable(LedgerError):
+    """The API could not be reached at all."""
+
+    code = "api_unreachable"
+    http_status = 503
+
+
+class WaitTimeout(LedgerError):
+    """Records were not confirmed within the time allowed."""
+
+    code = "wait_timeout"
+    http_status = 504
+
+
+class RecordFailed(LedgerError):
+    """The chain refused a record the server had accepted."""
+
+    code = "record_failed"
