@@ -45,7 +45,7 @@ from ledger.library.messages import (
     SignatureError,
 )
 from ledger.library.models import LibraryProject
-from ledger.library.projects import NeedContent, SupplyContent
+from ledger.library.content import NeedContent, SupplyContent
 
 router = APIRouter(prefix="/api/v1/library", tags=["project libraries 项目库"])
 

@@ -121,3 +121,10 @@ class RecordFailed(LedgerError):
     """The chain refused a record the server had accepted."""
 
     code = "record_failed"
+
+
+class LibraryError(LedgerError):
+    """A project or match request is malformed or not allowed in the project's state."""
+
+    code = "invalid_project"
+    http_status = 422

@@ -149,7 +149,7 @@ def create_draft(
     project_id = "0x" + new_id(owner).hex()
     with service.db.read() as session:
         parsed = projects.parse_content(kind, content)
-        org_code = None if kind == ProjectKind.NEED else projects._org_code_of(session, owner)
+        org_code = None if kind == ProjectKind.NEED else projects.org_code_of(session, owner)
     message = projects.project_message(
         kind,
         project_id,
@@ -243,7 +243,7 @@ def create_and_accept_match(
     Tests elsewhere call this before submitting commitments, since the relayer refuses a
     Commitment whose matchId is not an accepted match."""
     with service.db.read() as session:
-        org_code = projects._org_code_of(session, Account.from_key(org_key).address)
+        org_code = projects.org_code_of(session, Account.from_key(org_key).address)
     if supply_id:
         match_id = propose_match(
             service, county_key, need_id, direction="order", supply_id=supply_id

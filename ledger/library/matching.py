@@ -18,19 +18,19 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import ConflictError, NotFoundError, PermissionError_, RecordError
+from ledger.core.errors import (
+    ConflictError,
+    LibraryError,
+    NotFoundError,
+    PermissionError_,
+    RecordError,
+)
 from ledger.core.records import Domain, Kind, ProjectKind, SignedRecord, parse_bytes32
 from ledger.library import auth, messages, pii
+from ledger.library.content import RESOURCE_KINDS
 from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH, MessageError
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion, LibraryPush
-from ledger.library.projects import (
-    RESOURCE_KINDS,
-    LibraryError,
-    _county_of,
-    _org_code_of,
-    check_owner,
-    get_project,
-)
+from ledger.library.ownership import check_owner, county_of, get_project, org_code_of
 from ledger.library.regions import province_of
 from ledger.relayer.worker import register_pre_check
 from ledger.store.models import CommitmentRow, OutboxRecord
@@ -127,8 +127,8 @@ def sign_match(message: dict[str, Any], domain: Domain, private_key: bytes | str
 
 def _side_ok(session: Session, county: int, org_code: str, side: str, address: str) -> bool:
     if side == "county":
-        return _county_of(session, address) == county
-    return _org_code_of(session, address) == org_code
+        return county_of(session, address) == county
+    return org_code_of(session, address) == org_code
 
 
 def propose(session: Session, message: Any, signature: str | None, domain: Domain) -> LibraryMatch:
@@ -275,7 +275,7 @@ def require_accepted_match(session: Session, signed: SignedRecord) -> None:
     match_id = "0x" + bytes(getattr(rec, "match_id", b"")).hex()
     need_id = "0x" + bytes(getattr(rec, "need_id", b"")).hex()
     match = session.get(LibraryMatch, match_id)
-    org = _org_code_of(session, signed.signer)
+    org = org_code_of(session, signed.signer)
     if (
         match is None
         or match.status != "accepted"

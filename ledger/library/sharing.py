@@ -21,19 +21,13 @@ from eth_account import Account
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import ConflictError, LedgerError, PermissionError_
+from ledger.core.errors import ConflictError, LedgerError, LibraryError, PermissionError_
 from ledger.core.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, sha256
 from ledger.library import auth, messages
+from ledger.library.content import apply_content, canonical_json, parse_content
 from ledger.library.messages import LIBRARY_BUNDLE, LIBRARY_IMPORT
 from ledger.library.models import LibraryProject, LibraryProjectVersion
-from ledger.library.projects import (
-    LibraryError,
-    _apply,
-    canonical_json,
-    parse_content,
-    verify_version_proof,
-    version_proof,
-)
+from ledger.library.proofs import verify_version_proof, version_proof
 
 FORMAT = "bangfu-library-bundle/2"
 
@@ -269,7 +263,7 @@ def import_bundle(session: Session, bundle: Mapping[str, Any], trusted: Sequence
         row.county = int(doc["county"]) if kind == ProjectKind.NEED else None
         row.org_code = doc.get("org_code")
         row.key_county = False
-        _apply(row, content, row.status)
+        apply_content(row, content, row.status)
         row.draft_json = latest["content_json"]
         row.version = len(item["versions"])
         for proof in item["versions"]:

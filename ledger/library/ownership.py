@@ -1,0 +1,78 @@
+"""Who owns a project: a COUNTY key of the need's county, or an ORG key of the supply
+project's organization, as the relayer's current roles say; and finding a project.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import NotFoundError, PermissionError_
+from ledger.core.records import ProjectKind, parse_bytes32
+from ledger.library.content import NeedContent
+from ledger.library.models import LibraryProject
+from ledger.relayer.worker import current_roles
+
+__all__ = ["check_owner", "county_of", "get_project", "org_code_of", "owner_org"]
+
+
+def org_code_of(session: Session, address: str) -> str | None:
+    role = current_roles(session, address).get("ORG")
+    return role.org_code if role is not None else None
+
+
+def county_of(session: Session, address: str) -> int | None:
+    role = current_roles(session, address).get("COUNTY")
+    return role.county if role is not None else None
+
+
+def check_owner(session: Session, project: LibraryProject, address: str) -> None:
+    """Only a COUNTY key of the need's county, or an ORG key of the supply project's
+    organization, may act on a project."""
+    if project.kind == ProjectKind.NEED:
+        county = county_of(session, address)
+        if county is None or county != project.county:
+            raise PermissionError_(
+                f"{address} is not a registered key of county {project.county}; only that "
+                "county's rural-revitalization office may change this need",
+                code="not_project_owner",
+            )
+    else:
+        org = org_code_of(session, address)
+        if org is None or org != project.org_code:
+            raise PermissionError_(
+                f"{address} is not a registered key of organization {project.org_code}; only "
+                "that organization may change this supply project",
+                code="not_project_owner",
+            )
+
+
+def get_project(session: Session, project_id: str) -> LibraryProject:
+    pid = "0x" + parse_bytes32(project_id, "project_id").hex()
+    row = session.get(LibraryProject, pid)
+    if row is None:
+        raise NotFoundError(f"no project {pid} in the library", code="unknown_project")
+    return row
+
+
+def owner_org(session: Session, kind: ProjectKind, content: Any, signer: str) -> str | None:
+    """Who may own a new project: a COUNTY key of the need's county, or any ORG key (the
+    project belongs to that organization). Returns the organization's code for supply."""
+    if isinstance(content, NeedContent):
+        if county_of(session, signer) != content.county:
+            raise PermissionError_(
+                f"{signer} 不是 {content.county} 县的登记密钥 / {signer} is not a registered key "
+                f"of county {content.county}; register the county office's key first "
+                "(bangfu register county)",
+                code="not_project_owner",
+            )
+        return None
+    org_code = org_code_of(session, signer)
+    if org_code is None:
+        raise PermissionError_(
+            f"{signer} 不是登记的社会组织密钥 / {signer} is not a registered organization key; "
+            "register it first (bangfu register org)",
+            code="not_project_owner",
+        )
+    return org_code
