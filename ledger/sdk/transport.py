@@ -50,7 +50,8 @@ class ApiTransport:
         self.close()
 
     # ------------------------------------------------------------------ transport
-    def _url(self, path: str) -> str:
+    def url(self, path: str) -> str:
+        """The URL to send for `path` (relative when the injected client has a base URL)."""
         # An injected client may carry its own base URL (TestClient); then relative paths work.
         return path if str(self.http.base_url) else self.base_url + path
 
@@ -66,7 +67,7 @@ class ApiTransport:
         """Sends one request and returns its JSON; problem JSON becomes an `ApiError`."""
         try:
             response = self.http.request(
-                method, self._url(path), params=params, json=json, headers=headers
+                method, self.url(path), params=params, json=json, headers=headers
             )
         except httpx.TimeoutException:
             raise ApiUnreachable(

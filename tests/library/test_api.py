@@ -198,17 +198,17 @@ def test_personal_data_accepted_look_alikes_and_other_texts(svc, env):
 def test_demo_library_call_sites(svc, env, tmp_path):
     """`bangfu demo` publishes and matches through the signed SDK calls, once per key: a
     second pass finds what the first made instead of making it again."""
-    from ledger.cli.commands import demo
+    from ledger.cli.commands import demo_steps, demo_world
 
     a = env.actors
     client = _client(svc)
-    state = demo.DemoState.load(tmp_path, env.domain)
-    county, org = demo.Actor(a.county_a, "册亨县"), demo.Actor(a.org_a, "org")
-    nid = demo._publish(client, state, "need/0", "needs", county, need())
-    sid = demo._publish(client, state, "supply/0", "supply", org, supply(), ORG_CODE_A)
-    mid = demo._take(client, state, "match/0", nid, ORG_CODE_A, org, county)
-    assert demo._publish(client, state, "need/0", "needs", county, need()) == nid
-    assert demo._take(client, state, "match/0", nid, ORG_CODE_A, org, county) == mid
+    state = demo_world.DemoState.load(tmp_path, env.domain)
+    county, org = demo_world.Actor(a.county_a, "册亨县"), demo_world.Actor(a.org_a, "org")
+    nid = demo_steps.publish(client, state, "need/0", "needs", county, need())
+    sid = demo_steps.publish(client, state, "supply/0", "supply", org, supply(), ORG_CODE_A)
+    mid = demo_steps.take(client, state, "match/0", nid, ORG_CODE_A, org, county)
+    assert demo_steps.publish(client, state, "need/0", "needs", county, need()) == nid
+    assert demo_steps.take(client, state, "match/0", nid, ORG_CODE_A, org, county) == mid
     assert client.request("GET", f"/api/v1/library/matches/{mid}")["match"]["status"] == "accepted"
     assert client.request("GET", f"/api/v1/library/projects/{sid}")["status"] == "published"
 
