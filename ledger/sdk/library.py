@@ -150,6 +150,15 @@ class LibraryApi(ApiTransport):
         anchor_sig = Account.sign_typed_data(acct.key, full_message=anchor).signature
         return request_sig, "0x" + bytes(anchor_sig).hex()
 
+    def _signed_version(self, to_sign: Mapping[str, Any]) -> dict[str, Any]:
+        """The signed part of a publish or transition body: the checked request and anchor."""
+        request_sig, anchor_sig = self._sign_to_sign(to_sign)
+        return {
+            "message": to_sign["request_typed_data"]["message"],
+            "signature": request_sig,
+            "anchor_signature": anchor_sig,
+        }
+
     def library_publish(self, project_id: str) -> dict[str, Any]:
         """Publishes this account's draft as version 1 (after checking what it signs)."""
         to_sign = self.request(
@@ -157,14 +166,10 @@ class LibraryApi(ApiTransport):
             f"/api/v1/library/projects/{project_id}/to-sign",
             headers=self.library_read_header(project_id),
         )
-        request_sig, anchor_sig = self._sign_to_sign(to_sign)
-        body = {
-            "message": to_sign["request_typed_data"]["message"],
-            "signature": request_sig,
-            "anchor_signature": anchor_sig,
-        }
         answer: dict[str, Any] = self.request(
-            "POST", f"/api/v1/library/projects/{project_id}/publish", json=body
+            "POST",
+            f"/api/v1/library/projects/{project_id}/publish",
+            json=self._signed_version(to_sign),
         )
         return answer
 
@@ -173,13 +178,7 @@ class LibraryApi(ApiTransport):
         to_sign = self.request(
             "GET", f"/api/v1/library/projects/{project_id}/to-sign", params={"status": status}
         )
-        request_sig, anchor_sig = self._sign_to_sign(to_sign)
-        body = {
-            "status": status,
-            "message": to_sign["request_typed_data"]["message"],
-            "signature": request_sig,
-            "anchor_signature": anchor_sig,
-        }
+        body = {"status": status, **self._signed_version(to_sign)}
         answer: dict[str, Any] = self.request(
             "POST", f"/api/v1/library/projects/{project_id}/transition", json=body
         )
