@@ -87,8 +87,9 @@ class PermissionError_(LedgerError):
     http_status = 403
 
 
-# ------------------------------------------------------------------ moved from the service
-# modules (issue 13): the errors of batches, the SDK and the libraries live with the others.
+# ------------------------------------------------------------------ batches, SDK, libraries
+# Kept here rather than beside their services, so that any layer (the API, the CLI, the SDK)
+# can catch them without importing the service that raises them.
 
 
 class BatchError(RecordError):

@@ -1,4 +1,7 @@
-"""Need and supply projects: content schemas, canonical JSON, lifecycle, signed versions.
+"""Need and supply projects: their lifecycle (drafts, publishing, edits, status moves) as
+signed versions. The content schemas and canonical JSON are in `content`, owners in
+`ownership`, version proofs in `proofs`, search in `search`, the key counties in
+`key_counties`.
 
 Every published version (and every status change) is one ProjectAnchor record signed by the
 owner — a COUNTY key of the need's county, or an ORG key of the supply project's organization

@@ -114,7 +114,7 @@ class ApiTransport:
         """Signs `record` with this client's account under the server's domain."""
         if self.account is None:
             raise LedgerError(
-                "this client has no signing key; pass account= (see ledger.keys.load_key_file)",
+                "this client has no signing key; pass account= (see ledger.sdk.keys.load_key_file)",
                 code="no_key",
             )
         return record.sign(self.account.key, self.domain())
