@@ -34,6 +34,7 @@ from api.schemas import (
 from ledger.core.errors import NotFoundError
 from ledger.core.records import Domain, ProjectKind, new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
+from ledger.library.content import NeedContent, SupplyContent
 from ledger.library.messages import (
     DEFAULT_LIFETIME,
     KEY_COUNTY_LIST,
@@ -45,7 +46,6 @@ from ledger.library.messages import (
     SignatureError,
 )
 from ledger.library.models import LibraryProject
-from ledger.library.content import NeedContent, SupplyContent
 
 router = APIRouter(prefix="/api/v1/library", tags=["project libraries 项目库"])
 
