@@ -29,13 +29,7 @@ from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
 from ledger.store.models import IndexerCheckpoint, LogEntry
 from ledger.store.proofs import LogProofs
-from ledger.tlog.checkpoint import (
-    Checkpoint,
-    SignerKey,
-    VerifierKey,
-    add_signatures,
-    open_note,
-)
+from ledger.tlog.note import Checkpoint, SignerKey, VerifierKey, add_signatures, open_note
 
 log = logging.getLogger("bangfu.checkpoints")
 ORIGIN_HOST = "bangfu.example"

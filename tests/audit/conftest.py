@@ -38,7 +38,7 @@ from ledger.store.batch_models import BatchLine
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
 from ledger.store.db import Database
 from ledger.store.models import LogEntry, OutboxRecord
-from ledger.tlog.checkpoint import Checkpoint, SignerKey
+from ledger.tlog.note import Checkpoint, SignerKey
 from tests.conftest import COUNTY_A, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
 
 
