@@ -38,19 +38,17 @@ from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core import merkle
+from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.lines import new_id
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
     Flag,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
     Record,
-    ResourceKind,
     SignedRecord,
-    new_id,
-    text32,
 )
 from ledger.evm.compiler import (
     EVM_VERSION,

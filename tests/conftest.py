@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import Domain
+from ledger.core.eip712 import Domain
 from ledger.evm.contract import LedgerContract
 from ledger.evm.node import Deployment, LocalChain, connect, deploy, dev_accounts, load_localchain
 

@@ -23,20 +23,11 @@ from typing import Any, BinaryIO
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain
 from ledger.core.errors import ConflictError, LedgerError, NotFoundError, RecordError
+from ledger.core.lines import DeliveryLine, batch_totals, derive_id, pseudonym, scoped_id
 from ledger.core.merkle import Frontier, MerkleTree, leaf_hash
-from ledger.core.records import (
-    MAX_BATCH_COMMITMENTS,
-    DeliveryBatch,
-    DeliveryLine,
-    Domain,
-    Kind,
-    SignedRecord,
-    batch_totals,
-    derive_id,
-    pseudonym,
-    scoped_id,
-)
+from ledger.core.records import MAX_BATCH_COMMITMENTS, DeliveryBatch, Kind, SignedRecord
 from ledger.relayer.worker import Relayer, check_batch_shape, check_batch_signer
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.db import Database

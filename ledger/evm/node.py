@@ -42,6 +42,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ledger.config import Settings, get_settings
+from ledger.core.eip712 import Domain
 from ledger.core.errors import (
     ChainError,
     ConfigError,
@@ -49,7 +50,6 @@ from ledger.core.errors import (
     LedgerError,
     ToolchainError,
 )
-from ledger.core.records import Domain
 from ledger.evm.compiler import Artifact, code_matches, compile_contracts
 
 Account.enable_unaudited_hdwallet_features()

@@ -26,8 +26,9 @@ from web3._utils.events import get_event_data
 from web3.types import RPCEndpoint
 
 from ledger.core.errors import LedgerError
+from ledger.core.fields import from_text32
 from ledger.core.merkle import EMPTY_ROOT, MerkleTree
-from ledger.core.records import Kind, SignedRecord, from_text32
+from ledger.core.records import Kind, SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.store import alarms
 from ledger.store.db import Database

@@ -18,8 +18,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain
 from ledger.core.errors import ConflictError, NotFoundError, PermissionError_, RecordError
-from ledger.core.records import Domain, Kind, ProjectKind, SignedRecord, parse_bytes32
+from ledger.core.fields import ProjectKind, parse_bytes32
+from ledger.core.records import Kind, SignedRecord
 from ledger.library import auth, messages, pii
 from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH, MessageError
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion, LibraryPush

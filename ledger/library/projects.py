@@ -25,20 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain, recover_signer
 from ledger.core.errors import ConflictError, LedgerError, NotFoundError, PermissionError_
+from ledger.core.fields import CATEGORIES, ProjectKind, category_code, date_code, parse_bytes32
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import (
-    CATEGORIES,
-    Domain,
-    ProjectAnchor,
-    ProjectKind,
-    SignedRecord,
-    category_code,
-    date_code,
-    parse_bytes32,
-    recover_signer,
-    sha256,
-)
+from ledger.core.records import ProjectAnchor, SignedRecord, sha256
 from ledger.library import auth, pii
 from ledger.library.messages import (
     DEFAULT_LIFETIME,
@@ -822,8 +813,7 @@ def version_proof(session: Session, project_id: str, version: int) -> dict[str, 
 
 def verify_version_proof(proof: Mapping[str, Any]) -> SignedRecord:
     """Checks a version proof offline: content hash, anchor fields, signature, inclusion."""
-    from ledger.core.merkle import verify_inclusion
-    from ledger.core.records import leaf_hash
+    from ledger.core.merkle import leaf_hash, verify_inclusion
 
     try:
         data = bytes.fromhex(str(proof["record"])[2:])

@@ -15,8 +15,10 @@ import httpx
 from eth_account import Account
 
 from ledger.batches.service import BatchError, LineProblem, ParsedFile, build_batch, iter_frames
+from ledger.core.eip712 import Domain
 from ledger.core.errors import ConfigError, LedgerError
-from ledger.core.records import DeliveryLine, Domain, SignedRecord
+from ledger.core.lines import DeliveryLine
+from ledger.core.records import SignedRecord
 
 #: Answers after which the client asks the held count again and resumes.
 RETRY_CODES = frozenset({"busy", "upload_gap", "upload_incomplete"})

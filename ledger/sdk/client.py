@@ -21,28 +21,28 @@ import httpx
 from eth_account.signers.local import LocalAccount
 
 from ledger.core import merkle
+from ledger.core.eip712 import Domain
 from ledger.core.errors import LedgerError, RecordError
+from ledger.core.fields import (
+    FlagReason,
+    ProjectKind,
+    ResourceKind,
+    category_code,
+    date_code,
+    parse_bytes32,
+    text32,
+)
+from ledger.core.lines import DeliveryLine, batch_totals, new_id
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
-    Domain,
     Flag,
-    FlagReason,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
     Record,
-    ResourceKind,
     SignedRecord,
-    batch_totals,
-    category_code,
-    date_code,
-    new_id,
-    parse_bytes32,
     record_type,
-    text32,
 )
 
 DEFAULT_API = "http://127.0.0.1:8000"

@@ -15,22 +15,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
     Flag,
-    FlagReason,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
-    ResourceKind,
     SignedRecord,
-    new_id,
     sha256,
-    text32,
 )
 from ledger.indexer.worker import Indexer
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion

@@ -29,7 +29,9 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import Flag, FlagReason, new_id
+from ledger.core.fields import FlagReason
+from ledger.core.lines import new_id
+from ledger.core.records import Flag
 from ledger.evm.contract import LedgerContract
 from ledger.evm.node import Deployment, connect, dev_accounts, load_localchain
 from ledger.sdk.client import ApiError, BangfuClient

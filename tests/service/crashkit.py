@@ -26,7 +26,9 @@ from sqlalchemy import select
 from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
+from ledger.core.records import ProjectAnchor, SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.node import (
     DUMP_PAUSE_ENV,

@@ -34,23 +34,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from ledger.batches.service import CST, parse_file
 from ledger.cli.commands.core import admin_account
 from ledger.config import get_settings
+from ledger.core.eip712 import Domain
 from ledger.core.errors import LedgerError
+from ledger.core.fields import FlagReason, ResourceKind, text32
+from ledger.core.lines import pseudonym, scoped_id
+from ledger.core.merkle import leaf_hash
 from ledger.core.merkle import root as merkle_root
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    Domain,
-    Flag,
-    FlagReason,
-    Receipt,
-    Record,
-    ResourceKind,
-    SignedRecord,
-    leaf_hash,
-    pseudonym,
-    scoped_id,
-    text32,
-)
+from ledger.core.records import Commitment, Delivery, Flag, Receipt, Record, SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.node import Deployment, connect, load_localchain
 from ledger.library.regions import make_org_code
