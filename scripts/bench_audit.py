@@ -58,7 +58,7 @@ from ledger.core.records import (
     sha256,
 )
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import deploy
+from ledger.evm.deploy import deploy
 from ledger.indexer.worker import Indexer
 from ledger.store.db import Database
 

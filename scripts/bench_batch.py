@@ -40,7 +40,9 @@ from ledger.core.lines import DeliveryLine, new_id  # noqa: E402
 from ledger.core.merkle import Frontier, leaf_hash  # noqa: E402
 from ledger.core.records import Commitment, Delivery, DeliveryBatch, ProjectAnchor  # noqa: E402
 from ledger.evm.contract import LedgerContract  # noqa: E402
-from ledger.evm.node import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
+from ledger.evm.deploy import connect, deploy, dev_accounts  # noqa: E402
+from ledger.evm.localchain import load_localchain  # noqa: E402
+from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.sdk.batch_client import BatchClient  # noqa: E402
 from ledger.store.db import Database  # noqa: E402
 

@@ -58,14 +58,9 @@ from ledger.evm.compiler import (
     solc_binary,
 )
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import (
-    LocalChain,
-    connect,
-    deploy,
-    dev_accounts,
-    load_localchain,
-    send_transaction,
-)
+from ledger.evm.deploy import connect, deploy, dev_accounts, send_transaction
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTY = 522327

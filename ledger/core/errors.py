@@ -85,3 +85,19 @@ class PermissionError_(LedgerError):
 
     code = "forbidden"
     http_status = 403
+
+
+# ---------------------------------------- moved here from ledger.evm.node and ledger.indexer
+
+
+class StateFileError(ChainError):
+    """A state file is torn, empty or not anvil's."""
+
+    code = "bad_state_file"
+
+
+class IndexerIntegrityError(LedgerError):
+    """The read model's log differs from the contract's: stop, something is wrong."""
+
+    code = "index_diverged"
+    http_status = 500

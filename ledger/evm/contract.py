@@ -18,7 +18,7 @@ from web3.types import BlockIdentifier
 from ledger.core.errors import RecordError
 from ledger.core.records import SUBMIT_FUNCTION, SignedRecord
 from ledger.evm.compiler import Artifact, compile_contracts
-from ledger.evm.node import Deployment, ledger_contract, send_transaction
+from ledger.evm.deploy import Deployment, ledger_contract, send_transaction
 
 MULTICALL_SELECTOR = keccak(text="multicall(bytes[])")[:4]
 

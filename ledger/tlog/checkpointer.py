@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import ConfigError, ConflictError, LedgerError, NotFoundError, ProofError
 from ledger.core.merkle import verify_consistency
-from ledger.evm.node import LocalChain, load_localchain
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
 from ledger.store.models import IndexerCheckpoint, LogEntry

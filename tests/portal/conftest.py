@@ -20,7 +20,7 @@ from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
 from ledger.core.records import Commitment, Delivery, Flag, ProjectAnchor, Receipt, SignedRecord
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import deploy
+from ledger.evm.deploy import deploy
 from ledger.indexer.worker import Indexer
 from ledger.library import actions
 from ledger.library import projects as library

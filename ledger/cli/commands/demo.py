@@ -42,7 +42,8 @@ from ledger.core.merkle import leaf_hash
 from ledger.core.merkle import root as merkle_root
 from ledger.core.records import Commitment, Delivery, Flag, Receipt, Record, SignedRecord
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import Deployment, connect, load_localchain
+from ledger.evm.deploy import Deployment, connect
+from ledger.evm.localchain import load_localchain
 from ledger.library.regions import make_org_code
 from ledger.sdk.batch_client import BatchClient, sign_batch
 from ledger.sdk.client import ApiError, BangfuClient
