@@ -174,11 +174,12 @@ class Checkpointer:
                     code=halting[0].code,
                     **alarms.detail(halting[0]),
                 )
-            cp = session.get(IndexerCheckpoint, "main")
-            if cp is None:
+            # The indexer's cursor: how far the read model has indexed the chain's log.
+            cursor = session.get(IndexerCheckpoint, "main")
+            if cursor is None:
                 return None
-            size, root_hex, block = int(cp.log_size), cp.log_root, int(cp.last_block)
-            block_hash = cp.last_block_hash
+            size, root_hex = int(cursor.log_size), cursor.log_root
+            block, block_hash = int(cursor.last_block), cursor.last_block_hash
             if self.durable is not None:
                 durable = self._durable(session, size, self.durable())
                 if durable is None:
