@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import ConfigError, ConflictError, LedgerError, NotFoundError, ProofError
+from ledger.core.hexes import hex0x
 from ledger.core.merkle import verify_consistency
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
@@ -288,7 +289,7 @@ class Checkpointer:
                 checkpoint_size=previous[1],
                 checkpoint_root=previous[2],
                 chain_size=chain_size,
-                chain_root="0x" + chain_root.hex(),
+                chain_root=hex0x(chain_root),
             )
         try:
             canonical = w3.eth.get_block(block)["hash"].to_0x_hex() == block_hash
@@ -302,13 +303,13 @@ class Checkpointer:
                 block=block,
             )
         at_size, at_root = ledger.log_state(block)
-        if (at_size, "0x" + at_root.hex()) != (size, root_hex):
+        if (at_size, hex0x(at_root)) != (size, root_hex):
             raise ProofError(
                 f"索引与链上日志不一致 / index diverged: at block {block} the contract's log has "
-                f"{at_size} leaves, root 0x{at_root.hex()}, the index {size}, root {root_hex}",
+                f"{at_size} leaves, root {hex0x(at_root)}, the index {size}, root {root_hex}",
                 code=alarms.INDEX_DIVERGED,
                 chain_size=at_size,
-                chain_root="0x" + at_root.hex(),
+                chain_root=hex0x(at_root),
                 index_size=size,
                 index_root=root_hex,
             )
