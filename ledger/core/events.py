@@ -42,13 +42,7 @@ class RecordAppended:
 
 
 def decode_record_data(data: bytes) -> tuple[bytes, bytes]:
-    """The event's non-indexed (bytes32 leafHash, bytes record), sliced directly when the
-    encoding is the canonical one (eth_abi per event costs more than the rest)."""
-    if len(data) >= 96 and int.from_bytes(data[32:64], "big") == 64:
-        n = int.from_bytes(data[64:96], "big")
-        padded = 96 + (n + 31) // 32 * 32
-        if len(data) == padded and not any(data[96 + n :]):
-            return data[:32], data[96 : 96 + n]
+    """The event's non-indexed fields: (bytes32 leafHash, bytes record)."""
     leaf, record = abi_decode(["bytes32", "bytes"], data)
     return bytes(leaf), bytes(record)
 

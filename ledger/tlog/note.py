@@ -102,6 +102,31 @@ def _cosigned_message(body: bytes, timestamp: int) -> bytes:
     return COSIGNATURE_HEADER + b"time %d\n" % timestamp + body
 
 
+def _check_key(name: str, key: bytes, alg: int, what: str) -> None:
+    """The checks both key kinds share; `what` names the 32 bytes in the error."""
+    _check_key_name(name)
+    if len(key) != 32:
+        raise ConfigError(f"an Ed25519 {what} is 32 bytes")
+    if alg not in _ALGS:
+        raise ConfigError(f"unsupported signature type 0x{alg:02x}")
+
+
+def _key_data(data: str, what: str) -> tuple[int, bytes]:
+    """(alg, key bytes) from a key text's base64 data; ConfigError when malformed."""
+    try:
+        raw = b64decode(data, f"the {what} key data")
+    except ProofError as exc:
+        raise ConfigError(exc.message) from None
+    if not raw:
+        raise ConfigError(f"the {what} key data is empty")
+    return raw[0], raw[1:]
+
+
+def _check_key_id(hex_id: str, name: str, expected: bytes) -> None:
+    if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or bytes.fromhex(hex_id) != expected:
+        raise ConfigError(f"the key ID {hex_id!r} does not match the key {name!r}")
+
+
 @dataclass(frozen=True)
 class VerifierKey:
     """A public key that checks note signatures: plain Ed25519 (0x01) or cosignature/v1 (0x04)."""
@@ -111,11 +136,7 @@ class VerifierKey:
     alg: int = ALG_ED25519
 
     def __post_init__(self) -> None:
-        _check_key_name(self.name)
-        if len(self.public_key) != 32:
-            raise ConfigError("an Ed25519 public key is 32 bytes")
-        if self.alg not in _ALGS:
-            raise ConfigError(f"unsupported signature type 0x{self.alg:02x}")
+        _check_key(self.name, self.public_key, self.alg, "public key")
 
     @property
     def key_id(self) -> bytes:
@@ -133,15 +154,9 @@ class VerifierKey:
         if len(parts) != 3:
             raise ConfigError("a verifier key has the form <name>+<key id>+<key data>")
         name, hex_id, data = parts
-        try:
-            raw = b64decode(data, "the verifier key data")
-        except ProofError as exc:
-            raise ConfigError(exc.message) from None
-        if not raw:
-            raise ConfigError("the verifier key data is empty")
-        key = cls(name, raw[1:], raw[0])
-        if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or bytes.fromhex(hex_id) != key.key_id:
-            raise ConfigError(f"the key ID {hex_id!r} does not match the key {name!r}")
+        alg, public_key = _key_data(data, "verifier")
+        key = cls(name, public_key, alg)
+        _check_key_id(hex_id, name, key.key_id)
         return key
 
     def as_cosignature_v1(self) -> VerifierKey:
@@ -175,11 +190,7 @@ class SignerKey:
     alg: int = ALG_ED25519
 
     def __post_init__(self) -> None:
-        _check_key_name(self.name)
-        if len(self.seed) != 32:
-            raise ConfigError("an Ed25519 private key seed is 32 bytes")
-        if self.alg not in _ALGS:
-            raise ConfigError(f"unsupported signature type 0x{self.alg:02x}")
+        _check_key(self.name, self.seed, self.alg, "private key seed")
 
     @classmethod
     def generate(cls, name: str, alg: int = ALG_ED25519) -> SignerKey:
@@ -208,15 +219,9 @@ class SignerKey:
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise ConfigError("a signer key has the form PRIVATE+KEY+<name>+<key id>+<key data>")
         _, _, name, hex_id, data = parts
-        try:
-            raw = b64decode(data, "the signer key data")
-        except ProofError as exc:
-            raise ConfigError(exc.message) from None
-        if not raw:
-            raise ConfigError("the signer key data is empty")
-        key = cls(name, raw[1:], raw[0])
-        if not re.fullmatch(r"[0-9a-f]{8}", hex_id) or bytes.fromhex(hex_id) != key.key_id:
-            raise ConfigError(f"the key ID {hex_id!r} does not match the key {name!r}")
+        alg, seed = _key_data(data, "signer")
+        key = cls(name, seed, alg)
+        _check_key_id(hex_id, name, key.key_id)
         return key
 
     def sign(self, body: bytes, *, timestamp: int | None = None) -> NoteSignature:
