@@ -18,7 +18,7 @@ from pydantic import (
     create_model,
 )
 
-from ledger.core.records import BY_SLUG, Record, _camel
+from ledger.core.records import BY_SLUG, Record, camel_case
 from ledger.library.messages import (
     MAX_ITEMS,
     MAX_RESOURCES,
@@ -118,7 +118,7 @@ def record_model(cls: type[Record], *, id_optional: bool = False) -> type[BaseMo
     bytes as 0x-hex, big integers also as decimal text). Unknown fields are refused."""
     fields: dict[str, Any] = {}
     for name, typ in cls.SCHEMA:
-        camel = _camel(name)
+        camel = camel_case(name)
         annotation = _field_type(typ, camel)
         if name == "id" and id_optional:
             fields[camel] = (

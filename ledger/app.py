@@ -13,9 +13,10 @@ from web3 import Web3
 
 import ledger.library  # noqa: F401 - registers the match rule
 from ledger.config import Settings, get_settings
-from ledger.core.records import Domain
+from ledger.core.eip712 import Domain
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import Deployment, check_deployed, connect, dev_accounts, load_localchain
+from ledger.evm.deploy import Deployment, check_deployed, connect, dev_accounts
+from ledger.evm.localchain import load_localchain
 from ledger.relayer.worker import Relayer
 from ledger.store.db import Database
 

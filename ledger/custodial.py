@@ -27,6 +27,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session
 
 from ledger.config import Settings
+from ledger.core.eip712 import Domain
 from ledger.core.errors import (
     ConfigError,
     LedgerError,
@@ -34,15 +35,9 @@ from ledger.core.errors import (
     PermissionError_,
     RecordError,
 )
-from ledger.core.records import (
-    Domain,
-    Kind,
-    ProjectAnchor,
-    ProjectKind,
-    SignedRecord,
-    new_id,
-    record_type,
-)
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
+from ledger.core.records import Kind, ProjectAnchor, SignedRecord, record_type
 from ledger.relayer.worker import current_roles
 from ledger.sdk.keys import decrypt_keystore, encrypt_key, read_keystore, write_key_file
 

@@ -34,18 +34,13 @@ sys.path.insert(0, str(ROOT))
 from benchkit import free_port, private_chain  # noqa: E402
 
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
-from ledger.core.records import (  # noqa: E402
-    Commitment,
-    Delivery,
-    ProjectAnchor,
-    ProjectKind,
-    ResourceKind,
-    SignedRecord,
-    new_id,
-    text32,
-)
+from ledger.core.fields import ProjectKind, ResourceKind, text32  # noqa: E402
+from ledger.core.lines import new_id  # noqa: E402
+from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord  # noqa: E402
 from ledger.evm.contract import LedgerContract  # noqa: E402
-from ledger.evm.node import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
+from ledger.evm.deploy import connect, deploy, dev_accounts  # noqa: E402
+from ledger.evm.localchain import load_localchain  # noqa: E402
+from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.indexer.worker import Indexer  # noqa: E402
 from ledger.store.db import Database  # noqa: E402
 

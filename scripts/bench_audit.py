@@ -43,27 +43,22 @@ from web3 import Web3
 from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.batches.receive import LINE_COLUMNS
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.merkle import MerkleTree
+from ledger.core.eip712 import Domain
+from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.lines import DeliveryLine, new_id, scoped_id
+from ledger.core.merkle import MerkleTree, leaf_hash
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
-    Domain,
     Kind,
     ProjectAnchor,
-    ProjectKind,
     Record,
-    ResourceKind,
     SignedRecord,
-    leaf_hash,
-    new_id,
-    scoped_id,
     sha256,
-    text32,
 )
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import deploy
+from ledger.evm.deploy import deploy
 from ledger.indexer.worker import Indexer
 from ledger.store.db import Database
 

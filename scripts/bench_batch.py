@@ -35,21 +35,15 @@ from benchkit import free_port, private_chain  # noqa: E402
 from ledger.batches.build import batch_id_for  # noqa: E402
 from ledger.batches.wire import iter_frames  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
+from ledger.core.eip712 import Domain  # noqa: E402
+from ledger.core.fields import ProjectKind, ResourceKind, text32  # noqa: E402
+from ledger.core.lines import DeliveryLine, new_id  # noqa: E402
 from ledger.core.merkle import Frontier, leaf_hash  # noqa: E402
-from ledger.core.records import (  # noqa: E402
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    DeliveryLine,
-    Domain,
-    ProjectAnchor,
-    ProjectKind,
-    ResourceKind,
-    new_id,
-    text32,
-)
+from ledger.core.records import Commitment, Delivery, DeliveryBatch, ProjectAnchor  # noqa: E402
 from ledger.evm.contract import LedgerContract  # noqa: E402
-from ledger.evm.node import LocalChain, connect, deploy, dev_accounts, load_localchain  # noqa: E402
+from ledger.evm.deploy import connect, deploy, dev_accounts  # noqa: E402
+from ledger.evm.localchain import load_localchain  # noqa: E402
+from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.sdk.batch_client import BatchClient  # noqa: E402
 from ledger.store.db import Database  # noqa: E402
 

@@ -38,19 +38,17 @@ from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core import merkle
+from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.lines import new_id
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
     Flag,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
     Record,
-    ResourceKind,
     SignedRecord,
-    new_id,
-    text32,
 )
 from ledger.evm.compiler import (
     EVM_VERSION,
@@ -60,14 +58,9 @@ from ledger.evm.compiler import (
     solc_binary,
 )
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import (
-    LocalChain,
-    connect,
-    deploy,
-    dev_accounts,
-    load_localchain,
-    send_transaction,
-)
+from ledger.evm.deploy import connect, deploy, dev_accounts, send_transaction
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTY = 522327

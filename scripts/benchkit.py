@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.evm.node import load_localchain
+from ledger.evm.localchain import load_localchain
 
 
 def free_port() -> int:

@@ -23,23 +23,18 @@ from typing import Any
 from eth_account import Account
 
 from ledger.core import merkle
+from ledger.core.eip712 import Domain
+from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.lines import DeliveryLine, batch_totals, scoped_id
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
-    Domain,
     Flag,
-    FlagReason,
     Kind,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
     Record,
-    ResourceKind,
-    batch_totals,
-    scoped_id,
-    text32,
 )
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "records.json"

@@ -41,25 +41,31 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledger.batches.build import build_batch  # noqa: E402
-from ledger.core.merkle import MerkleTree  # noqa: E402
+from ledger.core.fields import (  # noqa: E402
+    FlagReason,
+    ProjectKind,
+    ResourceKind,
+    text32,
+)
+from ledger.core.lines import (  # noqa: E402
+    DeliveryLine,
+    new_id,
+    scoped_id,
+)
+from ledger.core.merkle import (  # noqa: E402
+    MerkleTree,
+    leaf_hash,
+)
 from ledger.core.records import (  # noqa: E402
     RECORD_TYPES,
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
     Flag,
-    FlagReason,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
-    ResourceKind,
     SignedRecord,
-    leaf_hash,
-    new_id,
-    scoped_id,
     sha256,
-    text32,
 )
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle  # noqa: E402
 from tests.conftest import COUNTY_A, start_env  # noqa: E402

@@ -18,9 +18,11 @@ from sqlalchemy import create_engine, text
 from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import Domain
+from ledger.core.eip712 import Domain
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import Deployment, LocalChain, connect, deploy, dev_accounts, load_localchain
+from ledger.evm.deploy import Deployment, connect, deploy, dev_accounts
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 
 COUNTY_A = 522327  # 册亨县, Guizhou
 COUNTY_B = 520121  # 开阳县, Guizhou

@@ -23,9 +23,13 @@ import typer
 from eth_account import Account
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import ProjectAnchor, ProjectKind, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
+from ledger.core.records import ProjectAnchor
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import Deployment, LocalChain, connect, dev_accounts, load_localchain
+from ledger.evm.deploy import Deployment, connect, dev_accounts
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 from tests.conftest import COUNTY_A, ChainEnv, free_port, write_localchain
 
 BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"

@@ -15,26 +15,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger.config import Settings
 from ledger.core.errors import ConfigError, ProofError
 from ledger.core.merkle import EMPTY_ROOT, MerkleTree, leaf_hash
-from ledger.tlog.checkpoint import (
+from ledger.tlog.client import CheckpointClient, TrustPolicy, verify_checkpoint
+from ledger.tlog.note import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
     Checkpoint,
-    CheckpointClient,
     NoteSignature,
     SignerKey,
-    TrustPolicy,
     VerifierKey,
-    Witness,
     add_signatures,
     generate_key,
-    make_witness_server,
     open_note,
     parse_note,
     parse_signer_key,
     parse_verifier_key,
     sign_note,
-    verify_checkpoint,
 )
+from ledger.tlog.witness import Witness, make_witness_server
 
 # golang.org/x/mod/sumdb/note example_test.go (ExampleSign / ExampleOpen).
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"

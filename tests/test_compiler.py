@@ -23,7 +23,7 @@ from ledger.evm.compiler import (
     compile_contracts,
     standard_input,
 )
-from ledger.evm.node import deploy, matches_deployed
+from ledger.evm.deploy import deploy, matches_deployed
 from tests.conftest import ChainEnv
 
 

@@ -25,27 +25,22 @@ from web3.logs import DISCARD
 
 from ledger.core import merkle
 from ledger.core.errors import ChainError, RecordError
+from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, ResourceKind, text32
+from ledger.core.lines import DeliveryLine, batch_totals, new_id
 from ledger.core.records import (
     MAX_BATCH_COMMITMENTS,
-    MAX_TITLE_BYTES,
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
     Flag,
     Kind,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
     Record,
-    ResourceKind,
     SignedRecord,
-    batch_totals,
-    new_id,
-    text32,
 )
 from ledger.evm.contract import LedgerContract, revert_error
-from ledger.evm.node import deploy, send_transaction
+from ledger.evm.deploy import deploy, send_transaction
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

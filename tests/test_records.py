@@ -22,20 +22,18 @@ from hypothesis import strategies as st
 from web3.logs import DISCARD
 
 from ledger.core import merkle
+from ledger.core.eip712 import SECP256K1_HALF_N, Domain, recover_signer
 from ledger.core.errors import RecordError
+from ledger.core.lines import DeliveryLine
 from ledger.core.records import (
     RECORD_TYPES,
-    SECP256K1_HALF_N,
     Commitment,
     DeliveryBatch,
-    DeliveryLine,
-    Domain,
     Flag,
     Kind,
     Record,
     SignedRecord,
     record_type,
-    recover_signer,
 )
 from tests.conftest import start_env
 

@@ -31,8 +31,10 @@ from api.schemas import (
     documented,
     signed_message,
 )
+from ledger.core.eip712 import Domain
 from ledger.core.errors import NotFoundError
-from ledger.core.records import Domain, ProjectKind, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
 from ledger.library.content import NeedContent, SupplyContent
 from ledger.library.messages import (

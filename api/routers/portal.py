@@ -25,7 +25,8 @@ from api.problems import problem
 from api.web import charts, data
 from api.web.i18n import Lang
 from ledger.core.errors import LedgerError, NotFoundError
-from ledger.core.records import CATEGORIES, RECORD_TYPES, Kind, ProjectKind, ResourceKind
+from ledger.core.fields import CATEGORIES, ProjectKind, ResourceKind
+from ledger.core.records import RECORD_TYPES, Kind
 from ledger.store import queries
 from ledger.store.models import LogEntry
 from ledger.store.proofs import LogProofs

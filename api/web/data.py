@@ -20,7 +20,8 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import NotFoundError
-from ledger.core.records import Kind, ProjectKind, ResourceKind
+from ledger.core.fields import ProjectKind, ResourceKind
+from ledger.core.records import Kind
 from ledger.library import projects as library
 from ledger.library import regions
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import URL, QueryParams
 
-from ledger.core.records import CATEGORIES, CATEGORY_EN, ResourceKind
+from ledger.core.fields import CATEGORIES, CATEGORY_EN, ResourceKind
 
 LANGS = ("zh", "en")
 

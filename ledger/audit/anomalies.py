@@ -17,14 +17,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    DeliveryLine,
-    Flag,
-    Receipt,
-)
+from ledger.core.lines import DeliveryLine
+from ledger.core.records import Commitment, Delivery, DeliveryBatch, Flag, Receipt
 
 ANOMALY = "anomaly"
 _ZERO32 = bytes(32)

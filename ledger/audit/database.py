@@ -36,19 +36,11 @@ from ledger.audit.codes import (
     DB_VALUE_INVALID,
     INTEGRITY,
 )
-from ledger.core.merkle import MerkleTree
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    DeliveryLine,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-    RecordError,
-    from_text32,
-    leaf_hash,
-)
+from ledger.core.errors import RecordError
+from ledger.core.fields import from_text32
+from ledger.core.lines import DeliveryLine
+from ledger.core.merkle import MerkleTree, leaf_hash
+from ledger.core.records import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 
 _ZERO_HEX = "0x" + "00" * 32
 

@@ -37,7 +37,8 @@ from ledger.audit.database import (
     shown,
     typed_rows,
 )
-from ledger.core.records import Commitment, ProjectAnchor, ProjectKind
+from ledger.core.fields import ProjectKind
+from ledger.core.records import Commitment, ProjectAnchor
 
 MATCHES = TableSpec(
     (("match_id", "hex32"),),

@@ -31,16 +31,16 @@ from sqlalchemy.engine import Engine
 
 from ledger.audit.codes import CHECK_FAILED
 from ledger.core.errors import ChainError, LedgerError, RecordError
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import DeliveryLine
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
     Flag,
     Kind,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
     SignedRecord,
 )

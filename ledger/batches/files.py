@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ledger.core.records import MAX_BATCH_COMMITMENTS, DeliveryLine, pseudonym
+from ledger.core.lines import DeliveryLine, pseudonym
+from ledger.core.records import MAX_BATCH_COMMITMENTS
 
 __all__ = [
     "COLUMNS",

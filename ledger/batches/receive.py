@@ -12,8 +12,9 @@ from sqlalchemy import func, select, update
 from ledger.batches.files import MAX_ITEM_CHARS, MAX_LINE_QUANTITY
 from ledger.batches.wire import FrameReader
 from ledger.core.errors import BatchError, ConflictError, RecordError
+from ledger.core.lines import DeliveryLine
 from ledger.core.merkle import Frontier, leaf_hash
-from ledger.core.records import DeliveryBatch, DeliveryLine, SignedRecord
+from ledger.core.records import DeliveryBatch, SignedRecord
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.db import Database
 

@@ -129,3 +129,19 @@ class LibraryError(LedgerError):
 
     code = "invalid_project"
     http_status = 422
+
+
+# ------------------------------------------------------------------ chain state, indexer
+
+
+class StateFileError(ChainError):
+    """A state file is torn, empty or not anvil's."""
+
+    code = "bad_state_file"
+
+
+class IndexerIntegrityError(LedgerError):
+    """The read model's log differs from the contract's: stop, something is wrong."""
+
+    code = "index_diverged"
+    http_status = 500

@@ -16,9 +16,10 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import BlockIdentifier
 
 from ledger.core.errors import RecordError
+from ledger.core.hexes import hex0x
 from ledger.core.records import SUBMIT_FUNCTION, SignedRecord
 from ledger.evm.compiler import Artifact, compile_contracts
-from ledger.evm.node import Deployment, ledger_contract, send_transaction
+from ledger.evm.deploy import Deployment, ledger_contract, send_transaction
 
 MULTICALL_SELECTOR = keccak(text="multicall(bytes[])")[:4]
 
@@ -49,11 +50,7 @@ def decode_revert(abi: list[dict[str, Any]], data: bytes | str | None) -> tuple[
     except Exception:  # noqa: BLE001
         args = []
     return name, [
-        to_checksum_address(a)
-        if t == "address"
-        else ("0x" + a.hex())
-        if isinstance(a, bytes)
-        else a
+        to_checksum_address(a) if t == "address" else hex0x(a) if isinstance(a, bytes) else a
         for t, a in zip(types, args, strict=False)
     ]
 

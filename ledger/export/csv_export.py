@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
-from ledger.core.records import CATEGORIES, CATEGORY_EN
+from ledger.core.fields import CATEGORIES, CATEGORY_EN
 from ledger.store.models import DeliveryRow, LogEntry, RoleEvent
 from ledger.store.queries import LISTS
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from lxml import etree
 
 from ledger.core.errors import LedgerError
-from ledger.core.records import CATEGORIES, CATEGORY_EN, ResourceKind
+from ledger.core.fields import CATEGORIES, CATEGORY_EN, ResourceKind
 from ledger.export.snapshot import CST, Snapshot
 
 DATA = Path(__file__).parent / "data"

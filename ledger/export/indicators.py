@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ledger.core.errors import NotFoundError
-from ledger.core.records import ResourceKind
+from ledger.core.fields import ResourceKind
 from ledger.export.snapshot import CommitmentState, Period, Snapshot, records_root
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.core.errors import LedgerError
-from ledger.core.records import CATEGORIES, CATEGORY_EN, ResourceKind
+from ledger.core.fields import CATEGORIES, CATEGORY_EN, ResourceKind
 from ledger.export.snapshot import CST, Period, Snapshot, records_root
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -18,8 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
-from ledger.core.merkle import MerkleTree, root
-from ledger.core.records import leaf_hash
+from ledger.core.merkle import MerkleTree, leaf_hash, root
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,

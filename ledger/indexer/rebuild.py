@@ -15,6 +15,7 @@ from sqlalchemy import Table, inspect, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import ChainError, ConfigError
+from ledger.core.hexes import hex0x
 from ledger.evm.contract import LedgerContract
 from ledger.indexer.worker import Indexer, IndexStatus
 from ledger.store.db import Database
@@ -67,7 +68,7 @@ class Digest:
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, bytes):
-        return "0x" + value.hex()
+        return hex0x(value)
     if isinstance(value, bool):
         return int(value)
     return value

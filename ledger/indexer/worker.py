@@ -1,10 +1,14 @@
 """The indexer: chain events → SQL read model, reorg-safe and resumable.
 
 It reads the contract's logs in block ranges with `eth_getLogs`, writes each range and its
-checkpoint in one database transaction (idempotent: rows are keyed by their chain
-position), keeps recent block hashes to find the fork point when a parent hash no longer
-matches, and at every checkpoint requires its own RFC 9162 root to equal the contract's
-`logRoot()` at the same block. A difference stops it loudly: the read model would lie.
+cursor (where it has read up to: the `IndexerCheckpoint` row, not a signed checkpoint) in
+one database transaction (idempotent: rows are keyed by their chain position), keeps recent
+block hashes to find the fork point when a parent hash no longer matches, and at every step
+requires its own RFC 9162 root to equal the contract's `logRoot()` at the same block. A
+difference stops it loudly: the read model would lie.
+
+Events become rows in `ledger.indexer.apply`; forks and rewritten history are handled with
+`ledger.indexer.reorg`.
 """
 
 from __future__ import annotations
@@ -16,57 +20,34 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import event_abi_to_log_topic, keccak
-from hexbytes import HexBytes
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from web3 import Web3
-from web3._utils.events import get_event_data
-from web3.types import RPCEndpoint
 
-from ledger.core.errors import LedgerError
+from ledger.core.errors import IndexerIntegrityError, LedgerError
+from ledger.core.events import RECORD_APPENDED_TOPIC
+from ledger.core.hexes import hex0x
 from ledger.core.merkle import EMPTY_ROOT, MerkleTree
-from ledger.core.records import Kind, SignedRecord, from_text32
 from ledger.evm.contract import LedgerContract
+from ledger.indexer.apply import LogApplier, get_logs
+from ledger.indexer.reorg import (
+    SignedCheckpoint,
+    appended_leaves,
+    fork_point,
+    rewritten_history,
+    rollback,
+    signed_beyond,
+    tree_from,
+)
 from ledger.store import alarms
 from ledger.store.db import Database
-from ledger.store.models import (
-    CommitmentRow,
-    DeliveryRow,
-    FlagRow,
-    IndexedBlock,
-    IndexerCheckpoint,
-    LogEntry,
-    ProjectAnchorRow,
-    ReceiptRow,
-    RoleEvent,
-)
+from ledger.store.models import IndexedBlock, IndexerCheckpoint
+
+__all__ = ["KEEP_BLOCKS", "IndexStatus", "Indexer"]
 
 log = logging.getLogger("bangfu.indexer")
 
-ROLE_NAMES = {keccak(text=n): n for n in ("ADMIN", "COUNTY", "ORG", "AUDITOR")}
-ROLE_NAMES[bytes(32)] = "DEFAULT_ADMIN"
 KEEP_BLOCKS = 256  # recent block hashes kept to find a fork point
-
-
-RECORD_APPENDED_TOPIC = keccak(text="RecordAppended(uint256,bytes32,uint8,bytes32,bytes)")
-
-
-def _record_appended(entry: Any) -> dict[str, Any]:
-    """RecordAppended's fields, decoded directly: the hot path of indexing."""
-    data = bytes(entry["data"])
-    leaf_hash, record = abi_decode(["bytes32", "bytes"], data)
-    topics = entry["topics"]
-    return {
-        "index": int.from_bytes(bytes(topics[1]), "big"),
-        "recordId": bytes(topics[2]),
-        "kind": int.from_bytes(bytes(topics[3]), "big"),
-        "leafHash": leaf_hash,
-        "record": record,
-    }
-
-
 MAX_SHORT_READS = 20
 
 
@@ -76,17 +57,6 @@ class _ShortRead(Exception):
     def __init__(self, block: int) -> None:
         super().__init__(block)
         self.block = block
-
-
-class IndexerIntegrityError(LedgerError):
-    """The read model's log differs from the contract's: stop, something is wrong."""
-
-    code = "index_diverged"
-    http_status = 500
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
 
 
 @dataclass
@@ -121,19 +91,7 @@ class Indexer:
         self.block_range = block_range
         self.chain_id = int(self.w3.eth.chain_id)
         self.address = Web3.to_checksum_address(self.deployment.address)
-        self._events: dict[bytes, dict[str, Any]] = {
-            event_abi_to_log_topic(item): item  # type: ignore[arg-type]
-            for item in ledger.abi
-            if item.get("type") == "event"
-            and item["name"]
-            in {
-                "RecordAppended",
-                "RoleGranted",
-                "RoleRevoked",
-                "CountyRegistered",
-                "OrganizationRegistered",
-            }
-        }
+        self.applier = LogApplier(self.w3, ledger.abi, self.chain_id)
         self.tree = MerkleTree()
         self._short_reads: dict[int, int] = {}
         self._load_tree()
@@ -141,28 +99,27 @@ class Indexer:
     # ---- state -------------------------------------------------------------------
     def _load_tree(self) -> None:
         with self.db.read() as session:
-            hashes = session.scalars(select(LogEntry.leaf_hash).order_by(LogEntry.leaf_index))
-            self.tree = MerkleTree(bytes.fromhex(h[2:]) for h in hashes)
+            self.tree = tree_from(session)
 
-    def checkpoint(self, session: Session) -> IndexerCheckpoint:
-        """The indexer's checkpoint; `_ensure_checkpoint` creates it (RPC outside the lock)."""
-        cp = session.get(IndexerCheckpoint, self.NAME)
-        if cp is None:
+    def cursor(self, session: Session) -> IndexerCheckpoint:
+        """The indexer's cursor; `_ensure_cursor` creates it (RPC outside the lock)."""
+        cursor = session.get(IndexerCheckpoint, self.NAME)
+        if cursor is None:
             raise LedgerError(
                 "索引尚未开始 / the indexer has not started yet", code="indexer_not_started"
             )
-        if cp.contract != self.address or cp.chain_id != self.chain_id:
+        if cursor.contract != self.address or cursor.chain_id != self.chain_id:
             raise IndexerIntegrityError(
-                f"数据库属于另一个合约 / this database indexes {cp.contract} on chain "
-                f"{cp.chain_id}, not {self.address} on chain {self.chain_id}; use a fresh "
+                f"数据库属于另一个合约 / this database indexes {cursor.contract} on chain "
+                f"{cursor.chain_id}, not {self.address} on chain {self.chain_id}; use a fresh "
                 "database (BANGFU_DATABASE_URL)"
             )
-        return cp
+        return cursor
 
-    def _ensure_checkpoint(self) -> None:
+    def _ensure_cursor(self) -> None:
         with self.db.read() as session:
             if session.get(IndexerCheckpoint, self.NAME) is not None:
-                self.checkpoint(session)  # the contract and chain must match
+                self.cursor(session)  # the contract and chain must match
                 return
         start = max(0, self.deployment.block - 1)
         block = self.w3.eth.get_block(start)
@@ -178,7 +135,7 @@ class Indexer:
                     last_block=start,
                     last_block_hash=start_hash,
                     log_size=0,
-                    log_root=_hex(EMPTY_ROOT),
+                    log_root=hex0x(EMPTY_ROOT),
                 )
             )
             session.merge(
@@ -203,11 +160,11 @@ class Indexer:
         return str(self.w3.eth.get_block(number)["hash"].to_0x_hex())
 
     def status(self) -> IndexStatus:
-        self._ensure_checkpoint()
+        self._ensure_cursor()
         head = int(self.w3.eth.block_number)
         with self.db.read() as session:
-            cp = self.checkpoint(session)
-            return IndexStatus(cp.last_block, head, cp.log_size)
+            cursor = self.cursor(session)
+            return IndexStatus(cursor.last_block, head, cursor.log_size)
 
     # ---- main loop -----------------------------------------------------------------
     def run_once(self) -> int:
@@ -232,14 +189,14 @@ class Indexer:
 
     def _run_once(self) -> int:
         # Every JSON-RPC read happens before the write transaction, which then only checks
-        # that nobody moved the checkpoint meanwhile: no write lock is held while the node
+        # that nobody moved the cursor meanwhile: no write lock is held while the node
         # answers (SQLite has one writer for the API, the relayer and the indexer).
-        self._ensure_checkpoint()
+        self._ensure_cursor()
         with self.db.read() as session:
             rewritten = alarms.is_active(session, alarms.HISTORY_REWRITTEN)
-            cp = self.checkpoint(session)
-            last_block, last_hash = int(cp.last_block), cp.last_block_hash
-            indexed = (int(cp.log_size), cp.log_root)
+            cursor = self.cursor(session)
+            last_block, last_hash = int(cursor.last_block), cursor.last_block_hash
+            indexed = (int(cursor.log_size), cursor.log_root)
             diverged = alarms.is_active(session, alarms.INDEX_DIVERGED)
         head = int(self.w3.eth.block_number) - self.confirmations
         if rewritten:
@@ -274,23 +231,23 @@ class Indexer:
         times = self._block_times(logs)
         chain_state = _log_state_if_kept(self.ledger, end)
         with self.db.write() as session:
-            cp = self.checkpoint(session)
-            if cp.last_block != last_block or cp.last_block_hash != last_hash:
+            cursor = self.cursor(session)
+            if cursor.last_block != last_block or cursor.last_block_hash != last_hash:
                 self._load_tree_from(session)
                 return 0  # another indexer moved on meanwhile
             appended = self._apply(session, logs, times)
-            cp.last_block = end
-            cp.last_block_hash = end_block["hash"].to_0x_hex()
+            cursor.last_block = end
+            cursor.last_block_hash = end_block["hash"].to_0x_hex()
             session.merge(
                 IndexedBlock(
                     chain_id=self.chain_id,
                     number=end,
-                    hash=cp.last_block_hash,
+                    hash=cursor.last_block_hash,
                     parent_hash=end_block["parentHash"].to_0x_hex(),
                 )
             )
             session.execute(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
-            self._verify_root(cp, end, appended, chain_state)
+            self._verify_root(cursor, end, appended, chain_state)
             if diverged:
                 alarms.resolve(
                     session,
@@ -360,7 +317,7 @@ class Indexer:
         state = _log_state_if_kept(self.ledger, last_block)
         if state is None:
             return False  # the node keeps no state there: it cannot show the history is back
-        return (state[0], _hex(state[1])) == indexed
+        return (state[0], hex0x(state[1])) == indexed
 
     def _handle_fork(self, last_block: int) -> int:
         """The last indexed block is gone: find the fork point, and roll back to it unless
@@ -375,19 +332,14 @@ class Indexer:
                     .order_by(IndexedBlock.number.desc())
                 )
             ]
-        fork = self._fork_point(known)
+        fork = fork_point(
+            known,
+            int(self.w3.eth.block_number),
+            self._block_hash,
+            max(0, self.deployment.block - 1),
+        )
         with self.db.read() as session:
-            fork_size = int(
-                session.scalar(
-                    select(func.count()).select_from(LogEntry).where(LogEntry.block_number <= fork)
-                )
-                or 0
-            )
-            signed = [
-                (int(c.id), int(c.size), c.root, int(c.block_number))
-                for c in alarms.binding_checkpoints(session)
-                if c.size > fork_size
-            ]
+            fork_size, signed = signed_beyond(session, fork)
         if signed:
             rewritten = self._contradicted(fork, fork_size, signed)
             if rewritten is not None:
@@ -399,426 +351,38 @@ class Indexer:
                 return 0
         fork_hash = self._block_hash(fork)
         with self.db.write() as session:
-            cp = self.checkpoint(session)
-            if cp.last_block != last_block:
+            cursor = self.cursor(session)
+            if cursor.last_block != last_block:
                 return 0
             log.warning("chain reorganized below block %s; rolling back to %s", last_block, fork)
-            self._rollback(session, cp, fork, fork_hash)
+            self.tree = rollback(session, cursor, fork, fork_hash)
         return 1
 
     def _contradicted(
-        self, fork: int, fork_size: int, signed: list[tuple[int, int, str, int]]
+        self, fork: int, fork_size: int, signed: list[SignedCheckpoint]
     ) -> LedgerError | None:
         """The chain's log compared with each signed checkpoint beyond the fork point: leaves
         below it are unchanged, the rest are read from the chain's RecordAppended events."""
-        chain_size, chain_root = self.ledger.log_state("latest")
+        chain_state = self.ledger.log_state("latest")
         want = max(size for _, size, _, _ in signed)
-        leaves: dict[int, bytes] = {}
         head = int(self.w3.eth.block_number)
-        start = fork + 1
-        while start <= head and len(leaves) < want - fork_size:
-            end = min(head, start + self.block_range - 1)
-            for entry in self._get_logs(start, end):
-                if entry["topics"] and bytes(entry["topics"][0]) == RECORD_APPENDED_TOPIC:
-                    args = _record_appended(entry)
-                    if fork_size <= args["index"] < want:
-                        leaves[args["index"]] = bytes(args["leafHash"])
-            start = end + 1
-        tree = MerkleTree(self.tree.leaf(i) for i in range(fork_size))
-        for i in range(fork_size, want):
-            if i not in leaves:
-                break
-            tree.append(leaves[i])
-        for cid, size, root, block in signed:
-            chain_root_at = _hex(tree.root(size)) if size <= tree.size else None
-            if chain_root_at == root:
-                continue
-            return LedgerError(
-                f"历史被改写：链上日志与已签名检查点 #{cid} 不一致 / history rewritten: the "
-                f"chain's log (size {chain_size}, root {_hex(chain_root)}) is not consistent "
-                f"with checkpoint #{cid} this operator signed (size {size}, root {root}); the "
-                "indexer keeps the signed history. Run `bangfu recover` to see what was lost",
-                code=alarms.HISTORY_REWRITTEN,
-                checkpoint_id=cid,
-                checkpoint_size=size,
-                checkpoint_root=root,
-                checkpoint_block=block,
-                chain_size=chain_size,
-                chain_root=_hex(chain_root),
-                chain_root_at_checkpoint_size=chain_root_at,
-                fork_block=fork,
-                fork_size=fork_size,
-            )
-        return None
-
-    def _fork_point(self, known: Sequence[tuple[int, str]]) -> int:
-        head = int(self.w3.eth.block_number)
-        for number, block_hash in known:
-            if number > head:
-                continue
-            try:
-                if self._block_hash(number) == block_hash:
-                    return number
-            except Exception:  # noqa: BLE001
-                continue
-        # Older than anything we kept: start again from the deployment.
-        return max(0, self.deployment.block - 1)
-
-    def _rollback(self, session: Session, cp: IndexerCheckpoint, fork: int, fork_hash: str) -> None:
-        gone = select(LogEntry.record_id).where(LogEntry.block_number > fork)
-        touched = set(
-            session.scalars(
-                select(DeliveryRow.commitment_id).where(DeliveryRow.record_id.in_(gone))
-            )
-        )
-        touched |= set(
-            session.scalars(select(ReceiptRow.commitment_id).where(ReceiptRow.record_id.in_(gone)))
-        )
-        receipted = set(
-            session.scalars(select(ReceiptRow.delivery_id).where(ReceiptRow.record_id.in_(gone)))
-        )
-        for model in (ProjectAnchorRow, CommitmentRow, DeliveryRow, ReceiptRow, FlagRow):
-            session.execute(delete(model).where(model.record_id.in_(gone)))
-        session.execute(delete(LogEntry).where(LogEntry.block_number > fork))
-        session.execute(delete(RoleEvent).where(RoleEvent.block_number > fork))
-        session.execute(delete(IndexedBlock).where(IndexedBlock.number > fork))
-        for delivery_id in receipted:
-            for row in session.scalars(
-                select(DeliveryRow).where(DeliveryRow.record_id == delivery_id)
-            ):
-                row.receipted = False
-        for cid in touched:
-            self._recompute_commitment(session, cid)
-        cp.last_block = fork
-        cp.last_block_hash = fork_hash
-        size = session.scalar(select(func.count()).select_from(LogEntry)) or 0
-        session.flush()
-        self._load_tree_from(session)
-        cp.log_size = size
-        cp.log_root = _hex(self.tree.root())
+        leaves = appended_leaves(self._get_logs, fork + 1, head, self.block_range, fork_size, want)
+        return rewritten_history(self.tree, fork, fork_size, signed, leaves, chain_state)
 
     def _load_tree_from(self, session: Session) -> None:
-        hashes = session.scalars(select(LogEntry.leaf_hash).order_by(LogEntry.leaf_index))
-        self.tree = MerkleTree(bytes.fromhex(h[2:]) for h in hashes)
-
-    def _recompute_commitment(self, session: Session, cid: str) -> None:
-        row = session.get(CommitmentRow, cid)
-        if row is None:
-            return
-        row.delivered = int(
-            session.scalar(
-                select(func.coalesce(func.sum(DeliveryRow.quantity), 0)).where(
-                    DeliveryRow.commitment_id == cid
-                )
-            )
-            or 0
-        )
-        row.confirmed = int(
-            session.scalar(
-                select(func.coalesce(func.sum(ReceiptRow.confirmed_quantity), 0)).where(
-                    ReceiptRow.commitment_id == cid
-                )
-            )
-            or 0
-        )
+        self.tree = tree_from(session)
 
     # ---- applying logs ------------------------------------------------------------------
     def _get_logs(self, start: int, end: int) -> list[dict[str, Any]]:
-        """eth_getLogs without web3's result formatters (the slowest part of indexing):
-        numbers as ints, hashes and data as HexBytes, as the rest of this module expects."""
-        answer = self.w3.provider.make_request(
-            RPCEndpoint("eth_getLogs"),
-            [{"address": self.address, "fromBlock": hex(start), "toBlock": hex(end)}],
-        )
-        if "error" in answer:
-            raise LedgerError(f"eth_getLogs failed: {answer['error']}", code="rpc_error")
-        return [
-            {
-                "blockNumber": int(raw["blockNumber"], 16),
-                "blockHash": HexBytes(raw["blockHash"]),
-                "transactionHash": HexBytes(raw["transactionHash"]),
-                "logIndex": int(raw["logIndex"], 16),
-                "transactionIndex": int(raw.get("transactionIndex") or "0x0", 16),
-                "address": raw["address"],
-                "topics": [HexBytes(t) for t in raw["topics"]],
-                "data": HexBytes(raw["data"]),
-            }
-            for raw in answer["result"]
-        ]
+        return get_logs(self.w3, self.address, start, end)
 
     def _apply(self, session: Session, logs: Sequence[Any], times: dict[int, int]) -> int:
-        appended = 0
-        self._staged: list[tuple[dict[str, Any], SignedRecord]] = []
-        for entry in logs:
-            topic = bytes(entry["topics"][0]) if entry["topics"] else b""
-            abi = self._events.get(topic)
-            if abi is None:
-                continue
-            args = (
-                _record_appended(entry)
-                if topic == RECORD_APPENDED_TOPIC
-                else get_event_data(self.w3.codec, abi, entry)["args"]
-            )
-            pos = dict(
-                chain_id=self.chain_id,
-                block_number=int(entry["blockNumber"]),
-                block_hash=entry["blockHash"].to_0x_hex(),
-                tx_hash=entry["transactionHash"].to_0x_hex(),
-                log_index=int(entry["logIndex"]),
-            )
-            name = abi["name"]
-            if name == "RecordAppended":
-                number = pos["block_number"]
-                if number not in times:
-                    times[number] = int(self.w3.eth.get_block(number)["timestamp"])
-                if self._append(session, args, pos, times[number]):
-                    appended += 1
-            elif name in ("RoleGranted", "RoleRevoked"):
-                self._role(
-                    session,
-                    pos,
-                    args["account"],
-                    ROLE_NAMES.get(bytes(args["role"]), _hex(args["role"])[:16]),
-                    name == "RoleGranted",
-                )
-            elif name == "CountyRegistered":
-                self._role(
-                    session, pos, args["account"], "COUNTY", True, county=int(args["county"])
-                )
-            elif name == "OrganizationRegistered":
-                code = bytes(args["orgCode"]).rstrip(b"\0").decode("ascii", "replace")
-                self._role(session, pos, args["account"], "ORG", True, org_code=code)
-        self._flush_staged(session)
-        return appended
-
-    def _role(
-        self,
-        session: Session,
-        pos: dict[str, Any],
-        account: str,
-        role: str,
-        granted: bool,
-        *,
-        county: int | None = None,
-        org_code: str | None = None,
-    ) -> None:
-        exists = session.scalar(
-            select(RoleEvent.id).where(
-                RoleEvent.chain_id == pos["chain_id"],
-                RoleEvent.block_hash == pos["block_hash"],
-                RoleEvent.tx_hash == pos["tx_hash"],
-                RoleEvent.log_index == pos["log_index"],
-            )
-        )
-        if exists is None:
-            session.add(
-                RoleEvent(
-                    address=Web3.to_checksum_address(account),
-                    role=role,
-                    granted=granted,
-                    county=county,
-                    org_code=org_code,
-                    **pos,
-                )
-            )
-
-    def _append(self, session: Session, args: Any, pos: dict[str, Any], block_time: int) -> bool:
-        """Checks one RecordAppended and stages its log entry; `_flush_staged` writes them."""
-        index = int(args["index"])
-        if index < self.tree.size:
-            # Already indexed (an idempotent re-run of a range): the tree mirrors the
-            # committed log_entries and is reloaded after any failed pass.
-            return False
-        data = bytes(args["record"])
-        signed = SignedRecord.from_bytes(data)
-        if index != self.tree.size:
-            raise IndexerIntegrityError(
-                f"索引与链上日志不一致 / log index {index} arrived while the index holds "
-                f"{self.tree.size} leaves"
-            )
-        leaf = signed.leaf_hash()
-        if leaf != bytes(args["leafHash"]):
-            raise IndexerIntegrityError(
-                f"叶子哈希不符 / leaf {index}: the event's hash is not its bytes' hash"
-            )
-        rid = _hex(signed.id)
-        self._staged.append(
-            (
-                {
-                    "leaf_index": index,
-                    "record_id": rid,
-                    "kind": int(signed.kind),
-                    "signer": signed.signer,
-                    "leaf_hash": _hex(leaf),
-                    "record_bytes": data,
-                    "block_time": block_time,
-                    **pos,
-                },
-                signed,
-            )
-        )
-        self.tree.append(leaf)
-        return True
-
-    def _flush_staged(self, session: Session) -> None:
-        """Writes staged log entries in one executemany, then their per-kind rows (whose
-        foreign keys need the entries) in chain order."""
-        if not self._staged:
-            return
-        session.flush()
-        session.execute(insert(LogEntry), [row for row, _ in self._staged])
-        for row, signed in self._staged:
-            self._project(session, signed, row["record_id"], row["block_time"])
-        self._staged.clear()
-
-    def _project(self, session: Session, signed: SignedRecord, rid: str, block_time: int) -> None:
-        """Writes the record's own row (the per-kind table) and updates totals."""
-        r: Any = signed.record
-        kind = signed.kind
-        if kind == Kind.PROJECT_ANCHOR:
-            session.add(
-                ProjectAnchorRow(
-                    record_id=rid,
-                    project_id=_hex(r.project_id),
-                    project_kind=r.project_kind,
-                    county=r.county,
-                    category=r.category,
-                    content_hash=_hex(r.content_hash),
-                    version=r.version,
-                    author=signed.signer,
-                    title=r.title,
-                    budget=r.budget,
-                    end_date=r.end_date,
-                )
-            )
-        elif kind == Kind.COMMITMENT:
-            need = session.scalars(
-                select(ProjectAnchorRow)
-                .where(ProjectAnchorRow.project_id == _hex(r.need_id))
-                .order_by(ProjectAnchorRow.version.desc())
-                .limit(1)
-            ).first()
-            session.add(
-                CommitmentRow(
-                    record_id=rid,
-                    need_id=_hex(r.need_id),
-                    match_id=_hex(r.match_id),
-                    org=signed.signer,
-                    county=need.county if need else 0,
-                    category=need.category if need else 0,
-                    resource_kind=r.resource_kind,
-                    quantity=r.quantity,
-                    unit=from_text32(r.unit),
-                    due_date=r.due_date,
-                    terms_hash=_hex(r.terms_hash),
-                    delivered=0,
-                    confirmed=0,
-                    block_time=block_time,
-                )
-            )
-        elif kind == Kind.DELIVERY:
-            self._delivery_share(
-                session,
-                rid,
-                signed.signer,
-                _hex(r.commitment_id),
-                r.quantity,
-                r.delivered_at,
-                _hex(r.evidence_hash),
-                r.beneficiary_count,
-                _hex(r.beneficiary_root),
-                batch=False,
-                line_count=1,
-            )
-        elif kind == Kind.DELIVERY_BATCH:
-            for cid, qty in zip(r.commitment_ids, r.quantities, strict=True):
-                self._delivery_share(
-                    session,
-                    rid,
-                    signed.signer,
-                    _hex(cid),
-                    qty,
-                    block_time,
-                    _hex(r.evidence_hash),
-                    r.line_count,
-                    _hex(r.batch_root),
-                    batch=True,
-                    line_count=r.line_count,
-                )
-        elif kind == Kind.RECEIPT:
-            shares = session.scalars(
-                select(DeliveryRow).where(DeliveryRow.record_id == _hex(r.delivery_id))
-            ).all()
-            share = shares[0] if shares else None
-            if share is not None:
-                share.receipted = True
-            commitment = session.get(CommitmentRow, share.commitment_id) if share else None
-            if commitment is not None:
-                commitment.confirmed += r.confirmed_quantity
-            session.add(
-                ReceiptRow(
-                    record_id=rid,
-                    delivery_id=_hex(r.delivery_id),
-                    commitment_id=share.commitment_id if share else _hex(bytes(32)),
-                    county=commitment.county if commitment else 0,
-                    category=commitment.category if commitment else 0,
-                    org=commitment.org if commitment else "",
-                    signer=signed.signer,
-                    confirmed_quantity=r.confirmed_quantity,
-                    note_hash=_hex(r.note_hash),
-                )
-            )
-        elif kind == Kind.FLAG:
-            session.add(
-                FlagRow(
-                    record_id=rid,
-                    target_id=_hex(r.record_id),
-                    auditor=signed.signer,
-                    reason_code=r.reason_code,
-                    note_hash=_hex(r.note_hash),
-                )
-            )
-
-    def _delivery_share(
-        self,
-        session: Session,
-        rid: str,
-        org: str,
-        cid: str,
-        qty: int,
-        delivered_at: int,
-        evidence: str,
-        beneficiaries: int,
-        root: str,
-        *,
-        batch: bool,
-        line_count: int,
-    ) -> None:
-        commitment = session.get(CommitmentRow, cid)
-        if commitment is not None:
-            commitment.delivered += qty
-        session.add(
-            DeliveryRow(
-                record_id=rid,
-                commitment_id=cid,
-                org=org,
-                county=commitment.county if commitment else 0,
-                category=commitment.category if commitment else 0,
-                quantity=qty,
-                delivered_at=delivered_at,
-                evidence_hash=evidence,
-                beneficiary_count=beneficiaries,
-                beneficiary_root=root,
-                batch=batch,
-                line_count=line_count,
-                receipted=False,
-            )
-        )
+        return self.applier.apply(session, logs, times, self.tree)
 
     # ---- integrity -------------------------------------------------------------------
     def _verify_root(
         self,
-        cp: IndexerCheckpoint,
+        cursor: IndexerCheckpoint,
         block: int,
         appended: int,
         chain_state: tuple[int, bytes] | None,
@@ -829,8 +393,8 @@ class Indexer:
             # The node keeps no state at this past block (the local anvil keeps no historical
             # states across a restart): the next range's check, at a block it keeps, covers
             # these leaves too, since a root commits to every leaf before it.
-            cp.log_size = size
-            cp.log_root = _hex(root)
+            cursor.log_size = size
+            cursor.log_root = hex0x(root)
             return
         chain_size, chain_root = chain_state
         if chain_size > size and self._short_reads.get(block, 0) < MAX_SHORT_READS:
@@ -841,16 +405,16 @@ class Indexer:
         if chain_size != size or chain_root != root:
             raise IndexerIntegrityError(
                 f"索引与链上日志不一致 / index diverged: at block {block} the contract's log "
-                f"has {chain_size} leaves, root {_hex(chain_root)}, but the index has {size}, "
-                f"root {_hex(root)}: stop and run `bangfu audit`",
+                f"has {chain_size} leaves, root {hex0x(chain_root)}, but the index has {size}, "
+                f"root {hex0x(root)}: stop and run `bangfu audit`",
                 block=block,
                 chain_size=chain_size,
-                chain_root=_hex(chain_root),
+                chain_root=hex0x(chain_root),
                 index_size=size,
-                index_root=_hex(root),
+                index_root=hex0x(root),
             )
-        cp.log_size = size
-        cp.log_root = _hex(root)
+        cursor.log_size = size
+        cursor.log_root = hex0x(root)
 
 
 #: How nodes say they keep no state at a past block (anvil, geth, besu, erigon).

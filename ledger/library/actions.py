@@ -13,7 +13,9 @@ from typing import Any
 from eth_account import Account
 
 from ledger.app import LedgerService
-from ledger.core.records import ProjectKind, SignedRecord, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
+from ledger.core.records import SignedRecord
 from ledger.library import auth, matching, messages, projects
 from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_MATCH, LIBRARY_PROJECT
 from ledger.library.models import LibraryMatch, LibraryProject

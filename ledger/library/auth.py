@@ -19,8 +19,8 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain
 from ledger.core.errors import PermissionError_
-from ledger.core.records import Domain
 from ledger.library import messages
 from ledger.library.messages import MessageError, MessageType, SignatureError
 from ledger.library.models import LibraryNonce

@@ -31,8 +31,8 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_utils import is_address, to_checksum_address
 
+from ledger.core.eip712 import Domain, recover_signer
 from ledger.core.errors import LedgerError
-from ledger.core.records import Domain, recover_signer
 
 #: The longest a signed request may stay valid: nonces are kept this long at most.
 MAX_LIFETIME = 24 * 3600

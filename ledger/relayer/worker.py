@@ -29,17 +29,9 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
 
 from ledger.core.errors import ConflictError, RecordError
-from ledger.core.records import (
-    MAX_BATCH_COMMITMENTS,
-    MAX_TITLE_BYTES,
-    Kind,
-    ProjectKind,
-    SignedRecord,
-    id_scope,
-    is_scoped,
-    valid_date_code,
-    valid_title,
-)
+from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, valid_date_code, valid_title
+from ledger.core.lines import id_scope, is_scoped
+from ledger.core.records import MAX_BATCH_COMMITMENTS, Kind, SignedRecord
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.store import alarms
 from ledger.store.db import Database

@@ -18,7 +18,8 @@ from ledger.batches.build import build_batch
 from ledger.batches.files import LineProblem, ParsedFile
 from ledger.batches.wire import iter_frames
 from ledger.core.errors import BatchError, ConfigError, LedgerError
-from ledger.core.records import DeliveryLine, Domain, SignedRecord
+from ledger.core.lines import DeliveryLine
+from ledger.core.records import Domain, SignedRecord
 
 #: Answers after which the client asks the held count again and resumes.
 RETRY_CODES = frozenset({"busy", "upload_gap", "upload_incomplete"})

@@ -17,22 +17,17 @@ from datetime import date
 
 from ledger.core import merkle
 from ledger.core.errors import ApiError, ApiUnreachable, RecordError, RecordFailed, WaitTimeout
+from ledger.core.fields import FlagReason, ProjectKind, date_code, text32
+from ledger.core.lines import DeliveryLine, batch_totals, new_id
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
     Flag,
-    FlagReason,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
     ResourceKind,
     SignedRecord,
-    batch_totals,
-    date_code,
-    new_id,
-    text32,
 )
 from ledger.sdk.fields import record_from_fields
 from ledger.sdk.library import LibraryApi

@@ -13,18 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ledger.core.errors import RecordError
+from ledger.core.fields import category_code, date_code, text32
+from ledger.core.lines import new_id
 from ledger.core.records import (
     FlagReason,
     ProjectAnchor,
     ProjectKind,
     Record,
     ResourceKind,
-    category_code,
-    date_code,
-    new_id,
     parse_bytes32,
     record_type,
-    text32,
 )
 
 __all__ = ["record_from_fields"]

@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import NotFoundError, ProofError
+from ledger.core.fields import parse_bytes32
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import SignedRecord, parse_bytes32
+from ledger.core.records import SignedRecord
 from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry
 from ledger.tools.proofcheck import FORMAT

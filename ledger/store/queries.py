@@ -15,7 +15,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError, NotFoundError
-from ledger.core.records import CATEGORIES, CATEGORY_EN, Kind, SignedRecord
+from ledger.core.fields import CATEGORIES, CATEGORY_EN
+from ledger.core.records import Kind, SignedRecord
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,

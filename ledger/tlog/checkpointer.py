@@ -23,19 +23,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import ConfigError, ConflictError, LedgerError, NotFoundError, ProofError
+from ledger.core.hexes import hex0x
 from ledger.core.merkle import verify_consistency
-from ledger.evm.node import LocalChain, load_localchain
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
 from ledger.store.models import IndexerCheckpoint, LogEntry
 from ledger.store.proofs import LogProofs
-from ledger.tlog.checkpoint import (
-    Checkpoint,
-    SignerKey,
-    VerifierKey,
-    add_signatures,
-    open_note,
-)
+from ledger.tlog.note import Checkpoint, SignerKey, VerifierKey, add_signatures, open_note
 
 log = logging.getLogger("bangfu.checkpoints")
 ORIGIN_HOST = "bangfu.example"
@@ -179,11 +175,12 @@ class Checkpointer:
                     code=halting[0].code,
                     **alarms.detail(halting[0]),
                 )
-            cp = session.get(IndexerCheckpoint, "main")
-            if cp is None:
+            # The indexer's cursor: how far the read model has indexed the chain's log.
+            cursor = session.get(IndexerCheckpoint, "main")
+            if cursor is None:
                 return None
-            size, root_hex, block = int(cp.log_size), cp.log_root, int(cp.last_block)
-            block_hash = cp.last_block_hash
+            size, root_hex = int(cursor.log_size), cursor.log_root
+            block, block_hash = int(cursor.last_block), cursor.last_block_hash
             if self.durable is not None:
                 durable = self._durable(session, size, self.durable())
                 if durable is None:
@@ -292,7 +289,7 @@ class Checkpointer:
                 checkpoint_size=previous[1],
                 checkpoint_root=previous[2],
                 chain_size=chain_size,
-                chain_root="0x" + chain_root.hex(),
+                chain_root=hex0x(chain_root),
             )
         try:
             canonical = w3.eth.get_block(block)["hash"].to_0x_hex() == block_hash
@@ -306,13 +303,13 @@ class Checkpointer:
                 block=block,
             )
         at_size, at_root = ledger.log_state(block)
-        if (at_size, "0x" + at_root.hex()) != (size, root_hex):
+        if (at_size, hex0x(at_root)) != (size, root_hex):
             raise ProofError(
                 f"索引与链上日志不一致 / index diverged: at block {block} the contract's log has "
-                f"{at_size} leaves, root 0x{at_root.hex()}, the index {size}, root {root_hex}",
+                f"{at_size} leaves, root {hex0x(at_root)}, the index {size}, root {root_hex}",
                 code=alarms.INDEX_DIVERGED,
                 chain_size=at_size,
-                chain_root="0x" + at_root.hex(),
+                chain_root=hex0x(at_root),
                 index_size=size,
                 index_root=root_hex,
             )

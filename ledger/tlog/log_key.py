@@ -11,8 +11,8 @@ from typing import Any
 
 from ledger.config import Settings
 from ledger.core.errors import ConfigError, NotFoundError
-from ledger.tlog.checkpoint import SignerKey
 from ledger.tlog.checkpointer import key_path, load_witnesses, origin_for
+from ledger.tlog.note import SignerKey
 
 __all__ = ["published_log_key"]
 

@@ -15,22 +15,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import (
     Commitment,
     Delivery,
     DeliveryBatch,
-    DeliveryLine,
     Flag,
-    FlagReason,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
-    ResourceKind,
     SignedRecord,
-    new_id,
     sha256,
-    text32,
 )
 from ledger.indexer.worker import Indexer
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
@@ -38,7 +34,7 @@ from ledger.store.batch_models import BatchLine
 from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, WitnessProgress
 from ledger.store.db import Database
 from ledger.store.models import LogEntry, OutboxRecord
-from ledger.tlog.checkpoint import Checkpoint, SignerKey
+from ledger.tlog.note import Checkpoint, SignerKey
 from tests.conftest import COUNTY_A, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
 
 

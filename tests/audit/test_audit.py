@@ -155,7 +155,7 @@ def test_modified_contract_source_is_found(ledger: Ledger, tmp_path: Path) -> No
     """A contract built from changed sources is deployed; the audit against the original
     sources names the bytecode mismatch."""
     from ledger.config import Settings
-    from ledger.evm.node import deploy
+    from ledger.evm.deploy import deploy
 
     home = tmp_path / "home"
     shutil.copytree(PROJECT_ROOT / "contracts", home / "contracts")

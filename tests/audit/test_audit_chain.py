@@ -50,22 +50,12 @@ from ledger.audit.codes import (
 )
 from ledger.audit.pipeline import AuditOptions, AuditReport, run_audit
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    Domain,
-    Flag,
-    FlagReason,
-    ProjectKind,
-    Receipt,
-    ResourceKind,
-    SignedRecord,
-    new_id,
-    sha256,
-    text32,
-)
+from ledger.core.eip712 import Domain
+from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.lines import new_id
+from ledger.core.records import Commitment, Delivery, Flag, Receipt, SignedRecord, sha256
 from ledger.evm.compiler import collect_sources, solc_binary, standard_input
-from ledger.evm.node import send_transaction
+from ledger.evm.deploy import send_transaction
 from tests.audit.conftest import anchor
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
 

@@ -29,16 +29,10 @@ from ledger.indexer.worker import Indexer
 from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow
 from ledger.store.models import IndexerCheckpoint
-from ledger.tlog.checkpoint import (
-    ALG_COSIGNATURE_V1,
-    Checkpoint,
-    CheckpointClient,
-    SignerKey,
-    Witness,
-    make_witness_server,
-    open_note,
-)
 from ledger.tlog.checkpointer import Checkpointer, add_witness, list_checkpoints
+from ledger.tlog.client import CheckpointClient
+from ledger.tlog.note import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, open_note
+from ledger.tlog.witness import Witness, make_witness_server
 from tests.audit.conftest import submit
 from tests.conftest import ChainEnv, free_port, start_env
 from tests.service.test_healing import scoped_need, wait_durable

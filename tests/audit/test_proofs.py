@@ -25,10 +25,11 @@ from ledger.cli.commands.verify import verify_file
 from ledger.cli.main import app as cli
 from ledger.config import PROJECT_ROOT
 from ledger.core.errors import ProofError
-from ledger.core.merkle import MerkleTree, verify_consistency
-from ledger.core.records import Delivery, leaf_hash, new_id, sha256
-from ledger.tlog.checkpoint import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, VerifierKey, sign_note
+from ledger.core.lines import new_id
+from ledger.core.merkle import MerkleTree, leaf_hash, verify_consistency
+from ledger.core.records import Delivery, sha256
 from ledger.tlog.checkpointer import Checkpointer, origin_for
+from ledger.tlog.note import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, VerifierKey, sign_note
 from ledger.tools import proofcheck
 from ledger.tools.proofcheck import ProofCheckError, check_against_chain, verify_bundle
 from tests.audit.conftest import Ledger

@@ -16,15 +16,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.records import (
-    Commitment,
-    DeliveryLine,
-    ProjectAnchor,
-    ProjectKind,
-    ResourceKind,
-    new_id,
-    text32,
-)
+from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.lines import DeliveryLine, new_id
+from ledger.core.records import Commitment, ProjectAnchor
 from ledger.indexer.worker import Indexer
 from ledger.relayer.worker import RelayWorker
 from ledger.sdk.batch_client import BatchClient

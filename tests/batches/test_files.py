@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from ledger.batches.files import parse_file, valid_id_number
 from ledger.cli.main import app
-from ledger.core.records import pseudonym
+from ledger.core.lines import pseudonym
 from ledger.sdk.batch_client import api_problems
 from ledger.store.batch_models import BatchLine, BatchUpload
 from tests.batches.conftest import BatchEnv

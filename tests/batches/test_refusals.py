@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from ledger.batches.build import build_batch
 from ledger.batches.wire import iter_frames
 from ledger.core.errors import LedgerError
-from ledger.core.records import DeliveryLine
+from ledger.core.lines import DeliveryLine
 from ledger.sdk.batch_client import sign_batch
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.models import OutboxRecord

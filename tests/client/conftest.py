@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.records import ProjectKind, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
 from ledger.sdk.client import BangfuClient
 from tests.conftest import COUNTY_A, ChainEnv, free_port
 from tests.service.helpers import Stack, service_for, stack

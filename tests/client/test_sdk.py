@@ -8,15 +8,9 @@ from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
 from ledger.core.errors import LedgerError, RecordError
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryLine,
-    ProjectAnchor,
-    ResourceKind,
-    SignedRecord,
-    text32,
-)
+from ledger.core.fields import ResourceKind, text32
+from ledger.core.lines import DeliveryLine
+from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord
 from ledger.sdk.client import (
     ApiError,
     ApiUnreachable,

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from api.app import create_app
 from api.deps import WriterDep
 from ledger.app import LedgerService
-from ledger.core.records import Domain
+from ledger.core.eip712 import Domain
 from ledger.indexer.worker import Indexer
 from ledger.library import messages, projects
 from ledger.library.messages import KEY_COUNTY_LIST

@@ -29,9 +29,12 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import Flag, FlagReason, new_id
+from ledger.core.fields import FlagReason
+from ledger.core.lines import new_id
+from ledger.core.records import Flag
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import Deployment, connect, dev_accounts, load_localchain
+from ledger.evm.deploy import Deployment, connect, dev_accounts
+from ledger.evm.localchain import load_localchain
 from ledger.sdk.client import ApiError, BangfuClient
 from ledger.store.batch_models import BatchUpload
 from ledger.store.db import Database

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.core.errors import LedgerError
-from ledger.core.records import ProjectKind, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
 from ledger.library import messages, projects
 from ledger.library.messages import LIBRARY_PROJECT
 from ledger.sdk.client import ApiError, BangfuClient

@@ -26,7 +26,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.core.records import ProjectKind, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
 from ledger.library.messages import (
     KEY_COUNTY_LIST,

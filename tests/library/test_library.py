@@ -10,7 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ledger.core.errors import ConflictError, LedgerError, PermissionError_
-from ledger.core.records import Commitment, ProjectKind, ResourceKind, new_id
+from ledger.core.fields import ProjectKind, ResourceKind
+from ledger.core.lines import new_id
+from ledger.core.records import Commitment
 from ledger.library import actions, matching, projects, sharing
 from ledger.library.models import LibraryProject
 from tests.library.conftest import need, supply, sync

@@ -9,7 +9,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak
 
-from ledger.core.records import Domain
+from ledger.core.eip712 import Domain
 from ledger.library import messages as m
 
 D = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")

@@ -16,21 +16,11 @@ import uvicorn
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    Flag,
-    FlagReason,
-    ProjectAnchor,
-    ProjectKind,
-    Receipt,
-    ResourceKind,
-    SignedRecord,
-    new_id,
-    text32,
-)
+from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.lines import new_id
+from ledger.core.records import Commitment, Delivery, Flag, ProjectAnchor, Receipt, SignedRecord
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import deploy
+from ledger.evm.deploy import deploy
 from ledger.indexer.worker import Indexer
 from ledger.library import actions
 from ledger.library import projects as library

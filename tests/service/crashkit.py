@@ -26,17 +26,15 @@ from sqlalchemy import select
 from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
+from ledger.core.errors import StateFileError
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
+from ledger.core.records import ProjectAnchor, SignedRecord
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import (
-    DUMP_PAUSE_ENV,
-    Deployment,
-    LocalChain,
-    StateFileError,
-    dev_accounts,
-    load_localchain,
-    read_state,
-)
+from ledger.evm.deploy import Deployment, dev_accounts
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
+from ledger.evm.state import read_state
 from ledger.indexer.rebuild import digest, rebuild
 from ledger.store import alarms
 from ledger.store.db import Database
@@ -100,6 +98,12 @@ class RunGroup:
             block_time=1,
             state_interval=self.state_interval,
         )
+        if self.dump_pause:
+            # The keeper's test hook: it pauses halfway through each state copy it writes.
+            text = self.toml.read_text().replace(
+                "[anvil]\n", f"[anvil]\ndump_pause = {self.dump_pause}\n"
+            )
+            self.toml.write_text(text)
         self.log = self.tmp / "run.log"
         self.settings = Settings(
             home=PROJECT_ROOT,
@@ -127,8 +131,6 @@ class RunGroup:
             BANGFU_POLL_INTERVAL="0.1",
             BANGFU_CHECKPOINT_INTERVAL="3",
         )
-        if self.dump_pause:
-            env[DUMP_PAUSE_ENV] = str(self.dump_pause)
         return env
 
     def start(self, timeout: float = 180) -> None:

@@ -15,18 +15,10 @@ from web3 import Web3
 
 from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    Domain,
-    ProjectAnchor,
-    ProjectKind,
-    Receipt,
-    ResourceKind,
-    SignedRecord,
-    new_id,
-    text32,
-)
+from ledger.core.eip712 import Domain
+from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.lines import new_id
+from ledger.core.records import Commitment, Delivery, ProjectAnchor, Receipt, SignedRecord
 from ledger.indexer.worker import Indexer
 from ledger.relayer.worker import RelayWorker
 from ledger.store.models import LogEntry, OutboxRecord

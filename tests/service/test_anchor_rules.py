@@ -17,7 +17,9 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
+from ledger.core.records import ProjectAnchor, SignedRecord
 from ledger.store.models import OutboxRecord, ProjectAnchorRow
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ChainEnv
 from tests.service.helpers import Stack, body, need, service_for, stack

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.records import new_id
+from ledger.core.lines import new_id
 from ledger.store.models import OutboxRecord
 from tests.conftest import ChainEnv
 from tests.service.helpers import (

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from ledger.app import LedgerService
-from ledger.evm.node import LocalChain, load_localchain
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 from ledger.store.models import IndexerCheckpoint
 from tests.conftest import ChainEnv, start_env, write_localchain
 from tests.service.helpers import Chain, service_for, stack

@@ -15,7 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.evm.node import LocalChain, StateFileError, StateFiles, load_localchain, read_state
+from ledger.core.errors import StateFileError
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
+from ledger.evm.state import StateFiles, read_state
 from ledger.indexer.rebuild import digest, rebuild
 from ledger.indexer.worker import Indexer
 from ledger.store.db import Database

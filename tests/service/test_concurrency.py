@@ -15,7 +15,9 @@ import uvicorn
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord, new_id
+from ledger.core.fields import ProjectKind
+from ledger.core.lines import new_id
+from ledger.core.records import ProjectAnchor, SignedRecord
 from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv, free_port
 from tests.service.helpers import Stack, appended_ids, need, sender_nonces, service_for, stack
 

@@ -27,7 +27,7 @@ import uvicorn
 from api.app import H11_MAX_INCOMPLETE_EVENT_SIZE, create_app
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT
-from ledger.evm.node import deploy
+from ledger.evm.deploy import deploy
 from tests.conftest import ChainEnv, free_port, fresh_database_url
 from tests.service.helpers import service_for, stack
 

@@ -42,16 +42,9 @@ from sqlalchemy import func, select
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.core.records import (
-    Commitment,
-    DeliveryLine,
-    ProjectAnchor,
-    ProjectKind,
-    ResourceKind,
-    SignedRecord,
-    new_id,
-    text32,
-)
+from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.lines import DeliveryLine, new_id
+from ledger.core.records import Commitment, ProjectAnchor, SignedRecord
 from ledger.custodial import Custodian
 from ledger.sdk.batch_client import build_batch, sign_batch
 from ledger.store.batch_models import BatchUpload

@@ -12,7 +12,8 @@ from rich.console import Console
 
 from ledger.config import Settings, get_settings
 from ledger.core.errors import ChainError, ConfigError, ProofError
-from ledger.tlog.checkpoint import CheckpointClient, TrustPolicy, VerifierKey
+from ledger.tlog.client import CheckpointClient, TrustPolicy
+from ledger.tlog.note import VerifierKey
 
 NAME = "checkpoint"
 app = typer.Typer(help="检查点 Signed checkpoints of the log.")

@@ -14,14 +14,8 @@ from ledger.config import get_settings
 from ledger.core.errors import LedgerError
 from ledger.evm.compiler import compile_contracts
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import (
-    Deployment,
-    check_deployed,
-    connect,
-    deploy,
-    dev_accounts,
-    load_localchain,
-)
+from ledger.evm.deploy import Deployment, check_deployed, connect, deploy, dev_accounts
+from ledger.evm.localchain import load_localchain
 
 NAME = ""
 out = Console()

@@ -50,7 +50,7 @@ from ledger.cli.commands.demo_world import (
 from ledger.config import get_settings
 from ledger.core.records import Flag, FlagReason, Receipt
 from ledger.evm.contract import LedgerContract
-from ledger.evm.node import Deployment, connect
+from ledger.evm.deploy import Deployment, connect
 from ledger.library.regions import make_org_code
 from ledger.sdk.client import BangfuClient
 

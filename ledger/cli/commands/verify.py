@@ -18,9 +18,10 @@ from rich.markup import escape
 
 from ledger.config import Settings, get_settings
 from ledger.core.errors import LedgerError, ProofError
-from ledger.core.records import SignedRecord, from_text32
-from ledger.tlog.checkpoint import TrustPolicy, verify_checkpoint
+from ledger.core.fields import from_text32
+from ledger.core.records import SignedRecord
 from ledger.tlog.checkpointer import origin_for
+from ledger.tlog.client import TrustPolicy, verify_checkpoint
 from ledger.tools.proofcheck import CODE_ZH, ProofCheckError, check_against_chain, verify_bundle
 
 NAME = ""

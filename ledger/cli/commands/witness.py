@@ -9,14 +9,9 @@ import typer
 from rich.console import Console
 
 from ledger.config import get_settings
-from ledger.tlog.checkpoint import (
-    ALG_COSIGNATURE_V1,
-    SignerKey,
-    VerifierKey,
-    Witness,
-    serve_witness,
-)
 from ledger.tlog.checkpointer import add_witness
+from ledger.tlog.note import ALG_COSIGNATURE_V1, SignerKey, VerifierKey
+from ledger.tlog.witness import Witness, serve_witness
 
 NAME = "witness"
 app = typer.Typer(help="见证人 Witness: cosign checkpoints that extend what it saw before.")

@@ -1,0 +1,361 @@
+"""Events → rows: one range of the contract's logs written into the read model (log
+entries, each record kind's row and the totals it moves, role events)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from eth_utils import event_abi_to_log_topic
+from hexbytes import HexBytes
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from web3 import Web3
+from web3._utils.events import get_event_data
+from web3.types import RPCEndpoint
+
+from ledger.core.errors import IndexerIntegrityError, LedgerError
+from ledger.core.events import (
+    RECORD_APPENDED_TOPIC,
+    ROLE_NAMES,
+    RecordAppended,
+    decode_record_appended,
+)
+from ledger.core.fields import from_text32
+from ledger.core.hexes import hex0x
+from ledger.core.merkle import MerkleTree
+from ledger.core.records import Kind, SignedRecord
+from ledger.store.models import (
+    CommitmentRow,
+    DeliveryRow,
+    FlagRow,
+    LogEntry,
+    ProjectAnchorRow,
+    ReceiptRow,
+    RoleEvent,
+)
+
+__all__ = ["INDEXED_EVENTS", "LogApplier", "get_logs"]
+
+#: The contract's events the read model is made of.
+INDEXED_EVENTS = frozenset(
+    {"RecordAppended", "RoleGranted", "RoleRevoked", "CountyRegistered", "OrganizationRegistered"}
+)
+
+
+def get_logs(w3: Web3, address: str, start: int, end: int) -> list[dict[str, Any]]:
+    """eth_getLogs without web3's result formatters (the slowest part of indexing):
+    numbers as ints, hashes and data as HexBytes, as the indexer expects."""
+    answer = w3.provider.make_request(
+        RPCEndpoint("eth_getLogs"),
+        [{"address": address, "fromBlock": hex(start), "toBlock": hex(end)}],
+    )
+    if "error" in answer:
+        raise LedgerError(f"eth_getLogs failed: {answer['error']}", code="rpc_error")
+    return [
+        {
+            "blockNumber": int(raw["blockNumber"], 16),
+            "blockHash": HexBytes(raw["blockHash"]),
+            "transactionHash": HexBytes(raw["transactionHash"]),
+            "logIndex": int(raw["logIndex"], 16),
+            "transactionIndex": int(raw.get("transactionIndex") or "0x0", 16),
+            "address": raw["address"],
+            "topics": [HexBytes(t) for t in raw["topics"]],
+            "data": HexBytes(raw["data"]),
+        }
+        for raw in answer["result"]
+    ]
+
+
+class LogApplier:
+    """Writes one deployment's logs into a session. Each RecordAppended leaf is appended to
+    the caller's tree as it is staged, so the tree mirrors the log entries once the session
+    commits (the caller reloads it after a failed one)."""
+
+    def __init__(self, w3: Web3, abi: Sequence[Mapping[str, Any]], chain_id: int) -> None:
+        self.w3 = w3
+        self.chain_id = chain_id
+        self.events: dict[bytes, Mapping[str, Any]] = {
+            event_abi_to_log_topic(item): item  # type: ignore[arg-type]
+            for item in abi
+            if item.get("type") == "event" and item["name"] in INDEXED_EVENTS
+        }
+        self._staged: list[tuple[dict[str, Any], SignedRecord]] = []
+
+    def apply(
+        self, session: Session, logs: Sequence[Any], times: dict[int, int], tree: MerkleTree
+    ) -> int:
+        """Writes `logs` (one range, in chain order) and returns how many leaves they
+        appended to `tree`; `times` maps block numbers to timestamps (filled in if missing)."""
+        appended = 0
+        self._staged.clear()
+        for entry in logs:
+            topic = bytes(entry["topics"][0]) if entry["topics"] else b""
+            abi = self.events.get(topic)
+            if abi is None:
+                continue
+            pos = dict(
+                chain_id=self.chain_id,
+                block_number=int(entry["blockNumber"]),
+                block_hash=entry["blockHash"].to_0x_hex(),
+                tx_hash=entry["transactionHash"].to_0x_hex(),
+                log_index=int(entry["logIndex"]),
+            )
+            name = abi["name"]
+            if topic == RECORD_APPENDED_TOPIC:
+                number = pos["block_number"]
+                if number not in times:
+                    times[number] = int(self.w3.eth.get_block(number)["timestamp"])
+                event = decode_record_appended(entry["topics"], entry["data"])
+                if self._append(session, event, pos, times[number], tree):
+                    appended += 1
+                continue
+            args = get_event_data(self.w3.codec, abi, entry)["args"]
+            if name in ("RoleGranted", "RoleRevoked"):
+                self._role(
+                    session,
+                    pos,
+                    args["account"],
+                    ROLE_NAMES.get(bytes(args["role"]), hex0x(args["role"])[:16]),
+                    name == "RoleGranted",
+                )
+            elif name == "CountyRegistered":
+                self._role(
+                    session, pos, args["account"], "COUNTY", True, county=int(args["county"])
+                )
+            elif name == "OrganizationRegistered":
+                code = bytes(args["orgCode"]).rstrip(b"\0").decode("ascii", "replace")
+                self._role(session, pos, args["account"], "ORG", True, org_code=code)
+        self._flush_staged(session)
+        return appended
+
+    def _role(
+        self,
+        session: Session,
+        pos: dict[str, Any],
+        account: str,
+        role: str,
+        granted: bool,
+        *,
+        county: int | None = None,
+        org_code: str | None = None,
+    ) -> None:
+        exists = session.scalar(
+            select(RoleEvent.id).where(
+                RoleEvent.chain_id == pos["chain_id"],
+                RoleEvent.block_hash == pos["block_hash"],
+                RoleEvent.tx_hash == pos["tx_hash"],
+                RoleEvent.log_index == pos["log_index"],
+            )
+        )
+        if exists is None:
+            session.add(
+                RoleEvent(
+                    address=Web3.to_checksum_address(account),
+                    role=role,
+                    granted=granted,
+                    county=county,
+                    org_code=org_code,
+                    **pos,
+                )
+            )
+
+    def _append(
+        self,
+        session: Session,
+        event: RecordAppended,
+        pos: dict[str, Any],
+        block_time: int,
+        tree: MerkleTree,
+    ) -> bool:
+        """Checks one RecordAppended and stages its log entry; `_flush_staged` writes them."""
+        index = event.index
+        if index < tree.size:
+            # Already indexed (an idempotent re-run of a range): the tree mirrors the
+            # committed log_entries and is reloaded after any failed pass.
+            return False
+        data = event.record
+        signed = SignedRecord.from_bytes(data)
+        if index != tree.size:
+            raise IndexerIntegrityError(
+                f"索引与链上日志不一致 / log index {index} arrived while the index holds "
+                f"{tree.size} leaves"
+            )
+        leaf = signed.leaf_hash()
+        if leaf != event.leaf_hash:
+            raise IndexerIntegrityError(
+                f"叶子哈希不符 / leaf {index}: the event's hash is not its bytes' hash"
+            )
+        rid = hex0x(signed.id)
+        self._staged.append(
+            (
+                {
+                    "leaf_index": index,
+                    "record_id": rid,
+                    "kind": int(signed.kind),
+                    "signer": signed.signer,
+                    "leaf_hash": hex0x(leaf),
+                    "record_bytes": data,
+                    "block_time": block_time,
+                    **pos,
+                },
+                signed,
+            )
+        )
+        tree.append(leaf)
+        return True
+
+    def _flush_staged(self, session: Session) -> None:
+        """Writes staged log entries in one executemany, then their per-kind rows (whose
+        foreign keys need the entries) in chain order."""
+        if not self._staged:
+            return
+        session.flush()
+        session.execute(insert(LogEntry), [row for row, _ in self._staged])
+        for row, signed in self._staged:
+            self._project(session, signed, row["record_id"], row["block_time"])
+        self._staged.clear()
+
+    def _project(self, session: Session, signed: SignedRecord, rid: str, block_time: int) -> None:
+        """Writes the record's own row (the per-kind table) and updates totals."""
+        r: Any = signed.record
+        kind = signed.kind
+        if kind == Kind.PROJECT_ANCHOR:
+            session.add(
+                ProjectAnchorRow(
+                    record_id=rid,
+                    project_id=hex0x(r.project_id),
+                    project_kind=r.project_kind,
+                    county=r.county,
+                    category=r.category,
+                    content_hash=hex0x(r.content_hash),
+                    version=r.version,
+                    author=signed.signer,
+                    title=r.title,
+                    budget=r.budget,
+                    end_date=r.end_date,
+                )
+            )
+        elif kind == Kind.COMMITMENT:
+            need = session.scalars(
+                select(ProjectAnchorRow)
+                .where(ProjectAnchorRow.project_id == hex0x(r.need_id))
+                .order_by(ProjectAnchorRow.version.desc())
+                .limit(1)
+            ).first()
+            session.add(
+                CommitmentRow(
+                    record_id=rid,
+                    need_id=hex0x(r.need_id),
+                    match_id=hex0x(r.match_id),
+                    org=signed.signer,
+                    county=need.county if need else 0,
+                    category=need.category if need else 0,
+                    resource_kind=r.resource_kind,
+                    quantity=r.quantity,
+                    unit=from_text32(r.unit),
+                    due_date=r.due_date,
+                    terms_hash=hex0x(r.terms_hash),
+                    delivered=0,
+                    confirmed=0,
+                    block_time=block_time,
+                )
+            )
+        elif kind == Kind.DELIVERY:
+            self._delivery_share(
+                session,
+                rid,
+                signed.signer,
+                hex0x(r.commitment_id),
+                r.quantity,
+                r.delivered_at,
+                hex0x(r.evidence_hash),
+                r.beneficiary_count,
+                hex0x(r.beneficiary_root),
+                batch=False,
+                line_count=1,
+            )
+        elif kind == Kind.DELIVERY_BATCH:
+            for cid, qty in zip(r.commitment_ids, r.quantities, strict=True):
+                self._delivery_share(
+                    session,
+                    rid,
+                    signed.signer,
+                    hex0x(cid),
+                    qty,
+                    block_time,
+                    hex0x(r.evidence_hash),
+                    r.line_count,
+                    hex0x(r.batch_root),
+                    batch=True,
+                    line_count=r.line_count,
+                )
+        elif kind == Kind.RECEIPT:
+            shares = session.scalars(
+                select(DeliveryRow).where(DeliveryRow.record_id == hex0x(r.delivery_id))
+            ).all()
+            share = shares[0] if shares else None
+            if share is not None:
+                share.receipted = True
+            commitment = session.get(CommitmentRow, share.commitment_id) if share else None
+            if commitment is not None:
+                commitment.confirmed += r.confirmed_quantity
+            session.add(
+                ReceiptRow(
+                    record_id=rid,
+                    delivery_id=hex0x(r.delivery_id),
+                    commitment_id=share.commitment_id if share else hex0x(bytes(32)),
+                    county=commitment.county if commitment else 0,
+                    category=commitment.category if commitment else 0,
+                    org=commitment.org if commitment else "",
+                    signer=signed.signer,
+                    confirmed_quantity=r.confirmed_quantity,
+                    note_hash=hex0x(r.note_hash),
+                )
+            )
+        elif kind == Kind.FLAG:
+            session.add(
+                FlagRow(
+                    record_id=rid,
+                    target_id=hex0x(r.record_id),
+                    auditor=signed.signer,
+                    reason_code=r.reason_code,
+                    note_hash=hex0x(r.note_hash),
+                )
+            )
+
+    def _delivery_share(
+        self,
+        session: Session,
+        rid: str,
+        org: str,
+        cid: str,
+        qty: int,
+        delivered_at: int,
+        evidence: str,
+        beneficiaries: int,
+        root: str,
+        *,
+        batch: bool,
+        line_count: int,
+    ) -> None:
+        commitment = session.get(CommitmentRow, cid)
+        if commitment is not None:
+            commitment.delivered += qty
+        session.add(
+            DeliveryRow(
+                record_id=rid,
+                commitment_id=cid,
+                org=org,
+                county=commitment.county if commitment else 0,
+                category=commitment.category if commitment else 0,
+                quantity=qty,
+                delivered_at=delivered_at,
+                evidence_hash=evidence,
+                beneficiary_count=beneficiaries,
+                beneficiary_root=root,
+                batch=batch,
+                line_count=line_count,
+                receipted=False,
+            )
+        )
