@@ -39,6 +39,7 @@ def find_anomalies(
     receipt_window: int,
     batch_lines: dict[str, list[DeliveryLine]] | None,
 ) -> None:
+    """Adds the anomalies above, judged at `now`; `batch_lines` (from the database) or None."""
     receipts: dict[bytes, int] = {}
     delivered: dict[bytes, tuple[int, Leaf]] = {}  # delivery id → (quantity, leaf)
     commitments: dict[bytes, tuple[Commitment, Leaf]] = {}

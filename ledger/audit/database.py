@@ -10,7 +10,6 @@ rebuilt here from the replay, so a bug or a hand edit in either shows up as a na
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import inspect, text
@@ -19,14 +18,13 @@ from sqlalchemy.engine import Engine
 from ledger.audit.codes import (
     BATCH_LINE_MALFORMED,
     BATCH_LINES_ALTERED,
-    DB_COLUMN_MISSING,
     DB_ROW_EXTRA,
     DB_ROW_MISSING,
     DB_TABLE_MISSING,
     INTEGRITY,
 )
 from ledger.audit.replay import Replay
-from ledger.audit.report import AuditReport, to_hex
+from ledger.audit.report import AuditReport, Progress, to_hex
 from ledger.audit.rows import (
     ZERO_HEX,
     Invalid,
@@ -37,11 +35,9 @@ from ledger.audit.rows import (
     compare_columns,
     is_int,
     iter_typed_rows,
-    key_json,
-    key_text,
     present_columns,
     report_invalid,
-    table_columns,
+    row_fail,
 )
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import (
@@ -57,9 +53,15 @@ from ledger.core.records import (
     leaf_hash,
 )
 
-__all__ = ["LINE_COLS", "LINE_KEYS", "TABLES", "diff_database", "expected_rows", "indexed_cutoff"]
-
-Tick = Callable[[str, int, int | None], None]
+__all__ = [
+    "LINES",
+    "LINE_COLS",
+    "LINE_KEYS",
+    "TABLES",
+    "diff_database",
+    "expected_rows",
+    "indexed_cutoff",
+]
 
 TABLES: dict[str, TableSpec] = {
     "log_entries": TableSpec(
@@ -177,6 +179,7 @@ LINE_COLS = (
     ("delivered_at", "int"),
     ("evidence_hash", "hex32"),
 )
+LINES = TableSpec(LINE_KEYS, (("line_bytes", "bytes"),), LINE_COLS)
 
 
 def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
@@ -346,7 +349,7 @@ def indexed_cutoff(engine: Engine, report: AuditReport, to_block: int) -> int:
 
 
 def diff_database(
-    engine: Engine, replay: Replay, report: AuditReport, to_block: int, tick: Tick
+    engine: Engine, replay: Replay, report: AuditReport, to_block: int, tick: Progress
 ) -> dict[str, list[DeliveryLine]] | None:
     """Adds a finding for every missing, extra or altered read-model row and every value of
     the wrong type; returns batch lines (by batch record id) for the anomaly checks."""
@@ -380,12 +383,8 @@ def diff_database(
             want = tuple(full[i] for i in index)
             got = have.get(key)
             if got is None:
-                report.add(
-                    DB_ROW_MISSING,
-                    INTEGRITY,
-                    f"{table} {key_text(keys, key)}: the row the chain implies is missing",
-                    table=table,
-                    key=key_json(keys, key),
+                row_fail(
+                    DB_ROW_MISSING, report, table, keys, key, "the row the chain implies is missing"
                 )
             else:
                 compare(report, table, keys, key, names, got, want)
@@ -400,13 +399,7 @@ def diff_database(
                 continue  # the database is ahead of the audited head
             if table == "role_events" and later:
                 continue
-            report.add(
-                DB_ROW_EXTRA,
-                INTEGRITY,
-                f"{table} {key_text(keys, key)}: a row that no chain event explains",
-                table=table,
-                key=key_json(keys, key),
-            )
+            row_fail(DB_ROW_EXTRA, report, table, keys, key, "a row that no chain event explains")
         tick("database", n + 1, len(TABLES))
     report.stats["database_rows"] = total_rows
     report.checks["database"] = f"diffed {len(TABLES)} tables up to block {cutoff}"
@@ -424,19 +417,9 @@ def _batch_lines(
     if not inspect(engine).has_table("batch_lines"):
         report.checks["batch_lines"] = "skipped (no batch_lines table)"
         return None
-    have = table_columns(engine, "batch_lines")
-    missing = [c for c, _ in (*LINE_KEYS, ("line_bytes", "bytes")) if c not in have]
-    for name in missing:
-        report.add(
-            DB_COLUMN_MISSING,
-            INTEGRITY,
-            f"the database's batch_lines has no column {name}",
-            table="batch_lines",
-            column=name,
-        )
-    if missing:
-        return None
-    cols = (("line_bytes", "bytes"), *((c, t) for c, t in LINE_COLS if c in have))
+    cols = present_columns(engine, report, "batch_lines", LINES)
+    if not cols or cols[0][0] != "line_bytes":
+        return None  # without its keys and bytes no line can be checked
     names = [c for c, _ in cols]
     batches = {
         leaf.id_hex: leaf.record.record

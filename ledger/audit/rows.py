@@ -30,10 +30,9 @@ __all__ = [
     "compare_columns",
     "is_int",
     "iter_typed_rows",
-    "key_json",
-    "key_text",
     "present_columns",
     "report_invalid",
+    "row_fail",
     "shown",
     "table_columns",
     "validator",
@@ -161,12 +160,33 @@ def table_columns(engine: Engine, table: str) -> set[str]:
     return {c["name"] for c in inspect(engine).get_columns(table)}
 
 
-def key_text(keys: Sequence[str], key: Row) -> str:
+def _key_text(keys: Sequence[str], key: Row) -> str:
     return ", ".join(f"{k}={shown(v)}" for k, v in zip(keys, key, strict=True))
 
 
-def key_json(keys: Sequence[str], key: Row) -> dict[str, Any]:
+def _key_json(keys: Sequence[str], key: Row) -> dict[str, Any]:
     return {k: shown(v) for k, v in zip(keys, key, strict=True)}
+
+
+def row_fail(
+    code: str,
+    report: AuditReport,
+    table: str,
+    keys: Sequence[str],
+    key: Row,
+    message: str,
+    **where: Any,
+) -> None:
+    """An integrity finding about one row: the message follows the table and key, and
+    `where` names them first."""
+    report.add(
+        code,
+        INTEGRITY,
+        f"{table} {_key_text(keys, key)}: {message}",
+        table=table,
+        key=_key_json(keys, key),
+        **where,
+    )
 
 
 def report_invalid(
@@ -178,13 +198,14 @@ def report_invalid(
     typ: str,
     value: Any,
 ) -> None:
-    report.add(
+    """A `db_value_invalid` finding: `value` of `column` does not fit its type `typ`."""
+    row_fail(
         DB_VALUE_INVALID,
-        INTEGRITY,
-        f"{table} {key_text(keys, key)}: {column} holds {shown(value)!r}, not a valid "
-        f"{typ.rstrip('?')}",
-        table=table,
-        key=key_json(keys, key),
+        report,
+        table,
+        keys,
+        key,
+        f"{column} holds {shown(value)!r}, not a valid {typ.rstrip('?')}",
         column=column,
         expected_type=typ.rstrip("?"),
         found=shown(value),
@@ -272,12 +293,13 @@ def compare(
         if not isinstance(g, Invalid) and g != w
     }
     if changed:
-        report.add(
+        row_fail(
             DB_ROW_ALTERED,
-            INTEGRITY,
-            f"{table} {key_text(keys, key)}: {', '.join(changed)} differ from the chain",
-            table=table,
-            key=key_json(keys, key),
+            report,
+            table,
+            keys,
+            key,
+            f"{', '.join(changed)} differ from the chain",
             columns=changed,
         )
 

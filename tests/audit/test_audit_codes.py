@@ -1,4 +1,4 @@
-"""The audit's finding codes: one list (ledger/audit_codes.py), every code used by the audit
+"""The audit's finding codes: one list (ledger/audit/codes.py), every code used by the audit
 is on it, every code on it has a test that makes the audit produce it, and the audit imports
 nothing of the ledger it verifies."""
 
@@ -68,7 +68,7 @@ def test_every_code_the_audit_uses_is_listed() -> None:
     used = _codes_used()
     assert len(used) >= 40
     unlisted = {c: f for c, f in used.items() if c not in CODES}
-    assert not unlisted, f"codes used but not in ledger/audit_codes.py: {unlisted}"
+    assert not unlisted, f"codes used but not in ledger/audit/codes.py: {unlisted}"
     unused = set(CODES) - set(used)
     assert not unused, f"codes listed but never produced by the audit: {unused}"
 
