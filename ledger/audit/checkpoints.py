@@ -19,7 +19,7 @@ from ledger.audit.codes import (
 )
 from ledger.audit.replay import Replay
 from ledger.audit.report import AuditReport, to_hex
-from ledger.audit.rows import TableSpec, is_int, iter_typed_rows, present_columns, shown
+from ledger.audit.rows import TableSpec, columns_or_skip, is_int, iter_typed_rows, shown
 
 __all__ = ["CHECKPOINT_COLS", "check_checkpoints"]
 
@@ -50,12 +50,8 @@ def check_checkpoints(engine: Engine, replay: Replay, report: AuditReport) -> No
     """Operator checkpoints stored in the database: each is a root of the replayed log, its
     note states its row, and none was deleted (ids are handed out in order and never
     reused; every witness's cosigned size is a stored checkpoint)."""
-    insp = inspect(engine)
-    if not insp.has_table("checkpoints"):
-        report.checks["checkpoints"] = "skipped (no checkpoints table)"
-        return
     spec = TableSpec((("id", "int"),), CHECKPOINT_COLS)
-    cols = present_columns(engine, report, "checkpoints", spec)
+    cols = columns_or_skip(engine, report, "checkpoints", "checkpoints", spec)
     if not cols:
         return
     names = [c for c, _ in cols]

@@ -31,6 +31,7 @@ from ledger.audit.rows import (
     Row,
     TableSpec,
     check_value,
+    columns_or_skip,
     compare,
     compare_columns,
     is_int,
@@ -414,10 +415,7 @@ def _batch_lines(
 ) -> dict[str, list[DeliveryLine]] | None:
     """Reads `batch_lines` if the batches feature keeps one: every on-chain batch's lines must
     hash to its signed root, and each line's decoded columns must be its bytes' fields."""
-    if not inspect(engine).has_table("batch_lines"):
-        report.checks["batch_lines"] = "skipped (no batch_lines table)"
-        return None
-    cols = present_columns(engine, report, "batch_lines", LINES)
+    cols = columns_or_skip(engine, report, "batch_lines", "batch_lines", LINES)
     if not cols or cols[0][0] != "line_bytes":
         return None  # without its keys and bytes no line can be checked
     names = [c for c, _ in cols]

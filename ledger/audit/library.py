@@ -35,6 +35,7 @@ from ledger.audit.rows import (
     ZERO_HEX,
     Invalid,
     TableSpec,
+    columns_or_skip,
     compare_columns,
     iter_typed_rows,
     present_columns,
@@ -92,10 +93,7 @@ def _org_codes(replay: Replay) -> dict[str, str]:
 
 def check_matches(engine: Engine, replay: Replay, report: AuditReport) -> None:
     """Every Commitment on chain cites an accepted match between its parties."""
-    if not inspect(engine).has_table("library_matches"):
-        report.checks["match_rule"] = "skipped (no library_matches table)"
-        return
-    cols = present_columns(engine, report, "library_matches", MATCHES)
+    cols = columns_or_skip(engine, report, "match_rule", "library_matches", MATCHES)
     if not cols:
         return
     names = [c for c, _ in cols]

@@ -3,18 +3,17 @@ record it calls confirmed must be on chain, where and as it says."""
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from ledger.audit.replay import Replay
 from ledger.audit.report import AuditReport, to_hex
 from ledger.audit.rows import (
     TableSpec,
+    columns_or_skip,
     compare,
     compare_columns,
     is_int,
     iter_typed_rows,
-    present_columns,
 )
 from ledger.core.records import leaf_hash
 
@@ -38,10 +37,7 @@ OUTBOX = TableSpec(
 def check_outbox(engine: Engine, replay: Replay, report: AuditReport, to_block: int) -> None:
     """`GET /records/status` answers from the outbox: a record it calls confirmed must be on
     chain, where and as it says (kind, signer, bytes, transaction, block, leaf index)."""
-    if not inspect(engine).has_table("outbox"):
-        report.checks["outbox"] = "skipped (no outbox table)"
-        return
-    cols = present_columns(engine, report, "outbox", OUTBOX)
+    cols = columns_or_skip(engine, report, "outbox", "outbox", OUTBOX)
     if not cols:
         return
     names = [c for c, _ in cols]

@@ -26,6 +26,7 @@ __all__ = [
     "Row",
     "TableSpec",
     "check_value",
+    "columns_or_skip",
     "compare",
     "compare_columns",
     "is_int",
@@ -34,7 +35,6 @@ __all__ = [
     "report_invalid",
     "row_fail",
     "shown",
-    "table_columns",
     "validator",
 ]
 
@@ -155,7 +155,7 @@ class TableSpec:
 # ------------------------------------------------------------------ reading, typed
 
 
-def table_columns(engine: Engine, table: str) -> set[str]:
+def _table_columns(engine: Engine, table: str) -> set[str]:
     """The names of the columns `table` has."""
     return {c["name"] for c in inspect(engine).get_columns(table)}
 
@@ -259,7 +259,7 @@ def present_columns(
     engine: Engine, report: AuditReport, table: str, spec: TableSpec
 ) -> tuple[tuple[str, str], ...]:
     """The spec's columns the table has; a missing required column is a finding."""
-    have = table_columns(engine, table)
+    have = _table_columns(engine, table)
     for name, _ in spec.keys + spec.cols:
         if name not in have:
             report.add(
@@ -272,6 +272,17 @@ def present_columns(
     if any(name not in have for name, _ in spec.keys):
         return ()
     return tuple((n, t) for n, t in spec.all_cols if n in have)
+
+
+def columns_or_skip(
+    engine: Engine, report: AuditReport, check: str, table: str, spec: TableSpec
+) -> tuple[tuple[str, str], ...]:
+    """`present_columns` of a table an optional feature keeps: when the database has no such
+    table, `check` is marked skipped and there are no columns to read."""
+    if not inspect(engine).has_table(table):
+        report.checks[check] = f"skipped (no {table} table)"
+        return ()
+    return present_columns(engine, report, table, spec)
 
 
 def compare(
