@@ -17,31 +17,28 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from ledger.audit.codes import ANOMALY
+from ledger.audit.replay import Leaf, Replay, iter_leaf_subjects
+from ledger.audit.report import AuditReport, to_hex
 from ledger.core.lines import DeliveryLine
 from ledger.core.records import Commitment, Delivery, DeliveryBatch, Flag, Receipt
 
-ANOMALY = "anomaly"
-_ZERO32 = bytes(32)
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
+__all__ = ["find_anomalies"]
 
 
 def find_anomalies(
-    replay: Any,
-    report: Any,
+    replay: Replay,
+    report: AuditReport,
     now: int,
     receipt_window: int,
     batch_lines: dict[str, list[DeliveryLine]] | None,
 ) -> None:
-    from ledger.audit.pipeline import iter_leaf_subjects
-
+    """Adds the anomalies above, judged at `now`; `batch_lines` (from the database) or None."""
     receipts: dict[bytes, int] = {}
-    delivered: dict[bytes, tuple[int, Any]] = {}  # delivery id → (quantity, leaf)
-    commitments: dict[bytes, Any] = {}
+    delivered: dict[bytes, tuple[int, Leaf]] = {}  # delivery id → (quantity, leaf)
+    commitments: dict[bytes, tuple[Commitment, Leaf]] = {}
     need_of: dict[bytes, bytes] = {}
-    by_id: dict[bytes, Any] = {}
+    by_id: dict[bytes, Leaf] = {}
     for leaf in replay.leaves:
         r: Any = leaf.record.record
         by_id[r.id] = leaf
@@ -62,7 +59,7 @@ def find_anomalies(
                         ANOMALY,
                         f"receipt {leaf.id_hex} confirms {r.confirmed_quantity} of {qty} delivered",
                         record_id=leaf.id_hex,
-                        delivery_id=_hex(r.delivery_id),
+                        delivery_id=to_hex(r.delivery_id),
                         delivered=qty,
                         confirmed=r.confirmed_quantity,
                     )
@@ -109,10 +106,10 @@ def find_anomalies(
                 report.add(
                     "duplicate_beneficiary",
                     ANOMALY,
-                    f"beneficiary {_hex(who)[:18]}… was served for need {_hex(need)} by "
+                    f"beneficiary {to_hex(who)[:18]}… was served for need {to_hex(need)} by "
                     f"{len(orgs)} organizations",
-                    need_id=_hex(need),
-                    pseudonym=_hex(who),
+                    need_id=to_hex(need),
+                    pseudonym=to_hex(who),
                     orgs=sorted(orgs),
                 )
         report.checks["duplicate_beneficiary"] = f"checked {len(served)} (need, pseudonym) pairs"
@@ -135,10 +132,10 @@ def find_anomalies(
             report.add(
                 "flag_unanswered",
                 ANOMALY,
-                f"flag {leaf.id_hex} on {_hex(r.record_id)} (reason {r.reason_code}) has "
+                f"flag {leaf.id_hex} on {to_hex(r.record_id)} (reason {r.reason_code}) has "
                 f"no later record by {author} on the same commitment or project",
                 record_id=leaf.id_hex,
-                target=_hex(r.record_id),
+                target=to_hex(r.record_id),
                 author=author,
             )
     report.checks["anomalies"] = "checked"

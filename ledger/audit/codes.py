@@ -1,8 +1,9 @@
 """Every finding code of the audit, in one place: its name, its class and what it means.
 
-The audit modules pass these codes to `AuditReport.add`; `tests/audit/test_audit_codes.py`
-reads the audit sources and fails when a code is used that is not listed here, or when a
-code listed here has no test that produces it. docs/audit.md shows the same list.
+The audit modules pass these codes to `AuditReport.add` (or through `Replay._fail` and
+`rows.row_fail`); `tests/audit/test_audit_codes.py` reads the audit sources and fails when
+a code is used that is not listed here, or when a code listed here has no test that
+produces it. docs/audit.md shows the same list.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ library columns the portal and API show beside an anchored project.
   owner are the latest anchor's; at the anchored version, the title and status shown are the
   signed content's (the anchor's own title once anchors carry one).
 
-Plain SQL on table names, every value type-checked, like `ledger.audit_db`.
+Plain SQL on table names, every value type-checked, like the database diff (`ledger.audit.rows`).
 """
 
 from __future__ import annotations
@@ -29,13 +29,17 @@ from ledger.audit.codes import (
     MATCH_NOT_ACCEPTED,
     MATCH_PARTIES_MISMATCH,
 )
-from ledger.audit.database import (
+from ledger.audit.replay import Leaf, Replay
+from ledger.audit.report import AuditReport, to_hex
+from ledger.audit.rows import (
+    ZERO_HEX,
     Invalid,
     TableSpec,
-    compare,
+    columns_or_skip,
+    compare_columns,
+    iter_typed_rows,
     present_columns,
     shown,
-    typed_rows,
 )
 from ledger.core.fields import ProjectKind
 from ledger.core.records import Commitment, ProjectAnchor
@@ -79,14 +83,7 @@ PROJECTS = TableSpec(
 )
 
 
-_ZERO_HEX = "0x" + "00" * 32
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
-
-
-def _org_codes(replay: Any) -> dict[str, str]:
+def _org_codes(replay: Replay) -> dict[str, str]:
     """Signing address → credit code, from OrganizationRegistered events on chain."""
     out: dict[str, str] = {}
     for ch in replay.roles:
@@ -95,16 +92,13 @@ def _org_codes(replay: Any) -> dict[str, str]:
     return out
 
 
-def check_matches(engine: Engine, replay: Any, report: Any) -> None:
+def check_matches(engine: Engine, replay: Replay, report: AuditReport) -> None:
     """Every Commitment on chain cites an accepted match between its parties."""
-    if not inspect(engine).has_table("library_matches"):
-        report.checks["match_rule"] = "skipped (no library_matches table)"
-        return
-    cols = present_columns(engine, report, "library_matches", MATCHES)
+    cols = columns_or_skip(engine, report, "match_rule", "library_matches", MATCHES)
     if not cols:
         return
     names = [c for c, _ in cols]
-    rows = typed_rows(engine, report, "library_matches", MATCHES.keys, cols)
+    rows = dict(iter_typed_rows(engine, report, "library_matches", MATCHES.keys, cols))
     codes = _org_codes(replay)
     checked = 0
     for leaf in replay.leaves:
@@ -112,7 +106,7 @@ def check_matches(engine: Engine, replay: Any, report: Any) -> None:
         if not isinstance(r, Commitment):
             continue
         checked += 1
-        mid, need_id = _hex(r.match_id), _hex(r.need_id)
+        mid, need_id = to_hex(r.match_id), to_hex(r.need_id)
         where = {"record_id": leaf.id_hex, "match_id": mid, "index": leaf.index}
         got = rows.get((mid,))
         if got is None:
@@ -146,7 +140,7 @@ def check_matches(engine: Engine, replay: Any, report: Any) -> None:
             if k in m and not isinstance(m[k], Invalid) and m[k] != v
         }
         supply_id = m.get("supply_id")
-        if isinstance(supply_id, str) and supply_id != _ZERO_HEX:
+        if isinstance(supply_id, str) and supply_id != ZERO_HEX:
             # a 点单 of a supply project anchored here: it is a supply project, and the
             # committing organization's (one anchored on another ledger is not checked)
             supply = replay.projects.get(bytes.fromhex(supply_id[2:]))
@@ -191,31 +185,34 @@ def check_matches(engine: Engine, replay: Any, report: Any) -> None:
     report.checks["match_rule"] = f"checked {checked} commitments against library_matches"
 
 
-def check_library(engine: Engine, replay: Any, report: Any) -> None:
+def check_library(engine: Engine, replay: Replay, report: AuditReport) -> None:
     """Library rows of projects anchored on chain against their anchors."""
     insp = inspect(engine)
-    anchors: dict[str, Any] = {}  # anchor record id → leaf
-    latest: dict[str, Any] = {}  # project id → leaf of its highest anchored version
+    anchors: dict[str, Leaf] = {}  # anchor record id → leaf
+    latest: dict[str, tuple[int, Leaf]] = {}  # project id → its highest anchored version
     for leaf in replay.leaves:
         r: Any = leaf.record.record
         if isinstance(r, ProjectAnchor):
             anchors[leaf.id_hex] = leaf
-            pid = _hex(r.project_id)
-            if pid not in latest or r.version > latest[pid].record.record.version:
-                latest[pid] = leaf
+            pid = to_hex(r.project_id)
+            if pid not in latest or r.version > latest[pid][0]:
+                latest[pid] = (r.version, leaf)
     signed: dict[tuple[str, int], dict[str, Any]] = {}  # verified content per version
     checked_versions = checked_projects = 0
     if insp.has_table("library_project_versions"):
         cols = present_columns(engine, report, "library_project_versions", VERSIONS)
         names = [c for c, _ in cols]
-        rows = typed_rows(engine, report, "library_project_versions", VERSIONS.keys, cols)
+        rows = dict(
+            iter_typed_rows(engine, report, "library_project_versions", VERSIONS.keys, cols)
+        )
         keys = [k for k, _ in VERSIONS.keys]
         for key, vals in rows.items():
             v = dict(zip(names, vals, strict=True))
             anchor_id = v.get("anchor_id")
-            leaf = anchors.get(anchor_id) if isinstance(anchor_id, str) else None
-            if leaf is None:
+            found = anchors.get(anchor_id) if isinstance(anchor_id, str) else None
+            if found is None:
                 continue  # not (yet) on this chain: pending, or anchored on another ledger
+            leaf = found
             checked_versions += 1
             a: Any = leaf.record.record
             content = v.get("content_json")
@@ -223,25 +220,16 @@ def check_library(engine: Engine, replay: Any, report: Any) -> None:
             if isinstance(content, str):
                 content_digest = "0x" + hashlib.sha256(content.encode("utf-8")).hexdigest()
             want = {
-                "project_id": _hex(a.project_id),
+                "project_id": to_hex(a.project_id),
                 "version": a.version,
-                "content_hash": _hex(a.content_hash),
+                "content_hash": to_hex(a.content_hash),
                 "anchor_bytes": leaf.data,
                 "signer": leaf.record.signer,
-                "content_json": _hex(a.content_hash),
+                "content_json": to_hex(a.content_hash),
             }
             got_all = {"project_id": key[0], "version": key[1], **v, "content_json": content_digest}
-            cmp = [c for c in want if c in got_all]
-            compare(
-                report,
-                "library_project_versions",
-                keys,
-                key,
-                cmp,
-                tuple(got_all[c] for c in cmp),
-                tuple(want[c] for c in cmp),
-            )
-            if isinstance(content, str) and content_digest == _hex(a.content_hash):
+            compare_columns(report, "library_project_versions", keys, key, got_all, want)
+            if isinstance(content, str) and content_digest == to_hex(a.content_hash):
                 try:
                     doc = json.loads(content)
                 except ValueError:
@@ -251,11 +239,12 @@ def check_library(engine: Engine, replay: Any, report: Any) -> None:
     if insp.has_table("library_projects"):
         cols = present_columns(engine, report, "library_projects", PROJECTS)
         names = [c for c, _ in cols]
-        rows = typed_rows(engine, report, "library_projects", PROJECTS.keys, cols)
+        rows = dict(iter_typed_rows(engine, report, "library_projects", PROJECTS.keys, cols))
         for (pid,), vals in rows.items():
-            leaf = latest.get(pid)
-            if leaf is None:
+            newest = latest.get(pid)
+            if newest is None:
                 continue  # a draft, or a project anchored on another ledger
+            leaf = newest[1]
             checked_projects += 1
             a = leaf.record.record
             p = dict(zip(names, vals, strict=True))
@@ -275,16 +264,7 @@ def check_library(engine: Engine, replay: Any, report: Any) -> None:
                     expect["title"] = title
                 if doc is not None and "status" in doc:
                     expect["status"] = doc["status"]
-            cmp = [c for c in expect if c in p]
-            compare(
-                report,
-                "library_projects",
-                ["project_id"],
-                (pid,),
-                cmp,
-                tuple(p[c] for c in cmp),
-                tuple(expect[c] for c in cmp),
-            )
+            compare_columns(report, "library_projects", ["project_id"], (pid,), p, expect)
     report.checks["library"] = (
         f"checked {checked_versions} anchored versions and {checked_projects} projects"
     )

@@ -109,6 +109,35 @@ def _batch(
     return batch, lines
 
 
+def _commitment(key: Any, need_id: bytes, quantity: int, unit: str, terms: bytes) -> Commitment:
+    """A commitment by `key`'s organization on `need_id`, due in a year."""
+    return Commitment(
+        id=new_id(key.address),
+        need_id=need_id,
+        match_id=new_id(key.address),
+        resource_kind=ResourceKind.GOODS,
+        quantity=quantity,
+        unit=text32(unit),
+        due_date=int(time.time()) + 365 * 86_400,
+        terms_hash=sha256(terms),
+    )
+
+
+def _delivery(
+    key: Any, commitment: bytes, quantity: int, blob: bytes, who: bytes, count: int = 1
+) -> Delivery:
+    """A delivery by `key`'s organization with evidence `blob`, to `count` beneficiaries."""
+    return Delivery(
+        id=new_id(key.address),
+        commitment_id=commitment,
+        quantity=quantity,
+        delivered_at=int(time.time()),
+        evidence_hash=sha256(blob),
+        beneficiary_count=count,
+        beneficiary_root=sha256(who),
+    )
+
+
 def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchain]:
     """A need, a commitment, two deliveries with evidence, a full receipt, a flag answered;
     then a batch of two lines, and org B's commitment on the same need with a one-line batch
@@ -130,31 +159,14 @@ def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchai
         end_date=NEED_END_DATE,
     )
     out.append(submit(env, need.sign(a.county_a.key, d)))
-    commit = Commitment(
-        id=new_id(a.org_a.address),
-        need_id=need.project_id,
-        match_id=new_id(a.org_a.address),
-        resource_kind=ResourceKind.GOODS,
-        quantity=100,
-        unit=text32("斤"),
-        due_date=int(time.time()) + 365 * 86_400,
-        terms_hash=sha256(b"terms"),
-    )
+    commit = _commitment(a.org_a, need.project_id, 100, "斤", b"terms")
     out.append(submit(env, commit.sign(a.org_a.key, d)))
     evidence.mkdir(parents=True, exist_ok=True)
     deliveries = []
     for i in range(2):
         blob = f"photo {i} of rice delivered".encode()
         (evidence / f"{sha256(blob).hex()}.txt").write_bytes(blob)
-        dl = Delivery(
-            id=new_id(a.org_a.address),
-            commitment_id=commit.id,
-            quantity=30,
-            delivered_at=int(time.time()),
-            evidence_hash=sha256(blob),
-            beneficiary_count=3,
-            beneficiary_root=sha256(f"beneficiaries {i}".encode()),
-        )
+        dl = _delivery(a.org_a, commit.id, 30, blob, f"beneficiaries {i}".encode(), count=3)
         deliveries.append(dl)
         out.append(submit(env, dl.sign(a.org_a.key, d)))
     rc = Receipt(
@@ -173,15 +185,7 @@ def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchai
     out.append(submit(env, fl.sign(a.auditor.key, d)))
     blob = b"a sharper photo"
     (evidence / f"0x{sha256(blob).hex()}.jpg").write_bytes(blob)
-    answer = Delivery(
-        id=new_id(a.org_a.address),
-        commitment_id=commit.id,
-        quantity=10,
-        delivered_at=int(time.time()),
-        evidence_hash=sha256(blob),
-        beneficiary_count=1,
-        beneficiary_root=sha256(b"beneficiaries 2"),
-    )
+    answer = _delivery(a.org_a, commit.id, 10, blob, b"beneficiaries 2")
     out.append(submit(env, answer.sign(a.org_a.key, d)))
     # a batch of two lines (index 7), then org B's commitment (8) and its batch (9)
     blob = b"signed list of quilts handed out"
@@ -189,16 +193,7 @@ def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchai
     p1, p2 = sha256(b"pseudonym 1"), sha256(b"pseudonym 2")
     batch_a, lines_a = _batch(env, a.org_a, commit.id, [p1, p2], sha256(blob))
     out.append(submit(env, batch_a.sign(a.org_a.key, d)))
-    commit_b = Commitment(
-        id=new_id(a.org_b.address),
-        need_id=need.project_id,
-        match_id=new_id(a.org_b.address),
-        resource_kind=ResourceKind.GOODS,
-        quantity=10,
-        unit=text32("床"),
-        due_date=int(time.time()) + 365 * 86_400,
-        terms_hash=sha256(b"terms b"),
-    )
+    commit_b = _commitment(a.org_b, need.project_id, 10, "床", b"terms b")
     out.append(submit(env, commit_b.sign(a.org_b.key, d)))
     batch_b, lines_b = _batch(env, a.org_b, commit_b.id, [p1], sha256(blob))
     out.append(submit(env, batch_b.sign(a.org_b.key, d)))

@@ -48,7 +48,8 @@ from ledger.audit.codes import (
     WRONG_COUNTY,
     WRONG_DOMAIN,
 )
-from ledger.audit.pipeline import AuditOptions, AuditReport, run_audit
+from ledger.audit.pipeline import AuditOptions, run_audit
+from ledger.audit.report import AuditReport
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32

@@ -34,7 +34,8 @@ from ledger.audit.codes import (
     MATCH_PARTIES_MISMATCH,
 )
 from ledger.audit.database import TABLES
-from ledger.audit.pipeline import AuditOptions, AuditReport, run_audit
+from ledger.audit.pipeline import AuditOptions, run_audit
+from ledger.audit.report import AuditReport
 from ledger.config import PROJECT_ROOT
 from ledger.core.records import sha256
 from ledger.store.db import Database

@@ -19,7 +19,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ledger.audit.pipeline import REPORT_FORMAT, AuditOptions, AuditReport, run_audit
+from ledger.audit.pipeline import AuditOptions, run_audit
+from ledger.audit.report import REPORT_FORMAT, AuditReport
+from ledger.cli.commands.core import require_address
 from ledger.core.errors import LedgerError
 
 NAME = ""
@@ -53,8 +55,6 @@ def audit(
     """独立审计 Audit the ledger from the chain alone: bytecode, signatures, roles, log roots,
     totals, the database and evidence files. Exit 0 clean, 1 integrity findings, 2 anomalies
     (with --strict)."""
-    from ledger.cli.commands.core import require_address
-
     opts = AuditOptions(
         rpc_url=rpc,
         contract=require_address(contract, "--contract"),

@@ -1,0 +1,139 @@
+"""The contract's events as the audit reads them: eth_getLogs over the audited blocks, and each
+log entry decoded as far as the main process needs (a record's bytes are parsed later, on
+the signature pool)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak, to_checksum_address
+
+from ledger.audit.report import Progress, to_hex
+from ledger.audit.rpc import Rpc
+from ledger.core.errors import ChainError
+
+__all__ = ["Boundary", "RawRecord", "RoleChange", "decode_event", "fetch_events"]
+
+TOPIC_RECORD = keccak(text="RecordAppended(uint256,bytes32,uint8,bytes32,bytes)")
+TOPIC_GRANTED = keccak(text="RoleGranted(bytes32,address,address)")
+TOPIC_REVOKED = keccak(text="RoleRevoked(bytes32,address,address)")
+TOPIC_COUNTY = keccak(text="CountyRegistered(address,uint32)")
+TOPIC_ORG = keccak(text="OrganizationRegistered(address,bytes32)")
+ROLE_NAMES = {keccak(text=n): n for n in ("ADMIN", "COUNTY", "ORG", "AUDITOR")}
+ROLE_NAMES[bytes(32)] = "DEFAULT_ADMIN"
+
+#: (block number, block hash, transaction hash, log index) of one log entry
+Position = tuple[int, str, str, int]
+
+
+@dataclass
+class RawRecord:
+    """A RecordAppended event before its bytes are parsed."""
+
+    index: int
+    data: bytes
+    event_leaf_hash: bytes
+    event_id: bytes
+    pos: Position
+
+
+@dataclass
+class RoleChange:
+    """A role granted or revoked, or a county or organization registered."""
+
+    address: str
+    role: str
+    granted: bool
+    county: int | None
+    org_code: str | None
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+
+@dataclass
+class Boundary:
+    """The end of one eth_getLogs range (historical roots are checked at these blocks)."""
+
+    block: int
+
+
+def decode_record_event(data: bytes) -> tuple[bytes, bytes]:
+    """RecordAppended's non-indexed (bytes32 leafHash, bytes record), sliced directly when
+    the encoding is the canonical one (eth_abi per event costs more than the rest)."""
+    if len(data) >= 96 and int.from_bytes(data[32:64], "big") == 64:
+        n = int.from_bytes(data[64:96], "big")
+        padded = 96 + (n + 31) // 32 * 32
+        if len(data) == padded and not any(data[96 + n :]):
+            return data[:32], data[96 : 96 + n]
+    leaf, record = abi_decode(["bytes32", "bytes"], data)
+    return bytes(leaf), bytes(record)
+
+
+def _topic_address(topic: str) -> str:
+    return to_checksum_address("0x" + topic[-40:])
+
+
+def decode_event(entry: dict[str, Any]) -> RawRecord | RoleChange | None:
+    """One log entry, decoded as far as the main process needs (record bytes wait)."""
+    topics: list[str] = entry["topics"]
+    t0 = bytes.fromhex(topics[0][2:])
+    pos = (
+        int(entry["blockNumber"], 16),
+        entry["blockHash"],
+        entry["transactionHash"],
+        int(entry["logIndex"], 16),
+    )
+    if t0 == TOPIC_RECORD:
+        leaf_hash, data = decode_record_event(bytes.fromhex(entry["data"][2:]))
+        return RawRecord(int(topics[1], 16), data, leaf_hash, bytes.fromhex(topics[2][2:]), pos)
+    if t0 in (TOPIC_GRANTED, TOPIC_REVOKED):
+        role = ROLE_NAMES.get(bytes.fromhex(topics[1][2:]), topics[1][:16])
+        return RoleChange(_topic_address(topics[2]), role, t0 == TOPIC_GRANTED, None, None, *pos)
+    if t0 == TOPIC_COUNTY:
+        return RoleChange(_topic_address(topics[1]), "COUNTY", True, int(topics[2], 16), None, *pos)
+    if t0 == TOPIC_ORG:
+        code = bytes.fromhex(topics[2][2:]).rstrip(b"\0").decode("ascii", "replace")
+        return RoleChange(_topic_address(topics[1]), "ORG", True, None, code, *pos)
+    return None
+
+
+def fetch_events(
+    rpc: Rpc,
+    contract: str,
+    start: int,
+    end: int,
+    block_range: int,
+    progress: Progress | None = None,
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """eth_getLogs over [start, end] in ranges (halved when a node refuses a big one)."""
+    topics = [
+        [to_hex(t) for t in (TOPIC_RECORD, TOPIC_GRANTED, TOPIC_REVOKED, TOPIC_COUNTY, TOPIC_ORG)]
+    ]
+    step = max(1, block_range)
+    block = start
+    while block <= end:
+        last = min(end, block + step - 1)
+        try:
+            logs = rpc.call(
+                "eth_getLogs",
+                {
+                    "address": contract,
+                    "fromBlock": hex(block),
+                    "toBlock": hex(last),
+                    "topics": topics,
+                },
+            )
+        except ChainError:
+            if step == 1:
+                raise
+            step = max(1, step // 2)
+            continue
+        yield last, logs
+        if progress:
+            progress("events", last - start + 1, end - start + 1)
+        block = last + 1
