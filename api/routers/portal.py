@@ -4,13 +4,10 @@ listing, and a verify page that checks proofs and signatures in the browser."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import mimetypes
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +19,18 @@ from sqlalchemy.orm import Session
 
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
-from api.web import charts, data
+from api.web import charts, data, downloads
 from api.web.i18n import Lang
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.records import CATEGORIES, RECORD_TYPES, Kind, ProjectKind, ResourceKind
+from ledger.export.csv_export import iter_csv, iter_table
 from ledger.store import queries
-from ledger.store.models import LogEntry
+from ledger.store.models import CommitmentRow, LogEntry
 from ledger.store.proofs import LogProofs
+from ledger.store.queries import totals
+from ledger.store.queries.csv_shapes import bilingual
+from ledger.store.queries.orgs import org_list, org_page
+from ledger.tlog.log_key import published_log_key
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -40,34 +42,6 @@ HEX32 = r"^0x[0-9a-fA-F]{64}$"
 PAGE = 50
 
 
-def _dt(ts: int | None) -> str:
-    if not ts:
-        return "—"
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _date(ts: int | None) -> str:
-    if not ts:
-        return "—"
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d")
-
-
-def _pct(rate: float | None) -> str:
-    return "—" if rate is None else f"{rate * 100:.0f}%"
-
-
-def _qty(value: int, resource_kind: int, unit: str = "") -> str:
-    if resource_kind == ResourceKind.FUNDS:
-        return f"¥{value / 100:,.2f}"
-    if resource_kind == ResourceKind.SERVICE:
-        return f"{value:,} h"
-    return f"{value:,} {unit}".strip()
-
-
-def _short(h: str | None, n: int = 10) -> str:
-    return "—" if not h else (h[:n] + "…" if len(h) > n + 2 else h)
-
-
 STATUS_NAMES = {
     "draft": ("草稿", "draft"),
     "published": ("已发布", "published"),
@@ -77,8 +51,8 @@ STATUS_NAMES = {
     "closed": ("已关闭", "closed"),
 }
 
-templates.env.filters.update(dt=_dt, date=_date, pct=_pct, short=_short)
-templates.env.globals.update(qty=_qty, CATEGORIES=CATEGORIES, ResourceKind=ResourceKind)
+templates.env.filters.update(dt=data.dt, date=data.date, pct=data.pct, short=data.short)
+templates.env.globals.update(qty=data.qty, CATEGORIES=CATEGORIES, ResourceKind=ResourceKind)
 
 
 def _render(request: Request, name: str, lang: Lang, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -101,18 +75,22 @@ def _error(request: Request, lang: Lang, exc: LedgerError) -> HTMLResponse:
     )
 
 
-def _csv(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    buf = io.StringIO()
-    buf.write("\ufeff")  # so spreadsheet programs read the Chinese text as UTF-8
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(row)
+def _download(filename: str, chunks: Iterable[str]) -> Response:
     return Response(
-        buf.getvalue(),
+        "".join(chunks),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _csv(filename: str, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    """A summary CSV: bilingual headers over `names`, a BOM for spreadsheet programs."""
+    return _download(filename, iter_table([bilingual(n) for n in names], rows, bom=True))
+
+
+def _records_csv(session: Session, filename: str, f: queries.Filters) -> Response:
+    """The commitments matching `f` in the export's one commitments shape."""
+    return _download(filename, iter_csv(session, "commitments", f, bom=True))
 
 
 def _int_or_none(value: str | None, lo: int, hi: int) -> int | None:
@@ -130,12 +108,14 @@ def home(
     request: Request, session: ReadSessionDep, lang: str | None = None, kind: str = "funds"
 ) -> Response:
     L = Lang.pick(lang)
-    rk = {"funds": ResourceKind.FUNDS, "goods": ResourceKind.GOODS, "service": 3}.get(
-        kind, ResourceKind.FUNDS
-    )
+    grand = totals.grand_totals(session)
+    rk, unit_filter, kind = _home_kind(kind, grand)
     scale, unit = (0.01, L.t("元", " CNY")) if rk == ResourceKind.FUNDS else (1.0, "")
+    if unit_filter is not None:
+        unit = " " + unit_filter
     series = [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
-    by_cat = data.totals_by(session, "category", rk)
+    where = [] if unit_filter is None else [CommitmentRow.unit == unit_filter]
+    by_cat = _one_measure(session, "category", rk, where)
     cat_bars = [
         charts.Bar(
             L.category(code),
@@ -145,7 +125,7 @@ def home(
         for code, t in sorted(by_cat.items())
     ]
     keys = data.key_counties(session)
-    by_county = data.totals_by(session, "county", rk)
+    by_county = _one_measure(session, "county", rk, where)
     top = sorted(by_county.items(), key=lambda kv: (kv[0] not in keys, -kv[1].committed))[:15]
     county_bars = [
         charts.Bar(
@@ -158,16 +138,16 @@ def home(
     ]
     over_time = [
         (day, (t.committed, t.delivered, t.confirmed))
-        for day, t in data.series_over_time(session, rk)
+        for day, t in totals.series_over_time(session, rk, 90, *where)
     ]
     what = L.resource(rk) + (f" ({unit.strip()})" if unit else "")
     return _render(
         request,
         "home.html",
         L,
-        kind=kind if kind in ("funds", "goods", "service") else "funds",
-        totals=data.grand_totals(session),
-        counts=data.log_counts(session),
+        kind=kind,
+        totals=grand,
+        counts=totals.log_counts(session),
         by_cat=by_cat,
         by_county=top,
         keys=keys,
@@ -203,6 +183,31 @@ def home(
     )
 
 
+def _home_kind(kind: str, grand: totals.GrandTotals) -> tuple[int, str | None, str]:
+    """The home page's resource: funds, services, or goods of one unit (`goods:箱`; plain
+    `goods` is the unit with the most commitments), since goods of different units do not
+    add up. Returns the kind, the goods unit and the choice as the form shows it."""
+    if kind == "service":
+        return ResourceKind.SERVICE, None, kind
+    if kind == "goods" or kind.startswith("goods:"):
+        units = sorted(grand.goods, key=lambda u: (-grand.goods[u].commitments, u))
+        unit = kind.removeprefix("goods").removeprefix(":")
+        if unit not in grand.goods:
+            unit = units[0] if units else ""
+        return ResourceKind.GOODS, unit, f"goods:{unit}"
+    return ResourceKind.FUNDS, None, "funds"
+
+
+def _one_measure(
+    session: Session, by: str, rk: int, where: Sequence[Any]
+) -> dict[Any, totals.Triple]:
+    """Totals per group of funds, of services, or (with a unit condition) of one unit of
+    goods."""
+    if rk != ResourceKind.GOODS:
+        return totals.totals_by(session, by, rk, *where)
+    return {k: t for (k, _unit), t in totals.goods_by(session, by, *where).items()}
+
+
 # ---------------------------------------------------------------- project libraries
 
 
@@ -233,40 +238,7 @@ def _library(
             limit=100_000,
         )
         name = "needs" if project_kind == ProjectKind.NEED else "supply"
-        return _csv(
-            f"{name}.csv",
-            [
-                "project_id",
-                "kind",
-                "county",
-                "county_name",
-                "category",
-                "category_zh",
-                "version",
-                "published_utc",
-                "commitments",
-                "funds_committed_fen",
-                "funds_delivered_fen",
-                "funds_confirmed_fen",
-            ],
-            (
-                [
-                    p.project_id,
-                    name,
-                    p.county,
-                    data.county_name(p.county) or "",
-                    p.category,
-                    CATEGORIES[p.category - 1] if 1 <= p.category <= len(CATEGORIES) else "",
-                    p.version,
-                    _dt(p.published),
-                    p.commitments,
-                    p.totals.get(1, data.Triple()).committed,
-                    p.totals.get(1, data.Triple()).delivered,
-                    p.totals.get(1, data.Triple()).confirmed,
-                ]
-                for p in items
-            ),
-        )
+        return _csv(f"{name}.csv", downloads.PROJECT_FIELDS, downloads.project_rows(items, name))
     page = max(1, page)
     items, total = data.projects(
         session,
@@ -356,47 +328,7 @@ def commitments(
     )
     try:
         if format == "csv":
-            codes = data.org_addresses(session)
-            return _csv(
-                "commitments.csv",
-                [
-                    "record_id",
-                    "need_id",
-                    "org_code",
-                    "org_address",
-                    "county",
-                    "category",
-                    "resource_kind",
-                    "quantity",
-                    "unit",
-                    "due_date_utc",
-                    "delivered",
-                    "confirmed",
-                    "block_time_utc",
-                    "tx_hash",
-                    "leaf_index",
-                ],
-                (
-                    [
-                        r.record_id,
-                        r.need_id,
-                        codes.get(r.org, ""),
-                        r.org,
-                        r.county,
-                        CATEGORIES[r.category - 1] if 1 <= r.category <= len(CATEGORIES) else "",
-                        r.resource_kind,
-                        r.quantity,
-                        r.unit,
-                        _dt(r.due_date),
-                        r.delivered,
-                        r.confirmed,
-                        _dt(r.block_time),
-                        r.tx_hash,
-                        r.leaf_index,
-                    ]
-                    for r in data.commitment_export(session, f.county, f.category, f.org)
-                ),
-            )
+            return _records_csv(session, "commitments.csv", f)
         result = queries.list_records(session, "commitments", f, cursor=cursor, limit=PAGE)
     except LedgerError as exc:
         return _error(request, L, exc)
@@ -437,32 +369,7 @@ def project(
     except LedgerError as exc:
         return _error(request, L, exc)
     if format == "csv":
-        return _csv(
-            "timeline.csv",
-            [
-                "stage",
-                "record_id",
-                "kind",
-                "leaf_index",
-                "block_number",
-                "block_time_utc",
-                "tx_hash",
-                "detail",
-            ],
-            (
-                [
-                    s.stage,
-                    s.record_id,
-                    data.kind_name(s.kind),
-                    s.leaf_index,
-                    s.block_number,
-                    _dt(s.block_time),
-                    s.tx_hash,
-                    json.dumps(s.detail, ensure_ascii=False),
-                ]
-                for s in page.steps
-            ),
-        )
+        return _csv("timeline.csv", downloads.TIMELINE_FIELDS, downloads.timeline_rows(page.steps))
     return _render(
         request,
         "project.html",
@@ -484,32 +391,9 @@ def orgs(
     format: str | None = Query(None, pattern="^(html|csv)$"),
 ) -> Response:
     L = Lang.pick(lang)
-    items = data.org_list(session)
+    items = org_list(session)
     if format == "csv":
-        return _csv(
-            "organizations.csv",
-            [
-                "org_code",
-                "name",
-                "name_en",
-                "commitments",
-                "fulfilment_rate",
-                "on_time_rate",
-                "confirmed_rate",
-            ],
-            (
-                [
-                    i["org"],
-                    i["name"],
-                    i["name_en"],
-                    i["commitments"],
-                    "" if i["fulfilment_rate"] is None else f"{i['fulfilment_rate']:.4f}",
-                    "" if i["on_time_rate"] is None else f"{i['on_time_rate']:.4f}",
-                    "" if i["confirmed_rate"] is None else f"{i['confirmed_rate']:.4f}",
-                ]
-                for i in items
-            ),
-        )
+        return _csv("organizations.csv", downloads.ORG_FIELDS, downloads.org_rows(items))
     return _render(request, "orgs.html", L, items=items)
 
 
@@ -523,50 +407,13 @@ def org(
 ) -> Response:
     L = Lang.pick(lang)
     try:
-        page = data.org_page(session, org[:64])
+        page = org_page(session, org[:64])
     except LedgerError as exc:
         return _error(request, L, exc)
     if format == "csv":
-        full = data.org_page(session, org[:64], limit=1_000_000)
-        return _commitment_csv(f"org-{page.org_code or 'unknown'}.csv", full.commitments)
+        who = queries.Filters(org=page.org_code or page.addresses[0])
+        return _records_csv(session, f"org-{page.org_code or 'unknown'}.csv", who)
     return _render(request, "org.html", L, o=page, county_name=data.county_name)
-
-
-def _commitment_csv(filename: str, rows: Sequence[Any]) -> Response:
-    return _csv(
-        filename,
-        [
-            "record_id",
-            "need_id",
-            "org_address",
-            "county",
-            "category",
-            "resource_kind",
-            "quantity",
-            "unit",
-            "due_date_utc",
-            "delivered",
-            "confirmed",
-            "block_time_utc",
-        ],
-        (
-            [
-                c.record_id,
-                c.need_id,
-                c.org,
-                c.county,
-                c.category,
-                c.resource_kind,
-                c.quantity,
-                c.unit,
-                _dt(c.due_date),
-                c.delivered,
-                c.confirmed,
-                _dt(c.block_time),
-            ]
-            for c in rows
-        ),
-    )
 
 
 # ---------------------------------------------------------------- counties
@@ -580,11 +427,9 @@ def counties(
     format: str | None = Query(None, pattern="^(html|csv)$"),
 ) -> Response:
     L = Lang.pick(lang)
-    funds = data.totals_by(session, "county", ResourceKind.FUNDS)
-    counts: dict[int, int] = {}
-    for rk in ResourceKind:
-        for code, t in data.totals_by(session, "county", rk).items():
-            counts[code] = counts.get(code, 0) + t.commitments
+    by_county = totals.aggregate(session, "county")
+    funds = totals.fold(by_county, ResourceKind.FUNDS)
+    counts = totals.count_by(by_county)
     keys = data.key_counties(session)
     rows = [
         (
@@ -592,24 +437,12 @@ def counties(
             data.county_name(code) or "",
             code in keys,
             counts[code],
-            funds.get(code, data.Triple()),
+            funds.get(code, totals.Triple()),
         )
         for code in sorted(counts)
     ]
     if format == "csv":
-        return _csv(
-            "counties.csv",
-            [
-                "county",
-                "name",
-                "key_county",
-                "commitments",
-                "funds_committed_fen",
-                "funds_delivered_fen",
-                "funds_confirmed_fen",
-            ],
-            ([c, n, int(k), m, t.committed, t.delivered, t.confirmed] for c, n, k, m, t in rows),
-        )
+        return _csv("counties.csv", downloads.COUNTY_FIELDS, downloads.county_rows(rows))
     return _render(request, "counties.html", L, rows=rows)
 
 
@@ -633,8 +466,7 @@ def county(
     except LedgerError as exc:
         return _error(request, L, exc)
     if format == "csv":
-        full = data.county_page(session, code, limit=10_000_000)
-        return _commitment_csv(f"county-{code}.csv", full.commitments)
+        return _records_csv(session, f"county-{code}.csv", queries.Filters(county=code))
     series = [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
     chart = charts.grouped_bars(
         "chart-county-category",
@@ -699,8 +531,6 @@ def _type_strings() -> dict[str, str]:
 
 def _log_key(service: Any) -> dict[str, Any] | None:
     """The published log key (GET /api/v1/log/key), or None before the first checkpoint."""
-    from ledger.tlog.log_key import published_log_key
-
     try:
         d = service.deployment
         return published_log_key(service.settings, d.chain_id, d.address)

@@ -1,0 +1,214 @@
+"""CSV shapes of the record kinds: the one column list and row reader behind the portal's
+downloads, `bangfu export csv` and `GET /api/v1/exports/<kind>.csv`.
+
+Headers are bilingual, Chinese first and the field name beside it (`记录编号 record_id`);
+rows are in log order, read in pages of leaf indexes so memory stays flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import LedgerError
+from ledger.core.records import CATEGORIES, CATEGORY_EN
+from ledger.store.models import DeliveryRow, LogEntry
+from ledger.store.queries.lists import LISTS, Filters, apply_filters
+from ledger.store.queries.orgs import org_codes
+
+KINDS: tuple[str, ...] = tuple(LISTS)
+PROOF_PATH = "/api/v1/proofs/record/{id}"
+RECORD_PATH = "/api/v1/public/record/{id}"
+CHAIN_COLUMNS = (
+    "leaf_index",
+    "chain_id",
+    "block_number",
+    "block_hash",
+    "block_time",
+    "block_time_utc",
+    "tx_hash",
+    "log_index",
+    "signer",
+    "leaf_hash",
+    "proof_path",
+    "record_path",
+)
+#: Own columns read as unix seconds that get a readable UTC companion `<name>_utc`.
+TIMES = ("due_date", "delivered_at")
+_BATCH = 1000
+
+#: The Chinese half of every header.
+LABELS: dict[str, str] = {
+    "record_id": "记录编号",
+    "need_id": "需求编号",
+    "match_id": "对接编号",
+    "org": "签名地址",
+    "org_code": "机构代码",
+    "county": "县代码",
+    "category": "类别代码",
+    "category_zh": "类别",
+    "category_en": "类别英文",
+    "resource_kind": "资源类型",
+    "quantity": "数量",
+    "unit": "单位",
+    "due_date": "截止时间",
+    "due_date_utc": "截止时间UTC",
+    "terms_hash": "条款哈希",
+    "delivered": "已交付",
+    "confirmed": "已签收",
+    "commitment_id": "承诺编号",
+    "delivered_at": "交付时间",
+    "delivered_at_utc": "交付时间UTC",
+    "evidence_hash": "凭证哈希",
+    "beneficiary_count": "受益人数",
+    "beneficiary_root": "受益人根",
+    "batch": "批量",
+    "line_count": "行数",
+    "receipted": "已签收记录",
+    "delivery_id": "交付编号",
+    "confirmed_quantity": "签收数量",
+    "note_hash": "备注哈希",
+    "target_id": "标记对象",
+    "auditor": "审计地址",
+    "reason_code": "原因代码",
+    "project_id": "项目编号",
+    "project_kind": "项目类型",
+    "content_hash": "内容哈希",
+    "version": "版本",
+    "author": "作者地址",
+    "title": "标题",
+    "budget": "预算",
+    "end_date": "结束日期",
+    "leaf_index": "日志序号",
+    "chain_id": "链编号",
+    "block_number": "区块高度",
+    "block_hash": "区块哈希",
+    "block_time": "区块时间",
+    "block_time_utc": "区块时间UTC",
+    "tx_hash": "交易哈希",
+    "log_index": "事件序号",
+    "signer": "签名者",
+    "leaf_hash": "叶哈希",
+    "proof_path": "证明路径",
+    "record_path": "记录路径",
+    # the portal's summaries (needs and supply, organizations, counties, timelines)
+    "kind": "类型",
+    "county_name": "县名",
+    "published_utc": "发布时间UTC",
+    "commitments": "承诺数",
+    "funds_committed_fen": "承诺资金(分)",
+    "funds_delivered_fen": "交付资金(分)",
+    "funds_confirmed_fen": "签收资金(分)",
+    "name": "名称",
+    "name_en": "英文名称",
+    "fulfilment_rate": "完成率",
+    "on_time_rate": "按期率",
+    "confirmed_rate": "签收率",
+    "key_county": "重点帮扶县",
+    "stage": "阶段",
+    "detail": "详情",
+}
+
+
+def bilingual(name: str) -> str:
+    """A header cell: the Chinese label, then the field name."""
+    return f"{LABELS[name]} {name}" if name in LABELS else name
+
+
+def utc(ts: int | None) -> str:
+    """Unix seconds as `YYYY-MM-DD HH:MM` UTC, or "" for none."""
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%d %H:%M") if ts else ""
+
+
+def _model(kind: str) -> Any:
+    try:
+        return LISTS[kind]
+    except KeyError:
+        raise LedgerError(
+            f"unknown export kind {kind!r}; use one of: {', '.join(KINDS)}", code="unknown_kind"
+        ) from None
+
+
+def _own(model: Any) -> list[str]:
+    # block_time is one of the chain columns; a second copy would collide in the header
+    return [c.name for c in model.__table__.columns if c.name not in ("id", "block_time")]
+
+
+def fields(kind: str) -> list[str]:
+    """The field names of a kind's CSV: its own fields (and readable times), labels, then
+    the chain columns."""
+    out: list[str] = []
+    own = _own(_model(kind))
+    for name in own:
+        out.append(name)
+        if name in TIMES:
+            out.append(f"{name}_utc")
+    if "category" in own:
+        out += ["category_zh", "category_en"]
+    if "org" in own:
+        out.append("org_code")
+    return out + list(CHAIN_COLUMNS)
+
+
+def columns(kind: str) -> list[str]:
+    """The bilingual header of a kind's CSV."""
+    return [bilingual(n) for n in fields(kind)]
+
+
+def rows(session: Session, kind: str, f: Filters | None = None) -> Iterator[list[Any]]:
+    """The rows of a kind matching `f`, in log order, a page of leaf indexes at a time."""
+    model = _model(kind)
+    own = _own(model)
+    codes = org_codes(session)
+    after = -1
+    while True:
+        stmt = (
+            select(model, LogEntry)
+            .join(LogEntry, LogEntry.record_id == model.record_id)
+            .where(LogEntry.leaf_index > after)
+            .order_by(LogEntry.leaf_index)
+        )
+        if f is not None:
+            stmt = apply_filters(stmt, model, f)
+        if model is DeliveryRow:
+            stmt = stmt.order_by(DeliveryRow.commitment_id)
+        page = session.execute(stmt.limit(_BATCH)).all()
+        if not page:
+            return
+        if len(page) == _BATCH and model is DeliveryRow:
+            # keep every share of the last batch together on the next page
+            last = page[-1][1].leaf_index
+            trimmed = [p for p in page if p[1].leaf_index != last]
+            page = trimmed or page
+        for row, entry in page:
+            values: list[Any] = []
+            for name in own:
+                values.append(getattr(row, name))
+                if name in TIMES:
+                    values.append(utc(getattr(row, name)))
+            if "category" in own:
+                cat = int(row.category)
+                ok = 1 <= cat <= len(CATEGORIES)
+                values += [CATEGORIES[cat - 1] if ok else "", CATEGORY_EN[cat - 1] if ok else ""]
+            if "org" in own:
+                values.append(codes.get(row.org, ""))
+            values += [
+                entry.leaf_index,
+                entry.chain_id,
+                entry.block_number,
+                entry.block_hash,
+                entry.block_time,
+                utc(entry.block_time),
+                entry.tx_hash,
+                entry.log_index,
+                entry.signer,
+                entry.leaf_hash,
+                PROOF_PATH.format(id=entry.record_id),
+                RECORD_PATH.format(id=entry.record_id),
+            ]
+            yield [int(v) if isinstance(v, bool) else v for v in values]
+        after = page[-1][1].leaf_index
