@@ -7,97 +7,30 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
-from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
-from api.web import charts, data, downloads
+from api.web import charts, data, downloads, render
 from api.web.i18n import Lang
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.records import CATEGORIES, RECORD_TYPES, Kind, ProjectKind, ResourceKind
-from ledger.export.csv_export import iter_csv, iter_table
 from ledger.store import queries
 from ledger.store.models import CommitmentRow, LogEntry
 from ledger.store.proofs import LogProofs
 from ledger.store.queries import totals
-from ledger.store.queries.csv_shapes import bilingual
 from ledger.store.queries.orgs import org_list, org_page
 from ledger.tlog.log_key import published_log_key
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 
-WEB = Path(__file__).resolve().parent.parent / "web"
-STATIC = WEB / "static"
-templates = Jinja2Templates(directory=str(WEB / "templates"))
 router = APIRouter(tags=["portal 门户"], include_in_schema=False)
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 PAGE = 50
-
-
-STATUS_NAMES = {
-    "draft": ("草稿", "draft"),
-    "published": ("已发布", "published"),
-    "matched": ("已对接", "matched"),
-    "in_progress": ("实施中", "in progress"),
-    "completed": ("已完成", "completed"),
-    "closed": ("已关闭", "closed"),
-}
-
-templates.env.filters.update(dt=data.dt, date=data.date, pct=data.pct, short=data.short)
-templates.env.globals.update(qty=data.qty, CATEGORIES=CATEGORIES, ResourceKind=ResourceKind)
-
-
-def _render(request: Request, name: str, lang: Lang, status: int = 200, **ctx: Any) -> HTMLResponse:
-    bundle = (STATIC / "dist" / "verify.js").is_file()
-    context = {
-        "request": request,
-        "L": lang,
-        "t": lang.t,
-        "switch_url": lang.switch_url(request.url),
-        "has_bundle": bundle,
-        "status_name": lambda status: lang.t(*STATUS_NAMES.get(status, (status, status))),
-        **ctx,
-    }
-    return templates.TemplateResponse(request, name, context, status_code=status)
-
-
-def _error(request: Request, lang: Lang, exc: LedgerError) -> HTMLResponse:
-    return _render(
-        request, "error.html", lang, status=exc.http_status, code=exc.code, message=exc.message
-    )
-
-
-def _download(filename: str, chunks: Iterable[str]) -> Response:
-    return Response(
-        "".join(chunks),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _csv(filename: str, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    """A summary CSV: bilingual headers over `names`, a BOM for spreadsheet programs."""
-    return _download(filename, iter_table([bilingual(n) for n in names], rows, bom=True))
-
-
-def _records_csv(session: Session, filename: str, f: queries.Filters) -> Response:
-    """The commitments matching `f` in the export's one commitments shape."""
-    return _download(filename, iter_csv(session, "commitments", f, bom=True))
-
-
-def _int_or_none(value: str | None, lo: int, hi: int) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    n = int(value.strip())
-    return n if lo <= n <= hi else None
 
 
 # ---------------------------------------------------------------- home
@@ -109,13 +42,13 @@ def home(
 ) -> Response:
     L = Lang.pick(lang)
     grand = totals.grand_totals(session)
-    rk, unit_filter, kind = _home_kind(kind, grand)
+    rk, unit_filter, kind = data.home_kind(kind, grand)
     scale, unit = (0.01, L.t("元", " CNY")) if rk == ResourceKind.FUNDS else (1.0, "")
     if unit_filter is not None:
         unit = " " + unit_filter
     series = [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
     where = [] if unit_filter is None else [CommitmentRow.unit == unit_filter]
-    by_cat = _one_measure(session, "category", rk, where)
+    by_cat = data.one_measure(session, "category", rk, where)
     cat_bars = [
         charts.Bar(
             L.category(code),
@@ -125,7 +58,7 @@ def home(
         for code, t in sorted(by_cat.items())
     ]
     keys = data.key_counties(session)
-    by_county = _one_measure(session, "county", rk, where)
+    by_county = data.one_measure(session, "county", rk, where)
     top = sorted(by_county.items(), key=lambda kv: (kv[0] not in keys, -kv[1].committed))[:15]
     county_bars = [
         charts.Bar(
@@ -141,7 +74,7 @@ def home(
         for day, t in totals.series_over_time(session, rk, 90, *where)
     ]
     what = L.resource(rk) + (f" ({unit.strip()})" if unit else "")
-    return _render(
+    return render.page(
         request,
         "home.html",
         L,
@@ -183,51 +116,30 @@ def home(
     )
 
 
-def _home_kind(kind: str, grand: totals.GrandTotals) -> tuple[int, str | None, str]:
-    """The home page's resource: funds, services, or goods of one unit (`goods:箱`; plain
-    `goods` is the unit with the most commitments), since goods of different units do not
-    add up. Returns the kind, the goods unit and the choice as the form shows it."""
-    if kind == "service":
-        return ResourceKind.SERVICE, None, kind
-    if kind == "goods" or kind.startswith("goods:"):
-        units = sorted(grand.goods, key=lambda u: (-grand.goods[u].commitments, u))
-        unit = kind.removeprefix("goods").removeprefix(":")
-        if unit not in grand.goods:
-            unit = units[0] if units else ""
-        return ResourceKind.GOODS, unit, f"goods:{unit}"
-    return ResourceKind.FUNDS, None, "funds"
-
-
-def _one_measure(
-    session: Session, by: str, rk: int, where: Sequence[Any]
-) -> dict[Any, totals.Triple]:
-    """Totals per group of funds, of services, or (with a unit condition) of one unit of
-    goods."""
-    if rk != ResourceKind.GOODS:
-        return totals.totals_by(session, by, rk, *where)
-    return {k: t for (k, _unit), t in totals.goods_by(session, by, *where).items()}
-
-
 # ---------------------------------------------------------------- project libraries
 
 
-def _library(
+@router.get("/needs", response_class=HTMLResponse)
+@router.get("/supply", response_class=HTMLResponse)
+def library(
     request: Request,
-    session: Session,
-    project_kind: int,
-    lang: str | None,
-    q: str | None,
-    county: str | None,
-    category: str | None,
-    key: str | None,
-    page: int,
-    fmt: str | None,
+    session: ReadSessionDep,
+    lang: str | None = None,
+    q: str | None = Query(None, max_length=100),
+    county: str | None = Query(None, max_length=10),
+    category: str | None = Query(None, max_length=3),
+    key: str | None = Query(None, max_length=5),
+    page: int = Query(1, ge=1, le=100_000),
+    format: str | None = Query(None, pattern="^(html|csv)$"),
 ) -> Response:
+    """The needs (/needs) or the supply (/supply) library."""
+    supply = request.url.path.rstrip("/").endswith("/supply")
+    project_kind = ProjectKind.SUPPLY if supply else ProjectKind.NEED
     L = Lang.pick(lang)
-    county_n = _int_or_none(county, 100000, 999999)
-    category_n = _int_or_none(category, 1, len(CATEGORIES))
+    county_n = render.int_or_none(county, 100000, 999999)
+    category_n = render.int_or_none(category, 1, len(CATEGORIES))
     key_only = key in ("1", "on", "true")
-    if fmt == "csv":
+    if format == "csv":
         items, _ = data.projects(
             session,
             project_kind=project_kind,
@@ -238,7 +150,9 @@ def _library(
             limit=100_000,
         )
         name = "needs" if project_kind == ProjectKind.NEED else "supply"
-        return _csv(f"{name}.csv", downloads.PROJECT_FIELDS, downloads.project_rows(items, name))
+        return render.summary_csv(
+            f"{name}.csv", downloads.PROJECT_FIELDS, downloads.project_rows(items, name)
+        )
     page = max(1, page)
     items, total = data.projects(
         session,
@@ -256,7 +170,7 @@ def _library(
         "category": category_n or "",
         "key": "1" if key_only else "",
     }
-    return _render(
+    return render.page(
         request,
         "library.html",
         L,
@@ -271,39 +185,6 @@ def _library(
         county_name=data.county_name,
     )
 
-
-@router.get("/needs", response_class=HTMLResponse)
-def needs(
-    request: Request,
-    session: ReadSessionDep,
-    lang: str | None = None,
-    q: str | None = Query(None, max_length=100),
-    county: str | None = Query(None, max_length=10),
-    category: str | None = Query(None, max_length=3),
-    key: str | None = Query(None, max_length=5),
-    page: int = Query(1, ge=1, le=100_000),
-    format: str | None = Query(None, pattern="^(html|csv)$"),
-) -> Response:
-    return _library(
-        request, session, ProjectKind.NEED, lang, q, county, category, key, page, format
-    )
-
-
-@router.get("/supply", response_class=HTMLResponse)
-def supply(
-    request: Request,
-    session: ReadSessionDep,
-    lang: str | None = None,
-    q: str | None = Query(None, max_length=100),
-    county: str | None = Query(None, max_length=10),
-    category: str | None = Query(None, max_length=3),
-    key: str | None = Query(None, max_length=5),
-    page: int = Query(1, ge=1, le=100_000),
-    format: str | None = Query(None, pattern="^(html|csv)$"),
-) -> Response:
-    return _library(
-        request, session, ProjectKind.SUPPLY, lang, q, county, category, key, page, format
-    )
 
 
 # ---------------------------------------------------------------- commitments
@@ -322,17 +203,17 @@ def commitments(
 ) -> Response:
     L = Lang.pick(lang)
     f = queries.Filters(
-        county=_int_or_none(county, 100000, 999999),
-        category=_int_or_none(category, 1, len(CATEGORIES)),
+        county=render.int_or_none(county, 100000, 999999),
+        category=render.int_or_none(category, 1, len(CATEGORIES)),
         org=org.strip() if org and org.strip() else None,
     )
     try:
         if format == "csv":
-            return _records_csv(session, "commitments.csv", f)
+            return render.records_csv(session, "commitments.csv", f)
         result = queries.list_records(session, "commitments", f, cursor=cursor, limit=PAGE)
     except LedgerError as exc:
-        return _error(request, L, exc)
-    return _render(
+        return render.error(request, L, exc)
+    return render.page(
         request,
         "commitments.html",
         L,
@@ -356,7 +237,7 @@ def project(
 ) -> Response:
     L = Lang.pick(lang)
     if not re.match(HEX32, project_id):
-        return _error(
+        return render.error(
             request,
             L,
             LedgerError(
@@ -367,10 +248,12 @@ def project(
     try:
         page = data.project_page(session, project_id)
     except LedgerError as exc:
-        return _error(request, L, exc)
+        return render.error(request, L, exc)
     if format == "csv":
-        return _csv("timeline.csv", downloads.TIMELINE_FIELDS, downloads.timeline_rows(page.steps))
-    return _render(
+        return render.summary_csv(
+            "timeline.csv", downloads.TIMELINE_FIELDS, downloads.timeline_rows(page.steps)
+        )
+    return render.page(
         request,
         "project.html",
         L,
@@ -393,8 +276,10 @@ def orgs(
     L = Lang.pick(lang)
     items = org_list(session)
     if format == "csv":
-        return _csv("organizations.csv", downloads.ORG_FIELDS, downloads.org_rows(items))
-    return _render(request, "orgs.html", L, items=items)
+        return render.summary_csv(
+            "organizations.csv", downloads.ORG_FIELDS, downloads.org_rows(items)
+        )
+    return render.page(request, "orgs.html", L, items=items)
 
 
 @router.get("/orgs/{org}", response_class=HTMLResponse)
@@ -409,11 +294,11 @@ def org(
     try:
         page = org_page(session, org[:64])
     except LedgerError as exc:
-        return _error(request, L, exc)
+        return render.error(request, L, exc)
     if format == "csv":
         who = queries.Filters(org=page.org_code or page.addresses[0])
-        return _records_csv(session, f"org-{page.org_code or 'unknown'}.csv", who)
-    return _render(request, "org.html", L, o=page, county_name=data.county_name)
+        return render.records_csv(session, f"org-{page.org_code or 'unknown'}.csv", who)
+    return render.page(request, "org.html", L, o=page, county_name=data.county_name)
 
 
 # ---------------------------------------------------------------- counties
@@ -442,8 +327,10 @@ def counties(
         for code in sorted(counts)
     ]
     if format == "csv":
-        return _csv("counties.csv", downloads.COUNTY_FIELDS, downloads.county_rows(rows))
-    return _render(request, "counties.html", L, rows=rows)
+        return render.summary_csv(
+            "counties.csv", downloads.COUNTY_FIELDS, downloads.county_rows(rows)
+        )
+    return render.page(request, "counties.html", L, rows=rows)
 
 
 @router.get("/counties/{county}", response_class=HTMLResponse)
@@ -455,7 +342,7 @@ def county(
     format: str | None = Query(None, pattern="^(html|csv)$"),
 ) -> Response:
     L = Lang.pick(lang)
-    code = _int_or_none(county, 100000, 999999)
+    code = render.int_or_none(county, 100000, 999999)
     try:
         if code is None:
             raise LedgerError(
@@ -464,9 +351,9 @@ def county(
             )
         page = data.county_page(session, code)
     except LedgerError as exc:
-        return _error(request, L, exc)
+        return render.error(request, L, exc)
     if format == "csv":
-        return _records_csv(session, f"county-{code}.csv", queries.Filters(county=code))
+        return render.records_csv(session, f"county-{code}.csv", queries.Filters(county=code))
     series = [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
     chart = charts.grouped_bars(
         "chart-county-category",
@@ -480,7 +367,7 @@ def county(
         unit=L.t("元", " CNY"),
         cjk=L.code == "zh",
     )
-    return _render(request, "county.html", L, c=page, chart=chart)
+    return render.page(request, "county.html", L, c=page, chart=chart)
 
 
 # ---------------------------------------------------------------- transactions and verify
@@ -507,7 +394,7 @@ def transaction(
         else []
     )
     if not entries:
-        return _error(
+        return render.error(
             request,
             L,
             NotFoundError(
@@ -515,7 +402,7 @@ def transaction(
                 code="tx_not_found",
             ),
         )
-    return _render(
+    return render.page(
         request,
         "tx.html",
         L,
@@ -577,7 +464,7 @@ def verify(
                 ctx["server_check"] = str(exc)
         except LedgerError as exc:
             ctx["error"] = exc.message
-    return _render(
+    return render.page(
         request,
         "verify.html",
         L,
@@ -593,8 +480,8 @@ def verify(
 @router.get("/portal/static/{path:path}")
 def static(path: str) -> Response:
     """The portal's CSS and the built verifier bundle (absent until `npm run build:web`)."""
-    target = (STATIC / path).resolve()
-    if not target.is_file() or STATIC.resolve() not in target.parents:
+    target = (render.STATIC / path).resolve()
+    if not target.is_file() or render.STATIC.resolve() not in target.parents:
         return problem(404, "not_found", f"no static file {path}")
     media = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     if target.suffix == ".js":

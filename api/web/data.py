@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,15 @@ from ledger.store.models import (
     ReceiptRow,
 )
 from ledger.store.queries.orgs import Scorecard, locations, org_codes, scorecard
-from ledger.store.queries.totals import Triple, aggregate, count_by, fold, totals_by
+from ledger.store.queries.totals import (
+    GrandTotals,
+    Triple,
+    aggregate,
+    count_by,
+    fold,
+    goods_by,
+    totals_by,
+)
 
 # ----------------------------------------------------------------- shaping
 
@@ -70,6 +79,32 @@ def short(h: str | None, n: int = 10) -> str:
 def rate_cell(rate: float | None) -> str:
     """A rate for a CSV cell: four decimals, or empty when there is nothing to rate."""
     return "" if rate is None else f"{rate:.4f}"
+
+
+# ----------------------------------------------------------------- home
+
+
+def home_kind(kind: str, grand: GrandTotals) -> tuple[int, str | None, str]:
+    """The home page's resource: funds, services, or goods of one unit (`goods:箱`; plain
+    `goods` is the unit with the most commitments), since goods of different units do not
+    add up. Returns the kind, the goods unit and the choice as the form shows it."""
+    if kind == "service":
+        return ResourceKind.SERVICE, None, kind
+    if kind == "goods" or kind.startswith("goods:"):
+        units = sorted(grand.goods, key=lambda u: (-grand.goods[u].commitments, u))
+        unit = kind.removeprefix("goods").removeprefix(":")
+        if unit not in grand.goods:
+            unit = units[0] if units else ""
+        return ResourceKind.GOODS, unit, f"goods:{unit}"
+    return ResourceKind.FUNDS, None, "funds"
+
+
+def one_measure(session: Session, by: str, rk: int, where: Sequence[Any]) -> dict[Any, Triple]:
+    """Totals per group of funds, of services, or (with a unit condition) of one unit of
+    goods."""
+    if rk != ResourceKind.GOODS:
+        return totals_by(session, by, rk, *where)
+    return {k: t for (k, _unit), t in goods_by(session, by, *where).items()}
 
 
 # ----------------------------------------------------------------- counties

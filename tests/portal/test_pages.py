@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.routers import portal
+from api.web import render
 from ledger.config import PROJECT_ROOT
 from ledger.core.records import RECORD_TYPES
 from ledger.store.queries import csv_shapes
@@ -267,8 +267,8 @@ def test_pages_work_when_the_js_bundle_is_missing(
     client: TestClient, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     static = tmp_path / "static"
-    shutil.copytree(portal.STATIC, static, ignore=shutil.ignore_patterns("dist"))
-    monkeypatch.setattr(portal, "STATIC", static)
+    shutil.copytree(render.STATIC, static, ignore=shutil.ignore_patterns("dist"))
+    monkeypatch.setattr(render, "STATIC", static)
     body = client.get(f"/verify?id={world.records['c:funds']}").text
     assert 'id="no-bundle"' in body and "dist/verify.js" not in body
     assert client.get("/portal/static/portal.css").status_code == 200

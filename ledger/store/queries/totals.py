@@ -193,24 +193,20 @@ def series_over_time(
     for d, q in session.execute(committed):
         per_day[int(d)].committed += int(q or 0)
     day = LogEntry.block_time // DAY
-    delivered = (
-        select(day, func.sum(DeliveryRow.quantity))
-        .join(LogEntry, LogEntry.record_id == DeliveryRow.record_id)
-        .join(CommitmentRow, CommitmentRow.record_id == DeliveryRow.commitment_id)
-        .where(CommitmentRow.resource_kind == resource_kind, *where)
-        .group_by(day)
-    )
-    for d, q in session.execute(delivered):
-        per_day[int(d)].delivered += int(q or 0)
-    confirmed = (
-        select(day, func.sum(ReceiptRow.confirmed_quantity))
-        .join(LogEntry, LogEntry.record_id == ReceiptRow.record_id)
-        .join(CommitmentRow, CommitmentRow.record_id == ReceiptRow.commitment_id)
-        .where(CommitmentRow.resource_kind == resource_kind, *where)
-        .group_by(day)
-    )
-    for d, q in session.execute(confirmed):
-        per_day[int(d)].confirmed += int(q or 0)
+    for model, quantity, stage in (
+        (DeliveryRow, DeliveryRow.quantity, "delivered"),
+        (ReceiptRow, ReceiptRow.confirmed_quantity, "confirmed"),
+    ):
+        stmt = (
+            select(day, func.sum(quantity))
+            .join(LogEntry, LogEntry.record_id == model.record_id)
+            .join(CommitmentRow, CommitmentRow.record_id == model.commitment_id)
+            .where(CommitmentRow.resource_kind == resource_kind, *where)
+            .group_by(day)
+        )
+        for d, q in session.execute(stmt):
+            t = per_day[int(d)]
+            setattr(t, stage, getattr(t, stage) + int(q or 0))
     running = Triple()
     out = []
     for n in sorted(per_day):
