@@ -11,7 +11,8 @@ from rich.console import Console
 
 from ledger.app import LedgerService
 from ledger.export import indicators as ind
-from ledger.export.report import build_report, write_report
+from ledger.export.report import build_report
+from ledger.export.report_files import write_report
 from ledger.export.snapshot import (
     Period,
     Snapshot,
