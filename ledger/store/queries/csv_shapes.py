@@ -159,56 +159,86 @@ def columns(kind: str) -> list[str]:
     return [bilingual(n) for n in fields(kind)]
 
 
+_CHAIN = (
+    LogEntry.leaf_index,
+    LogEntry.chain_id,
+    LogEntry.block_number,
+    LogEntry.block_hash,
+    LogEntry.block_time,
+    LogEntry.tx_hash,
+    LogEntry.log_index,
+    LogEntry.signer,
+    LogEntry.leaf_hash,
+    LogEntry.record_id,
+)
+
+
 def rows(session: Session, kind: str, f: Filters | None = None) -> Iterator[list[Any]]:
     """The rows of a kind matching `f`, in log order, a page of leaf indexes at a time."""
     model = _model(kind)
     own = _own(model)
+    # plain columns, not ORM objects: a log entry's record bytes are not read at all
+    stmt = (
+        select(*(getattr(model, n) for n in own), *_CHAIN)
+        .join(LogEntry, LogEntry.record_id == model.record_id)
+        .order_by(LogEntry.leaf_index)
+    )
+    if f is not None:
+        stmt = apply_filters(stmt, model, f)
+    if model is DeliveryRow:
+        stmt = stmt.order_by(DeliveryRow.commitment_id)
+    n_own = len(own)
+    cat = own.index("category") if "category" in own else None
+    org = own.index("org") if "org" in own else None
+    times = [own.index(t) for t in TIMES if t in own]
     codes = org_codes(session)
     after = -1
     while True:
-        stmt = (
-            select(model, LogEntry)
-            .join(LogEntry, LogEntry.record_id == model.record_id)
-            .where(LogEntry.leaf_index > after)
-            .order_by(LogEntry.leaf_index)
-        )
-        if f is not None:
-            stmt = apply_filters(stmt, model, f)
-        if model is DeliveryRow:
-            stmt = stmt.order_by(DeliveryRow.commitment_id)
-        page = session.execute(stmt.limit(_BATCH)).all()
+        page = session.execute(stmt.where(LogEntry.leaf_index > after).limit(_BATCH)).all()
         if not page:
             return
         if len(page) == _BATCH and model is DeliveryRow:
             # keep every share of the last batch together on the next page
-            last = page[-1][1].leaf_index
-            trimmed = [p for p in page if p[1].leaf_index != last]
+            last = page[-1][n_own]
+            trimmed = [p for p in page if p[n_own] != last]
             page = trimmed or page
-        for row, entry in page:
+        for r in page:
             values: list[Any] = []
-            for name in own:
-                values.append(getattr(row, name))
-                if name in TIMES:
-                    values.append(utc(getattr(row, name)))
-            if "category" in own:
-                cat = int(row.category)
-                ok = 1 <= cat <= len(CATEGORIES)
-                values += [CATEGORIES[cat - 1] if ok else "", CATEGORY_EN[cat - 1] if ok else ""]
-            if "org" in own:
-                values.append(codes.get(row.org, ""))
+            for j in range(n_own):
+                values.append(r[j])
+                if j in times:
+                    values.append(utc(r[j]))
+            if cat is not None:
+                c = int(r[cat])
+                ok = 1 <= c <= len(CATEGORIES)
+                values += [CATEGORIES[c - 1] if ok else "", CATEGORY_EN[c - 1] if ok else ""]
+            if org is not None:
+                values.append(codes.get(r[org], ""))
+            (
+                leaf,
+                chain_id,
+                number,
+                block_hash,
+                block_time,
+                tx,
+                log_index,
+                signer,
+                leaf_hash,
+                rid,
+            ) = r[n_own:]
             values += [
-                entry.leaf_index,
-                entry.chain_id,
-                entry.block_number,
-                entry.block_hash,
-                entry.block_time,
-                utc(entry.block_time),
-                entry.tx_hash,
-                entry.log_index,
-                entry.signer,
-                entry.leaf_hash,
-                PROOF_PATH.format(id=entry.record_id),
-                RECORD_PATH.format(id=entry.record_id),
+                leaf,
+                chain_id,
+                number,
+                block_hash,
+                block_time,
+                utc(block_time),
+                tx,
+                log_index,
+                signer,
+                leaf_hash,
+                PROOF_PATH.format(id=rid),
+                RECORD_PATH.format(id=rid),
             ]
             yield [int(v) if isinstance(v, bool) else v for v in values]
-        after = page[-1][1].leaf_index
+        after = page[-1][n_own]
