@@ -5,6 +5,7 @@ that `ledger.export.report.build_report` computed."""
 from __future__ import annotations
 
 import csv
+import io
 import re
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from ledger.export.snapshot import CST
 
 def write_tables(report: Report, out: Path) -> list[Path]:
     """figures/<table>.csv, figures.xlsx and provenance.csv."""
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # slow to import; only when a report is written
 
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -100,8 +101,8 @@ def render_html(report: Report) -> str:
 
 def write_pdf(report: Report, path: Path) -> None:
     """The report as PDF (reportlab), embedding the CJK font and the PNG charts."""
-    import io
-
+    # reportlab and matplotlib (charts) load only when a report is written: every `bangfu`
+    # command imports this module, and they would slow each one down
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
