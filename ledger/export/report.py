@@ -20,6 +20,7 @@ from typing import Any
 from ledger.core.errors import LedgerError
 from ledger.core.records import CATEGORIES, CATEGORY_EN, ResourceKind
 from ledger.export.snapshot import CST, Period, Snapshot, records_root
+from ledger.store.queries.totals import Triple, tally
 
 TEMPLATES = Path(__file__).parent / "templates"
 UNRECEIPTED_DAYS = 30
@@ -183,50 +184,52 @@ def build_report(
     keys = set(key_counties)
     tables: dict[str, Table] = {}
 
-    # -- totals, per resource kind and unit
-    total_rows: list[Row] = []
-    by_unit: dict[tuple[int, str], list[Any]] = defaultdict(list)
+    # -- totals, per resource kind and unit (the read model's grouping, `tally`), in the
+    # period and to the cut-off
+    to_date: list[tuple[Any, int, str, Triple]] = []
+    in_period: list[tuple[Any, int, str, Triple]] = []
+    behind: dict[tuple[int, str], set[str]] = defaultdict(set)
     for c in snapshot.commitments.values():
-        by_unit[(c.resource_kind, c.unit)].append(c)
-    for (rk, unit), cs in sorted(by_unit.items()):
-        made = [c for c in cs if period.contains(c.block_time)]
-        ids = {c.record_id for c in made}
-        delivered_p = confirmed_p = 0
-        all_ids = {c.record_id for c in cs}
-        cids = {c.record_id for c in cs}
-        for d in snapshot.deliveries:
-            if d.commitment_id not in cids:
-                continue
-            all_ids.add(d.record_id)
-            if period.contains(d.block_time):
-                delivered_p += d.quantity
-                ids.add(d.record_id)
-            if d.receipt_id:
-                all_ids.add(d.receipt_id)
-                if d.receipt_time is not None and period.contains(d.receipt_time):
-                    confirmed_p += d.confirmed or 0
-                    ids.add(d.receipt_id)
+        group = (c.resource_kind, c.unit)
+        to_date.append((None, *group, Triple(c.quantity, c.delivered, c.confirmed, 1)))
+        behind[group].add(c.record_id)
+        if period.contains(c.block_time):
+            in_period.append((None, *group, Triple(c.quantity, 0, 0, 1)))
+    for d in snapshot.deliveries:
+        c = snapshot.commitments[d.commitment_id]
+        group = (c.resource_kind, c.unit)
+        behind[group].add(d.record_id)
+        if period.contains(d.block_time):
+            in_period.append((None, *group, Triple(0, d.quantity, 0, 0)))
+        if d.receipt_id:
+            behind[group].add(d.receipt_id)
+            if d.receipt_time is not None and period.contains(d.receipt_time):
+                in_period.append((None, *group, Triple(0, 0, d.confirmed or 0, 0)))
+    made = {(t.resource_kind, t.unit): t.amounts for t in tally(in_period)}
+    total_rows: list[Row] = []
+    for t in tally(to_date):
+        rk, unit, all_time = t.resource_kind, t.unit, t.amounts
+        now = made.get((rk, unit), Triple())
         fmt = yuan if rk == ResourceKind.FUNDS else str
-        total = sum(c.quantity for c in cs)
-        delivered = sum(c.delivered for c in cs)
-        confirmed = sum(c.confirmed for c in cs)
         total_rows.append(
             Row(
                 f"totals/{rk}/{unit or '-'}",
                 {
                     "resource": RESOURCE_ZH.get(rk, str(rk)),
                     "unit": "元 CNY" if rk == ResourceKind.FUNDS else unit,
-                    "commitments_period": len(made),
-                    "committed_period": fmt(sum(c.quantity for c in made)),
-                    "delivered_period": fmt(delivered_p),
-                    "confirmed_period": fmt(confirmed_p),
-                    "commitments_total": len(cs),
-                    "committed_total": fmt(total),
-                    "delivered_total": fmt(delivered),
-                    "confirmed_total": fmt(confirmed),
-                    "fulfilment_total": _pct(min(delivered, total), total),
+                    "commitments_period": now.commitments,
+                    "committed_period": fmt(now.committed),
+                    "delivered_period": fmt(now.delivered),
+                    "confirmed_period": fmt(now.confirmed),
+                    "commitments_total": all_time.commitments,
+                    "committed_total": fmt(all_time.committed),
+                    "delivered_total": fmt(all_time.delivered),
+                    "confirmed_total": fmt(all_time.confirmed),
+                    "fulfilment_total": _pct(
+                        min(all_time.delivered, all_time.committed), all_time.committed
+                    ),
                 },
-                ids | all_ids,
+                behind[(rk, unit)],
             )
         )
     tables["totals"] = Table(

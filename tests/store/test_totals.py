@@ -11,7 +11,7 @@ from ledger.core.records import ResourceKind
 from ledger.store.db import Database
 from ledger.store.models import CommitmentRow, LogEntry
 from ledger.store.queries import Filters
-from ledger.store.queries.totals import Triple, fold, goods_by, grand_totals, public
+from ledger.store.queries.totals import Triple, fold, goods_by, grand_totals, public, tally
 
 COUNTY = 522327
 H = "0x" + "ab" * 32
@@ -69,3 +69,18 @@ def test_goods_of_different_units_are_not_summed(db: Database) -> None:
         rows = public(s, "county", Filters())
         goods = {r["unit"]: r["committed"] for r in rows if r["resource_kind"] == 2}
         assert goods == {"kg": 10, "箱": 5}
+
+
+def test_tally_groups_like_the_aggregate() -> None:
+    """The report's in-memory grouping keeps goods of two units apart too."""
+    rows = tally(
+        [
+            (None, ResourceKind.GOODS, "kg", Triple(10, 4, 0, 1)),
+            (None, ResourceKind.GOODS, "箱", Triple(5, 5, 0, 1)),
+            (None, ResourceKind.GOODS, "kg", Triple(2, 0, 0, 1)),
+        ]
+    )
+    assert [(t.unit, t.amounts) for t in rows] == [
+        ("kg", Triple(12, 4, 0, 2)),
+        ("箱", Triple(5, 5, 0, 1)),
+    ]

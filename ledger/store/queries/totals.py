@@ -1,9 +1,10 @@
 """Totals: committed, delivered and confirmed per group, resource kind and unit.
 
 `aggregate` is the one totals query; the public API, the portal's pages and CSV downloads
-fold its rows. Funds are counted in fen and services in hours whatever a commitment's unit
-text says, so they fold across unit texts; goods never do: 10 kg of rice and 5 boxes of
-books stay two totals, one per unit.
+fold its rows, and the periodic report groups its snapshot with `tally`, by the same rule.
+Funds are counted in fen and services in hours whatever a commitment's unit text says, so
+they fold across unit texts; goods never do: 10 kg of rice and 5 boxes of books stay two
+totals, one per unit.
 """
 
 from __future__ import annotations
@@ -88,6 +89,16 @@ def aggregate(
         amounts = Triple(int(committed or 0), int(delivered or 0), int(confirmed or 0), int(n))
         out.append(Total(k, int(rk), unit, amounts))
     return out
+
+
+def tally(items: Iterable[tuple[Any, int, str, Triple]]) -> list[Total]:
+    """The aggregate's grouping over amounts already in memory, such as the report's
+    snapshot at its cut-off (where the running columns `aggregate` sums would include
+    later deliveries): per group, resource kind and unit, sorted the same way."""
+    out: dict[tuple[Any, int, str], Triple] = defaultdict(Triple)
+    for key, rk, unit, amounts in items:
+        out[(key, rk, unit)].add(amounts)
+    return [Total(k, rk, unit, t) for (k, rk, unit), t in sorted(out.items())]
 
 
 def public(session: Session, by: str, f: Filters) -> list[dict[str, Any]]:
