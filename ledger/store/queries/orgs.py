@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import NotFoundError
@@ -31,7 +31,7 @@ def org_codes(session: Session) -> dict[str, str]:
     return {a: c for a, c in rows if c}
 
 
-def org_signers(code: str) -> Any:
+def org_signers(code: str) -> Select[tuple[str]]:
     """A subquery of the signing addresses granted under one credit code (for `IN`)."""
     return select(RoleEvent.address).where(RoleEvent.org_code == code)
 
