@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from sqlalchemy import select
 
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
@@ -20,7 +19,7 @@ from api.web.i18n import Lang
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.records import CATEGORIES, RECORD_TYPES, Kind, ProjectKind, ResourceKind
 from ledger.store import queries
-from ledger.store.models import CommitmentRow, LogEntry
+from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
 from ledger.store.queries import totals
 from ledger.store.queries.orgs import org_list, org_page
@@ -381,17 +380,7 @@ def transaction(
     lang: str | None = None,
 ) -> Response:
     L = Lang.pick(lang)
-    entries = (
-        list(
-            session.scalars(
-                select(LogEntry)
-                .where(LogEntry.tx_hash == tx_hash.lower())
-                .order_by(LogEntry.leaf_index)
-            )
-        )
-        if re.match(HEX32, tx_hash)
-        else []
-    )
+    entries = queries.records_in_tx(session, tx_hash) if re.match(HEX32, tx_hash) else []
     if not entries:
         return render.error(
             request,

@@ -19,6 +19,7 @@ from ledger.store.queries.lists import (
     list_records,
     location,
     overview,
+    records_in_tx,
 )
 from ledger.store.queries.orgs import org_codes
 from ledger.store.queries.totals import Triple, aggregate
@@ -39,4 +40,5 @@ __all__ = [
     "location",
     "org_codes",
     "overview",
+    "records_in_tx",
 ]

@@ -190,6 +190,12 @@ def get_record(session: Session, record_id: str) -> dict[str, Any]:
     }
 
 
+def records_in_tx(session: Session, tx_hash: str) -> list[LogEntry]:
+    """The log entries one transaction appended, in log order."""
+    stmt = select(LogEntry).where(LogEntry.tx_hash == tx_hash.lower()).order_by(LogEntry.leaf_index)
+    return list(session.scalars(stmt))
+
+
 def overview(session: Session) -> dict[str, Any]:
     """Counts for the health page and the portal's home."""
     counts = {
