@@ -1,7 +1,7 @@
 """Shaping for the portal's templates over `ledger.store.queries`: county names, money
-in yuan, dates and short hashes; plus the pages that join the project libraries' tables
-(titles, free-text search, key counties, stored content), which `ledger.store` may not
-import: project listings, a project's timeline and a county's page.
+in yuan, dates and short hashes; plus what joins the project libraries' tables (titles,
+free-text search, key counties, matches, stored content), which `ledger.store` may not
+import: project listings, a project's page over its timeline, and a county's page.
 
 Everything reads the SQL read model (a cache of the chain); the verify page then lets the
 browser check what matters against the chain itself.
@@ -26,13 +26,11 @@ from ledger.library import regions
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
 from ledger.store.models import (
     CommitmentRow,
-    DeliveryRow,
-    FlagRow,
     LogEntry,
     ProjectAnchorRow,
-    ReceiptRow,
 )
-from ledger.store.queries.orgs import Scorecard, locations, org_codes, scorecard
+from ledger.store.queries.orgs import Scorecard, scorecard
+from ledger.store.queries.timeline import Step, timeline
 from ledger.store.queries.totals import (
     GrandTotals,
     Triple,
@@ -245,20 +243,6 @@ def _attach_totals(session: Session, items: list[ProjectSummary]) -> None:
 
 
 @dataclass
-class Step:
-    """One step of a project's timeline, in chain order."""
-
-    stage: str  # published | matched | committed | delivered | confirmed | flagged
-    record_id: str
-    kind: int
-    leaf_index: int
-    block_time: int
-    tx_hash: str
-    block_number: int
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class ProjectPage:
     project_id: str
     anchor: ProjectAnchorRow
@@ -272,123 +256,21 @@ class ProjectPage:
 
 
 def project_page(session: Session, project_id: str) -> ProjectPage:
-    """A project with its timeline: published → matched → committed → deliveries → receipts,
-    and any auditor flags on those records."""
-    pid = project_id.lower()
-    anchors = list(
-        session.scalars(
-            select(ProjectAnchorRow)
-            .where(ProjectAnchorRow.project_id == pid)
-            .order_by(ProjectAnchorRow.version)
-        )
-    )
-    if not anchors:
-        raise NotFoundError(
-            f"no project {project_id} is anchored on this ledger; check the id",
-            code="project_not_found",
-        )
-    commitments = list(session.scalars(select(CommitmentRow).where(CommitmentRow.need_id == pid)))
-    cids = [c.record_id for c in commitments]
-    deliveries = (
-        list(session.scalars(select(DeliveryRow).where(DeliveryRow.commitment_id.in_(cids))))
-        if cids
-        else []
-    )
-    receipts = (
-        list(session.scalars(select(ReceiptRow).where(ReceiptRow.commitment_id.in_(cids))))
-        if cids
-        else []
-    )
-    ids = (
-        [a.record_id for a in anchors]
-        + cids
-        + [d.record_id for d in deliveries]
-        + [r.record_id for r in receipts]
-    )
-    flags = list(session.scalars(select(FlagRow).where(FlagRow.target_id.in_(ids))))
-    loc = locations(session, ids + [f.record_id for f in flags])
-    codes = org_codes(session)
-
-    def step(stage: str, record_id: str, **detail: Any) -> Step:
-        e = loc[record_id]
-        return Step(
-            stage, record_id, e.kind, e.leaf_index, e.block_time, e.tx_hash, e.block_number, detail
-        )
-
-    steps = [
-        step(
-            "published",
-            a.record_id,
-            version=a.version,
-            content_hash=a.content_hash,
-            title=a.title,
-            budget=int(a.budget),
-            end_date=int(a.end_date),
-        )
-        for a in anchors
-    ]
-    seen_matches: set[str] = set()
+    """A project's timeline with what the library adds: each match's direction (点单/接单)
+    and supply project, the title and status, and whether the stored content hashes to
+    the anchored hash."""
+    t = timeline(session, project_id)
+    pid, anchors, steps = t.project_id, t.anchors, t.steps
     matches = {
         m.match_id: m
         for m in session.scalars(select(LibraryMatch).where(LibraryMatch.need_id == pid))
     }
-    for c in commitments:
-        if c.match_id not in seen_matches and int(c.match_id, 16) != 0:
-            seen_matches.add(c.match_id)
-            m = matches.get(c.match_id)
-            steps.append(
-                step(
-                    "matched",
-                    c.record_id,
-                    match_id=c.match_id,
-                    direction=m.direction if m else None,
-                    supply_id=m.supply_id if m and int(m.supply_id, 16) else None,
-                )
-            )
-        steps.append(
-            step(
-                "committed",
-                c.record_id,
-                org=codes.get(c.org, c.org),
-                resource_kind=c.resource_kind,
-                quantity=c.quantity,
-                unit=c.unit,
-                due_date=c.due_date,
-            )
-        )
-    by_id = {c.record_id: c for c in commitments}
-    for d in deliveries:
-        c = by_id[d.commitment_id]
-        steps.append(
-            step(
-                "delivered",
-                d.record_id,
-                resource_kind=c.resource_kind,
-                unit=c.unit,
-                commitment_id=d.commitment_id,
-                quantity=d.quantity,
-                batch=d.batch,
-                line_count=d.line_count,
-                beneficiary_count=d.beneficiary_count,
-            )
-        )
-    for r in receipts:
-        c = by_id[r.commitment_id]
-        steps.append(
-            step(
-                "confirmed",
-                r.record_id,
-                resource_kind=c.resource_kind,
-                unit=c.unit,
-                delivery_id=r.delivery_id,
-                quantity=r.confirmed_quantity,
-            )
-        )
-    for f in flags:
-        steps.append(step("flagged", f.record_id, target_id=f.target_id, reason=f.reason_code))
-    order = {"published": 0, "matched": 1, "committed": 2, "delivered": 3, "confirmed": 4}
-    steps.sort(key=lambda s: (s.leaf_index, order.get(s.stage, 5)))
-    page = ProjectPage(pid, anchors[-1], steps, commitments)
+    for s in steps:
+        if s.stage == "matched":
+            m = matches.get(s.detail["match_id"])
+            s.detail["direction"] = m.direction if m else None
+            s.detail["supply_id"] = m.supply_id if m and int(m.supply_id, 16) else None
+    page = ProjectPage(pid, anchors[-1], steps, t.commitments)
     row = session.get(LibraryProject, pid)
     if row is not None:
         page.title, page.status = row.title, row.status

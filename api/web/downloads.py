@@ -13,6 +13,7 @@ from typing import Any
 
 from api.web import data
 from ledger.core.records import CATEGORIES
+from ledger.store.queries.timeline import Step
 from ledger.store.queries.totals import Triple
 
 PROJECT_FIELDS = (
@@ -101,7 +102,7 @@ def county_rows(
         yield [code, name, int(key), n, t.committed, t.delivered, t.confirmed]
 
 
-def timeline_rows(steps: Iterable[data.Step]) -> Iterator[Sequence[Any]]:
+def timeline_rows(steps: Iterable[Step]) -> Iterator[Sequence[Any]]:
     for s in steps:
         yield [
             s.stage,

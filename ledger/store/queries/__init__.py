@@ -3,7 +3,8 @@
 Everything here reads the SQL read model only and returns no personal data (there is none
 on chain: beneficiaries are keyed pseudonyms behind Merkle roots). By concept:
 `lists` (filters, cursor pages, one record), `totals` (the one totals aggregate), `orgs`
-(address → credit code, names, scorecards) and `csv_shapes` (the CSV of each record kind).
+(address → credit code, names, scorecards), `timeline` (a project's steps in chain order)
+and `csv_shapes` (the CSV of each record kind).
 """
 
 from ledger.store.queries.lists import (
