@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from api.deps import ReadSessionDep
 from api.schemas import ORG_OR_ADDRESS, PageOut
 from ledger.store import queries
+from ledger.store.queries import totals
 
 router = APIRouter(prefix="/api/v1/public", tags=["public 公众"])
 
@@ -74,7 +75,7 @@ def public_totals(
     until: int | None = Query(None, ge=0, le=MAX_TIME),
 ) -> list[dict[str, Any]]:
     """Committed, delivered and confirmed, per resource kind and unit."""
-    return queries.totals(session, by, _filters(county, category, org, None, None, since, until))
+    return totals.public(session, by, _filters(county, category, org, None, None, since, until))
 
 
 @router.get("/record/{record_id}", summary="单条记录 One record with its chain location")

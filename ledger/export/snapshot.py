@@ -18,17 +18,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
-from ledger.core.merkle import MerkleTree, leaf_hash, root
+from ledger.core.merkle import MerkleTree, root
+from ledger.core.records import leaf_hash
+from ledger.library.models import KeyCounty
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,
     FlagRow,
     LogEntry,
-    Organization,
     ProjectAnchorRow,
     ReceiptRow,
-    RoleEvent,
 )
+from ledger.store.queries.orgs import org_codes, org_names
 
 #: Periods are calendar periods in China Standard Time (UTC+8, no daylight saving).
 CST = timezone(timedelta(hours=8), "CST")
@@ -325,15 +326,8 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
         ).all()
     ]
 
-    codes: dict[str, str] = {}
-    for address, code in session.execute(
-        select(RoleEvent.address, RoleEvent.org_code)
-        .where(RoleEvent.org_code.is_not(None))
-        .order_by(RoleEvent.block_number, RoleEvent.log_index)
-    ).all():
-        if code:
-            codes[address] = code
-    names = {o.org_code: (o.name, o.name_en) for o in session.scalars(select(Organization)).all()}
+    codes = org_codes(session)
+    names = org_names(session)
     return Snapshot(
         cutoff=cutoff,
         province=province,
@@ -366,8 +360,6 @@ def load_key_counties(path: Path | None, session: Session | None = None) -> set[
     if path is None:
         if session is None:
             return set()
-        from ledger.library.models import KeyCounty
-
         return {int(c) for c in session.scalars(select(KeyCounty.code)).all()}
     try:
         text = path.read_text("utf-8-sig")

@@ -326,10 +326,13 @@ def test_csv_exports_carry_tx_and_proof(demo: Demo) -> None:
             assert len(rows) == n
             expected = {"commitments": 3, "deliveries": 5, "receipts": 3, "flags": 1, "projects": 3}
             assert n == expected[kind]
-            for row in rows:
-                assert row["tx_hash"].startswith("0x") and len(row["tx_hash"]) == 66
-                assert row["proof_path"] == f"/api/v1/proofs/record/{row['record_id']}"
-                assert int(row["leaf_index"]) >= 0
+            for row in rows:  # bilingual headers: the Chinese label, then the field name
+                tx = row["交易哈希 tx_hash"]
+                assert tx.startswith("0x") and len(tx) == 66
+                assert row["证明路径 proof_path"] == (
+                    f"/api/v1/proofs/record/{row['记录编号 record_id']}"
+                )
+                assert int(row["日志序号 leaf_index"]) >= 0
     with pytest.raises(Exception, match="unknown export kind"):
         csv_export.columns("people")
 

@@ -15,9 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.routers import portal
+from api.web import render
 from ledger.config import PROJECT_ROOT
 from ledger.core.records import RECORD_TYPES
+from ledger.store.queries import csv_shapes
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 
@@ -82,6 +83,9 @@ def test_home_shows_totals_and_charts(client: TestClient):
     assert "民生保障" in body
     en = client.get("/?lang=en").text
     assert "livelihood security" in en and "民生保障" not in en
+    # goods are charted one unit at a time: boxes are never added to another unit
+    goods = client.get("/?kind=goods").text
+    assert 'value="goods:箱" selected' in goods and "物资 (箱)" in goods
 
 
 def test_library_filters_and_search(client: TestClient, world: World):
@@ -179,30 +183,49 @@ def _csv(client: TestClient, url: str) -> list[dict[str, str]]:
 
 
 def test_csv_downloads_parse(client: TestClient, world: World):
+    # headers are bilingual: the Chinese label, then the field name
     needs = _csv(client, "/needs?format=csv")
-    assert {r["project_id"] for r in needs} == {
+    assert {r["项目编号 project_id"] for r in needs} == {
         world.needs[n] for n in ("school", "clinic", "tea", "training")
     }
-    school = next(r for r in needs if r["project_id"] == world.needs["school"])
-    assert school["funds_committed_fen"] == "12000000" and school["category_zh"] == "民生保障"
-    assert [r["county"] for r in _csv(client, f"/needs?format=csv&county={COUNTY_B}")] == [
+    school = next(r for r in needs if r["项目编号 project_id"] == world.needs["school"])
+    assert school["承诺资金(分) funds_committed_fen"] == "12000000"
+    assert school["类别 category_zh"] == "民生保障"
+    assert [r["县代码 county"] for r in _csv(client, f"/needs?format=csv&county={COUNTY_B}")] == [
         str(COUNTY_B)
     ]
     assert len(_csv(client, "/supply?format=csv")) == 1
     commitments = _csv(client, "/commitments?format=csv")
-    assert {r["record_id"] for r in commitments} == {
+    assert {r["记录编号 record_id"] for r in commitments} == {
         world.records[n] for n in ("c:funds", "c:goods", "c:tea")
     }
-    assert {r["org_code"] for r in commitments} == {ORG_CODE_A, ORG_CODE_B}
-    orgs = {r["org_code"]: r for r in _csv(client, "/orgs?format=csv")}
-    assert orgs[ORG_CODE_A]["fulfilment_rate"] == "1.0000"
+    assert {r["机构代码 org_code"] for r in commitments} == {ORG_CODE_A, ORG_CODE_B}
+    orgs = {r["机构代码 org_code"]: r for r in _csv(client, "/orgs?format=csv")}
+    assert orgs[ORG_CODE_A]["完成率 fulfilment_rate"] == "1.0000"
     assert len(_csv(client, f"/orgs/{ORG_CODE_B}?format=csv")) == 2
-    counties = {r["county"]: r for r in _csv(client, "/counties?format=csv")}
-    assert counties[str(COUNTY_A)]["key_county"] == "1"
-    assert counties[str(COUNTY_B)]["funds_committed_fen"] == "5000000"
+    counties = {r["县代码 county"]: r for r in _csv(client, "/counties?format=csv")}
+    assert counties[str(COUNTY_A)]["重点帮扶县 key_county"] == "1"
+    assert counties[str(COUNTY_B)]["承诺资金(分) funds_committed_fen"] == "5000000"
     assert len(_csv(client, f"/counties/{COUNTY_A}?format=csv")) == 2
     timeline = _csv(client, f"/projects/{world.needs['school']}?format=csv")
-    assert [r["stage"] for r in timeline][:3] == ["published", "matched", "committed"]
+    assert [r["阶段 stage"] for r in timeline][:3] == ["published", "matched", "committed"]
+
+
+def test_commitment_csvs_have_one_shape(client: TestClient, world: World):
+    """The portal's commitment downloads (filtered, an organization's, a county's) and the
+    export's are one shape."""
+    shape = csv_shapes.columns("commitments")
+    assert shape[0] == "记录编号 record_id"
+    for url in (
+        "/commitments?format=csv",
+        f"/orgs/{ORG_CODE_B}?format=csv",
+        f"/counties/{COUNTY_A}?format=csv",
+        "/api/v1/exports/commitments.csv",
+    ):
+        res = client.get(url)
+        assert res.status_code == 200, url
+        header = next(csv.reader(io.StringIO(res.content.decode("utf-8-sig"))))
+        assert header == shape, url
 
 
 def test_proof_bundles_verify_against_the_chain(client: TestClient, world: World):
@@ -244,8 +267,8 @@ def test_pages_work_when_the_js_bundle_is_missing(
     client: TestClient, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     static = tmp_path / "static"
-    shutil.copytree(portal.STATIC, static, ignore=shutil.ignore_patterns("dist"))
-    monkeypatch.setattr(portal, "STATIC", static)
+    shutil.copytree(render.STATIC, static, ignore=shutil.ignore_patterns("dist"))
+    monkeypatch.setattr(render, "STATIC", static)
     body = client.get(f"/verify?id={world.records['c:funds']}").text
     assert 'id="no-bundle"' in body and "dist/verify.js" not in body
     assert client.get("/portal/static/portal.css").status_code == 200

@@ -8,8 +8,9 @@ import typer
 from rich.console import Console
 
 from ledger.app import LedgerService
+from ledger.cli.commands.report import read_snapshot
 from ledger.export import csv_export, iati
-from ledger.export.snapshot import load_snapshot, parse_period
+from ledger.export.snapshot import parse_period
 
 NAME = "export"
 out = Console(stderr=True)
@@ -27,11 +28,7 @@ def iati_cmd(
     province: int | None = typer.Option(None, help="省级代码 2-digit province code"),
 ) -> None:
     """导出 IATI 2.03 Export needs and their commitments as IATI activities (validated)."""
-    p = parse_period(period)
-    service = LedgerService()
-    service.db.migrate()
-    with service.db.read() as session:
-        snap = load_snapshot(session, p.end, province=province)
+    snap, _ = read_snapshot(LedgerService(), parse_period(period), province=province)
     data = iati.export(snap, reporting_org=reporting_org)
     out_file.write_bytes(data)
     out.print(f"IATI 2.03: {len(snap.needs)} activities, valid; {out_file}")

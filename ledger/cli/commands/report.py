@@ -11,8 +11,11 @@ from rich.console import Console
 
 from ledger.app import LedgerService
 from ledger.export import indicators as ind
-from ledger.export.report import build_report, write_report
+from ledger.export.report import build_report
+from ledger.export.report_files import write_report
 from ledger.export.snapshot import (
+    Period,
+    Snapshot,
     check_against_chain,
     load_key_counties,
     load_snapshot,
@@ -22,6 +25,18 @@ from ledger.export.snapshot import (
 NAME = ""
 out = Console()
 app = typer.Typer()
+
+
+def read_snapshot(
+    service: LedgerService, p: Period, *, province: int | None = None, key_file: Path | None = None
+) -> tuple[Snapshot, set[int]]:
+    """The read model at the period's end, and the key counties (from `key_file`, else the
+    library's table), after bringing the database schema up to date."""
+    service.db.migrate()
+    with service.db.read() as session:
+        return load_snapshot(session, p.end, province=province), load_key_counties(
+            key_file, session
+        )
 
 
 @app.command("report")
@@ -39,10 +54,7 @@ def report_cmd(
     """生成定期报告 Periodic report: report.pdf, report.html, figures (CSV, XLSX), provenance."""
     p = parse_period(period)
     service = LedgerService()
-    service.db.migrate()
-    with service.db.read() as session:
-        snap = load_snapshot(session, p.end, province=province)
-        keys = load_key_counties(key_counties, session)
+    snap, keys = read_snapshot(service, p, province=province, key_file=key_counties)
     verified = check_against_chain(snap, service.ledger()) if check_chain else None
     report = build_report(snap, p, key_counties=keys, chain_verified=verified)
     files = write_report(report, out_dir)
@@ -62,11 +74,7 @@ def indicators_cmd(
 ) -> None:
     """社会组织评价指标 An organization's evaluation indicators, as JSON."""
     p = parse_period(period)
-    service = LedgerService()
-    service.db.migrate()
-    with service.db.read() as session:
-        snap = load_snapshot(session, p.end)
-        keys = load_key_counties(key_counties, session)
+    snap, keys = read_snapshot(LedgerService(), p, key_file=key_counties)
     result = ind.compute(snap, org, p, key_counties=keys)
     data = result.to_dict()
     data.pop("records")

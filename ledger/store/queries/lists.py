@@ -1,7 +1,7 @@
-"""Public read-model queries: lists with filters and cursor pagination, totals, one record.
+"""Public lists with filters and cursor pagination, one record, and the log's counts.
 
-Everything here reads the SQL read model only; nothing returns personal data (there is
-none on chain: beneficiaries are keyed pseudonyms behind Merkle roots).
+`Filters` and `apply_filters` are the one way a list, a total or a CSV shape narrows the
+read model (county, category, organization, project, commitment, block time).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from ledger.store.models import (
     LogEntry,
     ProjectAnchorRow,
     ReceiptRow,
-    RoleEvent,
 )
+from ledger.store.queries.orgs import org_codes, org_signers
 
 MAX_PAGE = 500
 
@@ -66,7 +66,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         ) from None
 
 
-def _location(entry: LogEntry) -> dict[str, Any]:
+def location(entry: LogEntry) -> dict[str, Any]:
     return {
         "record_id": entry.record_id,
         "leaf_index": entry.leaf_index,
@@ -86,23 +86,17 @@ def category_label(code: int) -> dict[str, Any]:
     return {"code": code, "zh": "未知", "en": "unknown"}
 
 
-def _org_codes(session: Session) -> dict[str, str]:
-    rows = session.execute(
-        select(RoleEvent.address, RoleEvent.org_code).where(RoleEvent.org_code.is_not(None))
-    ).all()
-    return {a: c for a, c in rows if c}
-
-
-def _filter(stmt: Select[Any], model: Any, f: Filters, session: Session) -> Select[Any]:
+def apply_filters(stmt: Select[Any], model: Any, f: Filters) -> Select[Any]:
+    """`stmt` narrowed by `f` on the columns `model` has; time filters need `LogEntry`
+    joined."""
     if f.county is not None and hasattr(model, "county"):
         stmt = stmt.where(model.county == f.county)
     if f.category is not None and hasattr(model, "category"):
         stmt = stmt.where(model.category == f.category)
     if f.org is not None and hasattr(model, "org"):
         org = f.org
-        if not org.startswith("0x"):  # a credit code: map to its signing keys
-            keys = select(RoleEvent.address).where(RoleEvent.org_code == org)
-            stmt = stmt.where(model.org.in_(keys))
+        if not org.lower().startswith("0x"):  # a credit code: map to its signing keys
+            stmt = stmt.where(model.org.in_(org_signers(org.upper())))
         else:
             stmt = stmt.where(func.lower(model.org) == org.lower())
     if f.project is not None:
@@ -157,7 +151,7 @@ def list_records(
     limit = max(1, min(limit, MAX_PAGE))
     before = decode_cursor(cursor)
     stmt = select(model, LogEntry).join(LogEntry, LogEntry.record_id == model.record_id)
-    stmt = _filter(stmt, model, f, session)
+    stmt = apply_filters(stmt, model, f)
     if before is not None:
         stmt = stmt.where(LogEntry.leaf_index < before)
     order: list[Any] = [LogEntry.leaf_index.desc()]
@@ -165,8 +159,8 @@ def list_records(
         order.append(DeliveryRow.commitment_id)
     stmt = stmt.order_by(*order).limit(limit + 1)
     rows = session.execute(stmt).all()
-    codes = _org_codes(session)
-    items = [{**_row_dict(r, codes), "chain": _location(e)} for r, e in rows[:limit]]
+    codes = org_codes(session)
+    items = [{**_row_dict(r, codes), "chain": location(e)} for r, e in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][1].leaf_index) if len(rows) > limit else None
     if (
         model is DeliveryRow
@@ -178,43 +172,6 @@ def list_records(
         items = [i for i in items if i["chain"]["leaf_index"] != edge]
         next_cursor = encode_cursor(edge + 1)
     return Page(items, next_cursor)
-
-
-def totals(session: Session, by: str, f: Filters) -> list[dict[str, Any]]:
-    """Committed, delivered and confirmed per county, category or organization, and per
-    resource kind (funds in fen, goods in their units, services in hours)."""
-    if by not in ("county", "category", "org"):
-        raise LedgerError("totals can be grouped by county, category or org", code="bad_group")
-    key = getattr(CommitmentRow, by)
-    stmt = select(
-        key,
-        CommitmentRow.resource_kind,
-        CommitmentRow.unit,
-        func.count(),
-        func.sum(CommitmentRow.quantity),
-        func.sum(CommitmentRow.delivered),
-        func.sum(CommitmentRow.confirmed),
-    )
-    if f.since is not None or f.until is not None:  # only time filters need the log entry
-        stmt = stmt.join(LogEntry, LogEntry.record_id == CommitmentRow.record_id)
-    stmt = _filter(stmt, CommitmentRow, f, session)
-    stmt = stmt.group_by(key, CommitmentRow.resource_kind, CommitmentRow.unit).order_by(key)
-    codes = _org_codes(session) if by == "org" else {}
-    out = []
-    for k, rk, unit, n, committed, delivered, confirmed in session.execute(stmt).all():
-        item: dict[str, Any] = {
-            by: category_label(k) if by == "category" else k,
-            "resource_kind": rk,
-            "unit": unit,
-            "commitments": n,
-            "committed": int(committed or 0),
-            "delivered": int(delivered or 0),
-            "confirmed": int(confirmed or 0),
-        }
-        if by == "org":
-            item["org_code"] = codes.get(k)
-        out.append(item)
-    return out
 
 
 def get_record(session: Session, record_id: str) -> dict[str, Any]:
@@ -230,8 +187,14 @@ def get_record(session: Session, record_id: str) -> dict[str, Any]:
         "signature": "0x" + signed.signature.hex(),
         "bytes": "0x" + entry.record_bytes.hex(),
         "leaf_hash": entry.leaf_hash,
-        "chain": _location(entry),
+        "chain": location(entry),
     }
+
+
+def records_in_tx(session: Session, tx_hash: str) -> list[LogEntry]:
+    """The log entries one transaction appended, in log order."""
+    stmt = select(LogEntry).where(LogEntry.tx_hash == tx_hash.lower()).order_by(LogEntry.leaf_index)
+    return list(session.scalars(stmt))
 
 
 def overview(session: Session) -> dict[str, Any]:

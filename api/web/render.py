@@ -1,0 +1,85 @@
+"""Rendering for the portal's pages and downloads: the templates with their filters, the
+page context (language, switch link, bundle presence), error pages and CSV responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from api.web import data
+from api.web.i18n import Lang
+from ledger.core.errors import LedgerError
+from ledger.core.fields import CATEGORIES
+from ledger.core.records import ResourceKind
+from ledger.export.csv_export import iter_csv, iter_table
+from ledger.store.queries import Filters
+from ledger.store.queries.csv_shapes import bilingual
+
+WEB = Path(__file__).resolve().parent
+STATIC = WEB / "static"
+templates = Jinja2Templates(directory=str(WEB / "templates"))
+
+STATUS_NAMES = {
+    "draft": ("草稿", "draft"),
+    "published": ("已发布", "published"),
+    "matched": ("已对接", "matched"),
+    "in_progress": ("实施中", "in progress"),
+    "completed": ("已完成", "completed"),
+    "closed": ("已关闭", "closed"),
+}
+
+templates.env.filters.update(dt=data.dt, date=data.date, pct=data.pct, short=data.short)
+templates.env.globals.update(qty=data.qty, CATEGORIES=CATEGORIES, ResourceKind=ResourceKind)
+
+
+def page(request: Request, name: str, lang: Lang, status: int = 200, **ctx: Any) -> HTMLResponse:
+    """A page from its template, with what every template needs."""
+    bundle = (STATIC / "dist" / "verify.js").is_file()
+    context = {
+        "request": request,
+        "L": lang,
+        "t": lang.t,
+        "switch_url": lang.switch_url(request.url),
+        "has_bundle": bundle,
+        "status_name": lambda status: lang.t(*STATUS_NAMES.get(status, (status, status))),
+        **ctx,
+    }
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def error(request: Request, lang: Lang, exc: LedgerError) -> HTMLResponse:
+    return page(
+        request, "error.html", lang, status=exc.http_status, code=exc.code, message=exc.message
+    )
+
+
+def download(filename: str, chunks: Iterable[str]) -> Response:
+    return Response(
+        "".join(chunks),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def summary_csv(filename: str, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    """A summary CSV: bilingual headers over `names`, a BOM for spreadsheet programs."""
+    return download(filename, iter_table([bilingual(n) for n in names], rows, bom=True))
+
+
+def records_csv(session: Session, filename: str, f: Filters) -> Response:
+    """The commitments matching `f` in the export's one commitments shape."""
+    return download(filename, iter_csv(session, "commitments", f, bom=True))
+
+
+def int_or_none(value: str | None, lo: int, hi: int) -> int | None:
+    """A query parameter as a number in [lo, hi], or None for anything else."""
+    if value is None or not value.strip().isdigit():
+        return None
+    n = int(value.strip())
+    return n if lo <= n <= hi else None

@@ -1,0 +1,144 @@
+"""A project's timeline from the read model: its anchored versions, the commitments that
+answer it, their deliveries and receipts, and auditor flags on any of them, each a step
+with its chain location."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import NotFoundError
+from ledger.store.models import CommitmentRow, DeliveryRow, FlagRow, ProjectAnchorRow, ReceiptRow
+from ledger.store.queries.orgs import locations, org_codes
+
+
+@dataclass
+class Step:
+    """One step of a project's timeline, in chain order."""
+
+    stage: str  # published | matched | committed | delivered | confirmed | flagged
+    record_id: str
+    kind: int
+    leaf_index: int
+    block_time: int
+    tx_hash: str
+    block_number: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Timeline:
+    project_id: str
+    anchors: list[ProjectAnchorRow]  # by version
+    steps: list[Step]
+    commitments: list[CommitmentRow]
+
+
+def timeline(session: Session, project_id: str) -> Timeline:
+    """A project's timeline: published → matched → committed → deliveries → receipts, and
+    any auditor flags on those records, in chain order."""
+    pid = project_id.lower()
+    anchors = list(
+        session.scalars(
+            select(ProjectAnchorRow)
+            .where(ProjectAnchorRow.project_id == pid)
+            .order_by(ProjectAnchorRow.version)
+        )
+    )
+    if not anchors:
+        raise NotFoundError(
+            f"no project {project_id} is anchored on this ledger; check the id",
+            code="project_not_found",
+        )
+    commitments = list(session.scalars(select(CommitmentRow).where(CommitmentRow.need_id == pid)))
+    cids = [c.record_id for c in commitments]
+    deliveries = (
+        list(session.scalars(select(DeliveryRow).where(DeliveryRow.commitment_id.in_(cids))))
+        if cids
+        else []
+    )
+    receipts = (
+        list(session.scalars(select(ReceiptRow).where(ReceiptRow.commitment_id.in_(cids))))
+        if cids
+        else []
+    )
+    ids = (
+        [a.record_id for a in anchors]
+        + cids
+        + [d.record_id for d in deliveries]
+        + [r.record_id for r in receipts]
+    )
+    flags = list(session.scalars(select(FlagRow).where(FlagRow.target_id.in_(ids))))
+    loc = locations(session, ids + [f.record_id for f in flags])
+    codes = org_codes(session)
+
+    def step(stage: str, record_id: str, **detail: Any) -> Step:
+        e = loc[record_id]
+        return Step(
+            stage, record_id, e.kind, e.leaf_index, e.block_time, e.tx_hash, e.block_number, detail
+        )
+
+    steps = [
+        step(
+            "published",
+            a.record_id,
+            version=a.version,
+            content_hash=a.content_hash,
+            title=a.title,
+            budget=int(a.budget),
+            end_date=int(a.end_date),
+        )
+        for a in anchors
+    ]
+    seen_matches: set[str] = set()
+    for c in commitments:
+        if c.match_id not in seen_matches and int(c.match_id, 16) != 0:
+            seen_matches.add(c.match_id)
+            steps.append(step("matched", c.record_id, match_id=c.match_id))
+        steps.append(
+            step(
+                "committed",
+                c.record_id,
+                org=codes.get(c.org, c.org),
+                resource_kind=c.resource_kind,
+                quantity=c.quantity,
+                unit=c.unit,
+                due_date=c.due_date,
+            )
+        )
+    by_id = {c.record_id: c for c in commitments}
+    for d in deliveries:
+        c = by_id[d.commitment_id]
+        steps.append(
+            step(
+                "delivered",
+                d.record_id,
+                resource_kind=c.resource_kind,
+                unit=c.unit,
+                commitment_id=d.commitment_id,
+                quantity=d.quantity,
+                batch=d.batch,
+                line_count=d.line_count,
+                beneficiary_count=d.beneficiary_count,
+            )
+        )
+    for r in receipts:
+        c = by_id[r.commitment_id]
+        steps.append(
+            step(
+                "confirmed",
+                r.record_id,
+                resource_kind=c.resource_kind,
+                unit=c.unit,
+                delivery_id=r.delivery_id,
+                quantity=r.confirmed_quantity,
+            )
+        )
+    for f in flags:
+        steps.append(step("flagged", f.record_id, target_id=f.target_id, reason=f.reason_code))
+    order = {"published": 0, "matched": 1, "committed": 2, "delivered": 3, "confirmed": 4}
+    steps.sort(key=lambda s: (s.leaf_index, order.get(s.stage, 5)))
+    return Timeline(pid, anchors, steps, commitments)
