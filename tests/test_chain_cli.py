@@ -281,3 +281,19 @@ def test_register_commands_are_reachable() -> None:
     command = typer.main.get_command(app)
     assert isinstance(command, click.Group)
     assert "register" in command.commands
+
+
+def test_a_pid_file_rewritten_by_a_restart_outlives_the_old_clean_up(tmp_path: Path) -> None:
+    """`bangfu run` restarts a chain that `bangfu chain down` stopped; the stopped keeper's
+    clean-up must not delete the new keeper's pid file (then `chain down` said "not running"
+    and the restarted chain ran on, orphaned)."""
+    pid_file = tmp_path / "anvil.pid"
+    with subprocess.Popen(["sleep", "30"]) as new_keeper:
+        try:
+            pid_file.write_text(str(new_keeper.pid))
+            LocalChain.forget(pid_file, new_keeper.pid + 1)  # the old keeper's clean-up
+            assert pid_file.read_text() == str(new_keeper.pid)
+            assert LocalChain._alive(pid_file) == new_keeper.pid
+        finally:
+            new_keeper.kill()
+    assert LocalChain._alive(pid_file) is None and not pid_file.exists()

@@ -128,22 +128,36 @@ class LocalChain:
         return [*cmd, "--prepared"] if prepared else cmd
 
     @staticmethod
-    def _alive(pid_file: Path) -> int | None:
+    def _read_pid(pid_file: Path) -> int | None:
         try:
-            pid = int(pid_file.read_text().strip())
+            return int(pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
+            return None
+
+    @classmethod
+    def forget(cls, pid_file: Path, pid: int) -> None:
+        """Removes `pid_file` only if it still names `pid`: `bangfu run` restarts a chain that
+        `bangfu chain down` stopped, and the new keeper's pid file must outlive the old one's
+        clean-up (else `chain down` finds nothing to stop and the chain runs on, orphaned)."""
+        if cls._read_pid(pid_file) == pid:
+            pid_file.unlink(missing_ok=True)
+
+    @classmethod
+    def _alive(cls, pid_file: Path) -> int | None:
+        pid = cls._read_pid(pid_file)
+        if pid is None:
             return None
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            pid_file.unlink(missing_ok=True)
+            cls.forget(pid_file, pid)
             return None
         except PermissionError:
             return pid
         # a zombie child (tests that started it) counts as gone
         with contextlib.suppress(ChildProcessError):
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                pid_file.unlink(missing_ok=True)
+                cls.forget(pid_file, pid)
                 return None
         return pid
 
@@ -243,7 +257,7 @@ class LocalChain:
         deadline = time.monotonic() + self.cfg.start_timeout
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
+                self.forget(self.pid_file, proc.pid)
                 raise ChainError(
                     f"anvil exited with code {proc.returncode}; see {self.log_file}",
                     code="chain_start_failed",
@@ -277,7 +291,7 @@ class LocalChain:
             node = self.node_pid()
             if node is not None:
                 _signal_group(node, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
+        self.forget(self.pid_file, pid)
         return True
 
     def status(self) -> dict[str, Any]:
