@@ -43,7 +43,7 @@ from ledger.core.records import (
     new_id,
     record_type,
 )
-from ledger.relayer.worker import current_roles
+from ledger.relayer.lookups import current_roles
 from ledger.sdk.keys import decrypt_keystore, encrypt_key, read_keystore, write_key_file
 
 TOKEN_PREFIX = "bfc_"

@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ledger.core.records import SignedRecord
-from ledger.relayer.worker import ROLLED_BACK, RelayWorker, block_hashes, enqueue_signed, locate
+from ledger.relayer.chain import block_hashes, locate
+from ledger.relayer.outbox import ROLLED_BACK, enqueue_signed
+from ledger.relayer.worker import RelayWorker
 from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord

@@ -17,7 +17,7 @@ from ledger.batches.service import FLUSH_LINES, BatchError, BatchService, Upload
 from ledger.core.records import SignedRecord
 
 # The relayer's own pending-aware totals, so `check --api` sees what `accept` will see.
-from ledger.relayer.worker import _commitment
+from ledger.relayer.lookups import commitment_state
 
 router = APIRouter(prefix="/api/v1/batches", tags=["bulk deliveries 批量交付"])
 
@@ -143,11 +143,11 @@ def commitments(
     out: dict[str, Any] = {}
     with batches.db.read() as session:
         for cid in ids:
-            found = _commitment(session, cid.lower())
+            found = commitment_state(session, cid.lower())
             out[cid.lower()] = (
                 None
                 if found is None
-                else {"org": found[0], "committed": found[2], "delivered": found[3]}
+                else {"org": found.org, "committed": found.committed, "delivered": found.delivered}
             )
     return out
 

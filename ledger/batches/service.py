@@ -37,7 +37,8 @@ from ledger.core.records import (
     pseudonym,
     scoped_id,
 )
-from ledger.relayer.worker import Relayer, check_batch_shape, check_batch_signer
+from ledger.relayer.outbox import Relayer
+from ledger.relayer.rules import check_batch_shape, check_batch_signer
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry

@@ -32,7 +32,6 @@ from ledger.library.projects import (
     get_project,
 )
 from ledger.library.regions import province_of
-from ledger.relayer.worker import register_pre_check
 from ledger.store.models import CommitmentRow, OutboxRecord
 
 ZERO32 = "0x" + "00" * 32
@@ -289,9 +288,6 @@ def require_accepted_match(session: Session, signed: SignedRecord) -> None:
             code="no_accepted_match",
             match_id=match_id,
         )
-
-
-register_pre_check(require_accepted_match)
 
 
 # ------------------------------------------------------------------ recommendations

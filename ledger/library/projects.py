@@ -52,7 +52,7 @@ from ledger.library.messages import (
 )
 from ledger.library.models import KeyCounty, KeyCountyList, LibraryProject, LibraryProjectVersion
 from ledger.library.regions import require_county, require_province
-from ledger.relayer.worker import current_roles
+from ledger.relayer.lookups import current_roles
 from ledger.store.models import LogEntry, ProjectAnchorRow
 
 # ------------------------------------------------------------------ errors
