@@ -57,7 +57,8 @@ class LedgerService:
     def relayer_accounts(self) -> list[LocalAccount]:
         """Accounts that pay gas: BANGFU_RELAYER_KEY, or dev accounts #7-#9 on anvil."""
         if self.settings.relayer_key:
-            return [Account.from_key(k.strip()) for k in self.settings.relayer_key.split(",")]
+            keys = self.settings.relayer_key.get_secret_value()
+            return [Account.from_key(k.strip()) for k in keys.split(",")]
         return dev_accounts(load_localchain(self.settings))[7:10]
 
     def close(self) -> None:

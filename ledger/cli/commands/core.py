@@ -50,7 +50,7 @@ def admin_account() -> LocalAccount:
     """The civil-affairs admin key: BANGFU_RELAYER_KEY, or anvil's account #0 on the dev chain."""
     settings = get_settings()
     if settings.relayer_key:
-        return Account.from_key(settings.relayer_key)
+        return Account.from_key(settings.relayer_key.get_secret_value())
     return dev_accounts(load_localchain(settings))[0]
 
 
