@@ -7,8 +7,9 @@ have not sent yet count as the contract will count them once they land.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
@@ -29,11 +30,6 @@ from ledger.store.models import (
 LIVE = ("queued", "sent", "confirmed")
 
 
-def hex0x(b: bytes) -> str:
-    """`b` as 0x-prefixed lowercase hex, the form ids take in the database."""
-    return "0x" + b.hex()
-
-
 @dataclass(frozen=True)
 class CommitmentState:
     """A commitment as the contract will hold it once our pending records land."""
@@ -43,6 +39,11 @@ class CommitmentState:
     committed: int
     #: delivered so far, our pending deliveries included
     delivered: int
+
+
+def hex0x(b: bytes) -> str:
+    """`b` as 0x-prefixed lowercase hex, the form ids take in the database."""
+    return "0x" + b.hex()
 
 
 def current_roles(session: Session, address: str) -> dict[str, RoleEvent]:
@@ -150,6 +151,18 @@ def roles_of(session: Session, address: str) -> frozenset[str]:
     return frozenset(current_roles(session, address))
 
 
+def _pending_anchors(session: Session, project_id: str) -> Iterator[tuple[OutboxRecord, Any]]:
+    """Our live outbox's ProjectAnchor rows of a project, each with its decoded record."""
+    for pending in session.scalars(
+        select(OutboxRecord).where(
+            OutboxRecord.kind == int(Kind.PROJECT_ANCHOR),
+            OutboxRecord.ref_id == project_id,
+            OutboxRecord.status.in_(LIVE),
+        )
+    ):
+        yield pending, SignedRecord.from_bytes(pending.record_bytes).record
+
+
 def need_of(session: Session, need_id: str) -> tuple[int, str] | None:
     """(county, author) of a need project, indexed or pending in the outbox."""
     row = session.scalars(
@@ -157,14 +170,7 @@ def need_of(session: Session, need_id: str) -> tuple[int, str] | None:
     ).first()
     if row is not None:
         return (row.county, row.author) if row.project_kind == ProjectKind.NEED else None
-    for pending in session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.kind == int(Kind.PROJECT_ANCHOR),
-            OutboxRecord.ref_id == need_id,
-            OutboxRecord.status.in_(LIVE),
-        )
-    ):
-        rec = SignedRecord.from_bytes(pending.record_bytes).record
+    for pending, rec in _pending_anchors(session, need_id):
         if getattr(rec, "project_kind", 0) == ProjectKind.NEED:
             return int(getattr(rec, "county", 0)), pending.signer
     return None
@@ -183,14 +189,7 @@ def project_state(session: Session, project_id: str) -> tuple[str, int, int] | N
     if row is not None:
         return row.author, int(row.project_kind), int(row.county)
     first: tuple[int, str, int, int] | None = None
-    for pending in session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.kind == int(Kind.PROJECT_ANCHOR),
-            OutboxRecord.ref_id == project_id,
-            OutboxRecord.status.in_(LIVE),
-        )
-    ):
-        rec = SignedRecord.from_bytes(pending.record_bytes).record
+    for pending, rec in _pending_anchors(session, project_id):
         version = int(getattr(rec, "version", 0))
         if first is None or version < first[0]:
             first = (

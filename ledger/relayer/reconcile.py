@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
+from web3 import Web3
 
 from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
@@ -23,36 +25,32 @@ from ledger.store.models import OutboxRecord, SentTransaction
 log = logging.getLogger("bangfu.relayer")
 
 
+@dataclass
 class Reconciler:
     """The relayer's check of its confirmed records against the chain, one pass at a time.
 
     It keeps a mark (a block number and its hash) below which every confirmed record was
     found in place, so a later pass checks only what lies above while that block stands.
+    `window` is how far below the head that mark is set.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        ledger: LedgerContract,
-        senders: Sequence[LocalAccount],
-        nonces: NonceManager,
-        *,
-        window: int = 64,
-    ) -> None:
-        self.db = db
-        self.ledger = ledger
-        self.w3 = ledger.w3
-        self.senders = list(senders)
-        self.nonces = nonces
-        self.window = window
-        # Every confirmed record at or below this block was checked against the chain while
-        # this block had this hash: while it still has, they are all still there. None (at
-        # start) means: check every confirmed record once.
-        self._anchor: tuple[int, str] | None = None
-        # The first pass also asks the contract about every confirmed record id (recordKind,
-        # in multicalls), so a chain that lost records without changing block hashes (a
-        # hand-repaired state file) is caught too.
-        self._ids_checked = False
+    db: Database
+    ledger: LedgerContract
+    senders: Sequence[LocalAccount]
+    nonces: NonceManager
+    window: int = 64
+    # Every confirmed record at or below this block was checked against the chain while
+    # this block had this hash: while it still has, they are all still there. None (at
+    # start) means: check every confirmed record once.
+    _anchor: tuple[int, str] | None = field(default=None, init=False)
+    # The first pass also asks the contract about every confirmed record id (recordKind,
+    # in multicalls), so a chain that lost records without changing block hashes (a
+    # hand-repaired state file) is caught too.
+    _ids_checked: bool = field(default=False, init=False)
+
+    @property
+    def w3(self) -> Web3:
+        return self.ledger.w3
 
     def confirmed_at(self, block_number: int) -> None:
         """A record was just confirmed at `block_number`: below the mark, check all again."""

@@ -130,24 +130,25 @@ def _check_anchor_fields(session: Session, rec: Any, signed: SignedRecord) -> No
             project_id=hex0x(pid),
         )
     got_kind, got_county = int(getattr(rec, "project_kind", 0)), int(getattr(rec, "county", 0))
-    if got_kind != kind:
-        raise RecordError(
+    # What a project's first version fixed for good: (code, fixed, claimed, why).
+    for code, fixed, claimed, why in (
+        (
+            "ProjectKindChanged",
+            kind,
+            got_kind,
             f"项目类型不可更改 / project {hex0x(pid)} is of kind {kind}; a later version cannot "
             f"make it {got_kind}",
-            code="ProjectKindChanged",
-            project_id=hex0x(pid),
-            expected=kind,
-            got=got_kind,
-        )
-    if got_county != county:
-        raise RecordError(
+        ),
+        (
+            "ProjectCountyChanged",
+            county,
+            got_county,
             f"项目所属县不可更改 / project {hex0x(pid)} serves county {county}; a later version "
             f"cannot move it to {got_county}",
-            code="ProjectCountyChanged",
-            project_id=hex0x(pid),
-            expected=county,
-            got=got_county,
-        )
+        ),
+    ):
+        if claimed != fixed:
+            raise RecordError(why, code=code, project_id=hex0x(pid), expected=fixed, got=claimed)
 
 
 def check_batch_shape(cids: Sequence[bytes], qtys: Sequence[int], line_count: int) -> None:
