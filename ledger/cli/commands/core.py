@@ -22,6 +22,7 @@ from ledger.evm.node import (
     dev_accounts,
     load_localchain,
 )
+from ledger.library.regions import require_county, require_org_code
 
 NAME = ""
 out = Console()
@@ -107,8 +108,6 @@ def register_county(
     county: int = typer.Argument(..., help="6位县级行政区划代码 GB/T 2260 county code"),
 ) -> None:
     """登记县级乡村振兴部门 Register a county office's signing key."""
-    from ledger.library.regions import require_county
-
     address = require_address(address, "county address")
     require_county(county)
     _contract().register_county(admin_account(), address, county)
@@ -121,8 +120,6 @@ def register_org(
     org_code: str = typer.Argument(..., help="统一社会信用代码 18-character credit code"),
 ) -> None:
     """登记社会组织 Register a social organization's signing key."""
-    from ledger.library.regions import require_org_code
-
     address = require_address(address, "organization address")
     require_org_code(org_code)
     _contract().register_organization(admin_account(), address, org_code)
