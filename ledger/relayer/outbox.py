@@ -95,7 +95,8 @@ class Relayer:
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Request] = []
-        self._cache = CheckCache()
+        #: lookups the accept path repeats, kept a few seconds (tests drop it to see new roles)
+        self.cache = CheckCache()
 
     def accept(self, records: Sequence[SignedRecord], *, atomic: bool = True) -> list[Acceptance]:
         """Checks every record, then writes them to the outbox, all or none of them.
@@ -121,7 +122,7 @@ class Relayer:
     def _write(self, batch: list[_Request]) -> None:
         try:
             with self.db.write() as session:
-                session.info[CACHE_KEY] = self._cache
+                session.info[CACHE_KEY] = self.cache
                 for request in batch:
                     savepoint = session.begin_nested()
                     try:
@@ -129,12 +130,12 @@ class Relayer:
                         savepoint.commit()
                     except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
                         savepoint.rollback()
-                        self._cache.forget(
+                        self.cache.forget(
                             cid for signed in request.records for cid, _ in _shares(signed)
                         )
                         request.error = exc
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody was accepted
-            self._cache.forget()
+            self.cache.forget()
             for request in batch:
                 if request.error is None:
                     request.result, request.error = None, exc
@@ -183,7 +184,7 @@ class Relayer:
                 check(session, signed)
             row = _add(session, signed)
             for cid, qty in _shares(signed):
-                self._cache.add_delivered(cid, qty)
+                self.cache.add_delivered(cid, qty)
             results.append(Acceptance(rid, signed.kind.slug, "queued", False, row.id))
         return results
 
