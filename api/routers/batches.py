@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -42,6 +42,10 @@ BatchesDep = Annotated[BatchService, Depends(get_batches)]
 
 
 class UploadOut(BaseModel):
+    """An upload as the API answers it: UploadInfo without its problem fields."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     upload_id: str
     batch_id: str
     signer: str
@@ -53,16 +57,7 @@ class UploadOut(BaseModel):
 
 
 def _out(info: UploadInfo) -> UploadOut:
-    return UploadOut(
-        upload_id=info.upload_id,
-        batch_id=info.batch_id,
-        signer=info.signer,
-        status=info.status,
-        line_count=info.line_count,
-        lines_received=info.lines_received,
-        error_code=info.error_code,
-        error=info.error,
-    )
+    return UploadOut.model_validate(info)
 
 
 @router.post(
