@@ -38,6 +38,8 @@ log = logging.getLogger("bangfu.relayer")
 
 @dataclass
 class WorkerStats:
+    """What a worker did since it started (for logs and tests)."""
+
     sent_txs: int = 0
     sent_records: int = 0
     confirmed: int = 0
@@ -79,7 +81,6 @@ class RelayWorker:
         self.gas_margin = gas_margin
         self.stuck_after = stuck_after
         self.max_inflight = max_inflight
-        self.window = window
         self.nonces = NonceManager(db, self.w3)
         self.stats = WorkerStats()
         self._next_sender = 0
