@@ -1,5 +1,8 @@
 """The ledger as one object for the API and the workers: settings, database, relayer and a
 lazily attached chain (connection, deployment, contract).
+
+This is the composition root: the rules that span layers are wired here, explicitly (the
+relayer's pre-check from the library), so importing a package has no side effects.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-import ledger.library  # noqa: F401 - registers the match rule
 from ledger.config import Settings, get_settings
 from ledger.core.eip712 import Domain
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, check_deployed, connect, dev_accounts
 from ledger.evm.localchain import load_localchain
-from ledger.relayer.worker import Relayer
+from ledger.library.matching import require_accepted_match
+from ledger.relayer.outbox import Relayer
 from ledger.store.db import Database
 
 
@@ -27,7 +30,8 @@ class LedgerService:
     def __init__(self, settings: Settings | None = None, db: Database | None = None) -> None:
         self.settings = settings or get_settings()
         self.db = db or Database(settings=self.settings)
-        self.relayer = Relayer(self.db)
+        # A Commitment must cite an accepted library match (the library's rule).
+        self.relayer = Relayer(self.db, pre_checks=[require_accepted_match])
         self._chain_lock = threading.Lock()
         self._ledger: LedgerContract | None = None
 
@@ -54,7 +58,8 @@ class LedgerService:
     def relayer_accounts(self) -> list[LocalAccount]:
         """Accounts that pay gas: BANGFU_RELAYER_KEY, or dev accounts #7-#9 on anvil."""
         if self.settings.relayer_key:
-            return [Account.from_key(k.strip()) for k in self.settings.relayer_key.split(",")]
+            keys = self.settings.relayer_key.get_secret_value()
+            return [Account.from_key(k.strip()) for k in keys.split(",")]
         return dev_accounts(load_localchain(self.settings))[7:10]
 
     def close(self) -> None:

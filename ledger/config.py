@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     localchain_file: Path = Path("localchain.toml")
     var: Path = Field(default=Path("var"), description="runtime files: database, pids, logs")
     confirmations: int = Field(default=0, ge=0, description="blocks a record needs on top of it")
-    relayer_key: str | None = Field(default=None, description="hex key paying gas; dev: anvil #0")
+    relayer_key: SecretStr | None = Field(
+        default=None, description="hex key paying gas; dev: anvil #0"
+    )
     relayer_batch_size: int = Field(default=200, ge=1, le=5000)
     relayer_gas_margin: float = Field(default=1.25, ge=1.0)
     relayer_stuck_after: float = Field(default=30.0, description="seconds before a fee bump")
@@ -37,7 +39,20 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=2_000_000, description="largest JSON body the API takes")
     custodial: bool = Field(default=False, description="server keeps org keys and signs for them")
-    keystore_password: str | None = None
+    keystore_password: SecretStr | None = Field(
+        default=None,
+        description="encrypts the custodial keystore; also opens a keystore key file given "
+        "to `bangfu batch`",
+    )
+    key_password: SecretStr | None = Field(
+        default=None, description="password of the `bangfu` client's key file (else asked)"
+    )
+    library_admin_key: SecretStr | None = Field(
+        default=None, description="the library admin's signing key for `bangfu library` writes"
+    )
+    library_export_key: SecretStr | None = Field(
+        default=None, description="the signing key of `bangfu library export` bundles"
+    )
     library_admins: str = Field(
         default="",
         description="comma-separated addresses that may sign key-county lists and bundle "
@@ -48,6 +63,10 @@ class Settings(BaseSettings):
         description="comma-separated addresses of the other instances whose signed library "
         "bundles may be imported; empty = none",
     )
+    cjk_font: Path | None = Field(
+        default=None, description="a .ttf/.ttc Chinese font for reports; unset = a system one"
+    )
+    debug: bool = Field(default=False, description="the CLI shows tracebacks of its bugs")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     checkpoint_log_key: str | None = Field(

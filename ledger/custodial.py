@@ -24,6 +24,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from ledger.config import Settings
@@ -38,7 +39,7 @@ from ledger.core.errors import (
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.core.records import Kind, ProjectAnchor, SignedRecord, record_type
-from ledger.relayer.worker import current_roles
+from ledger.relayer.lookups import current_roles
 from ledger.sdk.keys import decrypt_keystore, encrypt_key, read_keystore, write_key_file
 
 TOKEN_PREFIX = "bfc_"
@@ -109,7 +110,7 @@ class Custodian:
                 "or turn custodial mode off (BANGFU_CUSTODIAL=false)",
                 code="custodial_no_password",
             )
-        self._password = settings.keystore_password
+        self._password: SecretStr = settings.keystore_password
         self.dir = settings.var_dir / "keystore"
         self._keys: dict[str, LocalAccount] = {}
         self._lock = threading.Lock()
@@ -166,7 +167,9 @@ class Custodian:
         with self._write_lock():
             path = self.key_path(address)
             if not path.exists():
-                keystore = encrypt_key(bytes(account.key), self._password, iterations=iterations)
+                keystore = encrypt_key(
+                    bytes(account.key), self._password.get_secret_value(), iterations=iterations
+                )
                 write_key_file(path, keystore)
         return address, self.issue_token(address, label=label)
 
@@ -226,7 +229,9 @@ class Custodian:
             cached = self._keys.get(address)
             if cached is None:
                 path = self.key_path(address)
-                key = decrypt_keystore(read_keystore(path), self._password, str(path))
+                key = decrypt_keystore(
+                    read_keystore(path), self._password.get_secret_value(), str(path)
+                )
                 cached = Account.from_key(key)
                 if cached.address != address:
                     raise ConfigError(

@@ -12,15 +12,36 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 
+from ledger.config import Settings
 from ledger.core.records import SignedRecord
-from ledger.relayer.worker import ROLLED_BACK, RelayWorker, block_hashes, enqueue_signed, locate
+from ledger.evm.contract import LedgerContract
+from ledger.relayer.chain import block_hashes, locate
+from ledger.relayer.outbox import ROLLED_BACK, enqueue_signed
+from ledger.relayer.worker import RelayWorker
 from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow
+from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord
+
+
+class Service(Protocol):
+    """What recovery needs of the ledger service (`ledger.app.LedgerService` is one):
+    recovery sits beside the app in the layers, so it names only the parts it uses."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    def ledger(self) -> LedgerContract: ...
+
+    def relayer_accounts(self) -> list[LocalAccount]: ...
 
 
 @dataclass
@@ -60,7 +81,7 @@ class Assessment:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False, default=str)
 
 
-def _worker(service: Any) -> RelayWorker:
+def _worker(service: Service) -> RelayWorker:
     return RelayWorker(
         service.db,
         service.ledger(),
@@ -69,7 +90,7 @@ def _worker(service: Any) -> RelayWorker:
     )
 
 
-def assess(service: Any, *, reconcile: bool = True) -> Assessment:
+def assess(service: Service, *, reconcile: bool = True) -> Assessment:
     """Compares the read model and the outbox with the chain. With `reconcile`, the
     relayer's own reconciliation runs first, so every confirmed record whose block is gone
     is queued again (and the senders' nonces follow the chain)."""
@@ -156,7 +177,7 @@ def assess(service: Any, *, reconcile: bool = True) -> Assessment:
     return report
 
 
-def recover(service: Any, *, accept_new_history: bool = False) -> Assessment:
+def recover(service: Service, *, accept_new_history: bool = False) -> Assessment:
     """Reports what was lost; with `accept_new_history`, accepts the chain's history and
     queues everything lost so the relayer sends each record again, once."""
     report = assess(service)

@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -19,7 +19,7 @@ from ledger.core.errors import BatchError
 from ledger.core.records import SignedRecord
 
 # The relayer's own pending-aware totals, so `check --api` sees what `accept` will see.
-from ledger.relayer.worker import _commitment
+from ledger.relayer.lookups import commitment_state
 
 router = APIRouter(prefix="/api/v1/batches", tags=["bulk deliveries 批量交付"])
 
@@ -44,6 +44,10 @@ BatchesDep = Annotated[BatchService, Depends(get_batches)]
 
 
 class UploadOut(BaseModel):
+    """An upload as the API answers it: UploadInfo without its problem fields."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     upload_id: str
     batch_id: str
     signer: str
@@ -55,16 +59,7 @@ class UploadOut(BaseModel):
 
 
 def _out(info: UploadInfo) -> UploadOut:
-    return UploadOut(
-        upload_id=info.upload_id,
-        batch_id=info.batch_id,
-        signer=info.signer,
-        status=info.status,
-        line_count=info.line_count,
-        lines_received=info.lines_received,
-        error_code=info.error_code,
-        error=info.error,
-    )
+    return UploadOut.model_validate(info)
 
 
 @router.post(
@@ -145,11 +140,11 @@ def commitments(
     out: dict[str, Any] = {}
     with batches.db.read() as session:
         for cid in ids:
-            found = _commitment(session, cid.lower())
+            found = commitment_state(session, cid.lower())
             out[cid.lower()] = (
                 None
                 if found is None
-                else {"org": found[0], "committed": found[2], "delivered": found[3]}
+                else {"org": found.org, "committed": found.committed, "delivered": found.delivered}
             )
     return out
 

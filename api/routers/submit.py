@@ -11,7 +11,7 @@ from pydantic import StringConstraints
 from api.deps import ServiceDep
 from api.schemas import AcceptedOut, SignedRecordIn, StatusOut, SubmissionIn, SubmissionOut
 from ledger.core.errors import LedgerError
-from ledger.core.records import BY_SLUG, SignedRecord
+from ledger.core.records import BY_SLUG, Kind, SignedRecord
 
 router = APIRouter(prefix="/api/v1", tags=["orgs & counties 社会组织与县"])
 
@@ -86,8 +86,6 @@ def record_status(
 
 
 def _slug(kind: int) -> str:
-    from ledger.core.records import Kind
-
     return Kind(kind).slug
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import pkgutil
 import sys
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from ledger.cli import commands
+from ledger.config import Settings
 from ledger.core.errors import LedgerError
 
 console = Console(stderr=True, soft_wrap=True)
@@ -97,6 +98,14 @@ def error_line(exc: BaseException) -> tuple[str, str, int]:
     )
 
 
+def _debug() -> bool:
+    """BANGFU_DEBUG, read afresh: the error being reported may be a bad setting itself."""
+    try:
+        return Settings().debug
+    except ValidationError:
+        return False
+
+
 def main() -> None:
     """Entry point: runs the app; any error ends in one line `错误 error [code] message` on
     stderr and a non-zero exit status, never a traceback (unless BANGFU_DEBUG=1)."""
@@ -109,7 +118,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:
-        if os.environ.get("BANGFU_DEBUG") and not isinstance(exc, LedgerError):
+        if _debug() and not isinstance(exc, LedgerError):
             raise
         code_, message, status = error_line(exc)
         console.print(

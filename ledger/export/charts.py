@@ -7,7 +7,6 @@ Debian, or BANGFU_CJK_FONT) and `scripts/ensure_report_deps.sh` installs it.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -20,6 +19,7 @@ import matplotlib.pyplot as plt
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
+from ledger.config import get_settings
 from ledger.core.errors import ToolchainError
 
 #: TrueType-outline CJK fonts, which both matplotlib and reportlab can embed.
@@ -34,8 +34,8 @@ COLORS = ("#1f5fa8", "#f28e2b", "#59a14f", "#e15759")
 @cache
 def cjk_font() -> Path:
     """The path of a CJK TrueType font, or a ToolchainError saying how to install one."""
-    env = os.environ.get("BANGFU_CJK_FONT")
-    for candidate in ([env] if env else []) + list(CJK_FONT_CANDIDATES):
+    chosen = get_settings().cjk_font
+    for candidate in ([str(chosen)] if chosen else []) + list(CJK_FONT_CANDIDATES):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     raise ToolchainError(

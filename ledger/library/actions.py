@@ -1,4 +1,4 @@
-"""Library operations over a LedgerService: the steps the API and the CLI call, plus helpers
+"""Library operations over the ledger service: the steps the API and the CLI call, plus helpers
 that sign with a key in hand (demo, tests, and other areas' tests that need a real match).
 
 Every helper that takes a key signs exactly the messages an SDK user would sign; nothing here
@@ -8,21 +8,35 @@ skips a check.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from eth_account import Account
 
-from ledger.app import LedgerService
-from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.core.records import SignedRecord
+from ledger.core.records import Domain, ProjectKind, SignedRecord
 from ledger.library import auth, matching, messages, projects
 from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_MATCH, LIBRARY_PROJECT
 from ledger.library.models import LibraryMatch, LibraryProject
+from ledger.relayer.outbox import Relayer
+from ledger.store.db import Database
+
+
+class LibraryService(Protocol):
+    """What these operations need of the ledger service (`ledger.app.LedgerService` is
+    one): the library sits below the app, so it names only the parts it uses."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def relayer(self) -> Relayer: ...
+
+    @property
+    def domain(self) -> Domain: ...
 
 
 def new_version(
-    service: LedgerService,
+    service: LibraryService,
     project_id: str,
     action: str,
     message: Any,
@@ -59,7 +73,7 @@ def new_version(
 
 
 def edit_project(
-    service: LedgerService,
+    service: LibraryService,
     project_id: str,
     data: Mapping[str, Any],
     message: Any,
@@ -104,7 +118,7 @@ def _project_message(
 
 
 def _sign_version(
-    service: LedgerService,
+    service: LibraryService,
     project_id: str,
     key: bytes | str,
     action: str,
@@ -144,7 +158,7 @@ def _sign_version(
 
 
 def create_draft(
-    service: LedgerService, kind: ProjectKind, content: Mapping[str, Any], key: bytes | str
+    service: LibraryService, kind: ProjectKind, content: Mapping[str, Any], key: bytes | str
 ) -> str:
     """A draft owned by `key`'s address, signed with a "draft" message."""
     owner = Account.from_key(key).address
@@ -170,7 +184,7 @@ def create_draft(
 
 
 def create_and_publish(
-    service: LedgerService, kind: ProjectKind, content: Mapping[str, Any], key: bytes | str
+    service: LibraryService, kind: ProjectKind, content: Mapping[str, Any], key: bytes | str
 ) -> str:
     """Creates a draft owned by `key`'s address, signs version 1 and publishes it."""
     project_id = create_draft(service, kind, content, key)
@@ -178,20 +192,20 @@ def create_and_publish(
     return project_id
 
 
-def change_status(service: LedgerService, project_id: str, status: str, key: bytes | str) -> None:
+def change_status(service: LibraryService, project_id: str, status: str, key: bytes | str) -> None:
     """Moves a project through its lifecycle as a new signed version."""
     _sign_version(service, project_id, key, "transition", status=status)
 
 
 def edit(
-    service: LedgerService, project_id: str, content: Mapping[str, Any], key: bytes | str
+    service: LibraryService, project_id: str, content: Mapping[str, Any], key: bytes | str
 ) -> None:
     """Replaces the content as a new signed version."""
     _sign_version(service, project_id, key, "edit", data=content)
 
 
 def propose_match(
-    service: LedgerService,
+    service: LibraryService,
     key: bytes | str,
     need_id: str,
     *,
@@ -220,7 +234,7 @@ def propose_match(
         return matching.propose(session, message, signature, service.domain).match_id
 
 
-def answer_match(service: LedgerService, key: bytes | str, match_id: str, action: str) -> None:
+def answer_match(service: LibraryService, key: bytes | str, match_id: str, action: str) -> None:
     """Signs the other side's accept or decline of a proposal with `key`."""
     with service.db.read() as session:
         match = matching.get_match(session, match_id)
@@ -231,7 +245,7 @@ def answer_match(service: LedgerService, key: bytes | str, match_id: str, action
 
 
 def create_and_accept_match(
-    service: LedgerService,
+    service: LibraryService,
     county_key: bytes | str,
     org_key: bytes | str,
     need_id: str,
@@ -257,11 +271,11 @@ def create_and_accept_match(
     return match_id
 
 
-def get(service: LedgerService, project_id: str) -> LibraryProject:
+def get(service: LibraryService, project_id: str) -> LibraryProject:
     with service.db.read() as session:
         return projects.get_project(session, project_id)
 
 
-def get_match(service: LedgerService, match_id: str) -> LibraryMatch:
+def get_match(service: LibraryService, match_id: str) -> LibraryMatch:
     with service.db.read() as session:
         return matching.get_match(session, match_id)

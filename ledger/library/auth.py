@@ -24,7 +24,7 @@ from ledger.core.errors import PermissionError_
 from ledger.library import messages
 from ledger.library.messages import MessageError, MessageType, SignatureError
 from ledger.library.models import LibraryNonce
-from ledger.relayer.worker import current_roles
+from ledger.relayer.lookups import current_roles
 
 
 def now() -> int:

@@ -32,7 +32,6 @@ from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH, MessageError
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion, LibraryPush
 from ledger.library.ownership import check_owner, county_of, get_project, org_code_of
 from ledger.library.regions import province_of
-from ledger.relayer.worker import register_pre_check
 from ledger.store.models import CommitmentRow, OutboxRecord
 
 ZERO32 = "0x" + "00" * 32
@@ -289,9 +288,6 @@ def require_accepted_match(session: Session, signed: SignedRecord) -> None:
             code="no_accepted_match",
             match_id=match_id,
         )
-
-
-register_pre_check(require_accepted_match)
 
 
 # ------------------------------------------------------------------ recommendations

@@ -12,7 +12,7 @@ from ledger.core.errors import NotFoundError, PermissionError_
 from ledger.core.records import ProjectKind, parse_bytes32
 from ledger.library.content import NeedContent
 from ledger.library.models import LibraryProject
-from ledger.relayer.worker import current_roles
+from ledger.relayer.lookups import current_roles
 
 __all__ = ["check_owner", "county_of", "get_project", "org_code_of", "owner_org"]
 

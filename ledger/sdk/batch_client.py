@@ -4,7 +4,6 @@ lines to the API, resuming after an interruption from the count the server holds
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from eth_account import Account
 from ledger.batches.build import build_batch
 from ledger.batches.files import LineProblem, ParsedFile
 from ledger.batches.wire import iter_frames
+from ledger.config import Settings
 from ledger.core.errors import BatchError, ConfigError, LedgerError
 from ledger.core.lines import DeliveryLine
 from ledger.core.records import Domain, SignedRecord
@@ -35,7 +35,10 @@ def read_private_key(path: Path | str, password: str | None = None) -> bytes:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the key file {path}: {exc}", code="bad_key_file") from None
     if text.startswith("{"):
-        password = password or os.environ.get("BANGFU_KEYSTORE_PASSWORD")
+        if not password:
+            # Read afresh, as the SDK's caller may set it after the process started.
+            secret = Settings().keystore_password
+            password = secret.get_secret_value() if secret is not None else None
         if not password:
             raise ConfigError(
                 "the key file is a keystore; set BANGFU_KEYSTORE_PASSWORD", code="bad_key_file"

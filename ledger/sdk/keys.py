@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
+from ledger.config import Settings
 from ledger.core.errors import LedgerError
 
 PASSWORD_ENV = "BANGFU_KEY_PASSWORD"
@@ -26,22 +27,32 @@ class KeyFileError(LedgerError):
     code = "bad_key_file"
 
 
-def password_from_env(env: str = PASSWORD_ENV) -> str | None:
-    """The key password from the environment, or None when it is not set."""
-    value = os.environ.get(env)
-    return value if value else None
+def password_from_env(settings: Settings | None = None) -> str | None:
+    """The key password (BANGFU_KEY_PASSWORD, through Settings), or None when it is not set.
+
+    Without `settings` it reads them afresh: the SDK is a library, and its caller may set
+    the variable after the process started."""
+    value = (settings or Settings()).key_password
+    if value is None or not value.get_secret_value():
+        return None
+    return value.get_secret_value()
 
 
 def resolve_password(
-    prompt: Callable[[], str] | None = None, *, env: str = PASSWORD_ENV, new: bool = False
+    prompt: Callable[[], str] | None = None,
+    *,
+    settings: Settings | None = None,
+    new: bool = False,
 ) -> str:
-    """The password from `env`, else from `prompt`; refuses short passwords for new keys."""
-    password = password_from_env(env)
+    """The password from BANGFU_KEY_PASSWORD, else from `prompt`; refuses short passwords
+    for new keys."""
+    password = password_from_env(settings)
     if password is None and prompt is not None:
         password = prompt()
     if not password:
         raise KeyFileError(
-            f"no key password: set {env} or run in a terminal to be asked", code="no_password"
+            f"no key password: set {PASSWORD_ENV} or run in a terminal to be asked",
+            code="no_password",
         )
     if new and len(password) < MIN_PASSWORD:
         raise KeyFileError(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from ledger.app import LedgerService
@@ -34,7 +35,7 @@ def custodial_settings(env: ChainEnv, tmp: Path, database_url: str, **extra: obj
         "var": tmp,
         "database_url": database_url,
         "custodial": True,
-        "keystore_password": PASSWORD,
+        "keystore_password": SecretStr(PASSWORD),  # model_copy does not validate
     }
     values.update(extra)
     return env.settings.model_copy(update=values)
@@ -137,7 +138,9 @@ def test_keystore_keeps_no_secret_in_clear(env: ChainEnv, tmp_path: Path) -> Non
     assert custodian.authenticate(f"Bearer {second}") == address
     # A fresh process (a new Custodian) decrypts the stored key with the password alone.
     assert Custodian(settings).account(address).address == address
-    wrong = Custodian(settings.model_copy(update={"keystore_password": "not-the-password"}))
+    wrong = Custodian(
+        settings.model_copy(update={"keystore_password": SecretStr("not-the-password")})
+    )
     with pytest.raises(Exception) as exc:
         wrong.account(address)
     assert getattr(exc.value, "code", None) == "wrong_password"

@@ -169,7 +169,7 @@ def test_a_later_version_cannot_change_the_project_kind(
         ledger.register_county(a.admin, key.address, COUNTY_B)
         registered = "COUNTY"
         st.indexer.run_until_synced()
-        svc.relayer._cache.forget()  # its roles are cached for a few seconds (CheckCache)
+        svc.relayer.cache.forget()  # its roles are cached for a few seconds (CheckCache)
         as_need = later(v1, key.address, project_kind=ProjectKind.NEED)
         refused(client.post(URL, json=body(sign(as_need, key, env))), "ProjectKindChanged")
         # the same key's new need of its county is accepted: the refusal was the kind

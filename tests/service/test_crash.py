@@ -17,12 +17,13 @@ from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.records import SignedRecord
 from ledger.indexer.rebuild import digest, rebuild
-from ledger.relayer.worker import CRASH_AFTER_ENV
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord, SentTransaction
 from tests.conftest import COUNTY_B, ChainEnv, fresh_database_url
 from tests.service.helpers import Chain, Stack, appended_ids, service_for, stack
 
 BANGFU = str(PROJECT_ROOT / ".venv" / "bin" / "bangfu")
+#: `bangfu` whose relayer dies right after its first durable send (tests/service/crash_relayer.py)
+CRASHING = (str(PROJECT_ROOT / ".venv" / "bin" / "python"), "-m", "tests.service.crash_relayer")
 
 
 def worker_env(settings: Settings, database_url: str, **extra: str) -> dict[str, str]:
@@ -38,10 +39,12 @@ def worker_env(settings: Settings, database_url: str, **extra: str) -> dict[str,
     return env
 
 
-def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    command: str, env: dict[str, str], log: Path, entry: tuple[str, ...] = (BANGFU,)
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [BANGFU, command], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
+            [*entry, command], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
         )
 
 
@@ -101,7 +104,7 @@ def test_relayer_killed_between_durable_and_broadcast_loses_nothing(
     log = tmp_path / "relayer.log"
 
     # 1. The relayer dies right after its 'sent' rows are durable, before the broadcast.
-    proc = spawn("relayer", {**envs, CRASH_AFTER_ENV: "durable"}, log)
+    proc = spawn("relayer", envs, log, CRASHING)
     assert proc.wait(120) == 137, log.read_text()[-3000:]
     with svc.db.read() as s:
         orphan = s.scalars(select(SentTransaction).where(SentTransaction.status == "pending")).all()

@@ -37,6 +37,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -471,7 +472,11 @@ def case_custodial(w: World) -> None:
     var.mkdir()
     (var / "deployment.json").write_bytes(w.env.settings.deployment_path.read_bytes())
     settings = w.svc.settings.model_copy(
-        update={"var": var, "custodial": True, "keystore_password": "route-auth-test-password"}
+        update={
+            "var": var,
+            "custodial": True,
+            "keystore_password": SecretStr("route-auth-test-password"),
+        }
     )
     csvc = LedgerService(settings)
     try:

@@ -16,6 +16,7 @@ from ledger.evm.compiler import compile_contracts
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, check_deployed, connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain
+from ledger.library.regions import require_county, require_org_code
 
 NAME = ""
 out = Console()
@@ -44,7 +45,7 @@ def admin_account() -> LocalAccount:
     """The civil-affairs admin key: BANGFU_RELAYER_KEY, or anvil's account #0 on the dev chain."""
     settings = get_settings()
     if settings.relayer_key:
-        return Account.from_key(settings.relayer_key)
+        return Account.from_key(settings.relayer_key.get_secret_value())
     return dev_accounts(load_localchain(settings))[0]
 
 
@@ -101,8 +102,6 @@ def register_county(
     county: int = typer.Argument(..., help="6位县级行政区划代码 GB/T 2260 county code"),
 ) -> None:
     """登记县级乡村振兴部门 Register a county office's signing key."""
-    from ledger.library.regions import require_county
-
     address = require_address(address, "county address")
     require_county(county)
     _contract().register_county(admin_account(), address, county)
@@ -115,8 +114,6 @@ def register_org(
     org_code: str = typer.Argument(..., help="统一社会信用代码 18-character credit code"),
 ) -> None:
     """登记社会组织 Register a social organization's signing key."""
-    from ledger.library.regions import require_org_code
-
     address = require_address(address, "organization address")
     require_org_code(org_code)
     _contract().register_organization(admin_account(), address, org_code)

@@ -1,22 +1,23 @@
 """`bangfu library`: key counties, search, recommendations, progress and signed bundles.
 
 The writes here (loading the key-county list, importing a bundle) are signed by the library
-admin's key, taken from an environment variable, and go through the same checks as the API:
-the CLI has no way around a signature.
+admin's key, taken from a key setting (BANGFU_LIBRARY_ADMIN_KEY by default), and go through
+the same checks as the API: the CLI has no way around a signature.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from ledger.app import LedgerService
+from ledger.config import get_settings
 from ledger.library import matching, messages, projects, sharing
 
 NAME = "library"
@@ -34,10 +35,16 @@ def _service() -> LedgerService:
 
 
 ADMIN_KEY_ENV = "BANGFU_LIBRARY_ADMIN_KEY"
+EXPORT_KEY_ENV = "BANGFU_LIBRARY_EXPORT_KEY"
+KEY_ENV_HELP = "the BANGFU_* key setting (environment variable) holding the signing key"
 
 
 def _env_key(name: str) -> str:
-    key = os.environ.get(name)
+    """The key in the setting `name` names (BANGFU_LIBRARY_ADMIN_KEY: `library_admin_key`);
+    every environment read goes through Settings, so `name` must be one of its keys."""
+    field = name.upper().removeprefix("BANGFU_").lower()
+    value = getattr(get_settings(), field, None) if name.upper().startswith("BANGFU_") else None
+    key = value.get_secret_value() if isinstance(value, SecretStr) else None
     if not key:
         raise projects.LibraryError(
             f"设置 {name} 为签名私钥 / set {name} to the signing key (the library admin's)",
@@ -51,7 +58,7 @@ def load(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, first column code"),
     source: str = typer.Option(..., help="名单来源 where the list comes from (signed)"),
     version: int = typer.Option(0, min=0, help="名单版本 list version; 0 = the loaded one + 1"),
-    key_env: str = typer.Option(ADMIN_KEY_ENV, help="env var with the admin's signing key"),
+    key_env: str = typer.Option(ADMIN_KEY_ENV, help=KEY_ENV_HELP),
 ) -> None:
     """载入重点帮扶县名单 Replace the key-county list: the admin signs a KeyCountyList with a
     version above the loaded one (an old list cannot come back)."""
@@ -125,7 +132,7 @@ def progress(need_id: str) -> None:
 def export(
     file: Path = typer.Argument(..., help="输出文件 bundle JSON to write"),
     instance: str = typer.Option(..., help="本实例名称 e.g. guizhou"),
-    key_env: str = typer.Option("BANGFU_LIBRARY_EXPORT_KEY", help="env var with the signing key"),
+    key_env: str = typer.Option(EXPORT_KEY_ENV, help=KEY_ENV_HELP),
 ) -> None:
     """导出共享包 Export published projects as a signed bundle with proofs."""
     key = _env_key(key_env)
@@ -139,7 +146,7 @@ def export(
 @app.command("import")
 def import_(
     file: Path = typer.Argument(..., exists=True, dir_okay=False),
-    key_env: str = typer.Option(ADMIN_KEY_ENV, help="env var with the admin's signing key"),
+    key_env: str = typer.Option(ADMIN_KEY_ENV, help=KEY_ENV_HELP),
 ) -> None:
     """导入共享包 Verify every proof and signature, then import the projects. The exporter
     must be in BANGFU_LIBRARY_TRUSTED_EXPORTERS; the admin signs the import."""

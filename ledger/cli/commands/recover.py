@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.app import LedgerService
 from ledger.core.errors import LedgerError
+from ledger.recovery import recover as run_recovery
 
 NAME = ""
 app = typer.Typer()
@@ -42,9 +44,6 @@ def recover(
     json_path: Path | None = typer.Option(None, "--json", help="报告 write the report as JSON"),
 ) -> None:
     """恢复 Report what a rollback or rewritten history lost; optionally accept it and re-send."""
-    from ledger.app import LedgerService
-    from ledger.recovery import recover as run_recovery
-
     service = LedgerService()
     service.db.migrate()
     report = run_recovery(service, accept_new_history=accept_new_history)

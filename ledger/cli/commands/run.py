@@ -19,6 +19,7 @@ from ledger.evm.node import LocalChain
 from ledger.indexer.worker import Indexer
 from ledger.relayer.worker import RelayWorker
 from ledger.supervisor import Heartbeat, Supervisor, beat_path
+from ledger.tlog.checkpointer import run_checkpointer
 
 NAME = ""
 out = Console()
@@ -81,8 +82,6 @@ def indexer_cmd() -> None:
 def checkpointer_cmd() -> None:
     """签署检查点 Sign C2SP checkpoints of the log at an interval and collect witnesses'
     cosignatures (Ctrl-C stops)."""
-    from ledger.tlog.checkpointer import run_checkpointer
-
     _logging()
     service = LedgerService()
     service.db.migrate()

@@ -1,0 +1,81 @@
+"""What the relayer asks the chain about records: where a record id's RecordAppended event
+is, and the hash of a block at each height (to see a reorg or a rewritten history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+
+
+@dataclass
+class OnChain:
+    """Where a record id is in the chain's log: its RecordAppended event."""
+
+    index: int
+    leaf_hash: bytes
+    block_number: int
+    block_hash: str
+
+
+RECORD_APPENDED = keccak(text="RecordAppended(uint256,bytes32,uint8,bytes32,bytes)")
+RECORD_KIND = keccak(text="recordKind(bytes32)")[:4]
+
+
+def locate(w3: Web3, address: str, from_block: int, record_id: bytes) -> OnChain | None:
+    """The chain's RecordAppended event of `record_id` (its topic 2), or None."""
+    logs = w3.eth.get_logs(
+        {
+            "address": Web3.to_checksum_address(address),
+            "fromBlock": max(0, from_block),
+            "toBlock": "latest",
+            "topics": ["0x" + RECORD_APPENDED.hex(), None, "0x" + bytes(record_id).hex()],
+        }
+    )
+    if not logs:
+        return None
+    entry = logs[-1]
+    leaf, _record = abi_decode(["bytes32", "bytes"], bytes(entry["data"]))
+    return OnChain(
+        index=int.from_bytes(bytes(entry["topics"][1]), "big"),
+        leaf_hash=bytes(leaf),
+        block_number=int(entry["blockNumber"]),
+        block_hash=HexBytes(entry["blockHash"]).to_0x_hex(),
+    )
+
+
+def block_hashes(w3: Web3, numbers: Iterable[int]) -> dict[int, str | None]:
+    """The chain's hash at each height (None where it has no such block), in batches."""
+    wanted = sorted(set(numbers))
+    out: dict[int, str | None] = {}
+    if not wanted:
+        return out
+    head = int(w3.eth.block_number)
+    for n in wanted:
+        if n > head:
+            out[n] = None
+    wanted = [n for n in wanted if n <= head]
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        try:
+            with w3.batch_requests() as batch:
+                for n in chunk:
+                    batch.add(w3.eth.get_block(n))
+                blocks: list[Any] = list(batch.execute())
+        except Exception:  # noqa: BLE001 - a node without batches: one at a time
+            blocks = [None] * len(chunk)
+        for n, block in zip(chunk, blocks, strict=True):
+            if not isinstance(block, Mapping):
+                try:
+                    block = w3.eth.get_block(n)
+                except Exception:  # noqa: BLE001 - gone
+                    out[n] = None
+                    continue
+            out[n] = HexBytes(block["hash"]).to_0x_hex()
+    return out

@@ -1,0 +1,310 @@
+"""What the local checks read: a signer's roles and county, a project's first version, a
+need, a commitment and what was delivered against it, a delivery, a record id. Each looks
+in the read model (indexed events) plus our own live outbox, so records we accepted but
+have not sent yet count as the contract will count them once they land.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import RecordError
+from ledger.core.records import Kind, ProjectKind, SignedRecord
+from ledger.store.models import (
+    CommitmentRow,
+    DeliveryRow,
+    LogEntry,
+    OutboxRecord,
+    OutboxShare,
+    ProjectAnchorRow,
+    RoleEvent,
+)
+
+#: Outbox statuses of a record that counts: waiting, in flight or on chain.
+LIVE = ("queued", "sent", "confirmed")
+
+
+@dataclass(frozen=True)
+class CommitmentState:
+    """A commitment as the contract will hold it once our pending records land."""
+
+    org: str
+    county: int
+    committed: int
+    #: delivered so far, our pending deliveries included
+    delivered: int
+
+
+def hex0x(b: bytes) -> str:
+    """`b` as 0x-prefixed lowercase hex, the form ids take in the database."""
+    return "0x" + b.hex()
+
+
+def current_roles(session: Session, address: str) -> dict[str, RoleEvent]:
+    """The roles `address` holds now according to the indexed role events."""
+    rows = session.scalars(
+        select(RoleEvent).where(RoleEvent.address == address).order_by(RoleEvent.id)
+    ).all()
+    state: dict[str, RoleEvent] = {}
+    for row in rows:
+        if row.granted:
+            state[row.role] = row
+        else:
+            state.pop(row.role, None)
+    return state
+
+
+def county_of(session: Session, address: str) -> int | None:
+    """The county whose office `address` is, or None if it holds no COUNTY role."""
+    cache = cache_of(session)
+    if cache is not None:
+        return cache.signer(session, address)[1]
+    return _county_of_uncached(session, address)
+
+
+def _county_of_uncached(session: Session, address: str) -> int | None:
+    county = current_roles(session, address).get("COUNTY")
+    if county is None:
+        return None
+    if county.county is not None:
+        return county.county
+    # RoleGranted carries no county; CountyRegistered (same transaction) does.
+    return session.scalar(
+        select(RoleEvent.county)
+        .where(RoleEvent.address == address, RoleEvent.county.is_not(None))
+        .order_by(RoleEvent.id.desc())
+        .limit(1)
+    )
+
+
+class CheckCache:
+    """What the accept path looks up again and again (a signer's roles and county, a
+    commitment's owner, size and delivered total), kept for a few seconds per Relayer.
+
+    The delivered totals move with every accepted delivery; a refused submission or a
+    failed commit drops the entries it touched. Staleness is bounded by `ttl` and only
+    affects records others relayed around us; the contract remains the final guard.
+    """
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self.roles: dict[str, tuple[float, frozenset[str], int | None]] = {}
+        self.commitments: dict[str, tuple[float, CommitmentState]] = {}
+
+    def signer(self, session: Session, address: str) -> tuple[frozenset[str], int | None]:
+        now = time.monotonic()
+        hit = self.roles.get(address)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        roles = frozenset(current_roles(session, address))
+        county = _county_of_uncached(session, address) if "COUNTY" in roles else None
+        self.roles[address] = (now + self.ttl, roles, county)
+        return roles, county
+
+    def commitment(self, session: Session, cid: str) -> CommitmentState | None:
+        now = time.monotonic()
+        hit = self.commitments.get(cid)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = _commitment_uncached(session, cid)
+        if value is None:
+            return None
+        self.commitments[cid] = (now + self.ttl, value)
+        return value
+
+    def add_delivered(self, cid: str, quantity: int) -> None:
+        hit = self.commitments.get(cid)
+        if hit is not None:
+            state = hit[1]
+            self.commitments[cid] = (hit[0], replace(state, delivered=state.delivered + quantity))
+
+    def forget(self, cids: Iterable[str] | None = None) -> None:
+        if cids is None:
+            self.commitments.clear()
+            self.roles.clear()
+        else:
+            for cid in cids:
+                self.commitments.pop(cid, None)
+
+
+#: The key under which the accepting transaction's session carries its CheckCache.
+CACHE_KEY = "check_cache"
+
+
+def cache_of(session: Session) -> CheckCache | None:
+    """The CheckCache the accepting transaction put on `session`, if any."""
+    cache = session.info.get(CACHE_KEY)
+    return cache if isinstance(cache, CheckCache) else None
+
+
+def roles_of(session: Session, address: str) -> frozenset[str]:
+    """The names of the roles `address` holds now."""
+    cache = cache_of(session)
+    if cache is not None:
+        return cache.signer(session, address)[0]
+    return frozenset(current_roles(session, address))
+
+
+def _pending_anchors(session: Session, project_id: str) -> Iterator[tuple[OutboxRecord, Any]]:
+    """Our live outbox's ProjectAnchor rows of a project, each with its decoded record."""
+    for pending in session.scalars(
+        select(OutboxRecord).where(
+            OutboxRecord.kind == int(Kind.PROJECT_ANCHOR),
+            OutboxRecord.ref_id == project_id,
+            OutboxRecord.status.in_(LIVE),
+        )
+    ):
+        yield pending, SignedRecord.from_bytes(pending.record_bytes).record
+
+
+def need_of(session: Session, need_id: str) -> tuple[int, str] | None:
+    """(county, author) of a need project, indexed or pending in the outbox."""
+    row = session.scalars(
+        select(ProjectAnchorRow).where(ProjectAnchorRow.project_id == need_id).limit(1)
+    ).first()
+    if row is not None:
+        return (row.county, row.author) if row.project_kind == ProjectKind.NEED else None
+    for pending, rec in _pending_anchors(session, need_id):
+        if getattr(rec, "project_kind", 0) == ProjectKind.NEED:
+            return int(getattr(rec, "county", 0)), pending.signer
+    return None
+
+
+def project_state(session: Session, project_id: str) -> tuple[str, int, int] | None:
+    """(owner, project kind, county) of a project as the contract will hold it when our
+    pending records land: its first version, indexed or pending in the outbox; None if no
+    version of it is known (the contract's `project.version == 0`)."""
+    row = session.scalars(
+        select(ProjectAnchorRow)
+        .where(ProjectAnchorRow.project_id == project_id)
+        .order_by(ProjectAnchorRow.version)
+        .limit(1)
+    ).first()
+    if row is not None:
+        return row.author, int(row.project_kind), int(row.county)
+    first: tuple[int, str, int, int] | None = None
+    for pending, rec in _pending_anchors(session, project_id):
+        version = int(getattr(rec, "version", 0))
+        if first is None or version < first[0]:
+            first = (
+                version,
+                pending.signer,
+                int(getattr(rec, "project_kind", 0)),
+                int(getattr(rec, "county", 0)),
+            )
+    return None if first is None else first[1:]
+
+
+def _delivered_so_far(session: Session, commitment_id: str) -> int:
+    """Delivered against a commitment: our live outbox shares (pending or on chain) plus
+    indexed deliveries that others relayed (not in our outbox)."""
+    ours = session.scalar(
+        select(func.coalesce(func.sum(OutboxShare.quantity), 0))
+        .join(OutboxRecord, OutboxRecord.record_id == OutboxShare.record_id)
+        .where(OutboxShare.commitment_id == commitment_id, OutboxRecord.status.in_(LIVE))
+    )
+    others = session.scalar(
+        select(func.coalesce(func.sum(DeliveryRow.quantity), 0)).where(
+            DeliveryRow.commitment_id == commitment_id,
+            ~exists().where(OutboxRecord.record_id == DeliveryRow.record_id),
+        )
+    )
+    return int(ours or 0) + int(others or 0)
+
+
+def commitment_state(session: Session, commitment_id: str) -> CommitmentState | None:
+    """A commitment's owner, county, size and delivered total (pending deliveries
+    included), or None if no such commitment is indexed or in our outbox."""
+    cache = cache_of(session)
+    if cache is None:
+        return _commitment_uncached(session, commitment_id)
+    return cache.commitment(session, commitment_id)
+
+
+def _commitment_uncached(session: Session, commitment_id: str) -> CommitmentState | None:
+    row = session.get(CommitmentRow, commitment_id)
+    if row is not None:
+        org, county, quantity = row.org, row.county, row.quantity
+    else:
+        pending = session.scalars(
+            select(OutboxRecord).where(
+                OutboxRecord.record_id == commitment_id, OutboxRecord.status.in_(LIVE)
+            )
+        ).first()
+        if pending is None:
+            return None
+        rec = SignedRecord.from_bytes(pending.record_bytes).record
+        need = need_of(session, hex0x(getattr(rec, "need_id", b"")))
+        org, county, quantity = pending.signer, need[0] if need else 0, int(pending.quantity or 0)
+    return CommitmentState(org, county, int(quantity), _delivered_so_far(session, commitment_id))
+
+
+def delivery_of(session: Session, delivery_id: str) -> tuple[str, int] | None:
+    """(commitment id, quantity) of a delivery or single-commitment batch, or None."""
+    rows = session.scalars(select(DeliveryRow).where(DeliveryRow.record_id == delivery_id)).all()
+    if rows:
+        if len(rows) > 1:
+            raise RecordError(
+                "a receipt may confirm a batch only when it serves one commitment",
+                code="BatchReceiptNeedsSingleCommitment",
+            )
+        return rows[0].commitment_id, rows[0].quantity
+    pending = session.scalars(
+        select(OutboxRecord).where(
+            OutboxRecord.record_id == delivery_id,
+            OutboxRecord.kind.in_([int(Kind.DELIVERY), int(Kind.DELIVERY_BATCH)]),
+            OutboxRecord.status.in_(LIVE),
+        )
+    ).first()
+    if pending is None:
+        return None
+    rec = SignedRecord.from_bytes(pending.record_bytes).record
+    if pending.kind == Kind.DELIVERY:
+        return hex0x(getattr(rec, "commitment_id", b"")), int(pending.quantity or 0)
+    cids: tuple[bytes, ...] = getattr(rec, "commitment_ids", ())
+    if len(cids) != 1:
+        raise RecordError(
+            "a receipt may confirm a batch only when it serves one commitment",
+            code="BatchReceiptNeedsSingleCommitment",
+        )
+    quantities: tuple[int, ...] = getattr(rec, "quantities", (0,))
+    return hex0x(cids[0]), int(quantities[0])
+
+
+def record_exists(session: Session, record_id: str) -> bool:
+    """Whether a record id is in the log or live in our outbox."""
+    in_log = session.scalar(select(LogEntry.leaf_index).where(LogEntry.record_id == record_id))
+    if in_log is not None:
+        return True
+    return (
+        session.scalar(
+            select(OutboxRecord.id).where(
+                OutboxRecord.record_id == record_id, OutboxRecord.status.in_(LIVE)
+            )
+        )
+        is not None
+    )
+
+
+def has_receipt(session: Session, delivery_id: str) -> bool:
+    """Whether a delivery already has a receipt, live in our outbox or indexed."""
+    already = session.scalar(
+        select(OutboxRecord.id).where(
+            OutboxRecord.kind == int(Kind.RECEIPT),
+            OutboxRecord.ref_id == delivery_id,
+            OutboxRecord.status.in_(LIVE),
+        )
+    )
+    return already is not None or bool(
+        session.scalar(
+            select(DeliveryRow.receipted).where(
+                DeliveryRow.record_id == delivery_id, DeliveryRow.receipted.is_(True)
+            )
+        )
+    )

@@ -1,0 +1,241 @@
+"""The outbox: signed records accepted for sending, durable before anyone is told
+"accepted".
+
+`Relayer.accept` checks each record locally (signature, role, unused id, references, no
+over-delivery, plus the pre-checks the composition root passes, such as the library's
+match rule) and writes the accepted ones to the outbox in one database transaction (group
+commit). Records a lost chain history dropped come back here through `requeue_lost` and
+`enqueue_signed`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import ConflictError
+from ledger.core.records import Kind, SignedRecord
+from ledger.relayer.lookups import CACHE_KEY, CheckCache, hex0x
+from ledger.relayer.rules import PreCheck, check_record
+from ledger.store.db import Database
+from ledger.store.models import LogEntry, OutboxRecord, OutboxShare
+
+#: The error code an outbox row keeps while it is queued again after a chain lost it.
+ROLLED_BACK = "rolled_back"
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """What the API answers for one submitted record."""
+
+    record_id: str
+    kind: str
+    status: str
+    duplicate: bool
+    outbox_id: int
+
+
+def ref_and_quantity(signed: SignedRecord) -> tuple[str | None, int | None]:
+    """The id a record refers to and its quantity, as the outbox row keeps them."""
+    rec = signed.record
+    match signed.kind:
+        case Kind.PROJECT_ANCHOR:
+            return hex0x(getattr(rec, "project_id", b"")), None
+        case Kind.COMMITMENT:
+            return hex0x(getattr(rec, "need_id", b"")), int(getattr(rec, "quantity", 0))
+        case Kind.DELIVERY:
+            return hex0x(getattr(rec, "commitment_id", b"")), int(getattr(rec, "quantity", 0))
+        case Kind.RECEIPT:
+            return hex0x(getattr(rec, "delivery_id", b"")), int(
+                getattr(rec, "confirmed_quantity", 0)
+            )
+        case Kind.FLAG:
+            return hex0x(getattr(rec, "record_id", b"")), None
+        case _:
+            return None, sum(int(q) for q in getattr(rec, "quantities", ()))
+
+
+def _shares(signed: SignedRecord) -> list[tuple[str, int]]:
+    """(commitment id, quantity) of each commitment a delivery or batch delivers against."""
+    rec: Any = signed.record
+    if signed.kind == Kind.DELIVERY:
+        return [(hex0x(rec.commitment_id), int(rec.quantity))]
+    if signed.kind == Kind.DELIVERY_BATCH:
+        return [(hex0x(c), int(q)) for c, q in zip(rec.commitment_ids, rec.quantities, strict=True)]
+    return []
+
+
+@dataclass
+class _Request:
+    records: Sequence[SignedRecord]
+    done: threading.Event
+    result: list[Acceptance] | None = None
+    error: Exception | None = None
+
+
+class Relayer:
+    """Accepts signed records into the outbox. Safe to share between API threads.
+
+    Concurrent submissions are written with group commit: whichever thread holds the lock
+    checks and writes every waiting submission in one database transaction, each in its own
+    savepoint (a refused submission rolls back alone), so one fsync serves many requests.
+    Checks and writes are serialized, so two concurrent deliveries cannot both pass the
+    over-delivery check; the contract remains the final guard.
+    """
+
+    def __init__(self, db: Database, pre_checks: Sequence[PreCheck] = ()) -> None:
+        self.db = db
+        #: rules beyond the contract's, run after them (the composition root passes them)
+        self.pre_checks = tuple(pre_checks)
+        self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Request] = []
+        #: lookups the accept path repeats, kept a few seconds (tests drop it to see new roles)
+        self.cache = CheckCache()
+
+    def accept(self, records: Sequence[SignedRecord], *, atomic: bool = True) -> list[Acceptance]:
+        """Checks every record, then writes them to the outbox, all or none of them.
+
+        One bad record refuses the whole submission (nothing of it is written). The answer
+        comes only after the outbox rows are committed. Resubmitting a record already
+        accepted (same bytes) answers its current status with `duplicate`.
+        """
+        request = _Request(records, threading.Event())
+        with self._queue_lock:
+            self._queue.append(request)
+        with self._lock:
+            if not request.done.is_set():
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._write(batch)
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _write(self, batch: list[_Request]) -> None:
+        try:
+            with self.db.write() as session:
+                session.info[CACHE_KEY] = self.cache
+                for request in batch:
+                    savepoint = session.begin_nested()
+                    try:
+                        request.result = self._accept_in(session, request.records)
+                        savepoint.commit()
+                    except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+                        savepoint.rollback()
+                        self.cache.forget(
+                            cid for signed in request.records for cid, _ in _shares(signed)
+                        )
+                        request.error = exc
+        except Exception as exc:  # noqa: BLE001 - the commit failed: nobody was accepted
+            self.cache.forget()
+            for request in batch:
+                if request.error is None:
+                    request.result, request.error = None, exc
+        finally:
+            for request in batch:
+                request.done.set()
+
+    def _accept_in(self, session: Session, records: Sequence[SignedRecord]) -> list[Acceptance]:
+        results: list[Acceptance] = []
+        seen: set[str] = set()
+        for signed in records:
+            rid = hex0x(signed.id)
+            if rid in seen:
+                raise ConflictError(
+                    f"record {rid} appears twice in one submission",
+                    code="duplicate_in_submission",
+                )
+            seen.add(rid)
+            existing = session.scalars(
+                select(OutboxRecord).where(OutboxRecord.record_id == rid)
+            ).first()
+            data = signed.canonical_bytes()
+            if existing is not None:
+                if existing.record_bytes != data:
+                    raise ConflictError(
+                        f"record id {rid} is already used by a different record",
+                        code="RecordIdUsed",
+                    )
+                if existing.status != "failed":
+                    results.append(
+                        Acceptance(rid, signed.kind.slug, existing.status, True, existing.id)
+                    )
+                    continue
+                session.delete(existing)
+                session.flush()
+            else:
+                on_chain = session.scalar(
+                    select(LogEntry.record_bytes).where(LogEntry.record_id == rid)
+                )
+                if on_chain is not None and on_chain != data:
+                    raise ConflictError(
+                        f"record id {rid} is already used on chain", code="RecordIdUsed"
+                    )
+            check_record(session, signed)
+            for check in self.pre_checks:
+                check(session, signed)
+            row = _add(session, signed)
+            for cid, qty in _shares(signed):
+                self.cache.add_delivered(cid, qty)
+            results.append(Acceptance(rid, signed.kind.slug, "queued", False, row.id))
+        return results
+
+    def status(self, record_ids: Iterable[str]) -> dict[str, OutboxRecord]:
+        ids = [r.lower() for r in record_ids]
+        with self.db.read() as session:
+            rows = session.scalars(select(OutboxRecord).where(OutboxRecord.record_id.in_(ids)))
+            out = {row.record_id: row for row in rows}
+            for row in out.values():
+                session.expunge(row)
+            return out
+
+
+def _add(
+    session: Session,
+    signed: SignedRecord,
+    *,
+    error_code: str | None = None,
+    error: str | None = None,
+) -> OutboxRecord:
+    """Writes a queued outbox row for `signed` and its delivery shares."""
+    ref_id, quantity = ref_and_quantity(signed)
+    rid = hex0x(signed.id)
+    row = OutboxRecord(
+        record_id=rid,
+        kind=int(signed.kind),
+        signer=signed.signer,
+        record_bytes=signed.canonical_bytes(),
+        status="queued",
+        ref_id=ref_id,
+        quantity=quantity,
+        error_code=error_code,
+        error=error,
+    )
+    session.add(row)
+    session.flush()  # the shares' foreign key needs the outbox row first
+    for cid, qty in _shares(signed):
+        session.add(OutboxShare(record_id=rid, commitment_id=cid, quantity=qty))
+    session.flush()
+    return row
+
+
+def requeue_lost(session: Session, row: OutboxRecord, why: str) -> None:
+    """An acknowledged record the chain no longer holds goes back to the queue (its status
+    answers `queued` again) with the reason kept beside it."""
+    row.status, row.tx_hash, row.block_number, row.block_hash = "queued", None, None, None
+    row.leaf_index = None
+    row.error_code, row.error = ROLLED_BACK, why
+
+
+def enqueue_signed(session: Session, signed: SignedRecord, *, why: str) -> OutboxRecord:
+    """Puts a signed record that was on chain (a leaf of a lost history) into the outbox as
+    queued, without the local checks: the contract decides when it is sent again."""
+    return _add(session, signed, error_code=ROLLED_BACK, error=why)
