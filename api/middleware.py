@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger.core import codes
+
 PROBLEM = "application/problem+json"
 
 
@@ -92,7 +94,7 @@ class BodyLimit:
             await send_problem(
                 send,
                 400,
-                "bad_characters",
+                codes.BAD_CHARACTERS,
                 "网址含有 NUL 字符 / the URL contains a NUL character; remove it",
             )
             return
@@ -107,12 +109,14 @@ class BodyLimit:
                 await send_problem(
                     send,
                     400,
-                    "bad_content_length",
+                    codes.BAD_CONTENT_LENGTH,
                     "Content-Length 不是数字 / Content-Length is not a number",
                 )
                 return
             if int(declared) > limit:
-                await send_problem(send, 413, "body_too_large", _too_large(int(declared), limit))
+                await send_problem(
+                    send, 413, codes.BODY_TOO_LARGE, _too_large(int(declared), limit)
+                )
                 return
 
         received = 0
@@ -147,7 +151,7 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await send_problem(send, 413, "body_too_large", _too_large(None, limit))
+            await send_problem(send, 413, codes.BODY_TOO_LARGE, _too_large(None, limit))
 
 
 def _too_large(size: int | None, limit: int) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import ReadSessionDep, ServiceDep
-from api.problems import problem
+from api.problems import code_of, problem, status_of
 from api.web import charts, data
 from api.web.i18n import Lang
 from ledger.core.errors import LedgerError, NotFoundError
@@ -97,7 +97,7 @@ def _render(request: Request, name: str, lang: Lang, status: int = 200, **ctx: A
 
 def _error(request: Request, lang: Lang, exc: LedgerError) -> HTMLResponse:
     return _render(
-        request, "error.html", lang, status=exc.http_status, code=exc.code, message=exc.message
+        request, "error.html", lang, status=status_of(exc), code=code_of(exc), message=exc.message
     )
 
 
