@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,15 +20,19 @@ from ledger.core import codes
 PROBLEM = "application/problem+json"
 
 
-def problem_bytes(status: int, code: str, detail: str) -> bytes:
-    body = {
+def problem_body(status: int, code: str, detail: str) -> dict[str, Any]:
+    """The members every problem document has (RFC 9457, with our stable `code`)."""
+    return {
         "type": f"https://bangfu.example/problems/{code}",
         "title": code,
         "status": status,
         "code": code,
         "detail": detail,
     }
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def problem_bytes(status: int, code: str, detail: str) -> bytes:
+    return json.dumps(problem_body(status, code, detail), ensure_ascii=False).encode("utf-8")
 
 
 async def send_problem(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.problems import PROBLEM, STATUS
+from api.middleware import PROBLEM
+from api.problems import STATUS
 
 # What each error status means, with the codes it carries most often; every operation of the
 # OpenAPI document gets these as application/problem+json (see `document`).

@@ -20,11 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.middleware import PROBLEM, problem_body
 from ledger.core import codes
 from ledger.core.errors import ConflictError, LedgerError, RecordError, SignatureError
 
 log = logging.getLogger("bangfu.api")
-PROBLEM = "application/problem+json"
 
 # The status each code answers with, grouped by status.
 _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
@@ -63,10 +63,11 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.DEMO_BATCH,
         codes.DEMO_RECORD_FAILED,
         codes.DEMO_TIMEOUT,
+        codes.FILE_NOT_FOUND,
         codes.HISTORY_REWRITTEN,
-        codes.INDEX_INCOMPLETE,
         codes.INDEXER_LAGGING,
         codes.INDEXER_NOT_STARTED,
+        codes.INDEX_INCOMPLETE,
         codes.INVALID_JSON,
         codes.KEY_FILE_EXISTS,
         codes.KEY_FILE_NOT_FOUND,
@@ -80,9 +81,10 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.RECORD_FAILED,
         codes.REPORT_CUTOFF_MISMATCH,
         codes.STATE_DIR_NOT_WRITABLE,
-        codes.TO_SIGN_MISMATCH,
         codes.TOOLCHAIN_ERROR,
+        codes.TO_SIGN_MISMATCH,
         codes.UPLOAD_REFUSED,
+        codes.USAGE_ERROR,
         codes.VAR_NOT_WRITABLE,
         codes.WEAK_PASSWORD,
         codes.WITNESS_REFUSED,
@@ -112,12 +114,12 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.CUSTODIAL_DISABLED,
         codes.CUSTODIAL_KEY_NOT_FOUND,
         codes.LINE_NOT_FOUND,
+        codes.NOTHING_TO_EXPORT,
+        codes.NOT_FOUND,
+        codes.NOT_INDEXED_YET,
         codes.NO_CHECKPOINT,
         codes.NO_LOG_KEY,
         codes.NO_VERSION,
-        codes.NOT_FOUND,
-        codes.NOT_INDEXED_YET,
-        codes.NOTHING_TO_EXPORT,
         codes.ORG_NOT_FOUND,
         codes.PROJECT_NOT_FOUND,
         codes.RECORD_NOT_FOUND,
@@ -126,7 +128,6 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNKNOWN_PROJECT,
         codes.UPLOAD_NOT_FOUND,
     ),
-    405: (codes.METHOD_NOT_ALLOWED,),
     409: (
         codes.ALREADY_PUBLISHED,
         codes.BUSY,
@@ -137,8 +138,8 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.MATCH_CLOSED,
         codes.MATCH_EXISTS,
         codes.NEED_CHANGED,
-        codes.NOT_YET_ON_CHAIN,
         codes.NOTHING_TO_PUBLISH,
+        codes.NOT_YET_ON_CHAIN,
         codes.PROJECT_EXISTS,
         codes.PROJECT_IS_DRAFT,
         codes.PROJECT_NOT_OPEN,
@@ -150,8 +151,10 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UPLOAD_GAP,
         codes.UPLOAD_INCOMPLETE,
     ),
+    405: (codes.METHOD_NOT_ALLOWED,),
     413: (codes.BODY_TOO_LARGE,),
     422: (
+        codes.ABSURD_DATE,
         codes.ABSURD_QUANTITY,
         codes.ACCESS_CONTROL_BAD_CONFIRMATION,
         codes.ACCESS_CONTROL_ENFORCED_DEFAULT_ADMIN_DELAY,
@@ -168,6 +171,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.BAD_CONSISTENCY,
         codes.BAD_COUNTY_CODE,
         codes.BAD_CSV,
+        codes.BAD_DATE,
         codes.BAD_DIRECTION,
         codes.BAD_ENCODING,
         codes.BAD_FILE,
@@ -175,6 +179,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.BAD_FRAME,
         codes.BAD_HEADER,
         codes.BAD_HEX,
+        codes.BAD_ID_NUMBER,
         codes.BAD_INCLUSION,
         codes.BAD_JSON,
         codes.BAD_KIND,
@@ -198,11 +203,13 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.BATCH_RECEIPT_NEEDS_SINGLE_COMMITMENT,
         codes.BATCH_ROOT_MISMATCH,
         codes.BATCH_TOTALS_MISMATCH,
+        codes.BOTH_BENEFICIARY_COLUMNS,
         codes.CHAIN_REORGANIZED,
         codes.CHECKPOINT_UNSIGNED,
         codes.COMMITMENTS_NOT_SORTED,
         codes.CONTENT_MISMATCH,
         codes.COUNTY_CHANGED,
+        codes.COUNTY_KEY_NEEDED,
         codes.DUPLICATE_LINE,
         codes.EMPTY_BATCH,
         codes.EMPTY_FILE,
@@ -237,12 +244,14 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.MISSING_ROLE,
         codes.MISSING_SIGNER,
         codes.MISSING_SUPPLY,
+        codes.MISSING_VALUE,
+        codes.NOT_ANCHORED,
+        codes.NOT_A_NEED,
+        codes.NOT_COMMITMENT_OWNER,
+        codes.NOT_POSITIVE,
+        codes.NOT_REGISTERED,
         codes.NO_ACCEPTED_MATCH,
         codes.NO_KEY,
-        codes.NOT_A_NEED,
-        codes.NOT_ANCHORED,
-        codes.NOT_COMMITMENT_OWNER,
-        codes.NOT_REGISTERED,
         codes.OUT_OF_RANGE,
         codes.OVER_CONFIRMATION,
         codes.OVER_DELIVERY,
@@ -260,6 +269,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.SELF_RECEIPT,
         codes.SIGNER_NOT_AUTHORIZED,
         codes.TEXT_TOO_LONG,
+        codes.TOO_LONG,
         codes.TOO_MANY_COMMITMENTS,
         codes.TOO_MANY_LINES,
         codes.UNKNOWN_CATEGORY,
@@ -314,12 +324,14 @@ STATUS: dict[str, int] = {
 # A few codes are raised by two families that answer with different statuses; the exact
 # family decides for them. A bad signature on a library write is an authentication failure
 # (401), on a record a refusal of the record (422); the portal's own county-code check is a
-# malformed address (400); a contract refusal keeps the 422 of every contract error.
+# malformed address (400); a contract's refusal keeps the 422 of every contract error, where
+# the ledger's own check of the same rule may answer otherwise (record_id_used is a 409).
 _FAMILY_STATUS: dict[tuple[str, type[LedgerError]], int] = {
     (codes.BAD_SIGNATURE, SignatureError): 401,
     (codes.NO_ACCEPTED_MATCH, ConflictError): 409,
     (codes.BAD_COUNTY_CODE, LedgerError): 400,
     (codes.NOT_PROJECT_OWNER, RecordError): 422,
+    (codes.RECORD_ID_USED, RecordError): 422,
 }
 
 
@@ -341,14 +353,7 @@ def problem(
     response_headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body = {
-        "type": f"https://bangfu.example/problems/{code}",
-        "title": code,
-        "status": status,
-        "code": code,
-        "detail": detail,
-        **extra,
-    }
+    body = {**problem_body(status, code, detail), **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=response_headers)
 
 

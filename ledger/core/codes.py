@@ -213,16 +213,28 @@ WRONG_DOMAIN: Final = "wrong_domain"
 WRONG_ORIGIN: Final = "wrong_origin"
 WRONG_PASSWORD: Final = "wrong_password"
 
+# The CLI's own codes for a command line it cannot run.
+USAGE_ERROR: Final = "usage_error"
+FILE_NOT_FOUND: Final = "file_not_found"
+
 # The problems of one line of a delivery-batch file (each line's problems are listed in one
-# answer; besides these, a line can fail with too_many_lines, unknown_field or
+# answer; a line can also fail with codes above, such as bad_type, bad_hex, unknown_field or
 # too_many_commitments).
+ABSURD_DATE: Final = "absurd_date"
 BAD_CSV: Final = "bad_csv"
+BAD_DATE: Final = "bad_date"
 BAD_ENCODING: Final = "bad_encoding"
 BAD_HEADER: Final = "bad_header"
+BAD_ID_NUMBER: Final = "bad_id_number"
 BAD_JSON: Final = "bad_json"
+BOTH_BENEFICIARY_COLUMNS: Final = "both_beneficiary_columns"
+COUNTY_KEY_NEEDED: Final = "county_key_needed"
 DUPLICATE_LINE: Final = "duplicate_line"
 EMPTY_FILE: Final = "empty_file"
 FIELD_TOO_LARGE: Final = "field_too_large"
+MISSING_VALUE: Final = "missing_value"
+NOT_POSITIVE: Final = "not_positive"
+TOO_LONG: Final = "too_long"
 WRONG_COLUMN_COUNT: Final = "wrong_column_count"
 
 # The proof-bundle verifier's codes (`bangfu verify`; ledger.tools.proofcheck repeats them,

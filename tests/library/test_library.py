@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from api.problems import status_of
 from ledger.core.errors import ConflictError, LedgerError, PermissionError_
 from ledger.core.records import Commitment, ProjectKind, ResourceKind, new_id
 from ledger.library import actions, matching, projects, sharing
@@ -349,4 +350,4 @@ def test_bad_input_refused(svc, env, override, code):
     with pytest.raises(LedgerError) as info:
         actions.create_draft(svc, ProjectKind.NEED, need(**override), env.actors.county_a.key)
     assert info.value.code == code
-    assert 400 <= info.value.http_status < 500
+    assert 400 <= status_of(info.value) < 500
