@@ -316,7 +316,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
     504: (codes.WAIT_TIMEOUT,),
 }
 
-#: Code → HTTP status, for every code of the registry (tests/core/test_codes.py checks it).
+#: Code → HTTP status, for every code of the registry (tests/test_codes.py checks it).
 STATUS: dict[str, int] = {
     code: status for status, group in _CODES_BY_STATUS.items() for code in group
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
+# The ledger's and the API's own codes.
 ABSURD_QUANTITY: Final = "absurd_quantity"
 ALREADY_PUBLISHED: Final = "already_published"
 API_ERROR: Final = "api_error"
