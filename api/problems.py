@@ -22,7 +22,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.middleware import PROBLEM, problem_body
 from ledger.core import codes
-from ledger.core.errors import ConflictError, LedgerError, RecordError, SignatureError
+from ledger.core.errors import (
+    ConflictError,
+    LedgerError,
+    ProofError,
+    RecordError,
+    SignatureError,
+)
 
 log = logging.getLogger("bangfu.api")
 
@@ -45,6 +51,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.BAD_LIST,
         codes.BAD_LOCALCHAIN,
         codes.BAD_LOG_KEY,
+        codes.BAD_PARAMETER,
         codes.BAD_PERIOD,
         codes.BAD_PROJECT_ID,
         codes.BAD_PROVINCE,
@@ -64,7 +71,6 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.DEMO_RECORD_FAILED,
         codes.DEMO_TIMEOUT,
         codes.FILE_NOT_FOUND,
-        codes.HISTORY_REWRITTEN,
         codes.INDEXER_LAGGING,
         codes.INDEXER_NOT_STARTED,
         codes.INDEX_INCOMPLETE,
@@ -83,7 +89,6 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.STATE_DIR_NOT_WRITABLE,
         codes.TOOLCHAIN_ERROR,
         codes.TO_SIGN_MISMATCH,
-        codes.UPLOAD_REFUSED,
         codes.USAGE_ERROR,
         codes.VAR_NOT_WRITABLE,
         codes.WEAK_PASSWORD,
@@ -138,6 +143,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.MATCH_CLOSED,
         codes.MATCH_EXISTS,
         codes.NEED_CHANGED,
+        codes.NEED_NOT_OPEN,
         codes.NOTHING_TO_PUBLISH,
         codes.NOT_YET_ON_CHAIN,
         codes.PROJECT_EXISTS,
@@ -147,13 +153,17 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.RECORD_CONFLICT,
         codes.RECORD_ID_USED,
         codes.STALE_VERSION,
+        codes.SUPPLY_NOT_OPEN,
         codes.TRANSITION_NOT_ALLOWED,
+        codes.UPLOAD_ACCEPTED,
         codes.UPLOAD_GAP,
         codes.UPLOAD_INCOMPLETE,
+        codes.UPLOAD_REFUSED,
     ),
     405: (codes.METHOD_NOT_ALLOWED,),
     413: (codes.BODY_TOO_LARGE,),
     422: (
+        codes.HISTORY_REWRITTEN,
         codes.ABSURD_DATE,
         codes.ABSURD_QUANTITY,
         codes.ACCESS_CONTROL_BAD_CONFIRMATION,
@@ -325,13 +335,16 @@ STATUS: dict[str, int] = {
 # family decides for them. A bad signature on a library write is an authentication failure
 # (401), on a record a refusal of the record (422); the portal's own county-code check is a
 # malformed address (400); a contract's refusal keeps the 422 of every contract error, where
-# the ledger's own check of the same rule may answer otherwise (record_id_used is a 409).
+# the ledger's own check of the same rule may answer otherwise (record_id_used is a 409); a
+# halting alarm refuses a checkpoint with the alarm's code as a proof error (422).
 _FAMILY_STATUS: dict[tuple[str, type[LedgerError]], int] = {
     (codes.BAD_SIGNATURE, SignatureError): 401,
     (codes.NO_ACCEPTED_MATCH, ConflictError): 409,
     (codes.BAD_COUNTY_CODE, LedgerError): 400,
     (codes.NOT_PROJECT_OWNER, RecordError): 422,
     (codes.RECORD_ID_USED, RecordError): 422,
+    (codes.HISTORY_REWRITTEN, LedgerError): 400,
+    (codes.INDEX_DIVERGED, ProofError): 422,
 }
 
 
