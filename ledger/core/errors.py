@@ -4,8 +4,10 @@ Every error a user can cause carries a `code` (a constant of `ledger.core.codes`
 API's problem-details answers and the CLI) and a message that says what to do next. Which
 HTTP status a code answers with is the API's business (`api.problems`), not the error's.
 
-Every exception class of the ledger lives here, so that the codes and the families they
-belong to can be read in one place.
+Every exception class of the ledger belongs here, so that the codes and the families they
+belong to can be read in one place. (LibraryError, BatchError, StateFileError,
+IndexerIntegrityError and the SDK client's errors still live in their modules until those
+are free to change; ledger.tools.proofcheck keeps its own, being stdlib-only.)
 """
 
 from __future__ import annotations
