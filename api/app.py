@@ -41,7 +41,8 @@ Merkle log kept by the AidLedger contract.
 * **public** lists, totals and single records, each with its chain location;
 * **auditors** proofs, checkpoints and audit reports.
 
-Errors are `application/problem+json` with a stable `code`.
+Errors are `application/problem+json` with a stable snake_case `code`; the Problem schema's
+`x-error-codes` lists every code with the HTTP status it answers with.
 """
 
 
