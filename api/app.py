@@ -20,7 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp
 
-from api import problems, routers, schemas
+from api import problem_docs, problems, routers, schemas
 from api.middleware import BodyLimit, RouteLimit, SecurityHeaders
 from ledger import __version__
 from ledger.app import LedgerService
@@ -42,7 +42,8 @@ Merkle log kept by the AidLedger contract.
 * **public** lists, totals and single records, each with its chain location;
 * **auditors** proofs, checkpoints and audit reports.
 
-Errors are `application/problem+json` with a stable `code`.
+Errors are `application/problem+json` with a stable snake_case `code`; the Problem schema's
+`x-error-codes` lists every code with the HTTP status it answers with.
 """
 
 
@@ -96,7 +97,7 @@ def create_app(service: LedgerService | None = None, settings: Settings | None =
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problems.document(
+            app.openapi_schema = problem_docs.document(
                 schemas.add_components(
                     get_openapi(
                         title=app.title,

@@ -11,21 +11,28 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger.core import codes
 
 PROBLEM = "application/problem+json"
 
 
-def problem_bytes(status: int, code: str, detail: str) -> bytes:
-    body = {
+def problem_body(status: int, code: str, detail: str) -> dict[str, Any]:
+    """The members every problem document has (RFC 9457, with our stable `code`)."""
+    return {
         "type": f"https://bangfu.example/problems/{code}",
         "title": code,
         "status": status,
         "code": code,
         "detail": detail,
     }
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def problem_bytes(status: int, code: str, detail: str) -> bytes:
+    return json.dumps(problem_body(status, code, detail), ensure_ascii=False).encode("utf-8")
 
 
 async def send_problem(
@@ -92,7 +99,7 @@ class BodyLimit:
             await send_problem(
                 send,
                 400,
-                "bad_characters",
+                codes.BAD_CHARACTERS,
                 "网址含有 NUL 字符 / the URL contains a NUL character; remove it",
             )
             return
@@ -107,12 +114,14 @@ class BodyLimit:
                 await send_problem(
                     send,
                     400,
-                    "bad_content_length",
+                    codes.BAD_CONTENT_LENGTH,
                     "Content-Length 不是数字 / Content-Length is not a number",
                 )
                 return
             if int(declared) > limit:
-                await send_problem(send, 413, "body_too_large", _too_large(int(declared), limit))
+                await send_problem(
+                    send, 413, codes.BODY_TOO_LARGE, _too_large(int(declared), limit)
+                )
                 return
 
         received = 0
@@ -147,7 +156,7 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await send_problem(send, 413, "body_too_large", _too_large(None, limit))
+            await send_problem(send, 413, codes.BODY_TOO_LARGE, _too_large(None, limit))
 
 
 def _too_large(size: int | None, limit: int) -> str:

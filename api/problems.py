@@ -1,6 +1,10 @@
 """Errors as RFC 9457 problem-details JSON with a stable `code`; never a traceback, and
 never a dropped keep-alive connection: an unexpected error becomes a 500 (or a 503 when
-SQLite is busy) inside the application, so the server keeps the connection open."""
+SQLite is busy) inside the application, so the server keeps the connection open.
+
+The HTTP status of every code of `ledger.core.codes` is decided here (`STATUS`), not by the
+ledger's exceptions, and the OpenAPI document lists every code with its status.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,343 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.core.errors import LedgerError
+from api.middleware import PROBLEM, problem_body
+from ledger.core import codes
+from ledger.core.errors import (
+    ConflictError,
+    LedgerError,
+    ProofError,
+    RecordError,
+    SignatureError,
+)
 
 log = logging.getLogger("bangfu.api")
-PROBLEM = "application/problem+json"
+
+# The status each code answers with, grouped by status.
+_CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
+    400: (
+        codes.API_ERROR,
+        codes.BAD_ADDRESS,
+        codes.BAD_ADMIN_DELAY,
+        codes.BAD_ARGUMENTS,
+        codes.BAD_CHARACTERS,
+        codes.BAD_CONTENT_LENGTH,
+        codes.BAD_CURSOR,
+        codes.BAD_DATABASE_URL,
+        codes.BAD_EVIDENCE,
+        codes.BAD_FIELD,
+        codes.BAD_GROUP,
+        codes.BAD_KEY_COUNTIES,
+        codes.BAD_KEY_FILE,
+        codes.BAD_LIST,
+        codes.BAD_LOCALCHAIN,
+        codes.BAD_LOG_KEY,
+        codes.BAD_PARAMETER,
+        codes.BAD_PERIOD,
+        codes.BAD_PROJECT_ID,
+        codes.BAD_PROVINCE,
+        codes.BAD_QUORUM,
+        codes.BAD_RECORD_ID,
+        codes.BAD_RESPONSE,
+        codes.BAD_SOURCES,
+        codes.BAD_WITNESSES,
+        codes.BATCH_LINES_TAMPERED,
+        codes.CJK_FONT_MISSING,
+        codes.COMPILE_FAILED,
+        codes.CONFIG_ERROR,
+        codes.CUSTODIAL_KEY_MISMATCH,
+        codes.CUSTODIAL_NO_PASSWORD,
+        codes.CUSTODIAL_TOKENS_CORRUPT,
+        codes.DEMO_BATCH,
+        codes.DEMO_RECORD_FAILED,
+        codes.DEMO_TIMEOUT,
+        codes.FILE_NOT_FOUND,
+        codes.INDEXER_LAGGING,
+        codes.INDEXER_NOT_STARTED,
+        codes.INDEX_INCOMPLETE,
+        codes.INVALID_JSON,
+        codes.KEY_FILE_EXISTS,
+        codes.KEY_FILE_NOT_FOUND,
+        codes.LEDGER_ERROR,
+        codes.MISSING_NODE,
+        codes.MISSING_NODE_MODULES,
+        codes.MISSING_SOURCE,
+        codes.NO_LOCALCHAIN,
+        codes.NO_PASSWORD,
+        codes.REBUILD_TARGET_NOT_EMPTY,
+        codes.RECORD_FAILED,
+        codes.REPORT_CUTOFF_MISMATCH,
+        codes.STATE_DIR_NOT_WRITABLE,
+        codes.TOOLCHAIN_ERROR,
+        codes.TO_SIGN_MISMATCH,
+        codes.USAGE_ERROR,
+        codes.VAR_NOT_WRITABLE,
+        codes.WEAK_PASSWORD,
+        codes.WITNESS_REFUSED,
+        codes.WRONG_CHECKPOINT_KEY,
+        codes.WRONG_PASSWORD,
+    ),
+    401: (
+        codes.BAD_TOKEN,
+        codes.EXPIRY_TOO_FAR,
+        codes.LIST_VERSION_NOT_NEWER,
+        codes.SIGNATURE_EXPIRED,
+        codes.SIGNATURE_REPLAYED,
+        codes.SIGNATURE_REQUIRED,
+    ),
+    403: (
+        codes.FORBIDDEN,
+        codes.ID_NOT_SIGNER_SCOPED,
+        codes.KIND_NOT_ALLOWED,
+        codes.NOT_ADMIN,
+        codes.NOT_MATCH_PARTY,
+        codes.NOT_PROJECT_OWNER,
+        codes.UNTRUSTED_EXPORTER,
+    ),
+    404: (
+        codes.BATCH_NOT_INDEXED,
+        codes.COUNTY_NOT_FOUND,
+        codes.CUSTODIAL_DISABLED,
+        codes.CUSTODIAL_KEY_NOT_FOUND,
+        codes.LINE_NOT_FOUND,
+        codes.NOTHING_TO_EXPORT,
+        codes.NOT_FOUND,
+        codes.NOT_INDEXED_YET,
+        codes.NO_CHECKPOINT,
+        codes.NO_LOG_KEY,
+        codes.NO_VERSION,
+        codes.ORG_NOT_FOUND,
+        codes.PROJECT_NOT_FOUND,
+        codes.RECORD_NOT_FOUND,
+        codes.TX_NOT_FOUND,
+        codes.UNKNOWN_MATCH,
+        codes.UNKNOWN_PROJECT,
+        codes.UPLOAD_NOT_FOUND,
+    ),
+    409: (
+        codes.ALREADY_PUBLISHED,
+        codes.BUSY,
+        codes.CHECKPOINT_RACED,
+        codes.CONFLICT,
+        codes.DUPLICATE_IN_SUBMISSION,
+        codes.IMPORT_CONFLICT,
+        codes.MATCH_CLOSED,
+        codes.MATCH_EXISTS,
+        codes.NEED_CHANGED,
+        codes.NEED_NOT_OPEN,
+        codes.NOTHING_TO_PUBLISH,
+        codes.NOT_YET_ON_CHAIN,
+        codes.PROJECT_EXISTS,
+        codes.PROJECT_IS_DRAFT,
+        codes.PROJECT_NOT_OPEN,
+        codes.PUBLISHED_IS_IMMUTABLE,
+        codes.RECORD_CONFLICT,
+        codes.RECORD_ID_USED,
+        codes.STALE_VERSION,
+        codes.SUPPLY_NOT_OPEN,
+        codes.TRANSITION_NOT_ALLOWED,
+        codes.UPLOAD_ACCEPTED,
+        codes.UPLOAD_GAP,
+        codes.UPLOAD_INCOMPLETE,
+        codes.UPLOAD_REFUSED,
+    ),
+    405: (codes.METHOD_NOT_ALLOWED,),
+    413: (codes.BODY_TOO_LARGE,),
+    422: (
+        codes.HISTORY_REWRITTEN,
+        codes.ABSURD_DATE,
+        codes.ABSURD_QUANTITY,
+        codes.ACCESS_CONTROL_BAD_CONFIRMATION,
+        codes.ACCESS_CONTROL_ENFORCED_DEFAULT_ADMIN_DELAY,
+        codes.ACCESS_CONTROL_ENFORCED_DEFAULT_ADMIN_RULES,
+        codes.ACCESS_CONTROL_INVALID_DEFAULT_ADMIN,
+        codes.ACCESS_CONTROL_UNAUTHORIZED_ACCOUNT,
+        codes.ALREADY_RECEIPTED,
+        codes.BAD_ACTION,
+        codes.BAD_BATCH_FILE,
+        codes.BAD_BUNDLE,
+        codes.BAD_BUNDLE_PROOF,
+        codes.BAD_BUNDLE_SIGNATURE,
+        codes.BAD_CHECKPOINT_SIGNATURE,
+        codes.BAD_CONSISTENCY,
+        codes.BAD_COUNTY_CODE,
+        codes.BAD_CSV,
+        codes.BAD_DATE,
+        codes.BAD_DIRECTION,
+        codes.BAD_ENCODING,
+        codes.BAD_FILE,
+        codes.BAD_FORMAT,
+        codes.BAD_FRAME,
+        codes.BAD_HEADER,
+        codes.BAD_HEX,
+        codes.BAD_ID_NUMBER,
+        codes.BAD_INCLUSION,
+        codes.BAD_JSON,
+        codes.BAD_KIND,
+        codes.BAD_LEAF_HASH,
+        codes.BAD_LENGTH,
+        codes.BAD_LINE,
+        codes.BAD_LINE_BYTES,
+        codes.BAD_LINE_COUNT,
+        codes.BAD_LINE_PROOF,
+        codes.BAD_MESSAGE,
+        codes.BAD_NUMBER,
+        codes.BAD_ORG_CODE,
+        codes.BAD_PROOF,
+        codes.BAD_RECORD,
+        codes.BAD_RECORD_BYTES,
+        codes.BAD_SIGNATURE,
+        codes.BAD_SIZE,
+        codes.BAD_STATUS,
+        codes.BAD_TYPE,
+        codes.BATCH_LENGTH_MISMATCH,
+        codes.BATCH_RECEIPT_NEEDS_SINGLE_COMMITMENT,
+        codes.BATCH_ROOT_MISMATCH,
+        codes.BATCH_TOTALS_MISMATCH,
+        codes.BOTH_BENEFICIARY_COLUMNS,
+        codes.CHAIN_REORGANIZED,
+        codes.CHECKPOINT_UNSIGNED,
+        codes.COMMITMENTS_NOT_SORTED,
+        codes.CONTENT_MISMATCH,
+        codes.COUNTY_CHANGED,
+        codes.COUNTY_KEY_NEEDED,
+        codes.DUPLICATE_LINE,
+        codes.EMPTY_BATCH,
+        codes.EMPTY_FILE,
+        codes.EMPTY_LIST,
+        codes.EXPORT_RACED,
+        codes.FIELD_TOO_LARGE,
+        codes.IMPORTED_PROJECT,
+        codes.INCONSISTENT_CHECKPOINT,
+        codes.INVALID_ADDRESS,
+        codes.INVALID_BATCH,
+        codes.INVALID_BUDGET,
+        codes.INVALID_CATEGORY,
+        codes.INVALID_COUNTY_CODE,
+        codes.INVALID_END_DATE,
+        codes.INVALID_ORG_CODE,
+        codes.INVALID_PROJECT,
+        codes.INVALID_PROJECT_KIND,
+        codes.INVALID_PROOF,
+        codes.INVALID_QUANTITY,
+        codes.INVALID_RECORD,
+        codes.INVALID_REQUEST,
+        codes.INVALID_RESOURCE_KIND,
+        codes.INVALID_SIGNATURE,
+        codes.INVALID_TITLE,
+        codes.LINE_COMMITMENT_NOT_IN_BATCH,
+        codes.LINE_COUNT_MISMATCH,
+        codes.LOG_INCOMPLETE,
+        codes.LOG_KEY_CHANGED,
+        codes.MESSAGE_MISMATCH,
+        codes.MISSING_FIELD,
+        codes.MISSING_ORG,
+        codes.MISSING_ROLE,
+        codes.MISSING_SIGNER,
+        codes.MISSING_SUPPLY,
+        codes.MISSING_VALUE,
+        codes.NOT_ANCHORED,
+        codes.NOT_A_NEED,
+        codes.NOT_COMMITMENT_OWNER,
+        codes.NOT_POSITIVE,
+        codes.NOT_REGISTERED,
+        codes.NO_ACCEPTED_MATCH,
+        codes.NO_KEY,
+        codes.OUT_OF_RANGE,
+        codes.OVER_CONFIRMATION,
+        codes.OVER_DELIVERY,
+        codes.PERSONAL_DATA_IN_TEXT,
+        codes.PROJECT_COUNTY_CHANGED,
+        codes.PROJECT_ID_NOT_SCOPED,
+        codes.PROJECT_KIND_CHANGED,
+        codes.PROJECT_NOT_EDITABLE,
+        codes.QUORUM_NOT_MET,
+        codes.RECORD_ID_NOT_SCOPED,
+        codes.REVERTED,
+        codes.ROLE_CONFLICT,
+        codes.ROLE_MANAGED_BY_REGISTRATION,
+        codes.ROOT_MISMATCH,
+        codes.SELF_RECEIPT,
+        codes.SIGNER_NOT_AUTHORIZED,
+        codes.TEXT_TOO_LONG,
+        codes.TOO_LONG,
+        codes.TOO_MANY_COMMITMENTS,
+        codes.TOO_MANY_LINES,
+        codes.UNKNOWN_CATEGORY,
+        codes.UNKNOWN_COMMITMENT,
+        codes.UNKNOWN_COUNTY,
+        codes.UNKNOWN_DELIVERY,
+        codes.UNKNOWN_FIELD,
+        codes.UNKNOWN_KIND,
+        codes.UNKNOWN_NEED,
+        codes.UNKNOWN_PROVINCE,
+        codes.UNKNOWN_RECORD,
+        codes.UNKNOWN_ROLE,
+        codes.WRONG_COLUMN_COUNT,
+        codes.WRONG_CONTRACT,
+        codes.WRONG_COUNTY,
+        codes.WRONG_DOMAIN,
+        codes.WRONG_KIND,
+        codes.WRONG_ORIGIN,
+        codes.WRONG_PROJECT_VERSION,
+    ),
+    500: (
+        codes.IATI_INVALID,
+        codes.INDEX_DIVERGED,
+        codes.INTERNAL_ERROR,
+    ),
+    503: (
+        codes.API_UNREACHABLE,
+        codes.BAD_DEPLOYMENT,
+        codes.BAD_DUMP,
+        codes.BAD_STATE_FILE,
+        codes.CHAIN_START_FAILED,
+        codes.CHAIN_START_TIMEOUT,
+        codes.CHAIN_UNREACHABLE,
+        codes.DATABASE_BUSY,
+        codes.NO_CONTRACT,
+        codes.NO_DEPLOYMENT,
+        codes.PORT_IN_USE,
+        codes.REBUILD_INCOMPLETE,
+        codes.ROLLED_BACK,
+        codes.RPC_ERROR,
+        codes.TX_REVERTED,
+        codes.WRONG_CHAIN,
+    ),
+    504: (codes.WAIT_TIMEOUT,),
+}
+
+#: Code → HTTP status, for every code of the registry (tests/test_codes.py checks it).
+STATUS: dict[str, int] = {
+    code: status for status, group in _CODES_BY_STATUS.items() for code in group
+}
+
+# A few codes are raised by two families that answer with different statuses; the exact
+# family decides for them. A bad signature on a library write is an authentication failure
+# (401), on a record a refusal of the record (422); the portal's own county-code check is a
+# malformed address (400); a contract's refusal keeps the 422 of every contract error, where
+# the ledger's own check of the same rule may answer otherwise (record_id_used is a 409); a
+# halting alarm refuses a checkpoint with the alarm's code as a proof error (422).
+_FAMILY_STATUS: dict[tuple[str, type[LedgerError]], int] = {
+    (codes.BAD_SIGNATURE, SignatureError): 401,
+    (codes.NO_ACCEPTED_MATCH, ConflictError): 409,
+    (codes.BAD_COUNTY_CODE, LedgerError): 400,
+    (codes.NOT_PROJECT_OWNER, RecordError): 422,
+    (codes.RECORD_ID_USED, RecordError): 422,
+    (codes.HISTORY_REWRITTEN, LedgerError): 400,
+    (codes.INDEX_DIVERGED, ProofError): 422,
+}
+
+
+def code_of(exc: LedgerError) -> str:
+    """The registry code an error answers with (a contract error's name becomes its code)."""
+    return codes.canonical(exc.code)
+
+
+def status_of(exc: LedgerError) -> int:
+    """The HTTP status an error answers with; 400 for a code outside the registry."""
+    code = code_of(exc)
+    return _FAMILY_STATUS.get((code, type(exc)), STATUS.get(code, 400))
 
 
 def problem(
@@ -29,14 +366,7 @@ def problem(
     response_headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body = {
-        "type": f"https://bangfu.example/problems/{code}",
-        "title": code,
-        "status": status,
-        "code": code,
-        "detail": detail,
-        **extra,
-    }
+    body = {**problem_body(status, code, detail), **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=response_headers)
 
 
@@ -56,7 +386,7 @@ def allowed_methods(request: Request) -> list[str]:
 def _validation_detail(exc: RequestValidationError) -> tuple[int, str, str, list[Any]]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "invalid_json", "the request body is not valid JSON", []
+        return 400, codes.INVALID_JSON, "the request body is not valid JSON", []
     simplified = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
         for e in errors[:20]
@@ -66,7 +396,7 @@ def _validation_detail(exc: RequestValidationError) -> tuple[int, str, str, list
         e["loc"] = [p for p in e["loc"] if re.fullmatch(r"[\w.-]+", p)]
     first = simplified[0] if simplified else {"loc": [], "msg": "invalid"}
     where = ".".join(first["loc"][1:] if len(first["loc"]) > 1 else first["loc"])
-    return 422, "invalid_request", f"{where}: {first['msg']}", simplified
+    return 422, codes.INVALID_REQUEST, f"{where}: {first['msg']}", simplified
 
 
 def unexpected(exc: BaseException) -> JSONResponse:
@@ -75,7 +405,7 @@ def unexpected(exc: BaseException) -> JSONResponse:
         log.warning("database busy: %s", exc.orig)
         response = problem(
             503,
-            "database_busy",
+            codes.DATABASE_BUSY,
             "数据库繁忙，未写入任何内容，请稍后重试 / the database is busy and nothing was "
             "written; try again in a moment",
         )
@@ -84,7 +414,7 @@ def unexpected(exc: BaseException) -> JSONResponse:
     log.error("unexpected error", exc_info=exc)
     return problem(
         500,
-        "internal_error",
+        codes.INTERNAL_ERROR,
         "服务器内部错误，已记录，请稍后重试 / an unexpected error happened; it was logged. "
         "Try again later.",
     )
@@ -133,7 +463,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
         extra = {k: v for k, v in exc.fields.items() if k not in ("code", "detail")}
-        return problem(exc.http_status, exc.code, exc.message, **extra)
+        return problem(status_of(exc), code_of(exc), exc.message, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,9 +472,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
-            exc.status_code, f"http_{exc.status_code}"
-        )
+        code = {
+            404: codes.NOT_FOUND,
+            405: codes.METHOD_NOT_ALLOWED,
+            413: codes.BODY_TOO_LARGE,
+        }.get(exc.status_code, f"http_{exc.status_code}")
         headers = dict(exc.headers or {})
         detail = str(exc.detail)
         if exc.status_code == 405:
@@ -161,74 +493,3 @@ def install(app: FastAPI) -> None:
         return unexpected(exc)
 
     app.add_middleware(CatchUnexpected)
-
-
-# What each error status means, with the codes it carries most often; every operation of the
-# OpenAPI document gets these as application/problem+json (see `document`).
-ERROR_RESPONSES: dict[int, str] = {
-    400: "请求有误 bad request: invalid_json, bad_content_length, bad_characters, bad_cursor, "
-    "and the ledger's own codes for malformed input",
-    401: "未认证 unauthorized: a write that needs its owner's signature or session came without "
-    "a valid one",
-    403: "无权操作 forbidden: forbidden, not_admin and other permission codes",
-    404: "不存在 not found: not_found and the ledger's *_not_found codes",
-    409: "冲突 conflict: conflict, RecordIdUsed, duplicate_in_submission, busy",
-    413: "请求体过大 body_too_large: the body passed the limit (counted as it streams)",
-    422: "无法处理 unprocessable: invalid_request (the request does not fit this document) or "
-    "a refusal by the ledger's rules, e.g. bad_signature, MissingRole, UnknownNeed",
-    500: "内部错误 internal_error: logged on the server; nothing was half-written",
-    503: "暂不可用 unavailable: chain_unreachable, no_deployment",
-}
-BODY_ONLY = {413}
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "RFC 9457 problem details with a stable machine-readable `code`; "
-    "some problems add fields such as `index`, `errors` or `line_index`.",
-    "type": "object",
-    "required": ["type", "title", "status", "code", "detail"],
-    "properties": {
-        "type": {"type": "string", "format": "uri"},
-        "title": {"type": "string"},
-        "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "code": {"type": "string", "description": "stable snake_case (or contract error) code"},
-        "detail": {"type": "string", "description": "what went wrong and what to do next"},
-    },
-    "additionalProperties": True,
-}
-
-
-def document(schema: dict[str, Any]) -> dict[str, Any]:
-    """Adds the problem+json error responses to every operation of an OpenAPI document.
-
-    Done here once, so a new route gets documented errors without anyone remembering to; a
-    route's own description of a status (e.g. 401 on custodial signing) is kept, and its
-    content becomes the problem document. FastAPI's default 422 schema is replaced, since
-    the validation handler above answers problem+json.
-    """
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["Problem"] = PROBLEM_SCHEMA
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
-    ref = {"$ref": "#/components/schemas/Problem"}
-    for item in schema.get("paths", {}).values():
-        for method, op in item.items():
-            if method not in ("get", "put", "post", "delete", "patch") or not isinstance(op, dict):
-                continue
-            responses = op.setdefault("responses", {})
-            wanted = dict(ERROR_RESPONSES)
-            if "requestBody" not in op:
-                for status in BODY_ONLY:
-                    wanted.pop(status)
-            for status, description in wanted.items():
-                responses.setdefault(str(status), {"description": description})
-            for status, entry in responses.items():
-                if status[:1] not in ("4", "5") or not isinstance(entry, dict):
-                    continue
-                content = entry.setdefault("content", {})
-                json_schema = content.get("application/json", {}).get("schema", {})
-                if "HTTPValidationError" in str(json_schema.get("$ref", "")):
-                    del content["application/json"]
-                # A route's own body for a status (e.g. /readyz's 503) stays beside it.
-                content[PROBLEM] = {"schema": ref}
-    return schema

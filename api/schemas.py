@@ -18,6 +18,7 @@ from pydantic import (
     create_model,
 )
 
+from ledger.core import codes
 from ledger.core.records import BY_SLUG, Record, camel_case
 from ledger.library.messages import (
     MAX_ITEMS,
@@ -33,6 +34,10 @@ RecordKindName = Literal[
 
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
+
+#: An error code as the registry spells it: the relayer stores a contract refusal under the
+#: contract's error name, which an answer gives as its snake_case code.
+ErrorCode = Annotated[str, AfterValidator(codes.canonical)]
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
 _DAY = r"[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
@@ -288,7 +293,7 @@ class StatusOut(BaseModel):
     record_id: str
     kind: str
     status: Literal["queued", "sent", "confirmed", "failed", "conflict", "unknown"]
-    error_code: str | None = None
+    error_code: ErrorCode | None = None
     error: str | None = None
     tx_hash: str | None = None
     block_number: int | None = None

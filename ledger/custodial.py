@@ -28,12 +28,14 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from ledger.config import Settings
+from ledger.core import codes
 from ledger.core.eip712 import Domain
 from ledger.core.errors import (
+    BadToken,
     ConfigError,
-    LedgerError,
+    CustodialDisabled,
+    KindNotAllowed,
     NotFoundError,
-    PermissionError_,
     RecordError,
 )
 from ledger.core.fields import ProjectKind
@@ -52,25 +54,6 @@ ROLE_KINDS: dict[str, frozenset[Kind]] = {
     "AUDITOR": frozenset({Kind.FLAG}),
 }
 _ANCHOR_ROLE: dict[int, str] = {ProjectKind.NEED: "COUNTY", ProjectKind.SUPPLY: "ORG"}
-
-
-class CustodialDisabled(NotFoundError):
-    """Custodial mode is off on this server."""
-
-    code = "custodial_disabled"
-
-
-class BadToken(LedgerError):
-    """The bearer token is missing, unknown or revoked."""
-
-    code = "bad_token"
-    http_status = 401
-
-
-class KindNotAllowed(PermissionError_):
-    """The key bound to the token holds no role that may sign this kind of record."""
-
-    code = "kind_not_allowed"
 
 
 @dataclass(frozen=True)
@@ -108,7 +91,7 @@ class Custodian:
             raise ConfigError(
                 "custodial mode needs BANGFU_KEYSTORE_PASSWORD to encrypt the keystore; set it "
                 "or turn custodial mode off (BANGFU_CUSTODIAL=false)",
-                code="custodial_no_password",
+                code=codes.CUSTODIAL_NO_PASSWORD,
             )
         self._password: SecretStr = settings.keystore_password
         self.dir = settings.var_dir / "keystore"
@@ -143,7 +126,7 @@ class Custodian:
         except (OSError, ValueError) as exc:
             raise ConfigError(
                 f"{self.tokens_path} is unreadable ({exc}); restore it from a backup",
-                code="custodial_tokens_corrupt",
+                code=codes.CUSTODIAL_TOKENS_CORRUPT,
             ) from None
         return [TokenEntry(**e) for e in raw.get("tokens", [])]
 
@@ -178,7 +161,7 @@ class Custodian:
         if not self.key_path(address).exists():
             raise NotFoundError(
                 f"no custodial key for {address}; add it with `bangfu custodial add-key`",
-                code="custodial_key_not_found",
+                code=codes.CUSTODIAL_KEY_NOT_FOUND,
             )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._write_lock():
@@ -213,14 +196,14 @@ class Custodian:
         """The address bound to an `Authorization: Bearer …` header value."""
         if not authorization or not authorization.lower().startswith("bearer "):
             raise BadToken(
-                "send the custodial token as `Authorization: Bearer <token>`", code="bad_token"
+                "send the custodial token as `Authorization: Bearer <token>`", code=codes.BAD_TOKEN
             )
         digest = token_digest(authorization[7:].strip())
         for entry in self.entries():
             if secrets.compare_digest(entry.token_sha256, digest) and entry.revoked_at is None:
                 return entry.address
         raise BadToken(
-            "the token is unknown or revoked; ask the operator for a new one", code="bad_token"
+            "the token is unknown or revoked; ask the operator for a new one", code=codes.BAD_TOKEN
         )
 
     def account(self, address: str) -> LocalAccount:
@@ -236,7 +219,7 @@ class Custodian:
                 if cached.address != address:
                     raise ConfigError(
                         f"{path} holds the key of {cached.address}, not {address}",
-                        code="custodial_key_mismatch",
+                        code=codes.CUSTODIAL_KEY_MISMATCH,
                     )
                 self._keys[address] = cached
             return cached
@@ -254,7 +237,7 @@ class Custodian:
         address = self.authenticate(authorization)
         rtype = record_type(kind)
         if not isinstance(record, Mapping):
-            raise RecordError("record must be a JSON object", code="bad_type")
+            raise RecordError("record must be a JSON object", code=codes.BAD_TYPE)
         given_id = "id" in record
         parsed = rtype.from_json({"id": "0x" + bytes(32).hex(), **record})
         if not given_id:

@@ -13,7 +13,8 @@ from fastapi import APIRouter, FastAPI, Header
 from api.deps import ReadSessionDep, ServiceDep
 from api.schemas import AcceptedOut, UnsignedRecordIn
 from ledger.config import Settings
-from ledger.custodial import CustodialDisabled, Custodian, custodian_for
+from ledger.core.errors import CustodialDisabled
+from ledger.custodial import Custodian, custodian_for
 
 
 @asynccontextmanager

@@ -31,8 +31,9 @@ from api.schemas import (
     documented,
     signed_message,
 )
+from ledger.core import codes
 from ledger.core.eip712 import Domain
-from ledger.core.errors import NotFoundError
+from ledger.core.errors import NotFoundError, SignatureError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
@@ -45,7 +46,6 @@ from ledger.library.messages import (
     LIBRARY_PROJECT,
     LIBRARY_PUSH,
     LIBRARY_READ,
-    SignatureError,
 )
 from ledger.library.models import LibraryProject
 
@@ -133,7 +133,9 @@ def read_auth(
     """A draft is shown to its owner alone, on a signed LibraryRead; others get 404."""
     if row.status != "draft":
         return row
-    hidden = NotFoundError(f"no project {row.project_id} in the library", code="unknown_project")
+    hidden = NotFoundError(
+        f"no project {row.project_id} in the library", code=codes.UNKNOWN_PROJECT
+    )
     if not header:
         raise hidden
     try:
@@ -143,12 +145,12 @@ def read_auth(
         )
     except (ValueError, messages.MessageError):
         raise SignatureError(
-            "X-Bangfu-Read must be <address>:<expiry>:<signature>", code="bad_signature"
+            "X-Bangfu-Read must be <address>:<expiry>:<signature>", code=codes.BAD_SIGNATURE
         ) from None
     signer = messages.recover(LIBRARY_READ, message, domain, signature)
     messages.check_expiry(int(message["expiry"]), auth.now())
     if signer != message["reader"]:
-        raise SignatureError("the read signature is not the reader's", code="bad_signature")
+        raise SignatureError("the read signature is not the reader's", code=codes.BAD_SIGNATURE)
     try:
         projects.check_owner(session, row, signer)
     except projects.PermissionError_:
@@ -377,7 +379,9 @@ def match_to_sign(
     a match id scoped to `proposer`, a nonce and an expiry."""
     if not is_address(proposer):
         raise projects.LibraryError(
-            "proposer must be a 0x address of 20 bytes", code="invalid_address", field="proposer"
+            "proposer must be a 0x address of 20 bytes",
+            code=codes.INVALID_ADDRESS,
+            field="proposer",
         )
     message = matching.match_message(
         session,

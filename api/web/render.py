@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from api.problems import code_of, status_of
 from api.web import data
 from api.web.i18n import Lang
 from ledger.core.errors import LedgerError
@@ -55,7 +56,7 @@ def page(request: Request, name: str, lang: Lang, status: int = 200, **ctx: Any)
 
 def error(request: Request, lang: Lang, exc: LedgerError) -> HTMLResponse:
     return page(
-        request, "error.html", lang, status=exc.http_status, code=exc.code, message=exc.message
+        request, "error.html", lang, status=status_of(exc), code=code_of(exc), message=exc.message
     )
 
 

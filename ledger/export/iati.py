@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from ledger.core.errors import LedgerError
+from ledger.core.errors import IatiError
 from ledger.core.fields import CATEGORIES, CATEGORY_EN, ResourceKind
 from ledger.export.snapshot import CST, Snapshot
 
@@ -29,11 +29,6 @@ ORG_PREFIX = "CN-USCI-"
 DEFAULT_REPORTING_ORG = "CN-USCI-000000000000000000"
 REPORTING_NAME = "社会组织参与乡村振兴对接平台 Social organizations rural revitalization platform"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-
-
-class IatiError(LedgerError):
-    code = "iati_invalid"
-    http_status = 500
 
 
 @cache

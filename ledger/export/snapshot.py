@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import LedgerError
+from ledger.core import codes
+from ledger.core.errors import LedgerError, PeriodError
 from ledger.core.merkle import MerkleTree, root
 from ledger.core.records import leaf_hash
 from ledger.library.models import KeyCounty
@@ -33,10 +34,6 @@ from ledger.store.queries.orgs import org_codes, org_names
 
 #: Periods are calendar periods in China Standard Time (UTC+8, no daylight saving).
 CST = timezone(timedelta(hours=8), "CST")
-
-
-class PeriodError(LedgerError):
-    code = "bad_period"
 
 
 @dataclass(frozen=True)
@@ -224,7 +221,7 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
     if province is not None and not 10 <= province <= 99:
         raise LedgerError(
             f"province {province} must be a 2-digit GB/T 2260 code such as 52 (贵州)",
-            code="bad_province",
+            code=codes.BAD_PROVINCE,
         )
     size = session.scalar(
         select(func.count()).select_from(LogEntry).where(LogEntry.block_time < cutoff)
@@ -239,7 +236,7 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
         # entries before the cut-off are a prefix of the log only if the index has no gaps
         raise LedgerError(
             "the indexed log has gaps before the cut-off; let the indexer catch up and retry",
-            code="index_incomplete",
+            code=codes.INDEX_INCOMPLETE,
         )
     tree = MerkleTree(bytes.fromhex(h[2:]) for _, h, _ in leaves)
     last_block = int(leaves[-1][2]) if leaves else None
@@ -326,7 +323,7 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
         ).all()
     ]
 
-    codes = org_codes(session)
+    code_of_org = org_codes(session)
     names = org_names(session)
     return Snapshot(
         cutoff=cutoff,
@@ -338,7 +335,7 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
         commitments=commitments,
         deliveries=deliveries,
         flags=flags,
-        org_codes=codes,
+        org_codes=code_of_org,
         org_names=names,
         tx_hashes=tx_hashes,
     )
@@ -365,7 +362,7 @@ def load_key_counties(path: Path | None, session: Session | None = None) -> set[
         text = path.read_text("utf-8-sig")
     except OSError as exc:
         raise LedgerError(
-            f"cannot read the key-county file {path}: {exc.strerror}", code="bad_key_counties"
+            f"cannot read the key-county file {path}: {exc.strerror}", code=codes.BAD_KEY_COUNTIES
         ) from None
     out: set[int] = set()
     for n, line in enumerate(text.splitlines(), 1):
@@ -374,7 +371,7 @@ def load_key_counties(path: Path | None, session: Session | None = None) -> set[
             continue  # blank, comment or a header row
         if not (value.isdigit() and len(value) == 6):
             raise LedgerError(
-                f"{path}:{n}: {value!r} is not a 6-digit county code", code="bad_key_counties"
+                f"{path}:{n}: {value!r} is not a 6-digit county code", code=codes.BAD_KEY_COUNTIES
             )
         out.add(int(value))
     return out

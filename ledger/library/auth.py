@@ -19,10 +19,11 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger.core import codes
 from ledger.core.eip712 import Domain
-from ledger.core.errors import PermissionError_
+from ledger.core.errors import MessageError, PermissionError_, SignatureError
 from ledger.library import messages
-from ledger.library.messages import MessageError, MessageType, SignatureError
+from ledger.library.messages import MessageType
 from ledger.library.models import LibraryNonce
 from ledger.relayer.lookups import current_roles
 
@@ -54,7 +55,7 @@ def verify(
     if signature is None or signature == "":
         raise SignatureError(
             f"缺少签名 / this write needs the author's EIP-712 signature over {mtype.name}",
-            code="signature_required",
+            code=codes.SIGNATURE_REQUIRED,
         )
     parsed = messages.parse(mtype, message)
     signer = messages.recover(mtype, parsed, domain, signature)
@@ -62,7 +63,7 @@ def verify(
     if "nonce" in parsed and session.get(LibraryNonce, (signer, parsed["nonce"])) is not None:
         raise SignatureError(
             "签名已使用 / this signed request was already used; sign a new one",
-            code="signature_replayed",
+            code=codes.SIGNATURE_REPLAYED,
         )
     return Verified(mtype, parsed, signer, signature)
 
@@ -86,7 +87,7 @@ def consume(session: Session, verified: Verified, purpose: str) -> None:
     except IntegrityError:
         raise SignatureError(
             "签名已使用 / this signed request was already used; sign a new one",
-            code="signature_replayed",
+            code=codes.SIGNATURE_REPLAYED,
         ) from None
 
 
@@ -102,7 +103,7 @@ def require_equal(
                 f"签名消息的 {name} 与内容不符 / the signed {name} does not match the content "
                 f"(signed {verified.message[name]!r}, expected {expected[name]!r}); sign the "
                 "fields of what you send",
-                code="message_mismatch",
+                code=codes.MESSAGE_MISMATCH,
                 field=name,
             )
 
@@ -113,7 +114,7 @@ def require_scoped(verified: Verified, id_hex: str, what: str) -> None:
         raise PermissionError_(
             f"{what} 须以签名者地址开头 / {what} must start with the signer's address "
             f"{verified.signer}; make it with records.new_id(signer)",
-            code="id_not_signer_scoped",
+            code=codes.ID_NOT_SIGNER_SCOPED,
         )
 
 
@@ -129,5 +130,5 @@ def require_admin(session: Session, address: str, configured: Sequence[str]) -> 
         raise PermissionError_(
             f"{address} 不是项目库管理员 / {address} is not the library admin "
             "(BANGFU_LIBRARY_ADMINS, or the ledger's ADMIN when that is unset)",
-            code="not_admin",
+            code=codes.NOT_ADMIN,
         )

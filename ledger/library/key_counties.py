@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import LedgerError, LibraryError
+from ledger.core.errors import LedgerError, LibraryError, MessageError, SignatureError
 from ledger.core.records import Domain
 from ledger.library import auth, pii
-from ledger.library.messages import KEY_COUNTY_LIST, MessageError, SignatureError
+from ledger.library.messages import KEY_COUNTY_LIST
 from ledger.library.models import KeyCounty, KeyCountyList, LibraryProject
 from ledger.library.regions import require_county
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import (
     ConflictError,
     LibraryError,
+    MessageError,
     NotFoundError,
     PermissionError_,
     RecordError,
@@ -28,7 +29,7 @@ from ledger.core.errors import (
 from ledger.core.records import Domain, Kind, ProjectKind, SignedRecord, parse_bytes32
 from ledger.library import auth, messages, pii
 from ledger.library.content import RESOURCE_KINDS
-from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH, MessageError
+from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion, LibraryPush
 from ledger.library.ownership import check_owner, county_of, get_project, org_code_of
 from ledger.library.regions import province_of

@@ -31,8 +31,9 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_utils import is_address, to_checksum_address
 
+from ledger.core import codes
 from ledger.core.eip712 import Domain, recover_signer
-from ledger.core.errors import LedgerError
+from ledger.core.errors import LedgerError, MessageError, SignatureError
 
 #: The longest a signed request may stay valid: nonces are kept this long at most.
 MAX_LIFETIME = 24 * 3600
@@ -47,20 +48,6 @@ MAX_TEXT = 1000
 MAX_RESOURCES = 20
 #: The most elements of any other array field (`uint32[]`: the key-county list's codes).
 MAX_ITEMS = 5000
-
-
-class SignatureError(LedgerError):
-    """A library write is unsigned, badly signed, expired or replayed (HTTP 401)."""
-
-    code = "signature_required"
-    http_status = 401
-
-
-class MessageError(LedgerError):
-    """A signed message is malformed or does not match the content it comes with."""
-
-    code = "bad_message"
-    http_status = 422
 
 
 _DOMAIN_TYPES = [
@@ -215,7 +202,9 @@ TYPES: dict[str, MessageType] = {
 
 def _bad(field: str, what: str) -> MessageError:
     return MessageError(
-        f"消息字段 {field} 无效 / message field {field}: {what}", code="bad_message", field=field
+        f"消息字段 {field} 无效 / message field {field}: {what}",
+        code=codes.BAD_MESSAGE,
+        field=field,
     )
 
 
@@ -274,7 +263,7 @@ def parse(mtype: MessageType, data: Any) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise MessageError(
             f"缺少签名消息 / the request needs a signed {mtype.name} message",
-            code="bad_message",
+            code=codes.BAD_MESSAGE,
             field="message",
         )
     unknown = sorted(set(data) - set(mtype.field_names))
@@ -282,7 +271,7 @@ def parse(mtype: MessageType, data: Any) -> dict[str, Any]:
     if unknown or missing:
         raise MessageError(
             f"{mtype.name} 字段不符 / {mtype.name}: unknown {unknown}, missing {missing}",
-            code="bad_message",
+            code=codes.BAD_MESSAGE,
             field="message",
         )
     return {name: _value(typ, data[name], name) for name, typ in mtype.fields}
@@ -329,7 +318,7 @@ def recover(
     if signature is None or signature == "":
         raise SignatureError(
             f"缺少签名 / this write needs the author's EIP-712 signature over {mtype.name}",
-            code="signature_required",
+            code=codes.SIGNATURE_REQUIRED,
         )
     try:
         raw = bytes.fromhex(signature.removeprefix("0x"))
@@ -337,7 +326,7 @@ def recover(
     except (ValueError, LedgerError):
         raise SignatureError(
             "签名无效 / the signature is malformed; sign the typed data again",
-            code="bad_signature",
+            code=codes.BAD_SIGNATURE,
         ) from None
 
 
@@ -345,13 +334,13 @@ def check_expiry(expiry: int, now: int) -> None:
     """Refuses a message that has expired or that claims to stay valid too long."""
     if expiry <= now:
         raise SignatureError(
-            "签名已过期 / signature expired; sign the request again", code="signature_expired"
+            "签名已过期 / signature expired; sign the request again", code=codes.SIGNATURE_EXPIRED
         )
     if expiry > now + MAX_LIFETIME:
         raise SignatureError(
             f"签名有效期过长 / expiry is more than {MAX_LIFETIME} s ahead; sign with a "
             "shorter expiry",
-            code="expiry_too_far",
+            code=codes.EXPIRY_TOO_FAR,
         )
 
 

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ledger.core.errors import LedgerError
+from ledger.core.errors import PersonalDataError
 
 _SEP = r"[\s\-.]?"
 _ID = re.compile(
@@ -30,13 +30,6 @@ _ID = re.compile(
 _MOBILE = re.compile(
     r"(?<![0-9])(?:(?:\+|00)?86" + _SEP + r")?1[3-9]\d(?:" + _SEP + r"\d){8}(?![0-9])"
 )
-
-
-class PersonalDataError(LedgerError):
-    """Free text holds an ID number or a mobile number."""
-
-    code = "personal_data_in_text"
-    http_status = 422
 
 
 def find(text: str) -> str | None:

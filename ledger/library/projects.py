@@ -29,7 +29,9 @@ from ledger.core.errors import (
     ConflictError,
     LedgerError,
     LibraryError,
+    MessageError,
     PermissionError_,
+    SignatureError,
 )
 from ledger.core.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, recover_signer
 from ledger.library import auth
@@ -56,14 +58,7 @@ from ledger.library.key_counties import (
     parse_key_county_csv,
 )
 from ledger.library.matching import accepted_matches
-from ledger.library.messages import (
-    DEFAULT_LIFETIME,
-    LIBRARY_PROJECT,
-    MessageError,
-    SignatureError,
-    new_nonce,
-    typed_data,
-)
+from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_PROJECT, new_nonce, typed_data
 from ledger.library.models import LibraryProject, LibraryProjectVersion
 from ledger.library.ownership import check_owner, get_project, org_code_of, owner_org
 from ledger.library.proofs import anchored_fields, verify_version_proof, version_proof

@@ -12,20 +12,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from ledger.core.errors import LedgerError
+from ledger.core import codes
+from ledger.core.errors import RegionError
 
 DATA_FILE = "gbt2260_counties.csv"
 
 #: GB 32100-2015 alphabet: digits and capitals without I, O, Z, S, V.
 ORG_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _ORG_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-
-
-class RegionError(LedgerError):
-    """A county code or organization code is malformed or unknown."""
-
-    code = "bad_county_code"
-    http_status = 422
 
 
 @dataclass(frozen=True)
@@ -81,7 +75,7 @@ def parse_county_code(code: int | str) -> int:
     if isinstance(code, bool) or len(text) != 6 or not text.isascii() or not text.isdigit():
         raise RegionError(
             f"county code {code!r} must be 6 digits (GB/T 2260), e.g. 522327 for 册亨县",
-            code="bad_county_code",
+            code=codes.BAD_COUNTY_CODE,
         )
     return int(text)
 
@@ -94,7 +88,7 @@ def require_county(code: int | str) -> County:
         raise RegionError(
             f"{number} is not a county-level division code in GB/T 2260; "
             "check the code with 国家统计局 统计用区划代码",
-            code="unknown_county",
+            code=codes.UNKNOWN_COUNTY,
         )
     return county
 
@@ -116,7 +110,7 @@ def require_province(code: int | str) -> int:
         raise RegionError(
             f"{code!r} is not a province code; "
             "use the 2-digit GB/T 2260 prefix, e.g. 52 for 贵州省",
-            code="unknown_province",
+            code=codes.UNKNOWN_PROVINCE,
         )
     return int(text)
 
@@ -134,20 +128,20 @@ def require_org_code(code: str) -> str:
         raise RegionError(
             f"organization code {code!r} must be 18 characters of 0-9 and A-Y without I/O/S/V/Z "
             "(统一社会信用代码, GB 32100-2015)",
-            code="bad_org_code",
+            code=codes.BAD_ORG_CODE,
         )
     if not text[2:8].isdigit():
         raise RegionError(
             f"organization code {code!r}: characters 3-8 must be the registering authority's "
             "6-digit division code",
-            code="bad_org_code",
+            code=codes.BAD_ORG_CODE,
         )
     expected = org_code_check_char(text[:17])
     if text[17] != expected:
         raise RegionError(
             f"organization code {code!r} fails its check character (expected {expected}); "
             "re-type it from the registration certificate",
-            code="bad_org_code",
+            code=codes.BAD_ORG_CODE,
         )
     return text
 
@@ -156,5 +150,5 @@ def make_org_code(prefix: str, division: int, serial: str) -> str:
     """A well-formed synthetic credit code (for demos and tests): prefix(2) + division + 9."""
     body = f"{prefix}{division:06d}{serial}"
     if len(body) != 17:
-        raise RegionError("prefix must be 2 and serial 9 characters", code="bad_org_code")
+        raise RegionError("prefix must be 2 and serial 9 characters", code=codes.BAD_ORG_CODE)
     return body + org_code_check_char(body)

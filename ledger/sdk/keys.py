@@ -15,16 +15,11 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from ledger.config import Settings
-from ledger.core.errors import LedgerError
+from ledger.core import codes
+from ledger.core.errors import KeyFileError
 
 PASSWORD_ENV = "BANGFU_KEY_PASSWORD"
 MIN_PASSWORD = 8
-
-
-class KeyFileError(LedgerError):
-    """A key file is missing, malformed, or its password is wrong."""
-
-    code = "bad_key_file"
 
 
 def password_from_env(settings: Settings | None = None) -> str | None:
@@ -52,11 +47,11 @@ def resolve_password(
     if not password:
         raise KeyFileError(
             f"no key password: set {PASSWORD_ENV} or run in a terminal to be asked",
-            code="no_password",
+            code=codes.NO_PASSWORD,
         )
     if new and len(password) < MIN_PASSWORD:
         raise KeyFileError(
-            f"the password must have at least {MIN_PASSWORD} characters", code="weak_password"
+            f"the password must have at least {MIN_PASSWORD} characters", code=codes.WEAK_PASSWORD
         )
     return password
 
@@ -78,7 +73,7 @@ def write_key_file(path: Path, keystore: dict[str, Any], *, overwrite: bool = Fa
     except FileExistsError:
         raise KeyFileError(
             f"{path} already exists; choose another file name (keys are never overwritten)",
-            code="key_file_exists",
+            code=codes.KEY_FILE_EXISTS,
         ) from None
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(keystore, fh)
@@ -99,7 +94,9 @@ def read_keystore(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise KeyFileError(f"key file {path} does not exist", code="key_file_not_found") from None
+        raise KeyFileError(
+            f"key file {path} does not exist", code=codes.KEY_FILE_NOT_FOUND
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise KeyFileError(
             f"{path} is not a keystore JSON file; make one with `bangfu keygen`"
@@ -127,7 +124,7 @@ def decrypt_keystore(keystore: dict[str, Any], password: str, where: str = "key 
     except ValueError as exc:
         if "MAC mismatch" in str(exc):
             raise KeyFileError(
-                f"wrong password for {where}; check {PASSWORD_ENV}", code="wrong_password"
+                f"wrong password for {where}; check {PASSWORD_ENV}", code=codes.WRONG_PASSWORD
             ) from None
         raise KeyFileError(f"{where} cannot be decrypted: {exc}") from None
     except (KeyError, TypeError):

@@ -35,14 +35,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.config import Settings, get_settings
+from ledger.core.errors import NestedWriteError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MODE_OPTION = "bangfu_mode"
 READ, WRITE = "read", "write"
-
-
-class NestedWriteError(RuntimeError):
-    """A write session opened while this thread already holds one (a programming error)."""
 
 
 def normalize_url(url: str) -> str:

@@ -63,7 +63,7 @@ def test_over_delivery_names_the_line_and_the_commitment(benv: BatchEnv) -> None
     signed = sign_batch(lines, env.actors.org_a.key, env.domain)
     with pytest.raises(LedgerError) as exc:
         benv.client.upload(signed, [line.line_bytes() for line in lines])
-    assert exc.value.code == "OverDelivery"
+    assert exc.value.code == "over_delivery"
     assert exc.value.fields["commitment_id"] == "0x" + small.hex()
     assert exc.value.fields["line_index"] == 10 + 33
     batch_id = "0x" + signed.id.hex()
@@ -107,7 +107,7 @@ def test_bad_frames_and_foreign_signers_are_clear_errors(benv: BatchEnv) -> None
     stranger = sign_batch(lines, env.actors.stranger.key, env.domain)
     with pytest.raises(LedgerError) as exc:
         benv.client.upload(stranger, [line.line_bytes() for line in lines])
-    assert exc.value.code == "MissingRole"
+    assert exc.value.code == "missing_role"
 
     record = build_batch(lines, env.actors.org_a.address)
     signed = record.sign(env.actors.org_a.key, env.domain)
@@ -141,13 +141,13 @@ def test_a_malformed_batch_record_gets_the_contract_s_code(benv: BatchEnv) -> No
     assert isinstance(rec, DeliveryBatch) and rec.commitment_ids == (one, two)
     many = tuple(bytes([i // 256, i % 256]) + bytes(30) for i in range(MAX_BATCH_COMMITMENTS + 1))
     for change, code in [
-        ({"commitment_ids": (), "quantities": ()}, "EmptyBatch"),
-        ({"line_count": 0}, "EmptyBatch"),
-        ({"quantities": (3,)}, "BatchLengthMismatch"),
+        ({"commitment_ids": (), "quantities": ()}, "empty_batch"),
+        ({"line_count": 0}, "empty_batch"),
+        ({"quantities": (3,)}, "batch_length_mismatch"),
         # refused before the shape check: no JSON list may be longer than the contract's bound
         ({"commitment_ids": many, "quantities": (1,) * len(many)}, "bad_type"),
-        ({"commitment_ids": (two, one)}, "CommitmentsNotSorted"),
-        ({"commitment_ids": (one, one)}, "CommitmentsNotSorted"),
+        ({"commitment_ids": (two, one)}, "commitments_not_sorted"),
+        ({"commitment_ids": (one, one)}, "commitments_not_sorted"),
     ]:
         bad = dataclasses.replace(rec, **change).sign(key, env.domain)
         with pytest.raises(LedgerError) as exc:

@@ -126,7 +126,7 @@ def test_submit_status_query_totals(
             api=live.url,
         )
     )
-    assert "[UnknownCommitment]" in line and "0x" + "33" * 32 in line
+    assert "[unknown_commitment]" in line and "0x" + "33" * 32 in line
     line = one_error_line(
         bangfu(
             "submit",
@@ -142,7 +142,7 @@ def test_submit_status_query_totals(
             api=live.url,
         )
     )
-    assert "[MissingRole]" in line
+    assert "[missing_role]" in line
 
     (tmp_path / "terms.txt").write_text("交付条款 terms")
     (tmp_path / "commit.json").write_text(
@@ -230,7 +230,7 @@ def test_submit_status_query_totals(
             api=live.url,
         )
     )
-    assert "[OverDelivery]" in line
+    assert "[over_delivery]" in line
 
     result = bangfu(
         "submit",

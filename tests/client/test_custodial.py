@@ -16,9 +16,9 @@ from pydantic import SecretStr
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.core.errors import ConfigError
+from ledger.core.errors import BadToken, ConfigError, CustodialDisabled
 from ledger.core.records import Kind, SignedRecord
-from ledger.custodial import BadToken, CustodialDisabled, Custodian
+from ledger.custodial import Custodian
 from ledger.sdk.client import ApiError, BangfuClient
 from tests.client.conftest import matched_need
 from tests.conftest import ChainEnv

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from ledger.core.errors import KeyFileError
 from ledger.sdk.keys import (
-    KeyFileError,
     create_key_file,
     encrypt_key,
     key_file_address,

@@ -84,13 +84,13 @@ def test_refusals_come_back_as_api_errors(env: ChainEnv, st: Stack, http: TestCl
     stranger = sdk(http, env.actors.stranger)
     with pytest.raises(ApiError) as exc:
         stranger.submit([stranger.flag("0x" + "11" * 32)])
-    assert exc.value.code == "MissingRole"
+    assert exc.value.code == "missing_role"
     assert exc.value.fields["status"] == 422
 
     org = sdk(http, env.actors.org_a)
     with pytest.raises(ApiError) as exc:
         org.submit([org.delivery("0x" + "22" * 32, quantity=1)])
-    assert exc.value.code == "UnknownCommitment", exc.value.message
+    assert exc.value.code == "unknown_commitment", exc.value.message
 
     with pytest.raises(ApiError) as exc:
         org.record("0x" + "33" * 32)
@@ -136,7 +136,7 @@ def test_wait_confirmed_raises_when_the_chain_refused(
         )
     with pytest.raises(RecordFailed) as exc:
         org.wait_confirmed([rid], timeout=5)
-    assert exc.value.fields["error_code"] == "OverDelivery"
+    assert exc.value.fields["error_code"] == "over_delivery"
 
 
 def test_unreachable_api_names_the_url() -> None:
@@ -153,7 +153,7 @@ def test_over_real_http(env: ChainEnv, st: Stack, live: LiveServer) -> None:
         assert client.eip712()["kinds"]["commitment"] == "Commitment"
         with pytest.raises(ApiError) as exc:
             client.submit([client.delivery("0x" + "88" * 32, quantity=3)])
-        assert exc.value.code == "UnknownCommitment"
+        assert exc.value.code == "unknown_commitment"
 
 
 # ---------------------------------------------------------------- loose input (no chain)

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from api.problems import status_of
 from ledger.core.errors import ConflictError, LedgerError, PermissionError_
 from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.lines import new_id
@@ -351,4 +352,4 @@ def test_bad_input_refused(svc, env, override, code):
     with pytest.raises(LedgerError) as info:
         actions.create_draft(svc, ProjectKind.NEED, need(**override), env.actors.county_a.key)
     assert info.value.code == code
-    assert 400 <= info.value.http_status < 500
+    assert 400 <= status_of(info.value) < 500

@@ -9,6 +9,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak
 
+from api.problems import status_of
 from ledger.core.eip712 import Domain
 from ledger.library import messages as m
 
@@ -194,7 +195,7 @@ def test_signature_checks():
     ]:
         with pytest.raises(m.SignatureError) as info:
             m.recover(m.LIBRARY_PUSH, msg, D, sig)
-        assert info.value.code == code and info.value.http_status == 401
+        assert info.value.code == code and status_of(info.value) == 401
     with pytest.raises(m.SignatureError) as info:
         m.check_expiry(100, now=100)
     assert info.value.code == "signature_expired"

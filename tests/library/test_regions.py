@@ -2,8 +2,8 @@
 
 import pytest
 
+from ledger.core.errors import RegionError
 from ledger.library.regions import (
-    RegionError,
     counties,
     county_name,
     make_org_code,

@@ -112,7 +112,7 @@ def test_forged_signatures_are_refused(
     # A flipped bit recovers some other key (or none): never the county's.
     flipped = "0x" + (sig[:10] + bytes([sig[10] ^ 1]) + sig[11:]).hex()
     r = client.post(url, json={"records": [{**good, "signature": flipped}]})
-    assert r.status_code in (403, 422) and r.json()["code"] in ("MissingRole", "bad_signature")
+    assert r.status_code in (403, 422) and r.json()["code"] in ("missing_role", "bad_signature")
     r = client.post(
         url, json={"records": [{**good, "signature": flipped, "signer": good["signer"]}]}
     )
@@ -129,13 +129,13 @@ def test_forged_signatures_are_refused(
     # The record changed after signing: the signature recovers to a stranger.
     tampered = {**good, "record": {**good["record"], "category": 4}}
     r = client.post(url, json={"records": [tampered]})
-    assert r.status_code == 422 and r.json()["code"] in ("RecordIdNotScoped", "bad_signature")
+    assert r.status_code == 422 and r.json()["code"] in ("record_id_not_scoped", "bad_signature")
     # Signed by a key without the role, or by the wrong county's office.
     a = env.actors
     for who, code in (
-        (a.stranger, "MissingRole"),
-        (a.county_b, "WrongCounty"),
-        (a.org_a, "MissingRole"),
+        (a.stranger, "missing_role"),
+        (a.county_b, "wrong_county"),
+        (a.org_a, "missing_role"),
     ):
         refused(client.post(url, json=body(flow.sign(need(who.address), who))), 422, code)
     # Signed for another deployment (domain): recovers to someone else here.
@@ -143,7 +143,7 @@ def test_forged_signatures_are_refused(
     foreign = need(a.county_a.address).sign(a.county_a.key, other).to_json()
     refused(client.post(url, json={"records": [foreign]}), 422, "bad_signature")
     del foreign["signer"]
-    refused(client.post(url, json={"records": [foreign]}), 422, "RecordIdNotScoped")
+    refused(client.post(url, json={"records": [foreign]}), 422, "record_id_not_scoped")
     assert outbox_size(svc) == 0
 
 
@@ -163,14 +163,14 @@ def test_replays_and_unknown_references(
     refused(
         client.post(url, json=body(twin.sign(env.actors.org_a.key, env.domain))),
         409,
-        "RecordIdUsed",
+        "record_id_used",
     )
     refused(client.post(url, json=body(c, c)), 409, "duplicate_in_submission")
     st.settle()
     refused(
         client.post(url, json=body(twin.sign(env.actors.org_a.key, env.domain))),
         409,
-        "RecordIdUsed",
+        "record_id_used",
     )
     r = client.post(url, json=body(c))
     assert r.status_code == 202 and r.json()["accepted"][0] == {
@@ -186,7 +186,7 @@ def test_replays_and_unknown_references(
             json=body(flow.sign(commitment(env.actors.org_a.address, new_id()), env.actors.org_a)),
         ),
         422,
-        "UnknownNeed",
+        "unknown_need",
     )
     # A real need, but a match that was never accepted.
     refused(
@@ -200,7 +200,7 @@ def test_replays_and_unknown_references(
             json=body(flow.sign(delivery(env.actors.org_a.address, new_id(), 1), env.actors.org_a)),
         ),
         422,
-        "UnknownCommitment",
+        "unknown_commitment",
     )
     refused(
         client.post(
@@ -210,21 +210,21 @@ def test_replays_and_unknown_references(
             ),
         ),
         422,
-        "UnknownDelivery",
+        "unknown_delivery",
     )
-    refused(client.post(url, json=body(flow.deliver(c, 11))), 422, "OverDelivery")
+    refused(client.post(url, json=body(flow.deliver(c, 11))), 422, "over_delivery")
     refused(
         client.post(
             url, json=body(flow.sign(delivery(env.actors.org_b.address, c.id, 1), env.actors.org_b))
         ),
         422,
-        "NotCommitmentOwner",
+        "not_commitment_owner",
     )
     before = outbox_size(svc)
     # Three records where the third is bad: none is written.
     d1, d2 = flow.deliver(c, 3), flow.deliver(c, 3)
     bad = flow.deliver(c, 5)  # 3 + 3 + 5 > 10
-    refused(client.post(url, json=body(d1, d2, bad)), 422, "OverDelivery")
+    refused(client.post(url, json=body(d1, d2, bad)), 422, "over_delivery")
     r = client.post(
         url, json={"records": [d1.to_json(), d2.to_json(), {**bad.to_json(), "kind": "x"}]}
     )

@@ -170,13 +170,13 @@ def case_records(w: World) -> None:
     w.refused("POST", url, 422, "bad_signature", ids, json={"records": [_zero_signature(good)]})
     # a stranger (no role), on its own scoped ids
     stranger = need(a.stranger.address).sign(a.stranger.key, w.env.domain)
-    w.refused("POST", url, 422, "MissingRole", [_hex(stranger.id)], json=body(stranger))
+    w.refused("POST", url, 422, "missing_role", [_hex(stranger.id)], json=body(stranger))
     # the wrong role: an organization signing a county's need
     org_need = need(a.org_a.address).sign(a.org_a.key, w.env.domain)
-    w.refused("POST", url, 422, "MissingRole", [_hex(org_need.id)], json=body(org_need))
+    w.refused("POST", url, 422, "missing_role", [_hex(org_need.id)], json=body(org_need))
     # the wrong signer of this very id: county B signs a record whose id is county A's
     squat = good.record.sign(a.county_b.key, w.env.domain)
-    w.refused("POST", url, 422, "RecordIdNotScoped", ids, json=body(squat))
+    w.refused("POST", url, 422, "record_id_not_scoped", ids, json=body(squat))
     # a body altered after signing
     w.refused(
         "POST",
@@ -283,7 +283,7 @@ def case_open_batch(w: World) -> None:
         "POST",
         url,
         422,
-        "MissingRole",
+        "missing_role",
         ids,
         json=sign_batch(lines, a.stranger.key, w.env.domain).to_json(),
     )
@@ -291,7 +291,7 @@ def case_open_batch(w: World) -> None:
         "POST",
         url,
         422,
-        "MissingRole",
+        "missing_role",
         ids,
         json=sign_batch(lines, a.county_a.key, w.env.domain).to_json(),
     )
@@ -299,12 +299,12 @@ def case_open_batch(w: World) -> None:
         "POST",
         url,
         422,
-        "NotCommitmentOwner",
+        "not_commitment_owner",
         ids,
         json=sign_batch(lines, a.org_b.key, w.env.domain).to_json(),
     )
     squat = build_batch(lines, a.org_a.address).sign(a.org_b.key, w.env.domain)
-    w.refused("POST", url, 422, "RecordIdNotScoped", ids, json=squat.to_json())
+    w.refused("POST", url, 422, "record_id_not_scoped", ids, json=squat.to_json())
     w.refused("POST", url, 422, "bad_signature", ids, json=_tampered(good, "lineCount", 4))
 
     r = w.client.post(url, json=good.to_json())

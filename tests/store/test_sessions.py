@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.store.db import Database, NestedWriteError
+from ledger.core.errors import NestedWriteError
+from ledger.store.db import Database
 
 
 @pytest.fixture

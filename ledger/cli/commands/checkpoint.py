@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from ledger.config import Settings, get_settings
+from ledger.core import codes
 from ledger.core.errors import ChainError, ConfigError, ProofError
 from ledger.tlog.client import CheckpointClient, TrustPolicy
 from ledger.tlog.note import VerifierKey
@@ -49,17 +50,20 @@ def published_log_key(base: str, http: httpx.Client | None = None) -> VerifierKe
     try:
         r = (http or httpx).get(f"{base}/api/v1/log/key", timeout=30)
     except httpx.HTTPError as exc:
-        raise ChainError(f"无法连接 / cannot reach {base}: {exc}", code="api_unreachable") from None
+        raise ChainError(
+            f"无法连接 / cannot reach {base}: {exc}", code=codes.API_UNREACHABLE
+        ) from None
     if r.status_code != 200:
         raise ProofError(
             f"服务未公布日志密钥 / {base} publishes no log key: {r.status_code}; pass --log-key",
-            code="no_log_key",
+            code=codes.NO_LOG_KEY,
         )
     try:
         return VerifierKey.parse(str(r.json()["vkey"]))
     except (ValueError, KeyError, TypeError, ConfigError) as exc:
         raise ProofError(
-            f"公布的日志密钥无效 / the published log key is not a vkey: {exc}", code="no_log_key"
+            f"公布的日志密钥无效 / the published log key is not a vkey: {exc}",
+            code=codes.NO_LOG_KEY,
         ) from None
 
 
@@ -97,7 +101,7 @@ def check_url(
             raise ProofError(
                 f"the server gave no consistency proof from {old} to {new}: "
                 f"{r.status_code} {r.text[:200]}",
-                code="inconsistent_checkpoint",
+                code=codes.INCONSISTENT_CHECKPOINT,
             )
         return [bytes.fromhex(h[2:]) for h in r.json()["proof"]]
 
@@ -124,9 +128,11 @@ def check_url(
     try:
         note = get(f"{base}/api/v1/checkpoints/latest", timeout=30)
     except httpx.HTTPError as exc:
-        raise ChainError(f"无法连接 / cannot reach {base}: {exc}", code="api_unreachable") from None
+        raise ChainError(
+            f"无法连接 / cannot reach {base}: {exc}", code=codes.API_UNREACHABLE
+        ) from None
     if note.status_code != 200:
-        raise ProofError(f"no checkpoint from {base}: {note.status_code}", code="no_checkpoint")
+        raise ProofError(f"no checkpoint from {base}: {note.status_code}", code=codes.NO_CHECKPOINT)
     cp = client.observe(note.text)
     return CheckResult(
         cp.size, cp.root.hex(), key.encode(), source, list(client.witnessed), policy.quorum

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ledger.config import Settings, get_settings
+from ledger.core import codes
 from ledger.core.errors import LedgerError, ProofError
 from ledger.core.fields import from_text32
 from ledger.core.records import SignedRecord
@@ -44,13 +45,13 @@ def _read_note(source: str) -> str:
             r = httpx.get(source, timeout=30)
             if r.status_code != 200:
                 raise ProofError(
-                    f"无法获取检查点 / {source} answered {r.status_code}", code="no_checkpoint"
+                    f"无法获取检查点 / {source} answered {r.status_code}", code=codes.NO_CHECKPOINT
                 )
             return r.text
         return Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError, httpx.HTTPError) as exc:
         raise ProofError(
-            f"无法读取检查点 / cannot read the checkpoint {source}: {exc}", code="no_checkpoint"
+            f"无法读取检查点 / cannot read the checkpoint {source}: {exc}", code=codes.NO_CHECKPOINT
         ) from None
 
 
@@ -60,7 +61,7 @@ def checkpoint_policy(settings: Settings, log_key: str | None) -> TrustPolicy:
         raise ProofError(
             "未配置日志公钥 / no log key to check the checkpoint with: pass --log-key or set "
             "BANGFU_CHECKPOINT_LOG_KEY (the server publishes it at /api/v1/log/key)",
-            code="no_log_key",
+            code=codes.NO_LOG_KEY,
         )
     return TrustPolicy.from_texts(key, settings.witness_keys, settings.witness_quorum)
 
@@ -81,7 +82,9 @@ def verify_file(
     try:
         bundle = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ProofError(f"无法读取证明包 / cannot read {path}: {exc}", code="bad_bundle") from None
+        raise ProofError(
+            f"无法读取证明包 / cannot read {path}: {exc}", code=codes.BAD_BUNDLE
+        ) from None
     try:
         summary = verify_bundle(bundle)
     except ProofCheckError as exc:
@@ -92,7 +95,7 @@ def verify_file(
     try:
         signer = signed.verify()
     except LedgerError as exc:
-        raise ProofError(f"作者签名无效 / {exc.message}", code="bad_signature") from None
+        raise ProofError(f"作者签名无效 / {exc.message}", code=codes.BAD_SIGNATURE) from None
     checked.append(f"作者签名 EIP-712 signature by {signer} ({signed.kind.slug})")
     not_checked = [
         "日志根 the log root: not compared with the chain or a trusted checkpoint, so this may "
@@ -102,7 +105,7 @@ def verify_file(
         raise ProofError(
             f"合约不符 / the record was signed for contract {signed.domain.verifying_contract}, "
             f"not {contract}",
-            code="wrong_contract",
+            code=codes.WRONG_CONTRACT,
         )
     anchors: list[str] = []
     try:
@@ -125,7 +128,7 @@ def verify_file(
                 raise ProofError(
                     f"检查点不属于此日志 / the checkpoint is for {cp.origin!r}, the record's log "
                     f"is {want!r}",
-                    code="wrong_origin",
+                    code=codes.WRONG_ORIGIN,
                 )
             anchored = verify_bundle(bundle, "0x" + cp.root.hex(), cp.size)
             checked.append(
