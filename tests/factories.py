@@ -1,23 +1,39 @@
-"""Helpers for the service tests: record makers, a service stack on a database, and loops
-that drive the relayer and the indexer until records are settled on chain."""
+"""Shared test factories: record makers, a flow of signed records, a need matched in the
+library, a service stack on a database with loops that drive the relayer and the indexer until
+records are settled, the app served by uvicorn, and `bangfu` run as a user runs it.
+
+Fixtures live in tests/conftest.py; what a test builds or calls by hand lives here, once."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pytest
+import uvicorn
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import func, select
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select, text
 from web3 import Web3
 
+from api.app import create_app
 from ledger.app import LedgerService
-from ledger.config import Settings
+from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.records import (
     Commitment,
     Delivery,
+    DeliveryLine,
     Domain,
     ProjectAnchor,
     ProjectKind,
@@ -27,27 +43,174 @@ from ledger.core.records import (
     new_id,
     text32,
 )
+from ledger.evm.contract import LedgerContract
+from ledger.evm.node import Deployment, LocalChain, connect, deploy, dev_accounts, load_localchain
 from ledger.indexer.worker import Indexer
+from ledger.library import actions
 from ledger.relayer.worker import RelayWorker
+from ledger.sdk.batch_client import BatchClient
+from ledger.sdk.client import BangfuClient
 from ledger.store.models import LogEntry, OutboxRecord
-from tests.conftest import COUNTY_A
+
+COUNTY_A = 522327  # 册亨县, Guizhou
+COUNTY_B = 520121  # 开阳县, Guizhou
+ORG_CODE_A = "91520000MA6DKTQX0C"
+ORG_CODE_B = "52520000MJY450802G"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_localchain(
+    path: Path, port: int, state_file: Path, *, block_time: float = 0, state_interval: int = 1
+) -> Path:
+    base = (PROJECT_ROOT / "localchain.toml").read_text()
+    cfg = load_localchain(Settings(), PROJECT_ROOT / "localchain.toml")
+    path.write_text(
+        base.replace(f"port = {cfg.port}", f"port = {port}")
+        .replace(f"block_time = {cfg.block_time:g}", f"block_time = {block_time:g}")
+        .replace(f'state_file = "{cfg.state_file}"', f'state_file = "{state_file}"')
+        .replace(f"state_interval = {cfg.state_interval}", f"state_interval = {state_interval}")
+    )
+    return path
+
+
+def make_settings(tmp: Path, *, block_time: float = 0, **overrides: object) -> Settings:
+    """Settings for a private anvil and var/ under `tmp` (the project's code and node_modules)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    toml = write_localchain(
+        tmp / "localchain.toml", port, tmp / "anvil-state.json", block_time=block_time
+    )
+    values: dict[str, object] = {
+        "home": PROJECT_ROOT,
+        "var": tmp,
+        "localchain_file": toml,
+        "rpc_url": f"http://127.0.0.1:{port}",
+        "database_url": f"sqlite:///{tmp / 'ledger.sqlite3'}",
+        "poll_interval": 0.1,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class Actors:
+    admin: LocalAccount
+    county_a: LocalAccount
+    county_b: LocalAccount
+    org_a: LocalAccount
+    org_b: LocalAccount
+    auditor: LocalAccount
+    stranger: LocalAccount
+    relayers: list[LocalAccount]
+
+
+@dataclass
+class ChainEnv:
+    settings: Settings
+    chain: LocalChain
+    w3: Web3
+    deployment: Deployment
+    ledger: LedgerContract
+    actors: Actors
+
+    @property
+    def domain(self) -> Domain:
+        return self.deployment.domain
+
+
+def start_env(tmp: Path, *, block_time: float = 0) -> ChainEnv:
+    """Starts anvil, deploys AidLedger and registers two counties, two orgs and an auditor."""
+    settings = make_settings(tmp, block_time=block_time)
+    chain = LocalChain(load_localchain(settings), settings)
+    chain.up()
+    w3 = connect(settings)
+    accts = dev_accounts(chain.cfg)
+    actors = Actors(
+        accts[0], accts[1], accts[2], accts[3], accts[4], accts[5], accts[6], relayers=accts[7:10]
+    )
+    deployment = deploy(w3, actors.admin, settings=settings)
+    deployment.save(settings)
+    ledger = LedgerContract(w3, deployment)
+    ledger.register_county(actors.admin, actors.county_a.address, COUNTY_A)
+    ledger.register_county(actors.admin, actors.county_b.address, COUNTY_B)
+    ledger.register_organization(actors.admin, actors.org_a.address, ORG_CODE_A)
+    ledger.register_organization(actors.admin, actors.org_b.address, ORG_CODE_B)
+    ledger.register_auditor(actors.admin, actors.auditor.address)
+    return ChainEnv(settings, chain, w3, deployment, ledger, actors)
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get("BANGFU_TEST_POSTGRES_URL") or None
+
+
+def fresh_database_url(kind: str, tmp: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / f'db-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        return
+    base = _postgres_url()
+    if not base:
+        pytest.skip("BANGFU_TEST_POSTGRES_URL is not set")
+    name = f"bangfu_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+#: The installed `bangfu` command of this virtualenv.
+BANGFU = str(Path(sys.executable).parent / "bangfu")
+
+
+def project_anchor(
+    signer: str,
+    kind: ProjectKind = ProjectKind.NEED,
+    *,
+    county: int = COUNTY_A,
+    category: int = 3,
+    title: str = "大米帮扶 rice for a county",
+    budget: int = 0,
+    end_date: int = 20301231,
+    project_id: bytes | None = None,
+    version: int = 1,
+) -> ProjectAnchor:
+    """Version `version` of a project of `signer` (a new project when no id), its ids scoped
+    to the signer as the contract requires."""
+    pid = project_id or new_id(signer)
+    return ProjectAnchor(
+        id=ProjectAnchor.anchor_id(pid, version),
+        project_id=pid,
+        project_kind=kind,
+        county=county,
+        category=category,
+        title=title,
+        budget=budget,
+        end_date=end_date,
+        content_hash=new_id(signer),
+        version=version,
+    )
 
 
 def need(signer: str, county: int = COUNTY_A, category: int = 3) -> ProjectAnchor:
     """A new need project of `county`, its id scoped to the county office `signer`."""
-    pid = new_id(signer)
-    return ProjectAnchor(
-        id=ProjectAnchor.anchor_id(pid, 1),
-        project_id=pid,
-        project_kind=ProjectKind.NEED,
-        county=county,
-        category=category,
-        title="大米帮扶 rice for a county",
-        budget=0,
-        end_date=20301231,
-        content_hash=new_id(signer),
-        version=1,
-    )
+    return project_anchor(signer, county=county, category=category)
 
 
 def commitment(signer: str, need_id: bytes, quantity: int = 100) -> Commitment:
@@ -82,6 +245,76 @@ def receipt(signer: str, delivery_id: bytes, confirmed: int) -> Receipt:
         confirmed_quantity=confirmed,
         note_hash=new_id(),
     )
+
+
+def on_chain_commitment(env: ChainEnv, quantity: int, unit: str = "斤") -> bytes:
+    """A need of county A and org A's commitment to it, submitted straight to the contract
+    (so no relayer pre-check for matches is involved); the caller indexes them."""
+    anchor = project_anchor(
+        env.actors.county_a.address, category=1, title="化肥帮扶 fertilizer", end_date=0
+    )
+    env.ledger.submit(anchor.sign(env.actors.county_a.key, env.domain), env.actors.admin)
+    signed = Commitment(
+        id=new_id(env.actors.org_a.address),
+        need_id=anchor.project_id,
+        match_id=new_id(),
+        resource_kind=ResourceKind.GOODS,
+        quantity=quantity,
+        unit=text32(unit),
+        due_date=int(time.time()) + 86_400 * 90,
+        terms_hash=os.urandom(32),
+    ).sign(env.actors.org_a.key, env.domain)
+    env.ledger.submit(signed, env.actors.admin)
+    return signed.id
+
+
+@dataclass
+class BatchEnv:
+    """A service with the app in process and a BatchClient on it, for batch uploads."""
+
+    env: ChainEnv
+    service: LedgerService
+    http: TestClient
+    client: BatchClient
+
+    def index(self) -> None:
+        Indexer(self.service.db, self.service.ledger()).run_until_synced()
+
+    def relay_until_confirmed(self, record_id: str, timeout: float = 60.0) -> None:
+        worker = RelayWorker(self.service.db, self.service.ledger(), self.env.actors.relayers)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            worker.run_once()
+            row = self.service.relayer.status([record_id]).get(record_id)
+            if row is not None and row.status == "confirmed":
+                return
+            if row is not None and row.status == "failed":
+                raise AssertionError(f"relayer failed {record_id}: {row.error_code} {row.error}")
+            time.sleep(0.05)
+        raise AssertionError(f"{record_id} not confirmed in {timeout}s")
+
+    def commitment(self, quantity: int, unit: str = "斤") -> bytes:
+        """A need of county A and org A's commitment to it, both on chain and indexed."""
+        cid = on_chain_commitment(self.env, quantity, unit)
+        self.index()
+        return cid
+
+
+def make_lines(commitment_id: bytes, n: int, quantity: int = 1) -> list[DeliveryLine]:
+    """`n` delivery lines against one commitment, delivered an hour ago."""
+    now = int(time.time()) - 3600
+    return [
+        DeliveryLine(
+            commitment_id=commitment_id,
+            item="大米 rice",
+            quantity=quantity,
+            unit="斤",
+            delivered_at=now,
+            beneficiary=os.urandom(32),
+            evidence_hash=bytes(32),
+        )
+        for _ in range(n)
+    ]
 
 
 def body(*signed: SignedRecord) -> dict[str, Any]:
@@ -136,8 +369,6 @@ def matched(
 ) -> tuple[str, str]:
     """(need id, match id): a need the county publishes in the library and a match with
     the org that both sides accepted, which the relayer requires of every Commitment."""
-    from ledger.library import actions
-
     need_id = actions.create_and_publish(
         st.svc, ProjectKind.NEED, {**NEED_CONTENT, "county": county_code}, county.key
     )
@@ -146,10 +377,21 @@ def matched(
     return need_id, match_id
 
 
+def sdk(http: TestClient, account: LocalAccount | None = None) -> BangfuClient:
+    """The SDK over the in-process app, signing as `account` (reading needs no key)."""
+    return BangfuClient(http=http, account=account)
+
+
 def service_for(settings: Settings, database_url: str) -> LedgerService:
+    """A ledger service of `settings` on `database_url`, migrated."""
     svc = LedgerService(settings.model_copy(update={"database_url": database_url}))
     svc.db.migrate()
     return svc
+
+
+def outbox_size(svc: LedgerService) -> int:
+    with svc.db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
 
 
 @dataclass
@@ -232,3 +474,76 @@ def appended_ids(env: Any, first_block: int) -> list[str]:
         }
     )
     return ["0x" + bytes(event.process_log(x)["args"]["recordId"]).hex() for x in logs]
+
+
+class Pump:
+    """Runs the relayer and the indexer in a thread, as `bangfu run` does, until stopped."""
+
+    def __init__(self, st: Stack, idle: float = 0.05) -> None:
+        self.st = st
+        self.idle = idle
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                if not self.st.step():
+                    time.sleep(self.idle)
+            except Exception as exc:  # noqa: BLE001 - surfaced by whoever stops the pump
+                self.errors.append(exc)
+                return
+
+    def halt(self) -> None:
+        """Stops the thread and fails the test on any error it met."""
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(30)
+        assert not self.errors, self.errors
+
+
+class LiveServer:
+    """An app served by uvicorn on a free port of 127.0.0.1 in a thread (what the CLI and the
+    HTTP clients talk to); `config` goes to uvicorn.Config."""
+
+    def __init__(self, app: FastAPI | LedgerService, **config: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        if isinstance(app, LedgerService):
+            app = create_app(app)
+        config.setdefault("log_level", "warning")
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, **config)
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def run_bangfu(
+    args: Sequence[str], *, env: dict[str, str], timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed `bangfu` run as a user runs it: a subprocess, no stdin, text output."""
+    return subprocess.run(
+        [BANGFU, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+    )

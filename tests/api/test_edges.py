@@ -25,9 +25,14 @@ from api.middleware import BodyLimit
 from ledger.app import LedgerService
 from ledger.batches.service import MAX_BATCH_LINES, MAX_FRAME, iter_frames
 from ledger.sdk.batch_client import sign_batch
-from tests.batches.conftest import BatchEnv, benv, make_lines  # noqa: F401 - fixture
-from tests.conftest import ChainEnv, free_port, fresh_database_url
-from tests.service.helpers import service_for
+from tests.factories import (
+    BatchEnv,
+    ChainEnv,
+    free_port,
+    fresh_database_url,
+    make_lines,
+    service_for,
+)
 
 BANGFU = str(Path(sys.executable).parent / "bangfu")
 MiB = 1 << 20
@@ -135,7 +140,7 @@ def test_a_200_mb_chunked_body_is_refused_unread(served: Served) -> None:
     assert after - before < 100, (before, after)
 
 
-def test_the_batch_line_upload_keeps_its_own_limit(benv: BatchEnv) -> None:  # noqa: F811
+def test_the_batch_line_upload_keeps_its_own_limit(benv: BatchEnv) -> None:
     """PUT …/lines streams and checks lines as they come: 16,000 lines (2.3 MB, past the
     JSON limit) in one chunked body are taken; JSON routes keep the 2 MB limit."""
     limiter = BodyLimit(benv.http.app, limit=2_000_000)

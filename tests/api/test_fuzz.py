@@ -3,7 +3,7 @@ and a real SQLite database, the OpenAPI document the app serves. Seeded and dera
 bounded number of examples per operation, and zero failures and zero errors asserted: no
 tolerance, no floor.
 
-What the run covers (tests/service/schemathesis.toml says why one setting differs from the
+What the run covers (tests/api/schemathesis.toml says why one setting differs from the
 defaults, for the operations whose acceptance depends on a signature or a registry): server
 errors, status codes, content types and response schemas against the document, schema-valid
 requests accepted and schema-invalid ones refused, `Allow` on 405, missing headers, and the
@@ -28,8 +28,7 @@ from api.app import H11_MAX_INCOMPLETE_EVENT_SIZE, create_app
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT
 from ledger.evm.node import deploy
-from tests.conftest import ChainEnv, free_port, fresh_database_url
-from tests.service.helpers import service_for, stack
+from tests.factories import ChainEnv, free_port, fresh_database_url, service_for, stack
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -77,7 +76,7 @@ def test_schemathesis_all_checks_zero_failures(served: str, tmp_path: Path) -> N
         **os.environ,
         "PYTHONPATH": str(PROJECT_ROOT),
         "NO_COLOR": "1",
-        "SCHEMATHESIS_HOOKS": "tests.service.fuzz_hooks",
+        "SCHEMATHESIS_HOOKS": "tests.api.fuzz_hooks",
     }
     started = time.monotonic()
     result = subprocess.run(

@@ -56,9 +56,8 @@ from ledger.custodial import Custodian
 from ledger.sdk.batch_client import build_batch, sign_batch
 from ledger.store.batch_models import BatchUpload
 from ledger.store.models import LogEntry, OutboxRecord
-from tests.conftest import COUNTY_A, ChainEnv
+from tests.factories import COUNTY_A, ChainEnv, Stack, body, need, service_for, stack
 from tests.library.test_auth import WRITES as LIBRARY_WRITES
-from tests.service.helpers import Stack, body, need, service_for, stack
 
 LIBRARY = "/api/v1/library"
 FAST = 2**10  # scrypt n for test keystores: the default is slow by design

@@ -26,7 +26,7 @@ from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.records import ProjectAnchor, ProjectKind, new_id
 from ledger.evm.contract import LedgerContract
 from ledger.evm.node import Deployment, LocalChain, connect, dev_accounts, load_localchain
-from tests.conftest import COUNTY_A, ChainEnv, free_port, write_localchain
+from tests.factories import COUNTY_A, ChainEnv, free_port, write_localchain
 
 BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"
 

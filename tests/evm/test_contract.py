@@ -46,7 +46,7 @@ from ledger.core.records import (
 )
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.evm.node import deploy, send_transaction
-from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv
+from tests.factories import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 

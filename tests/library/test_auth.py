@@ -36,7 +36,7 @@ from ledger.library.messages import (
     LIBRARY_PUSH,
     LIBRARY_READ,
 )
-from tests.conftest import ORG_CODE_A, ORG_CODE_B, fresh_database_url
+from tests.factories import ORG_CODE_A, ORG_CODE_B, fresh_database_url
 from tests.library.conftest import need, supply, sync
 
 #: The other instance whose bundles this one trusts (settings, never the request).

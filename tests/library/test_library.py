@@ -13,6 +13,7 @@ from ledger.core.errors import ConflictError, LedgerError, PermissionError_
 from ledger.core.records import Commitment, ProjectKind, ResourceKind, new_id
 from ledger.library import actions, matching, projects, sharing
 from ledger.library.models import LibraryProject
+from tests.factories import fresh_database_url
 from tests.library.conftest import need, supply, sync
 
 
@@ -228,7 +229,6 @@ def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path
     from ledger.app import LedgerService
     from ledger.indexer.worker import Indexer
     from ledger.sdk.client import ApiError, BangfuClient
-    from tests.conftest import fresh_database_url
 
     a = env.actors
     exporter = a.stranger

@@ -15,8 +15,16 @@ from ledger.app import LedgerService
 from ledger.core.records import SignedRecord
 from ledger.indexer.rebuild import digest, rebuild
 from ledger.store.models import LogEntry, OutboxRecord, SentTransaction
-from tests.conftest import ChainEnv, fresh_database_url, start_env
-from tests.service.helpers import Chain, Stack, appended_ids, service_for, stack
+from tests.factories import (
+    Chain,
+    ChainEnv,
+    Stack,
+    appended_ids,
+    fresh_database_url,
+    matched,
+    stack,
+    start_env,
+)
 
 
 @pytest.fixture
@@ -28,10 +36,8 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
 
 
 @pytest.fixture
-def svc(private: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(private.settings, database_url)
-    yield s
-    s.close()
+def svc_env(private: ChainEnv) -> ChainEnv:
+    return private
 
 
 def reorg(env: ChainEnv, depth: int, txs: list[tuple[bytes, int]]) -> None:
@@ -110,8 +116,6 @@ def test_reorg_then_rebuild_of_commitment_totals(
 ) -> None:
     """Deliveries and receipts that vanish in a reorg leave the commitment totals as the
     chain has them once the relayer has sent them again."""
-    from tests.service.helpers import matched
-
     env = private
     st = stack(svc, env.actors.relayers)
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)

@@ -31,8 +31,8 @@ from ledger.tools.proofcheck import (
     verify_bundle,
 )
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc6962.json").read_text())
-VERIFIER = json.loads((Path(__file__).parent / "vectors" / "verifier.json").read_text())
+VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "rfc6962.json").read_text())
+VERIFIER = json.loads((Path(__file__).parent.parent / "vectors" / "verifier.json").read_text())
 ANCHOR = VERIFIER["anchor"]
 DOMAIN = Domain(31337, "0x" + "Ab" * 20)
 KEY = Account.create()
