@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.evm.node import StateFiles, read_state
-from tests.conftest import fresh_database_url
+from tests.factories import fresh_database_url
 from tests.service.crashkit import (
     SCENARIOS,
     Ledger,

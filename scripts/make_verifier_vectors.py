@@ -62,7 +62,7 @@ from ledger.core.records import (  # noqa: E402
     text32,
 )
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle  # noqa: E402
-from tests.conftest import COUNTY_A, start_env  # noqa: E402
+from tests.factories import COUNTY_A, start_env  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors" / "verifier.json"
 

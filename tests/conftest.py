@@ -62,6 +62,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
     e.chain.down()
 
 
+@pytest.fixture
+def own_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
+    """An automining anvil and deployment of this test alone (its state file written every
+    second): for tests that kill, rewind or reorganize the chain."""
+    e = start_env(tmp_path_factory.mktemp("own-chain"))
+    yield e
+    e.chain.down()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh empty database URL, once for SQLite and once for PostgreSQL (if configured)."""

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,15 +157,22 @@ def fresh_database_url(kind: str, tmp: Path) -> Iterator[str]:
     base = _postgres_url()
     if not base:
         pytest.skip("BANGFU_TEST_POSTGRES_URL is not set")
-    name = f"bangfu_test_{uuid.uuid4().hex[:12]}"
+    with postgres_database(base) as url:
+        yield url
+
+
+@contextmanager
+def postgres_database(base: str, prefix: str = "bangfu_test") -> Iterator[str]:
+    """A new PostgreSQL database next to `base` (a server's URL with any database name),
+    dropped after, its open connections ended first."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(
         base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield url
+        yield base.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(
@@ -247,25 +255,49 @@ def receipt(signer: str, delivery_id: bytes, confirmed: int) -> Receipt:
     )
 
 
-def on_chain_commitment(env: ChainEnv, quantity: int, unit: str = "斤") -> bytes:
-    """A need of county A and org A's commitment to it, submitted straight to the contract
-    (so no relayer pre-check for matches is involved); the caller indexes them."""
+def need_with_commitments(
+    ledger: LedgerContract,
+    domain: Domain,
+    county: LocalAccount,
+    org: LocalAccount,
+    payer: LocalAccount,
+    quantities: Sequence[int],
+    *,
+    county_code: int = COUNTY_A,
+    category: int = 1,
+    title: str = "化肥帮扶 fertilizer",
+    unit: str = "斤",
+    days: int = 90,
+) -> list[bytes]:
+    """A need of `county` and one commitment of `org` to it per quantity, submitted straight
+    to the contract by `payer` (no relayer, so no pre-check for matches): their ids."""
     anchor = project_anchor(
-        env.actors.county_a.address, category=1, title="化肥帮扶 fertilizer", end_date=0
+        county.address, county=county_code, category=category, title=title, end_date=0
     )
-    env.ledger.submit(anchor.sign(env.actors.county_a.key, env.domain), env.actors.admin)
-    signed = Commitment(
-        id=new_id(env.actors.org_a.address),
-        need_id=anchor.project_id,
-        match_id=new_id(),
-        resource_kind=ResourceKind.GOODS,
-        quantity=quantity,
-        unit=text32(unit),
-        due_date=int(time.time()) + 86_400 * 90,
-        terms_hash=os.urandom(32),
-    ).sign(env.actors.org_a.key, env.domain)
-    env.ledger.submit(signed, env.actors.admin)
-    return signed.id
+    ledger.submit(anchor.sign(county.key, domain), payer)
+    ids = []
+    for quantity in quantities:
+        signed = Commitment(
+            id=new_id(org.address),
+            need_id=anchor.project_id,
+            match_id=new_id(),
+            resource_kind=ResourceKind.GOODS,
+            quantity=quantity,
+            unit=text32(unit),
+            due_date=int(time.time()) + 86_400 * days,
+            terms_hash=os.urandom(32),
+        ).sign(org.key, domain)
+        ledger.submit(signed, payer)
+        ids.append(signed.id)
+    return ids
+
+
+def on_chain_commitment(env: ChainEnv, quantity: int, unit: str = "斤") -> bytes:
+    """A need of county A and org A's commitment to it, straight on chain (not indexed)."""
+    a = env.actors
+    return need_with_commitments(
+        env.ledger, env.domain, a.county_a, a.org_a, a.admin, [quantity], unit=unit
+    )[0]
 
 
 @dataclass

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
@@ -26,15 +23,15 @@ from ledger.app import LedgerService
 from ledger.batches.service import MAX_BATCH_LINES, MAX_FRAME, iter_frames
 from ledger.sdk.batch_client import sign_batch
 from tests.factories import (
+    BANGFU,
     BatchEnv,
     ChainEnv,
-    free_port,
+    LiveServer,
     fresh_database_url,
     make_lines,
     service_for,
 )
 
-BANGFU = str(Path(sys.executable).parent / "bangfu")
 MiB = 1 << 20
 
 
@@ -53,22 +50,6 @@ class Served:
     reached: list[int] = field(default_factory=list)
 
 
-def serve(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 @pytest.fixture
 def served(env: ChainEnv, tmp_path: Path) -> Iterator[Served]:
     svc: LedgerService = service_for(env.settings, next(fresh_database_url("sqlite", tmp_path)))
@@ -85,8 +66,8 @@ def served(env: ChainEnv, tmp_path: Path) -> Iterator[Served]:
     def boom() -> None:
         raise RuntimeError("a bug")
 
-    for url in serve(app):
-        out.url = url
+    with LiveServer(app) as server:
+        out.url = server.url
         yield out
     svc.close()
 
@@ -155,19 +136,18 @@ def test_the_batch_line_upload_keeps_its_own_limit(benv: BatchEnv) -> None:
     lines = make_lines(cid, 16_000)
     signed = sign_batch(lines, benv.env.actors.org_a.key, benv.env.domain)
     wire = [line.line_bytes() for line in lines]
-    for url in serve(create_app(benv.service)):
-        with httpx.Client(base_url=url, timeout=300) as http:
-            opened = http.post("/api/v1/batches", json=signed.to_json())
-            assert opened.status_code == 201, opened.text
-            body = list(iter_frames(wire, 256 * 1024))
-            assert sum(map(len, body)) > 2_000_000
-            r = http.put(
-                f"/api/v1/batches/uploads/{opened.json()['upload_id']}/lines",
-                content=iter(body),
-                headers={"content-type": "application/vnd.bangfu.lines"},
-            )
-            assert r.status_code == 200, r.text
-            assert (r.json()["status"], r.json()["lines_received"]) == ("accepted", 16_000)
+    with LiveServer(benv.service) as server, httpx.Client(base_url=server.url, timeout=300) as http:
+        opened = http.post("/api/v1/batches", json=signed.to_json())
+        assert opened.status_code == 201, opened.text
+        body = list(iter_frames(wire, 256 * 1024))
+        assert sum(map(len, body)) > 2_000_000
+        r = http.put(
+            f"/api/v1/batches/uploads/{opened.json()['upload_id']}/lines",
+            content=iter(body),
+            headers={"content-type": "application/vnd.bangfu.lines"},
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["status"], r.json()["lines_received"]) == ("accepted", 16_000)
 
 
 def _body_limit(app: Any) -> BodyLimit:

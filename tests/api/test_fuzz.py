@@ -16,19 +16,17 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from api.app import H11_MAX_INCOMPLETE_EVENT_SIZE, create_app
+from api.app import H11_MAX_INCOMPLETE_EVENT_SIZE
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT
 from ledger.evm.node import deploy
-from tests.factories import ChainEnv, free_port, fresh_database_url, service_for, stack
+from tests.factories import ChainEnv, LiveServer, fresh_database_url, service_for, stack
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -45,26 +43,11 @@ def served(env: ChainEnv, tmp_path: Path) -> Iterator[str]:
     svc: LedgerService = service_for(settings, next(fresh_database_url("sqlite", tmp_path)))
     # The indexer has caught up with the chain, so /readyz answers 200 (ready), not 503.
     stack(svc, env.actors.relayers)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(svc),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        h11_max_incomplete_event_size=H11_MAX_INCOMPLETE_EVENT_SIZE,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
+    server = LiveServer(svc, h11_max_incomplete_event_size=H11_MAX_INCOMPLETE_EVENT_SIZE)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with server:
+            yield server.url
     finally:
-        server.should_exit = True
-        thread.join(30)
         svc.close()
 
 

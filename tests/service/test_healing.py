@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,6 @@ from tests.factories import (
     appended_ids,
     run_bangfu,
     stack,
-    start_env,
 )
 from tests.service.test_reorg import assert_exactly_once, reorg
 
@@ -124,15 +122,8 @@ def statuses(svc: LedgerService, records: list[SignedRecord]) -> dict[str, str]:
 
 
 @pytest.fixture
-def own_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
-    """An automining anvil of this test alone (its state file written every second)."""
-    e = start_env(tmp_path_factory.mktemp("healing-chain"))
-    yield e
-    e.chain.down()
-
-
-@pytest.fixture
 def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """An anvil of this test alone: these tests kill and rewind it."""
     return own_chain
 
 

@@ -5,7 +5,6 @@ rebuild from the chain alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,21 +22,13 @@ from tests.factories import (
     fresh_database_url,
     matched,
     stack,
-    start_env,
 )
 
 
 @pytest.fixture
-def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
-    """An automining anvil of this test alone: a reorg must not disturb other tests."""
-    e = start_env(tmp_path_factory.mktemp("reorg-chain"))
-    yield e
-    e.chain.down()
-
-
-@pytest.fixture
-def svc_env(private: ChainEnv) -> ChainEnv:
-    return private
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """An anvil of this test alone: a reorg must not disturb other tests."""
+    return own_chain
 
 
 def reorg(env: ChainEnv, depth: int, txs: list[tuple[bytes, int]]) -> None:
@@ -70,8 +61,8 @@ def assert_exactly_once(
         urls.close()
 
 
-def test_reorg_during_indexing(private: ChainEnv, svc: LedgerService, tmp_path: Path) -> None:
-    env = private
+def test_reorg_during_indexing(own_chain: ChainEnv, svc: LedgerService, tmp_path: Path) -> None:
+    env = own_chain
     st: Stack = stack(svc, env.actors.relayers, batch_size=3)
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     first = [flow.need() for _ in range(12)]
@@ -112,11 +103,11 @@ def test_reorg_during_indexing(private: ChainEnv, svc: LedgerService, tmp_path: 
 
 
 def test_reorg_then_rebuild_of_commitment_totals(
-    private: ChainEnv, svc: LedgerService, tmp_path: Path
+    own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
 ) -> None:
     """Deliveries and receipts that vanish in a reorg leave the commitment totals as the
     chain has them once the relayer has sent them again."""
-    env = private
+    env = own_chain
     st = stack(svc, env.actors.relayers)
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
