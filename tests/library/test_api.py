@@ -16,7 +16,7 @@ from ledger.library import messages, projects
 from ledger.library.messages import LIBRARY_PROJECT
 from ledger.sdk.client import ApiError, BangfuClient
 from tests.factories import ORG_CODE_A
-from tests.library.conftest import need, supply, sync
+from tests.library.forms import need, supply, sync
 
 
 def _client(svc, account=None) -> BangfuClient:

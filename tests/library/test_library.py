@@ -14,7 +14,7 @@ from ledger.core.records import Commitment, ProjectKind, ResourceKind, new_id
 from ledger.library import actions, matching, projects, sharing
 from ledger.library.models import LibraryProject
 from tests.factories import fresh_database_url
-from tests.library.conftest import need, supply, sync
+from tests.library.forms import need, supply, sync
 
 
 def test_lifecycle_each_allowed_transition_and_a_refused_one(svc, env):
