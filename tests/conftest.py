@@ -6,7 +6,8 @@ flows, stacks, servers) is in tests/factories.py.
 
 Markers are applied here at collection (see `pytest_collection_modifyitems`): `chain` for a
 test that starts anvil, `postgres` for a PostgreSQL case, `browser` for one that drives
-chromium, so `pytest -m "not chain and not browser"` runs in seconds.
+chromium, so `pytest -m "not chain and not browser"` needs neither (488 of 873 tests, about
+90 s on two shared cores: most of it `bangfu` run as a subprocess, and solc).
 """
 
 from __future__ import annotations
