@@ -26,9 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from coincurve import PrivateKey
 from eth_account import Account
-from sqlalchemy import create_engine, text
 from web3 import Web3
 
 from ledger.audit.pipeline import AuditOptions, run_audit
@@ -61,6 +60,7 @@ from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import deploy
 from ledger.indexer.worker import Indexer
 from ledger.store.db import Database
+from tests.factories import postgres_database
 
 MNEMONIC = "test test test test test test test test test test test junk"
 COUNTY = 522327
@@ -382,26 +382,6 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
 # ------------------------------------------------------------------------------ main
 
 
-def _postgres_db(base: str) -> tuple[str, Any]:
-    name = f"bench_audit_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-    return base.rsplit("/", 1)[0] + f"/{name}", drop
-
-
 PHASES = ("replay", "signatures", "roots", "totals", "database", "anomalies")
 
 
@@ -419,9 +399,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=0, help="audit signature workers (0: cores)")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-audit-"))
-    drop = None
+    cleanup = ExitStack()
     if args.postgres:
-        db_url, drop = _postgres_db(args.postgres)
+        db_url = cleanup.enter_context(postgres_database(args.postgres, "bench_audit"))
     else:
         db_url = f"sqlite:///{tmp / 'read.sqlite3'}"
     proc, rpc = start_anvil(args.gas_limit, args.block_time, tmp / "anvil.log")
@@ -458,8 +438,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-        if drop:
-            drop()
+        cleanup.close()
 
 
 if __name__ == "__main__":

@@ -36,16 +36,16 @@ from ledger.batches.build import batch_id_for  # noqa: E402
 from ledger.batches.wire import iter_frames  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
 from ledger.core.eip712 import Domain  # noqa: E402
-from ledger.core.fields import ProjectKind, ResourceKind, text32  # noqa: E402
 from ledger.core.lines import DeliveryLine, new_id  # noqa: E402
 from ledger.core.merkle import Frontier, leaf_hash  # noqa: E402
-from ledger.core.records import Commitment, Delivery, DeliveryBatch, ProjectAnchor  # noqa: E402
+from ledger.core.records import Delivery, DeliveryBatch  # noqa: E402
 from ledger.evm.contract import LedgerContract  # noqa: E402
 from ledger.evm.deploy import connect, deploy, dev_accounts  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.sdk.batch_client import BatchClient  # noqa: E402
 from ledger.store.db import Database  # noqa: E402
+from tests.factories import need_with_commitments  # noqa: E402
 
 COUNTY = 522327
 ORG_CODE = "91520000MA6DKTQX0C"
@@ -119,38 +119,6 @@ def vm_hwm_mb(pid: int) -> float:
         if row.startswith("VmHWM:"):
             return int(row.split()[1]) / 1024
     return float("nan")
-
-
-def make_commitments(
-    ledger: LedgerContract, domain: Domain, county: LocalAccount, org: LocalAccount,
-    payer: LocalAccount, quantities: list[int],
-) -> list[bytes]:  # fmt: skip
-    project_id = new_id(county.address)
-    anchor = ProjectAnchor(
-        id=ProjectAnchor.anchor_id(project_id, 1),
-        project_id=project_id,
-        project_kind=ProjectKind.NEED,
-        county=COUNTY,
-        category=10,
-        title="民生保障 benchmark need",
-        content_hash=os.urandom(32),
-    ).sign(county.key, domain)
-    ledger.submit(anchor, payer)
-    ids = []
-    for qty in quantities:
-        c = Commitment(
-            id=new_id(org.address),
-            need_id=project_id,
-            match_id=new_id(),
-            resource_kind=ResourceKind.GOODS,
-            quantity=qty,
-            unit=text32("斤"),
-            due_date=int(time.time()) + 86_400 * 365,
-            terms_hash=os.urandom(32),
-        ).sign(org.key, domain)
-        ledger.submit(c, payer)
-        ids.append(c.id)
-    return ids
 
 
 WHEN = int(time.time()) - 3600
@@ -257,7 +225,10 @@ def main() -> int:
         domain = deployment.domain
         quantities = [*sizes, args.records, args.memory_lines or 1]
         print(f"setup: chain + {len(quantities)} commitments ...", file=sys.stderr)
-        cids = make_commitments(ledger, domain, county, org, admin, quantities)
+        cids = need_with_commitments(
+            ledger, domain, county, org, admin, quantities,
+            category=10, title="民生保障 benchmark need", days=365,
+        )  # fmt: skip
 
         # Migrate once here: three processes migrating a fresh database at once would race.
         Database(settings=settings).migrate()

@@ -19,8 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ledger.relayer.worker import RelayWorker
-from tests.conftest import start_env
-from tests.service.helpers import service_for, stack
+from tests.factories import service_for, stack, start_env
 from tests.service.test_healing import scoped_need
 
 

@@ -40,7 +40,7 @@ from ledger.core.records import (
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "records.json"
 
 #: anvil's well-known development keys #1, #3 and #5 (public; never use them on a real
-#: chain): a county office of 522327, an organization and an auditor, as tests/conftest.py
+#: chain): a county office of 522327, an organization and an auditor, as tests/factories.py
 #: registers them. One address holds one role on chain, so each kind is signed by the key
 #: whose role signs it. Key #0 deploys (the admin).
 SIGNER_KEYS = {

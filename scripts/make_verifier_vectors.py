@@ -1,7 +1,7 @@
 """Writes tests/vectors/verifier.json: proof bundles that every verifier must accept or refuse.
 
 The stdlib verifier (ledger/tools/proofcheck.py), `bangfu verify` and the browser verifier
-(web/verifier.js) read the same file (tests/test_proofcheck.py, tests/js/verifier.test.mjs).
+(web/verifier.js) read the same file (tests/tools/test_proofcheck.py, tests/js/verifier.test.mjs).
 It starts a private anvil, deploys AidLedger, registers a county, an organization and an
 auditor, submits real records of every kind — among them three crafted ones, each accepted by
 the contract — and reads logSize()/logRoot() back from the chain; then it writes:
@@ -68,7 +68,7 @@ from ledger.core.records import (  # noqa: E402
     sha256,
 )
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle  # noqa: E402
-from tests.conftest import COUNTY_A, start_env  # noqa: E402
+from tests.factories import COUNTY_A, start_env  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors" / "verifier.json"
 

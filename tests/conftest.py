@@ -1,119 +1,58 @@
-"""Shared fixtures: a real anvil started once per session, a deployed AidLedger with
-registered roles, and real databases (SQLite always, PostgreSQL when
-BANGFU_TEST_POSTGRES_URL is set). Nothing here mocks the chain or the database.
+"""Shared fixtures, each defined once: a real anvil started once per session, a deployed
+AidLedger with registered roles, real databases (SQLite always, PostgreSQL when
+BANGFU_TEST_POSTGRES_URL is set), a ledger service on them, the app in process or served by
+uvicorn. Nothing here mocks the chain or the database. What tests build by hand (records,
+flows, stacks, servers) is in tests/factories.py.
+
+Markers are applied here at collection (see `pytest_collection_modifyitems`): `chain` for a
+test that starts anvil, `postgres` for a PostgreSQL case, `browser` for one that drives
+chromium, so `pytest -m "not chain and not browser"` needs neither (488 of 873 tests, about
+90 s on two shared cores: most of it `bangfu` run as a subprocess, and solc).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+import inspect
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from eth_account.signers.local import LocalAccount
-from sqlalchemy import create_engine, text
-from web3 import Web3
+from fastapi.testclient import TestClient
 
-from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.eip712 import Domain
-from ledger.evm.contract import LedgerContract
-from ledger.evm.deploy import Deployment, connect, deploy, dev_accounts
-from ledger.evm.localchain import load_localchain
-from ledger.evm.node import LocalChain
+from api.app import create_app
+from ledger.app import LedgerService
+from ledger.indexer.worker import Indexer
+from ledger.sdk.batch_client import BatchClient
+from tests.factories import (
+    COUNTY_A,
+    COUNTY_B,
+    ORG_CODE_A,
+    ORG_CODE_B,
+    BatchEnv,
+    ChainEnv,
+    LiveServer,
+    Pump,
+    Stack,
+    free_port,
+    fresh_database_url,
+    service_for,
+    stack,
+    start_env,
+    write_localchain,
+)
 
-COUNTY_A = 522327  # 册亨县, Guizhou
-COUNTY_B = 520121  # 开阳县, Guizhou
-ORG_CODE_A = "91520000MA6DKTQX0C"
-ORG_CODE_B = "52520000MJY450802G"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_localchain(
-    path: Path, port: int, state_file: Path, *, block_time: float = 0, state_interval: int = 1
-) -> Path:
-    base = (PROJECT_ROOT / "localchain.toml").read_text()
-    cfg = load_localchain(Settings(), PROJECT_ROOT / "localchain.toml")
-    path.write_text(
-        base.replace(f"port = {cfg.port}", f"port = {port}")
-        .replace(f"block_time = {cfg.block_time:g}", f"block_time = {block_time:g}")
-        .replace(f'state_file = "{cfg.state_file}"', f'state_file = "{state_file}"')
-        .replace(f"state_interval = {cfg.state_interval}", f"state_interval = {state_interval}")
-    )
-    return path
-
-
-def make_settings(tmp: Path, *, block_time: float = 0, **overrides: object) -> Settings:
-    """Settings for a private anvil and var/ under `tmp` (the project's code and node_modules)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    toml = write_localchain(
-        tmp / "localchain.toml", port, tmp / "anvil-state.json", block_time=block_time
-    )
-    values: dict[str, object] = {
-        "home": PROJECT_ROOT,
-        "var": tmp,
-        "localchain_file": toml,
-        "rpc_url": f"http://127.0.0.1:{port}",
-        "database_url": f"sqlite:///{tmp / 'ledger.sqlite3'}",
-        "poll_interval": 0.1,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-@dataclass
-class Actors:
-    admin: LocalAccount
-    county_a: LocalAccount
-    county_b: LocalAccount
-    org_a: LocalAccount
-    org_b: LocalAccount
-    auditor: LocalAccount
-    stranger: LocalAccount
-    relayers: list[LocalAccount]
-
-
-@dataclass
-class ChainEnv:
-    settings: Settings
-    chain: LocalChain
-    w3: Web3
-    deployment: Deployment
-    ledger: LedgerContract
-    actors: Actors
-
-    @property
-    def domain(self) -> Domain:
-        return self.deployment.domain
-
-
-def start_env(tmp: Path, *, block_time: float = 0) -> ChainEnv:
-    """Starts anvil, deploys AidLedger and registers two counties, two orgs and an auditor."""
-    settings = make_settings(tmp, block_time=block_time)
-    chain = LocalChain(load_localchain(settings), settings)
-    chain.up()
-    w3 = connect(settings)
-    accts = dev_accounts(chain.cfg)
-    actors = Actors(
-        accts[0], accts[1], accts[2], accts[3], accts[4], accts[5], accts[6], relayers=accts[7:10]
-    )
-    deployment = deploy(w3, actors.admin, settings=settings)
-    deployment.save(settings)
-    ledger = LedgerContract(w3, deployment)
-    ledger.register_county(actors.admin, actors.county_a.address, COUNTY_A)
-    ledger.register_county(actors.admin, actors.county_b.address, COUNTY_B)
-    ledger.register_organization(actors.admin, actors.org_a.address, ORG_CODE_A)
-    ledger.register_organization(actors.admin, actors.org_b.address, ORG_CODE_B)
-    ledger.register_auditor(actors.admin, actors.auditor.address)
-    return ChainEnv(settings, chain, w3, deployment, ledger, actors)
+# Older tests import these from here; tests/factories.py is where they live.
+__all__ = [
+    "COUNTY_A",
+    "COUNTY_B",
+    "ORG_CODE_A",
+    "ORG_CODE_B",
+    "ChainEnv",
+    "free_port",
+    "fresh_database_url",
+    "start_env",
+    "write_localchain",
+]
 
 
 @pytest.fixture(scope="session")
@@ -124,38 +63,118 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
     e.chain.down()
 
 
-def _postgres_url() -> str | None:
-    return os.environ.get("BANGFU_TEST_POSTGRES_URL") or None
+@pytest.fixture
+def own_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
+    """An automining anvil and deployment of this test alone (its state file written every
+    second): for tests that kill, rewind or reorganize the chain."""
+    e = start_env(tmp_path_factory.mktemp("own-chain"))
+    yield e
+    e.chain.down()
 
 
-def fresh_database_url(kind: str, tmp: Path) -> Iterator[str]:
-    """A new, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / f'db-{uuid.uuid4().hex[:8]}.sqlite3'}"
-        return
-    base = _postgres_url()
-    if not base:
-        pytest.skip("BANGFU_TEST_POSTGRES_URL is not set")
-    name = f"bangfu_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh empty database URL, once for SQLite and once for PostgreSQL (if configured)."""
     yield from fresh_database_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def svc_env(env: ChainEnv) -> ChainEnv:
+    """The chain `svc` talks to: the session's; a module with an anvil of its own overrides
+    this one fixture rather than `svc`."""
+    return env
+
+
+@pytest.fixture
+def svc(svc_env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
+    """A ledger service on a fresh, migrated database (each database kind), the roles the
+    chain holds already indexed."""
+    s = service_for(svc_env.settings, database_url)
+    Indexer(s.db, s.ledger()).run_until_synced()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def st(svc: LedgerService, svc_env: ChainEnv) -> Stack:
+    """The relayer and the indexer of `svc`, driven by the test (`st.settle()`)."""
+    return stack(svc, svc_env.actors.relayers)
+
+
+@pytest.fixture
+def http(svc: LedgerService) -> Iterator[TestClient]:
+    """The app in process; a server error is raised in the test."""
+    with TestClient(create_app(svc)) as c:
+        yield c
+
+
+@pytest.fixture
+def client(svc: LedgerService) -> Iterator[TestClient]:
+    """The app in process answering a server error with its 500, as a real client sees it."""
+    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def pump(st: Stack) -> Iterator[Pump]:
+    """A pump to start once the test has set up what it drives itself."""
+    p = Pump(st)
+    yield p
+    p.halt()
+
+
+@pytest.fixture
+def live(svc: LedgerService) -> Iterator[LiveServer]:
+    """The app of `svc` served by uvicorn on a free port."""
+    with LiveServer(svc) as server:
+        yield server
+
+
+@pytest.fixture
+def benv(env: ChainEnv, svc: LedgerService, http: TestClient) -> BatchEnv:
+    """The batch tests' world: `svc`, the app in process and a BatchClient on it."""
+    return BatchEnv(env, svc, http, BatchClient(http))
+
+
+# ------------------------------------------------------------------ markers
+
+#: Names whose use in a test or in one of its fixtures starts an anvil of its own.
+CHAIN_STARTERS = ("start_env(", "write_localchain(", "RunGroup(", "LocalChain(", '"chain", "up"')
+#: Fixtures that give a test the session's anvil or a headless chromium.
+CHAIN_FIXTURES = {"env"}
+BROWSER_FIXTURES = {"browser", "page"}
+
+
+def _source(fn: Callable[..., object]) -> str:
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        return ""
+
+
+def _starts_chain(item: pytest.Function) -> bool:
+    if CHAIN_FIXTURES & set(item.fixturenames):
+        return True
+    # A table case that asks for the session's anvil (`case.chain`) gets it through
+    # request.getfixturevalue, which the fixture names do not show.
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and any(
+        getattr(v, "chain", False) is True for v in callspec.params.values()
+    ):
+        return True
+    fns: list[Callable[..., object]] = [item.function]
+    for defs in item._fixtureinfo.name2fixturedefs.values():
+        fns.extend(d.func for d in defs)
+    return any(word in _source(fn) for fn in fns for word in CHAIN_STARTERS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks `chain` and `browser` from what each test uses (`postgres` rides on the
+    database_url parameter), so nobody has to remember the markers."""
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        if BROWSER_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.browser)
+        if _starts_chain(item):
+            item.add_marker(pytest.mark.chain)

@@ -15,7 +15,7 @@ from ledger.cli.main import app
 from ledger.core.lines import pseudonym
 from ledger.sdk.batch_client import api_problems
 from ledger.store.batch_models import BatchLine, BatchUpload
-from tests.batches.conftest import BatchEnv
+from tests.factories import BatchEnv, LiveServer
 
 CID = "0x" + "11" * 32
 BEN = "0x" + "22" * 32
@@ -184,7 +184,7 @@ def _id_number(seventeen: str) -> str:
 
 
 def test_cli_submit_with_id_numbers_end_to_end(
-    benv: BatchEnv, live_api: str, tmp_path: Path
+    benv: BatchEnv, live: LiveServer, tmp_path: Path
 ) -> None:
     cid = "0x" + benv.commitment(1000).hex()
     county_key = b"\x07" * 32
@@ -204,7 +204,7 @@ def test_cli_submit_with_id_numbers_end_to_end(
             "--key",
             str(key),
             "--api",
-            live_api,
+            live.url,
             "--county-key",
             str(ck),
         ],

@@ -11,7 +11,7 @@ from ledger.sdk.batch_client import sign_batch
 from ledger.store.batch_models import BatchLine
 from ledger.store.models import DeliveryRow
 from ledger.tools import proofcheck
-from tests.batches.conftest import BatchEnv, make_lines
+from tests.factories import BatchEnv, make_lines
 
 
 def test_thousand_lines_end_to_end_with_offline_proof(benv: BatchEnv) -> None:

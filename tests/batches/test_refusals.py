@@ -12,7 +12,7 @@ from ledger.core.lines import DeliveryLine
 from ledger.sdk.batch_client import sign_batch
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.models import OutboxRecord
-from tests.batches.conftest import BatchEnv, make_lines
+from tests.factories import BatchEnv, make_lines
 
 
 def _stored_lines(benv: BatchEnv, batch_id: str) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ledger.batches.wire import iter_frames
 from ledger.sdk.batch_client import BatchClient, sign_batch
 from ledger.store.batch_models import BatchLine
-from tests.batches.conftest import BatchEnv, make_lines
+from tests.factories import BatchEnv, LiveServer, make_lines
 
 
 def _lines_held(benv: BatchEnv, batch_id: str) -> tuple[int, int]:
@@ -65,7 +65,7 @@ def test_partial_upload_then_overlapping_resume(benv: BatchEnv) -> None:
     assert _lines_held(benv, batch_id) == (1200, 1200)
 
 
-def test_connection_dropped_mid_stream_resumes(benv: BatchEnv, live_api: str) -> None:
+def test_connection_dropped_mid_stream_resumes(benv: BatchEnv, live: LiveServer) -> None:
     env = benv.env
     cid = benv.commitment(100_000)
     lines = make_lines(cid, 20_000)
@@ -76,7 +76,7 @@ def test_connection_dropped_mid_stream_resumes(benv: BatchEnv, live_api: str) ->
     class Cut(Exception):
         pass
 
-    with httpx.Client(base_url=live_api, timeout=30) as http:
+    with httpx.Client(base_url=live.url, timeout=30) as http:
         client = BatchClient(http)
         upload = client.open(signed)["upload_id"]
 

@@ -22,7 +22,7 @@ from ledger.core.eip712 import Domain
 from ledger.indexer.worker import Indexer
 from ledger.library import messages, projects
 from ledger.library.messages import KEY_COUNTY_LIST
-from tests.conftest import free_port
+from tests.factories import free_port
 
 
 @dataclass

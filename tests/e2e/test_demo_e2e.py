@@ -38,7 +38,7 @@ from ledger.evm.localchain import load_localchain
 from ledger.sdk.client import ApiError, BangfuClient
 from ledger.store.batch_models import BatchUpload
 from ledger.store.db import Database
-from tests.conftest import free_port, fresh_database_url, write_localchain
+from tests.factories import free_port, fresh_database_url, write_localchain
 
 BIN = Path(sys.executable).parent
 DEMO_RUNS = 5

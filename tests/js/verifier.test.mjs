@@ -1,7 +1,7 @@
 // The browser verifier (web/verifier.js) against tests/vectors/verifier.json, the vectors the
 // stdlib verifier reads too: each must give the same structure result (a failure code, or
 // "ok" = well formed) and the same result against the trust anchor recorded with them, and
-// no verdict may be OK without the chain check. Run: node --test tests/js/ (tests/test_proofcheck.py
+// no verdict may be OK without the chain check. Run: node --test tests/js/ (tests/tools/test_proofcheck.py
 // runs it, so `make test` does).
 import { test } from "node:test";
 import assert from "node:assert/strict";

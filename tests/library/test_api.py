@@ -16,8 +16,8 @@ from ledger.core.lines import new_id
 from ledger.library import messages, projects
 from ledger.library.messages import LIBRARY_PROJECT
 from ledger.sdk.client import ApiError, BangfuClient
-from tests.conftest import ORG_CODE_A
-from tests.library.conftest import need, supply
+from tests.factories import ORG_CODE_A
+from tests.library.forms import need, supply, sync
 
 
 def _client(svc, account=None) -> BangfuClient:
@@ -218,8 +218,6 @@ def test_anchored_human_fields_are_served_from_the_read_model(svc, env):
     """Once indexed, each anchored version's title, budget and end date are what the chain
     says: in the library's versions and proof answers, in the public projects list and on
     the portal's project page; a version not indexed yet says so (null)."""
-    from tests.library.conftest import sync
-
     a = env.actors
     county, public = _client(svc, a.county_a), _client(svc)
     body = need(title="黔西南州蜂蜜合作社冷库建设", budget_fen=12_345_600, deadline="2027-03-31")

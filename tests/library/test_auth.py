@@ -37,8 +37,8 @@ from ledger.library.messages import (
     LIBRARY_PUSH,
     LIBRARY_READ,
 )
-from tests.conftest import ORG_CODE_A, ORG_CODE_B, fresh_database_url
-from tests.library.conftest import need, supply, sync
+from tests.factories import ORG_CODE_A, ORG_CODE_B, fresh_database_url
+from tests.library.forms import need, supply, sync
 
 #: The other instance whose bundles this one trusts (settings, never the request).
 EXPORTER = Account.from_key(hashlib.sha256(b"bangfu test exporter").digest())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, text
 
-from tests.test_chain_cli import run
+from tests.evm.test_chain_cli import run
 
 
 def test_key_county_load_is_signed_and_versioned(env, tmp_path):

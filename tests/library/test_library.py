@@ -16,7 +16,8 @@ from ledger.core.lines import new_id
 from ledger.core.records import Commitment
 from ledger.library import actions, matching, projects, sharing
 from ledger.library.models import LibraryProject
-from tests.library.conftest import need, supply, sync
+from tests.factories import fresh_database_url
+from tests.library.forms import need, supply, sync
 
 
 def test_lifecycle_each_allowed_transition_and_a_refused_one(svc, env):
@@ -231,7 +232,6 @@ def test_bundle_import_trusted_from_settings_never_overwrites(svc, env, tmp_path
     from ledger.app import LedgerService
     from ledger.indexer.worker import Indexer
     from ledger.sdk.client import ApiError, BangfuClient
-    from tests.conftest import fresh_database_url
 
     a = env.actors
     exporter = a.stranger

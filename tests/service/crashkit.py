@@ -40,7 +40,7 @@ from ledger.store import alarms
 from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord
 from ledger.supervisor import read_status
-from tests.conftest import COUNTY_A, COUNTY_B, free_port, write_localchain
+from tests.factories import COUNTY_A, COUNTY_B, free_port, write_localchain
 
 BANGFU = str(PROJECT_ROOT / ".venv" / "bin" / "bangfu")
 WORKERS = ("api", "relayer", "indexer", "checkpointer", "chain")

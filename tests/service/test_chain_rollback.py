@@ -18,8 +18,7 @@ from ledger.app import LedgerService
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
 from ledger.store.models import IndexerCheckpoint
-from tests.conftest import ChainEnv, start_env, write_localchain
-from tests.service.helpers import Chain, service_for, stack
+from tests.factories import Chain, ChainEnv, stack, start_env, write_localchain
 from tests.service.test_reorg import assert_exactly_once
 
 
@@ -61,10 +60,8 @@ def interval_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]
 
 
 @pytest.fixture
-def svc(interval_env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(interval_env.settings, database_url)
-    yield s
-    s.close()
+def svc_env(interval_env: ChainEnv) -> ChainEnv:
+    return interval_env
 
 
 def test_chain_comes_back_without_its_last_interval(

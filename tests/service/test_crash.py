@@ -7,10 +7,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from ledger.app import LedgerService
@@ -18,8 +16,16 @@ from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.records import SignedRecord
 from ledger.indexer.rebuild import digest, rebuild
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord, SentTransaction
-from tests.conftest import COUNTY_B, ChainEnv, fresh_database_url
-from tests.service.helpers import Chain, Stack, appended_ids, service_for, stack
+from tests.factories import (
+    COUNTY_B,
+    Chain,
+    ChainEnv,
+    Stack,
+    appended_ids,
+    fresh_database_url,
+    service_for,
+    stack,
+)
 
 BANGFU = str(PROJECT_ROOT / ".venv" / "bin" / "bangfu")
 #: `bangfu` whose relayer dies right after its first durable send (tests/service/crash_relayer.py)
@@ -73,18 +79,6 @@ def wait_for(
                 f"timed out waiting for {what}\n" + (log.read_text()[-3000:] if log else "")
             )
         time.sleep(0.05)
-
-
-@pytest.fixture
-def svc(env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(env.settings, database_url)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def st(svc: LedgerService, env: ChainEnv) -> Stack:
-    return stack(svc, env.actors.relayers)
 
 
 def statuses(svc: LedgerService) -> dict[str, str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_database_url
+from tests.factories import fresh_database_url
 from tests.service.crashkit import SCENARIOS, Ledger, RunGroup, run_scenario
 
 pytestmark = pytest.mark.crash

@@ -16,9 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +41,14 @@ from ledger.store.alarms import HISTORY_REWRITTEN, RECORD_CONFLICT
 from ledger.store.checkpoint_models import CheckpointRow
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord
 from ledger.tlog.checkpointer import Checkpointer
-from tests.conftest import COUNTY_A, ChainEnv, start_env
-from tests.service.helpers import appended_ids, service_for, stack
+from tests.factories import (
+    COUNTY_A,
+    ChainEnv,
+    appended_ids,
+    run_bangfu,
+    stack,
+)
 from tests.service.test_reorg import assert_exactly_once, reorg
-
-BANGFU = str(Path(sys.executable).parent / "bangfu")
 
 
 def wait_durable(env: ChainEnv, timeout: float = 60) -> None:
@@ -92,15 +93,7 @@ def cli(env: ChainEnv, database_url: str, *args: str) -> subprocess.CompletedPro
         "BANGFU_DATABASE_URL": database_url,
         "COLUMNS": "250",
     }
-    return subprocess.run(
-        [BANGFU, *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        cwd=s.var_dir,
-    )
+    return run_bangfu(args, env=environ, timeout=300, cwd=s.var_dir)
 
 
 def refused(result: subprocess.CompletedProcess[str], code: str) -> str:
@@ -132,18 +125,9 @@ def statuses(svc: LedgerService, records: list[SignedRecord]) -> dict[str, str]:
 
 
 @pytest.fixture
-def own_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
-    """An automining anvil of this test alone (its state file written every second)."""
-    e = start_env(tmp_path_factory.mktemp("healing-chain"))
-    yield e
-    e.chain.down()
-
-
-@pytest.fixture
-def svc(own_chain: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(own_chain.settings, database_url)
-    yield s
-    s.close()
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """An anvil of this test alone: these tests kill and rewind it."""
+    return own_chain
 
 
 def test_rewritten_history_is_refused_then_recovered(

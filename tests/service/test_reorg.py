@@ -5,7 +5,6 @@ rebuild from the chain alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,21 @@ from ledger.app import LedgerService
 from ledger.core.records import SignedRecord
 from ledger.indexer.rebuild import digest, rebuild
 from ledger.store.models import LogEntry, OutboxRecord, SentTransaction
-from tests.conftest import ChainEnv, fresh_database_url, start_env
-from tests.service.helpers import Chain, Stack, appended_ids, service_for, stack
+from tests.factories import (
+    Chain,
+    ChainEnv,
+    Stack,
+    appended_ids,
+    fresh_database_url,
+    matched,
+    stack,
+)
 
 
 @pytest.fixture
-def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
-    """An automining anvil of this test alone: a reorg must not disturb other tests."""
-    e = start_env(tmp_path_factory.mktemp("reorg-chain"))
-    yield e
-    e.chain.down()
-
-
-@pytest.fixture
-def svc(private: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(private.settings, database_url)
-    yield s
-    s.close()
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """An anvil of this test alone: a reorg must not disturb other tests."""
+    return own_chain
 
 
 def reorg(env: ChainEnv, depth: int, txs: list[tuple[bytes, int]]) -> None:
@@ -64,8 +61,8 @@ def assert_exactly_once(
         urls.close()
 
 
-def test_reorg_during_indexing(private: ChainEnv, svc: LedgerService, tmp_path: Path) -> None:
-    env = private
+def test_reorg_during_indexing(own_chain: ChainEnv, svc: LedgerService, tmp_path: Path) -> None:
+    env = own_chain
     st: Stack = stack(svc, env.actors.relayers, batch_size=3)
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     first = [flow.need() for _ in range(12)]
@@ -106,13 +103,11 @@ def test_reorg_during_indexing(private: ChainEnv, svc: LedgerService, tmp_path: 
 
 
 def test_reorg_then_rebuild_of_commitment_totals(
-    private: ChainEnv, svc: LedgerService, tmp_path: Path
+    own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
 ) -> None:
     """Deliveries and receipts that vanish in a reorg leave the commitment totals as the
     chain has them once the relayer has sent them again."""
-    from tests.service.helpers import matched
-
-    env = private
+    env = own_chain
     st = stack(svc, env.actors.relayers)
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     nid, mid = matched(st, env.actors.county_a, env.actors.org_a)

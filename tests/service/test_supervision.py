@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from ledger.supervisor import FAILED_AFTER, Supervisor, read_status
-from tests.conftest import fresh_database_url
+from tests.factories import fresh_database_url
 from tests.service.crashkit import Ledger, Load, RunGroup, wait_until
 
 # ---------------------------------------------------------------- the supervisor alone

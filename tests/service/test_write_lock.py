@@ -19,8 +19,7 @@ import pytest
 
 from ledger.app import LedgerService
 from ledger.tlog.checkpointer import Checkpointer
-from tests.conftest import ChainEnv, start_env
-from tests.service.helpers import service_for, stack
+from tests.factories import ChainEnv, service_for, stack, start_env
 from tests.service.test_healing import scoped_need, statuses
 from tests.service.test_reorg import reorg
 

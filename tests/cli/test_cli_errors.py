@@ -3,24 +3,21 @@ status and no traceback: `bangfu` run as a user runs it (a subprocess), over a t
 inputs. The cases that need a chain talk to the session's real anvil and deployment.
 
 (`bangfu batch check` on a bad file prints its table of line errors before that line: see
-tests/service/test_edges.py and tests/batches.)"""
+tests/api/test_edges.py and tests/batches.)"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import COUNTY_A, ChainEnv, free_port
+from tests.factories import COUNTY_A, ChainEnv, free_port, run_bangfu
 
-BANGFU = str(Path(sys.executable).parent / "bangfu")
 GOOD = "0x" + "ab" * 20  # all lower case: a valid address without a checksum
 # EIP-55 checksummed form of 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed with one letter's case
 # flipped: a typo that must not register somebody else.
@@ -142,17 +139,6 @@ CASES = [
 ]
 
 
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [BANGFU, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_a_bad_input_is_one_line_with_a_code(
     case: Case, tmp_path: Path, request: pytest.FixtureRequest
@@ -169,7 +155,7 @@ def test_a_bad_input_is_one_line_with_a_code(
         env["BANGFU_VAR"] = str(chain.settings.var_dir)
     env.update({k: v.replace("{free}", str(free_port())) for k, v in case.env.items()})
     args = [a.replace("{free}", str(free_port())) for a in case.args(tmp_path)]
-    result = run(args, env)
+    result = run_bangfu(args, env=env)
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output
     assert result.returncode != 0, output
@@ -184,7 +170,7 @@ def test_good_input_still_works(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANGFU_")}
     env["BANGFU_VAR"] = str(tmp_path / "var")
     template = tmp_path / "t.csv"
-    assert run(["batch", "template", "--out", str(template)], env).returncode == 0
+    assert run_bangfu(["batch", "template", "--out", str(template)], env=env).returncode == 0
     assert template.read_text().startswith("#")
-    assert run(["--help"], env).returncode == 0
-    assert run(["register", "county", "--help"], env).returncode == 0
+    assert run_bangfu(["--help"], env=env).returncode == 0
+    assert run_bangfu(["register", "county", "--help"], env=env).returncode == 0

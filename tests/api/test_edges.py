@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
@@ -26,11 +23,16 @@ from ledger.app import LedgerService
 from ledger.batches.files import MAX_BATCH_LINES
 from ledger.batches.wire import MAX_FRAME, iter_frames
 from ledger.sdk.batch_client import sign_batch
-from tests.batches.conftest import BatchEnv, benv, make_lines  # noqa: F401 - fixture
-from tests.conftest import ChainEnv, free_port, fresh_database_url
-from tests.service.helpers import service_for
+from tests.factories import (
+    BANGFU,
+    BatchEnv,
+    ChainEnv,
+    LiveServer,
+    fresh_database_url,
+    make_lines,
+    service_for,
+)
 
-BANGFU = str(Path(sys.executable).parent / "bangfu")
 MiB = 1 << 20
 
 
@@ -49,22 +51,6 @@ class Served:
     reached: list[int] = field(default_factory=list)
 
 
-def serve(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 @pytest.fixture
 def served(env: ChainEnv, tmp_path: Path) -> Iterator[Served]:
     svc: LedgerService = service_for(env.settings, next(fresh_database_url("sqlite", tmp_path)))
@@ -81,8 +67,8 @@ def served(env: ChainEnv, tmp_path: Path) -> Iterator[Served]:
     def boom() -> None:
         raise RuntimeError("a bug")
 
-    for url in serve(app):
-        out.url = url
+    with LiveServer(app) as server:
+        out.url = server.url
         yield out
     svc.close()
 
@@ -136,7 +122,7 @@ def test_a_200_mb_chunked_body_is_refused_unread(served: Served) -> None:
     assert after - before < 100, (before, after)
 
 
-def test_the_batch_line_upload_keeps_its_own_limit(benv: BatchEnv) -> None:  # noqa: F811
+def test_the_batch_line_upload_keeps_its_own_limit(benv: BatchEnv) -> None:
     """PUT …/lines streams and checks lines as they come: 16,000 lines (2.3 MB, past the
     JSON limit) in one chunked body are taken; JSON routes keep the 2 MB limit."""
     limiter = BodyLimit(benv.http.app, limit=2_000_000)
@@ -151,19 +137,18 @@ def test_the_batch_line_upload_keeps_its_own_limit(benv: BatchEnv) -> None:  # n
     lines = make_lines(cid, 16_000)
     signed = sign_batch(lines, benv.env.actors.org_a.key, benv.env.domain)
     wire = [line.line_bytes() for line in lines]
-    for url in serve(create_app(benv.service)):
-        with httpx.Client(base_url=url, timeout=300) as http:
-            opened = http.post("/api/v1/batches", json=signed.to_json())
-            assert opened.status_code == 201, opened.text
-            body = list(iter_frames(wire, 256 * 1024))
-            assert sum(map(len, body)) > 2_000_000
-            r = http.put(
-                f"/api/v1/batches/uploads/{opened.json()['upload_id']}/lines",
-                content=iter(body),
-                headers={"content-type": "application/vnd.bangfu.lines"},
-            )
-            assert r.status_code == 200, r.text
-            assert (r.json()["status"], r.json()["lines_received"]) == ("accepted", 16_000)
+    with LiveServer(benv.service) as server, httpx.Client(base_url=server.url, timeout=300) as http:
+        opened = http.post("/api/v1/batches", json=signed.to_json())
+        assert opened.status_code == 201, opened.text
+        body = list(iter_frames(wire, 256 * 1024))
+        assert sum(map(len, body)) > 2_000_000
+        r = http.put(
+            f"/api/v1/batches/uploads/{opened.json()['upload_id']}/lines",
+            content=iter(body),
+            headers={"content-type": "application/vnd.bangfu.lines"},
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["status"], r.json()["lines_received"]) == ("accepted", 16_000)
 
 
 def _body_limit(app: Any) -> BodyLimit:

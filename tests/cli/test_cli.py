@@ -6,18 +6,23 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ledger.app import LedgerService
 from ledger.sdk.keys import encrypt_key, write_key_file
-from tests.client.conftest import LiveServer, Pump, matched_need
-from tests.conftest import ORG_CODE_A, ChainEnv, free_port
-from tests.service.helpers import Stack
+from tests.factories import (
+    ORG_CODE_A,
+    ChainEnv,
+    LiveServer,
+    Pump,
+    Stack,
+    free_port,
+    matched,
+    run_bangfu,
+)
 
-BANGFU = str(Path(sys.executable).parent / "bangfu")
 PASSWORD = "cli-test-password"
 
 
@@ -27,14 +32,7 @@ def bangfu(
     env = {**os.environ, "BANGFU_KEY_PASSWORD": password, "COLUMNS": "250"}
     if api is not None:
         env["BANGFU_API_URL"] = api
-    return subprocess.run(
-        [BANGFU, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_bangfu(args, env=env, timeout=180)
 
 
 def key_file(tmp: Path, account: object, name: str) -> Path:
@@ -101,7 +99,7 @@ def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
 def test_submit_status_query_totals(
     env: ChainEnv, svc: LedgerService, st: Stack, pump: Pump, live: LiveServer, tmp_path: Path
 ) -> None:
-    need_id, match_id = matched_need(svc, st, env)
+    need_id, match_id = matched(st, env.actors.county_a, env.actors.org_a)
     pump.start()
     org_key = key_file(tmp_path, env.actors.org_a, "org.json")
     county_key = key_file(tmp_path, env.actors.county_a, "county.json")

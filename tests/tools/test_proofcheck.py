@@ -33,8 +33,8 @@ from ledger.tools.proofcheck import (
     verify_bundle,
 )
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc6962.json").read_text())
-VERIFIER = json.loads((Path(__file__).parent / "vectors" / "verifier.json").read_text())
+VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "rfc6962.json").read_text())
+VERIFIER = json.loads((Path(__file__).parent.parent / "vectors" / "verifier.json").read_text())
 ANCHOR = VERIFIER["anchor"]
 DOMAIN = Domain(31337, "0x" + "Ab" * 20)
 KEY = Account.create()
@@ -247,9 +247,12 @@ def mutations() -> list[tuple[str, dict[str, Any], str | None]]:
     return out
 
 
-@pytest.mark.parametrize(
-    ("desc", "bundle", "root"), mutations(), ids=lambda v: v if isinstance(v, str) else ""
-)
+MUTATIONS = mutations()
+
+
+# Ids from the description alone: a bundle's roots are random, and pytest-xdist workers must
+# collect the same ids.
+@pytest.mark.parametrize(("desc", "bundle", "root"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_rejections(desc: str, bundle: dict[str, Any], root: str | None) -> None:
     with pytest.raises(ProofCheckError) as info:
         verify_bundle(bundle, root)

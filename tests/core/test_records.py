@@ -35,9 +35,9 @@ from ledger.core.records import (
     SignedRecord,
     record_type,
 )
-from tests.conftest import start_env
+from tests.factories import start_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VECTORS_PATH = ROOT / "tests" / "vectors" / "records.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 SIGNERS: dict[str, dict[str, str]] = VECTORS["signers"]

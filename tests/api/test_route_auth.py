@@ -43,16 +43,22 @@ from sqlalchemy import func, select
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.lines import DeliveryLine, new_id
-from ledger.core.records import Commitment, ProjectAnchor, SignedRecord
+from ledger.core.records import ProjectAnchor, SignedRecord
 from ledger.custodial import Custodian
 from ledger.sdk.batch_client import build_batch, sign_batch
 from ledger.store.batch_models import BatchUpload
 from ledger.store.models import LogEntry, OutboxRecord
-from tests.conftest import COUNTY_A, ChainEnv
+from tests.factories import (
+    ChainEnv,
+    Stack,
+    body,
+    need,
+    on_chain_commitment,
+    service_for,
+    stack,
+)
 from tests.library.test_auth import WRITES as LIBRARY_WRITES
-from tests.service.helpers import Stack, body, need, service_for, stack
 
 LIBRARY = "/api/v1/library"
 FAST = 2**10  # scrypt n for test keystores: the default is slow by design
@@ -215,32 +221,9 @@ def case_records(w: World) -> None:
 
 def _commitment(w: World, quantity: int = 1000) -> bytes:
     """A need of county A and org A's commitment to it, straight on chain and indexed."""
-    env = w.env
-    project_id = new_id(env.actors.county_a.address)
-    anchor = ProjectAnchor(
-        id=ProjectAnchor.anchor_id(project_id, 1),
-        project_id=project_id,
-        project_kind=ProjectKind.NEED,
-        county=COUNTY_A,
-        category=1,
-        title="化肥帮扶 fertilizer",
-        content_hash=os.urandom(32),
-        version=1,
-    ).sign(env.actors.county_a.key, env.domain)
-    env.ledger.submit(anchor, env.actors.admin)
-    commitment = Commitment(
-        id=new_id(env.actors.org_a.address),
-        need_id=project_id,
-        match_id=new_id(env.actors.org_a.address),
-        resource_kind=ResourceKind.GOODS,
-        quantity=quantity,
-        unit=text32("斤"),
-        due_date=int(time.time()) + 86_400 * 90,
-        terms_hash=os.urandom(32),
-    ).sign(env.actors.org_a.key, env.domain)
-    env.ledger.submit(commitment, env.actors.admin)
+    cid = on_chain_commitment(w.env, quantity)
     w.st.indexer.run_until_synced()
-    return commitment.id
+    return cid
 
 
 def _lines(cid: bytes, n: int = 3) -> list[DeliveryLine]:

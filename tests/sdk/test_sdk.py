@@ -19,15 +19,23 @@ from ledger.sdk.client import (
     WaitTimeout,
     record_from_fields,
 )
-from tests.client.conftest import LiveServer, Pump, matched_need, sdk
-from tests.conftest import COUNTY_A, ORG_CODE_A, ChainEnv, free_port
-from tests.service.helpers import Stack
+from tests.factories import (
+    COUNTY_A,
+    ORG_CODE_A,
+    ChainEnv,
+    LiveServer,
+    Pump,
+    Stack,
+    free_port,
+    matched,
+    sdk,
+)
 
 
 def test_record_life_through_the_sdk(
     env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient, pump: Pump
 ) -> None:
-    need_id, match_id = matched_need(svc, st, env)
+    need_id, match_id = matched(st, env.actors.county_a, env.actors.org_a)
     pump.start()
 
     org = sdk(http, env.actors.org_a)

@@ -1,28 +1,18 @@
-"""Library fixtures: a ledger service on a fresh database, with roles indexed."""
+"""Library test builders: need and supply content as the library forms take it, and a sync
+that relays and indexes what a test queued (the `svc` fixture is tests/conftest.py's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
-
-import pytest
 
 from ledger.app import LedgerService
 from ledger.indexer.worker import Indexer
 from ledger.relayer.worker import RelayWorker
+from tests.factories import ChainEnv
 
 
-@pytest.fixture
-def svc(env, database_url) -> Iterator[LedgerService]:
-    service = LedgerService(env.settings.model_copy(update={"database_url": database_url}))
-    service.db.migrate()
-    Indexer(service.db, service.ledger()).run_until_synced()
-    yield service
-    service.close()
-
-
-def sync(service: LedgerService, env) -> None:
+def sync(service: LedgerService, env: ChainEnv) -> None:
     """Sends queued records and indexes them (the env anvil automines)."""
     worker = RelayWorker(service.db, service.ledger(), env.actors.relayers, confirmations=0)
     for _ in range(5):

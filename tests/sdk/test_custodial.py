@@ -20,9 +20,7 @@ from ledger.core.errors import BadToken, ConfigError, CustodialDisabled
 from ledger.core.records import Kind, SignedRecord
 from ledger.custodial import Custodian
 from ledger.sdk.client import ApiError, BangfuClient
-from tests.client.conftest import matched_need
-from tests.conftest import ChainEnv
-from tests.service.helpers import Stack, stack
+from tests.factories import ChainEnv, Stack, matched, stack
 
 PASSWORD = "keystore-password-for-tests"
 FAST = 2**10  # scrypt n: the default is slow by design; tests only need the format
@@ -61,7 +59,7 @@ def test_custodial_signing_end_to_end(env: ChainEnv, csvc: LedgerService, cst: S
     )
     _, county_token = custodian.add_key(bytes(env.actors.county_a.key), iterations=FAST)
     assert org_address == env.actors.org_a.address
-    need_id, match_id = matched_need(csvc, cst, env)
+    need_id, match_id = matched(cst, env.actors.county_a, env.actors.org_a)
 
     with TestClient(create_app(csvc)) as http:
         client = BangfuClient(http=http)

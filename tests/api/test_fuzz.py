@@ -3,7 +3,7 @@ and a real SQLite database, the OpenAPI document the app serves. Seeded and dera
 bounded number of examples per operation, and zero failures and zero errors asserted: no
 tolerance, no floor.
 
-What the run covers (tests/service/schemathesis.toml says why one setting differs from the
+What the run covers (tests/api/schemathesis.toml says why one setting differs from the
 defaults, for the operations whose acceptance depends on a signature or a registry): server
 errors, status codes, content types and response schemas against the document, schema-valid
 requests accepted and schema-invalid ones refused, `Allow` on 405, missing headers, and the
@@ -16,20 +16,17 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from api.app import H11_MAX_INCOMPLETE_EVENT_SIZE, create_app
+from api.app import H11_MAX_INCOMPLETE_EVENT_SIZE
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT
 from ledger.evm.deploy import deploy
-from tests.conftest import ChainEnv, free_port, fresh_database_url
-from tests.service.helpers import service_for, stack
+from tests.factories import ChainEnv, LiveServer, fresh_database_url, service_for, stack
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -46,26 +43,11 @@ def served(env: ChainEnv, tmp_path: Path) -> Iterator[str]:
     svc: LedgerService = service_for(settings, next(fresh_database_url("sqlite", tmp_path)))
     # The indexer has caught up with the chain, so /readyz answers 200 (ready), not 503.
     stack(svc, env.actors.relayers)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(svc),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        h11_max_incomplete_event_size=H11_MAX_INCOMPLETE_EVENT_SIZE,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
+    server = LiveServer(svc, h11_max_incomplete_event_size=H11_MAX_INCOMPLETE_EVENT_SIZE)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with server:
+            yield server.url
     finally:
-        server.should_exit = True
-        thread.join(30)
         svc.close()
 
 
@@ -77,7 +59,7 @@ def test_schemathesis_all_checks_zero_failures(served: str, tmp_path: Path) -> N
         **os.environ,
         "PYTHONPATH": str(PROJECT_ROOT),
         "NO_COLOR": "1",
-        "SCHEMATHESIS_HOOKS": "tests.service.fuzz_hooks",
+        "SCHEMATHESIS_HOOKS": "tests.api.fuzz_hooks",
     }
     started = time.monotonic()
     result = subprocess.run(

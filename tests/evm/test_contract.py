@@ -41,7 +41,7 @@ from ledger.core.records import (
 )
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.evm.deploy import deploy, send_transaction
-from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv
+from tests.factories import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, project_anchor
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -58,33 +58,26 @@ def need(
     category: int = 3,
 ) -> ProjectAnchor:
     """A need project version signed by county office `by` (a new project when no id)."""
-    pid = project_id or new_id(by.address)
-    return ProjectAnchor(
-        id=ProjectAnchor.anchor_id(pid, version),
-        project_id=pid,
-        project_kind=ProjectKind.NEED,
+    return project_anchor(
+        by.address,
         county=county,
         category=category,
         title=f"饮水安全工程 第{version}版",
         budget=12_000_000,
         end_date=20261231,
-        content_hash=new_id(by.address),
+        project_id=project_id,
         version=version,
     )
 
 
 def supply(by: LocalAccount, *, project_id: bytes | None = None, version: int = 1) -> ProjectAnchor:
-    pid = project_id or new_id(by.address)
-    return ProjectAnchor(
-        id=ProjectAnchor.anchor_id(pid, version),
-        project_id=pid,
-        project_kind=ProjectKind.SUPPLY,
-        county=COUNTY_A,
+    return project_anchor(
+        by.address,
+        ProjectKind.SUPPLY,
         category=5,
         title="农技培训 supply",
-        budget=0,
         end_date=0,
-        content_hash=new_id(by.address),
+        project_id=project_id,
         version=version,
     )
 

@@ -4,75 +4,36 @@ contiguous (no gap, no duplicate)."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
-import uvicorn
 
-from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.fields import ProjectKind
-from ledger.core.lines import new_id
-from ledger.core.records import ProjectAnchor, SignedRecord
-from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv, free_port
-from tests.service.helpers import Stack, appended_ids, need, sender_nonces, service_for, stack
-
-
-@pytest.fixture
-def svc(env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(env.settings, database_url)
-    yield s
-    s.close()
+from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord
+from tests.factories import (
+    COUNTY_A,
+    COUNTY_B,
+    ChainEnv,
+    LiveServer,
+    Pump,
+    appended_ids,
+    need,
+    project_anchor,
+    sender_nonces,
+    stack,
+)
 
 
 def supply(signer: str) -> ProjectAnchor:
-    pid = new_id(signer)
-    return ProjectAnchor(
-        id=ProjectAnchor.anchor_id(pid, 1),
-        project_id=pid,
-        project_kind=ProjectKind.SUPPLY,
-        county=COUNTY_A,
+    return project_anchor(
+        signer,
+        ProjectKind.SUPPLY,
         category=5,
         title="农技服务 farm services",
-        content_hash=new_id(),
-        version=1,
+        budget=0,
+        end_date=0,
     )
-
-
-class Server:
-    def __init__(self, svc: LedgerService) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        port = int(self.url.rsplit(":", 1)[1])
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(svc), host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-
-
-def pump(st: Stack, stop: threading.Event, errors: list[BaseException]) -> None:
-    while not stop.is_set():
-        try:
-            if not st.step():
-                time.sleep(0.02)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-            return
 
 
 def test_200_concurrent_submissions_keep_nonces_contiguous(
@@ -91,10 +52,9 @@ def test_200_concurrent_submissions_keep_nonces_contiguous(
     ]
     first_block = int(env.w3.eth.block_number) + 1
     starts = {r.address: env.w3.eth.get_transaction_count(r.address) for r in a.relayers}
-    stop, errors = threading.Event(), []  # type: ignore[var-annotated]
-    worker = threading.Thread(target=pump, args=(st, stop, errors), daemon=True)
-    with Server(svc) as server, httpx.Client(base_url=server.url, timeout=60) as http:
-        worker.start()
+    pump = Pump(st, idle=0.02)
+    with LiveServer(svc) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        pump.start()
 
         def post(signed: SignedRecord) -> int:
             return http.post("/api/v1/records", json={"records": [signed.to_json()]}).status_code
@@ -106,16 +66,14 @@ def test_200_concurrent_submissions_keep_nonces_contiguous(
             ids = ["0x" + r.id.hex() for r in records]
             deadline = time.monotonic() + 180
             while True:
-                assert not errors, errors
+                assert not pump.errors, pump.errors
                 got = http.get("/api/v1/records/status", params={"ids": ids}).json()
                 if all(s["status"] == "confirmed" for s in got):
                     break
                 assert time.monotonic() < deadline, {s["status"] for s in got}
                 time.sleep(0.2)
         finally:
-            stop.set()
-            worker.join(60)
-    assert not errors, errors
+            pump.halt()
     on_chain = appended_ids(env, first_block)
     assert all(on_chain.count(i) == 1 for i in ids)
     used = 0

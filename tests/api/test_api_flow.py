@@ -4,62 +4,48 @@ chain alone that equals the live read model row for row."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from ledger.app import LedgerService
 from ledger.indexer.rebuild import digest, rebuild
 from ledger.store.models import OutboxRecord
-from tests.conftest import ChainEnv, fresh_database_url
-from tests.service.helpers import Chain, Stack, body, leaf_count, matched, service_for, stack
-
-
-@pytest.fixture
-def svc(env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(env.settings, database_url)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def st(svc: LedgerService, env: ChainEnv) -> Stack:
-    return stack(svc, env.actors.relayers)
-
-
-@pytest.fixture
-def client(svc: LedgerService) -> Iterator[TestClient]:
-    with TestClient(create_app(svc)) as c:
-        yield c
+from tests.factories import (
+    Chain,
+    ChainEnv,
+    Stack,
+    body,
+    fresh_database_url,
+    leaf_count,
+    matched,
+)
 
 
 def test_record_life_through_the_api(
-    env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient
+    env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient
 ) -> None:
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     # A need anchored straight through the API (the library's own route does the same).
     n = flow.need()
-    r = client.post("/api/v1/records", json=body(n))
+    r = http.post("/api/v1/records", json=body(n))
     assert r.status_code == 202, r.text
     assert r.json()["accepted"][0]["status"] == "queued"
     st.settle(["0x" + n.id.hex()])
-    assert client.get(f"/api/v1/public/record/0x{n.id.hex()}").status_code == 200
+    assert http.get(f"/api/v1/public/record/0x{n.id.hex()}").status_code == 200
 
     nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
     c = flow.commit(nid, mid, 100)
-    assert client.post("/api/v1/records", json=body(c)).status_code == 202
+    assert http.post("/api/v1/records", json=body(c)).status_code == 202
     st.settle()
     d = flow.deliver(c, 60)
-    assert client.post("/api/v1/records", json=body(d)).status_code == 202
+    assert http.post("/api/v1/records", json=body(d)).status_code == 202
     st.settle()
     rc = flow.confirm(d, 55)
-    assert client.post("/api/v1/records", json=body(rc)).status_code == 202
+    assert http.post("/api/v1/records", json=body(rc)).status_code == 202
     st.settle()
 
     ids = ["0x" + s.id.hex() for s in flow.records]
-    status = client.get("/api/v1/records/status", params={"ids": ids}).json()
+    status = http.get("/api/v1/records/status", params={"ids": ids}).json()
     assert [s["status"] for s in status] == ["confirmed"] * 4
     # The relayer's tx hashes are the chain's: each receipt carries the record's event.
     for s in status:
@@ -70,16 +56,16 @@ def test_record_life_through_the_api(
         assert s["leaf_index"] in [int(e["args"]["index"]) for e in events]
 
     cid = "0x" + c.id.hex()
-    commits = client.get("/api/v1/public/commitments", params={"project": nid}).json()
-    deliveries = client.get("/api/v1/public/deliveries", params={"commitment": cid}).json()
-    receipts = client.get("/api/v1/public/receipts", params={"project": nid}).json()
+    commits = http.get("/api/v1/public/commitments", params={"project": nid}).json()
+    deliveries = http.get("/api/v1/public/deliveries", params={"commitment": cid}).json()
+    receipts = http.get("/api/v1/public/receipts", params={"project": nid}).json()
     got = {i["record_id"]: i for i in commits["items"] + deliveries["items"] + receipts["items"]}
     assert set(got) == {cid, "0x" + d.id.hex(), "0x" + rc.id.hex()}
     by_id = {s["record_id"]: s for s in status}
     for rid, item in got.items():
         assert item["chain"]["tx_hash"] == by_id[rid]["tx_hash"]
         assert item["chain"]["leaf_index"] == by_id[rid]["leaf_index"]
-    one = client.get(f"/api/v1/public/record/{cid}").json()
+    one = http.get(f"/api/v1/public/record/{cid}").json()
     assert one["chain"]["tx_hash"] == by_id[cid]["tx_hash"]
     commit_row = next(i for i in commits["items"] if i["record_id"] == cid)
     assert (commit_row["quantity"], commit_row["delivered"], commit_row["confirmed"]) == (
@@ -87,20 +73,20 @@ def test_record_life_through_the_api(
         60,
         55,
     )
-    totals = client.get("/api/v1/public/totals/county").json()
+    totals = http.get("/api/v1/public/totals/county").json()
     assert totals, "totals by county are empty after a confirmed flow"
 
 
 def test_same_record_twice_is_one_record(
-    env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient
+    env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient
 ) -> None:
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     n = flow.need()
-    first = client.post("/api/v1/records", json=body(n)).json()["accepted"][0]
-    again = client.post("/api/v1/records", json=body(n)).json()["accepted"][0]
+    first = http.post("/api/v1/records", json=body(n)).json()["accepted"][0]
+    again = http.post("/api/v1/records", json=body(n)).json()["accepted"][0]
     assert (first["duplicate"], again["duplicate"]) == (False, True)
     st.settle()
-    after = client.post("/api/v1/records", json=body(n))
+    after = http.post("/api/v1/records", json=body(n))
     assert after.status_code == 202
     assert after.json()["accepted"][0] == {**first, "status": "confirmed", "duplicate": True}
     rid = "0x" + n.id.hex()
@@ -115,18 +101,18 @@ def test_rebuild_from_chain_equals_live_read_model(
     env: ChainEnv,
     svc: LedgerService,
     st: Stack,
-    client: TestClient,
+    http: TestClient,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_b)
     nid, mid = matched(st, env.actors.county_a, env.actors.org_b)
     c = flow.commit(nid, mid, 50)
-    assert client.post("/api/v1/records", json=body(c)).status_code == 202
+    assert http.post("/api/v1/records", json=body(c)).status_code == 202
     st.settle()
     d = flow.deliver(c, 20)
-    assert client.post("/api/v1/records", json=body(d)).status_code == 202
+    assert http.post("/api/v1/records", json=body(d)).status_code == 202
     st.settle()
-    assert client.post("/api/v1/records", json=body(flow.confirm(d, 20))).status_code == 202
+    assert http.post("/api/v1/records", json=body(flow.confirm(d, 20))).status_code == 202
     st.settle()
     kind = "postgres" if "postgresql" in svc.db.url else "sqlite"
     urls = fresh_database_url(kind, tmp_path_factory.mktemp("rebuild"))

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/service/test_fuzz.py (loaded with SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for tests/api/test_fuzz.py (loaded with SCHEMATHESIS_HOOKS).
 
 The batch line upload takes `application/vnd.bangfu.lines` (length u32 ‖ line bytes per line),
 which schemathesis cannot serialize by itself: its generated value is sent as bytes.
@@ -42,7 +42,7 @@ def schema_valid_is_never_invalid_request(ctx: Any, response: Any, case: Any) ->
 
     The ledger's own rules (a signature that must verify, a county code that must exist in
     GB/T 2260, a period day that must exist) can still refuse a schema-valid request, with
-    their own codes; tests/service/schemathesis.toml lists the operations where that may
+    their own codes; tests/api/schemathesis.toml lists the operations where that may
     happen. What this check forbids is a refusal with a shape code (SHAPE_CODES): the
     document being looser than the server's own validation is always the document's bug.
     """

@@ -6,48 +6,30 @@ real databases; the owner's next version that keeps kind and county is accepted 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.core.records import ProjectAnchor, SignedRecord
-from ledger.store.models import OutboxRecord, ProjectAnchorRow
-from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ChainEnv
-from tests.service.helpers import Stack, body, need, service_for, stack
+from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord
+from ledger.store.models import ProjectAnchorRow
+from tests.factories import (
+    COUNTY_A,
+    COUNTY_B,
+    ORG_CODE_A,
+    ChainEnv,
+    Stack,
+    body,
+    need,
+    outbox_size,
+    project_anchor,
+)
 
 URL = "/api/v1/records"
-
-
-@pytest.fixture
-def svc(env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(env.settings, database_url)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def st(svc: LedgerService, env: ChainEnv) -> Stack:
-    return stack(svc, env.actors.relayers)
-
-
-@pytest.fixture
-def client(svc: LedgerService) -> Iterator[TestClient]:
-    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
-        yield c
-
-
-def outbox_size(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
 
 
 def refused(r: Any, code: str) -> None:
@@ -58,18 +40,13 @@ def refused(r: Any, code: str) -> None:
 
 def supply(owner: str, county: int = 0) -> ProjectAnchor:
     """Version 1 of a supply project owned by `owner`."""
-    pid = new_id(owner)
-    return ProjectAnchor(
-        id=ProjectAnchor.anchor_id(pid, 1),
-        project_id=pid,
-        project_kind=ProjectKind.SUPPLY,
+    return project_anchor(
+        owner,
+        ProjectKind.SUPPLY,
         county=county,
         category=2,
         title="油茶种植技术与资金支持",
         budget=1_000_000,
-        end_date=20301231,
-        content_hash=new_id(owner),
-        version=1,
     )
 
 

@@ -24,7 +24,7 @@ from ledger.evm.compiler import (
     standard_input,
 )
 from ledger.evm.deploy import deploy, matches_deployed
-from tests.conftest import ChainEnv
+from tests.factories import ChainEnv
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from ledger.core.merkle import (
     verify_inclusion,
 )
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc6962.json").read_text())
+VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "rfc6962.json").read_text())
 LEAVES = [leaf_hash(bytes.fromhex(x)) for x in VECTORS["leaves"]]
 ROOTS = {int(k): bytes.fromhex(v) for k, v in VECTORS["roots"].items()}
 SOME_HASH = bytes.fromhex("abacaba000000000000000000000000000000000000000000060061e00123456")

@@ -23,14 +23,10 @@ import typer
 from eth_account import Account
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.fields import ProjectKind
-from ledger.core.lines import new_id
-from ledger.core.records import ProjectAnchor
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, dev_accounts
-from ledger.evm.localchain import load_localchain
-from ledger.evm.node import LocalChain
-from tests.conftest import COUNTY_A, ChainEnv, free_port, write_localchain
+from ledger.evm.node import LocalChain, load_localchain
+from tests.factories import COUNTY_A, ChainEnv, free_port, project_anchor, write_localchain
 
 BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"
 
@@ -130,16 +126,8 @@ def test_state_survives_restart(local: LocalSetup) -> None:
     ledger.register_county(admin, county.address, COUNTY_A)
     auditor = Account.create()
     ledger.register_auditor(admin, auditor.address)
-    pid = new_id(county.address)
-    anchor = ProjectAnchor(
-        id=ProjectAnchor.anchor_id(pid, 1),
-        project_id=pid,
-        project_kind=ProjectKind.NEED,
-        county=COUNTY_A,
-        category=4,
-        title="乡村治理 village governance",
-        content_hash=new_id(),
-        version=1,
+    anchor = project_anchor(
+        county.address, category=4, title="乡村治理 village governance", end_date=0
     )
     ledger.submit(anchor.sign(county.key, deployment.domain), admin)
     root, block = ledger.log_root(), w3.eth.block_number

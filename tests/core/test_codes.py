@@ -28,7 +28,7 @@ from ledger.evm.contract import ERROR_MESSAGES
 from ledger.store import alarms
 from ledger.tools.proofcheck import CODE_ZH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 

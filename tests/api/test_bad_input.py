@@ -4,53 +4,24 @@ never a 5xx, no forgery accepted, and nothing half-written when one record of se
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
-from api.app import create_app
 from ledger.app import LedgerService
 from ledger.core.lines import new_id
-from ledger.store.models import OutboxRecord
-from tests.conftest import ChainEnv
-from tests.service.helpers import (
+from tests.factories import (
     Chain,
+    ChainEnv,
     Stack,
     body,
     commitment,
     delivery,
     matched,
     need,
+    outbox_size,
     receipt,
-    service_for,
-    stack,
 )
-
-
-@pytest.fixture
-def svc(env: ChainEnv, database_url: str) -> Iterator[LedgerService]:
-    s = service_for(env.settings, database_url)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def st(svc: LedgerService, env: ChainEnv) -> Stack:
-    return stack(svc, env.actors.relayers)
-
-
-@pytest.fixture
-def client(svc: LedgerService) -> Iterator[TestClient]:
-    with TestClient(create_app(svc), raise_server_exceptions=False) as c:
-        yield c
-
-
-def outbox_size(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
 
 
 def refused(r: Any, status: int, code: str) -> None:

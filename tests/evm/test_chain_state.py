@@ -23,9 +23,9 @@ from ledger.indexer.rebuild import digest, rebuild
 from ledger.indexer.worker import Indexer
 from ledger.store.db import Database
 from ledger.store.models import LogEntry
-from tests.conftest import COUNTY_A, ChainEnv, free_port, start_env, write_localchain
+from tests.evm.test_chain_cli import assert_clean_failure, run
+from tests.factories import COUNTY_A, ChainEnv, free_port, start_env, write_localchain
 from tests.service.crashkit import need, wait_until
-from tests.test_chain_cli import assert_clean_failure, run
 
 
 def _dump(block: int, extra: int = 0) -> bytes:
