@@ -5,8 +5,10 @@ Usage: ``python proofcheck.py bundle.json [--root 0x<logRoot() read from the cha
 
 This file is meant to be copied out of the project and run by anyone. It deliberately imports
 nothing from the ``ledger`` package and re-implements the RFC 9162 (RFC 6962 hashing) inclusion
-and consistency verification instead of reusing ``ledger.merkle``: a checker that shares code
+and consistency verification instead of reusing ``ledger.core.merkle``: a checker that shares code
 with the thing it checks would share its bugs, and a reader can audit these ~300 lines alone.
+It is one file over 500 lines for the same reason: a verifier handed to the public must be a
+single file they can read, copy and run, so it is not split into modules.
 
 Bundle format (JSON; every hash and byte string is hex, ``0x`` prefix optional)::
 
