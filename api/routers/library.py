@@ -35,7 +35,6 @@ from ledger.core import codes
 from ledger.core.eip712 import Domain
 from ledger.core.errors import NotFoundError, SignatureError
 from ledger.core.fields import ProjectKind
-from ledger.core.lines import new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
 from ledger.library.content import NeedContent, SupplyContent
 from ledger.library.messages import (
@@ -177,29 +176,26 @@ def _to_sign(service: ServiceDep, project_id: str, status: str | None = None) ->
         return out
 
 
+def _create_draft(
+    service: ServiceDep, kind: ProjectKind, body: NeedDraftIn | SupplyDraftIn
+) -> dict[str, Any]:
+    with service.db.write() as session:
+        pid = projects.create_draft(
+            session, kind, body.content, body.message, body.signature, service.domain
+        ).project_id
+    return _to_sign(service, pid)
+
+
 @router.post("/needs", status_code=201, summary="新建需求项目草稿 Create a need draft")
 def create_need(body: NeedDraftIn, service: ServiceDep) -> dict[str, Any]:
     """Signed by the county's key ("draft" LibraryProject message, projectId starting with
     its address). Returns the draft and what to sign to publish it."""
-    with service.db.write() as session:
-        pid = projects.create_draft(
-            session, ProjectKind.NEED, body.content, body.message, body.signature, service.domain
-        ).project_id
-    return _to_sign(service, pid)
+    return _create_draft(service, ProjectKind.NEED, body)
 
 
 @router.post("/supply", status_code=201, summary="新建供给项目草稿 Create a supply draft")
 def create_supply(body: SupplyDraftIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.write() as session:
-        pid = projects.create_draft(
-            session,
-            ProjectKind.SUPPLY,
-            body.content,
-            body.message,
-            body.signature,
-            service.domain,
-        ).project_id
-    return _to_sign(service, pid)
+    return _create_draft(service, ProjectKind.SUPPLY, body)
 
 
 @router.put("/projects/{project_id}", summary="修改项目 Change a project (next version)")
@@ -383,17 +379,14 @@ def match_to_sign(
             code=codes.INVALID_ADDRESS,
             field="proposer",
         )
-    message = matching.match_message(
+    message = matching.proposal_message(
         session,
-        "propose",
-        match_id="0x" + new_id(proposer).hex(),
+        proposer,
         direction=direction,
         need_id=need_id,
         supply_id=supply_id,
         org_code=org_code,
         note=note,
-        nonce=messages.new_nonce(),
-        expiry=auth.now() + DEFAULT_LIFETIME,
     )
     return {"message": message, "typed_data": matching.match_typed_data(message, service.domain)}
 

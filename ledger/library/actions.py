@@ -97,26 +97,6 @@ def _expiry() -> int:
     return auth.now() + DEFAULT_LIFETIME
 
 
-def _project_message(
-    row: LibraryProject,
-    content: projects.NeedContent | projects.SupplyContent,
-    action: str,
-    status: str,
-    version: int,
-) -> dict[str, Any]:
-    return projects.project_message(
-        ProjectKind(row.kind),
-        row.project_id,
-        content,
-        action=action,
-        status=status,
-        version=version,
-        org_code=row.org_code,
-        nonce=messages.new_nonce(),
-        expiry=_expiry(),
-    )
-
-
 def _sign_version(
     service: LibraryService,
     project_id: str,
@@ -134,15 +114,13 @@ def _sign_version(
             else projects.content_of(row)
         )
         new_status = status or ("published" if row.status == "draft" else row.status)
-        version = row.version + 1
-        message = _project_message(row, content, action, new_status, version)
-        anchor = projects.make_anchor(
-            ProjectKind(row.kind),
-            row.project_id,
+        message, anchor = projects.next_version(
+            row,
             content,
+            action=action,
             status=new_status,
-            version=version,
-            org_code=row.org_code,
+            nonce=messages.new_nonce(),
+            expiry=_expiry(),
         )
     signed: SignedRecord = anchor.sign(key, service.domain)
     return new_version(
@@ -166,16 +144,8 @@ def create_draft(
     with service.db.read() as session:
         parsed = projects.parse_content(kind, content)
         org_code = None if kind == ProjectKind.NEED else projects.org_code_of(session, owner)
-    message = projects.project_message(
-        kind,
-        project_id,
-        parsed,
-        action="draft",
-        status="published",
-        version=1,
-        org_code=org_code,
-        nonce=messages.new_nonce(),
-        expiry=_expiry(),
+    message = projects.draft_message(
+        kind, project_id, parsed, org_code, nonce=messages.new_nonce(), expiry=_expiry()
     )
     signature = messages.sign(LIBRARY_PROJECT, message, service.domain, key)
     with service.db.write() as session:
@@ -217,17 +187,14 @@ def propose_match(
     """Signs and stores a 点单/接单 proposal with `key` (the proposing side)."""
     proposer = Account.from_key(key).address
     with service.db.read() as session:
-        message = matching.match_message(
+        message = matching.proposal_message(
             session,
-            "propose",
-            match_id="0x" + new_id(proposer).hex(),
+            proposer,
             direction=direction,
             need_id=need_id,
             supply_id=supply_id,
             org_code=org_code,
             note=note,
-            nonce=messages.new_nonce(),
-            expiry=_expiry(),
         )
     signature = messages.sign(LIBRARY_MATCH, message, service.domain, key)
     with service.db.write() as session:
