@@ -15,7 +15,7 @@ import dataclasses
 from typing import Annotated, Any, Literal
 
 from eth_utils import is_address
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi import Path as FPath
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -168,6 +168,20 @@ ReadHeader = Header(
 )
 
 
+def _readable_project(
+    project_id: Hex32Path,
+    session: ReadSessionDep,
+    service: ServiceDep,
+    x_bangfu_read: str | None = ReadHeader,
+) -> LibraryProject:
+    """The route's project, once the caller may read it (a draft: its owner's X-Bangfu-Read)."""
+    row: LibraryProject = _readable(session, service, project_id, x_bangfu_read)
+    return row
+
+
+ReadableProject = Annotated[LibraryProject, Depends(_readable_project)]
+
+
 def _to_sign(service: ServiceDep, project_id: str, status: str | None = None) -> dict[str, Any]:
     with service.db.read() as session:
         row = projects.get_project(session, project_id)
@@ -284,12 +298,9 @@ def search(
 
 @router.get("/projects/{project_id}", summary="项目详情 One project")
 def get_project(
-    project_id: Hex32Path,
-    session: ReadSessionDep,
-    service: ServiceDep,
-    x_bangfu_read: str | None = ReadHeader,
+    project_id: Hex32Path, row: ReadableProject, session: ReadSessionDep
 ) -> dict[str, Any]:
-    out = projects.project_json(_readable(session, service, project_id, x_bangfu_read))
+    out = projects.project_json(row)
     out["pushed_to"] = matching.pushes(session, project_id)
     return out
 
@@ -324,12 +335,10 @@ def version_proof(
 @router.get("/projects/{project_id}/recommendations", summary="推荐 Recommendations")
 def recommendations(
     project_id: Hex32Path,
+    _: ReadableProject,
     session: ReadSessionDep,
-    service: ServiceDep,
     limit: int = Query(10, ge=1, le=100),
-    x_bangfu_read: str | None = ReadHeader,
 ) -> list[dict[str, Any]]:
-    _readable(session, service, project_id, x_bangfu_read)
     return [r.as_dict() for r in matching.recommend(session, project_id, limit=limit)]
 
 
@@ -346,13 +355,7 @@ def push(project_id: Hex32Path, body: PushIn, service: ServiceDep) -> list[str]:
 
 
 @router.get("/needs/{project_id}/progress", summary="需求进度 Progress of a need")
-def progress(
-    project_id: Hex32Path,
-    session: ReadSessionDep,
-    service: ServiceDep,
-    x_bangfu_read: str | None = ReadHeader,
-) -> dict[str, Any]:
-    _readable(session, service, project_id, x_bangfu_read)
+def progress(project_id: Hex32Path, _: ReadableProject, session: ReadSessionDep) -> dict[str, Any]:
     return matching.progress(session, project_id)
 
 

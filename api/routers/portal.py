@@ -4,6 +4,7 @@ listing, and a verify page that checks proofs and signatures in the browser."""
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 import re
@@ -147,31 +148,23 @@ def library(
     county_n = render.county_code(county)
     category_n = render.category_code(category)
     key_only = key in ("1", "on", "true")
-    if format == "csv":
-        items, _ = data.projects(
-            session,
-            project_kind=project_kind,
-            county=county_n,
-            category=category_n,
-            q=q,
-            key_only=key_only,
-            limit=100_000,
-        )
-        name = "needs" if project_kind == ProjectKind.NEED else "supply"
-        return render.summary_csv(
-            f"{name}.csv", downloads.PROJECT_FIELDS, downloads.project_rows(items, name)
-        )
-    page = max(1, page)
-    items, total = data.projects(
+    find = functools.partial(
+        data.projects,
         session,
         project_kind=project_kind,
         county=county_n,
         category=category_n,
         q=q,
         key_only=key_only,
-        offset=(page - 1) * PAGE,
-        limit=PAGE,
     )
+    if format == "csv":
+        items, _ = find(limit=100_000)
+        name = "needs" if project_kind == ProjectKind.NEED else "supply"
+        return render.summary_csv(
+            f"{name}.csv", downloads.PROJECT_FIELDS, downloads.project_rows(items, name)
+        )
+    page = max(1, page)
+    items, total = find(offset=(page - 1) * PAGE, limit=PAGE)
     filters = {
         "q": q or "",
         "county": county_n or "",
