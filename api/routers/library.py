@@ -38,7 +38,6 @@ from ledger.core.fields import ProjectKind
 from ledger.library import actions, auth, matching, messages, projects, sharing
 from ledger.library.content import NeedContent, SupplyContent
 from ledger.library.messages import (
-    DEFAULT_LIFETIME,
     KEY_COUNTY_LIST,
     LIBRARY_IMPORT,
     LIBRARY_MATCH,
@@ -417,7 +416,7 @@ def get_match(match_id: Hex32Path, service: ServiceDep) -> dict[str, Any]:
         m = matching.get_match(session, match_id)
         out: dict[str, Any] = {"match": matching.match_json(m)}
         if m.status == "proposed":
-            expiry = auth.now() + DEFAULT_LIFETIME
+            expiry = auth.expiry()
             for action in ("accept", "decline"):
                 msg = matching.response_message(m, action, messages.new_nonce(), expiry)
                 out[f"{action}_typed_data"] = matching.match_typed_data(msg, service.domain)

@@ -15,7 +15,7 @@ from eth_account import Account
 from ledger.core.lines import new_id
 from ledger.core.records import Domain, ProjectKind, SignedRecord
 from ledger.library import auth, matching, messages, projects
-from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_MATCH, LIBRARY_PROJECT
+from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PROJECT
 from ledger.library.models import LibraryMatch, LibraryProject
 from ledger.relayer.outbox import Relayer
 from ledger.store.db import Database
@@ -93,10 +93,6 @@ def edit_project(
 # ------------------------------------------------------------------ signing helpers
 
 
-def _expiry() -> int:
-    return auth.now() + DEFAULT_LIFETIME
-
-
 def _sign_version(
     service: LibraryService,
     project_id: str,
@@ -120,7 +116,7 @@ def _sign_version(
             action=action,
             status=new_status,
             nonce=messages.new_nonce(),
-            expiry=_expiry(),
+            expiry=auth.expiry(),
         )
     signed: SignedRecord = anchor.sign(key, service.domain)
     return new_version(
@@ -145,7 +141,7 @@ def create_draft(
         parsed = projects.parse_content(kind, content)
         org_code = None if kind == ProjectKind.NEED else projects.org_code_of(session, owner)
     message = projects.draft_message(
-        kind, project_id, parsed, org_code, nonce=messages.new_nonce(), expiry=_expiry()
+        kind, project_id, parsed, org_code, nonce=messages.new_nonce(), expiry=auth.expiry()
     )
     signature = messages.sign(LIBRARY_PROJECT, message, service.domain, key)
     with service.db.write() as session:
@@ -205,7 +201,7 @@ def answer_match(service: LibraryService, key: bytes | str, match_id: str, actio
     """Signs the other side's accept or decline of a proposal with `key`."""
     with service.db.read() as session:
         match = matching.get_match(session, match_id)
-        message = matching.response_message(match, action, messages.new_nonce(), _expiry())
+        message = matching.response_message(match, action, messages.new_nonce(), auth.expiry())
     signature = messages.sign(LIBRARY_MATCH, message, service.domain, key)
     with service.db.write() as session:
         matching.respond(session, match_id, message, signature, service.domain)

@@ -130,7 +130,7 @@ def proposal_message(
         org_code=org_code,
         note=note,
         nonce=messages.new_nonce(),
-        expiry=auth.now() + messages.DEFAULT_LIFETIME,
+        expiry=auth.expiry(),
     )
 
 

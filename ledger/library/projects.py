@@ -225,6 +225,14 @@ def create_draft(
     return row
 
 
+def _new_content(row: LibraryProject, data: Mapping[str, Any]) -> NeedContent | SupplyContent:
+    """A project's changed content; a need keeps its county."""
+    content = parse_content(ProjectKind(row.kind), data)
+    if isinstance(content, NeedContent) and content.county != row.county:
+        raise LibraryError("a need cannot move to another county", code="county_changed")
+    return content
+
+
 def update_draft(
     session: Session,
     project_id: str,
@@ -244,9 +252,7 @@ def update_draft(
             "new version signed by the owner (action edit, with the anchor signature)",
             code="published_is_immutable",
         )
-    content = parse_content(ProjectKind(row.kind), data)
-    if isinstance(content, NeedContent) and content.county != row.county:
-        raise LibraryError("a need cannot move to another county", code="county_changed")
+    content = _new_content(row, data)
     expected = draft_message(
         ProjectKind(row.kind),
         row.project_id,
@@ -338,9 +344,7 @@ def check_version(
     if action == "edit":
         if data is None:
             raise LibraryError("an edit needs the new content", code="invalid_project")
-        content = parse_content(kind, data)
-        if isinstance(content, NeedContent) and content.county != row.county:
-            raise LibraryError("a need cannot move to another county", code="county_changed")
+        content = _new_content(row, data)
     else:
         content = content_of(row)
     expected, anchor = next_version(
@@ -448,7 +452,7 @@ def to_sign(
         action=action,
         status=new_status,
         nonce=new_nonce(),
-        expiry=auth.now() + lifetime,
+        expiry=auth.expiry(lifetime),
     )
     doc = document(kind, row.project_id, content, new_status, row.org_code)
     return ToSign(
