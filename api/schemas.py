@@ -159,6 +159,14 @@ def documented(model: type[BaseModel], description: str) -> Any:
     ]
 
 
+def text_body(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route whose 200 answer is a document (CSV, XML, a signed note)
+    rather than JSON."""
+    return {
+        200: {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+    }
+
+
 def _integral_floats(value: Any) -> Any:
     """4.0 is an integer in JSON Schema: pass it on as 4 (recursively), like any JSON parser."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from api.deps import ReadSessionDep
+from api.schemas import text_body
 from ledger.tlog.checkpointer import latest_note, list_checkpoints
 
 router = APIRouter(prefix="/api/v1/checkpoints", tags=["checkpoints"])
@@ -17,12 +18,7 @@ router = APIRouter(prefix="/api/v1/checkpoints", tags=["checkpoints"])
     "/latest",
     response_class=PlainTextResponse,
     summary="最新检查点 The latest signed checkpoint note, with witness cosignatures",
-    responses={
-        200: {
-            "description": "a C2SP signed note: origin, size, root, signature lines",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-        }
-    },
+    responses=text_body("text/plain", "a C2SP signed note: origin, size, root, signature lines"),
 )
 def latest(session: ReadSessionDep) -> PlainTextResponse:
     return PlainTextResponse(latest_note(session), media_type="text/plain; charset=utf-8")

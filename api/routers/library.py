@@ -15,7 +15,7 @@ import dataclasses
 from typing import Annotated, Any, Literal
 
 from eth_utils import is_address
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi import Path as FPath
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -35,11 +35,9 @@ from ledger.core import codes
 from ledger.core.eip712 import Domain
 from ledger.core.errors import NotFoundError, SignatureError
 from ledger.core.fields import ProjectKind
-from ledger.core.lines import new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
 from ledger.library.content import NeedContent, SupplyContent
 from ledger.library.messages import (
-    DEFAULT_LIFETIME,
     KEY_COUNTY_LIST,
     LIBRARY_IMPORT,
     LIBRARY_MATCH,
@@ -169,6 +167,20 @@ ReadHeader = Header(
 )
 
 
+def _readable_project(
+    project_id: Hex32Path,
+    session: ReadSessionDep,
+    service: ServiceDep,
+    x_bangfu_read: str | None = ReadHeader,
+) -> LibraryProject:
+    """The route's project, once the caller may read it (a draft: its owner's X-Bangfu-Read)."""
+    row: LibraryProject = _readable(session, service, project_id, x_bangfu_read)
+    return row
+
+
+ReadableProject = Annotated[LibraryProject, Depends(_readable_project)]
+
+
 def _to_sign(service: ServiceDep, project_id: str, status: str | None = None) -> dict[str, Any]:
     with service.db.read() as session:
         row = projects.get_project(session, project_id)
@@ -177,29 +189,26 @@ def _to_sign(service: ServiceDep, project_id: str, status: str | None = None) ->
         return out
 
 
+def _create_draft(
+    service: ServiceDep, kind: ProjectKind, body: NeedDraftIn | SupplyDraftIn
+) -> dict[str, Any]:
+    with service.db.write() as session:
+        pid = projects.create_draft(
+            session, kind, body.content, body.message, body.signature, service.domain
+        ).project_id
+    return _to_sign(service, pid)
+
+
 @router.post("/needs", status_code=201, summary="新建需求项目草稿 Create a need draft")
 def create_need(body: NeedDraftIn, service: ServiceDep) -> dict[str, Any]:
     """Signed by the county's key ("draft" LibraryProject message, projectId starting with
     its address). Returns the draft and what to sign to publish it."""
-    with service.db.write() as session:
-        pid = projects.create_draft(
-            session, ProjectKind.NEED, body.content, body.message, body.signature, service.domain
-        ).project_id
-    return _to_sign(service, pid)
+    return _create_draft(service, ProjectKind.NEED, body)
 
 
 @router.post("/supply", status_code=201, summary="新建供给项目草稿 Create a supply draft")
 def create_supply(body: SupplyDraftIn, service: ServiceDep) -> dict[str, Any]:
-    with service.db.write() as session:
-        pid = projects.create_draft(
-            session,
-            ProjectKind.SUPPLY,
-            body.content,
-            body.message,
-            body.signature,
-            service.domain,
-        ).project_id
-    return _to_sign(service, pid)
+    return _create_draft(service, ProjectKind.SUPPLY, body)
 
 
 @router.put("/projects/{project_id}", summary="修改项目 Change a project (next version)")
@@ -288,12 +297,9 @@ def search(
 
 @router.get("/projects/{project_id}", summary="项目详情 One project")
 def get_project(
-    project_id: Hex32Path,
-    session: ReadSessionDep,
-    service: ServiceDep,
-    x_bangfu_read: str | None = ReadHeader,
+    project_id: Hex32Path, row: ReadableProject, session: ReadSessionDep
 ) -> dict[str, Any]:
-    out = projects.project_json(_readable(session, service, project_id, x_bangfu_read))
+    out = projects.project_json(row)
     out["pushed_to"] = matching.pushes(session, project_id)
     return out
 
@@ -328,12 +334,10 @@ def version_proof(
 @router.get("/projects/{project_id}/recommendations", summary="推荐 Recommendations")
 def recommendations(
     project_id: Hex32Path,
+    _: ReadableProject,
     session: ReadSessionDep,
-    service: ServiceDep,
     limit: int = Query(10, ge=1, le=100),
-    x_bangfu_read: str | None = ReadHeader,
 ) -> list[dict[str, Any]]:
-    _readable(session, service, project_id, x_bangfu_read)
     return [r.as_dict() for r in matching.recommend(session, project_id, limit=limit)]
 
 
@@ -350,13 +354,7 @@ def push(project_id: Hex32Path, body: PushIn, service: ServiceDep) -> list[str]:
 
 
 @router.get("/needs/{project_id}/progress", summary="需求进度 Progress of a need")
-def progress(
-    project_id: Hex32Path,
-    session: ReadSessionDep,
-    service: ServiceDep,
-    x_bangfu_read: str | None = ReadHeader,
-) -> dict[str, Any]:
-    _readable(session, service, project_id, x_bangfu_read)
+def progress(project_id: Hex32Path, _: ReadableProject, session: ReadSessionDep) -> dict[str, Any]:
     return matching.progress(session, project_id)
 
 
@@ -383,17 +381,14 @@ def match_to_sign(
             code=codes.INVALID_ADDRESS,
             field="proposer",
         )
-    message = matching.match_message(
+    message = matching.proposal_message(
         session,
-        "propose",
-        match_id="0x" + new_id(proposer).hex(),
+        proposer,
         direction=direction,
         need_id=need_id,
         supply_id=supply_id,
         org_code=org_code,
         note=note,
-        nonce=messages.new_nonce(),
-        expiry=auth.now() + DEFAULT_LIFETIME,
     )
     return {"message": message, "typed_data": matching.match_typed_data(message, service.domain)}
 
@@ -421,7 +416,7 @@ def get_match(match_id: Hex32Path, service: ServiceDep) -> dict[str, Any]:
         m = matching.get_match(session, match_id)
         out: dict[str, Any] = {"match": matching.match_json(m)}
         if m.status == "proposed":
-            expiry = auth.now() + DEFAULT_LIFETIME
+            expiry = auth.expiry()
             for action in ("accept", "decline"):
                 msg = matching.response_message(m, action, messages.new_nonce(), expiry)
                 out[f"{action}_typed_data"] = matching.match_typed_data(msg, service.domain)

@@ -4,20 +4,22 @@ listing, and a verify page that checks proofs and signatures in the browser."""
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from markupsafe import Markup
 
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
 from api.web import charts, data, downloads, render
 from api.web.i18n import Lang
 from ledger.core.errors import LedgerError, NotFoundError
-from ledger.core.fields import CATEGORIES, ProjectKind, ResourceKind
+from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.records import RECORD_TYPES, Kind
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
@@ -33,26 +35,45 @@ HEX32 = r"^0x[0-9a-fA-F]{64}$"
 PAGE = 50
 
 
+def _pick_lang(lang: str | None = None) -> Lang:
+    """The page language from `?lang=` (Chinese unless it starts with "en")."""
+    return Lang.pick(lang)
+
+
+PageLang = Annotated[Lang, Depends(_pick_lang)]
+"""Every page's language; the query parameter stays `lang`."""
+CountyQ = Annotated[str | None, Query(max_length=10)]
+CategoryQ = Annotated[str | None, Query(max_length=3)]
+Format = Annotated[str | None, Query(pattern="^(html|csv)$")]
+"""`?format=csv` downloads what the page lists; anything else renders it."""
+
+
+def _series(L: Lang) -> list[str]:
+    """The three measures every chart shows, in their fixed order."""
+    return [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
+
+
+def _measures(t: totals.Triple) -> tuple[int, int, int]:
+    return (t.committed, t.delivered, t.confirmed)
+
+
 # ---------------------------------------------------------------- home
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(
-    request: Request, session: ReadSessionDep, lang: str | None = None, kind: str = "funds"
-) -> Response:
-    L = Lang.pick(lang)
+def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "funds") -> Response:
     grand = totals.grand_totals(session)
     rk, unit_filter, kind = data.home_kind(kind, grand)
     scale, unit = (0.01, L.t("元", " CNY")) if rk == ResourceKind.FUNDS else (1.0, "")
     if unit_filter is not None:
         unit = " " + unit_filter
-    series = [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
+    series = _series(L)
     where = [] if unit_filter is None else [CommitmentRow.unit == unit_filter]
     by_cat = data.one_measure(session, "category", rk, where)
     cat_bars = [
         charts.Bar(
             L.category(code),
-            (t.committed, t.delivered, t.confirmed),
+            _measures(t),
             href=L.url("/commitments", category=code),
         )
         for code, t in sorted(by_cat.items())
@@ -63,17 +84,20 @@ def home(
     county_bars = [
         charts.Bar(
             data.county_short(code) if L.code == "zh" else str(code),
-            (t.committed, t.delivered, t.confirmed),
+            _measures(t),
             highlight=code in keys,
             href=L.url(f"/counties/{code}"),
         )
         for code, t in top
     ]
-    over_time = [
-        (day, (t.committed, t.delivered, t.confirmed))
-        for day, t in totals.series_over_time(session, rk, 90, *where)
-    ]
+    over_time = [(day, _measures(t)) for day, t in totals.series_over_time(session, rk, 90, *where)]
     what = L.resource(rk) + (f" ({unit.strip()})" if unit else "")
+
+    def bars(chart_id: str, title: str, items: list[charts.Bar]) -> Markup:
+        return charts.grouped_bars(
+            chart_id, f"{title} — {what}", items, series, scale=scale, unit=unit, cjk=L.code == "zh"
+        )
+
     return render.page(
         request,
         "home.html",
@@ -85,23 +109,9 @@ def home(
         by_county=top,
         keys=keys,
         county_name=data.county_name,
-        chart_cat=charts.grouped_bars(
-            "chart-category",
-            L.t("按类别", "By category") + f" — {what}",
-            cat_bars,
-            series,
-            scale=scale,
-            unit=unit,
-            cjk=L.code == "zh",
-        ),
-        chart_county=charts.grouped_bars(
-            "chart-county",
-            L.t("按县（★ 重点帮扶县）", "By county (★ key county)") + f" — {what}",
-            county_bars,
-            series,
-            scale=scale,
-            unit=unit,
-            cjk=L.code == "zh",
+        chart_cat=bars("chart-category", L.t("按类别", "By category"), cat_bars),
+        chart_county=bars(
+            "chart-county", L.t("按县（★ 重点帮扶县）", "By county (★ key county)"), county_bars
         ),
         chart_time=charts.cumulative_lines(
             "chart-time",
@@ -124,46 +134,37 @@ def home(
 def library(
     request: Request,
     session: ReadSessionDep,
-    lang: str | None = None,
+    L: PageLang,
     q: str | None = Query(None, max_length=100),
-    county: str | None = Query(None, max_length=10),
-    category: str | None = Query(None, max_length=3),
+    county: CountyQ = None,
+    category: CategoryQ = None,
     key: str | None = Query(None, max_length=5),
     page: int = Query(1, ge=1, le=100_000),
-    format: str | None = Query(None, pattern="^(html|csv)$"),
+    format: Format = None,
 ) -> Response:
     """The needs (/needs) or the supply (/supply) library."""
     supply = request.url.path.rstrip("/").endswith("/supply")
     project_kind = ProjectKind.SUPPLY if supply else ProjectKind.NEED
-    L = Lang.pick(lang)
-    county_n = render.int_or_none(county, 100000, 999999)
-    category_n = render.int_or_none(category, 1, len(CATEGORIES))
+    county_n = render.county_code(county)
+    category_n = render.category_code(category)
     key_only = key in ("1", "on", "true")
-    if format == "csv":
-        items, _ = data.projects(
-            session,
-            project_kind=project_kind,
-            county=county_n,
-            category=category_n,
-            q=q,
-            key_only=key_only,
-            limit=100_000,
-        )
-        name = "needs" if project_kind == ProjectKind.NEED else "supply"
-        return render.summary_csv(
-            f"{name}.csv", downloads.PROJECT_FIELDS, downloads.project_rows(items, name)
-        )
-    page = max(1, page)
-    items, total = data.projects(
+    find = functools.partial(
+        data.projects,
         session,
         project_kind=project_kind,
         county=county_n,
         category=category_n,
         q=q,
         key_only=key_only,
-        offset=(page - 1) * PAGE,
-        limit=PAGE,
     )
+    if format == "csv":
+        items, _ = find(limit=100_000)
+        name = "needs" if project_kind == ProjectKind.NEED else "supply"
+        return render.summary_csv(
+            f"{name}.csv", downloads.PROJECT_FIELDS, downloads.project_rows(items, name)
+        )
+    page = max(1, page)
+    items, total = find(offset=(page - 1) * PAGE, limit=PAGE)
     filters = {
         "q": q or "",
         "county": county_n or "",
@@ -193,17 +194,16 @@ def library(
 def commitments(
     request: Request,
     session: ReadSessionDep,
-    lang: str | None = None,
-    county: str | None = Query(None, max_length=10),
-    category: str | None = Query(None, max_length=3),
+    L: PageLang,
+    county: CountyQ = None,
+    category: CategoryQ = None,
     org: str | None = Query(None, max_length=42),
     cursor: str | None = Query(None, max_length=200),
-    format: str | None = Query(None, pattern="^(html|csv)$"),
+    format: Format = None,
 ) -> Response:
-    L = Lang.pick(lang)
     f = queries.Filters(
-        county=render.int_or_none(county, 100000, 999999),
-        category=render.int_or_none(category, 1, len(CATEGORIES)),
+        county=render.county_code(county),
+        category=render.category_code(category),
         org=org.strip() if org and org.strip() else None,
     )
     try:
@@ -231,10 +231,9 @@ def project(
     request: Request,
     session: ReadSessionDep,
     project_id: str,
-    lang: str | None = None,
-    format: str | None = Query(None, pattern="^(html|csv)$"),
+    L: PageLang,
+    format: Format = None,
 ) -> Response:
-    L = Lang.pick(lang)
     if not re.match(HEX32, project_id):
         return render.error(
             request,
@@ -269,10 +268,9 @@ def project(
 def orgs(
     request: Request,
     session: ReadSessionDep,
-    lang: str | None = None,
-    format: str | None = Query(None, pattern="^(html|csv)$"),
+    L: PageLang,
+    format: Format = None,
 ) -> Response:
-    L = Lang.pick(lang)
     items = org_list(session)
     if format == "csv":
         return render.summary_csv(
@@ -286,10 +284,9 @@ def org(
     request: Request,
     session: ReadSessionDep,
     org: str,
-    lang: str | None = None,
-    format: str | None = Query(None, pattern="^(html|csv)$"),
+    L: PageLang,
+    format: Format = None,
 ) -> Response:
-    L = Lang.pick(lang)
     try:
         page = org_page(session, org[:64])
     except LedgerError as exc:
@@ -307,10 +304,9 @@ def org(
 def counties(
     request: Request,
     session: ReadSessionDep,
-    lang: str | None = None,
-    format: str | None = Query(None, pattern="^(html|csv)$"),
+    L: PageLang,
+    format: Format = None,
 ) -> Response:
-    L = Lang.pick(lang)
     by_county = totals.aggregate(session, "county")
     funds = totals.fold(by_county, ResourceKind.FUNDS)
     counts = totals.count_by(by_county)
@@ -337,11 +333,10 @@ def county(
     request: Request,
     session: ReadSessionDep,
     county: str,
-    lang: str | None = None,
-    format: str | None = Query(None, pattern="^(html|csv)$"),
+    L: PageLang,
+    format: Format = None,
 ) -> Response:
-    L = Lang.pick(lang)
-    code = render.int_or_none(county, 100000, 999999)
+    code = render.county_code(county)
     try:
         if code is None:
             raise LedgerError(
@@ -353,14 +348,11 @@ def county(
         return render.error(request, L, exc)
     if format == "csv":
         return render.records_csv(session, f"county-{code}.csv", queries.Filters(county=code))
-    series = [L.t("承诺", "committed"), L.t("已交付", "delivered"), L.t("已签收", "confirmed")]
+    series = _series(L)
     chart = charts.grouped_bars(
         "chart-county-category",
         L.t("资金按类别（元）", "Funds by category (CNY)"),
-        [
-            charts.Bar(L.category(k), (t.committed, t.delivered, t.confirmed))
-            for k, t in sorted(page.by_category.items())
-        ],
+        [charts.Bar(L.category(k), _measures(t)) for k, t in sorted(page.by_category.items())],
         series,
         scale=0.01,
         unit=L.t("元", " CNY"),
@@ -378,9 +370,8 @@ def transaction(
     service: ServiceDep,
     session: ReadSessionDep,
     tx_hash: str,
-    lang: str | None = None,
+    L: PageLang,
 ) -> Response:
-    L = Lang.pick(lang)
     entries = queries.records_in_tx(session, tx_hash) if re.match(HEX32, tx_hash) else []
     if not entries:
         return render.error(
@@ -419,10 +410,9 @@ def verify(
     request: Request,
     service: ServiceDep,
     session: ReadSessionDep,
-    lang: str | None = None,
+    L: PageLang,
     id: str | None = Query(None, max_length=80),
 ) -> Response:
-    L = Lang.pick(lang)
     ctx: dict[str, Any] = {
         "record_id": (id or "").strip(),
         "bundle": None,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
 from api.deps import ReadSessionDep, ServiceDep
-from api.schemas import ORG_OR_ADDRESS
+from api.schemas import ORG_OR_ADDRESS, text_body
 from api.schemas import PERIOD as PERIOD_PATTERN
 from ledger.core.errors import NotFoundError
 from ledger.export import csv_export, iati
@@ -46,12 +46,7 @@ def indicators(
     "/exports/{kind}.csv",
     summary="CSV 导出 CSV export of one record kind",
     response_class=StreamingResponse,
-    responses={
-        200: {
-            "description": "UTF-8 CSV with a header line",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        }
-    },
+    responses=text_body("text/csv", "UTF-8 CSV with a header line"),
 )
 def export_csv(kind: ExportKind, service: ServiceDep) -> StreamingResponse:
     """Every indexed record of the kind, in log order, with tx hash and proof path."""
@@ -71,12 +66,7 @@ def export_csv(kind: ExportKind, service: ServiceDep) -> StreamingResponse:
     "/exports/iati.xml",
     summary="IATI 2.03 导出 IATI 2.03 activities",
     response_class=Response,
-    responses={
-        200: {
-            "description": "an IATI 2.03 <iati-activities> document",
-            "content": {"application/xml": {"schema": {"type": "string"}}},
-        }
-    },
+    responses=text_body("application/xml", "an IATI 2.03 <iati-activities> document"),
 )
 def export_iati(session: ReadSessionDep, period: str = PERIOD) -> Response:
     """Needs as IATI activities, commitments and funds deliveries as transactions; the

@@ -84,3 +84,13 @@ def int_or_none(value: str | None, lo: int, hi: int) -> int | None:
         return None
     n = int(value.strip())
     return n if lo <= n <= hi else None
+
+
+def county_code(value: str | None) -> int | None:
+    """A six-digit county code (GB/T 2260) from a query parameter, or None."""
+    return int_or_none(value, 100000, 999999)
+
+
+def category_code(value: str | None) -> int | None:
+    """A category number from a query parameter, or None."""
+    return int_or_none(value, 1, len(CATEGORIES))

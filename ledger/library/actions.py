@@ -15,7 +15,7 @@ from eth_account import Account
 from ledger.core.lines import new_id
 from ledger.core.records import Domain, ProjectKind, SignedRecord
 from ledger.library import auth, matching, messages, projects
-from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_MATCH, LIBRARY_PROJECT
+from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PROJECT
 from ledger.library.models import LibraryMatch, LibraryProject
 from ledger.relayer.outbox import Relayer
 from ledger.store.db import Database
@@ -93,30 +93,6 @@ def edit_project(
 # ------------------------------------------------------------------ signing helpers
 
 
-def _expiry() -> int:
-    return auth.now() + DEFAULT_LIFETIME
-
-
-def _project_message(
-    row: LibraryProject,
-    content: projects.NeedContent | projects.SupplyContent,
-    action: str,
-    status: str,
-    version: int,
-) -> dict[str, Any]:
-    return projects.project_message(
-        ProjectKind(row.kind),
-        row.project_id,
-        content,
-        action=action,
-        status=status,
-        version=version,
-        org_code=row.org_code,
-        nonce=messages.new_nonce(),
-        expiry=_expiry(),
-    )
-
-
 def _sign_version(
     service: LibraryService,
     project_id: str,
@@ -134,15 +110,13 @@ def _sign_version(
             else projects.content_of(row)
         )
         new_status = status or ("published" if row.status == "draft" else row.status)
-        version = row.version + 1
-        message = _project_message(row, content, action, new_status, version)
-        anchor = projects.make_anchor(
-            ProjectKind(row.kind),
-            row.project_id,
+        message, anchor = projects.next_version(
+            row,
             content,
+            action=action,
             status=new_status,
-            version=version,
-            org_code=row.org_code,
+            nonce=messages.new_nonce(),
+            expiry=auth.expiry(),
         )
     signed: SignedRecord = anchor.sign(key, service.domain)
     return new_version(
@@ -166,16 +140,8 @@ def create_draft(
     with service.db.read() as session:
         parsed = projects.parse_content(kind, content)
         org_code = None if kind == ProjectKind.NEED else projects.org_code_of(session, owner)
-    message = projects.project_message(
-        kind,
-        project_id,
-        parsed,
-        action="draft",
-        status="published",
-        version=1,
-        org_code=org_code,
-        nonce=messages.new_nonce(),
-        expiry=_expiry(),
+    message = projects.draft_message(
+        kind, project_id, parsed, org_code, nonce=messages.new_nonce(), expiry=auth.expiry()
     )
     signature = messages.sign(LIBRARY_PROJECT, message, service.domain, key)
     with service.db.write() as session:
@@ -217,17 +183,14 @@ def propose_match(
     """Signs and stores a 点单/接单 proposal with `key` (the proposing side)."""
     proposer = Account.from_key(key).address
     with service.db.read() as session:
-        message = matching.match_message(
+        message = matching.proposal_message(
             session,
-            "propose",
-            match_id="0x" + new_id(proposer).hex(),
+            proposer,
             direction=direction,
             need_id=need_id,
             supply_id=supply_id,
             org_code=org_code,
             note=note,
-            nonce=messages.new_nonce(),
-            expiry=_expiry(),
         )
     signature = messages.sign(LIBRARY_MATCH, message, service.domain, key)
     with service.db.write() as session:
@@ -238,7 +201,7 @@ def answer_match(service: LibraryService, key: bytes | str, match_id: str, actio
     """Signs the other side's accept or decline of a proposal with `key`."""
     with service.db.read() as session:
         match = matching.get_match(session, match_id)
-        message = matching.response_message(match, action, messages.new_nonce(), _expiry())
+        message = matching.response_message(match, action, messages.new_nonce(), auth.expiry())
     signature = messages.sign(LIBRARY_MATCH, message, service.domain, key)
     with service.db.write() as session:
         matching.respond(session, match_id, message, signature, service.domain)

@@ -32,6 +32,11 @@ def now() -> int:
     return int(time.time())
 
 
+def expiry(lifetime: int = messages.DEFAULT_LIFETIME) -> int:
+    """The expiry of a message suggested or signed now: `lifetime` seconds from now."""
+    return now() + lifetime
+
+
 @dataclass(frozen=True)
 class Verified:
     """A parsed message and the address that signed it."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ledger.core.errors import LibraryError
 from ledger.core.fields import CATEGORIES, category_code, date_code
@@ -81,6 +81,10 @@ def _title_fits(v: str) -> str:
     return v
 
 
+#: A project's title: 1..100 characters, not blank, within the anchor's byte limit.
+Title = Annotated[Text100, AfterValidator(_title_fits)]
+
+
 class Resource(BaseModel):
     """A resource asked for (need) or offered (supply): funds in fen, goods, service hours."""
 
@@ -110,7 +114,7 @@ class NeedContent(BaseModel):
 
     county: int
     village: str = Field(default="", max_length=64)
-    title: Text100
+    title: Title
     description: str = Field(default="", max_length=4000)
     category: str
     mode: Literal["relief", "capacity"]  # 输血 / 造血
@@ -119,11 +123,6 @@ class NeedContent(BaseModel):
     resources: list[Resource] = Field(min_length=1, max_length=MAX_RESOURCES)
     deadline: date
     contact_role: Text64
-
-    @field_validator("title")
-    @classmethod
-    def _title_bytes(cls, v: str) -> str:
-        return _title_fits(v)
 
     @field_validator("county", mode="before")
     @classmethod
@@ -141,18 +140,13 @@ class SupplyContent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Text100
+    title: Title
     description: str = Field(default="", max_length=4000)
     categories: list[str] = Field(min_length=1, max_length=10)
     regions: list[int] = Field(min_length=1, max_length=500)  # provinces (52) or counties
     capacity: list[Resource] = Field(min_length=1, max_length=MAX_RESOURCES)
     period_start: date
     period_end: date
-
-    @field_validator("title")
-    @classmethod
-    def _title_bytes(cls, v: str) -> str:
-        return _title_fits(v)
 
     @field_validator("categories", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from ledger.core.errors import (
     PermissionError_,
     RecordError,
 )
+from ledger.core.lines import new_id
 from ledger.core.records import Domain, Kind, ProjectKind, SignedRecord, parse_bytes32
 from ledger.library import auth, messages, pii
 from ledger.library.content import RESOURCE_KINDS
@@ -105,6 +106,32 @@ def match_message(
         "nonce": nonce,
         "expiry": expiry,
     }
+
+
+def proposal_message(
+    session: Session,
+    proposer: str,
+    *,
+    direction: str,
+    need_id: str,
+    supply_id: str | None,
+    org_code: str | None,
+    note: str,
+) -> dict[str, Any]:
+    """A fresh "propose" message for `proposer`: a match id scoped to its address, a new
+    nonce and the default expiry, beside the library's current fields (match_message)."""
+    return match_message(
+        session,
+        "propose",
+        match_id="0x" + new_id(proposer).hex(),
+        direction=direction,
+        need_id=need_id,
+        supply_id=supply_id,
+        org_code=org_code,
+        note=note,
+        nonce=messages.new_nonce(),
+        expiry=auth.expiry(),
+    )
 
 
 def proposal_of(match: LibraryMatch) -> dict[str, Any]:

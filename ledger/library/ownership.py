@@ -30,22 +30,20 @@ def county_of(session: Session, address: str) -> int | None:
 def check_owner(session: Session, project: LibraryProject, address: str) -> None:
     """Only a COUNTY key of the need's county, or an ORG key of the supply project's
     organization, may act on a project."""
+    held: int | str | None
+    owner: int | str | None
     if project.kind == ProjectKind.NEED:
-        county = county_of(session, address)
-        if county is None or county != project.county:
-            raise PermissionError_(
-                f"{address} is not a registered key of county {project.county}; only that "
-                "county's rural-revitalization office may change this need",
-                code="not_project_owner",
-            )
+        held, owner = county_of(session, address), project.county
+        whose = f"county {owner}"
+        only = "that county's rural-revitalization office may change this need"
     else:
-        org = org_code_of(session, address)
-        if org is None or org != project.org_code:
-            raise PermissionError_(
-                f"{address} is not a registered key of organization {project.org_code}; only "
-                "that organization may change this supply project",
-                code="not_project_owner",
-            )
+        held, owner = org_code_of(session, address), project.org_code
+        whose = f"organization {owner}"
+        only = "that organization may change this supply project"
+    if held is None or held != owner:
+        raise PermissionError_(
+            f"{address} is not a registered key of {whose}; only {only}", code="not_project_owner"
+        )
 
 
 def get_project(session: Session, project_id: str) -> LibraryProject:

@@ -84,6 +84,7 @@ __all__ = [
     "check_version",
     "content_of",
     "create_draft",
+    "draft_message",
     "get_project",
     "key_counties",
     "key_county_list_version",
@@ -91,6 +92,7 @@ __all__ = [
     "load_key_counties",
     "load_signed_key_counties",
     "make_anchor",
+    "next_version",
     "org_code_of",
     "parse_content",
     "parse_key_county_csv",
@@ -119,6 +121,58 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 EDITABLE = frozenset({"draft", "published", "matched", "in_progress"})
 
 
+def draft_message(
+    kind: ProjectKind,
+    project_id: str,
+    content: NeedContent | SupplyContent,
+    org_code: str | None,
+    *,
+    nonce: str,
+    expiry: int,
+) -> dict[str, Any]:
+    """The "draft" LibraryProject message: version 1, the document it will publish."""
+    return project_message(
+        kind,
+        project_id,
+        content,
+        action="draft",
+        status="published",
+        version=1,
+        org_code=org_code,
+        nonce=nonce,
+        expiry=expiry,
+    )
+
+
+def next_version(
+    row: LibraryProject,
+    content: NeedContent | SupplyContent,
+    *,
+    action: str,
+    status: str,
+    nonce: str,
+    expiry: int,
+) -> tuple[dict[str, Any], ProjectAnchor]:
+    """The LibraryProject message and the ProjectAnchor of `row`'s next version."""
+    kind = ProjectKind(row.kind)
+    version = row.version + 1
+    message = project_message(
+        kind,
+        row.project_id,
+        content,
+        action=action,
+        status=status,
+        version=version,
+        org_code=row.org_code,
+        nonce=nonce,
+        expiry=expiry,
+    )
+    anchor = make_anchor(
+        kind, row.project_id, content, status=status, version=version, org_code=row.org_code
+    )
+    return message, anchor
+
+
 def create_draft(
     session: Session,
     kind: ProjectKind,
@@ -134,14 +188,11 @@ def create_draft(
     org_code = owner_org(session, kind, content, verified.signer)
     pid = str(verified.message["projectId"])
     auth.require_scoped(verified, pid, "projectId")
-    expected = project_message(
+    expected = draft_message(
         kind,
         pid,
         content,
-        action="draft",
-        status="published",
-        version=1,
-        org_code=org_code,
+        org_code,
         nonce=verified.message["nonce"],
         expiry=verified.message["expiry"],
     )
@@ -174,6 +225,14 @@ def create_draft(
     return row
 
 
+def _new_content(row: LibraryProject, data: Mapping[str, Any]) -> NeedContent | SupplyContent:
+    """A project's changed content; a need keeps its county."""
+    content = parse_content(ProjectKind(row.kind), data)
+    if isinstance(content, NeedContent) and content.county != row.county:
+        raise LibraryError("a need cannot move to another county", code="county_changed")
+    return content
+
+
 def update_draft(
     session: Session,
     project_id: str,
@@ -193,17 +252,12 @@ def update_draft(
             "new version signed by the owner (action edit, with the anchor signature)",
             code="published_is_immutable",
         )
-    content = parse_content(ProjectKind(row.kind), data)
-    if isinstance(content, NeedContent) and content.county != row.county:
-        raise LibraryError("a need cannot move to another county", code="county_changed")
-    expected = project_message(
+    content = _new_content(row, data)
+    expected = draft_message(
         ProjectKind(row.kind),
         row.project_id,
         content,
-        action="draft",
-        status="published",
-        version=1,
-        org_code=row.org_code,
+        row.org_code,
         nonce=verified.message["nonce"],
         expiry=verified.message["expiry"],
     )
@@ -290,20 +344,14 @@ def check_version(
     if action == "edit":
         if data is None:
             raise LibraryError("an edit needs the new content", code="invalid_project")
-        content = parse_content(kind, data)
-        if isinstance(content, NeedContent) and content.county != row.county:
-            raise LibraryError("a need cannot move to another county", code="county_changed")
+        content = _new_content(row, data)
     else:
         content = content_of(row)
-    version = row.version + 1
-    expected = project_message(
-        kind,
-        row.project_id,
+    expected, anchor = next_version(
+        row,
         content,
         action=action,
         status=new_status,
-        version=version,
-        org_code=row.org_code,
         nonce=verified.message["nonce"],
         expiry=verified.message["expiry"],
     )
@@ -313,9 +361,6 @@ def check_version(
     ).decode("utf-8")
     if action == "edit" and doc_json == row.draft_json:
         raise ConflictError("nothing changed since the last version", code="nothing_to_publish")
-    anchor = make_anchor(
-        kind, row.project_id, content, status=new_status, version=version, org_code=row.org_code
-    )
     if not anchor_signature:
         raise SignatureError(
             "缺少锚定签名 / a new version needs the owner's signature over its ProjectAnchor "
@@ -401,25 +446,18 @@ def to_sign(
     new_status = _new_status(session, row, action, status)
     kind = ProjectKind(row.kind)
     content = content_of(row)
-    version = row.version + 1
-    message = project_message(
-        kind,
-        row.project_id,
+    message, anchor = next_version(
+        row,
         content,
         action=action,
         status=new_status,
-        version=version,
-        org_code=row.org_code,
         nonce=new_nonce(),
-        expiry=auth.now() + lifetime,
-    )
-    anchor = make_anchor(
-        kind, row.project_id, content, status=new_status, version=version, org_code=row.org_code
+        expiry=auth.expiry(lifetime),
     )
     doc = document(kind, row.project_id, content, new_status, row.org_code)
     return ToSign(
         project_id=row.project_id,
-        version=version,
+        version=anchor.version,
         status=new_status,
         content_json=canonical_json(doc).decode("utf-8"),
         content_hash=message["contentHash"],

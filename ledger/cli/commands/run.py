@@ -46,12 +46,18 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
-@app.command("relayer")
-def relayer_cmd() -> None:
-    """运行中继 Run the relayer: send outbox records until confirmed (Ctrl-C stops)."""
+def _worker_service() -> LedgerService:
+    """A worker's start: logging on, the service built and its database migrated."""
     _logging()
     service = LedgerService()
     service.db.migrate()
+    return service
+
+
+@app.command("relayer")
+def relayer_cmd() -> None:
+    """运行中继 Run the relayer: send outbox records until confirmed (Ctrl-C stops)."""
+    service = _worker_service()
     s = service.settings
     worker = RelayWorker(
         service.db,
@@ -68,9 +74,7 @@ def relayer_cmd() -> None:
 @app.command("indexer")
 def indexer_cmd() -> None:
     """运行索引 Run the indexer: chain events → SQL read model (Ctrl-C stops)."""
-    _logging()
-    service = LedgerService()
-    service.db.migrate()
+    service = _worker_service()
     s = service.settings
     indexer = Indexer(
         service.db, service.ledger(), confirmations=s.confirmations, block_range=s.indexer_range
@@ -82,9 +86,7 @@ def indexer_cmd() -> None:
 def checkpointer_cmd() -> None:
     """签署检查点 Sign C2SP checkpoints of the log at an interval and collect witnesses'
     cosignatures (Ctrl-C stops)."""
-    _logging()
-    service = LedgerService()
-    service.db.migrate()
+    service = _worker_service()
     s = service.settings
     run_checkpointer(_heartbeat(s, "checkpointer"), service, s.checkpoint_interval)
 
