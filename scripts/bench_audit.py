@@ -45,6 +45,7 @@ from ledger.batches.receive import LINE_COLUMNS
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id, scoped_id
 from ledger.core.merkle import MerkleTree, leaf_hash
 from ledger.core.records import (
@@ -65,10 +66,6 @@ from ledger.store.db import Database
 MNEMONIC = "test test test test test test test test test test test junk"
 COUNTY = 522327
 ORG_CODE = "91520000MA6DKTQX0U"
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
 
 
 def sign(record: Record, key: bytes, signer: str, domain: Domain) -> SignedRecord:
@@ -182,7 +179,7 @@ class Sender:
                     "jsonrpc": "2.0",
                     "id": self.sent,
                     "method": "eth_sendRawTransaction",
-                    "params": [_hex(raw)],
+                    "params": [hex0x(raw)],
                 }
             )
             self.sent += 1
@@ -304,9 +301,9 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
             f"INSERT INTO library_matches ({match_cols}) VALUES ({', '.join([mark] * 12)})",
             [
                 (
-                    _hex(c.match_id),
+                    hex0x(c.match_id),
                     "take",
-                    _hex(need.project_id),
+                    hex0x(need.project_id),
                     "0x" + "00" * 32,
                     COUNTY,
                     ORG_CODE,
@@ -333,17 +330,17 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
             qty += line.quantity
             rows.append(
                 (
-                    _hex(bid),
+                    hex0x(bid),
                     i,
                     raw,
-                    _hex(leaf),
-                    _hex(cid),
-                    _hex(line.beneficiary),
+                    hex0x(leaf),
+                    hex0x(cid),
+                    hex0x(line.beneficiary),
                     line.quantity,
                     line.item,
                     line.unit,
                     line.delivered_at,
-                    _hex(line.evidence_hash),
+                    hex0x(line.evidence_hash),
                 )
             )
         with db.engine.begin() as conn:

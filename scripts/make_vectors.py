@@ -25,6 +25,7 @@ from eth_account import Account
 from ledger.core import merkle
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, batch_totals, scoped_id
 from ledger.core.records import (
     Commitment,
@@ -164,10 +165,6 @@ def examples() -> list[Record]:
     ]
 
 
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
 def record_vector(record: Record) -> dict[str, Any]:
     role = ROLE_OF[record.KIND]
     signed = record.sign(SIGNER_KEYS[role], DOMAIN)
@@ -177,30 +174,30 @@ def record_vector(record: Record) -> dict[str, Any]:
         "signer_role": role,
         "signer": signed.signer,
         "type_string": record.type_string(),
-        "typehash": _hex(record.typehash()),
+        "typehash": hex0x(record.typehash()),
         "typed_data": record.typed_data(DOMAIN),
-        "abi_encoded": _hex(record.abi_encoded()),
-        "struct_hash": _hex(record.struct_hash()),
-        "digest": _hex(record.digest(DOMAIN)),
-        "signature": _hex(signed.signature),
-        "canonical_bytes": _hex(signed.canonical_bytes()),
-        "leaf_hash": _hex(signed.leaf_hash()),
+        "abi_encoded": hex0x(record.abi_encoded()),
+        "struct_hash": hex0x(record.struct_hash()),
+        "digest": hex0x(record.digest(DOMAIN)),
+        "signature": hex0x(signed.signature),
+        "canonical_bytes": hex0x(signed.canonical_bytes()),
+        "leaf_hash": hex0x(signed.leaf_hash()),
     }
 
 
 def line_vector(line: DeliveryLine) -> dict[str, Any]:
     return {
         "line": {
-            "commitmentId": _hex(line.commitment_id),
+            "commitmentId": hex0x(line.commitment_id),
             "item": line.item,
             "quantity": line.quantity,
             "unit": line.unit,
             "deliveredAt": line.delivered_at,
-            "beneficiary": _hex(line.beneficiary),
-            "evidenceHash": _hex(line.evidence_hash),
+            "beneficiary": hex0x(line.beneficiary),
+            "evidenceHash": hex0x(line.evidence_hash),
         },
-        "line_bytes": _hex(line.line_bytes()),
-        "leaf_hash": _hex(line.leaf_hash()),
+        "line_bytes": hex0x(line.line_bytes()),
+        "leaf_hash": hex0x(line.leaf_hash()),
     }
 
 
@@ -211,14 +208,14 @@ def build() -> dict[str, Any]:
         "about": "Bangfu Ledger record vectors, format version 1. Regenerate with "
         "`.venv/bin/python scripts/make_vectors.py`.",
         "domain": DOMAIN.as_dict(),
-        "domain_separator": _hex(DOMAIN.separator()),
+        "domain_separator": hex0x(DOMAIN.separator()),
         "signers": {
             role: {"private_key": key, "address": SIGNERS[role]}
             for role, key in SIGNER_KEYS.items()
         },
         "records": [record_vector(r) for r in examples()],
         "delivery_lines": [line_vector(line) for line in lines],
-        "batch_root": _hex(merkle.root([line.leaf_hash() for line in lines])),
+        "batch_root": hex0x(merkle.root([line.leaf_hash() for line in lines])),
     }
 
 
