@@ -111,7 +111,7 @@ def timeline(session: Session, project_id: str) -> Timeline:
         )
     by_id = {c.record_id: c for c in commitments}
 
-    def goods_step(stage: str, record_id: str, commitment_id: str, **detail: Any) -> Step:
+    def goods_step(stage: str, record_id: str, commitment_id: str, /, **detail: Any) -> Step:
         """A delivery's or a receipt's step, in its commitment's resource kind and unit."""
         c = by_id[commitment_id]
         return step(stage, record_id, resource_kind=c.resource_kind, unit=c.unit, **detail)
