@@ -31,14 +31,13 @@ from eth_account import Account
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import free_port, private_chain  # noqa: E402
+from benchkit import deploy_registered, free_port, private_chain  # noqa: E402
 
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
 from ledger.core.fields import ProjectKind, ResourceKind, text32  # noqa: E402
 from ledger.core.lines import new_id  # noqa: E402
 from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord  # noqa: E402
 from ledger.evm.contract import LedgerContract  # noqa: E402
-from ledger.evm.deploy import connect, deploy, dev_accounts  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.indexer.worker import Indexer  # noqa: E402
@@ -219,14 +218,9 @@ def main() -> None:
     chain.up()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        w3 = connect(settings)
-        accts = dev_accounts(chain.cfg)
-        admin, county, org = accts[0], accts[1], accts[3]
-        deployment = deploy(w3, admin, settings=settings)
-        deployment.save(settings)
-        ledger = LedgerContract(w3, deployment)
-        ledger.register_county(admin, county.address, COUNTY)
-        ledger.register_organization(admin, org.address, ORG_CODE)
+        ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
+        county, org = accts[1], accts[3]
+        deployment = ledger.deployment
         Database(settings=settings).migrate()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
