@@ -41,7 +41,7 @@ from sqlalchemy import create_engine, text
 from web3 import Web3
 
 from ledger.audit.pipeline import AuditOptions, run_audit
-from ledger.batches.receive import LINE_COLUMNS
+from ledger.batches.receive import insert_lines_sql, line_row
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
@@ -287,10 +287,7 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
     db = Database(db_url, settings)
     db.migrate()
     mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
-    insert_sql = (
-        f"INSERT INTO batch_lines ({', '.join(LINE_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(LINE_COLUMNS))})"
-    )
+    insert_sql = insert_lines_sql(db)
     # the accepted 点单/接单 every commitment cites (the audit re-checks the match rule)
     match_cols = (
         "match_id, direction, need_id, supply_id, county, org_code, status, proposer, "
@@ -328,21 +325,7 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
             leaf = leaf_hash(raw)
             tree.append(leaf)
             qty += line.quantity
-            rows.append(
-                (
-                    hex0x(bid),
-                    i,
-                    raw,
-                    hex0x(leaf),
-                    hex0x(cid),
-                    hex0x(line.beneficiary),
-                    line.quantity,
-                    line.item,
-                    line.unit,
-                    line.delivered_at,
-                    hex0x(line.evidence_hash),
-                )
-            )
+            rows.append(line_row(hex0x(bid), i, raw, leaf, line))
         with db.engine.begin() as conn:
             conn.exec_driver_sql(insert_sql, rows)
         batch = DeliveryBatch(

@@ -19,7 +19,7 @@ from ledger.core.records import DeliveryBatch, SignedRecord
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.db import Database
 
-__all__ = ["FLUSH_LINES", "LINE_COLUMNS", "LineReceiver", "insert_lines_sql"]
+__all__ = ["FLUSH_LINES", "LINE_COLUMNS", "LineReceiver", "insert_lines_sql", "line_row"]
 
 #: batch_lines columns in the order LineReceiver builds its rows.
 LINE_COLUMNS = (
@@ -45,6 +45,25 @@ def insert_lines_sql(db: Database) -> str:
     return (
         f"INSERT INTO batch_lines ({', '.join(LINE_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(LINE_COLUMNS))})"
+    )
+
+
+def line_row(
+    batch_id: str, index: int, line_bytes: bytes, leaf: bytes, line: DeliveryLine
+) -> tuple[Any, ...]:
+    """One batch_lines row, its values in `LINE_COLUMNS` order (`batch_id` is 0x-hex)."""
+    return (
+        batch_id,
+        index,
+        line_bytes,
+        hex0x(leaf),
+        hex0x(line.commitment_id),
+        hex0x(line.beneficiary),
+        line.quantity,
+        line.item,
+        line.unit,
+        line.delivered_at,
+        hex0x(line.evidence_hash),
     )
 
 
@@ -134,21 +153,7 @@ class LineReceiver:
             self.frontier.append(leaf)
             cid = hex0x(line.commitment_id)
             self.totals[cid] = self.totals.get(cid, 0) + line.quantity
-            self.pending.append(
-                (
-                    self.batch_id,
-                    index,
-                    line_bytes,
-                    hex0x(leaf),
-                    cid,
-                    hex0x(line.beneficiary),
-                    line.quantity,
-                    line.item,
-                    line.unit,
-                    line.delivered_at,
-                    hex0x(line.evidence_hash),
-                )
-            )
+            self.pending.append(line_row(self.batch_id, index, line_bytes, leaf, line))
         return len(self.pending)
 
     def flush(self) -> int:
