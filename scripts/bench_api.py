@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from eth_account import Account
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import deploy_registered, free_port, private_chain  # noqa: E402
+from benchkit import deploy_registered, free_port, private_chain, stop_process  # noqa: E402
 
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
 from ledger.core.fields import ProjectKind, ResourceKind, text32  # noqa: E402
@@ -69,16 +68,6 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
     with log.open("ab") as out:
         return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=out,
                                 stderr=subprocess.STDOUT)  # fmt: skip
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def bench_api(base: str, records: list[SignedRecord], clients: int) -> tuple[float, float]:
@@ -292,7 +281,7 @@ def main() -> None:
             print(f"| {label} | {p50:.1f} | {p99:.1f} |")
     finally:
         for p in procs:
-            stop(p)
+            stop_process(p)
         chain.down()
 
 

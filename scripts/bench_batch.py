@@ -16,7 +16,6 @@ import hashlib
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from eth_account.signers.local import LocalAccount
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import deploy_registered, free_port, private_chain  # noqa: E402
+from benchkit import deploy_registered, free_port, private_chain, stop_process  # noqa: E402
 
 from ledger.batches.build import batch_id_for  # noqa: E402
 from ledger.batches.wire import iter_frames  # noqa: E402
@@ -88,13 +87,8 @@ class Procs:
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            stop_process(proc)
 
     def stop_all(self) -> None:
         for name in list(self.procs):
