@@ -22,21 +22,11 @@ from typing import Any
 
 from eth_account import Account
 
-from ledger.core import merkle
+from ledger.core import merkle, records
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, batch_totals, scoped_id
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    Kind,
-    ProjectAnchor,
-    Receipt,
-    Record,
-)
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "records.json"
 
@@ -52,12 +42,12 @@ SIGNER_KEYS = {
 SIGNERS = {role: Account.from_key(key).address for role, key in SIGNER_KEYS.items()}
 #: Who signs each kind.
 ROLE_OF = {
-    Kind.PROJECT_ANCHOR: "county",
-    Kind.COMMITMENT: "org",
-    Kind.DELIVERY: "org",
-    Kind.RECEIPT: "county",
-    Kind.FLAG: "auditor",
-    Kind.DELIVERY_BATCH: "org",
+    records.Kind.PROJECT_ANCHOR: "county",
+    records.Kind.COMMITMENT: "org",
+    records.Kind.DELIVERY: "org",
+    records.Kind.RECEIPT: "county",
+    records.Kind.FLAG: "auditor",
+    records.Kind.DELIVERY_BATCH: "org",
 }
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 
@@ -105,13 +95,13 @@ def delivery_lines() -> list[DeliveryLine]:
     ]
 
 
-def examples() -> list[Record]:
+def examples() -> list[records.Record]:
     """One record of each kind, in kind order, referring to one another."""
     project_id = fixed_id("need-project", "county")
     lines = delivery_lines()
     return [
-        ProjectAnchor(
-            id=ProjectAnchor.anchor_id(project_id, 1),
+        records.ProjectAnchor(
+            id=records.ProjectAnchor.anchor_id(project_id, 1),
             project_id=project_id,
             project_kind=ProjectKind.NEED,
             county=522327,
@@ -122,7 +112,7 @@ def examples() -> list[Record]:
             content_hash=fixed("need-content"),
             version=1,
         ),
-        Commitment(
+        records.Commitment(
             id=fixed_id("commitment", "org"),
             need_id=project_id,
             match_id=fixed("match"),
@@ -132,7 +122,7 @@ def examples() -> list[Record]:
             due_date=1_767_225_600,
             terms_hash=fixed("terms"),
         ),
-        Delivery(
+        records.Delivery(
             id=fixed_id("delivery", "org"),
             commitment_id=fixed_id("commitment", "org"),
             quantity=1_200,
@@ -141,19 +131,19 @@ def examples() -> list[Record]:
             beneficiary_count=12,
             beneficiary_root=fixed("beneficiaries"),
         ),
-        Receipt(
+        records.Receipt(
             id=fixed_id("receipt", "county"),
             delivery_id=fixed_id("delivery", "org"),
             confirmed_quantity=1_150,
             note_hash=fixed("receipt-note"),
         ),
-        Flag(
+        records.Flag(
             id=fixed_id("flag", "auditor"),
             record_id=fixed_id("delivery", "org"),
             reason_code=FlagReason.RECEIPT_SHORTFALL,
             note_hash=fixed("flag-note"),
         ),
-        DeliveryBatch(
+        records.DeliveryBatch(
             id=fixed_id("batch", "org"),
             # in ascending id order, as the contract requires (batch_totals sorts them)
             commitment_ids=batch_totals(lines)[0],
@@ -165,7 +155,7 @@ def examples() -> list[Record]:
     ]
 
 
-def record_vector(record: Record) -> dict[str, Any]:
+def record_vector(record: records.Record) -> dict[str, Any]:
     role = ROLE_OF[record.KIND]
     signed = record.sign(SIGNER_KEYS[role], DOMAIN)
     return {
