@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,14 +30,13 @@ from eth_account import Account
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import free_port, private_chain  # noqa: E402
+from benchkit import deploy_registered, free_port, private_chain, stop_process  # noqa: E402
 
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
 from ledger.core.fields import ProjectKind, ResourceKind, text32  # noqa: E402
 from ledger.core.lines import new_id  # noqa: E402
 from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord  # noqa: E402
 from ledger.evm.contract import LedgerContract  # noqa: E402
-from ledger.evm.deploy import connect, deploy, dev_accounts  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.indexer.worker import Indexer  # noqa: E402
@@ -70,16 +68,6 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
     with log.open("ab") as out:
         return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=out,
                                 stderr=subprocess.STDOUT)  # fmt: skip
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def bench_api(base: str, records: list[SignedRecord], clients: int) -> tuple[float, float]:
@@ -219,14 +207,9 @@ def main() -> None:
     chain.up()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        w3 = connect(settings)
-        accts = dev_accounts(chain.cfg)
-        admin, county, org = accts[0], accts[1], accts[3]
-        deployment = deploy(w3, admin, settings=settings)
-        deployment.save(settings)
-        ledger = LedgerContract(w3, deployment)
-        ledger.register_county(admin, county.address, COUNTY)
-        ledger.register_organization(admin, org.address, ORG_CODE)
+        ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
+        county, org = accts[1], accts[3]
+        deployment = ledger.deployment
         Database(settings=settings).migrate()
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -298,7 +281,7 @@ def main() -> None:
             print(f"| {label} | {p50:.1f} | {p99:.1f} |")
     finally:
         for p in procs:
-            stop(p)
+            stop_process(p)
         chain.down()
 
 

@@ -40,10 +40,11 @@ from eth_account import Account
 from web3 import Web3
 
 from ledger.audit.pipeline import AuditOptions, run_audit
-from ledger.batches.receive import LINE_COLUMNS
+from ledger.batches.receive import insert_lines_sql, line_row
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id, scoped_id
 from ledger.core.merkle import MerkleTree, leaf_hash
 from ledger.core.records import (
@@ -65,10 +66,6 @@ from tests.factories import postgres_database
 MNEMONIC = "test test test test test test test test test test test junk"
 COUNTY = 522327
 ORG_CODE = "91520000MA6DKTQX0U"
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
 
 
 def sign(record: Record, key: bytes, signer: str, domain: Domain) -> SignedRecord:
@@ -182,7 +179,7 @@ class Sender:
                     "jsonrpc": "2.0",
                     "id": self.sent,
                     "method": "eth_sendRawTransaction",
-                    "params": [_hex(raw)],
+                    "params": [hex0x(raw)],
                 }
             )
             self.sent += 1
@@ -290,10 +287,7 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
     db = Database(db_url, settings)
     db.migrate()
     mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
-    insert_sql = (
-        f"INSERT INTO batch_lines ({', '.join(LINE_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(LINE_COLUMNS))})"
-    )
+    insert_sql = insert_lines_sql(db)
     # the accepted 点单/接单 every commitment cites (the audit re-checks the match rule)
     match_cols = (
         "match_id, direction, need_id, supply_id, county, org_code, status, proposer, "
@@ -304,9 +298,9 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
             f"INSERT INTO library_matches ({match_cols}) VALUES ({', '.join([mark] * 12)})",
             [
                 (
-                    _hex(c.match_id),
+                    hex0x(c.match_id),
                     "take",
-                    _hex(need.project_id),
+                    hex0x(need.project_id),
                     "0x" + "00" * 32,
                     COUNTY,
                     ORG_CODE,
@@ -331,21 +325,7 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
             leaf = leaf_hash(raw)
             tree.append(leaf)
             qty += line.quantity
-            rows.append(
-                (
-                    _hex(bid),
-                    i,
-                    raw,
-                    _hex(leaf),
-                    _hex(cid),
-                    _hex(line.beneficiary),
-                    line.quantity,
-                    line.item,
-                    line.unit,
-                    line.delivered_at,
-                    _hex(line.evidence_hash),
-                )
-            )
+            rows.append(line_row(hex0x(bid), i, raw, leaf, line))
         with db.engine.begin() as conn:
             conn.exec_driver_sql(insert_sql, rows)
         batch = DeliveryBatch(

@@ -16,7 +16,6 @@ import hashlib
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from eth_account.signers.local import LocalAccount
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import free_port, private_chain  # noqa: E402
+from benchkit import deploy_registered, free_port, private_chain, stop_process  # noqa: E402
 
 from ledger.batches.build import batch_id_for  # noqa: E402
 from ledger.batches.wire import iter_frames  # noqa: E402
@@ -40,7 +39,6 @@ from ledger.core.lines import DeliveryLine, new_id  # noqa: E402
 from ledger.core.merkle import Frontier, leaf_hash  # noqa: E402
 from ledger.core.records import Delivery, DeliveryBatch  # noqa: E402
 from ledger.evm.contract import LedgerContract  # noqa: E402
-from ledger.evm.deploy import connect, deploy, dev_accounts  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.sdk.batch_client import BatchClient  # noqa: E402
@@ -89,13 +87,8 @@ class Procs:
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            stop_process(proc)
 
     def stop_all(self) -> None:
         for name in list(self.procs):
@@ -214,14 +207,9 @@ def main() -> int:
     procs = Procs(env, api_port)
     rows: list[tuple[str, str, str, str, str]] = []
     try:
-        w3 = connect(settings)
-        accts = dev_accounts(chain.cfg)
+        ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
         admin, county, org = accts[0], accts[1], accts[3]
-        deployment = deploy(w3, admin, settings=settings)
-        deployment.save(settings)
-        ledger = LedgerContract(w3, deployment)
-        ledger.register_county(admin, county.address, COUNTY)
-        ledger.register_organization(admin, org.address, ORG_CODE)
+        deployment = ledger.deployment
         domain = deployment.domain
         quantities = [*sizes, args.records, args.memory_lines or 1]
         print(f"setup: chain + {len(quantities)} commitments ...", file=sys.stderr)

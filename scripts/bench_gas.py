@@ -37,19 +37,9 @@ from rich.table import Table
 from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core import merkle
+from ledger.core import merkle, records
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-    Record,
-    SignedRecord,
-)
 from ledger.evm.compiler import (
     EVM_VERSION,
     OPTIMIZER_RUNS,
@@ -240,7 +230,7 @@ def fresh_ledger(w3: Web3, settings: Settings, actors: Actors) -> LedgerContract
     return ledger
 
 
-def record_tx(ledger: LedgerContract, signed: SignedRecord) -> tuple[str, bytes, int]:
+def record_tx(ledger: LedgerContract, signed: records.SignedRecord) -> tuple[str, bytes, int]:
     return ledger.deployment.address, ledger.submit_calldata(signed), 1_000_000
 
 
@@ -262,9 +252,9 @@ class Row:
         return max(range(len(self.values)), key=self.values.__getitem__)
 
 
-def need_anchor(project_id: bytes, version: int) -> ProjectAnchor:
-    return ProjectAnchor(
-        id=ProjectAnchor.anchor_id(project_id, version),
+def need_anchor(project_id: bytes, version: int) -> records.ProjectAnchor:
+    return records.ProjectAnchor(
+        id=records.ProjectAnchor.anchor_id(project_id, version),
         project_id=project_id,
         project_kind=ProjectKind.NEED,
         county=COUNTY,
@@ -280,9 +270,9 @@ def need_anchor(project_id: bytes, version: int) -> ProjectAnchor:
 def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> list[Row]:
     """Each kind in its own transaction, `repeat` times, in a realistic order."""
     domain = ledger.deployment.domain
-    labelled: list[tuple[str, SignedRecord]] = []
+    labelled: list[tuple[str, records.SignedRecord]] = []
 
-    def add(label: str, record: Record, who: LocalAccount) -> None:
+    def add(label: str, record: records.Record, who: LocalAccount) -> None:
         labelled.append((label, record.sign(who.key, domain)))
 
     for _ in range(repeat):
@@ -290,8 +280,8 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         add("ProjectAnchor: need, version 1", need_anchor(pid, 1), a.county)
         add("ProjectAnchor: next version", need_anchor(pid, 2), a.county)
         sid = new_id(a.org.address)
-        supply = ProjectAnchor(
-            id=ProjectAnchor.anchor_id(sid, 1),
+        supply = records.ProjectAnchor(
+            id=records.ProjectAnchor.anchor_id(sid, 1),
             project_id=sid,
             project_kind=ProjectKind.SUPPLY,
             county=COUNTY,
@@ -302,7 +292,7 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         )
         add("ProjectAnchor: supply, version 1", supply, a.org)
         commitments = [
-            Commitment(
+            records.Commitment(
                 id=new_id(a.org.address),
                 need_id=pid,
                 match_id=new_id(),
@@ -316,7 +306,7 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         ]
         for c in commitments:
             add("Commitment", c, a.org)
-        d = Delivery(
+        d = records.Delivery(
             id=new_id(a.org.address),
             commitment_id=commitments[0].id,
             quantity=1_000,
@@ -328,7 +318,7 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         add("Delivery", d, a.org)
         add(
             "Receipt",
-            Receipt(
+            records.Receipt(
                 id=new_id(a.county.address),
                 delivery_id=d.id,
                 confirmed_quantity=1_000,
@@ -336,10 +326,12 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
             ),
             a.county,
         )
-        flag = Flag(id=new_id(a.auditor.address), record_id=d.id, reason_code=1, note_hash=new_id())
+        flag = records.Flag(
+            id=new_id(a.auditor.address), record_id=d.id, reason_code=1, note_hash=new_id()
+        )
         add("Flag", flag, a.auditor)
         for k in (1, 4):
-            batch = DeliveryBatch(
+            batch = records.DeliveryBatch(
                 id=new_id(a.org.address),
                 commitment_ids=tuple(sorted(c.id for c in commitments[:k])),
                 quantities=(500,) * k,
@@ -355,10 +347,12 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
     return list(rows.values())
 
 
-def flags_for(ledger: LedgerContract, a: Actors, target: bytes, n: int) -> list[SignedRecord]:
+def flags_for(
+    ledger: LedgerContract, a: Actors, target: bytes, n: int
+) -> list[records.SignedRecord]:
     domain = ledger.deployment.domain
     return [
-        Flag(
+        records.Flag(
             id=new_id(a.auditor.address), record_id=target, reason_code=1, note_hash=new_id()
         ).sign(a.auditor.key, domain)
         for _ in range(n)

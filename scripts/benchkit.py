@@ -3,17 +3,35 @@ dir) and the BANGFU_* environment that points the worker processes at it."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
+from eth_account.signers.local import LocalAccount
+
 from ledger.config import PROJECT_ROOT, Settings
+from ledger.evm.contract import LedgerContract
+from ledger.evm.deploy import connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stops a worker process if it still runs: SIGTERM, then SIGKILL after 15 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def private_chain(
@@ -51,3 +69,20 @@ def private_chain(
         poll_interval=poll_interval,
     )
     return settings, env
+
+
+def deploy_registered(
+    settings: Settings, chain: LocalChain, county: int, org_code: str
+) -> tuple[LedgerContract, list[LocalAccount]]:
+    """AidLedger deployed on the running private `chain` (deployment saved to `settings`),
+    dev account 1 registered as `county` and account 3 as the organization `org_code`;
+    returns the contract and the dev accounts (0 is the admin)."""
+    w3 = connect(settings)
+    accts = dev_accounts(chain.cfg)
+    admin, county_acct, org = accts[0], accts[1], accts[3]
+    deployment = deploy(w3, admin, settings=settings)
+    deployment.save(settings)
+    ledger = LedgerContract(w3, deployment)
+    ledger.register_county(admin, county_acct.address, county)
+    ledger.register_organization(admin, org.address, org_code)
+    return ledger, accts

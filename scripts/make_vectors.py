@@ -22,20 +22,11 @@ from typing import Any
 
 from eth_account import Account
 
-from ledger.core import merkle
+from ledger.core import merkle, records
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, batch_totals, scoped_id
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    Kind,
-    ProjectAnchor,
-    Receipt,
-    Record,
-)
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "records.json"
 
@@ -51,12 +42,12 @@ SIGNER_KEYS = {
 SIGNERS = {role: Account.from_key(key).address for role, key in SIGNER_KEYS.items()}
 #: Who signs each kind.
 ROLE_OF = {
-    Kind.PROJECT_ANCHOR: "county",
-    Kind.COMMITMENT: "org",
-    Kind.DELIVERY: "org",
-    Kind.RECEIPT: "county",
-    Kind.FLAG: "auditor",
-    Kind.DELIVERY_BATCH: "org",
+    records.Kind.PROJECT_ANCHOR: "county",
+    records.Kind.COMMITMENT: "org",
+    records.Kind.DELIVERY: "org",
+    records.Kind.RECEIPT: "county",
+    records.Kind.FLAG: "auditor",
+    records.Kind.DELIVERY_BATCH: "org",
 }
 DOMAIN = Domain(chain_id=31337, verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
 
@@ -104,13 +95,13 @@ def delivery_lines() -> list[DeliveryLine]:
     ]
 
 
-def examples() -> list[Record]:
+def examples() -> list[records.Record]:
     """One record of each kind, in kind order, referring to one another."""
     project_id = fixed_id("need-project", "county")
     lines = delivery_lines()
     return [
-        ProjectAnchor(
-            id=ProjectAnchor.anchor_id(project_id, 1),
+        records.ProjectAnchor(
+            id=records.ProjectAnchor.anchor_id(project_id, 1),
             project_id=project_id,
             project_kind=ProjectKind.NEED,
             county=522327,
@@ -121,7 +112,7 @@ def examples() -> list[Record]:
             content_hash=fixed("need-content"),
             version=1,
         ),
-        Commitment(
+        records.Commitment(
             id=fixed_id("commitment", "org"),
             need_id=project_id,
             match_id=fixed("match"),
@@ -131,7 +122,7 @@ def examples() -> list[Record]:
             due_date=1_767_225_600,
             terms_hash=fixed("terms"),
         ),
-        Delivery(
+        records.Delivery(
             id=fixed_id("delivery", "org"),
             commitment_id=fixed_id("commitment", "org"),
             quantity=1_200,
@@ -140,19 +131,19 @@ def examples() -> list[Record]:
             beneficiary_count=12,
             beneficiary_root=fixed("beneficiaries"),
         ),
-        Receipt(
+        records.Receipt(
             id=fixed_id("receipt", "county"),
             delivery_id=fixed_id("delivery", "org"),
             confirmed_quantity=1_150,
             note_hash=fixed("receipt-note"),
         ),
-        Flag(
+        records.Flag(
             id=fixed_id("flag", "auditor"),
             record_id=fixed_id("delivery", "org"),
             reason_code=FlagReason.RECEIPT_SHORTFALL,
             note_hash=fixed("flag-note"),
         ),
-        DeliveryBatch(
+        records.DeliveryBatch(
             id=fixed_id("batch", "org"),
             # in ascending id order, as the contract requires (batch_totals sorts them)
             commitment_ids=batch_totals(lines)[0],
@@ -164,11 +155,7 @@ def examples() -> list[Record]:
     ]
 
 
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
-def record_vector(record: Record) -> dict[str, Any]:
+def record_vector(record: records.Record) -> dict[str, Any]:
     role = ROLE_OF[record.KIND]
     signed = record.sign(SIGNER_KEYS[role], DOMAIN)
     return {
@@ -177,30 +164,30 @@ def record_vector(record: Record) -> dict[str, Any]:
         "signer_role": role,
         "signer": signed.signer,
         "type_string": record.type_string(),
-        "typehash": _hex(record.typehash()),
+        "typehash": hex0x(record.typehash()),
         "typed_data": record.typed_data(DOMAIN),
-        "abi_encoded": _hex(record.abi_encoded()),
-        "struct_hash": _hex(record.struct_hash()),
-        "digest": _hex(record.digest(DOMAIN)),
-        "signature": _hex(signed.signature),
-        "canonical_bytes": _hex(signed.canonical_bytes()),
-        "leaf_hash": _hex(signed.leaf_hash()),
+        "abi_encoded": hex0x(record.abi_encoded()),
+        "struct_hash": hex0x(record.struct_hash()),
+        "digest": hex0x(record.digest(DOMAIN)),
+        "signature": hex0x(signed.signature),
+        "canonical_bytes": hex0x(signed.canonical_bytes()),
+        "leaf_hash": hex0x(signed.leaf_hash()),
     }
 
 
 def line_vector(line: DeliveryLine) -> dict[str, Any]:
     return {
         "line": {
-            "commitmentId": _hex(line.commitment_id),
+            "commitmentId": hex0x(line.commitment_id),
             "item": line.item,
             "quantity": line.quantity,
             "unit": line.unit,
             "deliveredAt": line.delivered_at,
-            "beneficiary": _hex(line.beneficiary),
-            "evidenceHash": _hex(line.evidence_hash),
+            "beneficiary": hex0x(line.beneficiary),
+            "evidenceHash": hex0x(line.evidence_hash),
         },
-        "line_bytes": _hex(line.line_bytes()),
-        "leaf_hash": _hex(line.leaf_hash()),
+        "line_bytes": hex0x(line.line_bytes()),
+        "leaf_hash": hex0x(line.leaf_hash()),
     }
 
 
@@ -211,14 +198,14 @@ def build() -> dict[str, Any]:
         "about": "Bangfu Ledger record vectors, format version 1. Regenerate with "
         "`.venv/bin/python scripts/make_vectors.py`.",
         "domain": DOMAIN.as_dict(),
-        "domain_separator": _hex(DOMAIN.separator()),
+        "domain_separator": hex0x(DOMAIN.separator()),
         "signers": {
             role: {"private_key": key, "address": SIGNERS[role]}
             for role, key in SIGNER_KEYS.items()
         },
         "records": [record_vector(r) for r in examples()],
         "delivery_lines": [line_vector(line) for line in lines],
-        "batch_root": _hex(merkle.root([line.leaf_hash() for line in lines])),
+        "batch_root": hex0x(merkle.root([line.leaf_hash() for line in lines])),
     }
 
 

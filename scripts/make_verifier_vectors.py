@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledger.batches.build import build_batch  # noqa: E402
+from ledger.core import records  # noqa: E402
 from ledger.core.fields import (  # noqa: E402
     FlagReason,
     ProjectKind,
@@ -56,17 +57,7 @@ from ledger.core.merkle import (  # noqa: E402
     MerkleTree,
     leaf_hash,
 )
-from ledger.core.records import (  # noqa: E402
-    RECORD_TYPES,
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-    SignedRecord,
-    sha256,
-)
+from ledger.core.records import RECORD_TYPES, sha256  # noqa: E402
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle  # noqa: E402
 from tests.factories import COUNTY_A, start_env  # noqa: E402
 
@@ -98,7 +89,7 @@ def lines_for(commitment: bytes, n: int, tag: str) -> list[DeliveryLine]:
     ]
 
 
-def anchor(county: str) -> ProjectAnchor:
+def anchor(county: str) -> records.ProjectAnchor:
     fields: dict[str, Any] = {
         "id": new_id(county),
         "project_id": new_id(county),
@@ -108,11 +99,11 @@ def anchor(county: str) -> ProjectAnchor:
         "content_hash": sha256(b"need: rice for 40 households"),
         "version": 1,
     }
-    names = {f.name for f in dataclasses.fields(ProjectAnchor)}
+    names = {f.name for f in dataclasses.fields(records.ProjectAnchor)}
     # the human-readable fields, where the record schema has them
     extra = {"title": "册亨县 40 户口粮", "budget": 2_000_000, "end_date": 20261231}
     fields.update({k: v for k, v in extra.items() if k in names})
-    return ProjectAnchor(**fields)
+    return records.ProjectAnchor(**fields)
 
 
 def main() -> int:
@@ -127,16 +118,16 @@ def main() -> int:
 def write(env: Any) -> int:
     a, d = env.actors, env.domain
     county, org, auditor = a.county_a, a.org_a, a.auditor
-    log: list[SignedRecord] = []
+    log: list[records.SignedRecord] = []
 
-    def submit(signed: SignedRecord) -> SignedRecord:
+    def submit(signed: records.SignedRecord) -> records.SignedRecord:
         env.ledger.submit(signed, a.relayers[0])
         log.append(signed)
         return signed
 
     need = anchor(county.address)
     s_need = submit(need.sign(county.key, d))
-    commit = Commitment(
+    commit = records.Commitment(
         id=new_id(org.address),
         need_id=need.project_id,
         match_id=new_id(org.address),
@@ -147,7 +138,7 @@ def write(env: Any) -> int:
         terms_hash=sha256(b"terms"),
     )
     s_commit = submit(commit.sign(org.key, d))
-    delivery = Delivery(
+    delivery = records.Delivery(
         id=new_id(org.address),
         commitment_id=commit.id,
         quantity=30,
@@ -158,7 +149,7 @@ def write(env: Any) -> int:
     )
     s_delivery = submit(delivery.sign(org.key, d))
     s_receipt = submit(
-        Receipt(
+        records.Receipt(
             id=new_id(county.address),
             delivery_id=delivery.id,
             confirmed_quantity=30,
@@ -166,7 +157,7 @@ def write(env: Any) -> int:
         ).sign(county.key, d)
     )
     s_flag = submit(
-        Flag(
+        records.Flag(
             id=new_id(auditor.address),
             record_id=delivery.id,
             reason_code=FlagReason.EVIDENCE_MISMATCH,
@@ -174,7 +165,7 @@ def write(env: Any) -> int:
         ).sign(auditor.key, d)
     )
 
-    def batch_of(lines: list[DeliveryLine], **changes: Any) -> DeliveryBatch:
+    def batch_of(lines: list[DeliveryLine], **changes: Any) -> records.DeliveryBatch:
         b = build_batch(lines, org.address, changes.pop("evidence_hash", bytes(32)))
         b = dataclasses.replace(b, **changes)
         return dataclasses.replace(b, id=scoped_id(org.address, sha256(b.abi_encoded())))
@@ -207,7 +198,7 @@ def write(env: Any) -> int:
     assert size == len(log) and tree.root() == chain_root, "the local tree is not the chain's"
     chain = {"chain_id": d.chain_id, "contract": d.verifying_contract, "block": block}
 
-    def bundle(signed: SignedRecord, n: int = size) -> dict[str, Any]:
+    def bundle(signed: records.SignedRecord, n: int = size) -> dict[str, Any]:
         i = log.index(signed)
         return {
             "format": "bangfu-proof/1",
@@ -227,7 +218,7 @@ def write(env: Any) -> int:
         }
 
     def line(
-        signed: SignedRecord, lines: list[DeliveryLine], t: MerkleTree, k: int
+        signed: records.SignedRecord, lines: list[DeliveryLine], t: MerkleTree, k: int
     ) -> dict[str, Any]:
         out = bundle(signed)
         out["batch"] = {

@@ -40,19 +40,11 @@ from ledger.audit.rows import (
     report_invalid,
     row_fail,
 )
+from ledger.core import records
 from ledger.core.fields import from_text32
 from ledger.core.lines import DeliveryLine
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-    RecordError,
-    leaf_hash,
-)
+from ledger.core.records import RecordError, leaf_hash
 
 __all__ = [
     "LINES",
@@ -209,7 +201,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
             leaf.tx_hash.lower(),
             leaf.log_index,
         )
-        if isinstance(r, ProjectAnchor):
+        if isinstance(r, records.ProjectAnchor):
             out["project_anchors"][(rid,)] = (
                 to_hex(r.project_id),
                 r.project_kind,
@@ -223,7 +215,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
                 r.end_date,
             )
             anchors[to_hex(r.project_id)].append((r.version, r.county, r.category))
-        elif isinstance(r, Commitment):
+        elif isinstance(r, records.Commitment):
             versions = anchors.get(to_hex(r.need_id))
             county, category = (max(versions)[1:]) if versions else (0, 0)
             commits[rid] = [s.signer, county, category, 0, 0]
@@ -242,8 +234,8 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
                 0,
                 leaf.block_time,
             )
-        elif isinstance(r, Delivery | DeliveryBatch):
-            if isinstance(r, Delivery):
+        elif isinstance(r, records.Delivery | records.DeliveryBatch):
+            if isinstance(r, records.Delivery):
                 parts = [(r.commitment_id, r.quantity)]
                 at, count, root, batch, lines = (
                     r.delivered_at,
@@ -281,7 +273,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
                     0,
                 )
                 shares[rid].append(key)
-        elif isinstance(r, Receipt):
+        elif isinstance(r, records.Receipt):
             did = to_hex(r.delivery_id)
             keys = shares.get(did, [])
             cid = keys[0][1] if keys else ZERO_HEX
@@ -301,7 +293,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
                 r.confirmed_quantity,
                 to_hex(r.note_hash),
             )
-        elif isinstance(r, Flag):
+        elif isinstance(r, records.Flag):
             out["flags"][(rid,)] = (
                 to_hex(r.record_id),
                 s.signer,
@@ -422,7 +414,7 @@ def _batch_lines(
     batches = {
         leaf.id_hex: leaf.record.record
         for leaf in replay.leaves
-        if isinstance(leaf.record.record, DeliveryBatch)
+        if isinstance(leaf.record.record, records.DeliveryBatch)
     }
     lines: dict[str, list[DeliveryLine]] = defaultdict(list)
     trees: dict[str, MerkleTree] = defaultdict(MerkleTree)

@@ -12,13 +12,14 @@ from sqlalchemy import func, select, update
 from ledger.batches.files import MAX_ITEM_CHARS, MAX_LINE_QUANTITY
 from ledger.batches.wire import FrameReader
 from ledger.core.errors import BatchError, ConflictError, RecordError
+from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine
 from ledger.core.merkle import Frontier, leaf_hash
 from ledger.core.records import DeliveryBatch, SignedRecord
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.db import Database
 
-__all__ = ["FLUSH_LINES", "LINE_COLUMNS", "LineReceiver", "insert_lines_sql"]
+__all__ = ["FLUSH_LINES", "LINE_COLUMNS", "LineReceiver", "insert_lines_sql", "line_row"]
 
 #: batch_lines columns in the order LineReceiver builds its rows.
 LINE_COLUMNS = (
@@ -47,8 +48,23 @@ def insert_lines_sql(db: Database) -> str:
     )
 
 
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
+def line_row(
+    batch_id: str, index: int, line_bytes: bytes, leaf: bytes, line: DeliveryLine
+) -> tuple[Any, ...]:
+    """One batch_lines row, its values in `LINE_COLUMNS` order (`batch_id` is 0x-hex)."""
+    return (
+        batch_id,
+        index,
+        line_bytes,
+        hex0x(leaf),
+        hex0x(line.commitment_id),
+        hex0x(line.beneficiary),
+        line.quantity,
+        line.item,
+        line.unit,
+        line.delivered_at,
+        hex0x(line.evidence_hash),
+    )
 
 
 def _check_line(line_bytes: bytes, index: int, commitments: set[bytes]) -> DeliveryLine:
@@ -60,7 +76,7 @@ def _check_line(line_bytes: bytes, index: int, commitments: set[bytes]) -> Deliv
         ) from None
     if line.commitment_id not in commitments:
         raise BatchError(
-            f"line {index} delivers against commitment {_hex(line.commitment_id)}, which the "
+            f"line {index} delivers against commitment {hex0x(line.commitment_id)}, which the "
             "signed batch does not list",
             code="line_commitment_not_in_batch",
             line_index=index,
@@ -135,23 +151,9 @@ class LineReceiver:
             # from_bytes accepts only the exact encoding, so these bytes are the line's own.
             leaf = leaf_hash(line_bytes)
             self.frontier.append(leaf)
-            cid = _hex(line.commitment_id)
+            cid = hex0x(line.commitment_id)
             self.totals[cid] = self.totals.get(cid, 0) + line.quantity
-            self.pending.append(
-                (
-                    self.batch_id,
-                    index,
-                    line_bytes,
-                    _hex(leaf),
-                    cid,
-                    _hex(line.beneficiary),
-                    line.quantity,
-                    line.item,
-                    line.unit,
-                    line.delivered_at,
-                    _hex(line.evidence_hash),
-                )
-            )
+            self.pending.append(line_row(self.batch_id, index, line_bytes, leaf, line))
         return len(self.pending)
 
     def flush(self) -> int:
@@ -164,7 +166,7 @@ class LineReceiver:
         with self.db.write() as session:
             values: dict[str, Any] = {"lines_received": new_held}
             if complete:
-                values["lines_root"] = _hex(self.frontier.root())
+                values["lines_root"] = hex0x(self.frontier.root())
                 values["totals"] = json.dumps(self.totals, sort_keys=True)
             moved = session.execute(
                 update(BatchUpload)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ledger.batches.files import MAX_BATCH_LINES
 from ledger.batches.receive import FLUSH_LINES, LineReceiver, insert_lines_sql
 from ledger.core.errors import BatchError, ConflictError, LedgerError, NotFoundError, RecordError
+from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import (
     DeliveryBatch,
@@ -37,10 +38,6 @@ from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry
 
 __all__ = ["BatchService", "UploadInfo"]
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ class BatchService:
             raise BatchError(
                 f"批次明细行过多 / line_count must be 1..{MAX_BATCH_LINES}", code="bad_line_count"
             )
-        rid = _hex(rec.id)
+        rid = hex0x(rec.id)
         data = signed.canonical_bytes()
         with self.db.write() as session:
             row = session.scalars(select(BatchUpload).where(BatchUpload.batch_id == rid)).first()
@@ -211,15 +208,15 @@ class BatchService:
         rec = signed.record
         assert isinstance(rec, DeliveryBatch)
         try:
-            if row.lines_root != _hex(rec.batch_root):
+            if row.lines_root != hex0x(rec.batch_root):
                 raise BatchError(
                     f"the lines' root is {row.lines_root}, but the signed batch root is "
-                    f"{_hex(rec.batch_root)}: the lines are not the ones that were signed",
+                    f"{hex0x(rec.batch_root)}: the lines are not the ones that were signed",
                     code="batch_root_mismatch",
                 )
             totals = json.loads(row.totals or "{}")
             signed_totals = {
-                _hex(c): int(q) for c, q in zip(rec.commitment_ids, rec.quantities, strict=True)
+                hex0x(c): int(q) for c, q in zip(rec.commitment_ids, rec.quantities, strict=True)
             }
             if totals != signed_totals:
                 raise BatchError(
@@ -360,7 +357,7 @@ class BatchService:
             return {
                 "format": "bangfu-proof/1",
                 "record": {
-                    "bytes": _hex(entry.record_bytes),
+                    "bytes": hex0x(entry.record_bytes),
                     "leaf_hash": entry.leaf_hash,
                     "index": entry.leaf_index,
                 },
@@ -368,15 +365,15 @@ class BatchService:
                     "size": cp.log_size,
                     "root": cp.log_root,
                     "inclusion": [
-                        _hex(h) for h in log_tree.inclusion_proof(entry.leaf_index, cp.log_size)
+                        hex0x(h) for h in log_tree.inclusion_proof(entry.leaf_index, cp.log_size)
                     ],
                 },
                 "batch": {
-                    "line_bytes": _hex(line.line_bytes),
+                    "line_bytes": hex0x(line.line_bytes),
                     "line_index": index,
                     "line_count": rec.line_count,
-                    "batch_root": _hex(rec.batch_root),
-                    "inclusion": [_hex(h) for h in tree.inclusion_proof(index)],
+                    "batch_root": hex0x(rec.batch_root),
+                    "inclusion": [hex0x(h) for h in tree.inclusion_proof(index)],
                 },
                 "consistency": None,
                 "chain": {

@@ -84,12 +84,11 @@ class Report:
 
 
 @dataclass
-class _Agg:
-    commitments: int = 0
+class _Agg(Triple):
+    """A group's funds committed, delivered and confirmed and its commitments (`Triple`),
+    plus how many of those commitments are in kind and the ids of the records summed."""
+
     in_kind: int = 0
-    committed: int = 0
-    delivered: int = 0
-    confirmed: int = 0
     records: set[str] = field(default_factory=set)
 
     def cells(self) -> dict[str, Any]:

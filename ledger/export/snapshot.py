@@ -22,14 +22,7 @@ from ledger.core.errors import LedgerError, PeriodError
 from ledger.core.merkle import MerkleTree, root
 from ledger.core.records import leaf_hash
 from ledger.library.models import KeyCounty
-from ledger.store.models import (
-    CommitmentRow,
-    DeliveryRow,
-    FlagRow,
-    LogEntry,
-    ProjectAnchorRow,
-    ReceiptRow,
-)
+from ledger.store import models
 from ledger.store.queries.orgs import org_codes, org_names
 
 #: Periods are calendar periods in China Standard Time (UTC+8, no daylight saving).
@@ -224,13 +217,13 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
             code=codes.BAD_PROVINCE,
         )
     size = session.scalar(
-        select(func.count()).select_from(LogEntry).where(LogEntry.block_time < cutoff)
+        select(func.count()).select_from(models.LogEntry).where(models.LogEntry.block_time < cutoff)
     )
     size = int(size or 0)
     leaves = session.execute(
-        select(LogEntry.leaf_index, LogEntry.leaf_hash, LogEntry.block_number)
-        .where(LogEntry.leaf_index < size)
-        .order_by(LogEntry.leaf_index)
+        select(models.LogEntry.leaf_index, models.LogEntry.leaf_hash, models.LogEntry.block_number)
+        .where(models.LogEntry.leaf_index < size)
+        .order_by(models.LogEntry.leaf_index)
     ).all()
     if len(leaves) != size or (leaves and leaves[-1][0] != size - 1):
         # entries before the cut-off are a prefix of the log only if the index has no gaps
@@ -241,13 +234,13 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
     tree = MerkleTree(bytes.fromhex(h[2:]) for _, h, _ in leaves)
     last_block = int(leaves[-1][2]) if leaves else None
 
-    before = LogEntry.leaf_index < size
+    before = models.LogEntry.leaf_index < size
     needs: dict[str, Need] = {}
     rows = session.execute(
-        select(ProjectAnchorRow, LogEntry.block_time)
-        .join(LogEntry, LogEntry.record_id == ProjectAnchorRow.record_id)
-        .where(before, ProjectAnchorRow.project_kind == 1)
-        .order_by(LogEntry.leaf_index)
+        select(models.ProjectAnchorRow, models.LogEntry.block_time)
+        .join(models.LogEntry, models.LogEntry.record_id == models.ProjectAnchorRow.record_id)
+        .where(before, models.ProjectAnchorRow.project_kind == 1)
+        .order_by(models.LogEntry.leaf_index)
     ).all()
     for a, t in rows:
         if not _in_province(a.county, province):
@@ -261,10 +254,10 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
     commitments: dict[str, CommitmentState] = {}
     tx_hashes: dict[str, str] = {}
     for c, t, tx in session.execute(
-        select(CommitmentRow, LogEntry.block_time, LogEntry.tx_hash)
-        .join(LogEntry, LogEntry.record_id == CommitmentRow.record_id)
+        select(models.CommitmentRow, models.LogEntry.block_time, models.LogEntry.tx_hash)
+        .join(models.LogEntry, models.LogEntry.record_id == models.CommitmentRow.record_id)
         .where(before)
-        .order_by(LogEntry.leaf_index)
+        .order_by(models.LogEntry.leaf_index)
     ).all():
         if not _in_province(c.county, province):
             continue
@@ -277,10 +270,10 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
     deliveries: list[DeliveryShare] = []
     by_record: dict[str, DeliveryShare] = {}
     for d, t in session.execute(
-        select(DeliveryRow, LogEntry.block_time)
-        .join(LogEntry, LogEntry.record_id == DeliveryRow.record_id)
+        select(models.DeliveryRow, models.LogEntry.block_time)
+        .join(models.LogEntry, models.LogEntry.record_id == models.DeliveryRow.record_id)
         .where(before)
-        .order_by(LogEntry.leaf_index, DeliveryRow.commitment_id)
+        .order_by(models.LogEntry.leaf_index, models.DeliveryRow.commitment_id)
     ).all():
         state = commitments.get(d.commitment_id)
         if state is None:
@@ -298,10 +291,10 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
             state.delivery_ids.append(d.record_id)
 
     for r, rt in session.execute(
-        select(ReceiptRow, LogEntry.block_time)
-        .join(LogEntry, LogEntry.record_id == ReceiptRow.record_id)
+        select(models.ReceiptRow, models.LogEntry.block_time)
+        .join(models.LogEntry, models.LogEntry.record_id == models.ReceiptRow.record_id)
         .where(before)
-        .order_by(LogEntry.leaf_index)
+        .order_by(models.LogEntry.leaf_index)
     ).all():
         target = by_record.get(r.delivery_id)
         if target is None:
@@ -316,10 +309,10 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
     flags = [
         FlagState(f.record_id, f.target_id, f.reason_code, int(t))
         for f, t in session.execute(
-            select(FlagRow, LogEntry.block_time)
-            .join(LogEntry, LogEntry.record_id == FlagRow.record_id)
+            select(models.FlagRow, models.LogEntry.block_time)
+            .join(models.LogEntry, models.LogEntry.record_id == models.FlagRow.record_id)
             .where(before)
-            .order_by(LogEntry.leaf_index)
+            .order_by(models.LogEntry.leaf_index)
         ).all()
     ]
 

@@ -25,15 +25,7 @@ from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
-from ledger.store.models import (
-    CommitmentRow,
-    DeliveryRow,
-    FlagRow,
-    LogEntry,
-    ProjectAnchorRow,
-    ReceiptRow,
-    RoleEvent,
-)
+from ledger.store import models
 
 __all__ = ["INDEXED_EVENTS", "LogApplier", "get_logs"]
 
@@ -141,16 +133,16 @@ class LogApplier:
         org_code: str | None = None,
     ) -> None:
         exists = session.scalar(
-            select(RoleEvent.id).where(
-                RoleEvent.chain_id == pos["chain_id"],
-                RoleEvent.block_hash == pos["block_hash"],
-                RoleEvent.tx_hash == pos["tx_hash"],
-                RoleEvent.log_index == pos["log_index"],
+            select(models.RoleEvent.id).where(
+                models.RoleEvent.chain_id == pos["chain_id"],
+                models.RoleEvent.block_hash == pos["block_hash"],
+                models.RoleEvent.tx_hash == pos["tx_hash"],
+                models.RoleEvent.log_index == pos["log_index"],
             )
         )
         if exists is None:
             session.add(
-                RoleEvent(
+                models.RoleEvent(
                     address=Web3.to_checksum_address(account),
                     role=role,
                     granted=granted,
@@ -211,7 +203,7 @@ class LogApplier:
         if not self._staged:
             return
         session.flush()
-        session.execute(insert(LogEntry), [row for row, _ in self._staged])
+        session.execute(insert(models.LogEntry), [row for row, _ in self._staged])
         for row, signed in self._staged:
             self._project(session, signed, row["record_id"], row["block_time"])
         self._staged.clear()
@@ -222,7 +214,7 @@ class LogApplier:
         kind = signed.kind
         if kind == Kind.PROJECT_ANCHOR:
             session.add(
-                ProjectAnchorRow(
+                models.ProjectAnchorRow(
                     record_id=rid,
                     project_id=hex0x(r.project_id),
                     project_kind=r.project_kind,
@@ -238,13 +230,13 @@ class LogApplier:
             )
         elif kind == Kind.COMMITMENT:
             need = session.scalars(
-                select(ProjectAnchorRow)
-                .where(ProjectAnchorRow.project_id == hex0x(r.need_id))
-                .order_by(ProjectAnchorRow.version.desc())
+                select(models.ProjectAnchorRow)
+                .where(models.ProjectAnchorRow.project_id == hex0x(r.need_id))
+                .order_by(models.ProjectAnchorRow.version.desc())
                 .limit(1)
             ).first()
             session.add(
-                CommitmentRow(
+                models.CommitmentRow(
                     record_id=rid,
                     need_id=hex0x(r.need_id),
                     match_id=hex0x(r.match_id),
@@ -292,16 +284,18 @@ class LogApplier:
                 )
         elif kind == Kind.RECEIPT:
             shares = session.scalars(
-                select(DeliveryRow).where(DeliveryRow.record_id == hex0x(r.delivery_id))
+                select(models.DeliveryRow).where(
+                    models.DeliveryRow.record_id == hex0x(r.delivery_id)
+                )
             ).all()
             share = shares[0] if shares else None
             if share is not None:
                 share.receipted = True
-            commitment = session.get(CommitmentRow, share.commitment_id) if share else None
+            commitment = session.get(models.CommitmentRow, share.commitment_id) if share else None
             if commitment is not None:
                 commitment.confirmed += r.confirmed_quantity
             session.add(
-                ReceiptRow(
+                models.ReceiptRow(
                     record_id=rid,
                     delivery_id=hex0x(r.delivery_id),
                     commitment_id=share.commitment_id if share else hex0x(bytes(32)),
@@ -315,7 +309,7 @@ class LogApplier:
             )
         elif kind == Kind.FLAG:
             session.add(
-                FlagRow(
+                models.FlagRow(
                     record_id=rid,
                     target_id=hex0x(r.record_id),
                     auditor=signed.signer,
@@ -339,11 +333,11 @@ class LogApplier:
         batch: bool,
         line_count: int,
     ) -> None:
-        commitment = session.get(CommitmentRow, cid)
+        commitment = session.get(models.CommitmentRow, cid)
         if commitment is not None:
             commitment.delivered += qty
         session.add(
-            DeliveryRow(
+            models.DeliveryRow(
                 record_id=rid,
                 commitment_id=cid,
                 org=org,

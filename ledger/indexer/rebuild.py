@@ -18,28 +18,19 @@ from ledger.core.errors import ChainError, ConfigError
 from ledger.core.hexes import hex0x
 from ledger.evm.contract import LedgerContract
 from ledger.indexer.worker import Indexer, IndexStatus
+from ledger.store import models
 from ledger.store.db import Database
-from ledger.store.models import (
-    Base,
-    CommitmentRow,
-    DeliveryRow,
-    FlagRow,
-    LogEntry,
-    ProjectAnchorRow,
-    ReceiptRow,
-    RoleEvent,
-)
 
 #: The tables the indexer derives from chain events alone, with the columns that are
 #: local bookkeeping (surrogate keys) rather than facts, so they are left out of digests.
 READ_MODEL: dict[str, tuple[str, ...]] = {
-    LogEntry.__tablename__: (),
-    ProjectAnchorRow.__tablename__: (),
-    CommitmentRow.__tablename__: (),
-    DeliveryRow.__tablename__: ("id",),
-    ReceiptRow.__tablename__: (),
-    FlagRow.__tablename__: (),
-    RoleEvent.__tablename__: ("id",),
+    models.LogEntry.__tablename__: (),
+    models.ProjectAnchorRow.__tablename__: (),
+    models.CommitmentRow.__tablename__: (),
+    models.DeliveryRow.__tablename__: ("id",),
+    models.ReceiptRow.__tablename__: (),
+    models.FlagRow.__tablename__: (),
+    models.RoleEvent.__tablename__: ("id",),
 }
 
 
@@ -95,7 +86,7 @@ def digest(db: Database) -> Digest:
                 continue
             h = hashlib.sha256()
             n = 0
-            for line in table_rows(session, Base.metadata.tables[name], skip):
+            for line in table_rows(session, models.Base.metadata.tables[name], skip):
                 h.update(line.encode())
                 h.update(b"\n")
                 n += 1
@@ -114,9 +105,9 @@ def rebuild(
     db = Database(url)
     db.migrate()
     with db.read() as session:
-        if session.scalar(select(LogEntry.leaf_index).limit(1)) is not None or session.scalar(
-            select(RoleEvent.id).limit(1)
-        ):
+        if session.scalar(
+            select(models.LogEntry.leaf_index).limit(1)
+        ) is not None or session.scalar(select(models.RoleEvent.id).limit(1)):
             raise ConfigError(
                 f"{db.engine.url.render_as_string(hide_password=True)} already holds indexed "
                 "rows; rebuild into a new, empty database",

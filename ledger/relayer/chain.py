@@ -8,10 +8,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
+
+from ledger.core.events import RECORD_APPENDED_TOPIC, decode_record_appended
+from ledger.core.hexes import hex0x
 
 
 @dataclass
@@ -24,7 +26,6 @@ class OnChain:
     block_hash: str
 
 
-RECORD_APPENDED = keccak(text="RecordAppended(uint256,bytes32,uint8,bytes32,bytes)")
 RECORD_KIND = keccak(text="recordKind(bytes32)")[:4]
 
 
@@ -35,16 +36,16 @@ def locate(w3: Web3, address: str, from_block: int, record_id: bytes) -> OnChain
             "address": Web3.to_checksum_address(address),
             "fromBlock": max(0, from_block),
             "toBlock": "latest",
-            "topics": ["0x" + RECORD_APPENDED.hex(), None, "0x" + bytes(record_id).hex()],
+            "topics": [hex0x(RECORD_APPENDED_TOPIC), None, hex0x(record_id)],
         }
     )
     if not logs:
         return None
     entry = logs[-1]
-    leaf, _record = abi_decode(["bytes32", "bytes"], bytes(entry["data"]))
+    event = decode_record_appended(entry["topics"], entry["data"])
     return OnChain(
-        index=int.from_bytes(bytes(entry["topics"][1]), "big"),
-        leaf_hash=bytes(leaf),
+        index=event.index,
+        leaf_hash=event.leaf_hash,
         block_number=int(entry["blockNumber"]),
         block_hash=HexBytes(entry["blockHash"]).to_0x_hex(),
     )

@@ -15,20 +15,10 @@ import time
 from collections.abc import Sequence
 from datetime import date
 
-from ledger.core import merkle
+from ledger.core import merkle, records
 from ledger.core.errors import ApiError, ApiUnreachable, RecordError, RecordFailed, WaitTimeout
 from ledger.core.fields import FlagReason, ProjectKind, date_code, text32
 from ledger.core.lines import DeliveryLine, batch_totals, new_id
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-    ResourceKind,
-    SignedRecord,
-)
 from ledger.sdk.fields import record_from_fields
 from ledger.sdk.library import LibraryApi
 from ledger.sdk.records import (
@@ -76,7 +66,7 @@ class BangfuClient(RecordsApi, LibraryApi):
         end_date: date | int | None = None,
         content_hash: bytes | str = _ZERO,
         version: int = 1,
-    ) -> SignedRecord:
+    ) -> records.SignedRecord:
         """Anchors one version of a need (county) or supply (organization) project.
 
         `title` is what the signer reads (1..200 UTF-8 bytes); `budget` is in fen;
@@ -84,8 +74,8 @@ class BangfuClient(RecordsApi, LibraryApi):
         the signer's address: make it with `new_project_id()`."""
         pid = as_bytes32(project_id, "project_id")
         return self.sign(
-            ProjectAnchor(
-                id=ProjectAnchor.anchor_id(pid, version),
+            records.ProjectAnchor(
+                id=records.ProjectAnchor.anchor_id(pid, version),
                 project_id=pid,
                 project_kind=int(project_kind),
                 county=county,
@@ -114,15 +104,15 @@ class BangfuClient(RecordsApi, LibraryApi):
         need_id: bytes | str,
         *,
         quantity: int,
-        resource_kind: ResourceKind | int = ResourceKind.FUNDS,
+        resource_kind: records.ResourceKind | int = records.ResourceKind.FUNDS,
         unit: str = "",
         due_date: int = 0,
         match_id: bytes | str = _ZERO,
         terms_hash: bytes | str = _ZERO,
-    ) -> SignedRecord:
+    ) -> records.SignedRecord:
         """An organization's promise for a matched need, with a fresh id. Funds are in fen."""
         return self.sign(
-            Commitment(
+            records.Commitment(
                 id=new_id(self._signer()),
                 need_id=as_bytes32(need_id, "need_id"),
                 match_id=as_bytes32(match_id, "match_id"),
@@ -143,10 +133,10 @@ class BangfuClient(RecordsApi, LibraryApi):
         evidence_hash: bytes | str = _ZERO,
         beneficiary_count: int = 0,
         beneficiary_root: bytes | str = _ZERO,
-    ) -> SignedRecord:
+    ) -> records.SignedRecord:
         """One delivery against a commitment, with a fresh id (`delivered_at` defaults to now)."""
         return self.sign(
-            Delivery(
+            records.Delivery(
                 id=new_id(self._signer()),
                 commitment_id=as_bytes32(commitment_id, "commitment_id"),
                 quantity=quantity,
@@ -159,13 +149,13 @@ class BangfuClient(RecordsApi, LibraryApi):
 
     def delivery_batch(
         self, lines: Sequence[DeliveryLine], *, evidence_hash: bytes | str = _ZERO
-    ) -> SignedRecord:
+    ) -> records.SignedRecord:
         """Many delivery lines as one record: the RFC 9162 root over the lines is signed."""
         if not lines:
             raise RecordError("批次没有明细行 / a batch needs at least one line", code="EmptyBatch")
         cids, quantities = batch_totals(lines)
         return self.sign(
-            DeliveryBatch(
+            records.DeliveryBatch(
                 id=new_id(self._signer()),
                 commitment_ids=cids,
                 quantities=quantities,
@@ -181,10 +171,10 @@ class BangfuClient(RecordsApi, LibraryApi):
         *,
         confirmed_quantity: int,
         note_hash: bytes | str = _ZERO,
-    ) -> SignedRecord:
+    ) -> records.SignedRecord:
         """A county's confirmation of a delivery, with a fresh id."""
         return self.sign(
-            Receipt(
+            records.Receipt(
                 id=new_id(self._signer()),
                 delivery_id=as_bytes32(delivery_id, "delivery_id"),
                 confirmed_quantity=confirmed_quantity,
@@ -198,10 +188,10 @@ class BangfuClient(RecordsApi, LibraryApi):
         *,
         reason: FlagReason | int = FlagReason.OTHER,
         note_hash: bytes | str = _ZERO,
-    ) -> SignedRecord:
+    ) -> records.SignedRecord:
         """An auditor's note on any record, with a fresh id."""
         return self.sign(
-            Flag(
+            records.Flag(
                 id=new_id(self._signer()),
                 record_id=as_bytes32(record_id, "record_id"),
                 reason_code=int(reason),

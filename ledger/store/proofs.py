@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import NotFoundError, ProofError
 from ledger.core.fields import parse_bytes32
+from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import SignedRecord
 from ledger.store.db import Database
@@ -23,10 +24,6 @@ from ledger.store.models import IndexerCheckpoint, LogEntry
 from ledger.tools.proofcheck import FORMAT
 
 __all__ = ["LogProofs", "proofs_for"]
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
 
 
 @dataclass
@@ -103,7 +100,7 @@ class LogProofs:
             cp = session.get(IndexerCheckpoint, "main")
             return {
                 "size": size,
-                "root": _hex(tree.root(size)),
+                "root": hex0x(tree.root(size)),
                 "block": cp.last_block if cp else None,
             }
 
@@ -111,7 +108,7 @@ class LogProofs:
         if isinstance(record, int):
             entry = session.get(LogEntry, record)
         else:
-            rid = _hex(parse_bytes32(record, "record_id"))
+            rid = hex0x(parse_bytes32(record, "record_id"))
             entry = session.scalar(select(LogEntry).where(LogEntry.record_id == rid))
         if entry is None:
             raise NotFoundError(
@@ -138,13 +135,13 @@ class LogProofs:
                 "kind": entry.kind,
                 "signer": entry.signer,
                 "index": entry.leaf_index,
-                "bytes": _hex(entry.record_bytes),
+                "bytes": hex0x(entry.record_bytes),
                 "leaf_hash": entry.leaf_hash,
                 "block_number": entry.block_number,
                 "tx_hash": entry.tx_hash,
                 "size": n,
-                "root": _hex(tree.root(n)),
-                "inclusion": [_hex(h) for h in tree.inclusion_proof(entry.leaf_index, n)],
+                "root": hex0x(tree.root(n)),
+                "inclusion": [hex0x(h) for h in tree.inclusion_proof(entry.leaf_index, n)],
             }
 
     def consistency(self, old: int, new: int | None = None) -> dict[str, Any]:
@@ -157,10 +154,10 @@ class LogProofs:
                 )
             return {
                 "old_size": old,
-                "old_root": _hex(tree.root(old)),
+                "old_root": hex0x(tree.root(old)),
                 "new_size": n,
-                "new_root": _hex(tree.root(n)),
-                "proof": [_hex(h) for h in tree.consistency_proof(old, n)],
+                "new_root": hex0x(tree.root(n)),
+                "proof": [hex0x(h) for h in tree.consistency_proof(old, n)],
             }
 
     def _block_at_size(

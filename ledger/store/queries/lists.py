@@ -17,14 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.fields import CATEGORIES, CATEGORY_EN
 from ledger.core.records import Kind, SignedRecord
-from ledger.store.models import (
-    CommitmentRow,
-    DeliveryRow,
-    FlagRow,
-    LogEntry,
-    ProjectAnchorRow,
-    ReceiptRow,
-)
+from ledger.store import models
 from ledger.store.queries.orgs import org_codes, org_signers
 
 MAX_PAGE = 500
@@ -66,7 +59,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         ) from None
 
 
-def location(entry: LogEntry) -> dict[str, Any]:
+def location(entry: models.LogEntry) -> dict[str, Any]:
     return {
         "record_id": entry.record_id,
         "leaf_index": entry.leaf_index,
@@ -102,22 +95,22 @@ def apply_filters(stmt: Select[Any], model: Any, f: Filters) -> Select[Any]:
     if f.project is not None:
         if hasattr(model, "need_id"):
             stmt = stmt.where(model.need_id == f.project.lower())
-        elif model is ProjectAnchorRow:
-            stmt = stmt.where(ProjectAnchorRow.project_id == f.project.lower())
+        elif model is models.ProjectAnchorRow:
+            stmt = stmt.where(models.ProjectAnchorRow.project_id == f.project.lower())
         elif hasattr(model, "commitment_id"):
-            needs = select(CommitmentRow.record_id).where(
-                CommitmentRow.need_id == f.project.lower()
+            needs = select(models.CommitmentRow.record_id).where(
+                models.CommitmentRow.need_id == f.project.lower()
             )
             stmt = stmt.where(model.commitment_id.in_(needs))
     if f.commitment is not None:
         if hasattr(model, "commitment_id"):
             stmt = stmt.where(model.commitment_id == f.commitment.lower())
-        elif model is CommitmentRow:
-            stmt = stmt.where(CommitmentRow.record_id == f.commitment.lower())
+        elif model is models.CommitmentRow:
+            stmt = stmt.where(models.CommitmentRow.record_id == f.commitment.lower())
     if f.since is not None:
-        stmt = stmt.where(LogEntry.block_time >= f.since)
+        stmt = stmt.where(models.LogEntry.block_time >= f.since)
     if f.until is not None:
-        stmt = stmt.where(LogEntry.block_time < f.until)
+        stmt = stmt.where(models.LogEntry.block_time < f.until)
     return stmt
 
 
@@ -135,11 +128,11 @@ def _row_dict(row: Any, codes: dict[str, str]) -> dict[str, Any]:
 
 
 LISTS: dict[str, Any] = {
-    "commitments": CommitmentRow,
-    "deliveries": DeliveryRow,
-    "receipts": ReceiptRow,
-    "flags": FlagRow,
-    "projects": ProjectAnchorRow,
+    "commitments": models.CommitmentRow,
+    "deliveries": models.DeliveryRow,
+    "receipts": models.ReceiptRow,
+    "flags": models.FlagRow,
+    "projects": models.ProjectAnchorRow,
 }
 
 
@@ -150,20 +143,22 @@ def list_records(
     model = LISTS[what]
     limit = max(1, min(limit, MAX_PAGE))
     before = decode_cursor(cursor)
-    stmt = select(model, LogEntry).join(LogEntry, LogEntry.record_id == model.record_id)
+    stmt = select(model, models.LogEntry).join(
+        models.LogEntry, models.LogEntry.record_id == model.record_id
+    )
     stmt = apply_filters(stmt, model, f)
     if before is not None:
-        stmt = stmt.where(LogEntry.leaf_index < before)
-    order: list[Any] = [LogEntry.leaf_index.desc()]
-    if model is DeliveryRow:
-        order.append(DeliveryRow.commitment_id)
+        stmt = stmt.where(models.LogEntry.leaf_index < before)
+    order: list[Any] = [models.LogEntry.leaf_index.desc()]
+    if model is models.DeliveryRow:
+        order.append(models.DeliveryRow.commitment_id)
     stmt = stmt.order_by(*order).limit(limit + 1)
     rows = session.execute(stmt).all()
     codes = org_codes(session)
     items = [{**_row_dict(r, codes), "chain": location(e)} for r, e in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][1].leaf_index) if len(rows) > limit else None
     if (
-        model is DeliveryRow
+        model is models.DeliveryRow
         and next_cursor
         and rows[limit][1].leaf_index == rows[limit - 1][1].leaf_index
     ):
@@ -176,7 +171,9 @@ def list_records(
 
 def get_record(session: Session, record_id: str) -> dict[str, Any]:
     """One record: its decoded fields, canonical bytes, leaf hash and chain location."""
-    entry = session.scalars(select(LogEntry).where(LogEntry.record_id == record_id.lower())).first()
+    entry = session.scalars(
+        select(models.LogEntry).where(models.LogEntry.record_id == record_id.lower())
+    ).first()
     if entry is None:
         raise NotFoundError(f"no record {record_id} is indexed (yet)", code="record_not_found")
     signed = SignedRecord.from_bytes(entry.record_bytes)
@@ -191,9 +188,13 @@ def get_record(session: Session, record_id: str) -> dict[str, Any]:
     }
 
 
-def records_in_tx(session: Session, tx_hash: str) -> list[LogEntry]:
+def records_in_tx(session: Session, tx_hash: str) -> list[models.LogEntry]:
     """The log entries one transaction appended, in log order."""
-    stmt = select(LogEntry).where(LogEntry.tx_hash == tx_hash.lower()).order_by(LogEntry.leaf_index)
+    stmt = (
+        select(models.LogEntry)
+        .where(models.LogEntry.tx_hash == tx_hash.lower())
+        .order_by(models.LogEntry.leaf_index)
+    )
     return list(session.scalars(stmt))
 
 
@@ -201,10 +202,12 @@ def overview(session: Session) -> dict[str, Any]:
     """Counts for the health page and the portal's home."""
     counts = {
         kind.slug: session.scalar(
-            select(func.count()).select_from(LogEntry).where(LogEntry.kind == int(kind))
+            select(func.count())
+            .select_from(models.LogEntry)
+            .where(models.LogEntry.kind == int(kind))
         )
         or 0
         for kind in Kind
     }
-    size = session.scalar(select(func.count()).select_from(LogEntry)) or 0
+    size = session.scalar(select(func.count()).select_from(models.LogEntry)) or 0
     return {"log_size": size, "records": counts}

@@ -110,33 +110,35 @@ def timeline(session: Session, project_id: str) -> Timeline:
             )
         )
     by_id = {c.record_id: c for c in commitments}
-    for d in deliveries:
-        c = by_id[d.commitment_id]
-        steps.append(
-            step(
-                "delivered",
-                d.record_id,
-                resource_kind=c.resource_kind,
-                unit=c.unit,
-                commitment_id=d.commitment_id,
-                quantity=d.quantity,
-                batch=d.batch,
-                line_count=d.line_count,
-                beneficiary_count=d.beneficiary_count,
-            )
+
+    def goods_step(stage: str, record_id: str, commitment_id: str, /, **detail: Any) -> Step:
+        """A delivery's or a receipt's step, in its commitment's resource kind and unit."""
+        c = by_id[commitment_id]
+        return step(stage, record_id, resource_kind=c.resource_kind, unit=c.unit, **detail)
+
+    steps.extend(
+        goods_step(
+            "delivered",
+            d.record_id,
+            d.commitment_id,
+            commitment_id=d.commitment_id,
+            quantity=d.quantity,
+            batch=d.batch,
+            line_count=d.line_count,
+            beneficiary_count=d.beneficiary_count,
         )
-    for r in receipts:
-        c = by_id[r.commitment_id]
-        steps.append(
-            step(
-                "confirmed",
-                r.record_id,
-                resource_kind=c.resource_kind,
-                unit=c.unit,
-                delivery_id=r.delivery_id,
-                quantity=r.confirmed_quantity,
-            )
+        for d in deliveries
+    )
+    steps.extend(
+        goods_step(
+            "confirmed",
+            r.record_id,
+            r.commitment_id,
+            delivery_id=r.delivery_id,
+            quantity=r.confirmed_quantity,
         )
+        for r in receipts
+    )
     for f in flags:
         steps.append(step("flagged", f.record_id, target_id=f.target_id, reason=f.reason_code))
     order = {"published": 0, "matched": 1, "committed": 2, "delivered": 3, "confirmed": 4}
