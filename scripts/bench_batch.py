@@ -38,7 +38,6 @@ from ledger.core.eip712 import Domain  # noqa: E402
 from ledger.core.lines import DeliveryLine, new_id  # noqa: E402
 from ledger.core.merkle import Frontier, leaf_hash  # noqa: E402
 from ledger.core.records import Delivery, DeliveryBatch  # noqa: E402
-from ledger.evm.contract import LedgerContract  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.sdk.batch_client import BatchClient  # noqa: E402
