@@ -23,8 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.evm.node import StateFiles
-from ledger.evm.state import read_state
+from ledger.evm.state import StateFiles, read_state
 from tests.factories import fresh_database_url
 from tests.service.crashkit import (
     SCENARIOS,

@@ -16,11 +16,10 @@ from api.problems import code_of, status_of
 from api.web import data
 from api.web.i18n import Lang
 from ledger.core.errors import LedgerError
-from ledger.core.fields import CATEGORIES
-from ledger.core.records import ResourceKind
+from ledger.core.fields import CATEGORIES, ResourceKind
 from ledger.export.csv_export import iter_csv, iter_table
-from ledger.store.queries import Filters
 from ledger.store.queries.csv_shapes import bilingual
+from ledger.store.queries.lists import Filters
 
 WEB = Path(__file__).resolve().parent
 STATIC = WEB / "static"

@@ -41,10 +41,10 @@ from ledger.audit.rows import (
     row_fail,
 )
 from ledger.core import records
+from ledger.core.errors import RecordError
 from ledger.core.fields import from_text32
 from ledger.core.lines import DeliveryLine
-from ledger.core.merkle import MerkleTree
-from ledger.core.records import RecordError, leaf_hash
+from ledger.core.merkle import MerkleTree, leaf_hash
 
 __all__ = [
     "LINES",

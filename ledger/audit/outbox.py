@@ -15,7 +15,7 @@ from ledger.audit.rows import (
     is_int,
     iter_typed_rows,
 )
-from ledger.core.records import leaf_hash
+from ledger.core.merkle import leaf_hash
 
 __all__ = ["OUTBOX", "check_outbox"]
 

@@ -15,6 +15,7 @@ from ledger.audit.codes import INTEGRITY
 from ledger.audit.events import Boundary, RoleChange
 from ledger.audit.report import AuditReport, to_hex
 from ledger.audit.signatures import Event, Parsed
+from ledger.core.fields import ProjectKind
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import (
     Commitment,
@@ -22,7 +23,6 @@ from ledger.core.records import (
     DeliveryBatch,
     Flag,
     ProjectAnchor,
-    ProjectKind,
     Receipt,
     SignedRecord,
 )

@@ -22,15 +22,11 @@ from sqlalchemy.orm import Session
 
 from ledger.batches.files import MAX_BATCH_LINES
 from ledger.batches.receive import FLUSH_LINES, LineReceiver, insert_lines_sql
+from ledger.core.eip712 import Domain
 from ledger.core.errors import BatchError, ConflictError, LedgerError, NotFoundError, RecordError
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import (
-    DeliveryBatch,
-    Domain,
-    Kind,
-    SignedRecord,
-)
+from ledger.core.records import DeliveryBatch, Kind, SignedRecord
 from ledger.relayer.outbox import Relayer
 from ledger.relayer.rules import check_batch_shape, check_batch_signer
 from ledger.store.batch_models import BatchLine, BatchUpload

@@ -12,8 +12,8 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
-from ledger.store.queries import Filters
 from ledger.store.queries.csv_shapes import KINDS, columns, rows
+from ledger.store.queries.lists import Filters
 
 __all__ = ["BOM", "KINDS", "columns", "iter_csv", "iter_table", "write_csv"]
 

@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core import codes
 from ledger.core.errors import LedgerError, PeriodError
-from ledger.core.merkle import MerkleTree, root
-from ledger.core.records import leaf_hash
+from ledger.core.merkle import MerkleTree, leaf_hash, root
 from ledger.library.models import KeyCounty
 from ledger.store import models
 from ledger.store.queries.orgs import org_codes, org_names

@@ -12,8 +12,10 @@ from typing import Any, Protocol
 
 from eth_account import Account
 
+from ledger.core.eip712 import Domain
+from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.core.records import Domain, ProjectKind, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.library import auth, matching, messages, projects
 from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PROJECT
 from ledger.library.models import LibraryMatch, LibraryProject

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain
 from ledger.core.errors import LedgerError, LibraryError, MessageError, SignatureError
-from ledger.core.records import Domain
 from ledger.library import auth, pii
 from ledger.library.messages import KEY_COUNTY_LIST
 from ledger.library.models import KeyCounty, KeyCountyList, LibraryProject

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain
 from ledger.core.errors import (
     ConflictError,
     LibraryError,
@@ -26,8 +27,9 @@ from ledger.core.errors import (
     PermissionError_,
     RecordError,
 )
+from ledger.core.fields import ProjectKind, parse_bytes32
 from ledger.core.lines import new_id
-from ledger.core.records import Domain, Kind, ProjectKind, SignedRecord, parse_bytes32
+from ledger.core.records import Kind, SignedRecord
 from ledger.library import auth, messages, pii
 from ledger.library.content import RESOURCE_KINDS
 from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH

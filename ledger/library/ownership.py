@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import NotFoundError, PermissionError_
-from ledger.core.records import ProjectKind, parse_bytes32
+from ledger.core.fields import ProjectKind, parse_bytes32
 from ledger.library.content import NeedContent
 from ledger.library.models import LibraryProject
 from ledger.relayer.lookups import current_roles

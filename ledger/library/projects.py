@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain, recover_signer
 from ledger.core.errors import (
     ConflictError,
     LedgerError,
@@ -33,7 +34,8 @@ from ledger.core.errors import (
     PermissionError_,
     SignatureError,
 )
-from ledger.core.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, recover_signer
+from ledger.core.fields import ProjectKind
+from ledger.core.records import ProjectAnchor, SignedRecord
 from ledger.library import auth
 from ledger.library.content import (
     NeedContent,

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import ConflictError, LibraryError, NotFoundError
-from ledger.core.merkle import MerkleTree, verify_inclusion
-from ledger.core.records import ProjectAnchor, SignedRecord, leaf_hash, sha256
+from ledger.core.merkle import MerkleTree, leaf_hash, verify_inclusion
+from ledger.core.records import ProjectAnchor, SignedRecord, sha256
 from ledger.library.models import LibraryProjectVersion
 from ledger.library.ownership import get_project
 from ledger.store.models import LogEntry, ProjectAnchorRow

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ledger.core.records import ProjectKind
+from ledger.core.fields import ProjectKind
 from ledger.library.content import search_text
 from ledger.library.models import LibraryProject
 

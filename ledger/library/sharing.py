@@ -21,8 +21,10 @@ from eth_account import Account
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain
 from ledger.core.errors import ConflictError, LedgerError, LibraryError, PermissionError_
-from ledger.core.records import Domain, ProjectAnchor, ProjectKind, SignedRecord, sha256
+from ledger.core.fields import ProjectKind
+from ledger.core.records import ProjectAnchor, SignedRecord, sha256
 from ledger.library import auth, messages
 from ledger.library.content import apply_content, canonical_json, parse_content
 from ledger.library.messages import LIBRARY_BUNDLE, LIBRARY_IMPORT

@@ -15,7 +15,8 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
-from ledger.core.records import Kind, ProjectKind, SignedRecord
+from ledger.core.fields import ProjectKind
+from ledger.core.records import Kind, SignedRecord
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
-from ledger.core.fields import MAX_TITLE_BYTES, valid_date_code, valid_title
+from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, valid_date_code, valid_title
 from ledger.core.lines import id_scope, is_scoped
-from ledger.core.records import MAX_BATCH_COMMITMENTS, Kind, ProjectKind, SignedRecord
+from ledger.core.records import MAX_BATCH_COMMITMENTS, Kind, SignedRecord
 from ledger.relayer.lookups import (
     commitment_state,
     county_of,

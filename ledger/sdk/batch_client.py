@@ -17,9 +17,10 @@ from ledger.batches.build import build_batch
 from ledger.batches.files import LineProblem, ParsedFile
 from ledger.batches.wire import iter_frames
 from ledger.config import Settings
+from ledger.core.eip712 import Domain
 from ledger.core.errors import BatchError, ConfigError, LedgerError
 from ledger.core.lines import DeliveryLine
-from ledger.core.records import Domain, SignedRecord
+from ledger.core.records import SignedRecord
 
 #: Answers after which the client asks the held count again and resumes.
 RETRY_CODES = frozenset({"busy", "upload_gap", "upload_incomplete"})

@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from ledger.core.errors import RecordError
-from ledger.core.fields import category_code, date_code, text32
-from ledger.core.lines import new_id
-from ledger.core.records import (
+from ledger.core.fields import (
     FlagReason,
-    ProjectAnchor,
     ProjectKind,
-    Record,
     ResourceKind,
+    category_code,
+    date_code,
     parse_bytes32,
-    record_type,
+    text32,
 )
+from ledger.core.lines import new_id
+from ledger.core.records import ProjectAnchor, Record, record_type
 
 __all__ = ["record_from_fields"]
 

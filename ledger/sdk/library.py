@@ -15,8 +15,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.core.errors import LedgerError
+from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.core.records import ProjectKind
 from ledger.library import messages, projects, sharing
 from ledger.sdk.transport import ApiTransport
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.core.errors import RecordFailed, WaitTimeout
-from ledger.core.fields import category_code
-from ledger.core.records import Record, SignedRecord, parse_bytes32
+from ledger.core.fields import category_code, parse_bytes32
+from ledger.core.records import Record, SignedRecord
 from ledger.sdk.transport import ApiTransport
 
 __all__ = [

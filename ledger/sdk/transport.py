@@ -10,8 +10,9 @@ from typing import Any, Self
 import httpx
 from eth_account.signers.local import LocalAccount
 
+from ledger.core.eip712 import Domain
 from ledger.core.errors import ApiError, ApiUnreachable, LedgerError
-from ledger.core.records import Domain, Record, SignedRecord
+from ledger.core.records import Record, SignedRecord
 
 __all__ = ["API_ENV", "DEFAULT_API", "ApiTransport", "api_error"]
 

@@ -18,20 +18,16 @@ from rich.table import Table
 
 from ledger.core.errors import LedgerError, RecordError
 from ledger.core.records import BY_SLUG, SignedRecord
-from ledger.sdk.client import (
-    API_ENV,
-    DEFAULT_API,
-    Accepted,
-    BangfuClient,
-    RecordStatus,
-    record_from_fields,
-)
+from ledger.sdk.client import BangfuClient
+from ledger.sdk.fields import record_from_fields
 from ledger.sdk.keys import (
     create_key_file,
     key_file_address,
     load_key_file,
     resolve_password,
 )
+from ledger.sdk.records import Accepted, RecordStatus
+from ledger.sdk.transport import API_ENV, DEFAULT_API
 
 NAME = ""
 out = Console()

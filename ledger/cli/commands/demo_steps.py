@@ -27,10 +27,11 @@ from ledger.cli.commands.demo_world import (
     Ids,
 )
 from ledger.core.errors import ApiError, LedgerError
-from ledger.core.fields import text32
+from ledger.core.fields import ResourceKind, text32
 from ledger.core.lines import pseudonym
+from ledger.core.merkle import leaf_hash
 from ledger.core.merkle import root as merkle_root
-from ledger.core.records import Commitment, Delivery, Record, ResourceKind, SignedRecord, leaf_hash
+from ledger.core.records import Commitment, Delivery, Record, SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.sdk.batch_client import BatchClient, sign_batch
 from ledger.sdk.client import BangfuClient

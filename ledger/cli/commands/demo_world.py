@@ -15,8 +15,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.config import get_settings
-from ledger.core.records import Domain, ResourceKind, scoped_id
-from ledger.evm.node import load_localchain
+from ledger.core.eip712 import Domain
+from ledger.core.fields import ResourceKind
+from ledger.core.lines import scoped_id
+from ledger.evm.localchain import load_localchain
 
 # Counties of Guizhou (52); 册亨县 and 望谟县 are in the sample key-county list.
 COUNTIES = {522327: "册亨县", 522326: "望谟县", 520121: "开阳县"}

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
-from ledger.core.records import ResourceKind
+from ledger.core.fields import ResourceKind
 from ledger.store.models import CommitmentRow, DeliveryRow, LogEntry, ReceiptRow
 from ledger.store.queries.lists import Filters, apply_filters, category_label
 from ledger.store.queries.orgs import org_codes
