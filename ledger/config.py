@@ -67,6 +67,10 @@ class Settings(BaseSettings):
         default=None, description="a .ttf/.ttc Chinese font for reports; unset = a system one"
     )
     debug: bool = Field(default=False, description="the CLI shows tracebacks of its bugs")
+    api_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the API that `bangfu` client commands and the SDK talk to (--api overrides)",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     checkpoint_log_key: str | None = Field(

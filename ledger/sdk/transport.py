@@ -10,14 +10,15 @@ from typing import Any, Self
 import httpx
 from eth_account.signers.local import LocalAccount
 
+from ledger.config import Settings
 from ledger.core.eip712 import Domain
 from ledger.core.errors import ApiError, ApiUnreachable, LedgerError
 from ledger.core.records import Record, SignedRecord
 
 __all__ = ["API_ENV", "DEFAULT_API", "ApiTransport", "api_error"]
 
-DEFAULT_API = "http://127.0.0.1:8000"
-API_ENV = "BANGFU_API_URL"
+DEFAULT_API: str = Settings.model_fields["api_url"].default
+API_ENV = "BANGFU_API_URL"  # read by Settings.api_url; named in messages
 
 
 class ApiTransport:
@@ -33,7 +34,8 @@ class ApiTransport:
     ) -> None:
         if base_url is None:
             injected = str(http.base_url) if http is not None else ""
-            base_url = injected or DEFAULT_API
+            # afresh, not the cached settings: the caller may set BANGFU_API_URL after start
+            base_url = injected or Settings().api_url
         self.base_url = base_url.rstrip("/")
         self.account = account
         self._own_http = http is None

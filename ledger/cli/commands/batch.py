@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from ledger.batches.files import LineProblem, ParsedFile, describe_columns, parse_file
+from ledger.config import get_settings
 from ledger.core.errors import BatchError, LedgerError
 from ledger.sdk.batch_client import (
     BatchClient,
@@ -114,7 +115,9 @@ def submit(
     key: Path = typer.Option(
         ..., "--key", exists=True, dir_okay=False, help="组织签名私钥文件 org signing key file"
     ),
-    api: str = typer.Option("http://127.0.0.1:8000", "--api", help="接口地址 API base URL"),
+    api: str | None = typer.Option(
+        None, "--api", help="接口地址 API base URL (default: BANGFU_API_URL or 127.0.0.1:8000)"
+    ),
     county_key: Path | None = CountyKeyOpt,
     evidence: Path | None = typer.Option(
         None, "--evidence", exists=True, dir_okay=False, help="凭证文件 evidence file to hash"
@@ -124,6 +127,7 @@ def submit(
     """签名并上传 Check, sign the batch root once, and stream the lines; rerun to resume."""
     private_key = read_private_key(key)
     signer = Account.from_key(private_key).address
+    api = api or get_settings().api_url
     parsed = _check(file, county_key, api, signer)
     evidence_hash = hashlib.sha256(evidence.read_bytes()).digest() if evidence else bytes(32)
     with httpx.Client(base_url=api, timeout=60) as http:

@@ -57,7 +57,10 @@ def one_line_errors(fn: F) -> F:
 
 
 API_OPTION = typer.Option(
-    DEFAULT_API, "--api", envvar=API_ENV, help="API 地址 URL of the Bangfu Ledger API"
+    None,
+    "--api",
+    help=f"API 地址 URL of the Bangfu Ledger API (default: {API_ENV} or {DEFAULT_API})",
+    show_default=False,
 )
 KINDS = ", ".join(BY_SLUG)
 LISTS = ("commitments", "deliveries", "receipts", "flags", "projects")
@@ -188,7 +191,7 @@ def submit(
         None, "--json", help="JSON 文件 one record or a list: {kind, record[, signature]}"
     ),
     key: Path = typer.Option(..., "--key", help="密钥文件 key file from `bangfu keygen`"),
-    api: str = API_OPTION,
+    api: str | None = API_OPTION,
     wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
     timeout: float = typer.Option(120.0, help="等待秒数 seconds to wait with --wait"),
 ) -> None:
@@ -231,7 +234,7 @@ def submit(
 @one_line_errors
 def status(
     ids: list[str] = typer.Argument(..., help="记录编号 record ids, 0x-hex"),
-    api: str = API_OPTION,
+    api: str | None = API_OPTION,
     wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
     timeout: float = typer.Option(120.0, help="等待秒数 seconds to wait with --wait"),
 ) -> None:
@@ -259,7 +262,7 @@ def query(
     limit: int = typer.Option(20, min=1, max=500, help="条数 rows per page"),
     cursor: str | None = typer.Option(None, help="下一页 cursor from the previous page"),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON print JSON"),
-    api: str = API_OPTION,
+    api: str | None = API_OPTION,
 ) -> None:
     """公开查询 List public records, newest first."""
     if what not in LISTS:
@@ -297,7 +300,7 @@ def totals(
     category: str | None = typer.Option(None, help="类别 category: 1..10 or its name"),
     org: str | None = typer.Option(None, help="统一社会信用代码或地址 credit code or address"),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON print JSON"),
-    api: str = API_OPTION,
+    api: str | None = API_OPTION,
 ) -> None:
     """汇总 Committed, delivered and confirmed amounts (funds in fen, services in hours)."""
     if by not in ("county", "category", "org"):
