@@ -24,6 +24,7 @@ from tests.factories import (
 )
 
 PASSWORD = "cli-test-password"
+ZERO = "0x" + "00" * 32
 
 
 def bangfu(
@@ -39,6 +40,16 @@ def key_file(tmp: Path, account: object, name: str) -> Path:
     path = tmp / name
     write_key_file(path, encrypt_key(bytes(account.key), PASSWORD, iterations=2**10))  # type: ignore[attr-defined]
     return path
+
+
+def submit(
+    kind: str, key: Path, fields: dict[str, object], *extra: str, api: str
+) -> subprocess.CompletedProcess[str]:
+    """`bangfu submit KIND --key KEY -f name=value … EXTRA` against `api`."""
+    args = ["submit", kind, "--key", str(key)]
+    for name, value in fields.items():
+        args += ["-f", f"{name}={value}"]
+    return bangfu(*args, *extra, api=api)
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -74,7 +85,7 @@ def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
         "-f",
         "confirmedQuantity=1",
         "-f",
-        "noteHash=0x" + "00" * 32,
+        f"noteHash={ZERO}",
     ]
     down = f"http://127.0.0.1:{free_port()}"
     assert "[bad_key_file]" in one_error_line(bangfu(*args, "--key", str(bad), api=down))
@@ -105,41 +116,20 @@ def test_submit_status_query_totals(
     county_key = key_file(tmp_path, env.actors.county_a, "county.json")
 
     # A 4xx problem from the server: its code and detail, one line.
-    line = one_error_line(
-        bangfu(
-            "submit",
-            "delivery",
-            "--key",
-            str(org_key),
-            "-f",
-            "commitmentId=0x" + "33" * 32,
-            "-f",
-            "quantity=5",
-            "-f",
-            "evidenceHash=0x" + "00" * 32,
-            "-f",
-            "beneficiaryCount=0",
-            "-f",
-            "beneficiaryRoot=0x" + "00" * 32,
-            api=live.url,
-        )
-    )
+    def deliver(commitment_id: str, quantity: int) -> str:
+        fields = {
+            "commitmentId": commitment_id,
+            "quantity": quantity,
+            "evidenceHash": ZERO,
+            "beneficiaryCount": 0,
+            "beneficiaryRoot": ZERO,
+        }
+        return one_error_line(submit("delivery", org_key, fields, api=live.url))
+
+    line = deliver("0x" + "33" * 32, 5)
     assert "[unknown_commitment]" in line and "0x" + "33" * 32 in line
-    line = one_error_line(
-        bangfu(
-            "submit",
-            "receipt",
-            "--key",
-            str(org_key),
-            "-f",
-            "deliveryId=0x" + "33" * 32,
-            "-f",
-            "confirmedQuantity=1",
-            "-f",
-            "noteHash=0x" + "00" * 32,
-            api=live.url,
-        )
-    )
+    receipt = {"deliveryId": "0x" + "33" * 32, "confirmedQuantity": 1, "noteHash": ZERO}
+    line = one_error_line(submit("receipt", org_key, receipt, api=live.url))
     assert "[missing_role]" in line
 
     (tmp_path / "terms.txt").write_text("交付条款 terms")
@@ -209,41 +199,11 @@ def test_submit_status_query_totals(
     assert status.stdout.count("confirmed") == 2
 
     # Over-delivery is refused by the server, with its code.
-    line = one_error_line(
-        bangfu(
-            "submit",
-            "delivery",
-            "--key",
-            str(org_key),
-            "-f",
-            f"commitmentId={cid}",
-            "-f",
-            "quantity=600000",
-            "-f",
-            "evidenceHash=0x" + "00" * 32,
-            "-f",
-            "beneficiaryCount=0",
-            "-f",
-            "beneficiaryRoot=0x" + "00" * 32,
-            api=live.url,
-        )
-    )
+    line = deliver(cid, 600_000)
     assert "[over_delivery]" in line
 
-    result = bangfu(
-        "submit",
-        "receipt",
-        "--key",
-        str(county_key),
-        "-f",
-        f"deliveryId={ids[0]}",
-        "-f",
-        "confirmedQuantity=300000",
-        "-f",
-        "noteHash=0x" + "00" * 32,
-        "--wait",
-        api=live.url,
-    )
+    receipt = {"deliveryId": ids[0], "confirmedQuantity": 300_000, "noteHash": ZERO}
+    result = submit("receipt", county_key, receipt, "--wait", api=live.url)
     assert result.returncode == 0, result.stderr
 
     totals = json.loads(bangfu("totals", "org", "--org", ORG_CODE_A, "--json", api=live.url).stdout)

@@ -89,6 +89,23 @@ def expiry(delta: int) -> int:
     return auth.now() + delta
 
 
+def _signed(
+    w: World,
+    method: str,
+    url: str,
+    mtype: messages.MessageType,
+    message: dict[str, Any],
+    signer: LocalAccount,
+    *,
+    ids: list[str] | None = None,
+    **fields: Any,
+) -> Request:
+    """A request whose body is `fields` and `message` signed by `signer` as an `mtype`."""
+    signature = messages.sign(mtype, message, w.domain, signer.key)
+    body = {**fields, "message": message, "signature": signature}
+    return Request(method, url, body, ids=ids or [])
+
+
 def _version_request(
     w: World, pid: str, key: LocalAccount, delta: int, action: str, **kw: Any
 ) -> tuple[dict[str, Any], str, str]:
@@ -137,16 +154,8 @@ def _draft_request(
         expiry=expiry(delta),
     )
     path = "needs" if kind == ProjectKind.NEED else "supply"
-    return Request(
-        "POST",
-        f"{PREFIX}/{path}",
-        {
-            "content": content,
-            "message": message,
-            "signature": messages.sign(LIBRARY_PROJECT, message, w.domain, key.key),
-        },
-        ids=[pid],
-    )
+    url = f"{PREFIX}/{path}"
+    return _signed(w, "POST", url, LIBRARY_PROJECT, message, key, ids=[pid], content=content)
 
 
 def b_create_need(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -199,14 +208,7 @@ def b_push(w: World, key: LocalAccount | None, delta: int) -> Request:
     with w.svc.db.read() as s:
         message = matching.push_message(s, w.need, 5, messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
-    return Request(
-        "POST",
-        f"{PREFIX}/projects/{w.need}/push",
-        {
-            "message": message,
-            "signature": messages.sign(LIBRARY_PUSH, message, w.domain, signer.key),
-        },
-    )
+    return _signed(w, "POST", f"{PREFIX}/projects/{w.need}/push", LIBRARY_PUSH, message, signer)
 
 
 def b_propose(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -225,15 +227,7 @@ def b_propose(w: World, key: LocalAccount | None, delta: int) -> Request:
             nonce=messages.new_nonce(),
             expiry=expiry(delta),
         )
-    return Request(
-        "POST",
-        f"{PREFIX}/matches",
-        {
-            "message": message,
-            "signature": messages.sign(LIBRARY_MATCH, message, w.domain, signer.key),
-        },
-        ids=[mid],
-    )
+    return _signed(w, "POST", f"{PREFIX}/matches", LIBRARY_MATCH, message, signer, ids=[mid])
 
 
 def b_respond(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -241,14 +235,8 @@ def b_respond(w: World, key: LocalAccount | None, delta: int) -> Request:
         m = matching.get_match(s, w.match)
         message = matching.response_message(m, "accept", messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
-    return Request(
-        "POST",
-        f"{PREFIX}/matches/{w.match}/respond",
-        {
-            "message": message,
-            "signature": messages.sign(LIBRARY_MATCH, message, w.domain, signer.key),
-        },
-    )
+    url = f"{PREFIX}/matches/{w.match}/respond"
+    return _signed(w, "POST", url, LIBRARY_MATCH, message, signer)
 
 
 def b_key_counties(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -258,30 +246,16 @@ def b_key_counties(w: World, key: LocalAccount | None, delta: int) -> Request:
         version, "国乡振发 test list", [522327, 522326], expiry(delta)
     )
     signer = key or w.env.actors.admin
-    return Request(
-        "PUT",
-        f"{PREFIX}/key-counties",
-        {
-            "message": message,
-            "signature": messages.sign(KEY_COUNTY_LIST, message, w.domain, signer.key),
-        },
-    )
+    return _signed(w, "PUT", f"{PREFIX}/key-counties", KEY_COUNTY_LIST, message, signer)
 
 
 def b_import(w: World, key: LocalAccount | None, delta: int) -> Request:
     assert w.bundle is not None
     message = sharing.import_message(w.bundle, messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.admin
-    return Request(
-        "POST",
-        f"{PREFIX}/bundles/import",
-        {
-            "bundle": w.bundle,
-            "message": message,
-            "signature": messages.sign(LIBRARY_IMPORT, message, w.domain, signer.key),
-        },
-        ids=[p["project_id"] for p in w.bundle["projects"]],
-    )
+    ids = [p["project_id"] for p in w.bundle["projects"]]
+    url = f"{PREFIX}/bundles/import"
+    return _signed(w, "POST", url, LIBRARY_IMPORT, message, signer, ids=ids, bundle=w.bundle)
 
 
 Builder = Callable[[World, LocalAccount | None, int], Request]
