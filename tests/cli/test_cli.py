@@ -12,16 +12,7 @@ import pytest
 
 from ledger.app import LedgerService
 from ledger.sdk.keys import encrypt_key, write_key_file
-from tests.factories import (
-    ORG_CODE_A,
-    ChainEnv,
-    LiveServer,
-    Pump,
-    Stack,
-    free_port,
-    matched,
-    run_bangfu,
-)
+from tests import factories
 
 PASSWORD = "cli-test-password"
 ZERO = "0x" + "00" * 32
@@ -33,7 +24,7 @@ def bangfu(
     env = {**os.environ, "BANGFU_KEY_PASSWORD": password, "COLUMNS": "250"}
     if api is not None:
         env["BANGFU_API_URL"] = api
-    return run_bangfu(args, env=env, timeout=180)
+    return factories.run_bangfu(args, env=env, timeout=180)
 
 
 def key_file(tmp: Path, account: object, name: str) -> Path:
@@ -73,7 +64,7 @@ def test_keygen(tmp_path: Path) -> None:
     assert "[weak_password]" in weak
 
 
-def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
+def test_errors_are_one_line_with_a_code(env: factories.ChainEnv, tmp_path: Path) -> None:
     good = key_file(tmp_path, env.actors.org_a, "org.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{ this is not a key")
@@ -87,7 +78,7 @@ def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
         "-f",
         f"noteHash={ZERO}",
     ]
-    down = f"http://127.0.0.1:{free_port()}"
+    down = f"http://127.0.0.1:{factories.free_port()}"
     assert "[bad_key_file]" in one_error_line(bangfu(*args, "--key", str(bad), api=down))
     assert "[key_file_not_found]" in one_error_line(
         bangfu(*args, "--key", str(tmp_path / "missing.json"), api=down)
@@ -108,9 +99,14 @@ def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
 
 
 def test_submit_status_query_totals(
-    env: ChainEnv, svc: LedgerService, st: Stack, pump: Pump, live: LiveServer, tmp_path: Path
+    env: factories.ChainEnv,
+    svc: LedgerService,
+    st: factories.Stack,
+    pump: factories.Pump,
+    live: factories.LiveServer,
+    tmp_path: Path,
 ) -> None:
-    need_id, match_id = matched(st, env.actors.county_a, env.actors.org_a)
+    need_id, match_id = factories.matched(st, env.actors.county_a, env.actors.org_a)
     pump.start()
     org_key = key_file(tmp_path, env.actors.org_a, "org.json")
     county_key = key_file(tmp_path, env.actors.county_a, "county.json")
@@ -165,7 +161,14 @@ def test_submit_status_query_totals(
     assert "confirmed" in result.stdout
     commits = json.loads(
         bangfu(
-            "query", "commitments", "--org", ORG_CODE_A, "--json", "--limit", "500", api=live.url
+            "query",
+            "commitments",
+            "--org",
+            factories.ORG_CODE_A,
+            "--json",
+            "--limit",
+            "500",
+            api=live.url,
         ).stdout
     )
     mine = [i for i in commits["items"] if i["need_id"] == need_id]
@@ -206,7 +209,9 @@ def test_submit_status_query_totals(
     result = submit("receipt", county_key, receipt, "--wait", api=live.url)
     assert result.returncode == 0, result.stderr
 
-    totals = json.loads(bangfu("totals", "org", "--org", ORG_CODE_A, "--json", api=live.url).stdout)
+    totals = json.loads(
+        bangfu("totals", "org", "--org", factories.ORG_CODE_A, "--json", api=live.url).stdout
+    )
     funds = [t for t in totals if t["resource_kind"] == 1 and t["unit"] == "分"]
     assert funds and funds[0]["committed"] >= 1_000_000 and funds[0]["confirmed"] >= 300_000
     table = bangfu("totals", "category", api=live.url)
