@@ -29,14 +29,6 @@ from ledger.config import Settings
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
-from ledger.library.messages import (
-    KEY_COUNTY_LIST,
-    LIBRARY_IMPORT,
-    LIBRARY_MATCH,
-    LIBRARY_PROJECT,
-    LIBRARY_PUSH,
-    LIBRARY_READ,
-)
 from tests.factories import ORG_CODE_A, ORG_CODE_B, fresh_database_url
 from tests.library.forms import need, supply, sync
 
@@ -133,7 +125,7 @@ def _version_request(
             kind, pid, content, status=status, version=version, org_code=row.org_code
         )
     anchor_sig = "0x" + anchor.sign(key.key, w.domain).signature.hex()
-    return message, messages.sign(LIBRARY_PROJECT, message, w.domain, key.key), anchor_sig
+    return message, messages.sign(messages.LIBRARY_PROJECT, message, w.domain, key.key), anchor_sig
 
 
 def _draft_request(
@@ -155,7 +147,9 @@ def _draft_request(
     )
     path = "needs" if kind == ProjectKind.NEED else "supply"
     url = f"{PREFIX}/{path}"
-    return _signed(w, "POST", url, LIBRARY_PROJECT, message, key, ids=[pid], content=content)
+    return _signed(
+        w, "POST", url, messages.LIBRARY_PROJECT, message, key, ids=[pid], content=content
+    )
 
 
 def b_create_need(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -208,7 +202,9 @@ def b_push(w: World, key: LocalAccount | None, delta: int) -> Request:
     with w.svc.db.read() as s:
         message = matching.push_message(s, w.need, 5, messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
-    return _signed(w, "POST", f"{PREFIX}/projects/{w.need}/push", LIBRARY_PUSH, message, signer)
+    return _signed(
+        w, "POST", f"{PREFIX}/projects/{w.need}/push", messages.LIBRARY_PUSH, message, signer
+    )
 
 
 def b_propose(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -227,7 +223,9 @@ def b_propose(w: World, key: LocalAccount | None, delta: int) -> Request:
             nonce=messages.new_nonce(),
             expiry=expiry(delta),
         )
-    return _signed(w, "POST", f"{PREFIX}/matches", LIBRARY_MATCH, message, signer, ids=[mid])
+    return _signed(
+        w, "POST", f"{PREFIX}/matches", messages.LIBRARY_MATCH, message, signer, ids=[mid]
+    )
 
 
 def b_respond(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -236,7 +234,7 @@ def b_respond(w: World, key: LocalAccount | None, delta: int) -> Request:
         message = matching.response_message(m, "accept", messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
     url = f"{PREFIX}/matches/{w.match}/respond"
-    return _signed(w, "POST", url, LIBRARY_MATCH, message, signer)
+    return _signed(w, "POST", url, messages.LIBRARY_MATCH, message, signer)
 
 
 def b_key_counties(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -246,7 +244,7 @@ def b_key_counties(w: World, key: LocalAccount | None, delta: int) -> Request:
         version, "国乡振发 test list", [522327, 522326], expiry(delta)
     )
     signer = key or w.env.actors.admin
-    return _signed(w, "PUT", f"{PREFIX}/key-counties", KEY_COUNTY_LIST, message, signer)
+    return _signed(w, "PUT", f"{PREFIX}/key-counties", messages.KEY_COUNTY_LIST, message, signer)
 
 
 def b_import(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -255,7 +253,9 @@ def b_import(w: World, key: LocalAccount | None, delta: int) -> Request:
     signer = key or w.env.actors.admin
     ids = [p["project_id"] for p in w.bundle["projects"]]
     url = f"{PREFIX}/bundles/import"
-    return _signed(w, "POST", url, LIBRARY_IMPORT, message, signer, ids=ids, bundle=w.bundle)
+    return _signed(
+        w, "POST", url, messages.LIBRARY_IMPORT, message, signer, ids=ids, bundle=w.bundle
+    )
 
 
 Builder = Callable[[World, LocalAccount | None, int], Request]
@@ -288,13 +288,13 @@ def library_writes() -> list[tuple[str, str]]:
 
 #: The EIP-712 type each write's `message` is, in the server and in the OpenAPI document.
 MESSAGE_OF: dict[tuple[str, str], messages.MessageType] = {
-    route: LIBRARY_PROJECT for route in list(WRITES)[:5]
+    route: messages.LIBRARY_PROJECT for route in list(WRITES)[:5]
 } | {
-    ("POST", f"{PREFIX}/projects/{{project_id}}/push"): LIBRARY_PUSH,
-    ("POST", f"{PREFIX}/matches"): LIBRARY_MATCH,
-    ("POST", f"{PREFIX}/matches/{{match_id}}/respond"): LIBRARY_MATCH,
-    ("PUT", f"{PREFIX}/key-counties"): KEY_COUNTY_LIST,
-    ("POST", f"{PREFIX}/bundles/import"): LIBRARY_IMPORT,
+    ("POST", f"{PREFIX}/projects/{{project_id}}/push"): messages.LIBRARY_PUSH,
+    ("POST", f"{PREFIX}/matches"): messages.LIBRARY_MATCH,
+    ("POST", f"{PREFIX}/matches/{{match_id}}/respond"): messages.LIBRARY_MATCH,
+    ("PUT", f"{PREFIX}/key-counties"): messages.KEY_COUNTY_LIST,
+    ("POST", f"{PREFIX}/bundles/import"): messages.LIBRARY_IMPORT,
 }
 
 
@@ -359,7 +359,7 @@ def _world(svc: LedgerService, env, tmp_path, route: tuple[str, str]) -> World:
 
 def _read_header(w: World, pid: str, key: LocalAccount) -> dict[str, str]:
     message = {"projectId": pid, "reader": key.address, "expiry": expiry(300)}
-    sig = messages.sign(LIBRARY_READ, message, w.domain, key.key)
+    sig = messages.sign(messages.LIBRARY_READ, message, w.domain, key.key)
     return {"X-Bangfu-Read": f"{key.address}:{message['expiry']}:{sig}"}
 
 
