@@ -55,6 +55,26 @@ def flip_hex(value: str, bit: int = 3) -> str:
     return hx(bytes(raw))
 
 
+def log_section(log: MerkleTree, index: int, size: int) -> dict[str, Any]:
+    """A bundle's `log`: leaf `index` included in the log's first `size` leaves."""
+    return {
+        "size": size,
+        "root": hx(log.root(size)),
+        "inclusion": [hx(p) for p in log.inclusion_proof(index, size)],
+    }
+
+
+def consistency_section(log: MerkleTree, old: int, new: int) -> dict[str, Any]:
+    """A bundle's `consistency`: the log's first `old` leaves extended to `new`."""
+    return {
+        "old_size": old,
+        "old_root": hx(log.root(old)),
+        "new_size": new,
+        "new_root": hx(log.root(new)),
+        "proof": [hx(p) for p in log.consistency_proof(old, new)],
+    }
+
+
 def make_bundle() -> tuple[dict[str, Any], MerkleTree]:
     """A log of 40 records; record 12 is a batch whose root commits to 1000 delivery lines."""
     lines = [f"line {i}: 10 kg rice to household {i}".encode() for i in range(1000)]
@@ -74,11 +94,7 @@ def make_bundle() -> tuple[dict[str, Any], MerkleTree]:
     bundle = {
         "format": "bangfu-proof/1",
         "record": {"bytes": hx(records[12]), "leaf_hash": hx(leaf_hash(records[12])), "index": 12},
-        "log": {
-            "size": 40,
-            "root": hx(log.root(40)),
-            "inclusion": [hx(p) for p in log.inclusion_proof(12, 40)],
-        },
+        "log": log_section(log, 12, 40),
         "batch": {
             "line_bytes": hx(lines[3]),
             "line_index": 3,
@@ -86,13 +102,7 @@ def make_bundle() -> tuple[dict[str, Any], MerkleTree]:
             "batch_root": hx(batch_root),
             "inclusion": [hx(p) for p in batch.inclusion_proof(3)],
         },
-        "consistency": {
-            "old_size": 40,
-            "old_root": hx(log.root(40)),
-            "new_size": 52,
-            "new_root": hx(log.root(52)),
-            "proof": [hx(p) for p in log.consistency_proof(40, 52)],
-        },
+        "consistency": consistency_section(log, 40, 52),
         "chain": {"chain_id": 31337, "contract": "0x" + "ab" * 20, "block": 123},
     }
     return bundle, log
@@ -130,13 +140,7 @@ def test_good_bundle() -> None:
 
 def test_consistency_from_an_older_root() -> None:
     bundle, log = make_bundle()
-    bundle["consistency"] = {
-        "old_size": 7,
-        "old_root": hx(log.root(7)),
-        "new_size": 40,
-        "new_root": hx(log.root(40)),
-        "proof": [hx(p) for p in log.consistency_proof(7, 40)],
-    }
+    bundle["consistency"] = consistency_section(log, 7, 40)
     assert verify_bundle(bundle)["consistency"]["old_size"] == 7
     # The older root is not the chain's current root: a root check against it must fail.
     with pytest.raises(ProofCheckError):
@@ -163,19 +167,9 @@ def test_a_trusted_older_root_covers_the_leaves_inside_it() -> None:
     bundle = {
         "format": "bangfu-proof/1",
         "record": {"bytes": hx(signed.canonical_bytes()), "leaf_hash": hx(leaves[3]), "index": 3},
-        "log": {
-            "size": 20,
-            "root": hx(log.root(20)),
-            "inclusion": [hx(p) for p in log.inclusion_proof(3, 20)],
-        },
+        "log": log_section(log, 3, 20),
         "batch": None,
-        "consistency": {
-            "old_size": 8,
-            "old_root": hx(log.root(8)),
-            "new_size": 20,
-            "new_root": hx(log.root(20)),
-            "proof": [hx(p) for p in log.consistency_proof(8, 20)],
-        },
+        "consistency": consistency_section(log, 8, 20),
     }
     assert verify_bundle(bundle, hx(log.root(8)), 8)["root_checked"] == "consistency.old_root"
     assert verify_bundle(bundle, hx(log.root(20)))["root_checked"] == "log.root"
