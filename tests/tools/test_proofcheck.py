@@ -495,35 +495,26 @@ def test_runs_as_a_copied_script(tmp_path: Path) -> None:
     """A member of the public copies the one file and runs it, with no project on the path."""
     script = tmp_path / "proofcheck.py"
     shutil.copy(SOURCE, script)
-    bundle, log = make_bundle()
-    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
-    run = subprocess.run(
-        [sys.executable, "-I", str(script), "bundle.json", "--root", hx(log.root(52))],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["root_checked"] == "consistency.new_root"
-    bundle["record"]["index"] = 13
-    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
-    run = subprocess.run(
-        [sys.executable, "-I", str(script), "bundle.json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 1 and "FAILED" in run.stderr
-    by_name = {v["name"]: v for v in VERIFIER["vectors"]}
-    for name, status in (("fabricated", 2), ("substring", 1), ("genuine_batch_line", 2)):
-        (tmp_path / "bundle.json").write_text(json.dumps(by_name[name]["bundle"]))
-        run = subprocess.run(
-            [sys.executable, "-I", str(script), "bundle.json"],
+
+    def check(bundle: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+        """The copied script run in isolated mode (-I) on `bundle`, from its folder."""
+        (tmp_path / "bundle.json").write_text(json.dumps(bundle))
+        return subprocess.run(
+            [sys.executable, "-I", str(script), "bundle.json", *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=60,
         )
+
+    bundle, log = make_bundle()
+    run = check(bundle, "--root", hx(log.root(52)))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["root_checked"] == "consistency.new_root"
+    bundle["record"]["index"] = 13
+    run = check(bundle)
+    assert run.returncode == 1 and "FAILED" in run.stderr
+    by_name = {v["name"]: v for v in VERIFIER["vectors"]}
+    for name, status in (("fabricated", 2), ("substring", 1), ("genuine_batch_line", 2)):
+        run = check(by_name[name]["bundle"])
         assert run.returncode == status, (name, run.stderr)
