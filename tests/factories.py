@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -536,6 +537,18 @@ class Pump:
         if self.thread.is_alive():
             self.thread.join(30)
         assert not self.errors, self.errors
+
+
+def kill9(env: ChainEnv) -> None:
+    """kill -9 of anvil's whole process group: LocalChain.down(sig=SIGKILL) would kill only
+    the npm wrapper and leave the real anvil (its child) serving the port."""
+    pid = env.chain.pid()
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while env.chain.answers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    env.chain.pid_file.unlink(missing_ok=True)
 
 
 class LiveServer:

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
+from ledger.core.records import SignedRecord
 from ledger.indexer.rebuild import digest, rebuild
 from ledger.store.models import OutboxRecord
 from tests.factories import (
@@ -19,6 +20,26 @@ from tests.factories import (
     leaf_count,
     matched,
 )
+
+
+def commit_deliver_confirm(
+    http: TestClient,
+    st: Stack,
+    flow: Chain,
+    match: tuple[str, str],
+    quantities: tuple[int, int, int],
+) -> tuple[SignedRecord, SignedRecord, SignedRecord]:
+    """A commitment on the matched need, a delivery and its receipt of the given quantities,
+    each posted to /api/v1/records and settled on chain before the next."""
+    nid, mid = match
+    committed, delivered, confirmed = quantities
+    c = flow.commit(nid, mid, committed)
+    d = flow.deliver(c, delivered)
+    rc = flow.confirm(d, confirmed)
+    for signed in (c, d, rc):
+        assert http.post("/api/v1/records", json=body(signed)).status_code == 202
+        st.settle()
+    return c, d, rc
 
 
 def test_record_life_through_the_api(
@@ -34,15 +55,7 @@ def test_record_life_through_the_api(
     assert http.get(f"/api/v1/public/record/0x{n.id.hex()}").status_code == 200
 
     nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
-    c = flow.commit(nid, mid, 100)
-    assert http.post("/api/v1/records", json=body(c)).status_code == 202
-    st.settle()
-    d = flow.deliver(c, 60)
-    assert http.post("/api/v1/records", json=body(d)).status_code == 202
-    st.settle()
-    rc = flow.confirm(d, 55)
-    assert http.post("/api/v1/records", json=body(rc)).status_code == 202
-    st.settle()
+    c, d, rc = commit_deliver_confirm(http, st, flow, (nid, mid), (100, 60, 55))
 
     ids = ["0x" + s.id.hex() for s in flow.records]
     status = http.get("/api/v1/records/status", params={"ids": ids}).json()
@@ -105,15 +118,9 @@ def test_rebuild_from_chain_equals_live_read_model(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_b)
-    nid, mid = matched(st, env.actors.county_a, env.actors.org_b)
-    c = flow.commit(nid, mid, 50)
-    assert http.post("/api/v1/records", json=body(c)).status_code == 202
-    st.settle()
-    d = flow.deliver(c, 20)
-    assert http.post("/api/v1/records", json=body(d)).status_code == 202
-    st.settle()
-    assert http.post("/api/v1/records", json=body(flow.confirm(d, 20))).status_code == 202
-    st.settle()
+    commit_deliver_confirm(
+        http, st, flow, matched(st, env.actors.county_a, env.actors.org_b), (50, 20, 20)
+    )
     kind = "postgres" if "postgresql" in svc.db.url else "sqlite"
     urls = fresh_database_url(kind, tmp_path_factory.mktemp("rebuild"))
     url = next(urls)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
@@ -23,6 +24,15 @@ from tests.factories import (
     receipt,
 )
 
+#: Where signed records are posted.
+URL = "/api/v1/records"
+
+
+@pytest.fixture
+def flow(env: ChainEnv) -> Chain:
+    """Records of county A's office and org A, signed for this deployment."""
+    return Chain(env.domain, env.actors.county_a, env.actors.org_a)
+
 
 def refused(r: Any, status: int, code: str) -> None:
     assert r.status_code == status, r.text
@@ -31,20 +41,19 @@ def refused(r: Any, status: int, code: str) -> None:
 
 
 def test_malformed_bodies(env: ChainEnv, svc: LedgerService, client: TestClient) -> None:
-    url = "/api/v1/records"
     headers = {"content-type": "application/json"}
-    refused(client.post(url, content=b"{not json", headers=headers), 400, "invalid_json")
-    refused(client.post(url, content=b"\xff\xfe", headers=headers), 400, "invalid_json")
-    refused(client.post(url, json={"records": "x"}), 422, "invalid_request")
-    refused(client.post(url, json={"records": []}), 422, "invalid_request")
-    refused(client.post(url, json=[1, 2]), 422, "invalid_request")
-    refused(client.post(url, json={"records": [], "extra": 1}), 422, "invalid_request")
+    refused(client.post(URL, content=b"{not json", headers=headers), 400, "invalid_json")
+    refused(client.post(URL, content=b"\xff\xfe", headers=headers), 400, "invalid_json")
+    refused(client.post(URL, json={"records": "x"}), 422, "invalid_request")
+    refused(client.post(URL, json={"records": []}), 422, "invalid_request")
+    refused(client.post(URL, json=[1, 2]), 422, "invalid_request")
+    refused(client.post(URL, json={"records": [], "extra": 1}), 422, "invalid_request")
     signed = Chain(env.domain, env.actors.county_a, env.actors.org_a).need()
     item = signed.to_json()
-    refused(client.post(url, json={"records": [{**item, "x": 1}]}), 422, "invalid_request")
-    refused(client.post(url, json={"records": [{**item, "kind": "gift"}]}), 422, "invalid_request")
-    refused(client.post(url, json={"records": [{**item, "record": []}]}), 422, "invalid_request")
-    refused(client.post(url, json={"records": [{**item, "signature": 5}]}), 422, "invalid_request")
+    refused(client.post(URL, json={"records": [{**item, "x": 1}]}), 422, "invalid_request")
+    refused(client.post(URL, json={"records": [{**item, "kind": "gift"}]}), 422, "invalid_request")
+    refused(client.post(URL, json={"records": [{**item, "record": []}]}), 422, "invalid_request")
+    refused(client.post(URL, json={"records": [{**item, "signature": 5}]}), 422, "invalid_request")
     for bad_record in (
         {**item["record"], "county": "五"},
         {**item["record"], "county": -1},
@@ -52,13 +61,13 @@ def test_malformed_bodies(env: ChainEnv, svc: LedgerService, client: TestClient)
         {**item["record"], "surprise": True},
         {k: v for k, v in item["record"].items() if k != "category"},
     ):
-        r = client.post(url, json={"records": [{**item, "record": bad_record}]})
+        r = client.post(URL, json={"records": [{**item, "record": bad_record}]})
         assert 400 <= r.status_code < 500, r.text
         assert r.json()["code"], r.json()
     big = {"records": [{**item, "record": {**item["record"], "pad": "x" * 2_100_000}}]}
-    refused(client.post(url, json=big), 413, "body_too_large")
+    refused(client.post(URL, json=big), 413, "body_too_large")
     refused(
-        client.post(url, content=b"{}", headers={**headers, "content-length": "x1"}),
+        client.post(URL, content=b"{}", headers={**headers, "content-length": "x1"}),
         400,
         "bad_content_length",
     )
@@ -74,32 +83,30 @@ def test_malformed_bodies(env: ChainEnv, svc: LedgerService, client: TestClient)
 
 
 def test_forged_signatures_are_refused(
-    env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient
+    env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient, flow: Chain
 ) -> None:
-    url = "/api/v1/records"
-    flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     good = flow.need().to_json()
     sig = bytes.fromhex(good["signature"][2:])
     # A flipped bit recovers some other key (or none): never the county's.
     flipped = "0x" + (sig[:10] + bytes([sig[10] ^ 1]) + sig[11:]).hex()
-    r = client.post(url, json={"records": [{**good, "signature": flipped}]})
+    r = client.post(URL, json={"records": [{**good, "signature": flipped}]})
     assert r.status_code in (403, 422) and r.json()["code"] in ("missing_role", "bad_signature")
     r = client.post(
-        url, json={"records": [{**good, "signature": flipped, "signer": good["signer"]}]}
+        URL, json={"records": [{**good, "signature": flipped, "signer": good["signer"]}]}
     )
     refused(r, 422, "bad_signature")
     refused(
-        client.post(url, json={"records": [{**good, "signature": "0x" + "00" * 65}]}),
+        client.post(URL, json={"records": [{**good, "signature": "0x" + "00" * 65}]}),
         422,
         "bad_signature",
     )
     # Not 65 bytes of hex: the document's pattern refuses it before any signature check.
     refused(
-        client.post(url, json={"records": [{**good, "signature": "0xzz"}]}), 422, "invalid_request"
+        client.post(URL, json={"records": [{**good, "signature": "0xzz"}]}), 422, "invalid_request"
     )
     # The record changed after signing: the signature recovers to a stranger.
     tampered = {**good, "record": {**good["record"], "category": 4}}
-    r = client.post(url, json={"records": [tampered]})
+    r = client.post(URL, json={"records": [tampered]})
     assert r.status_code == 422 and r.json()["code"] in ("record_id_not_scoped", "bad_signature")
     # Signed by a key without the role, or by the wrong county's office.
     a = env.actors
@@ -108,42 +115,40 @@ def test_forged_signatures_are_refused(
         (a.county_b, "wrong_county"),
         (a.org_a, "missing_role"),
     ):
-        refused(client.post(url, json=body(flow.sign(need(who.address), who))), 422, code)
+        refused(client.post(URL, json=body(flow.sign(need(who.address), who))), 422, code)
     # Signed for another deployment (domain): recovers to someone else here.
     other = dataclasses.replace(env.domain, chain_id=env.domain.chain_id + 1)
     foreign = need(a.county_a.address).sign(a.county_a.key, other).to_json()
-    refused(client.post(url, json={"records": [foreign]}), 422, "bad_signature")
+    refused(client.post(URL, json={"records": [foreign]}), 422, "bad_signature")
     del foreign["signer"]
-    refused(client.post(url, json={"records": [foreign]}), 422, "record_id_not_scoped")
+    refused(client.post(URL, json={"records": [foreign]}), 422, "record_id_not_scoped")
     assert outbox_size(svc) == 0
 
 
 def test_replays_and_unknown_references(
-    env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient
+    env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient, flow: Chain
 ) -> None:
-    url = "/api/v1/records"
-    flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
     c = flow.commit(nid, mid, 10)
-    assert client.post(url, json=body(c)).status_code == 202
+    assert client.post(URL, json=body(c)).status_code == 202
     # The same signed record again: a duplicate answer, not a second record.
-    r = client.post(url, json=body(c))
+    r = client.post(URL, json=body(c))
     assert r.status_code == 202 and r.json()["accepted"][0]["duplicate"] is True
     # The same id with different content (a new signature over other fields): 409.
     twin = dataclasses.replace(c.record, quantity=11)  # type: ignore[type-var]
     refused(
-        client.post(url, json=body(twin.sign(env.actors.org_a.key, env.domain))),
+        client.post(URL, json=body(twin.sign(env.actors.org_a.key, env.domain))),
         409,
         "record_id_used",
     )
-    refused(client.post(url, json=body(c, c)), 409, "duplicate_in_submission")
+    refused(client.post(URL, json=body(c, c)), 409, "duplicate_in_submission")
     st.settle()
     refused(
-        client.post(url, json=body(twin.sign(env.actors.org_a.key, env.domain))),
+        client.post(URL, json=body(twin.sign(env.actors.org_a.key, env.domain))),
         409,
         "record_id_used",
     )
-    r = client.post(url, json=body(c))
+    r = client.post(URL, json=body(c))
     assert r.status_code == 202 and r.json()["accepted"][0] == {
         "record_id": "0x" + c.id.hex(),
         "kind": "commitment",
@@ -153,7 +158,7 @@ def test_replays_and_unknown_references(
     # References to things that do not exist.
     refused(
         client.post(
-            url,
+            URL,
             json=body(flow.sign(commitment(env.actors.org_a.address, new_id()), env.actors.org_a)),
         ),
         422,
@@ -161,13 +166,13 @@ def test_replays_and_unknown_references(
     )
     # A real need, but a match that was never accepted.
     refused(
-        client.post(url, json=body(flow.commit(nid, "0x" + new_id().hex(), 5))),
+        client.post(URL, json=body(flow.commit(nid, "0x" + new_id().hex(), 5))),
         422,
         "no_accepted_match",
     )
     refused(
         client.post(
-            url,
+            URL,
             json=body(flow.sign(delivery(env.actors.org_a.address, new_id(), 1), env.actors.org_a)),
         ),
         422,
@@ -175,7 +180,7 @@ def test_replays_and_unknown_references(
     )
     refused(
         client.post(
-            url,
+            URL,
             json=body(
                 flow.sign(receipt(env.actors.county_a.address, new_id(), 1), env.actors.county_a)
             ),
@@ -183,10 +188,10 @@ def test_replays_and_unknown_references(
         422,
         "unknown_delivery",
     )
-    refused(client.post(url, json=body(flow.deliver(c, 11))), 422, "over_delivery")
+    refused(client.post(URL, json=body(flow.deliver(c, 11))), 422, "over_delivery")
     refused(
         client.post(
-            url, json=body(flow.sign(delivery(env.actors.org_b.address, c.id, 1), env.actors.org_b))
+            URL, json=body(flow.sign(delivery(env.actors.org_b.address, c.id, 1), env.actors.org_b))
         ),
         422,
         "not_commitment_owner",
@@ -195,14 +200,14 @@ def test_replays_and_unknown_references(
     # Three records where the third is bad: none is written.
     d1, d2 = flow.deliver(c, 3), flow.deliver(c, 3)
     bad = flow.deliver(c, 5)  # 3 + 3 + 5 > 10
-    refused(client.post(url, json=body(d1, d2, bad)), 422, "over_delivery")
+    refused(client.post(URL, json=body(d1, d2, bad)), 422, "over_delivery")
     r = client.post(
-        url, json={"records": [d1.to_json(), d2.to_json(), {**bad.to_json(), "kind": "x"}]}
+        URL, json={"records": [d1.to_json(), d2.to_json(), {**bad.to_json(), "kind": "x"}]}
     )
     refused(r, 422, "invalid_request")
     assert outbox_size(svc) == before
-    statuses = client.get(url + "/status", params={"ids": ["0x" + d1.id.hex()]}).json()
+    statuses = client.get(URL + "/status", params={"ids": ["0x" + d1.id.hex()]}).json()
     assert statuses[0]["status"] == "unknown"
-    assert client.post(url, json=body(d1, d2)).status_code == 202
+    assert client.post(URL, json=body(d1, d2)).status_code == 202
     st.settle()
     assert env.ledger.commitment_totals(c.id)[1] == 6

@@ -262,30 +262,14 @@ def case_open_batch(w: World) -> None:
 
     w.refused("POST", url, 422, "invalid_request", ids, json=_without_signature(good))
     w.refused("POST", url, 422, "bad_signature", ids, json=_zero_signature(good))
-    w.refused(
-        "POST",
-        url,
-        422,
-        "missing_role",
-        ids,
-        json=sign_batch(lines, a.stranger.key, w.env.domain).to_json(),
-    )
-    w.refused(
-        "POST",
-        url,
-        422,
-        "missing_role",
-        ids,
-        json=sign_batch(lines, a.county_a.key, w.env.domain).to_json(),
-    )
-    w.refused(
-        "POST",
-        url,
-        422,
-        "not_commitment_owner",
-        ids,
-        json=sign_batch(lines, a.org_b.key, w.env.domain).to_json(),
-    )
+    # A stranger, the wrong role (a county office), another org's commitments.
+    for signer, code in (
+        (a.stranger, "missing_role"),
+        (a.county_a, "missing_role"),
+        (a.org_b, "not_commitment_owner"),
+    ):
+        signed = sign_batch(lines, signer.key, w.env.domain)
+        w.refused("POST", url, 422, code, ids, json=signed.to_json())
     squat = build_batch(lines, a.org_a.address).sign(a.org_b.key, w.env.domain)
     w.refused("POST", url, 422, "record_id_not_scoped", ids, json=squat.to_json())
     w.refused("POST", url, 422, "bad_signature", ids, json=_tampered(good, "lineCount", 4))

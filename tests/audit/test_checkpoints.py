@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -35,23 +34,12 @@ from ledger.tlog.note import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, open_not
 from ledger.tlog.witness import Witness, make_witness_server
 from tests.audit.conftest import submit
 from tests.conftest import ChainEnv, free_port, start_env
+from tests.factories import kill9
 from tests.service.test_healing import scoped_need, wait_durable
 
 
 def _need(env: ChainEnv) -> None:
     submit(env, scoped_need(env.domain, env.actors.county_a))
-
-
-def _kill9(env: ChainEnv) -> None:
-    """kill -9 of anvil's whole process group: LocalChain.down(sig=SIGKILL) would kill only
-    the npm wrapper and leave the real anvil (its child) serving the port."""
-    pid = env.chain.pid()
-    assert pid is not None
-    os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while env.chain.answers() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    env.chain.pid_file.unlink(missing_ok=True)
 
 
 def _service(env: ChainEnv, db_path: Path) -> LedgerService:
@@ -104,7 +92,7 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
         assert witness.latest(checkpointer.origin) == (4, bytes.fromhex(row.root[2:]))
 
         # the operator rewrites history: kill -9, restart from the older state, append others
-        _kill9(env)
+        kill9(env)
         shutil.copy(old_state, env.chain.state_file)
         env.chain.up()
         assert env.ledger.log_size() == 1

@@ -12,18 +12,10 @@ import pytest
 
 from ledger.app import LedgerService
 from ledger.sdk.keys import encrypt_key, write_key_file
-from tests.factories import (
-    ORG_CODE_A,
-    ChainEnv,
-    LiveServer,
-    Pump,
-    Stack,
-    free_port,
-    matched,
-    run_bangfu,
-)
+from tests import factories
 
 PASSWORD = "cli-test-password"
+ZERO = "0x" + "00" * 32
 
 
 def bangfu(
@@ -32,13 +24,23 @@ def bangfu(
     env = {**os.environ, "BANGFU_KEY_PASSWORD": password, "COLUMNS": "250"}
     if api is not None:
         env["BANGFU_API_URL"] = api
-    return run_bangfu(args, env=env, timeout=180)
+    return factories.run_bangfu(args, env=env, timeout=180)
 
 
 def key_file(tmp: Path, account: object, name: str) -> Path:
     path = tmp / name
     write_key_file(path, encrypt_key(bytes(account.key), PASSWORD, iterations=2**10))  # type: ignore[attr-defined]
     return path
+
+
+def submit(
+    kind: str, key: Path, fields: dict[str, object], *extra: str, api: str
+) -> subprocess.CompletedProcess[str]:
+    """`bangfu submit KIND --key KEY -f name=value … EXTRA` against `api`."""
+    args = ["submit", kind, "--key", str(key)]
+    for name, value in fields.items():
+        args += ["-f", f"{name}={value}"]
+    return bangfu(*args, *extra, api=api)
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -62,7 +64,7 @@ def test_keygen(tmp_path: Path) -> None:
     assert "[weak_password]" in weak
 
 
-def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
+def test_errors_are_one_line_with_a_code(env: factories.ChainEnv, tmp_path: Path) -> None:
     good = key_file(tmp_path, env.actors.org_a, "org.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{ this is not a key")
@@ -74,9 +76,9 @@ def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
         "-f",
         "confirmedQuantity=1",
         "-f",
-        "noteHash=0x" + "00" * 32,
+        f"noteHash={ZERO}",
     ]
-    down = f"http://127.0.0.1:{free_port()}"
+    down = f"http://127.0.0.1:{factories.free_port()}"
     assert "[bad_key_file]" in one_error_line(bangfu(*args, "--key", str(bad), api=down))
     assert "[key_file_not_found]" in one_error_line(
         bangfu(*args, "--key", str(tmp_path / "missing.json"), api=down)
@@ -97,49 +99,33 @@ def test_errors_are_one_line_with_a_code(env: ChainEnv, tmp_path: Path) -> None:
 
 
 def test_submit_status_query_totals(
-    env: ChainEnv, svc: LedgerService, st: Stack, pump: Pump, live: LiveServer, tmp_path: Path
+    env: factories.ChainEnv,
+    svc: LedgerService,
+    st: factories.Stack,
+    pump: factories.Pump,
+    live: factories.LiveServer,
+    tmp_path: Path,
 ) -> None:
-    need_id, match_id = matched(st, env.actors.county_a, env.actors.org_a)
+    need_id, match_id = factories.matched(st, env.actors.county_a, env.actors.org_a)
     pump.start()
     org_key = key_file(tmp_path, env.actors.org_a, "org.json")
     county_key = key_file(tmp_path, env.actors.county_a, "county.json")
 
     # A 4xx problem from the server: its code and detail, one line.
-    line = one_error_line(
-        bangfu(
-            "submit",
-            "delivery",
-            "--key",
-            str(org_key),
-            "-f",
-            "commitmentId=0x" + "33" * 32,
-            "-f",
-            "quantity=5",
-            "-f",
-            "evidenceHash=0x" + "00" * 32,
-            "-f",
-            "beneficiaryCount=0",
-            "-f",
-            "beneficiaryRoot=0x" + "00" * 32,
-            api=live.url,
-        )
-    )
+    def deliver(commitment_id: str, quantity: int) -> str:
+        fields = {
+            "commitmentId": commitment_id,
+            "quantity": quantity,
+            "evidenceHash": ZERO,
+            "beneficiaryCount": 0,
+            "beneficiaryRoot": ZERO,
+        }
+        return one_error_line(submit("delivery", org_key, fields, api=live.url))
+
+    line = deliver("0x" + "33" * 32, 5)
     assert "[unknown_commitment]" in line and "0x" + "33" * 32 in line
-    line = one_error_line(
-        bangfu(
-            "submit",
-            "receipt",
-            "--key",
-            str(org_key),
-            "-f",
-            "deliveryId=0x" + "33" * 32,
-            "-f",
-            "confirmedQuantity=1",
-            "-f",
-            "noteHash=0x" + "00" * 32,
-            api=live.url,
-        )
-    )
+    receipt = {"deliveryId": "0x" + "33" * 32, "confirmedQuantity": 1, "noteHash": ZERO}
+    line = one_error_line(submit("receipt", org_key, receipt, api=live.url))
     assert "[missing_role]" in line
 
     (tmp_path / "terms.txt").write_text("交付条款 terms")
@@ -175,7 +161,14 @@ def test_submit_status_query_totals(
     assert "confirmed" in result.stdout
     commits = json.loads(
         bangfu(
-            "query", "commitments", "--org", ORG_CODE_A, "--json", "--limit", "500", api=live.url
+            "query",
+            "commitments",
+            "--org",
+            factories.ORG_CODE_A,
+            "--json",
+            "--limit",
+            "500",
+            api=live.url,
         ).stdout
     )
     mine = [i for i in commits["items"] if i["need_id"] == need_id]
@@ -209,44 +202,16 @@ def test_submit_status_query_totals(
     assert status.stdout.count("confirmed") == 2
 
     # Over-delivery is refused by the server, with its code.
-    line = one_error_line(
-        bangfu(
-            "submit",
-            "delivery",
-            "--key",
-            str(org_key),
-            "-f",
-            f"commitmentId={cid}",
-            "-f",
-            "quantity=600000",
-            "-f",
-            "evidenceHash=0x" + "00" * 32,
-            "-f",
-            "beneficiaryCount=0",
-            "-f",
-            "beneficiaryRoot=0x" + "00" * 32,
-            api=live.url,
-        )
-    )
+    line = deliver(cid, 600_000)
     assert "[over_delivery]" in line
 
-    result = bangfu(
-        "submit",
-        "receipt",
-        "--key",
-        str(county_key),
-        "-f",
-        f"deliveryId={ids[0]}",
-        "-f",
-        "confirmedQuantity=300000",
-        "-f",
-        "noteHash=0x" + "00" * 32,
-        "--wait",
-        api=live.url,
-    )
+    receipt = {"deliveryId": ids[0], "confirmedQuantity": 300_000, "noteHash": ZERO}
+    result = submit("receipt", county_key, receipt, "--wait", api=live.url)
     assert result.returncode == 0, result.stderr
 
-    totals = json.loads(bangfu("totals", "org", "--org", ORG_CODE_A, "--json", api=live.url).stdout)
+    totals = json.loads(
+        bangfu("totals", "org", "--org", factories.ORG_CODE_A, "--json", api=live.url).stdout
+    )
     funds = [t for t in totals if t["resource_kind"] == 1 and t["unit"] == "分"]
     assert funds and funds[0]["committed"] >= 1_000_000 and funds[0]["confirmed"] >= 300_000
     table = bangfu("totals", "category", api=live.url)

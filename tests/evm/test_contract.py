@@ -25,7 +25,7 @@ from web3.logs import DISCARD
 
 from ledger.core import merkle
 from ledger.core.errors import ChainError, RecordError
-from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, ResourceKind, text32
+from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, ResourceKind
 from ledger.core.lines import DeliveryLine, batch_totals, new_id
 from ledger.core.records import (
     MAX_BATCH_COMMITMENTS,
@@ -41,6 +41,7 @@ from ledger.core.records import (
 )
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.evm.deploy import deploy, send_transaction
+from tests import factories
 from tests.factories import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, project_anchor
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -85,37 +86,16 @@ def supply(by: LocalAccount, *, project_id: bytes | None = None, version: int = 
 def commitment(
     by: LocalAccount, need_id: bytes, quantity: int = 100, resource_kind: int = ResourceKind.GOODS
 ) -> Commitment:
-    return Commitment(
-        id=new_id(by.address),
-        need_id=need_id,
-        match_id=new_id(by.address),
-        resource_kind=resource_kind,
-        quantity=quantity,
-        unit=text32("斤"),
-        due_date=1_767_225_600,
-        terms_hash=new_id(by.address),
-    )
+    c = factories.commitment(by.address, need_id, quantity)
+    return dataclasses.replace(c, resource_kind=resource_kind)
 
 
 def delivery(by: LocalAccount, commitment_id: bytes, quantity: int) -> Delivery:
-    return Delivery(
-        id=new_id(by.address),
-        commitment_id=commitment_id,
-        quantity=quantity,
-        delivered_at=1_735_689_600,
-        evidence_hash=new_id(by.address),
-        beneficiary_count=3,
-        beneficiary_root=new_id(by.address),
-    )
+    return factories.delivery(by.address, commitment_id, quantity)
 
 
 def receipt(by: LocalAccount, delivery_id: bytes, confirmed: int) -> Receipt:
-    return Receipt(
-        id=new_id(by.address),
-        delivery_id=delivery_id,
-        confirmed_quantity=confirmed,
-        note_hash=new_id(by.address),
-    )
+    return factories.receipt(by.address, delivery_id, confirmed)
 
 
 def flag(by: LocalAccount, record_id: bytes, reason: int = 1) -> Flag:
@@ -262,6 +242,16 @@ def open_commitment(
     c = commitment(org or env.actors.org_a, n.project_id, quantity)
     book.submit(c, org or env.actors.org_a)
     return n, c
+
+
+def open_delivery(
+    book: Book, env: ChainEnv, quantity: int = 10
+) -> tuple[ProjectAnchor, Commitment, Delivery]:
+    """`open_commitment` of 100 and a delivery of `quantity` against it by org A."""
+    n, c = open_commitment(book, env)
+    d = delivery(env.actors.org_a, c.id, quantity)
+    book.submit(d, env.actors.org_a)
+    return n, c, d
 
 
 # ---------------------------------------------------------------------------- a mixed scenario
@@ -572,9 +562,7 @@ def test_kind_specific_events(env: ChainEnv, book: Book) -> None:
 
 def test_unregistered_signer_refused_for_every_kind(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    n, c = open_commitment(book, env)
-    d = delivery(a.org_a, c.id, 10)
-    book.submit(d, a.org_a)
+    n, c, d = open_delivery(book, env)
     records: list[Record] = [
         need(a.stranger),
         supply(a.stranger),
@@ -706,9 +694,7 @@ def test_replay_refused_for_every_kind(env: ChainEnv, book: Book) -> None:
 
 def test_wrong_role_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    n, c = open_commitment(book, env)
-    d = delivery(a.org_a, c.id, 10)
-    book.submit(d, a.org_a)
+    n, c, d = open_delivery(book, env)
     cases: list[tuple[Record, LocalAccount]] = [
         (receipt(a.org_a, d.id, 10), a.org_a),  # org signs a receipt
         (commitment(a.county_a, n.project_id), a.county_a),  # county signs a commitment
@@ -738,9 +724,7 @@ def test_missing_role_error_names_signer_and_role(env: ChainEnv, book: Book) -> 
 
 def test_wrong_county_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    _, c = open_commitment(book, env)
-    d = delivery(a.org_a, c.id, 10)
-    book.submit(d, a.org_a)
+    _, _, d = open_delivery(book, env)
     assert book.refused(receipt(a.county_b, d.id, 10), a.county_b) == "WrongCounty"
     assert book.refused(need(a.county_b, COUNTY_A), a.county_b) == "WrongCounty"
     assert book.refused(need(a.county_a, COUNTY_B), a.county_a) == "WrongCounty"
@@ -1090,9 +1074,7 @@ def test_invalid_quantities_refused(env: ChainEnv, book: Book) -> None:
 
 def test_over_confirmation_and_already_receipted(env: ChainEnv, book: Book) -> None:
     a = env.actors
-    _, c = open_commitment(book, env)
-    d = delivery(a.org_a, c.id, 20)
-    book.submit(d, a.org_a)
+    _, c, d = open_delivery(book, env, 20)
     assert book.refused(receipt(a.county_a, d.id, 21), a.county_a) == "OverConfirmation"
     book.submit(receipt(a.county_a, d.id, 20), a.county_a)
     assert book.refused(receipt(a.county_a, d.id, 20), a.county_a) == "AlreadyReceipted"

@@ -29,14 +29,6 @@ from ledger.config import Settings
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.library import actions, auth, matching, messages, projects, sharing
-from ledger.library.messages import (
-    KEY_COUNTY_LIST,
-    LIBRARY_IMPORT,
-    LIBRARY_MATCH,
-    LIBRARY_PROJECT,
-    LIBRARY_PUSH,
-    LIBRARY_READ,
-)
 from tests.factories import ORG_CODE_A, ORG_CODE_B, fresh_database_url
 from tests.library.forms import need, supply, sync
 
@@ -89,6 +81,23 @@ def expiry(delta: int) -> int:
     return auth.now() + delta
 
 
+def _signed(
+    w: World,
+    method: str,
+    url: str,
+    mtype: messages.MessageType,
+    message: dict[str, Any],
+    signer: LocalAccount,
+    *,
+    ids: list[str] | None = None,
+    **fields: Any,
+) -> Request:
+    """A request whose body is `fields` and `message` signed by `signer` as an `mtype`."""
+    signature = messages.sign(mtype, message, w.domain, signer.key)
+    body = {**fields, "message": message, "signature": signature}
+    return Request(method, url, body, ids=ids or [])
+
+
 def _version_request(
     w: World, pid: str, key: LocalAccount, delta: int, action: str, **kw: Any
 ) -> tuple[dict[str, Any], str, str]:
@@ -116,7 +125,7 @@ def _version_request(
             kind, pid, content, status=status, version=version, org_code=row.org_code
         )
     anchor_sig = "0x" + anchor.sign(key.key, w.domain).signature.hex()
-    return message, messages.sign(LIBRARY_PROJECT, message, w.domain, key.key), anchor_sig
+    return message, messages.sign(messages.LIBRARY_PROJECT, message, w.domain, key.key), anchor_sig
 
 
 def _draft_request(
@@ -137,15 +146,9 @@ def _draft_request(
         expiry=expiry(delta),
     )
     path = "needs" if kind == ProjectKind.NEED else "supply"
-    return Request(
-        "POST",
-        f"{PREFIX}/{path}",
-        {
-            "content": content,
-            "message": message,
-            "signature": messages.sign(LIBRARY_PROJECT, message, w.domain, key.key),
-        },
-        ids=[pid],
+    url = f"{PREFIX}/{path}"
+    return _signed(
+        w, "POST", url, messages.LIBRARY_PROJECT, message, key, ids=[pid], content=content
     )
 
 
@@ -199,13 +202,8 @@ def b_push(w: World, key: LocalAccount | None, delta: int) -> Request:
     with w.svc.db.read() as s:
         message = matching.push_message(s, w.need, 5, messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
-    return Request(
-        "POST",
-        f"{PREFIX}/projects/{w.need}/push",
-        {
-            "message": message,
-            "signature": messages.sign(LIBRARY_PUSH, message, w.domain, signer.key),
-        },
+    return _signed(
+        w, "POST", f"{PREFIX}/projects/{w.need}/push", messages.LIBRARY_PUSH, message, signer
     )
 
 
@@ -225,14 +223,8 @@ def b_propose(w: World, key: LocalAccount | None, delta: int) -> Request:
             nonce=messages.new_nonce(),
             expiry=expiry(delta),
         )
-    return Request(
-        "POST",
-        f"{PREFIX}/matches",
-        {
-            "message": message,
-            "signature": messages.sign(LIBRARY_MATCH, message, w.domain, signer.key),
-        },
-        ids=[mid],
+    return _signed(
+        w, "POST", f"{PREFIX}/matches", messages.LIBRARY_MATCH, message, signer, ids=[mid]
     )
 
 
@@ -241,14 +233,8 @@ def b_respond(w: World, key: LocalAccount | None, delta: int) -> Request:
         m = matching.get_match(s, w.match)
         message = matching.response_message(m, "accept", messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
-    return Request(
-        "POST",
-        f"{PREFIX}/matches/{w.match}/respond",
-        {
-            "message": message,
-            "signature": messages.sign(LIBRARY_MATCH, message, w.domain, signer.key),
-        },
-    )
+    url = f"{PREFIX}/matches/{w.match}/respond"
+    return _signed(w, "POST", url, messages.LIBRARY_MATCH, message, signer)
 
 
 def b_key_counties(w: World, key: LocalAccount | None, delta: int) -> Request:
@@ -258,29 +244,17 @@ def b_key_counties(w: World, key: LocalAccount | None, delta: int) -> Request:
         version, "国乡振发 test list", [522327, 522326], expiry(delta)
     )
     signer = key or w.env.actors.admin
-    return Request(
-        "PUT",
-        f"{PREFIX}/key-counties",
-        {
-            "message": message,
-            "signature": messages.sign(KEY_COUNTY_LIST, message, w.domain, signer.key),
-        },
-    )
+    return _signed(w, "PUT", f"{PREFIX}/key-counties", messages.KEY_COUNTY_LIST, message, signer)
 
 
 def b_import(w: World, key: LocalAccount | None, delta: int) -> Request:
     assert w.bundle is not None
     message = sharing.import_message(w.bundle, messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.admin
-    return Request(
-        "POST",
-        f"{PREFIX}/bundles/import",
-        {
-            "bundle": w.bundle,
-            "message": message,
-            "signature": messages.sign(LIBRARY_IMPORT, message, w.domain, signer.key),
-        },
-        ids=[p["project_id"] for p in w.bundle["projects"]],
+    ids = [p["project_id"] for p in w.bundle["projects"]]
+    url = f"{PREFIX}/bundles/import"
+    return _signed(
+        w, "POST", url, messages.LIBRARY_IMPORT, message, signer, ids=ids, bundle=w.bundle
     )
 
 
@@ -314,13 +288,13 @@ def library_writes() -> list[tuple[str, str]]:
 
 #: The EIP-712 type each write's `message` is, in the server and in the OpenAPI document.
 MESSAGE_OF: dict[tuple[str, str], messages.MessageType] = {
-    route: LIBRARY_PROJECT for route in list(WRITES)[:5]
+    route: messages.LIBRARY_PROJECT for route in list(WRITES)[:5]
 } | {
-    ("POST", f"{PREFIX}/projects/{{project_id}}/push"): LIBRARY_PUSH,
-    ("POST", f"{PREFIX}/matches"): LIBRARY_MATCH,
-    ("POST", f"{PREFIX}/matches/{{match_id}}/respond"): LIBRARY_MATCH,
-    ("PUT", f"{PREFIX}/key-counties"): KEY_COUNTY_LIST,
-    ("POST", f"{PREFIX}/bundles/import"): LIBRARY_IMPORT,
+    ("POST", f"{PREFIX}/projects/{{project_id}}/push"): messages.LIBRARY_PUSH,
+    ("POST", f"{PREFIX}/matches"): messages.LIBRARY_MATCH,
+    ("POST", f"{PREFIX}/matches/{{match_id}}/respond"): messages.LIBRARY_MATCH,
+    ("PUT", f"{PREFIX}/key-counties"): messages.KEY_COUNTY_LIST,
+    ("POST", f"{PREFIX}/bundles/import"): messages.LIBRARY_IMPORT,
 }
 
 
@@ -385,7 +359,7 @@ def _world(svc: LedgerService, env, tmp_path, route: tuple[str, str]) -> World:
 
 def _read_header(w: World, pid: str, key: LocalAccount) -> dict[str, str]:
     message = {"projectId": pid, "reader": key.address, "expiry": expiry(300)}
-    sig = messages.sign(LIBRARY_READ, message, w.domain, key.key)
+    sig = messages.sign(messages.LIBRARY_READ, message, w.domain, key.key)
     return {"X-Bangfu-Read": f"{key.address}:{message['expiry']}:{sig}"}
 
 

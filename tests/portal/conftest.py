@@ -4,7 +4,6 @@ served by uvicorn on a free port for the browser tests."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,9 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from api.app import create_app
 from ledger.app import LedgerService
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
@@ -32,9 +29,9 @@ from tests.conftest import (
     ORG_CODE_A,
     ORG_CODE_B,
     ChainEnv,
-    free_port,
     fresh_database_url,
 )
+from tests.factories import LiveServer
 
 DAY = 86_400
 
@@ -142,107 +139,60 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
     )
     m_tea = actions.create_and_accept_match(svc, a.county_b.key, a.org_b.key, _hex(tea))
 
-    c_funds = put(
-        "c:funds",
-        a.org_a,
-        Commitment(
-            id=new_id(a.org_a.address),
-            need_id=school,
-            match_id=_b(m_school),
-            resource_kind=ResourceKind.FUNDS,
-            quantity=12_000_000,  # ¥120,000.00
-            unit=text32("fen"),
-            due_date=now + 30 * DAY,
-            terms_hash=new_id(),
-        ),
-    )
-    c_goods = put(
-        "c:goods",
-        a.org_b,
-        Commitment(
-            id=new_id(a.org_b.address),
-            need_id=clinic,
-            match_id=_b(m_clinic),
-            resource_kind=ResourceKind.GOODS,
-            quantity=500,
-            unit=text32("箱"),
-            due_date=now - DAY,  # already due: the partial delivery below is late
-            terms_hash=new_id(),
-        ),
-    )
-    put(
-        "c:tea",
-        a.org_b,
-        Commitment(
-            id=new_id(a.org_b.address),
-            need_id=tea,
-            match_id=_b(m_tea),
-            resource_kind=ResourceKind.FUNDS,
-            quantity=5_000_000,
-            unit=text32("fen"),
-            due_date=now + 60 * DAY,
-            terms_hash=new_id(),
-        ),
-    )
-    d1 = put(
-        "d:funds1",
-        a.org_a,
-        Delivery(
-            id=new_id(a.org_a.address),
-            commitment_id=c_funds,
-            quantity=8_000_000,
-            delivered_at=now - 3600,
-            evidence_hash=new_id(),
-            beneficiary_count=40,
-            beneficiary_root=new_id(),
-        ),
-    )
-    d2 = put(
-        "d:funds2",
-        a.org_a,
-        Delivery(
-            id=new_id(a.org_a.address),
-            commitment_id=c_funds,
-            quantity=4_000_000,
-            delivered_at=now - 600,
-            evidence_hash=new_id(),
-            beneficiary_count=20,
-            beneficiary_root=new_id(),
-        ),
-    )
-    put(
-        "d:goods",
-        a.org_b,
-        Delivery(
-            id=new_id(a.org_b.address),
-            commitment_id=c_goods,
-            quantity=200,
-            delivered_at=now,
-            evidence_hash=new_id(),
-            beneficiary_count=200,
-            beneficiary_root=new_id(),
-        ),
-    )
-    put(
-        "r:funds1",
-        a.county_a,
-        Receipt(
-            id=new_id(a.county_a.address),
-            delivery_id=d1,
-            confirmed_quantity=8_000_000,
-            note_hash=new_id(),
-        ),
-    )
-    put(
-        "r:funds2",
-        a.county_a,
-        Receipt(
-            id=new_id(a.county_a.address),
-            delivery_id=d2,
-            confirmed_quantity=3_500_000,
-            note_hash=new_id(),
-        ),
-    )
+    # name, author, need, match, kind, quantity, unit, due
+    commitments = [
+        ("c:funds", a.org_a, school, m_school, ResourceKind.FUNDS, 12_000_000, "fen", 30 * DAY),
+        # already due: the partial delivery below is late
+        ("c:goods", a.org_b, clinic, m_clinic, ResourceKind.GOODS, 500, "箱", -DAY),
+        ("c:tea", a.org_b, tea, m_tea, ResourceKind.FUNDS, 5_000_000, "fen", 60 * DAY),
+    ]
+    for name, author, need_id, match, kind, quantity, unit, due in commitments:
+        put(
+            name,
+            author,
+            Commitment(
+                id=new_id(author.address),
+                need_id=need_id,
+                match_id=_b(match),
+                resource_kind=kind,
+                quantity=quantity,  # c:funds is ¥120,000.00
+                unit=text32(unit),
+                due_date=now + due,
+                terms_hash=new_id(),
+            ),
+        )
+    # name, author, commitment, quantity, seconds before now, beneficiaries
+    deliveries = [
+        ("d:funds1", a.org_a, "c:funds", 8_000_000, 3600, 40),
+        ("d:funds2", a.org_a, "c:funds", 4_000_000, 600, 20),
+        ("d:goods", a.org_b, "c:goods", 200, 0, 200),
+    ]
+    for name, author, commitment, quantity, ago, beneficiaries in deliveries:
+        put(
+            name,
+            author,
+            Delivery(
+                id=new_id(author.address),
+                commitment_id=_b(world.records[commitment]),
+                quantity=quantity,
+                delivered_at=now - ago,
+                evidence_hash=new_id(),
+                beneficiary_count=beneficiaries,
+                beneficiary_root=new_id(),
+            ),
+        )
+    receipts = [("r:funds1", "d:funds1", 8_000_000), ("r:funds2", "d:funds2", 3_500_000)]
+    for name, delivery, confirmed in receipts:
+        put(
+            name,
+            a.county_a,
+            Receipt(
+                id=new_id(a.county_a.address),
+                delivery_id=_b(world.records[delivery]),
+                confirmed_quantity=confirmed,
+                note_hash=new_id(),
+            ),
+        )
     put(
         "f:goods",
         a.auditor,
@@ -279,18 +229,5 @@ class Served:
 @pytest.fixture(scope="package")
 def served(world: World) -> Iterator[Served]:
     """The app on a real HTTP port (uvicorn in a thread), for the browser."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(world.service), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield Served(f"http://127.0.0.1:{port}", world)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with LiveServer(world.service) as server:
+        yield Served(server.url, world)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -44,7 +43,9 @@ from ledger.tlog.checkpointer import Checkpointer
 from tests.factories import (
     COUNTY_A,
     ChainEnv,
+    Stack,
     appended_ids,
+    kill9,
     run_bangfu,
     stack,
 )
@@ -108,15 +109,17 @@ def refused(result: subprocess.CompletedProcess[str], code: str) -> str:
 
 def kill9_and_restore(env: ChainEnv, state: Path) -> None:
     """kill -9 of anvil's process group, then a start from an older state file."""
-    pid = env.chain.pid()
-    assert pid is not None
-    os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while env.chain.answers() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    env.chain.pid_file.unlink(missing_ok=True)
+    kill9(env)
     shutil.copy(state, env.chain.state_file)
     env.chain.up()
+
+
+def accept_needs(svc: LedgerService, st: Stack, env: ChainEnv, n: int) -> list[SignedRecord]:
+    """`n` needs of county A accepted by the relayer and settled on chain."""
+    needs = [scoped_need(env.domain, env.actors.county_a) for _ in range(n)]
+    svc.relayer.accept(needs)
+    st.settle()
+    return needs
 
 
 def statuses(svc: LedgerService, records: list[SignedRecord]) -> dict[str, str]:
@@ -136,16 +139,12 @@ def test_rewritten_history_is_refused_then_recovered(
     env = own_chain
     st = stack(svc, env.actors.relayers, batch_size=2)
     county = env.actors.county_a
-    kept = [scoped_need(env.domain, county) for _ in range(3)]
-    svc.relayer.accept(kept)
-    st.settle()
+    kept = accept_needs(svc, st, env, 3)
     wait_durable(env)  # anvil writes its state file every second
     old_state = tmp_path / "state-early.json"
     shutil.copy(env.chain.state_file, old_state)
 
-    lost = [scoped_need(env.domain, county) for _ in range(4)]
-    svc.relayer.accept(lost)
-    st.settle()
+    lost = accept_needs(svc, st, env, 4)
     assert set(statuses(svc, lost).values()) == {"confirmed"}
     foreign = scoped_need(env.domain, county)  # a leaf someone else relayed
     env.ledger.submit(foreign, env.actors.stranger)
@@ -247,14 +246,9 @@ def test_reorg_flips_confirmed_back_and_heals(
 ) -> None:
     env = own_chain
     st = stack(svc, env.actors.relayers, batch_size=2)
-    county = env.actors.county_a
-    first = [scoped_need(env.domain, county) for _ in range(2)]
-    svc.relayer.accept(first)
-    st.settle()
+    first = accept_needs(svc, st, env, 2)
     before = int(env.w3.eth.block_number)
-    second = [scoped_need(env.domain, county) for _ in range(6)]
-    svc.relayer.accept(second)
-    st.settle()
+    second = accept_needs(svc, st, env, 6)
     assert set(statuses(svc, second).values()) == {"confirmed"}
     depth = int(env.w3.eth.block_number) - before
     assert depth >= 3

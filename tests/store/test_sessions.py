@@ -17,14 +17,32 @@ from ledger.core.errors import NestedWriteError
 from ledger.store.db import Database
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
+def _add_counter(database: Database) -> None:
+    """The table `counter` with one row, c = 0."""
     with database.write() as s:
         s.execute(text("CREATE TABLE counter (name VARCHAR(20) PRIMARY KEY, n INTEGER)"))
         s.execute(text("INSERT INTO counter VALUES ('c', 0)"))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    _add_counter(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[tuple[Database, Database]]:
+    """Two processes' worth of connections to one SQLite file holding the counter."""
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    first, second = Database(url), Database(url)
+    try:
+        _add_counter(first)
+        yield first, second
+    finally:
+        first.dispose()
+        second.dispose()
 
 
 def _value(s: Session) -> int:
@@ -94,61 +112,47 @@ def test_there_is_no_deferred_read_write_session() -> None:
         db.dispose()
 
 
-def test_concurrent_read_then_write_waits_instead_of_failing(tmp_path: Path) -> None:
+def test_concurrent_read_then_write_waits_instead_of_failing(
+    two: tuple[Database, Database],
+) -> None:
     """Two processes' worth of connections incrementing one counter on a SQLite file: each
     write waits for the lock (none fails with "database is locked") and no increment is
     lost, because the lock is taken before the read."""
-    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    first, second = Database(url), Database(url)
-    try:
-        with first.write() as s:
-            s.execute(text("CREATE TABLE counter (name VARCHAR(20) PRIMARY KEY, n INTEGER)"))
-            s.execute(text("INSERT INTO counter VALUES ('c', 0)"))
-        errors: list[BaseException] = []
+    first, second = two
+    errors: list[BaseException] = []
 
-        def work(database: Database) -> None:
-            try:
-                for _ in range(10):
-                    _increment(database, pause=0.005)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
+    def work(database: Database) -> None:
+        try:
+            for _ in range(10):
+                _increment(database, pause=0.005)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
 
-        threads = [threading.Thread(target=work, args=(d,)) for d in (first, second)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors, errors
-        with first.read() as s:
-            assert _value(s) == 20
-    finally:
-        first.dispose()
-        second.dispose()
+    threads = [threading.Thread(target=work, args=(d,)) for d in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with first.read() as s:
+        assert _value(s) == 20
 
 
 def test_the_old_deferred_read_then_write_fails_when_another_writer_commits_between(
-    tmp_path: Path,
+    two: tuple[Database, Database],
 ) -> None:
     """Why the rule exists: a deferred transaction that read before another connection
     committed cannot write at all (SQLite answers "database is locked" at once)."""
-    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
-    first, second = Database(url), Database(url)
-    try:
-        with first.write() as s:
-            s.execute(text("CREATE TABLE counter (name VARCHAR(20) PRIMARY KEY, n INTEGER)"))
-            s.execute(text("INSERT INTO counter VALUES ('c', 0)"))
-        # a plain deferred transaction on the bare engine: what the removed `session()` was
-        deferred = sessionmaker(first.engine)
-        with (
-            pytest.raises(OperationalError, match="database is locked"),
-            deferred() as s,
-            s.begin(),
-        ):
-            n = _value(s)
-            _increment(second)  # another process writes in between
-            s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
-        with first.read() as s:
-            assert _value(s) == 1
-    finally:
-        first.dispose()
-        second.dispose()
+    first, second = two
+    # a plain deferred transaction on the bare engine: what the removed `session()` was
+    deferred = sessionmaker(first.engine)
+    with (
+        pytest.raises(OperationalError, match="database is locked"),
+        deferred() as s,
+        s.begin(),
+    ):
+        n = _value(s)
+        _increment(second)  # another process writes in between
+        s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+    with first.read() as s:
+        assert _value(s) == 1

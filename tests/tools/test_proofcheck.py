@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,26 @@ def flip_hex(value: str, bit: int = 3) -> str:
     return hx(bytes(raw))
 
 
+def log_section(log: MerkleTree, index: int, size: int) -> dict[str, Any]:
+    """A bundle's `log`: leaf `index` included in the log's first `size` leaves."""
+    return {
+        "size": size,
+        "root": hx(log.root(size)),
+        "inclusion": [hx(p) for p in log.inclusion_proof(index, size)],
+    }
+
+
+def consistency_section(log: MerkleTree, old: int, new: int) -> dict[str, Any]:
+    """A bundle's `consistency`: the log's first `old` leaves extended to `new`."""
+    return {
+        "old_size": old,
+        "old_root": hx(log.root(old)),
+        "new_size": new,
+        "new_root": hx(log.root(new)),
+        "proof": [hx(p) for p in log.consistency_proof(old, new)],
+    }
+
+
 def make_bundle() -> tuple[dict[str, Any], MerkleTree]:
     """A log of 40 records; record 12 is a batch whose root commits to 1000 delivery lines."""
     lines = [f"line {i}: 10 kg rice to household {i}".encode() for i in range(1000)]
@@ -73,11 +94,7 @@ def make_bundle() -> tuple[dict[str, Any], MerkleTree]:
     bundle = {
         "format": "bangfu-proof/1",
         "record": {"bytes": hx(records[12]), "leaf_hash": hx(leaf_hash(records[12])), "index": 12},
-        "log": {
-            "size": 40,
-            "root": hx(log.root(40)),
-            "inclusion": [hx(p) for p in log.inclusion_proof(12, 40)],
-        },
+        "log": log_section(log, 12, 40),
         "batch": {
             "line_bytes": hx(lines[3]),
             "line_index": 3,
@@ -85,13 +102,7 @@ def make_bundle() -> tuple[dict[str, Any], MerkleTree]:
             "batch_root": hx(batch_root),
             "inclusion": [hx(p) for p in batch.inclusion_proof(3)],
         },
-        "consistency": {
-            "old_size": 40,
-            "old_root": hx(log.root(40)),
-            "new_size": 52,
-            "new_root": hx(log.root(52)),
-            "proof": [hx(p) for p in log.consistency_proof(40, 52)],
-        },
+        "consistency": consistency_section(log, 40, 52),
         "chain": {"chain_id": 31337, "contract": "0x" + "ab" * 20, "block": 123},
     }
     return bundle, log
@@ -129,13 +140,7 @@ def test_good_bundle() -> None:
 
 def test_consistency_from_an_older_root() -> None:
     bundle, log = make_bundle()
-    bundle["consistency"] = {
-        "old_size": 7,
-        "old_root": hx(log.root(7)),
-        "new_size": 40,
-        "new_root": hx(log.root(40)),
-        "proof": [hx(p) for p in log.consistency_proof(7, 40)],
-    }
+    bundle["consistency"] = consistency_section(log, 7, 40)
     assert verify_bundle(bundle)["consistency"]["old_size"] == 7
     # The older root is not the chain's current root: a root check against it must fail.
     with pytest.raises(ProofCheckError):
@@ -162,19 +167,9 @@ def test_a_trusted_older_root_covers_the_leaves_inside_it() -> None:
     bundle = {
         "format": "bangfu-proof/1",
         "record": {"bytes": hx(signed.canonical_bytes()), "leaf_hash": hx(leaves[3]), "index": 3},
-        "log": {
-            "size": 20,
-            "root": hx(log.root(20)),
-            "inclusion": [hx(p) for p in log.inclusion_proof(3, 20)],
-        },
+        "log": log_section(log, 3, 20),
         "batch": None,
-        "consistency": {
-            "old_size": 8,
-            "old_root": hx(log.root(8)),
-            "new_size": 20,
-            "new_root": hx(log.root(20)),
-            "proof": [hx(p) for p in log.consistency_proof(8, 20)],
-        },
+        "consistency": consistency_section(log, 8, 20),
     }
     assert verify_bundle(bundle, hx(log.root(8)), 8)["root_checked"] == "consistency.old_root"
     assert verify_bundle(bundle, hx(log.root(20)))["root_checked"] == "log.root"
@@ -420,6 +415,17 @@ def h(hexes: list[str]) -> list[bytes]:
     return [bytes.fromhex(x) for x in hexes]
 
 
+def each_hash_flipped(proof: list[bytes], bit: int) -> list[list[bytes]]:
+    """`proof` with one of its hashes changed in `bit` of its first byte, for each hash."""
+    return [[*proof[:i], bytes([p[0] ^ bit]) + p[1:], *proof[i + 1 :]] for i, p in enumerate(proof)]
+
+
+def assert_all_refused(check: Callable[..., object], cases: list[tuple[Any, ...]]) -> None:
+    for args in cases:
+        with pytest.raises(ProofCheckError):
+            check(*args)
+
+
 @pytest.mark.parametrize("v", VECTORS["inclusion"])
 def test_inclusion_vectors(v: dict[str, Any]) -> None:
     index, size, proof = v["index"], v["size"], h(v["proof"])
@@ -435,13 +441,8 @@ def test_inclusion_vectors(v: dict[str, Any]) -> None:
     ]
     if proof:
         bad.append((leaf, index, size, proof[:-1], root))
-    for i in range(len(proof)):
-        flipped = list(proof)
-        flipped[i] = bytes([flipped[i][0] ^ 8]) + flipped[i][1:]
-        bad.append((leaf, index, size, flipped, root))
-    for args in bad:
-        with pytest.raises(ProofCheckError):
-            check_inclusion(*args)
+    bad += [(leaf, index, size, flipped, root) for flipped in each_hash_flipped(proof, 8)]
+    assert_all_refused(check_inclusion, bad)
 
 
 @pytest.mark.parametrize("v", VECTORS["consistency"])
@@ -462,13 +463,8 @@ def test_consistency_vectors(v: dict[str, Any]) -> None:
         (old, new, r1, r2, [*proof, r2]),
         (old, new, r1, r2, proof[:-1]),
     ]
-    for i in range(len(proof)):
-        flipped = list(proof)
-        flipped[i] = bytes([flipped[i][0] ^ 16]) + flipped[i][1:]
-        bad.append((old, new, r1, r2, flipped))
-    for args in bad:
-        with pytest.raises(ProofCheckError):
-            check_consistency(*args)
+    bad += [(old, new, r1, r2, flipped) for flipped in each_hash_flipped(proof, 16)]
+    assert_all_refused(check_consistency, bad)
 
 
 def test_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -499,35 +495,26 @@ def test_runs_as_a_copied_script(tmp_path: Path) -> None:
     """A member of the public copies the one file and runs it, with no project on the path."""
     script = tmp_path / "proofcheck.py"
     shutil.copy(SOURCE, script)
-    bundle, log = make_bundle()
-    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
-    run = subprocess.run(
-        [sys.executable, "-I", str(script), "bundle.json", "--root", hx(log.root(52))],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["root_checked"] == "consistency.new_root"
-    bundle["record"]["index"] = 13
-    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
-    run = subprocess.run(
-        [sys.executable, "-I", str(script), "bundle.json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 1 and "FAILED" in run.stderr
-    by_name = {v["name"]: v for v in VERIFIER["vectors"]}
-    for name, status in (("fabricated", 2), ("substring", 1), ("genuine_batch_line", 2)):
-        (tmp_path / "bundle.json").write_text(json.dumps(by_name[name]["bundle"]))
-        run = subprocess.run(
-            [sys.executable, "-I", str(script), "bundle.json"],
+
+    def check(bundle: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+        """The copied script run in isolated mode (-I) on `bundle`, from its folder."""
+        (tmp_path / "bundle.json").write_text(json.dumps(bundle))
+        return subprocess.run(
+            [sys.executable, "-I", str(script), "bundle.json", *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=60,
         )
+
+    bundle, log = make_bundle()
+    run = check(bundle, "--root", hx(log.root(52)))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["root_checked"] == "consistency.new_root"
+    bundle["record"]["index"] = 13
+    run = check(bundle)
+    assert run.returncode == 1 and "FAILED" in run.stderr
+    by_name = {v["name"]: v for v in VERIFIER["vectors"]}
+    for name, status in (("fabricated", 2), ("substring", 1), ("genuine_batch_line", 2)):
+        run = check(by_name[name]["bundle"])
         assert run.returncode == status, (name, run.stderr)
