@@ -32,21 +32,14 @@ from web3 import Web3
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.fields import text32
+from ledger.core.eip712 import Domain
+from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.lines import DeliveryLine, new_id
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    Domain,
-    ProjectAnchor,
-    ProjectKind,
-    Receipt,
-    ResourceKind,
-    SignedRecord,
-)
+from ledger.core.records import Commitment, Delivery, ProjectAnchor, Receipt, SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, deploy, dev_accounts
-from ledger.evm.node import LocalChain, load_localchain
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 from ledger.indexer.worker import Indexer
 from ledger.library import actions
 from ledger.relayer.worker import RelayWorker

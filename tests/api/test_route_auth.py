@@ -42,11 +42,12 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from ledger.app import LedgerService
+from ledger.batches.build import build_batch
 from ledger.config import Settings
 from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.records import ProjectAnchor, SignedRecord
 from ledger.custodial import Custodian
-from ledger.sdk.batch_client import build_batch, sign_batch
+from ledger.sdk.batch_client import sign_batch
 from ledger.store.batch_models import BatchUpload
 from ledger.store.models import LogEntry, OutboxRecord
 from tests.factories import (

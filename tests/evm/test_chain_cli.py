@@ -25,7 +25,8 @@ from eth_account import Account
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, dev_accounts
-from ledger.evm.node import LocalChain, load_localchain
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
 from tests.factories import COUNTY_A, ChainEnv, free_port, project_anchor, write_localchain
 
 BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"

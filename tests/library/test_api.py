@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.core.errors import LedgerError
+from ledger.core.errors import ApiError, LedgerError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.library import messages, projects
 from ledger.library.messages import LIBRARY_PROJECT
-from ledger.sdk.client import ApiError, BangfuClient
+from ledger.sdk.client import BangfuClient
 from tests.factories import ORG_CODE_A
 from tests.library.forms import need, supply, sync
 

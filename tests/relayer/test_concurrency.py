@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from ledger.app import LedgerService
-from ledger.core.records import ProjectAnchor, ProjectKind, SignedRecord
+from ledger.core.fields import ProjectKind
+from ledger.core.records import ProjectAnchor, SignedRecord
 from tests.factories import (
     COUNTY_A,
     COUNTY_B,

@@ -16,10 +16,10 @@ from pydantic import SecretStr
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import Settings
-from ledger.core.errors import BadToken, ConfigError, CustodialDisabled
+from ledger.core.errors import ApiError, BadToken, ConfigError, CustodialDisabled
 from ledger.core.records import Kind, SignedRecord
 from ledger.custodial import Custodian
-from ledger.sdk.client import ApiError, BangfuClient
+from ledger.sdk.client import BangfuClient
 from tests.factories import ChainEnv, Stack, matched, stack
 
 PASSWORD = "keystore-password-for-tests"

@@ -7,18 +7,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
-from ledger.core.errors import LedgerError, RecordError
+from ledger.core.errors import (
+    ApiError,
+    ApiUnreachable,
+    LedgerError,
+    RecordError,
+    RecordFailed,
+    WaitTimeout,
+)
 from ledger.core.fields import ResourceKind, text32
 from ledger.core.lines import DeliveryLine
 from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord
-from ledger.sdk.client import (
-    ApiError,
-    ApiUnreachable,
-    BangfuClient,
-    RecordFailed,
-    WaitTimeout,
-    record_from_fields,
-)
+from ledger.sdk.client import BangfuClient
+from ledger.sdk.fields import record_from_fields
 from tests.factories import (
     COUNTY_A,
     ORG_CODE_A,

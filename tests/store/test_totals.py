@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger.core.records import ResourceKind
+from ledger.core.fields import ResourceKind
 from ledger.store.db import Database
 from ledger.store.models import CommitmentRow, LogEntry
-from ledger.store.queries import Filters
+from ledger.store.queries.lists import Filters
 from ledger.store.queries.totals import Triple, fold, goods_by, grand_totals, public, tally
 
 COUNTY = 522327
