@@ -37,6 +37,7 @@ from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVe
 from ledger.library.ownership import check_owner, county_of, get_project, org_code_of
 from ledger.library.regions import province_of
 from ledger.store.models import CommitmentRow, OutboxRecord
+from ledger.store.sums import exact_sum, joined
 
 ZERO32 = "0x" + "00" * 32
 DIRECTIONS = {"order": "点单 county orders a supply project", "take": "接单 org takes a need"}
@@ -512,21 +513,22 @@ def progress(session: Session, need_id: str) -> dict[str, Any]:
     rows = session.execute(
         select(
             CommitmentRow.resource_kind,
-            func.sum(CommitmentRow.quantity),
-            func.sum(CommitmentRow.delivered),
-            func.sum(CommitmentRow.confirmed),
+            *exact_sum(CommitmentRow.quantity),
+            *exact_sum(CommitmentRow.delivered),
+            *exact_sum(CommitmentRow.confirmed),
         )
         .where(CommitmentRow.need_id == row.project_id)
         .group_by(CommitmentRow.resource_kind)
     ).all()
-    for kind, committed, delivered, confirmed in rows:
+    for kind, *halves in rows:
+        committed, delivered, confirmed = (joined(*halves[i : i + 2]) for i in (0, 2, 4))
         entry = out.setdefault(
             names.get(int(kind), str(kind)),
             {"asked": 0, "committed": 0, "delivered": 0, "confirmed": 0},
         )
-        entry["committed"] += int(committed or 0)
-        entry["delivered"] += int(delivered or 0)
-        entry["confirmed"] += int(confirmed or 0)
+        entry["committed"] += committed
+        entry["delivered"] += delivered
+        entry["confirmed"] += confirmed
     pending = session.scalar(
         select(func.count(OutboxRecord.id)).where(
             OutboxRecord.kind == int(Kind.COMMITMENT),

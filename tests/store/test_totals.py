@@ -84,3 +84,40 @@ def test_tally_groups_like_the_aggregate() -> None:
         ("kg", Triple(12, 4, 0, 2)),
         ("箱", Triple(5, 5, 0, 1)),
     ]
+
+
+def test_totals_of_the_largest_quantities_the_contract_allows_are_exact(
+    database_url: str,
+) -> None:
+    """Two commitments of 2^63 − 1 fen each (the contract's MAX_QUANTITY): SQLite's SUM would
+    stop with "integer overflow" and every totals page answer 500; the sum is exact."""
+    top = (1 << 63) - 1
+    database = Database(database_url)
+    database.migrate()
+    try:
+        with database.write() as s:
+            for n in range(2):
+                rid = _id(100 + n)
+                s.add(
+                    LogEntry(
+                        leaf_index=n, record_id=rid, kind=2, signer="0x" + "11" * 20,
+                        leaf_hash=H, record_bytes=b"", chain_id=31337, block_number=n + 1,
+                        block_hash=H, block_time=1_750_000_000, tx_hash=H, log_index=n,
+                    )
+                )  # fmt: skip
+                s.flush()
+                s.add(
+                    CommitmentRow(
+                        record_id=rid, need_id=H, match_id=H, org="0x" + "22" * 20,
+                        county=COUNTY, category=1, resource_kind=int(ResourceKind.FUNDS),
+                        quantity=top, unit="fen", due_date=1_760_000_000, terms_hash=H,
+                        delivered=top, confirmed=top - 1, block_time=1_750_000_000,
+                    )
+                )  # fmt: skip
+        with database.read() as s:
+            (row,) = public(s, "county", Filters())
+            assert (row["committed"], row["delivered"]) == (2 * top, 2 * top)
+            assert row["confirmed"] == 2 * top - 2
+            assert grand_totals(s).funds == Triple(2 * top, 2 * top, 2 * top - 2, 2)
+    finally:
+        database.dispose()

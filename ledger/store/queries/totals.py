@@ -23,6 +23,7 @@ from ledger.core.fields import ResourceKind
 from ledger.store.models import CommitmentRow, DeliveryRow, LogEntry, ReceiptRow
 from ledger.store.queries.lists import Filters, apply_filters, category_label
 from ledger.store.queries.orgs import org_codes
+from ledger.store.sums import exact_sum, joined
 
 #: What totals can be grouped by; `need` is the project a commitment answers.
 GROUPS: dict[str, Any] = {
@@ -73,9 +74,9 @@ def aggregate(
     stmt = select(
         *group,
         func.count(),
-        func.sum(CommitmentRow.quantity),
-        func.sum(CommitmentRow.delivered),
-        func.sum(CommitmentRow.confirmed),
+        *exact_sum(CommitmentRow.quantity),
+        *exact_sum(CommitmentRow.delivered),
+        *exact_sum(CommitmentRow.confirmed),
     ).where(*where)
     if f is not None:
         if f.since is not None or f.until is not None:  # only time filters need the log entry
@@ -85,8 +86,9 @@ def aggregate(
     out = []
     for row in session.execute(stmt).all():
         k = row[0] if key is not None else None
-        rk, unit, n, committed, delivered, confirmed = row[1:] if key is not None else row
-        amounts = Triple(int(committed or 0), int(delivered or 0), int(confirmed or 0), int(n))
+        rk, unit, n, *halves = row[1:] if key is not None else row
+        committed, delivered, confirmed = (joined(*halves[i : i + 2]) for i in (0, 2, 4))
+        amounts = Triple(committed, delivered, confirmed, int(n))
         out.append(Total(k, int(rk), unit, amounts))
     return out
 
@@ -197,27 +199,27 @@ def series_over_time(
     # grouped by UTC day number in SQL, so the page reads a few hundred rows, not every record
     day = CommitmentRow.block_time // DAY
     committed = (
-        select(day, func.sum(CommitmentRow.quantity))
+        select(day, *exact_sum(CommitmentRow.quantity))
         .where(CommitmentRow.resource_kind == resource_kind, *where)
         .group_by(day)
     )
-    for d, q in session.execute(committed):
-        per_day[int(d)].committed += int(q or 0)
+    for d, high, low in session.execute(committed):
+        per_day[int(d)].committed += joined(high, low)
     day = LogEntry.block_time // DAY
     for model, quantity, stage in (
         (DeliveryRow, DeliveryRow.quantity, "delivered"),
         (ReceiptRow, ReceiptRow.confirmed_quantity, "confirmed"),
     ):
         stmt = (
-            select(day, func.sum(quantity))
+            select(day, *exact_sum(quantity))
             .join(LogEntry, LogEntry.record_id == model.record_id)
             .join(CommitmentRow, CommitmentRow.record_id == model.commitment_id)
             .where(CommitmentRow.resource_kind == resource_kind, *where)
             .group_by(day)
         )
-        for d, q in session.execute(stmt):
+        for d, high, low in session.execute(stmt):
             t = per_day[int(d)]
-            setattr(t, stage, getattr(t, stage) + int(q or 0))
+            setattr(t, stage, getattr(t, stage) + joined(high, low))
     running = Triple()
     out = []
     for n in sorted(per_day):
