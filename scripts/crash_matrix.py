@@ -90,7 +90,7 @@ def growth(records: int, tmp: Path) -> None:
         t0 = time.monotonic()
         data = group.chain.dump()
         t1 = time.monotonic()
-        StateFiles(tmp / "timing.json", 1).save(data)
+        StateFiles(tmp / "timing.json", 1).save(data, block=head)
         t2 = time.monotonic()
         print(
             f"one save at {len(data) / 1e6:.1f} MB: anvil_dumpState {t1 - t0:.2f} s, "

@@ -7,7 +7,6 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -43,45 +42,26 @@ def get_batches(request: Request, service: ServiceDep) -> BatchService:
 BatchesDep = Annotated[BatchService, Depends(get_batches)]
 
 
-class UploadOut(BaseModel):
-    """An upload as the API answers it: UploadInfo without its problem fields."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    upload_id: str
-    batch_id: str
-    signer: str
-    status: str
-    line_count: int
-    lines_received: int
-    error_code: str | None = None
-    error: str | None = None
-
-
-def _out(info: UploadInfo) -> UploadOut:
-    return UploadOut.model_validate(info)
-
-
 @router.post(
-    "", response_model=UploadOut, status_code=201, summary="开始批量上传 Open a batch upload"
+    "", response_model=UploadInfo, status_code=201, summary="开始批量上传 Open a batch upload"
 )
-def open_upload(body: SignedBatchIn, batches: BatchesDep) -> UploadOut:
+def open_upload(body: SignedBatchIn, batches: BatchesDep) -> UploadInfo:
     """Takes the signed `delivery_batch` record and answers an upload id. Posting the same
     record again answers the same upload with how many lines the server already holds, so a
     client that lost everything but the file can resume."""
     signed = SignedRecord.from_json(body.model_dump(exclude_none=True), batches.domain)
-    return _out(batches.open(signed))
+    return batches.open(signed)
 
 
-@router.get("/uploads/{upload_id}", response_model=UploadOut, summary="上传状态 Upload status")
-def upload_status(upload_id: UploadId, batches: BatchesDep) -> UploadOut:
+@router.get("/uploads/{upload_id}", response_model=UploadInfo, summary="上传状态 Upload status")
+def upload_status(upload_id: UploadId, batches: BatchesDep) -> UploadInfo:
     """`lines_received` is what is durably held: resume from there."""
-    return _out(batches.info(upload_id))
+    return batches.info(upload_id)
 
 
 @router.put(
     "/uploads/{upload_id}/lines",
-    response_model=UploadOut,
+    response_model=UploadInfo,
     summary="上传明细 Stream the lines",
     openapi_extra={
         "requestBody": {
@@ -95,7 +75,7 @@ async def put_lines(
     request: Request,
     batches: BatchesDep,
     start: int = Query(0, ge=0, description="index of the first line in the body"),
-) -> UploadOut:
+) -> UploadInfo:
     """Streams lines in; they are checked and written in chunks as they arrive, never held
     whole. Lines below the held count are skipped (idempotent by index). When the last line
     is in, the lines' root and totals are checked against the signed record and the record is
@@ -109,22 +89,22 @@ async def put_lines(
         except ClientDisconnect:
             # Keep every complete line that arrived; the client resumes from the held count.
             await run_in_threadpool(rx.flush)
-            return _out(await run_in_threadpool(batches.info, upload_id))
+            return await run_in_threadpool(batches.info, upload_id)
         await run_in_threadpool(rx.flush)
     except BatchError as err:
         await run_in_threadpool(batches.refuse, upload_id, err)
         raise
     if rx.held == rx.line_count:
-        return _out(await run_in_threadpool(batches.finish, upload_id))
-    return _out(await run_in_threadpool(batches.info, upload_id))
+        return await run_in_threadpool(batches.finish, upload_id)
+    return await run_in_threadpool(batches.info, upload_id)
 
 
 @router.post(
-    "/uploads/{upload_id}/finish", response_model=UploadOut, summary="完成上传 Finish an upload"
+    "/uploads/{upload_id}/finish", response_model=UploadInfo, summary="完成上传 Finish an upload"
 )
-def finish_upload(upload_id: UploadId, batches: BatchesDep) -> UploadOut:
+def finish_upload(upload_id: UploadId, batches: BatchesDep) -> UploadInfo:
     """Checks the held lines against the signed record and queues it (idempotent)."""
-    return _out(batches.finish(upload_id))
+    return batches.finish(upload_id)
 
 
 @router.get("/commitments", summary="承诺余量 Commitments and what is left of them")

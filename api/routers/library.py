@@ -33,9 +33,23 @@ from api.schemas import (
 )
 from ledger.core import codes
 from ledger.core.eip712 import Domain
-from ledger.core.errors import NotFoundError, SignatureError
+from ledger.core.errors import LibraryError, NotFoundError, PermissionError_, SignatureError
 from ledger.core.fields import ProjectKind
-from ledger.library import actions, auth, matching, messages, projects, sharing
+from ledger.library import (
+    actions,
+    auth,
+    matching,
+    messages,
+    ownership,
+    projects,
+    proofs,
+)
+from ledger.library import (
+    key_counties as key_county_list,
+)
+from ledger.library import (
+    search as project_search,
+)
 from ledger.library.content import NeedContent, SupplyContent
 from ledger.library.messages import (
     KEY_COUNTY_LIST,
@@ -150,14 +164,14 @@ def read_auth(
     if signer != message["reader"]:
         raise SignatureError("the read signature is not the reader's", code=codes.BAD_SIGNATURE)
     try:
-        projects.check_owner(session, row, signer)
-    except projects.PermissionError_:
+        ownership.check_owner(session, row, signer)
+    except PermissionError_:
         raise hidden from None
     return row
 
 
 def _readable(session: Session, service: ServiceDep, project_id: str, header: str | None) -> Any:
-    return read_auth(session, service.domain, projects.get_project(session, project_id), header)
+    return read_auth(session, service.domain, ownership.get_project(session, project_id), header)
 
 
 ReadHeader = Header(
@@ -183,9 +197,9 @@ ReadableProject = Annotated[LibraryProject, Depends(_readable_project)]
 
 def _to_sign(service: ServiceDep, project_id: str, status: str | None = None) -> dict[str, Any]:
     with service.db.read() as session:
-        row = projects.get_project(session, project_id)
+        row = ownership.get_project(session, project_id)
         out = dataclasses.asdict(projects.to_sign(session, row, service.domain, status=status))
-        out["project"] = projects.project_json(row)
+        out["project"] = project_search.project_json(row)
         return out
 
 
@@ -273,9 +287,9 @@ def search(
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=100_000),
 ) -> list[dict[str, Any]]:
-    rows = projects.search(
+    rows = project_search.search(
         session,
-        projects.Search(
+        project_search.Search(
             kind=None
             if kind is None
             else ProjectKind.NEED
@@ -292,14 +306,14 @@ def search(
             offset=offset,
         ),
     )
-    return [projects.project_json(r) for r in rows]
+    return [project_search.project_json(r) for r in rows]
 
 
 @router.get("/projects/{project_id}", summary="项目详情 One project")
 def get_project(
     project_id: Hex32Path, row: ReadableProject, session: ReadSessionDep
 ) -> dict[str, Any]:
-    out = projects.project_json(row)
+    out = project_search.project_json(row)
     out["pushed_to"] = matching.pushes(session, project_id)
     return out
 
@@ -309,7 +323,7 @@ def versions(project_id: Hex32Path, session: ReadSessionDep) -> list[dict[str, A
     """Each version; `anchored` is its anchor's title, budget (fen) and end date (YYYYMMDD)
     as indexed from the chain, or null while the anchor is not indexed yet."""
     rows = projects.versions(session, project_id)
-    anchored = projects.anchored_fields(session, [v.anchor_id for v in rows])
+    anchored = proofs.anchored_fields(session, [v.anchor_id for v in rows])
     return [
         {
             "version": v.version,
@@ -328,7 +342,7 @@ def versions(project_id: Hex32Path, session: ReadSessionDep) -> list[dict[str, A
 def version_proof(
     project_id: Hex32Path, version: Version, session: ReadSessionDep
 ) -> dict[str, Any]:
-    return projects.version_proof(session, project_id, version)
+    return proofs.version_proof(session, project_id, version)
 
 
 @router.get("/projects/{project_id}/recommendations", summary="推荐 Recommendations")
@@ -376,20 +390,13 @@ def match_to_sign(
     """The LibraryMatch proposal with the need's and supply project's current human fields,
     a match id scoped to `proposer`, a nonce and an expiry."""
     if not is_address(proposer):
-        raise projects.LibraryError(
+        raise LibraryError(
             "proposer must be a 0x address of 20 bytes",
             code=codes.INVALID_ADDRESS,
             field="proposer",
         )
-    message = matching.proposal_message(
-        session,
-        proposer,
-        direction=direction,
-        need_id=need_id,
-        supply_id=supply_id,
-        org_code=org_code,
-        note=note,
-    )
+    proposal = matching.MatchProposal(direction, need_id, supply_id, org_code, note)
+    message = matching.proposal_message(session, proposer, proposal)
     return {"message": message, "typed_data": matching.match_typed_data(message, service.domain)}
 
 
@@ -426,42 +433,25 @@ def get_match(match_id: Hex32Path, service: ServiceDep) -> dict[str, Any]:
 @router.get("/key-counties", summary="重点帮扶县 Key counties")
 def key_counties(session: ReadSessionDep) -> list[dict[str, Any]]:
     return [
-        {"code": k.code, "name": k.name, "source": k.source} for k in projects.key_counties(session)
+        {"code": k.code, "name": k.name, "source": k.source}
+        for k in key_county_list.key_counties(session)
     ]
 
 
 @router.get("/key-counties/version", summary="名单版本 Version of the key-county list")
 def key_county_version(session: ReadSessionDep) -> dict[str, int]:
     """A new list must carry a higher version."""
-    return {"version": projects.key_county_list_version(session)}
+    return {"version": key_county_list.key_county_list_version(session)}
 
 
 @router.put("/key-counties", summary="载入重点帮扶县 Load key counties (admin)")
 def load_key_counties(body: KeyCountiesIn, service: ServiceDep) -> dict[str, Any]:
     """The library admin's signed KeyCountyList (codes, source, version above the loaded one)."""
-    with service.db.write() as session:
-        count = projects.load_signed_key_counties(
-            session,
-            body.message,
-            body.signature,
-            service.domain,
-            service.settings.library_admin_list,
-        )
-        return {"loaded": count, "version": projects.key_county_list_version(session)}
+    return actions.load_key_counties(service, body.message, body.signature)
 
 
 @router.post("/bundles/import", summary="导入共享包 Import a signed bundle (admin)")
 def import_bundle(body: ImportIn, service: ServiceDep) -> dict[str, Any]:
     """The library admin's signed LibraryImport naming the bundle's hash; the exporter must
     be in BANGFU_LIBRARY_TRUSTED_EXPORTERS."""
-    with service.db.write() as session:
-        count = sharing.import_signed_bundle(
-            session,
-            body.bundle,
-            body.message,
-            body.signature,
-            service.domain,
-            admins=service.settings.library_admin_list,
-            trusted=service.settings.trusted_exporter_list,
-        )
-        return {"imported": count}
+    return {"imported": actions.import_bundle(service, body.bundle, body.message, body.signature)}

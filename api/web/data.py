@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import NotFoundError
 from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.records import Kind
-from ledger.library import projects as library
+from ledger.library import content as project_content
+from ledger.library import key_counties as key_county_list
 from ledger.library import regions
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
 from ledger.store.models import (
@@ -123,7 +124,7 @@ def county_short(code: int) -> str:
 
 def key_counties(session: Session) -> set[int]:
     """Nationally designated key counties (重点帮扶县) as loaded into the library."""
-    return {k.code for k in library.key_counties(session)}
+    return {k.code for k in key_county_list.key_counties(session)}
 
 
 # ----------------------------------------------------------------- projects
@@ -216,7 +217,7 @@ def _search(q: str) -> Any:
     codes = [c.code for c in regions.counties().values() if q.strip() in c.full_name]
     if codes and len(codes) < 500:
         conds.append(ProjectAnchorRow.county.in_(codes))
-    words = library.search_text(q).split()
+    words = project_content.search_text(q).split()
     if words:
         conds.append(
             and_(

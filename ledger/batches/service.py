@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -38,7 +38,7 @@ __all__ = ["BatchService", "UploadInfo"]
 
 @dataclass(frozen=True)
 class UploadInfo:
-    """What the API answers about an upload."""
+    """An upload as the API answers it (FastAPI serves this dataclass as is)."""
 
     upload_id: str
     batch_id: str
@@ -48,7 +48,6 @@ class UploadInfo:
     lines_received: int
     error_code: str | None = None
     error: str | None = None
-    error_fields: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, row: BatchUpload) -> UploadInfo:

@@ -12,11 +12,23 @@ from typing import Any, Protocol
 
 from eth_account import Account
 
+from ledger.config import Settings
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.core.records import SignedRecord
-from ledger.library import auth, matching, messages, projects
+from ledger.library import (
+    auth,
+    key_counties,
+    matching,
+    messages,
+    ownership,
+    projects,
+    sharing,
+)
+from ledger.library import (
+    content as project_content,
+)
 from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PROJECT
 from ledger.library.models import LibraryMatch, LibraryProject
 from ledger.relayer.outbox import Relayer
@@ -35,6 +47,36 @@ class LibraryService(Protocol):
 
     @property
     def domain(self) -> Domain: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+def load_key_counties(
+    service: LibraryService, message: Any, signature: str | None
+) -> dict[str, int]:
+    """Loads the library admin's signed KeyCountyList; answers how many and the new version."""
+    admins = service.settings.library_admin_list
+    with service.db.write() as session:
+        count = key_counties.load_signed_key_counties(
+            session, message, signature, service.domain, admins
+        )
+        return {"loaded": count, "version": key_counties.key_county_list_version(session)}
+
+
+def import_bundle(service: LibraryService, bundle: Any, message: Any, signature: str | None) -> int:
+    """Imports a signed bundle under the admin's signed LibraryImport; answers how many."""
+    settings = service.settings
+    with service.db.write() as session:
+        return sharing.import_signed_bundle(
+            session,
+            bundle,
+            message,
+            signature,
+            service.domain,
+            admins=settings.library_admin_list,
+            trusted=settings.trusted_exporter_list,
+        )
 
 
 def new_version(
@@ -85,7 +127,7 @@ def edit_project(
     """A draft is edited in place ("draft" message); a published project gets a new version
     ("edit" message and anchor signature). Returns the new version, or None for a draft."""
     with service.db.write() as session:
-        row = projects.get_project(session, project_id)
+        row = ownership.get_project(session, project_id)
         if row.status == "draft":
             projects.update_draft(session, project_id, data, message, signature, service.domain)
             return None
@@ -105,21 +147,15 @@ def _sign_version(
     status: str | None = None,
 ) -> dict[str, Any]:
     with service.db.read() as session:
-        row = projects.get_project(session, project_id)
+        row = ownership.get_project(session, project_id)
         content = (
-            projects.parse_content(ProjectKind(row.kind), data)
+            project_content.parse_content(ProjectKind(row.kind), data)
             if data is not None
-            else projects.content_of(row)
+            else project_content.content_of(row)
         )
         new_status = status or ("published" if row.status == "draft" else row.status)
-        message, anchor = projects.next_version(
-            row,
-            content,
-            action=action,
-            status=new_status,
-            nonce=messages.new_nonce(),
-            expiry=auth.expiry(),
-        )
+        nonce, expiry = messages.new_nonce(), auth.expiry()
+        message, anchor = projects.next_version(row, content, action, new_status, nonce, expiry)
     signed: SignedRecord = anchor.sign(key, service.domain)
     return new_version(
         service,
@@ -140,8 +176,8 @@ def create_draft(
     owner = Account.from_key(key).address
     project_id = "0x" + new_id(owner).hex()
     with service.db.read() as session:
-        parsed = projects.parse_content(kind, content)
-        org_code = None if kind == ProjectKind.NEED else projects.org_code_of(session, owner)
+        parsed = project_content.parse_content(kind, content)
+        org_code = None if kind == ProjectKind.NEED else ownership.org_code_of(session, owner)
     message = projects.draft_message(
         kind, project_id, parsed, org_code, nonce=messages.new_nonce(), expiry=auth.expiry()
     )
@@ -185,15 +221,8 @@ def propose_match(
     """Signs and stores a 点单/接单 proposal with `key` (the proposing side)."""
     proposer = Account.from_key(key).address
     with service.db.read() as session:
-        message = matching.proposal_message(
-            session,
-            proposer,
-            direction=direction,
-            need_id=need_id,
-            supply_id=supply_id,
-            org_code=org_code,
-            note=note,
-        )
+        proposal = matching.MatchProposal(direction, need_id, supply_id, org_code, note)
+        message = matching.proposal_message(session, proposer, proposal)
     signature = messages.sign(LIBRARY_MATCH, message, service.domain, key)
     with service.db.write() as session:
         return matching.propose(session, message, signature, service.domain).match_id
@@ -224,7 +253,7 @@ def create_and_accept_match(
     Tests elsewhere call this before submitting commitments, since the relayer refuses a
     Commitment whose matchId is not an accepted match."""
     with service.db.read() as session:
-        org_code = projects.org_code_of(session, Account.from_key(org_key).address)
+        org_code = ownership.org_code_of(session, Account.from_key(org_key).address)
     if supply_id:
         match_id = propose_match(
             service, county_key, need_id, direction="order", supply_id=supply_id
@@ -238,7 +267,7 @@ def create_and_accept_match(
 
 def get(service: LibraryService, project_id: str) -> LibraryProject:
     with service.db.read() as session:
-        return projects.get_project(session, project_id)
+        return ownership.get_project(session, project_id)
 
 
 def get_match(service: LibraryService, match_id: str) -> LibraryMatch:

@@ -11,7 +11,7 @@ Commitment's `matchId` ties the on-chain promise to the accepted match.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,7 +23,6 @@ from ledger.core.errors import (
     ConflictError,
     LibraryError,
     MessageError,
-    NotFoundError,
     PermissionError_,
     RecordError,
 )
@@ -34,7 +33,13 @@ from ledger.library import auth, messages, pii
 from ledger.library.content import RESOURCE_KINDS
 from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion, LibraryPush
-from ledger.library.ownership import check_owner, county_of, get_project, org_code_of
+from ledger.library.ownership import (
+    check_owner,
+    county_of,
+    get_project,
+    org_code_of,
+    row_by_id,
+)
 from ledger.library.regions import province_of
 from ledger.store.models import CommitmentRow, OutboxRecord
 from ledger.store.sums import exact_sum, joined
@@ -60,22 +65,32 @@ def _latest_hash(session: Session, row: LibraryProject) -> str:
     return v.content_hash if v is not None else ZERO32
 
 
+@dataclass(frozen=True)
+class MatchProposal:
+    """What a proposing side asks for: 点单 (order, with a supply project) or 接单 (take, with
+    the organization's credit code) on one need."""
+
+    direction: str
+    need_id: str
+    supply_id: str | None = None
+    org_code: str | None = None
+    note: str = ""
+
+
 def match_message(
     session: Session,
     action: str,
+    proposal: MatchProposal,
     *,
     match_id: str,
-    direction: str,
-    need_id: str,
-    supply_id: str | None,
-    org_code: str | None,
-    note: str,
     nonce: str,
     expiry: int,
 ) -> dict[str, Any]:
     """The LibraryMatch message for a proposal, from the library's current state: the need's
     title, version, content hash, county, resources and deadline, the supply project's title
     and the organization, beside the ids."""
+    direction, need_id, supply_id = proposal.direction, proposal.need_id, proposal.supply_id
+    org_code, note = proposal.org_code, proposal.note
     if direction not in DIRECTIONS:
         raise LibraryError("direction must be order (点单) or take (接单)", code="bad_direction")
     if action not in ACTIONS:
@@ -111,27 +126,14 @@ def match_message(
     }
 
 
-def proposal_message(
-    session: Session,
-    proposer: str,
-    *,
-    direction: str,
-    need_id: str,
-    supply_id: str | None,
-    org_code: str | None,
-    note: str,
-) -> dict[str, Any]:
+def proposal_message(session: Session, proposer: str, proposal: MatchProposal) -> dict[str, Any]:
     """A fresh "propose" message for `proposer`: a match id scoped to its address, a new
     nonce and the default expiry, beside the library's current fields (match_message)."""
     return match_message(
         session,
         "propose",
+        proposal,
         match_id="0x" + new_id(proposer).hex(),
-        direction=direction,
-        need_id=need_id,
-        supply_id=supply_id,
-        org_code=org_code,
-        note=note,
         nonce=messages.new_nonce(),
         expiry=auth.expiry(),
     )
@@ -180,17 +182,10 @@ def propose(session: Session, message: Any, signature: str | None, domain: Domai
     if len(note) > 500:
         raise LibraryError("note is longer than 500 characters", code="text_too_long")
     pii.screen(note, "note")
+    supply_id = None if m["supplyId"] == ZERO32 else str(m["supplyId"])
+    asked = MatchProposal(str(m["direction"]), str(m["needId"]), supply_id, m["orgCode"], note)
     expected = match_message(
-        session,
-        "propose",
-        match_id=m["matchId"],
-        direction=m["direction"],
-        need_id=m["needId"],
-        supply_id=None if m["supplyId"] == ZERO32 else m["supplyId"],
-        org_code=m["orgCode"],
-        note=note,
-        nonce=m["nonce"],
-        expiry=m["expiry"],
+        session, "propose", asked, match_id=m["matchId"], nonce=m["nonce"], expiry=m["expiry"]
     )
     auth.require_equal(verified, expected)
     if session.get(LibraryMatch, m["matchId"]) is not None:
@@ -215,11 +210,7 @@ def propose(session: Session, message: Any, signature: str | None, domain: Domai
 
 
 def get_match(session: Session, match_id: str) -> LibraryMatch:
-    mid = "0x" + parse_bytes32(match_id, "match_id").hex()
-    row = session.get(LibraryMatch, mid)
-    if row is None:
-        raise NotFoundError(f"no match {mid}", code="unknown_match")
-    return row
+    return row_by_id(session, LibraryMatch, match_id, "match_id", "unknown_match")
 
 
 def respond(
@@ -334,12 +325,7 @@ class Recommendation:
     components: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "project_id": self.project_id,
-            "title": self.title,
-            "score": self.score,
-            "components": self.components,
-        }
+        return asdict(self)
 
 
 def _content(row: LibraryProject) -> dict[str, Any]:

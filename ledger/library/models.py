@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, LargeBinary, String, Text, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.store.models import ADDRESS, HEX32, Base
+from ledger.store.models import ADDRESS, HEX32, Base, created_column, updated_column
 
 
 class LibraryProject(Base):
@@ -36,10 +36,8 @@ class LibraryProject(Base):
     draft_json: Mapped[str] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(64), default="local")
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
-    )
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = updated_column()
 
 
 class LibraryProjectVersion(Base):
@@ -55,7 +53,7 @@ class LibraryProjectVersion(Base):
     anchor_id: Mapped[str] = mapped_column(HEX32, unique=True)
     anchor_bytes: Mapped[bytes] = mapped_column(LargeBinary)
     signer: Mapped[str] = mapped_column(ADDRESS)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = created_column()
 
 
 class LibraryMatch(Base):
@@ -78,7 +76,7 @@ class LibraryMatch(Base):
     # the signed LibraryMatch messages (JSON), so anyone can re-check both signatures
     proposal_message: Mapped[str | None] = mapped_column(Text)
     response_message: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = created_column()
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -90,7 +88,7 @@ class LibraryPush(Base):
     project_id: Mapped[str] = mapped_column(HEX32, primary_key=True)
     target: Mapped[str] = mapped_column(String(64), primary_key=True)  # county:522327 | org:…
     score: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = created_column()
 
 
 class KeyCounty(Base):
@@ -101,7 +99,7 @@ class KeyCounty(Base):
     code: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(200))
-    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    loaded_at: Mapped[datetime] = created_column()
 
 
 class LibraryNonce(Base):
@@ -126,4 +124,4 @@ class KeyCountyList(Base):
     signer: Mapped[str] = mapped_column(ADDRESS)
     message_json: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(132))
-    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    loaded_at: Mapped[datetime] = created_column()

@@ -4,7 +4,7 @@ project's organization, as the relayer's current roles say; and finding a projec
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,16 @@ from ledger.library.content import NeedContent
 from ledger.library.models import LibraryProject
 from ledger.relayer.lookups import current_roles
 
-__all__ = ["check_owner", "county_of", "get_project", "org_code_of", "owner_org"]
+__all__ = [
+    "check_owner",
+    "county_of",
+    "get_project",
+    "org_code_of",
+    "owner_org",
+    "row_by_id",
+]
+
+RowT = TypeVar("RowT")
 
 
 def org_code_of(session: Session, address: str) -> str | None:
@@ -46,12 +55,17 @@ def check_owner(session: Session, project: LibraryProject, address: str) -> None
         )
 
 
-def get_project(session: Session, project_id: str) -> LibraryProject:
-    pid = "0x" + parse_bytes32(project_id, "project_id").hex()
-    row = session.get(LibraryProject, pid)
+def row_by_id(session: Session, model: type[RowT], value: str, field: str, code: str) -> RowT:
+    """The library row keyed by a 0x-hex bytes32 `value`, or a NotFoundError with `code`."""
+    key = "0x" + parse_bytes32(value, field).hex()
+    row = session.get(model, key)
     if row is None:
-        raise NotFoundError(f"no project {pid} in the library", code="unknown_project")
+        raise NotFoundError(f"no {field.removesuffix('_id')} {key} in the library", code=code)
     return row
+
+
+def get_project(session: Session, project_id: str) -> LibraryProject:
+    return row_by_id(session, LibraryProject, project_id, "project_id", "unknown_project")
 
 
 def owner_org(session: Session, kind: ProjectKind, content: Any, signer: str) -> str | None:

@@ -48,65 +48,28 @@ from ledger.library.content import (
     make_anchor,
     parse_content,
     project_message,
-    search_text,
 )
 from ledger.library.key_counties import (
     is_key_county,
-    key_counties,
-    key_county_list_version,
-    key_county_message,
-    load_key_counties,
-    load_signed_key_counties,
-    parse_key_county_csv,
 )
 from ledger.library.matching import accepted_matches
 from ledger.library.messages import DEFAULT_LIFETIME, LIBRARY_PROJECT, new_nonce, typed_data
 from ledger.library.models import LibraryProject, LibraryProjectVersion
-from ledger.library.ownership import check_owner, get_project, org_code_of, owner_org
-from ledger.library.proofs import anchored_fields, verify_version_proof, version_proof
-from ledger.library.search import Search, project_json, search
+from ledger.library.ownership import check_owner, get_project, owner_org
 
-# The lifecycle is defined here. The routers, the CLI and the web pages reach the library
-# through `projects.<name>`, so the names that moved to content, ownership, proofs, search
-# and key_counties stay reachable here and those callers did not change with the split
-# (new code imports the home module).
 __all__ = [
     "EDITABLE",
     "STATUSES",
     "TRANSITIONS",
-    "LibraryError",
-    "NeedContent",
     "PendingVersion",
-    "PermissionError_",
-    "Search",
-    "SupplyContent",
     "ToSign",
-    "anchored_fields",
-    "check_owner",
     "check_version",
-    "content_of",
     "create_draft",
     "draft_message",
-    "get_project",
-    "key_counties",
-    "key_county_list_version",
-    "key_county_message",
-    "load_key_counties",
-    "load_signed_key_counties",
-    "make_anchor",
     "next_version",
-    "org_code_of",
-    "parse_content",
-    "parse_key_county_csv",
-    "project_json",
-    "project_message",
     "record_version",
-    "search",
-    "search_text",
     "to_sign",
     "update_draft",
-    "verify_version_proof",
-    "version_proof",
     "versions",
 ]
 
@@ -149,7 +112,6 @@ def draft_message(
 def next_version(
     row: LibraryProject,
     content: NeedContent | SupplyContent,
-    *,
     action: str,
     status: str,
     nonce: str,
@@ -349,14 +311,8 @@ def check_version(
         content = _new_content(row, data)
     else:
         content = content_of(row)
-    expected, anchor = next_version(
-        row,
-        content,
-        action=action,
-        status=new_status,
-        nonce=verified.message["nonce"],
-        expiry=verified.message["expiry"],
-    )
+    nonce, expiry = verified.message["nonce"], verified.message["expiry"]
+    expected, anchor = next_version(row, content, action, new_status, nonce, expiry)
     auth.require_equal(verified, expected)
     doc_json = canonical_json(
         document(kind, row.project_id, content, new_status, row.org_code)
@@ -448,14 +404,8 @@ def to_sign(
     new_status = _new_status(session, row, action, status)
     kind = ProjectKind(row.kind)
     content = content_of(row)
-    message, anchor = next_version(
-        row,
-        content,
-        action=action,
-        status=new_status,
-        nonce=new_nonce(),
-        expiry=auth.expiry(lifetime),
-    )
+    expiry = auth.expiry(lifetime)
+    message, anchor = next_version(row, content, action, new_status, new_nonce(), expiry)
     doc = document(kind, row.project_id, content, new_status, row.org_code)
     return ToSign(
         project_id=row.project_id,

@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from ledger.core.errors import LedgerError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
+from ledger.library import content as project_content
 from ledger.library import messages, projects, sharing
 from ledger.sdk.transport import ApiTransport
 
@@ -65,8 +66,8 @@ class LibraryApi(ApiTransport):
         org_code: str | None,
         lifetime: int,
     ) -> tuple[dict[str, Any], Any]:
-        parsed = projects.parse_content(kind, content)
-        message = projects.project_message(
+        parsed = project_content.parse_content(kind, content)
+        message = project_content.project_message(
             kind,
             project_id,
             parsed,
@@ -123,7 +124,7 @@ class LibraryApi(ApiTransport):
         doc = json.loads(str(to_sign["content_json"]))
         kind = ProjectKind.NEED if doc.get("kind") == "need" else ProjectKind.SUPPLY
         content = projects.content_from_json(kind, str(to_sign["content_json"]))
-        expected = projects.project_message(
+        expected = project_content.project_message(
             kind,
             str(doc["project_id"]),
             content,
@@ -212,7 +213,7 @@ class LibraryApi(ApiTransport):
             "signature": messages.sign(messages.LIBRARY_PROJECT, message, self.domain(), acct.key),
         }
         if not draft:
-            anchor = projects.make_anchor(
+            anchor = project_content.make_anchor(
                 kind,
                 project_id,
                 parsed,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from ledger.core.errors import RecordFailed, WaitTimeout
 from ledger.core.fields import category_code, parse_bytes32
@@ -37,6 +37,23 @@ class Accepted:
     kind: str
     status: str
     duplicate: bool
+
+
+class TotalsFilters(TypedDict, total=False):
+    """What a public total may be narrowed to (each optional; times are unix seconds)."""
+
+    county: int | None
+    category: int | str | None
+    org: str | None
+    since: int | None
+    until: int | None
+
+
+class ListFilters(TotalsFilters, total=False):
+    """A public list's filters: the totals' ones, one project's or one commitment's records."""
+
+    project: str | None
+    commitment: str | None
 
 
 @dataclass(frozen=True)
@@ -129,51 +146,34 @@ class RecordsApi(ApiTransport):
         self,
         what: str,
         *,
-        county: int | None = None,
-        category: int | str | None = None,
-        org: str | None = None,
-        project: str | None = None,
-        commitment: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        **filters: Unpack[ListFilters],
     ) -> Page:
         """One page of commitments, deliveries, receipts, flags or projects, newest first."""
-        params = _filters(county, category, org, since, until)
-        params.update(
-            {k: v for k, v in (("project", project), ("commitment", commitment)) if v is not None}
-        )
+        params = _params(filters)
         if cursor:
             params["cursor"] = cursor
         params["limit"] = limit
         answer = self.request("GET", f"/api/v1/public/{what}", params=params)
         return Page(items=list(answer["items"]), next_cursor=answer.get("next_cursor"))
 
-    def iter_query(self, what: str, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Every item of a public list, following cursors page by page."""
+    def iter_query(
+        self, what: str, *, limit: int = 50, **filters: Unpack[ListFilters]
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a public list, following cursors page by page (`limit` per page)."""
         cursor: str | None = None
         while True:
-            page = self.query(what, cursor=cursor, **filters)
+            page = self.query(what, cursor=cursor, limit=limit, **filters)
             yield from page.items
             if not page.next_cursor:
                 return
             cursor = page.next_cursor
 
-    def totals(
-        self,
-        by: str,
-        *,
-        county: int | None = None,
-        category: int | str | None = None,
-        org: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-    ) -> list[dict[str, Any]]:
+    def totals(self, by: str, **filters: Unpack[TotalsFilters]) -> list[dict[str, Any]]:
         """Committed, delivered and confirmed amounts by county, category or org."""
-        params = _filters(county, category, org, since, until)
         answer: list[dict[str, Any]] = self.request(
-            "GET", f"/api/v1/public/totals/{by}", params=params
+            "GET", f"/api/v1/public/totals/{by}", params=_params(filters)
         )
         return answer
 
@@ -204,22 +204,9 @@ def category_number(value: int | str) -> int:
     return int(value) if value.isdigit() else category_code(value)
 
 
-def _filters(
-    county: int | None,
-    category: int | str | None,
-    org: str | None,
-    since: int | None,
-    until: int | None,
-) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if county is not None:
-        params["county"] = county
-    if category is not None:
-        params["category"] = category_number(category)
-    if org:
-        params["org"] = org
-    if since is not None:
-        params["since"] = since
-    if until is not None:
-        params["until"] = until
+def _params(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """The query string of a public read: the filters given, the category as its number."""
+    params = {k: v for k, v in filters.items() if v is not None and v != ""}
+    if "category" in params:
+        params["category"] = category_number(params["category"])
     return params

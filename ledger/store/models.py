@@ -31,6 +31,16 @@ class Base(DeclarativeBase):
     pass
 
 
+def created_column() -> Mapped[datetime]:
+    """When the row was written, by the database's clock."""
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def updated_column() -> Mapped[datetime]:
+    """When the row last changed, by the database's clock."""
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+
+
 class OutboxRecord(Base):
     """A signed record the API acknowledged; the relayer owns it until it is confirmed."""
 
@@ -56,11 +66,9 @@ class OutboxRecord(Base):
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     block_hash: Mapped[str | None] = mapped_column(HEX32)
     leaf_index: Mapped[int | None] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = created_column()
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
-    )
+    updated_at: Mapped[datetime] = updated_column()
 
 
 class OutboxShare(Base):
@@ -278,6 +286,4 @@ class IndexerCheckpoint(Base):
     last_block_hash: Mapped[str] = mapped_column(HEX32)
     log_size: Mapped[int] = mapped_column(BigInteger, default=0)
     log_root: Mapped[str] = mapped_column(HEX32)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
-    )
+    updated_at: Mapped[datetime] = updated_column()

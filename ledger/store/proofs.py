@@ -152,13 +152,7 @@ class LogProofs:
                 raise ProofError(
                     f"old size {old} must be between 0 and the new size {n}", code="bad_size"
                 )
-            return {
-                "old_size": old,
-                "old_root": hex0x(tree.root(old)),
-                "new_size": n,
-                "new_root": hex0x(tree.root(n)),
-                "proof": [hex0x(h) for h in tree.consistency_proof(old, n)],
-            }
+            return consistency_section(tree, old, n)
 
     def _block_at_size(
         self, session: Session, size: int, cp: IndexerCheckpoint | None
@@ -216,3 +210,15 @@ class LogProofs:
 
 def proofs_for(db: Database) -> LogProofs:
     return LogProofs(db)
+
+
+def consistency_section(tree: MerkleTree, old: int, new: int) -> dict[str, Any]:
+    """A proof bundle's `consistency`: the log's first `old` leaves extended to `new` (RFC 9162
+    §2.1.4), as the API answers and `bangfu verify` reads it."""
+    return {
+        "old_size": old,
+        "old_root": hex0x(tree.root(old)),
+        "new_size": new,
+        "new_root": hex0x(tree.root(new)),
+        "proof": [hex0x(h) for h in tree.consistency_proof(old, new)],
+    }

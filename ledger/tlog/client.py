@@ -192,22 +192,14 @@ class CheckpointClient:
         fetch = get_consistency or self.get_consistency
         cp = checkpoint
         if cp.size == 0 and cp.root != EMPTY_ROOT:
-            raise ProofError(
-                f"{cp.origin}: an empty tree's root is SHA-256(''), not {cp.root.hex()}",
-                code="inconsistent_checkpoint",
-                origin=cp.origin,
-            )
+            raise _inconsistent(cp, f"an empty tree's root is SHA-256(''), not {cp.root.hex()}")
         by_size = self._seen.setdefault(cp.origin, {})
         same = by_size.get(cp.size)
         if same is not None:
             if same.root != cp.root:
-                raise ProofError(
-                    f"{cp.origin}: two different roots for size {cp.size} "
-                    f"({same.root.hex()} and {cp.root.hex()}): the log rewrote its history",
-                    code="inconsistent_checkpoint",
-                    origin=cp.origin,
-                    size=cp.size,
-                )
+                roots = f"({same.root.hex()} and {cp.root.hex()})"
+                why = f"two different roots for size {cp.size} {roots}: the log rewrote its history"
+                raise _inconsistent(cp, why, size=cp.size)
             return same
         smaller = [s for s in by_size if s < cp.size]
         larger = [s for s in by_size if s > cp.size]
@@ -233,13 +225,11 @@ class CheckpointClient:
         try:
             verify_consistency(old.size, new.size, old.root, new.root, proof)
         except ProofError as exc:
-            raise ProofError(
-                f"{new.origin}: the checkpoint at size {new.size} is inconsistent with the one "
-                f"at size {old.size}: {exc.message}",
-                code="inconsistent_checkpoint",
-                origin=new.origin,
-                old_size=old.size,
-                new_size=new.size,
+            why = (
+                f"the checkpoint at size {new.size} is inconsistent with the one at size {old.size}"
+            )
+            raise _inconsistent(
+                new, f"{why}: {exc.message}", old_size=old.size, new_size=new.size
             ) from exc
 
     def _load(self, path: Path) -> None:
@@ -271,3 +261,10 @@ class CheckpointClient:
         if self.log_keys:
             state["log_keys"] = dict(sorted(self.log_keys.items()))
         write_json_atomic(path, state)
+
+
+def _inconsistent(cp: Checkpoint, why: str, **fields: int) -> ProofError:
+    """A checkpoint that contradicts what this client saw: the log forked or rewrote itself."""
+    return ProofError(
+        f"{cp.origin}: {why}", code="inconsistent_checkpoint", origin=cp.origin, **fields
+    )

@@ -20,7 +20,7 @@ from api.deps import WriterDep
 from ledger.app import LedgerService
 from ledger.core.eip712 import Domain
 from ledger.indexer.worker import Indexer
-from ledger.library import messages, projects
+from ledger.library import key_counties, messages
 from ledger.library.messages import KEY_COUNTY_LIST
 from tests.factories import free_port
 
@@ -81,7 +81,7 @@ def _local_port(response: httpx.Response) -> int:
 
 def _key_counties_body(codes: list[str], version: int, key: Any, domain: Domain) -> dict[str, Any]:
     """The admin-signed KeyCountyList (EIP-712, versioned) that PUT /key-counties takes."""
-    message = projects.key_county_message(
+    message = key_counties.key_county_message(
         version, "test", [int(c) for c in codes], int(time.time()) + 600
     )
     return {"message": message, "signature": messages.sign(KEY_COUNTY_LIST, message, domain, key)}

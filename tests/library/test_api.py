@@ -13,7 +13,8 @@ from api.app import create_app
 from ledger.core.errors import ApiError, LedgerError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.library import messages, projects
+from ledger.library import content as project_content
+from ledger.library import messages, proofs
 from ledger.library.messages import LIBRARY_PROJECT
 from ledger.sdk.client import BangfuClient
 from tests.factories import ORG_CODE_A
@@ -108,10 +109,10 @@ def test_sdk_refuses_to_sign_what_the_server_misstates(svc, env):
 def _signed_draft_body(svc, env, content, signed_content=None):
     key = env.actors.county_a
     pid = "0x" + new_id(key.address).hex()
-    message = projects.project_message(
+    message = project_content.project_message(
         ProjectKind.NEED,
         pid,
-        projects.parse_content(ProjectKind.NEED, signed_content or need()),
+        project_content.parse_content(ProjectKind.NEED, signed_content or need()),
         action="draft",
         status="published",
         version=1,
@@ -232,7 +233,7 @@ def test_anchored_human_fields_are_served_from_the_read_model(svc, env):
     assert [v["anchored"] for v in versions] == [want]
     proof = http.get(f"/api/v1/library/projects/{pid}/versions/1/proof").json()
     assert proof["anchored"] == want
-    projects.verify_version_proof(proof)
+    proofs.verify_version_proof(proof)
     items = http.get("/api/v1/public/projects", params={"project": pid}).json()["items"]
     assert [(i["project_id"], {k: i[k] for k in want}) for i in items] == [(pid, want)]
     page = http.get(f"/projects/{pid}")

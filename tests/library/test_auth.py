@@ -28,7 +28,18 @@ from ledger.app import LedgerService
 from ledger.config import Settings
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.library import actions, auth, matching, messages, projects, sharing
+from ledger.library import (
+    actions,
+    auth,
+    key_counties,
+    matching,
+    messages,
+    ownership,
+    sharing,
+)
+from ledger.library import (
+    content as project_content,
+)
 from tests.factories import ORG_CODE_A, ORG_CODE_B, fresh_database_url
 from tests.library.forms import need, supply, sync
 
@@ -103,14 +114,16 @@ def _version_request(
 ) -> tuple[dict[str, Any], str, str]:
     """The LibraryProject request and the anchor signature for the next version."""
     with w.svc.db.read() as s:
-        row = projects.get_project(s, pid)
+        row = ownership.get_project(s, pid)
         kind = ProjectKind(row.kind)
         content = (
-            projects.parse_content(kind, kw["data"]) if "data" in kw else projects.content_of(row)
+            project_content.parse_content(kind, kw["data"])
+            if "data" in kw
+            else project_content.content_of(row)
         )
         status = kw.get("status") or ("published" if row.status == "draft" else row.status)
         version = row.version + 1
-        message = projects.project_message(
+        message = project_content.project_message(
             kind,
             pid,
             content,
@@ -121,7 +134,7 @@ def _version_request(
             nonce=messages.new_nonce(),
             expiry=expiry(delta),
         )
-        anchor = projects.make_anchor(
+        anchor = project_content.make_anchor(
             kind, pid, content, status=status, version=version, org_code=row.org_code
         )
     anchor_sig = "0x" + anchor.sign(key.key, w.domain).signature.hex()
@@ -133,8 +146,8 @@ def _draft_request(
 ) -> Request:
     pid = "0x" + new_id(key.address).hex()
     org = {w.env.actors.org_a.address: ORG_CODE_A, w.env.actors.org_b.address: ORG_CODE_B}
-    parsed = projects.parse_content(kind, content)
-    message = projects.project_message(
+    parsed = project_content.parse_content(kind, content)
+    message = project_content.project_message(
         kind,
         pid,
         parsed,
@@ -211,17 +224,9 @@ def b_propose(w: World, key: LocalAccount | None, delta: int) -> Request:
     signer = key or w.env.actors.org_b
     mid = "0x" + new_id(signer.address).hex()
     with w.svc.db.read() as s:
+        proposal = matching.MatchProposal("take", w.need, None, ORG_CODE_B, "可提供技术员")
         message = matching.match_message(
-            s,
-            "propose",
-            match_id=mid,
-            direction="take",
-            need_id=w.need,
-            supply_id=None,
-            org_code=ORG_CODE_B,
-            note="可提供技术员",
-            nonce=messages.new_nonce(),
-            expiry=expiry(delta),
+            s, "propose", proposal, match_id=mid, nonce=messages.new_nonce(), expiry=expiry(delta)
         )
     return _signed(
         w, "POST", f"{PREFIX}/matches", messages.LIBRARY_MATCH, message, signer, ids=[mid]
@@ -239,8 +244,8 @@ def b_respond(w: World, key: LocalAccount | None, delta: int) -> Request:
 
 def b_key_counties(w: World, key: LocalAccount | None, delta: int) -> Request:
     with w.svc.db.read() as s:
-        version = projects.key_county_list_version(s) + 1
-    message = projects.key_county_message(
+        version = key_counties.key_county_list_version(s) + 1
+    message = key_counties.key_county_message(
         version, "国乡振发 test list", [522327, 522326], expiry(delta)
     )
     signer = key or w.env.actors.admin

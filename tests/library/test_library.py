@@ -14,7 +14,7 @@ from ledger.core.errors import ConflictError, LedgerError, PermissionError_
 from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.lines import new_id
 from ledger.core.records import Commitment
-from ledger.library import actions, matching, projects, sharing
+from ledger.library import actions, key_counties, matching, projects, proofs, search, sharing
 from ledger.library.models import LibraryProject
 from tests.factories import fresh_database_url
 from tests.library.forms import need, supply, sync
@@ -54,9 +54,9 @@ def test_versions_anchored_and_old_version_proven(svc, env):
     actions.edit(svc, nid, need(title="册亨县者楼村油茶产业帮扶（第二版）"), a.county_a.key)
     sync(svc, env)
     with svc.db.read() as s:
-        old = projects.version_proof(s, nid, 1)
-        new = projects.version_proof(s, nid, 2)
-    signed = projects.verify_version_proof(old)
+        old = proofs.version_proof(s, nid, 1)
+        new = proofs.version_proof(s, nid, 2)
+    signed = proofs.verify_version_proof(old)
     assert signed.signer == a.county_a.address
     assert "第二版" not in old["content_json"] and "第二版" in new["content_json"]
     assert json.loads(old["content_json"])["project_id"] == nid
@@ -66,7 +66,7 @@ def test_versions_anchored_and_old_version_proven(svc, env):
     )
     forged = dict(old, content_json=old["content_json"].replace("120", "999"))
     with pytest.raises(LedgerError) as info:
-        projects.verify_version_proof(forged)
+        proofs.verify_version_proof(forged)
     assert info.value.code == "content_mismatch"
 
 
@@ -135,7 +135,7 @@ def test_commitment_needs_an_accepted_match(svc, env):
 def test_ranking_on_a_fixed_data_set(svc, env):
     a = env.actors
     with svc.db.write() as s:
-        projects.load_key_counties(s, [522327], "test")
+        key_counties.load_key_counties(s, [522327], "test")
     nid = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     # best: serves the county itself, category fits, full capacity
     best = actions.create_and_publish(
@@ -179,7 +179,7 @@ def test_ranking_on_a_fixed_data_set(svc, env):
         later = matching.recommend(s, nid, limit=100, today=date.today() + timedelta(days=90))
         assert {r.project_id: r.score for r in later}[best] == 100
     with svc.db.write() as s:
-        projects.load_key_counties(s, [520121], "test")
+        key_counties.load_key_counties(s, [520121], "test")
 
 
 def test_tampered_bundle_refused(svc, env):
@@ -324,16 +324,14 @@ def test_chinese_search_and_filters(svc, env):
         a.county_a.key,
     )
     with svc.db.read() as s:
-        found = projects.search(s, projects.Search(text=f"蜂蜜 {tag}"))
+        found = search.search(s, search.Search(text=f"蜂蜜 {tag}"))
         assert [p.project_id for p in found] == [nid]
-        assert [p.project_id for p in projects.search(s, projects.Search(text="养蜂合作"))][:1] == [
-            nid
-        ]
-        assert projects.search(s, projects.Search(text=f"蜂蜜{tag}", category=6)) == []
-        assert projects.search(s, projects.Search(text=f"{tag}", county=520121)) == []
-        got = projects.search(s, projects.Search(text=tag, resource_kind=2, status="published"))
+        assert [p.project_id for p in search.search(s, search.Search(text="养蜂合作"))][:1] == [nid]
+        assert search.search(s, search.Search(text=f"蜂蜜{tag}", category=6)) == []
+        assert search.search(s, search.Search(text=f"{tag}", county=520121)) == []
+        got = search.search(s, search.Search(text=tag, resource_kind=2, status="published"))
         assert len(got) == 2
-        assert projects.search(s, projects.Search(text="100%_")) == []
+        assert search.search(s, search.Search(text="100%_")) == []
 
 
 @pytest.mark.parametrize(

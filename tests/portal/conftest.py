@@ -20,7 +20,7 @@ from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import deploy
 from ledger.indexer.worker import Indexer
 from ledger.library import actions
-from ledger.library import projects as library
+from ledger.library import key_counties as key_county_list
 from ledger.relayer.worker import RelayWorker
 from ledger.store.models import Organization
 from tests.conftest import (
@@ -80,7 +80,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
             )
         )
         s.add(Organization(org_code=ORG_CODE_B, name="黔南公益服务中心", name_en=None))
-        library.load_key_counties(s, [COUNTY_A], "tests/portal")
+        key_county_list.load_key_counties(s, [COUNTY_A], "tests/portal")
     now = int(time.time())
     deadline = (date.today() + timedelta(days=120)).isoformat()
 

@@ -7,6 +7,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -86,19 +87,30 @@ def test_cosignature_key_id_known_answers() -> None:
     assert plain.as_cosignature_v1().key_id != plain.key_id
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "bananas.sigstore.dev+12344556",
-        "rekor.sigstore.dev+12345678+THIS_IS_NOT_BASE64!",
-        "rekor.sigstore.dev+12345678+AwEB",
-        "TEST+00000000+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6",
-        "TEST+NOT_HEX!+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6",
-    ],
-)
-def test_bad_verifier_keys(text: str) -> None:
-    with pytest.raises(ConfigError):
-        parse_verifier_key(text)
+#: Malformed vkeys (parse_verifier_key: ConfigError) and checkpoint bodies (ProofError).
+BAD_INPUTS: list[tuple[Callable[[str], object], str, type[Exception]]] = [
+    (parse_verifier_key, "bananas.sigstore.dev+12344556", ConfigError),
+    (parse_verifier_key, "rekor.sigstore.dev+12345678+THIS_IS_NOT_BASE64!", ConfigError),
+    (parse_verifier_key, "rekor.sigstore.dev+12345678+AwEB", ConfigError),
+    (parse_verifier_key, "TEST+00000000+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6", ConfigError),
+    (parse_verifier_key, "TEST+NOT_HEX!+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6", ConfigError),
+    (Checkpoint.parse, "o\n01\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n", ProofError),
+    (Checkpoint.parse, "o\n-1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n", ProofError),
+    (Checkpoint.parse, "o\n1\n", ProofError),
+    (Checkpoint.parse, "o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=", ProofError),
+    (Checkpoint.parse, "o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I\n", ProofError),
+    (Checkpoint.parse, "o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2J=\n", ProofError),
+    (Checkpoint.parse, "o\n1\nAAAA\n", ProofError),
+    (Checkpoint.parse, "\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n", ProofError),
+]
+
+
+@pytest.mark.parametrize(("parse", "text", "error"), BAD_INPUTS)
+def test_bad_inputs_are_refused(
+    parse: Callable[[str], object], text: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        parse(text)
 
 
 def test_cosignature_line_layout_known_answers() -> None:
@@ -124,24 +136,6 @@ def test_checkpoint_body_matches_the_spec() -> None:
     ext = Checkpoint(ORIGIN, 0, EMPTY_ROOT, ("chain 31337", "block 7"))
     assert Checkpoint.parse(ext.body()) == ext
     assert ext.body().endswith(b"chain 31337\nblock 7\n")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "o\n01\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n",
-        "o\n-1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n",
-        "o\n1\n",
-        "o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=",
-        "o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I\n",
-        "o\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2J=\n",
-        "o\n1\nAAAA\n",
-        "\n1\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n",
-    ],
-)
-def test_bad_checkpoints(text: str) -> None:
-    with pytest.raises(ProofError):
-        Checkpoint.parse(text)
 
 
 # --------------------------------------------------------------------------------- notes

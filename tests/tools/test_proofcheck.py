@@ -25,6 +25,7 @@ from ledger.core.errors import ProofError
 from ledger.core.lines import new_id
 from ledger.core.merkle import MerkleTree, leaf_hash
 from ledger.core.records import RECORD_TYPES, Delivery, DeliveryBatch, sha256
+from ledger.store.proofs import consistency_section
 from ledger.tools import proofcheck
 from ledger.tools.proofcheck import (
     ProofCheckError,
@@ -61,17 +62,6 @@ def log_section(log: MerkleTree, index: int, size: int) -> dict[str, Any]:
         "size": size,
         "root": hx(log.root(size)),
         "inclusion": [hx(p) for p in log.inclusion_proof(index, size)],
-    }
-
-
-def consistency_section(log: MerkleTree, old: int, new: int) -> dict[str, Any]:
-    """A bundle's `consistency`: the log's first `old` leaves extended to `new`."""
-    return {
-        "old_size": old,
-        "old_root": hx(log.root(old)),
-        "new_size": new,
-        "new_root": hx(log.root(new)),
-        "proof": [hx(p) for p in log.consistency_proof(old, new)],
     }
 
 

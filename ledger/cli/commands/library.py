@@ -18,7 +18,10 @@ from rich.table import Table
 
 from ledger.app import LedgerService
 from ledger.config import get_settings
-from ledger.library import matching, messages, projects, sharing
+from ledger.core.errors import LibraryError
+from ledger.library import actions, matching, messages, sharing
+from ledger.library import key_counties as key_county_list
+from ledger.library import search as project_search
 
 NAME = "library"
 app = typer.Typer(help="项目库 Needs and supply project libraries.", no_args_is_help=True)
@@ -46,7 +49,7 @@ def _env_key(name: str) -> str:
     value = getattr(get_settings(), field, None) if name.upper().startswith("BANGFU_") else None
     key = value.get_secret_value() if isinstance(value, SecretStr) else None
     if not key:
-        raise projects.LibraryError(
+        raise LibraryError(
             f"设置 {name} 为签名私钥 / set {name} to the signing key (the library admin's)",
             code="no_key",
         )
@@ -62,16 +65,13 @@ def load(
 ) -> None:
     """载入重点帮扶县名单 Replace the key-county list: the admin signs a KeyCountyList with a
     version above the loaded one (an old list cannot come back)."""
-    codes = projects.parse_key_county_csv(file.read_text(encoding="utf-8"))
+    codes = key_county_list.parse_key_county_csv(file.read_text(encoding="utf-8"))
     service = _service()
     with service.db.read() as session:
-        version = version or projects.key_county_list_version(session) + 1
-    message = projects.key_county_message(version, source, codes, int(time.time()) + 600)
+        version = version or key_county_list.key_county_list_version(session) + 1
+    message = key_county_list.key_county_message(version, source, codes, int(time.time()) + 600)
     sig = messages.sign(messages.KEY_COUNTY_LIST, message, service.domain, _env_key(key_env))
-    with service.db.write() as session:
-        count = projects.load_signed_key_counties(
-            session, message, sig, service.domain, service.settings.library_admin_list
-        )
+    count = actions.load_key_counties(service, message, sig)["loaded"]
     out.print(f"已载入 loaded {count} key counties (version {version})")
 
 
@@ -79,7 +79,7 @@ def load(
 def list_key_counties() -> None:
     """列出重点帮扶县 List the key counties."""
     with _service().db.read() as session:
-        for k in projects.key_counties(session):
+        for k in key_county_list.key_counties(session):
             out.print(f"{k.code} {k.name}")
 
 
@@ -93,9 +93,9 @@ def search(
 ) -> None:
     """检索项目 Search published projects."""
     with _service().db.read() as session:
-        rows = projects.search(
+        rows = project_search.search(
             session,
-            projects.Search(
+            project_search.Search(
                 text=text or None, county=county, category=category, status=status, limit=limit
             ),
         )
@@ -153,20 +153,11 @@ def import_(
     try:
         bundle = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise projects.LibraryError(f"{file} is not JSON: {exc}", code="bad_bundle") from None
+        raise LibraryError(f"{file} is not JSON: {exc}", code="bad_bundle") from None
     if not isinstance(bundle, dict):
-        raise projects.LibraryError(f"{file} is not a bundle", code="bad_bundle")
+        raise LibraryError(f"{file} is not a bundle", code="bad_bundle")
     service = _service()
     message = sharing.import_message(bundle, messages.new_nonce(), int(time.time()) + 600)
     sig = messages.sign(messages.LIBRARY_IMPORT, message, service.domain, _env_key(key_env))
-    with service.db.write() as session:
-        count = sharing.import_signed_bundle(
-            session,
-            bundle,
-            message,
-            sig,
-            service.domain,
-            admins=service.settings.library_admin_list,
-            trusted=service.settings.trusted_exporter_list,
-        )
+    count = actions.import_bundle(service, bundle, message, sig)
     out.print(f"已导入 imported {count} projects")
