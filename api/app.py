@@ -85,7 +85,13 @@ def create_app(service: LedgerService | None = None, settings: Settings | None =
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,
-        routes=[RouteLimit("PUT", re.compile(r"/api/v1/batches/uploads/[^/]+/lines"), lines_limit)],
+        routes=[
+            RouteLimit("PUT", re.compile(r"/api/v1/batches/uploads/[^/]+/lines"), lines_limit),
+            # ---- issue 14: sessions: an evidence file, its form fields and the multipart frame
+            RouteLimit(
+                "POST", re.compile(r"/api/v1/evidence"), settings.evidence_max_bytes + 65536
+            ),
+        ],
     )
     _docs(app)
 

@@ -25,6 +25,7 @@ from ledger.core import codes
 from ledger.core.errors import (
     ConflictError,
     LedgerError,
+    PermissionError_,
     ProofError,
     RecordError,
     SignatureError,
@@ -103,6 +104,9 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.SIGNATURE_EXPIRED,
         codes.SIGNATURE_REPLAYED,
         codes.SIGNATURE_REQUIRED,
+        # ---- issue 14: sessions
+        codes.SESSION_EXPIRED,
+        codes.SESSION_REQUIRED,
     ),
     403: (
         codes.FORBIDDEN,
@@ -112,6 +116,8 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.NOT_MATCH_PARTY,
         codes.NOT_PROJECT_OWNER,
         codes.UNTRUSTED_EXPORTER,
+        # ---- issue 14: sessions
+        codes.CSRF_FAILED,
     ),
     404: (
         codes.BATCH_NOT_INDEXED,
@@ -132,6 +138,8 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNKNOWN_MATCH,
         codes.UNKNOWN_PROJECT,
         codes.UPLOAD_NOT_FOUND,
+        # ---- issue 14: sessions
+        codes.EVIDENCE_NOT_FOUND,
     ),
     409: (
         codes.ALREADY_PUBLISHED,
@@ -161,9 +169,16 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UPLOAD_REFUSED,
     ),
     405: (codes.METHOD_NOT_ALLOWED,),
-    413: (codes.BODY_TOO_LARGE,),
+    413: (
+        codes.BODY_TOO_LARGE,
+        # ---- issue 14: sessions
+        codes.EVIDENCE_TOO_LARGE,
+    ),
     422: (
         codes.HISTORY_REWRITTEN,
+        # ---- issue 14: sessions
+        codes.EVIDENCE_HASH_MISMATCH,
+        codes.EVIDENCE_SIZE_MISMATCH,
         codes.ABSURD_DATE,
         codes.ABSURD_QUANTITY,
         codes.ACCESS_CONTROL_BAD_CONFIRMATION,
@@ -345,6 +360,9 @@ _FAMILY_STATUS: dict[tuple[str, type[LedgerError]], int] = {
     (codes.RECORD_ID_USED, RecordError): 422,
     (codes.HISTORY_REWRITTEN, LedgerError): 400,
     (codes.INDEX_DIVERGED, ProofError): 422,
+    # ---- issue 14: sessions: an address without a role may not sign in (or upload)
+    (codes.NOT_REGISTERED, PermissionError_): 403,
+    (codes.WRONG_ORIGIN, PermissionError_): 403,
 }
 
 

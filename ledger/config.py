@@ -89,6 +89,17 @@ class Settings(BaseSettings):
         "(which is always required)",
     )
 
+    # ---- issue 14: sessions
+    session_lifetime: int = Field(
+        default=8 * 3600, ge=1, description="seconds a sign-in session stays valid"
+    )
+    evidence_dir: Path | None = Field(
+        default=None, description="the content-addressed evidence files; unset = var/evidence"
+    )
+    evidence_max_bytes: int = Field(
+        default=20_000_000, ge=1, description="largest evidence file one upload may carry"
+    )
+
     def path(self, p: Path) -> Path:
         """An absolute path, relative paths taken from the project home."""
         return p if p.is_absolute() else self.home / p
@@ -104,6 +115,10 @@ class Settings(BaseSettings):
     @property
     def var_dir(self) -> Path:
         return self.path(self.var)
+
+    @property
+    def evidence_path(self) -> Path:
+        return self.path(self.evidence_dir) if self.evidence_dir else self.var_dir / "evidence"
 
     @property
     def deployment_path(self) -> Path:

@@ -355,3 +355,23 @@ def canonical(code: str) -> str:
     """The registry's code for `code`: a contract error's name becomes its snake_case code,
     any other code is returned as it is."""
     return CONTRACT_ERRORS.get(code, code)
+
+
+# ---- issue 14: sessions
+CSRF_FAILED: Final = "csrf_failed"
+EVIDENCE_HASH_MISMATCH: Final = "evidence_hash_mismatch"
+EVIDENCE_NOT_FOUND: Final = "evidence_not_found"
+EVIDENCE_SIZE_MISMATCH: Final = "evidence_size_mismatch"
+EVIDENCE_TOO_LARGE: Final = "evidence_too_large"
+SESSION_EXPIRED: Final = "session_expired"
+SESSION_REQUIRED: Final = "session_required"
+# the registry grows by one block per branch of issue 14; each adds its own codes
+ALL = ALL | {  # type: ignore[misc]
+    CSRF_FAILED,
+    EVIDENCE_HASH_MISMATCH,
+    EVIDENCE_NOT_FOUND,
+    EVIDENCE_SIZE_MISMATCH,
+    EVIDENCE_TOO_LARGE,
+    SESSION_EXPIRED,
+    SESSION_REQUIRED,
+}

@@ -1,0 +1,37 @@
+"""Tables of the workspaces: sign-in sessions and evidence files (migration
+0008_sessions_evidence). Same `Base` as the read model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ledger.store.models import ADDRESS, Base, created_column
+
+
+class SignInSession(Base):
+    """A signed-in address. Only the SHA-256 of the cookie's token and of the CSRF token are
+    kept, so a copy of the database opens no session."""
+
+    __tablename__ = "sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(ADDRESS, index=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class EvidenceFile(Base):
+    """A file kept under `<evidence dir>/<sha256 hex>`: who uploaded it and who may read it."""
+
+    __tablename__ = "evidence_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)  # lowercase hex, no 0x
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploader: Mapped[str] = mapped_column(ADDRESS, index=True)
+    created_at: Mapped[datetime] = created_column()
