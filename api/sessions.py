@@ -7,6 +7,7 @@ out; writes carry their author's EIP-712 signature and need no cookie (ledger.wo
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated
 
@@ -62,7 +63,7 @@ def set_cookies(
 ) -> None:
     """The session cookie (HttpOnly: no script reads it) and the CSRF cookie (the page's
     script reads it and sends it back in the header), both SameSite=Strict."""
-    max_age = max(0, int((expires_at - datetime.now(expires_at.tzinfo)).total_seconds()))
+    max_age = max(1, math.ceil((expires_at - datetime.now(expires_at.tzinfo)).total_seconds()))
     response.set_cookie(
         COOKIE,
         token,

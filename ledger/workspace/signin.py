@@ -195,7 +195,7 @@ def sign_in(
     session.execute(delete(SignInSession).where(SignInSession.expires_at < datetime.now(UTC)))
     token = os.urandom(32).hex()
     csrf = csrf_of(token)
-    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=lifetime)
+    expires = datetime.now(UTC) + timedelta(seconds=lifetime)
     session.add(
         SignInSession(
             token_hash=_hash(token),
