@@ -202,9 +202,7 @@ def test_a_session_expires(env: ChainEnv, svc: LedgerService, http: TestClient) 
         assert "过期" in answer.json()["detail"]
 
 
-def test_sign_out_needs_the_csrf_token(
-    env: ChainEnv, svc: LedgerService, http: TestClient
-) -> None:
+def test_sign_out_needs_the_csrf_token(env: ChainEnv, svc: LedgerService, http: TestClient) -> None:
     csrf = signed_in(http, env.actors.county_a)
     missing = http.delete("/api/v1/session")
     assert missing.status_code == 403
