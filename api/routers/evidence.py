@@ -66,7 +66,7 @@ def read(sha256: str, service: ServiceDep, me: OptionalSession) -> FileResponse:
     return FileResponse(
         path,
         media_type=media_type,
-        filename=None if inline else digest,
+        filename=digest,
         content_disposition_type="inline" if inline else "attachment",
         headers={
             "Cache-Control": "private, no-store" if not row.public else "public, max-age=3600"

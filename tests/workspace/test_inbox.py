@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from ledger.core.fields import ProjectKind
 from ledger.core.records import SignedRecord
 from ledger.library import actions
-from tests.factories import COUNTY_A, ORG_CODE_A, ChainEnv, Chain, Stack, body
+from tests.factories import COUNTY_A, ORG_CODE_A, Chain, ChainEnv, Stack, body
 from tests.library.forms import need, supply
 from tests.workspace.helpers import sign_typed, signed_in
 
