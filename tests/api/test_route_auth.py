@@ -60,6 +60,7 @@ from tests.factories import (
     stack,
 )
 from tests.library.test_auth import WRITES as LIBRARY_WRITES
+from tests.workspace.route_cases import case_evidence, case_sign_in, case_sign_out
 
 LIBRARY = "/api/v1/library"
 FAST = 2**10  # scrypt n for test keystores: the default is slow by design
@@ -524,6 +525,10 @@ TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/v1/batches/uploads/{upload_id}/finish"): case_finish,
     ("POST", "/api/v1/custodial/records"): case_custodial,
     **{route: case_library(route) for route in LIBRARY_WRITES},
+    # ---- issue 14: sessions
+    ("POST", "/api/v1/session"): case_sign_in,
+    ("DELETE", "/api/v1/session"): case_sign_out,
+    ("POST", "/api/v1/evidence"): case_evidence,
 }
 
 
