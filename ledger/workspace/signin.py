@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from ledger.core import codes
@@ -249,12 +249,3 @@ def current(session: Session, token: str | None) -> Current:
 
 def sign_out(session: Session, token_hash: str) -> None:
     session.execute(delete(SignInSession).where(SignInSession.token_hash == token_hash))
-
-
-def sessions_of(session: Session, address: str) -> int:
-    """How many sessions `address` has open (for tests and the admin's view)."""
-    return len(
-        session.scalars(
-            select(SignInSession.token_hash).where(SignInSession.address == address)
-        ).all()
-    )

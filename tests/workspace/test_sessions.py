@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from api.app import create_app
 from ledger.app import LedgerService
 from ledger.library import messages
 from ledger.workspace.models import SignInSession
@@ -214,3 +215,22 @@ def test_sign_out_needs_the_csrf_token(env: ChainEnv, svc: LedgerService, http: 
     assert http.get("/api/v1/session").status_code == 200
     assert http.delete("/api/v1/session", headers={"X-CSRF-Token": csrf}).status_code == 204
     assert _sessions(svc) == 0
+
+
+def test_over_https_the_cookies_are_secure(env: ChainEnv, svc: LedgerService) -> None:
+    with TestClient(create_app(svc), base_url="https://ledger.example") as https:
+        c = challenge(https, env.actors.org_a)
+        assert c["message"]["origin"] == "https://ledger.example"
+        assert c["typed_data"]["primaryType"] == "SignIn"
+        assert c["typed_data"]["domain"] == env.domain.as_dict()
+        answer = sign_in(https, env.actors.org_a)
+        assert answer.status_code == 200, answer.text
+        cookies = _cookies(answer)
+        assert "Secure" in cookies["bangfu_session"] and "HttpOnly" in cookies["bangfu_session"]
+        assert "Secure" in cookies["bangfu_csrf"]
+
+
+def test_a_challenge_needs_an_address(http: TestClient) -> None:
+    answer = http.get("/api/v1/session/challenge", params={"address": "0x1234"})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "bad_address"
