@@ -244,6 +244,12 @@ def current(session: Session, token: str | None) -> Current:
         raise SignatureError(
             "会话已过期 / the session has expired; sign in again", code=codes.SESSION_EXPIRED
         )
+    if not roles_of(session, row.address):
+        # deregistered since signing in: the session ends with the role
+        raise PermissionError_(
+            f"{row.address} 已不再登记 / {row.address} no longer holds a role on the ledger",
+            code=codes.NOT_REGISTERED,
+        )
     return Current(row.token_hash, row.address, row.csrf_hash, expires)
 
 

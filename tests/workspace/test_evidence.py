@@ -37,6 +37,12 @@ def svc_env(own_chain: ChainEnv) -> ChainEnv:
     return own_chain
 
 
+@pytest.fixture
+def chain(svc_env: ChainEnv) -> ChainEnv:
+    """The chain `svc` is on: this module's own (the session's `chain` is another one)."""
+    return svc_env
+
+
 def _message(data: bytes, *, public: bool = False, media: str = "image/png") -> dict[str, Any]:
     return {
         "sha256": "0x" + hashlib.sha256(data).hexdigest(),
@@ -50,14 +56,14 @@ def _message(data: bytes, *, public: bool = False, media: str = "image/png") -> 
 
 def _upload(
     http: TestClient,
-    env: ChainEnv,
+    chain: ChainEnv,
     account: LocalAccount,
     data: bytes,
     message: dict[str, Any],
     *,
     name: str = "photo.png",
 ) -> Any:
-    typed = messages.typed_data(EVIDENCE_UPLOAD, message, env.domain)
+    typed = messages.typed_data(EVIDENCE_UPLOAD, message, chain.domain)
     return http.post(
         "/api/v1/evidence",
         files={"file": (name, data, message["mediaType"])},
@@ -82,12 +88,12 @@ def evidence_dir(svc: LedgerService, tmp_path: Path) -> Path:
 
 
 def test_upload_store_read_and_audit(
-    env: ChainEnv, st: Stack, http: TestClient, evidence_dir: Path
+    chain: ChainEnv, st: Stack, http: TestClient, evidence_dir: Path
 ) -> None:
-    a = env.actors
+    a = chain.actors
     svc = st.svc
     message = _message(PHOTO)
-    stored = _upload(http, env, a.org_a, PHOTO, message)
+    stored = _upload(http, chain, a.org_a, PHOTO, message)
     assert stored.status_code == 201, stored.text
     digest = hashlib.sha256(PHOTO).hexdigest()
     assert stored.json() == {
@@ -105,7 +111,7 @@ def test_upload_store_read_and_audit(
         data={
             "message": json.dumps(message),
             "signature": sign_typed(
-                a.org_a, messages.typed_data(EVIDENCE_UPLOAD, message, env.domain)
+                a.org_a, messages.typed_data(EVIDENCE_UPLOAD, message, chain.domain)
             ),
         },
     )
@@ -116,7 +122,7 @@ def test_upload_store_read_and_audit(
     need_id = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     st.settle()
     match_id = actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, need_id)
-    flow = Chain(env.domain, a.county_a, a.org_a)
+    flow = Chain(chain.domain, a.county_a, a.org_a)
     commit = flow.commit(need_id, match_id, quantity=10)
     assert http.post("/api/v1/records", json=body(commit)).status_code in (200, 202)
     st.settle()
@@ -153,7 +159,7 @@ def test_upload_store_read_and_audit(
     report = run_audit(
         AuditOptions(
             rpc_url=svc.settings.rpc_url or "",
-            contract=env.deployment.address,
+            contract=chain.deployment.address,
             database_url=None,
             evidence_dir=evidence_dir,
             workers=1,
@@ -166,11 +172,11 @@ def test_upload_store_read_and_audit(
 
 
 def test_a_public_file_is_shown_to_anyone_and_downloaded_unless_an_image(
-    env: ChainEnv, svc: LedgerService, http: TestClient, evidence_dir: Path
+    chain: ChainEnv, svc: LedgerService, http: TestClient, evidence_dir: Path
 ) -> None:
     note = "签收单 delivery note\n".encode() + os.urandom(16)
     answer = _upload(
-        http, env, env.actors.county_a, note, _message(note, public=True, media="text/plain")
+        http, chain, chain.actors.county_a, note, _message(note, public=True, media="text/plain")
     )
     assert answer.status_code == 201, answer.text
     assert answer.json()["public"] is True
@@ -187,12 +193,12 @@ def test_a_public_file_is_shown_to_anyone_and_downloaded_unless_an_image(
 
 
 def test_bytes_that_do_not_match_the_signed_hash_store_nothing(
-    env: ChainEnv, svc: LedgerService, http: TestClient, evidence_dir: Path
+    chain: ChainEnv, svc: LedgerService, http: TestClient, evidence_dir: Path
 ) -> None:
-    org = env.actors.org_a
+    org = chain.actors.org_a
     tampered = bytearray(PHOTO)
     tampered[100] ^= 0xFF
-    answer = _upload(http, env, org, bytes(tampered), _message(PHOTO))
+    answer = _upload(http, chain, org, bytes(tampered), _message(PHOTO))
     assert answer.status_code == 422
     assert answer.json()["code"] == "evidence_hash_mismatch"
     assert "哈希不符" in answer.json()["detail"]
@@ -201,22 +207,22 @@ def test_bytes_that_do_not_match_the_signed_hash_store_nothing(
     # a size that differs from the signed one is refused the same way
     short = _message(PHOTO)
     short["size"] = len(PHOTO) + 1
-    answer = _upload(http, env, org, PHOTO, short)
+    answer = _upload(http, chain, org, PHOTO, short)
     assert answer.status_code == 422
     assert answer.json()["code"] == "evidence_size_mismatch"
     assert list(evidence_dir.iterdir()) == []
     # the refusals spent no nonce: the genuine upload of the same message goes through
     genuine = _message(PHOTO)
-    assert _upload(http, env, org, bytes(tampered), genuine).status_code == 422
-    assert _upload(http, env, org, PHOTO, genuine).status_code == 201
+    assert _upload(http, chain, org, bytes(tampered), genuine).status_code == 422
+    assert _upload(http, chain, org, PHOTO, genuine).status_code == 201
     assert _rows(svc) == 1
 
 
 def test_only_registered_orgs_and_counties_upload(
-    env: ChainEnv, svc: LedgerService, http: TestClient, evidence_dir: Path
+    chain: ChainEnv, svc: LedgerService, http: TestClient, evidence_dir: Path
 ) -> None:
-    for who in (env.actors.stranger, env.actors.auditor):
-        answer = _upload(http, env, who, PHOTO, _message(PHOTO))
+    for who in (chain.actors.stranger, chain.actors.auditor):
+        answer = _upload(http, chain, who, PHOTO, _message(PHOTO))
         assert answer.status_code == 403, answer.text
         assert answer.json()["code"] == "not_registered"
     unsigned = http.post(
@@ -226,14 +232,29 @@ def test_only_registered_orgs_and_counties_upload(
     )
     assert unsigned.status_code == 401
     assert unsigned.json()["code"] == "signature_required"
-    bad_media = _upload(http, env, env.actors.org_a, PHOTO, _message(PHOTO, media="png"))
+    bad_media = _upload(http, chain, chain.actors.org_a, PHOTO, _message(PHOTO, media="png"))
     assert bad_media.status_code == 422
     assert bad_media.json()["code"] == "bad_message"
     too_big = _message(PHOTO)
     svc.settings.evidence_max_bytes = 1000
-    answer = _upload(http, env, env.actors.org_a, PHOTO, too_big)
+    answer = _upload(http, chain, chain.actors.org_a, PHOTO, too_big)
     assert answer.status_code == 413
     assert answer.json()["code"] == "evidence_too_large"
     assert _rows(svc) == 0
     assert not evidence_dir.exists() or list(evidence_dir.iterdir()) == []
     assert http.get("/api/v1/evidence/not-a-hash").status_code == 404
+
+
+def test_a_deregistered_party_loses_its_session(
+    chain: ChainEnv, st: Stack, http: TestClient, evidence_dir: Path
+) -> None:
+    # on this module's own anvil, so no other test loses organization B
+    org = chain.actors.org_b
+    signed_in(http, org)
+    assert http.get("/api/v1/inbox").status_code == 200
+    chain.ledger.deregister(chain.actors.admin, "ORG", org.address)
+    st.indexer.run_until_synced()
+    for path in ("/api/v1/session", "/api/v1/inbox"):
+        answer = http.get(path)
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["code"] == "not_registered"
