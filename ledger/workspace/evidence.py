@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from eth_account import Account
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.core import codes
@@ -222,8 +223,13 @@ def store(session: Session, verified: Verified, file: Staged, folder: Path) -> E
             public=bool(m["public"]),
             uploader=verified.signer,
         )
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            # the same file uploaded at the same moment by another request: keep its row
+            row = session.get(EvidenceFile, file.sha256)
+            assert row is not None
     final = folder / file.sha256
     if final.exists():
         file.path.unlink()

@@ -117,6 +117,13 @@ def test_upload_store_read_and_audit(
     )
     assert replay.status_code == 401
     assert replay.json()["code"] == "signature_replayed"
+    # the same bytes uploaded again (by the county, signed afresh) keep the first file and row
+    again = _upload(http, chain, a.county_a, PHOTO, _message(PHOTO, public=True))
+    assert again.status_code == 201, again.text
+    assert again.json()["public"] is False
+    assert sorted(p.name for p in evidence_dir.iterdir()) == [digest]
+    with svc.db.read() as s:
+        assert s.get(EvidenceFile, digest).uploader == a.org_a.address  # type: ignore[union-attr]
 
     # a delivery to county A names the photo
     need_id = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
