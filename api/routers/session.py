@@ -71,6 +71,7 @@ def sign_in(body: SignInBody, request: Request, service: ServiceDep) -> Response
             service.domain,
             origin=origin,
             lifetime=lifetime,
+            previous=request.cookies.get(COOKIE),
         )
         roles = [r.as_dict() for r in signin.roles_of(session, opened.address)]
     response = JSONResponse(_body(opened.address, roles, opened.csrf_token, opened.expires_at))

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,9 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NONCE = re.compile(r"0x[0-9a-f]{64}")
 _MEDIA = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 _CHUNK = 1 << 20
+TEMP_PREFIX = ".upload-"
+#: An upload's temporary file older than this is a leftover of a killed upload (seconds).
+STALE_AFTER = 3600.0
 
 
 def evidence_typed_data(message: dict[str, Any], domain: Domain) -> dict[str, Any]:
@@ -165,7 +169,8 @@ def staged(
     the signed message; the temporary file is gone when the block ends (renamed into place
     by `store`, or removed)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+    _sweep(folder)
+    fd, name = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".part")
     path = Path(name)
     try:
         h = hashlib.sha256()
@@ -199,6 +204,16 @@ def staged(
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def _sweep(folder: Path, older_than: float = STALE_AFTER) -> None:
+    """Removes temporary files a killed upload left behind, which the audit would report
+    as files not named by their hash."""
+    cutoff = time.time() - older_than
+    for path in folder.glob(f"{TEMP_PREFIX}*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -153,8 +153,10 @@ def sign_in(
     *,
     origin: str,
     lifetime: int,
+    previous: str | None = None,
 ) -> Opened:
-    """Checks a signed SignIn challenge and opens a session (in the caller's write)."""
+    """Checks a signed SignIn challenge and opens a session (in the caller's write); the
+    session of the `previous` cookie, if any, ends (one browser, one session)."""
     verified = auth.verify(session, SIGN_IN, message, signature, domain)
     m = verified.message
     if not _NONCE.fullmatch(str(m["nonce"])):
@@ -193,6 +195,8 @@ def sign_in(
         )
     auth.consume(session, verified, "sign_in")
     session.execute(delete(SignInSession).where(SignInSession.expires_at < datetime.now(UTC)))
+    if previous:
+        sign_out(session, _hash(previous))
     token = os.urandom(32).hex()
     csrf = csrf_of(token)
     expires = datetime.now(UTC) + timedelta(seconds=lifetime)

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,10 @@ def test_bytes_that_do_not_match_the_signed_hash_store_nothing(
     assert answer.json()["code"] == "evidence_hash_mismatch"
     assert "哈希不符" in answer.json()["detail"]
     assert list(evidence_dir.iterdir()) == []  # no file, no temporary file
+    # what a killed upload leaves is swept by the next one
+    stale = evidence_dir / ".upload-killed.part"
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
     assert _rows(svc) == 0
     # a size that differs from the signed one is refused the same way
     short = _message(PHOTO)
@@ -223,6 +228,7 @@ def test_bytes_that_do_not_match_the_signed_hash_store_nothing(
     assert _upload(http, chain, org, bytes(tampered), genuine).status_code == 422
     assert _upload(http, chain, org, PHOTO, genuine).status_code == 201
     assert _rows(svc) == 1
+    assert [p.name for p in evidence_dir.iterdir()] == [hashlib.sha256(PHOTO).hexdigest()]
 
 
 def test_only_registered_orgs_and_counties_upload(

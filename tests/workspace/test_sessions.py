@@ -153,6 +153,9 @@ def test_a_challenge_opens_one_session_only(
     assert replay.status_code == 401
     assert replay.json()["code"] == "signature_replayed"
     assert _sessions(svc) == 1
+    # signing in again from the same browser replaces its session
+    assert sign_in(http, county).status_code == 200
+    assert _sessions(svc) == 1
 
 
 def test_an_unregistered_address_may_not_sign_in(
