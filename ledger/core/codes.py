@@ -355,3 +355,21 @@ def canonical(code: str) -> str:
     """The registry's code for `code`: a contract error's name becomes its snake_case code,
     any other code is returned as it is."""
     return CONTRACT_ERRORS.get(code, code)
+
+
+# ---- issue 14: libcli
+# A need list (需求表) is refused cell by cell (ledger.library.needlist); these are its
+# cells' and its file's codes beside the shared ones above (missing_value, bad_type, …).
+BAD_AMOUNT: Final = "bad_amount"
+BAD_CHOICE: Final = "bad_choice"
+DEADLINE_PASSED: Final = "deadline_passed"
+FILE_TOO_LARGE: Final = "file_too_large"
+NEED_LIST_REFUSED: Final = "need_list_refused"
+# the registry grows by one block per branch of issue 14; each adds its own codes
+ALL = ALL | {  # type: ignore[misc]
+    BAD_AMOUNT,
+    BAD_CHOICE,
+    DEADLINE_PASSED,
+    FILE_TOO_LARGE,
+    NEED_LIST_REFUSED,
+}
