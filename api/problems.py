@@ -326,6 +326,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
     504: (codes.WAIT_TIMEOUT,),
 }
 # ---- issue 14: libcli
+_CODES_BY_STATUS[400] = (*_CODES_BY_STATUS[400], codes.FILE_EXISTS)
 _CODES_BY_STATUS[413] = (*_CODES_BY_STATUS[413], codes.FILE_TOO_LARGE)
 _CODES_BY_STATUS[422] = (
     *_CODES_BY_STATUS[422],

@@ -363,6 +363,7 @@ def canonical(code: str) -> str:
 BAD_AMOUNT: Final = "bad_amount"
 BAD_CHOICE: Final = "bad_choice"
 DEADLINE_PASSED: Final = "deadline_passed"
+FILE_EXISTS: Final = "file_exists"
 FILE_TOO_LARGE: Final = "file_too_large"
 NEED_LIST_REFUSED: Final = "need_list_refused"
 # the registry grows by one block per branch of issue 14; each adds its own codes
@@ -370,6 +371,7 @@ ALL = ALL | {  # type: ignore[misc]
     BAD_AMOUNT,
     BAD_CHOICE,
     DEADLINE_PASSED,
+    FILE_EXISTS,
     FILE_TOO_LARGE,
     NEED_LIST_REFUSED,
 }

@@ -64,27 +64,40 @@ CST = timezone(timedelta(hours=8))
 #: Columns of a need list: key → (Chinese header, English header, what to write). A header
 #: cell may be the Chinese name, the English one, the key or both ("标题 title").
 COLUMNS: dict[str, tuple[str, str, str]] = {
-    "title": ("标题", "title", "必填，1–100 字（UTF-8 不超过 200 字节，约 66 个汉字）"),
-    "village": ("村", "village", "选填，村或乡镇，不超过 64 字"),
-    "category": ("类别", "category", "必填：" + "、".join(CATEGORIES)),
-    "mode": ("方式", "mode", "必填：输血 (relief，直接救助) 或 造血 (capacity，能力建设)"),
-    "beneficiaries": ("受益人数", "beneficiaries", "必填，整数，0 或以上"),
-    "budget": ("预算（元）", "budget_yuan", "必填，单位元，最多两位小数；无预算填 0"),
-    "resource_kind": ("资源类型", "resource_kind", "必填：资金 funds、物资 goods 或 服务 service"),
+    "title": (
+        "标题",
+        "title",
+        "1–100 字，约 66 个汉字以内 / 1-100 characters, at most 200 UTF-8 bytes",
+    ),
+    "village": ("村", "village", "村或乡镇，不超过 64 字 / village or township, up to 64"),
+    "category": ("类别", "category", "、".join(CATEGORIES) + " / or the English name"),
+    "mode": ("方式", "mode", "输血（直接救助）或 造血（能力建设） / relief or capacity"),
+    "beneficiaries": ("受益人数", "beneficiaries", "整数，0 或以上 / a whole number, 0 or more"),
+    "budget": (
+        "预算（元）",
+        "budget_yuan",
+        "元，最多两位小数，无预算填 0 / yuan, 2 decimals at most",
+    ),
+    "resource_kind": ("资源类型", "resource_kind", "资金、物资 或 服务 / funds, goods or service"),
     "quantity": (
         "数量",
         "quantity",
-        "必填：资金以元计（最多两位小数），物资为正整数（按单位），服务为小时数（正整数）",
+        "资金以元计（最多两位小数）；物资为正整数；服务为小时数 / funds in yuan, goods a whole "
+        "number of units, service in hours",
     ),
-    "unit": ("单位", "unit", "物资必填（如 斤、台、套）；资金、服务留空"),
-    "item": ("物品或服务", "item", "选填，所需物品或服务，不超过 64 字"),
-    "deadline": ("截止日期", "deadline", "必填，YYYY-MM-DD（或日期单元格），不早于今天"),
+    "unit": (
+        "单位",
+        "unit",
+        "物资必填，如 斤、台；资金、服务留空 / goods: e.g. 斤, 台; else empty",
+    ),
+    "item": ("物品或服务", "item", "所需物品或服务，不超过 64 字 / what is asked, up to 64"),
+    "deadline": ("截止日期", "deadline", "YYYY-MM-DD 或日期单元格，不早于今天 / not in the past"),
     "contact_role": (
         "联系人角色",
         "contact_role",
-        "必填，写岗位不写个人（如 县乡村振兴局帮扶股），不超过 64 字；勿填手机号",
+        "写岗位不写个人，如 县乡村振兴局帮扶股；勿填手机号 / a role, never a person or a phone",
     ),
-    "description": ("说明", "description", "选填，不超过 4000 字；勿填身份证号、手机号"),
+    "description": ("说明", "description", "不超过 4000 字；勿填身份证号、手机号 / up to 4000"),
 }
 REQUIRED = (
     "title",
@@ -235,7 +248,7 @@ def yuan_to_fen(value: Cell, what: str = "金额") -> int:
     if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(Decimal("0.01")):
         raise _Bad(
             codes.BAD_AMOUNT,
-            f"{what} {text} 超过两位小数（分）/ has more than 2 decimals; 1 fen is 0.01 yuan",
+            f"{what} {text} 超过两位小数（分） / has more than 2 decimals; 1 fen is 0.01 yuan",
         )
     if amount < 0:
         raise _Bad(codes.OUT_OF_RANGE, f"{what}不能为负 / {what} must not be negative")
@@ -328,7 +341,7 @@ def _plain(key: str, value: Cell, *, required: bool) -> str:
     if key == "title" and len(text.encode("utf-8")) > MAX_TITLE_BYTES:
         raise _Bad(
             codes.TOO_LONG,
-            f"标题超过 {MAX_TITLE_BYTES} 字节（约 66 个汉字）/ the title is over "
+            f"标题超过 {MAX_TITLE_BYTES} 字节（约 66 个汉字） / the title is over "
             f"{MAX_TITLE_BYTES} UTF-8 bytes (about 66 Chinese characters)",
         )
     kind = pii.find(text)
@@ -406,7 +419,7 @@ def _row_need(
     if kind is not None and "unit" in got:
         if kind == "goods" and not unit:
             bad.append(
-                ("unit", codes.MISSING_VALUE, "物资须填单位（如 斤、台）/ goods need a unit")
+                ("unit", codes.MISSING_VALUE, "物资须填单位（如 斤、台） / goods need a unit")
             )
         elif kind in _IMPLIED_UNITS and unit.lower() not in _IMPLIED_UNITS[kind]:
             implied = "元" if kind == "funds" else "小时"
@@ -512,7 +525,7 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Cell]]]:
 
 def _not_a_sheet(why: str) -> LibraryError:
     return LibraryError(
-        f"不是可读取的 CSV 或 XLSX 需求表（{why}）/ not a readable CSV or XLSX need list; "
+        f"不是可读取的 CSV 或 XLSX 需求表（{why}） / not a readable CSV or XLSX need list; "
         "start from the template (下载模板)",
         code=codes.BAD_FILE,
     )
@@ -796,6 +809,6 @@ def describe_columns() -> str:
     """The column list as text, for `bangfu library template` and the docs."""
     lines = []
     for key, (zh, en, what) in COLUMNS.items():
-        need = "必填" if key in REQUIRED else "选填"
-        lines.append(f"{zh} {en:14} ({need}) {what}")
+        need = "必填 required" if key in REQUIRED else "选填 optional"
+        lines.append(f"{zh} {en} ({need}): {what}")
     return "\n".join(lines) + "\n"
