@@ -68,7 +68,11 @@ def test_import_a_need_list_then_order_take_and_respond(
     )
     by_id = {p["project_id"]: p for p in found}
     assert set(by_id) == set(ids)
-    assert [by_id[i]["content"]["title"] for i in ids] == ["者楼村冬季口粮", "电商技能培训", "茶园产业资金"]
+    assert [by_id[i]["content"]["title"] for i in ids] == [
+        "者楼村冬季口粮",
+        "电商技能培训",
+        "茶园产业资金",
+    ]
     assert {by_id[i]["status"] for i in ids} == {"published"}
     third = public.library_project(ids[2])
     assert third["content"]["budget_fen"] == 100_000_000
