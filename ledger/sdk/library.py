@@ -406,6 +406,13 @@ class LibraryApi(ApiTransport):
         checked = self.library_check_needs(path, county)
         if checked["errors"]:
             raise need_list_refused(Path(path), list(checked["errors"]))
+        return self.library_publish_checked(checked)
+
+    def library_publish_checked(self, checked: Mapping[str, Any]) -> list[str]:
+        """Publishes the needs of a checked list (`library_check_needs`'s answer, with no
+        errors): every draft signed first, then each published; the project ids in order."""
+        if checked.get("errors"):
+            raise need_list_refused(Path("list"), list(checked["errors"]))
         drafts = [str(self.library_create("need", need)["project_id"]) for need in checked["needs"]]
         published: list[str] = []
         for project_id in drafts:

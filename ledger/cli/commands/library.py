@@ -342,7 +342,7 @@ def import_needs(
         if check:
             out.print(f"检查通过 the list is good: {len(needs)} needs for {checked['county']}")
             return
-        ids = client.library_import_needs(file, county)
+        ids = client.library_publish_checked(checked)
     table = Table("行 row", "项目 project id", "标题 title", title=f"已发布 published ({len(ids)})")
     for row, pid, need in zip(checked["rows"], ids, needs, strict=True):
         table.add_row(str(row), pid, str(need["title"]))
