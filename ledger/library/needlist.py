@@ -160,6 +160,8 @@ class CellError:
     column: str | None
     code: str
     message: str
+    #: The cell as a spreadsheet names it ("F3"), when the problem is one cell's.
+    cell: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -643,7 +645,9 @@ def parse_need_list(
         # in the order of the file's columns, as a person reads the row
         bad_cells.sort(key=lambda b: header.index(b[0]) if b[0] in header else len(header))
         for key, code, message in bad_cells:
-            out.errors.append(CellError(number, written.get(key) if key else None, code, message))
+            where = _cell_name(header.index(key), number) if key in header else None
+            column = written.get(key) if key else None
+            out.errors.append(CellError(number, column, code, message, where))
         if need is None:
             continue
         fingerprint = need.model_dump_json()
@@ -671,13 +675,23 @@ def parse_need_list(
     return out
 
 
+def _cell_name(index: int, row: int) -> str:
+    """A1-style name of the cell in 0-based column `index` of `row` ("F3")."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return f"{letters}{row}"
+
+
 def _read_header(
     cells: Sequence[Cell], number: int, written: dict[str, str], errors: list[CellError]
 ) -> list[str | None] | None:
     """The column key of each header cell; fills `written` (key → header text as written)."""
     header: list[str | None] = []
     ok = True
-    for cell in cells:
+    for index, cell in enumerate(cells):
         text = _text(cell).lstrip("\ufeff")
         key = _column_key(text) if text else None
         if text and key is None:
@@ -688,6 +702,7 @@ def _read_header(
                     codes.BAD_HEADER,
                     f"未知的列 / unknown column; use the template's headers: "
                     f"{'、'.join(zh for zh, _, _ in COLUMNS.values())}",
+                    _cell_name(index, number),
                 )
             )
             ok = False
@@ -698,6 +713,7 @@ def _read_header(
                     text,
                     codes.BAD_HEADER,
                     f"与“{written[key]}”重复 / the same column as {written[key]!r}",
+                    _cell_name(index, number),
                 )
             )
             ok = False

@@ -183,6 +183,10 @@ def test_every_bad_cell_is_reported_at_its_row_and_column() -> None:
         (7, None, "wrong_column_count"),
     ]
     assert result.rows == [2] and not result.ok
+    # each cell's problem names the cell too, as the spreadsheet does
+    assert [e.cell for e in result.errors[:2]] == ["A3", "B3"]
+    assert result.errors[-1].cell is None and result.errors[-2].cell is None
+    assert needlist._cell_name(27, 9) == "AB9"
     # messages are bilingual, Chinese first, and never echo personal data
     for e in result.errors:
         assert e.message[0] > "\u2e80" and " / " in e.message, e.message
@@ -250,9 +254,9 @@ def test_the_templates_read_back_with_no_errors() -> None:
 
 def test_header_problems() -> None:
     result = parse(csv_of(GOOD_ROWS[0], header=HEADER_ZH.replace("类别", "分类")))
-    assert [(e.row, e.column, e.code) for e in result.errors] == [
-        (1, "分类", "bad_header"),
-        (1, None, "bad_header"),  # and so 类别 is missing
+    assert [(e.row, e.column, e.code, e.cell) for e in result.errors] == [
+        (1, "分类", "bad_header", "C1"),
+        (1, None, "bad_header", None),  # and so 类别 is missing
     ]
     twice = parse(csv_of(GOOD_ROWS[0] + ",x", header=HEADER_ZH + ",title"))
     assert [(e.column, e.code) for e in twice.errors] == [("title", "bad_header")]
@@ -329,6 +333,7 @@ def test_the_check_route_answers_and_writes_nothing(
             "column": "方式",
             "code": "bad_choice",
             "message": "方式 mode '造' 不是可选值 / must be one of: 输血 relief, 造血 capacity",
+            "cell": "D3",
         }
     ]
     for files, form, status, code in [
