@@ -340,6 +340,8 @@ def _plain(key: str, value: Cell, *, required: bool) -> str:
         raise _Bad(
             codes.TOO_LONG, f"{COLUMNS[key][0]}超过 {limit} 字 / longer than {limit} characters"
         )
+    if key == "unit" and len(text.encode("utf-8")) > 32:
+        raise _Bad(codes.TOO_LONG, "单位超过 32 字节 / the unit is over 32 UTF-8 bytes")
     if key == "title" and len(text.encode("utf-8")) > MAX_TITLE_BYTES:
         raise _Bad(
             codes.TOO_LONG,

@@ -160,8 +160,9 @@ def test_every_bad_cell_is_reported_at_its_row_and_column() -> None:
         ",民生,输,十,1.234,钱,0,,2020-01-01,电话13800138000",  # row 3: every cell bad
         "物资无单位,产业发展,造血,5,0,物资,2.5,,2026/13/01,县局",  # row 4
         "资金带单位,产业发展,造血,5,0,资金,10,斤,2026-12-31,县局",  # row 5
-        "好的需求,民生保障,输血,10,100,资金,100,,2026-12-31,县局",  # row 6: row 2 again
-        "多出的格子,民生保障,输血,10,100,资金,100,,2026-12-31,县局,多余",  # row 7
+        "长单位" * 30 + ",产业发展,造血,5,0,物资,10," + "单位" * 6 + ",2026-12-31,县局",  # row 6
+        "好的需求,民生保障,输血,10,100,资金,100,,2026-12-31,县局",  # row 7: row 2 again
+        "多出的格子,民生保障,输血,10,100,资金,100,,2026-12-31,县局,多余",  # row 8
     ]
     result = parse(csv_of(*rows, header=header))
     got = [(e.row, e.column, e.code) for e in result.errors]
@@ -179,8 +180,10 @@ def test_every_bad_cell_is_reported_at_its_row_and_column() -> None:
         (4, "单位", "missing_value"),
         (4, "截止日期", "bad_date"),
         (5, "单位", "bad_choice"),
-        (6, None, "duplicate_line"),
-        (7, None, "wrong_column_count"),
+        (6, "标题 title", "too_long"),
+        (6, "单位", "too_long"),
+        (7, None, "duplicate_line"),
+        (8, None, "wrong_column_count"),
     ]
     assert result.rows == [2] and not result.ok
     # each cell's problem names the cell too, as the spreadsheet does
