@@ -130,6 +130,12 @@ def test_import_needs_then_order_take_respond(
         bangfu("library", "create-need", str(not_json), "--key", str(county_key), api=api)
     )
     assert "[invalid_json]" in line
+    no_county = tmp_path / "no-county.json"
+    no_county.write_text(json.dumps({k: v for k, v in need().items() if k != "county"}), "utf-8")
+    line = one_error_line(
+        bangfu("library", "create-need", str(no_county), "--key", str(county_key), api=api)
+    )
+    assert "[missing_field]" in line
     pdf = tmp_path / "list.pdf"
     pdf.write_bytes(b"%PDF-1.4")
     line = one_error_line(

@@ -221,6 +221,11 @@ def create_need(
     county, title, category, mode 输血 relief / 造血 capacity, beneficiaries, budget_fen,
     resources, deadline, contact_role …), signed with your county key."""
     content = _read_json(file)
+    if "county" not in content:
+        raise LedgerError(
+            "需求内容缺少 county（本县的六位代码）/ the need lacks county, your 6-digit code",
+            code=codes.MISSING_FIELD,
+        )
     with _client(key, api) as client:
         draft = client.library_create("need", content)
         project_id = str(draft["project_id"])
