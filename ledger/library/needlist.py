@@ -516,7 +516,9 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Cell]]]:
         if unpacked > MAX_XLSX_UNPACKED:
             raise _not_a_sheet("解压后过大 / it unpacks to over 20 MB")
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        sheet = book.worksheets[0]
+        # the sheet named 需求表 (or needs) when there is one, else the first
+        named = [w for w in book.worksheets if w.title.lower().startswith(("需求表", "needs"))]
+        sheet = (named or book.worksheets)[0]
         rows = list(sheet.iter_rows(max_col=MAX_COLUMNS, max_row=MAX_ROWS + 200, values_only=True))
         book.close()
     except LibraryError:

@@ -151,6 +151,17 @@ def test_a_good_xlsx_with_date_and_number_cells() -> None:
     assert result.to_dict()["needs"] == expected_needs()
     # told apart by content, not by name
     assert parse(data, name="upload").to_dict()["needs"] == expected_needs()
+    # the sheet named 需求表 is read, wherever it is in the book
+    book = Workbook()
+    assert book.active is not None
+    book.active.append(["说明 notes: 这一页不是需求"])
+    needs = book.create_sheet("需求表 2026")
+    needs.append(HEADER_ZH.split(","))
+    needs.append(GOOD_ROWS[0].split(","))
+    buf = io.BytesIO()
+    book.save(buf)
+    result = parse(buf.getvalue(), name="book.xlsx")
+    assert result.errors == [] and [n.title for n in result.needs] == ["大米帮扶"]
 
 
 def test_every_bad_cell_is_reported_at_its_row_and_column() -> None:
