@@ -366,12 +366,8 @@ DEADLINE_PASSED: Final = "deadline_passed"
 FILE_EXISTS: Final = "file_exists"
 FILE_TOO_LARGE: Final = "file_too_large"
 NEED_LIST_REFUSED: Final = "need_list_refused"
-# the registry grows by one block per branch of issue 14; each adds its own codes
-ALL = ALL | {  # type: ignore[misc]
-    BAD_AMOUNT,
-    BAD_CHOICE,
-    DEADLINE_PASSED,
-    FILE_EXISTS,
-    FILE_TOO_LARGE,
-    NEED_LIST_REFUSED,
-}
+# The registry again, with this block's codes: recomputed from every constant above, so it
+# holds whether or not ALL is defined before this block (each branch of issue 14 appends one).
+ALL = frozenset(  # type: ignore[misc]
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
+)
