@@ -340,6 +340,16 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
     ),
     504: (codes.WAIT_TIMEOUT,),
 }
+# ---- issue 14: libcli
+_CODES_BY_STATUS[400] = (*_CODES_BY_STATUS[400], codes.FILE_EXISTS)
+_CODES_BY_STATUS[413] = (*_CODES_BY_STATUS[413], codes.FILE_TOO_LARGE)
+_CODES_BY_STATUS[422] = (
+    *_CODES_BY_STATUS[422],
+    codes.BAD_AMOUNT,
+    codes.BAD_CHOICE,
+    codes.DEADLINE_PASSED,
+    codes.NEED_LIST_REFUSED,
+)
 
 #: Code → HTTP status, for every code of the registry (tests/test_codes.py checks it).
 STATUS: dict[str, int] = {

@@ -256,6 +256,24 @@ SIGNER_NOT_AUTHORIZED: Final = "signer_not_authorized"
 WRONG_KIND: Final = "wrong_kind"
 NOT_ANCHORED: Final = "not_anchored"
 
+# The workspaces' codes: sign-in sessions, evidence files (ledger.workspace).
+CSRF_FAILED: Final = "csrf_failed"
+EVIDENCE_HASH_MISMATCH: Final = "evidence_hash_mismatch"
+EVIDENCE_NOT_FOUND: Final = "evidence_not_found"
+EVIDENCE_SIZE_MISMATCH: Final = "evidence_size_mismatch"
+EVIDENCE_TOO_LARGE: Final = "evidence_too_large"
+SESSION_EXPIRED: Final = "session_expired"
+SESSION_REQUIRED: Final = "session_required"
+
+# A need list (需求表) is refused cell by cell (ledger.library.needlist): its cells' and its
+# file's codes beside the shared ones above (missing_value, bad_type, …).
+BAD_AMOUNT: Final = "bad_amount"
+BAD_CHOICE: Final = "bad_choice"
+DEADLINE_PASSED: Final = "deadline_passed"
+FILE_EXISTS: Final = "file_exists"
+FILE_TOO_LARGE: Final = "file_too_large"
+NEED_LIST_REFUSED: Final = "need_list_refused"
+
 # The codes of the contract's custom errors (and of the ledger's own checks that mirror them
 # before a record is sent); `CONTRACT_ERRORS` names the Solidity error of each.
 ACCESS_CONTROL_BAD_CONFIRMATION: Final = "access_control_bad_confirmation"
@@ -355,23 +373,3 @@ def canonical(code: str) -> str:
     """The registry's code for `code`: a contract error's name becomes its snake_case code,
     any other code is returned as it is."""
     return CONTRACT_ERRORS.get(code, code)
-
-
-# ---- issue 14: sessions
-CSRF_FAILED: Final = "csrf_failed"
-EVIDENCE_HASH_MISMATCH: Final = "evidence_hash_mismatch"
-EVIDENCE_NOT_FOUND: Final = "evidence_not_found"
-EVIDENCE_SIZE_MISMATCH: Final = "evidence_size_mismatch"
-EVIDENCE_TOO_LARGE: Final = "evidence_too_large"
-SESSION_EXPIRED: Final = "session_expired"
-SESSION_REQUIRED: Final = "session_required"
-# the registry grows by one block per branch of issue 14; each adds its own codes
-ALL = ALL | {  # type: ignore[misc]
-    CSRF_FAILED,
-    EVIDENCE_HASH_MISMATCH,
-    EVIDENCE_NOT_FOUND,
-    EVIDENCE_SIZE_MISMATCH,
-    EVIDENCE_TOO_LARGE,
-    SESSION_EXPIRED,
-    SESSION_REQUIRED,
-}

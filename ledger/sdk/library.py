@@ -9,19 +9,39 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.core.errors import LedgerError
+from ledger.core import codes
+from ledger.core.errors import LedgerError, LibraryError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.library import content as project_content
-from ledger.library import messages, projects, sharing
+from ledger.library import messages, needlist, projects, sharing
 from ledger.sdk.transport import ApiTransport
 
-__all__ = ["LibraryApi"]
+__all__ = ["LibraryApi", "need_list_refused"]
+
+#: Errors of a refused need list that go into the exception's message (all are in `errors`).
+SHOWN_ERRORS = 20
+
+
+def need_list_refused(path: Path, errors: list[dict[str, Any]]) -> LibraryError:
+    """The error of a need list with problems (nothing was created): `errors` holds every
+    problem as `{row, column, code, message}`; the message lists the first as 第N行 列X: …"""
+    lines = [needlist.error_line(e) for e in errors[:SHOWN_ERRORS]]
+    more = len(errors) - len(lines)
+    return LibraryError(
+        f"需求表有 {len(errors)} 处错误，未发布任何需求 / the need list {path.name} has "
+        f"{len(errors)} problem(s); nothing was published:\n"
+        + "\n".join(lines)
+        + (f"\n… 另有 {more} 处 / and {more} more" if more > 0 else ""),
+        code=codes.NEED_LIST_REFUSED,
+        errors=errors,
+    )
 
 
 class LibraryApi(ApiTransport):
@@ -346,4 +366,107 @@ class LibraryApi(ApiTransport):
             "/api/v1/library/bundles/import",
             json={"bundle": dict(bundle), "message": message, "signature": sig},
         )
+        return answer
+
+    # ------------------------------------------------------------------ named actions
+
+    def library_check_needs(self, path: Path | str, county: int | None = None) -> dict[str, Any]:
+        """Checks a need list (CSV or XLSX) on the server, writing nothing: `{county, needs,
+        rows, errors}`. Without `county`, the county is the one this client's key is the
+        office of."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise LedgerError(
+                f"无法读取 / cannot read {path}: {exc.strerror}", code="file_not_found"
+            ) from None
+        form: dict[str, str] = {}
+        if county is not None:
+            form["county"] = str(county)
+        elif self.account is not None:
+            form["address"] = self.account.address
+        answer: dict[str, Any] = self.request(
+            "POST",
+            "/api/v1/library/need-lists/check",
+            files={"file": (path.name, data)},
+            data=form,
+        )
+        return answer
+
+    def library_import_needs(self, path: Path | str, county: int | None = None) -> list[str]:
+        """Imports a need list: checks it on the server and refuses the whole list while any
+        error stands (LibraryError need_list_refused, nothing created); else signs a draft
+        of every need first, then publishes each. Returns the project ids, in the list's order.
+
+        The drafts are made before any is published so that a need the server refuses
+        leaves only private drafts behind; a publish that fails midway raises with the ids
+        already `published` and the `drafts` left, so the import can be finished by hand."""
+        self._library_key()
+        checked = self.library_check_needs(path, county)
+        if checked["errors"]:
+            raise need_list_refused(Path(path), list(checked["errors"]))
+        return self.library_publish_checked(checked)
+
+    def library_publish_checked(self, checked: Mapping[str, Any]) -> list[str]:
+        """Publishes the needs of a checked list (`library_check_needs`'s answer, with no
+        errors): every draft signed first, then each published; the project ids in order."""
+        if checked.get("errors"):
+            raise need_list_refused(Path("list"), list(checked["errors"]))
+        drafts = [str(self.library_create("need", need)["project_id"]) for need in checked["needs"]]
+        published: list[str] = []
+        for project_id in drafts:
+            try:
+                self.library_publish(project_id)
+            except LedgerError as exc:
+                exc.fields.update(
+                    published=published, drafts=[d for d in drafts if d not in published]
+                )
+                exc.message += (
+                    f" (已发布 published {len(published)} of {len(drafts)}; the rest are drafts)"
+                )
+                raise
+            published.append(project_id)
+        return published
+
+    def library_order(self, need_id: str, supply_id: str, *, note: str = "") -> dict[str, Any]:
+        """点单: this county orders the supply project `supply_id` for its need `need_id`."""
+        return self.library_propose(need_id, direction="order", supply_id=supply_id, note=note)
+
+    def library_take(self, need_id: str, org_code: str, *, note: str = "") -> dict[str, Any]:
+        """接单: this organization (credit code `org_code`) takes the need `need_id`."""
+        return self.library_propose(need_id, direction="take", org_code=org_code, note=note)
+
+    def library_respond(self, match_id: str, accept: bool) -> dict[str, Any]:
+        """The other side's answer to an order or a take: accept (True) or decline."""
+        return self.library_answer(match_id, "accept" if accept else "decline")
+
+    def library_inbox(self) -> dict[str, Any]:
+        """This key's inbox (GET /api/v1/inbox), after signing in with a signed challenge.
+
+        Sign-in and the inbox come with the workspace sessions; a server without them
+        answers 404, raised as it is."""
+        acct = self._library_key()
+        challenge = self.request(
+            "GET", "/api/v1/session/challenge", params={"address": acct.address}
+        )
+        typed = challenge["typed_data"]
+        message = typed.get("message", {})
+        if (
+            typed.get("primaryType") != "SignIn"
+            or str(message.get("address", "")).lower() != acct.address.lower()
+            or typed.get("domain") != self.domain().as_dict()
+        ):
+            raise LedgerError(
+                "登录挑战与本账户或账本不符 / the sign-in challenge is not for this key or "
+                "this ledger; not signing",
+                code="to_sign_mismatch",
+            )
+        signature = Account.sign_typed_data(acct.key, full_message=typed).signature
+        self.request(
+            "POST",
+            "/api/v1/session",
+            json={"message": challenge["message"], "signature": "0x" + bytes(signature).hex()},
+        )
+        answer: dict[str, Any] = self.request("GET", "/api/v1/inbox")
         return answer

@@ -66,11 +66,20 @@ class ApiTransport:
         params: Any = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        files: Any = None,
+        data: Any = None,
     ) -> Any:
-        """Sends one request and returns its JSON; problem JSON becomes an `ApiError`."""
+        """Sends one request and returns its JSON; problem JSON becomes an `ApiError`.
+        `files` and `data` make a multipart form (a need list to check)."""
         try:
             response = self.http.request(
-                method, self.url(path), params=params, json=json, headers=headers
+                method,
+                self.url(path),
+                params=params,
+                json=json,
+                headers=headers,
+                files=files,
+                data=data,
             )
         except httpx.TimeoutException:
             raise ApiUnreachable(

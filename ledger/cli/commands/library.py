@@ -1,8 +1,12 @@
-"""`bangfu library`: key counties, search, recommendations, progress and signed bundles.
+"""`bangfu library`: key counties, search, recommendations, progress and signed bundles; and
+over the API, as a county or an organization: needs (one, or a need list 需求表), publishing,
+点单 / 接单 and answers.
 
-The writes here (loading the key-county list, importing a bundle) are signed by the library
-admin's key, taken from a key setting (BANGFU_LIBRARY_ADMIN_KEY by default), and go through
-the same checks as the API: the CLI has no way around a signature.
+The admin's writes (loading the key-county list, importing a bundle) are signed by the
+library admin's key, taken from a key setting (BANGFU_LIBRARY_ADMIN_KEY by default), and go
+through the same checks as the API: the CLI has no way around a signature. The county's and
+organization's actions sign with their own keystore file (`--key`, its password from
+BANGFU_KEY_PASSWORD or asked) through the SDK, and only signed messages reach the API.
 """
 
 from __future__ import annotations
@@ -14,18 +18,24 @@ from pathlib import Path
 import typer
 from pydantic import SecretStr
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ledger.app import LedgerService
+from ledger.cli.commands.client import API_OPTION, one_line_errors
 from ledger.config import get_settings
-from ledger.core.errors import LibraryError
-from ledger.library import actions, matching, messages, sharing
+from ledger.core import codes
+from ledger.core.errors import LedgerError, LibraryError
+from ledger.library import actions, matching, messages, needlist, sharing
 from ledger.library import key_counties as key_county_list
 from ledger.library import search as project_search
+from ledger.sdk.client import BangfuClient
+from ledger.sdk.keys import key_file_address, load_key_file, resolve_password
 
 NAME = "library"
 app = typer.Typer(help="项目库 Needs and supply project libraries.", no_args_is_help=True)
 out = Console()
+err = Console(stderr=True, soft_wrap=True)
 
 key_counties = typer.Typer(help="重点帮扶县 Key counties (admin).", no_args_is_help=True)
 app.add_typer(key_counties, name="key-counties")
@@ -161,3 +171,205 @@ def import_(
     sig = messages.sign(messages.LIBRARY_IMPORT, message, service.domain, _env_key(key_env))
     count = actions.import_bundle(service, bundle, message, sig)
     out.print(f"已导入 imported {count} projects")
+
+
+# ------------------------------------------------------------------ over the API, signed
+
+
+KEY_OPTION = typer.Option(
+    ..., "--key", "--keystore", help="密钥文件 key file from `bangfu keygen` (keystore v3)"
+)
+
+
+def _client(key: Path | None, api: str | None) -> BangfuClient:
+    """The SDK on `api`, signing with the keystore `key` (read before any network use, so a
+    bad key file fails fast and offline)."""
+    if key is None:
+        return BangfuClient(api)
+    address = key_file_address(key)
+
+    def ask() -> str:
+        return str(typer.prompt("密钥口令 key password", hide_input=True))
+
+    account = load_key_file(key, resolve_password(ask))
+    if address is not None and address != account.address:
+        raise LedgerError(f"{key} states {address} but holds another key", code="bad_key_file")
+    return BangfuClient(api, account=account)
+
+
+def _read_json(file: Path) -> dict[str, object]:
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LedgerError(
+            f"{file} 不是 JSON / is not valid JSON: {exc}", code="invalid_json"
+        ) from None
+    if not isinstance(data, dict):
+        raise LedgerError(f"{file} 应为一个 JSON 对象 / must hold one JSON object", code="bad_type")
+    return data
+
+
+@app.command("create-need")
+@one_line_errors
+def create_need(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="需求内容 JSON"),
+    key: Path = KEY_OPTION,
+    publish: bool = typer.Option(False, "--publish", help="建草稿后立即发布 publish at once"),
+    api: str | None = API_OPTION,
+) -> None:
+    """新建需求草稿 Create a need draft from a JSON file (its fields as in NeedContent:
+    county, title, category, mode 输血 relief / 造血 capacity, beneficiaries, budget_fen,
+    resources, deadline, contact_role …), signed with your county key."""
+    content = _read_json(file)
+    if "county" not in content:
+        raise LedgerError(
+            "需求内容缺少 county（本县的六位代码）/ the need lacks county, your 6-digit code",
+            code=codes.MISSING_FIELD,
+        )
+    with _client(key, api) as client:
+        draft = client.library_create("need", content)
+        project_id = str(draft["project_id"])
+        out.print(f"草稿已建 draft created: {project_id}")
+        if publish:
+            client.library_publish(project_id)
+            out.print(f"已发布 published: {project_id}")
+        else:
+            out.print(f"发布 publish it with: bangfu library publish {project_id} --key {key}")
+
+
+@app.command("publish")
+@one_line_errors
+def publish_(
+    project_id: str = typer.Argument(..., help="项目编号 project id, 0x + 64 hex"),
+    key: Path = KEY_OPTION,
+    api: str | None = API_OPTION,
+) -> None:
+    """发布草稿 Publish your draft: checks what the server asks you to sign, then signs."""
+    with _client(key, api) as client:
+        answer = client.library_publish(project_id)
+    out.print(f"已发布 published: {project_id} (version {answer.get('version', 1)})")
+
+
+def _print_match(answer: dict[str, object]) -> None:
+    match = answer.get("match", answer)
+    assert isinstance(match, dict)
+    out.print(f"匹配 match {match.get('match_id')}: {match.get('status')}")
+
+
+@app.command("order")
+@one_line_errors
+def order(
+    need_id: str = typer.Argument(..., help="本县的需求编号 your need's id"),
+    supply_id: str = typer.Argument(..., help="供给项目编号 the supply project's id"),
+    key: Path = KEY_OPTION,
+    note: str = typer.Option("", help="附言 a note to the organization (public; no names)"),
+    api: str | None = API_OPTION,
+) -> None:
+    """点单 Order a supply project for your need (county key); the organization answers."""
+    with _client(key, api) as client:
+        _print_match(client.library_order(need_id, supply_id, note=note))
+
+
+@app.command("take")
+@one_line_errors
+def take(
+    need_id: str = typer.Argument(..., help="需求编号 the need's id"),
+    org_code: str = typer.Option(..., "--org-code", help="统一社会信用代码 your credit code"),
+    key: Path = KEY_OPTION,
+    note: str = typer.Option("", help="附言 a note to the county (public; no names)"),
+    api: str | None = API_OPTION,
+) -> None:
+    """接单 Take a need (organization key); the county answers."""
+    with _client(key, api) as client:
+        _print_match(client.library_take(need_id, org_code, note=note))
+
+
+@app.command("respond")
+@one_line_errors
+def respond(
+    match_id: str = typer.Argument(..., help="匹配编号 match id"),
+    answer: str = typer.Argument(..., help="accept 接受 | decline 拒绝"),
+    key: Path = KEY_OPTION,
+    api: str | None = API_OPTION,
+) -> None:
+    """答复点单或接单 Accept or decline an order or a take addressed to you."""
+    choice = {"accept": True, "接受": True, "decline": False, "拒绝": False}.get(answer.lower())
+    if choice is None:
+        raise LedgerError(
+            f"答复应为 accept（接受）或 decline（拒绝）/ answer {answer!r}: use accept or decline",
+            code="bad_action",
+        )
+    with _client(key, api) as client:
+        _print_match(client.library_respond(match_id, choice))
+
+
+def _print_errors(errors: list[dict[str, object]]) -> None:
+    for e in errors:
+        err.print(escape(needlist.error_line(e)))
+
+
+@app.command("import-needs")
+@one_line_errors
+def import_needs(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="需求表 .xlsx or .csv"),
+    key: Path | None = typer.Option(
+        None, "--key", "--keystore", help="密钥文件 county key file (not needed with --check)"
+    ),
+    county: int | None = typer.Option(
+        None, help="县级代码 county code (default: the county of --key)"
+    ),
+    check: bool = typer.Option(False, "--check", help="只检查不发布 check only; sign nothing"),
+    api: str | None = API_OPTION,
+) -> None:
+    """导入需求表 Import a need list: every cell is checked; while any error stands nothing
+    is published and each error is printed as 第N行 列X: … (exit status 1). Then each need is
+    signed (draft, publish) with your county key. Template: `bangfu library template`."""
+    if key is None and not check:
+        raise LedgerError(
+            "发布需要县级密钥 / publishing needs your county key: give --key (or use --check)",
+            code="no_key",
+        )
+    if key is None and county is None:
+        raise LedgerError(
+            "检查需要 --county 或 --key / give --county (or --key) to check", code="missing_value"
+        )
+    with _client(key, api) as client:
+        checked = client.library_check_needs(file, county)
+        errors = list(checked["errors"])
+        if errors:
+            _print_errors(errors)
+            raise LedgerError(
+                f"需求表有 {len(errors)} 处错误，未发布 / {len(errors)} problem(s); fix the "
+                "cells and run again, nothing was published",
+                code=codes.NEED_LIST_REFUSED,
+            )
+        needs = checked["needs"]
+        if check:
+            out.print(f"检查通过 the list is good: {len(needs)} needs for {checked['county']}")
+            return
+        ids = client.library_publish_checked(checked)
+    table = Table("行 row", "项目 project id", "标题 title", title=f"已发布 published ({len(ids)})")
+    for row, pid, need in zip(checked["rows"], ids, needs, strict=True):
+        table.add_row(str(row), pid, str(need["title"]))
+    out.print(table)
+
+
+@app.command("template")
+@one_line_errors
+def template(
+    file: Path = typer.Argument(..., dir_okay=True, help="输出文件 FILE.csv or FILE.xlsx"),
+) -> None:
+    """需求表模板 Write the need-list template (bilingual header, an example row)."""
+    suffix = file.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise LedgerError(
+            f"模板文件应以 .csv 或 .xlsx 结尾 / {file.name}: name it .csv or .xlsx",
+            code="bad_file",
+        )
+    if file.exists():
+        raise LedgerError(
+            f"{file} 已存在 / already exists; choose another name", code=codes.FILE_EXISTS
+        )
+    file.write_bytes(needlist.template_csv() if suffix == ".csv" else needlist.template_xlsx())
+    out.print(f"已写出 wrote {file}")
+    print(needlist.describe_columns(), end="")
