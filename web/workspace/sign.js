@@ -280,6 +280,8 @@ export function consent(heading, sections, note = "") {
     ok.addEventListener("click", onOk);
     cancel.addEventListener("click", onCancel);
     dialog.addEventListener("cancel", onCancel);
+    // each opening is numbered, so that a reader (or a test) can tell one request from the next
+    dialog.dataset.seq = String(Number(dialog.dataset.seq || 0) + 1);
     dialog.showModal();
     ok.focus();
   });
