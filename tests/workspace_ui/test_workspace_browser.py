@@ -329,6 +329,7 @@ def test_roles_in_the_browser(
         assert not record_ids(auditor)
         apg.click("#flag")
         auditor.confirm("签收不足")
+        expect(apg.locator("#flag-message")).to_contain_text("标记已提交")
         flag_id = record_ids(auditor)[0]
         wait_confirmed(auditor, flag_id)
 
