@@ -121,12 +121,14 @@ class Role:
         self.page.click("#unlock")
         sync_api.expect(self.page.locator("#key-status")).to_contain_text("已解锁")
 
-    def confirm(self, *expect_text: str) -> None:
+    def confirm(self, *expect_text: str, shot: str | None = None) -> None:
         """Checks the signing dialog shows `expect_text`, then confirms it by keyboard."""
         dialog = self.page.locator("#sign-dialog")
         sync_api.expect(dialog).to_be_visible()
         for text in expect_text:
             sync_api.expect(dialog).to_contain_text(text)
+        if shot:
+            self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{shot}.png"))
         sync_api.expect(self.page.locator("#sign-ok")).to_be_focused()
         seq = dialog.get_attribute("data-seq")
         self.page.keyboard.press("Enter")
@@ -237,6 +239,7 @@ def test_roles_in_the_browser(
         expect(pg.locator("#n-title-error")).to_contain_text("title is required")
         expect(pg.locator("#n-title")).to_have_attribute("aria-invalid", "true")
         expect(pg.locator("#need-message")).to_contain_text("nothing was sent")
+        pg.locator("#need-form").screenshot(path=str(ARTIFACTS / "county-need-errors-1280.png"))
         assert len([r for r in county.requests if r.method != "GET"]) == sent_before
         deadline = (date.today() + timedelta(days=120)).isoformat()
         pg.fill("#n-county", str(COUNTY_A))
@@ -252,7 +255,14 @@ def test_roles_in_the_browser(
         pg.fill("#n-deadline", deadline)
         pg.fill("#n-contact", "县乡村振兴局")
         pg.click("#need-submit")
-        county.confirm("大米帮扶 浏览器发布", "册亨县", "¥1,234.50 元", deadline, "民生保障")
+        county.confirm(
+            "大米帮扶 浏览器发布",
+            "册亨县",
+            "¥1,234.50 元",
+            deadline,
+            "民生保障",
+            shot="sign-need-1280",
+        )
         expect(pg.locator("#need-message")).to_contain_text("需求已发布")
         need_id = pg.locator("#published li").first.get_attribute("data-project")
         assert need_id and re.fullmatch(r"0x[0-9a-f]{64}", need_id)
@@ -286,8 +296,10 @@ def test_roles_in_the_browser(
         opg.fill("#c-unit", "斤")
         opg.fill("#c-due", (date.today() + timedelta(days=60)).isoformat())
         opg.fill("#c-terms", "分两批送达")
+        opg.set_viewport_size({"width": 390, "height": 800})
         opg.click("#commit")
-        org.confirm("承诺", "物资 goods", "1,000 斤")
+        org.confirm("承诺", "物资 goods", "1,000 斤", "北京时间", shot="sign-commitment-390")
+        opg.set_viewport_size({"width": 1280, "height": 900})
         expect(opg.locator("#commit-message")).to_contain_text("承诺已提交")
         (commitment_id,) = record_ids(org)
         wait_confirmed(org, commitment_id)

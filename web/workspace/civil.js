@@ -20,7 +20,20 @@ async function registration(body) {
   if (!(await consent("登记交易 Registration transaction", [{ heading: "交易内容 what the transaction does", rows }], "确认后用管理员密钥签名此交易。 Confirming signs this transaction with the admin key."))) {
     throw new Cancelled();
   }
-  const raw = await w.signTransaction(Transaction.from({ ...tx, type: 2 }));
+  // SPEC14 names the limit `gas` (JSON-RPC's word); ethers calls it gasLimit
+  const raw = await w.signTransaction(
+    Transaction.from({
+      type: 2,
+      to: tx.to,
+      data: tx.data,
+      nonce: Number(tx.nonce),
+      gasLimit: BigInt(tx.gas),
+      chainId: BigInt(tx.chainId),
+      maxFeePerGas: BigInt(tx.maxFeePerGas),
+      maxPriorityFeePerGas: BigInt(tx.maxPriorityFeePerGas),
+      value: 0n,
+    }),
+  );
   return api("POST", "/api/v1/registrations", { json: { raw_tx: raw } });
 }
 

@@ -173,8 +173,10 @@ async function showSession() {
     state.session = await api("GET", "/api/v1/session");
     if (state.session.csrf_token) setCsrf(state.session.csrf_token);
     say("session-status", `已登录 Signed in: ${state.session.address}，有效至 until ${state.session.expires_at}`, "ok");
+    if ($("sign-out")) $("sign-out").hidden = false;
   } catch (exc) {
     state.session = null;
+    if ($("sign-out")) $("sign-out").hidden = true;
     say("session-status", exc.status === 404 ? "此服务器尚未提供登录 / sign-in is not offered by this server yet" : "未登录 Not signed in");
   }
 }
@@ -192,6 +194,7 @@ function wireSession() {
         state.session = await api("POST", "/api/v1/session", { json: { message: challenge.message, signature } });
         setCsrf(state.session.csrf_token);
         say("session-status", `已登录 Signed in: ${state.session.address}`, "ok");
+        $("sign-out").hidden = false;
         await refresh();
       } catch (exc) {
         say("session-status", explain(exc), "error");
@@ -207,6 +210,7 @@ function wireSession() {
     }
     state.session = null;
     setCsrf(null);
+    $("sign-out").hidden = true;
     say("session-status", "已退出 Signed out");
   });
 }

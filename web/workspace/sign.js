@@ -37,6 +37,17 @@ const ACTIONS = {
   decline: "拒绝 decline",
 };
 
+const STATUS = {
+  published: "已发布 published",
+  matched: "已对接 matched",
+  in_progress: "实施中 in progress",
+  completed: "已完成 completed",
+  closed: "已关闭 closed",
+};
+
+// What a person checks first comes first; ids, hashes and nonces after.
+const FIRST = ["action", "direction", "title", "needTitle", "supplyTitle", "county", "counties", "orgCode", "category", "budget", "resources", "resourceKind", "quantity", "confirmedQuantity", "unit", "dueDate", "deliveredAt", "endDate", "deadline", "reasonCode", "note", "status", "version"];
+
 let counties = null;
 
 /** County names by code, from the page's server (GB/T 2260 data it ships). */
@@ -207,6 +218,12 @@ export function describe(primaryType, message) {
           .map((r) => `${KINDS[r.kind] || r.kind}: ${r.kind === "funds" ? yuan(r.quantity) : `${number(r.quantity)} ${r.unit}`} ${r.item}`.trim())
           .join("；");
         break;
+      case "status":
+        text = STATUS[value] || value;
+        break;
+      case "orgCode":
+        text = value || "无 none";
+        break;
       case "public":
         text = value ? "是 yes" : "否 no";
         break;
@@ -218,7 +235,8 @@ export function describe(primaryType, message) {
     }
     rows.push([label, text, name]);
   }
-  return rows;
+  const rank = (r) => (FIRST.includes(r[2]) ? FIRST.indexOf(r[2]) : FIRST.length);
+  return rows.map((r, i) => [r, i]).sort((x, y) => rank(x[0]) - rank(y[0]) || x[1] - y[1]).map(([r]) => r);
 }
 
 const TYPE_NAMES = {
