@@ -9,6 +9,7 @@ workspace page at 1280 and 390 px go to test-artifacts/workspace/."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -173,7 +174,9 @@ def shoot(role: Role, base: str, pages: list[str]) -> None:
 
 
 def record_ids(role: Role) -> list[str]:
-    return role.page.eval_on_selector_all("#records li[data-record]", "els => els.map(e => e.dataset.record)")
+    return role.page.eval_on_selector_all(
+        "#records li[data-record]", "els => els.map(e => e.dataset.record)"
+    )
 
 
 def wait_confirmed(role: Role, record_id: str) -> None:
@@ -313,7 +316,7 @@ def test_roles_in_the_browser(
         org.confirm("证据文件", "image/png")
         org.confirm("交付", "600")
         expect(opg.locator("#delivery-message")).to_contain_text("交付已提交")
-        digest = "0x" + __import__("hashlib").sha256(photo.read_bytes()).hexdigest()
+        digest = "0x" + hashlib.sha256(photo.read_bytes()).hexdigest()
         expect(opg.locator("#d-hash")).to_contain_text(digest)
         delivery_id = record_ids(org)[0]
         wait_confirmed(org, delivery_id)
