@@ -348,6 +348,35 @@ def test_roles_in_the_browser(
         flag_id = record_ids(auditor)[0]
         wait_confirmed(auditor, flag_id)
 
+        # ---- the organization publishes a supply project; the county orders it (点单) for
+        # its need and the organization accepts
+        opg.fill("#s-title", "冬季助学物资 winter school kits")
+        opg.fill("#s-desc", "为乡村小学提供冬季学习用品")
+        opg.check("#s-cat-2")
+        opg.check("#s-cat-10")
+        opg.fill("#s-regions", f"52, {COUNTY_A}")
+        opg.select_option("#s-kind", "funds")
+        opg.fill("#s-quantity", "50000")
+        opg.fill("#s-start", date.today().isoformat())
+        opg.fill("#s-end", (date.today() + timedelta(days=365)).isoformat())
+        opg.click("#supply-submit")
+        org.confirm("冬季助学物资", "¥50,000.00 元", "人才培育")
+        expect(opg.locator("#supply-message")).to_contain_text("供给项目已发布")
+        supply_id = opg.locator("#supply-message").inner_text().split(": ")[-1].strip()
+        assert re.fullmatch(r"0x[0-9a-f]{64}", supply_id)
+        wait_confirmed(org, record_ids(org)[0])
+        pg.click("#supply-refresh")
+        pg.click(f"#supply-list button[data-supply='{supply_id}']")
+        pg.fill("#o-need", need_id)
+        pg.click("#order")
+        county.confirm("点单", "冬季助学物资", "大米帮扶 浏览器发布")
+        expect(pg.locator("#order-message")).to_contain_text("点单已发出")
+        order_id = re.findall(r"0x[0-9a-f]{64}", pg.locator("#order-message").inner_text())[-1]
+        opg.fill("#a-match", order_id)
+        opg.click("#a-accept")
+        org.confirm("接受", "冬季助学物资")
+        expect(opg.locator("#answer-message")).to_contain_text("已接受")
+
         # ---- screenshots of every workspace page, each at 1280 and 390 px
         shoot(county, base, ["", "/county"])
         shoot(org, base, ["/org"])

@@ -167,7 +167,7 @@ async function loadSupply() {
     const items = await api("GET", "/api/v1/library/projects?kind=supply&status=published&limit=50");
     list.replaceChildren(
       ...items.map((p) => {
-        const b = el("button", { type: "button", class: "small", text: "点单 Order" });
+        const b = el("button", { type: "button", class: "small", text: "点单 Order", "data-supply": p.project_id });
         b.addEventListener("click", () => {
           $("o-supply").value = p.project_id;
           $("o-need").focus();
@@ -234,17 +234,19 @@ export function county({ onUnlock, state }) {
   wireOrder();
   wireReceipt();
   loadSupply();
+  $("supply-refresh").addEventListener("click", loadSupply);
+  inbox({
+    answer,
+    receipt: (d) => {
+      const funds = d.resource_kind === "funds" || Number(d.resource_kind) === 1;
+      $("r-delivery").value = d.delivery_id;
+      $("r-kind").value = funds ? "funds" : "other";
+      $("r-quantity").value = String(funds ? Number(d.quantity) / 100 : d.quantity);
+      $("r-quantity").focus();
+    },
+  });
   onUnlock(() => {
     const mine = (state.roles || []).find((r) => r.role === "COUNTY");
     if (mine && !$("n-county").value) $("n-county").value = String(mine.county);
-    inbox({
-      answer,
-      receipt: (d) => {
-        $("r-delivery").value = d.delivery_id;
-        $("r-kind").value = d.resource_kind === "funds" || Number(d.resource_kind) === 1 ? "funds" : "other";
-        $("r-quantity").value = String(d.resource_kind === "funds" || Number(d.resource_kind) === 1 ? Number(d.quantity) / 100 : d.quantity);
-        $("r-quantity").focus();
-      },
-    });
   });
 }

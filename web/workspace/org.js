@@ -209,9 +209,9 @@ export function org({ onUnlock, state }) {
   loadNeeds();
   const now = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 16);
   $("d-at").value = now;
+  inbox({ answer, receipt: () => {} });
   onUnlock(() => {
     const mine = (state.roles || []).find((r) => r.role === "ORG");
     if (mine && mine.org_code && !$("s-org").value) $("s-org").value = mine.org_code;
-    inbox({ answer, receipt: () => {} });
   });
 }
