@@ -184,6 +184,46 @@ def wait_confirmed(role: Role, record_id: str) -> None:
     sync_api.expect(status).to_have_attribute("data-status", "confirmed", timeout=TIMEOUT)
 
 
+def test_create_backup_and_clear(browser: Any, live: LiveServer, tmp_path: Path) -> None:
+    """A key made in the browser: its backup is a keystore v3 file that opens with the
+    password (as `bangfu` opens one); clearing asks first and then removes it."""
+    expect = sync_api.expect
+    role = Role(browser, "new", Account.create(), tmp_path)
+    pg = role.page
+    try:
+        role.goto(live.url + "/workspace")
+        pg.fill("#create-password", role.password)
+        pg.fill("#create-password2", role.password + "x")
+        pg.click("#create")
+        expect(pg.locator("#create-password2-error")).to_contain_text("the passwords differ")
+        assert role.stored() is None
+        pg.fill("#create-password2", role.password)
+        pg.click("#create")
+        expect(pg.locator("#key-status")).to_contain_text("已解锁", timeout=120_000)
+        address = pg.locator("#key-address").inner_text()
+        assert role.stored()["address"] == address
+        with pg.expect_download() as info:
+            pg.click("#backup")
+        backup = Path(info.value.path()).read_text()
+        key = Account.decrypt(json.loads(backup), role.password)
+        assert Account.from_key(key).address == address
+        role.secrets = lambda: [key.hex().removeprefix("0x"), role.password]  # type: ignore[method-assign]
+        # lock, then clear: the dialog warns, Esc keeps the key, 清除 removes it
+        pg.click("#lock")
+        pg.click("#clear")
+        expect(pg.locator("#clear-dialog")).to_contain_text("永久丢失")
+        expect(pg.locator("#clear-cancel")).to_be_focused()
+        pg.keyboard.press("Escape")
+        assert role.stored()["address"] == address
+        pg.click("#clear")
+        pg.click("#clear-ok")
+        expect(pg.locator("#key-status")).to_contain_text("本设备没有密钥")
+        assert role.stored() is None
+        role.assert_nothing_leaked()
+    finally:
+        role.close()
+
+
 def test_roles_in_the_browser(
     browser: Any, live: LiveServer, pump: Pump, svc_env: ChainEnv, tmp_path: Path
 ) -> None:
