@@ -234,6 +234,7 @@ def test_roles_in_the_browser(
     county = Role(browser, "county", a.county_a, tmp_path)
     org = Role(browser, "org", a.org_a, tmp_path)
     auditor = Role(browser, "auditor", a.auditor, tmp_path)
+    admin = Role(browser, "admin", a.admin, tmp_path)
     try:
         # ---- keys: a wrong password first (message shown, nothing stored), then the right one
         pg = county.page
@@ -264,7 +265,7 @@ def test_roles_in_the_browser(
         pg.click("#clear-cancel")
         assert county.stored() == saved
 
-        for role in (org, auditor):
+        for role in (org, auditor, admin):
             role.goto(base + "/workspace")
             role.page.set_input_files("#import-file", str(role.keyfile))
             role.page.fill("#import-password", role.password)
@@ -417,13 +418,26 @@ def test_roles_in_the_browser(
         org.confirm("接受", "冬季助学物资")
         expect(opg.locator("#answer-message")).to_contain_text("已接受")
 
+        # ---- the civil-affairs office loads the key-county list, signed by the admin key
+        mpg = admin.page
+        admin.goto(base + "/workspace/civil")
+        admin.unlock()
+        expect(mpg.locator("#kc-current")).to_contain_text("version 0")
+        mpg.fill("#kc-codes", f"{COUNTY_A}, 520121")
+        mpg.fill("#kc-source", "国乡振发〔2021〕号")
+        mpg.click("#kc-submit")
+        admin.confirm("册亨县", "开阳县", "国乡振发")
+        expect(mpg.locator("#kc-message")).to_contain_text("version 1 loaded")
+        expect(mpg.locator("#kc-current")).to_contain_text("2 个县")
+
         # ---- screenshots of every workspace page, each at 1280 and 390 px
         shoot(county, base, ["", "/county"])
         shoot(org, base, ["/org"])
-        shoot(auditor, base, ["/civil", "/audit"])
+        shoot(admin, base, ["/civil"])
+        shoot(auditor, base, ["/audit"])
 
-        for role in (county, org, auditor):
+        for role in (county, org, auditor, admin):
             role.assert_nothing_leaked()
     finally:
-        for role in (county, org, auditor):
+        for role in (county, org, auditor, admin):
             role.close()
