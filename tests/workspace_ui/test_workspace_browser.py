@@ -375,10 +375,23 @@ def test_roles_in_the_browser(
         apg = auditor.page
         auditor.goto(base + "/workspace/audit")
         auditor.unlock()
-        apg.fill("#f-record", delivery_id)
+        # by keyboard alone: Tab moves through the labelled fields with a visible focus ring
         apg.select_option("#f-reason", "3")
-        apg.fill("#f-note", "签收与交付数量待核")
-        apg.click("#flag")
+        apg.focus("#f-record")
+        apg.keyboard.type(delivery_id)
+        for expected in ("f-reason", "f-note"):
+            apg.keyboard.press("Tab")
+            assert apg.evaluate("document.activeElement.id") == expected
+            outline = apg.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+            assert outline not in ("", "none"), f"no visible focus on #{expected}"
+            label = apg.evaluate(
+                "document.querySelector(`label[for=${document.activeElement.id}]`)?.textContent"
+            )
+            assert label, f"#{expected} has no label"
+        apg.keyboard.type("签收与交付数量待核")
+        apg.keyboard.press("Tab")
+        assert apg.evaluate("document.activeElement.id") == "flag"
+        apg.keyboard.press("Enter")
         expect(apg.locator("#sign-dialog")).to_contain_text("签收不足")
         apg.keyboard.press("Escape")
         expect(apg.locator("#flag-message")).to_contain_text("nothing was signed")
