@@ -362,6 +362,33 @@ def test_roles_in_the_browser(
         delivery_id = record_ids(org)[0]
         wait_confirmed(org, delivery_id)
 
+        # ---- a 100-line CSV batch: one bad cell first (shown at its line, nothing signed),
+        # then the fixed file, uploaded with a progress bar and confirmed
+        today = date.today().isoformat()
+        rows = [
+            f"{commitment_id},大米 rice,1,斤,{today},0x{os.urandom(32).hex()}" for _ in range(100)
+        ]
+        header = (
+            "承诺编号 commitment_id,物品或服务 item,数量 quantity,单位 unit,交付日期,受益人假名"
+        )
+        bad = tmp_path / "batch-bad.csv"
+        bad.write_text("\n".join([header, *rows[:40], rows[40].replace(",1,", ",一,"), *rows[41:]]))
+        opg.set_input_files("#batch-file", str(bad))
+        opg.click("#batch-check")
+        expect(opg.locator("#batch-errors tr[data-line='42']")).to_contain_text("quantity")
+        expect(opg.locator("#batch-send")).to_be_disabled()
+        good = tmp_path / "batch.csv"
+        good.write_text("\ufeff" + "\r\n".join([header, *rows]) + "\r\n")
+        opg.set_input_files("#batch-file", str(good))
+        opg.click("#batch-check")
+        expect(opg.locator("#batch-message")).to_contain_text("All 100 lines pass")
+        expect(opg.locator("#batch-errors")).to_be_hidden()
+        opg.click("#batch-send")
+        org.confirm("批量交付", "100")
+        expect(opg.locator("#batch-message")).to_contain_text("批量交付已提交")
+        expect(opg.locator("#batch-progress-text")).to_have_text("100 / 100")
+        wait_confirmed(org, record_ids(org)[0])
+
         # ---- the county confirms a receipt of 600
         pg.fill("#r-delivery", delivery_id)
         pg.fill("#r-quantity", "600")

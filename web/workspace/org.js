@@ -9,6 +9,7 @@ import { $, el, say, validate, busy, fenOf, HEX32, ORG_CODE, endOfDayBeijing, be
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 import { ZeroHash } from "ethers";
+import { wireBatch } from "./batch.js";
 
 const KIND_NUMBER = { funds: 1, goods: 2, service: 3 };
 const UNIT = { funds: "fen", service: "hour" };
@@ -206,6 +207,7 @@ export function org({ onUnlock, state }) {
   wireTake();
   wireCommit();
   wireDelivery();
+  wireBatch();
   loadNeeds();
   const now = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 16);
   $("d-at").value = now;
