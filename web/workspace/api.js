@@ -47,10 +47,16 @@ export async function api(method, path, { json, form, headers = {} } = {}) {
   return data;
 }
 
+/** True when the server has no such endpoint at all (an older server, or a part of the
+ * ledger that is not deployed): the app answers `not_found` "没有此地址 / nothing at …". */
+export function missingRoute(exc) {
+  return exc instanceof ApiError && exc.status === 404 && exc.code === "not_found" && /^没有此地址/.test(exc.message);
+}
+
 /** An error as a person reads it: the message (Chinese first where the server gives it)
  * and its stable code. */
 export function explain(exc) {
-  if (exc instanceof ApiError && exc.status === 404 && exc.code === "not_found") {
+  if (missingRoute(exc)) {
     return `此服务器尚未提供该功能 / this server does not offer this yet (${exc.code})`;
   }
   const msg = exc && exc.message ? exc.message : String(exc);

@@ -2,7 +2,7 @@
 // unlock, lock, back up, clear), sign-in by a signed challenge (SPEC14 sessions), and the
 // role page's own actions (county.js, org.js, civil.js, audit.js) by <main data-page>.
 import * as keys from "./keystore.js";
-import { api, explain, setCsrf } from "./api.js";
+import { api, explain, setCsrf, missingRoute } from "./api.js";
 import { confirmAndSign, loadCounties, countyName } from "./sign.js";
 import { $, say, busy, fieldError } from "./ui.js";
 import { county } from "./county.js";
@@ -177,7 +177,7 @@ async function showSession() {
   } catch (exc) {
     state.session = null;
     if ($("sign-out")) $("sign-out").hidden = true;
-    say("session-status", exc.status === 404 ? "此服务器尚未提供登录 / sign-in is not offered by this server yet" : "未登录 Not signed in");
+    say("session-status", missingRoute(exc) ? "此服务器尚未提供登录 / sign-in is not offered by this server yet" : "未登录 Not signed in");
   }
 }
 

@@ -4,7 +4,7 @@
 // Evidence files are hashed here (SHA-256 over their bytes) and uploaded with a signed
 // EvidenceUpload (SPEC14 sessions) before the Delivery that names the hash.
 import { sha256, toUtf8Bytes, zeroPadBytes, ZeroHash } from "ethers";
-import { api, eip712, ApiError } from "./api.js";
+import { api, eip712, missingRoute } from "./api.js";
 import { confirmAndSign, requireWallet } from "./sign.js";
 import { newNonce, scopedId } from "./library.js";
 
@@ -90,7 +90,7 @@ export async function uploadEvidence(file, isPublic) {
     const out = await api("POST", "/api/v1/evidence", { form });
     return { sha256: hash, url: out.url, stored: true };
   } catch (exc) {
-    if (exc instanceof ApiError && exc.status === 404) return { sha256: hash, url: null, stored: false };
+    if (missingRoute(exc)) return { sha256: hash, url: null, stored: false };
     throw exc;
   }
 }
