@@ -6,12 +6,16 @@ emoji, quotes, backslashes, control characters, U+2028 — or the server refuses
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ledger.batches.build import build_batch
+from ledger.batches.files import parse_file
 from ledger.config import PROJECT_ROOT
 from ledger.core.fields import ProjectKind
 from ledger.library import content as project_content
@@ -114,3 +118,69 @@ def test_js_messages_equal_the_ledgers() -> None:
         # message the browser signed from it, and the hash is that of the text as typed
         assert signed == _message(kind, got["content"], case, signed), case["content"]["title"]
         assert signed["contentHash"] == _message(kind, case["content"], case, signed)["contentHash"]
+
+
+BATCH_SCRIPT = """
+import { readFileSync } from "node:fs";
+import { batchRecord, lineBytes, parseCsv } from "./web/workspace/batch.js";
+const { csv, signer } = JSON.parse(readFileSync(0, "utf-8"));
+const parsed = parseCsv(csv);
+process.stdout.write(JSON.stringify({
+  problems: parsed.problems,
+  lines: parsed.lines.map((l) => Buffer.from(lineBytes(l)).toString("hex")),
+  record: parsed.lines.length ? batchRecord(parsed.lines, signer) : null,
+}));
+"""
+
+
+def test_js_batch_equals_the_ledgers(tmp_path: Path) -> None:
+    """The browser's CSV lines, line bytes and DeliveryBatch record (web/workspace/batch.js)
+    are the ledger's (ledger.batches.files + build), and its line errors name the same rows
+    and columns."""
+    signer = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+    cids = ["0x" + "0c" * 32, "0x" + "0a" * 32]
+    rows = [
+        f"{cids[i % 2]},大米 rice「五常」,{i + 1},斤,2025-0{1 + i % 9}-1{i % 10},"
+        f"0x{os.urandom(32).hex()}"
+        for i in range(37)
+    ]
+    header = "承诺编号 commitment_id,item,数量,单位 unit,交付日期 delivered_at,beneficiary"
+    text = "\ufeff" + "\r\n".join([header, *rows]) + "\n"
+    done = subprocess.run(
+        [str(NODE), "--input-type=module", "-e", BATCH_SCRIPT],
+        input=json.dumps({"csv": text, "signer": signer}),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=True,
+        timeout=60,
+    )
+    got = json.loads(done.stdout)
+    path = tmp_path / "batch.csv"
+    path.write_text(text, encoding="utf-8")
+    parsed = parse_file(path)
+    assert got["problems"] == [] and parsed.problems == []
+    assert got["lines"] == [line.line_bytes().hex() for line in parsed.lines]
+    want = build_batch(parsed.lines, signer).to_json()
+    # uint128 totals travel as decimal strings from the browser (past 2**53); same values
+    got["record"]["quantities"] = [int(q) for q in got["record"]["quantities"]]
+    assert got["record"] == want
+
+    # a bad cell: the same row and column as the ledger's checker
+    bad = text.replace(rows[5], rows[5].replace("斤,2025", "斤,2025-13-45x"), 1)
+    done = subprocess.run(
+        [str(NODE), "--input-type=module", "-e", BATCH_SCRIPT],
+        input=json.dumps({"csv": bad, "signer": signer}),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=True,
+        timeout=60,
+    )
+    (problem,) = json.loads(done.stdout)["problems"]
+    bad_path = tmp_path / "bad.csv"
+    bad_path.write_text(bad, encoding="utf-8")
+    (theirs,) = parse_file(bad_path).problems
+    assert (
+        (problem["line"], problem["column"]) == (theirs.line, theirs.column) == (7, "delivered_at")
+    )
