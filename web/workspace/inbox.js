@@ -16,8 +16,8 @@ function answerButtons(matchId, answer, after) {
       busy(b, async () => {
         try {
           const m = await answer(matchId, action);
+          await after();
           say("inbox-message", `${action === "accept" ? "已接受 accepted" : "已拒绝 declined"}: ${m.match_id}`, "ok");
-          after();
         } catch (exc) {
           say("inbox-message", explain(exc), "error");
         }
