@@ -8,12 +8,17 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from eth_utils import is_address, to_checksum_address
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from api.deps import ReadSessionDep
+from api.problems import problem
 from api.routers.portal import PageLang
 from api.web import render
+from ledger.core import codes
 from ledger.library.regions import counties
+from ledger.relayer.lookups import current_roles
 
 router = APIRouter(tags=["workspace 工作台"], include_in_schema=False)
 
@@ -76,3 +81,24 @@ def _county_names() -> dict[str, str]:
 def county_names() -> Response:
     """County names by GB/T 2260 code, for the forms and the signing dialog."""
     return JSONResponse(_county_names(), headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/workspace/data/roles/{address}")
+def roles_of(address: str, session: ReadSessionDep) -> Response:
+    """The roles an address holds now, from the indexed role events (public facts on
+    chain), so that the key panel can show who the unlocked key is before sign-in."""
+    if not is_address(address):
+        return problem(
+            422, codes.INVALID_ADDRESS, "地址无效 / the address must be 0x and 40 hex digits"
+        )
+    held = current_roles(session, to_checksum_address(address))
+    out = [
+        {
+            "role": role,
+            "county": row.county,
+            "county_name": _county_names().get(str(row.county)) if row.county else None,
+            "org_code": row.org_code,
+        }
+        for role, row in sorted(held.items())
+    ]
+    return JSONResponse(out)

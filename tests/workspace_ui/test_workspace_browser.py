@@ -294,6 +294,9 @@ def test_roles_in_the_browser(
         # ---- the county publishes a need: bad input first (inline errors, nothing sent)
         county.goto(base + "/workspace/county")
         county.unlock()
+        expect(pg.locator("#key-role")).to_contain_text("county office")
+        expect(pg.locator("#key-role")).to_contain_text("册亨县")
+        expect(pg.locator("#n-county")).to_have_value(str(COUNTY_A))  # filled from the role
         sent_before = len([r for r in county.requests if r.method != "GET"])
         pg.fill("#n-county", "12345")
         pg.fill("#n-title", "")
@@ -336,6 +339,8 @@ def test_roles_in_the_browser(
         opg = org.page
         org.goto(base + "/workspace/org")
         org.unlock()
+        expect(opg.locator("#key-role")).to_contain_text(ORG_CODE_A)
+        expect(opg.locator("#s-org")).to_have_value(ORG_CODE_A)
         opg.click("#needs-refresh")
         opg.click(f"#need-list button[data-need='{need_id}']")
         expect(opg.locator("#t-need")).to_have_value(need_id)

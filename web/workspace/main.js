@@ -48,6 +48,11 @@ async function lookupRoles(address) {
     const regs = await api("GET", "/api/v1/registrations");
     return regs.filter((r) => r.active !== false && r.address.toLowerCase() === address.toLowerCase());
   } catch {
+    // a server without registration by name: the roles the chain's events give
+  }
+  try {
+    return await api("GET", `/workspace/data/roles/${address}`);
+  } catch {
     return null;
   }
 }
