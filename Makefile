@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 WEB_BUNDLE := api/web/static/dist/verify.js
+WORKSPACE_BUNDLE := api/web/static/dist/workspace.js
 
 .PHONY: setup system-deps run test lint typecheck pytest compile chain-up chain-down demo bench clean
 
-setup: $(STAMP_PY) $(STAMP_NPM) $(WEB_BUNDLE)
+setup: $(STAMP_PY) $(STAMP_NPM) $(WEB_BUNDLE) $(WORKSPACE_BUNDLE)
 
 $(STAMP_PY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +25,10 @@ $(STAMP_NPM): package.json package-lock.json
 # The portal's in-browser verifier (noble hashes/curves), bundled with esbuild.
 $(WEB_BUNDLE): $(wildcard web/*.js) package-lock.json $(STAMP_NPM)
 	npm run --silent build:web
+
+# The workspaces' script (ethers v6: keystores, EIP-712 signing), bundled with esbuild.
+$(WORKSPACE_BUNDLE): $(wildcard web/workspace/*.js) package-lock.json $(STAMP_NPM)
+	npm run --silent build:workspace
 
 # What the tests need from Debian: chromium (browser tests), a CJK font and poppler (reports).
 # Each script installs only what is missing.

@@ -1,0 +1,219 @@
+// The organization's workspace (社会组织): publish a supply project, 接单 on a need, commit
+// funds / goods / service hours with a due date, log a delivery with an evidence file
+// (hashed here, uploaded signed), and follow every record queued → sent → confirmed.
+import { api, explain } from "./api.js";
+import { publishAll, propose, answer, supplyContent } from "./library.js";
+import { submit, text32, noteHash, uploadEvidence, domain } from "./records.js";
+import { countyName, CATEGORIES, yuan, number } from "./sign.js";
+import { $, el, say, validate, busy, fenOf, HEX32, ORG_CODE, endOfDayBeijing, beijingSeconds } from "./ui.js";
+import { track } from "./track.js";
+import { inbox } from "./inbox.js";
+import { ZeroHash } from "ethers";
+import { wireBatch } from "./batch.js";
+
+const KIND_NUMBER = { funds: 1, goods: 2, service: 3 };
+const UNIT = { funds: "fen", service: "hour" };
+
+function amount(kindId, v) {
+  if ($(kindId).value === "funds") return fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0";
+  return /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "数量为正整数 / a whole number above 0";
+}
+
+const quantityOf = (kindId, v) => ($(kindId).value === "funds" ? fenOf(v) : Number(v));
+
+function wireSupply() {
+  const box = $("s-categories");
+  CATEGORIES.forEach(([zh, en], i) => {
+    const id = `s-cat-${i + 1}`;
+    box.append(el("span", { class: "check" }, el("input", { type: "checkbox", id, value: zh }), el("label", { for: id, text: `${zh} ${en}` })));
+  });
+  $("supply-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const cats = [...box.querySelectorAll("input:checked")].map((i) => i.value);
+    const regions = $("s-regions").value.split(/[\s,，、]+/).filter(Boolean);
+    const ok = validate({
+      "s-org": (v) => (ORG_CODE.test(v) ? null : "统一社会信用代码为 18 位 / the credit code has 18 characters"),
+      "s-title": (v) => (v && v.length <= 100 ? null : "请填写标题（最多 100 字） / a title of at most 100 characters"),
+      "s-cat-1": () => (cats.length ? null : "至少选择一个领域 / choose at least one category"),
+      "s-regions": () => (regions.length && regions.every((r) => /^\d{2}$|^\d{6}$/.test(r)) ? null : "填写省（2 位）或县（6 位）代码，用逗号分隔 / province (2-digit) or county (6-digit) codes, comma separated"),
+      "s-quantity": (v) => amount("s-kind", v),
+      "s-unit": (v) => ($("s-kind").value === "goods" && !v ? "物资请填写单位 / goods need a unit" : null),
+      "s-start": (v) => (v ? null : "请选择开始日期 / choose a start date"),
+      "s-end": (v) => (!v ? "请选择结束日期 / choose an end date" : v < $("s-start").value ? "结束日期早于开始日期 / the end is before the start" : null),
+    });
+    if (!ok) {
+      say("supply-message", "请先改正标出的字段，未发送任何内容。 Fix the marked fields first; nothing was sent.", "error");
+      return;
+    }
+    busy(e.submitter, async () => {
+      try {
+        const kind = $("s-kind").value;
+        const content = supplyContent({
+          title: $("s-title").value.trim(),
+          description: $("s-desc").value.trim(),
+          categories: cats,
+          regions,
+          capacity: [{ kind, quantity: quantityOf("s-kind", $("s-quantity").value.trim()), unit: $("s-unit").value.trim(), item: $("s-item").value.trim() }],
+          period_start: $("s-start").value,
+          period_end: $("s-end").value,
+        });
+        const [p] = await publishAll("supply", [content], { domain: await domain(), orgCode: $("s-org").value.trim() });
+        say("supply-message", `供给项目已发布 Supply project published: ${p.project_id}`, "ok");
+        track(p.anchor_id, "供给上链 supply anchor", p.record_status);
+      } catch (exc) {
+        say("supply-message", explain(exc), "error");
+      }
+    });
+  });
+}
+
+function needText(p) {
+  const c = p.content;
+  const res = (c.resources || []).map((r) => (r.kind === "funds" ? yuan(r.quantity) : `${number(r.quantity)} ${r.unit} ${r.item || ""}`.trim())).join("、");
+  return `${c.title} · ${countyName(c.county)} · ${res} · 截止 until ${c.deadline}`;
+}
+
+async function loadNeeds() {
+  const list = $("need-list");
+  try {
+    const items = await api("GET", "/api/v1/library/projects?kind=need&status=published&limit=50");
+    list.replaceChildren(
+      ...items.map((p) => {
+        const b = el("button", { type: "button", class: "small", text: "接单 Take", "data-need": p.project_id });
+        b.addEventListener("click", () => {
+          $("t-need").value = p.project_id;
+          $("c-need").value = p.project_id;
+          $("t-note").focus();
+        });
+        return el("li", { "data-need": p.project_id }, el("span", { text: needText(p) + " " }), b);
+      }),
+    );
+    if (!items.length) list.replaceChildren(el("li", { text: "暂无已发布的需求 no published needs yet" }));
+  } catch (exc) {
+    list.replaceChildren(el("li", { text: explain(exc) }));
+  }
+}
+
+function wireTake() {
+  $("needs-refresh").addEventListener("click", loadNeeds);
+  $("take-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const ok = validate({
+      "t-need": (v) => (HEX32.test(v) ? null : "需求编号为 0x 加 64 位十六进制 / a need id is 0x and 64 hex digits"),
+      "s-org": (v) => (ORG_CODE.test(v) ? null : "请在上方填写本组织的统一社会信用代码 / enter your credit code above"),
+    });
+    if (!ok) return;
+    busy(e.submitter, async () => {
+      try {
+        const m = await propose({ direction: "take", needId: $("t-need").value.trim(), orgCode: $("s-org").value.trim(), note: $("t-note").value.trim() });
+        say("take-message", `接单已发出，等待县里答复。 Taken; waiting for the county. 对接编号 match ${m.match_id}`, "ok");
+        $("c-match").value = m.match_id;
+        $("c-need").value = m.need_id;
+      } catch (exc) {
+        say("take-message", explain(exc), "error");
+      }
+    });
+  });
+}
+
+function wireCommit() {
+  $("c-kind").addEventListener("change", () => {
+    const k = $("c-kind").value;
+    $("c-quantity-label").textContent = k === "funds" ? "金额（元） Amount (元)" : k === "service" ? "服务时长（小时） Service hours" : "数量 Quantity";
+    $("c-unit").disabled = k !== "goods";
+  });
+  $("commit-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const ok = validate({
+      "c-need": (v) => (HEX32.test(v) ? null : "需求编号为 0x 加 64 位十六进制 / a need id is 0x and 64 hex digits"),
+      "c-match": (v) => (HEX32.test(v) ? null : "对接编号为 0x 加 64 位十六进制（须已被接受） / a match id (accepted) is 0x and 64 hex digits"),
+      "c-quantity": (v) => amount("c-kind", v),
+      "c-unit": (v) => ($("c-kind").value === "goods" && !v ? "物资请填写单位 / goods need a unit" : null),
+      "c-due": (v) => (!v ? "请选择完成日期 / choose a due date" : endOfDayBeijing(v) < Date.now() / 1000 ? "完成日期已过 / the due date is in the past" : null),
+    });
+    if (!ok) return;
+    busy(e.submitter, async () => {
+      const kind = $("c-kind").value;
+      try {
+        const acc = await submit(
+          "commitment",
+          {
+            needId: $("c-need").value.trim().toLowerCase(),
+            matchId: $("c-match").value.trim().toLowerCase(),
+            resourceKind: KIND_NUMBER[kind],
+            quantity: quantityOf("c-kind", $("c-quantity").value.trim()),
+            unit: text32(UNIT[kind] || $("c-unit").value.trim()),
+            dueDate: endOfDayBeijing($("c-due").value),
+            termsHash: noteHash($("c-terms").value),
+          },
+          { heading: "承诺 Commit" },
+        );
+        say("commit-message", `承诺已提交 Commitment submitted: ${acc.record_id}`, "ok");
+        $("d-commitment").value = acc.record_id;
+        $("d-kind").value = kind === "funds" ? "funds" : "other";
+        track(acc.record_id, "承诺 commitment", acc.status);
+      } catch (exc) {
+        say("commit-message", explain(exc), "error");
+      }
+    });
+  });
+}
+
+function wireDelivery() {
+  $("delivery-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const funds = $("d-kind").value === "funds";
+    const ok = validate({
+      "d-commitment": (v) => (HEX32.test(v) ? null : "承诺编号为 0x 加 64 位十六进制 / a commitment id is 0x and 64 hex digits"),
+      "d-quantity": (v) => (funds ? (fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0") : /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "数量为正整数 / a whole number above 0"),
+      "d-at": (v) => (!v ? "请填写交付时间 / enter when it was delivered" : beijingSeconds(v) > Date.now() / 1000 + 300 ? "交付时间不能在将来 / the delivery time cannot be in the future" : null),
+      "d-beneficiaries": (v) => (/^\d{1,9}$/.test(v) ? null : "受益人数为整数 / a whole number"),
+    });
+    if (!ok) return;
+    busy(e.submitter, async () => {
+      try {
+        const file = $("d-file").files[0];
+        let evidence = ZeroHash;
+        if (file) {
+          say("delivery-message", "正在计算文件 SHA-256… computing the file's SHA-256…", "busy");
+          const up = await uploadEvidence(file, $("d-public").checked);
+          evidence = up.sha256;
+          $("d-hash").textContent = `SHA-256 ${up.sha256}${up.stored ? "" : "（此服务器尚不保存文件，仅记录哈希 this server does not store files yet: only the hash is recorded）"}`;
+        }
+        const q = $("d-quantity").value.trim();
+        const acc = await submit(
+          "delivery",
+          {
+            commitmentId: $("d-commitment").value.trim().toLowerCase(),
+            quantity: funds ? fenOf(q) : Number(q),
+            deliveredAt: beijingSeconds($("d-at").value),
+            evidenceHash: evidence,
+            beneficiaryCount: Number($("d-beneficiaries").value.trim()),
+            beneficiaryRoot: ZeroHash,
+          },
+          { heading: "交付 Delivery", note: funds ? "数量以分计：100 分 = 1 元。 The quantity is in fen: 100 fen = 1 元." : "" },
+        );
+        say("delivery-message", `交付已提交 Delivery submitted: ${acc.record_id}`, "ok");
+        track(acc.record_id, "交付 delivery", acc.status);
+      } catch (exc) {
+        say("delivery-message", explain(exc), "error");
+      }
+    });
+  });
+}
+
+export function org({ onUnlock, state }) {
+  wireSupply();
+  wireTake();
+  wireCommit();
+  wireDelivery();
+  wireBatch();
+  loadNeeds();
+  const now = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 16);
+  $("d-at").value = now;
+  inbox({ answer, receipt: () => {} });
+  onUnlock(() => {
+    const mine = (state.roles || []).find((r) => r.role === "ORG");
+    if (mine && mine.org_code && !$("s-org").value) $("s-org").value = mine.org_code;
+  });
+}

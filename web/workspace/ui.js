@@ -1,0 +1,91 @@
+// Small DOM helpers for the workspaces: text only (no innerHTML), bilingual status lines,
+// inline field errors tied to their inputs (aria-invalid + aria-describedby).
+export const $ = (id) => document.getElementById(id);
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else if (k === "for") node.htmlFor = v;
+    else if (k in node) node[k] = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+/** Shows `text` in the live region `id` (kind: ok | error | busy | ""). */
+export function say(id, text, kind = "") {
+  const node = typeof id === "string" ? $(id) : id;
+  if (!node) return;
+  node.textContent = text;
+  node.dataset.kind = kind;
+}
+
+export function fieldError(input, message) {
+  const id = `${input.id}-error`;
+  let p = document.getElementById(id);
+  if (!p) {
+    p = el("p", { id, class: "field-error", "aria-live": "polite" });
+    input.closest(".field")?.append(p) ?? input.after(p);
+  }
+  p.textContent = message || "";
+  if (message) {
+    input.setAttribute("aria-invalid", "true");
+    const described = new Set((input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean));
+    described.add(id);
+    input.setAttribute("aria-describedby", [...described].join(" "));
+  } else {
+    input.removeAttribute("aria-invalid");
+  }
+}
+
+/** Runs the `checks` ({inputId: (value, input) => message|null}) and shows each message at
+ * its field; focuses the first bad field. True when all pass. */
+export function validate(checks) {
+  let first = null;
+  for (const [id, check] of Object.entries(checks)) {
+    const input = $(id);
+    if (!input) continue;
+    const msg = check(input.type === "checkbox" ? input.checked : input.value.trim(), input);
+    fieldError(input, msg);
+    if (msg && !first) first = input;
+  }
+  if (first) first.focus();
+  return !first;
+}
+
+/** Busy state for a button while `fn` runs. */
+export async function busy(button, fn) {
+  if (button) button.disabled = true;
+  try {
+    return await fn();
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+/** "12.34" (元) → 1234 fen, or null when not a non-negative amount with ≤ 2 decimals. */
+export function fenOf(text) {
+  const m = /^(\d{1,13})(?:\.(\d{1,2}))?$/.exec(String(text).replaceAll(",", "").trim());
+  if (!m) return null;
+  return Number(m[1]) * 100 + Number((m[2] || "").padEnd(2, "0"));
+}
+
+export const HEX32 = /^0x[0-9a-fA-F]{64}$/;
+export const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+export const ORG_CODE = /^[0-9A-HJ-NP-RTUW-Y]{18}$/;
+
+/** Unix seconds of the end of a YYYY-MM-DD day in Beijing time (23:59:59 +08:00). */
+export function endOfDayBeijing(iso) {
+  return Math.floor(Date.parse(`${iso}T23:59:59+08:00`) / 1000);
+}
+
+/** Unix seconds of a datetime-local value read as Beijing time. */
+export function beijingSeconds(local) {
+  const full = local.length === 16 ? `${local}:00` : local;
+  return Math.floor(Date.parse(`${full}+08:00`) / 1000);
+}
