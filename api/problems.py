@@ -299,6 +299,17 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.WRONG_KIND,
         codes.WRONG_ORIGIN,
         codes.WRONG_PROJECT_VERSION,
+        # ---- issue 14: names
+        codes.BAD_RAW_TX,
+        codes.INVALID_AUTHORITY,
+        codes.INVALID_NAME,
+        codes.INVALID_ORG_TYPE,
+        codes.NOT_REGISTRATION_CALL,
+        codes.ORG_TYPE_MISMATCH,
+        codes.ORG_TYPE_REQUIRED,
+        codes.REGISTRATION_FAILED,
+        codes.WRONG_CHAIN_ID,
+        codes.WRONG_CONTRACT,
     ),
     500: (
         codes.IATI_INVALID,

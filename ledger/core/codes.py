@@ -345,13 +345,33 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "WrongProjectVersion": WRONG_PROJECT_VERSION,
 }
 
-#: Every code in the registry.
-ALL: Final[frozenset[str]] = frozenset(
-    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
-)
-
-
 def canonical(code: str) -> str:
     """The registry's code for `code`: a contract error's name becomes its snake_case code,
     any other code is returned as it is."""
     return CONTRACT_ERRORS.get(code, code)
+
+
+# ---- issue 14: names
+BAD_RAW_TX: Final = "bad_raw_tx"
+INVALID_AUTHORITY: Final = "invalid_authority"
+INVALID_NAME: Final = "invalid_name"
+INVALID_ORG_TYPE: Final = "invalid_org_type"
+NOT_REGISTRATION_CALL: Final = "not_registration_call"
+ORG_TYPE_MISMATCH: Final = "org_type_mismatch"
+ORG_TYPE_REQUIRED: Final = "org_type_required"
+REGISTRATION_FAILED: Final = "registration_failed"
+WRONG_CHAIN_ID: Final = "wrong_chain_id"
+WRONG_CONTRACT: Final = "wrong_contract"
+CONTRACT_ERRORS.update(
+    {
+        "InvalidAuthority": INVALID_AUTHORITY,
+        "InvalidName": INVALID_NAME,
+        "InvalidOrgType": INVALID_ORG_TYPE,
+    }
+)
+
+# Keep last: every code defined above (each branch's block included).
+#: Every code in the registry.
+ALL: Final[frozenset[str]] = frozenset(
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
+)
