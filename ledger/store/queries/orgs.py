@@ -37,9 +37,24 @@ def org_signers(code: str) -> Select[tuple[str]]:
 
 
 def org_names(session: Session) -> dict[str, tuple[str, str | None]]:
-    """Credit code → (Chinese name, English name or None)."""
-    rows = session.execute(select(Organization.org_code, Organization.name, Organization.name_en))
-    return {code: (name, en) for code, name, en in rows}
+    """Credit code → (Chinese name, English name or None). The Chinese name is the one of
+    the code's latest OrganizationRegistered on chain (its role event, which a reorg rolls
+    back); the organizations table gives the English name, and a name where no event has one."""
+    out = {
+        code: (name, en)
+        for code, name, en in session.execute(
+            select(Organization.org_code, Organization.name, Organization.name_en)
+        )
+    }
+    chain = session.execute(
+        select(RoleEvent.org_code, RoleEvent.name)
+        .where(RoleEvent.org_code.is_not(None), RoleEvent.name.is_not(None))
+        .order_by(RoleEvent.block_number, RoleEvent.log_index)
+    ).all()
+    for code, name in chain:
+        if code and name:
+            out[code] = (name, out.get(code, (name, None))[1])
+    return out
 
 
 @dataclass
