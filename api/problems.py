@@ -309,7 +309,6 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.ORG_TYPE_REQUIRED,
         codes.REGISTRATION_FAILED,
         codes.WRONG_CHAIN_ID,
-        codes.WRONG_CONTRACT,
     ),
     500: (
         codes.IATI_INVALID,

@@ -115,9 +115,7 @@ def decode_event(entry: dict[str, Any]) -> RawRecord | RoleChange | None:
         return RoleChange(_topic_address(topics[1]), "COUNTY", True, county, None, *pos, name)
     if t0 == TOPIC_ORG:
         code = bytes.fromhex(topics[2][2:]).rstrip(b"\0").decode("ascii", "replace")
-        name, org_type, authority = _registration_data(
-            ["string", "uint8", "string"], entry["data"]
-        )
+        name, org_type, authority = _registration_data(["string", "uint8", "string"], entry["data"])
         return RoleChange(
             _topic_address(topics[1]), "ORG", True, None, code, *pos, name, org_type, authority
         )
@@ -136,10 +134,19 @@ def fetch_events(
     progress: Progress | None = None,
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """eth_getLogs over [start, end] in ranges (halved when a node refuses a big one)."""
-    topics = [[
-        to_hex(t)
-        for t in (TOPIC_RECORD, TOPIC_GRANTED, TOPIC_REVOKED, TOPIC_COUNTY, TOPIC_ORG, TOPIC_AUDITOR)
-    ]]
+    topics = [
+        [
+            to_hex(t)
+            for t in (
+                TOPIC_RECORD,
+                TOPIC_GRANTED,
+                TOPIC_REVOKED,
+                TOPIC_COUNTY,
+                TOPIC_ORG,
+                TOPIC_AUDITOR,
+            )
+        ]
+    ]
     step = max(1, block_range)
     block = start
     while block <= end:

@@ -345,6 +345,7 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "WrongProjectVersion": WRONG_PROJECT_VERSION,
 }
 
+
 def canonical(code: str) -> str:
     """The registry's code for `code`: a contract error's name becomes its snake_case code,
     any other code is returned as it is."""
@@ -361,7 +362,6 @@ ORG_TYPE_MISMATCH: Final = "org_type_mismatch"
 ORG_TYPE_REQUIRED: Final = "org_type_required"
 REGISTRATION_FAILED: Final = "registration_failed"
 WRONG_CHAIN_ID: Final = "wrong_chain_id"
-WRONG_CONTRACT: Final = "wrong_contract"
 CONTRACT_ERRORS.update(
     {
         "InvalidAuthority": INVALID_AUTHORITY,

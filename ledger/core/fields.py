@@ -198,8 +198,8 @@ def require_name(name: Any, field: str = "name") -> str:
     text = name.strip() if isinstance(name, str) else ""
     if not valid_title(text):
         raise RecordError(
-            f"名称须为 1..{MAX_TITLE_BYTES} 字节的 UTF-8 文本 / {field} must be 1..{MAX_TITLE_BYTES} "
-            "bytes of UTF-8 text",
+            f"名称须为 1..{MAX_TITLE_BYTES} 字节的 UTF-8 文本 / {field} must be "
+            f"1..{MAX_TITLE_BYTES} bytes of UTF-8 text",
             code=codes.INVALID_NAME,
             field=field,
         )
@@ -232,15 +232,13 @@ def resolve_org_type(code: str, org_type: int | str | None) -> int:
         given = org_type
     else:
         text = str(org_type).strip()
-        given = next(
-            (n for n, (zh, en) in ORG_TYPES.items() if text in (zh, en, str(n))), None
-        )
+        given = next((n for n, (zh, en) in ORG_TYPES.items() if text in (zh, en, str(n))), None)
         if given is None:
             given = -1
     if given is not None and given not in ORG_TYPES:
         raise RecordError(
-            f"组织类型须为 1 社会团体、2 民办非企业单位 或 3 基金会 / organization type {org_type!r} "
-            "must be 1 (社会团体), 2 (民办非企业单位) or 3 (基金会)",
+            f"组织类型须为 1 社会团体、2 民办非企业单位 或 3 基金会 / organization type "
+            f"{org_type!r} must be 1 (社会团体), 2 (民办非企业单位) or 3 (基金会)",
             code=codes.INVALID_ORG_TYPE,
             field="org_type",
         )

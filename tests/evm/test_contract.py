@@ -928,11 +928,11 @@ def test_self_receipt_refused(env: ChainEnv, book: Book) -> None:
     with pytest.raises(RecordError) as info:
         ledger.register_auditor(a.admin, dual.address, AUDITOR_NAME)
     assert info.value.code == "RoleConflict"
-    org, name = ORG_CODE_A, ORG_NAME_A
-    for register in (lambda: ledger.register_organization(a.admin, a.county_a.address, org, name, 3),
-                     lambda: ledger.register_organization(a.admin, a.auditor.address, org, name, 3),
-                     lambda: ledger.register_county(a.admin, a.auditor.address, COUNTY_A, "册亨县"),
-                     lambda: ledger.register_auditor(a.admin, a.county_b.address, AUDITOR_NAME)):  # fmt: skip
+    org, name, adm = ORG_CODE_A, ORG_NAME_A, a.admin
+    for register in (lambda: ledger.register_organization(adm, a.county_a.address, org, name, 3),
+                     lambda: ledger.register_organization(adm, a.auditor.address, org, name, 3),
+                     lambda: ledger.register_county(adm, a.auditor.address, COUNTY_A, "册亨县"),
+                     lambda: ledger.register_auditor(adm, a.county_b.address, AUDITOR_NAME)):  # fmt: skip
         with pytest.raises(RecordError) as info:
             register()
         assert info.value.code == "RoleConflict"

@@ -27,7 +27,6 @@ from tests.conftest import (
     COUNTY_A,
     COUNTY_B,
     ORG_CODE_A,
-    ORG_CODE_B,
     ChainEnv,
     fresh_database_url,
 )
