@@ -932,7 +932,7 @@ def test_self_receipt_refused(env: ChainEnv, book: Book) -> None:
     for register in (lambda: ledger.register_organization(adm, a.county_a.address, org, name, 3),
                      lambda: ledger.register_organization(adm, a.auditor.address, org, name, 3),
                      lambda: ledger.register_county(adm, a.auditor.address, COUNTY_A, "册亨县"),
-                     lambda: ledger.register_auditor(adm, a.county_b.address, AUDITOR_NAME)):  # fmt: skip
+                     lambda: ledger.register_auditor(adm, a.county_b.address, "审计")):  # fmt: skip
         with pytest.raises(RecordError) as info:
             register()
         assert info.value.code == "RoleConflict"
