@@ -6,16 +6,32 @@ tampered transaction, bad fields; each with its code, and nothing sent."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from ledger.app import LedgerService
+from ledger.indexer.rebuild import digest, rebuild
 from ledger.indexer.worker import Indexer
 from ledger.library.regions import make_org_code
-from tests.factories import COUNTY_A, ORG_CODE_A, ORG_NAME_A, ChainEnv
+from ledger.store.models import Organization, RoleEvent
+from ledger.store.queries.orgs import org_names
+from tests.factories import (
+    AUDITOR_NAME,
+    COUNTY_A,
+    COUNTY_NAME_A,
+    ORG_AUTHORITY,
+    ORG_CODE_A,
+    ORG_CODE_B,
+    ORG_NAME_A,
+    ORG_NAME_B,
+    ORG_TYPE_A,
+    ChainEnv,
+)
 
 URL = "/api/v1/registrations"
 
@@ -176,3 +192,29 @@ def test_refusals(env: ChainEnv, svc: LedgerService, client: TestClient) -> None
         403,
         "not_admin",
     )
+
+
+def test_rebuild_keeps_names(env: ChainEnv, svc: LedgerService, tmp_path: Path) -> None:
+    """A read model rebuilt from the chain alone has every registration's name, type and
+    authority, and the organizations table names each organization from its event."""
+    fresh, _ = rebuild(svc.ledger(), f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}")
+    try:
+        with fresh.read() as s:
+            rows = {
+                (r.address, r.role): r
+                for r in s.scalars(select(RoleEvent).where(RoleEvent.name.is_not(None)))
+            }
+            org = rows[(env.actors.org_a.address, "ORG")]
+            assert (org.name, org.org_type, org.authority) == (
+                ORG_NAME_A,
+                ORG_TYPE_A,
+                ORG_AUTHORITY,
+            )
+            assert rows[(env.actors.county_a.address, "COUNTY")].name == COUNTY_NAME_A
+            assert rows[(env.actors.auditor.address, "AUDITOR")].name == AUDITOR_NAME
+            named = s.get(Organization, ORG_CODE_B)
+            assert named is not None and named.name == ORG_NAME_B
+            assert org_names(s)[ORG_CODE_A][0] == ORG_NAME_A
+        assert digest(fresh) == digest(svc.db)
+    finally:
+        fresh.dispose()

@@ -85,6 +85,25 @@ def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
 
 
 @pytest.mark.produces("db_row_altered")
+def test_altered_registration_name_is_named(ledger: Ledger, read_model: Database) -> None:
+    """A name in the read model that is not the one the chain's registration event carries
+    (an organization renamed in the database) is an altered row."""
+    with read_model.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT tx_hash, log_index, name FROM role_events WHERE name IS NOT NULL "
+                 "AND org_code IS NOT NULL ORDER BY block_number, log_index LIMIT 1")
+        ).one()  # fmt: skip
+    _tamper(
+        read_model,
+        f"UPDATE role_events SET name = '冒名公益会' WHERE tx_hash = '{row.tx_hash}' "
+        f"AND log_index = {row.log_index}",
+    )
+    f = _finding(run_audit(opts(ledger, database_url=read_model.url)), "db_row_altered")
+    assert f.where["table"] == "role_events"
+    assert f.where["columns"] == {"name": {"database": "冒名公益会", "chain": row.name}}
+
+
+@pytest.mark.produces("db_row_altered")
 def test_altered_record_bytes_are_named(ledger: Ledger, read_model: Database) -> None:
     # SQLite's || makes text of blobs, hence the cast of the whole expression
     longer = (
