@@ -14,6 +14,7 @@ from ledger.config import PROJECT_ROOT
 from ledger.store.db import Database
 from tests.audit.conftest import Ledger
 from tests.audit.conftest import read_model as fill_read_model
+from tests.factories import AUDITOR_NAME
 
 
 def opts(ledger: Ledger, **kw: object) -> AuditOptions:
@@ -47,6 +48,9 @@ def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
     assert report.checks["library"] == "checked 1 anchored versions and 1 projects"
     assert report.checks["checkpoints"] == "checked 0"
     assert report.checks["batch_lines"].startswith("checked 1 batches")
+    # who is who, named from the registration events alone
+    named = {(r["role"], r["name"]) for r in report.stats["registrations"]}
+    assert {("COUNTY", "册亨县"), ("ORG", "贵州乡村发展基金会"), ("AUDITOR", AUDITOR_NAME)} <= named
 
 
 @pytest.fixture

@@ -221,7 +221,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: ChainEnv) -> dict[st
             "no contract at 0x000000000000000000000000000000000000bEEF",
         ),
         "no_contract_register": BadCase(
-            ["register", "auditor", "0x" + "12" * 20],
+            ["register", "auditor", "0x" + "12" * 20, "--name", "审计组"],
             {"var": empty_var, "rpc_url": str(env.settings.rpc_url)},
             "no_contract",
             "no contract at 0x000000000000000000000000000000000000bEEF",
