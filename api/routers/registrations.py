@@ -5,7 +5,7 @@ server prepares it, the browser signs it, the server checks what it decodes and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,14 +17,22 @@ from ledger.library.regions import county_name, require_county, require_org_code
 from ledger.store.queries.orgs import registrations
 
 router = APIRouter(prefix="/api/v1/registrations", tags=["registrations 登记"])
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
 
 class PrepareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: str = Field(description="register_county|register_org|register_auditor|deregister_…")
-    admin: str = Field(description="the admin's address (who will sign)")
-    account: str = Field(description="the key to register or deregister")
+    action: Literal[
+        "register_county",
+        "register_org",
+        "register_auditor",
+        "deregister_county",
+        "deregister_org",
+        "deregister_auditor",
+    ] = Field(description="登记或撤销 what to do")
+    admin: str = Field(pattern=ADDRESS, description="the admin's address (who will sign)")
+    account: str = Field(pattern=ADDRESS, description="the key to register or deregister")
     county: int | str | None = None
     name: str | None = None
     org_code: str | None = None
@@ -35,7 +43,11 @@ class PrepareIn(BaseModel):
 class RawTxIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    raw_tx: str = Field(description="the admin's signed EIP-1559 transaction, 0x-hex")
+    raw_tx: str = Field(
+        pattern=r"^0x([0-9a-fA-F]{2})+$",
+        max_length=65_536,
+        description="the admin's signed EIP-1559 transaction, 0x-hex",
+    )
 
 
 def _county_lookup(code: int) -> str:

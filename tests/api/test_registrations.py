@@ -163,11 +163,15 @@ def test_refusals(env: ChainEnv, svc: LedgerService, client: TestClient) -> None
     r = http.post(URL, json={"raw_tx": "0x" + raw.hex()})
     assert 400 <= r.status_code < 500 and r.json()["code"] in ("not_admin", "bad_raw_tx"), r.text
     _problem(http.post(URL, json={"raw_tx": _sign(tx, admin)[:-20]}), 422, "bad_raw_tx")
-    _problem(http.post(URL, json={"raw_tx": "0xzz"}), 422, "bad_raw_tx")
+    _problem(http.post(URL, json={"raw_tx": "0xzz"}), 422, "invalid_request")
+    _problem(http.post(URL, json={"raw_tx": "0x01" + "00" * 40}), 422, "bad_raw_tx")
     assert not ledger.has_role("AUDITOR", auditor.address)
 
     # prepare refuses bad fields with codes, and a non-admin signer up front
     stranger = Account.create().address
+    # one letter's case flipped: an EIP-55 checksum that fails
+    flip = next(i for i, c in enumerate(stranger) if i > 1 and c.isalpha())
+    bad_checksum = stranger[:flip] + stranger[flip].swapcase() + stranger[flip + 1 :]
     cases = [
         ({"action": "register_auditor", "account": stranger}, 422, "invalid_name"),
         ({"action": "register_county", "account": stranger, "county": 999999}, 422,
@@ -180,8 +184,11 @@ def test_refusals(env: ChainEnv, svc: LedgerService, client: TestClient) -> None
           "name": "某会", "org_type": "基金会"}, 422, "org_type_mismatch"),
         ({"action": "register_org", "account": stranger, "org_code": "52520000MJY450802X",
           "name": "某会"}, 422, "bad_org_code"),
-        ({"action": "register_auditor", "account": "0x1234", "name": "某"}, 400, "bad_address"),
-        ({"action": "grant_role", "account": stranger}, 422, "bad_action"),
+        ({"action": "register_auditor", "account": "0x1234", "name": "某"}, 422,
+         "invalid_request"),
+        ({"action": "register_auditor", "account": bad_checksum, "name": "某"}, 400,
+         "bad_address"),
+        ({"action": "grant_role", "account": stranger}, 422, "invalid_request"),
         ({"action": "register_county", "account": a.org_a.address, "county": COUNTY_A}, 422,
          "role_conflict"),
     ]  # fmt: skip
