@@ -195,7 +195,8 @@ def _call(ledger: LedgerContract, reg: Registration) -> Any:
 
 def prepare(ledger: LedgerContract, admin: str, reg: Registration) -> dict[str, Any]:
     """The unsigned EIP-1559 transaction of `reg` from `admin` (who must be the current
-    admin), after a dry run on the node so that a refusal (RoleConflict, …) comes now."""
+    admin), after a dry run on the node so that a refusal (RoleConflict, …) comes now.
+    Numbers are ints; it carries the gas limit both as `gas` and as `gasLimit` (ethers)."""
     admin = _address(admin, "admin")
     _require_admin(ledger, admin)
     call = _call(ledger, reg)
@@ -205,11 +206,15 @@ def prepare(ledger: LedgerContract, admin: str, reg: Registration) -> dict[str, 
         raise revert_error(ledger.abi, exc) from None
     w3 = ledger.w3
     base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+    limit = int(gas * 1.2) + 10_000
     return {
         "to": ledger.deployment.address,
         "data": call._encode_transaction_data(),
         "nonce": int(w3.eth.get_transaction_count(Web3.to_checksum_address(admin), "pending")),
-        "gas": int(gas * 1.2) + 10_000,
+        # `gas` as JSON-RPC and eth-account name it, `gasLimit` as ethers does (its
+        # Transaction.from ignores `gas`, and would sign a limit of 0).
+        "gas": limit,
+        "gasLimit": limit,
         "chainId": int(w3.eth.chain_id),
         "maxFeePerGas": 2 * base + _TIP,
         "maxPriorityFeePerGas": _TIP,

@@ -529,7 +529,9 @@ def _registration_tx(w: World, account: str) -> dict[str, Any]:
         },
     )
     assert r.status_code == 200, r.text
-    return dict(r.json()["tx"])
+    tx = dict(r.json()["tx"])
+    del tx["gasLimit"]  # ethers' name for `gas`; eth-account takes `gas` only
+    return tx
 
 
 def case_registration_prepare(w: World) -> None:
