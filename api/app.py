@@ -87,7 +87,7 @@ def create_app(service: LedgerService | None = None, settings: Settings | None =
         limit=settings.max_body_bytes,
         routes=[
             RouteLimit("PUT", re.compile(r"/api/v1/batches/uploads/[^/]+/lines"), lines_limit),
-            # ---- issue 14: sessions: an evidence file, its form fields and the multipart frame
+            # an evidence file, its form fields and the multipart frame
             RouteLimit(
                 "POST", re.compile(r"/api/v1/evidence"), settings.evidence_max_bytes + 65536
             ),

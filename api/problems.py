@@ -71,6 +71,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.DEMO_BATCH,
         codes.DEMO_RECORD_FAILED,
         codes.DEMO_TIMEOUT,
+        codes.FILE_EXISTS,
         codes.FILE_NOT_FOUND,
         codes.INDEXER_LAGGING,
         codes.INDEXER_NOT_STARTED,
@@ -101,14 +102,14 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.BAD_TOKEN,
         codes.EXPIRY_TOO_FAR,
         codes.LIST_VERSION_NOT_NEWER,
+        codes.SESSION_EXPIRED,
+        codes.SESSION_REQUIRED,
         codes.SIGNATURE_EXPIRED,
         codes.SIGNATURE_REPLAYED,
         codes.SIGNATURE_REQUIRED,
-        # ---- issue 14: sessions
-        codes.SESSION_EXPIRED,
-        codes.SESSION_REQUIRED,
     ),
     403: (
+        codes.CSRF_FAILED,
         codes.FORBIDDEN,
         codes.ID_NOT_SIGNER_SCOPED,
         codes.KIND_NOT_ALLOWED,
@@ -116,14 +117,13 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.NOT_MATCH_PARTY,
         codes.NOT_PROJECT_OWNER,
         codes.UNTRUSTED_EXPORTER,
-        # ---- issue 14: sessions
-        codes.CSRF_FAILED,
     ),
     404: (
         codes.BATCH_NOT_INDEXED,
         codes.COUNTY_NOT_FOUND,
         codes.CUSTODIAL_DISABLED,
         codes.CUSTODIAL_KEY_NOT_FOUND,
+        codes.EVIDENCE_NOT_FOUND,
         codes.LINE_NOT_FOUND,
         codes.NOTHING_TO_EXPORT,
         codes.NOT_FOUND,
@@ -138,9 +138,8 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNKNOWN_MATCH,
         codes.UNKNOWN_PROJECT,
         codes.UPLOAD_NOT_FOUND,
-        # ---- issue 14: sessions
-        codes.EVIDENCE_NOT_FOUND,
     ),
+    405: (codes.METHOD_NOT_ALLOWED,),
     409: (
         codes.ALREADY_PUBLISHED,
         codes.BUSY,
@@ -168,17 +167,12 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UPLOAD_INCOMPLETE,
         codes.UPLOAD_REFUSED,
     ),
-    405: (codes.METHOD_NOT_ALLOWED,),
     413: (
         codes.BODY_TOO_LARGE,
-        # ---- issue 14: sessions
         codes.EVIDENCE_TOO_LARGE,
+        codes.FILE_TOO_LARGE,
     ),
     422: (
-        codes.HISTORY_REWRITTEN,
-        # ---- issue 14: sessions
-        codes.EVIDENCE_HASH_MISMATCH,
-        codes.EVIDENCE_SIZE_MISMATCH,
         codes.ABSURD_DATE,
         codes.ABSURD_QUANTITY,
         codes.ACCESS_CONTROL_BAD_CONFIRMATION,
@@ -188,11 +182,13 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.ACCESS_CONTROL_UNAUTHORIZED_ACCOUNT,
         codes.ALREADY_RECEIPTED,
         codes.BAD_ACTION,
+        codes.BAD_AMOUNT,
         codes.BAD_BATCH_FILE,
         codes.BAD_BUNDLE,
         codes.BAD_BUNDLE_PROOF,
         codes.BAD_BUNDLE_SIGNATURE,
         codes.BAD_CHECKPOINT_SIGNATURE,
+        codes.BAD_CHOICE,
         codes.BAD_CONSISTENCY,
         codes.BAD_COUNTY_CODE,
         codes.BAD_CSV,
@@ -218,6 +214,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.BAD_NUMBER,
         codes.BAD_ORG_CODE,
         codes.BAD_PROOF,
+        codes.BAD_RAW_TX,
         codes.BAD_RECORD,
         codes.BAD_RECORD_BYTES,
         codes.BAD_SIGNATURE,
@@ -235,21 +232,28 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.CONTENT_MISMATCH,
         codes.COUNTY_CHANGED,
         codes.COUNTY_KEY_NEEDED,
+        codes.DEADLINE_PASSED,
         codes.DUPLICATE_LINE,
         codes.EMPTY_BATCH,
         codes.EMPTY_FILE,
         codes.EMPTY_LIST,
+        codes.EVIDENCE_HASH_MISMATCH,
+        codes.EVIDENCE_SIZE_MISMATCH,
         codes.EXPORT_RACED,
         codes.FIELD_TOO_LARGE,
+        codes.HISTORY_REWRITTEN,
         codes.IMPORTED_PROJECT,
         codes.INCONSISTENT_CHECKPOINT,
         codes.INVALID_ADDRESS,
+        codes.INVALID_AUTHORITY,
         codes.INVALID_BATCH,
         codes.INVALID_BUDGET,
         codes.INVALID_CATEGORY,
         codes.INVALID_COUNTY_CODE,
         codes.INVALID_END_DATE,
+        codes.INVALID_NAME,
         codes.INVALID_ORG_CODE,
+        codes.INVALID_ORG_TYPE,
         codes.INVALID_PROJECT,
         codes.INVALID_PROJECT_KIND,
         codes.INVALID_PROOF,
@@ -270,13 +274,17 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.MISSING_SIGNER,
         codes.MISSING_SUPPLY,
         codes.MISSING_VALUE,
+        codes.NEED_LIST_REFUSED,
         codes.NOT_ANCHORED,
         codes.NOT_A_NEED,
         codes.NOT_COMMITMENT_OWNER,
         codes.NOT_POSITIVE,
         codes.NOT_REGISTERED,
+        codes.NOT_REGISTRATION_CALL,
         codes.NO_ACCEPTED_MATCH,
         codes.NO_KEY,
+        codes.ORG_TYPE_MISMATCH,
+        codes.ORG_TYPE_REQUIRED,
         codes.OUT_OF_RANGE,
         codes.OVER_CONFIRMATION,
         codes.OVER_DELIVERY,
@@ -287,6 +295,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.PROJECT_NOT_EDITABLE,
         codes.QUORUM_NOT_MET,
         codes.RECORD_ID_NOT_SCOPED,
+        codes.REGISTRATION_FAILED,
         codes.REVERTED,
         codes.ROLE_CONFLICT,
         codes.ROLE_MANAGED_BY_REGISTRATION,
@@ -307,6 +316,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNKNOWN_PROVINCE,
         codes.UNKNOWN_RECORD,
         codes.UNKNOWN_ROLE,
+        codes.WRONG_CHAIN_ID,
         codes.WRONG_COLUMN_COUNT,
         codes.WRONG_CONTRACT,
         codes.WRONG_COUNTY,
@@ -340,17 +350,6 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
     ),
     504: (codes.WAIT_TIMEOUT,),
 }
-# ---- issue 14: libcli
-_CODES_BY_STATUS[400] = (*_CODES_BY_STATUS[400], codes.FILE_EXISTS)
-_CODES_BY_STATUS[413] = (*_CODES_BY_STATUS[413], codes.FILE_TOO_LARGE)
-_CODES_BY_STATUS[422] = (
-    *_CODES_BY_STATUS[422],
-    codes.BAD_AMOUNT,
-    codes.BAD_CHOICE,
-    codes.DEADLINE_PASSED,
-    codes.NEED_LIST_REFUSED,
-)
-
 #: Code → HTTP status, for every code of the registry (tests/test_codes.py checks it).
 STATUS: dict[str, int] = {
     code: status for status, group in _CODES_BY_STATUS.items() for code in group
@@ -370,7 +369,7 @@ _FAMILY_STATUS: dict[tuple[str, type[LedgerError]], int] = {
     (codes.RECORD_ID_USED, RecordError): 422,
     (codes.HISTORY_REWRITTEN, LedgerError): 400,
     (codes.INDEX_DIVERGED, ProofError): 422,
-    # ---- issue 14: sessions: an address without a role may not sign in (or upload)
+    # an address without a role may not sign in or upload evidence: a permission refusal
     (codes.NOT_REGISTERED, PermissionError_): 403,
     (codes.WRONG_ORIGIN, PermissionError_): 403,
 }

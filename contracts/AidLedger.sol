@@ -43,6 +43,8 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
     /// @dev Quantities fit a signed 64-bit integer, so every SQL read model can hold them.
     uint128 internal constant MAX_QUANTITY = uint128(type(uint64).max >> 1);
     uint256 internal constant MAX_TITLE_BYTES = 200;
+    /// @dev Organization types: 1 社会团体, 2 民办非企业单位 (社会服务机构), 3 基金会.
+    uint8 internal constant ORG_TYPE_COUNT = 3;
     /// @notice The most commitments one DeliveryBatch may deliver against (ledger/batches.py
     /// MAX_COMMITMENTS).
     uint256 public constant MAX_BATCH_COMMITMENTS = 256;
@@ -104,28 +106,43 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
     // ------------------------------------------------------------------ administration
 
     /// @inheritdoc IAidLedger
-    function registerCounty(address account, uint32 county) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function registerCounty(address account, uint32 county, string calldata name)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
         if (county < 100000 || county > 999999) revert InvalidCountyCode(county);
+        if (!_isTitle(bytes(name))) revert InvalidName(account);
         _requireNoOtherRole(account, COUNTY_ROLE);
         _countyOf[account] = county;
         _grantRole(COUNTY_ROLE, account);
-        emit CountyRegistered(account, county);
+        emit CountyRegistered(account, county, name);
     }
 
     /// @inheritdoc IAidLedger
-    function registerOrganization(address account, bytes32 orgCode) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function registerOrganization(
+        address account,
+        bytes32 orgCode,
+        string calldata name,
+        uint8 orgType,
+        string calldata authority
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (orgCode == bytes32(0)) revert InvalidOrgCode(account);
+        if (!_isTitle(bytes(name))) revert InvalidName(account);
+        if (orgType == 0 || orgType > ORG_TYPE_COUNT) revert InvalidOrgType(orgType);
+        // The registering authority may be left out (empty), but what is given is a name.
+        if (bytes(authority).length != 0 && !_isTitle(bytes(authority))) revert InvalidAuthority(account);
         _requireNoOtherRole(account, ORG_ROLE);
         _orgCodeOf[account] = orgCode;
         _grantRole(ORG_ROLE, account);
-        emit OrganizationRegistered(account, orgCode);
+        emit OrganizationRegistered(account, orgCode, name, orgType, authority);
     }
 
     /// @inheritdoc IAidLedger
-    function registerAuditor(address account) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function registerAuditor(address account, string calldata name) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (!_isTitle(bytes(name))) revert InvalidName(account);
         _requireNoOtherRole(account, AUDITOR_ROLE);
         _grantRole(AUDITOR_ROLE, account);
-        emit AuditorRegistered(account);
+        emit AuditorRegistered(account, name);
     }
 
     /// @inheritdoc IAidLedger
@@ -453,7 +470,7 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
         );
     }
 
-    /// @dev True for 1..MAX_TITLE_BYTES bytes of well-formed UTF-8 (Unicode 15, table 3-7:
+    /// @dev True for 1..MAX_TITLE_BYTES bytes of well-formed UTF-8 (titles and names) (Unicode 15, table 3-7:
     /// no overlong forms, no surrogates, nothing above U+10FFFF), so every reader decodes it.
     function _isTitle(bytes calldata title) internal pure returns (bool) {
         uint256 n = title.length;

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         "(which is always required)",
     )
 
-    # ---- issue 14: sessions
+    # the workspaces: sign-in sessions and evidence files
     session_lifetime: int = Field(
         default=8 * 3600, ge=1, description="seconds a sign-in session stays valid"
     )

@@ -233,8 +233,8 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
     settings = Settings(home=PROJECT_ROOT, var=tmp, rpc_url=rpc, database_url=db_url)
     deployment = deploy(w3, admin, settings=settings)
     ledger = LedgerContract(w3, deployment)
-    ledger.register_county(admin, county.address, COUNTY)
-    ledger.register_organization(admin, org.address, ORG_CODE)
+    ledger.register_county(admin, county.address, COUNTY, f"县级机构 {COUNTY}")
+    ledger.register_organization(admin, org.address, ORG_CODE, "压力测试公益服务中心", 2)
     domain = deployment.domain
     ckey, okey = bytes(county.key), bytes(org.key)
     sender = Sender(ledger, accts[5:10], rpc, args.per_tx)

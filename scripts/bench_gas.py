@@ -219,11 +219,12 @@ def fresh_ledger(w3: Web3, settings: Settings, actors: Actors) -> LedgerContract
     ledger = LedgerContract(w3, deployment, compile_contracts(settings))
     c = ledger.contract
     calls = [
-        c.encode_abi("registerCounty", args=[actors.county.address, COUNTY]),
+        c.encode_abi("registerCounty", args=[actors.county.address, COUNTY, "册亨县"]),
         c.encode_abi(
-            "registerOrganization", args=[actors.org.address, ORG_CODE.encode().ljust(32, b"\0")]
+            "registerOrganization",
+            args=[actors.org.address, ORG_CODE.encode().ljust(32, b"\0"), "测试公益中心", 2, ""],
         ),
-        c.encode_abi("registerAuditor", args=[actors.auditor.address]),
+        c.encode_abi("registerAuditor", args=[actors.auditor.address, "审计组"]),
     ]
     tx = c.functions.multicall(calls).build_transaction({"from": actors.admin.address})
     send_transaction(w3, actors.admin, dict(tx))

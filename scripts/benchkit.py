@@ -83,6 +83,7 @@ def deploy_registered(
     deployment = deploy(w3, admin, settings=settings)
     deployment.save(settings)
     ledger = LedgerContract(w3, deployment)
-    ledger.register_county(admin, county_acct.address, county)
-    ledger.register_organization(admin, org.address, org_code)
+    ledger.register_county(admin, county_acct.address, county, f"县级机构 {county}")
+    # The bench codes start 91 (not 民政's 5x), so the type is given: 2 民办非企业单位.
+    ledger.register_organization(admin, org.address, org_code, "压力测试公益服务中心", 2)
     return ledger, accts

@@ -51,6 +51,14 @@ COUNTY_A = 522327  # 册亨县, Guizhou
 COUNTY_B = 520121  # 开阳县, Guizhou
 ORG_CODE_A = "91520000MA6DKTQX0C"
 ORG_CODE_B = "52520000MJY450802G"
+# The names registered on chain with them (counties: their GB/T 2260 names).
+COUNTY_NAME_A = "册亨县"
+COUNTY_NAME_B = "开阳县"
+ORG_NAME_A = "贵州乡村发展基金会"
+ORG_TYPE_A = 3  # 基金会: ORG_CODE_A starts 91 (not 民政's 5x), so its type is given
+ORG_NAME_B = "黔南公益服务中心"  # 52…: 民办非企业单位, the type the code names
+ORG_AUTHORITY = "贵州省民政厅"
+AUDITOR_NAME = "贵州省审计厅第一审计组"
 
 
 def free_port() -> int:
@@ -131,12 +139,21 @@ def start_env(tmp: Path, *, block_time: float = 0) -> ChainEnv:
     deployment = deploy(w3, actors.admin, settings=settings)
     deployment.save(settings)
     ledger = LedgerContract(w3, deployment)
-    ledger.register_county(actors.admin, actors.county_a.address, COUNTY_A)
-    ledger.register_county(actors.admin, actors.county_b.address, COUNTY_B)
-    ledger.register_organization(actors.admin, actors.org_a.address, ORG_CODE_A)
-    ledger.register_organization(actors.admin, actors.org_b.address, ORG_CODE_B)
-    ledger.register_auditor(actors.admin, actors.auditor.address)
+    register_roles(ledger, actors)
     return ChainEnv(settings, chain, w3, deployment, ledger, actors)
+
+
+def register_roles(ledger: LedgerContract, actors: Actors) -> None:
+    """Registers the two counties, two organizations and the auditor, by name."""
+    ledger.register_county(actors.admin, actors.county_a.address, COUNTY_A, COUNTY_NAME_A)
+    ledger.register_county(actors.admin, actors.county_b.address, COUNTY_B, COUNTY_NAME_B)
+    ledger.register_organization(
+        actors.admin, actors.org_a.address, ORG_CODE_A, ORG_NAME_A, ORG_TYPE_A, ORG_AUTHORITY
+    )
+    ledger.register_organization(
+        actors.admin, actors.org_b.address, ORG_CODE_B, ORG_NAME_B, authority=ORG_AUTHORITY
+    )
+    ledger.register_auditor(actors.admin, actors.auditor.address, AUDITOR_NAME)
 
 
 def _postgres_url() -> str | None:

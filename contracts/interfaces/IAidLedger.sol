@@ -165,14 +165,25 @@ interface IAidLedger {
     /// @notice COUNTY, ORG and AUDITOR are granted and revoked only by the registration
     /// functions, which bind a county code or credit code to the key.
     error RoleManagedByRegistration(bytes32 role);
+    /// @notice A registered name must be well-formed UTF-8 of 1..200 bytes.
+    error InvalidName(address account);
+    /// @notice An organization's type is not 1 (社会团体), 2 (民办非企业单位) or 3 (基金会).
+    error InvalidOrgType(uint8 orgType);
+    /// @notice A registering authority, when given, must be well-formed UTF-8 of 1..200 bytes.
+    error InvalidAuthority(address account);
 
     // ------------------------------------------------------------------ events
-    /// @notice A county office's signing key was registered for a county.
-    event CountyRegistered(address indexed account, uint32 indexed county);
-    /// @notice A social organization's signing key was registered with its credit code.
-    event OrganizationRegistered(address indexed account, bytes32 indexed orgCode);
-    /// @notice An auditor's signing key was registered.
-    event AuditorRegistered(address indexed account);
+    /// @notice A county office's signing key was registered for a county, with the office's
+    /// name (so that anyone reading the chain alone knows who signs for the county).
+    event CountyRegistered(address indexed account, uint32 indexed county, string name);
+    /// @notice A social organization's signing key was registered with its credit code, its
+    /// name, its type (1 社会团体, 2 民办非企业单位, 3 基金会) and its registering authority
+    /// (登记管理机关; empty when not given).
+    event OrganizationRegistered(
+        address indexed account, bytes32 indexed orgCode, string name, uint8 orgType, string authority
+    );
+    /// @notice An auditor's signing key was registered, with the auditor's name.
+    event AuditorRegistered(address indexed account, string name);
     /// @notice A county office's signing key was deregistered (it may sign no more records).
     event CountyDeregistered(address indexed account, uint32 indexed county);
     /// @notice A social organization's signing key was deregistered.
@@ -198,20 +209,36 @@ interface IAidLedger {
     /// @notice Registers `account` as the signing key of the county office of `county`
     /// (again, to move it to another county). Only the admin (the civil-affairs office).
     /// @dev Reverts with `RoleConflict` if `account` is an organization or an auditor.
+    /// Reverts with `InvalidName` unless `name` is UTF-8 of 1..200 bytes.
     /// @param account the county office's signing address
     /// @param county the 6-digit GB/T 2260 county code
-    function registerCounty(address account, uint32 county) external;
+    /// @param name the county office's name, e.g. the county's name from GB/T 2260
+    function registerCounty(address account, uint32 county, string calldata name) external;
 
     /// @notice Registers `account` as a social organization's signing key. Only the admin.
     /// @dev Reverts with `RoleConflict` if `account` is a county office or an auditor.
+    /// Reverts with `InvalidName` unless `name` is UTF-8 of 1..200 bytes, with `InvalidOrgType`
+    /// unless `orgType` is 1..3, with `InvalidAuthority` for a malformed authority. That the
+    /// type agrees with the credit code's second character is checked off chain (Python).
     /// @param account the organization's signing address
     /// @param orgCode its 18-character unified social credit code, left-aligned in 32 bytes
-    function registerOrganization(address account, bytes32 orgCode) external;
+    /// @param name the organization's registered name
+    /// @param orgType 1 社会团体, 2 民办非企业单位 (社会服务机构), 3 基金会
+    /// @param authority its registering authority (登记管理机关), or empty
+    function registerOrganization(
+        address account,
+        bytes32 orgCode,
+        string calldata name,
+        uint8 orgType,
+        string calldata authority
+    ) external;
 
     /// @notice Registers `account` as an auditor's signing key. Only the admin.
     /// @dev Reverts with `RoleConflict` if `account` is a county office or an organization.
+    /// Reverts with `InvalidName` unless `name` is UTF-8 of 1..200 bytes.
     /// @param account the auditor's signing address
-    function registerAuditor(address account) external;
+    /// @param name the auditor's name
+    function registerAuditor(address account, string calldata name) external;
 
     /// @notice Deregisters a county office's key: it signs no more records. Only the admin.
     /// @param account the county office's signing address

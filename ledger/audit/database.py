@@ -157,6 +157,8 @@ TABLES: dict[str, TableSpec] = {
             ("block_number", "int"),
             ("block_hash", "hex32"),
         ),
+        # The names a registration event carries (schema 0008_registration_names).
+        (("name", "text?"), ("org_type", "int?"), ("authority", "text?")),
     ),
 }
 
@@ -315,6 +317,9 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
             replay.chain_id,
             ch.block_number,
             ch.block_hash.lower(),
+            ch.name,
+            ch.org_type,
+            ch.authority,
         )
     return out
 

@@ -20,8 +20,9 @@ __all__ = ["Boundary", "RawRecord", "RoleChange", "decode_event", "fetch_events"
 TOPIC_RECORD = keccak(text="RecordAppended(uint256,bytes32,uint8,bytes32,bytes)")
 TOPIC_GRANTED = keccak(text="RoleGranted(bytes32,address,address)")
 TOPIC_REVOKED = keccak(text="RoleRevoked(bytes32,address,address)")
-TOPIC_COUNTY = keccak(text="CountyRegistered(address,uint32)")
-TOPIC_ORG = keccak(text="OrganizationRegistered(address,bytes32)")
+TOPIC_COUNTY = keccak(text="CountyRegistered(address,uint32,string)")
+TOPIC_ORG = keccak(text="OrganizationRegistered(address,bytes32,string,uint8,string)")
+TOPIC_AUDITOR = keccak(text="AuditorRegistered(address,string)")
 ROLE_NAMES = {keccak(text=n): n for n in ("ADMIN", "COUNTY", "ORG", "AUDITOR")}
 ROLE_NAMES[bytes(32)] = "DEFAULT_ADMIN"
 
@@ -42,7 +43,8 @@ class RawRecord:
 
 @dataclass
 class RoleChange:
-    """A role granted or revoked, or a county or organization registered."""
+    """A role granted or revoked, or a county, organization or auditor registered (with the
+    name, organization type and registering authority its event carries)."""
 
     address: str
     role: str
@@ -53,6 +55,9 @@ class RoleChange:
     block_hash: str
     tx_hash: str
     log_index: int
+    name: str | None = None
+    org_type: int | None = None
+    authority: str | None = None
 
 
 @dataclass
@@ -78,6 +83,16 @@ def _topic_address(topic: str) -> str:
     return to_checksum_address("0x" + topic[-40:])
 
 
+def _registration_data(types: list[str], data: str) -> list[Any]:
+    """A registration event's non-indexed fields (strings as text); None for each when the
+    data does not decode (only a contract other than AidLedger could emit such data)."""
+    try:
+        values = list(abi_decode(types, bytes.fromhex(data[2:])))
+    except Exception:  # noqa: BLE001 - malformed event data: no name to replay
+        return [None] * len(types)
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
+
+
 def decode_event(entry: dict[str, Any]) -> RawRecord | RoleChange | None:
     """One log entry, decoded as far as the main process needs (record bytes wait)."""
     topics: list[str] = entry["topics"]
@@ -95,10 +110,18 @@ def decode_event(entry: dict[str, Any]) -> RawRecord | RoleChange | None:
         role = ROLE_NAMES.get(bytes.fromhex(topics[1][2:]), topics[1][:16])
         return RoleChange(_topic_address(topics[2]), role, t0 == TOPIC_GRANTED, None, None, *pos)
     if t0 == TOPIC_COUNTY:
-        return RoleChange(_topic_address(topics[1]), "COUNTY", True, int(topics[2], 16), None, *pos)
+        (name,) = _registration_data(["string"], entry["data"])
+        county = int(topics[2], 16)
+        return RoleChange(_topic_address(topics[1]), "COUNTY", True, county, None, *pos, name)
     if t0 == TOPIC_ORG:
         code = bytes.fromhex(topics[2][2:]).rstrip(b"\0").decode("ascii", "replace")
-        return RoleChange(_topic_address(topics[1]), "ORG", True, None, code, *pos)
+        name, org_type, authority = _registration_data(["string", "uint8", "string"], entry["data"])
+        return RoleChange(
+            _topic_address(topics[1]), "ORG", True, None, code, *pos, name, org_type, authority
+        )
+    if t0 == TOPIC_AUDITOR:
+        (name,) = _registration_data(["string"], entry["data"])
+        return RoleChange(_topic_address(topics[1]), "AUDITOR", True, None, None, *pos, name)
     return None
 
 
@@ -112,7 +135,17 @@ def fetch_events(
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """eth_getLogs over [start, end] in ranges (halved when a node refuses a big one)."""
     topics = [
-        [to_hex(t) for t in (TOPIC_RECORD, TOPIC_GRANTED, TOPIC_REVOKED, TOPIC_COUNTY, TOPIC_ORG)]
+        [
+            to_hex(t)
+            for t in (
+                TOPIC_RECORD,
+                TOPIC_GRANTED,
+                TOPIC_REVOKED,
+                TOPIC_COUNTY,
+                TOPIC_ORG,
+                TOPIC_AUDITOR,
+            )
+        ]
     ]
     step = max(1, block_range)
     block = start

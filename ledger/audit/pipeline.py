@@ -185,6 +185,7 @@ class Auditor:
         report.stats.update(
             records=replay.tree.size,
             role_events=len(replay.roles),
+            registrations=replay.registrations(),
             commitments=len(replay.commitments),
             by_kind={k.slug: 0 for k in Kind},
         )

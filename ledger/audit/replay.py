@@ -106,6 +106,28 @@ class Replay:
         if change.county is not None:
             self.county_of[change.address] = change.county
 
+    def registrations(self) -> list[dict[str, object]]:
+        """Who is who, from the chain alone: each key's latest registration event (its name,
+        county or credit code, organization type and authority) and whether it still holds
+        the role."""
+        latest: dict[tuple[str, str], RoleChange] = {}
+        for change in self.roles:
+            if change.name is not None:
+                latest[(change.address, change.role)] = change
+        return [
+            {
+                "address": c.address,
+                "role": c.role,
+                "name": c.name,
+                "county": c.county,
+                "org_code": c.org_code,
+                "org_type": c.org_type,
+                "authority": c.authority,
+                "active": self.has.get((c.address, c.role), False),
+            }
+            for c in latest.values()
+        ]
+
     def apply(self, events: list[Event], parsed: list[Parsed]) -> None:
         """Applies events in chain order; `parsed` answers the chunk's records in order."""
         report = self.report

@@ -256,6 +256,18 @@ SIGNER_NOT_AUTHORIZED: Final = "signer_not_authorized"
 WRONG_KIND: Final = "wrong_kind"
 NOT_ANCHORED: Final = "not_anchored"
 
+# Registration by name and the admin's browser-signed registration transactions
+# (ledger.core.fields, ledger.evm.registrations).
+BAD_RAW_TX: Final = "bad_raw_tx"
+INVALID_AUTHORITY: Final = "invalid_authority"
+INVALID_NAME: Final = "invalid_name"
+INVALID_ORG_TYPE: Final = "invalid_org_type"
+NOT_REGISTRATION_CALL: Final = "not_registration_call"
+ORG_TYPE_MISMATCH: Final = "org_type_mismatch"
+ORG_TYPE_REQUIRED: Final = "org_type_required"
+REGISTRATION_FAILED: Final = "registration_failed"
+WRONG_CHAIN_ID: Final = "wrong_chain_id"
+
 # The workspaces' codes: sign-in sessions, evidence files (ledger.workspace).
 CSRF_FAILED: Final = "csrf_failed"
 EVIDENCE_HASH_MISMATCH: Final = "evidence_hash_mismatch"
@@ -329,11 +341,14 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "BatchReceiptNeedsSingleCommitment": BATCH_RECEIPT_NEEDS_SINGLE_COMMITMENT,
     "CommitmentsNotSorted": COMMITMENTS_NOT_SORTED,
     "EmptyBatch": EMPTY_BATCH,
+    "InvalidAuthority": INVALID_AUTHORITY,
     "InvalidBudget": INVALID_BUDGET,
     "InvalidCategory": INVALID_CATEGORY,
     "InvalidCountyCode": INVALID_COUNTY_CODE,
     "InvalidEndDate": INVALID_END_DATE,
+    "InvalidName": INVALID_NAME,
     "InvalidOrgCode": INVALID_ORG_CODE,
+    "InvalidOrgType": INVALID_ORG_TYPE,
     "InvalidProjectKind": INVALID_PROJECT_KIND,
     "InvalidQuantity": INVALID_QUANTITY,
     "InvalidResourceKind": INVALID_RESOURCE_KIND,
@@ -363,13 +378,14 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "WrongProjectVersion": WRONG_PROJECT_VERSION,
 }
 
-#: Every code in the registry.
-ALL: Final[frozenset[str]] = frozenset(
-    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
-)
-
 
 def canonical(code: str) -> str:
     """The registry's code for `code`: a contract error's name becomes its snake_case code,
     any other code is returned as it is."""
     return CONTRACT_ERRORS.get(code, code)
+
+
+#: Every code in the registry.
+ALL: Final[frozenset[str]] = frozenset(
+    value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, str)
+)

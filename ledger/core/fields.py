@@ -1,5 +1,6 @@
 """The values record fields take and their rules: the ten categories, project and resource
-kinds, flag reasons, short texts, date codes, titles, and the JSON parsers of field values.
+kinds, flag reasons, short texts, date codes, titles, registered names and organization
+types, and the JSON parsers of field values.
 
 The contract checks the same rules; `ledger.core.records` builds records from these values.
 """
@@ -10,21 +11,27 @@ from datetime import date
 from enum import IntEnum
 from typing import Any
 
+from ledger.core import codes
 from ledger.core.errors import RecordError
 
 __all__ = [
     "CATEGORIES",
     "CATEGORY_EN",
     "MAX_TITLE_BYTES",
+    "ORG_TYPES",
     "FlagReason",
     "ProjectKind",
     "ResourceKind",
     "category_code",
     "date_code",
     "from_text32",
+    "org_type_name",
+    "org_type_of_code",
     "parse_bytes32",
     "parse_text",
     "parse_uint",
+    "require_name",
+    "resolve_org_type",
     "text32",
     "valid_date_code",
     "valid_title",
@@ -57,6 +64,15 @@ CATEGORY_EN: tuple[str, ...] = (
     "social governance",
     "livelihood security",
 )
+
+
+#: Organization types registered by 民政 (the `orgType` of OrganizationRegistered), with
+#: the credit code's second character that names each: 51, 52 and 53 (GB 32100-2015).
+ORG_TYPES: dict[int, tuple[str, str]] = {
+    1: ("社会团体", "social group"),
+    2: ("民办非企业单位", "private non-enterprise unit"),
+    3: ("基金会", "foundation"),
+}
 
 
 class ProjectKind(IntEnum):
@@ -174,3 +190,73 @@ def parse_text(value: Any, name: str) -> str:
             f"{name} is not valid Unicode text", code="bad_type", field=name
         ) from None
     return value
+
+
+def require_name(name: Any, field: str = "name") -> str:
+    """A registered name (of a county office, organization or auditor, or an authority):
+    1..MAX_TITLE_BYTES bytes of UTF-8 after trimming, as the contract's `InvalidName` rule."""
+    text = name.strip() if isinstance(name, str) else ""
+    if not valid_title(text):
+        raise RecordError(
+            f"名称须为 1..{MAX_TITLE_BYTES} 字节的 UTF-8 文本 / {field} must be "
+            f"1..{MAX_TITLE_BYTES} bytes of UTF-8 text",
+            code=codes.INVALID_NAME,
+            field=field,
+        )
+    return text
+
+
+def org_type_of_code(code: str) -> int | None:
+    """The organization type a unified social credit code names: `5` (registered by 民政)
+    then `1` 社会团体, `2` 民办非企业单位, `3` 基金会; None for any other code."""
+    if len(code) >= 2 and code[0] == "5" and code[1] in "123":
+        return int(code[1])
+    return None
+
+
+def org_type_name(org_type: int | None) -> str | None:
+    """The Chinese name of an organization type, or None."""
+    names = ORG_TYPES.get(org_type) if org_type is not None else None
+    return names[0] if names else None
+
+
+def resolve_org_type(code: str, org_type: int | str | None) -> int:
+    """The organization type to register for `code`: the given one (a number 1..3 or its
+    Chinese or English name), which must agree with what the code names; or, when none is
+    given, the one the code names. A code that names no type (not `51|52|53…`) needs one."""
+    implied = org_type_of_code(code)
+    given: int | None
+    if org_type is None or org_type == "":
+        given = None
+    elif isinstance(org_type, int) and not isinstance(org_type, bool):
+        given = org_type
+    else:
+        text = str(org_type).strip()
+        given = next((n for n, (zh, en) in ORG_TYPES.items() if text in (zh, en, str(n))), None)
+        if given is None:
+            given = -1
+    if given is not None and given not in ORG_TYPES:
+        raise RecordError(
+            f"组织类型须为 1 社会团体、2 民办非企业单位 或 3 基金会 / organization type "
+            f"{org_type!r} must be 1 (社会团体), 2 (民办非企业单位) or 3 (基金会)",
+            code=codes.INVALID_ORG_TYPE,
+            field="org_type",
+        )
+    if given is None:
+        if implied is None:
+            raise RecordError(
+                f"信用代码 {code} 不是民政登记代码（51/52/53 开头），须指明组织类型 / the credit "
+                "code does not name a type (51/52/53…); give the organization type",
+                code=codes.ORG_TYPE_REQUIRED,
+                field="org_type",
+            )
+        return implied
+    if implied is not None and implied != given:
+        raise RecordError(
+            f"组织类型 {ORG_TYPES[given][0]} 与信用代码 {code} 的第二位不符（应为 "
+            f"{ORG_TYPES[implied][0]}）/ the type {ORG_TYPES[given][1]} does not agree with "
+            f"the credit code's second character ({ORG_TYPES[implied][1]})",
+            code=codes.ORG_TYPE_MISMATCH,
+            field="org_type",
+        )
+    return given

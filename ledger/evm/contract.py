@@ -16,6 +16,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import BlockIdentifier
 
 from ledger.core.errors import RecordError
+from ledger.core.fields import require_name, resolve_org_type
 from ledger.core.hexes import hex0x
 from ledger.core.records import SUBMIT_FUNCTION, SignedRecord
 from ledger.evm.compiler import Artifact, compile_contracts
@@ -99,6 +100,11 @@ ERROR_MESSAGES: dict[str, str] = {
     "NotRegistered": "该地址未注册此角色 / the account does not hold this role",
     "RoleManagedByRegistration": "角色只能通过注册函数授予或撤销 / roles are granted and "
     "revoked only by registration",
+    "InvalidName": "名称须为 1..200 字节的 UTF-8 / the name must be 1..200 bytes of UTF-8",
+    "InvalidOrgType": "组织类型须为 1 社会团体、2 民办非企业单位 或 3 基金会 / the organization "
+    "type must be 1, 2 or 3",
+    "InvalidAuthority": "登记管理机关须为 1..200 字节的 UTF-8 / the registering authority "
+    "must be 1..200 bytes of UTF-8",
     "AccessControlUnauthorizedAccount": "无权执行此操作 / this account may not do this",
     "AccessControlBadConfirmation": "只能放弃自己的角色 / a key renounces only its own role",
     "AccessControlEnforcedDefaultAdminDelay": "管理员移交尚未到期 / the admin transfer's "
@@ -147,21 +153,43 @@ class LedgerContract:
             raise revert_error(self.abi, exc) from None
         return send_transaction(self.w3, admin, dict(tx))
 
-    def register_county(self, admin: LocalAccount, account: str, county: int) -> Any:
-        return self._admin_tx(
-            admin, self.contract.functions.registerCounty(Web3.to_checksum_address(account), county)
-        )
-
-    def register_organization(self, admin: LocalAccount, account: str, org_code: str) -> Any:
-        code = org_code.encode("ascii").ljust(32, b"\0")
+    def register_county(self, admin: LocalAccount, account: str, county: int, name: str) -> Any:
+        """Binds a county office's key to `county`, with the office's name on chain."""
         return self._admin_tx(
             admin,
-            self.contract.functions.registerOrganization(Web3.to_checksum_address(account), code),
+            self.contract.functions.registerCounty(
+                Web3.to_checksum_address(account), county, require_name(name)
+            ),
         )
 
-    def register_auditor(self, admin: LocalAccount, account: str) -> Any:
+    def register_organization(
+        self,
+        admin: LocalAccount,
+        account: str,
+        org_code: str,
+        name: str,
+        org_type: int | str | None = None,
+        authority: str = "",
+    ) -> Any:
+        """Binds an organization's key to its credit code, with its name, its type (checked
+        against the code: `resolve_org_type`) and its registering authority on chain."""
+        code = org_code.encode("ascii").ljust(32, b"\0")
+        kind = resolve_org_type(org_code, org_type)
+        where = require_name(authority, "authority") if authority.strip() else ""
         return self._admin_tx(
-            admin, self.contract.functions.registerAuditor(Web3.to_checksum_address(account))
+            admin,
+            self.contract.functions.registerOrganization(
+                Web3.to_checksum_address(account), code, require_name(name), kind, where
+            ),
+        )
+
+    def register_auditor(self, admin: LocalAccount, account: str, name: str) -> Any:
+        """Registers an auditor's key, with the auditor's name on chain."""
+        return self._admin_tx(
+            admin,
+            self.contract.functions.registerAuditor(
+                Web3.to_checksum_address(account), require_name(name)
+            ),
         )
 
     def deregister(self, admin: LocalAccount, role: str, account: str) -> Any:

@@ -31,7 +31,14 @@ __all__ = ["INDEXED_EVENTS", "LogApplier", "get_logs"]
 
 #: The contract's events the read model is made of.
 INDEXED_EVENTS = frozenset(
-    {"RecordAppended", "RoleGranted", "RoleRevoked", "CountyRegistered", "OrganizationRegistered"}
+    {
+        "RecordAppended",
+        "RoleGranted",
+        "RoleRevoked",
+        "CountyRegistered",
+        "OrganizationRegistered",
+        "AuditorRegistered",
+    }
 )
 
 
@@ -113,11 +120,30 @@ class LogApplier:
                 )
             elif name == "CountyRegistered":
                 self._role(
-                    session, pos, args["account"], "COUNTY", True, county=int(args["county"])
+                    session,
+                    pos,
+                    args["account"],
+                    "COUNTY",
+                    True,
+                    county=int(args["county"]),
+                    name=str(args["name"]),
                 )
             elif name == "OrganizationRegistered":
                 code = bytes(args["orgCode"]).rstrip(b"\0").decode("ascii", "replace")
-                self._role(session, pos, args["account"], "ORG", True, org_code=code)
+                self._role(
+                    session,
+                    pos,
+                    args["account"],
+                    "ORG",
+                    True,
+                    org_code=code,
+                    name=str(args["name"]),
+                    org_type=int(args["orgType"]),
+                    authority=str(args["authority"]),
+                )
+                self._org_name(session, code, str(args["name"]))
+            elif name == "AuditorRegistered":
+                self._role(session, pos, args["account"], "AUDITOR", True, name=str(args["name"]))
         self._flush_staged(session)
         return appended
 
@@ -131,6 +157,9 @@ class LogApplier:
         *,
         county: int | None = None,
         org_code: str | None = None,
+        name: str | None = None,
+        org_type: int | None = None,
+        authority: str | None = None,
     ) -> None:
         exists = session.scalar(
             select(models.RoleEvent.id).where(
@@ -148,9 +177,22 @@ class LogApplier:
                     granted=granted,
                     county=county,
                     org_code=org_code,
+                    name=name,
+                    org_type=org_type,
+                    authority=authority,
                     **pos,
                 )
             )
+
+    @staticmethod
+    def _org_name(session: Session, code: str, name: str) -> None:
+        """The organizations table takes the name of the latest registration (applied in
+        chain order); its English name, an off-chain fact, is kept."""
+        row = session.get(models.Organization, code)
+        if row is None:
+            session.add(models.Organization(org_code=code, name=name, name_en=None))
+        else:
+            row.name = name
 
     def _append(
         self,

@@ -247,6 +247,10 @@ class RoleEvent(Base):
     block_hash: Mapped[str] = mapped_column(HEX32)
     tx_hash: Mapped[str] = mapped_column(HEX32)
     log_index: Mapped[int] = mapped_column(Integer)
+    # What a registration event carries (None on RoleGranted/RoleRevoked rows).
+    name: Mapped[str | None] = mapped_column(String(200))
+    org_type: Mapped[int | None] = mapped_column(Integer)
+    authority: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         UniqueConstraint("chain_id", "block_hash", "tx_hash", "log_index", name="uq_role_position"),
@@ -254,7 +258,8 @@ class RoleEvent(Base):
 
 
 class Organization(Base):
-    """Off-chain facts about an organization (its name), keyed by its credit code."""
+    """Facts about an organization keyed by its credit code: its name (filled by the indexer
+    from its latest OrganizationRegistered on chain) and an optional English name."""
 
     __tablename__ = "organizations"
 

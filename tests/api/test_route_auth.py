@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -539,6 +540,57 @@ def case_need_list_check(w: World) -> None:
     assert w.seen([]) == before
 
 
+def _registration_tx(w: World, account: str) -> dict[str, Any]:
+    r = w.client.post(
+        "/api/v1/registrations/prepare",
+        json={
+            "action": "register_auditor",
+            "admin": w.env.actors.admin.address,
+            "account": account,
+            "name": "审计组",
+        },
+    )
+    assert r.status_code == 200, r.text
+    tx = dict(r.json()["tx"])
+    del tx["gasLimit"]  # ethers' name for `gas`; eth-account takes `gas` only
+    return tx
+
+
+def case_registration_prepare(w: World) -> None:
+    """Writes nothing: it answers an unsigned transaction for the admin to sign. No signature
+    case, then, beyond refusing a non-admin signer up front (403 not_admin); it changes no
+    role on chain either way (tests/api/test_registrations.py checks every field)."""
+    a = w.env.actors
+    stranger = Account.create().address
+    body = {"action": "register_auditor", "admin": a.org_a.address, "account": stranger}
+    w.refused("POST", "/api/v1/registrations/prepare", 403, "not_admin", [], json={**body,
+              "name": "审计组"})  # fmt: skip
+    _registration_tx(w, stranger)
+    assert not w.svc.ledger().has_role("AUDITOR", stranger)
+
+
+def case_registration_submit(w: World) -> None:
+    """The admin's signature on the transaction itself (Ethereum's). Unsigned (garbage) and
+    tampered transactions are bad_raw_tx or not_admin, a stranger's is not_admin; the admin's
+    is sent. No expiry or replay case: the transaction's nonce makes it single-use on chain."""
+    a = w.env.actors
+    url = "/api/v1/registrations"
+    stranger = Account.create().address
+    tx = _registration_tx(w, stranger)
+    raw = a.admin.sign_transaction(tx).raw_transaction
+    w.refused("POST", url, 422, "bad_raw_tx", [], json={"raw_tx": "0x02"})
+    forged = _hex(bytes(a.stranger.sign_transaction(tx).raw_transaction))
+    w.refused("POST", url, 403, "not_admin", [], json={"raw_tx": forged})
+    tampered = bytearray(raw)
+    tampered[-40] ^= 0x01  # inside the signature's s
+    r = w.client.post(url, json={"raw_tx": _hex(bytes(tampered))})
+    assert r.status_code in (403, 422) and r.json()["code"] in ("not_admin", "bad_raw_tx")
+    assert not w.svc.ledger().has_role("AUDITOR", stranger)
+    r = w.client.post(url, json={"raw_tx": _hex(bytes(raw))})
+    assert r.status_code == 200, r.text
+    assert w.svc.ledger().has_role("AUDITOR", stranger)
+
+
 TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/v1/library/need-lists/check"): case_need_list_check,
     ("POST", "/api/v1/records"): case_records,
@@ -546,8 +598,10 @@ TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("PUT", "/api/v1/batches/uploads/{upload_id}/lines"): case_put_lines,
     ("POST", "/api/v1/batches/uploads/{upload_id}/finish"): case_finish,
     ("POST", "/api/v1/custodial/records"): case_custodial,
+    ("POST", "/api/v1/registrations/prepare"): case_registration_prepare,
+    ("POST", "/api/v1/registrations"): case_registration_submit,
     **{route: case_library(route) for route in LIBRARY_WRITES},
-    # ---- issue 14: sessions
+    # the workspaces: sign-in, sign-out and evidence uploads
     ("POST", "/api/v1/session"): case_sign_in,
     ("DELETE", "/api/v1/session"): case_sign_out,
     ("POST", "/api/v1/evidence"): case_evidence,

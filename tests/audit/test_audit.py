@@ -14,6 +14,7 @@ from ledger.config import PROJECT_ROOT
 from ledger.store.db import Database
 from tests.audit.conftest import Ledger
 from tests.audit.conftest import read_model as fill_read_model
+from tests.factories import AUDITOR_NAME
 
 
 def opts(ledger: Ledger, **kw: object) -> AuditOptions:
@@ -47,6 +48,9 @@ def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
     assert report.checks["library"] == "checked 1 anchored versions and 1 projects"
     assert report.checks["checkpoints"] == "checked 0"
     assert report.checks["batch_lines"].startswith("checked 1 batches")
+    # who is who, named from the registration events alone
+    named = {(r["role"], r["name"]) for r in report.stats["registrations"]}
+    assert {("COUNTY", "册亨县"), ("ORG", "贵州乡村发展基金会"), ("AUDITOR", AUDITOR_NAME)} <= named
 
 
 @pytest.fixture
@@ -82,6 +86,25 @@ def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
     assert f.where["key"]["record_id"] == "0x" + delivery.id.hex()
     assert f.where["columns"] == {"quantity": {"database": 3000, "chain": 30}}
     assert report.exit_code() == 1
+
+
+@pytest.mark.produces("db_row_altered")
+def test_altered_registration_name_is_named(ledger: Ledger, read_model: Database) -> None:
+    """A name in the read model that is not the one the chain's registration event carries
+    (an organization renamed in the database) is an altered row."""
+    with read_model.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT tx_hash, log_index, name FROM role_events WHERE name IS NOT NULL "
+                 "AND org_code IS NOT NULL ORDER BY block_number, log_index LIMIT 1")
+        ).one()  # fmt: skip
+    _tamper(
+        read_model,
+        f"UPDATE role_events SET name = '冒名公益会' WHERE tx_hash = '{row.tx_hash}' "
+        f"AND log_index = {row.log_index}",
+    )
+    f = _finding(run_audit(opts(ledger, database_url=read_model.url)), "db_row_altered")
+    assert f.where["table"] == "role_events"
+    assert f.where["columns"] == {"name": {"database": "冒名公益会", "chain": row.name}}
 
 
 @pytest.mark.produces("db_row_altered")

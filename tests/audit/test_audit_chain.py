@@ -59,6 +59,14 @@ from ledger.evm.compiler import collect_sources, solc_binary, standard_input
 from ledger.evm.deploy import send_transaction
 from tests.audit.conftest import anchor
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
+from tests.factories import (
+    AUDITOR_NAME,
+    COUNTY_NAME_A,
+    COUNTY_NAME_B,
+    ORG_AUTHORITY,
+    ORG_NAME_A,
+    ORG_NAME_B,
+)
 
 FORGER = Path(__file__).parent / "forger" / "Forger.sol"
 
@@ -107,11 +115,12 @@ class Forged:
         self.contract = self.w3.eth.contract(address=self.address, abi=compiled.abi)
         self.domain = Domain(self.w3.eth.chain_id, self.address)
         a = env.actors
-        self.send("registerCounty", a.county_a.address, COUNTY_A)
-        self.send("registerCounty", a.county_b.address, COUNTY_B)
-        self.send("registerOrganization", a.org_a.address, ORG_CODE_A.encode().ljust(32, b"\0"))
-        self.send("registerOrganization", a.org_b.address, ORG_CODE_B.encode().ljust(32, b"\0"))
-        self.send("grant", keccak(text="AUDITOR"), a.auditor.address)
+        self.send("registerCounty", a.county_a.address, COUNTY_A, COUNTY_NAME_A)
+        self.send("registerCounty", a.county_b.address, COUNTY_B, COUNTY_NAME_B)
+        code_a, code_b = (c.encode().ljust(32, b"\0") for c in (ORG_CODE_A, ORG_CODE_B))
+        self.send("registerOrganization", a.org_a.address, code_a, ORG_NAME_A, 3, ORG_AUTHORITY)
+        self.send("registerOrganization", a.org_b.address, code_b, ORG_NAME_B, 2, ORG_AUTHORITY)
+        self.send("registerAuditor", a.auditor.address, AUDITOR_NAME)
 
     def send(self, fn: str, *args: Any) -> Any:
         call = getattr(self.contract.functions, fn)(*args)

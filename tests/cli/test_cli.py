@@ -9,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 
 from ledger.app import LedgerService
+from ledger.library.regions import make_org_code
 from ledger.sdk.keys import encrypt_key, write_key_file
 from tests import factories
 
@@ -224,3 +226,38 @@ def test_submit_status_query_totals(
 def test_query_refuses_unknown_lists(what: str) -> None:
     line = one_error_line(bangfu("query", what, api="http://127.0.0.1:9"))
     assert "[bad_list]" in line
+
+
+def test_register_by_name(env: factories.ChainEnv) -> None:
+    """`bangfu register county|org|auditor` put the names on chain: a county's name defaults
+    to its GB/T 2260 name, an organization's type to the one its credit code names."""
+    cli_env = {k: v for k, v in os.environ.items() if not k.startswith("BANGFU_")}
+    cli_env.update(
+        {"BANGFU_RPC_URL": str(env.settings.rpc_url), "BANGFU_VAR": str(env.settings.var_dir)}
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        result = factories.run_bangfu(["register", *args], env=cli_env, timeout=180)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    events = env.ledger.contract.events
+    county, org, auditor = Account.create(), Account.create(), Account.create()
+    head = env.w3.eth.block_number
+    assert "册亨县" in run("county", county.address, str(factories.COUNTY_A)).stdout
+    code = make_org_code("53", 520000, "MJY450899")
+    out = run("org", org.address, code, "--name", "贵州助学基金会", "--authority", "贵州省民政厅")
+    assert "基金会" in out.stdout
+    run("auditor", auditor.address, "--name", "第三审计组")
+    logs = {
+        name: [
+            e["args"]
+            for e in getattr(events, name)().get_logs(from_block=head + 1)
+            if e["args"]["account"] in (county.address, org.address, auditor.address)
+        ]
+        for name in ("CountyRegistered", "OrganizationRegistered", "AuditorRegistered")
+    }
+    assert [a["name"] for a in logs["CountyRegistered"]] == ["册亨县"]
+    (o,) = logs["OrganizationRegistered"]
+    assert (o["name"], o["orgType"], o["authority"]) == ("贵州助学基金会", 3, "贵州省民政厅")
+    assert [a["name"] for a in logs["AuditorRegistered"]] == ["第三审计组"]

@@ -54,7 +54,7 @@ CASES = [
     ),
     Case(
         "bad address checksum",
-        lambda t: ["register", "org", BAD_CHECKSUM, "91520000MA6DKTQX0C"],
+        lambda t: ["register", "org", BAD_CHECKSUM, "91520000MA6DKTQX0C", "--name", "某会"],
         "bad_address",
         chain=True,
     ),
@@ -63,7 +63,43 @@ CASES = [
     ),
     Case("county code unknown", lambda t: ["register", "county", GOOD, "999999"], "unknown_county"),
     Case(
-        "bad credit code", lambda t: ["register", "org", GOOD, "NOT-A-CREDIT-CODE"], "bad_org_code"
+        "bad credit code",
+        lambda t: ["register", "org", GOOD, "NOT-A-CREDIT-CODE", "--name", "某会"],
+        "bad_org_code",
+    ),
+    Case(
+        "org type against the credit code",
+        lambda t: [
+            "register",
+            "org",
+            GOOD,
+            "52520000MJY450802G",
+            "--name",
+            "某会",
+            "--type",
+            "基金会",
+        ],
+        "org_type_mismatch",
+    ),
+    Case(
+        "org type needed for a non-民政 code",
+        lambda t: ["register", "org", GOOD, "91520000MA6DKTQX0C", "--name", "某公司"],
+        "org_type_required",
+    ),
+    Case(
+        "org type unknown",
+        lambda t: ["register", "org", GOOD, "52520000MJY450802G", "--name", "某会", "--type", "9"],
+        "invalid_org_type",
+    ),
+    Case(
+        "org without a name",
+        lambda t: ["register", "org", GOOD, "52520000MJY450802G"],
+        "bad_parameter",
+    ),
+    Case(
+        "auditor with an empty name",
+        lambda t: ["register", "auditor", GOOD, "--name", " "],
+        "invalid_name",
     ),
     Case("missing argument", lambda t: ["register", "county"], "bad_parameter"),
     Case("unknown command", lambda t: ["registre"], "usage_error"),

@@ -36,6 +36,7 @@ from ledger.core.records import Flag
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, dev_accounts
 from ledger.evm.localchain import load_localchain
+from ledger.library.regions import county_name
 from ledger.sdk.client import BangfuClient
 from ledger.store.batch_models import BatchUpload
 from ledger.store.db import Database
@@ -258,8 +259,8 @@ def _register_load_actors(run: Running) -> tuple[LocalAccount, LocalAccount]:
     county = Account.from_mnemonic(cfg.mnemonic, account_path="m/44'/60'/0'/0/60")
     auditor = Account.from_mnemonic(cfg.mnemonic, account_path="m/44'/60'/0'/0/61")
     ledger = LedgerContract(connect(settings), Deployment.load(settings))
-    ledger.register_county(admin, county.address, LOAD_COUNTY)
-    ledger.register_auditor(admin, auditor.address)
+    ledger.register_county(admin, county.address, LOAD_COUNTY, county_name(LOAD_COUNTY))
+    ledger.register_auditor(admin, auditor.address, "压力测试审计组")
     return county, auditor
 
 

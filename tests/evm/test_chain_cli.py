@@ -124,9 +124,9 @@ def test_state_survives_restart(local: LocalSetup) -> None:
     w3 = connect(settings)
     admin, county = dev_accounts(load_localchain(settings))[:2]
     ledger = LedgerContract(w3, deployment)
-    ledger.register_county(admin, county.address, COUNTY_A)
+    ledger.register_county(admin, county.address, COUNTY_A, "册亨县")
     auditor = Account.create()
-    ledger.register_auditor(admin, auditor.address)
+    ledger.register_auditor(admin, auditor.address, "审计组")
     anchor = project_anchor(
         county.address, category=4, title="乡村治理 village governance", end_date=0
     )
@@ -221,7 +221,7 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: ChainEnv) -> dict[st
             "no contract at 0x000000000000000000000000000000000000bEEF",
         ),
         "no_contract_register": BadCase(
-            ["register", "auditor", "0x" + "12" * 20],
+            ["register", "auditor", "0x" + "12" * 20, "--name", "审计组"],
             {"var": empty_var, "rpc_url": str(env.settings.rpc_url)},
             "no_contract",
             "no contract at 0x000000000000000000000000000000000000bEEF",

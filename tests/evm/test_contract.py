@@ -42,7 +42,19 @@ from ledger.core.records import (
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.evm.deploy import deploy, send_transaction
 from tests import factories
-from tests.factories import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, project_anchor
+from tests.factories import (
+    AUDITOR_NAME,
+    COUNTY_A,
+    COUNTY_B,
+    COUNTY_NAME_A,
+    COUNTY_NAME_B,
+    ORG_CODE_A,
+    ORG_CODE_B,
+    ORG_NAME_A,
+    ORG_NAME_B,
+    ChainEnv,
+    project_anchor,
+)
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -207,15 +219,17 @@ def fresh_ledger(env: ChainEnv, admin_delay: int | None = None) -> LedgerContrac
     ledger = LedgerContract(env.w3, deployment, env.ledger.artifact)
     c = ledger.contract
     calls = [
-        c.encode_abi("registerCounty", args=[a.county_a.address, COUNTY_A]),
-        c.encode_abi("registerCounty", args=[a.county_b.address, COUNTY_B]),
+        c.encode_abi("registerCounty", args=[a.county_a.address, COUNTY_A, COUNTY_NAME_A]),
+        c.encode_abi("registerCounty", args=[a.county_b.address, COUNTY_B, COUNTY_NAME_B]),
         c.encode_abi(
-            "registerOrganization", args=[a.org_a.address, ORG_CODE_A.encode().ljust(32, b"\0")]
+            "registerOrganization",
+            args=[a.org_a.address, ORG_CODE_A.encode().ljust(32, b"\0"), ORG_NAME_A, 3, ""],
         ),
         c.encode_abi(
-            "registerOrganization", args=[a.org_b.address, ORG_CODE_B.encode().ljust(32, b"\0")]
+            "registerOrganization",
+            args=[a.org_b.address, ORG_CODE_B.encode().ljust(32, b"\0"), ORG_NAME_B, 2, ""],
         ),
-        c.encode_abi("registerAuditor", args=[a.auditor.address]),
+        c.encode_abi("registerAuditor", args=[a.auditor.address, AUDITOR_NAME]),
     ]
     tx = c.functions.multicall(calls).build_transaction({"from": a.admin.address})
     send_transaction(env.w3, a.admin, dict(tx))
@@ -734,7 +748,7 @@ def test_wrong_county_refused(env: ChainEnv, book: Book) -> None:
 def test_role_revocation(env: ChainEnv, book: Book) -> None:
     a = env.actors
     org: LocalAccount = Account.create()
-    env.ledger.register_organization(a.admin, org.address, "91110000MA01XXXX1X")
+    env.ledger.register_organization(a.admin, org.address, "91110000MA01XXXX1X", "测试组织", 1)
     n = need(a.county_a)
     book.submit(n, a.county_a)
     c = commitment(org, n.project_id, 50)
@@ -752,17 +766,73 @@ def test_role_revocation(env: ChainEnv, book: Book) -> None:
 def test_only_admin_registers(env: ChainEnv) -> None:
     a = env.actors
     with pytest.raises(RecordError) as info:
-        env.ledger.register_auditor(a.stranger, a.stranger.address)
+        env.ledger.register_auditor(a.stranger, a.stranger.address, AUDITOR_NAME)
     assert info.value.code == "AccessControlUnauthorizedAccount"
     with pytest.raises(RecordError) as info:
-        env.ledger.register_organization(a.org_a, a.stranger.address, ORG_CODE_B)
+        env.ledger.register_organization(a.org_a, a.stranger.address, ORG_CODE_B, ORG_NAME_B)
     assert info.value.code == "AccessControlUnauthorizedAccount"
     with pytest.raises(RecordError) as info:
-        env.ledger.register_county(a.admin, a.stranger.address, 52232)
+        env.ledger.register_county(a.admin, a.stranger.address, 52232, COUNTY_NAME_A)
     assert info.value.code == "InvalidCountyCode"
     with pytest.raises(RecordError) as info:
-        env.ledger.register_organization(a.admin, a.stranger.address, "")
+        env.ledger.register_organization(a.admin, a.stranger.address, "", "测试组织", 1)
     assert info.value.code == "InvalidOrgCode"
+
+
+def test_registrations_carry_names(env: ChainEnv) -> None:
+    """Each registration event carries the name (and an organization's type and authority);
+    the contract refuses an empty, oversized or malformed name and a type outside 1..3, and
+    the Python side refuses a type the credit code contradicts before anything is sent."""
+    a = env.actors
+    ledger, c = env.ledger, env.ledger.contract
+    county, org, auditor = Account.create(), Account.create(), Account.create()
+    tx = ledger.register_county(a.admin, county.address, COUNTY_B, " 开阳县乡村振兴局 ")
+    (ev,) = c.events.CountyRegistered().process_receipt(tx, errors=DISCARD)
+    assert (ev["args"]["county"], ev["args"]["name"]) == (COUNTY_B, "开阳县乡村振兴局")
+    code = "51522300MJY450802U"  # 51…: 社会团体
+    tx = ledger.register_organization(a.admin, org.address, code, "黔西南州乡村振兴促进会",
+                                      authority="黔西南州民政局")  # fmt: skip
+    (ev,) = c.events.OrganizationRegistered().process_receipt(tx, errors=DISCARD)
+    args = ev["args"]
+    assert (args["name"], args["orgType"], args["authority"]) == (
+        "黔西南州乡村振兴促进会",
+        1,
+        "黔西南州民政局",
+    )
+    assert bytes(args["orgCode"]).rstrip(b"\0").decode() == code
+    tx = ledger.register_auditor(a.admin, auditor.address, "审计组")
+    (ev,) = c.events.AuditorRegistered().process_receipt(tx, errors=DISCARD)
+    assert ev["args"]["name"] == "审计组"
+    stranger = Account.create().address
+    # The Python checks, with codes, before a transaction is sent.
+    for bad, want in (
+        (lambda: ledger.register_organization(a.admin, stranger, code, "某会", 3),
+         "org_type_mismatch"),
+        (lambda: ledger.register_organization(a.admin, stranger, ORG_CODE_A, "某会"),
+         "org_type_required"),
+        (lambda: ledger.register_organization(a.admin, stranger, code, "某会", "公司"),
+         "invalid_org_type"),
+        (lambda: ledger.register_county(a.admin, stranger, COUNTY_A, "  "), "invalid_name"),
+        (lambda: ledger.register_auditor(a.admin, stranger, "审" * 67), "invalid_name"),
+    ):  # fmt: skip
+        with pytest.raises(RecordError) as info:
+            bad()
+        assert info.value.code == want
+    # The contract's own checks, past the Python ones.
+    fn = c.functions
+    code32 = code.encode().ljust(32, b"\0")
+    for call, want in (
+        (fn.registerCounty(stranger, COUNTY_A, ""), "InvalidName"),
+        (fn.registerAuditor(stranger, "x" * 201), "InvalidName"),
+        (fn.registerOrganization(stranger, code32, "某会", 0, ""), "InvalidOrgType"),
+        (fn.registerOrganization(stranger, code32, "某会", 4, ""), "InvalidOrgType"),
+        (fn.registerOrganization(stranger, code32, "", 1, ""), "InvalidName"),
+        (fn.registerOrganization(stranger, code32, "某会", 1, "x" * 201), "InvalidAuthority"),
+    ):
+        with pytest.raises(RecordError) as info:
+            _admin_call(ledger, a.admin, call)
+        assert info.value.code == want
+    assert not ledger.has_role("COUNTY", stranger) and not ledger.has_role("ORG", stranger)
 
 
 # ------------------------------------------------------------------------ ids cannot be squatted
@@ -833,8 +903,9 @@ def test_role_grant_bypass_refused(env: ChainEnv) -> None:
     assert info.value.code == "RoleManagedByRegistration"
     assert ledger.has_role("ADMIN", a.admin.address)
     # No organization without a credit code, no county with code 0, by any route.
-    for bad in (lambda: ledger.register_county(a.admin, stranger.address, 0),
-                lambda: ledger.register_organization(a.admin, stranger.address, "")):  # fmt: skip
+    who = stranger.address
+    for bad in (lambda: ledger.register_county(a.admin, who, 0, COUNTY_NAME_A),
+                lambda: ledger.register_organization(a.admin, who, "", "测试组织", 1)):  # fmt: skip
         with pytest.raises(RecordError):
             bad()
     assert not ledger.has_role("COUNTY", stranger.address)
@@ -848,24 +919,25 @@ def test_self_receipt_refused(env: ChainEnv, book: Book) -> None:
     a = env.actors
     ledger = env.ledger
     dual: LocalAccount = Account.create()
-    ledger.register_organization(a.admin, dual.address, "91110000MA01DUAL1X")
+    ledger.register_organization(a.admin, dual.address, "91110000MA01DUAL1X", "测试组织", 1)
     with pytest.raises(RecordError) as info:
-        ledger.register_county(a.admin, dual.address, COUNTY_A)
+        ledger.register_county(a.admin, dual.address, COUNTY_A, COUNTY_NAME_A)
     assert info.value.code == "RoleConflict"
     held = info.value.fields["args"][1]
     assert held == "0x" + ledger.role("ORG").hex()
     with pytest.raises(RecordError) as info:
-        ledger.register_auditor(a.admin, dual.address)
+        ledger.register_auditor(a.admin, dual.address, AUDITOR_NAME)
     assert info.value.code == "RoleConflict"
-    for register in (lambda: ledger.register_organization(a.admin, a.county_a.address, ORG_CODE_A),
-                     lambda: ledger.register_organization(a.admin, a.auditor.address, ORG_CODE_A),
-                     lambda: ledger.register_county(a.admin, a.auditor.address, COUNTY_A),
-                     lambda: ledger.register_auditor(a.admin, a.county_b.address)):  # fmt: skip
+    org, name, adm = ORG_CODE_A, ORG_NAME_A, a.admin
+    for register in (lambda: ledger.register_organization(adm, a.county_a.address, org, name, 3),
+                     lambda: ledger.register_organization(adm, a.auditor.address, org, name, 3),
+                     lambda: ledger.register_county(adm, a.auditor.address, COUNTY_A, "册亨县"),
+                     lambda: ledger.register_auditor(adm, a.county_b.address, "审计")):  # fmt: skip
         with pytest.raises(RecordError) as info:
             register()
         assert info.value.code == "RoleConflict"
     assert not ledger.has_role("COUNTY", dual.address)
-    ledger.register_organization(a.admin, dual.address, "91110000MA01DUAL2X")  # again: fine
+    ledger.register_organization(a.admin, dual.address, "91110000MA01DUAL2X", "测试", 1)  # fine
     # The organization delivers; its own receipt is refused, the county's lands.
     n = need(a.county_a)
     book.submit(n, a.county_a)
@@ -880,7 +952,7 @@ def test_self_receipt_refused(env: ChainEnv, book: Book) -> None:
     s = supply(dual)
     book.submit(s, dual)
     ledger.deregister(a.admin, "ORG", dual.address)
-    ledger.register_county(a.admin, dual.address, COUNTY_A)
+    ledger.register_county(a.admin, dual.address, COUNTY_A, COUNTY_NAME_A)
     with pytest.raises(RecordError) as info:
         ledger.submit(book.sign(receipt(dual, d2.id, 30), dual), book.payer)
     assert info.value.code == "SelfReceipt"
@@ -898,7 +970,7 @@ def test_deregistration_and_renouncing(env: ChainEnv, book: Book) -> None:
     a = env.actors
     ledger, c = env.ledger, env.ledger.contract
     county: LocalAccount = Account.create()
-    ledger.register_county(a.admin, county.address, COUNTY_B)
+    ledger.register_county(a.admin, county.address, COUNTY_B, COUNTY_NAME_B)
     book.submit(need(county, COUNTY_B), county)
     with pytest.raises(RecordError) as info:
         ledger.deregister(a.org_a, "COUNTY", county.address)
@@ -913,7 +985,7 @@ def test_deregistration_and_renouncing(env: ChainEnv, book: Book) -> None:
     assert info.value.code == "NotRegistered"
     # A key may give up its own role; that is a deregistration too, with the same event.
     org: LocalAccount = Account.create()
-    ledger.register_organization(a.admin, org.address, "91110000MA01RENO1X")
+    ledger.register_organization(a.admin, org.address, "91110000MA01RENO1X", "测试组织", 1)
     send_transaction(env.w3, a.admin, {"to": org.address, "value": 10**17})
     renounce = c.functions.renounceRole(ledger.role("ORG"), org.address)
     with pytest.raises(RecordError) as info:  # only for oneself
@@ -924,7 +996,7 @@ def test_deregistration_and_renouncing(env: ChainEnv, book: Book) -> None:
     assert ev["args"]["account"] == org.address
     assert not ledger.has_role("ORG", org.address) and ledger.org_code_of(org.address) == ""
     auditor: LocalAccount = Account.create()
-    ledger.register_auditor(a.admin, auditor.address)
+    ledger.register_auditor(a.admin, auditor.address, AUDITOR_NAME)
     tx = ledger.deregister(a.admin, "AUDITOR", auditor.address)
     (ev,) = c.events.AuditorDeregistered().process_receipt(tx, errors=DISCARD)
     assert ev["args"]["account"] == auditor.address
@@ -959,10 +1031,10 @@ def test_admin_transfer_takes_two_steps_and_the_delay(env: ChainEnv) -> None:
     assert ledger.has_role("ADMIN", new_admin.address)
     assert not ledger.has_role("ADMIN", a.admin.address)
     with pytest.raises(RecordError) as info:  # the old admin registers nobody any more
-        ledger.register_auditor(a.admin, Account.create().address)
+        ledger.register_auditor(a.admin, Account.create().address, AUDITOR_NAME)
     assert info.value.code == "AccessControlUnauthorizedAccount"
     newcomer = Account.create()
-    ledger.register_auditor(new_admin, newcomer.address)
+    ledger.register_auditor(new_admin, newcomer.address, AUDITOR_NAME)
     assert ledger.has_role("AUDITOR", newcomer.address)
 
 

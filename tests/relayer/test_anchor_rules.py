@@ -135,7 +135,7 @@ def test_a_later_version_cannot_change_the_project_kind(
     county office, cannot turn the project into a need."""
     a, ledger = env.actors, env.ledger
     key: LocalAccount = Account.create()
-    ledger.register_organization(a.admin, key.address, ORG_CODE_A)
+    ledger.register_organization(a.admin, key.address, ORG_CODE_A, "贵州乡村发展基金会", 3)
     registered = "ORG"
     try:
         st.indexer.run_until_synced()  # the relayer knows roles from the read model
@@ -144,7 +144,7 @@ def test_a_later_version_cannot_change_the_project_kind(
         assert r.status_code == 202, r.text
         st.settle()
         ledger.deregister(a.admin, "ORG", key.address)
-        ledger.register_county(a.admin, key.address, COUNTY_B)
+        ledger.register_county(a.admin, key.address, COUNTY_B, "开阳县")
         registered = "COUNTY"
         st.indexer.run_until_synced()
         svc.relayer.cache.forget()  # its roles are cached for a few seconds (CheckCache)

@@ -211,7 +211,7 @@ class Ledger:
         self.counties = [(accts[1], COUNTY_A), (accts[2], COUNTY_B)]
         for acct, code in self.counties:
             if self.contract.county_of(acct.address) != code:
-                self.contract.register_county(admin, acct.address, code)
+                self.contract.register_county(admin, acct.address, code, f"县 {code}")
         self.db = Database(self.group.database_url)
         # The roles must be in a saved state before anything is killed: a rollback that
         # forgets them is not healed by the outbox (they are admin transactions, not records).

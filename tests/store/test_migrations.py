@@ -46,3 +46,25 @@ def test_anchor_fields_are_added_to_an_existing_database(database_url: str) -> N
         assert not after & {"title", "budget", "end_date"}
     finally:
         db.dispose()
+
+
+def test_registration_names_are_added_to_an_existing_database(database_url: str) -> None:
+    """0008_registration_names adds the nullable name, org_type and authority columns to
+    role_events of a database at the core revision, and its downgrade takes them out."""
+    cfg = alembic_config(database_url)
+    command.upgrade(cfg, "0001_core")
+    db = Database(database_url)
+    names = {"name", "org_type", "authority"}
+    try:
+        before = {c["name"] for c in inspect(db.engine).get_columns("role_events")}
+        assert not before & names
+        db.migrate()
+        cols = {c["name"]: c for c in inspect(db.engine).get_columns("role_events")}
+        assert names <= set(cols)
+        assert all(cols[c]["nullable"] for c in names)
+        assert _script().get_revision("0008_registration_names").down_revision == "0001_core"
+        command.downgrade(cfg, "0008_registration_names@-1")
+        after = {c["name"] for c in inspect(db.engine).get_columns("role_events")}
+        assert not after & names
+    finally:
+        db.dispose()

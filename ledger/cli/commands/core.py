@@ -12,6 +12,7 @@ from web3 import Web3
 
 from ledger.config import get_settings
 from ledger.core.errors import LedgerError
+from ledger.core.fields import ORG_TYPES, require_name, resolve_org_type
 from ledger.evm.compiler import compile_contracts
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, check_deployed, connect, deploy, dev_accounts
@@ -100,29 +101,54 @@ def _contract() -> LedgerContract:
 def register_county(
     address: str = typer.Argument(..., help="县级签名地址 the county office's address"),
     county: int = typer.Argument(..., help="6位县级行政区划代码 GB/T 2260 county code"),
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        help="县级机构名称，默认为该县名称（GB/T 2260） the office's name; defaults to the "
+        "county's name from the shipped GB/T 2260 data",
+    ),
 ) -> None:
-    """登记县级乡村振兴部门 Register a county office's signing key."""
+    """登记县级乡村振兴部门（名称记入链上）Register a county office's signing key, by name."""
     address = require_address(address, "county address")
-    require_county(county)
-    _contract().register_county(admin_account(), address, county)
-    out.print(f"已登记 registered county {county}: {address}")
+    found = require_county(county)
+    office = require_name(name if name is not None else found.name)
+    _contract().register_county(admin_account(), address, county, office)
+    out.print(f"已登记 registered county {county} {office}: {address}")
 
 
 @register.command("org")
 def register_org(
     address: str = typer.Argument(..., help="社会组织签名地址 the organization's address"),
     org_code: str = typer.Argument(..., help="统一社会信用代码 18-character credit code"),
+    name: str = typer.Option(..., "--name", help="社会组织名称 the organization's registered name"),
+    org_type: str | None = typer.Option(
+        None,
+        "--type",
+        help="组织类型 社会团体|民办非企业单位|基金会 或 1|2|3；默认取信用代码第二位 "
+        "the type; defaults to the one the credit code names (51/52/53…)",
+    ),
+    authority: str = typer.Option(
+        "", "--authority", help="登记管理机关，如 贵州省民政厅 the registering authority"
+    ),
 ) -> None:
-    """登记社会组织 Register a social organization's signing key."""
+    """登记社会组织（名称、类型、登记管理机关记入链上）Register a social organization's
+    signing key with its name, type and registering authority."""
     address = require_address(address, "organization address")
-    require_org_code(org_code)
-    _contract().register_organization(admin_account(), address, org_code)
-    out.print(f"已登记 registered organization {org_code}: {address}")
+    code = require_org_code(org_code)
+    kind = resolve_org_type(code, org_type)
+    title = require_name(name)
+    where = require_name(authority, "authority") if authority.strip() else ""
+    _contract().register_organization(admin_account(), address, code, title, kind, where)
+    out.print(f"已登记 registered organization {code} {title}（{ORG_TYPES[kind][0]}）: {address}")
 
 
 @register.command("auditor")
-def register_auditor(address: str = typer.Argument(..., help="审计签名地址")) -> None:
-    """登记审计人员 Register an auditor's signing key."""
+def register_auditor(
+    address: str = typer.Argument(..., help="审计签名地址 the auditor's address"),
+    name: str = typer.Option(..., "--name", help="审计人员或审计组名称 the auditor's name"),
+) -> None:
+    """登记审计人员（名称记入链上）Register an auditor's signing key, by name."""
     address = require_address(address, "auditor address")
-    _contract().register_auditor(admin_account(), address)
-    out.print(f"已登记 registered auditor {address}")
+    title = require_name(name)
+    _contract().register_auditor(admin_account(), address, title)
+    out.print(f"已登记 registered auditor {title}: {address}")

@@ -37,9 +37,11 @@ from ledger.cli.commands.demo_steps import (
     wait_indexed,
 )
 from ledger.cli.commands.demo_world import (
+    AUDITOR_NAME,
     BATCH_NEED,
     COUNTIES,
     NEEDS,
+    ORG_DIVISION,
     ORGS,
     VILLAGES,
     Actor,
@@ -70,14 +72,14 @@ def demo(
     settings = get_settings()
     base = api or f"http://{settings.api_host}:{settings.api_port}"
     counties = {
-        code: Actor(demo_account(i), f"{name} 乡村振兴局")
+        code: Actor(demo_account(i), f"{name}乡村振兴局")
         for i, (code, name) in enumerate(COUNTIES.items())
     }
     orgs = [
-        (make_org_code(p, 520000, f"MA6DEM{i:03d}"), Actor(demo_account(10 + i), zh))
+        (make_org_code(p, ORG_DIVISION, f"MJ6DEM{i:03d}"), Actor(demo_account(10 + i), zh))
         for i, (p, zh, _en) in enumerate(ORGS)
     ]
-    auditor = Actor(demo_account(19), "审计 auditor")
+    auditor = Actor(demo_account(19), AUDITOR_NAME)
     deployment = Deployment.load(settings)
     ledger = LedgerContract(connect(settings), deployment)
     deployed = ledger.w3.eth.get_block(deployment.block)["timestamp"]

@@ -21,6 +21,7 @@ from ledger.cli.commands.demo_world import (
     BATCH_QUANTITY,
     COUNTY_KEY,
     NEEDS,
+    ORG_AUTHORITY,
     RESOURCE_KINDS,
     Actor,
     DemoState,
@@ -43,15 +44,20 @@ def register_roles(
     orgs: list[tuple[str, Actor]],
     auditor: Actor,
 ) -> None:
+    """Registers each county office, organization and the auditor by name (their labels:
+    the county's GB/T 2260 name and 乡村振兴局, the organization's name); the type of an
+    organization is the one its credit code names."""
     admin = admin_account()
     for code, actor in counties.items():
         if not ledger.has_role("COUNTY", actor.address):
-            ledger.register_county(admin, actor.address, code)
+            ledger.register_county(admin, actor.address, code, actor.label)
     for org_code, actor in orgs:
         if not ledger.has_role("ORG", actor.address):
-            ledger.register_organization(admin, actor.address, org_code)
+            ledger.register_organization(
+                admin, actor.address, org_code, actor.label, authority=ORG_AUTHORITY
+            )
     if not ledger.has_role("AUDITOR", auditor.address):
-        ledger.register_auditor(admin, auditor.address)
+        ledger.register_auditor(admin, auditor.address, auditor.label)
 
 
 def wait_indexed(client: BangfuClient, timeout: float = 60) -> None:

@@ -19,15 +19,24 @@ from ledger.core.eip712 import Domain
 from ledger.core.fields import ResourceKind
 from ledger.core.lines import scoped_id
 from ledger.evm.localchain import load_localchain
+from ledger.library.regions import county_name
 
-# Counties of Guizhou (52); 册亨县 and 望谟县 are in the sample key-county list.
-COUNTIES = {522327: "册亨县", 522326: "望谟县", 520121: "开阳县"}
+# Counties of Guizhou (52), named from the shipped GB/T 2260 data; 册亨县 and 望谟县 are in
+# the sample key-county list.
+COUNTIES = {code: county_name(code) for code in (522327, 522326, 520121)}
 VILLAGES = {522327: "者楼村", 522326: "纳夜村", 520121: "南龙村"}
+# The demo's organizations: (credit code prefix, name, English name). The prefix is 民政's
+# 5 and the type (51 社会团体, 52 民办非企业单位, 53 基金会), so each code names its type;
+# `make_org_code` gives a code with a valid GB 32100 check character. Synthetic codes.
 ORGS = [
-    ("52", "黔南乡村发展促进会（示例）", "Qiannan Rural Development Association (demo)"),
-    ("53", "山地农业技术服务中心（示例）", "Mountain Farming Technical Service Centre (demo)"),
-    ("54", "贵州助学与健康基金会（示例）", "Guizhou Education and Health Foundation (demo)"),
+    ("51", "黔西南州乡村振兴促进会", "Qianxinan Rural Revitalization Association"),
+    ("52", "贵州山地农业技术服务中心", "Guizhou Mountain Farming Technical Service Centre"),
+    ("53", "贵州助学与健康基金会", "Guizhou Education and Health Foundation"),
 ]
+#: The division code in the demo's credit codes (贵州省) and the authority that registers them.
+ORG_DIVISION = 520000
+ORG_AUTHORITY = "贵州省民政厅"
+AUDITOR_NAME = "贵州省审计厅乡村振兴审计组"
 NEEDS: list[dict[str, Any]] = [
     {
         "county": 522327,

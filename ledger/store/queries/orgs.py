@@ -37,9 +37,24 @@ def org_signers(code: str) -> Select[tuple[str]]:
 
 
 def org_names(session: Session) -> dict[str, tuple[str, str | None]]:
-    """Credit code → (Chinese name, English name or None)."""
-    rows = session.execute(select(Organization.org_code, Organization.name, Organization.name_en))
-    return {code: (name, en) for code, name, en in rows}
+    """Credit code → (Chinese name, English name or None). The Chinese name is the one of
+    the code's latest OrganizationRegistered on chain (its role event, which a reorg rolls
+    back); the organizations table gives the English name, and a name where no event has one."""
+    out = {
+        code: (name, en)
+        for code, name, en in session.execute(
+            select(Organization.org_code, Organization.name, Organization.name_en)
+        )
+    }
+    chain = session.execute(
+        select(RoleEvent.org_code, RoleEvent.name)
+        .where(RoleEvent.org_code.is_not(None), RoleEvent.name.is_not(None))
+        .order_by(RoleEvent.block_number, RoleEvent.log_index)
+    ).all()
+    for code, name in chain:
+        if code and name:
+            out[code] = (name, out.get(code, (name, None))[1])
+    return out
 
 
 @dataclass
@@ -214,3 +229,50 @@ def org_list(session: Session) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+#: The roles a registration function grants, by their events' role names.
+REGISTERED_ROLES = ("COUNTY", "ORG", "AUDITOR")
+
+
+def registrations(session: Session) -> list[dict[str, Any]]:
+    """Every key ever registered as a county office, organization or auditor, from the
+    indexed role events: its latest registration (county, credit code, name, type,
+    authority, block) and whether it holds the role now (its latest grant or revocation)."""
+    rows = session.scalars(
+        select(RoleEvent)
+        .where(RoleEvent.role.in_(REGISTERED_ROLES))
+        .order_by(RoleEvent.block_number, RoleEvent.log_index)
+    ).all()
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        entry = current.setdefault(
+            (row.address, row.role),
+            {
+                "address": row.address,
+                "role": row.role,
+                "county": None,
+                "org_code": None,
+                "name": None,
+                "org_type": None,
+                "authority": None,
+                "active": False,
+                "block_number": row.block_number,
+            },
+        )
+        entry["active"] = row.granted
+        # A registration event (it names the county, credit code or name) replaces the
+        # details; a bare RoleGranted/RoleRevoked only moves `active`.
+        if row.county is not None or row.org_code is not None or row.name is not None:
+            entry.update(
+                county=row.county,
+                org_code=row.org_code,
+                name=row.name,
+                org_type=row.org_type,
+                authority=row.authority,
+                block_number=row.block_number,
+            )
+    return sorted(
+        current.values(),
+        key=lambda e: (REGISTERED_ROLES.index(e["role"]), -e["block_number"], e["address"]),
+    )

@@ -14,8 +14,11 @@ contract Forger is Multicall {
 
     event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender);
     event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender);
-    event CountyRegistered(address indexed account, uint32 indexed county);
-    event OrganizationRegistered(address indexed account, bytes32 indexed orgCode);
+    event CountyRegistered(address indexed account, uint32 indexed county, string name);
+    event OrganizationRegistered(
+        address indexed account, bytes32 indexed orgCode, string name, uint8 orgType, string authority
+    );
+    event AuditorRegistered(address indexed account, string name);
     event RecordAppended(
         uint256 indexed index, bytes32 indexed recordId, uint8 indexed kind, bytes32 leafHash, bytes record
     );
@@ -32,14 +35,25 @@ contract Forger is Multicall {
         emit RoleRevoked(role, account, msg.sender);
     }
 
-    function registerCounty(address account, uint32 county) external {
+    function registerCounty(address account, uint32 county, string calldata name) external {
         emit RoleGranted(keccak256("COUNTY"), account, msg.sender);
-        emit CountyRegistered(account, county);
+        emit CountyRegistered(account, county, name);
     }
 
-    function registerOrganization(address account, bytes32 orgCode) external {
+    function registerOrganization(
+        address account,
+        bytes32 orgCode,
+        string calldata name,
+        uint8 orgType,
+        string calldata authority
+    ) external {
         emit RoleGranted(keccak256("ORG"), account, msg.sender);
-        emit OrganizationRegistered(account, orgCode);
+        emit OrganizationRegistered(account, orgCode, name, orgType, authority);
+    }
+
+    function registerAuditor(address account, string calldata name) external {
+        emit RoleGranted(keccak256("AUDITOR"), account, msg.sender);
+        emit AuditorRegistered(account, name);
     }
 
     /// @notice Appends `record` to the log and emits it honestly.
