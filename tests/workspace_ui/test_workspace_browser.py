@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -159,16 +158,6 @@ class Role:
         assert not self.violations, self.violations
 
 
-def offers(base: str, path: str) -> bool:
-    """Whether the server has this endpoint (sign-in and the inbox come with the `sessions`
-    branch of issue 14; on a server without them the workspace says so and the test takes
-    the way that works without them)."""
-    answer = httpx.get(base + path)
-    return not (
-        answer.status_code == 404 and answer.json().get("detail", "").startswith("没有此地址")
-    )
-
-
 def shoot(role: Role, base: str, pages: list[str]) -> None:
     """Each page at 1280 and 390 px; at 390 nothing scrolls sideways."""
     pg = role.page
@@ -275,14 +264,10 @@ def test_roles_in_the_browser(
         expect(pg.locator("#clear-dialog")).to_contain_text("永久丢失")
         pg.click("#clear-cancel")
         assert county.stored() == saved
-        sessions = offers(base, f"/api/v1/session/challenge?address={a.county_a.address}")
-        if sessions:
-            county.unlock()
-            pg.click("#sign-in")
-            county.confirm("登录", base)
-            expect(pg.locator("#session-status")).to_contain_text("已登录")
-        else:
-            expect(pg.locator("#session-status")).to_contain_text("not offered")
+        county.unlock()
+        pg.click("#sign-in")
+        county.confirm("登录", base)
+        expect(pg.locator("#session-status")).to_contain_text("已登录")
 
         for role in (org, auditor, admin):
             role.goto(base + "/workspace")
@@ -352,17 +337,11 @@ def test_roles_in_the_browser(
         match_id = opg.input_value("#c-match")
         assert re.fullmatch(r"0x[0-9a-f]{64}", match_id)
 
-        # ---- the county accepts: from its inbox when the server has sign-in, else by the id
-        if sessions:
-            pg.click("#inbox-refresh")
-            pg.click(f"#inbox-proposals button[data-action='accept'][data-match='{match_id}']")
-            county.confirm("接受", "大米帮扶 浏览器发布")
-            expect(pg.locator("#inbox-message")).to_contain_text("已接受")
-        else:
-            pg.fill("#a-match", match_id)
-            pg.click("#a-accept")
-            county.confirm("接受", "大米帮扶 浏览器发布")
-            expect(pg.locator("#answer-message")).to_contain_text("已接受")
+        # ---- the county accepts from its inbox
+        pg.click("#inbox-refresh")
+        pg.click(f"#inbox-proposals button[data-action='accept'][data-match='{match_id}']")
+        county.confirm("接受", "大米帮扶 浏览器发布")
+        expect(pg.locator("#inbox-message")).to_contain_text("已接受")
 
         # ---- the organization commits, then delivers with an evidence file
         opg.select_option("#c-kind", "goods")
