@@ -98,6 +98,7 @@ def roles_of(address: str, session: ReadSessionDep) -> Response:
             "county": row.county,
             "county_name": _county_names().get(str(row.county)) if row.county else None,
             "org_code": row.org_code,
+            "name": row.name,
         }
         for role, row in sorted(held.items())
     ]

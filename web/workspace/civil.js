@@ -67,12 +67,24 @@ function wireRegister() {
       try {
         const out = await registration(body);
         say("register-message", `已登记，区块 registered in block ${out.block_number}`, "ok");
-        loadRegistrations();
+        await untilListed(body.account, true);
       } catch (exc) {
         say("register-message", explain(exc), "error");
       }
     });
   });
+}
+
+/** Reloads the list until it shows `address` registered (or revoked): the list is read from
+ * indexed chain events, which follow the confirmed transaction by a block or two. */
+async function untilListed(address, active) {
+  const want = address.toLowerCase();
+  for (let i = 0; i < 30; i++) {
+    const regs = await loadRegistrations();
+    if (regs && regs.some((r) => r.address.toLowerCase() === want && (r.active !== false) === active)) return;
+    await new Promise((done) => setTimeout(done, 1000));
+  }
+  say("registrations-message", "交易已确认，列表稍后更新。 The transaction is confirmed; the list will follow shortly.");
 }
 
 async function loadRegistrations() {
@@ -89,7 +101,7 @@ async function loadRegistrations() {
               try {
                 await registration({ action: `deregister_${r.role === "ORG" ? "org" : r.role.toLowerCase()}`, account: r.address });
                 say("registrations-message", `已撤销 revoked ${r.address}`, "ok");
-                loadRegistrations();
+                await untilListed(r.address, false);
               } catch (exc) {
                 say("registrations-message", explain(exc), "error");
               }
@@ -110,8 +122,10 @@ async function loadRegistrations() {
         );
       }),
     );
+    return regs;
   } catch (exc) {
     say("registrations-message", explain(exc));
+    return null;
   }
 }
 

@@ -59,7 +59,7 @@ function needFromForm() {
 function showPublished(out, target) {
   for (const p of out) {
     target.append(
-      el("li", { "data-project": p.project_id }, el("a", { href: `/needs/${p.project_id}`, text: p.project_id })),
+      el("li", { "data-project": p.project_id }, el("a", { href: `/projects/${p.project_id}`, text: p.title || p.project_id })),
     );
     track(p.anchor_id, "需求上链 need anchor", p.record_status);
   }

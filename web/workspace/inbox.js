@@ -34,9 +34,11 @@ export function inbox({ answer, receipt }) {
     try {
       box = await api("GET", "/api/v1/inbox");
     } catch (exc) {
+      for (const id of ["inbox-proposals", "inbox-receipts", "inbox-overdue"]) $(id)?.replaceChildren();
       say(
         "inbox-message",
-        exc.status === 401 ? "请先在“工作台”页面登录以查看收件箱。 Sign in on the Workspace page to see your inbox." : explain(exc),
+        exc.code === "session_required" ? "请先在“工作台”页面登录以查看收件箱。 Sign in on the Workspace page to see your inbox." : explain(exc),
+        "error",
       );
       return;
     }

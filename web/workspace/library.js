@@ -201,7 +201,7 @@ export async function publishAll(kind, contents, { domain, orgCode, onEach } = {
     const toSign = await api("POST", path, { json: { content: d.content, message: d.message, signature: sigs[i] } });
     const body = await signPublish(toSign, d.message, domain);
     const done = await api("POST", `/api/v1/library/projects/${d.message.projectId}/publish`, { json: body });
-    out.push(done);
+    out.push({ ...done, title: d.content.title });
     if (onEach) onEach(i, done);
   }
   return out;

@@ -3,7 +3,7 @@
 // role page's own actions (county.js, org.js, civil.js, audit.js) by <main data-page>.
 import * as keys from "./keystore.js";
 import { api, explain, setCsrf, missingRoute } from "./api.js";
-import { confirmAndSign, loadCounties, countyName } from "./sign.js";
+import { confirmAndSign, loadCounties, countyName, beijing } from "./sign.js";
 import { $, say, busy, fieldError } from "./ui.js";
 import { county } from "./county.js";
 import { org } from "./org.js";
@@ -177,7 +177,7 @@ async function showSession() {
   try {
     state.session = await api("GET", "/api/v1/session");
     if (state.session.csrf_token) setCsrf(state.session.csrf_token);
-    say("session-status", `已登录 Signed in: ${state.session.address}，有效至 until ${state.session.expires_at}`, "ok");
+    say("session-status", `已登录 Signed in: ${state.session.address}，有效至 until ${beijing(Date.parse(state.session.expires_at) / 1000)}`, "ok");
     if ($("sign-out")) $("sign-out").hidden = false;
   } catch (exc) {
     state.session = null;

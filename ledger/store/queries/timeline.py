@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import NotFoundError
 from ledger.store.models import CommitmentRow, DeliveryRow, FlagRow, ProjectAnchorRow, ReceiptRow
-from ledger.store.queries.orgs import locations, org_codes
+from ledger.store.queries.orgs import locations, org_codes, org_names
 
 
 @dataclass
@@ -74,6 +74,7 @@ def timeline(session: Session, project_id: str) -> Timeline:
     flags = list(session.scalars(select(FlagRow).where(FlagRow.target_id.in_(ids))))
     loc = locations(session, ids + [f.record_id for f in flags])
     codes = org_codes(session)
+    names = org_names(session)
 
     def step(stage: str, record_id: str, **detail: Any) -> Step:
         e = loc[record_id]
@@ -103,6 +104,7 @@ def timeline(session: Session, project_id: str) -> Timeline:
                 "committed",
                 c.record_id,
                 org=codes.get(c.org, c.org),
+                org_name=names.get(codes.get(c.org, ""), (None, None))[0],
                 resource_kind=c.resource_kind,
                 quantity=c.quantity,
                 unit=c.unit,

@@ -1,0 +1,157 @@
+"""What the workspace browser tests share: chromium through Playwright with the portal's CSP
+checks, one `Role` per person (their own browser context, key file and password, and every
+request their pages sent), screenshots at 1280 and 390 px, and waiting for records."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from ledger.config import PROJECT_ROOT
+
+CHROMIUM = Path(os.environ.get("BANGFU_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "workspace"
+BUNDLE = PROJECT_ROOT / "api" / "web" / "static" / "dist" / "workspace.js"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAGES = ["", "/county", "/org", "/civil", "/audit"]
+TIMEOUT = 60_000
+
+sync_api = pytest.importorskip("playwright.sync_api")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh"
+)
+
+
+class Role:
+    """One person: a browser context of their own, their key file and password, and every
+    request their pages sent."""
+
+    def __init__(self, browser: Any, name: str, account: LocalAccount, tmp: Path) -> None:
+        self.name = name
+        self.account = account
+        self.password = f"pw-{name}-correct horse"
+        self.keyfile = tmp / f"{name}.json"
+        # a low scrypt cost keeps the test fast; the format is what `bangfu keygen` writes
+        doc = Account.encrypt(account.key, self.password, iterations=2**10)
+        self.keyfile.write_text(json.dumps(doc))
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT)
+        self.requests: list[Any] = []
+        self.errors: list[str] = []
+        self.violations: list[str] = []
+        self.page.on("request", lambda req: self.requests.append(req))
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on(
+            "console",
+            lambda msg: self.violations.append(msg.text)
+            if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
+            else None,
+        )
+        self.page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => console.error("
+            "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+        )
+
+    def goto(self, url: str) -> Any:
+        response = self.page.goto(url)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert "unsafe-inline" not in response.headers["content-security-policy"]
+        self.page.wait_for_selector("body[data-ready='1']")
+        return response
+
+    def stored(self) -> Any:
+        """What IndexedDB holds for the key (read in the page)."""
+        return self.page.evaluate(
+            """() => new Promise((resolve, reject) => {
+                 const r = indexedDB.open('bangfu-workspace', 1);
+                 r.onupgradeneeded = () => r.result.createObjectStore('keys');
+                 r.onsuccess = () => {
+                   const tx = r.result.transaction('keys', 'readonly');
+                   const g = tx.objectStore('keys').get('current');
+                   g.onsuccess = () => { resolve(g.result || null); r.result.close(); };
+                   g.onerror = () => reject(g.error);
+                 };
+                 r.onerror = () => reject(r.error);
+               })"""
+        )
+
+    def unlock(self) -> None:
+        self.page.fill("#unlock-password", self.password)
+        self.page.click("#unlock")
+        sync_api.expect(self.page.locator("#key-status")).to_contain_text("已解锁")
+
+    def confirm(self, *expect_text: str, shot: str | None = None) -> None:
+        """Checks the signing dialog shows `expect_text`, then confirms it by keyboard."""
+        dialog = self.page.locator("#sign-dialog")
+        sync_api.expect(dialog).to_be_visible()
+        for text in expect_text:
+            sync_api.expect(dialog).to_contain_text(text)
+        if shot:
+            self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{shot}.png"))
+        sync_api.expect(self.page.locator("#sign-ok")).to_be_focused()
+        seq = dialog.get_attribute("data-seq")
+        self.page.keyboard.press("Enter")
+        # closed, or already open again for the next signature
+        self.page.wait_for_function(
+            "seq => { const d = document.getElementById('sign-dialog');"
+            " return !d.open || d.dataset.seq !== seq; }",
+            arg=seq,
+        )
+
+    def secrets(self) -> list[str]:
+        key = self.account.key.hex().removeprefix("0x")
+        return [key, key.upper(), self.password]
+
+    def assert_nothing_leaked(self) -> None:
+        assert self.requests
+        for req in self.requests:
+            body = req.post_data_buffer or b""
+            text = body.decode("utf-8", "replace") + req.url + json.dumps(req.all_headers())
+            for secret in self.secrets():
+                assert secret not in text, f"{self.name}: a secret left in {req.method} {req.url}"
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.errors, self.errors
+        assert not self.violations, self.violations
+
+
+def shoot(role: Role, base: str, pages: list[str]) -> None:
+    """Each page at 1280 and 390 px; at 390 nothing scrolls sideways."""
+    pg = role.page
+    for path in pages:
+        name = path.strip("/") or "keys"
+        for width in (1280, 390):
+            pg.set_viewport_size({"width": width, "height": 900})
+            role.goto(base + "/workspace" + path)
+            pg.screenshot(path=str(ARTIFACTS / f"{role.name}-{name}-{width}.png"), full_page=True)
+            if width == 390:
+                scroll = pg.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= 390, f"{path} scrolls sideways at 390 px ({scroll})"
+    pg.set_viewport_size({"width": 1280, "height": 900})
+
+
+def record_ids(role: Role) -> list[str]:
+    return role.page.eval_on_selector_all(
+        "#records li[data-record]", "els => els.map(e => e.dataset.record)"
+    )
+
+
+def wait_confirmed(role: Role, record_id: str) -> None:
+    status = role.page.locator(f"#records li[data-record='{record_id}'] .status")
+    sync_api.expect(status).to_have_attribute("data-status", "confirmed", timeout=TIMEOUT)
