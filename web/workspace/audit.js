@@ -25,6 +25,24 @@ const PHASES = {
   evidence: "核对证据文件 checking evidence files",
 };
 
+const CHECKS = {
+  bytecode: "合约代码",
+  signatures: "签名",
+  roles_and_rules: "角色与规则",
+  log_root: "日志根",
+  historical_roots: "历史日志根",
+  commitment_totals: "承诺合计",
+  database: "数据库",
+  batch_lines: "批量交付明细",
+  checkpoints: "检查点",
+  outbox: "发件队列",
+  match_rule: "撮合规则",
+  library: "项目库",
+  evidence: "证据文件",
+  duplicate_beneficiary: "重复受益人",
+  anomalies: "异常",
+};
+
 const SEVERITY = {
   integrity: "完整性问题 integrity finding",
   anomaly: "异常 anomaly",
@@ -100,7 +118,7 @@ function renderRun(run) {
   const parts = [el("p", { class: "message", "data-kind": run.status === "done" ? (run.passed ? "ok" : "error") : run.status === "failed" ? "error" : "busy", id: "audit-verdict", text: verdict }), facts];
   if (run.checks) {
     const checks = el("ul", { class: "plain", id: "audit-checks" });
-    for (const [name, result] of Object.entries(run.checks)) checks.append(el("li", { text: `${name}: ${result}` }));
+    for (const [name, result] of Object.entries(run.checks)) checks.append(el("li", { "data-check": name, text: `${CHECKS[name] ? `${CHECKS[name]} ` : ""}${name}: ${result}` }));
     parts.push(el("h4", { text: "各项检查 Checks" }), checks);
   }
   if (run.status === "done") {
