@@ -172,8 +172,14 @@ class Target:
         )
 
     def redact(self, text: str) -> str:
-        """An error's text without the node's or database's URL (either may hold a secret)."""
-        for secret, name in ((self.database_url, "<database>"), (self.rpc_url, "<rpc>")):
+        """An error's text without the node's or database's URL (either may hold a secret)
+        or the server's evidence folder."""
+        folder = str(self.evidence_dir) if self.evidence_dir else ""
+        for secret, name in (
+            (self.database_url, "<database>"),
+            (self.rpc_url, "<rpc>"),
+            (folder, "<evidence>"),
+        ):
             if secret:
                 text = text.replace(secret, name)
         return text
@@ -384,28 +390,45 @@ class AuditRunner:
 # ------------------------------------------------------------------ reading a run
 
 
-def record_of(where: Mapping[str, Any]) -> str | None:
-    """The record a finding is about, when it names one (its id, a row's key, a commitment)."""
-    candidates = [where.get("record_id"), where.get("commitment")]
+def records_of(where: Mapping[str, Any]) -> list[str]:
+    """The records a finding is about, when it names any: its record id, a row's key, a
+    commitment, or a list of records (an evidence hash's deliveries)."""
+    candidates: list[Any] = [where.get("record_id"), where.get("commitment")]
     key = where.get("key")
     if isinstance(key, Mapping):
         candidates.append(key.get("record_id"))
+    listed = where.get("records")
+    if isinstance(listed, list):
+        candidates.extend(listed)
+    out: list[str] = []
     for value in candidates:
-        if isinstance(value, str) and _HEX32.fullmatch(value.lower()):
-            return value.lower()
-    return None
+        if isinstance(value, str) and _HEX32.fullmatch(value.lower()) and value.lower() not in out:
+            out.append(value.lower())
+    return out
+
+
+def record_of(where: Mapping[str, Any]) -> str | None:
+    """The first record a finding names, or None."""
+    found = records_of(where)
+    return found[0] if found else None
 
 
 def finding_view(f: Mapping[str, Any]) -> dict[str, Any]:
-    where = f.get("where") or {}
-    record_id = record_of(where) if isinstance(where, Mapping) else None
+    raw = f.get("where")
+    where = dict(raw) if isinstance(raw, Mapping) else {}
+    if isinstance(where.get("file"), str):
+        # the file's name (its hash) is the fact; the server's folder is no one's business
+        where["file"] = Path(where["file"]).name
+    ids = records_of(where)
     code = str(f.get("code", ""))
+    message = str(f.get("message", ""))
     return {
         "code": code,
         "severity": f.get("severity"),
-        "record_id": record_id,
-        "record_url": f"/verify?id={record_id}" if record_id else None,
-        "message": f.get("message"),
+        "record_id": ids[0] if ids else None,
+        "record_url": f"/verify?id={ids[0]}" if ids else None,
+        "record_ids": ids,
+        "message": message,
         "words": code_words(code),
         "where": where,
     }

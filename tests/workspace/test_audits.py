@@ -80,6 +80,8 @@ def test_a_clean_ledger_passes_and_a_tampered_row_fails_linked_to_its_record(
     a = svc_env.actors
     delivery_id = ledger_flow(svc_env, st, http)
     assert http.get(f"{URL}/latest").json()["code"] == "audit_not_found"
+    folder = svc.settings.evidence_path
+    folder.mkdir(parents=True, exist_ok=True)  # the evidence folder, with no file yet
 
     request = signed_run(svc_env, a.auditor)
     started = http.post(URL, json=request)
@@ -95,6 +97,14 @@ def test_a_clean_ledger_passes_and_a_tampered_row_fails_linked_to_its_record(
     assert all(f["severity"] == "anomaly" for f in run["findings"]), run["findings"]
     assert run["counts"]["integrity"] == 0
     assert run["checks"]["database"].startswith("diffed"), run["checks"]
+    assert run["checks"]["evidence"] == "checked 0 files"
+    # the delivery's evidence file was never uploaded: an anomaly, linked to the delivery
+    missing = [f for f in run["findings"] if f["code"] == "evidence_missing"]
+    assert [f["record_id"] for f in missing] == [delivery_id]
+    assert missing[0]["words"] == {
+        "zh": "交付的证据文件缺失",
+        "en": "no file for a delivery's evidence hash",
+    }
     assert run["started_at"].endswith("Z") and run["finished_at"].endswith("Z")
     assert http.get(f"{URL}/latest").json()["id"] == first["id"]
 
@@ -110,6 +120,7 @@ def test_a_clean_ledger_passes_and_a_tampered_row_fails_linked_to_its_record(
             text("UPDATE deliveries SET quantity = 9 WHERE record_id = :id"), {"id": delivery_id}
         )
         assert changed.rowcount == 1
+    (folder / "photo.jpg").write_bytes(b"not named by its hash")
     second = http.post(URL, json=signed_run(svc_env, a.auditor))
     assert second.status_code == 202, second.text
     assert second.json()["id"] != first["id"]
@@ -124,6 +135,9 @@ def test_a_clean_ledger_passes_and_a_tampered_row_fails_linked_to_its_record(
     assert altered[0]["where"]["columns"] == {"quantity": {"database": 9, "chain": 10}}
     assert altered[0]["words"]["zh"].startswith("数据库中的数据与链上不符")
     assert run["counts"]["integrity"] >= 1
+    unnamed = [f for f in run["findings"] if f["code"] == "evidence_unnamed"]
+    assert unnamed and unnamed[0]["where"]["file"] == "photo.jpg"  # not the server's path
+    assert str(folder) not in str(run)
     latest = http.get(f"{URL}/latest").json()
     assert latest["id"] == second.json()["id"] and latest["passed"] is False
     # the portal's page of that record exists
