@@ -87,8 +87,9 @@ function findingItem(f) {
     el("br"),
     el("code", { text: f.code }),
   );
-  if (f.record_id) {
-    li.append(" · ", el("a", { href: f.record_url, class: "wrap", text: `记录 record ${f.record_id}` }));
+  const ids = f.record_ids && f.record_ids.length ? f.record_ids : f.record_id ? [f.record_id] : [];
+  for (const id of ids) {
+    li.append(" · ", el("a", { href: `/verify?id=${encodeURIComponent(id)}`, class: "wrap", text: `记录 record ${id}` }));
   }
   li.append(el("div", { class: "note", text: f.message }));
   return li;
