@@ -82,7 +82,7 @@ function findingItem(f) {
   const li = el("li", { "data-code": f.code, "data-severity": f.severity });
   li.append(
     el("strong", { text: `${f.words.zh} ` }),
-    el("span", { lang: "en", text: f.words.en }),
+    el("span", { lang: "en", text: `${f.words.en} ` }),
     el("span", { class: "badge", text: ` ${SEVERITY[f.severity] || f.severity} ` }),
     el("br"),
     el("code", { text: f.code }),
