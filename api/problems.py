@@ -114,11 +114,13 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.ID_NOT_SIGNER_SCOPED,
         codes.KIND_NOT_ALLOWED,
         codes.NOT_ADMIN,
+        codes.NOT_AUDITOR,
         codes.NOT_MATCH_PARTY,
         codes.NOT_PROJECT_OWNER,
         codes.UNTRUSTED_EXPORTER,
     ),
     404: (
+        codes.AUDIT_NOT_FOUND,
         codes.BATCH_NOT_INDEXED,
         codes.COUNTY_NOT_FOUND,
         codes.CUSTODIAL_DISABLED,
@@ -326,12 +328,14 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.WRONG_PROJECT_VERSION,
     ),
     500: (
+        codes.AUDIT_FAILED,
         codes.IATI_INVALID,
         codes.INDEX_DIVERGED,
         codes.INTERNAL_ERROR,
     ),
     503: (
         codes.API_UNREACHABLE,
+        codes.AUDIT_INTERRUPTED,
         codes.BAD_DEPLOYMENT,
         codes.BAD_DUMP,
         codes.BAD_STATE_FILE,

@@ -286,6 +286,13 @@ FILE_EXISTS: Final = "file_exists"
 FILE_TOO_LARGE: Final = "file_too_large"
 NEED_LIST_REFUSED: Final = "need_list_refused"
 
+# Audits run from the auditor's workspace (ledger.workspace.audits): who may start one, a
+# run that is not there, and the codes a failed run is stored with.
+AUDIT_FAILED: Final = "audit_failed"
+AUDIT_INTERRUPTED: Final = "audit_interrupted"
+AUDIT_NOT_FOUND: Final = "audit_not_found"
+NOT_AUDITOR: Final = "not_auditor"
+
 # The codes of the contract's custom errors (and of the ledger's own checks that mirror them
 # before a record is sent); `CONTRACT_ERRORS` names the Solidity error of each.
 ACCESS_CONTROL_BAD_CONFIRMATION: Final = "access_control_bad_confirmation"

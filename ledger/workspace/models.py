@@ -1,11 +1,11 @@
 """Tables of the workspaces: sign-in sessions and evidence files (migration
-0008_sessions_evidence). Same `Base` as the read model."""
+0008_sessions_evidence), audit runs (0009_audit_runs). Same `Base` as the read model."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, String
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.store.models import ADDRESS, Base, created_column
@@ -35,3 +35,20 @@ class EvidenceFile(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     uploader: Mapped[str] = mapped_column(ADDRESS, index=True)
     created_at: Mapped[datetime] = created_column()
+
+
+class AuditRunRow(Base):
+    """An audit run from the auditor's workspace (migration 0009_audit_runs): who asked, when,
+    its status (running, done, failed), whether it passed, and as JSON its summary (progress
+    and heartbeat while it runs; counts, or the error of a failed run, after) and its report."""
+
+    __tablename__ = "audit_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    requested_by: Mapped[str] = mapped_column(ADDRESS)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    summary_json: Mapped[str] = mapped_column(Text)
+    report_json: Mapped[str | None] = mapped_column(Text)

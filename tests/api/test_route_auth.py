@@ -48,9 +48,11 @@ from ledger.config import Settings
 from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.records import ProjectAnchor, SignedRecord
 from ledger.custodial import Custodian
+from ledger.library import messages
 from ledger.sdk.batch_client import sign_batch
 from ledger.store.batch_models import BatchUpload
 from ledger.store.models import LogEntry, OutboxRecord
+from ledger.workspace import audits
 from tests.factories import (
     COUNTY_A,
     ChainEnv,
@@ -63,6 +65,7 @@ from tests.factories import (
 )
 from tests.library.test_auth import READ_ONLY as LIBRARY_READ_ONLY
 from tests.library.test_auth import WRITES as LIBRARY_WRITES
+from tests.workspace.helpers import sign_typed
 from tests.workspace.route_cases import case_evidence, case_sign_in, case_sign_out
 
 LIBRARY = "/api/v1/library"
@@ -591,6 +594,34 @@ def case_registration_submit(w: World) -> None:
     assert w.svc.ledger().has_role("AUDITOR", stranger)
 
 
+def case_audit_run(w: World) -> None:
+    """A signed AuditRun by an auditor starts the audit. Unsigned, expired, tampered and a
+    non-auditor (an organization, a stranger) are refused and start nothing; accepted once;
+    a replay is refused. No record or library change follows: the audit only reads and
+    keeps its report."""
+    a = w.env.actors
+    url = "/api/v1/audits"
+
+    def signed(who: Any, **over: Any) -> dict[str, Any]:
+        m = {**audits.new_message(), **over}
+        return {"message": m, "signature": sign_typed(who, audits.typed_data(m, w.env.domain))}
+
+    w.refused("POST", url, 401, "signature_required", [], json={"message": audits.new_message()})
+    old = signed(a.auditor, expiry=int(time.time()) - 1)
+    w.refused("POST", url, 401, "signature_expired", [], json=old)
+    tampered = signed(a.auditor)
+    tampered["message"]["nonce"] = messages.new_nonce()  # recovers to another address
+    w.refused("POST", url, 403, "not_auditor", [], json=tampered)
+    w.refused("POST", url, 403, "not_auditor", [], json=signed(a.org_a))
+    w.refused("POST", url, 403, "not_auditor", [], json=signed(a.stranger))
+    assert w.client.get(f"{url}/latest").status_code == 404
+    good = signed(a.auditor)
+    ok = w.client.post(url, json=good)
+    assert ok.status_code == 202, ok.text
+    w.refused("POST", url, 401, "signature_replayed", [], json=good)
+    w.client.app.state.audit_runner.wait(120)  # type: ignore[attr-defined]
+
+
 TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/v1/library/need-lists/check"): case_need_list_check,
     ("POST", "/api/v1/records"): case_records,
@@ -605,6 +636,8 @@ TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/v1/session"): case_sign_in,
     ("DELETE", "/api/v1/session"): case_sign_out,
     ("POST", "/api/v1/evidence"): case_evidence,
+    # the auditor's workspace: an audit run
+    ("POST", "/api/v1/audits"): case_audit_run,
 }
 
 

@@ -1,0 +1,134 @@
+"""The auditor's workspace in a real headless chromium against a real anvil and database: the
+auditor imports a keystore, signs in, runs an audit by keyboard (the signing dialog shows the
+AuditRun first), follows it to "通过 passed" with its checks, times in Beijing time and the
+checkpoint panel; a tampered database row then fails the next audit, and its finding, named
+in Chinese first, links to the record's portal page. No request carries the key or the
+password; nothing scrolls sideways at 390 px. Screenshots go to test-artifacts/workspace/.
+
+This module runs on an anvil of its own, so the audit sees only these records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from ledger.app import LedgerService
+from tests.factories import Chain, ChainEnv, LiveServer, Stack, body, matched
+from tests.workspace_ui.test_workspace_browser import (  # the launch and Role helpers
+    ARTIFACTS,
+    CHROMIUM,
+    TIMEOUT,
+    Role,
+    browser,
+    bundle_built,
+    sync_api,
+)
+
+__all__ = ["browser", "bundle_built"]  # fixtures of the browser test, used here by name
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh"
+)
+
+
+@pytest.fixture
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    return own_chain
+
+
+def run_audit(role: Role) -> None:
+    """Runs an audit by keyboard: focus the button, Enter, confirm the dialog with Enter."""
+    pg = role.page
+    pg.focus("#audit-run")
+    pg.keyboard.press("Enter")
+    role.confirm("运行审计", "AuditRun", shot="sign-audit-1280")
+    sync_api.expect(pg.locator("#audit-latest")).not_to_have_attribute(
+        "data-status", "running", timeout=TIMEOUT * 3
+    )
+
+
+def test_the_auditor_runs_an_audit(
+    browser: Any,
+    live: LiveServer,
+    svc: LedgerService,
+    svc_env: ChainEnv,
+    st: Stack,
+    tmp_path: Path,
+) -> None:
+    expect = sync_api.expect
+    base = live.url
+    a = svc_env.actors
+    auditor = Role(browser, "auditor", a.auditor, tmp_path)
+    pg = auditor.page
+    try:
+        auditor.goto(base + "/workspace")
+        pg.set_input_files("#import-file", str(auditor.keyfile))
+        pg.fill("#import-password", auditor.password)
+        pg.click("#import")
+        expect(pg.locator("#key-address")).to_have_text(a.auditor.address)
+        pg.click("#sign-in")
+        auditor.confirm("登录", base)
+        expect(pg.locator("#session-status")).to_contain_text("已登录")
+
+        auditor.goto(base + "/workspace/audit")
+        expect(pg.locator("#audit-latest")).to_contain_text("尚未运行审计")
+        auditor.unlock()
+        expect(pg.locator("#key-role")).to_contain_text("auditor")
+        run_audit(auditor)
+        expect(pg.locator("#audit-verdict")).to_have_text("通过 passed")
+        expect(pg.locator("#audit-message")).to_contain_text("通过 passed")
+        expect(pg.locator("#audit-latest dd[data-field='started']")).to_contain_text(
+            "北京时间 Beijing time"
+        )
+        expect(pg.locator("#audit-latest dd[data-field='integrity']")).to_have_text("0")
+        expect(pg.locator("#audit-checks")).to_contain_text("database")
+        expect(pg.locator("#checkpoints")).to_contain_text("no checkpoint yet")
+        for width in (1280, 390):
+            pg.set_viewport_size({"width": width, "height": 900})
+            pg.screenshot(path=str(ARTIFACTS / f"auditor-audit-passed-{width}.png"), full_page=True)
+            if width == 390:
+                scroll = pg.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= 390, f"the audit page scrolls sideways at 390 px ({scroll})"
+        pg.set_viewport_size({"width": 1280, "height": 900})
+
+        # a record on chain, then its row altered in the read model: the next audit fails
+        need_id, match_id = matched(st, a.county_a, a.org_a)
+        flow = Chain(svc_env.domain, a.county_a, a.org_a)
+        commit = flow.commit(need_id, match_id, quantity=10)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert client.post("/api/v1/records", json=body(commit)).status_code in (200, 202)
+        st.settle()
+        record_id = "0x" + commit.id.hex()
+        with svc.db.engine.begin() as conn:
+            changed = conn.execute(
+                text("UPDATE commitments SET quantity = 11 WHERE record_id = :id"),
+                {"id": record_id},
+            )
+            assert changed.rowcount == 1
+        auditor.goto(base + "/workspace/audit")
+        expect(pg.locator("#audit-verdict")).to_have_text("通过 passed")  # the latest, so far
+        auditor.unlock()
+        run_audit(auditor)
+        expect(pg.locator("#audit-verdict")).to_have_text("未通过 failed")
+        finding = pg.locator("#audit-findings li[data-code='db_row_altered']").first
+        expect(finding).to_contain_text("数据库中的数据与链上不符")
+        expect(finding).to_contain_text("a served column differs from the chain")
+        link = finding.locator("a")
+        expect(link).to_have_attribute("href", f"/verify?id={record_id}")
+        for width in (1280, 390):
+            pg.set_viewport_size({"width": width, "height": 900})
+            pg.screenshot(path=str(ARTIFACTS / f"auditor-audit-failed-{width}.png"), full_page=True)
+            if width == 390:
+                scroll = pg.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= 390, f"the findings scroll sideways at 390 px ({scroll})"
+        pg.set_viewport_size({"width": 1280, "height": 900})
+        link.focus()
+        pg.keyboard.press("Enter")
+        expect(pg).to_have_url(f"{base}/verify?id={record_id}")
+        auditor.assert_nothing_leaked()
+    finally:
+        auditor.close()
