@@ -155,3 +155,14 @@ def record_ids(role: Role) -> list[str]:
 def wait_confirmed(role: Role, record_id: str) -> None:
     status = role.page.locator(f"#records li[data-record='{record_id}'] .status")
     sync_api.expect(status).to_have_attribute("data-status", "confirmed", timeout=TIMEOUT)
+
+
+def run_audit(role: Role) -> None:
+    """Runs an audit by keyboard: focus the button, Enter, confirm the dialog with Enter."""
+    pg = role.page
+    pg.focus("#audit-run")
+    pg.keyboard.press("Enter")
+    role.confirm("运行审计", "AuditRun", shot="sign-audit-1280")
+    sync_api.expect(pg.locator("#audit-latest")).not_to_have_attribute(
+        "data-status", "running", timeout=TIMEOUT * 3
+    )

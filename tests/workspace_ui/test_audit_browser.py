@@ -18,37 +18,15 @@ from sqlalchemy import text
 
 from ledger.app import LedgerService
 from tests.factories import Chain, ChainEnv, LiveServer, Stack, body, matched
-from tests.workspace_ui.test_workspace_browser import (  # the launch and Role helpers
-    ARTIFACTS,
-    CHROMIUM,
-    TIMEOUT,
-    Role,
-    browser,
-    bundle_built,
-    sync_api,
-)
 
-__all__ = ["browser", "bundle_built"]  # fixtures of the browser test, used here by name
+from .browserkit import ARTIFACTS, Role, needs_chromium, run_audit, sync_api
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def svc_env(own_chain: ChainEnv) -> ChainEnv:
     return own_chain
-
-
-def run_audit(role: Role) -> None:
-    """Runs an audit by keyboard: focus the button, Enter, confirm the dialog with Enter."""
-    pg = role.page
-    pg.focus("#audit-run")
-    pg.keyboard.press("Enter")
-    role.confirm("运行审计", "AuditRun", shot="sign-audit-1280")
-    sync_api.expect(pg.locator("#audit-latest")).not_to_have_attribute(
-        "data-status", "running", timeout=TIMEOUT * 3
-    )
 
 
 def test_the_auditor_runs_an_audit(

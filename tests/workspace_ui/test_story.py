@@ -9,7 +9,7 @@ role in its own browser context with its own key, none of them known to the chai
 4. the organization commits, delivers with a photo as evidence (a tampered upload first is
    refused and stores nothing) and uploads a 100-line batch;
 5. the county confirms receipt from its inbox, where the evidence opens;
-6. the auditor flags one record;
+6. the auditor flags one record and runs the audit, which passes;
 7. an expired session is told so and reads nothing;
 8. the public portal shows it all with names.
 
@@ -36,7 +36,16 @@ from ledger.workspace.models import SignInSession
 from tests.conftest import ChainEnv
 from tests.factories import LiveServer, Pump
 
-from .browserkit import ARTIFACTS, Role, needs_chromium, record_ids, shoot, sync_api, wait_confirmed
+from .browserkit import (
+    ARTIFACTS,
+    Role,
+    needs_chromium,
+    record_ids,
+    run_audit,
+    shoot,
+    sync_api,
+    wait_confirmed,
+)
 
 pytestmark = needs_chromium
 
@@ -318,6 +327,13 @@ def test_the_story_in_the_browser(
         auditor.confirm("签收不足")
         expect(apg.locator("#flag-message")).to_contain_text("标记已提交")
         wait_confirmed(auditor, record_ids(auditor)[0])
+        # ... signs in and runs the audit over the chain and this database: it passes (the
+        # shortfall and the flag are anomalies, not integrity findings)
+        sign_in(auditor, base)
+        auditor.goto(base + "/workspace/audit")
+        auditor.unlock()
+        run_audit(auditor)
+        expect(apg.locator("#audit-verdict")).to_have_text("通过 passed")
 
         # ---- 7. an expired session says so and shows nothing
         with svc.db.write() as s:

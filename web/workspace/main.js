@@ -33,7 +33,7 @@ function roleText(roles) {
     .map((r) => {
       const bits = [ROLE_NAMES[r.role] || r.role];
       if (r.county) bits.push(r.county_name ? `${r.county_name}（${r.county}）` : countyName(r.county));
-      if (r.name) bits.push(r.name);
+      if (r.name && r.name !== r.county_name) bits.push(r.name);
       if (r.org_code) bits.push(r.org_code);
       return bits.join(" · ");
     })
