@@ -9,6 +9,7 @@ import dataclasses
 import time
 from typing import Any
 
+import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
@@ -44,9 +45,9 @@ def _answer(http: TestClient, account: LocalAccount, item: dict[str, Any], actio
 
 
 def test_proposals_wait_for_the_other_side_and_are_answered_from_the_inbox(
-    env: ChainEnv, st: Stack, http: TestClient
+    svc_env: ChainEnv, st: Stack, http: TestClient
 ) -> None:
-    a = env.actors
+    a = svc_env.actors
     svc = st.svc
     need_id = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     supply_id = actions.create_and_publish(svc, ProjectKind.SUPPLY, supply(), a.org_a.key)
@@ -99,15 +100,22 @@ def test_proposals_wait_for_the_other_side_and_are_answered_from_the_inbox(
     assert _inbox(http, a.org_a)["proposals"] == []
 
 
+@pytest.fixture
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """A chain of this module's own: the inbox lists the newest 200 rows and the audit reads
+    the whole chain, so other modules' records (forged ones among them) stay out."""
+    return own_chain
+
+
 def test_deliveries_await_receipt_and_late_commitments_are_overdue(
-    env: ChainEnv, st: Stack, http: TestClient
+    svc_env: ChainEnv, st: Stack, http: TestClient
 ) -> None:
-    a = env.actors
+    a = svc_env.actors
     svc = st.svc
     need_id = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     st.settle()
     match_id = actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, need_id)
-    flow = Chain(env.domain, a.county_a, a.org_a)
+    flow = Chain(svc_env.domain, a.county_a, a.org_a)
     late = flow.commit(need_id, match_id, quantity=100)  # due 2026-01-01
     assert late.record.due_date < time.time()
     on_time = flow.sign(

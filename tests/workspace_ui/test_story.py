@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from eth_account import Account
 from sqlalchemy import update
 
@@ -78,6 +79,13 @@ def need_list(deadline: str, bad_row: int | None = None) -> str:
             f"{title},{category},{mode},{people},{budget},{kind},{qty},{unit},{deadline},村委会"
         )
     return "\ufeff" + "\r\n".join([NEED_HEADER, *rows]) + "\r\n"
+
+
+@pytest.fixture
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """A chain of this module's own: the inbox lists the newest 200 rows and the audit reads
+    the whole chain, so other modules' records (forged ones among them) stay out."""
+    return own_chain
 
 
 def sign_in(role: Role, base: str) -> None:
