@@ -286,6 +286,12 @@ FILE_EXISTS: Final = "file_exists"
 FILE_TOO_LARGE: Final = "file_too_large"
 NEED_LIST_REFUSED: Final = "need_list_refused"
 
+# Organization profiles (机构简介), signed by a registered ORG key of the organization
+# (ledger.workspace.profiles).
+BAD_WEBSITE: Final = "bad_website"
+NOT_ORG_KEY: Final = "not_org_key"
+PROFILE_VERSION_NOT_NEXT: Final = "profile_version_not_next"
+
 # The codes of the contract's custom errors (and of the ledger's own checks that mirror them
 # before a record is sent); `CONTRACT_ERRORS` names the Solidity error of each.
 ACCESS_CONTROL_BAD_CONFIRMATION: Final = "access_control_bad_confirmation"

@@ -1,11 +1,12 @@
 """Tables of the workspaces: sign-in sessions and evidence files (migration
-0008_sessions_evidence). Same `Base` as the read model."""
+0008_sessions_evidence), organization profiles (0009_org_profiles). Same `Base` as the read
+model."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, String
+from sqlalchemy import BigInteger, Boolean, DateTime, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.store.models import ADDRESS, Base, created_column
@@ -35,3 +36,21 @@ class EvidenceFile(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     uploader: Mapped[str] = mapped_column(ADDRESS, index=True)
     created_at: Mapped[datetime] = created_column()
+
+
+class OrgProfile(Base):
+    """An organization's public profile (机构简介), as its ORG key last signed it: the signed
+    `OrgProfile` message (canonical JSON) and signature are kept beside the fields, so anyone
+    can check the signature again without trusting this table."""
+
+    __tablename__ = "org_profiles"
+
+    org_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(Text)
+    contact_role: Mapped[str] = mapped_column(String(64))
+    website: Mapped[str] = mapped_column(String(200))
+    signer: Mapped[str] = mapped_column(ADDRESS)
+    message_json: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(132))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
