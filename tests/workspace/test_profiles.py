@@ -10,12 +10,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from alembic import command
+from alembic.script import ScriptDirectory
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from ledger.app import LedgerService
 from ledger.library.models import LibraryNonce
+from ledger.store.db import Database, alembic_config
 from ledger.workspace import profiles
 from ledger.workspace.models import OrgProfile
 from tests.factories import (
@@ -189,3 +192,32 @@ def test_sdk_signs_the_next_version(env: ChainEnv, svc: LedgerService, http: Tes
     assert shown["profile"]["description"] == "黔南州社区服务与养老照护。"
     assert shown["profile"]["contact_role"] == "项目部"
     assert profiles.recheck(shown["profile"], env.domain) == a.org_b.address
+
+
+def test_migration_adds_and_removes_the_table(database_url: str) -> None:
+    """0009_org_profiles (down_revision 0001_core) makes org_profiles on a database at the
+    core revision, and its downgrade takes it out; SQLite and PostgreSQL."""
+    cfg = alembic_config(database_url)
+    command.upgrade(cfg, "0001_core")
+    db = Database(database_url)
+    try:
+        assert "org_profiles" not in inspect(db.engine).get_table_names()
+        db.migrate()
+        cols = {c["name"] for c in inspect(db.engine).get_columns("org_profiles")}
+        assert cols == {
+            "org_code",
+            "version",
+            "description",
+            "contact_role",
+            "website",
+            "signer",
+            "message_json",
+            "signature",
+            "updated_at",
+        }
+        script = ScriptDirectory.from_config(cfg)
+        assert script.get_revision("0009_org_profiles").down_revision == "0001_core"
+        command.downgrade(cfg, "0009_org_profiles@-1")
+        assert "org_profiles" not in inspect(db.engine).get_table_names()
+    finally:
+        db.dispose()
