@@ -8,6 +8,7 @@ version must be the current one + 1 (409). Through the SDK too. Real anvil, real
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -21,12 +22,14 @@ from ledger.library.models import LibraryNonce
 from ledger.store.db import Database, alembic_config
 from ledger.workspace import profiles
 from ledger.workspace.models import OrgProfile
+from tests.cli.test_cli import bangfu, key_file, one_error_line
 from tests.factories import (
     ORG_AUTHORITY,
     ORG_CODE_A,
     ORG_CODE_B,
     ORG_NAME_A,
     ChainEnv,
+    LiveServer,
     sdk,
 )
 from tests.workspace.helpers import sign_typed
@@ -221,3 +224,26 @@ def test_migration_adds_and_removes_the_table(database_url: str) -> None:
         assert "org_profiles" not in inspect(db.engine).get_table_names()
     finally:
         db.dispose()
+
+
+def test_cli_profile_signs_with_the_key_file(
+    env: ChainEnv, svc: LedgerService, live: LiveServer, tmp_path: Path
+) -> None:
+    """`bangfu org profile CODE --description … --contact-role … --key` as a user runs it;
+    a phone number is refused with its code before anything is signed or sent."""
+    a = env.actors
+    key = key_file(tmp_path, a.org_a, "org.json")
+    code = ORG_CODE_A
+    bad = bangfu("org", "profile", code, "--contact-role", "13800138000", "--key", str(key),
+                 "--description", DESCRIPTION, api=live.url)  # fmt: skip
+    assert "[personal_data_in_text]" in one_error_line(bad)
+    assert _stored(svc) == []
+    no_key = bangfu("org", "profile", code, "--description", DESCRIPTION, api=live.url)
+    assert "[no_key]" in one_error_line(no_key)
+    done = bangfu("org", "profile", code, "--description", DESCRIPTION, "--contact-role", "项目部",
+                  "--key", str(key), api=live.url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "version 1" in done.stdout and ORG_NAME_A in done.stdout and "基金会" in done.stdout
+    assert _stored(svc) == [(ORG_CODE_A, 1, "项目部")]
+    shown = bangfu("org", "profile", code, api=live.url)
+    assert shown.returncode == 0 and DESCRIPTION in shown.stdout, shown.stderr
