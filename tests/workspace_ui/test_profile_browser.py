@@ -83,12 +83,11 @@ def test_profile_signed_in_the_browser(
             assert row is not None and row.contact_role == "项目部"
             assert row.signer == svc_env.actors.org_a.address
 
+        # the section as the organization left it, at both widths
         for width in (1280, 390):
             pg.set_viewport_size({"width": width, "height": 900})
-            pg.goto(base + "/workspace/org")
-            pg.wait_for_selector("body[data-ready='1']")
-            pg.locator("#profile-h").scroll_into_view_if_needed()
-            pg.screenshot(path=str(ARTIFACTS / f"profile-workspace-{width}.png"))
+            section = pg.locator("section[aria-labelledby='profile-h']")
+            section.screenshot(path=str(ARTIFACTS / f"profile-workspace-{width}.png"))
             if width == 390:
                 assert pg.evaluate("document.documentElement.scrollWidth") <= 390
 

@@ -127,6 +127,7 @@ function wireProfile() {
       say("profile-message", "请先改正标出的字段，未发送任何内容。 Fix the marked fields first; nothing was sent.", "error");
       return;
     }
+    say("profile-message", "");
     busy(e.submitter, async () => {
       try {
         const w = requireWallet();
