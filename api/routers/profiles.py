@@ -5,26 +5,50 @@ write, which only an OrgProfile signed by a registered ORG key of that organizat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.deps import ReadSessionDep, ServiceDep
+from api.schemas import LedgerSignature, _uint, documented
 from ledger.workspace import profiles
 
 router = APIRouter(prefix="/api/v1/orgs", tags=["profiles 机构简介"])
+
+
+def _text(most: int) -> Any:
+    return Annotated[str, StringConstraints(max_length=most, pattern=r"^[^\u0000]*$")]
+
+
+class OrgProfileMessage(BaseModel):
+    """The OrgProfile EIP-712 message (ledger.workspace.profiles), signed by a registered ORG
+    key of the organization; checked by the ledger with its own codes (bad_message,
+    text_too_long, personal_data_in_text, bad_website, message_mismatch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    orgCode: _text(32)  # type: ignore[valid-type]
+    description: _text(profiles.MAX_DESCRIPTION)  # type: ignore[valid-type]
+    contactRole: _text(profiles.MAX_CONTACT_ROLE)  # type: ignore[valid-type]
+    website: _text(profiles.MAX_WEBSITE)  # type: ignore[valid-type]
+    version: _uint(64, "version")  # type: ignore[valid-type]
+    nonce: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{64}$")]
+    expiry: _uint(64, "expiry")  # type: ignore[valid-type]
+
+
+_Message = documented(
+    OrgProfileMessage,
+    "签名的简介 the OrgProfile message as signed (…/profile/to-sign gives the next)",
+)
 
 
 class ProfileIn(BaseModel):
     """A signed OrgProfile. Without `message` or `signature` the write is refused as
     signature_required (401), never as a malformed request."""
 
-    message: dict[str, Any] | None = Field(
-        default=None,
-        description="the OrgProfile message as signed (GET …/profile/to-sign gives the next)",
-    )
-    signature: str | None = Field(
+    message: _Message | None = None  # type: ignore[valid-type]
+    signature: LedgerSignature | None = Field(
         default=None, description="EIP-712 signature over the OrgProfile message, 0x-hex"
     )
 

@@ -198,7 +198,7 @@ def verify_profile(
     at: int | None = None,
 ) -> Verified:
     """Every check of a profile write (see the module's order); reads only."""
-    if not signature:
+    if not signature or message is None:
         raise SignatureError(
             "缺少签名 / this write needs the organization's EIP-712 signature over OrgProfile",
             code=codes.SIGNATURE_REQUIRED,

@@ -45,7 +45,7 @@ def profile(
     contact_role: str | None = typer.Option(
         None, help="联系角色 a role such as 项目部, never a person's phone number (≤ 64 字)"
     ),
-    website: str | None = typer.Option(None, help="网站 https:// URL (\"\" clears it)"),
+    website: str | None = typer.Option(None, help='网站 https:// URL ("" clears it)'),
     key: Path | None = typer.Option(
         None, "--key", "--keystore", help="本组织的密钥文件 the organization's key file"
     ),
@@ -66,7 +66,6 @@ def profile(
                 org_code, description=description, contact_role=contact_role, website=website
             )
             out.print(
-                f"已签名并更新 signed and stored: version {stored['version']} by "
-                f"{stored['signer']}"
+                f"已签名并更新 signed and stored: version {stored['version']} by {stored['signer']}"
             )
         _show(client.org_profile(org_code))
