@@ -111,6 +111,9 @@ def test_a_signed_profile_is_stored_verifiable_and_shown_on_the_portal(
     for text in (DESCRIPTION, "项目部", "基金会", ORG_AUTHORITY, a.org_a.address, "signed by"):
         assert text in html, text
     assert f'href="/api/v1/orgs/{ORG_CODE_A}/profile"' in html
+    english = http.get(f"/orgs/{ORG_CODE_A}", params={"lang": "en"}).text
+    for text in ("foundation (基金会)", "Registering authority", "Signed by the organization"):
+        assert text in english, text
     # the list names the organization
     assert ORG_NAME_A in http.get("/orgs").text
 
