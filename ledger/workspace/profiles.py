@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from eth_account import Account
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.core import codes
@@ -249,22 +250,45 @@ def update_profile(
     profile (`profile_json`'s shape)."""
     with db.write() as session:
         verified = verify_profile(session, org_code, message, signature, domain)
-        auth.consume(session, verified, "org_profile")
         m = verified.message
-        row = current(session, m["orgCode"])
+        # Two writers of the same version on PostgreSQL: the row lock (or, for the first
+        # version, the primary key) lets one through; the other is told to sign the next.
+        row = session.get(OrgProfile, m["orgCode"], with_for_update=True, populate_existing=True)
+        if (int(row.version) if row is not None else 0) + 1 != int(m["version"]):
+            raise _raced(m)
+        auth.consume(session, verified, "org_profile")
         if row is None:
             row = OrgProfile(org_code=m["orgCode"])
-            session.add(row)
-        row.version = int(m["version"])
-        row.description = m["description"]
-        row.contact_role = m["contactRole"]
-        row.website = m["website"]
-        row.signer = verified.signer
-        row.message_json = canonical_json(m)
-        row.signature = verified.signature
-        row.updated_at = datetime.now(UTC)
+            try:
+                with session.begin_nested():
+                    session.add(row)
+                    _fill(row, verified)
+            except IntegrityError:
+                raise _raced(m) from None
+        else:
+            _fill(row, verified)
         session.flush()
         return profile_json(row, domain)
+
+
+def _raced(m: dict[str, Any]) -> ConflictError:
+    return ConflictError(
+        f"简介刚被更新 / the profile changed while this version {m['version']} was checked; "
+        "sign the next version (GET …/profile/to-sign)",
+        code=codes.PROFILE_VERSION_NOT_NEXT,
+    )
+
+
+def _fill(row: OrgProfile, verified: Verified) -> None:
+    m = verified.message
+    row.version = int(m["version"])
+    row.description = m["description"]
+    row.contact_role = m["contactRole"]
+    row.website = m["website"]
+    row.signer = verified.signer
+    row.message_json = canonical_json(m)
+    row.signature = verified.signature
+    row.updated_at = datetime.now(UTC)
 
 
 def to_sign(

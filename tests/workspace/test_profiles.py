@@ -7,7 +7,9 @@ version must be the current one + 1 (409). Through the SDK too. Real anvil, real
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select
 
 from ledger.app import LedgerService
+from ledger.core.errors import LedgerError
 from ledger.library.models import LibraryNonce
 from ledger.store.db import Database, alembic_config
 from ledger.workspace import profiles
@@ -250,3 +253,28 @@ def test_cli_profile_signs_with_the_key_file(
     assert _stored(svc) == [(ORG_CODE_A, 1, "项目部")]
     shown = bangfu("org", "profile", code, api=live.url)
     assert shown.returncode == 0 and DESCRIPTION in shown.stdout, shown.stderr
+
+
+def test_two_writers_of_one_version_store_one(
+    env: ChainEnv, svc: LedgerService, http: TestClient
+) -> None:
+    """Two signed version-1 profiles sent at once: one is stored, the other is told to sign
+    the next version (409), never a 500 or two rows."""
+    a = env.actors
+    bodies = [_signed(http, a.org_a, env, contactRole=f"部门{i}") for i in range(2)]
+    barrier = threading.Barrier(2)
+
+    def send(body: dict[str, Any]) -> str:
+        barrier.wait()
+        try:
+            profiles.update_profile(
+                svc.db, ORG_CODE_A, body["message"], body["signature"], env.domain
+            )
+            return "stored"
+        except LedgerError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(send, bodies))
+    assert results == ["profile_version_not_next", "stored"], results
+    assert len(_stored(svc)) == 1 and _stored(svc)[0][1] == 1
