@@ -283,6 +283,7 @@ def orgs(
 def org(
     request: Request,
     session: ReadSessionDep,
+    service: ServiceDep,
     org: str,
     L: PageLang,
     format: Format = None,
@@ -294,7 +295,10 @@ def org(
     if format == "csv":
         who = queries.Filters(org=page.org_code or page.addresses[0])
         return render.records_csv(session, f"org-{page.org_code or 'unknown'}.csv", who)
-    return render.page(request, "org.html", L, o=page, county_name=data.county_name)
+    profile = data.org_profile(session, page.org_code, service.domain)
+    return render.page(
+        request, "org.html", L, o=page, profile=profile, county_name=data.county_name
+    )
 
 
 # ---------------------------------------------------------------- counties

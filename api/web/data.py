@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from ledger.core.eip712 import Domain
 from ledger.core.errors import NotFoundError
 from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.records import Kind
@@ -42,6 +43,7 @@ from ledger.store.queries.totals import (
     goods_by,
     totals_by,
 )
+from ledger.workspace import profiles
 
 # ----------------------------------------------------------------- shaping
 
@@ -335,3 +337,15 @@ def kind_name(kind: int) -> str:
         return Kind(kind).slug
     except ValueError:
         return "unknown"
+
+
+def org_profile(session: Session, org_code: str | None, domain: Domain) -> dict[str, Any] | None:
+    """The organization page's "who is who": the chain's name, type and registering authority
+    and the profile the organization signed (`profiles.public_profile`); None when the code
+    was never registered by name (an organization known only by its signing address)."""
+    if not org_code:
+        return None
+    try:
+        return profiles.public_profile(session, org_code, domain)
+    except NotFoundError:
+        return None

@@ -293,6 +293,12 @@ AUDIT_INTERRUPTED: Final = "audit_interrupted"
 AUDIT_NOT_FOUND: Final = "audit_not_found"
 NOT_AUDITOR: Final = "not_auditor"
 
+# Organization profiles (机构简介), signed by a registered ORG key of the organization
+# (ledger.workspace.profiles).
+BAD_WEBSITE: Final = "bad_website"
+NOT_ORG_KEY: Final = "not_org_key"
+PROFILE_VERSION_NOT_NEXT: Final = "profile_version_not_next"
+
 # The codes of the contract's custom errors (and of the ledger's own checks that mirror them
 # before a record is sent); `CONTRACT_ERRORS` names the Solidity error of each.
 ACCESS_CONTROL_BAD_CONFIRMATION: Final = "access_control_bad_confirmation"

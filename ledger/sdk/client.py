@@ -5,8 +5,9 @@ The key never leaves the caller's process; the server only ever sees signed reco
 `httpx.Client` (for example FastAPI's `TestClient`) to talk to an app in process.
 
 `BangfuClient` is put together here from its parts: the transport (`transport`), records and
-public reads (`records`), library writes (`library`); this module adds the record builders.
-Loose input (`record_from_fields`) is in `fields`. The names below are the SDK's public face.
+public reads (`records`), library writes (`library`), organization profiles (`profiles`); this
+module adds the record builders. Loose input (`record_from_fields`) is in `fields`. The names
+below are the SDK's public face.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ledger.core.fields import FlagReason, ProjectKind, date_code, text32
 from ledger.core.lines import DeliveryLine, batch_totals, new_id
 from ledger.sdk.fields import record_from_fields
 from ledger.sdk.library import LibraryApi
+from ledger.sdk.profiles import ProfilesApi
 from ledger.sdk.records import (
     MAX_SUBMISSION,
     Accepted,
@@ -51,7 +53,7 @@ __all__ = [
 _ZERO = bytes(32)
 
 
-class BangfuClient(RecordsApi, LibraryApi):
+class BangfuClient(RecordsApi, LibraryApi, ProfilesApi):
     """One API endpoint, optionally with a signing account for the builders and `submit`."""
 
     def project_anchor(

@@ -1,5 +1,6 @@
 """Tables of the workspaces: sign-in sessions and evidence files (migration
-0008_sessions_evidence), audit runs (0009_audit_runs). Same `Base` as the read model."""
+0008_sessions_evidence), audit runs (0009_audit_runs), organization profiles
+(0009_org_profiles). Same `Base` as the read model."""
 
 from __future__ import annotations
 
@@ -52,3 +53,21 @@ class AuditRunRow(Base):
     passed: Mapped[bool | None] = mapped_column(Boolean)
     summary_json: Mapped[str] = mapped_column(Text)
     report_json: Mapped[str | None] = mapped_column(Text)
+
+
+class OrgProfile(Base):
+    """An organization's public profile (机构简介), as its ORG key last signed it: the signed
+    `OrgProfile` message (canonical JSON) and signature are kept beside the fields, so anyone
+    can check the signature again without trusting this table."""
+
+    __tablename__ = "org_profiles"
+
+    org_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(Text)
+    contact_role: Mapped[str] = mapped_column(String(64))
+    website: Mapped[str] = mapped_column(String(200))
+    signer: Mapped[str] = mapped_column(ADDRESS)
+    message_json: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(132))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

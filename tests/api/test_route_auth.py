@@ -17,6 +17,8 @@ others do not:
 * `PUT .../lines`, `POST .../finish`: the signed batch root — only lines that hash to the root
   the owner signed are accepted; the upload id comes from the signed record.
 * `POST /api/v1/custodial/records`: off by default; with it on, a bearer token bound to a key.
+* `PUT /api/v1/orgs/{org_code}/profile`: an EIP-712 OrgProfile with expiry and nonce, signed
+  by a registered ORG key of that organization.
 
 For every refusal the status, the stable `code` of the problem+json body, and that what GET
 shows is unchanged (plus the outbox and log rows, for records) are asserted; every valid
@@ -66,6 +68,7 @@ from tests.factories import (
 from tests.library.test_auth import READ_ONLY as LIBRARY_READ_ONLY
 from tests.library.test_auth import WRITES as LIBRARY_WRITES
 from tests.workspace.helpers import sign_typed
+from tests.workspace.profile_cases import case_profile
 from tests.workspace.route_cases import case_evidence, case_sign_in, case_sign_out
 
 LIBRARY = "/api/v1/library"
@@ -638,6 +641,8 @@ TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/v1/evidence"): case_evidence,
     # the auditor's workspace: an audit run
     ("POST", "/api/v1/audits"): case_audit_run,
+    # organization profiles, signed by the organization's ORG key
+    ("PUT", "/api/v1/orgs/{org_code}/profile"): case_profile,
 }
 
 

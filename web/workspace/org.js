@@ -1,10 +1,11 @@
-// The organization's workspace (社会组织): publish a supply project, 接单 on a need, commit
+// The organization's workspace (社会组织): its public profile (机构简介, a signed OrgProfile),
+// publish a supply project, 接单 on a need, commit
 // funds / goods / service hours with a due date, log a delivery with an evidence file
 // (hashed here, uploaded signed), and follow every record queued → sent → confirmed.
-import { api, explain } from "./api.js";
-import { publishAll, propose, answer, supplyContent } from "./library.js";
+import { api, explain, ApiError } from "./api.js";
+import { publishAll, propose, answer, supplyContent, newNonce } from "./library.js";
 import { submit, text32, noteHash, uploadEvidence, domain } from "./records.js";
-import { countyName, CATEGORIES, yuan, number } from "./sign.js";
+import { countyName, CATEGORIES, yuan, number, consent, signConfirmed, requireWallet, beijing, Cancelled } from "./sign.js";
 import { $, el, say, validate, busy, fenOf, HEX32, ORG_CODE, endOfDayBeijing, beijingSeconds } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
@@ -62,6 +63,124 @@ function wireSupply() {
         track(p.anchor_id, "供给上链 supply anchor", p.record_status);
       } catch (exc) {
         say("supply-message", explain(exc), "error");
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------- 机构简介 profile
+
+// A mainland mobile number (also with spaces, dashes or +86), after NFKC so full-width digits
+// count; the server screens the same way (ledger.library.pii) and has the last word.
+const MOBILE = /(?<![0-9])(?:(?:\+|00)?86[\s\-.]?)?1[3-9]\d(?:[\s\-.]?\d){8}(?![0-9])/;
+const ID_NUMBER = /(?<![0-9A-Za-z])\d{6}[\s\-.]?(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[\s\-.]?\d{3}[\dXx](?![0-9A-Za-z])/;
+
+function personal(v) {
+  const t = v.normalize("NFKC");
+  if (MOBILE.test(t)) return "不要填写个人手机号：简介是公开的，请写部门或岗位（如 项目部） / no personal phone numbers: the profile is public; give a department or post (e.g. 项目部)";
+  if (ID_NUMBER.test(t)) return "不要填写身份证号：简介是公开的 / no ID numbers: the profile is public";
+  return null;
+}
+
+function httpsUrl(v) {
+  if (!v) return null;
+  try {
+    const u = new URL(v);
+    if (u.protocol === "https:" && u.hostname.includes(".") && !u.username && !u.password && !/\s/.test(v)) return null;
+  } catch {
+    // not a URL at all
+  }
+  return "网站须为 https:// 开头的网址（或留空） / the website must be an https:// URL (or empty)";
+}
+
+const profilePath = (code) => `/api/v1/orgs/${encodeURIComponent(code)}/profile`;
+
+async function loadProfile() {
+  const code = $("p-org").value.trim();
+  if (!ORG_CODE.test(code)) {
+    validate({ "p-org": () => "统一社会信用代码为 18 位 / the credit code has 18 characters" });
+    return;
+  }
+  try {
+    const shown = await api("GET", profilePath(code));
+    const p = shown.profile;
+    $("p-desc").value = p ? p.description : "";
+    $("p-contact").value = p ? p.contact_role : "";
+    $("p-website").value = p ? p.website : "";
+    say("profile-message", p ? `${shown.name}：当前为第 ${p.version} 版 current version ${p.version}` : `${shown.name}：尚无简介 no profile yet`, "ok");
+  } catch (exc) {
+    say("profile-message", explain(exc), "error");
+  }
+}
+
+function wireProfile() {
+  $("profile-load").addEventListener("click", loadProfile);
+  $("profile-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const ok = validate({
+      "p-org": (v) => (ORG_CODE.test(v) ? null : "统一社会信用代码为 18 位 / the credit code has 18 characters"),
+      "p-desc": (v) => (!v ? "请填写机构简介 / describe what the organization does" : v.length > 2000 ? "最多 2000 字 / at most 2000 characters" : personal(v)),
+      "p-contact": (v) => (v.length > 64 ? "最多 64 字 / at most 64 characters" : personal(v)),
+      "p-website": (v) => httpsUrl(v),
+    });
+    if (!ok) {
+      say("profile-message", "请先改正标出的字段，未发送任何内容。 Fix the marked fields first; nothing was sent.", "error");
+      return;
+    }
+    say("profile-message", "");
+    busy(e.submitter, async () => {
+      try {
+        const w = requireWallet();
+        const code = $("p-org").value.trim();
+        // only the next version number comes from the server; the rest is made here
+        const offered = await api("GET", `${profilePath(code)}/to-sign`);
+        const message = {
+          orgCode: code,
+          description: $("p-desc").value.trim(),
+          contactRole: $("p-contact").value.trim(),
+          website: $("p-website").value.trim(),
+          version: Number(offered.message.version),
+          nonce: newNonce(),
+          expiry: Math.floor(Date.now() / 1000) + 600,
+        };
+        const typed = { ...offered.typed_data, message };
+        const d = typed.domain;
+        const confirmed = await consent("机构简介 Organization profile", [
+          {
+            heading: "机构简介（公开） organization profile (public)",
+            rows: [
+              ["统一社会信用代码 org credit code", message.orgCode, "orgCode"],
+              ["机构简介 description", message.description, "description"],
+              ["联系角色 contact role", message.contactRole || "无 none", "contactRole"],
+              ["网站 website", message.website || "无 none", "website"],
+              ["版本 version", String(message.version), "version"],
+              ["签名有效至 valid until", beijing(message.expiry), "expiry"],
+              ["随机数 nonce", message.nonce, "nonce"],
+            ],
+          },
+          {
+            heading: "签名域 signing domain",
+            rows: [
+              ["账本 ledger", `${d.name} ${d.version}`],
+              ["链 chain id", String(d.chainId)],
+              ["合约 contract", d.verifyingContract],
+              ["签名者 signer", w.address],
+            ],
+          },
+        ]);
+        if (!confirmed) throw new Cancelled();
+        const signature = await signConfirmed(typed);
+        const stored = await api("PUT", profilePath(code), { json: { message, signature } });
+        const link = $("profile-page");
+        say("profile-message", `简介已签名并更新：第 ${stored.version} 版。 Profile signed and updated: version ${stored.version}.`, "ok");
+        if (link) link.remove();
+        $("profile-message").after(el("p", { id: "profile-page" }, el("a", { href: `/orgs/${code}`, text: "查看门户页面 See the public page" })));
+      } catch (exc) {
+        if (exc instanceof ApiError && exc.body && exc.body.field) {
+          const input = { description: "p-desc", contactRole: "p-contact", website: "p-website" }[exc.body.field];
+          if (input) validate({ [input]: () => explain(exc) });
+        }
+        say("profile-message", explain(exc), "error");
       }
     });
   });
@@ -203,6 +322,7 @@ function wireDelivery() {
 }
 
 export function org({ onUnlock, state }) {
+  wireProfile();
   wireSupply();
   wireTake();
   wireCommit();
@@ -215,5 +335,9 @@ export function org({ onUnlock, state }) {
   onUnlock(() => {
     const mine = (state.roles || []).find((r) => r.role === "ORG");
     if (mine && mine.org_code && !$("s-org").value) $("s-org").value = mine.org_code;
+    if (mine && mine.org_code && !$("p-org").value) {
+      $("p-org").value = mine.org_code;
+      loadProfile();
+    }
   });
 }
