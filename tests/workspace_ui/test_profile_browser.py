@@ -16,12 +16,6 @@ from tests.factories import ORG_AUTHORITY, ORG_CODE_A, ORG_NAME_A, ChainEnv, Liv
 from .browserkit import ARTIFACTS, Role, needs_chromium, sync_api
 
 pytestmark = needs_chromium
-    ARTIFACTS,
-    Role,
-    browser,
-    bundle_built,
-    sync_api,
-)
 
 DESCRIPTION = "贵州乡村发展基金会在黔西南州开展产业帮扶、助学和养老照护项目。"
 
@@ -31,7 +25,7 @@ def _puts(role: Role) -> list[Any]:
 
 
 def test_profile_signed_in_the_browser(
-    browser: Any,  # noqa: F811
+    browser: Any,
     live: LiveServer,
     svc_env: ChainEnv,
     svc: Any,
