@@ -12,6 +12,8 @@ import pytest
 from eth_account import Account
 
 from ledger.app import LedgerService
+from ledger.evm.deploy import dev_accounts
+from ledger.evm.localchain import load_localchain
 from ledger.library.regions import make_org_code
 from ledger.sdk.keys import encrypt_key, write_key_file
 from tests import factories
@@ -64,6 +66,20 @@ def test_keygen(tmp_path: Path) -> None:
     assert "[key_file_exists]" in again
     weak = one_error_line(bangfu("keygen", "--out", str(tmp_path / "b.json"), password="short"))
     assert "[weak_password]" in weak
+
+
+def test_keygen_writes_a_dev_account_for_the_workspaces(tmp_path: Path) -> None:
+    """`--dev-account 0` writes the dev chain's admin as a keystore the browser can import:
+    the same address anvil derives from localchain.toml's public mnemonic, with a warning."""
+    out = tmp_path / "admin.json"
+    result = bangfu("keygen", "--dev-account", "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    admin = dev_accounts(load_localchain())[0]
+    assert Account.decrypt(json.loads(out.read_text()), PASSWORD)
+    assert json.loads(out.read_text())["address"].lower() == admin.address[2:].lower()
+    assert "public" in result.stderr and "公开" in result.stderr
+    far = one_error_line(bangfu("keygen", "--dev-account", "1000", "--out", str(tmp_path / "x")))
+    assert "[bad_arguments]" in far
 
 
 def test_errors_are_one_line_with_a_code(env: factories.ChainEnv, tmp_path: Path) -> None:

@@ -18,13 +18,17 @@ from rich.table import Table
 
 from ledger.core.errors import LedgerError, RecordError
 from ledger.core.records import BY_SLUG, SignedRecord
+from ledger.evm.deploy import dev_accounts
+from ledger.evm.localchain import load_localchain
 from ledger.sdk.client import BangfuClient
 from ledger.sdk.fields import record_from_fields
 from ledger.sdk.keys import (
     create_key_file,
+    encrypt_key,
     key_file_address,
     load_key_file,
     resolve_password,
+    write_key_file,
 )
 from ledger.sdk.records import Accepted, RecordStatus
 from ledger.sdk.transport import API_ENV, DEFAULT_API
@@ -86,20 +90,49 @@ def _short(value: Any) -> str:
 @one_line_errors
 def keygen(
     out_file: Path = typer.Option(..., "--out", help="密钥文件 key file to create (keystore v3)"),
+    dev_account: int | None = typer.Option(
+        None,
+        "--dev-account",
+        min=0,
+        help="开发链账户 N：写出本地开发链的公开账户 N（0 为管理员），仅供试用 "
+        "write the local dev chain's public account N (0 is the admin), for trying it out",
+    ),
 ) -> None:
     """生成签名密钥 Make a new signing key, encrypted with a password.
 
     口令取自 BANGFU_KEY_PASSWORD，否则提示输入。The password comes from BANGFU_KEY_PASSWORD,
     or you are asked for it. Give the printed address (never the key) to the civil-affairs
-    office so they can register it.
+    office so they can register it. 工作台可导入此文件 The browser workspace imports this file.
     """
     password = resolve_password(_prompt(True), new=True)
-    address = create_key_file(out_file, password)
+    if dev_account is None:
+        address = create_key_file(out_file, password)
+    else:
+        address = _write_dev_account(out_file, password, dev_account)
     out.print(f"已生成 created {out_file}")
     out.print(f"签名地址 address: [bold]{address}[/]")
     out.print(
         "请妥善保管密钥文件与口令 keep the file and its password safe; they cannot be recovered."
     )
+
+
+def _write_dev_account(out_file: Path, password: str, index: int) -> str:
+    """Anvil's account `index` of localchain.toml's public mnemonic, as a keystore file: the
+    dev chain's admin (0) and its other accounts, so a newcomer can act in the workspaces.
+    Its key is public; a real chain never uses it."""
+    cfg = load_localchain()
+    if index >= cfg.accounts:
+        raise LedgerError(
+            f"the dev chain has accounts 0 to {cfg.accounts - 1} (localchain.toml)",
+            code="bad_arguments",
+        )
+    account = dev_accounts(cfg)[index]
+    write_key_file(out_file, encrypt_key(account.key, password))
+    err.print(
+        "[yellow]注意：开发链账户的密钥是公开的，只能用于本地开发链。 This dev-chain key is "
+        "public: use it on the local dev chain only.[/]"
+    )
+    return str(account.address)
 
 
 def _load_items(kind: str | None, fields: list[str], json_file: Path | None) -> list[Any]:
