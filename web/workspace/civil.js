@@ -8,6 +8,18 @@ import { consent, confirmAndSign, requireWallet, countyName, Cancelled } from ".
 import { domain } from "./records.js";
 import { $, el, say, validate, busy, ADDRESS, ORG_CODE } from "./ui.js";
 
+// The server's summary is keyed in Chinese; each key is shown with its English beside it.
+const SUMMARY_LABELS = {
+  操作: "操作 action",
+  角色: "角色 role",
+  地址: "地址 address",
+  名称: "名称 name",
+  县: "县 county",
+  信用代码: "信用代码 credit code",
+  组织类型: "组织类型 organization type",
+  登记管理机关: "登记管理机关 registering authority",
+};
+
 const ROLE = { COUNTY: "县 county", ORG: "社会组织 organization", AUDITOR: "审计 auditor" };
 
 /** Prepares `body`, shows the summary, signs the transaction and sends it. */
@@ -15,7 +27,7 @@ async function registration(body) {
   const w = requireWallet();
   const prepared = await api("POST", "/api/v1/registrations/prepare", { json: { ...body, admin: w.address } });
   const tx = prepared.tx;
-  const rows = Object.entries(prepared.summary || {}).map(([k, v]) => [k, String(v)]);
+  const rows = Object.entries(prepared.summary || {}).map(([k, v]) => [SUMMARY_LABELS[k] || k, String(v)]);
   rows.push(["合约 contract", tx.to], ["链 chain id", String(tx.chainId)], ["交易序号 nonce", String(tx.nonce)], ["签名者 signer", w.address]);
   if (!(await consent("登记交易 Registration transaction", [{ heading: "交易内容 what the transaction does", rows }], "确认后用管理员密钥签名此交易。 Confirming signs this transaction with the admin key."))) {
     throw new Cancelled();

@@ -146,6 +146,7 @@ def run_cmd(
     out.print(
         f"\n[bold green]帮扶链已运行 Bangfu Ledger is running[/]\n"
         f"  公开门户 portal:      {base}/\n"
+        f"  工作台 workspaces:    {base}/workspace   (keys: bangfu keygen; docs/workspaces.md)\n"
         f"  接口文档 API docs:    {base}/docs\n"
         f"  就绪检查 readiness:   {base}/readyz\n"
         f"  示例数据 demo data:   bangfu demo   (in another terminal)\n"
