@@ -5,35 +5,21 @@ request their pages sent), screenshots at 1280 and 390 px, and waiting for recor
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.config import PROJECT_ROOT
+from tests.browser import needs_chromium, sync_api, watch
 
-CHROMIUM = Path(os.environ.get("BANGFU_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "workspace"
 BUNDLE = PROJECT_ROOT / "api" / "web" / "static" / "dist" / "workspace.js"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PAGES = ["", "/county", "/org", "/civil", "/audit"]
 TIMEOUT = 60_000
 
-sync_api = pytest.importorskip("playwright.sync_api")
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh"
-)
+__all__ = ["needs_chromium", "sync_api"]
 
 
 class Role:
@@ -55,17 +41,7 @@ class Role:
         self.errors: list[str] = []
         self.violations: list[str] = []
         self.page.on("request", lambda req: self.requests.append(req))
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on(
-            "console",
-            lambda msg: self.violations.append(msg.text)
-            if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
-            else None,
-        )
-        self.page.add_init_script(
-            "document.addEventListener('securitypolicyviolation', e => console.error("
-            "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
-        )
+        watch(self.page, self.errors, self.violations)
 
     def goto(self, url: str) -> Any:
         response = self.page.goto(url)
