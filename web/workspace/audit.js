@@ -5,7 +5,7 @@
 import { api, explain } from "./api.js";
 import { submit, noteHash, domain } from "./records.js";
 import { newNonce } from "./library.js";
-import { consent, section, requireWallet, signConfirmed, Cancelled, beijing, number } from "./sign.js";
+import { consent, section, domainSection, requireWallet, signConfirmed, Cancelled, beijing, number } from "./sign.js";
 import { $, el, say, validate, busy, HEX32 } from "./ui.js";
 import { track } from "./track.js";
 
@@ -164,15 +164,7 @@ async function runAudit() {
   const d = typed.domain;
   const sections = [
     section(typed, "运行审计 Run an audit (AuditRun)"),
-    {
-      heading: "签名域 signing domain",
-      rows: [
-        ["账本 ledger", `${d.name} ${d.version}`],
-        ["链 chain id", String(d.chainId)],
-        ["合约 contract", d.verifyingContract],
-        ["签名者 signer", w.address],
-      ],
-    },
+    domainSection(d, w.address),
   ];
   const note = "审计只读取链上数据、数据库和证据文件，不改动任何记录；一次只运行一个审计。 The audit only reads the chain, the database and the evidence files and changes no record; one audit runs at a time.";
   if (!(await consent("运行审计 Run an audit", sections, note))) throw new Cancelled();

@@ -6,7 +6,7 @@ import { publishAll, propose, answer, needContent } from "./library.js";
 import { submit, noteHash } from "./records.js";
 import { domain } from "./records.js";
 import { countyName, CATEGORIES, yuan, number } from "./sign.js";
-import { $, el, say, validate, busy, fenOf, HEX32 } from "./ui.js";
+import { $, el, say, validate, busy, fenOf, positiveAmount, HEX32 } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 
@@ -23,10 +23,7 @@ export function needChecks() {
     "n-mode-relief": () => (document.querySelector("input[name=mode]:checked") ? null : "请选择输血或造血 / choose relief (输血) or capacity (造血)"),
     "n-beneficiaries": (v) => (/^\d{1,8}$/.test(v) && Number(v) <= 10_000_000 ? null : "受益人数为 0 到 10,000,000 的整数 / beneficiaries: a whole number from 0 to 10,000,000"),
     "n-budget": (v) => (v === "" || fenOf(v) !== null ? null : "预算以元填写，最多两位小数 / the budget in 元, at most 2 decimals"),
-    "n-quantity": (v) => {
-      if (kind() === "funds") return fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0";
-      return /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "数量为正整数 / the quantity is a whole number above 0";
-    },
+    "n-quantity": (v) => positiveAmount(kind() === "funds", v, "数量为正整数 / the quantity is a whole number above 0"),
     "n-unit": (v) => (kind() === "goods" && !v ? "物资请填写单位（如 斤、套） / goods need a unit (斤, 套…)" : v.length > 16 ? "单位最多 16 字 / at most 16 characters" : null),
     "n-item": (v) => (v.length > 64 ? "物品名称最多 64 字 / at most 64 characters" : null),
     "n-deadline": (v) => {
@@ -206,7 +203,7 @@ function wireReceipt() {
     const funds = $("r-kind").value === "funds";
     const ok = validate({
       "r-delivery": (v) => (HEX32.test(v) ? null : "交付编号为 0x 加 64 位十六进制 / a delivery id is 0x and 64 hex digits"),
-      "r-quantity": (v) => (funds ? (fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0") : /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "签收数量为正整数 / a whole number above 0"),
+      "r-quantity": (v) => positiveAmount(funds, v, "签收数量为正整数 / a whole number above 0"),
     });
     if (!ok) return;
     busy(e.submitter, async () => {

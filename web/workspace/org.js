@@ -5,8 +5,8 @@
 import { api, explain, ApiError } from "./api.js";
 import { publishAll, propose, answer, supplyContent, newNonce } from "./library.js";
 import { submit, text32, noteHash, uploadEvidence, domain } from "./records.js";
-import { countyName, CATEGORIES, yuan, number, consent, signConfirmed, requireWallet, beijing, Cancelled } from "./sign.js";
-import { $, el, say, validate, busy, fenOf, HEX32, ORG_CODE, endOfDayBeijing, beijingSeconds } from "./ui.js";
+import { countyName, CATEGORIES, yuan, number, consent, domainSection, signConfirmed, requireWallet, beijing, Cancelled } from "./sign.js";
+import { $, el, say, validate, busy, fenOf, positiveAmount, HEX32, ORG_CODE, endOfDayBeijing, beijingSeconds } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 import { ZeroHash } from "ethers";
@@ -15,10 +15,7 @@ import { wireBatch } from "./batch.js";
 const KIND_NUMBER = { funds: 1, goods: 2, service: 3 };
 const UNIT = { funds: "fen", service: "hour" };
 
-function amount(kindId, v) {
-  if ($(kindId).value === "funds") return fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0";
-  return /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "数量为正整数 / a whole number above 0";
-}
+const amount = (kindId, v) => positiveAmount($(kindId).value === "funds", v);
 
 const quantityOf = (kindId, v) => ($(kindId).value === "funds" ? fenOf(v) : Number(v));
 
@@ -158,15 +155,7 @@ function wireProfile() {
               ["随机数 nonce", message.nonce, "nonce"],
             ],
           },
-          {
-            heading: "签名域 signing domain",
-            rows: [
-              ["账本 ledger", `${d.name} ${d.version}`],
-              ["链 chain id", String(d.chainId)],
-              ["合约 contract", d.verifyingContract],
-              ["签名者 signer", w.address],
-            ],
-          },
+          domainSection(d, w.address),
         ]);
         if (!confirmed) throw new Cancelled();
         const signature = await signConfirmed(typed);
@@ -284,7 +273,7 @@ function wireDelivery() {
     const funds = $("d-kind").value === "funds";
     const ok = validate({
       "d-commitment": (v) => (HEX32.test(v) ? null : "承诺编号为 0x 加 64 位十六进制 / a commitment id is 0x and 64 hex digits"),
-      "d-quantity": (v) => (funds ? (fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0") : /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "数量为正整数 / a whole number above 0"),
+      "d-quantity": (v) => positiveAmount(funds, v),
       "d-at": (v) => (!v ? "请填写交付时间 / enter when it was delivered" : beijingSeconds(v) > Date.now() / 1000 + 300 ? "交付时间不能在将来 / the delivery time cannot be in the future" : null),
       "d-beneficiaries": (v) => (/^\d{1,9}$/.test(v) ? null : "受益人数为整数 / a whole number"),
     });

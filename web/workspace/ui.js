@@ -75,6 +75,13 @@ export function fenOf(text) {
   return Number(m[1]) * 100 + Number((m[2] || "").padEnd(2, "0"));
 }
 
+/** A quantity check for validate(): 元 above 0 for funds, else a whole number above 0 (with the
+ * `whole` message when it is not). */
+export function positiveAmount(funds, v, whole = "数量为正整数 / a whole number above 0") {
+  if (funds) return fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0";
+  return /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : whole;
+}
+
 export const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 export const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 export const ORG_CODE = /^[0-9A-HJ-NP-RTUW-Y]{18}$/;
