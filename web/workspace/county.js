@@ -6,7 +6,7 @@ import { publishAll, propose, answer, needContent } from "./library.js";
 import { submit, noteHash } from "./records.js";
 import { domain } from "./records.js";
 import { countyName, CATEGORIES, yuan, number } from "./sign.js";
-import { $, el, say, validate, busy, fenOf, positiveAmount, HEX32 } from "./ui.js";
+import { $, el, say, validate, busy, attempt, listPublished, fenOf, positiveAmount, HEX32 } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 
@@ -76,14 +76,10 @@ function wireNeedForm() {
       say("need-message", "请先改正标出的字段，未发送任何内容。 Fix the marked fields first; nothing was sent.", "error");
       return;
     }
-    busy(e.submitter, async () => {
-      try {
-        const out = await publishAll("need", [needFromForm()], { domain: await domain() });
-        say("need-message", "需求已发布，正在上链。 The need is published; its anchor is on its way to the chain.", "ok");
-        showPublished(out, $("published"));
-      } catch (exc) {
-        say("need-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "need-message", async () => {
+      const out = await publishAll("need", [needFromForm()], { domain: await domain() });
+      say("need-message", "需求已发布，正在上链。 The need is published; its anchor is on its way to the chain.", "ok");
+      showPublished(out, $("published"));
     });
   });
 }
@@ -158,24 +154,15 @@ function supplyText(p) {
   return `${c.title} · ${p.org_code || ""} · ${cap}`;
 }
 
-async function loadSupply() {
-  const list = $("supply-list");
-  try {
-    const items = await api("GET", "/api/v1/library/projects?kind=supply&status=published&limit=50");
-    list.replaceChildren(
-      ...items.map((p) => {
-        const b = el("button", { type: "button", class: "small", text: "点单 Order", "data-supply": p.project_id });
-        b.addEventListener("click", () => {
-          $("o-supply").value = p.project_id;
-          $("o-need").focus();
-        });
-        return el("li", {}, el("span", { text: supplyText(p) + " " }), b);
-      }),
-    );
-    if (!items.length) list.replaceChildren(el("li", { text: "暂无已发布的供给项目 no published supply projects yet" }));
-  } catch (exc) {
-    list.replaceChildren(el("li", { text: explain(exc) }));
-  }
+function loadSupply() {
+  return listPublished("supply-list", "supply", "暂无已发布的供给项目 no published supply projects yet", (p) => {
+    const b = el("button", { type: "button", class: "small", text: "点单 Order", "data-supply": p.project_id });
+    b.addEventListener("click", () => {
+      $("o-supply").value = p.project_id;
+      $("o-need").focus();
+    });
+    return el("li", {}, el("span", { text: supplyText(p) + " " }), b);
+  });
 }
 
 function wireOrder() {
@@ -186,13 +173,9 @@ function wireOrder() {
       "o-supply": (v) => (HEX32.test(v) ? null : "供给编号为 0x 加 64 位十六进制 / a supply id is 0x and 64 hex digits"),
     });
     if (!ok) return;
-    busy(e.submitter, async () => {
-      try {
-        const m = await propose({ direction: "order", needId: $("o-need").value.trim(), supplyId: $("o-supply").value.trim(), note: $("o-note").value.trim() });
-        say("order-message", `点单已发出，等待社会组织答复。 Order sent; waiting for the organization. 对接编号 match ${m.match_id}`, "ok");
-      } catch (exc) {
-        say("order-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "order-message", async () => {
+      const m = await propose({ direction: "order", needId: $("o-need").value.trim(), supplyId: $("o-supply").value.trim(), note: $("o-note").value.trim() });
+      say("order-message", `点单已发出，等待社会组织答复。 Order sent; waiting for the organization. 对接编号 match ${m.match_id}`, "ok");
     });
   });
 }
