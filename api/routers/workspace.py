@@ -52,24 +52,24 @@ def keys_page(request: Request, L: PageLang) -> Response:
     return _page(request, L, "index")
 
 
-@router.get("/workspace/county", response_class=HTMLResponse)
-def county_page(request: Request, L: PageLang) -> Response:
-    return _page(request, L, "county")
+def _role_page(name: str) -> Any:
+    def page(request: Request, L: PageLang) -> Response:
+        return _page(request, L, name)
+
+    page.__name__ = f"{name}_page"
+    page.__doc__ = f"The {PAGES[name][1].lower()}."
+    return page
 
 
-@router.get("/workspace/org", response_class=HTMLResponse)
-def org_page(request: Request, L: PageLang) -> Response:
-    return _page(request, L, "org")
-
-
-@router.get("/workspace/civil", response_class=HTMLResponse)
-def civil_page(request: Request, L: PageLang) -> Response:
-    return _page(request, L, "civil")
-
-
-@router.get("/workspace/audit", response_class=HTMLResponse)
-def audit_page(request: Request, L: PageLang) -> Response:
-    return _page(request, L, "audit")
+# one page a role, each rendered from workspace/<name>.html
+for _name in PAGES:
+    router.add_api_route(
+        f"/workspace/{_name}",
+        _role_page(_name),
+        methods=["GET"],
+        response_class=HTMLResponse,
+        name=f"{_name}_page",
+    )
 
 
 @functools.cache

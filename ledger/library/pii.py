@@ -58,11 +58,20 @@ def screen(value: Any, path: str = "") -> None:
     for field, text in _strings(value, path):
         kind = find(text)
         if kind is not None:
-            what = "身份证号" if kind == "id_number" else "手机号"
-            raise PersonalDataError(
-                f"{field} 含有{what}，项目库是公开的，请删除 / {field} contains a "
-                f"{kind.replace('_', ' ')}; the library is public, remove it (give a role, "
-                "not a person)",
-                field=field,
-                pattern=kind,
+            raise refusal(
+                field,
+                kind,
+                "项目库是公开的，请删除",
+                "the library is public, remove it (give a role, not a person)",
             )
+
+
+def refusal(field: str, kind: str, zh: str, en: str, label: str = "") -> PersonalDataError:
+    """The error for `field` (shown as `label` in Chinese) holding personal data of `kind`
+    (`find`'s answer); `zh` and `en` say why it may not and what to write instead."""
+    what = "身份证号" if kind == "id_number" else "手机号"
+    return PersonalDataError(
+        f"{label or field} 含有{what}，{zh} / {field} contains a {kind.replace('_', ' ')}; {en}",
+        field=field,
+        pattern=kind,
+    )

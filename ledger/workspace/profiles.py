@@ -36,7 +36,6 @@ from ledger.core.errors import (
     MessageError,
     NotFoundError,
     PermissionError_,
-    PersonalDataError,
     SignatureError,
 )
 from ledger.core.fields import ORG_TYPES
@@ -153,13 +152,13 @@ def check_fields(message: dict[str, Any]) -> None:
     for field in ("contactRole", "description", "website"):
         kind = pii.find(message[field])
         if kind is not None:
-            what = "身份证号" if kind == "id_number" else "手机号"
-            raise PersonalDataError(
-                f"{_LABELS[field]} 含有{what}，机构简介是公开的，请写角色（如 项目部）而非个人 "
-                f"/ {field} contains a {kind.replace('_', ' ')}; the profile is public: give a "
-                "role (e.g. 项目部 project office), never a person's number",
-                field=field,
-                pattern=kind,
+            raise pii.refusal(
+                field,
+                kind,
+                "机构简介是公开的，请写角色（如 项目部）而非个人",
+                "the profile is public: give a role (e.g. 项目部 project office), never a "
+                "person's number",
+                label=_LABELS[field],
             )
     website = message["website"]
     if website:

@@ -6,35 +6,21 @@ to test-artifacts/portal/."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from ledger.config import PROJECT_ROOT
+from tests.browser import launch, needs_chromium, sync_api, watch
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A
 
 from .conftest import Served
 
-CHROMIUM = Path(os.environ.get("BANGFU_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "portal"
 BUNDLE = PROJECT_ROOT / "api" / "web" / "static" / "dist" / "verify.js"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +32,7 @@ def bundle_built() -> None:
 
 @pytest.fixture(scope="module")
 def browser(bundle_built: None) -> Iterator[object]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
+    yield from launch(ARTIFACTS)
 
 
 @pytest.fixture
@@ -60,20 +42,8 @@ def page(browser: object) -> Iterator[object]:
     )
     pg = context.new_page()
     errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    # The portal sends a strict CSP (no inline script or style): the browser reports anything
-    # the pages do against it on the console, and that fails the test.
     violations: list[str] = []
-    pg.on(
-        "console",
-        lambda msg: violations.append(msg.text)
-        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
-        else None,
-    )
-    pg.add_init_script(
-        "document.addEventListener('securitypolicyviolation', e => console.error("
-        "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
-    )
+    watch(pg, errors, violations)
     yield pg
     context.close()
     assert not errors, errors

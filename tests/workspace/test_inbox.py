@@ -13,6 +13,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
+from ledger.app import LedgerService
 from ledger.core.fields import ProjectKind
 from ledger.core.records import SignedRecord
 from ledger.library import actions
@@ -44,12 +45,20 @@ def _answer(http: TestClient, account: LocalAccount, item: dict[str, Any], actio
     )
 
 
+@pytest.fixture
+def need_id(svc_env: ChainEnv, st: Stack) -> str:
+    """A need county A published, on chain and indexed."""
+    published = actions.create_and_publish(
+        st.svc, ProjectKind.NEED, need(), svc_env.actors.county_a.key
+    )
+    st.settle()
+    return published
+
+
 def test_proposals_wait_for_the_other_side_and_are_answered_from_the_inbox(
-    svc_env: ChainEnv, st: Stack, http: TestClient
+    svc_env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient, need_id: str
 ) -> None:
     a = svc_env.actors
-    svc = st.svc
-    need_id = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
     supply_id = actions.create_and_publish(svc, ProjectKind.SUPPLY, supply(), a.org_a.key)
     draft_id = actions.create_draft(svc, ProjectKind.NEED, need(title="草稿需求"), a.county_a.key)
     st.settle()
@@ -108,12 +117,9 @@ def svc_env(own_chain: ChainEnv) -> ChainEnv:
 
 
 def test_deliveries_await_receipt_and_late_commitments_are_overdue(
-    svc_env: ChainEnv, st: Stack, http: TestClient
+    svc_env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient, need_id: str
 ) -> None:
     a = svc_env.actors
-    svc = st.svc
-    need_id = actions.create_and_publish(svc, ProjectKind.NEED, need(), a.county_a.key)
-    st.settle()
     match_id = actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, need_id)
     flow = Chain(svc_env.domain, a.county_a, a.org_a)
     late = flow.commit(need_id, match_id, quantity=100)  # due 2026-01-01

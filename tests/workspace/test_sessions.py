@@ -96,6 +96,12 @@ def test_no_cookie_is_no_session(http: TestClient) -> None:
     assert http.get("/api/v1/inbox").status_code == 401
 
 
+def _challenge_signed(http: TestClient, account: Any) -> tuple[dict[str, Any], str]:
+    """A fresh challenge's message and the account's signature of it."""
+    c = challenge(http, account)
+    return c["message"], sign_typed(account, c["typed_data"])
+
+
 def _post(http: TestClient, message: dict[str, Any], signature: str) -> Any:
     return http.post("/api/v1/session", json={"message": message, "signature": signature})
 
@@ -145,16 +151,14 @@ def test_an_expired_challenge_is_refused(
 def test_a_challenge_opens_one_session_only(
     env: ChainEnv, svc: LedgerService, http: TestClient
 ) -> None:
-    county = env.actors.county_a
-    c = challenge(http, county)
-    signature = sign_typed(county, c["typed_data"])
-    assert _post(http, c["message"], signature).status_code == 200
-    replay = _post(http, c["message"], signature)
+    message, signature = _challenge_signed(http, env.actors.county_a)
+    assert _post(http, message, signature).status_code == 200
+    replay = _post(http, message, signature)
     assert replay.status_code == 401
     assert replay.json()["code"] == "signature_replayed"
     assert _sessions(svc) == 1
     # signing in again from the same browser replaces its session
-    assert sign_in(http, county).status_code == 200
+    assert sign_in(http, env.actors.county_a).status_code == 200
     assert _sessions(svc) == 1
 
 
@@ -172,22 +176,21 @@ def test_a_tampered_signature_or_message_is_refused(
     env: ChainEnv, svc: LedgerService, http: TestClient
 ) -> None:
     county = env.actors.county_a
-    c = challenge(http, county)
-    signature = sign_typed(county, c["typed_data"])
+    message, signature = _challenge_signed(http, county)
     flipped = signature[:10] + ("0" if signature[10] != "0" else "1") + signature[11:]
-    answer = _post(http, c["message"], flipped)
+    answer = _post(http, message, flipped)
     assert answer.status_code == 401
     assert answer.json()["code"] == "bad_signature"
     # the county's signature over a challenge naming another address opens nothing for it
-    other = {**c["message"], "address": env.actors.org_a.address}
+    other = {**message, "address": env.actors.org_a.address}
     answer = _post(http, other, _signed(env, county, other))
     assert answer.status_code == 401
     assert answer.json()["code"] == "bad_signature"
-    unsigned = _post(http, c["message"], "")
+    unsigned = _post(http, message, "")
     assert unsigned.json()["code"] == "signature_required"
     assert _sessions(svc) == 0
     # the untouched challenge still works: nothing above spent its nonce
-    assert _post(http, c["message"], signature).status_code == 200
+    assert _post(http, message, signature).status_code == 200
 
 
 def test_a_session_expires(env: ChainEnv, svc: LedgerService, http: TestClient) -> None:

@@ -5,35 +5,23 @@ request their pages sent), screenshots at 1280 and 390 px, and waiting for recor
 from __future__ import annotations
 
 import json
-import os
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.config import PROJECT_ROOT
+from tests.browser import needs_chromium, sync_api, watch
 
-CHROMIUM = Path(os.environ.get("BANGFU_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "workspace"
 BUNDLE = PROJECT_ROOT / "api" / "web" / "static" / "dist" / "workspace.js"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PAGES = ["", "/county", "/org", "/civil", "/audit"]
 TIMEOUT = 60_000
 
-sync_api = pytest.importorskip("playwright.sync_api")
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh"
-)
+expect = sync_api.expect
+__all__ = ["needs_chromium", "sync_api"]
 
 
 class Role:
@@ -55,17 +43,7 @@ class Role:
         self.errors: list[str] = []
         self.violations: list[str] = []
         self.page.on("request", lambda req: self.requests.append(req))
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on(
-            "console",
-            lambda msg: self.violations.append(msg.text)
-            if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
-            else None,
-        )
-        self.page.add_init_script(
-            "document.addEventListener('securitypolicyviolation', e => console.error("
-            "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
-        )
+        watch(self.page, self.errors, self.violations)
 
     def goto(self, url: str) -> Any:
         response = self.page.goto(url)
@@ -89,6 +67,35 @@ class Role:
                  r.onerror = () => reject(r.error);
                })"""
         )
+
+    def import_key(self, base: str) -> None:
+        """Imports the role's key file with its password on the keys page."""
+        self.goto(base + "/workspace")
+        self.page.set_input_files("#import-file", str(self.keyfile))
+        self.page.fill("#import-password", self.password)
+        self.page.click("#import")
+        expect(self.page.locator("#key-address")).to_have_text(self.account.address)
+
+    def sign_in(self, base: str) -> None:
+        """Signs in with the imported key (unlocking it first) and confirms the dialog."""
+        self.goto(base + "/workspace")
+        self.unlock()
+        self.signed_in(base)
+
+    def signed_in(self, base: str) -> None:
+        """Signs in with the key already unlocked on the keys page."""
+        self.page.click("#sign-in")
+        self.confirm("登录", base)
+        expect(self.page.locator("#session-status")).to_contain_text("已登录")
+
+    def start(self, base: str, path: str, role_text: str) -> None:
+        """Imports the key, signs in, and opens `path` unlocked, the key's role naming
+        `role_text`."""
+        self.import_key(base)
+        self.sign_in(base)
+        self.goto(base + path)
+        self.unlock()
+        expect(self.page.locator("#key-role")).to_contain_text(role_text)
 
     def unlock(self) -> None:
         self.page.fill("#unlock-password", self.password)
@@ -144,6 +151,40 @@ def shoot(role: Role, base: str, pages: list[str]) -> None:
                 scroll = pg.evaluate("document.documentElement.scrollWidth")
                 assert scroll <= 390, f"{path} scrolls sideways at 390 px ({scroll})"
     pg.set_viewport_size({"width": 1280, "height": 900})
+
+
+def shoot_here(role: Role, name: str, what: str, locator: str | None = None) -> None:
+    """The page as it stands (or one `locator` of it) at 1280 and 390 px, to
+    `<name>-<width>.png`; at 390 nothing scrolls sideways (`what` names it in the failure)."""
+    pg = role.page
+    for width in (1280, 390):
+        pg.set_viewport_size({"width": width, "height": 900})
+        path = str(ARTIFACTS / f"{name}-{width}.png")
+        if locator:
+            pg.locator(locator).screenshot(path=path)
+        else:
+            pg.screenshot(path=path, full_page=True)
+        if width == 390:
+            scroll = pg.evaluate("document.documentElement.scrollWidth")
+            assert scroll <= 390, f"{what} scrolls sideways at 390 px ({scroll})"
+    pg.set_viewport_size({"width": 1280, "height": 900})
+
+
+def publish_supply(
+    role: Role, title: str, desc: str, categories: list[int], regions: str, quantity: str
+) -> None:
+    """Publishes a funds supply project for a year from today through the organization form."""
+    pg = role.page
+    pg.fill("#s-title", title)
+    pg.fill("#s-desc", desc)
+    for category in categories:
+        pg.check(f"#s-cat-{category}")
+    pg.fill("#s-regions", regions)
+    pg.select_option("#s-kind", "funds")
+    pg.fill("#s-quantity", quantity)
+    pg.fill("#s-start", date.today().isoformat())
+    pg.fill("#s-end", (date.today() + timedelta(days=365)).isoformat())
+    pg.click("#supply-submit")
 
 
 def record_ids(role: Role) -> list[str]:

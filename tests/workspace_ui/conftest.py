@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from ledger.config import PROJECT_ROOT
+from tests.browser import launch
 
-from .browserkit import ARGS, ARTIFACTS, CHROMIUM, sync_api
+from .browserkit import ARTIFACTS
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,4 @@ def bundle_built() -> None:
 
 @pytest.fixture(scope="module")
 def browser(bundle_built: None) -> Iterator[Any]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
+    yield from launch(ARTIFACTS)

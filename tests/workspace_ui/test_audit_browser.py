@@ -19,7 +19,7 @@ from sqlalchemy import text
 from ledger.app import LedgerService
 from tests.factories import Chain, ChainEnv, LiveServer, Stack, body, matched
 
-from .browserkit import ARTIFACTS, Role, needs_chromium, run_audit, sync_api
+from .browserkit import Role, expect, needs_chromium, run_audit, shoot_here
 
 pytestmark = needs_chromium
 
@@ -37,20 +37,13 @@ def test_the_auditor_runs_an_audit(
     st: Stack,
     tmp_path: Path,
 ) -> None:
-    expect = sync_api.expect
     base = live.url
     a = svc_env.actors
     auditor = Role(browser, "auditor", a.auditor, tmp_path)
     pg = auditor.page
     try:
-        auditor.goto(base + "/workspace")
-        pg.set_input_files("#import-file", str(auditor.keyfile))
-        pg.fill("#import-password", auditor.password)
-        pg.click("#import")
-        expect(pg.locator("#key-address")).to_have_text(a.auditor.address)
-        pg.click("#sign-in")
-        auditor.confirm("登录", base)
-        expect(pg.locator("#session-status")).to_contain_text("已登录")
+        auditor.import_key(base)
+        auditor.signed_in(base)  # the import leaves the key unlocked
 
         auditor.goto(base + "/workspace/audit")
         expect(pg.locator("#audit-latest")).to_contain_text("尚未运行审计")
@@ -65,13 +58,7 @@ def test_the_auditor_runs_an_audit(
         expect(pg.locator("#audit-latest dd[data-field='integrity']")).to_have_text("0")
         expect(pg.locator("#audit-checks")).to_contain_text("database")
         expect(pg.locator("#checkpoints")).to_contain_text("no checkpoint yet")
-        for width in (1280, 390):
-            pg.set_viewport_size({"width": width, "height": 900})
-            pg.screenshot(path=str(ARTIFACTS / f"auditor-audit-passed-{width}.png"), full_page=True)
-            if width == 390:
-                scroll = pg.evaluate("document.documentElement.scrollWidth")
-                assert scroll <= 390, f"the audit page scrolls sideways at 390 px ({scroll})"
-        pg.set_viewport_size({"width": 1280, "height": 900})
+        shoot_here(auditor, "auditor-audit-passed", "the audit page")
 
         # a record on chain, then its row altered in the read model: the next audit fails
         need_id, match_id = matched(st, a.county_a, a.org_a)
@@ -97,13 +84,7 @@ def test_the_auditor_runs_an_audit(
         expect(finding).to_contain_text("a served column differs from the chain")
         link = finding.locator("a")
         expect(link).to_have_attribute("href", f"/verify?id={record_id}")
-        for width in (1280, 390):
-            pg.set_viewport_size({"width": width, "height": 900})
-            pg.screenshot(path=str(ARTIFACTS / f"auditor-audit-failed-{width}.png"), full_page=True)
-            if width == 390:
-                scroll = pg.evaluate("document.documentElement.scrollWidth")
-                assert scroll <= 390, f"the findings scroll sideways at 390 px ({scroll})"
-        pg.set_viewport_size({"width": 1280, "height": 900})
+        shoot_here(auditor, "auditor-audit-failed", "the findings")
         link.focus()
         pg.keyboard.press("Enter")
         expect(pg).to_have_url(f"{base}/verify?id={record_id}")

@@ -46,6 +46,20 @@ TEXTS = [
 PID = "0x" + "ab" * 20 + "01" * 12
 
 
+def _node(script: str, data: Any) -> Any:
+    """Runs `script` (an ES module) in node with `data` as JSON on stdin; its JSON answer."""
+    done = subprocess.run(
+        [str(NODE), "--input-type=module", "-e", script],
+        input=json.dumps(data),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(done.stdout)
+
+
 def _need(title: str) -> dict[str, Any]:
     return {
         "county": COUNTY_A,
@@ -99,16 +113,7 @@ def test_js_messages_equal_the_ledgers() -> None:
         {"kind": "supply", "content": _supply(t), "project_id": PID, "org_code": ORG_CODE_A}
         for t in TEXTS
     ]
-    done = subprocess.run(
-        [str(NODE), "--input-type=module", "-e", SCRIPT],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=True,
-        timeout=60,
-    )
-    results = json.loads(done.stdout)
+    results = _node(SCRIPT, cases)
     assert len(results) == len(cases)
     for case, got in zip(cases, results, strict=True):
         kind = ProjectKind.NEED if case["kind"] == "need" else ProjectKind.SUPPLY
@@ -146,16 +151,7 @@ def test_js_batch_equals_the_ledgers(tmp_path: Path) -> None:
     ]
     header = "承诺编号 commitment_id,item,数量,单位 unit,交付日期 delivered_at,beneficiary"
     text = "\ufeff" + "\r\n".join([header, *rows]) + "\n"
-    done = subprocess.run(
-        [str(NODE), "--input-type=module", "-e", BATCH_SCRIPT],
-        input=json.dumps({"csv": text, "signer": signer}),
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=True,
-        timeout=60,
-    )
-    got = json.loads(done.stdout)
+    got = _node(BATCH_SCRIPT, {"csv": text, "signer": signer})
     path = tmp_path / "batch.csv"
     path.write_text(text, encoding="utf-8")
     parsed = parse_file(path)
@@ -168,16 +164,7 @@ def test_js_batch_equals_the_ledgers(tmp_path: Path) -> None:
 
     # a bad cell: the same row and column as the ledger's checker
     bad = text.replace(rows[5], rows[5].replace("斤,2025", "斤,2025-13-45x"), 1)
-    done = subprocess.run(
-        [str(NODE), "--input-type=module", "-e", BATCH_SCRIPT],
-        input=json.dumps({"csv": bad, "signer": signer}),
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=True,
-        timeout=60,
-    )
-    (problem,) = json.loads(done.stdout)["problems"]
+    (problem,) = _node(BATCH_SCRIPT, {"csv": bad, "signer": signer})["problems"]
     bad_path = tmp_path / "bad.csv"
     bad_path.write_text(bad, encoding="utf-8")
     (theirs,) = parse_file(bad_path).problems

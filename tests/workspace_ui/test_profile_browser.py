@@ -13,7 +13,7 @@ from typing import Any
 from ledger.workspace.models import OrgProfile
 from tests.factories import ORG_AUTHORITY, ORG_CODE_A, ORG_NAME_A, ChainEnv, LiveServer
 
-from .browserkit import ARTIFACTS, Role, needs_chromium, sync_api
+from .browserkit import ARTIFACTS, Role, expect, needs_chromium, shoot_here
 
 pytestmark = needs_chromium
 
@@ -31,16 +31,11 @@ def test_profile_signed_in_the_browser(
     svc: Any,
     tmp_path: Path,
 ) -> None:
-    expect = sync_api.expect
     base = live.url
     org = Role(browser, "profile", svc_env.actors.org_a, tmp_path)
     pg = org.page
     try:
-        org.goto(base + "/workspace")
-        pg.set_input_files("#import-file", str(org.keyfile))
-        pg.fill("#import-password", org.password)
-        pg.click("#import")
-        expect(pg.locator("#key-address")).to_have_text(svc_env.actors.org_a.address)
+        org.import_key(base)
 
         org.goto(base + "/workspace/org")
         org.unlock()
@@ -81,12 +76,7 @@ def test_profile_signed_in_the_browser(
             assert row.signer == svc_env.actors.org_a.address
 
         # the section as the organization left it, at both widths
-        for width in (1280, 390):
-            pg.set_viewport_size({"width": width, "height": 900})
-            section = pg.locator("section[aria-labelledby='profile-h']")
-            section.screenshot(path=str(ARTIFACTS / f"profile-workspace-{width}.png"))
-            if width == 390:
-                assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+        shoot_here(org, "profile-workspace", "the profile", "section[aria-labelledby='profile-h']")
 
         # the public page: titled by the chain's name, the signed profile beside its facts
         for width in (1280, 390):

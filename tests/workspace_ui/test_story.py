@@ -40,7 +40,9 @@ from tests.factories import LiveServer, Pump
 from .browserkit import (
     ARTIFACTS,
     Role,
+    expect,
     needs_chromium,
+    publish_supply,
     record_ids,
     run_audit,
     shoot,
@@ -88,22 +90,6 @@ def svc_env(own_chain: ChainEnv) -> ChainEnv:
     return own_chain
 
 
-def sign_in(role: Role, base: str) -> None:
-    role.goto(base + "/workspace")
-    role.unlock()
-    role.page.click("#sign-in")
-    role.confirm("登录", base)
-    sync_api.expect(role.page.locator("#session-status")).to_contain_text("已登录")
-
-
-def import_key(role: Role, base: str) -> None:
-    role.goto(base + "/workspace")
-    role.page.set_input_files("#import-file", str(role.keyfile))
-    role.page.fill("#import-password", role.password)
-    role.page.click("#import")
-    sync_api.expect(role.page.locator("#key-address")).to_have_text(role.account.address)
-
-
 def register(admin: Role, action: str, account: str, *expect_text: str, **fields: str) -> None:
     pg = admin.page
     pg.select_option("#g-action", action)
@@ -129,7 +115,6 @@ def test_the_story_in_the_browser(
     svc_env: ChainEnv,
     tmp_path: Path,
 ) -> None:
-    expect = sync_api.expect
     base = live.url
     a = svc_env.actors
     pump.start()
@@ -141,7 +126,7 @@ def test_the_story_in_the_browser(
     roles = (admin, county, org, auditor)
     try:
         # ---- 1. the civil-affairs office registers the county office and the organization
-        import_key(admin, base)
+        admin.import_key(base)
         mpg = admin.page
         admin.goto(base + "/workspace/civil")
         admin.unlock()
@@ -164,12 +149,8 @@ def test_the_story_in_the_browser(
         expect(mpg.locator("#registrations")).to_contain_text(COUNTY_NAME)
 
         # ---- 2. the county imports a need list: a bad cell blocks it until fixed
-        import_key(county, base)
-        sign_in(county, base)
+        county.start(base, "/workspace/county", COUNTY_NAME)
         pg = county.page
-        county.goto(base + "/workspace/county")
-        county.unlock()
-        expect(pg.locator("#key-role")).to_contain_text(COUNTY_NAME)
         deadline = (date.today() + timedelta(days=90)).isoformat()
         bad = tmp_path / "需求表-bad.csv"
         bad.write_text(need_list(deadline, bad_row=2), encoding="utf-8")
@@ -201,12 +182,8 @@ def test_the_story_in_the_browser(
 
         # ---- 3. 接单 on the rice need; the organization publishes a supply project, and the
         # county orders it (点单) for the farming need; each side accepts from its inbox
-        import_key(org, base)
-        sign_in(org, base)
+        org.start(base, "/workspace/org", ORG_NAME)
         opg = org.page
-        org.goto(base + "/workspace/org")
-        org.unlock()
-        expect(opg.locator("#key-role")).to_contain_text(ORG_NAME)
         rice = by_title[NEEDS[0][0]]
         opg.click("#needs-refresh")
         opg.click(f"#need-list button[data-need='{rice}']")
@@ -216,15 +193,7 @@ def test_the_story_in_the_browser(
         expect(opg.locator("#take-message")).to_contain_text("对接编号")
         take_id = opg.input_value("#c-match")
 
-        opg.fill("#s-title", SUPPLY_TITLE)
-        opg.fill("#s-desc", "化肥、种子与技术指导")
-        opg.check("#s-cat-1")
-        opg.fill("#s-regions", f"{COUNTY}")
-        opg.select_option("#s-kind", "funds")
-        opg.fill("#s-quantity", "30000")
-        opg.fill("#s-start", date.today().isoformat())
-        opg.fill("#s-end", (date.today() + timedelta(days=365)).isoformat())
-        opg.click("#supply-submit")
+        publish_supply(org, SUPPLY_TITLE, "化肥、种子与技术指导", [1], f"{COUNTY}", "30000")
         org.confirm(SUPPLY_TITLE, "¥30,000.00 元")
         expect(opg.locator("#supply-message")).to_contain_text("供给项目已发布")
         supply_id = re.findall(r"0x[0-9a-f]{64}", opg.locator("#supply-message").inner_text())[-1]
@@ -324,7 +293,7 @@ def test_the_story_in_the_browser(
         wait_confirmed(county, receipt_id)
 
         # ---- 6. the auditor flags the receipt's shortfall
-        import_key(auditor, base)
+        auditor.import_key(base)
         apg = auditor.page
         auditor.goto(base + "/workspace/audit")
         auditor.unlock()
@@ -337,7 +306,7 @@ def test_the_story_in_the_browser(
         wait_confirmed(auditor, record_ids(auditor)[0])
         # ... signs in and runs the audit over the chain and this database: it passes (the
         # shortfall and the flag are anomalies, not integrity findings)
-        sign_in(auditor, base)
+        auditor.sign_in(base)
         auditor.goto(base + "/workspace/audit")
         auditor.unlock()
         run_audit(auditor)

@@ -22,7 +22,16 @@ from eth_account import Account
 from tests.conftest import COUNTY_A, ORG_CODE_A, ChainEnv
 from tests.factories import LiveServer, Pump
 
-from .browserkit import ARTIFACTS, Role, needs_chromium, record_ids, shoot, sync_api, wait_confirmed
+from .browserkit import (
+    ARTIFACTS,
+    Role,
+    expect,
+    needs_chromium,
+    publish_supply,
+    record_ids,
+    shoot,
+    wait_confirmed,
+)
 
 pytestmark = needs_chromium
 
@@ -30,7 +39,6 @@ pytestmark = needs_chromium
 def test_create_backup_and_clear(browser: Any, live: LiveServer, tmp_path: Path) -> None:
     """A key made in the browser: its backup is a keystore v3 file that opens with the
     password (as `bangfu` opens one); clearing asks first and then removes it."""
-    expect = sync_api.expect
     role = Role(browser, "new", Account.create(), tmp_path)
     pg = role.page
     try:
@@ -70,7 +78,6 @@ def test_create_backup_and_clear(browser: Any, live: LiveServer, tmp_path: Path)
 def test_roles_in_the_browser(
     browser: Any, live: LiveServer, pump: Pump, svc_env: ChainEnv, tmp_path: Path
 ) -> None:
-    expect = sync_api.expect
     base = live.url
     a = svc_env.actors
     pump.start()
@@ -108,16 +115,10 @@ def test_roles_in_the_browser(
         pg.click("#clear-cancel")
         assert county.stored() == saved
         county.unlock()
-        pg.click("#sign-in")
-        county.confirm("登录", base)
-        expect(pg.locator("#session-status")).to_contain_text("已登录")
+        county.signed_in(base)
 
         for role in (org, auditor, admin):
-            role.goto(base + "/workspace")
-            role.page.set_input_files("#import-file", str(role.keyfile))
-            role.page.fill("#import-password", role.password)
-            role.page.click("#import")
-            expect(role.page.locator("#key-address")).to_have_text(role.account.address)
+            role.import_key(base)
 
         # ---- the county publishes a need: bad input first (inline errors, nothing sent)
         county.goto(base + "/workspace/county")
@@ -283,16 +284,14 @@ def test_roles_in_the_browser(
 
         # ---- the organization publishes a supply project; the county orders it (点单) for
         # its need and the organization accepts
-        opg.fill("#s-title", "冬季助学物资 winter school kits")
-        opg.fill("#s-desc", "为乡村小学提供冬季学习用品")
-        opg.check("#s-cat-2")
-        opg.check("#s-cat-10")
-        opg.fill("#s-regions", f"52, {COUNTY_A}")
-        opg.select_option("#s-kind", "funds")
-        opg.fill("#s-quantity", "50000")
-        opg.fill("#s-start", date.today().isoformat())
-        opg.fill("#s-end", (date.today() + timedelta(days=365)).isoformat())
-        opg.click("#supply-submit")
+        publish_supply(
+            org,
+            "冬季助学物资 winter school kits",
+            "为乡村小学提供冬季学习用品",
+            [2, 10],
+            f"52, {COUNTY_A}",
+            "50000",
+        )
         org.confirm("冬季助学物资", "¥50,000.00 元", "人才培育")
         expect(opg.locator("#supply-message")).to_contain_text("供给项目已发布")
         supply_id = opg.locator("#supply-message").inner_text().split(": ")[-1].strip()

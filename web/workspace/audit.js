@@ -5,8 +5,8 @@
 import { api, explain } from "./api.js";
 import { submit, noteHash, domain } from "./records.js";
 import { newNonce } from "./library.js";
-import { consent, section, requireWallet, signConfirmed, Cancelled, beijing, number } from "./sign.js";
-import { $, el, say, validate, busy, HEX32 } from "./ui.js";
+import { consent, section, domainSection, requireWallet, signConfirmed, Cancelled, beijing, number } from "./sign.js";
+import { $, el, say, validate, busy, attempt, HEX32 } from "./ui.js";
 import { track } from "./track.js";
 
 const AUDIT_TYPES = {
@@ -164,15 +164,7 @@ async function runAudit() {
   const d = typed.domain;
   const sections = [
     section(typed, "运行审计 Run an audit (AuditRun)"),
-    {
-      heading: "签名域 signing domain",
-      rows: [
-        ["账本 ledger", `${d.name} ${d.version}`],
-        ["链 chain id", String(d.chainId)],
-        ["合约 contract", d.verifyingContract],
-        ["签名者 signer", w.address],
-      ],
-    },
+    domainSection(d, w.address),
   ];
   const note = "审计只读取链上数据、数据库和证据文件，不改动任何记录；一次只运行一个审计。 The audit only reads the chain, the database and the evidence files and changes no record; one audit runs at a time.";
   if (!(await consent("运行审计 Run an audit", sections, note))) throw new Cancelled();
@@ -209,12 +201,8 @@ async function loadCheckpoints() {
 
 export function audit() {
   $("audit-run").addEventListener("click", (e) => {
-    busy(e.currentTarget, async () => {
-      try {
-        await runAudit();
-      } catch (exc) {
-        say("audit-message", explain(exc), "error");
-      }
+    attempt(e.currentTarget, "audit-message", async () => {
+      await runAudit();
     });
   });
   $("flag-form").addEventListener("submit", (e) => {
@@ -224,18 +212,14 @@ export function audit() {
       "f-note": (v) => ($("f-reason").value === "65535" && !v ? "选择“其他”时请写明原因 / explain the reason when it is “other”" : null),
     });
     if (!ok) return;
-    busy(e.submitter, async () => {
-      try {
-        const acc = await submit(
-          "flag",
-          { recordId: $("f-record").value.trim().toLowerCase(), reasonCode: Number($("f-reason").value), noteHash: noteHash($("f-note").value) },
-          { heading: "审计标记 Flag a record", note: "备注只以哈希上链；请另行保存备注原文。 Only the note's hash goes on chain; keep the note itself." },
-        );
-        say("flag-message", `标记已提交 Flag submitted: ${acc.record_id}`, "ok");
-        track(acc.record_id, "标记 flag", acc.status);
-      } catch (exc) {
-        say("flag-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "flag-message", async () => {
+      const acc = await submit(
+        "flag",
+        { recordId: $("f-record").value.trim().toLowerCase(), reasonCode: Number($("f-reason").value), noteHash: noteHash($("f-note").value) },
+        { heading: "审计标记 Flag a record", note: "备注只以哈希上链；请另行保存备注原文。 Only the note's hash goes on chain; keep the note itself." },
+      );
+      say("flag-message", `标记已提交 Flag submitted: ${acc.record_id}`, "ok");
+      track(acc.record_id, "标记 flag", acc.status);
     });
   });
   loadCheckpoints();

@@ -6,7 +6,7 @@ import { Transaction } from "ethers";
 import { api, explain } from "./api.js";
 import { consent, confirmAndSign, requireWallet, countyName, Cancelled } from "./sign.js";
 import { domain } from "./records.js";
-import { $, el, say, validate, busy, ADDRESS, ORG_CODE } from "./ui.js";
+import { $, el, say, validate, busy, attempt, ADDRESS, ORG_CODE } from "./ui.js";
 
 // The server's summary is keyed in Chinese; each key is shown with its English beside it.
 const SUMMARY_LABELS = {
@@ -75,14 +75,10 @@ function wireRegister() {
     }
     if (action === "register_org") Object.assign(body, { org_code: $("g-org").value.trim(), name: $("g-name").value.trim(), org_type: Number($("g-type").value), authority: $("g-authority").value.trim() });
     if (action === "register_auditor") body.name = $("g-name").value.trim();
-    busy(e.submitter, async () => {
-      try {
-        const out = await registration(body);
-        say("register-message", `已登记，区块 registered in block ${out.block_number}`, "ok");
-        await untilListed(body.account, true);
-      } catch (exc) {
-        say("register-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "register-message", async () => {
+      const out = await registration(body);
+      say("register-message", `已登记，区块 registered in block ${out.block_number}`, "ok");
+      await untilListed(body.account, true);
     });
   });
 }
@@ -162,18 +158,14 @@ function wireKeyCounties() {
       "kc-source": (v) => (v ? null : "请填写名单来源（文件号） / give the list's source (document number)"),
     });
     if (!ok) return;
-    busy(e.submitter, async () => {
-      try {
-        const version = (await loadKeyCounties()) + 1;
-        const message = { version, source: $("kc-source").value.trim(), counties: [...new Set(codes.map(Number))].sort((a, b) => a - b), expiry: Math.floor(Date.now() / 1000) + 600 };
-        const typed = { domain: await domain(), types: { KeyCountyList: [{ name: "version", type: "uint32" }, { name: "source", type: "string" }, { name: "counties", type: "uint32[]" }, { name: "expiry", type: "uint64" }] }, primaryType: "KeyCountyList", message };
-        const [signature] = await confirmAndSign("重点帮扶县名单 Key-county list", [typed]);
-        await api("PUT", "/api/v1/library/key-counties", { json: { message, signature } });
-        say("kc-message", `已载入第 ${version} 版 version ${version} loaded`, "ok");
-        loadKeyCounties();
-      } catch (exc) {
-        say("kc-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "kc-message", async () => {
+      const version = (await loadKeyCounties()) + 1;
+      const message = { version, source: $("kc-source").value.trim(), counties: [...new Set(codes.map(Number))].sort((a, b) => a - b), expiry: Math.floor(Date.now() / 1000) + 600 };
+      const typed = { domain: await domain(), types: { KeyCountyList: [{ name: "version", type: "uint32" }, { name: "source", type: "string" }, { name: "counties", type: "uint32[]" }, { name: "expiry", type: "uint64" }] }, primaryType: "KeyCountyList", message };
+      const [signature] = await confirmAndSign("重点帮扶县名单 Key-county list", [typed]);
+      await api("PUT", "/api/v1/library/key-counties", { json: { message, signature } });
+      say("kc-message", `已载入第 ${version} 版 version ${version} loaded`, "ok");
+      loadKeyCounties();
     });
   });
 }

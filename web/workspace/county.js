@@ -6,7 +6,7 @@ import { publishAll, propose, answer, needContent } from "./library.js";
 import { submit, noteHash } from "./records.js";
 import { domain } from "./records.js";
 import { countyName, CATEGORIES, yuan, number } from "./sign.js";
-import { $, el, say, validate, busy, fenOf, HEX32 } from "./ui.js";
+import { $, el, say, validate, busy, attempt, listPublished, fenOf, positiveAmount, HEX32 } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 
@@ -23,10 +23,7 @@ export function needChecks() {
     "n-mode-relief": () => (document.querySelector("input[name=mode]:checked") ? null : "请选择输血或造血 / choose relief (输血) or capacity (造血)"),
     "n-beneficiaries": (v) => (/^\d{1,8}$/.test(v) && Number(v) <= 10_000_000 ? null : "受益人数为 0 到 10,000,000 的整数 / beneficiaries: a whole number from 0 to 10,000,000"),
     "n-budget": (v) => (v === "" || fenOf(v) !== null ? null : "预算以元填写，最多两位小数 / the budget in 元, at most 2 decimals"),
-    "n-quantity": (v) => {
-      if (kind() === "funds") return fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0";
-      return /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "数量为正整数 / the quantity is a whole number above 0";
-    },
+    "n-quantity": (v) => positiveAmount(kind() === "funds", v, "数量为正整数 / the quantity is a whole number above 0"),
     "n-unit": (v) => (kind() === "goods" && !v ? "物资请填写单位（如 斤、套） / goods need a unit (斤, 套…)" : v.length > 16 ? "单位最多 16 字 / at most 16 characters" : null),
     "n-item": (v) => (v.length > 64 ? "物品名称最多 64 字 / at most 64 characters" : null),
     "n-deadline": (v) => {
@@ -79,14 +76,10 @@ function wireNeedForm() {
       say("need-message", "请先改正标出的字段，未发送任何内容。 Fix the marked fields first; nothing was sent.", "error");
       return;
     }
-    busy(e.submitter, async () => {
-      try {
-        const out = await publishAll("need", [needFromForm()], { domain: await domain() });
-        say("need-message", "需求已发布，正在上链。 The need is published; its anchor is on its way to the chain.", "ok");
-        showPublished(out, $("published"));
-      } catch (exc) {
-        say("need-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "need-message", async () => {
+      const out = await publishAll("need", [needFromForm()], { domain: await domain() });
+      say("need-message", "需求已发布，正在上链。 The need is published; its anchor is on its way to the chain.", "ok");
+      showPublished(out, $("published"));
     });
   });
 }
@@ -161,24 +154,15 @@ function supplyText(p) {
   return `${c.title} · ${p.org_code || ""} · ${cap}`;
 }
 
-async function loadSupply() {
-  const list = $("supply-list");
-  try {
-    const items = await api("GET", "/api/v1/library/projects?kind=supply&status=published&limit=50");
-    list.replaceChildren(
-      ...items.map((p) => {
-        const b = el("button", { type: "button", class: "small", text: "点单 Order", "data-supply": p.project_id });
-        b.addEventListener("click", () => {
-          $("o-supply").value = p.project_id;
-          $("o-need").focus();
-        });
-        return el("li", {}, el("span", { text: supplyText(p) + " " }), b);
-      }),
-    );
-    if (!items.length) list.replaceChildren(el("li", { text: "暂无已发布的供给项目 no published supply projects yet" }));
-  } catch (exc) {
-    list.replaceChildren(el("li", { text: explain(exc) }));
-  }
+function loadSupply() {
+  return listPublished("supply-list", "supply", "暂无已发布的供给项目 no published supply projects yet", (p) => {
+    const b = el("button", { type: "button", class: "small", text: "点单 Order", "data-supply": p.project_id });
+    b.addEventListener("click", () => {
+      $("o-supply").value = p.project_id;
+      $("o-need").focus();
+    });
+    return el("li", {}, el("span", { text: supplyText(p) + " " }), b);
+  });
 }
 
 function wireOrder() {
@@ -189,13 +173,9 @@ function wireOrder() {
       "o-supply": (v) => (HEX32.test(v) ? null : "供给编号为 0x 加 64 位十六进制 / a supply id is 0x and 64 hex digits"),
     });
     if (!ok) return;
-    busy(e.submitter, async () => {
-      try {
-        const m = await propose({ direction: "order", needId: $("o-need").value.trim(), supplyId: $("o-supply").value.trim(), note: $("o-note").value.trim() });
-        say("order-message", `点单已发出，等待社会组织答复。 Order sent; waiting for the organization. 对接编号 match ${m.match_id}`, "ok");
-      } catch (exc) {
-        say("order-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "order-message", async () => {
+      const m = await propose({ direction: "order", needId: $("o-need").value.trim(), supplyId: $("o-supply").value.trim(), note: $("o-note").value.trim() });
+      say("order-message", `点单已发出，等待社会组织答复。 Order sent; waiting for the organization. 对接编号 match ${m.match_id}`, "ok");
     });
   });
 }
@@ -206,7 +186,7 @@ function wireReceipt() {
     const funds = $("r-kind").value === "funds";
     const ok = validate({
       "r-delivery": (v) => (HEX32.test(v) ? null : "交付编号为 0x 加 64 位十六进制 / a delivery id is 0x and 64 hex digits"),
-      "r-quantity": (v) => (funds ? (fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0") : /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "签收数量为正整数 / a whole number above 0"),
+      "r-quantity": (v) => positiveAmount(funds, v, "签收数量为正整数 / a whole number above 0"),
     });
     if (!ok) return;
     busy(e.submitter, async () => {

@@ -3,7 +3,7 @@
 // match can also be answered by its id (what works before sign-in exists on a server).
 import { api, explain } from "./api.js";
 import { countyName, yuan, number, beijing } from "./sign.js";
-import { $, el, say, busy, validate, HEX32 } from "./ui.js";
+import { $, el, say, busy, attempt, validate, HEX32 } from "./ui.js";
 
 function qty(q, kind, unit) {
   return kind === "funds" || Number(kind) === 1 ? yuan(q) : `${number(q)} ${unit || ""}`.trim();
@@ -78,13 +78,9 @@ export function inbox({ answer, receipt }) {
       e.preventDefault();
       if (!validate({ "a-match": (v) => (HEX32.test(v) ? null : "对接编号为 0x 加 64 位十六进制 / a match id is 0x and 64 hex digits") })) return;
       const action = e.submitter && e.submitter.value === "decline" ? "decline" : "accept";
-      busy(e.submitter, async () => {
-        try {
-          const m = await answer($("a-match").value.trim(), action);
-          say("answer-message", `${action === "accept" ? "已接受 accepted" : "已拒绝 declined"}：${m.match_id}`, "ok");
-        } catch (exc) {
-          say("answer-message", explain(exc), "error");
-        }
+      attempt(e.submitter, "answer-message", async () => {
+        const m = await answer($("a-match").value.trim(), action);
+        say("answer-message", `${action === "accept" ? "已接受 accepted" : "已拒绝 declined"}：${m.match_id}`, "ok");
       });
     });
   }

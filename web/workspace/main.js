@@ -4,7 +4,7 @@
 import * as keys from "./keystore.js";
 import { api, explain, setCsrf, missingRoute } from "./api.js";
 import { confirmAndSign, loadCounties, countyName, beijing } from "./sign.js";
-import { $, say, busy, fieldError } from "./ui.js";
+import { $, say, busy, attempt, fieldError } from "./ui.js";
 import { county } from "./county.js";
 import { org } from "./org.js";
 import { civil } from "./civil.js";
@@ -114,15 +114,11 @@ function wireKeys() {
     const again = $("create-password2");
     fieldError(again, pw.value === again.value ? "" : "两次输入的口令不一致 / the passwords differ");
     if (pw.value !== again.value) return again.focus();
-    busy(e.submitter, async () => {
-      try {
-        const address = await keys.create(pw.value, progressTo("key-message"));
-        pw.value = again.value = "";
-        say("key-message", "已新建并加密保存。请立即下载备份。 Created and stored encrypted. Download a backup now.", "ok");
-        await unlocked(address);
-      } catch (exc) {
-        say("key-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "key-message", async () => {
+      const address = await keys.create(pw.value, progressTo("key-message"));
+      pw.value = again.value = "";
+      say("key-message", "已新建并加密保存。请立即下载备份。 Created and stored encrypted. Download a backup now.", "ok");
+      await unlocked(address);
     });
   });
   $("import-form")?.addEventListener("submit", (e) => {

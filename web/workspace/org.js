@@ -5,8 +5,8 @@
 import { api, explain, ApiError } from "./api.js";
 import { publishAll, propose, answer, supplyContent, newNonce } from "./library.js";
 import { submit, text32, noteHash, uploadEvidence, domain } from "./records.js";
-import { countyName, CATEGORIES, yuan, number, consent, signConfirmed, requireWallet, beijing, Cancelled } from "./sign.js";
-import { $, el, say, validate, busy, fenOf, HEX32, ORG_CODE, endOfDayBeijing, beijingSeconds } from "./ui.js";
+import { countyName, CATEGORIES, yuan, number, consent, domainSection, signConfirmed, requireWallet, beijing, Cancelled } from "./sign.js";
+import { $, el, say, validate, busy, attempt, listPublished, fenOf, positiveAmount, HEX32, ORG_CODE, endOfDayBeijing, beijingSeconds } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 import { ZeroHash } from "ethers";
@@ -15,10 +15,7 @@ import { wireBatch } from "./batch.js";
 const KIND_NUMBER = { funds: 1, goods: 2, service: 3 };
 const UNIT = { funds: "fen", service: "hour" };
 
-function amount(kindId, v) {
-  if ($(kindId).value === "funds") return fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0";
-  return /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "数量为正整数 / a whole number above 0";
-}
+const amount = (kindId, v) => positiveAmount($(kindId).value === "funds", v);
 
 const quantityOf = (kindId, v) => ($(kindId).value === "funds" ? fenOf(v) : Number(v));
 
@@ -46,24 +43,20 @@ function wireSupply() {
       say("supply-message", "请先改正标出的字段，未发送任何内容。 Fix the marked fields first; nothing was sent.", "error");
       return;
     }
-    busy(e.submitter, async () => {
-      try {
-        const kind = $("s-kind").value;
-        const content = supplyContent({
-          title: $("s-title").value.trim(),
-          description: $("s-desc").value.trim(),
-          categories: cats,
-          regions,
-          capacity: [{ kind, quantity: quantityOf("s-kind", $("s-quantity").value.trim()), unit: $("s-unit").value.trim(), item: $("s-item").value.trim() }],
-          period_start: $("s-start").value,
-          period_end: $("s-end").value,
-        });
-        const [p] = await publishAll("supply", [content], { domain: await domain(), orgCode: $("s-org").value.trim() });
-        say("supply-message", `供给项目已发布 Supply project published: ${p.project_id}`, "ok");
-        track(p.anchor_id, "供给上链 supply anchor", p.record_status);
-      } catch (exc) {
-        say("supply-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "supply-message", async () => {
+      const kind = $("s-kind").value;
+      const content = supplyContent({
+        title: $("s-title").value.trim(),
+        description: $("s-desc").value.trim(),
+        categories: cats,
+        regions,
+        capacity: [{ kind, quantity: quantityOf("s-kind", $("s-quantity").value.trim()), unit: $("s-unit").value.trim(), item: $("s-item").value.trim() }],
+        period_start: $("s-start").value,
+        period_end: $("s-end").value,
+      });
+      const [p] = await publishAll("supply", [content], { domain: await domain(), orgCode: $("s-org").value.trim() });
+      say("supply-message", `供给项目已发布 Supply project published: ${p.project_id}`, "ok");
+      track(p.anchor_id, "供给上链 supply anchor", p.record_status);
     });
   });
 }
@@ -158,15 +151,7 @@ function wireProfile() {
               ["随机数 nonce", message.nonce, "nonce"],
             ],
           },
-          {
-            heading: "签名域 signing domain",
-            rows: [
-              ["账本 ledger", `${d.name} ${d.version}`],
-              ["链 chain id", String(d.chainId)],
-              ["合约 contract", d.verifyingContract],
-              ["签名者 signer", w.address],
-            ],
-          },
+          domainSection(d, w.address),
         ]);
         if (!confirmed) throw new Cancelled();
         const signature = await signConfirmed(typed);
@@ -192,25 +177,16 @@ function needText(p) {
   return `${c.title} · ${countyName(c.county)} · ${res} · 截止 until ${c.deadline}`;
 }
 
-async function loadNeeds() {
-  const list = $("need-list");
-  try {
-    const items = await api("GET", "/api/v1/library/projects?kind=need&status=published&limit=50");
-    list.replaceChildren(
-      ...items.map((p) => {
-        const b = el("button", { type: "button", class: "small", text: "接单 Take", "data-need": p.project_id });
-        b.addEventListener("click", () => {
-          $("t-need").value = p.project_id;
-          $("c-need").value = p.project_id;
-          $("t-note").focus();
-        });
-        return el("li", { "data-need": p.project_id }, el("span", { text: needText(p) + " " }), b);
-      }),
-    );
-    if (!items.length) list.replaceChildren(el("li", { text: "暂无已发布的需求 no published needs yet" }));
-  } catch (exc) {
-    list.replaceChildren(el("li", { text: explain(exc) }));
-  }
+function loadNeeds() {
+  return listPublished("need-list", "need", "暂无已发布的需求 no published needs yet", (p) => {
+    const b = el("button", { type: "button", class: "small", text: "接单 Take", "data-need": p.project_id });
+    b.addEventListener("click", () => {
+      $("t-need").value = p.project_id;
+      $("c-need").value = p.project_id;
+      $("t-note").focus();
+    });
+    return el("li", { "data-need": p.project_id }, el("span", { text: needText(p) + " " }), b);
+  });
 }
 
 function wireTake() {
@@ -222,15 +198,11 @@ function wireTake() {
       "s-org": (v) => (ORG_CODE.test(v) ? null : "请在上方填写本组织的统一社会信用代码 / enter your credit code above"),
     });
     if (!ok) return;
-    busy(e.submitter, async () => {
-      try {
-        const m = await propose({ direction: "take", needId: $("t-need").value.trim(), orgCode: $("s-org").value.trim(), note: $("t-note").value.trim() });
-        say("take-message", `接单已发出，等待县里答复。 Taken; waiting for the county. 对接编号 match ${m.match_id}`, "ok");
-        $("c-match").value = m.match_id;
-        $("c-need").value = m.need_id;
-      } catch (exc) {
-        say("take-message", explain(exc), "error");
-      }
+    attempt(e.submitter, "take-message", async () => {
+      const m = await propose({ direction: "take", needId: $("t-need").value.trim(), orgCode: $("s-org").value.trim(), note: $("t-note").value.trim() });
+      say("take-message", `接单已发出，等待县里答复。 Taken; waiting for the county. 对接编号 match ${m.match_id}`, "ok");
+      $("c-match").value = m.match_id;
+      $("c-need").value = m.need_id;
     });
   });
 }
@@ -284,39 +256,35 @@ function wireDelivery() {
     const funds = $("d-kind").value === "funds";
     const ok = validate({
       "d-commitment": (v) => (HEX32.test(v) ? null : "承诺编号为 0x 加 64 位十六进制 / a commitment id is 0x and 64 hex digits"),
-      "d-quantity": (v) => (funds ? (fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0") : /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : "数量为正整数 / a whole number above 0"),
+      "d-quantity": (v) => positiveAmount(funds, v),
       "d-at": (v) => (!v ? "请填写交付时间 / enter when it was delivered" : beijingSeconds(v) > Date.now() / 1000 + 300 ? "交付时间不能在将来 / the delivery time cannot be in the future" : null),
       "d-beneficiaries": (v) => (/^\d{1,9}$/.test(v) ? null : "受益人数为整数 / a whole number"),
     });
     if (!ok) return;
-    busy(e.submitter, async () => {
-      try {
-        const file = $("d-file").files[0];
-        let evidence = ZeroHash;
-        if (file) {
-          say("delivery-message", "正在计算文件 SHA-256… computing the file's SHA-256…", "busy");
-          const up = await uploadEvidence(file, $("d-public").checked);
-          evidence = up.sha256;
-          $("d-hash").textContent = `SHA-256 ${up.sha256}${up.stored ? "" : "（此服务器尚不保存文件，仅记录哈希 this server does not store files yet: only the hash is recorded）"}`;
-        }
-        const q = $("d-quantity").value.trim();
-        const acc = await submit(
-          "delivery",
-          {
-            commitmentId: $("d-commitment").value.trim().toLowerCase(),
-            quantity: funds ? fenOf(q) : Number(q),
-            deliveredAt: beijingSeconds($("d-at").value),
-            evidenceHash: evidence,
-            beneficiaryCount: Number($("d-beneficiaries").value.trim()),
-            beneficiaryRoot: ZeroHash,
-          },
-          { heading: "交付 Delivery", note: funds ? "数量以分计：100 分 = 1 元。 The quantity is in fen: 100 fen = 1 元." : "" },
-        );
-        say("delivery-message", `交付已提交 Delivery submitted: ${acc.record_id}`, "ok");
-        track(acc.record_id, "交付 delivery", acc.status);
-      } catch (exc) {
-        say("delivery-message", explain(exc), "error");
+    attempt(e.submitter, "delivery-message", async () => {
+      const file = $("d-file").files[0];
+      let evidence = ZeroHash;
+      if (file) {
+        say("delivery-message", "正在计算文件 SHA-256… computing the file's SHA-256…", "busy");
+        const up = await uploadEvidence(file, $("d-public").checked);
+        evidence = up.sha256;
+        $("d-hash").textContent = `SHA-256 ${up.sha256}${up.stored ? "" : "（此服务器尚不保存文件，仅记录哈希 this server does not store files yet: only the hash is recorded）"}`;
       }
+      const q = $("d-quantity").value.trim();
+      const acc = await submit(
+        "delivery",
+        {
+          commitmentId: $("d-commitment").value.trim().toLowerCase(),
+          quantity: funds ? fenOf(q) : Number(q),
+          deliveredAt: beijingSeconds($("d-at").value),
+          evidenceHash: evidence,
+          beneficiaryCount: Number($("d-beneficiaries").value.trim()),
+          beneficiaryRoot: ZeroHash,
+        },
+        { heading: "交付 Delivery", note: funds ? "数量以分计：100 分 = 1 元。 The quantity is in fen: 100 fen = 1 元." : "" },
+      );
+      say("delivery-message", `交付已提交 Delivery submitted: ${acc.record_id}`, "ok");
+      track(acc.record_id, "交付 delivery", acc.status);
     });
   });
 }

@@ -342,23 +342,27 @@ export async function signConfirmed(typed) {
   return w.signTypedData(typed.domain, bare(typed.types), typed.message);
 }
 
+/** The signing-domain section every confirmation ends with: which ledger, chain and
+ * contract the signature is bound to, and by whom. */
+export function domainSection(domain, signer) {
+  return {
+    heading: "签名域 signing domain",
+    rows: [
+      ["账本 ledger", `${domain.name} ${domain.version}`],
+      ["链 chain id", String(domain.chainId)],
+      ["合约 contract", domain.verifyingContract],
+      ["签名者 signer", signer],
+    ],
+  };
+}
+
 /** One confirmation for a list of typed-data documents; then all are signed, in order.
  * `extra` lists further sections shown (e.g. what will be signed after the server answers). */
 export async function confirmAndSign(heading, typedList, { note = "", extra = [] } = {}) {
   const w = requireWallet();
   const domain = typedList[0] && typedList[0].domain;
   const sections = [...typedList.map((t) => section(t)), ...extra];
-  if (domain) {
-    sections.push({
-      heading: "签名域 signing domain",
-      rows: [
-        ["账本 ledger", `${domain.name} ${domain.version}`],
-        ["链 chain id", String(domain.chainId)],
-        ["合约 contract", domain.verifyingContract],
-        ["签名者 signer", w.address],
-      ],
-    });
-  }
+  if (domain) sections.push(domainSection(domain, w.address));
   if (!(await consent(heading, sections, note))) throw new Cancelled();
   const out = [];
   for (const t of typedList) out.push(await w.signTypedData(t.domain, bare(t.types), t.message));

@@ -1,5 +1,7 @@
 // Small DOM helpers for the workspaces: text only (no innerHTML), bilingual status lines,
 // inline field errors tied to their inputs (aria-invalid + aria-describedby).
+import { api, explain } from "./api.js";
+
 export const $ = (id) => document.getElementById(id);
 
 export function el(tag, attrs = {}, ...children) {
@@ -59,6 +61,30 @@ export function validate(checks) {
 }
 
 /** Busy state for a button while `fn` runs. */
+/** Fills the list `listId` with the published library projects of `kind`, `row(p)` making
+ * each item; `empty` says there are none, and a failed read is explained in the list. */
+export async function listPublished(listId, kind, empty, row) {
+  const list = $(listId);
+  try {
+    const items = await api("GET", `/api/v1/library/projects?kind=${kind}&status=published&limit=50`);
+    list.replaceChildren(...items.map(row));
+    if (!items.length) list.replaceChildren(el("li", { text: empty }));
+  } catch (exc) {
+    list.replaceChildren(el("li", { text: explain(exc) }));
+  }
+}
+
+/** `busy`, and a failure of `fn` explained (code and bilingual text) in `messageId`. */
+export function attempt(button, messageId, fn) {
+  return busy(button, async () => {
+    try {
+      await fn();
+    } catch (exc) {
+      say(messageId, explain(exc), "error");
+    }
+  });
+}
+
 export async function busy(button, fn) {
   if (button) button.disabled = true;
   try {
@@ -73,6 +99,13 @@ export function fenOf(text) {
   const m = /^(\d{1,13})(?:\.(\d{1,2}))?$/.exec(String(text).replaceAll(",", "").trim());
   if (!m) return null;
   return Number(m[1]) * 100 + Number((m[2] || "").padEnd(2, "0"));
+}
+
+/** A quantity check for validate(): 元 above 0 for funds, else a whole number above 0 (with the
+ * `whole` message when it is not). */
+export function positiveAmount(funds, v, whole = "数量为正整数 / a whole number above 0") {
+  if (funds) return fenOf(v) > 0 ? null : "金额以元填写，大于 0 / the amount in 元, above 0";
+  return /^\d{1,15}$/.test(v) && Number(v) > 0 ? null : whole;
 }
 
 export const HEX32 = /^0x[0-9a-fA-F]{64}$/;
