@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ledger.workspace.models import OrgProfile
 from tests.factories import ORG_AUTHORITY, ORG_CODE_A, ORG_NAME_A, ChainEnv, LiveServer
 
@@ -22,6 +24,13 @@ DESCRIPTION = "贵州乡村发展基金会在黔西南州开展产业帮扶、�
 
 def _puts(role: Role) -> list[Any]:
     return [r for r in role.requests if r.method == "PUT" and "/profile" in r.url]
+
+
+@pytest.fixture
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """A chain of this module's own: the portal names an organization by its latest
+    registration, and other modules re-register and revoke the shared chain's keys."""
+    return own_chain
 
 
 def test_profile_signed_in_the_browser(
