@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
@@ -10,10 +12,17 @@ from fastapi.responses import Response, StreamingResponse
 from api.deps import ReadSessionDep, ServiceDep
 from api.schemas import ORG_OR_ADDRESS, text_body
 from api.schemas import PERIOD as PERIOD_PATTERN
-from ledger.core.errors import NotFoundError
+from ledger.core.errors import LedgerError, NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
-from ledger.export.snapshot import load_key_counties, load_snapshot, parse_period
+from ledger.export.report import build_report
+from ledger.export.report_files import write_report
+from ledger.export.snapshot import (
+    check_against_chain,
+    load_key_counties,
+    load_snapshot,
+    parse_period,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["reports 报告"])
 
@@ -80,3 +89,58 @@ def export_iati(session: ReadSessionDep, period: str = PERIOD) -> Response:
             code="nothing_to_export",
         )
     return Response(iati.export(snap), media_type="application/xml")
+
+
+#: The report's two downloadable forms: the PDF a provincial office sends, the XLSX of its tables.
+REPORT_FILES = {
+    "pdf": ("report.pdf", "application/pdf"),
+    "xlsx": ("figures.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
+
+
+@router.get(
+    "/reports/periodic.{fmt}",
+    summary="定期报告 Periodic report of a period (PDF, or its tables as XLSX)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the report as `bangfu report` writes it",
+            "content": {
+                media: {"schema": {"type": "string"}} for _, media in REPORT_FILES.values()
+            },
+        }
+    },
+)
+def periodic_report(
+    fmt: Literal["pdf", "xlsx"],
+    service: ServiceDep,
+    period: str = Query(
+        ...,
+        max_length=40,
+        description="2026-Q3, 2026-07, 2026-H1 or 2026",
+        json_schema_extra={"pattern": PERIOD_PATTERN},
+    ),
+    province: int | None = Query(None, ge=11, le=82, description="2-digit province code, e.g. 52"),
+) -> Response:
+    """The periodic report (定期报告) of `period`, as `bangfu report` makes it: the read model
+    at the period's end, compared with the contract's log root at that block."""
+    p = parse_period(period)
+    with service.db.read() as session:
+        snap = load_snapshot(session, p.end, province=province)
+        keys = load_key_counties(None, session)
+    try:
+        verified: bool | None = check_against_chain(snap, service.ledger())
+    except LedgerError:
+        verified = None  # the chain is unreachable: the report says it was not compared
+    report = build_report(snap, p, key_counties=keys, chain_verified=verified)
+    name, media = REPORT_FILES[fmt]
+    with tempfile.TemporaryDirectory(prefix="bangfu-report-") as out:
+        data = write_report(report, Path(out))[name].read_bytes()
+    where = f"-{province}" if province else ""
+    return Response(
+        data,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="bangfu-report{where}-{p.label}.{fmt}"'
+        },
+    )

@@ -6,6 +6,7 @@ reads; it never sees a key or a password."""
 from __future__ import annotations
 
 import functools
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
@@ -21,6 +22,8 @@ from ledger.library.regions import counties
 from ledger.relayer.lookups import current_roles
 
 router = APIRouter(tags=["workspace 工作台"], include_in_schema=False)
+#: Asia/Shanghai: a fixed UTC+8 (China has kept no daylight saving time since 1991).
+BEIJING = timezone(timedelta(hours=8))
 
 PAGES = {
     "county": ("县乡村振兴部门工作台", "County office workspace"),
@@ -42,8 +45,15 @@ def _page(request: Request, L: Any, name: str, **ctx: Any) -> HTMLResponse:
         page=name,
         title_zh=zh,
         title_en=en,
+        default_period=last_quarter(datetime.now(BEIJING)),
         **ctx,
     )
+
+
+def last_quarter(now: datetime) -> str:
+    """The last complete quarter at `now` (the periodic report's usual period), e.g. 2026-Q3."""
+    q = (now.month - 1) // 3  # the current quarter's index: the last complete one is q
+    return f"{now.year}-Q{q}" if q else f"{now.year - 1}-Q4"
 
 
 @router.get("/workspace", response_class=HTMLResponse)

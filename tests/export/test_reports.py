@@ -354,6 +354,23 @@ def test_api_routes(demo: Demo) -> None:
     assert client.get("/api/v1/exports/people.csv").status_code == 422
     r = client.get("/api/v1/exports/iati.xml", params={"period": "2030-Q3"})
     assert r.status_code == 200 and b'version="2.03"' in r.content
+    # the periodic report as the civil-affairs workspace downloads it: the PDF, and its tables
+    url = "/api/v1/reports/periodic"
+    r = client.get(f"{url}.pdf", params={"period": "2030-Q3", "province": 52})
+    assert r.status_code == 200 and r.content.startswith(b"%PDF"), r.text[:300]
+    assert r.headers["content-disposition"] == (
+        'attachment; filename="bangfu-report-52-2030-Q3.pdf"'
+    )
+    r = client.get(f"{url}.xlsx", params={"period": "2030-Q3", "province": 52})
+    assert r.status_code == 200 and r.content.startswith(b"PK")
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(r.content))
+    assert {"totals", "key_counties", "organizations"} <= set(book.sheetnames), book.sheetnames
+    r = client.get(f"{url}.pdf", params={"period": "2030-Q9"})
+    assert r.status_code == 400 and r.json()["code"] == "bad_period"
+    assert client.get(f"{url}.pdf").status_code == 422  # a period is required
+    assert client.get(f"{url}.doc", params={"period": "2030"}).status_code in (404, 422)
 
 
 def test_report_files_and_cli(demo: Demo, tmp_path: Path) -> None:

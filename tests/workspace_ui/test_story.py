@@ -147,6 +147,14 @@ def test_the_story_in_the_browser(
         )
         expect(mpg.locator("#registrations")).to_contain_text(ORG_NAME, timeout=60_000)
         expect(mpg.locator("#registrations")).to_contain_text(COUNTY_NAME)
+        # the periodic report of a period, downloaded from the same page (PDF)
+        mpg.fill("#rp-period", str(date.today().year))
+        mpg.fill("#rp-province", "52")
+        with mpg.expect_download() as info:
+            mpg.click("#report-pdf")
+        report = Path(info.value.path()).read_bytes()
+        assert report.startswith(b"%PDF")
+        assert info.value.suggested_filename == f"bangfu-report-52-{date.today().year}.pdf"
 
         # ---- 2. the county imports a need list: a bad cell blocks it until fixed
         county.start(base, "/workspace/county", COUNTY_NAME)
