@@ -21,6 +21,10 @@ PAGES = ["", "/county", "/org", "/civil", "/audit"]
 TIMEOUT = 60_000
 
 expect = sync_api.expect
+# An assertion waits as long as an action does: on a loaded 2-core machine (two xdist workers,
+# anvil, the relayer and chromium) decrypting and storing a key can take longer than
+# Playwright's default 5 s.
+expect.set_options(timeout=TIMEOUT)
 __all__ = ["needs_chromium", "sync_api"]
 
 
