@@ -6,7 +6,7 @@ reads; it never sees a key or a password."""
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from eth_utils import is_address, to_checksum_address
@@ -18,12 +18,11 @@ from api.problems import problem
 from api.routers.portal import PageLang
 from api.web import render
 from ledger.core import codes
+from ledger.core.fields import BEIJING
 from ledger.library.regions import counties
 from ledger.relayer.lookups import current_roles
 
 router = APIRouter(tags=["workspace 工作台"], include_in_schema=False)
-#: Asia/Shanghai: a fixed UTC+8 (China has kept no daylight saving time since 1991).
-BEIJING = timezone(timedelta(hours=8))
 
 PAGES = {
     "county": ("县乡村振兴部门工作台", "County office workspace"),

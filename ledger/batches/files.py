@@ -10,16 +10,16 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ledger.core.fields import BEIJING
 from ledger.core.lines import DeliveryLine, pseudonym
 from ledger.core.records import MAX_BATCH_COMMITMENTS
 
 __all__ = [
     "COLUMNS",
-    "CST",
     "MAX_BATCH_LINES",
     "MAX_COMMITMENTS",
     "MAX_ITEM_CHARS",
@@ -42,7 +42,6 @@ MAX_ITEM_CHARS = 100
 MAX_UNIT_BYTES = 32
 EARLIEST = int(datetime(2015, 1, 1, tzinfo=UTC).timestamp())
 #: Dates without a time are days in China Standard Time.
-CST = timezone(timedelta(hours=8))
 
 #: Columns of a batch file: key → (Chinese name, English description). Header cells may be
 #: the key, the Chinese name, or both ("数量 quantity").
@@ -127,10 +126,10 @@ def parse_time(value: str, *, now: float | None = None) -> int:
             ts = int(text)
         elif len(text) == 10:
             d = date.fromisoformat(text)
-            ts = int(datetime(d.year, d.month, d.day, tzinfo=CST).timestamp())
+            ts = int(datetime(d.year, d.month, d.day, tzinfo=BEIJING).timestamp())
         else:
             dt = datetime.fromisoformat(text)
-            ts = int((dt if dt.tzinfo else dt.replace(tzinfo=CST)).timestamp())
+            ts = int((dt if dt.tzinfo else dt.replace(tzinfo=BEIJING)).timestamp())
     except ValueError:
         raise _Bad(
             "delivered_at", "bad_date", f"delivered_at {text!r} is not YYYY-MM-DD or Unix seconds"

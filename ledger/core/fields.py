@@ -7,7 +7,7 @@ The contract checks the same rules; `ledger.core.records` builds records from th
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta, timezone
 from enum import IntEnum
 from typing import Any
 
@@ -15,6 +15,7 @@ from ledger.core import codes
 from ledger.core.errors import RecordError
 
 __all__ = [
+    "BEIJING",
     "CATEGORIES",
     "CATEGORY_EN",
     "MAX_TITLE_BYTES",
@@ -36,6 +37,10 @@ __all__ = [
     "valid_date_code",
     "valid_title",
 ]
+
+#: Beijing time (Asia/Shanghai): a fixed UTC+8, as China has kept no daylight saving time since
+#: 1991. Dates a person enters or reads are in it; stored times stay UTC.
+BEIJING = timezone(timedelta(hours=8), "CST")
 
 #: A project title's bound in UTF-8 bytes (the contract's MAX_TITLE_BYTES).
 MAX_TITLE_BYTES = 200

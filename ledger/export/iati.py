@@ -19,8 +19,8 @@ from pathlib import Path
 from lxml import etree
 
 from ledger.core.errors import IatiError
-from ledger.core.fields import CATEGORIES, CATEGORY_EN, ResourceKind
-from ledger.export.snapshot import CST, Snapshot
+from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN, ResourceKind
+from ledger.export.snapshot import Snapshot
 
 DATA = Path(__file__).parent / "data"
 SCHEMA_DIR = DATA / "iati-2.03"
@@ -56,7 +56,7 @@ def org_ref(code: str) -> str:
 
 
 def _date(t: int) -> str:
-    return datetime.fromtimestamp(t, CST).date().isoformat()
+    return datetime.fromtimestamp(t, BEIJING).date().isoformat()
 
 
 def _narr(parent: etree._Element, tag: str, *texts: tuple[str, str | None]) -> etree._Element:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.core.errors import LedgerError
-from ledger.core.fields import CATEGORIES, CATEGORY_EN, ResourceKind
-from ledger.export.snapshot import CST, Period, Snapshot, records_root
+from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN, ResourceKind
+from ledger.export.snapshot import Period, Snapshot, records_root
 from ledger.store.queries.totals import Triple, tally
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -35,7 +35,7 @@ def yuan(fen: int) -> str:
 
 
 def _date(t: int) -> str:
-    return datetime.fromtimestamp(t, CST).date().isoformat()
+    return datetime.fromtimestamp(t, BEIJING).date().isoformat()
 
 
 def _pct(num: int, den: int) -> str:
@@ -148,7 +148,7 @@ def _category_name(code: int) -> str:
 
 def _months(period: Period) -> list[tuple[str, Period]]:
     """Calendar months of the period, or the 12 months to the cut-off for long periods."""
-    end = datetime.fromtimestamp(period.end, CST)
+    end = datetime.fromtimestamp(period.end, BEIJING)
     year, month = end.year, end.month
     if end.day == 1 and end.hour == 0 and end.minute == 0 and end.second == 0:
         month -= 1
@@ -156,9 +156,9 @@ def _months(period: Period) -> list[tuple[str, Period]]:
     for _ in range(12):
         if month < 1:
             year, month = year - 1, 12
-        start = int(datetime(year, month, 1, tzinfo=CST).timestamp())
+        start = int(datetime(year, month, 1, tzinfo=BEIJING).timestamp())
         ny, nm = (year + 1, 1) if month == 12 else (year, month + 1)
-        stop = int(datetime(ny, nm, 1, tzinfo=CST).timestamp())
+        stop = int(datetime(ny, nm, 1, tzinfo=BEIJING).timestamp())
         label = f"{year}-{month:02d}"
         months.append((label, Period(label, start, min(stop, period.end))))
         if start <= period.start:

@@ -13,8 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ledger.core.fields import BEIJING
 from ledger.export.report import TEMPLATES, Report
-from ledger.export.snapshot import CST
 
 
 def write_tables(report: Report, out: Path) -> list[Path]:
@@ -77,7 +77,7 @@ def _meta(report: Report) -> dict[str, Any]:
     return {
         "period": report.period.label,
         "period_start": f"{report.period.start_date} 00:00 UTC+8",
-        "cutoff": f"{datetime.fromtimestamp(report.period.end, CST).isoformat()}",
+        "cutoff": f"{datetime.fromtimestamp(report.period.end, BEIJING).isoformat()}",
         "cutoff_unix": report.period.end,
         "province": report.province or "all",
         "log_size": report.log_size,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from ledger.core import codes
 from ledger.core.errors import LedgerError, PeriodError
+from ledger.core.fields import BEIJING
 from ledger.core.merkle import MerkleTree, leaf_hash, root
 from ledger.library.models import KeyCounty
 from ledger.store import models
 from ledger.store.queries.orgs import org_codes, org_names
 
 #: Periods are calendar periods in China Standard Time (UTC+8, no daylight saving).
-CST = timezone(timedelta(hours=8), "CST")
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,16 @@ class Period:
 
     @property
     def start_date(self) -> str:
-        return datetime.fromtimestamp(self.start, CST).date().isoformat()
+        return datetime.fromtimestamp(self.start, BEIJING).date().isoformat()
 
     @property
     def last_date(self) -> str:
         """The last calendar day inside the period."""
-        return (datetime.fromtimestamp(self.end, CST) - timedelta(seconds=1)).date().isoformat()
+        return (datetime.fromtimestamp(self.end, BEIJING) - timedelta(seconds=1)).date().isoformat()
 
 
 def _ts(d: date) -> int:
-    return int(datetime(d.year, d.month, d.day, tzinfo=CST).timestamp())
+    return int(datetime(d.year, d.month, d.day, tzinfo=BEIJING).timestamp())
 
 
 def _month_start(year: int, month: int) -> date:

@@ -17,7 +17,7 @@ import unicodedata
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
 from typing import Any
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core import codes
 from ledger.core.errors import LibraryError
-from ledger.core.fields import CATEGORIES, CATEGORY_EN
+from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN
 from ledger.library import ownership, pii
 from ledger.library.content import MAX_QUANTITY, MAX_TITLE_BYTES, NeedContent
 from ledger.library.regions import require_county
@@ -59,7 +59,6 @@ MAX_XLSX_UNPACKED = 20_000_000
 #: Cells read per row: columns beyond the known ones are never looked at.
 MAX_COLUMNS = 40
 #: Dates without a time are days in China Standard Time.
-CST = timezone(timedelta(hours=8))
 
 #: Columns of a need list: key → (Chinese header, English header, what to write). A header
 #: cell may be the Chinese name, the English one, the key or both ("标题 title").
@@ -596,7 +595,7 @@ def parse_need_list(
             f"a list holds at most {MAX_ROWS} needs",
             code=codes.FILE_TOO_LARGE,
         )
-    today = today or datetime.now(CST).date()
+    today = today or datetime.now(BEIJING).date()
     fmt = _format(name, data)
     out = NeedList(county=county_code)
     header: list[str | None] | None = None
@@ -768,7 +767,7 @@ def _header_cells() -> list[str]:
 
 def template_csv(today: date | None = None) -> bytes:
     """The need-list template as CSV UTF-8 with a BOM (so Excel reads the Chinese)."""
-    example = _example(today or datetime.now(CST).date())
+    example = _example(today or datetime.now(BEIJING).date())
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(_header_cells())
@@ -784,7 +783,7 @@ def template_xlsx(today: date | None = None) -> bytes:
     from openpyxl.styles import Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    example = _example(today or datetime.now(CST).date())
+    example = _example(today or datetime.now(BEIJING).date())
     book = Workbook()
     sheet = book.active
     assert sheet is not None

@@ -8,12 +8,13 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from ledger.core.errors import RecordError
 from ledger.core.fields import (
+    BEIJING,
     FlagReason,
     ProjectKind,
     ResourceKind,
@@ -34,7 +35,6 @@ _NAMED: dict[str, dict[str, int]] = {
 }
 _TIME_FIELDS = ("dueDate", "deliveredAt")
 #: Dates without a zone are Beijing time, the time of the offices that enter them.
-_CHINA = timezone(timedelta(hours=8))
 
 
 def _camel(name: str) -> str:
@@ -78,7 +78,7 @@ def _loose_uint(value: Any, name: str) -> Any:
                 field=name,
             ) from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=_CHINA)
+            moment = moment.replace(tzinfo=BEIJING)
         return int(moment.timestamp())
     choices = f"; or one of: {', '.join(_NAMED[name])}" if name in _NAMED else ""
     raise RecordError(f"{name} must be a whole number{choices}", code="bad_type", field=name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, false, or_, select
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.eip712 import Domain
 from ledger.core.errors import RegionError
-from ledger.core.fields import ProjectKind, ResourceKind
+from ledger.core.fields import BEIJING, ProjectKind, ResourceKind
 from ledger.core.records import Kind
 from ledger.library import auth, matching, messages, regions
 from ledger.library.models import LibraryMatch, LibraryProject
@@ -26,7 +26,6 @@ from ledger.workspace.models import EvidenceFile
 from ledger.workspace.signin import roles_of
 
 ZERO32 = "0x" + "00" * 32
-BEIJING = timezone(timedelta(hours=8))
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.fields import FlagReason, ResourceKind, text32
+from ledger.core.fields import BEIJING, FlagReason, ResourceKind, text32
 from ledger.core.lines import derive_id, scoped_id
 from ledger.core.merkle import MerkleTree, verify_inclusion
 from ledger.core.records import Commitment, Delivery, Flag, ProjectAnchor, Receipt, SignedRecord
@@ -31,7 +31,6 @@ from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
 from ledger.export.report import build_report
 from ledger.export.snapshot import (
-    CST,
     check_against_chain,
     load_key_counties,
     load_snapshot,
@@ -422,7 +421,7 @@ def test_report_before_any_record(demo: Demo) -> None:
     report = build_report(snap, period, with_charts=False)
     assert snap.log_size == 0 and all(not t.rows for n, t in report.tables.items() if n != "trend")
     assert check_against_chain(snap, demo.service.ledger()) is True
-    assert CST.utcoffset(None).total_seconds() == 8 * 3600
+    assert BEIJING.utcoffset(None).total_seconds() == 8 * 3600
 
 
 def test_key_counties_from_library_table(demo: Demo) -> None:

@@ -21,7 +21,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ledger.batches.files import CST
 from ledger.cli.commands.demo_steps import (
     Sent,
     commitment_and_deliveries,
@@ -50,7 +49,7 @@ from ledger.cli.commands.demo_world import (
     demo_account,
 )
 from ledger.config import get_settings
-from ledger.core.fields import FlagReason
+from ledger.core.fields import BEIJING, FlagReason
 from ledger.core.records import Flag, Receipt
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect
@@ -83,7 +82,7 @@ def demo(
     deployment = Deployment.load(settings)
     ledger = LedgerContract(connect(settings), deployment)
     deployed = ledger.w3.eth.get_block(deployment.block)["timestamp"]
-    deployed_day = datetime.fromtimestamp(int(deployed), CST).date()
+    deployed_day = datetime.fromtimestamp(int(deployed), BEIJING).date()
     with (
         BangfuClient(base) as client,
         Progress(
