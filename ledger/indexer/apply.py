@@ -3,6 +3,7 @@ entries, each record kind's row and the totals it moves, role events)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -255,21 +256,7 @@ class LogApplier:
         r: Any = signed.record
         kind = signed.kind
         if kind == Kind.PROJECT_ANCHOR:
-            session.add(
-                models.ProjectAnchorRow(
-                    record_id=rid,
-                    project_id=hex0x(r.project_id),
-                    project_kind=r.project_kind,
-                    county=r.county,
-                    category=r.category,
-                    content_hash=hex0x(r.content_hash),
-                    version=r.version,
-                    author=signed.signer,
-                    title=r.title,
-                    budget=r.budget,
-                    end_date=r.end_date,
-                )
-            )
+            session.add(_row(models.ProjectAnchorRow, r, record_id=rid, author=signed.signer))
         elif kind == Kind.COMMITMENT:
             need = session.scalars(
                 select(models.ProjectAnchorRow)
@@ -278,18 +265,14 @@ class LogApplier:
                 .limit(1)
             ).first()
             session.add(
-                models.CommitmentRow(
+                _row(
+                    models.CommitmentRow,
+                    r,
                     record_id=rid,
-                    need_id=hex0x(r.need_id),
-                    match_id=hex0x(r.match_id),
                     org=signed.signer,
                     county=need.county if need else 0,
                     category=need.category if need else 0,
-                    resource_kind=r.resource_kind,
-                    quantity=r.quantity,
                     unit=from_text32(r.unit),
-                    due_date=r.due_date,
-                    terms_hash=hex0x(r.terms_hash),
                     delivered=0,
                     confirmed=0,
                     block_time=block_time,
@@ -337,26 +320,25 @@ class LogApplier:
             if commitment is not None:
                 commitment.confirmed += r.confirmed_quantity
             session.add(
-                models.ReceiptRow(
+                _row(
+                    models.ReceiptRow,
+                    r,
                     record_id=rid,
-                    delivery_id=hex0x(r.delivery_id),
                     commitment_id=share.commitment_id if share else hex0x(bytes(32)),
                     county=commitment.county if commitment else 0,
                     category=commitment.category if commitment else 0,
                     org=commitment.org if commitment else "",
                     signer=signed.signer,
-                    confirmed_quantity=r.confirmed_quantity,
-                    note_hash=hex0x(r.note_hash),
                 )
             )
         elif kind == Kind.FLAG:
             session.add(
-                models.FlagRow(
+                _row(
+                    models.FlagRow,
+                    r,
                     record_id=rid,
                     target_id=hex0x(r.record_id),
                     auditor=signed.signer,
-                    reason_code=r.reason_code,
-                    note_hash=hex0x(r.note_hash),
                 )
             )
 
@@ -395,3 +377,15 @@ class LogApplier:
                 receipted=False,
             )
         )
+
+
+def _row(model: type[models.Base], record: Any, **columns: Any) -> Any:
+    """A per-kind row: the record's fields that the table has under the same name (bytes as
+    0x-hex), then `columns`, which name what the record does not carry or carries otherwise."""
+    names = set(model.__table__.columns.keys())
+    values = {
+        f.name: hex0x(v) if isinstance(v := getattr(record, f.name), bytes) else v
+        for f in dataclasses.fields(record)
+        if f.name in names
+    }
+    return model(**(values | columns))
