@@ -528,8 +528,7 @@ def build_report(
         )
     tables["overdue"] = Table(
         "overdue",
-        f"逾期承诺 Overdue commitments（截至 as of {display.beijing_time(as_of)} "
-        f"{display.TZ_LABEL}）",
+        f"逾期承诺 Overdue commitments — 截至 {display.beijing_time(as_of)} {display.TZ_LABEL}",
         [
             Column("need", "需求项目", "need"),
             Column("org", "社会组织", "organization"),
@@ -703,7 +702,7 @@ def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _De
             )
     return Table(
         "anomalies",
-        f"异常 Anomalies（截至 as of {display.beijing_time(as_of)} {display.TZ_LABEL}）",
+        f"异常 Anomalies — 截至 {display.beijing_time(as_of)} {display.TZ_LABEL}",
         [
             Column("kind", "类型", "kind"),
             Column("what", "记录", "record"),

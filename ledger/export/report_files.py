@@ -104,7 +104,7 @@ def _sheet(book: Any, table: Table) -> None:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     sheet.row_dimensions[1].height = 32
     for i, width in enumerate(widths, 1):
-        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 8), 70)
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 10), 70)
     # the header row and the names in the first column stay in view
     sheet.freeze_panes = "B2"
 

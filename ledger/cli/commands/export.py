@@ -9,6 +9,8 @@ from rich.console import Console
 
 from ledger.app import LedgerService
 from ledger.cli.commands.report import read_snapshot
+from ledger.core import codes
+from ledger.core.errors import NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export.snapshot import parse_period
 
@@ -35,6 +37,12 @@ def iati_cmd(
     service = LedgerService()
     publisher = iati.reporting_org_from(service.settings, ref=reporting_org, name=reporting_name)
     snap, _ = read_snapshot(service, parse_period(period), province=province)
+    if not snap.needs:
+        # IATI 2.03 requires at least one activity: an empty ledger has no document to give.
+        raise NotFoundError(
+            f"此期间没有需求项目 / no need projects up to the end of {period}; nothing to export",
+            code=codes.NOTHING_TO_EXPORT,
+        )
     data = iati.export(snap, publisher=publisher)
     out_file.write_bytes(data)
     out.print(f"IATI 2.03: {len(snap.needs)} activities, valid; {out_file}")
