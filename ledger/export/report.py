@@ -153,7 +153,11 @@ class Report:
 
     @property
     def title_en(self) -> str:
-        where = "all provinces" if self.province is None else f"province {self.province}"
+        where = (
+            "all provinces"
+            if self.province is None
+            else f"province {self.province} ({self.province_name or 'unknown'})"
+        )
         return (
             "Periodic report: social organizations in rural revitalization, "
             f"{where}, {self.period.label}"
@@ -721,7 +725,7 @@ def _funds(snapshot: Snapshot, period: Period) -> tuple[int, int, int, int]:
 
 def _change(now: int, before: int) -> str:
     if before == 0:
-        return "上期为零 none in the previous period" if now else "与上期持平（均为零）"
+        return "上期为零" if now else "与上期持平（均为零）"
     delta = (now - before) / before
     word = "增长" if delta > 0 else "下降" if delta < 0 else "持平"
     return f"{word} {abs(delta) * 100:.1f}%"

@@ -444,10 +444,13 @@ def write_pdf(report: Report, path: Path) -> None:
         ]
     ]
     for table in report.tables.values():
+        label = table.title.split(" ")[0]
+        first = table.pdf_columns[0]
         for row in table.rows:
             data.append(
-                [Paragraph(row.key, small), Paragraph(str(len(row.records)), small),
-                 Paragraph(row.records_root, small)]
+                [Paragraph(f"{_escape(label)}：{_escape(row.text(first))}<br/>"
+                           f"<font color='#777777'>{row.key}</font>", small),
+                 Paragraph(str(len(row.records)), small), Paragraph(row.records_root, small)]
             )  # fmt: skip
     t = PdfTable(data, repeatRows=1, colWidths=[width * 0.45, width * 0.08, width * 0.47])
     t.setStyle(grid)
