@@ -639,9 +639,9 @@ def _flags(snapshot: Snapshot, period: Period, describe: _Describer) -> Table:
         "flags",
         "审计标记 Auditor flags（本期 in period）",
         [
-            Column("when", "日期", "date", "date"),
-            Column("reason", "原因", "reason"),
             Column("org", "社会组织", "organization"),
+            Column("reason", "原因", "reason"),
+            Column("when", "日期", "date", "date"),
             Column("target", "被标记的记录", "record flagged"),
             Column("flag", "标记编号", "flag id", pdf=False),
             Column("target_id", "记录编号", "record id", pdf=False),
