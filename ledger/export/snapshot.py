@@ -61,16 +61,18 @@ def _month_start(year: int, month: int) -> date:
 
 
 def parse_period(text: str, *, now: int | None = None) -> Period:
-    """`2026`, `2026-H1`, `2026-Q3`, `2026-07`, `2026-07-01..2026-09-30` or `all` (to now)."""
+    """`2026`, `2026-H1`, `2026-Q3` (or `2026Q3`), `2026-07`, `2026-07-01..2026-09-30` or `all`
+    (to now)."""
     text = text.strip()
     if text.lower() == "all":
         end = now if now is not None else int(datetime.now(UTC).timestamp()) + 1
         return Period("all", 0, end)
     # ASCII digits only (\d would take ٢٠٢٦), and a year that has a next one.
-    m = re.fullmatch(r"([1-9][0-9]{3})(?:-(Q[1-4]|H[12]|[0-9]{2}))?", text, re.IGNORECASE)
+    # 2026-Q4 or 2026Q4 (the hyphen is optional before a quarter or a half, not a month)
+    m = re.fullmatch(r"([1-9][0-9]{3})(?:-?(Q[1-4]|H[12])|-([0-9]{2}))?", text, re.IGNORECASE)
     if m:
         year = int(m.group(1))
-        part = (m.group(2) or "").upper()
+        part = (m.group(2) or m.group(3) or "").upper()
         if not part:
             first, months = 1, 12
         elif part.startswith("Q"):

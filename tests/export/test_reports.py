@@ -172,6 +172,7 @@ HEX64 = re.compile(r"0x[0-9a-fA-F]{64}")
 def test_parse_period() -> None:
     assert Q3.start == ts("2030-07-01", "00:00:00") and Q3.end == ts("2030-10-01", "00:00:00")
     assert parse_period("2030-07").end == ts("2030-08-01", "00:00:00")
+    assert parse_period("2030Q3") == parse_period("2030-q3") == Q3  # as people type it
     assert parse_period("2030-H2").start == ts("2030-07-01", "00:00:00")
     assert parse_period("2030-02-01..2030-02-28").end == ts("2030-03-01", "00:00:00")
     for bad in ("2030-Q5", "2030-13", "yesterday", "2030-03-01..2030-02-01"):
