@@ -538,7 +538,7 @@ def test_report_files_and_cli(demo: Demo, tmp_path: Path) -> None:
                  "BANGFU_IATI_REPORTING_ORG_NAME": PUBLISHER.name}  # fmt: skip
     done = subprocess.run(iati_cmd, env={**env, **publisher}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert etree.parse(str(xml)).findtext("//reporting-org/narrative") == PUBLISHER.name
+    assert etree.parse(str(xml)).findtext(".//reporting-org/narrative") == PUBLISHER.name
     csv_out = tmp_path / "d.csv"
     done = subprocess.run([sys.executable, "-m", "ledger.cli", "export", "csv", "--kind",
                            "receipts", "--out", str(csv_out)], env=env, capture_output=True,
