@@ -682,3 +682,28 @@ def test_rendered_xlsx_stores_numbers_with_formats(demo: Demo, tmp_path: Path) -
     orgs = book["organizations"]
     assert snap.org_names[ORG_CODE_A][0] in {r[0].value for r in orgs.iter_rows(min_row=2)}
     assert ORG_CODE_A in {r[-3].value for r in orgs.iter_rows(min_row=2)}  # code kept beside
+
+
+def test_cells_read_in_their_own_units() -> None:
+    from ledger.export.report import Column, Row, format_cell, period_name, previous_period
+    from ledger.export.report_files import csv_value, xlsx_value
+
+    qty = Column("q", "数量", "quantity", "qty")
+    hours = Row("r", {"q": 400}, resource=(ResourceKind.SERVICE, ""))
+    goods = Row("r", {"q": 1200}, resource=(ResourceKind.GOODS, "斤"))
+    funds = Row("r", {"q": 470_000_00}, resource=(ResourceKind.FUNDS, "fen"))
+    big = Row("r", {"q": 2_000_000_00}, resource=(ResourceKind.FUNDS, "fen"))
+    assert [format_cell(qty, r) for r in (hours, goods, funds, big)] == [
+        "400 小时", "1,200 斤", "¥470,000.00", "200.00 万元",
+    ]  # fmt: skip
+    assert xlsx_value(qty, funds) == (470_000, "#,##0.00")
+    assert xlsx_value(qty, hours) == (400, "#,##0")
+    assert csv_value(qty, funds) == "470000.00"
+    assert format_cell(Column("p", "率", "rate", "pct"), Row("r", {"p": None})) == "—"
+    assert period_name(parse_period("2026-Q4")) == "2026年第四季度"
+    assert period_name(parse_period("2026-H1")) == "2026年上半年"
+    assert period_name(parse_period("2026-07")) == "2026年7月"
+    assert previous_period(parse_period("2026-Q1")) == parse_period("2025-Q4")
+    assert previous_period(parse_period("2026-07")) == parse_period("2026-06")
+    assert previous_period(parse_period("2026")) == parse_period("2025")
+    assert previous_period(parse_period("all")) is None
