@@ -144,6 +144,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
     ),
     405: (codes.METHOD_NOT_ALLOWED,),
     409: (
+        codes.IATI_NO_REPORTING_ORG,
         codes.ALREADY_PUBLISHED,
         codes.BUSY,
         codes.CHECKPOINT_RACED,

@@ -41,9 +41,10 @@ ErrorCode = Annotated[str, AfterValidator(codes.canonical)]
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
 _DAY = r"[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-# 2026, 2026-H1, 2026-Q3, 2026-07, 2026-07-01..2026-09-30 or all (see ledger.export.snapshot);
+# 2026, 2026-H1, 2026-Q3 (or 2026Q3), 2026-07, 2026-07-01..2026-09-30 or all
+# (see ledger.export.snapshot);
 # a day that does not exist (02-30) passes the pattern and is refused as bad_period.
-_PART = r"(-([Qq][1-4]|[Hh][12]|0[1-9]|1[0-2]))?"
+_PART = r"(-?([Qq][1-4]|[Hh][12])|-(0[1-9]|1[0-2]))?"
 # (years 1000..9998: ledger.export.snapshot needs the year after the period's to exist)
 _YEAR = r"([1-9][0-9]{2}[0-8]|[1-9][0-9][0-8]9|[1-9][0-8]99|[1-8]999)"
 PERIOD = rf"^\s*([Aa][Ll][Ll]|{_YEAR}{_PART}|{_DAY}\.\.{_DAY})\s*$"

@@ -66,6 +66,20 @@ class Settings(BaseSettings):
     cjk_font: Path | None = Field(
         default=None, description="a .ttf/.ttc Chinese font for reports; unset = a system one"
     )
+    # the publisher of reports and IATI files: the office that files them (填报单位)
+    iati_reporting_org: str | None = Field(
+        default=None,
+        description="the IATI organisation identifier of the publisher, e.g. "
+        "CN-USCI-<统一社会信用代码>; `bangfu export iati` refuses to run without one",
+    )
+    iati_reporting_org_name: str | None = Field(
+        default=None,
+        description="the publisher's registered name, e.g. 贵州省民政厅; also the report's "
+        "填报单位 unless `bangfu report --unit` gives one",
+    )
+    iati_reporting_org_type: str = Field(
+        default="10", description="IATI OrganisationType code of the publisher (10 government)"
+    )
     debug: bool = Field(default=False, description="the CLI shows tracebacks of its bugs")
     api_url: str = Field(
         default="http://127.0.0.1:8000",

@@ -77,10 +77,13 @@ def export_csv(kind: ExportKind, service: ServiceDep) -> StreamingResponse:
     response_class=Response,
     responses=text_body("application/xml", "an IATI 2.03 <iati-activities> document"),
 )
-def export_iati(session: ReadSessionDep, period: str = PERIOD) -> Response:
-    """Needs as IATI activities, commitments and funds deliveries as transactions; the
-    document is validated against the IATI 2.03 schema before it is served."""
+def export_iati(session: ReadSessionDep, service: ServiceDep, period: str = PERIOD) -> Response:
+    """Needs as IATI activities, commitments and funds deliveries as transactions, goods and
+    services as result indicators; the document is validated against the IATI 2.03 schema
+    before it is served. The publisher comes from the settings (BANGFU_IATI_REPORTING_ORG,
+    BANGFU_IATI_REPORTING_ORG_NAME); without one the export is refused."""
     p = parse_period(period)
+    publisher = iati.reporting_org_from(service.settings)
     snap = load_snapshot(session, p.end)
     if not snap.needs:
         # IATI 2.03 requires at least one activity: an empty ledger has no document to give.
@@ -88,7 +91,7 @@ def export_iati(session: ReadSessionDep, period: str = PERIOD) -> Response:
             f"此期间没有需求项目 / no need projects up to the end of {period}; nothing to export",
             code="nothing_to_export",
         )
-    return Response(iati.export(snap), media_type="application/xml")
+    return Response(iati.export(snap, publisher=publisher), media_type="application/xml")
 
 
 #: The report's two downloadable forms: the PDF a provincial office sends, the XLSX of its tables.
@@ -120,7 +123,13 @@ def periodic_report(
         description="2026-Q3, 2026-07, 2026-H1 or 2026",
         json_schema_extra={"pattern": PERIOD_PATTERN},
     ),
-    province: int | None = Query(None, ge=11, le=82, description="2-digit province code, e.g. 52"),
+    province: int | None = Query(
+        None,
+        ge=10,
+        le=99,
+        description="2-digit GB/T 2260 province code, e.g. 52 (贵州省); one without counties "
+        "is refused (unknown_province)",
+    ),
 ) -> Response:
     """The periodic report (定期报告) of `period`, as `bangfu report` makes it: the read model
     at the period's end, compared with the contract's log root at that block."""
@@ -132,7 +141,13 @@ def periodic_report(
         verified: bool | None = check_against_chain(snap, service.ledger())
     except LedgerError:
         verified = None  # the chain is unreachable: the report says it was not compared
-    report = build_report(snap, p, key_counties=keys, chain_verified=verified)
+    report = build_report(
+        snap,
+        p,
+        key_counties=keys,
+        chain_verified=verified,
+        unit=service.settings.iati_reporting_org_name or "",
+    )
     name, media = REPORT_FILES[fmt]
     with tempfile.TemporaryDirectory(prefix="bangfu-report-") as out:
         data = write_report(report, Path(out))[name].read_bytes()

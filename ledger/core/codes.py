@@ -299,6 +299,10 @@ BAD_WEBSITE: Final = "bad_website"
 NOT_ORG_KEY: Final = "not_org_key"
 PROFILE_VERSION_NOT_NEXT: Final = "profile_version_not_next"
 
+# Reports and IATI exports (ledger.export): an IATI file names its publisher, which comes
+# from the settings (BANGFU_IATI_REPORTING_ORG / _NAME), never from a placeholder.
+IATI_NO_REPORTING_ORG: Final = "iati_no_reporting_org"
+
 # The codes of the contract's custom errors (and of the ledger's own checks that mirror them
 # before a record is sent); `CONTRACT_ERRORS` names the Solidity error of each.
 ACCESS_CONTROL_BAD_CONFIRMATION: Final = "access_control_bad_confirmation"

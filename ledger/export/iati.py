@@ -12,23 +12,63 @@ list CN-USCI, the unified social credit identifier).
 from __future__ import annotations
 
 import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
+from ledger.core import codes, display
 from ledger.core.errors import IatiError
-from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN, ResourceKind
-from ledger.export.snapshot import Snapshot
+from ledger.core.fields import ResourceKind
+from ledger.export.snapshot import Snapshot, county_label
+from ledger.library.regions import counties
 
 DATA = Path(__file__).parent / "data"
 SCHEMA_DIR = DATA / "iati-2.03"
 ORG_PREFIX = "CN-USCI-"
-#: Publishers pass their own credit code; this placeholder only keeps a demo export valid.
-DEFAULT_REPORTING_ORG = "CN-USCI-000000000000000000"
-REPORTING_NAME = "社会组织参与乡村振兴对接平台 Social organizations rural revitalization platform"
+#: An IATI organisation identifier: a registration agency prefix (XX-XXX) and the id there.
+ORG_ID = re.compile(r"[A-Z]{2}-[A-Z0-9]+-[^\s/&|?]+")
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+KIND_NAMES = {ResourceKind.GOODS: ("物资", "goods"), ResourceKind.SERVICE: ("服务", "services")}
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """The reporting organisation: its IATI id, registered name and IATI type code."""
+
+    ref: str
+    name: str
+    type: str = "10"
+
+
+def reporting_org_from(
+    settings: Any, *, ref: str | None = None, name: str | None = None
+) -> Publisher:
+    """The publisher from the options given, else the settings; refuses to go without one
+    (IATI files name who publishes them, and a placeholder would publish for nobody)."""
+    ref = (ref or getattr(settings, "iati_reporting_org", None) or "").strip()
+    name = (name or getattr(settings, "iati_reporting_org_name", None) or "").strip()
+    kind = str(getattr(settings, "iati_reporting_org_type", "10") or "10")
+    if not ref or not name:
+        raise IatiError(
+            "未设置报送机构 / no IATI reporting organisation is set: set "
+            "BANGFU_IATI_REPORTING_ORG (e.g. CN-USCI-<统一社会信用代码>) and "
+            "BANGFU_IATI_REPORTING_ORG_NAME (the publisher's registered name, e.g. 贵州省民政厅), "
+            "or pass --reporting-org and --reporting-name",
+            code=codes.IATI_NO_REPORTING_ORG,
+        )
+    if not ORG_ID.fullmatch(ref) or ref.endswith("-" + "0" * 18):
+        raise IatiError(
+            f"报送机构标识无效 / {ref!r} is not an IATI organisation identifier; write the "
+            "registration agency's prefix and the id there, e.g. CN-USCI-<统一社会信用代码>",
+            code=codes.IATI_NO_REPORTING_ORG,
+        )
+    return Publisher(ref, name, kind)
 
 
 @cache
@@ -56,7 +96,12 @@ def org_ref(code: str) -> str:
 
 
 def _date(t: int) -> str:
-    return datetime.fromtimestamp(t, BEIJING).date().isoformat()
+    return display.beijing_date(t)
+
+
+def _office(county: int) -> str:
+    """The county office a need belongs to, by name."""
+    return f"{county_label(county)}乡村振兴部门 county rural revitalization office"
 
 
 def _narr(parent: etree._Element, tag: str, *texts: tuple[str, str | None]) -> etree._Element:
@@ -69,18 +114,14 @@ def _narr(parent: etree._Element, tag: str, *texts: tuple[str, str | None]) -> e
     return el
 
 
-def _yuan(fen: int) -> str:
-    return f"{fen // 100}.{fen % 100:02d}"
-
-
 def build(
     snapshot: Snapshot,
     *,
-    reporting_org: str = DEFAULT_REPORTING_ORG,
-    reporting_name: str = REPORTING_NAME,
+    publisher: Publisher,
     generated: datetime | None = None,
 ) -> etree._Element:
     """The <iati-activities> tree for every need in the snapshot."""
+    reporting_org = publisher.ref
     generated = generated or datetime.now(UTC)
     stamp = generated.replace(microsecond=0).isoformat()
     root = etree.Element("iati-activities", version="2.03", nsmap=None)
@@ -99,37 +140,33 @@ def build(
         act.set("last-updated-datetime", stamp)
         act.set(XML_LANG, "zh")
         etree.SubElement(act, "iati-identifier").text = f"{reporting_org}-{need.project_id}"
-        rep = etree.SubElement(act, "reporting-org", ref=reporting_org, type="10")
-        etree.SubElement(rep, "narrative").text = reporting_name
+        rep = etree.SubElement(act, "reporting-org", ref=reporting_org, type=publisher.type)
+        etree.SubElement(rep, "narrative").text = publisher.name
         cat = need.category
-        cat_zh = CATEGORIES[cat - 1] if 1 <= cat <= 10 else "未知"
-        cat_en = CATEGORY_EN[cat - 1] if 1 <= cat <= 10 else "unknown"
-        _narr(
-            act,
-            "title",
-            (f"{need.county} 县需求项目：{cat_zh}", None),
-            (f"County {need.county} need project: {cat_en}", "en"),
-        )
+        _narr(act, "title", (snapshot.need_title(need.project_id), None))
         in_kind = [c for c in commitments if c.resource_kind != ResourceKind.FUNDS]
-        kinds_zh = {ResourceKind.GOODS: "物资", ResourceKind.SERVICE: "服务"}
         kind_text = "；".join(
-            f"{kinds_zh.get(ResourceKind(c.resource_kind), '其他')} {c.quantity} {c.unit}"
+            f"{KIND_NAMES.get(ResourceKind(c.resource_kind), ('其他', 'other'))[0]} "
+            f"{display.amount(c.quantity, c.resource_kind, c.unit)}"
             for c in in_kind
         )
+        where = county_label(need.county)
         desc = etree.SubElement(act, "description", type="1")
         d1 = etree.SubElement(desc, "narrative")
         d1.text = (
-            f"帮扶链需求项目 {need.project_id}（版本 {need.version}），承诺 {len(commitments)} 项"
-            + (f"；实物/服务承诺：{kind_text}" if kind_text else "")
-            + f"。核验：日志大小 {snapshot.log_size}，根 {snapshot.log_root}。"
+            f"{where}的需求项目《{snapshot.need_title(need.project_id)}》，"
+            f"承诺 {len(commitments)} 项"
+            + (f"；实物/服务承诺：{kind_text}（见成果指标）" if kind_text else "")
+            + f"。帮扶链项目编号 {need.project_id}（版本 {need.version}）；核验：日志大小 "
+            f"{snapshot.log_size}，根 {snapshot.log_root}。"
         )
         d2 = etree.SubElement(desc, "narrative")
         d2.set(XML_LANG, "en")
         d2.text = (
-            f"Bangfu Ledger need {need.project_id} (version {need.version}) with "
-            f"{len(commitments)} commitment(s); {len(in_kind)} in kind (goods or service "
-            f"hours, not IATI transactions). Verify at log size {snapshot.log_size}, "
-            f"root {snapshot.log_root}."
+            f"Need project of {where} with {len(commitments)} commitment(s); {len(in_kind)} "
+            "in kind (goods or service hours, reported as result indicators). Bangfu Ledger "
+            f"project {need.project_id} (version {need.version}); verify at log size "
+            f"{snapshot.log_size}, root {snapshot.log_root}."
         )
         orgs = sorted({c.org for c in commitments})
         for address in orgs:
@@ -137,12 +174,11 @@ def build(
             po = etree.SubElement(act, "participating-org", role="1", type="22")
             if code != address:
                 po.set("ref", org_ref(code))
-            name = snapshot.org_names.get(code)
             pn = etree.SubElement(po, "narrative")
-            pn.text = name[0] if name else code
+            pn.text = snapshot.org_name(address)
         county = etree.SubElement(act, "participating-org", role="4", type="10")
         cn = etree.SubElement(county, "narrative")
-        cn.text = f"县级乡村振兴部门 county rural revitalization office {need.county}"
+        cn.text = _office(need.county)
         if not commitments:
             status = "1"
         elif all(c.fully_delivered for c in commitments):
@@ -160,7 +196,8 @@ def build(
         etree.SubElement(act, "recipient-country", code="CN", percentage="100")
         loc = etree.SubElement(act, "location", ref=f"CN-{need.county}")
         etree.SubElement(loc, "location-reach", code="2")
-        _narr(loc, "name", (f"行政区划代码 {need.county}", None))
+        known = counties().get(need.county)
+        _narr(loc, "name", (known.full_name if known else f"行政区划代码 {need.county}", None))
         sector = sectors.get(cat)
         if sector is not None:
             s = etree.SubElement(
@@ -172,13 +209,46 @@ def build(
             if c.resource_kind != ResourceKind.FUNDS:
                 continue
             code = snapshot.org_code(c.org)
-            _transaction(act, c.record_id, "2", c.block_time, c.quantity, code, c.org, need.county)
+            name = snapshot.org_name(c.org)
+            _transaction(act, c.record_id, "2", c.block_time, c.quantity, code, c.org, name,
+                         need.county)  # fmt: skip
             for i in shares_by_commitment.get(c.record_id, []):
                 d = snapshot.deliveries[i]
                 ttype = "4" if d.beneficiary_count > 0 else "3"
                 ref = d.record_id if not d.batch else f"{d.record_id}:{c.record_id}"
-                _transaction(act, ref, ttype, d.block_time, d.quantity, code, c.org, need.county)
+                _transaction(act, ref, ttype, d.block_time, d.quantity, code, c.org, name,
+                             need.county)  # fmt: skip
+        if in_kind:
+            _results(act, snapshot, in_kind)
     return root
+
+
+def _results(act: etree._Element, snapshot: Snapshot, in_kind: list[Any]) -> None:
+    """Goods and services as one output result with an indicator per kind and unit: the
+    quantity committed is the target, the quantity delivered by the cut-off the actual."""
+    groups: dict[tuple[int, str], list[Any]] = defaultdict(list)
+    for c in in_kind:
+        groups[(c.resource_kind, display.unit_of(c.resource_kind, c.unit))].append(c)
+    result = etree.SubElement(act, "result", {"type": "1", "aggregation-status": "1"})
+    _narr(result, "title", ("实物与服务交付", None), ("Goods and services delivered", "en"))
+    end = _date(snapshot.cutoff - 1)
+    for (rk, unit), cs in sorted(groups.items()):
+        zh, en = KIND_NAMES.get(ResourceKind(rk), ("其他", "other"))
+        ind = etree.SubElement(result, "indicator", measure="1", ascending="1")
+        _narr(ind, "title", (f"{zh}（{unit}）", None), (f"{en} ({unit})", "en"))
+        _narr(
+            ind,
+            "description",
+            (f"承诺与交付的{zh}数量，单位：{unit}", None),
+            (f"quantity of {en} committed and delivered, in {unit}", "en"),
+        )
+        period = etree.SubElement(ind, "period")
+        etree.SubElement(period, "period-start", {"iso-date": _date(min(c.block_time for c in cs))})
+        etree.SubElement(period, "period-end", {"iso-date": end})
+        target = etree.SubElement(period, "target", value=str(sum(c.quantity for c in cs)))
+        _narr(target, "comment", (f"承诺 committed，单位 unit：{unit}", None))
+        actual = etree.SubElement(period, "actual", value=str(sum(c.delivered for c in cs)))
+        _narr(actual, "comment", (f"已交付 delivered，单位 unit：{unit}", None))
 
 
 def _transaction(
@@ -189,21 +259,22 @@ def _transaction(
     fen: int,
     code: str,
     address: str,
+    name: str,
     county: int,
 ) -> None:
     tr = etree.SubElement(act, "transaction", ref=ref)
     etree.SubElement(tr, "transaction-type", code=ttype)
     etree.SubElement(tr, "transaction-date", {"iso-date": _date(when)})
     value = etree.SubElement(tr, "value", {"value-date": _date(when), "currency": "CNY"})
-    value.text = _yuan(fen)
+    value.text = display.yuan_decimal(fen)
     provider = etree.SubElement(tr, "provider-org")
     if code != address:
         provider.set("ref", org_ref(code))
     pn = etree.SubElement(provider, "narrative")
-    pn.text = code
+    pn.text = name
     receiver = etree.SubElement(tr, "receiver-org")
     rn = etree.SubElement(receiver, "narrative")
-    rn.text = f"县级乡村振兴部门 {county}"
+    rn.text = _office(county)
 
 
 def validate(root: etree._Element) -> None:
@@ -225,8 +296,8 @@ def to_bytes(root: etree._Element) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
-def export(snapshot: Snapshot, **kwargs: object) -> bytes:
+def export(snapshot: Snapshot, *, publisher: Publisher, generated: datetime | None = None) -> bytes:
     """Builds, validates and serializes the IATI activities of a snapshot."""
-    root = build(snapshot, **kwargs)  # type: ignore[arg-type]
+    root = build(snapshot, publisher=publisher, generated=generated)
     validate(root)
     return to_bytes(root)

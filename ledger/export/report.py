@@ -10,65 +10,127 @@ proven into that root with an inclusion proof, and each row's ids have a Merkle 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ledger.core import display
 from ledger.core.errors import LedgerError
-from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN, ResourceKind
-from ledger.export.snapshot import Period, Snapshot, records_root
+from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN, FlagReason, ResourceKind
+from ledger.core.lifecycle import STAGE_NAMES, Progress, stage
+from ledger.export.snapshot import Period, Snapshot, county_label, records_root
 from ledger.store.queries.totals import Triple, tally
 
 TEMPLATES = Path(__file__).parent / "templates"
 UNRECEIPTED_DAYS = 30
 RESOURCE_ZH = {1: "资金 funds", 2: "物资 goods", 3: "服务 services"}
+FLAG_REASONS: dict[int, str] = {
+    FlagReason.EVIDENCE_MISMATCH: "证据不符 evidence mismatch",
+    FlagReason.LATE_DELIVERY: "交付逾期 late delivery",
+    FlagReason.RECEIPT_SHORTFALL: "签收少于交付 receipt shortfall",
+    FlagReason.DUPLICATE_BENEFICIARY: "受益人重复 duplicate beneficiary",
+    FlagReason.DATA_TAMPERING: "数据篡改 data tampering",
+    FlagReason.OTHER: "其他（见说明）other (see note)",
+}
 
 
-def yuan(fen: int) -> str:
-    """Fen as an exact yuan string (no float rounding)."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
+def _pct(num: int, den: int) -> float | None:
+    return num / den if den else None
 
 
-def _date(t: int) -> str:
-    return datetime.fromtimestamp(t, BEIJING).date().isoformat()
+@dataclass(frozen=True)
+class Column:
+    """A table column: its bilingual header and how its cells read.
 
+    kind: text; count (an integer); yuan or wan (fen, read as ¥ or 万元); qty (a quantity in
+    the row's resource kind and unit); pct (a ratio 0..1); date (unix seconds, read as the
+    Beijing date). `pdf` False keeps a copyable detail (a code or id) to the XLSX and CSV.
+    """
 
-def _pct(num: int, den: int) -> str:
-    return f"{100 * num / den:.1f}%" if den else "—"
+    key: str
+    zh: str
+    en: str
+    kind: str = "text"
+    pdf: bool = True
+
+    @property
+    def header(self) -> str:
+        return f"{self.zh} {self.en}"
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("count", "yuan", "wan", "qty", "pct")
 
 
 @dataclass
 class Row:
-    """One figure row of a table: its cells and the record ids it is computed from."""
+    """One figure row of a table: its cells and the record ids it is computed from.
+
+    Cells hold the values, not their text (fen for money, unix seconds for times); `text`
+    formats a cell for a reader and `resource` gives the kind and unit of qty cells."""
 
     key: str
     cells: dict[str, Any]
     records: set[str] = field(default_factory=set)
+    resource: tuple[int, str] | None = None
+    highlight: bool = False
 
     @property
     def records_root(self) -> str:
         return records_root(self.records)
+
+    def text(self, col: Column) -> str:
+        return format_cell(col, self)
+
+
+def format_cell(col: Column, row: Row) -> str:
+    """A cell as a reader sees it, through ledger.core.display."""
+    value = row.cells.get(col.key)
+    if value is None or value == "":
+        return display.NONE if col.numeric or col.kind == "date" else ""
+    if col.kind == "count":
+        return display.count(int(value))
+    if col.kind == "yuan":
+        return display.yuan(int(value))
+    if col.kind == "wan":
+        return display.wan(int(value))
+    if col.kind == "qty":
+        rk, unit = row.resource or (ResourceKind.FUNDS, "")
+        return display.amount(int(value), rk, unit, large=True)
+    if col.kind == "pct":
+        return f"{100 * float(value):.1f}%"
+    if col.kind == "date":
+        return display.beijing_date(int(value))
+    return str(value)
 
 
 @dataclass
 class Table:
     name: str
     title: str
-    columns: list[tuple[str, str]]
+    columns: list[Column]
     rows: list[Row]
     note: str = ""
+
+    @property
+    def pdf_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.pdf]
 
 
 @dataclass
 class Report:
     period: Period
     province: int | None
-    generated: str
+    province_name: str | None
+    generated: datetime
+    #: anomalies and overdue commitments are measured at this time: the generation time, or
+    #: the cut-off when the period is over (the snapshot knows nothing after it)
+    as_of: int
+    unit: str
     log_size: int
     log_root: str
     last_block: int | None
@@ -76,11 +138,85 @@ class Report:
     key_counties: set[int]
     tables: dict[str, Table]
     charts: dict[str, tuple[bytes, str]]
+    narrative: list[str] = field(default_factory=list)
+    previous: Period | None = None
+
+    @property
+    def where(self) -> str:
+        if self.province is None:
+            return "全国"
+        return self.province_name or f"{self.province} 省（区、市）"
 
     @property
     def title(self) -> str:
-        where = f"{self.province} 省（区、市）" if self.province else "全部地区"
-        return f"社会组织参与乡村振兴帮扶定期报告 {self.period.label}（{where}）"
+        return f"{self.where}社会组织参与乡村振兴帮扶定期报告（{period_name(self.period)}）"
+
+    @property
+    def title_en(self) -> str:
+        where = (
+            "all provinces"
+            if self.province is None
+            else f"province {self.province} ({self.province_name or 'unknown'})"
+        )
+        return (
+            "Periodic report: social organizations in rural revitalization, "
+            f"{where}, {self.period.label}"
+        )
+
+    @property
+    def generated_text(self) -> str:
+        return f"{display.beijing_time(int(self.generated.timestamp()))} {display.TZ_LABEL}"
+
+    @property
+    def as_of_text(self) -> str:
+        return f"{display.beijing_time(self.as_of)} {display.TZ_LABEL}"
+
+
+def period_name(period: Period) -> str:
+    """The period in Chinese: 2030年第三季度, 2030年上半年, 2030年7月, 2030年度."""
+    label = period.label
+    m = re.fullmatch(r"(\d{4})(?:-(Q[1-4]|H[12]|\d{2}))?", label)
+    if not m:
+        return f"{period.start_date} 至 {period.last_date}" if label != "all" else "截至目前"
+    year, part = m.group(1), m.group(2) or ""
+    if not part:
+        return f"{year}年度"
+    if part.startswith("Q"):
+        return f"{year}年第{'一二三四'[int(part[1]) - 1]}季度"
+    if part.startswith("H"):
+        return f"{year}年{'上下'[int(part[1]) - 1]}半年"
+    return f"{year}年{int(part)}月"
+
+
+def previous_period(period: Period) -> Period | None:
+    """The period of the same length just before: the last quarter for a quarter, the last
+    month for a month; None for `all`."""
+    if period.start <= 0:
+        return None
+    first = datetime.fromtimestamp(period.start, BEIJING).date()
+    stop = datetime.fromtimestamp(period.end, BEIJING).date()
+    m = re.fullmatch(r"(\d{4})(?:-(Q[1-4]|H[12]|\d{2}))?", period.label)
+    if first.day == 1 and stop.day == 1:
+        months = (stop.year - first.year) * 12 + stop.month - first.month
+        index = first.year * 12 + first.month - 1 - months
+        start = date(index // 12, index % 12 + 1, 1)
+        if m and m.group(2):
+            part = m.group(2)
+            if part.startswith("Q"):
+                label = f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+            elif part.startswith("H"):
+                label = f"{start.year}-H{(start.month - 1) // 6 + 1}"
+            else:
+                label = f"{start.year}-{start.month:02d}"
+        elif m:
+            label = str(start.year)
+        else:
+            label = f"{start.isoformat()}..{(first - timedelta(days=1)).isoformat()}"
+    else:
+        start = first - (stop - first)
+        label = f"{start.isoformat()}..{(first - timedelta(days=1)).isoformat()}"
+    begin = int(datetime(start.year, start.month, start.day, tzinfo=BEIJING).timestamp())
+    return Period(label, begin, period.start)
 
 
 @dataclass
@@ -95,20 +231,20 @@ class _Agg(Triple):
         return {
             "commitments": self.commitments,
             "in_kind": self.in_kind,
-            "committed_yuan": yuan(self.committed),
-            "delivered_yuan": yuan(self.delivered),
-            "confirmed_yuan": yuan(self.confirmed),
+            "committed": self.committed,
+            "delivered": self.delivered,
+            "confirmed": self.confirmed,
             "confirmed_share": _pct(self.confirmed, self.delivered),
         }
 
 
 GROUP_COLUMNS = [
-    ("commitments", "承诺数 commitments"),
-    ("in_kind", "其中实物/服务 in kind"),
-    ("committed_yuan", "承诺资金(元) committed CNY"),
-    ("delivered_yuan", "交付资金(元) delivered CNY"),
-    ("confirmed_yuan", "签收资金(元) confirmed CNY"),
-    ("confirmed_share", "签收率 confirmed/delivered"),
+    Column("commitments", "承诺数", "commitments", "count"),
+    Column("in_kind", "其中实物/服务", "in kind", "count"),
+    Column("committed", "承诺资金", "funds committed", "wan"),
+    Column("delivered", "交付资金", "funds delivered", "wan"),
+    Column("confirmed", "签收资金", "funds confirmed", "wan"),
+    Column("confirmed_share", "签收率", "confirmed share", "pct"),
 ]
 
 
@@ -167,24 +303,9 @@ def _months(period: Period) -> list[tuple[str, Period]]:
     return list(reversed(months))
 
 
-def build_report(
-    snapshot: Snapshot,
-    period: Period,
-    *,
-    key_counties: Iterable[int] = (),
-    chain_verified: bool | None = None,
-    with_charts: bool = True,
-) -> Report:
-    """Computes every table of the report from the snapshot at the period's end."""
-    if snapshot.cutoff != period.end:
-        raise LedgerError(
-            "the snapshot's cut-off must be the period's end", code="report_cutoff_mismatch"
-        )
-    keys = set(key_counties)
-    tables: dict[str, Table] = {}
-
-    # -- totals, per resource kind and unit (the read model's grouping, `tally`), in the
-    # period and to the cut-off
+def _totals(snapshot: Snapshot, period: Period) -> Table:
+    """Totals per resource kind and unit (the read model's grouping, `tally`), in the period
+    and to the cut-off: funds, goods and services are never added together."""
     to_date: list[tuple[Any, int, str, Triple]] = []
     in_period: list[tuple[Any, int, str, Triple]] = []
     behind: dict[tuple[int, str], set[str]] = defaultdict(set)
@@ -205,50 +326,83 @@ def build_report(
             if d.receipt_time is not None and period.contains(d.receipt_time):
                 in_period.append((None, *group, Triple(0, 0, d.confirmed or 0, 0)))
     made = {(t.resource_kind, t.unit): t.amounts for t in tally(in_period)}
-    total_rows: list[Row] = []
+    rows: list[Row] = []
     for t in tally(to_date):
         rk, unit, all_time = t.resource_kind, t.unit, t.amounts
         now = made.get((rk, unit), Triple())
-        fmt = yuan if rk == ResourceKind.FUNDS else str
-        total_rows.append(
+        rows.append(
             Row(
                 f"totals/{rk}/{unit or '-'}",
                 {
                     "resource": RESOURCE_ZH.get(rk, str(rk)),
-                    "unit": "元 CNY" if rk == ResourceKind.FUNDS else unit,
+                    "unit": display.unit_of(rk, unit),
                     "commitments_period": now.commitments,
-                    "committed_period": fmt(now.committed),
-                    "delivered_period": fmt(now.delivered),
-                    "confirmed_period": fmt(now.confirmed),
+                    "committed_period": now.committed,
+                    "delivered_period": now.delivered,
+                    "confirmed_period": now.confirmed,
                     "commitments_total": all_time.commitments,
-                    "committed_total": fmt(all_time.committed),
-                    "delivered_total": fmt(all_time.delivered),
-                    "confirmed_total": fmt(all_time.confirmed),
+                    "committed_total": all_time.committed,
+                    "delivered_total": all_time.delivered,
+                    "confirmed_total": all_time.confirmed,
                     "fulfilment_total": _pct(
                         min(all_time.delivered, all_time.committed), all_time.committed
                     ),
                 },
                 behind[(rk, unit)],
+                resource=(rk, unit),
             )
         )
-    tables["totals"] = Table(
+    return Table(
         "totals",
-        "总量 Totals (本期 in period / 截至截止时间 to cut-off)",
+        "总量（按资源类型，不相加）Totals by resource kind, never added together",
         [
-            ("resource", "类型 kind"),
-            ("unit", "单位 unit"),
-            ("commitments_period", "本期承诺数 commitments"),
-            ("committed_period", "本期承诺 committed"),
-            ("delivered_period", "本期交付 delivered"),
-            ("confirmed_period", "本期签收 confirmed"),
-            ("commitments_total", "累计承诺数 commitments to date"),
-            ("committed_total", "累计承诺 committed to date"),
-            ("delivered_total", "累计交付 delivered to date"),
-            ("confirmed_total", "累计签收 confirmed to date"),
-            ("fulfilment_total", "累计完成率 fulfilment"),
+            Column("resource", "类型", "kind"),
+            Column("unit", "单位", "unit"),
+            Column("commitments_period", "本期承诺数", "commitments", "count"),
+            Column("committed_period", "本期承诺", "committed", "qty"),
+            Column("delivered_period", "本期交付", "delivered", "qty"),
+            Column("confirmed_period", "本期签收", "confirmed", "qty"),
+            Column("commitments_total", "累计承诺数", "to date", "count"),
+            Column("committed_total", "累计承诺", "committed to date", "qty"),
+            Column("delivered_total", "累计交付", "delivered to date", "qty"),
+            Column("confirmed_total", "累计签收", "confirmed to date", "qty"),
+            Column("fulfilment_total", "累计完成率", "fulfilment", "pct"),
         ],
-        total_rows,
+        rows,
     )
+
+
+def _need_stage(snapshot: Snapshot, need_id: str, cs: list[Any]) -> str:
+    """The need's status by the one lifecycle rule (ledger.core.lifecycle)."""
+    need = snapshot.needs.get(need_id)
+    progress = Progress(
+        matched=bool(need and need.matched) or bool(cs),
+        commitments=len(cs),
+        fulfilled=sum(1 for c in cs if c.fully_delivered and c.confirmed >= c.quantity),
+    )
+    return stage("published", progress)
+
+
+def build_report(
+    snapshot: Snapshot,
+    period: Period,
+    *,
+    key_counties: Iterable[int] = (),
+    chain_verified: bool | None = None,
+    with_charts: bool = True,
+    generated: datetime | None = None,
+    unit: str = "",
+) -> Report:
+    """Computes every table of the report from the snapshot at the period's end; anomalies
+    are measured at `generated` (now by default), or at the cut-off if that is earlier."""
+    if snapshot.cutoff != period.end:
+        raise LedgerError(
+            "the snapshot's cut-off must be the period's end", code="report_cutoff_mismatch"
+        )
+    generated = (generated or datetime.now(UTC)).replace(microsecond=0)
+    as_of = min(int(generated.timestamp()), snapshot.cutoff)
+    keys = set(key_counties)
+    tables: dict[str, Table] = {"totals": _totals(snapshot, period)}
 
     # -- monthly trend of funds
     trend_rows = []
@@ -256,8 +410,8 @@ def build_report(
         agg = _flows(snapshot, month, lambda c: 0).get(0, _Agg())
         trend_rows.append(Row(f"trend/{label}", {"month": label, **agg.cells()}, agg.records))
     tables["trend"] = Table(
-        "trend", "月度趋势（资金）Monthly trend (funds)", [("month", "月份 month"), *GROUP_COLUMNS],
-        trend_rows,
+        "trend", "月度趋势（资金）Monthly trend (funds)",
+        [Column("month", "月份", "month"), *GROUP_COLUMNS], trend_rows,
     )  # fmt: skip
 
     # -- by county, key counties apart
@@ -267,20 +421,27 @@ def build_report(
         ("other_counties", "其他县 Other counties", False),
     ):
         rows = [
-            Row(f"county/{k}", {"county": k, **agg.cells()}, agg.records)
-            for k, agg in sorted(county_flows.items())
+            Row(
+                f"county/{k}",
+                {"county": county_label(k), "code": k, **agg.cells()},
+                agg.records,
+                highlight=wanted,
+            )
+            for k, agg in sorted(county_flows.items(), key=lambda kv: (-kv[1].committed, kv[0]))
             if (k in keys) == wanted
         ]
         tables[name] = Table(
-            name, f"按县 By county — {title}", [("county", "县 county"), *GROUP_COLUMNS], rows,
-            "" if keys else "未提供重点帮扶县名单 no key-county list was given",
+            name, f"按县 By county — {title}",
+            [Column("county", "县（地市）", "county (prefecture)"), *GROUP_COLUMNS,
+             Column("code", "区划代码", "county code", pdf=False)],
+            rows, "" if keys else "未提供重点帮扶县名单 no key-county list was given",
         )  # fmt: skip
 
     cat_flows = _flows(snapshot, period, lambda c: c.category)
     tables["categories"] = Table(
         "categories",
         "按领域 By category",
-        [("category", "领域 category"), *GROUP_COLUMNS],
+        [Column("category", "领域", "category"), *GROUP_COLUMNS],
         [
             Row(f"category/{k}", {"category": _category_name(k), **agg.cells()}, agg.records)
             for k, agg in sorted(cat_flows.items())
@@ -290,41 +451,43 @@ def build_report(
     tables["organizations"] = Table(
         "organizations",
         "按社会组织 By organization",
-        [("org", "社会组织 organization"), *GROUP_COLUMNS],
+        [
+            Column("org", "社会组织", "organization"),
+            *GROUP_COLUMNS,
+            Column("code", "统一社会信用代码", "credit code", pdf=False),
+        ],
         [
             Row(
                 f"org/{k}",
-                {
-                    "org": snapshot.org_names.get(k, (k, None))[0]
-                    + ("" if k not in snapshot.org_names else f" ({k})"),
-                    **agg.cells(),
-                },
+                {"org": snapshot.org_names.get(k, (k, None))[0], "code": k, **agg.cells()},
                 agg.records,
             )
-            for k, agg in sorted(org_flows.items(), key=lambda kv: -kv[1].committed)
+            for k, agg in sorted(org_flows.items(), key=lambda kv: (-kv[1].committed, kv[0]))
         ],
     )
 
-    # -- needs still open at the cut-off
+    # -- needs still open at the cut-off, with the status the portal and the API show
     by_need: dict[str, list[Any]] = defaultdict(list)
     for c in snapshot.commitments.values():
         by_need[c.need_id].append(c)
     open_rows = []
     for need in sorted(snapshot.needs.values(), key=lambda n: (n.county, n.block_time)):
         cs = by_need.get(need.project_id, [])
-        if cs and all(c.fully_delivered for c in cs):
+        status = _need_stage(snapshot, need.project_id, cs)
+        if status == "completed":
             continue
-        status = "未对接 no commitment" if not cs else "执行中 in progress"
+        zh, en = STAGE_NAMES.get(status, (status, status))
         open_rows.append(
             Row(
                 f"need/{need.project_id}",
                 {
-                    "need": need.project_id,
-                    "county": need.county,
+                    "need": snapshot.need_title(need.project_id),
+                    "county": county_label(need.county),
                     "category": _category_name(need.category),
-                    "since": _date(need.block_time),
+                    "since": need.block_time,
                     "commitments": len(cs),
-                    "status": status,
+                    "status": f"{zh} {en}",
+                    "project_id": need.project_id,
                 },
                 set(need.anchor_ids) | {c.record_id for c in cs},
             )
@@ -333,60 +496,66 @@ def build_report(
         "open_needs",
         "尚未完成的需求 Needs still open",
         [
-            ("need", "需求项目 need"),
-            ("county", "县 county"),
-            ("category", "领域 category"),
-            ("since", "发布 published"),
-            ("commitments", "承诺数 commitments"),
-            ("status", "状态 status"),
+            Column("need", "需求项目", "need"),
+            Column("county", "县（地市）", "county"),
+            Column("category", "领域", "category"),
+            Column("since", "发布日期", "published", "date"),
+            Column("commitments", "承诺数", "commitments", "count"),
+            Column("status", "状态", "status"),
+            Column("project_id", "项目编号", "project id", pdf=False),
         ],
         open_rows,
     )
 
-    # -- overdue commitments and anomalies
+    # -- overdue commitments (due before the as-of time, not delivered in full)
     overdue = [
-        c
-        for c in snapshot.commitments.values()
-        if c.due_date < snapshot.cutoff and c.delivered < c.quantity
+        c for c in snapshot.commitments.values() if c.due_date < as_of and c.delivered < c.quantity
     ]
     overdue_rows = []
     for c in sorted(overdue, key=lambda c: c.due_date):
-        fmt = yuan if c.resource_kind == ResourceKind.FUNDS else str
         overdue_rows.append(
             Row(
                 f"overdue/{c.record_id}",
                 {
+                    "need": snapshot.need_title(c.need_id),
+                    "org": snapshot.org_name(c.org),
+                    "county": county_label(c.county),
+                    "due": c.due_date,
+                    "committed": c.quantity,
+                    "delivered": c.delivered,
+                    "unit": display.unit_of(c.resource_kind, c.unit),
                     "commitment": c.record_id,
-                    "org": snapshot.org_code(c.org),
-                    "county": c.county,
-                    "due": _date(c.due_date),
-                    "committed": fmt(c.quantity),
-                    "delivered": fmt(c.delivered),
-                    "unit": "元 CNY" if c.resource_kind == ResourceKind.FUNDS else c.unit,
                 },
                 {c.record_id, *c.delivery_ids},
+                resource=(c.resource_kind, c.unit),
             )
         )
     tables["overdue"] = Table(
         "overdue",
-        "逾期承诺 Overdue commitments",
+        f"逾期承诺 Overdue commitments — 截至 {display.beijing_time(as_of)} {display.TZ_LABEL}",
         [
-            ("commitment", "承诺 commitment"),
-            ("org", "社会组织 organization"),
-            ("county", "县 county"),
-            ("due", "到期 due"),
-            ("committed", "承诺 committed"),
-            ("delivered", "已交付 delivered"),
-            ("unit", "单位 unit"),
+            Column("need", "需求项目", "need"),
+            Column("org", "社会组织", "organization"),
+            Column("county", "县（地市）", "county"),
+            Column("due", "到期日", "due", "date"),
+            Column("committed", "承诺", "committed", "qty"),
+            Column("delivered", "已交付", "delivered", "qty"),
+            Column("unit", "单位", "unit", pdf=False),
+            Column("commitment", "承诺编号", "commitment id", pdf=False),
         ],
         overdue_rows,
     )
-    tables["anomalies"] = _anomalies(snapshot, overdue)
+    describe = _Describer(snapshot)
+    tables["flags"] = _flags(snapshot, period, describe)
+    tables["anomalies"] = _anomalies(snapshot, overdue, as_of, describe)
 
     report = Report(
         period=period,
         province=snapshot.province,
-        generated=datetime.now(UTC).replace(microsecond=0).isoformat(),
+        province_name=snapshot.province_name,
+        generated=generated,
+        as_of=as_of,
+        unit=unit,
         log_size=snapshot.log_size,
         log_root=snapshot.log_root,
         last_block=snapshot.last_block,
@@ -394,59 +563,248 @@ def build_report(
         key_counties=keys,
         tables=tables,
         charts={},
+        previous=previous_period(period),
     )
+    report.narrative = _narrative(snapshot, report)
     if with_charts:
         report.charts = _charts(report)
     return report
 
 
-def _anomalies(snapshot: Snapshot, overdue: list[Any]) -> Table:
-    """The simple anomalies the read model shows (the audit's full list is in ledger.audit)."""
+class _Describer:
+    """Records in words: what each is, whose, for which need, when (indexes built once)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.deliveries: dict[str, Any] = {}
+        self.receipts: dict[str, Any] = {}
+        for d in snapshot.deliveries:
+            self.deliveries.setdefault(d.record_id, d)
+            if d.receipt_id:
+                self.receipts[d.receipt_id] = d
+        self.anchors = {a: n.project_id for n in snapshot.needs.values() for a in n.anchor_ids}
+
+    def __call__(self, record_id: str) -> str:
+        snap = self.snapshot
+        c = snap.commitments.get(record_id)
+        if c is not None:
+            return (
+                f"承诺 commitment：{snap.org_name(c.org)} → 《{snap.need_title(c.need_id)}》 "
+                f"{display.amount(c.quantity, c.resource_kind, c.unit)}"
+            )
+        d = self.deliveries.get(record_id)
+        if d is not None:
+            c = snap.commitments[d.commitment_id]
+            return (
+                f"交付 delivery：{snap.org_name(c.org)} → 《{snap.need_title(c.need_id)}》 "
+                f"{display.amount(d.quantity, c.resource_kind, c.unit)}，"
+                f"{display.beijing_date(d.block_time)}"
+            )
+        d = self.receipts.get(record_id)
+        if d is not None:
+            c = snap.commitments[d.commitment_id]
+            return (
+                f"签收 receipt：{county_label(c.county)} 签收 "
+                f"{display.amount(d.confirmed or 0, c.resource_kind, c.unit)}"
+                f"（交付 {display.amount(d.quantity, c.resource_kind, c.unit)}），"
+                f"《{snap.need_title(c.need_id)}》"
+            )
+        if record_id in self.anchors:
+            return f"需求项目发布 need published：《{snap.need_title(self.anchors[record_id])}》"
+        return "本报告范围外的记录 a record outside this report's scope"
+
+
+def _flags(snapshot: Snapshot, period: Period, describe: _Describer) -> Table:
+    """The auditor flags signed in the period, on the records in scope."""
+    owner = snapshot.record_owner()
+    rows = []
+    for f in snapshot.flags:
+        if not period.contains(f.block_time) or f.target_id not in owner:
+            continue
+        rows.append(
+            Row(
+                f"flag/{f.record_id}",
+                {
+                    "when": f.block_time,
+                    "reason": FLAG_REASONS.get(f.reason_code, f"原因代码 reason {f.reason_code}"),
+                    "org": snapshot.org_name(owner[f.target_id]),
+                    "target": describe(f.target_id),
+                    "flag": f.record_id,
+                    "target_id": f.target_id,
+                },
+                {f.record_id, f.target_id},
+            )
+        )
+    return Table(
+        "flags",
+        "审计标记 Auditor flags（本期 in period）",
+        [
+            Column("org", "社会组织", "organization"),
+            Column("reason", "原因", "reason"),
+            Column("when", "日期", "date", "date"),
+            Column("target", "被标记的记录", "record flagged"),
+            Column("flag", "标记编号", "flag id", pdf=False),
+            Column("target_id", "记录编号", "record id", pdf=False),
+        ],
+        rows,
+    )
+
+
+def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _Describer) -> Table:
+    """The simple anomalies the read model shows (the audit's full list is in ledger.audit),
+    measured at `as_of`: a delivery is "unreceipted" once 30 days have passed by then."""
     rows: list[Row] = []
     for c in overdue:
         rows.append(
             Row(
                 f"anomaly/overdue/{c.record_id}",
-                {"kind": "逾期未交付 overdue", "record": c.record_id, "detail": _date(c.due_date)},
+                {
+                    "kind": "逾期未交付 overdue",
+                    "what": describe(c.record_id),
+                    "detail": f"到期 due {display.beijing_date(c.due_date)}，已交付 delivered "
+                    f"{display.amount(c.delivered, c.resource_kind, c.unit)}",
+                    "record": c.record_id,
+                },
                 {c.record_id},
             )
         )
     shares: dict[str, int] = defaultdict(int)
     for d in snapshot.deliveries:
         shares[d.record_id] += 1
-    limit = snapshot.cutoff - UNRECEIPTED_DAYS * 86400
+    limit = as_of - UNRECEIPTED_DAYS * 86400
     for d in snapshot.deliveries:
         if d.receipt_id is None and shares[d.record_id] == 1 and d.block_time <= limit:
+            days = (as_of - d.block_time) // 86400
             rows.append(
                 Row(
                     f"anomaly/unreceipted/{d.record_id}",
                     {
                         "kind": f"交付{UNRECEIPTED_DAYS}天未签收 no receipt after "
                         f"{UNRECEIPTED_DAYS} days",
+                        "what": describe(d.record_id),
+                        "detail": f"交付于 delivered {display.beijing_date(d.block_time)}，"
+                        f"已 {days} 天 days",
                         "record": d.record_id,
-                        "detail": _date(d.block_time),
                     },
                     {d.record_id},
                 )
             )
         if d.receipt_id is not None and (d.confirmed or 0) < d.quantity:
+            c = snapshot.commitments[d.commitment_id]
             rows.append(
                 Row(
                     f"anomaly/shortfall/{d.receipt_id}",
                     {
                         "kind": "签收少于交付 receipt below delivery",
+                        "what": describe(d.receipt_id),
+                        "detail": f"{display.amount(d.confirmed or 0, c.resource_kind, c.unit)}"
+                        f" < {display.amount(d.quantity, c.resource_kind, c.unit)}",
                         "record": d.receipt_id,
-                        "detail": f"{d.confirmed} < {d.quantity}",
                     },
                     {d.receipt_id, d.record_id},
                 )
             )
     return Table(
         "anomalies",
-        "审计发现的异常 Anomalies",
-        [("kind", "类型 kind"), ("record", "记录 record"), ("detail", "说明 detail")],
+        f"异常 Anomalies — 截至 {display.beijing_time(as_of)} {display.TZ_LABEL}",
+        [
+            Column("kind", "类型", "kind"),
+            Column("what", "记录", "record"),
+            Column("detail", "说明", "detail"),
+            Column("record", "记录编号", "record id", pdf=False),
+        ],
         rows,
     )
+
+
+def _funds(snapshot: Snapshot, period: Period) -> tuple[int, int, int, int]:
+    """(commitments, funds committed, delivered, confirmed) in the period."""
+    agg = _flows(snapshot, period, lambda c: 0).get(0, _Agg())
+    return agg.commitments, agg.committed, agg.delivered, agg.confirmed
+
+
+def _change(now: int, before: int) -> str:
+    if before == 0:
+        return "上期为零" if now else "与上期持平（均为零）"
+    delta = (now - before) / before
+    word = "增长" if delta > 0 else "下降" if delta < 0 else "持平"
+    return f"{word} {abs(delta) * 100:.1f}%"
+
+
+def _narrative(snapshot: Snapshot, report: Report) -> list[str]:
+    """The first page in words, computed from the tables: totals per resource kind, change
+    since the previous period, the key-county share, what is overdue, the auditor flags."""
+    period = report.period
+    out: list[str] = []
+    made = [c for c in snapshot.commitments.values() if period.contains(c.block_time)]
+    orgs = {snapshot.org_code(c.org) for c in made}
+    counties = {c.county for c in made}
+    parts = []
+    for row in report.tables["totals"].rows:
+        rk, unit = row.resource or (ResourceKind.FUNDS, "")
+        if not row.cells["commitments_period"] and not row.cells["delivered_period"]:
+            continue
+        kind = RESOURCE_ZH.get(rk, str(rk)).split(" ")[0]
+        parts.append(
+            f"{kind}承诺 {display.amount(row.cells['committed_period'], rk, unit, large=True)}、"
+            f"交付 {display.amount(row.cells['delivered_period'], rk, unit, large=True)}、"
+            f"签收 {display.amount(row.cells['confirmed_period'], rk, unit, large=True)}"
+        )
+    out.append(
+        f"本期（{period.start_date} 至 {period.last_date}）共有 {len(orgs)} 家社会组织向 "
+        f"{len(counties)} 个县作出 {len(made)} 项帮扶承诺"
+        + ("：" + "；".join(parts) + "。" if parts else "。")
+        + "资金、物资与服务分别计量，不相加。"
+    )
+    if report.previous is not None:
+        n, committed, delivered, _ = _funds(snapshot, period)
+        pn, pcommitted, pdelivered, _ = _funds(snapshot, report.previous)
+        out.append(
+            f"与上期（{period_name(report.previous)}）相比：承诺 {n} 项（上期 {pn} 项）；"
+            f"承诺资金 {display.wan(committed)}（上期 {display.wan(pcommitted)}，"
+            f"{_change(committed, pcommitted)}）；交付资金 {display.wan(delivered)}"
+            f"（上期 {display.wan(pdelivered)}，{_change(delivered, pdelivered)}）。"
+        )
+    if report.key_counties:
+        funds = [c for c in made if c.resource_kind == ResourceKind.FUNDS]
+        total = sum(c.quantity for c in funds)
+        key = sum(c.quantity for c in funds if c.county in report.key_counties)
+        n_key = sum(1 for c in made if c.county in report.key_counties)
+        share = f"{100 * key / total:.1f}%" if total else "—"
+        out.append(
+            f"重点帮扶县：本期 {n_key} 项承诺（共 {len(made)} 项）投向重点帮扶县，"
+            f"承诺资金 {display.wan(key)}，占本期承诺资金的 {share}。"
+        )
+    else:
+        out.append("重点帮扶县：未提供重点帮扶县名单，未计算占比。")
+    overdue = report.tables["overdue"].rows
+    if overdue:
+        names = "、".join(
+            f"{r.cells['org']}（《{r.cells['need']}》，"
+            f"到期 {display.beijing_date(r.cells['due'])}）"
+            for r in overdue[:3]
+        )
+        more = f"等 {len(overdue)} 项" if len(overdue) > 3 else f"共 {len(overdue)} 项"
+        out.append(f"逾期：截至 {report.as_of_text}，{names}{more}承诺已过到期日仍未交付完毕。")
+    else:
+        out.append(f"逾期：截至 {report.as_of_text}，没有逾期未交付的承诺。")
+    flags = report.tables["flags"].rows
+    anomalies = report.tables["anomalies"].rows
+    unreceipted = sum(1 for r in anomalies if r.key.startswith("anomaly/unreceipted/"))
+    shortfall = sum(1 for r in anomalies if r.key.startswith("anomaly/shortfall/"))
+    if flags:
+        reasons: dict[str, int] = defaultdict(int)
+        for r in flags:
+            reasons[str(r.cells["reason"]).split(" ")[0]] += 1
+        listed = "、".join(f"{k} {v} 条" for k, v in sorted(reasons.items()))
+        out.append(f"审计标记：本期审计员标记 {len(flags)} 条记录（{listed}）。")
+    else:
+        out.append("审计标记：本期没有审计员标记。")
+    out.append(
+        f"其他异常：交付满 {UNRECEIPTED_DAYS} 天未签收 {unreceipted} 笔，签收少于交付 "
+        f"{shortfall} 笔（截至 {report.as_of_text}）。"
+    )
+    return out
 
 
 def _charts(report: Report) -> dict[str, tuple[bytes, str]]:
@@ -456,11 +814,11 @@ def _charts(report: Report) -> dict[str, tuple[bytes, str]]:
 
     def series(rows: list[Row]) -> list[tuple[str, list[float]]]:
         return [
-            (name, [float(r.cells[col]) for r in rows])
+            (name, [int(r.cells[col]) / 1_000_000 for r in rows])
             for col, name in (
-                ("committed_yuan", "承诺 committed"),
-                ("delivered_yuan", "交付 delivered"),
-                ("confirmed_yuan", "签收 confirmed"),
+                ("committed", "承诺 committed"),
+                ("delivered", "交付 delivered"),
+                ("confirmed", "签收 confirmed"),
             )
         ]
 
@@ -469,16 +827,16 @@ def _charts(report: Report) -> dict[str, tuple[bytes, str]]:
         "资金月度趋势 Funds by month",
         [r.cells["month"] for r in trend_rows],
         series(trend_rows),
-        unit="元 CNY",
+        unit="万元",
     )
     counties = report.tables["key_counties"].rows + report.tables["other_counties"].rows
     if counties:
         out["counties"] = charts.grouped_bars(
             "按县 By county（红色为重点帮扶县 red: key counties）",
-            [str(r.cells["county"]) for r in counties],
+            [str(r.cells["county"]).split("（")[0] for r in counties],
             series(counties),
-            unit="元 CNY",
-            highlight=[int(r.cells["county"]) in report.key_counties for r in counties],
+            unit="万元",
+            highlight=[r.highlight for r in counties],
         )
     cats = report.tables["categories"].rows
     if cats:
@@ -486,13 +844,13 @@ def _charts(report: Report) -> dict[str, tuple[bytes, str]]:
             "按领域 By category",
             [str(r.cells["category"]).split(" ")[0] for r in cats],
             series(cats),
-            unit="元 CNY",
+            unit="万元",
             horizontal=True,
         )
     orgs = report.tables["organizations"].rows[:15]
     if orgs:
         out["organizations"] = charts.grouped_bars(
             "按社会组织 By organization", [str(r.cells["org"]) for r in orgs], series(orgs),
-            unit="元 CNY", horizontal=True,
+            unit="万元", horizontal=True,
         )  # fmt: skip
     return out

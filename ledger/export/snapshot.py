@@ -21,7 +21,8 @@ from ledger.core import codes
 from ledger.core.errors import LedgerError, PeriodError
 from ledger.core.fields import BEIJING
 from ledger.core.merkle import MerkleTree, leaf_hash, root
-from ledger.library.models import KeyCounty
+from ledger.library.models import KeyCounty, LibraryMatch
+from ledger.library.regions import counties, provinces
 from ledger.store import models
 from ledger.store.queries.orgs import org_codes, org_names
 
@@ -60,16 +61,18 @@ def _month_start(year: int, month: int) -> date:
 
 
 def parse_period(text: str, *, now: int | None = None) -> Period:
-    """`2026`, `2026-H1`, `2026-Q3`, `2026-07`, `2026-07-01..2026-09-30` or `all` (to now)."""
+    """`2026`, `2026-H1`, `2026-Q3` (or `2026Q3`), `2026-07`, `2026-07-01..2026-09-30` or `all`
+    (to now)."""
     text = text.strip()
     if text.lower() == "all":
         end = now if now is not None else int(datetime.now(UTC).timestamp()) + 1
         return Period("all", 0, end)
     # ASCII digits only (\d would take ٢٠٢٦), and a year that has a next one.
-    m = re.fullmatch(r"([1-9][0-9]{3})(?:-(Q[1-4]|H[12]|[0-9]{2}))?", text, re.IGNORECASE)
+    # 2026-Q4 or 2026Q4 (the hyphen is optional before a quarter or a half, not a month)
+    m = re.fullmatch(r"([1-9][0-9]{3})(?:-?(Q[1-4]|H[12])|-([0-9]{2}))?", text, re.IGNORECASE)
     if m:
         year = int(m.group(1))
-        part = (m.group(2) or "").upper()
+        part = (m.group(2) or m.group(3) or "").upper()
         if not part:
             first, months = 1, 12
         elif part.startswith("Q"):
@@ -119,6 +122,11 @@ class Need:
     version: int
     block_time: int
     anchor_ids: list[str] = field(default_factory=list)
+    #: the title its county signed in the latest anchor (the library content's title)
+    title: str = ""
+    budget: int = 0
+    #: a 点单/接单 match with it was accepted before the cut-off
+    matched: bool = False
 
 
 @dataclass
@@ -189,10 +197,27 @@ class Snapshot:
     def org_code(self, address: str) -> str:
         return self.org_codes.get(address, address)
 
+    def org_name(self, address: str) -> str:
+        """The organization's registered name, else its credit code (else the address)."""
+        code = self.org_code(address)
+        name = self.org_names.get(code)
+        return name[0] if name else code
+
     def org_label(self, address: str) -> str:
         code = self.org_code(address)
         name = self.org_names.get(code)
         return f"{name[0]} ({code})" if name else code
+
+    @property
+    def province_name(self) -> str | None:
+        return provinces().get(self.province) if self.province is not None else None
+
+    def need_title(self, need_id: str) -> str:
+        """A need's title as its county signed it, or a description when it has none."""
+        need = self.needs.get(need_id)
+        if need is not None and need.title:
+            return need.title
+        return "（未命名需求 untitled need）"
 
     def record_owner(self) -> dict[str, str]:
         """Record id → the organization address whose record it is (for flag attribution)."""
@@ -208,13 +233,38 @@ def _in_province(county: int, province: int | None) -> bool:
     return province is None or county // 10000 == province
 
 
-def load_snapshot(session: Session, cutoff: int, *, province: int | None = None) -> Snapshot:
-    """The read model at `cutoff` (unix seconds, exclusive), computed from indexed rows."""
-    if province is not None and not 10 <= province <= 99:
+def county_label(code: int) -> str:
+    """A county by name with its prefecture, `册亨县（黔西南布依族苗族自治州）`; a code the
+    GB/T 2260 table does not have reads `县 <code>`."""
+    county = counties().get(code)
+    if county is None:
+        return f"县 {code}"
+    if county.city in ("市辖区", "县", "省直辖县级行政区划", ""):
+        return f"{county.name}（{county.province}）"
+    return f"{county.name}（{county.city}）"
+
+
+def require_province(province: int) -> int:
+    """A 2-digit province code that GB/T 2260 has, or an error with a stable code."""
+    if not 10 <= province <= 99:
         raise LedgerError(
-            f"province {province} must be a 2-digit GB/T 2260 code such as 52 (贵州)",
+            f"省级代码 {province} 应为两位数字 / province {province} must be a 2-digit "
+            "GB/T 2260 code such as 52 (贵州省)",
             code=codes.BAD_PROVINCE,
         )
+    if province not in provinces():
+        raise LedgerError(
+            f"没有省级代码为 {province} 的省（区、市）/ {province} is not a province code "
+            "in GB/T 2260; use the 2-digit prefix of a county code, e.g. 52 for 贵州省",
+            code=codes.UNKNOWN_PROVINCE,
+        )
+    return province
+
+
+def load_snapshot(session: Session, cutoff: int, *, province: int | None = None) -> Snapshot:
+    """The read model at `cutoff` (unix seconds, exclusive), computed from indexed rows."""
+    if province is not None:
+        require_province(province)
     size = session.scalar(
         select(func.count()).select_from(models.LogEntry).where(models.LogEntry.block_time < cutoff)
     )
@@ -248,7 +298,21 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
         if need is None:
             need = needs[a.project_id] = Need(a.project_id, a.county, a.category, a.version, t)
         need.category, need.version = a.category, a.version
+        need.title, need.budget = a.title or need.title, int(a.budget or 0)
         need.anchor_ids.append(a.record_id)
+    if needs:
+        for need_id, responded in session.execute(
+            select(LibraryMatch.need_id, LibraryMatch.responded_at).where(
+                LibraryMatch.status == "accepted", LibraryMatch.need_id.in_(list(needs))
+            )
+        ).all():
+            when = (
+                responded
+                if responded is None or responded.tzinfo
+                else responded.replace(tzinfo=UTC)
+            )
+            if when is not None and when.timestamp() < cutoff:
+                needs[need_id].matched = True
 
     commitments: dict[str, CommitmentState] = {}
     tx_hashes: dict[str, str] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,7 +93,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 project_id=pid,
                 county=county,
                 category=cat,
-                title=f"需求 {name}",
+                title=TITLES[name],
             )
             put(when, anchor.sign(key, dom))
 
@@ -125,7 +126,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         oa, ob = a.org_a.key, a.org_b.key
         need("N1", COUNTY_A, 1, ka, ts("2030-06-20"))
         need("N2", COUNTY_B, 8, kb, ts("2030-07-02"))
-        need("N3", COUNTY_A, 2, ka, ts("2030-07-03"))
+        # 07:00 Beijing is 23:00 UTC the day before: the report must say 2030-07-03
+        need("N3", COUNTY_A, 2, ka, ts("2030-07-03", "07:00:00"))
         commit("C1", "N1", ResourceKind.FUNDS, 100_000, "fen", ts("2030-08-31", "23:59:59"), oa,
                ts("2030-07-05"))  # fmt: skip
         commit("C2", "N2", ResourceKind.FUNDS, 50_000, "fen", ts("2030-07-31", "23:59:59"), ob,
@@ -156,11 +158,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 
 Q3 = parse_period("2030-Q3")
+#: The reports are made as of 2030-10-15 (Beijing), after the Q3 cut-off.
+MADE = datetime.fromisoformat("2030-10-15T09:00:00+08:00")
+TITLES = {
+    "N1": "册亨县糯米蕉产业园冷库建设",
+    "N2": "开阳县村卫生室设备更新",
+    "N3": "册亨县留守儿童课后托管",
+}
+PUBLISHER = iati.Publisher("CN-USCI-11520000MB1539584E", "贵州省民政厅")
+HEX64 = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 def test_parse_period() -> None:
     assert Q3.start == ts("2030-07-01", "00:00:00") and Q3.end == ts("2030-10-01", "00:00:00")
     assert parse_period("2030-07").end == ts("2030-08-01", "00:00:00")
+    assert parse_period("2030Q3") == parse_period("2030-q3") == Q3  # as people type it
     assert parse_period("2030-H2").start == ts("2030-07-01", "00:00:00")
     assert parse_period("2030-02-01..2030-02-28").end == ts("2030-03-01", "00:00:00")
     for bad in ("2030-Q5", "2030-13", "yesterday", "2030-03-01..2030-02-01"):
@@ -183,7 +195,7 @@ def _report(demo: Demo):  # type: ignore[no-untyped-def]
     with demo.service.db.read() as session:
         snap = load_snapshot(session, Q3.end, province=52)
     keys = load_key_counties(demo.key_file)
-    return snap, build_report(snap, Q3, key_counties=keys, with_charts=False)
+    return snap, build_report(snap, Q3, key_counties=keys, with_charts=False, generated=MADE)
 
 
 def test_report_figures(demo: Demo) -> None:
@@ -193,43 +205,88 @@ def test_report_figures(demo: Demo) -> None:
     assert check_against_chain(snap, demo.service.ledger()) is True
     totals = {r.cells["resource"]: r.cells for r in report.tables["totals"].rows}
     funds = totals["资金 funds"]
-    assert (funds["commitments_period"], funds["committed_period"]) == (2, "1500.00")
-    assert (funds["delivered_period"], funds["confirmed_period"]) == ("1200.00", "900.00")
-    assert funds["fulfilment_total"] == "80.0%"
+    assert (funds["commitments_period"], funds["committed_period"]) == (2, 150_000)
+    assert (funds["delivered_period"], funds["confirmed_period"]) == (120_000, 90_000)
+    assert funds["fulfilment_total"] == pytest.approx(0.8)
     goods = totals["物资 goods"]
     assert (goods["committed_total"], goods["delivered_total"], goods["confirmed_total"]) == (
-        "100", "50", "50",
+        100, 50, 50,
     )  # fmt: skip
+    assert goods["unit"] == "斤"
+    # each totals row is one resource kind and unit: goods are never added to money
+    shown = {r.cells["resource"]: r.text(report.tables["totals"].columns[3])
+             for r in report.tables["totals"].rows}  # fmt: skip
+    assert shown == {"资金 funds": "¥1,500.00", "物资 goods": "100 斤"}
     key = report.tables["key_counties"].rows
-    assert [r.cells["county"] for r in key] == [COUNTY_A]
-    assert key[0].cells["committed_yuan"] == "1000.00"
-    assert key[0].cells["delivered_yuan"] == "1000.00"
-    assert key[0].cells["confirmed_yuan"] == "900.00"
+    assert [r.cells["county"] for r in key] == ["册亨县（黔西南布依族苗族自治州）"]
+    assert [r.cells["code"] for r in key] == [COUNTY_A]
+    assert key[0].cells["committed"] == 100_000
+    assert key[0].cells["delivered"] == 100_000
+    assert key[0].cells["confirmed"] == 90_000
     assert key[0].records == {hx(n) for n in ("C1", "D1", "D2", "R1", "R2")}
     other = report.tables["other_counties"].rows
     assert [(r.cells["county"], r.cells["commitments"], r.cells["in_kind"]) for r in other] == [
-        (COUNTY_B, 2, 1)
+        ("开阳县（贵阳市）", 2, 1)
     ]
-    assert other[0].cells["delivered_yuan"] == "200.00"  # D5 is after the cut-off
+    assert other[0].cells["delivered"] == 20_000  # D5 is after the cut-off
     cats = {r.key: r.cells for r in report.tables["categories"].rows}
-    assert cats["category/1"]["committed_yuan"] == "1000.00"
-    assert cats["category/8"]["committed_yuan"] == "500.00"
+    assert cats["category/1"]["committed"] == 100_000
+    assert cats["category/8"]["committed"] == 50_000
     orgs = {r.key: r.cells for r in report.tables["organizations"].rows}
-    assert orgs[f"org/{ORG_CODE_A}"]["delivered_yuan"] == "1000.00"
-    assert orgs[f"org/{ORG_CODE_B}"]["delivered_yuan"] == "200.00"
+    assert orgs[f"org/{ORG_CODE_A}"]["delivered"] == 100_000
+    assert orgs[f"org/{ORG_CODE_B}"]["delivered"] == 20_000
+    assert orgs[f"org/{ORG_CODE_A}"]["org"] == snap.org_names[ORG_CODE_A][0]
+    # the one lifecycle rule: N1 is delivered in full but not confirmed in full (R2 < D2)
     open_needs = {r.cells["need"]: r.cells["status"] for r in report.tables["open_needs"].rows}
-    assert open_needs == {hx("N2"): "执行中 in progress", hx("N3"): "未对接 no commitment"}
+    assert open_needs == {
+        TITLES["N1"]: "执行中 in progress",
+        TITLES["N2"]: "执行中 in progress",
+        TITLES["N3"]: "已发布 published",
+    }
     assert [r.cells["commitment"] for r in report.tables["overdue"].rows] == [hx("C2")]
+    assert report.tables["overdue"].rows[0].cells["need"] == TITLES["N2"]
     anomalies = sorted(
         (r.cells["kind"][:4], r.cells["record"]) for r in report.tables["anomalies"].rows
     )
     assert anomalies == sorted(
         [("逾期未交", hx("C2")), ("交付30", hx("D3")), ("签收少于", hx("R2"))]
     )
+    flags = report.tables["flags"].rows
+    assert [(r.cells["flag"], r.cells["target_id"]) for r in flags] == [(hx("F1"), hx("D2"))]
+    assert flags[0].cells["reason"].startswith("签收少于交付")
     trend = {r.cells["month"]: r.cells for r in report.tables["trend"].rows}
     assert list(trend) == ["2030-07", "2030-08", "2030-09"]
-    assert trend["2030-07"]["delivered_yuan"] == "800.00"
-    assert trend["2030-08"]["confirmed_yuan"] == "300.00"
+    assert trend["2030-07"]["delivered"] == 80_000
+    assert trend["2030-08"]["confirmed"] == 30_000
+    assert report.title == "贵州省社会组织参与乡村振兴帮扶定期报告（2030年第三季度）"
+    assert report.previous is not None and report.previous.label == "2030-Q2"
+    text = "\n".join(report.narrative)
+    assert "资金承诺 ¥1,500.00" in text and "物资承诺 100 斤" in text
+    assert "上期 0.00 万元" in text  # nothing was committed in 2030-Q2
+    assert "占本期承诺资金的 66.7%" in text  # ¥1,000 of ¥1,500 to 册亨县
+    assert "截至 2030-10-01 00:00 北京时间" in text  # the cut-off: before the report date
+    assert "审计员标记 1 条" in text
+
+
+def test_anomalies_are_measured_at_the_report_date(demo: Demo) -> None:
+    """A report made before its period ends measures "overdue" and "30 days without a
+    receipt" at the day it is made, not at the period's end."""
+    year = parse_period("2030")
+    made = datetime.fromisoformat("2030-10-20T12:00:00+08:00")
+    with demo.service.db.read() as session:
+        snap = load_snapshot(session, year.end, province=52)
+    report = build_report(snap, year, with_charts=False, generated=made)
+    assert report.as_of == int(made.timestamp())
+    # D5 (2030-10-05) is 15 days old on 10-20: not flagged; C3 is due 12-31: not overdue yet
+    # (measured at the period's end, 2031-01-01, both would be); C2 is delivered in full by D5
+    unreceipted = [
+        r.cells["record"] for r in report.tables["anomalies"].rows
+        if r.key.startswith("anomaly/unreceipted/")
+    ]  # fmt: skip
+    assert unreceipted == [hx("D3")]
+    assert report.tables["overdue"].rows == []
+    assert "截至 2030-10-20 12:00 北京时间" in report.tables["anomalies"].title
+    assert "截至 2030-10-20 12:00 北京时间" in "".join(report.narrative)
 
 
 def test_every_figure_ties_back_to_records(demo: Demo) -> None:
@@ -258,7 +315,7 @@ def test_every_figure_ties_back_to_records(demo: Demo) -> None:
     delivered = sum(
         d.quantity for d in snap.deliveries if d.record_id in row.records and d.county == COUNTY_A
     )
-    assert f"{delivered // 100}.{delivered % 100:02d}" == row.cells["delivered_yuan"]
+    assert delivered == row.cells["delivered"]
 
 
 def test_indicators_match_hand_computed(demo: Demo) -> None:
@@ -288,25 +345,68 @@ def test_indicators_match_hand_computed(demo: Demo) -> None:
 def test_iati_export_validates(demo: Demo) -> None:
     with demo.service.db.read() as session:
         snap = load_snapshot(session, Q3.end)
-    data = iati.export(snap, reporting_org="CN-USCI-11100000000013127X")
+    data = iati.export(snap, publisher=PUBLISHER)
     doc = etree.fromstring(data)
     assert doc.get("version") == "2.03"
     acts = {a.findtext("iati-identifier"): a for a in doc.iter("iati-activity")}
     assert len(acts) == 3
-    n1 = acts[f"CN-USCI-11100000000013127X-{hx('N1')}"]
+    ref = PUBLISHER.ref
+    # every activity's title is its project's title, as the county signed it
+    titles = {i.removeprefix(f"{ref}-"): a.findtext("title/narrative") for i, a in acts.items()}
+    assert titles == {hx(n): TITLES[n] for n in ("N1", "N2", "N3")}
+    n1 = acts[f"{ref}-{hx('N1')}"]
+    assert n1.find("reporting-org").get("ref") == ref
+    assert n1.findtext("reporting-org/narrative") == "贵州省民政厅"
     types = [
         (t.find("transaction-type").get("code"), t.findtext("value"))
         for t in n1.iter("transaction")
     ]
     assert types == [("2", "1000.00"), ("3", "600.00"), ("4", "400.00")]
     assert n1.find("sector").get("code") == "31120"
-    assert n1.find("participating-org[@role='1']").get("ref") == f"CN-USCI-{ORG_CODE_A}"
+    funder = n1.find("participating-org[@role='1']")
+    assert funder.get("ref") == f"CN-USCI-{ORG_CODE_A}"
+    assert funder.findtext("narrative") == snap.org_names[ORG_CODE_A][0]  # the name, not code
+    provider = n1.find("transaction/provider-org")
+    assert provider.findtext("narrative") == snap.org_names[ORG_CODE_A][0]
+    assert n1.findtext("location/name/narrative") == "贵州省黔西南布依族苗族自治州册亨县"
+    assert "册亨县" in n1.findtext("participating-org[@role='4']/narrative")
+    # N1's funds are delivered in full: IATI's "completion" status
     assert n1.find("activity-status").get("code") == "3"
-    assert acts[f"CN-USCI-11100000000013127X-{hx('N3')}"].find("activity-status").get("code") == "1"
+    assert acts[f"{ref}-{hx('N3')}"].find("activity-status").get("code") == "1"
+    # goods carry no money value: a result indicator with quantity and unit, not a transaction
+    n2 = acts[f"{ref}-{hx('N2')}"]
+    assert [t.findtext("value") for t in n2.iter("transaction")] == ["500.00", "200.00"]
+    indicators = n2.findall("result/indicator")
+    assert len(indicators) == 1 and indicators[0].get("measure") == "1"
+    assert indicators[0].findtext("title/narrative") == "物资（斤）"
+    assert indicators[0].find("period/target").get("value") == "100"
+    assert indicators[0].find("period/actual").get("value") == "50"
+    assert indicators[0].find("period/period-end").get("iso-date") == "2030-09-30"
+    assert n1.find("result") is None  # funds only
+    assert not HEX64.search(" ".join(a.findtext("title/narrative") for a in acts.values()))
     # a broken document is refused with the schema's reason
     del n1[0]
     with pytest.raises(iati.IatiError, match="iati-identifier"):
         iati.validate(doc)
+
+
+def test_iati_refuses_without_a_reporting_org(demo: Demo) -> None:
+    settings = demo.env.settings
+    assert settings.iati_reporting_org is None
+    with pytest.raises(iati.IatiError, match="BANGFU_IATI_REPORTING_ORG") as err:
+        iati.reporting_org_from(settings)
+    assert err.value.code == "iati_no_reporting_org"
+    # a name without an id, or the old placeholder, is no publisher either
+    for ref in (None, "CN-USCI-000000000000000000", "not an id"):
+        with pytest.raises(iati.IatiError) as err:
+            iati.reporting_org_from(settings, ref=ref, name="贵州省民政厅")
+        assert err.value.code == "iati_no_reporting_org"
+    ok = iati.reporting_org_from(
+        settings.model_copy(
+            update={"iati_reporting_org": PUBLISHER.ref, "iati_reporting_org_name": "贵州省民政厅"}
+        )
+    )
+    assert ok == PUBLISHER
 
 
 def test_sector_mapping_uses_real_dac_codes() -> None:
@@ -351,8 +451,20 @@ def test_api_routes(demo: Demo) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert len(list(csv.DictReader(io.StringIO(r.text)))) == 5
     assert client.get("/api/v1/exports/people.csv").status_code == 422
+    # no publisher in the settings: the IATI export is refused, with a code and what to set
     r = client.get("/api/v1/exports/iati.xml", params={"period": "2030-Q3"})
+    assert r.status_code == 409 and r.json()["code"] == "iati_no_reporting_org", r.text
+    assert "BANGFU_IATI_REPORTING_ORG" in r.json()["detail"]
+    publishing = LedgerService(
+        demo.env.settings.model_copy(
+            update={"iati_reporting_org": PUBLISHER.ref, "iati_reporting_org_name": PUBLISHER.name}
+        )
+    )
+    r = TestClient(create_app(publishing)).get(
+        "/api/v1/exports/iati.xml", params={"period": "2030-Q3"}
+    )
     assert r.status_code == 200 and b'version="2.03"' in r.content
+    assert TITLES["N1"].encode() in r.content and b"000000000000000000" not in r.content
     # the periodic report as the civil-affairs workspace downloads it: the PDF, and its tables
     url = "/api/v1/reports/periodic"
     r = client.get(f"{url}.pdf", params={"period": "2030-Q3", "province": 52})
@@ -368,6 +480,12 @@ def test_api_routes(demo: Demo) -> None:
     assert {"totals", "key_counties", "organizations"} <= set(book.sheetnames), book.sheetnames
     r = client.get(f"{url}.pdf", params={"period": "2030-Q9"})
     assert r.status_code == 400 and r.json()["code"] == "bad_period"
+    # a province that GB/T 2260 does not have is an error, not an empty report
+    for fmt in ("pdf", "xlsx"):
+        r = client.get(f"{url}.{fmt}", params={"period": "2030-Q3", "province": 99})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["code"] == "unknown_province" and "贵州省" in r.json()["detail"]
     assert client.get(f"{url}.pdf").status_code == 422  # a period is required
     assert client.get(f"{url}.doc", params={"period": "2030"}).status_code in (404, 422)
 
@@ -383,7 +501,8 @@ def test_report_files_and_cli(demo: Demo, tmp_path: Path) -> None:
         "PATH": "/usr/bin:/bin",
     }
     cmd = [sys.executable, "-m", "ledger.cli", "report", "--period", "2030-Q3", "--province",
-           "52", "--out", str(out), "--key-counties", str(demo.key_file)]  # fmt: skip
+           "52", "--out", str(out), "--key-counties", str(demo.key_file), "--unit",
+           "贵州省民政厅", "--date", "2030-10-15"]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr + done.stdout
     assert "chain match" in done.stdout
@@ -398,9 +517,28 @@ def test_report_files_and_cli(demo: Demo, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
     book = load_workbook(out / "figures.xlsx")
-    assert book["key_counties"]["E2"].value == 1000.0  # committed CNY of 522327
+    sheet = book["key_counties"]
+    assert sheet["A2"].value == "册亨县（黔西南布依族苗族自治州）"
+    assert sheet["D2"].value == 1000 and sheet["D2"].number_format == "#,##0.00"  # yuan
+    assert "贵州省民政厅" in [c.value for c in book["summary"]["B"]]
     bad = subprocess.run([*cmd[:5], "2030-Q9", *cmd[6:]], env=env, capture_output=True, text=True)
     assert bad.returncode == 1 and "not understood" in bad.stderr
+    # an unknown province: a non-zero exit, the code and a message in both languages
+    bad = subprocess.run([*cmd[:7], "99", *cmd[8:]], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1, bad.stdout
+    assert "unknown_province" in bad.stderr and "没有省级代码为 99" in bad.stderr
+    assert "is not a province code" in bad.stderr
+    # IATI from the CLI: refused without a publisher, made with one from the settings
+    xml = tmp_path / "iati.xml"
+    iati_cmd = [sys.executable, "-m", "ledger.cli", "export", "iati", "--out", str(xml),
+                "--period", "2030-Q3"]  # fmt: skip
+    bad = subprocess.run(iati_cmd, env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "iati_no_reporting_org" in bad.stderr and not xml.exists()
+    publisher = {"BANGFU_IATI_REPORTING_ORG": PUBLISHER.ref,
+                 "BANGFU_IATI_REPORTING_ORG_NAME": PUBLISHER.name}  # fmt: skip
+    done = subprocess.run(iati_cmd, env={**env, **publisher}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert etree.parse(str(xml)).findtext(".//reporting-org/narrative") == PUBLISHER.name
     csv_out = tmp_path / "d.csv"
     done = subprocess.run([sys.executable, "-m", "ledger.cli", "export", "csv", "--kind",
                            "receipts", "--out", str(csv_out)], env=env, capture_output=True,
@@ -437,3 +575,135 @@ def test_key_counties_from_library_table(demo: Demo) -> None:
     with demo.service.db.write() as session:
         session.delete(session.get(KeyCounty, COUNTY_B))
     assert b.key_county_share == 1.0
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "report"
+
+
+def _pdf_pages(pdf: Path) -> list[str]:
+    """The text of each page (pdftotext, layout kept so that table rows stay on a line)."""
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return text.split("\f")[:-1] if text.endswith("\f") else text.split("\f")
+
+
+def test_rendered_pdf_reads_as_a_provincial_report(demo: Demo, tmp_path: Path) -> None:
+    from ledger.export.report_files import write_report
+
+    snap, _ = _report(demo)
+    report = build_report(
+        snap, Q3, key_counties=load_key_counties(demo.key_file), chain_verified=True,
+        generated=MADE, unit="贵州省民政厅",
+    )  # fmt: skip
+    files = write_report(report, tmp_path / "out")
+    pages = _pdf_pages(files["report.pdf"])
+    appendix = next(i for i, p in enumerate(pages) if "附录：数据来源" in p)
+    body, first = "\n".join(pages[:appendix]), pages[0]
+    # the title names the province; the sign-off block and the narrative are on page one
+    assert "贵州省社会组织参与乡村振兴帮扶定期报告（2030年第三季度）" in first
+    for words in ("填报单位", "贵州省民政厅", "报告日期", "2030-10-15", "负责人", "签字",
+                  "概述", "资金承诺 ¥1,500.00", "物资承诺 100 斤", "与上期（2030年第二季度）",
+                  "重点帮扶县", "66.7%", "逾期", "审计标记"):  # fmt: skip
+        assert words in re.sub(r"\s+", " ", first) or words in first, words
+    # every page is numbered
+    for n, page in enumerate(pages, 1):
+        assert f"第 {n} 页 / 共 {len(pages)} 页" in page, n
+    # names and titles, never a 64-hex id or an address, before the provenance appendix
+    assert not HEX64.search(body), HEX64.search(body)
+    assert not re.search(r"0x[0-9a-fA-F]{40}", body)
+    assert HEX64.search("\n".join(pages[appendix:]))  # the hashes moved to the appendix
+    for title in TITLES.values():
+        assert title in body, title
+    assert snap.org_names[ORG_CODE_A][0] in body and "册亨县（黔西南布依族苗族自治州）" in body
+    assert "开阳县（贵阳市）" in body and "52 省" not in body
+    # amounts formatted: ¥ with separators, 万元 in the tables; goods with their unit
+    assert "¥1,500.00" in body and "0.10 万元" in body and "100 斤" in body
+    assert not re.search(r"(?<![\d,.¥])1500\.00", body)
+    # goods never summed with money: no ¥1,600 or 1,600 anywhere
+    assert "1,600" not in body and "1600" not in body
+    # Beijing dates: N3 was published at 07:00 Beijing time on 07-03 (07-02 in UTC)
+    assert "北京时间" in body
+    needs_page = next(p for p in pages if TITLES["N3"] in p and "已发布" in p)
+    assert "2030-07-03" in needs_page and "2030-07-02" not in needs_page
+    # the lifecycle status, not the hard-coded one
+    assert "未对接" not in body and "执行中" in body
+    # bilingual headers: each Chinese header whole on one line
+    totals_page = next(p for p in pages if "累计完成率" in p)
+    for zh in ("本期承诺数", "累计承诺数", "累计完成率", "本期签收"):
+        assert zh in totals_page, zh
+    # every page as PNG, to look at
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("page-*.png"):
+        old.unlink()
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "70", str(files["report.pdf"]), str(ARTIFACTS / "page")],
+        check=True,
+    )
+    assert len(list(ARTIFACTS.glob("page-*.png"))) == len(pages)
+
+
+def test_rendered_xlsx_stores_numbers_with_formats(demo: Demo, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from ledger.export.report_files import write_report
+
+    snap, report = _report(demo)
+    book = load_workbook(write_report(report, tmp_path / "out")["figures.xlsx"])
+    assert book.sheetnames[0] == "summary"
+    for name in report.tables:
+        sheet = book[name]
+        assert sheet.freeze_panes == "B2", name  # header row and names stay in view
+        heads = [c.value for c in sheet[1]]
+        assert all("\n" in h for h in heads), heads  # Chinese, then English below it
+        assert sheet.column_dimensions["A"].width >= 10
+        for row in sheet.iter_rows(min_row=2):
+            first = row[0].value
+            assert not (isinstance(first, str) and re.match(r"(need|org|county|totals)/", first))
+            assert not (isinstance(first, str) and HEX64.fullmatch(first)), (name, first)
+    totals = book["totals"]
+    heads = [c.value.split("\n")[0] for c in totals[1]]
+    rows = {r[0].value: r for r in totals.iter_rows(min_row=2)}
+    funds, goods = rows["资金 funds"], rows["物资 goods"]
+    committed = heads.index("累计承诺")
+    assert funds[committed].value == 1500 and funds[committed].number_format == "#,##0.00"
+    assert goods[committed].value == 100 and goods[committed].number_format == "#,##0"
+    assert isinstance(goods[committed].value, int)  # a quantity is a number, not text
+    counts = heads.index("本期承诺数")
+    assert funds[counts].value == 2 and funds[counts].number_format == "#,##0"
+    share = heads.index("累计完成率")
+    assert funds[share].value == pytest.approx(0.8) and funds[share].number_format == "0.0%"
+    needs = book["open_needs"]
+    assert {r[0].value for r in needs.iter_rows(min_row=2)} == set(TITLES.values())
+    since = [c.value for c in needs[1]].index("发布日期\npublished")
+    published = {r[0].value: r[since] for r in needs.iter_rows(min_row=2)}
+    assert str(published[TITLES["N3"]].value)[:10] == "2030-07-03"  # Beijing date
+    assert published[TITLES["N3"]].number_format == "yyyy-mm-dd"
+    orgs = book["organizations"]
+    assert snap.org_names[ORG_CODE_A][0] in {r[0].value for r in orgs.iter_rows(min_row=2)}
+    assert ORG_CODE_A in {r[-3].value for r in orgs.iter_rows(min_row=2)}  # code kept beside
+
+
+def test_cells_read_in_their_own_units() -> None:
+    from ledger.export.report import Column, Row, format_cell, period_name, previous_period
+    from ledger.export.report_files import csv_value, xlsx_value
+
+    qty = Column("q", "数量", "quantity", "qty")
+    hours = Row("r", {"q": 400}, resource=(ResourceKind.SERVICE, ""))
+    goods = Row("r", {"q": 1200}, resource=(ResourceKind.GOODS, "斤"))
+    funds = Row("r", {"q": 470_000_00}, resource=(ResourceKind.FUNDS, "fen"))
+    big = Row("r", {"q": 2_000_000_00}, resource=(ResourceKind.FUNDS, "fen"))
+    assert [format_cell(qty, r) for r in (hours, goods, funds, big)] == [
+        "400 小时", "1,200 斤", "¥470,000.00", "200.00 万元",
+    ]  # fmt: skip
+    assert xlsx_value(qty, funds) == (470_000, "#,##0.00")
+    assert xlsx_value(qty, hours) == (400, "#,##0")
+    assert csv_value(qty, funds) == "470000.00"
+    assert format_cell(Column("p", "率", "rate", "pct"), Row("r", {"p": None})) == "—"
+    assert period_name(parse_period("2026-Q4")) == "2026年第四季度"
+    assert period_name(parse_period("2026-H1")) == "2026年上半年"
+    assert period_name(parse_period("2026-07")) == "2026年7月"
+    assert previous_period(parse_period("2026-Q1")) == parse_period("2025-Q4")
+    assert previous_period(parse_period("2026-07")) == parse_period("2026-06")
+    assert previous_period(parse_period("2026")) == parse_period("2025")
+    assert previous_period(parse_period("all")) is None

@@ -9,6 +9,8 @@ from rich.console import Console
 
 from ledger.app import LedgerService
 from ledger.cli.commands.report import read_snapshot
+from ledger.core import codes
+from ledger.core.errors import NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export.snapshot import parse_period
 
@@ -21,15 +23,27 @@ app = typer.Typer(help="导出 Exports: IATI 2.03 XML and CSV of every record ki
 def iati_cmd(
     out_file: Path = typer.Option(..., "--out", help="输出文件 output .xml file"),
     period: str = typer.Option("all", help="截止于期末 cut-off at the end of this period"),
-    reporting_org: str = typer.Option(
-        iati.DEFAULT_REPORTING_ORG,
-        help="报送机构标识 the publisher's IATI id, e.g. CN-USCI-<统一社会信用代码>",
+    reporting_org: str | None = typer.Option(
+        None,
+        help="报送机构标识 the publisher's IATI id, e.g. CN-USCI-<统一社会信用代码>; "
+        "default BANGFU_IATI_REPORTING_ORG",
+    ),
+    reporting_name: str | None = typer.Option(
+        None, help="报送机构名称 the publisher's name; default BANGFU_IATI_REPORTING_ORG_NAME"
     ),
     province: int | None = typer.Option(None, help="省级代码 2-digit province code"),
 ) -> None:
     """导出 IATI 2.03 Export needs and their commitments as IATI activities (validated)."""
-    snap, _ = read_snapshot(LedgerService(), parse_period(period), province=province)
-    data = iati.export(snap, reporting_org=reporting_org)
+    service = LedgerService()
+    publisher = iati.reporting_org_from(service.settings, ref=reporting_org, name=reporting_name)
+    snap, _ = read_snapshot(service, parse_period(period), province=province)
+    if not snap.needs:
+        # IATI 2.03 requires at least one activity: an empty ledger has no document to give.
+        raise NotFoundError(
+            f"此期间没有需求项目 / no need projects up to the end of {period}; nothing to export",
+            code=codes.NOTHING_TO_EXPORT,
+        )
+    data = iati.export(snap, publisher=publisher)
     out_file.write_bytes(data)
     out.print(f"IATI 2.03: {len(snap.needs)} activities, valid; {out_file}")
 

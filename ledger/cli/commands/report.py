@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
 from ledger.app import LedgerService
+from ledger.core import codes
+from ledger.core.errors import LedgerError
+from ledger.core.fields import BEIJING
 from ledger.export import indicators as ind
 from ledger.export.report import build_report
 from ledger.export.report_files import write_report
@@ -50,13 +54,31 @@ def report_cmd(
     check_chain: bool = typer.Option(
         True, help="与链上日志根核对 compare the log root at the cut-off with the contract"
     ),
+    unit: str | None = typer.Option(
+        None,
+        help="填报单位 the office that files the report; default BANGFU_IATI_REPORTING_ORG_NAME",
+    ),
+    report_date: str | None = typer.Option(
+        None,
+        "--date",
+        help="报告日期 YYYY-MM-DD (北京时间): anomalies are measured at the start of this day; "
+        "default now",
+    ),
 ) -> None:
     """生成定期报告 Periodic report: report.pdf, report.html, figures (CSV, XLSX), provenance."""
     p = parse_period(period)
+    generated = _report_date(report_date)
     service = LedgerService()
     snap, keys = read_snapshot(service, p, province=province, key_file=key_counties)
     verified = check_against_chain(snap, service.ledger()) if check_chain else None
-    report = build_report(snap, p, key_counties=keys, chain_verified=verified)
+    report = build_report(
+        snap,
+        p,
+        key_counties=keys,
+        chain_verified=verified,
+        generated=generated,
+        unit=unit if unit is not None else service.settings.iati_reporting_org_name or "",
+    )
     files = write_report(report, out_dir)
     out.print(
         f"报告 report {p.label}: log size {snap.log_size}, root {snap.log_root}"
@@ -64,6 +86,19 @@ def report_cmd(
     )
     for name in sorted(files):
         out.print(f"  {files[name]}")
+
+
+def _report_date(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise LedgerError(
+            f"报告日期应为 YYYY-MM-DD / --date {text!r} must be a date such as 2026-12-01",
+            code=codes.BAD_PARAMETER,
+        ) from None
+    return datetime(day.year, day.month, day.day, tzinfo=BEIJING)
 
 
 @app.command("indicators")
