@@ -25,12 +25,14 @@ from ledger.store.queries.lists import Filters, apply_filters, category_label
 from ledger.store.queries.orgs import org_codes
 from ledger.store.sums import exact_sum, joined
 
-#: What totals can be grouped by; `need` is the project a commitment answers.
+#: What totals can be grouped by; `need` is the project a commitment answers, `match` the
+#: library match (点单/接单) it was made under.
 GROUPS: dict[str, Any] = {
     "county": CommitmentRow.county,
     "category": CommitmentRow.category,
     "org": CommitmentRow.org,
     "need": CommitmentRow.need_id,
+    "match": CommitmentRow.match_id,
 }
 PUBLIC_GROUPS = ("county", "category", "org")
 
