@@ -42,6 +42,7 @@ templates.env.globals.update(
     amount=display.amount,
     TZ=display.TZ_LABEL,
     TZ_EN=display.TZ_LABEL_EN,
+    WAN_FROM=display.WAN_FROM,
     CATEGORIES=CATEGORIES,
     ResourceKind=ResourceKind,
 )
