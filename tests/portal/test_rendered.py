@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -33,9 +34,22 @@ class VisibleText(HTMLParser):
     """The text a reader sees: no tags or attributes, nothing inside script/style, and
     nothing inside a copyable detail (`<code class="id">`)."""
 
-    SKIP = {"script", "style", "textarea"}
+    SKIP: ClassVar[set[str]] = {"script", "style", "textarea"}
     #: elements a reader sees apart: their text is separated by a space
-    BLOCKS = {"dt", "dd", "td", "th", "tr", "li", "p", "div", "h1", "h2", "h3", "section"}
+    BLOCKS: ClassVar[set[str]] = {
+        "dt",
+        "dd",
+        "td",
+        "th",
+        "tr",
+        "li",
+        "p",
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "section",
+    }
 
     def __init__(self) -> None:
         super().__init__()
