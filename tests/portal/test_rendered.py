@@ -20,6 +20,7 @@ from api.web.i18n import Lang
 from ledger.core.records import Commitment
 from ledger.sdk.fields import record_from_fields
 from ledger.store.models import CommitmentRow, LogEntry
+from ledger.store.queries.totals import Total, Triple
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 from tests.factories import AUDITOR_NAME, COUNTY_NAME_A, ORG_NAME_A, ORG_NAME_B
 
@@ -255,3 +256,27 @@ def test_supply_project_shows_owner_regions_capacity_and_orders(
 
 def test_status_names_follow_the_lifecycle() -> None:
     assert render.STATUS_NAMES["in_progress"] == ("执行中", "in progress")
+
+
+def test_totals_per_kind_keep_funds_hours_and_goods_apart() -> None:
+    """A county served with 400 service hours and no money shows 400 小时, not ¥0.00; funds
+    in two unit texts fold (both fen); goods stay one line per unit."""
+    rows = [
+        Total(COUNTY_A, 3, "hour", Triple(400, 100, 50, 1)),
+        Total(COUNTY_B, 1, "fen", Triple(5_000_000, 0, 0, 1)),
+        Total(COUNTY_B, 1, "", Triple(1_000_000, 0, 0, 1)),
+        Total(COUNTY_B, 2, "箱", Triple(500, 200, 0, 1)),
+        Total(COUNTY_B, 2, "kg", Triple(70, 0, 0, 1)),
+    ]
+    lines = data.per_kind(rows)
+    assert lines[COUNTY_A] == [(3, "", Triple(400, 100, 50, 1))]
+    assert [(rk, unit, t.committed) for rk, unit, t in lines[COUNTY_B]] == [
+        (1, "", 6_000_000),
+        (2, "kg", 70),
+        (2, "箱", 500),
+    ]
+    zh = Lang("zh")
+    served = render.templates.env.from_string(
+        '{% import "_names.html" as n with context %}{{ n.lines(rows, "committed") }}'
+    ).render(L=zh, t=zh.t, rows=lines[COUNTY_A])
+    assert visible(served) == "400 小时"
