@@ -28,6 +28,7 @@ from ledger.core.records import Kind
 from ledger.library import content as project_content
 from ledger.library import key_counties as key_county_list
 from ledger.library import regions
+from ledger.library.matching import ZERO32
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
 from ledger.store.models import (
     CommitmentRow,
@@ -455,6 +456,8 @@ class Order:
     created: int  # unix seconds
     commitments: int = 0
     amounts: list[Line] = field(default_factory=list)
+    #: taken by the project's organization without citing this supply project
+    direct: bool = False
 
 
 RESOURCE_KINDS = {
@@ -523,19 +526,21 @@ def project_page(session: Session, project_id: str) -> ProjectPage:
         if c.get("period_start") and c.get("period_end"):
             page.period = (c["period_start"], c["period_end"])
     if page.anchor.project_kind == ProjectKind.SUPPLY:
-        page.orders = orders_of(session, pid)
+        page.orders = orders_of(session, pid, page.org_code)
     return page
 
 
-def orders_of(session: Session, supply_id: str) -> list[Order]:
+def orders_of(session: Session, supply_id: str, org_code: str | None = None) -> list[Order]:
     """The needs matched to one supply project (点单 by a county, or 接单 citing it), newest
-    first, with what was committed under each match."""
-    matches = list(
-        session.scalars(
-            select(LibraryMatch)
-            .where(LibraryMatch.supply_id == supply_id)
-            .order_by(LibraryMatch.created_at.desc())
+    first, with what was committed under each match; with `org_code`, also the needs that
+    organization took directly (接单 citing no supply project), marked `direct`."""
+    cited = LibraryMatch.supply_id == supply_id
+    if org_code:
+        cited = or_(
+            cited, and_(LibraryMatch.org_code == org_code, LibraryMatch.supply_id == ZERO32)
         )
+    matches = list(
+        session.scalars(select(LibraryMatch).where(cited).order_by(LibraryMatch.created_at.desc()))
     )
     if not matches:
         return []
@@ -554,6 +559,7 @@ def orders_of(session: Session, supply_id: str) -> list[Order]:
             int(m.created_at.timestamp()) if m.created_at else 0,
             counts.get(m.match_id, 0),
             amounts.get(m.match_id, []),
+            direct=m.supply_id != supply_id,
         )
         for m in matches
     ]

@@ -249,6 +249,8 @@ def test_supply_project_shows_owner_regions_capacity_and_orders(
     row = visible(orders.group(0))
     assert "村卫生室医疗设备" in row and "册亨县" in row and "点单" in row and "500 箱" in row
     assert f"/projects/{world.needs['clinic']}" in orders.group(0)
+    # the tea need the organization took directly (接单 citing no supply project), marked so
+    assert "开阳富硒茶产业" in row and "本组织直接接单，未引用本供给项目" in row
     # the supply library names its owner, not a county
     supply = visible(client.get("/supply").text)
     assert ORG_NAME_B in supply
