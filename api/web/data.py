@@ -1,7 +1,9 @@
-"""Shaping for the portal's templates over `ledger.store.queries`: county names, money
-in yuan, dates and short hashes; plus what joins the project libraries' tables (titles,
-free-text search, key counties, matches, stored content), which `ledger.store` may not
-import: project listings, a project's page over its timeline, and a county's page.
+"""Shaping for the portal's templates over `ledger.store.queries`: what a reader sees in
+place of ids and codes — counties by name with their prefecture, organizations by their
+registered name, projects by title, totals one resource kind at a time — plus what joins the
+project libraries' tables (titles, free-text search, key counties, matches, stored content,
+a supply project's regions, capacity and orders), which `ledger.store` may not import.
+Numbers and times are formatted by `ledger.core.display` (yuan, units, Beijing time).
 
 Everything reads the SQL read model (a cache of the chain); the verify page then lets the
 browser check what matters against the chain itself.
