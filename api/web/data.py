@@ -416,6 +416,24 @@ def _attach_totals(session: Session, items: list[ProjectSummary]) -> None:
         by_id[pid].funds = t
     for pid, lines in per_kind(rows).items():
         by_id[pid].amounts = lines
+    # a supply project is answered through the matches that cite it (点单 / 接单)
+    supply = [p.project_id for p in items if p.project_kind == ProjectKind.SUPPLY]
+    if supply:
+        cites: dict[str, str] = {
+            match_id: supply_id
+            for match_id, supply_id in session.execute(
+                select(LibraryMatch.match_id, LibraryMatch.supply_id).where(
+                    LibraryMatch.supply_id.in_(supply)
+                )
+            )
+        }
+        if cites:
+            by_match = aggregate(session, "match", None, CommitmentRow.match_id.in_(list(cites)))
+            per_supply = [Total(cites[t.key], t.resource_kind, t.unit, t.amounts) for t in by_match]
+            for pid, n in count_by(per_supply).items():
+                by_id[pid].commitments = n
+            for pid, lines in per_kind(per_supply).items():
+                by_id[pid].amounts = lines
 
 
 @dataclass

@@ -252,8 +252,12 @@ def test_supply_project_shows_owner_regions_capacity_and_orders(
     # the tea need the organization took directly (接单 citing no supply project), marked so
     assert "开阳富硒茶产业" in row and "本组织直接接单，未引用本供给项目" in row
     # the supply library names its owner, not a county
-    supply = visible(client.get("/supply").text)
+    supply_page = client.get("/supply").text
+    supply = visible(supply_page)
     assert ORG_NAME_B in supply
+    # what was committed under the orders that cite it; no county menu for supply projects
+    assert "500 箱 / 200 箱 / 0 箱" in supply
+    assert 'id="county"' not in supply_page
 
 
 def test_status_names_follow_the_lifecycle() -> None:
