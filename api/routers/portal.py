@@ -83,7 +83,7 @@ def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "fu
     top = sorted(by_county.items(), key=lambda kv: (kv[0] not in keys, -kv[1].committed))[:15]
     county_bars = [
         charts.Bar(
-            data.county_short(code) if L.code == "zh" else str(code),
+            data.county_short(code),
             _measures(t),
             highlight=code in keys,
             href=L.url(f"/counties/{code}"),
@@ -108,7 +108,9 @@ def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "fu
         by_cat=by_cat,
         by_county=top,
         keys=keys,
-        county_name=data.county_name,
+        place=data.place,
+        rk=rk,
+        unit=unit_filter or "",
         chart_cat=bars("chart-category", L.t("按类别", "By category"), cat_bars),
         chart_county=bars(
             "chart-county", L.t("按县（★ 重点帮扶县）", "By county (★ key county)"), county_bars
@@ -122,7 +124,6 @@ def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "fu
             cjk=L.code == "zh",
         ),
         over_time=over_time,
-        scale=scale,
     )
 
 
@@ -167,8 +168,8 @@ def library(
     items, total = find(offset=(page - 1) * PAGE, limit=PAGE)
     filters = {
         "q": q or "",
-        "county": county_n or "",
-        "category": category_n or "",
+        "county": str(county_n or ""),
+        "category": str(category_n or ""),
         "key": "1" if key_only else "",
     }
     return render.page(
@@ -183,7 +184,8 @@ def library(
         pages=max(1, -(-total // PAGE)),
         filters=filters,
         keys=data.key_counties(session),
-        county_name=data.county_name,
+        county_options=data.county_options(session),
+        place=data.place,
     )
 
 
@@ -216,10 +218,15 @@ def commitments(
         request,
         "commitments.html",
         L,
-        items=result.items,
+        items=data.commitment_views(session, result.items),
         next_cursor=result.next_cursor,
-        filters={"county": f.county or "", "category": f.category or "", "org": f.org or ""},
-        county_name=data.county_name,
+        filters={
+            "county": str(f.county or ""),
+            "category": str(f.category or ""),
+            "org": f.org or "",
+        },
+        county_options=data.county_options(session),
+        org_options=data.org_options(session),
     )
 
 
@@ -256,7 +263,7 @@ def project(
         "project.html",
         L,
         p=page,
-        county_name=data.county_name,
+        place=data.place,
         keys=data.key_counties(session),
     )
 
@@ -296,8 +303,17 @@ def org(
         who = queries.Filters(org=page.org_code or page.addresses[0])
         return render.records_csv(session, f"org-{page.org_code or 'unknown'}.csv", who)
     profile = data.org_profile(session, page.org_code, service.domain)
+    amounts = data.per_kind(
+        totals.aggregate(session, None, None, CommitmentRow.org.in_(page.addresses))
+    )
     return render.page(
-        request, "org.html", L, o=page, profile=profile, county_name=data.county_name
+        request,
+        "org.html",
+        L,
+        o=page,
+        profile=profile,
+        rows=data.commitment_views(session, page.commitments),
+        amounts=amounts.get(None, []),
     )
 
 
@@ -315,21 +331,31 @@ def counties(
     funds = totals.fold(by_county, ResourceKind.FUNDS)
     counts = totals.count_by(by_county)
     keys = data.key_counties(session)
-    rows = [
-        (
-            code,
-            data.county_name(code) or "",
-            code in keys,
-            counts[code],
-            funds.get(code, totals.Triple()),
-        )
-        for code in sorted(counts)
-    ]
     if format == "csv":
+        rows = [
+            (
+                code,
+                data.county_name(code) or "",
+                code in keys,
+                counts[code],
+                funds.get(code, totals.Triple()),
+            )
+            for code in sorted(counts)
+        ]
         return render.summary_csv(
             "counties.csv", downloads.COUNTY_FIELDS, downloads.county_rows(rows)
         )
-    return render.page(request, "counties.html", L, rows=rows)
+    amounts = data.per_kind(by_county)
+    places = sorted(
+        (data.place(code) for code in counts), key=lambda p: (p.province, p.city, p.code)
+    )
+    return render.page(
+        request,
+        "counties.html",
+        L,
+        rows=[(p, p.code in keys, counts[p.code], amounts.get(p.code, [])) for p in places],
+        keys=keys,
+    )
 
 
 @router.get("/counties/{county}", response_class=HTMLResponse)
@@ -362,7 +388,9 @@ def county(
         unit=L.t("元", " CNY"),
         cjk=L.code == "zh",
     )
-    return render.page(request, "county.html", L, c=page, chart=chart)
+    return render.page(
+        request, "county.html", L, c=page, chart=chart, keys={page.county} if page.key else set()
+    )
 
 
 # ---------------------------------------------------------------- transactions and verify

@@ -1,5 +1,9 @@
 """Server-rendered SVG charts: they need no JavaScript, scale with the page, and carry a
-title and description for screen readers (each chart also has a data table beside it)."""
+title and description for screen readers (each chart also has a data table beside it).
+
+Each chart is drawn twice: a wide drawing for screens and a narrow one (labels above their
+bars, a viewBox about as wide as a phone) that the stylesheet shows below 720 px instead, so
+no label is scaled below 10 px on a 390 px phone."""
 
 from __future__ import annotations
 
@@ -29,16 +33,33 @@ def _fmt(value: float, cjk: bool = True) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
 
 
-def _legend(names: Sequence[str], y: int) -> str:
+#: Width of the narrow drawing's viewBox: a 390 px phone shows it at about 1:1.
+NARROW = 340
+
+
+def _text_width(text: str, size: float) -> float:
+    """About how wide `text` is at `size`: a CJK character is one em, others about half."""
+    return sum(size if ord(ch) > 0x2E7F else size * 0.56 for ch in text)
+
+
+def _legend(names: Sequence[str], y: int, size: int = 12, gap: int = 40) -> str:
     parts = []
-    x = 0
+    x = 0.0
     for colour, name in zip(COLOURS, names, strict=False):
         parts.append(
-            f'<rect x="{x}" y="{y}" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{x + 16}" y="{y + 11}" font-size="12">{escape(name)}</text>'
+            f'<rect x="{x:.0f}" y="{y}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{x + 16:.0f}" y="{y + 11}" font-size="{size}">{escape(name)}</text>'
         )
-        x += 16 + 14 * max(len(name), 4) // 2 + 40
+        x += 16 + _text_width(name, size) + gap
     return "".join(parts)
+
+
+def _open(chart_id: str, css: str, width: int, height: float, title: str) -> str:
+    return (
+        f'<svg id="{chart_id}" class="chart {css}" viewBox="0 0 {width} {height:.0f}" '
+        f'role="img" aria-labelledby="{chart_id}-t" preserveAspectRatio="xMinYMin meet">'
+        f'<title id="{chart_id}-t">{escape(title)}</title>'
+    )
 
 
 def grouped_bars(
@@ -51,50 +72,114 @@ def grouped_bars(
     unit: str = "",
     cjk: bool = True,
 ) -> Markup:
-    """Horizontal grouped bars: one group per label, three bars per group."""
-    label_w, width, bar_h, gap = (150 if cjk else 230), 660, 9, 10
+    """Horizontal grouped bars: one group per label, three bars per group; the wide drawing
+    (id `chart_id`) and the narrow one (`chart_id-narrow`)."""
+    return Markup(
+        _bars_wide(chart_id, title, bars, series, scale, unit, cjk)
+        + _bars_narrow(chart_id + "-narrow", title, bars, series, scale, unit, cjk)
+    )
+
+
+def _bar_rects(
+    bar: Bar,
+    x0: float,
+    y0: float,
+    plot_w: float,
+    bar_h: int,
+    peak: int,
+    series: Sequence[str],
+    scale: float,
+    unit: str,
+    cjk: bool,
+    size: int,
+) -> list[str]:
+    out = []
+    for j, value in enumerate(bar.values):
+        w = max(0.0, plot_w * value / peak)
+        y = y0 + j * bar_h
+        out.append(
+            f'<rect x="{x0}" y="{y}" width="{w:.1f}" height="{bar_h - 1}" '
+            f'fill="{COLOURS[j]}"><title>{escape(series[j])}: '
+            f"{_fmt(value * scale, cjk)}{escape(unit)}</title></rect>"
+        )
+        out.append(
+            f'<text x="{x0 + w + 4:.1f}" y="{y + bar_h - 2}" font-size="{size}">'
+            f"{_fmt(value * scale, cjk)}</text>"
+        )
+    return out
+
+
+def _label(bar: Bar, x: float, y: float, size: int, anchor: str, limit: int) -> str:
+    label = ("★ " if bar.highlight else "") + bar.label
+    weight = ' font-weight="bold"' if bar.highlight else ""
+    text = (
+        f'<text x="{x}" y="{y}" font-size="{size}" text-anchor="{anchor}"{weight}>'
+        f"{escape(label[:limit])}</text>"
+    )
+    return f'<a href="{escape(bar.href)}">{text}</a>' if bar.href else text
+
+
+def _bars_wide(
+    chart_id: str,
+    title: str,
+    bars: Sequence[Bar],
+    series: Sequence[str],
+    scale: float,
+    unit: str,
+    cjk: bool,
+) -> str:
+    label_w, width, bar_h, gap = (150 if cjk else 230), 660, 12, 10
     plot_w = width - label_w - 70
     group_h = 3 * bar_h + gap
     height = 30 + max(1, len(bars)) * group_h + 10
     peak = max((v for b in bars for v in b.values), default=0) or 1
-    out = [
-        f'<svg id="{chart_id}" class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="{chart_id}-t" preserveAspectRatio="xMinYMin meet">'
-        f'<title id="{chart_id}-t">{escape(title)}</title>',
-        _legend(series, 4),
-    ]
+    out = [_open(chart_id, "chart-wide", width, height, title), _legend(series, 4)]
     if not bars:
         out.append(f'<text x="0" y="50" font-size="13">{escape("—")}</text>')
     for i, bar in enumerate(bars):
         y0 = 30 + i * group_h
-        label = ("★ " if bar.highlight else "") + bar.label
         if bar.highlight:
             out.append(
                 f'<rect x="0" y="{y0 - 2}" width="{width}" height="{3 * bar_h + 4}" '
                 f'fill="#fff3c4"/>'
             )
-        weight = ' font-weight="bold"' if bar.highlight else ""
-        text = (
-            f'<text x="{label_w - 6}" y="{y0 + 1.5 * bar_h + 4}" font-size="12" '
-            f'text-anchor="end"{weight}>{escape(label[: 18 if cjk else 34])}</text>'
-        )
-        if bar.href:
-            text = f'<a href="{escape(bar.href)}">{text}</a>'
-        out.append(text)
-        for j, value in enumerate(bar.values):
-            w = max(0.0, plot_w * value / peak)
-            y = y0 + j * bar_h
-            out.append(
-                f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 1}" '
-                f'fill="{COLOURS[j]}"><title>{escape(series[j])}: '
-                f"{_fmt(value * scale, cjk)}{escape(unit)}</title></rect>"
-            )
-            out.append(
-                f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 1}" font-size="9">'
-                f"{_fmt(value * scale, cjk)}</text>"
-            )
+        out.append(_label(bar, label_w - 6, y0 + 1.5 * bar_h + 5, 13, "end", 11 if cjk else 30))
+        out.extend(_bar_rects(bar, label_w, y0, plot_w, bar_h, peak, series, scale, unit, cjk, 11))
     out.append("</svg>")
-    return Markup("".join(out))
+    return "".join(out)
+
+
+def _bars_narrow(
+    chart_id: str,
+    title: str,
+    bars: Sequence[Bar],
+    series: Sequence[str],
+    scale: float,
+    unit: str,
+    cjk: bool,
+) -> str:
+    """Each group's label on its own line above its three bars, the width of a phone."""
+    width, bar_h, label_h, gap = NARROW, 14, 20, 10
+    plot_w = width - 64
+    group_h = label_h + 3 * bar_h + gap
+    height = 28 + max(1, len(bars)) * group_h + 6
+    peak = max((v for b in bars for v in b.values), default=0) or 1
+    out = [_open(chart_id, "chart-narrow", width, height, title), _legend(series, 4, 13, 18)]
+    if not bars:
+        out.append(f'<text x="0" y="50" font-size="14">{escape("—")}</text>')
+    for i, bar in enumerate(bars):
+        y0 = 28 + i * group_h
+        if bar.highlight:
+            out.append(
+                f'<rect x="0" y="{y0}" width="{width}" height="{group_h - gap + 2}" '
+                f'fill="#fff3c4"/>'
+            )
+        out.append(_label(bar, 0, y0 + 15, 14, "start", 20 if cjk else 40))
+        out.extend(
+            _bar_rects(bar, 0, y0 + label_h, plot_w, bar_h, peak, series, scale, unit, cjk, 12)
+        )
+    out.append("</svg>")
+    return "".join(out)
 
 
 def cumulative_lines(
@@ -106,9 +191,41 @@ def cumulative_lines(
     scale: float = 1.0,
     cjk: bool = True,
 ) -> Markup:
-    """Cumulative committed/delivered/confirmed over time, one line each."""
-    width, height, left, bottom, top = 640, 260, 70, 30, 30
-    plot_w, plot_h = width - left - 20, height - bottom - top
+    """Cumulative committed/delivered/confirmed over time, one line each; the wide drawing
+    (id `chart_id`) and the narrow one (`chart_id-narrow`)."""
+    return Markup(
+        _lines(chart_id, "chart-wide", 640, 260, 70, 12, title, points, series, scale, cjk)
+        + _lines(
+            chart_id + "-narrow",
+            "chart-narrow",
+            NARROW,
+            240,
+            58,
+            13,
+            title,
+            points,
+            series,
+            scale,
+            cjk,
+        )
+    )
+
+
+def _lines(
+    chart_id: str,
+    css: str,
+    width: int,
+    height: int,
+    left: int,
+    size: int,
+    title: str,
+    points: Sequence[tuple[str, tuple[int, int, int]]],
+    series: Sequence[str],
+    scale: float,
+    cjk: bool,
+) -> str:
+    bottom, top, right = 30, 30, 16
+    plot_w, plot_h = width - left - right, height - bottom - top
     peak = max((v for _, vs in points for v in vs), default=0) or 1
     n = len(points)
 
@@ -117,16 +234,14 @@ def cumulative_lines(
         return x, top + plot_h - plot_h * v / peak
 
     out = [
-        f'<svg id="{chart_id}" class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-labelledby="{chart_id}-t" preserveAspectRatio="xMinYMin meet">'
-        f'<title id="{chart_id}-t">{escape(title)}</title>',
-        _legend(series, 4),
+        _open(chart_id, css, width, height, title),
+        _legend(series, 4, size, 40 if width > NARROW else 18),
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
         f'stroke="#555"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#555"/>',
-        f'<text x="{left - 4}" y="{top + 8}" font-size="10" text-anchor="end">'
+        f'<text x="{left - 4}" y="{top + 8}" font-size="{size}" text-anchor="end">'
         f"{_fmt(peak * scale, cjk)}</text>",
-        f'<text x="{left - 4}" y="{top + plot_h}" font-size="10" text-anchor="end">0</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" font-size="{size}" text-anchor="end">0</text>',
     ]
     for j in range(3):
         coords = [xy(i, vs[j]) for i, (_, vs) in enumerate(points)]
@@ -146,11 +261,15 @@ def cumulative_lines(
                 f"{_fmt(vs[j] * scale, cjk)}</title></circle>"
             )
     if points:
-        for i in sorted({0, n - 1}):
+        ends = sorted({0, n - 1})
+        for i in ends:
             x, _ = xy(i, 0)
+            # the first date starts at its point and the last ends at its own, so neither
+            # leaves the drawing however narrow it is
+            anchor = "middle" if len(ends) == 1 else ("start" if i == 0 else "end")
             out.append(
-                f'<text x="{x:.1f}" y="{height - 10}" font-size="10" text-anchor="middle">'
+                f'<text x="{x:.1f}" y="{height - 8}" font-size="{size}" text-anchor="{anchor}">'
                 f"{escape(points[i][0])}</text>"
             )
     out.append("</svg>")
-    return Markup("".join(out))
+    return "".join(out)

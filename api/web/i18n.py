@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import URL, QueryParams
 
-from ledger.core.fields import CATEGORIES, CATEGORY_EN, ResourceKind
+from ledger.core.fields import CATEGORIES, CATEGORY_EN, FlagReason, ResourceKind
 
 LANGS = ("zh", "en")
 
@@ -27,6 +27,29 @@ RESOURCE_NAMES: dict[int, tuple[str, str]] = {
 PROJECT_KIND_NAMES: dict[int, tuple[str, str]] = {
     1: ("需求项目", "need"),
     2: ("供给项目", "supply"),
+}
+#: An auditor's reason codes in words (the auditor workspace offers the same choices).
+FLAG_REASON_NAMES: dict[int, tuple[str, str]] = {
+    FlagReason.EVIDENCE_MISMATCH: ("证据不符", "evidence mismatch"),
+    FlagReason.LATE_DELIVERY: ("逾期交付", "late delivery"),
+    FlagReason.RECEIPT_SHORTFALL: ("签收不足", "receipt shortfall"),
+    FlagReason.DUPLICATE_BENEFICIARY: ("受益人重复", "duplicate beneficiary"),
+    FlagReason.DATA_TAMPERING: ("数据篡改", "data tampering"),
+    FlagReason.OTHER: ("其他（见备注）", "other (see the note)"),
+}
+#: Registered roles as a signer line names them.
+ROLE_NAMES: dict[str, tuple[str, str]] = {
+    "COUNTY": ("县级乡村振兴部门", "county office"),
+    "ORG": ("社会组织", "organization"),
+    "AUDITOR": ("审计", "auditor"),
+}
+#: A match's direction and state.
+MATCH_NAMES: dict[str, tuple[str, str]] = {
+    "order": ("点单", "ordered by the county"),
+    "take": ("接单", "taken by the organization"),
+    "proposed": ("待对方确认", "awaiting the other side"),
+    "accepted": ("已对接", "matched"),
+    "declined": ("已拒绝", "declined"),
 }
 
 
@@ -60,6 +83,18 @@ class Lang:
 
     def project_kind(self, kind: int) -> str:
         return self.t(*PROJECT_KIND_NAMES.get(kind, ("未知", "unknown")))
+
+    def flag_reason(self, code: int) -> str:
+        """A flag's reason in words; an unknown code says so, with the number."""
+        if code in FLAG_REASON_NAMES:
+            return self.t(*FLAG_REASON_NAMES[code])
+        return self.t(f"未知原因（代码 {code}）", f"unknown reason (code {code})")
+
+    def role(self, role: str) -> str:
+        return self.t(*ROLE_NAMES.get(role, ("未登记的签名者", "unregistered signer")))
+
+    def match(self, word: str) -> str:
+        return self.t(*MATCH_NAMES.get(word, (word, word)))
 
     def url(self, path: str, **params: object) -> str:
         """A link inside the portal that keeps this language."""

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 from api.problems import code_of, status_of
 from api.web import data
 from api.web.i18n import Lang
+from ledger.core import display
 from ledger.core.errors import LedgerError
 from ledger.core.fields import CATEGORIES, ResourceKind
+from ledger.core.lifecycle import STAGE_NAMES
 from ledger.export.csv_export import iter_csv, iter_table
 from ledger.store.queries.csv_shapes import bilingual
 from ledger.store.queries.lists import Filters
@@ -25,17 +27,25 @@ WEB = Path(__file__).resolve().parent
 STATIC = WEB / "static"
 templates = Jinja2Templates(directory=str(WEB / "templates"))
 
-STATUS_NAMES = {
-    "draft": ("草稿", "draft"),
-    "published": ("已发布", "published"),
-    "matched": ("已对接", "matched"),
-    "in_progress": ("实施中", "in progress"),
-    "completed": ("已完成", "completed"),
-    "closed": ("已关闭", "closed"),
-}
+#: A project's status in words: the lifecycle's own names (已发布 → 已对接 → 执行中 → 已完成).
+STATUS_NAMES = STAGE_NAMES
 
-templates.env.filters.update(dt=data.dt, date=data.date, pct=data.pct, short=data.short)
-templates.env.globals.update(qty=data.qty, CATEGORIES=CATEGORIES, ResourceKind=ResourceKind)
+templates.env.filters.update(
+    dt=display.beijing_time,
+    date=display.beijing_date,
+    pct=data.pct,
+    short=data.short,
+    count=display.count,
+    iso_bj=data.iso_beijing,
+)
+templates.env.globals.update(
+    amount=display.amount,
+    TZ=display.TZ_LABEL,
+    TZ_EN=display.TZ_LABEL_EN,
+    WAN_FROM=display.WAN_FROM,
+    CATEGORIES=CATEGORIES,
+    ResourceKind=ResourceKind,
+)
 
 
 def page(request: Request, name: str, lang: Lang, status: int = 200, **ctx: Any) -> HTMLResponse:

@@ -13,7 +13,7 @@ import pytest
 
 from ledger.config import PROJECT_ROOT
 from tests.browser import launch, needs_chromium, sync_api, watch
-from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A
+from tests.conftest import COUNTY_A, COUNTY_B
 
 from .conftest import Served
 
@@ -79,12 +79,15 @@ def test_journey(page: object, served: Served) -> None:
     pg.click("nav >> text=需求项目库")  # type: ignore[attr-defined]
     rows = pg.locator("#projects tbody tr")  # type: ignore[attr-defined]
     expect(rows).to_have_count(4)
-    pg.fill("#county", str(COUNTY_B))  # type: ignore[attr-defined]
-    pg.press("#county", "Enter")  # type: ignore[attr-defined]
+    pg.select_option("#county", str(COUNTY_B))  # type: ignore[attr-defined]
+    pg.press("#q", "Enter")  # type: ignore[attr-defined]
     expect(rows).to_have_count(1)
-    expect(rows.first).to_contain_text(world.needs["tea"][:12])
+    expect(rows.first).to_contain_text("开阳富硒茶产业")
+    expect(rows.first.locator("a.project-link")).to_have_attribute(
+        "href", f"/projects/{world.needs['tea']}"
+    )
     shot(pg, "02-needs-filtered")
-    pg.fill("#county", "")  # type: ignore[attr-defined]
+    pg.select_option("#county", "")  # type: ignore[attr-defined]
     pg.select_option("#category", "10")  # type: ignore[attr-defined]
     pg.click("#apply")  # type: ignore[attr-defined]
     expect(rows).to_have_count(1)
@@ -148,7 +151,7 @@ def test_journey(page: object, served: Served) -> None:
     pg.click("nav >> text=Organizations")  # type: ignore[attr-defined]
     expect(pg.locator("html")).to_have_attribute("lang", "en")  # type: ignore[attr-defined]
     shot(pg, "07-orgs-en")
-    pg.click(f"text={ORG_CODE_A}")  # type: ignore[attr-defined]
+    pg.click("#orgs >> text=Guizhou Rural Fund")  # type: ignore[attr-defined]
     expect(pg.locator("#rate-fulfilment")).to_have_text("100%")  # type: ignore[attr-defined]
     shot(pg, "08-org-en")
     pg.goto(f"{base}/counties/{COUNTY_A}?lang=en")  # type: ignore[attr-defined]

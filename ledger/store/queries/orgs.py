@@ -276,3 +276,26 @@ def registrations(session: Session) -> list[dict[str, Any]]:
         current.values(),
         key=lambda e: (REGISTERED_ROLES.index(e["role"]), -e["block_number"], e["address"]),
     )
+
+
+@dataclass(frozen=True)
+class Party:
+    """Who a signing address is, from its latest registration on chain: the role, the
+    registered name, and the credit code or county it was registered for."""
+
+    address: str
+    role: str  # COUNTY | ORG | AUDITOR
+    name: str | None
+    org_code: str | None = None
+    county: int | None = None
+
+
+def parties(session: Session) -> dict[str, Party]:
+    """Lower-cased signing address → its registered role and name (the latest registration
+    of each address; an address registered in two roles keeps the later one)."""
+    out: dict[str, Party] = {}
+    for r in sorted(registrations(session), key=lambda e: e["block_number"]):
+        out[r["address"].lower()] = Party(
+            r["address"], r["role"], r["name"], r["org_code"], r["county"]
+        )
+    return out

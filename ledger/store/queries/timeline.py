@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import NotFoundError
 from ledger.store.models import CommitmentRow, DeliveryRow, FlagRow, ProjectAnchorRow, ReceiptRow
-from ledger.store.queries.orgs import locations, org_codes, org_names
+from ledger.store.queries.orgs import locations, org_codes, org_names, parties
 
 
 @dataclass
@@ -27,6 +27,10 @@ class Step:
     tx_hash: str
     block_number: int
     detail: dict[str, Any] = field(default_factory=dict)
+    #: the signing address, and who it is by its registration on chain (role and name)
+    signer: str = ""
+    signer_role: str = ""
+    signer_name: str | None = None
 
 
 @dataclass
@@ -75,11 +79,30 @@ def timeline(session: Session, project_id: str) -> Timeline:
     loc = locations(session, ids + [f.record_id for f in flags])
     codes = org_codes(session)
     names = org_names(session)
+    who = parties(session)
+
+    def named(address: str) -> tuple[str, str | None]:
+        """A signer's role and name: an organization by its latest registered name."""
+        party = who.get(address.lower())
+        if party is None:
+            return "", None
+        if party.org_code and party.org_code in names:
+            return party.role, names[party.org_code][0]
+        return party.role, party.name
 
     def step(stage: str, record_id: str, **detail: Any) -> Step:
         e = loc[record_id]
         return Step(
-            stage, record_id, e.kind, e.leaf_index, e.block_time, e.tx_hash, e.block_number, detail
+            stage,
+            record_id,
+            e.kind,
+            e.leaf_index,
+            e.block_time,
+            e.tx_hash,
+            e.block_number,
+            detail,
+            e.signer,
+            *named(e.signer),
         )
 
     steps = [
@@ -141,8 +164,43 @@ def timeline(session: Session, project_id: str) -> Timeline:
         )
         for r in receipts
     )
+    # what each flag is about, in words: the flagged record's stage, amount and author
+    targets: dict[str, dict[str, Any]] = {}
+    for a in anchors:
+        targets[a.record_id] = {"target_stage": "published", "target_version": a.version}
+    for c in commitments:
+        targets[c.record_id] = {"target_stage": "committed", "target_quantity": c.quantity}
+    for d in deliveries:
+        targets[d.record_id] = {"target_stage": "delivered", "target_quantity": d.quantity}
+    for r in receipts:
+        targets[r.record_id] = {
+            "target_stage": "confirmed",
+            "target_quantity": r.confirmed_quantity,
+        }
+    units = {c.record_id: (c.resource_kind, c.unit) for c in commitments}
+    for d in deliveries:
+        targets[d.record_id]["commitment_id"] = d.commitment_id
+    for r in receipts:
+        targets[r.record_id]["commitment_id"] = r.commitment_id
+    for c in commitments:
+        targets[c.record_id]["commitment_id"] = c.record_id
     for f in flags:
-        steps.append(step("flagged", f.record_id, target_id=f.target_id, reason=f.reason_code))
+        about = dict(targets.get(f.target_id, {}))
+        rk, unit = units.get(about.pop("commitment_id", ""), (0, ""))
+        target = loc.get(f.target_id)
+        by = named(target.signer)[1] if target else None
+        steps.append(
+            step(
+                "flagged",
+                f.record_id,
+                target_id=f.target_id,
+                reason=f.reason_code,
+                target_resource_kind=rk,
+                target_unit=unit,
+                target_by=by,
+                **about,
+            )
+        )
     order = {"published": 0, "matched": 1, "committed": 2, "delivered": 3, "confirmed": 4}
     steps.sort(key=lambda s: (s.leaf_index, order.get(s.stage, 5)))
     return Timeline(pid, anchors, steps, commitments)

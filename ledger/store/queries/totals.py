@@ -19,18 +19,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
-from ledger.core.fields import ResourceKind
+from ledger.core.fields import BEIJING, ResourceKind
 from ledger.store.models import CommitmentRow, DeliveryRow, LogEntry, ReceiptRow
 from ledger.store.queries.lists import Filters, apply_filters, category_label
 from ledger.store.queries.orgs import org_codes
 from ledger.store.sums import exact_sum, joined
 
-#: What totals can be grouped by; `need` is the project a commitment answers.
+#: What totals can be grouped by; `need` is the project a commitment answers, `match` the
+#: library match (点单/接单) it was made under.
 GROUPS: dict[str, Any] = {
     "county": CommitmentRow.county,
     "category": CommitmentRow.category,
     "org": CommitmentRow.org,
     "need": CommitmentRow.need_id,
+    "match": CommitmentRow.match_id,
 }
 PUBLIC_GROUPS = ("county", "category", "org")
 
@@ -183,21 +185,25 @@ def grand_totals(session: Session) -> GrandTotals:
 
 
 DAY = 86_400
+#: Beijing is UTC+8 all year: a Beijing calendar day is the UTC day of (time + 8 h).
+BEIJING_OFFSET = int(BEIJING.utcoffset(None).total_seconds())
 
 
-def _day(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+def _day(n: int) -> str:
+    """The Beijing date of day number `n` (days since 1970-01-01 in Beijing time)."""
+    return datetime.fromtimestamp(n * DAY, UTC).strftime("%Y-%m-%d")
 
 
 def series_over_time(
     session: Session, resource_kind: int, max_points: int = 90, *where: Any
 ) -> list[tuple[str, Triple]]:
-    """Cumulative committed/delivered/confirmed per UTC day (block time) for one kind
-    (and, with `where`, only the commitments matching it, e.g. one unit of goods); per
-    month when there are more than `max_points` days, so the page stays small."""
+    """Cumulative committed/delivered/confirmed per Beijing calendar day (block time) for
+    one kind (and, with `where`, only the commitments matching it, e.g. one unit of goods);
+    per month when there are more than `max_points` days, so the page stays small."""
     per_day: dict[int, Triple] = defaultdict(Triple)
-    # grouped by UTC day number in SQL, so the page reads a few hundred rows, not every record
-    day = CommitmentRow.block_time // DAY
+    # grouped by Beijing day number in SQL, so the page reads a few hundred rows, not every
+    # record
+    day = (CommitmentRow.block_time + BEIJING_OFFSET) // DAY
     committed = (
         select(day, *exact_sum(CommitmentRow.quantity))
         .where(CommitmentRow.resource_kind == resource_kind, *where)
@@ -205,7 +211,7 @@ def series_over_time(
     )
     for d, high, low in session.execute(committed):
         per_day[int(d)].committed += joined(high, low)
-    day = LogEntry.block_time // DAY
+    day = (LogEntry.block_time + BEIJING_OFFSET) // DAY
     for model, quantity, stage in (
         (DeliveryRow, DeliveryRow.quantity, "delivered"),
         (ReceiptRow, ReceiptRow.confirmed_quantity, "confirmed"),
@@ -229,7 +235,7 @@ def series_over_time(
             running.delivered + d.delivered,
             running.confirmed + d.confirmed,
         )
-        out.append((_day(n * DAY), running))
+        out.append((_day(n), running))
     if len(out) > max_points:
         monthly: dict[str, Triple] = {}
         for label, t in out:
