@@ -300,7 +300,9 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
         b.add("project", ("项目", "Project"), rec.title, link=f"/projects/{pid}", raw=pid)
         b.add("project_kind", ("项目类型", "Project type"), (pk_zh, pk_en), raw=rec.project_kind)
         if rec.county:
-            b.add("county", ("县", "County"), names.county(rec.county), raw=rec.county)
+            # the code is signed, the county's name is the read model's
+            county = names.county(rec.county)
+            b.add("county", ("县", "County"), county, signed=False, raw=rec.county)
         b.add("category", ("类别", "Category"), _category(rec.category), raw=rec.category)
         b.add("budget", ("预算", "Budget"), display.yuan(rec.budget), raw=rec.budget)
         b.add("end_date", ("截止日期", "End date"), end_date_text(rec.end_date), raw=rec.end_date)
