@@ -532,6 +532,7 @@ const ROLE_IDS = {
   ORG: toHex(keccak_256(enc.encode("ORG"))),
   AUDITOR: toHex(keccak_256(enc.encode("AUDITOR"))),
 };
+const ROLE_ZH = { COUNTY: "县级乡村振兴部门", ORG: "社会组织", AUDITOR: "审计员" };
 /** The roles one of which a signer of each kind must hold (a project: county or organization). */
 export const KIND_ROLES = { 1: ["COUNTY", "ORG"], 2: ["ORG"], 3: ["ORG"], 4: ["COUNTY"], 5: ["AUDITOR"], 6: ["ORG"] };
 
@@ -594,7 +595,8 @@ export async function checkAgainstChain(rpcUrl, result, bundle) {
       "signer_not_authorized",
       `签名者 ${checksum(result.parsed.signer)} 在链上（${onChain.tag}）不持有 ${KIND_ROLES[result.parsed.kind].join("、")} 中任何角色`,
     );
-  return `链上 logRoot() 与证明一致，签名者持有 ${roles.join("/")} 角色 / logRoot() at ${onChain.tag} (size ${onChain.size}) = ${toHex(onChain.root)} covers the leaf (${how}); the signer holds ${roles.join("/")}`;
+  const zh = roles.map((r) => `${ROLE_ZH[r] || r}（${r}）`).join("、");
+  return `链上 logRoot() 与证明一致，签名者持有${zh}角色 / logRoot() at ${onChain.tag} (size ${onChain.size}) = ${toHex(onChain.root)} covers the leaf (${how}); the signer holds ${roles.join("/")}`;
 }
 
 // ---------------------------------------------------------------- the record in words

@@ -231,3 +231,37 @@ def test_an_unreachable_node_fails_in_both_languages(page: Any, served: Served) 
     text = str(chain.inner_text())
     assert BILINGUAL.search(text), text
     assert "无法从" in text and "cannot read eth_chainId" in text
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_tx_and_verify_pages_read_in_words_and_fit(browser: Any, served: Served, width: int) -> None:
+    """The tx page names its signers by role and shows no 64-hex string in the visible text;
+    both pages fit the viewport (no sideways scroll), before and after a verification."""
+    world = served.world
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
+    pg = context.new_page()
+    errors: list[str] = []
+    violations: list[str] = []
+    watch(pg, errors, violations)
+    expect = sync_api.expect
+    hex64 = re.compile(r"0x[0-9a-fA-F]{64}")
+    with world.service.db.read() as s:
+        from ledger.store.models import LogEntry
+
+        tx = s.query(LogEntry).filter_by(record_id=world.records["r:funds1"]).one().tx_hash
+    pg.goto(f"{served.url}/tx/{tx}")
+    main = str(pg.locator("main").inner_text())
+    assert not hex64.findall(main), main
+    assert "县级乡村振兴部门 册亨县" in main and "北京时间" in main
+    assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    shot(pg, f"07-tx-{width}")
+    pg.locator("#tx-raw summary").click()  # the hashes, one click away
+    expect(pg.locator("#tx-raw")).to_contain_text(tx)
+    pg.goto(f"{served.url}/verify?id={world.records['d:funds1']}")
+    expect(pg.locator("html")).to_have_attribute("data-verifier", "ready")
+    expect(_run(pg)).to_have_attribute("data-status", "ok")
+    assert pg.evaluate("document.documentElement.scrollWidth") <= width
+    shot(pg, f"08-verify-{width}")
+    context.close()
+    assert not errors, errors
+    assert not violations, violations
