@@ -20,6 +20,7 @@ from ledger.config import PROJECT_ROOT
 from ledger.core.lines import new_id
 from ledger.core.records import FORMAT_VERSION, SignedRecord
 from ledger.evm.localchain import public_rpc_url
+from ledger.store.models import LogEntry
 from tests.browser import launch, needs_chromium, sync_api, watch
 from tests.conftest import ChainEnv
 from tests.factories import ORG_NAME_A
@@ -234,7 +235,9 @@ def test_an_unreachable_node_fails_in_both_languages(page: Any, served: Served) 
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_tx_and_verify_pages_read_in_words_and_fit(browser: Any, served: Served, width: int) -> None:
+def test_tx_and_verify_pages_read_in_words_and_fit(
+    browser: Any, served: Served, width: int
+) -> None:
     """The tx page names its signers by role and shows no 64-hex string in the visible text;
     both pages fit the viewport (no sideways scroll), before and after a verification."""
     world = served.world
@@ -246,8 +249,6 @@ def test_tx_and_verify_pages_read_in_words_and_fit(browser: Any, served: Served,
     expect = sync_api.expect
     hex64 = re.compile(r"0x[0-9a-fA-F]{64}")
     with world.service.db.read() as s:
-        from ledger.store.models import LogEntry
-
         tx = s.query(LogEntry).filter_by(record_id=world.records["r:funds1"]).one().tx_hash
     pg.goto(f"{served.url}/tx/{tx}")
     main = str(pg.locator("main").inner_text())
