@@ -365,14 +365,16 @@ export function verifyBundle(bundle) {
         "bad_leaf_hash",
         `记录字节的哈希为 ${toHex(leaf)}，证明包却写作 ${toHex(claimed)}：记录内容被改动过`,
       );
-    return `叶子哈希 leaf hash ${toHex(leaf)}`;
+    return `叶子哈希与记录字节一致 ${toHex(leaf)} / the leaf hash matches the record bytes`;
   });
   const recordOk =
     !!bytes &&
     step("record", () => {
       out.parsed = parseRecord(bytes);
       const name = out.parsed.typeString.split("(")[0];
-      return `${name}, chain ${out.parsed.chainId}, contract ${checksum(out.parsed.contract)}`;
+      const zh = (KIND_WORDS[out.parsed.kind] || UNKNOWN)[0];
+      const contract = checksum(out.parsed.contract);
+      return `${zh}，链 ${out.parsed.chainId}，合约 ${contract} / ${name}, chain ${out.parsed.chainId}, contract ${contract}`;
     });
   const inclusionOk =
     leafOk &&
@@ -428,7 +430,7 @@ export function verifyBundle(bundle) {
           );
         checkConsistency(cons.oldSize, cons.newSize, cons.oldRoot, cons.newRoot, hashesOf(c.proof, "consistency.proof"));
         out.consistency = cons;
-        return `${cons.oldSize} → ${cons.newSize}`;
+        return `日志从 ${cons.oldSize} 项到 ${cons.newSize} 项只增未改 / the log of ${cons.oldSize} leaves is a prefix of the log of ${cons.newSize}`;
       }));
   const signatureOk =
     recordOk &&
@@ -444,7 +446,8 @@ export function verifyBundle(bundle) {
           "bad_signature",
           `签名出自 ${checksum(recovered)}，不是记录所称的 ${checksum(parsed.signer)}`,
         );
-      return `${parsed.typeString.split("(")[0]} ${checksum(recovered)}`;
+      const who = checksum(recovered);
+      return `由 ${who} 签名 / ${parsed.typeString.split("(")[0]} signed by ${who}`;
     });
   out.ok = leafOk && recordOk && inclusionOk && batchOk && consistencyOk && signatureOk;
   return out;

@@ -375,7 +375,6 @@ def county(
 @router.get("/tx/{tx_hash}", response_class=HTMLResponse)
 def transaction(
     request: Request,
-    service: ServiceDep,
     session: ReadSessionDep,
     tx_hash: str,
     L: PageLang,

@@ -323,8 +323,8 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
             (f"{due}（{display.TZ_LABEL}）", f"{due} (Beijing)"),
             raw=rec.due_date,
         )
-        title = f"「{need.title}」" if need else ""
-        summary_zh = f"{who_zh} 承诺为{title}提供 {amount}，{due} 前交付"
+        title = f"为「{need.title}」" if need else ""
+        summary_zh = f"{who_zh} 承诺{title}提供 {amount}，{due} 前交付"
         summary_en = f"{who_en} commits {amount}" + (f" to “{need.title}”" if need else "")
         summary_en += f", due {due}"
     elif isinstance(rec, Delivery):
