@@ -98,6 +98,7 @@ class Party:
     role: str  # COUNTY, ORG, AUDITOR, ADMIN, or "" for none
     name: str | None = None
     code: str | None = None  # the county code or the organization's credit code
+    name_en: str | None = None  # an organization's English name, where one is known
 
     @property
     def link(self) -> str | None:
@@ -110,7 +111,7 @@ class Party:
     def words(self) -> tuple[str, str]:
         zh, en = ROLE_WORDS.get(self.role, ("未登记的签名者", "unregistered signer"))
         name = self.name or self.address
-        return f"{zh} {name}", f"{en} {name}"
+        return f"{zh} {name}", f"{en} {self.name_en or name}"
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,8 @@ class _Builder:
             return None
         org = self.names.party(ref.org)
         amount = _amount(ref.quantity, ref.resource_kind, ref.unit)
-        zh_org, en_org = org.name or ref.org, org.name or ref.org
+        zh_org = org.name or ref.org
+        en_org = org.name_en or zh_org
         self.add(
             "commitment",
             ("所属承诺", "Commitment"),
@@ -293,7 +295,8 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
         raw=signed.signer,
     )
     summary_zh, summary_en = kind_zh, kind_en
-    who_zh = who_en = signer.name or signed.signer
+    who_zh = signer.name or signed.signer
+    who_en = signer.name_en or who_zh
     if isinstance(rec, ProjectAnchor):
         pk_zh, pk_en = PROJECT_KIND_WORDS.get(rec.project_kind, UNKNOWN)
         pid = _hex(rec.project_id)

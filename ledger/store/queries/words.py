@@ -33,6 +33,7 @@ from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,
     LogEntry,
+    Organization,
     ProjectAnchorRow,
     RoleEvent,
 )
@@ -102,6 +103,19 @@ def _parties(session: Session, addresses: set[str]) -> dict[str, Party]:
         role = next((r for r in _ROLE_ORDER if r in roles), "")
         name, code = roles.get(role, (None, None))
         out[address.lower()] = Party(address, role, name, code)
+    codes = sorted({p.code for p in out.values() if p.role == "ORG" and p.code})
+    english: dict[str, str] = {
+        c: n
+        for c, n in session.execute(
+            select(Organization.org_code, Organization.name_en).where(
+                Organization.org_code.in_(codes), Organization.name_en.is_not(None)
+            )
+        )
+        if n
+    }
+    for key, p in out.items():
+        if p.role == "ORG" and p.code in english:
+            out[key] = Party(p.address, p.role, p.name, p.code, english[p.code])
     return out
 
 
