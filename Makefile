@@ -7,10 +7,11 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 WEB_BUNDLE := api/web/static/dist/verify.js
 WORKSPACE_BUNDLE := api/web/static/dist/workspace.js
+DOCS_ASSETS := api/web/static/dist/swagger-ui/swagger-ui-bundle.js
 
 .PHONY: setup system-deps run test lint typecheck pytest compile chain-up chain-down demo bench clean
 
-setup: $(STAMP_PY) $(STAMP_NPM) $(WEB_BUNDLE) $(WORKSPACE_BUNDLE)
+setup: $(STAMP_PY) $(STAMP_NPM) $(WEB_BUNDLE) $(WORKSPACE_BUNDLE) $(DOCS_ASSETS)
 
 $(STAMP_PY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,11 @@ $(WEB_BUNDLE): $(wildcard web/*.js) package-lock.json $(STAMP_NPM)
 # The workspaces' script (ethers v6: keystores, EIP-712 signing), bundled with esbuild.
 $(WORKSPACE_BUNDLE): $(wildcard web/workspace/*.js) package-lock.json $(STAMP_NPM)
 	npm run --silent build:workspace
+
+# The API documentation (/docs): Swagger UI from npm swagger-ui-dist, served from local files so
+# that it works offline and on intranets (no CDN).
+$(DOCS_ASSETS): package-lock.json $(STAMP_NPM)
+	npm run --silent build:docs
 
 # What the tests need from Debian: chromium (browser tests), a CJK font and poppler (reports).
 # Each script installs only what is missing.

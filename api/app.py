@@ -5,19 +5,17 @@ security headers. `create_app` takes the ledger service so tests can pass their 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib
 import pkgutil
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp
 
 from api import problem_docs, problems, routers, schemas
@@ -119,42 +117,86 @@ def create_app(service: LedgerService | None = None, settings: Settings | None =
     return app
 
 
-def _inline_hashes(html: str, tag: str) -> list[str]:
-    """CSP source expressions for the inline <script> or <style> elements of a page."""
-    out = []
-    for match in re.finditer(rf"<{tag}>(.*?)</{tag}>", html, re.DOTALL):
-        digest = base64.b64encode(hashlib.sha256(match.group(1).encode()).digest()).decode()
-        out.append(f"'sha256-{digest}'")
-    return out
+#: Swagger UI's files, copied from npm swagger-ui-dist by `make setup` (`npm run build:docs`)
+#: and served by the portal's static route.
+DOCS_ASSETS = Path(__file__).resolve().parent / "web" / "static" / "dist" / "swagger-ui"
+DOCS_STATIC = "/portal/static/dist/swagger-ui"
+
+#: /docs allows nothing but its own origin: no CDN, no inline script or style. (Swagger UI
+#: sets styles through the DOM, which a CSP does not restrict; its icons are data: images.)
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+#: Starts Swagger UI on /openapi.json (a file of its own: the CSP allows no inline script).
+#: validatorUrl null: Swagger UI would otherwise send the document to an online validator.
+DOCS_INIT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
+  onComplete: () => { document.documentElement.dataset.docs = "ready"; },
+});
+"""
+
+
+def _docs_page(title: str) -> str:
+    if not (DOCS_ASSETS / "swagger-ui-bundle.js").is_file():
+        return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1>
+<p id="no-docs">API 文档页面尚未构建：请运行 <code>make setup</code>
+（或 <code>npm run build:docs</code>）。OpenAPI 文档本身在
+<a href="/openapi.json">/openapi.json</a>。</p>
+<p lang="en">The documentation page is not built: run <code>make setup</code> (or
+<code>npm run build:docs</code>). The OpenAPI document itself is at
+<a href="/openapi.json">/openapi.json</a>.</p></body></html>"""
+    return f"""<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="{DOCS_STATIC}/swagger-ui.css">
+<link rel="icon" type="image/png" href="{DOCS_STATIC}/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{DOCS_STATIC}/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script>
+</body>
+</html>
+"""
 
 
 def _docs(app: FastAPI) -> None:
-    """/docs and /redoc, each with a CSP that fits it: their scripts come from the CDN that
-    FastAPI uses, the one inline script is allowed by its hash. (These pages, unlike the
-    portal's, need inline styles, which Swagger UI and ReDoc set at run time.)"""
-    cdn = "https://cdn.jsdelivr.net"
-    common = (
-        f"default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com {cdn}; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-    )
+    """/docs: Swagger UI from local files (npm swagger-ui-dist, copied by `make setup`), under a
+    CSP that allows only 'self', so it works offline and on a government intranet.
+
+    /redoc is gone: ReDoc's standalone build injects <style> elements and starts a worker from a
+    blob: URL, which a 'self'-only CSP refuses, and it would be a second copy of the same
+    document. The address answers with a redirect to /docs, so old links keep working."""
 
     def swagger() -> HTMLResponse:
-        page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
-        html = bytes(page.body).decode()
-        scripts = " ".join(_inline_hashes(html, "script"))
-        page.headers["Content-Security-Policy"] = (
-            f"{common}; script-src 'self' {cdn} {scripts}; style-src 'self' {cdn} 'unsafe-inline'"
+        return HTMLResponse(
+            _docs_page(f"{app.title} - Swagger UI"),
+            headers={"Content-Security-Policy": DOCS_CSP, "Cache-Control": "no-cache"},
         )
-        return page
 
-    def redoc() -> HTMLResponse:
-        page = get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
-        page.headers["Content-Security-Policy"] = (
-            f"{common}; script-src 'self' {cdn}; worker-src blob:; "
-            "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com; "
-            "font-src 'self' https://fonts.gstatic.com"
+    def init() -> Response:
+        return Response(
+            DOCS_INIT,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=300"},
         )
-        return page
+
+    def redoc() -> RedirectResponse:
+        return RedirectResponse("/docs", status_code=308)
 
     app.add_api_route("/docs", swagger, include_in_schema=False, response_class=HTMLResponse)
-    app.add_api_route("/redoc", redoc, include_in_schema=False, response_class=HTMLResponse)
+    app.add_api_route("/docs/init.js", init, include_in_schema=False)
+    app.add_api_route("/redoc", redoc, include_in_schema=False)

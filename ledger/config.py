@@ -22,6 +22,12 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=PROJECT_ROOT, description="project root: contracts/, var/, build/")
     rpc_url: str | None = Field(default=None, description="JSON-RPC URL; unset = the local anvil")
+    public_rpc_url: str | None = Field(
+        default=None,
+        description="the JSON-RPC URL that visitors' browsers read the chain from (the verify "
+        "page); unset = the local anvil's when the ledger runs on it, else none (the ledger's "
+        "own node URL may be private, so it is never shown)",
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite")
     localchain_file: Path = Path("localchain.toml")
     var: Path = Field(default=Path("var"), description="runtime files: database, pids, logs")

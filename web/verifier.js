@@ -21,11 +21,15 @@ export const TYPE_STRINGS = {
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 const enc = new TextEncoder();
 
-/** A failed check; `code` names it, the same codes as ledger/proofcheck.py. */
+/**
+ * A failed check; `code` names it, the same codes as ledger/tools/proofcheck.py. `message` is
+ * the English detail, `zh` the Chinese one (both are shown, Chinese first).
+ */
 export class VerifyError extends Error {
-  constructor(message, code = "bad_bundle") {
+  constructor(message, code = "bad_bundle", zh = "") {
     super(message);
     this.code = code;
+    this.zh = zh;
   }
 }
 
@@ -48,21 +52,22 @@ export const CODE_ZH = {
   signer_not_authorized: "签名者在链上没有相应角色",
 };
 
-/** "中文 / English" for an error, by its code. */
+/** "中文 / English" for an error: the name of its code and its detail, in both languages. */
 export function describeError(e) {
   const code = (e && e.code) || "bad_bundle";
   const en = e instanceof Error ? e.message : String(e);
-  return `${CODE_ZH[code] || "验证失败"} / ${en}`;
+  const zh = e && e.zh ? `：${e.zh}` : "";
+  return `${CODE_ZH[code] || "验证失败"}${zh} / ${en}`;
 }
 
 export function fromHex(value, what, size) {
-  if (typeof value !== "string") throw new VerifyError(`${what} must be a hex string`);
+  if (typeof value !== "string") throw new VerifyError(`${what} must be a hex string`, "bad_bundle", `${what} 应为十六进制字符串`);
   const text = value.startsWith("0x") || value.startsWith("0X") ? value.slice(2) : value;
-  if (text.length % 2 || /[^0-9a-fA-F]/.test(text)) throw new VerifyError(`${what} is not valid hex`);
+  if (text.length % 2 || /[^0-9a-fA-F]/.test(text)) throw new VerifyError(`${what} is not valid hex`, "bad_bundle", `${what} 不是有效的十六进制`);
   const out = new Uint8Array(text.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(i * 2, 2), 16);
   if (size !== undefined && out.length !== size)
-    throw new VerifyError(`${what} must be ${size} bytes, got ${out.length}`);
+    throw new VerifyError(`${what} must be ${size} bytes, got ${out.length}`, "bad_bundle", `${what} 应为 ${size} 字节，实为 ${out.length} 字节`);
   return out;
 }
 
@@ -90,12 +95,12 @@ const nodeHash = (l, r) => sha256(concat(Uint8Array.of(1), l, r));
 /** RFC 9162 §2.1.3.2: the root an inclusion proof implies for a leaf at index in size. */
 export function rootFromInclusion(leaf, index, size, proof, code = "bad_inclusion") {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || !(size > 0) || index < 0 || index >= size)
-    throw new VerifyError(`leaf index ${index} is outside a tree of size ${size}`, code);
+    throw new VerifyError(`leaf index ${index} is outside a tree of size ${size}`, code, `叶子序号 ${index} 不在大小为 ${size} 的树内`);
   let fn = BigInt(index);
   let sn = BigInt(size - 1);
   let r = leaf;
   for (const p of proof) {
-    if (sn === 0n) throw new VerifyError("the inclusion proof is too long", code);
+    if (sn === 0n) throw new VerifyError("the inclusion proof is too long", code, "包含证明的哈希过多");
     if (fn & 1n || fn === sn) {
       r = nodeHash(p, r);
       while (fn !== 0n && !(fn & 1n)) {
@@ -108,23 +113,24 @@ export function rootFromInclusion(leaf, index, size, proof, code = "bad_inclusio
     fn >>= 1n;
     sn >>= 1n;
   }
-  if (sn !== 0n) throw new VerifyError("the inclusion proof is too short", code);
+  if (sn !== 0n) throw new VerifyError("the inclusion proof is too short", code, "包含证明的哈希过少");
   return r;
 }
 
 /** RFC 9162 §2.1.4.2: throws unless the tree (oldSize, oldRoot) is a prefix of (newSize, newRoot). */
 export function checkConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
-  const fail = (m) => {
-    throw new VerifyError(m, "bad_consistency");
+  const fail = (m, zh) => {
+    throw new VerifyError(m, "bad_consistency", zh);
   };
   if (!Number.isSafeInteger(oldSize) || !Number.isSafeInteger(newSize) || oldSize < 0 || newSize < oldSize)
-    fail(`a log cannot shrink from ${oldSize} to ${newSize} leaves`);
+    fail(`a log cannot shrink from ${oldSize} to ${newSize} leaves`, `日志不能从 ${oldSize} 项缩小到 ${newSize} 项`);
   if (oldSize === 0 || oldSize === newSize) {
-    if (proof.length) fail(`the proof from size ${oldSize} to ${newSize} must be empty`);
-    if (oldSize === newSize && !equal(oldRoot, newRoot)) fail(`two different roots for the same size ${oldSize}`);
+    if (proof.length) fail(`the proof from size ${oldSize} to ${newSize} must be empty`, `从 ${oldSize} 到 ${newSize} 的证明应为空`);
+    if (oldSize === newSize && !equal(oldRoot, newRoot))
+      fail(`two different roots for the same size ${oldSize}`, `同一大小 ${oldSize} 有两个不同的根`);
     return;
   }
-  if (!proof.length) fail("the consistency proof is empty");
+  if (!proof.length) fail("the consistency proof is empty", "一致性证明为空");
   const path = (oldSize & (oldSize - 1)) === 0 ? [oldRoot, ...proof] : [...proof];
   let fn = BigInt(oldSize - 1);
   let sn = BigInt(newSize - 1);
@@ -135,7 +141,7 @@ export function checkConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
   let fr = path[0];
   let sr = path[0];
   for (const c of path.slice(1)) {
-    if (sn === 0n) fail("the consistency proof has too many hashes");
+    if (sn === 0n) fail("the consistency proof has too many hashes", "一致性证明的哈希过多");
     if (fn & 1n || fn === sn) {
       fr = nodeHash(c, fr);
       sr = nodeHash(c, sr);
@@ -149,9 +155,11 @@ export function checkConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
     fn >>= 1n;
     sn >>= 1n;
   }
-  if (sn !== 0n) fail("the consistency proof has too few hashes");
-  if (!equal(fr, oldRoot)) fail(`the consistency proof does not match the root at size ${oldSize}`);
-  if (!equal(sr, newRoot)) fail(`the consistency proof does not match the root at size ${newSize}`);
+  if (sn !== 0n) fail("the consistency proof has too few hashes", "一致性证明的哈希过少");
+  if (!equal(fr, oldRoot))
+    fail(`the consistency proof does not match the root at size ${oldSize}`, `一致性证明与大小 ${oldSize} 时的根不符`);
+  if (!equal(sr, newRoot))
+    fail(`the consistency proof does not match the root at size ${newSize}`, `一致性证明与大小 ${newSize} 时的根不符`);
 }
 
 function fieldsOf(typeString) {
@@ -163,7 +171,7 @@ function fieldsOf(typeString) {
 }
 
 function word(body, pos) {
-  if (pos + 32 > body.length) throw new VerifyError("record fields are truncated", "bad_record");
+  if (pos + 32 > body.length) throw new VerifyError("record fields are truncated", "bad_record", "记录字段不完整");
   return body.slice(pos, pos + 32);
 }
 
@@ -173,11 +181,11 @@ function wordInt(body, pos) {
 
 /** Parses canonical record bytes: version ‖ kind ‖ chainId ‖ contract ‖ signer ‖ abi ‖ r ‖ s ‖ v. */
 export function parseRecord(bytes) {
-  if (bytes.length < 74 + 65 + 32) throw new VerifyError("record bytes are too short", "bad_record");
-  if (bytes[0] !== 1) throw new VerifyError(`unknown record format version ${bytes[0]}`, "bad_record");
+  if (bytes.length < 74 + 65 + 32) throw new VerifyError("record bytes are too short", "bad_record", "记录字节过短");
+  if (bytes[0] !== 1) throw new VerifyError(`unknown record format version ${bytes[0]}`, "bad_record", `未知的记录格式版本 ${bytes[0]}`);
   const kind = bytes[1];
   const typeString = TYPE_STRINGS[kind];
-  if (!typeString) throw new VerifyError(`unknown record kind ${kind}`, "bad_record");
+  if (!typeString) throw new VerifyError(`unknown record kind ${kind}`, "bad_record", `未知的记录类型 ${kind}`);
   const chainId = BigInt(toHex(bytes.slice(2, 34)));
   const contract = bytes.slice(34, 54);
   const signer = bytes.slice(54, 74);
@@ -187,7 +195,7 @@ export function parseRecord(bytes) {
   const dynamic = fields.some((f) => f.type.endsWith("[]") || f.type === "string");
   // abi.encode of a struct with dynamic members starts with the offset (0x20) of the tuple
   const base = dynamic ? 32 : 0;
-  if (dynamic && wordInt(body, 0) !== 32n) throw new VerifyError("record fields do not decode", "bad_record");
+  if (dynamic && wordInt(body, 0) !== 32n) throw new VerifyError("record fields do not decode", "bad_record", "记录字段无法解码");
   const encoded = [];
   const values = {};
   fields.forEach((f, i) => {
@@ -195,20 +203,20 @@ export function parseRecord(bytes) {
     if (f.type === "string") {
       const offset = Number(BigInt(toHex(head)));
       const length = Number(wordInt(body, base + offset));
-      if (length > 200) throw new VerifyError(`${f.name} is too long`);
+      if (length > 200) throw new VerifyError(`${f.name} is too long`, "bad_bundle", `${f.name} 过长`);
       const start = base + offset + 32;
-      if (start + length > body.length) throw new VerifyError("record fields are truncated");
+      if (start + length > body.length) throw new VerifyError("record fields are truncated", "bad_bundle", "记录字段不完整");
       const raw = body.slice(start, start + length);
       encoded.push(keccak_256(raw));
       try {
         values[f.name] = new TextDecoder("utf-8", { fatal: true }).decode(raw);
       } catch {
-        throw new VerifyError(`${f.name} is not UTF-8`);
+        throw new VerifyError(`${f.name} is not UTF-8`, "bad_bundle", `${f.name} 不是 UTF-8 文本`);
       }
     } else if (f.type.endsWith("[]")) {
       const offset = Number(BigInt(toHex(head)));
       const length = Number(wordInt(body, base + offset));
-      if (length > 256) throw new VerifyError(`${f.name} is too long`, "bad_record");
+      if (length > 256) throw new VerifyError(`${f.name} is too long`, "bad_record", `${f.name} 过长`);
       const items = [];
       for (let k = 0; k < length; k++) items.push(word(body, base + offset + 32 + 32 * k));
       encoded.push(keccak_256(concat(...items)));
@@ -235,6 +243,7 @@ export function bindBatch(parsed, lineCount, batchRoot) {
     throw new VerifyError(
       `the record is a ${name} (kind ${parsed.kind}), not a DeliveryBatch: a batch line can only be proven under a DeliveryBatch`,
       "wrong_kind",
+      `该记录是 ${name}（类型 ${parsed.kind}），不是批量交付记录：批量行只能在 DeliveryBatch 之下证明`,
     );
   }
   const v = parsed.values;
@@ -244,16 +253,18 @@ export function bindBatch(parsed, lineCount, batchRoot) {
     wordInt(parsed.body, 64) === 192n &&
     wordInt(parsed.body, 96) === BigInt(192 + 32 + 32 * n) &&
     v.quantities.length === n;
-  if (!canonical) throw new VerifyError("the DeliveryBatch arrays are not canonically encoded", "bad_record");
+  if (!canonical) throw new VerifyError("the DeliveryBatch arrays are not canonically encoded", "bad_record", "批量交付记录的数组不是规范编码");
   if (BigInt(v.lineCount) !== BigInt(lineCount))
     throw new VerifyError(
       `the record's lineCount is ${v.lineCount}, but the line is proven in a tree of ${lineCount} lines`,
       "line_count_mismatch",
+      `记录的 lineCount 为 ${v.lineCount}，但该行所在的树有 ${lineCount} 行`,
     );
   if (v.batchRoot !== toHex(batchRoot))
     throw new VerifyError(
       `the record's batchRoot is ${v.batchRoot}, not the line tree's root ${toHex(batchRoot)}`,
       "batch_root_mismatch",
+      `记录的 batchRoot 为 ${v.batchRoot}，不是行树的根 ${toHex(batchRoot)}`,
     );
   return v;
 }
@@ -279,7 +290,11 @@ export function recoverAddress(digest, sig) {
   const v = sig[64];
   const s = BigInt(toHex(sig.slice(32, 64)));
   if ((v !== 27 && v !== 28) || s === 0n || s > HALF_N)
-    throw new VerifyError("the signature is malformed or malleable (v must be 27/28, low s)", "bad_signature");
+    throw new VerifyError(
+      "the signature is malformed or malleable (v must be 27/28, low s)",
+      "bad_signature",
+      "签名格式错误或可延展（v 须为 27/28，s 须取低值）",
+    );
   const signature = secp256k1.Signature.fromBytes(sig.slice(0, 64), "compact").addRecoveryBit(v - 27);
   const point = signature.recoverPublicKey(digest);
   const pub = point.toBytes(false);
@@ -294,17 +309,17 @@ export function checksum(address) {
 
 function intOf(value, what) {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0)
-    throw new VerifyError(`${what} must be a non-negative integer`);
+    throw new VerifyError(`${what} must be a non-negative integer`, "bad_bundle", `${what} 应为非负整数`);
   return value;
 }
 
 function hashesOf(value, what) {
-  if (!Array.isArray(value)) throw new VerifyError(`${what} must be a list of hex hashes`);
+  if (!Array.isArray(value)) throw new VerifyError(`${what} must be a list of hex hashes`, "bad_bundle", `${what} 应为十六进制哈希的列表`);
   return value.map((h, i) => fromHex(h, `${what}[${i}]`, 32));
 }
 
 function objOf(value, what) {
-  if (!value || typeof value !== "object" || Array.isArray(value)) throw new VerifyError(`${what} must be a JSON object`);
+  if (!value || typeof value !== "object" || Array.isArray(value)) throw new VerifyError(`${what} must be a JSON object`, "bad_bundle", `${what} 应为 JSON 对象`);
   return value;
 }
 
@@ -332,7 +347,7 @@ export function verifyBundle(bundle) {
   };
   if (!bundle || typeof bundle !== "object" || bundle.format !== FORMAT) {
     step("format", () => {
-      throw new VerifyError(`not a ${FORMAT} bundle`, "bad_format");
+      throw new VerifyError(`not a ${FORMAT} bundle`, "bad_format", `format 字段不是 ${FORMAT}`);
     });
     return out;
   }
@@ -345,15 +360,21 @@ export function verifyBundle(bundle) {
     const claimed = fromHex(record.leaf_hash, "record.leaf_hash", 32);
     leaf = leafHash(bytes);
     if (!equal(leaf, claimed))
-      throw new VerifyError(`SHA-256(0x00 ‖ bytes) is ${toHex(leaf)}, the bundle says ${toHex(claimed)}`, "bad_leaf_hash");
-    return `叶子哈希 leaf hash ${toHex(leaf)}`;
+      throw new VerifyError(
+        `SHA-256(0x00 ‖ bytes) is ${toHex(leaf)}, the bundle says ${toHex(claimed)}`,
+        "bad_leaf_hash",
+        `记录字节的哈希为 ${toHex(leaf)}，证明包却写作 ${toHex(claimed)}：记录内容被改动过`,
+      );
+    return `叶子哈希与记录字节一致 ${toHex(leaf)} / the leaf hash matches the record bytes`;
   });
   const recordOk =
     !!bytes &&
     step("record", () => {
       out.parsed = parseRecord(bytes);
       const name = out.parsed.typeString.split("(")[0];
-      return `${name}, chain ${out.parsed.chainId}, contract ${checksum(out.parsed.contract)}`;
+      const zh = (KIND_WORDS[out.parsed.kind] || UNKNOWN)[0];
+      const contract = checksum(out.parsed.contract);
+      return `${zh}，链 ${out.parsed.chainId}，合约 ${contract} / ${name}, chain ${out.parsed.chainId}, contract ${contract}`;
     });
   const inclusionOk =
     leafOk &&
@@ -364,7 +385,11 @@ export function verifyBundle(bundle) {
       out.index = intOf(bundle.record.index, "record.index");
       const computed = rootFromInclusion(leaf, out.index, out.size, hashesOf(log.inclusion, "log.inclusion"));
       if (!equal(computed, out.root))
-        throw new VerifyError(`the proof leads to root ${toHex(computed)}, not ${toHex(out.root)}`, "bad_inclusion");
+        throw new VerifyError(
+          `the proof leads to root ${toHex(computed)}, not ${toHex(out.root)}`,
+          "bad_inclusion",
+          `证明得出的根是 ${toHex(computed)}，不是 ${toHex(out.root)}`,
+        );
       return `第 ${out.index} 项，共 ${out.size} 项 / leaf ${out.index} of ${out.size}, root ${toHex(out.root)}`;
     });
   const batchOk =
@@ -380,7 +405,7 @@ export function verifyBundle(bundle) {
         const fields = bindBatch(out.parsed, lineCount, batchRoot);
         const proof = hashesOf(b.inclusion, "batch.inclusion");
         const computed = rootFromInclusion(leafHash(lineBytes), lineIndex, lineCount, proof, "bad_line_proof");
-        if (!equal(computed, batchRoot)) throw new VerifyError("the line does not prove into the batch root", "bad_line_proof");
+        if (!equal(computed, batchRoot)) throw new VerifyError("the line does not prove into the batch root", "bad_line_proof", "该行无法证明属于批量根");
         return `第 ${lineIndex} 行，共 ${lineCount} 行，批量 ${fields.id} / line ${lineIndex} of ${lineCount}, under the batchRoot and lineCount of DeliveryBatch ${fields.id}`;
       }));
   const consistencyOk =
@@ -398,10 +423,14 @@ export function verifyBundle(bundle) {
         const startsAtLog = cons.oldSize === out.size && equal(cons.oldRoot, out.root);
         const endsAtLog = cons.newSize === out.size && equal(cons.newRoot, out.root);
         if (!startsAtLog && !endsAtLog)
-          throw new VerifyError("neither end of the consistency proof is the log (log.size, log.root)", "bad_consistency");
+          throw new VerifyError(
+            "neither end of the consistency proof is the log (log.size, log.root)",
+            "bad_consistency",
+            "一致性证明的两端都不是本日志（log.size, log.root）",
+          );
         checkConsistency(cons.oldSize, cons.newSize, cons.oldRoot, cons.newRoot, hashesOf(c.proof, "consistency.proof"));
         out.consistency = cons;
-        return `${cons.oldSize} → ${cons.newSize}`;
+        return `日志从 ${cons.oldSize} 项到 ${cons.newSize} 项只增未改 / the log of ${cons.oldSize} leaves is a prefix of the log of ${cons.newSize}`;
       }));
   const signatureOk =
     recordOk &&
@@ -412,8 +441,13 @@ export function verifyBundle(bundle) {
       );
       const recovered = recoverAddress(digest, parsed.sig);
       if (!equal(recovered, parsed.signer))
-        throw new VerifyError(`signed by ${checksum(recovered)}, not by the stated ${checksum(parsed.signer)}`, "bad_signature");
-      return `${parsed.typeString.split("(")[0]} ${checksum(recovered)}`;
+        throw new VerifyError(
+          `signed by ${checksum(recovered)}, not by the stated ${checksum(parsed.signer)}`,
+          "bad_signature",
+          `签名出自 ${checksum(recovered)}，不是记录所称的 ${checksum(parsed.signer)}`,
+        );
+      const who = checksum(recovered);
+      return `由 ${who} 签名 / ${parsed.typeString.split("(")[0]} signed by ${who}`;
     });
   out.ok = leafOk && recordOk && inclusionOk && batchOk && consistencyOk && signatureOk;
   return out;
@@ -436,6 +470,7 @@ export function anchorTo(result, trustedSize, trustedRoot) {
   throw new VerifyError(
     `the trusted root ${toHex(trustedRoot)} (size ${trustedSize}) is neither the bundle's log root (size ${result.size}) nor a root proven consistent with it; fetch a fresh bundle`,
     "root_mismatch",
+    `链上的日志根 ${toHex(trustedRoot)}（大小 ${trustedSize}）既不是证明包的日志根（大小 ${result.size}），也没有与之一致的证明：此证明包不在链上的日志中，或已过时，请重新获取`,
   );
 }
 
@@ -479,7 +514,8 @@ async function rpc(rpcUrl, method, params) {
     body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
   });
   const body = await res.json();
-  if (body.error) throw new VerifyError(body.error.message || `${method} failed`);
+  if (body.error)
+    throw new VerifyError(body.error.message || `${method} failed`, "chain_unreachable", `节点拒绝了 ${method}：${body.error.message || ""}`);
   return body.result;
 }
 
@@ -499,6 +535,7 @@ const ROLE_IDS = {
   ORG: toHex(keccak_256(enc.encode("ORG"))),
   AUDITOR: toHex(keccak_256(enc.encode("AUDITOR"))),
 };
+const ROLE_ZH = { COUNTY: "县级乡村振兴部门", ORG: "社会组织", AUDITOR: "审计员" };
 /** The roles one of which a signer of each kind must hold (a project: county or organization). */
 export const KIND_ROLES = { 1: ["COUNTY", "ORG"], 2: ["ORG"], 3: ["ORG"], 4: ["COUNTY"], 5: ["AUDITOR"], 6: ["ORG"] };
 
@@ -519,16 +556,24 @@ export async function signerRoles(rpcUrl, contract, signer, kind, tag) {
  * requires the signer to hold its kind's role there. Returns a "中文 / English" detail.
  */
 export async function checkAgainstChain(rpcUrl, result, bundle) {
-  if (!result.ok || !result.parsed || !result.root) throw new VerifyError("verify the bundle first");
+  if (!result.ok || !result.parsed || !result.root) throw new VerifyError("verify the bundle first", "bad_bundle", "请先验证证明包");
   let chainId;
   try {
     chainId = BigInt(await rpc(rpcUrl, "eth_chainId", []));
   } catch (e) {
-    throw new VerifyError(`cannot read eth_chainId from ${rpcUrl}: ${e.message || e}`, "chain_unreachable");
+    throw new VerifyError(
+      `cannot read eth_chainId from ${rpcUrl}: ${e.message || e}`,
+      "chain_unreachable",
+      `无法从 ${rpcUrl} 读取 eth_chainId（地址错误、节点未运行，或节点不允许浏览器跨域访问）`,
+    );
   }
   // the record names its chain; a node of another chain cannot vouch for it
   if (chainId !== result.parsed.chainId)
-    throw new VerifyError(`the node is chain ${chainId}, the record was signed for chain ${result.parsed.chainId}`, "wrong_chain");
+    throw new VerifyError(
+      `the node is chain ${chainId}, the record was signed for chain ${result.parsed.chainId}`,
+      "wrong_chain",
+      `该节点属于链 ${chainId}，而记录是为链 ${result.parsed.chainId} 签名的`,
+    );
   let onChain = null;
   const block = bundle.chain && bundle.chain.block;
   try {
@@ -539,7 +584,11 @@ export async function checkAgainstChain(rpcUrl, result, bundle) {
   try {
     if (!onChain || onChain.size !== result.size) onChain = await chainRoot(rpcUrl, result.parsed.contract, null);
   } catch (e) {
-    throw new VerifyError(`cannot read logRoot() from ${rpcUrl}: ${e.message || e}`, "chain_unreachable");
+    throw new VerifyError(
+      `cannot read logRoot() from ${rpcUrl}: ${e.message || e}`,
+      "chain_unreachable",
+      `无法从 ${rpcUrl} 读取合约的 logRoot()（该地址上可能没有本账本的合约）`,
+    );
   }
   const how = anchorTo(result, onChain.size, onChain.root);
   const roles = await signerRoles(rpcUrl, result.parsed.contract, result.parsed.signer, result.parsed.kind, onChain.tag);
@@ -547,6 +596,209 @@ export async function checkAgainstChain(rpcUrl, result, bundle) {
     throw new VerifyError(
       `the signer ${checksum(result.parsed.signer)} holds none of ${KIND_ROLES[result.parsed.kind].join(", ")} on chain at ${onChain.tag}`,
       "signer_not_authorized",
+      `签名者 ${checksum(result.parsed.signer)} 在链上（${onChain.tag}）不持有 ${KIND_ROLES[result.parsed.kind].join("、")} 中任何角色`,
     );
-  return `链上 logRoot() 与证明一致，签名者持有 ${roles.join("/")} 角色 / logRoot() at ${onChain.tag} (size ${onChain.size}) = ${toHex(onChain.root)} covers the leaf (${how}); the signer holds ${roles.join("/")}`;
+  const zh = roles.map((r) => `${ROLE_ZH[r] || r}（${r}）`).join("、");
+  return `链上 logRoot() 与证明一致，签名者持有${zh}角色 / logRoot() at ${onChain.tag} (size ${onChain.size}) = ${toHex(onChain.root)} covers the leaf (${how}); the signer holds ${roles.join("/")}`;
+}
+
+// ---------------------------------------------------------------- the record in words
+// The same words as ledger/core/words.py (tests/portal/test_verify_words.py compares them),
+// computed here from the record bytes this page has just checked. Names (a signer's registered
+// name, a project's title, the unit of a delivery's commitment) are not in the bytes: they come
+// from the bundle's `display` section, which the server fills, and are shown as such.
+
+const TZ_LABEL = "北京时间";
+const NONE = "—";
+const KIND_WORDS = {
+  1: ["项目登记", "project record"],
+  2: ["承诺", "commitment"],
+  3: ["交付", "delivery"],
+  4: ["签收", "receipt"],
+  5: ["审计标记", "audit flag"],
+  6: ["批量交付", "delivery batch"],
+};
+const RESOURCE_WORDS = { 1: ["资金", "funds"], 2: ["物资", "goods"], 3: ["服务", "services"] };
+const PROJECT_KIND_WORDS = { 1: ["需求项目", "need"], 2: ["供给项目", "supply offer"] };
+const CATEGORIES = [
+  ["产业发展", "industry development"],
+  ["人才培育", "talent cultivation"],
+  ["特殊群体关爱", "care for special groups"],
+  ["乡村治理", "village governance"],
+  ["科技助农", "science and technology for agriculture"],
+  ["文化体育", "culture and sports"],
+  ["环保生态", "environment and ecology"],
+  ["卫生健康", "health"],
+  ["社会治理", "social governance"],
+  ["民生保障", "livelihood security"],
+];
+const FLAG_REASONS = {
+  1: ["证据与记录不符", "evidence does not match the record"],
+  2: ["逾期交付", "late delivery"],
+  3: ["签收数量不足", "receipt short of the delivery"],
+  4: ["受益人重复", "duplicate beneficiary"],
+  5: ["数据篡改", "data tampering"],
+  65535: ["其他（见说明）", "other (see the note)"],
+};
+const UNKNOWN = ["未知", "unknown"];
+
+/** An integer (BigInt or decimal text) with thousands separators: 1,234,567. */
+export function group(n) {
+  const v = BigInt(n);
+  const sign = v < 0n ? "-" : "";
+  const digits = (v < 0n ? -v : v).toString();
+  return sign + digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** Fen as yuan, exact, with separators: ¥470,000.00 (display.yuan). */
+export function yuan(fen) {
+  const v = BigInt(fen);
+  const sign = v < 0n ? "-" : "";
+  const a = v < 0n ? -v : v;
+  return `${sign}¥${group(a / 100n)}.${(a % 100n).toString().padStart(2, "0")}`;
+}
+
+/** A quantity as a reader sees it: funds in ¥, services in hours, goods with their unit. */
+export function amount(quantity, resourceKind, unit = "") {
+  const kind = Number(resourceKind);
+  if (kind === 1) return yuan(quantity);
+  const u = kind === 3 ? "小时" : unit;
+  return `${group(quantity)} ${u}`.trim();
+}
+
+function beijingIso(ts) {
+  return new Date((Number(ts) + 8 * 3600) * 1000).toISOString();
+}
+
+/** Unix seconds as a Beijing calendar date, YYYY-MM-DD (display.beijing_date). */
+export function beijingDate(ts) {
+  return !ts || ts === "0" ? NONE : beijingIso(ts).slice(0, 10);
+}
+
+/** Unix seconds as Beijing time, YYYY-MM-DD HH:MM[:SS] (display.beijing_time). */
+export function beijingTime(ts, seconds = false) {
+  return !ts || ts === "0" ? NONE : beijingIso(ts).slice(0, seconds ? 19 : 16).replace("T", " ");
+}
+
+function endDateText(code) {
+  const c = Number(code);
+  if (!c) return NONE;
+  const p = (n, w) => String(n).padStart(w, "0");
+  return `${p(Math.floor(c / 10000), 4)}-${p(Math.floor(c / 100) % 100, 2)}-${p(c % 100, 2)}`;
+}
+
+function text32(hex) {
+  const bytes = fromHex(hex, "unit", 32);
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  return new TextDecoder("utf-8").decode(bytes.slice(0, end));
+}
+
+/**
+ * The fields this browser decodes itself from the record (key → {label_zh, label_en, zh, en}),
+ * and the values it can check a server's field against (key → the decoded raw value).
+ */
+export function decodedWords(parsed) {
+  const v = parsed.values;
+  const own = new Map();
+  const raw = new Map();
+  const add = (key, zh, en, text) => {
+    const [tzh, ten] = Array.isArray(text) ? text : [text, text];
+    own.set(key, { label_zh: zh, label_en: en, zh: tzh, en: ten });
+  };
+  add("kind", "记录类型", "Record", KIND_WORDS[parsed.kind] || UNKNOWN);
+  raw.set("signer", checksum(parsed.signer));
+  switch (parsed.kind) {
+    case 1:
+      add("project", "项目", "Project", v.title);
+      add("project_kind", "项目类型", "Project type", PROJECT_KIND_WORDS[v.projectKind] || UNKNOWN);
+      add("category", "类别", "Category", CATEGORIES[Number(v.category) - 1] || UNKNOWN);
+      add("budget", "预算", "Budget", yuan(v.budget));
+      add("end_date", "截止日期", "End date", endDateText(v.endDate));
+      add("version", "版本", "Version", String(v.version));
+      raw.set("county", String(v.county));
+      break;
+    case 2: {
+      add("resource_kind", "资源类型", "Resource", RESOURCE_WORDS[v.resourceKind] || UNKNOWN);
+      add("quantity", "数量", "Amount", amount(v.quantity, v.resourceKind, text32(v.unit)));
+      const due = beijingDate(v.dueDate);
+      add("due_date", "截止日期", "Due date", [`${due}（${TZ_LABEL}）`, `${due} (Beijing)`]);
+      raw.set("need", v.needId);
+      break;
+    }
+    case 3: {
+      const at = beijingTime(v.deliveredAt);
+      add("delivered_at", "交付时间", "Delivered at", [`${at}（${TZ_LABEL}）`, `${at} (Beijing time)`]);
+      const n = group(v.beneficiaryCount);
+      add("beneficiaries", "受益人数", "Beneficiaries", [`${n} 人`, n]);
+      raw.set("commitment", v.commitmentId);
+      raw.set("quantity", v.quantity);
+      break;
+    }
+    case 4:
+      raw.set("delivery", v.deliveryId);
+      raw.set("confirmed", v.confirmedQuantity);
+      break;
+    case 5:
+      add("reason", "原因", "Reason", FLAG_REASONS[v.reasonCode] || [`原因代码 ${v.reasonCode}`, "unknown"]);
+      raw.set("flagged", v.recordId);
+      break;
+    case 6: {
+      const lines = group(v.lineCount);
+      add("line_count", "交付行数", "Lines", [`${lines} 行`, lines]);
+      v.quantities.forEach((q, i) => raw.set(`share_${i}`, q));
+      break;
+    }
+  }
+  // a quantity whose unit only the server knows: the number alone, when no name came with it
+  if (parsed.kind === 3) own.set("quantity", { label_zh: "交付数量", label_en: "Delivered", zh: group(v.quantity), en: group(v.quantity), fallback: true });
+  if (parsed.kind === 4)
+    own.set("confirmed", { label_zh: "确认数量", label_en: "Confirmed", zh: group(v.confirmedQuantity), en: group(v.confirmedQuantity), fallback: true });
+  return { own, raw };
+}
+
+const str = (x) => (typeof x === "string" ? x : x === null || x === undefined ? "" : String(x));
+/** Only a path inside this site may become a link (never javascript: or another host). */
+const safeLink = (x) => (typeof x === "string" && /^\/(?!\/)/.test(x) ? x : null);
+
+/**
+ * The record in words: each field with its source. "record" fields were decoded here from the
+ * bytes just verified; "server" fields (names, titles, units of another record) come from the
+ * bundle's `display` section and are not verified — `mismatch` marks one whose value as signed
+ * (`raw`) is not what the record says. `differs` marks a field where the server's words are not
+ * the words of the record (the server described something else).
+ */
+export function recordWords(parsed, display) {
+  const { own, raw } = decodedWords(parsed);
+  const out = [];
+  const seen = new Set();
+  const server = display && Array.isArray(display.fields) ? display.fields : [];
+  for (const f of server) {
+    if (!f || typeof f.key !== "string" || seen.has(f.key)) continue;
+    const mine = own.get(f.key);
+    if (mine && !(mine.fallback && f.signed === false)) {
+      seen.add(f.key);
+      out.push({ key: f.key, ...mine, source: "record", differs: str(f.zh) !== mine.zh || str(f.en) !== mine.en });
+      continue;
+    }
+    seen.add(f.key);
+    const decoded = raw.get(f.key);
+    const mismatch = decoded !== undefined && str(f.raw).toLowerCase() !== String(decoded).toLowerCase();
+    out.push({
+      key: f.key,
+      label_zh: str(f.label_zh),
+      label_en: str(f.label_en),
+      zh: str(f.zh),
+      en: str(f.en),
+      link: safeLink(f.link),
+      source: "server",
+      mismatch,
+    });
+  }
+  for (const [key, mine] of own) if (!seen.has(key)) out.push({ key, ...mine, source: "record" });
+  if (!seen.has("signer")) {
+    const a = checksum(parsed.signer);
+    out.splice(1, 0, { key: "signer", label_zh: "签名者", label_en: "Signed by", zh: a, en: a, source: "record" });
+  }
+  return out;
 }

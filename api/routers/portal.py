@@ -18,14 +18,18 @@ from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
 from api.web import charts, data, downloads, render
 from api.web.i18n import Lang
+from ledger.core import display
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.records import RECORD_TYPES, Kind
+from ledger.core.words import bundle_display
+from ledger.evm.localchain import public_rpc_url
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
 from ledger.store.queries import totals
 from ledger.store.queries.orgs import org_list, org_page
+from ledger.store.queries.words import describe_entries, describe_record
 from ledger.tlog.log_key import published_log_key
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 
@@ -399,11 +403,12 @@ def county(
 @router.get("/tx/{tx_hash}", response_class=HTMLResponse)
 def transaction(
     request: Request,
-    service: ServiceDep,
     session: ReadSessionDep,
     tx_hash: str,
     L: PageLang,
 ) -> Response:
+    """The records one transaction appended, each in words: who signed it (role and name),
+    what it is, how much, for which need, when (Beijing time); the raw bytes one click away."""
     entries = queries.records_in_tx(session, tx_hash) if re.match(HEX32, tx_hash) else []
     if not entries:
         return render.error(
@@ -420,7 +425,9 @@ def transaction(
         L,
         tx_hash=tx_hash.lower(),
         entries=entries,
-        rpc_url=service.settings.rpc_url,
+        words=describe_entries(session, entries),
+        block_time=display.beijing_time(entries[0].block_time, seconds=True),
+        tz_label=L.t(display.TZ_LABEL, display.TZ_LABEL_EN),
     )
 
 
@@ -445,10 +452,13 @@ def verify(
     L: PageLang,
     id: str | None = Query(None, max_length=80),
 ) -> Response:
+    """A record in words and its proof bundle, checked in the browser against the chain at the
+    deployment's public JSON-RPC URL (prefilled, so a genuine record verifies on first click)."""
     ctx: dict[str, Any] = {
         "record_id": (id or "").strip(),
         "bundle": None,
         "record": None,
+        "words": None,
         "server_check": None,
         "error": None,
         "kind_num": 0,
@@ -466,7 +476,10 @@ def verify(
                 )
             ctx["record"] = queries.get_record(session, rid)
             ctx["kind_num"] = int(Kind[ctx["record"]["kind"].upper()])
+            ctx["words"] = describe_record(session, rid)
             bundle = LogProofs(service.db).bundle(rid)
+            if ctx["words"] is not None:
+                bundle["display"] = bundle_display(ctx["words"])
             ctx["bundle"] = bundle
             try:
                 verify_bundle(bundle)
@@ -475,14 +488,25 @@ def verify(
                 ctx["server_check"] = str(exc)
         except LedgerError as exc:
             ctx["error"] = exc.message
+    try:
+        chain_id: int | None = service.deployment.chain_id
+    except LedgerError:
+        chain_id = None
     return render.page(
         request,
         "verify.html",
         L,
         status=404 if ctx["error"] and rid else 200,
-        rpc_url=service.settings.rpc_url or "",
+        rpc_url=public_rpc_url(service.settings) or "",
+        chain_id=chain_id,
+        block_time=display.beijing_time(
+            ctx["record"]["chain"]["block_time"] if ctx["record"] else None, seconds=True
+        ),
+        tz_label=L.t(display.TZ_LABEL, display.TZ_LABEL_EN),
         log_key=_log_key(service),
-        bundle_json=json.dumps(ctx["bundle"], indent=1) if ctx["bundle"] else "",
+        bundle_json=(
+            json.dumps(ctx["bundle"], indent=1, ensure_ascii=False) if ctx["bundle"] else ""
+        ),
         type_strings=_type_strings(),
         **ctx,
     )

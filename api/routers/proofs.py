@@ -7,9 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import ServiceDep
+from api.deps import ReadSessionDep, ServiceDep
 from api.schemas import Hex32LedgerPath
+from ledger.core.words import bundle_display
 from ledger.store.proofs import LogProofs
+from ledger.store.queries.words import describe_record
 
 router = APIRouter(prefix="/api/v1/proofs", tags=["proofs"])
 
@@ -43,10 +45,17 @@ def inclusion(
 @router.get("/bundle/{record_id}", summary="证明包 A bangfu-proof/1 bundle for offline checking")
 def bundle(
     service: ServiceDep,
+    session: ReadSessionDep,
     record_id: Hex32LedgerPath,
     size: int | None = Query(None, ge=0, description="prove against this log size"),
     consistency_from: int | None = Query(
         None, ge=0, description="also prove this older size (e.g. a witnessed one) a prefix"
     ),
 ) -> dict[str, Any]:
-    return LogProofs(service.db).bundle(record_id, size, consistency_from)
+    """The bundle, and in `display` the record in words as the server names it (signers,
+    titles): for reading beside the check, never part of it."""
+    out = LogProofs(service.db).bundle(record_id, size, consistency_from)
+    words = describe_record(session, record_id)
+    if words is not None:
+        out["display"] = bundle_display(words)
+    return out

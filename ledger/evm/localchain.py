@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ledger.config import Settings, get_settings
 from ledger.core.errors import ConfigError
 
-__all__ = ["AnvilConfig", "load_localchain", "rpc_url"]
+__all__ = ["AnvilConfig", "load_localchain", "public_rpc_url", "rpc_url"]
 
 
 class AnvilConfig(BaseModel):
@@ -68,3 +68,20 @@ def load_localchain(settings: Settings | None = None, path: Path | None = None) 
 def rpc_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     return settings.rpc_url or load_localchain(settings).rpc_url
+
+
+def public_rpc_url(settings: Settings | None = None) -> str | None:
+    """The JSON-RPC URL a visitor's browser may read the chain from: BANGFU_PUBLIC_RPC_URL when
+    set; else, when the ledger runs on the local anvil (BANGFU_RPC_URL unset, or the URL of
+    localchain.toml's anvil), that anvil's URL; else None. The ledger's own node URL is never
+    offered otherwise: it may be an intranet address or carry an access key."""
+    settings = settings or get_settings()
+    if settings.public_rpc_url:
+        return settings.public_rpc_url
+    try:
+        local = load_localchain(settings).rpc_url
+    except ConfigError:
+        return None
+    if settings.rpc_url is None or settings.rpc_url.rstrip("/") == local:
+        return local
+    return None

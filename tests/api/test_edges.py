@@ -168,10 +168,11 @@ def test_security_headers_and_allow(served: Served) -> None:
             csp = r.headers["content-security-policy"]
             assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
             assert "unsafe-inline" not in csp, path
-        # The API docs page allows its one inline script by hash, and the CDN it loads from.
+        # The API docs page loads Swagger UI from local files only (tests/portal/test_docs.py).
         docs = http.get("/docs")
         assert docs.status_code == 200
-        assert "'sha256-" in docs.headers["content-security-policy"]
+        assert "script-src 'self';" in docs.headers["content-security-policy"]
+        assert "unsafe" not in docs.headers["content-security-policy"]
         assert docs.headers["x-frame-options"] == "DENY"
         # A bug's 500 (answered by the outermost middleware) and a refused body carry them too.
         # (its own connection: uvicorn closes a connection whose application raised)

@@ -6,7 +6,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { anchorTo, fromHex, verdict, verifyBundle, describeError, CODE_ZH } from "../../web/verifier.js";
+import {
+  anchorTo,
+  fromHex,
+  verdict,
+  verifyBundle,
+  describeError,
+  CODE_ZH,
+  VerifyError,
+  amount,
+  beijingDate,
+  beijingTime,
+  group,
+  recordWords,
+  yuan,
+} from "../../web/verifier.js";
 
 const doc = JSON.parse(readFileSync(new URL("../vectors/verifier.json", import.meta.url), "utf-8"));
 const anchorRoot = fromHex(doc.anchor.root, "anchor.root", 32);
@@ -73,4 +87,62 @@ test("every failure code has a Chinese name", () => {
   for (const v of doc.vectors) if (v.structure !== "ok") assert.ok(CODE_ZH[v.structure], v.structure);
   assert.equal(describeError(Object.assign(new Error("x"), { code: "unheard_of" })), "验证失败 / x");
   assert.equal(describeError(new Error("x")), "证明包格式错误 / x");
+});
+
+test("every failure detail is Chinese first, with its own Chinese detail, and English beside", () => {
+  for (const v of doc.vectors) {
+    for (const c of verifyBundle(v.bundle).checks.filter((c) => !c.ok)) {
+      // "<name of the code>：<Chinese detail> / <English detail>"
+      assert.match(c.detail, /^[\u4e00-\u9fff][^：]*：.*[\u4e00-\u9fff].* \/ [A-Za-z]/u, `${v.name}: ${c.detail}`);
+    }
+  }
+  const e = new VerifyError("the inclusion proof is too short", "bad_inclusion", "包含证明的哈希过少");
+  assert.equal(describeError(e), "包含证明不成立：包含证明的哈希过少 / the inclusion proof is too short");
+  // a code without a Chinese detail still leads with its Chinese name
+  assert.equal(describeError(new VerifyError("x", "root_mismatch")), "日志根与信任锚不符 / x");
+});
+
+test("amounts and times read as ledger/core/display.py writes them", () => {
+  assert.equal(yuan(12_000_000n), "¥120,000.00");
+  assert.equal(yuan("5"), "¥0.05");
+  assert.equal(yuan(-123456789n), "-¥1,234,567.89");
+  assert.equal(amount("200", 2, "箱"), "200 箱");
+  assert.equal(amount("4000", 3, ""), "4,000 小时");
+  assert.equal(amount("90000", 1, "fen"), "¥900.00");
+  assert.equal(group("340282366920938463463374607431768211455"), "340,282,366,920,938,463,463,374,607,431,768,211,455");
+  // 2027-03-31 23:59:59 in Beijing is 15:59:59 UTC: the date reads as entered
+  assert.equal(beijingDate(1806508799), "2027-03-31");
+  assert.equal(beijingTime(1806508799), "2027-03-31 23:59");
+  assert.equal(beijingTime("1806508799", true), "2027-03-31 23:59:59");
+  assert.equal(beijingDate(0), "—");
+});
+
+test("the record's own fields are decoded here; the server's names are marked and checked", () => {
+  const genuine = doc.vectors.find((v) => v.name === "genuine_batch_line");
+  const result = verifyBundle(genuine.bundle);
+  const plain = recordWords(result.parsed, undefined);
+  const kind = plain.find((f) => f.key === "kind");
+  assert.equal(kind.source, "record");
+  assert.equal(kind.zh, "批量交付");
+  assert.equal(plain.find((f) => f.key === "signer").source, "record");
+  assert.ok(plain.every((f) => f.source === "record"));
+  const display = {
+    fields: [
+      { key: "kind", zh: "承诺", en: "commitment", signed: true },
+      { key: "signer", zh: "社会组织 某基金会", en: "organization 某基金会", signed: false, raw: "0x" + "11".repeat(20), link: "javascript:alert(1)" },
+      { key: "share_0", zh: "某项目：¥1.00", en: "x", signed: false, raw: result.parsed.values.quantities[0], link: "//evil.example/" },
+      { key: "need", zh: "某项目", en: "x", signed: false, link: "/projects/0x12" },
+    ],
+  };
+  const words = Object.fromEntries(recordWords(result.parsed, display).map((f) => [f.key, f]));
+  assert.equal(words.kind.source, "record");
+  assert.equal(words.kind.zh, "批量交付"); // the bytes' words, not the server's
+  assert.equal(words.kind.differs, true);
+  assert.equal(words.signer.source, "server");
+  assert.equal(words.signer.mismatch, true); // not the record's signer
+  assert.equal(words.signer.link, null); // never a javascript: link
+  assert.equal(words.share_0.mismatch, false);
+  assert.equal(words.share_0.link, null); // nor one to another host
+  assert.equal(words.need.link, "/projects/0x12");
+  assert.equal(words.line_count.source, "record");
 });

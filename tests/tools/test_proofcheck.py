@@ -395,7 +395,7 @@ def test_browser_verifier_reads_the_same_vectors() -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "# fail 0" in run.stdout and f"# pass {len(VERIFIER['vectors']) + 4}" in run.stdout
+    assert "# fail 0" in run.stdout and f"# pass {len(VERIFIER['vectors']) + 7}" in run.stdout
 
 
 # The same RFC 6962 known answers and rejections as test_merkle, against the independent copy.
