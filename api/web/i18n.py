@@ -7,42 +7,24 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import URL, QueryParams
 
-from ledger.core.fields import CATEGORIES, CATEGORY_EN, FlagReason, ResourceKind
+from ledger.core.fields import CATEGORIES, CATEGORY_EN
+from ledger.core.words import (
+    FLAG_REASONS,
+    KIND_WORDS,
+    PROJECT_KIND_WORDS,
+    RESOURCE_WORDS,
+    ROLE_WORDS,
+)
 
 LANGS = ("zh", "en")
 
-KIND_NAMES: dict[int, tuple[str, str]] = {
-    1: ("项目锚定", "project anchor"),
-    2: ("承诺", "commitment"),
-    3: ("交付", "delivery"),
-    4: ("签收", "receipt"),
-    5: ("审计标记", "flag"),
-    6: ("批量交付", "delivery batch"),
-}
-RESOURCE_NAMES: dict[int, tuple[str, str]] = {
-    ResourceKind.FUNDS: ("资金", "funds"),
-    ResourceKind.GOODS: ("物资", "goods"),
-    ResourceKind.SERVICE: ("服务", "services"),
-}
-PROJECT_KIND_NAMES: dict[int, tuple[str, str]] = {
-    1: ("需求项目", "need"),
-    2: ("供给项目", "supply"),
-}
-#: An auditor's reason codes in words (the auditor workspace offers the same choices).
-FLAG_REASON_NAMES: dict[int, tuple[str, str]] = {
-    FlagReason.EVIDENCE_MISMATCH: ("证据不符", "evidence mismatch"),
-    FlagReason.LATE_DELIVERY: ("逾期交付", "late delivery"),
-    FlagReason.RECEIPT_SHORTFALL: ("签收不足", "receipt shortfall"),
-    FlagReason.DUPLICATE_BENEFICIARY: ("受益人重复", "duplicate beneficiary"),
-    FlagReason.DATA_TAMPERING: ("数据篡改", "data tampering"),
-    FlagReason.OTHER: ("其他（见备注）", "other (see the note)"),
-}
-#: Registered roles as a signer line names them.
-ROLE_NAMES: dict[str, tuple[str, str]] = {
-    "COUNTY": ("县级乡村振兴部门", "county office"),
-    "ORG": ("社会组织", "organization"),
-    "AUDITOR": ("审计", "auditor"),
-}
+# The words for kinds, resources, roles and flag reasons are the records' own words
+# (ledger.core.words), which the tx page and the in-browser verifier say too.
+KIND_NAMES = KIND_WORDS
+RESOURCE_NAMES = RESOURCE_WORDS
+PROJECT_KIND_NAMES = PROJECT_KIND_WORDS
+FLAG_REASON_NAMES = FLAG_REASONS
+ROLE_NAMES = ROLE_WORDS
 #: A match's direction and state.
 MATCH_NAMES: dict[str, tuple[str, str]] = {
     "order": ("点单", "ordered by the county"),
