@@ -288,6 +288,9 @@ def search(
         None, description="当前状态 the status a reader sees (moved on by the chain's records)"
     ),
     resource_kind: int | None = Query(None, ge=1, le=3),
+    open: bool | None = Query(
+        None, description="可对接 only projects still open to 点单/接单, whatever their records"
+    ),
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=100_000),
 ) -> list[dict[str, Any]]:
@@ -305,6 +308,7 @@ def search(
             key_county=key_county,
             status=status,
             resource_kind=resource_kind,
+            open_only=bool(open),
             text=q,
             limit=limit,
             offset=offset,

@@ -24,6 +24,8 @@ from ledger.store.queries import status as project_status
 
 __all__ = ["Search", "project_json", "project_one_json", "projects_json", "search"]
 
+#: The anchored statuses of a project that 点单/接单 may still name (ledger.library.matching).
+OPEN = ("published", "matched")
 #: Rows read at a time while a status filter keeps those whose effective status matches.
 _SCAN = project_status.CHUNK
 
@@ -39,6 +41,8 @@ class Search:
     resource_kind: int | None = None
     text: str | None = None
     owner_org: str | None = None
+    #: only projects open to 点单/接单 (anchored published or matched, as matching asks)
+    open_only: bool = False
     include_drafts: bool = False
     limit: int = 50
     offset: int = 0
@@ -74,6 +78,8 @@ def search(session: Session, q: Search) -> list[LibraryProject]:
         stmt = stmt.where(LibraryProject.resource_kinds.like(f"%,{q.resource_kind},%"))
     if q.owner_org is not None:
         stmt = stmt.where(LibraryProject.org_code == q.owner_org)
+    if q.open_only:
+        stmt = stmt.where(LibraryProject.status.in_(OPEN))
     if q.text:
         for word in search_text(q.text).split():
             pattern = f"%{_like_escape(word)}%"

@@ -114,6 +114,9 @@ def test_a_supply_project_moves_with_the_orders_it_serves(
     # the need is done; the offer stays open until its owner closes it
     assert _seen(http, st, nid) == "completed"
     assert _seen(http, st, sid) == "in_progress"
+    # and a county may still order it (the workspace's list asks for what is open)
+    r = http.get("/api/v1/library/projects", params={"kind": "supply", "open": "true"})
+    assert sid in {p["project_id"] for p in r.json()}
 
 
 def test_the_query_reads_every_id_of_a_page_at_once(
