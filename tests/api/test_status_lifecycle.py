@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from ledger.app import LedgerService
 from ledger.core.fields import ProjectKind
@@ -140,6 +141,19 @@ def test_the_query_reads_every_id_of_a_page_at_once(
         }
         # a closed project stays closed whatever its records say
         assert project_status.effective_statuses(s, {nids[0]: "closed"}) == {nids[0]: "closed"}
+    # one statement for the whole page, however many projects are on it
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(svc.db.engine, "before_cursor_execute", count)
+    try:
+        with svc.db.read() as s:
+            project_status.effective_statuses(s, dict.fromkeys(nids, "published"))
+    finally:
+        event.remove(svc.db.engine, "before_cursor_execute", count)
+    assert len([q for q in seen if q.lstrip().upper().startswith("SELECT")]) == 1, seen
 
 
 def test_the_light_tables_name_real_library_columns() -> None:
