@@ -201,7 +201,7 @@ def _to_sign(service: ServiceDep, project_id: str, status: str | None = None) ->
     with service.db.read() as session:
         row = ownership.get_project(session, project_id)
         out = dataclasses.asdict(projects.to_sign(session, row, service.domain, status=status))
-        out["project"] = project_search.project_json(row)
+        out["project"] = project_search.project_one_json(session, row)
         return out
 
 
@@ -284,8 +284,13 @@ def search(
     province: int | None = Query(None, ge=10, le=99),
     category: int | None = Query(None, ge=1, le=10),
     key_county: bool | None = None,
-    status: str | None = Query(None, max_length=16),
+    status: MoveStatus | None = Query(
+        None, description="当前状态 the status a reader sees (moved on by the chain's records)"
+    ),
     resource_kind: int | None = Query(None, ge=1, le=3),
+    open: bool | None = Query(
+        None, description="可对接 only projects still open to 点单/接单, whatever their records"
+    ),
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=100_000),
 ) -> list[dict[str, Any]]:
@@ -303,19 +308,20 @@ def search(
             key_county=key_county,
             status=status,
             resource_kind=resource_kind,
+            open_only=bool(open),
             text=q,
             limit=limit,
             offset=offset,
         ),
     )
-    return [project_search.project_json(r) for r in rows]
+    return project_search.projects_json(session, rows)
 
 
 @router.get("/projects/{project_id}", summary="项目详情 One project")
 def get_project(
     project_id: Hex32Path, row: ReadableProject, session: ReadSessionDep
 ) -> dict[str, Any]:
-    out = project_search.project_json(row)
+    out = project_search.project_one_json(session, row)
     out["pushed_to"] = matching.pushes(session, project_id)
     return out
 

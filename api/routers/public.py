@@ -8,7 +8,9 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import ReadSessionDep
 from api.schemas import ORG_OR_ADDRESS, PageOut
+from ledger.core.lifecycle import stage_name
 from ledger.store import queries
+from ledger.store.queries import status as project_status
 from ledger.store.queries import totals
 
 router = APIRouter(prefix="/api/v1/public", tags=["public 公众"])
@@ -53,7 +55,9 @@ def public_list(
     ),
     limit: int = Query(50, ge=1, le=queries.MAX_PAGE),
 ) -> PageOut:
-    """Newest first; each item carries its tx hash, block and log index."""
+    """Newest first; each item carries its tx hash, block and log index. A project anchor
+    also carries its project's status as a reader sees it now (`project_status`: the
+    owner's anchored status moved on by matches, commitments, deliveries and receipts)."""
     page = queries.list_records(
         session,
         what,
@@ -61,6 +65,12 @@ def public_list(
         cursor=cursor,
         limit=limit,
     )
+    if what == "projects":
+        now = project_status.statuses(session, (i["project_id"] for i in page.items))
+        for item in page.items:
+            shown = now.get(item["project_id"], "published")
+            item["project_status"] = shown
+            item["project_status_label"] = stage_name(shown)
     return PageOut(items=page.items, next_cursor=page.next_cursor)
 
 

@@ -1,6 +1,11 @@
 """The portal's summary CSVs (needs and supply listings, organizations, counties, a
 project's timeline): field names and rows, headed bilingually by `csv_shapes.bilingual`.
 
+As in the record shapes, what a person reads comes first — titles, names, statuses in words,
+amounts in yuan as exact decimals (`90000.00`, no separators, so a spreadsheet reads a
+number), times in Beijing time with the zone in the header — and the raw ids, codes and
+hashes for machines come after.
+
 Record downloads (commitments of a filter, an organization or a county) are not here:
 they are `ledger.store.queries.csv_shapes`'s commitments shape, the export's own.
 """
@@ -12,28 +17,41 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from api.web import data
-from ledger.core.fields import CATEGORIES
+from ledger.core import display
+from ledger.core.lifecycle import stage_name
+from ledger.export.csv_export import county_name
+from ledger.store.queries.csv_shapes import (
+    PROJECT_KIND_NAMES,
+    RECORD_KIND_NAMES,
+    category_zh,
+    measure,
+    resource_name,
+    yes_no,
+)
 from ledger.store.queries.timeline import Step
 from ledger.store.queries.totals import Triple
 
 PROJECT_FIELDS = (
-    "project_id",
-    "kind",
+    "title",
+    "project_kind_zh",
+    "status",
     "county",
     "county_name",
-    "category",
     "category_zh",
     "version",
-    "published_utc",
+    "published",
     "commitments",
-    "funds_committed_fen",
-    "funds_delivered_fen",
-    "funds_confirmed_fen",
+    "funds_committed_yuan",
+    "funds_delivered_yuan",
+    "funds_confirmed_yuan",
+    # for machines
+    "project_id",
+    "category",
 )
 ORG_FIELDS = (
-    "org_code",
     "name",
     "name_en",
+    "org_code",
     "commitments",
     "fulfilment_rate",
     "on_time_rate",
@@ -44,50 +62,66 @@ COUNTY_FIELDS = (
     "name",
     "key_county",
     "commitments",
-    "funds_committed_fen",
-    "funds_delivered_fen",
-    "funds_confirmed_fen",
+    "funds_committed_yuan",
+    "funds_delivered_yuan",
+    "funds_confirmed_yuan",
 )
 TIMELINE_FIELDS = (
     "stage",
+    "block_time_beijing",
+    "org_name",
+    "resource",
+    "amount_yuan",
+    "quantity",
+    "unit",
+    # for machines
+    "stage_code",
+    "record_kind",
     "record_id",
-    "kind",
     "leaf_index",
     "block_number",
-    "block_time_utc",
     "tx_hash",
     "detail",
 )
-
-
-def _category_zh(code: int) -> str:
-    return CATEGORIES[code - 1] if 1 <= code <= len(CATEGORIES) else ""
+#: A timeline step's stage in words.
+STAGE_NAMES = {
+    "published": "发布 published",
+    "matched": "对接 matched",
+    "committed": "承诺 committed",
+    "delivered": "交付 delivered",
+    "confirmed": "签收 confirmed",
+    "flagged": "审计标记 flagged",
+}
 
 
 def project_rows(items: Iterable[data.ProjectSummary], kind: str) -> Iterator[Sequence[Any]]:
+    """Needs or supply projects (`kind` says which list, for callers that ask)."""
+    del kind  # each summary carries its own project kind
     for p in items:
         yield [
-            p.project_id,
-            kind,
-            p.county,
-            data.county_name(p.county) or "",
-            p.category,
-            _category_zh(p.category),
+            p.title,
+            PROJECT_KIND_NAMES.get(p.project_kind, str(p.project_kind)),
+            stage_name(p.status) if p.status else "",
+            p.county or "",
+            (county_name(p.county) or "") if p.county else "",
+            category_zh(p.category),
             p.version,
-            data.dt(p.published),
+            display.beijing_time(p.published),
             p.commitments,
-            p.funds.committed,
-            p.funds.delivered,
-            p.funds.confirmed,
+            display.yuan_decimal(p.funds.committed),
+            display.yuan_decimal(p.funds.delivered),
+            display.yuan_decimal(p.funds.confirmed),
+            p.project_id,
+            p.category,
         ]
 
 
 def org_rows(items: Iterable[dict[str, Any]]) -> Iterator[Sequence[Any]]:
     for i in items:
         yield [
-            i["org"],
             i["name"],
             i["name_en"],
+            i["org"],
             i["commitments"],
             data.rate_cell(i["fulfilment_rate"]),
             data.rate_cell(i["on_time_rate"]),
@@ -99,18 +133,42 @@ def county_rows(
     rows: Iterable[tuple[int, str, bool, int, Triple]],
 ) -> Iterator[Sequence[Any]]:
     for code, name, key, n, t in rows:
-        yield [code, name, int(key), n, t.committed, t.delivered, t.confirmed]
+        yield [
+            code,
+            name or county_name(code) or "",
+            yes_no(key),
+            n,
+            display.yuan_decimal(t.committed),
+            display.yuan_decimal(t.delivered),
+            display.yuan_decimal(t.confirmed),
+        ]
+
+
+def _step_amount(s: Step) -> tuple[str, str, str, str]:
+    """(resource, yuan, quantity, unit) of a step that carries an amount, else blanks."""
+    rk, qty = s.detail.get("resource_kind"), s.detail.get("quantity")
+    if rk is None or qty is None:
+        return "", "", "", ""
+    amount, quantity, unit = measure(int(rk), int(qty), str(s.detail.get("unit") or ""))
+    return resource_name(int(rk)), amount, quantity, unit
 
 
 def timeline_rows(steps: Iterable[Step]) -> Iterator[Sequence[Any]]:
     for s in steps:
+        resource, amount, quantity, unit = _step_amount(s)
         yield [
+            STAGE_NAMES.get(s.stage, s.stage),
+            display.beijing_time(s.block_time, seconds=True),
+            s.detail.get("org_name") or "",
+            resource,
+            amount,
+            quantity,
+            unit,
             s.stage,
+            RECORD_KIND_NAMES.get(s.kind, str(s.kind)),
             s.record_id,
-            data.kind_name(s.kind),
             s.leaf_index,
             s.block_number,
-            data.dt(s.block_time),
             s.tx_hash,
             json.dumps(s.detail, ensure_ascii=False),
         ]

@@ -1,6 +1,8 @@
 """CSV files of every record kind, one row per indexed record (per batch share for
 deliveries), each with its chain location and where to fetch its inclusion proof. The
-columns are `ledger.store.queries.csv_shapes`'s; this module only writes them.
+columns are `ledger.store.queries.csv_shapes`'s; this module writes them, naming counties
+from the GB/T 2260 table (with their province and prefecture), so that `bangfu export csv`,
+`GET /api/v1/exports/<kind>.csv` and the portal's downloads are one shape with one content.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from typing import Any, TextIO
 
 from sqlalchemy.orm import Session
 
+from ledger.library import regions
 from ledger.store.queries.csv_shapes import KINDS, columns, rows
 from ledger.store.queries.lists import Filters
 
-__all__ = ["BOM", "KINDS", "columns", "iter_csv", "iter_table", "write_csv"]
+__all__ = ["BOM", "KINDS", "columns", "county_name", "iter_csv", "iter_table", "write_csv"]
 
 #: Leads a download so spreadsheet programs read the Chinese text as UTF-8.
 BOM = "\ufeff"
+
+
+def county_name(code: int) -> str | None:
+    """A county's full name (贵州省黔西南布依族苗族自治州册亨县), or None if the table has
+    no such code."""
+    county = regions.counties().get(int(code))
+    return county.full_name if county else None
 
 
 def write_csv(session: Session, kind: str, out: TextIO, f: Filters | None = None) -> int:
@@ -27,7 +37,7 @@ def write_csv(session: Session, kind: str, out: TextIO, f: Filters | None = None
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns(kind))
     n = 0
-    for row in rows(session, kind, f):
+    for row in rows(session, kind, f, county_name=county_name):
         writer.writerow(row)
         n += 1
     return n
@@ -55,4 +65,4 @@ def iter_csv(
     session: Session, kind: str, f: Filters | None = None, *, bom: bool = False
 ) -> Iterator[str]:
     """The CSV of `kind` as text chunks."""
-    return iter_table(columns(kind), rows(session, kind, f), bom=bom)
+    return iter_table(columns(kind), rows(session, kind, f, county_name=county_name), bom=bom)

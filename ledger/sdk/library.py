@@ -214,8 +214,10 @@ class LibraryApi(ApiTransport):
         acct = self._library_key()
         current = self.library_project(project_id)
         kind = ProjectKind.NEED if current["kind"] == "need" else ProjectKind.SUPPLY
-        draft = current["status"] == "draft"
-        status = "published" if draft else str(current["status"])
+        # the status the owner signed (the answer's `status` is moved on by the chain)
+        anchored = str(current.get("anchored_status", current["status"]))
+        draft = anchored == "draft"
+        status = "published" if draft else anchored
         version = 1 if draft else int(current["version"]) + 1
         message, parsed = self._project_message(
             kind,

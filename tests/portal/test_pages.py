@@ -189,8 +189,12 @@ def test_csv_downloads_parse(client: TestClient, world: World):
         world.needs[n] for n in ("school", "clinic", "tea", "training")
     }
     school = next(r for r in needs if r["项目编号 project_id"] == world.needs["school"])
-    assert school["承诺资金(分) funds_committed_fen"] == "12000000"
+    # yuan as an exact decimal, not fen: 12,000,000 fen committed
+    assert school["承诺资金（元） funds_committed_yuan"] == "120000.00"
     assert school["类别 category_zh"] == "民生保障"
+    assert school["项目名称 title"]
+    assert school["县名 county_name"].endswith("县")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", school["发布时间（北京时间） published"])
     assert [r["县代码 county"] for r in _csv(client, f"/needs?format=csv&county={COUNTY_B}")] == [
         str(COUNTY_B)
     ]
@@ -200,22 +204,29 @@ def test_csv_downloads_parse(client: TestClient, world: World):
         world.records[n] for n in ("c:funds", "c:goods", "c:tea")
     }
     assert {r["机构代码 org_code"] for r in commitments} == {ORG_CODE_A, ORG_CODE_B}
+    assert all(r["机构名称 org_name"] for r in commitments)
     orgs = {r["机构代码 org_code"]: r for r in _csv(client, "/orgs?format=csv")}
     assert orgs[ORG_CODE_A]["完成率 fulfilment_rate"] == "1.0000"
+    assert orgs[ORG_CODE_A]["名称 name"]
     assert len(_csv(client, f"/orgs/{ORG_CODE_B}?format=csv")) == 2
     counties = {r["县代码 county"]: r for r in _csv(client, "/counties?format=csv")}
-    assert counties[str(COUNTY_A)]["重点帮扶县 key_county"] == "1"
-    assert counties[str(COUNTY_B)]["承诺资金(分) funds_committed_fen"] == "5000000"
+    assert counties[str(COUNTY_A)]["重点帮扶县 key_county"] == "是 yes"
+    assert counties[str(COUNTY_B)]["承诺资金（元） funds_committed_yuan"] == "50000.00"
     assert len(_csv(client, f"/counties/{COUNTY_A}?format=csv")) == 2
     timeline = _csv(client, f"/projects/{world.needs['school']}?format=csv")
-    assert [r["阶段 stage"] for r in timeline][:3] == ["published", "matched", "committed"]
+    assert [r["阶段代码 stage_code"] for r in timeline][:3] == ["published", "matched", "committed"]
+    assert [r["阶段 stage"] for r in timeline][:3] == [
+        "发布 published",
+        "对接 matched",
+        "承诺 committed",
+    ]
 
 
 def test_commitment_csvs_have_one_shape(client: TestClient, world: World):
     """The portal's commitment downloads (filtered, an organization's, a county's) and the
     export's are one shape."""
     shape = csv_shapes.columns("commitments")
-    assert shape[0] == "记录编号 record_id"
+    assert shape[0] == "项目名称 project_title"
     for url in (
         "/commitments?format=csv",
         f"/orgs/{ORG_CODE_B}?format=csv",

@@ -61,12 +61,13 @@ export function validate(checks) {
 }
 
 /** Busy state for a button while `fn` runs. */
-/** Fills the list `listId` with the published library projects of `kind`, `row(p)` making
- * each item; `empty` says there are none, and a failed read is explained in the list. */
+/** Fills the list `listId` with the library projects of `kind` still open to 点单/接单
+ * (published, whether or not already matched or served), `row(p)` making each item; `empty`
+ * says there are none, and a failed read is explained in the list. */
 export async function listPublished(listId, kind, empty, row) {
   const list = $(listId);
   try {
-    const items = await api("GET", `/api/v1/library/projects?kind=${kind}&status=published&limit=50`);
+    const items = await api("GET", `/api/v1/library/projects?kind=${kind}&open=true&limit=50`);
     list.replaceChildren(...items.map(row));
     if (!items.length) list.replaceChildren(el("li", { text: empty }));
   } catch (exc) {

@@ -98,10 +98,12 @@ def search(
     text: str = typer.Argument("", help="检索词 free text (Chinese works)"),
     county: int | None = typer.Option(None, help="县级代码 county code"),
     category: int | None = typer.Option(None, min=1, max=10, help="类别 1..10"),
-    status: str | None = typer.Option(None),
+    status: str | None = typer.Option(
+        None, help="状态 published | matched | in_progress | completed | closed"
+    ),
     limit: int = typer.Option(20, min=1, max=200),
 ) -> None:
-    """检索项目 Search published projects."""
+    """检索项目 Search published projects (status as the chain's records have moved it)."""
     with _service().db.read() as session:
         rows = project_search.search(
             session,
@@ -109,12 +111,13 @@ def search(
                 text=text or None, county=county, category=category, status=status, limit=limit
             ),
         )
-        table = Table("id", "kind", "status", "county/org", "title")
-        for r in rows:
+        shown = project_search.projects_json(session, rows)
+        table = Table("id", "kind", "状态 status", "county/org", "title")
+        for r, p in zip(rows, shown, strict=True):
             table.add_row(
                 r.project_id[:12],
                 "需求" if r.kind == 1 else "供给",
-                r.status,
+                p["status_label"],
                 str(r.county or r.org_code),
                 r.title,
             )
