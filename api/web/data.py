@@ -37,6 +37,7 @@ from ledger.store.models import (
     LogEntry,
     ProjectAnchorRow,
 )
+from ledger.store.queries import status as project_status
 from ledger.store.queries.orgs import Scorecard, chunks, org_codes, org_names, scorecard
 from ledger.store.queries.timeline import Step, timeline
 from ledger.store.queries.totals import (
@@ -357,6 +358,9 @@ def projects(
         stmt.order_by(LogEntry.leaf_index.desc()).offset(offset).limit(limit)
     ).all()
     names = org_names(session)
+    now = project_status.effective_statuses(
+        session, {a.project_id: status or "published" for a, _ts, _title, status, _code in rows}
+    )
     out = [
         ProjectSummary(
             a.project_id,
@@ -367,7 +371,7 @@ def projects(
             int(ts),
             # the library's title, else the anchor's own (a project from another instance)
             title=title or a.title or "",
-            status=status or "",
+            status=now[a.project_id],
             org_code=code,
             org_name=names.get(code, (None, None))[0] if code else None,
         )
@@ -511,12 +515,13 @@ def project_page(session: Session, project_id: str) -> ProjectPage:
             s.detail["org_code"] = m.org_code if m else None
             s.detail["org_name"] = names.get(m.org_code, (None, None))[0] if m else None
     page = ProjectPage(pid, anchors[-1], steps, t.commitments)
+    page.status = project_status.statuses(session, [pid]).get(pid, "published")
     page.amounts = per_kind(aggregate(session, None, None, CommitmentRow.need_id == pid)).get(
         None, []
     )
     row = session.get(LibraryProject, pid)
     if row is not None:
-        page.title, page.status = row.title, row.status
+        page.title = row.title
         page.org_code = row.org_code
         anchored = {a.version: a.content_hash for a in anchors}
         for v in session.scalars(
