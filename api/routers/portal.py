@@ -332,24 +332,17 @@ def counties(
     format: Format = None,
 ) -> Response:
     by_county = totals.aggregate(session, "county")
-    funds = totals.fold(by_county, ResourceKind.FUNDS)
     counts = totals.count_by(by_county)
     keys = data.key_counties(session)
+    amounts = data.per_kind(by_county)
     if format == "csv":
         rows = [
-            (
-                code,
-                data.county_name(code) or "",
-                code in keys,
-                counts[code],
-                funds.get(code, totals.Triple()),
-            )
+            (code, data.county_name(code) or "", code in keys, amounts.get(code, []))
             for code in sorted(counts)
         ]
         return render.summary_csv(
             "counties.csv", downloads.COUNTY_FIELDS, downloads.county_rows(rows)
         )
-    amounts = data.per_kind(by_county)
     places = sorted(
         (data.place(code) for code in counts), key=lambda p: (p.province, p.city, p.code)
     )

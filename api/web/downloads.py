@@ -29,7 +29,6 @@ from ledger.store.queries.csv_shapes import (
     yes_no,
 )
 from ledger.store.queries.timeline import Step
-from ledger.store.queries.totals import Triple
 
 PROJECT_FIELDS = (
     "title",
@@ -57,14 +56,21 @@ ORG_FIELDS = (
     "on_time_rate",
     "confirmed_rate",
 )
+#: One row per county and resource kind (goods per unit): money, goods and hours never share
+#: a sum.
 COUNTY_FIELDS = (
     "county",
     "name",
     "key_county",
+    "resource",
     "commitments",
-    "funds_committed_yuan",
-    "funds_delivered_yuan",
-    "funds_confirmed_yuan",
+    "amount_yuan",
+    "delivered_yuan",
+    "confirmed_yuan",
+    "quantity",
+    "delivered_quantity",
+    "confirmed_quantity",
+    "unit",
 )
 TIMELINE_FIELDS = (
     "stage",
@@ -130,18 +136,22 @@ def org_rows(items: Iterable[dict[str, Any]]) -> Iterator[Sequence[Any]]:
 
 
 def county_rows(
-    rows: Iterable[tuple[int, str, bool, int, Triple]],
+    rows: Iterable[tuple[int, str, bool, Sequence[data.Line]]],
 ) -> Iterator[Sequence[Any]]:
-    for code, name, key, n, t in rows:
-        yield [
-            code,
-            name or county_name(code) or "",
-            yes_no(key),
-            n,
-            display.yuan_decimal(t.committed),
-            display.yuan_decimal(t.delivered),
-            display.yuan_decimal(t.confirmed),
-        ]
+    """Each county's totals, one row per resource kind and unit (`data.per_kind`)."""
+    for code, name, key, lines in rows:
+        for rk, unit, t in lines:
+            cells = [measure(rk, v, unit) for v in (t.committed, t.delivered, t.confirmed)]
+            yield [
+                code,
+                name or county_name(code) or "",
+                yes_no(key),
+                resource_name(rk),
+                t.commitments,
+                *(c[0] for c in cells),
+                *(c[1] for c in cells),
+                cells[0][2],
+            ]
 
 
 def _step_amount(s: Step) -> tuple[str, str, str, str]:

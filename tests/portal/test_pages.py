@@ -209,9 +209,21 @@ def test_csv_downloads_parse(client: TestClient, world: World):
     assert orgs[ORG_CODE_A]["完成率 fulfilment_rate"] == "1.0000"
     assert orgs[ORG_CODE_A]["名称 name"]
     assert len(_csv(client, f"/orgs/{ORG_CODE_B}?format=csv")) == 2
-    counties = {r["县代码 county"]: r for r in _csv(client, "/counties?format=csv")}
-    assert counties[str(COUNTY_A)]["重点帮扶县 key_county"] == "是 yes"
-    assert counties[str(COUNTY_B)]["承诺资金（元） funds_committed_yuan"] == "50000.00"
+    # one row per county and resource kind: money and goods never share a cell
+    counties = {
+        (r["县代码 county"], r["资源类型 resource"]): r
+        for r in _csv(client, "/counties?format=csv")
+    }
+    funds_b = counties[(str(COUNTY_B), "资金 funds")]
+    assert funds_b["金额（元） amount_yuan"] == "50000.00" and funds_b["单位 unit"] == ""
+    assert all(
+        r["重点帮扶县 key_county"] == "是 yes"
+        for (c, _), r in counties.items()
+        if c == str(COUNTY_A)
+    )
+    for (_, kind), r in counties.items():
+        assert bool(r["金额（元） amount_yuan"]) == (kind == "资金 funds")
+        assert bool(r["数量（物资或服务） quantity"]) == (kind != "资金 funds")
     assert len(_csv(client, f"/counties/{COUNTY_A}?format=csv")) == 2
     timeline = _csv(client, f"/projects/{world.needs['school']}?format=csv")
     assert [r["阶段代码 stage_code"] for r in timeline][:3] == ["published", "matched", "committed"]
