@@ -4,7 +4,7 @@
 import * as keys from "./keystore.js";
 import { api, explain, setCsrf, missingRoute } from "./api.js";
 import { confirmAndSign, loadCounties, countyName, beijing } from "./sign.js";
-import { $, say, busy, attempt, fieldError } from "./ui.js";
+import { $, say, busy, attempt, fieldError, labelStackedTables } from "./ui.js";
 import { county } from "./county.js";
 import { org } from "./org.js";
 import { civil } from "./civil.js";
@@ -219,6 +219,7 @@ function wireSession() {
 const PAGES = { county, org, civil, audit };
 
 async function start() {
+  labelStackedTables();
   await loadCounties();
   wireKeys();
   wireSession();

@@ -123,3 +123,28 @@ export function beijingSeconds(local) {
   const full = local.length === 16 ? `${local}:00` : local;
   return Math.floor(Date.parse(`${full}+08:00`) / 1000);
 }
+
+/** Keeps every `table.stack` readable on a phone: each cell carries its column's header as
+ * `data-label`, which the portal's CSS shows beside the value when the table stacks into one
+ * card per row (below 720 px). Rows are added by the role pages at any time, so this watches
+ * for them instead of each page labelling its own. */
+export function labelStackedTables(root = document) {
+  const label = (table) => {
+    const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+    for (const row of table.querySelectorAll("tbody tr")) {
+      [...row.children].forEach((cell, i) => {
+        if (heads[i] && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", heads[i]);
+      });
+    }
+  };
+  const tables = [...root.querySelectorAll("table.stack")];
+  tables.forEach(label);
+  const seen = new MutationObserver((changes) => {
+    for (const c of changes) {
+      const table = c.target.closest?.("table.stack");
+      if (table) label(table);
+    }
+  });
+  tables.forEach((t) => seen.observe(t, { childList: true, subtree: true }));
+}
+
