@@ -204,7 +204,7 @@ def compile_probe(settings: Settings | None = None) -> ProbeArtifact:
 
 def create_address(sender: str, nonce: int) -> str:
     """Ethereum's CREATE rule: the last 20 bytes of keccak(rlp([sender, nonce]))."""
-    import rlp  # type: ignore[import-untyped]  # eth-account's dependency
+    import rlp  # eth-account's dependency
 
     raw = keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))
     return to_checksum_address(raw[-20:])
@@ -696,4 +696,3 @@ def choose_profile(r: ProbeReport) -> ChainProfile | None:
         if p.gas_model == r.gas_model and not (missing & p.methods):
             return p
     return None
-

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ledger.config import CHAIN_PROFILE_SETTINGS
 from ledger.core import codes
 from ledger.core.errors import ConfigError
 
@@ -146,64 +147,60 @@ class ChainProfile:
 
 _STANDARD = LEDGER_METHODS | _ETHEREUM_EXTRAS
 
+
+def _profile(name: str, label: str, methods: frozenset[str], **kw: Any) -> ChainProfile:
+    preset = CHAIN_PROFILE_SETTINGS[name]
+    return ChainProfile(
+        name,
+        label,
+        preset["gas_model"],
+        confirmations=preset["confirmations"],
+        indexer_range=preset["indexer_range"],
+        sender_accounts=preset["accounts"],
+        methods=methods,
+        **kw,
+    )
+
+
 PROFILES: Mapping[str, ChainProfile] = {
     p.name: p
     for p in (
-        ChainProfile(
+        _profile(
             "anvil",
             "本地开发链 anvil (development)",
-            "eip1559",
-            confirmations=0,
-            indexer_range=2000,
-            sender_accounts=3,
-            methods=_STANDARD,
+            _STANDARD,
             chain_id=31337,
             instant_finality=True,
             note="one node, automine or fixed block time; the development chain only",
         ),
-        ChainProfile(
+        _profile(
             "besu-qbft",
             "Hyperledger Besu QBFT 联盟链",
-            "zero",
-            confirmations=0,
-            indexer_range=1000,
-            sender_accounts=8,
-            methods=_STANDARD,
+            _STANDARD,
             instant_finality=True,
             note="QBFT blocks are final once sealed; a per-sender pending limit "
             "(tx-pool-limit-by-account-percentage) caps one account: rotate 8 senders",
         ),
-        ChainProfile(
+        _profile(
             "geth-clique",
             "Geth Clique (PoA) 联盟链",
-            "eip1559",
-            confirmations=12,
-            indexer_range=1000,
-            sender_accounts=4,
-            methods=_STANDARD,
+            _STANDARD,
             note="Clique has no finality: a block can be reorganized; wait 12 blocks",
         ),
-        ChainProfile(
+        _profile(
             "fisco-bcos-3.12",
             "FISCO BCOS ≥ 3.12 (web3 RPC)",
-            "zero",
-            confirmations=0,
-            indexer_range=500,
-            sender_accounts=4,
-            methods=FISCO_WEB3_METHODS,
+            FISCO_WEB3_METHODS,
             chain_id=20200,
             instant_finality=True,
             note="needs [web3_rpc] enable = true and a non-国密 (SM) chain; PBFT blocks "
-            "are final; no eth_feeHistory, no eth_subscribe, legacy transactions only",
+            "are final; no eth_feeHistory, no eth_subscribe, legacy transactions only; "
+            "the chain id is fixed at genesis (default 20200)",
         ),
-        ChainProfile(
+        _profile(
             "bsn-wuhan",
             "BSN 开放联盟链 武汉链 (Ethereum-based)",
-            "legacy",
-            confirmations=0,
-            indexer_range=500,
-            sender_accounts=4,
-            methods=LEDGER_METHODS | {"eth_getBlockByHash"},
+            LEDGER_METHODS | {"eth_getBlockByHash"},
             instant_finality=True,
             note="reached through a BSN gateway: assume only the core methods and a small "
             "eth_getLogs range; probe the gateway before use",

@@ -67,6 +67,7 @@ def relayer_cmd() -> None:
         batch_size=s.relayer_batch_size,
         gas_margin=s.relayer_gas_margin,
         stuck_after=s.relayer_stuck_after,
+        gas_model=s.gas_model,
     )
     worker.run_forever(_heartbeat(s, "relayer"), poll=s.poll_interval)
 
