@@ -132,7 +132,7 @@ def plain_anvil(log: Path, *extra: str) -> Iterator[str]:
                 "--gas-limit",
                 "300000000",
                 *extra,
-            ],  # fmt: skip
+            ],
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
