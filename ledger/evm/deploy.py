@@ -217,6 +217,7 @@ def deploy(
         {
             "from": deployer.address,
             "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+            **fee_fields(w3),  # web3 would assume EIP-1559 and read a base fee
         }
     )
     receipt = send_transaction(w3, deployer, dict(tx))
