@@ -48,4 +48,3 @@ def test_probe_cli_through_the_proxy(tmp_path: Path) -> None:
     assert report["profile"] == "fisco-bcos-3.12"
     assert "eth_feeHistory" in report["missing_methods"]
     assert report["settings"]["chain_profile"] == "fisco-bcos-3.12"
-
