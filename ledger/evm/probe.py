@@ -338,6 +338,7 @@ class Prober:
             "eth_getTransactionCount": [zero, "latest"],
             "eth_sendRawTransaction": ["0x00"],
             "eth_getTransactionReceipt": ["0x" + "00" * 32],
+            "eth_getTransactionByHash": ["0x" + "00" * 32],
             "eth_call": [{"to": zero, "data": "0x"}, "latest"],
             "eth_estimateGas": [{"to": zero, "data": "0x"}],
             "eth_getLogs": [{"fromBlock": "latest", "toBlock": "latest"}],

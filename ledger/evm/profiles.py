@@ -48,6 +48,7 @@ LEDGER_METHODS: frozenset[str] = frozenset(
         "eth_getTransactionCount",
         "eth_sendRawTransaction",
         "eth_getTransactionReceipt",
+        "eth_getTransactionByHash",
         "eth_call",
         "eth_estimateGas",
         "eth_getLogs",

@@ -14,7 +14,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ class Restricted:
 
     refused_methods: set[str]
     refused_typed: int = 0
+    used_methods: set[str] = field(default_factory=set)
 
 
 def _error(req_id: Any, code: int, message: str) -> dict[str, Any]:
@@ -84,6 +85,8 @@ class FiscoProxy:
         if not isinstance(req, dict):
             return _error(None, -32600, "INVALID_JSON_REQUEST")
         method, req_id = str(req.get("method")), req.get("id")
+        with self.lock:
+            self.seen.used_methods.add(method)
         if method not in FISCO_WEB3_METHODS:
             with self.lock:
                 self.seen.refused_methods.add(method)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from ledger.config import PROJECT_ROOT
+from ledger.evm.profiles import LEDGER_METHODS
 from tests.consortium.proxy import FISCO_CHAIN_ID, fisco_proxy
 from tests.factories import free_port
 
@@ -94,3 +95,5 @@ def test_run_demo_audit_through_the_fisco_proxy(tmp_path: Path) -> None:
         # sent was a legacy one
         assert proxy.seen.refused_methods == set()
         assert proxy.seen.refused_typed == 0
+        # and it used no method beyond the ones every profile lists
+        assert proxy.seen.used_methods <= LEDGER_METHODS, proxy.seen.used_methods

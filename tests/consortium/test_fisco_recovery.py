@@ -20,6 +20,7 @@ from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain
+from ledger.evm.profiles import LEDGER_METHODS
 from ledger.indexer.worker import Indexer
 from tests.consortium.proxy import FiscoProxy, fisco_proxy
 from tests.factories import Actors, register_roles, service_for, stack
@@ -73,6 +74,7 @@ def fisco(tmp_path: Path) -> Iterator[FiscoEnv]:
         yield FiscoEnv(settings, w3, deployment, ledger, actors, proxy)
         assert proxy.seen.refused_methods == set()
         assert proxy.seen.refused_typed == 0
+        assert proxy.seen.used_methods <= LEDGER_METHODS, proxy.seen.used_methods
 
 
 def _needs(env: FiscoEnv, n: int) -> list[SignedRecord]:
