@@ -42,9 +42,12 @@ from ledger.config import PROJECT_ROOT, Settings, get_settings
 from ledger.core.errors import ToolchainError
 from ledger.evm.compiler import (
     _IMPORT_RE,
+    EVM_VERSION,
     SOLC_VERSION,
     _resolve,
     _source_path,
+    code_matches,
+    compile_contracts,
     solc_binary,
     standard_input,
 )
@@ -298,6 +301,7 @@ class Prober:
             ("链标识 chain id", self.check_chain_id),
             ("燃料模型 gas model", self.check_gas),
             ("部署探针合约 deploying the probe contract", self.check_deploy),
+            ("部署账本合约 deploying AidLedger itself", self.check_ledger_code),
             ("EIP-712 签名恢复 recovery", self.check_eip712),
             ("SHA-256", self.check_sha256),
             ("区块时间单位 block.timestamp", self.check_timestamp),
@@ -423,6 +427,42 @@ class Prober:
         self.contract = self.w3.eth.contract(address=self.address, abi=artifact.abi)
         self._deploy_nonce = nonce
         self.add("deploy", "部署", "deploy", "pass", f"ChainProbe at {self.address}")
+
+    def check_ledger_code(self) -> None:
+        """A throwaway AidLedger from the pinned compile: its constructor runs, and the code
+        the node stores is the code solc made (every opcode of the ledger's EVM version)."""
+        artifact = compile_contracts(self.settings)
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        data = factory.constructor(self.funder.address, 0).data_in_transaction
+        receipt = self._receipt(
+            self._tx(
+                self.funder,
+                self._nonce(self.funder.address),
+                None,
+                bytes.fromhex(data[2:]),
+                12_000_000,
+            )
+        )
+        if int(receipt["status"], 16) != 1 or not receipt.get("contractAddress"):
+            self.add(
+                "ledger_code", "账本合约", "AidLedger runs", "fail",
+                f"deploying AidLedger ({EVM_VERSION}, solc {SOLC_VERSION}) reverted: the node's "
+                "EVM lacks opcodes the ledger's code uses (PUSH0, MCOPY, TSTORE …)",
+            )  # fmt: skip
+            return
+        code = bytes.fromhex(
+            str(self.rpc.call("eth_getCode", receipt["contractAddress"], "latest"))[2:]
+        )
+        if code_matches(code, artifact):
+            self.add(
+                "ledger_code", "账本合约", "AidLedger runs", "pass",
+                f"deployed from the pinned compile ({EVM_VERSION}); its code on chain matches",
+            )  # fmt: skip
+        else:
+            self.add(
+                "ledger_code", "账本合约", "AidLedger runs", "fail",
+                "AidLedger deployed, but the code the node stores is not what solc made",
+            )  # fmt: skip
 
     def check_eip712(self) -> None:
         payload = os.urandom(32)
@@ -693,6 +733,7 @@ def choose_profile(r: ProbeReport) -> ChainProfile | None:
         return PROFILES["besu-qbft"]
     if "geth" in client:
         return PROFILES["geth-clique"] if r.gas_model == "eip1559" else PROFILES["bsn-wuhan"]
+    missing.discard("eth_subscribe")  # never over HTTP; the ledger polls
     for p in PROFILES.values():
         if p.gas_model == r.gas_model and not (missing & p.methods):
             return p
