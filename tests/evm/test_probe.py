@@ -32,9 +32,9 @@ def test_probe_passes_on_anvil(tmp_path: Path) -> None:
         report = Prober(url, FUNDER, senders=3, burst=8).run()
     verdicts = {c.key: c.verdict for c in report.checks}
     assert report.ok, report.to_json()
-    for key in ("methods", "chain_id", "deploy", "eip712", "sha256", "timestamp", "create"):
+    for key in ("methods", "chain_id", "deploy", "ledger_code", "eip712", "sha256", "timestamp"):
         assert verdicts[key] == "pass", report.to_json()
-    for key in ("logs_results", "logs_range", "pending", "finality", "block_chainid"):
+    for key in ("create", "logs_results", "logs_range", "pending", "finality", "block_chainid"):
         assert verdicts[key] == "pass", report.to_json()
     assert report.gas_model == "eip1559"
     assert report.profile == "anvil"
