@@ -306,8 +306,9 @@ class Prober:
             ("SHA-256", self.check_sha256),
             ("区块时间单位 block.timestamp", self.check_timestamp),
             ("CREATE 地址规则 address rule", self.check_create),
-            ("eth_getLogs 限制 limits", self.check_logs),
+            # the bursts first: they leave blocks for the range check to span
             ("单账户待处理上限 per-sender pending limit", self.check_pending),
+            ("eth_getLogs 限制 limits", self.check_logs),
             ("最终性 finality", self.check_finality),
         ]
         self.rpc.call("eth_chainId")  # an unreachable node raises here, not per check

@@ -49,8 +49,21 @@ def _error(req_id: Any, code: int, message: str) -> dict[str, Any]:
 class FiscoProxy:
     """The proxy server (`url`) forwarding to `upstream`."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        refuse: frozenset[str] = frozenset(),
+        max_logs: int | None = None,
+        max_range: int | None = None,
+    ) -> None:
+        """`refuse`: methods refused beside those FISCO lacks; `max_logs`: eth_getLogs answers
+        cut to that many entries (silently, as some gateways do); `max_range`: wider
+        eth_getLogs block ranges refused."""
         self.upstream = upstream
+        self.refuse = refuse
+        self.max_logs = max_logs
+        self.max_range = max_range
         self.seen = Restricted(set())
         self.lock = threading.Lock()
         proxy = self
@@ -87,7 +100,7 @@ class FiscoProxy:
         method, req_id = str(req.get("method")), req.get("id")
         with self.lock:
             self.seen.used_methods.add(method)
-        if method not in FISCO_WEB3_METHODS:
+        if method not in FISCO_WEB3_METHODS or method in self.refuse:
             with self.lock:
                 self.seen.refused_methods.add(method)
             return _error(req_id, -32601, "Method not found")
@@ -98,6 +111,10 @@ class FiscoProxy:
                 with self.lock:
                     self.seen.refused_typed += 1
                 return _error(req_id, -32602, "only legacy transactions are supported")
+        if method == "eth_getLogs" and self.max_range is not None and params:
+            span = self._span(params[0])
+            if span is not None and span > self.max_range:
+                return _error(req_id, -32005, f"block range exceeds {self.max_range}")
         if method in ("eth_gasPrice", "eth_maxPriorityFeePerGas"):  # a FISCO chain's price: 0
             return {"jsonrpc": "2.0", "id": req_id, "result": "0x0"}
         r = requests.post(self.upstream, json=req, timeout=60)
@@ -106,7 +123,32 @@ class FiscoProxy:
         if method in ("eth_getBlockByNumber", "eth_getBlockByHash") and isinstance(result, dict):
             for name in ("baseFeePerGas", "blobGasUsed", "excessBlobGas", "withdrawalsRoot"):
                 result.pop(name, None)
+        if method == "eth_getLogs" and self.max_logs is not None and isinstance(result, list):
+            out["result"] = result[: self.max_logs]
         return out
+
+    def _span(self, flt: Any) -> int | None:
+        try:
+            start, end = flt.get("fromBlock"), flt.get("toBlock")
+            head = int(
+                requests.post(
+                    self.upstream,
+                    json={"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber"},
+                    timeout=10,
+                ).json()["result"],
+                16,
+            )
+
+            def number(tag: Any) -> int:
+                return (
+                    head
+                    if tag in (None, "latest", "pending", "safe", "finalized")
+                    else (0 if tag == "earliest" else int(str(tag), 16))
+                )
+
+            return number(end) - number(start) + 1
+        except (AttributeError, ValueError, KeyError, requests.RequestException):
+            return None
 
     def start(self) -> FiscoProxy:
         self.thread.start()
@@ -156,11 +198,11 @@ def plain_anvil(log: Path, *extra: str) -> Iterator[str]:
 
 
 @contextmanager
-def fisco_proxy(tmp: Path) -> Iterator[FiscoProxy]:
-    """A FISCO-shaped anvil behind the restricted proxy."""
+def fisco_proxy(tmp: Path, **limits: Any) -> Iterator[FiscoProxy]:
+    """A FISCO-shaped anvil behind the restricted proxy (`limits`: see FiscoProxy)."""
     fisco = ("--chain-id", str(FISCO_CHAIN_ID), "--gas-price", "0", "--base-fee", "0")
     with plain_anvil(tmp / "anvil-fisco.log", *fisco) as upstream:
-        proxy = FiscoProxy(upstream).start()
+        proxy = FiscoProxy(upstream, **limits).start()
         try:
             yield proxy
         finally:

@@ -15,7 +15,7 @@ from ledger.evm.localchain import load_localchain
 from ledger.evm.probe import Prober
 from ledger.evm.profiles import LEDGER_METHODS
 from tests.consortium.proxy import FISCO_CHAIN_ID, fisco_proxy
-from tests.evm.test_chain_cli import run
+from tests.evm.test_chain_cli import assert_clean_failure, run
 
 pytestmark = pytest.mark.chain
 
@@ -48,3 +48,24 @@ def test_probe_cli_through_the_proxy(tmp_path: Path) -> None:
     assert report["profile"] == "fisco-bcos-3.12"
     assert "eth_feeHistory" in report["missing_methods"]
     assert report["settings"]["chain_profile"] == "fisco-bcos-3.12"
+
+
+def test_probe_fails_a_node_without_eth_getlogs(tmp_path: Path) -> None:
+    with fisco_proxy(tmp_path, refuse=frozenset({"eth_getLogs"})) as proxy:
+        result = run(
+            ["chain", "probe", "--rpc", proxy.url, "--senders", "1", "--burst", "2"], tmp_path, {}
+        )
+    assert_clean_failure(result, "the node lacks eth_getLogs")
+    assert "[chain_unfit]" in result.stderr
+
+
+def test_probe_sees_truncated_logs_and_a_narrow_range(tmp_path: Path) -> None:
+    with fisco_proxy(tmp_path, max_logs=500, max_range=20) as proxy:
+        report = Prober(proxy.url, FUNDER, senders=3, burst=10).run()  # > 20 blocks
+    checks = {c.key: c for c in report.checks}
+    assert checks["logs_results"].verdict == "fail"
+    assert "returned 500 of 1000" in checks["logs_results"].detail
+    assert checks["logs_range"].verdict == "warn"
+    assert "block range exceeds 20" in checks["logs_range"].detail
+    assert report.settings["indexer_range"] == 10
+    assert not report.ok
