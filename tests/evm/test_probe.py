@@ -94,3 +94,9 @@ def test_eip1559_on_a_legacy_chain_fails_fast(tmp_path: Path) -> None:
         )
         assert_clean_failure(result, "BANGFU_GAS_MODEL=eip1559")
         assert "profile_mismatch" in result.stderr
+
+
+def test_bad_probe_key_is_one_line(tmp_path: Path) -> None:
+    result = run(["chain", "probe", "--rpc", "http://127.0.0.1:9"], tmp_path, {"probe_key": "zz"})
+    assert_clean_failure(result, "BANGFU_PROBE_KEY is not a hex private key")
+    assert "[bad_hex]" in result.stderr

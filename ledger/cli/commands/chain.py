@@ -75,7 +75,9 @@ def _probe_key(key: str | None) -> LocalAccount:
     try:
         return Account.from_key(raw)
     except (ValueError, TypeError):
-        raise ConfigError("--key is not a hex private key", code=codes.BAD_KEY_FILE) from None
+        raise ConfigError(
+            "--key / BANGFU_PROBE_KEY is not a hex private key", code=codes.BAD_HEX
+        ) from None
 
 
 def _print_report(report: ProbeReport) -> None:
@@ -103,7 +105,11 @@ def _print_report(report: ProbeReport) -> None:
 def probe(
     rpc: str = typer.Option(..., "--rpc", help="节点地址 the node's JSON-RPC URL"),
     key: str | None = typer.Option(
-        None, help="付费账户私钥 hex key paying for the probe (default: BANGFU_RELAYER_KEY)"
+        None,
+        envvar="BANGFU_PROBE_KEY",
+        show_envvar=True,
+        help="付费账户私钥 hex key paying for the probe; better in the environment than on the "
+        "command line (default: the first BANGFU_RELAYER_KEY, else the dev chain's #0)",
     ),
     senders: int = typer.Option(4, min=1, max=32, help="并发发送账户 sender accounts to try"),
     burst: int = typer.Option(16, min=1, max=1000, help="每账户待处理交易 pending per sender"),
