@@ -51,6 +51,7 @@ from ledger.evm.compiler import (
     solc_binary,
     standard_input,
 )
+from ledger.evm.deploy import fee_fields
 from ledger.evm.profiles import (
     LEDGER_METHODS,
     PROFILES,
@@ -251,12 +252,8 @@ class Prober:
         return check
 
     def _fees(self) -> dict[str, int]:
-        model = self.report.gas_model
-        if model == "eip1559":
-            base = int(self.rpc.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
-            tip = 1_000_000_000
-            return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip, "type": 2}
-        return {"gasPrice": self.gas_price}
+        """The fee fields the relayer would use under the measured gas model."""
+        return fee_fields(self.w3, self.report.gas_model)
 
     def _tx(self, sender: LocalAccount, nonce: int, to: str | None, data: bytes, gas: int) -> str:
         tx: dict[str, Any] = {
