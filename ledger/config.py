@@ -8,11 +8,36 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.core import codes
+from ledger.core.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: What each chain profile sets (ledger.evm.profiles describes the chains and the methods
+#: their nodes answer): the gas model, the confirmations to wait, the blocks one
+#: eth_getLogs call spans, and the sender accounts the relayer should rotate through.
+CHAIN_PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
+    "anvil": {"gas_model": "eip1559", "confirmations": 0, "indexer_range": 2000, "accounts": 3},
+    "besu-qbft": {"gas_model": "zero", "confirmations": 0, "indexer_range": 1000, "accounts": 8},
+    "geth-clique": {
+        "gas_model": "eip1559",
+        "confirmations": 12,
+        "indexer_range": 1000,
+        "accounts": 4,
+    },
+    "fisco-bcos-3.12": {
+        "gas_model": "zero",
+        "confirmations": 0,
+        "indexer_range": 500,
+        "accounts": 4,
+    },
+    "bsn-wuhan": {"gas_model": "legacy", "confirmations": 0, "indexer_range": 500, "accounts": 4},
+}
 
 
 class Settings(BaseSettings):
@@ -119,6 +144,35 @@ class Settings(BaseSettings):
     evidence_max_bytes: int = Field(
         default=20_000_000, ge=1, description="largest evidence file one upload may carry"
     )
+
+    # consortium chains (docs/consortium.md): a profile presets the settings below (an
+    # explicitly given one wins); the relayer pays gas by `gas_model`, polling only
+    chain_profile: str | None = Field(
+        default=None,
+        description="anvil, besu-qbft, geth-clique, fisco-bcos-3.12 or bsn-wuhan; unset = "
+        "the settings as given",
+    )
+    gas_model: Literal["eip1559", "legacy", "zero"] = Field(
+        default="eip1559",
+        description="how the relayer prices gas: EIP-1559 fees, a legacy gas price, or 0",
+    )
+
+    @model_validator(mode="after")
+    def _apply_chain_profile(self) -> Settings:
+        if self.chain_profile is None:
+            return self
+        preset = CHAIN_PROFILE_SETTINGS.get(self.chain_profile)
+        if preset is None:
+            raise ConfigError(
+                f"未知的链配置 unknown BANGFU_CHAIN_PROFILE={self.chain_profile!r}; known: "
+                f"{', '.join(CHAIN_PROFILE_SETTINGS)}",
+                code=codes.BAD_CHAIN_PROFILE,
+            )
+        given = self.model_fields_set
+        for name in ("gas_model", "confirmations", "indexer_range"):
+            if name not in given:
+                setattr(self, name, preset[name])
+        return self
 
     def path(self, p: Path) -> Path:
         """An absolute path, relative paths taken from the project home."""

@@ -303,6 +303,13 @@ PROFILE_VERSION_NOT_NEXT: Final = "profile_version_not_next"
 # from the settings (BANGFU_IATI_REPORTING_ORG / _NAME), never from a placeholder.
 IATI_NO_REPORTING_ORG: Final = "iati_no_reporting_org"
 
+# Consortium chains (ledger.evm.profiles, ledger.evm.probe): an unknown chain profile, a
+# profile or gas model the node disagrees with, and a node that cannot hold the ledger's
+# guarantees (`bangfu chain probe` names which).
+BAD_CHAIN_PROFILE: Final = "bad_chain_profile"
+CHAIN_UNFIT: Final = "chain_unfit"
+PROFILE_MISMATCH: Final = "profile_mismatch"
+
 # The codes of the contract's custom errors (and of the ledger's own checks that mirror them
 # before a record is sent); `CONTRACT_ERRORS` names the Solidity error of each.
 ACCESS_CONTROL_BAD_CONFIRMATION: Final = "access_control_bad_confirmation"

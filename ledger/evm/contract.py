@@ -20,7 +20,7 @@ from ledger.core.fields import require_name, resolve_org_type
 from ledger.core.hexes import hex0x
 from ledger.core.records import SUBMIT_FUNCTION, SignedRecord
 from ledger.evm.compiler import Artifact, compile_contracts
-from ledger.evm.deploy import Deployment, ledger_contract, send_transaction
+from ledger.evm.deploy import Deployment, fee_fields, ledger_contract, send_transaction
 
 MULTICALL_SELECTOR = keccak(text="multicall(bytes[])")[:4]
 
@@ -148,7 +148,7 @@ class LedgerContract:
     # ---- administration -------------------------------------------------------
     def _admin_tx(self, admin: LocalAccount, fn: Any) -> Any:
         try:
-            tx = fn.build_transaction({"from": admin.address})
+            tx = fn.build_transaction({"from": admin.address, **fee_fields(self.w3)})
         except (ContractCustomError, ContractLogicError) as exc:
             raise revert_error(self.abi, exc) from None
         return send_transaction(self.w3, admin, dict(tx))
@@ -263,7 +263,9 @@ class LedgerContract:
     def submit(self, signed: SignedRecord, payer: LocalAccount) -> Any:
         """Checks, then sends one record in its own transaction and waits for the receipt."""
         self.check(signed)
-        tx = self.submit_call(signed).build_transaction({"from": payer.address})
+        tx = self.submit_call(signed).build_transaction(
+            {"from": payer.address, **fee_fields(self.w3)}
+        )
         return send_transaction(self.w3, payer, dict(tx))
 
     # ---- views --------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ledger.core.eip712 import Domain
 from ledger.core.errors import ChainError, ConfigError, DeploymentError
 from ledger.evm.compiler import Artifact, code_matches, compile_contracts
 from ledger.evm.localchain import AnvilConfig, rpc_url
+from ledger.evm.profiles import GasModel, node_gas_model
 
 __all__ = [
     "ADMIN_DELAY",
@@ -28,6 +29,7 @@ __all__ = [
     "connect",
     "deploy",
     "dev_accounts",
+    "fee_fields",
     "ledger_contract",
     "matches_deployed",
     "send_transaction",
@@ -141,6 +143,24 @@ def check_deployed(w3: Web3, deployment: Deployment) -> None:
         )
 
 
+#: The priority fee (tip) of EIP-1559 transactions the ledger sends.
+TIP = 1_000_000_000
+
+
+def fee_fields(w3: Web3, gas_model: GasModel | None = None) -> dict[str, int]:
+    """The fee fields of a transaction: EIP-1559 fees where blocks carry a base fee, else a
+    legacy gas price (0 on a chain that charges nothing). `gas_model` forces one."""
+    if gas_model is None:
+        fee = w3.eth.get_block("latest").get("baseFeePerGas")
+        gas_model = node_gas_model(int(w3.eth.gas_price), None if fee is None else int(fee))
+    if gas_model == "zero":
+        return {"gasPrice": 0}
+    if gas_model == "legacy":
+        return {"gasPrice": int(w3.eth.gas_price)}
+    base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+    return {"maxFeePerGas": 2 * base + TIP, "maxPriorityFeePerGas": TIP, "type": 2}
+
+
 def send_transaction(w3: Web3, account: LocalAccount, tx: dict[str, Any]) -> Any:
     """Signs and sends one transaction and waits for its receipt (deploy and admin use)."""
     tx.setdefault("from", account.address)
@@ -148,11 +168,13 @@ def send_transaction(w3: Web3, account: LocalAccount, tx: dict[str, Any]) -> Any
     tx.setdefault("chainId", w3.eth.chain_id)
     if "gas" not in tx:
         tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 10_000  # type: ignore[arg-type]
-    if "maxFeePerGas" not in tx and "gasPrice" not in tx:
-        base = w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
-        tip = 1_000_000_000
-        tx["maxPriorityFeePerGas"] = tip
-        tx["maxFeePerGas"] = 2 * int(base) + tip
+    fees = fee_fields(w3)
+    if "gasPrice" in fees:  # build_transaction may have filled EIP-1559 fields: replace them
+        for name in ("maxFeePerGas", "maxPriorityFeePerGas", "type"):
+            tx.pop(name, None)
+        tx["gasPrice"] = fees["gasPrice"]
+    elif "maxFeePerGas" not in tx and "gasPrice" not in tx:
+        tx.update(fees)
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.1)
@@ -195,6 +217,7 @@ def deploy(
         {
             "from": deployer.address,
             "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+            **fee_fields(w3),  # web3 would assume EIP-1559 and read a base fee
         }
     )
     receipt = send_transaction(w3, deployer, dict(tx))

@@ -25,6 +25,8 @@ from web3.logs import DISCARD
 
 from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
+from ledger.evm.deploy import fee_fields
+from ledger.evm.profiles import GasModel, check_node
 from ledger.relayer.nonces import NonceManager, record_sent
 from ledger.relayer.outbox import ROLLED_BACK
 from ledger.relayer.planning import SendPlan, estimate_gas, mark_conflict, mark_found, plan_send
@@ -69,6 +71,7 @@ class RelayWorker:
         stuck_after: float = 30.0,
         max_inflight: int = 8,
         window: int = 64,
+        gas_model: GasModel = "eip1559",
     ) -> None:
         if not senders:
             raise ValueError("the relayer needs at least one sending account")
@@ -86,6 +89,9 @@ class RelayWorker:
         self._next_sender = 0
         self._deferred: set[str] = set()
         self.chain_id = int(self.w3.eth.chain_id)
+        # a profile the node disagrees with (EIP-1559 on a legacy chain) fails here, at start
+        check_node(self.w3, gas_model)
+        self.gas_model = gas_model
         self._halt_logged = False
         self.reconciler = Reconciler(db, ledger, self.senders, self.nonces, window=window)
 
@@ -132,10 +138,11 @@ class RelayWorker:
 
     # ---- sending -----------------------------------------------------------------
     def _fees(self) -> tuple[int, int]:
-        block = self.w3.eth.get_block("latest")
-        base = int(block.get("baseFeePerGas", 0) or 0)
-        tip = 1_000_000_000
-        return 2 * base + tip, tip
+        """(max fee, tip) under EIP-1559; (gas price, 0) under legacy or zero-price gas."""
+        fields = fee_fields(self.w3, self.gas_model)
+        if "gasPrice" in fields:
+            return fields["gasPrice"], 0
+        return fields["maxFeePerGas"], fields["maxPriorityFeePerGas"]
 
     def _apply_plan(self, session: Session, plan: SendPlan, rows: dict[int, OutboxRecord]) -> None:
         for oid, (code, message) in plan.failed.items():
@@ -257,11 +264,12 @@ class RelayWorker:
             "value": 0,
             "nonce": nonce,
             "gas": int(gas * self.gas_margin) + 50_000,
-            "maxFeePerGas": fees[0],
-            "maxPriorityFeePerGas": fees[1],
             "chainId": self.chain_id,
-            "type": 2,
         }
+        if self.gas_model == "eip1559":
+            tx.update({"maxFeePerGas": fees[0], "maxPriorityFeePerGas": fees[1], "type": 2})
+        else:  # a legacy transaction: the only kind FISCO BCOS and zero-price chains take
+            tx["gasPrice"] = fees[0]
         signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
         return bytes(signed.raw_transaction), signed.hash.to_0x_hex()
 
@@ -457,7 +465,7 @@ class RelayWorker:
         """Signs the replacement of a stuck transaction (same nonce, higher fees); the caller
         records it and broadcasts it after its write transaction."""
         sender = next((s for s in self.senders if s.address == sender_address), None)
-        if sender is None:
+        if sender is None or self.gas_model == "zero":  # at price 0 there is nothing to outbid
             return None
         with self.db.read() as session:
             data = [
@@ -472,7 +480,10 @@ class RelayWorker:
             return None
         calls = [self.ledger.submit_calldata(SignedRecord.from_bytes(d)) for d in data]
         max_fee, tip = self._fees()
-        fees = (max(max_fee, old_fee * 9 // 8 + 1), max(tip, old_tip * 9 // 8 + 1))
+        if self.gas_model == "legacy":
+            fees = (max(max_fee, old_fee * 9 // 8 + 1), 0)
+        else:
+            fees = (max(max_fee, old_fee * 9 // 8 + 1), max(tip, old_tip * 9 // 8 + 1))
         gas = estimate_gas(self.ledger, sender.address, calls) or 2_000_000
         raw, new_hash = self._signed_tx(sender, calls, gas, nonce, fees)
         return (

@@ -17,6 +17,7 @@ from ledger.evm.compiler import compile_contracts
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, check_deployed, connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain
+from ledger.evm.profiles import check_node
 from ledger.library.regions import require_county, require_org_code
 
 NAME = ""
@@ -64,6 +65,7 @@ def ensure_deployed(force: bool = False) -> Deployment:
     """The live deployment, deploying AidLedger first if there is none (or `force`)."""
     settings = get_settings()
     w3 = connect(settings)
+    check_node(w3, settings.gas_model)  # a profile the node disagrees with stops here
     if not force:
         try:
             existing = Deployment.load(settings)

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from ledger.app import LedgerService
 from ledger.cli.commands.core import ensure_deployed
-from ledger.config import Settings, get_settings
+from ledger.config import CHAIN_PROFILE_SETTINGS, Settings, get_settings
 from ledger.evm.node import LocalChain
 from ledger.indexer.worker import Indexer
 from ledger.relayer.worker import RelayWorker
@@ -59,14 +59,25 @@ def relayer_cmd() -> None:
     """运行中继 Run the relayer: send outbox records until confirmed (Ctrl-C stops)."""
     service = _worker_service()
     s = service.settings
+    senders = service.relayer_accounts()
+    wanted = CHAIN_PROFILE_SETTINGS.get(s.chain_profile or "", {}).get("accounts", 1)
+    if len(senders) < wanted:
+        logging.getLogger("bangfu.relayer").warning(
+            "BANGFU_CHAIN_PROFILE=%s rotates %d sender accounts, BANGFU_RELAYER_KEY has %d: "
+            "a per-sender pending limit caps the relayer",
+            s.chain_profile,
+            wanted,
+            len(senders),
+        )
     worker = RelayWorker(
         service.db,
         service.ledger(),
-        service.relayer_accounts(),
+        senders,
         confirmations=s.confirmations,
         batch_size=s.relayer_batch_size,
         gas_margin=s.relayer_gas_margin,
         stuck_after=s.relayer_stuck_after,
+        gas_model=s.gas_model,
     )
     worker.run_forever(_heartbeat(s, "relayer"), poll=s.poll_interval)
 
