@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         "own node URL may be private, so it is never shown)",
     )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset = SQLite")
+    evm_version: Literal["shanghai", "cancun", "prague"] = Field(
+        default="prague",
+        description="the EVM version contracts are compiled for (solc evmVersion): prague, as "
+        "localchain.toml's anvil runs; shanghai for chains that stop there (ganache 7, older "
+        "consortium nodes). Deploy and audit must use the same value.",
+    )
     localchain_file: Path = Path("localchain.toml")
     var: Path = Field(default=Path("var"), description="runtime files: database, pids, logs")
     confirmations: int = Field(default=0, ge=0, description="blocks a record needs on top of it")

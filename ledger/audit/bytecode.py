@@ -42,6 +42,7 @@ def check_bytecode(rpc: Rpc, contract: str, sources: Path, report: AuditReport) 
         shutil.rmtree(home, ignore_errors=True)
     code = bytes.fromhex(rpc.call("eth_getCode", contract, "latest")[2:])
     report.stats["source_input_hash"] = artifact.input_hash
+    artifact_evm = Settings().evm_version
     if not code:
         report.add("no_contract", INTEGRITY, f"no contract code at {contract}", contract=contract)
     elif not code_matches(code, artifact):
@@ -49,7 +50,8 @@ def check_bytecode(rpc: Rpc, contract: str, sources: Path, report: AuditReport) 
             "bytecode_mismatch",
             INTEGRITY,
             f"the code at {contract} is not what solc {artifact.compiler_version} makes from "
-            f"{sources} with the pinned settings: the contract was built from other sources",
+            f"{sources} with the pinned settings (evmVersion {artifact_evm}): the contract was "
+            "built from other sources or for another EVM version (BANGFU_EVM_VERSION)",
             onchain_sha256=hashlib.sha256(code).hexdigest(),
             compiled_sha256=hashlib.sha256(artifact.deployed_bytecode).hexdigest(),
         )

@@ -24,7 +24,11 @@ from ledger.config import Settings, get_settings
 from ledger.core.errors import ToolchainError
 
 SOLC_VERSION = "0.8.30"
-EVM_VERSION = "prague"  # must match localchain.toml's hardfork
+#: The default EVM version: localchain.toml's hardfork. A chain that stops at an older
+#: hardfork (ganache 7 and many consortium nodes stop at shanghai) sets BANGFU_EVM_VERSION;
+#: the audit reads the same setting, so it compares the chain's code with the same compile.
+EVM_VERSION = "prague"
+EVM_VERSIONS = ("shanghai", "cancun", "prague")
 OPTIMIZER_RUNS = 200
 MAIN_CONTRACT = "AidLedger"
 MAIN_SOURCE = "contracts/AidLedger.sol"
@@ -93,14 +97,14 @@ def collect_sources(settings: Settings | None = None) -> dict[str, str]:
     return dict(sorted(sources.items()))
 
 
-def standard_input(sources: dict[str, str]) -> dict[str, Any]:
-    """The solc standard-JSON input with the pinned settings."""
+def standard_input(sources: dict[str, str], evm_version: str = EVM_VERSION) -> dict[str, Any]:
+    """The solc standard-JSON input with the pinned settings, for `evm_version`."""
     return {
         "language": "Solidity",
         "sources": {unit: {"content": text} for unit, text in sources.items()},
         "settings": {
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
-            "evmVersion": EVM_VERSION,
+            "evmVersion": evm_version,
             "metadata": {"bytecodeHash": "ipfs"},
             "outputSelection": {
                 "*": {
@@ -158,7 +162,7 @@ def compile_contracts(settings: Settings | None = None, *, use_cache: bool = Tru
     """Compiles contracts/ (or reuses build/ when sources and settings are unchanged)."""
     settings = settings or get_settings()
     sources = collect_sources(settings)
-    std_input = standard_input(sources)
+    std_input = standard_input(sources, settings.evm_version)
     key = _input_hash(std_input)
     cache = settings.build_dir / f"{MAIN_CONTRACT}-{key[:16]}.json"
     if use_cache and cache.is_file():

@@ -42,7 +42,6 @@ from ledger.config import PROJECT_ROOT, Settings, get_settings
 from ledger.core.errors import ToolchainError
 from ledger.evm.compiler import (
     _IMPORT_RE,
-    EVM_VERSION,
     SOLC_VERSION,
     _resolve,
     _source_path,
@@ -187,7 +186,7 @@ def compile_probe(settings: Settings | None = None) -> ProbeArtifact:
         body = _source_path(unit, settings).read_text(encoding="utf-8")
         sources[unit] = body
         pending.extend(_resolve(i, unit) for i in _IMPORT_RE.findall(body))
-    std = standard_input(dict(sorted(sources.items())))
+    std = standard_input(dict(sorted(sources.items())), settings.evm_version)
     key = hashlib.sha256(json.dumps({"solc": SOLC_VERSION, "i": std}, sort_keys=True).encode())
     cache = settings.build_dir / f"{PROBE_CONTRACT}-{key.hexdigest()[:16]}.json"
     if cache.is_file():
@@ -445,8 +444,8 @@ class Prober:
         if int(receipt["status"], 16) != 1 or not receipt.get("contractAddress"):
             self.add(
                 "ledger_code", "账本合约", "AidLedger runs", "fail",
-                f"deploying AidLedger ({EVM_VERSION}, solc {SOLC_VERSION}) reverted: the node's "
-                "EVM lacks opcodes the ledger's code uses (PUSH0, MCOPY, TSTORE …)",
+                f"deploying AidLedger ({self.settings.evm_version}, solc {SOLC_VERSION}) "
+                "reverted: the node's EVM lacks opcodes the ledger uses (PUSH0, MCOPY, TSTORE …)",
             )  # fmt: skip
             return
         code = bytes.fromhex(
@@ -470,13 +469,14 @@ class Prober:
             self.add(
                 "ledger_code", "账本合约", "AidLedger runs", "fail",
                 f"AidLedger deploys, but its multicall fails ({exc.message[:80]}): the node's "
-                f"EVM lacks opcodes of {EVM_VERSION} (MCOPY is cancun's)",
+                f"EVM lacks opcodes of {self.settings.evm_version} (MCOPY is cancun's; "
+                "BANGFU_EVM_VERSION=shanghai compiles without it)",
             )  # fmt: skip
             return
         self.add(
             "ledger_code", "账本合约", "AidLedger runs", "pass",
-            f"deployed from the pinned compile ({EVM_VERSION}); its code on chain matches and "
-            "its multicall answers",
+            f"deployed from the pinned compile ({self.settings.evm_version}); its code on "
+            "chain matches and its multicall answers",
         )  # fmt: skip
 
     def check_eip712(self) -> None:
