@@ -69,6 +69,7 @@ class RelayWorker:
         stuck_after: float = 30.0,
         max_inflight: int = 8,
         window: int = 64,
+        linger: float = 0.25,
     ) -> None:
         if not senders:
             raise ValueError("the relayer needs at least one sending account")
@@ -81,6 +82,10 @@ class RelayWorker:
         self.gas_margin = gas_margin
         self.stuck_after = stuck_after
         self.max_inflight = max_inflight
+        #: how long a part-full multicall may wait for more records while one of ours is
+        #: already pending (with nothing pending, it goes at once)
+        self.linger = linger
+        self._partial_since: float | None = None
         self.nonces = NonceManager(db, self.w3)
         self.stats = WorkerStats()
         self._next_sender = 0
@@ -128,7 +133,8 @@ class RelayWorker:
                 log.exception("relayer pass failed; retrying")
                 work = 0
             if not work:
-                stop.wait(poll)
+                # A part-full multicall that lingers is looked at again when its time is up.
+                stop.wait(poll if self._partial_since is None else min(poll, self.linger))
 
     # ---- sending -----------------------------------------------------------------
     def _fees(self) -> tuple[int, int]:
@@ -185,6 +191,9 @@ class RelayWorker:
                     )
                 ]
             if not rows:
+                self._partial_since = None
+                break
+            if len(rows) < self.batch_size and not self._send_partial(inflight):
                 break
             sender = self.senders[self._next_sender % len(self.senders)]
             self._next_sender += 1
@@ -229,6 +238,23 @@ class RelayWorker:
             self.stats.sent_records += len(plan.good)
             sent += 1
         return sent
+
+    def _send_partial(self, inflight: int) -> bool:
+        """Whether to send a multicall that is not full now. A full one goes as soon as its
+        records wait; a part-full one goes at once when nothing of ours is pending (a lone
+        record is not held back), else after `linger` seconds, so that under load the
+        records that keep arriving fill multicalls instead of spending pending slots and
+        nonces on small ones."""
+        if not inflight:
+            self._partial_since = None
+            return True
+        now = time.monotonic()
+        if self._partial_since is None:
+            self._partial_since = now
+        if now - self._partial_since >= self.linger:
+            self._partial_since = None
+            return True
+        return False
 
     def _sign(
         self,
