@@ -70,9 +70,7 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
                                 stderr=subprocess.STDOUT)  # fmt: skip
 
 
-def bench_api(
-    base: str, records: list[SignedRecord], clients: int
-) -> tuple[float, float, float]:
+def bench_api(base: str, records: list[SignedRecord], clients: int) -> tuple[float, float, float]:
     """(accepted/s, confirmed/s, p50 ms per POST) for `records`, one POST per record from
     `clients` threads."""
     ids = ["0x" + r.id.hex() for r in records]
