@@ -39,7 +39,7 @@ class LedgerService:
     def deployment(self) -> Deployment:
         return Deployment.load(self.settings)
 
-    @property
+    @cached_property
     def domain(self) -> Domain:
         return self.deployment.domain
 

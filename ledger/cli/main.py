@@ -1,31 +1,74 @@
 """`bangfu`: the command line of Bangfu Ledger (帮扶链).
 
-Each command group lives in a module of `ledger.commands` that exposes `app` (a Typer) and
-`NAME`; commands at the top level come from modules that set `NAME = ""`. Errors the user
-can cause print one line with their stable code, never a traceback.
+Each command group lives in a module of `ledger.cli.commands` that exposes `app` (a Typer)
+and `NAME`; commands at the top level come from modules that set `NAME = ""`. The top level
+knows them by name from `commands.COMMANDS` and imports a module only when one of its
+commands runs (or its own `--help` is asked), so `bangfu --help` imports neither web3 nor
+SQLAlchemy. Errors the user can cause print one line with their stable code, never a
+traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import pkgutil
 import sys
 from typing import Any
 
+import click
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
+from typer.core import TyperGroup
 
-from ledger.cli import commands
-from ledger.config import Settings
+from ledger.cli.commands import COMMANDS
 from ledger.core.errors import LedgerError
 
-console = Console(stderr=True, soft_wrap=True)
+
+def load_command(name: str) -> click.Command:
+    """The click command or group `name`, importing the module that defines it."""
+    module_name, _help = COMMANDS[name]
+    module = importlib.import_module(f"ledger.cli.commands.{module_name}")
+    sub: Any = module.app
+    holder = typer.Typer()
+    if module.NAME:
+        holder.add_typer(sub, name=module.NAME)
+    else:
+        holder.registered_commands.extend(sub.registered_commands)
+        holder.registered_groups.extend(sub.registered_groups)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _Listed(click.Command):
+    """What the top level's help lists for a command not loaded yet: its name and help."""
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists `COMMANDS` without importing them; loads one on use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name not in COMMANDS:
+            return None
+        if getattr(ctx, "_bangfu_listing", False):
+            return _Listed(cmd_name, help=COMMANDS[cmd_name][1])
+        command = load_command(cmd_name)
+        self.commands[cmd_name] = command
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        ctx._bangfu_listing = True  # type: ignore[attr-defined]
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            ctx._bangfu_listing = False  # type: ignore[attr-defined]
+
 
 app = typer.Typer(
     name="bangfu",
+    cls=LazyGroup,
     help="帮扶链 Bangfu Ledger：社会组织帮扶数据上链、核验与公开 / tamper-evident aid ledger.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -33,21 +76,15 @@ app = typer.Typer(
 )
 
 
-def _load_commands() -> None:
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        sub: Any = getattr(module, "app", None)
-        if sub is None:
-            continue
-        name = getattr(module, "NAME", info.name)
-        if name:
-            app.add_typer(sub, name=name)
-        else:
-            app.registered_commands.extend(sub.registered_commands)
-            app.registered_groups.extend(sub.registered_groups)
+@app.callback()
+def _root() -> None:
+    """帮扶链 Bangfu Ledger：社会组织帮扶数据上链、核验与公开 / tamper-evident aid ledger."""
 
 
-_load_commands()
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
 
 
 def _one_line(text: str) -> str:
@@ -61,7 +98,6 @@ def error_line(exc: BaseException) -> tuple[str, str, int]:
     JSON that does not parse and nodes that do not answer get a code here; anything else is
     a bug, said in one line too (BANGFU_DEBUG=1 shows the traceback).
     """
-    import click
     import httpx
     import requests
 
@@ -100,6 +136,10 @@ def error_line(exc: BaseException) -> tuple[str, str, int]:
 
 def _debug() -> bool:
     """BANGFU_DEBUG, read afresh: the error being reported may be a bad setting itself."""
+    from pydantic import ValidationError
+
+    from ledger.config import Settings
+
     try:
         return Settings().debug
     except ValidationError:
@@ -113,16 +153,18 @@ def main() -> None:
         # standalone_mode=False hands back the exit code of `typer.Exit` instead of exiting.
         code = app(standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
-        console.print("已取消 aborted")
+        _console().print("已取消 aborted")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:
+        from rich.markup import escape as _escape
+
         if _debug() and not isinstance(exc, LedgerError):
             raise
         code_, message, status = error_line(exc)
-        console.print(
-            f"[bold red]错误 error[/] {escape(f'[{code_}]')} {escape(_one_line(message))}"
+        _console().print(
+            f"[bold red]错误 error[/] {_escape(f'[{code_}]')} {_escape(_one_line(message))}"
         )
         sys.exit(status)
     sys.exit(code if isinstance(code, int) else 0)

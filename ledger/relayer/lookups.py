@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
@@ -97,6 +97,42 @@ class CheckCache:
         self.ttl = ttl
         self.roles: dict[str, tuple[float, frozenset[str], int | None]] = {}
         self.commitments: dict[str, tuple[float, CommitmentState]] = {}
+        #: a project's first version as (owner, project kind, county), once known
+        self.projects: dict[str, tuple[float, tuple[str, int, int]]] = {}
+
+    def project(self, session: Session, project_id: str) -> tuple[str, int, int] | None:
+        now = time.monotonic()
+        hit = self.projects.get(project_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        if not session.execute(_PROJECT_KNOWN, {"pid": project_id}).scalar():
+            return None  # the usual case, a new project: one indexed look-up
+        value = _project_state_uncached(session, project_id)
+        if value is not None:
+            self.projects[project_id] = (now + self.ttl, value)
+        return value
+
+    def accepted(self, signed: SignedRecord) -> None:
+        """Notes what an accepted record fixes for the records after it (a project's
+        first version)."""
+        if signed.kind == Kind.PROJECT_ANCHOR:
+            rec: Any = signed.record
+            pid = hex0x(rec.project_id)
+            if pid not in self.projects:
+                state = (signed.signer, int(rec.project_kind), int(rec.county))
+                self.projects[pid] = (time.monotonic() + self.ttl, state)
+
+    def forget_records(self, records: Iterable[SignedRecord]) -> None:
+        """Drops what a refused submission's records put here (its rows rolled back)."""
+        for signed in records:
+            rec: Any = signed.record
+            if signed.kind == Kind.PROJECT_ANCHOR:
+                self.projects.pop(hex0x(rec.project_id), None)
+            elif signed.kind == Kind.DELIVERY:
+                self.commitments.pop(hex0x(rec.commitment_id), None)
+            elif signed.kind == Kind.DELIVERY_BATCH:
+                for cid in rec.commitment_ids:
+                    self.commitments.pop(hex0x(cid), None)
 
     def signer(self, session: Session, address: str) -> tuple[frozenset[str], int | None]:
         now = time.monotonic()
@@ -129,6 +165,7 @@ class CheckCache:
         if cids is None:
             self.commitments.clear()
             self.roles.clear()
+            self.projects.clear()
         else:
             for cid in cids:
                 self.commitments.pop(cid, None)
@@ -181,6 +218,27 @@ def project_state(session: Session, project_id: str) -> tuple[str, int, int] | N
     """(owner, project kind, county) of a project as the contract will hold it when our
     pending records land: its first version, indexed or pending in the outbox; None if no
     version of it is known (the contract's `project.version == 0`)."""
+    cache = cache_of(session)
+    if cache is not None:
+        return cache.project(session, project_id)
+    return _project_state_uncached(session, project_id)
+
+
+_pid = bindparam("pid", type_=ProjectAnchorRow.project_id.type)
+#: Whether any version of a project is indexed or live in our outbox (one round trip).
+_PROJECT_KNOWN = select(
+    or_(
+        exists().where(ProjectAnchorRow.project_id == _pid),
+        exists().where(
+            OutboxRecord.kind == int(Kind.PROJECT_ANCHOR),
+            OutboxRecord.ref_id == _pid,
+            OutboxRecord.status.in_(LIVE),
+        ),
+    )
+)
+
+
+def _project_state_uncached(session: Session, project_id: str) -> tuple[str, int, int] | None:
     row = session.scalars(
         select(ProjectAnchorRow)
         .where(ProjectAnchorRow.project_id == project_id)

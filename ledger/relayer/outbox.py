@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import ConflictError
@@ -130,9 +130,7 @@ class Relayer:
                         savepoint.commit()
                     except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
                         savepoint.rollback()
-                        self.cache.forget(
-                            cid for signed in request.records for cid, _ in _shares(signed)
-                        )
+                        self.cache.forget_records(request.records)
                         request.error = exc
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody was accepted
             self.cache.forget()
@@ -154,11 +152,10 @@ class Relayer:
                     code="duplicate_in_submission",
                 )
             seen.add(rid)
-            existing = session.scalars(
-                select(OutboxRecord).where(OutboxRecord.record_id == rid)
-            ).first()
             data = signed.canonical_bytes()
-            if existing is not None:
+            # One round trip: our outbox row of this id, if any, and the chain's leaf bytes.
+            existing = session.execute(_EXISTING, {"rid": rid}).first()
+            if existing is not None and existing.id is not None:
                 if existing.record_bytes != data:
                     raise ConflictError(
                         f"record id {rid} is already used by a different record",
@@ -169,23 +166,19 @@ class Relayer:
                         Acceptance(rid, signed.kind.slug, existing.status, True, existing.id)
                     )
                     continue
-                session.delete(existing)
-                session.flush()
-            else:
-                on_chain = session.scalar(
-                    select(LogEntry.record_bytes).where(LogEntry.record_id == rid)
+                session.execute(delete(OutboxRecord).where(OutboxRecord.id == existing.id))
+            elif existing is not None and existing.on_chain not in (None, data):
+                raise ConflictError(
+                    f"record id {rid} is already used on chain", code="RecordIdUsed"
                 )
-                if on_chain is not None and on_chain != data:
-                    raise ConflictError(
-                        f"record id {rid} is already used on chain", code="RecordIdUsed"
-                    )
             check_record(session, signed)
             for check in self.pre_checks:
                 check(session, signed)
-            row = _add(session, signed)
+            oid = _insert(session, signed, data)
             for cid, qty in _shares(signed):
                 self.cache.add_delivered(cid, qty)
-            results.append(Acceptance(rid, signed.kind.slug, "queued", False, row.id))
+            self.cache.accepted(signed)
+            results.append(Acceptance(rid, signed.kind.slug, "queued", False, oid))
         return results
 
     def status(self, record_ids: Iterable[str]) -> dict[str, OutboxRecord]:
@@ -196,6 +189,50 @@ class Relayer:
             for row in out.values():
                 session.expunge(row)
             return out
+
+
+_ids = select(bindparam("rid", type_=OutboxRecord.record_id.type).label("rid")).subquery()
+#: Our outbox row of a record id (id, bytes, status) and the bytes of its leaf on chain.
+_EXISTING = select(
+    OutboxRecord.id,
+    OutboxRecord.record_bytes,
+    OutboxRecord.status,
+    select(LogEntry.record_bytes)
+    .where(LogEntry.record_id == _ids.c.rid)
+    .limit(1)
+    .scalar_subquery()
+    .label("on_chain"),
+).select_from(_ids.outerjoin(OutboxRecord, OutboxRecord.record_id == _ids.c.rid))
+
+
+_INSERT = insert(OutboxRecord).returning(OutboxRecord.id)
+
+
+def _insert(session: Session, signed: SignedRecord, data: bytes) -> int:
+    """Writes a queued outbox row (and its delivery shares) with SQL inserts, no ORM
+    objects: the accept path's write. Returns the outbox id."""
+    ref_id, quantity = ref_and_quantity(signed)
+    rid = hex0x(signed.id)
+    oid = session.execute(
+        _INSERT,
+        {
+            "record_id": rid,
+            "kind": int(signed.kind),
+            "signer": signed.signer,
+            "record_bytes": data,
+            "status": "queued",
+            "ref_id": ref_id,
+            "quantity": quantity,
+            "attempts": 0,
+        },
+    ).scalar_one()
+    shares = _shares(signed)
+    if shares:
+        session.execute(
+            insert(OutboxShare),
+            [{"record_id": rid, "commitment_id": c, "quantity": q} for c, q in shares],
+        )
+    return int(oid)
 
 
 def _add(

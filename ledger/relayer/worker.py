@@ -21,8 +21,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
-from web3.logs import DISCARD
+from web3.types import RPCEndpoint
 
+from ledger.core.events import RECORD_APPENDED_TOPIC
 from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import fee_fields
@@ -36,6 +37,41 @@ from ledger.store.db import Database
 from ledger.store.models import OutboxRecord, SentTransaction
 
 log = logging.getLogger("bangfu.relayer")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What confirming needs of a transaction receipt, read from the raw JSON-RPC answer."""
+
+    status: int
+    block_number: int
+    block_hash: str
+    logs: tuple[Mapping[str, Any], ...]
+
+    @classmethod
+    def from_rpc(cls, raw: Mapping[str, Any] | None) -> Receipt | None:
+        if not raw or raw.get("blockNumber") is None:
+            return None
+        return cls(
+            status=int(raw.get("status") or "0x0", 16),
+            block_number=int(raw["blockNumber"], 16),
+            block_hash=str(raw["blockHash"]).lower(),
+            logs=tuple(raw.get("logs") or ()),
+        )
+
+    def leaves(self, contract: str) -> dict[str, int]:
+        """record id → leaf index of the RecordAppended events `contract` emitted."""
+        topic = "0x" + RECORD_APPENDED_TOPIC.hex()
+        out: dict[str, int] = {}
+        for entry in self.logs:
+            topics: Sequence[Any] = entry.get("topics") or []
+            if (
+                len(topics) >= 3
+                and str(topics[0]).lower() == topic
+                and str(entry.get("address", "")).lower() == contract.lower()
+            ):
+                out[str(topics[2]).lower()] = int(topics[1], 16)
+        return out
 
 
 @dataclass
@@ -72,6 +108,7 @@ class RelayWorker:
         max_inflight: int = 8,
         window: int = 64,
         gas_model: GasModel = "eip1559",
+        linger: float = 0.25,
     ) -> None:
         if not senders:
             raise ValueError("the relayer needs at least one sending account")
@@ -84,6 +121,10 @@ class RelayWorker:
         self.gas_margin = gas_margin
         self.stuck_after = stuck_after
         self.max_inflight = max_inflight
+        #: how long a part-full multicall may wait for more records while one of ours is
+        #: already pending (with nothing pending, it goes at once)
+        self.linger = linger
+        self._partial_since: float | None = None
         self.nonces = NonceManager(db, self.w3)
         self.stats = WorkerStats()
         self._next_sender = 0
@@ -134,7 +175,8 @@ class RelayWorker:
                 log.exception("relayer pass failed; retrying")
                 work = 0
             if not work:
-                stop.wait(poll)
+                # A part-full multicall that lingers is looked at again when its time is up.
+                stop.wait(poll if self._partial_since is None else min(poll, self.linger))
 
     # ---- sending -----------------------------------------------------------------
     def _fees(self) -> tuple[int, int]:
@@ -192,6 +234,9 @@ class RelayWorker:
                     )
                 ]
             if not rows:
+                self._partial_since = None
+                break
+            if len(rows) < self.batch_size and not self._send_partial(inflight):
                 break
             sender = self.senders[self._next_sender % len(self.senders)]
             self._next_sender += 1
@@ -236,6 +281,23 @@ class RelayWorker:
             self.stats.sent_records += len(plan.good)
             sent += 1
         return sent
+
+    def _send_partial(self, inflight: int) -> bool:
+        """Whether to send a multicall that is not full now. A full one goes as soon as its
+        records wait; a part-full one goes at once when nothing of ours is pending (a lone
+        record is not held back), else after `linger` seconds, so that under load the
+        records that keep arriving fill multicalls instead of spending pending slots and
+        nonces on small ones."""
+        if not inflight:
+            self._partial_since = None
+            return True
+        now = time.monotonic()
+        if self._partial_since is None:
+            self._partial_since = now
+        if now - self._partial_since >= self.linger:
+            self._partial_since = None
+            return True
+        return False
 
     def _sign(
         self,
@@ -291,20 +353,10 @@ class RelayWorker:
         if not pending:
             return 0
         head = int(self.w3.eth.block_number)
-        with self.w3.batch_requests() as batch:
-            for tx_hash in pending:
-                batch.add(self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
-            try:
-                receipts: list[Any] = list(batch.execute())
-            except Exception:  # noqa: BLE001 - one unknown hash fails some nodes' batches
-                receipts = [self._receipt(tx_hash) for tx_hash in pending]
-        deep: list[tuple[str, Any]] = []
+        receipts = self._receipts(pending)
+        deep: list[tuple[str, Receipt]] = []
         for tx_hash, receipt in zip(pending, receipts, strict=True):
-            if receipt is not None and not isinstance(receipt, Mapping):
-                # web3's batch answers an unknown hash with an error tuple, not None:
-                # ask for that one receipt on its own.
-                receipt = self._receipt(tx_hash)
-            if receipt and int(receipt["blockNumber"]) + self.confirmations <= head:
+            if receipt and receipt.block_number + self.confirmations <= head:
                 deep.append((tx_hash, receipt))
         if not deep:
             return 0
@@ -316,13 +368,24 @@ class RelayWorker:
                     done += self._settle(session, tx, receipt)
         return done
 
-    def _receipt(self, tx_hash: str) -> Any:
+    def _receipts(self, tx_hashes: Sequence[str]) -> list[Receipt | None]:
+        """The receipts of `tx_hashes` (None for one not mined), in one JSON-RPC batch and
+        without web3's result formatters, which cost more than the node for a multicall
+        of 200 records."""
+        provider: Any = self.w3.provider
+        requests = [(RPCEndpoint("eth_getTransactionReceipt"), [h]) for h in tx_hashes]
         try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
+            answers: Any = provider.make_batch_request(requests)
+        except Exception:  # noqa: BLE001 - a node or provider without batches: one by one
+            answers = [provider.make_request(m, params) for m, params in requests]
+        if isinstance(answers, Mapping):  # a node that answers a batch with one error
+            answers = [provider.make_request(m, params) for m, params in requests]
+        by_id = sorted(answers, key=lambda a: int(a.get("id") or 0))
+        if len(by_id) != len(tx_hashes):
+            by_id = [provider.make_request(m, params) for m, params in requests]
+        return [Receipt.from_rpc(a.get("result")) for a in by_id]
 
-    def _settle(self, session: Session, tx: SentTransaction, receipt: Any) -> int:
+    def _settle(self, session: Session, tx: SentTransaction, receipt: Receipt) -> int:
         rows = list(session.scalars(select(OutboxRecord).where(OutboxRecord.tx_hash == tx.tx_hash)))
         # Other transactions with the same nonce were replacements that lost the race.
         session.execute(
@@ -336,22 +399,18 @@ class RelayWorker:
             .values(status="replaced")
         )
         tx.status = "mined"
-        if receipt["status"] != 1:
+        if receipt.status != 1:
             # The whole multicall reverted: send the records again; weeding finds the bad one.
             for row in rows:
                 row.status, row.tx_hash = "queued", None
                 self.stats.requeued += 1
             return len(rows)
-        leaves = {}
-        for ev in self.ledger.contract.events.RecordAppended().process_receipt(
-            receipt, errors=DISCARD
-        ):
-            leaves["0x" + bytes(ev["args"]["recordId"]).hex()] = int(ev["args"]["index"])
-        number = int(receipt["blockNumber"])
+        leaves = receipt.leaves(self.ledger.contract.address)
+        number = receipt.block_number
         for row in rows:
             row.status = "confirmed"
             row.block_number = number
-            row.block_hash = receipt["blockHash"].to_0x_hex()
+            row.block_hash = receipt.block_hash
             row.leaf_index = leaves.get(row.record_id)
             if row.error_code == ROLLED_BACK:
                 row.error_code, row.error = None, None

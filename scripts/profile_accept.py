@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Where the time of one single-record `POST /api/v1/records` goes.
+
+    .venv/bin/python scripts/profile_accept.py [--requests 200] [--database-url postgresql://…]
+        [--html profile.html]
+
+A private anvil with the contract deployed and a county registered, the read model indexed,
+then `--requests` POSTs of one signed need anchor each, one after the other, through the
+real ASGI app (FastAPI's TestClient: routing, pydantic, the handler, the outbox commit),
+profiled with pyinstrument. Prints the mean and p50 per request and pyinstrument's tree
+(docs/bench-api.md has the result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_api import COUNTY, ORG_CODE, chain_settings, need  # noqa: E402
+from benchkit import deploy_registered  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from pyinstrument import Profiler  # noqa: E402
+
+from api.app import create_app  # noqa: E402
+from api.routers.submit import submit_records  # noqa: E402
+from api.schemas import SubmissionIn  # noqa: E402
+from ledger.app import LedgerService  # noqa: E402
+from ledger.evm.localchain import load_localchain  # noqa: E402
+from ledger.evm.node import LocalChain  # noqa: E402
+from ledger.indexer.worker import Indexer  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--database-url", default=None)
+    ap.add_argument("--html", type=Path, default=None, help="also write pyinstrument's HTML")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="profile-accept-"))
+    settings, _env = chain_settings(tmp, args.database_url)
+    chain = LocalChain(load_localchain(settings), settings)
+    chain.up()
+    try:
+        ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
+        service = LedgerService(settings)
+        service.db.migrate()
+        Indexer(service.db, ledger).run_once()
+        county = accts[1]
+        domain = ledger.deployment.domain
+        with TestClient(create_app(service)) as http:
+            warm = [need(county.key, domain) for _ in range(30)]
+            for r in warm:
+                resp = http.post("/api/v1/records", json={"records": [r.to_json()]})
+                assert resp.status_code == 202
+            bodies = [
+                {"records": [need(county.key, domain).to_json()]} for _ in range(args.requests)
+            ]
+            ms: list[float] = []
+            for body in bodies:
+                t = time.perf_counter()
+                assert http.post("/api/v1/records", json=body).status_code == 202
+                ms.append((time.perf_counter() - t) * 1000)
+        # The handler's own work (body parse, record parse and signature recovery, local
+        # rules, the outbox commit) in this thread, where pyinstrument sees it.
+        raws = [
+            json.dumps({"records": [need(county.key, domain).to_json()]})
+            for _ in range(args.requests)
+        ]
+        direct: list[float] = []
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        for raw in raws:
+            t = time.perf_counter()
+            submit_records(SubmissionIn.model_validate_json(raw), service)
+            direct.append((time.perf_counter() - t) * 1000)
+        profiler.stop()
+        print(
+            f"{args.requests} POSTs of one record through the ASGI app, "
+            f"{service.db.engine.dialect.name}: mean {statistics.mean(ms):.2f} ms, "
+            f"p50 {statistics.median(ms):.2f} ms, p90 {sorted(ms)[int(len(ms) * 0.9)]:.2f} ms"
+        )
+        print(
+            f"the handler alone (same thread): mean {statistics.mean(direct):.2f} ms, "
+            f"p50 {statistics.median(direct):.2f} ms"
+        )
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        if args.html:
+            args.html.write_text(profiler.output_html())
+        service.close()
+    finally:
+        chain.down()
+
+
+if __name__ == "__main__":
+    main()
