@@ -75,7 +75,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "batch",
         "批量交付 Bulk deliveries: 模板 template, 检查 check, 签名上传 sign and upload.",
     ),
-    "chain": ("chain", "本地链 Local chain (anvil from node_modules)."),
+    "chain": ("chain", "本地链 Local chain (anvil from node_modules); 链检测 probe any node."),
     "checkpoint": ("checkpoint", "检查点 Signed checkpoints of the log."),
     "register": ("core", "登记角色 Register signing keys (civil-affairs admin only)."),
     "custodial": (
