@@ -85,13 +85,21 @@ def collect_sources(settings: Settings | None = None) -> dict[str, str]:
     )
     if not roots:
         raise ToolchainError(f"no Solidity sources under {settings.contracts_dir}")
+    return with_imports(roots, settings)
+
+
+def with_imports(
+    roots: list[str], settings: Settings, known: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The source units `roots` and, transitively, every file they import, sorted by name;
+    `known` gives units already read (their text is used as is)."""
     sources: dict[str, str] = {}
     pending = list(roots)
     while pending:
         unit = pending.pop()
         if unit in sources:
             continue
-        text = _source_path(unit, settings).read_text(encoding="utf-8")
+        text = (known or {}).get(unit) or _source_path(unit, settings).read_text(encoding="utf-8")
         sources[unit] = text
         pending.extend(_resolve(i, unit) for i in _IMPORT_RE.findall(text))
     return dict(sorted(sources.items()))

@@ -41,14 +41,12 @@ from web3 import Web3
 from ledger.config import PROJECT_ROOT, Settings, get_settings
 from ledger.core.errors import ToolchainError
 from ledger.evm.compiler import (
-    _IMPORT_RE,
     SOLC_VERSION,
-    _resolve,
-    _source_path,
     code_matches,
     compile_contracts,
     solc_binary,
     standard_input,
+    with_imports,
 )
 from ledger.evm.deploy import fee_fields
 from ledger.evm.profiles import (
@@ -177,16 +175,8 @@ def compile_probe(settings: Settings | None = None) -> ProbeArtifact:
     """ChainProbe compiled with the ledger's pinned compiler settings (cached in build/)."""
     settings = settings or get_settings()
     text = (PROJECT_ROOT / PROBE_SOURCE).read_text(encoding="utf-8")
-    sources = {PROBE_SOURCE: text}
-    pending = [_resolve(i, PROBE_SOURCE) for i in _IMPORT_RE.findall(text)]
-    while pending:
-        unit = pending.pop()
-        if unit in sources:
-            continue
-        body = _source_path(unit, settings).read_text(encoding="utf-8")
-        sources[unit] = body
-        pending.extend(_resolve(i, unit) for i in _IMPORT_RE.findall(body))
-    std = standard_input(dict(sorted(sources.items())), settings.evm_version)
+    sources = with_imports([PROBE_SOURCE], settings, {PROBE_SOURCE: text})
+    std = standard_input(sources, settings.evm_version)
     key = hashlib.sha256(json.dumps({"solc": SOLC_VERSION, "i": std}, sort_keys=True).encode())
     cache = settings.build_dir / f"{PROBE_CONTRACT}-{key.hexdigest()[:16]}.json"
     if cache.is_file():
