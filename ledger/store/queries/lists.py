@@ -235,6 +235,25 @@ def records_in_tx(session: Session, tx_hash: str) -> list[models.LogEntry]:
     return list(session.scalars(stmt))
 
 
+def read_model_version(session: Session) -> str:
+    """A tag that changes whenever the indexer changes what a public answer may hold: the
+    indexed log's size and root (a reorg that replaces leaves changes the root) and the
+    role grants indexed (which name the organizations). Two cheap reads: the indexer's
+    cursor row and the role events' count and newest id."""
+    cursor = session.get(models.IndexerCheckpoint, "main")
+    roles, newest = session.execute(
+        select(func.count(models.RoleEvent.id), func.max(models.RoleEvent.id))
+    ).one()
+    newest_tx = (
+        session.scalar(select(models.RoleEvent.tx_hash).where(models.RoleEvent.id == newest))
+        if newest is not None
+        else None
+    )
+    if cursor is None:
+        return f"0-{roles}-{newest or 0}-{(newest_tx or '0x')[2:14]}"
+    return f"{cursor.log_size}-{cursor.log_root[2:18]}-{roles}-{newest}-{(newest_tx or '0x')[2:14]}"
+
+
 def overview(session: Session) -> dict[str, Any]:
     """Counts for the health page and the portal's home."""
     counts = {
