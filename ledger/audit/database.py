@@ -197,9 +197,17 @@ TABLES: dict[str, TableSpec] = {
             *((f"{a}_{h}", "int") for a in TOTAL_AMOUNTS for h in ("hi", "lo")),
         ),
     ),
+    # the same summed per one grouping (county, category, org, or all with member "")
+    "group_totals": TableSpec(
+        (("dimension", "text"), ("member", "text"), ("resource_kind", "int"), ("unit", "text")),
+        (
+            ("commitments", "int"),
+            *((f"{a}_{h}", "int") for a in TOTAL_AMOUNTS for h in ("hi", "lo")),
+        ),
+    ),
 }
 #: Tables an older schema lacks without that being a finding.
-OPTIONAL_TABLES = frozenset({"commitment_totals"})
+OPTIONAL_TABLES = frozenset({"commitment_totals", "group_totals"})
 
 #: batch_lines: its decoded columns are re-derived from each line's bytes.
 LINE_KEYS = (("batch_id", "hex32"), ("line_index", "int"))
@@ -345,7 +353,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
         row = out["commitments"][(rid,)]
         out["commitments"][(rid,)] = (*row[:10], c[3], c[4], row[12])
     _locations(out)
-    out["commitment_totals"] = _totals(out["commitments"])
+    out["commitment_totals"], out["group_totals"] = _totals(out["commitments"])
     for ch in replay.roles:
         if ch.block_number > cutoff:
             continue
@@ -380,26 +388,38 @@ def _locations(out: dict[str, dict[Row, Row]]) -> None:
             out[table][key] = (*row, *loc)
 
 
-def _totals(commitments: dict[Row, Row]) -> dict[Row, Row]:
+def _totals(commitments: dict[Row, Row]) -> tuple[dict[Row, Row], dict[Row, Row]]:
     """The totals per county, category, organization, resource kind and unit, summed afresh
     from the commitments the chain implies (with their running delivered and confirmed
     amounts), in the maintained table's halves."""
     sums: dict[Row, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    groups: dict[Row, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for row in commitments.values():
         # need, match, org, county, category, kind, quantity, unit, due, terms, delivered,
         # confirmed, ...
-        t = sums[(row[3], row[4], row[2], row[5], row[7])]
-        t[0] += 1
-        t[1] += row[6]
-        t[2] += row[10]
-        t[3] += row[11]
-    out: dict[Row, Row] = {}
-    for key, (n, committed, delivered, confirmed) in sums.items():
-        halves: list[int] = []
-        for value in (committed, delivered, confirmed):
-            halves.extend(divmod(value, SPLIT))
-        out[key] = (n, *halves)
-    return out
+        org, county, category, rk, unit = row[2], row[3], row[4], row[5], row[7]
+        for t in (
+            sums[(county, category, org, rk, unit)],
+            groups[("county", str(county), rk, unit)],
+            groups[("category", str(category), rk, unit)],
+            groups[("org", org, rk, unit)],
+            groups[("all", "", rk, unit)],
+        ):
+            t[0] += 1
+            t[1] += row[6]
+            t[2] += row[10]
+            t[3] += row[11]
+
+    def in_halves(table: dict[Row, list[int]]) -> dict[Row, Row]:
+        out: dict[Row, Row] = {}
+        for key, (n, committed, delivered, confirmed) in table.items():
+            halves: list[int] = []
+            for value in (committed, delivered, confirmed):
+                halves.extend(divmod(value, SPLIT))
+            out[key] = (n, *halves)
+        return out
+
+    return in_halves(sums), in_halves(groups)
 
 
 # ------------------------------------------------------------------ the diff
@@ -451,7 +471,7 @@ def diff_database(
         if table in OPTIONAL_TABLES and not insp.has_table(table):
             report.checks[table] = f"skipped (no {table} table)"
             continue
-        if table == "commitment_totals" and ahead:
+        if table in OPTIONAL_TABLES and ahead:
             # totals have no per-row block: they can only be compared at the indexed head
             report.checks[table] = (
                 f"skipped (the database is indexed beyond block {to_block}; audit to its head)"

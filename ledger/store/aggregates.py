@@ -12,10 +12,13 @@ from typing import Any
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from ledger.store.models import CommitmentRow, CommitmentTotal
+from ledger.store.models import CommitmentRow, CommitmentTotal, GroupTotal
 from ledger.store.sums import SPLIT, exact_sum, joined
 
-__all__ = ["GroupKey", "Moves", "halves", "recompute", "total_key"]
+__all__ = ["GroupKey", "Moves", "group_keys", "halves", "recompute", "total_key"]
+
+#: The groupings `GroupTotal` keeps, and "all" (key "").
+BY = ("county", "category", "org", "all")
 
 #: county, category, organization, resource kind, unit
 GroupKey = tuple[int, int, str, int, str]
@@ -28,6 +31,17 @@ def halves(value: int) -> tuple[int, int]:
 
 def total_key(c: CommitmentRow) -> GroupKey:
     return (int(c.county), int(c.category), c.org, int(c.resource_kind), c.unit)
+
+
+def group_keys(key: GroupKey) -> list[tuple[str, str, int, str]]:
+    """The `GroupTotal` rows a fine group adds into: one per grouping."""
+    county, category, org, rk, unit = key
+    return [
+        ("county", str(county), rk, unit),
+        ("category", str(category), rk, unit),
+        ("org", org, rk, unit),
+        ("all", "", rk, unit),
+    ]
 
 
 @dataclass
@@ -56,6 +70,7 @@ class Moves:
         self._deltas[total_key(c)].confirmed += quantity
 
     def write(self, session: Session) -> None:
+        groups: dict[tuple[str, str, int, str], _Delta] = defaultdict(_Delta)
         for key, d in self._deltas.items():
             row = session.get(CommitmentTotal, key)
             if row is None:
@@ -65,17 +80,39 @@ class Moves:
                 )
                 _set(row, 0, 0, 0, 0)
                 session.add(row)
-            _set(
-                row,
-                row.commitments + d.commitments,
-                joined(row.committed_hi, row.committed_lo) + d.committed,
-                joined(row.delivered_hi, row.delivered_lo) + d.delivered,
-                joined(row.confirmed_hi, row.confirmed_lo) + d.confirmed,
-            )
+            _add(row, d)
+            for g in group_keys(key):
+                _fold(groups[g], d)
+        for (by, gkey, rk, unit), d in groups.items():
+            grow = session.get(GroupTotal, (by, gkey, rk, unit))
+            if grow is None:
+                grow = GroupTotal(dimension=by, member=gkey, resource_kind=rk, unit=unit)
+                _set(grow, 0, 0, 0, 0)
+                session.add(grow)
+            _add(grow, d)
         self._deltas.clear()
 
 
-def _set(row: CommitmentTotal, n: int, committed: int, delivered: int, confirmed: int) -> None:
+def _fold(into: _Delta, d: _Delta) -> None:
+    into.commitments += d.commitments
+    into.committed += d.committed
+    into.delivered += d.delivered
+    into.confirmed += d.confirmed
+
+
+def _add(row: CommitmentTotal | GroupTotal, d: _Delta) -> None:
+    _set(
+        row,
+        row.commitments + d.commitments,
+        joined(row.committed_hi, row.committed_lo) + d.committed,
+        joined(row.delivered_hi, row.delivered_lo) + d.delivered,
+        joined(row.confirmed_hi, row.confirmed_lo) + d.confirmed,
+    )
+
+
+def _set(
+    row: CommitmentTotal | GroupTotal, n: int, committed: int, delivered: int, confirmed: int
+) -> None:
     row.commitments = n
     row.committed_hi, row.committed_lo = halves(committed)
     row.delivered_hi, row.delivered_lo = halves(delivered)
@@ -139,4 +176,25 @@ def recompute(session: Session, groups: Iterable[tuple[int, int, str]] | None = 
             )
             _set(row, n, c, d, f)
             session.add(row)
+    session.flush()
+    _regroup(session)
+
+
+def _regroup(session: Session) -> None:
+    """`GroupTotal` summed again from the fine totals (a few rows per group)."""
+    sums: dict[tuple[str, str, int, str], _Delta] = defaultdict(_Delta)
+    for t in session.scalars(select(CommitmentTotal)):
+        d = _Delta(
+            int(t.commitments),
+            joined(t.committed_hi, t.committed_lo),
+            joined(t.delivered_hi, t.delivered_lo),
+            joined(t.confirmed_hi, t.confirmed_lo),
+        )
+        for g in group_keys(total_key(t)):  # type: ignore[arg-type]
+            _fold(sums[g], d)
+    session.execute(delete(GroupTotal))
+    for (by, key, rk, unit), d in sums.items():
+        row = GroupTotal(dimension=by, member=key, resource_kind=rk, unit=unit)
+        _set(row, d.commitments, d.committed, d.delivered, d.confirmed)
+        session.add(row)
     session.flush()

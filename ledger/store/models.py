@@ -314,6 +314,26 @@ class CommitmentTotal(Base):
     )
 
 
+class GroupTotal(Base):
+    """The same totals summed per one grouping (`dimension`: county, category, org, or all
+    with `member` ""), maintained with `CommitmentTotal`, so an unfiltered public totals
+    page reads a few dozen rows however many organizations serve however many counties."""
+
+    __tablename__ = "group_totals"
+
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
+    member: Mapped[str] = mapped_column(String(42), primary_key=True)
+    resource_kind: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    unit: Mapped[str] = mapped_column(String(64), primary_key=True)
+    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class RoleEvent(Base):
     """A role granted or revoked on chain (AccessControl events and our registrations).
 

@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
 from ledger.core.fields import BEIJING, ResourceKind
-from ledger.store.models import CommitmentRow, CommitmentTotal, DeliveryRow, LogEntry, ReceiptRow
+from ledger.store.models import (
+    CommitmentRow,
+    CommitmentTotal,
+    DeliveryRow,
+    GroupTotal,
+    LogEntry,
+    ReceiptRow,
+)
 from ledger.store.queries.lists import Filters, apply_filters, category_label
 from ledger.store.queries.orgs import org_codes
 from ledger.store.sums import exact_sum, joined
@@ -120,8 +127,43 @@ def _maintained_answers(session: Session, f: Filters | None) -> bool:
     return session.scalar(select(CommitmentRow.record_id).limit(1)) is None
 
 
+def _grouped(session: Session, by: str | None) -> list[Total]:
+    """An unfiltered `aggregate` read from the per-grouping totals: a few rows per group."""
+    t = GroupTotal
+    stmt = select(t).where(t.dimension == (by or "all"), t.commitments > 0)
+    out = []
+    for row in session.scalars(stmt):
+        k: Any = None
+        if by in ("county", "category"):
+            k = int(row.member)
+        elif by == "org":
+            k = row.member
+        out.append(
+            Total(
+                k,
+                int(row.resource_kind),
+                row.unit,
+                Triple(
+                    joined(row.committed_hi, row.committed_lo),
+                    joined(row.delivered_hi, row.delivered_lo),
+                    joined(row.confirmed_hi, row.confirmed_lo),
+                    int(row.commitments),
+                ),
+            )
+        )
+    out.sort(
+        key=lambda x: (x.key, x.resource_kind, x.unit)
+        if x.key is not None
+        else (x.resource_kind, x.unit)
+    )
+    return out
+
+
 def _maintained(session: Session, by: str | None, f: Filters | None) -> list[Total]:
-    """`aggregate` read from the maintained totals: a sum over a few rows per group."""
+    """`aggregate` read from the maintained totals: the per-grouping rows when nothing
+    narrows it, else a sum over the fine rows the filter selects."""
+    if f is None or (f.county is None and f.category is None and f.org is None):
+        return _grouped(session, by)
     key = MAINTAINED[by]
     cols: list[Any] = [CommitmentTotal.resource_kind, CommitmentTotal.unit]
     group = [key, *cols] if key is not None else cols

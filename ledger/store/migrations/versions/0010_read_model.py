@@ -4,8 +4,9 @@ Each list table (project anchors, commitments, deliveries, receipts, flags) gets
 record's chain location (leaf index, chain id, block number and hash, block time, tx hash,
 log index), copied from log_entries here for rows indexed before, so a public list is an
 indexed range scan newest first with no join against the log. commitment_totals holds the
-totals per county, category, organization, resource kind and unit, which the indexer
-maintains in the same transaction as the leaves; it is filled here from the commitments.
+totals per county, category, organization, resource kind and unit, and group_totals the same
+summed per one grouping (county, category, org, or "all"); the indexer maintains both in the
+same transaction as the leaves; they are filled here from the commitments.
 
 Revision ID: 0010_read_model
 Revises: 0001_core
@@ -104,15 +105,44 @@ def upgrade() -> None:
         for name, v in zip(("committed", "delivered", "confirmed"), values, strict=True):
             row[f"{name}_hi"], row[f"{name}_lo"] = divmod(v, SPLIT)
         out.append(row)
+    amounts = [f"{a}_{h}" for a in ("committed", "delivered", "confirmed") for h in ("hi", "lo")]
     if out:
-        table = sa.table(
-            "commitment_totals",
-            *(sa.column(c) for c in out[0]),
-        )
+        table = sa.table("commitment_totals", *(sa.column(c) for c in out[0]))
         op.bulk_insert(table, out)  # type: ignore[arg-type]
+    op.create_table(
+        "group_totals",
+        sa.Column("dimension", sa.String(length=8), nullable=False),
+        sa.Column("member", sa.String(length=42), nullable=False),
+        sa.Column("resource_kind", sa.Integer(), nullable=False),
+        sa.Column("unit", sa.String(length=64), nullable=False),
+        sa.Column("commitments", sa.BigInteger(), nullable=False),
+        *(sa.Column(c, sa.BigInteger(), nullable=False) for c in amounts),
+        sa.PrimaryKeyConstraint("dimension", "member", "resource_kind", "unit"),
+    )
+    groups: dict[tuple[str, str, int, str], list[int]] = {}
+    for r in out:
+        values = [
+            r[f"{a}_hi"] * SPLIT + r[f"{a}_lo"] for a in ("committed", "delivered", "confirmed")
+        ]
+        for by, key in (("county", str(r["county"])), ("category", str(r["category"])),
+                        ("org", r["org"]), ("all", "")):  # fmt: skip
+            g = groups.setdefault((by, key, r["resource_kind"], r["unit"]), [0, 0, 0, 0])
+            g[0] += r["commitments"]
+            for i, v in enumerate(values):
+                g[i + 1] += v
+    rows_g = []
+    for (by, key, rk, unit), (n, *vals) in groups.items():
+        row = {"dimension": by, "member": key, "resource_kind": rk, "unit": unit, "commitments": n}
+        for name, v in zip(("committed", "delivered", "confirmed"), vals, strict=True):
+            row[f"{name}_hi"], row[f"{name}_lo"] = divmod(v, SPLIT)
+        rows_g.append(row)
+    if rows_g:
+        table = sa.table("group_totals", *(sa.column(c) for c in rows_g[0]))
+        op.bulk_insert(table, rows_g)  # type: ignore[arg-type]
 
 
 def downgrade() -> None:
+    op.drop_table("group_totals")
     op.drop_index("ix_commitment_totals_org", table_name="commitment_totals")
     op.drop_index("ix_commitment_totals_category", table_name="commitment_totals")
     op.drop_table("commitment_totals")
