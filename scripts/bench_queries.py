@@ -53,8 +53,10 @@ def add_options(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--query-rate", type=float, default=500, help="open-loop requests/s")
     g.add_argument("--query-seconds", type=float, default=10, help="seconds per loop")
     g.add_argument("--query-clients", type=int, default=50, help="closed-loop clients")
+    g.add_argument("--query-seeded", action="store_true",
+                   help="the --query-database URL already holds the seeded leaves")  # fmt: skip
     g.add_argument("--query-workers", type=int, default=0,
-                   help="API processes (0: 1 on SQLite, 2 on PostgreSQL)")  # fmt: skip
+                   help="API processes (0: 2, one a core)")  # fmt: skip
 
 
 def mix(leaves: int, rng: random.Random) -> Iterator[Request]:
@@ -97,14 +99,22 @@ def _pct(ms: list[float], p: float) -> float:
     return ms[min(len(ms) - 1, int(len(ms) * p))] if ms else float("nan")
 
 
+ERRORS: dict[str, int] = defaultdict(int)
+
+
 async def _one(http: aiohttp.ClientSession, base: str, req: Request,
                headers: dict[str, str] | None = None) -> int:  # fmt: skip
+    """One GET; an answer other than 200/304 is counted in ERRORS (and its time kept)."""
     _, path, params = req
-    async with http.get(base + path, params=params, headers=headers or {}) as r:
-        await r.read()
-        if r.status not in (200, 304):
-            raise RuntimeError(f"{path} {params}: {r.status}")
-        return r.status
+    try:
+        async with http.get(base + path, params=params, headers=headers or {}) as r:
+            await r.read()
+            if r.status not in (200, 304):
+                ERRORS[f"{req[0]}: {r.status}"] += 1
+            return r.status
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        ERRORS[f"{req[0]}: {type(exc).__name__}"] += 1
+        return 0
 
 
 async def open_loop(base: str, reqs: Iterator[Request], rate: float, seconds: float
@@ -112,7 +122,8 @@ async def open_loop(base: str, reqs: Iterator[Request], rate: float, seconds: fl
     """Sends at `rate`/s for `seconds`; latency from each request's due time."""
     out: dict[str, list[float]] = defaultdict(list)
     conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn) as http:
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as http:
         start = time.perf_counter()
         n = int(rate * seconds)
         tasks = []
@@ -198,6 +209,39 @@ def _api(url: str, tmp: Path, workers: int) -> Iterator[str]:
         stop_process(proc)
 
 
+def _summary(res: dict[str, list[float]]) -> str:
+    every = [x for k, v in res.items() if k != "_elapsed" for x in v]
+    if not every:
+        return "no answers"
+    rate = len(every) / res["_elapsed"][0]
+    p50, p99 = statistics.median(every), _pct(every, 0.99)
+    return f"{len(every)} answers, {rate:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+
+
+def _drain(base: str) -> None:
+    """Waits until the API answers again promptly (an overloaded open loop leaves work
+    queued in the server after its clients gave up)."""
+    import httpx
+
+    for _ in range(60):
+        try:
+            t = time.perf_counter()
+            httpx.get(base + "/api/v1/public/totals/county", timeout=30)
+            if time.perf_counter() - t < 0.2:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+
+
+def _errors() -> int:
+    n = sum(ERRORS.values())
+    if n:
+        print("  errors:", dict(ERRORS), flush=True)
+    ERRORS.clear()
+    return n
+
+
 def _load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -209,8 +253,9 @@ def run(args: argparse.Namespace) -> list[str]:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
         "",
-        "| database | leaves | loop | requests | req/s | p50 ms | p99 ms | max ms | load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| database | leaves | API processes | loop | requests | errors | req/s | p50 ms | p99 ms "
+        "| max ms | load (1/5/15 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     per_query: list[str] = []
     for kind in kinds:
@@ -220,11 +265,12 @@ def run(args: argparse.Namespace) -> list[str]:
             db = Database(url)
             db.migrate()
             t0 = time.perf_counter()
-            seed(db, args.query_leaves)
+            if not args.query_seeded:
+                seed(db, args.query_leaves)
             seeded = time.perf_counter() - t0
             db.engine.dispose()
             name = "postgresql" if url.startswith("postgresql") else "sqlite"
-            workers = args.query_workers or (2 if name == "postgresql" else 1)
+            workers = args.query_workers or 2
             print(f"{name}: seeded {args.query_leaves:,} leaves in {seeded:.0f} s; {_load()}",
                   flush=True)  # fmt: skip
             base = stack.enter_context(_api(url, tmp, workers))
@@ -232,25 +278,32 @@ def run(args: argparse.Namespace) -> list[str]:
             reqs = mix(args.query_leaves, rng)
             asyncio.run(closed_loop(base, reqs, 4, 2))  # warm up
             results = []
-            load = _load()
-            o = asyncio.run(open_loop(base, reqs, args.query_rate, args.query_seconds))
-            results.append((f"open {args.query_rate:.0f}/s", o, _load()))
+            ERRORS.clear()
             c = asyncio.run(closed_loop(base, reqs, args.query_clients, args.query_seconds))
-            results.append((f"closed {args.query_clients} clients", c, _load()))
+            results.append((f"closed {args.query_clients} clients", c, _load(), _errors()))
+            print(" ", results[-1][0], "done;", _load(), _summary(c), flush=True)
+            _drain(base)
+            o = asyncio.run(open_loop(base, reqs, args.query_rate, args.query_seconds))
+            results.append((f"open {args.query_rate:.0f}/s", o, _load(), _errors()))
+            print(" ", results[-1][0], "done;", _load(), _summary(o), flush=True)
+            _drain(base)
             tag = None
             import httpx
 
-            tag = httpx.get(base + "/api/v1/public/totals/county").headers.get("etag")
+            tag = httpx.get(base + "/api/v1/public/totals/county", timeout=60).headers.get("etag")
             n304 = asyncio.run(closed_loop(
                 base, iter(lambda: ("totals county 304", "/api/v1/public/totals/county", {}), None),
                 args.query_clients, min(5.0, args.query_seconds), {"If-None-Match": tag or ""},
             ))  # fmt: skip
-            results.append((f"closed {args.query_clients}, If-None-Match → 304", n304, _load()))
-            for label, res, load in results:
+            results.append(
+                (f"closed {args.query_clients}, If-None-Match → 304", n304, _load(), _errors())
+            )
+            for label, res, load, errors in results:
                 elapsed = res.pop("_elapsed")[0]
                 every = [x for v in res.values() for x in v]
                 lines.append(
-                    f"| {name} | {args.query_leaves:,} | {label} | {len(every):,} | "
+                    f"| {name} | {args.query_leaves:,} | {workers} | {label} | {len(every):,} | "
+                    f"{errors} | "
                     f"{len(every) / elapsed:,.0f} | {statistics.median(every):.1f} | "
                     f"{_pct(every, 0.99):.1f} | {max(every):.1f} | {load} |"
                 )
@@ -259,7 +312,6 @@ def run(args: argparse.Namespace) -> list[str]:
                         f"| {name} | {label} | {q} | {len(ms):,} | {statistics.median(ms):.1f} "
                         f"| {_pct(ms, 0.99):.1f} |"
                     )
-            del load
     lines += [
         "",
         "| database | loop | query | requests | p50 ms | p99 ms |",

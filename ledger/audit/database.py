@@ -58,14 +58,16 @@ __all__ = [
 
 #: The chain location each list row carries (schema 0010_read_model), compared with where
 #: the chain says its record is; a commitment's block time was always one of its columns.
+#: Nullable, as the columns were added to existing tables: a NULL where the chain says a
+#: location is a differing value (db_row_altered), like any other.
 LOCATION = (
-    ("leaf_index", "int"),
-    ("chain_id", "int"),
-    ("block_number", "int"),
-    ("block_hash", "hex32"),
-    ("block_time", "int"),
-    ("tx_hash", "hex32"),
-    ("log_index", "int"),
+    ("leaf_index", "int?"),
+    ("chain_id", "int?"),
+    ("block_number", "int?"),
+    ("block_hash", "hex32?"),
+    ("block_time", "int?"),
+    ("tx_hash", "hex32?"),
+    ("log_index", "int?"),
 )
 COMMITMENT_LOCATION = tuple(c for c in LOCATION if c[0] != "block_time")
 #: The maintained totals (schema 0010_read_model): each amount in halves, hi * 2^32 + lo.
