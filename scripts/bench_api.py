@@ -199,6 +199,11 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300, help="requests per query kind")
     ap.add_argument("--query-clients", type=int, default=8)
     ap.add_argument("--database-url", default=None)
+    ap.add_argument("--query-scale", type=int, default=0,
+                    help="then scripts/bench_queries.py at this many leaves, seeded straight "
+                    "into the read model (open loop 500/s, --query-clients closed)")  # fmt: skip
+    ap.add_argument("--query-scale-database", default="both",
+                    help="sqlite, postgres, both or a URL, for --query-scale")  # fmt: skip
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -283,6 +288,14 @@ def main() -> None:
         for p in procs:
             stop_process(p)
         chain.down()
+    if args.query_scale:
+        import bench_queries
+
+        print("\n".join(bench_queries.run(argparse.Namespace(
+            query_leaves=args.query_scale, query_database=args.query_scale_database,
+            query_rate=500.0, query_seconds=10.0, query_clients=args.query_clients,
+            query_workers=0, query_seeded=False,
+        ))))  # fmt: skip
 
 
 if __name__ == "__main__":
