@@ -208,6 +208,11 @@ def main() -> None:
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--clients", default="1,8,32,64", help="client counts of the API runs")
     ap.add_argument("--no-queries", action="store_true", help="the write half only")
+    ap.add_argument("--query-scale", type=int, default=0,
+                    help="then scripts/bench_queries.py at this many leaves, seeded straight "
+                    "into the read model (open loop 500/s, --query-clients closed)")  # fmt: skip
+    ap.add_argument("--query-scale-database", default="both",
+                    help="sqlite, postgres, both or a URL, for --query-scale")  # fmt: skip
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -300,6 +305,14 @@ def main() -> None:
         for p in procs:
             stop_process(p)
         chain.down()
+    if args.query_scale:
+        import bench_queries
+
+        print("\n".join(bench_queries.run(argparse.Namespace(
+            query_leaves=args.query_scale, query_database=args.query_scale_database,
+            query_rate=500.0, query_seconds=10.0, query_clients=args.query_clients,
+            query_workers=0, query_seeded=False,
+        ))))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
 from ledger.store import models
+from ledger.store.aggregates import Moves
 
 __all__ = ["INDEXED_EVENTS", "LogApplier", "get_logs"]
 
@@ -81,6 +82,7 @@ class LogApplier:
             if item.get("type") == "event" and item["name"] in INDEXED_EVENTS
         }
         self._staged: list[tuple[dict[str, Any], SignedRecord]] = []
+        self._moves = Moves()
 
     def apply(
         self, session: Session, logs: Sequence[Any], times: dict[int, int], tree: MerkleTree
@@ -89,6 +91,7 @@ class LogApplier:
         appended to `tree`; `times` maps block numbers to timestamps (filled in if missing)."""
         appended = 0
         self._staged.clear()
+        self._moves = Moves()
         for entry in logs:
             topic = bytes(entry["topics"][0]) if entry["topics"] else b""
             abi = self.events.get(topic)
@@ -248,15 +251,23 @@ class LogApplier:
         session.flush()
         session.execute(insert(models.LogEntry), [row for row, _ in self._staged])
         for row, signed in self._staged:
-            self._project(session, signed, row["record_id"], row["block_time"])
+            loc = {c: row[c] for c in models.LOCATION_COLUMNS}
+            self._project(session, signed, row["record_id"], loc)
         self._staged.clear()
+        self._moves.write(session)
 
-    def _project(self, session: Session, signed: SignedRecord, rid: str, block_time: int) -> None:
-        """Writes the record's own row (the per-kind table) and updates totals."""
+    def _project(
+        self, session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any]
+    ) -> None:
+        """Writes the record's own row (the per-kind table, with its chain location `loc`)
+        and moves the commitment's running amounts and the maintained totals."""
         r: Any = signed.record
         kind = signed.kind
+        block_time = int(loc["block_time"])
         if kind == Kind.PROJECT_ANCHOR:
-            session.add(_row(models.ProjectAnchorRow, r, record_id=rid, author=signed.signer))
+            session.add(
+                _row(models.ProjectAnchorRow, r, record_id=rid, author=signed.signer, **loc)
+            )
         elif kind == Kind.COMMITMENT:
             need = session.scalars(
                 select(models.ProjectAnchorRow)
@@ -264,20 +275,20 @@ class LogApplier:
                 .order_by(models.ProjectAnchorRow.version.desc())
                 .limit(1)
             ).first()
-            session.add(
-                _row(
-                    models.CommitmentRow,
-                    r,
-                    record_id=rid,
-                    org=signed.signer,
-                    county=need.county if need else 0,
-                    category=need.category if need else 0,
-                    unit=from_text32(r.unit),
-                    delivered=0,
-                    confirmed=0,
-                    block_time=block_time,
-                )
+            commitment = _row(
+                models.CommitmentRow,
+                r,
+                record_id=rid,
+                org=signed.signer,
+                county=need.county if need else 0,
+                category=need.category if need else 0,
+                unit=from_text32(r.unit),
+                delivered=0,
+                confirmed=0,
+                **loc,
             )
+            session.add(commitment)
+            self._moves.commitment(commitment)
         elif kind == Kind.DELIVERY:
             self._delivery_share(
                 session,
@@ -291,6 +302,7 @@ class LogApplier:
                 hex0x(r.beneficiary_root),
                 batch=False,
                 line_count=1,
+                loc=loc,
             )
         elif kind == Kind.DELIVERY_BATCH:
             for cid, qty in zip(r.commitment_ids, r.quantities, strict=True):
@@ -306,6 +318,7 @@ class LogApplier:
                     hex0x(r.batch_root),
                     batch=True,
                     line_count=r.line_count,
+                    loc=loc,
                 )
         elif kind == Kind.RECEIPT:
             shares = session.scalars(
@@ -319,6 +332,7 @@ class LogApplier:
             commitment = session.get(models.CommitmentRow, share.commitment_id) if share else None
             if commitment is not None:
                 commitment.confirmed += r.confirmed_quantity
+                self._moves.confirmed(commitment, r.confirmed_quantity)
             session.add(
                 _row(
                     models.ReceiptRow,
@@ -329,6 +343,7 @@ class LogApplier:
                     category=commitment.category if commitment else 0,
                     org=commitment.org if commitment else "",
                     signer=signed.signer,
+                    **loc,
                 )
             )
         elif kind == Kind.FLAG:
@@ -339,6 +354,7 @@ class LogApplier:
                     record_id=rid,
                     target_id=hex0x(r.record_id),
                     auditor=signed.signer,
+                    **loc,
                 )
             )
 
@@ -356,10 +372,12 @@ class LogApplier:
         *,
         batch: bool,
         line_count: int,
+        loc: dict[str, Any],
     ) -> None:
         commitment = session.get(models.CommitmentRow, cid)
         if commitment is not None:
             commitment.delivered += qty
+            self._moves.delivered(commitment, qty)
         session.add(
             models.DeliveryRow(
                 record_id=rid,
@@ -375,6 +393,7 @@ class LogApplier:
                 batch=batch,
                 line_count=line_count,
                 receipted=False,
+                **loc,
             )
         )
 

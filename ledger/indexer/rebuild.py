@@ -31,6 +31,10 @@ READ_MODEL: dict[str, tuple[str, ...]] = {
     models.ReceiptRow.__tablename__: (),
     models.FlagRow.__tablename__: (),
     models.RoleEvent.__tablename__: ("id",),
+    # the totals the indexer maintains (migration 0010_read_model): a rebuild must sum the
+    # same, whatever reorgs the live one went through
+    models.CommitmentTotal.__tablename__: (),
+    models.GroupTotal.__tablename__: (),
 }
 
 

@@ -14,7 +14,7 @@ from ledger.core.errors import LedgerError
 from ledger.core.events import RECORD_APPENDED_TOPIC, decode_record_appended
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
-from ledger.store import alarms
+from ledger.store import aggregates, alarms
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,
@@ -139,9 +139,12 @@ def rewritten_history(
 
 
 def rollback(session: Session, cursor: IndexerCheckpoint, fork: int, fork_hash: str) -> MerkleTree:
-    """Deletes every row derived from blocks after `fork`, recomputes the totals they moved,
-    moves the indexer's cursor back to `fork`, and returns the log's tree as it is now."""
+    """Deletes every row derived from blocks after `fork`, recomputes the totals they moved
+    (each commitment's running amounts, and the maintained totals of every group they
+    touch), moves the indexer's cursor back to `fork`, and returns the log's tree as it is
+    now."""
     gone = select(LogEntry.record_id).where(LogEntry.block_number > fork)
+    group = (CommitmentRow.county, CommitmentRow.category, CommitmentRow.org)
     touched = set(
         session.scalars(select(DeliveryRow.commitment_id).where(DeliveryRow.record_id.in_(gone)))
     )
@@ -151,6 +154,12 @@ def rollback(session: Session, cursor: IndexerCheckpoint, fork: int, fork_hash: 
     receipted = set(
         session.scalars(select(ReceiptRow.delivery_id).where(ReceiptRow.record_id.in_(gone)))
     )
+    groups = {(int(a), int(b), c) for a, b, c in session.execute(
+        select(*group).where(CommitmentRow.record_id.in_(gone)))}  # fmt: skip
+    ids = sorted(touched)
+    for i in range(0, len(ids), 500):
+        stmt = select(*group).where(CommitmentRow.record_id.in_(ids[i : i + 500]))
+        groups |= {(int(a), int(b), c) for a, b, c in session.execute(stmt)}
     for model in (ProjectAnchorRow, CommitmentRow, DeliveryRow, ReceiptRow, FlagRow):
         session.execute(delete(model).where(model.record_id.in_(gone)))
     session.execute(delete(LogEntry).where(LogEntry.block_number > fork))
@@ -161,6 +170,7 @@ def rollback(session: Session, cursor: IndexerCheckpoint, fork: int, fork_hash: 
             row.receipted = False
     for cid in touched:
         recompute_commitment(session, cid)
+    aggregates.recompute(session, groups)
     cursor.last_block = fork
     cursor.last_block_hash = fork_hash
     size = session.scalar(select(func.count()).select_from(LogEntry)) or 0

@@ -135,13 +135,49 @@ class LogEntry(Base):
     )
 
 
+class ChainLocation:
+    """Where on chain a list row's record is: copied from its `LogEntry` when the row is
+    written (migration 0010_read_model), so a public list is one indexed range scan with no
+    join against the log. Nullable only because the columns were added to existing tables;
+    the indexer always fills them."""
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, nullable=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger, nullable=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, nullable=True)
+    block_hash: Mapped[str] = mapped_column(HEX32, nullable=True)
+    tx_hash: Mapped[str] = mapped_column(HEX32, nullable=True)
+    log_index: Mapped[int] = mapped_column(Integer, nullable=True)
+    block_time: Mapped[int] = mapped_column(BigInteger, nullable=True)
+
+
+#: The location columns every list row carries (with `block_time`, which each has).
+LOCATION_COLUMNS = (
+    "leaf_index",
+    "chain_id",
+    "block_number",
+    "block_hash",
+    "block_time",
+    "tx_hash",
+    "log_index",
+)
+
+
+def _keyset(table: str, *prefixes: tuple[str, ...]) -> tuple[Index, ...]:
+    """Indexes for newest-first keyset pages: by leaf index alone and after each filter
+    prefix (county; county and category; category; organization; ...)."""
+    out = [Index(f"ix_{table}_leaf", "leaf_index")]
+    for prefix in prefixes:
+        out.append(Index(f"ix_{table}_{'_'.join(prefix)}_leaf", *prefix, "leaf_index"))
+    return tuple(out)
+
+
 def _entry_fk() -> Mapped[str]:
     return mapped_column(
         HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"), primary_key=True
     )
 
 
-class ProjectAnchorRow(Base):
+class ProjectAnchorRow(ChainLocation, Base):
     __tablename__ = "project_anchors"
 
     record_id: Mapped[str] = _entry_fk()
@@ -157,8 +193,10 @@ class ProjectAnchorRow(Base):
     budget: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     end_date: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
+    __table_args__ = _keyset("project_anchors", ("county",))
 
-class CommitmentRow(Base):
+
+class CommitmentRow(ChainLocation, Base):
     __tablename__ = "commitments"
 
     record_id: Mapped[str] = _entry_fk()
@@ -176,8 +214,12 @@ class CommitmentRow(Base):
     confirmed: Mapped[int] = mapped_column(BigInteger, default=0)
     block_time: Mapped[int] = mapped_column(BigInteger, index=True)
 
+    __table_args__ = _keyset(
+        "commitments", ("county",), ("county", "category"), ("category",), ("org",), ("need_id",)
+    )
 
-class DeliveryRow(Base):
+
+class DeliveryRow(ChainLocation, Base):
     """A single delivery record, or (with `batch` true) a delivery batch's share of one
     commitment; a batch serving n commitments has n rows, one per commitment."""
 
@@ -200,10 +242,20 @@ class DeliveryRow(Base):
     line_count: Mapped[int] = mapped_column(Integer, default=1)
     receipted: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    __table_args__ = (UniqueConstraint("record_id", "commitment_id", name="uq_delivery_share"),)
+    __table_args__ = (
+        UniqueConstraint("record_id", "commitment_id", name="uq_delivery_share"),
+        *_keyset(
+            "deliveries",
+            ("county",),
+            ("county", "category"),
+            ("category",),
+            ("org",),
+            ("commitment_id",),
+        ),
+    )
 
 
-class ReceiptRow(Base):
+class ReceiptRow(ChainLocation, Base):
     __tablename__ = "receipts"
 
     record_id: Mapped[str] = _entry_fk()
@@ -216,8 +268,10 @@ class ReceiptRow(Base):
     confirmed_quantity: Mapped[int] = mapped_column(BigInteger)
     note_hash: Mapped[str] = mapped_column(HEX32)
 
+    __table_args__ = _keyset("receipts", ("county",), ("commitment_id",))
 
-class FlagRow(Base):
+
+class FlagRow(ChainLocation, Base):
     __tablename__ = "flags"
 
     record_id: Mapped[str] = _entry_fk()
@@ -225,6 +279,59 @@ class FlagRow(Base):
     auditor: Mapped[str] = mapped_column(ADDRESS)
     reason_code: Mapped[int] = mapped_column(Integer)
     note_hash: Mapped[str] = mapped_column(HEX32)
+
+    __table_args__ = _keyset("flags")
+
+
+class CommitmentTotal(Base):
+    """The totals, maintained by the indexer in the same transaction as the leaves (migration
+    0010_read_model): per county, category, organization, resource kind and unit, how many
+    commitments, and what they committed, delivered and confirmed. Any public grouping (by
+    county, category or organization, narrowed by the others) is a sum over these rows, not
+    over every commitment.
+
+    Each amount may pass 2^63 (SQLite's integer), so it is kept in two exact halves,
+    value = hi * 2^32 + lo with 0 <= lo < 2^32 (`ledger.store.aggregates`)."""
+
+    __tablename__ = "commitment_totals"
+
+    county: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    category: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    org: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
+    resource_kind: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    unit: Mapped[str] = mapped_column(String(64), primary_key=True)
+    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (
+        Index("ix_commitment_totals_category", "category"),
+        Index("ix_commitment_totals_org", "org"),
+    )
+
+
+class GroupTotal(Base):
+    """The same totals summed per one grouping (`dimension`: county, category, org, or all
+    with `member` ""), maintained with `CommitmentTotal`, so an unfiltered public totals
+    page reads a few dozen rows however many organizations serve however many counties."""
+
+    __tablename__ = "group_totals"
+
+    dimension: Mapped[str] = mapped_column(String(8), primary_key=True)
+    member: Mapped[str] = mapped_column(String(42), primary_key=True)
+    resource_kind: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    unit: Mapped[str] = mapped_column(String(64), primary_key=True)
+    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class RoleEvent(Base):

@@ -59,7 +59,21 @@ def decode_cursor(cursor: str | None) -> int | None:
         ) from None
 
 
-def location(entry: models.LogEntry) -> dict[str, Any]:
+def location(entry: Any, signer: str | None = None) -> dict[str, Any]:
+    """The chain location of a log entry, or of a list row (which carries it, with its
+    record's signer under its own name: `signer`)."""
+    if not isinstance(entry, models.LogEntry):
+        return {
+            "record_id": entry.record_id,
+            "leaf_index": entry.leaf_index,
+            "signer": signer,
+            "chain_id": entry.chain_id,
+            "block_number": entry.block_number,
+            "block_hash": entry.block_hash,
+            "block_time": entry.block_time,
+            "tx_hash": entry.tx_hash,
+            "log_index": entry.log_index,
+        }
     return {
         "record_id": entry.record_id,
         "leaf_index": entry.leaf_index,
@@ -79,9 +93,11 @@ def category_label(code: int) -> dict[str, Any]:
     return {"code": code, "zh": "未知", "en": "unknown"}
 
 
-def apply_filters(stmt: Select[Any], model: Any, f: Filters) -> Select[Any]:
+def apply_filters(
+    stmt: Select[Any], model: Any, f: Filters, *, on_row: bool = False
+) -> Select[Any]:
     """`stmt` narrowed by `f` on the columns `model` has; time filters need `LogEntry`
-    joined."""
+    joined, or `on_row` to read the block time the row carries (migration 0010)."""
     if f.county is not None and hasattr(model, "county"):
         stmt = stmt.where(model.county == f.county)
     if f.category is not None and hasattr(model, "category"):
@@ -107,17 +123,33 @@ def apply_filters(stmt: Select[Any], model: Any, f: Filters) -> Select[Any]:
             stmt = stmt.where(model.commitment_id == f.commitment.lower())
         elif model is models.CommitmentRow:
             stmt = stmt.where(models.CommitmentRow.record_id == f.commitment.lower())
+    block_time = model.block_time if on_row else models.LogEntry.block_time
     if f.since is not None:
-        stmt = stmt.where(models.LogEntry.block_time >= f.since)
+        stmt = stmt.where(block_time >= f.since)
     if f.until is not None:
-        stmt = stmt.where(models.LogEntry.block_time < f.until)
+        stmt = stmt.where(block_time < f.until)
     return stmt
+
+
+#: Per list, the row's column that holds its record's signer.
+SIGNER_COLUMN = {
+    "commitments": "org",
+    "deliveries": "org",
+    "receipts": "signer",
+    "flags": "auditor",
+    "projects": "author",
+}
+#: Location columns a row carries that are not its own fields in a list's items (a
+#: commitment's block time always was one).
+_LOCATION_ONLY = frozenset(models.LOCATION_COLUMNS) - {"block_time"}
 
 
 def _row_dict(row: Any, codes: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col in row.__table__.columns:
-        if col.name in ("id",):
+        if col.name == "id" or col.name in _LOCATION_ONLY:
+            continue
+        if col.name == "block_time" and not isinstance(row, models.CommitmentRow):
             continue
         out[col.name] = getattr(row, col.name)
     if "category" in out:
@@ -139,31 +171,36 @@ LISTS: dict[str, Any] = {
 def list_records(
     session: Session, what: str, f: Filters, *, cursor: str | None = None, limit: int = 50
 ) -> Page:
-    """One page of a public list, newest first, with the chain location of each row."""
+    """One page of a public list, newest first, with the chain location of each row.
+
+    Keyset pagination on the leaf index the row carries: each page is one range scan of an
+    index that starts with the filter's columns and ends with the leaf index, read
+    backwards from the cursor, so a page costs the same at the millionth leaf as at the
+    first; no join with the log."""
     model = LISTS[what]
     limit = max(1, min(limit, MAX_PAGE))
     before = decode_cursor(cursor)
-    stmt = select(model, models.LogEntry).join(
-        models.LogEntry, models.LogEntry.record_id == model.record_id
-    )
-    stmt = apply_filters(stmt, model, f)
+    stmt = apply_filters(select(model), model, f, on_row=True)
     if before is not None:
-        stmt = stmt.where(models.LogEntry.leaf_index < before)
-    order: list[Any] = [models.LogEntry.leaf_index.desc()]
+        stmt = stmt.where(model.leaf_index < before)
+    order: list[Any] = [model.leaf_index.desc()]
     if model is models.DeliveryRow:
         order.append(models.DeliveryRow.commitment_id)
     stmt = stmt.order_by(*order).limit(limit + 1)
-    rows = session.execute(stmt).all()
+    rows = list(session.scalars(stmt))
     codes = org_codes(session)
-    items = [{**_row_dict(r, codes), "chain": location(e)} for r, e in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1][1].leaf_index) if len(rows) > limit else None
+    signer = SIGNER_COLUMN[what]
+    items = [
+        {**_row_dict(r, codes), "chain": location(r, getattr(r, signer))} for r in rows[:limit]
+    ]
+    next_cursor = encode_cursor(rows[limit - 1].leaf_index) if len(rows) > limit else None
     if (
         model is models.DeliveryRow
         and next_cursor
-        and rows[limit][1].leaf_index == rows[limit - 1][1].leaf_index
+        and rows[limit].leaf_index == rows[limit - 1].leaf_index
     ):
         # a multi-commitment batch straddles the page edge: end the page before it
-        edge = rows[limit - 1][1].leaf_index
+        edge = rows[limit - 1].leaf_index
         items = [i for i in items if i["chain"]["leaf_index"] != edge]
         next_cursor = encode_cursor(edge + 1)
     return Page(items, next_cursor)
@@ -196,6 +233,25 @@ def records_in_tx(session: Session, tx_hash: str) -> list[models.LogEntry]:
         .order_by(models.LogEntry.leaf_index)
     )
     return list(session.scalars(stmt))
+
+
+def read_model_version(session: Session) -> str:
+    """A tag that changes whenever the indexer changes what a public answer may hold: the
+    indexed log's size and root (a reorg that replaces leaves changes the root) and the
+    role grants indexed (which name the organizations). Two cheap reads: the indexer's
+    cursor row and the role events' count and newest id."""
+    cursor = session.get(models.IndexerCheckpoint, "main")
+    roles, newest = session.execute(
+        select(func.count(models.RoleEvent.id), func.max(models.RoleEvent.id))
+    ).one()
+    newest_tx = (
+        session.scalar(select(models.RoleEvent.tx_hash).where(models.RoleEvent.id == newest))
+        if newest is not None
+        else None
+    )
+    if cursor is None:
+        return f"0-{roles}-{newest or 0}-{(newest_tx or '0x')[2:14]}"
+    return f"{cursor.log_size}-{cursor.log_root[2:18]}-{roles}-{newest}-{(newest_tx or '0x')[2:14]}"
 
 
 def overview(session: Session) -> dict[str, Any]:
