@@ -95,7 +95,10 @@ export async function importFile(text, password, progress) {
     wallet = await Wallet.fromEncryptedJson(text, password, progress);
   } catch (exc) {
     if (/password/i.test(String(exc && exc.message))) throw WRONG();
-    throw new KeyError("密钥文件无法打开", "the keystore file cannot be opened", "bad_keystore");
+    // the reason (an unsupported cipher or KDF, a damaged field) helps the holder, and
+    // never contains the password or the key
+    const why = String((exc && (exc.shortMessage || exc.message)) || exc).slice(0, 120);
+    throw new KeyError("密钥文件无法打开", `the keystore file cannot be opened (${why})`, "bad_keystore");
   }
   await save(wallet.address, text);
   unlocked = wallet;
