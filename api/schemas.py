@@ -11,6 +11,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    StrictBool,
     ConfigDict,
     Field,
     StringConstraints,
@@ -110,6 +111,8 @@ def _field_type(typ: str, name: str) -> Any:
         return Hex32
     if typ == "address":
         return Address
+    if typ == "bool":
+        return StrictBool
     if typ.startswith("uint"):
         return _uint(int(typ[4:]), name)
     if typ == "string":

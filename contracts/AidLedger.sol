@@ -36,6 +36,22 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
     uint8 internal constant KIND_RECEIPT = 4;
     uint8 internal constant KIND_FLAG = 5;
     uint8 internal constant KIND_DELIVERY_BATCH = 6;
+    uint8 internal constant KIND_PAIRING = 7;
+    uint8 internal constant KIND_PAIRING_ACCEPTANCE = 8;
+    uint8 internal constant KIND_FUND = 9;
+    uint8 internal constant KIND_FUND_CONTRIBUTION = 10;
+    uint8 internal constant KIND_COMMITMENT_SOURCE = 11;
+    uint8 internal constant KIND_FOLLOW_UP_ROUND = 12;
+    uint8 internal constant KIND_FOLLOW_UP = 13;
+    uint8 internal constant KIND_GRIEVANCE = 14;
+    uint8 internal constant KIND_GRIEVANCE_ANSWER = 15;
+    /// @dev Follow-up outcomes: 1 in full, 2 in part, 3 not received, 4 household not found.
+    uint8 internal constant FOLLOW_UP_PART = 2;
+    uint8 internal constant FOLLOW_UP_OUTCOMES = 4;
+    /// @dev Grievance answers: 1 upheld, 2 partly upheld, 3 not upheld.
+    uint8 internal constant GRIEVANCE_OUTCOMES = 3;
+    uint8 internal constant SPONSOR_KINDS = 2;
+    uint16 internal constant MAX_RATE_BPS = 10000;
     uint8 internal constant PROJECT_NEED = 1;
     uint8 internal constant PROJECT_SUPPLY = 2;
     uint8 internal constant CATEGORY_COUNT = 10;
@@ -66,6 +82,32 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
         "DeliveryBatch(bytes32 id,bytes32[] commitmentIds,uint128[] quantities,uint32 lineCount,bytes32 batchRoot,bytes32 evidenceHash)"
     );
 
+    bytes32 internal constant PAIRING_TYPEHASH = keccak256(
+        "Pairing(bytes32 id,uint32 county,uint32 startDate,uint32 endDate,uint16 categories,uint128 fundsTarget,uint32 projectsTarget,uint32 hoursTarget,bool designated,bytes32 termsHash)"
+    );
+    bytes32 internal constant PAIRING_ACCEPTANCE_TYPEHASH =
+        keccak256("PairingAcceptance(bytes32 id,bytes32 pairingId,uint32 county)");
+    bytes32 internal constant FUND_TYPEHASH = keccak256(
+        "Fund(bytes32 id,string name,uint8 sponsorKind,bytes32 sponsorHash,bool sponsorPublic,uint128 pledged,bytes32 purposeHash)"
+    );
+    bytes32 internal constant FUND_CONTRIBUTION_TYPEHASH = keccak256(
+        "FundContribution(bytes32 id,bytes32 fundId,uint128 amount,uint32 receivedDate,bytes32 evidenceHash)"
+    );
+    bytes32 internal constant COMMITMENT_SOURCE_TYPEHASH = keccak256(
+        "CommitmentSource(bytes32 id,bytes32 commitmentId,bytes32 pairingId,bytes32 fundId,uint128 fundAmount)"
+    );
+    bytes32 internal constant FOLLOW_UP_ROUND_TYPEHASH = keccak256(
+        "FollowUpRound(bytes32 id,bytes32 batchId,uint32 county,uint64 seedBlock,uint16 rateBps)"
+    );
+    bytes32 internal constant FOLLOW_UP_TYPEHASH = keccak256(
+        "FollowUp(bytes32 id,bytes32 roundId,uint32 lineIndex,bytes32 lineHash,uint8 outcome,uint128 quantity,bytes32 noteHash)"
+    );
+    bytes32 internal constant GRIEVANCE_TYPEHASH = keccak256(
+        "Grievance(bytes32 id,bytes32 projectId,bytes32 recordId,bytes32 grievanceHash,uint64 filedAt)"
+    );
+    bytes32 internal constant GRIEVANCE_ANSWER_TYPEHASH =
+        keccak256("GrievanceAnswer(bytes32 id,bytes32 grievanceId,uint8 outcome,bytes32 answerHash)");
+
     struct ProjectState {
         address owner;
         uint32 version;
@@ -76,6 +118,7 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
     struct CommitmentState {
         address org;
         uint32 county;
+        uint8 resourceKind;
         uint128 quantity;
         uint128 delivered;
         uint128 confirmed;
@@ -86,6 +129,30 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
         bytes32 commitmentId;
         uint128 quantity;
         bool receipted;
+        // For a batch, its line count (0 for a single delivery).
+        uint32 lineCount;
+    }
+
+    struct PairingState {
+        address org;
+        uint32 county;
+        bool accepted;
+    }
+
+    struct FundState {
+        address org;
+        uint128 pledged;
+        uint128 committed;
+    }
+
+    struct RoundState {
+        uint32 county;
+        uint32 lineCount;
+    }
+
+    struct GrievanceState {
+        uint32 county;
+        bool answered;
     }
 
     MerkleLog.Log private _log;
@@ -95,6 +162,14 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
     mapping(bytes32 deliveryId => DeliveryState) private _deliveries;
     mapping(address account => uint32 county) private _countyOf;
     mapping(address account => bytes32 orgCode) private _orgCodeOf;
+    mapping(bytes32 pairingId => PairingState) private _pairings;
+    mapping(bytes32 fundId => FundState) private _funds;
+    mapping(bytes32 roundId => RoundState) private _rounds;
+    // Used once: a commitment id (its source), keccak256(batchId, county) (a follow-up round),
+    // keccak256(roundId, lineIndex) (a follow-up result).
+    mapping(bytes32 key => bool) private _taken;
+    mapping(bytes32 grievanceId => GrievanceState) private _grievances;
+    uint16 private _followUpRate;
 
     /// @param admin the civil-affairs office, which registers and deregisters every key
     /// @param adminDelay seconds a transfer of the admin role waits between its two steps
@@ -143,6 +218,13 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
         _requireNoOtherRole(account, AUDITOR_ROLE);
         _grantRole(AUDITOR_ROLE, account);
         emit AuditorRegistered(account, name);
+    }
+
+    /// @inheritdoc IAidLedger
+    function setFollowUpRate(uint16 rateBps) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (rateBps > MAX_RATE_BPS) revert InvalidRate(rateBps);
+        _followUpRate = rateBps;
+        emit FollowUpRateSet(rateBps);
     }
 
     /// @inheritdoc IAidLedger
@@ -209,75 +291,49 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
     }
 
     /// @inheritdoc IAidLedger
-    function submitCommitment(Commitment calldata commitment, bytes calldata signature) external {
-        address signer = _recoverSigner(keccak256(abi.encode(COMMITMENT_TYPEHASH, commitment)), commitment.id, signature);
-        _requireRole(ORG_ROLE, signer);
-        ProjectState storage need = _projects[commitment.needId];
-        if (need.version == 0 || need.projectKind != PROJECT_NEED) revert UnknownNeed(commitment.needId);
-        if (commitment.quantity == 0 || commitment.quantity > MAX_QUANTITY) {
-            revert InvalidQuantity(commitment.id, commitment.quantity);
-        }
-        if (commitment.resourceKind == 0 || commitment.resourceKind > RESOURCE_KIND_COUNT) {
-            revert InvalidResourceKind(commitment.id, commitment.resourceKind);
-        }
-        CommitmentState storage state = _commitments[commitment.id];
-        state.org = signer;
-        state.county = need.county;
-        state.quantity = commitment.quantity;
-        _append(commitment.id, KIND_COMMITMENT, signer, abi.encode(commitment), signature);
-        emit CommitmentRecorded(commitment.id, commitment.needId, signer, commitment.quantity);
-    }
-
-    /// @inheritdoc IAidLedger
-    function submitDelivery(Delivery calldata delivery, bytes calldata signature) external {
-        address signer = _recoverSigner(keccak256(abi.encode(DELIVERY_TYPEHASH, delivery)), delivery.id, signature);
-        _requireRole(ORG_ROLE, signer);
-        if (delivery.quantity == 0) revert InvalidQuantity(delivery.id, 0);
-        _deliver(delivery.commitmentId, delivery.quantity, signer);
-        _deliveries[delivery.id] = DeliveryState(delivery.commitmentId, delivery.quantity, false);
-        _append(delivery.id, KIND_DELIVERY, signer, abi.encode(delivery), signature);
-        emit DeliveryRecorded(delivery.id, delivery.commitmentId, signer, delivery.quantity);
-    }
-
-    /// @inheritdoc IAidLedger
-    function submitReceipt(Receipt calldata receipt, bytes calldata signature) external {
-        address signer = _recoverSigner(keccak256(abi.encode(RECEIPT_TYPEHASH, receipt)), receipt.id, signature);
-        _requireRole(COUNTY_ROLE, signer);
-        DeliveryState storage delivery = _deliveries[receipt.deliveryId];
-        if (delivery.quantity == 0) revert UnknownDelivery(receipt.deliveryId);
-        if (delivery.commitmentId == bytes32(0)) revert BatchReceiptNeedsSingleCommitment(receipt.deliveryId);
-        if (delivery.receipted) revert AlreadyReceipted(receipt.deliveryId);
-        if (receipt.confirmedQuantity > delivery.quantity) {
-            revert OverConfirmation(receipt.deliveryId, delivery.quantity, receipt.confirmedQuantity);
-        }
-        CommitmentState storage commitment = _commitments[delivery.commitmentId];
-        // Unreachable while roles stay exclusive; it also holds for a key that was once an ORG.
-        if (commitment.org == signer) revert SelfReceipt(receipt.deliveryId, signer);
-        if (_countyOf[signer] != commitment.county) revert WrongCounty(signer, commitment.county, _countyOf[signer]);
-        delivery.receipted = true;
-        commitment.confirmed += receipt.confirmedQuantity;
-        _append(receipt.id, KIND_RECEIPT, signer, abi.encode(receipt), signature);
-        emit ReceiptRecorded(receipt.id, receipt.deliveryId, signer, receipt.confirmedQuantity);
-    }
-
-    /// @inheritdoc IAidLedger
-    function submitFlag(Flag calldata flag, bytes calldata signature) external {
-        address signer = _recoverSigner(keccak256(abi.encode(FLAG_TYPEHASH, flag)), flag.id, signature);
-        _requireRole(AUDITOR_ROLE, signer);
-        if (_recordKinds[flag.recordId] == 0) revert UnknownRecord(flag.recordId);
-        _append(flag.id, KIND_FLAG, signer, abi.encode(flag), signature);
-        emit FlagRaised(flag.id, flag.recordId, signer, flag.reasonCode);
-    }
-
-    /// @inheritdoc IAidLedger
     function submitDeliveryBatch(DeliveryBatch calldata batch, bytes calldata signature) external {
         address signer = _recoverSigner(_hashDeliveryBatch(batch), batch.id, signature);
         _requireRole(ORG_ROLE, signer);
         uint128 total = _deliverBatch(batch, signer);
         bytes32 single = batch.commitmentIds.length == 1 ? batch.commitmentIds[0] : bytes32(0);
-        _deliveries[batch.id] = DeliveryState(single, total, false);
+        _deliveries[batch.id] = DeliveryState(single, total, false, batch.lineCount);
         _append(batch.id, KIND_DELIVERY_BATCH, signer, abi.encode(batch), signature);
         emit DeliveryBatchRecorded(batch.id, signer, batch.lineCount, batch.batchRoot);
+    }
+
+    // ------------------------------------------------------------------ programs (docs/programs.md)
+
+    /// @inheritdoc IAidLedger
+    function submitFund(Fund calldata fund, bytes calldata signature) external {
+        address signer = _recoverSigner(_hashFund(fund), fund.id, signature);
+        _requireRole(ORG_ROLE, signer);
+        if (!_isTitle(bytes(fund.name))) revert InvalidFundName(fund.id);
+        if (fund.sponsorKind == 0 || fund.sponsorKind > SPONSOR_KINDS) {
+            revert InvalidSponsorKind(fund.id, fund.sponsorKind);
+        }
+        _requireQuantity(fund.id, fund.pledged);
+        _funds[fund.id] = FundState(signer, fund.pledged, 0);
+        _append(fund.id, KIND_FUND, signer, abi.encode(fund), signature);
+    }
+
+    /// @inheritdoc IAidLedger
+    function submitRecord(uint8 kind, bytes calldata fields, bytes calldata signature) external {
+        bytes32 typehash = _checkFields(kind, fields);
+        bytes32 id = _b32(fields, 0);
+        address signer = _recoverSigner(keccak256(abi.encodePacked(typehash, fields)), id, signature);
+        if (kind == KIND_COMMITMENT) _commitment(fields, signer);
+        else if (kind == KIND_DELIVERY) _delivery(fields, signer);
+        else if (kind == KIND_RECEIPT) _receipt(fields, signer);
+        else if (kind == KIND_FLAG) _flag(fields, signer);
+        else if (kind == KIND_PAIRING) _pairing(fields, signer);
+        else if (kind == KIND_PAIRING_ACCEPTANCE) _pairingAcceptance(fields, signer);
+        else if (kind == KIND_FUND_CONTRIBUTION) _fundContribution(fields, signer);
+        else if (kind == KIND_COMMITMENT_SOURCE) _commitmentSource(fields, signer);
+        else if (kind == KIND_FOLLOW_UP_ROUND) _followUpRound(fields, signer);
+        else if (kind == KIND_FOLLOW_UP) _followUp(fields, signer);
+        else if (kind == KIND_GRIEVANCE) _grievance(fields, signer);
+        else _grievanceAnswer(fields, signer);
+        _append(id, kind, signer, fields, signature);
     }
 
     // ------------------------------------------------------------------ views
@@ -322,6 +378,17 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
         return _domainSeparatorV4();
     }
 
+    /// @inheritdoc IAidLedger
+    function followUpRate() external view returns (uint16) {
+        return _followUpRate;
+    }
+
+    /// @inheritdoc IAidLedger
+    function fundTotals(bytes32 fundId) external view returns (uint128 pledged, uint128 committed) {
+        FundState storage fund = _funds[fundId];
+        return (fund.pledged, fund.committed);
+    }
+
     // ------------------------------------------------------------------ internals
 
     /// @dev Recovers the EIP-712 signer; OpenZeppelin's ECDSA rejects high-s (malleable)
@@ -340,6 +407,262 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
 
     function _requireRole(bytes32 role, address signer) internal view {
         if (!hasRole(role, signer)) revert MissingRole(signer, role);
+    }
+
+    /// @dev The signer is the county office of `county`.
+    function _requireCounty(address signer, uint32 county) internal view {
+        if (_countyOf[signer] != county) revert WrongCounty(signer, county, _countyOf[signer]);
+    }
+
+    function _requireCountyCode(uint32 county) internal pure {
+        if (county < 100000 || county > 999999) revert InvalidCountyCode(county);
+    }
+
+    function _requireQuantity(bytes32 id, uint128 quantity) internal pure {
+        if (quantity == 0 || quantity > MAX_QUANTITY) revert InvalidQuantity(id, quantity);
+    }
+
+    function _ownedFund(bytes32 fundId, address signer) internal view returns (FundState storage fund) {
+        fund = _funds[fundId];
+        if (fund.org == address(0)) revert UnknownFund(fundId);
+        if (fund.org != signer) revert NotFundOwner(fundId, fund.org, signer);
+    }
+
+    /// @dev Checks that `fields` is `abi.encode` of the kind's struct with every word canonical
+    /// (a uintN or bool word holds no higher bits), so that its record bytes parse back to
+    /// the same struct; returns the kind's EIP-712 typehash. These structs have static
+    /// members only, so their EIP-712 `encodeData` is exactly `fields`.
+    function _checkFields(uint8 kind, bytes calldata fields) internal pure returns (bytes32 typehash) {
+        // The member count in the top byte; below it one byte per member, from the lowest:
+        // its bit width, or 0 for bytes32.
+        uint256 layout;
+        if (kind == KIND_COMMITMENT) (typehash, layout) = (COMMITMENT_TYPEHASH, 0x800000000000000000000000000000000000000000000000040008008000000);
+        else if (kind == KIND_DELIVERY) (typehash, layout) = (DELIVERY_TYPEHASH, 0x700000000000000000000000000000000000000000000000000200040800000);
+        else if (kind == KIND_RECEIPT) (typehash, layout) = (RECEIPT_TYPEHASH, 0x400000000000000000000000000000000000000000000000000000000800000);
+        else if (kind == KIND_FLAG) (typehash, layout) = (FLAG_TYPEHASH, 0x400000000000000000000000000000000000000000000000000000000100000);
+        else if (kind == KIND_PAIRING) (typehash, layout) = (PAIRING_TYPEHASH, 0xa00000000000000000000000000000000000000000000012020801020202000);
+        else if (kind == KIND_PAIRING_ACCEPTANCE) (typehash, layout) = (PAIRING_ACCEPTANCE_TYPEHASH, 0x300000000000000000000000000000000000000000000000000000000200000);
+        else if (kind == KIND_FUND_CONTRIBUTION) (typehash, layout) = (FUND_CONTRIBUTION_TYPEHASH, 0x500000000000000000000000000000000000000000000000000000020800000);
+        else if (kind == KIND_COMMITMENT_SOURCE) (typehash, layout) = (COMMITMENT_SOURCE_TYPEHASH, 0x500000000000000000000000000000000000000000000000000008000000000);
+        else if (kind == KIND_FOLLOW_UP_ROUND) (typehash, layout) = (FOLLOW_UP_ROUND_TYPEHASH, 0x500000000000000000000000000000000000000000000000000001040200000);
+        else if (kind == KIND_FOLLOW_UP) (typehash, layout) = (FOLLOW_UP_TYPEHASH, 0x700000000000000000000000000000000000000000000000000800800200000);
+        else if (kind == KIND_GRIEVANCE) (typehash, layout) = (GRIEVANCE_TYPEHASH, 0x500000000000000000000000000000000000000000000000000004000000000);
+        else if (kind == KIND_GRIEVANCE_ANSWER) (typehash, layout) = (GRIEVANCE_ANSWER_TYPEHASH, 0x400000000000000000000000000000000000000000000000000000000080000);
+        else revert UnknownKind(kind);
+        uint256 members = layout >> 248;
+        if (fields.length != members * 32) revert MalformedFields(kind, fields.length);
+        for (uint256 i = 0; i < members; ++i) {
+            uint256 bits = (layout >> (8 * i)) & 0xff;
+            if (bits != 0 && _word(fields, i) >> bits != 0) revert MalformedFields(kind, i);
+        }
+    }
+
+    function _word(bytes calldata fields, uint256 i) internal pure returns (uint256) {
+        return uint256(bytes32(fields[i * 32:i * 32 + 32]));
+    }
+
+    function _b32(bytes calldata fields, uint256 i) internal pure returns (bytes32) {
+        return bytes32(fields[i * 32:i * 32 + 32]);
+    }
+
+    /// @dev Commitment: id, needId, matchId, resourceKind, quantity, unit, dueDate, termsHash.
+    function _commitment(bytes calldata f, address signer) internal {
+        _requireRole(ORG_ROLE, signer);
+        bytes32 id = _b32(f, 0);
+        bytes32 needId = _b32(f, 1);
+        ProjectState storage need = _projects[needId];
+        if (need.version == 0 || need.projectKind != PROJECT_NEED) revert UnknownNeed(needId);
+        uint128 quantity = uint128(_word(f, 4));
+        _requireQuantity(id, quantity);
+        uint8 resourceKind = uint8(_word(f, 3));
+        if (resourceKind == 0 || resourceKind > RESOURCE_KIND_COUNT) revert InvalidResourceKind(id, resourceKind);
+        CommitmentState storage state = _commitments[id];
+        state.org = signer;
+        state.county = need.county;
+        state.resourceKind = resourceKind;
+        state.quantity = quantity;
+        emit CommitmentRecorded(id, needId, signer, quantity);
+    }
+
+    /// @dev Delivery: id, commitmentId, quantity, deliveredAt, evidenceHash, beneficiaryCount,
+    /// beneficiaryRoot.
+    function _delivery(bytes calldata f, address signer) internal {
+        _requireRole(ORG_ROLE, signer);
+        bytes32 id = _b32(f, 0);
+        bytes32 commitmentId = _b32(f, 1);
+        uint128 quantity = uint128(_word(f, 2));
+        if (quantity == 0) revert InvalidQuantity(id, 0);
+        _deliver(commitmentId, quantity, signer);
+        _deliveries[id] = DeliveryState(commitmentId, quantity, false, 0);
+        emit DeliveryRecorded(id, commitmentId, signer, quantity);
+    }
+
+    /// @dev Receipt: id, deliveryId, confirmedQuantity, noteHash.
+    function _receipt(bytes calldata f, address signer) internal {
+        _requireRole(COUNTY_ROLE, signer);
+        bytes32 deliveryId = _b32(f, 1);
+        uint128 confirmed = uint128(_word(f, 2));
+        DeliveryState storage delivery = _deliveries[deliveryId];
+        if (delivery.quantity == 0) revert UnknownDelivery(deliveryId);
+        if (delivery.commitmentId == bytes32(0)) revert BatchReceiptNeedsSingleCommitment(deliveryId);
+        if (delivery.receipted) revert AlreadyReceipted(deliveryId);
+        if (confirmed > delivery.quantity) revert OverConfirmation(deliveryId, delivery.quantity, confirmed);
+        CommitmentState storage commitment = _commitments[delivery.commitmentId];
+        // Unreachable while roles stay exclusive; it also holds for a key that was once an ORG.
+        if (commitment.org == signer) revert SelfReceipt(deliveryId, signer);
+        _requireCounty(signer, commitment.county);
+        delivery.receipted = true;
+        commitment.confirmed += confirmed;
+        emit ReceiptRecorded(_b32(f, 0), deliveryId, signer, confirmed);
+    }
+
+    /// @dev Flag: id, recordId, reasonCode, noteHash.
+    function _flag(bytes calldata f, address signer) internal {
+        _requireRole(AUDITOR_ROLE, signer);
+        bytes32 recordId = _b32(f, 1);
+        if (_recordKinds[recordId] == 0) revert UnknownRecord(recordId);
+        emit FlagRaised(_b32(f, 0), recordId, signer, uint16(_word(f, 2)));
+    }
+
+    /// @dev Pairing: id, county, startDate, endDate, categories, fundsTarget, projectsTarget,
+    /// hoursTarget, designated, termsHash.
+    function _pairing(bytes calldata f, address signer) internal {
+        _requireRole(ORG_ROLE, signer);
+        bytes32 id = _b32(f, 0);
+        uint32 county = uint32(_word(f, 1));
+        _requireCountyCode(county);
+        uint32 start = uint32(_word(f, 2));
+        uint32 end = uint32(_word(f, 3));
+        if (start == 0 || !_isDate(start) || !_isDate(end) || end < start) revert InvalidPeriod(id, start, end);
+        uint16 categories = uint16(_word(f, 4));
+        if (categories == 0 || categories >= uint16(1) << CATEGORY_COUNT) revert InvalidCategories(id, categories);
+        if (_word(f, 5) > MAX_QUANTITY) revert InvalidQuantity(id, _word(f, 5));
+        _pairings[id] = PairingState(signer, county, false);
+    }
+
+    /// @dev PairingAcceptance: id, pairingId, county.
+    function _pairingAcceptance(bytes calldata f, address signer) internal {
+        _requireRole(COUNTY_ROLE, signer);
+        bytes32 pairingId = _b32(f, 1);
+        PairingState storage pairing = _pairings[pairingId];
+        if (pairing.org == address(0)) revert UnknownPairing(pairingId);
+        _requireCounty(signer, pairing.county);
+        if (uint32(_word(f, 2)) != pairing.county) revert WrongCounty(signer, pairing.county, uint32(_word(f, 2)));
+        if (pairing.accepted) revert PairingAlreadyAccepted(pairingId);
+        pairing.accepted = true;
+    }
+
+    /// @dev FundContribution: id, fundId, amount, receivedDate, evidenceHash.
+    function _fundContribution(bytes calldata f, address signer) internal view {
+        _requireRole(ORG_ROLE, signer);
+        bytes32 id = _b32(f, 0);
+        _ownedFund(_b32(f, 1), signer);
+        _requireQuantity(id, uint128(_word(f, 2)));
+        uint32 date = uint32(_word(f, 3));
+        if (date == 0 || !_isDate(date)) revert InvalidPeriod(id, date, date);
+    }
+
+    /// @dev CommitmentSource: id, commitmentId, pairingId, fundId, fundAmount.
+    function _commitmentSource(bytes calldata f, address signer) internal {
+        _requireRole(ORG_ROLE, signer);
+        bytes32 commitmentId = _b32(f, 1);
+        CommitmentState storage commitment = _commitments[commitmentId];
+        if (commitment.quantity == 0) revert UnknownCommitment(commitmentId);
+        if (commitment.org != signer) revert NotCommitmentOwner(commitmentId, commitment.org, signer);
+        if (_taken[commitmentId]) revert CommitmentAlreadySourced(commitmentId);
+        bytes32 pairingId = _b32(f, 2);
+        bytes32 fundId = _b32(f, 3);
+        uint128 amount = uint128(_word(f, 4));
+        if ((pairingId == bytes32(0) && fundId == bytes32(0)) || (fundId == bytes32(0)) != (amount == 0)) {
+            revert EmptySource(_b32(f, 0));
+        }
+        if (pairingId != bytes32(0)) _citePairing(pairingId, signer, commitment.county);
+        if (fundId != bytes32(0)) _drawFund(_b32(f, 0), fundId, amount, commitment, signer);
+        _taken[commitmentId] = true;
+    }
+
+    /// @dev FollowUpRound: id, batchId, county, seedBlock, rateBps.
+    function _followUpRound(bytes calldata f, address signer) internal {
+        _requireRole(COUNTY_ROLE, signer);
+        bytes32 id = _b32(f, 0);
+        bytes32 batchId = _b32(f, 1);
+        uint32 county = uint32(_word(f, 2));
+        _requireCounty(signer, county);
+        if (_recordKinds[batchId] != KIND_DELIVERY_BATCH) revert UnknownBatch(batchId);
+        uint16 rate = uint16(_word(f, 4));
+        if (rate == 0 || rate != _followUpRate) revert WrongFollowUpRate(id, _followUpRate, rate);
+        uint64 seedBlock = uint64(_word(f, 3));
+        if (seedBlock <= block.number) revert SeedBlockNotFuture(id, seedBlock, block.number);
+        bytes32 key = keccak256(abi.encode(batchId, county));
+        if (_taken[key]) revert FollowUpRoundExists(batchId, county);
+        _taken[key] = true;
+        _rounds[id] = RoundState(county, _deliveries[batchId].lineCount);
+    }
+
+    /// @dev FollowUp: id, roundId, lineIndex, lineHash, outcome, quantity, noteHash.
+    function _followUp(bytes calldata f, address signer) internal {
+        _requireRole(COUNTY_ROLE, signer);
+        bytes32 roundId = _b32(f, 1);
+        RoundState storage round = _rounds[roundId];
+        if (round.county == 0) revert UnknownFollowUpRound(roundId);
+        _requireCounty(signer, round.county);
+        uint32 line = uint32(_word(f, 2));
+        if (line >= round.lineCount) revert LineOutOfRange(roundId, line, round.lineCount);
+        uint8 outcome = uint8(_word(f, 4));
+        // A partial receipt states what arrived; every other outcome states no quantity.
+        if (outcome == 0 || outcome > FOLLOW_UP_OUTCOMES || (outcome == FOLLOW_UP_PART) != (_word(f, 5) != 0)) {
+            revert InvalidOutcome(_b32(f, 0), outcome);
+        }
+        bytes32 key = keccak256(abi.encode(roundId, line));
+        if (_taken[key]) revert FollowUpRepeated(roundId, line);
+        _taken[key] = true;
+    }
+
+    /// @dev Grievance: id, projectId, recordId, grievanceHash, filedAt.
+    function _grievance(bytes calldata f, address signer) internal {
+        _requireRole(COUNTY_ROLE, signer);
+        bytes32 projectId = _b32(f, 1);
+        ProjectState storage project = _projects[projectId];
+        if (project.version == 0 || project.projectKind != PROJECT_NEED) revert UnknownNeed(projectId);
+        _requireCounty(signer, project.county);
+        bytes32 recordId = _b32(f, 2);
+        if (recordId != bytes32(0) && _recordKinds[recordId] == 0) revert UnknownRecord(recordId);
+        _grievances[_b32(f, 0)] = GrievanceState(project.county, false);
+    }
+
+    /// @dev GrievanceAnswer: id, grievanceId, outcome, answerHash.
+    function _grievanceAnswer(bytes calldata f, address signer) internal {
+        _requireRole(COUNTY_ROLE, signer);
+        bytes32 grievanceId = _b32(f, 1);
+        GrievanceState storage grievance = _grievances[grievanceId];
+        if (grievance.county == 0) revert UnknownGrievance(grievanceId);
+        _requireCounty(signer, grievance.county);
+        if (grievance.answered) revert GrievanceAlreadyAnswered(grievanceId);
+        uint8 outcome = uint8(_word(f, 2));
+        if (outcome == 0 || outcome > GRIEVANCE_OUTCOMES) revert InvalidOutcome(_b32(f, 0), outcome);
+        grievance.answered = true;
+    }
+
+    /// @dev A commitment may cite an accepted pairing of its own organization in its county.
+    function _citePairing(bytes32 pairingId, address signer, uint32 county) internal view {
+        PairingState storage pairing = _pairings[pairingId];
+        if (pairing.org == address(0)) revert UnknownPairing(pairingId);
+        if (pairing.org != signer) revert NotPairingParty(pairingId, signer);
+        if (!pairing.accepted) revert PairingNotAccepted(pairingId);
+        if (pairing.county != county) revert PairingCountyMismatch(pairingId, pairing.county, county);
+    }
+
+    /// @dev Draws `amount` fen of a fund for a commitment; a funds commitment draws at most
+    /// its quantity, and a fund never commits more than was pledged to it.
+    function _drawFund(bytes32 id, bytes32 fundId, uint128 amount, CommitmentState storage commitment, address signer)
+        internal
+    {
+        FundState storage fund = _ownedFund(fundId, signer);
+        if (commitment.resourceKind == 1 && amount > commitment.quantity) revert InvalidQuantity(id, amount);
+        uint256 wouldBe = uint256(fund.committed) + amount;
+        if (wouldBe > fund.pledged) revert FundOverCommitted(fundId, fund.pledged, wouldBe);
+        // Cannot truncate: wouldBe is at most fund.pledged, a uint128.
+        fund.committed = uint128(wouldBe);
     }
 
     /// @dev COUNTY, ORG and AUDITOR are exclusive: `account` may hold only `role` of them.
@@ -517,6 +840,21 @@ contract AidLedger is IAidLedger, AccessControlDefaultAdminRules, EIP712, Multic
         uint32 month = (date / 100) % 100;
         uint32 day = date % 100;
         return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+    }
+
+    function _hashFund(Fund calldata fund) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                FUND_TYPEHASH,
+                fund.id,
+                keccak256(bytes(fund.name)),
+                fund.sponsorKind,
+                fund.sponsorHash,
+                fund.sponsorPublic,
+                fund.pledged,
+                fund.purposeHash
+            )
+        );
     }
 
     function _hashDeliveryBatch(DeliveryBatch calldata batch) internal pure returns (bytes32) {

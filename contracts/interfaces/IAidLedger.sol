@@ -9,7 +9,9 @@ pragma solidity ^0.8.24;
 interface IAidLedger {
     // ------------------------------------------------------------------ record kinds
     /// @dev Kind numbers, as they appear in `RecordAppended` and in canonical record bytes.
-    /// 1 ProjectAnchor, 2 Commitment, 3 Delivery, 4 Receipt, 5 Flag, 6 DeliveryBatch.
+    /// 1 ProjectAnchor, 2 Commitment, 3 Delivery, 4 Receipt, 5 Flag, 6 DeliveryBatch,
+    /// 7 Pairing, 8 PairingAcceptance, 9 Fund, 10 FundContribution, 11 CommitmentSource,
+    /// 12 FollowUpRound, 13 FollowUp, 14 Grievance, 15 GrievanceAnswer (docs/programs.md).
 
     /// @notice A version of a need (projectKind 1) or supply (projectKind 2) project.
     /// Need projects are signed by their county, supply projects by their organization.
@@ -87,6 +89,114 @@ interface IAidLedger {
         uint32 lineCount;
         bytes32 batchRoot;
         bytes32 evidenceHash;
+    }
+
+    /// @notice An organization's proposal to pair with a county (结对帮扶) for a period, with
+    /// focus categories and targets; it binds both sides once the county accepts it.
+    /// @dev `categories` has bit (c-1) set for each focus category c in 1..10. Dates are
+    /// YYYYMMDD in Beijing time, `startDate <= endDate`. `fundsTarget` is in fen.
+    /// `designated` marks designated assistance (定点帮扶).
+    struct Pairing {
+        bytes32 id;
+        uint32 county;
+        uint32 startDate;
+        uint32 endDate;
+        uint16 categories;
+        uint128 fundsTarget;
+        uint32 projectsTarget;
+        uint32 hoursTarget;
+        bool designated;
+        bytes32 termsHash;
+    }
+
+    /// @notice The county office's acceptance of a pairing proposed for its county.
+    struct PairingAcceptance {
+        bytes32 id;
+        bytes32 pairingId;
+        uint32 county;
+    }
+
+    /// @notice A special fund (专项基金) an organization opens inside itself for a sponsor.
+    /// @dev The sponsor's name never goes on chain: `sponsorHash` is SHA-256 of a salt and the
+    /// name, kept off chain; `sponsorPublic` records the sponsor's consent to show the name.
+    /// `sponsorKind` is 1 (a company) or 2 (an individual). `pledged` is in fen.
+    struct Fund {
+        bytes32 id;
+        string name;
+        uint8 sponsorKind;
+        bytes32 sponsorHash;
+        bool sponsorPublic;
+        uint128 pledged;
+        bytes32 purposeHash;
+    }
+
+    /// @notice Money a fund received from its sponsor, recorded by the fund's organization.
+    struct FundContribution {
+        bytes32 id;
+        bytes32 fundId;
+        uint128 amount;
+        uint32 receivedDate;
+        bytes32 evidenceHash;
+    }
+
+    /// @notice What a commitment comes from: the pairing it serves and/or the fund it draws
+    /// `fundAmount` fen from. One per commitment, signed by the commitment's organization.
+    /// @dev A fund's commitments never exceed its pledges (`FundOverCommitted`).
+    struct CommitmentSource {
+        bytes32 id;
+        bytes32 commitmentId;
+        bytes32 pairingId;
+        bytes32 fundId;
+        uint128 fundAmount;
+    }
+
+    /// @notice A county opens the follow-up (回访) of a delivery batch. The sample is drawn
+    /// from the hash of block `seedBlock`, which must lie in the future when the round is
+    /// recorded, at the rate the admin set (`followUpRate`, in basis points).
+    /// @dev The sample is the ceil(lineCount * rateBps / 10000) line indices i (at least one)
+    /// with the smallest SHA-256(blockhash(seedBlock) ‖ batchId ‖ uint32 i); it is computed
+    /// off chain (blockhash is visible to contracts for 256 blocks only), and the relayer and
+    /// the audit refuse a follow-up of a line outside it. One round per batch and county.
+    struct FollowUpRound {
+        bytes32 id;
+        bytes32 batchId;
+        uint32 county;
+        uint64 seedBlock;
+        uint16 rateBps;
+    }
+
+    /// @notice The county's signed result of visiting one sampled household (a batch line).
+    /// @dev `outcome`: 1 received in full, 2 received in part (`quantity` received),
+    /// 3 not received, 4 household not found. `lineHash` is the line's RFC 9162 leaf hash in
+    /// the batch tree; it carries the pseudonym only, never personal data.
+    struct FollowUp {
+        bytes32 id;
+        bytes32 roundId;
+        uint32 lineIndex;
+        bytes32 lineHash;
+        uint8 outcome;
+        uint128 quantity;
+        bytes32 noteHash;
+    }
+
+    /// @notice A county registers a grievance (申诉) filed about one of its need projects,
+    /// and optionally a record of it. `grievanceHash` is SHA-256 of the public grievance
+    /// text as filed, which the filer's receipt also shows; contact details are not in it.
+    struct Grievance {
+        bytes32 id;
+        bytes32 projectId;
+        bytes32 recordId;
+        bytes32 grievanceHash;
+        uint64 filedAt;
+    }
+
+    /// @notice The county's answer to a grievance it registered: 1 upheld, 2 partly upheld,
+    /// 3 not upheld; `answerHash` is SHA-256 of the public answer text.
+    struct GrievanceAnswer {
+        bytes32 id;
+        bytes32 grievanceId;
+        uint8 outcome;
+        bytes32 answerHash;
     }
 
     // ------------------------------------------------------------------ errors
@@ -172,6 +282,63 @@ interface IAidLedger {
     /// @notice A registering authority, when given, must be well-formed UTF-8 of 1..200 bytes.
     error InvalidAuthority(address account);
 
+    /// @notice A pairing's or fund entry's dates are not valid YYYYMMDD, or end before they start.
+    error InvalidPeriod(bytes32 id, uint32 startDate, uint32 endDate);
+    /// @notice A pairing's focus categories are empty or name a category outside 1..10.
+    error InvalidCategories(bytes32 id, uint16 categories);
+    /// @notice No pairing with this id is recorded.
+    error UnknownPairing(bytes32 pairingId);
+    /// @notice The pairing was already accepted.
+    error PairingAlreadyAccepted(bytes32 pairingId);
+    /// @notice The pairing is not (yet) accepted by its county.
+    error PairingNotAccepted(bytes32 pairingId);
+    /// @notice Only the organization that proposed a pairing may cite it.
+    error NotPairingParty(bytes32 pairingId, address signer);
+    /// @notice The commitment's need lies in another county than the pairing's.
+    error PairingCountyMismatch(bytes32 pairingId, uint32 pairingCounty, uint32 commitmentCounty);
+    /// @notice A fund's name must be well-formed UTF-8 of 1..200 bytes.
+    error InvalidFundName(bytes32 fundId);
+    /// @notice A sponsor is 1 (a company) or 2 (an individual).
+    error InvalidSponsorKind(bytes32 fundId, uint8 sponsorKind);
+    /// @notice No fund with this id is recorded.
+    error UnknownFund(bytes32 fundId);
+    /// @notice Only the organization that opened a fund may record into it or draw on it.
+    error NotFundOwner(bytes32 fundId, address owner, address signer);
+    /// @notice Drawing this would commit more of the fund than was pledged to it.
+    error FundOverCommitted(bytes32 fundId, uint256 pledged, uint256 wouldBeCommitted);
+    /// @notice A commitment's source was already recorded.
+    error CommitmentAlreadySourced(bytes32 commitmentId);
+    /// @notice A commitment source names neither a pairing nor a fund, or a fund amount
+    /// without a fund.
+    error EmptySource(bytes32 id);
+    /// @notice The follow-up rate must be at most 10000 basis points.
+    error InvalidRate(uint16 rateBps);
+    /// @notice A follow-up round's rate is not the rate the admin set (0: follow-ups are off).
+    error WrongFollowUpRate(bytes32 id, uint16 expected, uint16 got);
+    /// @notice A follow-up round's seed block must lie after the block that records it.
+    error SeedBlockNotFuture(bytes32 id, uint64 seedBlock, uint256 currentBlock);
+    /// @notice No delivery batch with this id is recorded.
+    error UnknownBatch(bytes32 batchId);
+    /// @notice This county already opened a follow-up round for this batch.
+    error FollowUpRoundExists(bytes32 batchId, uint32 county);
+    /// @notice No follow-up round with this id is recorded.
+    error UnknownFollowUpRound(bytes32 roundId);
+    /// @notice This batch line already has a follow-up result in this round.
+    error FollowUpRepeated(bytes32 roundId, uint32 lineIndex);
+    /// @notice A line index lies outside the batch.
+    error LineOutOfRange(bytes32 roundId, uint32 lineIndex, uint32 lineCount);
+    /// @notice An outcome is outside its kind's range, or its quantity does not fit it.
+    error InvalidOutcome(bytes32 id, uint8 outcome);
+    /// @notice `submitRecord` takes kinds 2..5, 7, 8 and 10..15 only.
+    error UnknownKind(uint8 kind);
+    /// @notice A program record's fields are not the canonical `abi.encode` of its struct
+    /// (`at` is the length in bytes, or the index of a member out of its type's range).
+    error MalformedFields(uint8 kind, uint256 at);
+    /// @notice No grievance with this id is registered.
+    error UnknownGrievance(bytes32 grievanceId);
+    /// @notice The grievance already has an answer.
+    error GrievanceAlreadyAnswered(bytes32 grievanceId);
+
     // ------------------------------------------------------------------ events
     /// @notice A county office's signing key was registered for a county, with the office's
     /// name (so that anyone reading the chain alone knows who signs for the county).
@@ -204,6 +371,9 @@ interface IAidLedger {
     event FlagRaised(bytes32 indexed id, bytes32 indexed recordId, address indexed auditor, uint16 reasonCode);
     /// @notice A delivery batch was recorded.
     event DeliveryBatchRecorded(bytes32 indexed id, address indexed org, uint32 lineCount, bytes32 batchRoot);
+    /// @notice The admin set the follow-up rate (basis points of a batch's lines).
+    event FollowUpRateSet(uint16 rateBps);
+
 
     // ------------------------------------------------------------------ administration
     /// @notice Registers `account` as the signing key of the county office of `county`
@@ -258,32 +428,48 @@ interface IAidLedger {
     /// @param signature the author's 65-byte EIP-712 signature (r, s, v)
     function submitProjectAnchor(ProjectAnchor calldata anchor, bytes calldata signature) external;
 
-    /// @notice Appends a signed commitment. The match it cites is checked off chain (see
-    /// `Commitment`).
-    /// @param commitment the commitment
-    /// @param signature the organization's 65-byte EIP-712 signature
-    function submitCommitment(Commitment calldata commitment, bytes calldata signature) external;
 
-    /// @notice Appends a signed delivery.
-    /// @param delivery the delivery
-    /// @param signature the organization's 65-byte EIP-712 signature
-    function submitDelivery(Delivery calldata delivery, bytes calldata signature) external;
 
-    /// @notice Appends a signed receipt; its signer must be the county office of the need's
-    /// county, and never the organization that made the commitment.
-    /// @param receipt the receipt
-    /// @param signature the county's 65-byte EIP-712 signature
-    function submitReceipt(Receipt calldata receipt, bytes calldata signature) external;
 
-    /// @notice Appends a signed audit flag.
-    /// @param flag the flag
-    /// @param signature the auditor's 65-byte EIP-712 signature
-    function submitFlag(Flag calldata flag, bytes calldata signature) external;
 
     /// @notice Appends a signed delivery batch as one leaf.
     /// @param batch the batch
     /// @param signature the organization's 65-byte EIP-712 signature
     function submitDeliveryBatch(DeliveryBatch calldata batch, bytes calldata signature) external;
+
+
+
+    /// @notice Appends an organization's opening of a special fund.
+    /// @param fund the fund
+    /// @param signature the organization's 65-byte EIP-712 signature
+    function submitFund(Fund calldata fund, bytes calldata signature) external;
+
+    /// @notice Appends a signed record of a kind whose struct has static members only:
+    /// 2 Commitment, 3 Delivery and 7 Pairing (an ORG); 4 Receipt (the need's COUNTY, never
+    /// the committing ORG); 5 Flag (an AUDITOR); 8 PairingAcceptance (the pairing's COUNTY);
+    /// 10 FundContribution (the fund's ORG); 11 CommitmentSource (the commitment's ORG);
+    /// 12 FollowUpRound, 13 FollowUp, 14 Grievance and 15 GrievanceAnswer (the COUNTY
+    /// concerned). The rules of each kind are on its struct above.
+    /// @dev One entry point keeps the contract under the EIP-170 code size limit: `fields` is
+    /// `abi.encode(struct)` of the kind's struct, which for a struct of static members is
+    /// also its EIP-712 `encodeData`, so the signed message is the typed struct a wallet
+    /// shows. Reverts with `UnknownKind` for a kind with its own function (1, 6, 9) or none,
+    /// and `MalformedFields` unless `fields` is that encoding with every member in range.
+    /// @param kind the record kind
+    /// @param fields `abi.encode` of the record's struct
+    /// @param signature the author's 65-byte EIP-712 signature (r, s, v)
+    function submitRecord(uint8 kind, bytes calldata fields, bytes calldata signature) external;
+
+
+
+
+
+
+
+    /// @notice Sets the share of a batch's lines that a follow-up round samples. Only the
+    /// admin (the provincial civil-affairs office).
+    /// @param rateBps basis points, 0..10000 (0 turns follow-ups off)
+    function setFollowUpRate(uint16 rateBps) external;
 
     // ------------------------------------------------------------------ views
     /// @notice The number of leaves in the log.
@@ -313,4 +499,11 @@ interface IAidLedger {
 
     /// @notice The EIP-712 domain separator records are signed under.
     function domainSeparator() external view returns (bytes32);
+
+    /// @notice The follow-up rate in basis points (0: follow-ups are off).
+    function followUpRate() external view returns (uint16);
+
+    /// @notice A fund's pledged and committed amounts, in fen.
+    /// @param fundId a fund id
+    function fundTotals(bytes32 fundId) external view returns (uint128 pledged, uint128 committed);
 }

@@ -353,6 +353,33 @@ UNKNOWN_RECORD: Final = "unknown_record"
 WRONG_COUNTY: Final = "wrong_county"
 WRONG_PROJECT_VERSION: Final = "wrong_project_version"
 
+INVALID_PERIOD: Final = "invalid_period"
+INVALID_CATEGORIES: Final = "invalid_categories"
+UNKNOWN_PAIRING: Final = "unknown_pairing"
+PAIRING_ALREADY_ACCEPTED: Final = "pairing_already_accepted"
+PAIRING_NOT_ACCEPTED: Final = "pairing_not_accepted"
+NOT_PAIRING_PARTY: Final = "not_pairing_party"
+PAIRING_COUNTY_MISMATCH: Final = "pairing_county_mismatch"
+INVALID_FUND_NAME: Final = "invalid_fund_name"
+INVALID_SPONSOR_KIND: Final = "invalid_sponsor_kind"
+UNKNOWN_FUND: Final = "unknown_fund"
+NOT_FUND_OWNER: Final = "not_fund_owner"
+FUND_OVER_COMMITTED: Final = "fund_over_committed"
+COMMITMENT_ALREADY_SOURCED: Final = "commitment_already_sourced"
+EMPTY_SOURCE: Final = "empty_source"
+INVALID_RATE: Final = "invalid_rate"
+WRONG_FOLLOW_UP_RATE: Final = "wrong_follow_up_rate"
+SEED_BLOCK_NOT_FUTURE: Final = "seed_block_not_future"
+UNKNOWN_BATCH: Final = "unknown_batch"
+FOLLOW_UP_ROUND_EXISTS: Final = "follow_up_round_exists"
+UNKNOWN_FOLLOW_UP_ROUND: Final = "unknown_follow_up_round"
+FOLLOW_UP_REPEATED: Final = "follow_up_repeated"
+LINE_OUT_OF_RANGE: Final = "line_out_of_range"
+INVALID_OUTCOME: Final = "invalid_outcome"
+MALFORMED_FIELDS: Final = "malformed_fields"
+UNKNOWN_GRIEVANCE: Final = "unknown_grievance"
+GRIEVANCE_ALREADY_ANSWERED: Final = "grievance_already_answered"
+
 #: Solidity custom-error name → its code.
 CONTRACT_ERRORS: Final[dict[str, str]] = {
     "AccessControlBadConfirmation": ACCESS_CONTROL_BAD_CONFIRMATION,
@@ -363,27 +390,46 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "AlreadyReceipted": ALREADY_RECEIPTED,
     "BatchLengthMismatch": BATCH_LENGTH_MISMATCH,
     "BatchReceiptNeedsSingleCommitment": BATCH_RECEIPT_NEEDS_SINGLE_COMMITMENT,
+    "CommitmentAlreadySourced": COMMITMENT_ALREADY_SOURCED,
     "CommitmentsNotSorted": COMMITMENTS_NOT_SORTED,
     "EmptyBatch": EMPTY_BATCH,
+    "EmptySource": EMPTY_SOURCE,
+    "FollowUpRepeated": FOLLOW_UP_REPEATED,
+    "FollowUpRoundExists": FOLLOW_UP_ROUND_EXISTS,
+    "FundOverCommitted": FUND_OVER_COMMITTED,
+    "GrievanceAlreadyAnswered": GRIEVANCE_ALREADY_ANSWERED,
     "InvalidAuthority": INVALID_AUTHORITY,
     "InvalidBudget": INVALID_BUDGET,
+    "InvalidCategories": INVALID_CATEGORIES,
     "InvalidCategory": INVALID_CATEGORY,
     "InvalidCountyCode": INVALID_COUNTY_CODE,
     "InvalidEndDate": INVALID_END_DATE,
+    "InvalidFundName": INVALID_FUND_NAME,
     "InvalidName": INVALID_NAME,
     "InvalidOrgCode": INVALID_ORG_CODE,
     "InvalidOrgType": INVALID_ORG_TYPE,
+    "InvalidOutcome": INVALID_OUTCOME,
+    "InvalidPeriod": INVALID_PERIOD,
     "InvalidProjectKind": INVALID_PROJECT_KIND,
     "InvalidQuantity": INVALID_QUANTITY,
+    "InvalidRate": INVALID_RATE,
     "InvalidResourceKind": INVALID_RESOURCE_KIND,
     "InvalidSignature": INVALID_SIGNATURE,
+    "InvalidSponsorKind": INVALID_SPONSOR_KIND,
     "InvalidTitle": INVALID_TITLE,
+    "LineOutOfRange": LINE_OUT_OF_RANGE,
+    "MalformedFields": MALFORMED_FIELDS,
     "MissingRole": MISSING_ROLE,
     "NotCommitmentOwner": NOT_COMMITMENT_OWNER,
+    "NotFundOwner": NOT_FUND_OWNER,
+    "NotPairingParty": NOT_PAIRING_PARTY,
     "NotProjectOwner": NOT_PROJECT_OWNER,
     "NotRegistered": NOT_REGISTERED,
     "OverConfirmation": OVER_CONFIRMATION,
     "OverDelivery": OVER_DELIVERY,
+    "PairingAlreadyAccepted": PAIRING_ALREADY_ACCEPTED,
+    "PairingCountyMismatch": PAIRING_COUNTY_MISMATCH,
+    "PairingNotAccepted": PAIRING_NOT_ACCEPTED,
     "ProjectCountyChanged": PROJECT_COUNTY_CHANGED,
     "ProjectIdNotScoped": PROJECT_ID_NOT_SCOPED,
     "ProjectKindChanged": PROJECT_KIND_CHANGED,
@@ -392,13 +438,21 @@ CONTRACT_ERRORS: Final[dict[str, str]] = {
     "Reverted": REVERTED,
     "RoleConflict": ROLE_CONFLICT,
     "RoleManagedByRegistration": ROLE_MANAGED_BY_REGISTRATION,
+    "SeedBlockNotFuture": SEED_BLOCK_NOT_FUTURE,
     "SelfReceipt": SELF_RECEIPT,
     "TooManyCommitments": TOO_MANY_COMMITMENTS,
+    "UnknownBatch": UNKNOWN_BATCH,
     "UnknownCommitment": UNKNOWN_COMMITMENT,
     "UnknownDelivery": UNKNOWN_DELIVERY,
+    "UnknownFollowUpRound": UNKNOWN_FOLLOW_UP_ROUND,
+    "UnknownFund": UNKNOWN_FUND,
+    "UnknownGrievance": UNKNOWN_GRIEVANCE,
+    "UnknownKind": UNKNOWN_KIND,
     "UnknownNeed": UNKNOWN_NEED,
+    "UnknownPairing": UNKNOWN_PAIRING,
     "UnknownRecord": UNKNOWN_RECORD,
     "WrongCounty": WRONG_COUNTY,
+    "WrongFollowUpRate": WRONG_FOLLOW_UP_RATE,
     "WrongProjectVersion": WRONG_PROJECT_VERSION,
 }
 

@@ -93,6 +93,30 @@ class ResourceKind(IntEnum):
     SERVICE = 3
 
 
+class SponsorKind(IntEnum):
+    """Who sets up a special fund (专项基金) inside an organization."""
+
+    COMPANY = 1
+    INDIVIDUAL = 2
+
+
+class FollowUpOutcome(IntEnum):
+    """What a county's follow-up visit (回访) of a household found."""
+
+    RECEIVED_IN_FULL = 1
+    RECEIVED_IN_PART = 2
+    NOT_RECEIVED = 3
+    HOUSEHOLD_NOT_FOUND = 4
+
+
+class GrievanceOutcome(IntEnum):
+    """A county's answer to a grievance (申诉)."""
+
+    UPHELD = 1
+    PARTLY_UPHELD = 2
+    NOT_UPHELD = 3
+
+
 class FlagReason(IntEnum):
     """Reason codes an auditor can give; 0xFFFF is free-form, explained by the note."""
 
@@ -181,6 +205,13 @@ def parse_uint(value: Any, bits: int, name: str) -> int:
         raise RecordError(
             f"{name} must be between 0 and 2^{bits}-1", code="out_of_range", field=name
         )
+    return value
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """A JSON boolean, or RecordError."""
+    if not isinstance(value, bool):
+        raise RecordError(f"{name} must be true or false", code="bad_type", field=name)
     return value
 
 

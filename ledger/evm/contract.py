@@ -18,11 +18,12 @@ from web3.types import BlockIdentifier
 from ledger.core.errors import RecordError
 from ledger.core.fields import require_name, resolve_org_type
 from ledger.core.hexes import hex0x
-from ledger.core.records import SUBMIT_FUNCTION, SignedRecord
+from ledger.core.records import TYPED_SUBMIT, SignedRecord
 from ledger.evm.compiler import Artifact, compile_contracts
 from ledger.evm.deploy import Deployment, fee_fields, ledger_contract, send_transaction
 
 MULTICALL_SELECTOR = keccak(text="multicall(bytes[])")[:4]
+SUBMIT_RECORD_SELECTOR = keccak(text="submitRecord(uint8,bytes,bytes)")[:4]
 
 
 def error_selectors(abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
@@ -208,6 +209,24 @@ class LedgerContract:
 
     revoke = deregister
 
+    def set_follow_up_rate(self, admin: LocalAccount, rate_bps: int) -> Any:
+        """Sets the share of a batch's lines a follow-up round samples (basis points)."""
+        if not 0 <= rate_bps <= 10_000:
+            raise RecordError(
+                f"回访比例须在 0..10000 基点之间 / the follow-up rate must be 0..10000 basis "
+                f"points, not {rate_bps}",
+                code="InvalidRate",
+            )
+        return self._admin_tx(admin, self.contract.functions.setFollowUpRate(rate_bps))
+
+    def follow_up_rate(self, block: BlockIdentifier = "latest") -> int:
+        return int(self.contract.functions.followUpRate().call(block_identifier=block))
+
+    def fund_totals(self, fund_id: bytes) -> tuple[int, int]:
+        """A fund's pledged and committed amounts (fen), as the contract keeps them."""
+        pledged, committed = self.contract.functions.fundTotals(fund_id).call()
+        return int(pledged), int(committed)
+
     def begin_admin_transfer(self, admin: LocalAccount, new_admin: str) -> Any:
         """Step one of moving the admin role: `new_admin` may accept after the delay."""
         return self._admin_tx(
@@ -233,15 +252,23 @@ class LedgerContract:
     # ---- records ----------------------------------------------------------------
     def submit_call(self, signed: SignedRecord) -> Any:
         """The contract function call that submits `signed` (not yet sent)."""
-        fn = getattr(self.contract.functions, SUBMIT_FUNCTION[signed.kind])
-        return fn(signed.record.call_args(), signed.signature)
+        if signed.kind in TYPED_SUBMIT:
+            fn = getattr(self.contract.functions, TYPED_SUBMIT[signed.kind])
+            return fn(signed.record.call_args(), signed.signature)
+        return self.contract.functions.submitRecord(
+            int(signed.kind), signed.record.abi_encoded(), signed.signature
+        )
 
     def submit_calldata(self, signed: SignedRecord) -> bytes:
         """Calldata of the submit function for `signed`, encoded directly with eth_abi
         (web3's contract encoder is ~50x slower and this is the relayer's hot path)."""
-        rtype = type(signed.record)
-        tuple_type = rtype.tuple_type()
-        selector = keccak(text=f"{SUBMIT_FUNCTION[signed.kind]}({tuple_type},bytes)")[:4]
+        if signed.kind not in TYPED_SUBMIT:
+            return SUBMIT_RECORD_SELECTOR + abi_encode(
+                ["uint8", "bytes", "bytes"],
+                [int(signed.kind), signed.record.abi_encoded(), signed.signature],
+            )
+        tuple_type = type(signed.record).tuple_type()
+        selector = keccak(text=f"{TYPED_SUBMIT[signed.kind]}({tuple_type},bytes)")[:4]
         return selector + abi_encode(
             [tuple_type, "bytes"], [signed.record.values(), signed.signature]
         )

@@ -189,6 +189,7 @@ def test_contract_reproduces_the_vectors(tmp_path: Path) -> None:
         assert ledger.county_of(SIGNERS["county"]["address"]) == 522327
         assert ledger.has_role("ORG", SIGNERS["org"]["address"])
         assert ledger.has_role("AUDITOR", SIGNERS["auditor"]["address"])
+        ledger.set_follow_up_rate(admin, 1_000)
         leaves: list[bytes] = []
         for v in VECTORS["records"]:
             record = vector_record(v)
@@ -233,7 +234,7 @@ def test_from_bytes_rejects_bad_bytes() -> None:
             SignedRecord.from_bytes(data)
         assert info.value.code == "bad_record_bytes", name
     with pytest.raises(RecordError) as info:
-        SignedRecord.from_bytes(canonical[:1] + b"\x07" + canonical[2:])
+        SignedRecord.from_bytes(canonical[:1] + b"\x10" + canonical[2:])
     assert info.value.code == "unknown_kind"
 
 
@@ -324,7 +325,7 @@ def test_signed_from_json_refusals() -> None:
     for bad, code in [
         ({**signed, "extra": 1}, "unknown_field"),
         ({**signed, "kind": "donation"}, "unknown_kind"),
-        ({**signed, "kind": 9}, "unknown_kind"),
+        ({**signed, "kind": 99}, "unknown_kind"),
         ({k: v for k, v in signed.items() if k != "kind"}, "unknown_kind"),
         ({k: v for k, v in signed.items() if k != "signature"}, "bad_signature"),
         ({**signed, "signature": "0xnothex"}, "bad_signature"),
@@ -405,6 +406,8 @@ def field_strategy(typ: str) -> st.SearchStrategy[Any]:
         return B32
     if typ == "string":
         return st.text(max_size=80)
+    if typ == "bool":
+        return st.booleans()
     if typ == "bytes32[]":
         return st.lists(B32, max_size=5).map(tuple)
     if typ.endswith("[]"):
