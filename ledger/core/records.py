@@ -690,11 +690,11 @@ class SignedRecord:
 
 __all__ = [
     "BY_SLUG",
-    "TYPED_SUBMIT",
     "FORMAT_VERSION",
     "MAX_BATCH_COMMITMENTS",
     "RECORD_TYPES",
     "SUBMIT_FUNCTION",
+    "TYPED_SUBMIT",
     "Commitment",
     "CommitmentSource",
     "Delivery",
