@@ -30,7 +30,21 @@ from ledger.library.messages import (
 )
 
 RecordKindName = Literal[
-    "project_anchor", "commitment", "delivery", "receipt", "flag", "delivery_batch"
+    "project_anchor",
+    "commitment",
+    "delivery",
+    "receipt",
+    "flag",
+    "delivery_batch",
+    "pairing",
+    "pairing_acceptance",
+    "fund",
+    "fund_contribution",
+    "commitment_source",
+    "follow_up_round",
+    "follow_up",
+    "grievance",
+    "grievance_answer",
 ]
 
 
