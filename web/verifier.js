@@ -16,6 +16,15 @@ export const TYPE_STRINGS = {
   4: "Receipt(bytes32 id,bytes32 deliveryId,uint128 confirmedQuantity,bytes32 noteHash)",
   5: "Flag(bytes32 id,bytes32 recordId,uint16 reasonCode,bytes32 noteHash)",
   6: "DeliveryBatch(bytes32 id,bytes32[] commitmentIds,uint128[] quantities,uint32 lineCount,bytes32 batchRoot,bytes32 evidenceHash)",
+  7: "Pairing(bytes32 id,uint32 county,uint32 startDate,uint32 endDate,uint16 categories,uint128 fundsTarget,uint32 projectsTarget,uint32 hoursTarget,bool designated,bytes32 termsHash)",
+  8: "PairingAcceptance(bytes32 id,bytes32 pairingId,uint32 county)",
+  9: "Fund(bytes32 id,string name,uint8 sponsorKind,bytes32 sponsorHash,bool sponsorPublic,uint128 pledged,bytes32 purposeHash)",
+  10: "FundContribution(bytes32 id,bytes32 fundId,uint128 amount,uint32 receivedDate,bytes32 evidenceHash)",
+  11: "CommitmentSource(bytes32 id,bytes32 commitmentId,bytes32 pairingId,bytes32 fundId,uint128 fundAmount)",
+  12: "FollowUpRound(bytes32 id,bytes32 batchId,uint32 county,uint64 seedBlock,uint16 rateBps)",
+  13: "FollowUp(bytes32 id,bytes32 roundId,uint32 lineIndex,bytes32 lineHash,uint8 outcome,uint128 quantity,bytes32 noteHash)",
+  14: "Grievance(bytes32 id,bytes32 projectId,bytes32 recordId,bytes32 grievanceHash,uint64 filedAt)",
+  15: "GrievanceAnswer(bytes32 id,bytes32 grievanceId,uint8 outcome,bytes32 answerHash)",
 };
 
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
@@ -537,7 +546,23 @@ const ROLE_IDS = {
 };
 const ROLE_ZH = { COUNTY: "县级乡村振兴部门", ORG: "社会组织", AUDITOR: "审计员" };
 /** The roles one of which a signer of each kind must hold (a project: county or organization). */
-export const KIND_ROLES = { 1: ["COUNTY", "ORG"], 2: ["ORG"], 3: ["ORG"], 4: ["COUNTY"], 5: ["AUDITOR"], 6: ["ORG"] };
+export const KIND_ROLES = {
+  1: ["COUNTY", "ORG"],
+  2: ["ORG"],
+  3: ["ORG"],
+  4: ["COUNTY"],
+  5: ["AUDITOR"],
+  6: ["ORG"],
+  7: ["ORG"],
+  8: ["COUNTY"],
+  9: ["ORG"],
+  10: ["ORG"],
+  11: ["ORG"],
+  12: ["COUNTY"],
+  13: ["COUNTY"],
+  14: ["COUNTY"],
+  15: ["COUNTY"],
+};
 
 /** The roles of KIND_ROLES[kind] that `signer` holds on the contract at `tag`. */
 export async function signerRoles(rpcUrl, contract, signer, kind, tag) {
@@ -617,6 +642,15 @@ const KIND_WORDS = {
   4: ["签收", "receipt"],
   5: ["审计标记", "audit flag"],
   6: ["批量交付", "delivery batch"],
+  7: ["结对帮扶", "pairing"],
+  8: ["结对接受", "pairing accepted"],
+  9: ["专项基金", "special fund"],
+  10: ["基金到账", "fund contribution"],
+  11: ["承诺来源", "commitment source"],
+  12: ["回访轮次", "follow-up round"],
+  13: ["回访结果", "follow-up result"],
+  14: ["申诉登记", "grievance registered"],
+  15: ["申诉答复", "grievance answer"],
 };
 const RESOURCE_WORDS = { 1: ["资金", "funds"], 2: ["物资", "goods"], 3: ["服务", "services"] };
 const PROJECT_KIND_WORDS = { 1: ["需求项目", "need"], 2: ["供给项目", "supply offer"] };

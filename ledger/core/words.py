@@ -61,6 +61,15 @@ KIND_WORDS: dict[int, tuple[str, str]] = {
     Kind.RECEIPT: ("签收", "receipt"),
     Kind.FLAG: ("审计标记", "audit flag"),
     Kind.DELIVERY_BATCH: ("批量交付", "delivery batch"),
+    Kind.PAIRING: ("结对帮扶", "pairing"),
+    Kind.PAIRING_ACCEPTANCE: ("结对接受", "pairing accepted"),
+    Kind.FUND: ("专项基金", "special fund"),
+    Kind.FUND_CONTRIBUTION: ("基金到账", "fund contribution"),
+    Kind.COMMITMENT_SOURCE: ("承诺来源", "commitment source"),
+    Kind.FOLLOW_UP_ROUND: ("回访轮次", "follow-up round"),
+    Kind.FOLLOW_UP: ("回访结果", "follow-up result"),
+    Kind.GRIEVANCE: ("申诉登记", "grievance registered"),
+    Kind.GRIEVANCE_ANSWER: ("申诉答复", "grievance answer"),
 }
 #: The roles a signer holds on chain, in words.
 ROLE_WORDS: dict[str, tuple[str, str]] = {
