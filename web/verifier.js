@@ -675,6 +675,32 @@ const FLAG_REASONS = {
   65535: ["其他（见说明）", "other (see the note)"],
 };
 const UNKNOWN = ["未知", "unknown"];
+const FOLLOW_UP_OUTCOMES = {
+  1: ["已足额收到", "received in full"],
+  2: ["部分收到", "received in part"],
+  3: ["未收到", "not received"],
+  4: ["查无此户", "household not found"],
+};
+const GRIEVANCE_OUTCOMES = { 1: ["申诉成立", "upheld"], 2: ["部分成立", "partly upheld"], 3: ["申诉不成立", "not upheld"] };
+const SPONSOR_WORDS = { 1: ["企业", "company"], 2: ["个人", "individual"] };
+
+/** A pairing's focus categories (bit c-1 for category c), as ledger/core/words.py says them. */
+function focusWords(mask) {
+  const m = BigInt(mask);
+  if (m === 0n || m >> 10n) return UNKNOWN;
+  const picked = CATEGORIES.filter((_, i) => (m >> BigInt(i)) & 1n);
+  return [picked.map((c) => c[0]).join("、"), picked.map((c) => c[1]).join(", ")];
+}
+
+function period(start, end) {
+  return [`${endDateText(start)} 至 ${endDateText(end)}`, `${endDateText(start)} to ${endDateText(end)}`];
+}
+
+/** Basis points as a percentage: 1000 → 10.00%. */
+function rateWords(bps) {
+  const b = BigInt(bps);
+  return `${b / 100n}.${(b % 100n).toString().padStart(2, "0")}%`;
+}
 
 /** An integer (BigInt or decimal text) with thousands separators: 1,234,567. */
 export function group(n) {
@@ -783,6 +809,68 @@ export function decodedWords(parsed) {
       v.quantities.forEach((q, i) => raw.set(`share_${i}`, q));
       break;
     }
+    case 7: {
+      raw.set("county", String(v.county));
+      add("period", "结对期限", "Period", period(v.startDate, v.endDate));
+      add("focus", "重点领域", "Focus", focusWords(v.categories));
+      add("funds_target", "资金目标", "Funds target", yuan(v.fundsTarget));
+      const p = group(v.projectsTarget);
+      add("projects_target", "项目目标", "Projects target", [`${p} 个`, p]);
+      const h = group(v.hoursTarget);
+      add("hours_target", "服务时长目标", "Service hours target", [`${h} 小时`, `${h} hours`]);
+      add("designated", "定点帮扶", "Designated", v.designated === "1" ? ["是", "yes"] : ["否", "no"]);
+      break;
+    }
+    case 8:
+      raw.set("pairing", v.pairingId);
+      raw.set("county", String(v.county));
+      break;
+    case 9:
+      add("fund", "基金名称", "Fund", v.name);
+      add("sponsor_kind", "出资方", "Sponsor", SPONSOR_WORDS[v.sponsorKind] || UNKNOWN);
+      add("sponsor_public", "出资方名称", "Sponsor's name", v.sponsorPublic === "1" ? ["公开", "public"] : ["不公开", "not public"]);
+      add("pledged", "认捐金额", "Pledged", yuan(v.pledged));
+      break;
+    case 10:
+      raw.set("fund", v.fundId);
+      add("amount", "到账金额", "Received", yuan(v.amount));
+      add("received_date", "到账日期", "Received on", endDateText(v.receivedDate));
+      break;
+    case 11:
+      raw.set("commitment", v.commitmentId);
+      if (BigInt(v.pairingId) !== 0n) raw.set("pairing", v.pairingId);
+      if (BigInt(v.fundId) !== 0n) {
+        raw.set("fund", v.fundId);
+        add("fund_amount", "动用金额", "Amount drawn", yuan(v.fundAmount));
+      }
+      break;
+    case 12: {
+      raw.set("batch", v.batchId);
+      raw.set("county", String(v.county));
+      const seed = group(v.seedBlock);
+      add("seed_block", "抽样种子区块", "Seed block", [`第 ${seed} 块`, `block ${seed}`]);
+      add("rate", "抽样比例", "Sample rate", rateWords(v.rateBps));
+      break;
+    }
+    case 13: {
+      raw.set("round", v.roundId);
+      const line = group(BigInt(v.lineIndex) + 1n);
+      add("line", "批次行", "Line", [`第 ${line} 行`, `line ${line}`]);
+      add("outcome", "回访结果", "Finding", FOLLOW_UP_OUTCOMES[v.outcome] || UNKNOWN);
+      if (BigInt(v.quantity) !== 0n) add("quantity", "实收数量", "Received", group(v.quantity));
+      break;
+    }
+    case 14: {
+      raw.set("project", v.projectId);
+      if (BigInt(v.recordId) !== 0n) raw.set("record", v.recordId);
+      const at = beijingTime(v.filedAt);
+      add("filed_at", "提交时间", "Filed at", [`${at}（${TZ_LABEL}）`, `${at} (Beijing time)`]);
+      break;
+    }
+    case 15:
+      raw.set("grievance", v.grievanceId);
+      add("outcome", "答复结论", "Answer", GRIEVANCE_OUTCOMES[v.outcome] || UNKNOWN);
+      break;
   }
   // a quantity whose unit only the server knows: the number alone, when no name came with it
   if (parsed.kind === 3) own.set("quantity", { label_zh: "交付数量", label_en: "Delivered", zh: group(v.quantity), en: group(v.quantity), fallback: true });
