@@ -156,3 +156,80 @@ def test_cli_proposes_accepts_and_lists(
     assert found and found[0]["accepted"] and found[0]["targets"]["funds"] == "¥250,000.00"
     text = bangfu("pairing", "key-counties", api=live.url)
     assert text.returncode == 0 and "无人结对 unpaired" in text.stdout and ORG_NAME_A in text.stdout
+
+
+def test_report_iati_indicators_and_pages(
+    env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient
+) -> None:
+    """The periodic report ends with the pairing, east–west and key-county-share tables; the
+    IATI export names the pairing's organization as a participating org; the indicators show
+    each formula beside its value; the portal pages render names, yuan and Beijing dates."""
+    from lxml import etree
+
+    from ledger.export import iati, indicators
+    from ledger.export import pairing as pairing_report
+    from ledger.export.report import build_report
+    from ledger.export.snapshot import load_snapshot, parse_period
+
+    a = env.actors
+    _keys(svc)
+    org, county = sdk(http, a.org_a), sdk(http, a.county_a)
+    p = org.pairing(
+        county=COUNTY_A, start=date(2026, 1, 1), end=date(2030, 12, 31), categories=[1],
+        funds_target=5_000_000, designated=True,
+    )  # fmt: skip
+    org.submit([p])
+    county.submit([county.pairing_acceptance(p.id, county=COUNTY_A)])
+    flow = Chain(env.domain, a.county_a, a.org_a)
+    nid, mid = matched(st, a.county_a, a.org_a)
+    c = flow.commit(nid, mid, 2_000_000)
+    rec = dataclasses.replace(c.record, resource_kind=ResourceKind.FUNDS, unit=text32("fen"))  # type: ignore[type-var]
+    funds = org.sign(rec)
+    org.submit([funds, org.pairing_source(funds.id, p.id)])
+    st.settle()
+    pid, cid = "0x" + p.id.hex(), "0x" + funds.id.hex()
+
+    period = parse_period("all")
+    with svc.db.read() as s:
+        snap = load_snapshot(s, period.end)
+        section = pairing_report.report_section(s)
+        cited = pairing_report.iati_pairings(s, snap)
+    report = build_report(
+        snap, period, key_counties={COUNTY_A}, with_charts=False, sections=[section]
+    )
+    assert list(report.tables)[-3:] == ["pairings", "east_west", "org_key_share"]
+    row = next(r for r in report.tables["pairings"].rows if r.key == f"pairing/{pid}")
+    assert row.cells["org"] == ORG_NAME_A and row.cells["designated"] == "是 yes"
+    assert row.text(report.tables["pairings"].columns[6]) == "¥50,000.00"
+    assert {pid, cid} <= row.records
+    share = next(
+        r for r in report.tables["org_key_share"].rows if r.key == f"key_share/{ORG_CODE_A}"
+    )
+    assert share.cells["home"] == "贵州省" and share.cells["key"] >= 1
+
+    assert cited[cid].pairing_id == pid
+    doc = etree.fromstring(
+        iati.export(snap, publisher=iati.Publisher("CN-USCI-TEST", "测试"), pairings=cited)
+    )
+    extending = doc.xpath(
+        "//iati-activity[iati-identifier[contains(., $n)]]/participating-org[@role='3']",
+        n=nid,
+    )
+    assert extending and "定点帮扶" in extending[0].findtext("narrative")
+
+    ind = indicators.compute(snap, ORG_CODE_A, period, key_counties={COUNTY_A}).to_dict()
+    for name in ("key_county_share", "on_time_rate", "follow_up_confirmation_rate"):
+        assert name in ind and ind["formulas"][name]
+    assert ind["grievances_upheld"] is None and "申诉" in ind["formulas"]["grievances_upheld"]
+    api = http.get("/api/v1/reports/indicators", params={"org": ORG_CODE_A}).json()
+    assert api["formulas"]["on_time_rate"].startswith("本期到期")
+
+    page = http.get("/pairings")
+    assert page.status_code == 200
+    html = page.text
+    assert ORG_NAME_A in html and "册亨县" in html and "¥50,000.00" in html
+    assert "望谟县" in html  # the unpaired key county is named
+    assert "0x" + "00" * 32 not in html
+    ew = http.get("/east-west")
+    assert ew.status_code == 200 and "贵州省" in ew.text and 'id="chart-east-west"' in ew.text
+    assert http.get("/pairings?lang=en").status_code == 200

@@ -333,6 +333,7 @@ class Flow:
     orgs: set[str] = field(default_factory=set)
     funds_committed: int = 0
     funds_delivered: int = 0
+    funds_confirmed: int = 0
     hours_committed: int = 0
 
     @property
@@ -357,6 +358,7 @@ def flows(session: Session, provinces: Mapping[int, str]) -> list[Flow]:
         if c.resource_kind == ResourceKind.FUNDS:
             flow.funds_committed += int(c.quantity)
             flow.funds_delivered += delivered
+            flow.funds_confirmed += min(int(c.confirmed), delivered)
         elif c.resource_kind == ResourceKind.SERVICE:
             flow.hours_committed += int(c.quantity)
     return sorted(cells.values(), key=lambda f: (f.home or 0, f.receiving))
