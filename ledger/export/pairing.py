@@ -16,15 +16,17 @@ from ledger.core.display import beijing_time, yuan
 from ledger.core.fields import CATEGORIES, CATEGORY_EN
 from ledger.library.models import KeyCounty
 from ledger.library.regions import counties, provinces
+from ledger.store.models import CommitmentRow, RoleEvent
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 from ledger.store.queries import pairing as q
-from ledger.store.queries.orgs import org_names
+from ledger.store.queries.orgs import org_codes, org_names
 
 __all__ = [
     "BEHIND_RULE",
     "east_west",
     "key_counties",
     "key_county_codes",
+    "org_programs",
     "oversight",
     "pairing_json",
     "pairings",
@@ -483,3 +485,41 @@ def iati_pairings(session: Session, snapshot: Any) -> dict[str, Any]:
                 p.record_id, p.org, _ymd(int(p.start_date)), _ymd(int(p.end_date)), p.designated
             )
     return out
+
+
+def org_programs(session: Session, org_code: str | None) -> dict[str, Any] | None:
+    """What the organization's portal page shows of the programs: its home province, its
+    pairings with their progress, and its key-county share, each share with its formula."""
+    if not org_code:
+        return None
+    keys = key_county_codes(session)
+    names = provinces()
+    addresses = [a for a, c in org_codes(session).items() if c == org_code]
+    n = key = funds = key_funds = 0
+    for county, kind, quantity in session.execute(
+        select(CommitmentRow.county, CommitmentRow.resource_kind, CommitmentRow.quantity).where(
+            CommitmentRow.org.in_(addresses)
+        )
+    ):
+        n += 1
+        key += int(county) in keys
+        if kind == 1:
+            funds += int(quantity)
+            key_funds += int(quantity) if int(county) in keys else 0
+    day = q.today_code()
+    authority = session.scalars(
+        select(RoleEvent.authority)
+        .where(RoleEvent.org_code == org_code, RoleEvent.role == "ORG", RoleEvent.granted)
+        .order_by(RoleEvent.block_number.desc(), RoleEvent.log_index.desc())
+        .limit(1)
+    ).first()
+    return {
+        "home_name": province_name(q.home_province(org_code, authority, names)),
+        "pairings": [pairing_json(p, day, keys) for p in q.pairings(session, org_code=org_code)],
+        "key_share": key / n if n else None,
+        "key_share_funds": key_funds / funds if funds else None,
+        "key_share_formula": "对重点帮扶县的承诺数 ÷ 全部承诺数 / commitments to key "
+        "counties ÷ all commitments",
+        "key_share_funds_formula": "对重点县的资金承诺 ÷ 全部资金承诺（按金额）/ fen "
+        "committed to key counties ÷ all fen committed",
+    }

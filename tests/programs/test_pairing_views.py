@@ -233,3 +233,6 @@ def test_report_iati_indicators_and_pages(
     ew = http.get("/east-west")
     assert ew.status_code == 200 and "贵州省" in ew.text and 'id="chart-east-west"' in ew.text
     assert http.get("/pairings?lang=en").status_code == 200
+    org_page = http.get(f"/orgs/{ORG_CODE_A}")
+    assert org_page.status_code == 200 and 'id="org-programs"' in org_page.text
+    assert "贵州省" in org_page.text and "对重点帮扶县的承诺数" in org_page.text
