@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.core.fields import BEIJING, ResourceKind
-from ledger.store.models import CommitmentRow, RoleEvent
+from ledger.store.models import CommitmentRow, CommitmentTotal, RoleEvent
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 from ledger.store.queries.orgs import org_codes, org_names
 
@@ -341,26 +341,41 @@ class Flow:
         return self.home in EAST and self.receiving in WEST
 
 
+def _totals(session: Session) -> Iterable[tuple[int, str, int, int, int, int, int]]:
+    """(county, org, resource kind, commitments, committed, delivered, confirmed) from the
+    totals the indexer maintains (per county, category, org, kind and unit), so these views
+    sum a few rows per organization and county rather than every commitment."""
+    t = CommitmentTotal
+    for row in session.execute(
+        select(t.county, t.org, t.resource_kind, t.commitments, t.committed_hi, t.committed_lo,
+               t.delivered_hi, t.delivered_lo, t.confirmed_hi, t.confirmed_lo)
+    ):  # fmt: skip
+        county, org, kind, n, chi, clo, dhi, dlo, fhi, flo = row
+        yield (
+            int(county), org, int(kind), int(n),
+            (int(chi) << 32) + int(clo), (int(dhi) << 32) + int(dlo), (int(fhi) << 32) + int(flo),
+        )  # fmt: skip
+
+
 def flows(session: Session, provinces: Mapping[int, str]) -> list[Flow]:
     """Every (home province, receiving province) pair that some commitment joins, with what
     it committed and delivered; sorted by home then receiving province (None, national, first)."""
     homes = home_provinces(session, provinces)
     codes = org_codes(session)
     cells: dict[tuple[int | None, int], Flow] = {}
-    for c in session.scalars(select(CommitmentRow).order_by(CommitmentRow.leaf_index)):
-        code = codes.get(c.org)
+    for county, org, kind, n, committed, delivered, confirmed in _totals(session):
+        code = codes.get(org)
         home = homes.get(code) if code else None
-        key = (home, int(c.county) // 10000)
+        key = (home, county // 10000)
         flow = cells.get(key) or cells.setdefault(key, Flow(home, key[1]))
-        flow.commitments += 1
-        flow.orgs.add(code or c.org)
-        delivered = min(int(c.delivered), int(c.quantity))
-        if c.resource_kind == ResourceKind.FUNDS:
-            flow.funds_committed += int(c.quantity)
+        flow.commitments += n
+        flow.orgs.add(code or org)
+        if kind == ResourceKind.FUNDS:
+            flow.funds_committed += committed
             flow.funds_delivered += delivered
-            flow.funds_confirmed += min(int(c.confirmed), delivered)
-        elif c.resource_kind == ResourceKind.SERVICE:
-            flow.hours_committed += int(c.quantity)
+            flow.funds_confirmed += confirmed
+        elif kind == ResourceKind.SERVICE:
+            flow.hours_committed += committed
     return sorted(cells.values(), key=lambda f: (f.home or 0, f.receiving))
 
 
@@ -402,14 +417,14 @@ def aid_by_org(
         code = codes.get(address, address)
         return out.get(code) or out.setdefault(code, OrgAid(code, homes.get(code)))
 
-    for c in session.scalars(select(CommitmentRow)):
-        aid = of(c.org)
-        aid.commitments += 1
-        key = int(c.county) in keys
-        aid.key_commitments += key
-        if c.resource_kind == ResourceKind.FUNDS:
-            aid.funds_committed += int(c.quantity)
-            aid.key_funds_committed += int(c.quantity) if key else 0
+    for county, org, kind, n, committed, _delivered, _confirmed in _totals(session):
+        aid = of(org)
+        aid.commitments += n
+        key = county in keys
+        aid.key_commitments += n if key else 0
+        if kind == ResourceKind.FUNDS:
+            aid.funds_committed += committed
+            aid.key_funds_committed += committed if key else 0
     for p in session.scalars(select(PairingRow)):
         aid = of(p.org)
         aid.pairings += 1
