@@ -136,6 +136,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.NO_LOG_KEY,
         codes.NO_VERSION,
         codes.ORG_NOT_FOUND,
+        codes.PAIRING_NOT_FOUND,
         codes.PROJECT_NOT_FOUND,
         codes.RECORD_NOT_FOUND,
         codes.TX_NOT_FOUND,

@@ -24,6 +24,7 @@ from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.records import RECORD_TYPES, Kind
 from ledger.core.words import bundle_display
 from ledger.evm.localchain import public_rpc_url
+from ledger.export import pairing as pairing_views
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
@@ -318,6 +319,7 @@ def org(
         profile=profile,
         rows=data.commitment_views(session, page.commitments),
         amounts=amounts.get(None, []),
+        programs=pairing_views.org_programs(session, page.org_code),  # programs (issue 18)
     )
 
 

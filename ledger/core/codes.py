@@ -303,6 +303,9 @@ PROFILE_VERSION_NOT_NEXT: Final = "profile_version_not_next"
 # from the settings (BANGFU_IATI_REPORTING_ORG / _NAME), never from a placeholder.
 IATI_NO_REPORTING_ORG: Final = "iati_no_reporting_org"
 
+# Programs (issue 18, docs/programs-pairing.md): pairings (结对帮扶) are read by id.
+PAIRING_NOT_FOUND: Final = "pairing_not_found"
+
 # Consortium chains (ledger.evm.profiles, ledger.evm.probe): an unknown chain profile, a
 # profile or gas model the node disagrees with, and a node that cannot hold the ledger's
 # guarantees (`bangfu chain probe` names which).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -383,6 +383,11 @@ def _need_stage(snapshot: Snapshot, need_id: str, cs: list[Any]) -> str:
     return stage("published", progress)
 
 
+#: A program's section (issue 18, docs/programs.md): more tables computed from the snapshot
+#: (and what its caller read beside it at the same cut-off), put after the report's own.
+ReportSection = Callable[[Snapshot, Period, set[int]], dict[str, "Table"]]
+
+
 def build_report(
     snapshot: Snapshot,
     period: Period,
@@ -392,6 +397,7 @@ def build_report(
     with_charts: bool = True,
     generated: datetime | None = None,
     unit: str = "",
+    sections: Iterable[ReportSection] = (),
 ) -> Report:
     """Computes every table of the report from the snapshot at the period's end; anomalies
     are measured at `generated` (now by default), or at the cut-off if that is earlier."""
@@ -548,6 +554,8 @@ def build_report(
     describe = _Describer(snapshot)
     tables["flags"] = _flags(snapshot, period, describe)
     tables["anomalies"] = _anomalies(snapshot, overdue, as_of, describe)
+    for section in sections:  # programs (issue 18), at the end
+        tables.update(section(snapshot, period, keys))
 
     report = Report(
         period=period,

@@ -26,6 +26,7 @@ from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
+from ledger.indexer import pairing as pairing_index
 from ledger.store import models
 from ledger.store.aggregates import Moves
 
@@ -357,6 +358,10 @@ class LogApplier:
                     **loc,
                 )
             )
+        # programs (issue 18), each in its own module; kind 11 is read by both the pairing
+        # and the fund program, so these are separate `if`s, not one chain
+        if kind in pairing_index.KINDS:
+            pairing_index.project(session, signed, rid, loc)
 
     def _delivery_share(
         self,

@@ -11,6 +11,7 @@ import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 import { ZeroHash } from "ethers";
 import { wireBatch } from "./batch.js";
+import { citeChosenPairing } from "./pairing.js";
 
 const KIND_NUMBER = { funds: 1, goods: 2, service: 3 };
 const UNIT = { funds: "fen", service: "hour" };
@@ -243,6 +244,9 @@ function wireCommit() {
         $("d-commitment").value = acc.record_id;
         $("d-kind").value = kind === "funds" ? "funds" : "other";
         track(acc.record_id, "承诺 commitment", acc.status);
+        // programs (issue 18): the pairing it serves, if one was chosen
+        const cited = await citeChosenPairing(acc.record_id);
+        if (cited) say("commit-message", `承诺已提交并归入结对 Commitment submitted and cited the pairing: ${acc.record_id}`, "ok");
       } catch (exc) {
         say("commit-message", explain(exc), "error");
       }

@@ -85,5 +85,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "导出 Exports: IATI 2.03 XML and CSV of every record kind."),
     "library": ("library", "项目库 Needs and supply project libraries."),
     "org": ("org", "社会组织 Organizations: the signed profile."),
+    # programs (issue 18)
+    "pairing": (
+        "pairing",
+        "结对帮扶 Pairings with counties: propose, accept, cite; progress and oversight.",
+    ),
     "witness": ("witness", "见证人 Witness: cosign checkpoints that extend what it saw before."),
 }
