@@ -27,6 +27,7 @@ from ledger.evm.localchain import public_rpc_url
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
+from ledger.store.queries import fund as fund_queries
 from ledger.store.queries import totals
 from ledger.store.queries.orgs import org_list, org_page
 from ledger.store.queries.words import describe_entries, describe_record
@@ -318,6 +319,7 @@ def org(
         profile=profile,
         rows=data.commitment_views(session, page.commitments),
         amounts=amounts.get(None, []),
+        funds=fund_queries.funds_of(session, page.addresses),
     )
 
 

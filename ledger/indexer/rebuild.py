@@ -18,7 +18,7 @@ from ledger.core.errors import ChainError, ConfigError
 from ledger.core.hexes import hex0x
 from ledger.evm.contract import LedgerContract
 from ledger.indexer.worker import Indexer, IndexStatus
-from ledger.store import models
+from ledger.store import fund_models, models
 from ledger.store.db import Database
 
 #: The tables the indexer derives from chain events alone, with the columns that are
@@ -35,6 +35,7 @@ READ_MODEL: dict[str, tuple[str, ...]] = {
     # same, whatever reorgs the live one went through
     models.CommitmentTotal.__tablename__: (),
     models.GroupTotal.__tablename__: (),
+    **fund_models.READ_MODEL,
 }
 
 
