@@ -85,5 +85,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "导出 Exports: IATI 2.03 XML and CSV of every record kind."),
     "library": ("library", "项目库 Needs and supply project libraries."),
     "org": ("org", "社会组织 Organizations: the signed profile."),
+    "fund": ("fund", "专项基金 Special funds: open, record money received, draw on, show."),
     "witness": ("witness", "见证人 Witness: cosign checkpoints that extend what it saw before."),
 }
