@@ -364,3 +364,58 @@ def test_contract_refuses_over_commitment(env: ChainEnv) -> None:
     with pytest.raises(LedgerError) as err:
         ledger.submit(source(a.org_a, domain, cid, fund.id, 1001), a.admin)
     assert "FundOverCommitted" in (err.value.code + err.value.message)
+
+
+def test_fund_in_report_and_iati(
+    env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient
+) -> None:
+    """The report's fund section (pledged → confirmed, pro rata) and IATI funding sources;
+    the individual sponsor named in neither, the consenting company named in both."""
+    from datetime import UTC, datetime, timedelta
+
+    from ledger.export import iati
+    from ledger.export.report import build_report
+    from ledger.export.snapshot import load_snapshot, parse_period
+
+    a, domain = env.actors, env.domain
+    private, opening = make_fund(a.org_a, domain, pledged=800_000, name="个人助学基金")
+    company, opening2 = make_fund(
+        a.org_a, domain, sponsor=COMPANY, kind=SponsorKind.COMPANY, public=True, name="企业基金"
+    )
+    for o in (opening, opening2):
+        assert http.post("/api/v1/funds", json=o).status_code == 202
+    need, match = matched(st, a.county_a, a.org_a)
+    c1 = funds_commitment(a.org_a, domain, need, match, 400_000)
+    c2 = funds_commitment(a.org_a, domain, need, match, 100_000)
+    draws = [
+        source(a.org_a, domain, c1.id, private.id, 400_000),
+        source(a.org_a, domain, c2.id, company.id, 50_000),
+    ]
+    d = _delivery(a.org_a.address, c1.id, 100_000).sign(a.org_a.key, domain)
+    assert http.post(URL, json=body(c1, c2, *draws, d)).status_code == 202
+    st.settle()
+    today = datetime.now(UTC) + timedelta(hours=8)
+    period = parse_period(
+        f"{(today - timedelta(days=2)).date().isoformat()}..{(today + timedelta(days=1)).date()}"
+    )
+    with svc.db.read() as session:
+        snap = load_snapshot(session, period.end)
+    report = build_report(snap, period, with_charts=False)
+    table = report.tables["special_funds"]
+    rows = {r.cells["fund"]: r for r in table.rows}
+    mine = rows["个人助学基金"]
+    assert [mine.text(c) for c in table.columns if c.kind == "yuan"] == [
+        "¥8,000.00",  # pledged
+        "¥0.00",  # contributed
+        "¥4,000.00",  # committed
+        "¥1,000.00",  # delivered: 400,000 × 100,000 / 400,000 fen
+        "¥0.00",  # confirmed
+    ]
+    assert hex0x(draws[0].id) in mine.records and hex0x(private.id) in mine.records
+    assert rows["企业基金"].cells["sponsor"].endswith(COMPANY)
+    assert all(SPONSOR not in r.cells["sponsor"] for r in table.rows)
+    xml = iati.export(snap, publisher=iati.Publisher("CN-USCI-11520000MB1539584E", "贵州省民政厅"))
+    text = xml.decode()
+    assert "专项基金《个人助学基金》（个人出资，设于" in text and "¥4,000.00" in text
+    assert f"专项基金《企业基金》（企业出资：{COMPANY}" in text
+    assert SPONSOR not in text
