@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
+from ledger.evm.contract import LedgerContract
 from ledger.store.fund_models import FundContributionRow, FundDrawRow, FundRow
 
-__all__ = ["project_fund"]
+__all__ = ["project_fund", "totals_differences"]
 
 ZERO = bytes(32)
 
@@ -59,3 +61,26 @@ def project_fund(session: Session, signed: SignedRecord, rid: str, loc: dict[str
                 **loc,
             )
         )
+
+
+def totals_differences(session: Session, ledger: LedgerContract) -> list[str]:
+    """Each fund whose read-model pledge or committed total (the sum of its indexed draws)
+    differs from the contract's `fundTotals`, in words; empty when they all agree. One view
+    call per fund (funds are few)."""
+    drawn = dict(
+        session.execute(
+            select(
+                FundDrawRow.fund_id, func.coalesce(func.sum(FundDrawRow.fund_amount), 0)
+            ).group_by(FundDrawRow.fund_id)
+        ).tuples()
+    )
+    out = []
+    for row in session.scalars(select(FundRow).order_by(FundRow.leaf_index)):
+        pledged, committed = ledger.fund_totals(bytes.fromhex(row.record_id[2:]))
+        mine = (int(row.pledged), int(drawn.get(row.record_id, 0)))
+        if mine != (int(pledged), int(committed)):
+            out.append(
+                f"专项基金 {row.name} ({row.record_id}): 读模型 read model pledged {mine[0]} / "
+                f"committed {mine[1]} fen, 合约 contract pledged {pledged} / committed {committed}"
+            )
+    return out

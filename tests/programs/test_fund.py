@@ -20,7 +20,9 @@ from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
 from ledger.core.records import Commitment, CommitmentSource, Fund, FundContribution, SignedRecord
 from ledger.evm.contract import LedgerContract
+from ledger.indexer.fund import totals_differences
 from ledger.indexer.rebuild import digest, rebuild
+from ledger.store.fund_models import FundDrawRow
 from ledger.workspace import funds
 from tests.factories import ORG_NAME_A, ChainEnv, Stack, body, fresh_database_url, matched
 
@@ -169,6 +171,16 @@ def test_fund_opened_drawn_on_and_shown(
     assert "乡村教育专项基金" in listing and "乡村教育专项基金" in org_page
     for text in (html, listing, org_page, http.get("/api/v1/funds").text, r.text):
         no_sponsor_name(text)
+    # the read model's totals agree with the contract's; a tampered draw is named
+    with svc.db.read() as session:
+        assert totals_differences(session, env.ledger) == []
+    with svc.db.write() as session:
+        session.get(FundDrawRow, hex0x(s1.id)).fund_amount = 1  # type: ignore[union-attr]
+    with svc.db.read() as session:
+        (diff,) = totals_differences(session, env.ledger)
+    assert "乡村教育专项基金" in diff and "committed 1 fen" in diff
+    with svc.db.write() as session:
+        session.get(FundDrawRow, hex0x(s1.id)).fund_amount = 600_000  # type: ignore[union-attr]
     # rebuilt from the chain alone: the same fund rows
     for url in fresh_database_url("sqlite", env.settings.var):
         rebuilt, _ = rebuild(svc.ledger(), url)

@@ -163,3 +163,21 @@ def list_funds(api: str | None = API_OPTION) -> None:
             f"已承诺 committed {t['committed']['yuan']} · 已签收 confirmed {t['confirmed']['yuan']}"
         )
     out.print(f"金额单位 amounts: 元 CNY; {display.TZ_LABEL}")
+
+
+@app.command("check")
+@one_line_errors
+def check() -> None:
+    """核对总额 Each fund's pledged and committed totals in the read model against the
+    contract's fundTotals (exit 1 on any difference)."""
+    from ledger.app import LedgerService
+    from ledger.indexer.fund import totals_differences
+
+    service = LedgerService()
+    with service.db.read() as session:
+        found = totals_differences(session, service.ledger())
+    for line in found:
+        out.print(escape(line))
+    if found:
+        raise typer.Exit(1)
+    out.print("专项基金总额与合约一致 every fund's totals agree with the contract")
