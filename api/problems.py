@@ -122,6 +122,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNTRUSTED_EXPORTER,
     ),
     404: (
+        codes.FUND_NOT_FOUND,  # special funds
         codes.AUDIT_NOT_FOUND,
         codes.BATCH_NOT_INDEXED,
         codes.COUNTY_NOT_FOUND,
@@ -180,6 +181,10 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.FILE_TOO_LARGE,
     ),
     422: (
+        # special funds (ledger.workspace.funds)
+        codes.PURPOSE_HASH_MISMATCH,
+        codes.SPONSOR_HASH_MISMATCH,
+        codes.SPONSOR_NAME_IN_PUBLIC_TEXT,
         codes.ABSURD_DATE,
         codes.ABSURD_QUANTITY,
         codes.ACCESS_CONTROL_BAD_CONFIRMATION,

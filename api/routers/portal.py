@@ -28,6 +28,7 @@ from ledger.export import pairing as pairing_views
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
+from ledger.store.queries import fund as fund_queries
 from ledger.store.queries import totals
 from ledger.store.queries.orgs import org_list, org_page
 from ledger.store.queries.words import describe_entries, describe_record
@@ -320,6 +321,7 @@ def org(
         rows=data.commitment_views(session, page.commitments),
         amounts=amounts.get(None, []),
         programs=pairing_views.org_programs(session, page.org_code),  # programs (issue 18)
+        funds=fund_queries.funds_of(session, page.addresses),
     )
 
 

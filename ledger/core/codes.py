@@ -299,6 +299,14 @@ BAD_WEBSITE: Final = "bad_website"
 NOT_ORG_KEY: Final = "not_org_key"
 PROFILE_VERSION_NOT_NEXT: Final = "profile_version_not_next"
 
+# Special funds (专项基金, ledger.workspace.funds, ledger.store.queries.fund): a fund that is not
+# there, and off-chain details that do not hash to what the Fund signed or that would name a
+# sponsor who did not consent.
+FUND_NOT_FOUND: Final = "fund_not_found"
+PURPOSE_HASH_MISMATCH: Final = "purpose_hash_mismatch"
+SPONSOR_HASH_MISMATCH: Final = "sponsor_hash_mismatch"
+SPONSOR_NAME_IN_PUBLIC_TEXT: Final = "sponsor_name_in_public_text"
+
 # Reports and IATI exports (ledger.export): an IATI file names its publisher, which comes
 # from the settings (BANGFU_IATI_REPORTING_ORG / _NAME), never from a placeholder.
 IATI_NO_REPORTING_ORG: Final = "iati_no_reporting_org"

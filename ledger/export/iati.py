@@ -207,6 +207,7 @@ def build(
         county = etree.SubElement(act, "participating-org", role="4", type="10")
         cn = etree.SubElement(county, "narrative")
         cn.text = _office(need.county)
+        _fund_sources(act, snapshot, {c.record_id for c in commitments})
         if not commitments:
             status = "1"
         elif all(c.fully_delivered for c in commitments):
@@ -249,6 +250,39 @@ def build(
         if in_kind:
             _results(act, snapshot, in_kind)
     return root
+
+
+#: IATI OrganisationType of a fund's sponsor: 70 private sector (a company), 90 other.
+SPONSOR_ORG_TYPES = {1: "70", 2: "90"}
+
+
+def _fund_sources(act: etree._Element, snapshot: Snapshot, commitment_ids: set[str]) -> None:
+    """Each special fund the activity's commitments draw on, as a funding participating-org
+    (role 1): the fund by name, its sponsor by kind, named only with consent."""
+    for fund in snapshot.funds.values():
+        drawn = sum(d.amount for d in fund.draws if d.commitment_id in commitment_ids)
+        if not drawn:
+            continue
+        po = etree.SubElement(
+            act,
+            "participating-org",
+            role="1",
+            type=SPONSOR_ORG_TYPES.get(fund.sponsor_kind, "90"),
+        )
+        kind_zh, kind_en = ("企业", "company") if fund.sponsor_kind == 1 else ("个人", "individual")
+        sponsor = f"：{fund.sponsor_name}" if fund.sponsor_name else ""
+        org = snapshot.org_name(fund.org)
+        zh = etree.SubElement(po, "narrative")
+        zh.text = (
+            f"专项基金《{fund.name}》（{kind_zh}出资{sponsor}，设于{org}），"
+            f"本项目动用 {display.yuan(drawn)} 元"
+        )
+        en = etree.SubElement(po, "narrative")
+        en.set(XML_LANG, "en")
+        en.text = (
+            f"Special fund {fund.name} ({kind_en} sponsor{sponsor}, inside {org}); drawn "
+            f"for this activity: CNY {display.yuan_decimal(drawn)}"
+        )
 
 
 def _results(act: etree._Element, snapshot: Snapshot, in_kind: list[Any]) -> None:

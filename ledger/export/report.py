@@ -23,6 +23,7 @@ from ledger.core.errors import LedgerError
 from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN, FlagReason, ResourceKind
 from ledger.core.lifecycle import STAGE_NAMES, Progress, stage
 from ledger.export.snapshot import Period, Snapshot, county_label, records_root
+from ledger.store.queries.fund import pro_rata
 from ledger.store.queries.totals import Triple, tally
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -556,6 +557,7 @@ def build_report(
     tables["anomalies"] = _anomalies(snapshot, overdue, as_of, describe)
     for section in sections:  # programs (issue 18), at the end
         tables.update(section(snapshot, period, keys))
+    tables["special_funds"] = _special_funds(snapshot)
 
     report = Report(
         period=period,
@@ -862,3 +864,58 @@ def _charts(report: Report) -> dict[str, tuple[bytes, str]]:
             unit="万元", horizontal=True,
         )  # fmt: skip
     return out
+
+
+# ---------------------------------------------------------------- special funds (专项基金)
+
+
+def _special_funds(snapshot: Snapshot) -> Table:
+    """Each special fund at the cut-off: pledged → contributed → committed → delivered →
+    confirmed (fen), delivered and confirmed pro rata to each drawing commitment's progress
+    (docs/programs-fund.md); the sponsor named only with consent."""
+    rows = []
+    for f in snapshot.funds.values():
+        delivered = confirmed = 0
+        records = {f.fund_id, *f.contribution_ids}
+        for d in f.draws:
+            records.add(d.record_id)
+            c = snapshot.commitments.get(d.commitment_id)
+            if c is not None:
+                delivered += pro_rata(d.amount, c.delivered, c.quantity)
+                confirmed += pro_rata(d.amount, c.confirmed, c.quantity)
+        rows.append(
+            Row(
+                f"special_funds/{f.fund_id}",
+                {
+                    "fund": f.name,
+                    "org": snapshot.org_name(f.org),
+                    "sponsor": f.sponsor_text,
+                    "pledged": f.pledged,
+                    "contributed": f.contributed,
+                    "committed": f.committed,
+                    "delivered": delivered,
+                    "confirmed": confirmed,
+                    "fund_id": f.fund_id,
+                },
+                records,
+            )
+        )
+    return Table(
+        "special_funds",
+        "专项基金 Special funds",
+        [
+            Column("fund", "基金", "fund"),
+            Column("org", "设立组织", "organization"),
+            Column("sponsor", "出资方", "sponsor"),
+            Column("pledged", "认捐", "pledged", "yuan"),
+            Column("contributed", "到账", "contributed", "yuan"),
+            Column("committed", "已承诺", "committed", "yuan"),
+            Column("delivered", "已交付", "delivered", "yuan"),
+            Column("confirmed", "已签收", "confirmed", "yuan"),
+            Column("fund_id", "基金编号", "fund id", pdf=False),
+        ],
+        rows,
+        note="已交付、已签收按各承诺的进度比例计入（动用额 × 已交付/承诺量）。 Delivered and "
+        "confirmed count pro rata to each drawing commitment's progress (drawn × delivered / "
+        "committed).",
+    )

@@ -27,6 +27,7 @@ from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
 from ledger.indexer import pairing as pairing_index
+from ledger.indexer.fund import project_fund
 from ledger.store import models
 from ledger.store.aggregates import Moves
 
@@ -362,6 +363,8 @@ class LogApplier:
         # and the fund program, so these are separate `if`s, not one chain
         if kind in pairing_index.KINDS:
             pairing_index.project(session, signed, rid, loc)
+        if kind in (Kind.FUND, Kind.FUND_CONTRIBUTION, Kind.COMMITMENT_SOURCE):
+            project_fund(session, signed, rid, loc)
 
     def _delivery_share(
         self,

@@ -18,7 +18,7 @@ from ledger.core.errors import ChainError, ConfigError
 from ledger.core.hexes import hex0x
 from ledger.evm.contract import LedgerContract
 from ledger.indexer.worker import Indexer, IndexStatus
-from ledger.store import models, pairing_models  # noqa: F401  (its tables are in the digest)
+from ledger.store import fund_models, models, pairing_models  # noqa: F401  (tables in the digest)
 from ledger.store.db import Database
 
 #: The tables the indexer derives from chain events alone, with the columns that are
@@ -37,6 +37,7 @@ READ_MODEL: dict[str, tuple[str, ...]] = {
     models.GroupTotal.__tablename__: (),
     # programs (issue 18)
     **{t: () for t in ("pairings", "pairing_acceptances", "pairing_commitments")},
+    **fund_models.READ_MODEL,
 }
 
 

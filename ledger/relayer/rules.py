@@ -28,6 +28,7 @@ from ledger.relayer.lookups import (
     record_exists,
     roles_of,
 )
+from ledger.relayer.rules_fund import FUND_KINDS, check_fund_record
 
 #: A pre-check sees each record before it is accepted, in the accepting DB transaction,
 #: after the contract's rules (e.g. the library's rule that a Commitment cites a match).
@@ -282,5 +283,9 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         target = hex0x(getattr(rec, "record_id", b""))
         if not record_exists(session, target):
             raise RecordError(f"no record {target} is recorded", code="UnknownRecord")
-    elif kind in rules_pairing.KINDS:  # programs (issue 18): pairing
-        rules_pairing.check(session, signed)
+    elif kind in rules_pairing.KINDS or kind in FUND_KINDS:  # programs (issue 18)
+        # a commitment source (kind 11) has a pairing part and a fund part: both apply
+        if kind in rules_pairing.KINDS:
+            rules_pairing.check(session, signed)
+        if kind in FUND_KINDS:
+            check_fund_record(session, signed)

@@ -93,16 +93,12 @@ export async function loadPairingChoice(orgCode) {
 /** After a commitment is accepted: when the form names a pairing, signs the commitment's
  * CommitmentSource citing it (fundId zero: the fund part of the same source is the fund
  * program's). Returns the accepted source, or null when no pairing was chosen. */
-export async function citeChosenPairing(commitmentId) {
-  const pairingId = $("c-pairing") ? $("c-pairing").value : "";
-  if (!pairingId) return null;
-  const acc = await submit(
-    "commitment_source",
-    { id: sourceId(commitmentId), commitmentId, pairingId, fundId: ZeroHash, fundAmount: 0 },
-    { heading: "承诺归入结对 Cite the pairing", note: "此承诺计入所选结对的进度。 This commitment counts towards the chosen pairing's progress." },
-  );
-  track(acc.record_id, "承诺来源 commitment source", acc.status);
-  return acc;
+/** The accepted pairing chosen in the commitment form, or null: fund.js signs it into the
+ * commitment's one CommitmentSource, beside the fund drawn on if any. */
+export function chosenPairing() {
+  const select = $("c-pairing");
+  if (!select || !select.value) return null;
+  return { id: select.value, label: select.options[select.selectedIndex].textContent };
 }
 
 export function orgPairing({ onUnlock, state }) {

@@ -90,5 +90,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pairing",
         "结对帮扶 Pairings with counties: propose, accept, cite; progress and oversight.",
     ),
+    "fund": ("fund", "专项基金 Special funds: open, record money received, draw on, show."),
     "witness": ("witness", "见证人 Witness: cosign checkpoints that extend what it saw before."),
 }
