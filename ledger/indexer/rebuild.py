@@ -20,6 +20,7 @@ from ledger.evm.contract import LedgerContract
 from ledger.indexer.worker import Indexer, IndexStatus
 from ledger.store import models
 from ledger.store.db import Database
+from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
 
 #: The tables the indexer derives from chain events alone, with the columns that are
 #: local bookkeeping (surrogate keys) rather than facts, so they are left out of digests.
@@ -35,6 +36,9 @@ READ_MODEL: dict[str, tuple[str, ...]] = {
     # same, whatever reorgs the live one went through
     models.CommitmentTotal.__tablename__: (),
     models.GroupTotal.__tablename__: (),
+    # household follow-up (回访)
+    FollowUpRoundRow.__tablename__: (),
+    FollowUpRow.__tablename__: (),
 }
 
 

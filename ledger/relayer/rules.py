@@ -27,6 +27,7 @@ from ledger.relayer.lookups import (
     record_exists,
     roles_of,
 )
+from ledger.relayer.rules_followup import FOLLOW_UP_KINDS, check_followup
 
 #: A pre-check sees each record before it is accepted, in the accepting DB transaction,
 #: after the contract's rules (e.g. the library's rule that a Commitment cites a match).
@@ -281,3 +282,5 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         target = hex0x(getattr(rec, "record_id", b""))
         if not record_exists(session, target):
             raise RecordError(f"no record {target} is recorded", code="UnknownRecord")
+    elif kind in FOLLOW_UP_KINDS:
+        check_followup(session, signed)
