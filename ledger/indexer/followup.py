@@ -19,9 +19,7 @@ from ledger.store.models import DeliveryRow
 __all__ = ["project_followup"]
 
 
-def project_followup(
-    session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any]
-) -> None:
+def project_followup(session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any]) -> None:
     """Writes the row of a FollowUpRound or FollowUp record at chain location `loc`."""
     r: Any = signed.record
     if signed.kind == Kind.FOLLOW_UP_ROUND:

@@ -57,9 +57,7 @@ def upgrade() -> None:
     op.create_index("ix_follow_up_rounds_batch_id", "follow_up_rounds", ["batch_id"])
     op.create_index("ix_follow_up_rounds_org", "follow_up_rounds", ["org"])
     op.create_index("ix_follow_up_rounds_leaf", "follow_up_rounds", ["leaf_index"])
-    op.create_index(
-        "ix_follow_up_rounds_county_leaf", "follow_up_rounds", ["county", "leaf_index"]
-    )
+    op.create_index("ix_follow_up_rounds_county_leaf", "follow_up_rounds", ["county", "leaf_index"])
     op.create_table(
         "follow_ups",
         _entry_fk(),
