@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ledger.core.errors import NotFoundError
-from ledger.core.fields import ResourceKind
+from ledger.core.fields import FollowUpOutcome, ResourceKind
 from ledger.export.snapshot import CommitmentState, Period, Snapshot, records_root
 
 
@@ -43,11 +43,22 @@ class Indicators:
     flags_total: int
     # provenance: record ids behind each indicator
     records: dict[str, list[str]] = field(default_factory=dict)
+    # household follow-up (回访): lines of the organization's batches the counties visited,
+    # and the share found received in full (FOLLOW_UP_FORMULA)
+    followed_up: int = 0
+    follow_up_confirmation_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["records_root"] = {k: records_root(v) for k, v in self.records.items()}
         return out
+
+
+#: How the follow-up confirmation rate is computed, shown beside its value.
+FOLLOW_UP_FORMULA = (
+    "回访确认率 = 回访结果为“全部收到”的明细行数 ÷ 已回访的明细行数 / follow-up confirmation "
+    "rate = lines found received in full ÷ lines followed up (FollowUp records, outcome 1)"
+)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -122,6 +133,8 @@ def compute(
                 out.extend(c.receipt_ids)
         return sorted(set(out))
 
+    visits = [f for f in snapshot.follow_ups if f.org in addresses]
+    full = sum(1 for f in visits if f.outcome == FollowUpOutcome.RECEIVED_IN_FULL)
     code = snapshot.org_codes.get(addresses[0], org)
     return Indicators(
         org_code=code,
@@ -152,5 +165,8 @@ def compute(
             "confirmed_rate": ids(delivered, with_deliveries=True, with_receipts=True),
             "key_county_share": ids(made),
             "flags": sorted(f.record_id for f in my_flags),
+            "follow_up_confirmation_rate": sorted(f.record_id for f in visits),
         },
+        followed_up=len(visits),
+        follow_up_confirmation_rate=_ratio(full, len(visits)),
     )
