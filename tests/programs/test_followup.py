@@ -8,23 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
-from ledger.core.fields import FollowUpOutcome
+from ledger.core.fields import BEIJING, FollowUpOutcome
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.records import FollowUp, FollowUpRound, SignedRecord
 from ledger.core.sample import line_key, sample_indices, sample_size
+from ledger.export import indicators
+from ledger.export.report import build_report
+from ledger.export.snapshot import load_snapshot, parse_period
+from ledger.indexer.rebuild import digest, rebuild
 from ledger.sdk.batch_client import sign_batch
 from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
 from tests.factories import (
     COUNTY_A,
     COUNTY_B,
     COUNTY_NAME_A,
+    ORG_CODE_A,
     ORG_NAME_A,
     BatchEnv,
     body,
@@ -178,7 +185,7 @@ def test_round_refusals_name_the_rule(benv: BatchEnv) -> None:
 
 # ---------------------------------------------------------------- results
 def test_sample_is_reproducible_from_the_chain_alone_and_binds_the_county(
-    opened: tuple[BatchEnv, str, list[DeliveryLine], SignedRecord],
+    opened: tuple[BatchEnv, str, list[DeliveryLine], SignedRecord], tmp_path: Path
 ) -> None:
     benv, batch_id, lines, rnd = opened
     a = benv.env.actors
@@ -289,6 +296,35 @@ def test_sample_is_reproducible_from_the_chain_alone_and_binds_the_county(
     mine = next(o for o in rates["orgs"] if o["org"] == a.org_a.address)
     assert mine["org_name"] == ORG_NAME_A
     assert mine["received_in_full"] >= 8 and "÷" in rates["formula"]
+
+    # the findings: the report's anomalies name the "not received" and the partial result,
+    # and the organization's indicators give the follow-up confirmation rate
+    period = parse_period(datetime.now(BEIJING).strftime("%Y-%m"))
+    with benv.service.db.read() as s:
+        snap = load_snapshot(s, period.end)
+    report = build_report(snap, period, with_charts=False)
+    found = {r.key: r.cells for r in report.tables["anomalies"].rows}
+    missing = found[f"anomaly/follow-up/{hex0x(results[0].id)}"]
+    assert missing["kind"] == "回访：未收到 follow-up: not received"
+    assert ORG_NAME_A in missing["what"] and f"第 {inside} 行" in missing["what"]
+    assert f"anomaly/follow-up/{hex0x(results[1].id)}" in found
+    assert not any(f"anomaly/follow-up/{hex0x(r.id)}" in found for r in results[2:])
+    ind = indicators.compute(snap, ORG_CODE_A, period)
+    assert ind.followed_up >= 10
+    mine_here = [f for f in snap.follow_ups if f.round_id == hex0x(round_id)]
+    assert len(mine_here) == 10
+    assert ind.follow_up_confirmation_rate is not None
+    assert {hex0x(r.id) for r in results} <= set(ind.records["follow_up_confirmation_rate"])
+
+    # the read model is a cache: rebuilt from the chain alone, the follow-up rows are equal
+    benv.index()
+    fresh, _ = rebuild(benv.service.ledger(), f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}")
+    try:
+        live, again = digest(benv.service.db), digest(fresh)
+        assert live.counts["follow_ups"] >= 10 and live.counts["follow_up_rounds"] >= 1
+        assert live == again, live.differences(again)
+    finally:
+        fresh.dispose()
 
     # no personal data in any public answer: pseudonyms and hashes only
     for path in (
