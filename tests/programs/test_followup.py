@@ -316,6 +316,14 @@ def test_sample_is_reproducible_from_the_chain_alone_and_binds_the_county(
     assert ind.follow_up_confirmation_rate is not None
     assert {hex0x(r.id) for r in results} <= set(ind.records["follow_up_confirmation_rate"])
 
+    # the portal's page: names, Beijing time, the counts and the formula
+    page = benv.http.get("/follow-up")
+    assert page.status_code == 200, page.text
+    assert ORG_NAME_A in page.text and COUNTY_NAME_A in page.text and "÷" in page.text
+    assert "回访确认率" in page.text and "北京时间" in page.text
+    english = benv.http.get("/follow-up?lang=en")
+    assert "Follow-up confirmation rate" in english.text and ORG_NAME_A in english.text
+
     # the read model is a cache: rebuilt from the chain alone, the follow-up rows are equal
     benv.index()
     fresh, _ = rebuild(benv.service.ledger(), f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}")
@@ -331,6 +339,8 @@ def test_sample_is_reproducible_from_the_chain_alone_and_binds_the_county(
         f"/api/v1/follow-up/rounds/{hex0x(round_id)}",
         f"/api/v1/follow-up/rounds?county={COUNTY_A}",
         "/api/v1/follow-up/confirmation",
+        "/follow-up",
+        "/follow-up?lang=en",
     ):
         text = benv.http.get(path).text
         assert not re.search(r"(?<![0-9a-fA-Fx])\d{17}[\dXx](?![0-9a-fA-F])", text), path
