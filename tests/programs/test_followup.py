@@ -345,3 +345,30 @@ def test_sample_is_reproducible_from_the_chain_alone_and_binds_the_county(
         text = benv.http.get(path).text
         assert not re.search(r"(?<![0-9a-fA-Fx])\d{17}[\dXx](?![0-9a-fA-F])", text), path
         assert not re.search(r"(?<![0-9a-fA-F])1[3-9]\d{9}(?![0-9a-fA-F])", text), path
+
+
+def test_a_round_may_cite_a_batch_still_in_the_outbox(benv: BatchEnv) -> None:
+    """The relayer counts what it accepted but has not sent: a round on a batch still
+    pending in the outbox is accepted, and both land on chain in order."""
+    a = benv.env.actors
+    benv.env.ledger.set_follow_up_rate(a.admin, RATE)
+    cid = benv.commitment(30)
+    lines = make_lines(cid, 10, quantity=3)
+    signed = sign_batch(lines, a.org_a.key, benv.env.domain)
+    benv.client.upload(signed, [line.line_bytes() for line in lines])
+    batch_id = hex0x(signed.id)
+    with benv.service.db.read() as s:
+        assert s.get(FollowUpRoundRow, batch_id) is None
+    rnd = _round(benv, batch_id, a.county_a, seed_block=int(benv.env.w3.eth.block_number) + 20)
+    resp = _post(benv, rnd)
+    assert resp.status_code == 202, resp.text
+    # county B may not follow up county A's pending batch either
+    other = _round(benv, batch_id, a.county_b, county=COUNTY_B)
+    assert _code(_post(benv, other)) == "batch_not_in_county"
+    benv.relay_until_confirmed(batch_id)
+    benv.relay_until_confirmed(hex0x(rnd.id))
+    benv.index()
+    with benv.service.db.read() as s:
+        row = s.get(FollowUpRoundRow, hex0x(rnd.id))
+    assert row is not None and row.batch_id == batch_id and row.sample_size == 1
+    assert row.org == a.org_a.address and row.county == COUNTY_A
