@@ -174,6 +174,8 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UPLOAD_GAP,
         codes.UPLOAD_INCOMPLETE,
         codes.UPLOAD_REFUSED,
+        # follow-up (回访): the sample is drawn once the seed block is mined; try again then
+        codes.SEED_NOT_YET_KNOWN,
     ),
     413: (
         codes.BODY_TOO_LARGE,
@@ -363,6 +365,11 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.WRONG_KIND,
         codes.WRONG_ORIGIN,
         codes.WRONG_PROJECT_VERSION,
+        # follow-up (回访): the relayer's off-chain rules (ledger/relayer/rules_followup.py)
+        codes.BATCH_NOT_IN_COUNTY,
+        codes.LINE_NOT_IN_SAMPLE,
+        codes.LINE_HASH_MISMATCH,
+        codes.BATCH_LINES_NOT_HELD,
     ),
     500: (
         codes.AUDIT_FAILED,

@@ -167,6 +167,16 @@ DUPLICATE_BENEFICIARY = _code(
 FLAG_UNANSWERED = _code(
     "flag_unanswered", ANOMALY, "no later record by the flagged record's author on its subject"
 )
+# household follow-up (回访): what a county found on a sampled batch line
+FOLLOW_UP_NOT_RECEIVED = _code(
+    "follow_up_not_received", ANOMALY, "a follow-up found a sampled household did not receive it"
+)
+FOLLOW_UP_HOUSEHOLD_NOT_FOUND = _code(
+    "follow_up_household_not_found", ANOMALY, "a follow-up found no household for a sampled line"
+)
+FOLLOW_UP_PART_RECEIVED = _code(
+    "follow_up_part_received", ANOMALY, "a follow-up found a sampled household received part only"
+)
 
 
 def severity(code: str) -> str:

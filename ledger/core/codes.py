@@ -391,6 +391,14 @@ MALFORMED_FIELDS: Final = "malformed_fields"
 UNKNOWN_GRIEVANCE: Final = "unknown_grievance"
 GRIEVANCE_ALREADY_ANSWERED: Final = "grievance_already_answered"
 
+# Household follow-up (回访): the relayer's off-chain rules beside the contract's
+# (ledger/relayer/rules_followup.py).
+BATCH_NOT_IN_COUNTY: Final = "batch_not_in_county"
+SEED_NOT_YET_KNOWN: Final = "seed_not_yet_known"
+LINE_NOT_IN_SAMPLE: Final = "line_not_in_sample"
+LINE_HASH_MISMATCH: Final = "line_hash_mismatch"
+BATCH_LINES_NOT_HELD: Final = "batch_lines_not_held"
+
 #: Solidity custom-error name → its code.
 CONTRACT_ERRORS: Final[dict[str, str]] = {
     "AccessControlBadConfirmation": ACCESS_CONTROL_BAD_CONFIRMATION,

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ledger.core.errors import NotFoundError
-from ledger.core.fields import ResourceKind
+from ledger.core.fields import FollowUpOutcome, ResourceKind
 from ledger.export.snapshot import CommitmentState, Period, Snapshot, records_root
 
 #: How each indicator is computed, in words (Chinese, then English), shown beside its value.
@@ -31,8 +31,9 @@ FORMULAS: dict[str, str] = {
     "the period whose need lies in a key county",
     "key_county_share_funds": "本期资金承诺中投向重点帮扶县的金额 ÷ 全部资金承诺金额 / fen "
     "committed to key counties ÷ all fen committed in the period",
-    "follow_up_confirmation_rate": "回访结果为“全额收到”的比例（回访项目计算）/ share of "
-    "follow-ups answered 'received in full' (the follow-up program fills it)",
+    "follow_up_confirmation_rate": "回访确认率 = 回访结果为“全部收到”的明细行数 ÷ 已回访的"
+    "明细行数 / follow-up confirmation rate = lines found received in full ÷ lines followed up "
+    "(FollowUp records, outcome 1)",
     "grievances_upheld": "经县级答复认定成立的申诉数（申诉项目计算）/ grievances the county's "
     "answer upheld (the grievance program fills it)",
     "flags": "审计标记数 / auditor flags on the organization's records",
@@ -67,6 +68,9 @@ class Indicators:
     # provenance: record ids behind each indicator
     records: dict[str, list[str]] = field(default_factory=dict)
     # programs (issue 18): slots the follow-up and grievance programs fill (None: not computed)
+    # household follow-up (回访): lines of the organization's batches the counties visited,
+    # and the share found received in full (FORMULAS["follow_up_confirmation_rate"])
+    followed_up: int = 0
     follow_up_confirmation_rate: float | None = None
     grievances_upheld: int | None = None
     #: each indicator's formula, shown beside its value (docs/reports.md §2)
@@ -150,6 +154,8 @@ def compute(
                 out.extend(c.receipt_ids)
         return sorted(set(out))
 
+    visits = [f for f in snapshot.follow_ups if f.org in addresses]
+    full = sum(1 for f in visits if f.outcome == FollowUpOutcome.RECEIVED_IN_FULL)
     code = snapshot.org_codes.get(addresses[0], org)
     return Indicators(
         org_code=code,
@@ -180,5 +186,8 @@ def compute(
             "confirmed_rate": ids(delivered, with_deliveries=True, with_receipts=True),
             "key_county_share": ids(made),
             "flags": sorted(f.record_id for f in my_flags),
+            "follow_up_confirmation_rate": sorted(f.record_id for f in visits),
         },
+        followed_up=len(visits),
+        follow_up_confirmation_rate=_ratio(full, len(visits)),
     )

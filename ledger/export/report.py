@@ -660,6 +660,14 @@ def _flags(snapshot: Snapshot, period: Period, describe: _Describer) -> Table:
     )
 
 
+#: Follow-up outcomes that are findings, in words (1, received in full, is not one).
+FOLLOW_UP_FINDINGS = {
+    2: "回访：部分收到 follow-up: received in part",
+    3: "回访：未收到 follow-up: not received",
+    4: "回访：查无此户 follow-up: household not found",
+}
+
+
 def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _Describer) -> Table:
     """The simple anomalies the read model shows (the audit's full list is in ledger.audit),
     measured at `as_of`: a delivery is "unreceipted" once 30 days have passed by then."""
@@ -712,6 +720,24 @@ def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _De
                         "record": d.receipt_id,
                     },
                     {d.receipt_id, d.record_id},
+                )
+            )
+    # household follow-up (回访): what the county found on a sampled line
+    for f in snapshot.follow_ups:
+        if f.outcome in FOLLOW_UP_FINDINGS and f.block_time <= as_of:
+            got = f"，收到 received {f.quantity}" if f.quantity else ""
+            rows.append(
+                Row(
+                    f"anomaly/follow-up/{f.record_id}",
+                    {
+                        "kind": FOLLOW_UP_FINDINGS[f.outcome],
+                        "what": f"回访 follow-up：{county_label(f.county)} 回访 "
+                        f"{snapshot.org_name(f.org)} 的交付批次第 {f.line_index} 行 line "
+                        f"{f.line_index}",
+                        "detail": f"{display.beijing_date(f.block_time)}{got}",
+                        "record": f.record_id,
+                    },
+                    {f.record_id, f.round_id, f.batch_id},
                 )
             )
     return Table(

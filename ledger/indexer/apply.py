@@ -27,6 +27,7 @@ from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
 from ledger.indexer import pairing as pairing_index
+from ledger.indexer.followup import project_followup
 from ledger.indexer.fund import project_fund
 from ledger.store import models
 from ledger.store.aggregates import Moves
@@ -365,6 +366,8 @@ class LogApplier:
             pairing_index.project(session, signed, rid, loc)
         if kind in (Kind.FUND, Kind.FUND_CONTRIBUTION, Kind.COMMITMENT_SOURCE):
             project_fund(session, signed, rid, loc)
+        if kind in (Kind.FOLLOW_UP_ROUND, Kind.FOLLOW_UP):
+            project_followup(session, signed, rid, loc)
 
     def _delivery_share(
         self,

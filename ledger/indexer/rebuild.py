@@ -20,6 +20,7 @@ from ledger.evm.contract import LedgerContract
 from ledger.indexer.worker import Indexer, IndexStatus
 from ledger.store import fund_models, models, pairing_models  # noqa: F401  (tables in the digest)
 from ledger.store.db import Database
+from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
 
 #: The tables the indexer derives from chain events alone, with the columns that are
 #: local bookkeeping (surrogate keys) rather than facts, so they are left out of digests.
@@ -38,6 +39,9 @@ READ_MODEL: dict[str, tuple[str, ...]] = {
     # programs (issue 18)
     **{t: () for t in ("pairings", "pairing_acceptances", "pairing_commitments")},
     **fund_models.READ_MODEL,
+    # household follow-up (回访)
+    FollowUpRoundRow.__tablename__: (),
+    FollowUpRow.__tablename__: (),
 }
 
 

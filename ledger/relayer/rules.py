@@ -28,6 +28,7 @@ from ledger.relayer.lookups import (
     record_exists,
     roles_of,
 )
+from ledger.relayer.rules_followup import FOLLOW_UP_KINDS, check_followup
 from ledger.relayer.rules_fund import FUND_KINDS, check_fund_record
 
 #: A pre-check sees each record before it is accepted, in the accepting DB transaction,
@@ -289,3 +290,5 @@ def check_record(session: Session, signed: SignedRecord) -> None:
             rules_pairing.check(session, signed)
         if kind in FUND_KINDS:
             check_fund_record(session, signed)
+    elif kind in FOLLOW_UP_KINDS:
+        check_followup(session, signed)
