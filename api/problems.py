@@ -142,6 +142,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNKNOWN_MATCH,
         codes.UNKNOWN_PROJECT,
         codes.UPLOAD_NOT_FOUND,
+        codes.UNKNOWN_FILING,
     ),
     405: (codes.METHOD_NOT_ALLOWED,),
     409: (
@@ -172,6 +173,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UPLOAD_GAP,
         codes.UPLOAD_INCOMPLETE,
         codes.UPLOAD_REFUSED,
+        codes.GRIEVANCE_ALREADY_REGISTERED,
     ),
     413: (
         codes.BODY_TOO_LARGE,
@@ -179,6 +181,12 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.FILE_TOO_LARGE,
     ),
     422: (
+        # grievances (申诉)
+        codes.ANSWER_HASH_MISMATCH,
+        codes.ANSWER_TEXT_MISSING,
+        codes.GRIEVANCE_FILING_MISMATCH,
+        codes.GRIEVANCE_NOT_FILED,
+        codes.RECORD_NOT_OF_PROJECT,
         codes.ABSURD_DATE,
         codes.ABSURD_QUANTITY,
         codes.ACCESS_CONTROL_BAD_CONFIRMATION,
@@ -358,6 +366,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.WRONG_ORIGIN,
         codes.WRONG_PROJECT_VERSION,
     ),
+    429: (codes.TOO_MANY_GRIEVANCES,),
     500: (
         codes.AUDIT_FAILED,
         codes.IATI_INVALID,

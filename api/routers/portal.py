@@ -27,7 +27,7 @@ from ledger.evm.localchain import public_rpc_url
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
-from ledger.store.queries import totals
+from ledger.store.queries import grievance, totals
 from ledger.store.queries.orgs import org_list, org_page
 from ledger.store.queries.words import describe_entries, describe_record
 from ledger.tlog.log_key import published_log_key
@@ -269,6 +269,8 @@ def project(
         p=page,
         place=data.place,
         keys=data.key_counties(session),
+        grievance_items=(items := grievance.project_grievances(session, project_id.lower())),
+        gc=grievance.counts(items),
     )
 
 

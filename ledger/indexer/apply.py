@@ -26,6 +26,7 @@ from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
+from ledger.indexer import grievance
 from ledger.store import models
 from ledger.store.aggregates import Moves
 
@@ -357,6 +358,8 @@ class LogApplier:
                     **loc,
                 )
             )
+        elif kind in grievance.KINDS:
+            grievance.project(session, signed, rid, loc)
 
     def _delivery_share(
         self,

@@ -16,6 +16,7 @@ from ledger.core.errors import RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, valid_date_code, valid_title
 from ledger.core.lines import id_scope, is_scoped
 from ledger.core.records import MAX_BATCH_COMMITMENTS, Kind, SignedRecord
+from ledger.relayer import rules_grievance
 from ledger.relayer.lookups import (
     commitment_state,
     county_of,
@@ -281,3 +282,5 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         target = hex0x(getattr(rec, "record_id", b""))
         if not record_exists(session, target):
             raise RecordError(f"no record {target} is recorded", code="UnknownRecord")
+    elif kind in rules_grievance.KINDS:
+        rules_grievance.check(session, signed)

@@ -9,6 +9,7 @@ import { county } from "./county.js";
 import { org } from "./org.js";
 import { civil } from "./civil.js";
 import { audit } from "./audit.js";
+import { grievances } from "./grievance.js";
 
 const ROLE_NAMES = {
   COUNTY: "县乡村振兴部门 county office",
@@ -227,6 +228,7 @@ async function start() {
   await refresh();
   const page = document.querySelector("main [data-page]")?.dataset.page;
   if (PAGES[page]) PAGES[page]({ onUnlock, state });
+  if (page === "county") grievances({ onUnlock, state });
   document.body.dataset.ready = "1";
 }
 
