@@ -48,20 +48,27 @@ class Limiter:
         self._seen: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, client: str) -> float | None:
-        """None if `client` may file now (and counts it), else seconds until it may."""
+    def _window(self, client: str, now: float) -> deque[float]:
+        if len(self._seen) > 10_000:  # forget idle addresses
+            for key in [k for k, q in self._seen.items() if not q or q[-1] < now - self.window]:
+                del self._seen[key]
+        q = self._seen.setdefault(client, deque())
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def wait(self, client: str) -> float | None:
+        """None if `client` may file now, else the seconds until it may."""
         now = time.monotonic()
         with self._lock:
-            if len(self._seen) > 10_000:  # forget idle addresses
-                for key in [k for k, q in self._seen.items() if not q or q[-1] < now - self.window]:
-                    del self._seen[key]
-            q = self._seen.setdefault(client, deque())
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            if len(q) >= self.limit:
-                return q[0] + self.window - now
-            q.append(now)
-            return None
+            q = self._window(client, now)
+            return q[0] + self.window - now if len(q) >= self.limit else None
+
+    def count(self, client: str) -> None:
+        """Counts one filing of `client` (refused attempts are not counted)."""
+        now = time.monotonic()
+        with self._lock:
+            self._window(client, now).append(now)
 
 
 def _limiter(request: Request) -> Limiter:
@@ -72,9 +79,12 @@ def _limiter(request: Request) -> Limiter:
     return limiter
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def _too_many(request: Request) -> tuple[str, int] | None:
-    client = request.client.host if request.client else "unknown"
-    wait = _limiter(request).allow(client)
+    wait = _limiter(request).wait(_client(request))
     if wait is None:
         return None
     minutes = max(1, int(wait // 60) + 1)
@@ -137,6 +147,7 @@ def file_json(body: GrievanceIn, request: Request, service: ServiceDep) -> Respo
             response_headers={"Retry-After": str(limited[1])},
         )
     receipt = file_grievance(service.db, body.project_id, body.text, body.record_id, body.contact)
+    _limiter(request).count(_client(request))
     out = FiledOut(**receipt.to_json(), url=f"/grievances/{receipt.filing_no}")
     return JSONResponse(out.model_dump(), status_code=201)
 
@@ -261,6 +272,7 @@ def new_submit(
             retry = limited[1]
             raise LedgerError(limited[0], code="too_many_grievances")
         receipt = file_grievance(service.db, pid, text, rid or None, contact or None)
+        _limiter(request).count(_client(request))
     except LedgerError as exc:
         with service.db.read() as session:
             page = _form(request, L, session, pid, rid, text, exc)

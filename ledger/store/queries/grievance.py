@@ -127,19 +127,25 @@ def _record_orgs(session: Session, ids: Iterable[str]) -> dict[str, str]:
                 select(CommitmentRow.record_id, CommitmentRow.org).where(
                     CommitmentRow.record_id.in_(chunk)
                 )
-            ).tuples()
+            )
+            .tuples()
+            .all()
         )
         out.update(
             session.execute(
                 select(DeliveryRow.record_id, DeliveryRow.org).where(
                     DeliveryRow.record_id.in_(chunk)
                 )
-            ).tuples()
+            )
+            .tuples()
+            .all()
         )
         out.update(
             session.execute(
                 select(ReceiptRow.record_id, ReceiptRow.org).where(ReceiptRow.record_id.in_(chunk))
-            ).tuples()
+            )
+            .tuples()
+            .all()
         )
     return out
 
@@ -178,7 +184,9 @@ def _assemble(
                 select(GrievanceAnswerText.answer_hash, GrievanceAnswerText.text).where(
                     GrievanceAnswerText.answer_hash.in_(chunk)
                 )
-            ).tuples()
+            )
+            .tuples()
+            .all()
         )
     pids = {f.project_id for f in by_hash.values()} | {r.project_id for r in regs.values()}
     titles = _titles(session, pids)
