@@ -67,6 +67,11 @@ from tests.factories import (
 )
 from tests.library.test_auth import READ_ONLY as LIBRARY_READ_ONLY
 from tests.library.test_auth import WRITES as LIBRARY_WRITES
+from tests.programs.grievance_route_cases import (
+    case_grievance_answer,
+    case_grievance_file,
+    case_grievance_form,
+)
 from tests.workspace.helpers import sign_typed
 from tests.workspace.profile_cases import case_profile
 from tests.workspace.route_cases import case_evidence, case_sign_in, case_sign_out
@@ -643,6 +648,10 @@ TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/v1/audits"): case_audit_run,
     # organization profiles, signed by the organization's ORG key
     ("PUT", "/api/v1/orgs/{org_code}/profile"): case_profile,
+    # grievances (申诉): filed with no account; answered by a county's signed record
+    ("POST", "/api/v1/grievances"): case_grievance_file,
+    ("POST", "/grievances/new"): case_grievance_form,
+    ("POST", "/api/v1/grievances/answers"): case_grievance_answer,
 }
 
 
