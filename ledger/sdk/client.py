@@ -21,6 +21,7 @@ from ledger.core.errors import ApiError, ApiUnreachable, RecordError, RecordFail
 from ledger.core.fields import FlagReason, ProjectKind, date_code, text32
 from ledger.core.lines import DeliveryLine, batch_totals, new_id
 from ledger.sdk.fields import record_from_fields
+from ledger.sdk.grievances import GrievancesApi
 from ledger.sdk.library import LibraryApi
 from ledger.sdk.profiles import ProfilesApi
 from ledger.sdk.records import (
@@ -53,7 +54,7 @@ __all__ = [
 _ZERO = bytes(32)
 
 
-class BangfuClient(RecordsApi, LibraryApi, ProfilesApi):
+class BangfuClient(RecordsApi, LibraryApi, ProfilesApi, GrievancesApi):
     """One API endpoint, optionally with a signing account for the builders and `submit`."""
 
     def project_anchor(

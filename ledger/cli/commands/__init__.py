@@ -86,4 +86,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "library": ("library", "项目库 Needs and supply project libraries."),
     "org": ("org", "社会组织 Organizations: the signed profile."),
     "witness": ("witness", "见证人 Witness: cosign checkpoints that extend what it saw before."),
+    "grievance": (
+        "grievance",
+        "申诉 Grievances: file one (no account), read them; a county registers and answers.",
+    ),
 }
