@@ -15,7 +15,7 @@ from api.schemas import PERIOD as PERIOD_PATTERN
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
-from ledger.export.report import build_report
+from ledger.export.report import build_report, grievance_tables
 from ledger.export.report_files import write_report
 from ledger.export.snapshot import (
     check_against_chain,
@@ -137,6 +137,7 @@ def periodic_report(
     with service.db.read() as session:
         snap = load_snapshot(session, p.end, province=province)
         keys = load_key_counties(None, session)
+        grievances = grievance_tables(session, p, province)
     try:
         verified: bool | None = check_against_chain(snap, service.ledger())
     except LedgerError:
@@ -144,6 +145,7 @@ def periodic_report(
     report = build_report(
         snap,
         p,
+        grievances=grievances,
         key_counties=keys,
         chain_verified=verified,
         unit=service.settings.iati_reporting_org_name or "",

@@ -15,7 +15,7 @@ from ledger.core import codes
 from ledger.core.errors import LedgerError
 from ledger.core.fields import BEIJING
 from ledger.export import indicators as ind
-from ledger.export.report import build_report
+from ledger.export.report import build_report, grievance_tables
 from ledger.export.report_files import write_report
 from ledger.export.snapshot import (
     Period,
@@ -71,9 +71,12 @@ def report_cmd(
     service = LedgerService()
     snap, keys = read_snapshot(service, p, province=province, key_file=key_counties)
     verified = check_against_chain(snap, service.ledger()) if check_chain else None
+    with service.db.read() as session:
+        grievances = grievance_tables(session, p, province)
     report = build_report(
         snap,
         p,
+        grievances=grievances,
         key_counties=keys,
         chain_verified=verified,
         generated=generated,

@@ -28,7 +28,6 @@ from ledger.store.grievance_models import (
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,
-    LogEntry,
     ProjectAnchorRow,
     ReceiptRow,
 )
@@ -36,6 +35,9 @@ from ledger.store.queries.orgs import chunks, org_codes
 
 __all__ = [
     "Grievance",
+    "ResponseRow",
+    "as_of",
+    "counts",
     "county_grievances",
     "grievance",
     "grievance_by_record",
@@ -327,6 +329,8 @@ class ResponseRow:
     to_register: dict[str, float | None]
     #: registered → answered, likewise over the answered ones
     to_answer: dict[str, float | None]
+    #: the Grievance and GrievanceAnswer record ids behind the row
+    records: set[str] = field(default_factory=set)
 
 
 def _rows(groups: dict[Any, list[Grievance]]) -> list[ResponseRow]:
@@ -342,17 +346,40 @@ def _rows(groups: dict[Any, list[Grievance]]) -> list[ResponseRow]:
             for g in items
             if g.answer is not None and g.registration is not None
         ]
-        out.append(ResponseRow(key, counts(items), _seconds(reg), _seconds(ans)))
+        ids = {g.registration["record_id"] for g in items if g.registration} | {
+            g.answer["record_id"] for g in items if g.answer
+        }
+        out.append(ResponseRow(key, counts(items), _seconds(reg), _seconds(ans), ids))
+    return out
+
+
+def as_of(items: Iterable[Grievance], cutoff: int) -> list[Grievance]:
+    """The grievances as they stood at `cutoff`: filed before it, and a registration or an
+    answer recorded at or after it not yet made."""
+    out = []
+    for g in items:
+        if g.filed_at >= cutoff:
+            continue
+        if g.registration is not None and g.registration["block_time"] >= cutoff:
+            g.registration = None
+        if g.registration is None or (g.answer is not None and g.answer["block_time"] >= cutoff):
+            g.answer = None
+        out.append(g)
     return out
 
 
 def response_times(
-    session: Session, since: int = 0, until: int | None = None
+    session: Session, since: int = 0, until: int | None = None, province: int | None = None
 ) -> tuple[list[ResponseRow], list[ResponseRow]]:
     """(per county, per organization) counts and response times of the grievances filed
-    in [since, until). A grievance counts for an organization when the record it is about
-    is that organization's commitment, delivery or receipt."""
+    in [since, until), as they stood at `until`, of one province's counties if given. A
+    grievance counts for an organization when the record it is about is that
+    organization's commitment, delivery or receipt."""
     items = _all(session, since, until)
+    if until is not None:
+        items = as_of(items, until)
+    if province is not None:
+        items = [g for g in items if g.county // 10000 == province]
     by_county: dict[Any, list[Grievance]] = {}
     by_org: dict[Any, list[Grievance]] = {}
     for g in items:
@@ -369,11 +396,8 @@ def upheld_by_org(session: Session, since: int = 0, until: int | None = None) ->
     none are absent. Recomputable from the chain: registrations, answers and the records
     they name are all on it."""
     out: dict[str, int] = {}
-    for g in _all(session, since, until):
+    items = _all(session, since, until)
+    for g in as_of(items, until) if until is not None else items:
         if g.org_code and g.answer is not None and g.answer["outcome"] == GrievanceOutcome.UPHELD:
             out[g.org_code] = out.get(g.org_code, 0) + 1
     return out
-
-
-def log_entry(session: Session, record_id: str) -> LogEntry | None:
-    return session.scalar(select(LogEntry).where(LogEntry.record_id == record_id))
