@@ -23,12 +23,13 @@ from api.deps import ReadSessionDep, ServiceDep
 from api.problems import code_of, problem, status_of
 from api.routers.portal import PageLang
 from api.schemas import AcceptedOut, SignedRecordIn
+from api.sessions import SessionRequired
 from api.web import data, render
 from ledger.core import codes
 from ledger.core.errors import LedgerError
 from ledger.core.grievances import MAX_ANSWER, MAX_CONTACT, MAX_TEXT, OUTCOME_NAMES
 from ledger.core.records import SignedRecord
-from ledger.library.grievances import file_grievance, submit_answer
+from ledger.library.grievances import contact_for, file_grievance, submit_answer
 from ledger.store.queries import grievance as queries
 
 router = APIRouter(tags=["grievances 申诉"])
@@ -185,6 +186,21 @@ def one_json(filing_no: str, session: ReadSessionDep) -> dict[str, Any]:
             code="unknown_filing",
         )
     return g.public()
+
+
+@router.get(
+    "/api/v1/grievances/{filing_no}/contact",
+    summary="申诉人联系方式（仅本县） The filer's contact details (the county office only)",
+)
+def contact_json(filing_no: str, service: ServiceDep, me: SessionRequired) -> Response:
+    """A private read for the signed-in county office of the grievance's county: the
+    contact details the filer left (null if none). Never cached, never in a public answer."""
+    with service.db.read() as session:
+        contact = contact_for(session, filing_no.upper(), me.address)
+    return JSONResponse(
+        {"filing_no": filing_no.upper(), "contact": contact},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post(

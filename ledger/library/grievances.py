@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import LedgerError, NotFoundError, RecordError
+from ledger.core.errors import LedgerError, NotFoundError, PermissionError_, RecordError
 from ledger.core.fields import ProjectKind
 from ledger.core.grievances import (
     MAX_ANSWER,
@@ -36,13 +36,13 @@ from ledger.core.grievances import (
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.library import pii
-from ledger.relayer.lookups import roles_of
+from ledger.relayer.lookups import county_of, roles_of
 from ledger.relayer.outbox import Acceptance, Relayer
 from ledger.store.db import Database
 from ledger.store.grievance_models import GrievanceAnswerText, GrievanceContact, GrievanceFiling
 from ledger.store.models import CommitmentRow, DeliveryRow, LogEntry, ProjectAnchorRow, ReceiptRow
 
-__all__ = ["Receipt", "file_grievance", "submit_answer"]
+__all__ = ["Receipt", "contact_for", "file_grievance", "submit_answer"]
 
 ZERO = hex0x(bytes(32))
 
@@ -226,3 +226,22 @@ def submit_answer(db: Database, relayer: Relayer, signed: SignedRecord, text: st
         if session.get(GrievanceAnswerText, ahash) is None:
             session.add(GrievanceAnswerText(answer_hash=ahash, text=norm))
     return relayer.accept([signed])[0]
+
+
+def contact_for(session: Session, filing_no: str, reader: str) -> str | None:
+    """The contact details of a filing, for the county office of its county only (`reader`
+    is the signed-in address); None if the filer left none. Never part of a public read."""
+    filing = session.get(GrievanceFiling, filing_no)
+    if filing is None:
+        raise NotFoundError(
+            f"没有编号为 {filing_no} 的申诉 / no grievance {filing_no} was filed here",
+            code="unknown_filing",
+        )
+    if "COUNTY" not in roles_of(session, reader) or county_of(session, reader) != filing.county:
+        raise PermissionError_(
+            f"只有县 {filing.county} 的乡村振兴部门可以查看联系方式 / only the county office of "
+            f"{filing.county} may read the filer's contact details",
+            code="forbidden",
+        )
+    row = session.get(GrievanceContact, filing_no)
+    return row.contact if row is not None else None

@@ -30,6 +30,7 @@ from tests.factories import (
     body,
     fresh_database_url,
 )
+from tests.workspace.helpers import signed_in
 
 TEXT = "大米发放数量与公示不符，我们村只收到一半。"
 
@@ -423,3 +424,25 @@ def test_rebuild_from_chain_makes_the_same_grievance_rows(
             assert row.county == COUNTY_A
     finally:
         rebuilt.dispose()
+
+
+def test_contact_is_read_only_by_the_signed_in_county_office(
+    env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient
+) -> None:
+    pid, _ = anchored_need(http, st, env)
+    filed = file(http, pid, contact="村委会 王先生 13700001111")
+    bare = file(http, pid)
+    url = f"/api/v1/grievances/{filed['filing_no']}/contact"
+    refused(http.get(url), 401, "session_required")
+    signed_in(http, env.actors.county_b)
+    refused(http.get(url), 403, "forbidden")
+    signed_in(http, env.actors.org_a)
+    refused(http.get(url), 403, "forbidden")
+    signed_in(http, env.actors.county_a)
+    r = http.get(url)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert r.json() == {"filing_no": filed["filing_no"], "contact": "村委会 王先生 13700001111"}
+    assert http.get(f"/api/v1/grievances/{bare['filing_no']}/contact").json()["contact"] is None
+    refused(http.get("/api/v1/grievances/SS-0000-0000/contact"), 404, "unknown_filing")
+    # the public answers never carry it
+    assert "13700001111" not in http.get(f"/api/v1/grievances/{filed['filing_no']}").text

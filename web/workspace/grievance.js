@@ -124,6 +124,21 @@ function row(g) {
     el("p", { class: "wrap", text: g.text || "（本站没有原文 no text here）" }),
   );
   if (g.answer) li.append(el("p", { text: `${OUTCOMES[g.answer.outcome]}：${g.answer.text || ""}` }));
+  if (g.filing_no) {
+    // the filer's contact details: a private read of the signed-in county office, shown
+    // only on request and never kept in the page
+    const shown = el("p", { class: "note", "data-contact": n, "aria-live": "polite" });
+    const ask = el("button", { type: "button", class: "secondary small", "data-show-contact": n, text: "查看联系方式 Show contact" });
+    ask.addEventListener("click", async () => {
+      try {
+        const c = await api("GET", `/api/v1/grievances/${g.filing_no}/contact`);
+        shown.textContent = c.contact ? `联系方式 contact: ${c.contact}` : "申诉人未留联系方式 no contact details left";
+      } catch (exc) {
+        shown.textContent = explain(exc);
+      }
+    });
+    li.append(el("div", { class: "actions" }, ask), shown);
+  }
   if (g.status === "filed" && g.filing_no) {
     const msg = el("p", { id: `gr-msg-${n}`, class: "message", "aria-live": "polite" });
     const button = el("button", { type: "button", "data-register": n, text: "签名并登记 Sign and register" });

@@ -156,6 +156,11 @@ const LABELS = {
   needContentHash: "需求内容哈希 need content hash",
   nonce: "随机数 nonce",
   limit: "数量上限 limit",
+  grievanceHash: "申诉哈希 grievance hash",
+  filedAt: "申诉提交时间 filed at",
+  grievanceId: "申诉登记编号 grievance registration",
+  answerHash: "答复全文哈希 answer text hash",
+  outcome: "结果 outcome",
 };
 
 /** The rows [label, text] that show one typed-data message in words. */
@@ -164,7 +169,7 @@ export function describe(primaryType, message) {
   const funds = Number(message.resourceKind) === 1;
   const unit = message.unit ? text32(message.unit) : "";
   for (const [name, value] of Object.entries(message)) {
-    const label = LABELS[name] || name;
+    const label = primaryType === "Grievance" && name === "recordId" ? "相关记录（0 为无） record (0: none)" : LABELS[name] || name;
     let text;
     switch (name) {
       case "county":
@@ -189,6 +194,7 @@ export function describe(primaryType, message) {
         break;
       case "dueDate":
       case "deliveredAt":
+      case "filedAt":
       case "expiry":
       case "issuedAt":
         text = beijing(value);
@@ -230,6 +236,9 @@ export function describe(primaryType, message) {
       case "size":
         text = `${number(value)} 字节 bytes`;
         break;
+      case "outcome":
+        text = primaryType === "GrievanceAnswer" ? { 1: "成立 upheld", 2: "部分成立 partly upheld", 3: "不成立 not upheld" }[value] || String(value) : String(value);
+        break;
       default:
         text = typeof value === "object" ? JSON.stringify(value) : String(value);
     }
@@ -251,6 +260,8 @@ const TYPE_NAMES = {
   SignIn: "登录 sign-in",
   KeyCountyList: "重点帮扶县名单 key-county list",
   LibraryRead: "读取草稿 read a draft",
+  Grievance: "申诉登记 grievance registration",
+  GrievanceAnswer: "申诉答复 grievance answer",
 };
 
 /** Shows `sections` ([{heading, rows: [[label, text]]}]) in the dialog; resolves true on
