@@ -144,6 +144,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNKNOWN_MATCH,
         codes.UNKNOWN_PROJECT,
         codes.UPLOAD_NOT_FOUND,
+        codes.UNKNOWN_FILING,
     ),
     405: (codes.METHOD_NOT_ALLOWED,),
     409: (
@@ -176,6 +177,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UPLOAD_REFUSED,
         # follow-up (回访): the sample is drawn once the seed block is mined; try again then
         codes.SEED_NOT_YET_KNOWN,
+        codes.GRIEVANCE_ALREADY_REGISTERED,
     ),
     413: (
         codes.BODY_TOO_LARGE,
@@ -187,6 +189,12 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.PURPOSE_HASH_MISMATCH,
         codes.SPONSOR_HASH_MISMATCH,
         codes.SPONSOR_NAME_IN_PUBLIC_TEXT,
+        # grievances (申诉)
+        codes.ANSWER_HASH_MISMATCH,
+        codes.ANSWER_TEXT_MISSING,
+        codes.GRIEVANCE_FILING_MISMATCH,
+        codes.GRIEVANCE_NOT_FILED,
+        codes.RECORD_NOT_OF_PROJECT,
         codes.ABSURD_DATE,
         codes.ABSURD_QUANTITY,
         codes.ACCESS_CONTROL_BAD_CONFIRMATION,
@@ -371,6 +379,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.LINE_HASH_MISMATCH,
         codes.BATCH_LINES_NOT_HELD,
     ),
+    429: (codes.TOO_MANY_GRIEVANCES,),
     500: (
         codes.AUDIT_FAILED,
         codes.IATI_INVALID,

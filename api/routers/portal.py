@@ -29,7 +29,7 @@ from ledger.store import queries
 from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
 from ledger.store.queries import fund as fund_queries
-from ledger.store.queries import totals
+from ledger.store.queries import grievance, totals
 from ledger.store.queries.orgs import org_list, org_page
 from ledger.store.queries.words import describe_entries, describe_record
 from ledger.tlog.log_key import published_log_key
@@ -271,6 +271,8 @@ def project(
         p=page,
         place=data.place,
         keys=data.key_counties(session),
+        grievance_items=(items := grievance.project_grievances(session, project_id.lower())),
+        gc=grievance.counts(items),
     )
 
 

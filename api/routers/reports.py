@@ -16,7 +16,7 @@ from ledger.core.errors import LedgerError, NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
 from ledger.export import pairing as pairing_report
-from ledger.export.report import build_report
+from ledger.export.report import build_report, grievance_tables
 from ledger.export.report_files import write_report
 from ledger.export.snapshot import (
     check_against_chain,
@@ -142,6 +142,7 @@ def periodic_report(
         snap = load_snapshot(session, p.end, province=province)
         keys = load_key_counties(None, session)
         sections = [pairing_report.report_section(session)]  # programs (issue 18)
+        grievances = grievance_tables(session, p, province)
     try:
         verified: bool | None = check_against_chain(snap, service.ledger())
     except LedgerError:
@@ -149,6 +150,7 @@ def periodic_report(
     report = build_report(
         snap,
         p,
+        grievances=grievances,
         key_counties=keys,
         chain_verified=verified,
         unit=service.settings.iati_reporting_org_name or "",

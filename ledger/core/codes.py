@@ -321,6 +321,19 @@ BAD_CHAIN_PROFILE: Final = "bad_chain_profile"
 CHAIN_UNFIT: Final = "chain_unfit"
 PROFILE_MISMATCH: Final = "profile_mismatch"
 
+# Grievances (申诉, ledger.library.grievances, ledger.relayer.rules_grievance): a filing
+# refused or not found, too many filings from one address, a registration that names no
+# filing of the county's projects (or differs from it, or repeats one), and an answer whose
+# public text is missing or does not hash to what the county signed.
+ANSWER_HASH_MISMATCH: Final = "answer_hash_mismatch"
+ANSWER_TEXT_MISSING: Final = "answer_text_missing"
+GRIEVANCE_ALREADY_REGISTERED: Final = "grievance_already_registered"
+GRIEVANCE_FILING_MISMATCH: Final = "grievance_filing_mismatch"
+GRIEVANCE_NOT_FILED: Final = "grievance_not_filed"
+RECORD_NOT_OF_PROJECT: Final = "record_not_of_project"
+TOO_MANY_GRIEVANCES: Final = "too_many_grievances"
+UNKNOWN_FILING: Final = "unknown_filing"
+
 # The codes of the contract's custom errors (and of the ledger's own checks that mirror them
 # before a record is sent); `CONTRACT_ERRORS` names the Solidity error of each.
 ACCESS_CONTROL_BAD_CONFIRMATION: Final = "access_control_bad_confirmation"

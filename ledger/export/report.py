@@ -18,12 +18,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from ledger.core import display
 from ledger.core.errors import LedgerError
 from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN, FlagReason, ResourceKind
 from ledger.core.lifecycle import STAGE_NAMES, Progress, stage
 from ledger.export.snapshot import Period, Snapshot, county_label, records_root
 from ledger.store.queries.fund import pro_rata
+from ledger.store.queries.grievance import ResponseRow, response_times
+from ledger.store.queries.orgs import org_names
 from ledger.store.queries.totals import Triple, tally
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -393,6 +397,7 @@ def build_report(
     snapshot: Snapshot,
     period: Period,
     *,
+    grievances: Iterable[Table] = (),
     key_counties: Iterable[int] = (),
     chain_verified: bool | None = None,
     with_charts: bool = True,
@@ -558,6 +563,8 @@ def build_report(
     for section in sections:  # programs (issue 18), at the end
         tables.update(section(snapshot, period, keys))
     tables["special_funds"] = _special_funds(snapshot)
+    for extra in grievances:  # the grievance section (grievance_tables), last
+        tables[extra.name] = extra
 
     report = Report(
         period=period,
@@ -945,3 +952,83 @@ def _special_funds(snapshot: Snapshot) -> Table:
         "confirmed count pro rata to each drawing commitment's progress (drawn × delivered / "
         "committed).",
     )
+
+
+# ------------------------------------------------------------------ grievances (申诉)
+
+_GRIEVANCE_COLUMNS = [
+    Column("filed", "申诉", "filed", "count"),
+    Column("not_registered", "未登记", "not registered", "count"),
+    Column("open", "未答复", "open", "count"),
+    Column("answered", "已答复", "answered", "count"),
+    Column("upheld", "成立", "upheld", "count"),
+    Column("partly_upheld", "部分成立", "partly upheld", "count"),
+    Column("to_register", "登记用时中位数（天）", "median days to register"),
+    Column("to_answer", "答复用时中位数（天）", "median days to answer"),
+    Column("slowest", "最长答复用时（天）", "longest days to answer"),
+]
+
+
+def _days(seconds: float | None) -> str:
+    return display.NONE if seconds is None else f"{seconds / 86400:.1f}"
+
+
+def _grievance_row(key: str, label: dict[str, Any], r: ResponseRow) -> Row:
+    cells = {
+        **label,
+        **r.counts,
+        "to_register": _days(r.to_register["median_s"]),
+        "to_answer": _days(r.to_answer["median_s"]),
+        "slowest": _days(r.to_answer["max_s"]),
+    }
+    return Row(key, cells, set(r.records))
+
+
+def grievance_tables(session: Session, period: Period, province: int | None = None) -> list[Table]:
+    """The report's grievance section: the grievances filed in the period, as they stood at
+    its end, per county and per organization (the one whose commitment, delivery or receipt
+    a grievance names) — counts and response times, filed → registered → answered. Pass
+    it to `build_report(grievances=...)`; its rows name the registration and answer ids."""
+    by_county, by_org = response_times(session, period.start, period.end, province)
+    names = org_names(session)
+    county_rows = [
+        _grievance_row(
+            f"grievance-county/{r.key}", {"county": county_label(r.key), "code": r.key}, r
+        )
+        for r in by_county
+    ]
+    org_rows = [
+        _grievance_row(
+            f"grievance-org/{r.key}",
+            {"org": names.get(r.key, (r.key, None))[0], "code": r.key},
+            r,
+        )
+        for r in by_org
+    ]
+    return [
+        Table(
+            "grievances_by_county",
+            "申诉：按县 Grievances by county",
+            [
+                Column("county", "县（地市）", "county"),
+                *_GRIEVANCE_COLUMNS,
+                Column("code", "区划代码", "county code", pdf=False),
+            ],
+            county_rows,
+            "公众提交，县乡村振兴部门在链上登记并答复；未登记的也计入。 Filed by the public, "
+            "registered and answered on chain by the county office; those not registered yet "
+            "are counted too.",
+        ),
+        Table(
+            "grievances_by_org",
+            "申诉：按社会组织 Grievances by organization",
+            [
+                Column("org", "社会组织", "organization"),
+                *_GRIEVANCE_COLUMNS,
+                Column("code", "统一社会信用代码", "credit code", pdf=False),
+            ],
+            org_rows,
+            "按申诉所涉记录（承诺、交付、签收）所属的组织计。 Counted for the organization whose "
+            "commitment, delivery or receipt the grievance names.",
+        ),
+    ]

@@ -26,6 +26,7 @@ from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
+from ledger.indexer import grievance
 from ledger.indexer import pairing as pairing_index
 from ledger.indexer.followup import project_followup
 from ledger.indexer.fund import project_fund
@@ -368,6 +369,8 @@ class LogApplier:
             project_fund(session, signed, rid, loc)
         if kind in (Kind.FOLLOW_UP_ROUND, Kind.FOLLOW_UP):
             project_followup(session, signed, rid, loc)
+        if kind in grievance.KINDS:
+            grievance.project(session, signed, rid, loc)
 
     def _delivery_share(
         self,

@@ -16,7 +16,7 @@ from ledger.core.errors import RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, valid_date_code, valid_title
 from ledger.core.lines import id_scope, is_scoped
 from ledger.core.records import MAX_BATCH_COMMITMENTS, Kind, SignedRecord
-from ledger.relayer import rules_pairing
+from ledger.relayer import rules_grievance, rules_pairing
 from ledger.relayer.lookups import (
     commitment_state,
     county_of,
@@ -292,3 +292,5 @@ def check_record(session: Session, signed: SignedRecord) -> None:
             check_fund_record(session, signed)
     elif kind in FOLLOW_UP_KINDS:
         check_followup(session, signed)
+    elif kind in rules_grievance.KINDS:
+        rules_grievance.check(session, signed)

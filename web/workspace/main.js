@@ -10,6 +10,7 @@ import { org } from "./org.js";
 import { civil } from "./civil.js";
 import { audit } from "./audit.js";
 import { orgPairing, countyPairing, civilPairing } from "./pairing.js";
+import { grievances } from "./grievance.js";
 
 const ROLE_NAMES = {
   COUNTY: "县乡村振兴部门 county office",
@@ -231,6 +232,7 @@ async function start() {
   const page = document.querySelector("main [data-page]")?.dataset.page;
   if (PAGES[page]) PAGES[page]({ onUnlock, state });
   for (const part of PROGRAMS[page] || []) part({ onUnlock, state });
+  if (page === "county") grievances({ onUnlock, state });
   document.body.dataset.ready = "1";
 }
 

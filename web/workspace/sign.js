@@ -164,6 +164,11 @@ const LABELS = {
   hoursTarget: "服务时长目标（小时） service hours target",
   designated: "定点帮扶 designated assistance",
   pairingId: "结对编号 pairing id",
+  grievanceHash: "申诉哈希 grievance hash",
+  filedAt: "申诉提交时间 filed at",
+  grievanceId: "申诉登记编号 grievance registration",
+  answerHash: "答复全文哈希 answer text hash",
+  outcome: "结果 outcome",
 };
 
 /** The rows [label, text] that show one typed-data message in words. */
@@ -172,7 +177,7 @@ export function describe(primaryType, message) {
   const funds = Number(message.resourceKind) === 1;
   const unit = message.unit ? text32(message.unit) : "";
   for (const [name, value] of Object.entries(message)) {
-    const label = LABELS[name] || name;
+    const label = primaryType === "Grievance" && name === "recordId" ? "相关记录（0 为无） record (0: none)" : LABELS[name] || name;
     let text;
     switch (name) {
       case "county":
@@ -207,6 +212,7 @@ export function describe(primaryType, message) {
         break;
       case "dueDate":
       case "deliveredAt":
+      case "filedAt":
       case "expiry":
       case "issuedAt":
         text = beijing(value);
@@ -248,6 +254,9 @@ export function describe(primaryType, message) {
       case "size":
         text = `${number(value)} 字节 bytes`;
         break;
+      case "outcome":
+        text = primaryType === "GrievanceAnswer" ? { 1: "成立 upheld", 2: "部分成立 partly upheld", 3: "不成立 not upheld" }[value] || String(value) : String(value);
+        break;
       default:
         text = typeof value === "object" ? JSON.stringify(value) : String(value);
     }
@@ -272,6 +281,8 @@ const TYPE_NAMES = {
   Pairing: "结对帮扶 pairing (on chain)",
   PairingAcceptance: "接受结对 pairing acceptance (on chain)",
   CommitmentSource: "承诺来源 commitment source (on chain)",
+  Grievance: "申诉登记 grievance registration",
+  GrievanceAnswer: "申诉答复 grievance answer",
 };
 
 /** Shows `sections` ([{heading, rows: [[label, text]]}]) in the dialog; resolves true on

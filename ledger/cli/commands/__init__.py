@@ -97,4 +97,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "a future block hash, and the county's signed results.",
     ),
     "witness": ("witness", "见证人 Witness: cosign checkpoints that extend what it saw before."),
+    "grievance": (
+        "grievance",
+        "申诉 Grievances: file one (no account), read them; a county registers and answers.",
+    ),
 }
