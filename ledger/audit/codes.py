@@ -91,6 +91,11 @@ FOLLOW_UP_RULE_BROKEN = _code(
     INTEGRITY,
     "a follow-up round or result the contract refuses (unknown batch or round, past seed, repeat)",
 )
+FOLLOW_UP_OUTSIDE_SAMPLE = _code(
+    "follow_up_outside_sample",
+    INTEGRITY,
+    "a follow-up of a line outside its round's sample, or recorded before the seed block existed",
+)
 GRIEVANCE_RULE_BROKEN = _code(
     "grievance_rule_broken", INTEGRITY, "an answer to an unknown or answered grievance"
 )

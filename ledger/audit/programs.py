@@ -9,19 +9,21 @@ in the round's sample, drawn from the hash of the round's seed block (`check_sam
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ledger.audit.codes import (
+    FOLLOW_UP_OUTSIDE_SAMPLE,
     FOLLOW_UP_RULE_BROKEN,
     FUND_OVER_COMMITTED,
     FUND_RULE_BROKEN,
     GRIEVANCE_RULE_BROKEN,
+    INTEGRITY,
     PAIRING_RULE_BROKEN,
     SOURCE_RULE_BROKEN,
 )
-from ledger.audit.report import to_hex
+from ledger.audit.report import AuditReport, to_hex
 from ledger.core.fields import (
     FollowUpOutcome,
     GrievanceOutcome,
@@ -43,11 +45,12 @@ from ledger.core.records import (
     Pairing,
     PairingAcceptance,
 )
+from ledger.core.sample import sample_indices
 
 if TYPE_CHECKING:
     from ledger.audit.replay import Leaf, Replay
 
-__all__ = ["PROGRAM_KINDS", "ProgramReplay"]
+__all__ = ["PROGRAM_KINDS", "ProgramReplay", "check_samples"]
 
 #: The kinds this module replays.
 PROGRAM_KINDS = frozenset(
@@ -91,6 +94,7 @@ class RoundState:
     line_count: int
     seed_block: int
     leaf_index: int
+    rate_bps: int = 0
 
 
 class ProgramReplay:
@@ -105,6 +109,7 @@ class ProgramReplay:
         self.round_keys: set[tuple[bytes, int]] = set()
         self.followed: dict[tuple[bytes, int], int] = {}  # (round, line) → leaf index
         self.grievances: dict[bytes, tuple[int, bool]] = {}  # id → (county, answered)
+        self.follow_ups: list[tuple[Leaf, FollowUp]] = []
         self._rules: dict[Kind, Callable[[Leaf, Any], None]] = {
             Kind.PAIRING: self._pairing,
             Kind.PAIRING_ACCEPTANCE: self._acceptance,
@@ -242,7 +247,7 @@ class ProgramReplay:
             self._fail(leaf, FOLLOW_UP_RULE_BROKEN, "a second round of the batch for the county")
         self.round_keys.add((r.batch_id, r.county))
         self.rounds[r.id] = RoundState(
-            r.county, r.batch_id, batch.line_count, r.seed_block, leaf.index
+            r.county, r.batch_id, batch.line_count, r.seed_block, leaf.index, r.rate_bps
         )
 
     def _follow_up(self, leaf: Leaf, r: FollowUp) -> None:
@@ -262,6 +267,7 @@ class ProgramReplay:
         if (r.round_id, r.line_index) in self.followed:
             self._fail(leaf, FOLLOW_UP_RULE_BROKEN, f"line {r.line_index} followed up twice")
         self.followed[(r.round_id, r.line_index)] = leaf.index
+        self.follow_ups.append((leaf, r))
 
     # ---- grievances -------------------------------------------------------------------
     def _grievance(self, leaf: Leaf, r: Grievance) -> None:
@@ -286,3 +292,51 @@ class ProgramReplay:
         if answered or r.outcome not in tuple(GrievanceOutcome):
             self._fail(leaf, GRIEVANCE_RULE_BROKEN, "answered twice, or the outcome is unknown")
         self.grievances[r.grievance_id] = (county, True)
+
+
+def check_samples(
+    replay: Replay, report: AuditReport, block_hashes: Callable[[Sequence[int]], dict[int, bytes]]
+) -> None:
+    """Every follow-up result is for a line of its round's sample, drawn from the hash of the
+    round's seed block (`ledger.core.sample`), and was recorded after that block existed: so
+    no county chose the households it visited. `block_hashes` reads hashes by block number
+    from the chain."""
+    programs = replay.programs
+    if not programs.follow_ups:
+        report.checks["follow_up_samples"] = "ok (no follow-up)"
+        return
+    seeds = block_hashes(sorted({r.seed_block for r in programs.rounds.values()}))
+    samples: dict[bytes, set[int]] = {}
+    bad = 0
+    for leaf, r in programs.follow_ups:
+        rnd = programs.rounds.get(r.round_id)
+        if rnd is None:
+            continue  # already a follow_up_rule_broken finding
+        seed = seeds.get(rnd.seed_block)
+        if seed is None or leaf.block_number <= rnd.seed_block:
+            report.add(
+                FOLLOW_UP_OUTSIDE_SAMPLE,
+                INTEGRITY,
+                f"leaf {leaf.index}: recorded at block {leaf.block_number}, before the round's "
+                f"seed block {rnd.seed_block} existed",
+                index=leaf.index,
+                record_id=leaf.id_hex,
+            )
+            bad += 1
+            continue
+        if r.round_id not in samples:
+            samples[r.round_id] = set(
+                sample_indices(seed, rnd.batch_id, rnd.line_count, rnd.rate_bps)
+            )
+        if r.line_index not in samples[r.round_id]:
+            report.add(
+                FOLLOW_UP_OUTSIDE_SAMPLE,
+                INTEGRITY,
+                f"leaf {leaf.index}: line {r.line_index} is not in the round's sample "
+                f"{sorted(samples[r.round_id])}",
+                index=leaf.index,
+                record_id=leaf.id_hex,
+            )
+            bad += 1
+    n = len(programs.follow_ups)
+    report.checks["follow_up_samples"] = f"ok ({n} results)" if not bad else f"{bad} of {n} bad"

@@ -11,6 +11,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from ledger.audit.codes import (
+    FOLLOW_UP_OUTSIDE_SAMPLE,
     FOLLOW_UP_RULE_BROKEN,
     FUND_OVER_COMMITTED,
     FUND_RULE_BROKEN,
@@ -34,6 +35,7 @@ from ledger.core.records import (
     PairingAcceptance,
     sha256,
 )
+from ledger.core.sample import sample_indices
 from tests.audit.test_audit_chain import Compiled, Forged, chain  # noqa: F401 - fixture
 from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv
 
@@ -133,7 +135,7 @@ def _round(forged: Forged, batch: DeliveryBatch, county: LocalAccount, **kw: Any
         "id": new_id(county.address),
         "batch_id": batch.id,
         "county": COUNTY_A,
-        "seed_block": forged.w3.eth.block_number + 10,
+        "seed_block": forged.w3.eth.block_number + 3,
         "rate_bps": 2_000,
     }
     fields.update(kw)
@@ -153,6 +155,14 @@ def _follow_up(forged: Forged, rnd: FollowUpRound, line: int, **kw: Any) -> Foll
     }
     fields.update(kw)
     return _put(forged, FollowUp(**fields), county)
+
+
+def _sample(forged: Forged, rnd: FollowUpRound, batch: DeliveryBatch) -> list[int]:
+    """The round's sample, from its seed block's hash, once that block is mined."""
+    while forged.w3.eth.block_number < rnd.seed_block:
+        forged.need()  # any transaction mines a block
+    seed = bytes(forged.w3.eth.get_block(rnd.seed_block)["hash"])
+    return sample_indices(seed, batch.id, batch.line_count, rnd.rate_bps)
 
 
 def test_an_honest_run_of_every_program_kind_has_no_finding(forged: Forged) -> None:
@@ -180,10 +190,11 @@ def test_an_honest_run_of_every_program_kind_has_no_finding(forged: Forged) -> N
     c2 = _funds_commitment(forged, need.project_id, 100)
     _source(forged, c2, fund=fund.id, amount=100)  # exactly the pledge
     batch = _batch(forged, c1)
-    rnd = _round(forged, batch, a.county_a)
-    _follow_up(forged, rnd, 3)
-    _follow_up(forged, rnd, 4, outcome=2, quantity=1)
-    _follow_up(forged, rnd, 5, outcome=3)
+    rnd = _round(forged, batch, a.county_a, rate_bps=3_000)
+    first, second, third = _sample(forged, rnd, batch)  # three of the ten lines
+    _follow_up(forged, rnd, first)
+    _follow_up(forged, rnd, second, outcome=2, quantity=1)
+    _follow_up(forged, rnd, third, outcome=3)
     grievance = _put(
         forged,
         Grievance(
@@ -206,7 +217,10 @@ def test_an_honest_run_of_every_program_kind_has_no_finding(forged: Forged) -> N
         a.county_a,
     )
     report = forged.audit()
-    assert report.findings == [], report.codes()
+    integrity = [f for f in report.findings if f.severity == "integrity"]
+    assert integrity == [], report.codes()
+    # what the visits found is an anomaly to look into, not a broken rule
+    assert report.codes() == {"follow_up_part_received", "follow_up_not_received"}
 
 
 @pytest.mark.produces(PAIRING_RULE_BROKEN)
@@ -258,9 +272,10 @@ def test_follow_up_rules(forged: Forged) -> None:
     c = _funds_commitment(forged, need.project_id, 100)
     batch = _batch(forged, c, lines=5)
     rnd = _round(forged, batch, a.county_a)
-    _follow_up(forged, rnd, 1)
+    line = _sample(forged, rnd, batch)[0]
+    _follow_up(forged, rnd, line)
     assert forged.audit().findings == []
-    _follow_up(forged, rnd, 1)  # the same line again
+    _follow_up(forged, rnd, line)  # the same line again
     assert forged.audit().codes() == {FOLLOW_UP_RULE_BROKEN}
     _follow_up(forged, rnd, 9)  # past the batch's five lines
     _round(forged, batch, a.county_a, seed_block=1)  # a second round, with a past seed
@@ -292,3 +307,26 @@ def test_grievance_rules(forged: Forged) -> None:
     )
     _put(forged, grievance, a.county_a)  # county A registers county B's grievance
     assert "wrong_county" in forged.audit().codes()
+
+
+@pytest.mark.produces(FOLLOW_UP_OUTSIDE_SAMPLE)
+def test_a_county_cannot_choose_the_households(forged: Forged) -> None:
+    """The sample is recomputed from the seed block's hash: a result for a line outside it,
+    or one recorded before the seed block existed, is a finding; one inside it is not."""
+    a = forged.env.actors
+    need = forged.need()
+    c = _funds_commitment(forged, need.project_id, 100)
+    batch = _batch(forged, c, lines=20)
+    rnd = _round(forged, batch, a.county_a, rate_bps=1_000)
+    early = _follow_up(forged, rnd, 0)  # before the seed block: nobody knew the sample yet
+    codes = [f for f in forged.audit().findings if f.code == FOLLOW_UP_OUTSIDE_SAMPLE]
+    assert [f.where["record_id"] for f in codes] == ["0x" + early.id.hex()]
+    sample = _sample(forged, rnd, batch)
+    assert len(sample) == 2  # 10 % of 20 lines
+    outside = next(i for i in range(20) if i not in sample and i != 0)
+    _follow_up(forged, rnd, sample[-1] if sample[-1] != 0 else sample[0])
+    _follow_up(forged, rnd, outside)
+    report = forged.audit()
+    found = [f for f in report.findings if f.code == FOLLOW_UP_OUTSIDE_SAMPLE]
+    assert len(found) == 2 and f"line {outside} is not in the round's sample" in found[1].message
+    assert report.checks["follow_up_samples"] == "2 of 3 bad"
