@@ -31,6 +31,7 @@ from ledger.core.fields import CATEGORIES, CATEGORY_EN, FlagReason, ProjectKind,
 from ledger.core.lifecycle import stage_name
 from ledger.core.records import Kind
 from ledger.store.models import (
+    LOCATION_COLUMNS,
     CommitmentRow,
     DeliveryRow,
     FlagRow,
@@ -64,13 +65,7 @@ PROOF_PATH = "/api/v1/proofs/record/{id}"
 RECORD_PATH = "/api/v1/public/record/{id}"
 #: Where each record is on chain: machine columns, after every kind's own.
 CHAIN_COLUMNS = (
-    "leaf_index",
-    "chain_id",
-    "block_number",
-    "block_hash",
-    "block_time",
-    "tx_hash",
-    "log_index",
+    *LOCATION_COLUMNS,
     "signer",
     "leaf_hash",
     "proof_path",
@@ -171,17 +166,16 @@ LABELS: dict[str, str] = {
     "detail": "详情（JSON）",
 }
 
+#: The first columns of a commitment, delivery or receipt (cells of `_about`): its project and
+#: county, then (after a receipt's signer) the organization and the amount.
+_PROJECT = ("project_title", "county", "county_name", "category_zh")
+_ORG_AMOUNT = ("org_name", "org_code", "resource", "amount_yuan")
+
 #: Each kind's columns: what a person reads, then what a machine reads (chain columns last).
 HUMAN: dict[str, tuple[str, ...]] = {
     "commitments": (
-        "project_title",
-        "county",
-        "county_name",
-        "category_zh",
-        "org_name",
-        "org_code",
-        "resource",
-        "amount_yuan",
+        *_PROJECT,
+        *_ORG_AMOUNT,
         "delivered_yuan",
         "confirmed_yuan",
         "quantity",
@@ -192,14 +186,8 @@ HUMAN: dict[str, tuple[str, ...]] = {
         "block_time_beijing",
     ),
     "deliveries": (
-        "project_title",
-        "county",
-        "county_name",
-        "category_zh",
-        "org_name",
-        "org_code",
-        "resource",
-        "amount_yuan",
+        *_PROJECT,
+        *_ORG_AMOUNT,
         "quantity",
         "unit",
         "delivered_at",
@@ -210,15 +198,9 @@ HUMAN: dict[str, tuple[str, ...]] = {
         "block_time_beijing",
     ),
     "receipts": (
-        "project_title",
-        "county",
-        "county_name",
-        "category_zh",
+        *_PROJECT,
         "signer_name",
-        "org_name",
-        "org_code",
-        "resource",
-        "amount_yuan",
+        *_ORG_AMOUNT,
         "quantity",
         "unit",
         "block_time_beijing",
