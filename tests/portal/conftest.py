@@ -11,7 +11,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from ledger.app import LedgerService
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
@@ -210,6 +212,28 @@ def world(
     yield w
     w.service.close()
     next(urls, None)  # drops the PostgreSQL database
+
+
+@pytest.fixture(scope="module")
+def client(world: World) -> TestClient:
+    """The app in process, on the demo ledger."""
+    return TestClient(create_app(world.service))
+
+
+def listing_pages() -> list[str]:
+    """The home page (funds and goods), the libraries and lists, and organization A's and
+    county A's pages: what every plain-HTTP check of the portal renders."""
+    return [
+        "/",
+        "/?kind=goods",
+        "/needs",
+        "/supply",
+        "/commitments",
+        "/orgs",
+        f"/orgs/{ORG_CODE_A}",
+        "/counties",
+        f"/counties/{COUNTY_A}",
+    ]
 
 
 @dataclass

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.web import render
 from ledger.config import PROJECT_ROOT
 from ledger.core.records import RECORD_TYPES
@@ -22,28 +21,15 @@ from ledger.store.queries import csv_shapes
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 
-from .conftest import World
+from .conftest import World, listing_pages
 
 LIMIT = 300 * 1024
 
 
-@pytest.fixture(scope="module")
-def client(world: World) -> TestClient:
-    return TestClient(create_app(world.service))
-
-
 def pages(world: World) -> list[str]:
     return [
-        "/",
-        "/?kind=goods",
+        *listing_pages(),
         "/?kind=service",
-        "/needs",
-        "/supply",
-        "/commitments",
-        "/orgs",
-        f"/orgs/{ORG_CODE_A}",
-        "/counties",
-        f"/counties/{COUNTY_A}",
         f"/projects/{world.needs['school']}",
         "/verify",
         f"/verify?id={world.records['c:funds']}",
