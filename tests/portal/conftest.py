@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -234,6 +235,16 @@ def listing_pages() -> list[str]:
         "/counties",
         f"/counties/{COUNTY_A}",
     ]
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A desktop page, in Chinese, in the `browser` of the test's module (each browser test
+    module launches its own, with its own screenshot folder), watched (`watched_page`)."""
+    from tests.browser import watched_page  # here: tests.browser skips a module without playwright
+
+    with watched_page(browser, viewport={"width": 1280, "height": 900}, locale="zh-CN") as pg:
+        yield pg
 
 
 @dataclass

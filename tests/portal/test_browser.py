@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from ledger.config import PROJECT_ROOT
-from tests.browser import launch, needs_chromium, sync_api, watched_page
+from tests.browser import launch, needs_chromium, sync_api
 from tests.conftest import COUNTY_A, COUNTY_B
 
 from .conftest import Served
@@ -33,12 +33,6 @@ def bundle_built() -> None:
 @pytest.fixture(scope="module")
 def browser(bundle_built: None) -> Iterator[object]:
     yield from launch(ARTIFACTS)
-
-
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    with watched_page(browser, viewport={"width": 1280, "height": 900}, locale="zh-CN") as pg:
-        yield pg
 
 
 def shot(page: object, name: str) -> None:

@@ -158,6 +158,12 @@ def test_bad_input_gives_clear_pages_not_server_errors(client: TestClient):
     ):
         res = client.get(url)
         assert res.status_code == status, (url, res.status_code, res.text[:200])
+        if not url.startswith("/portal/static/"):  # a page's error is a page, in its language
+            assert res.headers["content-type"].startswith("text/html"), url
+            assert 'lang="zh-CN"' in res.text, url
+    english = client.get("/counties/12?lang=en")
+    assert english.status_code == 400 and 'lang="en"' in english.text
+    assert "a county code is 6 digits" in english.text
 
 
 def _csv(client: TestClient, url: str) -> list[dict[str, str]]:

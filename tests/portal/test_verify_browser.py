@@ -44,12 +44,6 @@ def browser() -> Iterator[object]:
     yield from launch(ARTIFACTS)
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    with watched_page(browser, viewport={"width": 1280, "height": 900}, locale="zh-CN") as pg:
-        yield pg
-
-
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
