@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from http.server import HTTPServer
@@ -34,7 +32,7 @@ from ledger.tlog.note import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, open_not
 from ledger.tlog.witness import Witness, make_witness_server
 from tests.audit.conftest import submit
 from tests.conftest import ChainEnv, free_port, start_env
-from tests.factories import QuietHandler, kill9
+from tests.factories import QuietHandler, kill9, run_bangfu
 from tests.service.test_healing import scoped_need, wait_durable
 
 
@@ -208,14 +206,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
             "BANGFU_LOCALCHAIN_FILE": str(env.settings.path(env.settings.localchain_file)),
             "COLUMNS": "250",
         }
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "bangfu"), "checkpoint", "sign"],
-            capture_output=True,
-            text=True,
-            env=environ,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        result = run_bangfu(["checkpoint", "sign"], env=environ, timeout=120)
         assert result.returncode == 1, (result.stdout, result.stderr)
         assert "[witness_refused]" in result.stderr and "Traceback" not in result.stderr
         assert _count(svc) == 1
