@@ -364,6 +364,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.LINE_NOT_IN_SAMPLE,
         codes.LINE_HASH_MISMATCH,
         codes.BATCH_LINES_NOT_HELD,
+        codes.NOT_RATE_CALL,
     ),
     500: (
         codes.AUDIT_FAILED,
