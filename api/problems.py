@@ -122,6 +122,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNTRUSTED_EXPORTER,
     ),
     404: (
+        codes.FUND_NOT_FOUND,  # special funds
         codes.AUDIT_NOT_FOUND,
         codes.BATCH_NOT_INDEXED,
         codes.COUNTY_NOT_FOUND,
@@ -136,12 +137,14 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.NO_LOG_KEY,
         codes.NO_VERSION,
         codes.ORG_NOT_FOUND,
+        codes.PAIRING_NOT_FOUND,
         codes.PROJECT_NOT_FOUND,
         codes.RECORD_NOT_FOUND,
         codes.TX_NOT_FOUND,
         codes.UNKNOWN_MATCH,
         codes.UNKNOWN_PROJECT,
         codes.UPLOAD_NOT_FOUND,
+        codes.UNKNOWN_FILING,
     ),
     405: (codes.METHOD_NOT_ALLOWED,),
     409: (
@@ -174,6 +177,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UPLOAD_REFUSED,
         # follow-up (回访): the sample is drawn once the seed block is mined; try again then
         codes.SEED_NOT_YET_KNOWN,
+        codes.GRIEVANCE_ALREADY_REGISTERED,
     ),
     413: (
         codes.BODY_TOO_LARGE,
@@ -181,6 +185,16 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.FILE_TOO_LARGE,
     ),
     422: (
+        # special funds (ledger.workspace.funds)
+        codes.PURPOSE_HASH_MISMATCH,
+        codes.SPONSOR_HASH_MISMATCH,
+        codes.SPONSOR_NAME_IN_PUBLIC_TEXT,
+        # grievances (申诉)
+        codes.ANSWER_HASH_MISMATCH,
+        codes.ANSWER_TEXT_MISSING,
+        codes.GRIEVANCE_FILING_MISMATCH,
+        codes.GRIEVANCE_NOT_FILED,
+        codes.RECORD_NOT_OF_PROJECT,
         codes.ABSURD_DATE,
         codes.ABSURD_QUANTITY,
         codes.ACCESS_CONTROL_BAD_CONFIRMATION,
@@ -366,6 +380,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.BATCH_LINES_NOT_HELD,
         codes.NOT_RATE_CALL,
     ),
+    429: (codes.TOO_MANY_GRIEVANCES,),
     500: (
         codes.AUDIT_FAILED,
         codes.IATI_INVALID,

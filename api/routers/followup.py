@@ -24,6 +24,7 @@ from ledger.core.fields import ResourceKind
 from ledger.core.hexes import hex0x
 from ledger.core.sample import sample_size
 from ledger.evm import rate_tx
+from ledger.export.indicators import FORMULAS
 from ledger.library.regions import county_name
 from ledger.relayer.rules_followup import RoundState
 from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
@@ -36,10 +37,7 @@ ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 #: How far ahead a new round's seed block lies: far enough that the relayer lands the
 #: round before it, near enough that the county need not wait long to visit.
 SEED_AHEAD = 5
-FORMULA = (
-    "回访确认率 = 回访结果为“全部收到”的明细行数 ÷ 已回访的明细行数 / follow-up "
-    "confirmation rate = lines found received in full ÷ lines followed up"
-)
+FORMULA = FORMULAS["follow_up_confirmation_rate"]
 
 
 def _county_label(code: int) -> str:

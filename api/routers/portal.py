@@ -24,10 +24,12 @@ from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.records import RECORD_TYPES, Kind
 from ledger.core.words import bundle_display
 from ledger.evm.localchain import public_rpc_url
+from ledger.export import pairing as pairing_views
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
-from ledger.store.queries import totals
+from ledger.store.queries import fund as fund_queries
+from ledger.store.queries import grievance, totals
 from ledger.store.queries.orgs import org_list, org_page
 from ledger.store.queries.words import describe_entries, describe_record
 from ledger.tlog.log_key import published_log_key
@@ -269,6 +271,8 @@ def project(
         p=page,
         place=data.place,
         keys=data.key_counties(session),
+        grievance_items=(items := grievance.project_grievances(session, project_id.lower())),
+        gc=grievance.counts(items),
     )
 
 
@@ -318,6 +322,8 @@ def org(
         profile=profile,
         rows=data.commitment_views(session, page.commitments),
         amounts=amounts.get(None, []),
+        programs=pairing_views.org_programs(session, page.org_code),  # programs (issue 18)
+        funds=fund_queries.funds_of(session, page.addresses),
     )
 
 

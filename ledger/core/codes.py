@@ -299,9 +299,20 @@ BAD_WEBSITE: Final = "bad_website"
 NOT_ORG_KEY: Final = "not_org_key"
 PROFILE_VERSION_NOT_NEXT: Final = "profile_version_not_next"
 
+# Special funds (专项基金, ledger.workspace.funds, ledger.store.queries.fund): a fund that is not
+# there, and off-chain details that do not hash to what the Fund signed or that would name a
+# sponsor who did not consent.
+FUND_NOT_FOUND: Final = "fund_not_found"
+PURPOSE_HASH_MISMATCH: Final = "purpose_hash_mismatch"
+SPONSOR_HASH_MISMATCH: Final = "sponsor_hash_mismatch"
+SPONSOR_NAME_IN_PUBLIC_TEXT: Final = "sponsor_name_in_public_text"
+
 # Reports and IATI exports (ledger.export): an IATI file names its publisher, which comes
 # from the settings (BANGFU_IATI_REPORTING_ORG / _NAME), never from a placeholder.
 IATI_NO_REPORTING_ORG: Final = "iati_no_reporting_org"
+
+# Programs (issue 18, docs/programs-pairing.md): pairings (结对帮扶) are read by id.
+PAIRING_NOT_FOUND: Final = "pairing_not_found"
 
 # Consortium chains (ledger.evm.profiles, ledger.evm.probe): an unknown chain profile, a
 # profile or gas model the node disagrees with, and a node that cannot hold the ledger's
@@ -309,6 +320,19 @@ IATI_NO_REPORTING_ORG: Final = "iati_no_reporting_org"
 BAD_CHAIN_PROFILE: Final = "bad_chain_profile"
 CHAIN_UNFIT: Final = "chain_unfit"
 PROFILE_MISMATCH: Final = "profile_mismatch"
+
+# Grievances (申诉, ledger.library.grievances, ledger.relayer.rules_grievance): a filing
+# refused or not found, too many filings from one address, a registration that names no
+# filing of the county's projects (or differs from it, or repeats one), and an answer whose
+# public text is missing or does not hash to what the county signed.
+ANSWER_HASH_MISMATCH: Final = "answer_hash_mismatch"
+ANSWER_TEXT_MISSING: Final = "answer_text_missing"
+GRIEVANCE_ALREADY_REGISTERED: Final = "grievance_already_registered"
+GRIEVANCE_FILING_MISMATCH: Final = "grievance_filing_mismatch"
+GRIEVANCE_NOT_FILED: Final = "grievance_not_filed"
+RECORD_NOT_OF_PROJECT: Final = "record_not_of_project"
+TOO_MANY_GRIEVANCES: Final = "too_many_grievances"
+UNKNOWN_FILING: Final = "unknown_filing"
 
 # The codes of the contract's custom errors (and of the ledger's own checks that mirror them
 # before a record is sent); `CONTRACT_ERRORS` names the Solidity error of each.

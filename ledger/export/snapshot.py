@@ -21,6 +21,7 @@ from ledger.core import codes
 from ledger.core.errors import LedgerError, PeriodError
 from ledger.core.fields import BEIJING
 from ledger.core.merkle import MerkleTree, leaf_hash, root
+from ledger.export.funds import FundState, load_funds
 from ledger.library.models import KeyCounty, LibraryMatch
 from ledger.library.regions import counties, provinces
 from ledger.store import models
@@ -210,6 +211,8 @@ class Snapshot:
     org_codes: dict[str, str]
     org_names: dict[str, tuple[str, str | None]]
     tx_hashes: dict[str, str]
+    #: special funds opened before the cut-off, with the snapshot's draws (ledger.export.funds)
+    funds: dict[str, FundState] = field(default_factory=dict)
     follow_ups: list[FollowUpState] = field(default_factory=list)
 
     def org_code(self, address: str) -> str:
@@ -423,6 +426,7 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
         org_codes=code_of_org,
         org_names=names,
         tx_hashes=tx_hashes,
+        funds=load_funds(session, cutoff, commitments, all_funds=province is None),
         follow_ups=follow_ups,
     )
 

@@ -9,6 +9,8 @@ import { county } from "./county.js";
 import { org } from "./org.js";
 import { civil } from "./civil.js";
 import { audit } from "./audit.js";
+import { orgPairing, countyPairing, civilPairing } from "./pairing.js";
+import { grievances } from "./grievance.js";
 
 const ROLE_NAMES = {
   COUNTY: "县乡村振兴部门 county office",
@@ -217,6 +219,8 @@ function wireSession() {
 }
 
 const PAGES = { county, org, civil, audit };
+// programs (issue 18): each program's part of a role page, after the page's own
+const PROGRAMS = { org: [orgPairing], county: [countyPairing], civil: [civilPairing] };
 
 async function start() {
   labelStackedTables();
@@ -227,6 +231,8 @@ async function start() {
   await refresh();
   const page = document.querySelector("main [data-page]")?.dataset.page;
   if (PAGES[page]) PAGES[page]({ onUnlock, state });
+  for (const part of PROGRAMS[page] || []) part({ onUnlock, state });
+  if (page === "county") grievances({ onUnlock, state });
   document.body.dataset.ready = "1";
 }
 

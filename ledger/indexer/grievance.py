@@ -1,0 +1,64 @@
+"""Events → rows for grievances (申诉): a county's Grievance record (kind 14) and its
+GrievanceAnswer (kind 15), each written from the record alone plus the indexed need (its
+county), so a rebuild from the chain makes the same rows. Rows go with their log entry on a
+rollback (foreign key, ON DELETE CASCADE)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.core.hexes import hex0x
+from ledger.core.records import Kind, SignedRecord
+from ledger.store import models
+from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
+
+__all__ = ["KINDS", "project"]
+
+#: The record kinds this module indexes.
+KINDS = (Kind.GRIEVANCE, Kind.GRIEVANCE_ANSWER)
+
+
+def project(session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any]) -> None:
+    """Writes a grievance record's row (with its chain location `loc`)."""
+    r: Any = signed.record
+    if signed.kind == Kind.GRIEVANCE:
+        pid = hex0x(r.project_id)
+        county = session.scalar(
+            select(models.ProjectAnchorRow.county)
+            .where(models.ProjectAnchorRow.project_id == pid)
+            .order_by(models.ProjectAnchorRow.version)
+            .limit(1)
+        )
+        session.add(
+            GrievanceRow(
+                record_id=rid,
+                project_id=pid,
+                target_id=hex0x(r.record_id),
+                grievance_hash=hex0x(r.grievance_hash),
+                filed_at=int(r.filed_at),
+                county=int(county or 0),
+                signer=signed.signer,
+                **loc,
+            )
+        )
+    elif signed.kind == Kind.GRIEVANCE_ANSWER:
+        gid = hex0x(r.grievance_id)
+        registered = session.get(GrievanceRow, gid)
+        if registered is None:
+            # the registration is in the same batch of logs, not flushed yet
+            session.flush()
+            registered = session.get(GrievanceRow, gid)
+        session.add(
+            GrievanceAnswerRow(
+                record_id=rid,
+                grievance_id=gid,
+                outcome=int(r.outcome),
+                answer_hash=hex0x(r.answer_hash),
+                county=registered.county if registered is not None else 0,
+                signer=signed.signer,
+                **loc,
+            )
+        )

@@ -1,0 +1,198 @@
+"""The relayer's rules for grievances (申诉): the contract's (a county office registers a
+grievance about one of its own need projects, and answers it once, with outcome 1..3) and
+the ledger's own: a registration must name a grievance that was filed about that project
+(same hash, record and filing time), and a filing is registered once; an answer's public
+text must be stored before the answer is accepted, so the public can read what was signed.
+
+Each looks in the read model plus our live outbox: a registration still pending counts for
+the answer after it, and for a second registration of the same filing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import ConflictError, RecordError
+from ledger.core.fields import GrievanceOutcome
+from ledger.core.hexes import hex0x
+from ledger.core.records import Kind, SignedRecord
+from ledger.relayer.lookups import LIVE, county_of, need_of, record_exists, roles_of
+from ledger.store.grievance_models import (
+    GrievanceAnswerRow,
+    GrievanceAnswerText,
+    GrievanceFiling,
+    GrievanceRow,
+)
+from ledger.store.models import LogEntry, OutboxRecord
+
+__all__ = ["KINDS", "check"]
+
+KINDS = (Kind.GRIEVANCE, Kind.GRIEVANCE_ANSWER)
+ZERO = hex0x(bytes(32))
+
+
+def _pending(session: Session, kind: Kind) -> Iterator[tuple[OutboxRecord, Any]]:
+    """Our live outbox's records of `kind` that are not indexed yet, decoded."""
+    for row in session.scalars(
+        select(OutboxRecord).where(
+            OutboxRecord.kind == int(kind),
+            OutboxRecord.status.in_(LIVE),
+            ~select(LogEntry.leaf_index)
+            .where(LogEntry.record_id == OutboxRecord.record_id)
+            .exists(),
+        )
+    ):
+        yield row, SignedRecord.from_bytes(row.record_bytes).record
+
+
+def _require_county_role(session: Session, signed: SignedRecord) -> int | None:
+    if "COUNTY" not in roles_of(session, signed.signer):
+        raise RecordError(
+            f"{signed.signer} does not hold the COUNTY role on this ledger; only a county "
+            "office registers and answers grievances",
+            code="MissingRole",
+        )
+    return county_of(session, signed.signer)
+
+
+def registration_county(session: Session, grievance_id: str) -> int | None:
+    """The county of a registered grievance (indexed or pending in our outbox), or None."""
+    row = session.get(GrievanceRow, grievance_id)
+    if row is not None:
+        return row.county
+    for pending, rec in _pending(session, Kind.GRIEVANCE):
+        if pending.record_id == grievance_id:
+            need = need_of(session, hex0x(rec.project_id))
+            return need[0] if need else None
+    return None
+
+
+def is_registered(session: Session, grievance_hash: str) -> bool:
+    """Whether a filing's hash is already registered (indexed or pending)."""
+    if session.scalar(
+        select(GrievanceRow.record_id).where(GrievanceRow.grievance_hash == grievance_hash).limit(1)
+    ):
+        return True
+    return any(
+        hex0x(rec.grievance_hash) == grievance_hash for _, rec in _pending(session, Kind.GRIEVANCE)
+    )
+
+
+def is_answered(session: Session, grievance_id: str) -> bool:
+    """Whether a registered grievance already has an answer (indexed or pending)."""
+    if session.scalar(
+        select(GrievanceAnswerRow.record_id)
+        .where(GrievanceAnswerRow.grievance_id == grievance_id)
+        .limit(1)
+    ):
+        return True
+    return any(
+        hex0x(rec.grievance_id) == grievance_id
+        for _, rec in _pending(session, Kind.GRIEVANCE_ANSWER)
+    )
+
+
+def answer_hashes_pending_or_indexed(session: Session, answer_hash: str) -> bool:
+    """Whether some answer (indexed or pending) names `answer_hash`."""
+    if session.scalar(
+        select(GrievanceAnswerRow.record_id)
+        .where(GrievanceAnswerRow.answer_hash == answer_hash)
+        .limit(1)
+    ):
+        return True
+    return any(
+        hex0x(rec.answer_hash) == answer_hash for _, rec in _pending(session, Kind.GRIEVANCE_ANSWER)
+    )
+
+
+def _check_grievance(session: Session, signed: SignedRecord, rec: Any) -> None:
+    county = _require_county_role(session, signed)
+    pid = hex0x(rec.project_id)
+    need = need_of(session, pid)
+    if need is None:
+        raise RecordError(
+            f"没有编号为 {pid} 的需求项目 / no need project {pid} is anchored",
+            code="UnknownNeed",
+            need_id=pid,
+        )
+    if need[0] != county:
+        raise RecordError(
+            f"申诉所涉项目属于县 {need[0]}，签名者是县 {county} 的部门 / the project serves "
+            f"county {need[0]}; the signer is the office of {county}",
+            code="WrongCounty",
+        )
+    target = hex0x(rec.record_id)
+    if target != ZERO and not record_exists(session, target):
+        raise RecordError(f"no record {target} is recorded", code="UnknownRecord")
+    ghash = hex0x(rec.grievance_hash)
+    filing = session.scalar(select(GrievanceFiling).where(GrievanceFiling.grievance_hash == ghash))
+    if filing is None or filing.project_id != pid:
+        raise RecordError(
+            f"本县项目没有哈希为 {ghash} 的申诉 / no grievance with hash {ghash} was filed about "
+            f"project {pid}; register only what the public filed (the county workspace lists it)",
+            code="grievance_not_filed",
+            grievance_hash=ghash,
+        )
+    if filing.record_id != target or filing.filed_at != int(rec.filed_at):
+        raise RecordError(
+            f"登记内容与申诉 {filing.filing_no} 不符 / the registration must carry the filing's "
+            f"record {filing.record_id} and filing time {filing.filed_at}",
+            code="grievance_filing_mismatch",
+            filing_no=filing.filing_no,
+        )
+    if is_registered(session, ghash):
+        raise ConflictError(
+            f"申诉 {filing.filing_no} 已登记 / grievance {filing.filing_no} is already registered",
+            code="grievance_already_registered",
+            filing_no=filing.filing_no,
+        )
+
+
+def _check_answer(session: Session, signed: SignedRecord, rec: Any) -> None:
+    county = _require_county_role(session, signed)
+    gid = hex0x(rec.grievance_id)
+    registered = registration_county(session, gid)
+    if registered is None:
+        raise RecordError(
+            f"没有登记编号为 {gid} 的申诉 / no grievance {gid} is registered",
+            code="UnknownGrievance",
+            grievance_id=gid,
+        )
+    if registered != county:
+        raise RecordError(
+            f"申诉由县 {registered} 登记，签名者是县 {county} 的部门 / the grievance was "
+            f"registered by county {registered}; the signer is the office of {county}",
+            code="WrongCounty",
+        )
+    if is_answered(session, gid):
+        raise RecordError(
+            f"申诉 {gid} 已答复 / grievance {gid} already has an answer",
+            code="GrievanceAlreadyAnswered",
+            grievance_id=gid,
+        )
+    if int(rec.outcome) not in set(GrievanceOutcome):
+        raise RecordError(
+            "答复结果须为 1 成立、2 部分成立或 3 不成立 / outcome must be 1 upheld, 2 partly "
+            "upheld or 3 not upheld",
+            code="InvalidOutcome",
+        )
+    ahash = hex0x(rec.answer_hash)
+    if session.get(GrievanceAnswerText, ahash) is None:
+        raise RecordError(
+            f"答复全文未提交 / no answer text with hash {ahash} is stored; send the answer "
+            "with its text (POST /api/v1/grievances/answers)",
+            code="answer_text_missing",
+            answer_hash=ahash,
+        )
+
+
+def check(session: Session, signed: SignedRecord) -> None:
+    """The rules of a Grievance or GrievanceAnswer record (`check_record`'s branch)."""
+    if signed.kind == Kind.GRIEVANCE:
+        _check_grievance(session, signed, signed.record)
+    else:
+        _check_answer(session, signed, signed.record)
