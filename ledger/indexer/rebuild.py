@@ -20,6 +20,7 @@ from ledger.evm.contract import LedgerContract
 from ledger.indexer.worker import Indexer, IndexStatus
 from ledger.store import models
 from ledger.store.db import Database
+from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
 
 #: The tables the indexer derives from chain events alone, with the columns that are
 #: local bookkeeping (surrogate keys) rather than facts, so they are left out of digests.
@@ -35,6 +36,9 @@ READ_MODEL: dict[str, tuple[str, ...]] = {
     # same, whatever reorgs the live one went through
     models.CommitmentTotal.__tablename__: (),
     models.GroupTotal.__tablename__: (),
+    # grievances (申诉): the county's registrations and answers
+    GrievanceRow.__tablename__: (),
+    GrievanceAnswerRow.__tablename__: (),
 }
 
 
