@@ -122,6 +122,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UNTRUSTED_EXPORTER,
     ),
     404: (
+        codes.FUND_NOT_FOUND,  # special funds
         codes.AUDIT_NOT_FOUND,
         codes.BATCH_NOT_INDEXED,
         codes.COUNTY_NOT_FOUND,
@@ -136,6 +137,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.NO_LOG_KEY,
         codes.NO_VERSION,
         codes.ORG_NOT_FOUND,
+        codes.PAIRING_NOT_FOUND,
         codes.PROJECT_NOT_FOUND,
         codes.RECORD_NOT_FOUND,
         codes.TX_NOT_FOUND,
@@ -173,6 +175,8 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.UPLOAD_GAP,
         codes.UPLOAD_INCOMPLETE,
         codes.UPLOAD_REFUSED,
+        # follow-up (回访): the sample is drawn once the seed block is mined; try again then
+        codes.SEED_NOT_YET_KNOWN,
         codes.GRIEVANCE_ALREADY_REGISTERED,
     ),
     413: (
@@ -181,6 +185,10 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.FILE_TOO_LARGE,
     ),
     422: (
+        # special funds (ledger.workspace.funds)
+        codes.PURPOSE_HASH_MISMATCH,
+        codes.SPONSOR_HASH_MISMATCH,
+        codes.SPONSOR_NAME_IN_PUBLIC_TEXT,
         # grievances (申诉)
         codes.ANSWER_HASH_MISMATCH,
         codes.ANSWER_TEXT_MISSING,
@@ -365,6 +373,11 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.WRONG_KIND,
         codes.WRONG_ORIGIN,
         codes.WRONG_PROJECT_VERSION,
+        # follow-up (回访): the relayer's off-chain rules (ledger/relayer/rules_followup.py)
+        codes.BATCH_NOT_IN_COUNTY,
+        codes.LINE_NOT_IN_SAMPLE,
+        codes.LINE_HASH_MISMATCH,
+        codes.BATCH_LINES_NOT_HELD,
     ),
     429: (codes.TOO_MANY_GRIEVANCES,),
     500: (

@@ -21,6 +21,7 @@ from ledger.evm.deploy import Deployment, check_deployed, connect, dev_accounts
 from ledger.evm.localchain import load_localchain
 from ledger.library.matching import require_accepted_match
 from ledger.relayer.outbox import Relayer
+from ledger.relayer.rules_followup import FollowUpChain
 from ledger.store.db import Database
 
 
@@ -30,8 +31,12 @@ class LedgerService:
     def __init__(self, settings: Settings | None = None, db: Database | None = None) -> None:
         self.settings = settings or get_settings()
         self.db = db or Database(settings=self.settings)
-        # A Commitment must cite an accepted library match (the library's rule).
-        self.relayer = Relayer(self.db, pre_checks=[require_accepted_match])
+        # A Commitment must cite an accepted library match (the library's rule); a follow-up
+        # round or result must agree with the chain (the rate, the seed block, the sample).
+        self.follow_up_chain = FollowUpChain(self.ledger, self.settings.confirmations)
+        self.relayer = Relayer(
+            self.db, pre_checks=[require_accepted_match, self.follow_up_chain.check]
+        )
         self._chain_lock = threading.Lock()
         self._ledger: LedgerContract | None = None
 

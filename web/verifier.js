@@ -16,6 +16,15 @@ export const TYPE_STRINGS = {
   4: "Receipt(bytes32 id,bytes32 deliveryId,uint128 confirmedQuantity,bytes32 noteHash)",
   5: "Flag(bytes32 id,bytes32 recordId,uint16 reasonCode,bytes32 noteHash)",
   6: "DeliveryBatch(bytes32 id,bytes32[] commitmentIds,uint128[] quantities,uint32 lineCount,bytes32 batchRoot,bytes32 evidenceHash)",
+  7: "Pairing(bytes32 id,uint32 county,uint32 startDate,uint32 endDate,uint16 categories,uint128 fundsTarget,uint32 projectsTarget,uint32 hoursTarget,bool designated,bytes32 termsHash)",
+  8: "PairingAcceptance(bytes32 id,bytes32 pairingId,uint32 county)",
+  9: "Fund(bytes32 id,string name,uint8 sponsorKind,bytes32 sponsorHash,bool sponsorPublic,uint128 pledged,bytes32 purposeHash)",
+  10: "FundContribution(bytes32 id,bytes32 fundId,uint128 amount,uint32 receivedDate,bytes32 evidenceHash)",
+  11: "CommitmentSource(bytes32 id,bytes32 commitmentId,bytes32 pairingId,bytes32 fundId,uint128 fundAmount)",
+  12: "FollowUpRound(bytes32 id,bytes32 batchId,uint32 county,uint64 seedBlock,uint16 rateBps)",
+  13: "FollowUp(bytes32 id,bytes32 roundId,uint32 lineIndex,bytes32 lineHash,uint8 outcome,uint128 quantity,bytes32 noteHash)",
+  14: "Grievance(bytes32 id,bytes32 projectId,bytes32 recordId,bytes32 grievanceHash,uint64 filedAt)",
+  15: "GrievanceAnswer(bytes32 id,bytes32 grievanceId,uint8 outcome,bytes32 answerHash)",
 };
 
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
@@ -537,7 +546,23 @@ const ROLE_IDS = {
 };
 const ROLE_ZH = { COUNTY: "县级乡村振兴部门", ORG: "社会组织", AUDITOR: "审计员" };
 /** The roles one of which a signer of each kind must hold (a project: county or organization). */
-export const KIND_ROLES = { 1: ["COUNTY", "ORG"], 2: ["ORG"], 3: ["ORG"], 4: ["COUNTY"], 5: ["AUDITOR"], 6: ["ORG"] };
+export const KIND_ROLES = {
+  1: ["COUNTY", "ORG"],
+  2: ["ORG"],
+  3: ["ORG"],
+  4: ["COUNTY"],
+  5: ["AUDITOR"],
+  6: ["ORG"],
+  7: ["ORG"],
+  8: ["COUNTY"],
+  9: ["ORG"],
+  10: ["ORG"],
+  11: ["ORG"],
+  12: ["COUNTY"],
+  13: ["COUNTY"],
+  14: ["COUNTY"],
+  15: ["COUNTY"],
+};
 
 /** The roles of KIND_ROLES[kind] that `signer` holds on the contract at `tag`. */
 export async function signerRoles(rpcUrl, contract, signer, kind, tag) {
@@ -617,6 +642,15 @@ const KIND_WORDS = {
   4: ["签收", "receipt"],
   5: ["审计标记", "audit flag"],
   6: ["批量交付", "delivery batch"],
+  7: ["结对帮扶", "pairing"],
+  8: ["结对接受", "pairing accepted"],
+  9: ["专项基金", "special fund"],
+  10: ["基金到账", "fund contribution"],
+  11: ["承诺来源", "commitment source"],
+  12: ["回访轮次", "follow-up round"],
+  13: ["回访结果", "follow-up result"],
+  14: ["申诉登记", "grievance registered"],
+  15: ["申诉答复", "grievance answer"],
 };
 const RESOURCE_WORDS = { 1: ["资金", "funds"], 2: ["物资", "goods"], 3: ["服务", "services"] };
 const PROJECT_KIND_WORDS = { 1: ["需求项目", "need"], 2: ["供给项目", "supply offer"] };
@@ -641,6 +675,32 @@ const FLAG_REASONS = {
   65535: ["其他（见说明）", "other (see the note)"],
 };
 const UNKNOWN = ["未知", "unknown"];
+const FOLLOW_UP_OUTCOMES = {
+  1: ["已足额收到", "received in full"],
+  2: ["部分收到", "received in part"],
+  3: ["未收到", "not received"],
+  4: ["查无此户", "household not found"],
+};
+const GRIEVANCE_OUTCOMES = { 1: ["申诉成立", "upheld"], 2: ["部分成立", "partly upheld"], 3: ["申诉不成立", "not upheld"] };
+const SPONSOR_WORDS = { 1: ["企业", "company"], 2: ["个人", "individual"] };
+
+/** A pairing's focus categories (bit c-1 for category c), as ledger/core/words.py says them. */
+function focusWords(mask) {
+  const m = BigInt(mask);
+  if (m === 0n || m >> 10n) return UNKNOWN;
+  const picked = CATEGORIES.filter((_, i) => (m >> BigInt(i)) & 1n);
+  return [picked.map((c) => c[0]).join("、"), picked.map((c) => c[1]).join(", ")];
+}
+
+function period(start, end) {
+  return [`${endDateText(start)} 至 ${endDateText(end)}`, `${endDateText(start)} to ${endDateText(end)}`];
+}
+
+/** Basis points as a percentage: 1000 → 10.00%. */
+function rateWords(bps) {
+  const b = BigInt(bps);
+  return `${b / 100n}.${(b % 100n).toString().padStart(2, "0")}%`;
+}
 
 /** An integer (BigInt or decimal text) with thousands separators: 1,234,567. */
 export function group(n) {
@@ -749,6 +809,68 @@ export function decodedWords(parsed) {
       v.quantities.forEach((q, i) => raw.set(`share_${i}`, q));
       break;
     }
+    case 7: {
+      raw.set("county", String(v.county));
+      add("period", "结对期限", "Period", period(v.startDate, v.endDate));
+      add("focus", "重点领域", "Focus", focusWords(v.categories));
+      add("funds_target", "资金目标", "Funds target", yuan(v.fundsTarget));
+      const p = group(v.projectsTarget);
+      add("projects_target", "项目目标", "Projects target", [`${p} 个`, p]);
+      const h = group(v.hoursTarget);
+      add("hours_target", "服务时长目标", "Service hours target", [`${h} 小时`, `${h} hours`]);
+      add("designated", "定点帮扶", "Designated", v.designated === "1" ? ["是", "yes"] : ["否", "no"]);
+      break;
+    }
+    case 8:
+      raw.set("pairing", v.pairingId);
+      raw.set("county", String(v.county));
+      break;
+    case 9:
+      add("fund", "基金名称", "Fund", v.name);
+      add("sponsor_kind", "出资方", "Sponsor", SPONSOR_WORDS[v.sponsorKind] || UNKNOWN);
+      add("sponsor_public", "出资方名称", "Sponsor's name", v.sponsorPublic === "1" ? ["公开", "public"] : ["不公开", "not public"]);
+      add("pledged", "认捐金额", "Pledged", yuan(v.pledged));
+      break;
+    case 10:
+      raw.set("fund", v.fundId);
+      add("amount", "到账金额", "Received", yuan(v.amount));
+      add("received_date", "到账日期", "Received on", endDateText(v.receivedDate));
+      break;
+    case 11:
+      raw.set("commitment", v.commitmentId);
+      if (BigInt(v.pairingId) !== 0n) raw.set("pairing", v.pairingId);
+      if (BigInt(v.fundId) !== 0n) {
+        raw.set("fund", v.fundId);
+        add("fund_amount", "动用金额", "Amount drawn", yuan(v.fundAmount));
+      }
+      break;
+    case 12: {
+      raw.set("batch", v.batchId);
+      raw.set("county", String(v.county));
+      const seed = group(v.seedBlock);
+      add("seed_block", "抽样种子区块", "Seed block", [`第 ${seed} 块`, `block ${seed}`]);
+      add("rate", "抽样比例", "Sample rate", rateWords(v.rateBps));
+      break;
+    }
+    case 13: {
+      raw.set("round", v.roundId);
+      const line = group(BigInt(v.lineIndex) + 1n);
+      add("line", "批次行", "Line", [`第 ${line} 行`, `line ${line}`]);
+      add("outcome", "回访结果", "Finding", FOLLOW_UP_OUTCOMES[v.outcome] || UNKNOWN);
+      if (BigInt(v.quantity) !== 0n) add("quantity", "实收数量", "Received", group(v.quantity));
+      break;
+    }
+    case 14: {
+      raw.set("project", v.projectId);
+      if (BigInt(v.recordId) !== 0n) raw.set("record", v.recordId);
+      const at = beijingTime(v.filedAt);
+      add("filed_at", "提交时间", "Filed at", [`${at}（${TZ_LABEL}）`, `${at} (Beijing time)`]);
+      break;
+    }
+    case 15:
+      raw.set("grievance", v.grievanceId);
+      add("outcome", "答复结论", "Answer", GRIEVANCE_OUTCOMES[v.outcome] || UNKNOWN);
+      break;
   }
   // a quantity whose unit only the server knows: the number alone, when no name came with it
   if (parsed.kind === 3) own.set("quantity", { label_zh: "交付数量", label_en: "Delivered", zh: group(v.quantity), en: group(v.quantity), fallback: true });

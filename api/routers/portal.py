@@ -24,9 +24,11 @@ from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.records import RECORD_TYPES, Kind
 from ledger.core.words import bundle_display
 from ledger.evm.localchain import public_rpc_url
+from ledger.export import pairing as pairing_views
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
 from ledger.store.proofs import LogProofs
+from ledger.store.queries import fund as fund_queries
 from ledger.store.queries import grievance, totals
 from ledger.store.queries.orgs import org_list, org_page
 from ledger.store.queries.words import describe_entries, describe_record
@@ -320,6 +322,8 @@ def org(
         profile=profile,
         rows=data.commitment_views(session, page.commitments),
         amounts=amounts.get(None, []),
+        programs=pairing_views.org_programs(session, page.org_code),  # programs (issue 18)
+        funds=fund_queries.funds_of(session, page.addresses),
     )
 
 

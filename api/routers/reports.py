@@ -15,6 +15,7 @@ from api.schemas import PERIOD as PERIOD_PATTERN
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
+from ledger.export import pairing as pairing_report
 from ledger.export.report import build_report, grievance_tables
 from ledger.export.report_files import write_report
 from ledger.export.snapshot import (
@@ -91,7 +92,10 @@ def export_iati(session: ReadSessionDep, service: ServiceDep, period: str = PERI
             f"此期间没有需求项目 / no need projects up to the end of {period}; nothing to export",
             code="nothing_to_export",
         )
-    return Response(iati.export(snap, publisher=publisher), media_type="application/xml")
+    cited = pairing_report.iati_pairings(session, snap)  # programs (issue 18)
+    return Response(
+        iati.export(snap, publisher=publisher, pairings=cited), media_type="application/xml"
+    )
 
 
 #: The report's two downloadable forms: the PDF a provincial office sends, the XLSX of its tables.
@@ -137,6 +141,7 @@ def periodic_report(
     with service.db.read() as session:
         snap = load_snapshot(session, p.end, province=province)
         keys = load_key_counties(None, session)
+        sections = [pairing_report.report_section(session)]  # programs (issue 18)
         grievances = grievance_tables(session, p, province)
     try:
         verified: bool | None = check_against_chain(snap, service.ledger())
@@ -149,6 +154,7 @@ def periodic_report(
         key_counties=keys,
         chain_verified=verified,
         unit=service.settings.iati_reporting_org_name or "",
+        sections=sections,
     )
     name, media = REPORT_FILES[fmt]
     with tempfile.TemporaryDirectory(prefix="bangfu-report-") as out:

@@ -9,7 +9,10 @@ Definitions (also in docs/audit.md), all judged at the audited head block's time
   organizations (needs batch lines from the database; single deliveries carry only a
   beneficiary root, which cannot be opened);
 - `flag_unanswered`: an auditor's flag on a record after which the record's author wrote no
-  record about the same commitment or project.
+  record about the same commitment or project;
+- `follow_up_not_received`, `follow_up_household_not_found`, `follow_up_part_received`: a
+  county's follow-up (回访) of a sampled batch line found the aid not received, the household
+  not there, or only part of the quantity received.
 """
 
 from __future__ import annotations
@@ -17,11 +20,25 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledger.audit.codes import ANOMALY
+from ledger.audit.codes import (
+    ANOMALY,
+    FOLLOW_UP_HOUSEHOLD_NOT_FOUND,
+    FOLLOW_UP_NOT_RECEIVED,
+    FOLLOW_UP_PART_RECEIVED,
+)
 from ledger.audit.replay import Leaf, Replay, iter_leaf_subjects
 from ledger.audit.report import AuditReport, to_hex
+from ledger.core.fields import FollowUpOutcome
 from ledger.core.lines import DeliveryLine
-from ledger.core.records import Commitment, Delivery, DeliveryBatch, Flag, Receipt
+from ledger.core.records import (
+    Commitment,
+    Delivery,
+    DeliveryBatch,
+    Flag,
+    FollowUp,
+    FollowUpRound,
+    Receipt,
+)
 
 __all__ = ["find_anomalies"]
 
@@ -138,4 +155,52 @@ def find_anomalies(
                 target=to_hex(r.record_id),
                 author=author,
             )
+    _follow_up_findings(replay, report)
     report.checks["anomalies"] = "checked"
+
+
+def _follow_up_findings(replay: Replay, report: AuditReport) -> None:
+    """What the counties' follow-ups (回访) found on sampled lines, one finding per result
+    other than "received in full", naming the round's batch and its organization."""
+    rounds: dict[bytes, FollowUpRound] = {}
+    signers: dict[bytes, str] = {}
+    for leaf in replay.leaves:
+        r: Any = leaf.record.record
+        signers[r.id] = leaf.record.signer
+        if isinstance(r, FollowUpRound):
+            rounds[r.id] = r
+        if not isinstance(r, FollowUp) or r.outcome == FollowUpOutcome.RECEIVED_IN_FULL:
+            continue
+        found = rounds.get(r.round_id)
+        batch = found.batch_id if found is not None else bytes(32)
+        where: dict[str, Any] = {
+            "record_id": leaf.id_hex,
+            "round_id": to_hex(r.round_id),
+            "batch_id": to_hex(batch),
+            "line_index": r.line_index,
+            "county": found.county if found is not None else None,
+            "org": signers.get(batch),
+        }
+        line = f"line {r.line_index} of batch {to_hex(batch)}"
+        if r.outcome == FollowUpOutcome.NOT_RECEIVED:
+            report.add(
+                FOLLOW_UP_NOT_RECEIVED,
+                ANOMALY,
+                f"follow-up {leaf.id_hex}: the household on {line} did not receive the aid",
+                **where,
+            )
+        elif r.outcome == FollowUpOutcome.HOUSEHOLD_NOT_FOUND:
+            report.add(
+                FOLLOW_UP_HOUSEHOLD_NOT_FOUND,
+                ANOMALY,
+                f"follow-up {leaf.id_hex}: no household was found for {line}",
+                **where,
+            )
+        elif r.outcome == FollowUpOutcome.RECEIVED_IN_PART:
+            report.add(
+                FOLLOW_UP_PART_RECEIVED,
+                ANOMALY,
+                f"follow-up {leaf.id_hex}: the household on {line} received {r.quantity} only",
+                received=r.quantity,
+                **where,
+            )

@@ -68,6 +68,37 @@ RECEIPT_RULE_BROKEN = _code(
     "receipt_rule_broken", INTEGRITY, "a receipt of an unknown, batch or receipted delivery"
 )
 OVER_CONFIRMATION = _code("over_confirmation", INTEGRITY, "a receipt confirms more than delivered")
+PAIRING_RULE_BROKEN = _code(
+    "pairing_rule_broken",
+    INTEGRITY,
+    "a pairing out of range, or an acceptance of an unknown, another county's or accepted pairing",
+)
+FUND_RULE_BROKEN = _code(
+    "fund_rule_broken",
+    INTEGRITY,
+    "a fund out of range, or a contribution or draw on an unknown fund or another's",
+)
+FUND_OVER_COMMITTED = _code(
+    "fund_over_committed", INTEGRITY, "a fund's commitments exceed what was pledged to it"
+)
+SOURCE_RULE_BROKEN = _code(
+    "source_rule_broken",
+    INTEGRITY,
+    "a commitment source twice, empty, over its sum, or citing a pairing it may not",
+)
+FOLLOW_UP_RULE_BROKEN = _code(
+    "follow_up_rule_broken",
+    INTEGRITY,
+    "a follow-up round or result the contract refuses (unknown batch or round, past seed, repeat)",
+)
+FOLLOW_UP_OUTSIDE_SAMPLE = _code(
+    "follow_up_outside_sample",
+    INTEGRITY,
+    "a follow-up of a line outside its round's sample, or recorded before the seed block existed",
+)
+GRIEVANCE_RULE_BROKEN = _code(
+    "grievance_rule_broken", INTEGRITY, "an answer to an unknown or answered grievance"
+)
 UNKNOWN_RECORD = _code("unknown_record", INTEGRITY, "a flag on a record that is not in the log")
 
 # ---- roots and totals
@@ -140,6 +171,16 @@ DUPLICATE_BENEFICIARY = _code(
 )
 FLAG_UNANSWERED = _code(
     "flag_unanswered", ANOMALY, "no later record by the flagged record's author on its subject"
+)
+# household follow-up (回访): what a county found on a sampled batch line
+FOLLOW_UP_NOT_RECEIVED = _code(
+    "follow_up_not_received", ANOMALY, "a follow-up found a sampled household did not receive it"
+)
+FOLLOW_UP_HOUSEHOLD_NOT_FOUND = _code(
+    "follow_up_household_not_found", ANOMALY, "a follow-up found no household for a sampled line"
+)
+FOLLOW_UP_PART_RECEIVED = _code(
+    "follow_up_part_received", ANOMALY, "a follow-up found a sampled household received part only"
 )
 
 

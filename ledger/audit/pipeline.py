@@ -13,7 +13,7 @@ each counts. This module is the run itself: which checks, in which order.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from ledger.audit.events import Boundary, decode_event, fetch_events
 from ledger.audit.evidence import check_evidence
 from ledger.audit.library import check_library, check_matches
 from ledger.audit.outbox import check_outbox
+from ledger.audit.programs import check_samples
 from ledger.audit.replay import Replay
 from ledger.audit.report import AuditReport, Progress
 from ledger.audit.rpc import Rpc
@@ -124,6 +125,7 @@ class Auditor:
             self.rpc, self.contract, replay, report, to_block, historical=opts.historical_roots
         )
         self._timed("roots", t0)
+        check_samples(replay, report, self._block_hashes)
         if opts.compare_totals:
             t0 = time.perf_counter()
             check_totals(self.rpc, self.contract, replay, report, to_block, self._tick)
@@ -216,6 +218,17 @@ class Auditor:
                 self.block_times[n] = int(b["timestamp"], 16)
         for leaf in replay.leaves:
             leaf.block_time = self.block_times[leaf.block_number]
+
+    def _block_hashes(self, numbers: Sequence[int]) -> dict[int, bytes]:
+        """Block hashes by number, for the blocks the chain has (follow-up seeds)."""
+        out: dict[int, bytes] = {}
+        for i in range(0, len(numbers), 500):
+            part = list(numbers[i : i + 500])
+            blocks = self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in part])
+            for n, b in zip(part, blocks, strict=True):
+                if b:
+                    out[n] = bytes.fromhex(b["hash"][2:])
+        return out
 
     def _block_time(self, n: int) -> int:
         b = self.rpc.call("eth_getBlockByNumber", hex(n), False)

@@ -13,6 +13,7 @@ from eth_utils import to_checksum_address
 
 from ledger.audit.codes import INTEGRITY
 from ledger.audit.events import Boundary, RoleChange
+from ledger.audit.programs import PROGRAM_KINDS, ProgramReplay
 from ledger.audit.report import AuditReport, to_hex
 from ledger.audit.signatures import Event, Parsed
 from ledger.core.fields import ProjectKind
@@ -71,6 +72,7 @@ class CommitState:
     quantity: int
     delivered: int = 0
     confirmed: int = 0
+    resource_kind: int = 0
 
 
 @dataclass
@@ -80,6 +82,7 @@ class DeliveryState:
     commitment_id: bytes  # zero for a batch over several commitments
     quantity: int
     receipted: bool = False
+    line_count: int = 0  # a batch's; 0 for a single delivery
 
 
 class Replay:
@@ -99,6 +102,7 @@ class Replay:
         self.commitments: dict[bytes, CommitState] = {}
         self.deliveries: dict[bytes, DeliveryState] = {}
         self.boundaries: list[tuple[int, int]] = []  # (block, log size after it)
+        self.programs = ProgramReplay(self)
 
     def role(self, change: RoleChange) -> None:
         self.roles.append(change)
@@ -237,7 +241,9 @@ class Replay:
             need = self.projects.get(r.need_id)
             if need is None or need.kind != ProjectKind.NEED:
                 self._fail(leaf, "unknown_need", f"need {to_hex(r.need_id)} is not anchored")
-            self.commitments[r.id] = CommitState(signer, need.county if need else 0, r.quantity)
+            self.commitments[r.id] = CommitState(
+                signer, need.county if need else 0, r.quantity, resource_kind=r.resource_kind
+            )
         elif isinstance(r, Delivery):
             self._need_role(leaf, "ORG")
             self._deliver(leaf, r.commitment_id, r.quantity)
@@ -247,7 +253,9 @@ class Replay:
             for cid, qty in zip(r.commitment_ids, r.quantities, strict=False):
                 self._deliver(leaf, cid, qty)
             single = r.commitment_ids[0] if len(r.commitment_ids) == 1 else ZERO32
-            self.deliveries[r.id] = DeliveryState(single, sum(r.quantities))
+            self.deliveries[r.id] = DeliveryState(
+                single, sum(r.quantities), line_count=r.line_count
+            )
         elif isinstance(r, Receipt):
             self._need_role(leaf, "COUNTY")
             d = self.deliveries.get(r.delivery_id)
@@ -266,6 +274,8 @@ class Replay:
             self._need_role(leaf, "AUDITOR")
             if r.record_id not in self.ids:
                 self._fail(leaf, "unknown_record", "the flagged record is not in the log")
+        elif signed.kind in PROGRAM_KINDS:
+            self.programs.apply(leaf)
 
     def _deliver(self, leaf: Leaf, cid: bytes, qty: int) -> None:
         c = self.commitments.get(cid)

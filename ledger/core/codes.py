@@ -299,9 +299,20 @@ BAD_WEBSITE: Final = "bad_website"
 NOT_ORG_KEY: Final = "not_org_key"
 PROFILE_VERSION_NOT_NEXT: Final = "profile_version_not_next"
 
+# Special funds (专项基金, ledger.workspace.funds, ledger.store.queries.fund): a fund that is not
+# there, and off-chain details that do not hash to what the Fund signed or that would name a
+# sponsor who did not consent.
+FUND_NOT_FOUND: Final = "fund_not_found"
+PURPOSE_HASH_MISMATCH: Final = "purpose_hash_mismatch"
+SPONSOR_HASH_MISMATCH: Final = "sponsor_hash_mismatch"
+SPONSOR_NAME_IN_PUBLIC_TEXT: Final = "sponsor_name_in_public_text"
+
 # Reports and IATI exports (ledger.export): an IATI file names its publisher, which comes
 # from the settings (BANGFU_IATI_REPORTING_ORG / _NAME), never from a placeholder.
 IATI_NO_REPORTING_ORG: Final = "iati_no_reporting_org"
+
+# Programs (issue 18, docs/programs-pairing.md): pairings (结对帮扶) are read by id.
+PAIRING_NOT_FOUND: Final = "pairing_not_found"
 
 # Consortium chains (ledger.evm.profiles, ledger.evm.probe): an unknown chain profile, a
 # profile or gas model the node disagrees with, and a node that cannot hold the ledger's
@@ -392,6 +403,14 @@ INVALID_OUTCOME: Final = "invalid_outcome"
 MALFORMED_FIELDS: Final = "malformed_fields"
 UNKNOWN_GRIEVANCE: Final = "unknown_grievance"
 GRIEVANCE_ALREADY_ANSWERED: Final = "grievance_already_answered"
+
+# Household follow-up (回访): the relayer's off-chain rules beside the contract's
+# (ledger/relayer/rules_followup.py).
+BATCH_NOT_IN_COUNTY: Final = "batch_not_in_county"
+SEED_NOT_YET_KNOWN: Final = "seed_not_yet_known"
+LINE_NOT_IN_SAMPLE: Final = "line_not_in_sample"
+LINE_HASH_MISMATCH: Final = "line_hash_mismatch"
+BATCH_LINES_NOT_HELD: Final = "batch_lines_not_held"
 
 #: Solidity custom-error name → its code.
 CONTRACT_ERRORS: Final[dict[str, str]] = {

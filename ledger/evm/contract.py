@@ -113,6 +113,39 @@ ERROR_MESSAGES: dict[str, str] = {
     "AccessControlInvalidDefaultAdmin": "不是待接任的管理员 / not the pending admin",
     "AccessControlEnforcedDefaultAdminRules": "管理员只能分两步移交 / the admin moves only "
     "in two steps",
+    "InvalidPeriod": "日期须为先后有序的 YYYYMMDD / the dates must be YYYYMMDD, in order",
+    "InvalidCategories": "重点领域须为 1..10 中的至少一个 / the focus must name categories 1..10",
+    "UnknownPairing": "没有这一结对帮扶 / no pairing with this id is recorded",
+    "PairingAlreadyAccepted": "该结对已被接受 / the pairing was already accepted",
+    "PairingNotAccepted": "该结对尚未被县接受 / the county has not accepted the pairing",
+    "NotPairingParty": "只有发起结对的组织可引用它 / only the pairing's organization may cite it",
+    "PairingCountyMismatch": "承诺所在县与结对县不同 / the commitment is in another county than "
+    "the pairing",
+    "InvalidFundName": "基金名称须为 1..200 字节的 UTF-8 / the fund's name must be 1..200 bytes "
+    "of UTF-8",
+    "InvalidSponsorKind": "出资方须为 1 企业或 2 个人 / the sponsor must be 1 a company or 2 a "
+    "person",
+    "UnknownFund": "没有这一专项基金 / no fund with this id is recorded",
+    "NotFundOwner": "只有设立基金的组织可使用它 / only the fund's organization may use it",
+    "FundOverCommitted": "超出基金认捐额 / this would commit more of the fund than was pledged",
+    "CommitmentAlreadySourced": "该承诺的来源已登记 / the commitment's source is already recorded",
+    "EmptySource": "须注明结对或基金（及金额）/ name a pairing or a fund with an amount",
+    "InvalidRate": "回访比例须在 0..10000 基点之间 / the follow-up rate must be 0..10000 basis "
+    "points",
+    "WrongFollowUpRate": "回访比例与省级设定不符 / the rate is not the one the province set",
+    "SeedBlockNotFuture": "抽样种子区块须在未来 / the seed block must lie in the future",
+    "UnknownBatch": "没有这一批量交付 / no delivery batch with this id is recorded",
+    "FollowUpRoundExists": "该县已为此批次开展回访 / the county already opened this batch's "
+    "follow-up",
+    "UnknownFollowUpRound": "没有这一回访轮次 / no follow-up round with this id is recorded",
+    "FollowUpRepeated": "该户已有回访结果 / this line already has a follow-up result",
+    "LineOutOfRange": "行号超出批次范围 / the line index lies outside the batch",
+    "InvalidOutcome": "结果代码无效或数量不符 / the outcome is unknown or its quantity does not "
+    "fit it",
+    "UnknownGrievance": "没有这一申诉 / no grievance with this id is registered",
+    "GrievanceAlreadyAnswered": "该申诉已答复 / the grievance already has an answer",
+    "UnknownKind": "此类记录不经 submitRecord 提交 / submitRecord does not take this kind",
+    "MalformedFields": "记录字段编码不规范 / the fields are not the canonical encoding",
 }
 
 
@@ -284,6 +317,13 @@ class LedgerContract:
         """Simulates the submission (eth_call); raises the contract's named error if refused."""
         try:
             self.submit_call(signed).call(block_identifier=block)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise revert_error(self.abi, exc) from None
+
+    def check_calldata(self, data: bytes, *, block: BlockIdentifier = "latest") -> None:
+        """Simulates raw calldata to the contract; raises its named error if refused."""
+        try:
+            self.w3.eth.call({"to": self.contract.address, "data": data}, block)
         except (ContractCustomError, ContractLogicError) as exc:
             raise revert_error(self.abi, exc) from None
 

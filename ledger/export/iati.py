@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -114,13 +115,27 @@ def _narr(parent: etree._Element, tag: str, *texts: tuple[str, str | None]) -> e
     return el
 
 
+@dataclass(frozen=True)
+class PairingRef:
+    """A pairing (结对帮扶) a commitment cites, as an IATI participating organization."""
+
+    pairing_id: str
+    org: str
+    start: str
+    end: str
+    designated: bool
+
+
 def build(
     snapshot: Snapshot,
     *,
     publisher: Publisher,
     generated: datetime | None = None,
+    pairings: Mapping[str, PairingRef] | None = None,
 ) -> etree._Element:
-    """The <iati-activities> tree for every need in the snapshot."""
+    """The <iati-activities> tree for every need in the snapshot. `pairings` (commitment id
+    → the pairing it cites) adds each pairing's organization as an extending (role 3)
+    participating organization of the activities its commitments serve."""
     reporting_org = publisher.ref
     generated = generated or datetime.now(UTC)
     stamp = generated.replace(microsecond=0).isoformat()
@@ -176,9 +191,23 @@ def build(
                 po.set("ref", org_ref(code))
             pn = etree.SubElement(po, "narrative")
             pn.text = snapshot.org_name(address)
+        cited = {pairings[c.record_id] for c in commitments if pairings and c.record_id in pairings}
+        for pref in sorted(cited, key=lambda r: r.pairing_id):
+            code = snapshot.org_code(pref.org)
+            po = etree.SubElement(act, "participating-org", role="3", type="22")
+            if code != pref.org:
+                po.set("ref", org_ref(code))
+            kind = "定点帮扶" if pref.designated else "结对帮扶"
+            pn = etree.SubElement(po, "narrative")
+            pn.text = f"{snapshot.org_name(pref.org)}（{kind} {pref.start}–{pref.end}）"
+            pe = etree.SubElement(po, "narrative")
+            pe.set(XML_LANG, "en")
+            kind_en = "designated assistance" if pref.designated else "pairing"
+            pe.text = f"{snapshot.org_name(pref.org)} ({kind_en} {pref.start} to {pref.end})"
         county = etree.SubElement(act, "participating-org", role="4", type="10")
         cn = etree.SubElement(county, "narrative")
         cn.text = _office(need.county)
+        _fund_sources(act, snapshot, {c.record_id for c in commitments})
         if not commitments:
             status = "1"
         elif all(c.fully_delivered for c in commitments):
@@ -221,6 +250,39 @@ def build(
         if in_kind:
             _results(act, snapshot, in_kind)
     return root
+
+
+#: IATI OrganisationType of a fund's sponsor: 70 private sector (a company), 90 other.
+SPONSOR_ORG_TYPES = {1: "70", 2: "90"}
+
+
+def _fund_sources(act: etree._Element, snapshot: Snapshot, commitment_ids: set[str]) -> None:
+    """Each special fund the activity's commitments draw on, as a funding participating-org
+    (role 1): the fund by name, its sponsor by kind, named only with consent."""
+    for fund in snapshot.funds.values():
+        drawn = sum(d.amount for d in fund.draws if d.commitment_id in commitment_ids)
+        if not drawn:
+            continue
+        po = etree.SubElement(
+            act,
+            "participating-org",
+            role="1",
+            type=SPONSOR_ORG_TYPES.get(fund.sponsor_kind, "90"),
+        )
+        kind_zh, kind_en = ("企业", "company") if fund.sponsor_kind == 1 else ("个人", "individual")
+        sponsor = f"：{fund.sponsor_name}" if fund.sponsor_name else ""
+        org = snapshot.org_name(fund.org)
+        zh = etree.SubElement(po, "narrative")
+        zh.text = (
+            f"专项基金《{fund.name}》（{kind_zh}出资{sponsor}，设于{org}），"
+            f"本项目动用 {display.yuan(drawn)} 元"
+        )
+        en = etree.SubElement(po, "narrative")
+        en.set(XML_LANG, "en")
+        en.text = (
+            f"Special fund {fund.name} ({kind_en} sponsor{sponsor}, inside {org}); drawn "
+            f"for this activity: CNY {display.yuan_decimal(drawn)}"
+        )
 
 
 def _results(act: etree._Element, snapshot: Snapshot, in_kind: list[Any]) -> None:
@@ -296,8 +358,14 @@ def to_bytes(root: etree._Element) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
-def export(snapshot: Snapshot, *, publisher: Publisher, generated: datetime | None = None) -> bytes:
+def export(
+    snapshot: Snapshot,
+    *,
+    publisher: Publisher,
+    generated: datetime | None = None,
+    pairings: Mapping[str, PairingRef] | None = None,
+) -> bytes:
     """Builds, validates and serializes the IATI activities of a snapshot."""
-    root = build(snapshot, publisher=publisher, generated=generated)
+    root = build(snapshot, publisher=publisher, generated=generated, pairings=pairings)
     validate(root)
     return to_bytes(root)

@@ -12,8 +12,32 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ledger.core.errors import NotFoundError
-from ledger.core.fields import ResourceKind
+from ledger.core.fields import FollowUpOutcome, ResourceKind
 from ledger.export.snapshot import CommitmentState, Period, Snapshot, records_root
+
+#: How each indicator is computed, in words (Chinese, then English), shown beside its value.
+#: Every input is on chain: commitments, deliveries and receipts with their block times, and
+#: the key-county list (docs/programs-pairing.md says how to recompute each).
+FORMULAS: dict[str, str] = {
+    "commitments": "本期签署的承诺数 / commitments recorded in the period",
+    "fulfilment_rate": "各承诺 min(已交付, 承诺量) ÷ 承诺量 的平均 / mean over commitments of "
+    "min(delivered, committed) ÷ committed",
+    "on_time_rate": "本期到期的承诺中，到期日（dueDate）前足额交付的比例 / of the commitments "
+    "due in the period, the share delivered in full by their due date (deliveries whose block "
+    "time is at or before dueDate)",
+    "confirmed_rate": "已交付承诺的 min(签收, 交付) ÷ 交付 的平均 / mean over delivered "
+    "commitments of min(confirmed, delivered) ÷ delivered",
+    "key_county_share": "本期承诺中需求位于重点帮扶县的比例 / share of the commitments made in "
+    "the period whose need lies in a key county",
+    "key_county_share_funds": "本期资金承诺中投向重点帮扶县的金额 ÷ 全部资金承诺金额 / fen "
+    "committed to key counties ÷ all fen committed in the period",
+    "follow_up_confirmation_rate": "回访确认率 = 回访结果为“全部收到”的明细行数 ÷ 已回访的"
+    "明细行数 / follow-up confirmation rate = lines found received in full ÷ lines followed up "
+    "(FollowUp records, outcome 1)",
+    "grievances_upheld": "经县级答复认定成立的申诉数（申诉项目计算）/ grievances the county's "
+    "answer upheld (the grievance program fills it)",
+    "flags": "审计标记数 / auditor flags on the organization's records",
+}
 
 
 @dataclass
@@ -43,6 +67,14 @@ class Indicators:
     flags_total: int
     # provenance: record ids behind each indicator
     records: dict[str, list[str]] = field(default_factory=dict)
+    # programs (issue 18): slots the follow-up and grievance programs fill (None: not computed)
+    # household follow-up (回访): lines of the organization's batches the counties visited,
+    # and the share found received in full (FORMULAS["follow_up_confirmation_rate"])
+    followed_up: int = 0
+    follow_up_confirmation_rate: float | None = None
+    grievances_upheld: int | None = None
+    #: each indicator's formula, shown beside its value (docs/reports.md §2)
+    formulas: dict[str, str] = field(default_factory=lambda: dict(FORMULAS))
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -122,6 +154,8 @@ def compute(
                 out.extend(c.receipt_ids)
         return sorted(set(out))
 
+    visits = [f for f in snapshot.follow_ups if f.org in addresses]
+    full = sum(1 for f in visits if f.outcome == FollowUpOutcome.RECEIVED_IN_FULL)
     code = snapshot.org_codes.get(addresses[0], org)
     return Indicators(
         org_code=code,
@@ -152,5 +186,8 @@ def compute(
             "confirmed_rate": ids(delivered, with_deliveries=True, with_receipts=True),
             "key_county_share": ids(made),
             "flags": sorted(f.record_id for f in my_flags),
+            "follow_up_confirmation_rate": sorted(f.record_id for f in visits),
         },
+        followed_up=len(visits),
+        follow_up_confirmation_rate=_ratio(full, len(visits)),
     )

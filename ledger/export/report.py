@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from ledger.core.errors import LedgerError
 from ledger.core.fields import BEIJING, CATEGORIES, CATEGORY_EN, FlagReason, ResourceKind
 from ledger.core.lifecycle import STAGE_NAMES, Progress, stage
 from ledger.export.snapshot import Period, Snapshot, county_label, records_root
+from ledger.store.queries.fund import pro_rata
 from ledger.store.queries.grievance import ResponseRow, response_times
 from ledger.store.queries.orgs import org_names
 from ledger.store.queries.totals import Triple, tally
@@ -387,6 +388,11 @@ def _need_stage(snapshot: Snapshot, need_id: str, cs: list[Any]) -> str:
     return stage("published", progress)
 
 
+#: A program's section (issue 18, docs/programs.md): more tables computed from the snapshot
+#: (and what its caller read beside it at the same cut-off), put after the report's own.
+ReportSection = Callable[[Snapshot, Period, set[int]], dict[str, "Table"]]
+
+
 def build_report(
     snapshot: Snapshot,
     period: Period,
@@ -397,6 +403,7 @@ def build_report(
     with_charts: bool = True,
     generated: datetime | None = None,
     unit: str = "",
+    sections: Iterable[ReportSection] = (),
 ) -> Report:
     """Computes every table of the report from the snapshot at the period's end; anomalies
     are measured at `generated` (now by default), or at the cut-off if that is earlier."""
@@ -553,6 +560,9 @@ def build_report(
     describe = _Describer(snapshot)
     tables["flags"] = _flags(snapshot, period, describe)
     tables["anomalies"] = _anomalies(snapshot, overdue, as_of, describe)
+    for section in sections:  # programs (issue 18), at the end
+        tables.update(section(snapshot, period, keys))
+    tables["special_funds"] = _special_funds(snapshot)
     for extra in grievances:  # the grievance section (grievance_tables), last
         tables[extra.name] = extra
 
@@ -657,6 +667,14 @@ def _flags(snapshot: Snapshot, period: Period, describe: _Describer) -> Table:
     )
 
 
+#: Follow-up outcomes that are findings, in words (1, received in full, is not one).
+FOLLOW_UP_FINDINGS = {
+    2: "回访：部分收到 follow-up: received in part",
+    3: "回访：未收到 follow-up: not received",
+    4: "回访：查无此户 follow-up: household not found",
+}
+
+
 def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _Describer) -> Table:
     """The simple anomalies the read model shows (the audit's full list is in ledger.audit),
     measured at `as_of`: a delivery is "unreceipted" once 30 days have passed by then."""
@@ -709,6 +727,24 @@ def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _De
                         "record": d.receipt_id,
                     },
                     {d.receipt_id, d.record_id},
+                )
+            )
+    # household follow-up (回访): what the county found on a sampled line
+    for f in snapshot.follow_ups:
+        if f.outcome in FOLLOW_UP_FINDINGS and f.block_time <= as_of:
+            got = f"，收到 received {f.quantity}" if f.quantity else ""
+            rows.append(
+                Row(
+                    f"anomaly/follow-up/{f.record_id}",
+                    {
+                        "kind": FOLLOW_UP_FINDINGS[f.outcome],
+                        "what": f"回访 follow-up：{county_label(f.county)} 回访 "
+                        f"{snapshot.org_name(f.org)} 的交付批次第 {f.line_index} 行 line "
+                        f"{f.line_index}",
+                        "detail": f"{display.beijing_date(f.block_time)}{got}",
+                        "record": f.record_id,
+                    },
+                    {f.record_id, f.round_id, f.batch_id},
                 )
             )
     return Table(
@@ -861,6 +897,61 @@ def _charts(report: Report) -> dict[str, tuple[bytes, str]]:
             unit="万元", horizontal=True,
         )  # fmt: skip
     return out
+
+
+# ---------------------------------------------------------------- special funds (专项基金)
+
+
+def _special_funds(snapshot: Snapshot) -> Table:
+    """Each special fund at the cut-off: pledged → contributed → committed → delivered →
+    confirmed (fen), delivered and confirmed pro rata to each drawing commitment's progress
+    (docs/programs-fund.md); the sponsor named only with consent."""
+    rows = []
+    for f in snapshot.funds.values():
+        delivered = confirmed = 0
+        records = {f.fund_id, *f.contribution_ids}
+        for d in f.draws:
+            records.add(d.record_id)
+            c = snapshot.commitments.get(d.commitment_id)
+            if c is not None:
+                delivered += pro_rata(d.amount, c.delivered, c.quantity)
+                confirmed += pro_rata(d.amount, c.confirmed, c.quantity)
+        rows.append(
+            Row(
+                f"special_funds/{f.fund_id}",
+                {
+                    "fund": f.name,
+                    "org": snapshot.org_name(f.org),
+                    "sponsor": f.sponsor_text,
+                    "pledged": f.pledged,
+                    "contributed": f.contributed,
+                    "committed": f.committed,
+                    "delivered": delivered,
+                    "confirmed": confirmed,
+                    "fund_id": f.fund_id,
+                },
+                records,
+            )
+        )
+    return Table(
+        "special_funds",
+        "专项基金 Special funds",
+        [
+            Column("fund", "基金", "fund"),
+            Column("org", "设立组织", "organization"),
+            Column("sponsor", "出资方", "sponsor"),
+            Column("pledged", "认捐", "pledged", "yuan"),
+            Column("contributed", "到账", "contributed", "yuan"),
+            Column("committed", "已承诺", "committed", "yuan"),
+            Column("delivered", "已交付", "delivered", "yuan"),
+            Column("confirmed", "已签收", "confirmed", "yuan"),
+            Column("fund_id", "基金编号", "fund id", pdf=False),
+        ],
+        rows,
+        note="已交付、已签收按各承诺的进度比例计入（动用额 × 已交付/承诺量）。 Delivered and "
+        "confirmed count pro rata to each drawing commitment's progress (drawn × delivered / "
+        "committed).",
+    )
 
 
 # ------------------------------------------------------------------ grievances (申诉)

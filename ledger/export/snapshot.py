@@ -21,9 +21,11 @@ from ledger.core import codes
 from ledger.core.errors import LedgerError, PeriodError
 from ledger.core.fields import BEIJING
 from ledger.core.merkle import MerkleTree, leaf_hash, root
+from ledger.export.funds import FundState, load_funds
 from ledger.library.models import KeyCounty, LibraryMatch
 from ledger.library.regions import counties, provinces
 from ledger.store import models
+from ledger.store.followup_models import FollowUpRow
 from ledger.store.queries.orgs import org_codes, org_names
 
 #: Periods are calendar periods in China Standard Time (UTC+8, no daylight saving).
@@ -177,6 +179,22 @@ class FlagState:
 
 
 @dataclass
+class FollowUpState:
+    """A county's follow-up result (回访) on a batch line: 1 received in full, 2 in part,
+    3 not received, 4 household not found."""
+
+    record_id: str
+    round_id: str
+    batch_id: str
+    line_index: int
+    org: str
+    county: int
+    outcome: int
+    quantity: int
+    block_time: int
+
+
+@dataclass
 class Snapshot:
     """Everything on the log before `cutoff` (block time), restricted to one province if
     asked; `log_size`/`log_root` are the whole log's at the cut-off."""
@@ -193,6 +211,9 @@ class Snapshot:
     org_codes: dict[str, str]
     org_names: dict[str, tuple[str, str | None]]
     tx_hashes: dict[str, str]
+    #: special funds opened before the cut-off, with the snapshot's draws (ledger.export.funds)
+    funds: dict[str, FundState] = field(default_factory=dict)
+    follow_ups: list[FollowUpState] = field(default_factory=list)
 
     def org_code(self, address: str) -> str:
         return self.org_codes.get(address, address)
@@ -379,6 +400,17 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
         ).all()
     ]
 
+    follow_ups: list[FollowUpState] = []
+    for f in session.scalars(
+        select(FollowUpRow).where(FollowUpRow.leaf_index < size).order_by(FollowUpRow.leaf_index)
+    ):
+        if _in_province(int(f.county), province):
+            visit = FollowUpState(
+                f.record_id, f.round_id, f.batch_id, int(f.line_index), f.org, int(f.county),
+                int(f.outcome), int(f.quantity), int(f.block_time or 0),
+            )  # fmt: skip
+            follow_ups.append(visit)
+
     code_of_org = org_codes(session)
     names = org_names(session)
     return Snapshot(
@@ -394,6 +426,8 @@ def load_snapshot(session: Session, cutoff: int, *, province: int | None = None)
         org_codes=code_of_org,
         org_names=names,
         tx_hashes=tx_hashes,
+        funds=load_funds(session, cutoff, commitments, all_funds=province is None),
+        follow_ups=follow_ups,
     )
 
 

@@ -27,6 +27,9 @@ from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
 from ledger.indexer import grievance
+from ledger.indexer import pairing as pairing_index
+from ledger.indexer.followup import project_followup
+from ledger.indexer.fund import project_fund
 from ledger.store import models
 from ledger.store.aggregates import Moves
 
@@ -358,7 +361,15 @@ class LogApplier:
                     **loc,
                 )
             )
-        elif kind in grievance.KINDS:
+        # programs (issue 18), each in its own module; kind 11 is read by both the pairing
+        # and the fund program, so these are separate `if`s, not one chain
+        if kind in pairing_index.KINDS:
+            pairing_index.project(session, signed, rid, loc)
+        if kind in (Kind.FUND, Kind.FUND_CONTRIBUTION, Kind.COMMITMENT_SOURCE):
+            project_fund(session, signed, rid, loc)
+        if kind in (Kind.FOLLOW_UP_ROUND, Kind.FOLLOW_UP):
+            project_followup(session, signed, rid, loc)
+        if kind in grievance.KINDS:
             grievance.project(session, signed, rid, loc)
 
     def _delivery_share(

@@ -18,8 +18,9 @@ from ledger.core.errors import ChainError, ConfigError
 from ledger.core.hexes import hex0x
 from ledger.evm.contract import LedgerContract
 from ledger.indexer.worker import Indexer, IndexStatus
-from ledger.store import models
+from ledger.store import fund_models, models, pairing_models  # noqa: F401  (tables in the digest)
 from ledger.store.db import Database
+from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
 from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
 
 #: The tables the indexer derives from chain events alone, with the columns that are
@@ -36,6 +37,12 @@ READ_MODEL: dict[str, tuple[str, ...]] = {
     # same, whatever reorgs the live one went through
     models.CommitmentTotal.__tablename__: (),
     models.GroupTotal.__tablename__: (),
+    # programs (issue 18)
+    **{t: () for t in ("pairings", "pairing_acceptances", "pairing_commitments")},
+    **fund_models.READ_MODEL,
+    # household follow-up (回访)
+    FollowUpRoundRow.__tablename__: (),
+    FollowUpRow.__tablename__: (),
     # grievances (申诉): the county's registrations and answers
     GrievanceRow.__tablename__: (),
     GrievanceAnswerRow.__tablename__: (),

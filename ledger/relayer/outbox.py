@@ -56,6 +56,11 @@ def ref_and_quantity(signed: SignedRecord) -> tuple[str | None, int | None]:
             )
         case Kind.FLAG:
             return hex0x(getattr(rec, "record_id", b"")), None
+        # programs (issue 18): the pairing accepted; the commitment sourced, and fen drawn
+        case Kind.PAIRING_ACCEPTANCE:
+            return hex0x(getattr(rec, "pairing_id", b"")), None
+        case Kind.COMMITMENT_SOURCE:
+            return hex0x(getattr(rec, "commitment_id", b"")), int(getattr(rec, "fund_amount", 0))
         case _:
             return None, sum(int(q) for q in getattr(rec, "quantities", ()))
 

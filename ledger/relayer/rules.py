@@ -16,7 +16,7 @@ from ledger.core.errors import RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, valid_date_code, valid_title
 from ledger.core.lines import id_scope, is_scoped
 from ledger.core.records import MAX_BATCH_COMMITMENTS, Kind, SignedRecord
-from ledger.relayer import rules_grievance
+from ledger.relayer import rules_grievance, rules_pairing
 from ledger.relayer.lookups import (
     commitment_state,
     county_of,
@@ -28,6 +28,8 @@ from ledger.relayer.lookups import (
     record_exists,
     roles_of,
 )
+from ledger.relayer.rules_followup import FOLLOW_UP_KINDS, check_followup
+from ledger.relayer.rules_fund import FUND_KINDS, check_fund_record
 
 #: A pre-check sees each record before it is accepted, in the accepting DB transaction,
 #: after the contract's rules (e.g. the library's rule that a Commitment cites a match).
@@ -282,5 +284,13 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         target = hex0x(getattr(rec, "record_id", b""))
         if not record_exists(session, target):
             raise RecordError(f"no record {target} is recorded", code="UnknownRecord")
+    elif kind in rules_pairing.KINDS or kind in FUND_KINDS:  # programs (issue 18)
+        # a commitment source (kind 11) has a pairing part and a fund part: both apply
+        if kind in rules_pairing.KINDS:
+            rules_pairing.check(session, signed)
+        if kind in FUND_KINDS:
+            check_fund_record(session, signed)
+    elif kind in FOLLOW_UP_KINDS:
+        check_followup(session, signed)
     elif kind in rules_grievance.KINDS:
         rules_grievance.check(session, signed)

@@ -21,8 +21,11 @@ from ledger.core.errors import ApiError, ApiUnreachable, RecordError, RecordFail
 from ledger.core.fields import FlagReason, ProjectKind, date_code, text32
 from ledger.core.lines import DeliveryLine, batch_totals, new_id
 from ledger.sdk.fields import record_from_fields
+from ledger.sdk.followup import FollowUpApi
+from ledger.sdk.funds import FundsApi
 from ledger.sdk.grievances import GrievancesApi
 from ledger.sdk.library import LibraryApi
+from ledger.sdk.pairing import PairingApi
 from ledger.sdk.profiles import ProfilesApi
 from ledger.sdk.records import (
     MAX_SUBMISSION,
@@ -54,7 +57,9 @@ __all__ = [
 _ZERO = bytes(32)
 
 
-class BangfuClient(RecordsApi, LibraryApi, ProfilesApi, GrievancesApi):
+class BangfuClient(
+    RecordsApi, LibraryApi, ProfilesApi, PairingApi, FundsApi, FollowUpApi, GrievancesApi
+):
     """One API endpoint, optionally with a signing account for the builders and `submit`."""
 
     def project_anchor(

@@ -222,6 +222,15 @@ KIND_NAMES = {
     4: "Receipt",
     5: "Flag",
     6: "DeliveryBatch",
+    7: "Pairing",
+    8: "PairingAcceptance",
+    9: "Fund",
+    10: "FundContribution",
+    11: "CommitmentSource",
+    12: "FollowUpRound",
+    13: "FollowUp",
+    14: "Grievance",
+    15: "GrievanceAnswer",
 }
 KIND_DELIVERY_BATCH = 6
 _HEADER = 74
@@ -509,6 +518,15 @@ KIND_ROLES = {
     4: ("COUNTY",),
     5: ("AUDITOR",),
     6: ("ORG",),
+    7: ("ORG",),
+    8: ("COUNTY",),
+    9: ("ORG",),
+    10: ("ORG",),
+    11: ("ORG",),
+    12: ("COUNTY",),
+    13: ("COUNTY",),
+    14: ("COUNTY",),
+    15: ("COUNTY",),
 }
 SELECTORS = {"logSize()": "453d3fe1", "logRoot()": "f06f069e", "hasRole": "91d14854"}
 

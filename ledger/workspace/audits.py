@@ -101,6 +101,9 @@ CODE_WORDS_ZH: dict[str, str] = {
     "commitment_overdue": "承诺逾期且未交付完",
     "duplicate_beneficiary": "同一受益人就同一需求由两个组织服务",
     "flag_unanswered": "审计标记尚未得到回应",
+    "follow_up_not_received": "回访发现抽中的农户未收到",
+    "follow_up_household_not_found": "回访查无此户",
+    "follow_up_part_received": "回访发现抽中的农户只收到部分",
 }
 
 

@@ -67,6 +67,7 @@ from tests.factories import (
 )
 from tests.library.test_auth import READ_ONLY as LIBRARY_READ_ONLY
 from tests.library.test_auth import WRITES as LIBRARY_WRITES
+from tests.programs.fund_route_cases import case_fund_details, case_open_fund
 from tests.programs.grievance_route_cases import (
     case_grievance_answer,
     case_grievance_file,
@@ -648,6 +649,9 @@ TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/v1/audits"): case_audit_run,
     # organization profiles, signed by the organization's ORG key
     ("PUT", "/api/v1/orgs/{org_code}/profile"): case_profile,
+    # special funds: the signed Fund, and its details bound by the hashes it signed
+    ("POST", "/api/v1/funds"): case_open_fund,
+    ("PUT", "/api/v1/funds/{fund_id}/details"): case_fund_details,
     # grievances (申诉): filed with no account; answered by a county's signed record
     ("POST", "/api/v1/grievances"): case_grievance_file,
     ("POST", "/grievances/new"): case_grievance_form,

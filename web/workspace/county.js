@@ -9,6 +9,7 @@ import { countyName, CATEGORIES, yuan, number } from "./sign.js";
 import { $, el, say, validate, busy, attempt, listPublished, fenOf, positiveAmount, HEX32 } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
+import { followUp } from "./followup.js";
 
 const utf8 = (s) => new TextEncoder().encode(s).length;
 
@@ -229,4 +230,5 @@ export function county({ onUnlock, state }) {
     const mine = (state.roles || []).find((r) => r.role === "COUNTY");
     if (mine && !$("n-county").value) $("n-county").value = String(mine.county);
   });
+  followUp({ onUnlock, state });
 }

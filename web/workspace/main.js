@@ -9,6 +9,7 @@ import { county } from "./county.js";
 import { org } from "./org.js";
 import { civil } from "./civil.js";
 import { audit } from "./audit.js";
+import { orgPairing, countyPairing, civilPairing } from "./pairing.js";
 import { grievances } from "./grievance.js";
 
 const ROLE_NAMES = {
@@ -218,6 +219,8 @@ function wireSession() {
 }
 
 const PAGES = { county, org, civil, audit };
+// programs (issue 18): each program's part of a role page, after the page's own
+const PROGRAMS = { org: [orgPairing], county: [countyPairing], civil: [civilPairing] };
 
 async function start() {
   labelStackedTables();
@@ -228,6 +231,7 @@ async function start() {
   await refresh();
   const page = document.querySelector("main [data-page]")?.dataset.page;
   if (PAGES[page]) PAGES[page]({ onUnlock, state });
+  for (const part of PROGRAMS[page] || []) part({ onUnlock, state });
   if (page === "county") grievances({ onUnlock, state });
   document.body.dataset.ready = "1";
 }

@@ -11,6 +11,7 @@ import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 import { ZeroHash } from "ethers";
 import { wireBatch } from "./batch.js";
+import { wireFunds, loadFunds, drawChecks, submitCommitment } from "./fund.js";
 
 const KIND_NUMBER = { funds: 1, goods: 2, service: 3 };
 const UNIT = { funds: "fen", service: "hour" };
@@ -221,13 +222,14 @@ function wireCommit() {
       "c-quantity": (v) => amount("c-kind", v),
       "c-unit": (v) => ($("c-kind").value === "goods" && !v ? "物资请填写单位 / goods need a unit" : null),
       "c-due": (v) => (!v ? "请选择完成日期 / choose a due date" : endOfDayBeijing(v) < Date.now() / 1000 ? "完成日期已过 / the due date is in the past" : null),
+      ...drawChecks(), // 专项基金 the "draw on a fund" block (fund.js)
     });
     if (!ok) return;
     busy(e.submitter, async () => {
       const kind = $("c-kind").value;
       try {
-        const acc = await submit(
-          "commitment",
+        // with a fund chosen, the commitment and its CommitmentSource go together (fund.js)
+        const acc = await submitCommitment(
           {
             needId: $("c-need").value.trim().toLowerCase(),
             matchId: $("c-match").value.trim().toLowerCase(),
@@ -296,6 +298,7 @@ export function org({ onUnlock, state }) {
   wireCommit();
   wireDelivery();
   wireBatch();
+  wireFunds();
   loadNeeds();
   const now = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 16);
   $("d-at").value = now;
@@ -303,6 +306,7 @@ export function org({ onUnlock, state }) {
   onUnlock(() => {
     const mine = (state.roles || []).find((r) => r.role === "ORG");
     if (mine && mine.org_code && !$("s-org").value) $("s-org").value = mine.org_code;
+    loadFunds();
     if (mine && mine.org_code && !$("p-org").value) {
       $("p-org").value = mine.org_code;
       loadProfile();

@@ -46,7 +46,7 @@ const STATUS = {
 };
 
 // What a person checks first comes first; ids, hashes and nonces after.
-const FIRST = ["action", "direction", "title", "needTitle", "supplyTitle", "county", "counties", "orgCode", "category", "budget", "resources", "resourceKind", "quantity", "confirmedQuantity", "unit", "dueDate", "deliveredAt", "endDate", "deadline", "reasonCode", "note", "status", "version"];
+const FIRST = ["action", "direction", "title", "needTitle", "supplyTitle", "county", "counties", "orgCode", "category", "budget", "resources", "resourceKind", "quantity", "confirmedQuantity", "unit", "dueDate", "deliveredAt", "startDate", "endDate", "categories", "fundsTarget", "projectsTarget", "hoursTarget", "designated", "deadline", "reasonCode", "note", "status", "version"];
 
 let counties = null;
 
@@ -156,6 +156,14 @@ const LABELS = {
   needContentHash: "需求内容哈希 need content hash",
   nonce: "随机数 nonce",
   limit: "数量上限 limit",
+  // programs (issue 18): pairing
+  startDate: "开始日期 start date",
+  categories: "帮扶领域 focus categories",
+  fundsTarget: "资金目标 funds target",
+  projectsTarget: "项目目标 projects target",
+  hoursTarget: "服务时长目标（小时） service hours target",
+  designated: "定点帮扶 designated assistance",
+  pairingId: "结对编号 pairing id",
   grievanceHash: "申诉哈希 grievance hash",
   filedAt: "申诉提交时间 filed at",
   grievanceId: "申诉登记编号 grievance registration",
@@ -190,7 +198,17 @@ export function describe(primaryType, message) {
         break;
       case "endDate":
       case "deadline":
+      case "startDate":
         text = ymd(value);
+        break;
+      case "categories": // programs (issue 18): a pairing's focus, bit (c-1) for category c
+        text = CATEGORIES.filter((_, i) => (Number(value) >> i) & 1).map(([zh, en]) => `${zh} ${en}`).join("、");
+        break;
+      case "fundsTarget":
+        text = yuan(value);
+        break;
+      case "designated":
+        text = value ? "是 yes" : "否 no";
         break;
       case "dueDate":
       case "deliveredAt":
@@ -260,6 +278,9 @@ const TYPE_NAMES = {
   SignIn: "登录 sign-in",
   KeyCountyList: "重点帮扶县名单 key-county list",
   LibraryRead: "读取草稿 read a draft",
+  Pairing: "结对帮扶 pairing (on chain)",
+  PairingAcceptance: "接受结对 pairing acceptance (on chain)",
+  CommitmentSource: "承诺来源 commitment source (on chain)",
   Grievance: "申诉登记 grievance registration",
   GrievanceAnswer: "申诉答复 grievance answer",
 };

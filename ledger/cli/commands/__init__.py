@@ -85,6 +85,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "导出 Exports: IATI 2.03 XML and CSV of every record kind."),
     "library": ("library", "项目库 Needs and supply project libraries."),
     "org": ("org", "社会组织 Organizations: the signed profile."),
+    # programs (issue 18)
+    "pairing": (
+        "pairing",
+        "结对帮扶 Pairings with counties: propose, accept, cite; progress and oversight.",
+    ),
+    "fund": ("fund", "专项基金 Special funds: open, record money received, draw on, show."),
+    "follow-up": (
+        "followup",
+        "回访 Household follow-up: the province's rate, rounds on delivery batches drawn from "
+        "a future block hash, and the county's signed results.",
+    ),
     "witness": ("witness", "见证人 Witness: cosign checkpoints that extend what it saw before."),
     "grievance": (
         "grievance",

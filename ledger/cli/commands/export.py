@@ -12,6 +12,7 @@ from ledger.cli.commands.report import read_snapshot
 from ledger.core import codes
 from ledger.core.errors import NotFoundError
 from ledger.export import csv_export, iati
+from ledger.export import pairing as pairing_report
 from ledger.export.snapshot import parse_period
 
 NAME = "export"
@@ -43,7 +44,9 @@ def iati_cmd(
             f"此期间没有需求项目 / no need projects up to the end of {period}; nothing to export",
             code=codes.NOTHING_TO_EXPORT,
         )
-    data = iati.export(snap, publisher=publisher)
+    with service.db.read() as session:  # programs (issue 18): pairings as participating orgs
+        cited = pairing_report.iati_pairings(session, snap)
+    data = iati.export(snap, publisher=publisher, pairings=cited)
     out_file.write_bytes(data)
     out.print(f"IATI 2.03: {len(snap.needs)} activities, valid; {out_file}")
 

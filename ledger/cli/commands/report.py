@@ -15,6 +15,7 @@ from ledger.core import codes
 from ledger.core.errors import LedgerError
 from ledger.core.fields import BEIJING
 from ledger.export import indicators as ind
+from ledger.export import pairing as pairing_report
 from ledger.export.report import build_report, grievance_tables
 from ledger.export.report_files import write_report
 from ledger.export.snapshot import (
@@ -71,7 +72,8 @@ def report_cmd(
     service = LedgerService()
     snap, keys = read_snapshot(service, p, province=province, key_file=key_counties)
     verified = check_against_chain(snap, service.ledger()) if check_chain else None
-    with service.db.read() as session:
+    with service.db.read() as session:  # programs (issue 18): their report sections
+        sections = [pairing_report.report_section(session)]
         grievances = grievance_tables(session, p, province)
     report = build_report(
         snap,
@@ -81,6 +83,7 @@ def report_cmd(
         chain_verified=verified,
         generated=generated,
         unit=unit if unit is not None else service.settings.iati_reporting_org_name or "",
+        sections=sections,
     )
     files = write_report(report, out_dir)
     out.print(

@@ -1,0 +1,80 @@
+"""Every record kind of the vectors (tests/vectors/records.json) in words: what the browser
+verifier decodes from the bytes (web/verifier.js) is word for word what ledger.core.words
+says, for each signed field; the fields only names can fill are the server's, and their raw
+values agree with the bytes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ledger.config import PROJECT_ROOT
+from ledger.core.records import Kind, SignedRecord
+from ledger.core.words import Names, bundle_display, describe
+
+VECTORS = json.loads((PROJECT_ROOT / "tests" / "vectors" / "records.json").read_text())
+
+JS = """
+import { readFileSync } from "node:fs";
+import { parseRecord, recordWords } from "./web/verifier.js";
+const cases = JSON.parse(readFileSync(process.argv[1], "utf-8"));
+console.log(JSON.stringify(cases.map((c) => {
+  const parsed = parseRecord(Uint8Array.from(Buffer.from(c.bytes.slice(2), "hex")));
+  return recordWords(parsed, c.display);
+})));
+"""
+
+
+def _node(cases: list[dict[str, Any]], tmp: Path) -> list[list[dict[str, Any]]]:
+    f = tmp / "cases.json"
+    f.write_text(json.dumps(cases))
+    out = subprocess.run(
+        ["node", "--input-type=module", "-e", JS, str(f)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def test_every_kind_reads_the_same_in_the_browser(tmp_path: Path) -> None:
+    cases = []
+    for v in VECTORS["records"]:
+        signed = SignedRecord.from_bytes(bytes.fromhex(v["canonical_bytes"][2:]))
+        words = describe(signed, Names())
+        cases.append({"bytes": v["canonical_bytes"], "display": bundle_display(words)})
+    assert {int(SignedRecord.from_bytes(bytes.fromhex(c["bytes"][2:])).kind) for c in cases} == {
+        int(k) for k in Kind
+    }
+    results = _node(cases, tmp_path)
+    for case, result in zip(cases, results, strict=True):
+        kind = case["display"]["kind"]
+        js = {f["key"]: f for f in result}
+        fields = case["display"]["fields"]
+        assert len(fields) >= 2, kind  # more than the kind and the signer
+        for f in fields:
+            mine = js[f["key"]]
+            if f["signed"]:
+                assert mine["source"] == "record", (kind, f["key"])
+                assert (mine["zh"], mine["en"]) == (f["zh"], f["en"]), (kind, f, mine)
+                assert not mine["differs"], (kind, f, mine)
+            else:
+                assert mine["source"] == "server", (kind, f["key"])
+                assert not mine["mismatch"], (kind, f, mine)
+        # a summary that says what happened, not only the kind's name
+        assert case["display"]["summary_zh"] != case["display"]["kind_zh"], kind
+
+
+def test_a_lying_server_is_caught_on_a_program_record(tmp_path: Path) -> None:
+    """A server that names another pairing than the acceptance signed is shown as a mismatch."""
+    v = next(r for r in VECTORS["records"] if r["kind_number"] == int(Kind.PAIRING_ACCEPTANCE))
+    signed = SignedRecord.from_bytes(bytes.fromhex(v["canonical_bytes"][2:]))
+    display = bundle_display(describe(signed, Names()))
+    for f in display["fields"]:
+        if f["key"] == "pairing":
+            f["raw"] = "0x" + "ab" * 32
+    (result,) = _node([{"bytes": v["canonical_bytes"], "display": display}], tmp_path)
+    assert next(f for f in result if f["key"] == "pairing")["mismatch"]

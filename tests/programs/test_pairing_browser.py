@@ -1,0 +1,130 @@
+"""A pairing proposed and accepted, entirely in the browser (real chromium, real anvil, real
+database): the organization proposes a pairing with 册亨县 in its workspace (the signing
+dialog shows the county, the period, the focus, the targets in yuan and designated
+assistance), the county office sees the proposal in its workspace and signs its acceptance,
+the organization's commitment form then offers the accepted pairing, the civil-affairs page
+lists the key counties nobody is paired with, and the portal shows the pairing by name.
+No request carries a key or a password. Screenshots go to test-artifacts/workspace/."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.app import LedgerService
+from ledger.config import PROJECT_ROOT
+from ledger.library import key_counties
+from tests.browser import launch
+from tests.factories import COUNTY_A, ORG_NAME_A, ChainEnv, LiveServer, Pump
+from tests.workspace_ui.browserkit import (
+    ARTIFACTS,
+    Role,
+    expect,
+    needs_chromium,
+    record_ids,
+    shoot_here,
+    wait_confirmed,
+)
+
+pytestmark = needs_chromium
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    subprocess.run(["npm", "run", "--silent", "build:workspace"], cwd=PROJECT_ROOT, check=True)
+    yield from launch(ARTIFACTS)
+
+
+@pytest.fixture
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """A chain of this module's own, so the roles are as registered and no other pairing of
+    the shared chain waits for this county."""
+    return own_chain
+
+
+def test_pairing_proposed_and_accepted_in_the_browser(
+    browser: Any,
+    live: LiveServer,
+    pump: Pump,
+    svc_env: ChainEnv,
+    svc: LedgerService,
+    tmp_path: Path,
+) -> None:
+    with svc.db.write() as s:
+        key_counties.load_key_counties(s, [COUNTY_A, 522326], "test list")
+    pump.start()
+    base = live.url
+    a = svc_env.actors
+    org = Role(browser, "pairing-org", a.org_a, tmp_path)
+    county = Role(browser, "pairing-county", a.county_a, tmp_path)
+    civil = Role(browser, "pairing-civil", a.admin, tmp_path)
+    try:
+        org.import_key(base)
+        org.goto(base + "/workspace/org")
+        org.unlock()
+        pg = org.page
+        # a field left wrong is marked, nothing is sent
+        pg.fill("#pg-county", "12345")
+        pg.click("#pairing-submit")
+        expect(pg.locator("#pg-county-error")).to_contain_text("6 位数字")
+        start = date.today()
+        pg.fill("#pg-county", str(COUNTY_A))
+        pg.fill("#pg-start", start.isoformat())
+        pg.fill("#pg-end", (start + timedelta(days=3 * 365)).isoformat())
+        pg.check("#pg-cat-1")
+        pg.check("#pg-cat-4")
+        pg.fill("#pg-funds", "300000")
+        pg.fill("#pg-projects", "2")
+        pg.fill("#pg-hours", "120")
+        pg.check("#pg-designated")
+        pg.fill("#pg-terms", "三年结对帮扶协议：产业发展与乡村治理")
+        pg.click("#pairing-submit")
+        org.confirm(
+            "结对帮扶", "册亨县", "¥300,000.00", "产业发展", "乡村治理", "定点帮扶",
+            start.isoformat(), shot="pairing-dialog-1280",
+        )  # fmt: skip
+        expect(pg.locator("#pairing-message")).to_contain_text("等待县里接受")
+        pairing_id = record_ids(org)[0]
+        wait_confirmed(org, pairing_id)
+
+        county.import_key(base)
+        county.goto(base + "/workspace/county")
+        county.unlock()
+        cp = county.page
+        cp.click("#pairing-refresh")
+        item = cp.locator(f"#pairing-proposals li[data-pairing='{pairing_id}']")
+        expect(item).to_contain_text(ORG_NAME_A)
+        expect(item).to_contain_text("¥300,000.00")
+        shoot_here(county, "pairing-county-proposals", "the proposals", "#pairing-proposals")
+        item.locator("button").click()
+        county.confirm("接受结对", "册亨县", pairing_id)
+        expect(cp.locator("#pairing-accept-message")).to_contain_text("已接受结对")
+        wait_confirmed(county, record_ids(county)[0])
+
+        # the commitment form now offers the accepted pairing
+        pg.click("#c-pairing-refresh")
+        expect(pg.locator(f"#c-pairing option[value='{pairing_id}']")).to_contain_text("册亨县")
+
+        civil.import_key(base)
+        civil.goto(base + "/workspace/civil")
+        civil.unlock()
+        expect(civil.page.locator("#oversight-unpaired")).to_contain_text("望谟县")
+        expect(civil.page.locator("#oversight-unpaired")).not_to_contain_text("册亨县")
+
+        portal = org.page
+        portal.goto(base + "/pairings")
+        row = portal.locator(f"#pairing-{pairing_id}")
+        expect(row).to_contain_text(ORG_NAME_A)
+        expect(row).to_contain_text("已接受")
+        expect(row).to_contain_text("定点帮扶")
+        shoot_here(org, "pairing-portal", "the pairings page")
+        for role in (org, county, civil):
+            role.assert_nothing_leaked()
+    finally:
+        for role in (org, county, civil):
+            role.close()
