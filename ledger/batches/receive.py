@@ -166,58 +166,58 @@ class LineReceiver:
         """The line checks and rows of `feed`, in one loop (about 100k lines a second)."""
         if self._error is not None:
             self._wait()
-        commitments, totals, pending, append = (
-            self.commitments,
-            self.totals,
-            self.pending,
-            self.frontier.append,
-        )
+        commitments, totals, pending = self.commitments, self.totals, self.pending
+        leaves: list[bytes] = []
+        append = leaves.append
         batch_id, held, line_count = self.batch_id, self.held_before, self.line_count
         hexes = self._hexes
         index = self.next_index
-        for line_bytes in lines:
-            if index < held:
+        try:
+            for line_bytes in lines:
+                if index < held:
+                    index += 1
+                    continue
+                if index >= line_count:
+                    raise BatchError(
+                        f"the signed batch has {line_count} lines; line {index} is one too many",
+                        code="too_many_lines",
+                        line_index=index,
+                    )
+                cid, item, quantity, unit, delivered_at, beneficiary, evidence = _check_line(
+                    line_bytes, index, commitments
+                )
+                # parse_line accepts only the exact encoding, so these bytes are the line's own.
+                leaf = _sha256(b"\x00" + line_bytes).digest()
+                append(leaf)
+                cid_hex = hexes.get(cid)
+                if cid_hex is None:
+                    cid_hex = hexes[cid] = hex0x(cid)
+                evidence_hex = hexes.get(evidence)
+                if evidence_hex is None:
+                    if len(hexes) > 4096:
+                        hexes.clear()
+                    evidence_hex = hexes[evidence] = hex0x(evidence)
+                totals[cid_hex] = totals.get(cid_hex, 0) + quantity
+                pending.append(
+                    (
+                        batch_id,
+                        index,
+                        line_bytes,
+                        "0x" + leaf.hex(),
+                        cid_hex,
+                        "0x" + beneficiary.hex(),
+                        quantity,
+                        item,
+                        unit,
+                        delivered_at,
+                        evidence_hex,
+                    )
+                )
                 index += 1
-                continue
-            if index >= line_count:
-                self.next_index = index
-                raise BatchError(
-                    f"the signed batch has {line_count} lines; line {index} is one too many",
-                    code="too_many_lines",
-                    line_index=index,
-                )
-            cid, item, quantity, unit, delivered_at, beneficiary, evidence = _check_line(
-                line_bytes, index, commitments
-            )
-            # parse_line accepts only the exact encoding, so these bytes are the line's own.
-            leaf = _sha256(b"\x00" + line_bytes).digest()
-            append(leaf)
-            cid_hex = hexes.get(cid)
-            if cid_hex is None:
-                cid_hex = hexes[cid] = hex0x(cid)
-            evidence_hex = hexes.get(evidence)
-            if evidence_hex is None:
-                if len(hexes) > 4096:
-                    hexes.clear()
-                evidence_hex = hexes[evidence] = hex0x(evidence)
-            totals[cid_hex] = totals.get(cid_hex, 0) + quantity
-            pending.append(
-                (
-                    batch_id,
-                    index,
-                    line_bytes,
-                    "0x" + leaf.hex(),
-                    cid_hex,
-                    "0x" + beneficiary.hex(),
-                    quantity,
-                    item,
-                    unit,
-                    delivered_at,
-                    evidence_hex,
-                )
-            )
-            index += 1
-        self.next_index = index
+        finally:
+            # what was taken is in the tree (the rows and the tree agree)
+            self.frontier.extend(leaves)
+            self.next_index = index
 
     def _write_behind(self) -> None:
         """Starts writing the waiting lines on a thread, after the write before them (one at
