@@ -233,6 +233,13 @@ def test_demo_five_times_under_load_then_audit(running: Running) -> None:
             "GET", "/api/v1/library/projects", params={"kind": "supply", "limit": 200}
         )
         assert len(supply) == 3, [p["content"]["title"] for p in supply]
+        # and one special fund, its money received and one commitment drawing on it
+        (fund,) = client.funds()
+        assert fund["name"] == "黔茶乡村人才专项基金"
+        assert fund["sponsor_name"] == "贵州黔茶实业有限公司"  # the company consented
+        assert [fund["totals"][k]["yuan"] for k in ("pledged", "contributed", "committed")] == [
+            "¥50,000.00", "¥20,000.00", "¥30,000.00",
+        ]  # fmt: skip
     db = Database(
         running.env.get("BANGFU_DATABASE_URL") or f"sqlite:///{running.var / 'ledger.sqlite3'}"
     )

@@ -22,12 +22,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ledger.cli.commands.demo_steps import (
+    FUND_NEED,
+    FUND_ORG,
     PAIRING_COUNTY,
     Sent,
     commitment_and_deliveries,
+    fund_records,
+    fund_source,
     indexed,
     load_key_counties,
     missing_ids,
+    open_fund,
     pairing_records,
     pairing_sources,
     publish,
@@ -146,6 +151,13 @@ def demo(
         submit_missing(client, pairing_org, [pairing], sent)
         submit_missing(client, counties[PAIRING_COUNTY], [acceptance], sent)
         progress.advance(task)
+        # programs (issue 18): a special fund in the third organization, with money received
+        task = progress.add_task("专项基金 a special fund", total=1)
+        fund_org = orgs[FUND_ORG][1]
+        fund, fund_details, money = fund_records(ids, fund_org, deployed_day)
+        open_fund(client, fund_org, fund, fund_details, sent)
+        submit_missing(client, fund_org, [money], sent)
+        progress.advance(task)
         task = progress.add_task("承诺与交付 commitments, deliveries", total=len(NEEDS))
         delivered: list[tuple[bytes, int]] = []  # (first delivery id, need index)
         for i, need_id in enumerate(need_ids):
@@ -168,6 +180,10 @@ def demo(
             if n["county"] == PAIRING_COUNTY and orgs[i % len(orgs)][1] is pairing_org
         ]
         submit_missing(client, pairing_org, pairing_sources(pairing, cited), sent)
+        # programs (issue 18): the fund organization's commitment to need FUND_NEED draws on it
+        assert orgs[FUND_NEED % len(orgs)][1] is fund_org
+        fund_cid = ids(fund_org.address, "commitment", FUND_NEED)
+        submit_missing(client, fund_org, [fund_source(fund, fund_cid, 3_000_000)], sent)
 
         task = progress.add_task("批量交付 a CSV delivery batch", total=1)
         batch_org = orgs[BATCH_NEED % len(orgs)][1]

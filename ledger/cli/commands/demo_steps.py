@@ -36,6 +36,8 @@ from ledger.core.records import (
     Commitment,
     CommitmentSource,
     Delivery,
+    Fund,
+    FundContribution,
     Pairing,
     PairingAcceptance,
     Record,
@@ -44,6 +46,7 @@ from ledger.core.records import (
 from ledger.evm.contract import LedgerContract
 from ledger.sdk.batch_client import BatchClient, sign_batch
 from ledger.sdk.client import BangfuClient
+from ledger.workspace import funds
 
 
 def register_roles(
@@ -341,3 +344,67 @@ def pairing_sources(pairing: Pairing, commitment_ids: list[bytes]) -> list[Recor
         )
         for cid in commitment_ids
     ]
+
+
+#: The demo's special fund (专项基金): a company's fund inside the third organization (a
+#: foundation), the sponsor named with its consent; money received, and the organization's
+#: commitment to need FUND_NEED draws on it.
+FUND_ORG = 2
+FUND_NEED = 2
+FUND_SPONSOR = "贵州黔茶实业有限公司"
+FUND_PURPOSE = "资助贵州脱贫地区的农村电商与技能培训。"
+
+
+def fund_records(
+    ids: Ids, org: Actor, received: date
+) -> tuple[Fund, funds.FundDetails, FundContribution]:
+    """The Fund (its salt derived, so a rerun signs the same record), its off-chain details
+    and one contribution, ids derived."""
+    salt = hashlib.sha256(ids.seed + b"/demo fund salt").digest()
+    fund = Fund(
+        id=ids(org.address, "fund", 0),
+        name="黔茶乡村人才专项基金",
+        sponsor_kind=1,
+        sponsor_hash=funds.sponsor_hash(salt, FUND_SPONSOR),
+        sponsor_public=True,
+        pledged=5_000_000,  # ¥50,000.00
+        purpose_hash=funds.purpose_hash(FUND_PURPOSE),
+    )
+    money = FundContribution(
+        id=ids(org.address, "fund_contribution", 0),
+        fund_id=fund.id,
+        amount=2_000_000,
+        received_date=date_code(received),
+        evidence_hash=hashlib.sha256(b"demo fund receipt").digest(),
+    )
+    return fund, funds.FundDetails(FUND_SPONSOR, salt, FUND_PURPOSE), money
+
+
+def open_fund(
+    client: BangfuClient, org: Actor, fund: Fund, details: funds.FundDetails, sent: Sent
+) -> None:
+    """Opens the fund with its details (POST /api/v1/funds) unless the ledger knows it;
+    then its details are there (PUT them again: the same details are kept once)."""
+    body = {
+        "sponsor_name": details.sponsor_name,
+        "sponsor_salt": "0x" + details.sponsor_salt.hex(),
+        "purpose": details.purpose,
+    }
+    fid = "0x" + fund.id.hex()
+    if missing_ids(client, [fund.id]):
+        signed = fund.sign(org.account.key, client.domain())
+        client.request("POST", "/api/v1/funds", json={"record": signed.to_json(), **body})
+        sent.new += 1
+    else:
+        client.request("PUT", f"/api/v1/funds/{fid}/details", json=body)
+    sent.ids.append(fid)
+
+
+def fund_source(fund: Fund, commitment_id: bytes, amount: int) -> CommitmentSource:
+    """The CommitmentSource by which a commitment draws `amount` fen on the fund."""
+    return CommitmentSource(
+        id=CommitmentSource.source_id(commitment_id),
+        commitment_id=commitment_id,
+        fund_id=fund.id,
+        fund_amount=amount,
+    )
