@@ -134,6 +134,12 @@ class AnswerIn(BaseModel):
     response_model=FiledOut,
     status_code=201,
     summary="提交申诉 File a grievance",
+    responses={
+        429: {
+            "description": "过于频繁 too_many_grievances: too many filings from this address; "
+            "Retry-After says when to try again"
+        }
+    },
 )
 def file_json(body: GrievanceIn, request: Request, service: ServiceDep) -> Response:
     """Anyone, no account. The text is public and refused if it carries personal data (ID

@@ -21,6 +21,7 @@ from ledger.indexer.worker import Indexer, IndexStatus
 from ledger.store import fund_models, models, pairing_models  # noqa: F401  (tables in the digest)
 from ledger.store.db import Database
 from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
+from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
 
 #: The tables the indexer derives from chain events alone, with the columns that are
 #: local bookkeeping (surrogate keys) rather than facts, so they are left out of digests.
@@ -42,6 +43,9 @@ READ_MODEL: dict[str, tuple[str, ...]] = {
     # household follow-up (回访)
     FollowUpRoundRow.__tablename__: (),
     FollowUpRow.__tablename__: (),
+    # grievances (申诉): the county's registrations and answers
+    GrievanceRow.__tablename__: (),
+    GrievanceAnswerRow.__tablename__: (),
 }
 
 

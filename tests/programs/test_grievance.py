@@ -18,7 +18,7 @@ from ledger.app import LedgerService
 from ledger.core.grievances import answer_hash, canonical_text, grievance_hash
 from ledger.core.lines import new_id
 from ledger.core.records import Grievance, GrievanceAnswer, SignedRecord
-from ledger.indexer.rebuild import rebuild, table_rows
+from ledger.indexer.rebuild import digest, rebuild, table_rows
 from ledger.store import models
 from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
 from tests.factories import (
@@ -418,6 +418,10 @@ def test_rebuild_from_chain_makes_the_same_grievance_rows(
             with svc.db.read() as live, rebuilt.read() as fresh:
                 assert list(table_rows(live, table, ())) == list(table_rows(fresh, table, ()))
                 assert list(table_rows(fresh, table, ()))
+        live_digest, fresh_digest = digest(svc.db), digest(rebuilt)
+        for name in ("grievances", "grievance_answers"):
+            assert live_digest.tables[name] == fresh_digest.tables[name], name
+            assert fresh_digest.counts[name] >= 1
         with rebuilt.read() as s:
             row = s.get(GrievanceRow, _hex(reg.id))
             assert row is not None and row.grievance_hash == filed["grievance_hash"]
