@@ -40,10 +40,17 @@ def sample_indices(seed_hash: bytes, batch_id: bytes, line_count: int, rate_bps:
     if len(seed_hash) != 32 or len(batch_id) != 32:
         raise ValueError("the seed block hash and the batch id are 32 bytes each")
     k = sample_size(line_count, rate_bps)
-    prefix = hashlib.sha256(seed_hash + batch_id)
-    keys = []
-    for i in range(line_count):
-        h = prefix.copy()
-        h.update(i.to_bytes(4, "big"))
-        keys.append((h.digest(), i))
-    return sorted(i for _, i in heapq.nsmallest(k, keys))
+    prefix = seed_hash + batch_id
+    sha = hashlib.sha256
+    # Each key is the digest followed by the index (big-endian), so comparing keys as bytes
+    # orders them by digest, then by index: one flat list, no tuples.
+    keys = [
+        sha(prefix + i.to_bytes(4, "big")).digest() + i.to_bytes(4, "big")
+        for i in range(line_count)
+    ]
+    if k * 8 < line_count:
+        chosen = heapq.nsmallest(k, keys)
+    else:
+        keys.sort()
+        chosen = keys[:k]
+    return sorted(int.from_bytes(key[32:], "big") for key in chosen)

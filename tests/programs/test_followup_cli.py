@@ -48,7 +48,7 @@ def test_follow_up_from_the_cli_and_the_sdk(
     shown = _bangfu(benv, "follow-up", "rate", api=api)
     assert "(20%)" in shown.stdout  # type: ignore[attr-defined]
     bad = _bangfu(benv, "follow-up", "set-rate", "10001", api=api)
-    assert "[InvalidRate]" in one_error_line(bad)  # type: ignore[arg-type]
+    assert "[invalid_rate]" in one_error_line(bad)  # type: ignore[arg-type]
 
     cid = benv.commitment(60)
     lines = make_lines(cid, 20, quantity=3)

@@ -37,7 +37,9 @@ def set_rate(
 ) -> None:
     """设定回访比例（民政部门）Set the follow-up rate (civil-affairs admin only)."""
     from ledger.cli.commands.core import _contract, admin_account
+    from ledger.evm.rate_tx import check_rate
 
+    check_rate(bps)  # refused as invalid_rate before the chain is asked
     ledger = _contract()
     ledger.set_follow_up_rate(admin_account(), bps)
     out.print(f"回访比例已设为 follow-up rate set to {bps} 基点 bps ({_pct(bps)})")
