@@ -378,6 +378,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.LINE_NOT_IN_SAMPLE,
         codes.LINE_HASH_MISMATCH,
         codes.BATCH_LINES_NOT_HELD,
+        codes.NOT_RATE_CALL,
     ),
     429: (codes.TOO_MANY_GRIEVANCES,),
     500: (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,21 @@ def watch(page: Any, errors: list[str], violations: list[str]) -> None:
         "document.addEventListener('securitypolicyviolation', e => console.error("
         "'Content Security Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
     )
+
+
+@contextmanager
+def watched_page(browser: Any, **options: Any) -> Iterator[Any]:
+    """A page in a browser context of its own (`options` for `new_context`), watched as
+    `watch` does: on leaving, the context closes and the test fails on any page error or CSP
+    violation the page met."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+    violations: list[str] = []
+    watch(page, errors, violations)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, errors
+    assert not violations, violations

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: `reply` answers with a body; nothing is logged."""
+
+    def reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 def write_localchain(
@@ -232,15 +247,23 @@ def need(signer: str, county: int = COUNTY_A, category: int = 3) -> ProjectAncho
     return project_anchor(signer, county=county, category=category)
 
 
-def commitment(signer: str, need_id: bytes, quantity: int = 100) -> Commitment:
+def commitment(
+    signer: str,
+    need_id: bytes,
+    quantity: int = 100,
+    *,
+    unit: str = "斤",
+    due_date: int = 1_767_225_600,
+) -> Commitment:
+    """A commitment of goods by `signer`'s organization to `need_id`, with a new match id."""
     return Commitment(
         id=new_id(signer),
         need_id=need_id,
         match_id=new_id(),
         resource_kind=ResourceKind.GOODS,
         quantity=quantity,
-        unit=text32("斤"),
-        due_date=1_767_225_600,
+        unit=text32(unit),
+        due_date=due_date,
         terms_hash=new_id(),
     )
 
@@ -287,17 +310,10 @@ def need_with_commitments(
     )
     ledger.submit(anchor.sign(county.key, domain), payer)
     ids = []
+    due = int(time.time()) + 86_400 * days
     for quantity in quantities:
-        signed = Commitment(
-            id=new_id(org.address),
-            need_id=anchor.project_id,
-            match_id=new_id(),
-            resource_kind=ResourceKind.GOODS,
-            quantity=quantity,
-            unit=text32(unit),
-            due_date=int(time.time()) + 86_400 * days,
-            terms_hash=os.urandom(32),
-        ).sign(org.key, domain)
+        c = commitment(org.address, anchor.project_id, quantity, unit=unit, due_date=due)
+        signed = c.sign(org.key, domain)
         ledger.submit(signed, payer)
         ids.append(signed.id)
     return ids

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
 from api.deps import ReadSessionDep, ServiceDep
@@ -22,6 +23,7 @@ from ledger.core.errors import NotFoundError
 from ledger.core.fields import ResourceKind
 from ledger.core.hexes import hex0x
 from ledger.core.sample import sample_size
+from ledger.evm import rate_tx
 from ledger.export.indicators import FORMULAS
 from ledger.library.regions import county_name
 from ledger.relayer.rules_followup import RoundState
@@ -31,6 +33,7 @@ from ledger.store.queries.orgs import Party, parties
 
 router = APIRouter(prefix="/api/v1/follow-up", tags=["follow-up 回访"])
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 #: How far ahead a new round's seed block lies: far enough that the relayer lands the
 #: round before it, near enough that the county need not wait long to visit.
 SEED_AHEAD = 5
@@ -97,6 +100,50 @@ def follow_up_rate(service: ServiceDep) -> dict[str, Any]:
     it (set by the civil-affairs office: `bangfu follow-up set-rate`)."""
     bps = service.follow_up_chain.rate()
     return {"rate_bps": bps, "rate_text": rate_text(bps), "set": bps > 0}
+
+
+class RateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    admin: str = Field(pattern=ADDRESS, description="the admin's address (who will sign)")
+    rate_bps: int = Field(ge=0, le=10_000, description="basis points, 1000 = 10%")
+
+
+class RawTxIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    raw_tx: str = Field(
+        pattern=r"^0x([0-9a-fA-F]{2})+$",
+        max_length=65_536,
+        description="the admin's signed EIP-1559 setFollowUpRate transaction, 0x-hex",
+    )
+
+
+@router.post("/rate/prepare", summary="准备设定回访比例的交易 The unsigned rate transaction")
+def prepare_rate(body: RateIn, service: ServiceDep) -> dict[str, Any]:
+    """The unsigned `setFollowUpRate` transaction for the civil-affairs admin to sign in the
+    browser, with what it does in words. Writes nothing."""
+    tx = rate_tx.prepare(service.ledger(), body.admin, body.rate_bps)
+    return {
+        "tx": tx,
+        "summary": {
+            "操作": "设定回访比例 set the follow-up rate",
+            "比例": _rate_words(body.rate_bps),
+        },
+    }
+
+
+@router.post("/rate", summary="发送已签名的回访比例交易 Send the admin's signed rate transaction")
+def set_rate(body: RawTxIn, service: ServiceDep) -> dict[str, Any]:
+    """Sends the transaction only if it is a `setFollowUpRate` call on this ledger's
+    contract, on this chain, signed by the current admin; waits for it."""
+    ledger = service.ledger()
+    answer = rate_tx.submit_raw(ledger, rate_tx.decode_raw(ledger, body.raw_tx))
+    return {**answer, "rate_text": rate_text(answer["rate_bps"])}
+
+
+def _rate_words(bps: int) -> str:
+    return f"{bps} 基点 bps（{rate_text(bps)}）"
 
 
 @router.get("/rounds", summary="回访轮次 Follow-up rounds")

@@ -8,10 +8,12 @@ import functools
 import json
 import mimetypes
 import re
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.routing import APIRoute
 from markupsafe import Markup
 
 from api.deps import ReadSessionDep, ServiceDep
@@ -35,8 +37,6 @@ from ledger.store.queries.words import describe_entries, describe_record
 from ledger.tlog.log_key import published_log_key
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 
-router = APIRouter(tags=["portal 门户"], include_in_schema=False)
-
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 PAGE = 50
 
@@ -44,6 +44,25 @@ PAGE = 50
 def _pick_lang(lang: str | None = None) -> Lang:
     """The page language from `?lang=` (Chinese unless it starts with "en")."""
     return Lang.pick(lang)
+
+
+class _PageRoute(APIRoute):
+    """A portal page: a LedgerError it raises is answered with the error page, in the page's
+    language and with the error's status, not the API's JSON problem."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LedgerError as exc:
+                return render.error(request, _pick_lang(request.query_params.get("lang")), exc)
+
+        return route
+
+
+router = APIRouter(tags=["portal 门户"], include_in_schema=False, route_class=_PageRoute)
 
 
 PageLang = Annotated[Lang, Depends(_pick_lang)]
@@ -214,12 +233,9 @@ def commitments(
         category=render.category_code(category),
         org=org.strip() if org and org.strip() else None,
     )
-    try:
-        if format == "csv":
-            return render.records_csv(session, "commitments.csv", f)
-        result = queries.list_records(session, "commitments", f, cursor=cursor, limit=PAGE)
-    except LedgerError as exc:
-        return render.error(request, L, exc)
+    if format == "csv":
+        return render.records_csv(session, "commitments.csv", f)
+    result = queries.list_records(session, "commitments", f, cursor=cursor, limit=PAGE)
     return render.page(
         request,
         "commitments.html",
@@ -248,18 +264,11 @@ def project(
     format: Format = None,
 ) -> Response:
     if not re.match(HEX32, project_id):
-        return render.error(
-            request,
-            L,
-            LedgerError(
-                L.t("项目编号应为 0x 开头的 64 位十六进制", "a project id is 0x and 64 hex digits"),
-                code="bad_project_id",
-            ),
+        raise LedgerError(
+            L.t("项目编号应为 0x 开头的 64 位十六进制", "a project id is 0x and 64 hex digits"),
+            code="bad_project_id",
         )
-    try:
-        page = data.project_page(session, project_id)
-    except LedgerError as exc:
-        return render.error(request, L, exc)
+    page = data.project_page(session, project_id)
     if format == "csv":
         return render.summary_csv(
             "timeline.csv", downloads.TIMELINE_FIELDS, downloads.timeline_rows(page.steps)
@@ -303,10 +312,7 @@ def org(
     L: PageLang,
     format: Format = None,
 ) -> Response:
-    try:
-        page = org_page(session, org[:64])
-    except LedgerError as exc:
-        return render.error(request, L, exc)
+    page = org_page(session, org[:64])
     if format == "csv":
         who = queries.Filters(org=page.org_code or page.addresses[0])
         return render.records_csv(session, f"org-{page.org_code or 'unknown'}.csv", who)
@@ -370,15 +376,12 @@ def county(
     format: Format = None,
 ) -> Response:
     code = render.county_code(county)
-    try:
-        if code is None:
-            raise LedgerError(
-                L.t("县代码应为 6 位数字（GB/T 2260）", "a county code is 6 digits (GB/T 2260)"),
-                code="bad_county_code",
-            )
-        page = data.county_page(session, code)
-    except LedgerError as exc:
-        return render.error(request, L, exc)
+    if code is None:
+        raise LedgerError(
+            L.t("县代码应为 6 位数字（GB/T 2260）", "a county code is 6 digits (GB/T 2260)"),
+            code="bad_county_code",
+        )
+    page = data.county_page(session, code)
     if format == "csv":
         return render.records_csv(session, f"county-{code}.csv", queries.Filters(county=code))
     series = _series(L)
@@ -410,13 +413,9 @@ def transaction(
     what it is, how much, for which need, when (Beijing time); the raw bytes one click away."""
     entries = queries.records_in_tx(session, tx_hash) if re.match(HEX32, tx_hash) else []
     if not entries:
-        return render.error(
-            request,
-            L,
-            NotFoundError(
-                L.t("未找到该交易的记录", "no indexed records in this transaction"),
-                code="tx_not_found",
-            ),
+        raise NotFoundError(
+            L.t("未找到该交易的记录", "no indexed records in this transaction"),
+            code="tx_not_found",
         )
     return render.page(
         request,

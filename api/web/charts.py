@@ -75,35 +75,75 @@ def grouped_bars(
     """Horizontal grouped bars: one group per label, three bars per group; the wide drawing
     (id `chart_id`) and the narrow one (`chart_id-narrow`)."""
     return Markup(
-        _bars_wide(chart_id, title, bars, series, scale, unit, cjk)
-        + _bars_narrow(chart_id + "-narrow", title, bars, series, scale, unit, cjk)
+        _bars(chart_id, title, bars, series, scale, unit, cjk, _layout(True, cjk))
+        + _bars(chart_id + "-narrow", title, bars, series, scale, unit, cjk, _layout(False, cjk))
     )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The geometry of one grouped-bars drawing: each group is its label (beside the bars when
+    `label_h` is 0, else on a line of its own above them) and three bars, one per series."""
+
+    css: str
+    width: int
+    top: int  # the legend's band, above the first group
+    bottom: int
+    bar_h: int
+    label_h: int
+    gap: int
+    plot_x: int  # where the bars start
+    plot_w: int
+    legend: tuple[int, ...]  # _legend's y, size, gap
+    label_x: float
+    label_y: float  # the label's baseline, below the group's top
+    label_size: int
+    anchor: str
+    limit: int  # characters of a label shown
+    value_size: int
+    mark: tuple[int, int]  # the highlight band: from this far above the group, this much taller
+
+
+def _layout(wide: bool, cjk: bool) -> _Layout:
+    """Wide: labels left of their bars in a 660-wide drawing. Narrow: each label on its own
+    line above its bars, the width of a phone."""
+    if wide:
+        label_w, width, bar_h = (150 if cjk else 230), 660, 12
+        return _Layout(
+            css="chart-wide", width=width, top=30, bottom=10, bar_h=bar_h, label_h=0, gap=10,
+            plot_x=label_w, plot_w=width - label_w - 70, legend=(4,),
+            label_x=label_w - 6, label_y=1.5 * bar_h + 5, label_size=13, anchor="end",
+            limit=11 if cjk else 30, value_size=11, mark=(2, 4),
+        )  # fmt: skip
+    return _Layout(
+        css="chart-narrow", width=NARROW, top=28, bottom=6, bar_h=14, label_h=20, gap=10,
+        plot_x=0, plot_w=NARROW - 64, legend=(4, 13, 18),
+        label_x=0, label_y=15, label_size=14, anchor="start",
+        limit=20 if cjk else 40, value_size=12, mark=(0, 2),
+    )  # fmt: skip
 
 
 def _bar_rects(
     bar: Bar,
-    x0: float,
+    g: _Layout,
     y0: float,
-    plot_w: float,
-    bar_h: int,
     peak: int,
     series: Sequence[str],
     scale: float,
     unit: str,
     cjk: bool,
-    size: int,
 ) -> list[str]:
     out = []
     for j, value in enumerate(bar.values):
-        w = max(0.0, plot_w * value / peak)
-        y = y0 + j * bar_h
+        w = max(0.0, g.plot_w * value / peak)
+        y = y0 + j * g.bar_h
         out.append(
-            f'<rect x="{x0}" y="{y}" width="{w:.1f}" height="{bar_h - 1}" '
+            f'<rect x="{g.plot_x}" y="{y}" width="{w:.1f}" height="{g.bar_h - 1}" '
             f'fill="{COLOURS[j]}"><title>{escape(series[j])}: '
             f"{_fmt(value * scale, cjk)}{escape(unit)}</title></rect>"
         )
         out.append(
-            f'<text x="{x0 + w + 4:.1f}" y="{y + bar_h - 2}" font-size="{size}">'
+            f'<text x="{g.plot_x + w + 4:.1f}" y="{y + g.bar_h - 2}" font-size="{g.value_size}">'
             f"{_fmt(value * scale, cjk)}</text>"
         )
     return out
@@ -119,7 +159,7 @@ def _label(bar: Bar, x: float, y: float, size: int, anchor: str, limit: int) -> 
     return f'<a href="{escape(bar.href)}">{text}</a>' if bar.href else text
 
 
-def _bars_wide(
+def _bars(
     chart_id: str,
     title: str,
     bars: Sequence[Bar],
@@ -127,57 +167,24 @@ def _bars_wide(
     scale: float,
     unit: str,
     cjk: bool,
+    g: _Layout,
 ) -> str:
-    label_w, width, bar_h, gap = (150 if cjk else 230), 660, 12, 10
-    plot_w = width - label_w - 70
-    group_h = 3 * bar_h + gap
-    height = 30 + max(1, len(bars)) * group_h + 10
+    group_h = g.label_h + 3 * g.bar_h + g.gap
+    height = g.top + max(1, len(bars)) * group_h + g.bottom
     peak = max((v for b in bars for v in b.values), default=0) or 1
-    out = [_open(chart_id, "chart-wide", width, height, title), _legend(series, 4)]
+    out = [_open(chart_id, g.css, g.width, height, title), _legend(series, *g.legend)]
     if not bars:
-        out.append(f'<text x="0" y="50" font-size="13">{escape("—")}</text>')
+        out.append(f'<text x="0" y="50" font-size="{g.label_size}">{escape("—")}</text>')
     for i, bar in enumerate(bars):
-        y0 = 30 + i * group_h
+        y0 = g.top + i * group_h
         if bar.highlight:
+            above, taller = g.mark
             out.append(
-                f'<rect x="0" y="{y0 - 2}" width="{width}" height="{3 * bar_h + 4}" '
-                f'fill="#fff3c4"/>'
+                f'<rect x="0" y="{y0 - above}" width="{g.width}" '
+                f'height="{g.label_h + 3 * g.bar_h + taller}" fill="#fff3c4"/>'
             )
-        out.append(_label(bar, label_w - 6, y0 + 1.5 * bar_h + 5, 13, "end", 11 if cjk else 30))
-        out.extend(_bar_rects(bar, label_w, y0, plot_w, bar_h, peak, series, scale, unit, cjk, 11))
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _bars_narrow(
-    chart_id: str,
-    title: str,
-    bars: Sequence[Bar],
-    series: Sequence[str],
-    scale: float,
-    unit: str,
-    cjk: bool,
-) -> str:
-    """Each group's label on its own line above its three bars, the width of a phone."""
-    width, bar_h, label_h, gap = NARROW, 14, 20, 10
-    plot_w = width - 64
-    group_h = label_h + 3 * bar_h + gap
-    height = 28 + max(1, len(bars)) * group_h + 6
-    peak = max((v for b in bars for v in b.values), default=0) or 1
-    out = [_open(chart_id, "chart-narrow", width, height, title), _legend(series, 4, 13, 18)]
-    if not bars:
-        out.append(f'<text x="0" y="50" font-size="14">{escape("—")}</text>')
-    for i, bar in enumerate(bars):
-        y0 = 28 + i * group_h
-        if bar.highlight:
-            out.append(
-                f'<rect x="0" y="{y0}" width="{width}" height="{group_h - gap + 2}" '
-                f'fill="#fff3c4"/>'
-            )
-        out.append(_label(bar, 0, y0 + 15, 14, "start", 20 if cjk else 40))
-        out.extend(
-            _bar_rects(bar, 0, y0 + label_h, plot_w, bar_h, peak, series, scale, unit, cjk, 12)
-        )
+        out.append(_label(bar, g.label_x, y0 + g.label_y, g.label_size, g.anchor, g.limit))
+        out.extend(_bar_rects(bar, g, y0 + g.label_h, peak, series, scale, unit, cjk))
     out.append("</svg>")
     return "".join(out)
 

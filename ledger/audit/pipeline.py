@@ -12,8 +12,11 @@ each counts. This module is the run itself: which checks, in which order.
 
 from __future__ import annotations
 
+import gc
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from ledger.audit.checkpoints import check_checkpoints
 from ledger.audit.codes import CHECK_FAILED, INTEGRITY
 from ledger.audit.contract_state import check_roots, check_totals
 from ledger.audit.database import diff_database
-from ledger.audit.events import Boundary, decode_event, fetch_events
+from ledger.audit.events import Boundary, decode_event, fetch_events, prefetched
 from ledger.audit.evidence import check_evidence
 from ledger.audit.library import check_library, check_matches
 from ledger.audit.outbox import check_outbox
@@ -91,7 +94,8 @@ class Auditor:
 
     def run(self) -> AuditReport:
         try:
-            return self._run()
+            with collector_paused():
+                return self._run()
         finally:
             self.rpc.close()
             if self.engine is not None:
@@ -108,17 +112,27 @@ class Auditor:
         head = int(self.rpc.call("eth_blockNumber"), 16)
         to_block = head if opts.to_block is None else min(head, opts.to_block)
         report.to_block = to_block
+        code_check = None
         if opts.sources is not None:
-            t0 = time.perf_counter()
             self._tick("bytecode", 0, 1)
-            check_bytecode(self.rpc, self.contract, opts.sources, report)
-            self._timed("bytecode", t0)
-        start = opts.from_block if opts.from_block is not None else self._deployment_block(head)
-        report.from_block = start
+            if not (opts.sources / "AidLedger.sol").is_file():
+                check_bytecode(self.rpc, self.contract, opts.sources, report)  # refuses now
+            code_check = _CodeCheck(opts.rpc_url, self.contract, opts.sources, report)
+        try:
+            start = opts.from_block
+            if start is None:
+                start = self._deployment_block(head)
+            report.from_block = start
 
-        t0 = time.perf_counter()
-        replay = self._replay(start, to_block)
-        self._timed("replay", t0)
+            t0 = time.perf_counter()
+            replay = self._replay(start, to_block)
+            self._timed("replay", t0)
+        except BaseException:
+            if code_check is not None:
+                code_check.join(reraise=False)  # the replay's own error is the one to tell
+            raise
+        if code_check is not None:
+            code_check.join()
 
         t0 = time.perf_counter()
         check_roots(
@@ -171,15 +185,18 @@ class Auditor:
 
         pool = VerifyPool(self.opts.workers, apply)
         try:
-            for last, logs in fetch_events(
+            fetched = fetch_events(
                 self.rpc, self.contract, start, to_block, self.opts.block_range, self.progress
-            ):
+            )
+            for last, logs, range_end in prefetched(fetched):
+                add = pool.add
                 for entry in logs:
                     event = decode_event(entry)
                     if event is not None:
-                        pool.add(event)
-                # the log size at `last` is known once every event up to it is applied
-                pool.add(Boundary(last))
+                        add(event)
+                if range_end:
+                    # the log size at `last` is known once every event up to it is applied
+                    add(Boundary(last))
         finally:
             pool.finish()
         report.checks["signatures"] = "checked"
@@ -254,6 +271,74 @@ class Auditor:
             )
             self.report.checks[name] = f"failed ({type(exc).__name__})"
             return None
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while audits run (reference counting still
+    frees everything at once). The replay keeps several objects per record, none in a
+    cycle, and each full collection walked all of them again: a third of the main
+    process's time at 100k records. Counted, so audits in parallel threads (the
+    workspace's) turn it back on only when the last one ends, and only if it was on."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+class _CodeCheck:
+    """`check_bytecode` on its own thread while the replay runs: the fresh solc compile is
+    a child process, seconds of a core that the replay does not wait for. Its findings,
+    checks and stats join the report first, where they stood when it ran before the replay."""
+
+    def __init__(self, rpc_url: str, contract: str, sources: Path, report: AuditReport) -> None:
+        self.report = report
+        self.own = AuditReport(contract=contract)
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+        report.checks["bytecode"] = "running"  # keeps its place among the checks
+        self.thread = threading.Thread(
+            target=self._run, args=(rpc_url, contract, sources), name="audit-bytecode"
+        )
+        self.thread.start()
+
+    def _run(self, rpc_url: str, contract: str, sources: Path) -> None:
+        t0 = time.perf_counter()
+        rpc = Rpc(rpc_url)
+        try:
+            check_bytecode(rpc, contract, sources, self.own)
+        except BaseException as exc:  # noqa: BLE001 - raised again on the audit's thread
+            self.error = exc
+        finally:
+            rpc.close()
+            self.seconds = time.perf_counter() - t0
+
+    def join(self, *, reraise: bool = True) -> None:
+        """Waits for the check, merges what it found, and raises what it raised."""
+        self.thread.join()
+        report = self.report
+        report.findings[0:0] = self.own.findings
+        report.checks.update(self.own.checks)
+        if report.checks.get("bytecode") == "running":
+            del report.checks["bytecode"]
+        report.stats.update(self.own.stats)
+        report.timings["bytecode"] = self.seconds
+        if self.error is not None and reraise:
+            raise self.error
 
 
 def _normalize_url(url: str) -> str:

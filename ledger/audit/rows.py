@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 ZERO_HEX = "0x" + "00" * 32
+#: Rows fetched from the database at a time while a table is read.
+_FETCH_ROWS = 5_000
 
 Row = tuple[Any, ...]
 
@@ -106,15 +108,41 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _int_or_none(v: Any) -> Any:
+    return v if v is None or type(v) is int else Invalid(v)
+
+
+def _hex32_or_none(v: Any) -> Any:
+    if v is None:
+        return None
+    return v.lower() if type(v) is str and _hex32_match(v) else Invalid(v)
+
+
+def _text_or_none(v: Any) -> Any:
+    return v if v is None or type(v) is str else Invalid(v)
+
+
+#: The nullable checks read-model rows have most (the chain location on every list row),
+#: without a wrapper's extra call per value.
+_NULLABLE: dict[str, Callable[[Any], Any]] = {
+    "int": _int_or_none,
+    "hex32": _hex32_or_none,
+    "text": _text_or_none,
+}
+
+
 def validator(typ: str) -> Callable[[Any], Any]:
     """The check of one column type: the value normalized for comparison, or `Invalid`.
 
     Types: int, hex32 (0x + 64 hex, compared lowercase), address (0x + 40 hex, compared as
     stored: the read model keeps checksummed addresses), text, bytes, bool (0/1 or a
     boolean); a trailing "?" allows NULL."""
-    check = _CHECKS[typ.rstrip("?")]
+    base = typ.rstrip("?")
+    check = _CHECKS[base]
     if not typ.endswith("?"):
         return check
+    if base in _NULLABLE:
+        return _NULLABLE[base]
 
     def nullable(v: Any) -> Any:
         return None if v is None else check(v)
@@ -232,27 +260,32 @@ def iter_typed_rows(
     nk = len(keys)
     key_names = names[:nk]
     with engine.connect() as conn:
+        # streamed in partitions (a server-side cursor on PostgreSQL, fetchmany on SQLite)
         result = conn.execution_options(stream_results=True).execute(text(sql))
         checks = [validator(t) for t in types]
-        for raw in result:
-            values = [check(v) for check, v in zip(checks, raw, strict=True)]
-            key = tuple(values[:nk])
-            bad_key = next((i for i, v in enumerate(key) if isinstance(v, Invalid)), None)
-            if bad_key is not None:
-                report_invalid(
-                    report,
-                    table,
-                    key_names,
-                    tuple(shown(v) for v in key),
-                    names[bad_key],
-                    types[bad_key],
-                    raw[bad_key],
-                )
-                continue
-            for i in range(nk, len(values)):
-                if isinstance(values[i], Invalid):
-                    report_invalid(report, table, key_names, key, names[i], types[i], raw[i])
-            yield key, tuple(values[nk:])
+        for part in result.partitions(_FETCH_ROWS):
+            for raw in part:
+                values = [check(v) for check, v in zip(checks, raw, strict=False)]
+                if Invalid not in map(type, values):  # nearly every row
+                    yield tuple(values[:nk]), tuple(values[nk:])
+                    continue
+                key = tuple(values[:nk])
+                bad_key = next((i for i, v in enumerate(key) if isinstance(v, Invalid)), None)
+                if bad_key is not None:
+                    report_invalid(
+                        report,
+                        table,
+                        key_names,
+                        tuple(shown(v) for v in key),
+                        names[bad_key],
+                        types[bad_key],
+                        raw[bad_key],
+                    )
+                    continue
+                for i in range(nk, len(values)):
+                    if isinstance(values[i], Invalid):
+                        report_invalid(report, table, key_names, key, names[i], types[i], raw[i])
+                yield key, tuple(values[nk:])
 
 
 def present_columns(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -23,10 +24,9 @@ from ledger.cli.commands import COMMANDS
 from ledger.core.errors import LedgerError
 
 
-def load_command(name: str) -> click.Command:
-    """The click command or group `name`, importing the module that defines it."""
-    module_name, _help = COMMANDS[name]
-    module = importlib.import_module(f"ledger.cli.commands.{module_name}")
+def module_commands(module: Any) -> Mapping[str, click.Command]:
+    """The top-level commands a module of `ledger.cli.commands` defines: its `app` as the
+    group `NAME`, or, where `NAME` is "", each of the app's commands and groups."""
     sub: Any = module.app
     holder = typer.Typer()
     if module.NAME:
@@ -34,7 +34,13 @@ def load_command(name: str) -> click.Command:
     else:
         holder.registered_commands.extend(sub.registered_commands)
         holder.registered_groups.extend(sub.registered_groups)
-    return typer.main.get_group(holder).commands[name]
+    return typer.main.get_group(holder).commands
+
+
+def load_command(name: str) -> click.Command:
+    """The click command or group `name`, importing the module that defines it."""
+    module_name, _help = COMMANDS[name]
+    return module_commands(importlib.import_module(f"ledger.cli.commands.{module_name}"))[name]
 
 
 class _Listed(click.Command):

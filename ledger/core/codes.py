@@ -411,6 +411,7 @@ SEED_NOT_YET_KNOWN: Final = "seed_not_yet_known"
 LINE_NOT_IN_SAMPLE: Final = "line_not_in_sample"
 LINE_HASH_MISMATCH: Final = "line_hash_mismatch"
 BATCH_LINES_NOT_HELD: Final = "batch_lines_not_held"
+NOT_RATE_CALL: Final = "not_rate_call"
 
 #: Solidity custom-error name → its code.
 CONTRACT_ERRORS: Final[dict[str, str]] = {

@@ -22,14 +22,22 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 from typing import Any, ClassVar, Self
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
-from ledger.core.eip712 import DOMAIN_TYPES, SIGNATURE_LEN, Domain, recover_signer
+from ledger.core.eip712 import (
+    DOMAIN_TYPES,
+    SIGNATURE_LEN,
+    Domain,
+    checksum_address,
+    keccak256,
+    recover_signer,
+)
 from ledger.core.errors import RecordError
 from ledger.core.fields import (
     FlagReason,
@@ -79,10 +87,44 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+@lru_cache(maxsize=256)
+def _domain(chain_id: int, contract: str) -> Domain:
+    """One shared (immutable) Domain per deployment for the records parsed from bytes: they
+    nearly all name the same one, and a shared object is pickled once per batch of them."""
+    return Domain(chain_id, contract)
+
+
 def camel_case(name: str) -> str:
     """A snake_case field name in the camelCase of the EIP-712 types and the JSON."""
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
+
+
+#: Per record class, computed once: its EIP-712 typehash, and for a struct of only bytes32
+#: and uintN fields the bit width of each (0 for bytes32), else None.
+_TYPEHASHES: dict[type, bytes] = {}
+_STATIC: dict[type, tuple[int, ...] | None] = {}
+
+
+def _static_widths(cls: type[Record]) -> tuple[int, ...] | None:
+    """For an all-static struct, `abi.encode` is one 32-byte word per field and the EIP-712
+    encodeData of the fields is the same words, so both are a plain join (fast paths below;
+    anything else, or any value out of the common shape, takes eth_abi's path)."""
+    try:
+        return _STATIC[cls]
+    except KeyError:
+        pass
+    widths: list[int] = []
+    for _, typ in cls.SCHEMA:
+        if typ == "bytes32":
+            widths.append(0)
+        elif typ.startswith("uint") and typ[4:].isdigit():
+            widths.append(int(typ[4:]))
+        else:
+            _STATIC[cls] = None
+            return None
+    _STATIC[cls] = found = tuple(widths)
+    return found
 
 
 @dataclass(frozen=True)
@@ -107,7 +149,10 @@ class Record:
 
     @classmethod
     def typehash(cls) -> bytes:
-        return keccak(cls.type_string().encode())
+        found = _TYPEHASHES.get(cls)
+        if found is None:
+            found = _TYPEHASHES[cls] = keccak(cls.type_string().encode())
+        return found
 
     @classmethod
     def eip712_types(cls) -> list[dict[str, str]]:
@@ -116,7 +161,31 @@ class Record:
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, n) for n, _ in self.SCHEMA)
 
+    def _static_words(self) -> bytes | None:
+        """`abi.encode(struct)` of an all-static struct whose values are in range (exact
+        bytes32, non-negative ints that fit), else None (eth_abi then encodes or refuses)."""
+        widths = _static_widths(type(self))
+        if widths is None:
+            return None
+        words: list[bytes] = []
+        for width, (name, _) in zip(widths, self.SCHEMA, strict=True):
+            value = getattr(self, name)
+            if width == 0:
+                if type(value) is not bytes or len(value) != 32:
+                    return None
+                words.append(value)
+            else:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    return None
+                if value < 0 or value >> width:
+                    return None
+                words.append(value.to_bytes(32, "big"))
+        return b"".join(words)
+
     def struct_hash(self) -> bytes:
+        words = self._static_words()
+        if words is not None:
+            return keccak256(self.typehash() + words)
         parts = [self.typehash()]
         for (_, typ), value in zip(self.SCHEMA, self.values(), strict=True):
             if typ == "string":
@@ -130,7 +199,7 @@ class Record:
 
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 hash the author signs."""
-        return keccak(b"\x19\x01" + domain.separator() + self.struct_hash())
+        return keccak256(b"\x19\x01" + domain.separator() + self.struct_hash())
 
     def typed_data(self, domain: Domain) -> dict[str, Any]:
         """The full EIP-712 message (for eth_signTypedData_v4 and wallets)."""
@@ -157,10 +226,27 @@ class Record:
 
     def abi_encoded(self) -> bytes:
         """`abi.encode(struct)` as Solidity computes it."""
+        words = self._static_words()
+        if words is not None:
+            return words
         return abi_encode([self.tuple_type()], [self.values()])
 
     @classmethod
     def from_abi(cls, data: bytes) -> Self:
+        widths = _static_widths(cls)
+        if widths is not None and len(data) == 32 * len(widths):
+            fast: dict[str, Any] = {}
+            for i, (width, (name, _)) in enumerate(zip(widths, cls.SCHEMA, strict=True)):
+                word = data[32 * i : 32 * i + 32]
+                if width == 0:
+                    fast[name] = bytes(word)
+                    continue
+                value = int.from_bytes(word, "big")
+                if value >> width:
+                    break  # out of range: eth_abi below names the error
+                fast[name] = value
+            else:
+                return cls(**fast)
         (values,) = abi_decode([cls.tuple_type()], data)
         kwargs = {}
         for (name, typ), value in zip(cls.SCHEMA, values, strict=True):
@@ -637,8 +723,8 @@ class SignedRecord:
             raise RecordError(f"unknown record format version {data[0]}", code="bad_record_bytes")
         rtype = record_type(data[1])
         chain_id = int.from_bytes(data[2:34], "big")
-        contract = to_checksum_address(data[34:54])
-        signer = to_checksum_address(data[54:74])
+        contract = checksum_address(data[34:54])
+        signer = checksum_address(data[54:74])
         body, signature = data[_HEADER_LEN:-SIGNATURE_LEN], data[-SIGNATURE_LEN:]
         try:
             record = rtype.from_abi(body)
@@ -647,7 +733,7 @@ class SignedRecord:
                 f"record fields do not decode: {exc}", code="bad_record_bytes"
             ) from None
         signed = cls(
-            record=record, domain=Domain(chain_id, contract), signer=signer, signature=signature
+            record=record, domain=_domain(chain_id, contract), signer=signer, signature=signature
         )
         if signed.canonical_bytes() != data:
             raise RecordError("record bytes are not canonical", code="bad_record_bytes")

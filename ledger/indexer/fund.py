@@ -67,13 +67,14 @@ def totals_differences(session: Session, ledger: LedgerContract) -> list[str]:
     """Each fund whose read-model pledge or committed total (the sum of its indexed draws)
     differs from the contract's `fundTotals`, in words; empty when they all agree. One view
     call per fund (funds are few)."""
-    drawn = dict(
-        session.execute(
+    drawn: dict[str, int] = {
+        fid: int(total)
+        for fid, total in session.execute(
             select(
                 FundDrawRow.fund_id, func.coalesce(func.sum(FundDrawRow.fund_amount), 0)
             ).group_by(FundDrawRow.fund_id)
-        ).tuples()
-    )
+        )
+    }
     out = []
     for row in session.scalars(select(FundRow).order_by(FundRow.leaf_index)):
         pledged, committed = ledger.fund_totals(bytes.fromhex(row.record_id[2:]))

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,13 +93,7 @@ class Role:
     name: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "county": self.county,
-            "county_name": self.county_name,
-            "org_code": self.org_code,
-            "name": self.name,
-        }
+        return asdict(self)
 
 
 def roles_of(session: Session, address: str) -> list[Role]:

@@ -603,6 +603,51 @@ def case_registration_submit(w: World) -> None:
     assert w.svc.ledger().has_role("AUDITOR", stranger)
 
 
+def _rate_tx(w: World, bps: int) -> dict[str, Any]:
+    admin = w.env.actors.admin.address
+    r = w.client.post("/api/v1/follow-up/rate/prepare", json={"admin": admin, "rate_bps": bps})
+    assert r.status_code == 200, r.text
+    tx = dict(r.json()["tx"])
+    del tx["gasLimit"]  # ethers' name for `gas`; eth-account takes `gas` only
+    return tx
+
+
+def case_follow_up_rate_prepare(w: World) -> None:
+    """Writes nothing: it answers the unsigned setFollowUpRate transaction for the admin to
+    sign. No signature case, then, beyond refusing a non-admin signer up front (403
+    not_admin); the rate does not change either way."""
+    a = w.env.actors
+    before = w.svc.ledger().follow_up_rate()
+    body = {"admin": a.org_a.address, "rate_bps": 500}
+    w.refused("POST", "/api/v1/follow-up/rate/prepare", 403, "not_admin", [], json=body)
+    _rate_tx(w, 500)
+    assert w.svc.ledger().follow_up_rate() == before
+
+
+def case_follow_up_rate_submit(w: World) -> None:
+    """The admin's signature on the transaction itself (Ethereum's). Garbage is bad_raw_tx, a
+    stranger's signature not_admin, the admin's signature on another call not_rate_call; the
+    admin's setFollowUpRate is sent. No expiry or replay case: the transaction's nonce makes
+    it single-use on chain."""
+    a = w.env.actors
+    url = "/api/v1/follow-up/rate"
+    ledger = w.svc.ledger()
+    bps = 1_500 if ledger.follow_up_rate() != 1_500 else 1_600
+    tx = _rate_tx(w, bps)
+    w.refused("POST", url, 422, "bad_raw_tx", [], json={"raw_tx": "0x02"})
+    forged = _hex(bytes(a.stranger.sign_transaction(tx).raw_transaction))
+    w.refused("POST", url, 403, "not_admin", [], json={"raw_tx": forged})
+    other = _hex(bytes(a.admin.sign_transaction(_registration_tx(w, Account.create().address))
+                       .raw_transaction))  # fmt: skip
+    w.refused("POST", url, 422, "not_rate_call", [], json={"raw_tx": other})
+    assert ledger.follow_up_rate() != bps
+    r = w.client.post(
+        url, json={"raw_tx": _hex(bytes(a.admin.sign_transaction(tx).raw_transaction))}
+    )
+    assert r.status_code == 200, r.text
+    assert ledger.follow_up_rate() == bps
+
+
 def case_audit_run(w: World) -> None:
     """A signed AuditRun by an auditor starts the audit. Unsigned, expired, tampered and a
     non-auditor (an organization, a stranger) are refused and start nothing; accepted once;
@@ -640,6 +685,9 @@ TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/v1/custodial/records"): case_custodial,
     ("POST", "/api/v1/registrations/prepare"): case_registration_prepare,
     ("POST", "/api/v1/registrations"): case_registration_submit,
+    # the province's follow-up rate (回访比例), signed by the admin in the civil workspace
+    ("POST", "/api/v1/follow-up/rate/prepare"): case_follow_up_rate_prepare,
+    ("POST", "/api/v1/follow-up/rate"): case_follow_up_rate_submit,
     **{route: case_library(route) for route in LIBRARY_WRITES},
     # the workspaces: sign-in, sign-out and evidence uploads
     ("POST", "/api/v1/session"): case_sign_in,

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,7 +32,7 @@ from ledger.tlog.note import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, open_not
 from ledger.tlog.witness import Witness, make_witness_server
 from tests.audit.conftest import submit
 from tests.conftest import ChainEnv, free_port, start_env
-from tests.factories import kill9
+from tests.factories import QuietHandler, kill9, run_bangfu
 from tests.service.test_healing import scoped_need, wait_durable
 
 
@@ -157,18 +155,10 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
         env.chain.down()
 
 
-class _Refuses(BaseHTTPRequestHandler):
+class _Refuses(QuietHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = b"consistency proof does not verify\n"
-        self.send_response(422)
-        self.send_header("content-type", "text/plain")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.reply(422, b"consistency proof does not verify\n", "text/plain")
 
 
 def _count(svc: LedgerService) -> int:
@@ -216,14 +206,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
             "BANGFU_LOCALCHAIN_FILE": str(env.settings.path(env.settings.localchain_file)),
             "COLUMNS": "250",
         }
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "bangfu"), "checkpoint", "sign"],
-            capture_output=True,
-            text=True,
-            env=environ,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        result = run_bangfu(["checkpoint", "sign"], env=environ, timeout=120)
         assert result.returncode == 1, (result.stdout, result.stderr)
         assert "[witness_refused]" in result.stderr and "Traceback" not in result.stderr
         assert _count(svc) == 1

@@ -8,12 +8,12 @@ import inspect
 import pkgutil
 import subprocess
 import sys
-from typing import Any
 
 import typer
 
 from ledger.cli import commands
 from ledger.cli.commands import COMMANDS
+from ledger.cli.main import module_commands
 
 
 def _eager() -> dict[str, tuple[str, str]]:
@@ -21,16 +21,9 @@ def _eager() -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        sub: Any = getattr(module, "app", None)
-        if sub is None:
+        if getattr(module, "app", None) is None:
             continue
-        holder = typer.Typer()
-        if module.NAME:
-            holder.add_typer(sub, name=module.NAME)
-        else:
-            holder.registered_commands.extend(sub.registered_commands)
-            holder.registered_groups.extend(sub.registered_groups)
-        for name, cmd in typer.main.get_group(holder).commands.items():
+        for name, cmd in module_commands(module).items():
             text = inspect.cleandoc(cmd.short_help or cmd.help or "").split("\n\n")[0]
             out[name] = (info.name, " ".join(text.split()))
     return out

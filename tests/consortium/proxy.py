@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import requests
 
 from ledger.config import PROJECT_ROOT
 from ledger.evm.profiles import FISCO_WEB3_METHODS
-from tests.factories import free_port
+from tests.factories import QuietHandler, free_port
 
 FISCO_CHAIN_ID = 20200
 
@@ -68,7 +68,7 @@ class FiscoProxy:
         self.lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 try:
@@ -80,15 +80,7 @@ class FiscoProxy:
                         answer = [proxy.answer(one) for one in body]
                     else:
                         answer = proxy.answer(body)
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
+                self.reply(200, json.dumps(answer).encode(), "application/json")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -11,10 +11,8 @@ SQLite file. Nothing is mocked: real anvil, real processes, real database.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -40,76 +37,21 @@ from ledger.library.regions import county_name
 from ledger.sdk.client import BangfuClient
 from ledger.store.batch_models import BatchUpload
 from ledger.store.db import Database
-from tests.factories import free_port, fresh_database_url, write_localchain
+from tests.factories import BANGFU, free_port, fresh_database_url, run_bangfu, write_localchain
+from tests.launcher import Running, bangfu_run, environment
 
-BIN = Path(sys.executable).parent
 DEMO_RUNS = 5
 LOAD_COUNTY = 522327  # 册亨县: a second key of this county, used by the load generator only
 
 
-@dataclass
-class Running:
-    """A `bangfu run` process group and what the test needs to talk to it."""
-
-    env: dict[str, str]
-    var: Path
-    base: str
-    rpc: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def settings(self) -> Settings:
-        return Settings(
-            home=PROJECT_ROOT,
-            var=self.var,
-            localchain_file=self.var / "localchain.toml",
-            rpc_url=self.rpc,
-            database_url=self.env.get("BANGFU_DATABASE_URL") or None,
-        )
-
-    def tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _bangfu(run: Running, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "bangfu"), *args],
-        env=run.env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+def _settings(run: Running) -> Settings:
+    return Settings(
+        home=PROJECT_ROOT,
+        var=run.var,
+        localchain_file=run.var / "localchain.toml",
+        rpc_url=run.rpc,
+        database_url=run.env.get("BANGFU_DATABASE_URL") or None,
     )
-
-
-def _wait_ready(run: Running, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if run.proc.poll() is not None:
-            pytest.fail(f"bangfu run exited with {run.proc.returncode}:\n{run.tail()}")
-        try:
-            resp = httpx.get(run.base + "/readyz", timeout=5)
-            if resp.status_code == 200:
-                return
-            last = resp.text
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.5)
-    pytest.fail(f"/readyz not ready after {timeout:g} s: {last}\n{run.tail()}")
-
-
-def _stop(run: Running) -> None:
-    if run.proc.poll() is None:
-        os.killpg(run.proc.pid, signal.SIGTERM)
-        try:
-            run.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(run.proc.pid, signal.SIGKILL)
-            run.proc.wait(timeout=10)
-    # anvil runs in its own session (it outlives the CLI that started it): stop it by pid
-    _bangfu(run, "chain", "down", timeout=60)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -130,39 +72,17 @@ def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Running]
         block_time=cfg.block_time,
         state_interval=cfg.state_interval,
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BANGFU_")}
-    env.update(
-        BANGFU_HOME=str(PROJECT_ROOT),
-        BANGFU_VAR=str(var),
-        BANGFU_LOCALCHAIN_FILE=str(var / "localchain.toml"),
-        BANGFU_API_PORT=str(free_port()),
-        PYTHONUNBUFFERED="1",
-    )
+    env = environment(var, localchain_file=str(var / "localchain.toml"), api_port=str(free_port()))
     if request.param == "postgres":
         env["BANGFU_DATABASE_URL"] = db_url
-    log = tmp_path / "run.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [str(BIN / "bangfu"), "run"],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # one process group: the test stops it as Ctrl-C would
-        )
-    run = Running(
-        env=env,
-        var=var,
-        base=f"http://127.0.0.1:{env['BANGFU_API_PORT']}",
-        rpc=f"http://127.0.0.1:{port}",
-        proc=proc,
-        log=log,
-    )
     try:
-        _wait_ready(run, timeout=180)
-        yield run
+        with bangfu_run(
+            env, tmp_path / "run.log", rpc=f"http://127.0.0.1:{port}", ready_within=180
+        ) as run:
+            yield run
     finally:
-        _stop(run)
+        # anvil runs in its own session (it outlives the CLI that started it): stop it by pid
+        run_bangfu(["chain", "down"], env=env, timeout=60, cwd=PROJECT_ROOT)
         for _ in db_urls:  # drops the PostgreSQL database
             pass
 
@@ -233,7 +153,7 @@ class Load:
 def _killed_demo(run: Running) -> None:
     """Starts `bangfu demo` and kills it (-9) once it has made its first draft."""
     proc = subprocess.Popen(
-        [str(BIN / "bangfu"), "demo", "--api", run.base],
+        [BANGFU, "demo", "--api", run.base],
         env=run.env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
@@ -253,7 +173,7 @@ def _killed_demo(run: Running) -> None:
 
 
 def _register_load_actors(run: Running) -> tuple[LocalAccount, LocalAccount]:
-    settings = run.settings()
+    settings = _settings(run)
     cfg = load_localchain(settings)
     admin = dev_accounts(cfg)[0]
     county = Account.from_mnemonic(cfg.mnemonic, account_path="m/44'/60'/0'/0/60")
@@ -267,7 +187,7 @@ def _register_load_actors(run: Running) -> tuple[LocalAccount, LocalAccount]:
 @pytest.mark.timeout(900)
 def test_demo_five_times_under_load_then_audit(running: Running) -> None:
     county, auditor = _register_load_actors(running)
-    _wait_ready(running, timeout=60)  # the roles are indexed
+    running.wait_ready(60)  # the roles are indexed
     load = Load(running, county, auditor)
     thread = threading.Thread(target=load.loop, name="load", daemon=True)
     thread.start()
@@ -277,9 +197,9 @@ def test_demo_five_times_under_load_then_audit(running: Running) -> None:
         # first two runs that stop half-way: killed after its first draft, and one that
         # gives up waiting for the chain after sending its records
         _killed_demo(running)
-        _bangfu(running, "demo", "--api", running.base, "--timeout", "0", timeout=300)
+        running.bangfu("demo", "--api", running.base, "--timeout", "0", timeout=300)
         for _ in range(DEMO_RUNS):
-            done = _bangfu(running, "demo", "--api", running.base, timeout=300)
+            done = running.bangfu("demo", "--api", running.base, timeout=300)
             results.append((done.returncode, (done.stdout + done.stderr)[-3000:]))
     finally:
         load.stop.set()
@@ -326,5 +246,5 @@ def test_demo_five_times_under_load_then_audit(running: Running) -> None:
     deployment = json.loads((running.var / "deployment.json").read_text())
     args = ["audit", "--rpc", running.rpc, "--contract", deployment["address"]]
     args += ["--database", db.url]
-    audit = _bangfu(running, *args, timeout=300)
+    audit = running.bangfu(*args, timeout=300)
     assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]

@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from ledger.app import LedgerService
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
@@ -210,6 +213,38 @@ def world(
     yield w
     w.service.close()
     next(urls, None)  # drops the PostgreSQL database
+
+
+@pytest.fixture(scope="module")
+def client(world: World) -> TestClient:
+    """The app in process, on the demo ledger."""
+    return TestClient(create_app(world.service))
+
+
+def listing_pages() -> list[str]:
+    """The home page (funds and goods), the libraries and lists, and organization A's and
+    county A's pages: what every plain-HTTP check of the portal renders."""
+    return [
+        "/",
+        "/?kind=goods",
+        "/needs",
+        "/supply",
+        "/commitments",
+        "/orgs",
+        f"/orgs/{ORG_CODE_A}",
+        "/counties",
+        f"/counties/{COUNTY_A}",
+    ]
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A desktop page, in Chinese, in the `browser` of the test's module (each browser test
+    module launches its own, with its own screenshot folder), watched (`watched_page`)."""
+    from tests.browser import watched_page  # here: tests.browser skips a module without playwright
+
+    with watched_page(browser, viewport={"width": 1280, "height": 900}, locale="zh-CN") as pg:
+        yield pg
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from ledger.config import PROJECT_ROOT
-from tests.browser import launch, needs_chromium, sync_api, watch
+from tests.browser import launch, needs_chromium, sync_api
 from tests.conftest import COUNTY_A, COUNTY_B
 
 from .conftest import Served
@@ -33,21 +33,6 @@ def bundle_built() -> None:
 @pytest.fixture(scope="module")
 def browser(bundle_built: None) -> Iterator[object]:
     yield from launch(ARTIFACTS)
-
-
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 1280, "height": 900}, locale="zh-CN"
-    )
-    pg = context.new_page()
-    errors: list[str] = []
-    violations: list[str] = []
-    watch(pg, errors, violations)
-    yield pg
-    context.close()
-    assert not errors, errors
-    assert not violations, violations
 
 
 def shot(page: object, name: str) -> None:

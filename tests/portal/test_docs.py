@@ -13,7 +13,7 @@ import pytest
 
 from api.app import DOCS_ASSETS
 from ledger.config import PROJECT_ROOT
-from tests.browser import launch, needs_chromium, sync_api, watch
+from tests.browser import launch, needs_chromium, sync_api, watched_page
 
 from .conftest import Served
 
@@ -53,12 +53,7 @@ def browser(docs_built: None) -> Iterator[object]:
 
 @needs_chromium
 def test_docs_render_with_no_network(browser: object, served: Served) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
-    page = context.new_page()
-    errors: list[str] = []
-    violations: list[str] = []
     blocked: list[str] = []
-    watch(page, errors, violations)
     local = urlsplit(served.url).netloc
 
     def route(r: object) -> None:
@@ -70,19 +65,17 @@ def test_docs_render_with_no_network(browser: object, served: Served) -> None:
             blocked.append(url)
             r.abort()  # type: ignore[attr-defined]
 
-    page.route("**/*", route)
-    page.goto(served.url + "/docs")
-    expect = sync_api.expect
-    expect(page.locator("html")).to_have_attribute("data-docs", "ready")
-    ops = page.locator(".opblock")
-    expect(ops.first).to_be_visible()
-    expect(ops.nth(20)).to_be_attached()  # every operation is listed (waits for them)
-    expect(page.locator(".info .title")).to_contain_text("帮扶链 Bangfu Ledger API")
-    # open one operation: its parameters and responses render from the local document
-    page.locator(".opblock-summary").first.click()
-    expect(page.locator(".opblock.is-open .responses-wrapper")).to_be_visible()
-    page.screenshot(path=str(ARTIFACTS / "docs-offline.png"), full_page=False)
-    context.close()
+    with watched_page(browser, viewport={"width": 1280, "height": 900}) as page:
+        page.route("**/*", route)
+        page.goto(served.url + "/docs")
+        expect = sync_api.expect
+        expect(page.locator("html")).to_have_attribute("data-docs", "ready")
+        ops = page.locator(".opblock")
+        expect(ops.first).to_be_visible()
+        expect(ops.nth(20)).to_be_attached()  # every operation is listed (waits for them)
+        expect(page.locator(".info .title")).to_contain_text("帮扶链 Bangfu Ledger API")
+        # open one operation: its parameters and responses render from the local document
+        page.locator(".opblock-summary").first.click()
+        expect(page.locator(".opblock.is-open .responses-wrapper")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "docs-offline.png"), full_page=False)
     assert not blocked, blocked
-    assert not errors, errors
-    assert not violations, violations

@@ -13,7 +13,7 @@ import pytest
 
 from ledger.config import PROJECT_ROOT
 from ledger.store import queries
-from tests.browser import launch, needs_chromium, watch
+from tests.browser import launch, needs_chromium, watched_page
 from tests.conftest import COUNTY_A, ORG_CODE_A
 
 from .conftest import Served
@@ -107,15 +107,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_page_fits_and_no_text_is_tiny(browser: Any, served: Served, width: int) -> None:
-    context = browser.new_context(
-        viewport={"width": width, "height": 900}, locale="zh-CN", device_scale_factor=1
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    violations: list[str] = []
-    watch(page, errors, violations)
     problems: list[str] = []
-    try:
+    viewport = {"width": width, "height": 900}
+    with watched_page(browser, viewport=viewport, locale="zh-CN", device_scale_factor=1) as page:
         for name, path in portal_pages(served):
             response = page.goto(served.url + path, wait_until="load")
             assert response is not None
@@ -126,8 +120,4 @@ def test_every_page_fits_and_no_text_is_tiny(browser: Any, served: Served, width
             if found["width"] > found["viewport"]:
                 problems.append(f"{path}: {found['width']} px wide in a {width} px viewport")
             problems.extend(f"{path}: {s}" for s in found["small"])
-    finally:
-        context.close()
     assert not problems, "\n".join(problems)
-    assert not errors, errors
-    assert not violations, violations

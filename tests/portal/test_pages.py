@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.web import render
 from ledger.config import PROJECT_ROOT
 from ledger.core.records import RECORD_TYPES
@@ -22,28 +21,15 @@ from ledger.store.queries import csv_shapes
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 
-from .conftest import World
+from .conftest import World, listing_pages
 
 LIMIT = 300 * 1024
 
 
-@pytest.fixture(scope="module")
-def client(world: World) -> TestClient:
-    return TestClient(create_app(world.service))
-
-
 def pages(world: World) -> list[str]:
     return [
-        "/",
-        "/?kind=goods",
+        *listing_pages(),
         "/?kind=service",
-        "/needs",
-        "/supply",
-        "/commitments",
-        "/orgs",
-        f"/orgs/{ORG_CODE_A}",
-        "/counties",
-        f"/counties/{COUNTY_A}",
         f"/projects/{world.needs['school']}",
         "/verify",
         f"/verify?id={world.records['c:funds']}",
@@ -172,6 +158,12 @@ def test_bad_input_gives_clear_pages_not_server_errors(client: TestClient):
     ):
         res = client.get(url)
         assert res.status_code == status, (url, res.status_code, res.text[:200])
+        if not url.startswith("/portal/static/"):  # a page's error is a page, in its language
+            assert res.headers["content-type"].startswith("text/html"), url
+            assert 'lang="zh-CN"' in res.text, url
+    english = client.get("/counties/12?lang=en")
+    assert english.status_code == 400 and 'lang="en"' in english.text
+    assert "a county code is 6 digits" in english.text
 
 
 def _csv(client: TestClient, url: str) -> list[dict[str, str]]:

@@ -10,11 +10,9 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import ClassVar
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
 from api.web import data, render
 from api.web.i18n import Lang
 from ledger.core.records import Commitment
@@ -24,7 +22,7 @@ from ledger.store.queries.totals import Total, Triple
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 from tests.factories import AUDITOR_NAME, COUNTY_NAME_A, ORG_NAME_A, ORG_NAME_B
 
-from .conftest import World
+from .conftest import World, listing_pages
 
 HEX64 = re.compile(r"0x[0-9a-fA-F]{64}")
 #: a shortened id (`0x1bcb8e56…`) is hex too
@@ -83,24 +81,11 @@ def visible(html: str) -> str:
     return " ".join("".join(parser.parts).split())
 
 
-@pytest.fixture(scope="module")
-def client(world: World) -> TestClient:
-    return TestClient(create_app(world.service))
-
-
 def pages(world: World) -> list[str]:
     """Every portal page this helper renders (tx and verify are the verifier's)."""
     return [
-        "/",
-        "/?kind=goods",
-        "/needs",
-        "/supply",
-        "/commitments",
-        "/orgs",
-        f"/orgs/{ORG_CODE_A}",
+        *listing_pages(),
         f"/orgs/{ORG_CODE_B}",
-        "/counties",
-        f"/counties/{COUNTY_A}",
         f"/counties/{COUNTY_B}",
         *(f"/projects/{pid}" for pid in world.needs.values()),
         "/projects/0x1234",

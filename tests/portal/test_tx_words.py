@@ -8,10 +8,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from ledger.core.records import SignedRecord
 from ledger.core.words import describe
 from ledger.store.models import LogEntry
@@ -65,11 +63,6 @@ class VisibleText(HTMLParser):
         p = cls()
         p.feed(html)
         return " ".join(" ".join(p.parts).split())
-
-
-@pytest.fixture(scope="module")
-def client(world: World) -> TestClient:
-    return TestClient(create_app(world.service))
 
 
 def _entry(world: World, name: str) -> LogEntry:

@@ -21,7 +21,7 @@ from ledger.core.lines import new_id
 from ledger.core.records import FORMAT_VERSION, SignedRecord
 from ledger.evm.localchain import public_rpc_url
 from ledger.store.models import LogEntry
-from tests.browser import launch, needs_chromium, sync_api, watch
+from tests.browser import launch, needs_chromium, sync_api, watched_page
 from tests.conftest import ChainEnv
 from tests.factories import ORG_NAME_A
 
@@ -42,19 +42,6 @@ def browser() -> Iterator[object]:
     subprocess.run(["npm", "run", "--silent", "build:web"], cwd=PROJECT_ROOT, check=True)
     assert BUNDLE.exists()
     yield from launch(ARTIFACTS)
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-    errors: list[str] = []
-    violations: list[str] = []
-    watch(pg, errors, violations)
-    yield pg
-    context.close()
-    assert not errors, errors
-    assert not violations, violations
 
 
 def shot(page: Any, name: str) -> None:
@@ -241,28 +228,21 @@ def test_tx_and_verify_pages_read_in_words_and_fit(
     """The tx page names its signers by role and shows no 64-hex string in the visible text;
     both pages fit the viewport (no sideways scroll), before and after a verification."""
     world = served.world
-    context = browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-    errors: list[str] = []
-    violations: list[str] = []
-    watch(pg, errors, violations)
-    expect = sync_api.expect
-    hex64 = re.compile(r"0x[0-9a-fA-F]{64}")
-    with world.service.db.read() as s:
-        tx = s.query(LogEntry).filter_by(record_id=world.records["r:funds1"]).one().tx_hash
-    pg.goto(f"{served.url}/tx/{tx}")
-    main = str(pg.locator("main").inner_text())
-    assert not hex64.findall(main), main
-    assert "县级乡村振兴部门 册亨县" in main and "北京时间" in main
-    assert pg.evaluate("document.documentElement.scrollWidth") <= width
-    shot(pg, f"07-tx-{width}")
-    pg.locator("#tx-raw summary").click()  # the hashes, one click away
-    expect(pg.locator("#tx-raw")).to_contain_text(tx)
-    pg.goto(f"{served.url}/verify?id={world.records['d:funds1']}")
-    expect(pg.locator("html")).to_have_attribute("data-verifier", "ready")
-    expect(_run(pg)).to_have_attribute("data-status", "ok")
-    assert pg.evaluate("document.documentElement.scrollWidth") <= width
-    shot(pg, f"08-verify-{width}")
-    context.close()
-    assert not errors, errors
-    assert not violations, violations
+    with watched_page(browser, viewport={"width": width, "height": 900}, locale="zh-CN") as pg:
+        expect = sync_api.expect
+        hex64 = re.compile(r"0x[0-9a-fA-F]{64}")
+        with world.service.db.read() as s:
+            tx = s.query(LogEntry).filter_by(record_id=world.records["r:funds1"]).one().tx_hash
+        pg.goto(f"{served.url}/tx/{tx}")
+        main = str(pg.locator("main").inner_text())
+        assert not hex64.findall(main), main
+        assert "县级乡村振兴部门 册亨县" in main and "北京时间" in main
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        shot(pg, f"07-tx-{width}")
+        pg.locator("#tx-raw summary").click()  # the hashes, one click away
+        expect(pg.locator("#tx-raw")).to_contain_text(tx)
+        pg.goto(f"{served.url}/verify?id={world.records['d:funds1']}")
+        expect(pg.locator("html")).to_have_attribute("data-verifier", "ready")
+        expect(_run(pg)).to_have_attribute("data-status", "ok")
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width
+        shot(pg, f"08-verify-{width}")

@@ -9,7 +9,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -30,11 +29,6 @@ console.log(JSON.stringify(bundles.map((b) => {
   return { ok: r.ok, words: r.parsed ? recordWords(r.parsed, b.display) : null };
 })));
 """
-
-
-@pytest.fixture(scope="module")
-def client(world: World) -> TestClient:
-    return TestClient(create_app(world.service))
 
 
 def _node(bundles: list[dict[str, object]], tmp: Path) -> list[dict[str, object]]:

@@ -1,4 +1,5 @@
-"""The follow-up story in the browser (real chromium, real anvil, real database): a county
+"""The follow-up story in the browser (real chromium, real anvil, real database): the
+civil-affairs office sets the rate (10 %) with the admin key in its workspace; a county
 office opens a follow-up round on a 100-line delivery batch from its workspace, waits for the
 seed block, visits the sampled households on a phone-sized screen (390 px, no sideways
 scroll) and signs one "not received" and the rest "received in full"; the not-received line
@@ -78,19 +79,33 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
 ) -> None:
     base = live.url
     a = svc_env.actors
-    svc_env.ledger.set_follow_up_rate(a.admin, RATE)
-    cid = on_chain_commitment(svc_env, 300)
-    pump.start()  # the relayer and the indexer, as `bangfu run` runs them
-    _until(lambda: _indexed(svc, CommitmentRow, hex0x(cid)))
-    lines = make_lines(cid, 100, quantity=3)
-    signed = sign_batch(lines, a.org_a.key, svc_env.domain)
-    BatchClient(http).upload(signed, [line.line_bytes() for line in lines])
-    batch_id = hex0x(signed.id)
-    _until(lambda: _indexed(svc, LogEntry, batch_id))
-
     county = Role(browser, "follow-up-county", a.county_a, tmp_path)
     admin = Role(browser, "follow-up-admin", a.admin, tmp_path)
     try:
+        # ---- the civil-affairs office sets the rate: 10 %, signed with the admin key
+        admin.import_key(base)
+        admin.goto(base + "/workspace/civil")
+        admin.unlock()
+        mpg = admin.page
+        mpg.fill("#fr-percent", "101")
+        mpg.click("#fr-submit")
+        expect(mpg.locator("#fr-percent-error")).to_contain_text("0 到 100")
+        mpg.fill("#fr-percent", "10")
+        mpg.click("#fr-submit")
+        admin.confirm("回访比例交易", "1000 基点 bps（10%）")
+        expect(mpg.locator("#fr-message")).to_contain_text("回访比例已设为 10%", timeout=120_000)
+        expect(mpg.locator("#fr-current")).to_contain_text("10%")
+        assert svc_env.ledger.follow_up_rate() == RATE
+
+        cid = on_chain_commitment(svc_env, 300)
+        pump.start()  # the relayer and the indexer, as `bangfu run` runs them
+        _until(lambda: _indexed(svc, CommitmentRow, hex0x(cid)))
+        lines = make_lines(cid, 100, quantity=3)
+        signed = sign_batch(lines, a.org_a.key, svc_env.domain)
+        BatchClient(http).upload(signed, [line.line_bytes() for line in lines])
+        batch_id = hex0x(signed.id)
+        _until(lambda: _indexed(svc, LogEntry, batch_id))
+
         county.start(base, "/workspace/county", COUNTY_NAME_A)
         pg = county.page
         # ---- the county opens a round on its batch
@@ -161,9 +176,7 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
         not_received = ids[2]  # newest first: the three results, then the round
 
         # ---- the finding: the periodic report the civil-affairs office downloads
-        admin.import_key(base)
         admin.goto(base + "/workspace/civil")
-        mpg = admin.page
         month = datetime.now(BEIJING).strftime("%Y-%m")
         mpg.fill("#rp-period", month)
         mpg.fill("#rp-province", "52")

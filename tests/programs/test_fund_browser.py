@@ -87,7 +87,9 @@ def test_fund_opened_drawn_on_and_its_page_checked(
         assert len([r for r in org.requests if r.method == "POST"]) == sent
 
         # ---- the fund's public page
-        org.goto(base + f"/funds/{fund_id}")
+        response = pg.goto(base + f"/funds/{fund_id}")
+        assert response is not None and response.status == 200
+        assert "style-src 'self'" in response.headers["content-security-policy"]
         main = pg.locator("main")
         expect(main).to_contain_text("乡村阅读专项基金")
         expect(main).to_contain_text("¥5,000.00")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ import pytest
 
 from ledger.app import LedgerService
 from ledger.tlog.checkpointer import Checkpointer
-from tests.factories import ChainEnv, service_for, stack, start_env
+from tests.factories import ChainEnv, QuietHandler, service_for, stack, start_env
 from tests.service.test_healing import scoped_need, statuses
 from tests.service.test_reorg import reorg
 
@@ -43,21 +43,14 @@ class LockProbe:
 
 
 def serve(probe: LockProbe) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             probe.probe(body)
             answer = httpx.post(
                 probe.upstream, content=body, headers={"content-type": "application/json"}
             )
-            self.send_response(answer.status_code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(answer.content)))
-            self.end_headers()
-            self.wfile.write(answer.content)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.reply(answer.status_code, answer.content, "application/json")
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

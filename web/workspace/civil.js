@@ -7,6 +7,7 @@ import { api, explain } from "./api.js";
 import { consent, confirmAndSign, requireWallet, countyName, Cancelled } from "./sign.js";
 import { domain } from "./records.js";
 import { $, el, say, validate, busy, attempt, ADDRESS, ORG_CODE } from "./ui.js";
+import { followUpRate } from "./followup.js";
 
 // The server's summary is keyed in Chinese; each key is shown with its English beside it.
 const SUMMARY_LABELS = {
@@ -175,4 +176,5 @@ export function civil() {
   wireKeyCounties();
   loadRegistrations();
   loadKeyCounties();
+  followUpRate();
 }

@@ -4,10 +4,11 @@
 // from the seed block's hash, each with a result form that is signed here (FollowUp). A note
 // never leaves the browser: it is screened for ID and phone numbers and only its SHA-256 is
 // signed. Cards, not tables, so that it works on a phone.
+import { Transaction } from "ethers";
 import { api, explain } from "./api.js";
 import { submit, noteHash } from "./records.js";
-import { countyName } from "./sign.js";
-import { $, el, say, busy } from "./ui.js";
+import { countyName, consent, requireWallet, Cancelled } from "./sign.js";
+import { $, el, say, busy, attempt, fieldError } from "./ui.js";
 import { track } from "./track.js";
 
 const OUTCOMES = [
@@ -222,5 +223,72 @@ export function followUp({ onUnlock, state }) {
     county = mine ? Number(mine.county) : null;
     loadBatches();
     loadRounds();
+  });
+}
+
+// ---------------------------------------------------------------- 回访比例 (civil affairs)
+
+/** Basis points from a percentage typed as text ("10", "12.5"), or null. */
+export function bpsOf(text) {
+  const m = /^(\d{1,3})(?:\.(\d{1,2}))?$/.exec(text.trim());
+  if (!m) return null;
+  const bps = Number(m[1]) * 100 + Number((m[2] || "").padEnd(2, "0"));
+  return bps <= 10000 ? bps : null;
+}
+
+async function showRate() {
+  try {
+    const r = await api("GET", "/api/v1/follow-up/rate");
+    say("fr-current", r.set ? `当前比例 current rate: ${r.rate_text}（${r.rate_bps} 基点 bps）` : "尚未设定，县级部门暂不能开启回访。 Not set yet: counties cannot open a round.");
+  } catch (exc) {
+    say("fr-current", explain(exc), "error");
+  }
+}
+
+async function setRate(bps) {
+  const w = requireWallet();
+  const prepared = await api("POST", "/api/v1/follow-up/rate/prepare", { json: { admin: w.address, rate_bps: bps } });
+  const tx = prepared.tx;
+  const rows = [
+    ["操作 action", prepared.summary["操作"]],
+    ["比例 rate", prepared.summary["比例"]],
+    ["合约 contract", tx.to],
+    ["链 chain id", String(tx.chainId)],
+    ["交易序号 nonce", String(tx.nonce)],
+    ["签名者 signer", w.address],
+  ];
+  if (!(await consent("回访比例交易 Follow-up rate transaction", [{ heading: "交易内容 what the transaction does", rows }], "确认后用管理员密钥签名此交易。 Confirming signs this transaction with the admin key."))) {
+    throw new Cancelled();
+  }
+  const raw = await w.signTransaction(
+    Transaction.from({
+      type: 2,
+      to: tx.to,
+      data: tx.data,
+      nonce: Number(tx.nonce),
+      gasLimit: BigInt(tx.gas),
+      chainId: BigInt(tx.chainId),
+      maxFeePerGas: BigInt(tx.maxFeePerGas),
+      maxPriorityFeePerGas: BigInt(tx.maxPriorityFeePerGas),
+      value: 0n,
+    }),
+  );
+  return api("POST", "/api/v1/follow-up/rate", { json: { raw_tx: raw } });
+}
+
+export function followUpRate() {
+  if (!$("follow-up-rate")) return;
+  showRate();
+  $("fr-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const input = $("fr-percent");
+    const bps = bpsOf(input.value);
+    fieldError(input, bps === null ? "请填写 0 到 100 之间的百分比，最多两位小数 / a percentage from 0 to 100, at most 2 decimals" : "");
+    if (bps === null) return input.focus();
+    attempt(e.submitter, "fr-message", async () => {
+      const out = await setRate(bps);
+      say("fr-message", `回访比例已设为 ${out.rate_text}。 The follow-up rate is now ${out.rate_text}.`, "ok");
+      showRate();
+    });
   });
 }

@@ -22,11 +22,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ledger.cli.commands.demo_steps import (
+    PAIRING_COUNTY,
     Sent,
     commitment_and_deliveries,
     indexed,
     load_key_counties,
     missing_ids,
+    pairing_records,
+    pairing_sources,
     publish,
     register_roles,
     submit_csv_batch,
@@ -134,6 +137,15 @@ def demo(
             progress.advance(task)
 
         sent = Sent()
+        # programs (issue 18): a pairing with the key county, proposed and accepted
+        task = progress.add_task("结对帮扶 a pairing", total=1)
+        pairing_org = orgs[0][1]
+        pairing, acceptance = pairing_records(
+            ids, pairing_org, counties[PAIRING_COUNTY], deployed_day
+        )
+        submit_missing(client, pairing_org, [pairing], sent)
+        submit_missing(client, counties[PAIRING_COUNTY], [acceptance], sent)
+        progress.advance(task)
         task = progress.add_task("承诺与交付 commitments, deliveries", total=len(NEEDS))
         delivered: list[tuple[bytes, int]] = []  # (first delivery id, need index)
         for i, need_id in enumerate(need_ids):
@@ -149,6 +161,13 @@ def demo(
             progress.advance(task)
         wait_confirmed(client, sent.ids, timeout, progress)
         wait_indexed(client)
+        # programs (issue 18): the pairing organization's commitments in the county cite it
+        cited = [
+            ids(pairing_org.address, "commitment", i)
+            for i, n in enumerate(NEEDS)
+            if n["county"] == PAIRING_COUNTY and orgs[i % len(orgs)][1] is pairing_org
+        ]
+        submit_missing(client, pairing_org, pairing_sources(pairing, cited), sent)
 
         task = progress.add_task("批量交付 a CSV delivery batch", total=1)
         batch_org = orgs[BATCH_NEED % len(orgs)][1]

@@ -8,7 +8,7 @@ import hashlib
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,19 @@ from ledger.cli.commands.demo_world import (
     Ids,
 )
 from ledger.core.errors import ApiError, LedgerError
-from ledger.core.fields import ResourceKind, text32
+from ledger.core.fields import ResourceKind, date_code, text32
 from ledger.core.lines import pseudonym
 from ledger.core.merkle import leaf_hash
 from ledger.core.merkle import root as merkle_root
-from ledger.core.records import Commitment, Delivery, Record, SignedRecord
+from ledger.core.records import (
+    Commitment,
+    CommitmentSource,
+    Delivery,
+    Pairing,
+    PairingAcceptance,
+    Record,
+    SignedRecord,
+)
 from ledger.evm.contract import LedgerContract
 from ledger.sdk.batch_client import BatchClient, sign_batch
 from ledger.sdk.client import BangfuClient
@@ -293,3 +301,43 @@ def indexed(client: BangfuClient, record_id: bytes, timeout: float) -> dict[str,
             if exc.code != "record_not_found" or time.monotonic() > deadline:
                 raise
         time.sleep(0.5)
+
+
+#: The demo's pairing (结对帮扶): the first organization with the key county 册亨县, for
+#: three years from the deployment's day, designated assistance (定点帮扶).
+PAIRING_COUNTY = 522327
+
+
+def pairing_records(
+    ids: Ids, org: Actor, county: Actor, start: date
+) -> tuple[Pairing, PairingAcceptance]:
+    """The organization's Pairing with PAIRING_COUNTY and the county's acceptance, ids
+    derived (so a rerun sends only what is missing)."""
+    pairing = Pairing(
+        id=ids(org.address, "pairing", 0),
+        county=PAIRING_COUNTY,
+        start_date=date_code(start),
+        end_date=date_code(start + timedelta(days=3 * 365)),
+        categories=(1 << 0) | (1 << 7),  # 产业发展, 卫生健康
+        funds_target=20_000_000,  # ¥200,000.00
+        projects_target=3,
+        hours_target=0,
+        designated=True,
+        terms_hash=hashlib.sha256(b"demo pairing terms 2026").digest(),
+    )
+    acceptance = PairingAcceptance(
+        id=ids(county.address, "pairing_acceptance", 0),
+        pairing_id=pairing.id,
+        county=PAIRING_COUNTY,
+    )
+    return pairing, acceptance
+
+
+def pairing_sources(pairing: Pairing, commitment_ids: list[bytes]) -> list[Record]:
+    """The CommitmentSource by which each commitment cites the pairing."""
+    return [
+        CommitmentSource(
+            id=CommitmentSource.source_id(cid), commitment_id=cid, pairing_id=pairing.id
+        )
+        for cid in commitment_ids
+    ]

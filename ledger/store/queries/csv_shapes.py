@@ -31,6 +31,7 @@ from ledger.core.fields import CATEGORIES, CATEGORY_EN, FlagReason, ProjectKind,
 from ledger.core.lifecycle import stage_name
 from ledger.core.records import Kind
 from ledger.store.models import (
+    LOCATION_COLUMNS,
     CommitmentRow,
     DeliveryRow,
     FlagRow,
@@ -64,13 +65,7 @@ PROOF_PATH = "/api/v1/proofs/record/{id}"
 RECORD_PATH = "/api/v1/public/record/{id}"
 #: Where each record is on chain: machine columns, after every kind's own.
 CHAIN_COLUMNS = (
-    "leaf_index",
-    "chain_id",
-    "block_number",
-    "block_hash",
-    "block_time",
-    "tx_hash",
-    "log_index",
+    *LOCATION_COLUMNS,
     "signer",
     "leaf_hash",
     "proof_path",
@@ -171,17 +166,16 @@ LABELS: dict[str, str] = {
     "detail": "详情（JSON）",
 }
 
+#: The first columns of a commitment, delivery or receipt (cells of `_about`): its project and
+#: county, then (after a receipt's signer) the organization and the amount.
+_PROJECT = ("project_title", "county", "county_name", "category_zh")
+_ORG_AMOUNT = ("org_name", "org_code", "resource", "amount_yuan")
+
 #: Each kind's columns: what a person reads, then what a machine reads (chain columns last).
 HUMAN: dict[str, tuple[str, ...]] = {
     "commitments": (
-        "project_title",
-        "county",
-        "county_name",
-        "category_zh",
-        "org_name",
-        "org_code",
-        "resource",
-        "amount_yuan",
+        *_PROJECT,
+        *_ORG_AMOUNT,
         "delivered_yuan",
         "confirmed_yuan",
         "quantity",
@@ -192,14 +186,8 @@ HUMAN: dict[str, tuple[str, ...]] = {
         "block_time_beijing",
     ),
     "deliveries": (
-        "project_title",
-        "county",
-        "county_name",
-        "category_zh",
-        "org_name",
-        "org_code",
-        "resource",
-        "amount_yuan",
+        *_PROJECT,
+        *_ORG_AMOUNT,
         "quantity",
         "unit",
         "delivered_at",
@@ -210,15 +198,9 @@ HUMAN: dict[str, tuple[str, ...]] = {
         "block_time_beijing",
     ),
     "receipts": (
-        "project_title",
-        "county",
-        "county_name",
-        "category_zh",
+        *_PROJECT,
         "signer_name",
-        "org_name",
-        "org_code",
-        "resource",
-        "amount_yuan",
+        *_ORG_AMOUNT,
         "quantity",
         "unit",
         "block_time_beijing",
@@ -498,54 +480,65 @@ class _Page:
         self.titles = _titles(session, need_ids) if need_ids else {}
 
 
+def _about(
+    row: Any, names: Names, page: _Page, need_id: str, rk: int, quantity: int, unit_text: str
+) -> dict[str, Any]:
+    """The cells a commitment, a delivery and a receipt share: the project, county, category
+    and organization they concern, and the amount (`quantity` of resource kind `rk`)."""
+    amount, qty, unit = measure(rk, quantity, unit_text)
+    return {
+        "project_title": page.titles.get(need_id, ""),
+        "county": row.county,
+        "county_name": names.county(row.county),
+        "category_zh": category_zh(row.category),
+        "org_name": names.org(row.org),
+        "org_code": names.org_code(row.org),
+        "resource": resource_name(rk),
+        "amount_yuan": amount,
+        "quantity": qty,
+        "unit": unit,
+        "need_id": need_id,
+        "org": row.org,
+        "category": row.category,
+        "resource_kind": rk,
+    }
+
+
 def _cells(kind: str, r: Any, names: Names, page: _Page) -> dict[str, Any]:
     """The human and machine cells of one row (the chain columns are added by `rows`)."""
     row = r[0]
     if kind == "commitments":
         c: CommitmentRow = row
-        amount, qty, unit = measure(c.resource_kind, c.quantity, c.unit)
         delivered, d_qty, _ = measure(c.resource_kind, c.delivered, c.unit)
         confirmed, c_qty, _ = measure(c.resource_kind, c.confirmed, c.unit)
         return {
-            "project_title": page.titles.get(c.need_id, ""),
-            "county": c.county,
-            "county_name": names.county(c.county),
-            "category_zh": category_zh(c.category),
-            "org_name": names.org(c.org),
-            "org_code": names.org_code(c.org),
-            "resource": resource_name(c.resource_kind),
-            "amount_yuan": amount,
+            **_about(c, names, page, c.need_id, c.resource_kind, c.quantity, c.unit),
             "delivered_yuan": delivered,
             "confirmed_yuan": confirmed,
-            "quantity": qty,
             "delivered_quantity": d_qty,
             "confirmed_quantity": c_qty,
-            "unit": unit,
             "due_date": display.beijing_date(c.due_date),
             "record_id": c.record_id,
-            "need_id": c.need_id,
             "match_id": c.match_id,
-            "org": c.org,
-            "category": c.category,
-            "resource_kind": c.resource_kind,
             "due_date_unix": c.due_date,
             "terms_hash": c.terms_hash,
         }
-    if kind == "deliveries":
-        d: DeliveryRow = row
+    if kind in ("deliveries", "receipts"):
+        # their resource, unit and need are their commitment's (_FROM_COMMITMENT)
         rk, unit_text, need_id = r[1], r[2], r[3]
-        amount, qty, unit = measure(rk, d.quantity, unit_text)
+        if kind == "receipts":
+            rc: ReceiptRow = row
+            return {
+                **_about(rc, names, page, need_id, rk, rc.confirmed_quantity, unit_text),
+                "signer_name": names.signer(rc.signer),
+                "record_id": rc.record_id,
+                "delivery_id": rc.delivery_id,
+                "commitment_id": rc.commitment_id,
+                "note_hash": rc.note_hash,
+            }
+        d: DeliveryRow = row
         return {
-            "project_title": page.titles.get(need_id, ""),
-            "county": d.county,
-            "county_name": names.county(d.county),
-            "category_zh": category_zh(d.category),
-            "org_name": names.org(d.org),
-            "org_code": names.org_code(d.org),
-            "resource": resource_name(rk),
-            "amount_yuan": amount,
-            "quantity": qty,
-            "unit": unit,
+            **_about(d, names, page, need_id, rk, d.quantity, unit_text),
             "delivered_at": display.beijing_time(d.delivered_at),
             "beneficiary_count": d.beneficiary_count,
             "batch": yes_no(d.batch),
@@ -553,38 +546,9 @@ def _cells(kind: str, r: Any, names: Names, page: _Page) -> dict[str, Any]:
             "receipted": yes_no(d.receipted),
             "record_id": d.record_id,
             "commitment_id": d.commitment_id,
-            "need_id": need_id,
-            "org": d.org,
-            "category": d.category,
-            "resource_kind": rk,
             "delivered_at_unix": d.delivered_at,
             "evidence_hash": d.evidence_hash,
             "beneficiary_root": d.beneficiary_root,
-        }
-    if kind == "receipts":
-        rc: ReceiptRow = row
-        rk, unit_text, need_id = r[1], r[2], r[3]
-        amount, qty, unit = measure(rk, rc.confirmed_quantity, unit_text)
-        return {
-            "project_title": page.titles.get(need_id, ""),
-            "county": rc.county,
-            "county_name": names.county(rc.county),
-            "category_zh": category_zh(rc.category),
-            "signer_name": names.signer(rc.signer),
-            "org_name": names.org(rc.org),
-            "org_code": names.org_code(rc.org),
-            "resource": resource_name(rk),
-            "amount_yuan": amount,
-            "quantity": qty,
-            "unit": unit,
-            "record_id": rc.record_id,
-            "delivery_id": rc.delivery_id,
-            "commitment_id": rc.commitment_id,
-            "need_id": need_id,
-            "org": rc.org,
-            "category": rc.category,
-            "resource_kind": rk,
-            "note_hash": rc.note_hash,
         }
     if kind == "flags":
         fl: FlagRow = row

@@ -62,22 +62,10 @@ def decode_cursor(cursor: str | None) -> int | None:
 def location(entry: Any, signer: str | None = None) -> dict[str, Any]:
     """The chain location of a log entry, or of a list row (which carries it, with its
     record's signer under its own name: `signer`)."""
-    if not isinstance(entry, models.LogEntry):
-        return {
-            "record_id": entry.record_id,
-            "leaf_index": entry.leaf_index,
-            "signer": signer,
-            "chain_id": entry.chain_id,
-            "block_number": entry.block_number,
-            "block_hash": entry.block_hash,
-            "block_time": entry.block_time,
-            "tx_hash": entry.tx_hash,
-            "log_index": entry.log_index,
-        }
     return {
         "record_id": entry.record_id,
         "leaf_index": entry.leaf_index,
-        "signer": entry.signer,
+        "signer": entry.signer if isinstance(entry, models.LogEntry) else signer,
         "chain_id": entry.chain_id,
         "block_number": entry.block_number,
         "block_hash": entry.block_hash,

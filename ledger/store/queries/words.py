@@ -5,7 +5,7 @@ batches draw on, and the records that receipts and flags point at, in a few word
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,7 +37,7 @@ from ledger.store.models import (
     ProjectAnchorRow,
     RoleEvent,
 )
-from ledger.store.queries.orgs import chunks
+from ledger.store.queries.orgs import chunks, locations
 
 __all__ = ["describe_entries", "describe_record", "names_for"]
 
@@ -151,14 +151,6 @@ def _commitments(session: Session, ids: set[str]) -> dict[str, CommitmentRef]:
     return out
 
 
-def _entries(session: Session, ids: Iterable[str]) -> dict[str, LogEntry]:
-    out: dict[str, LogEntry] = {}
-    for chunk in chunks(sorted(set(ids)), 500):
-        for e in session.scalars(select(LogEntry).where(LogEntry.record_id.in_(chunk))):
-            out[e.record_id] = e
-    return out
-
-
 def _signed(entry: LogEntry) -> SignedRecord | None:
     try:
         return SignedRecord.from_bytes(entry.record_bytes)
@@ -204,7 +196,7 @@ def names_for(session: Session, records: Sequence[SignedRecord]) -> Names:
     targets: set[str] = set()
     for s in records:
         targets |= _refs(s)[3]
-    pointed = [t for e in _entries(session, targets).values() if (t := _signed(e))]
+    pointed = [t for e in locations(session, list(targets)).values() if (t := _signed(e))]
     names = _names(session, [*records, *pointed], counties)
     for t in pointed:
         w = describe(t, names)
@@ -224,5 +216,5 @@ def describe_entries(session: Session, entries: Sequence[LogEntry]) -> list[Reco
 
 def describe_record(session: Session, record_id: str) -> RecordWords | None:
     """One indexed record in words, or None when it is not indexed."""
-    entry = _entries(session, [record_id.lower()]).get(record_id.lower())
+    entry = locations(session, [record_id.lower()]).get(record_id.lower())
     return describe_entries(session, [entry])[0] if entry else None
