@@ -210,7 +210,7 @@ def contact_json(filing_no: str, service: ServiceDep, me: SessionRequired) -> Re
 
 
 @router.post(
-    "/api/v1/grievances/answers",
+    "/api/v1/grievance-answers",
     response_model=AcceptedOut,
     status_code=202,
     summary="答复申诉 Answer a grievance",

@@ -184,7 +184,7 @@ def _check_answer(session: Session, signed: SignedRecord, rec: Any) -> None:
     if session.get(GrievanceAnswerText, ahash) is None:
         raise RecordError(
             f"答复全文未提交 / no answer text with hash {ahash} is stored; send the answer "
-            "with its text (POST /api/v1/grievances/answers)",
+            "with its text (POST /api/v1/grievance-answers)",
             code="answer_text_missing",
             answer_hash=ahash,
         )

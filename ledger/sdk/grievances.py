@@ -107,6 +107,6 @@ class GrievancesApi(ApiTransport):
             )
         )
         answer: dict[str, Any] = self.request(
-            "POST", "/api/v1/grievances/answers", json={"record": signed.to_json(), "text": text}
+            "POST", "/api/v1/grievance-answers", json={"record": signed.to_json(), "text": text}
         )
         return answer

@@ -703,7 +703,7 @@ TABLE: dict[tuple[str, str], Callable[[World], None]] = {
     # grievances (申诉): filed with no account; answered by a county's signed record
     ("POST", "/api/v1/grievances"): case_grievance_file,
     ("POST", "/grievances/new"): case_grievance_form,
-    ("POST", "/api/v1/grievances/answers"): case_grievance_answer,
+    ("POST", "/api/v1/grievance-answers"): case_grievance_answer,
 }
 
 

@@ -97,7 +97,7 @@ def case_grievance_answer(w: Any) -> None:
     is a duplicate (no second outbox row or leaf). No expiry case: a record is a permanent
     signed fact whose unique id makes a replay a duplicate."""
     a = w.env.actors
-    url = "/api/v1/grievances/answers"
+    url = "/api/v1/grievance-answers"
     pid = _need(w)
     filed = w.client.post(
         "/api/v1/grievances", json={"project_id": pid, "text": "物资没有发到。"}

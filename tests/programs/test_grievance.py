@@ -221,7 +221,7 @@ def test_register_and_answer_with_every_refusal(
     ans = answer(env, good.id, words)
     refused(
         http.post(
-            "/api/v1/grievances/answers", json={"record": ans.to_json(), "text": words + "。"}
+            "/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words + "。"}
         ),
         422,
         "answer_hash_mismatch",
@@ -229,7 +229,7 @@ def test_register_and_answer_with_every_refusal(
     pii = "请联系 13900001111 领取"
     refused(
         http.post(
-            "/api/v1/grievances/answers",
+            "/api/v1/grievance-answers",
             json={"record": answer(env, good.id, pii).to_json(), "text": pii},
         ),
         422,
@@ -237,7 +237,7 @@ def test_register_and_answer_with_every_refusal(
     )
     refused(
         http.post(
-            "/api/v1/grievances/answers",
+            "/api/v1/grievance-answers",
             json={
                 "record": answer(env, good.id, words, signer=a.county_b).to_json(),
                 "text": words,
@@ -248,7 +248,7 @@ def test_register_and_answer_with_every_refusal(
     )
     refused(
         http.post(
-            "/api/v1/grievances/answers",
+            "/api/v1/grievance-answers",
             json={"record": answer(env, good.id, words, signer=a.org_a).to_json(), "text": words},
         ),
         422,
@@ -256,7 +256,7 @@ def test_register_and_answer_with_every_refusal(
     )
     refused(
         http.post(
-            "/api/v1/grievances/answers",
+            "/api/v1/grievance-answers",
             json={"record": answer(env, new_id(), words).to_json(), "text": words},
         ),
         422,
@@ -264,18 +264,18 @@ def test_register_and_answer_with_every_refusal(
     )
     refused(
         http.post(
-            "/api/v1/grievances/answers",
+            "/api/v1/grievance-answers",
             json={"record": answer(env, good.id, words, outcome=4).to_json(), "text": words},
         ),
         422,
         "invalid_outcome",
     )
-    r = http.post("/api/v1/grievances/answers", json={"record": ans.to_json(), "text": words})
+    r = http.post("/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words})
     assert r.status_code == 202, r.text
     # a second answer, pending and then on chain
     refused(
         http.post(
-            "/api/v1/grievances/answers",
+            "/api/v1/grievance-answers",
             json={"record": answer(env, good.id, words, outcome=3).to_json(), "text": words},
         ),
         422,
@@ -284,7 +284,7 @@ def test_register_and_answer_with_every_refusal(
     st.settle()
     refused(
         http.post(
-            "/api/v1/grievances/answers",
+            "/api/v1/grievance-answers",
             json={"record": answer(env, good.id, words, outcome=3).to_json(), "text": words},
         ),
         422,
@@ -359,7 +359,7 @@ def test_pages_show_names_beijing_time_and_counts(
     ans = answer(env, reg.id, words, outcome=2)
     assert (
         http.post(
-            "/api/v1/grievances/answers", json={"record": ans.to_json(), "text": words}
+            "/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words}
         ).status_code
         == 202
     )
@@ -405,7 +405,7 @@ def test_rebuild_from_chain_makes_the_same_grievance_rows(
     ans = answer(env, reg.id, words, outcome=3)
     assert (
         http.post(
-            "/api/v1/grievances/answers", json={"record": ans.to_json(), "text": words}
+            "/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words}
         ).status_code
         == 202
     )

@@ -85,7 +85,7 @@ def _world(env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient) -> di
         outcome=1,
         answer_hash=bytes.fromhex(answer_hash(words)[2:]),
     ).sign(a.county_a.key, env.domain)
-    r = http.post("/api/v1/grievances/answers", json={"record": ans.to_json(), "text": words})
+    r = http.post("/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words})
     assert r.status_code == 202, r.text
     st.settle()
     return {

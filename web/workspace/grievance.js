@@ -78,7 +78,7 @@ async function answer(g, outcome, text) {
     extra: [what(g), { heading: "答复 the answer", rows: [["结果 outcome", OUTCOMES[outcome]], ["答复内容（公开） text (public)", normalize(text)]] }],
     note: "答复全文会公开，请勿写入身份证号、手机号等个人信息。 The answer is public: no ID or phone numbers.",
   });
-  return api("POST", "/api/v1/grievances/answers", {
+  return api("POST", "/api/v1/grievance-answers", {
     json: { record: { kind: "grievance_answer", record: message, signature, signer: w.address }, text },
   });
 }

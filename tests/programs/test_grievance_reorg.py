@@ -1,0 +1,84 @@
+"""Grievance rows follow the chain: after a reorg removes a county's registration and its
+answer, their rows go with their log entries (the filing, off chain, stays and counts as
+not registered), come back once the relayer sends the records again, and the read model
+equals a rebuild from the chain alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api.app import create_app
+from ledger.app import LedgerService
+from ledger.core.grievances import answer_hash
+from ledger.core.lines import new_id
+from ledger.core.records import Grievance, GrievanceAnswer
+from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
+from tests.factories import Chain, ChainEnv, stack
+from tests.service.test_reorg import assert_exactly_once, reorg
+
+
+@pytest.fixture
+def svc_env(own_chain: ChainEnv) -> ChainEnv:
+    """An anvil of this test alone: a reorg must not disturb other tests."""
+    return own_chain
+
+
+def _rows(svc: LedgerService) -> tuple[int, int]:
+    with svc.db.read() as s:
+        return (
+            int(s.scalar(select(func.count()).select_from(GrievanceRow)) or 0),
+            int(s.scalar(select(func.count()).select_from(GrievanceAnswerRow)) or 0),
+        )
+
+
+def test_reorg_then_rebuild_of_grievance_rows(
+    own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
+) -> None:
+    env = own_chain
+    a = env.actors
+    st = stack(svc, a.relayers)
+    n = Chain(env.domain, a.county_a, a.org_a).need()
+    svc.relayer.accept([n])
+    st.settle()
+    pid = "0x" + n.record.project_id.hex()  # type: ignore[attr-defined]
+    with TestClient(create_app(svc)) as http:
+        filed = http.post(
+            "/api/v1/grievances", json={"project_id": pid, "text": "发放名单与实际不符。"}
+        ).json()
+        reg = Grievance(
+            id=new_id(a.county_a.address),
+            project_id=bytes.fromhex(pid[2:]),
+            record_id=bytes(32),
+            grievance_hash=bytes.fromhex(filed["grievance_hash"][2:]),
+            filed_at=filed["filed_at"],
+        ).sign(a.county_a.key, env.domain)
+        svc.relayer.accept([reg])
+        st.settle()
+        words = "已核实并更正名单。"
+        ans = GrievanceAnswer(
+            id=new_id(a.county_a.address),
+            grievance_id=reg.id,
+            outcome=2,
+            answer_hash=bytes.fromhex(answer_hash(words)[2:]),
+        ).sign(a.county_a.key, env.domain)
+        r = http.post("/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words})
+        assert r.status_code == 202, r.text
+        st.settle()
+        assert _rows(svc) == (1, 1)
+
+        reorg(env, 2, [])
+        assert env.ledger.record_kind(reg.id) == 0 and env.ledger.record_kind(ans.id) == 0
+        st.indexer.run_until_synced()
+        assert _rows(svc) == (0, 0)
+        gone = http.get(f"/api/v1/grievances/{filed['filing_no']}").json()
+        assert gone["status"] == "filed" and gone["registration"] is None
+
+        st.settle(timeout=180)
+        assert _rows(svc) == (1, 1)
+        back = http.get(f"/api/v1/grievances/{filed['filing_no']}").json()
+        assert back["status"] == "answered" and back["answer"]["text"] == words
+    assert_exactly_once(env, svc, [n, reg, ans], tmp_path)
