@@ -1,5 +1,5 @@
 """The pairing program (结对帮扶) and east–west cooperation (东西部协作), for the public and
-the civil-affairs office (docs/programs-pairing.md): pairings with their progress, the key
+the civil-affairs office (docs/programs.md): pairings with their progress, the key
 counties' pairings, the key counties nobody is paired with or that fall behind, and the
 flows of aid between provinces. Read-only: pairings, acceptances and the commitment
 sources citing them are signed records, submitted at POST /api/v1/records."""

@@ -1,4 +1,4 @@
-"""Portal pages of the pairing program and east–west cooperation (docs/programs-pairing.md):
+"""Portal pages of the pairing program and east–west cooperation (docs/programs.md):
 `/pairings` — per key county, who is paired with it and the progress against each target,
 with the key counties nobody is paired with or that fall behind; `/east-west` — the flows
 of aid from home province to receiving province as a matrix and a chart, the designated

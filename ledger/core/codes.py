@@ -311,7 +311,7 @@ SPONSOR_NAME_IN_PUBLIC_TEXT: Final = "sponsor_name_in_public_text"
 # from the settings (BANGFU_IATI_REPORTING_ORG / _NAME), never from a placeholder.
 IATI_NO_REPORTING_ORG: Final = "iati_no_reporting_org"
 
-# Programs (issue 18, docs/programs-pairing.md): pairings (结对帮扶) are read by id.
+# Programs (issue 18, docs/programs.md): pairings (结对帮扶) are read by id.
 PAIRING_NOT_FOUND: Final = "pairing_not_found"
 
 # Consortium chains (ledger.evm.profiles, ledger.evm.probe): an unknown chain profile, a

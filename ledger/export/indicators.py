@@ -17,7 +17,7 @@ from ledger.export.snapshot import CommitmentState, Period, Snapshot, records_ro
 
 #: How each indicator is computed, in words (Chinese, then English), shown beside its value.
 #: Every input is on chain: commitments, deliveries and receipts with their block times, and
-#: the key-county list (docs/programs-pairing.md says how to recompute each).
+#: the key-county list (docs/programs.md says how to recompute each).
 FORMULAS: dict[str, str] = {
     "commitments": "本期签署的承诺数 / commitments recorded in the period",
     "fulfilment_rate": "各承诺 min(已交付, 承诺量) ÷ 承诺量 的平均 / mean over commitments of "

@@ -1,5 +1,5 @@
 """The pairing program and east–west cooperation as people read them
-(docs/programs-pairing.md): the store's facts (`ledger.store.queries.pairing`) with county,
+(docs/programs.md): the store's facts (`ledger.store.queries.pairing`) with county,
 province and organization names, yuan and Beijing dates beside the raw fen and codes. The
 JSON API, the portal, the CLI and the periodic report all shape their answers here.
 """

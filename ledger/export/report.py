@@ -905,7 +905,7 @@ def _charts(report: Report) -> dict[str, tuple[bytes, str]]:
 def _special_funds(snapshot: Snapshot) -> Table:
     """Each special fund at the cut-off: pledged → contributed → committed → delivered →
     confirmed (fen), delivered and confirmed pro rata to each drawing commitment's progress
-    (docs/programs-fund.md); the sponsor named only with consent."""
+    (docs/programs.md); the sponsor named only with consent."""
     rows = []
     for f in snapshot.funds.values():
         delivered = confirmed = 0

@@ -1,4 +1,4 @@
-"""Indexing of the pairing program's records (docs/programs-pairing.md): a Pairing (kind 7)
+"""Indexing of the pairing program's records (docs/programs.md): a Pairing (kind 7)
 becomes a `pairings` row, a PairingAcceptance (kind 8) a `pairing_acceptances` row, and a
 CommitmentSource (kind 11) that names a pairing a `pairing_commitments` row. Called from
 `LogApplier._project`, in chain order, in the indexer's transaction; a rebuild from the

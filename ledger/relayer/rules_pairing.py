@@ -1,5 +1,5 @@
 """The relayer's copy of the contract's rules for the pairing program (结对帮扶,
-docs/programs-pairing.md): a Pairing (kind 7), its PairingAcceptance (kind 8), and the
+docs/programs.md): a Pairing (kind 7), its PairingAcceptance (kind 8), and the
 common and pairing part of a CommitmentSource (kind 11; the fund part is the fund
 program's). Each look-up sees the read model plus our live outbox, so an acceptance may
 follow a pairing, and a source a commitment, that is still waiting to be sent.

@@ -1,4 +1,4 @@
-"""The pairing program over the API (结对帮扶, docs/programs-pairing.md): an organization's
+"""The pairing program over the API (结对帮扶, docs/programs.md): an organization's
 Pairing proposal, the county's PairingAcceptance, the CommitmentSource by which a
 commitment cites its pairing — each signed here with this client's key and submitted like
 any record — and the public reads (pairings, the key counties' pairings, the oversight of

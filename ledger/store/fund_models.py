@@ -1,7 +1,7 @@
 """Special funds (专项基金): the rows the indexer derives from the Fund, FundContribution and
 CommitmentSource records (chain facts, deleted with their log entries on a rollback), and the
 off-chain details an organization gives beside a Fund: the sponsor's name with its salt and
-the purpose text, each bound to the record by the hash it signed (docs/programs-fund.md).
+the purpose text, each bound to the record by the hash it signed (docs/programs.md).
 
 Migration 0011_fund makes these tables.
 """

@@ -1,4 +1,4 @@
-"""Tables of the pairing program (结对帮扶, docs/programs-pairing.md): each organization's
+"""Tables of the pairing program (结对帮扶, docs/programs.md): each organization's
 pairing proposal, the county's acceptance of it, and each commitment that cites a pairing
 through its CommitmentSource. Every row descends from its record's log entry (deleted with
 it on a reorg) and is written by `ledger.indexer.pairing`; created by migration 0011_pairing.

@@ -1,4 +1,4 @@
-"""`bangfu pairing`: the pairing program (结对帮扶, docs/programs-pairing.md) over the API.
+"""`bangfu pairing`: the pairing program (结对帮扶, docs/programs.md) over the API.
 `propose` (an organization's key) signs and submits a Pairing; `accept` (the county's key)
 its PairingAcceptance; `cite` (the organization's key) the CommitmentSource by which a
 commitment serves the pairing. `list`, `key-counties`, `oversight` and `east-west` read

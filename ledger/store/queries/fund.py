@@ -5,7 +5,7 @@ contributions and the commitments that draw on it, and an organization's funds.
 Delivered and confirmed are pro rata: a commitment that draws `a` fen of a fund and has
 delivered `d` (confirmed `c`) of its quantity `q` counts floor(a·d/q) (floor(a·min(c,q)/q))
 fen as the fund's, whatever its resource kind, so the fund's share moves with the
-commitment's progress (docs/programs-fund.md). The sponsor's name is shown only when the Fund
+commitment's progress (docs/programs.md). The sponsor's name is shown only when the Fund
 record carries the sponsor's consent (`sponsorPublic`) and its off-chain details are
 registered; an individual's name appears nowhere else.
 """

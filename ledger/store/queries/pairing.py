@@ -1,5 +1,5 @@
 """Read-model queries of the pairing program and east–west cooperation
-(docs/programs-pairing.md): each pairing with its progress against its targets, the key
+(docs/programs.md): each pairing with its progress against its targets, the key
 counties' pairings, the key counties nobody is paired with or whose pairings fall behind,
 organizations' home provinces, the flows of aid from home province to receiving province,
 and each organization's key-county share.
