@@ -1,5 +1,5 @@
 // 专项基金 Special funds in the organization's workspace (ledger.workspace.funds,
-// docs/programs-fund.md): open a fund (a Fund signed here; the sponsor's name and a salt made
+// docs/programs.md): open a fund (a Fund signed here; the sponsor's name and a salt made
 // here stay off chain, only SHA-256(salt ‖ name) is signed), record money the fund received
 // (FundContribution), and the "draw on a fund" block of the commitment form: the commitment
 // and its CommitmentSource are shown together, signed together and sent in one submission,

@@ -1,4 +1,4 @@
-// The pairing program (结对帮扶, docs/programs-pairing.md) in the workspaces. An organization
+// The pairing program (结对帮扶, docs/programs.md) in the workspaces. An organization
 // proposes a pairing with a county (Pairing: period, focus categories, funds/projects/hours
 // targets, designated assistance, the terms' SHA-256) and, in the commitment form, may cite
 // one of its accepted pairings (a CommitmentSource signed right after the commitment). The
