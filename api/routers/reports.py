@@ -24,6 +24,7 @@ from ledger.export.snapshot import (
     load_snapshot,
     parse_period,
 )
+from ledger.store.queries.grievance import upheld_by_org
 
 router = APIRouter(prefix="/api/v1", tags=["reports 报告"])
 
@@ -47,7 +48,13 @@ def indicators(
     organization for a period (docs/reports.md), with the records behind each as a root."""
     p = parse_period(period)
     snap = load_snapshot(session, p.end)
-    result = ind.compute(snap, org, p, key_counties=load_key_counties(None, session)).to_dict()
+    result = ind.compute(
+        snap,
+        org,
+        p,
+        key_counties=load_key_counties(None, session),
+        grievances_upheld=upheld_by_org(session, p.start, p.end),
+    ).to_dict()
     result["record_counts"] = {k: len(v) for k, v in result.pop("records").items()}
     return result
 

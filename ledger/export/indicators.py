@@ -7,7 +7,7 @@ funds-weighted variant is given beside it. A ratio with nothing in scope is None
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,8 +34,10 @@ FORMULAS: dict[str, str] = {
     "follow_up_confirmation_rate": "回访确认率 = 回访结果为“全部收到”的明细行数 ÷ 已回访的"
     "明细行数 / follow-up confirmation rate = lines found received in full ÷ lines followed up "
     "(FollowUp records, outcome 1)",
-    "grievances_upheld": "经县级答复认定成立的申诉数（申诉项目计算）/ grievances the county's "
-    "answer upheld (the grievance program fills it)",
+    "grievances_upheld": "成立的申诉数 = 本期提交、所涉记录（承诺、交付、签收）属于本组织、"
+    "县级答复为“成立”的申诉数（截至期末）/ grievances upheld = grievances filed in the period "
+    "about the organization's commitment, delivery or receipt that the county answered upheld "
+    "(GrievanceAnswer outcome 1) by the period's end",
     "flags": "审计标记数 / auditor flags on the organization's records",
 }
 
@@ -105,9 +107,11 @@ def compute(
     period: Period,
     *,
     key_counties: Iterable[int] = (),
+    grievances_upheld: Mapping[str, int] | None = None,
 ) -> Indicators:
     """The indicators of one organization (credit code) for `period`, at the snapshot's
-    cut-off (which should be `period.end`)."""
+    cut-off (which should be `period.end`); `grievances_upheld` is
+    `ledger.store.queries.grievance.upheld_by_org` of the period (None leaves it unknown)."""
     addresses = org_addresses(snapshot, org)
     if not addresses:
         raise NotFoundError(
@@ -190,4 +194,5 @@ def compute(
         },
         followed_up=len(visits),
         follow_up_confirmation_rate=_ratio(full, len(visits)),
+        grievances_upheld=None if grievances_upheld is None else grievances_upheld.get(code, 0),
     )

@@ -189,5 +189,12 @@ def test_contact_details_appear_in_no_public_answer_page_csv_report_chain_or_log
         _clean(str(csv.name), csv.read_bytes())
     assert (tmp_path / "report" / "figures" / "grievances_by_county.csv").is_file()
 
+    # the organization indicator: the upheld grievance about org A's delivery counts
+    ind = http.get("/api/v1/reports/indicators", params={"org": ORG_CODE_A, "period": "all"})
+    assert ind.status_code == 200, ind.text
+    assert ind.json()["grievances_upheld"] >= 1
+    assert "GrievanceAnswer outcome 1" in ind.json()["formulas"]["grievances_upheld"]
+    _clean("the indicators", ind.content)
+
     for rec in caplog.records:
         _clean(f"log line {rec.name}", rec.getMessage())

@@ -26,6 +26,7 @@ from ledger.export.snapshot import (
     load_snapshot,
     parse_period,
 )
+from ledger.store.queries.grievance import upheld_by_org
 
 NAME = ""
 out = Console()
@@ -115,8 +116,11 @@ def indicators_cmd(
 ) -> None:
     """社会组织评价指标 An organization's evaluation indicators, as JSON."""
     p = parse_period(period)
-    snap, keys = read_snapshot(LedgerService(), p, key_file=key_counties)
-    result = ind.compute(snap, org, p, key_counties=keys)
+    service = LedgerService()
+    snap, keys = read_snapshot(service, p, key_file=key_counties)
+    with service.db.read() as session:
+        upheld = upheld_by_org(session, p.start, p.end)
+    result = ind.compute(snap, org, p, key_counties=keys, grievances_upheld=upheld)
     data = result.to_dict()
     data.pop("records")
     print(json.dumps(data, ensure_ascii=False, indent=2))
