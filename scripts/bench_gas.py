@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
-from ledger.config import PROJECT_ROOT, Settings
+from ledger.config import Settings
 from ledger.core import merkle, records
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
@@ -51,6 +51,9 @@ from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import connect, deploy, dev_accounts, send_transaction
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchkit import private_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTY = 522327
@@ -90,29 +93,12 @@ contract LogHarness {
 # ---------------------------------------------------------------------------- the chain
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_chain(tmp: Path) -> tuple[LocalChain, Settings]:
-    """A private anvil: the project's localchain.toml with another port, state and blocks."""
-    port = free_port()
-    base = load_localchain(Settings(home=PROJECT_ROOT))
-    cfg = base.model_copy(
-        update={
-            "port": port,
-            "block_time": 1,
-            "gas_limit": 300_000_000,
-            "state_file": tmp / "anvil-state.json",
-            "state_interval": 3600,
-        }
-    )
-    settings = Settings(home=PROJECT_ROOT, var=tmp, rpc_url=cfg.rpc_url)
-    chain = LocalChain(cfg, settings)
+    """A private anvil: the project's localchain.toml (1 s blocks, 300M gas) with another
+    port and state, written under `tmp` for the keeper to read (it reads the file, so an
+    in-memory copy of the config would not reach it)."""
+    settings, _ = private_chain(tmp, None, poll_interval=0.2, state_interval=3600)
+    chain = LocalChain(load_localchain(settings), settings)
     chain.up()
     return chain, settings
 
