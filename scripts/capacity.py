@@ -32,13 +32,13 @@ from typing import Any
 from bench_gas import (  # type: ignore[import-not-found]
     Actors,
     Sender,
-    free_port,
     fresh_ledger,
     gas_used,
     markdown,
     per_kind,
     rich_table,
 )
+from benchkit import free_port  # type: ignore[import-not-found]
 from rich.console import Console
 
 from ledger.config import PROJECT_ROOT, Settings
