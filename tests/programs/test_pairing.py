@@ -23,9 +23,11 @@ from ledger.core.records import CommitmentSource, Pairing, PairingAcceptance, Si
 from ledger.store.models import OutboxRecord
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 from ledger.store.queries import pairing as q
+from ledger.store.queries.words import describe_record
 from tests.factories import (
     COUNTY_A,
     COUNTY_B,
+    ORG_NAME_A,
     Chain,
     ChainEnv,
     Stack,
@@ -132,6 +134,13 @@ def test_pairing_proposed_accepted_and_cited(
         cited = set(s.scalars(select(PairingCommitmentRow.commitment_id)))
         assert {"0x" + funds.id.hex(), "0x" + hours.id.hex()} <= cited
         view = q.pairing(s, "0x" + p.id.hex())
+        # the acceptance and the source in words name the pairing and the commitment
+        words = describe_record(s, "0x" + acc.id.hex())
+        source_words = describe_record(s, "0x" + s1.id.hex())
+    assert words is not None and source_words is not None
+    named = {f.key: f.zh for f in words.fields}
+    assert named["pairing"].startswith(ORG_NAME_A) and "结对" in named["pairing"], named
+    assert "未知" not in {f.key: f.zh for f in source_words.fields}["commitment"]
     assert view is not None and view.accepted and view.categories == [1, 3]
     assert view.progress.funds_committed == 12_345_600
     assert view.progress.funds_delivered == 2_000_000

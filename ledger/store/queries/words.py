@@ -13,9 +13,12 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import LedgerError
 from ledger.core.records import (
     Commitment,
+    CommitmentSource,
     Delivery,
     DeliveryBatch,
     Flag,
+    Grievance,
+    Kind,
     ProjectAnchor,
     Receipt,
     SignedRecord,
@@ -69,7 +72,28 @@ def _refs(signed: SignedRecord) -> tuple[set[str], set[str], set[str], set[str]]
         records.add(_hex(rec.delivery_id))
     elif isinstance(rec, Flag):
         records.add(_hex(rec.record_id))
+    else:  # the program kinds (docs/programs.md): the records their words name
+        for name in _PROGRAM_REFS.get(signed.kind, ()):
+            ref = getattr(rec, name)
+            if ref != bytes(32):
+                records.add(_hex(ref))
+        if isinstance(rec, CommitmentSource):
+            commitments.add(_hex(rec.commitment_id))
+        elif isinstance(rec, Grievance):
+            projects.add(_hex(rec.project_id))
     return projects, commitments, deliveries, records
+
+
+#: The fields of each program kind that name another record (`words.describe` shows them).
+_PROGRAM_REFS: dict[Kind, tuple[str, ...]] = {
+    Kind.PAIRING_ACCEPTANCE: ("pairing_id",),
+    Kind.FUND_CONTRIBUTION: ("fund_id",),
+    Kind.COMMITMENT_SOURCE: ("pairing_id", "fund_id"),
+    Kind.FOLLOW_UP_ROUND: ("batch_id",),
+    Kind.FOLLOW_UP: ("round_id",),
+    Kind.GRIEVANCE: ("record_id",),
+    Kind.GRIEVANCE_ANSWER: ("grievance_id",),
+}
 
 
 def _parties(session: Session, addresses: set[str]) -> dict[str, Party]:
