@@ -105,7 +105,7 @@ def fund_committed(session: Session, fund_id: str) -> int:
     return int(indexed or 0) + pending
 
 
-def _already_sourced(session: Session, commitment_id: bytes) -> bool:
+def already_sourced(session: Session, commitment_id: bytes) -> bool:
     """Whether a commitment has a source: a draw indexed, a source under the id derived from
     the commitment in the log, or one pending in our outbox."""
     cid = hex0x(commitment_id)
@@ -180,39 +180,16 @@ def _check_contribution(session: Session, signed: SignedRecord) -> None:
         )
 
 
-def _check_source(session: Session, signed: SignedRecord) -> None:
-    """The contract's `_commitmentSource` in its order, but for the pairing part."""
+def _check_draw(session: Session, signed: SignedRecord) -> None:
+    """The fund part of the contract's `_commitmentSource`. The part every source shares (the
+    commitment, its owner, one source per commitment, not empty) is
+    `rules_pairing.check` (its `_check_source`), which `check_record` runs first for kind 11."""
     rec: Any = signed.record
     cid = hex0x(rec.commitment_id)
     commitment = commitment_state(session, cid)
-    if commitment is None:
-        raise RecordError(
-            f"没有此承诺 / no commitment {cid} is recorded",
-            code="UnknownCommitment",
-            commitment_id=cid,
-        )
-    if commitment.org != signed.signer:
-        raise RecordError(
-            f"承诺不属于签名者 / commitment {cid} belongs to {commitment.org}, not to the signer "
-            f"{signed.signer}",
-            code="NotCommitmentOwner",
-        )
-    if _already_sourced(session, rec.commitment_id):
-        raise RecordError(
-            f"此承诺已有来源 / commitment {cid} already has its source; a commitment has one",
-            code="CommitmentAlreadySourced",
-            commitment_id=cid,
-        )
-    amount = int(rec.fund_amount)
-    no_fund = rec.fund_id == ZERO
-    if (rec.pairing_id == ZERO and no_fund) or no_fund != (amount == 0):
-        raise RecordError(
-            "来源须写明结对或专项基金，基金须写明金额 / a source names a pairing or a fund, and a "
-            "fund comes with the amount drawn (and an amount with a fund)",
-            code="EmptySource",
-        )
-    if no_fund:
+    if commitment is None or rec.fund_id == ZERO:
         return
+    amount = int(rec.fund_amount)
     pledged = _owned_fund(session, signed, rec.fund_id)
     if _resource_kind(session, cid) == 1 and amount > commitment.committed:
         raise RecordError(
@@ -244,4 +221,4 @@ def check_fund_record(session: Session, signed: SignedRecord) -> None:
     elif signed.kind == Kind.FUND_CONTRIBUTION:
         _check_contribution(session, signed)
     elif signed.kind == Kind.COMMITMENT_SOURCE:
-        _check_source(session, signed)
+        _check_draw(session, signed)

@@ -18,6 +18,7 @@ from ledger.core.fields import valid_date_code
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import LIVE, commitment_state, county_of, roles_of
+from ledger.relayer.rules_fund import already_sourced
 from ledger.store.models import OutboxRecord
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 
@@ -166,7 +167,8 @@ def _check_source(session: Session, signed: SignedRecord) -> None:
             | _live(session, Kind.COMMITMENT_SOURCE, ref_id=cid)
         )
     )
-    if sourced:
+    # the fund program's view too: a draw indexed, a source under the derived id, one pending
+    if sourced or already_sourced(session, bytes(r.commitment_id)):
         raise RecordError(
             f"承诺的来源已记录 / commitment {cid} already has its source recorded",
             code="CommitmentAlreadySourced",
