@@ -147,6 +147,7 @@ class Sender:
         self.sent = 0
         self.gas_per: dict[int, int] = {}
         self.body: list[dict[str, Any]] = []
+        self.body_bytes = 0
 
     def _gas(self, data: bytes, kind: int, n: int) -> int:
         if kind in (Kind.PROJECT_ANCHOR, Kind.COMMITMENT):
@@ -184,14 +185,15 @@ class Sender:
                 }
             )
             self.sent += 1
-            if len(self.body) >= 10:
+            self.body_bytes += len(raw) * 2
+            if self.body_bytes >= 1_000_000:  # anvil refuses a JSON-RPC body past ~2 MB
                 self.flush()
 
     def flush(self) -> None:
         if not self.body:
             return
         answers = self.http.post(self.rpc, json=self.body).json()
-        self.body = []
+        self.body, self.body_bytes = [], 0
         for answer in answers if isinstance(answers, list) else [answers]:
             if "error" in answer:
                 raise RuntimeError(answer["error"])
