@@ -40,6 +40,7 @@ from ledger.audit.rows import (
     present_columns,
     report_invalid,
     row_fail,
+    split_rows,
 )
 from ledger.core import records
 from ledger.core.errors import RecordError
@@ -473,6 +474,27 @@ def _picker(index: list[int]) -> Callable[[Row], Row]:
     return pick
 
 
+def _picked(rows: dict[Row, Row], pick: Callable[[Row], Row]) -> dict[Row, Row]:
+    return {key: pick(full) for key, full in rows.items()}
+
+
+def _prepare(table: str, spec: TableSpec, names: list[str]) -> Callable[[Row], Row] | None:
+    """log_entries' stored record bytes are compared by their hash (the replay's leaf)."""
+    if table != "log_entries" or "record_bytes" not in names:
+        return None
+    at = len(spec.keys) + names.index("record_bytes")
+
+    def hashed(raw: Row) -> Row:
+        data = raw[at]
+        if isinstance(data, memoryview | bytearray):
+            data = bytes(data)
+        if type(data) is not bytes:
+            return raw  # the type check reports it
+        return (*raw[:at], to_hex(leaf_hash(data)), *raw[at + 1 :])
+
+    return hashed
+
+
 def diff_database(
     engine: Engine, replay: Replay, report: AuditReport, to_block: int, tick: Progress
 ) -> dict[str, list[DeliveryLine]] | None:
@@ -514,25 +536,22 @@ def diff_database(
         pick: Callable[[Row], Row] = (
             _whole if index == list(range(len(spec.all_cols))) else _picker(index)
         )
-        have = dict(iter_typed_rows(engine, report, table, spec.keys, cols))
-        if table == "log_entries" and "record_bytes" in names:
-            i = names.index("record_bytes")
-            for key, vals in have.items():
-                if isinstance(vals[i], bytes):
-                    have[key] = (*vals[:i], to_hex(leaf_hash(vals[i])), *vals[i + 1 :])
+        want_rows = expected[table] if pick is _whole else _picked(expected[table], pick)
+        same, have = split_rows(
+            engine, report, table, spec.keys, cols, want_rows, _prepare(table, spec, names)
+        )
         block_col = names.index("block_number") if "block_number" in names else None
-        total_rows += len(have)
-        for key, full in expected[table].items():
-            want = pick(full)
+        total_rows += len(same) + len(have.keys() - same)
+        for key, want in want_rows.items():
             got = have.get(key)
-            if got is None:
+            if got is not None:
+                compare(report, table, keys, key, names, got, want)
+            elif key not in same:
                 row_fail(
                     DB_ROW_MISSING, report, table, keys, key, "the row the chain implies is missing"
                 )
-            else:
-                compare(report, table, keys, key, names, got, want)
         for key, got in have.items():
-            if key in expected[table]:
+            if key in want_rows:
                 continue
             if table not in ("log_entries", "role_events") and key[0] in late_ids:
                 continue  # indexed after the audit's cutoff, not extra

@@ -127,13 +127,20 @@ class Auditor:
             t0 = time.perf_counter()
             replay = self._replay(start, to_block)
             self._timed("replay", t0)
+            # the compile goes on beside the checks that follow: the code check is waited
+            # for last, so a slow solc costs max(compile, audit), not their sum
+            self._checks_after_replay(replay, to_block)
         except BaseException:
             if code_check is not None:
-                code_check.join(reraise=False)  # the replay's own error is the one to tell
+                code_check.join(reraise=False)  # the audit's own error is the one to tell
             raise
         if code_check is not None:
             code_check.join()
+        self._timed("total", t_all)
+        return report
 
+    def _checks_after_replay(self, replay: Replay, to_block: int) -> None:
+        opts, report = self.opts, self.report
         t0 = time.perf_counter()
         check_roots(
             self.rpc, self.contract, replay, report, to_block, historical=opts.historical_roots
@@ -170,8 +177,6 @@ class Auditor:
         window = opts.receipt_days * _DAY
         self._guarded("anomalies", find_anomalies, replay, report, now, window, batch_lines)
         self._timed("anomalies", t0)
-        self._timed("total", t_all)
-        return report
 
     def _replay(self, start: int, to_block: int) -> Replay:
         """Fetches the events of [start, to_block] and replays them in chain order, records

@@ -35,6 +35,7 @@ __all__ = [
     "report_invalid",
     "row_fail",
     "shown",
+    "split_rows",
     "validator",
 ]
 
@@ -240,6 +241,64 @@ def report_invalid(
     )
 
 
+def _typed_row_reader(
+    report: AuditReport,
+    table: str,
+    keys: Sequence[tuple[str, str]],
+    cols: Sequence[tuple[str, str]],
+) -> Callable[[Row], tuple[Row, Row] | None]:
+    """Checks one raw row's values against their types: (key, values) with `Invalid` where a
+    value does not fit (reported), or None when the key itself does not fit (reported)."""
+    names = [k for k, _ in keys] + [c for c, _ in cols]
+    types = [t for _, t in keys] + [t for _, t in cols]
+    checks = [validator(t) for t in types]
+    nk = len(keys)
+    key_names = names[:nk]
+
+    def read(raw: Row) -> tuple[Row, Row] | None:
+        values = [check(v) for check, v in zip(checks, raw, strict=False)]
+        if Invalid not in map(type, values):  # nearly every row
+            return tuple(values[:nk]), tuple(values[nk:])
+        key = tuple(values[:nk])
+        bad_key = next((i for i, v in enumerate(key) if isinstance(v, Invalid)), None)
+        if bad_key is not None:
+            report_invalid(
+                report,
+                table,
+                key_names,
+                tuple(shown(v) for v in key),
+                names[bad_key],
+                types[bad_key],
+                raw[bad_key],
+            )
+            return None
+        for i in range(nk, len(values)):
+            if isinstance(values[i], Invalid):
+                report_invalid(report, table, key_names, key, names[i], types[i], raw[i])
+        return key, tuple(values[nk:])
+
+    return read
+
+
+def _raw_rows(
+    engine: Engine,
+    table: str,
+    keys: Sequence[tuple[str, str]],
+    cols: Sequence[tuple[str, str]],
+    order_by: str | None,
+) -> Iterator[Row]:
+    names = [k for k, _ in keys] + [c for c, _ in cols]
+    sql = f"SELECT {', '.join(names)} FROM {table}"
+    if order_by:
+        sql += f" ORDER BY {order_by}"
+    with engine.connect() as conn:
+        # streamed in partitions (a server-side cursor on PostgreSQL, fetchmany on SQLite)
+        result = conn.execution_options(stream_results=True).execute(text(sql))
+        for part in result.partitions(_FETCH_ROWS):
+            for raw in part:
+                yield tuple(raw)
+
+
 def iter_typed_rows(
     engine: Engine,
     report: AuditReport,
@@ -252,40 +311,52 @@ def iter_typed_rows(
     """`SELECT keys, cols FROM table`, streamed, each value checked against its type. A row
     whose key does not fit is reported and left out (the row the chain implies is then
     missing); a column value that does not fit is reported and kept as `Invalid`."""
-    names = [k for k, _ in keys] + [c for c, _ in cols]
-    types = [t for _, t in keys] + [t for _, t in cols]
-    sql = f"SELECT {', '.join(names)} FROM {table}"
-    if order_by:
-        sql += f" ORDER BY {order_by}"
+    read = _typed_row_reader(report, table, keys, cols)
+    for raw in _raw_rows(engine, table, keys, cols, order_by):
+        typed = read(raw)
+        if typed is not None:
+            yield typed
+
+
+def split_rows(
+    engine: Engine,
+    report: AuditReport,
+    table: str,
+    keys: Sequence[tuple[str, str]],
+    cols: Sequence[tuple[str, str]],
+    expected: Mapping[Row, Row],
+    prepare: Callable[[Row], Row] | None = None,
+) -> tuple[set[Row], dict[Row, Row]]:
+    """The table's rows against `expected` (key → values over `cols`): the keys of rows that
+    are exactly as expected, value for value and type for type (so no value needs its type
+    checked), and every other row read as `iter_typed_rows` does. Nearly every row of an
+    honest database is the first kind, which costs one look-up and two tuple comparisons.
+    `prepare` turns a row into the compared form (e.g. bytes into their hash), after the
+    type checks on the slow path."""
+    read = _typed_row_reader(report, table, keys, cols)
     nk = len(keys)
-    key_names = names[:nk]
-    with engine.connect() as conn:
-        # streamed in partitions (a server-side cursor on PostgreSQL, fetchmany on SQLite)
-        result = conn.execution_options(stream_results=True).execute(text(sql))
-        checks = [validator(t) for t in types]
-        for part in result.partitions(_FETCH_ROWS):
-            for raw in part:
-                values = [check(v) for check, v in zip(checks, raw, strict=False)]
-                if Invalid not in map(type, values):  # nearly every row
-                    yield tuple(values[:nk]), tuple(values[nk:])
-                    continue
-                key = tuple(values[:nk])
-                bad_key = next((i for i, v in enumerate(key) if isinstance(v, Invalid)), None)
-                if bad_key is not None:
-                    report_invalid(
-                        report,
-                        table,
-                        key_names,
-                        tuple(shown(v) for v in key),
-                        names[bad_key],
-                        types[bad_key],
-                        raw[bad_key],
-                    )
-                    continue
-                for i in range(nk, len(values)):
-                    if isinstance(values[i], Invalid):
-                        report_invalid(report, table, key_names, key, names[i], types[i], raw[i])
-                yield key, tuple(values[nk:])
+    same: set[Row] = set()
+    others: dict[Row, Row] = {}
+    get = expected.get
+    for raw in _raw_rows(engine, table, keys, cols, None):
+        row = prepare(raw) if prepare is not None else raw
+        key, vals = tuple(row[:nk]), tuple(row[nk:])
+        want = get(key)
+        if (
+            want is not None
+            and vals == want
+            and tuple(map(type, vals)) == tuple(map(type, want))
+            and all(type(k) is int or type(k) is str for k in key)
+            and key not in same
+        ):
+            same.add(key)
+            continue
+        typed = read(raw)
+        if typed is not None:
+            if prepare is not None:
+                typed = typed[0], prepare(typed[0] + typed[1])[nk:]
+            others[typed[0]] = typed[1]
+    return same, others
 
 
 def present_columns(
