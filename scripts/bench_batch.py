@@ -235,7 +235,7 @@ def main() -> int:
         for name in ("api", "relayer", "indexer"):
             procs.start(name)
         base = f"http://127.0.0.1:{api_port}"
-        wait_http(base + "/healthz")
+        wait_http(base + "/healthz", timeout=300)  # a loaded machine imports slowly
         http = httpx.Client(base_url=base, timeout=60)
         client = BatchClient(http)
         # The indexer must have seen the roles and commitments before the relayer's checks.
@@ -316,7 +316,7 @@ def main() -> int:
             # A fresh API process, so VmHWM is the peak of this upload alone.
             procs.stop("api")
             procs.start("api")
-            wait_http(base + "/healthz")
+            wait_http(base + "/healthz", timeout=300)  # a loaded machine imports slowly
             n = args.memory_lines
             cid = cids[-1]
             salt = os.urandom(8)
