@@ -32,11 +32,11 @@ sys.path.insert(0, str(ROOT))
 from benchkit import deploy_registered, free_port, private_chain, stop_process  # noqa: E402
 
 from ledger.batches.build import batch_id_for  # noqa: E402
+from ledger.batches.tree import lines_root  # noqa: E402
 from ledger.batches.wire import iter_frames  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
 from ledger.core.eip712 import Domain  # noqa: E402
 from ledger.core.lines import DeliveryLine, new_id  # noqa: E402
-from ledger.core.merkle import Frontier, leaf_hash  # noqa: E402
 from ledger.core.records import Delivery, DeliveryBatch  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
@@ -140,7 +140,7 @@ def signed_batch(
 ) -> tuple[object, bytes]:
     """The signed DeliveryBatch of the lines (made again from the salt unless given)."""
     wire = lines if lines is not None else gen_lines(commitment, n, salt)
-    root = Frontier(leaf_hash(b) for b in wire).root()
+    root = lines_root(wire)
     record = DeliveryBatch(
         id=batch_id_for(org.address, root, bytes(32)),
         commitment_ids=(commitment,),
@@ -235,7 +235,7 @@ def main() -> int:
         for name in ("api", "relayer", "indexer"):
             procs.start(name)
         base = f"http://127.0.0.1:{api_port}"
-        wait_http(base + "/healthz")
+        wait_http(base + "/healthz", timeout=300)  # a loaded machine imports slowly
         http = httpx.Client(base_url=base, timeout=60)
         client = BatchClient(http)
         # The indexer must have seen the roles and commitments before the relayer's checks.
@@ -244,10 +244,14 @@ def main() -> int:
         best = 0.0
         for n, cid in zip(sizes, cids, strict=False):
             salt = os.urandom(8)
-            t0 = time.perf_counter()
             # An organization's system holds its lines (BatchClient.upload takes them as a
             # list): they are made once, hashed into the signed root, then sent as they are.
+            # Making this benchmark's lines is not the ledger's work: it is timed apart (the
+            # last column), and "total" runs from building the tree and signing, as above.
+            made = time.perf_counter()
             lines = list(gen_lines(cid, n, salt))
+            t0 = time.perf_counter()
+            made = t0 - made
             signed, _ = signed_batch(cid, n, salt, org, domain, lines)
             t1 = time.perf_counter()
             api_cpu = cpu_seconds(procs.procs["api"].pid)
@@ -268,6 +272,7 @@ def main() -> int:
                     f"{rate:,.0f} lines/s",
                     "",
                     f"{api_cpu:.2f}",
+                    f"{made:.2f}",
                 )
             )
             print(rows[-1], file=sys.stderr)
@@ -311,7 +316,7 @@ def main() -> int:
             # A fresh API process, so VmHWM is the peak of this upload alone.
             procs.stop("api")
             procs.start("api")
-            wait_http(base + "/healthz")
+            wait_http(base + "/healthz", timeout=300)  # a loaded machine imports slowly
             n = args.memory_lines
             cid = cids[-1]
             salt = os.urandom(8)
@@ -342,11 +347,11 @@ def main() -> int:
     print(f"\n{platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, {db}")
     print(
         "\n| what | prepare+sign + upload + to indexed (s) | total (s) | result | target "
-        "| API CPU s in the upload |"
+        "| API CPU s in the upload | lines made (s, not in total) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| " + " | ".join((*r, "", "")[:6]) + " |")
+        print("| " + " | ".join((*r, "", "", "")[:7]) + " |")
     return 0
 
 

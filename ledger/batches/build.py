@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ledger.batches.tree import lines_root
 from ledger.core.errors import BatchError
 from ledger.core.lines import DeliveryLine, batch_totals, derive_id, scoped_id
-from ledger.core.merkle import Frontier
 from ledger.core.records import DeliveryBatch
 
 __all__ = ["batch_id_for", "build_batch"]
@@ -22,12 +22,20 @@ def batch_id_for(signer: str, batch_root: bytes, evidence_hash: bytes) -> bytes:
 
 
 def build_batch(
-    lines: Sequence[DeliveryLine], signer: str, evidence_hash: bytes = bytes(32)
+    lines: Sequence[DeliveryLine],
+    signer: str,
+    evidence_hash: bytes = bytes(32),
+    line_bytes: Sequence[bytes] | None = None,
 ) -> DeliveryBatch:
-    """The DeliveryBatch record of `lines` (root over their leaf hashes, totals)."""
+    """The DeliveryBatch record of `lines` (root over their leaf hashes, totals).
+
+    `line_bytes`, if given, are the lines' bytes already made (the ones to upload), so they
+    are not made a second time for the root; they must be `line.line_bytes()` of `lines`."""
     if not lines:
         raise BatchError("a batch needs at least one line", code="empty_batch")
-    root = Frontier(line.leaf_hash() for line in lines).root()
+    if line_bytes is not None and len(line_bytes) != len(lines):
+        raise BatchError("one line's bytes per line", code="bad_line_count")
+    root = lines_root(line_bytes if line_bytes is not None else (x.line_bytes() for x in lines))
     cids, qtys = batch_totals(lines)
     return DeliveryBatch(
         id=batch_id_for(signer, root, evidence_hash),

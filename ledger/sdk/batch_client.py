@@ -78,11 +78,17 @@ def read_county_key(path: Path | str) -> bytes:
 
 
 def sign_batch(
-    lines: Sequence[DeliveryLine], key: bytes, domain: Domain, evidence_hash: bytes = bytes(32)
+    lines: Sequence[DeliveryLine],
+    key: bytes,
+    domain: Domain,
+    evidence_hash: bytes = bytes(32),
+    line_bytes: Sequence[bytes] | None = None,
 ) -> SignedRecord:
-    """Builds the batch tree of `lines` and signs its DeliveryBatch record (EIP-712)."""
+    """Builds the batch tree of `lines` and signs its DeliveryBatch record (EIP-712).
+
+    Pass `line_bytes` (the lines' bytes, as `upload` will send them) to make them once."""
     signer = Account.from_key(key).address
-    return build_batch(lines, signer, evidence_hash).sign(key, domain)
+    return build_batch(lines, signer, evidence_hash, line_bytes).sign(key, domain)
 
 
 def _raise_problem(resp: httpx.Response) -> None:
