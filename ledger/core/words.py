@@ -281,19 +281,12 @@ class _Builder:
             Field(key, label[0], label[1], zh, en, signed, link, None if raw is None else str(raw))
         )
 
-    def time(
-        self,
-        key: str,
-        label: tuple[str, str],
-        at: int,
-        *,
-        signed: bool = True,
-        seconds: bool = False,
-    ) -> None:
-        """A unix time as Beijing time, labelled so."""
-        text = display.beijing_time(at, seconds=seconds)
+    def time(self, key: str, label: tuple[str, str], at: int, *, block: bool = False) -> None:
+        """A unix time as Beijing time, labelled so: a time the record signs (to the minute),
+        or with `block` its block's time (to the second; the chain's, not the signature's)."""
+        text = display.beijing_time(at, seconds=block)
         both = (f"{text}（{display.TZ_LABEL}）", f"{text} (Beijing time)")
-        self.add(key, label, both, signed=signed, raw=at)
+        self.add(key, label, both, signed=not block, raw=at)
 
     def project(self, key: str, label: tuple[str, str], project_id: bytes) -> ProjectRef | None:
         pid = _hex(project_id)
@@ -467,7 +460,7 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
     elif kind >= Kind.PAIRING:
         summary_zh, summary_en = _program(rec, b, names, who_zh, who_en) or (kind_zh, kind_en)
     if block_time:
-        b.time("recorded_at", ("上链时间", "On chain at"), block_time, signed=False, seconds=True)
+        b.time("recorded_at", ("上链时间", "On chain at"), block_time, block=True)
     return RecordWords(kind, kind_zh, kind_en, summary_zh, summary_en, b.fields)
 
 
