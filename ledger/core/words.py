@@ -129,6 +129,9 @@ SPONSOR_WORDS: dict[int, tuple[str, str]] = {
 }
 YES_NO = {True: ("是", "yes"), False: ("否", "no")}
 UNKNOWN = ("未知", "unknown")
+#: What a record a field points at is called when the read model does not know it, by the
+#: field's key (any other: 未知记录 unknown record).
+_UNKNOWN_TARGET = {"delivery": ("未知交付", "unknown delivery")}
 
 
 @dataclass(frozen=True)
@@ -297,17 +300,11 @@ class _Builder:
             self.add(key, label, ref.title, signed=False, link=f"/projects/{pid}", raw=pid)
         return ref
 
-    def record(
-        self,
-        key: str,
-        label: tuple[str, str],
-        record_id: bytes,
-        unknown: tuple[str, str] = ("未知记录", "unknown record"),
-    ) -> None:
+    def record(self, key: str, label: tuple[str, str], record_id: bytes) -> None:
         """Another record this one points at, in the read model's words (not signed)."""
         rid = _hex(record_id)
         ref = self.names.records.get(rid)
-        text = (ref.zh, ref.en) if ref else unknown
+        text = (ref.zh, ref.en) if ref else _UNKNOWN_TARGET.get(key, ("未知记录", "unknown record"))
         self.add(key, label, text, signed=False, link=f"/verify?id={rid}", raw=rid)
 
     def commitment(self, commitment_id: bytes) -> CommitmentRef | None:
@@ -410,12 +407,7 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
         summary_zh = f"{who_zh} 交付 {amount}"
         summary_en = f"{who_en} delivers {amount}"
     elif isinstance(rec, Receipt):
-        b.record(
-            "delivery",
-            ("所签收的交付", "Delivery received"),
-            rec.delivery_id,
-            ("未知交付", "unknown delivery"),
-        )
+        b.record("delivery", ("所签收的交付", "Delivery received"), rec.delivery_id)
         ref = names.commitments.get(names.delivery_commitment.get(_hex(rec.delivery_id), ""))
         if ref is not None:
             amount = _amount(rec.confirmed_quantity, ref.resource_kind, ref.unit)
