@@ -304,6 +304,19 @@ class SubmissionIn(BaseModel):
     records: list[SignedRecordIn] = Field(min_length=1, max_length=1000)
 
 
+class RawTxIn(BaseModel):
+    """An admin transaction signed in the browser (a registration, the follow-up rate); the
+    server checks which call it is (`ledger.evm.admin_tx`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raw_tx: str = Field(
+        pattern=r"^0x([0-9a-fA-F]{2})+$",
+        max_length=65_536,
+        description="the admin's signed EIP-1559 transaction, 0x-hex",
+    )
+
+
 class AcceptedOut(BaseModel):
     record_id: str
     kind: str

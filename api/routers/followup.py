@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 
 from api.deps import ReadSessionDep, ServiceDep
+from api.schemas import RawTxIn
 from ledger.core import codes
 from ledger.core.display import TZ_LABEL, amount, beijing_time
 from ledger.core.errors import NotFoundError
@@ -107,16 +108,6 @@ class RateIn(BaseModel):
 
     admin: str = Field(pattern=ADDRESS, description="the admin's address (who will sign)")
     rate_bps: int = Field(ge=0, le=10_000, description="basis points, 1000 = 10%")
-
-
-class RawTxIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    raw_tx: str = Field(
-        pattern=r"^0x([0-9a-fA-F]{2})+$",
-        max_length=65_536,
-        description="the admin's signed EIP-1559 setFollowUpRate transaction, 0x-hex",
-    )
 
 
 @router.post("/rate/prepare", summary="准备设定回访比例的交易 The unsigned rate transaction")

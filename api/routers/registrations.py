@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ReadSessionDep, ServiceDep
+from api.schemas import RawTxIn
 from ledger.core.fields import org_type_name
 from ledger.evm import registrations as reg
 from ledger.library.regions import county_name, require_county, require_org_code
@@ -38,16 +39,6 @@ class PrepareIn(BaseModel):
     org_code: str | None = None
     org_type: int | str | None = None
     authority: str | None = None
-
-
-class RawTxIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    raw_tx: str = Field(
-        pattern=r"^0x([0-9a-fA-F]{2})+$",
-        max_length=65_536,
-        description="the admin's signed EIP-1559 transaction, 0x-hex",
-    )
 
 
 def _county_lookup(code: int) -> str:

@@ -16,8 +16,9 @@ from ledger.core.errors import LedgerError, NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
 from ledger.export import pairing as pairing_report
-from ledger.export.report import build_report, grievance_tables
+from ledger.export.report import build_report
 from ledger.export.report_files import write_report
+from ledger.export.sections import program_sections
 from ledger.export.snapshot import (
     check_against_chain,
     load_key_counties,
@@ -148,8 +149,7 @@ def periodic_report(
     with service.db.read() as session:
         snap = load_snapshot(session, p.end, province=province)
         keys = load_key_counties(None, session)
-        sections = [pairing_report.report_section(session)]  # programs (issue 18)
-        grievances = grievance_tables(session, p, province)
+        sections = program_sections(session, p, province)  # programs (issue 18)
     try:
         verified: bool | None = check_against_chain(snap, service.ledger())
     except LedgerError:
@@ -157,7 +157,6 @@ def periodic_report(
     report = build_report(
         snap,
         p,
-        grievances=grievances,
         key_counties=keys,
         chain_verified=verified,
         unit=service.settings.iati_reporting_org_name or "",

@@ -129,6 +129,9 @@ SPONSOR_WORDS: dict[int, tuple[str, str]] = {
 }
 YES_NO = {True: ("是", "yes"), False: ("否", "no")}
 UNKNOWN = ("未知", "unknown")
+#: What a record a field points at is called when the read model does not know it, by the
+#: field's key (any other: 未知记录 unknown record).
+_UNKNOWN_TARGET = {"delivery": ("未知交付", "unknown delivery")}
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,13 @@ class _Builder:
             Field(key, label[0], label[1], zh, en, signed, link, None if raw is None else str(raw))
         )
 
+    def time(self, key: str, label: tuple[str, str], at: int, *, block: bool = False) -> None:
+        """A unix time as Beijing time, labelled so: a time the record signs (to the minute),
+        or with `block` its block's time (to the second; the chain's, not the signature's)."""
+        text = display.beijing_time(at, seconds=block)
+        both = (f"{text}（{display.TZ_LABEL}）", f"{text} (Beijing time)")
+        self.add(key, label, both, signed=not block, raw=at)
+
     def project(self, key: str, label: tuple[str, str], project_id: bytes) -> ProjectRef | None:
         pid = _hex(project_id)
         ref = self.names.projects.get(pid)
@@ -294,7 +304,7 @@ class _Builder:
         """Another record this one points at, in the read model's words (not signed)."""
         rid = _hex(record_id)
         ref = self.names.records.get(rid)
-        text = (ref.zh, ref.en) if ref else ("未知记录", "unknown record")
+        text = (ref.zh, ref.en) if ref else _UNKNOWN_TARGET.get(key, ("未知记录", "unknown record"))
         self.add(key, label, text, signed=False, link=f"/verify?id={rid}", raw=rid)
 
     def commitment(self, commitment_id: bytes) -> CommitmentRef | None:
@@ -386,13 +396,7 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
         else:
             amount = f"{rec.quantity:,}"
             b.add("quantity", ("交付数量", "Delivered"), amount, raw=rec.quantity)
-        at = display.beijing_time(rec.delivered_at)
-        b.add(
-            "delivered_at",
-            ("交付时间", "Delivered at"),
-            (f"{at}（{display.TZ_LABEL}）", f"{at} (Beijing time)"),
-            raw=rec.delivered_at,
-        )
+        b.time("delivered_at", ("交付时间", "Delivered at"), rec.delivered_at)
         n = display.count(rec.beneficiary_count)
         b.add(
             "beneficiaries",
@@ -403,17 +407,8 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
         summary_zh = f"{who_zh} 交付 {amount}"
         summary_en = f"{who_en} delivers {amount}"
     elif isinstance(rec, Receipt):
-        did = _hex(rec.delivery_id)
-        target = names.records.get(did)
-        b.add(
-            "delivery",
-            ("所签收的交付", "Delivery received"),
-            (target.zh, target.en) if target else ("未知交付", "unknown delivery"),
-            signed=False,
-            link=f"/verify?id={did}",
-            raw=did,
-        )
-        ref = names.commitments.get(names.delivery_commitment.get(did, ""))
+        b.record("delivery", ("所签收的交付", "Delivery received"), rec.delivery_id)
+        ref = names.commitments.get(names.delivery_commitment.get(_hex(rec.delivery_id), ""))
         if ref is not None:
             amount = _amount(rec.confirmed_quantity, ref.resource_kind, ref.unit)
             b.project("need", ("对应需求", "For the need"), bytes.fromhex(ref.need_id[2:]))
@@ -430,16 +425,7 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
         summary_zh = f"{who_zh} 签收 {amount}"
         summary_en = f"{who_en} confirms receipt of {amount}"
     elif isinstance(rec, Flag):
-        rid = _hex(rec.record_id)
-        target = names.records.get(rid)
-        b.add(
-            "flagged",
-            ("被标记的记录", "Flagged record"),
-            (target.zh, target.en) if target else ("未知记录", "unknown record"),
-            signed=False,
-            link=f"/verify?id={rid}",
-            raw=rid,
-        )
+        b.record("flagged", ("被标记的记录", "Flagged record"), rec.record_id)
         reason = FLAG_REASONS.get(rec.reason_code, (f"原因代码 {rec.reason_code}", "unknown"))
         b.add("reason", ("原因", "Reason"), reason, raw=rec.reason_code)
         summary_zh = f"{who_zh} 标记：{reason[0]}"
@@ -466,14 +452,7 @@ def describe(signed: SignedRecord, names: Names, block_time: int | None = None) 
     elif kind >= Kind.PAIRING:
         summary_zh, summary_en = _program(rec, b, names, who_zh, who_en) or (kind_zh, kind_en)
     if block_time:
-        at = display.beijing_time(block_time, seconds=True)
-        b.add(
-            "recorded_at",
-            ("上链时间", "On chain at"),
-            (f"{at}（{display.TZ_LABEL}）", f"{at} (Beijing time)"),
-            signed=False,
-            raw=block_time,
-        )
+        b.time("recorded_at", ("上链时间", "On chain at"), block_time, block=True)
     return RecordWords(kind, kind_zh, kind_en, summary_zh, summary_en, b.fields)
 
 
@@ -596,13 +575,7 @@ def _program(
         b.project("project", ("申诉项目", "Project"), rec.project_id)
         if rec.record_id != bytes(32):
             b.record("record", ("所涉记录", "Record concerned"), rec.record_id)
-        at = display.beijing_time(rec.filed_at)
-        b.add(
-            "filed_at",
-            ("提交时间", "Filed at"),
-            (f"{at}（{display.TZ_LABEL}）", f"{at} (Beijing time)"),
-            raw=rec.filed_at,
-        )
+        b.time("filed_at", ("提交时间", "Filed at"), rec.filed_at)
         return f"{who_zh} 登记申诉", f"{who_en} registers a grievance"
     if isinstance(rec, GrievanceAnswer):
         b.record("grievance", ("所答复的申诉", "Grievance"), rec.grievance_id)

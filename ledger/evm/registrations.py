@@ -4,7 +4,8 @@ sent (a call of one of the six registration functions, on the deployed AidLedger
 chain, signed by the current admin), then sent and waited for.
 
 The server never holds the admin key: it builds the transaction, the browser signs it
-(ethers `wallet.signTransaction`), and the server decodes what it is asked to send.
+(ethers `wallet.signTransaction`), and the server decodes what it is asked to send. What
+this shares with the follow-up rate (`ledger.evm.rate_tx`) is in `ledger.evm.admin_tx`.
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
-from eth_account.typed_transactions import TypedTransaction
-from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 
 from ledger.core import codes
-from ledger.core.errors import ChainError, LedgerError, PermissionError_, RecordError
+from ledger.core.errors import RecordError
 from ledger.core.fields import ORG_TYPES, require_name, resolve_org_type
-from ledger.evm.contract import LedgerContract, revert_error
+from ledger.evm import admin_tx
+from ledger.evm.contract import LedgerContract
 
 __all__ = [
     "ACTIONS",
@@ -44,8 +42,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
 }
 _BY_FUNCTION = {fn: action for action, (fn, _role) in ACTIONS.items()}
 _ROLE_ZH = {"COUNTY": "县级乡村振兴部门", "ORG": "社会组织", "AUDITOR": "审计人员"}
-#: The priority fee offered (1 gwei), as `send_transaction` offers for admin transactions.
-_TIP = 1_000_000_000
+_REGISTERS = ("登记或撤销", "registers and deregisters keys")
 
 #: Looks a county code up in the shipped GB/T 2260 data: its name, or a LedgerError.
 CountyLookup = Callable[[int], str]
@@ -94,16 +91,6 @@ def _address(value: Any, field: str) -> str:
             field=field,
         )
     return Web3.to_checksum_address(value)
-
-
-def _require_admin(ledger: LedgerContract, address: str) -> None:
-    admin = ledger.default_admin()
-    if address.lower() != admin.lower():
-        raise PermissionError_(
-            f"只有民政部门管理员可以登记或撤销 / only the current admin ({admin}) registers and "
-            f"deregisters keys; {address} is not it",
-            code=codes.NOT_ADMIN,
-        )
 
 
 def build(fields: Mapping[str, Any], county_lookup: CountyLookup) -> Registration:
@@ -198,32 +185,8 @@ def prepare(ledger: LedgerContract, admin: str, reg: Registration) -> dict[str, 
     admin), after a dry run on the node so that a refusal (RoleConflict, …) comes now.
     Numbers are ints; it carries the gas limit both as `gas` and as `gasLimit` (ethers)."""
     admin = _address(admin, "admin")
-    _require_admin(ledger, admin)
-    call = _call(ledger, reg)
-    try:
-        gas = int(call.estimate_gas({"from": admin}))
-    except (ContractCustomError, ContractLogicError) as exc:
-        raise revert_error(ledger.abi, exc) from None
-    w3 = ledger.w3
-    base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-    limit = int(gas * 1.2) + 10_000
-    return {
-        "to": ledger.deployment.address,
-        "data": call._encode_transaction_data(),
-        "nonce": int(w3.eth.get_transaction_count(Web3.to_checksum_address(admin), "pending")),
-        # `gas` as JSON-RPC and eth-account name it, `gasLimit` as ethers does (its
-        # Transaction.from ignores `gas`, and would sign a limit of 0).
-        "gas": limit,
-        "gasLimit": limit,
-        "chainId": int(w3.eth.chain_id),
-        "maxFeePerGas": 2 * base + _TIP,
-        "maxPriorityFeePerGas": _TIP,
-        "type": 2,
-    }
-
-
-def _bad_raw(message: str) -> RecordError:
-    return RecordError(f"无法解析已签名交易 / {message}", code=codes.BAD_RAW_TX, field="raw_tx")
+    admin_tx.require_admin(ledger, admin, _REGISTERS)
+    return admin_tx.prepare_call(ledger, admin, _call(ledger, reg))
 
 
 @dataclass(frozen=True)
@@ -239,40 +202,10 @@ def decode_raw(ledger: LedgerContract, raw_tx: Any) -> Decoded:
     """Decodes a raw signed transaction and checks it, refusing (with a code) anything but a
     call of one of the six registration functions on the deployed AidLedger, on this chain,
     without value, signed by the current admin."""
-    text = raw_tx.strip() if isinstance(raw_tx, str) else ""
-    try:
-        raw = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise _bad_raw("raw_tx must be 0x-prefixed hex") from None
-    if not raw or raw[0] != 2:
-        raise _bad_raw(
-            "须为 EIP-1559（type 2）交易 / raw_tx must be an EIP-1559 (type 2) transaction"
-        )
-    try:
-        tx = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
-        sender = str(Account.recover_transaction(raw))
-    except Exception:  # noqa: BLE001 - any malformed encoding or signature is the same refusal
-        raise _bad_raw("raw_tx does not decode as a signed transaction") from None
-    if int(tx.get("chainId", -1)) != int(ledger.w3.eth.chain_id):
-        raise RecordError(
-            f"交易的链编号不符 / the transaction is for chain {tx.get('chainId')}, this ledger is "
-            f"on chain {ledger.w3.eth.chain_id}",
-            code=codes.WRONG_CHAIN_ID,
-        )
-    to = tx.get("to")
-    to_hex = HexBytes(to).to_0x_hex() if isinstance(to, bytes | bytearray) else str(to or "")
-    if to_hex.lower() != ledger.deployment.address.lower():
-        raise RecordError(
-            f"交易的接收方不是本账本合约 / the transaction calls {to_hex or 'nothing'}, not the "
-            f"ledger's AidLedger at {ledger.deployment.address}",
-            code=codes.WRONG_CONTRACT,
-        )
-    if int(tx.get("value", 0)) != 0:
-        raise _bad_raw("登记交易不得转账 / a registration transaction carries no value")
-    data = bytes(HexBytes(tx.get("data", b"")))
-    registration = _decode_call(ledger, data)
-    _require_admin(ledger, sender)
-    return Decoded(raw, sender, registration)
+    signed = admin_tx.decode_signed(ledger, raw_tx)
+    registration = _decode_call(ledger, signed.data)
+    admin_tx.require_admin(ledger, signed.sender, _REGISTERS)
+    return Decoded(signed.raw, signed.sender, registration)
 
 
 def _decode_call(ledger: LedgerContract, data: bytes) -> Registration:
@@ -320,35 +253,6 @@ def check_rules(reg: Registration, county_lookup: CountyLookup) -> None:
 def submit_raw(ledger: LedgerContract, decoded: Decoded, timeout: float = 120) -> dict[str, Any]:
     """Dry-runs the checked call as its sender (so a refusal comes with the contract's error
     and no gas is spent), sends the raw transaction and waits for its receipt."""
-    w3 = ledger.w3
     call = _call(ledger, decoded.registration)
-    try:
-        call.call({"from": decoded.sender})
-    except (ContractCustomError, ContractLogicError) as exc:
-        raise revert_error(ledger.abi, exc) from None
-    try:
-        tx_hash = w3.eth.send_raw_transaction(decoded.raw)
-    except Exception as exc:  # noqa: BLE001 - the node's refusal (nonce, fee, funds)
-        message = exc.args[0].get("message") if exc.args and isinstance(exc.args[0], dict) else exc
-        raise RecordError(
-            f"节点拒绝了该交易 / the node refused the transaction: {message}",
-            code=codes.REGISTRATION_FAILED,
-        ) from None
-    try:
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)
-    except TimeExhausted:
-        raise LedgerError(
-            f"交易未在 {timeout:g} 秒内上链 / transaction {tx_hash.to_0x_hex()} was not mined in "
-            f"{timeout:g} s; look it up later",
-            code=codes.WAIT_TIMEOUT,
-        ) from None
-    if receipt["status"] != 1:
-        raise ChainError(
-            f"交易被回滚 / transaction {tx_hash.to_0x_hex()} reverted", code=codes.TX_REVERTED
-        )
-    return {
-        "tx_hash": tx_hash.to_0x_hex(),
-        "status": "confirmed",
-        "block_number": int(receipt["blockNumber"]),
-        "action": decoded.registration.action,
-    }
+    sent = admin_tx.send(ledger, call, decoded.sender, decoded.raw, timeout)
+    return {**sent, "action": decoded.registration.action}

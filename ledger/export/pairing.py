@@ -7,7 +7,7 @@ JSON API, the portal, the CLI and the periodic report all shape their answers he
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +20,9 @@ from ledger.store.models import CommitmentRow, RoleEvent
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 from ledger.store.queries import pairing as q
 from ledger.store.queries.orgs import org_codes, org_names
+
+if TYPE_CHECKING:
+    from ledger.export.report import ReportSection
 
 __all__ = [
     "BEHIND_RULE",
@@ -261,7 +264,7 @@ def east_west(session: Session, keys: Iterable[int] | None = None) -> dict[str, 
 # ------------------------------------------------------------------ the periodic report
 
 
-def report_section(session: Session) -> Any:
+def report_section(session: Session) -> ReportSection:
     """The report's pairing and east–west section (`ledger.export.report.ReportSection`):
     what it needs beyond the snapshot (pairings, acceptances and citations, home provinces)
     is read now from `session`; each table keeps only what lies before the snapshot's

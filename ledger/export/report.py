@@ -389,24 +389,59 @@ def _need_stage(snapshot: Snapshot, need_id: str, cs: list[Any]) -> str:
 
 
 #: A program's section (issue 18, docs/programs.md): more tables computed from the snapshot
-#: (and what its caller read beside it at the same cut-off), put after the report's own.
+#: (and what its caller read beside it at the same cut-off), put after the report's own. The
+#: one way a program adds to the report: `ledger.export.sections.program_sections` lists them
+#: all (pairing, special funds, grievances); `special_funds_section` needs the snapshot alone.
 ReportSection = Callable[[Snapshot, Period, set[int]], dict[str, "Table"]]
+
+
+def special_funds_section(snapshot: Snapshot, period: Period, keys: set[int]) -> dict[str, Table]:
+    """The fund program's section (`ReportSection`): the special funds at the cut-off."""
+    return {"special_funds": _special_funds(snapshot)}
+
+
+def tables_section(tables: Iterable[Table]) -> ReportSection:
+    """A section of tables read beforehand, for the period the caller read them for."""
+    fixed = {t.name: t for t in tables}
+
+    def section(snapshot: Snapshot, period: Period, keys: set[int]) -> dict[str, Table]:
+        return fixed
+
+    return section
+
+
+def grievance_section(
+    session: Session, period: Period, province: int | None = None
+) -> ReportSection:
+    """The grievance program's section (`ReportSection`) of `period`: `grievance_tables`,
+    read now from `session`."""
+    return tables_section(grievance_tables(session, period, province))
 
 
 def build_report(
     snapshot: Snapshot,
     period: Period,
     *,
-    grievances: Iterable[Table] = (),
     key_counties: Iterable[int] = (),
     chain_verified: bool | None = None,
     with_charts: bool = True,
     generated: datetime | None = None,
     unit: str = "",
-    sections: Iterable[ReportSection] = (),
+    sections: Iterable[ReportSection] | None = None,
+    grievances: Iterable[Table] = (),
 ) -> Report:
     """Computes every table of the report from the snapshot at the period's end; anomalies
-    are measured at `generated` (now by default), or at the cut-off if that is earlier."""
+    are measured at `generated` (now by default), or at the cut-off if that is earlier.
+
+    `sections` are the programs' sections, in order, after the report's own tables
+    (`ledger.export.sections.program_sections` reads them all); by default the one the
+    snapshot alone makes, the special funds. `grievances` (the tables of `grievance_tables`)
+    is the older way to pass the grievance section, kept for the callers that still do: it
+    means `[*sections, special_funds_section, tables_section(grievances)]`."""
+    if grievances:
+        sections = [*(sections or ()), special_funds_section, tables_section(grievances)]
+    elif sections is None:
+        sections = [special_funds_section]
     if snapshot.cutoff != period.end:
         raise LedgerError(
             "the snapshot's cut-off must be the period's end", code="report_cutoff_mismatch"
@@ -562,9 +597,6 @@ def build_report(
     tables["anomalies"] = _anomalies(snapshot, overdue, as_of, describe)
     for section in sections:  # programs (issue 18), at the end
         tables.update(section(snapshot, period, keys))
-    tables["special_funds"] = _special_funds(snapshot)
-    for extra in grievances:  # the grievance section (grievance_tables), last
-        tables[extra.name] = extra
 
     report = Report(
         period=period,
@@ -987,8 +1019,9 @@ def _grievance_row(key: str, label: dict[str, Any], r: ResponseRow) -> Row:
 def grievance_tables(session: Session, period: Period, province: int | None = None) -> list[Table]:
     """The report's grievance section: the grievances filed in the period, as they stood at
     its end, per county and per organization (the one whose commitment, delivery or receipt
-    a grievance names) — counts and response times, filed → registered → answered. Pass
-    it to `build_report(grievances=...)`; its rows name the registration and answer ids."""
+    a grievance names) — counts and response times, filed → registered → answered
+    (`grievance_section` makes it a report section); its rows name the registration and
+    answer ids."""
     by_county, by_org = response_times(session, period.start, period.end, province)
     names = org_names(session)
     county_rows = [

@@ -13,7 +13,7 @@ hash; the relayer then refuses an answer whose text is not stored (rules_grievan
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -61,16 +61,7 @@ class Receipt:
     canonical_text: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "filing_no": self.filing_no,
-            "grievance_hash": self.grievance_hash,
-            "project_id": self.project_id,
-            "record_id": self.record_id,
-            "filed_at": self.filed_at,
-            "county": self.county,
-            "text": self.text,
-            "canonical_text": self.canonical_text,
-        }
+        return asdict(self)
 
 
 def screen_text(text: str, field: str, lo: int, hi: int) -> str:

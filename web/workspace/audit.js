@@ -6,7 +6,7 @@ import { api, explain } from "./api.js";
 import { submit, noteHash, domain } from "./records.js";
 import { newNonce } from "./library.js";
 import { consent, section, domainSection, requireWallet, signConfirmed, Cancelled, beijing, number } from "./sign.js";
-import { $, el, say, validate, busy, attempt, HEX32 } from "./ui.js";
+import { $, el, say, validate, busy, attempt, hex32Check } from "./ui.js";
 import { track } from "./track.js";
 
 const AUDIT_TYPES = {
@@ -208,7 +208,7 @@ export function audit() {
   $("flag-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const ok = validate({
-      "f-record": (v) => (HEX32.test(v) ? null : "记录编号为 0x 加 64 位十六进制 / a record id is 0x and 64 hex digits"),
+      "f-record": hex32Check("记录编号", "a record id"),
       "f-note": (v) => ($("f-reason").value === "65535" && !v ? "选择“其他”时请写明原因 / explain the reason when it is “other”" : null),
     });
     if (!ok) return;

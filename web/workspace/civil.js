@@ -2,9 +2,8 @@
 // auditors by name — the server prepares the call (SPEC14 names), the admin key signs the
 // transaction here after the summary is shown — list and revoke registrations, and load the
 // signed key-county list.
-import { Transaction } from "ethers";
 import { api, explain } from "./api.js";
-import { consent, confirmAndSign, requireWallet, countyName, Cancelled } from "./sign.js";
+import { confirmAndSign, requireWallet, countyName, signAdminTx } from "./sign.js";
 import { domain } from "./records.js";
 import { $, el, say, validate, busy, attempt, ADDRESS, ORG_CODE } from "./ui.js";
 import { followUpRate } from "./followup.js";
@@ -27,26 +26,8 @@ const ROLE = { COUNTY: "县 county", ORG: "社会组织 organization", AUDITOR: 
 async function registration(body) {
   const w = requireWallet();
   const prepared = await api("POST", "/api/v1/registrations/prepare", { json: { ...body, admin: w.address } });
-  const tx = prepared.tx;
   const rows = Object.entries(prepared.summary || {}).map(([k, v]) => [SUMMARY_LABELS[k] || k, String(v)]);
-  rows.push(["合约 contract", tx.to], ["链 chain id", String(tx.chainId)], ["交易序号 nonce", String(tx.nonce)], ["签名者 signer", w.address]);
-  if (!(await consent("登记交易 Registration transaction", [{ heading: "交易内容 what the transaction does", rows }], "确认后用管理员密钥签名此交易。 Confirming signs this transaction with the admin key."))) {
-    throw new Cancelled();
-  }
-  // SPEC14 names the limit `gas` (JSON-RPC's word); ethers calls it gasLimit
-  const raw = await w.signTransaction(
-    Transaction.from({
-      type: 2,
-      to: tx.to,
-      data: tx.data,
-      nonce: Number(tx.nonce),
-      gasLimit: BigInt(tx.gas),
-      chainId: BigInt(tx.chainId),
-      maxFeePerGas: BigInt(tx.maxFeePerGas),
-      maxPriorityFeePerGas: BigInt(tx.maxPriorityFeePerGas),
-      value: 0n,
-    }),
-  );
+  const raw = await signAdminTx(w, "登记交易 Registration transaction", prepared.tx, rows);
   return api("POST", "/api/v1/registrations", { json: { raw_tx: raw } });
 }
 

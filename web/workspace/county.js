@@ -6,7 +6,7 @@ import { publishAll, propose, answer, needContent } from "./library.js";
 import { submit, noteHash } from "./records.js";
 import { domain } from "./records.js";
 import { countyName, CATEGORIES, yuan, number } from "./sign.js";
-import { $, el, say, validate, busy, attempt, listPublished, fenOf, positiveAmount, HEX32 } from "./ui.js";
+import { $, el, say, validate, busy, attempt, listPublished, fenOf, positiveAmount, hex32Check } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 import { followUp } from "./followup.js";
@@ -170,8 +170,8 @@ function wireOrder() {
   $("order-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const ok = validate({
-      "o-need": (v) => (HEX32.test(v) ? null : "需求编号为 0x 加 64 位十六进制 / a need id is 0x and 64 hex digits"),
-      "o-supply": (v) => (HEX32.test(v) ? null : "供给编号为 0x 加 64 位十六进制 / a supply id is 0x and 64 hex digits"),
+      "o-need": hex32Check("需求编号", "a need id"),
+      "o-supply": hex32Check("供给编号", "a supply id"),
     });
     if (!ok) return;
     attempt(e.submitter, "order-message", async () => {
@@ -186,7 +186,7 @@ function wireReceipt() {
     e.preventDefault();
     const funds = $("r-kind").value === "funds";
     const ok = validate({
-      "r-delivery": (v) => (HEX32.test(v) ? null : "交付编号为 0x 加 64 位十六进制 / a delivery id is 0x and 64 hex digits"),
+      "r-delivery": hex32Check("交付编号", "a delivery id"),
       "r-quantity": (v) => positiveAmount(funds, v, "签收数量为正整数 / a whole number above 0"),
     });
     if (!ok) return;

@@ -4,10 +4,9 @@
 // from the seed block's hash, each with a result form that is signed here (FollowUp). A note
 // never leaves the browser: it is screened for ID and phone numbers and only its SHA-256 is
 // signed. Cards, not tables, so that it works on a phone.
-import { Transaction } from "ethers";
 import { api, explain } from "./api.js";
 import { submit, noteHash } from "./records.js";
-import { countyName, consent, requireWallet, Cancelled } from "./sign.js";
+import { countyName, requireWallet, signAdminTx } from "./sign.js";
 import { $, el, say, busy, attempt, fieldError } from "./ui.js";
 import { track } from "./track.js";
 
@@ -248,31 +247,11 @@ async function showRate() {
 async function setRate(bps) {
   const w = requireWallet();
   const prepared = await api("POST", "/api/v1/follow-up/rate/prepare", { json: { admin: w.address, rate_bps: bps } });
-  const tx = prepared.tx;
   const rows = [
     ["操作 action", prepared.summary["操作"]],
     ["比例 rate", prepared.summary["比例"]],
-    ["合约 contract", tx.to],
-    ["链 chain id", String(tx.chainId)],
-    ["交易序号 nonce", String(tx.nonce)],
-    ["签名者 signer", w.address],
   ];
-  if (!(await consent("回访比例交易 Follow-up rate transaction", [{ heading: "交易内容 what the transaction does", rows }], "确认后用管理员密钥签名此交易。 Confirming signs this transaction with the admin key."))) {
-    throw new Cancelled();
-  }
-  const raw = await w.signTransaction(
-    Transaction.from({
-      type: 2,
-      to: tx.to,
-      data: tx.data,
-      nonce: Number(tx.nonce),
-      gasLimit: BigInt(tx.gas),
-      chainId: BigInt(tx.chainId),
-      maxFeePerGas: BigInt(tx.maxFeePerGas),
-      maxPriorityFeePerGas: BigInt(tx.maxPriorityFeePerGas),
-      value: 0n,
-    }),
-  );
+  const raw = await signAdminTx(w, "回访比例交易 Follow-up rate transaction", prepared.tx, rows);
   return api("POST", "/api/v1/follow-up/rate", { json: { raw_tx: raw } });
 }
 

@@ -3,7 +3,7 @@
 // match can also be answered by its id (what works before sign-in exists on a server).
 import { api, explain } from "./api.js";
 import { countyName, yuan, number, beijing } from "./sign.js";
-import { $, el, say, busy, attempt, validate, HEX32 } from "./ui.js";
+import { $, el, say, busy, attempt, validate, hex32Check } from "./ui.js";
 
 function qty(q, kind, unit) {
   return kind === "funds" || Number(kind) === 1 ? yuan(q) : `${number(q)} ${unit || ""}`.trim();
@@ -76,7 +76,7 @@ export function inbox({ answer, receipt }) {
     form.dataset.wired = "1";
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      if (!validate({ "a-match": (v) => (HEX32.test(v) ? null : "对接编号为 0x 加 64 位十六进制 / a match id is 0x and 64 hex digits") })) return;
+      if (!validate({ "a-match": hex32Check("对接编号", "a match id") })) return;
       const action = e.submitter && e.submitter.value === "decline" ? "decline" : "accept";
       attempt(e.submitter, "answer-message", async () => {
         const m = await answer($("a-match").value.trim(), action);

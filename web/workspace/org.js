@@ -6,7 +6,7 @@ import { api, explain, ApiError } from "./api.js";
 import { publishAll, propose, answer, supplyContent, newNonce } from "./library.js";
 import { submit, text32, noteHash, uploadEvidence, domain } from "./records.js";
 import { countyName, CATEGORIES, yuan, number, consent, domainSection, signConfirmed, requireWallet, beijing, Cancelled } from "./sign.js";
-import { $, el, say, validate, busy, attempt, listPublished, fenOf, positiveAmount, HEX32, ORG_CODE, endOfDayBeijing, beijingSeconds } from "./ui.js";
+import { $, el, say, validate, busy, attempt, listPublished, fenOf, positiveAmount, HEX32, hex32Check, ORG_CODE, endOfDayBeijing, beijingSeconds } from "./ui.js";
 import { track } from "./track.js";
 import { inbox } from "./inbox.js";
 import { ZeroHash } from "ethers";
@@ -195,7 +195,7 @@ function wireTake() {
   $("take-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const ok = validate({
-      "t-need": (v) => (HEX32.test(v) ? null : "需求编号为 0x 加 64 位十六进制 / a need id is 0x and 64 hex digits"),
+      "t-need": hex32Check("需求编号", "a need id"),
       "s-org": (v) => (ORG_CODE.test(v) ? null : "请在上方填写本组织的统一社会信用代码 / enter your credit code above"),
     });
     if (!ok) return;
@@ -217,7 +217,7 @@ function wireCommit() {
   $("commit-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const ok = validate({
-      "c-need": (v) => (HEX32.test(v) ? null : "需求编号为 0x 加 64 位十六进制 / a need id is 0x and 64 hex digits"),
+      "c-need": hex32Check("需求编号", "a need id"),
       "c-match": (v) => (HEX32.test(v) ? null : "对接编号为 0x 加 64 位十六进制（须已被接受） / a match id (accepted) is 0x and 64 hex digits"),
       "c-quantity": (v) => amount("c-kind", v),
       "c-unit": (v) => ($("c-kind").value === "goods" && !v ? "物资请填写单位 / goods need a unit" : null),
@@ -257,7 +257,7 @@ function wireDelivery() {
     e.preventDefault();
     const funds = $("d-kind").value === "funds";
     const ok = validate({
-      "d-commitment": (v) => (HEX32.test(v) ? null : "承诺编号为 0x 加 64 位十六进制 / a commitment id is 0x and 64 hex digits"),
+      "d-commitment": hex32Check("承诺编号", "a commitment id"),
       "d-quantity": (v) => positiveAmount(funds, v),
       "d-at": (v) => (!v ? "请填写交付时间 / enter when it was delivered" : beijingSeconds(v) > Date.now() / 1000 + 300 ? "交付时间不能在将来 / the delivery time cannot be in the future" : null),
       "d-beneficiaries": (v) => (/^\d{1,9}$/.test(v) ? null : "受益人数为整数 / a whole number"),

@@ -2,7 +2,7 @@
 // signed (title, county by name, amounts in 元, dates in Beijing time, resource kinds), and
 // confirms or cancels in a modal <dialog> that works by keyboard (Tab, Enter, Esc). Only then
 // does ethers sign (`wallet.signTypedData`, or `signTransaction` for the admin's calls).
-import { toUtf8String, getBytes } from "ethers";
+import { toUtf8String, getBytes, Transaction } from "ethers";
 import { wallet } from "./keystore.js";
 
 export const CATEGORIES = [
@@ -399,6 +399,30 @@ export async function confirmAndSign(heading, typedList, { note = "", extra = []
   const out = [];
   for (const t of typedList) out.push(await w.signTypedData(t.domain, bare(t.types), t.message));
   return out;
+}
+
+/** An admin transaction the server prepared (a registration, the follow-up rate: `tx` as
+ * ledger.evm.admin_tx gives it), signed after the admin confirms `rows` — what it does, in
+ * words — and the contract, chain, nonce and signer. Returns the raw signed transaction. */
+export async function signAdminTx(w, heading, tx, rows) {
+  const all = [...rows, ["合约 contract", tx.to], ["链 chain id", String(tx.chainId)], ["交易序号 nonce", String(tx.nonce)], ["签名者 signer", w.address]];
+  if (!(await consent(heading, [{ heading: "交易内容 what the transaction does", rows: all }], "确认后用管理员密钥签名此交易。 Confirming signs this transaction with the admin key."))) {
+    throw new Cancelled();
+  }
+  // SPEC14 names the limit `gas` (JSON-RPC's word); ethers calls it gasLimit
+  return w.signTransaction(
+    Transaction.from({
+      type: 2,
+      to: tx.to,
+      data: tx.data,
+      nonce: Number(tx.nonce),
+      gasLimit: BigInt(tx.gas),
+      chainId: BigInt(tx.chainId),
+      maxFeePerGas: BigInt(tx.maxFeePerGas),
+      maxPriorityFeePerGas: BigInt(tx.maxPriorityFeePerGas),
+      value: 0n,
+    }),
+  );
 }
 
 export { section };

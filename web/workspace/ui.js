@@ -113,6 +113,12 @@ export const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 export const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 export const ORG_CODE = /^[0-9A-HJ-NP-RTUW-Y]{18}$/;
 
+/** A check for `validate`: the field is an id of 0x and 64 hex digits; `zh` and `en` name it
+ * ("需求编号", "a need id"). */
+export function hex32Check(zh, en) {
+  return (v) => (HEX32.test(v) ? null : `${zh}为 0x 加 64 位十六进制 / ${en} is 0x and 64 hex digits`);
+}
+
 /** Unix seconds of the end of a YYYY-MM-DD day in Beijing time (23:59:59 +08:00). */
 export function endOfDayBeijing(iso) {
   return Math.floor(Date.parse(`${iso}T23:59:59+08:00`) / 1000);
