@@ -186,7 +186,7 @@ def _api(url: str, tmp: Path, workers: int) -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
            "127.0.0.1", "--port", str(port), "--log-level", "warning", "--workers",
-           str(workers), "--no-access-log"]  # fmt: skip
+           str(workers), "--no-access-log", "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
     log = (tmp / "api.log").open("wb")
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
                             cwd=ROOT)  # fmt: skip
@@ -298,6 +298,13 @@ def run(args: argparse.Namespace) -> list[str]:
             results.append(
                 (f"closed {args.query_clients}, If-None-Match → 304", n304, _load(), _errors())
             )
+            # the client and the server's floor: a trivial route (no database), same loop
+            trivial = asyncio.run(closed_loop(
+                base, iter(lambda: ("GET /healthz", "/healthz", {}), None),
+                args.query_clients, min(5.0, args.query_seconds),
+            ))  # fmt: skip
+            results.append((f"closed {args.query_clients}, trivial /healthz", trivial, _load(),
+                            _errors()))  # fmt: skip
             for label, res, load, errors in results:
                 elapsed = res.pop("_elapsed")[0]
                 every = [x for v in res.values() for x in v]

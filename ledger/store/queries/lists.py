@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError, NotFoundError
@@ -157,14 +157,21 @@ LISTS: dict[str, Any] = {
 
 
 def list_records(
-    session: Session, what: str, f: Filters, *, cursor: str | None = None, limit: int = 50
+    session: Session,
+    what: str,
+    f: Filters,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+    codes: dict[str, str] | None = None,
 ) -> Page:
     """One page of a public list, newest first, with the chain location of each row.
 
     Keyset pagination on the leaf index the row carries: each page is one range scan of an
     index that starts with the filter's columns and ends with the leaf index, read
     backwards from the cursor, so a page costs the same at the millionth leaf as at the
-    first; no join with the log."""
+    first; no join with the log. `codes` is the address → credit code map if the caller
+    holds it for this session's read model (`org_codes`), read here otherwise."""
     model = LISTS[what]
     limit = max(1, min(limit, MAX_PAGE))
     before = decode_cursor(cursor)
@@ -176,7 +183,8 @@ def list_records(
         order.append(models.DeliveryRow.commitment_id)
     stmt = stmt.order_by(*order).limit(limit + 1)
     rows = list(session.scalars(stmt))
-    codes = org_codes(session)
+    if codes is None:
+        codes = org_codes(session)
     signer = SIGNER_COLUMN[what]
     items = [
         {**_row_dict(r, codes), "chain": location(r, getattr(r, signer))} for r in rows[:limit]
@@ -223,23 +231,33 @@ def records_in_tx(session: Session, tx_hash: str) -> list[models.LogEntry]:
     return list(session.scalars(stmt))
 
 
-def read_model_version(session: Session) -> str:
+_CHECKPOINT = models.IndexerCheckpoint.__table__
+_ROLES = models.RoleEvent.__table__
+_MAIN = _CHECKPOINT.c.name == "main"
+#: One statement, no FROM of its own: the indexer's cursor row (size, root, tip block hash)
+#: and the role events' count, newest id and newest tx, each a scalar subquery on a small
+#: table or a primary key.
+VERSION_STATEMENT = select(
+    select(_CHECKPOINT.c.log_size).where(_MAIN).scalar_subquery(),
+    select(_CHECKPOINT.c.log_root).where(_MAIN).scalar_subquery(),
+    select(_CHECKPOINT.c.last_block_hash).where(_MAIN).scalar_subquery(),
+    select(func.count(_ROLES.c.id)).scalar_subquery(),
+    select(func.max(_ROLES.c.id)).scalar_subquery(),
+    select(_ROLES.c.tx_hash).order_by(_ROLES.c.id.desc()).limit(1).scalar_subquery(),
+)
+
+
+def read_model_version(session: Session | Connection) -> str:
     """A tag that changes whenever the indexer changes what a public answer may hold: the
-    indexed log's size and root (a reorg that replaces leaves changes the root) and the
-    role grants indexed (which name the organizations). Two cheap reads: the indexer's
-    cursor row and the role events' count and newest id."""
-    cursor = session.get(models.IndexerCheckpoint, "main")
-    roles, newest = session.execute(
-        select(func.count(models.RoleEvent.id), func.max(models.RoleEvent.id))
-    ).one()
-    newest_tx = (
-        session.scalar(select(models.RoleEvent.tx_hash).where(models.RoleEvent.id == newest))
-        if newest is not None
-        else None
-    )
-    if cursor is None:
-        return f"0-{roles}-{newest or 0}-{(newest_tx or '0x')[2:14]}"
-    return f"{cursor.log_size}-{cursor.log_root[2:18]}-{roles}-{newest}-{(newest_tx or '0x')[2:14]}"
+    indexed log's size and root (a reorg that replaces leaves changes the root), the block
+    the indexer stands on (a reorg that puts the same leaves in other blocks moves their
+    chain location, not the root) and the role grants indexed (which name the
+    organizations). One statement (`VERSION_STATEMENT`), on a session or a bare connection."""
+    size, root, tip, roles, newest, newest_tx = session.execute(VERSION_STATEMENT).one()
+    tx = (newest_tx or "0x")[2:14]
+    if size is None:
+        return f"0-{roles}-{newest or 0}-{tx}"
+    return f"{size}-{root[2:18]}-{roles}-{newest}-{tx}-{(tip or '0x')[2:14]}"
 
 
 def overview(session: Session) -> dict[str, Any]:

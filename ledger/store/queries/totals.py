@@ -202,12 +202,16 @@ def tally(items: Iterable[tuple[Any, int, str, Triple]]) -> list[Total]:
     return [Total(k, rk, unit, t) for (k, rk, unit), t in sorted(out.items())]
 
 
-def public(session: Session, by: str, f: Filters) -> list[dict[str, Any]]:
+def public(
+    session: Session, by: str, f: Filters, *, codes: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The public totals: per county, category or organization, resource kind and unit
-    (funds in fen, goods in their units, services in hours)."""
+    (funds in fen, goods in their units, services in hours). `codes`: the address → credit
+    code map if the caller holds it for this read model (`org_codes`)."""
     if by not in PUBLIC_GROUPS:
         raise LedgerError("totals can be grouped by county, category or org", code="bad_group")
-    codes = org_codes(session) if by == "org" else {}
+    if codes is None:
+        codes = org_codes(session) if by == "org" else {}
     out = []
     for t in aggregate(session, by, f):
         item: dict[str, Any] = {
