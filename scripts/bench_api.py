@@ -232,7 +232,7 @@ def main() -> None:
                             "127.0.0.1", "--port", str(port), "--log-level", "warning",
                             "--workers", "1"], env, tmp / "api.log"))  # fmt: skip
         procs.append(start([exe, "-m", "ledger.cli", "indexer"], env, tmp / "indexer.log"))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 600  # a loaded machine starts slowly
         while True:  # ready once the API answers and the county's role is indexed
             try:
                 probe = need(county.key, deployment.domain)

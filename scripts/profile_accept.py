@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_api import COUNTY, ORG_CODE, chain_settings, need  # noqa: E402
+from bench_api import COUNTY, ORG_CODE, chain_settings, need, seed  # noqa: E402
 from benchkit import deploy_registered  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
@@ -38,12 +38,44 @@ from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.indexer.worker import Indexer  # noqa: E402
 
 
+def profile_indexer(n: int, database_url: str | None) -> None:
+    """Seeds `n` records on chain, then times and profiles one indexer catching up."""
+    tmp = Path(tempfile.mkdtemp(prefix="profile-indexer-"))
+    settings, _env = chain_settings(tmp, database_url)
+    chain = LocalChain(load_localchain(settings), settings)
+    chain.up()
+    try:
+        ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
+        service = LedgerService(settings)
+        service.db.migrate()
+        Indexer(service.db, ledger).run_until_synced()
+        seed(ledger, accts[1].key, accts[3].key, accts[6], n)
+        profiler = Profiler(interval=0.0005)
+        t = time.perf_counter()
+        profiler.start()
+        Indexer(service.db, ledger).run_until_synced()
+        profiler.stop()
+        took = time.perf_counter() - t
+        print(f"indexed {n} leaves in {took:.2f} s: {n / took:.0f} leaves/s "
+              f"({service.db.engine.dialect.name})")  # fmt: skip
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        service.close()
+    finally:
+        chain.down()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--html", type=Path, default=None, help="also write pyinstrument's HTML")
+    ap.add_argument("--indexer", type=int, default=0, metavar="N",
+                    help="instead: seed N records (needs, commitments, deliveries) straight "
+                    "on chain and profile the indexer indexing them (leaves/s)")  # fmt: skip
     args = ap.parse_args()
+    if args.indexer:
+        profile_indexer(args.indexer, args.database_url)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="profile-accept-"))
     settings, _env = chain_settings(tmp, args.database_url)
     chain = LocalChain(load_localchain(settings), settings)

@@ -4,7 +4,7 @@ entries, each record kind's row and the totals it moves, role events)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic
@@ -87,6 +87,11 @@ class LogApplier:
         }
         self._staged: list[tuple[dict[str, Any], SignedRecord]] = []
         self._moves = Moves()
+        # What the staged records' projections look up, read once per flush (`_prefetch`)
+        # and kept up to date as rows are added: commitments by id, and each need's latest
+        # version, so the projection of a delivery or commitment runs no query.
+        self._commitments: dict[str, models.CommitmentRow | None] = {}
+        self._needs: dict[str, models.ProjectAnchorRow | None] = {}
 
     def apply(
         self, session: Session, logs: Sequence[Any], times: dict[int, int], tree: MerkleTree
@@ -254,11 +259,55 @@ class LogApplier:
             return
         session.flush()
         session.execute(insert(models.LogEntry), [row for row, _ in self._staged])
-        for row, signed in self._staged:
-            loc = {c: row[c] for c in models.LOCATION_COLUMNS}
-            self._project(session, signed, row["record_id"], loc)
+        self._prefetch(session)
+        try:
+            for row, signed in self._staged:
+                loc = {c: row[c] for c in models.LOCATION_COLUMNS}
+                self._project(session, signed, row["record_id"], loc)
+        finally:
+            self._commitments.clear()
+            self._needs.clear()
         self._staged.clear()
         self._moves.write(session)
+
+    def _prefetch(self, session: Session) -> None:
+        """Reads, in two queries, the commitments the staged deliveries deliver against and
+        the latest version of each need the staged commitments cite (None: not indexed)."""
+        cids: set[str] = set()
+        need_ids: set[str] = set()
+        for _, signed in self._staged:
+            r: Any = signed.record
+            if signed.kind == Kind.DELIVERY:
+                cids.add(hex0x(r.commitment_id))
+            elif signed.kind == Kind.DELIVERY_BATCH:
+                cids.update(hex0x(c) for c in r.commitment_ids)
+            elif signed.kind == Kind.COMMITMENT:
+                need_ids.add(hex0x(r.need_id))
+        self._commitments = dict.fromkeys(cids)
+        self._needs = dict.fromkeys(need_ids)
+        for chunk in _chunks(sorted(cids)):
+            for c in session.scalars(
+                select(models.CommitmentRow).where(models.CommitmentRow.record_id.in_(chunk))
+            ):
+                self._commitments[c.record_id] = c
+        for chunk in _chunks(sorted(need_ids)):
+            for a in session.scalars(
+                select(models.ProjectAnchorRow).where(models.ProjectAnchorRow.project_id.in_(chunk))
+            ):
+                self._note_anchor(a)
+
+    def _note_anchor(self, row: models.ProjectAnchorRow) -> None:
+        """Keeps `row` as its project's latest version if it is (and the project is one a
+        staged commitment cites)."""
+        if row.project_id in self._needs:
+            latest = self._needs[row.project_id]
+            if latest is None or row.version >= latest.version:
+                self._needs[row.project_id] = row
+
+    def _commitment(self, session: Session, cid: str) -> models.CommitmentRow | None:
+        if cid in self._commitments:
+            return self._commitments[cid]
+        return session.get(models.CommitmentRow, cid)
 
     def _project(
         self, session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any]
@@ -269,16 +318,20 @@ class LogApplier:
         kind = signed.kind
         block_time = int(loc["block_time"])
         if kind == Kind.PROJECT_ANCHOR:
-            session.add(
-                _row(models.ProjectAnchorRow, r, record_id=rid, author=signed.signer, **loc)
-            )
+            anchor = _row(models.ProjectAnchorRow, r, record_id=rid, author=signed.signer, **loc)
+            session.add(anchor)
+            self._note_anchor(anchor)
         elif kind == Kind.COMMITMENT:
-            need = session.scalars(
-                select(models.ProjectAnchorRow)
-                .where(models.ProjectAnchorRow.project_id == hex0x(r.need_id))
-                .order_by(models.ProjectAnchorRow.version.desc())
-                .limit(1)
-            ).first()
+            need_id = hex0x(r.need_id)
+            if need_id in self._needs:
+                need = self._needs[need_id]
+            else:
+                need = session.scalars(
+                    select(models.ProjectAnchorRow)
+                    .where(models.ProjectAnchorRow.project_id == need_id)
+                    .order_by(models.ProjectAnchorRow.version.desc())
+                    .limit(1)
+                ).first()
             commitment = _row(
                 models.CommitmentRow,
                 r,
@@ -292,6 +345,7 @@ class LogApplier:
                 **loc,
             )
             session.add(commitment)
+            self._commitments[rid] = commitment
             self._moves.commitment(commitment)
         elif kind == Kind.DELIVERY:
             self._delivery_share(
@@ -388,7 +442,7 @@ class LogApplier:
         line_count: int,
         loc: dict[str, Any],
     ) -> None:
-        commitment = session.get(models.CommitmentRow, cid)
+        commitment = self._commitment(session, cid)
         if commitment is not None:
             commitment.delivered += qty
             self._moves.delivered(commitment, qty)
@@ -410,6 +464,11 @@ class LogApplier:
                 **loc,
             )
         )
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def _row(model: type[models.Base], record: Any, **columns: Any) -> Any:

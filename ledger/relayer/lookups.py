@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, or_, select
+from sqlalchemy import CompoundSelect, bindparam, exists, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
@@ -99,12 +99,25 @@ class CheckCache:
         self.commitments: dict[str, tuple[float, CommitmentState]] = {}
         #: a project's first version as (owner, project kind, county), once known
         self.projects: dict[str, tuple[float, tuple[str, int, int]]] = {}
+        #: projects of which no version was indexed or in our live outbox when the
+        #: accepting transaction began (it holds the write lock: only it can add one)
+        self._unknown: frozenset[str] = frozenset()
+
+    def begin_batch(self, unknown: Iterable[str]) -> None:
+        """The projects the accepting transaction found no version of (one query for the
+        whole batch); valid until `end_batch`."""
+        self._unknown = frozenset(unknown)
+
+    def end_batch(self) -> None:
+        self._unknown = frozenset()
 
     def project(self, session: Session, project_id: str) -> tuple[str, int, int] | None:
         now = time.monotonic()
         hit = self.projects.get(project_id)
         if hit is not None and hit[0] > now:
             return hit[1]
+        if project_id in self._unknown:
+            return None  # none at the batch's start, and none this batch accepted
         if not session.execute(_PROJECT_KNOWN, {"pid": project_id}).scalar():
             return None  # the usual case, a new project: one indexed look-up
         value = _project_state_uncached(session, project_id)
@@ -118,9 +131,11 @@ class CheckCache:
         if signed.kind == Kind.PROJECT_ANCHOR:
             rec: Any = signed.record
             pid = hex0x(rec.project_id)
-            if pid not in self.projects:
+            now = time.monotonic()
+            hit = self.projects.get(pid)
+            if hit is None or hit[0] <= now:
                 state = (signed.signer, int(rec.project_kind), int(rec.county))
-                self.projects[pid] = (time.monotonic() + self.ttl, state)
+                self.projects[pid] = (now + self.ttl, state)
 
     def forget_records(self, records: Iterable[SignedRecord]) -> None:
         """Drops what a refused submission's records put here (its rows rolled back)."""
@@ -236,6 +251,25 @@ _PROJECT_KNOWN = select(
         ),
     )
 )
+
+
+_pids = bindparam("pids", expanding=True, type_=ProjectAnchorRow.project_id.type)
+_PROJECTS_KNOWN: CompoundSelect[tuple[str]] = union(
+    select(ProjectAnchorRow.project_id).where(ProjectAnchorRow.project_id.in_(_pids)),
+    select(OutboxRecord.ref_id).where(
+        OutboxRecord.kind == int(Kind.PROJECT_ANCHOR),
+        OutboxRecord.ref_id.in_(_pids),
+        OutboxRecord.status.in_(LIVE),
+    ),
+)
+
+
+def projects_known(session: Session, project_ids: Iterable[str]) -> set[str]:
+    """Which of `project_ids` have a version indexed or live in our outbox (one query)."""
+    pids = list(project_ids)
+    if not pids:
+        return set()
+    return {str(p) for p in session.scalars(_PROJECTS_KNOWN, {"pids": pids})}
 
 
 def _project_state_uncached(session: Session, project_id: str) -> tuple[str, int, int] | None:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import ConflictError
+from ledger.core.errors import ConflictError, LedgerError
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import CACHE_KEY, CheckCache, hex0x
+from ledger.relayer.lookups import CACHE_KEY, CheckCache, hex0x, projects_known
 from ledger.relayer.rules import PreCheck, check_record
 from ledger.store.db import Database
 from ledger.store.models import LogEntry, OutboxRecord, OutboxShare
@@ -126,27 +126,74 @@ class Relayer:
 
     def _write(self, batch: list[_Request]) -> None:
         try:
+            try:
+                self._write_batch(batch, fast=True)
+            except _Retry:
+                # A write failed part-way through a submission written without its own
+                # savepoint: nothing of the batch was committed. Write it again the
+                # careful way.
+                self.cache.forget()
+                for request in batch:
+                    request.result, request.error = None, None
+                self._write_batch(batch, fast=False)
+        finally:
+            for request in batch:
+                request.done.set()
+
+    def _write_batch(self, batch: list[_Request], *, fast: bool) -> None:
+        """Checks and writes every submission of `batch` in one transaction: one fsync.
+
+        The ids the batch uses and the projects its anchors name are looked up once for
+        the whole batch (two queries), so a single new record costs one INSERT. On the
+        `fast` path a one-record submission gets no savepoint of its own: its checks run
+        before its only write, so a refusal has nothing to undo; a write that fails after
+        all raises `_Retry`, which rolls the whole batch back to be written again with a
+        savepoint each."""
+        try:
             with self.db.write() as session:
                 session.info[CACHE_KEY] = self.cache
+                known = _prefetch(session, batch, self.cache)
                 for request in batch:
+                    records = request.records
+                    if fast and len(records) == 1 and _no_undo(known, records[0]):
+                        wrote = [False]
+                        try:
+                            request.result = self._accept_in(session, records, known, wrote)
+                        except LedgerError as exc:
+                            if wrote[0]:
+                                raise _Retry from exc
+                            self.cache.forget_records(records)
+                            request.error = exc
+                        except Exception as exc:
+                            raise _Retry from exc
+                        continue
                     savepoint = session.begin_nested()
                     try:
-                        request.result = self._accept_in(session, request.records)
+                        request.result = self._accept_in(session, records, known, [False])
                         savepoint.commit()
                     except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
                         savepoint.rollback()
-                        self.cache.forget_records(request.records)
+                        self.cache.forget_records(records)
+                        for signed in records:  # what it wrote is gone: ask the database
+                            known.pop(hex0x(signed.id), None)
                         request.error = exc
+        except _Retry:
+            raise
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody was accepted
             self.cache.forget()
             for request in batch:
                 if request.error is None:
                     request.result, request.error = None, exc
         finally:
-            for request in batch:
-                request.done.set()
+            self.cache.end_batch()
 
-    def _accept_in(self, session: Session, records: Sequence[SignedRecord]) -> list[Acceptance]:
+    def _accept_in(
+        self,
+        session: Session,
+        records: Sequence[SignedRecord],
+        known: dict[str, _Existing | None],
+        wrote: list[bool],
+    ) -> list[Acceptance]:
         results: list[Acceptance] = []
         seen: set[str] = set()
         for signed in records:
@@ -158,8 +205,13 @@ class Relayer:
                 )
             seen.add(rid)
             data = signed.canonical_bytes()
-            # One round trip: our outbox row of this id, if any, and the chain's leaf bytes.
-            existing = session.execute(_EXISTING, {"rid": rid}).first()
+            # Our outbox row of this id, if any, and the chain's leaf bytes: looked up for
+            # the whole batch, or here (one round trip) for an id the batch did not know.
+            if rid in known:
+                existing = known[rid]
+            else:
+                found = session.execute(_EXISTING, {"rid": rid}).first()
+                existing = None if found is None else _Existing(*found)
             if existing is not None and existing.id is not None:
                 if existing.record_bytes != data:
                     raise ConflictError(
@@ -167,10 +219,10 @@ class Relayer:
                         code="RecordIdUsed",
                     )
                 if existing.status != "failed":
-                    results.append(
-                        Acceptance(rid, signed.kind.slug, existing.status, True, existing.id)
-                    )
+                    status = str(existing.status)
+                    results.append(Acceptance(rid, signed.kind.slug, status, True, existing.id))
                     continue
+                wrote[0] = True
                 session.execute(delete(OutboxRecord).where(OutboxRecord.id == existing.id))
             elif existing is not None and existing.on_chain not in (None, data):
                 raise ConflictError(
@@ -179,7 +231,9 @@ class Relayer:
             check_record(session, signed)
             for check in self.pre_checks:
                 check(session, signed)
+            wrote[0] = True
             oid = _insert(session, signed, data)
+            known[rid] = _Existing(oid, data, "queued", None)
             for cid, qty in _shares(signed):
                 self.cache.add_delivered(cid, qty)
             self.cache.accepted(signed)
@@ -211,6 +265,70 @@ _EXISTING = select(
 
 
 _INSERT = insert(OutboxRecord).returning(OutboxRecord.id)
+
+
+class _Retry(Exception):
+    """A fast-path write failed after it started: the batch is written again with
+    savepoints."""
+
+
+class _Existing(NamedTuple):
+    """What the database holds under a record id: our outbox row (id, bytes, status; all
+    None if none) and the bytes of the leaf on chain (None if none)."""
+
+    id: int | None
+    record_bytes: bytes | None
+    status: str | None
+    on_chain: bytes | None
+
+
+#: Above this many records a batch's ids are looked up one by one (a bounded IN list).
+PREFETCH_MAX = 2000
+
+_rids = bindparam("rids", expanding=True, type_=OutboxRecord.record_id.type)
+_OUTBOX_ROWS = select(
+    OutboxRecord.record_id, OutboxRecord.id, OutboxRecord.record_bytes, OutboxRecord.status
+).where(OutboxRecord.record_id.in_(_rids))
+_LOG_ROWS = select(LogEntry.record_id, LogEntry.record_bytes).where(LogEntry.record_id.in_(_rids))
+
+
+def _prefetch(
+    session: Session, batch: Sequence[_Request], cache: CheckCache
+) -> dict[str, _Existing | None]:
+    """What the database holds under each record id of `batch` (None: nothing), in two
+    queries; and tells `cache` which of the projects its anchors name no version of
+    is known yet, in one more."""
+    rids = list(dict.fromkeys(hex0x(s.id) for r in batch for s in r.records))
+    if not rids or len(rids) > PREFETCH_MAX:
+        return {}
+    known: dict[str, _Existing | None] = dict.fromkeys(rids)
+    on_chain: dict[str, bytes] = {}
+    for rid, data in session.execute(_LOG_ROWS, {"rids": rids}):
+        on_chain.setdefault(rid, data)
+    for rid, oid, data, status in session.execute(_OUTBOX_ROWS, {"rids": rids}):
+        known[rid] = _Existing(oid, data, status, on_chain.get(rid))
+    for rid, data in on_chain.items():
+        if known[rid] is None:
+            known[rid] = _Existing(None, None, None, data)
+    pids = {
+        hex0x(getattr(s.record, "project_id", b""))
+        for r in batch
+        for s in r.records
+        if s.kind == Kind.PROJECT_ANCHOR
+    }
+    if pids:
+        cache.begin_batch(pids - projects_known(session, pids))
+    return known
+
+
+def _no_undo(known: dict[str, _Existing | None], signed: SignedRecord) -> bool:
+    """Whether accepting `signed` writes nothing before its checks pass (no failed row of
+    its id to delete first), so that its refusal needs no savepoint."""
+    rid = hex0x(signed.id)
+    if rid not in known:
+        return False
+    existing = known[rid]
+    return existing is None or existing.status != "failed"
 
 
 def _insert(session: Session, signed: SignedRecord, data: bytes) -> int:

@@ -28,6 +28,7 @@ from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import fee_fields
 from ledger.evm.profiles import GasModel, check_node
+from ledger.relayer.gas import GasModel as RecordGas
 from ledger.relayer.nonces import NonceManager, record_sent
 from ledger.relayer.outbox import ROLLED_BACK
 from ledger.relayer.planning import SendPlan, estimate_gas, mark_conflict, mark_found, plan_send
@@ -47,6 +48,7 @@ class Receipt:
     block_number: int
     block_hash: str
     logs: tuple[Mapping[str, Any], ...]
+    gas_used: int = 0
 
     @classmethod
     def from_rpc(cls, raw: Mapping[str, Any] | None) -> Receipt | None:
@@ -57,6 +59,7 @@ class Receipt:
             block_number=int(raw["blockNumber"], 16),
             block_hash=str(raw["blockHash"]).lower(),
             logs=tuple(raw.get("logs") or ()),
+            gas_used=int(raw.get("gasUsed") or "0x0", 16),
         )
 
     def leaves(self, contract: str) -> dict[str, int]:
@@ -85,6 +88,11 @@ class WorkerStats:
     requeued: int = 0
     replaced: int = 0
     conflicts: int = 0
+    #: multicalls whose gas limit came from the gas model, and those that were estimated
+    modelled: int = 0
+    estimated: int = 0
+    #: multicalls sent on the model that reverted (their records were queued again)
+    model_reverts: int = 0
 
 
 class RelayWorker:
@@ -109,6 +117,7 @@ class RelayWorker:
         window: int = 64,
         gas_model: GasModel = "eip1559",
         linger: float = 0.25,
+        gas: RecordGas | None = None,
     ) -> None:
         if not senders:
             raise ValueError("the relayer needs at least one sending account")
@@ -134,6 +143,10 @@ class RelayWorker:
         check_node(self.w3, gas_model)
         self.gas_model = gas_model
         self._halt_logged = False
+        #: per-kind gas per record, measured from the node's estimates (ledger.relayer.gas)
+        self.gas = gas if gas is not None else RecordGas()
+        #: kinds of the pending multicalls whose gas limit the model gave, by tx hash
+        self._modelled: dict[str, list[int]] = {}
         self.reconciler = Reconciler(db, ledger, self.senders, self.nonces, window=window)
 
     # ---- one pass ---------------------------------------------------------------
@@ -221,9 +234,8 @@ class RelayWorker:
                 )
                 if inflight >= self.max_inflight * len(self.senders):
                     break
-                rows = [
-                    (r.id, r.record_id, r.record_bytes, r.attempts)
-                    for r in session.scalars(
+                selected = list(
+                    session.scalars(
                         select(OutboxRecord)
                         .where(
                             OutboxRecord.status == "queued",
@@ -232,7 +244,9 @@ class RelayWorker:
                         .order_by(OutboxRecord.id)
                         .limit(self.batch_size)
                     )
-                ]
+                )
+                rows = [(r.id, r.record_id, r.record_bytes, r.attempts) for r in selected]
+                kinds = [int(r.kind) for r in selected]
             if not rows:
                 self._partial_since = None
                 break
@@ -240,7 +254,7 @@ class RelayWorker:
                 break
             sender = self.senders[self._next_sender % len(self.senders)]
             self._next_sender += 1
-            plan = plan_send(self.ledger, rows, sender.address, bool(inflight), self.confirmations)
+            plan, modelled = self._plan(rows, kinds, sender.address, inflight)
             fees = self._fees() if plan.good else None
             chain_nonce = self.nonces.chain_nonce(sender.address) if plan.good else None
             raw: bytes | None = None
@@ -264,6 +278,8 @@ class RelayWorker:
                     record_sent(
                         session, tx_hash, sender.address, nonce, max_fee, tip, raw, len(good)
                     )
+                    if modelled:
+                        self._modelled[tx_hash] = kinds
                     for row in good:
                         row.status, row.tx_hash, row.sender, row.nonce = (
                             "sent",
@@ -281,6 +297,35 @@ class RelayWorker:
             self.stats.sent_records += len(plan.good)
             sent += 1
         return sent
+
+    def _plan(
+        self,
+        rows: Sequence[tuple[int, str, bytes, int]],
+        kinds: Sequence[int],
+        sender: str,
+        inflight: int,
+    ) -> tuple[SendPlan, bool]:
+        """The next multicall of `rows` (and whether its gas limit is the model's). Each
+        record is decoded once. Records never sent before go with the gas model's limit,
+        or, for a kind it has not measured, the node's estimate of the whole multicall
+        (which the model learns from). A record sent before (its multicall reverted, or
+        it was deferred) and a multicall the node would refuse go through `plan_send`,
+        which finds the records the contract would refuse."""
+        if not any(attempts for *_, attempts in rows):
+            calls = [self.ledger.submit_calldata(SignedRecord.from_bytes(d)) for _, _, d, _ in rows]
+            good = [r[0] for r in rows]
+            gas = self.gas.limit(kinds)
+            if gas is not None:
+                self.stats.modelled += 1
+                return SendPlan(good=good, calls=calls, gas=gas), True
+            gas = estimate_gas(self.ledger, sender, calls)
+            if gas is not None:
+                self.stats.estimated += 1
+                self.gas.measured(kinds, gas)
+                return SendPlan(good=good, calls=calls, gas=gas), False
+        self.stats.estimated += 1
+        plan = plan_send(self.ledger, rows, sender, bool(inflight), self.confirmations)
+        return plan, False
 
     def _send_partial(self, inflight: int) -> bool:
         """Whether to send a multicall that is not full now. A full one goes as soon as its
@@ -399,7 +444,19 @@ class RelayWorker:
             .values(status="replaced")
         )
         tx.status = "mined"
+        kinds = self._modelled.pop(tx.tx_hash, None)
         if receipt.status != 1:
+            if kinds is not None:
+                # Sent on the model and reverted (out of gas, or a record the contract
+                # refused): those kinds are measured again, these records estimated.
+                self.gas.ran_out(kinds)
+                self.stats.model_reverts += 1
+                log.warning(
+                    "a multicall sent on the gas model reverted (gas used %d); its %d "
+                    "records are queued again",
+                    receipt.gas_used,
+                    len(rows),
+                )
             # The whole multicall reverted: send the records again; weeding finds the bad one.
             for row in rows:
                 row.status, row.tx_hash = "queued", None
