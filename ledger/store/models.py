@@ -285,7 +285,21 @@ class FlagRow(ChainLocation, Base):
     __table_args__ = keyset("flags")
 
 
-class CommitmentTotal(Base):
+class TotalCounters:
+    """The counters of a totals row (`CommitmentTotal`, `GroupTotal`): how many commitments,
+    and what they committed, delivered and confirmed, each amount in two exact halves
+    (hi * 2^32 + lo)."""
+
+    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CommitmentTotal(TotalCounters, Base):
     """The totals, maintained by the indexer in the same transaction as the leaves (migration
     0010_read_model): per county, category, organization, resource kind and unit, how many
     commitments, and what they committed, delivered and confirmed. Any public grouping (by
@@ -302,13 +316,6 @@ class CommitmentTotal(Base):
     org: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
     resource_kind: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     unit: Mapped[str] = mapped_column(String(64), primary_key=True)
-    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
-    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
-    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
-    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (
         Index("ix_commitment_totals_category", "category"),
@@ -316,7 +323,7 @@ class CommitmentTotal(Base):
     )
 
 
-class GroupTotal(Base):
+class GroupTotal(TotalCounters, Base):
     """The same totals summed per one grouping (`dimension`: county, category, org, or all
     with `member` ""), maintained with `CommitmentTotal`, so an unfiltered public totals
     page reads a few dozen rows however many organizations serve however many counties."""
@@ -327,13 +334,6 @@ class GroupTotal(Base):
     member: Mapped[str] = mapped_column(String(42), primary_key=True)
     resource_kind: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     unit: Mapped[str] = mapped_column(String(64), primary_key=True)
-    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
-    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
-    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
-    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class RoleEvent(Base):
