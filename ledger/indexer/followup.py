@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.core.sample import sample_size
+from ledger.indexer.rows import record_row
 from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
 from ledger.store.models import DeliveryRow
 
@@ -29,12 +30,10 @@ def project_followup(session: Session, signed: SignedRecord, rid: str, loc: dict
         ).first()
         line_count = int(share.line_count) if share is not None else 0
         session.add(
-            FollowUpRoundRow(
+            record_row(
+                FollowUpRoundRow,
+                r,
                 record_id=rid,
-                batch_id=batch_id,
-                county=int(r.county),
-                seed_block=int(r.seed_block),
-                rate_bps=int(r.rate_bps),
                 line_count=line_count,
                 sample_size=sample_size(line_count, int(r.rate_bps)),
                 org=share.org if share is not None else "",
@@ -45,15 +44,11 @@ def project_followup(session: Session, signed: SignedRecord, rid: str, loc: dict
     elif signed.kind == Kind.FOLLOW_UP:
         found = session.get(FollowUpRoundRow, hex0x(r.round_id))
         session.add(
-            FollowUpRow(
+            record_row(
+                FollowUpRow,
+                r,
                 record_id=rid,
-                round_id=hex0x(r.round_id),
                 batch_id=found.batch_id if found is not None else hex0x(bytes(32)),
-                line_index=int(r.line_index),
-                line_hash=hex0x(r.line_hash),
-                outcome=int(r.outcome),
-                quantity=int(r.quantity),
-                note_hash=hex0x(r.note_hash),
                 county=found.county if found is not None else 0,
                 org=found.org if found is not None else "",
                 signer=signed.signer,

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.evm.contract import LedgerContract
+from ledger.indexer.rows import record_row
 from ledger.store.fund_models import FundContributionRow, FundDrawRow, FundRow
 
 __all__ = ["project_fund", "totals_differences"]
@@ -24,43 +24,11 @@ def project_fund(session: Session, signed: SignedRecord, rid: str, loc: dict[str
     """Writes the row of one fund record (`LogApplier._project` calls it for FUND_KINDS)."""
     r: Any = signed.record
     if signed.kind == Kind.FUND:
-        session.add(
-            FundRow(
-                record_id=rid,
-                org=signed.signer,
-                name=r.name,
-                sponsor_kind=int(r.sponsor_kind),
-                sponsor_hash=hex0x(r.sponsor_hash),
-                sponsor_public=bool(r.sponsor_public),
-                pledged=int(r.pledged),
-                purpose_hash=hex0x(r.purpose_hash),
-                **loc,
-            )
-        )
+        session.add(record_row(FundRow, r, record_id=rid, org=signed.signer, **loc))
     elif signed.kind == Kind.FUND_CONTRIBUTION:
-        session.add(
-            FundContributionRow(
-                record_id=rid,
-                fund_id=hex0x(r.fund_id),
-                org=signed.signer,
-                amount=int(r.amount),
-                received_date=int(r.received_date),
-                evidence_hash=hex0x(r.evidence_hash),
-                **loc,
-            )
-        )
+        session.add(record_row(FundContributionRow, r, record_id=rid, org=signed.signer, **loc))
     elif signed.kind == Kind.COMMITMENT_SOURCE and r.fund_id != ZERO:
-        session.add(
-            FundDrawRow(
-                record_id=rid,
-                commitment_id=hex0x(r.commitment_id),
-                fund_id=hex0x(r.fund_id),
-                pairing_id=hex0x(r.pairing_id),
-                org=signed.signer,
-                fund_amount=int(r.fund_amount),
-                **loc,
-            )
-        )
+        session.add(record_row(FundDrawRow, r, record_id=rid, org=signed.signer, **loc))
 
 
 def totals_differences(session: Session, ledger: LedgerContract) -> list[str]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
+from ledger.indexer.rows import record_row
 from ledger.store import models
 from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
 
@@ -33,12 +34,11 @@ def project(session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any
             .limit(1)
         )
         session.add(
-            GrievanceRow(
+            record_row(
+                GrievanceRow,
+                r,
                 record_id=rid,
-                project_id=pid,
                 target_id=hex0x(r.record_id),
-                grievance_hash=hex0x(r.grievance_hash),
-                filed_at=int(r.filed_at),
                 county=int(county or 0),
                 signer=signed.signer,
                 **loc,
@@ -52,11 +52,10 @@ def project(session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any
             session.flush()
             registered = session.get(GrievanceRow, gid)
         session.add(
-            GrievanceAnswerRow(
+            record_row(
+                GrievanceAnswerRow,
+                r,
                 record_id=rid,
-                grievance_id=gid,
-                outcome=int(r.outcome),
-                answer_hash=hex0x(r.answer_hash),
                 county=registered.county if registered is not None else 0,
                 signer=signed.signer,
                 **loc,

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
+from ledger.indexer.rows import record_row
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 
 __all__ = ["KINDS", "project"]
@@ -27,39 +27,8 @@ def project(session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any
     """Writes the row of one pairing-program record; `loc` is its chain location."""
     r: Any = signed.record
     if signed.kind == Kind.PAIRING:
-        session.add(
-            PairingRow(
-                record_id=rid,
-                org=signed.signer,
-                county=int(r.county),
-                start_date=int(r.start_date),
-                end_date=int(r.end_date),
-                categories=int(r.categories),
-                funds_target=int(r.funds_target),
-                projects_target=int(r.projects_target),
-                hours_target=int(r.hours_target),
-                designated=bool(r.designated),
-                terms_hash=hex0x(r.terms_hash),
-                **loc,
-            )
-        )
+        session.add(record_row(PairingRow, r, record_id=rid, org=signed.signer, **loc))
     elif signed.kind == Kind.PAIRING_ACCEPTANCE:
-        session.add(
-            PairingAcceptanceRow(
-                record_id=rid,
-                pairing_id=hex0x(r.pairing_id),
-                county=int(r.county),
-                signer=signed.signer,
-                **loc,
-            )
-        )
+        session.add(record_row(PairingAcceptanceRow, r, record_id=rid, signer=signed.signer, **loc))
     elif signed.kind == Kind.COMMITMENT_SOURCE and bytes(r.pairing_id) != _ZERO:
-        session.add(
-            PairingCommitmentRow(
-                record_id=rid,
-                commitment_id=hex0x(r.commitment_id),
-                pairing_id=hex0x(r.pairing_id),
-                org=signed.signer,
-                **loc,
-            )
-        )
+        session.add(record_row(PairingCommitmentRow, r, record_id=rid, org=signed.signer, **loc))

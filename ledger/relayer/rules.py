@@ -26,24 +26,14 @@ from ledger.relayer.lookups import (
     need_of,
     project_state,
     record_exists,
-    roles_of,
 )
+from ledger.relayer.rules_common import require_role
 from ledger.relayer.rules_followup import FOLLOW_UP_KINDS, check_followup
 from ledger.relayer.rules_fund import FUND_KINDS, check_fund_record
 
 #: A pre-check sees each record before it is accepted, in the accepting DB transaction,
 #: after the contract's rules (e.g. the library's rule that a Commitment cites a match).
 PreCheck = Callable[[Session, SignedRecord], None]
-
-
-def _require_role(session: Session, signed: SignedRecord, role: str) -> None:
-    """Refuses a record whose signer does not hold `role` on this ledger."""
-    if role not in roles_of(session, signed.signer):
-        raise RecordError(
-            f"{signed.signer} does not hold the {role} role on this ledger; ask the "
-            "civil-affairs office to register the key",
-            code="MissingRole",
-        )
 
 
 def _check_delivery_amount(session: Session, signed: SignedRecord, cid: bytes, qty: int) -> None:
@@ -178,7 +168,7 @@ def check_batch_signer(session: Session, signed: SignedRecord) -> None:
     (id scoped to the signer, the ORG role, and owning every known commitment it names).
     The amounts are checked when the lines are complete (`check_record`)."""
     _check_scope(signed)
-    _require_role(session, signed, "ORG")
+    require_role(session, signed, "ORG")
     for cid in getattr(signed.record, "commitment_ids", ()):
         found = commitment_state(session, hex0x(cid))
         if found is not None and found.org != signed.signer:
@@ -197,7 +187,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
     if kind == Kind.PROJECT_ANCHOR:
         pk = int(getattr(rec, "project_kind", 0))
         if pk == ProjectKind.NEED:
-            _require_role(session, signed, "COUNTY")
+            require_role(session, signed, "COUNTY")
             county = county_of(session, signed.signer)
             if county != getattr(rec, "county", None):
                 raise RecordError(
@@ -206,7 +196,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
                     code="WrongCounty",
                 )
         elif pk == ProjectKind.SUPPLY:
-            _require_role(session, signed, "ORG")
+            require_role(session, signed, "ORG")
         else:
             raise RecordError(
                 "项目类型须为 1（需求）或 2（供给）/ projectKind must be 1 (need) or 2 (supply)",
@@ -222,7 +212,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
             )
         _check_anchor_fields(session, rec, signed)
     elif kind == Kind.COMMITMENT:
-        _require_role(session, signed, "ORG")
+        require_role(session, signed, "ORG")
         need_id = hex0x(getattr(rec, "need_id", b""))
         if need_of(session, need_id) is None:
             raise RecordError(
@@ -237,19 +227,19 @@ def check_record(session: Session, signed: SignedRecord) -> None:
                 code="InvalidResourceKind",
             )
     elif kind == Kind.DELIVERY:
-        _require_role(session, signed, "ORG")
+        require_role(session, signed, "ORG")
         _check_delivery_amount(
             session, signed, getattr(rec, "commitment_id", b""), int(getattr(rec, "quantity", 0))
         )
     elif kind == Kind.DELIVERY_BATCH:
-        _require_role(session, signed, "ORG")
+        require_role(session, signed, "ORG")
         cids: tuple[bytes, ...] = getattr(rec, "commitment_ids", ())
         qtys = getattr(rec, "quantities", ())
         check_batch_shape(cids, qtys, int(getattr(rec, "line_count", 0)))
         for cid, qty in zip(cids, qtys, strict=True):
             _check_delivery_amount(session, signed, cid, int(qty))
     elif kind == Kind.RECEIPT:
-        _require_role(session, signed, "COUNTY")
+        require_role(session, signed, "COUNTY")
         delivery_id = hex0x(getattr(rec, "delivery_id", b""))
         found = delivery_of(session, delivery_id)
         if found is None:
@@ -280,7 +270,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
                 f"delivery {delivery_id} already has a receipt", code="AlreadyReceipted"
             )
     elif kind == Kind.FLAG:
-        _require_role(session, signed, "AUDITOR")
+        require_role(session, signed, "AUDITOR")
         target = hex0x(getattr(rec, "record_id", b""))
         if not record_exists(session, target):
             raise RecordError(f"no record {target} is recorded", code="UnknownRecord")

@@ -13,11 +13,11 @@ line must be in.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.core import codes
@@ -27,10 +27,11 @@ from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.core.sample import sample_indices
 from ledger.evm.contract import LedgerContract
-from ledger.relayer.lookups import LIVE, commitment_state, county_of, roles_of
+from ledger.relayer.lookups import commitment_state, county_of
+from ledger.relayer.rules_common import indexed_or_pending, pending_record, require_role
 from ledger.store.batch_models import BatchLine
 from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
-from ledger.store.models import DeliveryRow, LogEntry, OutboxRecord
+from ledger.store.models import DeliveryRow
 
 __all__ = [
     "FOLLOW_UP_KINDS",
@@ -65,18 +66,6 @@ class RoundState:
     line_count: int
 
 
-def _pending(session: Session, kind: Kind) -> Iterator[tuple[OutboxRecord, Any]]:
-    """Our live outbox rows of `kind` not indexed yet, each with its decoded record."""
-    for row in session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.kind == int(kind),
-            OutboxRecord.status.in_(LIVE),
-            ~exists().where(LogEntry.record_id == OutboxRecord.record_id),
-        )
-    ):
-        yield row, SignedRecord.from_bytes(row.record_bytes).record
-
-
 def batch_of(session: Session, batch_id: str) -> BatchState | None:
     """A delivery batch, indexed or pending in our outbox; None if neither."""
     shares = session.scalars(
@@ -89,16 +78,10 @@ def batch_of(session: Session, batch_id: str) -> BatchState | None:
             int(shares[0].line_count),
             tuple(s.commitment_id for s in shares),
         )
-    pending = session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.record_id == batch_id,
-            OutboxRecord.kind == int(Kind.DELIVERY_BATCH),
-            OutboxRecord.status.in_(LIVE),
-        )
-    ).first()
-    if pending is None:
+    found = pending_record(session, batch_id, Kind.DELIVERY_BATCH)
+    if found is None:
         return None
-    rec: Any = SignedRecord.from_bytes(pending.record_bytes).record
+    pending, rec = found
     return BatchState(
         batch_id,
         pending.signer,
@@ -114,16 +97,10 @@ def round_of(session: Session, round_id: str) -> RoundState | None:
         return RoundState(
             round_id, row.batch_id, row.county, row.seed_block, row.rate_bps, row.line_count
         )
-    pending = session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.record_id == round_id,
-            OutboxRecord.kind == int(Kind.FOLLOW_UP_ROUND),
-            OutboxRecord.status.in_(LIVE),
-        )
-    ).first()
-    if pending is None:
+    found = pending_record(session, round_id, Kind.FOLLOW_UP_ROUND)
+    if found is None:
         return None
-    rec: Any = SignedRecord.from_bytes(pending.record_bytes).record
+    _, rec = found
     batch = batch_of(session, hex0x(rec.batch_id))
     return RoundState(
         round_id,
@@ -135,40 +112,9 @@ def round_of(session: Session, round_id: str) -> RoundState | None:
     )
 
 
-def _round_exists(session: Session, batch_id: str, county: int) -> bool:
-    if session.scalar(
-        select(FollowUpRoundRow.record_id).where(
-            FollowUpRoundRow.batch_id == batch_id, FollowUpRoundRow.county == county
-        )
-    ):
-        return True
-    return any(
-        hex0x(rec.batch_id) == batch_id and int(rec.county) == county
-        for _, rec in _pending(session, Kind.FOLLOW_UP_ROUND)
-    )
-
-
-def _result_exists(session: Session, round_id: str, line_index: int) -> bool:
-    if session.scalar(
-        select(FollowUpRow.record_id).where(
-            FollowUpRow.round_id == round_id, FollowUpRow.line_index == line_index
-        )
-    ):
-        return True
-    return any(
-        hex0x(rec.round_id) == round_id and int(rec.line_index) == line_index
-        for _, rec in _pending(session, Kind.FOLLOW_UP)
-    )
-
-
 def _county_signer(session: Session, signed: SignedRecord, county: int) -> None:
     """The contract's `_requireRole(COUNTY)` and `_requireCounty(signer, county)`."""
-    if "COUNTY" not in roles_of(session, signed.signer):
-        raise RecordError(
-            f"{signed.signer} 不是县级部门的签名密钥 / does not hold the COUNTY role on this "
-            "ledger; ask the civil-affairs office to register the key",
-            code="MissingRole",
-        )
+    require_role(session, signed, "COUNTY")
     own = county_of(session, signed.signer)
     if own != county:
         raise RecordError(
@@ -211,7 +157,9 @@ def _check_round(session: Session, signed: SignedRecord, rec: Any) -> None:
             "种子区块须在未来 / the seed block must lie after the current block",
             code="SeedBlockNotFuture",
         )
-    if _round_exists(session, batch_id, county):
+    if indexed_or_pending(
+        session, FollowUpRoundRow, Kind.FOLLOW_UP_ROUND, batch_id=batch_id, county=county
+    ):
         raise RecordError(
             f"本县已为该批次开启回访 / county {county} already opened a follow-up round for "
             f"batch {batch_id}",
@@ -259,7 +207,9 @@ def _check_result(session: Session, signed: SignedRecord, rec: Any) -> None:
             code="InvalidOutcome",
             outcome=outcome,
         )
-    if _result_exists(session, round_id, index):
+    if indexed_or_pending(
+        session, FollowUpRow, Kind.FOLLOW_UP, round_id=round_id, line_index=index
+    ):
         raise RecordError(
             f"该行已回访 / line {index} already has a result in round {round_id}",
             code="FollowUpRepeated",

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, SponsorKind, valid_date_code, valid_title
 from ledger.core.records import CommitmentSource, Fund, Kind, SignedRecord
-from ledger.relayer.lookups import LIVE, commitment_state, hex0x, roles_of
+from ledger.relayer.lookups import LIVE, commitment_state, hex0x
+from ledger.relayer.rules_common import pending_record, pending_records, require_role
 from ledger.store.fund_models import FundDrawRow, FundRow
 from ledger.store.models import CommitmentRow, LogEntry, OutboxRecord
 
@@ -38,15 +39,6 @@ MAX_QUANTITY = (1 << 63) - 1
 ZERO = bytes(32)
 
 
-def _require_org(session: Session, signed: SignedRecord) -> None:
-    if "ORG" not in roles_of(session, signed.signer):
-        raise RecordError(
-            f"{signed.signer} 不是已登记的社会组织密钥 / does not hold the ORG role on this "
-            "ledger; ask the civil-affairs office to register the key",
-            code="MissingRole",
-        )
-
-
 def _require_quantity(value: int, what: str) -> None:
     if not 0 < value <= MAX_QUANTITY:
         raise RecordError(
@@ -55,20 +47,9 @@ def _require_quantity(value: int, what: str) -> None:
         )
 
 
-def _unindexed_live(kind: Kind) -> Any:
-    """Our live outbox rows of `kind` that the indexer has not written yet (once indexed, a
-    record counts from the read model instead, so nothing counts twice)."""
-    return select(OutboxRecord.record_bytes).where(
-        OutboxRecord.kind == int(kind),
-        OutboxRecord.status.in_(LIVE),
-        ~exists().where(LogEntry.record_id == OutboxRecord.record_id),
-    )
-
-
 def pending_sources(session: Session) -> Iterator[CommitmentSource]:
     """The CommitmentSource records live in our outbox and not yet indexed."""
-    for data in session.scalars(_unindexed_live(Kind.COMMITMENT_SOURCE)):
-        rec = SignedRecord.from_bytes(data).record
+    for _, rec in pending_records(session, Kind.COMMITMENT_SOURCE):
         assert isinstance(rec, CommitmentSource)
         yield rec
 
@@ -78,16 +59,10 @@ def fund_state(session: Session, fund_id: str) -> tuple[str, int] | None:
     row = session.get(FundRow, fund_id)
     if row is not None:
         return row.org, int(row.pledged)
-    pending = session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.record_id == fund_id,
-            OutboxRecord.kind == int(Kind.FUND),
-            OutboxRecord.status.in_(LIVE),
-        )
-    ).first()
-    if pending is None:
+    found = pending_record(session, fund_id, Kind.FUND)
+    if found is None:
         return None
-    rec = SignedRecord.from_bytes(pending.record_bytes).record
+    pending, rec = found
     assert isinstance(rec, Fund)
     return pending.signer, int(rec.pledged)
 
@@ -213,7 +188,7 @@ def _check_draw(session: Session, signed: SignedRecord) -> None:
 def check_fund_record(session: Session, signed: SignedRecord) -> None:
     """The contract's rules for a Fund, FundContribution or CommitmentSource (its fund part),
     against the read model plus the pending outbox. The id's scope is checked before."""
-    _require_org(session, signed)
+    require_role(session, signed, "ORG")
     rec = signed.record
     if signed.kind == Kind.FUND:
         assert isinstance(rec, Fund)

@@ -10,7 +10,6 @@ the answer after it, and for a second registration of the same filing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -20,14 +19,14 @@ from ledger.core.errors import ConflictError, RecordError
 from ledger.core.fields import GrievanceOutcome
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import LIVE, county_of, need_of, record_exists, roles_of
+from ledger.relayer.lookups import county_of, need_of, record_exists
+from ledger.relayer.rules_common import indexed_or_pending, pending_records, require_role
 from ledger.store.grievance_models import (
     GrievanceAnswerRow,
     GrievanceAnswerText,
     GrievanceFiling,
     GrievanceRow,
 )
-from ledger.store.models import LogEntry, OutboxRecord
 
 __all__ = ["KINDS", "check"]
 
@@ -35,27 +34,9 @@ KINDS = (Kind.GRIEVANCE, Kind.GRIEVANCE_ANSWER)
 ZERO = hex0x(bytes(32))
 
 
-def _pending(session: Session, kind: Kind) -> Iterator[tuple[OutboxRecord, Any]]:
-    """Our live outbox's records of `kind` that are not indexed yet, decoded."""
-    for row in session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.kind == int(kind),
-            OutboxRecord.status.in_(LIVE),
-            ~select(LogEntry.leaf_index)
-            .where(LogEntry.record_id == OutboxRecord.record_id)
-            .exists(),
-        )
-    ):
-        yield row, SignedRecord.from_bytes(row.record_bytes).record
-
-
 def _require_county_role(session: Session, signed: SignedRecord) -> int | None:
-    if "COUNTY" not in roles_of(session, signed.signer):
-        raise RecordError(
-            f"{signed.signer} does not hold the COUNTY role on this ledger; only a county "
-            "office registers and answers grievances",
-            code="MissingRole",
-        )
+    """Only a county office registers and answers grievances; the signer's county."""
+    require_role(session, signed, "COUNTY")
     return county_of(session, signed.signer)
 
 
@@ -64,7 +45,7 @@ def registration_county(session: Session, grievance_id: str) -> int | None:
     row = session.get(GrievanceRow, grievance_id)
     if row is not None:
         return row.county
-    for pending, rec in _pending(session, Kind.GRIEVANCE):
+    for pending, rec in pending_records(session, Kind.GRIEVANCE):
         if pending.record_id == grievance_id:
             need = need_of(session, hex0x(rec.project_id))
             return need[0] if need else None
@@ -73,39 +54,20 @@ def registration_county(session: Session, grievance_id: str) -> int | None:
 
 def is_registered(session: Session, grievance_hash: str) -> bool:
     """Whether a filing's hash is already registered (indexed or pending)."""
-    if session.scalar(
-        select(GrievanceRow.record_id).where(GrievanceRow.grievance_hash == grievance_hash).limit(1)
-    ):
-        return True
-    return any(
-        hex0x(rec.grievance_hash) == grievance_hash for _, rec in _pending(session, Kind.GRIEVANCE)
-    )
+    return indexed_or_pending(session, GrievanceRow, Kind.GRIEVANCE, grievance_hash=grievance_hash)
 
 
 def is_answered(session: Session, grievance_id: str) -> bool:
     """Whether a registered grievance already has an answer (indexed or pending)."""
-    if session.scalar(
-        select(GrievanceAnswerRow.record_id)
-        .where(GrievanceAnswerRow.grievance_id == grievance_id)
-        .limit(1)
-    ):
-        return True
-    return any(
-        hex0x(rec.grievance_id) == grievance_id
-        for _, rec in _pending(session, Kind.GRIEVANCE_ANSWER)
+    return indexed_or_pending(
+        session, GrievanceAnswerRow, Kind.GRIEVANCE_ANSWER, grievance_id=grievance_id
     )
 
 
 def answer_hashes_pending_or_indexed(session: Session, answer_hash: str) -> bool:
     """Whether some answer (indexed or pending) names `answer_hash`."""
-    if session.scalar(
-        select(GrievanceAnswerRow.record_id)
-        .where(GrievanceAnswerRow.answer_hash == answer_hash)
-        .limit(1)
-    ):
-        return True
-    return any(
-        hex0x(rec.answer_hash) == answer_hash for _, rec in _pending(session, Kind.GRIEVANCE_ANSWER)
+    return indexed_or_pending(
+        session, GrievanceAnswerRow, Kind.GRIEVANCE_ANSWER, answer_hash=answer_hash
     )
 
 

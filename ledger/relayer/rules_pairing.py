@@ -17,7 +17,8 @@ from ledger.core.errors import RecordError
 from ledger.core.fields import valid_date_code
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import LIVE, commitment_state, county_of, roles_of
+from ledger.relayer.lookups import LIVE, commitment_state, county_of
+from ledger.relayer.rules_common import pending_record, require_role
 from ledger.relayer.rules_fund import already_sourced
 from ledger.store.models import OutboxRecord
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
@@ -56,16 +57,10 @@ def pairing_state(session: Session, pairing_id: str) -> PairingState | None:
     if row is not None:
         org, county = row.org, int(row.county)
     else:
-        pending = session.scalars(
-            select(OutboxRecord).where(
-                OutboxRecord.record_id == pairing_id,
-                OutboxRecord.kind == int(Kind.PAIRING),
-                OutboxRecord.status.in_(LIVE),
-            )
-        ).first()
-        if pending is None:
+        found = pending_record(session, pairing_id, Kind.PAIRING)
+        if found is None:
             return None
-        rec: Any = SignedRecord.from_bytes(pending.record_bytes).record
+        pending, rec = found
         org, county = pending.signer, int(rec.county)
     accepted = bool(
         session.scalar(
@@ -78,19 +73,20 @@ def pairing_state(session: Session, pairing_id: str) -> PairingState | None:
     return PairingState(org, county, accepted)
 
 
-def _require_role(session: Session, signed: SignedRecord, role: str) -> None:
-    if role not in roles_of(session, signed.signer):
+def _known_pairing(session: Session, pid: str) -> PairingState:
+    """The pairing `pid` names (indexed or pending); refused as the contract would if none."""
+    state = pairing_state(session, pid)
+    if state is None:
         raise RecordError(
-            f"{signed.signer} 未持有 {role} 角色 / does not hold the {role} role on this "
-            "ledger; ask the civil-affairs office to register the key",
-            code="MissingRole",
+            f"没有结对 {pid} / no pairing {pid} is recorded", code="UnknownPairing", pairing_id=pid
         )
+    return state
 
 
 def _check_pairing(session: Session, signed: SignedRecord) -> None:
     r: Any = signed.record
     rid = hex0x(signed.id)
-    _require_role(session, signed, "ORG")
+    require_role(session, signed, "ORG")
     county = int(r.county)
     if not 100000 <= county <= 999999:
         raise RecordError(
@@ -121,13 +117,9 @@ def _check_pairing(session: Session, signed: SignedRecord) -> None:
 
 def _check_acceptance(session: Session, signed: SignedRecord) -> None:
     r: Any = signed.record
-    _require_role(session, signed, "COUNTY")
+    require_role(session, signed, "COUNTY")
     pid = hex0x(r.pairing_id)
-    state = pairing_state(session, pid)
-    if state is None:
-        raise RecordError(
-            f"没有结对 {pid} / no pairing {pid} is recorded", code="UnknownPairing", pairing_id=pid
-        )
+    state = _known_pairing(session, pid)
     mine = county_of(session, signed.signer)
     if mine != state.county or int(r.county) != state.county:
         raise RecordError(
@@ -146,7 +138,7 @@ def _check_acceptance(session: Session, signed: SignedRecord) -> None:
 
 def _check_source(session: Session, signed: SignedRecord) -> None:
     r: Any = signed.record
-    _require_role(session, signed, "ORG")
+    require_role(session, signed, "ORG")
     cid = hex0x(r.commitment_id)
     commitment = commitment_state(session, cid)
     if commitment is None:
@@ -185,11 +177,7 @@ def _check_source(session: Session, signed: SignedRecord) -> None:
     if pairing == _ZERO:
         return
     pid = hex0x(pairing)
-    state = pairing_state(session, pid)
-    if state is None:
-        raise RecordError(
-            f"没有结对 {pid} / no pairing {pid} is recorded", code="UnknownPairing", pairing_id=pid
-        )
+    state = _known_pairing(session, pid)
     if state.org != signed.signer:
         raise RecordError(
             f"只有提出结对的组织可以引用它 / only the organization that proposed pairing {pid} "

@@ -98,14 +98,7 @@ class BangfuClient(
 
     def new_project_id(self) -> bytes:
         """A fresh project id scoped to this client's key (the project's owner)."""
-        return new_id(self._signer())
-
-    def _signer(self) -> str:
-        if self.account is None:
-            raise RecordError(
-                "this client has no key; pass account= to sign records", code="no_key"
-            )
-        return str(self.account.address)
+        return new_id(self.signer_address())
 
     def commitment(
         self,
@@ -121,7 +114,7 @@ class BangfuClient(
         """An organization's promise for a matched need, with a fresh id. Funds are in fen."""
         return self.sign(
             records.Commitment(
-                id=new_id(self._signer()),
+                id=new_id(self.signer_address()),
                 need_id=as_bytes32(need_id, "need_id"),
                 match_id=as_bytes32(match_id, "match_id"),
                 resource_kind=int(resource_kind),
@@ -145,7 +138,7 @@ class BangfuClient(
         """One delivery against a commitment, with a fresh id (`delivered_at` defaults to now)."""
         return self.sign(
             records.Delivery(
-                id=new_id(self._signer()),
+                id=new_id(self.signer_address()),
                 commitment_id=as_bytes32(commitment_id, "commitment_id"),
                 quantity=quantity,
                 delivered_at=int(time.time()) if delivered_at is None else delivered_at,
@@ -164,7 +157,7 @@ class BangfuClient(
         cids, quantities = batch_totals(lines)
         return self.sign(
             records.DeliveryBatch(
-                id=new_id(self._signer()),
+                id=new_id(self.signer_address()),
                 commitment_ids=cids,
                 quantities=quantities,
                 line_count=len(lines),
@@ -183,7 +176,7 @@ class BangfuClient(
         """A county's confirmation of a delivery, with a fresh id."""
         return self.sign(
             records.Receipt(
-                id=new_id(self._signer()),
+                id=new_id(self.signer_address()),
                 delivery_id=as_bytes32(delivery_id, "delivery_id"),
                 confirmed_quantity=confirmed_quantity,
                 note_hash=as_bytes32(note_hash, "note_hash"),
@@ -200,7 +193,7 @@ class BangfuClient(
         """An auditor's note on any record, with a fresh id."""
         return self.sign(
             records.Flag(
-                id=new_id(self._signer()),
+                id=new_id(self.signer_address()),
                 record_id=as_bytes32(record_id, "record_id"),
                 reason_code=int(reason),
                 note_hash=as_bytes32(note_hash, "note_hash"),

@@ -103,21 +103,12 @@ class FollowUpApi(ApiTransport):
         answer: dict[str, Any] = self.request("GET", "/api/v1/follow-up/confirmation")
         return answer
 
-    def _county_signer(self) -> str:
-        if self.account is None:
-            raise LedgerError(
-                "回访由县级部门签名 / a follow-up is signed by the county office's key; pass "
-                "account= to BangfuClient",
-                code="no_key",
-            )
-        return str(self.account.address)
-
     def open_follow_up_round(
         self, batch_id: bytes | str, county: int, *, seed_block: int | None = None
     ) -> tuple[SignedRecord, Accepted]:
         """Signs and submits a round on `batch_id`: the province's rate, and a seed block a
         few blocks ahead (the server's suggestion) unless `seed_block` is given."""
-        signer = self._county_signer()
+        signer = self.signer_address("县级部门 the county office")
         offer = self.follow_up_batches(county)
         if not offer["rate_bps"]:
             raise LedgerError(
@@ -147,7 +138,7 @@ class FollowUpApi(ApiTransport):
     ) -> tuple[SignedRecord, Accepted]:
         """Signs and submits the result of visiting sampled line `line_index`; the line's
         leaf hash comes from the round's sample (and the relayer checks it again)."""
-        signer = self._county_signer()
+        signer = self.signer_address("县级部门 the county office")
         found = self.follow_up_round(round_id)
         if not found["seed_known"]:
             raise LedgerError(

@@ -10,7 +10,6 @@ from datetime import date
 from typing import Any
 
 from ledger.core import records
-from ledger.core.errors import RecordError
 from ledger.core.fields import SponsorKind, date_code
 from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
@@ -18,9 +17,28 @@ from ledger.sdk.records import Accepted, as_bytes32
 from ledger.sdk.transport import ApiTransport
 from ledger.workspace import funds
 
-__all__ = ["FundsApi"]
+__all__ = ["FundsApi", "source_record"]
 
 _ZERO = bytes(32)
+
+
+def source_record(
+    commitment_id: bytes | str,
+    *,
+    fund_id: bytes | str = _ZERO,
+    fund_amount: int = 0,
+    pairing_id: bytes | str = _ZERO,
+) -> records.CommitmentSource:
+    """The (unsigned) CommitmentSource of a commitment, the fund program's and the pairing
+    program's alike: its id is derived from the commitment (one source per commitment)."""
+    cid = as_bytes32(commitment_id, "commitment_id")
+    return records.CommitmentSource(
+        id=records.CommitmentSource.source_id(cid),
+        commitment_id=cid,
+        pairing_id=as_bytes32(pairing_id, "pairing_id"),
+        fund_id=as_bytes32(fund_id, "fund_id"),
+        fund_amount=fund_amount,
+    )
 
 
 class FundsApi(ApiTransport):
@@ -41,7 +59,7 @@ class FundsApi(ApiTransport):
         data in the purpose, no sponsor's name in public text without consent)."""
         salt = funds.new_salt()
         fund = records.Fund(
-            id=new_id(self._fund_signer()),
+            id=new_id(self.signer_address()),
             name=name,
             sponsor_kind=int(sponsor_kind),
             sponsor_hash=funds.sponsor_hash(salt, sponsor_name),
@@ -76,7 +94,7 @@ class FundsApi(ApiTransport):
         with a fresh id; `submit` it."""
         return self.sign(
             records.FundContribution(
-                id=new_id(self._fund_signer()),
+                id=new_id(self.signer_address()),
                 fund_id=as_bytes32(fund_id, "fund_id"),
                 amount=amount,
                 received_date=received if isinstance(received, int) else date_code(received),
@@ -95,14 +113,9 @@ class FundsApi(ApiTransport):
         """What a commitment comes from: `fund_amount` fen of a fund and/or a pairing; its
         id is derived from the commitment (one source per commitment). `submit` it with the
         commitment, or after."""
-        cid = as_bytes32(commitment_id, "commitment_id")
         return self.sign(
-            records.CommitmentSource(
-                id=records.CommitmentSource.source_id(cid),
-                commitment_id=cid,
-                pairing_id=as_bytes32(pairing_id, "pairing_id"),
-                fund_id=as_bytes32(fund_id, "fund_id"),
-                fund_amount=fund_amount,
+            source_record(
+                commitment_id, fund_id=fund_id, fund_amount=fund_amount, pairing_id=pairing_id
             )
         )
 
@@ -127,10 +140,3 @@ class FundsApi(ApiTransport):
         """Every fund, newest first."""
         answer: list[dict[str, Any]] = self.request("GET", "/api/v1/funds")["funds"]
         return answer
-
-    def _fund_signer(self) -> str:
-        if self.account is None:
-            raise RecordError(
-                "this client has no key; pass account= to sign records", code="no_key"
-            )
-        return str(self.account.address)

@@ -60,19 +60,10 @@ class GrievancesApi(ApiTransport):
         answer: dict[str, Any] = self.request("GET", "/api/v1/grievances", params=params)
         return answer
 
-    def _county_key(self) -> str:
-        if self.account is None:
-            raise LedgerError(
-                "registering or answering a grievance is signed by a county office's key; "
-                "pass account= to BangfuClient",
-                code="no_key",
-            )
-        return str(self.account.address)
-
     def register_grievance(self, filing_no: str) -> dict[str, Any]:
         """Signs and submits the county's Grievance record for a filing (its project,
         record, hash and filing time as filed). Answers the accepted record."""
-        signer = self._county_key()
+        signer = self.signer_address("县级部门 a county office")
         g = self.grievance(filing_no)
         signed = self.sign(
             Grievance(
@@ -90,7 +81,7 @@ class GrievancesApi(ApiTransport):
     def answer_grievance(self, filing_no: str, outcome: int, text: str) -> dict[str, Any]:
         """Signs the county's GrievanceAnswer (1 upheld, 2 partly upheld, 3 not upheld) over
         the SHA-256 of `text` and sends both; the grievance must be registered on chain."""
-        signer = self._county_key()
+        signer = self.signer_address("县级部门 a county office")
         g = self.grievance(filing_no)
         if not g.get("registration"):
             raise LedgerError(

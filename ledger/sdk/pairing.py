@@ -15,6 +15,7 @@ from ledger.core.errors import RecordError
 from ledger.core.fields import category_code, date_code, parse_bytes32
 from ledger.core.lines import new_id
 from ledger.core.records import sha256
+from ledger.sdk.funds import source_record
 from ledger.sdk.transport import ApiTransport
 
 __all__ = ["PairingApi", "categories_mask", "terms_hash"]
@@ -68,13 +69,9 @@ class PairingApi(ApiTransport):
         """An organization's proposal to pair with `county` from `start` to `end` (Beijing
         dates), its focus categories and targets (funds in fen, need projects, service
         hours); `designated` marks designated assistance (定点帮扶)."""
-        if self.account is None:
-            raise RecordError(
-                "this client has no key; pass account= to sign records", code="no_key"
-            )
         return self.sign(
             records.Pairing(
-                id=new_id(str(self.account.address)),
+                id=new_id(self.signer_address()),
                 county=county,
                 start_date=_day(start),
                 end_date=_day(end),
@@ -89,13 +86,9 @@ class PairingApi(ApiTransport):
 
     def pairing_acceptance(self, pairing_id: bytes | str, *, county: int) -> records.SignedRecord:
         """The county office's acceptance of a pairing proposed for its county."""
-        if self.account is None:
-            raise RecordError(
-                "this client has no key; pass account= to sign records", code="no_key"
-            )
         return self.sign(
             records.PairingAcceptance(
-                id=new_id(str(self.account.address)),
+                id=new_id(self.signer_address()),
                 pairing_id=_id(pairing_id, "pairing_id"),
                 county=county,
             )
@@ -106,14 +99,7 @@ class PairingApi(ApiTransport):
     ) -> records.SignedRecord:
         """The CommitmentSource by which the organization's commitment cites its (accepted)
         pairing; its id is derived from the commitment (one source per commitment)."""
-        cid = _id(commitment_id, "commitment_id")
-        return self.sign(
-            records.CommitmentSource(
-                id=records.CommitmentSource.source_id(cid),
-                commitment_id=cid,
-                pairing_id=_id(pairing_id, "pairing_id"),
-            )
-        )
+        return self.sign(source_record(commitment_id, pairing_id=pairing_id))
 
     # ------------------------------------------------------------------ reads
     def pairings(

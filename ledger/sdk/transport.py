@@ -122,6 +122,21 @@ class ApiTransport:
         return self._domain
 
     # ------------------------------------------------------------------ signing
+    def signer_address(self, signed_by: str = "") -> str:
+        """The address of this client's key (the signer of the records it makes); refuses
+        (`no_key`) when the client has none. `signed_by` names whose key the record needs,
+        e.g. "县级部门 the county office"."""
+        if self.account is None:
+            whose = (
+                f"须由{signed_by}的密钥签名 / signed by {signed_by}'s key; " if signed_by else ""
+            )
+            raise LedgerError(
+                f"此客户端没有签名密钥 / this client has no signing key; {whose}pass account= to "
+                "BangfuClient (see ledger.sdk.keys.load_key_file)",
+                code="no_key",
+            )
+        return str(self.account.address)
+
     def sign(self, record: Record) -> SignedRecord:
         """Signs `record` with this client's account under the server's domain."""
         if self.account is None:

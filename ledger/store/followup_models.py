@@ -8,16 +8,10 @@ batch's line count and the seed block's hash (`ledger.core.sample`).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Integer, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.store.models import ADDRESS, HEX32, Base, ChainLocation
-
-
-def _entry_fk() -> Mapped[str]:
-    return mapped_column(
-        HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"), primary_key=True
-    )
+from ledger.store.models import ADDRESS, HEX32, Base, ChainLocation, entry_fk, keyset
 
 
 class FollowUpRoundRow(ChainLocation, Base):
@@ -25,7 +19,7 @@ class FollowUpRoundRow(ChainLocation, Base):
 
     __tablename__ = "follow_up_rounds"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     batch_id: Mapped[str] = mapped_column(HEX32, index=True)
     county: Mapped[int] = mapped_column(Integer)
     seed_block: Mapped[int] = mapped_column(BigInteger)
@@ -39,8 +33,7 @@ class FollowUpRoundRow(ChainLocation, Base):
 
     __table_args__ = (
         UniqueConstraint("batch_id", "county", name="uq_follow_up_round"),
-        Index("ix_follow_up_rounds_leaf", "leaf_index"),
-        Index("ix_follow_up_rounds_county_leaf", "county", "leaf_index"),
+        *keyset("follow_up_rounds", ("county",)),
     )
 
 
@@ -49,7 +42,7 @@ class FollowUpRow(ChainLocation, Base):
 
     __tablename__ = "follow_ups"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     round_id: Mapped[str] = mapped_column(HEX32, index=True)
     batch_id: Mapped[str] = mapped_column(HEX32, index=True)
     line_index: Mapped[int] = mapped_column(Integer)
@@ -65,8 +58,7 @@ class FollowUpRow(ChainLocation, Base):
 
     __table_args__ = (
         UniqueConstraint("round_id", "line_index", name="uq_follow_up_line"),
-        Index("ix_follow_ups_leaf", "leaf_index"),
-        Index("ix_follow_ups_county_leaf", "county", "leaf_index"),
+        *keyset("follow_ups", ("county",)),
     )
 
 

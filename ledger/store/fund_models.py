@@ -18,9 +18,9 @@ from ledger.store.models import (
     HEX32,
     Base,
     ChainLocation,
-    _entry_fk,
-    _keyset,
     created_column,
+    entry_fk,
+    keyset,
 )
 
 __all__ = ["READ_MODEL", "FundContributionRow", "FundDetail", "FundDrawRow", "FundRow"]
@@ -31,7 +31,7 @@ class FundRow(ChainLocation, Base):
 
     __tablename__ = "funds"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     org: Mapped[str] = mapped_column(ADDRESS, index=True)
     name: Mapped[str] = mapped_column(String(200))
     sponsor_kind: Mapped[int] = mapped_column(Integer)
@@ -41,7 +41,7 @@ class FundRow(ChainLocation, Base):
     pledged: Mapped[int] = mapped_column(BigInteger)
     purpose_hash: Mapped[str] = mapped_column(HEX32)
 
-    __table_args__ = _keyset("funds", ("org",))
+    __table_args__ = keyset("funds", ("org",))
 
 
 class FundContributionRow(ChainLocation, Base):
@@ -49,7 +49,7 @@ class FundContributionRow(ChainLocation, Base):
 
     __tablename__ = "fund_contributions"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     fund_id: Mapped[str] = mapped_column(HEX32, index=True)
     org: Mapped[str] = mapped_column(ADDRESS)
     #: fen
@@ -64,7 +64,7 @@ class FundDrawRow(ChainLocation, Base):
 
     __tablename__ = "fund_draws"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     commitment_id: Mapped[str] = mapped_column(HEX32, index=True, unique=True)
     fund_id: Mapped[str] = mapped_column(HEX32, index=True)
     pairing_id: Mapped[str] = mapped_column(HEX32)

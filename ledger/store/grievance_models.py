@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.store.models import ADDRESS, HEX32, Base, ChainLocation, created_column
+from ledger.store.models import ADDRESS, HEX32, Base, ChainLocation, created_column, entry_fk
 
 
 class GrievanceFiling(Base):
@@ -70,9 +70,7 @@ class GrievanceRow(ChainLocation, Base):
 
     __tablename__ = "grievances"
 
-    record_id: Mapped[str] = mapped_column(
-        HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"), primary_key=True
-    )
+    record_id: Mapped[str] = entry_fk()
     project_id: Mapped[str] = mapped_column(HEX32, index=True)
     target_id: Mapped[str] = mapped_column(HEX32)
     grievance_hash: Mapped[str] = mapped_column(HEX32, index=True)
@@ -87,9 +85,7 @@ class GrievanceAnswerRow(ChainLocation, Base):
 
     __tablename__ = "grievance_answers"
 
-    record_id: Mapped[str] = mapped_column(
-        HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"), primary_key=True
-    )
+    record_id: Mapped[str] = entry_fk()
     grievance_id: Mapped[str] = mapped_column(HEX32, index=True)
     outcome: Mapped[int] = mapped_column(Integer)
     answer_hash: Mapped[str] = mapped_column(HEX32)

@@ -162,7 +162,7 @@ LOCATION_COLUMNS = (
 )
 
 
-def _keyset(table: str, *prefixes: tuple[str, ...]) -> tuple[Index, ...]:
+def keyset(table: str, *prefixes: tuple[str, ...]) -> tuple[Index, ...]:
     """Indexes for newest-first keyset pages: by leaf index alone and after each filter
     prefix (county; county and category; category; organization; ...)."""
     out = [Index(f"ix_{table}_leaf", "leaf_index")]
@@ -171,7 +171,9 @@ def _keyset(table: str, *prefixes: tuple[str, ...]) -> tuple[Index, ...]:
     return tuple(out)
 
 
-def _entry_fk() -> Mapped[str]:
+def entry_fk() -> Mapped[str]:
+    """A read-model row's key: its record's id, whose log entry takes the row with it when a
+    reorg rolls the entry back."""
     return mapped_column(
         HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"), primary_key=True
     )
@@ -180,7 +182,7 @@ def _entry_fk() -> Mapped[str]:
 class ProjectAnchorRow(ChainLocation, Base):
     __tablename__ = "project_anchors"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     project_id: Mapped[str] = mapped_column(HEX32, index=True)
     project_kind: Mapped[int] = mapped_column(Integer)
     county: Mapped[int] = mapped_column(Integer, index=True)
@@ -193,13 +195,13 @@ class ProjectAnchorRow(ChainLocation, Base):
     budget: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     end_date: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    __table_args__ = _keyset("project_anchors", ("county",))
+    __table_args__ = keyset("project_anchors", ("county",))
 
 
 class CommitmentRow(ChainLocation, Base):
     __tablename__ = "commitments"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     need_id: Mapped[str] = mapped_column(HEX32, index=True)
     match_id: Mapped[str] = mapped_column(HEX32)
     org: Mapped[str] = mapped_column(ADDRESS, index=True)
@@ -214,7 +216,7 @@ class CommitmentRow(ChainLocation, Base):
     confirmed: Mapped[int] = mapped_column(BigInteger, default=0)
     block_time: Mapped[int] = mapped_column(BigInteger, index=True)
 
-    __table_args__ = _keyset(
+    __table_args__ = keyset(
         "commitments", ("county",), ("county", "category"), ("category",), ("org",), ("need_id",)
     )
 
@@ -244,7 +246,7 @@ class DeliveryRow(ChainLocation, Base):
 
     __table_args__ = (
         UniqueConstraint("record_id", "commitment_id", name="uq_delivery_share"),
-        *_keyset(
+        *keyset(
             "deliveries",
             ("county",),
             ("county", "category"),
@@ -258,7 +260,7 @@ class DeliveryRow(ChainLocation, Base):
 class ReceiptRow(ChainLocation, Base):
     __tablename__ = "receipts"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     delivery_id: Mapped[str] = mapped_column(HEX32, index=True)
     commitment_id: Mapped[str] = mapped_column(HEX32, index=True)
     county: Mapped[int] = mapped_column(Integer, index=True)
@@ -268,22 +270,36 @@ class ReceiptRow(ChainLocation, Base):
     confirmed_quantity: Mapped[int] = mapped_column(BigInteger)
     note_hash: Mapped[str] = mapped_column(HEX32)
 
-    __table_args__ = _keyset("receipts", ("county",), ("commitment_id",))
+    __table_args__ = keyset("receipts", ("county",), ("commitment_id",))
 
 
 class FlagRow(ChainLocation, Base):
     __tablename__ = "flags"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     target_id: Mapped[str] = mapped_column(HEX32, index=True)
     auditor: Mapped[str] = mapped_column(ADDRESS)
     reason_code: Mapped[int] = mapped_column(Integer)
     note_hash: Mapped[str] = mapped_column(HEX32)
 
-    __table_args__ = _keyset("flags")
+    __table_args__ = keyset("flags")
 
 
-class CommitmentTotal(Base):
+class TotalCounters:
+    """The counters of a totals row (`CommitmentTotal`, `GroupTotal`): how many commitments,
+    and what they committed, delivered and confirmed, each amount in two exact halves
+    (hi * 2^32 + lo)."""
+
+    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
+    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CommitmentTotal(TotalCounters, Base):
     """The totals, maintained by the indexer in the same transaction as the leaves (migration
     0010_read_model): per county, category, organization, resource kind and unit, how many
     commitments, and what they committed, delivered and confirmed. Any public grouping (by
@@ -300,13 +316,6 @@ class CommitmentTotal(Base):
     org: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
     resource_kind: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     unit: Mapped[str] = mapped_column(String(64), primary_key=True)
-    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
-    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
-    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
-    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
 
     __table_args__ = (
         Index("ix_commitment_totals_category", "category"),
@@ -314,7 +323,7 @@ class CommitmentTotal(Base):
     )
 
 
-class GroupTotal(Base):
+class GroupTotal(TotalCounters, Base):
     """The same totals summed per one grouping (`dimension`: county, category, org, or all
     with `member` ""), maintained with `CommitmentTotal`, so an unfiltered public totals
     page reads a few dozen rows however many organizations serve however many counties."""
@@ -325,13 +334,6 @@ class GroupTotal(Base):
     member: Mapped[str] = mapped_column(String(42), primary_key=True)
     resource_kind: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     unit: Mapped[str] = mapped_column(String(64), primary_key=True)
-    commitments: Mapped[int] = mapped_column(BigInteger, default=0)
-    committed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    committed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
-    delivered_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    delivered_lo: Mapped[int] = mapped_column(BigInteger, default=0)
-    confirmed_hi: Mapped[int] = mapped_column(BigInteger, default=0)
-    confirmed_lo: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class RoleEvent(Base):

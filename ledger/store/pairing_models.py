@@ -9,18 +9,12 @@ back a reorg is the log entry's cascade and a rebuild from the chain writes the 
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer
+from sqlalchemy import BigInteger, Boolean, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ledger.store.models import ADDRESS, HEX32, Base, ChainLocation
+from ledger.store.models import ADDRESS, HEX32, Base, ChainLocation, entry_fk
 
 __all__ = ["PairingAcceptanceRow", "PairingCommitmentRow", "PairingRow"]
-
-
-def _entry_fk() -> Mapped[str]:
-    return mapped_column(
-        HEX32, ForeignKey("log_entries.record_id", ondelete="CASCADE"), primary_key=True
-    )
 
 
 class PairingRow(ChainLocation, Base):
@@ -28,7 +22,7 @@ class PairingRow(ChainLocation, Base):
 
     __tablename__ = "pairings"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     org: Mapped[str] = mapped_column(ADDRESS, index=True)
     county: Mapped[int] = mapped_column(Integer, index=True)
     #: YYYYMMDD, Beijing time
@@ -49,7 +43,7 @@ class PairingAcceptanceRow(ChainLocation, Base):
 
     __tablename__ = "pairing_acceptances"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     pairing_id: Mapped[str] = mapped_column(HEX32, index=True)
     county: Mapped[int] = mapped_column(Integer)
     signer: Mapped[str] = mapped_column(ADDRESS)
@@ -61,7 +55,7 @@ class PairingCommitmentRow(ChainLocation, Base):
 
     __tablename__ = "pairing_commitments"
 
-    record_id: Mapped[str] = _entry_fk()
+    record_id: Mapped[str] = entry_fk()
     commitment_id: Mapped[str] = mapped_column(HEX32, unique=True)
     pairing_id: Mapped[str] = mapped_column(HEX32, index=True)
     org: Mapped[str] = mapped_column(ADDRESS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,6 +67,32 @@ API_OPTION = typer.Option(
     help=f"API 地址 URL of the Bangfu Ledger API (default: {API_ENV} or {DEFAULT_API})",
     show_default=False,
 )
+WAIT_OPTION = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed")
+JSON_OPTION = typer.Option(False, "--json", help="输出 JSON print the API's JSON answer")
+
+
+def key_option(help: str) -> Any:
+    """The required `--key` / `--keystore` option of a command that signs; `help` says whose
+    keystore file it is."""
+    return typer.Option(..., "--key", "--keystore", help=help)
+
+
+def day_of(text: str, name: str, code: str) -> date:
+    """The date `text` (YYYY-MM-DD) given as the option `name`; refused with `code` else."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise LedgerError(
+            f"{name} 须为 YYYY-MM-DD / {name} must be a date written YYYY-MM-DD, not {text!r}",
+            code=code,
+        ) from None
+
+
+def print_json(answer: Any) -> None:
+    """The API's answer as JSON (`--json`), Chinese kept as is."""
+    out.print_json(json.dumps(answer, ensure_ascii=False))
+
+
 KINDS = ", ".join(BY_SLUG)
 LISTS = ("commitments", "deliveries", "receipts", "flags", "projects")
 
@@ -225,7 +252,7 @@ def submit(
     ),
     key: Path = typer.Option(..., "--key", help="密钥文件 key file from `bangfu keygen`"),
     api: str | None = API_OPTION,
-    wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
+    wait: bool = WAIT_OPTION,
     timeout: float = typer.Option(120.0, help="等待秒数 seconds to wait with --wait"),
 ) -> None:
     """签名并提交记录 Sign records with your key and submit them.
@@ -268,7 +295,7 @@ def submit(
 def status(
     ids: list[str] = typer.Argument(..., help="记录编号 record ids, 0x-hex"),
     api: str | None = API_OPTION,
-    wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
+    wait: bool = WAIT_OPTION,
     timeout: float = typer.Option(120.0, help="等待秒数 seconds to wait with --wait"),
 ) -> None:
     """查询记录状态 Show where submitted records are: queued, sent, confirmed or failed."""

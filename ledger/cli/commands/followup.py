@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.cli.commands.client import API_OPTION, one_line_errors
+from ledger.cli.commands.client import API_OPTION, key_option, one_line_errors
 from ledger.cli.commands.library import _client
 
 NAME = "follow-up"
@@ -23,7 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console()
-KEY_OPTION = typer.Option(..., "--key", "--keystore", help="本县的密钥文件 the county's key file")
+KEY_OPTION = key_option("本县的密钥文件 the county's key file")
 
 
 def _pct(bps: int) -> str:

@@ -7,7 +7,6 @@ publicly only with `--public` (the sponsor's consent)."""
 from __future__ import annotations
 
 import re
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.cli.commands.client import API_OPTION, one_line_errors
+from ledger.cli.commands.client import API_OPTION, day_of, key_option, one_line_errors
 from ledger.cli.commands.library import _client
 from ledger.core import codes, display
 from ledger.core.errors import LedgerError
@@ -28,9 +27,7 @@ app = typer.Typer(
 )
 out = Console()
 
-KEY_OPTION = typer.Option(
-    ..., "--key", "--keystore", help="本组织的密钥文件 the organization's key file"
-)
+KEY_OPTION = key_option("本组织的密钥文件 the organization's key file")
 _YUAN = re.compile(r"^\d{1,16}(\.\d{1,2})?$")
 
 
@@ -108,12 +105,7 @@ def contribute(
     api: str | None = API_OPTION,
 ) -> None:
     """记录到账 Record money the fund received from its sponsor."""
-    try:
-        day = date.fromisoformat(received)
-    except ValueError:
-        raise LedgerError(
-            f"日期须为 YYYY-MM-DD / {received!r} is not a date", code=codes.BAD_ARGUMENTS
-        ) from None
+    day = day_of(received, "--received", code=codes.BAD_ARGUMENTS)
     with _client(key, api) as client:
         signed = client.fund_contribution(fund_id, amount=fen_of(amount), received=day)
         (accepted,) = client.submit([signed])

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.cli.commands.client import API_OPTION, one_line_errors
+from ledger.cli.commands.client import API_OPTION, key_option, one_line_errors
 from ledger.cli.commands.library import _client
 from ledger.core.display import beijing_time
 from ledger.core.grievances import OUTCOME_NAMES
@@ -22,9 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console()
-KEY = typer.Option(
-    ..., "--key", "--keystore", help="县乡村振兴部门的密钥文件 the county office's key file"
-)
+KEY = key_option("县乡村振兴部门的密钥文件 the county office's key file")
 STATUS = {
     "filed": "已提交，县尚未登记 filed, not registered",
     "registered": "已登记，尚未答复 registered, not answered",

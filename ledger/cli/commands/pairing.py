@@ -6,7 +6,6 @@ the public views, with names, yuan and Beijing dates."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.cli.commands.client import API_OPTION, one_line_errors
+from ledger.cli.commands.client import (
+    API_OPTION,
+    JSON_OPTION,
+    WAIT_OPTION,
+    day_of,
+    key_option,
+    one_line_errors,
+    print_json,
+)
 from ledger.cli.commands.library import _client
-from ledger.core.errors import LedgerError
 
 NAME = "pairing"
 app = typer.Typer(
@@ -26,18 +32,12 @@ app = typer.Typer(
 )
 out = Console()
 
-KEY = typer.Option(..., "--key", "--keystore", help="签名密钥文件 the signer's key file")
-JSON = typer.Option(False, "--json", help="输出 JSON print the API's JSON answer")
+KEY = key_option("签名密钥文件 the signer's key file")
 DAY = typer.Option(None, help="判断进度的日期 the day to judge progress on (YYYY-MM-DD)")
 
 
 def _date(text: str, name: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise LedgerError(
-            f"{name} 须为 YYYY-MM-DD / {name} must be a date written YYYY-MM-DD", code="bad_date"
-        ) from None
+    return day_of(text, name, code="bad_date")
 
 
 def _submit(client: Any, signed: Any, wait: bool) -> None:
@@ -85,7 +85,7 @@ def propose(
     ),
     key: Path = KEY,
     api: str | None = API_OPTION,
-    wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
+    wait: bool = WAIT_OPTION,
 ) -> None:
     """提出结对 An organization proposes a pairing with a county (signed with its key)."""
     terms = terms_file.read_text(encoding="utf-8") if terms_file else ""
@@ -112,7 +112,7 @@ def accept(
     county: int = typer.Option(..., help="本县代码 your county's 6-digit code"),
     key: Path = KEY,
     api: str | None = API_OPTION,
-    wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
+    wait: bool = WAIT_OPTION,
 ) -> None:
     """接受结对 The county office accepts a pairing proposed for its county."""
     with _client(key, api) as client:
@@ -126,7 +126,7 @@ def cite(
     pairing_id: str = typer.Argument(..., help="结对编号 the pairing's id (0x…)"),
     key: Path = KEY,
     api: str | None = API_OPTION,
-    wait: bool = typer.Option(False, "--wait", help="等待上链确认 wait until confirmed"),
+    wait: bool = WAIT_OPTION,
 ) -> None:
     """承诺归入结对 Cite a pairing from one of your commitments (a CommitmentSource)."""
     with _client(key, api) as client:
@@ -138,14 +138,14 @@ def cite(
 def list_(
     county: int | None = typer.Option(None, help="县级代码 one county"),
     org: str | None = typer.Option(None, help="统一社会信用代码 one organization"),
-    as_json: bool = JSON,
+    as_json: bool = JSON_OPTION,
     api: str | None = API_OPTION,
 ) -> None:
     """结对列表 Pairings with their progress against their targets."""
     with _client(None, api) as client:
         found = client.pairings(county=county, org=org)
     if as_json:
-        out.print_json(json.dumps(found, ensure_ascii=False))
+        print_json(found)
         return
     if not found:
         out.print("暂无结对 no pairings")
@@ -155,12 +155,14 @@ def list_(
 
 @app.command("key-counties")
 @one_line_errors
-def key_counties(day: str | None = DAY, as_json: bool = JSON, api: str | None = API_OPTION) -> None:
+def key_counties(
+    day: str | None = DAY, as_json: bool = JSON_OPTION, api: str | None = API_OPTION
+) -> None:
     """重点帮扶县的结对 Per key county: who is paired with it, and the progress."""
     with _client(None, api) as client:
         answer = client.key_county_pairings(_date(day, "day") if day else None)
     if as_json:
-        out.print_json(json.dumps(answer, ensure_ascii=False))
+        print_json(answer)
         return
     for c in answer["counties"]:
         mark = " [bold red]无人结对 unpaired[/]" if c["unpaired"] else ""
@@ -171,12 +173,14 @@ def key_counties(day: str | None = DAY, as_json: bool = JSON, api: str | None = 
 
 @app.command("oversight")
 @one_line_errors
-def oversight(day: str | None = DAY, as_json: bool = JSON, api: str | None = API_OPTION) -> None:
+def oversight(
+    day: str | None = DAY, as_json: bool = JSON_OPTION, api: str | None = API_OPTION
+) -> None:
     """结对督导 Key counties nobody is paired with, or whose pairings fall behind."""
     with _client(None, api) as client:
         answer = client.pairing_oversight(_date(day, "day") if day else None)
     if as_json:
-        out.print_json(json.dumps(answer, ensure_ascii=False))
+        print_json(answer)
         return
     out.print(f"{answer['today']}：重点帮扶县 key counties {answer['key_counties']}")
     out.print(f"无人结对 unpaired ({len(answer['unpaired'])}):")
@@ -191,12 +195,12 @@ def oversight(day: str | None = DAY, as_json: bool = JSON, api: str | None = API
 
 @app.command("east-west")
 @one_line_errors
-def east_west(as_json: bool = JSON, api: str | None = API_OPTION) -> None:
+def east_west(as_json: bool = JSON_OPTION, api: str | None = API_OPTION) -> None:
     """东西部协作 Aid from home province to receiving province; key-county shares."""
     with _client(None, api) as client:
         answer = client.east_west()
     if as_json:
-        out.print_json(json.dumps(answer, ensure_ascii=False))
+        print_json(answer)
         return
     for f in answer["flows"]:
         ew = " 东西部协作 east–west" if f["east_west"] else ""

@@ -124,31 +124,14 @@ def _record_orgs(session: Session, ids: Iterable[str]) -> dict[str, str]:
     wanted = sorted({i for i in ids if i and i != ZERO})
     out: dict[str, str] = {}
     for chunk in chunks(wanted, 500):
-        out.update(
-            session.execute(
-                select(CommitmentRow.record_id, CommitmentRow.org).where(
-                    CommitmentRow.record_id.in_(chunk)
+        for model in (CommitmentRow, DeliveryRow, ReceiptRow):
+            out.update(
+                session.execute(
+                    select(model.record_id, model.org).where(model.record_id.in_(chunk))
                 )
+                .tuples()
+                .all()
             )
-            .tuples()
-            .all()
-        )
-        out.update(
-            session.execute(
-                select(DeliveryRow.record_id, DeliveryRow.org).where(
-                    DeliveryRow.record_id.in_(chunk)
-                )
-            )
-            .tuples()
-            .all()
-        )
-        out.update(
-            session.execute(
-                select(ReceiptRow.record_id, ReceiptRow.org).where(ReceiptRow.record_id.in_(chunk))
-            )
-            .tuples()
-            .all()
-        )
     return out
 
 

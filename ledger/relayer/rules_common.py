@@ -1,0 +1,77 @@
+"""What the relayer's rule modules (`rules`, `rules_pairing`, `rules_fund`, `rules_followup`,
+`rules_grievance`) ask alike: whether the signer holds a role, and the records still in our
+live outbox (queued, sent or confirmed, not indexed yet), so that a record may follow one
+that is still waiting to be sent, and a second copy of a pending record is refused as the
+chain would refuse it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from ledger.core.errors import RecordError
+from ledger.core.hexes import hex0x
+from ledger.core.records import Kind, SignedRecord
+from ledger.relayer.lookups import LIVE, roles_of
+from ledger.store.models import LogEntry, OutboxRecord
+
+__all__ = ["indexed_or_pending", "pending_record", "pending_records", "require_role"]
+
+
+def require_role(session: Session, signed: SignedRecord, role: str) -> None:
+    """The contract's `_requireRole`: refuses a record whose signer does not hold `role`."""
+    if role not in roles_of(session, signed.signer):
+        raise RecordError(
+            f"{signed.signer} 未持有 {role} 角色 / does not hold the {role} role on this "
+            "ledger; ask the civil-affairs office to register the key",
+            code="MissingRole",
+        )
+
+
+def pending_records(session: Session, kind: Kind) -> Iterator[tuple[OutboxRecord, Any]]:
+    """Our live outbox rows of `kind` not indexed yet, each with its decoded record (once
+    indexed, a record counts from the read model instead, so nothing counts twice)."""
+    for row in session.scalars(
+        select(OutboxRecord).where(
+            OutboxRecord.kind == int(kind),
+            OutboxRecord.status.in_(LIVE),
+            ~exists().where(LogEntry.record_id == OutboxRecord.record_id),
+        )
+    ):
+        yield row, SignedRecord.from_bytes(row.record_bytes).record
+
+
+def pending_record(session: Session, record_id: str, kind: Kind) -> tuple[OutboxRecord, Any] | None:
+    """The live outbox row of the record `record_id` of `kind`, with its decoded record;
+    None if our outbox has none."""
+    row = session.scalars(
+        select(OutboxRecord).where(
+            OutboxRecord.record_id == record_id,
+            OutboxRecord.kind == int(kind),
+            OutboxRecord.status.in_(LIVE),
+        )
+    ).first()
+    if row is None:
+        return None
+    return row, SignedRecord.from_bytes(row.record_bytes).record
+
+
+def _column_value(value: Any) -> str | int:
+    """A record field as the read model stores it: bytes32 as 0x-hex, numbers as int."""
+    return hex0x(value) if isinstance(value, bytes | bytearray) else int(value)
+
+
+def indexed_or_pending(session: Session, model: Any, kind: Kind, **match: str | int) -> bool:
+    """Whether a record of `kind` whose fields have the values `match` is indexed (a row of
+    `model`, the read-model table of `kind`, whose columns carry the record's field names)
+    or pending in our outbox."""
+    where = [getattr(model, name) == value for name, value in match.items()]
+    if session.scalar(select(model.record_id).where(*where).limit(1)):
+        return True
+    return any(
+        all(_column_value(getattr(rec, name)) == value for name, value in match.items())
+        for _, rec in pending_records(session, kind)
+    )
