@@ -37,7 +37,7 @@ from ledger.core.records import (
 from ledger.core.sample import sample_indices
 from tests.audit.test_audit_chain import Compiled, Forged, chain  # noqa: F401 - fixture
 from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv
-from tests.factories import fund_contribution
+from tests.factories import follow_up, fund_contribution
 
 
 @pytest.fixture
@@ -144,17 +144,7 @@ def _round(forged: Forged, batch: DeliveryBatch, county: LocalAccount, **kw: Any
 
 def _follow_up(forged: Forged, rnd: FollowUpRound, line: int, **kw: Any) -> FollowUp:
     county = forged.env.actors.county_a
-    fields: dict[str, Any] = {
-        "id": new_id(county.address),
-        "round_id": rnd.id,
-        "line_index": line,
-        "line_hash": sha256(b"line"),
-        "outcome": 1,
-        "quantity": 0,
-        "note_hash": sha256(b""),
-    }
-    fields.update(kw)
-    return _put(forged, FollowUp(**fields), county)
+    return _put(forged, follow_up(county, rnd.id, line, **kw), county)
 
 
 def _sample(forged: Forged, rnd: FollowUpRound, batch: DeliveryBatch) -> list[int]:

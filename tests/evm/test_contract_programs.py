@@ -17,7 +17,6 @@ from ledger.core.fields import ResourceKind
 from ledger.core.lines import new_id
 from ledger.core.records import (
     CommitmentSource,
-    FollowUp,
     FollowUpRound,
     Fund,
     Grievance,
@@ -32,7 +31,7 @@ from ledger.evm.contract import SUBMIT_RECORD_SELECTOR, revert_error
 from ledger.evm.deploy import send_transaction
 from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv
 from tests.evm.test_contract import Book, appended, batch, commitment, need, open_commitment
-from tests.factories import fund_contribution
+from tests.factories import follow_up, fund_contribution
 
 
 @pytest.fixture
@@ -107,20 +106,6 @@ def round_of(
     }
     fields.update(kw)
     return FollowUpRound(**fields)
-
-
-def follow_up(by: LocalAccount, round_id: bytes, line: int, **kw: Any) -> FollowUp:
-    fields: dict[str, Any] = {
-        "id": new_id(by.address),
-        "round_id": round_id,
-        "line_index": line,
-        "line_hash": sha256(b"line"),
-        "outcome": 1,
-        "quantity": 0,
-        "note_hash": sha256(b""),
-    }
-    fields.update(kw)
-    return FollowUp(**fields)
 
 
 def grievance(by: LocalAccount, project_id: bytes, record_id: bytes = bytes(32)) -> Grievance:

@@ -16,11 +16,8 @@ from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentR
 from tests.factories import COUNTY_A, Chain, ChainEnv, matched, stack
 from tests.service.test_reorg import assert_exactly_once, reorg
 
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """An anvil of this test alone: a reorg must not disturb other tests."""
-    return own_chain
+# An anvil of this test alone: a reorg must not disturb other tests.
+pytestmark = pytest.mark.own_chain
 
 
 def test_reorg_then_rebuild_of_pairing_rows(
