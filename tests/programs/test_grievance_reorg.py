@@ -17,10 +17,10 @@ from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
 from tests.factories import (
     Chain,
     ChainEnv,
+    Stack,
     grievance_answer,
     grievance_registration,
     post_grievance_answer,
-    stack,
 )
 from tests.service.test_reorg import assert_exactly_once, reorg
 
@@ -37,11 +37,10 @@ def _rows(svc: LedgerService) -> tuple[int, int]:
 
 
 def test_reorg_then_rebuild_of_grievance_rows(
-    own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
+    svc_env: ChainEnv, svc: LedgerService, st: Stack, tmp_path: Path
 ) -> None:
-    env = own_chain
+    env = svc_env
     a = env.actors
-    st = stack(svc, a.relayers)
     n = Chain(env.domain, a.county_a, a.org_a).need()
     svc.relayer.accept([n])
     st.settle()
