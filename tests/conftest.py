@@ -79,10 +79,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def svc_env(env: ChainEnv) -> ChainEnv:
-    """The chain `svc` talks to: the session's; a module with an anvil of its own overrides
-    this one fixture rather than `svc`."""
-    return env
+def svc_env(request: pytest.FixtureRequest) -> ChainEnv:
+    """The chain `svc` talks to: the session's, or for a test marked `own_chain` (a module
+    that kills, rewinds or reorganizes its chain, or must see only its own records) the
+    `own_chain` anvil of its own. A module with another chain overrides this one fixture
+    rather than `svc`."""
+    name = "own_chain" if request.node.get_closest_marker("own_chain") else "env"
+    chain: ChainEnv = request.getfixturevalue(name)
+    return chain
 
 
 @pytest.fixture
@@ -140,8 +144,8 @@ def benv(env: ChainEnv, svc: LedgerService, http: TestClient) -> BatchEnv:
 
 #: Names whose use in a test or in one of its fixtures starts an anvil of its own.
 CHAIN_STARTERS = ("start_env(", "write_localchain(", "RunGroup(", "LocalChain(", '"chain", "up"')
-#: Fixtures that give a test the session's anvil or a headless chromium.
-CHAIN_FIXTURES = {"env"}
+#: Fixtures that give a test the session's anvil (or its own) or a headless chromium.
+CHAIN_FIXTURES = {"env", "svc_env"}
 BROWSER_FIXTURES = {"browser", "page"}
 
 
@@ -166,6 +170,12 @@ def _starts_chain(item: pytest.Function) -> bool:
     for defs in item._fixtureinfo.name2fixturedefs.values():
         fns.extend(d.func for d in defs)
     return any(word in _source(fn) for fn in fns for word in CHAIN_STARTERS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "own_chain: `svc_env` (and so `svc`) is an anvil of the test's own"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -35,8 +35,20 @@ from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.grievances import answer_hash
 from ledger.core.lines import DeliveryLine, new_id
-from ledger.core.records import Commitment, Delivery, ProjectAnchor, Receipt, SignedRecord
+from ledger.core.records import (
+    Commitment,
+    Delivery,
+    FollowUp,
+    FundContribution,
+    Grievance,
+    GrievanceAnswer,
+    ProjectAnchor,
+    Receipt,
+    SignedRecord,
+    sha256,
+)
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain
@@ -409,6 +421,87 @@ class Chain:
 
     def confirm(self, delivery_rec: SignedRecord, quantity: int) -> SignedRecord:
         return self.sign(receipt(self.county.address, delivery_rec.id, quantity), self.county)
+
+
+def fund_contribution(
+    signer: str,
+    fund_id: bytes,
+    amount: int,
+    *,
+    evidence: bytes = b"bank slip",
+    received_date: int = 20260301,
+) -> FundContribution:
+    """Money `amount` (fen) recorded into `fund_id` by `signer`'s organization, on
+    `received_date`, its evidence the hash of `evidence` (unsigned)."""
+    return FundContribution(
+        id=new_id(signer),
+        fund_id=fund_id,
+        amount=amount,
+        received_date=received_date,
+        evidence_hash=sha256(evidence),
+    )
+
+
+def follow_up(signer: LocalAccount, round_id: bytes, line: int, **change: Any) -> FollowUp:
+    """A follow-up visit's result by the county office `signer` for line `line` of a round:
+    received in full unless `change` says otherwise (unsigned)."""
+    fields: dict[str, Any] = {
+        "id": new_id(signer.address),
+        "round_id": round_id,
+        "line_index": line,
+        "line_hash": sha256(b"line"),
+        "outcome": 1,
+        "quantity": 0,
+        "note_hash": sha256(b""),
+        **change,
+    }
+    return FollowUp(**fields)
+
+
+def grievance_registration(
+    env: ChainEnv, filed: dict[str, Any], signer: LocalAccount | None = None, **over: Any
+) -> SignedRecord:
+    """The county office's Grievance record registering `filed` (the answer of POST
+    /api/v1/grievances), signed by `signer` (county A's office unless given); `over` replaces
+    fields."""
+    key = signer or env.actors.county_a
+    fields = {
+        "id": new_id(key.address),
+        "project_id": bytes.fromhex(filed["project_id"][2:]),
+        "record_id": bytes.fromhex(filed["record_id"][2:]),
+        "grievance_hash": bytes.fromhex(filed["grievance_hash"][2:]),
+        "filed_at": filed["filed_at"],
+        **over,
+    }
+    signed: SignedRecord = Grievance(**fields).sign(key.key, env.domain)
+    return signed
+
+
+def grievance_answer(
+    env: ChainEnv,
+    grievance_id: bytes,
+    text: str,
+    outcome: int = 1,
+    signer: LocalAccount | None = None,
+) -> SignedRecord:
+    """A GrievanceAnswer to `grievance_id` with the hash of its public `text`, signed by
+    `signer` (county A's office unless given)."""
+    key = signer or env.actors.county_a
+    signed: SignedRecord = GrievanceAnswer(
+        id=new_id(key.address),
+        grievance_id=grievance_id,
+        outcome=outcome,
+        answer_hash=bytes.fromhex(answer_hash(text)[2:]),
+    ).sign(key.key, env.domain)
+    return signed
+
+
+def post_grievance_answer(http: TestClient, st: Stack, answer: SignedRecord, text: str) -> None:
+    """Sends a signed answer with its public text (POST /api/v1/grievance-answers), accepted,
+    and settles it."""
+    r = http.post("/api/v1/grievance-answers", json={"record": answer.to_json(), "text": text})
+    assert r.status_code == 202, r.text
+    st.settle()
 
 
 NEED_CONTENT: dict[str, Any] = {

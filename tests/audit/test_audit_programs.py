@@ -28,7 +28,6 @@ from ledger.core.records import (
     FollowUp,
     FollowUpRound,
     Fund,
-    FundContribution,
     Grievance,
     GrievanceAnswer,
     Pairing,
@@ -38,6 +37,7 @@ from ledger.core.records import (
 from ledger.core.sample import sample_indices
 from tests.audit.test_audit_chain import Compiled, Forged, chain  # noqa: F401 - fixture
 from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv
+from tests.factories import follow_up, fund_contribution
 
 
 @pytest.fixture
@@ -144,17 +144,7 @@ def _round(forged: Forged, batch: DeliveryBatch, county: LocalAccount, **kw: Any
 
 def _follow_up(forged: Forged, rnd: FollowUpRound, line: int, **kw: Any) -> FollowUp:
     county = forged.env.actors.county_a
-    fields: dict[str, Any] = {
-        "id": new_id(county.address),
-        "round_id": rnd.id,
-        "line_index": line,
-        "line_hash": sha256(b"line"),
-        "outcome": 1,
-        "quantity": 0,
-        "note_hash": sha256(b""),
-    }
-    fields.update(kw)
-    return _put(forged, FollowUp(**fields), county)
+    return _put(forged, follow_up(county, rnd.id, line, **kw), county)
 
 
 def _sample(forged: Forged, rnd: FollowUpRound, batch: DeliveryBatch) -> list[int]:
@@ -174,17 +164,7 @@ def test_an_honest_run_of_every_program_kind_has_no_finding(forged: Forged) -> N
     pairing = _pairing(forged, a.org_a)
     _accept(forged, pairing, a.county_a)
     fund = _fund(forged, a.org_a, pledged=300)
-    _put(
-        forged,
-        FundContribution(
-            id=new_id(a.org_a.address),
-            fund_id=fund.id,
-            amount=100,
-            received_date=20260301,
-            evidence_hash=sha256(b"bank slip"),
-        ),
-        a.org_a,
-    )
+    _put(forged, fund_contribution(a.org_a.address, fund.id, 100), a.org_a)
     c1 = _funds_commitment(forged, need.project_id, 200)
     _source(forged, c1, pairing=pairing.id, fund=fund.id, amount=200)
     c2 = _funds_commitment(forged, need.project_id, 100)
@@ -243,17 +223,7 @@ def test_fund_and_source_rules(forged: Forged) -> None:
     need = forged.need()
     fund = _fund(forged, a.org_a, pledged=150)
     # organization B draws on A's fund
-    _put(
-        forged,
-        FundContribution(
-            id=new_id(a.org_b.address),
-            fund_id=fund.id,
-            amount=10,
-            received_date=20260301,
-            evidence_hash=sha256(b""),
-        ),
-        a.org_b,
-    )
+    _put(forged, fund_contribution(a.org_b.address, fund.id, 10, evidence=b""), a.org_b)
     assert forged.audit().codes() == {FUND_RULE_BROKEN}
     c1 = _funds_commitment(forged, need.project_id, 100)
     _source(forged, c1, fund=fund.id, amount=100)

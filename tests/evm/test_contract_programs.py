@@ -17,10 +17,8 @@ from ledger.core.fields import ResourceKind
 from ledger.core.lines import new_id
 from ledger.core.records import (
     CommitmentSource,
-    FollowUp,
     FollowUpRound,
     Fund,
-    FundContribution,
     Grievance,
     GrievanceAnswer,
     Kind,
@@ -33,6 +31,7 @@ from ledger.evm.contract import SUBMIT_RECORD_SELECTOR, revert_error
 from ledger.evm.deploy import send_transaction
 from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv
 from tests.evm.test_contract import Book, appended, batch, commitment, need, open_commitment
+from tests.factories import follow_up, fund_contribution
 
 
 @pytest.fixture
@@ -109,20 +108,6 @@ def round_of(
     return FollowUpRound(**fields)
 
 
-def follow_up(by: LocalAccount, round_id: bytes, line: int, **kw: Any) -> FollowUp:
-    fields: dict[str, Any] = {
-        "id": new_id(by.address),
-        "round_id": round_id,
-        "line_index": line,
-        "line_hash": sha256(b"line"),
-        "outcome": 1,
-        "quantity": 0,
-        "note_hash": sha256(b""),
-    }
-    fields.update(kw)
-    return FollowUp(**fields)
-
-
 def grievance(by: LocalAccount, project_id: bytes, record_id: bytes = bytes(32)) -> Grievance:
     return Grievance(
         id=new_id(by.address),
@@ -174,16 +159,7 @@ def test_every_program_kind_accepted(env: ChainEnv, book: Book, rate: int) -> No
         (p, a.org_a),
         (acceptance(a.county_a, p), a.county_a),
         (f, a.org_a),
-        (
-            FundContribution(
-                id=new_id(a.org_a.address),
-                fund_id=f.id,
-                amount=300,
-                received_date=20260301,
-                evidence_hash=sha256(b"slip"),
-            ),
-            a.org_a,
-        ),
+        (fund_contribution(a.org_a.address, f.id, 300, evidence=b"slip"), a.org_a),
         (source(a.org_a, c.id, pairing_id=p.id, fund_id=f.id, fund_amount=500), a.org_a),
         (r, a.county_a),
         (follow_up(a.county_a, r.id, 7), a.county_a),
@@ -274,13 +250,7 @@ def test_a_fund_is_never_over_committed(env: ChainEnv, book: Book) -> None:
     assert book.refused(source(a.org_b, cb.id, fund_id=f.id, fund_amount=1), a.org_b) == (
         "NotFundOwner"
     )
-    contribution = FundContribution(
-        id=new_id(a.org_b.address),
-        fund_id=f.id,
-        amount=10,
-        received_date=20260301,
-        evidence_hash=sha256(b""),
-    )
+    contribution = fund_contribution(a.org_b.address, f.id, 10, evidence=b"")
     assert book.refused(contribution, a.org_b) == "NotFundOwner"
     unknown = dataclasses.replace(contribution, id=new_id(a.org_b.address), fund_id=sha256(b"x"))
     assert book.refused(unknown, a.org_b) == "UnknownFund"

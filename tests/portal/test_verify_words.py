@@ -6,16 +6,14 @@ URL: the deployment's public one, else the local anvil's, else none with an expl
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.config import PROJECT_ROOT
 from ledger.evm.localchain import load_localchain, public_rpc_url
 from ledger.tools.proofcheck import verify_bundle
+from tests.node import run_module
 
 from .conftest import World
 from .test_tx_words import VisibleText
@@ -23,7 +21,7 @@ from .test_tx_words import VisibleText
 JS = """
 import { readFileSync } from "node:fs";
 import { verifyBundle, recordWords } from "./web/verifier.js";
-const bundles = JSON.parse(readFileSync(process.argv[1], "utf-8"));
+const bundles = JSON.parse(readFileSync(0, "utf-8"));
 console.log(JSON.stringify(bundles.map((b) => {
   const r = verifyBundle(b);
   return { ok: r.ok, words: r.parsed ? recordWords(r.parsed, b.display) : null };
@@ -31,22 +29,7 @@ console.log(JSON.stringify(bundles.map((b) => {
 """
 
 
-def _node(bundles: list[dict[str, object]], tmp: Path) -> list[dict[str, object]]:
-    f = tmp / "bundles.json"
-    f.write_text(json.dumps(bundles))
-    out = subprocess.run(
-        ["node", "--input-type=module", "-e", JS, str(f)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
-
-
-def test_the_browser_says_what_the_server_says(
-    client: TestClient, world: World, tmp_path: Path
-) -> None:
+def test_the_browser_says_what_the_server_says(client: TestClient, world: World) -> None:
     names = sorted(world.records)
     bundles = [client.get(f"/api/v1/proofs/bundle/{world.records[n]}").json() for n in names]
     for name, bundle in zip(names, bundles, strict=True):
@@ -54,7 +37,7 @@ def test_the_browser_says_what_the_server_says(
         assert display["source"] == "server" and "not part of what is verified" in display["note"]
         verify_bundle(bundle)  # the stdlib verifier reads past the display section
         assert name and display["fields"]
-    results = _node(bundles, tmp_path)
+    results = run_module(JS, bundles)
     for name, bundle, result in zip(names, bundles, results, strict=True):
         assert result["ok"], name
         js = {f["key"]: f for f in result["words"]}  # type: ignore[union-attr]
@@ -77,7 +60,7 @@ def test_the_browser_says_what_the_server_says(
             f["raw"] = "0x" + "11" * 20
         if f["key"] == "kind":
             f["zh"] = "别的记录"
-    words = {f["key"]: f for f in _node([lying], tmp_path)[0]["words"]}  # type: ignore[union-attr]
+    words = {f["key"]: f for f in run_module(JS, [lying])[0]["words"]}  # type: ignore[union-attr]
     assert words["signer"]["mismatch"] is True
     assert words["kind"]["differs"] is True and words["kind"]["zh"] != "别的记录"
 

@@ -6,20 +6,18 @@ values agree with the bytes."""
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
-from typing import Any
 
 from ledger.config import PROJECT_ROOT
 from ledger.core.records import Kind, SignedRecord
 from ledger.core.words import Names, bundle_display, describe
+from tests.node import run_module
 
 VECTORS = json.loads((PROJECT_ROOT / "tests" / "vectors" / "records.json").read_text())
 
 JS = """
 import { readFileSync } from "node:fs";
 import { parseRecord, recordWords } from "./web/verifier.js";
-const cases = JSON.parse(readFileSync(process.argv[1], "utf-8"));
+const cases = JSON.parse(readFileSync(0, "utf-8"));
 console.log(JSON.stringify(cases.map((c) => {
   const parsed = parseRecord(Uint8Array.from(Buffer.from(c.bytes.slice(2), "hex")));
   return recordWords(parsed, c.display);
@@ -27,20 +25,7 @@ console.log(JSON.stringify(cases.map((c) => {
 """
 
 
-def _node(cases: list[dict[str, Any]], tmp: Path) -> list[list[dict[str, Any]]]:
-    f = tmp / "cases.json"
-    f.write_text(json.dumps(cases))
-    out = subprocess.run(
-        ["node", "--input-type=module", "-e", JS, str(f)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
-
-
-def test_every_kind_reads_the_same_in_the_browser(tmp_path: Path) -> None:
+def test_every_kind_reads_the_same_in_the_browser() -> None:
     cases = []
     for v in VECTORS["records"]:
         signed = SignedRecord.from_bytes(bytes.fromhex(v["canonical_bytes"][2:]))
@@ -49,7 +34,7 @@ def test_every_kind_reads_the_same_in_the_browser(tmp_path: Path) -> None:
     assert {int(SignedRecord.from_bytes(bytes.fromhex(c["bytes"][2:])).kind) for c in cases} == {
         int(k) for k in Kind
     }
-    results = _node(cases, tmp_path)
+    results = run_module(JS, cases)
     for case, result in zip(cases, results, strict=True):
         kind = case["display"]["kind"]
         js = {f["key"]: f for f in result}
@@ -68,7 +53,7 @@ def test_every_kind_reads_the_same_in_the_browser(tmp_path: Path) -> None:
         assert case["display"]["summary_zh"] != case["display"]["kind_zh"], kind
 
 
-def test_a_lying_server_is_caught_on_a_program_record(tmp_path: Path) -> None:
+def test_a_lying_server_is_caught_on_a_program_record() -> None:
     """A server that names another pairing than the acceptance signed is shown as a mismatch."""
     v = next(r for r in VECTORS["records"] if r["kind_number"] == int(Kind.PAIRING_ACCEPTANCE))
     signed = SignedRecord.from_bytes(bytes.fromhex(v["canonical_bytes"][2:]))
@@ -76,5 +61,5 @@ def test_a_lying_server_is_caught_on_a_program_record(tmp_path: Path) -> None:
     for f in display["fields"]:
         if f["key"] == "pairing":
             f["raw"] = "0x" + "ab" * 32
-    (result,) = _node([{"bytes": v["canonical_bytes"], "display": display}], tmp_path)
+    (result,) = run_module(JS, [{"bytes": v["canonical_bytes"], "display": display}])
     assert next(f for f in result if f["key"] == "pairing")["mismatch"]

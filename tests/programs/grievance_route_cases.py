@@ -8,11 +8,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from ledger.core.grievances import answer_hash
 from ledger.core.lines import new_id
-from ledger.core.records import Grievance, GrievanceAnswer
 from ledger.store.grievance_models import GrievanceAnswerText, GrievanceContact, GrievanceFiling
-from tests.factories import body, need
+from tests.factories import body, grievance_answer, grievance_registration, need
 
 
 def _hex(b: bytes) -> str:
@@ -102,24 +100,13 @@ def case_grievance_answer(w: Any) -> None:
     filed = w.client.post(
         "/api/v1/grievances", json={"project_id": pid, "text": "物资没有发到。"}
     ).json()
-    reg = Grievance(
-        id=new_id(a.county_a.address),
-        project_id=bytes.fromhex(pid[2:]),
-        record_id=bytes(32),
-        grievance_hash=bytes.fromhex(filed["grievance_hash"][2:]),
-        filed_at=filed["filed_at"],
-    ).sign(a.county_a.key, w.env.domain)
+    reg = grievance_registration(w.env, filed)
     assert w.client.post("/api/v1/records", json=body(reg)).status_code == 202
     w.st.settle()
     text = "已核实并补发。"
 
     def signed(who: Any) -> Any:
-        return GrievanceAnswer(
-            id=new_id(who.address),
-            grievance_id=reg.id,
-            outcome=1,
-            answer_hash=bytes.fromhex(answer_hash(text)[2:]),
-        ).sign(who.key, w.env.domain)
+        return grievance_answer(w.env, reg.id, text, signer=who)
 
     good = signed(a.county_a)
     rid = _hex(good.id)

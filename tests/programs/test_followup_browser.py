@@ -40,12 +40,14 @@ from tests.workspace_ui.browserkit import (
     expect,
     needs_chromium,
     record_ids,
+    refresh_until,
     shoot_here,
     wait_confirmed,
 )
 from tests.workspace_ui.conftest import browser, bundle_built  # noqa: F401 - fixtures
 
-pytestmark = needs_chromium
+# A chain of this module's own, so that the report holds this story's records only.
+pytestmark = [needs_chromium, pytest.mark.own_chain]
 RATE = 1_000  # 10 %: 10 of 100 lines
 
 
@@ -60,12 +62,6 @@ def _until(done: Callable[[], bool], timeout: float = 120) -> None:
     while not done():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """A chain of this module's own, so that the report holds this story's records only."""
-    return own_chain
 
 
 def test_follow_up_round_with_one_not_received_is_a_finding(
@@ -83,9 +79,7 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
     admin = Role(browser, "follow-up-admin", a.admin, tmp_path)
     try:
         # ---- the civil-affairs office sets the rate: 10 %, signed with the admin key
-        admin.import_key(base)
-        admin.goto(base + "/workspace/civil")
-        admin.unlock()
+        admin.open(base, "/workspace/civil")
         mpg = admin.page
         mpg.fill("#fr-percent", "101")
         mpg.click("#fr-submit")
@@ -110,11 +104,7 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
         pg = county.page
         # ---- the county opens a round on its batch
         batch_row = pg.locator(f"#fu-batches li[data-batch='{batch_id}']")
-        for _ in range(60):
-            pg.click("#fu-refresh")
-            if batch_row.count():
-                break
-            pg.wait_for_timeout(500)
+        refresh_until(county, "#fu-refresh", batch_row)
         expect(batch_row).to_contain_text(ORG_NAME_A)
         expect(batch_row).to_contain_text("100 行 lines")
         expect(batch_row).to_contain_text("抽 sample 10")
@@ -126,11 +116,7 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
 
         # ---- before the seed block the list says so; then the sample is drawn
         round_row = pg.locator(f"#fu-rounds li[data-round='{round_id}']")
-        for _ in range(60):
-            pg.click("#fu-refresh")
-            if round_row.count():
-                break
-            pg.wait_for_timeout(500)
+        refresh_until(county, "#fu-refresh", round_row)
         round_row.locator("button").click()
         expect(pg.locator("#fu-round-message")).to_contain_text("种子区块尚未产生")
         svc_env.w3.provider.make_request("anvil_mine", ["0x6"])  # type: ignore[arg-type]

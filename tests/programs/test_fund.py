@@ -37,6 +37,17 @@ def refused(r: Any, status: int, code: str) -> None:
     assert r.json()["code"] == code, r.json()
 
 
+def refused_record(client: TestClient, signed: SignedRecord, status: int, code: str) -> None:
+    """POST /api/v1/records with `signed` alone is refused with `status` and `code`."""
+    refused(client.post(URL, json=body(signed)), status, code)
+
+
+def sent(client: TestClient, *signed: SignedRecord) -> None:
+    """POST /api/v1/records with `signed` is accepted."""
+    r = client.post(URL, json=body(*signed))
+    assert r.status_code == 202, r.text
+
+
 def make_fund(
     org: LocalAccount,
     domain: Domain,
@@ -125,7 +136,7 @@ def test_fund_opened_drawn_on_and_shown(
     s1 = source(a.org_a, domain, c1.id, fund.id, 600_000)
     # a contribution, and a commitment with its source in one submission (fund still pending)
     money = contribution(a.org_a, domain, fund.id, 400_000)
-    assert http.post(URL, json=body(money, c1, s1)).status_code == 202
+    sent(http, money, c1, s1)
     st.settle()
     # the contract's own totals agree
     assert env.ledger.fund_totals(fund.id) == (1_000_000, 600_000)
@@ -134,10 +145,10 @@ def test_fund_opened_drawn_on_and_shown(
     d = dataclasses.replace(
         _delivery(a.org_a.address, c1.id, 300_000),
     ).sign(a.org_a.key, domain)
-    assert http.post(URL, json=body(d)).status_code == 202
+    sent(http, d)
     st.settle()
     rc = _receipt(a.county_a.address, d.id, 150_000).sign(a.county_a.key, domain)
-    assert http.post(URL, json=body(rc)).status_code == 202
+    sent(http, rc)
     st.settle()
 
     j = http.get(f"/api/v1/funds/{fid}").json()
@@ -241,7 +252,7 @@ def test_details_must_match_and_keep_the_name_out(
     assert not shown & {hex0x(f.id) for f in (first, second, third)}
     # a Fund submitted as a plain record gets its details later, checked the same way
     fund, later = make_fund(a.org_a, domain)
-    assert client.post(URL, json=body(fund)).status_code == 202
+    sent(client, fund)
     details = {k: later[k] for k in ("sponsor_name", "sponsor_salt", "purpose")}
     fid = hex0x(fund.id)
     refused(
@@ -264,35 +275,29 @@ def test_over_commitment_refused_counting_pending_draws(
     need, match = matched(st, a.county_a, a.org_a)
     c1 = funds_commitment(a.org_a, domain, need, match, 300_000)
     c2 = funds_commitment(a.org_a, domain, need, match, 300_000)
-    assert client.post(URL, json=body(c1, c2)).status_code == 202
+    sent(client, c1, c2)
     # two draws in flight (nothing sent yet) that together pass the pledge: the second refused
     first = source(a.org_a, domain, c1.id, fund.id, 300_000)
-    assert client.post(URL, json=body(first)).status_code == 202
+    sent(client, first)
     # a second source for the same commitment, under another id, while the first is pending
     again = source(a.org_a, domain, c1.id, fund.id, 1, derived=False)
-    refused(client.post(URL, json=body(again)), 422, "commitment_already_sourced")
+    refused_record(client, again, 422, "commitment_already_sourced")
     second = source(a.org_a, domain, c2.id, fund.id, 200_001)
     r = client.post(URL, json=body(second))
     refused(r, 422, "fund_over_committed")
     assert r.json()["pledged"] == 500_000 and r.json()["would_be_committed"] == 500_001
     # exactly the pledge is fine
-    assert (
-        client.post(URL, json=body(source(a.org_a, domain, c2.id, fund.id, 200_000))).status_code
-        == 202
-    )
+    sent(client, source(a.org_a, domain, c2.id, fund.id, 200_000))
     st.settle()
     assert env.ledger.fund_totals(fund.id) == (500_000, 500_000)
     # after indexing, the next draw still counts what is committed
     c3 = funds_commitment(a.org_a, domain, need, match, 100)
-    assert client.post(URL, json=body(c3)).status_code == 202
-    refused(
-        client.post(URL, json=body(source(a.org_a, domain, c3.id, fund.id, 1))),
-        422,
-        "fund_over_committed",
-    )
+    sent(client, c3)
+    refused_record(client, source(a.org_a, domain, c3.id, fund.id, 1), 422, "fund_over_committed")
     # and once indexed
-    refused(
-        client.post(URL, json=body(source(a.org_a, domain, c1.id, fund.id, 1, derived=False))),
+    refused_record(
+        client,
+        source(a.org_a, domain, c1.id, fund.id, 1, derived=False),
         422,
         "commitment_already_sourced",
     )
@@ -307,7 +312,7 @@ def test_refused_forged_replayed_or_wrong_signer(
     st.settle()
     # replayed: the same Fund id with other content
     other = dataclasses.replace(fund.record, pledged=5).sign(a.org_a.key, domain)
-    refused(client.post(URL, json=body(other)), 409, "record_id_used")
+    refused_record(client, other, 409, "record_id_used")
     # forged: a signature that does not match its stated signer
     forged = fund.to_json()
     forged["record"]["pledged"] = 2_000_000
@@ -315,49 +320,29 @@ def test_refused_forged_replayed_or_wrong_signer(
     refused(client.post(URL, json={"records": [forged]}), 422, "bad_signature")
     # signed by a county office, not an organization
     county_fund, _ = make_fund(a.county_a, domain)
-    refused(client.post(URL, json=body(county_fund)), 422, "missing_role")
+    refused_record(client, county_fund, 422, "missing_role")
     # another organization records money into org A's fund, or draws on it
-    refused(
-        client.post(URL, json=body(contribution(a.org_b, domain, fund.id, 100))),
-        422,
-        "not_fund_owner",
-    )
+    refused_record(client, contribution(a.org_b, domain, fund.id, 100), 422, "not_fund_owner")
     need, match = matched(st, a.county_a, a.org_b)
     cb = funds_commitment(a.org_b, domain, need, match, 100)
-    assert client.post(URL, json=body(cb)).status_code == 202
-    refused(
-        client.post(URL, json=body(source(a.org_b, domain, cb.id, fund.id, 100))),
-        422,
-        "not_fund_owner",
-    )
+    sent(client, cb)
+    refused_record(client, source(a.org_b, domain, cb.id, fund.id, 100), 422, "not_fund_owner")
     # unknown fund; a draw with no amount; a funds commitment drawing more than it commits
-    refused(
-        client.post(URL, json=body(contribution(a.org_a, domain, os.urandom(32), 100))),
-        422,
-        "unknown_fund",
-    )
-    refused(
-        client.post(URL, json=body(source(a.org_b, domain, cb.id, fund.id, 0))),
-        422,
-        "empty_source",
-    )
+    refused_record(client, contribution(a.org_a, domain, os.urandom(32), 100), 422, "unknown_fund")
+    refused_record(client, source(a.org_b, domain, cb.id, fund.id, 0), 422, "empty_source")
     need_a, match_a = matched(st, a.county_a, a.org_a)
     ca = funds_commitment(a.org_a, domain, need_a, match_a, 100)
-    assert client.post(URL, json=body(ca)).status_code == 202
-    refused(
-        client.post(URL, json=body(source(a.org_a, domain, ca.id, fund.id, 101))),
-        422,
-        "invalid_quantity",
-    )
+    sent(client, ca)
+    refused_record(client, source(a.org_a, domain, ca.id, fund.id, 101), 422, "invalid_quantity")
     # the contract's own checks of the same: a bad sponsor kind, a bad date
     bad_kind = dataclasses.replace(fund.record, id=new_id(a.org_a.address), sponsor_kind=3).sign(
         a.org_a.key, domain
     )
-    refused(client.post(URL, json=body(bad_kind)), 422, "invalid_sponsor_kind")
+    refused_record(client, bad_kind, 422, "invalid_sponsor_kind")
     bad_date = dataclasses.replace(
         contribution(a.org_a, domain, fund.id, 1).record, received_date=20261340
     ).sign(a.org_a.key, domain)
-    refused(client.post(URL, json=body(bad_date)), 422, "invalid_period")
+    refused_record(client, bad_date, 422, "invalid_period")
 
 
 def test_contract_refuses_over_commitment(env: ChainEnv) -> None:
@@ -404,7 +389,7 @@ def test_fund_in_report_and_iati(
         source(a.org_a, domain, c2.id, company.id, 50_000),
     ]
     d = _delivery(a.org_a.address, c1.id, 100_000).sign(a.org_a.key, domain)
-    assert http.post(URL, json=body(c1, c2, *draws, d)).status_code == 202
+    sent(http, c1, c2, *draws, d)
     st.settle()
     today = datetime.now(UTC) + timedelta(hours=8)
     period = parse_period(

@@ -33,10 +33,8 @@ def test_fund_opened_drawn_on_and_its_page_checked(
     pump.start()
     org = Role(browser, "fund-org", a.org_a, tmp_path)
     try:
-        org.import_key(base)
+        org.open(base, "/workspace/org")
         pg = org.page
-        org.goto(base + "/workspace/org")
-        org.unlock()
         # ---- open a fund
         pg.fill("#fo-name", "乡村阅读专项基金")
         pg.select_option("#fo-kind", "2")

@@ -5,20 +5,14 @@ server refuses the fund's details."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 
-import pytest
-
-from ledger.config import PROJECT_ROOT
 from ledger.core.hexes import hex0x
 from ledger.core.records import CommitmentSource
 from ledger.workspace import funds
+from tests.node import needs_node, run_module
 
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+pytestmark = needs_node
 
 SCRIPT = """
 import { readFileSync } from "node:fs";
@@ -42,16 +36,7 @@ def test_js_hashes_equal_the_ledgers() -> None:
         }
         for t in TEXTS
     ]
-    done = subprocess.run(
-        [str(NODE), "--input-type=module", "-e", SCRIPT],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=True,
-        timeout=60,
-    )
-    for case, got in zip(cases, json.loads(done.stdout), strict=True):
+    for case, got in zip(cases, run_module(SCRIPT, cases), strict=True):
         salt = bytes.fromhex(case["salt"][2:])
         assert got["sponsor"] == hex0x(funds.sponsor_hash(salt, case["name"]))
         assert got["purpose"] == hex0x(funds.purpose_hash(case["purpose"]))

@@ -17,10 +17,7 @@ from tests.factories import ChainEnv, matched, stack
 from tests.programs.test_fund import contribution, funds_commitment, make_fund, source
 from tests.service.test_reorg import assert_exactly_once, reorg
 
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    return own_chain
+pytestmark = pytest.mark.own_chain
 
 
 def counts(svc: LedgerService) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ledger.app import LedgerService
 from ledger.core.grievances import answer_hash, canonical_text, grievance_hash
 from ledger.core.lines import new_id
-from ledger.core.records import Grievance, GrievanceAnswer, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.indexer.rebuild import digest, rebuild, table_rows
 from ledger.store import models
 from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
@@ -29,6 +29,9 @@ from tests.factories import (
     Stack,
     body,
     fresh_database_url,
+    grievance_answer,
+    grievance_registration,
+    post_grievance_answer,
 )
 from tests.workspace.helpers import signed_in
 
@@ -58,37 +61,16 @@ def file(http: TestClient, pid: str, text: str = TEXT, **extra: Any) -> dict[str
     return out
 
 
-def registration(
-    env: ChainEnv, filed: dict[str, Any], signer: Any = None, **over: Any
-) -> SignedRecord:
-    key = signer or env.actors.county_a
-    fields = {
-        "id": new_id(key.address),
-        "project_id": _b(filed["project_id"]),
-        "record_id": _b(filed["record_id"]),
-        "grievance_hash": _b(filed["grievance_hash"]),
-        "filed_at": filed["filed_at"],
-        **over,
-    }
-    return Grievance(**fields).sign(key.key, env.domain)
-
-
-def answer(
-    env: ChainEnv, grievance_id: bytes, text: str, outcome: int = 1, signer: Any = None
-) -> SignedRecord:
-    key = signer or env.actors.county_a
-    return GrievanceAnswer(
-        id=new_id(key.address),
-        grievance_id=grievance_id,
-        outcome=outcome,
-        answer_hash=_b(answer_hash(text)),
-    ).sign(key.key, env.domain)
-
-
 def refused(r: Any, status: int, code: str) -> None:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json"), r.text
     assert r.json()["code"] == code, r.text
+
+
+def answer_refused(http: TestClient, answer: SignedRecord, text: str, code: str) -> None:
+    """POST /api/v1/grievance-answers with `answer` and its `text` is refused: 422, `code`."""
+    r = http.post("/api/v1/grievance-answers", json={"record": answer.to_json(), "text": text})
+    refused(r, 422, code)
 
 
 def test_filing_receipt_hash_is_the_canonical_text(
@@ -164,28 +146,34 @@ def test_register_and_answer_with_every_refusal(
 
     # registrations refused: not filed, wrong fields, wrong county, wrong role, forged
     refused(
-        http.post("/api/v1/records", json=body(registration(env, filed, grievance_hash=new_id()))),
+        http.post(
+            "/api/v1/records",
+            json=body(grievance_registration(env, filed, grievance_hash=new_id())),
+        ),
         422,
         "grievance_not_filed",
     )
     refused(
         http.post(
-            "/api/v1/records", json=body(registration(env, filed, filed_at=filed["filed_at"] - 60))
+            "/api/v1/records",
+            json=body(grievance_registration(env, filed, filed_at=filed["filed_at"] - 60)),
         ),
         422,
         "grievance_filing_mismatch",
     )
     refused(
-        http.post("/api/v1/records", json=body(registration(env, filed, signer=a.county_b))),
+        http.post(
+            "/api/v1/records", json=body(grievance_registration(env, filed, signer=a.county_b))
+        ),
         422,
         "wrong_county",
     )
     refused(
-        http.post("/api/v1/records", json=body(registration(env, filed, signer=a.org_a))),
+        http.post("/api/v1/records", json=body(grievance_registration(env, filed, signer=a.org_a))),
         422,
         "missing_role",
     )
-    good = registration(env, filed)
+    good = grievance_registration(env, filed)
     forged = copy.deepcopy(good.to_json())
     forged["record"]["filedAt"] = filed["filed_at"] + 1
     refused(http.post("/api/v1/records", json={"records": [forged]}), 422, "bad_signature")
@@ -194,7 +182,7 @@ def test_register_and_answer_with_every_refusal(
     assert r.status_code == 202, r.text
     # a second registration of the same filing, while the first is still pending
     refused(
-        http.post("/api/v1/records", json=body(registration(env, filed))),
+        http.post("/api/v1/records", json=body(grievance_registration(env, filed))),
         409,
         "grievance_already_registered",
     )
@@ -203,7 +191,7 @@ def test_register_and_answer_with_every_refusal(
     assert again.status_code == 202 and again.json()["accepted"][0]["duplicate"] is True
     st.settle()
     refused(
-        http.post("/api/v1/records", json=body(registration(env, filed))),
+        http.post("/api/v1/records", json=body(grievance_registration(env, filed))),
         409,
         "grievance_already_registered",
     )
@@ -214,81 +202,31 @@ def test_register_and_answer_with_every_refusal(
     # answers refused: no text stored, text not matching, personal data, wrong county, role
     words = "经核查，该村少发放大米 500 斤，已责令补发。"
     refused(
-        http.post("/api/v1/records", json=body(answer(env, good.id, words))),
+        http.post("/api/v1/records", json=body(grievance_answer(env, good.id, words))),
         422,
         "answer_text_missing",
     )
-    ans = answer(env, good.id, words)
-    refused(
-        http.post(
-            "/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words + "。"}
-        ),
-        422,
-        "answer_hash_mismatch",
-    )
+    ans = grievance_answer(env, good.id, words)
+    answer_refused(http, ans, words + "。", "answer_hash_mismatch")
     pii = "请联系 13900001111 领取"
-    refused(
-        http.post(
-            "/api/v1/grievance-answers",
-            json={"record": answer(env, good.id, pii).to_json(), "text": pii},
-        ),
-        422,
-        "personal_data_in_text",
+    answer_refused(http, grievance_answer(env, good.id, pii), pii, "personal_data_in_text")
+    answer_refused(
+        http, grievance_answer(env, good.id, words, signer=a.county_b), words, "wrong_county"
     )
-    refused(
-        http.post(
-            "/api/v1/grievance-answers",
-            json={
-                "record": answer(env, good.id, words, signer=a.county_b).to_json(),
-                "text": words,
-            },
-        ),
-        422,
-        "wrong_county",
+    answer_refused(
+        http, grievance_answer(env, good.id, words, signer=a.org_a), words, "missing_role"
     )
-    refused(
-        http.post(
-            "/api/v1/grievance-answers",
-            json={"record": answer(env, good.id, words, signer=a.org_a).to_json(), "text": words},
-        ),
-        422,
-        "missing_role",
-    )
-    refused(
-        http.post(
-            "/api/v1/grievance-answers",
-            json={"record": answer(env, new_id(), words).to_json(), "text": words},
-        ),
-        422,
-        "unknown_grievance",
-    )
-    refused(
-        http.post(
-            "/api/v1/grievance-answers",
-            json={"record": answer(env, good.id, words, outcome=4).to_json(), "text": words},
-        ),
-        422,
-        "invalid_outcome",
-    )
+    answer_refused(http, grievance_answer(env, new_id(), words), words, "unknown_grievance")
+    answer_refused(http, grievance_answer(env, good.id, words, outcome=4), words, "invalid_outcome")
     r = http.post("/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words})
     assert r.status_code == 202, r.text
     # a second answer, pending and then on chain
-    refused(
-        http.post(
-            "/api/v1/grievance-answers",
-            json={"record": answer(env, good.id, words, outcome=3).to_json(), "text": words},
-        ),
-        422,
-        "grievance_already_answered",
+    answer_refused(
+        http, grievance_answer(env, good.id, words, outcome=3), words, "grievance_already_answered"
     )
     st.settle()
-    refused(
-        http.post(
-            "/api/v1/grievance-answers",
-            json={"record": answer(env, good.id, words, outcome=3).to_json(), "text": words},
-        ),
-        422,
-        "grievance_already_answered",
+    answer_refused(
+        http, grievance_answer(env, good.id, words, outcome=3), words, "grievance_already_answered"
     )
 
     one = http.get(f"/api/v1/grievances/{filed['filing_no']}").json()
@@ -344,7 +282,7 @@ def test_pages_show_names_beijing_time_and_counts(
             .order_by(GrievanceFiling.filed_at, GrievanceFiling.filing_no)
         ).all()
     filed_one = next(f for f in first if f.text == TEXT)
-    reg = registration(
+    reg = grievance_registration(
         env,
         {
             "project_id": pid,
@@ -356,14 +294,7 @@ def test_pages_show_names_beijing_time_and_counts(
     assert http.post("/api/v1/records", json=body(reg)).status_code == 202
     st.settle()
     words = "部分属实：已补发一半。"
-    ans = answer(env, reg.id, words, outcome=2)
-    assert (
-        http.post(
-            "/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words}
-        ).status_code
-        == 202
-    )
-    st.settle()
+    post_grievance_answer(http, st, grievance_answer(env, reg.id, words, outcome=2), words)
 
     g = http.get(f"/grievances/{filed_one.filing_no}")
     assert g.status_code == 200
@@ -398,18 +329,11 @@ def test_rebuild_from_chain_makes_the_same_grievance_rows(
 ) -> None:
     pid, _ = anchored_need(http, st, env)
     filed = file(http, pid)
-    reg = registration(env, filed)
+    reg = grievance_registration(env, filed)
     assert http.post("/api/v1/records", json=body(reg)).status_code == 202
     st.settle()
     words = "不属实：台账显示已足额发放。"
-    ans = answer(env, reg.id, words, outcome=3)
-    assert (
-        http.post(
-            "/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words}
-        ).status_code
-        == 202
-    )
-    st.settle()
+    post_grievance_answer(http, st, grievance_answer(env, reg.id, words, outcome=3), words)
     url = next(fresh_database_url("sqlite", tmp_path_factory.mktemp("rebuild")))
     rebuilt, _ = rebuild(svc.ledger(), url)
     try:

@@ -16,15 +16,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from ledger.app import LedgerService
-from ledger.core.grievances import answer_hash
-from ledger.core.lines import new_id
-from ledger.core.records import Grievance, GrievanceAnswer
 from ledger.export.report import build_report, grievance_tables
 from ledger.export.report_files import write_report
 from ledger.export.snapshot import Period, load_snapshot
 from ledger.store.grievance_models import GrievanceContact, GrievanceFiling
 from ledger.store.models import LogEntry, OutboxRecord
-from tests.factories import COUNTY_A, ORG_CODE_A, Chain, ChainEnv, Stack, body, matched
+from tests.factories import (
+    COUNTY_A,
+    ORG_CODE_A,
+    Chain,
+    ChainEnv,
+    Stack,
+    body,
+    grievance_answer,
+    grievance_registration,
+    matched,
+    post_grievance_answer,
+)
 
 #: what a filer leaves as contact: a name, a phone number and a marker no other text has
 CONTACT = "联系人 马小芳 13987654321 QX7-PRIVATE-MARKER"
@@ -68,26 +76,13 @@ def _world(env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient) -> di
     _clean("the filer's own receipt page", form.text)
     regs = []
     for filed in (one, two):
-        reg = Grievance(
-            id=new_id(a.county_a.address),
-            project_id=bytes.fromhex(nid[2:]),
-            record_id=bytes.fromhex(filed["record_id"][2:]),
-            grievance_hash=bytes.fromhex(filed["grievance_hash"][2:]),
-            filed_at=filed["filed_at"],
-        ).sign(a.county_a.key, env.domain)
+        reg = grievance_registration(env, filed)
         assert http.post("/api/v1/records", json=body(reg)).status_code == 202
         regs.append(reg)
     st.settle()
     words = "属实，已责令补发。"
-    ans = GrievanceAnswer(
-        id=new_id(a.county_a.address),
-        grievance_id=regs[0].id,
-        outcome=1,
-        answer_hash=bytes.fromhex(answer_hash(words)[2:]),
-    ).sign(a.county_a.key, env.domain)
-    r = http.post("/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words})
-    assert r.status_code == 202, r.text
-    st.settle()
+    ans = grievance_answer(env, regs[0].id, words)
+    post_grievance_answer(http, st, ans, words)
     return {
         "need": nid,
         "filings": [one["filing_no"], two["filing_no"]],

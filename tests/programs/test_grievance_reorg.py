@@ -13,18 +13,19 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from ledger.app import LedgerService
-from ledger.core.grievances import answer_hash
-from ledger.core.lines import new_id
-from ledger.core.records import Grievance, GrievanceAnswer
 from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
-from tests.factories import Chain, ChainEnv, stack
+from tests.factories import (
+    Chain,
+    ChainEnv,
+    Stack,
+    grievance_answer,
+    grievance_registration,
+    post_grievance_answer,
+)
 from tests.service.test_reorg import assert_exactly_once, reorg
 
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """An anvil of this test alone: a reorg must not disturb other tests."""
-    return own_chain
+# An anvil of this test alone: a reorg must not disturb other tests.
+pytestmark = pytest.mark.own_chain
 
 
 def _rows(svc: LedgerService) -> tuple[int, int]:
@@ -36,11 +37,10 @@ def _rows(svc: LedgerService) -> tuple[int, int]:
 
 
 def test_reorg_then_rebuild_of_grievance_rows(
-    own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
+    svc_env: ChainEnv, svc: LedgerService, st: Stack, tmp_path: Path
 ) -> None:
-    env = own_chain
+    env = svc_env
     a = env.actors
-    st = stack(svc, a.relayers)
     n = Chain(env.domain, a.county_a, a.org_a).need()
     svc.relayer.accept([n])
     st.settle()
@@ -49,25 +49,12 @@ def test_reorg_then_rebuild_of_grievance_rows(
         filed = http.post(
             "/api/v1/grievances", json={"project_id": pid, "text": "发放名单与实际不符。"}
         ).json()
-        reg = Grievance(
-            id=new_id(a.county_a.address),
-            project_id=bytes.fromhex(pid[2:]),
-            record_id=bytes(32),
-            grievance_hash=bytes.fromhex(filed["grievance_hash"][2:]),
-            filed_at=filed["filed_at"],
-        ).sign(a.county_a.key, env.domain)
+        reg = grievance_registration(env, filed)
         svc.relayer.accept([reg])
         st.settle()
         words = "已核实并更正名单。"
-        ans = GrievanceAnswer(
-            id=new_id(a.county_a.address),
-            grievance_id=reg.id,
-            outcome=2,
-            answer_hash=bytes.fromhex(answer_hash(words)[2:]),
-        ).sign(a.county_a.key, env.domain)
-        r = http.post("/api/v1/grievance-answers", json={"record": ans.to_json(), "text": words})
-        assert r.status_code == 202, r.text
-        st.settle()
+        ans = grievance_answer(env, reg.id, words, outcome=2)
+        post_grievance_answer(http, st, ans, words)
         assert _rows(svc) == (1, 1)
 
         reorg(env, 2, [])

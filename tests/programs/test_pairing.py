@@ -87,6 +87,22 @@ def funds_commitment(flow: Chain, need_id: str, match_id: str, fen: int) -> Sign
     return signed
 
 
+def sent_commitment(
+    client: TestClient,
+    env: ChainEnv,
+    st: Stack,
+    county: LocalAccount,
+    org: LocalAccount,
+    county_code: int = COUNTY_A,
+) -> SignedRecord:
+    """A commitment of 10 by `org` to a need of `county` (published and matched in the
+    library), accepted by the API."""
+    nid, mid = matched(st, county, org, county_code)
+    c = Chain(env.domain, county, org, county_code=county_code).commit(nid, mid, 10)
+    assert client.post(URL, json=body(c)).status_code == 202
+    return c
+
+
 def test_pairing_proposed_accepted_and_cited(
     env: ChainEnv, svc: LedgerService, st: Stack, client: TestClient
 ) -> None:
@@ -208,10 +224,7 @@ def test_refused_with_named_errors(
     assert exc.value.code == "RecordIdUsed"
 
     # citing: not yet accepted, another organization's pairing, a need of another county
-    flow = Chain(env.domain, a.county_a, a.org_a)
-    nid, mid = matched(st, a.county_a, a.org_a)
-    c = flow.commit(nid, mid, 10)
-    assert client.post(URL, json=body(c)).status_code == 202
+    c = sent_commitment(client, env, st, a.county_a, a.org_a)
     refused(
         client.post(URL, json=body(sign(source(a.org_a, c.id, p.id), a.org_a, env))),
         "pairing_not_accepted",
@@ -233,10 +246,7 @@ def test_refused_with_named_errors(
         ),
         "empty_source",
     )
-    flow_b = Chain(env.domain, a.county_a, a.org_b)
-    nid_b, mid_b = matched(st, a.county_a, a.org_b)
-    cb = flow_b.commit(nid_b, mid_b, 10)
-    assert client.post(URL, json=body(cb)).status_code == 202
+    cb = sent_commitment(client, env, st, a.county_a, a.org_b)
     refused(
         client.post(URL, json=body(sign(source(a.org_b, cb.id, p.id), a.org_b, env))),
         "not_pairing_party",
@@ -245,10 +255,7 @@ def test_refused_with_named_errors(
         client.post(URL, json=body(sign(source(a.org_b, c.id, p.id), a.org_b, env))),
         "record_id_not_scoped",
     )
-    other = Chain(env.domain, a.county_b, a.org_a, county_code=COUNTY_B)
-    nid_o, mid_o = matched(st, a.county_b, a.org_a, COUNTY_B)
-    co = other.commit(nid_o, mid_o, 10)
-    assert client.post(URL, json=body(co)).status_code == 202
+    co = sent_commitment(client, env, st, a.county_b, a.org_a, COUNTY_B)
     st.settle()
     mismatch = sign(source(a.org_a, co.id, p.id), a.org_a, env)
     refused(client.post(URL, json=body(mismatch)), "pairing_county_mismatch")

@@ -31,20 +31,15 @@ from tests.workspace_ui.browserkit import (
     wait_confirmed,
 )
 
-pytestmark = needs_chromium
+# A chain of this module's own, so the roles are as registered and no other pairing of the shared
+# chain waits for this county.
+pytestmark = [needs_chromium, pytest.mark.own_chain]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     subprocess.run(["npm", "run", "--silent", "build:workspace"], cwd=PROJECT_ROOT, check=True)
     yield from launch(ARTIFACTS)
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """A chain of this module's own, so the roles are as registered and no other pairing of
-    the shared chain waits for this county."""
-    return own_chain
 
 
 def test_pairing_proposed_and_accepted_in_the_browser(
@@ -64,9 +59,7 @@ def test_pairing_proposed_and_accepted_in_the_browser(
     county = Role(browser, "pairing-county", a.county_a, tmp_path)
     civil = Role(browser, "pairing-civil", a.admin, tmp_path)
     try:
-        org.import_key(base)
-        org.goto(base + "/workspace/org")
-        org.unlock()
+        org.open(base, "/workspace/org")
         pg = org.page
         # a field left wrong is marked, nothing is sent
         pg.fill("#pg-county", "12345")
@@ -92,9 +85,7 @@ def test_pairing_proposed_and_accepted_in_the_browser(
         pairing_id = record_ids(org)[0]
         wait_confirmed(org, pairing_id)
 
-        county.import_key(base)
-        county.goto(base + "/workspace/county")
-        county.unlock()
+        county.open(base, "/workspace/county")
         cp = county.page
         cp.click("#pairing-refresh")
         item = cp.locator(f"#pairing-proposals li[data-pairing='{pairing_id}']")
@@ -110,9 +101,7 @@ def test_pairing_proposed_and_accepted_in_the_browser(
         pg.click("#c-pairing-refresh")
         expect(pg.locator(f"#c-pairing option[value='{pairing_id}']")).to_contain_text("册亨县")
 
-        civil.import_key(base)
-        civil.goto(base + "/workspace/civil")
-        civil.unlock()
+        civil.open(base, "/workspace/civil")
         expect(civil.page.locator("#oversight-unpaired")).to_contain_text("望谟县")
         expect(civil.page.locator("#oversight-unpaired")).not_to_contain_text("册亨县")
 

@@ -13,22 +13,18 @@ from ledger.app import LedgerService
 from ledger.core.lines import new_id
 from ledger.core.records import CommitmentSource, Pairing, PairingAcceptance
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
-from tests.factories import COUNTY_A, Chain, ChainEnv, matched, stack
+from tests.factories import COUNTY_A, Chain, ChainEnv, Stack, matched
 from tests.service.test_reorg import assert_exactly_once, reorg
 
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """An anvil of this test alone: a reorg must not disturb other tests."""
-    return own_chain
+# An anvil of this test alone: a reorg must not disturb other tests.
+pytestmark = pytest.mark.own_chain
 
 
 def test_reorg_then_rebuild_of_pairing_rows(
-    own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
+    svc_env: ChainEnv, svc: LedgerService, st: Stack, tmp_path: Path
 ) -> None:
-    env = own_chain
+    env = svc_env
     a = env.actors
-    st = stack(svc, a.relayers)
     flow = Chain(env.domain, a.county_a, a.org_a)
     p = Pairing(
         id=new_id(a.org_a.address), county=COUNTY_A, start_date=20260101, end_date=20271231,

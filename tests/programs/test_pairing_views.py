@@ -15,7 +15,9 @@ from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
 from ledger.core.fields import ResourceKind, text32
+from ledger.core.records import SignedRecord
 from ledger.library import key_counties, pii
+from ledger.sdk.client import BangfuClient
 from ledger.store.queries import pairing as q
 from tests.cli.test_cli import bangfu, key_file
 from tests.factories import (
@@ -39,6 +41,22 @@ def _keys(svc: LedgerService) -> None:
         key_counties.load_key_counties(s, [COUNTY_A, UNPAIRED], "test list")
 
 
+def _accepted_and_cited(
+    env: ChainEnv, st: Stack, org: BangfuClient, county: BangfuClient, p: SignedRecord, fen: int
+) -> tuple[str, SignedRecord]:
+    """Sends pairing `p`, county A's acceptance of it, and org A's funds commitment of `fen`
+    to a need of county A citing it: (the need's id, the commitment)."""
+    a = env.actors
+    org.submit([p])
+    county.submit([county.pairing_acceptance(p.id, county=COUNTY_A)])
+    nid, mid = matched(st, a.county_a, a.org_a)
+    c = Chain(env.domain, a.county_a, a.org_a).commit(nid, mid, fen)
+    rec = dataclasses.replace(c.record, resource_kind=ResourceKind.FUNDS, unit=text32("fen"))  # type: ignore[call-arg]
+    funds = org.sign(rec)
+    org.submit([funds, org.pairing_source(funds.id, p.id)])
+    return nid, funds
+
+
 def test_views_show_progress_oversight_and_flows(
     env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient
 ) -> None:
@@ -56,14 +74,7 @@ def test_views_show_progress_oversight_and_flows(
         designated=True,
         terms="结对帮扶协议：三年资金与技术支持",
     )
-    org.submit([p])
-    county.submit([county.pairing_acceptance(p.id, county=COUNTY_A)])
-    flow = Chain(env.domain, a.county_a, a.org_a)
-    nid, mid = matched(st, a.county_a, a.org_a)
-    c = flow.commit(nid, mid, 30_000_000)
-    rec = dataclasses.replace(c.record, resource_kind=ResourceKind.FUNDS, unit=text32("fen"))  # type: ignore[type-var]
-    funds = org.sign(rec)
-    org.submit([funds, org.pairing_source(funds.id, p.id)])
+    _, funds = _accepted_and_cited(env, st, org, county, p, 30_000_000)
     org.submit([org.delivery(funds.id, quantity=10_000_000)])
     st.settle()
     pid = "0x" + p.id.hex()
@@ -178,14 +189,7 @@ def test_report_iati_indicators_and_pages(
         county=COUNTY_A, start=date(2026, 1, 1), end=date(2030, 12, 31), categories=[1],
         funds_target=5_000_000, designated=True,
     )  # fmt: skip
-    org.submit([p])
-    county.submit([county.pairing_acceptance(p.id, county=COUNTY_A)])
-    flow = Chain(env.domain, a.county_a, a.org_a)
-    nid, mid = matched(st, a.county_a, a.org_a)
-    c = flow.commit(nid, mid, 2_000_000)
-    rec = dataclasses.replace(c.record, resource_kind=ResourceKind.FUNDS, unit=text32("fen"))  # type: ignore[type-var]
-    funds = org.sign(rec)
-    org.submit([funds, org.pairing_source(funds.id, p.id)])
+    nid, funds = _accepted_and_cited(env, st, org, county, p, 2_000_000)
     st.settle()
     pid, cid = "0x" + p.id.hex(), "0x" + funds.id.hex()
 

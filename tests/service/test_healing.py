@@ -51,6 +51,9 @@ from tests.factories import (
 )
 from tests.service.test_reorg import assert_exactly_once, reorg
 
+# An anvil of this test alone: these tests kill and rewind it.
+pytestmark = pytest.mark.own_chain
+
 
 def wait_durable(env: ChainEnv, timeout: float = 60) -> None:
     """Waits until the keeper has saved the newest block (state saved every second): only
@@ -125,12 +128,6 @@ def accept_needs(svc: LedgerService, st: Stack, env: ChainEnv, n: int) -> list[S
 def statuses(svc: LedgerService, records: list[SignedRecord]) -> dict[str, str]:
     rows = svc.relayer.status(["0x" + r.id.hex() for r in records])
     return {rid: row.status for rid, row in rows.items()}
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """An anvil of this test alone: these tests kill and rewind it."""
-    return own_chain
 
 
 def test_rewritten_history_is_refused_then_recovered(

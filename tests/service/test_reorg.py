@@ -24,11 +24,8 @@ from tests.factories import (
     stack,
 )
 
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """An anvil of this test alone: a reorg must not disturb other tests."""
-    return own_chain
+# An anvil of this test alone: a reorg must not disturb other tests.
+pytestmark = pytest.mark.own_chain
 
 
 def reorg(env: ChainEnv, depth: int, txs: list[tuple[bytes, int]]) -> None:

@@ -25,12 +25,9 @@ from ledger.workspace.models import AuditRunRow
 from tests.factories import Chain, ChainEnv, Stack, body, matched
 from tests.workspace.helpers import sign_typed
 
+pytestmark = pytest.mark.own_chain
+
 URL = "/api/v1/audits"
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    return own_chain
 
 
 def signed_run(env: ChainEnv, account: LocalAccount, **over: Any) -> dict[str, Any]:

@@ -30,12 +30,9 @@ from tests.factories import Chain, ChainEnv, Stack, body
 from tests.library.forms import need
 from tests.workspace.helpers import sign_typed, signed_in
 
+pytestmark = pytest.mark.own_chain
+
 PHOTO = b"\x89PNG\r\n\x1a\n" + os.urandom(2048)  # what a phone sends, give or take
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    return own_chain
 
 
 @pytest.fixture

@@ -21,6 +21,10 @@ from tests.factories import COUNTY_A, ORG_CODE_A, Chain, ChainEnv, Stack, body
 from tests.library.forms import need, supply
 from tests.workspace.helpers import sign_typed, signed_in
 
+# A chain of this module's own: the inbox lists the newest 200 rows and the audit reads the whole
+# chain, so other modules' records (forged ones among them) stay out.
+pytestmark = pytest.mark.own_chain
+
 
 def _hex(signed: SignedRecord) -> str:
     return "0x" + signed.id.hex()
@@ -107,13 +111,6 @@ def test_proposals_wait_for_the_other_side_and_are_answered_from_the_inbox(
     assert county["proposals"] == [] and county["sent_proposals"] == []
     # the other party's typed data is not theirs to sign: a county answering its own order
     assert _inbox(http, a.org_a)["proposals"] == []
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """A chain of this module's own: the inbox lists the newest 200 rows and the audit reads
-    the whole chain, so other modules' records (forged ones among them) stay out."""
-    return own_chain
 
 
 def test_deliveries_await_receipt_and_late_commitments_are_overdue(

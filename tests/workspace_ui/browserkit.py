@@ -80,6 +80,13 @@ class Role:
         self.page.click("#import")
         expect(self.page.locator("#key-address")).to_have_text(self.account.address)
 
+    def open(self, base: str, path: str) -> None:
+        """Imports the key and opens `path` (a workspace page) with it unlocked, not signed
+        in."""
+        self.import_key(base)
+        self.goto(base + path)
+        self.unlock()
+
     def sign_in(self, base: str) -> None:
         """Signs in with the imported key (unlocking it first) and confirms the dialog."""
         self.goto(base + "/workspace")
@@ -189,6 +196,16 @@ def publish_supply(
     pg.fill("#s-start", date.today().isoformat())
     pg.fill("#s-end", (date.today() + timedelta(days=365)).isoformat())
     pg.click("#supply-submit")
+
+
+def refresh_until(role: Role, button: str, item: Any) -> None:
+    """Clicks `button` (a list's refresh) until the list shows `item` (a locator), every
+    half second, 60 times at most; the caller's next expectation fails if it never does."""
+    for _ in range(60):
+        role.page.click(button)
+        if item.count():
+            return
+        role.page.wait_for_timeout(500)
 
 
 def record_ids(role: Role) -> list[str]:

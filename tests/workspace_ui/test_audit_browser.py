@@ -21,12 +21,7 @@ from tests.factories import Chain, ChainEnv, LiveServer, Stack, body, matched
 
 from .browserkit import Role, expect, needs_chromium, run_audit, shoot_here
 
-pytestmark = needs_chromium
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    return own_chain
+pytestmark = [needs_chromium, pytest.mark.own_chain]
 
 
 def test_the_auditor_runs_an_audit(

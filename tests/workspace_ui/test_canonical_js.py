@@ -5,24 +5,18 @@ emoji, quotes, backslashes, control characters, U+2028 — or the server refuses
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from ledger.batches.build import build_batch
 from ledger.batches.files import parse_file
-from ledger.config import PROJECT_ROOT
 from ledger.core.fields import ProjectKind
 from ledger.library import content as project_content
 from tests.conftest import COUNTY_A, ORG_CODE_A
+from tests.node import needs_node, run_module
 
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+pytestmark = needs_node
 
 SCRIPT = """
 import { readFileSync } from "node:fs";
@@ -44,20 +38,6 @@ TEXTS = [
     "emoji 🌾 and 𠀀 (astral)",
 ]
 PID = "0x" + "ab" * 20 + "01" * 12
-
-
-def _node(script: str, data: Any) -> Any:
-    """Runs `script` (an ES module) in node with `data` as JSON on stdin; its JSON answer."""
-    done = subprocess.run(
-        [str(NODE), "--input-type=module", "-e", script],
-        input=json.dumps(data),
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        check=True,
-        timeout=60,
-    )
-    return json.loads(done.stdout)
 
 
 def _need(title: str) -> dict[str, Any]:
@@ -113,7 +93,7 @@ def test_js_messages_equal_the_ledgers() -> None:
         {"kind": "supply", "content": _supply(t), "project_id": PID, "org_code": ORG_CODE_A}
         for t in TEXTS
     ]
-    results = _node(SCRIPT, cases)
+    results = run_module(SCRIPT, cases)
     assert len(results) == len(cases)
     for case, got in zip(cases, results, strict=True):
         kind = ProjectKind.NEED if case["kind"] == "need" else ProjectKind.SUPPLY
@@ -151,7 +131,7 @@ def test_js_batch_equals_the_ledgers(tmp_path: Path) -> None:
     ]
     header = "承诺编号 commitment_id,item,数量,单位 unit,交付日期 delivered_at,beneficiary"
     text = "\ufeff" + "\r\n".join([header, *rows]) + "\n"
-    got = _node(BATCH_SCRIPT, {"csv": text, "signer": signer})
+    got = run_module(BATCH_SCRIPT, {"csv": text, "signer": signer})
     path = tmp_path / "batch.csv"
     path.write_text(text, encoding="utf-8")
     parsed = parse_file(path)
@@ -164,7 +144,7 @@ def test_js_batch_equals_the_ledgers(tmp_path: Path) -> None:
 
     # a bad cell: the same row and column as the ledger's checker
     bad = text.replace(rows[5], rows[5].replace("斤,2025", "斤,2025-13-45x"), 1)
-    (problem,) = _node(BATCH_SCRIPT, {"csv": bad, "signer": signer})["problems"]
+    (problem,) = run_module(BATCH_SCRIPT, {"csv": bad, "signer": signer})["problems"]
     bad_path = tmp_path / "bad.csv"
     bad_path.write_text(bad, encoding="utf-8")
     (theirs,) = parse_file(bad_path).problems

@@ -17,20 +17,15 @@ from tests.factories import ORG_AUTHORITY, ORG_CODE_A, ORG_NAME_A, ChainEnv, Liv
 
 from .browserkit import ARTIFACTS, Role, expect, needs_chromium, shoot_here
 
-pytestmark = needs_chromium
+# A chain of this module's own: the portal names an organization by its latest registration, and
+# other modules re-register and revoke the shared chain's keys.
+pytestmark = [needs_chromium, pytest.mark.own_chain]
 
 DESCRIPTION = "贵州乡村发展基金会在黔西南州开展产业帮扶、助学和养老照护项目。"
 
 
 def _puts(role: Role) -> list[Any]:
     return [r for r in role.requests if r.method == "PUT" and "/profile" in r.url]
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """A chain of this module's own: the portal names an organization by its latest
-    registration, and other modules re-register and revoke the shared chain's keys."""
-    return own_chain
 
 
 def test_profile_signed_in_the_browser(
@@ -44,10 +39,7 @@ def test_profile_signed_in_the_browser(
     org = Role(browser, "profile", svc_env.actors.org_a, tmp_path)
     pg = org.page
     try:
-        org.import_key(base)
-
-        org.goto(base + "/workspace/org")
-        org.unlock()
+        org.open(base, "/workspace/org")
         # the credit code comes from the key's registration; no profile yet
         expect(pg.locator("#p-org")).to_have_value(ORG_CODE_A)
         expect(pg.locator("#profile-message")).to_contain_text("尚无简介")

@@ -50,7 +50,9 @@ from .browserkit import (
     wait_confirmed,
 )
 
-pytestmark = needs_chromium
+# A chain of this module's own: the inbox lists the newest 200 rows and the audit reads the whole
+# chain, so other modules' records (forged ones among them) stay out.
+pytestmark = [needs_chromium, pytest.mark.own_chain]
 
 COUNTY = 522328  # 安龙县: no key of the test chain holds it
 COUNTY_NAME = "安龙县"
@@ -81,13 +83,6 @@ def need_list(deadline: str, bad_row: int | None = None) -> str:
             f"{title},{category},{mode},{people},{budget},{kind},{qty},{unit},{deadline},村委会"
         )
     return "\ufeff" + "\r\n".join([NEED_HEADER, *rows]) + "\r\n"
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> ChainEnv:
-    """A chain of this module's own: the inbox lists the newest 200 rows and the audit reads
-    the whole chain, so other modules' records (forged ones among them) stay out."""
-    return own_chain
 
 
 def register(admin: Role, action: str, account: str, *expect_text: str, **fields: str) -> None:
@@ -126,10 +121,8 @@ def test_the_story_in_the_browser(
     roles = (admin, county, org, auditor)
     try:
         # ---- 1. the civil-affairs office registers the county office and the organization
-        admin.import_key(base)
+        admin.open(base, "/workspace/civil")
         mpg = admin.page
-        admin.goto(base + "/workspace/civil")
-        admin.unlock()
         register(
             admin,
             "register_county",
@@ -301,10 +294,8 @@ def test_the_story_in_the_browser(
         wait_confirmed(county, receipt_id)
 
         # ---- 6. the auditor flags the receipt's shortfall
-        auditor.import_key(base)
+        auditor.open(base, "/workspace/audit")
         apg = auditor.page
-        auditor.goto(base + "/workspace/audit")
-        auditor.unlock()
         apg.fill("#f-record", receipt_id)
         apg.select_option("#f-reason", "3")
         apg.fill("#f-note", "签收少于交付，待核")
