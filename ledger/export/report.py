@@ -428,19 +428,14 @@ def build_report(
     generated: datetime | None = None,
     unit: str = "",
     sections: Iterable[ReportSection] | None = None,
-    grievances: Iterable[Table] = (),
 ) -> Report:
     """Computes every table of the report from the snapshot at the period's end; anomalies
     are measured at `generated` (now by default), or at the cut-off if that is earlier.
 
     `sections` are the programs' sections, in order, after the report's own tables
     (`ledger.export.sections.program_sections` reads them all); by default the one the
-    snapshot alone makes, the special funds. `grievances` (the tables of `grievance_tables`)
-    is the older way to pass the grievance section, kept for the callers that still do: it
-    means `[*sections, special_funds_section, tables_section(grievances)]`."""
-    if grievances:
-        sections = [*(sections or ()), special_funds_section, tables_section(grievances)]
-    elif sections is None:
+    snapshot alone makes, the special funds."""
+    if sections is None:
         sections = [special_funds_section]
     if snapshot.cutoff != period.end:
         raise LedgerError(

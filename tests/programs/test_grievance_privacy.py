@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from ledger.app import LedgerService
-from ledger.export.report import build_report, grievance_tables
+from ledger.export.report import build_report, grievance_section
 from ledger.export.report_files import write_report
 from ledger.export.snapshot import Period, load_snapshot
 from ledger.store.grievance_models import GrievanceContact, GrievanceFiling
@@ -165,9 +165,9 @@ def test_contact_details_appear_in_no_public_answer_page_csv_report_chain_or_log
 
     period = Period("test", started, int(time.time()) + 3600)
     with svc.db.read() as s:
-        tables = grievance_tables(s, period)
+        section = grievance_section(s, period)
         snap = load_snapshot(s, period.end)
-    report = build_report(snap, period, grievances=tables, with_charts=False)
+    report = build_report(snap, period, sections=[section], with_charts=False)
     by_county = report.tables["grievances_by_county"].rows
     assert [
         (r.cells["filed"], r.cells["not_registered"], r.cells["upheld"]) for r in by_county

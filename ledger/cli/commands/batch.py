@@ -132,10 +132,12 @@ def submit(
     evidence_hash = hashlib.sha256(evidence.read_bytes()).digest() if evidence else bytes(32)
     with httpx.Client(base_url=api, timeout=60) as http:
         client = BatchClient(http)
-        signed = sign_batch(parsed.lines, private_key, client.domain(), evidence_hash)
+        line_bytes = [line.line_bytes() for line in parsed.lines]
+        signed = sign_batch(
+            parsed.lines, private_key, client.domain(), evidence_hash, line_bytes=line_bytes
+        )
         batch_id = "0x" + signed.id.hex()
         err.print(f"批次 batch {batch_id}: {len(parsed.lines)} 行 lines, 签名 signed by {signer}")
-        line_bytes = [line.line_bytes() for line in parsed.lines]
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),

@@ -263,8 +263,11 @@ def submit_csv_batch(
         first = parsed.problems[0] if parsed.problems else None
         raise LedgerError(f"the demo's batch file is wrong: {first}", code="demo_batch")
     batches = BatchClient(client.http)
-    signed: SignedRecord = sign_batch(parsed.lines, bytes(org.account.key), client.domain())
-    batches.upload(signed, [line.line_bytes() for line in parsed.lines])
+    line_bytes = [line.line_bytes() for line in parsed.lines]
+    signed: SignedRecord = sign_batch(
+        parsed.lines, bytes(org.account.key), client.domain(), line_bytes=line_bytes
+    )
+    batches.upload(signed, line_bytes)
     return "0x" + signed.id.hex()
 
 

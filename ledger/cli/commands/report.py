@@ -15,9 +15,9 @@ from ledger.core import codes
 from ledger.core.errors import LedgerError
 from ledger.core.fields import BEIJING
 from ledger.export import indicators as ind
-from ledger.export import pairing as pairing_report
-from ledger.export.report import build_report, grievance_tables
+from ledger.export.report import build_report
 from ledger.export.report_files import write_report
+from ledger.export.sections import program_sections
 from ledger.export.snapshot import (
     Period,
     Snapshot,
@@ -74,12 +74,10 @@ def report_cmd(
     snap, keys = read_snapshot(service, p, province=province, key_file=key_counties)
     verified = check_against_chain(snap, service.ledger()) if check_chain else None
     with service.db.read() as session:  # programs (issue 18): their report sections
-        sections = [pairing_report.report_section(session)]
-        grievances = grievance_tables(session, p, province)
+        sections = program_sections(session, p, province)
     report = build_report(
         snap,
         p,
-        grievances=grievances,
         key_counties=keys,
         chain_verified=verified,
         generated=generated,
