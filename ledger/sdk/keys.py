@@ -59,8 +59,16 @@ def resolve_password(
 def encrypt_key(
     private_key: bytes, password: str, *, iterations: int | None = None
 ) -> dict[str, Any]:
-    """A keystore v3 document for `private_key` (`iterations` = scrypt n, default eth-account's)."""
-    return dict(Account.encrypt(private_key, password, iterations=iterations))
+    """A keystore v3 document for `private_key` (`iterations` = scrypt n, default eth-account's).
+
+    eth-keyfile writes the AES-CTR counter (`iv`) as a number's bytes, so one file in 256
+    has a 15-byte iv, which ethers (the workspaces' browser library) and geth refuse. The
+    counter is the same number written on its full 16 bytes, so the padded file decrypts to
+    the same key everywhere."""
+    doc = dict(Account.encrypt(private_key, password, iterations=iterations))
+    params = doc["crypto"]["cipherparams"]
+    params["iv"] = params["iv"].rjust(32, "0")
+    return doc
 
 
 def write_key_file(path: Path, keystore: dict[str, Any], *, overwrite: bool = False) -> None:

@@ -76,3 +76,19 @@ def test_password_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     assert exc.value.code == "weak_password"
     monkeypatch.setenv("BANGFU_KEY_PASSWORD", "from environment")
     assert resolve_password(lambda: "from prompt") == "from environment"
+
+
+def test_a_keystore_iv_is_written_on_its_full_16_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """eth-keyfile writes the AES-CTR counter as a number's bytes: with a leading zero byte
+    (one file in 256) the iv was 15 bytes, which the browser's ethers refused. Ours is always
+    32 hex digits and still decrypts to the same key."""
+    import eth_keyfile.keyfile as kf
+
+    real = kf.Random.get_random_bytes
+    monkeypatch.setattr(kf.Random, "get_random_bytes", lambda n: b"\x00" + real(n - 1))
+    key = bytes(range(1, 33))
+    raw = Account.encrypt(key, "correct horse", iterations=2)
+    assert len(raw["crypto"]["cipherparams"]["iv"]) < 32  # eth-keyfile's short iv
+    doc = encrypt_key(key, "correct horse", iterations=2)
+    assert len(doc["crypto"]["cipherparams"]["iv"]) == 32
+    assert bytes(Account.decrypt(doc, "correct horse")) == key

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.config import PROJECT_ROOT
+from ledger.sdk.keys import encrypt_key
 from tests.browser import needs_chromium, sync_api, watch
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "workspace"
@@ -38,7 +38,7 @@ class Role:
         self.password = f"pw-{name}-correct horse"
         self.keyfile = tmp / f"{name}.json"
         # a low scrypt cost keeps the test fast; the format is what `bangfu keygen` writes
-        doc = Account.encrypt(account.key, self.password, iterations=2**10)
+        doc = encrypt_key(bytes(account.key), self.password, iterations=2**10)
         self.keyfile.write_text(json.dumps(doc))
         self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
         self.page = self.context.new_page()
