@@ -23,7 +23,7 @@ from ledger.export.snapshot import (
     check_against_chain,
     load_key_counties,
     load_snapshot,
-    parse_period,
+    resolve_period,
 )
 from ledger.store.queries.grievance import upheld_by_org
 
@@ -47,7 +47,7 @@ def indicators(
 ) -> dict[str, Any]:
     """Participation, fulfilment, on-time, confirmed and key-county rates and flags of one
     organization for a period (docs/reports.md), with the records behind each as a root."""
-    p = parse_period(period)
+    p = resolve_period(session, period)
     snap = load_snapshot(session, p.end)
     result = ind.compute(
         snap,
@@ -91,7 +91,7 @@ def export_iati(session: ReadSessionDep, service: ServiceDep, period: str = PERI
     services as result indicators; the document is validated against the IATI 2.03 schema
     before it is served. The publisher comes from the settings (BANGFU_IATI_REPORTING_ORG,
     BANGFU_IATI_REPORTING_ORG_NAME); without one the export is refused."""
-    p = parse_period(period)
+    p = resolve_period(session, period)
     publisher = iati.reporting_org_from(service.settings)
     snap = load_snapshot(session, p.end)
     if not snap.needs:
@@ -145,8 +145,8 @@ def periodic_report(
 ) -> Response:
     """The periodic report (定期报告) of `period`, as `bangfu report` makes it: the read model
     at the period's end, compared with the contract's log root at that block."""
-    p = parse_period(period)
     with service.db.read() as session:
+        p = resolve_period(session, period)
         snap = load_snapshot(session, p.end, province=province)
         keys = load_key_counties(None, session)
         sections = program_sections(session, p, province)  # programs (issue 18)

@@ -110,6 +110,19 @@ def parse_period(text: str, *, now: int | None = None) -> Period:
     )
 
 
+def resolve_period(session: Session, text: str) -> Period:
+    """`parse_period`, with `all` ending after the newest indexed record as well as after
+    now: a chain whose clock runs ahead of this server's (a validator's skew, a dev chain
+    moved forward) must not leave its newest records out of "all"."""
+    if text.strip().lower() != "all":
+        return parse_period(text)
+    newest = session.scalar(
+        select(models.LogEntry.block_time).order_by(models.LogEntry.leaf_index.desc()).limit(1)
+    )
+    now = int(datetime.now(UTC).timestamp()) + 1
+    return parse_period(text, now=max(now, (newest or 0) + 1))
+
+
 def records_root(ids: Iterable[str]) -> str:
     """RFC 9162 root over the sorted, distinct record ids (each id's 32 bytes is a leaf)."""
     leaves = [leaf_hash(bytes.fromhex(i[2:])) for i in sorted(set(ids))]

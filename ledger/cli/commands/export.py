@@ -13,7 +13,6 @@ from ledger.core import codes
 from ledger.core.errors import NotFoundError
 from ledger.export import csv_export, iati
 from ledger.export import pairing as pairing_report
-from ledger.export.snapshot import parse_period
 
 NAME = "export"
 out = Console(stderr=True)
@@ -37,7 +36,7 @@ def iati_cmd(
     """导出 IATI 2.03 Export needs and their commitments as IATI activities (validated)."""
     service = LedgerService()
     publisher = iati.reporting_org_from(service.settings, ref=reporting_org, name=reporting_name)
-    snap, _ = read_snapshot(service, parse_period(period), province=province)
+    _, snap, _ = read_snapshot(service, period, province=province)
     if not snap.needs:
         # IATI 2.03 requires at least one activity: an empty ledger has no document to give.
         raise NotFoundError(

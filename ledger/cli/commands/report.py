@@ -25,6 +25,7 @@ from ledger.export.snapshot import (
     load_key_counties,
     load_snapshot,
     parse_period,
+    resolve_period,
 )
 from ledger.store.queries.grievance import upheld_by_org
 
@@ -34,15 +35,20 @@ app = typer.Typer()
 
 
 def read_snapshot(
-    service: LedgerService, p: Period, *, province: int | None = None, key_file: Path | None = None
-) -> tuple[Snapshot, set[int]]:
-    """The read model at the period's end, and the key counties (from `key_file`, else the
-    library's table), after bringing the database schema up to date."""
+    service: LedgerService,
+    period: str,
+    *,
+    province: int | None = None,
+    key_file: Path | None = None,
+) -> tuple[Period, Snapshot, set[int]]:
+    """The period, the read model at its end, and the key counties (from `key_file`, else
+    the library's table), after bringing the database schema up to date."""
+    parse_period(period)  # a bad period is refused before the database is touched
     service.db.migrate()
     with service.db.read() as session:
-        return load_snapshot(session, p.end, province=province), load_key_counties(
-            key_file, session
-        )
+        p = resolve_period(session, period)
+        snap = load_snapshot(session, p.end, province=province)
+        return p, snap, load_key_counties(key_file, session)
 
 
 @app.command("report")
@@ -68,10 +74,10 @@ def report_cmd(
     ),
 ) -> None:
     """生成定期报告 Periodic report: report.pdf, report.html, figures (CSV, XLSX), provenance."""
-    p = parse_period(period)
+    parse_period(period)  # a bad period is refused before anything else is read
     generated = _report_date(report_date)
     service = LedgerService()
-    snap, keys = read_snapshot(service, p, province=province, key_file=key_counties)
+    p, snap, keys = read_snapshot(service, period, province=province, key_file=key_counties)
     verified = check_against_chain(snap, service.ledger()) if check_chain else None
     with service.db.read() as session:  # programs (issue 18): their report sections
         sections = program_sections(session, p, province)
@@ -113,9 +119,8 @@ def indicators_cmd(
     key_counties: Path | None = typer.Option(None, help="重点帮扶县名单 key-county file"),
 ) -> None:
     """社会组织评价指标 An organization's evaluation indicators, as JSON."""
-    p = parse_period(period)
     service = LedgerService()
-    snap, keys = read_snapshot(service, p, key_file=key_counties)
+    p, snap, keys = read_snapshot(service, period, key_file=key_counties)
     with service.db.read() as session:
         upheld = upheld_by_org(session, p.start, p.end)
     result = ind.compute(snap, org, p, key_counties=keys, grievances_upheld=upheld)
