@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_account import Account
 
 from tests.conftest import COUNTY_A, ORG_CODE_A, ChainEnv
@@ -70,6 +71,28 @@ def test_create_backup_and_clear(browser: Any, live: LiveServer, tmp_path: Path)
         pg.click("#clear-ok")
         expect(pg.locator("#key-status")).to_contain_text("本设备没有密钥")
         assert role.stored() is None
+        role.assert_nothing_leaked()
+    finally:
+        role.close()
+
+
+def test_a_key_file_with_a_15_byte_iv_opens(
+    browser: Any, live: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """eth-keyfile (older `bangfu keygen`, other tools) writes one key file in 256 with a
+    15-byte AES-CTR iv, which ethers refuses as it stands: the workspace restores the iv's
+    16 bytes and the key opens, to the same address."""
+    import eth_keyfile.keyfile as kf
+
+    real = kf.Random.get_random_bytes
+    monkeypatch.setattr(kf.Random, "get_random_bytes", lambda n: b"\x00" + real(n - 1))
+    role = Role(browser, "short-iv", Account.create(), tmp_path)
+    doc = Account.encrypt(bytes(role.account.key), role.password, iterations=2**10)
+    assert len(doc["crypto"]["cipherparams"]["iv"]) < 32
+    role.keyfile.write_text(json.dumps(doc))
+    try:
+        role.import_key(live.url)
+        assert role.stored()["address"] == role.account.address
         role.assert_nothing_leaked()
     finally:
         role.close()

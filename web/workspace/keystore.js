@@ -75,6 +75,16 @@ export async function create(password, progress) {
   return wallet.address;
 }
 
+/** The keystore with its `cipherparams.iv` left-padded to 16 bytes (32 hex digits). */
+function fullIv(doc) {
+  const crypto = doc.crypto || doc.Crypto;
+  const iv = crypto && crypto.cipherparams && crypto.cipherparams.iv;
+  if (typeof iv === "string" && /^[0-9a-fA-F]{1,31}$/.test(iv)) {
+    crypto.cipherparams.iv = iv.padStart(32, "0");
+  }
+  return doc;
+}
+
 /** Imports a keystore v3 file (what `bangfu keygen` writes): it must open with `password`;
  * the file itself, still encrypted, is what is stored. */
 export async function importFile(text, password, progress) {
@@ -90,6 +100,9 @@ export async function importFile(text, password, progress) {
   if (await stored()) {
     throw new KeyError("本设备已有密钥，请先备份并清除", "this device already holds a key; back it up and clear it first", "key_exists");
   }
+  // files written by older eth-keyfile drop a leading zero byte of the AES-CTR iv (one in
+  // 256 has 15 bytes), which ethers refuses: the iv is restored to its 16 bytes
+  text = JSON.stringify(fullIv(doc));
   let wallet;
   try {
     wallet = await Wallet.fromEncryptedJson(text, password, progress);
