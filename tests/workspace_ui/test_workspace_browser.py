@@ -218,7 +218,16 @@ def test_roles_in_the_browser(
         opg.fill("#c-terms", "分两批送达")
         opg.set_viewport_size({"width": 390, "height": 800})
         opg.click("#commit")
-        org.confirm("承诺", "物资 goods", "1,000 斤", "北京时间", shot="sign-commitment-390")
+        # the need is named in words, not only by its id
+        org.confirm(
+            "承诺",
+            "物资 goods",
+            "1,000 斤",
+            "北京时间",
+            "所承诺的需求",
+            "大米帮扶 浏览器发布",
+            shot="sign-commitment-390",
+        )
         opg.set_viewport_size({"width": 1280, "height": 900})
         expect(opg.locator("#commit-message")).to_contain_text("承诺已提交")
         (commitment_id,) = record_ids(org)
@@ -231,7 +240,7 @@ def test_roles_in_the_browser(
         opg.fill("#d-beneficiaries", "40")
         opg.click("#deliver")
         org.confirm("证据文件", "image/png")
-        org.confirm("交付", "600")
+        org.confirm("交付", "600", "所交付的承诺", "1,000 斤", "大米帮扶 浏览器发布", "册亨县")
         expect(opg.locator("#delivery-message")).to_contain_text("交付已提交")
         digest = "0x" + hashlib.sha256(photo.read_bytes()).hexdigest()
         expect(opg.locator("#d-hash")).to_contain_text(digest)
@@ -269,7 +278,7 @@ def test_roles_in_the_browser(
         pg.fill("#r-delivery", delivery_id)
         pg.fill("#r-quantity", "600")
         pg.click("#receipt")
-        county.confirm("签收", "600")
+        county.confirm("签收", "600", "所签收的交付", "交付数量", "大米帮扶 浏览器发布")
         expect(pg.locator("#receipt-message")).to_contain_text("签收已提交")
         receipt_id = record_ids(county)[0]
         wait_confirmed(county, receipt_id)
@@ -300,7 +309,7 @@ def test_roles_in_the_browser(
         expect(apg.locator("#flag-message")).to_contain_text("nothing was signed")
         assert not record_ids(auditor)
         apg.click("#flag")
-        auditor.confirm("签收不足")
+        auditor.confirm("签收不足", "被标记的记录", "交付 delivery", "大米帮扶 浏览器发布")
         expect(apg.locator("#flag-message")).to_contain_text("标记已提交")
         flag_id = record_ids(auditor)[0]
         wait_confirmed(auditor, flag_id)

@@ -9,7 +9,7 @@ import { concat, getBytes, keccak256, randomBytes, sha256, toUtf8Bytes, hexlify,
 import { api, eip712, explain } from "./api.js";
 import { consent, describe, domainSection, requireWallet, yuan, Cancelled } from "./sign.js";
 import { scopedId } from "./library.js";
-import { fileHash } from "./records.js";
+import { fileHash, subject } from "./records.js";
 import { $, el, say, validate, attempt, fenOf, positiveAmount, HEX32 } from "./ui.js";
 import { track } from "./track.js";
 
@@ -242,7 +242,7 @@ export async function submitCommitment(record, { heading } = {}) {
   const t = await types();
   const commitment = { id: scopedId(w.address), ...record };
   const typed = [typedOf(t, "commitment", commitment)];
-  const sections = [{ heading: heading || "承诺 commitment", rows: describe("Commitment", commitment) }];
+  const sections = [...(await subject("commitment", commitment)), { heading: heading || "承诺 commitment", rows: describe("Commitment", commitment) }];
   const fundId = $("c-fund") ? $("c-fund").value : "";
   const pairing = chosenPairing();
   let source = null;

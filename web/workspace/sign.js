@@ -389,11 +389,12 @@ export function domainSection(domain, signer) {
 }
 
 /** One confirmation for a list of typed-data documents; then all are signed, in order.
- * `extra` lists further sections shown (e.g. what will be signed after the server answers). */
-export async function confirmAndSign(heading, typedList, { note = "", extra = [] } = {}) {
+ * `lead` lists sections shown first (what the record is about, in words); `extra` further
+ * sections shown after (e.g. what will be signed after the server answers). */
+export async function confirmAndSign(heading, typedList, { note = "", lead = [], extra = [] } = {}) {
   const w = requireWallet();
   const domain = typedList[0] && typedList[0].domain;
-  const sections = [...typedList.map((t) => section(t)), ...extra];
+  const sections = [...lead, ...typedList.map((t) => section(t)), ...extra];
   if (domain) sections.push(domainSection(domain, w.address));
   if (!(await consent(heading, sections, note))) throw new Cancelled();
   const out = [];
