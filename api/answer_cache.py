@@ -16,11 +16,17 @@ log back changes V (size, root or tip block hash), so the answers of the abandon
 are never asked for again and age out of the LRU.
 
 One cache per application (on `app.state`), bounded in bytes (LRU).
+
+The version itself is held in memory for at most `public_version_max_age` (50 ms by
+default; `VersionClock`): a commit through this process's engine ends it at once, and the
+indexer's commits in another process are seen within that bound. So a hit or a 304 costs no
+statement, and a public answer trails the indexer by at most that much.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +35,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -56,10 +63,50 @@ class Answer:
     body: bytes
 
 
+class VersionClock:
+    """The read model's version as this process last read it, held for at most `max_age`
+    seconds and dropped by any commit through the engine it watches (`watch`). A read that
+    a commit overtook is not kept (the generation counts commits), so a commit in this
+    process is never followed by an older version."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self.reads = 0
+        self._held: tuple[str, float, int] | None = None
+        self._generation = 0
+
+    def watch(self, engine: Any) -> None:
+        """Ends the held version at every commit of a transaction that may write (a read
+        transaction's end changes nothing)."""
+
+        def committed(conn: Any) -> None:
+            if conn.get_execution_options().get(MODE_OPTION) != READ:
+                self.invalidate()
+
+        event.listen(engine, "commit", committed)
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._held = None
+
+    def current(self, read: Callable[[], str]) -> str:
+        held = self._held
+        now = time.monotonic()
+        if held is not None and now - held[1] < self.max_age and held[2] == self._generation:
+            return held[0]
+        generation = self._generation
+        version = read()
+        self.reads += 1
+        if self.max_age > 0 and generation == self._generation:
+            self._held = (version, now, generation)
+        return version
+
+
 class AnswerCache:
     """A bytes-bounded LRU of encoded answers; safe to use from several threads."""
 
-    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, max_bytes: int = MAX_BYTES, *, max_age: float = 0.0) -> None:
+        self.clock = VersionClock(max_age)
         self.max_bytes = max_bytes
         self.size = 0
         self.hits = 0
@@ -110,7 +157,10 @@ def cache_of(request: Request) -> AnswerCache:
     state = request.app.state
     cache: AnswerCache | None = getattr(state, "answer_cache", None)
     if cache is None:
-        cache = state.answer_cache = AnswerCache()
+        service = service_of(request)
+        cache = AnswerCache(max_age=service.settings.public_version_max_age)
+        cache.clock.watch(service.db.engine)
+        state.answer_cache = cache
     return cache
 
 
@@ -198,7 +248,7 @@ async def answer(request: Request, key: Key, compute: Compute) -> Response:
     stored. `key` names the route and its validated parameters."""
     service = service_of(request)
     cache = cache_of(request)
-    version = current_version(service)
+    version = cache.clock.current(lambda: current_version(service))
     tag = _tag(version)
     if _matches(request, tag):
         return Response(status_code=304, headers=_headers(tag))

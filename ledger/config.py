@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="seconds between checkpoints"
     )
     max_body_bytes: int = Field(default=2_000_000, description="largest JSON body the API takes")
+    public_version_max_age: float = Field(
+        default=0.05,
+        ge=0,
+        description="seconds an API process may answer a public request from the read "
+        "model's version it last read (a commit in that process ends it at once; the indexer "
+        "in another process is seen within this); 0 reads it for every request",
+    )
     custodial: bool = Field(default=False, description="server keeps org keys and signs for them")
     keystore_password: SecretStr | None = Field(
         default=None,

@@ -5,11 +5,13 @@ URL answers with the read model as it is now and a new ETag."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event, text
 
 from api.answer_cache import Answer, AnswerCache, encode
 from api.app import create_app
@@ -159,3 +161,55 @@ def test_the_openapi_document_keeps_the_public_shapes(http: TestClient) -> None:
     ok = doc["paths"]["/api/v1/public/{what}"]["get"]["responses"]["200"]
     assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PageOut"}
     assert "ETag" in ok["headers"]
+
+
+def test_the_version_is_held_briefly_and_a_commit_here_ends_it(
+    svc_env: ChainEnv, st: Stack, svc: LedgerService
+) -> None:
+    """An API process holds the read model's version for `public_version_max_age`: a hit
+    then runs no statement at all. The indexer in another process (here `svc`, with its own
+    engine on the same database) is seen once that age is up; a commit through the API
+    process's own engine ends it at once."""
+    env = svc_env
+    flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
+    nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
+    first = flow.commit(nid, mid, 100)
+    svc.relayer.accept([first])
+    st.settle()
+    api_process = LedgerService(svc.settings.model_copy(update={"public_version_max_age": 3600}))
+    statements: list[str] = []
+    event.listen(api_process.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    path = f"/api/v1/public/commitments?project={nid}"
+    try:
+        with TestClient(create_app(api_process)) as http:
+            a = http.get(path)
+            assert [i["record_id"] for i in a.json()["items"]] == ["0x" + first.id.hex()]
+            clock = _cache(http).clock
+            reads, statements[:] = clock.reads, []
+            assert http.get(path).content == a.content
+            assert http.get(path, headers={"If-None-Match": a.headers["etag"]}).status_code == 304
+            assert (clock.reads, statements) == (reads, []), "a hit ran a statement"
+
+            second = flow.commit(nid, mid, 7)
+            svc.relayer.accept([second])
+            st.settle()  # the indexer of "another process": not seen while the version is held
+            assert http.get(path).content == a.content
+            clock.max_age = 0.2
+            time.sleep(0.25)
+            b = http.get(path)
+            assert [i["record_id"] for i in b.json()["items"]] == [
+                "0x" + second.id.hex(),
+                "0x" + first.id.hex(),
+            ]
+            assert b.content == _fresh(svc, path) and b.headers["etag"] != a.headers["etag"]
+            assert clock.reads == reads + 1
+
+            clock.max_age = 3600
+            http.get(path)
+            held = clock.reads
+            with api_process.db.write() as session:  # a commit through this process's engine
+                session.execute(text("SELECT 1"))
+            http.get(path)
+            assert clock.reads == held + 1, "a commit here did not end the held version"
+    finally:
+        api_process.close()
