@@ -4,16 +4,15 @@ Nothing a public list (but `projects`), total or record holds changes until the 
 advances: `read_model_version` names the indexed log (size, root, the block it stands on)
 and the role grants. So an answer computed in a read transaction that saw version V is the
 answer for every later request that sees V. `AnswerCache` keeps the encoded bytes of such
-answers, keyed by (V, route, validated parameters); a request reads V (one statement on
-two small tables, on a pooled connection, no ORM session), and a hit sends the bytes with
-no query, no pydantic and no JSON encoding.
+answers, keyed by (V, route, validated parameters); a request takes V from the
+`VersionClock` (below), and a hit sends the bytes with no query, no pydantic and no JSON
+encoding.
 
-It never serves an answer of another version: the key holds V, and V is read for every
-request. A miss computes the answer and reads V before and after it in the same read
-transaction; only an answer whose version did not move meanwhile is stored (PostgreSQL
-reads in READ COMMITTED, where two statements may see two states). A reorg that rolls the
-log back changes V (size, root or tip block hash), so the answers of the abandoned branch
-are never asked for again and age out of the LRU.
+It never serves an answer of another version: the key holds V. A miss reads V and then
+computes the answer in one read transaction, which is one snapshot on both databases
+(SQLite's WAL from its first read; REPEATABLE READ on PostgreSQL, `read_options`), so the
+answer is V's. A reorg that rolls the log back changes V (size, root or tip block hash), so
+the answers of the abandoned branch are never asked for again and age out of the LRU.
 
 One cache per application (on `app.state`), bounded in bytes (LRU).
 
@@ -48,8 +47,6 @@ from ledger.store.queries.orgs import org_codes
 MAX_BYTES = 64 * 1024 * 1024
 #: An answer larger than this is not kept (it would push out many small ones).
 MAX_ENTRY = 2 * 1024 * 1024
-#: Tries to compute an answer in a transaction whose version did not move under it.
-TRIES = 3
 
 CACHE_CONTROL = "public, no-cache"
 JSON = "application/json"
@@ -172,8 +169,7 @@ def service_of(request: Request) -> LedgerService:
 def current_version(service: LedgerService) -> str:
     """The read model's version, in its own short read-only transaction on a pooled
     connection (no ORM session)."""
-    engine = service.db.engine.execution_options(**{MODE_OPTION: READ})
-    with engine.connect() as conn:
+    with service.db.read_engine.connect() as conn:
         return read_model_version(conn)
 
 
@@ -208,10 +204,10 @@ def _headers(tag: str) -> dict[str, str]:
 Compute = Callable[[Session, Callable[[], dict[str, str]]], Any]
 
 
-def _try(service: LedgerService, cache: AnswerCache, compute: Compute) -> tuple[str, bytes, bool]:
-    """One read transaction: the version, the answer's bytes, and whether the version held
-    still while they were read (then they, and the organization map read for them, may be
-    cached)."""
+def _compute(service: LedgerService, cache: AnswerCache, compute: Compute) -> tuple[str, bytes]:
+    """One read transaction, one snapshot (`ledger.store.db.read_options`): the version
+    read first names everything read after it, so the answer's bytes (and the organization
+    map read for them) are that version's."""
     with service.db.read() as session:
         version = read_model_version(session)
         read: list[dict[str, str]] = []
@@ -224,22 +220,9 @@ def _try(service: LedgerService, cache: AnswerCache, compute: Compute) -> tuple[
             return held
 
         body = encode(compute(session, codes))
-        if read_model_version(session) != version:
-            return version, body, False
-        if read:
-            cache.keep_codes(version, read[0])
-        return version, body, True
-
-
-def _compute(
-    service: LedgerService, cache: AnswerCache, compute: Compute
-) -> tuple[str, bytes, bool]:
-    """`_try` until the version holds still (a few times at most)."""
-    for _ in range(TRIES - 1):
-        version, body, steady = _try(service, cache, compute)
-        if steady:
-            return version, body, steady
-    return _try(service, cache, compute)
+    if read:
+        cache.keep_codes(version, read[0])
+    return version, body
 
 
 async def answer(request: Request, key: Key, compute: Compute) -> Response:
@@ -254,10 +237,9 @@ async def answer(request: Request, key: Key, compute: Compute) -> Response:
         return Response(status_code=304, headers=_headers(tag))
     hit = cache.get((version, *key))
     if hit is None:
-        version, body, steady = await run_in_threadpool(_compute, service, cache, compute)
+        version, body = await run_in_threadpool(_compute, service, cache, compute)
         tag = _tag(version)
-        if steady:
-            cache.put((version, *key), Answer(tag, body))
+        cache.put((version, *key), Answer(tag, body))
     else:
         body = hit.body
     return Response(content=body, media_type=JSON, headers=_headers(tag))

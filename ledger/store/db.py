@@ -12,8 +12,9 @@ batches, custodial):
   inner one would wait for the outer one's lock for ever), so nesting is found by the first
   test that runs it, not by a deadlock in production.
 * `Database.read()` is read-only, enforced by the database itself (`PRAGMA query_only` on
-  SQLite, `SET TRANSACTION READ ONLY` on PostgreSQL), so a write that slips into a read
-  session fails loudly in the first test. Readers never wait for the write lock (WAL).
+  SQLite, a `READ ONLY` transaction on PostgreSQL), so a write that slips into a read
+  session fails loudly in the first test. Readers never wait for the write lock (WAL). A
+  read is one snapshot on both (WAL from its first read; REPEATABLE READ on PostgreSQL).
 * Both commit (or roll back) when their `with` block ends, so whatever the block did is
   durable before the code after it runs; the API answers only after that.
 * There is no third way: the old deferred read-write `session()` is gone, so a transaction
@@ -79,14 +80,19 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == WRITE else "BEGIN")
 
         return engine
-    engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # A read transaction is read-only and one snapshot (REPEATABLE READ), both set on the
+    # connection by `read_options`, so psycopg opens it with one BEGIN.
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
-    @event.listens_for(engine, "begin")
-    def _postgres_begin(conn: Any) -> None:
-        if conn.get_execution_options().get(MODE_OPTION) == READ:
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
-    return engine
+def read_options(engine: Engine) -> dict[str, Any]:
+    """The execution options of a read transaction: the mode, and on PostgreSQL read-only
+    and REPEATABLE READ, so that every statement in it sees one snapshot, as a read
+    transaction on SQLite's WAL does from its first read (the answer cache relies on it:
+    the version it reads names everything the transaction reads after)."""
+    if engine.dialect.name == "sqlite":
+        return {MODE_OPTION: READ}
+    return {MODE_OPTION: READ, "isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
 
 def alembic_config(url: str) -> Config:
@@ -108,9 +114,9 @@ class Database:
         settings = settings or get_settings()
         self.url = normalize_url(url or settings.sqlalchemy_url)
         self.engine = make_engine(self.url)
-        self._readers = sessionmaker(
-            self.engine.execution_options(**{MODE_OPTION: READ}), expire_on_commit=False
-        )
+        #: the engine of read transactions (`read_options`): read-only, one snapshot each
+        self.read_engine = self.engine.execution_options(**read_options(self.engine))
+        self._readers = sessionmaker(self.read_engine, expire_on_commit=False)
         self._writers = sessionmaker(
             self.engine.execution_options(**{MODE_OPTION: WRITE}), expire_on_commit=False
         )

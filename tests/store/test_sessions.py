@@ -85,6 +85,29 @@ def test_a_read_session_refuses_every_write(db: Database) -> None:
         assert _value(s) == 1
 
 
+def test_a_read_session_is_one_snapshot(db: Database, database_url: str) -> None:
+    """Every statement of a read sees the database as it was at its first read, even when
+    another process commits in between (the public answer cache names an answer by the
+    version it read first): SQLite's WAL, and REPEATABLE READ READ ONLY on PostgreSQL."""
+    other = Database(database_url)
+    try:
+        with db.read() as s:
+            assert _value(s) == 0
+            _increment(other)  # another process's commit, in the middle of the read
+            assert _value(s) == 0, "the read saw a commit made after its first read"
+            if not db.is_sqlite:
+                assert s.execute(text("SHOW transaction_isolation")).scalar() == "repeatable read"
+                assert s.execute(text("SHOW transaction_read_only")).scalar() == "on"
+        with db.read() as s:
+            assert _value(s) == 1  # the next read sees it
+        with db.write() as s:  # a write is READ COMMITTED, as before
+            if not db.is_sqlite:
+                assert s.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+                assert s.execute(text("SHOW transaction_read_only")).scalar() == "off"
+    finally:
+        other.dispose()
+
+
 def test_a_nested_write_fails_at_once(db: Database) -> None:
     with db.write() as s:
         s.execute(text("UPDATE counter SET n = 7"))
