@@ -28,7 +28,8 @@ from ledger.audit.codes import (
 )
 from ledger.audit.replay import Leaf, Replay, iter_leaf_subjects
 from ledger.audit.report import AuditReport, to_hex
-from ledger.core.fields import FollowUpOutcome
+from ledger.core.display import beijing_time
+from ledger.core.fields import FlagReason, FollowUpOutcome
 from ledger.core.lines import DeliveryLine
 from ledger.core.records import (
     Commitment,
@@ -41,6 +42,17 @@ from ledger.core.records import (
 )
 
 __all__ = ["find_anomalies"]
+
+#: how a due date reads in a finding (Beijing time, China Standard Time)
+TZ_NAME = "Beijing time"
+
+
+def _reason(code: int) -> str:
+    """A flag's reason code by name (`receipt_shortfall`), or its number if unknown."""
+    try:
+        return FlagReason(code).name.lower()
+    except ValueError:
+        return f"reason {code}"
 
 
 def find_anomalies(
@@ -96,8 +108,8 @@ def find_anomalies(
             report.add(
                 "commitment_overdue",
                 ANOMALY,
-                f"commitment {leaf.id_hex} was due at {c.due_date} and has {state.delivered}"
-                f" of {c.quantity} delivered",
+                f"commitment {leaf.id_hex} was due at {beijing_time(c.due_date)} {TZ_NAME} "
+                f"and has {state.delivered} of {c.quantity} delivered",
                 record_id=leaf.id_hex,
                 due_date=c.due_date,
                 delivered=state.delivered,
@@ -149,7 +161,7 @@ def find_anomalies(
             report.add(
                 "flag_unanswered",
                 ANOMALY,
-                f"flag {leaf.id_hex} on {to_hex(r.record_id)} (reason {r.reason_code}) has "
+                f"flag {leaf.id_hex} on {to_hex(r.record_id)} ({_reason(r.reason_code)}) has "
                 f"no later record by {author} on the same commitment or project",
                 record_id=leaf.id_hex,
                 target=to_hex(r.record_id),

@@ -404,9 +404,7 @@ def test_anomalies_of_a_consistent_ledger(forged: Forged) -> None:
     flag = Flag(
         id=new_id(a.auditor.address),
         record_id=d.id,
-        reason_code=FlagReason.QUANTITY_MISMATCH
-        if hasattr(FlagReason, "QUANTITY_MISMATCH")
-        else FlagReason.OTHER,
+        reason_code=FlagReason.RECEIPT_SHORTFALL,
         note_hash=sha256(b"only 20 arrived"),
     )
     forged.append(forged.sign(flag, a.auditor))
@@ -415,6 +413,10 @@ def test_anomalies_of_a_consistent_ledger(forged: Forged) -> None:
     assert report.exit_code() == 0 and report.exit_code(strict=True) == 2
     assert found(report, RECEIPT_SHORTFALL)["confirmed"] == 20
     assert found(report, COMMITMENT_OVERDUE)["delivered"] == 30
+    # the finding reads as a person reads it: a due date in Beijing time, a reason by name
+    messages = {f.code: f.message for f in report.findings}
+    assert "was due at 1970-01-12 21:46 Beijing time" in messages[COMMITMENT_OVERDUE]
+    assert "(receipt_shortfall)" in messages[FLAG_UNANSWERED]
     # the organization answers the flag with a new delivery on the same commitment
     forged.delivery(c.id, 70)
     assert FLAG_UNANSWERED not in forged.audit().codes()
