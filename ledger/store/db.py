@@ -7,7 +7,10 @@ batches, custodial):
 * `Database.write()` is the only way to change the database. On SQLite its transaction
   begins `IMMEDIATE`: it takes the write lock up front, waiting up to busy_timeout for the
   other processes, so a transaction that reads and then writes can never fail half-way
-  with "database is locked". Keep it short and never wait on JSON-RPC or HTTP inside it.
+  with "database is locked". On PostgreSQL it takes a transaction-level advisory lock
+  (`WRITE_LOCK_KEY`) first, the same one lock, so that under READ COMMITTED a read-then-
+  write cannot lose another process's update. Keep it short and never wait on JSON-RPC
+  or HTTP inside it.
   One thread holds at most one: a `write()` inside another fails at once (on SQLite the
   inner one would wait for the outer one's lock for ever), so nesting is found by the first
   test that runs it, not by a deadlock in production.
@@ -40,6 +43,8 @@ from ledger.core.errors import NestedWriteError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MODE_OPTION = "bangfu_mode"
+#: The PostgreSQL advisory lock every write transaction holds (one per database): "bangfu".
+WRITE_LOCK_KEY = int.from_bytes(b"bangfu", "big")
 READ, WRITE = "read", "write"
 
 
@@ -82,7 +87,22 @@ def make_engine(url: str) -> Engine:
         return engine
     # A read transaction is read-only and one snapshot (REPEATABLE READ), both set on the
     # connection by `read_options`, so psycopg opens it with one BEGIN.
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _postgres_begin(conn: Any) -> None:
+        # SQLite's BEGIN IMMEDIATE, on PostgreSQL: a write takes the database's one write
+        # lock up front (released at commit or rollback), so that a transaction that reads
+        # and then writes cannot lose another process's update under READ COMMITTED.
+        # It waits at most 30 s, as SQLite's busy_timeout (lock_timeout, for this
+        # transaction only; one statement).
+        if conn.get_execution_options().get(MODE_OPTION) == WRITE:
+            conn.exec_driver_sql(
+                "SELECT set_config('lock_timeout', '30s', true), "
+                f"pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+            )
+
+    return engine
 
 
 def read_options(engine: Engine) -> dict[str, Any]:

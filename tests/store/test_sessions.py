@@ -135,13 +135,28 @@ def test_there_is_no_deferred_read_write_session() -> None:
         db.dispose()
 
 
+@pytest.fixture
+def two_anywhere(database_url: str) -> Iterator[tuple[Database, Database]]:
+    """Two processes' worth of connections to one database (SQLite or PostgreSQL) holding
+    the counter."""
+    first, second = Database(database_url), Database(database_url)
+    try:
+        _add_counter(first)
+        yield first, second
+    finally:
+        first.dispose()
+        second.dispose()
+
+
 def test_concurrent_read_then_write_waits_instead_of_failing(
-    two: tuple[Database, Database],
+    two_anywhere: tuple[Database, Database],
 ) -> None:
-    """Two processes' worth of connections incrementing one counter on a SQLite file: each
-    write waits for the lock (none fails with "database is locked") and no increment is
-    lost, because the lock is taken before the read."""
-    first, second = two
+    """Two processes' worth of connections incrementing one counter, on SQLite and on
+    PostgreSQL: each write waits for the lock (none fails with "database is locked", none
+    with a serialization error) and no increment is lost, because the lock is taken before
+    the read (SQLite's BEGIN IMMEDIATE; a transaction-level advisory lock on PostgreSQL,
+    whose READ COMMITTED would otherwise let both read n and both write n + 1)."""
+    first, second = two_anywhere
     errors: list[BaseException] = []
 
     def work(database: Database) -> None:
