@@ -211,6 +211,13 @@ class IndexerIntegrityError(LedgerError):
     code = codes.INDEX_DIVERGED
 
 
+class LeafGapError(IndexerIntegrityError):
+    """A leaf arrived past the index's size: an earlier read of the node missed leaves
+    (the indexer reads those blocks again, a bounded number of times, before it stops)."""
+
+    code = codes.INDEX_DIVERGED
+
+
 # --- programming errors (not LedgerErrors: no user causes them, none has a code) -------
 
 

@@ -15,7 +15,7 @@ from web3 import Web3
 from web3._utils.events import get_event_data
 from web3.types import RPCEndpoint
 
-from ledger.core.errors import IndexerIntegrityError, LedgerError
+from ledger.core.errors import IndexerIntegrityError, LeafGapError, LedgerError
 from ledger.core.events import (
     RECORD_APPENDED_TOPIC,
     ROLE_NAMES,
@@ -224,9 +224,11 @@ class LogApplier:
         data = event.record
         signed = SignedRecord.from_bytes(data)
         if index != tree.size:
-            raise IndexerIntegrityError(
+            raise LeafGapError(
                 f"索引与链上日志不一致 / log index {index} arrived while the index holds "
-                f"{tree.size} leaves"
+                f"{tree.size} leaves",
+                index=index,
+                index_size=tree.size,
             )
         leaf = signed.leaf_hash()
         if leaf != event.leaf_hash:

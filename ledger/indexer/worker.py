@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from ledger.core.errors import IndexerIntegrityError, LedgerError
+from ledger.core.errors import IndexerIntegrityError, LeafGapError, LedgerError
 from ledger.core.events import RECORD_APPENDED_TOPIC
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import EMPTY_ROOT, MerkleTree
@@ -41,7 +41,7 @@ from ledger.indexer.reorg import (
 )
 from ledger.store import alarms
 from ledger.store.db import Database
-from ledger.store.models import IndexedBlock, IndexerCheckpoint
+from ledger.store.models import IndexedBlock, IndexerCheckpoint, LogEntry
 
 __all__ = ["KEEP_BLOCKS", "IndexStatus", "Indexer"]
 
@@ -94,6 +94,7 @@ class Indexer:
         self.applier = LogApplier(self.w3, ledger.abi, self.chain_id)
         self.tree = MerkleTree()
         self._short_reads: dict[int, int] = {}
+        self._gap_rereads = 0
         self._load_tree()
 
     # ---- state -------------------------------------------------------------------
@@ -176,16 +177,60 @@ class Indexer:
             self._load_tree()
             time.sleep(0.05 * self._short_reads.get(short.block, 1))
             return 0
+        except LeafGapError as gap:
+            self._load_tree()
+            if self._gap_rereads < MAX_SHORT_READS:
+                # An earlier pass was answered short (the node had not every log of a block
+                # yet, and kept no state there to check the root against, as anvil after a
+                # restart): read again from the newest indexed leaf's block.
+                self._gap_rereads += 1
+                back = self._rewind_to_newest_leaf()
+                log.warning("%s; reading from block %s again", gap.message, back + 1)
+                return 1  # work: the next pass reads those blocks again
+            self._raise_alarm(gap)
+            raise
         except IndexerIntegrityError as exc:
             self._load_tree()
-            with self.db.write() as session:
-                alarms.raise_alarm(session, exc.code, "indexer", exc.message, **exc.fields)
+            self._raise_alarm(exc)
             raise
         except BaseException:
             # The DB transaction rolled back; the in-memory tree may hold leaves it never
             # committed, so take it again from the database before the next pass.
             self._load_tree()
             raise
+
+    def _raise_alarm(self, exc: IndexerIntegrityError) -> None:
+        with self.db.write() as session:
+            alarms.raise_alarm(session, exc.code, "indexer", exc.message, **exc.fields)
+
+    def _rewind_to_newest_leaf(self) -> int:
+        """Moves the cursor back to the block before the newest indexed leaf's, so that the
+        next pass reads again every block a missed leaf can be in (reading a range again is
+        idempotent: known leaves and events are skipped). Returns the new cursor block."""
+        with self.db.read() as session:
+            cursor = self.cursor(session)
+            last_block, last_hash = int(cursor.last_block), cursor.last_block_hash
+            newest = session.scalar(
+                select(LogEntry.block_number).order_by(LogEntry.leaf_index.desc()).limit(1)
+            )
+        back = max(0, self.deployment.block - 1) if newest is None else max(0, int(newest) - 1)
+        block = self.w3.eth.get_block(back)  # JSON-RPC before the write transaction
+        with self.db.write() as session:
+            cursor = self.cursor(session)
+            if cursor.last_block != last_block or cursor.last_block_hash != last_hash:
+                return int(cursor.last_block)  # another indexer moved it meanwhile
+            cursor.last_block = back
+            cursor.last_block_hash = block["hash"].to_0x_hex()
+            session.execute(delete(IndexedBlock).where(IndexedBlock.number > back))
+            session.merge(
+                IndexedBlock(
+                    chain_id=self.chain_id,
+                    number=back,
+                    hash=cursor.last_block_hash,
+                    parent_hash=block["parentHash"].to_0x_hex(),
+                )
+            )
+        return back
 
     def _run_once(self) -> int:
         # Every JSON-RPC read happens before the write transaction, which then only checks
@@ -248,6 +293,8 @@ class Indexer:
             )
             session.execute(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
             self._verify_root(cursor, end, appended, chain_state)
+            if appended:
+                self._gap_rereads = 0
             if diverged:
                 alarms.resolve(
                     session,
