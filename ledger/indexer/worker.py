@@ -203,6 +203,22 @@ class Indexer:
         with self.db.write() as session:
             alarms.raise_alarm(session, exc.code, "indexer", exc.message, **exc.fields)
 
+    def _move_cursor(
+        self, session: Session, cursor: IndexerCheckpoint, number: int, block: Any
+    ) -> None:
+        """The cursor stands on block `number` (`block` as the node gave it), which is kept
+        among the indexed blocks for finding a fork point."""
+        cursor.last_block = number
+        cursor.last_block_hash = block["hash"].to_0x_hex()
+        session.merge(
+            IndexedBlock(
+                chain_id=self.chain_id,
+                number=number,
+                hash=cursor.last_block_hash,
+                parent_hash=block["parentHash"].to_0x_hex(),
+            )
+        )
+
     def _rewind_to_newest_leaf(self) -> int:
         """Moves the cursor back to the block before the newest indexed leaf's, so that the
         next pass reads again every block a missed leaf can be in (reading a range again is
@@ -219,17 +235,8 @@ class Indexer:
             cursor = self.cursor(session)
             if cursor.last_block != last_block or cursor.last_block_hash != last_hash:
                 return int(cursor.last_block)  # another indexer moved it meanwhile
-            cursor.last_block = back
-            cursor.last_block_hash = block["hash"].to_0x_hex()
             session.execute(delete(IndexedBlock).where(IndexedBlock.number > back))
-            session.merge(
-                IndexedBlock(
-                    chain_id=self.chain_id,
-                    number=back,
-                    hash=cursor.last_block_hash,
-                    parent_hash=block["parentHash"].to_0x_hex(),
-                )
-            )
+            self._move_cursor(session, cursor, back, block)
         return back
 
     def _run_once(self) -> int:
@@ -281,16 +288,7 @@ class Indexer:
                 self._load_tree_from(session)
                 return 0  # another indexer moved on meanwhile
             appended = self._apply(session, logs, times)
-            cursor.last_block = end
-            cursor.last_block_hash = end_block["hash"].to_0x_hex()
-            session.merge(
-                IndexedBlock(
-                    chain_id=self.chain_id,
-                    number=end,
-                    hash=cursor.last_block_hash,
-                    parent_hash=end_block["parentHash"].to_0x_hex(),
-                )
-            )
+            self._move_cursor(session, cursor, end, end_block)
             session.execute(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
             self._verify_root(cursor, end, appended, chain_state)
             if appended:

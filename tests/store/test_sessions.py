@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,9 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-@pytest.fixture
-def two(tmp_path: Path) -> Iterator[tuple[Database, Database]]:
-    """Two processes' worth of connections to one SQLite file holding the counter."""
-    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+@contextmanager
+def _pair(url: str) -> Iterator[tuple[Database, Database]]:
+    """Two processes' worth of connections to one database holding the counter."""
     first, second = Database(url), Database(url)
     try:
         _add_counter(first)
@@ -43,6 +43,13 @@ def two(tmp_path: Path) -> Iterator[tuple[Database, Database]]:
     finally:
         first.dispose()
         second.dispose()
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[tuple[Database, Database]]:
+    """Two processes' worth of connections to one SQLite file holding the counter."""
+    with _pair(f"sqlite:///{tmp_path / 'c.sqlite3'}") as pair:
+        yield pair
 
 
 def _value(s: Session) -> int:
@@ -137,15 +144,9 @@ def test_there_is_no_deferred_read_write_session() -> None:
 
 @pytest.fixture
 def two_anywhere(database_url: str) -> Iterator[tuple[Database, Database]]:
-    """Two processes' worth of connections to one database (SQLite or PostgreSQL) holding
-    the counter."""
-    first, second = Database(database_url), Database(database_url)
-    try:
-        _add_counter(first)
-        yield first, second
-    finally:
-        first.dispose()
-        second.dispose()
+    """The same on SQLite or PostgreSQL."""
+    with _pair(database_url) as pair:
+        yield pair
 
 
 def test_concurrent_read_then_write_waits_instead_of_failing(
