@@ -19,9 +19,21 @@ from ledger.relayer.outbox import ROLLED_BACK
 from ledger.store import alarms
 from ledger.store.models import OutboxRecord
 
-#: Refusals that a record still in flight (e.g. its need's anchor) may cure.
+#: Refusals that a record still in flight (e.g. its need's anchor, the pairing or fund a
+#: commitment source cites) may cure: every "Unknown…" error that names a record by id
+#: (tests/relayer/test_planning.py holds it to the contract's interface).
 MISSING_REFERENCE = frozenset(
-    {"UnknownNeed", "UnknownCommitment", "UnknownDelivery", "UnknownRecord"}
+    {
+        "UnknownNeed",
+        "UnknownCommitment",
+        "UnknownDelivery",
+        "UnknownRecord",
+        "UnknownPairing",
+        "UnknownFund",
+        "UnknownBatch",
+        "UnknownFollowUpRound",
+        "UnknownGrievance",
+    }
 )
 MAX_DEFERRALS = 50
 
