@@ -20,8 +20,8 @@ from ledger.store import alarms
 from ledger.store.models import OutboxRecord
 
 #: Refusals that a record still in flight (e.g. its need's anchor, the pairing or fund a
-#: commitment source cites) may cure: every "Unknown…" error that names a record by id
-#: (tests/relayer/test_planning.py holds it to the contract's interface).
+#: commitment source cites) may cure. Not a missing batch, follow-up round or grievance:
+#: those records are refused for good at once (tests/programs rely on it).
 MISSING_REFERENCE = frozenset(
     {
         "UnknownNeed",
@@ -30,9 +30,6 @@ MISSING_REFERENCE = frozenset(
         "UnknownRecord",
         "UnknownPairing",
         "UnknownFund",
-        "UnknownBatch",
-        "UnknownFollowUpRound",
-        "UnknownGrievance",
     }
 )
 MAX_DEFERRALS = 50
