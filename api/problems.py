@@ -398,6 +398,7 @@ _CODES_BY_STATUS: dict[int, tuple[str, ...]] = {
         codes.CHAIN_UNFIT,
         codes.CHAIN_UNREACHABLE,
         codes.DATABASE_BUSY,
+        codes.DUMP_MISMATCH,
         codes.NO_CONTRACT,
         codes.NO_DEPLOYMENT,
         codes.PORT_IN_USE,

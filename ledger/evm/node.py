@@ -37,9 +37,10 @@ import requests
 from web3 import Web3
 
 from ledger.config import Settings, get_settings
+from ledger.core import codes
 from ledger.core.errors import ChainError, ConfigError, LedgerError, ToolchainError
 from ledger.evm.localchain import AnvilConfig, load_localchain
-from ledger.evm.state import Recovery, StateFiles
+from ledger.evm.state import Recovery, StateFiles, check_dump
 
 __all__ = ["LocalChain"]
 
@@ -327,7 +328,8 @@ class LocalChain:
         result = r.json()["result"]
         data = gzip.decompress(bytes.fromhex(result[2:]))  # gzip's CRC: the dump is whole
         if not (data.startswith(b"{") and data.rstrip().endswith(b"}")):
-            raise ChainError("anvil_dumpState returned no JSON object", code="bad_dump")
+            raise ChainError("anvil_dumpState returned no JSON object", code=codes.BAD_DUMP)
+        check_dump(data, "anvil_dumpState")  # one moment: accounts and blocks agree
         return data
 
     def head(self) -> int | None:
@@ -415,7 +417,11 @@ class LocalChain:
                         files.save(data, block=head, pause=pause)
                         dumped_at = head
                     except (requests.RequestException, ChainError, OSError, ValueError) as exc:
-                        if proc.poll() is None:
+                        if isinstance(exc, ChainError) and exc.code == codes.DUMP_MISMATCH:
+                            # a block was mined while anvil dumped: the next tick dumps again
+                            log.info("state dump discarded (%s); dumping again", exc.message)
+                            next_dump = time.monotonic()
+                        elif proc.poll() is None:
                             log.warning("state save failed (%s); the last good copy stays", exc)
             stop.wait(0.2)
 

@@ -18,7 +18,7 @@ from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.errors import StateFileError
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
-from ledger.evm.state import StateFiles, read_state
+from ledger.evm.state import StateFiles, check_dump, read_state
 from ledger.indexer.rebuild import digest, rebuild
 from ledger.indexer.worker import Indexer
 from ledger.store.db import Database
@@ -177,6 +177,18 @@ def _saved(env: ChainEnv) -> int:
     return head
 
 
+def _kill_anvil_and_wait(env: ChainEnv) -> None:
+    """kill -9 of anvil alone; returns once its keeper has restarted it and it answers."""
+    node = env.chain.node_pid()
+    assert node is not None
+    os.kill(node, signal.SIGKILL)
+    wait_until(
+        lambda: env.chain.node_pid() not in (None, node) and env.chain.answers(),
+        60,
+        "the keeper to restart anvil",
+    )
+
+
 def test_kill9_then_torn_state_file_recovers_with_one_line(chain_env: ChainEnv) -> None:
     env = chain_env
     _append(env, 1)
@@ -227,16 +239,60 @@ def test_keeper_restarts_a_killed_anvil(chain_env: ChainEnv) -> None:
     env = chain_env
     _append(env, 2)
     _saved(env)
-    node = env.chain.node_pid()
-    assert node is not None
-    os.kill(node, signal.SIGKILL)
-    wait_until(
-        lambda: env.chain.node_pid() not in (None, node) and env.chain.answers(),
-        60,
-        "the keeper to restart anvil",
-    )
+    _kill_anvil_and_wait(env)
     assert env.ledger.log_size() >= 2
     _append(env, 1)
+
+
+def _number(value: object) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
+
+
+def _without_newest_block(state: dict[str, object]) -> bytes:
+    """The dump anvil makes when a block is mined between its read of the blocks and its
+    read of the accounts: the accounts (and the contract's storage) hold that block, the
+    blocks, transactions and logs do not."""
+    blocks = state["blocks"]
+    assert isinstance(blocks, list)
+    newest = max(_number(b["header"]["number"]) for b in blocks)
+    torn = dict(state)
+    torn["blocks"] = [b for b in blocks if _number(b["header"]["number"]) != newest]
+    txs = state["transactions"]
+    assert isinstance(txs, list)
+    torn["transactions"] = [t for t in txs if _number(t["block_number"]) != newest]
+    torn["best_block_number"] = newest - 1
+    return json.dumps(torn).encode()
+
+
+def test_a_dump_is_kept_only_when_its_accounts_and_blocks_are_one_moment(
+    chain_env: ChainEnv, tmp_path: Path
+) -> None:
+    """A real dump passes, before and after anvil restarts from a saved state (its
+    transactions come back with it); the same dump less its newest block, which is what
+    anvil 1.7 returns when a block is mined during `anvil_dumpState` (scripts/dump_race.py),
+    is refused, and as an exit dump it is set aside while the good copy stays."""
+    env = chain_env
+    _append(env, 3)
+    data = env.chain.dump()
+    assert check_dump(data, "dump") == int(env.w3.eth.block_number)
+    with pytest.raises(StateFileError) as err:
+        check_dump(_without_newest_block(json.loads(data)), "dump")
+    assert err.value.code == "dump_mismatch"
+    relayer = env.actors.relayers[0].address.lower()
+    assert relayer in err.value.message.lower() and "mined during the dump" in err.value.message
+
+    _saved(env)
+    _kill_anvil_and_wait(env)
+    _append(env, 1)
+    after = env.chain.dump()
+    assert check_dump(after, "dump") == int(env.w3.eth.block_number)
+
+    files = StateFiles(tmp_path / "state.json", copies=2)
+    files.save(data, block=1)
+    files.exit_dump.write_bytes(_without_newest_block(json.loads(after)))
+    assert files.promote_exit_dump() is None
+    assert files.path.read_bytes() == data
+    assert list(tmp_path.glob("state.json.exit-bad-*"))
 
 
 def test_rebuild_after_restart_without_historical_states(
