@@ -594,6 +594,23 @@ def stack(svc: LedgerService, relayers: Sequence[LocalAccount], **worker: Any) -
     return Stack(svc, indexer, RelayWorker(svc.db, ledger, relayers, **worker))
 
 
+def committed_and_delivered(
+    env: ChainEnv, svc: LedgerService, delivered: int = 40
+) -> tuple[Stack, Chain, SignedRecord, SignedRecord]:
+    """A stack, the flow of county A and org A, and a commitment of 100 to a matched need
+    with a delivery of `delivered` against it, both relayed and indexed."""
+    st = stack(svc, env.actors.relayers)
+    flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
+    nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
+    c = flow.commit(nid, mid, 100)
+    svc.relayer.accept([c])
+    st.settle()
+    d = flow.deliver(c, delivered)
+    svc.relayer.accept([d])
+    st.settle()
+    return st, flow, c, d
+
+
 def leaf_count(svc: LedgerService, record_id: str) -> int:
     with svc.db.read() as s:
         return int(

@@ -16,7 +16,7 @@ from sqlalchemy import event, text
 from api.answer_cache import Answer, AnswerCache, encode
 from api.app import create_app
 from ledger.app import LedgerService
-from tests.factories import Chain, ChainEnv, Stack, body, matched, stack
+from tests.factories import Chain, ChainEnv, Stack, body, committed_and_delivered, matched
 
 
 def _cache(http: TestClient) -> AnswerCache:
@@ -89,15 +89,7 @@ def test_a_reorg_rollback_is_never_served_stale(
     own_chain: ChainEnv, svc: LedgerService, tmp_path: Path
 ) -> None:
     env = own_chain
-    st = stack(svc, env.actors.relayers)
-    flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
-    nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
-    c = flow.commit(nid, mid, 100)
-    svc.relayer.accept([c])
-    st.settle()
-    d = flow.deliver(c, 40)
-    svc.relayer.accept([d])
-    st.settle()
+    st, _flow, c, d = committed_and_delivered(env, svc)
     cid, did = "0x" + c.id.hex(), "0x" + d.id.hex()
     lst = f"/api/v1/public/deliveries?commitment={cid}"
     rec = f"/api/v1/public/record/{did}"

@@ -19,8 +19,8 @@ from tests.factories import (
     ChainEnv,
     Stack,
     appended_ids,
+    committed_and_delivered,
     fresh_database_url,
-    matched,
     stack,
 )
 
@@ -105,15 +105,7 @@ def test_reorg_then_rebuild_of_commitment_totals(
     """Deliveries and receipts that vanish in a reorg leave the commitment totals as the
     chain has them once the relayer has sent them again."""
     env = own_chain
-    st = stack(svc, env.actors.relayers)
-    flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
-    nid, mid = matched(st, env.actors.county_a, env.actors.org_a)
-    c = flow.commit(nid, mid, 100)
-    svc.relayer.accept([c])
-    st.settle()
-    d = flow.deliver(c, 40)
-    svc.relayer.accept([d])
-    st.settle()
+    st, flow, c, d = committed_and_delivered(env, svc)
     r = flow.confirm(d, 30)
     svc.relayer.accept([r])
     st.settle()
