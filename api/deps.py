@@ -24,7 +24,9 @@ from ledger.app import LedgerService
 from ledger.store.db import Database
 
 
-def get_service(request: Request) -> LedgerService:
+async def get_service(request: Request) -> LedgerService:
+    # async: FastAPI would run a plain function on its thread pool, a hop per request
+    # for one attribute read.
     service: LedgerService = request.app.state.service
     return service
 

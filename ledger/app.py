@@ -68,4 +68,5 @@ class LedgerService:
         return dev_accounts(load_localchain(self.settings))[7:10]
 
     def close(self) -> None:
+        self.relayer.close()
         self.db.dispose()

@@ -3,6 +3,7 @@ dir) and the BANGFU_* environment that points the worker processes at it."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,16 @@ from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds that process `pid` has used so far (Linux /proc), or 0.0
+    once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:

@@ -10,12 +10,14 @@ commit). Records a lost chain history dropped come back here through `requeue_lo
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import ConflictError, LedgerError
@@ -78,28 +80,39 @@ def _shares(signed: SignedRecord) -> list[tuple[str, int]]:
 @dataclass
 class _Request:
     records: Sequence[SignedRecord]
-    done: threading.Event
+    answer: Future[list[Acceptance]] = field(default_factory=Future)
     result: list[Acceptance] | None = None
     error: Exception | None = None
 
+    def settle(self) -> None:
+        """Hands the outcome to whoever waits: after the commit, never before."""
+        if self.error is not None:
+            self.answer.set_exception(self.error)
+        elif self.result is not None:
+            self.answer.set_result(self.result)
+        else:  # unreachable: every request of a batch gets a result or an error
+            self.answer.set_exception(RuntimeError("the outbox writer left a request open"))
+
 
 class Relayer:
-    """Accepts signed records into the outbox. Safe to share between API threads.
+    """Accepts signed records into the outbox. Safe to share between threads and event loops.
 
-    Concurrent submissions are written with group commit: whichever thread holds the lock
-    checks and writes every waiting submission in one database transaction, each in its own
-    savepoint (a refused submission rolls back alone), so one fsync serves many requests.
-    Checks and writes are serialized, so two concurrent deliveries cannot both pass the
-    over-delivery check; the contract remains the final guard.
+    One writer thread owns the outbox's writes (group commit): it takes every submission
+    waiting, checks and writes them in one database transaction, each in its own savepoint
+    where a refusal has something to undo, and answers each after that one commit, so one
+    fsync serves many requests. Checks and writes are serialized, so two concurrent
+    deliveries cannot both pass the over-delivery check; the contract remains the final
+    guard. `submit` hands a submission to the writer and returns a future (an async route
+    awaits it without holding a thread); `accept` waits for it.
     """
 
     def __init__(self, db: Database, pre_checks: Sequence[PreCheck] = ()) -> None:
         self.db = db
         #: rules beyond the contract's, run after them (the composition root passes them)
         self.pre_checks = tuple(pre_checks)
-        self._lock = threading.Lock()
-        self._queue_lock = threading.Lock()
-        self._queue: list[_Request] = []
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
         #: lookups the accept path repeats, kept a few seconds (tests drop it to see new roles)
         self.cache = CheckCache()
 
@@ -110,19 +123,53 @@ class Relayer:
         comes only after the outbox rows are committed. Resubmitting a record already
         accepted (same bytes) answers its current status with `duplicate`.
         """
-        request = _Request(records, threading.Event())
-        with self._queue_lock:
-            self._queue.append(request)
-        with self._lock:
-            if not request.done.is_set():
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._write(batch)
-        request.done.wait()
-        if request.error is not None:
-            raise request.error
-        assert request.result is not None
-        return request.result
+        return self.submit(records).result()
+
+    def submit(self, records: Sequence[SignedRecord]) -> Future[list[Acceptance]]:
+        """Queues a submission for the writer; the future answers as `accept` does, once
+        the outbox rows are committed (or the submission is refused)."""
+        request = _Request(records)
+        self._queue.put(request)
+        self._ensure_writer()
+        return request.answer
+
+    def close(self) -> None:
+        """Stops the writer once it has answered every submission queued before."""
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            self._queue.put(None)
+            writer.join()
+
+    def _ensure_writer(self) -> None:
+        if self._writer is not None and self._writer.is_alive():
+            return
+        with self._writer_lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(
+                    target=self._write_forever, name="outbox-writer", daemon=True
+                )
+                self._writer.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._write(batch)
+            if stop:
+                return
 
     def _write(self, batch: list[_Request]) -> None:
         try:
@@ -136,9 +183,16 @@ class Relayer:
                 for request in batch:
                     request.result, request.error = None, None
                 self._write_batch(batch, fast=False)
+        except BaseException as exc:  # noqa: BLE001 - the writer must outlive any batch
+            # Whether the commit happened is not known: nobody is told "accepted" (a
+            # resubmission answers the record's status, with `duplicate`).
+            for request in batch:
+                if request.error is None:
+                    request.result = None
+                    request.error = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
         finally:
             for request in batch:
-                request.done.set()
+                request.settle()
 
     def _write_batch(self, batch: list[_Request], *, fast: bool) -> None:
         """Checks and writes every submission of `batch` in one transaction: one fsync.
@@ -264,7 +318,11 @@ _EXISTING = select(
 ).select_from(_ids.outerjoin(OutboxRecord, OutboxRecord.record_id == _ids.c.rid))
 
 
-_INSERT = insert(OutboxRecord).returning(OutboxRecord.id)
+#: Core statements on the tables (not ORM-enabled): the accept path skips the ORM's bulk
+#: persistence, which cost more than the insert itself.
+_OUTBOX_TABLE: Table = OutboxRecord.__table__  # type: ignore[assignment]
+_INSERT = insert(_OUTBOX_TABLE).returning(_OUTBOX_TABLE.c.id)
+_INSERT_SHARES = insert(OutboxShare.__table__)  # type: ignore[arg-type]
 
 
 class _Retry(Exception):
@@ -336,7 +394,8 @@ def _insert(session: Session, signed: SignedRecord, data: bytes) -> int:
     objects: the accept path's write. Returns the outbox id."""
     ref_id, quantity = ref_and_quantity(signed)
     rid = hex0x(signed.id)
-    oid = session.execute(
+    connection = session.connection()
+    oid = connection.execute(
         _INSERT,
         {
             "record_id": rid,
@@ -351,8 +410,8 @@ def _insert(session: Session, signed: SignedRecord, data: bytes) -> int:
     ).scalar_one()
     shares = _shares(signed)
     if shares:
-        session.execute(
-            insert(OutboxShare),
+        connection.execute(
+            _INSERT_SHARES,
             [{"record_id": rid, "commitment_id": c, "quantity": q} for c, q in shares],
         )
     return int(oid)
