@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -32,38 +33,22 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _key(**params: object) -> tuple[str, ...]:
+def _key(f: queries.Filters, **paging: object) -> tuple[str, ...]:
+    """The cache key of a read: its filters and paging, without the ones left out."""
+    params = {**asdict(f), **paging}
     return tuple(f"{k}={v}" for k, v in sorted(params.items()) if v is not None)
 
 
 MAX_TIME = 2**63 - 1
 ListName = Literal["commitments", "deliveries", "receipts", "flags", "projects"]
-
-
-def _filters(
-    county: int | None,
-    category: int | None,
-    org: str | None,
-    project: str | None,
-    commitment: str | None,
-    since: int | None,
-    until: int | None,
-) -> queries.Filters:
-    return queries.Filters(
-        county=county,
-        category=category,
-        org=org,
-        project=project,
-        commitment=commitment,
-        since=since,
-        until=until,
-    )
+# What every cached route documents: the ETag on 200, and 304 while nothing has changed.
+CACHED: dict[int | str, dict[str, Any]] = {200: {"headers": ETAG}, **NOT_MODIFIED}
 
 
 @router.get(
     "/{what}",
     response_model=PageOut,
-    responses={200: {"headers": ETAG}, **NOT_MODIFIED},
+    responses=CACHED,
     summary="公开列表 Public lists",
 )
 async def public_list(
@@ -89,7 +74,15 @@ async def public_list(
     ETag keyed by the indexed log; send it back in If-None-Match to get 304 while the
     indexer has not advanced. Pages are keyset pages: `next_cursor` is the leaf index to
     continue below."""
-    f = _filters(county, category, org, project, commitment, since, until)
+    f = queries.Filters(
+        county=county,
+        category=category,
+        org=org,
+        project=project,
+        commitment=commitment,
+        since=since,
+        until=until,
+    )
 
     def compute(session: Session, codes: Callable[[], dict[str, str]]) -> Any:
         page = queries.list_records(session, what, f, cursor=cursor, limit=limit, codes=codes())
@@ -103,23 +96,13 @@ async def public_list(
 
     if what == "projects":
         return await uncached(request, compute)
-    key = _key(
-        county=county,
-        category=category,
-        org=org,
-        project=project,
-        commitment=commitment,
-        since=since,
-        until=until,
-        cursor=cursor,
-        limit=limit,
-    )
+    key = _key(f, cursor=cursor, limit=limit)
     return await answer(request, ("list", what, *key), compute)
 
 
 @router.get(
     "/totals/{by}",
-    responses={200: {"headers": ETAG}, **NOT_MODIFIED},
+    responses=CACHED,
     summary="汇总 Totals by county, category or organization",
 )
 async def public_totals(
@@ -133,18 +116,17 @@ async def public_totals(
 ) -> Response:
     """Committed, delivered and confirmed, per resource kind and unit, read from the totals
     the indexer maintains (ETag / If-None-Match as the lists)."""
-    f = _filters(county, category, org, None, None, since, until)
+    f = queries.Filters(county=county, category=category, org=org, since=since, until=until)
 
     def compute(session: Session, codes: Callable[[], dict[str, str]]) -> Any:
         return totals.public(session, by, f, codes=codes() if by == "org" else {})
 
-    key = _key(county=county, category=category, org=org, since=since, until=until)
-    return await answer(request, ("totals", by, *key), compute)
+    return await answer(request, ("totals", by, *_key(f)), compute)
 
 
 @router.get(
     "/record/{record_id}",
-    responses={200: {"headers": ETAG}, **NOT_MODIFIED},
+    responses=CACHED,
     summary="单条记录 One record with its chain location",
 )
 async def public_record(

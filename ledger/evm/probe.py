@@ -113,6 +113,26 @@ class Rpc:
         return body.get("result")
 
 
+#: Each check's key and its name in Chinese and in English, as the report shows them.
+CHECK_NAMES: dict[str, tuple[str, str]] = {
+    "methods": ("所需方法", "RPC methods"),
+    "polling": ("仅轮询", "polling only"),
+    "chain_id": ("链标识", "chain id"),
+    "gas_model": ("燃料模型", "gas model"),
+    "deploy": ("部署", "deploy"),
+    "ledger_code": ("账本合约", "AidLedger runs"),
+    "eip712": ("EIP-712 签名恢复", "EIP-712 recovery"),
+    "sha256": ("SHA-256 预编译", "SHA-256 precompile"),
+    "block_chainid": ("EVM 内链标识", "block.chainid"),
+    "timestamp": ("区块时间单位", "block.timestamp unit"),
+    "create": ("CREATE 地址规则", "CREATE address rule"),
+    "logs_results": ("eth_getLogs 结果数", "eth_getLogs result limit"),
+    "logs_range": ("eth_getLogs 区块范围", "eth_getLogs range"),
+    "pending": ("单账户待处理上限", "per-sender pending limit"),
+    "finality": ("最终性", "finality"),
+}
+
+
 @dataclass
 class Check:
     """One requirement's verdict."""
@@ -235,8 +255,12 @@ class Prober:
         self.contract: Any = None
 
     # -- helpers
-    def add(self, key: str, zh: str, en: str, verdict: Verdict, detail: str) -> Check:
-        check = Check(key, zh, en, verdict, detail)
+    def add(self, key: str, verdict: Verdict, detail: str) -> Check:
+        """The verdict of the check `key`, under the names CHECK_NAMES gives it."""
+        zh, en = CHECK_NAMES[key]
+        return self._append(Check(key, zh, en, verdict, detail))
+
+    def _append(self, check: Check) -> Check:
         self.report.checks.append(check)
         return check
 
@@ -313,7 +337,8 @@ class Prober:
                 fn()
             except Exception as exc:  # noqa: BLE001 - a node's odd answer is that check's failure
                 detail = f"{type(exc).__name__}: {exc}"[:300]
-                self.add(fn.__name__.removeprefix("check_"), label, label, "fail", detail)
+                key = fn.__name__.removeprefix("check_")
+                self._append(Check(key, label, label, "fail", detail))
         self.recommend()
         return self.report
 
@@ -352,16 +377,16 @@ class Prober:
         optional = [m for m in missing if m not in LEDGER_METHODS]
         if lacking:
             self.add(
-                "methods", "所需方法", "RPC methods", "fail",
+                "methods", "fail",
                 f"the node lacks {', '.join(lacking)}, which the ledger calls",
             )  # fmt: skip
         else:
             detail = "every method the ledger calls answers"
             if optional:
                 detail += f"; not offered (the ledger does without): {', '.join(optional)}"
-            self.add("methods", "所需方法", "RPC methods", "pass", detail)
+            self.add("methods", "pass", detail)
         self.add(
-            "polling", "仅轮询", "polling only", "pass",
+            "polling", "pass",
             "the relayer and the indexer poll over HTTP; no eth_subscribe needed",
         )  # fmt: skip
 
@@ -371,11 +396,11 @@ class Prober:
         public = {1: "Ethereum mainnet", 11155111: "Sepolia", 17000: "Holesky", 56: "BSC"}
         if chain_id in public:
             self.add(
-                "chain_id", "链标识", "chain id", "fail",
+                "chain_id", "fail",
                 f"{chain_id} is {public[chain_id]}, a public chain, not a consortium chain",
             )  # fmt: skip
         else:
-            self.add("chain_id", "链标识", "chain id", "pass", f"eth_chainId = {chain_id}")
+            self.add("chain_id", "pass", f"eth_chainId = {chain_id}")
 
     def check_gas(self) -> None:
         self.gas_price = int(self.rpc.call("eth_gasPrice"), 16)
@@ -390,14 +415,14 @@ class Prober:
             f"{'none' if base is None else base}, eth_feeHistory "
             f"{'answers' if fee_history else 'missing'}"
         )
-        self.add("gas_model", "燃料模型", "gas model", "pass", detail)
+        self.add("gas_model", "pass", detail)
 
     def check_deploy(self) -> None:
         artifact = compile_probe(self.settings)
         balance = int(self.rpc.call("eth_getBalance", self.funder.address, "latest"), 16)
         if self.gas_price > 0 and balance == 0:
             self.add(
-                "deploy", "部署", "deploy", "fail",
+                "deploy", "fail",
                 f"{self.funder.address} has no balance to pay gas: pass a funded --key",
             )  # fmt: skip
             return
@@ -406,7 +431,7 @@ class Prober:
         receipt = self._receipt(tx_hash)
         if int(receipt["status"], 16) != 1:
             self.add(
-                "deploy", "部署", "deploy", "fail",
+                "deploy", "fail",
                 "the probe contract's deployment reverted: the node's EVM may lack the "
                 "opcodes of the ledger's EVM version (prague: PUSH0, MCOPY …)",
             )  # fmt: skip
@@ -414,7 +439,7 @@ class Prober:
         self.address = to_checksum_address(receipt["contractAddress"])
         self.contract = self.w3.eth.contract(address=self.address, abi=artifact.abi)
         self._deploy_nonce = nonce
-        self.add("deploy", "部署", "deploy", "pass", f"ChainProbe at {self.address}")
+        self.add("deploy", "pass", f"ChainProbe at {self.address}")
 
     def check_ledger_code(self) -> None:
         """A throwaway AidLedger from the pinned compile: its constructor runs, and the code
@@ -433,7 +458,7 @@ class Prober:
         )
         if int(receipt["status"], 16) != 1 or not receipt.get("contractAddress"):
             self.add(
-                "ledger_code", "账本合约", "AidLedger runs", "fail",
+                "ledger_code", "fail",
                 f"deploying AidLedger ({self.settings.evm_version}, solc {SOLC_VERSION}) "
                 "reverted: the node's EVM lacks opcodes the ledger uses (PUSH0, MCOPY, TSTORE …)",
             )  # fmt: skip
@@ -443,7 +468,7 @@ class Prober:
         )
         if not code_matches(code, artifact):
             self.add(
-                "ledger_code", "账本合约", "AidLedger runs", "fail",
+                "ledger_code", "fail",
                 "AidLedger deployed, but the code the node stores is not what solc made",
             )  # fmt: skip
             return
@@ -457,14 +482,14 @@ class Prober:
             self.rpc.call("eth_call", {"to": address, "data": data}, "latest")
         except RpcFailure as exc:
             self.add(
-                "ledger_code", "账本合约", "AidLedger runs", "fail",
+                "ledger_code", "fail",
                 f"AidLedger deploys, but its multicall fails ({exc.message[:80]}): the node's "
                 f"EVM lacks opcodes of {self.settings.evm_version} (MCOPY is cancun's; "
                 "BANGFU_EVM_VERSION=shanghai compiles without it)",
             )  # fmt: skip
             return
         self.add(
-            "ledger_code", "账本合约", "AidLedger runs", "pass",
+            "ledger_code", "pass",
             f"deployed from the pinned compile ({self.settings.evm_version}); its code on "
             "chain matches and its multicall answers",
         )  # fmt: skip
@@ -499,12 +524,12 @@ class Prober:
         recovered, err = self._call(self.contract.functions.recoverPing(payload, nonce, sig))
         if err == 0 and to_checksum_address(recovered) == signer.address:
             self.add(
-                "eip712", "EIP-712 签名恢复", "EIP-712 recovery", "pass",
+                "eip712", "pass",
                 "OpenZeppelin ECDSA.tryRecover returns the signer (secp256k1 ecrecover)",
             )  # fmt: skip
         else:
             self.add(
-                "eip712", "EIP-712 签名恢复", "EIP-712 recovery", "fail",
+                "eip712", "fail",
                 f"ecrecover gave {recovered} (error {err}), not {signer.address}: signatures "
                 "cannot be checked on chain (国密 SM mode?)",
             )  # fmt: skip
@@ -513,10 +538,10 @@ class Prober:
         data = os.urandom(65)
         got = bytes(self._call(self.contract.functions.sha(data)))
         if got == hashlib.sha256(data).digest():
-            self.add("sha256", "SHA-256 预编译", "SHA-256 precompile", "pass", "matches hashlib")
+            self.add("sha256", "pass", "matches hashlib")
         else:
             self.add(
-                "sha256", "SHA-256 预编译", "SHA-256 precompile", "fail",
+                "sha256", "fail",
                 f"sha256 gave {got.hex()}: the Merkle log's roots would differ",
             )  # fmt: skip
 
@@ -525,28 +550,28 @@ class Prober:
         now = time.time()
         if chainid != self.report.chain_id:
             self.add(
-                "block_chainid", "EVM 内链标识", "block.chainid", "fail",
+                "block_chainid", "fail",
                 f"block.chainid {chainid} ≠ eth_chainId {self.report.chain_id}: EIP-712 "
                 "signatures would not verify",
             )  # fmt: skip
         else:
             self.add(
-                "block_chainid", "EVM 内链标识", "block.chainid", "pass",
+                "block_chainid", "pass",
                 f"block.chainid = eth_chainId = {chainid}",
             )  # fmt: skip
         if ts > 100_000_000_000:
             self.add(
-                "timestamp", "区块时间单位", "block.timestamp unit", "fail",
+                "timestamp", "fail",
                 f"block.timestamp {ts} is in milliseconds (FISCO BCOS < 3.12): the ledger's "
                 "times and the admin-transfer delay count seconds",
             )  # fmt: skip
         elif abs(ts - now) > 600:
             self.add(
-                "timestamp", "区块时间单位", "block.timestamp unit", "warn",
+                "timestamp", "warn",
                 f"seconds, but {ts - now:+.0f} s from this machine's clock",
             )  # fmt: skip
         else:
-            self.add("timestamp", "区块时间单位", "block.timestamp unit", "pass", "seconds")
+            self.add("timestamp", "pass", "seconds")
 
     def check_create(self) -> None:
         expected = create_address(self.funder.address, self._deploy_nonce)
@@ -561,12 +586,12 @@ class Prober:
         child_expected = create_address(str(self.address), 1)
         if expected == self.address and spawned == [child_expected]:
             self.add(
-                "create", "CREATE 地址规则", "CREATE address rule", "pass",
+                "create", "pass",
                 "keccak(rlp(sender, nonce)), for a deployment and inside the EVM",
             )  # fmt: skip
         else:
             self.add(
-                "create", "CREATE 地址规则", "CREATE address rule", "fail",
+                "create", "fail",
                 f"deployed at {self.address} (Ethereum's rule: {expected}); child "
                 f"{spawned} (rule: {child_expected}): FISCO BCOS follows the rule only from 3.12",
             )  # fmt: skip
@@ -584,14 +609,14 @@ class Prober:
             result_detail = f"refused {LOG_RESULTS} logs of one block ({exc.message})"
         if got >= LOG_RESULTS + 0:
             self.add(
-                "logs_results", "eth_getLogs 结果数", "eth_getLogs result limit", "pass",
+                "logs_results", "pass",
                 f"{got} logs of one block returned whole",
             )  # fmt: skip
         else:
             if got >= 0:
                 result_detail = f"returned {got} of {LOG_RESULTS} logs: results are truncated"
             self.add(
-                "logs_results", "eth_getLogs 结果数", "eth_getLogs result limit", "fail",
+                "logs_results", "fail",
                 f"{result_detail}; a multicall's records could be missed by the indexer",
             )  # fmt: skip
         best: int | None = None
@@ -610,15 +635,14 @@ class Prober:
             break
         if best is None:
             self.add(
-                "logs_range", "eth_getLogs 区块范围", "eth_getLogs range", "fail",
+                "logs_range", "fail",
                 f"even 10 blocks refused ({last_error})",
             )  # fmt: skip
             return
         self.report.indexer_range = min(best, self.settings.indexer_range)
         tested = min(best, head + 1)
         self.add(
-            "logs_range", "eth_getLogs 区块范围", "eth_getLogs range",
-            "pass" if best >= 500 else "warn",
+            "logs_range", "pass" if best >= 500 else "warn",
             f"{best}-block ranges answer ({tested} blocks exist to test on)"
             + (f"; wider refused: {last_error}" if last_error else ""),
         )  # fmt: skip
@@ -664,13 +688,13 @@ class Prober:
             self.report.sender_limit = limit
             need = max(2, math.ceil(64 / max(limit, 1)))
             self.add(
-                "pending", "单账户待处理上限", "per-sender pending limit", "warn",
+                "pending", "warn",
                 f"a sender is refused after {limit} pending transactions ({refusal}); "
                 f"rotate at least {need} relayer accounts",
             )  # fmt: skip
         else:
             self.add(
-                "pending", "单账户待处理上限", "per-sender pending limit", "pass",
+                "pending", "pass",
                 f"{len(accounts)} senders × {self.burst} pending transactions accepted and mined",
             )  # fmt: skip
 
@@ -689,20 +713,20 @@ class Prober:
             if lag <= 0 or "anvil" in client:
                 self.report.confirmations = 0
                 self.add(
-                    "finality", "最终性", "finality", "pass",
+                    "finality", "pass",
                     "instant: the latest block is final" if lag <= 0
                     else "a single development node: nothing else can reorganize it",
                 )  # fmt: skip
             else:
                 self.report.confirmations = lag
                 self.add(
-                    "finality", "最终性", "finality", "warn",
+                    "finality", "warn",
                     f"the finalized block lags {lag} blocks: wait {lag} confirmations",
                 )  # fmt: skip
             return
         self.report.confirmations = None
         self.add(
-            "finality", "最终性", "finality", "warn",
+            "finality", "warn",
             f"the node has no `finalized` tag ({why}): take confirmations from the chain's "
             "consensus (BFT: 0; Clique/PoW: 12 or more)",
         )  # fmt: skip
