@@ -127,6 +127,39 @@ def _static_widths(cls: type[Record]) -> tuple[int, ...] | None:
     return found
 
 
+def _uint_width(typ: str) -> int | None:
+    """N of a `uintN` type, else None."""
+    if typ.startswith("uint") and typ[4:].isdigit():
+        return int(typ[4:])
+    return None
+
+
+def _word(typ: str, value: Any) -> bytes | None:
+    """The 32-byte ABI word of a bytes32, bool or uintN value in range, else None."""
+    if typ == "bytes32":
+        return value if type(value) is bytes and len(value) == 32 else None
+    if typ == "bool":
+        return None if type(value) is not bool else int(value).to_bytes(32, "big")
+    width = _uint_width(typ)
+    if width is None or not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if value < 0 or value >> width:
+        return None
+    return value.to_bytes(32, "big")
+
+
+def _words(typ: str, values: Any) -> bytes | None:
+    """The words of a bytes32[] or uintN[] value, joined, else None."""
+    if not isinstance(values, tuple | list):
+        return None
+    out = [_word(typ, v) for v in values]
+    return None if None in out else b"".join(out)  # type: ignore[arg-type]
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\x00" * (-len(data) % 32)
+
+
 @dataclass(frozen=True)
 class Record:
     """Base of the record kinds. Subclasses list their fields in EIP-712 order."""
@@ -182,8 +215,29 @@ class Record:
                 words.append(value.to_bytes(32, "big"))
         return b"".join(words)
 
-    def struct_hash(self) -> bytes:
+    def _encode_data(self) -> bytes | None:
+        """EIP-712 encodeData of the fields, one word each (a string is the keccak of its
+        UTF-8, an array the keccak of its words), for the types records use and values in
+        range; else None (eth_abi then encodes or refuses)."""
         words = self._static_words()
+        if words is not None:
+            return words
+        parts: list[bytes] = []
+        for name, typ in self.SCHEMA:
+            value = getattr(self, name)
+            if typ == "string":
+                if not isinstance(value, str):
+                    return None
+                parts.append(keccak256(value.encode("utf-8")))
+                continue
+            word = _words(typ[:-2], value) if typ.endswith("[]") else _word(typ, value)
+            if word is None:
+                return None
+            parts.append(keccak256(word) if typ.endswith("[]") else word)
+        return b"".join(parts)
+
+    def struct_hash(self) -> bytes:
+        words = self._encode_data()
         if words is not None:
             return keccak256(self.typehash() + words)
         parts = [self.typehash()]
@@ -229,7 +283,44 @@ class Record:
         words = self._static_words()
         if words is not None:
             return words
+        words = self._dynamic_words()
+        if words is not None:
+            return words
         return abi_encode([self.tuple_type()], [self.values()])
+
+    def _dynamic_words(self) -> bytes | None:
+        """`abi.encode(struct)` of a struct with string, bool or array fields, word by word: the
+        offset of the struct (0x20), its head (a word per static field, an offset per
+        dynamic one) and the tails (length, then the padded bytes or the elements), for the
+        types records use and values in range; else None (eth_abi then encodes or refuses).
+        tests/core/test_record_encoding.py holds it equal to eth_abi."""
+        head: list[bytes] = []
+        tails: list[bytes] = []
+        offset = 32 * len(self.SCHEMA)
+        for name, typ in self.SCHEMA:
+            value = getattr(self, name)
+            if typ == "string" or typ.endswith("[]"):
+                if typ == "string":
+                    if not isinstance(value, str):
+                        return None
+                    data = value.encode("utf-8")
+                    tail = len(data).to_bytes(32, "big") + _padded(data)
+                else:
+                    elements = _words(typ[:-2], value)
+                    if elements is None:
+                        return None
+                    tail = len(value).to_bytes(32, "big") + elements
+                head.append(offset.to_bytes(32, "big"))
+                tails.append(tail)
+                offset += len(tail)
+                continue
+            word = _word(typ, value)
+            if word is None:
+                return None
+            head.append(word)
+        if not tails:  # a static struct (bools among its fields): its words alone
+            return b"".join(head)
+        return (32).to_bytes(32, "big") + b"".join(head) + b"".join(tails)
 
     @classmethod
     def from_abi(cls, data: bytes) -> Self:
