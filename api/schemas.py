@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, Union
 
 from annotated_types import Interval
 from fastapi import Path
@@ -28,6 +28,9 @@ from ledger.library.messages import (
     RESOURCE_TYPE,
     MessageType,
 )
+
+if TYPE_CHECKING:
+    from ledger.relayer.outbox import Acceptance
 
 RecordKindName = Literal[
     "project_anchor",
@@ -322,6 +325,17 @@ class AcceptedOut(BaseModel):
     kind: str
     status: str
     duplicate: bool
+
+    @classmethod
+    def of(cls, accepted: Acceptance, **more: Any) -> Self:
+        """The answer for a record the relayer accepted (with what a subclass adds)."""
+        return cls(
+            record_id=accepted.record_id,
+            kind=accepted.kind,
+            status=accepted.status,
+            duplicate=accepted.duplicate,
+            **more,
+        )
 
 
 class SubmissionOut(BaseModel):

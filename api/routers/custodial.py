@@ -69,11 +69,8 @@ def custodial_record(
         service.domain,
     )
     (accepted,) = service.relayer.accept([signed])
-    return CustodialRecordOut(
-        record_id=accepted.record_id,
-        kind=accepted.kind,
-        status=accepted.status,
-        duplicate=accepted.duplicate,
+    return CustodialRecordOut.of(
+        accepted,
         signer=signed.signer,
         signature="0x" + signed.signature.hex(),
         record=signed.record.to_json(),

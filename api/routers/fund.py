@@ -90,12 +90,7 @@ def open_fund(body: FundOpenIn, service: ServiceDep) -> FundOpenOut:
         stored = funds.store_details(session, accepted.record_id, details)
     return FundOpenOut(
         fund_id=accepted.record_id,
-        accepted=AcceptedOut(
-            record_id=accepted.record_id,
-            kind=accepted.kind,
-            status=accepted.status,
-            duplicate=accepted.duplicate,
-        ),
+        accepted=AcceptedOut.of(accepted),
         details_stored=stored,
     )
 

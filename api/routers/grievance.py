@@ -219,8 +219,7 @@ def answer_json(body: AnswerIn, service: ServiceDep) -> AcceptedOut:
     """The county's signed GrievanceAnswer with its public text: the text must hash to the
     signed answerHash and carry no personal data; then the record is accepted as any other."""
     signed = SignedRecord.from_json(body.record.model_dump(exclude_none=True), service.domain)
-    a = submit_answer(service.db, service.relayer, signed, body.text)
-    return AcceptedOut(record_id=a.record_id, kind=a.kind, status=a.status, duplicate=a.duplicate)
+    return AcceptedOut.of(submit_answer(service.db, service.relayer, signed, body.text))
 
 
 # ---------------------------------------------------------------- portal pages
