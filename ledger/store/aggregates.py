@@ -12,10 +12,19 @@ from typing import Any
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from ledger.store.models import CommitmentRow, CommitmentTotal, GroupTotal
+from ledger.store.models import CommitmentRow, CommitmentTotal, GroupTotal, TotalCounters
 from ledger.store.sums import SPLIT, exact_sum, joined
 
-__all__ = ["GroupKey", "Moves", "group_keys", "halves", "recompute", "total_key"]
+__all__ = [
+    "GroupKey",
+    "Moves",
+    "Triple",
+    "counters",
+    "group_keys",
+    "halves",
+    "recompute",
+    "total_key",
+]
 
 #: The groupings `GroupTotal` keeps, and "all" (key "").
 BY = ("county", "category", "org", "all")
@@ -45,18 +54,44 @@ def group_keys(key: GroupKey) -> list[tuple[str, str, int, str]]:
 
 
 @dataclass
-class _Delta:
-    commitments: int = 0
+class Triple:
+    """Committed, delivered and confirmed quantities, and how many commitments they sum: a
+    totals row's counters (`counters`), what an indexing pass moves, a totals query's row."""
+
     committed: int = 0
     delivered: int = 0
     confirmed: int = 0
+    commitments: int = 0
+
+    def add(self, other: Triple) -> None:
+        self.committed += other.committed
+        self.delivered += other.delivered
+        self.confirmed += other.confirmed
+        self.commitments += other.commitments
+
+
+def counters(row: TotalCounters) -> Triple:
+    """The counters of a `CommitmentTotal` or `GroupTotal` row, each amount's halves joined."""
+    return Triple(
+        joined(row.committed_hi, row.committed_lo),
+        joined(row.delivered_hi, row.delivered_lo),
+        joined(row.confirmed_hi, row.confirmed_lo),
+        int(row.commitments),
+    )
+
+
+def _set(row: TotalCounters, t: Triple) -> None:
+    row.commitments = t.commitments
+    row.committed_hi, row.committed_lo = halves(t.committed)
+    row.delivered_hi, row.delivered_lo = halves(t.delivered)
+    row.confirmed_hi, row.confirmed_lo = halves(t.confirmed)
 
 
 class Moves:
     """What one indexing pass adds to each group; `write` folds it into the table."""
 
     def __init__(self) -> None:
-        self._deltas: dict[GroupKey, _Delta] = defaultdict(_Delta)
+        self._deltas: dict[GroupKey, Triple] = defaultdict(Triple)
 
     def commitment(self, c: CommitmentRow) -> None:
         d = self._deltas[total_key(c)]
@@ -79,7 +114,7 @@ class Moves:
         self._deltas.clear()
 
     def _write(self, session: Session) -> None:
-        groups: dict[tuple[str, str, int, str], _Delta] = defaultdict(_Delta)
+        groups: dict[tuple[str, str, int, str], Triple] = defaultdict(Triple)
         for key, d in self._deltas.items():
             row = session.get(CommitmentTotal, key)
             if row is None:
@@ -87,44 +122,24 @@ class Moves:
                 row = CommitmentTotal(
                     county=county, category=category, org=org, resource_kind=rk, unit=unit
                 )
-                _set(row, 0, 0, 0, 0)
+                _set(row, Triple())
                 session.add(row)
             _add(row, d)
             for g in group_keys(key):
-                _fold(groups[g], d)
+                groups[g].add(d)
         for (by, gkey, rk, unit), d in groups.items():
             grow = session.get(GroupTotal, (by, gkey, rk, unit))
             if grow is None:
                 grow = GroupTotal(dimension=by, member=gkey, resource_kind=rk, unit=unit)
-                _set(grow, 0, 0, 0, 0)
+                _set(grow, Triple())
                 session.add(grow)
             _add(grow, d)
 
 
-def _fold(into: _Delta, d: _Delta) -> None:
-    into.commitments += d.commitments
-    into.committed += d.committed
-    into.delivered += d.delivered
-    into.confirmed += d.confirmed
-
-
-def _add(row: CommitmentTotal | GroupTotal, d: _Delta) -> None:
-    _set(
-        row,
-        row.commitments + d.commitments,
-        joined(row.committed_hi, row.committed_lo) + d.committed,
-        joined(row.delivered_hi, row.delivered_lo) + d.delivered,
-        joined(row.confirmed_hi, row.confirmed_lo) + d.confirmed,
-    )
-
-
-def _set(
-    row: CommitmentTotal | GroupTotal, n: int, committed: int, delivered: int, confirmed: int
-) -> None:
-    row.commitments = n
-    row.committed_hi, row.committed_lo = halves(committed)
-    row.delivered_hi, row.delivered_lo = halves(delivered)
-    row.confirmed_hi, row.confirmed_lo = halves(confirmed)
+def _add(row: TotalCounters, d: Triple) -> None:
+    t = counters(row)
+    t.add(d)
+    _set(row, t)
 
 
 def fresh(session: Session, *where: Any) -> dict[GroupKey, tuple[int, int, int, int]]:
@@ -182,7 +197,7 @@ def recompute(session: Session, groups: Iterable[tuple[int, int, str]] | None = 
             row = CommitmentTotal(
                 county=county, category=category, org=org, resource_kind=rk, unit=unit
             )
-            _set(row, n, c, d, f)
+            _set(row, Triple(c, d, f, n))
             session.add(row)
     session.flush()
     _regroup(session)
@@ -190,19 +205,14 @@ def recompute(session: Session, groups: Iterable[tuple[int, int, str]] | None = 
 
 def _regroup(session: Session) -> None:
     """`GroupTotal` summed again from the fine totals (a few rows per group)."""
-    sums: dict[tuple[str, str, int, str], _Delta] = defaultdict(_Delta)
+    sums: dict[tuple[str, str, int, str], Triple] = defaultdict(Triple)
     for t in session.scalars(select(CommitmentTotal)):
-        d = _Delta(
-            int(t.commitments),
-            joined(t.committed_hi, t.committed_lo),
-            joined(t.delivered_hi, t.delivered_lo),
-            joined(t.confirmed_hi, t.confirmed_lo),
-        )
+        d = counters(t)
         for g in group_keys(total_key(t)):  # type: ignore[arg-type]
-            _fold(sums[g], d)
+            sums[g].add(d)
     session.execute(delete(GroupTotal))
     for (by, key, rk, unit), d in sums.items():
         row = GroupTotal(dimension=by, member=key, resource_kind=rk, unit=unit)
-        _set(row, d.commitments, d.committed, d.delivered, d.confirmed)
+        _set(row, d)
         session.add(row)
     session.flush()

@@ -33,6 +33,7 @@ from ledger.core.fields import BEIJING, ResourceKind
 from ledger.store.models import CommitmentRow, CommitmentTotal, RoleEvent
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 from ledger.store.queries.orgs import org_codes, org_names
+from ledger.store.sums import joined
 
 __all__ = [
     "BEHIND_MARGIN",
@@ -351,10 +352,8 @@ def _totals(session: Session) -> Iterable[tuple[int, str, int, int, int, int, in
                t.delivered_hi, t.delivered_lo, t.confirmed_hi, t.confirmed_lo)
     ):  # fmt: skip
         county, org, kind, n, chi, clo, dhi, dlo, fhi, flo = row
-        yield (
-            int(county), org, int(kind), int(n),
-            (int(chi) << 32) + int(clo), (int(dhi) << 32) + int(dlo), (int(fhi) << 32) + int(flo),
-        )  # fmt: skip
+        amounts = joined(chi, clo), joined(dhi, dlo), joined(fhi, flo)
+        yield int(county), org, int(kind), int(n), *amounts
 
 
 def flows(session: Session, provinces: Mapping[int, str]) -> list[Flow]:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError
 from ledger.core.fields import BEIJING, ResourceKind
+from ledger.store.aggregates import Triple, counters
 from ledger.store.models import (
     CommitmentRow,
     CommitmentTotal,
@@ -49,22 +50,6 @@ MAINTAINED: dict[str | None, Any] = {
     "category": CommitmentTotal.category,
     "org": CommitmentTotal.org,
 }
-
-
-@dataclass
-class Triple:
-    """Committed, delivered and confirmed quantities, and how many commitments they sum."""
-
-    committed: int = 0
-    delivered: int = 0
-    confirmed: int = 0
-    commitments: int = 0
-
-    def add(self, other: Triple) -> None:
-        self.committed += other.committed
-        self.delivered += other.delivered
-        self.confirmed += other.confirmed
-        self.commitments += other.commitments
 
 
 @dataclass(frozen=True)
@@ -100,14 +85,24 @@ def aggregate(
         if f.since is not None or f.until is not None:  # only time filters need the log entry
             stmt = stmt.join(LogEntry, LogEntry.record_id == CommitmentRow.record_id)
         stmt = apply_filters(stmt, CommitmentRow, f)
+    return _totals(session, stmt, key, group)
+
+
+def _totals(session: Session, stmt: Any, key: Any, group: list[Any]) -> list[Total]:
+    """The rows of a totals `stmt` selecting `group` (the group's key when `key` is not
+    None, then resource kind and unit), the count of commitments and the halves of the
+    committed, delivered and confirmed sums; grouped and ordered by `group`. A group that
+    counts no commitments (maintained totals whose commitments a reorg took away) is left
+    out."""
     stmt = stmt.group_by(*group).order_by(*group)
     out = []
     for row in session.execute(stmt).all():
         k = row[0] if key is not None else None
         rk, unit, n, *halves = row[1:] if key is not None else row
+        if not n:
+            continue
         committed, delivered, confirmed = (joined(*halves[i : i + 2]) for i in (0, 2, 4))
-        amounts = Triple(committed, delivered, confirmed, int(n))
-        out.append(Total(k, int(rk), unit, amounts))
+        out.append(Total(k, int(rk), unit, Triple(committed, delivered, confirmed, int(n))))
     return out
 
 
@@ -138,19 +133,7 @@ def _grouped(session: Session, by: str | None) -> list[Total]:
             k = int(row.member)
         elif by == "org":
             k = row.member
-        out.append(
-            Total(
-                k,
-                int(row.resource_kind),
-                row.unit,
-                Triple(
-                    joined(row.committed_hi, row.committed_lo),
-                    joined(row.delivered_hi, row.delivered_lo),
-                    joined(row.confirmed_hi, row.confirmed_lo),
-                    int(row.commitments),
-                ),
-            )
-        )
+        out.append(Total(k, int(row.resource_kind), row.unit, counters(row)))
     out.sort(
         key=lambda x: (x.key, x.resource_kind, x.unit)
         if x.key is not None
@@ -180,16 +163,7 @@ def _maintained(session: Session, by: str | None, f: Filters | None) -> list[Tot
     )
     if f is not None:
         stmt = apply_filters(stmt, CommitmentTotal, f)
-    stmt = stmt.group_by(*group).order_by(*group)
-    out = []
-    for row in session.execute(stmt).all():
-        k = row[0] if key is not None else None
-        rk, unit, n, *halves = row[1:] if key is not None else row
-        if not n:
-            continue
-        committed, delivered, confirmed = (joined(*halves[i : i + 2]) for i in (0, 2, 4))
-        out.append(Total(k, int(rk), unit, Triple(committed, delivered, confirmed, int(n))))
-    return out
+    return _totals(session, stmt, key, group)
 
 
 def tally(items: Iterable[tuple[Any, int, str, Triple]]) -> list[Total]:
