@@ -56,7 +56,9 @@ FORMAT_VERSION = 1
 #: The most commitments one DeliveryBatch delivers against (the contract's
 #: MAX_BATCH_COMMITMENTS); also the bound of every list field in JSON.
 MAX_BATCH_COMMITMENTS = 256
-_HEADER_LEN = 1 + 1 + 32 + 20 + 20
+#: version u8 ‖ kind u8 ‖ chainId u256 ‖ contract ‖ signer: `abi.encode(struct)` starts here.
+HEADER_LEN = 1 + 1 + 32 + 20 + 20
+_HEADER_LEN = HEADER_LEN  # the name scripts/seed_read_model.py imports
 
 
 class Kind(IntEnum):

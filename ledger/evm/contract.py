@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
@@ -15,15 +14,78 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.types import BlockIdentifier
 
+from ledger.core.eip712 import SIGNATURE_LEN
 from ledger.core.errors import RecordError
 from ledger.core.fields import require_name, resolve_org_type
 from ledger.core.hexes import hex0x
-from ledger.core.records import TYPED_SUBMIT, SignedRecord
+from ledger.core.records import HEADER_LEN, RECORD_TYPES, TYPED_SUBMIT, Kind, SignedRecord
 from ledger.evm.compiler import Artifact, compile_contracts
 from ledger.evm.deploy import Deployment, fee_fields, ledger_contract, send_transaction
 
 MULTICALL_SELECTOR = keccak(text="multicall(bytes[])")[:4]
 SUBMIT_RECORD_SELECTOR = keccak(text="submitRecord(uint8,bytes,bytes)")[:4]
+
+
+def _typed_selector(kind: Kind) -> bytes:
+    tuple_type = RECORD_TYPES[kind].tuple_type()
+    return keccak(text=f"{TYPED_SUBMIT[kind]}({tuple_type},bytes)")[:4]
+
+
+#: Per kind with a typed submit function: its selector, and whether its struct is dynamic
+#: (a string or an array among its fields: then `abi.encode` puts it behind an offset).
+_TYPED: dict[int, tuple[bytes, bool]] = {
+    int(kind): (
+        _typed_selector(kind),
+        any(t == "string" or t.endswith("[]") for _, t in RECORD_TYPES[kind].SCHEMA),
+    )
+    for kind in TYPED_SUBMIT
+}
+
+
+def _word(n: int) -> bytes:
+    return n.to_bytes(32, "big")
+
+
+def _bytes_tail(data: bytes) -> bytes:
+    """A `bytes` value's tail: its length, then the bytes padded to whole words."""
+    return _word(len(data)) + data + b"\x00" * (-len(data) % 32)
+
+
+def submit_calldata_of(data: bytes) -> bytes:
+    """Calldata of the submit function for the canonical record bytes `data`, cut from them
+    word by word (no decoding, no eth_abi: the relayer's hot path). The struct's ABI bytes
+    are in the record bytes already; only the call's own offsets are added.
+    tests/evm/test_calldata.py holds it equal to eth_abi for every kind."""
+    kind = data[1]
+    struct, signature = data[HEADER_LEN:-SIGNATURE_LEN], data[-SIGNATURE_LEN:]
+    typed = _TYPED.get(kind)
+    if typed is None:  # submitRecord(uint8 kind, bytes data, bytes signature)
+        body = _bytes_tail(struct)
+        return (
+            SUBMIT_RECORD_SELECTOR
+            + _word(kind)
+            + _word(96)
+            + _word(96 + len(body))
+            + body
+            + _bytes_tail(signature)
+        )
+    selector, dynamic = typed
+    if not dynamic:  # submitX(struct, bytes): the struct's words inline, then the offset
+        return selector + struct + _word(len(struct) + 32) + _bytes_tail(signature)
+    inner = struct[32:]  # abi.encode of a dynamic struct starts with its offset, 0x20
+    return selector + _word(64) + _word(64 + len(inner)) + inner + _bytes_tail(signature)
+
+
+def multicall_calldata(calls: list[bytes]) -> bytes:
+    """Calldata of `multicall(bytes[])` over `calls`, word by word (as eth_abi encodes it:
+    the array's offset, its length, an offset per element, then each element's tail)."""
+    tails = [_bytes_tail(c) for c in calls]
+    heads: list[bytes] = []
+    at = 32 * len(calls)
+    for tail in tails:
+        heads.append(_word(at))
+        at += len(tail)
+    return MULTICALL_SELECTOR + _word(32) + _word(len(calls)) + b"".join(heads) + b"".join(tails)
 
 
 def error_selectors(abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
@@ -293,22 +355,13 @@ class LedgerContract:
         )
 
     def submit_calldata(self, signed: SignedRecord) -> bytes:
-        """Calldata of the submit function for `signed`, encoded directly with eth_abi
-        (web3's contract encoder is ~50x slower and this is the relayer's hot path)."""
-        if signed.kind not in TYPED_SUBMIT:
-            return SUBMIT_RECORD_SELECTOR + abi_encode(
-                ["uint8", "bytes", "bytes"],
-                [int(signed.kind), signed.record.abi_encoded(), signed.signature],
-            )
-        tuple_type = type(signed.record).tuple_type()
-        selector = keccak(text=f"{TYPED_SUBMIT[signed.kind]}({tuple_type},bytes)")[:4]
-        return selector + abi_encode(
-            [tuple_type, "bytes"], [signed.record.values(), signed.signature]
-        )
+        """Calldata of the submit function for `signed` (`submit_calldata_of` its bytes;
+        web3's contract encoder is ~50x slower and this is the relayer's hot path)."""
+        return submit_calldata_of(signed.canonical_bytes())
 
     def multicall_data(self, calls: list[bytes]) -> bytes:
         """Calldata of `multicall(bytes[])` (OpenZeppelin Multicall) over submit calls."""
-        return MULTICALL_SELECTOR + abi_encode(["bytes[]"], [calls])
+        return multicall_calldata(calls)
 
     def multicall_tx(self, sender: str, calls: list[bytes]) -> dict[str, Any]:
         return {"from": sender, "to": self.contract.address, "data": self.multicall_data(calls)}

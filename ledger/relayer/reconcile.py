@@ -6,8 +6,10 @@ state, a rewritten history), or that the contract no longer knows, is queued aga
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
@@ -47,6 +49,13 @@ class Reconciler:
     # in multicalls), so a chain that lost records without changing block hashes (a
     # hand-repaired state file) is caught too.
     _ids_checked: bool = field(default=False, init=False)
+    #: A pass finds nothing new while the chain's newest block is the one the last pass
+    #: saw and no record was confirmed since, so such passes are skipped (a pass costs
+    #: several JSON-RPC calls, and the worker passes many times a block under load); but
+    #: one runs at least every `recheck` seconds whatever the chain says.
+    recheck: float = 5.0
+    _seen: tuple[str, float] | None = field(default=None, init=False)
+    _dirty: bool = field(default=True, init=False)
 
     @property
     def w3(self) -> Web3:
@@ -54,6 +63,7 @@ class Reconciler:
 
     def confirmed_at(self, block_number: int) -> None:
         """A record was just confirmed at `block_number`: below the mark, check all again."""
+        self._dirty = True
         if self._anchor is not None and block_number <= self._anchor[0]:
             self._anchor = None
 
@@ -93,7 +103,16 @@ class Reconciler:
         an older state, a rewritten history). The first pass checks them all; later passes
         check the records above a block whose hash is unchanged since it was checked. Returns
         the number of records queued again."""
-        head = int(self.w3.eth.block_number)
+        latest: Any = self.w3.eth.get_block("latest")
+        newest, now = bytes(latest["hash"]).hex(), time.monotonic()
+        seen = self._seen
+        if not self._dirty and seen and seen[0] == newest and now - seen[1] < self.recheck:
+            return 0
+        work = self._reconcile(int(latest["number"]))
+        self._dirty, self._seen = False, (newest, now)
+        return work
+
+    def _reconcile(self, head: int) -> int:
         anchor = self._anchor
         if anchor is not None:
             now = block_hashes(self.w3, [anchor[0]]).get(anchor[0])

@@ -24,8 +24,7 @@ from web3.exceptions import TransactionNotFound
 from web3.types import RPCEndpoint
 
 from ledger.core.events import RECORD_APPENDED_TOPIC
-from ledger.core.records import SignedRecord
-from ledger.evm.contract import LedgerContract
+from ledger.evm.contract import LedgerContract, submit_calldata_of
 from ledger.evm.deploy import fee_fields
 from ledger.evm.profiles import GasModel, check_node
 from ledger.relayer.gas import GasModel as RecordGas
@@ -147,6 +146,10 @@ class RelayWorker:
         self.gas = gas if gas is not None else RecordGas()
         #: kinds of the pending multicalls whose gas limit the model gave, by tx hash
         self._modelled: dict[str, list[int]] = {}
+        #: pending transactions the node answered for, and when: each is asked again only
+        #: after `known_recheck` seconds (or once it is stuck), not on every pass
+        self._seen_pending: dict[str, float] = {}
+        self.known_recheck = 1.0
         self.reconciler = Reconciler(db, ledger, self.senders, self.nonces, window=window)
 
     # ---- one pass ---------------------------------------------------------------
@@ -312,7 +315,7 @@ class RelayWorker:
         it was deferred) and a multicall the node would refuse go through `plan_send`,
         which finds the records the contract would refuse."""
         if not any(attempts for *_, attempts in rows):
-            calls = [self.ledger.submit_calldata(SignedRecord.from_bytes(d)) for _, _, d, _ in rows]
+            calls = [submit_calldata_of(d) for _, _, d, _ in rows]
             good = [r[0] for r in rows]
             gas = self.gas.limit(kinds)
             if gas is not None:
@@ -481,28 +484,39 @@ class RelayWorker:
         cutoff = time.time() - self.stuck_after
         with self.db.read() as session:
             pending = [
-                (
-                    tx.tx_hash,
-                    tx.sender,
-                    int(tx.nonce),
-                    tx.raw,
-                    tx.sent_at,
-                    tx.max_fee,
-                    tx.priority_fee,
-                )
-                for tx in session.scalars(
-                    select(SentTransaction).where(SentTransaction.status == "pending")
+                (str(h), str(sender), int(nonce), sent_at, int(fee), int(tip))
+                for h, sender, nonce, sent_at, fee, tip in session.execute(
+                    select(
+                        SentTransaction.tx_hash,
+                        SentTransaction.sender,
+                        SentTransaction.nonce,
+                        SentTransaction.sent_at,
+                        SentTransaction.max_fee,
+                        SentTransaction.priority_fee,
+                    ).where(SentTransaction.status == "pending")
                 )
             ]
+        live = {p[0] for p in pending}
+        self._seen_pending = {h: t for h, t in self._seen_pending.items() if h in live}
         if not pending:
             return 0
         work = 0
         drops: list[str] = []
         bumps: list[tuple[str, bytes, str, int, int, int, int, str]] = []
         lost_senders: set[str] = set()
-        for tx_hash, sender, nonce, raw, sent_at, max_fee_old, tip_old in pending:
+        now = time.monotonic()
+        for tx_hash, sender, nonce, sent_at, max_fee_old, tip_old in pending:
+            at = sent_at.replace(tzinfo=UTC) if sent_at.tzinfo is None else sent_at
+            stuck = at.timestamp() < cutoff
+            if not stuck and now - self._seen_pending.get(tx_hash, -1e9) < self.known_recheck:
+                continue  # the node had it a moment ago, and it is not stuck yet
             known = self._known(tx_hash)
+            if known == "pending":
+                self._seen_pending[tx_hash] = now
             if not known:
+                raw = self._raw(tx_hash)
+                if raw is None:
+                    continue
                 chain_nonce = int(
                     self.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest")
                 )
@@ -519,8 +533,7 @@ class RelayWorker:
                 drops.append(tx_hash)
                 lost_senders.add(sender)
                 continue
-            at = sent_at.replace(tzinfo=UTC) if sent_at.tzinfo is None else sent_at
-            if at.timestamp() < cutoff and known == "pending":
+            if stuck and known == "pending":
                 bump = self._prepare_bump(tx_hash, sender, nonce, max_fee_old, tip_old)
                 if bump is not None:
                     bumps.append(bump)
@@ -567,6 +580,13 @@ class RelayWorker:
             work += 1
         return work
 
+    def _raw(self, tx_hash: str) -> bytes | None:
+        """The signed bytes of our pending transaction `tx_hash`, or None if it is no longer
+        pending (read only when it must be sent again: a multicall's bytes are large)."""
+        with self.db.read() as session:
+            tx = session.get(SentTransaction, tx_hash)
+            return bytes(tx.raw) if tx is not None and tx.status == "pending" else None
+
     def _known(self, tx_hash: str) -> str | None:
         """ "mined", "pending" or None when the node does not know the transaction."""
         try:
@@ -594,7 +614,7 @@ class RelayWorker:
             ]
         if not data:
             return None
-        calls = [self.ledger.submit_calldata(SignedRecord.from_bytes(d)) for d in data]
+        calls = [submit_calldata_of(d) for d in data]
         max_fee, tip = self._fees()
         if self.gas_model == "legacy":
             fees = (max(max_fee, old_fee * 9 // 8 + 1), 0)

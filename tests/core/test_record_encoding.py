@@ -5,8 +5,6 @@ what the fast path accepts must be byte for byte what the libraries compute."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from eth_abi import encode as abi_encode
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 from hypothesis import given, settings
@@ -14,29 +12,9 @@ from hypothesis import strategies as st
 
 from ledger.core.eip712 import Domain
 from ledger.core.records import BY_SLUG, Record
+from tests.strategies import ANY_RECORD, record_of
 
 DOMAIN = Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
-
-
-def _value(typ: str) -> st.SearchStrategy[Any]:
-    if typ.endswith("[]"):
-        return st.lists(_value(typ[:-2]), max_size=5).map(tuple)
-    if typ == "bytes32":
-        return st.binary(min_size=32, max_size=32)
-    if typ == "string":
-        return st.text(max_size=80)  # Chinese, emoji, NUL: UTF-8 of any length
-    if typ == "bool":
-        return st.booleans()
-    assert typ.startswith("uint"), typ
-    return st.integers(min_value=0, max_value=(1 << int(typ[4:])) - 1)
-
-
-def _record(cls: type[Record]) -> st.SearchStrategy[Record]:
-    fields = {name: _value(typ) for name, typ in cls.SCHEMA}
-    return st.fixed_dictionaries(fields).map(lambda kw: cls(**kw))
-
-
-ANY_RECORD = st.one_of([_record(cls) for cls in BY_SLUG.values()])
 
 
 @settings(max_examples=300, deadline=None)
@@ -58,7 +36,7 @@ def test_every_kind_takes_the_word_by_word_path(data: st.DataObject) -> None:
     """The fast path is not silently skipped: every kind's encodeData and ABI bytes come from
     the records' own encoder for in-range values (None would mean eth_abi's path)."""
     for cls in BY_SLUG.values():
-        record = data.draw(_record(cls))
+        record = data.draw(record_of(cls))
         assert record._encode_data() is not None, cls.__name__
         fast = record._static_words() or record._dynamic_words()
         assert fast == abi_encode([record.tuple_type()], [record.values()]), cls.__name__
