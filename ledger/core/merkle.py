@@ -6,7 +6,7 @@ The same tree the contract keeps a frontier of, so roots computed here equal `lo
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ledger.core.errors import NotFoundError, ProofError
 
@@ -301,6 +301,33 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
     return MerkleTree(leaf_hashes).consistency_proof(old_size)
 
 
+def _inclusion_error(how: str) -> ProofError:
+    return ProofError(f"the inclusion proof is {how}")
+
+
+def _walk(
+    fn: int, sn: int, path: Sequence[bytes], error: Callable[[str], ProofError]
+) -> Iterator[tuple[bytes, bool]]:
+    """The walk up the tree that RFC 9162's inclusion (§2.1.3.2) and consistency (§2.1.4.2)
+    checks share, from node `fn` of a tree whose last node is `sn`: each hash of `path`, and
+    whether it is a left sibling (hashed in front of the running value) rather than a right
+    one. Raises `error("too long")` or `error("too short")` when the path does not end at
+    the root."""
+    for p in path:
+        if sn == 0:
+            raise error("too long")
+        left = bool(fn & 1 or fn == sn)
+        yield p, left
+        if left:
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise error("too short")
+
+
 def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     """The root that `proof` implies for `leaf_hash` at `index` in a tree of `size` leaves.
 
@@ -323,23 +350,10 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence
             index=index,
             size=size,
         )
-    fn, sn = index, size - 1
     r = bytes(leaf_hash)
-    for i, p in enumerate(proof):
+    for i, (p, left) in enumerate(_walk(index, size - 1, proof, _inclusion_error)):
         _check_hash(p, f"inclusion proof element {i}")
-        if sn == 0:
-            raise ProofError("the inclusion proof is too long")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while fn and not fn & 1:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("the inclusion proof is too short")
+        r = node_hash(p, r) if left else node_hash(r, p)
     return r
 
 
@@ -401,34 +415,25 @@ def verify_consistency(
     # An old tree that is a perfect subtree is itself the first node of the path.
     if old_size & (old_size - 1) == 0:
         path.insert(0, bytes(old_root))
+
+    def error(how: str) -> ProofError:
+        return ProofError(
+            f"the consistency proof from size {old_size} to {new_size} is {how}",
+            old_size=old_size,
+            new_size=new_size,
+        )
+
     fn, sn = old_size - 1, new_size - 1
     while fn & 1:
         fn >>= 1
         sn >>= 1
     fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError(
-                f"the consistency proof from size {old_size} to {new_size} is too long",
-                old_size=old_size,
-                new_size=new_size,
-            )
-        if fn & 1 or fn == sn:
+    for c, left in _walk(fn, sn, path[1:], error):
+        if left:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            while fn and not fn & 1:
-                fn >>= 1
-                sn >>= 1
         else:
             sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError(
-            f"the consistency proof from size {old_size} to {new_size} is too short",
-            old_size=old_size,
-            new_size=new_size,
-        )
     if fr != old_root:
         raise ProofError(
             f"the consistency proof does not lead to the old root at size {old_size}",
