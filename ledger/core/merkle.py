@@ -236,24 +236,8 @@ class Frontier:
 
     def append(self, leaf_hash: bytes) -> int:
         """Append one leaf hash; return its index."""
-        if len(leaf_hash) != HASH_SIZE:
-            raise ValueError(f"a leaf hash must be {HASH_SIZE} bytes, got {len(leaf_hash)}")
-        index = self._size
-        h = bytes(leaf_hash)
-        level = 0
-        nodes = self._nodes
-        while index >> level & 1:
-            left = nodes[level]
-            assert left is not None
-            h = node_hash(left, h)
-            nodes[level] = None
-            level += 1
-        if level == len(nodes):
-            nodes.append(h)
-        else:
-            nodes[level] = h
-        self._size = index + 1
-        return index
+        self.extend((leaf_hash,))
+        return self._size - 1
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         """`append` of each leaf hash in order, in one loop (a batch's lines are many)."""
