@@ -61,27 +61,24 @@ def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
         yield unique[i : i + CHUNK]
 
 
+def _fact(pid: Any, src: str, done: Any = None) -> Any:
+    """The columns each part of `_facts` selects: project id, source, the count and how many
+    are fulfilled (0 where the source has no such count)."""
+    return select(
+        pid.label("pid"),
+        literal(src).label("src"),
+        func.count().label("n"),
+        (literal(0) if done is None else done).label("done"),
+    )
+
+
 def _facts(ids: list[str]) -> Any:
     """One statement: (project id, source, commitments or matches, fulfilled) rows."""
     c = CommitmentRow
     full = case((and_(c.delivered >= c.quantity, c.confirmed >= c.quantity), 1), else_=0)
-    need = (
-        select(
-            c.need_id.label("pid"),
-            literal(_NEED).label("src"),
-            func.count().label("n"),
-            func.sum(full).label("done"),
-        )
-        .where(c.need_id.in_(ids))
-        .group_by(c.need_id)
-    )
+    need = _fact(c.need_id, _NEED, func.sum(full)).where(c.need_id.in_(ids)).group_by(c.need_id)
     supply = (
-        select(
-            MATCHES.c.supply_id.label("pid"),
-            literal(_SUPPLY).label("src"),
-            func.count().label("n"),
-            literal(0).label("done"),
-        )
+        _fact(MATCHES.c.supply_id, _SUPPLY)
         .select_from(c)
         .join(MATCHES, MATCHES.c.match_id == c.match_id)
         .where(MATCHES.c.supply_id.in_(ids))
@@ -89,22 +86,12 @@ def _facts(ids: list[str]) -> Any:
     )
     accepted = MATCHES.c.status == "accepted"
     by_need = (
-        select(
-            MATCHES.c.need_id.label("pid"),
-            literal(_MATCH).label("src"),
-            func.count().label("n"),
-            literal(0).label("done"),
-        )
+        _fact(MATCHES.c.need_id, _MATCH)
         .where(accepted, MATCHES.c.need_id.in_(ids))
         .group_by(MATCHES.c.need_id)
     )
     by_supply = (
-        select(
-            MATCHES.c.supply_id.label("pid"),
-            literal(_MATCH).label("src"),
-            func.count().label("n"),
-            literal(0).label("done"),
-        )
+        _fact(MATCHES.c.supply_id, _MATCH)
         .where(accepted, MATCHES.c.supply_id.in_(ids), MATCHES.c.supply_id != ZERO32)
         .group_by(MATCHES.c.supply_id)
     )
