@@ -21,6 +21,7 @@ report ends with the recommended profile (`ledger.evm.profiles`) and settings.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -111,26 +112,6 @@ class Rpc:
             err = body["error"] or {}
             raise RpcFailure(int(err.get("code", -32603)), str(err.get("message", "")))
         return body.get("result")
-
-
-#: Each check's key and its name in Chinese and in English, as the report shows them.
-CHECK_NAMES: dict[str, tuple[str, str]] = {
-    "methods": ("所需方法", "RPC methods"),
-    "polling": ("仅轮询", "polling only"),
-    "chain_id": ("链标识", "chain id"),
-    "gas_model": ("燃料模型", "gas model"),
-    "deploy": ("部署", "deploy"),
-    "ledger_code": ("账本合约", "AidLedger runs"),
-    "eip712": ("EIP-712 签名恢复", "EIP-712 recovery"),
-    "sha256": ("SHA-256 预编译", "SHA-256 precompile"),
-    "block_chainid": ("EVM 内链标识", "block.chainid"),
-    "timestamp": ("区块时间单位", "block.timestamp unit"),
-    "create": ("CREATE 地址规则", "CREATE address rule"),
-    "logs_results": ("eth_getLogs 结果数", "eth_getLogs result limit"),
-    "logs_range": ("eth_getLogs 区块范围", "eth_getLogs range"),
-    "pending": ("单账户待处理上限", "per-sender pending limit"),
-    "finality": ("最终性", "finality"),
-}
 
 
 @dataclass
@@ -255,14 +236,14 @@ class Prober:
         self.contract: Any = None
 
     # -- helpers
-    def add(self, key: str, verdict: Verdict, detail: str) -> Check:
-        """The verdict of the check `key`, under the names CHECK_NAMES gives it."""
-        zh, en = CHECK_NAMES[key]
-        return self._append(Check(key, zh, en, verdict, detail))
-
-    def _append(self, check: Check) -> Check:
+    def add(self, key: str, zh: str, en: str, verdict: Verdict, detail: str) -> Check:
+        check = Check(key, zh, en, verdict, detail)
         self.report.checks.append(check)
         return check
+
+    def reporter(self, key: str, zh: str, en: str) -> Callable[[Verdict, str], Check]:
+        """`add` for one check, named once: each verdict then gives only itself and why."""
+        return functools.partial(self.add, key, zh, en)
 
     def _fees(self) -> dict[str, int]:
         """The fee fields the relayer would use under the measured gas model."""
@@ -337,12 +318,13 @@ class Prober:
                 fn()
             except Exception as exc:  # noqa: BLE001 - a node's odd answer is that check's failure
                 detail = f"{type(exc).__name__}: {exc}"[:300]
-                key = fn.__name__.removeprefix("check_")
-                self._append(Check(key, label, label, "fail", detail))
+                self.add(fn.__name__.removeprefix("check_"), label, label, "fail", detail)
         self.recommend()
         return self.report
 
     def check_methods(self) -> None:
+        methods_verdict = self.reporter("methods", "所需方法", "RPC methods")
+        polling_verdict = self.reporter("polling", "仅轮询", "polling only")
         try:
             self.report.client = str(self.rpc.call("web3_clientVersion"))
         except RpcFailure:
@@ -376,33 +358,30 @@ class Prober:
         lacking = [m for m in missing if m in LEDGER_METHODS]
         optional = [m for m in missing if m not in LEDGER_METHODS]
         if lacking:
-            self.add(
-                "methods", "fail",
-                f"the node lacks {', '.join(lacking)}, which the ledger calls",
-            )  # fmt: skip
+            methods_verdict("fail", f"the node lacks {', '.join(lacking)}, which the ledger calls")
         else:
             detail = "every method the ledger calls answers"
             if optional:
                 detail += f"; not offered (the ledger does without): {', '.join(optional)}"
-            self.add("methods", "pass", detail)
-        self.add(
-            "polling", "pass",
-            "the relayer and the indexer poll over HTTP; no eth_subscribe needed",
-        )  # fmt: skip
+            methods_verdict("pass", detail)
+        polling_verdict(
+            "pass", "the relayer and the indexer poll over HTTP; no eth_subscribe needed"
+        )
 
     def check_chain_id(self) -> None:
+        verdict = self.reporter("chain_id", "链标识", "chain id")
         chain_id = int(self.rpc.call("eth_chainId"), 16)
         self.report.chain_id = chain_id
         public = {1: "Ethereum mainnet", 11155111: "Sepolia", 17000: "Holesky", 56: "BSC"}
         if chain_id in public:
-            self.add(
-                "chain_id", "fail",
-                f"{chain_id} is {public[chain_id]}, a public chain, not a consortium chain",
-            )  # fmt: skip
+            verdict(
+                "fail", f"{chain_id} is {public[chain_id]}, a public chain, not a consortium chain"
+            )
         else:
-            self.add("chain_id", "pass", f"eth_chainId = {chain_id}")
+            verdict("pass", f"eth_chainId = {chain_id}")
 
     def check_gas(self) -> None:
+        verdict = self.reporter("gas_model", "燃料模型", "gas model")
         self.gas_price = int(self.rpc.call("eth_gasPrice"), 16)
         block = self.rpc.call("eth_getBlockByNumber", "latest", False)
         base_hex = block.get("baseFeePerGas")
@@ -415,35 +394,34 @@ class Prober:
             f"{'none' if base is None else base}, eth_feeHistory "
             f"{'answers' if fee_history else 'missing'}"
         )
-        self.add("gas_model", "pass", detail)
+        verdict("pass", detail)
 
     def check_deploy(self) -> None:
+        verdict = self.reporter("deploy", "部署", "deploy")
         artifact = compile_probe(self.settings)
         balance = int(self.rpc.call("eth_getBalance", self.funder.address, "latest"), 16)
         if self.gas_price > 0 and balance == 0:
-            self.add(
-                "deploy", "fail",
-                f"{self.funder.address} has no balance to pay gas: pass a funded --key",
-            )  # fmt: skip
+            verdict("fail", f"{self.funder.address} has no balance to pay gas: pass a funded --key")
             return
         nonce = self._nonce(self.funder.address)
         tx_hash = self._tx(self.funder, nonce, None, artifact.bytecode, 3_000_000)
         receipt = self._receipt(tx_hash)
         if int(receipt["status"], 16) != 1:
-            self.add(
-                "deploy", "fail",
+            verdict(
+                "fail",
                 "the probe contract's deployment reverted: the node's EVM may lack the "
                 "opcodes of the ledger's EVM version (prague: PUSH0, MCOPY …)",
-            )  # fmt: skip
+            )
             return
         self.address = to_checksum_address(receipt["contractAddress"])
         self.contract = self.w3.eth.contract(address=self.address, abi=artifact.abi)
         self._deploy_nonce = nonce
-        self.add("deploy", "pass", f"ChainProbe at {self.address}")
+        verdict("pass", f"ChainProbe at {self.address}")
 
     def check_ledger_code(self) -> None:
         """A throwaway AidLedger from the pinned compile: its constructor runs, and the code
         the node stores is the code solc made (every opcode of the ledger's EVM version)."""
+        verdict = self.reporter("ledger_code", "账本合约", "AidLedger runs")
         artifact = compile_contracts(self.settings)
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         data = factory.constructor(self.funder.address, 0).data_in_transaction
@@ -457,20 +435,19 @@ class Prober:
             )
         )
         if int(receipt["status"], 16) != 1 or not receipt.get("contractAddress"):
-            self.add(
-                "ledger_code", "fail",
+            verdict(
+                "fail",
                 f"deploying AidLedger ({self.settings.evm_version}, solc {SOLC_VERSION}) "
                 "reverted: the node's EVM lacks opcodes the ledger uses (PUSH0, MCOPY, TSTORE …)",
-            )  # fmt: skip
+            )
             return
         code = bytes.fromhex(
             str(self.rpc.call("eth_getCode", receipt["contractAddress"], "latest"))[2:]
         )
         if not code_matches(code, artifact):
-            self.add(
-                "ledger_code", "fail",
-                "AidLedger deployed, but the code the node stores is not what solc made",
-            )  # fmt: skip
+            verdict(
+                "fail", "AidLedger deployed, but the code the node stores is not what solc made"
+            )
             return
         # the relayer's and the indexer's path: a multicall of logSize() and logRoot(), which
         # copies return data through memory (MCOPY under cancun and later)
@@ -481,20 +458,21 @@ class Prober:
         try:
             self.rpc.call("eth_call", {"to": address, "data": data}, "latest")
         except RpcFailure as exc:
-            self.add(
-                "ledger_code", "fail",
+            verdict(
+                "fail",
                 f"AidLedger deploys, but its multicall fails ({exc.message[:80]}): the node's "
                 f"EVM lacks opcodes of {self.settings.evm_version} (MCOPY is cancun's; "
                 "BANGFU_EVM_VERSION=shanghai compiles without it)",
-            )  # fmt: skip
+            )
             return
-        self.add(
-            "ledger_code", "pass",
+        verdict(
+            "pass",
             f"deployed from the pinned compile ({self.settings.evm_version}); its code on "
             "chain matches and its multicall answers",
-        )  # fmt: skip
+        )
 
     def check_eip712(self) -> None:
+        verdict = self.reporter("eip712", "EIP-712 签名恢复", "EIP-712 recovery")
         payload = os.urandom(32)
         nonce = 7
         typed = {
@@ -523,57 +501,51 @@ class Prober:
         sig = signer.sign_message(encode_typed_data(full_message=typed)).signature
         recovered, err = self._call(self.contract.functions.recoverPing(payload, nonce, sig))
         if err == 0 and to_checksum_address(recovered) == signer.address:
-            self.add(
-                "eip712", "pass",
-                "OpenZeppelin ECDSA.tryRecover returns the signer (secp256k1 ecrecover)",
-            )  # fmt: skip
+            verdict(
+                "pass", "OpenZeppelin ECDSA.tryRecover returns the signer (secp256k1 ecrecover)"
+            )
         else:
-            self.add(
-                "eip712", "fail",
+            verdict(
+                "fail",
                 f"ecrecover gave {recovered} (error {err}), not {signer.address}: signatures "
                 "cannot be checked on chain (国密 SM mode?)",
-            )  # fmt: skip
+            )
 
     def check_sha256(self) -> None:
+        verdict = self.reporter("sha256", "SHA-256 预编译", "SHA-256 precompile")
         data = os.urandom(65)
         got = bytes(self._call(self.contract.functions.sha(data)))
         if got == hashlib.sha256(data).digest():
-            self.add("sha256", "pass", "matches hashlib")
+            verdict("pass", "matches hashlib")
         else:
-            self.add(
-                "sha256", "fail",
-                f"sha256 gave {got.hex()}: the Merkle log's roots would differ",
-            )  # fmt: skip
+            verdict("fail", f"sha256 gave {got.hex()}: the Merkle log's roots would differ")
 
     def check_timestamp(self) -> None:
+        block_chainid_verdict = self.reporter("block_chainid", "EVM 内链标识", "block.chainid")
+        timestamp_verdict = self.reporter("timestamp", "区块时间单位", "block.timestamp unit")
         ts, _number, chainid = self._call(self.contract.functions.clock())
         now = time.time()
         if chainid != self.report.chain_id:
-            self.add(
-                "block_chainid", "fail",
+            block_chainid_verdict(
+                "fail",
                 f"block.chainid {chainid} ≠ eth_chainId {self.report.chain_id}: EIP-712 "
                 "signatures would not verify",
-            )  # fmt: skip
+            )
         else:
-            self.add(
-                "block_chainid", "pass",
-                f"block.chainid = eth_chainId = {chainid}",
-            )  # fmt: skip
+            block_chainid_verdict("pass", f"block.chainid = eth_chainId = {chainid}")
         if ts > 100_000_000_000:
-            self.add(
-                "timestamp", "fail",
+            timestamp_verdict(
+                "fail",
                 f"block.timestamp {ts} is in milliseconds (FISCO BCOS < 3.12): the ledger's "
                 "times and the admin-transfer delay count seconds",
-            )  # fmt: skip
+            )
         elif abs(ts - now) > 600:
-            self.add(
-                "timestamp", "warn",
-                f"seconds, but {ts - now:+.0f} s from this machine's clock",
-            )  # fmt: skip
+            timestamp_verdict("warn", f"seconds, but {ts - now:+.0f} s from this machine's clock")
         else:
-            self.add("timestamp", "pass", "seconds")
+            timestamp_verdict("pass", "seconds")
 
     def check_create(self) -> None:
+        verdict = self.reporter("create", "CREATE 地址规则", "CREATE address rule")
         expected = create_address(self.funder.address, self._deploy_nonce)
         receipt = self._send(
             self.funder, self.contract.functions.spawn()._encode_transaction_data()
@@ -585,18 +557,21 @@ class Prober:
         ]
         child_expected = create_address(str(self.address), 1)
         if expected == self.address and spawned == [child_expected]:
-            self.add(
-                "create", "pass",
-                "keccak(rlp(sender, nonce)), for a deployment and inside the EVM",
-            )  # fmt: skip
+            verdict("pass", "keccak(rlp(sender, nonce)), for a deployment and inside the EVM")
         else:
-            self.add(
-                "create", "fail",
+            verdict(
+                "fail",
                 f"deployed at {self.address} (Ethereum's rule: {expected}); child "
                 f"{spawned} (rule: {child_expected}): FISCO BCOS follows the rule only from 3.12",
-            )  # fmt: skip
+            )
 
     def check_logs(self) -> None:
+        logs_results_verdict = self.reporter(
+            "logs_results", "eth_getLogs 结果数", "eth_getLogs result limit"
+        )
+        logs_range_verdict = self.reporter(
+            "logs_range", "eth_getLogs 区块范围", "eth_getLogs range"
+        )
         fn = self.contract.functions.ticks(1, LOG_RESULTS)
         receipt = self._send(self.funder, fn._encode_transaction_data(), gas=8_000_000)
         block = int(receipt["blockNumber"], 16)
@@ -608,17 +583,13 @@ class Prober:
             got = -1
             result_detail = f"refused {LOG_RESULTS} logs of one block ({exc.message})"
         if got >= LOG_RESULTS + 0:
-            self.add(
-                "logs_results", "pass",
-                f"{got} logs of one block returned whole",
-            )  # fmt: skip
+            logs_results_verdict("pass", f"{got} logs of one block returned whole")
         else:
             if got >= 0:
                 result_detail = f"returned {got} of {LOG_RESULTS} logs: results are truncated"
-            self.add(
-                "logs_results", "fail",
-                f"{result_detail}; a multicall's records could be missed by the indexer",
-            )  # fmt: skip
+            logs_results_verdict(
+                "fail", f"{result_detail}; a multicall's records could be missed by the indexer"
+            )
         best: int | None = None
         last_error = ""
         for span in LOG_RANGES:
@@ -634,20 +605,18 @@ class Prober:
             best = span
             break
         if best is None:
-            self.add(
-                "logs_range", "fail",
-                f"even 10 blocks refused ({last_error})",
-            )  # fmt: skip
+            logs_range_verdict("fail", f"even 10 blocks refused ({last_error})")
             return
         self.report.indexer_range = min(best, self.settings.indexer_range)
         tested = min(best, head + 1)
-        self.add(
-            "logs_range", "pass" if best >= 500 else "warn",
+        logs_range_verdict(
+            "pass" if best >= 500 else "warn",
             f"{best}-block ranges answer ({tested} blocks exist to test on)"
             + (f"; wider refused: {last_error}" if last_error else ""),
-        )  # fmt: skip
+        )
 
     def check_pending(self) -> None:
+        verdict = self.reporter("pending", "单账户待处理上限", "per-sender pending limit")
         accounts = [Account.create() for _ in range(self.n_senders)]
         data = self.contract.functions.ticks(2, 1)._encode_transaction_data()
         gas = 60_000
@@ -687,18 +656,19 @@ class Prober:
         if limit < self.burst:
             self.report.sender_limit = limit
             need = max(2, math.ceil(64 / max(limit, 1)))
-            self.add(
-                "pending", "warn",
+            verdict(
+                "warn",
                 f"a sender is refused after {limit} pending transactions ({refusal}); "
                 f"rotate at least {need} relayer accounts",
-            )  # fmt: skip
+            )
         else:
-            self.add(
-                "pending", "pass",
+            verdict(
+                "pass",
                 f"{len(accounts)} senders × {self.burst} pending transactions accepted and mined",
-            )  # fmt: skip
+            )
 
     def check_finality(self) -> None:
+        verdict = self.reporter("finality", "最终性", "finality")
         head = int(self.rpc.call("eth_blockNumber"), 16)
         try:
             fin = self.rpc.call("eth_getBlockByNumber", "finalized", False)
@@ -712,24 +682,22 @@ class Prober:
             lag = head - int(fin["number"], 16)
             if lag <= 0 or "anvil" in client:
                 self.report.confirmations = 0
-                self.add(
-                    "finality", "pass",
-                    "instant: the latest block is final" if lag <= 0
+                verdict(
+                    "pass",
+                    "instant: the latest block is final"
+                    if lag <= 0
                     else "a single development node: nothing else can reorganize it",
-                )  # fmt: skip
+                )
             else:
                 self.report.confirmations = lag
-                self.add(
-                    "finality", "warn",
-                    f"the finalized block lags {lag} blocks: wait {lag} confirmations",
-                )  # fmt: skip
+                verdict("warn", f"the finalized block lags {lag} blocks: wait {lag} confirmations")
             return
         self.report.confirmations = None
-        self.add(
-            "finality", "warn",
+        verdict(
+            "warn",
             f"the node has no `finalized` tag ({why}): take confirmations from the chain's "
             "consensus (BFT: 0; Clique/PoW: 12 or more)",
-        )  # fmt: skip
+        )
 
     # -- the recommendation
     def recommend(self) -> None:
