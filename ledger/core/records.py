@@ -96,6 +96,7 @@ def _domain(chain_id: int, contract: str) -> Domain:
     return Domain(chain_id, contract)
 
 
+@lru_cache(maxsize=1024)
 def camel_case(name: str) -> str:
     """A snake_case field name in the camelCase of the EIP-712 types and the JSON."""
     head, *rest = name.split("_")

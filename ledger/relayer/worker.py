@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
@@ -35,6 +35,19 @@ from ledger.relayer.reconcile import Reconciler
 from ledger.store import alarms
 from ledger.store.db import Database
 from ledger.store.models import OutboxRecord, SentTransaction
+
+_OUTBOX: Table = OutboxRecord.__table__  # type: ignore[assignment]
+#: A confirmed multicall's rows, one parameter set each (executemany).
+_CONFIRM = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.record_id == bindparam("rid"))
+    .values(
+        status="confirmed",
+        block_number=bindparam("number"),
+        block_hash=bindparam("hash"),
+        leaf_index=bindparam("leaf"),
+    )
+)
 
 log = logging.getLogger("bangfu.relayer")
 
@@ -237,19 +250,23 @@ class RelayWorker:
                 )
                 if inflight >= self.max_inflight * len(self.senders):
                     break
-                selected = list(
-                    session.scalars(
-                        select(OutboxRecord)
-                        .where(
-                            OutboxRecord.status == "queued",
-                            OutboxRecord.record_id.not_in(self._deferred),
-                        )
-                        .order_by(OutboxRecord.id)
-                        .limit(self.batch_size)
+                selected = session.execute(
+                    select(
+                        OutboxRecord.id,
+                        OutboxRecord.record_id,
+                        OutboxRecord.record_bytes,
+                        OutboxRecord.attempts,
+                        OutboxRecord.kind,
                     )
-                )
-                rows = [(r.id, r.record_id, r.record_bytes, r.attempts) for r in selected]
-                kinds = [int(r.kind) for r in selected]
+                    .where(
+                        OutboxRecord.status == "queued",
+                        OutboxRecord.record_id.not_in(self._deferred),
+                    )
+                    .order_by(OutboxRecord.id)
+                    .limit(self.batch_size)
+                ).all()
+                rows = [(int(i), str(r), bytes(d), int(a or 0)) for i, r, d, a, _ in selected]
+                kinds = [int(k) for *_, k in selected]
             if not rows:
                 self._partial_since = None
                 break
@@ -262,36 +279,49 @@ class RelayWorker:
             chain_nonce = self.nonces.chain_nonce(sender.address) if plan.good else None
             raw: bytes | None = None
             with self.db.write() as session:
-                current = {
-                    r.id: r
-                    for r in session.scalars(
-                        select(OutboxRecord).where(
+                queued = set(
+                    session.scalars(
+                        select(OutboxRecord.id).where(
                             OutboxRecord.id.in_([r[0] for r in rows]),
                             OutboxRecord.status == "queued",
                         )
                     )
-                }
-                self._apply_plan(session, plan, current)
-                good = [current[oid] for oid in plan.good if oid in current]
+                )
+                others = set(plan.failed) | set(plan.deferred) | set(plan.found)
+                others |= set(plan.conflict)
+                if others & queued:  # the plan's other outcomes: rare, row by row
+                    current = {
+                        r.id: r
+                        for r in session.scalars(
+                            select(OutboxRecord).where(OutboxRecord.id.in_(others & queued))
+                        )
+                    }
+                    self._apply_plan(session, plan, current)
+                good = [oid for oid in plan.good if oid in queued]
                 if good and len(good) == len(plan.good):
                     raw, tx_hash, nonce, max_fee, tip = self._sign(
                         session, sender, plan.calls, plan.gas, fees=fees, chain_nonce=chain_nonce
                     )
-                    now = datetime.now(UTC)
                     record_sent(
                         session, tx_hash, sender.address, nonce, max_fee, tip, raw, len(good)
                     )
                     if modelled:
                         self._modelled[tx_hash] = kinds
-                    for row in good:
-                        row.status, row.tx_hash, row.sender, row.nonce = (
-                            "sent",
-                            tx_hash,
-                            sender.address,
-                            nonce,
+                    # One statement for the whole multicall (its rows are still queued: the
+                    # write lock is held since they were read above).
+                    session.execute(
+                        update(OutboxRecord)
+                        .where(OutboxRecord.id.in_(good))
+                        .values(
+                            status="sent",
+                            tx_hash=tx_hash,
+                            sender=sender.address,
+                            nonce=nonce,
+                            attempts=OutboxRecord.attempts + 1,
+                            sent_at=datetime.now(UTC),
                         )
-                        row.attempts += 1
-                        row.sent_at = now
+                        .execution_options(synchronize_session=False)
+                    )
             if raw is None:
                 continue
             # Durable before broadcast: a crash here leaves a pending tx we rebroadcast.
@@ -434,7 +464,11 @@ class RelayWorker:
         return [Receipt.from_rpc(a.get("result")) for a in by_id]
 
     def _settle(self, session: Session, tx: SentTransaction, receipt: Receipt) -> int:
-        rows = list(session.scalars(select(OutboxRecord).where(OutboxRecord.tx_hash == tx.tx_hash)))
+        """Marks the records of a mined multicall confirmed (or queued again if it reverted),
+        with Core statements: a multicall settles hundreds of rows at once."""
+        mined = OutboxRecord.tx_hash == tx.tx_hash
+        rids = list(session.scalars(select(OutboxRecord.record_id).where(mined)))
+        mine = update(OutboxRecord).where(mined).execution_options(synchronize_session=False)
         # Other transactions with the same nonce were replacements that lost the race.
         session.execute(
             update(SentTransaction)
@@ -458,25 +492,27 @@ class RelayWorker:
                     "a multicall sent on the gas model reverted (gas used %d); its %d "
                     "records are queued again",
                     receipt.gas_used,
-                    len(rows),
+                    len(rids),
                 )
             # The whole multicall reverted: send the records again; weeding finds the bad one.
-            for row in rows:
-                row.status, row.tx_hash = "queued", None
-                self.stats.requeued += 1
-            return len(rows)
+            session.execute(mine.values(status="queued", tx_hash=None))
+            self.stats.requeued += len(rids)
+            return len(rids)
         leaves = receipt.leaves(self.ledger.contract.address)
         number = receipt.block_number
-        for row in rows:
-            row.status = "confirmed"
-            row.block_number = number
-            row.block_hash = receipt.block_hash
-            row.leaf_index = leaves.get(row.record_id)
-            if row.error_code == ROLLED_BACK:
-                row.error_code, row.error = None, None
-            self.stats.confirmed += 1
+        session.execute(mine.where(OutboxRecord.error_code == ROLLED_BACK).values(
+            error_code=None, error=None))  # fmt: skip
+        if rids:
+            session.execute(
+                _CONFIRM,
+                [
+                    {"rid": r, "number": number, "hash": receipt.block_hash, "leaf": leaves.get(r)}
+                    for r in rids
+                ],
+            )
+        self.stats.confirmed += len(rids)
         self.reconciler.confirmed_at(number)
-        return len(rows)
+        return len(rids)
 
     def replace_stuck(self) -> int:
         """Re-signs transactions pending too long with the same nonce and ≥ 12.5% higher fees,
