@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from ledger.core import codes
-from ledger.core.records import BY_SLUG, Record, camel_case
+from ledger.core.records import BY_SLUG, Record, SignedRecord, camel_case
 from ledger.library.messages import (
     MAX_ITEMS,
     MAX_RESOURCES,
@@ -30,6 +30,7 @@ from ledger.library.messages import (
 )
 
 if TYPE_CHECKING:
+    from ledger.core.eip712 import Domain
     from ledger.relayer.outbox import Acceptance
 
 RecordKindName = Literal[
@@ -276,6 +277,13 @@ else:
         Union[tuple(SIGNED_BY_SLUG.values())],  # noqa: UP007 - a Union built from a tuple
         Field(discriminator="kind"),
     ]
+
+
+def signed_record(item: BaseModel, domain: Domain) -> SignedRecord:
+    """The record a request's signed record (a SignedRecordIn, a SignedBatchIn...) stands
+    for, parsed and its signature checked under `domain`; fields sent as null are absent."""
+    return SignedRecord.from_json(item.model_dump(exclude_none=True), domain)
+
 
 if TYPE_CHECKING:
     SignedBatchIn = BaseModel

@@ -11,11 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.deps import ServiceDep
-from api.schemas import Hex32, SignedBatchIn
+from api.schemas import Hex32, SignedBatchIn, signed_record
 from ledger.batches.receive import FLUSH_LINES
 from ledger.batches.service import BatchService, UploadInfo
 from ledger.core.errors import BatchError
-from ledger.core.records import SignedRecord
 
 # The relayer's own pending-aware totals, so `check --api` sees what `accept` will see.
 from ledger.relayer.lookups import commitment_state
@@ -49,7 +48,7 @@ def open_upload(body: SignedBatchIn, batches: BatchesDep) -> UploadInfo:
     """Takes the signed `delivery_batch` record and answers an upload id. Posting the same
     record again answers the same upload with how many lines the server already holds, so a
     client that lost everything but the file can resume."""
-    signed = SignedRecord.from_json(body.model_dump(exclude_none=True), batches.domain)
+    signed = signed_record(body, batches.domain)
     return batches.open(signed)
 
 

@@ -13,11 +13,10 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.deps import ReadSessionDep, ServiceDep
-from api.schemas import HEX32, SIGNED_BY_SLUG, AcceptedOut
+from api.schemas import HEX32, SIGNED_BY_SLUG, AcceptedOut, signed_record
 from api.web import data, render
 from api.web.i18n import Lang
 from ledger.core.errors import LedgerError
-from ledger.core.records import SignedRecord
 from ledger.store.queries import fund as queries
 from ledger.workspace import funds
 
@@ -81,7 +80,7 @@ def open_fund(body: FundOpenIn, service: ServiceDep) -> FundOpenOut:
     no sponsor's name in public text without consent), accepts the Fund into the outbox as
     POST /api/v1/records does, then keeps the details (the name never in an answer unless
     the sponsor consented)."""
-    signed = SignedRecord.from_json(body.record.model_dump(exclude_none=True), service.domain)
+    signed = signed_record(body.record, service.domain)
     fund = funds.open_checked([signed])
     details = body.details()
     funds.check_details(fund, details)

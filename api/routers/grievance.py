@@ -22,13 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import code_of, problem, status_of
 from api.routers.portal import PageLang
-from api.schemas import AcceptedOut, SignedRecordIn
+from api.schemas import AcceptedOut, SignedRecordIn, signed_record
 from api.sessions import SessionRequired
 from api.web import data, render
 from ledger.core import codes
 from ledger.core.errors import LedgerError
 from ledger.core.grievances import MAX_ANSWER, MAX_CONTACT, MAX_TEXT, OUTCOME_NAMES
-from ledger.core.records import SignedRecord
 from ledger.library.grievances import contact_for, file_grievance, submit_answer
 from ledger.store.queries import grievance as queries
 
@@ -218,7 +217,7 @@ def contact_json(filing_no: str, service: ServiceDep, me: SessionRequired) -> Re
 def answer_json(body: AnswerIn, service: ServiceDep) -> AcceptedOut:
     """The county's signed GrievanceAnswer with its public text: the text must hash to the
     signed answerHash and carry no personal data; then the record is accepted as any other."""
-    signed = SignedRecord.from_json(body.record.model_dump(exclude_none=True), service.domain)
+    signed = signed_record(body.record, service.domain)
     return AcceptedOut.of(submit_answer(service.db, service.relayer, signed, body.text))
 
 
