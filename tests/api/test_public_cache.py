@@ -6,7 +6,6 @@ URL answers with the read model as it is now and a new ETag."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,9 @@ from api.answer_cache import Answer, AnswerCache, encode
 from api.app import create_app
 from ledger.app import LedgerService
 from tests.factories import Chain, ChainEnv, Stack, body, committed_and_delivered, matched
+
+# An anvil of this module's tests alone: a reorg must not disturb other tests.
+pytestmark = pytest.mark.own_chain
 
 
 def _cache(http: TestClient) -> AnswerCache:
@@ -73,12 +75,6 @@ def test_a_repeat_is_a_hit_and_the_indexer_advancing_is_never_served_stale(
     # the old tag no longer matches: the new answer, not 304
     assert http.get(path, headers={"If-None-Match": a.headers["etag"]}).status_code == 200
     assert http.get(path, headers={"If-None-Match": c.headers["etag"]}).status_code == 304
-
-
-@pytest.fixture
-def svc_env(own_chain: ChainEnv) -> Iterator[ChainEnv]:
-    """An anvil of this module's tests alone: a reorg must not disturb other tests."""
-    yield own_chain
 
 
 def _reorg(env: ChainEnv, depth: int) -> None:

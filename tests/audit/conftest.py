@@ -361,3 +361,12 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         yield led
     finally:
         env.chain.down()
+
+
+@pytest.fixture
+def db(ledger: Ledger, database_url: str) -> Iterator[Database]:
+    """The ledger indexed by the real Indexer into a fresh database (SQLite and PostgreSQL),
+    with its off-chain rows, for a test to tamper with."""
+    d = read_model(database_url, ledger)
+    yield d
+    d.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.config import PROJECT_ROOT
 from ledger.store.db import Database
 from tests.audit.conftest import Ledger
-from tests.audit.conftest import read_model as fill_read_model
 from tests.factories import AUDITOR_NAME
 
 
@@ -53,15 +51,6 @@ def test_clean_ledger_has_no_finding(ledger: Ledger) -> None:
     assert {("COUNTY", "册亨县"), ("ORG", "贵州乡村发展基金会"), ("AUDITOR", AUDITOR_NAME)} <= named
 
 
-@pytest.fixture
-def read_model(ledger: Ledger, database_url: str) -> Iterator[Database]:
-    """The ledger indexed by the real Indexer into a fresh database (SQLite and PostgreSQL),
-    with its off-chain rows, for a test to tamper with."""
-    db = fill_read_model(database_url, ledger)
-    yield db
-    db.dispose()
-
-
 def _tamper(db: Database, sql: str) -> None:
     with db.engine.begin() as conn:
         assert conn.execute(text(sql)).rowcount == 1
@@ -74,13 +63,13 @@ def _finding(report, code: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.produces("db_row_altered")
-def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
+def test_altered_row_is_named(ledger: Ledger, db: Database) -> None:
     delivery = ledger.records[2]
     _tamper(
-        read_model,
+        db,
         f"UPDATE deliveries SET quantity = 3000 WHERE record_id = '0x{delivery.id.hex()}'",
     )
-    report = run_audit(opts(ledger, database_url=read_model.url))
+    report = run_audit(opts(ledger, database_url=db.url))
     f = _finding(report, "db_row_altered")
     assert f.where["table"] == "deliveries"
     assert f.where["key"]["record_id"] == "0x" + delivery.id.hex()
@@ -89,34 +78,32 @@ def test_altered_row_is_named(ledger: Ledger, read_model: Database) -> None:
 
 
 @pytest.mark.produces("db_row_altered")
-def test_altered_registration_name_is_named(ledger: Ledger, read_model: Database) -> None:
+def test_altered_registration_name_is_named(ledger: Ledger, db: Database) -> None:
     """A name in the read model that is not the one the chain's registration event carries
     (an organization renamed in the database) is an altered row."""
-    with read_model.engine.connect() as conn:
+    with db.engine.connect() as conn:
         row = conn.execute(
             text("SELECT tx_hash, log_index, name FROM role_events WHERE name IS NOT NULL "
                  "AND org_code IS NOT NULL ORDER BY block_number, log_index LIMIT 1")
         ).one()  # fmt: skip
     _tamper(
-        read_model,
+        db,
         f"UPDATE role_events SET name = '冒名公益会' WHERE tx_hash = '{row.tx_hash}' "
         f"AND log_index = {row.log_index}",
     )
-    f = _finding(run_audit(opts(ledger, database_url=read_model.url)), "db_row_altered")
+    f = _finding(run_audit(opts(ledger, database_url=db.url)), "db_row_altered")
     assert f.where["table"] == "role_events"
     assert f.where["columns"] == {"name": {"database": "冒名公益会", "chain": row.name}}
 
 
 @pytest.mark.produces("db_row_altered")
-def test_altered_record_bytes_are_named(ledger: Ledger, read_model: Database) -> None:
+def test_altered_record_bytes_are_named(ledger: Ledger, db: Database) -> None:
     # SQLite's || makes text of blobs, hence the cast of the whole expression
     longer = (
-        "CAST(X'00' || record_bytes AS BLOB)"
-        if read_model.is_sqlite
-        else "'\\x00'::bytea || record_bytes"
+        "CAST(X'00' || record_bytes AS BLOB)" if db.is_sqlite else "'\\x00'::bytea || record_bytes"
     )
-    _tamper(read_model, f"UPDATE log_entries SET record_bytes = {longer} WHERE leaf_index = 1")
-    f = _finding(run_audit(opts(ledger, database_url=read_model.url)), "db_row_altered")
+    _tamper(db, f"UPDATE log_entries SET record_bytes = {longer} WHERE leaf_index = 1")
+    f = _finding(run_audit(opts(ledger, database_url=db.url)), "db_row_altered")
     assert f.where == {
         "table": "log_entries",
         "key": {"leaf_index": 1},
@@ -126,24 +113,24 @@ def test_altered_record_bytes_are_named(ledger: Ledger, read_model: Database) ->
 
 
 @pytest.mark.produces("db_row_missing")
-def test_deleted_row_is_named(ledger: Ledger, read_model: Database) -> None:
+def test_deleted_row_is_named(ledger: Ledger, db: Database) -> None:
     receipt = ledger.records[4]
-    _tamper(read_model, f"DELETE FROM receipts WHERE record_id = '0x{receipt.id.hex()}'")
-    f = _finding(run_audit(opts(ledger, database_url=read_model.url)), "db_row_missing")
+    _tamper(db, f"DELETE FROM receipts WHERE record_id = '0x{receipt.id.hex()}'")
+    f = _finding(run_audit(opts(ledger, database_url=db.url)), "db_row_missing")
     assert f.where == {"table": "receipts", "key": {"record_id": "0x" + receipt.id.hex()}}
 
 
 @pytest.mark.produces("db_row_extra")
-def test_inserted_row_is_named(ledger: Ledger, read_model: Database) -> None:
+def test_inserted_row_is_named(ledger: Ledger, db: Database) -> None:
     # A flag row keyed by a delivery's id: flags.record_id must name a log entry (a foreign
     # key the database enforces), so the forged flag borrows one that is not a flag.
     fake = "0x" + ledger.records[6].id.hex()
     _tamper(
-        read_model,
+        db,
         f"""INSERT INTO flags (record_id, target_id, auditor, reason_code, note_hash)
                      SELECT '{fake}', target_id, auditor, reason_code, note_hash FROM flags""",
     )
-    report = run_audit(opts(ledger, database_url=read_model.url))
+    report = run_audit(opts(ledger, database_url=db.url))
     f = _finding(report, "db_row_extra")
     assert f.where == {"table": "flags", "key": {"record_id": fake}}
     assert report.codes() == {"db_row_extra"}

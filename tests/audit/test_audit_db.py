@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +43,6 @@ from tests.audit.conftest import read_model as fill_read_model
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B
 
 BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"
-
-
-@pytest.fixture
-def db(ledger: Ledger, database_url: str) -> Iterator[Database]:
-    d = fill_read_model(database_url, ledger)
-    yield d
-    d.dispose()
 
 
 def audit(ledger: Ledger, db: Database, **kw: Any) -> AuditReport:

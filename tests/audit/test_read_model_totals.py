@@ -5,7 +5,6 @@ a tampered aggregate is a finding."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,15 +19,7 @@ from ledger.store.queries import Filters
 from ledger.store.queries import totals as totals_q
 from ledger.store.sums import joined
 from tests.audit.conftest import Ledger
-from tests.audit.conftest import read_model as fill_read_model
 from tests.audit.test_audit_db import audit, found, sql
-
-
-@pytest.fixture
-def db(ledger: Ledger, database_url: str) -> Iterator[Database]:
-    d = fill_read_model(database_url, ledger)
-    yield d
-    d.dispose()
 
 
 def maintained(db: Database) -> dict[Any, tuple[int, int, int, int]]:

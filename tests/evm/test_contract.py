@@ -237,11 +237,6 @@ def fresh_ledger(env: ChainEnv, admin_delay: int | None = None) -> LedgerContrac
     return ledger
 
 
-@pytest.fixture
-def book(env: ChainEnv) -> Book:
-    return Book(env.ledger, env.actors.relayers[0])
-
-
 @pytest.fixture(scope="module")
 def new_ledger(env: ChainEnv) -> Callable[[], LedgerContract]:
     return lambda: fresh_ledger(env)

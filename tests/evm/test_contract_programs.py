@@ -35,11 +35,6 @@ from tests.factories import follow_up, fund_contribution
 
 
 @pytest.fixture
-def book(env: ChainEnv) -> Book:
-    return Book(env.ledger, env.actors.relayers[0])
-
-
-@pytest.fixture
 def rate(env: ChainEnv) -> int:
     env.ledger.set_follow_up_rate(env.actors.admin, 2_500)
     return 2_500
