@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from api import problem_docs, problems, routers, schemas
 from api.middleware import BodyLimit, RouteLimit, SecurityHeaders
+from api.routers.submit import SubmitFastPath
 from ledger import __version__
 from ledger.app import LedgerService
 from ledger.batches.files import MAX_BATCH_LINES
@@ -47,10 +48,12 @@ Errors are `application/problem+json` with a stable snake_case `code`; the Probl
 
 class BangfuAPI(FastAPI):
     """FastAPI with the security headers outside everything, so that even the 500 answer
-    of Starlette's outermost ServerErrorMiddleware carries them."""
+    of Starlette's outermost ServerErrorMiddleware carries them, and the record
+    submissions that validate answered just inside them (`SubmitFastPath`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        limit = self.state.settings.max_body_bytes
+        return SecurityHeaders(SubmitFastPath(super().build_middleware_stack(), self.state, limit))
 
 
 def create_app(service: LedgerService | None = None, settings: Settings | None = None) -> FastAPI:

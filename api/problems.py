@@ -458,6 +458,13 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=response_headers)
 
 
+def ledger_problem(exc: LedgerError) -> JSONResponse:
+    """The problem document a LedgerError answers with: its code, status, message and
+    fields."""
+    extra = {k: v for k, v in exc.fields.items() if k not in ("code", "detail")}
+    return problem(status_of(exc), code_of(exc), exc.message, **extra)
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app answers at this path (for `Allow` on 405)."""
     methods: set[str] = set()
@@ -550,8 +557,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LedgerError)
     async def _ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
-        extra = {k: v for k, v in exc.fields.items() if k not in ("code", "detail")}
-        return problem(status_of(exc), code_of(exc), exc.message, **extra)
+        return ledger_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
