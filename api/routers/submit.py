@@ -3,7 +3,6 @@ EIP-712 domain and types to sign with."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 from collections.abc import Callable
@@ -81,7 +80,7 @@ async def _accept(service: LedgerService, body: SubmissionIn) -> bytes:
         records = _parse(service, body.records)
     else:
         records = await run_in_threadpool(_parse, service, body.records)
-    accepted = await asyncio.wrap_future(service.relayer.submit(records))
+    accepted = await service.relayer.accept_async(records)
     # The answer is written here, not through `response_model` (documented there): bytes
     # returned as is skip FastAPI's validation and encoding of the model.
     out = {

@@ -10,6 +10,8 @@ commit). Records a lost chain history dropped come back here through `requeue_lo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Sequence
@@ -80,18 +82,46 @@ def _shares(signed: SignedRecord) -> list[tuple[str, int]]:
 @dataclass
 class _Request:
     records: Sequence[SignedRecord]
-    answer: Future[list[Acceptance]] = field(default_factory=Future)
+    #: a thread's future (`submit`), or an event loop's (`accept_async`) with its loop
+    answer: Future[list[Acceptance]] | asyncio.Future[list[Acceptance]] = field(
+        default_factory=Future
+    )
+    loop: asyncio.AbstractEventLoop | None = None
     result: list[Acceptance] | None = None
     error: Exception | None = None
 
     def settle(self) -> None:
-        """Hands the outcome to whoever waits: after the commit, never before."""
+        """Hands the outcome to whoever waits: after the commit, never before. An event
+        loop's future is settled on its loop (`_settle_on_loop`)."""
+        if self.answer.done():  # an awaiting request that was cancelled (client gone)
+            return
         if self.error is not None:
             self.answer.set_exception(self.error)
         elif self.result is not None:
             self.answer.set_result(self.result)
         else:  # unreachable: every request of a batch gets a result or an error
             self.answer.set_exception(RuntimeError("the outbox writer left a request open"))
+
+
+def _settle_on_loop(requests: list[_Request]) -> None:
+    for request in requests:
+        request.settle()
+
+
+def _settle_all(batch: Sequence[_Request]) -> None:
+    """Settles each request of a committed batch: a thread's future at once, and the
+    requests of each event loop in one callback on that loop (one wake-up per loop and
+    batch, not one per request)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
+    for request in batch:
+        if request.loop is None:
+            request.settle()
+        else:
+            by_loop.setdefault(request.loop, []).append(request)
+    for loop, requests in by_loop.items():
+        # a closed loop raises RuntimeError: nobody is waiting there any more
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle_on_loop, requests)
 
 
 class Relayer:
@@ -131,7 +161,17 @@ class Relayer:
         request = _Request(records)
         self._queue.put(request)
         self._ensure_writer()
+        assert isinstance(request.answer, Future)
         return request.answer
+
+    async def accept_async(self, records: Sequence[SignedRecord]) -> list[Acceptance]:
+        """`accept` for a coroutine: the event loop is not held while the writer works, and
+        is woken once per committed batch."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[Acceptance]] = loop.create_future()
+        self._queue.put(_Request(records, answer=answer, loop=loop))
+        self._ensure_writer()
+        return await answer
 
     def close(self) -> None:
         """Stops the writer once it has answered every submission queued before."""
@@ -191,8 +231,7 @@ class Relayer:
                     request.result = None
                     request.error = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
         finally:
-            for request in batch:
-                request.settle()
+            _settle_all(batch)
 
     def _write_batch(self, batch: list[_Request], *, fast: bool) -> None:
         """Checks and writes every submission of `batch` in one transaction: one fsync.
