@@ -30,21 +30,21 @@ from tests.conftest import ChainEnv
 from tests.factories import (
     COUNTY_NAME_A,
     ORG_NAME_A,
-    LiveServer,
     Pump,
     make_lines,
     on_chain_commitment,
 )
 from tests.workspace_ui.browserkit import (
-    Role,
+    Stage,
     expect,
     needs_chromium,
+    no_sideways,
     record_ids,
     refresh_until,
     shoot_here,
     wait_confirmed,
 )
-from tests.workspace_ui.conftest import browser, bundle_built  # noqa: F401 - fixtures
+from tests.workspace_ui.conftest import browser, bundle_built, stage  # noqa: F401 - fixtures
 
 # A chain of this module's own, so that the report holds this story's records only.
 pytestmark = [needs_chromium, pytest.mark.own_chain]
@@ -65,19 +65,18 @@ def _until(done: Callable[[], bool], timeout: float = 120) -> None:
 
 
 def test_follow_up_round_with_one_not_received_is_a_finding(
-    browser: Any,  # noqa: F811 - the fixture imported above
-    live: LiveServer,
+    stage: Stage,  # noqa: F811 - the fixture imported above
     pump: Pump,
     svc: LedgerService,
     http: TestClient,
     svc_env: ChainEnv,
-    tmp_path: Path,
 ) -> None:
-    base = live.url
-    a = svc_env.actors
-    county = Role(browser, "follow-up-county", a.county_a, tmp_path)
-    admin = Role(browser, "follow-up-admin", a.admin, tmp_path)
-    try:
+    base = stage.base
+    a = stage.actors
+    with (
+        stage.role("follow-up-county", a.county_a) as county,
+        stage.role("follow-up-admin", a.admin) as admin,
+    ):
         # ---- the civil-affairs office sets the rate: 10 %, signed with the admin key
         admin.open(base, "/workspace/civil")
         mpg = admin.page
@@ -152,8 +151,7 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
             pg.locator(f"#fu-sample li[data-line='{index}'] button[type=submit]").click()
             county.confirm("回访结果", "全部收到")
             expect(pg.locator(f"#fu-m-{index}")).to_contain_text("已提交")
-        scroll = pg.evaluate("document.documentElement.scrollWidth")
-        assert scroll <= 390, f"the follow-up list scrolls sideways at 390 px ({scroll})"
+        no_sideways(pg, "the follow-up list")
         pg.set_viewport_size({"width": 1280, "height": 900})
         ids = record_ids(county)
         assert len(ids) == 4
@@ -191,6 +189,3 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
         expect(row.locator("td").nth(4)).to_have_text("1")  # 未收到
         for role in (county, admin):
             role.assert_nothing_leaked()
-    finally:
-        county.close()
-        admin.close()

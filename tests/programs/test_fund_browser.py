@@ -7,12 +7,16 @@ public page shows pledged → committed in yuan — never the sponsor's name."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Any
 
-from tests.factories import ChainEnv, LiveServer, Pump, Stack, matched
-from tests.workspace_ui.browserkit import ARTIFACTS, Role, expect, needs_chromium, wait_confirmed
-from tests.workspace_ui.conftest import browser, bundle_built  # noqa: F401 - fixtures
+from tests.factories import Pump, Stack, matched
+from tests.workspace_ui.browserkit import (
+    ARTIFACTS,
+    Stage,
+    expect,
+    needs_chromium,
+    wait_confirmed,
+)
+from tests.workspace_ui.conftest import browser, bundle_built, stage  # noqa: F401 - fixtures
 
 pytestmark = needs_chromium
 
@@ -20,19 +24,15 @@ SPONSOR = "赵六一"
 
 
 def test_fund_opened_drawn_on_and_its_page_checked(
-    browser: Any,  # noqa: F811 - the fixture
-    live: LiveServer,
+    stage: Stage,  # noqa: F811 - the fixture imported above
     st: Stack,
     pump: Pump,
-    svc_env: ChainEnv,
-    tmp_path: Path,
 ) -> None:
-    base = live.url
-    a = svc_env.actors
+    base = stage.base
+    a = stage.actors
     need_id, match_id = matched(st, a.county_a, a.org_a)
     pump.start()
-    org = Role(browser, "fund-org", a.org_a, tmp_path)
-    try:
+    with stage.role("fund-org", a.org_a) as org:
         org.open(base, "/workspace/org")
         pg = org.page
         # ---- open a fund
@@ -98,5 +98,3 @@ def test_fund_opened_drawn_on_and_its_page_checked(
         assert SPONSOR not in pg.content()
         pg.screenshot(path=str(ARTIFACTS / "fund-page-1280.png"), full_page=True)
         org.assert_nothing_leaked()
-    finally:
-        org.close()

@@ -8,57 +8,43 @@ No request carries a key or a password. Screenshots go to test-artifacts/workspa
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ledger.app import LedgerService
-from ledger.config import PROJECT_ROOT
 from ledger.library import key_counties
-from tests.browser import launch
-from tests.factories import COUNTY_A, ORG_NAME_A, ChainEnv, LiveServer, Pump
+from tests.factories import COUNTY_A, ORG_NAME_A, Pump
 from tests.workspace_ui.browserkit import (
-    ARTIFACTS,
-    Role,
+    Stage,
     expect,
     needs_chromium,
     record_ids,
     shoot_here,
     wait_confirmed,
 )
+from tests.workspace_ui.conftest import browser, bundle_built, stage  # noqa: F401 - fixtures
 
 # A chain of this module's own, so the roles are as registered and no other pairing of the shared
 # chain waits for this county.
 pytestmark = [needs_chromium, pytest.mark.own_chain]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    subprocess.run(["npm", "run", "--silent", "build:workspace"], cwd=PROJECT_ROOT, check=True)
-    yield from launch(ARTIFACTS)
-
-
 def test_pairing_proposed_and_accepted_in_the_browser(
-    browser: Any,
-    live: LiveServer,
+    stage: Stage,  # noqa: F811 - the fixture imported above
     pump: Pump,
-    svc_env: ChainEnv,
     svc: LedgerService,
-    tmp_path: Path,
 ) -> None:
     with svc.db.write() as s:
         key_counties.load_key_counties(s, [COUNTY_A, 522326], "test list")
     pump.start()
-    base = live.url
-    a = svc_env.actors
-    org = Role(browser, "pairing-org", a.org_a, tmp_path)
-    county = Role(browser, "pairing-county", a.county_a, tmp_path)
-    civil = Role(browser, "pairing-civil", a.admin, tmp_path)
-    try:
+    base = stage.base
+    a = stage.actors
+    with (
+        stage.role("pairing-org", a.org_a) as org,
+        stage.role("pairing-county", a.county_a) as county,
+        stage.role("pairing-civil", a.admin) as civil,
+    ):
         org.open(base, "/workspace/org")
         pg = org.page
         # a field left wrong is marked, nothing is sent
@@ -114,6 +100,3 @@ def test_pairing_proposed_and_accepted_in_the_browser(
         shoot_here(org, "pairing-portal", "the pairings page")
         for role in (org, county, civil):
             role.assert_nothing_leaked()
-    finally:
-        for role in (org, county, civil):
-            role.close()

@@ -5,6 +5,7 @@ request their pages sent), screenshots at 1280 and 390 px, and waiting for recor
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 from ledger.config import PROJECT_ROOT
 from ledger.sdk.keys import encrypt_key
 from tests.browser import needs_chromium, sync_api, watch
+from tests.factories import Actors
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "workspace"
 BUNDLE = PROJECT_ROOT / "api" / "web" / "static" / "dist" / "workspace.js"
@@ -30,7 +32,8 @@ __all__ = ["needs_chromium", "sync_api"]
 
 class Role:
     """One person: a browser context of their own, their key file and password, and every
-    request their pages sent."""
+    request their pages sent. As a context manager (`with Role(...) as org:`) it closes on
+    leaving, and the test fails on any page error or CSP violation its pages met."""
 
     def __init__(self, browser: Any, name: str, account: LocalAccount, tmp: Path) -> None:
         self.name = name
@@ -48,6 +51,12 @@ class Role:
         self.violations: list[str] = []
         self.page.on("request", lambda req: self.requests.append(req))
         watch(self.page, self.errors, self.violations)
+
+    def __enter__(self) -> Role:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def goto(self, url: str) -> Any:
         response = self.page.goto(url)
@@ -149,6 +158,27 @@ class Role:
         assert not self.violations, self.violations
 
 
+@dataclass
+class Stage:
+    """What a workspace story plays on: one chromium, the app served at `base`, the chain's
+    actors, and the test's own folder for key files; `role` makes each person."""
+
+    browser: Any
+    base: str
+    actors: Actors
+    tmp: Path
+
+    def role(self, name: str, account: LocalAccount) -> Role:
+        """A `Role` named `name` holding `account`'s key (use it as a context manager)."""
+        return Role(self.browser, name, account, self.tmp)
+
+
+def no_sideways(pg: Any, what: str) -> None:
+    """At 390 px nothing on the page scrolls sideways (`what` names it in the failure)."""
+    scroll = pg.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= 390, f"{what} scrolls sideways at 390 px ({scroll})"
+
+
 def shoot(role: Role, base: str, pages: list[str]) -> None:
     """Each page at 1280 and 390 px; at 390 nothing scrolls sideways."""
     pg = role.page
@@ -159,8 +189,7 @@ def shoot(role: Role, base: str, pages: list[str]) -> None:
             role.goto(base + "/workspace" + path)
             pg.screenshot(path=str(ARTIFACTS / f"{role.name}-{name}-{width}.png"), full_page=True)
             if width == 390:
-                scroll = pg.evaluate("document.documentElement.scrollWidth")
-                assert scroll <= 390, f"{path} scrolls sideways at 390 px ({scroll})"
+                no_sideways(pg, path)
     pg.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -176,8 +205,7 @@ def shoot_here(role: Role, name: str, what: str, locator: str | None = None) -> 
         else:
             pg.screenshot(path=path, full_page=True)
         if width == 390:
-            scroll = pg.evaluate("document.documentElement.scrollWidth")
-            assert scroll <= 390, f"{what} scrolls sideways at 390 px ({scroll})"
+            no_sideways(pg, what)
     pg.set_viewport_size({"width": 1280, "height": 900})
 
 

@@ -9,34 +9,28 @@ This module runs on an anvil of its own, so the audit sees only these records.""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import httpx
 import pytest
 from sqlalchemy import text
 
 from ledger.app import LedgerService
-from tests.factories import Chain, ChainEnv, LiveServer, Stack, body, matched
+from tests.factories import Chain, ChainEnv, Stack, body, matched
 
-from .browserkit import Role, expect, needs_chromium, run_audit, shoot_here
+from .browserkit import Stage, expect, needs_chromium, run_audit, shoot_here
 
 pytestmark = [needs_chromium, pytest.mark.own_chain]
 
 
 def test_the_auditor_runs_an_audit(
-    browser: Any,
-    live: LiveServer,
+    stage: Stage,
     svc: LedgerService,
     svc_env: ChainEnv,
     st: Stack,
-    tmp_path: Path,
 ) -> None:
-    base = live.url
-    a = svc_env.actors
-    auditor = Role(browser, "auditor", a.auditor, tmp_path)
-    pg = auditor.page
-    try:
+    base = stage.base
+    a = stage.actors
+    with stage.role("auditor", a.auditor) as auditor:
+        pg = auditor.page
         auditor.import_key(base)
         auditor.signed_in(base)  # the import leaves the key unlocked
 
@@ -84,5 +78,3 @@ def test_the_auditor_runs_an_audit(
         pg.keyboard.press("Enter")
         expect(pg).to_have_url(f"{base}/verify?id={record_id}")
         auditor.assert_nothing_leaked()
-    finally:
-        auditor.close()

@@ -9,14 +9,20 @@ test-artifacts/workspace/ (grievance-*.png)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.browser import watched_page
+from tests.factories import Chain, ChainEnv, Pump, Stack, body
 
-from tests.factories import Chain, ChainEnv, LiveServer, Pump, Stack, body
-
-from .browserkit import ARTIFACTS, Role, expect, needs_chromium, shoot_here, wait_confirmed
+from .browserkit import (
+    ARTIFACTS,
+    Stage,
+    expect,
+    needs_chromium,
+    no_sideways,
+    shoot_here,
+    wait_confirmed,
+)
 
 pytestmark = needs_chromium
 
@@ -25,45 +31,31 @@ CONTACT = "联系人 李大姐 13611112222"
 ANSWER = "经核实，少发三袋，已于本周补发。"
 
 
-def _no_sideways(pg: Any, what: str) -> None:
-    scroll = pg.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= 390, f"{what} scrolls sideways at 390 px ({scroll})"
-
-
 def test_grievance_filed_on_a_phone_and_answered_by_the_county(
-    browser: Any,
-    live: LiveServer,
+    stage: Stage,
     env: ChainEnv,
     svc: Any,
     st: Stack,
     pump: Pump,
     http: Any,
-    tmp_path: Path,
 ) -> None:
-    base = live.url
+    base = stage.base
     n = Chain(env.domain, env.actors.county_a, env.actors.org_a).need()
     assert http.post("/api/v1/records", json=body(n)).status_code == 202
     st.settle()
     pid = "0x" + n.record.project_id.hex()  # type: ignore[attr-defined]
     pump.start()
 
-    # the villager: a phone-sized browser with no key at all
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
-    pg = phone.new_page()
-    errors: list[str] = []
-    violations: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on(
-        "console",
-        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    county = Role(browser, "grievance-county", env.actors.county_a, tmp_path)
-    try:
+    with (
+        # the villager: a phone-sized browser with no key at all
+        watched_page(stage.browser, viewport={"width": 390, "height": 844}, locale="zh-CN") as pg,
+        stage.role("grievance-county", env.actors.county_a) as county,
+    ):
         pg.goto(f"{base}/projects/{pid}")
         expect(pg.locator("#g-open")).to_have_text("0")
         pg.click("#file-grievance")
         expect(pg.locator("#g-project")).to_have_value(pid)
-        _no_sideways(pg, "the grievance form")
+        no_sideways(pg, "the grievance form")
         pg.screenshot(path=str(ARTIFACTS / "grievance-form-390.png"), full_page=True)
         # personal data in the public text: refused on the form, the text kept to fix
         pg.fill("#g-text", TEXT + "请打 13611112222")
@@ -76,7 +68,7 @@ def test_grievance_filed_on_a_phone_and_answered_by_the_county(
         expect(pg.locator("#receipt")).to_contain_text("已收到您的申诉")
         filing = pg.locator("#receipt-no").inner_text()
         assert filing.startswith("SS-")
-        _no_sideways(pg, "the filer's receipt")
+        no_sideways(pg, "the filer's receipt")
         pg.screenshot(path=str(ARTIFACTS / "grievance-receipt-390.png"), full_page=True)
         expect(pg.locator("#g-status")).to_have_attribute("data-status", "filed")
 
@@ -120,20 +112,10 @@ def test_grievance_filed_on_a_phone_and_answered_by_the_county(
         expect(pg.locator("#g-registration")).to_contain_text("北京时间")
         expect(pg.locator("#g-outcome")).to_contain_text("成立")
         expect(pg.locator("#g-answer")).to_have_text(ANSWER)
-        _no_sideways(pg, "the grievance page")
+        no_sideways(pg, "the grievance page")
         pg.screenshot(path=str(ARTIFACTS / "grievance-answered-390.png"), full_page=True)
         assert "李大姐" not in pg.content() and "13611112222" not in pg.content()
         pg.goto(f"{base}/projects/{pid}")
         expect(pg.locator("#g-answered")).to_have_text("1")
         expect(pg.locator("#g-upheld")).to_have_text("1")
-        _no_sideways(pg, "the project page")
-        assert not errors, errors
-        assert not violations, violations
-    finally:
-        phone.close()
-        county.close()
-
-
-@pytest.fixture
-def svc_env(env: ChainEnv) -> ChainEnv:
-    return env
+        no_sideways(pg, "the project page")

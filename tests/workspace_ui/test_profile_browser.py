@@ -7,15 +7,14 @@ test-artifacts/workspace/ (profile-*.png)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger.workspace.models import OrgProfile
-from tests.factories import ORG_AUTHORITY, ORG_CODE_A, ORG_NAME_A, ChainEnv, LiveServer
+from tests.factories import ORG_AUTHORITY, ORG_CODE_A, ORG_NAME_A, ChainEnv
 
-from .browserkit import ARTIFACTS, Role, expect, needs_chromium, shoot_here
+from .browserkit import ARTIFACTS, Role, Stage, expect, needs_chromium, no_sideways, shoot_here
 
 # A chain of this module's own: the portal names an organization by its latest registration, and
 # other modules re-register and revoke the shared chain's keys.
@@ -29,16 +28,13 @@ def _puts(role: Role) -> list[Any]:
 
 
 def test_profile_signed_in_the_browser(
-    browser: Any,
-    live: LiveServer,
+    stage: Stage,
     svc_env: ChainEnv,
     svc: Any,
-    tmp_path: Path,
 ) -> None:
-    base = live.url
-    org = Role(browser, "profile", svc_env.actors.org_a, tmp_path)
-    pg = org.page
-    try:
+    base = stage.base
+    with stage.role("profile", svc_env.actors.org_a) as org:
+        pg = org.page
         org.open(base, "/workspace/org")
         # the credit code comes from the key's registration; no profile yet
         expect(pg.locator("#p-org")).to_have_value(ORG_CODE_A)
@@ -92,7 +88,5 @@ def test_profile_signed_in_the_browser(
             expect(pg.locator("#profile-signed")).to_contain_text("signed by the organization")
             pg.screenshot(path=str(ARTIFACTS / f"profile-portal-{width}.png"), full_page=True)
             if width == 390:
-                assert pg.evaluate("document.documentElement.scrollWidth") <= 390
+                no_sideways(pg, "the organization's portal page")
         org.assert_nothing_leaked()
-    finally:
-        org.close()

@@ -34,12 +34,12 @@ from sqlalchemy import update
 from ledger.app import LedgerService
 from ledger.library.regions import org_code_check_char
 from ledger.workspace.models import SignInSession
-from tests.conftest import ChainEnv
-from tests.factories import LiveServer, Pump
+from tests.factories import Pump
 
 from .browserkit import (
     ARTIFACTS,
     Role,
+    Stage,
     expect,
     needs_chromium,
     publish_supply,
@@ -103,23 +103,21 @@ def register(admin: Role, action: str, account: str, *expect_text: str, **fields
 
 
 def test_the_story_in_the_browser(
-    browser: Any,
-    live: LiveServer,
+    stage: Stage,
     pump: Pump,
     svc: LedgerService,
-    svc_env: ChainEnv,
     tmp_path: Path,
 ) -> None:
-    base = live.url
-    a = svc_env.actors
+    base = stage.base
+    a = stage.actors
     pump.start()
     code = org_code()
-    admin = Role(browser, "story-admin", a.admin, tmp_path)
-    county = Role(browser, "story-county", Account.create(), tmp_path)
-    org = Role(browser, "story-org", Account.create(), tmp_path)
-    auditor = Role(browser, "story-auditor", a.auditor, tmp_path)
-    roles = (admin, county, org, auditor)
-    try:
+    with (
+        stage.role("story-admin", a.admin) as admin,
+        stage.role("story-county", Account.create()) as county,
+        stage.role("story-org", Account.create()) as org,
+        stage.role("story-auditor", a.auditor) as auditor,
+    ):
         # ---- 1. the civil-affairs office registers the county office and the organization
         admin.open(base, "/workspace/civil")
         mpg = admin.page
@@ -324,7 +322,7 @@ def test_the_story_in_the_browser(
         expect(pg.locator("#inbox-proposals li")).to_have_count(0)
 
         # ---- 8. the public portal shows it with names
-        public = Role(browser, "story-public", Account.create(), tmp_path)
+        public = stage.role("story-public", Account.create())
         try:
             ppg = public.page
             ppg.goto(base + "/orgs")
@@ -350,11 +348,8 @@ def test_the_story_in_the_browser(
         shoot(org, base, ["/org"])
         shoot(admin, base, ["/civil"])
         shoot(auditor, base, ["/audit"])
-        for role in roles:
+        for role in (admin, county, org, auditor):
             role.assert_nothing_leaked()
-    finally:
-        for role in roles:
-            role.close()
 
 
 def cookies_of(role: Role) -> dict[str, str]:

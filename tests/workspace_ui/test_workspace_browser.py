@@ -15,17 +15,16 @@ import os
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from eth_account import Account
 
-from tests.conftest import COUNTY_A, ORG_CODE_A, ChainEnv
-from tests.factories import LiveServer, Pump
+from tests.conftest import COUNTY_A, ORG_CODE_A
+from tests.factories import Pump
 
 from .browserkit import (
     ARTIFACTS,
-    Role,
+    Stage,
     expect,
     needs_chromium,
     publish_supply,
@@ -37,13 +36,12 @@ from .browserkit import (
 pytestmark = needs_chromium
 
 
-def test_create_backup_and_clear(browser: Any, live: LiveServer, tmp_path: Path) -> None:
+def test_create_backup_and_clear(stage: Stage) -> None:
     """A key made in the browser: its backup is a keystore v3 file that opens with the
     password (as `bangfu` opens one); clearing asks first and then removes it."""
-    role = Role(browser, "new", Account.create(), tmp_path)
-    pg = role.page
-    try:
-        role.goto(live.url + "/workspace")
+    with stage.role("new", Account.create()) as role:
+        pg = role.page
+        role.goto(stage.base + "/workspace")
         pg.fill("#create-password", role.password)
         pg.fill("#create-password2", role.password + "x")
         pg.click("#create")
@@ -72,13 +70,9 @@ def test_create_backup_and_clear(browser: Any, live: LiveServer, tmp_path: Path)
         expect(pg.locator("#key-status")).to_contain_text("本设备没有密钥")
         assert role.stored() is None
         role.assert_nothing_leaked()
-    finally:
-        role.close()
 
 
-def test_a_key_file_with_a_15_byte_iv_opens(
-    browser: Any, live: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_key_file_with_a_15_byte_iv_opens(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> None:
     """eth-keyfile (older `bangfu keygen`, other tools) writes one key file in 256 with a
     15-byte AES-CTR iv, which ethers refuses as it stands: the workspace restores the iv's
     16 bytes and the key opens, to the same address."""
@@ -86,29 +80,25 @@ def test_a_key_file_with_a_15_byte_iv_opens(
 
     real = kf.Random.get_random_bytes
     monkeypatch.setattr(kf.Random, "get_random_bytes", lambda n: b"\x00" + real(n - 1))
-    role = Role(browser, "short-iv", Account.create(), tmp_path)
-    doc = Account.encrypt(bytes(role.account.key), role.password, iterations=2**10)
-    assert len(doc["crypto"]["cipherparams"]["iv"]) < 32
-    role.keyfile.write_text(json.dumps(doc))
-    try:
-        role.import_key(live.url)
+    with stage.role("short-iv", Account.create()) as role:
+        doc = Account.encrypt(bytes(role.account.key), role.password, iterations=2**10)
+        assert len(doc["crypto"]["cipherparams"]["iv"]) < 32
+        role.keyfile.write_text(json.dumps(doc))
+        role.import_key(stage.base)
         assert role.stored()["address"] == role.account.address
         role.assert_nothing_leaked()
-    finally:
-        role.close()
 
 
-def test_roles_in_the_browser(
-    browser: Any, live: LiveServer, pump: Pump, svc_env: ChainEnv, tmp_path: Path
-) -> None:
-    base = live.url
-    a = svc_env.actors
+def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
+    base = stage.base
+    a = stage.actors
     pump.start()
-    county = Role(browser, "county", a.county_a, tmp_path)
-    org = Role(browser, "org", a.org_a, tmp_path)
-    auditor = Role(browser, "auditor", a.auditor, tmp_path)
-    admin = Role(browser, "admin", a.admin, tmp_path)
-    try:
+    with (
+        stage.role("county", a.county_a) as county,
+        stage.role("org", a.org_a) as org,
+        stage.role("auditor", a.auditor) as auditor,
+        stage.role("admin", a.admin) as admin,
+    ):
         # ---- keys: a wrong password first (message shown, nothing stored), then the right one
         pg = county.page
         county.goto(base + "/workspace")
@@ -361,6 +351,3 @@ def test_roles_in_the_browser(
 
         for role in (county, org, auditor, admin):
             role.assert_nothing_leaked()
-    finally:
-        for role in (county, org, auditor, admin):
-            role.close()
