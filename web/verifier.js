@@ -101,28 +101,43 @@ function equal(a, b) {
 const leafHash = (data) => sha256(concat(Uint8Array.of(0), data));
 const nodeHash = (l, r) => sha256(concat(Uint8Array.of(1), l, r));
 
-/** RFC 9162 §2.1.3.2: the root an inclusion proof implies for a leaf at index in size. */
-export function rootFromInclusion(leaf, index, size, proof, code = "bad_inclusion") {
-  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || !(size > 0) || index < 0 || index >= size)
-    throw new VerifyError(`leaf index ${index} is outside a tree of size ${size}`, code, `叶子序号 ${index} 不在大小为 ${size} 的树内`);
-  let fn = BigInt(index);
-  let sn = BigInt(size - 1);
-  let r = leaf;
-  for (const p of proof) {
-    if (sn === 0n) throw new VerifyError("the inclusion proof is too long", code, "包含证明的哈希过多");
-    if (fn & 1n || fn === sn) {
-      r = nodeHash(p, r);
+/**
+ * The walk up the tree that RFC 9162's inclusion (§2.1.3.2) and consistency (§2.1.4.2) checks
+ * share (as ledger/core/merkle.py's _walk), from node fn of a tree whose last node is sn: each
+ * hash of path, and whether it is a left sibling (hashed in front of the running value) rather
+ * than a right one. Calls tooLong() or tooShort(), which throw, when the path does not end at
+ * the root.
+ */
+function* walk(fn, sn, path, tooLong, tooShort) {
+  for (const p of path) {
+    if (sn === 0n) tooLong();
+    const left = Boolean(fn & 1n) || fn === sn;
+    yield [p, left];
+    if (left) {
       while (fn !== 0n && !(fn & 1n)) {
         fn >>= 1n;
         sn >>= 1n;
       }
-    } else {
-      r = nodeHash(r, p);
     }
     fn >>= 1n;
     sn >>= 1n;
   }
-  if (sn !== 0n) throw new VerifyError("the inclusion proof is too short", code, "包含证明的哈希过少");
+  if (sn !== 0n) tooShort();
+}
+
+/** RFC 9162 §2.1.3.2: the root an inclusion proof implies for a leaf at index in size. */
+export function rootFromInclusion(leaf, index, size, proof, code = "bad_inclusion") {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || !(size > 0) || index < 0 || index >= size)
+    throw new VerifyError(`leaf index ${index} is outside a tree of size ${size}`, code, `叶子序号 ${index} 不在大小为 ${size} 的树内`);
+  const tooLong = () => {
+    throw new VerifyError("the inclusion proof is too long", code, "包含证明的哈希过多");
+  };
+  const tooShort = () => {
+    throw new VerifyError("the inclusion proof is too short", code, "包含证明的哈希过少");
+  };
+  let r = leaf;
+  for (const [p, left] of walk(BigInt(index), BigInt(size - 1), proof, tooLong, tooShort))
+    r = left ? nodeHash(p, r) : nodeHash(r, p);
   return r;
 }
 
@@ -149,22 +164,12 @@ export function checkConsistency(oldSize, newSize, oldRoot, newRoot, proof) {
   }
   let fr = path[0];
   let sr = path[0];
-  for (const c of path.slice(1)) {
-    if (sn === 0n) fail("the consistency proof has too many hashes", "一致性证明的哈希过多");
-    if (fn & 1n || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      while (fn !== 0n && !(fn & 1n)) {
-        fn >>= 1n;
-        sn >>= 1n;
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn >>= 1n;
-    sn >>= 1n;
+  const tooLong = () => fail("the consistency proof has too many hashes", "一致性证明的哈希过多");
+  const tooShort = () => fail("the consistency proof has too few hashes", "一致性证明的哈希过少");
+  for (const [c, left] of walk(fn, sn, path.slice(1), tooLong, tooShort)) {
+    if (left) fr = nodeHash(c, fr);
+    sr = left ? nodeHash(c, sr) : nodeHash(sr, c);
   }
-  if (sn !== 0n) fail("the consistency proof has too few hashes", "一致性证明的哈希过少");
   if (!equal(fr, oldRoot))
     fail(`the consistency proof does not match the root at size ${oldSize}`, `一致性证明与大小 ${oldSize} 时的根不符`);
   if (!equal(sr, newRoot))
