@@ -26,7 +26,9 @@ batches, custodial):
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,7 +84,10 @@ def make_engine(url: str) -> Engine:
             # the write lock up front (IMMEDIATE); a read may not write at all.
             mode = conn.get_execution_options().get(MODE_OPTION)
             conn.exec_driver_sql(f"PRAGMA query_only={1 if mode == READ else 0}")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == WRITE else "BEGIN")
+            if mode == WRITE:
+                _begin_immediate(conn)
+            else:
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     # A read transaction is read-only and one snapshot (REPEATABLE READ), both set on the
@@ -103,6 +108,36 @@ def make_engine(url: str) -> Engine:
             )
 
     return engine
+
+
+#: How long a write waits for SQLite's write lock, and how often it asks for it meanwhile.
+WRITE_LOCK_WAIT = 30.0
+WRITE_LOCK_POLL = 0.001
+
+
+def _begin_immediate(conn: Any) -> None:
+    """BEGIN IMMEDIATE, asking again every millisecond while another process holds the
+    write lock, for up to WRITE_LOCK_WAIT seconds.
+
+    SQLite's own busy handler sleeps ever longer between tries (1, 2, 5, ... then 100 ms),
+    so a process that writes now and then (the relayer, the indexer) waiting on one that
+    writes all the time (the API's outbox writer under load, whose lock is free only for
+    the moment between two commits) was measured waiting seconds: it asked too rarely to
+    find the lock free. Asked every millisecond, it finds the next gap."""
+    raw = conn.connection.dbapi_connection
+    deadline = time.monotonic() + WRITE_LOCK_WAIT
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(WRITE_LOCK_POLL)
+    finally:
+        raw.execute("PRAGMA busy_timeout=30000")
 
 
 def read_options(engine: Engine) -> dict[str, Any]:
