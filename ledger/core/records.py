@@ -159,6 +159,26 @@ def _words(typ: str, values: Any) -> bytes | None:
     return None if None in out else b"".join(out)  # type: ignore[arg-type]
 
 
+_OFFSET_WORD = (32).to_bytes(32, "big")
+
+
+def _unword(typ: str, word: bytes) -> Any:
+    """The value of one 32-byte ABI word of type `typ`; ValueError if it is not one
+    (the caller then falls back to eth_abi, which names the error)."""
+    if len(word) != 32:
+        raise ValueError("short word")
+    if typ == "bytes32":
+        return bytes(word)
+    value = int.from_bytes(word, "big")
+    if typ == "bool":
+        if value > 1:
+            raise ValueError("not a bool")
+        return bool(value)
+    if _uint_width(typ) is None:
+        raise ValueError(f"not a word type: {typ}")
+    return value  # out of range: the encoding back differs, and eth_abi names the error
+
+
 def _padded(data: bytes) -> bytes:
     return data + b"\x00" * (-len(data) % 32)
 
@@ -341,11 +361,50 @@ class Record:
                 fast[name] = value
             else:
                 return cls(**fast)
+        words = cls._from_words(data)
+        if words is not None:
+            return words
         (values,) = abi_decode([cls.tuple_type()], data)
         kwargs = {}
         for (name, typ), value in zip(cls.SCHEMA, values, strict=True):
             kwargs[name] = tuple(value) if typ.endswith("[]") else value
         return cls(**kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def _from_words(cls, data: bytes) -> Self | None:
+        """`abi.decode` of a struct with string, bool or array fields, word by word, kept
+        only if it encodes back to exactly `data` (so it accepts nothing eth_abi would
+        refuse: bad padding, odd offsets, out-of-range values); else None, and eth_abi
+        decodes or names the error. tests/core/test_record_encoding.py holds it to eth_abi."""
+        try:
+            if any(t == "string" or t.endswith("[]") for _, t in cls.SCHEMA):
+                if data[:32] != _OFFSET_WORD:
+                    return None
+                body = data[32:]  # a dynamic struct is encoded behind its offset, 0x20
+            else:
+                body = data
+            kwargs: dict[str, Any] = {}
+            for i, (name, typ) in enumerate(cls.SCHEMA):
+                word = body[32 * i : 32 * i + 32]
+                if len(word) != 32:
+                    return None
+                if typ == "string" or typ.endswith("[]"):
+                    at = int.from_bytes(word, "big")
+                    count = int.from_bytes(body[at : at + 32], "big")
+                    if typ == "string":
+                        kwargs[name] = body[at + 32 : at + 32 + count].decode("utf-8")
+                    else:
+                        elem = typ[:-2]
+                        kwargs[name] = tuple(
+                            _unword(elem, body[at + 32 + 32 * k : at + 64 + 32 * k])
+                            for k in range(count)
+                        )
+                else:
+                    kwargs[name] = _unword(typ, word)
+            made = cls(**kwargs)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            return None
+        return made if made._dynamic_words() == data else None
 
     def call_args(self) -> tuple[Any, ...]:
         """The struct as web3.py passes a tuple argument."""
