@@ -53,11 +53,13 @@ from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
+from ledger.indexer.rebuild import rebuild
 from ledger.indexer.worker import Indexer
 from ledger.library import actions
 from ledger.relayer.worker import RelayWorker
 from ledger.sdk.batch_client import BatchClient
 from ledger.sdk.client import BangfuClient
+from ledger.store.db import Database
 from ledger.store.models import LogEntry, OutboxRecord
 
 COUNTY_A = 522327  # 册亨县, Guizhou
@@ -197,6 +199,26 @@ def fresh_database_url(kind: str, tmp: Path) -> Iterator[str]:
         pytest.skip("BANGFU_TEST_POSTGRES_URL is not set")
     with postgres_database(base) as url:
         yield url
+
+
+def database_kind(url: str) -> str:
+    """ "postgres" or "sqlite": the kind of database at `url`, for `fresh_database_url`."""
+    return "postgres" if "postgresql" in url else "sqlite"
+
+
+@contextmanager
+def rebuilt(svc: LedgerService, tmp: Path, kind: str | None = None) -> Iterator[Database]:
+    """The read model rebuilt from `svc`'s chain alone into a fresh database (of `svc`'s
+    kind unless `kind` says), disposed (and a PostgreSQL one dropped) on leaving."""
+    urls = fresh_database_url(kind or database_kind(svc.db.url), tmp)
+    try:
+        db, _ = rebuild(svc.ledger(), next(urls))
+        try:
+            yield db
+        finally:
+            db.dispose()
+    finally:
+        urls.close()
 
 
 @contextmanager
@@ -393,6 +415,13 @@ def body(*signed: SignedRecord) -> dict[str, Any]:
     return {"records": [s.to_json() for s in signed]}
 
 
+def refused(r: Any, status: int, code: str) -> None:
+    """`r` (an HTTP answer) is a problem+json refusal with `status` and the error `code`."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert r.json()["code"] == code, r.text
+
+
 @dataclass
 class Chain:
     """A flow of records: a need, a commitment, deliveries and receipts, signed by actors."""
@@ -494,6 +523,14 @@ def grievance_answer(
         answer_hash=bytes.fromhex(answer_hash(text)[2:]),
     ).sign(key.key, env.domain)
     return signed
+
+
+def posted(http: TestClient, st: Stack, *signed: SignedRecord) -> None:
+    """Sends each of `signed` alone (POST /api/v1/records), each accepted, then settles them."""
+    for s in signed:
+        r = http.post("/api/v1/records", json=body(s))
+        assert r.status_code == 202, r.text
+    st.settle()
 
 
 def post_grievance_answer(http: TestClient, st: Stack, answer: SignedRecord, text: str) -> None:

@@ -4,7 +4,6 @@ never a 5xx, no forgery accepted, and nothing half-written when one record of se
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +21,7 @@ from tests.factories import (
     need,
     outbox_size,
     receipt,
+    refused,
 )
 
 #: Where signed records are posted.
@@ -32,12 +32,6 @@ URL = "/api/v1/records"
 def flow(env: ChainEnv) -> Chain:
     """Records of county A's office and org A, signed for this deployment."""
     return Chain(env.domain, env.actors.county_a, env.actors.org_a)
-
-
-def refused(r: Any, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code, r.json()
 
 
 def test_malformed_bodies(env: ChainEnv, svc: LedgerService, client: TestClient) -> None:

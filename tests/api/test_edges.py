@@ -30,6 +30,7 @@ from tests.factories import (
     LiveServer,
     fresh_database_url,
     make_lines,
+    refused,
     service_for,
 )
 
@@ -81,12 +82,6 @@ def chunks(total_mib: int, sent: list[int]) -> Iterator[bytes]:
         yield piece
 
 
-def refused_413(r: httpx.Response) -> None:
-    assert r.status_code == 413, r.text[:300]
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == "body_too_large"
-
-
 def test_a_200_mb_chunked_body_is_refused_unread(served: Served) -> None:
     before = rss_mib()
     with httpx.Client(base_url=served.url, timeout=120) as http:
@@ -96,7 +91,7 @@ def test_a_200_mb_chunked_body_is_refused_unread(served: Served) -> None:
             r = http.post(
                 path, content=chunks(200, sent), headers={"content-type": "application/json"}
             )
-            refused_413(r)
+            refused(r, 413, "body_too_large")
             print(
                 f"{path}: 413 after the client pushed {sent[0]} of 200 MiB in "
                 f"{time.monotonic() - started:.2f} s"
@@ -110,7 +105,7 @@ def test_a_200_mb_chunked_body_is_refused_unread(served: Served) -> None:
             content=b"x" * 2_000_001,
             headers={"content-type": "application/json"},
         )
-        refused_413(r)
+        refused(r, 413, "body_too_large")
         # Under the limit, chunked or not, the route runs.
         small = b'{"a": "' + b"x" * 1_900_000 + b'"}'
         assert http.post("/api/v1/test-probe", content=small).status_code == 200

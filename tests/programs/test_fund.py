@@ -21,20 +21,24 @@ from ledger.core.lines import new_id
 from ledger.core.records import Commitment, CommitmentSource, Fund, FundContribution, SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.indexer.fund import totals_differences
-from ledger.indexer.rebuild import digest, rebuild
+from ledger.indexer.rebuild import digest
 from ledger.store.fund_models import FundDrawRow
 from ledger.workspace import funds
-from tests.factories import ORG_NAME_A, ChainEnv, Stack, body, fresh_database_url, matched
+from tests.factories import (
+    ORG_NAME_A,
+    ChainEnv,
+    Stack,
+    body,
+    delivery,
+    matched,
+    rebuilt,
+    receipt,
+    refused,
+)
 
 URL = "/api/v1/records"
 SPONSOR = "张三丰"  # an individual: never in a public answer without consent
 COMPANY = "贵州茅台酒股份有限公司"
-
-
-def refused(r: Any, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code, r.json()
 
 
 def refused_record(client: TestClient, signed: SignedRecord, status: int, code: str) -> None:
@@ -143,11 +147,11 @@ def test_fund_opened_drawn_on_and_shown(
 
     # deliver half of the commitment, confirm a quarter of it
     d = dataclasses.replace(
-        _delivery(a.org_a.address, c1.id, 300_000),
+        delivery(a.org_a.address, c1.id, 300_000),
     ).sign(a.org_a.key, domain)
     sent(http, d)
     st.settle()
-    rc = _receipt(a.county_a.address, d.id, 150_000).sign(a.county_a.key, domain)
+    rc = receipt(a.county_a.address, d.id, 150_000).sign(a.county_a.key, domain)
     sent(http, rc)
     st.settle()
 
@@ -193,22 +197,8 @@ def test_fund_opened_drawn_on_and_shown(
     with svc.db.write() as session:
         session.get(FundDrawRow, hex0x(s1.id)).fund_amount = 600_000  # type: ignore[union-attr]
     # rebuilt from the chain alone: the same fund rows
-    for url in fresh_database_url("sqlite", env.settings.var):
-        rebuilt, _ = rebuild(svc.ledger(), url)
-        assert digest(rebuilt).differences(digest(svc.db)) == []
-        rebuilt.engine.dispose()
-
-
-def _delivery(signer: str, cid: bytes, qty: int) -> Any:
-    from tests.factories import delivery
-
-    return delivery(signer, cid, qty)
-
-
-def _receipt(signer: str, did: bytes, qty: int) -> Any:
-    from tests.factories import receipt
-
-    return receipt(signer, did, qty)
+    with rebuilt(svc, env.settings.var, "sqlite") as again:
+        assert digest(again).differences(digest(svc.db)) == []
 
 
 def test_sponsor_named_only_with_consent(
@@ -388,7 +378,7 @@ def test_fund_in_report_and_iati(
         source(a.org_a, domain, c1.id, private.id, 400_000),
         source(a.org_a, domain, c2.id, company.id, 50_000),
     ]
-    d = _delivery(a.org_a.address, c1.id, 100_000).sign(a.org_a.key, domain)
+    d = delivery(a.org_a.address, c1.id, 100_000).sign(a.org_a.key, domain)
     sent(http, c1, c2, *draws, d)
     st.settle()
     today = datetime.now(UTC) + timedelta(hours=8)

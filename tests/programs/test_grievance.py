@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from ledger.app import LedgerService
 from ledger.core.grievances import answer_hash, canonical_text, grievance_hash
+from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
 from ledger.core.records import SignedRecord
-from ledger.indexer.rebuild import digest, rebuild, table_rows
+from ledger.indexer.rebuild import digest, table_rows
 from ledger.store import models
 from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
 from tests.factories import (
@@ -28,18 +29,15 @@ from tests.factories import (
     ChainEnv,
     Stack,
     body,
-    fresh_database_url,
     grievance_answer,
     grievance_registration,
     post_grievance_answer,
+    rebuilt,
+    refused,
 )
 from tests.workspace.helpers import signed_in
 
 TEXT = "大米发放数量与公示不符，我们村只收到一半。"
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
 
 
 def _b(h: str) -> bytes:
@@ -51,7 +49,7 @@ def anchored_need(http: TestClient, st: Stack, env: ChainEnv) -> tuple[str, Sign
     n = flow.need()
     assert http.post("/api/v1/records", json=body(n)).status_code == 202
     st.settle()
-    return _hex(n.record.project_id), n  # type: ignore[attr-defined]
+    return hex0x(n.record.project_id), n  # type: ignore[attr-defined]
 
 
 def file(http: TestClient, pid: str, text: str = TEXT, **extra: Any) -> dict[str, Any]:
@@ -59,12 +57,6 @@ def file(http: TestClient, pid: str, text: str = TEXT, **extra: Any) -> dict[str
     assert r.status_code == 201, r.text
     out: dict[str, Any] = r.json()
     return out
-
-
-def refused(r: Any, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json"), r.text
-    assert r.json()["code"] == code, r.text
 
 
 def answer_refused(http: TestClient, answer: SignedRecord, text: str, code: str) -> None:
@@ -101,7 +93,7 @@ def test_filing_refused_with_personal_data_unknown_project_and_foreign_record(
         refused(r, 422, "personal_data_in_text")
         assert "申诉内容" in r.json()["detail"] and "public" in r.json()["detail"]
     refused(
-        http.post("/api/v1/grievances", json={"project_id": _hex(new_id()), "text": TEXT}),
+        http.post("/api/v1/grievances", json={"project_id": hex0x(new_id()), "text": TEXT}),
         422,
         "unknown_need",
     )
@@ -109,7 +101,7 @@ def test_filing_refused_with_personal_data_unknown_project_and_foreign_record(
     refused(
         http.post(
             "/api/v1/grievances",
-            json={"project_id": pid, "text": TEXT, "record_id": _hex(other.id)},
+            json={"project_id": pid, "text": TEXT, "record_id": hex0x(other.id)},
         ),
         422,
         "record_not_of_project",
@@ -118,8 +110,8 @@ def test_filing_refused_with_personal_data_unknown_project_and_foreign_record(
         http.post("/api/v1/grievances", json={"project_id": pid, "text": "短"}), 400, "bad_field"
     )
     # a record of the project itself is accepted
-    filed = file(http, other_pid, record_id=_hex(other.id))
-    assert filed["record_id"] == _hex(other.id)
+    filed = file(http, other_pid, record_id=hex0x(other.id))
+    assert filed["record_id"] == hex0x(other.id)
 
 
 def test_filing_is_rate_limited_per_address(
@@ -197,7 +189,7 @@ def test_register_and_answer_with_every_refusal(
     )
     one = http.get(f"/api/v1/grievances/{filed['filing_no']}").json()
     assert one["status"] == "registered"
-    assert one["registration"]["record_id"] == _hex(good.id)
+    assert one["registration"]["record_id"] == hex0x(good.id)
 
     # answers refused: no text stored, text not matching, personal data, wrong county, role
     words = "经核查，该村少发放大米 500 斤，已责令补发。"
@@ -334,24 +326,20 @@ def test_rebuild_from_chain_makes_the_same_grievance_rows(
     st.settle()
     words = "不属实：台账显示已足额发放。"
     post_grievance_answer(http, st, grievance_answer(env, reg.id, words, outcome=3), words)
-    url = next(fresh_database_url("sqlite", tmp_path_factory.mktemp("rebuild")))
-    rebuilt, _ = rebuild(svc.ledger(), url)
-    try:
+    with rebuilt(svc, tmp_path_factory.mktemp("rebuild"), "sqlite") as again:
         for model in (GrievanceRow, GrievanceAnswerRow):
             table = models.Base.metadata.tables[model.__tablename__]
-            with svc.db.read() as live, rebuilt.read() as fresh:
+            with svc.db.read() as live, again.read() as fresh:
                 assert list(table_rows(live, table, ())) == list(table_rows(fresh, table, ()))
                 assert list(table_rows(fresh, table, ()))
-        live_digest, fresh_digest = digest(svc.db), digest(rebuilt)
+        live_digest, fresh_digest = digest(svc.db), digest(again)
         for name in ("grievances", "grievance_answers"):
             assert live_digest.tables[name] == fresh_digest.tables[name], name
             assert fresh_digest.counts[name] >= 1
-        with rebuilt.read() as s:
-            row = s.get(GrievanceRow, _hex(reg.id))
+        with again.read() as s:
+            row = s.get(GrievanceRow, hex0x(reg.id))
             assert row is not None and row.grievance_hash == filed["grievance_hash"]
             assert row.county == COUNTY_A
-    finally:
-        rebuilt.dispose()
 
 
 def test_contact_is_read_only_by_the_signed_in_county_office(

@@ -34,15 +34,10 @@ from tests.factories import (
     body,
     matched,
     outbox_size,
+    refused,
 )
 
 URL = "/api/v1/records"
-
-
-def refused(r: Any, code: str, status: int = 422) -> None:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code, r.json()
 
 
 def proposal(org: LocalAccount, county: int = COUNTY_A, **change: Any) -> Pairing:
@@ -114,9 +109,9 @@ def test_pairing_proposed_accepted_and_cited(
     assert client.post(URL, json=body(acc)).status_code == 202
     # a second acceptance (pending or on chain) is refused
     again = sign(acceptance(a.county_a, p.id), a.county_a, env)
-    refused(client.post(URL, json=body(again)), "pairing_already_accepted")
+    refused(client.post(URL, json=body(again)), 422, "pairing_already_accepted")
     st.settle()
-    refused(client.post(URL, json=body(again)), "pairing_already_accepted")
+    refused(client.post(URL, json=body(again)), 422, "pairing_already_accepted")
     with pytest.raises(RecordError) as exc:
         env.ledger.check(again)
     assert exc.value.code == "PairingAlreadyAccepted"
@@ -138,7 +133,9 @@ def test_pairing_proposed_accepted_and_cited(
     assert client.post(URL, json=body(funds, hours, s1, s2)).status_code == 202
     # one source per commitment
     twice = dataclasses.replace(s1.record, id=new_id(a.org_a.address))  # type: ignore[type-var]
-    refused(client.post(URL, json=body(sign(twice, a.org_a, env))), "commitment_already_sourced")
+    refused(
+        client.post(URL, json=body(sign(twice, a.org_a, env))), 422, "commitment_already_sourced"
+    )
     delivered = flow.deliver(funds, 2_000_000)
     assert client.post(URL, json=body(delivered)).status_code == 202
     st.settle()
@@ -174,7 +171,7 @@ def test_refused_with_named_errors(
     before = outbox_size(svc)
     # wrong role: a county cannot propose, an organization cannot accept
     bad = sign(proposal(a.county_a), a.county_a, env)
-    refused(client.post(URL, json=body(bad)), "missing_role")
+    refused(client.post(URL, json=body(bad)), 422, "missing_role")
     with pytest.raises(RecordError) as exc:
         env.ledger.check(bad)
     assert exc.value.code == "MissingRole"
@@ -187,31 +184,36 @@ def test_refused_with_named_errors(
         ({"county": 52232}, "invalid_county_code"),
     ):
         rec = sign(proposal(a.org_a, **change), a.org_a, env)
-        refused(client.post(URL, json=body(rec)), code)
+        refused(client.post(URL, json=body(rec)), 422, code)
         with pytest.raises(RecordError) as exc:
             env.ledger.check(rec)
         assert codes_of(exc.value.code) == code
     # forged: a record altered after signing names another signer, whose id it is not
     p = sign(proposal(a.org_a), a.org_a, env)
     forged = dataclasses.replace(p, record=dataclasses.replace(p.record, funds_target=1))
-    refused(client.post(URL, json=body(forged)), "bad_signature")
+    refused(client.post(URL, json=body(forged)), 422, "bad_signature")
     assert client.post(URL, json=body(p)).status_code == 202
     # wrong county: county B's office cannot accept county A's pairing, nor name county B
     refused(
         client.post(URL, json=body(sign(acceptance(a.county_b, p.id, COUNTY_B), a.county_b, env))),
+        422,
         "wrong_county",
     )
     refused(
         client.post(URL, json=body(sign(acceptance(a.county_b, p.id, COUNTY_A), a.county_b, env))),
+        422,
         "wrong_county",
     )
     refused(
-        client.post(URL, json=body(sign(acceptance(a.org_a, p.id), a.org_a, env))), "missing_role"
+        client.post(URL, json=body(sign(acceptance(a.org_a, p.id), a.org_a, env))),
+        422,
+        "missing_role",
     )
     refused(
         client.post(
             URL, json=body(sign(acceptance(a.county_a, new_id(a.org_a.address)), a.county_a, env))
         ),
+        422,
         "unknown_pairing",
     )
     st.settle()
@@ -227,6 +229,7 @@ def test_refused_with_named_errors(
     c = sent_commitment(client, env, st, a.county_a, a.org_a)
     refused(
         client.post(URL, json=body(sign(source(a.org_a, c.id, p.id), a.org_a, env))),
+        422,
         "pairing_not_accepted",
     )
     acc = sign(acceptance(a.county_a, p.id), a.county_a, env)
@@ -244,21 +247,24 @@ def test_refused_with_named_errors(
                 sign(CommitmentSource(id=new_id(a.org_a.address), commitment_id=c.id), a.org_a, env)
             ),
         ),
+        422,
         "empty_source",
     )
     cb = sent_commitment(client, env, st, a.county_a, a.org_b)
     refused(
         client.post(URL, json=body(sign(source(a.org_b, cb.id, p.id), a.org_b, env))),
+        422,
         "not_pairing_party",
     )
     refused(
         client.post(URL, json=body(sign(source(a.org_b, c.id, p.id), a.org_b, env))),
+        422,
         "record_id_not_scoped",
     )
     co = sent_commitment(client, env, st, a.county_b, a.org_a, COUNTY_B)
     st.settle()
     mismatch = sign(source(a.org_a, co.id, p.id), a.org_a, env)
-    refused(client.post(URL, json=body(mismatch)), "pairing_county_mismatch")
+    refused(client.post(URL, json=body(mismatch)), 422, "pairing_county_mismatch")
     with pytest.raises(RecordError) as exc:
         env.ledger.check(mismatch)
     assert exc.value.code == "PairingCountyMismatch"

@@ -28,15 +28,10 @@ from tests.factories import (
     need,
     outbox_size,
     project_anchor,
+    refused,
 )
 
 URL = "/api/v1/records"
-
-
-def refused(r: Any, code: str) -> None:
-    assert r.status_code == 422, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["code"] == code, r.json()
 
 
 def supply(owner: str, county: int = 0) -> ProjectAnchor:
@@ -73,7 +68,7 @@ def test_later_versions_keep_owner_kind_and_county(
     assert client.post(URL, json=body(sign(v1, a.org_a, env))).status_code == 202
     # still pending (not on chain): the outbox is what the rules see
     moved = later(v1, a.org_a.address, county=COUNTY_B)
-    refused(client.post(URL, json=body(sign(moved, a.org_a, env))), "project_county_changed")
+    refused(client.post(URL, json=body(sign(moved, a.org_a, env))), 422, "project_county_changed")
     v2 = later(v1, a.org_a.address, title="油茶种植技术与资金支持（第二期）", budget=2_000_000)
     assert client.post(URL, json=body(sign(v2, a.org_a, env))).status_code == 202
     st.settle()
@@ -92,11 +87,12 @@ def test_later_versions_keep_owner_kind_and_county(
     v3 = later(v2, a.org_a.address)
     refused(
         client.post(URL, json=body(sign(dataclasses.replace(v3, county=0), a.org_a, env))),
+        422,
         "project_county_changed",
     )
     # someone else's project: the other org's v3 is not its own to anchor
     theirs = later(v2, a.org_b.address)
-    refused(client.post(URL, json=body(sign(theirs, a.org_b, env))), "not_project_owner")
+    refused(client.post(URL, json=body(sign(theirs, a.org_b, env))), 422, "not_project_owner")
     assert outbox_size(svc) == before
     assert client.post(URL, json=body(sign(v3, a.org_a, env))).status_code == 202
     st.settle()
@@ -118,14 +114,16 @@ def test_a_project_id_not_scoped_to_its_first_signer(
     foreign = need(a.county_b.address)  # a project id of county B's office, never anchored
     for version in (1, 2, 5):
         rec = later(foreign, a.county_a.address, version=version, county=COUNTY_A)
-        refused(client.post(URL, json=body(sign(rec, a.county_a, env))), "project_id_not_scoped")
+        refused(
+            client.post(URL, json=body(sign(rec, a.county_a, env))), 422, "project_id_not_scoped"
+        )
     assert outbox_size(svc) == 0
     # once county B's office anchored it, county A signing its v2 is NotProjectOwner
     mine = sign(dataclasses.replace(foreign, county=COUNTY_B), a.county_b, env)
     assert client.post(URL, json=body(mine)).status_code == 202
     st.settle()
     rec = later(foreign, a.county_a.address, county=COUNTY_A)
-    refused(client.post(URL, json=body(sign(rec, a.county_a, env))), "not_project_owner")
+    refused(client.post(URL, json=body(sign(rec, a.county_a, env))), 422, "not_project_owner")
 
 
 def test_a_later_version_cannot_change_the_project_kind(
@@ -149,7 +147,7 @@ def test_a_later_version_cannot_change_the_project_kind(
         st.indexer.run_until_synced()
         svc.relayer.cache.forget()  # its roles are cached for a few seconds (CheckCache)
         as_need = later(v1, key.address, project_kind=ProjectKind.NEED)
-        refused(client.post(URL, json=body(sign(as_need, key, env))), "project_kind_changed")
+        refused(client.post(URL, json=body(sign(as_need, key, env))), 422, "project_kind_changed")
         # the same key's new need of its county is accepted: the refusal was the kind
         fresh = need(key.address, COUNTY_B)
         assert client.post(URL, json=body(sign(fresh, key, env))).status_code == 202
