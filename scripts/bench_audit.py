@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+from benchkit import free_port
 from coincurve import PrivateKey
 from eth_account import Account
 from web3 import Web3
@@ -96,15 +96,9 @@ def _sign_deliveries(job: tuple[bytes, str, int, str, bytes, int, int]) -> list[
 # ------------------------------------------------------------------------------ anvil
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_anvil(gas_limit: int, block_time: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     binary = sorted((PROJECT_ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil"))[0]
-    port = _free_port()
+    port = free_port()
     # no --state: anvil keeps its state (and history) in memory, as fast as it gets
     cmd = [
         str(binary),

@@ -9,16 +9,16 @@ from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
 from ledger.core.records import SignedRecord
-from ledger.indexer.rebuild import digest, rebuild
+from ledger.indexer.rebuild import digest
 from ledger.store.models import OutboxRecord
 from tests.factories import (
     Chain,
     ChainEnv,
     Stack,
     body,
-    fresh_database_url,
     leaf_count,
     matched,
+    rebuilt,
 )
 
 
@@ -121,14 +121,7 @@ def test_rebuild_from_chain_equals_live_read_model(
     commit_deliver_confirm(
         http, st, flow, matched(st, env.actors.county_a, env.actors.org_b), (50, 20, 20)
     )
-    kind = "postgres" if "postgresql" in svc.db.url else "sqlite"
-    urls = fresh_database_url(kind, tmp_path_factory.mktemp("rebuild"))
-    url = next(urls)
-    try:
-        fresh, _ = rebuild(svc.ledger(), url)
+    with rebuilt(svc, tmp_path_factory.mktemp("rebuild")) as fresh:
         live, again = digest(svc.db), digest(fresh)
         assert live.counts["log_entries"] >= 4
         assert live == again, live.differences(again)
-        fresh.dispose()
-    finally:
-        urls.close()

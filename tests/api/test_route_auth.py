@@ -47,6 +47,7 @@ from api.app import create_app
 from ledger.app import LedgerService
 from ledger.batches.build import build_batch
 from ledger.config import Settings
+from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.records import ProjectAnchor, SignedRecord
 from ledger.custodial import Custodian
@@ -152,10 +153,6 @@ class World:
         assert self.seen(record_ids, upload_ids) == before, f"{method} {url} changed state"
 
 
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
 def _without_signature(signed: SignedRecord) -> dict[str, Any]:
     data = signed.to_json()
     del data["signature"]
@@ -184,7 +181,7 @@ def case_records(w: World) -> None:
     a = w.env.actors
     url = "/api/v1/records"
     good = need(a.county_a.address).sign(a.county_a.key, w.env.domain)
-    rid = _hex(good.id)
+    rid = hex0x(good.id)
     ids = [rid]
 
     w.refused(
@@ -193,10 +190,10 @@ def case_records(w: World) -> None:
     w.refused("POST", url, 422, "bad_signature", ids, json={"records": [_zero_signature(good)]})
     # a stranger (no role), on its own scoped ids
     stranger = need(a.stranger.address).sign(a.stranger.key, w.env.domain)
-    w.refused("POST", url, 422, "missing_role", [_hex(stranger.id)], json=body(stranger))
+    w.refused("POST", url, 422, "missing_role", [hex0x(stranger.id)], json=body(stranger))
     # the wrong role: an organization signing a county's need
     org_need = need(a.org_a.address).sign(a.org_a.key, w.env.domain)
-    w.refused("POST", url, 422, "missing_role", [_hex(org_need.id)], json=body(org_need))
+    w.refused("POST", url, 422, "missing_role", [hex0x(org_need.id)], json=body(org_need))
     # the wrong signer of this very id: county B signs a record whose id is county A's
     squat = good.record.sign(a.county_b.key, w.env.domain)
     w.refused("POST", url, 422, "record_id_not_scoped", ids, json=body(squat))
@@ -275,7 +272,7 @@ def case_open_batch(w: World) -> None:
     cid = _commitment(w)
     lines = _lines(cid)
     good = sign_batch(lines, a.org_a.key, w.env.domain)
-    ids = [_hex(good.id)]
+    ids = [hex0x(good.id)]
 
     w.refused("POST", url, 422, "invalid_request", ids, json=_without_signature(good))
     w.refused("POST", url, 422, "bad_signature", ids, json=_zero_signature(good))
@@ -320,7 +317,7 @@ def case_put_lines(w: World) -> None:
     refused. No stranger / expiry case: there is no signer or expiry at this step."""
     good, lines, upload = _opened(w)
     uid = upload["upload_id"]
-    ids = [_hex(good.id)]
+    ids = [hex0x(good.id)]
     url = f"/api/v1/batches/uploads/{uid}/lines"
 
     w.refused(
@@ -372,7 +369,7 @@ def case_finish(w: World) -> None:
     case: there is no signer or expiry at this step."""
     good, lines, upload = _opened(w)
     uid = upload["upload_id"]
-    ids = [_hex(good.id)]
+    ids = [hex0x(good.id)]
     url = f"/api/v1/batches/uploads/{uid}/finish"
 
     w.refused(
@@ -417,7 +414,7 @@ def case_finish(w: World) -> None:
         f"/api/v1/batches/uploads/{uid2}/finish",
         409,
         "upload_refused",
-        [_hex(good2.id)],
+        [hex0x(good2.id)],
         [uid2],
     )
 
@@ -434,7 +431,7 @@ def case_custodial(w: World) -> None:
     url = "/api/v1/custodial/records"
     rec = need(a.county_a.address).to_json()
     del rec["id"]  # the server derives the anchor id
-    anchor_id = _hex(ProjectAnchor.anchor_id(bytes.fromhex(rec["projectId"][2:]), 1))
+    anchor_id = hex0x(ProjectAnchor.anchor_id(bytes.fromhex(rec["projectId"][2:]), 1))
     ids = [anchor_id]
     payload = {"kind": "project_anchor", "record": rec}
 
@@ -508,8 +505,8 @@ def case_custodial(w: World) -> None:
 
             assert custodian.revoke(county_addr) == 1
             fresh_pid = new_id(a.county_a.address)
-            fresh = {**payload, "record": {**rec, "projectId": _hex(fresh_pid)}}
-            fresh_id = _hex(ProjectAnchor.anchor_id(fresh_pid, 1))
+            fresh = {**payload, "record": {**rec, "projectId": hex0x(fresh_pid)}}
+            fresh_id = hex0x(ProjectAnchor.anchor_id(fresh_pid, 1))
             cw.refused(
                 "POST", url, 401, "bad_token", [fresh_id], json=fresh, headers=bearer(county_token)
             )
@@ -591,14 +588,14 @@ def case_registration_submit(w: World) -> None:
     tx = _registration_tx(w, stranger)
     raw = a.admin.sign_transaction(tx).raw_transaction
     w.refused("POST", url, 422, "bad_raw_tx", [], json={"raw_tx": "0x02"})
-    forged = _hex(bytes(a.stranger.sign_transaction(tx).raw_transaction))
+    forged = hex0x(bytes(a.stranger.sign_transaction(tx).raw_transaction))
     w.refused("POST", url, 403, "not_admin", [], json={"raw_tx": forged})
     tampered = bytearray(raw)
     tampered[-40] ^= 0x01  # inside the signature's s
-    r = w.client.post(url, json={"raw_tx": _hex(bytes(tampered))})
+    r = w.client.post(url, json={"raw_tx": hex0x(bytes(tampered))})
     assert r.status_code in (403, 422) and r.json()["code"] in ("not_admin", "bad_raw_tx")
     assert not w.svc.ledger().has_role("AUDITOR", stranger)
-    r = w.client.post(url, json={"raw_tx": _hex(bytes(raw))})
+    r = w.client.post(url, json={"raw_tx": hex0x(bytes(raw))})
     assert r.status_code == 200, r.text
     assert w.svc.ledger().has_role("AUDITOR", stranger)
 
@@ -635,14 +632,14 @@ def case_follow_up_rate_submit(w: World) -> None:
     bps = 1_500 if ledger.follow_up_rate() != 1_500 else 1_600
     tx = _rate_tx(w, bps)
     w.refused("POST", url, 422, "bad_raw_tx", [], json={"raw_tx": "0x02"})
-    forged = _hex(bytes(a.stranger.sign_transaction(tx).raw_transaction))
+    forged = hex0x(bytes(a.stranger.sign_transaction(tx).raw_transaction))
     w.refused("POST", url, 403, "not_admin", [], json={"raw_tx": forged})
-    other = _hex(bytes(a.admin.sign_transaction(_registration_tx(w, Account.create().address))
+    other = hex0x(bytes(a.admin.sign_transaction(_registration_tx(w, Account.create().address))
                        .raw_transaction))  # fmt: skip
     w.refused("POST", url, 422, "not_rate_call", [], json={"raw_tx": other})
     assert ledger.follow_up_rate() != bps
     r = w.client.post(
-        url, json={"raw_tx": _hex(bytes(a.admin.sign_transaction(tx).raw_transaction))}
+        url, json={"raw_tx": hex0x(bytes(a.admin.sign_transaction(tx).raw_transaction))}
     )
     assert r.status_code == 200, r.text
     assert ledger.follow_up_rate() == bps

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from ledger.core import records as rec
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import SignedRecord, sha256
@@ -204,10 +205,6 @@ def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchai
     return out, off
 
 
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
 def add_lines(db: Database, lines: dict[str, list[DeliveryLine]]) -> None:
     with db.write() as session:
         for batch_id, items in lines.items():
@@ -217,14 +214,14 @@ def add_lines(db: Database, lines: dict[str, list[DeliveryLine]]) -> None:
                         batch_id=batch_id,
                         line_index=i,
                         line_bytes=line.line_bytes(),
-                        leaf_hash=_hex(line.leaf_hash()),
-                        commitment_id=_hex(line.commitment_id),
-                        beneficiary=_hex(line.beneficiary),
+                        leaf_hash=hex0x(line.leaf_hash()),
+                        commitment_id=hex0x(line.commitment_id),
+                        beneficiary=hex0x(line.beneficiary),
                         quantity=line.quantity,
                         item=line.item,
                         unit=line.unit,
                         delivered_at=line.delivered_at,
-                        evidence_hash=_hex(line.evidence_hash),
+                        evidence_hash=hex0x(line.evidence_hash),
                     )
                 )
 
@@ -243,7 +240,7 @@ def fill_offchain(
     a = env.actors
     need = records[0]
     anchor_rec: Any = need.record
-    pid = _hex(anchor_rec.project_id)
+    pid = hex0x(anchor_rec.project_id)
     with db.write() as session:
         session.add(
             LibraryProject(
@@ -271,8 +268,8 @@ def fill_offchain(
                 version=1,
                 status="published",
                 content_json=off.need_json,
-                content_hash=_hex(anchor_rec.content_hash),
-                anchor_id=_hex(need.id),
+                content_hash=hex0x(anchor_rec.content_hash),
+                anchor_id=hex0x(need.id),
                 anchor_bytes=need.canonical_bytes(),
                 signer=need.signer,
             )
@@ -280,9 +277,9 @@ def fill_offchain(
         for m in off.matches:
             session.add(
                 LibraryMatch(
-                    match_id=_hex(m["match_id"]),
+                    match_id=hex0x(m["match_id"]),
                     direction="take",
-                    need_id=_hex(m["need_id"]),
+                    need_id=hex0x(m["need_id"]),
                     supply_id="0x" + "00" * 32,
                     county=COUNTY_A,
                     org_code=m["org_code"],
@@ -298,7 +295,7 @@ def fill_offchain(
     with db.write() as session:  # the relayer's answers for two records it confirmed
         for signed in records[1:3]:
             entry = session.scalars(
-                select(LogEntry).where(LogEntry.record_id == _hex(signed.id))
+                select(LogEntry).where(LogEntry.record_id == hex0x(signed.id))
             ).one()
             session.add(
                 OutboxRecord(
@@ -331,7 +328,7 @@ def add_checkpoints(db: Database, env: ChainEnv, records: list[SignedRecord]) ->
             root = tree.root(size)
             note = Checkpoint(origin, size, root).sign(key)
             session.add(
-                CheckpointRow(origin=origin, size=size, root=_hex(root), block_number=0, note=note)
+                CheckpointRow(origin=origin, size=size, root=hex0x(root), block_number=0, note=note)
             )
         session.flush()
         session.add(CosignatureRow(checkpoint_id=2, witness="w1", line="— w1 AAAA\n"))

@@ -4,20 +4,14 @@ so (no traceback), for each input a user can get wrong."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 
 from ledger.config import PROJECT_ROOT
+from tests.factories import free_port
 
 BANGFU = PROJECT_ROOT / ".venv" / "bin" / "bangfu"
 CONTRACT = "0x" + "12" * 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -28,7 +22,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_an_unreachable_node_is_one_line_and_an_error_report(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
-    rpc = f"http://127.0.0.1:{_free_port()}"
+    rpc = f"http://127.0.0.1:{free_port()}"
     r = run("--rpc", rpc, "--contract", CONTRACT, "--json", str(out))
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
@@ -40,7 +34,7 @@ def test_an_unreachable_node_is_one_line_and_an_error_report(tmp_path: Path) -> 
 
 
 def test_bad_inputs_are_one_line_each(tmp_path: Path) -> None:
-    rpc = f"http://127.0.0.1:{_free_port()}"
+    rpc = f"http://127.0.0.1:{free_port()}"
     cases = {
         "bad_address": ("--rpc", rpc, "--contract", "0xnot-an-address"),
         "chain_unreachable": ("--rpc", "not a url", "--contract", CONTRACT),

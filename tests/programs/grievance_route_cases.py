@@ -8,13 +8,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
 from ledger.store.grievance_models import GrievanceAnswerText, GrievanceContact, GrievanceFiling
 from tests.factories import body, grievance_answer, grievance_registration, need
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
 
 
 def _rows(w: Any) -> tuple[int, int, int]:
@@ -31,7 +28,7 @@ def _need(w: Any) -> str:
     n = need(a.county_a.address).sign(a.county_a.key, w.env.domain)
     assert w.client.post("/api/v1/records", json=body(n)).status_code == 202
     w.st.settle()
-    return _hex(n.record.project_id)
+    return hex0x(n.record.project_id)
 
 
 def case_grievance_file(w: Any) -> None:
@@ -57,7 +54,7 @@ def case_grievance_file(w: Any) -> None:
         422,
         "unknown_need",
         [],
-        json={"project_id": _hex(new_id()), "text": "物资没有发到。"},
+        json={"project_id": hex0x(new_id()), "text": "物资没有发到。"},
     )
     w.refused("POST", url, 422, "invalid_request", [], json={"project_id": pid})
     assert _rows(w) == before
@@ -109,7 +106,7 @@ def case_grievance_answer(w: Any) -> None:
         return grievance_answer(w.env, reg.id, text, signer=who)
 
     good = signed(a.county_a)
-    rid = _hex(good.id)
+    rid = hex0x(good.id)
     before = _rows(w)
     unsigned = good.to_json()
     del unsigned["signature"]
@@ -123,7 +120,12 @@ def case_grievance_answer(w: Any) -> None:
     ):
         other = signed(who)
         w.refused(
-            "POST", url, 422, code, [_hex(other.id)], json={"record": other.to_json(), "text": text}
+            "POST",
+            url,
+            422,
+            code,
+            [hex0x(other.id)],
+            json={"record": other.to_json(), "text": text},
         )
     tampered = copy.deepcopy(good.to_json())
     tampered["record"]["outcome"] = 3

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from ledger.app import LedgerService
+from ledger.core.hexes import hex0x
 from ledger.export.report import build_report, grievance_section
 from ledger.export.report_files import write_report
 from ledger.export.snapshot import Period, load_snapshot
@@ -39,10 +40,6 @@ CONTACT = "联系人 马小芳 13987654321 QX7-PRIVATE-MARKER"
 MARKERS = ("QX7-PRIVATE-MARKER", "13987654321", "马小芳")
 
 
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
 def _clean(where: str, data: bytes | str) -> None:
     raw = data.encode() if isinstance(data, str) else data
     for marker in MARKERS:
@@ -64,7 +61,7 @@ def _world(env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient) -> di
     text = "交付的物资数量不足，请核查。"
     one = http.post(
         "/api/v1/grievances",
-        json={"project_id": nid, "record_id": _hex(d.id), "text": text, "contact": CONTACT},
+        json={"project_id": nid, "record_id": hex0x(d.id), "text": text, "contact": CONTACT},
     ).json()
     two = http.post(
         "/api/v1/grievances", json={"project_id": nid, "text": "第二件申诉。", "contact": CONTACT}
@@ -86,7 +83,7 @@ def _world(env: ChainEnv, svc: LedgerService, st: Stack, http: TestClient) -> di
     return {
         "need": nid,
         "filings": [one["filing_no"], two["filing_no"]],
-        "records": [_hex(x.id) for x in (*regs, ans, c, d, rc)],
+        "records": [hex0x(x.id) for x in (*regs, ans, c, d, rc)],
         "txs": [],
     }
 

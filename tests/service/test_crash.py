@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.records import SignedRecord
-from ledger.indexer.rebuild import digest, rebuild
+from ledger.indexer.rebuild import digest
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord, SentTransaction
 from tests.factories import (
     COUNTY_B,
@@ -22,7 +22,9 @@ from tests.factories import (
     ChainEnv,
     Stack,
     appended_ids,
+    database_kind,
     fresh_database_url,
+    rebuilt,
     service_for,
     stack,
 )
@@ -158,7 +160,7 @@ def test_indexer_killed_mid_range_resumes_without_gap_or_duplicate(
     svc.relayer.accept([flow.need() for _ in range(40)])
     st.settle()
 
-    kind = "postgres" if "postgresql" in svc.db.url else "sqlite"
+    kind = database_kind(svc.db.url)
     urls = fresh_database_url(kind, tmp_path)
     url = next(urls)
     try:
@@ -194,15 +196,9 @@ def test_indexer_killed_mid_range_resumes_without_gap_or_duplicate(
         with fresh.db.read() as s:
             leaves = list(s.scalars(select(LogEntry.leaf_index).order_by(LogEntry.leaf_index)))
         assert leaves == list(range(size))
-        again_urls = fresh_database_url(kind, tmp_path / "again")
-        again_url = next(again_urls)
-        try:
-            rebuilt, _ = rebuild(svc.ledger(), again_url)
-            a, b = digest(fresh.db), digest(rebuilt)
+        with rebuilt(svc, tmp_path / "again", kind) as again:
+            a, b = digest(fresh.db), digest(again)
             assert a == b, a.differences(b)
-            rebuilt.dispose()
-        finally:
-            again_urls.close()
         fresh.close()
     finally:
         urls.close()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ledger.app import LedgerService
 from ledger.core.records import SignedRecord
-from ledger.indexer.rebuild import digest, rebuild
+from ledger.indexer.rebuild import digest
 from ledger.store.models import LogEntry, OutboxRecord, SentTransaction
 from tests.factories import (
     Chain,
@@ -20,7 +20,7 @@ from tests.factories import (
     Stack,
     appended_ids,
     committed_and_delivered,
-    fresh_database_url,
+    rebuilt,
     stack,
 )
 
@@ -47,15 +47,9 @@ def assert_exactly_once(
         assert set(s.scalars(select(OutboxRecord.status))) == {"confirmed"}
         indexed = list(s.scalars(select(LogEntry.leaf_index).order_by(LogEntry.leaf_index)))
     assert indexed == list(range(len(on_chain)))
-    kind = "postgres" if "postgresql" in svc.db.url else "sqlite"
-    urls = fresh_database_url(kind, tmp)
-    try:
-        rebuilt, _ = rebuild(svc.ledger(), next(urls))
-        live, fresh = digest(svc.db), digest(rebuilt)
+    with rebuilt(svc, tmp) as again:
+        live, fresh = digest(svc.db), digest(again)
         assert live == fresh, live.differences(fresh)
-        rebuilt.dispose()
-    finally:
-        urls.close()
 
 
 def test_reorg_during_indexing(own_chain: ChainEnv, svc: LedgerService, tmp_path: Path) -> None:
