@@ -13,21 +13,13 @@ from sqlalchemy import event
 from ledger.app import LedgerService
 from ledger.core.fields import ProjectKind
 from ledger.core.lifecycle import Progress
-from ledger.core.records import SignedRecord
 from ledger.library import actions
 from ledger.library.models import LibraryMatch, LibraryProject
 from ledger.store.queries import status as project_status
-from tests.factories import COUNTY_A, NEED_CONTENT, Chain, ChainEnv, Stack, body
+from tests.factories import COUNTY_A, NEED_CONTENT, Chain, ChainEnv, Stack, posted
 from tests.library.forms import supply
 
 NEED = {**NEED_CONTENT, "county": COUNTY_A}
-
-
-def _post(http: TestClient, st: Stack, *signed: SignedRecord) -> None:
-    for s in signed:
-        r = http.post("/api/v1/records", json=body(s))
-        assert r.status_code == 202, r.text
-    st.settle()
 
 
 def _project(http: TestClient, pid: str) -> dict[str, Any]:
@@ -73,20 +65,20 @@ def test_a_need_moves_with_its_records(
 
     flow = Chain(env.domain, a.county_a, a.org_a)
     c = flow.commit(nid, mid, 100)
-    _post(http, st, c)
+    posted(http, st, c)
     assert _seen(http, st, nid) == "in_progress"
     assert _project(http, nid)["status_label"] == "执行中 in progress"
 
     # delivered in part and confirmed: still in progress
     d1 = flow.deliver(c, 60)
-    _post(http, st, d1)
-    _post(http, st, flow.confirm(d1, 60))
+    posted(http, st, d1)
+    posted(http, st, flow.confirm(d1, 60))
     assert _seen(http, st, nid) == "in_progress"
     # delivered in full but not yet confirmed in full: still in progress
     d2 = flow.deliver(c, 40)
-    _post(http, st, d2)
+    posted(http, st, d2)
     assert _seen(http, st, nid) == "in_progress"
-    _post(http, st, flow.confirm(d2, 40))
+    posted(http, st, flow.confirm(d2, 40))
     assert _seen(http, st, nid) == "completed"
     detail = _project(http, nid)
     # what the owner signed stands beside it, unchanged
@@ -107,11 +99,11 @@ def test_a_supply_project_moves_with_the_orders_it_serves(
     assert _seen(http, st, nid) == "matched"
     flow = Chain(env.domain, a.county_a, a.org_a)
     c = flow.commit(nid, mid, 10)
-    _post(http, st, c)
+    posted(http, st, c)
     assert _seen(http, st, sid) == "in_progress"
     d = flow.deliver(c, 10)
-    _post(http, st, d)
-    _post(http, st, flow.confirm(d, 10))
+    posted(http, st, d)
+    posted(http, st, flow.confirm(d, 10))
     # the need is done; the offer stays open until its owner closes it
     assert _seen(http, st, nid) == "completed"
     assert _seen(http, st, sid) == "in_progress"

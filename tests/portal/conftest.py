@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
+from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
 from ledger.core.records import Commitment, Delivery, Flag, ProjectAnchor, Receipt, SignedRecord
 from ledger.evm.contract import LedgerContract
@@ -44,10 +45,6 @@ class World:
     needs: dict[str, str] = field(default_factory=dict)  # name → project id (0x-hex)
     records: dict[str, str] = field(default_factory=dict)  # name → record id (0x-hex)
     signed: dict[str, SignedRecord] = field(default_factory=dict)
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
 
 
 def _b(h: str) -> bytes:
@@ -82,7 +79,7 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
     def put(name: str, signer: object, record: object) -> bytes:
         signed = record.sign(signer.key, domain)  # type: ignore[attr-defined]
         ledger.submit(signed, payer)
-        world.records[name] = _hex(signed.id)
+        world.records[name] = hex0x(signed.id)
         world.signed[name] = signed
         return signed.id  # type: ignore[no-any-return]
 
@@ -127,12 +124,12 @@ def build_world(env: ChainEnv, tmp: Path, database_url: str) -> World:
         worker.run_once()
     indexer.run_until_synced()
     for name in ("school", "clinic", "tea", "training", "supply"):
-        world.records[f"anchor:{name}"] = _hex(ProjectAnchor.anchor_id(_b(world.needs[name]), 1))
-    m_school = actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, _hex(school))
+        world.records[f"anchor:{name}"] = hex0x(ProjectAnchor.anchor_id(_b(world.needs[name]), 1))
+    m_school = actions.create_and_accept_match(svc, a.county_a.key, a.org_a.key, hex0x(school))
     m_clinic = actions.create_and_accept_match(
-        svc, a.county_a.key, a.org_b.key, _hex(clinic), supply_id=world.needs["supply"]
+        svc, a.county_a.key, a.org_b.key, hex0x(clinic), supply_id=world.needs["supply"]
     )
-    m_tea = actions.create_and_accept_match(svc, a.county_b.key, a.org_b.key, _hex(tea))
+    m_tea = actions.create_and_accept_match(svc, a.county_b.key, a.org_b.key, hex0x(tea))
 
     # name, author, need, match, kind, quantity, unit, due
     commitments = [

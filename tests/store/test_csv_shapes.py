@@ -18,7 +18,7 @@ from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT
 from ledger.core.fields import BEIJING, FlagReason, ResourceKind, text32
 from ledger.core.lines import new_id
-from ledger.core.records import Flag, SignedRecord
+from ledger.core.records import Flag
 from ledger.export import csv_export
 from ledger.store.queries import csv_shapes
 from tests.factories import (
@@ -28,8 +28,9 @@ from tests.factories import (
     Chain,
     ChainEnv,
     Stack,
-    body,
+    database_kind,
     matched,
+    posted,
 )
 
 HEX = re.compile(r"0x[0-9a-fA-F]{40,64}")
@@ -38,13 +39,6 @@ MONEY = ("amount_yuan", "delivered_yuan", "confirmed_yuan", "budget_yuan")
 GOODS = ("quantity", "delivered_quantity", "confirmed_quantity", "unit")
 #: Where the exported files are kept, to be opened in a spreadsheet and looked at.
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "csv"
-
-
-def _post(http: TestClient, st: Stack, *signed: SignedRecord) -> None:
-    for s in signed:
-        r = http.post("/api/v1/records", json=body(s))
-        assert r.status_code == 202, r.text
-    st.settle()
 
 
 def _flow(env: ChainEnv, st: Stack, http: TestClient) -> dict[str, str]:
@@ -64,7 +58,7 @@ def _flow(env: ChainEnv, st: Stack, http: TestClient) -> dict[str, str]:
         c = flow.sign(dataclasses.replace(c.record, resource_kind=kind, unit=text32(unit)), a.org_a)
         d = flow.deliver(c, quantity)
         r = flow.confirm(d, quantity)
-        _post(http, st, c, d, r)
+        posted(http, st, c, d, r)
         ids.update({f"c:{name}": "0x" + c.id.hex(), f"d:{name}": "0x" + d.id.hex()})
     flag = Flag(
         id=new_id(a.auditor.address),
@@ -72,7 +66,7 @@ def _flow(env: ChainEnv, st: Stack, http: TestClient) -> dict[str, str]:
         reason_code=FlagReason.LATE_DELIVERY,
         note_hash=new_id(),
     ).sign(a.auditor.key, env.domain)
-    _post(http, st, flag)
+    posted(http, st, flag)
     return ids
 
 
@@ -101,7 +95,7 @@ def test_record_csvs_read_as_a_person_reads(
         # `bangfu export csv`'s writer and the API: one shape, one content
         assert buf.getvalue() == exported.text and n == len(rows)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        db = "postgres" if "postgresql" in svc.db.url else "sqlite"
+        db = database_kind(svc.db.url)
         (ARTIFACTS / f"{kind}-{db}.csv").write_text(csv_export.BOM + exported.text, "utf-8")
         assert header == csv_shapes.columns(kind)
         for cell in header:
