@@ -130,6 +130,7 @@ def _static_widths(cls: type[Record]) -> tuple[int, ...] | None:
     return found
 
 
+@lru_cache(maxsize=64)
 def _uint_width(typ: str) -> int | None:
     """N of a `uintN` type, else None."""
     if typ.startswith("uint") and typ[4:].isdigit():

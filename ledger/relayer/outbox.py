@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import ConflictError, LedgerError
@@ -434,8 +434,8 @@ def _insert(session: Session, signed: SignedRecord, data: bytes) -> int:
     ref_id, quantity = ref_and_quantity(signed)
     rid = hex0x(signed.id)
     connection = session.connection()
-    oid = connection.execute(
-        _INSERT,
+    oid = _insert_row(
+        connection,
         {
             "record_id": rid,
             "kind": int(signed.kind),
@@ -446,7 +446,7 @@ def _insert(session: Session, signed: SignedRecord, data: bytes) -> int:
             "quantity": quantity,
             "attempts": 0,
         },
-    ).scalar_one()
+    )
     shares = _shares(signed)
     if shares:
         connection.execute(
@@ -454,6 +454,34 @@ def _insert(session: Session, signed: SignedRecord, data: bytes) -> int:
             [{"record_id": rid, "commitment_id": c, "quantity": q} for c, q in shares],
         )
     return int(oid)
+
+
+#: `_INSERT` compiled once per dialect: its SQL and the order of its parameters (None for
+#: a dialect that takes them by name).
+_COMPILED: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _insert_row(connection: Connection, row: dict[str, Any]) -> int:
+    """`_INSERT` of one outbox row on the transaction's own DBAPI connection: SQLAlchemy
+    compiled it once (`_COMPILED`); executing it per record through Core cost twice the
+    insert itself (~95 µs against ~40 µs measured), on the path every record takes. The
+    values need no type processing (strings, ints, bytes, None)."""
+    dialect = connection.dialect
+    found = _COMPILED.get(dialect.name)
+    if found is None:
+        compiled = _INSERT.compile(dialect=dialect, column_keys=list(row))
+        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        found = _COMPILED[dialect.name] = (compiled.string, order)
+    sql, order = found
+    params: Any = tuple(row[k] for k in order) if order is not None else row
+    raw: Any = connection.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql, params)
+        found_id: Any = cursor.fetchone()
+    finally:
+        cursor.close()
+    return int(found_id[0])
 
 
 def _add(
