@@ -1,10 +1,12 @@
 """Fixtures of the audit tests: a private anvil with a small, clean ledger indexed into SQLite,
 with the off-chain rows the audit also checks (the library's matches and anchored versions,
-a batch's lines, signed checkpoints)."""
+a batch's lines, signed checkpoints); and a chain of the rule-less `Forger`
+(tests/audit/forger/Forger.sol), which puts on chain whatever records it is given."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -13,14 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import solcx
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
+from web3 import Web3
 
+from ledger.audit.pipeline import AuditOptions, run_audit
+from ledger.audit.report import AuditReport
+from ledger.config import PROJECT_ROOT, Settings
 from ledger.core import records as rec
+from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import SignedRecord, sha256
+from ledger.core.records import Commitment, Delivery, Receipt, SignedRecord, sha256
+from ledger.evm.compiler import collect_sources, solc_binary, standard_input
+from ledger.evm.deploy import send_transaction
 from ledger.indexer.worker import Indexer
 from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
 from ledger.store.batch_models import BatchLine
@@ -28,7 +39,15 @@ from ledger.store.checkpoint_models import CheckpointRow, CosignatureRow, Witnes
 from ledger.store.db import Database
 from ledger.store.models import LogEntry, OutboxRecord
 from ledger.tlog.note import Checkpoint, SignerKey
-from tests.conftest import COUNTY_A, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
+from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B, ChainEnv, start_env
+from tests.factories import (
+    AUDITOR_NAME,
+    COUNTY_NAME_A,
+    COUNTY_NAME_B,
+    ORG_AUTHORITY,
+    ORG_NAME_A,
+    ORG_NAME_B,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -367,3 +386,140 @@ def db(ledger: Ledger, database_url: str) -> Iterator[Database]:
     d = read_model(database_url, ledger)
     yield d
     d.dispose()
+
+
+# ---------------------------------------------------------------- the Forger
+
+FORGER = Path(__file__).parent / "forger" / "Forger.sol"
+
+
+@dataclass
+class Compiled:
+    abi: list[dict[str, Any]]
+    bytecode: str
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ChainEnv, Compiled]]:
+    tmp = tmp_path_factory.mktemp("forgerchain")
+    home = tmp / "home"
+    (home / "contracts" / "libraries").mkdir(parents=True)
+    shutil.copy(FORGER, home / "contracts" / "Forger.sol")
+    shutil.copy(
+        PROJECT_ROOT / "contracts" / "libraries" / "MerkleLog.sol",
+        home / "contracts" / "libraries" / "MerkleLog.sol",
+    )
+    shutil.copytree(PROJECT_ROOT / "scripts", home / "scripts")
+    (home / "node_modules").symlink_to(PROJECT_ROOT / "node_modules")
+    settings = Settings(home=home)
+    out = solcx.compile_standard(
+        standard_input(collect_sources(settings)), solc_binary=solc_binary(settings)
+    )
+    c = out["contracts"]["contracts/Forger.sol"]["Forger"]
+    env = start_env(tmp / "chain")
+    try:
+        yield env, Compiled(c["abi"], c["evm"]["bytecode"]["object"])
+    finally:
+        env.chain.down()
+
+
+class Forged:
+    """One fresh Forger with the test's roles registered on it."""
+
+    def __init__(self, env: ChainEnv, compiled: Compiled) -> None:
+        self.env = env
+        self.w3: Web3 = env.w3
+        self.admin: LocalAccount = env.actors.admin
+        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+        tx = factory.constructor().build_transaction({"from": self.admin.address})
+        receipt = send_transaction(self.w3, self.admin, dict(tx))
+        self.address = receipt["contractAddress"]
+        self.contract = self.w3.eth.contract(address=self.address, abi=compiled.abi)
+        self.domain = Domain(self.w3.eth.chain_id, self.address)
+        a = env.actors
+        self.send("registerCounty", a.county_a.address, COUNTY_A, COUNTY_NAME_A)
+        self.send("registerCounty", a.county_b.address, COUNTY_B, COUNTY_NAME_B)
+        code_a, code_b = (c.encode().ljust(32, b"\0") for c in (ORG_CODE_A, ORG_CODE_B))
+        self.send("registerOrganization", a.org_a.address, code_a, ORG_NAME_A, 3, ORG_AUTHORITY)
+        self.send("registerOrganization", a.org_b.address, code_b, ORG_NAME_B, 2, ORG_AUTHORITY)
+        self.send("registerAuditor", a.auditor.address, AUDITOR_NAME)
+
+    def send(self, fn: str, *args: Any) -> Any:
+        call = getattr(self.contract.functions, fn)(*args)
+        return send_transaction(self.w3, self.admin, dict(call.build_transaction()))
+
+    def append(self, signed: SignedRecord) -> SignedRecord:
+        self.send("append", signed.id, int(signed.kind), signed.canonical_bytes())
+        return signed
+
+    def sign(self, record: Any, key: LocalAccount, domain: Domain | None = None) -> SignedRecord:
+        return record.sign(key.key, domain or self.domain)
+
+    def audit(self, **kw: Any) -> AuditReport:
+        base: dict[str, Any] = {
+            "rpc_url": str(self.env.settings.rpc_url),
+            "contract": self.address,
+            "workers": 1,
+            "compare_totals": False,
+        }
+        base.update(kw)
+        return run_audit(AuditOptions(**base))
+
+    # ---- a small honest ledger to build on
+    def need(self, county: LocalAccount | None = None, county_code: int = COUNTY_A) -> Any:
+        key = county or self.env.actors.county_a
+        rec = anchor(
+            id=new_id(key.address),
+            project_id=new_id(key.address),
+            project_kind=ProjectKind.NEED,
+            county=county_code,
+            category=1,
+            content_hash=sha256(b"need"),
+            version=1,
+        )
+        self.append(self.sign(rec, key))
+        return rec
+
+    def commitment(
+        self, need_id: bytes, org: LocalAccount | None = None, due: int | None = None
+    ) -> Commitment:
+        key = org or self.env.actors.org_a
+        rec = Commitment(
+            id=new_id(key.address),
+            need_id=need_id,
+            match_id=new_id(key.address),
+            resource_kind=ResourceKind.GOODS,
+            quantity=100,
+            unit=text32("斤"),
+            due_date=int(time.time()) + 365 * 86_400 if due is None else due,
+            terms_hash=sha256(b"terms"),
+        )
+        self.append(self.sign(rec, key))
+        return rec
+
+    def delivery(self, cid: bytes, qty: int = 30, org: LocalAccount | None = None) -> Delivery:
+        key = org or self.env.actors.org_a
+        rec = Delivery(
+            id=new_id(key.address),
+            commitment_id=cid,
+            quantity=qty,
+            delivered_at=int(time.time()),
+            evidence_hash=sha256(b"photo"),
+            beneficiary_count=1,
+            beneficiary_root=sha256(b"who"),
+        )
+        self.append(self.sign(rec, key))
+        return rec
+
+    def receipt(self, did: bytes, qty: int) -> Receipt:
+        key = self.env.actors.county_a
+        rec = Receipt(
+            id=new_id(key.address), delivery_id=did, confirmed_quantity=qty, note_hash=sha256(b"")
+        )
+        self.append(self.sign(rec, key))
+        return rec
+
+
+@pytest.fixture
+def forged(chain: tuple[ChainEnv, Compiled]) -> Forged:
+    return Forged(*chain)

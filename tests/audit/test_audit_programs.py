@@ -35,14 +35,9 @@ from ledger.core.records import (
     sha256,
 )
 from ledger.core.sample import sample_indices
-from tests.audit.test_audit_chain import Compiled, Forged, chain  # noqa: F401 - fixture
-from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv
+from tests.audit.conftest import Forged
+from tests.conftest import COUNTY_A, COUNTY_B
 from tests.factories import follow_up, fund_contribution
-
-
-@pytest.fixture
-def forged(chain: tuple[ChainEnv, Compiled]) -> Forged:  # noqa: F811 - the module fixture
-    return Forged(*chain)
 
 
 def _put(forged: Forged, record: Any, key: LocalAccount) -> Any:
