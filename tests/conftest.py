@@ -29,6 +29,7 @@ from tests.factories import (
     ORG_CODE_A,
     ORG_CODE_B,
     BatchEnv,
+    Chain,
     ChainEnv,
     LiveServer,
     Pump,
@@ -61,6 +62,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
     e = start_env(tmp_path_factory.mktemp("chain"))
     yield e
     e.chain.down()
+
+
+@pytest.fixture
+def flow(env: ChainEnv) -> Chain:
+    """Records of county A's office and org A, signed for the session's deployment."""
+    return Chain(env.domain, env.actors.county_a, env.actors.org_a)
 
 
 @pytest.fixture

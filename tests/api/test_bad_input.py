@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
@@ -26,12 +25,6 @@ from tests.factories import (
 
 #: Where signed records are posted.
 URL = "/api/v1/records"
-
-
-@pytest.fixture
-def flow(env: ChainEnv) -> Chain:
-    """Records of county A's office and org A, signed for this deployment."""
-    return Chain(env.domain, env.actors.county_a, env.actors.org_a)
 
 
 def test_malformed_bodies(env: ChainEnv, svc: LedgerService, client: TestClient) -> None:

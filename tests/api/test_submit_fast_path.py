@@ -38,11 +38,6 @@ def _both(client: TestClient, content: bytes) -> tuple[Any, Any]:
     )
 
 
-@pytest.fixture
-def flow(env: ChainEnv) -> Chain:
-    return Chain(env.domain, env.actors.county_a, env.actors.org_a)
-
-
 def _json(signed: SignedRecord, times: int = 1, record: Any = None, **changes: Any) -> bytes:
     """The body of `signed` (`times` over), with its fields or its record's changed."""
     item = {**signed.to_json(), **changes}
