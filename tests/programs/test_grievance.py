@@ -40,10 +40,6 @@ from tests.workspace.helpers import signed_in
 TEXT = "大米发放数量与公示不符，我们村只收到一半。"
 
 
-def _b(h: str) -> bytes:
-    return bytes.fromhex(h[2:])
-
-
 def anchored_need(http: TestClient, st: Stack, env: ChainEnv) -> tuple[str, SignedRecord]:
     flow = Chain(env.domain, env.actors.county_a, env.actors.org_a)
     n = flow.need()
