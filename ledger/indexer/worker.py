@@ -48,6 +48,9 @@ __all__ = ["KEEP_BLOCKS", "IndexStatus", "Indexer"]
 log = logging.getLogger("bangfu.indexer")
 
 KEEP_BLOCKS = 256  # recent block hashes kept to find a fork point
+#: At least this often (seconds) an idle indexer reads its cursor and alarms again, even
+#: while the chain's newest block stands (another process may have moved them).
+IDLE_RECHECK = 5.0
 MAX_SHORT_READS = 20
 
 
@@ -95,6 +98,11 @@ class Indexer:
         self.tree = MerkleTree()
         self._short_reads: dict[int, int] = {}
         self._gap_rereads = 0
+        #: the cursor row was found (or made) once: not looked for on every pass
+        self._cursor_checked = False
+        #: the chain's newest block (number, hash) when a pass last found nothing to do,
+        #: and when: a pass that sees the same block soon after ends at once
+        self._idle: tuple[tuple[int, str], float] | None = None
         self._load_tree()
 
     # ---- state -------------------------------------------------------------------
@@ -106,6 +114,7 @@ class Indexer:
         """The indexer's cursor; `_ensure_cursor` creates it (RPC outside the lock)."""
         cursor = session.get(IndexerCheckpoint, self.NAME)
         if cursor is None:
+            self._cursor_checked = False  # made again by the next pass's _ensure_cursor
             raise LedgerError(
                 "索引尚未开始 / the indexer has not started yet", code="indexer_not_started"
             )
@@ -118,6 +127,12 @@ class Indexer:
         return cursor
 
     def _ensure_cursor(self) -> None:
+        if self._cursor_checked:
+            return
+        self._ensure_cursor_row()
+        self._cursor_checked = True
+
+    def _ensure_cursor_row(self) -> None:
         with self.db.read() as session:
             if session.get(IndexerCheckpoint, self.NAME) is not None:
                 self.cursor(session)  # the contract and chain must match
@@ -243,6 +258,16 @@ class Indexer:
         # Every JSON-RPC read happens before the write transaction, which then only checks
         # that nobody moved the cursor meanwhile: no write lock is held while the node
         # answers (SQLite has one writer for the API, the relayer and the indexer).
+        # The chain's newest block first: while it is the one the last caught-up pass saw,
+        # there is nothing to index, and the pass ends here (no database read, no second
+        # JSON-RPC call). A full pass runs at least every IDLE_RECHECK seconds anyway.
+        latest: Any = self.w3.eth.get_block("latest")
+        newest = (int(latest["number"]), bytes(latest["hash"]).hex())
+        now = time.monotonic()
+        idle = self._idle
+        if idle is not None and idle[0] == newest and now - idle[1] < IDLE_RECHECK:
+            return 0
+        self._idle = None
         self._ensure_cursor()
         with self.db.read() as session:
             rewritten = alarms.is_active(session, alarms.HISTORY_REWRITTEN)
@@ -250,7 +275,7 @@ class Indexer:
             last_block, last_hash = int(cursor.last_block), cursor.last_block_hash
             indexed = (int(cursor.log_size), cursor.log_root)
             diverged = alarms.is_active(session, alarms.INDEX_DIVERGED)
-        head = int(self.w3.eth.block_number) - self.confirmations
+        head = newest[0] - self.confirmations
         if rewritten:
             # The new history is not served as truth until the operator decides, unless the
             # chain has come back to the signed one (e.g. the right state file restored).
@@ -267,6 +292,8 @@ class Indexer:
         if not self._canonical(last_block, last_hash, head):
             return self._handle_fork(last_block)
         if last_block >= head:
+            if not rewritten and not diverged:
+                self._idle = (newest, now)
             return 0
         start = last_block + 1
         end = min(head, start + self.block_range - 1)

@@ -430,11 +430,12 @@ class RelayWorker:
             )
         if not pending:
             return 0
-        head = int(self.w3.eth.block_number)
         receipts = self._receipts(pending)
+        # With no confirmations asked for, a receipt is deep enough: no head to ask for.
+        head = int(self.w3.eth.block_number) if self.confirmations else None
         deep: list[tuple[str, Receipt]] = []
         for tx_hash, receipt in zip(pending, receipts, strict=True):
-            if receipt and receipt.block_number + self.confirmations <= head:
+            if receipt and (head is None or receipt.block_number + self.confirmations <= head):
                 deep.append((tx_hash, receipt))
         if not deep:
             return 0
