@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.evm.state import StateFiles, read_state
-from tests.factories import fresh_database_url
+from tests.factories import fresh_database_url, fresh_database_urls
 from tests.service.crashkit import (
     SCENARIOS,
     Ledger,
@@ -42,17 +42,10 @@ COMMAND = {
 }
 
 
-def _each(kind: str, tmp: Path):  # type: ignore[no-untyped-def]
-    n = 0
-    while True:
-        n += 1
-        yield from fresh_database_url(kind, tmp / str(n))
-
-
 def matrix(kind: str, scenarios: list[str], records: int, tmp: Path) -> list[Outcome]:
     urls = fresh_database_url(kind, tmp)
     group = RunGroup(tmp, next(urls), dump_pause=0.3)
-    rebuilds = _each(kind, tmp / "rebuilds")
+    rebuilds = fresh_database_urls(kind, tmp / "rebuilds")
     out: list[Outcome] = []
     try:
         group.start()

@@ -56,6 +56,7 @@ from ledger.evm.node import LocalChain
 from ledger.indexer.rebuild import rebuild
 from ledger.indexer.worker import Indexer
 from ledger.library import actions
+from ledger.library.models import LibraryProject
 from ledger.relayer.worker import RelayWorker
 from ledger.sdk.batch_client import BatchClient
 from ledger.sdk.client import BangfuClient
@@ -199,6 +200,15 @@ def fresh_database_url(kind: str, tmp: Path) -> Iterator[str]:
         pytest.skip("BANGFU_TEST_POSTGRES_URL is not set")
     with postgres_database(base) as url:
         yield url
+
+
+def fresh_database_urls(kind: str, tmp: Path) -> Iterator[str]:
+    """A fresh, empty database each time one is drawn (SQLite files under tmp/1, tmp/2, …; a
+    PostgreSQL one dropped when the next is drawn or this is closed)."""
+    n = 0
+    while True:
+        n += 1
+        yield from fresh_database_url(kind, tmp / str(n))
 
 
 def database_kind(url: str) -> str:
@@ -581,6 +591,12 @@ def service_for(settings: Settings, database_url: str) -> LedgerService:
 def outbox_size(svc: LedgerService) -> int:
     with svc.db.read() as s:
         return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
+
+
+def library_projects(svc: LedgerService) -> int:
+    """How many projects the library holds."""
+    with svc.db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(LibraryProject)) or 0)
 
 
 @dataclass

@@ -8,14 +8,12 @@ import json
 import re
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from ledger.app import LedgerService
 from ledger.library import needlist
-from ledger.library.models import LibraryProject
 from ledger.sdk.client import BangfuClient
 from tests import factories
 from tests.cli.test_cli import bangfu, key_file, one_error_line
+from tests.factories import library_projects
 from tests.library.forms import need, supply
 
 HEADER = "标题,类别,方式,受益人数,预算（元）,资源类型,数量,单位,截止日期,联系人角色"
@@ -25,11 +23,6 @@ ROWS = [
     "茶园资金,产业发展,造血,300,1000000,资金,250000.25,,2099-06-30,县乡村振兴局",
 ]
 HEX32 = re.compile(r"0x[0-9a-f]{64}")
-
-
-def projects(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(LibraryProject)) or 0)
 
 
 def test_template_writes_both_files_and_refuses_others(tmp_path: Path) -> None:
@@ -66,7 +59,7 @@ def test_import_needs_then_order_take_respond(
         assert lines[0].startswith("第3行 列方式: ") and "[bad_choice]" in lines[0]
         assert lines[1].startswith("第4行 列受益人数: ") and "[missing_value]" in lines[1]
         assert "[need_list_refused]" in lines[-1] and len(lines) == 3
-    assert projects(svc) == 0
+    assert library_projects(svc) == 0
 
     # fixed: --check passes (and signs nothing), then the import publishes all three
     good = tmp_path / "needs-fixed.csv"
@@ -75,7 +68,7 @@ def test_import_needs_then_order_take_respond(
         "library", "import-needs", str(good), "--check", "--key", str(county_key), api=api
     )
     assert check.returncode == 0 and "3 needs for 522327" in check.stdout, check.stderr
-    assert projects(svc) == 0
+    assert library_projects(svc) == 0
     done = bangfu("library", "import-needs", str(good), "--key", str(county_key), api=api)
     assert done.returncode == 0, done.stderr
     ids = HEX32.findall(done.stdout)

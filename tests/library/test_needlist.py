@@ -12,13 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
-from sqlalchemy import func, select
 
 from ledger.app import LedgerService
 from ledger.core.errors import LedgerError, LibraryError
 from ledger.library import needlist
-from ledger.library.models import LibraryProject
-from tests.factories import COUNTY_A, ChainEnv
+from tests.factories import COUNTY_A, ChainEnv, library_projects
 
 TODAY = date(2026, 6, 1)
 HEADER_ZH = "标题,村,类别,方式,受益人数,预算（元）,资源类型,数量,单位,截止日期,联系人角色,说明"
@@ -312,16 +310,11 @@ def test_limits_and_files_that_are_no_need_list() -> None:
 # ------------------------------------------------------------------ the API
 
 
-def _projects(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(LibraryProject)) or 0)
-
-
 def test_the_check_route_answers_and_writes_nothing(
     env: ChainEnv, svc: LedgerService, http: TestClient
 ) -> None:
     url = "/api/v1/library/need-lists/check"
-    before = _projects(svc)
+    before = library_projects(svc)
     good = csv_of(*GOOD_ROWS).encode()
     r = http.post(url, files={"file": ("list.csv", good)}, data={"county": str(COUNTY_A)})
     assert r.status_code == 200, r.text
@@ -358,7 +351,7 @@ def test_the_check_route_answers_and_writes_nothing(
     ]:
         r = http.post(url, files=files, data=form)
         assert (r.status_code, r.json()["code"]) == (status, code), r.text
-    assert _projects(svc) == before
+    assert library_projects(svc) == before
 
 
 def test_the_templates_download(http: TestClient) -> None:

@@ -9,12 +9,11 @@ PostgreSQL with BANGFU_TEST_POSTGRES_URL."""
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from tests.factories import fresh_database_url
+from tests.factories import fresh_database_url, fresh_database_urls
 from tests.service.crashkit import SCENARIOS, Ledger, RunGroup, run_scenario
 
 pytestmark = pytest.mark.crash
@@ -35,7 +34,7 @@ def matrix(
     tmp = tmp_path_factory.mktemp(f"crash-{request.param}")
     urls = fresh_database_url(request.param, tmp)
     group = RunGroup(tmp, next(urls), dump_pause=0.3)
-    rebuilds = _each(request.param, tmp / "rebuilds")
+    rebuilds = fresh_database_urls(request.param, tmp / "rebuilds")
     try:
         group.start()
         yield Matrix(group, Ledger(group), rebuilds)
@@ -43,14 +42,6 @@ def matrix(
         group.stop()
         rebuilds.close()
         urls.close()  # type: ignore[attr-defined]
-
-
-def _each(kind: str, tmp: Path) -> Generator[str, None, None]:
-    """A fresh, empty database for each rebuild."""
-    n = 0
-    while True:
-        n += 1
-        yield from fresh_database_url(kind, tmp / str(n))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
