@@ -36,6 +36,7 @@ from ledger.core.records import (
     record_type,
 )
 from tests.factories import start_env
+from tests.strategies import record_of
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS_PATH = ROOT / "tests" / "vectors" / "records.json"
@@ -401,29 +402,7 @@ B32 = st.binary(min_size=32, max_size=32)
 KEYS = [bytes.fromhex(f"{i:064x}") for i in (1, 2, 0xDEADBEEF, SECP256K1_N - 1)]
 
 
-def field_strategy(typ: str) -> st.SearchStrategy[Any]:
-    if typ == "bytes32":
-        return B32
-    if typ == "string":
-        return st.text(max_size=80)
-    if typ == "bool":
-        return st.booleans()
-    if typ == "bytes32[]":
-        return st.lists(B32, max_size=5).map(tuple)
-    if typ.endswith("[]"):
-        bits = int(typ[4:-2])
-        return st.lists(st.integers(0, (1 << bits) - 1), max_size=5).map(tuple)
-    return st.integers(0, (1 << int(typ[4:])) - 1)
-
-
-def record_strategy(cls: type[Record]) -> st.SearchStrategy[Record]:
-    fields = {name: field_strategy(typ) for name, typ in cls.SCHEMA}
-    return st.fixed_dictionaries(fields).map(lambda kw: cls(**kw))
-
-
-RECORDS = st.sampled_from(sorted(RECORD_TYPES.values(), key=lambda c: c.KIND)).flatmap(
-    record_strategy
-)
+RECORDS = st.sampled_from(sorted(RECORD_TYPES.values(), key=lambda c: c.KIND)).flatmap(record_of)
 DOMAINS = st.builds(
     Domain,
     chain_id=st.integers(1, (1 << 64) - 1),
