@@ -41,8 +41,21 @@ class RecordAppended:
     record: bytes
 
 
+_DATA_OFFSET = (64).to_bytes(32, "big")
+
+
 def decode_record_data(data: bytes) -> tuple[bytes, bytes]:
-    """The event's non-indexed fields: (bytes32 leafHash, bytes record)."""
+    """The event's non-indexed fields: (bytes32 leafHash, bytes record).
+
+    As the contract emits them (the leaf, the offset 0x40, the length, the bytes padded
+    with zeros to a whole word) they are cut out directly, the indexer's hot path; any
+    other layout goes to eth_abi, which decodes it or names the error
+    (tests/core/test_events.py holds both to eth_abi's answers)."""
+    if len(data) >= 96 and data[32:64] == _DATA_OFFSET:
+        size = int.from_bytes(data[64:96], "big")
+        end = 96 + size
+        if len(data) == end + (-size % 32) and not any(data[end:]):
+            return bytes(data[:32]), bytes(data[96:end])
     leaf, record = abi_decode(["bytes32", "bytes"], data)
     return bytes(leaf), bytes(record)
 
