@@ -56,7 +56,6 @@ from ledger.evm.node import LocalChain
 from ledger.indexer.rebuild import rebuild
 from ledger.indexer.worker import Indexer
 from ledger.library import actions
-from ledger.library.models import LibraryProject
 from ledger.relayer.worker import RelayWorker
 from ledger.sdk.batch_client import BatchClient
 from ledger.sdk.client import BangfuClient
@@ -588,15 +587,14 @@ def service_for(settings: Settings, database_url: str) -> LedgerService:
     return svc
 
 
+def row_count(db: Database, model: Any) -> int:
+    """How many rows the table of `model` (an ORM class) holds in `db`."""
+    with db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
 def outbox_size(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
-
-
-def library_projects(svc: LedgerService) -> int:
-    """How many projects the library holds."""
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(LibraryProject)) or 0)
+    return row_count(svc.db, OutboxRecord)
 
 
 @dataclass

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from api.app import create_app
 from ledger.app import LedgerService
@@ -32,7 +31,7 @@ from ledger.tlog.note import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, open_not
 from ledger.tlog.witness import Witness, make_witness_server
 from tests.audit.conftest import submit
 from tests.conftest import ChainEnv, free_port, start_env
-from tests.factories import QuietHandler, kill9, run_bangfu
+from tests.factories import QuietHandler, kill9, row_count, run_bangfu
 from tests.service.test_healing import scoped_need, wait_durable
 
 
@@ -161,11 +160,6 @@ class _Refuses(QuietHandler):
         self.reply(422, b"consistency proof does not verify\n", "text/plain")
 
 
-def _count(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(CheckpointRow)) or 0)
-
-
 def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
     """A witness's refusal, or a log not consistent with the operator's own last checkpoint,
     makes `checkpoint sign` fail and store nothing; an unreachable witness is skipped."""
@@ -185,7 +179,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
     grow()
     checkpointer = Checkpointer(svc, durable=None)
     first = checkpointer.sign()
-    assert first is not None and _count(svc) == 1
+    assert first is not None and row_count(svc.db, CheckpointRow) == 1
 
     server = HTTPServer(("127.0.0.1", 0), _Refuses)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -196,7 +190,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as refused:
             checkpointer.sign()
         assert refused.value.code == "witness_refused" and refused.value.fields["status"] == 422
-        assert _count(svc) == 1
+        assert row_count(svc.db, CheckpointRow) == 1
         wait_durable(env)  # the command's checkpointer holds back what anvil may not have saved
         environ = {
             **os.environ,
@@ -209,7 +203,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
         result = run_bangfu(["checkpoint", "sign"], env=environ, timeout=120)
         assert result.returncode == 1, (result.stdout, result.stderr)
         assert "[witness_refused]" in result.stderr and "Traceback" not in result.stderr
-        assert _count(svc) == 1
+        assert row_count(svc.db, CheckpointRow) == 1
         with svc.db.read() as s:
             assert [a.code for a in alarms.active(s)] == ["witness_refused"]
     finally:
@@ -220,7 +214,7 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
     add_witness(var, "w2", vkey, f"http://127.0.0.1:{free_port()}")
     stored = checkpointer.sign()
     assert stored is not None and stored.size == first.size + 1
-    assert checkpointer.skipped == ["w2"] and _count(svc) == 2
+    assert checkpointer.skipped == ["w2"] and row_count(svc.db, CheckpointRow) == 2
     (var / "witnesses.json").unlink()
 
     # a stored checkpoint the log does not extend (its root is not the log's at its size)
@@ -238,5 +232,5 @@ def test_sign_refuses_and_stores_nothing(env: ChainEnv, tmp_path: Path) -> None:
     with pytest.raises(ProofError) as inconsistent:
         checkpointer.sign()
     assert inconsistent.value.code == "inconsistent_checkpoint"
-    assert _count(svc) == 3
+    assert row_count(svc.db, CheckpointRow) == 3
     svc.close()

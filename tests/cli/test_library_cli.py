@@ -10,10 +10,11 @@ from pathlib import Path
 
 from ledger.app import LedgerService
 from ledger.library import needlist
+from ledger.library.models import LibraryProject
 from ledger.sdk.client import BangfuClient
 from tests import factories
 from tests.cli.test_cli import bangfu, key_file, one_error_line
-from tests.factories import library_projects
+from tests.factories import row_count
 from tests.library.forms import need, supply
 
 HEADER = "标题,类别,方式,受益人数,预算（元）,资源类型,数量,单位,截止日期,联系人角色"
@@ -59,7 +60,7 @@ def test_import_needs_then_order_take_respond(
         assert lines[0].startswith("第3行 列方式: ") and "[bad_choice]" in lines[0]
         assert lines[1].startswith("第4行 列受益人数: ") and "[missing_value]" in lines[1]
         assert "[need_list_refused]" in lines[-1] and len(lines) == 3
-    assert library_projects(svc) == 0
+    assert row_count(svc.db, LibraryProject) == 0
 
     # fixed: --check passes (and signs nothing), then the import publishes all three
     good = tmp_path / "needs-fixed.csv"
@@ -68,7 +69,7 @@ def test_import_needs_then_order_take_respond(
         "library", "import-needs", str(good), "--check", "--key", str(county_key), api=api
     )
     assert check.returncode == 0 and "3 needs for 522327" in check.stdout, check.stderr
-    assert library_projects(svc) == 0
+    assert row_count(svc.db, LibraryProject) == 0
     done = bangfu("library", "import-needs", str(good), "--key", str(county_key), api=api)
     assert done.returncode == 0, done.stderr
     ids = HEX32.findall(done.stdout)

@@ -16,7 +16,8 @@ from openpyxl import Workbook
 from ledger.app import LedgerService
 from ledger.core.errors import LedgerError, LibraryError
 from ledger.library import needlist
-from tests.factories import COUNTY_A, ChainEnv, library_projects
+from ledger.library.models import LibraryProject
+from tests.factories import COUNTY_A, ChainEnv, row_count
 
 TODAY = date(2026, 6, 1)
 HEADER_ZH = "标题,村,类别,方式,受益人数,预算（元）,资源类型,数量,单位,截止日期,联系人角色,说明"
@@ -314,7 +315,7 @@ def test_the_check_route_answers_and_writes_nothing(
     env: ChainEnv, svc: LedgerService, http: TestClient
 ) -> None:
     url = "/api/v1/library/need-lists/check"
-    before = library_projects(svc)
+    before = row_count(svc.db, LibraryProject)
     good = csv_of(*GOOD_ROWS).encode()
     r = http.post(url, files={"file": ("list.csv", good)}, data={"county": str(COUNTY_A)})
     assert r.status_code == 200, r.text
@@ -351,7 +352,7 @@ def test_the_check_route_answers_and_writes_nothing(
     ]:
         r = http.post(url, files=files, data=form)
         assert (r.status_code, r.json()["code"]) == (status, code), r.text
-    assert library_projects(svc) == before
+    assert row_count(svc.db, LibraryProject) == before
 
 
 def test_the_templates_download(http: TestClient) -> None:

@@ -11,8 +11,9 @@ import pytest
 
 from ledger.app import LedgerService
 from ledger.core.errors import ApiError, LedgerError
+from ledger.library.models import LibraryProject
 from ledger.sdk.client import BangfuClient
-from tests.factories import COUNTY_A, ORG_CODE_A, ChainEnv, LiveServer, library_projects
+from tests.factories import COUNTY_A, ORG_CODE_A, ChainEnv, LiveServer, row_count
 from tests.library.forms import need, supply
 
 HEADER = "标题,村,类别,方式,受益人数,预算（元）,资源类型,数量,单位,截止日期,联系人角色,说明"
@@ -45,12 +46,12 @@ def test_import_a_need_list_then_order_take_and_respond(
         (3, "受益人数", "bad_number")
     ]
     assert "第3行 列受益人数" in info.value.message
-    assert library_projects(svc) == 0
+    assert row_count(svc.db, LibraryProject) == 0
 
     # the check alone answers the same, for the county of the key, writing nothing
     checked = county.library_check_needs(bad)
     assert checked["county"] == COUNTY_A and len(checked["errors"]) == 1
-    assert library_projects(svc) == 0
+    assert row_count(svc.db, LibraryProject) == 0
 
     # fixed: three needs, each a signed draft then a signed publish by the county
     good = write_list(tmp_path / "需求表.csv", ROWS)

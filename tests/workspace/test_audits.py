@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from ledger.app import LedgerService
 from ledger.audit.codes import CODES, INTEGRITY
 from ledger.library import messages
 from ledger.workspace import audits
 from ledger.workspace.models import AuditRunRow
-from tests.factories import Chain, ChainEnv, Stack, body, matched
+from tests.factories import Chain, ChainEnv, Stack, body, matched, row_count
 from tests.workspace.helpers import sign_typed
 
 pytestmark = pytest.mark.own_chain
@@ -46,11 +46,6 @@ def wait_done(http: TestClient, run_id: int, timeout: float = 180) -> dict[str, 
             return run
         assert time.monotonic() < deadline, f"audit {run_id} still running: {run['progress']}"
         time.sleep(0.2)
-
-
-def runs(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(AuditRunRow)) or 0)
 
 
 def ledger_flow(svc_env: ChainEnv, st: Stack, http: TestClient) -> str:
@@ -109,7 +104,7 @@ def test_a_clean_ledger_passes_and_a_tampered_row_fails_linked_to_its_record(
     replay = http.post(URL, json=request)
     assert replay.status_code == 401
     assert replay.json()["code"] == "signature_replayed"
-    assert runs(svc) == 1
+    assert row_count(svc.db, AuditRunRow) == 1
 
     # a delivery's quantity altered in the read model
     with svc.db.engine.begin() as conn:
@@ -163,7 +158,7 @@ def test_only_an_auditor_runs_an_audit(
     forged["message"]["nonce"] = messages.new_nonce()
     tampered = http.post(URL, json=forged)
     assert tampered.status_code in (401, 403), tampered.text
-    assert runs(svc) == 0
+    assert row_count(svc.db, AuditRunRow) == 0
     assert http.get(f"{URL}/latest").status_code == 404
     missing = http.get(f"{URL}/12345")
     assert missing.status_code == 404 and missing.json()["code"] == "audit_not_found"
@@ -215,7 +210,7 @@ def test_one_run_at_a_time(svc_env: ChainEnv, svc: LedgerService, http: TestClie
     again = http.post(URL, json=signed_run(svc_env, a.auditor))
     assert again.status_code == 202
     assert again.json() == {**first, "started": False}
-    assert runs(svc) == 1
+    assert row_count(svc.db, AuditRunRow) == 1
     release.set()
     assert wait_done(http, first["id"])["status"] == "done"
     third = http.post(URL, json=signed_run(svc_env, a.auditor)).json()

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from ledger.app import LedgerService
 from ledger.audit.pipeline import AuditOptions, run_audit
@@ -26,7 +25,7 @@ from ledger.core.fields import ProjectKind
 from ledger.library import actions, auth, messages
 from ledger.workspace.evidence import EVIDENCE_UPLOAD
 from ledger.workspace.models import EvidenceFile
-from tests.factories import Chain, ChainEnv, Stack, body
+from tests.factories import Chain, ChainEnv, Stack, body, row_count
 from tests.library.forms import need
 from tests.workspace.helpers import sign_typed, signed_in
 
@@ -71,11 +70,6 @@ def _upload(
 
 def _folder(svc: LedgerService) -> Path:
     return svc.settings.evidence_path
-
-
-def _rows(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(EvidenceFile)) or 0)
 
 
 @pytest.fixture
@@ -212,7 +206,7 @@ def test_bytes_that_do_not_match_the_signed_hash_store_nothing(
     stale = evidence_dir / ".upload-killed.part"
     stale.write_bytes(b"half")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
-    assert _rows(svc) == 0
+    assert row_count(svc.db, EvidenceFile) == 0
     # a size that differs from the signed one is refused the same way
     short = _message(PHOTO)
     short["size"] = len(PHOTO) + 1
@@ -224,7 +218,7 @@ def test_bytes_that_do_not_match_the_signed_hash_store_nothing(
     genuine = _message(PHOTO)
     assert _upload(http, chain, org, bytes(tampered), genuine).status_code == 422
     assert _upload(http, chain, org, PHOTO, genuine).status_code == 201
-    assert _rows(svc) == 1
+    assert row_count(svc.db, EvidenceFile) == 1
     assert [p.name for p in evidence_dir.iterdir()] == [hashlib.sha256(PHOTO).hexdigest()]
 
 
@@ -250,7 +244,7 @@ def test_only_registered_orgs_and_counties_upload(
     answer = _upload(http, chain, chain.actors.org_a, PHOTO, too_big)
     assert answer.status_code == 413
     assert answer.json()["code"] == "evidence_too_large"
-    assert _rows(svc) == 0
+    assert row_count(svc.db, EvidenceFile) == 0
     assert not evidence_dir.exists() or list(evidence_dir.iterdir()) == []
     assert http.get("/api/v1/evidence/not-a-hash").status_code == 404
 

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect, select
 
 from ledger.app import LedgerService
 from ledger.core.errors import LedgerError
@@ -33,6 +33,7 @@ from tests.factories import (
     ORG_NAME_A,
     ChainEnv,
     LiveServer,
+    row_count,
     sdk,
 )
 from tests.workspace.helpers import sign_typed
@@ -62,21 +63,16 @@ def _stored(svc: LedgerService) -> list[tuple[str, int, str]]:
         return [(r.org_code, r.version, r.contact_role) for r in rows]
 
 
-def _nonces(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(LibraryNonce)) or 0)
-
-
 def _refused(
     http: TestClient, svc: LedgerService, body: dict[str, Any], status: int, code: str
 ) -> dict[str, Any]:
-    before = (_stored(svc), _nonces(svc), http.get(URL).json())
+    before = (_stored(svc), row_count(svc.db, LibraryNonce), http.get(URL).json())
     r = http.put(URL, json=body)
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     problem: dict[str, Any] = r.json()
     assert problem["code"] == code, r.text
-    assert (_stored(svc), _nonces(svc), http.get(URL).json()) == before
+    assert (_stored(svc), row_count(svc.db, LibraryNonce), http.get(URL).json()) == before
     return problem
 
 

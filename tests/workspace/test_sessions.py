@@ -8,20 +8,15 @@ import time
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.library import messages
 from ledger.workspace.models import SignInSession
 from ledger.workspace.signin import SIGN_IN
-from tests.factories import COUNTY_A, ORG_CODE_A, ChainEnv
+from tests.factories import COUNTY_A, ORG_CODE_A, ChainEnv, row_count
 from tests.workspace.helpers import challenge, sign_in, sign_typed, signed_in
-
-
-def _sessions(svc: LedgerService) -> int:
-    with svc.db.read() as s:
-        return int(s.scalar(select(func.count()).select_from(SignInSession)) or 0)
 
 
 def _cookies(answer: Any) -> dict[str, str]:
@@ -74,7 +69,7 @@ def test_sign_in_read_the_session_and_sign_out(
 
     out = http.delete("/api/v1/session", headers={"X-CSRF-Token": body["csrf_token"]})
     assert out.status_code == 204
-    assert _sessions(svc) == 0
+    assert row_count(svc.db, SignInSession) == 0
     gone = http.get("/api/v1/session")
     assert gone.status_code == 401
     assert gone.json()["code"] == "session_required"
@@ -118,7 +113,7 @@ def test_a_challenge_signed_for_another_origin_is_refused(
     answer = _post(http, message, _signed(env, county, message))
     assert answer.status_code == 403
     assert answer.json()["code"] == "wrong_origin"
-    assert _sessions(svc) == 0
+    assert row_count(svc.db, SignInSession) == 0
     # and a page of another site cannot post a good challenge either
     c = challenge(http, county)
     answer = http.post(
@@ -129,7 +124,7 @@ def test_a_challenge_signed_for_another_origin_is_refused(
     assert answer.status_code == 403
     assert answer.json()["code"] == "wrong_origin"
     assert "bangfu_session" not in _cookies(answer)
-    assert _sessions(svc) == 0
+    assert row_count(svc.db, SignInSession) == 0
 
 
 def test_an_expired_challenge_is_refused(
@@ -145,7 +140,7 @@ def test_an_expired_challenge_is_refused(
     answer = _post(http, message, _signed(env, county, message))
     assert answer.status_code == 401
     assert answer.json()["code"] == "signature_expired"
-    assert _sessions(svc) == 0
+    assert row_count(svc.db, SignInSession) == 0
 
 
 def test_a_challenge_opens_one_session_only(
@@ -156,10 +151,10 @@ def test_a_challenge_opens_one_session_only(
     replay = _post(http, message, signature)
     assert replay.status_code == 401
     assert replay.json()["code"] == "signature_replayed"
-    assert _sessions(svc) == 1
+    assert row_count(svc.db, SignInSession) == 1
     # signing in again from the same browser replaces its session
     assert sign_in(http, env.actors.county_a).status_code == 200
-    assert _sessions(svc) == 1
+    assert row_count(svc.db, SignInSession) == 1
 
 
 def test_an_unregistered_address_may_not_sign_in(
@@ -169,7 +164,7 @@ def test_an_unregistered_address_may_not_sign_in(
     assert answer.status_code == 403
     assert answer.json()["code"] == "not_registered"
     assert "未登记" in answer.json()["detail"]
-    assert _sessions(svc) == 0
+    assert row_count(svc.db, SignInSession) == 0
 
 
 def test_a_tampered_signature_or_message_is_refused(
@@ -188,7 +183,7 @@ def test_a_tampered_signature_or_message_is_refused(
     assert answer.json()["code"] == "bad_signature"
     unsigned = _post(http, message, "")
     assert unsigned.json()["code"] == "signature_required"
-    assert _sessions(svc) == 0
+    assert row_count(svc.db, SignInSession) == 0
     # the untouched challenge still works: nothing above spent its nonce
     assert _post(http, message, signature).status_code == 200
 
@@ -217,10 +212,10 @@ def test_sign_out_needs_the_csrf_token(env: ChainEnv, svc: LedgerService, http: 
     wrong = http.delete("/api/v1/session", headers={"X-CSRF-Token": "0" * 64})
     assert wrong.status_code == 403
     assert wrong.json()["code"] == "csrf_failed"
-    assert _sessions(svc) == 1
+    assert row_count(svc.db, SignInSession) == 1
     assert http.get("/api/v1/session").status_code == 200
     assert http.delete("/api/v1/session", headers={"X-CSRF-Token": csrf}).status_code == 204
-    assert _sessions(svc) == 0
+    assert row_count(svc.db, SignInSession) == 0
 
 
 def test_over_https_the_cookies_are_secure(env: ChainEnv, svc: LedgerService) -> None:
