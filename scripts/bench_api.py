@@ -37,6 +37,7 @@ from benchkit import (  # noqa: E402
     cpu_seconds,
     deploy_registered,
     free_port,
+    postgres_cpu_seconds,
     private_chain,
     stop_process,
 )
@@ -278,8 +279,11 @@ def main() -> None:
         for clients in (int(c) for c in args.clients.split(",")):
             recs = [need(county.key, deployment.domain) for _ in range(args.records)]
             before = {k: cpu_seconds(v) for k, v in pids.items()}
+            server = postgres_cpu_seconds()
             acc, conf, p50 = bench_api(base, recs, clients)
             used = {k: (cpu_seconds(v) - before[k]) * 1000 / args.records for k, v in pids.items()}
+            if args.database_url:  # the PostgreSQL server's processes on this machine
+                used["postgres"] = (postgres_cpu_seconds() - server) * 1000 / args.records
             rows.append((clients, acc, conf, p50))
             cpu_rows.append((clients, used))
             load.append(os.getloadavg()[0])
@@ -298,8 +302,9 @@ def main() -> None:
                   f"{acc:,.0f} | {conf:,.0f} | {p50:.1f} |")  # fmt: skip
         print(f"| naive: one tx per record, web3.py | 1 | {args.naive} | – | {naive:,.0f} | – |")
         print("\nCPU per record (ms), by process, from the first POST until all confirmed:\n")
-        print("| clients | " + " | ".join(pids) + " | all |")
-        print("|---" * (len(pids) + 2) + "|")
+        names = list(cpu_rows[0][1]) if cpu_rows else list(pids)
+        print("| clients | " + " | ".join(names) + " | all |")
+        print("|---" * (len(names) + 2) + "|")
         for clients, used in cpu_rows:
             cells = " | ".join(f"{v:.2f}" for v in used.values())
             print(f"| {clients} | {cells} | {sum(used.values()):.2f} |")
