@@ -56,8 +56,10 @@ COUNTY = 522327
 ORG_CODE = "91520000MA6DKTQX0C"
 
 
-def chain_settings(tmp: Path, database_url: str | None) -> tuple[Settings, dict[str, str]]:
-    return private_chain(tmp, database_url, poll_interval=0.05, state_interval=600)
+def chain_settings(
+    tmp: Path, database_url: str | None, poll: float = 0.05
+) -> tuple[Settings, dict[str, str]]:
+    return private_chain(tmp, database_url, poll_interval=poll, state_interval=600)
 
 
 def need(county_key: bytes, domain: object) -> SignedRecord:
@@ -233,6 +235,9 @@ def main() -> None:
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--clients", default="1,8,32,64", help="client counts of the API runs")
     ap.add_argument("--no-queries", action="store_true", help="the write half only")
+    ap.add_argument("--poll", type=float, default=Settings().poll_interval,
+                    help="the workers' poll interval, BANGFU_POLL_INTERVAL (default: bangfu "
+                    "run's)")  # fmt: skip
     ap.add_argument("--query-scale", type=int, default=0,
                     help="then scripts/bench_queries.py at this many leaves, seeded straight "
                     "into the read model (open loop 500/s, --query-clients closed)")  # fmt: skip
@@ -241,7 +246,7 @@ def main() -> None:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    settings, env = chain_settings(tmp, args.database_url)
+    settings, env = chain_settings(tmp, args.database_url, args.poll)
     chain = LocalChain(load_localchain(settings), settings)
     chain.up()
     procs: list[subprocess.Popen[bytes]] = []
@@ -294,7 +299,8 @@ def main() -> None:
         print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
               f"{platform.python_version()}, database {dialect}, 1-min load average "
               f"{min(load):.1f}–{max(load):.1f} while the write half ran")  # fmt: skip
-        print("chain: anvil, 1 s interval mining, 300M gas limit\n")
+        print(f"chain: anvil, 1 s interval mining, 300M gas limit; the relayer and the indexer "
+              f"poll every {args.poll:g} s\n")  # fmt: skip
         print("| path | clients | records | accepted/s | confirmed/s | p50 ms per POST |")
         print("|---|---|---|---|---|---|")
         for clients, acc, conf, p50 in rows:
