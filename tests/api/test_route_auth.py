@@ -41,7 +41,6 @@ from eth_account import Account
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import func, select
 
 from api.app import create_app
 from ledger.app import LedgerService
@@ -63,6 +62,7 @@ from tests.factories import (
     body,
     need,
     on_chain_commitment,
+    row_count,
     service_for,
     stack,
 )
@@ -106,16 +106,13 @@ class World:
     tmp: Path
 
     def outbox(self) -> int:
-        with self.svc.db.read() as s:
-            return int(s.scalar(select(func.count()).select_from(OutboxRecord)) or 0)
+        return row_count(self.svc.db, OutboxRecord)
 
     def leaves(self) -> int:
-        with self.svc.db.read() as s:
-            return int(s.scalar(select(func.count()).select_from(LogEntry)) or 0)
+        return row_count(self.svc.db, LogEntry)
 
     def uploads(self) -> int:
-        with self.svc.db.read() as s:
-            return int(s.scalar(select(func.count()).select_from(BatchUpload)) or 0)
+        return row_count(self.svc.db, BatchUpload)
 
     def seen(self, record_ids: Sequence[str], upload_ids: Sequence[str] = ()) -> dict[str, Any]:
         """What GET shows about these records and uploads, plus the row counts behind it."""

@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from http.server import HTTPServer
 from pathlib import Path
 
@@ -46,6 +47,17 @@ def _service(env: ChainEnv, db_path: Path) -> LedgerService:
     return svc
 
 
+def consistency_of(api: TestClient) -> Callable[[int, int], list[bytes]]:
+    """The consistency proofs `api` serves (GET /api/v1/proofs/consistency), as a client
+    fetches them."""
+
+    def fetch(old: int, new: int) -> list[bytes]:
+        r = api.get("/api/v1/proofs/consistency", params={"old": old, "new": new})
+        return [bytes.fromhex(h[2:]) for h in r.json()["proof"]]
+
+    return fetch
+
+
 def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> None:
     env = start_env(tmp_path / "chain")
     server = None
@@ -80,12 +92,7 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
             open_note(note, [witness.verifier])  # cosigned by the witness
             assert api.get("/api/v1/checkpoints").json()[0]["witnesses"] == ["w1"]
             seen = CheckpointClient([checkpointer.verifier], tmp_path / "seen.json")
-
-            def fetch(old: int, new: int) -> list[bytes]:
-                r = api.get("/api/v1/proofs/consistency", params={"old": old, "new": new})
-                return [bytes.fromhex(h[2:]) for h in r.json()["proof"]]
-
-            seen.observe(note, fetch)
+            seen.observe(note, consistency_of(api))
         assert witness.latest(checkpointer.origin) == (4, bytes.fromhex(row.root[2:]))
 
         # the operator rewrites history: kill -9, restart from the older state, append others
@@ -115,14 +122,9 @@ def test_rewritten_chain_is_refused_by_witness_and_client(tmp_path: Path) -> Non
                 forged.key
             )
         with TestClient(create_app(svc2)) as api2:
-
-            def fetch2(old: int, new: int) -> list[bytes]:
-                r = api2.get("/api/v1/proofs/consistency", params={"old": old, "new": new})
-                return [bytes.fromhex(h[2:]) for h in r.json()["proof"]]
-
             client = CheckpointClient([forged.verifier], tmp_path / "seen.json")
             with pytest.raises(ProofError) as bad:
-                client.observe(note2, fetch2)
+                client.observe(note2, consistency_of(api2))
             assert bad.value.code == "inconsistent_checkpoint"
 
         # the operator's own database: the indexer raises the alarm, keeps the signed history,
