@@ -30,6 +30,7 @@ from ledger.core.errors import LedgerError
 from ledger.core.grievances import MAX_ANSWER, MAX_CONTACT, MAX_TEXT, OUTCOME_NAMES
 from ledger.library.grievances import contact_for, file_grievance, submit_answer
 from ledger.store.queries import grievance as queries
+from ledger.store.queries.anchors import anchor_titles
 
 router = APIRouter(tags=["grievances 申诉"])
 
@@ -233,7 +234,7 @@ def _form(
     text: str = "",
     error: LedgerError | None = None,
 ) -> HTMLResponse:
-    titles = queries._titles(session, [project_id]) if re.match(HEX32, project_id) else {}
+    titles = anchor_titles(session, [project_id]) if re.match(HEX32, project_id) else {}
     return render.page(
         request,
         "grievance_new.html",

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.indexer.rows import record_row
-from ledger.store import models
 from ledger.store.grievance_models import GrievanceAnswerRow, GrievanceRow
+from ledger.store.queries.anchors import first_anchor
 
 __all__ = ["KINDS", "project"]
 
@@ -27,12 +26,8 @@ def project(session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any
     r: Any = signed.record
     if signed.kind == Kind.GRIEVANCE:
         pid = hex0x(r.project_id)
-        county = session.scalar(
-            select(models.ProjectAnchorRow.county)
-            .where(models.ProjectAnchorRow.project_id == pid)
-            .order_by(models.ProjectAnchorRow.version)
-            .limit(1)
-        )
+        first = first_anchor(session, pid)
+        county = first.county if first is not None else None
         session.add(
             record_row(
                 GrievanceRow,

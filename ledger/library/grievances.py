@@ -41,6 +41,7 @@ from ledger.relayer.outbox import Acceptance, Relayer
 from ledger.store.db import Database
 from ledger.store.grievance_models import GrievanceAnswerText, GrievanceContact, GrievanceFiling
 from ledger.store.models import CommitmentRow, DeliveryRow, LogEntry, ProjectAnchorRow, ReceiptRow
+from ledger.store.queries.anchors import first_anchor
 
 __all__ = ["Receipt", "contact_for", "file_grievance", "submit_answer"]
 
@@ -88,12 +89,7 @@ def screen_text(text: str, field: str, lo: int, hi: int) -> str:
 
 
 def _need_county(session: Session, project_id: str) -> int:
-    row = session.scalars(
-        select(ProjectAnchorRow)
-        .where(ProjectAnchorRow.project_id == project_id)
-        .order_by(ProjectAnchorRow.version)
-        .limit(1)
-    ).first()
+    row = first_anchor(session, project_id)
     if row is None or row.project_kind != ProjectKind.NEED:
         raise NotFoundError(
             f"没有编号为 {project_id} 的需求项目 / no need project {project_id} is on the ledger",

@@ -26,6 +26,7 @@ from ledger.store.models import (
     ProjectAnchorRow,
     RoleEvent,
 )
+from ledger.store.queries.anchors import first_anchor
 
 #: Outbox statuses of a record that counts: waiting, in flight or on chain.
 LIVE = ("queued", "sent", "confirmed")
@@ -273,12 +274,7 @@ def projects_known(session: Session, project_ids: Iterable[str]) -> set[str]:
 
 
 def _project_state_uncached(session: Session, project_id: str) -> tuple[str, int, int] | None:
-    row = session.scalars(
-        select(ProjectAnchorRow)
-        .where(ProjectAnchorRow.project_id == project_id)
-        .order_by(ProjectAnchorRow.version)
-        .limit(1)
-    ).first()
+    row = first_anchor(session, project_id)
     if row is not None:
         return row.author, int(row.project_kind), int(row.county)
     first: tuple[int, str, int, int] | None = None

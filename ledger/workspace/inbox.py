@@ -22,6 +22,7 @@ from ledger.core.records import Kind
 from ledger.library import auth, matching, messages, regions
 from ledger.library.models import LibraryMatch, LibraryProject
 from ledger.store.queries import inbox as q
+from ledger.store.queries.anchors import anchor_titles
 from ledger.workspace.models import EvidenceFile
 from ledger.workspace.signin import roles_of
 
@@ -59,7 +60,7 @@ def _project_titles(session: Session, ids: Iterable[str]) -> dict[str, str]:
     wanted = sorted({i for i in ids if i and i != ZERO32})
     if not wanted:
         return {}
-    titles = q.anchor_titles(session, wanted)
+    titles = anchor_titles(session, wanted)
     rows = session.execute(
         select(LibraryProject.project_id, LibraryProject.title).where(
             LibraryProject.project_id.in_(wanted)

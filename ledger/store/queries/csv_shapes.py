@@ -40,6 +40,7 @@ from ledger.store.models import (
     ReceiptRow,
 )
 from ledger.store.queries import status as project_status
+from ledger.store.queries.anchors import anchor_titles
 from ledger.store.queries.lists import LISTS, Filters, apply_filters
 from ledger.store.queries.orgs import org_codes, org_names, registrations
 
@@ -428,20 +429,6 @@ def _chain_cells(chain: Sequence[Any]) -> list[Any]:
     ]
 
 
-def _titles(session: Session, project_ids: set[str]) -> dict[str, str]:
-    """Project id → the title of its latest anchored version (one query per page)."""
-    out: dict[str, str] = {}
-    ids = sorted(project_ids)
-    for i in range(0, len(ids), 500):
-        for pid, title in session.execute(
-            select(ProjectAnchorRow.project_id, ProjectAnchorRow.title)
-            .where(ProjectAnchorRow.project_id.in_(ids[i : i + 500]))
-            .order_by(ProjectAnchorRow.version)
-        ).tuples():
-            out[pid] = title
-    return out
-
-
 def _target_kinds(session: Session, ids: set[str]) -> dict[str, int]:
     if not ids:
         return {}
@@ -477,7 +464,7 @@ class _Page:
             self.statuses = project_status.statuses(session, {r[0].project_id for r in page})
         elif kind == "flags":
             self.target_kinds = _target_kinds(session, {r[0].target_id for r in page})
-        self.titles = _titles(session, need_ids) if need_ids else {}
+        self.titles = anchor_titles(session, need_ids)
 
 
 def _about(

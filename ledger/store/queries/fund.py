@@ -23,7 +23,8 @@ from ledger.core import codes, display
 from ledger.core.errors import NotFoundError
 from ledger.core.fields import SponsorKind
 from ledger.store.fund_models import FundContributionRow, FundDetail, FundDrawRow, FundRow
-from ledger.store.models import CommitmentRow, ProjectAnchorRow
+from ledger.store.models import CommitmentRow
+from ledger.store.queries.anchors import anchor_titles
 from ledger.store.queries.lists import location
 from ledger.store.queries.orgs import org_codes, org_names
 
@@ -226,14 +227,7 @@ def fund_page(session: Session, fund_id: str) -> FundView:
         )
     )
     commitments = _commitments(session, [d.commitment_id for d in draws])
-    titles: dict[str, str] = {
-        pid: title
-        for pid, title in session.execute(
-            select(ProjectAnchorRow.project_id, ProjectAnchorRow.title)
-            .where(ProjectAnchorRow.project_id.in_([c.need_id for c in commitments.values()]))
-            .order_by(ProjectAnchorRow.version)
-        )
-    }
+    titles = anchor_titles(session, [c.need_id for c in commitments.values()])
     for d in draws:
         c = commitments.get(d.commitment_id)
         amount = int(d.fund_amount)

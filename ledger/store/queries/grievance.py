@@ -28,9 +28,9 @@ from ledger.store.grievance_models import (
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,
-    ProjectAnchorRow,
     ReceiptRow,
 )
+from ledger.store.queries.anchors import anchor_titles
 from ledger.store.queries.orgs import chunks, org_codes
 
 __all__ = [
@@ -105,19 +105,6 @@ def _location(row: Any) -> dict[str, Any]:
     }
 
 
-def _titles(session: Session, ids: Iterable[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for chunk in chunks(sorted(set(ids)), 500):
-        rows = session.execute(
-            select(ProjectAnchorRow.project_id, ProjectAnchorRow.title)
-            .where(ProjectAnchorRow.project_id.in_(chunk))
-            .order_by(ProjectAnchorRow.version)
-        ).all()
-        for pid, title in rows:  # the latest version wins
-            out[pid] = title
-    return out
-
-
 def _record_orgs(session: Session, ids: Iterable[str]) -> dict[str, str]:
     """Record id → the organization (signing address) a commitment, delivery or receipt
     belongs to."""
@@ -174,7 +161,7 @@ def _assemble(
             .all()
         )
     pids = {f.project_id for f in by_hash.values()} | {r.project_id for r in regs.values()}
-    titles = _titles(session, pids)
+    titles = anchor_titles(session, pids)
     targets = [f.record_id for f in by_hash.values()] + [r.target_id for r in regs.values()]
     orgs = _record_orgs(session, targets)
     codes = org_codes(session)

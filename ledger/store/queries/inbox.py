@@ -14,7 +14,6 @@ from ledger.store.models import (
     DeliveryRow,
     Organization,
     OutboxRecord,
-    ProjectAnchorRow,
 )
 from ledger.store.queries.orgs import org_codes
 
@@ -65,22 +64,6 @@ def outbox_of(session: Session, signer: str, limit: int = LIMIT) -> list[OutboxR
         .limit(limit)
     )
     return list(session.scalars(stmt))
-
-
-def anchor_titles(session: Session, project_ids: Iterable[str]) -> dict[str, str]:
-    """The latest anchored title of each project (needs as the chain has them)."""
-    ids = sorted(set(project_ids))
-    out: dict[str, str] = {}
-    if not ids:
-        return out
-    stmt = (
-        select(ProjectAnchorRow.project_id, ProjectAnchorRow.title)
-        .where(ProjectAnchorRow.project_id.in_(ids))
-        .order_by(ProjectAnchorRow.version)
-    )
-    for pid, title in session.execute(stmt).tuples():
-        out[pid] = title
-    return out
 
 
 def org_names_by_code(session: Session, org_codes_: Iterable[str]) -> dict[str, str]:
