@@ -61,7 +61,14 @@ def test_a_multicall_the_model_under_gasses_loses_no_record(st: Stack, env: Chai
     assert worker.send_queued() == 1
     assert worker.stats.modelled == 1
     assert set(_statuses(st, ids).values()) == {"sent"}
-    worker.confirm()  # automine: the multicall is mined, out of gas
+    # Automine mines the multicall (out of gas) just after the node took it: wait for its
+    # receipt rather than for whatever a first confirm pass happens to find.
+    with st.svc.db.read() as session:
+        tx_hash = session.scalar(
+            select(OutboxRecord.tx_hash).where(OutboxRecord.record_id == ids[0])
+        )
+    env.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.05)
+    assert worker.confirm() == 4
     assert worker.stats.model_reverts == 1
     assert set(_statuses(st, ids).values()) == {"queued"}
     assert worker.gas.per_record(ANCHOR) is None  # to be measured again
