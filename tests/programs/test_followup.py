@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -304,7 +304,11 @@ def test_sample_is_reproducible_from_the_chain_alone_and_binds_the_county(
     period = parse_period(datetime.fromtimestamp(chain_now, BEIJING).strftime("%Y-%m"))
     with benv.service.db.read() as s:
         snap = load_snapshot(s, period.end)
-    report = build_report(snap, period, with_charts=False)
+    # generated at the chain's time too: a report made "now" by the wall clock counts
+    # nothing after it, and the chain's clock may be ahead of it (CI ran this after a test
+    # that had moved the chain on, and the follow-ups were after the wall clock's now)
+    generated = datetime.fromtimestamp(chain_now + 1, UTC)
+    report = build_report(snap, period, with_charts=False, generated=generated)
     found = {r.key: r.cells for r in report.tables["anomalies"].rows}
     missing = found[f"anomaly/follow-up/{hex0x(results[0].id)}"]
     assert missing["kind"] == "回访：未收到 follow-up: not received"
