@@ -23,6 +23,11 @@ from ledger.relayer.nonces import NonceManager
 from ledger.relayer.outbox import requeue_lost
 from ledger.store.db import Database
 from ledger.store.models import OutboxRecord, SentTransaction
+from ledger.store.planner import not_by_index
+
+#: A confirmed outbox row; the status index is not the way to it (most rows are confirmed):
+#: the block index is (ledger/store/planner.py).
+CONFIRMED_ROW = not_by_index(OutboxRecord.status) == "confirmed"
 
 log = logging.getLogger("bangfu.relayer")
 
@@ -125,7 +130,7 @@ class Reconciler:
                 for n, h in session.execute(
                     select(OutboxRecord.block_number, OutboxRecord.block_hash)
                     .where(
-                        OutboxRecord.status == "confirmed",
+                        CONFIRMED_ROW,
                         OutboxRecord.block_number.is_not(None),
                         OutboxRecord.block_number > low,
                     )
@@ -135,9 +140,7 @@ class Reconciler:
             unplaced = [
                 (r.id, r.record_id, r.record_bytes)
                 for r in session.scalars(
-                    select(OutboxRecord).where(
-                        OutboxRecord.status == "confirmed", OutboxRecord.block_number.is_(None)
-                    )
+                    select(OutboxRecord).where(CONFIRMED_ROW, OutboxRecord.block_number.is_(None))
                 )
             ]
         canonical = block_hashes(self.w3, [n for n, _ in blocks])
@@ -176,7 +179,7 @@ class Reconciler:
                 )
                 for row in session.scalars(
                     select(OutboxRecord).where(
-                        OutboxRecord.status == "confirmed",
+                        CONFIRMED_ROW,
                         OutboxRecord.block_number == number,
                         OutboxRecord.block_hash == block_hash,
                     )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import RecordError
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import LIVE, roles_of
+from ledger.relayer.lookups import LIVE_ROW, roles_of
 from ledger.store.models import LogEntry, OutboxRecord
 
 __all__ = ["indexed_or_pending", "pending_record", "pending_records", "require_role"]
@@ -37,7 +37,7 @@ def pending_records(session: Session, kind: Kind) -> Iterator[tuple[OutboxRecord
     for row in session.scalars(
         select(OutboxRecord).where(
             OutboxRecord.kind == int(kind),
-            OutboxRecord.status.in_(LIVE),
+            LIVE_ROW,
             ~exists().where(LogEntry.record_id == OutboxRecord.record_id),
         )
     ):
@@ -51,7 +51,7 @@ def pending_record(session: Session, record_id: str, kind: Kind) -> tuple[Outbox
         select(OutboxRecord).where(
             OutboxRecord.record_id == record_id,
             OutboxRecord.kind == int(kind),
-            OutboxRecord.status.in_(LIVE),
+            LIVE_ROW,
         )
     ).first()
     if row is None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, SponsorKind, valid_date_code, valid_title
 from ledger.core.records import CommitmentSource, Fund, Kind, SignedRecord
-from ledger.relayer.lookups import LIVE, commitment_state, hex0x
+from ledger.relayer.lookups import LIVE_ROW, commitment_state, hex0x
 from ledger.relayer.rules_common import pending_record, pending_records, require_role
 from ledger.store.fund_models import FundDrawRow, FundRow
 from ledger.store.models import CommitmentRow, LogEntry, OutboxRecord
@@ -97,9 +97,7 @@ def _resource_kind(session: Session, commitment_id: str) -> int:
     if row is not None:
         return int(row.resource_kind)
     pending = session.scalars(
-        select(OutboxRecord.record_bytes).where(
-            OutboxRecord.record_id == commitment_id, OutboxRecord.status.in_(LIVE)
-        )
+        select(OutboxRecord.record_bytes).where(OutboxRecord.record_id == commitment_id, LIVE_ROW)
     ).first()
     if pending is None:
         return 0

@@ -17,7 +17,7 @@ from ledger.core.errors import RecordError
 from ledger.core.fields import valid_date_code
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import LIVE, commitment_state, county_of
+from ledger.relayer.lookups import LIVE_ROW, commitment_state, county_of
 from ledger.relayer.rules_common import pending_record, require_role
 from ledger.relayer.rules_fund import already_sourced
 from ledger.store.models import OutboxRecord
@@ -46,7 +46,7 @@ def _live(session: Session, kind: Kind, **where: str) -> Any:
     """The condition "a live outbox record of `kind` with these columns"."""
     return exists().where(
         OutboxRecord.kind == int(kind),
-        OutboxRecord.status.in_(LIVE),
+        LIVE_ROW,
         *(getattr(OutboxRecord, k) == v for k, v in where.items()),
     )
 

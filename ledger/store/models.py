@@ -63,7 +63,7 @@ class OutboxRecord(Base):
     sender: Mapped[str | None] = mapped_column(ADDRESS)
     nonce: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, index=True)
     block_hash: Mapped[str | None] = mapped_column(HEX32)
     leaf_index: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = created_column()

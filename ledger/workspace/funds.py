@@ -28,7 +28,7 @@ from ledger.core import codes
 from ledger.core.errors import MessageError, NotFoundError, RecordError
 from ledger.core.records import Fund, Kind, SignedRecord
 from ledger.library import pii
-from ledger.relayer.lookups import LIVE
+from ledger.relayer.lookups import LIVE_ROW
 from ledger.store.db import Database
 from ledger.store.fund_models import FundDetail, FundRow
 from ledger.store.models import OutboxRecord
@@ -169,7 +169,7 @@ def _known_fund(session: Session, fund_id: str) -> Fund:
         select(OutboxRecord).where(
             OutboxRecord.record_id == fund_id,
             OutboxRecord.kind == int(Kind.FUND),
-            OutboxRecord.status.in_(LIVE),
+            LIVE_ROW,
         )
     ).first()
     if pending is None:
