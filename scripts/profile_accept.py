@@ -19,6 +19,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_api import COUNTY, ORG_CODE, chain_settings, need, seed  # noqa: E402
 from benchkit import deploy_registered  # noqa: E402
+from eth_account.signers.local import LocalAccount  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
 
@@ -33,14 +36,20 @@ from api.app import create_app  # noqa: E402
 from api.routers.submit import submit_records  # noqa: E402
 from api.schemas import SubmissionIn  # noqa: E402
 from ledger.app import LedgerService  # noqa: E402
+from ledger.evm.contract import LedgerContract  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.indexer.worker import Indexer  # noqa: E402
 
 
-def profile_indexer(n: int, database_url: str | None) -> None:
-    """Seeds `n` records on chain, then times and profiles one indexer catching up."""
-    tmp = Path(tempfile.mkdtemp(prefix="profile-indexer-"))
+@contextmanager
+def registered_ledger(
+    prefix: str, database_url: str | None
+) -> Iterator[tuple[LedgerContract, list[LocalAccount], LedgerService]]:
+    """A private anvil (its folder a new temporary one named `prefix`…) with the contract
+    deployed, the county and the organization registered, and the service on a migrated read
+    model; the service is closed when the body finishes, the chain stopped in any case."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     settings, _env = chain_settings(tmp, database_url)
     chain = LocalChain(load_localchain(settings), settings)
     chain.up()
@@ -48,6 +57,15 @@ def profile_indexer(n: int, database_url: str | None) -> None:
         ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
         service = LedgerService(settings)
         service.db.migrate()
+        yield ledger, accts, service
+        service.close()
+    finally:
+        chain.down()
+
+
+def profile_indexer(n: int, database_url: str | None) -> None:
+    """Seeds `n` records on chain, then times and profiles one indexer catching up."""
+    with registered_ledger("profile-indexer-", database_url) as (ledger, accts, service):
         Indexer(service.db, ledger).run_until_synced()
         seed(ledger, accts[1].key, accts[3].key, accts[6], n)
         profiler = Profiler(interval=0.0005)
@@ -59,9 +77,6 @@ def profile_indexer(n: int, database_url: str | None) -> None:
         print(f"indexed {n} leaves in {took:.2f} s: {n / took:.0f} leaves/s "
               f"({service.db.engine.dialect.name})")  # fmt: skip
         print(profiler.output_text(unicode=True, color=False, show_all=False))
-        service.close()
-    finally:
-        chain.down()
 
 
 def main() -> None:
@@ -76,14 +91,7 @@ def main() -> None:
     if args.indexer:
         profile_indexer(args.indexer, args.database_url)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="profile-accept-"))
-    settings, _env = chain_settings(tmp, args.database_url)
-    chain = LocalChain(load_localchain(settings), settings)
-    chain.up()
-    try:
-        ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
-        service = LedgerService(settings)
-        service.db.migrate()
+    with registered_ledger("profile-accept-", args.database_url) as (ledger, accts, service):
         Indexer(service.db, ledger).run_once()
         county = accts[1]
         domain = ledger.deployment.domain
@@ -126,9 +134,6 @@ def main() -> None:
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         if args.html:
             args.html.write_text(profiler.output_html())
-        service.close()
-    finally:
-        chain.down()
 
 
 if __name__ == "__main__":

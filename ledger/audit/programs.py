@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ledger.audit.codes import (
     FOLLOW_UP_OUTSIDE_SAMPLE,
@@ -22,6 +22,7 @@ from ledger.audit.codes import (
     INTEGRITY,
     PAIRING_RULE_BROKEN,
     SOURCE_RULE_BROKEN,
+    UNKNOWN_NEED,
 )
 from ledger.audit.report import AuditReport, to_hex
 from ledger.core.fields import (
@@ -66,8 +67,26 @@ PROGRAM_KINDS = frozenset(
         Kind.GRIEVANCE_ANSWER,
     }
 )
+#: A county office's record on an earlier record the log does not hold: the finding, by the
+#: record's kind, and its message (the earlier record's id goes in the `{}`).
+_UNKNOWN_TARGET: dict[Kind, tuple[str, str]] = {
+    Kind.PAIRING_ACCEPTANCE: (PAIRING_RULE_BROKEN, "pairing {} is unknown"),
+    Kind.FOLLOW_UP: (FOLLOW_UP_RULE_BROKEN, "round {} is unknown"),
+    Kind.GRIEVANCE: (UNKNOWN_NEED, "need {} is not anchored"),
+    Kind.GRIEVANCE_ANSWER: (GRIEVANCE_RULE_BROKEN, "grievance {}"),
+}
 _MAX_QUANTITY = (1 << 63) - 1
 _ZERO = bytes(32)
+
+
+class _OfCounty(Protocol):
+    """An earlier record a county office's record refers to: it belongs to one county."""
+
+    @property
+    def county(self) -> int: ...
+
+
+_Target = TypeVar("_Target", bound=_OfCounty)
 
 
 @dataclass
@@ -97,6 +116,14 @@ class RoundState:
     rate_bps: int = 0
 
 
+@dataclass
+class GrievanceState:
+    """A grievance's county, and whether it was answered."""
+
+    county: int
+    answered: bool = False
+
+
 class ProgramReplay:
     """The program records' state and rules, beside the `Replay` that owns the log."""
 
@@ -108,7 +135,7 @@ class ProgramReplay:
         self.rounds: dict[bytes, RoundState] = {}
         self.round_keys: set[tuple[bytes, int]] = set()
         self.followed: dict[tuple[bytes, int], int] = {}  # (round, line) → leaf index
-        self.grievances: dict[bytes, tuple[int, bool]] = {}  # id → (county, answered)
+        self.grievances: dict[bytes, GrievanceState] = {}
         self.follow_ups: list[tuple[Leaf, FollowUp]] = []
         self._rules: dict[Kind, Callable[[Leaf, Any], None]] = {
             Kind.PAIRING: self._pairing,
@@ -136,6 +163,19 @@ class ProgramReplay:
             return False
         return True
 
+    def _county_on(self, leaf: Leaf, target: _Target | None, target_id: bytes) -> _Target | None:
+        """The rules of a county office's record on the earlier record `target_id` (`target`,
+        None when the log holds none): the signer holds COUNTY, the earlier record is known
+        (else the kind's `_UNKNOWN_TARGET` finding, and None) and the signer is the office
+        of its county."""
+        self.replay._need_role(leaf, "COUNTY")
+        if target is None:
+            code, unknown = _UNKNOWN_TARGET[leaf.record.kind]
+            self._fail(leaf, code, unknown.format(to_hex(target_id)))
+            return None
+        self._county_office(leaf, target.county)
+        return target
+
     # ---- pairing --------------------------------------------------------------
     def _pairing(self, leaf: Leaf, r: Pairing) -> None:
         self.replay._need_role(leaf, "ORG")
@@ -155,12 +195,9 @@ class ProgramReplay:
         self.pairings[r.id] = PairingState(leaf.record.signer, r.county)
 
     def _acceptance(self, leaf: Leaf, r: PairingAcceptance) -> None:
-        self.replay._need_role(leaf, "COUNTY")
-        p = self.pairings.get(r.pairing_id)
+        p = self._county_on(leaf, self.pairings.get(r.pairing_id), r.pairing_id)
         if p is None:
-            self._fail(leaf, PAIRING_RULE_BROKEN, f"pairing {to_hex(r.pairing_id)} is unknown")
             return
-        self._county_office(leaf, p.county)
         if r.county != p.county or p.accepted:
             self._fail(leaf, PAIRING_RULE_BROKEN, "another county's pairing, or accepted twice")
         p.accepted = True
@@ -251,12 +288,9 @@ class ProgramReplay:
         )
 
     def _follow_up(self, leaf: Leaf, r: FollowUp) -> None:
-        self.replay._need_role(leaf, "COUNTY")
-        rnd = self.rounds.get(r.round_id)
+        rnd = self._county_on(leaf, self.rounds.get(r.round_id), r.round_id)
         if rnd is None:
-            self._fail(leaf, FOLLOW_UP_RULE_BROKEN, f"round {to_hex(r.round_id)} is unknown")
             return
-        self._county_office(leaf, rnd.county)
         part = r.outcome == FollowUpOutcome.RECEIVED_IN_PART
         if (
             r.line_index >= rnd.line_count
@@ -271,27 +305,22 @@ class ProgramReplay:
 
     # ---- grievances -------------------------------------------------------------------
     def _grievance(self, leaf: Leaf, r: Grievance) -> None:
-        self.replay._need_role(leaf, "COUNTY")
         project = self.replay.projects.get(r.project_id)
-        if project is None or project.kind != ProjectKind.NEED:
-            self._fail(leaf, "unknown_need", f"need {to_hex(r.project_id)} is not anchored")
+        need = project if project is not None and project.kind == ProjectKind.NEED else None
+        need = self._county_on(leaf, need, r.project_id)
+        if need is None:
             return
-        self._county_office(leaf, project.county)
         if r.record_id != _ZERO and r.record_id not in self.replay.ids:
             self._fail(leaf, "unknown_record", "the grievance's record is not in the log")
-        self.grievances[r.id] = (project.county, False)
+        self.grievances[r.id] = GrievanceState(need.county)
 
     def _answer(self, leaf: Leaf, r: GrievanceAnswer) -> None:
-        self.replay._need_role(leaf, "COUNTY")
-        found = self.grievances.get(r.grievance_id)
-        if found is None:
-            self._fail(leaf, GRIEVANCE_RULE_BROKEN, f"grievance {to_hex(r.grievance_id)}")
+        grievance = self._county_on(leaf, self.grievances.get(r.grievance_id), r.grievance_id)
+        if grievance is None:
             return
-        county, answered = found
-        self._county_office(leaf, county)
-        if answered or r.outcome not in tuple(GrievanceOutcome):
+        if grievance.answered or r.outcome not in tuple(GrievanceOutcome):
             self._fail(leaf, GRIEVANCE_RULE_BROKEN, "answered twice, or the outcome is unknown")
-        self.grievances[r.grievance_id] = (county, True)
+        grievance.answered = True
 
 
 def check_samples(

@@ -41,6 +41,7 @@ from tests.workspace_ui.browserkit import (
     no_sideways,
     record_ids,
     refresh_until,
+    refused_at,
     shoot_here,
     wait_confirmed,
 )
@@ -71,18 +72,15 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
     http: TestClient,
     svc_env: ChainEnv,
 ) -> None:
-    base = stage.base
     a = stage.actors
     with (
         stage.role("follow-up-county", a.county_a) as county,
         stage.role("follow-up-admin", a.admin) as admin,
     ):
         # ---- the civil-affairs office sets the rate: 10 %, signed with the admin key
-        admin.open(base, "/workspace/civil")
+        admin.open("/workspace/civil")
         mpg = admin.page
-        mpg.fill("#fr-percent", "101")
-        mpg.click("#fr-submit")
-        expect(mpg.locator("#fr-percent-error")).to_contain_text("0 到 100")
+        refused_at(mpg, "#fr-percent", "101", "#fr-submit", "0 到 100")
         mpg.fill("#fr-percent", "10")
         mpg.click("#fr-submit")
         admin.confirm("回访比例交易", "1000 基点 bps（10%）")
@@ -99,7 +97,7 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
         batch_id = hex0x(signed.id)
         _until(lambda: _indexed(svc, LogEntry, batch_id))
 
-        county.start(base, "/workspace/county", COUNTY_NAME_A)
+        county.start("/workspace/county", COUNTY_NAME_A)
         pg = county.page
         # ---- the county opens a round on its batch
         batch_row = pg.locator(f"#fu-batches li[data-batch='{batch_id}']")
@@ -160,7 +158,7 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
         not_received = ids[2]  # newest first: the three results, then the round
 
         # ---- the finding: the periodic report the civil-affairs office downloads
-        admin.goto(base + "/workspace/civil")
+        admin.goto("/workspace/civil")
         month = datetime.now(BEIJING).strftime("%Y-%m")
         mpg.fill("#rp-period", month)
         mpg.fill("#rp-province", "52")
@@ -182,7 +180,7 @@ def test_follow_up_round_with_one_not_received_is_a_finding(
         assert not any("回访：" in c and "全部收到" in c for c in cells)
 
         # ---- and on the public portal's follow-up page
-        county.page.goto(base + "/follow-up")
+        county.page.goto(stage.base + "/follow-up")
         row = county.page.locator(f"#follow-up-rounds tr[data-round='{round_id}']")
         expect(row).to_contain_text(COUNTY_NAME_A)
         expect(row).to_contain_text("10 / 100")

@@ -20,6 +20,7 @@ from tests.workspace_ui.browserkit import (
     expect,
     needs_chromium,
     record_ids,
+    refused_at,
     shoot_here,
     wait_confirmed,
 )
@@ -38,19 +39,16 @@ def test_pairing_proposed_and_accepted_in_the_browser(
     with svc.db.write() as s:
         key_counties.load_key_counties(s, [COUNTY_A, 522326], "test list")
     pump.start()
-    base = stage.base
     a = stage.actors
     with (
         stage.role("pairing-org", a.org_a) as org,
         stage.role("pairing-county", a.county_a) as county,
         stage.role("pairing-civil", a.admin) as civil,
     ):
-        org.open(base, "/workspace/org")
+        org.open("/workspace/org")
         pg = org.page
         # a field left wrong is marked, nothing is sent
-        pg.fill("#pg-county", "12345")
-        pg.click("#pairing-submit")
-        expect(pg.locator("#pg-county-error")).to_contain_text("6 位数字")
+        refused_at(pg, "#pg-county", "12345", "#pairing-submit", "6 位数字")
         start = date.today()
         pg.fill("#pg-county", str(COUNTY_A))
         pg.fill("#pg-start", start.isoformat())
@@ -71,7 +69,7 @@ def test_pairing_proposed_and_accepted_in_the_browser(
         pairing_id = record_ids(org)[0]
         wait_confirmed(org, pairing_id)
 
-        county.open(base, "/workspace/county")
+        county.open("/workspace/county")
         cp = county.page
         cp.click("#pairing-refresh")
         item = cp.locator(f"#pairing-proposals li[data-pairing='{pairing_id}']")
@@ -87,12 +85,12 @@ def test_pairing_proposed_and_accepted_in_the_browser(
         pg.click("#c-pairing-refresh")
         expect(pg.locator(f"#c-pairing option[value='{pairing_id}']")).to_contain_text("册亨县")
 
-        civil.open(base, "/workspace/civil")
+        civil.open("/workspace/civil")
         expect(civil.page.locator("#oversight-unpaired")).to_contain_text("望谟县")
         expect(civil.page.locator("#oversight-unpaired")).not_to_contain_text("册亨县")
 
         portal = org.page
-        portal.goto(base + "/pairings")
+        portal.goto(stage.base + "/pairings")
         row = portal.locator(f"#pairing-{pairing_id}")
         expect(row).to_contain_text(ORG_NAME_A)
         expect(row).to_contain_text("已接受")

@@ -1,6 +1,7 @@
 """What the workspace browser tests share: chromium through Playwright with the portal's CSP
-checks, one `Role` per person (their own browser context, key file and password, and every
-request their pages sent), screenshots at 1280 and 390 px, and waiting for records."""
+checks, one `Role` per person (their own browser context, key file and password, the app they
+use, and every request their pages sent), screenshots at 1280 and 390 px, a field refused
+before anything is sent, and waiting for records."""
 
 from __future__ import annotations
 
@@ -31,13 +32,17 @@ __all__ = ["needs_chromium", "sync_api"]
 
 
 class Role:
-    """One person: a browser context of their own, their key file and password, and every
-    request their pages sent. As a context manager (`with Role(...) as org:`) it closes on
-    leaving, and the test fails on any page error or CSP violation its pages met."""
+    """One person: a browser context of their own, their key file and password, the app served
+    at `base` that their pages open, and every request their pages sent. As a context manager
+    (`with Role(...) as org:`) it closes on leaving, and the test fails on any page error or
+    CSP violation its pages met."""
 
-    def __init__(self, browser: Any, name: str, account: LocalAccount, tmp: Path) -> None:
+    def __init__(
+        self, browser: Any, name: str, account: LocalAccount, tmp: Path, base: str
+    ) -> None:
         self.name = name
         self.account = account
+        self.base = base
         self.password = f"pw-{name}-correct horse"
         self.keyfile = tmp / f"{name}.json"
         # a low scrypt cost keeps the test fast; the format is what `bangfu keygen` writes
@@ -58,8 +63,9 @@ class Role:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def goto(self, url: str) -> Any:
-        response = self.page.goto(url)
+    def goto(self, path: str) -> Any:
+        """Opens the app's page at `path`, checks its CSP and waits until it is ready."""
+        response = self.page.goto(self.base + path)
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert "unsafe-inline" not in response.headers["content-security-policy"]
         self.page.wait_for_selector("body[data-ready='1']")
@@ -81,39 +87,39 @@ class Role:
                })"""
         )
 
-    def import_key(self, base: str) -> None:
+    def import_key(self) -> None:
         """Imports the role's key file with its password on the keys page."""
-        self.goto(base + "/workspace")
+        self.goto("/workspace")
         self.page.set_input_files("#import-file", str(self.keyfile))
         self.page.fill("#import-password", self.password)
         self.page.click("#import")
         expect(self.page.locator("#key-address")).to_have_text(self.account.address)
 
-    def open(self, base: str, path: str) -> None:
+    def open(self, path: str) -> None:
         """Imports the key and opens `path` (a workspace page) with it unlocked, not signed
         in."""
-        self.import_key(base)
-        self.goto(base + path)
+        self.import_key()
+        self.goto(path)
         self.unlock()
 
-    def sign_in(self, base: str) -> None:
+    def sign_in(self) -> None:
         """Signs in with the imported key (unlocking it first) and confirms the dialog."""
-        self.goto(base + "/workspace")
+        self.goto("/workspace")
         self.unlock()
-        self.signed_in(base)
+        self.signed_in()
 
-    def signed_in(self, base: str) -> None:
+    def signed_in(self) -> None:
         """Signs in with the key already unlocked on the keys page."""
         self.page.click("#sign-in")
-        self.confirm("登录", base)
+        self.confirm("登录", self.base)
         expect(self.page.locator("#session-status")).to_contain_text("已登录")
 
-    def start(self, base: str, path: str, role_text: str) -> None:
+    def start(self, path: str, role_text: str) -> None:
         """Imports the key, signs in, and opens `path` unlocked, the key's role naming
         `role_text`."""
-        self.import_key(base)
-        self.sign_in(base)
-        self.goto(base + path)
+        self.import_key()
+        self.sign_in()
+        self.goto(path)
         self.unlock()
         expect(self.page.locator("#key-role")).to_contain_text(role_text)
 
@@ -170,7 +176,7 @@ class Stage:
 
     def role(self, name: str, account: LocalAccount) -> Role:
         """A `Role` named `name` holding `account`'s key (use it as a context manager)."""
-        return Role(self.browser, name, account, self.tmp)
+        return Role(self.browser, name, account, self.tmp, self.base)
 
 
 def no_sideways(pg: Any, what: str) -> None:
@@ -179,14 +185,14 @@ def no_sideways(pg: Any, what: str) -> None:
     assert scroll <= 390, f"{what} scrolls sideways at 390 px ({scroll})"
 
 
-def shoot(role: Role, base: str, pages: list[str]) -> None:
-    """Each page at 1280 and 390 px; at 390 nothing scrolls sideways."""
+def shoot(role: Role, pages: list[str]) -> None:
+    """Each workspace page at 1280 and 390 px; at 390 nothing scrolls sideways."""
     pg = role.page
     for path in pages:
         name = path.strip("/") or "keys"
         for width in (1280, 390):
             pg.set_viewport_size({"width": width, "height": 900})
-            role.goto(base + "/workspace" + path)
+            role.goto("/workspace" + path)
             pg.screenshot(path=str(ARTIFACTS / f"{role.name}-{name}-{width}.png"), full_page=True)
             if width == 390:
                 no_sideways(pg, path)
@@ -207,6 +213,14 @@ def shoot_here(role: Role, name: str, what: str, locator: str | None = None) -> 
         if width == 390:
             no_sideways(pg, what)
     pg.set_viewport_size({"width": 1280, "height": 900})
+
+
+def refused_at(pg: Any, field: str, value: str, submit: str, message: str) -> None:
+    """`value` in the form field `field` (a selector), then `submit` clicked: the field is
+    marked with `message` (its `-error` text)."""
+    pg.fill(field, value)
+    pg.click(submit)
+    expect(pg.locator(f"{field}-error")).to_contain_text(message)
 
 
 def publish_supply(

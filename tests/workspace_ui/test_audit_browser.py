@@ -27,14 +27,13 @@ def test_the_auditor_runs_an_audit(
     svc_env: ChainEnv,
     st: Stack,
 ) -> None:
-    base = stage.base
     a = stage.actors
     with stage.role("auditor", a.auditor) as auditor:
         pg = auditor.page
-        auditor.import_key(base)
-        auditor.signed_in(base)  # the import leaves the key unlocked
+        auditor.import_key()
+        auditor.signed_in()  # the import leaves the key unlocked
 
-        auditor.goto(base + "/workspace/audit")
+        auditor.goto("/workspace/audit")
         expect(pg.locator("#audit-latest")).to_contain_text("尚未运行审计")
         auditor.unlock()
         expect(pg.locator("#key-role")).to_contain_text("auditor")
@@ -53,7 +52,7 @@ def test_the_auditor_runs_an_audit(
         need_id, match_id = matched(st, a.county_a, a.org_a)
         flow = Chain(svc_env.domain, a.county_a, a.org_a)
         commit = flow.commit(need_id, match_id, quantity=10)
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with httpx.Client(base_url=stage.base, timeout=30) as client:
             assert client.post("/api/v1/records", json=body(commit)).status_code in (200, 202)
         st.settle()
         record_id = "0x" + commit.id.hex()
@@ -63,7 +62,7 @@ def test_the_auditor_runs_an_audit(
                 {"id": record_id},
             )
             assert changed.rowcount == 1
-        auditor.goto(base + "/workspace/audit")
+        auditor.goto("/workspace/audit")
         expect(pg.locator("#audit-verdict")).to_have_text("通过 passed")  # the latest, so far
         auditor.unlock()
         run_audit(auditor)
@@ -76,5 +75,5 @@ def test_the_auditor_runs_an_audit(
         shoot_here(auditor, "auditor-audit-failed", "the findings")
         link.focus()
         pg.keyboard.press("Enter")
-        expect(pg).to_have_url(f"{base}/verify?id={record_id}")
+        expect(pg).to_have_url(f"{stage.base}/verify?id={record_id}")
         auditor.assert_nothing_leaked()

@@ -73,7 +73,7 @@ def test_grievance_filed_on_a_phone_and_answered_by_the_county(
         expect(pg.locator("#g-status")).to_have_attribute("data-status", "filed")
 
         # the county office registers it, then answers it
-        county.start(base, "/workspace/county", "县乡村振兴部门")
+        county.start("/workspace/county", "县乡村振兴部门")
         cp = county.page
         item = cp.locator(f"#grievance-list li[data-filing='{filing}']")
         expect(item).to_contain_text(TEXT)

@@ -14,7 +14,16 @@ import pytest
 from ledger.workspace.models import OrgProfile
 from tests.factories import ORG_AUTHORITY, ORG_CODE_A, ORG_NAME_A, ChainEnv
 
-from .browserkit import ARTIFACTS, Role, Stage, expect, needs_chromium, no_sideways, shoot_here
+from .browserkit import (
+    ARTIFACTS,
+    Role,
+    Stage,
+    expect,
+    needs_chromium,
+    no_sideways,
+    refused_at,
+    shoot_here,
+)
 
 # A chain of this module's own: the portal names an organization by its latest registration, and
 # other modules re-register and revoke the shared chain's keys.
@@ -32,19 +41,18 @@ def test_profile_signed_in_the_browser(
     svc_env: ChainEnv,
     svc: Any,
 ) -> None:
-    base = stage.base
     with stage.role("profile", svc_env.actors.org_a) as org:
         pg = org.page
-        org.open(base, "/workspace/org")
+        org.open("/workspace/org")
         # the credit code comes from the key's registration; no profile yet
         expect(pg.locator("#p-org")).to_have_value(ORG_CODE_A)
         expect(pg.locator("#profile-message")).to_contain_text("尚无简介")
 
         # a personal phone number: refused at its field, nothing sent
         pg.fill("#p-desc", DESCRIPTION)
-        pg.fill("#p-contact", "王经理 138 0013 8000")
-        pg.click("#profile-submit")
-        expect(pg.locator("#p-contact-error")).to_contain_text("不要填写个人手机号")
+        refused_at(
+            pg, "#p-contact", "王经理 138 0013 8000", "#profile-submit", "不要填写个人手机号"
+        )
         expect(pg.locator("#p-contact-error")).to_contain_text("no personal phone numbers")
         expect(pg.locator("#p-contact")).to_be_focused()
         assert _puts(org) == []
@@ -78,7 +86,7 @@ def test_profile_signed_in_the_browser(
         # the public page: titled by the chain's name, the signed profile beside its facts
         for width in (1280, 390):
             pg.set_viewport_size({"width": width, "height": 900})
-            pg.goto(f"{base}/orgs/{ORG_CODE_A}")
+            pg.goto(f"{stage.base}/orgs/{ORG_CODE_A}")
             assert pg.title().startswith(ORG_NAME_A)
             expect(pg.locator("h1")).to_contain_text(ORG_NAME_A)
             expect(pg.locator("#profile-description")).to_contain_text(DESCRIPTION)

@@ -119,7 +119,7 @@ def test_the_story_in_the_browser(
         stage.role("story-auditor", a.auditor) as auditor,
     ):
         # ---- 1. the civil-affairs office registers the county office and the organization
-        admin.open(base, "/workspace/civil")
+        admin.open("/workspace/civil")
         mpg = admin.page
         register(
             admin,
@@ -148,7 +148,7 @@ def test_the_story_in_the_browser(
         assert info.value.suggested_filename == f"bangfu-report-52-{date.today().year}.pdf"
 
         # ---- 2. the county imports a need list: a bad cell blocks it until fixed
-        county.start(base, "/workspace/county", COUNTY_NAME)
+        county.start("/workspace/county", COUNTY_NAME)
         pg = county.page
         deadline = (date.today() + timedelta(days=90)).isoformat()
         bad = tmp_path / "需求表-bad.csv"
@@ -181,7 +181,7 @@ def test_the_story_in_the_browser(
 
         # ---- 3. 接单 on the rice need; the organization publishes a supply project, and the
         # county orders it (点单) for the farming need; each side accepts from its inbox
-        org.start(base, "/workspace/org", ORG_NAME)
+        org.start("/workspace/org", ORG_NAME)
         opg = org.page
         rice = by_title[NEEDS[0][0]]
         opg.click("#needs-refresh")
@@ -292,7 +292,7 @@ def test_the_story_in_the_browser(
         wait_confirmed(county, receipt_id)
 
         # ---- 6. the auditor flags the receipt's shortfall
-        auditor.open(base, "/workspace/audit")
+        auditor.open("/workspace/audit")
         apg = auditor.page
         apg.fill("#f-record", receipt_id)
         apg.select_option("#f-reason", "3")
@@ -303,8 +303,8 @@ def test_the_story_in_the_browser(
         wait_confirmed(auditor, record_ids(auditor)[0])
         # ... signs in and runs the audit over the chain and this database: it passes (the
         # shortfall and the flag are anomalies, not integrity findings)
-        auditor.sign_in(base)
-        auditor.goto(base + "/workspace/audit")
+        auditor.sign_in()
+        auditor.goto("/workspace/audit")
         auditor.unlock()
         run_audit(auditor)
         expect(apg.locator("#audit-verdict")).to_have_text("通过 passed")
@@ -344,10 +344,10 @@ def test_the_story_in_the_browser(
         finally:
             public.context.close()
 
-        shoot(county, base, ["/county"])
-        shoot(org, base, ["/org"])
-        shoot(admin, base, ["/civil"])
-        shoot(auditor, base, ["/audit"])
+        shoot(county, ["/county"])
+        shoot(org, ["/org"])
+        shoot(admin, ["/civil"])
+        shoot(auditor, ["/audit"])
         for role in (admin, county, org, auditor):
             role.assert_nothing_leaked()
 

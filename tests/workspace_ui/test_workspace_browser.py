@@ -29,6 +29,7 @@ from .browserkit import (
     needs_chromium,
     publish_supply,
     record_ids,
+    refused_at,
     shoot,
     wait_confirmed,
 )
@@ -41,11 +42,9 @@ def test_create_backup_and_clear(stage: Stage) -> None:
     password (as `bangfu` opens one); clearing asks first and then removes it."""
     with stage.role("new", Account.create()) as role:
         pg = role.page
-        role.goto(stage.base + "/workspace")
+        role.goto("/workspace")
         pg.fill("#create-password", role.password)
-        pg.fill("#create-password2", role.password + "x")
-        pg.click("#create")
-        expect(pg.locator("#create-password2-error")).to_contain_text("the passwords differ")
+        refused_at(pg, "#create-password2", role.password + "x", "#create", "the passwords differ")
         assert role.stored() is None
         pg.fill("#create-password2", role.password)
         pg.click("#create")
@@ -84,13 +83,12 @@ def test_a_key_file_with_a_15_byte_iv_opens(stage: Stage, monkeypatch: pytest.Mo
         doc = Account.encrypt(bytes(role.account.key), role.password, iterations=2**10)
         assert len(doc["crypto"]["cipherparams"]["iv"]) < 32
         role.keyfile.write_text(json.dumps(doc))
-        role.import_key(stage.base)
+        role.import_key()
         assert role.stored()["address"] == role.account.address
         role.assert_nothing_leaked()
 
 
 def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
-    base = stage.base
     a = stage.actors
     pump.start()
     with (
@@ -101,12 +99,10 @@ def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
     ):
         # ---- keys: a wrong password first (message shown, nothing stored), then the right one
         pg = county.page
-        county.goto(base + "/workspace")
+        county.goto("/workspace")
         expect(pg.locator("#key-status")).to_contain_text("本设备没有密钥")
         pg.set_input_files("#import-file", str(county.keyfile))
-        pg.fill("#import-password", "not the password")
-        pg.click("#import")
-        expect(pg.locator("#import-password-error")).to_contain_text("口令错误")
+        refused_at(pg, "#import-password", "not the password", "#import", "口令错误")
         expect(pg.locator("#import-password-error")).to_contain_text("wrong password")
         assert county.stored() is None
         pg.fill("#import-password", county.password)
@@ -118,9 +114,7 @@ def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
         assert a.county_a.key.hex().removeprefix("0x") not in json.dumps(saved)
         # lock, a wrong password to unlock: the stored key does not change
         pg.click("#lock")
-        pg.fill("#unlock-password", "wrong again")
-        pg.click("#unlock")
-        expect(pg.locator("#unlock-password-error")).to_contain_text("口令错误")
+        refused_at(pg, "#unlock-password", "wrong again", "#unlock", "口令错误")
         assert county.stored() == saved
         # clearing asks first: cancel keeps the key
         pg.click("#clear")
@@ -128,13 +122,13 @@ def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
         pg.click("#clear-cancel")
         assert county.stored() == saved
         county.unlock()
-        county.signed_in(base)
+        county.signed_in()
 
         for role in (org, auditor, admin):
-            role.import_key(base)
+            role.import_key()
 
         # ---- the county publishes a need: bad input first (inline errors, nothing sent)
-        county.goto(base + "/workspace/county")
+        county.goto("/workspace/county")
         county.unlock()
         expect(pg.locator("#key-role")).to_contain_text("county office")
         expect(pg.locator("#key-role")).to_contain_text("册亨县")
@@ -179,7 +173,7 @@ def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
 
         # ---- the organization takes it (接单)
         opg = org.page
-        org.goto(base + "/workspace/org")
+        org.goto("/workspace/org")
         org.unlock()
         expect(opg.locator("#key-role")).to_contain_text(ORG_CODE_A)
         expect(opg.locator("#s-org")).to_have_value(ORG_CODE_A)
@@ -275,7 +269,7 @@ def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
 
         # ---- the auditor flags the delivery; cancelling first signs nothing
         apg = auditor.page
-        auditor.goto(base + "/workspace/audit")
+        auditor.goto("/workspace/audit")
         auditor.unlock()
         # by keyboard alone: Tab moves through the labelled fields with a visible focus ring
         apg.select_option("#f-reason", "3")
@@ -333,7 +327,7 @@ def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
 
         # ---- the civil-affairs office loads the key-county list, signed by the admin key
         mpg = admin.page
-        admin.goto(base + "/workspace/civil")
+        admin.goto("/workspace/civil")
         admin.unlock()
         expect(mpg.locator("#kc-current")).to_contain_text("version 0")
         mpg.fill("#kc-codes", f"{COUNTY_A}, 520121")
@@ -344,10 +338,10 @@ def test_roles_in_the_browser(stage: Stage, pump: Pump, tmp_path: Path) -> None:
         expect(mpg.locator("#kc-current")).to_contain_text("2 个县")
 
         # ---- screenshots of every workspace page, each at 1280 and 390 px
-        shoot(county, base, ["", "/county"])
-        shoot(org, base, ["/org"])
-        shoot(admin, base, ["/civil"])
-        shoot(auditor, base, ["/audit"])
+        shoot(county, ["", "/county"])
+        shoot(org, ["/org"])
+        shoot(admin, ["/civil"])
+        shoot(auditor, ["/audit"])
 
         for role in (county, org, auditor, admin):
             role.assert_nothing_leaked()
