@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ledger.cli.commands import group_app
 from ledger.cli.commands.client import one_line_errors
 from ledger.config import get_settings
 from ledger.custodial import Custodian
@@ -18,10 +19,7 @@ from ledger.sdk.keys import load_key_file, resolve_password
 NAME = "custodial"
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
-app = typer.Typer(
-    help="托管签名（默认关闭）Custodial signing, off by default: the server holds the key.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 
 
 def _custodian() -> Custodian:

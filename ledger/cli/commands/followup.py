@@ -13,15 +13,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.cli.commands import group_app
 from ledger.cli.commands.client import API_OPTION, key_option, one_line_errors
 from ledger.cli.commands.library import _client
 
 NAME = "follow-up"
-app = typer.Typer(
-    help="回访 Household follow-up: the province's rate, rounds on delivery batches drawn "
-    "from a future block hash, and the county's signed results.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 out = Console()
 KEY_OPTION = key_option("本县的密钥文件 the county's key file")
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.cli.commands import group_app
 from ledger.cli.commands.client import API_OPTION, day_of, key_option, one_line_errors
 from ledger.cli.commands.library import _client
 from ledger.core import codes, display
@@ -21,10 +22,7 @@ from ledger.core.errors import LedgerError
 from ledger.core.fields import SponsorKind
 
 NAME = "fund"
-app = typer.Typer(
-    help="专项基金 Special funds: open, record money received, draw on, show.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 out = Console()
 
 KEY_OPTION = key_option("本组织的密钥文件 the organization's key file")

@@ -11,16 +11,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.cli.commands import group_app
 from ledger.cli.commands.client import API_OPTION, key_option, one_line_errors
 from ledger.cli.commands.library import _client
 from ledger.core.display import beijing_time
 from ledger.core.grievances import OUTCOME_NAMES
 
 NAME = "grievance"
-app = typer.Typer(
-    help="申诉 Grievances: file one (no account), read them; a county registers and answers.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 out = Console()
 KEY = key_option("县乡村振兴部门的密钥文件 the county office's key file")
 STATUS = {

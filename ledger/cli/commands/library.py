@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger.app import LedgerService
+from ledger.cli.commands import group_app
 from ledger.cli.commands.client import API_OPTION, one_line_errors
 from ledger.config import get_settings
 from ledger.core import codes
@@ -33,7 +34,7 @@ from ledger.sdk.client import BangfuClient
 from ledger.sdk.keys import key_file_address, load_key_file, resolve_password
 
 NAME = "library"
-app = typer.Typer(help="项目库 Needs and supply project libraries.", no_args_is_help=True)
+app = group_app(NAME)
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 

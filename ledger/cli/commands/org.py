@@ -12,13 +12,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.cli.commands import group_app
 from ledger.cli.commands.client import API_OPTION, one_line_errors
 from ledger.cli.commands.library import _client
 from ledger.core import codes
 from ledger.core.errors import LedgerError
 
 NAME = "org"
-app = typer.Typer(help="社会组织 Organizations: the signed profile.", no_args_is_help=True)
+app = group_app(NAME)
 out = Console()
 
 

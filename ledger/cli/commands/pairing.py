@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.cli.commands import group_app
 from ledger.cli.commands.client import (
     API_OPTION,
     JSON_OPTION,
@@ -26,10 +27,7 @@ from ledger.cli.commands.client import (
 from ledger.cli.commands.library import _client
 
 NAME = "pairing"
-app = typer.Typer(
-    help="结对帮扶 Pairings with counties: propose, accept, cite; progress and oversight.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 out = Console()
 
 KEY = key_option("签名密钥文件 the signer's key file")
