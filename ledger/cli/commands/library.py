@@ -23,7 +23,13 @@ from rich.table import Table
 
 from ledger.app import LedgerService
 from ledger.cli.commands import group_app
-from ledger.cli.commands.client import API_OPTION, api_client, one_line_errors
+from ledger.cli.commands.client import (
+    API_OPTION,
+    api_client,
+    key_option,
+    one_line_errors,
+    print_json,
+)
 from ledger.config import get_settings
 from ledger.core import codes
 from ledger.core.errors import LedgerError, LibraryError
@@ -137,7 +143,7 @@ def recommend(project_id: str, limit: int = typer.Option(10, min=1, max=100)) ->
 def progress(need_id: str) -> None:
     """需求进度 Committed, delivered and confirmed against what a need asked."""
     with _service().db.read() as session:
-        out.print_json(json.dumps(matching.progress(session, need_id), ensure_ascii=False))
+        print_json(matching.progress(session, need_id))
 
 
 @app.command("export")
@@ -178,9 +184,7 @@ def import_(
 # ------------------------------------------------------------------ over the API, signed
 
 
-KEY_OPTION = typer.Option(
-    ..., "--key", "--keystore", help="密钥文件 key file from `bangfu keygen` (keystore v3)"
-)
+KEY_OPTION = key_option("密钥文件 key file from `bangfu keygen` (keystore v3)")
 
 
 def _read_json(file: Path) -> dict[str, object]:
