@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -28,7 +29,7 @@ from api.web import data, render
 from ledger.core import codes
 from ledger.core.errors import LedgerError
 from ledger.core.grievances import MAX_ANSWER, MAX_CONTACT, MAX_TEXT, OUTCOME_NAMES
-from ledger.library.grievances import contact_for, file_grievance, submit_answer
+from ledger.library.grievances import Receipt, contact_for, file_grievance, submit_answer
 from ledger.store.queries import grievance as queries
 from ledger.store.queries.anchors import anchor_titles
 
@@ -109,15 +110,10 @@ class GrievanceIn(BaseModel):
     contact: str | None = Field(None, max_length=MAX_CONTACT * 2)
 
 
-class FiledOut(BaseModel):
-    filing_no: str
-    grievance_hash: str
-    project_id: str
-    record_id: str
-    filed_at: int
-    county: int
-    text: str
-    canonical_text: str
+@dataclass(frozen=True)
+class FiledOut(Receipt):
+    """The filer's receipt and the address of the grievance's public page."""
+
     url: str
 
 
@@ -156,7 +152,7 @@ def file_json(body: GrievanceIn, request: Request, service: ServiceDep) -> Respo
     receipt = file_grievance(service.db, body.project_id, body.text, body.record_id, body.contact)
     _limiter(request).count(_client(request))
     out = FiledOut(**receipt.to_json(), url=f"/grievances/{receipt.filing_no}")
-    return JSONResponse(out.model_dump(), status_code=201)
+    return JSONResponse(out.to_json(), status_code=201)
 
 
 @router.get("/api/v1/grievances", summary="申诉列表 Grievances of a county or project")

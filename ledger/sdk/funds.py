@@ -57,28 +57,19 @@ class FundsApi(ApiTransport):
         """Signs a Fund (`pledged` in fen) and sends it with its details; answers
         {fund_id, accepted, details_stored}. The details are checked here first (no personal
         data in the purpose, no sponsor's name in public text without consent)."""
-        salt = funds.new_salt()
-        fund = records.Fund(
-            id=new_id(self.signer_address()),
+        details = funds.FundDetails(sponsor_name, funds.new_salt(), purpose)
+        fund = funds.fund_record(
+            new_id(self.signer_address()),
+            details,
             name=name,
-            sponsor_kind=int(sponsor_kind),
-            sponsor_hash=funds.sponsor_hash(salt, sponsor_name),
+            sponsor_kind=sponsor_kind,
             sponsor_public=sponsor_public,
             pledged=pledged,
-            purpose_hash=funds.purpose_hash(purpose),
         )
-        details = funds.FundDetails(sponsor_name, salt, purpose)
         funds.check_details(fund, details)
         signed = self.sign(fund)
         answer: dict[str, Any] = self.request(
-            "POST",
-            "/api/v1/funds",
-            json={
-                "record": signed.to_json(),
-                "sponsor_name": sponsor_name,
-                "sponsor_salt": hex0x(salt),
-                "purpose": purpose,
-            },
+            "POST", "/api/v1/funds", json={"record": signed.to_json(), **details.to_json()}
         )
         return answer
 

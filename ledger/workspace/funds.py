@@ -11,6 +11,9 @@ attached to a fund already recorded or pending (`attach_details`):
   the fund's name or the purpose, which are public (`sponsor_name_in_public_text`);
 - the sponsor's name is kept but answered only when `sponsorPublic` is true; it is never
   logged, and the salt is never answered.
+
+Whoever opens a fund (the SDK, the demo) makes its Fund from the details with `fund_record`
+and sends the details as `FundDetails.to_json` gives them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core import codes
 from ledger.core.errors import MessageError, NotFoundError, RecordError
+from ledger.core.hexes import hex0x
 from ledger.core.records import Fund, Kind, SignedRecord
 from ledger.library import pii
 from ledger.relayer.lookups import LIVE_ROW
@@ -39,6 +43,7 @@ __all__ = [
     "FundDetails",
     "attach_details",
     "check_details",
+    "fund_record",
     "new_salt",
     "open_checked",
     "purpose_hash",
@@ -72,6 +77,37 @@ class FundDetails:
     sponsor_name: str
     sponsor_salt: bytes
     purpose: str
+
+    def to_json(self) -> dict[str, str]:
+        """The details as the fund routes take them (POST /api/v1/funds beside the record,
+        PUT …/details alone), the salt as 0x-hex."""
+        return {
+            "sponsor_name": self.sponsor_name,
+            "sponsor_salt": hex0x(self.sponsor_salt),
+            "purpose": self.purpose,
+        }
+
+
+def fund_record(
+    fund_id: bytes,
+    details: FundDetails,
+    *,
+    name: str,
+    sponsor_kind: int,
+    sponsor_public: bool,
+    pledged: int,
+) -> Fund:
+    """The (unsigned) Fund whose sponsorHash and purposeHash are those of `details`
+    (`pledged` in fen); nothing is checked here (`check_details` does)."""
+    return Fund(
+        id=fund_id,
+        name=name,
+        sponsor_kind=int(sponsor_kind),
+        sponsor_hash=sponsor_hash(details.sponsor_salt, details.sponsor_name),
+        sponsor_public=sponsor_public,
+        pledged=pledged,
+        purpose_hash=purpose_hash(details.purpose),
+    )
 
 
 def _plain(text: str) -> str:

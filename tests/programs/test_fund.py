@@ -18,7 +18,7 @@ from ledger.core.eip712 import Domain
 from ledger.core.fields import ResourceKind, SponsorKind, text32
 from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
-from ledger.core.records import Commitment, CommitmentSource, Fund, FundContribution, SignedRecord
+from ledger.core.records import Commitment, CommitmentSource, FundContribution, SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.indexer.fund import totals_differences
 from ledger.indexer.rebuild import digest
@@ -64,22 +64,16 @@ def make_fund(
     purpose: str = "资助册亨县乡村小学的图书与营养午餐。",
 ) -> tuple[SignedRecord, dict[str, Any]]:
     """A signed Fund and the POST /api/v1/funds body that opens it."""
-    salt = funds.new_salt()
-    signed = Fund(
-        id=new_id(org.address),
+    details = funds.FundDetails(sponsor, funds.new_salt(), purpose)
+    signed = funds.fund_record(
+        new_id(org.address),
+        details,
         name=name,
-        sponsor_kind=int(kind),
-        sponsor_hash=funds.sponsor_hash(salt, sponsor),
+        sponsor_kind=kind,
         sponsor_public=public,
         pledged=pledged,
-        purpose_hash=funds.purpose_hash(purpose),
     ).sign(org.key, domain)
-    return signed, {
-        "record": signed.to_json(),
-        "sponsor_name": sponsor,
-        "sponsor_salt": hex0x(salt),
-        "purpose": purpose,
-    }
+    return signed, {"record": signed.to_json(), **details.to_json()}
 
 
 def funds_commitment(org: LocalAccount, domain: Domain, need: str, match: str, fen: int) -> Any:

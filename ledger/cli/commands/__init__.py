@@ -5,10 +5,13 @@ defines it and the line `bangfu --help` shows for it, so that the top level list
 without importing any of their modules (web3, SQLAlchemy, the audit...): `bangfu --help`
 starts in a fraction of a second and a command imports only what it needs. A module with
 `NAME = "x"` is the group `x`; one with `NAME = ""` adds its commands at the top level.
-tests/cli/test_lazy_cli.py holds this table equal to what the modules define.
+tests/cli/test_lazy_cli.py holds this table equal to what the modules define; a group
+module makes its Typer with `group_app`, which takes the group's help from this table.
 """
 
 from __future__ import annotations
+
+import typer
 
 #: name → (module in this package, the first paragraph of its help), in `--help` order.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -102,3 +105,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "申诉 Grievances: file one (no account), read them; a county registers and answers.",
     ),
 }
+
+
+def group_app(name: str, *, no_args_is_help: bool = True) -> typer.Typer:
+    """The Typer of the command group `name`, with its help from `COMMANDS`: the line
+    `bangfu --help` lists and the one `bangfu <name> --help` starts with are one text."""
+    return typer.Typer(help=COMMANDS[name][1], no_args_is_help=no_args_is_help)

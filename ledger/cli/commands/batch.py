@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from ledger.batches.files import LineProblem, ParsedFile, describe_columns, parse_file
+from ledger.cli.commands import group_app
 from ledger.config import get_settings
 from ledger.core.errors import BatchError, LedgerError
 from ledger.sdk.batch_client import (
@@ -28,10 +29,7 @@ from ledger.sdk.batch_client import (
 NAME = "batch"
 out = Console()
 err = Console(stderr=True)
-app = typer.Typer(
-    help="批量交付 Bulk deliveries: 模板 template, 检查 check, 签名上传 sign and upload.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 
 FileArg = typer.Argument(..., exists=True, dir_okay=False, help="CSV 或 JSON Lines 文件 file")
 CountyKeyOpt = typer.Option(

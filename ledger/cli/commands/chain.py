@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ledger.cli.commands import group_app
 from ledger.config import get_settings
 from ledger.core import codes
 from ledger.core.errors import ChainError, ConfigError
@@ -22,10 +23,7 @@ from ledger.evm.probe import Prober, ProbeReport
 
 NAME = "chain"
 out = Console()
-app = typer.Typer(
-    help="本地链 Local chain (anvil from node_modules); 链检测 probe any node.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 
 
 @app.command()

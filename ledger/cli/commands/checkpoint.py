@@ -10,6 +10,7 @@ import httpx
 import typer
 from rich.console import Console
 
+from ledger.cli.commands import group_app
 from ledger.config import Settings, get_settings
 from ledger.core import codes
 from ledger.core.errors import ChainError, ConfigError, ProofError
@@ -17,7 +18,7 @@ from ledger.tlog.client import CheckpointClient, TrustPolicy
 from ledger.tlog.note import VerifierKey
 
 NAME = "checkpoint"
-app = typer.Typer(help="检查点 Signed checkpoints of the log.")
+app = group_app(NAME, no_args_is_help=False)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 

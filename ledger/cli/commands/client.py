@@ -1,6 +1,10 @@
 """Client commands for counties and organizations: `bangfu keygen`, `bangfu submit`,
 `bangfu status`, `bangfu query`, `bangfu totals`. Records are signed on this machine; only
 signed records travel to the API.
+
+The other commands that talk to the API take from here what they share: the one-line error
+printing, the `--api`, `--key`, `--wait` and `--json` options, the key password prompt and
+the SDK client signing with a keystore file (`api_client`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -97,13 +102,33 @@ KINDS = ", ".join(BY_SLUG)
 LISTS = ("commitments", "deliveries", "receipts", "flags", "projects")
 
 
-def _prompt(confirm: bool) -> Any:
+def password_prompt(confirm: bool) -> Callable[[], str]:
+    """Asks for the key password on the terminal (twice when `confirm`: a new key's)."""
+
     def ask() -> str:
         return str(
             typer.prompt("密钥口令 key password", hide_input=True, confirmation_prompt=confirm)
         )
 
     return ask
+
+
+def load_signing_key(key: Path) -> LocalAccount:
+    """The account in the keystore file `key`, its password from BANGFU_KEY_PASSWORD or
+    asked; refused (bad_key_file) when the file states another address than it holds. Called
+    before any network use, so a bad key file fails fast and offline."""
+    address = key_file_address(key)
+    account = load_key_file(key, resolve_password(password_prompt(False)))
+    if address is not None and address != account.address:
+        raise LedgerError(f"{key} states {address} but holds another key", code="bad_key_file")
+    return account
+
+
+def api_client(key: Path | None, api: str | None) -> BangfuClient:
+    """The SDK on `api`, signing with the keystore `key` when one is given."""
+    if key is None:
+        return BangfuClient(api)
+    return BangfuClient(api, account=load_signing_key(key))
 
 
 def _short(value: Any) -> str:
@@ -131,7 +156,7 @@ def keygen(
     or you are asked for it. Give the printed address (never the key) to the civil-affairs
     office so they can register it. 工作台可导入此文件 The browser workspace imports this file.
     """
-    password = resolve_password(_prompt(True), new=True)
+    password = resolve_password(password_prompt(True), new=True)
     if dev_account is None:
         address = create_key_file(out_file, password)
     else:
@@ -262,11 +287,7 @@ def submit(
     """
     items = _load_items(kind, field, json_file)
     base = json_file.parent if json_file is not None else Path.cwd()
-    # read the key before the network so a bad key file fails fast and offline
-    address = key_file_address(key)
-    account = load_key_file(key, resolve_password(_prompt(False)))
-    if address is not None and address != account.address:
-        raise LedgerError(f"{key} states {address} but holds another key", code="bad_key_file")
+    account = load_signing_key(key)
     with BangfuClient(api, account=account) as client:
         records: list[Any] = []
         for i, item in enumerate(items):

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.cli.commands.client import one_line_errors
+from ledger.cli.commands import group_app
+from ledger.cli.commands.client import one_line_errors, password_prompt
 from ledger.config import get_settings
 from ledger.custodial import Custodian
 from ledger.sdk.keys import load_key_file, resolve_password
@@ -18,10 +19,7 @@ from ledger.sdk.keys import load_key_file, resolve_password
 NAME = "custodial"
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
-app = typer.Typer(
-    help="托管签名（默认关闭）Custodial signing, off by default: the server holds the key.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 
 
 def _custodian() -> Custodian:
@@ -48,10 +46,7 @@ def add_key(
     """
     custodian = _custodian()
 
-    def ask() -> str:
-        return str(typer.prompt("密钥口令 key password", hide_input=True))
-
-    account = load_key_file(key, resolve_password(ask))
+    account = load_key_file(key, resolve_password(password_prompt(False)))
     address, token = custodian.add_key(bytes(account.key), label=label)
     out.print(f"已存入 stored key of {address}")
     out.print("令牌只显示这一次 the token is shown once, only its SHA-256 is kept:")

@@ -364,14 +364,14 @@ def fund_records(
     """The Fund (its salt derived, so a rerun signs the same record), its off-chain details
     and one contribution, ids derived."""
     salt = hashlib.sha256(ids.seed + b"/demo fund salt").digest()
-    fund = Fund(
-        id=ids(org.address, "fund", 0),
+    details = funds.FundDetails(FUND_SPONSOR, salt, FUND_PURPOSE)
+    fund = funds.fund_record(
+        ids(org.address, "fund", 0),
+        details,
         name="黔茶乡村人才专项基金",
         sponsor_kind=1,
-        sponsor_hash=funds.sponsor_hash(salt, FUND_SPONSOR),
         sponsor_public=True,
         pledged=5_000_000,  # ¥50,000.00
-        purpose_hash=funds.purpose_hash(FUND_PURPOSE),
     )
     money = FundContribution(
         id=ids(org.address, "fund_contribution", 0),
@@ -380,7 +380,7 @@ def fund_records(
         received_date=date_code(received),
         evidence_hash=hashlib.sha256(b"demo fund receipt").digest(),
     )
-    return fund, funds.FundDetails(FUND_SPONSOR, salt, FUND_PURPOSE), money
+    return fund, details, money
 
 
 def open_fund(
@@ -388,11 +388,7 @@ def open_fund(
 ) -> None:
     """Opens the fund with its details (POST /api/v1/funds) unless the ledger knows it;
     then its details are there (PUT them again: the same details are kept once)."""
-    body = {
-        "sponsor_name": details.sponsor_name,
-        "sponsor_salt": "0x" + details.sponsor_salt.hex(),
-        "purpose": details.purpose,
-    }
+    body = details.to_json()
     fid = "0x" + fund.id.hex()
     if missing_ids(client, [fund.id]):
         signed = fund.sign(org.account.key, client.domain())

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from ledger.app import LedgerService
+from ledger.cli.commands import group_app
 from ledger.cli.commands.report import read_snapshot
 from ledger.core import codes
 from ledger.core.errors import NotFoundError
@@ -16,7 +17,7 @@ from ledger.export import pairing as pairing_report
 
 NAME = "export"
 out = Console(stderr=True)
-app = typer.Typer(help="导出 Exports: IATI 2.03 XML and CSV of every record kind.")
+app = group_app(NAME, no_args_is_help=False)
 
 
 @app.command("iati")

@@ -13,15 +13,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.cli.commands.client import API_OPTION, key_option, one_line_errors
-from ledger.cli.commands.library import _client
+from ledger.cli.commands import group_app
+from ledger.cli.commands.client import API_OPTION, api_client, key_option, one_line_errors
 
 NAME = "follow-up"
-app = typer.Typer(
-    help="回访 Household follow-up: the province's rate, rounds on delivery batches drawn "
-    "from a future block hash, and the county's signed results.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 out = Console()
 KEY_OPTION = key_option("本县的密钥文件 the county's key file")
 
@@ -49,7 +45,7 @@ def set_rate(
 @one_line_errors
 def rate(api: str | None = API_OPTION) -> None:
     """回访比例 Show the follow-up rate the province set."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         answer = client.follow_up_rate()
     out.print(f"回访比例 follow-up rate: {answer['rate_bps']} 基点 bps ({answer['rate_text']})")
 
@@ -60,7 +56,7 @@ def batches(
     county: int = typer.Option(..., help="县代码 county code"), api: str | None = API_OPTION
 ) -> None:
     """可回访的批次 The county's delivery batches with no round yet."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         answer = client.follow_up_batches(county)
     out.print(
         f"回访比例 rate {answer['rate_text']}; 下一轮种子区块 next seed block "
@@ -87,7 +83,7 @@ def open_round(
     api: str | None = API_OPTION,
 ) -> None:
     """开启回访轮次 Open a follow-up round on a batch (signed by the county)."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         signed, accepted = client.open_follow_up_round(batch_id, county, seed_block=seed_block)
     rec: Any = signed.record
     out.print(
@@ -103,7 +99,7 @@ def rounds(
     api: str | None = API_OPTION,
 ) -> None:
     """回访轮次 List follow-up rounds, newest first."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         answer = client.follow_up_rounds(county)
     for r in answer:
         res = r["results"]
@@ -124,7 +120,7 @@ def show(
     api: str | None = API_OPTION,
 ) -> None:
     """回访样本 A round's sample and results."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         r = client.follow_up_round(round_id)
     out.print(
         f"{escape(r['county_name'])} · {escape(r['org_name'] or r['org'])} · 批次 batch "
@@ -164,7 +160,7 @@ def record(
     api: str | None = API_OPTION,
 ) -> None:
     """记录回访结果 Record a visit's result (signed by the county)."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         _signed, accepted = client.record_follow_up(
             round_id, line_index, outcome, quantity=quantity, note=note
         )

@@ -14,17 +14,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.cli.commands.client import API_OPTION, day_of, key_option, one_line_errors
-from ledger.cli.commands.library import _client
+from ledger.cli.commands import group_app
+from ledger.cli.commands.client import API_OPTION, api_client, day_of, key_option, one_line_errors
 from ledger.core import codes, display
 from ledger.core.errors import LedgerError
 from ledger.core.fields import SponsorKind
 
 NAME = "fund"
-app = typer.Typer(
-    help="专项基金 Special funds: open, record money received, draw on, show.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 out = Console()
 
 KEY_OPTION = key_option("本组织的密钥文件 the organization's key file")
@@ -82,7 +79,7 @@ def open_fund(
             "出资方类型为 company 或 individual / --sponsor-kind is company or individual",
             code=codes.BAD_ARGUMENTS,
         )
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         answer = client.open_fund(
             name=name,
             sponsor_kind=kinds[sponsor_kind],
@@ -106,7 +103,7 @@ def contribute(
 ) -> None:
     """记录到账 Record money the fund received from its sponsor."""
     day = day_of(received, "--received", code=codes.BAD_ARGUMENTS)
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         signed = client.fund_contribution(fund_id, amount=fen_of(amount), received=day)
         (accepted,) = client.submit([signed])
     out.print(f"到账已提交 contribution submitted: {accepted.record_id} ({accepted.status})")
@@ -122,7 +119,7 @@ def draw(
     api: str | None = API_OPTION,
 ) -> None:
     """动用基金 Draw on a fund for one of your commitments (its CommitmentSource)."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         fen = fen_of(amount)
         signed = client.commitment_source(commitment_id, fund_id=fund_id, fund_amount=fen)
         (accepted,) = client.submit([signed])
@@ -136,7 +133,7 @@ def show(
     api: str | None = API_OPTION,
 ) -> None:
     """查看基金 A fund: pledged → contributed → committed → delivered → confirmed, in yuan."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         _show(client.fund(fund_id))
 
 
@@ -144,7 +141,7 @@ def show(
 @one_line_errors
 def list_funds(api: str | None = API_OPTION) -> None:
     """基金列表 Every fund, newest first."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         items = client.funds()
     if not items:
         out.print("暂无专项基金 no funds yet")

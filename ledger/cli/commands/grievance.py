@@ -11,16 +11,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.cli.commands.client import API_OPTION, key_option, one_line_errors
-from ledger.cli.commands.library import _client
+from ledger.cli.commands import group_app
+from ledger.cli.commands.client import API_OPTION, api_client, key_option, one_line_errors
 from ledger.core.display import beijing_time
 from ledger.core.grievances import OUTCOME_NAMES
 
 NAME = "grievance"
-app = typer.Typer(
-    help="申诉 Grievances: file one (no account), read them; a county registers and answers.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 out = Console()
 KEY = key_option("县乡村振兴部门的密钥文件 the county office's key file")
 STATUS = {
@@ -60,7 +57,7 @@ def file(
     api: str | None = API_OPTION,
 ) -> None:
     """提交申诉 File a grievance; prints its filing number and grievanceHash."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         r = client.file_grievance(project_id, text, record_id=record, contact=contact)
     out.print(f"申诉编号 filing number: {r['filing_no']}")
     out.print(f"申诉哈希 grievanceHash: {r['grievance_hash']}")
@@ -70,7 +67,7 @@ def file(
 @one_line_errors
 def show(filing_no: str = typer.Argument(...), api: str | None = API_OPTION) -> None:
     """查看申诉 One grievance with its registration and answer."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         _show(client.grievance(filing_no))
 
 
@@ -81,7 +78,7 @@ def list_(
     api: str | None = API_OPTION,
 ) -> None:
     """申诉列表 The grievances about a county's need projects, with counts."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         answer = client.grievances(county=county)
     c = answer["counts"]
     out.print(
@@ -101,7 +98,7 @@ def register(
     filing_no: str = typer.Argument(...), key: Path = KEY, api: str | None = API_OPTION
 ) -> None:
     """登记申诉 Sign and submit the county's registration of a filing."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         a = client.register_grievance(filing_no)
     out.print(f"已提交登记 registration submitted: {a['record_id']} ({a['status']})")
 
@@ -118,6 +115,6 @@ def answer(
     api: str | None = API_OPTION,
 ) -> None:
     """答复申诉 Sign and submit the county's answer, with its public text."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         a = client.answer_grievance(filing_no, outcome, text)
     out.print(f"已提交答复 answer submitted: {a['record_id']} ({a['status']})")

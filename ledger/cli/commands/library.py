@@ -22,18 +22,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger.app import LedgerService
-from ledger.cli.commands.client import API_OPTION, one_line_errors
+from ledger.cli.commands import group_app
+from ledger.cli.commands.client import (
+    API_OPTION,
+    api_client,
+    key_option,
+    one_line_errors,
+    print_json,
+)
 from ledger.config import get_settings
 from ledger.core import codes
 from ledger.core.errors import LedgerError, LibraryError
 from ledger.library import actions, matching, messages, needlist, sharing
 from ledger.library import key_counties as key_county_list
 from ledger.library import search as project_search
-from ledger.sdk.client import BangfuClient
-from ledger.sdk.keys import key_file_address, load_key_file, resolve_password
 
 NAME = "library"
-app = typer.Typer(help="项目库 Needs and supply project libraries.", no_args_is_help=True)
+app = group_app(NAME)
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
@@ -138,7 +143,7 @@ def recommend(project_id: str, limit: int = typer.Option(10, min=1, max=100)) ->
 def progress(need_id: str) -> None:
     """需求进度 Committed, delivered and confirmed against what a need asked."""
     with _service().db.read() as session:
-        out.print_json(json.dumps(matching.progress(session, need_id), ensure_ascii=False))
+        print_json(matching.progress(session, need_id))
 
 
 @app.command("export")
@@ -179,25 +184,7 @@ def import_(
 # ------------------------------------------------------------------ over the API, signed
 
 
-KEY_OPTION = typer.Option(
-    ..., "--key", "--keystore", help="密钥文件 key file from `bangfu keygen` (keystore v3)"
-)
-
-
-def _client(key: Path | None, api: str | None) -> BangfuClient:
-    """The SDK on `api`, signing with the keystore `key` (read before any network use, so a
-    bad key file fails fast and offline)."""
-    if key is None:
-        return BangfuClient(api)
-    address = key_file_address(key)
-
-    def ask() -> str:
-        return str(typer.prompt("密钥口令 key password", hide_input=True))
-
-    account = load_key_file(key, resolve_password(ask))
-    if address is not None and address != account.address:
-        raise LedgerError(f"{key} states {address} but holds another key", code="bad_key_file")
-    return BangfuClient(api, account=account)
+KEY_OPTION = key_option("密钥文件 key file from `bangfu keygen` (keystore v3)")
 
 
 def _read_json(file: Path) -> dict[str, object]:
@@ -229,7 +216,7 @@ def create_need(
             "需求内容缺少 county（本县的六位代码）/ the need lacks county, your 6-digit code",
             code=codes.MISSING_FIELD,
         )
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         draft = client.library_create("need", content)
         project_id = str(draft["project_id"])
         out.print(f"草稿已建 draft created: {project_id}")
@@ -248,7 +235,7 @@ def publish_(
     api: str | None = API_OPTION,
 ) -> None:
     """发布草稿 Publish your draft: checks what the server asks you to sign, then signs."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         answer = client.library_publish(project_id)
     out.print(f"已发布 published: {project_id} (version {answer.get('version', 1)})")
 
@@ -269,7 +256,7 @@ def order(
     api: str | None = API_OPTION,
 ) -> None:
     """点单 Order a supply project for your need (county key); the organization answers."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         _print_match(client.library_order(need_id, supply_id, note=note))
 
 
@@ -283,7 +270,7 @@ def take(
     api: str | None = API_OPTION,
 ) -> None:
     """接单 Take a need (organization key); the county answers."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         _print_match(client.library_take(need_id, org_code, note=note))
 
 
@@ -302,7 +289,7 @@ def respond(
             f"答复应为 accept（接受）或 decline（拒绝）/ answer {answer!r}: use accept or decline",
             code="bad_action",
         )
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         _print_match(client.library_respond(match_id, choice))
 
 
@@ -336,7 +323,7 @@ def import_needs(
         raise LedgerError(
             "检查需要 --county 或 --key / give --county (or --key) to check", code="missing_value"
         )
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         checked = client.library_check_needs(file, county)
         errors = list(checked["errors"])
         if errors:

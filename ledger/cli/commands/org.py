@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ledger.cli.commands.client import API_OPTION, one_line_errors
-from ledger.cli.commands.library import _client
+from ledger.cli.commands import group_app
+from ledger.cli.commands.client import API_OPTION, api_client, one_line_errors
 from ledger.core import codes
 from ledger.core.errors import LedgerError
 
 NAME = "org"
-app = typer.Typer(help="社会组织 Organizations: the signed profile.", no_args_is_help=True)
+app = group_app(NAME)
 out = Console()
 
 
@@ -60,7 +60,7 @@ def profile(
             "give --key",
             code=codes.NO_KEY,
         )
-    with _client(key if changing else None, api) as client:
+    with api_client(key if changing else None, api) as client:
         if changing:
             stored = client.org_profile_update(
                 org_code, description=description, contact_role=contact_role, website=website

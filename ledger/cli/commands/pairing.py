@@ -14,22 +14,20 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ledger.cli.commands import group_app
 from ledger.cli.commands.client import (
     API_OPTION,
     JSON_OPTION,
     WAIT_OPTION,
+    api_client,
     day_of,
     key_option,
     one_line_errors,
     print_json,
 )
-from ledger.cli.commands.library import _client
 
 NAME = "pairing"
-app = typer.Typer(
-    help="结对帮扶 Pairings with counties: propose, accept, cite; progress and oversight.",
-    no_args_is_help=True,
-)
+app = group_app(NAME)
 out = Console()
 
 KEY = key_option("签名密钥文件 the signer's key file")
@@ -90,7 +88,7 @@ def propose(
     """提出结对 An organization proposes a pairing with a county (signed with its key)."""
     terms = terms_file.read_text(encoding="utf-8") if terms_file else ""
     cats: list[int | str] = [int(c) if c.isdigit() else c for c in category]
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         signed = client.pairing(
             county=county,
             start=_date(start, "start"),
@@ -115,7 +113,7 @@ def accept(
     wait: bool = WAIT_OPTION,
 ) -> None:
     """接受结对 The county office accepts a pairing proposed for its county."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         _submit(client, client.pairing_acceptance(pairing_id, county=county), wait)
 
 
@@ -129,7 +127,7 @@ def cite(
     wait: bool = WAIT_OPTION,
 ) -> None:
     """承诺归入结对 Cite a pairing from one of your commitments (a CommitmentSource)."""
-    with _client(key, api) as client:
+    with api_client(key, api) as client:
         _submit(client, client.pairing_source(commitment_id, pairing_id), wait)
 
 
@@ -142,7 +140,7 @@ def list_(
     api: str | None = API_OPTION,
 ) -> None:
     """结对列表 Pairings with their progress against their targets."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         found = client.pairings(county=county, org=org)
     if as_json:
         print_json(found)
@@ -159,7 +157,7 @@ def key_counties(
     day: str | None = DAY, as_json: bool = JSON_OPTION, api: str | None = API_OPTION
 ) -> None:
     """重点帮扶县的结对 Per key county: who is paired with it, and the progress."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         answer = client.key_county_pairings(_date(day, "day") if day else None)
     if as_json:
         print_json(answer)
@@ -177,7 +175,7 @@ def oversight(
     day: str | None = DAY, as_json: bool = JSON_OPTION, api: str | None = API_OPTION
 ) -> None:
     """结对督导 Key counties nobody is paired with, or whose pairings fall behind."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         answer = client.pairing_oversight(_date(day, "day") if day else None)
     if as_json:
         print_json(answer)
@@ -197,7 +195,7 @@ def oversight(
 @one_line_errors
 def east_west(as_json: bool = JSON_OPTION, api: str | None = API_OPTION) -> None:
     """东西部协作 Aid from home province to receiving province; key-county shares."""
-    with _client(None, api) as client:
+    with api_client(None, api) as client:
         answer = client.east_west()
     if as_json:
         print_json(answer)

@@ -8,13 +8,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from ledger.cli.commands import group_app
 from ledger.config import get_settings
 from ledger.tlog.checkpointer import add_witness
 from ledger.tlog.note import ALG_COSIGNATURE_V1, SignerKey, VerifierKey
 from ledger.tlog.witness import Witness, serve_witness
 
 NAME = "witness"
-app = typer.Typer(help="见证人 Witness: cosign checkpoints that extend what it saw before.")
+app = group_app(NAME, no_args_is_help=False)
 out = Console()
 
 
