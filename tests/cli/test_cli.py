@@ -82,6 +82,34 @@ def test_keygen_writes_a_dev_account_for_the_workspaces(tmp_path: Path) -> None:
     assert "[bad_arguments]" in far
 
 
+def test_custodial_add_key_refuses_a_key_file_that_names_another_address(
+    tmp_path: Path,
+) -> None:
+    """`bangfu custodial add-key` stores the key a file holds, and refuses (bad_key_file,
+    nothing stored) a file whose stated address is not that key's, as every command that
+    reads a key file does."""
+    from eth_account import Account
+
+    good_account, other = Account.create(), Account.create()
+    good = key_file(tmp_path, good_account, "good.json")
+    forged = tmp_path / "forged.json"
+    doc = json.loads(good.read_text())
+    forged.write_text(json.dumps({**doc, "address": other.address[2:].lower()}))
+    var = tmp_path / "var"
+    env = {"BANGFU_VAR": str(var), "BANGFU_KEYSTORE_PASSWORD": "keystore-pw"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        line = one_error_line(bangfu("custodial", "add-key", "--key", str(forged)))
+        assert "[bad_key_file]" in line and "forged.json" in line
+        assert not (var / "keystore").exists()
+        stored = bangfu("custodial", "add-key", "--key", str(good))
+    assert stored.returncode == 0, stored.stderr
+    assert good_account.address in stored.stdout
+    keys = [p.name for p in (var / "keystore").glob("*.json") if p.name != "tokens.json"]
+    assert keys == [good_account.address[2:].lower() + ".json"]
+
+
 def test_errors_are_one_line_with_a_code(env: factories.ChainEnv, tmp_path: Path) -> None:
     good = key_file(tmp_path, env.actors.org_a, "org.json")
     bad = tmp_path / "bad.json"

@@ -11,10 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ledger.cli.commands import group_app
-from ledger.cli.commands.client import one_line_errors, password_prompt
+from ledger.cli.commands.client import load_signing_key, one_line_errors
 from ledger.config import get_settings
 from ledger.custodial import Custodian
-from ledger.sdk.keys import load_key_file, resolve_password
 
 NAME = "custodial"
 out = Console()
@@ -44,9 +43,8 @@ def add_key(
     加密。The key file's password comes from BANGFU_KEY_PASSWORD or a prompt; the keystore
     is encrypted with BANGFU_KEYSTORE_PASSWORD.
     """
+    account = load_signing_key(key)  # a bad key file is refused before anything is opened
     custodian = _custodian()
-
-    account = load_key_file(key, resolve_password(password_prompt(False)))
     address, token = custodian.add_key(bytes(account.key), label=label)
     out.print(f"已存入 stored key of {address}")
     out.print("令牌只显示这一次 the token is shown once, only its SHA-256 is kept:")
