@@ -26,14 +26,21 @@ from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
+from ledger.indexer import fund as fund_index
 from ledger.indexer import grievance
 from ledger.indexer import pairing as pairing_index
 from ledger.indexer.followup import project_followup
-from ledger.indexer.fund import project_fund
+from ledger.indexer.rows import record_row
 from ledger.store import models
 from ledger.store.aggregates import Moves
 
-__all__ = ["INDEXED_EVENTS", "LogApplier", "get_logs"]
+__all__ = ["INDEXED_EVENTS", "LogApplier", "ProgramRows", "get_logs"]
+
+#: A program's records whose row is the record's own fields plus its id, signer and chain
+#: location (`ledger.indexer.pairing.ROWS`, `ledger.indexer.fund.ROWS`): per kind, the row's
+#: table, the column the signer goes in, and the id field that must be non-zero for the
+#: program to hold the record (None: always), since kind 11 serves both programs.
+ProgramRows = Mapping[Kind, tuple[type[Any], str, str | None]]
 
 #: The contract's events the read model is made of.
 INDEXED_EVENTS = frozenset(
@@ -418,11 +425,14 @@ class LogApplier:
                 )
             )
         # programs (issue 18), each in its own module; kind 11 is read by both the pairing
-        # and the fund program, so these are separate `if`s, not one chain
-        if kind in pairing_index.KINDS:
-            pairing_index.project(session, signed, rid, loc)
-        if kind in (Kind.FUND, Kind.FUND_CONTRIBUTION, Kind.COMMITMENT_SOURCE):
-            project_fund(session, signed, rid, loc)
+        # and the fund program, so each program is asked, not one chain of `elif`s
+        for rows in (pairing_index.ROWS, fund_index.ROWS):
+            if kind in rows:
+                model, signer_column, cited = rows[kind]
+                if cited is None or bytes(getattr(r, cited)) != bytes(32):
+                    session.add(
+                        record_row(model, r, record_id=rid, **{signer_column: signed.signer}, **loc)
+                    )
         if kind in (Kind.FOLLOW_UP_ROUND, Kind.FOLLOW_UP):
             project_followup(session, signed, rid, loc)
         if kind in grievance.KINDS:
