@@ -3,7 +3,6 @@ entries, each record kind's row and the totals it moves, role events)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -327,7 +326,9 @@ class LogApplier:
         kind = signed.kind
         block_time = int(loc["block_time"])
         if kind == Kind.PROJECT_ANCHOR:
-            anchor = _row(models.ProjectAnchorRow, r, record_id=rid, author=signed.signer, **loc)
+            anchor = record_row(
+                models.ProjectAnchorRow, r, record_id=rid, author=signed.signer, **loc
+            )
             session.add(anchor)
             self._note_anchor(anchor)
         elif kind == Kind.COMMITMENT:
@@ -341,7 +342,7 @@ class LogApplier:
                     .order_by(models.ProjectAnchorRow.version.desc())
                     .limit(1)
                 ).first()
-            commitment = _row(
+            row = record_row(
                 models.CommitmentRow,
                 r,
                 record_id=rid,
@@ -353,9 +354,9 @@ class LogApplier:
                 confirmed=0,
                 **loc,
             )
-            session.add(commitment)
-            self._commitments[rid] = commitment
-            self._moves.commitment(commitment)
+            session.add(row)
+            self._commitments[rid] = row
+            self._moves.commitment(row)
         elif kind == Kind.DELIVERY:
             self._delivery_share(
                 session,
@@ -401,7 +402,7 @@ class LogApplier:
                 commitment.confirmed += r.confirmed_quantity
                 self._moves.confirmed(commitment, r.confirmed_quantity)
             session.add(
-                _row(
+                record_row(
                     models.ReceiptRow,
                     r,
                     record_id=rid,
@@ -415,7 +416,7 @@ class LogApplier:
             )
         elif kind == Kind.FLAG:
             session.add(
-                _row(
+                record_row(
                     models.FlagRow,
                     r,
                     record_id=rid,
@@ -481,15 +482,3 @@ class LogApplier:
 def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _row(model: type[models.Base], record: Any, **columns: Any) -> Any:
-    """A per-kind row: the record's fields that the table has under the same name (bytes as
-    0x-hex), then `columns`, which name what the record does not carry or carries otherwise."""
-    names = set(model.__table__.columns.keys())
-    values = {
-        f.name: hex0x(v) if isinstance(v := getattr(record, f.name), bytes) else v
-        for f in dataclasses.fields(record)
-        if f.name in names
-    }
-    return model(**(values | columns))
