@@ -269,7 +269,14 @@ def report_section(session: Session) -> ReportSection:
     what it needs beyond the snapshot (pairings, acceptances and citations, home provinces)
     is read now from `session`; each table keeps only what lies before the snapshot's
     cut-off (leaf index below its log size), so a past period's section stays the same."""
-    from ledger.export.report import Column, Row, Table
+    from ledger.export.report import (
+        COMMITMENTS_COLUMN,
+        CREDIT_CODE_COLUMN,
+        ORG_COLUMN,
+        Column,
+        Row,
+        Table,
+    )
 
     names = provinces()
     homes = q.home_provinces(session, names)
@@ -351,7 +358,7 @@ def report_section(session: Session) -> ReportSection:
             "pairings",
             "结对帮扶 Pairings（截至期末 at the period's end）",
             [
-                Column("org", "社会组织", "organization"),
+                ORG_COLUMN,
                 Column("county", "结对县", "county"),
                 Column("period", "结对期", "period"),
                 Column("status", "状态", "status"),
@@ -420,7 +427,7 @@ def report_section(session: Session) -> ReportSection:
                 Column("receiving", "受援省份", "receiving province"),
                 Column("east_west", "东西部协作", "east–west"),
                 Column("orgs", "组织数", "organizations", "count"),
-                Column("commitments", "承诺数", "commitments", "count"),
+                COMMITMENTS_COLUMN,
                 Column("funds", "资金承诺", "funds committed", "yuan"),
                 Column("delivered", "资金交付", "funds delivered", "yuan"),
             ],
@@ -447,13 +454,13 @@ def report_section(session: Session) -> ReportSection:
             "org_key_share",
             "重点县占比 Key-county share of each organization's aid",
             [
-                Column("org", "社会组织", "organization"),
+                ORG_COLUMN,
                 Column("home", "来源省份", "home province"),
-                Column("commitments", "承诺数", "commitments", "count"),
+                COMMITMENTS_COLUMN,
                 Column("key", "对重点县", "to key counties", "count"),
                 Column("share", "重点县占比", "key-county share", "pct"),
                 Column("share_funds", "资金口径", "by funds", "pct"),
-                Column("code", "统一社会信用代码", "credit code", pdf=False),
+                CREDIT_CODE_COLUMN,
             ],
             share_rows,
             "重点县占比 = 对重点帮扶县的承诺数 ÷ 全部承诺数；资金口径按金额 / key-county share = "

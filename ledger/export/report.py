@@ -243,8 +243,17 @@ class _Agg(Triple):
         }
 
 
+#: Columns several tables show (the report's own and the programs' sections), declared once
+#: so that the same figure has the same header in every table.
+ORG_COLUMN = Column("org", "社会组织", "organization")
+CREDIT_CODE_COLUMN = Column("code", "统一社会信用代码", "credit code", pdf=False)
+COUNTY_COLUMN = Column("county", "县（地市）", "county")
+COUNTY_CODE_COLUMN = Column("code", "区划代码", "county code", pdf=False)
+NEED_COLUMN = Column("need", "需求项目", "need")
+COMMITMENTS_COLUMN = Column("commitments", "承诺数", "commitments", "count")
+
 GROUP_COLUMNS = [
-    Column("commitments", "承诺数", "commitments", "count"),
+    COMMITMENTS_COLUMN,
     Column("in_kind", "其中实物/服务", "in kind", "count"),
     Column("committed", "承诺资金", "funds committed", "wan"),
     Column("delivered", "交付资金", "funds delivered", "wan"),
@@ -475,7 +484,7 @@ def build_report(
         tables[name] = Table(
             name, f"按县 By county — {title}",
             [Column("county", "县（地市）", "county (prefecture)"), *GROUP_COLUMNS,
-             Column("code", "区划代码", "county code", pdf=False)],
+             COUNTY_CODE_COLUMN],
             rows, "" if keys else "未提供重点帮扶县名单 no key-county list was given",
         )  # fmt: skip
 
@@ -493,11 +502,7 @@ def build_report(
     tables["organizations"] = Table(
         "organizations",
         "按社会组织 By organization",
-        [
-            Column("org", "社会组织", "organization"),
-            *GROUP_COLUMNS,
-            Column("code", "统一社会信用代码", "credit code", pdf=False),
-        ],
+        [ORG_COLUMN, *GROUP_COLUMNS, CREDIT_CODE_COLUMN],
         [
             Row(
                 f"org/{k}",
@@ -538,11 +543,11 @@ def build_report(
         "open_needs",
         "尚未完成的需求 Needs still open",
         [
-            Column("need", "需求项目", "need"),
-            Column("county", "县（地市）", "county"),
+            NEED_COLUMN,
+            COUNTY_COLUMN,
             Column("category", "领域", "category"),
             Column("since", "发布日期", "published", "date"),
-            Column("commitments", "承诺数", "commitments", "count"),
+            COMMITMENTS_COLUMN,
             Column("status", "状态", "status"),
             Column("project_id", "项目编号", "project id", pdf=False),
         ],
@@ -576,9 +581,9 @@ def build_report(
         "overdue",
         f"逾期承诺 Overdue commitments — 截至 {display.beijing_time(as_of)} {display.TZ_LABEL}",
         [
-            Column("need", "需求项目", "need"),
-            Column("org", "社会组织", "organization"),
-            Column("county", "县（地市）", "county"),
+            NEED_COLUMN,
+            ORG_COLUMN,
+            COUNTY_COLUMN,
             Column("due", "到期日", "due", "date"),
             Column("committed", "承诺", "committed", "qty"),
             Column("delivered", "已交付", "delivered", "qty"),
@@ -628,20 +633,24 @@ class _Describer:
                 self.receipts[d.receipt_id] = d
         self.anchors = {a: n.project_id for n in snapshot.needs.values() for a in n.anchor_ids}
 
+    def _towards(self, c: Any, quantity: int) -> str:
+        """Who gives what to which need: `quantity` of commitment `c`'s kind and unit."""
+        snap = self.snapshot
+        return (
+            f"{snap.org_name(c.org)} → 《{snap.need_title(c.need_id)}》 "
+            f"{display.amount(quantity, c.resource_kind, c.unit)}"
+        )
+
     def __call__(self, record_id: str) -> str:
         snap = self.snapshot
         c = snap.commitments.get(record_id)
         if c is not None:
-            return (
-                f"承诺 commitment：{snap.org_name(c.org)} → 《{snap.need_title(c.need_id)}》 "
-                f"{display.amount(c.quantity, c.resource_kind, c.unit)}"
-            )
+            return f"承诺 commitment：{self._towards(c, c.quantity)}"
         d = self.deliveries.get(record_id)
         if d is not None:
             c = snap.commitments[d.commitment_id]
             return (
-                f"交付 delivery：{snap.org_name(c.org)} → 《{snap.need_title(c.need_id)}》 "
-                f"{display.amount(d.quantity, c.resource_kind, c.unit)}，"
+                f"交付 delivery：{self._towards(c, d.quantity)}，"
                 f"{display.beijing_date(d.block_time)}"
             )
         d = self.receipts.get(record_id)
@@ -683,7 +692,7 @@ def _flags(snapshot: Snapshot, period: Period, describe: _Describer) -> Table:
         "flags",
         "审计标记 Auditor flags（本期 in period）",
         [
-            Column("org", "社会组织", "organization"),
+            ORG_COLUMN,
             Column("reason", "原因", "reason"),
             Column("when", "日期", "date", "date"),
             Column("target", "被标记的记录", "record flagged"),
@@ -702,21 +711,31 @@ FOLLOW_UP_FINDINGS = {
 }
 
 
+def _anomaly(
+    kind: str, record: str, kind_text: str, what: str, detail: str, records: set[str]
+) -> Row:
+    """One row of the anomalies table: what kind (its key and words), the record it is about
+    (`what` says it in words), what was found, and the records behind it."""
+    return Row(
+        f"anomaly/{kind}/{record}",
+        {"kind": kind_text, "what": what, "detail": detail, "record": record},
+        records,
+    )
+
+
 def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _Describer) -> Table:
     """The simple anomalies the read model shows (the audit's full list is in ledger.audit),
     measured at `as_of`: a delivery is "unreceipted" once 30 days have passed by then."""
     rows: list[Row] = []
     for c in overdue:
         rows.append(
-            Row(
-                f"anomaly/overdue/{c.record_id}",
-                {
-                    "kind": "逾期未交付 overdue",
-                    "what": describe(c.record_id),
-                    "detail": f"到期 due {display.beijing_date(c.due_date)}，已交付 delivered "
-                    f"{display.amount(c.delivered, c.resource_kind, c.unit)}",
-                    "record": c.record_id,
-                },
+            _anomaly(
+                "overdue",
+                c.record_id,
+                "逾期未交付 overdue",
+                describe(c.record_id),
+                f"到期 due {display.beijing_date(c.due_date)}，已交付 delivered "
+                f"{display.amount(c.delivered, c.resource_kind, c.unit)}",
                 {c.record_id},
             )
         )
@@ -728,31 +747,25 @@ def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _De
         if d.receipt_id is None and shares[d.record_id] == 1 and d.block_time <= limit:
             days = (as_of - d.block_time) // 86400
             rows.append(
-                Row(
-                    f"anomaly/unreceipted/{d.record_id}",
-                    {
-                        "kind": f"交付{UNRECEIPTED_DAYS}天未签收 no receipt after "
-                        f"{UNRECEIPTED_DAYS} days",
-                        "what": describe(d.record_id),
-                        "detail": f"交付于 delivered {display.beijing_date(d.block_time)}，"
-                        f"已 {days} 天 days",
-                        "record": d.record_id,
-                    },
+                _anomaly(
+                    "unreceipted",
+                    d.record_id,
+                    f"交付{UNRECEIPTED_DAYS}天未签收 no receipt after {UNRECEIPTED_DAYS} days",
+                    describe(d.record_id),
+                    f"交付于 delivered {display.beijing_date(d.block_time)}，已 {days} 天 days",
                     {d.record_id},
                 )
             )
         if d.receipt_id is not None and (d.confirmed or 0) < d.quantity:
             c = snapshot.commitments[d.commitment_id]
             rows.append(
-                Row(
-                    f"anomaly/shortfall/{d.receipt_id}",
-                    {
-                        "kind": "签收少于交付 receipt below delivery",
-                        "what": describe(d.receipt_id),
-                        "detail": f"{display.amount(d.confirmed or 0, c.resource_kind, c.unit)}"
-                        f" < {display.amount(d.quantity, c.resource_kind, c.unit)}",
-                        "record": d.receipt_id,
-                    },
+                _anomaly(
+                    "shortfall",
+                    d.receipt_id,
+                    "签收少于交付 receipt below delivery",
+                    describe(d.receipt_id),
+                    f"{display.amount(d.confirmed or 0, c.resource_kind, c.unit)}"
+                    f" < {display.amount(d.quantity, c.resource_kind, c.unit)}",
                     {d.receipt_id, d.record_id},
                 )
             )
@@ -761,16 +774,14 @@ def _anomalies(snapshot: Snapshot, overdue: list[Any], as_of: int, describe: _De
         if f.outcome in FOLLOW_UP_FINDINGS and f.block_time <= as_of:
             got = f"，收到 received {f.quantity}" if f.quantity else ""
             rows.append(
-                Row(
-                    f"anomaly/follow-up/{f.record_id}",
-                    {
-                        "kind": FOLLOW_UP_FINDINGS[f.outcome],
-                        "what": f"回访 follow-up：{county_label(f.county)} 回访 "
-                        f"{snapshot.org_name(f.org)} 的交付批次第 {f.line_index} 行 line "
-                        f"{f.line_index}",
-                        "detail": f"{display.beijing_date(f.block_time)}{got}",
-                        "record": f.record_id,
-                    },
+                _anomaly(
+                    "follow-up",
+                    f.record_id,
+                    FOLLOW_UP_FINDINGS[f.outcome],
+                    f"回访 follow-up：{county_label(f.county)} 回访 "
+                    f"{snapshot.org_name(f.org)} 的交付批次第 {f.line_index} 行 line "
+                    f"{f.line_index}",
+                    f"{display.beijing_date(f.block_time)}{got}",
                     {f.record_id, f.round_id, f.batch_id},
                 )
             )
@@ -1037,11 +1048,7 @@ def grievance_tables(session: Session, period: Period, province: int | None = No
         Table(
             "grievances_by_county",
             "申诉：按县 Grievances by county",
-            [
-                Column("county", "县（地市）", "county"),
-                *_GRIEVANCE_COLUMNS,
-                Column("code", "区划代码", "county code", pdf=False),
-            ],
+            [COUNTY_COLUMN, *_GRIEVANCE_COLUMNS, COUNTY_CODE_COLUMN],
             county_rows,
             "公众提交，县乡村振兴部门在链上登记并答复；未登记的也计入。 Filed by the public, "
             "registered and answered on chain by the county office; those not registered yet "
@@ -1050,11 +1057,7 @@ def grievance_tables(session: Session, period: Period, province: int | None = No
         Table(
             "grievances_by_org",
             "申诉：按社会组织 Grievances by organization",
-            [
-                Column("org", "社会组织", "organization"),
-                *_GRIEVANCE_COLUMNS,
-                Column("code", "统一社会信用代码", "credit code", pdf=False),
-            ],
+            [ORG_COLUMN, *_GRIEVANCE_COLUMNS, CREDIT_CODE_COLUMN],
             org_rows,
             "按申诉所涉记录（承诺、交付、签收）所属的组织计。 Counted for the organization whose "
             "commitment, delivery or receipt the grievance names.",

@@ -3,7 +3,6 @@ entries, each record kind's row and the totals it moves, role events)."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -26,14 +25,21 @@ from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
+from ledger.indexer import fund as fund_index
 from ledger.indexer import grievance
 from ledger.indexer import pairing as pairing_index
 from ledger.indexer.followup import project_followup
-from ledger.indexer.fund import project_fund
+from ledger.indexer.rows import record_row
 from ledger.store import models
 from ledger.store.aggregates import Moves
 
-__all__ = ["INDEXED_EVENTS", "LogApplier", "get_logs"]
+__all__ = ["INDEXED_EVENTS", "LogApplier", "ProgramRows", "get_logs"]
+
+#: A program's records whose row is the record's own fields plus its id, signer and chain
+#: location (`ledger.indexer.pairing.ROWS`, `ledger.indexer.fund.ROWS`): per kind, the row's
+#: table, the column the signer goes in, and the id field that must be non-zero for the
+#: program to hold the record (None: always), since kind 11 serves both programs.
+ProgramRows = Mapping[Kind, tuple[type[Any], str, str | None]]
 
 #: The contract's events the read model is made of.
 INDEXED_EVENTS = frozenset(
@@ -320,7 +326,9 @@ class LogApplier:
         kind = signed.kind
         block_time = int(loc["block_time"])
         if kind == Kind.PROJECT_ANCHOR:
-            anchor = _row(models.ProjectAnchorRow, r, record_id=rid, author=signed.signer, **loc)
+            anchor = record_row(
+                models.ProjectAnchorRow, r, record_id=rid, author=signed.signer, **loc
+            )
             session.add(anchor)
             self._note_anchor(anchor)
         elif kind == Kind.COMMITMENT:
@@ -334,7 +342,7 @@ class LogApplier:
                     .order_by(models.ProjectAnchorRow.version.desc())
                     .limit(1)
                 ).first()
-            commitment = _row(
+            row = record_row(
                 models.CommitmentRow,
                 r,
                 record_id=rid,
@@ -346,9 +354,9 @@ class LogApplier:
                 confirmed=0,
                 **loc,
             )
-            session.add(commitment)
-            self._commitments[rid] = commitment
-            self._moves.commitment(commitment)
+            session.add(row)
+            self._commitments[rid] = row
+            self._moves.commitment(row)
         elif kind == Kind.DELIVERY:
             self._delivery_share(
                 session,
@@ -394,7 +402,7 @@ class LogApplier:
                 commitment.confirmed += r.confirmed_quantity
                 self._moves.confirmed(commitment, r.confirmed_quantity)
             session.add(
-                _row(
+                record_row(
                     models.ReceiptRow,
                     r,
                     record_id=rid,
@@ -408,7 +416,7 @@ class LogApplier:
             )
         elif kind == Kind.FLAG:
             session.add(
-                _row(
+                record_row(
                     models.FlagRow,
                     r,
                     record_id=rid,
@@ -418,11 +426,14 @@ class LogApplier:
                 )
             )
         # programs (issue 18), each in its own module; kind 11 is read by both the pairing
-        # and the fund program, so these are separate `if`s, not one chain
-        if kind in pairing_index.KINDS:
-            pairing_index.project(session, signed, rid, loc)
-        if kind in (Kind.FUND, Kind.FUND_CONTRIBUTION, Kind.COMMITMENT_SOURCE):
-            project_fund(session, signed, rid, loc)
+        # and the fund program, so each program is asked, not one chain of `elif`s
+        for rows in (pairing_index.ROWS, fund_index.ROWS):
+            if kind in rows:
+                model, signer_column, cited = rows[kind]
+                if cited is None or bytes(getattr(r, cited)) != bytes(32):
+                    session.add(
+                        record_row(model, r, record_id=rid, **{signer_column: signed.signer}, **loc)
+                    )
         if kind in (Kind.FOLLOW_UP_ROUND, Kind.FOLLOW_UP):
             project_followup(session, signed, rid, loc)
         if kind in grievance.KINDS:
@@ -471,15 +482,3 @@ class LogApplier:
 def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _row(model: type[models.Base], record: Any, **columns: Any) -> Any:
-    """A per-kind row: the record's fields that the table has under the same name (bytes as
-    0x-hex), then `columns`, which name what the record does not carry or carries otherwise."""
-    names = set(model.__table__.columns.keys())
-    values = {
-        f.name: hex0x(v) if isinstance(v := getattr(record, f.name), bytes) else v
-        for f in dataclasses.fields(record)
-        if f.name in names
-    }
-    return model(**(values | columns))

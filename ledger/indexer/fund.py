@@ -1,34 +1,32 @@
 """Special funds (专项基金) in the read model: a Fund, FundContribution or CommitmentSource
 that draws on a fund becomes its row (ledger.store.fund_models), with the record's chain
-location. Totals are summed from these rows when read, so a rollback (whose log entries take
-the rows with them) and a rebuild from the chain leave the same figures."""
+location (`ROWS`). Totals are summed from these rows when read, so a rollback (whose log
+entries take the rows with them) and a rebuild from the chain leave the same figures."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.core.records import Kind, SignedRecord
+from ledger.core.records import Kind
 from ledger.evm.contract import LedgerContract
-from ledger.indexer.rows import record_row
 from ledger.store.fund_models import FundContributionRow, FundDrawRow, FundRow
 
-__all__ = ["project_fund", "totals_differences"]
+if TYPE_CHECKING:
+    from ledger.indexer.apply import ProgramRows
 
-ZERO = bytes(32)
+__all__ = ["ROWS", "totals_differences"]
 
-
-def project_fund(session: Session, signed: SignedRecord, rid: str, loc: dict[str, Any]) -> None:
-    """Writes the row of one fund record (`LogApplier._project` calls it for FUND_KINDS)."""
-    r: Any = signed.record
-    if signed.kind == Kind.FUND:
-        session.add(record_row(FundRow, r, record_id=rid, org=signed.signer, **loc))
-    elif signed.kind == Kind.FUND_CONTRIBUTION:
-        session.add(record_row(FundContributionRow, r, record_id=rid, org=signed.signer, **loc))
-    elif signed.kind == Kind.COMMITMENT_SOURCE and r.fund_id != ZERO:
-        session.add(record_row(FundDrawRow, r, record_id=rid, org=signed.signer, **loc))
+#: Each fund record's row (`ledger.indexer.apply.ProgramRows`, which `LogApplier._project`
+#: writes): its table, the column its signer goes in, and for a CommitmentSource the field
+#: that must name a fund for the source to draw on one.
+ROWS: ProgramRows = {
+    Kind.FUND: (FundRow, "org", None),
+    Kind.FUND_CONTRIBUTION: (FundContributionRow, "org", None),
+    Kind.COMMITMENT_SOURCE: (FundDrawRow, "org", "fund_id"),
+}
 
 
 def totals_differences(session: Session, ledger: LedgerContract) -> list[str]:

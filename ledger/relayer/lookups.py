@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
 from ledger.core.fields import ProjectKind
+from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.store.models import (
     CommitmentRow,
@@ -45,11 +46,6 @@ class CommitmentState:
     committed: int
     #: delivered so far, our pending deliveries included
     delivered: int
-
-
-def hex0x(b: bytes) -> str:
-    """`b` as 0x-prefixed lowercase hex, the form ids take in the database."""
-    return "0x" + b.hex()
 
 
 def current_roles(session: Session, address: str) -> dict[str, RoleEvent]:

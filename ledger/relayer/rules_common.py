@@ -2,12 +2,13 @@
 `rules_grievance`) ask alike: whether the signer holds a role, and the records still in our
 live outbox (queued, sent or confirmed, not indexed yet), so that a record may follow one
 that is still waiting to be sent, and a second copy of a pending record is refused as the
-chain would refuse it."""
+chain would refuse it; and a referenced record's state, from its read-model row or else
+from its pending outbox row."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -18,7 +19,16 @@ from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import LIVE_ROW, roles_of
 from ledger.store.models import LogEntry, OutboxRecord
 
-__all__ = ["indexed_or_pending", "pending_record", "pending_records", "require_role"]
+__all__ = [
+    "indexed_or_pending",
+    "pending_record",
+    "pending_records",
+    "require_role",
+    "state_of",
+]
+
+Row = TypeVar("Row")
+State = TypeVar("State")
 
 
 def require_role(session: Session, signed: SignedRecord, role: str) -> None:
@@ -57,6 +67,24 @@ def pending_record(session: Session, record_id: str, kind: Kind) -> tuple[Outbox
     if row is None:
         return None
     return row, SignedRecord.from_bytes(row.record_bytes).record
+
+
+def state_of(
+    session: Session,
+    model: type[Row],
+    record_id: str,
+    kind: Kind,
+    from_row: Callable[[Row], State],
+    from_pending: Callable[[OutboxRecord, Any], State],
+) -> State | None:
+    """What the rules need of the record `record_id` of `kind`: `from_row` of its read-model
+    row (`model`, keyed by record id) once indexed, else `from_pending` of its live outbox
+    row and decoded record; None if it is neither."""
+    row = session.get(model, record_id)
+    if row is not None:
+        return from_row(row)
+    found = pending_record(session, record_id, kind)
+    return None if found is None else from_pending(*found)
 
 
 def _column_value(value: Any) -> str | int:

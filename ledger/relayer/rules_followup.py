@@ -28,10 +28,15 @@ from ledger.core.records import Kind, SignedRecord
 from ledger.core.sample import sample_indices
 from ledger.evm.contract import LedgerContract
 from ledger.relayer.lookups import commitment_state, county_of
-from ledger.relayer.rules_common import indexed_or_pending, pending_record, require_role
+from ledger.relayer.rules_common import (
+    indexed_or_pending,
+    pending_record,
+    require_role,
+    state_of,
+)
 from ledger.store.batch_models import BatchLine
 from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
-from ledger.store.models import DeliveryRow
+from ledger.store.models import DeliveryRow, OutboxRecord
 
 __all__ = [
     "FOLLOW_UP_KINDS",
@@ -92,23 +97,27 @@ def batch_of(session: Session, batch_id: str) -> BatchState | None:
 
 def round_of(session: Session, round_id: str) -> RoundState | None:
     """A follow-up round, indexed or pending in our outbox; None if neither."""
-    row = session.get(FollowUpRoundRow, round_id)
-    if row is not None:
+
+    def pending(_: OutboxRecord, rec: Any) -> RoundState:
+        batch = batch_of(session, hex0x(rec.batch_id))
         return RoundState(
-            round_id, row.batch_id, row.county, row.seed_block, row.rate_bps, row.line_count
+            round_id,
+            hex0x(rec.batch_id),
+            int(rec.county),
+            int(rec.seed_block),
+            int(rec.rate_bps),
+            batch.line_count if batch else 0,
         )
-    found = pending_record(session, round_id, Kind.FOLLOW_UP_ROUND)
-    if found is None:
-        return None
-    _, rec = found
-    batch = batch_of(session, hex0x(rec.batch_id))
-    return RoundState(
+
+    return state_of(
+        session,
+        FollowUpRoundRow,
         round_id,
-        hex0x(rec.batch_id),
-        int(rec.county),
-        int(rec.seed_block),
-        int(rec.rate_bps),
-        batch.line_count if batch else 0,
+        Kind.FOLLOW_UP_ROUND,
+        lambda row: RoundState(
+            round_id, row.batch_id, row.county, row.seed_block, row.rate_bps, row.line_count
+        ),
+        pending,
     )
 
 

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, SponsorKind, valid_date_code, valid_title
+from ledger.core.hexes import hex0x
 from ledger.core.records import CommitmentSource, Fund, Kind, SignedRecord
-from ledger.relayer.lookups import LIVE_ROW, commitment_state, hex0x
-from ledger.relayer.rules_common import pending_record, pending_records, require_role
+from ledger.relayer.lookups import LIVE_ROW, commitment_state
+from ledger.relayer.rules_common import pending_records, require_role, state_of
 from ledger.store.fund_models import FundDrawRow, FundRow
 from ledger.store.models import CommitmentRow, LogEntry, OutboxRecord
 
@@ -56,15 +57,14 @@ def pending_sources(session: Session) -> Iterator[CommitmentSource]:
 
 def fund_state(session: Session, fund_id: str) -> tuple[str, int] | None:
     """(organization, pledged fen) of a fund, indexed or live in our outbox; None if unknown."""
-    row = session.get(FundRow, fund_id)
-    if row is not None:
-        return row.org, int(row.pledged)
-    found = pending_record(session, fund_id, Kind.FUND)
-    if found is None:
-        return None
-    pending, rec = found
-    assert isinstance(rec, Fund)
-    return pending.signer, int(rec.pledged)
+    return state_of(
+        session,
+        FundRow,
+        fund_id,
+        Kind.FUND,
+        lambda row: (row.org, int(row.pledged)),
+        lambda pending, rec: (pending.signer, int(rec.pledged)),
+    )
 
 
 def fund_committed(session: Session, fund_id: str) -> int:

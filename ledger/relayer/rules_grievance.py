@@ -20,13 +20,14 @@ from ledger.core.fields import GrievanceOutcome
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import county_of, need_of, record_exists
-from ledger.relayer.rules_common import indexed_or_pending, pending_records, require_role
+from ledger.relayer.rules_common import indexed_or_pending, require_role, state_of
 from ledger.store.grievance_models import (
     GrievanceAnswerRow,
     GrievanceAnswerText,
     GrievanceFiling,
     GrievanceRow,
 )
+from ledger.store.models import OutboxRecord
 
 __all__ = ["KINDS", "check"]
 
@@ -42,14 +43,14 @@ def _require_county_role(session: Session, signed: SignedRecord) -> int | None:
 
 def registration_county(session: Session, grievance_id: str) -> int | None:
     """The county of a registered grievance (indexed or pending in our outbox), or None."""
-    row = session.get(GrievanceRow, grievance_id)
-    if row is not None:
-        return row.county
-    for pending, rec in pending_records(session, Kind.GRIEVANCE):
-        if pending.record_id == grievance_id:
-            need = need_of(session, hex0x(rec.project_id))
-            return need[0] if need else None
-    return None
+
+    def pending(_: OutboxRecord, rec: Any) -> int | None:
+        need = need_of(session, hex0x(rec.project_id))
+        return need[0] if need else None
+
+    return state_of(
+        session, GrievanceRow, grievance_id, Kind.GRIEVANCE, lambda row: row.county, pending
+    )
 
 
 def is_registered(session: Session, grievance_hash: str) -> bool:

@@ -18,7 +18,7 @@ from ledger.core.fields import valid_date_code
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import LIVE_ROW, commitment_state, county_of
-from ledger.relayer.rules_common import pending_record, require_role
+from ledger.relayer.rules_common import require_role, state_of
 from ledger.relayer.rules_fund import already_sourced
 from ledger.store.models import OutboxRecord
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
@@ -53,15 +53,17 @@ def _live(session: Session, kind: Kind, **where: str) -> Any:
 
 def pairing_state(session: Session, pairing_id: str) -> PairingState | None:
     """The pairing's proposer, county and whether it is accepted (indexed or pending)."""
-    row = session.get(PairingRow, pairing_id)
-    if row is not None:
-        org, county = row.org, int(row.county)
-    else:
-        found = pending_record(session, pairing_id, Kind.PAIRING)
-        if found is None:
-            return None
-        pending, rec = found
-        org, county = pending.signer, int(rec.county)
+    found = state_of(
+        session,
+        PairingRow,
+        pairing_id,
+        Kind.PAIRING,
+        lambda row: (row.org, int(row.county)),
+        lambda pending, rec: (pending.signer, int(rec.county)),
+    )
+    if found is None:
+        return None
+    org, county = found
     accepted = bool(
         session.scalar(
             select(

@@ -1,7 +1,8 @@
 """Tables of the pairing program (结对帮扶, docs/programs.md): each organization's
 pairing proposal, the county's acceptance of it, and each commitment that cites a pairing
 through its CommitmentSource. Every row descends from its record's log entry (deleted with
-it on a reorg) and is written by `ledger.indexer.pairing`; created by migration 0011_pairing.
+it on a reorg) and is written as `ledger.indexer.pairing.ROWS` says; created by migration
+0011_pairing.
 
 Acceptance and citations are rows of their own, not flags on the pairing, so that rolling
 back a reorg is the log entry's cascade and a rebuild from the chain writes the same rows.

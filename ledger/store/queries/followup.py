@@ -132,25 +132,23 @@ def eligible_batches(session: Session, county: int, limit: int = 100) -> list[di
     """Delivery batches of `county` alone (every commitment they serve is the county's)
     that the county has no round on yet, newest first: what it may open a round on."""
     opened = select(FollowUpRoundRow.batch_id).where(FollowUpRoundRow.county == county)
+    # a batch's shares (one per commitment) agree on these: one group per batch
+    batch = (
+        DeliveryRow.record_id,
+        DeliveryRow.org,
+        DeliveryRow.line_count,
+        DeliveryRow.block_time,
+        DeliveryRow.leaf_index,
+    )
     shares = session.execute(
         select(
-            DeliveryRow.record_id,
-            DeliveryRow.org,
-            DeliveryRow.line_count,
-            DeliveryRow.block_time,
-            DeliveryRow.leaf_index,
+            *batch,
             func.min(DeliveryRow.county),
             func.max(DeliveryRow.county),
             func.sum(DeliveryRow.quantity),
         )
         .where(DeliveryRow.batch.is_(True), DeliveryRow.record_id.not_in(opened))
-        .group_by(
-            DeliveryRow.record_id,
-            DeliveryRow.org,
-            DeliveryRow.line_count,
-            DeliveryRow.block_time,
-            DeliveryRow.leaf_index,
-        )
+        .group_by(*batch)
         .having(func.min(DeliveryRow.county) == county, func.max(DeliveryRow.county) == county)
         .order_by(DeliveryRow.leaf_index.desc())
         .limit(limit)
