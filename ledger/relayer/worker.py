@@ -146,6 +146,10 @@ class RelayWorker:
         #: already pending (with nothing pending, it goes at once)
         self.linger = linger
         self._partial_since: float | None = None
+        #: how soon an idle worker asks again for receipts while one of its transactions
+        #: is pending: the record's wait for "confirmed" is then the block's, not the poll's
+        self.receipt_poll = 0.1
+        self._awaiting = False
         self.nonces = NonceManager(db, self.w3)
         self.stats = WorkerStats()
         self._next_sender = 0
@@ -204,8 +208,18 @@ class RelayWorker:
                 log.exception("relayer pass failed; retrying")
                 work = 0
             if not work:
-                # A part-full multicall that lingers is looked at again when its time is up.
-                stop.wait(poll if self._partial_since is None else min(poll, self.linger))
+                stop.wait(self._idle_wait(poll))
+
+    def _idle_wait(self, poll: float) -> float:
+        """How long an idle worker waits before its next pass: `poll`, less while a
+        part-full multicall lingers (looked at again when its time is up) or while a
+        transaction of ours waits to be mined (`receipt_poll`)."""
+        wait = poll
+        if self._partial_since is not None:
+            wait = min(wait, self.linger)
+        if self._awaiting:
+            wait = min(wait, self.receipt_poll)
+        return wait
 
     # ---- sending -----------------------------------------------------------------
     def _fees(self) -> tuple[int, int]:
@@ -428,9 +442,11 @@ class RelayWorker:
                     select(SentTransaction.tx_hash).where(SentTransaction.status == "pending")
                 )
             )
+        self._awaiting = bool(pending)
         if not pending:
             return 0
         receipts = self._receipts(pending)
+        self._awaiting = not all(receipts)
         # With no confirmations asked for, a receipt is deep enough: no head to ask for.
         head = int(self.w3.eth.block_number) if self.confirmations else None
         deep: list[tuple[str, Receipt]] = []

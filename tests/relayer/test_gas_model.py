@@ -89,3 +89,27 @@ def test_only_a_multicall_of_one_kind_is_a_measurement() -> None:
     limit = model.limit([ANCHOR] * 10)
     assert limit is not None and limit >= MULTICALL_BASE + 10 * 100_000
     assert model.limit([ANCHOR, int(Kind.COMMITMENT)]) is None
+
+
+def test_an_idle_worker_asks_again_sooner_while_its_transaction_waits_for_a_block(
+    st: Stack, env: ChainEnv
+) -> None:
+    """While a multicall of ours is not mined, an idle pass is followed after
+    `receipt_poll`, not the poll interval, so "confirmed" follows the block; once it is
+    mined and settled the worker waits the poll interval again."""
+    worker = st.worker
+    w3 = worker.w3
+    ids = _accept_anchors(st, env, 1)
+    assert worker._idle_wait(0.5) == 0.5
+    w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        assert worker.send_queued() == 1
+        assert worker.confirm() == 0
+        assert worker._idle_wait(0.5) == worker.receipt_poll < 0.5
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        assert worker.confirm() == 1
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert _statuses(st, ids) == {ids[0]: "confirmed"}
+    assert worker.confirm() == 0
+    assert worker._idle_wait(0.5) == 0.5
