@@ -208,18 +208,29 @@ class RelayWorker:
                 log.exception("relayer pass failed; retrying")
                 work = 0
             if not work:
-                stop.wait(self._idle_wait(poll))
+                self._idle(stop, poll)
 
-    def _idle_wait(self, poll: float) -> float:
-        """How long an idle worker waits before its next pass: `poll`, less while a
-        part-full multicall lingers (looked at again when its time is up) or while a
-        transaction of ours waits to be mined (`receipt_poll`)."""
-        wait = poll
-        if self._partial_since is not None:
-            wait = min(wait, self.linger)
-        if self._awaiting:
-            wait = min(wait, self.receipt_poll)
-        return wait
+    def _idle(self, stop: threading.Event, poll: float) -> None:
+        """Waits before the next pass: `poll`, or `linger` while a part-full multicall
+        waits for more records. Meanwhile, while a transaction of ours is not mined, it
+        asks for receipts alone every `receipt_poll` seconds and ends the wait as soon as
+        one settles records, so "confirmed" follows the block rather than the poll; a
+        whole pass (reconcile, replace, send) still runs at the poll's pace."""
+        wait = poll if self._partial_since is None else min(poll, self.linger)
+        deadline = time.monotonic() + wait
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if not self._awaiting:
+                stop.wait(left)
+                return
+            stop.wait(min(left, self.receipt_poll))
+            try:
+                if self.confirm():
+                    return
+            except Exception:  # noqa: BLE001 - the next pass reports it
+                return
 
     # ---- sending -----------------------------------------------------------------
     def _fees(self) -> tuple[int, int]:

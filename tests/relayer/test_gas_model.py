@@ -5,6 +5,9 @@ queued again and sent on an estimate, none lost. Against a real anvil and real d
 
 from __future__ import annotations
 
+import threading
+import time
+
 from sqlalchemy import select
 
 from ledger.core.fields import ProjectKind
@@ -91,25 +94,30 @@ def test_only_a_multicall_of_one_kind_is_a_measurement() -> None:
     assert model.limit([ANCHOR, int(Kind.COMMITMENT)]) is None
 
 
-def test_an_idle_worker_asks_again_sooner_while_its_transaction_waits_for_a_block(
+def test_an_idle_worker_settles_a_record_when_its_block_comes_not_at_the_next_poll(
     st: Stack, env: ChainEnv
 ) -> None:
-    """While a multicall of ours is not mined, an idle pass is followed after
-    `receipt_poll`, not the poll interval, so "confirmed" follows the block; once it is
-    mined and settled the worker waits the poll interval again."""
+    """While a multicall of ours is not mined, an idle worker asks for receipts alone
+    every `receipt_poll` seconds and ends its wait once they settle records: with a poll
+    of 60 s, the wait ends when the block is mined, with the record confirmed."""
     worker = st.worker
     w3 = worker.w3
     ids = _accept_anchors(st, env, 1)
-    assert worker._idle_wait(0.5) == 0.5
+    stop = threading.Event()
     w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
     try:
         assert worker.send_queued() == 1
-        assert worker.confirm() == 0
-        assert worker._idle_wait(0.5) == worker.receipt_poll < 0.5
+        assert worker.confirm() == 0 and worker._awaiting
+        idle = threading.Thread(target=worker._idle, args=(stop, 60.0))
+        idle.start()
+        time.sleep(3 * worker.receipt_poll)
+        assert idle.is_alive() and _statuses(st, ids) == {ids[0]: "sent"}
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-        assert worker.confirm() == 1
+        idle.join(timeout=30)
+        ended = not idle.is_alive()
     finally:
+        stop.set()
         w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert ended, "the idle wait did not end when the block came"
     assert _statuses(st, ids) == {ids[0]: "confirmed"}
-    assert worker.confirm() == 0
-    assert worker._idle_wait(0.5) == 0.5
+    assert worker.confirm() == 0 and not worker._awaiting
