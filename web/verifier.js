@@ -681,7 +681,7 @@ const FLAG_REASONS = {
 };
 const UNKNOWN = ["未知", "unknown"];
 const FOLLOW_UP_OUTCOMES = {
-  1: ["已足额收到", "received in full"],
+  1: ["全部收到", "received in full"],
   2: ["部分收到", "received in part"],
   3: ["未收到", "not received"],
   4: ["查无此户", "household not found"],

@@ -113,7 +113,7 @@ FLAG_REASONS: dict[int, tuple[str, str]] = {
 }
 #: A follow-up visit's finding, a grievance's answer and a fund's sponsor, in words.
 FOLLOW_UP_OUTCOMES: dict[int, tuple[str, str]] = {
-    FollowUpOutcome.RECEIVED_IN_FULL: ("已足额收到", "received in full"),
+    FollowUpOutcome.RECEIVED_IN_FULL: ("全部收到", "received in full"),
     FollowUpOutcome.RECEIVED_IN_PART: ("部分收到", "received in part"),
     FollowUpOutcome.NOT_RECEIVED: ("未收到", "not received"),
     FollowUpOutcome.HOUSEHOLD_NOT_FOUND: ("查无此户", "household not found"),

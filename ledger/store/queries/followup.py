@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.fields import FollowUpOutcome
+from ledger.core.words import FOLLOW_UP_OUTCOMES
 from ledger.store.batch_models import BatchLine
 from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
 from ledger.store.models import CommitmentRow, DeliveryRow
@@ -32,13 +33,8 @@ __all__ = [
     "rounds",
 ]
 
-#: Each outcome in words, Chinese first.
-OUTCOME_WORDS: dict[int, tuple[str, str]] = {
-    FollowUpOutcome.RECEIVED_IN_FULL: ("全部收到", "received in full"),
-    FollowUpOutcome.RECEIVED_IN_PART: ("部分收到", "received in part"),
-    FollowUpOutcome.NOT_RECEIVED: ("未收到", "not received"),
-    FollowUpOutcome.HOUSEHOLD_NOT_FOUND: ("查无此户", "household not found"),
-}
+#: Each outcome in words, Chinese first: the words the record's own page uses.
+OUTCOME_WORDS = FOLLOW_UP_OUTCOMES
 
 
 @dataclass
