@@ -6,11 +6,13 @@ before anything is sent, and waiting for records."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from eth_account.signers.local import LocalAccount
 
 from ledger.config import PROJECT_ROOT
@@ -257,8 +259,15 @@ def record_ids(role: Role) -> list[str]:
 
 
 def wait_confirmed(role: Role, record_id: str) -> None:
+    """Waits until the page shows the record confirmed, then until the read model holds it
+    (its inclusion proof answers): the relayer says "confirmed" on the receipt, and the
+    indexer may write the lists a refresh reads a poll later."""
     status = role.page.locator(f"#records li[data-record='{record_id}'] .status")
     sync_api.expect(status).to_have_attribute("data-status", "confirmed", timeout=TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while httpx.get(f"{role.base}/api/v1/proofs/record/{record_id}").status_code != 200:
+        assert time.monotonic() < deadline, f"{record_id} was confirmed but never indexed"
+        time.sleep(0.1)
 
 
 def run_audit(role: Role) -> None:
