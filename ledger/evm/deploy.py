@@ -15,6 +15,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ledger.config import Settings, get_settings
+from ledger.core import codes
 from ledger.core.eip712 import Domain
 from ledger.core.errors import ChainError, ConfigError, DeploymentError
 from ledger.evm.compiler import Artifact, code_matches, compile_contracts
@@ -25,6 +26,7 @@ __all__ = [
     "ADMIN_DELAY",
     "DEV_ADMIN_DELAY",
     "Deployment",
+    "check_chain",
     "check_deployed",
     "connect",
     "deploy",
@@ -127,14 +129,26 @@ def matches_deployed(address: str, settings: Settings | None = None) -> bool:
     return code_matches(onchain, compile_contracts(settings))
 
 
+def check_chain(
+    w3: Web3,
+    deployment: Deployment,
+    *,
+    path: str = "var/deployment.json",
+    advice: str = "redeploy with `bangfu deploy`",
+) -> None:
+    """Raises DeploymentError (wrong_chain) unless the node is the deployment's chain."""
+    node = int(w3.eth.chain_id)
+    if node != deployment.chain_id:
+        raise DeploymentError(
+            f"部署文件不属于此链 / {path} is for chain {deployment.chain_id}, but the node is "
+            f"chain {node}; {advice}",
+            code=codes.WRONG_CHAIN,
+        )
+
+
 def check_deployed(w3: Web3, deployment: Deployment) -> None:
     """Raises DeploymentError unless a contract is at the deployment's address on this chain."""
-    if int(w3.eth.chain_id) != deployment.chain_id:
-        raise DeploymentError(
-            f"var/deployment.json is for chain {deployment.chain_id}, but the node is chain "
-            f"{w3.eth.chain_id}; redeploy with `bangfu deploy`",
-            code="wrong_chain",
-        )
+    check_chain(w3, deployment)
     if not w3.eth.get_code(Web3.to_checksum_address(deployment.address)):
         raise DeploymentError(
             f"no contract at {deployment.address} (the chain was reset?); redeploy with "
