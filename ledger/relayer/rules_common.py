@@ -10,19 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import LIVE_ROW, roles_of
+from ledger.relayer.lookups import LIVE, LIVE_ROW, roles_of
 from ledger.store.models import LogEntry, OutboxRecord
 
 __all__ = [
     "indexed_or_pending",
     "pending_record",
     "pending_records",
+    "pending_rows",
     "require_role",
     "state_of",
 ]
@@ -41,16 +42,21 @@ def require_role(session: Session, signed: SignedRecord, role: str) -> None:
         )
 
 
+def pending_rows(kind: Kind) -> Select[tuple[OutboxRecord]]:
+    """Our live outbox rows of `kind` not indexed yet (once indexed, a record counts from
+    the read model instead, so nothing counts twice). Read through `ix_outbox_status_kind`,
+    so the status is named as it is, not as `LIVE_ROW`: the outbox is mostly deliveries, and
+    this is asked for the program kinds, so (status, kind) names only rows of that kind."""
+    return select(OutboxRecord).where(
+        OutboxRecord.status.in_(LIVE),
+        OutboxRecord.kind == int(kind),
+        ~exists().where(LogEntry.record_id == OutboxRecord.record_id),
+    )
+
+
 def pending_records(session: Session, kind: Kind) -> Iterator[tuple[OutboxRecord, Any]]:
-    """Our live outbox rows of `kind` not indexed yet, each with its decoded record (once
-    indexed, a record counts from the read model instead, so nothing counts twice)."""
-    for row in session.scalars(
-        select(OutboxRecord).where(
-            OutboxRecord.kind == int(kind),
-            LIVE_ROW,
-            ~exists().where(LogEntry.record_id == OutboxRecord.record_id),
-        )
-    ):
+    """`pending_rows(kind)`, each with its decoded record."""
+    for row in session.scalars(pending_rows(kind)):
         yield row, SignedRecord.from_bytes(row.record_bytes).record
 
 

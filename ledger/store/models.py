@@ -45,6 +45,9 @@ class OutboxRecord(Base):
     """A signed record the API acknowledged; the relayer owns it until it is confirmed."""
 
     __tablename__ = "outbox"
+    # (status, kind): the relayer's "queued rows", and the rules' "live rows of one kind"
+    # (rules_common.pending_rows) without reading the whole outbox
+    __table_args__ = (Index("ix_outbox_status_kind", "status", "kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     record_id: Mapped[str] = mapped_column(HEX32, unique=True)
@@ -56,7 +59,7 @@ class OutboxRecord(Base):
     ref_id: Mapped[str | None] = mapped_column(HEX32, index=True)
     quantity: Mapped[int | None] = mapped_column(BigInteger)
     # queued → sent → confirmed; failed (with error) when the chain refuses it for good
-    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     tx_hash: Mapped[str | None] = mapped_column(HEX32, index=True)

@@ -1,5 +1,6 @@
-"""The outbox lookups of the accept path and of the reconcile pass read in proportion to
-what they look up, not to the size of the outbox (ledger/store/planner.py).
+"""The outbox lookups of the accept path, of the program rules and of the reconcile pass
+read in proportion to what they look up, not to the size of the outbox
+(ledger/store/planner.py).
 
 Measured as SQLite's own count of virtual-machine steps (a progress handler called every
 step), which is exact and independent of the machine's speed: the same lookup over an
@@ -21,6 +22,7 @@ from sqlalchemy import Select, select, text
 from ledger.core.records import Kind
 from ledger.relayer.lookups import _PROJECT_KNOWN, _PROJECTS_KNOWN, LIVE
 from ledger.relayer.reconcile import CONFIRMED_ROW
+from ledger.relayer.rules_common import pending_rows
 from ledger.store.db import Database
 from ledger.store.models import OutboxRecord
 
@@ -100,6 +102,8 @@ STATEMENTS: dict[str, tuple[Any, Callable[[], dict[str, Any]]]] = {
         .distinct(),
         dict,
     ),
+    # a program kind's check, over an outbox of another kind (as it is: mostly deliveries)
+    "live rows of one kind, not indexed yet": (pending_rows(Kind.GRIEVANCE), dict),
     "reconcile: confirmed, not placed": (
         select(OutboxRecord.id).where(CONFIRMED_ROW, OutboxRecord.block_number.is_(None)),
         dict,
