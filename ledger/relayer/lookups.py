@@ -177,6 +177,10 @@ class CheckCache:
             state = hit[1]
             self.commitments[cid] = (hit[0], replace(state, delivered=state.delivered + quantity))
 
+    def forget_delivered(self) -> None:
+        """Drops every commitment's delivered total: another writer added outbox rows."""
+        self.commitments.clear()
+
     def forget(self, cids: Iterable[str] | None = None) -> None:
         if cids is None:
             self.commitments.clear()

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import ConflictError, LedgerError
@@ -131,9 +131,11 @@ class Relayer:
     waiting, checks and writes them in one database transaction, each in its own savepoint
     where a refusal has something to undo, and answers each after that one commit, so one
     fsync serves many requests. Checks and writes are serialized, so two concurrent
-    deliveries cannot both pass the over-delivery check; the contract remains the final
-    guard. `submit` hands a submission to the writer and returns a future (an async route
-    awaits it without holding a thread); `accept` waits for it.
+    deliveries cannot both pass the over-delivery check, also between API processes: the
+    write lock serializes their writers, and a writer that finds outbox rows it did not
+    write since its last commit (`_outbox_mark`) drops the delivered totals it holds. The
+    contract remains the final guard. `submit` hands a submission to the writer and returns
+    a future (an async route awaits it without holding a thread); `accept` waits for it.
     """
 
     def __init__(self, db: Database, pre_checks: Sequence[PreCheck] = ()) -> None:
@@ -145,6 +147,10 @@ class Relayer:
         self._writer_lock = threading.Lock()
         #: lookups the accept path repeats, kept a few seconds (tests drop it to see new roles)
         self.cache = CheckCache()
+        #: the outbox's highest row id when our last batch committed: another value at the
+        #: next batch means another writer (a second API process, the relayer requeueing)
+        #: added rows our cached delivered totals do not count
+        self._outbox_mark: int | None = None
 
     def accept(self, records: Sequence[SignedRecord], *, atomic: bool = True) -> list[Acceptance]:
         """Checks every record, then writes them to the outbox, all or none of them.
@@ -242,9 +248,12 @@ class Relayer:
         before its only write, so a refusal has nothing to undo; a write that fails after
         all raises `_Retry`, which rolls the whole batch back to be written again with a
         savepoint each."""
+        mark: int | None = None
         try:
             with self.db.write() as session:
                 session.info[CACHE_KEY] = self.cache
+                if session.scalar(_OUTBOX_MARK) != self._outbox_mark:
+                    self.cache.forget_delivered()
                 known = _prefetch(session, batch, self.cache)
                 for request in batch:
                     records = request.records
@@ -270,13 +279,18 @@ class Relayer:
                         for signed in records:  # what it wrote is gone: ask the database
                             known.pop(hex0x(signed.id), None)
                         request.error = exc
+                mark = session.scalar(_OUTBOX_MARK)
         except _Retry:
+            self._outbox_mark = None
             raise
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody was accepted
+            self._outbox_mark = None
             self.cache.forget()
             for request in batch:
                 if request.error is None:
                     request.result, request.error = None, exc
+        else:
+            self._outbox_mark = mark
         finally:
             self.cache.end_batch()
 
@@ -387,6 +401,8 @@ _OUTBOX_ROWS = select(
     OutboxRecord.record_id, OutboxRecord.id, OutboxRecord.record_bytes, OutboxRecord.status
 ).where(OutboxRecord.record_id.in_(_rids))
 _LOG_ROWS = select(LogEntry.record_id, LogEntry.record_bytes).where(LogEntry.record_id.in_(_rids))
+#: The outbox's highest row id (the primary key's last entry: one index step).
+_OUTBOX_MARK = select(func.max(OutboxRecord.id))
 
 
 def _prefetch(

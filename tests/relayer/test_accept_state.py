@@ -3,7 +3,8 @@
 A project's first version, once accepted, is checked from memory by the records after it,
 and a refused submission leaves nothing of itself there; a part-full multicall goes at
 once when nothing of ours is pending, and waits `linger` seconds for more records when one
-is. Against a real anvil and real databases."""
+is; two writers on one database see each other's deliveries. Against a real anvil and
+real databases."""
 
 from __future__ import annotations
 
@@ -17,8 +18,19 @@ from ledger.core.errors import LedgerError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.core.records import ProjectAnchor
+from ledger.indexer.worker import Indexer
 from ledger.relayer.lookups import hex0x
-from tests.factories import COUNTY_A, COUNTY_B, ChainEnv, Stack, project_anchor
+from ledger.relayer.outbox import Relayer
+from tests.factories import (
+    COUNTY_A,
+    COUNTY_B,
+    ChainEnv,
+    Stack,
+    delivery,
+    on_chain_commitment,
+    project_anchor,
+    service_for,
+)
 
 
 def _v2(v1: ProjectAnchor, signer: str, county: int) -> ProjectAnchor:
@@ -68,3 +80,33 @@ def test_a_part_full_multicall_lingers_only_while_one_of_ours_is_pending(st: Sta
     time.sleep(0.25)
     assert worker._send_partial(1)  # waited long enough
     assert not worker._send_partial(2)  # the next part-full batch waits afresh
+
+
+def test_a_second_writer_s_deliveries_count_in_the_first_one_s_check(
+    svc_env: ChainEnv, svc: LedgerService, database_url: str
+) -> None:
+    """Two API processes on one database (each its own Relayer and cache): a delivery the
+    second accepted counts in the first one's over-delivery check at once, not after the
+    first one's cached total expires."""
+    org = svc_env.actors.org_a
+    cid = on_chain_commitment(svc_env, 20)
+    Indexer(svc.db, svc.ledger()).run_until_synced()
+    second = service_for(svc_env.settings, database_url)
+    try:
+
+        def deliver(relayer: Relayer, quantity: int) -> None:
+            relayer.accept([delivery(org.address, cid, quantity).sign(org.key, svc_env.domain)])
+
+        def held() -> int | None:
+            hit = svc.relayer.cache.commitments.get(hex0x(cid))
+            return None if hit is None else hit[1].delivered
+
+        deliver(svc.relayer, 6)
+        deliver(svc.relayer, 2)  # nobody else wrote: the first writer keeps its total
+        assert held() == 8
+        deliver(second.relayer, 12)  # 20 of 20, written by the other process
+        with pytest.raises(LedgerError) as err:
+            deliver(svc.relayer, 1)
+        assert err.value.code == "OverDelivery"
+    finally:
+        second.close()
