@@ -25,6 +25,7 @@ from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
+from ledger.evm.batch import raw_batch
 from ledger.indexer import fund as fund_index
 from ledger.indexer import grievance
 from ledger.indexer import pairing as pairing_index
@@ -75,6 +76,26 @@ def get_logs(w3: Web3, address: str, start: int, end: int) -> list[dict[str, Any
             "data": HexBytes(raw["data"]),
         }
         for raw in answer["result"]
+    ]
+
+
+def get_blocks(w3: Web3, ids: Sequence[int | str]) -> list[dict[str, Any] | None]:
+    """eth_getBlockByNumber of each of `ids` (a number, or a tag such as "latest") in one
+    JSON-RPC batch and without web3's result formatters: number and timestamp as ints,
+    hash and parentHash as HexBytes, as web3 gives them; None for a block the node lacks."""
+    answers = raw_batch(
+        w3, "eth_getBlockByNumber", [[hex(i) if isinstance(i, int) else i, False] for i in ids]
+    )
+    return [
+        None
+        if not isinstance(b, Mapping)
+        else {
+            "number": int(b["number"], 16),
+            "hash": HexBytes(b["hash"]),
+            "parentHash": HexBytes(b["parentHash"]),
+            "timestamp": int(b["timestamp"], 16),
+        }
+        for b in answers
     ]
 
 

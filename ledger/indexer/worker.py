@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from ledger.core.events import RECORD_APPENDED_TOPIC
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import EMPTY_ROOT, MerkleTree
 from ledger.evm.contract import LedgerContract
-from ledger.indexer.apply import LogApplier, get_logs
+from ledger.indexer.apply import LogApplier, get_blocks, get_logs
 from ledger.indexer.reorg import (
     SignedCheckpoint,
     appended_leaves,
@@ -261,7 +261,7 @@ class Indexer:
         # The chain's newest block first: while it is the one the last caught-up pass saw,
         # there is nothing to index, and the pass ends here (no database read, no second
         # JSON-RPC call). A full pass runs at least every IDLE_RECHECK seconds anyway.
-        latest: Any = self.w3.eth.get_block("latest")
+        latest = self._block("latest")
         newest = (int(latest["number"]), bytes(latest["hash"]).hex())
         now = time.monotonic()
         idle = self._idle
@@ -297,15 +297,15 @@ class Indexer:
             return 0
         start = last_block + 1
         end = min(head, start + self.block_range - 1)
-        end_block = self.w3.eth.get_block(end)
+        end_block = self._block(end)
         logs = self._get_logs(start, end)
-        first = self.w3.eth.get_block(start) if start != end else end_block
-        if first["parentHash"].to_0x_hex() != last_hash:
+        # After the logs, in one batch: the range's first block, and the last log's block
+        # as the chain has it now.
+        after = get_blocks(self.w3, [start, *(int(e["blockNumber"]) for e in logs[-1:])])
+        first = after[0] if start != end else end_block
+        if first is None or first["parentHash"].to_0x_hex() != last_hash:
             return 0  # a reorg raced us: the next pass finds the fork point
-        if any(
-            entry["blockHash"] != self.w3.eth.get_block(entry["blockNumber"])["hash"]
-            for entry in logs[-1:]
-        ):
+        if logs and (after[-1] is None or logs[-1]["blockHash"] != after[-1]["hash"]):
             return 0  # the range changed under us
         times = self._block_times(logs)
         chain_state = _log_state_if_kept(self.ledger, end)
@@ -342,15 +342,16 @@ class Indexer:
         times: dict[int, int] = {}
         for i in range(0, len(numbers), 500):
             chunk = numbers[i : i + 500]
-            with self.w3.batch_requests() as batch:
-                for n in chunk:
-                    batch.add(self.w3.eth.get_block(n))
-                blocks: list[Any] = list(batch.execute())
-            for n, block in zip(chunk, blocks, strict=True):
-                if not isinstance(block, Mapping):
-                    block = self.w3.eth.get_block(n)
-                times[n] = int(block["timestamp"])
+            for n, block in zip(chunk, get_blocks(self.w3, chunk), strict=True):
+                times[n] = int((block or self._block(n))["timestamp"])
         return times
+
+    def _block(self, number: int | str) -> dict[str, Any]:
+        """One block as `get_blocks` gives it; an error if the node has no such block."""
+        block = get_blocks(self.w3, [number])[0]
+        if block is None:
+            raise LedgerError(f"the node has no block {number}", code="rpc_error")
+        return block
 
     def run_until_synced(self, max_passes: int = 100_000) -> IndexStatus:
         for _ in range(max_passes):

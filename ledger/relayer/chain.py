@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from eth_utils import keccak
 from hexbytes import HexBytes
@@ -14,6 +13,7 @@ from web3 import Web3
 
 from ledger.core.events import RECORD_APPENDED_TOPIC, decode_record_appended
 from ledger.core.hexes import hex0x
+from ledger.evm.batch import raw_batch
 
 
 @dataclass
@@ -64,19 +64,7 @@ def block_hashes(w3: Web3, numbers: Iterable[int]) -> dict[int, str | None]:
     wanted = [n for n in wanted if n <= head]
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        try:
-            with w3.batch_requests() as batch:
-                for n in chunk:
-                    batch.add(w3.eth.get_block(n))
-                blocks: list[Any] = list(batch.execute())
-        except Exception:  # noqa: BLE001 - a node without batches: one at a time
-            blocks = [None] * len(chunk)
+        blocks = raw_batch(w3, "eth_getBlockByNumber", [[hex(n), False] for n in chunk])
         for n, block in zip(chunk, blocks, strict=True):
-            if not isinstance(block, Mapping):
-                try:
-                    block = w3.eth.get_block(n)
-                except Exception:  # noqa: BLE001 - gone
-                    out[n] = None
-                    continue
-            out[n] = HexBytes(block["hash"]).to_0x_hex()
+            out[n] = str(block["hash"]).lower() if isinstance(block, Mapping) else None
     return out

@@ -21,9 +21,9 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
-from web3.types import RPCEndpoint
 
 from ledger.core.events import RECORD_APPENDED_TOPIC
+from ledger.evm.batch import raw_batch
 from ledger.evm.contract import LedgerContract, submit_calldata_of
 from ledger.evm.deploy import fee_fields
 from ledger.evm.profiles import GasModel, check_node
@@ -478,18 +478,8 @@ class RelayWorker:
         """The receipts of `tx_hashes` (None for one not mined), in one JSON-RPC batch and
         without web3's result formatters, which cost more than the node for a multicall
         of 200 records."""
-        provider: Any = self.w3.provider
-        requests = [(RPCEndpoint("eth_getTransactionReceipt"), [h]) for h in tx_hashes]
-        try:
-            answers: Any = provider.make_batch_request(requests)
-        except Exception:  # noqa: BLE001 - a node or provider without batches: one by one
-            answers = [provider.make_request(m, params) for m, params in requests]
-        if isinstance(answers, Mapping):  # a node that answers a batch with one error
-            answers = [provider.make_request(m, params) for m, params in requests]
-        by_id = sorted(answers, key=lambda a: int(a.get("id") or 0))
-        if len(by_id) != len(tx_hashes):
-            by_id = [provider.make_request(m, params) for m, params in requests]
-        return [Receipt.from_rpc(a.get("result")) for a in by_id]
+        answers = raw_batch(self.w3, "eth_getTransactionReceipt", [[h] for h in tx_hashes])
+        return [Receipt.from_rpc(a) for a in answers]
 
     def _settle(self, session: Session, tx: SentTransaction, receipt: Receipt) -> int:
         """Marks the records of a mined multicall confirmed (or queued again if it reverted),
