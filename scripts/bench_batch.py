@@ -29,7 +29,13 @@ from eth_account.signers.local import LocalAccount
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import deploy_registered, free_port, private_chain, stop_process  # noqa: E402
+from benchkit import (  # noqa: E402
+    cpu_seconds,
+    deploy_registered,
+    free_port,
+    private_chain,
+    stop_process,
+)
 
 from ledger.batches.build import batch_id_for  # noqa: E402
 from ledger.batches.tree import lines_root  # noqa: E402
@@ -104,12 +110,6 @@ def wait_http(url: str, timeout: float = 60) -> None:
             pass
         time.sleep(0.1)
     raise SystemExit(f"{url} did not answer in {timeout}s")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (what a step cost it, whatever the load)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def vm_hwm_mb(pid: int) -> float:

@@ -28,6 +28,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` of process `pid` and of every live process under it (uvicorn's
+    workers under its master)."""
+    total = cpu_seconds(pid)
+    try:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return total
+    for task in threads:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(tree_cpu_seconds(int(child)) for child in children)
+    return total
+
+
 def postgres_cpu_seconds() -> float:
     """CPU seconds used so far by every PostgreSQL server process on this machine (the
     benchmarks' database server is local), 0.0 where there is none."""
