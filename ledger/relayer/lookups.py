@@ -19,6 +19,7 @@ from ledger.core.fields import ProjectKind
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.store.models import (
+    LIVE_STATUSES,
     CommitmentRow,
     DeliveryRow,
     LogEntry,
@@ -31,7 +32,7 @@ from ledger.store.planner import not_by_index
 from ledger.store.queries.anchors import first_anchor
 
 #: Outbox statuses of a record that counts: waiting, in flight or on chain.
-LIVE = ("queued", "sent", "confirmed")
+LIVE = LIVE_STATUSES
 #: "This outbox row counts" (its status is LIVE), kept from choosing the status index:
 #: nearly every row matches it (ledger/store/planner.py).
 LIVE_ROW = not_by_index(OutboxRecord.status).in_(LIVE)

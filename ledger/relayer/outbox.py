@@ -28,6 +28,7 @@ from ledger.relayer.lookups import CACHE_KEY, CheckCache, hex0x, projects_known
 from ledger.relayer.rules import PreCheck, check_record
 from ledger.store.db import Database
 from ledger.store.models import LogEntry, OutboxRecord, OutboxShare
+from ledger.store.planner import prefer_indexes
 
 #: The error code an outbox row keeps while it is queued again after a chain lost it.
 ROLLED_BACK = "rolled_back"
@@ -252,6 +253,7 @@ class Relayer:
         try:
             with self.db.write() as session:
                 session.info[CACHE_KEY] = self.cache
+                prefer_indexes(session)
                 if session.scalar(_OUTBOX_MARK) != self._outbox_mark:
                     self.cache.forget_delivered()
                 known = _prefetch(session, batch, self.cache)

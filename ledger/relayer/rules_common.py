@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import LIVE, LIVE_ROW, roles_of
-from ledger.store.models import LogEntry, OutboxRecord
+from ledger.relayer.lookups import LIVE_ROW, roles_of
+from ledger.store.models import OUTBOX_LIVE, LogEntry, OutboxRecord
 
 __all__ = [
     "indexed_or_pending",
@@ -44,12 +44,12 @@ def require_role(session: Session, signed: SignedRecord, role: str) -> None:
 
 def pending_rows(kind: Kind) -> Select[tuple[OutboxRecord]]:
     """Our live outbox rows of `kind` not indexed yet (once indexed, a record counts from
-    the read model instead, so nothing counts twice). Read through `ix_outbox_status_kind`,
-    so the status is named as it is, not as `LIVE_ROW`: the outbox is mostly deliveries, and
-    this is asked for the program kinds, so (status, kind) names only rows of that kind."""
+    the read model instead, so nothing counts twice). The status condition is written as
+    the partial index `ix_outbox_live_kind` has it, so that the rows are reached by their
+    kind: the outbox is mostly deliveries, and this is asked for the program kinds."""
     return select(OutboxRecord).where(
-        OutboxRecord.status.in_(LIVE),
-        OutboxRecord.kind == int(kind),
+        text(f"outbox.{OUTBOX_LIVE}"),
+        OutboxRecord.kind == literal_column(str(int(kind))),
         ~exists().where(LogEntry.record_id == OutboxRecord.record_id),
     )
 

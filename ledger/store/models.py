@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -41,13 +42,30 @@ def updated_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
 
 
+#: Outbox statuses of a record that counts: waiting, in flight or on chain.
+LIVE_STATUSES = ("queued", "sent", "confirmed")
+#: The same as SQL, word for word the condition of the partial index `ix_outbox_live_kind`:
+#: a query reaches that index only by writing this very condition (both databases match a
+#: partial index's condition against the query's, and neither does so with bound values).
+OUTBOX_LIVE = "status IN (" + ", ".join(f"'{s}'" for s in LIVE_STATUSES) + ")"
+
+
 class OutboxRecord(Base):
     """A signed record the API acknowledged; the relayer owns it until it is confirmed."""
 
     __tablename__ = "outbox"
-    # (status, kind): the relayer's "queued rows", and the rules' "live rows of one kind"
-    # (rules_common.pending_rows) without reading the whole outbox
-    __table_args__ = (Index("ix_outbox_status_kind", "status", "kind"),)
+    # The rules' "live rows of one kind" (rules_common.pending_rows) without reading the
+    # whole outbox. Partial, so that no other query can take it: with a plain index on the
+    # kind, both databases (PostgreSQL before its statistics) read every row of a kind for
+    # lookups that name a few record ids (ledger/store/planner.py).
+    __table_args__ = (
+        Index(
+            "ix_outbox_live_kind",
+            "kind",
+            sqlite_where=text(OUTBOX_LIVE),
+            postgresql_where=text(OUTBOX_LIVE),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     record_id: Mapped[str] = mapped_column(HEX32, unique=True)
@@ -59,7 +77,7 @@ class OutboxRecord(Base):
     ref_id: Mapped[str | None] = mapped_column(HEX32, index=True)
     quantity: Mapped[int | None] = mapped_column(BigInteger)
     # queued → sent → confirmed; failed (with error) when the chain refuses it for good
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     tx_hash: Mapped[str | None] = mapped_column(HEX32, index=True)

@@ -21,10 +21,13 @@ from sqlalchemy import Select, select, text
 
 from ledger.core.records import Kind
 from ledger.relayer.lookups import _PROJECT_KNOWN, _PROJECTS_KNOWN, LIVE
+from ledger.relayer.outbox import _LOG_ROWS, _OUTBOX_ROWS
 from ledger.relayer.reconcile import CONFIRMED_ROW
 from ledger.relayer.rules_common import pending_rows
 from ledger.store.db import Database
 from ledger.store.models import OutboxRecord
+from ledger.store.planner import prefer_indexes
+from tests.factories import fresh_database_url
 
 ANCHOR = int(Kind.PROJECT_ANCHOR)
 
@@ -134,3 +137,58 @@ def test_the_status_index_would_read_every_confirmed_row(
     small = _steps(outbox(2_000), AS_BEFORE, {})
     large = _steps(outbox(10_000), AS_BEFORE, {})
     assert large > small * 3, (small, large)
+
+
+@pytest.mark.postgres
+def test_postgres_before_its_statistics_takes_the_same_ways_in(tmp_path: Path) -> None:
+    """PostgreSQL plans by its statistics, which a new outbox lacks until ANALYZE: it then
+    guesses, but no statement can take the status index (`not_by_index`) or the partial
+    index on the kind, but the rules' live rows of one kind, which take it."""
+    urls = fresh_database_url("postgres", tmp_path)
+    url = next(urls)
+    db = Database(url)
+    try:
+        db.migrate()
+        with db.write() as session:
+            session.execute(
+                text(
+                    "INSERT INTO outbox (record_id, kind, signer, record_bytes, status, ref_id,"
+                    " attempts, block_number, block_hash, created_at, updated_at)"
+                    " SELECT '0x' || lpad(to_hex(g), 64, '0'), :kind, '0x' || repeat('ab', 20),"
+                    " '\\x00', 'confirmed', '0x' || lpad(to_hex(g + 100000000), 64, '0'), 0,"
+                    " 10 + g / 200, '0x00', now(), now() FROM generate_series(1, 20000) g"
+                ),
+                {"kind": ANCHOR},
+            )
+
+        def plan(statement: Any, params: dict[str, Any], *, by_index: bool = False) -> str:
+            compiled = statement.compile(
+                db.engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}
+            )
+            with db.write() as session:
+                if by_index:
+                    prefer_indexes(session)
+                rows = session.execute(text(f"EXPLAIN {compiled}"), params).all()
+            return "\n".join(str(r[0]) for r in rows)
+
+        # The accept batch's lookups: guessed without statistics, some read whole tables;
+        # in the outbox writer's transaction (`prefer_indexes`) none does.
+        batch = {"rids": _ids(32), "pids": _ids(32)}
+        accept = [_PROJECTS_KNOWN, _OUTBOX_ROWS, _LOG_ROWS]
+        guessed = [plan(q.params(**batch), {}) for q in accept]
+        assert any("Seq Scan" in shown for shown in guessed), guessed
+        for q in accept:
+            shown = plan(q.params(**batch), {}, by_index=True)
+            assert "Seq Scan" not in shown, shown
+
+        for name, (statement, params) in STATEMENTS.items():
+            bound = {k: v for k, v in params().items()}
+            shown = plan(statement.params(**bound) if bound else statement, {})
+            if name == "live rows of one kind, not indexed yet":
+                assert "ix_outbox_live_kind" in shown, shown
+            else:
+                assert "ix_outbox_live_kind" not in shown, (name, shown)
+                assert "ix_outbox_status" not in shown, (name, shown)
+    finally:
+        db.engine.dispose()
+        urls.close()
