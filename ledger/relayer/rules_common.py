@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, literal_column, select, text
+from sqlalchemy import Select, exists, select, text
 from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
@@ -49,7 +49,7 @@ def pending_rows(kind: Kind) -> Select[tuple[OutboxRecord]]:
     kind: the outbox is mostly deliveries, and this is asked for the program kinds."""
     return select(OutboxRecord).where(
         text(f"outbox.{OUTBOX_LIVE}"),
-        OutboxRecord.kind == literal_column(str(int(kind))),
+        OutboxRecord.kind == int(kind),
         ~exists().where(LogEntry.record_id == OutboxRecord.record_id),
     )
 
