@@ -4,6 +4,7 @@ entries, each record kind's row and the totals it moves, role events)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic
@@ -34,7 +35,7 @@ from ledger.indexer.rows import record_row
 from ledger.store import models
 from ledger.store.aggregates import Moves
 
-__all__ = ["INDEXED_EVENTS", "LogApplier", "ProgramRows", "get_logs"]
+__all__ = ["INDEXED_EVENTS", "LogApplier", "ProgramRows", "StagedRange", "get_logs"]
 
 #: A program's records whose row is the record's own fields plus its id, signer and chain
 #: location (`ledger.indexer.pairing.ROWS`, `ledger.indexer.fund.ROWS`): per kind, the row's
@@ -99,10 +100,26 @@ def get_blocks(w3: Web3, ids: Sequence[int | str]) -> list[dict[str, Any] | None
     ]
 
 
+@dataclass
+class StagedRange:
+    """One range's logs, decoded and checked before the write lock is taken: each new leaf
+    (its log entry's row and its record, already appended to the caller's tree) and each
+    role event (its name, arguments and chain location), in chain order."""
+
+    leaves: list[tuple[dict[str, Any], SignedRecord]] = field(default_factory=list)
+    roles: list[tuple[str, Mapping[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def appended(self) -> int:
+        return len(self.leaves)
+
+
 class LogApplier:
-    """Writes one deployment's logs into a session. Each RecordAppended leaf is appended to
-    the caller's tree as it is staged, so the tree mirrors the log entries once the session
-    commits (the caller reloads it after a failed one)."""
+    """Writes one deployment's logs into a session, in two steps: `stage` decodes and
+    checks a range with no database and no lock (each RecordAppended leaf is appended to
+    the caller's tree there), then `write` writes it inside the caller's write transaction.
+    The tree mirrors the log entries once that transaction commits; the caller reloads it
+    after a pass that failed or wrote nothing it staged."""
 
     def __init__(self, w3: Web3, abi: Sequence[Mapping[str, Any]], chain_id: int) -> None:
         self.w3 = w3
@@ -120,14 +137,12 @@ class LogApplier:
         self._commitments: dict[str, models.CommitmentRow | None] = {}
         self._needs: dict[str, models.ProjectAnchorRow | None] = {}
 
-    def apply(
-        self, session: Session, logs: Sequence[Any], times: dict[int, int], tree: MerkleTree
-    ) -> int:
-        """Writes `logs` (one range, in chain order) and returns how many leaves they
-        appended to `tree`; `times` maps block numbers to timestamps (filled in if missing)."""
-        appended = 0
-        self._staged.clear()
-        self._moves = Moves()
+    def stage(self, logs: Sequence[Any], times: dict[int, int], tree: MerkleTree) -> StagedRange:
+        """Decodes `logs` (one range, in chain order) and checks each leaf against `tree`,
+        appending it; `times` maps block numbers to timestamps (filled in if missing). No
+        database: the decoding and hashing, most of a pass's own work, happen before the
+        write lock, which every API accept waits for on SQLite."""
+        staged = StagedRange()
         for entry in logs:
             topic = bytes(entry["topics"][0]) if entry["topics"] else b""
             abi = self.events.get(topic)
@@ -140,52 +155,66 @@ class LogApplier:
                 tx_hash=entry["transactionHash"].to_0x_hex(),
                 log_index=int(entry["logIndex"]),
             )
-            name = abi["name"]
             if topic == RECORD_APPENDED_TOPIC:
                 number = pos["block_number"]
                 if number not in times:
                     times[number] = int(self.w3.eth.get_block(number)["timestamp"])
                 event = decode_record_appended(entry["topics"], entry["data"])
-                if self._append(session, event, pos, times[number], tree):
-                    appended += 1
+                leaf = self._leaf(event, pos, times[number], tree)
+                if leaf is not None:
+                    staged.leaves.append(leaf)
                 continue
             args = get_event_data(self.w3.codec, abi, entry)["args"]
-            if name in ("RoleGranted", "RoleRevoked"):
-                self._role(
-                    session,
-                    pos,
-                    args["account"],
-                    ROLE_NAMES.get(bytes(args["role"]), hex0x(args["role"])[:16]),
-                    name == "RoleGranted",
-                )
-            elif name == "CountyRegistered":
-                self._role(
-                    session,
-                    pos,
-                    args["account"],
-                    "COUNTY",
-                    True,
-                    county=int(args["county"]),
-                    name=str(args["name"]),
-                )
-            elif name == "OrganizationRegistered":
-                code = bytes(args["orgCode"]).rstrip(b"\0").decode("ascii", "replace")
-                self._role(
-                    session,
-                    pos,
-                    args["account"],
-                    "ORG",
-                    True,
-                    org_code=code,
-                    name=str(args["name"]),
-                    org_type=int(args["orgType"]),
-                    authority=str(args["authority"]),
-                )
-                self._org_name(session, code, str(args["name"]))
-            elif name == "AuditorRegistered":
-                self._role(session, pos, args["account"], "AUDITOR", True, name=str(args["name"]))
+            staged.roles.append((str(abi["name"]), args, pos))
+        return staged
+
+    def write(self, session: Session, staged: StagedRange) -> int:
+        """Writes a staged range (role events first, as the chain ordered them, then the
+        leaves with their rows and the totals they move); returns the leaves appended."""
+        self._staged = list(staged.leaves)
+        self._moves = Moves()
+        for name, args, pos in staged.roles:
+            self._role_event(session, name, args, pos)
         self._flush_staged(session)
-        return appended
+        return staged.appended
+
+    def _role_event(
+        self, session: Session, name: str, args: Mapping[str, Any], pos: dict[str, Any]
+    ) -> None:
+        if name in ("RoleGranted", "RoleRevoked"):
+            self._role(
+                session,
+                pos,
+                args["account"],
+                ROLE_NAMES.get(bytes(args["role"]), hex0x(args["role"])[:16]),
+                name == "RoleGranted",
+            )
+        elif name == "CountyRegistered":
+            self._role(
+                session,
+                pos,
+                args["account"],
+                "COUNTY",
+                True,
+                county=int(args["county"]),
+                name=str(args["name"]),
+            )
+        elif name == "OrganizationRegistered":
+            code = bytes(args["orgCode"]).rstrip(b"\0").decode("ascii", "replace")
+            self._role(
+                session,
+                pos,
+                args["account"],
+                "ORG",
+                True,
+                org_code=code,
+                name=str(args["name"]),
+                org_type=int(args["orgType"]),
+                authority=str(args["authority"]),
+            )
+            self._org_name(session, code, str(args["name"]))
+        elif name == "AuditorRegistered":
+            self._role(session, pos, args["account"], "AUDITOR", True, name=str(args["name"]))
 
     def _role(
         self,
@@ -234,20 +263,17 @@ class LogApplier:
         else:
             row.name = name
 
-    def _append(
-        self,
-        session: Session,
-        event: RecordAppended,
-        pos: dict[str, Any],
-        block_time: int,
-        tree: MerkleTree,
-    ) -> bool:
-        """Checks one RecordAppended and stages its log entry; `_flush_staged` writes them."""
+    @staticmethod
+    def _leaf(
+        event: RecordAppended, pos: dict[str, Any], block_time: int, tree: MerkleTree
+    ) -> tuple[dict[str, Any], SignedRecord] | None:
+        """Checks one RecordAppended and appends its leaf to `tree`: its log entry's row and
+        its record, or None for a leaf the tree holds already."""
         index = event.index
         if index < tree.size:
             # Already indexed (an idempotent re-run of a range): the tree mirrors the
             # committed log_entries and is reloaded after any failed pass.
-            return False
+            return None
         data = event.record
         signed = SignedRecord.from_bytes(data)
         if index != tree.size:
@@ -262,24 +288,18 @@ class LogApplier:
             raise IndexerIntegrityError(
                 f"叶子哈希不符 / leaf {index}: the event's hash is not its bytes' hash"
             )
-        rid = hex0x(signed.id)
-        self._staged.append(
-            (
-                {
-                    "leaf_index": index,
-                    "record_id": rid,
-                    "kind": int(signed.kind),
-                    "signer": signed.signer,
-                    "leaf_hash": hex0x(leaf),
-                    "record_bytes": data,
-                    "block_time": block_time,
-                    **pos,
-                },
-                signed,
-            )
-        )
         tree.append(leaf)
-        return True
+        row = {
+            "leaf_index": index,
+            "record_id": hex0x(signed.id),
+            "kind": int(signed.kind),
+            "signer": signed.signer,
+            "leaf_hash": hex0x(leaf),
+            "record_bytes": data,
+            "block_time": block_time,
+            **pos,
+        }
+        return row, signed
 
     def _flush_staged(self, session: Session) -> None:
         """Writes staged log entries in one executemany, then their per-kind rows (whose

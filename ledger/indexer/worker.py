@@ -309,12 +309,15 @@ class Indexer:
             return 0  # the range changed under us
         times = self._block_times(logs)
         chain_state = _log_state_if_kept(self.ledger, end)
+        # Decoded and checked against the tree before the write lock: the transaction
+        # below only writes (the tree is taken again from the database if it fails).
+        staged = self.applier.stage(logs, times, self.tree)
         with self.db.write() as session:
             cursor = self.cursor(session)
             if cursor.last_block != last_block or cursor.last_block_hash != last_hash:
                 self._load_tree_from(session)
                 return 0  # another indexer moved on meanwhile
-            appended = self._apply(session, logs, times)
+            appended = self.applier.write(session, staged)
             self._move_cursor(session, cursor, end, end_block)
             session.execute(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
             self._verify_root(cursor, end, appended, chain_state)
@@ -448,9 +451,6 @@ class Indexer:
     # ---- applying logs ------------------------------------------------------------------
     def _get_logs(self, start: int, end: int) -> list[dict[str, Any]]:
         return get_logs(self.w3, self.address, start, end)
-
-    def _apply(self, session: Session, logs: Sequence[Any], times: dict[int, int]) -> int:
-        return self.applier.apply(session, logs, times, self.tree)
 
     # ---- integrity -------------------------------------------------------------------
     def _verify_root(
