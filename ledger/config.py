@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     relayer_stuck_after: float = Field(default=30.0, description="seconds before a fee bump")
     indexer_range: int = Field(default=2000, ge=1, description="blocks per eth_getLogs call")
     poll_interval: float = Field(default=0.5, gt=0)
+    write_lock_trace: Path | None = Field(
+        default=None,
+        description="a diagnostic: append one line per write transaction to this file (the "
+        "process, the code that wrote, how long it waited for the database's one write lock "
+        "and how long it held it); scripts/bench_api.py sums it by writer",
+    )
     checkpoint_interval: float = Field(
         default=60.0, gt=0, description="seconds between checkpoints"
     )

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -75,6 +76,54 @@ def need(county_key: bytes, domain: object) -> SignedRecord:
         content_hash=new_id(),
     )
     return rec.sign(county_key, domain)  # type: ignore[arg-type]
+
+
+@dataclass
+class LockUse:
+    """One writer's write transactions over a run, from the write-lock trace."""
+
+    transactions: int = 0
+    waited: float = 0.0  # seconds
+    held: float = 0.0
+    longest: float = 0.0
+
+
+def lock_use(trace: Path, offset: int, pids: dict[str, int]) -> dict[tuple[str, str], LockUse]:
+    """The trace's lines after `offset`, summed by (process, writing function)."""
+    names = {v: k for k, v in pids.items()}
+    use: dict[tuple[str, str], LockUse] = {}
+    if not trace.exists():
+        return use
+    with trace.open("rb") as f:
+        f.seek(offset)
+        for line in f.read().decode().splitlines():
+            pid, caller, waited, held, _commit = line.split()
+            u = use.setdefault((names.get(int(pid), "API"), caller), LockUse())
+            u.transactions += 1
+            u.waited += float(waited) / 1000
+            u.held += float(held) / 1000
+            u.longest = max(u.longest, float(held) / 1000)
+    return use
+
+
+def print_lock_use(
+    rows: list[tuple[int, float, dict[tuple[str, str], LockUse]]], records: int
+) -> None:
+    print("\nThe database's one write lock (SQLite's, or the PostgreSQL advisory lock), by "
+          "writer, from the first POST until all confirmed:\n")  # fmt: skip
+    print("| clients | process: writer | transactions | held ms a record | longest hold ms "
+          "| waited s | held, share of the run |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for clients, seconds, use in rows:
+        for (process, caller), u in sorted(use.items(), key=lambda kv: -kv[1].held):
+            if u.held < 0.01 * seconds:
+                continue  # the odd registration or checkpoint
+            print(f"| {clients} | {process}: `{caller}` | {u.transactions:,} | "
+                  f"{u.held * 1000 / records:.3f} | {u.longest * 1000:.0f} | {u.waited:.2f} | "
+                  f"{u.held / seconds:.0%} |")  # fmt: skip
+        total = sum(u.held for u in use.values())
+        print(f"| {clients} | all writers | {sum(u.transactions for u in use.values()):,} | "
+              f"{total * 1000 / records:.3f} | | | {total / seconds:.0%} |")  # fmt: skip
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -295,6 +344,10 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
     settings, env = chain_settings(tmp, args.database_url, args.poll)
+    # Where the database's one write lock goes: each server process appends a line per
+    # write transaction (Settings.write_lock_trace), summed by writer after each run.
+    trace = tmp / "write-lock.trace"
+    env["BANGFU_WRITE_LOCK_TRACE"] = str(trace)
     chain = LocalChain(load_localchain(settings), settings)
     chain.up()
     procs: list[subprocess.Popen[bytes]] = []
@@ -330,11 +383,14 @@ def main() -> None:
         pids = {"API": procs[0].pid, "relayer": procs[2].pid, "indexer": procs[1].pid,
                 "anvil": chain.node_pid() or 0, "client": os.getpid()}  # fmt: skip
         cpu_rows = []
+        lock_rows: list[tuple[int, float, dict[tuple[str, str], LockUse]]] = []
         for clients in (int(c) for c in args.clients.split(",")):
             recs = [need(county.key, deployment.domain) for _ in range(args.records)]
             before = {k: process_cpu(k, v) for k, v in pids.items()}
             server = postgres_cpu_seconds()
+            offset = trace.stat().st_size if trace.exists() else 0
             acc, conf, p50 = bench_api(base, recs, clients)
+            lock_rows.append((clients, args.records / conf, lock_use(trace, offset, pids)))
             used = {
                 k: (process_cpu(k, v) - before[k]) * 1000 / args.records for k, v in pids.items()
             }
@@ -365,6 +421,7 @@ def main() -> None:
         for clients, used in cpu_rows:
             cells = " | ".join(f"{v:.2f}" for v in used.values())
             print(f"| {clients} | {cells} | {sum(used.values()):.2f} |")
+        print_lock_use(lock_rows, args.records)
         best = max(c for _, _, c, _ in rows)
         print(f"\nbest API confirmed/s ÷ naive: {best / naive:.1f}×\n")
         sys.stdout.flush()

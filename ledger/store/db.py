@@ -26,7 +26,9 @@ batches, custodial):
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -176,6 +178,13 @@ class Database:
             self.engine.execution_options(**{MODE_OPTION: WRITE}), expire_on_commit=False
         )
         self._writing = threading.local()
+        trace = settings.write_lock_trace
+        #: `Settings.write_lock_trace`, opened for appending (one write() a line: atomic)
+        self._trace = (
+            None
+            if trace is None
+            else os.open(settings.path(trace), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -204,11 +213,36 @@ class Database:
             )
         self._writing.active = True
         try:
+            if self._trace is None:
+                with self._writers() as s, s.begin():
+                    s.connection()  # BEGIN (IMMEDIATE) now, not at the first statement
+                    yield s
+                return
+            caller = sys._getframe(2).f_code.co_qualname  # beyond contextlib's __enter__
+            asked = time.perf_counter()
             with self._writers() as s, s.begin():
-                s.connection()  # BEGIN (IMMEDIATE) now, not at the first statement
+                s.connection()
+                held = time.perf_counter()
                 yield s
+                committing = time.perf_counter()
+            self._traced(caller, asked, held, committing, time.perf_counter())
         finally:
             self._writing.active = False
 
+    def _traced(
+        self, caller: str, asked: float, held: float, committing: float, done: float
+    ) -> None:
+        """One line of the write-lock trace: pid, the writing function, then milliseconds
+        waited for the lock, held (to the commit's end) and of those in the commit."""
+        assert self._trace is not None
+        line = (
+            f"{os.getpid()} {caller} {(held - asked) * 1000:.3f} {(done - held) * 1000:.3f} "
+            f"{(done - committing) * 1000:.3f}\n"
+        )
+        os.write(self._trace, line.encode())
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._trace is not None:
+            os.close(self._trace)
+            self._trace = None

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.config import Settings
 from ledger.core.errors import NestedWriteError
 from ledger.store.db import Database
 
@@ -195,3 +196,52 @@ def test_the_old_deferred_read_then_write_fails_when_another_writer_commits_betw
         s.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
     with first.read() as s:
         assert _value(s) == 1
+
+
+def _traced_db(url: str, trace: Path) -> Database:
+    return Database(url, Settings(write_lock_trace=trace, database_url=url))
+
+
+def _writes_the_counter(database: Database, pause: float = 0.0) -> None:
+    with database.write() as s:
+        s.execute(text("UPDATE counter SET n = n + 1 WHERE name = 'c'"))
+        time.sleep(pause)
+
+
+def test_the_write_lock_trace_names_each_writer_and_its_wait(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Settings.write_lock_trace: a line per committed write transaction, naming the
+    function that wrote, with the time it waited for the one write lock and held it; a
+    write that rolls back leaves no line, and without the setting nothing is written."""
+    trace = tmp_path / "write-lock.trace"
+    first, second = _traced_db(database_url, trace), _traced_db(database_url, trace)
+    try:
+        _add_counter(first)
+        holder = threading.Thread(target=_writes_the_counter, args=(first, 0.4))
+        holder.start()
+        time.sleep(0.1)  # the holder has the lock: the second writer waits for it
+        _increment(second)
+        holder.join()
+        with pytest.raises(ZeroDivisionError), second.write() as s:
+            s.execute(text("UPDATE counter SET n = 100 WHERE name = 'c'"))
+            _ = 1 / 0
+    finally:
+        first.dispose()
+        second.dispose()
+    lines = [line.split() for line in trace.read_text().splitlines()]
+    assert [caller for _, caller, *_ in lines] == [
+        "_add_counter",
+        "_writes_the_counter",
+        "_increment",
+    ]
+    (*_, waited0, _, _), (*_, held1, commit1), (*_, waited2, _, _) = lines
+    # The second writer waited while the first held the lock for its 0.4 s.
+    assert float(held1) >= 400 and float(waited2) >= 200 > float(waited0)
+    assert 0 <= float(commit1) <= float(held1)
+    plain = Database(database_url)
+    try:
+        _writes_the_counter(plain)
+    finally:
+        plain.dispose()
+    assert len(trace.read_text().splitlines()) == 3
