@@ -56,7 +56,7 @@ class LedgerService:
         with self._chain_lock:
             if self._ledger is None:
                 w3 = connect(self.settings)
-                check_deployed(w3, self.deployment)
+                check_deployed(w3, self.deployment, self.settings)
                 self._ledger = LedgerContract(w3, self.deployment)
             return self._ledger
 

@@ -197,6 +197,13 @@ class Settings(BaseSettings):
         """An absolute path, relative paths taken from the project home."""
         return p if p.is_absolute() else self.home / p
 
+    def shown(self, p: Path) -> str:
+        """A path as the operator knows it: relative to the project home when inside it."""
+        try:
+            return str(self.path(p).relative_to(self.home))
+        except ValueError:
+            return str(p)
+
     @property
     def library_admin_list(self) -> list[str]:
         return [a.strip() for a in self.library_admins.split(",") if a.strip()]

@@ -133,7 +133,7 @@ def check_chain(
     w3: Web3,
     deployment: Deployment,
     *,
-    path: str = "var/deployment.json",
+    path: str,
     advice: str = "redeploy with `bangfu deploy`",
 ) -> None:
     """Raises DeploymentError (wrong_chain) unless the node is the deployment's chain."""
@@ -146,9 +146,11 @@ def check_chain(
         )
 
 
-def check_deployed(w3: Web3, deployment: Deployment) -> None:
-    """Raises DeploymentError unless a contract is at the deployment's address on this chain."""
-    check_chain(w3, deployment)
+def check_deployed(w3: Web3, deployment: Deployment, settings: Settings | None = None) -> None:
+    """Raises DeploymentError unless a contract is at the deployment's address on this chain
+    (the deployment file named as `settings` has it)."""
+    settings = settings or get_settings()
+    check_chain(w3, deployment, path=settings.shown(settings.deployment_path))
     if not w3.eth.get_code(Web3.to_checksum_address(deployment.address)):
         raise DeploymentError(
             f"no contract at {deployment.address} (the chain was reset?); redeploy with "

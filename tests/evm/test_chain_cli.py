@@ -185,6 +185,13 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: ChainEnv) -> dict[st
     data = env.deployment.to_json()
     data["address"] = "0x000000000000000000000000000000000000bEEF"
     (empty_var / "deployment.json").write_text(json.dumps(data))
+    # A deployment.json of another chain, in a var directory outside the project home:
+    # the error names the file where it is, not var/deployment.json.
+    other_var = tmp / "other-var"
+    other_var.mkdir()
+    (other_var / "deployment.json").write_text(
+        json.dumps({**env.deployment.to_json(), "chain_id": 1})
+    )
 
     cases = {
         "toml_syntax": BadCase(
@@ -220,6 +227,12 @@ def bad_runs(tmp_path_factory: pytest.TempPathFactory, env: ChainEnv) -> dict[st
             "no_contract",
             "no contract at 0x000000000000000000000000000000000000bEEF",
         ),
+        "wrong_chain": BadCase(
+            ["rebuild", "--into", f"sqlite:///{tmp / 'rebuilt-other.sqlite3'}"],
+            {"var": other_var, "rpc_url": str(env.settings.rpc_url)},
+            "wrong_chain",
+            f"{other_var / 'deployment.json'} is for chain 1, but the node is chain 31337",
+        ),
         "no_contract_register": BadCase(
             ["register", "auditor", "0x" + "12" * 20, "--name", "审计组"],
             {"var": empty_var, "rpc_url": str(env.settings.rpc_url)},
@@ -245,6 +258,7 @@ WORKING_CASES = [
     "port_in_use",
     "rpc_unreachable",
     "no_contract",
+    "wrong_chain",
 ]
 BAD_CASES = [*WORKING_CASES, "no_contract_register"]
 

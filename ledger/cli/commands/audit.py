@@ -161,14 +161,6 @@ class Target:
         return f"审计 {zh} auditing {en}: {self.contract} on {self.rpc}"
 
 
-def _shown(settings: Settings, path: Path) -> str:
-    """A settings path as the operator knows it: relative to the project home when inside."""
-    try:
-        return str(path.relative_to(settings.home))
-    except ValueError:
-        return str(path)
-
-
 def given_target(settings: Settings, rpc: str | None, contract: str | None) -> Target:
     """The values as given (None where not) and where each will come from; reads nothing."""
     if rpc is not None:
@@ -176,9 +168,9 @@ def given_target(settings: Settings, rpc: str | None, contract: str | None) -> T
     elif settings.rpc_url:
         rpc_source = "BANGFU_RPC_URL"
     else:
-        rpc_source = _shown(settings, settings.path(settings.localchain_file))
+        rpc_source = settings.shown(settings.path(settings.localchain_file))
     contract_source = (
-        "--contract" if contract is not None else _shown(settings, settings.deployment_path)
+        "--contract" if contract is not None else settings.shown(settings.deployment_path)
     )
     return Target(rpc, rpc_source, contract, contract_source)
 

@@ -69,7 +69,7 @@ def ensure_deployed(force: bool = False) -> Deployment:
     if not force:
         try:
             existing = Deployment.load(settings)
-            check_deployed(w3, existing)
+            check_deployed(w3, existing, settings)
             return existing
         except Exception:  # noqa: BLE001 - any problem with the old one means deploy anew
             pass
@@ -95,7 +95,7 @@ def _contract() -> LedgerContract:
     settings = get_settings()
     w3 = connect(settings)
     deployment = Deployment.load(settings)
-    check_deployed(w3, deployment)
+    check_deployed(w3, deployment, settings)
     return LedgerContract(w3, deployment)
 
 
