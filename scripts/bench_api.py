@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Benchmark single signed records through the API (accepted/s and confirmed/s at 1, 8 and
-32 concurrent clients) against the naive path (one transaction per record via web3.py), and
-the latency of the public list and totals queries over a large read model. Prints markdown
-tables (docs/bench-api.md has the results).
+"""Benchmark single signed records through the API (accepted/s and confirmed/s at 1, 8, 32
+and 64 concurrent clients) against the naive path (one transaction per record via web3.py),
+and the latency of the public list and totals queries over a large read model. Prints
+markdown tables (docs/bench-api.md has the results): the rates, each process's CPU a record,
+and who held the database's one write lock for how long (`BANGFU_WRITE_LOCK_TRACE`).
 
     .venv/bin/python scripts/bench_api.py [--records 600] [--naive 300]
         [--query-records 100000] [--queries 300] [--database-url postgresql://...]

@@ -213,19 +213,16 @@ class Database:
             )
         self._writing.active = True
         try:
-            if self._trace is None:
-                with self._writers() as s, s.begin():
-                    s.connection()  # BEGIN (IMMEDIATE) now, not at the first statement
-                    yield s
-                return
-            caller = sys._getframe(2).f_code.co_qualname  # beyond contextlib's __enter__
+            # The function that asked (beyond contextlib's __enter__), for the trace only.
+            caller = "" if self._trace is None else sys._getframe(2).f_code.co_qualname
             asked = time.perf_counter()
             with self._writers() as s, s.begin():
-                s.connection()
+                s.connection()  # BEGIN (IMMEDIATE) now, not at the first statement
                 held = time.perf_counter()
                 yield s
                 committing = time.perf_counter()
-            self._traced(caller, asked, held, committing, time.perf_counter())
+            if self._trace is not None:
+                self._traced(caller, asked, held, committing, time.perf_counter())
         finally:
             self._writing.active = False
 
