@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -54,6 +53,7 @@ from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.indexer.worker import Indexer  # noqa: E402
 from ledger.store.db import Database  # noqa: E402
+from ledger.store.locktrace import LockUse, read_trace, sum_by_writer  # noqa: E402
 
 COUNTY = 522327
 ORG_CODE = "91520000MA6DKTQX0C"
@@ -79,32 +79,11 @@ def need(county_key: bytes, domain: object) -> SignedRecord:
     return rec.sign(county_key, domain)  # type: ignore[arg-type]
 
 
-@dataclass
-class LockUse:
-    """One writer's write transactions over a run, from the write-lock trace."""
-
-    transactions: int = 0
-    waited: float = 0.0  # seconds
-    held: float = 0.0
-    longest: float = 0.0
-
-
 def lock_use(trace: Path, offset: int, pids: dict[str, int]) -> dict[tuple[str, str], LockUse]:
-    """The trace's lines after `offset`, summed by (process, writing function)."""
+    """The write-lock trace after `offset`, by (process, writer); a pid not among `pids` is
+    an API worker process."""
     names = {v: k for k, v in pids.items()}
-    use: dict[tuple[str, str], LockUse] = {}
-    if not trace.exists():
-        return use
-    with trace.open("rb") as f:
-        f.seek(offset)
-        for line in f.read().decode().splitlines():
-            pid, caller, waited, held, _commit = line.split()
-            u = use.setdefault((names.get(int(pid), "API"), caller), LockUse())
-            u.transactions += 1
-            u.waited += float(waited) / 1000
-            u.held += float(held) / 1000
-            u.longest = max(u.longest, float(held) / 1000)
-    return use
+    return sum_by_writer(read_trace(trace, offset), lambda pid: names.get(pid, "API"))
 
 
 def print_lock_use(

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.config import Settings, get_settings
 from ledger.core.errors import NestedWriteError
+from ledger.store.locktrace import TraceEntry, open_trace
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MODE_OPTION = "bangfu_mode"
@@ -179,12 +180,8 @@ class Database:
         )
         self._writing = threading.local()
         trace = settings.write_lock_trace
-        #: `Settings.write_lock_trace`, opened for appending (one write() a line: atomic)
-        self._trace = (
-            None
-            if trace is None
-            else os.open(settings.path(trace), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        )
+        #: `Settings.write_lock_trace`, opened for appending (ledger/store/locktrace.py)
+        self._trace = None if trace is None else open_trace(settings.path(trace))
 
     @property
     def is_sqlite(self) -> bool:
@@ -229,14 +226,13 @@ class Database:
     def _traced(
         self, caller: str, asked: float, held: float, committing: float, done: float
     ) -> None:
-        """One line of the write-lock trace: pid, the writing function, then milliseconds
-        waited for the lock, held (to the commit's end) and of those in the commit."""
+        """Appends the transaction to the write-lock trace (ledger/store/locktrace.py)."""
         assert self._trace is not None
-        line = (
-            f"{os.getpid()} {caller} {(held - asked) * 1000:.3f} {(done - held) * 1000:.3f} "
-            f"{(done - committing) * 1000:.3f}\n"
+        ms = 1000
+        entry = TraceEntry(
+            os.getpid(), caller, (held - asked) * ms, (done - held) * ms, (done - committing) * ms
         )
-        os.write(self._trace, line.encode())
+        os.write(self._trace, entry.line())
 
     def dispose(self) -> None:
         self.engine.dispose()

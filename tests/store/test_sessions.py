@@ -3,6 +3,7 @@ never nest, reads cannot write, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger.config import Settings
 from ledger.core.errors import NestedWriteError
 from ledger.store.db import Database
+from ledger.store.locktrace import read_trace, sum_by_writer
 
 
 def _add_counter(database: Database) -> None:
@@ -229,19 +231,18 @@ def test_the_write_lock_trace_names_each_writer_and_its_wait(
     finally:
         first.dispose()
         second.dispose()
-    lines = [line.split() for line in trace.read_text().splitlines()]
-    assert [caller for _, caller, *_ in lines] == [
-        "_add_counter",
-        "_writes_the_counter",
-        "_increment",
-    ]
-    (*_, waited0, _, _), (*_, held1, commit1), (*_, waited2, _, _) = lines
+    entries = read_trace(trace)
+    assert [e.writer for e in entries] == ["_add_counter", "_writes_the_counter", "_increment"]
+    assert {e.pid for e in entries} == {os.getpid()}
+    made, holder_entry, waiter = entries
     # The second writer waited while the first held the lock for its 0.4 s.
-    assert float(held1) >= 400 and float(waited2) >= 200 > float(waited0)
-    assert 0 <= float(commit1) <= float(held1)
+    assert holder_entry.held_ms >= 400 and waiter.waited_ms >= 200 > made.waited_ms
+    assert 0 <= holder_entry.commit_ms <= holder_entry.held_ms
+    use = sum_by_writer(entries, lambda pid: "test")
+    assert use[("test", "_writes_the_counter")].held == holder_entry.held_ms / 1000
     plain = Database(database_url)
     try:
         _writes_the_counter(plain)
     finally:
         plain.dispose()
-    assert len(trace.read_text().splitlines()) == 3
+    assert len(read_trace(trace)) == 3
