@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["LockUse", "TraceEntry", "open_trace", "read_trace", "sum_by_writer"]
@@ -55,23 +55,32 @@ def read_trace(path: Path, offset: int = 0) -> list[TraceEntry]:
 
 @dataclass
 class LockUse:
-    """One writer's transactions, summed: how many, and seconds waited and held."""
+    """One writer's transactions, and what they add up to (seconds)."""
 
-    transactions: int = 0
-    waited: float = 0.0
-    held: float = 0.0
-    longest: float = 0.0
+    entries: list[TraceEntry] = field(default_factory=list)
+
+    @property
+    def transactions(self) -> int:
+        return len(self.entries)
+
+    @property
+    def waited(self) -> float:
+        return sum(e.waited_ms for e in self.entries) / 1000
+
+    @property
+    def held(self) -> float:
+        return sum(e.held_ms for e in self.entries) / 1000
+
+    @property
+    def longest(self) -> float:
+        return max((e.held_ms for e in self.entries), default=0.0) / 1000
 
 
 def sum_by_writer(
     entries: Iterable[TraceEntry], process_of: Callable[[int], str]
 ) -> dict[tuple[str, str], LockUse]:
-    """The entries summed by (process, writer); `process_of` names a pid."""
+    """The entries grouped by (process, writer); `process_of` names a pid."""
     use: dict[tuple[str, str], LockUse] = {}
     for e in entries:
-        u = use.setdefault((process_of(e.pid), e.writer), LockUse())
-        u.transactions += 1
-        u.waited += e.waited_ms / 1000
-        u.held += e.held_ms / 1000
-        u.longest = max(u.longest, e.held_ms / 1000)
+        use.setdefault((process_of(e.pid), e.writer), LockUse()).entries.append(e)
     return use
