@@ -22,7 +22,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +39,7 @@ from benchkit import (  # noqa: E402
     free_port,
     postgres_cpu_seconds,
     private_chain,
+    scratch,
     stop_process,
     tree_cpu_seconds,
 )
@@ -323,9 +323,24 @@ def main() -> None:
                     "into the read model (open loop 500/s, --query-clients closed)")  # fmt: skip
     ap.add_argument("--query-scale-database", default="both",
                     help="sqlite, postgres, both or a URL, for --query-scale")  # fmt: skip
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the run's folder: chain, database, logs")  # fmt: skip
     args = ap.parse_args()
+    with scratch("bench-api-", keep=args.keep) as tmp:
+        write_half(args, tmp)
+    if args.query_scale:
+        import bench_queries
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
+        print("\n".join(bench_queries.run(argparse.Namespace(
+            query_leaves=args.query_scale, query_database=args.query_scale_database,
+            query_rate=500.0, query_seconds=10.0, query_clients=args.query_clients,
+            query_workers=0, query_seeded=False,
+        ))))  # fmt: skip
+
+
+def write_half(args: argparse.Namespace, tmp: Path) -> None:
+    """The API runs at each client count and the naive path, in `tmp`; prints their tables
+    (and, unless --no-queries, the query latencies over --query-records)."""
     settings, env = chain_settings(tmp, args.database_url, args.poll)
     # Where the database's one write lock goes: each server process appends a line per
     # write transaction (Settings.write_lock_trace), summed by writer after each run.
@@ -446,14 +461,6 @@ def main() -> None:
         for p in procs:
             stop_process(p)
         chain.down()
-    if args.query_scale:
-        import bench_queries
-
-        print("\n".join(bench_queries.run(argparse.Namespace(
-            query_leaves=args.query_scale, query_database=args.query_scale_database,
-            query_rate=500.0, query_seconds=10.0, query_clients=args.query_clients,
-            query_workers=0, query_seeded=False,
-        ))))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -35,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from benchkit import free_port
+from benchkit import free_port, scratch
 from coincurve import PrivateKey
 from eth_account import Account
 from web3 import Web3
@@ -383,7 +382,12 @@ def main() -> None:
     p.add_argument("--postgres", help="base PostgreSQL URL; a fresh database is made in it")
     p.add_argument("--workers", type=int, default=0, help="audit signature workers (0: cores)")
     args = p.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-audit-"))
+    with scratch("bench-audit-") as tmp:
+        run(args, tmp)
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    """One run in the folder `tmp` (removed afterwards unless kept)."""
     cleanup = ExitStack()
     if args.postgres:
         db_url = cleanup.enter_context(postgres_database(args.postgres, "bench_audit"))

@@ -15,10 +15,8 @@ import argparse
 import hashlib
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +32,7 @@ from benchkit import (  # noqa: E402
     deploy_registered,
     free_port,
     private_chain,
+    scratch,
     stop_process,
 )
 
@@ -209,9 +208,13 @@ def main() -> int:
     ap.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s]
+    with scratch("bench-batch-", keep=args.keep) as tmp:
+        return run(args, tmp)
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+
+def run(args: argparse.Namespace, tmp: Path) -> int:
+    """One run in the folder `tmp` (removed afterwards unless kept)."""
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     settings, env = settings_for(tmp, args.database_url)
     chain = LocalChain(load_localchain(settings), settings)
     chain.up()
@@ -338,8 +341,6 @@ def main() -> int:
     finally:
         procs.stop_all()
         chain.down()
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     db = "PostgreSQL" if args.database_url else "SQLite"
     if procs.restarts:

@@ -16,12 +16,12 @@ import hashlib
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchkit import scratch
 from eth_account import Account
 from fastapi.testclient import TestClient
 
@@ -32,6 +32,7 @@ from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
 from ledger.core.records import Commitment, Delivery, ProjectAnchor
+from ledger.evm.deploy import Deployment
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,
@@ -44,8 +45,13 @@ COUNTIES = [522327, 520121, 522326, 522633, 522632, 520525, 520526, 520527]
 KEYS = [Account.create() for _ in range(6)]
 
 
+#: The deployment the seeded records are signed for. No chain runs: the portal renders
+#: from the read model, and reads only the domain from the deployment file.
+DOMAIN = Domain(31337, "0x" + "11" * 20)
+
+
 def fill(svc: LedgerService, n_projects: int, n_commitments: int) -> dict[str, str]:
-    domain = Domain(31337, "0x" + "11" * 20)
+    domain = DOMAIN
     rng = random.Random(7)
     now = int(time.time())
     leaf = 0
@@ -192,9 +198,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=30)
     ap.add_argument("--database-url", default=None)
     args = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-portal-"))
+    with scratch("bench-portal-") as tmp:
+        return run(args, tmp)
+
+
+def run(args: argparse.Namespace, tmp: Path) -> int:
+    """One run in the folder `tmp` (removed afterwards unless kept)."""
     url = args.database_url or f"sqlite:///{tmp / 'portal.sqlite3'}"
-    svc = LedgerService(Settings(database_url=url, var=tmp))  # type: ignore[call-arg]
+    settings = Settings(database_url=url, var=tmp)  # type: ignore[call-arg]
+    Deployment(
+        chain_id=DOMAIN.chain_id,
+        address=DOMAIN.verifying_contract,
+        block=0,
+        tx_hash="0x" + "00" * 32,
+        compiler_version="none (no chain: a seeded read model)",
+        admin="0x" + "00" * 20,
+        input_hash="",
+    ).save(settings)
+    svc = LedgerService(settings)
     svc.db.migrate()
     t0 = time.perf_counter()
     sample = fill(svc, args.projects, args.commitments)

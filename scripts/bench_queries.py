@@ -23,7 +23,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import aiohttp  # noqa: E402
-from benchkit import free_port, private_chain, stop_process  # noqa: E402
+from benchkit import free_port, private_chain, scratch, stop_process  # noqa: E402
 from seed_read_model import COUNTIES, seed  # noqa: E402
 
 from ledger.store.db import Database  # noqa: E402
@@ -260,7 +259,7 @@ def run(args: argparse.Namespace) -> list[str]:
     per_query: list[str] = []
     for kind in kinds:
         with ExitStack() as stack:
-            tmp = Path(tempfile.mkdtemp(prefix="bench-q-"))
+            tmp = stack.enter_context(scratch("bench-q-"))
             url = stack.enter_context(_database(kind, tmp))
             db = Database(url)
             db.migrate()

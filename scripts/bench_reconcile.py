@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchkit import scratch
 
 from ledger.relayer.worker import RelayWorker
 from tests.factories import service_for, stack, start_env
@@ -27,7 +28,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=2000)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
+    with scratch("bench-reconcile-") as tmp:
+        run(args, tmp)
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    """One run in the folder `tmp` (removed afterwards unless kept)."""
     env = start_env(tmp / "chain")
     try:
         svc = service_for(env.settings, f"sqlite:///{tmp / 'ledger.sqlite3'}")

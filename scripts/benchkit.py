@@ -4,9 +4,14 @@ dir) and the BANGFU_* environment that points the worker processes at it."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -16,6 +21,23 @@ from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
+
+
+@contextmanager
+def scratch(prefix: str, *, keep: bool = False) -> Iterator[Path]:
+    """A new temporary folder for one run (the chain's state, the database, the logs),
+    removed when the run ends: a run of bench_api leaves ~0.5 GB there. It is kept, and
+    named on stderr, when `keep` is given or the run fails (its logs say why)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield tmp
+    except BaseException:
+        print(f"kept {tmp} (the failed run's logs)", file=sys.stderr)
+        raise
+    if keep:
+        print(f"kept {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -18,7 +18,6 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_api import COUNTY, ORG_CODE, chain_settings, need, seed  # noqa: E402
-from benchkit import deploy_registered  # noqa: E402
+from benchkit import deploy_registered, scratch  # noqa: E402
 from eth_account.signers.local import LocalAccount  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
@@ -50,18 +49,18 @@ def registered_ledger(
     """A private anvil (its folder a new temporary one named `prefix`…) with the contract
     deployed, the county and the organization registered, and the service on a migrated read
     model; the service is closed when the body finishes, the chain stopped in any case."""
-    tmp = Path(tempfile.mkdtemp(prefix=prefix))
-    settings, _env = chain_settings(tmp, database_url)
-    chain = LocalChain(load_localchain(settings), settings)
-    chain.up()
-    try:
-        ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
-        service = LedgerService(settings)
-        service.db.migrate()
-        yield ledger, accts, service
-        service.close()
-    finally:
-        chain.down()
+    with scratch(prefix) as tmp:
+        settings, _env = chain_settings(tmp, database_url)
+        chain = LocalChain(load_localchain(settings), settings)
+        chain.up()
+        try:
+            ledger, accts = deploy_registered(settings, chain, COUNTY, ORG_CODE)
+            service = LedgerService(settings)
+            service.db.migrate()
+            yield ledger, accts, service
+            service.close()
+        finally:
+            chain.down()
 
 
 def profile_indexer(n: int, database_url: str | None) -> None:
