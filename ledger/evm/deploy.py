@@ -146,10 +146,9 @@ def check_chain(
         )
 
 
-def check_deployed(w3: Web3, deployment: Deployment, settings: Settings | None = None) -> None:
+def check_deployed(w3: Web3, deployment: Deployment, settings: Settings) -> None:
     """Raises DeploymentError unless a contract is at the deployment's address on this chain
     (the deployment file named as `settings` has it)."""
-    settings = settings or get_settings()
     check_chain(w3, deployment, path=settings.shown(settings.deployment_path))
     if not w3.eth.get_code(Web3.to_checksum_address(deployment.address)):
         raise DeploymentError(

@@ -168,7 +168,7 @@ def given_target(settings: Settings, rpc: str | None, contract: str | None) -> T
     elif settings.rpc_url:
         rpc_source = "BANGFU_RPC_URL"
     else:
-        rpc_source = settings.shown(settings.path(settings.localchain_file))
+        rpc_source = settings.shown(settings.localchain_file)
     contract_source = (
         "--contract" if contract is not None else settings.shown(settings.deployment_path)
     )
