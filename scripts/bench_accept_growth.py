@@ -19,15 +19,11 @@ import argparse
 import sys
 import time
 from concurrent.futures import wait
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench_api import need
+from profile_accept import registered_ledger
 
-from bench_api import need  # noqa: E402
-from profile_accept import registered_ledger  # noqa: E402
-
-from ledger.indexer.worker import Indexer  # noqa: E402
+from ledger.indexer.worker import Indexer
 
 CLIENTS = 32
 

@@ -28,12 +28,7 @@ from pathlib import Path
 
 import aiohttp
 import httpx
-from eth_account import Account
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchkit import (  # noqa: E402
+from benchkit import (
     cpu_seconds,
     deploy_registered,
     free_port,
@@ -43,17 +38,18 @@ from benchkit import (  # noqa: E402
     stop_process,
     tree_cpu_seconds,
 )
+from eth_account import Account
 
-from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
-from ledger.core.fields import ProjectKind, ResourceKind, text32  # noqa: E402
-from ledger.core.lines import new_id  # noqa: E402
-from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord  # noqa: E402
-from ledger.evm.contract import LedgerContract  # noqa: E402
-from ledger.evm.localchain import load_localchain  # noqa: E402
-from ledger.evm.node import LocalChain  # noqa: E402
-from ledger.indexer.worker import Indexer  # noqa: E402
-from ledger.store.db import Database  # noqa: E402
-from ledger.store.locktrace import LockUse, read_trace, sum_by_writer  # noqa: E402
+from ledger.config import PROJECT_ROOT, Settings
+from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.lines import new_id
+from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord
+from ledger.evm.contract import LedgerContract
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
+from ledger.indexer.worker import Indexer
+from ledger.store.db import Database
+from ledger.store.locktrace import LockUse, read_trace, sum_by_writer
 
 COUNTY = 522327
 ORG_CODE = "91520000MA6DKTQX0C"

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import solcx
+from benchkit import private_chain
 from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.table import Table
@@ -51,9 +52,6 @@ from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import connect, deploy, dev_accounts, send_transaction
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchkit import private_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNTY = 522327

@@ -15,11 +15,8 @@ import argparse
 import hashlib
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchkit import scratch
 from eth_account import Account

@@ -30,15 +30,13 @@ from contextlib import ExitStack, contextmanager
 from hashlib import sha256
 from pathlib import Path
 
+import aiohttp
+from benchkit import free_port, private_chain, scratch, stop_process
+from seed_read_model import COUNTIES, seed
+
+from ledger.store.db import Database
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import aiohttp  # noqa: E402
-from benchkit import free_port, private_chain, scratch, stop_process  # noqa: E402
-from seed_read_model import COUNTIES, seed  # noqa: E402
-
-from ledger.store.db import Database  # noqa: E402
 
 Request = tuple[str, str, dict[str, str]]  # label, path, params
 

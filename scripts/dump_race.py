@@ -20,13 +20,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import requests
 from benchkit import free_port
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.evm.node import LocalChain
 from ledger.evm.state import dump_mismatch

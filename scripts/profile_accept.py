@@ -17,29 +17,25 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench_api import COUNTY, ORG_CODE, chain_settings, need, seed
+from benchkit import deploy_registered, scratch
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+from pyinstrument import Profiler
 
-from bench_api import COUNTY, ORG_CODE, chain_settings, need, seed  # noqa: E402
-from benchkit import deploy_registered, scratch  # noqa: E402
-from eth_account.signers.local import LocalAccount  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from pyinstrument import Profiler  # noqa: E402
-
-from api.app import create_app  # noqa: E402
-from api.routers.submit import submit_records  # noqa: E402
-from api.schemas import SubmissionIn  # noqa: E402
-from ledger.app import LedgerService  # noqa: E402
-from ledger.evm.contract import LedgerContract  # noqa: E402
-from ledger.evm.localchain import load_localchain  # noqa: E402
-from ledger.evm.node import LocalChain  # noqa: E402
-from ledger.indexer.worker import Indexer  # noqa: E402
+from api.app import create_app
+from api.routers.submit import submit_records
+from api.schemas import SubmissionIn
+from ledger.app import LedgerService
+from ledger.evm.contract import LedgerContract
+from ledger.evm.localchain import load_localchain
+from ledger.evm.node import LocalChain
+from ledger.indexer.worker import Indexer
 
 
 @contextmanager

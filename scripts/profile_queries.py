@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -23,15 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+from bench_queries import mix
 
-from bench_queries import mix  # noqa: E402
-
-from api.app import create_app  # noqa: E402
-from ledger.app import LedgerService  # noqa: E402
-from ledger.config import Settings  # noqa: E402
+from api.app import create_app
+from ledger.app import LedgerService
+from ledger.config import Settings
 
 
 async def call(app: Any, path: str, params: dict[str, str]) -> tuple[int, bytes]:

@@ -18,21 +18,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from hashlib import sha256
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from eth_account import Account
+from sqlalchemy import bindparam, insert, text, update
 
-from eth_account import Account  # noqa: E402
-from sqlalchemy import bindparam, insert, text, update  # noqa: E402
-
-from ledger.core.eip712 import Domain  # noqa: E402
-from ledger.core.fields import ProjectKind, ResourceKind, text32  # noqa: E402
-from ledger.core.records import (  # noqa: E402
+from ledger.core.eip712 import Domain
+from ledger.core.fields import ProjectKind, ResourceKind, text32
+from ledger.core.records import (
     _HEADER_LEN,
     Commitment,
     Delivery,
@@ -40,8 +35,8 @@ from ledger.core.records import (  # noqa: E402
     ProjectAnchor,
     SignedRecord,
 )
-from ledger.store import aggregates, models  # noqa: E402
-from ledger.store.db import Database  # noqa: E402
+from ledger.store import aggregates, models
+from ledger.store.db import Database
 
 CHAIN_ID = 31337
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
