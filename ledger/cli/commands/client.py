@@ -93,6 +93,19 @@ def day_of(text: str, name: str, code: str) -> date:
         ) from None
 
 
+def submit_one(
+    client: BangfuClient, signed: SignedRecord, label: str, *, wait: bool = False
+) -> Accepted:
+    """Submits one signed record and prints `label: kind id (status)`; with `wait`, waits
+    until the chain has it."""
+    (accepted,) = client.submit([signed])
+    out.print(f"{label}: {accepted.kind} {accepted.record_id} ({accepted.status})")
+    if wait:
+        client.wait_confirmed([accepted.record_id])
+        out.print("已上链确认 confirmed on chain")
+    return accepted
+
+
 def print_json(answer: Any) -> None:
     """The API's answer as JSON (`--json`), Chinese kept as is."""
     out.print_json(json.dumps(answer, ensure_ascii=False))

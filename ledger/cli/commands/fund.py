@@ -15,7 +15,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from ledger.cli.commands import group_app
-from ledger.cli.commands.client import API_OPTION, api_client, day_of, key_option, one_line_errors
+from ledger.cli.commands.client import (
+    API_OPTION,
+    api_client,
+    day_of,
+    key_option,
+    one_line_errors,
+    submit_one,
+)
 from ledger.core import codes, display
 from ledger.core.errors import LedgerError
 from ledger.core.fields import SponsorKind
@@ -105,8 +112,7 @@ def contribute(
     day = day_of(received, "--received", code=codes.BAD_ARGUMENTS)
     with api_client(key, api) as client:
         signed = client.fund_contribution(fund_id, amount=fen_of(amount), received=day)
-        (accepted,) = client.submit([signed])
-    out.print(f"到账已提交 contribution submitted: {accepted.record_id} ({accepted.status})")
+        submit_one(client, signed, "到账已提交 contribution submitted")
 
 
 @app.command("draw")
@@ -122,8 +128,7 @@ def draw(
     with api_client(key, api) as client:
         fen = fen_of(amount)
         signed = client.commitment_source(commitment_id, fund_id=fund_id, fund_amount=fen)
-        (accepted,) = client.submit([signed])
-    out.print(f"已动用基金 draw submitted: {accepted.record_id} ({accepted.status})")
+        submit_one(client, signed, "已动用基金 draw submitted")
 
 
 @app.command("show")

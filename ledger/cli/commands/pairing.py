@@ -24,6 +24,7 @@ from ledger.cli.commands.client import (
     key_option,
     one_line_errors,
     print_json,
+    submit_one,
 )
 
 NAME = "pairing"
@@ -36,14 +37,6 @@ DAY = typer.Option(None, help="判断进度的日期 the day to judge progress o
 
 def _date(text: str, name: str) -> date:
     return day_of(text, name, code="bad_date")
-
-
-def _submit(client: Any, signed: Any, wait: bool) -> None:
-    accepted = client.submit([signed])[0]
-    out.print(f"已受理 accepted: {accepted.kind} {accepted.record_id} ({accepted.status})")
-    if wait:
-        client.wait_confirmed([accepted.record_id])
-        out.print("已上链确认 confirmed on chain")
 
 
 def _line(p: dict[str, Any]) -> str:
@@ -100,7 +93,7 @@ def propose(
             designated=designated,
             terms=terms,
         )
-        _submit(client, signed, wait)
+        submit_one(client, signed, "已受理 accepted", wait=wait)
 
 
 @app.command("accept")
@@ -114,7 +107,8 @@ def accept(
 ) -> None:
     """接受结对 The county office accepts a pairing proposed for its county."""
     with api_client(key, api) as client:
-        _submit(client, client.pairing_acceptance(pairing_id, county=county), wait)
+        signed = client.pairing_acceptance(pairing_id, county=county)
+        submit_one(client, signed, "已受理 accepted", wait=wait)
 
 
 @app.command("cite")
@@ -128,7 +122,8 @@ def cite(
 ) -> None:
     """承诺归入结对 Cite a pairing from one of your commitments (a CommitmentSource)."""
     with api_client(key, api) as client:
-        _submit(client, client.pairing_source(commitment_id, pairing_id), wait)
+        signed = client.pairing_source(commitment_id, pairing_id)
+        submit_one(client, signed, "已受理 accepted", wait=wait)
 
 
 @app.command("list")
