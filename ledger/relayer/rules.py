@@ -23,11 +23,10 @@ from ledger.relayer.lookups import (
     delivery_of,
     has_receipt,
     hex0x,
-    need_of,
     project_state,
     record_exists,
 )
-from ledger.relayer.rules_common import require_role
+from ledger.relayer.rules_common import known, known_commitment, known_need, require_role
 from ledger.relayer.rules_followup import FOLLOW_UP_KINDS, check_followup
 from ledger.relayer.rules_fund import FUND_KINDS, check_fund_record
 
@@ -37,13 +36,7 @@ PreCheck = Callable[[Session, SignedRecord], None]
 
 
 def _check_delivery_amount(session: Session, signed: SignedRecord, cid: bytes, qty: int) -> None:
-    commitment = commitment_state(session, hex0x(cid))
-    if commitment is None:
-        raise RecordError(
-            f"no commitment {hex0x(cid)} is recorded",
-            code="UnknownCommitment",
-            commitment_id=hex0x(cid),
-        )
+    commitment = known_commitment(session, hex0x(cid))
     org, committed, delivered = commitment.org, commitment.committed, commitment.delivered
     if org != signed.signer:
         raise RecordError(
@@ -213,11 +206,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         _check_anchor_fields(session, rec, signed)
     elif kind == Kind.COMMITMENT:
         require_role(session, signed, "ORG")
-        need_id = hex0x(getattr(rec, "need_id", b""))
-        if need_of(session, need_id) is None:
-            raise RecordError(
-                f"no need project {need_id} is anchored", code="UnknownNeed", need_id=need_id
-            )
+        known_need(session, hex0x(getattr(rec, "need_id", b"")))
         if not 0 < int(getattr(rec, "quantity", 0)) < 1 << 63:
             raise RecordError("quantity must be between 1 and 2^63-1", code="InvalidQuantity")
         if int(getattr(rec, "resource_kind", 0)) not in (1, 2, 3):
@@ -241,10 +230,13 @@ def check_record(session: Session, signed: SignedRecord) -> None:
     elif kind == Kind.RECEIPT:
         require_role(session, signed, "COUNTY")
         delivery_id = hex0x(getattr(rec, "delivery_id", b""))
-        found = delivery_of(session, delivery_id)
-        if found is None:
-            raise RecordError(f"no delivery {delivery_id} is recorded", code="UnknownDelivery")
-        commitment_id, delivered = found
+        commitment_id, delivered = known(
+            delivery_of(session, delivery_id),
+            "UnknownDelivery",
+            "没有这次交付",
+            f"no delivery {delivery_id} is recorded",
+            delivery_id=delivery_id,
+        )
         commitment = commitment_state(session, commitment_id)
         county = county_of(session, signed.signer)
         if commitment is not None and commitment.org == signed.signer:

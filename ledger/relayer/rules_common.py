@@ -16,11 +16,14 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import RecordError
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import LIVE_ROW, roles_of
+from ledger.relayer.lookups import LIVE_ROW, CommitmentState, commitment_state, need_of, roles_of
 from ledger.store.models import OUTBOX_LIVE, LogEntry, OutboxRecord
 
 __all__ = [
     "indexed_or_pending",
+    "known",
+    "known_commitment",
+    "known_need",
     "pending_record",
     "pending_records",
     "pending_rows",
@@ -30,6 +33,37 @@ __all__ = [
 
 Row = TypeVar("Row")
 State = TypeVar("State")
+Found = TypeVar("Found")
+
+
+def known(found: Found | None, code: str, zh: str, en: str, **ids: str) -> Found:
+    """`found`, or the contract's refusal (`code`, e.g. `UnknownFund`) of a record that
+    names something the ledger does not have; `zh` and `en` say what, `ids` name it."""
+    if found is None:
+        raise RecordError(f"{zh} / {en}", code=code, **ids)
+    return found
+
+
+def known_commitment(session: Session, commitment_id: str) -> CommitmentState:
+    """The commitment a record names, indexed or pending; `UnknownCommitment` if none."""
+    return known(
+        commitment_state(session, commitment_id),
+        "UnknownCommitment",
+        f"没有承诺 {commitment_id}",
+        f"no commitment {commitment_id} is recorded",
+        commitment_id=commitment_id,
+    )
+
+
+def known_need(session: Session, need_id: str) -> tuple[int, str]:
+    """(county, author) of the need project a record names; `UnknownNeed` if none."""
+    return known(
+        need_of(session, need_id),
+        "UnknownNeed",
+        f"没有编号为 {need_id} 的需求项目",
+        f"no need project {need_id} is anchored",
+        need_id=need_id,
+    )
 
 
 def require_role(session: Session, signed: SignedRecord, role: str) -> None:

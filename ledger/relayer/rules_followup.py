@@ -30,6 +30,7 @@ from ledger.evm.contract import LedgerContract
 from ledger.relayer.lookups import commitment_state, county_of
 from ledger.relayer.rules_common import (
     indexed_or_pending,
+    known,
     pending_record,
     require_role,
     state_of,
@@ -149,13 +150,13 @@ def _check_round(session: Session, signed: SignedRecord, rec: Any) -> None:
     county = int(rec.county)
     _county_signer(session, signed, county)
     batch_id = hex0x(rec.batch_id)
-    batch = batch_of(session, batch_id)
-    if batch is None:
-        raise RecordError(
-            f"没有这个交付批次 / no delivery batch {batch_id} is recorded",
-            code="UnknownBatch",
-            batch_id=batch_id,
-        )
+    batch = known(
+        batch_of(session, batch_id),
+        "UnknownBatch",
+        "没有这个交付批次",
+        f"no delivery batch {batch_id} is recorded",
+        batch_id=batch_id,
+    )
     if int(rec.rate_bps) == 0:
         raise RecordError(
             "回访比例不能为 0 / the round's rate must be the province's rate, not 0",
@@ -190,13 +191,13 @@ def _check_round(session: Session, signed: SignedRecord, rec: Any) -> None:
 
 def _check_result(session: Session, signed: SignedRecord, rec: Any) -> None:
     round_id = hex0x(rec.round_id)
-    found = round_of(session, round_id)
-    if found is None:
-        raise RecordError(
-            f"没有这个回访轮次 / no follow-up round {round_id} is recorded",
-            code="UnknownFollowUpRound",
-            round_id=round_id,
-        )
+    found = known(
+        round_of(session, round_id),
+        "UnknownFollowUpRound",
+        "没有这个回访轮次",
+        f"no follow-up round {round_id} is recorded",
+        round_id=round_id,
+    )
     _county_signer(session, signed, found.county)
     index = int(rec.line_index)
     if index >= found.line_count:

@@ -22,7 +22,7 @@ from ledger.core.fields import MAX_TITLE_BYTES, SponsorKind, valid_date_code, va
 from ledger.core.hexes import hex0x
 from ledger.core.records import CommitmentSource, Fund, Kind, SignedRecord
 from ledger.relayer.lookups import LIVE_ROW, commitment_state
-from ledger.relayer.rules_common import pending_records, require_role, state_of
+from ledger.relayer.rules_common import known, pending_records, require_role, state_of
 from ledger.store.fund_models import FundDrawRow, FundRow
 from ledger.store.models import CommitmentRow, LogEntry, OutboxRecord
 
@@ -107,14 +107,13 @@ def _resource_kind(session: Session, commitment_id: str) -> int:
 def _owned_fund(session: Session, signed: SignedRecord, fund_id: bytes) -> int:
     """The contract's `_ownedFund`: the fund is known and the signer opened it; its pledge."""
     fid = hex0x(fund_id)
-    state = fund_state(session, fid)
-    if state is None:
-        raise RecordError(
-            f"没有此专项基金 / no fund {fid} is recorded; open it first (a Fund record)",
-            code="UnknownFund",
-            fund_id=fid,
-        )
-    org, pledged = state
+    org, pledged = known(
+        fund_state(session, fid),
+        "UnknownFund",
+        "没有此专项基金",
+        f"no fund {fid} is recorded; open it first (a Fund record)",
+        fund_id=fid,
+    )
     if org != signed.signer:
         raise RecordError(
             f"专项基金不属于签名者 / fund {fid} belongs to {org}, not to the signer "

@@ -20,7 +20,13 @@ from ledger.core.fields import GrievanceOutcome
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import county_of, need_of, record_exists
-from ledger.relayer.rules_common import indexed_or_pending, require_role, state_of
+from ledger.relayer.rules_common import (
+    indexed_or_pending,
+    known,
+    known_need,
+    require_role,
+    state_of,
+)
 from ledger.store.grievance_models import (
     GrievanceAnswerRow,
     GrievanceAnswerText,
@@ -75,13 +81,7 @@ def answer_hashes_pending_or_indexed(session: Session, answer_hash: str) -> bool
 def _check_grievance(session: Session, signed: SignedRecord, rec: Any) -> None:
     county = _require_county_role(session, signed)
     pid = hex0x(rec.project_id)
-    need = need_of(session, pid)
-    if need is None:
-        raise RecordError(
-            f"没有编号为 {pid} 的需求项目 / no need project {pid} is anchored",
-            code="UnknownNeed",
-            need_id=pid,
-        )
+    need = known_need(session, pid)
     if need[0] != county:
         raise RecordError(
             f"申诉所涉项目属于县 {need[0]}，签名者是县 {county} 的部门 / the project serves "
@@ -118,13 +118,13 @@ def _check_grievance(session: Session, signed: SignedRecord, rec: Any) -> None:
 def _check_answer(session: Session, signed: SignedRecord, rec: Any) -> None:
     county = _require_county_role(session, signed)
     gid = hex0x(rec.grievance_id)
-    registered = registration_county(session, gid)
-    if registered is None:
-        raise RecordError(
-            f"没有登记编号为 {gid} 的申诉 / no grievance {gid} is registered",
-            code="UnknownGrievance",
-            grievance_id=gid,
-        )
+    registered = known(
+        registration_county(session, gid),
+        "UnknownGrievance",
+        f"没有登记编号为 {gid} 的申诉",
+        f"no grievance {gid} is registered",
+        grievance_id=gid,
+    )
     if registered != county:
         raise RecordError(
             f"申诉由县 {registered} 登记，签名者是县 {county} 的部门 / the grievance was "

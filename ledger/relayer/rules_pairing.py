@@ -17,8 +17,8 @@ from ledger.core.errors import RecordError
 from ledger.core.fields import valid_date_code
 from ledger.core.hexes import hex0x
 from ledger.core.records import Kind, SignedRecord
-from ledger.relayer.lookups import LIVE_ROW, commitment_state, county_of
-from ledger.relayer.rules_common import require_role, state_of
+from ledger.relayer.lookups import LIVE_ROW, county_of
+from ledger.relayer.rules_common import known, known_commitment, require_role, state_of
 from ledger.relayer.rules_fund import already_sourced
 from ledger.store.models import OutboxRecord
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
@@ -77,12 +77,13 @@ def pairing_state(session: Session, pairing_id: str) -> PairingState | None:
 
 def _known_pairing(session: Session, pid: str) -> PairingState:
     """The pairing `pid` names (indexed or pending); refused as the contract would if none."""
-    state = pairing_state(session, pid)
-    if state is None:
-        raise RecordError(
-            f"没有结对 {pid} / no pairing {pid} is recorded", code="UnknownPairing", pairing_id=pid
-        )
-    return state
+    return known(
+        pairing_state(session, pid),
+        "UnknownPairing",
+        f"没有结对 {pid}",
+        f"no pairing {pid} is recorded",
+        pairing_id=pid,
+    )
 
 
 def _check_pairing(session: Session, signed: SignedRecord) -> None:
@@ -142,13 +143,7 @@ def _check_source(session: Session, signed: SignedRecord) -> None:
     r: Any = signed.record
     require_role(session, signed, "ORG")
     cid = hex0x(r.commitment_id)
-    commitment = commitment_state(session, cid)
-    if commitment is None:
-        raise RecordError(
-            f"没有承诺 {cid} / no commitment {cid} is recorded",
-            code="UnknownCommitment",
-            commitment_id=cid,
-        )
+    commitment = known_commitment(session, cid)
     if commitment.org != signed.signer:
         raise RecordError(
             f"承诺不属于签名者 / commitment {cid} belongs to {commitment.org}, not to the "
