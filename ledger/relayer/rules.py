@@ -233,8 +233,7 @@ def check_record(session: Session, signed: SignedRecord) -> None:
         commitment_id, delivered = known(
             delivery_of(session, delivery_id),
             "UnknownDelivery",
-            "没有这次交付",
-            f"no delivery {delivery_id} is recorded",
+            f"没有这次交付 / no delivery {delivery_id} is recorded",
             delivery_id=delivery_id,
         )
         commitment = commitment_state(session, commitment_id)

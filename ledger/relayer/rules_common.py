@@ -36,11 +36,11 @@ State = TypeVar("State")
 Found = TypeVar("Found")
 
 
-def known(found: Found | None, code: str, zh: str, en: str, **ids: str) -> Found:
+def known(found: Found | None, code: str, message: str, **ids: str) -> Found:
     """`found`, or the contract's refusal (`code`, e.g. `UnknownFund`) of a record that
-    names something the ledger does not have; `zh` and `en` say what, `ids` name it."""
+    names something the ledger does not have: `message` says what, `ids` name it."""
     if found is None:
-        raise RecordError(f"{zh} / {en}", code=code, **ids)
+        raise RecordError(message, code=code, **ids)
     return found
 
 
@@ -49,8 +49,7 @@ def known_commitment(session: Session, commitment_id: str) -> CommitmentState:
     return known(
         commitment_state(session, commitment_id),
         "UnknownCommitment",
-        f"没有承诺 {commitment_id}",
-        f"no commitment {commitment_id} is recorded",
+        f"没有承诺 {commitment_id} / no commitment {commitment_id} is recorded",
         commitment_id=commitment_id,
     )
 
@@ -60,8 +59,7 @@ def known_need(session: Session, need_id: str) -> tuple[int, str]:
     return known(
         need_of(session, need_id),
         "UnknownNeed",
-        f"没有编号为 {need_id} 的需求项目",
-        f"no need project {need_id} is anchored",
+        f"没有编号为 {need_id} 的需求项目 / no need project {need_id} is anchored",
         need_id=need_id,
     )
 

@@ -153,8 +153,7 @@ def _check_round(session: Session, signed: SignedRecord, rec: Any) -> None:
     batch = known(
         batch_of(session, batch_id),
         "UnknownBatch",
-        "没有这个交付批次",
-        f"no delivery batch {batch_id} is recorded",
+        f"没有这个交付批次 / no delivery batch {batch_id} is recorded",
         batch_id=batch_id,
     )
     if int(rec.rate_bps) == 0:
@@ -194,8 +193,7 @@ def _check_result(session: Session, signed: SignedRecord, rec: Any) -> None:
     found = known(
         round_of(session, round_id),
         "UnknownFollowUpRound",
-        "没有这个回访轮次",
-        f"no follow-up round {round_id} is recorded",
+        f"没有这个回访轮次 / no follow-up round {round_id} is recorded",
         round_id=round_id,
     )
     _county_signer(session, signed, found.county)

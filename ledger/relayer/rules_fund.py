@@ -110,8 +110,7 @@ def _owned_fund(session: Session, signed: SignedRecord, fund_id: bytes) -> int:
     org, pledged = known(
         fund_state(session, fid),
         "UnknownFund",
-        "没有此专项基金",
-        f"no fund {fid} is recorded; open it first (a Fund record)",
+        f"没有此专项基金 / no fund {fid} is recorded; open it first (a Fund record)",
         fund_id=fid,
     )
     if org != signed.signer:

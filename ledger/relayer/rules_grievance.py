@@ -121,8 +121,7 @@ def _check_answer(session: Session, signed: SignedRecord, rec: Any) -> None:
     registered = known(
         registration_county(session, gid),
         "UnknownGrievance",
-        f"没有登记编号为 {gid} 的申诉",
-        f"no grievance {gid} is registered",
+        f"没有登记编号为 {gid} 的申诉 / no grievance {gid} is registered",
         grievance_id=gid,
     )
     if registered != county:

@@ -80,8 +80,7 @@ def _known_pairing(session: Session, pid: str) -> PairingState:
     return known(
         pairing_state(session, pid),
         "UnknownPairing",
-        f"没有结对 {pid}",
-        f"no pairing {pid} is recorded",
+        f"没有结对 {pid} / no pairing {pid} is recorded",
         pairing_id=pid,
     )
 
