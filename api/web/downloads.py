@@ -20,7 +20,7 @@ from api.web import data
 from ledger.core import display
 from ledger.core.lifecycle import stage_name
 from ledger.export.csv_export import county_name
-from ledger.store.queries.csv_shapes import (
+from ledger.store.queries.csv_cells import (
     PROJECT_KIND_NAMES,
     RECORD_KIND_NAMES,
     category_zh,
@@ -28,15 +28,11 @@ from ledger.store.queries.csv_shapes import (
     resource_name,
     yes_no,
 )
+from ledger.store.queries.csv_shapes import PROJECT_ABOUT, TRIPLE_COLUMNS
 from ledger.store.queries.timeline import Step
 
 PROJECT_FIELDS = (
-    "title",
-    "project_kind_zh",
-    "status",
-    "county",
-    "county_name",
-    "category_zh",
+    *PROJECT_ABOUT,
     "version",
     "published",
     "commitments",
@@ -64,13 +60,7 @@ COUNTY_FIELDS = (
     "key_county",
     "resource",
     "commitments",
-    "amount_yuan",
-    "delivered_yuan",
-    "confirmed_yuan",
-    "quantity",
-    "delivered_quantity",
-    "confirmed_quantity",
-    "unit",
+    *TRIPLE_COLUMNS,
 )
 TIMELINE_FIELDS = (
     "stage",

@@ -1,8 +1,9 @@
 """CSV files of every record kind, one row per indexed record (per batch share for
 deliveries), each with its chain location and where to fetch its inclusion proof. The
-columns are `ledger.store.queries.csv_shapes`'s; this module writes them, naming counties
-from the GB/T 2260 table (with their province and prefecture), so that `bangfu export csv`,
-`GET /api/v1/exports/<kind>.csv` and the portal's downloads are one shape with one content.
+columns are `ledger.store.queries.csv_shapes`'s and the rows `csv_rows`'; this module writes
+them, naming counties from the GB/T 2260 table (with their province and prefecture), so that
+`bangfu export csv`, `GET /api/v1/exports/<kind>.csv` and the portal's downloads are one
+shape with one content.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, TextIO
 from sqlalchemy.orm import Session
 
 from ledger.library import regions
-from ledger.store.queries.csv_shapes import KINDS, columns, rows
+from ledger.store.queries.csv_rows import rows
+from ledger.store.queries.csv_shapes import KINDS, columns
 from ledger.store.queries.lists import Filters
 
 __all__ = ["BOM", "KINDS", "columns", "county_name", "iter_csv", "iter_table", "write_csv"]

@@ -32,7 +32,7 @@ from ledger.audit.codes import (
     MATCH_NOT_ACCEPTED,
     MATCH_PARTIES_MISMATCH,
 )
-from ledger.audit.database import TABLES
+from ledger.audit.expected_rows import TABLES
 from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.audit.report import AuditReport
 from ledger.config import PROJECT_ROOT

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from ledger.app import LedgerService
 from ledger.audit.codes import CODES, INTEGRITY
 from ledger.library import messages
-from ledger.workspace import audits
+from ledger.workspace import audit_findings, audits
 from ledger.workspace.models import AuditRunRow
 from tests.factories import Chain, ChainEnv, Stack, body, matched, row_count
 from tests.workspace.helpers import sign_typed
@@ -219,9 +219,9 @@ def test_one_run_at_a_time(svc_env: ChainEnv, svc: LedgerService, http: TestClie
 
 
 def test_every_finding_code_has_words() -> None:
-    assert set(audits.CODE_WORDS_ZH) == set(CODES)
-    assert audits.code_words("db_row_altered")["en"] == CODES["db_row_altered"].meaning
-    found = audits.finding_view(
+    assert set(audit_findings.CODE_WORDS_ZH) == set(CODES)
+    assert audit_findings.code_words("db_row_altered")["en"] == CODES["db_row_altered"].meaning
+    found = audit_findings.finding_view(
         {
             "code": "db_row_altered",
             "severity": "integrity",
@@ -230,6 +230,5 @@ def test_every_finding_code_has_words() -> None:
         }
     )
     assert found["record_id"] == "0x" + "ab" * 32
-    assert (
-        audits.finding_view({"code": "check_failed", "where": {"check": "x"}})["record_id"] is None
-    )
+    unnamed = audit_findings.finding_view({"code": "check_failed", "where": {"check": "x"}})
+    assert unnamed["record_id"] is None

@@ -3,8 +3,9 @@
 Everything here reads the SQL read model only and returns no personal data (there is none
 on chain: beneficiaries are keyed pseudonyms behind Merkle roots). By concept:
 `lists` (filters, cursor pages, one record), `totals` (the one totals aggregate), `orgs`
-(address → credit code, names, scorecards), `timeline` (a project's steps in chain order)
-and `csv_shapes` (the CSV of each record kind).
+(address → credit code, names, scorecards), `timeline` (a project's steps in chain order),
+`csv_shapes` (the CSV columns of each record kind), `csv_rows` (its rows) and `csv_cells`
+(a cell's value in words).
 """
 
 from ledger.store.queries.lists import (
