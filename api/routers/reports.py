@@ -13,9 +13,8 @@ from api.deps import ReadSessionDep, ServiceDep
 from api.schemas import ORG_OR_ADDRESS, text_body
 from api.schemas import PERIOD as PERIOD_PATTERN
 from ledger.core.errors import LedgerError, NotFoundError
-from ledger.export import csv_export, iati
+from ledger.export import csv_export, iati, pairing_snapshot
 from ledger.export import indicators as ind
-from ledger.export import pairing as pairing_report
 from ledger.export.report import build_report
 from ledger.export.report_files import write_report
 from ledger.export.sections import program_sections
@@ -100,7 +99,7 @@ def export_iati(session: ReadSessionDep, service: ServiceDep, period: str = PERI
             f"此期间没有需求项目 / no need projects up to the end of {period}; nothing to export",
             code="nothing_to_export",
         )
-    cited = pairing_report.iati_pairings(session, snap)  # programs (issue 18)
+    cited = pairing_snapshot.iati_pairings(session, snap)  # programs (issue 18)
     return Response(
         iati.export(snap, publisher=publisher, pairings=cited), media_type="application/xml"
     )

@@ -16,7 +16,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.core import display
 from ledger.core.fields import BEIJING, ResourceKind
-from ledger.export.report import TEMPLATES, Column, Report, Row, Table
+from ledger.export.report import Report
+from ledger.export.report_tables import Column, Row, Table
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 #: The Excel number formats: yuan with two decimals, counts and goods as integers.
 YUAN_FORMAT = "#,##0.00"

@@ -691,8 +691,9 @@ def test_rendered_xlsx_stores_numbers_with_formats(demo: Demo, tmp_path: Path) -
 
 
 def test_cells_read_in_their_own_units() -> None:
-    from ledger.export.report import Column, Row, format_cell, period_name, previous_period
     from ledger.export.report_files import csv_value, xlsx_value
+    from ledger.export.report_periods import period_name, previous_period
+    from ledger.export.report_tables import Column, Row, format_cell
 
     qty = Column("q", "数量", "quantity", "qty")
     hours = Row("r", {"q": 400}, resource=(ResourceKind.SERVICE, ""))

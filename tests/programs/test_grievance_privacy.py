@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from ledger.app import LedgerService
 from ledger.core.hexes import hex0x
-from ledger.export.report import build_report, grievance_section
+from ledger.export.report import build_report
 from ledger.export.report_files import write_report
+from ledger.export.sections import grievance_section
 from ledger.export.snapshot import Period, load_snapshot
 from ledger.store.grievance_models import GrievanceContact, GrievanceFiling
 from ledger.store.models import LogEntry, OutboxRecord

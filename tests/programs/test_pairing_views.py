@@ -177,8 +177,7 @@ def test_report_iati_indicators_and_pages(
     each formula beside its value; the portal pages render names, yuan and Beijing dates."""
     from lxml import etree
 
-    from ledger.export import iati, indicators
-    from ledger.export import pairing as pairing_report
+    from ledger.export import iati, indicators, pairing_snapshot
     from ledger.export.report import build_report
     from ledger.export.snapshot import load_snapshot, parse_period
 
@@ -197,8 +196,8 @@ def test_report_iati_indicators_and_pages(
     period = parse_period("all", now=int(env.w3.eth.get_block("latest")["timestamp"]) + 1)
     with svc.db.read() as s:
         snap = load_snapshot(s, period.end)
-        section = pairing_report.report_section(s)
-        cited = pairing_report.iati_pairings(s, snap)
+        section = pairing_snapshot.report_section(s)
+        cited = pairing_snapshot.iati_pairings(s, snap)
     report = build_report(
         snap, period, key_counties={COUNTY_A}, with_charts=False, sections=[section]
     )

@@ -12,8 +12,7 @@ from ledger.cli.commands import group_app
 from ledger.cli.commands.report import read_snapshot
 from ledger.core import codes
 from ledger.core.errors import NotFoundError
-from ledger.export import csv_export, iati
-from ledger.export import pairing as pairing_report
+from ledger.export import csv_export, iati, pairing_snapshot
 
 NAME = "export"
 out = Console(stderr=True)
@@ -45,7 +44,7 @@ def iati_cmd(
             code=codes.NOTHING_TO_EXPORT,
         )
     with service.db.read() as session:  # programs (issue 18): pairings as participating orgs
-        cited = pairing_report.iati_pairings(session, snap)
+        cited = pairing_snapshot.iati_pairings(session, snap)
     data = iati.export(snap, publisher=publisher, pairings=cited)
     out_file.write_bytes(data)
     out.print(f"IATI 2.03: {len(snap.needs)} activities, valid; {out_file}")
