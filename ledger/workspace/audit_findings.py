@@ -12,7 +12,7 @@ from typing import Any
 
 from ledger.audit import codes as audit_codes
 
-__all__ = ["CODE_WORDS_ZH", "code_words", "finding_view", "record_of", "records_of"]
+__all__ = ["CODE_WORDS_ZH", "code_words", "finding_view", "records_of"]
 
 _HEX32 = re.compile(r"0x[0-9a-f]{64}")
 
@@ -102,12 +102,6 @@ def records_of(where: Mapping[str, Any]) -> list[str]:
         if isinstance(value, str) and _HEX32.fullmatch(value.lower()) and value.lower() not in out:
             out.append(value.lower())
     return out
-
-
-def record_of(where: Mapping[str, Any]) -> str | None:
-    """The first record a finding names, or None."""
-    found = records_of(where)
-    return found[0] if found else None
 
 
 def finding_view(f: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ these.
 from __future__ import annotations
 
 from ledger.core import display
-from ledger.core.fields import CATEGORIES, CATEGORY_EN, FlagReason, ProjectKind, ResourceKind
+from ledger.core.fields import CATEGORIES, FlagReason, ProjectKind, ResourceKind
 from ledger.core.records import Kind
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "REASON_NAMES",
     "RECORD_KIND_NAMES",
     "RESOURCE_NAMES",
-    "category_en",
     "category_zh",
     "end_date_text",
     "measure",
@@ -57,10 +56,6 @@ def yes_no(value: bool) -> str:
 
 def category_zh(code: int) -> str:
     return CATEGORIES[code - 1] if 1 <= code <= len(CATEGORIES) else ""
-
-
-def category_en(code: int) -> str:
-    return CATEGORY_EN[code - 1] if 1 <= code <= len(CATEGORY_EN) else ""
 
 
 def resource_name(kind: int) -> str:
