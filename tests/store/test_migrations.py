@@ -4,11 +4,15 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from ledger.store.db import Database, alembic_config
+from ledger.store.db import MIGRATIONS_DIR, Database, alembic_config
 
 
 def _script() -> ScriptDirectory:
@@ -68,3 +72,62 @@ def test_registration_names_are_added_to_an_existing_database(database_url: str)
         assert not after & names
     finally:
         db.dispose()
+
+
+_FAILING_REVISION = """
+from alembic import op
+import sqlalchemy as sa
+
+revision = "9999_fails_half_way"
+down_revision = {heads!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.add_column("outbox", sa.Column("half_done", sa.Integer))
+    raise RuntimeError("the upgrade fails half-way")
+
+
+def downgrade() -> None:
+    pass
+"""
+
+
+def test_an_upgrade_that_fails_half_way_leaves_the_schema_as_it_was(
+    database_url: str, tmp_path: Path
+) -> None:
+    """One upgrade is one transaction on both databases (pysqlite would commit each DDL
+    statement alone): a revision that fails after some DDL leaves no table, no column and
+    no version of it, and a fresh database whose whole upgrade fails stays empty."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    heads = tuple(_script().get_heads())
+    (scripts / "versions" / "9999_fails_half_way.py").write_text(
+        _FAILING_REVISION.format(heads=heads), encoding="utf-8"
+    )
+    failing = alembic_config(database_url)
+    failing.set_main_option("script_location", str(scripts))
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        command.upgrade(failing, "heads")
+    db = Database(database_url)
+    try:
+        assert inspect(db.engine).get_table_names() == []
+
+        db.migrate()
+        with db.engine.connect() as conn:
+            versions = set(conn.scalars(text("SELECT version_num FROM alembic_version")))
+        assert versions == set(heads)
+        with pytest.raises(RuntimeError, match="half-way"):
+            command.upgrade(failing, "heads")
+        names = inspect(db.engine).get_table_names()
+        assert "half_done" not in names and "outbox" in names
+        columns = {c["name"] for c in inspect(db.engine).get_columns("outbox")}
+        assert "half_done" not in columns
+        with db.engine.connect() as conn:
+            after = set(conn.scalars(text("SELECT version_num FROM alembic_version")))
+        assert after == set(heads)
+    finally:
+        db.engine.dispose()
