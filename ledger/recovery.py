@@ -21,7 +21,7 @@ from ledger.config import Settings
 from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.relayer.chain import block_hashes, locate
-from ledger.relayer.outbox import ROLLED_BACK, enqueue_signed
+from ledger.relayer.outbox_rows import ROLLED_BACK, enqueue_signed
 from ledger.relayer.worker import RelayWorker
 from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow

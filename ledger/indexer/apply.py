@@ -1,5 +1,6 @@
 """Events → rows: one range of the contract's logs written into the read model (log
-entries, each record kind's row and the totals it moves, role events)."""
+entries, each record kind's row and the totals it moves, and role events through
+`ledger.indexer.roles`)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic
-from hexbytes import HexBytes
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3._utils.events import get_event_data
-from web3.types import RPCEndpoint
 
-from ledger.core.errors import IndexerIntegrityError, LeafGapError, LedgerError
+from ledger.core.errors import IndexerIntegrityError, LeafGapError
 from ledger.core.events import (
     RECORD_APPENDED_TOPIC,
-    ROLE_NAMES,
     RecordAppended,
     decode_record_appended,
 )
@@ -26,16 +24,16 @@ from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
 from ledger.core.records import Kind, SignedRecord
-from ledger.evm.batch import raw_batch
 from ledger.indexer import fund as fund_index
 from ledger.indexer import grievance
 from ledger.indexer import pairing as pairing_index
 from ledger.indexer.followup import project_followup
+from ledger.indexer.roles import write_role_event
 from ledger.indexer.rows import record_row
 from ledger.store import models
 from ledger.store.aggregates import Moves
 
-__all__ = ["INDEXED_EVENTS", "LogApplier", "ProgramRows", "StagedRange", "get_logs"]
+__all__ = ["INDEXED_EVENTS", "LogApplier", "ProgramRows", "StagedRange"]
 
 #: A program's records whose row is the record's own fields plus its id, signer and chain
 #: location (`ledger.indexer.pairing.ROWS`, `ledger.indexer.fund.ROWS`): per kind, the row's
@@ -54,50 +52,6 @@ INDEXED_EVENTS = frozenset(
         "AuditorRegistered",
     }
 )
-
-
-def get_logs(w3: Web3, address: str, start: int, end: int) -> list[dict[str, Any]]:
-    """eth_getLogs without web3's result formatters (the slowest part of indexing):
-    numbers as ints, hashes and data as HexBytes, as the indexer expects."""
-    answer = w3.provider.make_request(
-        RPCEndpoint("eth_getLogs"),
-        [{"address": address, "fromBlock": hex(start), "toBlock": hex(end)}],
-    )
-    if "error" in answer:
-        raise LedgerError(f"eth_getLogs failed: {answer['error']}", code="rpc_error")
-    return [
-        {
-            "blockNumber": int(raw["blockNumber"], 16),
-            "blockHash": HexBytes(raw["blockHash"]),
-            "transactionHash": HexBytes(raw["transactionHash"]),
-            "logIndex": int(raw["logIndex"], 16),
-            "transactionIndex": int(raw.get("transactionIndex") or "0x0", 16),
-            "address": raw["address"],
-            "topics": [HexBytes(t) for t in raw["topics"]],
-            "data": HexBytes(raw["data"]),
-        }
-        for raw in answer["result"]
-    ]
-
-
-def get_blocks(w3: Web3, ids: Sequence[int | str]) -> list[dict[str, Any] | None]:
-    """eth_getBlockByNumber of each of `ids` (a number, or a tag such as "latest") in one
-    JSON-RPC batch and without web3's result formatters: number and timestamp as ints,
-    hash and parentHash as HexBytes, as web3 gives them; None for a block the node lacks."""
-    answers = raw_batch(
-        w3, "eth_getBlockByNumber", [[hex(i) if isinstance(i, int) else i, False] for i in ids]
-    )
-    return [
-        None
-        if not isinstance(b, Mapping)
-        else {
-            "number": int(b["number"], 16),
-            "hash": HexBytes(b["hash"]),
-            "parentHash": HexBytes(b["parentHash"]),
-            "timestamp": int(b["timestamp"], 16),
-        }
-        for b in answers
-    ]
 
 
 @dataclass
@@ -174,94 +128,9 @@ class LogApplier:
         self._staged = list(staged.leaves)
         self._moves = Moves()
         for name, args, pos in staged.roles:
-            self._role_event(session, name, args, pos)
+            write_role_event(session, name, args, pos)
         self._flush_staged(session)
         return staged.appended
-
-    def _role_event(
-        self, session: Session, name: str, args: Mapping[str, Any], pos: dict[str, Any]
-    ) -> None:
-        if name in ("RoleGranted", "RoleRevoked"):
-            self._role(
-                session,
-                pos,
-                args["account"],
-                ROLE_NAMES.get(bytes(args["role"]), hex0x(args["role"])[:16]),
-                name == "RoleGranted",
-            )
-        elif name == "CountyRegistered":
-            self._role(
-                session,
-                pos,
-                args["account"],
-                "COUNTY",
-                True,
-                county=int(args["county"]),
-                name=str(args["name"]),
-            )
-        elif name == "OrganizationRegistered":
-            code = bytes(args["orgCode"]).rstrip(b"\0").decode("ascii", "replace")
-            self._role(
-                session,
-                pos,
-                args["account"],
-                "ORG",
-                True,
-                org_code=code,
-                name=str(args["name"]),
-                org_type=int(args["orgType"]),
-                authority=str(args["authority"]),
-            )
-            self._org_name(session, code, str(args["name"]))
-        elif name == "AuditorRegistered":
-            self._role(session, pos, args["account"], "AUDITOR", True, name=str(args["name"]))
-
-    def _role(
-        self,
-        session: Session,
-        pos: dict[str, Any],
-        account: str,
-        role: str,
-        granted: bool,
-        *,
-        county: int | None = None,
-        org_code: str | None = None,
-        name: str | None = None,
-        org_type: int | None = None,
-        authority: str | None = None,
-    ) -> None:
-        exists = session.scalar(
-            select(models.RoleEvent.id).where(
-                models.RoleEvent.chain_id == pos["chain_id"],
-                models.RoleEvent.block_hash == pos["block_hash"],
-                models.RoleEvent.tx_hash == pos["tx_hash"],
-                models.RoleEvent.log_index == pos["log_index"],
-            )
-        )
-        if exists is None:
-            session.add(
-                models.RoleEvent(
-                    address=Web3.to_checksum_address(account),
-                    role=role,
-                    granted=granted,
-                    county=county,
-                    org_code=org_code,
-                    name=name,
-                    org_type=org_type,
-                    authority=authority,
-                    **pos,
-                )
-            )
-
-    @staticmethod
-    def _org_name(session: Session, code: str, name: str) -> None:
-        """The organizations table takes the name of the latest registration (applied in
-        chain order); its English name, an off-chain fact, is kept."""
-        row = session.get(models.Organization, code)
-        if row is None:
-            session.add(models.Organization(org_code=code, name=name, name_en=None))
-        else:
-            row.name = name
 
     @staticmethod
     def _leaf(

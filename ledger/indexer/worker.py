@@ -8,7 +8,7 @@ requires its own RFC 9162 root to equal the contract's `logRoot()` at the same b
 difference stops it loudly: the read model would lie.
 
 Events become rows in `ledger.indexer.apply`; forks and rewritten history are handled with
-`ledger.indexer.reorg`.
+`ledger.indexer.reorg`, and the root check is `ledger.indexer.integrity`'s.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from ledger.core.events import RECORD_APPENDED_TOPIC
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import EMPTY_ROOT, MerkleTree
 from ledger.evm.contract import LedgerContract
-from ledger.indexer.apply import LogApplier, get_blocks, get_logs
+from ledger.indexer.apply import LogApplier
+from ledger.indexer.chain import get_blocks, get_logs
+from ledger.indexer.integrity import MAX_SHORT_READS, ShortRead, log_state_if_kept, verify_root
 from ledger.indexer.reorg import (
     SignedCheckpoint,
     appended_leaves,
@@ -51,15 +53,6 @@ KEEP_BLOCKS = 256  # recent block hashes kept to find a fork point
 #: At least this often (seconds) an idle indexer reads its cursor and alarms again, even
 #: while the chain's newest block stands (another process may have moved them).
 IDLE_RECHECK = 5.0
-MAX_SHORT_READS = 20
-
-
-class _ShortRead(Exception):
-    """The index is behind the contract's log at a block it has just read: retry."""
-
-    def __init__(self, block: int) -> None:
-        super().__init__(block)
-        self.block = block
 
 
 @dataclass
@@ -187,7 +180,7 @@ class Indexer:
         """Indexes the next range (or rolls back a fork); returns blocks processed."""
         try:
             return self._run_once()
-        except _ShortRead as short:
+        except ShortRead as short:
             log.info("logs up to block %s were incomplete; reading the range again", short.block)
             self._load_tree()
             time.sleep(0.05 * self._short_reads.get(short.block, 1))
@@ -308,7 +301,7 @@ class Indexer:
         if logs and (after[-1] is None or logs[-1]["blockHash"] != after[-1]["hash"]):
             return 0  # the range changed under us
         times = self._block_times(logs)
-        chain_state = _log_state_if_kept(self.ledger, end)
+        chain_state = log_state_if_kept(self.ledger, end)
         # Decoded and checked against the tree before the write lock: the transaction
         # below only writes (the tree is taken again from the database if it fails).
         staged = self.applier.stage(logs, times, self.tree)
@@ -320,7 +313,7 @@ class Indexer:
             appended = self.applier.write(session, staged)
             self._move_cursor(session, cursor, end, end_block)
             session.execute(delete(IndexedBlock).where(IndexedBlock.number < end - KEEP_BLOCKS))
-            self._verify_root(cursor, end, appended, chain_state)
+            verify_root(cursor, self.tree, end, chain_state, self._short_reads)
             if appended:
                 self._gap_rereads = 0
             if diverged:
@@ -390,7 +383,7 @@ class Indexer:
     ) -> bool:
         if not self._canonical(last_block, last_hash, head):
             return False
-        state = _log_state_if_kept(self.ledger, last_block)
+        state = log_state_if_kept(self.ledger, last_block)
         if state is None:
             return False  # the node keeps no state there: it cannot show the history is back
         return (state[0], hex0x(state[1])) == indexed
@@ -451,62 +444,3 @@ class Indexer:
     # ---- applying logs ------------------------------------------------------------------
     def _get_logs(self, start: int, end: int) -> list[dict[str, Any]]:
         return get_logs(self.w3, self.address, start, end)
-
-    # ---- integrity -------------------------------------------------------------------
-    def _verify_root(
-        self,
-        cursor: IndexerCheckpoint,
-        block: int,
-        appended: int,
-        chain_state: tuple[int, bytes] | None,
-    ) -> None:
-        size = self.tree.size
-        root = self.tree.root()
-        if chain_state is None:
-            # The node keeps no state at this past block (the local anvil keeps no historical
-            # states across a restart): the next range's check, at a block it keeps, covers
-            # these leaves too, since a root commits to every leaf before it.
-            cursor.log_size = size
-            cursor.log_root = hex0x(root)
-            return
-        chain_size, chain_root = chain_state
-        if chain_size > size and self._short_reads.get(block, 0) < MAX_SHORT_READS:
-            # The node answered eth_getLogs before it had every log of a fresh block (seen
-            # with anvil under load): roll this range back and read it again.
-            self._short_reads[block] = self._short_reads.get(block, 0) + 1
-            raise _ShortRead(block)
-        if chain_size != size or chain_root != root:
-            raise IndexerIntegrityError(
-                f"索引与链上日志不一致 / index diverged: at block {block} the contract's log "
-                f"has {chain_size} leaves, root {hex0x(chain_root)}, but the index has {size}, "
-                f"root {hex0x(root)}: stop and run `bangfu audit`",
-                block=block,
-                chain_size=chain_size,
-                chain_root=hex0x(chain_root),
-                index_size=size,
-                index_root=hex0x(root),
-            )
-        cursor.log_size = size
-        cursor.log_root = hex0x(root)
-
-
-#: How nodes say they keep no state at a past block (anvil, geth, besu, erigon).
-_NO_HISTORY = (
-    "blockoutofrange",
-    "missing trie node",
-    "historical state",
-    "header not found",
-    "state not available",
-    "pruned",
-)
-
-
-def _log_state_if_kept(ledger: LedgerContract, block: int) -> tuple[int, bytes] | None:
-    """`log_state(block)`, or None when the node answers that it keeps no state there."""
-    try:
-        return ledger.log_state(block)
-    except Exception as exc:
-        text = str(exc).lower()
-        if any(marker in text for marker in _NO_HISTORY):
-            return None
-        raise

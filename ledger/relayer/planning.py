@@ -15,7 +15,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.relayer.chain import OnChain, locate
-from ledger.relayer.outbox import ROLLED_BACK
+from ledger.relayer.outbox_rows import ROLLED_BACK
 from ledger.store import alarms
 from ledger.store.models import OutboxRecord
 

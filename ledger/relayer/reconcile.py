@@ -20,7 +20,7 @@ from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.relayer.chain import RECORD_KIND, OnChain, block_hashes, locate
 from ledger.relayer.nonces import NonceManager
-from ledger.relayer.outbox import requeue_lost
+from ledger.relayer.outbox_rows import requeue_lost
 from ledger.store.db import Database
 from ledger.store.models import OutboxRecord, SentTransaction
 from ledger.store.planner import not_by_index

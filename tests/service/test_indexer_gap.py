@@ -19,6 +19,7 @@ import ledger.indexer.worker as worker_module
 from ledger.app import LedgerService
 from ledger.core.events import RECORD_APPENDED_TOPIC, decode_record_appended
 from ledger.core.hexes import hex0x
+from ledger.indexer.integrity import MAX_SHORT_READS
 from ledger.indexer.worker import Indexer
 from ledger.store import alarms
 from ledger.store.models import LogEntry
@@ -66,7 +67,7 @@ def test_a_short_read_where_the_node_keeps_no_state_is_read_again(
     short = ShortNode(svc.db, svc.ledger())
     short.drop = 2
     with monkeypatch.context() as m:
-        m.setattr(worker_module, "_log_state_if_kept", lambda ledger, block: None)
+        m.setattr(worker_module, "log_state_if_kept", lambda ledger, block: None)
         short.run_until_synced()
     assert _indexed(svc, ids) == 1, "the short answer was not short"
 
@@ -106,10 +107,10 @@ def test_a_gap_that_stays_after_reading_again_is_a_divergence(
                 or decode_record_appended(e["topics"], e["data"]).index != missing
             ]
 
-    monkeypatch.setattr(worker_module, "_log_state_if_kept", lambda ledger, block: None)
+    monkeypatch.setattr(worker_module, "log_state_if_kept", lambda ledger, block: None)
     holes = HolesNode(svc.db, svc.ledger())
     with pytest.raises(worker_module.IndexerIntegrityError) as info:
-        for _ in range(worker_module.MAX_SHORT_READS + 2):
+        for _ in range(MAX_SHORT_READS + 2):
             holes.run_once()
     assert info.value.code == "index_diverged"
     with svc.db.read() as s:
