@@ -41,13 +41,19 @@ from ledger.library import (
     auth,
     matching,
     messages,
+    need_progress,
     needlist,
+    needlist_files,
+    needlist_template,
     ownership,
     projects,
     proofs,
 )
 from ledger.library import (
     key_counties as key_county_list,
+)
+from ledger.library import (
+    recommendations as project_recommendations,
 )
 from ledger.library import (
     search as project_search,
@@ -322,7 +328,7 @@ def get_project(
     project_id: Hex32Path, row: ReadableProject, session: ReadSessionDep
 ) -> dict[str, Any]:
     out = project_search.project_one_json(session, row)
-    out["pushed_to"] = matching.pushes(session, project_id)
+    out["pushed_to"] = project_recommendations.pushes(session, project_id)
     return out
 
 
@@ -360,7 +366,8 @@ def recommendations(
     session: ReadSessionDep,
     limit: int = Query(10, ge=1, le=100),
 ) -> list[dict[str, Any]]:
-    return [r.as_dict() for r in matching.recommend(session, project_id, limit=limit)]
+    ranked = project_recommendations.recommend(session, project_id, limit=limit)
+    return [r.as_dict() for r in ranked]
 
 
 @router.post("/projects/{project_id}/push", summary="推送 Push to the best matches")
@@ -369,7 +376,7 @@ def push(project_id: Hex32Path, body: PushIn, service: ServiceDep) -> list[str]:
     with service.db.write() as session:
         return [
             p.target
-            for p in matching.push(
+            for p in project_recommendations.push(
                 session, project_id, body.message, body.signature, service.domain
             )
         ]
@@ -377,7 +384,7 @@ def push(project_id: Hex32Path, body: PushIn, service: ServiceDep) -> list[str]:
 
 @router.get("/needs/{project_id}/progress", summary="需求进度 Progress of a need")
 def progress(project_id: Hex32Path, _: ReadableProject, session: ReadSessionDep) -> dict[str, Any]:
-    return matching.progress(session, project_id)
+    return need_progress.progress(session, project_id)
 
 
 @router.get("/matches/to-sign", summary="待签名的匹配提议 A proposal to sign")
@@ -491,7 +498,7 @@ async def check_need_list(
     error `{row, column, code, message}` at its spreadsheet row (header = 1) and its column
     as the header writes it. Nothing is stored; publishing is then one signed draft and
     publish per need, by the county's key. A file that is no CSV or XLSX is 422 bad_file."""
-    data = await file.read(needlist.MAX_FILE_BYTES + 1)
+    data = await file.read(needlist_files.MAX_FILE_BYTES + 1)
     return await run_in_threadpool(_check_list, service, data, file.filename or "", county, address)
 
 
@@ -514,7 +521,7 @@ def _download(data: bytes, media_type: str, suffix: str) -> Response:
 )
 def need_list_template_csv() -> Response:
     """A bilingual header row, an example row and a note (one need and one resource per row)."""
-    return _download(needlist.template_csv(), "text/csv; charset=utf-8", "csv")
+    return _download(needlist_template.template_csv(), "text/csv; charset=utf-8", "csv")
 
 
 @router.get(
@@ -525,4 +532,4 @@ def need_list_template_csv() -> Response:
 )
 def need_list_template_xlsx() -> Response:
     """A frozen bilingual header row, an example row, choice lists and a sheet of notes."""
-    return _download(needlist.template_xlsx(), _XLSX, "xlsx")
+    return _download(needlist_template.template_xlsx(), _XLSX, "xlsx")

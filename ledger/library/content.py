@@ -314,3 +314,16 @@ def content_from_json(kind: ProjectKind, text: str) -> NeedContent | SupplyConte
 def content_of(row: LibraryProject) -> NeedContent | SupplyContent:
     """A draft's pending content, or a published project's latest anchored content."""
     return content_from_json(ProjectKind(row.kind), row.draft_json)
+
+
+def draft_of(row: LibraryProject) -> dict[str, Any]:
+    """A project's draft content as stored: the JSON document, not parsed into a schema."""
+    return dict(json.loads(row.draft_json))
+
+
+def quantities_by_kind(items: list[dict[str, Any]]) -> dict[str, int]:
+    """The summed quantity of each resource kind in a stored `resources` or `capacity` list."""
+    out: dict[str, int] = {}
+    for item in items:
+        out[item["kind"]] = out.get(item["kind"], 0) + int(item["quantity"])
+    return out

@@ -1,5 +1,6 @@
-"""Matching: ranked recommendations both ways, 点单/接单 proposals answered by the other side,
-the relayer rule that a Commitment must cite an accepted match, and per-need progress.
+"""Matching: 点单/接单 proposals answered by the other side, and the relayer rule that a
+Commitment must cite an accepted match. (Recommendations and pushes are in
+`ledger.library.recommendations`, per-need progress in `ledger.library.progress`.)
 
 Match messages are EIP-712 typed data under the ledger's domain (`LibraryMatch`), signed by
 the proposer and by the responder and stored with both messages and signatures; they carry
@@ -11,11 +12,11 @@ Commitment's `matchId` ties the on-chain promise to the accepted match.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.core.eip712 import Domain
@@ -30,19 +31,10 @@ from ledger.core.fields import ProjectKind, parse_bytes32
 from ledger.core.lines import new_id
 from ledger.core.records import Kind, SignedRecord
 from ledger.library import auth, messages, pii
-from ledger.library.content import RESOURCE_KINDS
-from ledger.library.messages import LIBRARY_MATCH, LIBRARY_PUSH
-from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion, LibraryPush
-from ledger.library.ownership import (
-    check_owner,
-    county_of,
-    get_project,
-    org_code_of,
-    row_by_id,
-)
-from ledger.library.regions import province_of
-from ledger.store.models import CommitmentRow, OutboxRecord
-from ledger.store.sums import exact_sum, joined
+from ledger.library.content import draft_of
+from ledger.library.messages import LIBRARY_MATCH
+from ledger.library.models import LibraryMatch, LibraryProject, LibraryProjectVersion
+from ledger.library.ownership import county_of, get_project, org_code_of, row_by_id
 
 ZERO32 = "0x" + "00" * 32
 DIRECTIONS = {"order": "点单 county orders a supply project", "take": "接单 org takes a need"}
@@ -96,7 +88,7 @@ def match_message(
     if action not in ACTIONS:
         raise LibraryError("action must be propose, accept or decline", code="bad_action")
     need = _open_project(session, need_id, ProjectKind.NEED)
-    content = json.loads(need.draft_json)
+    content = draft_of(need)
     supply, supply_title = ZERO32, ""
     if supply_id:
         sp = _open_project(session, supply_id, ProjectKind.SUPPLY)
@@ -265,6 +257,14 @@ def accepted_matches(session: Session, project_id: str) -> list[LibraryMatch]:
     )
 
 
+def accepted_match_ids(session: Session, need_id: str, org_code: str) -> list[str]:
+    return [
+        m.match_id
+        for m in accepted_matches(session, need_id)
+        if m.org_code == org_code and m.need_id == need_id
+    ]
+
+
 def match_json(m: LibraryMatch) -> dict[str, Any]:
     return {
         "match_id": m.match_id,
@@ -310,224 +310,3 @@ def require_accepted_match(session: Session, signed: SignedRecord) -> None:
             code="no_accepted_match",
             match_id=match_id,
         )
-
-
-# ------------------------------------------------------------------ recommendations
-
-WEIGHTS = {"category": 40, "region": 25, "capacity": 20, "key_county": 10, "waiting": 5}
-
-
-@dataclass
-class Recommendation:
-    project_id: str
-    title: str
-    score: int
-    components: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _content(row: LibraryProject) -> dict[str, Any]:
-    return dict(json.loads(row.draft_json))
-
-
-def _amounts(items: list[dict[str, Any]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item["kind"]] = out.get(item["kind"], 0) + int(item["quantity"])
-    return out
-
-
-def score_pair(need: LibraryProject, supply: LibraryProject, today: date) -> Recommendation:
-    """Scores one need against one supply project; every component says why."""
-    n, s = _content(need), _content(supply)
-    parts: list[dict[str, Any]] = []
-
-    def add(name: str, fraction: float, why: str) -> None:
-        points = round(WEIGHTS[name] * max(0.0, min(1.0, fraction)))
-        parts.append({"component": name, "points": points, "max": WEIGHTS[name], "why": why})
-
-    fits = n["category"] in s["categories"]
-    add(
-        "category",
-        1.0 if fits else 0.0,
-        f"需求类别 {n['category']} {'在' if fits else '不在'}供给类别内 "
-        f"(need category {'is' if fits else 'is not'} offered)",
-    )
-    county = int(n["county"])
-    regions = {int(r) for r in s["regions"]}
-    if county in regions:
-        add("region", 1.0, f"服务范围含本县 {county} (serves this county)")
-    elif province_of(county) in regions:
-        add("region", 0.7, f"服务范围含本省 {province_of(county)} (serves this province)")
-    else:
-        add("region", 0.0, "服务范围不含本县或本省 (does not serve this region)")
-    want, have = _amounts(n["resources"]), _amounts(s["capacity"])
-    ratios = [min(1.0, have.get(k, 0) / q) for k, q in want.items()]
-    cover = sum(ratios) / len(ratios) if ratios else 0.0
-    add(
-        "capacity",
-        cover,
-        "供给能力覆盖需求 "
-        + ", ".join(f"{k} {have.get(k, 0)}/{q}" for k, q in sorted(want.items()))
-        + f" (capacity covers {cover:.0%})",
-    )
-    add(
-        "key_county",
-        1.0 if need.key_county else 0.0,
-        "国家乡村振兴重点帮扶县优先 (key county priority)"
-        if need.key_county
-        else "非重点帮扶县 (not a key county)",
-    )
-    waited = (today - need.published_at.date()).days if need.published_at else 0
-    add("waiting", waited / 90, f"已等待 {waited} 天 (waiting {waited} days, full at 90)")
-    total = sum(p["points"] for p in parts)
-    return Recommendation("", "", total, parts)
-
-
-def _open(session: Session, kind: ProjectKind) -> list[LibraryProject]:
-    return list(
-        session.scalars(
-            select(LibraryProject).where(
-                LibraryProject.kind == int(kind), LibraryProject.status == "published"
-            )
-        )
-    )
-
-
-def recommend(
-    session: Session, project_id: str, *, limit: int = 10, today: date | None = None
-) -> list[Recommendation]:
-    """Supply projects for a need, or needs for a supply project, best first (ties by id)."""
-    row = get_project(session, project_id)
-    today = today or datetime.now(UTC).date()
-    out: list[Recommendation] = []
-    if row.kind == ProjectKind.NEED:
-        for sp in _open(session, ProjectKind.SUPPLY):
-            rec = score_pair(row, sp, today)
-            rec.project_id, rec.title = sp.project_id, sp.title
-            out.append(rec)
-    else:
-        for nd in _open(session, ProjectKind.NEED):
-            rec = score_pair(nd, row, today)
-            rec.project_id, rec.title = nd.project_id, nd.title
-            out.append(rec)
-    out.sort(key=lambda r: (-r.score, r.project_id))
-    return out[: max(1, min(limit, 100))]
-
-
-def push_message(
-    session: Session, project_id: str, limit: int, nonce: str, expiry: int
-) -> dict[str, Any]:
-    row = get_project(session, project_id)
-    return {
-        "projectId": row.project_id,
-        "title": row.title,
-        "limit": limit,
-        "nonce": nonce,
-        "expiry": expiry,
-    }
-
-
-def push(
-    session: Session, project_id: str, message: Any, signature: str | None, domain: Domain
-) -> list[LibraryPush]:
-    """Records the top recommendations as pushes, on the owner's signed LibraryPush."""
-    row = get_project(session, project_id)
-    verified = auth.verify(session, LIBRARY_PUSH, message, signature, domain)
-    check_owner(session, row, verified.signer)
-    if row.status not in ("published", "matched"):
-        raise ConflictError("only a published project can be pushed", code="project_not_open")
-    limit = int(verified.message["limit"])
-    if not 1 <= limit <= 20:
-        raise MessageError("limit must be 1..20", code="bad_message", field="limit")
-    expected = push_message(
-        session, project_id, limit, verified.message["nonce"], verified.message["expiry"]
-    )
-    auth.require_equal(verified, expected)
-    pushed = _push(session, row, limit)
-    auth.consume(session, verified, "push")
-    return pushed
-
-
-def _push(session: Session, row: LibraryProject, limit: int) -> list[LibraryPush]:
-    pushed: list[LibraryPush] = []
-    for rec in recommend(session, row.project_id, limit=limit):
-        other = get_project(session, rec.project_id)
-        target = (
-            f"county:{other.county}"
-            if other.kind == ProjectKind.NEED
-            else (f"org:{other.org_code}")
-        )
-        existing = session.get(LibraryPush, (row.project_id, target))
-        if existing is None:
-            existing = LibraryPush(project_id=row.project_id, target=target, score=rec.score)
-            session.add(existing)
-        else:
-            existing.score = max(existing.score, rec.score)
-        pushed.append(existing)
-    session.flush()
-    return pushed
-
-
-def pushes(session: Session, project_id: str) -> list[str]:
-    row = get_project(session, project_id)
-    return list(
-        session.scalars(
-            select(LibraryPush.target)
-            .where(LibraryPush.project_id == row.project_id)
-            .order_by(LibraryPush.target)
-        )
-    )
-
-
-# ------------------------------------------------------------------ progress
-
-
-def progress(session: Session, need_id: str) -> dict[str, Any]:
-    """Asked, committed, delivered and confirmed per resource kind for one need; queued
-    commitments not yet indexed are counted as pending."""
-    row = get_project(session, need_id)
-    if row.kind != ProjectKind.NEED:
-        raise LibraryError("progress is kept for need projects", code="not_a_need")
-    asked = _amounts(_content(row)["resources"])
-    names = {v: k for k, v in RESOURCE_KINDS.items()}
-    out: dict[str, dict[str, int]] = {
-        k: {"asked": q, "committed": 0, "delivered": 0, "confirmed": 0} for k, q in asked.items()
-    }
-    rows = session.execute(
-        select(
-            CommitmentRow.resource_kind,
-            *exact_sum(CommitmentRow.quantity),
-            *exact_sum(CommitmentRow.delivered),
-            *exact_sum(CommitmentRow.confirmed),
-        )
-        .where(CommitmentRow.need_id == row.project_id)
-        .group_by(CommitmentRow.resource_kind)
-    ).all()
-    for kind, *halves in rows:
-        committed, delivered, confirmed = (joined(*halves[i : i + 2]) for i in (0, 2, 4))
-        entry = out.setdefault(
-            names.get(int(kind), str(kind)),
-            {"asked": 0, "committed": 0, "delivered": 0, "confirmed": 0},
-        )
-        entry["committed"] += committed
-        entry["delivered"] += delivered
-        entry["confirmed"] += confirmed
-    pending = session.scalar(
-        select(func.count(OutboxRecord.id)).where(
-            OutboxRecord.kind == int(Kind.COMMITMENT),
-            OutboxRecord.ref_id == row.project_id,
-            OutboxRecord.status.in_(("queued", "sent")),
-        )
-    )
-    return {"need_id": row.project_id, "by_resource": out, "pending_commitments": int(pending or 0)}
-
-
-def accepted_match_ids(session: Session, need_id: str, org_code: str) -> list[str]:
-    return [
-        m.match_id
-        for m in accepted_matches(session, need_id)
-        if m.org_code == org_code and m.need_id == need_id
-    ]

@@ -12,7 +12,8 @@ from ledger.config import PROJECT_ROOT, Settings
 from ledger.core.errors import ConfigError
 from ledger.evm.deploy import dev_accounts
 from ledger.evm.localchain import load_localchain
-from ledger.evm.probe import Prober, create_address
+from ledger.evm.probe import Prober
+from ledger.evm.probe_contract import create_address
 from ledger.evm.profiles import PROFILES, check_node
 from tests.consortium.proxy import fisco_proxy, plain_anvil
 from tests.evm.test_chain_cli import assert_clean_failure, run

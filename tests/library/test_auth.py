@@ -35,6 +35,7 @@ from ledger.library import (
     matching,
     messages,
     ownership,
+    recommendations,
     sharing,
 )
 from ledger.library import (
@@ -213,7 +214,7 @@ def b_publish(w: World, key: LocalAccount | None, delta: int) -> Request:
 
 def b_push(w: World, key: LocalAccount | None, delta: int) -> Request:
     with w.svc.db.read() as s:
-        message = matching.push_message(s, w.need, 5, messages.new_nonce(), expiry(delta))
+        message = recommendations.push_message(s, w.need, 5, messages.new_nonce(), expiry(delta))
     signer = key or w.env.actors.county_a
     return _signed(
         w, "POST", f"{PREFIX}/projects/{w.need}/push", messages.LIBRARY_PUSH, message, signer

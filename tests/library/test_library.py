@@ -14,7 +14,16 @@ from ledger.core.errors import ConflictError, LedgerError, PermissionError_
 from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.lines import new_id
 from ledger.core.records import Commitment
-from ledger.library import actions, key_counties, matching, projects, proofs, search, sharing
+from ledger.library import (
+    actions,
+    key_counties,
+    need_progress,
+    projects,
+    proofs,
+    recommendations,
+    search,
+    sharing,
+)
 from ledger.library.models import LibraryProject
 from tests.factories import fresh_database_url
 from tests.library.forms import need, supply, sync
@@ -128,7 +137,7 @@ def test_commitment_needs_an_accepted_match(svc, env):
     assert accepted[0].status == "queued"
     sync(svc, env)
     with svc.db.read() as s:
-        got = matching.progress(s, nid)["by_resource"]["funds"]
+        got = need_progress.progress(s, nid)["by_resource"]["funds"]
     assert got == {"asked": 20_000_000, "committed": 1_000_000, "delivered": 0, "confirmed": 0}
 
 
@@ -163,7 +172,9 @@ def test_ranking_on_a_fixed_data_set(svc, env):
     )
     with svc.db.read() as s:
         recs = [
-            r for r in matching.recommend(s, nid, limit=100) if r.project_id in (best, mid, worst)
+            r
+            for r in recommendations.recommend(s, nid, limit=100)
+            if r.project_id in (best, mid, worst)
         ]
         by_id = {r.project_id: r for r in recs}
         assert [r.project_id for r in recs] == [best, mid, worst]
@@ -176,7 +187,9 @@ def test_ranking_on_a_fixed_data_set(svc, env):
         ]
         assert by_id[mid].score == 40 + 18 + 15 + 10
         assert by_id[worst].score == 0 + 0 + 20 + 10
-        later = matching.recommend(s, nid, limit=100, today=date.today() + timedelta(days=90))
+        later = recommendations.recommend(
+            s, nid, limit=100, today=date.today() + timedelta(days=90)
+        )
         assert {r.project_id: r.score for r in later}[best] == 100
     with svc.db.write() as s:
         key_counties.load_key_counties(s, [520121], "test")

@@ -15,8 +15,9 @@ from openpyxl import Workbook
 
 from ledger.app import LedgerService
 from ledger.core.errors import LedgerError, LibraryError
-from ledger.library import needlist
+from ledger.library import needlist, needlist_cells, needlist_columns, needlist_files
 from ledger.library.models import LibraryProject
+from ledger.library.needlist_template import template_csv, template_xlsx
 from tests.factories import COUNTY_A, ChainEnv, row_count
 
 TODAY = date(2026, 6, 1)
@@ -98,8 +99,10 @@ def test_english_and_bilingual_headers() -> None:
         "deadline,contact_role,description"
     )
     assert parse(csv_of(*GOOD_ROWS, header=english)).to_dict()["needs"] == expected_needs()
-    keys = [needlist._column_key(h) for h in HEADER_ZH.split(",")]
-    both = ",".join(f"{needlist.COLUMNS[k][0]} {needlist.COLUMNS[k][1]}" for k in keys if k)
+    keys = [needlist_columns.column_key(h) for h in HEADER_ZH.split(",")]
+    both = ",".join(
+        f"{needlist_columns.COLUMNS[k][0]} {needlist_columns.COLUMNS[k][1]}" for k in keys if k
+    )
     assert both.startswith("标题 title,村 village,类别 category,")
     assert parse(csv_of(*GOOD_ROWS, header=both)).to_dict()["needs"] == expected_needs()
     # English values too, and columns in another order
@@ -224,7 +227,7 @@ def test_every_bad_cell_is_reported_at_its_row_and_column() -> None:
     ],
 )
 def test_yuan_to_fen_is_exact(cell: Any, fen: int) -> None:
-    assert needlist.yuan_to_fen(cell) == fen
+    assert needlist_cells.yuan_to_fen(cell) == fen
 
 
 @pytest.mark.parametrize(
@@ -240,15 +243,15 @@ def test_yuan_to_fen_is_exact(cell: Any, fen: int) -> None:
     ],
 )
 def test_yuan_to_fen_refuses(cell: Any, code: str) -> None:
-    with pytest.raises(needlist._Bad) as info:
-        needlist.yuan_to_fen(cell)
+    with pytest.raises(needlist_cells.BadCell) as info:
+        needlist_cells.yuan_to_fen(cell)
     assert info.value.code == code
 
 
 def test_the_templates_read_back_with_no_errors() -> None:
     for data, name in (
-        (needlist.template_csv(TODAY), "t.csv"),
-        (needlist.template_xlsx(TODAY), "t.xlsx"),
+        (template_csv(TODAY), "t.csv"),
+        (template_xlsx(TODAY), "t.xlsx"),
     ):
         result = parse(data, name=name)
         assert result.errors == [], (name, result.errors)
@@ -256,11 +259,11 @@ def test_the_templates_read_back_with_no_errors() -> None:
         (need,) = result.needs
         assert need.resources[0].kind == "goods" and need.deadline == date(2027, 12, 31)
         assert need.budget_fen == 15_000_000 and need.mode == "capacity"
-    assert needlist.template_csv().startswith("\ufeff".encode())
+    assert template_csv().startswith("\ufeff".encode())
     # the XLSX header row is frozen and bilingual
     from openpyxl import load_workbook
 
-    sheet = load_workbook(io.BytesIO(needlist.template_xlsx())).worksheets[0]
+    sheet = load_workbook(io.BytesIO(template_xlsx())).worksheets[0]
     assert sheet.freeze_panes == "A2"
     assert sheet["A1"].value == "标题 title" and sheet["F1"].value == "预算（元） budget_yuan"
 
@@ -282,7 +285,7 @@ def test_limits_and_files_that_are_no_need_list() -> None:
         *[f"需求{i},,民生保障,输血,1,0,物资,{i + 1},斤,2026-12-31,县局," for i in range(501)]
     )
     result = parse(many)
-    assert len(result.needs) == needlist.MAX_ROWS
+    assert len(result.needs) == needlist_columns.MAX_ROWS
     assert [(e.row, e.code) for e in result.errors] == [(502, "too_many_lines")]
 
     def refused(data: bytes, name: str) -> str:
@@ -297,11 +300,11 @@ def test_limits_and_files_that_are_no_need_list() -> None:
     assert refused(b"PK\x03\x04broken", "list.xlsx") == "bad_file"
     assert refused(b"a,b\x00c\n", "list.csv") == "bad_file"
     assert refused(csv_of(*GOOD_ROWS).encode("gb18030"), "list.csv") == "bad_encoding"
-    assert refused(b"x" * (needlist.MAX_FILE_BYTES + 1), "list.csv") == "file_too_large"
+    assert refused(b"x" * (needlist_files.MAX_FILE_BYTES + 1), "list.csv") == "file_too_large"
     # a zip that unpacks to more than the bound is refused before it is unpacked
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("xl/worksheets/sheet1.xml", b"\0" * (needlist.MAX_XLSX_UNPACKED + 1))
+        z.writestr("xl/worksheets/sheet1.xml", b"\0" * (needlist_files.MAX_XLSX_UNPACKED + 1))
     assert refused(buf.getvalue(), "bomb.xlsx") == "bad_file"
     with pytest.raises(LedgerError) as info:
         needlist.parse_need_list(csv_of(*GOOD_ROWS).encode(), 999999)

@@ -19,7 +19,8 @@ from ledger.core.errors import ChainError, ConfigError
 from ledger.evm.deploy import dev_accounts
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain
-from ledger.evm.probe import Prober, ProbeReport
+from ledger.evm.probe import Prober
+from ledger.evm.probe_report import ProbeReport
 
 NAME = "chain"
 out = Console()

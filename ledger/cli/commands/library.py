@@ -33,7 +33,15 @@ from ledger.cli.commands.client import (
 from ledger.config import get_settings
 from ledger.core import codes
 from ledger.core.errors import LedgerError, LibraryError
-from ledger.library import actions, matching, messages, needlist, sharing
+from ledger.library import (
+    actions,
+    messages,
+    need_progress,
+    needlist,
+    needlist_template,
+    recommendations,
+    sharing,
+)
 from ledger.library import key_counties as key_county_list
 from ledger.library import search as project_search
 
@@ -133,7 +141,7 @@ def search(
 def recommend(project_id: str, limit: int = typer.Option(10, min=1, max=100)) -> None:
     """推荐匹配 Ranked matches for a project, each score explained."""
     with _service().db.read() as session:
-        for rec in matching.recommend(session, project_id, limit=limit):
+        for rec in recommendations.recommend(session, project_id, limit=limit):
             out.print(f"[bold]{rec.score:3d}[/] {rec.project_id[:12]} {rec.title}")
             for c in rec.components:
                 out.print(f"      {c['component']:<10} {c['points']:>2}/{c['max']:<2} {c['why']}")
@@ -143,7 +151,7 @@ def recommend(project_id: str, limit: int = typer.Option(10, min=1, max=100)) ->
 def progress(need_id: str) -> None:
     """需求进度 Committed, delivered and confirmed against what a need asked."""
     with _service().db.read() as session:
-        print_json(matching.progress(session, need_id))
+        print_json(need_progress.progress(session, need_id))
 
 
 @app.command("export")
@@ -360,6 +368,8 @@ def template(
         raise LedgerError(
             f"{file} 已存在 / already exists; choose another name", code=codes.FILE_EXISTS
         )
-    file.write_bytes(needlist.template_csv() if suffix == ".csv" else needlist.template_xlsx())
+    file.write_bytes(
+        needlist_template.template_csv() if suffix == ".csv" else needlist_template.template_xlsx()
+    )
     out.print(f"已写出 wrote {file}")
-    print(needlist.describe_columns(), end="")
+    print(needlist_template.describe_columns(), end="")
