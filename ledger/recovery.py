@@ -18,10 +18,11 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 
 from ledger.config import Settings
+from ledger.core.codes import ROLLED_BACK
 from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.relayer.chain import block_hashes, locate
-from ledger.relayer.outbox_rows import ROLLED_BACK, enqueue_signed
+from ledger.relayer.outbox_rows import enqueue_signed
 from ledger.relayer.worker import RelayWorker
 from ledger.store import alarms
 from ledger.store.checkpoint_models import CheckpointRow

@@ -47,9 +47,6 @@ from ledger.evm.profiles import LEDGER_METHODS, node_gas_model
 
 __all__ = ["Prober"]
 
-#: The methods that are optional: the ledger works without them.
-OPTIONAL_METHODS = ("eth_feeHistory", "eth_maxPriorityFeePerGas", "eth_subscribe")
-
 
 class Prober(ProbeSession):
     """Runs every check against one node, paying with `funder` (and `senders` for bursts)."""

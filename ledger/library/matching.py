@@ -257,14 +257,6 @@ def accepted_matches(session: Session, project_id: str) -> list[LibraryMatch]:
     )
 
 
-def accepted_match_ids(session: Session, need_id: str, org_code: str) -> list[str]:
-    return [
-        m.match_id
-        for m in accepted_matches(session, need_id)
-        if m.org_code == org_code and m.need_id == need_id
-    ]
-
-
 def match_json(m: LibraryMatch) -> dict[str, Any]:
     return {
         "match_id": m.match_id,

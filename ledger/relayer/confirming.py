@@ -13,11 +13,11 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 
+from ledger.core.codes import ROLLED_BACK
 from ledger.core.events import RECORD_APPENDED_TOPIC
 from ledger.evm.batch import raw_batch
 from ledger.evm.contract import LedgerContract
 from ledger.relayer.gas import GasModel as RecordGas
-from ledger.relayer.outbox_rows import ROLLED_BACK
 from ledger.relayer.reconcile import Reconciler
 from ledger.relayer.stats import WorkerStats
 from ledger.store.db import Database

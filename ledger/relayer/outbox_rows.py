@@ -10,12 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.orm import Session
 
+from ledger.core.codes import ROLLED_BACK
 from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import hex0x
 from ledger.store.models import OutboxRecord, OutboxShare
-
-#: The error code an outbox row keeps while it is queued again after a chain lost it.
-ROLLED_BACK = "rolled_back"
 
 
 def ref_and_quantity(signed: SignedRecord) -> tuple[str | None, int | None]:

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from web3.exceptions import ContractCustomError, ContractLogicError
 
+from ledger.core.codes import ROLLED_BACK
 from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.relayer.chain import OnChain, locate
-from ledger.relayer.outbox_rows import ROLLED_BACK
 from ledger.store import alarms
 from ledger.store.models import OutboxRecord
 
