@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ledger.core.fields import BEIJING
+from ledger.core.headers import header_key
 from ledger.core.lines import DeliveryLine, pseudonym
 from ledger.core.records import MAX_BATCH_COMMITMENTS
 
@@ -88,14 +89,6 @@ class ParsedFile:
     @property
     def ok(self) -> bool:
         return not self.problems and bool(self.lines)
-
-
-def _column_key(cell: str) -> str | None:
-    for token in re.split(r"[\s/|()（）]+", cell.strip().lstrip("\ufeff")):
-        key = _ALIASES.get(token) or _ALIASES.get(token.lower())
-        if key:
-            return key
-    return None
 
 
 def _hex32(value: str, column: str) -> bytes:
@@ -250,7 +243,7 @@ def _csv_rows(
         if not cells or not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
             continue
         if header is None:
-            header = [_column_key(c) for c in cells]
+            header = [header_key(c, _ALIASES) for c in cells]
             unknown = [c for c, k in zip(cells, header, strict=True) if k is None and c.strip()]
             missing = [k for k in REQUIRED if k not in header]
             if not ("beneficiary" in header or "id_number" in header):
@@ -300,7 +293,7 @@ def _jsonl_rows(
             problems.append(LineProblem(number, "bad_json", "this line is not a JSON object"))
             yield number, None
             continue
-        keys = {k: _column_key(str(k)) for k in obj}
+        keys = {k: header_key(str(k), _ALIASES) for k in obj}
         unknown = [k for k, v in keys.items() if v is None]
         if unknown:
             problems.append(

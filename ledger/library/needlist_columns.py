@@ -5,9 +5,8 @@ list may hold. The checks, the reader and the template all take the columns from
 
 from __future__ import annotations
 
-import re
-
 from ledger.core.fields import CATEGORIES
+from ledger.core.headers import header_key
 
 __all__ = ["COLUMNS", "MAX_ROWS", "REQUIRED", "column_key"]
 
@@ -87,9 +86,5 @@ _ALIASES: dict[str, str] = (
 
 
 def column_key(cell: str) -> str | None:
-    """The column a header cell names (any of its words may name it), or None."""
-    for token in re.split(r"[\s/|()（）:：,，]+", cell.strip().lstrip("\ufeff")):
-        key = _ALIASES.get(token) or _ALIASES.get(token.lower())
-        if key:
-            return key
-    return None
+    """The need-list column a header cell names, or None."""
+    return header_key(cell, _ALIASES)
