@@ -23,6 +23,7 @@ This module is pure: no database, no clock except where `now` is passed in.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -346,6 +347,20 @@ def check_expiry(expiry: int, now: int) -> None:
 
 def new_nonce() -> str:
     return "0x" + os.urandom(32).hex()
+
+
+_NONCE = re.compile(r"0x[0-9a-f]{64}")
+
+
+def check_nonce(nonce: Any, hint: str = "") -> None:
+    """A nonce as `new_nonce` writes it (0x and 64 lowercase hex digits, so that one nonce
+    has one spelling in the used-nonce table); `BAD_MESSAGE` else, `hint` appended."""
+    if not _NONCE.fullmatch(str(nonce)):
+        raise MessageError(
+            "消息字段 nonce 无效 / nonce must be 0x and 64 lowercase hex digits" + hint,
+            code=codes.BAD_MESSAGE,
+            field="nonce",
+        )
 
 
 def hex32(value: bytes) -> str:

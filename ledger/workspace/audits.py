@@ -14,7 +14,6 @@ never raised at the caller.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,7 +29,7 @@ from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.audit.report import AuditReport
 from ledger.core import codes
 from ledger.core.eip712 import Domain
-from ledger.core.errors import LedgerError, MessageError, NotFoundError, PermissionError_
+from ledger.core.errors import LedgerError, NotFoundError, PermissionError_
 from ledger.library import auth, messages
 from ledger.library.auth import Verified
 from ledger.library.messages import MessageType
@@ -49,8 +48,6 @@ STALE_AFTER = 60.0
 #: How often the running audit's progress is written to its row (its heartbeat, s).
 HEARTBEAT = 2.0
 
-_NONCE = re.compile(r"0x[0-9a-f]{64}")
-
 
 # ------------------------------------------------------------------ who may run it
 
@@ -65,16 +62,8 @@ def new_message(lifetime: int = messages.DEFAULT_LIFETIME) -> dict[str, Any]:
 
 def verify_run(session: Session, message: Any, signature: str | None, domain: Domain) -> Verified:
     """Signature, expiry, unused nonce (401), then an AUDITOR signer (403); read only."""
-    if (
-        isinstance(message, dict)
-        and "nonce" in message
-        and not _NONCE.fullmatch(str(message["nonce"]))
-    ):
-        raise MessageError(
-            "消息字段 nonce 无效 / nonce must be 0x and 64 lowercase hex digits",
-            code=codes.BAD_MESSAGE,
-            field="nonce",
-        )
+    if isinstance(message, dict) and "nonce" in message:
+        messages.check_nonce(message["nonce"])
     verified = auth.verify(session, AUDIT_RUN, message, signature, domain)
     if not set(RUNNERS) & set(current_roles(session, verified.signer)):
         raise PermissionError_(

@@ -64,7 +64,6 @@ UPLOADERS = ("ORG", "COUNTY")
 INLINE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_NONCE = re.compile(r"0x[0-9a-f]{64}")
 _MEDIA = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 _CHUNK = 1 << 20
 TEMP_PREFIX = ".upload-"
@@ -106,12 +105,7 @@ def parse_upload(data: Any) -> dict[str, Any]:
     )
     parsed = messages.parse(rest, {k: v for k, v in data.items() if k != "public"})
     parsed["public"] = public
-    if not _NONCE.fullmatch(str(parsed["nonce"])):
-        raise MessageError(
-            "消息字段 nonce 无效 / nonce must be 0x and 64 lowercase hex digits",
-            code=codes.BAD_MESSAGE,
-            field="nonce",
-        )
+    messages.check_nonce(parsed["nonce"])
     if not _MEDIA.fullmatch(str(parsed["mediaType"])):
         raise MessageError(
             "消息字段 mediaType 无效 / mediaType must be a lowercase media type such as image/jpeg",

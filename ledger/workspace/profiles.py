@@ -66,7 +66,6 @@ MAX_DESCRIPTION = 2000
 MAX_CONTACT_ROLE = 64
 MAX_WEBSITE = 200
 
-_NONCE = re.compile(r"0x[0-9a-f]{64}")
 _ORG_CODE = re.compile(r"[0-9A-HJ-NP-RTUW-Y]{18}")
 _TEXT_LIMITS = {
     "description": MAX_DESCRIPTION,
@@ -118,8 +117,7 @@ def parse_profile(data: Any) -> dict[str, Any]:
     if not isinstance(description, str) or "\x00" in description:
         raise _bad("description", "消息字段 description 无效", "description must be text")
     parsed["description"] = description
-    if not _NONCE.fullmatch(str(parsed["nonce"])):
-        raise _bad("nonce", "消息字段 nonce 无效", "nonce must be 0x and 64 lowercase hex digits")
+    messages.check_nonce(parsed["nonce"])
     return {name: parsed[name] for name in ORG_PROFILE.field_names}
 
 

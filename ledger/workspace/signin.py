@@ -52,7 +52,6 @@ CLOCK_SKEW = 120
 #: The roles that may open a session, in the order they are listed.
 SIGN_IN_ROLES = ("COUNTY", "ORG", "AUDITOR", "ADMIN")
 
-_NONCE = re.compile(r"0x[0-9a-f]{64}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 
 
@@ -153,13 +152,7 @@ def sign_in(
     session of the `previous` cookie, if any, ends (one browser, one session)."""
     verified = auth.verify(session, SIGN_IN, message, signature, domain)
     m = verified.message
-    if not _NONCE.fullmatch(str(m["nonce"])):
-        raise MessageError(
-            "消息字段 nonce 无效 / nonce must be 0x and 64 lowercase hex digits; ask for a "
-            "new challenge",
-            code=codes.BAD_MESSAGE,
-            field="nonce",
-        )
+    messages.check_nonce(m["nonce"], "; ask for a new challenge")
     if m["address"] != verified.signer:
         raise SignatureError(
             "签名者与地址不符 / the challenge was not signed by the address it names",
