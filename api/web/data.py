@@ -26,7 +26,6 @@ from ledger.core import display
 from ledger.core.eip712 import Domain
 from ledger.core.errors import NotFoundError
 from ledger.core.fields import CATEGORIES, ProjectKind, ResourceKind, category_code
-from ledger.core.records import Kind
 from ledger.library import content as project_content
 from ledger.library import key_counties as key_county_list
 from ledger.library import regions
@@ -56,16 +55,6 @@ from ledger.workspace import profiles
 # ----------------------------------------------------------------- shaping
 # What a reader sees is formatted by ledger.core.display (yuan, units, Beijing time); these
 # are the few portal-only shapes around it.
-
-
-def dt(ts: int | None) -> str:
-    """Unix seconds as Beijing time (`YYYY-MM-DD HH:MM`); the caller says 北京时间."""
-    return display.beijing_time(ts)
-
-
-def date(ts: int | None) -> str:
-    """Unix seconds as the Beijing date: a due date reads as it was entered."""
-    return display.beijing_date(ts)
 
 
 def iso_beijing(text: str | None) -> str:
@@ -636,13 +625,6 @@ def county_page(session: Session, county: int, limit: int = 200) -> CountyPage:
         place(county),
         amounts.get(None, []),
     )
-
-
-def kind_name(kind: int) -> str:
-    try:
-        return Kind(kind).slug
-    except ValueError:
-        return "unknown"
 
 
 def org_profile(session: Session, org_code: str | None, domain: Domain) -> dict[str, Any] | None:
