@@ -19,7 +19,17 @@ from markupsafe import Markup
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
 from api.web import charts, data, downloads, render
+from api.web.amounts import home_kind, one_measure, per_kind
 from api.web.i18n import Lang
+from api.web.names import (
+    county_name,
+    county_options,
+    county_short,
+    key_counties,
+    org_options,
+    place,
+)
+from api.web.project_page import project_page
 from ledger.core import display
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.fields import ProjectKind, ResourceKind
@@ -88,13 +98,13 @@ def _measures(t: totals.Triple) -> tuple[int, int, int]:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "funds") -> Response:
     grand = totals.grand_totals(session)
-    rk, unit_filter, kind = data.home_kind(kind, grand)
+    rk, unit_filter, kind = home_kind(kind, grand)
     scale, unit = (0.01, L.t("元", " CNY")) if rk == ResourceKind.FUNDS else (1.0, "")
     if unit_filter is not None:
         unit = " " + unit_filter
     series = _series(L)
     where = [] if unit_filter is None else [CommitmentRow.unit == unit_filter]
-    by_cat = data.one_measure(session, "category", rk, where)
+    by_cat = one_measure(session, "category", rk, where)
     cat_bars = [
         charts.Bar(
             L.category(code),
@@ -103,12 +113,12 @@ def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "fu
         )
         for code, t in sorted(by_cat.items())
     ]
-    keys = data.key_counties(session)
-    by_county = data.one_measure(session, "county", rk, where)
+    keys = key_counties(session)
+    by_county = one_measure(session, "county", rk, where)
     top = sorted(by_county.items(), key=lambda kv: (kv[0] not in keys, -kv[1].committed))[:15]
     county_bars = [
         charts.Bar(
-            data.county_short(code),
+            county_short(code),
             _measures(t),
             highlight=code in keys,
             href=L.url(f"/counties/{code}"),
@@ -133,7 +143,7 @@ def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "fu
         by_cat=by_cat,
         by_county=top,
         keys=keys,
-        place=data.place,
+        place=place,
         rk=rk,
         unit=unit_filter or "",
         chart_cat=bars("chart-category", L.t("按类别", "By category"), cat_bars),
@@ -208,9 +218,9 @@ def library(
         page=page,
         pages=max(1, -(-total // PAGE)),
         filters=filters,
-        keys=data.key_counties(session),
-        county_options=data.county_options(session),
-        place=data.place,
+        keys=key_counties(session),
+        county_options=county_options(session),
+        place=place,
     )
 
 
@@ -247,8 +257,8 @@ def commitments(
             "category": str(f.category or ""),
             "org": f.org or "",
         },
-        county_options=data.county_options(session),
-        org_options=data.org_options(session),
+        county_options=county_options(session),
+        org_options=org_options(session),
     )
 
 
@@ -268,7 +278,7 @@ def project(
             L.t("项目编号应为 0x 开头的 64 位十六进制", "a project id is 0x and 64 hex digits"),
             code="bad_project_id",
         )
-    page = data.project_page(session, project_id)
+    page = project_page(session, project_id)
     if format == "csv":
         return render.summary_csv(
             "timeline.csv", downloads.TIMELINE_FIELDS, downloads.timeline_rows(page.steps)
@@ -278,8 +288,8 @@ def project(
         "project.html",
         L,
         p=page,
-        place=data.place,
-        keys=data.key_counties(session),
+        place=place,
+        keys=key_counties(session),
         grievance_items=(items := grievance.project_grievances(session, project_id.lower())),
         gc=grievance.counts(items),
     )
@@ -317,9 +327,7 @@ def org(
         who = queries.Filters(org=page.org_code or page.addresses[0])
         return render.records_csv(session, f"org-{page.org_code or 'unknown'}.csv", who)
     profile = data.org_profile(session, page.org_code, service.domain)
-    amounts = data.per_kind(
-        totals.aggregate(session, None, None, CommitmentRow.org.in_(page.addresses))
-    )
+    amounts = per_kind(totals.aggregate(session, None, None, CommitmentRow.org.in_(page.addresses)))
     return render.page(
         request,
         "org.html",
@@ -345,19 +353,17 @@ def counties(
 ) -> Response:
     by_county = totals.aggregate(session, "county")
     counts = totals.count_by(by_county)
-    keys = data.key_counties(session)
-    amounts = data.per_kind(by_county)
+    keys = key_counties(session)
+    amounts = per_kind(by_county)
     if format == "csv":
         rows = [
-            (code, data.county_name(code) or "", code in keys, amounts.get(code, []))
+            (code, county_name(code) or "", code in keys, amounts.get(code, []))
             for code in sorted(counts)
         ]
         return render.summary_csv(
             "counties.csv", downloads.COUNTY_FIELDS, downloads.county_rows(rows)
         )
-    places = sorted(
-        (data.place(code) for code in counts), key=lambda p: (p.province, p.city, p.code)
-    )
+    places = sorted((place(code) for code in counts), key=lambda p: (p.province, p.city, p.code))
     return render.page(
         request,
         "counties.html",
