@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import code_of, problem, status_of
-from api.routers.portal import PageLang
 from api.schemas import AcceptedOut, SignedRecordIn, signed_record
 from api.sessions import SessionRequired
 from api.web import render
 from api.web.names import place
+from api.web.pages import PageLang
 from ledger.core import codes
 from ledger.core.errors import LedgerError
 from ledger.core.grievances import MAX_ANSWER, MAX_CONTACT, MAX_TEXT, OUTCOME_NAMES

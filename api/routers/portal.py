@@ -1,24 +1,22 @@
 """The public transparency portal (公开门户): bilingual server-rendered pages with SVG
 charts, project timelines, organization and county scorecards, CSV downloads of every
-listing, and the portal's static files. Here too the page plumbing its sibling routers share:
-each page's language (`PageLang`) and the route class that answers a LedgerError with the
-error page (`PageRoute`). The transaction and verify pages are `api.routers.portal_verify`'s."""
+listing, and the portal's static files. The transaction and verify pages are
+`api.routers.portal_verify`'s; what every page shares is `api.web.pages`."""
 
 from __future__ import annotations
 
 import functools
 import mimetypes
 import re
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from fastapi.routing import APIRoute
 from markupsafe import Markup
 
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
+from api.schemas import HEX32
 from api.web import charts, data, downloads, render
 from api.web.amounts import home_kind, one_measure, per_kind
 from api.web.i18n import Lang
@@ -30,6 +28,7 @@ from api.web.names import (
     org_options,
     place,
 )
+from api.web.pages import PageLang, PageRoute
 from api.web.project_page import project_page
 from ledger.core.errors import LedgerError
 from ledger.core.fields import ProjectKind, ResourceKind
@@ -40,36 +39,10 @@ from ledger.store.queries import fund as fund_queries
 from ledger.store.queries import grievance, totals
 from ledger.store.queries.orgs import org_list, org_page
 
-HEX32 = r"^0x[0-9a-fA-F]{64}$"
 PAGE = 50
 
 
-def _pick_lang(lang: str | None = None) -> Lang:
-    """The page language from `?lang=` (Chinese unless it starts with "en")."""
-    return Lang.pick(lang)
-
-
-class PageRoute(APIRoute):
-    """A portal page: a LedgerError it raises is answered with the error page, in the page's
-    language and with the error's status, not the API's JSON problem."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except LedgerError as exc:
-                return render.error(request, _pick_lang(request.query_params.get("lang")), exc)
-
-        return route
-
-
 router = APIRouter(tags=["portal 门户"], include_in_schema=False, route_class=PageRoute)
-
-
-PageLang = Annotated[Lang, Depends(_pick_lang)]
-"""Every page's language; the query parameter stays `lang`."""
 CountyQ = Annotated[str | None, Query(max_length=10)]
 CategoryQ = Annotated[str | None, Query(max_length=3)]
 Format = Annotated[str | None, Query(pattern="^(html|csv)$")]

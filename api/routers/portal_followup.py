@@ -4,25 +4,15 @@ organization with its formula. The same facts as `/api/v1/follow-up/*`, rendered
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import ReadSessionDep
 from api.routers import followup as api_followup
 from api.web import render
-from api.web.i18n import Lang
+from api.web.pages import PageLang, PageRoute
 
-router = APIRouter(tags=["portal 门户"], include_in_schema=False)
-
-
-def _pick_lang(lang: str | None = None) -> Lang:
-    """The page language from `?lang=` (Chinese unless it starts with "en")."""
-    return Lang.pick(lang)
-
-
-PageLang = Annotated[Lang, Depends(_pick_lang)]
+router = APIRouter(tags=["portal 门户"], include_in_schema=False, route_class=PageRoute)
 
 
 @router.get("/follow-up", response_class=HTMLResponse)

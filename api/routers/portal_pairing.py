@@ -11,11 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ReadSessionDep
-from api.routers.portal import PageLang
 from api.web import charts, render
+from api.web.pages import PageLang, PageRoute
 from ledger.export import pairing as views
 
-router = APIRouter(tags=["portal 门户"], include_in_schema=False)
+router = APIRouter(tags=["portal 门户"], include_in_schema=False, route_class=PageRoute)
 
 
 @router.get("/pairings", response_class=HTMLResponse)

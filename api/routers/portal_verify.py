@@ -12,8 +12,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import ReadSessionDep, ServiceDep
-from api.routers.portal import HEX32, PageLang, PageRoute
+from api.schemas import HEX32
 from api.web import render
+from api.web.pages import PageLang, PageRoute
 from ledger.core import display
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.records import RECORD_TYPES, Kind

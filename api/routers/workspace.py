@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.deps import ReadSessionDep
 from api.problems import problem
-from api.routers.portal import PageLang
 from api.web import render
+from api.web.pages import PageLang
 from ledger.core import codes
 from ledger.core.fields import BEIJING
 from ledger.library.regions import counties
