@@ -23,7 +23,8 @@ from api.web.i18n import Lang
 from ledger.core import display
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.fields import ProjectKind, ResourceKind
-from ledger.core.records import RECORD_TYPES, Kind
+from ledger.core.record_types import RECORD_TYPES
+from ledger.core.records import Kind
 from ledger.core.words import bundle_display
 from ledger.evm.localchain import public_rpc_url
 from ledger.export import pairing as pairing_views

@@ -16,6 +16,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ledger.core import display
+from ledger.core.aid_records import (
+    Commitment,
+    Delivery,
+    DeliveryBatch,
+    Flag,
+    ProjectAnchor,
+    Receipt,
+)
 from ledger.core.fields import (
     CATEGORIES,
     CATEGORY_EN,
@@ -27,26 +35,18 @@ from ledger.core.fields import (
     SponsorKind,
     from_text32,
 )
-from ledger.core.records import (
-    Commitment,
+from ledger.core.program_records import (
     CommitmentSource,
-    Delivery,
-    DeliveryBatch,
-    Flag,
     FollowUp,
     FollowUpRound,
     Fund,
     FundContribution,
     Grievance,
     GrievanceAnswer,
-    Kind,
     Pairing,
     PairingAcceptance,
-    ProjectAnchor,
-    Receipt,
-    Record,
-    SignedRecord,
 )
+from ledger.core.records import Kind, Record, SignedRecord
 
 __all__ = [
     "DISPLAY_NOTE",

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.core.eip712 import Domain
-from ledger.core.records import BY_SLUG, Record
+from ledger.core.record_types import BY_SLUG
+from ledger.core.records import Record
 from tests.strategies import ANY_RECORD, record_of
 
 DOMAIN = Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")

@@ -10,19 +10,18 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.core.errors import LedgerError
-from ledger.core.records import (
+from ledger.core.aid_records import (
     Commitment,
-    CommitmentSource,
     Delivery,
     DeliveryBatch,
     Flag,
-    Grievance,
-    Kind,
     ProjectAnchor,
     Receipt,
-    SignedRecord,
 )
+from ledger.core.errors import LedgerError
+from ledger.core.program_records import CommitmentSource, Grievance
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind, SignedRecord
 from ledger.core.words import (
     CommitmentRef,
     Names,
@@ -177,7 +176,7 @@ def _commitments(session: Session, ids: set[str]) -> dict[str, CommitmentRef]:
 
 def _signed(entry: LogEntry) -> SignedRecord | None:
     try:
-        return SignedRecord.from_bytes(entry.record_bytes)
+        return signed_from_bytes(entry.record_bytes)
     except LedgerError:
         return None
 
