@@ -1,7 +1,8 @@
 """The base of the record kinds and its encodings: EIP-712 typed data, ABI, JSON, and the
 signed record's canonical bytes and leaf hash.
 
-This is the one place a record's bytes are made. The contract builds the same bytes
+This is the one place a record's bytes are made (the struct's ABI words by
+`ledger.core.abi_words`, which only this module calls). The contract builds the same bytes
 (`AidLedger._append`), the indexer and the audit parse them with
 `ledger.core.record_types.signed_from_bytes`, and the API, the SDK and the tests call this
 module rather than encoding anything again. The kinds themselves are declared in
@@ -28,11 +29,10 @@ from enum import IntEnum
 from functools import lru_cache
 from typing import Any, ClassVar, Self
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak
 
+from ledger.core import abi_words
 from ledger.core.eip712 import (
     DOMAIN_TYPES,
     SIGNATURE_LEN,
@@ -96,85 +96,8 @@ def camel_case(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-#: Per record class, computed once: its EIP-712 typehash, and for a struct of only bytes32
-#: and uintN fields the bit width of each (0 for bytes32), else None.
+#: Per record class, computed once: its EIP-712 typehash.
 _TYPEHASHES: dict[type, bytes] = {}
-_STATIC: dict[type, tuple[int, ...] | None] = {}
-
-
-def _static_widths(cls: type[Record]) -> tuple[int, ...] | None:
-    """For an all-static struct, `abi.encode` is one 32-byte word per field and the EIP-712
-    encodeData of the fields is the same words, so both are a plain join (fast paths below;
-    anything else, or any value out of the common shape, takes eth_abi's path)."""
-    try:
-        return _STATIC[cls]
-    except KeyError:
-        pass
-    widths: list[int] = []
-    for _, typ in cls.SCHEMA:
-        if typ == "bytes32":
-            widths.append(0)
-        elif typ.startswith("uint") and typ[4:].isdigit():
-            widths.append(int(typ[4:]))
-        else:
-            _STATIC[cls] = None
-            return None
-    _STATIC[cls] = found = tuple(widths)
-    return found
-
-
-@lru_cache(maxsize=64)
-def _uint_width(typ: str) -> int | None:
-    """N of a `uintN` type, else None."""
-    if typ.startswith("uint") and typ[4:].isdigit():
-        return int(typ[4:])
-    return None
-
-
-def _word(typ: str, value: Any) -> bytes | None:
-    """The 32-byte ABI word of a bytes32, bool or uintN value in range, else None."""
-    if typ == "bytes32":
-        return value if type(value) is bytes and len(value) == 32 else None
-    if typ == "bool":
-        return None if type(value) is not bool else int(value).to_bytes(32, "big")
-    width = _uint_width(typ)
-    if width is None or not isinstance(value, int) or isinstance(value, bool):
-        return None
-    if value < 0 or value >> width:
-        return None
-    return value.to_bytes(32, "big")
-
-
-def _words(typ: str, values: Any) -> bytes | None:
-    """The words of a bytes32[] or uintN[] value, joined, else None."""
-    if not isinstance(values, tuple | list):
-        return None
-    out = [_word(typ, v) for v in values]
-    return None if None in out else b"".join(out)  # type: ignore[arg-type]
-
-
-_OFFSET_WORD = (32).to_bytes(32, "big")
-
-
-def _unword(typ: str, word: bytes) -> Any:
-    """The value of one 32-byte ABI word of type `typ`; ValueError if it is not one
-    (the caller then falls back to eth_abi, which names the error)."""
-    if len(word) != 32:
-        raise ValueError("short word")
-    if typ == "bytes32":
-        return bytes(word)
-    value = int.from_bytes(word, "big")
-    if typ == "bool":
-        if value > 1:
-            raise ValueError("not a bool")
-        return bool(value)
-    if _uint_width(typ) is None:
-        raise ValueError(f"not a word type: {typ}")
-    return value  # out of range: the encoding back differs, and eth_abi names the error
-
-
-def _padded(data: bytes) -> bytes:
-    return data + b"\x00" * (-len(data) % 32)
 
 
 @dataclass(frozen=True)
@@ -211,62 +134,8 @@ class Record:
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, n) for n, _ in self.SCHEMA)
 
-    def _static_words(self) -> bytes | None:
-        """`abi.encode(struct)` of an all-static struct whose values are in range (exact
-        bytes32, non-negative ints that fit), else None (eth_abi then encodes or refuses)."""
-        widths = _static_widths(type(self))
-        if widths is None:
-            return None
-        words: list[bytes] = []
-        for width, (name, _) in zip(widths, self.SCHEMA, strict=True):
-            value = getattr(self, name)
-            if width == 0:
-                if type(value) is not bytes or len(value) != 32:
-                    return None
-                words.append(value)
-            else:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    return None
-                if value < 0 or value >> width:
-                    return None
-                words.append(value.to_bytes(32, "big"))
-        return b"".join(words)
-
-    def _encode_data(self) -> bytes | None:
-        """EIP-712 encodeData of the fields, one word each (a string is the keccak of its
-        UTF-8, an array the keccak of its words), for the types records use and values in
-        range; else None (eth_abi then encodes or refuses)."""
-        words = self._static_words()
-        if words is not None:
-            return words
-        parts: list[bytes] = []
-        for name, typ in self.SCHEMA:
-            value = getattr(self, name)
-            if typ == "string":
-                if not isinstance(value, str):
-                    return None
-                parts.append(keccak256(value.encode("utf-8")))
-                continue
-            word = _words(typ[:-2], value) if typ.endswith("[]") else _word(typ, value)
-            if word is None:
-                return None
-            parts.append(keccak256(word) if typ.endswith("[]") else word)
-        return b"".join(parts)
-
     def struct_hash(self) -> bytes:
-        words = self._encode_data()
-        if words is not None:
-            return keccak256(self.typehash() + words)
-        parts = [self.typehash()]
-        for (_, typ), value in zip(self.SCHEMA, self.values(), strict=True):
-            if typ == "string":
-                parts.append(keccak(value.encode("utf-8")))
-            elif typ.endswith("[]"):
-                elem = typ[:-2]
-                parts.append(keccak(b"".join(abi_encode([elem], [v]) for v in value)))
-            else:
-                parts.append(abi_encode([typ], [value]))
-        return keccak(b"".join(parts))
+        return keccak256(self.typehash() + abi_words.encode_data(self.SCHEMA, self.values()))
 
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 hash the author signs."""
@@ -293,112 +162,15 @@ class Record:
     # ---- ABI -----------------------------------------------------------------
     @classmethod
     def tuple_type(cls) -> str:
-        return "(" + ",".join(t for _, t in cls.SCHEMA) + ")"
+        return abi_words.tuple_type(cls.SCHEMA)
 
     def abi_encoded(self) -> bytes:
         """`abi.encode(struct)` as Solidity computes it."""
-        words = self._static_words()
-        if words is not None:
-            return words
-        words = self._dynamic_words()
-        if words is not None:
-            return words
-        return abi_encode([self.tuple_type()], [self.values()])
-
-    def _dynamic_words(self) -> bytes | None:
-        """`abi.encode(struct)` of a struct with string, bool or array fields, word by word: the
-        offset of the struct (0x20), its head (a word per static field, an offset per
-        dynamic one) and the tails (length, then the padded bytes or the elements), for the
-        types records use and values in range; else None (eth_abi then encodes or refuses).
-        tests/core/test_record_encoding.py holds it equal to eth_abi."""
-        head: list[bytes] = []
-        tails: list[bytes] = []
-        offset = 32 * len(self.SCHEMA)
-        for name, typ in self.SCHEMA:
-            value = getattr(self, name)
-            if typ == "string" or typ.endswith("[]"):
-                if typ == "string":
-                    if not isinstance(value, str):
-                        return None
-                    data = value.encode("utf-8")
-                    tail = len(data).to_bytes(32, "big") + _padded(data)
-                else:
-                    elements = _words(typ[:-2], value)
-                    if elements is None:
-                        return None
-                    tail = len(value).to_bytes(32, "big") + elements
-                head.append(offset.to_bytes(32, "big"))
-                tails.append(tail)
-                offset += len(tail)
-                continue
-            word = _word(typ, value)
-            if word is None:
-                return None
-            head.append(word)
-        if not tails:  # a static struct (bools among its fields): its words alone
-            return b"".join(head)
-        return (32).to_bytes(32, "big") + b"".join(head) + b"".join(tails)
+        return abi_words.encode(self.SCHEMA, self.values())
 
     @classmethod
     def from_abi(cls, data: bytes) -> Self:
-        widths = _static_widths(cls)
-        if widths is not None and len(data) == 32 * len(widths):
-            fast: dict[str, Any] = {}
-            for i, (width, (name, _)) in enumerate(zip(widths, cls.SCHEMA, strict=True)):
-                word = data[32 * i : 32 * i + 32]
-                if width == 0:
-                    fast[name] = bytes(word)
-                    continue
-                value = int.from_bytes(word, "big")
-                if value >> width:
-                    break  # out of range: eth_abi below names the error
-                fast[name] = value
-            else:
-                return cls(**fast)
-        words = cls._from_words(data)
-        if words is not None:
-            return words
-        (values,) = abi_decode([cls.tuple_type()], data)
-        kwargs = {}
-        for (name, typ), value in zip(cls.SCHEMA, values, strict=True):
-            kwargs[name] = tuple(value) if typ.endswith("[]") else value
-        return cls(**kwargs)  # type: ignore[arg-type]
-
-    @classmethod
-    def _from_words(cls, data: bytes) -> Self | None:
-        """`abi.decode` of a struct with string, bool or array fields, word by word, kept
-        only if it encodes back to exactly `data` (so it accepts nothing eth_abi would
-        refuse: bad padding, odd offsets, out-of-range values); else None, and eth_abi
-        decodes or names the error. tests/core/test_record_encoding.py holds it to eth_abi."""
-        try:
-            if any(t == "string" or t.endswith("[]") for _, t in cls.SCHEMA):
-                if data[:32] != _OFFSET_WORD:
-                    return None
-                body = data[32:]  # a dynamic struct is encoded behind its offset, 0x20
-            else:
-                body = data
-            kwargs: dict[str, Any] = {}
-            for i, (name, typ) in enumerate(cls.SCHEMA):
-                word = body[32 * i : 32 * i + 32]
-                if len(word) != 32:
-                    return None
-                if typ == "string" or typ.endswith("[]"):
-                    at = int.from_bytes(word, "big")
-                    count = int.from_bytes(body[at : at + 32], "big")
-                    if typ == "string":
-                        kwargs[name] = body[at + 32 : at + 32 + count].decode("utf-8")
-                    else:
-                        elem = typ[:-2]
-                        kwargs[name] = tuple(
-                            _unword(elem, body[at + 32 + 32 * k : at + 64 + 32 * k])
-                            for k in range(count)
-                        )
-                else:
-                    kwargs[name] = _unword(typ, word)
-            made = cls(**kwargs)
-        except (ValueError, TypeError, UnicodeDecodeError):
-            return None
-        return made if made._dynamic_words() == data else None
+        return cls(**abi_words.decode(cls.SCHEMA, data))
 
     def call_args(self) -> tuple[Any, ...]:
         """The struct as web3.py passes a tuple argument."""
