@@ -10,7 +10,8 @@ import json
 from ledger.config import PROJECT_ROOT
 from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import Kind
-from ledger.core.words import Names, bundle_display, describe
+from ledger.core.word_fields import Names
+from ledger.core.words import bundle_display, describe
 from tests.node import run_module
 
 VECTORS = json.loads((PROJECT_ROOT / "tests" / "vectors" / "records.json").read_text())

@@ -22,15 +22,8 @@ from ledger.core.errors import LedgerError
 from ledger.core.program_records import CommitmentSource, Grievance
 from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import Kind, SignedRecord
-from ledger.core.words import (
-    CommitmentRef,
-    Names,
-    Party,
-    ProjectRef,
-    RecordRef,
-    RecordWords,
-    describe,
-)
+from ledger.core.word_fields import CommitmentRef, Names, Party, ProjectRef, RecordRef
+from ledger.core.words import RecordWords, describe
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,
