@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from ledger.config import Settings
 from ledger.core import codes
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.errors import (
     BadToken,

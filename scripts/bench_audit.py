@@ -42,7 +42,7 @@ from web3 import Web3
 from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.batches.receive import insert_lines_sql, line_row
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.aid_records import Commitment, Delivery, DeliveryBatch, ProjectAnchor
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.hexes import hex0x

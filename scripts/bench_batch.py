@@ -40,7 +40,7 @@ from ledger.batches.build import batch_id_for  # noqa: E402
 from ledger.batches.tree import lines_root  # noqa: E402
 from ledger.batches.wire import iter_frames  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
-from ledger.core.aid_records import Delivery, DeliveryBatch  # noqa: E402
+from ledger.core.aid_kinds import Delivery, DeliveryBatch  # noqa: E402
 from ledger.core.eip712 import Domain  # noqa: E402
 from ledger.core.lines import DeliveryLine, new_id  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402

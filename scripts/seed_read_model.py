@@ -25,7 +25,7 @@ from typing import Any
 from eth_account import Account
 from sqlalchemy import bindparam, insert, text, update
 
-from ledger.core.aid_records import Commitment, Delivery, ProjectAnchor
+from ledger.core.aid_kinds import Commitment, Delivery, ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.records import HEADER_LEN, Kind, SignedRecord

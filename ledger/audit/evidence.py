@@ -11,7 +11,7 @@ from typing import Any
 from ledger.audit.codes import ANOMALY, INTEGRITY
 from ledger.audit.replay import ZERO32, Replay
 from ledger.audit.report import AuditReport, Progress
-from ledger.core.aid_records import Delivery, DeliveryBatch
+from ledger.core.aid_kinds import Delivery, DeliveryBatch
 from ledger.core.errors import LedgerError
 
 __all__ = ["check_evidence", "file_sha256"]

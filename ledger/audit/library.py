@@ -41,7 +41,7 @@ from ledger.audit.rows import (
     present_columns,
     shown,
 )
-from ledger.core.aid_records import Commitment, ProjectAnchor
+from ledger.core.aid_kinds import Commitment, ProjectAnchor
 from ledger.core.fields import ProjectKind
 
 MATCHES = TableSpec(

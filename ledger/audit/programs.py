@@ -34,7 +34,7 @@ from ledger.core.fields import (
     valid_date_code,
     valid_title,
 )
-from ledger.core.program_records import (
+from ledger.core.program_kinds import (
     CommitmentSource,
     FollowUp,
     FollowUpRound,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ledger.batches.tree import lines_root
-from ledger.core.aid_records import DeliveryBatch
+from ledger.core.aid_kinds import DeliveryBatch
 from ledger.core.errors import BatchError
 from ledger.core.lines import DeliveryLine, batch_totals, derive_id, scoped_id
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from ledger.batches.files import MAX_ITEM_CHARS, MAX_LINE_QUANTITY
 from ledger.batches.tree import LevelFrontier
 from ledger.batches.wire import MAX_FRAME
-from ledger.core.aid_records import DeliveryBatch
+from ledger.core.aid_kinds import DeliveryBatch
 from ledger.core.errors import BatchError, ConflictError, RecordError
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, LineFields, parse_line

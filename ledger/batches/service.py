@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from ledger.batches.files import MAX_BATCH_LINES
 from ledger.batches.receive import FLUSH_LINES, LineReceiver, insert_lines_sql
-from ledger.core.aid_records import DeliveryBatch
+from ledger.core.aid_kinds import DeliveryBatch
 from ledger.core.eip712 import Domain
 from ledger.core.errors import BatchError, ConflictError, LedgerError, NotFoundError, RecordError
 from ledger.core.hexes import hex0x

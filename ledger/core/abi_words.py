@@ -166,16 +166,17 @@ def encode_data(schema: Schema, values: tuple[Any, ...]) -> bytes:
     words = data_words(schema, values)
     if words is not None:
         return words
-    parts: list[bytes] = []
-    for (_, typ), value in zip(schema, values, strict=True):
-        if typ == "string":
-            parts.append(keccak(value.encode("utf-8")))
-        elif typ.endswith("[]"):
-            elem = typ[:-2]
-            parts.append(keccak(b"".join(abi_encode([elem], [v]) for v in value)))
-        else:
-            parts.append(abi_encode([typ], [value]))
-    return b"".join(parts)
+    fields = zip(schema, values, strict=True)
+    return b"".join(_eth_abi_data(typ, value) for (_, typ), value in fields)
+
+
+def _eth_abi_data(typ: str, value: Any) -> bytes:
+    """One field's encodeData by eth_abi (which encodes it or names the error)."""
+    if typ == "string":
+        return keccak(value.encode("utf-8"))
+    if typ.endswith("[]"):
+        return keccak(b"".join(abi_encode([typ[:-2]], [v]) for v in value))
+    return abi_encode([typ], [value])
 
 
 def dynamic_words(schema: Schema, values: tuple[Any, ...]) -> bytes | None:

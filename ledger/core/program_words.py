@@ -5,24 +5,13 @@ grievance's answer, a fund's sponsor, a pairing's focus and a sample rate.
 
 from __future__ import annotations
 
-from ledger.core import display
+from ledger.core import display, program_kinds
 from ledger.core.fields import (
     CATEGORIES,
     CATEGORY_EN,
     FollowUpOutcome,
     GrievanceOutcome,
     SponsorKind,
-)
-from ledger.core.program_records import (
-    CommitmentSource,
-    FollowUp,
-    FollowUpRound,
-    Fund,
-    FundContribution,
-    Grievance,
-    GrievanceAnswer,
-    Pairing,
-    PairingAcceptance,
 )
 from ledger.core.records import Record
 from ledger.core.word_fields import UNKNOWN, FieldBuilder, Names, end_date_text
@@ -82,7 +71,7 @@ def program_words(
     rec: Record, b: FieldBuilder, names: Names, who_zh: str, who_en: str
 ) -> tuple[str, str] | None:
     """The fields and the summary of a program record (docs/programs.md)."""
-    if isinstance(rec, Pairing):
+    if isinstance(rec, program_kinds.Pairing):
         county = names.county(rec.county)
         b.add("county", ("结对县", "County"), county, signed=False, raw=rec.county)
         period = _period(rec.start_date, rec.end_date)
@@ -109,12 +98,12 @@ def program_words(
             f"{who_zh} 提出与 {county[0]} 结对帮扶（{period[0]}）",
             f"{who_en} proposes to pair with {county[1]} ({period[1]})",
         )
-    if isinstance(rec, PairingAcceptance):
+    if isinstance(rec, program_kinds.PairingAcceptance):
         b.record("pairing", ("所接受的结对", "Pairing accepted"), rec.pairing_id)
         county = names.county(rec.county)
         b.add("county", ("结对县", "County"), county, signed=False, raw=rec.county)
         return f"{who_zh} 接受结对帮扶", f"{who_en} accepts the pairing"
-    if isinstance(rec, Fund):
+    if isinstance(rec, program_kinds.Fund):
         b.add("fund", ("基金名称", "Fund"), rec.name)
         sponsor = SPONSOR_WORDS.get(rec.sponsor_kind, UNKNOWN)
         b.add("sponsor_kind", ("出资方", "Sponsor"), sponsor, raw=rec.sponsor_kind)
@@ -126,14 +115,14 @@ def program_words(
             f"{who_zh} 设立专项基金「{rec.name}」，认捐 {pledged}",
             f"{who_en} opens the special fund “{rec.name}”, {pledged} pledged",
         )
-    if isinstance(rec, FundContribution):
+    if isinstance(rec, program_kinds.FundContribution):
         b.record("fund", ("基金", "Fund"), rec.fund_id)
         amount = display.yuan(rec.amount)
         b.add("amount", ("到账金额", "Received"), amount, raw=rec.amount)
         day = end_date_text(rec.received_date)
         b.add("received_date", ("到账日期", "Received on"), day, raw=rec.received_date)
         return f"{who_zh} 记录基金到账 {amount}", f"{who_en} records {amount} received"
-    if isinstance(rec, CommitmentSource):
+    if isinstance(rec, program_kinds.CommitmentSource):
         b.commitment(rec.commitment_id)
         if rec.pairing_id != bytes(32):
             b.record("pairing", ("所属结对", "Pairing"), rec.pairing_id)
@@ -143,7 +132,7 @@ def program_words(
             b.add("fund_amount", ("动用金额", "Amount drawn"), amount, raw=rec.fund_amount)
             return f"{who_zh} 从专项基金动用 {amount}", f"{who_en} draws {amount} on a fund"
         return f"{who_zh} 注明承诺所属结对", f"{who_en} names the pairing a commitment serves"
-    if isinstance(rec, FollowUpRound):
+    if isinstance(rec, program_kinds.FollowUpRound):
         b.record("batch", ("回访批次", "Batch"), rec.batch_id)
         county = names.county(rec.county)
         b.add("county", ("县", "County"), county, signed=False, raw=rec.county)
@@ -160,7 +149,7 @@ def program_words(
             f"{who_zh} 开展回访，抽取 {rate}",
             f"{who_en} opens a follow-up round sampling {rate}",
         )
-    if isinstance(rec, FollowUp):
+    if isinstance(rec, program_kinds.FollowUp):
         b.record("round", ("回访轮次", "Round"), rec.round_id)
         line = display.count(rec.line_index + 1)
         b.add("line", ("批次行", "Line"), (f"第 {line} 行", f"line {line}"), raw=rec.line_index)
@@ -170,13 +159,13 @@ def program_words(
             got = display.count(rec.quantity)
             b.add("quantity", ("实收数量", "Received"), got, raw=rec.quantity)
         return f"{who_zh} 回访：{outcome[0]}", f"{who_en} follows up: {outcome[1]}"
-    if isinstance(rec, Grievance):
+    if isinstance(rec, program_kinds.Grievance):
         b.project("project", ("申诉项目", "Project"), rec.project_id)
         if rec.record_id != bytes(32):
             b.record("record", ("所涉记录", "Record concerned"), rec.record_id)
         b.time("filed_at", ("提交时间", "Filed at"), rec.filed_at)
         return f"{who_zh} 登记申诉", f"{who_en} registers a grievance"
-    if isinstance(rec, GrievanceAnswer):
+    if isinstance(rec, program_kinds.GrievanceAnswer):
         b.record("grievance", ("所答复的申诉", "Grievance"), rec.grievance_id)
         outcome = GRIEVANCE_OUTCOMES.get(rec.outcome, UNKNOWN)
         b.add("outcome", ("答复结论", "Answer"), outcome, raw=rec.outcome)

@@ -1,7 +1,7 @@
 """Which record kinds there are: the class of each kind number and slug, the contract function
 that submits each, and reading a signed record's bytes or JSON into the class of its kind.
 
-The kinds are declared in `ledger.core.aid_records` (1-6) and `ledger.core.program_records`
+The kinds are declared in `ledger.core.aid_kinds` (1-6) and `ledger.core.program_kinds`
 (7-15); their bytes and the signed-record envelope are made in `ledger.core.records`.
 """
 
@@ -10,27 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ledger.core.aid_records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-)
+from ledger.core import aid_kinds, program_kinds
 from ledger.core.eip712 import Domain
 from ledger.core.errors import RecordError
-from ledger.core.program_records import (
-    CommitmentSource,
-    FollowUp,
-    FollowUpRound,
-    Fund,
-    FundContribution,
-    Grievance,
-    GrievanceAnswer,
-    Pairing,
-    PairingAcceptance,
-)
 from ledger.core.records import Kind, Record, SignedRecord
 
 __all__ = [
@@ -46,21 +28,21 @@ __all__ = [
 RECORD_TYPES: dict[Kind, type[Record]] = {
     cls.KIND: cls
     for cls in (
-        ProjectAnchor,
-        Commitment,
-        Delivery,
-        Receipt,
-        Flag,
-        DeliveryBatch,
-        Pairing,
-        PairingAcceptance,
-        Fund,
-        FundContribution,
-        CommitmentSource,
-        FollowUpRound,
-        FollowUp,
-        Grievance,
-        GrievanceAnswer,
+        aid_kinds.ProjectAnchor,
+        aid_kinds.Commitment,
+        aid_kinds.Delivery,
+        aid_kinds.Receipt,
+        aid_kinds.Flag,
+        aid_kinds.DeliveryBatch,
+        program_kinds.Pairing,
+        program_kinds.PairingAcceptance,
+        program_kinds.Fund,
+        program_kinds.FundContribution,
+        program_kinds.CommitmentSource,
+        program_kinds.FollowUpRound,
+        program_kinds.FollowUp,
+        program_kinds.Grievance,
+        program_kinds.GrievanceAnswer,
     )
 }
 BY_SLUG: dict[str, type[Record]] = {k.slug: cls for k, cls in RECORD_TYPES.items()}

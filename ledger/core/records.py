@@ -6,7 +6,7 @@ This is the one place a record's bytes are made (the struct's ABI words by
 (`AidLedger._append`), the indexer and the audit parse them with
 `ledger.core.record_types.signed_from_bytes`, and the API, the SDK and the tests call this
 module rather than encoding anything again. The kinds themselves are declared in
-`ledger.core.aid_records` (1-6) and `ledger.core.program_records` (7-15).
+`ledger.core.aid_kinds` (1-6) and `ledger.core.program_kinds` (7-15).
 
 Canonical record bytes (format version 1), packed:
 

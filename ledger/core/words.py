@@ -18,14 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ledger.core import display
-from ledger.core.aid_records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-)
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 from ledger.core.fields import (
     CATEGORIES,
     CATEGORY_EN,

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import LibraryError
 from ledger.core.fields import CATEGORIES, ProjectKind, category_code, date_code, parse_bytes32
 from ledger.core.records import sha256

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.eip712 import Domain, recover_signer
 from ledger.core.errors import (
     ConflictError,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import ConflictError, LibraryError, NotFoundError
 from ledger.core.merkle import MerkleTree, leaf_hash, verify_inclusion
 from ledger.core.record_types import signed_from_bytes

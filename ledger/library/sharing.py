@@ -21,7 +21,7 @@ from eth_account import Account
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.errors import ConflictError, LedgerError, LibraryError, PermissionError_
 from ledger.core.fields import ProjectKind

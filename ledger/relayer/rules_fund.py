@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, SponsorKind, valid_date_code, valid_title
 from ledger.core.hexes import hex0x
-from ledger.core.program_records import CommitmentSource, Fund
+from ledger.core.program_kinds import CommitmentSource, Fund
 from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import LIVE_ROW, commitment_state

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import RecordError
 from ledger.core.fields import (
     BEIJING,

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from ledger.core import codes
 from ledger.core.errors import MessageError, NotFoundError, RecordError
 from ledger.core.hexes import hex0x
-from ledger.core.program_records import Fund
+from ledger.core.program_kinds import Fund
 from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import Kind, SignedRecord
 from ledger.library import pii

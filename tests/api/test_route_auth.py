@@ -46,7 +46,7 @@ from api.app import create_app
 from ledger.app import LedgerService
 from ledger.batches.build import build_batch
 from ledger.config import Settings
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.records import SignedRecord

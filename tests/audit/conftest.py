@@ -23,14 +23,7 @@ from web3 import Web3
 from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.audit.report import AuditReport
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.aid_records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-)
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.hexes import hex0x

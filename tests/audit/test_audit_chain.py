@@ -42,7 +42,7 @@ from ledger.audit.codes import (
 )
 from ledger.audit.report import AuditReport
 from ledger.config import PROJECT_ROOT
-from ledger.core.aid_records import Flag
+from ledger.core.aid_kinds import Flag
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason
 from ledger.core.lines import new_id

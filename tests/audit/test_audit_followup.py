@@ -15,11 +15,11 @@ from ledger.audit.codes import (
 )
 from ledger.audit.replay import Leaf, Replay
 from ledger.audit.report import AuditReport, to_hex
-from ledger.core.aid_records import DeliveryBatch
+from ledger.core.aid_kinds import DeliveryBatch
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FollowUpOutcome
 from ledger.core.lines import new_id
-from ledger.core.program_records import FollowUp, FollowUpRound
+from ledger.core.program_kinds import FollowUp, FollowUpRound
 from ledger.core.records import SignedRecord
 
 DOMAIN = Domain(31337, "0x" + "11" * 20)

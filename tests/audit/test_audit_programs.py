@@ -19,10 +19,10 @@ from ledger.audit.codes import (
     PAIRING_RULE_BROKEN,
     SOURCE_RULE_BROKEN,
 )
-from ledger.core.aid_records import Commitment, DeliveryBatch
+from ledger.core.aid_kinds import Commitment, DeliveryBatch
 from ledger.core.fields import ResourceKind, text32
 from ledger.core.lines import new_id
-from ledger.core.program_records import (
+from ledger.core.program_kinds import (
     CommitmentSource,
     FollowUp,
     FollowUpRound,

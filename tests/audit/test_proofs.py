@@ -24,7 +24,7 @@ from ledger.cli.commands.checkpoint import check_url
 from ledger.cli.commands.verify import verify_file
 from ledger.cli.main import app as cli
 from ledger.config import PROJECT_ROOT
-from ledger.core.aid_records import Delivery
+from ledger.core.aid_kinds import Delivery
 from ledger.core.errors import ProofError
 from ledger.core.lines import new_id
 from ledger.core.merkle import MerkleTree, leaf_hash, verify_consistency

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from web3.logs import DISCARD
 
 from ledger.core import merkle
-from ledger.core.aid_records import Commitment, DeliveryBatch, Flag
+from ledger.core.aid_kinds import Commitment, DeliveryBatch, Flag
 from ledger.core.eip712 import SECP256K1_HALF_N, Domain, recover_signer
 from ledger.core.errors import RecordError
 from ledger.core.lines import DeliveryLine

@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.aid_records import Flag
+from ledger.core.aid_kinds import Flag
 from ledger.core.errors import ApiError
 from ledger.core.fields import FlagReason
 from ledger.core.lines import new_id

@@ -24,14 +24,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
 from ledger.core import merkle
-from ledger.core.aid_records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-)
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 from ledger.core.errors import ChainError, RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, ResourceKind
 from ledger.core.lines import DeliveryLine, batch_totals, new_id

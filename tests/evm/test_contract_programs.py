@@ -15,7 +15,7 @@ from web3.exceptions import ContractCustomError
 from ledger.core.errors import RecordError
 from ledger.core.fields import ResourceKind
 from ledger.core.lines import new_id
-from ledger.core.program_records import (
+from ledger.core.program_kinds import (
     CommitmentSource,
     FollowUpRound,
     Fund,

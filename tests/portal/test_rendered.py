@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from api.web import data, render
 from api.web.i18n import Lang
-from ledger.core.aid_records import Commitment
+from ledger.core.aid_kinds import Commitment
 from ledger.sdk.fields import record_from_fields
 from ledger.store.models import CommitmentRow, LogEntry
 from ledger.store.queries.totals import Total, Triple

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from ledger.app import LedgerService
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import LedgerError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from ledger.app import LedgerService
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.core.records import SignedRecord

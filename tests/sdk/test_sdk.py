@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
-from ledger.core.aid_records import Commitment, Delivery, ProjectAnchor
+from ledger.core.aid_kinds import Commitment, Delivery, ProjectAnchor
 from ledger.core.errors import (
     ApiError,
     ApiUnreachable,

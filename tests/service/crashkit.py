@@ -26,7 +26,7 @@ from sqlalchemy import select
 from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import StateFileError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id

@@ -28,7 +28,7 @@ from api.app import create_app
 from ledger.app import LedgerService
 from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.config import PROJECT_ROOT
-from ledger.core.aid_records import ProjectAnchor
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.errors import IndexerIntegrityError, LedgerError
 from ledger.core.fields import ProjectKind

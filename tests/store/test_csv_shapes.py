@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT
-from ledger.core.aid_records import Flag
+from ledger.core.aid_kinds import Flag
 from ledger.core.fields import BEIJING, FlagReason, ResourceKind, text32
 from ledger.core.lines import new_id
 from ledger.export import csv_export

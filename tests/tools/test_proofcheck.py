@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from ledger.cli.commands.verify import verify_file
 from ledger.cli.main import app as cli
 from ledger.config import PROJECT_ROOT
-from ledger.core.aid_records import Delivery, DeliveryBatch
+from ledger.core.aid_kinds import Delivery, DeliveryBatch
 from ledger.core.eip712 import Domain
 from ledger.core.errors import ProofError
 from ledger.core.lines import new_id

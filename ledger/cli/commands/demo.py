@@ -57,7 +57,7 @@ from ledger.cli.commands.demo_world import (
     demo_account,
 )
 from ledger.config import get_settings
-from ledger.core.aid_records import Flag, Receipt
+from ledger.core.aid_kinds import Flag, Receipt
 from ledger.core.fields import BEIJING, FlagReason
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect

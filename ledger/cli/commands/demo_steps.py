@@ -27,13 +27,13 @@ from ledger.cli.commands.demo_world import (
     DemoState,
     Ids,
 )
-from ledger.core.aid_records import Commitment, Delivery
+from ledger.core.aid_kinds import Commitment, Delivery
 from ledger.core.errors import ApiError, LedgerError
 from ledger.core.fields import ResourceKind, date_code, text32
 from ledger.core.lines import pseudonym
 from ledger.core.merkle import leaf_hash
 from ledger.core.merkle import root as merkle_root
-from ledger.core.program_records import (
+from ledger.core.program_kinds import (
     CommitmentSource,
     Fund,
     FundContribution,

@@ -10,16 +10,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.core.aid_records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-)
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 from ledger.core.errors import LedgerError
-from ledger.core.program_records import CommitmentSource, Grievance
+from ledger.core.program_kinds import CommitmentSource, Grievance
 from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import Kind, SignedRecord
 from ledger.core.word_fields import CommitmentRef, Names, Party, ProjectRef, RecordRef
