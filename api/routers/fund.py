@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.deps import ReadSessionDep, ServiceDep
 from api.schemas import HEX32, SIGNED_BY_SLUG, AcceptedOut, signed_record
-from api.web import data, render
+from api.web import render
 from api.web.i18n import Lang
+from api.web.names import county_short
 from ledger.core.errors import LedgerError
 from ledger.store.queries import fund as queries
 from ledger.workspace import funds
@@ -140,5 +141,5 @@ def fund_page(
         f=view,
         stages=queries.STAGES,
         kinds=queries.SPONSOR_KINDS,
-        county_short=data.county_short,
+        county_short=county_short,
     )

@@ -25,7 +25,8 @@ from api.problems import code_of, problem, status_of
 from api.routers.portal import PageLang
 from api.schemas import AcceptedOut, SignedRecordIn, signed_record
 from api.sessions import SessionRequired
-from api.web import data, render
+from api.web import render
+from api.web.names import place
 from ledger.core import codes
 from ledger.core.errors import LedgerError
 from ledger.core.grievances import MAX_ANSWER, MAX_CONTACT, MAX_TEXT, OUTCOME_NAMES
@@ -306,7 +307,7 @@ def new_submit(
         g=g,
         receipt=receipt,
         outcome_names=OUTCOME_NAMES,
-        place=data.place,
+        place=place,
     )
 
 
@@ -336,5 +337,5 @@ def grievance_page(
         g=g,
         receipt=None,
         outcome_names=OUTCOME_NAMES,
-        place=data.place,
+        place=place,
     )

@@ -1,5 +1,6 @@
 """Needs and supply libraries over HTTP: drafts, owner-signed versions, search, proofs,
-recommendations, 点单/接单 matches, progress, key counties and bundles.
+recommendations, 点单/接单 matches and progress. The key counties and bundle imports are
+`api.routers.library_admin`'s, the need lists (需求表) `api.routers.library_need_lists`'s.
 
 The server holds no county or organization key, and no write happens without its author's
 EIP-712 signature (`ledger.library.messages`): each body carries the signed `message` and its
@@ -12,12 +13,12 @@ with a signed `LibraryRead`.
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
 from typing import Annotated, Any, Literal
 
 from eth_utils import is_address
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi import Path as FPath
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -42,15 +43,9 @@ from ledger.library import (
     matching,
     messages,
     need_progress,
-    needlist,
-    needlist_files,
-    needlist_template,
     ownership,
     projects,
     proofs,
-)
-from ledger.library import (
-    key_counties as key_county_list,
 )
 from ledger.library import (
     recommendations as project_recommendations,
@@ -60,8 +55,6 @@ from ledger.library import (
 )
 from ledger.library.content import NeedContent, SupplyContent
 from ledger.library.messages import (
-    KEY_COUNTY_LIST,
-    LIBRARY_IMPORT,
     LIBRARY_MATCH,
     LIBRARY_PROJECT,
     LIBRARY_PUSH,
@@ -69,7 +62,12 @@ from ledger.library.messages import (
 )
 from ledger.library.models import LibraryProject
 
-router = APIRouter(prefix="/api/v1/library", tags=["project libraries 项目库"])
+#: Where every library route is, and its tag in the document (the sibling `library_*`
+#: routers share them).
+PREFIX = "/api/v1/library"
+TAGS: list[str | Enum] = ["project libraries 项目库"]
+
+router = APIRouter(prefix=PREFIX, tags=TAGS)
 
 SIGNED = (
     "作者的 EIP-712 签名 0x-hex 65 bytes; without it the write is refused with 401 "
@@ -85,24 +83,20 @@ SIGNED = (
 # write is then refused as signature_required (401), never as a malformed request.
 
 
-class _Signed(BaseModel):
+class Signed(BaseModel):
     signature: LedgerSignature | None = Field(default=None, description=SIGNED)
 
 
-class ProjectSignedIn(_Signed):
+class ProjectSignedIn(Signed):
     message: signed_message(LIBRARY_PROJECT) = None  # type: ignore[valid-type]
 
 
-class PushIn(_Signed):
+class PushIn(Signed):
     message: signed_message(LIBRARY_PUSH) = None  # type: ignore[valid-type]
 
 
-class MatchIn(_Signed):
+class MatchIn(Signed):
     message: signed_message(LIBRARY_MATCH) = None  # type: ignore[valid-type]
-
-
-class KeyCountiesIn(_Signed):
-    message: signed_message(KEY_COUNTY_LIST) = None  # type: ignore[valid-type]
 
 
 class NeedDraftIn(ProjectSignedIn):
@@ -133,11 +127,6 @@ class EditIn(VersionIn):
 
 class TransitionIn(VersionIn):
     status: Literal["published", "matched", "in_progress", "completed", "closed"]
-
-
-class ImportIn(_Signed):
-    message: signed_message(LIBRARY_IMPORT) = None  # type: ignore[valid-type]
-    bundle: dict[str, Any]
 
 
 Hex32Query = Annotated[str, Query(pattern=HEX32, description="0x-hex id (32 bytes)")]
@@ -443,93 +432,3 @@ def get_match(match_id: Hex32Path, service: ServiceDep) -> dict[str, Any]:
                 msg = matching.response_message(m, action, messages.new_nonce(), expiry)
                 out[f"{action}_typed_data"] = matching.match_typed_data(msg, service.domain)
         return out
-
-
-@router.get("/key-counties", summary="重点帮扶县 Key counties")
-def key_counties(session: ReadSessionDep) -> list[dict[str, Any]]:
-    return [
-        {"code": k.code, "name": k.name, "source": k.source}
-        for k in key_county_list.key_counties(session)
-    ]
-
-
-@router.get("/key-counties/version", summary="名单版本 Version of the key-county list")
-def key_county_version(session: ReadSessionDep) -> dict[str, int]:
-    """A new list must carry a higher version."""
-    return {"version": key_county_list.key_county_list_version(session)}
-
-
-@router.put("/key-counties", summary="载入重点帮扶县 Load key counties (admin)")
-def load_key_counties(body: KeyCountiesIn, service: ServiceDep) -> dict[str, Any]:
-    """The library admin's signed KeyCountyList (codes, source, version above the loaded one)."""
-    return actions.load_key_counties(service, body.message, body.signature)
-
-
-@router.post("/bundles/import", summary="导入共享包 Import a signed bundle (admin)")
-def import_bundle(body: ImportIn, service: ServiceDep) -> dict[str, Any]:
-    """The library admin's signed LibraryImport naming the bundle's hash; the exporter must
-    be in BANGFU_LIBRARY_TRUSTED_EXPORTERS."""
-    return {"imported": actions.import_bundle(service, body.bundle, body.message, body.signature)}
-
-
-# ------------------------------------------------------------------ need lists (需求表)
-
-
-def _check_list(
-    service: ServiceDep, data: bytes, name: str, county: str | None, address: str | None
-) -> dict[str, Any]:
-    with service.db.read() as session:
-        code = needlist.county_for(session, county, address)
-    return needlist.parse_need_list(data, code, name=name).to_dict()
-
-
-@router.post("/need-lists/check", summary="检查需求表 Check a need list (writes nothing)")
-async def check_need_list(
-    service: ServiceDep,
-    file: UploadFile = File(..., description="需求表 CSV (UTF-8, BOM or not) or XLSX"),
-    county: str | None = Form(
-        None, max_length=12, description="县级代码 the county the list is for (the signer's)"
-    ),
-    address: str | None = Form(
-        None, max_length=42, description="或县级账户地址 or the county office's address"
-    ),
-) -> dict[str, Any]:
-    """Every cell of the list checked in one pass: `{county, needs, rows, errors}`, each
-    error `{row, column, code, message}` at its spreadsheet row (header = 1) and its column
-    as the header writes it. Nothing is stored; publishing is then one signed draft and
-    publish per need, by the county's key. A file that is no CSV or XLSX is 422 bad_file."""
-    data = await file.read(needlist_files.MAX_FILE_BYTES + 1)
-    return await run_in_threadpool(_check_list, service, data, file.filename or "", county, address)
-
-
-_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _download(data: bytes, media_type: str, suffix: str) -> Response:
-    name = f"need-list-template.{suffix}"
-    disposition = (
-        f"attachment; filename=\"{name}\"; filename*=UTF-8''%E9%9C%80%E6%B1%82%E8%A1%A8.{suffix}"
-    )
-    return Response(data, media_type=media_type, headers={"Content-Disposition": disposition})
-
-
-@router.get(
-    "/need-lists/template.csv",
-    summary="需求表模板 CSV Need-list template (CSV UTF-8)",
-    response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
-)
-def need_list_template_csv() -> Response:
-    """A bilingual header row, an example row and a note (one need and one resource per row)."""
-    return _download(needlist_template.template_csv(), "text/csv; charset=utf-8", "csv")
-
-
-@router.get(
-    "/need-lists/template.xlsx",
-    summary="需求表模板 XLSX Need-list template (Excel)",
-    response_class=Response,
-    responses={200: {"content": {_XLSX: {}}}},
-)
-def need_list_template_xlsx() -> Response:
-    """A frozen bilingual header row, an example row, choice lists and a sheet of notes."""
-    return _download(needlist_template.template_xlsx(), _XLSX, "xlsx")

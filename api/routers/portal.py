@@ -1,11 +1,12 @@
 """The public transparency portal (公开门户): bilingual server-rendered pages with SVG
 charts, project timelines, organization and county scorecards, CSV downloads of every
-listing, and a verify page that checks proofs and signatures in the browser."""
+listing, and the portal's static files. Here too the page plumbing its sibling routers share:
+each page's language (`PageLang`) and the route class that answers a LedgerError with the
+error page (`PageRoute`). The transaction and verify pages are `api.routers.portal_verify`'s."""
 
 from __future__ import annotations
 
 import functools
-import json
 import mimetypes
 import re
 from collections.abc import Callable, Coroutine
@@ -19,24 +20,25 @@ from markupsafe import Markup
 from api.deps import ReadSessionDep, ServiceDep
 from api.problems import problem
 from api.web import charts, data, downloads, render
+from api.web.amounts import home_kind, one_measure, per_kind
 from api.web.i18n import Lang
-from ledger.core import display
-from ledger.core.errors import LedgerError, NotFoundError
+from api.web.names import (
+    county_name,
+    county_options,
+    county_short,
+    key_counties,
+    org_options,
+    place,
+)
+from api.web.project_page import project_page
+from ledger.core.errors import LedgerError
 from ledger.core.fields import ProjectKind, ResourceKind
-from ledger.core.record_types import RECORD_TYPES
-from ledger.core.records import Kind
-from ledger.core.words import bundle_display
-from ledger.evm.localchain import public_rpc_url
 from ledger.export import pairing as pairing_views
 from ledger.store import queries
 from ledger.store.models import CommitmentRow
-from ledger.store.proofs import LogProofs
 from ledger.store.queries import fund as fund_queries
 from ledger.store.queries import grievance, totals
 from ledger.store.queries.orgs import org_list, org_page
-from ledger.store.queries.words import describe_entries, describe_record
-from ledger.tlog.log_key import published_log_key
-from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 PAGE = 50
@@ -47,7 +49,7 @@ def _pick_lang(lang: str | None = None) -> Lang:
     return Lang.pick(lang)
 
 
-class _PageRoute(APIRoute):
+class PageRoute(APIRoute):
     """A portal page: a LedgerError it raises is answered with the error page, in the page's
     language and with the error's status, not the API's JSON problem."""
 
@@ -63,7 +65,7 @@ class _PageRoute(APIRoute):
         return route
 
 
-router = APIRouter(tags=["portal 门户"], include_in_schema=False, route_class=_PageRoute)
+router = APIRouter(tags=["portal 门户"], include_in_schema=False, route_class=PageRoute)
 
 
 PageLang = Annotated[Lang, Depends(_pick_lang)]
@@ -89,13 +91,13 @@ def _measures(t: totals.Triple) -> tuple[int, int, int]:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "funds") -> Response:
     grand = totals.grand_totals(session)
-    rk, unit_filter, kind = data.home_kind(kind, grand)
+    rk, unit_filter, kind = home_kind(kind, grand)
     scale, unit = (0.01, L.t("元", " CNY")) if rk == ResourceKind.FUNDS else (1.0, "")
     if unit_filter is not None:
         unit = " " + unit_filter
     series = _series(L)
     where = [] if unit_filter is None else [CommitmentRow.unit == unit_filter]
-    by_cat = data.one_measure(session, "category", rk, where)
+    by_cat = one_measure(session, "category", rk, where)
     cat_bars = [
         charts.Bar(
             L.category(code),
@@ -104,12 +106,12 @@ def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "fu
         )
         for code, t in sorted(by_cat.items())
     ]
-    keys = data.key_counties(session)
-    by_county = data.one_measure(session, "county", rk, where)
+    keys = key_counties(session)
+    by_county = one_measure(session, "county", rk, where)
     top = sorted(by_county.items(), key=lambda kv: (kv[0] not in keys, -kv[1].committed))[:15]
     county_bars = [
         charts.Bar(
-            data.county_short(code),
+            county_short(code),
             _measures(t),
             highlight=code in keys,
             href=L.url(f"/counties/{code}"),
@@ -134,7 +136,7 @@ def home(request: Request, session: ReadSessionDep, L: PageLang, kind: str = "fu
         by_cat=by_cat,
         by_county=top,
         keys=keys,
-        place=data.place,
+        place=place,
         rk=rk,
         unit=unit_filter or "",
         chart_cat=bars("chart-category", L.t("按类别", "By category"), cat_bars),
@@ -209,9 +211,9 @@ def library(
         page=page,
         pages=max(1, -(-total // PAGE)),
         filters=filters,
-        keys=data.key_counties(session),
-        county_options=data.county_options(session),
-        place=data.place,
+        keys=key_counties(session),
+        county_options=county_options(session),
+        place=place,
     )
 
 
@@ -248,8 +250,8 @@ def commitments(
             "category": str(f.category or ""),
             "org": f.org or "",
         },
-        county_options=data.county_options(session),
-        org_options=data.org_options(session),
+        county_options=county_options(session),
+        org_options=org_options(session),
     )
 
 
@@ -269,7 +271,7 @@ def project(
             L.t("项目编号应为 0x 开头的 64 位十六进制", "a project id is 0x and 64 hex digits"),
             code="bad_project_id",
         )
-    page = data.project_page(session, project_id)
+    page = project_page(session, project_id)
     if format == "csv":
         return render.summary_csv(
             "timeline.csv", downloads.TIMELINE_FIELDS, downloads.timeline_rows(page.steps)
@@ -279,8 +281,8 @@ def project(
         "project.html",
         L,
         p=page,
-        place=data.place,
-        keys=data.key_counties(session),
+        place=place,
+        keys=key_counties(session),
         grievance_items=(items := grievance.project_grievances(session, project_id.lower())),
         gc=grievance.counts(items),
     )
@@ -318,9 +320,7 @@ def org(
         who = queries.Filters(org=page.org_code or page.addresses[0])
         return render.records_csv(session, f"org-{page.org_code or 'unknown'}.csv", who)
     profile = data.org_profile(session, page.org_code, service.domain)
-    amounts = data.per_kind(
-        totals.aggregate(session, None, None, CommitmentRow.org.in_(page.addresses))
-    )
+    amounts = per_kind(totals.aggregate(session, None, None, CommitmentRow.org.in_(page.addresses)))
     return render.page(
         request,
         "org.html",
@@ -346,19 +346,17 @@ def counties(
 ) -> Response:
     by_county = totals.aggregate(session, "county")
     counts = totals.count_by(by_county)
-    keys = data.key_counties(session)
-    amounts = data.per_kind(by_county)
+    keys = key_counties(session)
+    amounts = per_kind(by_county)
     if format == "csv":
         rows = [
-            (code, data.county_name(code) or "", code in keys, amounts.get(code, []))
+            (code, county_name(code) or "", code in keys, amounts.get(code, []))
             for code in sorted(counts)
         ]
         return render.summary_csv(
             "counties.csv", downloads.COUNTY_FIELDS, downloads.county_rows(rows)
         )
-    places = sorted(
-        (data.place(code) for code in counts), key=lambda p: (p.province, p.city, p.code)
-    )
+    places = sorted((place(code) for code in counts), key=lambda p: (p.province, p.city, p.code))
     return render.page(
         request,
         "counties.html",
@@ -397,117 +395,6 @@ def county(
     )
     return render.page(
         request, "county.html", L, c=page, chart=chart, keys={page.county} if page.key else set()
-    )
-
-
-# ---------------------------------------------------------------- transactions and verify
-
-
-@router.get("/tx/{tx_hash}", response_class=HTMLResponse)
-def transaction(
-    request: Request,
-    session: ReadSessionDep,
-    tx_hash: str,
-    L: PageLang,
-) -> Response:
-    """The records one transaction appended, each in words: who signed it (role and name),
-    what it is, how much, for which need, when (Beijing time); the raw bytes one click away."""
-    entries = queries.records_in_tx(session, tx_hash) if re.match(HEX32, tx_hash) else []
-    if not entries:
-        raise NotFoundError(
-            L.t("未找到该交易的记录", "no indexed records in this transaction"),
-            code="tx_not_found",
-        )
-    return render.page(
-        request,
-        "tx.html",
-        L,
-        tx_hash=tx_hash.lower(),
-        entries=entries,
-        words=describe_entries(session, entries),
-        block_time=display.beijing_time(entries[0].block_time, seconds=True),
-        tz_label=L.t(display.TZ_LABEL, display.TZ_LABEL_EN),
-    )
-
-
-def _type_strings() -> dict[str, str]:
-    return {str(int(k)): cls.type_string() for k, cls in RECORD_TYPES.items()}
-
-
-def _log_key(service: Any) -> dict[str, Any] | None:
-    """The published log key (GET /api/v1/log/key), or None before the first checkpoint."""
-    try:
-        d = service.deployment
-        return published_log_key(service.settings, d.chain_id, d.address)
-    except LedgerError:
-        return None
-
-
-@router.get("/verify", response_class=HTMLResponse)
-def verify(
-    request: Request,
-    service: ServiceDep,
-    session: ReadSessionDep,
-    L: PageLang,
-    id: str | None = Query(None, max_length=80),
-) -> Response:
-    """A record in words and its proof bundle, checked in the browser against the chain at the
-    deployment's public JSON-RPC URL (prefilled, so a genuine record verifies on first click)."""
-    ctx: dict[str, Any] = {
-        "record_id": (id or "").strip(),
-        "bundle": None,
-        "record": None,
-        "words": None,
-        "server_check": None,
-        "error": None,
-        "kind_num": 0,
-    }
-    rid = ctx["record_id"]
-    if rid:
-        try:
-            if not re.match(HEX32, rid):
-                raise LedgerError(
-                    L.t(
-                        "记录编号应为 0x 开头的 64 位十六进制",
-                        "a record id is 0x and 64 hex digits",
-                    ),
-                    code="bad_record_id",
-                )
-            ctx["record"] = queries.get_record(session, rid)
-            ctx["kind_num"] = int(Kind[ctx["record"]["kind"].upper()])
-            ctx["words"] = describe_record(session, rid)
-            bundle = LogProofs(service.db).bundle(rid)
-            if ctx["words"] is not None:
-                bundle["display"] = bundle_display(ctx["words"])
-            ctx["bundle"] = bundle
-            try:
-                verify_bundle(bundle)
-                ctx["server_check"] = "ok"
-            except ProofCheckError as exc:
-                ctx["server_check"] = str(exc)
-        except LedgerError as exc:
-            ctx["error"] = exc.message
-    try:
-        chain_id: int | None = service.deployment.chain_id
-    except LedgerError:
-        chain_id = None
-    return render.page(
-        request,
-        "verify.html",
-        L,
-        status=404 if ctx["error"] and rid else 200,
-        rpc_url=public_rpc_url(service.settings) or "",
-        chain_id=chain_id,
-        block_time=display.beijing_time(
-            ctx["record"]["chain"]["block_time"] if ctx["record"] else None, seconds=True
-        ),
-        tz_label=L.t(display.TZ_LABEL, display.TZ_LABEL_EN),
-        log_key=_log_key(service),
-        bundle_json=(
-            json.dumps(ctx["bundle"], indent=1, ensure_ascii=False) if ctx["bundle"] else ""
-        ),
-        type_strings=_type_strings(),
-        **ctx,
     )
 
 

@@ -16,7 +16,8 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from api.web import data
+from api.web.amounts import Line
+from api.web.data import ProjectSummary
 from ledger.core import display
 from ledger.core.lifecycle import stage_name
 from ledger.export.csv_export import county_name
@@ -90,7 +91,12 @@ STAGE_NAMES = {
 }
 
 
-def project_rows(items: Iterable[data.ProjectSummary], kind: str) -> Iterator[Sequence[Any]]:
+def rate_cell(rate: float | None) -> str:
+    """A rate for a CSV cell: four decimals, or empty when there is nothing to rate."""
+    return "" if rate is None else f"{rate:.4f}"
+
+
+def project_rows(items: Iterable[ProjectSummary], kind: str) -> Iterator[Sequence[Any]]:
     """Needs or supply projects (`kind` says which list, for callers that ask)."""
     del kind  # each summary carries its own project kind
     for p in items:
@@ -119,16 +125,16 @@ def org_rows(items: Iterable[dict[str, Any]]) -> Iterator[Sequence[Any]]:
             i["name_en"],
             i["org"],
             i["commitments"],
-            data.rate_cell(i["fulfilment_rate"]),
-            data.rate_cell(i["on_time_rate"]),
-            data.rate_cell(i["confirmed_rate"]),
+            rate_cell(i["fulfilment_rate"]),
+            rate_cell(i["on_time_rate"]),
+            rate_cell(i["confirmed_rate"]),
         ]
 
 
 def county_rows(
-    rows: Iterable[tuple[int, str, bool, Sequence[data.Line]]],
+    rows: Iterable[tuple[int, str, bool, Sequence[Line]]],
 ) -> Iterator[Sequence[Any]]:
-    """Each county's totals, one row per resource kind and unit (`data.per_kind`)."""
+    """Each county's totals, one row per resource kind and unit (`api.web.amounts.per_kind`)."""
     for code, name, key, lines in rows:
         for rk, unit, t in lines:
             cells = [measure(rk, v, unit) for v in (t.committed, t.delivered, t.confirmed)]

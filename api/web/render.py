@@ -4,6 +4,7 @@ page context (language, switch link, bundle presence), error pages and CSV respo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from api.problems import code_of, status_of
-from api.web import data
 from api.web.i18n import Lang
 from ledger.core import display
 from ledger.core.errors import LedgerError
@@ -30,13 +30,38 @@ templates = Jinja2Templates(directory=str(WEB / "templates"))
 #: A project's status in words: the lifecycle's own names (已发布 → 已对接 → 执行中 → 已完成).
 STATUS_NAMES = STAGE_NAMES
 
+
+# The templates' own filters; the others are ledger.core.display's functions.
+
+
+def iso_beijing(text: str | None) -> str:
+    """An ISO timestamp (as the API answers it, UTC or naive UTC) as Beijing time."""
+    if not text:
+        return display.NONE
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return display.beijing_time(int(moment.timestamp()))
+
+
+def pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.0f}%"
+
+
+def short(h: str | None, n: int = 10) -> str:
+    return "—" if not h else (h[:n] + "…" if len(h) > n + 2 else h)
+
+
 templates.env.filters.update(
     dt=display.beijing_time,
     date=display.beijing_date,
-    pct=data.pct,
-    short=data.short,
+    pct=pct,
+    short=short,
     count=display.count,
-    iso_bj=data.iso_beijing,
+    iso_bj=iso_beijing,
 )
 templates.env.globals.update(
     amount=display.amount,

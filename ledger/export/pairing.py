@@ -17,12 +17,13 @@ from ledger.core.display import beijing_time, yuan
 from ledger.core.fields import CATEGORIES, CATEGORY_EN
 from ledger.library.models import KeyCounty
 from ledger.library.regions import counties, provinces
-from ledger.store.models import CommitmentRow, RoleEvent
 from ledger.store.queries import pairing as q
-from ledger.store.queries.orgs import org_codes, org_names
+from ledger.store.queries.orgs import org_names
 
 __all__ = [
     "BEHIND_RULE",
+    "KEY_SHARE_FORMULA",
+    "KEY_SHARE_FUNDS_FORMULA",
     "TARGETS",
     "county_name",
     "east_west",
@@ -45,6 +46,17 @@ BEHIND_RULE = (
 )
 NATIONAL = "全国性或未知 national or unknown"
 TARGETS = {"funds": "资金 funds", "projects": "项目 projects", "hours": "服务时长 service hours"}
+
+#: How the key-county share (重点县占比) of an organization's aid is reckoned, by count and
+#: by funds; the portal's pages and the report say it in these words.
+KEY_SHARE_FORMULA = (
+    "重点县占比 = 对重点帮扶县的承诺数 ÷ 全部承诺数 / key-county share = commitments to key "
+    "counties ÷ all commitments"
+)
+KEY_SHARE_FUNDS_FORMULA = (
+    "资金口径 = 对重点县承诺的金额 ÷ 全部资金承诺金额 / by funds = fen committed to key "
+    "counties ÷ all fen committed"
+)
 
 
 def county_name(code: int) -> str:
@@ -255,9 +267,7 @@ def east_west(session: Session, keys: Iterable[int] | None = None) -> dict[str, 
             }
             for a in q.aid_by_org(session, key_set, names)
         ],
-        "key_share_formula": "重点县占比 = 对重点帮扶县的承诺数 ÷ 全部承诺数（资金口径：对重点县"
-        "承诺的金额 ÷ 全部资金承诺金额） / key-county share = commitments to key counties ÷ all "
-        "commitments (funds: fen committed to key counties ÷ all fen committed)",
+        "key_share_formula": f"{KEY_SHARE_FORMULA}; {KEY_SHARE_FUNDS_FORMULA}",
     }
 
 
@@ -268,32 +278,14 @@ def org_programs(session: Session, org_code: str | None) -> dict[str, Any] | Non
         return None
     keys = key_county_codes(session)
     names = provinces()
-    addresses = [a for a, c in org_codes(session).items() if c == org_code]
-    n = key = funds = key_funds = 0
-    for county, kind, quantity in session.execute(
-        select(CommitmentRow.county, CommitmentRow.resource_kind, CommitmentRow.quantity).where(
-            CommitmentRow.org.in_(addresses)
-        )
-    ):
-        n += 1
-        key += int(county) in keys
-        if kind == 1:
-            funds += int(quantity)
-            key_funds += int(quantity) if int(county) in keys else 0
+    found = q.aid_by_org(session, keys, names, org_code=org_code)
+    home = found[0].home if found else q.home_province(org_code, None, names)
     day = q.today_code()
-    authority = session.scalars(
-        select(RoleEvent.authority)
-        .where(RoleEvent.org_code == org_code, RoleEvent.role == "ORG", RoleEvent.granted)
-        .order_by(RoleEvent.block_number.desc(), RoleEvent.log_index.desc())
-        .limit(1)
-    ).first()
     return {
-        "home_name": province_name(q.home_province(org_code, authority, names)),
+        "home_name": province_name(home),
         "pairings": [pairing_json(p, day, keys) for p in q.pairings(session, org_code=org_code)],
-        "key_share": key / n if n else None,
-        "key_share_funds": key_funds / funds if funds else None,
-        "key_share_formula": "对重点帮扶县的承诺数 ÷ 全部承诺数 / commitments to key "
-        "counties ÷ all commitments",
-        "key_share_funds_formula": "对重点县的资金承诺 ÷ 全部资金承诺（按金额）/ fen "
-        "committed to key counties ÷ all fen committed",
+        "key_share": found[0].key_share if found else None,
+        "key_share_funds": found[0].key_share_funds if found else None,
+        "key_share_formula": KEY_SHARE_FORMULA,
+        "key_share_funds_formula": KEY_SHARE_FUNDS_FORMULA,
     }

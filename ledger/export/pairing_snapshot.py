@@ -12,7 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.export.iati import PairingRef
-from ledger.export.pairing import BEHIND_RULE, TARGETS, county_name, iso_day, province_name
+from ledger.export.pairing import (
+    BEHIND_RULE,
+    KEY_SHARE_FORMULA,
+    KEY_SHARE_FUNDS_FORMULA,
+    TARGETS,
+    county_name,
+    iso_day,
+    province_name,
+)
 from ledger.export.report_tables import (
     COMMITMENTS_COLUMN,
     CREDIT_CODE_COLUMN,
@@ -221,8 +229,7 @@ def report_section(session: Session) -> ReportSection:
                 CREDIT_CODE_COLUMN,
             ],
             share_rows,
-            "重点县占比 = 对重点帮扶县的承诺数 ÷ 全部承诺数；资金口径按金额 / key-county share = "
-            "commitments to key counties ÷ all commitments; by funds, in fen",
+            f"{KEY_SHARE_FORMULA}; {KEY_SHARE_FUNDS_FORMULA}",
         )
         return {"pairings": pairings_table, "east_west": flows_table, "org_key_share": share_table}
 

@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.web import data, render
+from api.web.amounts import per_kind
 from api.web.i18n import Lang
+from ledger.core import display
 from ledger.core.aid_kinds import Commitment
 from ledger.sdk.fields import record_from_fields
 from ledger.store.models import CommitmentRow, LogEntry
@@ -196,7 +198,7 @@ def test_goods_are_never_added_to_money(client: TestClient) -> None:
 
 
 def test_large_sums_read_in_wan(client: TestClient) -> None:
-    assert data.display.amount(1_234_567_800, 1, large=True) == "1,234.57 万元"
+    assert display.amount(1_234_567_800, 1, large=True) == "1,234.57 万元"
     # the demo's sums are under 万元's threshold: the home cards keep the exact yuan
     assert "¥170,000.00" in visible(client.get("/").text)
 
@@ -259,7 +261,7 @@ def test_totals_per_kind_keep_funds_hours_and_goods_apart() -> None:
         Total(COUNTY_B, 2, "箱", Triple(500, 200, 0, 1)),
         Total(COUNTY_B, 2, "kg", Triple(70, 0, 0, 1)),
     ]
-    lines = data.per_kind(rows)
+    lines = per_kind(rows)
     assert lines[COUNTY_A] == [(3, "", Triple(400, 100, 50, 1))]
     assert [(rk, unit, t.committed) for rk, unit, t in lines[COUNTY_B]] == [
         (1, "", 6_000_000),

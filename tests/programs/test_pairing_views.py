@@ -11,11 +11,13 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
 from ledger.core.fields import ResourceKind, text32
 from ledger.core.records import SignedRecord
+from ledger.export import pairing as export_pairing
 from ledger.library import key_counties, pii
 from ledger.sdk.client import BangfuClient
 from ledger.store.queries import pairing as q
@@ -113,6 +115,12 @@ def test_views_show_progress_oversight_and_flows(
     me = next(o for o in ew["orgs"] if o["org_code"] == ORG_CODE_A)
     assert me["org_name"] == ORG_NAME_A and me["home_name"] == "贵州省"
     assert me["designated_pairings"] >= 1 and 0 < me["key_share"] <= 1
+    # the organization's own page reckons its share as the east-west view does
+    with svc.db.read() as session:
+        page = export_pairing.org_programs(session, ORG_CODE_A)
+    assert page and page["home_name"] == "贵州省"
+    assert page["key_share"] == pytest.approx(me["key_share"], abs=1e-4)
+    assert page["key_share_funds"] == pytest.approx(me["key_share_funds"], abs=1e-4)
     # no personal data anywhere in the answers
     for answer in (one, keyed, watch, ew):
         pii.screen(answer)

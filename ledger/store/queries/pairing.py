@@ -403,21 +403,27 @@ class OrgAid:
 
 
 def aid_by_org(
-    session: Session, key_counties: Iterable[int], provinces: Mapping[int, str]
+    session: Session,
+    key_counties: Iterable[int],
+    provinces: Mapping[int, str],
+    org_code: str | None = None,
 ) -> list[OrgAid]:
-    """Each organization with commitments or pairings (by credit code), its home province,
-    its key-county share and its (designated) pairings."""
+    """Each organization with commitments or pairings (by credit code), or only `org_code`,
+    its home province, its key-county share and its (designated) pairings."""
     keys = set(key_counties)
     homes = home_provinces(session, provinces)
     codes = org_codes(session)
     out: dict[str, OrgAid] = {}
 
-    def of(address: str) -> OrgAid:
+    def of(address: str) -> OrgAid | None:
         code = codes.get(address, address)
+        if org_code is not None and code != org_code:
+            return None
         return out.get(code) or out.setdefault(code, OrgAid(code, homes.get(code)))
 
     for county, org, kind, n, committed, _delivered, _confirmed in _totals(session):
-        aid = of(org)
+        if (aid := of(org)) is None:
+            continue
         aid.commitments += n
         key = county in keys
         aid.key_commitments += n if key else 0
@@ -425,7 +431,8 @@ def aid_by_org(
             aid.funds_committed += committed
             aid.key_funds_committed += committed if key else 0
     for p in session.scalars(select(PairingRow)):
-        aid = of(p.org)
+        if (aid := of(p.org)) is None:
+            continue
         aid.pairings += 1
         aid.designated_pairings += bool(p.designated)
     return sorted(out.values(), key=lambda a: a.org_code)
