@@ -20,7 +20,8 @@ from pydantic import (
 )
 
 from ledger.core import codes
-from ledger.core.records import BY_SLUG, Record, SignedRecord, camel_case
+from ledger.core.record_types import BY_SLUG, signed_from_json
+from ledger.core.records import Record, SignedRecord, camel_case
 from ledger.library.messages import (
     MAX_ITEMS,
     MAX_RESOURCES,
@@ -282,7 +283,7 @@ else:
 def signed_record(item: BaseModel, domain: Domain) -> SignedRecord:
     """The record a request's signed record (a SignedRecordIn, a SignedBatchIn...) stands
     for, parsed and its signature checked under `domain`; fields sent as null are absent."""
-    return SignedRecord.from_json(item.model_dump(exclude_none=True), domain)
+    return signed_from_json(item.model_dump(exclude_none=True), domain)
 
 
 if TYPE_CHECKING:

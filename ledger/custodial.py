@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from ledger.config import Settings
 from ledger.core import codes
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.errors import (
     BadToken,
@@ -40,7 +41,8 @@ from ledger.core.errors import (
 )
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.core.records import Kind, ProjectAnchor, SignedRecord, record_type
+from ledger.core.record_types import record_type
+from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import current_roles
 from ledger.sdk.keys import decrypt_keystore, encrypt_key, read_keystore, write_key_file
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from ledger.config import Settings
 from ledger.core.codes import ROLLED_BACK
-from ledger.core.records import SignedRecord
+from ledger.core.record_types import signed_from_bytes
 from ledger.evm.contract import LedgerContract
 from ledger.relayer.chain import block_hashes, locate
 from ledger.relayer.outbox_rows import enqueue_signed
@@ -161,7 +161,7 @@ def assess(service: Service, *, reconcile: bool = True) -> Assessment:
                 )
             )
         for index, rid, kind, number, data in entries:
-            signed = SignedRecord.from_bytes(data)
+            signed = signed_from_bytes(data)
             where = locate(w3, ledger.contract.address, ledger.deployment.block, signed.id)
             now = (
                 "missing"
@@ -172,7 +172,7 @@ def assess(service: Service, *, reconcile: bool = True) -> Assessment:
             )
             report.lost_leaves.append(LostLeaf(index, rid, kind, number, now, rid in ours))
     for rid, data in rolled_back:
-        signed = SignedRecord.from_bytes(data)
+        signed = signed_from_bytes(data)
         if locate(w3, ledger.contract.address, ledger.deployment.block, signed.id) is None:
             report.lost_records.append(rid)
     return report
@@ -215,7 +215,7 @@ def recover(service: Service, *, accept_new_history: bool = False) -> Assessment
                 ):
                     enqueue_signed(
                         session,
-                        SignedRecord.from_bytes(rows[leaf.index]),
+                        signed_from_bytes(rows[leaf.index]),
                         why=(
                             f"第 {leaf.index} 号叶子（区块 {leaf.block_number}）已不在链上 / leaf "
                             f"{leaf.index} (block {leaf.block_number}) was lost with its history"

@@ -41,9 +41,10 @@ from benchkit import (
 from eth_account import Account
 
 from ledger.config import PROJECT_ROOT, Settings
+from ledger.core.aid_kinds import Commitment, Delivery, ProjectAnchor
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
-from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.localchain import load_localchain
 from ledger.evm.node import LocalChain

@@ -42,21 +42,14 @@ from web3 import Web3
 from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.batches.receive import insert_lines_sql, line_row
 from ledger.config import PROJECT_ROOT, Settings
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id, scoped_id
 from ledger.core.merkle import MerkleTree, leaf_hash
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Kind,
-    ProjectAnchor,
-    Record,
-    SignedRecord,
-    sha256,
-)
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind, Record, SignedRecord, sha256
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import deploy
 from ledger.indexer.worker import Indexer
@@ -275,7 +268,7 @@ def build(args: argparse.Namespace, tmp: Path, rpc: str, db_url: str) -> dict[st
     ]
     with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
         for blobs in pool.map(_sign_deliveries, jobs):
-            sender.send([SignedRecord.from_bytes(b) for b in blobs])
+            sender.send([signed_from_bytes(b) for b in blobs])
             size += len(blobs)
             print(f"  sent {size:,} records", file=sys.stderr)
 

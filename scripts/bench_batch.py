@@ -40,9 +40,9 @@ from ledger.batches.build import batch_id_for  # noqa: E402
 from ledger.batches.tree import lines_root  # noqa: E402
 from ledger.batches.wire import iter_frames  # noqa: E402
 from ledger.config import PROJECT_ROOT, Settings  # noqa: E402
+from ledger.core.aid_kinds import Delivery, DeliveryBatch  # noqa: E402
 from ledger.core.eip712 import Domain  # noqa: E402
 from ledger.core.lines import DeliveryLine, new_id  # noqa: E402
-from ledger.core.records import Delivery, DeliveryBatch  # noqa: E402
 from ledger.evm.localchain import load_localchain  # noqa: E402
 from ledger.evm.node import LocalChain  # noqa: E402
 from ledger.sdk.batch_client import BatchClient  # noqa: E402

@@ -38,7 +38,7 @@ from rich.table import Table
 from web3 import Web3
 
 from ledger.config import Settings
-from ledger.core import merkle, records
+from ledger.core import aid_kinds, merkle, records
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
 from ledger.evm.compiler import (
@@ -237,9 +237,9 @@ class Row:
         return max(range(len(self.values)), key=self.values.__getitem__)
 
 
-def need_anchor(project_id: bytes, version: int) -> records.ProjectAnchor:
-    return records.ProjectAnchor(
-        id=records.ProjectAnchor.anchor_id(project_id, version),
+def need_anchor(project_id: bytes, version: int) -> aid_kinds.ProjectAnchor:
+    return aid_kinds.ProjectAnchor(
+        id=aid_kinds.ProjectAnchor.anchor_id(project_id, version),
         project_id=project_id,
         project_kind=ProjectKind.NEED,
         county=COUNTY,
@@ -265,8 +265,8 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         add("ProjectAnchor: need, version 1", need_anchor(pid, 1), a.county)
         add("ProjectAnchor: next version", need_anchor(pid, 2), a.county)
         sid = new_id(a.org.address)
-        supply = records.ProjectAnchor(
-            id=records.ProjectAnchor.anchor_id(sid, 1),
+        supply = aid_kinds.ProjectAnchor(
+            id=aid_kinds.ProjectAnchor.anchor_id(sid, 1),
             project_id=sid,
             project_kind=ProjectKind.SUPPLY,
             county=COUNTY,
@@ -277,7 +277,7 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         )
         add("ProjectAnchor: supply, version 1", supply, a.org)
         commitments = [
-            records.Commitment(
+            aid_kinds.Commitment(
                 id=new_id(a.org.address),
                 need_id=pid,
                 match_id=new_id(),
@@ -291,7 +291,7 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         ]
         for c in commitments:
             add("Commitment", c, a.org)
-        d = records.Delivery(
+        d = aid_kinds.Delivery(
             id=new_id(a.org.address),
             commitment_id=commitments[0].id,
             quantity=1_000,
@@ -303,7 +303,7 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
         add("Delivery", d, a.org)
         add(
             "Receipt",
-            records.Receipt(
+            aid_kinds.Receipt(
                 id=new_id(a.county.address),
                 delivery_id=d.id,
                 confirmed_quantity=1_000,
@@ -311,12 +311,12 @@ def per_kind(sender: Sender, ledger: LedgerContract, a: Actors, repeat: int) -> 
             ),
             a.county,
         )
-        flag = records.Flag(
+        flag = aid_kinds.Flag(
             id=new_id(a.auditor.address), record_id=d.id, reason_code=1, note_hash=new_id()
         )
         add("Flag", flag, a.auditor)
         for k in (1, 4):
-            batch = records.DeliveryBatch(
+            batch = aid_kinds.DeliveryBatch(
                 id=new_id(a.org.address),
                 commitment_ids=tuple(sorted(c.id for c in commitments[:k])),
                 quantities=(500,) * k,
@@ -337,7 +337,7 @@ def flags_for(
 ) -> list[records.SignedRecord]:
     domain = ledger.deployment.domain
     return [
-        records.Flag(
+        aid_kinds.Flag(
             id=new_id(a.auditor.address), record_id=target, reason_code=1, note_hash=new_id()
         ).sign(a.auditor.key, domain)
         for _ in range(n)

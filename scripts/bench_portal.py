@@ -25,10 +25,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import Settings
+from ledger.core.aid_kinds import Commitment, Delivery, ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.lines import new_id
-from ledger.core.records import Commitment, Delivery, ProjectAnchor
 from ledger.evm.deploy import Deployment
 from ledger.store.models import (
     CommitmentRow,

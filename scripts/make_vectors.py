@@ -22,7 +22,7 @@ from typing import Any
 
 from eth_account import Account
 
-from ledger.core import merkle, records
+from ledger.core import aid_kinds, merkle, program_kinds, records
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.hexes import hex0x
@@ -109,8 +109,8 @@ def examples() -> list[records.Record]:
     project_id = fixed_id("need-project", "county")
     lines = delivery_lines()
     return [
-        records.ProjectAnchor(
-            id=records.ProjectAnchor.anchor_id(project_id, 1),
+        aid_kinds.ProjectAnchor(
+            id=aid_kinds.ProjectAnchor.anchor_id(project_id, 1),
             project_id=project_id,
             project_kind=ProjectKind.NEED,
             county=522327,
@@ -121,7 +121,7 @@ def examples() -> list[records.Record]:
             content_hash=fixed("need-content"),
             version=1,
         ),
-        records.Commitment(
+        aid_kinds.Commitment(
             id=fixed_id("commitment", "org"),
             need_id=project_id,
             match_id=fixed("match"),
@@ -131,7 +131,7 @@ def examples() -> list[records.Record]:
             due_date=1_767_225_600,
             terms_hash=fixed("terms"),
         ),
-        records.Delivery(
+        aid_kinds.Delivery(
             id=fixed_id("delivery", "org"),
             commitment_id=fixed_id("commitment", "org"),
             quantity=1_200,
@@ -140,19 +140,19 @@ def examples() -> list[records.Record]:
             beneficiary_count=12,
             beneficiary_root=fixed("beneficiaries"),
         ),
-        records.Receipt(
+        aid_kinds.Receipt(
             id=fixed_id("receipt", "county"),
             delivery_id=fixed_id("delivery", "org"),
             confirmed_quantity=1_150,
             note_hash=fixed("receipt-note"),
         ),
-        records.Flag(
+        aid_kinds.Flag(
             id=fixed_id("flag", "auditor"),
             record_id=fixed_id("delivery", "org"),
             reason_code=FlagReason.RECEIPT_SHORTFALL,
             note_hash=fixed("flag-note"),
         ),
-        records.DeliveryBatch(
+        aid_kinds.DeliveryBatch(
             id=fixed_id("batch", "org"),
             # in ascending id order, as the contract requires (batch_totals sorts them)
             commitment_ids=batch_totals(lines)[0],
@@ -161,7 +161,7 @@ def examples() -> list[records.Record]:
             batch_root=merkle.root([line.leaf_hash() for line in lines]),
             evidence_hash=fixed("batch-evidence"),
         ),
-        records.Pairing(
+        program_kinds.Pairing(
             id=fixed_id("pairing", "org"),
             county=522327,
             start_date=20260101,
@@ -173,12 +173,12 @@ def examples() -> list[records.Record]:
             designated=True,
             terms_hash=fixed("pairing-terms"),
         ),
-        records.PairingAcceptance(
+        program_kinds.PairingAcceptance(
             id=fixed_id("pairing-acceptance", "county"),
             pairing_id=fixed_id("pairing", "org"),
             county=522327,
         ),
-        records.Fund(
+        program_kinds.Fund(
             id=fixed_id("fund", "org"),
             name="某某公司乡村振兴专项基金 rural revitalization fund",
             sponsor_kind=1,
@@ -187,28 +187,28 @@ def examples() -> list[records.Record]:
             pledged=100_000_000,
             purpose_hash=fixed("fund-purpose"),
         ),
-        records.FundContribution(
+        program_kinds.FundContribution(
             id=fixed_id("fund-contribution", "org"),
             fund_id=fixed_id("fund", "org"),
             amount=30_000_000,
             received_date=20260315,
             evidence_hash=fixed("contribution-evidence"),
         ),
-        records.CommitmentSource(
-            id=records.CommitmentSource.source_id(fixed_id("commitment", "org")),
+        program_kinds.CommitmentSource(
+            id=program_kinds.CommitmentSource.source_id(fixed_id("commitment", "org")),
             commitment_id=fixed_id("commitment", "org"),
             pairing_id=fixed_id("pairing", "org"),
             fund_id=fixed_id("fund", "org"),
             fund_amount=2_000_000,
         ),
-        records.FollowUpRound(
+        program_kinds.FollowUpRound(
             id=fixed_id("follow-up-round", "county"),
             batch_id=fixed_id("batch", "org"),
             county=522327,
             seed_block=1_000,
             rate_bps=1_000,
         ),
-        records.FollowUp(
+        program_kinds.FollowUp(
             id=fixed_id("follow-up", "county"),
             round_id=fixed_id("follow-up-round", "county"),
             line_index=1,
@@ -217,14 +217,14 @@ def examples() -> list[records.Record]:
             quantity=120,
             note_hash=fixed("follow-up-note"),
         ),
-        records.Grievance(
+        program_kinds.Grievance(
             id=fixed_id("grievance", "county"),
             project_id=project_id,
             record_id=fixed_id("delivery", "org"),
             grievance_hash=fixed("grievance-text"),
             filed_at=1_767_225_600,
         ),
-        records.GrievanceAnswer(
+        program_kinds.GrievanceAnswer(
             id=fixed_id("grievance-answer", "county"),
             grievance_id=fixed_id("grievance", "county"),
             outcome=2,

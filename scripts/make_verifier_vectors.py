@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledger.batches.build import build_batch  # noqa: E402
-from ledger.core import records  # noqa: E402
+from ledger.core import aid_kinds, records  # noqa: E402
 from ledger.core.fields import (  # noqa: E402
     FlagReason,
     ProjectKind,
@@ -57,7 +57,8 @@ from ledger.core.merkle import (  # noqa: E402
     MerkleTree,
     leaf_hash,
 )
-from ledger.core.records import RECORD_TYPES, sha256  # noqa: E402
+from ledger.core.record_types import RECORD_TYPES  # noqa: E402
+from ledger.core.records import sha256  # noqa: E402
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle  # noqa: E402
 from tests.factories import COUNTY_A, start_env  # noqa: E402
 
@@ -89,7 +90,7 @@ def lines_for(commitment: bytes, n: int, tag: str) -> list[DeliveryLine]:
     ]
 
 
-def anchor(county: str) -> records.ProjectAnchor:
+def anchor(county: str) -> aid_kinds.ProjectAnchor:
     fields: dict[str, Any] = {
         "id": new_id(county),
         "project_id": new_id(county),
@@ -99,11 +100,11 @@ def anchor(county: str) -> records.ProjectAnchor:
         "content_hash": sha256(b"need: rice for 40 households"),
         "version": 1,
     }
-    names = {f.name for f in dataclasses.fields(records.ProjectAnchor)}
+    names = {f.name for f in dataclasses.fields(aid_kinds.ProjectAnchor)}
     # the human-readable fields, where the record schema has them
     extra = {"title": "册亨县 40 户口粮", "budget": 2_000_000, "end_date": 20261231}
     fields.update({k: v for k, v in extra.items() if k in names})
-    return records.ProjectAnchor(**fields)
+    return aid_kinds.ProjectAnchor(**fields)
 
 
 def main() -> int:
@@ -127,7 +128,7 @@ def write(env: Any) -> int:
 
     need = anchor(county.address)
     s_need = submit(need.sign(county.key, d))
-    commit = records.Commitment(
+    commit = aid_kinds.Commitment(
         id=new_id(org.address),
         need_id=need.project_id,
         match_id=new_id(org.address),
@@ -138,7 +139,7 @@ def write(env: Any) -> int:
         terms_hash=sha256(b"terms"),
     )
     s_commit = submit(commit.sign(org.key, d))
-    delivery = records.Delivery(
+    delivery = aid_kinds.Delivery(
         id=new_id(org.address),
         commitment_id=commit.id,
         quantity=30,
@@ -149,7 +150,7 @@ def write(env: Any) -> int:
     )
     s_delivery = submit(delivery.sign(org.key, d))
     s_receipt = submit(
-        records.Receipt(
+        aid_kinds.Receipt(
             id=new_id(county.address),
             delivery_id=delivery.id,
             confirmed_quantity=30,
@@ -157,7 +158,7 @@ def write(env: Any) -> int:
         ).sign(county.key, d)
     )
     s_flag = submit(
-        records.Flag(
+        aid_kinds.Flag(
             id=new_id(auditor.address),
             record_id=delivery.id,
             reason_code=FlagReason.EVIDENCE_MISMATCH,
@@ -165,7 +166,7 @@ def write(env: Any) -> int:
         ).sign(auditor.key, d)
     )
 
-    def batch_of(lines: list[DeliveryLine], **changes: Any) -> records.DeliveryBatch:
+    def batch_of(lines: list[DeliveryLine], **changes: Any) -> aid_kinds.DeliveryBatch:
         b = build_batch(lines, org.address, changes.pop("evidence_hash", bytes(32)))
         b = dataclasses.replace(b, **changes)
         return dataclasses.replace(b, id=scoped_id(org.address, sha256(b.abi_encoded())))

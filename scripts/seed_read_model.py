@@ -25,16 +25,10 @@ from typing import Any
 from eth_account import Account
 from sqlalchemy import bindparam, insert, text, update
 
+from ledger.core.aid_kinds import Commitment, Delivery, ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
-from ledger.core.records import (
-    _HEADER_LEN,
-    Commitment,
-    Delivery,
-    Kind,
-    ProjectAnchor,
-    SignedRecord,
-)
+from ledger.core.records import HEADER_LEN, Kind, SignedRecord
 from ledger.store import aggregates, models
 from ledger.store.db import Database
 
@@ -60,7 +54,7 @@ def _patch(template: bytes, slots: dict[int, bytes]) -> bytes:
     replaced."""
     b = bytearray(template)
     for slot, value in slots.items():
-        at = _HEADER_LEN + 32 * slot
+        at = HEADER_LEN + 32 * slot
         b[at : at + 32] = value
     return bytes(b)
 

@@ -33,22 +33,13 @@ from web3 import Web3
 from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT, Settings
+from ledger.core.aid_kinds import Commitment, Delivery, ProjectAnchor, Receipt
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ProjectKind, ResourceKind, text32
 from ledger.core.grievances import answer_hash
 from ledger.core.lines import DeliveryLine, new_id
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    FollowUp,
-    FundContribution,
-    Grievance,
-    GrievanceAnswer,
-    ProjectAnchor,
-    Receipt,
-    SignedRecord,
-    sha256,
-)
+from ledger.core.program_kinds import FollowUp, FundContribution, Grievance, GrievanceAnswer
+from ledger.core.records import SignedRecord, sha256
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, deploy, dev_accounts
 from ledger.evm.localchain import load_localchain

@@ -7,7 +7,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ledger.core.records import BY_SLUG, Record
+from ledger.core.record_types import BY_SLUG
+from ledger.core.records import Record
 
 
 def value_of(typ: str) -> st.SearchStrategy[Any]:

@@ -17,7 +17,8 @@ from api.web import render
 from api.web.pages import PageLang, PageRoute
 from ledger.core import display
 from ledger.core.errors import LedgerError, NotFoundError
-from ledger.core.records import RECORD_TYPES, Kind
+from ledger.core.record_types import RECORD_TYPES
+from ledger.core.records import Kind
 from ledger.core.words import bundle_display
 from ledger.evm.localchain import public_rpc_url
 from ledger.store import queries

@@ -18,7 +18,8 @@ from api.problems import ledger_problem, unexpected
 from api.schemas import SignedRecordIn, StatusOut, SubmissionIn, SubmissionOut
 from ledger.app import LedgerService
 from ledger.core.errors import LedgerError
-from ledger.core.records import BY_SLUG, Kind, SignedRecord
+from ledger.core.record_types import BY_SLUG, signed_from_json
+from ledger.core.records import Kind, SignedRecord
 
 router = APIRouter(prefix="/api/v1", tags=["orgs & counties 社会组织与县"])
 
@@ -50,7 +51,7 @@ def _parse(service: ServiceDep, items: list[SignedRecordIn]) -> list[SignedRecor
     out = []
     for i, item in enumerate(items):
         try:
-            out.append(SignedRecord.from_json(item.model_dump(exclude_none=True), domain))
+            out.append(signed_from_json(item.model_dump(exclude_none=True), domain))
         except LedgerError as exc:
             exc.fields.setdefault("index", i)
             raise

@@ -8,13 +8,8 @@ from urllib.parse import urlencode
 from starlette.datastructures import URL, QueryParams
 
 from ledger.core.fields import CATEGORIES, CATEGORY_EN
-from ledger.core.words import (
-    FLAG_REASONS,
-    KIND_WORDS,
-    PROJECT_KIND_WORDS,
-    RESOURCE_WORDS,
-    ROLE_WORDS,
-)
+from ledger.core.word_fields import ROLE_WORDS
+from ledger.core.words import FLAG_REASONS, KIND_WORDS, PROJECT_KIND_WORDS, RESOURCE_WORDS
 
 LANGS = ("zh", "en")
 

@@ -28,18 +28,11 @@ from ledger.audit.codes import (
 )
 from ledger.audit.replay import Leaf, Replay, iter_leaf_subjects
 from ledger.audit.report import AuditReport, to_hex
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, Receipt
 from ledger.core.display import beijing_time
 from ledger.core.fields import FlagReason, FollowUpOutcome
 from ledger.core.lines import DeliveryLine
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    FollowUp,
-    FollowUpRound,
-    Receipt,
-)
+from ledger.core.program_kinds import FollowUp, FollowUpRound
 
 __all__ = ["find_anomalies"]
 

@@ -19,7 +19,7 @@ from ledger.audit.rows import (
     compare_columns,
     iter_typed_rows,
 )
-from ledger.core import records
+from ledger.core import aid_kinds
 from ledger.core.errors import RecordError
 from ledger.core.lines import DeliveryLine
 from ledger.core.merkle import MerkleTree, leaf_hash
@@ -53,7 +53,7 @@ def check_batch_lines(
     batches = {
         leaf.id_hex: leaf.record.record
         for leaf in replay.leaves
-        if isinstance(leaf.record.record, records.DeliveryBatch)
+        if isinstance(leaf.record.record, aid_kinds.DeliveryBatch)
     }
     lines: dict[str, list[DeliveryLine]] = defaultdict(list)
     trees: dict[str, MerkleTree] = defaultdict(MerkleTree)

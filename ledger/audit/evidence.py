@@ -11,8 +11,8 @@ from typing import Any
 from ledger.audit.codes import ANOMALY, INTEGRITY
 from ledger.audit.replay import ZERO32, Replay
 from ledger.audit.report import AuditReport, Progress
+from ledger.core.aid_kinds import Delivery, DeliveryBatch
 from ledger.core.errors import LedgerError
-from ledger.core.records import Delivery, DeliveryBatch
 
 __all__ = ["check_evidence", "file_sha256"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from ledger.audit.replay import Replay
 from ledger.audit.report import to_hex
 from ledger.audit.rows import ZERO_HEX, Row, TableSpec
-from ledger.core import records
+from ledger.core import aid_kinds
 from ledger.core.fields import from_text32
 
 __all__ = ["OPTIONAL_TABLES", "TABLES", "expected_rows"]
@@ -203,7 +203,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
             leaf.tx_hash.lower(),
             leaf.log_index,
         )
-        if isinstance(r, records.ProjectAnchor):
+        if isinstance(r, aid_kinds.ProjectAnchor):
             out["project_anchors"][(rid,)] = (
                 to_hex(r.project_id),
                 r.project_kind,
@@ -217,7 +217,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
                 r.end_date,
             )
             anchors[to_hex(r.project_id)].append((r.version, r.county, r.category))
-        elif isinstance(r, records.Commitment):
+        elif isinstance(r, aid_kinds.Commitment):
             versions = anchors.get(to_hex(r.need_id))
             county, category = (max(versions)[1:]) if versions else (0, 0)
             commits[rid] = [s.signer, county, category, 0, 0]
@@ -236,8 +236,8 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
                 0,
                 leaf.block_time,
             )
-        elif isinstance(r, records.Delivery | records.DeliveryBatch):
-            if isinstance(r, records.Delivery):
+        elif isinstance(r, aid_kinds.Delivery | aid_kinds.DeliveryBatch):
+            if isinstance(r, aid_kinds.Delivery):
                 parts = [(r.commitment_id, r.quantity)]
                 at, count, root, batch, lines = (
                     r.delivered_at,
@@ -275,7 +275,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
                     0,
                 )
                 shares[rid].append(key)
-        elif isinstance(r, records.Receipt):
+        elif isinstance(r, aid_kinds.Receipt):
             did = to_hex(r.delivery_id)
             keys = shares.get(did, [])
             cid = keys[0][1] if keys else ZERO_HEX
@@ -295,7 +295,7 @@ def expected_rows(replay: Replay, cutoff: int) -> dict[str, dict[Row, Row]]:
                 r.confirmed_quantity,
                 to_hex(r.note_hash),
             )
-        elif isinstance(r, records.Flag):
+        elif isinstance(r, aid_kinds.Flag):
             out["flags"][(rid,)] = (
                 to_hex(r.record_id),
                 s.signer,

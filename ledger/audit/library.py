@@ -41,8 +41,8 @@ from ledger.audit.rows import (
     present_columns,
     shown,
 )
+from ledger.core.aid_kinds import Commitment, ProjectAnchor
 from ledger.core.fields import ProjectKind
-from ledger.core.records import Commitment, ProjectAnchor
 
 MATCHES = TableSpec(
     (("match_id", "hex32"),),

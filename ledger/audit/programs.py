@@ -34,7 +34,7 @@ from ledger.core.fields import (
     valid_date_code,
     valid_title,
 )
-from ledger.core.records import (
+from ledger.core.program_kinds import (
     CommitmentSource,
     FollowUp,
     FollowUpRound,
@@ -42,10 +42,10 @@ from ledger.core.records import (
     FundContribution,
     Grievance,
     GrievanceAnswer,
-    Kind,
     Pairing,
     PairingAcceptance,
 )
+from ledger.core.records import Kind
 from ledger.core.sample import sample_indices
 
 if TYPE_CHECKING:

@@ -16,17 +16,10 @@ from ledger.audit.events import Boundary, RoleChange
 from ledger.audit.programs import PROGRAM_KINDS, ProgramReplay
 from ledger.audit.report import AuditReport, to_hex
 from ledger.audit.signatures import Event, Parsed
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 from ledger.core.fields import ProjectKind
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import (
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    ProjectAnchor,
-    Receipt,
-    SignedRecord,
-)
+from ledger.core.records import SignedRecord
 
 __all__ = ["ZERO32", "Leaf", "Replay", "iter_leaf_subjects"]
 

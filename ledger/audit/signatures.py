@@ -11,6 +11,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from ledger.audit.events import Boundary, RawRecord, RoleChange
 from ledger.core.errors import RecordError
+from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import SignedRecord
 
 __all__ = ["Event", "Parsed", "VerifyPool", "parse_verify_chunk"]
@@ -29,7 +30,7 @@ def parse_verify_chunk(datas: Sequence[bytes]) -> list[Parsed]:
     out: list[Parsed] = []
     for data in datas:
         try:
-            signed = SignedRecord.from_bytes(data)
+            signed = signed_from_bytes(data)
         except RecordError as exc:
             out.append((None, exc.code, exc.message))
             continue

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ledger.batches.tree import lines_root
+from ledger.core.aid_kinds import DeliveryBatch
 from ledger.core.errors import BatchError
 from ledger.core.lines import DeliveryLine, batch_totals, derive_id, scoped_id
-from ledger.core.records import DeliveryBatch
 
 __all__ = ["batch_id_for", "build_batch"]
 

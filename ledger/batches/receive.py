@@ -15,10 +15,11 @@ from sqlalchemy import func, select, update
 from ledger.batches.files import MAX_ITEM_CHARS, MAX_LINE_QUANTITY
 from ledger.batches.tree import LevelFrontier
 from ledger.batches.wire import MAX_FRAME
+from ledger.core.aid_kinds import DeliveryBatch
 from ledger.core.errors import BatchError, ConflictError, RecordError
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, LineFields, parse_line
-from ledger.core.records import DeliveryBatch, SignedRecord
+from ledger.core.record_types import signed_from_bytes
 from ledger.store.batch_models import BatchLine, BatchUpload
 from ledger.store.db import Database
 
@@ -146,7 +147,7 @@ class LineReceiver:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._hexes: dict[bytes, str] = {}
-        record = SignedRecord.from_bytes(row.record_bytes).record
+        record = signed_from_bytes(row.record_bytes).record
         assert isinstance(record, DeliveryBatch)
         self.commitments = set(record.commitment_ids)
         #: (item, unit) of each text encoding (line bytes from 121 on) already checked

@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 
 from ledger.batches.files import MAX_BATCH_LINES
 from ledger.batches.receive import FLUSH_LINES, LineReceiver, insert_lines_sql
+from ledger.core.aid_kinds import DeliveryBatch
 from ledger.core.eip712 import Domain
 from ledger.core.errors import BatchError, ConflictError, LedgerError, NotFoundError, RecordError
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import DeliveryBatch, Kind, SignedRecord
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.outbox import Relayer
 from ledger.relayer.rules import check_batch_shape, check_batch_signer
 from ledger.store.batch_models import BatchLine, BatchUpload
@@ -199,7 +201,7 @@ class BatchService:
                 code="upload_incomplete",
                 lines_received=row.lines_received,
             )
-        signed = SignedRecord.from_bytes(row.record_bytes)
+        signed = signed_from_bytes(row.record_bytes)
         rec = signed.record
         assert isinstance(rec, DeliveryBatch)
         try:
@@ -331,7 +333,7 @@ class BatchService:
                     f"batch {batch_id} is not on chain and indexed yet; try again later",
                     code="batch_not_indexed",
                 )
-            rec = SignedRecord.from_bytes(entry.record_bytes).record
+            rec = signed_from_bytes(entry.record_bytes).record
             assert isinstance(rec, DeliveryBatch)
             line = session.get(BatchLine, (batch_id, index))
             if line is None:

@@ -1,8 +1,12 @@
-"""Record types and their encodings: EIP-712 typed data, canonical bytes, leaf hashes, ids.
+"""The base of the record kinds and its encodings: EIP-712 typed data, ABI, JSON, and the
+signed record's canonical bytes and leaf hash.
 
-This is the one place a record's bytes are made. The contract builds the same bytes
-(`AidLedger._append`), the indexer and the audit parse them with `SignedRecord.from_bytes`,
-and the API, the SDK and the tests call this module rather than encoding anything again.
+This is the one place a record's bytes are made (the struct's ABI words by
+`ledger.core.abi_words`, which only this module calls). The contract builds the same bytes
+(`AidLedger._append`), the indexer and the audit parse them with
+`ledger.core.record_types.signed_from_bytes`, and the API, the SDK and the tests call this
+module rather than encoding anything again. The kinds themselves are declared in
+`ledger.core.aid_kinds` (1-6) and `ledger.core.program_kinds` (7-15).
 
 Canonical record bytes (format version 1), packed:
 
@@ -19,17 +23,16 @@ ids and a batch's delivery lines in `ledger.core.lines`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
 from typing import Any, ClassVar, Self
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak
 
+from ledger.core import abi_words
 from ledger.core.eip712 import (
     DOMAIN_TYPES,
     SIGNATURE_LEN,
@@ -39,17 +42,8 @@ from ledger.core.eip712 import (
     recover_signer,
 )
 from ledger.core.errors import RecordError
-from ledger.core.fields import (
-    FlagReason,
-    ProjectKind,
-    ResourceKind,
-    parse_bool,
-    parse_bytes32,
-    parse_text,
-    parse_uint,
-)
+from ledger.core.fields import parse_bool, parse_bytes32, parse_text, parse_uint
 from ledger.core.hexes import hex0x
-from ledger.core.lines import derive_id, scoped_id
 from ledger.core.merkle import leaf_hash
 
 FORMAT_VERSION = 1
@@ -58,7 +52,6 @@ FORMAT_VERSION = 1
 MAX_BATCH_COMMITMENTS = 256
 #: version u8 ‖ kind u8 ‖ chainId u256 ‖ contract ‖ signer: `abi.encode(struct)` starts here.
 HEADER_LEN = 1 + 1 + 32 + 20 + 20
-_HEADER_LEN = HEADER_LEN  # the name scripts/seed_read_model.py imports
 
 
 class Kind(IntEnum):
@@ -103,85 +96,8 @@ def camel_case(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-#: Per record class, computed once: its EIP-712 typehash, and for a struct of only bytes32
-#: and uintN fields the bit width of each (0 for bytes32), else None.
+#: Per record class, computed once: its EIP-712 typehash.
 _TYPEHASHES: dict[type, bytes] = {}
-_STATIC: dict[type, tuple[int, ...] | None] = {}
-
-
-def _static_widths(cls: type[Record]) -> tuple[int, ...] | None:
-    """For an all-static struct, `abi.encode` is one 32-byte word per field and the EIP-712
-    encodeData of the fields is the same words, so both are a plain join (fast paths below;
-    anything else, or any value out of the common shape, takes eth_abi's path)."""
-    try:
-        return _STATIC[cls]
-    except KeyError:
-        pass
-    widths: list[int] = []
-    for _, typ in cls.SCHEMA:
-        if typ == "bytes32":
-            widths.append(0)
-        elif typ.startswith("uint") and typ[4:].isdigit():
-            widths.append(int(typ[4:]))
-        else:
-            _STATIC[cls] = None
-            return None
-    _STATIC[cls] = found = tuple(widths)
-    return found
-
-
-@lru_cache(maxsize=64)
-def _uint_width(typ: str) -> int | None:
-    """N of a `uintN` type, else None."""
-    if typ.startswith("uint") and typ[4:].isdigit():
-        return int(typ[4:])
-    return None
-
-
-def _word(typ: str, value: Any) -> bytes | None:
-    """The 32-byte ABI word of a bytes32, bool or uintN value in range, else None."""
-    if typ == "bytes32":
-        return value if type(value) is bytes and len(value) == 32 else None
-    if typ == "bool":
-        return None if type(value) is not bool else int(value).to_bytes(32, "big")
-    width = _uint_width(typ)
-    if width is None or not isinstance(value, int) or isinstance(value, bool):
-        return None
-    if value < 0 or value >> width:
-        return None
-    return value.to_bytes(32, "big")
-
-
-def _words(typ: str, values: Any) -> bytes | None:
-    """The words of a bytes32[] or uintN[] value, joined, else None."""
-    if not isinstance(values, tuple | list):
-        return None
-    out = [_word(typ, v) for v in values]
-    return None if None in out else b"".join(out)  # type: ignore[arg-type]
-
-
-_OFFSET_WORD = (32).to_bytes(32, "big")
-
-
-def _unword(typ: str, word: bytes) -> Any:
-    """The value of one 32-byte ABI word of type `typ`; ValueError if it is not one
-    (the caller then falls back to eth_abi, which names the error)."""
-    if len(word) != 32:
-        raise ValueError("short word")
-    if typ == "bytes32":
-        return bytes(word)
-    value = int.from_bytes(word, "big")
-    if typ == "bool":
-        if value > 1:
-            raise ValueError("not a bool")
-        return bool(value)
-    if _uint_width(typ) is None:
-        raise ValueError(f"not a word type: {typ}")
-    return value  # out of range: the encoding back differs, and eth_abi names the error
-
-
-def _padded(data: bytes) -> bytes:
-    return data + b"\x00" * (-len(data) % 32)
 
 
 @dataclass(frozen=True)
@@ -218,62 +134,8 @@ class Record:
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, n) for n, _ in self.SCHEMA)
 
-    def _static_words(self) -> bytes | None:
-        """`abi.encode(struct)` of an all-static struct whose values are in range (exact
-        bytes32, non-negative ints that fit), else None (eth_abi then encodes or refuses)."""
-        widths = _static_widths(type(self))
-        if widths is None:
-            return None
-        words: list[bytes] = []
-        for width, (name, _) in zip(widths, self.SCHEMA, strict=True):
-            value = getattr(self, name)
-            if width == 0:
-                if type(value) is not bytes or len(value) != 32:
-                    return None
-                words.append(value)
-            else:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    return None
-                if value < 0 or value >> width:
-                    return None
-                words.append(value.to_bytes(32, "big"))
-        return b"".join(words)
-
-    def _encode_data(self) -> bytes | None:
-        """EIP-712 encodeData of the fields, one word each (a string is the keccak of its
-        UTF-8, an array the keccak of its words), for the types records use and values in
-        range; else None (eth_abi then encodes or refuses)."""
-        words = self._static_words()
-        if words is not None:
-            return words
-        parts: list[bytes] = []
-        for name, typ in self.SCHEMA:
-            value = getattr(self, name)
-            if typ == "string":
-                if not isinstance(value, str):
-                    return None
-                parts.append(keccak256(value.encode("utf-8")))
-                continue
-            word = _words(typ[:-2], value) if typ.endswith("[]") else _word(typ, value)
-            if word is None:
-                return None
-            parts.append(keccak256(word) if typ.endswith("[]") else word)
-        return b"".join(parts)
-
     def struct_hash(self) -> bytes:
-        words = self._encode_data()
-        if words is not None:
-            return keccak256(self.typehash() + words)
-        parts = [self.typehash()]
-        for (_, typ), value in zip(self.SCHEMA, self.values(), strict=True):
-            if typ == "string":
-                parts.append(keccak(value.encode("utf-8")))
-            elif typ.endswith("[]"):
-                elem = typ[:-2]
-                parts.append(keccak(b"".join(abi_encode([elem], [v]) for v in value)))
-            else:
-                parts.append(abi_encode([typ], [value]))
-        return keccak(b"".join(parts))
+        return keccak256(self.typehash() + abi_words.encode_data(self.SCHEMA, self.values()))
 
     def digest(self, domain: Domain) -> bytes:
         """The EIP-712 hash the author signs."""
@@ -300,112 +162,15 @@ class Record:
     # ---- ABI -----------------------------------------------------------------
     @classmethod
     def tuple_type(cls) -> str:
-        return "(" + ",".join(t for _, t in cls.SCHEMA) + ")"
+        return abi_words.tuple_type(cls.SCHEMA)
 
     def abi_encoded(self) -> bytes:
         """`abi.encode(struct)` as Solidity computes it."""
-        words = self._static_words()
-        if words is not None:
-            return words
-        words = self._dynamic_words()
-        if words is not None:
-            return words
-        return abi_encode([self.tuple_type()], [self.values()])
-
-    def _dynamic_words(self) -> bytes | None:
-        """`abi.encode(struct)` of a struct with string, bool or array fields, word by word: the
-        offset of the struct (0x20), its head (a word per static field, an offset per
-        dynamic one) and the tails (length, then the padded bytes or the elements), for the
-        types records use and values in range; else None (eth_abi then encodes or refuses).
-        tests/core/test_record_encoding.py holds it equal to eth_abi."""
-        head: list[bytes] = []
-        tails: list[bytes] = []
-        offset = 32 * len(self.SCHEMA)
-        for name, typ in self.SCHEMA:
-            value = getattr(self, name)
-            if typ == "string" or typ.endswith("[]"):
-                if typ == "string":
-                    if not isinstance(value, str):
-                        return None
-                    data = value.encode("utf-8")
-                    tail = len(data).to_bytes(32, "big") + _padded(data)
-                else:
-                    elements = _words(typ[:-2], value)
-                    if elements is None:
-                        return None
-                    tail = len(value).to_bytes(32, "big") + elements
-                head.append(offset.to_bytes(32, "big"))
-                tails.append(tail)
-                offset += len(tail)
-                continue
-            word = _word(typ, value)
-            if word is None:
-                return None
-            head.append(word)
-        if not tails:  # a static struct (bools among its fields): its words alone
-            return b"".join(head)
-        return (32).to_bytes(32, "big") + b"".join(head) + b"".join(tails)
+        return abi_words.encode(self.SCHEMA, self.values())
 
     @classmethod
     def from_abi(cls, data: bytes) -> Self:
-        widths = _static_widths(cls)
-        if widths is not None and len(data) == 32 * len(widths):
-            fast: dict[str, Any] = {}
-            for i, (width, (name, _)) in enumerate(zip(widths, cls.SCHEMA, strict=True)):
-                word = data[32 * i : 32 * i + 32]
-                if width == 0:
-                    fast[name] = bytes(word)
-                    continue
-                value = int.from_bytes(word, "big")
-                if value >> width:
-                    break  # out of range: eth_abi below names the error
-                fast[name] = value
-            else:
-                return cls(**fast)
-        words = cls._from_words(data)
-        if words is not None:
-            return words
-        (values,) = abi_decode([cls.tuple_type()], data)
-        kwargs = {}
-        for (name, typ), value in zip(cls.SCHEMA, values, strict=True):
-            kwargs[name] = tuple(value) if typ.endswith("[]") else value
-        return cls(**kwargs)  # type: ignore[arg-type]
-
-    @classmethod
-    def _from_words(cls, data: bytes) -> Self | None:
-        """`abi.decode` of a struct with string, bool or array fields, word by word, kept
-        only if it encodes back to exactly `data` (so it accepts nothing eth_abi would
-        refuse: bad padding, odd offsets, out-of-range values); else None, and eth_abi
-        decodes or names the error. tests/core/test_record_encoding.py holds it to eth_abi."""
-        try:
-            if any(t == "string" or t.endswith("[]") for _, t in cls.SCHEMA):
-                if data[:32] != _OFFSET_WORD:
-                    return None
-                body = data[32:]  # a dynamic struct is encoded behind its offset, 0x20
-            else:
-                body = data
-            kwargs: dict[str, Any] = {}
-            for i, (name, typ) in enumerate(cls.SCHEMA):
-                word = body[32 * i : 32 * i + 32]
-                if len(word) != 32:
-                    return None
-                if typ == "string" or typ.endswith("[]"):
-                    at = int.from_bytes(word, "big")
-                    count = int.from_bytes(body[at : at + 32], "big")
-                    if typ == "string":
-                        kwargs[name] = body[at + 32 : at + 32 + count].decode("utf-8")
-                    else:
-                        elem = typ[:-2]
-                        kwargs[name] = tuple(
-                            _unword(elem, body[at + 32 + 32 * k : at + 64 + 32 * k])
-                            for k in range(count)
-                        )
-                else:
-                    kwargs[name] = _unword(typ, word)
-            made = cls(**kwargs)
-        except (ValueError, TypeError, UnicodeDecodeError):
-            return None
-        return made if made._dynamic_words() == data else None
+        return cls(**abi_words.decode(cls.SCHEMA, data))
 
     def call_args(self) -> tuple[Any, ...]:
         """The struct as web3.py passes a tuple argument."""
@@ -483,348 +248,6 @@ class Record:
 
 
 @dataclass(frozen=True)
-class ProjectAnchor(Record):
-    KIND: ClassVar[Kind] = Kind.PROJECT_ANCHOR
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("project_id", "bytes32"),
-        ("project_kind", "uint8"),
-        ("county", "uint32"),
-        ("category", "uint8"),
-        ("title", "string"),
-        ("budget", "uint128"),
-        ("end_date", "uint32"),
-        ("content_hash", "bytes32"),
-        ("version", "uint32"),
-    )
-    project_id: bytes = b""
-    project_kind: int = ProjectKind.NEED
-    county: int = 0
-    category: int = 1
-    #: UTF-8, 1..MAX_TITLE_BYTES bytes; signed so that a wallet shows it.
-    title: str = ""
-    #: fen: a need's budget; a supply's funds capacity, or 0.
-    budget: int = 0
-    #: YYYYMMDD in Beijing time (a need's deadline, a supply's period end), or 0.
-    end_date: int = 0
-    content_hash: bytes = bytes(32)
-    version: int = 1
-
-    @staticmethod
-    def anchor_id(project_id: bytes, version: int) -> bytes:
-        """Anchors have derived ids, scoped to the project's owner (the first 20 bytes of
-        the project id, who alone may anchor its versions), so nobody can take them first."""
-        return scoped_id(project_id[:20], derive_id("ProjectAnchor", project_id, version))
-
-
-@dataclass(frozen=True)
-class Commitment(Record):
-    KIND: ClassVar[Kind] = Kind.COMMITMENT
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("need_id", "bytes32"),
-        ("match_id", "bytes32"),
-        ("resource_kind", "uint8"),
-        ("quantity", "uint128"),
-        ("unit", "bytes32"),
-        ("due_date", "uint64"),
-        ("terms_hash", "bytes32"),
-    )
-    need_id: bytes = bytes(32)
-    match_id: bytes = bytes(32)
-    resource_kind: int = ResourceKind.FUNDS
-    quantity: int = 0
-    unit: bytes = bytes(32)
-    due_date: int = 0
-    terms_hash: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class Delivery(Record):
-    KIND: ClassVar[Kind] = Kind.DELIVERY
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("commitment_id", "bytes32"),
-        ("quantity", "uint128"),
-        ("delivered_at", "uint64"),
-        ("evidence_hash", "bytes32"),
-        ("beneficiary_count", "uint32"),
-        ("beneficiary_root", "bytes32"),
-    )
-    commitment_id: bytes = bytes(32)
-    quantity: int = 0
-    delivered_at: int = 0
-    evidence_hash: bytes = bytes(32)
-    beneficiary_count: int = 0
-    beneficiary_root: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class Receipt(Record):
-    KIND: ClassVar[Kind] = Kind.RECEIPT
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("delivery_id", "bytes32"),
-        ("confirmed_quantity", "uint128"),
-        ("note_hash", "bytes32"),
-    )
-    delivery_id: bytes = bytes(32)
-    confirmed_quantity: int = 0
-    note_hash: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class Flag(Record):
-    KIND: ClassVar[Kind] = Kind.FLAG
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("record_id", "bytes32"),
-        ("reason_code", "uint16"),
-        ("note_hash", "bytes32"),
-    )
-    record_id: bytes = bytes(32)
-    reason_code: int = FlagReason.OTHER
-    note_hash: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class DeliveryBatch(Record):
-    KIND: ClassVar[Kind] = Kind.DELIVERY_BATCH
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("commitment_ids", "bytes32[]"),
-        ("quantities", "uint128[]"),
-        ("line_count", "uint32"),
-        ("batch_root", "bytes32"),
-        ("evidence_hash", "bytes32"),
-    )
-    commitment_ids: tuple[bytes, ...] = field(default_factory=tuple)
-    quantities: tuple[int, ...] = field(default_factory=tuple)
-    line_count: int = 0
-    batch_root: bytes = bytes(32)
-    evidence_hash: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class Pairing(Record):
-    """An organization's proposal to pair with a county (结对帮扶); see docs/programs.md."""
-
-    KIND: ClassVar[Kind] = Kind.PAIRING
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("county", "uint32"),
-        ("start_date", "uint32"),
-        ("end_date", "uint32"),
-        ("categories", "uint16"),
-        ("funds_target", "uint128"),
-        ("projects_target", "uint32"),
-        ("hours_target", "uint32"),
-        ("designated", "bool"),
-        ("terms_hash", "bytes32"),
-    )
-    county: int = 0
-    #: YYYYMMDD in Beijing time; start_date <= end_date.
-    start_date: int = 0
-    end_date: int = 0
-    #: bit (c-1) set for each focus category c in 1..10.
-    categories: int = 0
-    #: fen.
-    funds_target: int = 0
-    projects_target: int = 0
-    hours_target: int = 0
-    #: designated assistance (定点帮扶).
-    designated: bool = False
-    terms_hash: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class PairingAcceptance(Record):
-    KIND: ClassVar[Kind] = Kind.PAIRING_ACCEPTANCE
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("pairing_id", "bytes32"),
-        ("county", "uint32"),
-    )
-    pairing_id: bytes = bytes(32)
-    county: int = 0
-
-
-@dataclass(frozen=True)
-class Fund(Record):
-    """A special fund (专项基金) opened inside an organization. The sponsor's name is never
-    in it: `sponsor_hash` is SHA-256(salt ‖ name), kept off chain with the name."""
-
-    KIND: ClassVar[Kind] = Kind.FUND
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("name", "string"),
-        ("sponsor_kind", "uint8"),
-        ("sponsor_hash", "bytes32"),
-        ("sponsor_public", "bool"),
-        ("pledged", "uint128"),
-        ("purpose_hash", "bytes32"),
-    )
-    name: str = ""
-    sponsor_kind: int = 1
-    sponsor_hash: bytes = bytes(32)
-    sponsor_public: bool = False
-    #: fen.
-    pledged: int = 0
-    purpose_hash: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class FundContribution(Record):
-    KIND: ClassVar[Kind] = Kind.FUND_CONTRIBUTION
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("fund_id", "bytes32"),
-        ("amount", "uint128"),
-        ("received_date", "uint32"),
-        ("evidence_hash", "bytes32"),
-    )
-    fund_id: bytes = bytes(32)
-    #: fen.
-    amount: int = 0
-    received_date: int = 0
-    evidence_hash: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class CommitmentSource(Record):
-    """The pairing a commitment serves and/or the fund it draws `fund_amount` fen from."""
-
-    KIND: ClassVar[Kind] = Kind.COMMITMENT_SOURCE
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("commitment_id", "bytes32"),
-        ("pairing_id", "bytes32"),
-        ("fund_id", "bytes32"),
-        ("fund_amount", "uint128"),
-    )
-    commitment_id: bytes = bytes(32)
-    pairing_id: bytes = bytes(32)
-    fund_id: bytes = bytes(32)
-    fund_amount: int = 0
-
-    @staticmethod
-    def source_id(commitment_id: bytes) -> bytes:
-        """One source per commitment, with an id derived from it and scoped to its signer."""
-        return scoped_id(commitment_id[:20], derive_id("CommitmentSource", commitment_id))
-
-
-@dataclass(frozen=True)
-class FollowUpRound(Record):
-    KIND: ClassVar[Kind] = Kind.FOLLOW_UP_ROUND
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("batch_id", "bytes32"),
-        ("county", "uint32"),
-        ("seed_block", "uint64"),
-        ("rate_bps", "uint16"),
-    )
-    batch_id: bytes = bytes(32)
-    county: int = 0
-    seed_block: int = 0
-    rate_bps: int = 0
-
-
-@dataclass(frozen=True)
-class FollowUp(Record):
-    KIND: ClassVar[Kind] = Kind.FOLLOW_UP
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("round_id", "bytes32"),
-        ("line_index", "uint32"),
-        ("line_hash", "bytes32"),
-        ("outcome", "uint8"),
-        ("quantity", "uint128"),
-        ("note_hash", "bytes32"),
-    )
-    round_id: bytes = bytes(32)
-    line_index: int = 0
-    line_hash: bytes = bytes(32)
-    outcome: int = 1
-    #: what arrived, for outcome 2 (received in part) only.
-    quantity: int = 0
-    note_hash: bytes = bytes(32)
-
-
-@dataclass(frozen=True)
-class Grievance(Record):
-    KIND: ClassVar[Kind] = Kind.GRIEVANCE
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("project_id", "bytes32"),
-        ("record_id", "bytes32"),
-        ("grievance_hash", "bytes32"),
-        ("filed_at", "uint64"),
-    )
-    project_id: bytes = bytes(32)
-    record_id: bytes = bytes(32)
-    grievance_hash: bytes = bytes(32)
-    filed_at: int = 0
-
-
-@dataclass(frozen=True)
-class GrievanceAnswer(Record):
-    KIND: ClassVar[Kind] = Kind.GRIEVANCE_ANSWER
-    SCHEMA: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("id", "bytes32"),
-        ("grievance_id", "bytes32"),
-        ("outcome", "uint8"),
-        ("answer_hash", "bytes32"),
-    )
-    grievance_id: bytes = bytes(32)
-    outcome: int = 1
-    answer_hash: bytes = bytes(32)
-
-
-RECORD_TYPES: dict[Kind, type[Record]] = {
-    cls.KIND: cls
-    for cls in (
-        ProjectAnchor,
-        Commitment,
-        Delivery,
-        Receipt,
-        Flag,
-        DeliveryBatch,
-        Pairing,
-        PairingAcceptance,
-        Fund,
-        FundContribution,
-        CommitmentSource,
-        FollowUpRound,
-        FollowUp,
-        Grievance,
-        GrievanceAnswer,
-    )
-}
-BY_SLUG: dict[str, type[Record]] = {k.slug: cls for k, cls in RECORD_TYPES.items()}
-#: The kinds with a typed submit function of their own (their structs have dynamic members);
-#: every other kind goes through `submitRecord(kind, abi.encode(struct), signature)`.
-TYPED_SUBMIT: dict[Kind, str] = {
-    Kind.PROJECT_ANCHOR: "submitProjectAnchor",
-    Kind.DELIVERY_BATCH: "submitDeliveryBatch",
-    Kind.FUND: "submitFund",
-}
-#: The contract function that submits each kind.
-SUBMIT_FUNCTION: dict[Kind, str] = {k: TYPED_SUBMIT.get(k, "submitRecord") for k in Kind}
-
-
-def record_type(kind: int | str) -> type[Record]:
-    """The record class for a kind number or slug (e.g. "commitment")."""
-    try:
-        if isinstance(kind, str):
-            return BY_SLUG[kind]
-        return RECORD_TYPES[Kind(kind)]
-    except (KeyError, ValueError):
-        raise RecordError(
-            f"unknown record kind {kind!r}; use one of: {', '.join(BY_SLUG)}", code="unknown_kind"
-        ) from None
-
-
-@dataclass(frozen=True)
 class SignedRecord:
     """A record with its author's signature under one domain: what goes on chain."""
 
@@ -869,17 +292,18 @@ class SignedRecord:
         return recovered
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> SignedRecord:
-        """Parses canonical record bytes (format version 1)."""
-        if len(data) < _HEADER_LEN + SIGNATURE_LEN + 32:
+    def from_bytes(cls, data: bytes, types: Callable[[int], type[Record]]) -> SignedRecord:
+        """Parses canonical record bytes (format version 1), `types` giving the class of each
+        kind (`ledger.core.record_types.signed_from_bytes` passes `record_type`)."""
+        if len(data) < HEADER_LEN + SIGNATURE_LEN + 32:
             raise RecordError("record bytes too short", code="bad_record_bytes")
         if data[0] != FORMAT_VERSION:
             raise RecordError(f"unknown record format version {data[0]}", code="bad_record_bytes")
-        rtype = record_type(data[1])
+        rtype = types(data[1])
         chain_id = int.from_bytes(data[2:34], "big")
         contract = checksum_address(data[34:54])
         signer = checksum_address(data[54:74])
-        body, signature = data[_HEADER_LEN:-SIGNATURE_LEN], data[-SIGNATURE_LEN:]
+        body, signature = data[HEADER_LEN:-SIGNATURE_LEN], data[-SIGNATURE_LEN:]
         try:
             record = rtype.from_abi(body)
         except Exception as exc:  # noqa: BLE001 - eth_abi raises many decoding errors
@@ -902,14 +326,18 @@ class SignedRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], domain: Domain) -> SignedRecord:
-        """Parses {"kind", "record", "signature"[, "signer"]} and checks the signature."""
+    def from_json(
+        cls, data: Mapping[str, Any], domain: Domain, types: Callable[[str], type[Record]]
+    ) -> SignedRecord:
+        """Parses {"kind", "record", "signature"[, "signer"]} and checks the signature, `types`
+        giving the class of each kind (`ledger.core.record_types.signed_from_json` passes
+        `record_type`)."""
         if not isinstance(data, Mapping):
             raise RecordError("each submission must be a JSON object", code="bad_type")
         extra = sorted(set(data) - {"kind", "record", "signature", "signer"})
         if extra:
             raise RecordError(f"unknown field(s): {', '.join(extra)}", code="unknown_field")
-        rtype = record_type(data.get("kind", ""))
+        rtype = types(data.get("kind", ""))
         record = rtype.from_json(data.get("record", {}))
         sig_text = data.get("signature")
         if not isinstance(sig_text, str):
@@ -929,31 +357,12 @@ class SignedRecord:
 
 
 __all__ = [
-    "BY_SLUG",
     "FORMAT_VERSION",
+    "HEADER_LEN",
     "MAX_BATCH_COMMITMENTS",
-    "RECORD_TYPES",
-    "SUBMIT_FUNCTION",
-    "TYPED_SUBMIT",
-    "Commitment",
-    "CommitmentSource",
-    "Delivery",
-    "DeliveryBatch",
-    "Flag",
-    "FollowUp",
-    "FollowUpRound",
-    "Fund",
-    "FundContribution",
-    "Grievance",
-    "GrievanceAnswer",
     "Kind",
-    "Pairing",
-    "PairingAcceptance",
-    "ProjectAnchor",
-    "Receipt",
     "Record",
     "SignedRecord",
     "camel_case",
-    "record_type",
     "sha256",
 ]

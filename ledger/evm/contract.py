@@ -18,7 +18,8 @@ from ledger.core.eip712 import SIGNATURE_LEN
 from ledger.core.errors import RecordError
 from ledger.core.fields import require_name, resolve_org_type
 from ledger.core.hexes import hex0x
-from ledger.core.records import HEADER_LEN, RECORD_TYPES, TYPED_SUBMIT, Kind, SignedRecord
+from ledger.core.record_types import RECORD_TYPES, TYPED_SUBMIT
+from ledger.core.records import HEADER_LEN, Kind, SignedRecord
 from ledger.evm.compiler import Artifact, compile_contracts
 from ledger.evm.deploy import Deployment, fee_fields, ledger_contract, send_transaction
 

@@ -23,6 +23,7 @@ from ledger.core.events import (
 from ledger.core.fields import from_text32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
+from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import Kind, SignedRecord
 from ledger.indexer import fund as fund_index
 from ledger.indexer import grievance
@@ -144,7 +145,7 @@ class LogApplier:
             # committed log_entries and is reloaded after any failed pass.
             return None
         data = event.record
-        signed = SignedRecord.from_bytes(data)
+        signed = signed_from_bytes(data)
         if index != tree.size:
             raise LeafGapError(
                 f"索引与链上日志不一致 / log index {index} arrived while the index holds "

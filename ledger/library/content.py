@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import LibraryError
 from ledger.core.fields import CATEGORIES, ProjectKind, category_code, date_code, parse_bytes32
-from ledger.core.records import ProjectAnchor, sha256
+from ledger.core.records import sha256
 from ledger.library import pii
 from ledger.library.messages import MAX_RESOURCES
 from ledger.library.models import LibraryProject

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.eip712 import Domain, recover_signer
 from ledger.core.errors import (
     ConflictError,
@@ -35,7 +36,7 @@ from ledger.core.errors import (
     SignatureError,
 )
 from ledger.core.fields import ProjectKind
-from ledger.core.records import ProjectAnchor, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.library import auth
 from ledger.library.content import (
     NeedContent,

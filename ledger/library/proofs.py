@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import ConflictError, LibraryError, NotFoundError
 from ledger.core.merkle import MerkleTree, leaf_hash, verify_inclusion
-from ledger.core.records import ProjectAnchor, SignedRecord, sha256
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import SignedRecord, sha256
 from ledger.library.models import LibraryProjectVersion
 from ledger.library.ownership import get_project
 from ledger.store.models import LogEntry, ProjectAnchorRow
@@ -75,7 +77,7 @@ def verify_version_proof(proof: Mapping[str, Any]) -> SignedRecord:
     """Checks a version proof offline: content hash, anchor fields, signature, inclusion."""
     try:
         data = bytes.fromhex(str(proof["record"])[2:])
-        signed = SignedRecord.from_bytes(data)
+        signed = signed_from_bytes(data)
         signed.verify()
         anchor = signed.record
         content = str(proof["content_json"]).encode("utf-8")

@@ -21,10 +21,12 @@ from eth_account import Account
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.errors import ConflictError, LedgerError, LibraryError, PermissionError_
 from ledger.core.fields import ProjectKind
-from ledger.core.records import ProjectAnchor, SignedRecord, sha256
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import sha256
 from ledger.library import auth, messages
 from ledger.library.content import apply_content, canonical_json, parse_content
 from ledger.library.messages import LIBRARY_BUNDLE, LIBRARY_IMPORT
@@ -272,7 +274,7 @@ def import_bundle(session: Session, bundle: Mapping[str, Any], trusted: Sequence
             if int(proof["version"]) in held:
                 continue
             record = bytes.fromhex(proof["record"][2:])
-            anchor = SignedRecord.from_bytes(record)
+            anchor = signed_from_bytes(record)
             session.add(
                 LibraryProjectVersion(
                     project_id=pid,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import RecordError
 from ledger.core.fields import ProjectKind
 from ledger.core.hexes import hex0x
+from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import Kind, SignedRecord
 from ledger.store.models import (
     LIVE_STATUSES,
@@ -219,7 +220,7 @@ def _pending_anchors(session: Session, project_id: str) -> Iterator[tuple[Outbox
             LIVE_ROW,
         )
     ):
-        yield pending, SignedRecord.from_bytes(pending.record_bytes).record
+        yield pending, signed_from_bytes(pending.record_bytes).record
 
 
 def need_of(session: Session, need_id: str) -> tuple[int, str] | None:
@@ -331,7 +332,7 @@ def _commitment_uncached(session: Session, commitment_id: str) -> CommitmentStat
         ).first()
         if pending is None:
             return None
-        rec = SignedRecord.from_bytes(pending.record_bytes).record
+        rec = signed_from_bytes(pending.record_bytes).record
         need = need_of(session, hex0x(getattr(rec, "need_id", b"")))
         org, county, quantity = pending.signer, need[0] if need else 0, int(pending.quantity or 0)
     return CommitmentState(org, county, int(quantity), _delivered_so_far(session, commitment_id))
@@ -356,7 +357,7 @@ def delivery_of(session: Session, delivery_id: str) -> tuple[str, int] | None:
     ).first()
     if pending is None:
         return None
-    rec = SignedRecord.from_bytes(pending.record_bytes).record
+    rec = signed_from_bytes(pending.record_bytes).record
     if pending.kind == Kind.DELIVERY:
         return hex0x(getattr(rec, "commitment_id", b"")), int(pending.quantity or 0)
     cids: tuple[bytes, ...] = getattr(rec, "commitment_ids", ())

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from ledger.core.codes import ROLLED_BACK
+from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.relayer.chain import OnChain, locate
@@ -65,7 +66,7 @@ def plan_send(
 ) -> SendPlan:
     """Which of `rows` (outbox id, record id, bytes, attempts) one transaction from
     `sender` sends, and what becomes of the others."""
-    signed = [SignedRecord.from_bytes(data) for _, _, data, _ in rows]
+    signed = [signed_from_bytes(data) for _, _, data, _ in rows]
     calls = [ledger.submit_calldata(s) for s in signed]
     gas = estimate_gas(ledger, sender, calls)
     if gas is not None:
@@ -163,6 +164,6 @@ def mark_conflict(session: Session, row: OutboxRecord, where: OnChain) -> None:
         record_id=row.record_id,
         leaf_index=where.index,
         chain_leaf_hash="0x" + where.leaf_hash.hex(),
-        outbox_leaf_hash="0x" + SignedRecord.from_bytes(row.record_bytes).leaf_hash().hex(),
+        outbox_leaf_hash="0x" + signed_from_bytes(row.record_bytes).leaf_hash().hex(),
         conflicts=int(count or 0),
     )

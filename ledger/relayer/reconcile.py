@@ -16,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 from web3 import Web3
 
-from ledger.core.records import SignedRecord
+from ledger.core.record_types import signed_from_bytes
 from ledger.evm.contract import LedgerContract
 from ledger.relayer.chain import RECORD_KIND, OnChain, block_hashes, locate
 from ledger.relayer.nonces import NonceManager
@@ -151,7 +151,7 @@ class Reconciler:
             self._ids_checked = True
         placed: dict[int, OnChain] = {}
         for oid, _rid, data in unplaced:
-            signed = SignedRecord.from_bytes(data)
+            signed = signed_from_bytes(data)
             where = locate(
                 self.w3, self.ledger.contract.address, self.ledger.deployment.block, signed.id
             )

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import RecordError
 from ledger.core.hexes import hex0x
+from ledger.core.record_types import signed_from_bytes
 from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import LIVE_ROW, CommitmentState, commitment_state, need_of, roles_of
 from ledger.store.models import OUTBOX_LIVE, LogEntry, OutboxRecord
@@ -89,7 +90,7 @@ def pending_rows(kind: Kind) -> Select[tuple[OutboxRecord]]:
 def pending_records(session: Session, kind: Kind) -> Iterator[tuple[OutboxRecord, Any]]:
     """`pending_rows(kind)`, each with its decoded record."""
     for row in session.scalars(pending_rows(kind)):
-        yield row, SignedRecord.from_bytes(row.record_bytes).record
+        yield row, signed_from_bytes(row.record_bytes).record
 
 
 def pending_record(session: Session, record_id: str, kind: Kind) -> tuple[OutboxRecord, Any] | None:
@@ -104,7 +105,7 @@ def pending_record(session: Session, record_id: str, kind: Kind) -> tuple[Outbox
     ).first()
     if row is None:
         return None
-    return row, SignedRecord.from_bytes(row.record_bytes).record
+    return row, signed_from_bytes(row.record_bytes).record
 
 
 def state_of(

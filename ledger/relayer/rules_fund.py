@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from ledger.core.errors import RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, SponsorKind, valid_date_code, valid_title
 from ledger.core.hexes import hex0x
-from ledger.core.records import CommitmentSource, Fund, Kind, SignedRecord
+from ledger.core.program_kinds import CommitmentSource, Fund
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind, SignedRecord
 from ledger.relayer.lookups import LIVE_ROW, commitment_state
 from ledger.relayer.rules_common import known, pending_records, require_role, state_of
 from ledger.store.fund_models import FundDrawRow, FundRow
@@ -101,7 +103,7 @@ def _resource_kind(session: Session, commitment_id: str) -> int:
     ).first()
     if pending is None:
         return 0
-    return int(getattr(SignedRecord.from_bytes(pending).record, "resource_kind", 0))
+    return int(getattr(signed_from_bytes(pending).record, "resource_kind", 0))
 
 
 def _owned_fund(session: Session, signed: SignedRecord, fund_id: bytes) -> int:

@@ -16,9 +16,9 @@ import time
 from collections.abc import Sequence
 from datetime import date
 
-from ledger.core import merkle, records
+from ledger.core import aid_kinds, merkle, records
 from ledger.core.errors import ApiError, ApiUnreachable, RecordError, RecordFailed, WaitTimeout
-from ledger.core.fields import FlagReason, ProjectKind, date_code, text32
+from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, date_code, text32
 from ledger.core.lines import DeliveryLine, batch_totals, new_id
 from ledger.sdk.fields import record_from_fields
 from ledger.sdk.followup import FollowUpApi
@@ -82,8 +82,8 @@ class BangfuClient(
         the signer's address: make it with `new_project_id()`."""
         pid = as_bytes32(project_id, "project_id")
         return self.sign(
-            records.ProjectAnchor(
-                id=records.ProjectAnchor.anchor_id(pid, version),
+            aid_kinds.ProjectAnchor(
+                id=aid_kinds.ProjectAnchor.anchor_id(pid, version),
                 project_id=pid,
                 project_kind=int(project_kind),
                 county=county,
@@ -105,7 +105,7 @@ class BangfuClient(
         need_id: bytes | str,
         *,
         quantity: int,
-        resource_kind: records.ResourceKind | int = records.ResourceKind.FUNDS,
+        resource_kind: ResourceKind | int = ResourceKind.FUNDS,
         unit: str = "",
         due_date: int = 0,
         match_id: bytes | str = _ZERO,
@@ -113,7 +113,7 @@ class BangfuClient(
     ) -> records.SignedRecord:
         """An organization's promise for a matched need, with a fresh id. Funds are in fen."""
         return self.sign(
-            records.Commitment(
+            aid_kinds.Commitment(
                 id=new_id(self.signer_address()),
                 need_id=as_bytes32(need_id, "need_id"),
                 match_id=as_bytes32(match_id, "match_id"),
@@ -137,7 +137,7 @@ class BangfuClient(
     ) -> records.SignedRecord:
         """One delivery against a commitment, with a fresh id (`delivered_at` defaults to now)."""
         return self.sign(
-            records.Delivery(
+            aid_kinds.Delivery(
                 id=new_id(self.signer_address()),
                 commitment_id=as_bytes32(commitment_id, "commitment_id"),
                 quantity=quantity,
@@ -156,7 +156,7 @@ class BangfuClient(
             raise RecordError("批次没有明细行 / a batch needs at least one line", code="EmptyBatch")
         cids, quantities = batch_totals(lines)
         return self.sign(
-            records.DeliveryBatch(
+            aid_kinds.DeliveryBatch(
                 id=new_id(self.signer_address()),
                 commitment_ids=cids,
                 quantities=quantities,
@@ -175,7 +175,7 @@ class BangfuClient(
     ) -> records.SignedRecord:
         """A county's confirmation of a delivery, with a fresh id."""
         return self.sign(
-            records.Receipt(
+            aid_kinds.Receipt(
                 id=new_id(self.signer_address()),
                 delivery_id=as_bytes32(delivery_id, "delivery_id"),
                 confirmed_quantity=confirmed_quantity,
@@ -192,7 +192,7 @@ class BangfuClient(
     ) -> records.SignedRecord:
         """An auditor's note on any record, with a fresh id."""
         return self.sign(
-            records.Flag(
+            aid_kinds.Flag(
                 id=new_id(self.signer_address()),
                 record_id=as_bytes32(record_id, "record_id"),
                 reason_code=int(reason),

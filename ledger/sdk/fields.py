@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import RecordError
 from ledger.core.fields import (
     BEIJING,
@@ -24,7 +25,8 @@ from ledger.core.fields import (
     text32,
 )
 from ledger.core.lines import new_id
-from ledger.core.records import ProjectAnchor, Record, record_type
+from ledger.core.record_types import record_type
+from ledger.core.records import Record
 
 __all__ = ["record_from_fields"]
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from ledger.core.errors import LedgerError
 from ledger.core.fields import FollowUpOutcome
 from ledger.core.lines import new_id
-from ledger.core.records import FollowUp, FollowUpRound, SignedRecord
+from ledger.core.program_kinds import FollowUp, FollowUpRound
+from ledger.core.records import SignedRecord
 from ledger.library import pii
 from ledger.sdk.records import Accepted, as_bytes32
 from ledger.sdk.transport import ApiTransport

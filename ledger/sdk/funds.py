@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ledger.core import records
+from ledger.core import program_kinds, records
 from ledger.core.fields import SponsorKind, date_code
 from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
@@ -28,12 +28,12 @@ def source_record(
     fund_id: bytes | str = _ZERO,
     fund_amount: int = 0,
     pairing_id: bytes | str = _ZERO,
-) -> records.CommitmentSource:
+) -> program_kinds.CommitmentSource:
     """The (unsigned) CommitmentSource of a commitment, the fund program's and the pairing
     program's alike: its id is derived from the commitment (one source per commitment)."""
     cid = as_bytes32(commitment_id, "commitment_id")
-    return records.CommitmentSource(
-        id=records.CommitmentSource.source_id(cid),
+    return program_kinds.CommitmentSource(
+        id=program_kinds.CommitmentSource.source_id(cid),
         commitment_id=cid,
         pairing_id=as_bytes32(pairing_id, "pairing_id"),
         fund_id=as_bytes32(fund_id, "fund_id"),
@@ -84,7 +84,7 @@ class FundsApi(ApiTransport):
         """Money the fund received (`amount` in fen, `received` a date or YYYYMMDD), signed
         with a fresh id; `submit` it."""
         return self.sign(
-            records.FundContribution(
+            program_kinds.FundContribution(
                 id=new_id(self.signer_address()),
                 fund_id=as_bytes32(fund_id, "fund_id"),
                 amount=amount,

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from ledger.core.errors import LedgerError
 from ledger.core.grievances import answer_hash
 from ledger.core.lines import new_id
-from ledger.core.records import Grievance, GrievanceAnswer
+from ledger.core.program_kinds import Grievance, GrievanceAnswer
 from ledger.sdk.transport import ApiTransport
 
 __all__ = ["GrievancesApi"]

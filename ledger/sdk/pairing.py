@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from ledger.core import records
+from ledger.core import program_kinds, records
 from ledger.core.errors import RecordError
 from ledger.core.fields import category_code, date_code, parse_bytes32
 from ledger.core.lines import new_id
@@ -70,7 +70,7 @@ class PairingApi(ApiTransport):
         dates), its focus categories and targets (funds in fen, need projects, service
         hours); `designated` marks designated assistance (定点帮扶)."""
         return self.sign(
-            records.Pairing(
+            program_kinds.Pairing(
                 id=new_id(self.signer_address()),
                 county=county,
                 start_date=_day(start),
@@ -87,7 +87,7 @@ class PairingApi(ApiTransport):
     def pairing_acceptance(self, pairing_id: bytes | str, *, county: int) -> records.SignedRecord:
         """The county office's acceptance of a pairing proposed for its county."""
         return self.sign(
-            records.PairingAcceptance(
+            program_kinds.PairingAcceptance(
                 id=new_id(self.signer_address()),
                 pairing_id=_id(pairing_id, "pairing_id"),
                 county=county,

@@ -18,7 +18,7 @@ from ledger.core.errors import NotFoundError, ProofError
 from ledger.core.fields import parse_bytes32
 from ledger.core.hexes import hex0x
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import SignedRecord
+from ledger.core.record_types import signed_from_bytes
 from ledger.store.db import Database
 from ledger.store.models import IndexerCheckpoint, LogEntry
 from ledger.tools.proofcheck import FORMAT
@@ -191,7 +191,7 @@ class LogProofs:
             contract = (
                 cp.contract
                 if cp
-                else SignedRecord.from_bytes(entry.record_bytes).domain.verifying_contract
+                else signed_from_bytes(entry.record_bytes).domain.verifying_contract
             )
             block = self._block_at_size(session, inc["size"], cp)
         cons = None

@@ -30,7 +30,9 @@ from sqlalchemy.orm import Session
 from ledger.core import codes
 from ledger.core.errors import MessageError, NotFoundError, RecordError
 from ledger.core.hexes import hex0x
-from ledger.core.records import Fund, Kind, SignedRecord
+from ledger.core.program_kinds import Fund
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind, SignedRecord
 from ledger.library import pii
 from ledger.relayer.lookups import LIVE_ROW
 from ledger.store.db import Database
@@ -213,7 +215,7 @@ def _known_fund(session: Session, fund_id: str) -> Fund:
             f"没有此专项基金 / no fund {fund_id} is recorded or pending; submit its Fund first",
             code=codes.FUND_NOT_FOUND,
         )
-    rec = SignedRecord.from_bytes(pending.record_bytes).record
+    rec = signed_from_bytes(pending.record_bytes).record
     assert isinstance(rec, Fund)
     return rec
 

@@ -46,9 +46,10 @@ from api.app import create_app
 from ledger.app import LedgerService
 from ledger.batches.build import build_batch
 from ledger.config import Settings
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id
-from ledger.core.records import ProjectAnchor, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.custodial import Custodian
 from ledger.library import messages
 from ledger.sdk.batch_client import sign_batch

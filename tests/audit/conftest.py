@@ -23,13 +23,13 @@ from web3 import Web3
 from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.audit.report import AuditReport
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core import records as rec
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import Commitment, Delivery, Receipt, SignedRecord, sha256
+from ledger.core.records import SignedRecord, sha256
 from ledger.evm.compiler import collect_sources, solc_binary, standard_input
 from ledger.evm.deploy import send_transaction
 from ledger.indexer.worker import Indexer
@@ -60,12 +60,12 @@ def pytest_configure(config: pytest.Config) -> None:
 NEED_TITLE, NEED_BUDGET, NEED_END_DATE = "册亨县冬季取暖物资", 5_000_000, 20271231
 
 
-def anchor(**kw: Any) -> rec.ProjectAnchor:
+def anchor(**kw: Any) -> ProjectAnchor:
     """A ProjectAnchor with a title where the record has one (issue 12 adds it)."""
-    names = {f.name for f in fields(rec.ProjectAnchor)}
+    names = {f.name for f in fields(ProjectAnchor)}
     if "title" in names:
         kw.setdefault("title", "册亨县冬季取暖物资")
-    return rec.ProjectAnchor(**{k: v for k, v in kw.items() if k in names})
+    return ProjectAnchor(**{k: v for k, v in kw.items() if k in names})
 
 
 @dataclass
@@ -102,7 +102,7 @@ def submit(env: ChainEnv, signed: SignedRecord) -> SignedRecord:
 
 def _batch(
     env: ChainEnv, key: Any, commitment: bytes, beneficiaries: list[bytes], evidence: bytes
-) -> tuple[rec.DeliveryBatch, list[DeliveryLine]]:
+) -> tuple[DeliveryBatch, list[DeliveryLine]]:
     lines = [
         DeliveryLine(commitment, "棉被", 2, "床", int(time.time()), who, evidence)
         for who in beneficiaries
@@ -110,7 +110,7 @@ def _batch(
     tree = MerkleTree()
     for line in lines:
         tree.append(line.leaf_hash())
-    batch = rec.DeliveryBatch(
+    batch = DeliveryBatch(
         id=new_id(key.address),
         commitment_ids=(commitment,),
         quantities=(2 * len(lines),),
@@ -121,9 +121,9 @@ def _batch(
     return batch, lines
 
 
-def _commitment(key: Any, need_id: bytes, quantity: int, unit: str, terms: bytes) -> rec.Commitment:
+def _commitment(key: Any, need_id: bytes, quantity: int, unit: str, terms: bytes) -> Commitment:
     """A commitment by `key`'s organization on `need_id`, due in a year."""
-    return rec.Commitment(
+    return Commitment(
         id=new_id(key.address),
         need_id=need_id,
         match_id=new_id(key.address),
@@ -137,9 +137,9 @@ def _commitment(key: Any, need_id: bytes, quantity: int, unit: str, terms: bytes
 
 def _delivery(
     key: Any, commitment: bytes, quantity: int, blob: bytes, who: bytes, count: int = 1
-) -> rec.Delivery:
+) -> Delivery:
     """A delivery by `key`'s organization with evidence `blob`, to `count` beneficiaries."""
-    return rec.Delivery(
+    return Delivery(
         id=new_id(key.address),
         commitment_id=commitment,
         quantity=quantity,
@@ -181,14 +181,14 @@ def populate(env: ChainEnv, evidence: Path) -> tuple[list[SignedRecord], Offchai
         dl = _delivery(a.org_a, commit.id, 30, blob, f"beneficiaries {i}".encode(), count=3)
         deliveries.append(dl)
         out.append(submit(env, dl.sign(a.org_a.key, d)))
-    rc = rec.Receipt(
+    rc = Receipt(
         id=new_id(a.county_a.address),
         delivery_id=deliveries[0].id,
         confirmed_quantity=30,
         note_hash=sha256(b"ok"),
     )
     out.append(submit(env, rc.sign(a.county_a.key, d)))
-    fl = rec.Flag(
+    fl = Flag(
         id=new_id(a.auditor.address),
         record_id=deliveries[1].id,
         reason_code=FlagReason.EVIDENCE_MISMATCH,

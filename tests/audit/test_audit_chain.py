@@ -42,10 +42,11 @@ from ledger.audit.codes import (
 )
 from ledger.audit.report import AuditReport
 from ledger.config import PROJECT_ROOT
+from ledger.core.aid_kinds import Flag
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FlagReason
 from ledger.core.lines import new_id
-from ledger.core.records import Flag, SignedRecord, sha256
+from ledger.core.records import SignedRecord, sha256
 from tests.audit.conftest import Forged, anchor
 from tests.conftest import COUNTY_A, COUNTY_B
 

@@ -15,10 +15,12 @@ from ledger.audit.codes import (
 )
 from ledger.audit.replay import Leaf, Replay
 from ledger.audit.report import AuditReport, to_hex
+from ledger.core.aid_kinds import DeliveryBatch
 from ledger.core.eip712 import Domain
 from ledger.core.fields import FollowUpOutcome
 from ledger.core.lines import new_id
-from ledger.core.records import DeliveryBatch, FollowUp, FollowUpRound, SignedRecord
+from ledger.core.program_kinds import FollowUp, FollowUpRound
+from ledger.core.records import SignedRecord
 
 DOMAIN = Domain(31337, "0x" + "11" * 20)
 ORG = Account.from_key(b"\x01" * 32)

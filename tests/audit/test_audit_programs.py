@@ -19,12 +19,11 @@ from ledger.audit.codes import (
     PAIRING_RULE_BROKEN,
     SOURCE_RULE_BROKEN,
 )
+from ledger.core.aid_kinds import Commitment, DeliveryBatch
 from ledger.core.fields import ResourceKind, text32
 from ledger.core.lines import new_id
-from ledger.core.records import (
-    Commitment,
+from ledger.core.program_kinds import (
     CommitmentSource,
-    DeliveryBatch,
     FollowUp,
     FollowUpRound,
     Fund,
@@ -32,8 +31,8 @@ from ledger.core.records import (
     GrievanceAnswer,
     Pairing,
     PairingAcceptance,
-    sha256,
 )
+from ledger.core.records import sha256
 from ledger.core.sample import sample_indices
 from tests.audit.conftest import Forged
 from tests.conftest import COUNTY_A, COUNTY_B

@@ -24,10 +24,11 @@ from ledger.cli.commands.checkpoint import check_url
 from ledger.cli.commands.verify import verify_file
 from ledger.cli.main import app as cli
 from ledger.config import PROJECT_ROOT
+from ledger.core.aid_kinds import Delivery
 from ledger.core.errors import ProofError
 from ledger.core.lines import new_id
 from ledger.core.merkle import MerkleTree, leaf_hash, verify_consistency
-from ledger.core.records import Delivery, sha256
+from ledger.core.records import sha256
 from ledger.tlog.checkpointer import Checkpointer, origin_for
 from ledger.tlog.note import ALG_COSIGNATURE_V1, Checkpoint, SignerKey, VerifierKey, sign_note
 from ledger.tools import proofcheck

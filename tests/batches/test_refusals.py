@@ -130,7 +130,8 @@ def test_a_malformed_batch_record_gets_the_contract_s_code(benv: BatchEnv) -> No
     commitments is accepted."""
     import dataclasses
 
-    from ledger.core.records import MAX_BATCH_COMMITMENTS, DeliveryBatch
+    from ledger.core.aid_kinds import DeliveryBatch
+    from ledger.core.records import MAX_BATCH_COMMITMENTS
 
     env = benv.env
     key = env.actors.org_a.key

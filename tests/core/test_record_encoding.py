@@ -1,7 +1,8 @@
-"""The records' own word-by-word encoders (`abi_encoded`, `struct_hash`) against the
-libraries they replace on the hot path: eth_abi for `abi.encode(struct)`, and eth-account's
-EIP-712 encoder for the digest an author signs. Every record kind, random values in range:
-what the fast path accepts must be byte for byte what the libraries compute."""
+"""The records' own word-by-word encoders (`ledger.core.abi_words`, behind `abi_encoded`,
+`struct_hash` and `from_abi`) against the libraries they replace on the hot path: eth_abi
+for `abi.encode(struct)`, and eth-account's EIP-712 encoder for the digest an author signs.
+Every record kind, random values in range: what the fast path accepts must be byte for byte
+what the libraries compute."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.core.abi_words import data_words, decode_words, dynamic_words, static_words
 from ledger.core.eip712 import Domain
-from ledger.core.records import BY_SLUG, Record
+from ledger.core.record_types import BY_SLUG
+from ledger.core.records import Record
 from tests.strategies import ANY_RECORD, record_of
 
 DOMAIN = Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -38,8 +41,10 @@ def test_every_kind_takes_the_word_by_word_path(data: st.DataObject) -> None:
     the records' own encoder for in-range values (None would mean eth_abi's path)."""
     for cls in BY_SLUG.values():
         record = data.draw(record_of(cls))
-        assert record._encode_data() is not None, cls.__name__
-        fast = record._static_words() or record._dynamic_words()
+        assert data_words(record.SCHEMA, record.values()) is not None, cls.__name__
+        fast = static_words(record.SCHEMA, record.values()) or dynamic_words(
+            record.SCHEMA, record.values()
+        )
         assert fast == abi_encode([record.tuple_type()], [record.values()]), cls.__name__
 
 
@@ -49,7 +54,8 @@ def test_from_abi_reads_back_every_kind(record: Record) -> None:
     data = record.abi_encoded()
     assert type(record).from_abi(data) == record
     if any(t == "string" or t.endswith("[]") or t == "bool" for _, t in record.SCHEMA):
-        assert type(record)._from_words(data) == record  # the word-by-word path, not eth_abi
+        fields = decode_words(record.SCHEMA, data)  # the word-by-word path, not eth_abi
+        assert fields is not None and type(record)(**fields) == record
 
 
 @settings(max_examples=300, deadline=None)
@@ -60,13 +66,13 @@ def test_from_abi_of_altered_bytes_is_eth_abis_answer(record: Record, at: int, x
     data = bytearray(record.abi_encoded())
     data[at % len(data)] ^= xor
     cls = type(record)
-    fast = cls._from_words(bytes(data))
+    fast = decode_words(cls.SCHEMA, bytes(data))
     try:
         (values,) = abi_decode([cls.tuple_type()], bytes(data))
     except Exception:  # noqa: BLE001 - eth_abi refuses it: so must the fast path
         assert fast is None
         return
     if fast is not None:
-        assert fast.values() == tuple(
+        assert tuple(fast.values()) == tuple(
             tuple(v) if isinstance(v, list | tuple) else v for v in values
         )

@@ -26,10 +26,10 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
 from ledger.config import PROJECT_ROOT, Settings
+from ledger.core.aid_kinds import Flag
 from ledger.core.errors import ApiError
 from ledger.core.fields import FlagReason
 from ledger.core.lines import new_id
-from ledger.core.records import Flag
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect, dev_accounts
 from ledger.evm.localchain import load_localchain

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.core.eip712 import Domain
-from ledger.core.records import TYPED_SUBMIT, Record, SignedRecord
+from ledger.core.record_types import TYPED_SUBMIT
+from ledger.core.records import Record, SignedRecord
 from ledger.evm.contract import (
     MULTICALL_SELECTOR,
     SUBMIT_RECORD_SELECTOR,

@@ -24,21 +24,12 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
 from ledger.core import merkle
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 from ledger.core.errors import ChainError, RecordError
 from ledger.core.fields import MAX_TITLE_BYTES, ProjectKind, ResourceKind
 from ledger.core.lines import DeliveryLine, batch_totals, new_id
-from ledger.core.records import (
-    MAX_BATCH_COMMITMENTS,
-    Commitment,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    Kind,
-    ProjectAnchor,
-    Receipt,
-    Record,
-    SignedRecord,
-)
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import MAX_BATCH_COMMITMENTS, Kind, Record, SignedRecord
 from ledger.evm.contract import LedgerContract, revert_error
 from ledger.evm.deploy import deploy, send_transaction
 from tests import factories
@@ -421,8 +412,8 @@ def test_log_roots_known_answers(env: ChainEnv, new_ledger: Callable[[], LedgerC
     logs = ledger.contract.events.RecordAppended().get_logs(from_block=ledger.deployment.block)
     assert [bytes(e["args"]["leafHash"]) for e in logs] == event_leaves
     for e, signed in zip(logs, book.signed, strict=True):
-        assert SignedRecord.from_bytes(bytes(e["args"]["record"])) == signed
-        assert SignedRecord.from_bytes(bytes(e["args"]["record"])).verify() == signed.signer
+        assert signed_from_bytes(bytes(e["args"]["record"])) == signed
+        assert signed_from_bytes(bytes(e["args"]["record"])).verify() == signed.signer
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -490,7 +481,7 @@ def test_batch_line_proves_to_log_root(env: ChainEnv, book: Book) -> None:
     size = env.ledger.log_size()
     assert len(log_leaves) == size
     log_root = env.ledger.log_root()
-    record = SignedRecord.from_bytes(bytes(event["args"]["record"]))
+    record = signed_from_bytes(bytes(event["args"]["record"]))
     assert isinstance(record.record, DeliveryBatch)
     for i, line in enumerate(lines):
         merkle.verify_inclusion(
@@ -1351,7 +1342,7 @@ def test_anchor_titles_budgets_and_dates(env: ChainEnv, book: Book) -> None:
                  anchor(end_date=99991231)):  # fmt: skip
         tx = book.submit(good, a.county_a)
         (event,) = appended(ledger, tx)
-        parsed = SignedRecord.from_bytes(bytes(event["args"]["record"])).record
+        parsed = signed_from_bytes(bytes(event["args"]["record"])).record
         assert parsed == good
     for bad, code in ((anchor(title=""), "InvalidTitle"),
                       (anchor(title=fits + "k"), "InvalidTitle"),

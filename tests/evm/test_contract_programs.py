@@ -15,18 +15,16 @@ from web3.exceptions import ContractCustomError
 from ledger.core.errors import RecordError
 from ledger.core.fields import ResourceKind
 from ledger.core.lines import new_id
-from ledger.core.records import (
+from ledger.core.program_kinds import (
     CommitmentSource,
     FollowUpRound,
     Fund,
     Grievance,
     GrievanceAnswer,
-    Kind,
     Pairing,
     PairingAcceptance,
-    Record,
-    sha256,
 )
+from ledger.core.records import Kind, Record, sha256
 from ledger.evm.contract import SUBMIT_RECORD_SELECTOR, revert_error
 from ledger.evm.deploy import send_transaction
 from tests.conftest import COUNTY_A, COUNTY_B, ChainEnv

@@ -24,10 +24,11 @@ from sqlalchemy import select
 
 from api.app import create_app
 from ledger.app import LedgerService
+from ledger.core.aid_kinds import Commitment, Delivery, Flag, ProjectAnchor, Receipt
 from ledger.core.fields import BEIJING, FlagReason, ResourceKind, text32
 from ledger.core.lines import derive_id, scoped_id
 from ledger.core.merkle import MerkleTree, verify_inclusion
-from ledger.core.records import Commitment, Delivery, Flag, ProjectAnchor, Receipt, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.export import csv_export, iati
 from ledger.export import indicators as ind
 from ledger.export.report import build_report

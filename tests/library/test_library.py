@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from api.problems import status_of
+from ledger.core.aid_kinds import Commitment
 from ledger.core.errors import ConflictError, LedgerError, PermissionError_
 from ledger.core.fields import ProjectKind, ResourceKind
 from ledger.core.lines import new_id
-from ledger.core.records import Commitment
 from ledger.library import (
     actions,
     key_counties,

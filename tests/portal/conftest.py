@@ -16,10 +16,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.app import LedgerService
+from ledger.core.aid_kinds import Commitment, Delivery, Flag, ProjectAnchor, Receipt
 from ledger.core.fields import FlagReason, ProjectKind, ResourceKind, text32
 from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
-from ledger.core.records import Commitment, Delivery, Flag, ProjectAnchor, Receipt, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import deploy
 from ledger.indexer.worker import Indexer

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api.web import render
 from ledger.config import PROJECT_ROOT
-from ledger.core.records import RECORD_TYPES
+from ledger.core.record_types import RECORD_TYPES
 from ledger.store.queries import csv_shapes
 from ledger.tools.proofcheck import ProofCheckError, verify_bundle
 from tests.conftest import COUNTY_A, COUNTY_B, ORG_CODE_A, ORG_CODE_B

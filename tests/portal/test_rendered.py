@@ -17,7 +17,7 @@ from api.web import data, render
 from api.web.amounts import per_kind
 from api.web.i18n import Lang
 from ledger.core import display
-from ledger.core.records import Commitment
+from ledger.core.aid_kinds import Commitment
 from ledger.sdk.fields import record_from_fields
 from ledger.store.models import CommitmentRow, LogEntry
 from ledger.store.queries.totals import Total, Triple

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 
 from ledger.config import PROJECT_ROOT
-from ledger.core.records import Kind, SignedRecord
-from ledger.core.words import Names, bundle_display, describe
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind
+from ledger.core.word_fields import Names
+from ledger.core.words import bundle_display, describe
 from tests.node import run_module
 
 VECTORS = json.loads((PROJECT_ROOT / "tests" / "vectors" / "records.json").read_text())
@@ -28,10 +30,10 @@ console.log(JSON.stringify(cases.map((c) => {
 def test_every_kind_reads_the_same_in_the_browser() -> None:
     cases = []
     for v in VECTORS["records"]:
-        signed = SignedRecord.from_bytes(bytes.fromhex(v["canonical_bytes"][2:]))
+        signed = signed_from_bytes(bytes.fromhex(v["canonical_bytes"][2:]))
         words = describe(signed, Names())
         cases.append({"bytes": v["canonical_bytes"], "display": bundle_display(words)})
-    assert {int(SignedRecord.from_bytes(bytes.fromhex(c["bytes"][2:])).kind) for c in cases} == {
+    assert {int(signed_from_bytes(bytes.fromhex(c["bytes"][2:])).kind) for c in cases} == {
         int(k) for k in Kind
     }
     results = run_module(JS, cases)
@@ -56,7 +58,7 @@ def test_every_kind_reads_the_same_in_the_browser() -> None:
 def test_a_lying_server_is_caught_on_a_program_record() -> None:
     """A server that names another pairing than the acceptance signed is shown as a mismatch."""
     v = next(r for r in VECTORS["records"] if r["kind_number"] == int(Kind.PAIRING_ACCEPTANCE))
-    signed = SignedRecord.from_bytes(bytes.fromhex(v["canonical_bytes"][2:]))
+    signed = signed_from_bytes(bytes.fromhex(v["canonical_bytes"][2:]))
     display = bundle_display(describe(signed, Names()))
     for f in display["fields"]:
         if f["key"] == "pairing":

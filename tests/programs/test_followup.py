@@ -19,7 +19,8 @@ from sqlalchemy import select
 from ledger.core.fields import BEIJING, FollowUpOutcome
 from ledger.core.hexes import hex0x
 from ledger.core.lines import DeliveryLine, new_id
-from ledger.core.records import FollowUp, FollowUpRound, SignedRecord
+from ledger.core.program_kinds import FollowUp, FollowUpRound
+from ledger.core.records import SignedRecord
 from ledger.core.sample import line_key, sample_indices, sample_size
 from ledger.export import indicators
 from ledger.export.report import build_report

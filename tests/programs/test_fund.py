@@ -14,11 +14,13 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
+from ledger.core.aid_kinds import Commitment
 from ledger.core.eip712 import Domain
 from ledger.core.fields import ResourceKind, SponsorKind, text32
 from ledger.core.hexes import hex0x
 from ledger.core.lines import new_id
-from ledger.core.records import Commitment, CommitmentSource, FundContribution, SignedRecord
+from ledger.core.program_kinds import CommitmentSource, FundContribution
+from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.indexer.fund import totals_differences
 from ledger.indexer.rebuild import digest

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from ledger.core.hexes import hex0x
-from ledger.core.records import CommitmentSource
+from ledger.core.program_kinds import CommitmentSource
 from ledger.workspace import funds
 from tests.node import needs_node, run_module
 

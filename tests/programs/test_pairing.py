@@ -19,7 +19,8 @@ from ledger.app import LedgerService
 from ledger.core.errors import RecordError
 from ledger.core.fields import ResourceKind, text32
 from ledger.core.lines import new_id
-from ledger.core.records import CommitmentSource, Pairing, PairingAcceptance, SignedRecord
+from ledger.core.program_kinds import CommitmentSource, Pairing, PairingAcceptance
+from ledger.core.records import SignedRecord
 from ledger.store.models import OutboxRecord
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 from ledger.store.queries import pairing as q

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ledger.app import LedgerService
 from ledger.core.lines import new_id
-from ledger.core.records import CommitmentSource, Pairing, PairingAcceptance
+from ledger.core.program_kinds import CommitmentSource, Pairing, PairingAcceptance
 from ledger.store.pairing_models import PairingAcceptanceRow, PairingCommitmentRow, PairingRow
 from tests.factories import COUNTY_A, Chain, ChainEnv, Stack, matched
 from tests.service.test_reorg import assert_exactly_once, reorg

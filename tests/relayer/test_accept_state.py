@@ -14,10 +14,10 @@ import time
 import pytest
 
 from ledger.app import LedgerService
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import LedgerError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.core.records import ProjectAnchor
 from ledger.indexer.worker import Indexer
 from ledger.relayer.lookups import hex0x
 from ledger.relayer.outbox import Relayer

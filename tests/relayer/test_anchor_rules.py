@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from ledger.app import LedgerService
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.core.records import ProjectAnchor, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.store.models import ProjectAnchorRow
 from tests.factories import (
     COUNTY_A,

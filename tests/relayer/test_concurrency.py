@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from ledger.app import LedgerService
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.fields import ProjectKind
-from ledger.core.records import ProjectAnchor, SignedRecord
+from ledger.core.records import SignedRecord
 from tests.factories import (
     COUNTY_A,
     COUNTY_B,

@@ -17,7 +17,8 @@ from api.app import create_app
 from ledger.app import LedgerService
 from ledger.config import Settings
 from ledger.core.errors import ApiError, BadToken, ConfigError, CustodialDisabled
-from ledger.core.records import Kind, SignedRecord
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind
 from ledger.custodial import Custodian
 from ledger.sdk.client import BangfuClient
 from tests.factories import ChainEnv, Stack, matched, stack
@@ -77,7 +78,7 @@ def test_custodial_signing_end_to_end(env: ChainEnv, csvc: LedgerService, cst: S
         assert answer["status"] == "queued" and not answer["duplicate"]
         cst.settle([answer["record_id"]])
         on_chain = client.record(answer["record_id"])
-        signed = SignedRecord.from_bytes(bytes.fromhex(on_chain["bytes"][2:]))
+        signed = signed_from_bytes(bytes.fromhex(on_chain["bytes"][2:]))
         assert signed.kind == Kind.COMMITMENT and signed.signer == env.actors.org_a.address
         assert signed.verify() == env.actors.org_a.address
 

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
+from ledger.core.aid_kinds import Commitment, Delivery, ProjectAnchor
 from ledger.core.errors import (
     ApiError,
     ApiUnreachable,
@@ -17,7 +18,7 @@ from ledger.core.errors import (
 )
 from ledger.core.fields import ResourceKind, text32
 from ledger.core.lines import DeliveryLine
-from ledger.core.records import Commitment, Delivery, ProjectAnchor, SignedRecord
+from ledger.core.record_types import signed_from_bytes
 from ledger.sdk.client import BangfuClient
 from ledger.sdk.fields import record_from_fields
 from tests.factories import (
@@ -79,7 +80,7 @@ def test_record_life_through_the_sdk(
     cid = "0x" + c.id.hex()
     one = reader.record(c.id)
     assert one["signer"] == env.actors.org_a.address
-    assert SignedRecord.from_bytes(bytes.fromhex(one["bytes"][2:])) == c
+    assert signed_from_bytes(bytes.fromhex(one["bytes"][2:])) == c
     deliveries = list(reader.iter_query("deliveries", commitment=cid, limit=1))
     assert {i["record_id"] for i in deliveries} == {"0x" + d.id.hex(), "0x" + batch.id.hex()}
     commits = reader.query("commitments", county=COUNTY_A, org=ORG_CODE_A, category="民生保障")

@@ -26,10 +26,11 @@ from sqlalchemy import select
 from web3 import Web3
 
 from ledger.config import PROJECT_ROOT, Settings
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.errors import StateFileError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
-from ledger.core.records import ProjectAnchor, SignedRecord
+from ledger.core.records import SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, dev_accounts
 from ledger.evm.localchain import load_localchain

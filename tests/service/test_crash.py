@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT, Settings
-from ledger.core.records import SignedRecord
+from ledger.core.record_types import signed_from_bytes
 from ledger.indexer.rebuild import digest
 from ledger.store.models import IndexerCheckpoint, LogEntry, OutboxRecord, SentTransaction
 from tests.factories import (
@@ -216,6 +216,4 @@ def test_unsent_records_survive_a_restart(env: ChainEnv, svc: LedgerService, st:
     finally:
         other.close()
     for s in signed:
-        assert env.ledger.record_kind(s.id) == int(
-            SignedRecord.from_bytes(s.canonical_bytes()).kind
-        )
+        assert env.ledger.record_kind(s.id) == int(signed_from_bytes(s.canonical_bytes()).kind)

@@ -28,12 +28,13 @@ from api.app import create_app
 from ledger.app import LedgerService
 from ledger.audit.pipeline import AuditOptions, run_audit
 from ledger.config import PROJECT_ROOT
+from ledger.core.aid_kinds import ProjectAnchor
 from ledger.core.eip712 import Domain
 from ledger.core.errors import IndexerIntegrityError, LedgerError
 from ledger.core.fields import ProjectKind
 from ledger.core.lines import new_id
 from ledger.core.merkle import MerkleTree
-from ledger.core.records import ProjectAnchor, SignedRecord, sha256
+from ledger.core.records import SignedRecord, sha256
 from ledger.indexer.worker import Indexer
 from ledger.store.alarm_models import Alarm
 from ledger.store.alarms import HISTORY_REWRITTEN, RECORD_CONFLICT

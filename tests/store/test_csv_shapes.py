@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from ledger.app import LedgerService
 from ledger.config import PROJECT_ROOT
+from ledger.core.aid_kinds import Flag
 from ledger.core.fields import BEIJING, FlagReason, ResourceKind, text32
 from ledger.core.lines import new_id
-from ledger.core.records import Flag
 from ledger.export import csv_export
 from ledger.store.queries import csv_shapes
 from tests.factories import (

@@ -20,11 +20,13 @@ from typer.testing import CliRunner
 from ledger.cli.commands.verify import verify_file
 from ledger.cli.main import app as cli
 from ledger.config import PROJECT_ROOT
+from ledger.core.aid_kinds import Delivery, DeliveryBatch
 from ledger.core.eip712 import Domain
 from ledger.core.errors import ProofError
 from ledger.core.lines import new_id
 from ledger.core.merkle import MerkleTree, leaf_hash
-from ledger.core.records import RECORD_TYPES, Delivery, DeliveryBatch, sha256
+from ledger.core.record_types import RECORD_TYPES
+from ledger.core.records import sha256
 from ledger.store.proofs import consistency_section
 from ledger.tools import proofcheck
 from ledger.tools.proofcheck import (

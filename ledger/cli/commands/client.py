@@ -23,7 +23,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger.core.errors import LedgerError, RecordError
-from ledger.core.records import BY_SLUG, SignedRecord
+from ledger.core.record_types import BY_SLUG, signed_from_json
+from ledger.core.records import SignedRecord
 from ledger.evm.deploy import dev_accounts
 from ledger.evm.localchain import load_localchain
 from ledger.sdk.client import BangfuClient
@@ -306,7 +307,7 @@ def submit(
         for i, item in enumerate(items):
             try:
                 if "signature" in item:
-                    records.append(SignedRecord.from_json(item, client.domain()))
+                    records.append(signed_from_json(item, client.domain()))
                 else:
                     records.append(
                         record_from_fields(

@@ -57,8 +57,8 @@ from ledger.cli.commands.demo_world import (
     demo_account,
 )
 from ledger.config import get_settings
+from ledger.core.aid_kinds import Flag, Receipt
 from ledger.core.fields import BEIJING, FlagReason
-from ledger.core.records import Flag, Receipt
 from ledger.evm.contract import LedgerContract
 from ledger.evm.deploy import Deployment, connect
 from ledger.library.regions import make_org_code

@@ -27,22 +27,20 @@ from ledger.cli.commands.demo_world import (
     DemoState,
     Ids,
 )
+from ledger.core.aid_kinds import Commitment, Delivery
 from ledger.core.errors import ApiError, LedgerError
 from ledger.core.fields import ResourceKind, date_code, text32
 from ledger.core.lines import pseudonym
 from ledger.core.merkle import leaf_hash
 from ledger.core.merkle import root as merkle_root
-from ledger.core.records import (
-    Commitment,
+from ledger.core.program_kinds import (
     CommitmentSource,
-    Delivery,
     Fund,
     FundContribution,
     Pairing,
     PairingAcceptance,
-    Record,
-    SignedRecord,
 )
+from ledger.core.records import Record, SignedRecord
 from ledger.evm.contract import LedgerContract
 from ledger.sdk.batch_client import BatchClient, sign_batch
 from ledger.sdk.client import BangfuClient

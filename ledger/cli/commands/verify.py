@@ -20,7 +20,7 @@ from ledger.config import Settings, get_settings
 from ledger.core import codes
 from ledger.core.errors import LedgerError, ProofError
 from ledger.core.fields import from_text32
-from ledger.core.records import SignedRecord
+from ledger.core.record_types import signed_from_bytes
 from ledger.tlog.checkpointer import origin_for
 from ledger.tlog.client import TrustPolicy, verify_checkpoint
 from ledger.tools.proofcheck import CODE_ZH, ProofCheckError, check_against_chain, verify_bundle
@@ -91,7 +91,7 @@ def verify_file(
         raise _proof_error(exc) from None
     checked: list[str] = summary["checked"]
     structural = len(checked)
-    signed = SignedRecord.from_bytes(bytes.fromhex(bundle["record"]["bytes"].removeprefix("0x")))
+    signed = signed_from_bytes(bytes.fromhex(bundle["record"]["bytes"].removeprefix("0x")))
     try:
         signer = signed.verify()
     except LedgerError as exc:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.core.fields import FollowUpOutcome
-from ledger.core.words import FOLLOW_UP_OUTCOMES
+from ledger.core.program_words import FOLLOW_UP_OUTCOMES
 from ledger.store.batch_models import BatchLine
 from ledger.store.followup_models import FollowUpRoundRow, FollowUpRow
 from ledger.store.models import CommitmentRow, DeliveryRow

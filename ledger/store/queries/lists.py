@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from ledger.core.errors import LedgerError, NotFoundError
 from ledger.core.fields import CATEGORIES, CATEGORY_EN
-from ledger.core.records import Kind, SignedRecord
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind
 from ledger.store import models
 from ledger.store.queries.orgs import org_codes, org_signers
 
@@ -209,7 +210,7 @@ def get_record(session: Session, record_id: str) -> dict[str, Any]:
     ).first()
     if entry is None:
         raise NotFoundError(f"no record {record_id} is indexed (yet)", code="record_not_found")
-    signed = SignedRecord.from_bytes(entry.record_bytes)
+    signed = signed_from_bytes(entry.record_bytes)
     return {
         "kind": Kind(entry.kind).slug,
         "record": signed.record.to_json(),

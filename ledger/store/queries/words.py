@@ -10,28 +10,13 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.core.aid_kinds import Commitment, Delivery, DeliveryBatch, Flag, ProjectAnchor, Receipt
 from ledger.core.errors import LedgerError
-from ledger.core.records import (
-    Commitment,
-    CommitmentSource,
-    Delivery,
-    DeliveryBatch,
-    Flag,
-    Grievance,
-    Kind,
-    ProjectAnchor,
-    Receipt,
-    SignedRecord,
-)
-from ledger.core.words import (
-    CommitmentRef,
-    Names,
-    Party,
-    ProjectRef,
-    RecordRef,
-    RecordWords,
-    describe,
-)
+from ledger.core.program_kinds import CommitmentSource, Grievance
+from ledger.core.record_types import signed_from_bytes
+from ledger.core.records import Kind, SignedRecord
+from ledger.core.word_fields import CommitmentRef, Names, Party, ProjectRef, RecordRef
+from ledger.core.words import RecordWords, describe
 from ledger.store.models import (
     CommitmentRow,
     DeliveryRow,
@@ -177,7 +162,7 @@ def _commitments(session: Session, ids: set[str]) -> dict[str, CommitmentRef]:
 
 def _signed(entry: LogEntry) -> SignedRecord | None:
     try:
-        return SignedRecord.from_bytes(entry.record_bytes)
+        return signed_from_bytes(entry.record_bytes)
     except LedgerError:
         return None
 
