@@ -12,6 +12,9 @@ compile, and reports `gasUsed` from transaction receipts, which is what a relaye
    contracts/libraries/MerkleLog.sol with the pinned compiler, each `append(leaf)`
    transaction minus an otherwise identical transaction to a function that does nothing.
 
+It is one file of about 530 lines so that the measurement can be read, and rerun, alone:
+the harness contract's source, the runs and the table are what its README figures rest on.
+
     .venv/bin/python scripts/bench_gas.py              # Rich tables
     .venv/bin/python scripts/bench_gas.py --markdown   # the same as Markdown
 """
