@@ -8,7 +8,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 
 export const FORMAT = "bangfu-proof/1";
 
-// EIP-712 type strings per record kind; tests/portal checks they equal ledger/records.py.
+// EIP-712 type strings per record kind; tests/portal checks they equal ledger/core/aid_kinds.py and program_kinds.py.
 export const TYPE_STRINGS = {
   1: "ProjectAnchor(bytes32 id,bytes32 projectId,uint8 projectKind,uint32 county,uint8 category,string title,uint128 budget,uint32 endDate,bytes32 contentHash,uint32 version)",
   2: "Commitment(bytes32 id,bytes32 needId,bytes32 matchId,uint8 resourceKind,uint128 quantity,bytes32 unit,uint64 dueDate,bytes32 termsHash)",
@@ -689,7 +689,7 @@ const FOLLOW_UP_OUTCOMES = {
 const GRIEVANCE_OUTCOMES = { 1: ["申诉成立", "upheld"], 2: ["部分成立", "partly upheld"], 3: ["申诉不成立", "not upheld"] };
 const SPONSOR_WORDS = { 1: ["企业", "company"], 2: ["个人", "individual"] };
 
-/** A pairing's focus categories (bit c-1 for category c), as ledger/core/words.py says them. */
+/** A pairing's focus categories (bit c-1 for category c), as ledger/core/program_words.py says them. */
 function focusWords(mask) {
   const m = BigInt(mask);
   if (m === 0n || m >> 10n) return UNKNOWN;

@@ -1,7 +1,7 @@
 """The server side of bulk deliveries: opens an upload for a signed DeliveryBatch, ingests
 its streamed lines, hands the finished batch to the relayer, and serves two-level line proofs.
 
-A batch is k `records.DeliveryLine`s; their RFC 9162 root is signed once in a
+A batch is k `lines.DeliveryLine`s; their RFC 9162 root is signed once in a
 `DeliveryBatch` record that goes on chain as one log leaf (DESIGN §3.3). The file formats
 are in `files`, the batch record in `build`, the framing in `wire`, the line checks and
 writes in `receive`; the client helpers that read files, sign and upload live in

@@ -18,7 +18,7 @@ class LibraryProject(Base):
     __tablename__ = "library_projects"
 
     project_id: Mapped[str] = mapped_column(HEX32, primary_key=True)
-    kind: Mapped[int] = mapped_column(Integer, index=True)  # records.ProjectKind
+    kind: Mapped[int] = mapped_column(Integer, index=True)  # fields.ProjectKind
     status: Mapped[str] = mapped_column(String(16), index=True)
     owner: Mapped[str] = mapped_column(ADDRESS, index=True)
     county: Mapped[int | None] = mapped_column(Integer, index=True)
