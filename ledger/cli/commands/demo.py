@@ -219,8 +219,9 @@ def demo(
         submit_missing(client, auditor, [flag], sent)
         wait_confirmed(client, sent.ids, timeout, progress)
         progress.advance(task)
+    projects = len(need_ids) + len(orgs)
     out.print(
-        f"[green]演示数据已上链 demo data is on chain[/]: {len(sent.ids)} records "
-        f"({sent.new} sent now, {len(sent.ids) - sent.new} already there). "
-        f"Open {base}/ to browse it."
+        f"[green]演示数据已上链 demo data is on chain[/]: {projects} published projects (a "
+        f"ProjectAnchor record each) and {len(sent.ids)} more records ({sent.new} sent now, "
+        f"{len(sent.ids) - sent.new} already there). Open {base}/ to browse it."
     )
