@@ -14,6 +14,7 @@ language) can check themselves against these without a chain.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -292,8 +293,11 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--check", action="store_true", help="only say whether the file is stale")
+    args = parser.parse_args(argv)
     text = render()
-    if "--check" in argv:
+    if args.check:
         if not OUT.is_file() or OUT.read_text(encoding="utf-8") != text:
             print(f"{OUT} is stale: run scripts/make_vectors.py", file=sys.stderr)
             return 1

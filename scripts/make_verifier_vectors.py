@@ -26,6 +26,7 @@ encoding (the vectors hold record bytes):
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
 import json
@@ -108,6 +109,8 @@ def anchor(county: str) -> aid_kinds.ProjectAnchor:
 
 
 def main() -> int:
+    # No options; --help says what it writes instead of writing it.
+    argparse.ArgumentParser(description=__doc__.split("\n", 1)[0]).parse_args()
     with tempfile.TemporaryDirectory(prefix="bangfu-vectors-") as tmp:
         env = start_env(Path(tmp))
         try:
